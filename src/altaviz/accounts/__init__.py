@@ -1,0 +1,1 @@
+"""Organizations, users, roles, sessions, API keys, team and audit."""

@@ -1,0 +1,1 @@
+"""Alert episodes, their lifecycle, and the workflows that keep the list honest."""

@@ -1,0 +1,1 @@
+"""Plans and limits, Stripe checkout, portal and webhooks."""

@@ -1,0 +1,226 @@
+"""The `altaviz` command line: demo, simulate, pipeline, db, orgs."""
+
+import shutil
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from altaviz.config import Settings, get_settings
+
+app = typer.Typer(help="Altaviz: predictive maintenance for natural-gas compressor fleets.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+pipeline_app = typer.Typer(help="Run the Bronze → Silver → Gold pipeline.", no_args_is_help=True)
+db_app = typer.Typer(help="Operational database migrations.", no_args_is_help=True)
+orgs_app = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
+app.add_typer(pipeline_app, name="pipeline")
+app.add_typer(db_app, name="db")
+app.add_typer(orgs_app, name="orgs")
+
+out = Console()
+err = Console(stderr=True)
+
+# Errors an operator can act on: print the message, exit 1, no traceback.
+def _user_errors() -> tuple[type[Exception], ...]:
+    from altaviz.accounts.service import OrganizationNotFound
+    from altaviz.pipeline.lake import LakeError
+    from altaviz.pipeline.landing import LandingError
+    from altaviz.pipeline.run import PipelineError
+
+    return (PipelineError, LandingError, LakeError, OrganizationNotFound, ValueError)
+
+
+def _fail_cleanly(action: Callable[[], Any]) -> Any:
+    try:
+        return action()
+    except _user_errors() as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+def _parse_start(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        start = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not an ISO time such as 2026-01-01T00:00:00Z") from None
+    if start.tzinfo is None:
+        raise typer.BadParameter(f"{value!r} has no timezone; add Z or +00:00")
+    return start
+
+
+@app.command()
+def simulate(
+    compressors: Annotated[int, typer.Option(min=1, help="Number of compressors.")] = 10,
+    days: Annotated[float, typer.Option(min=0.01, help="Days of readings.")] = 7,
+    interval_minutes: Annotated[int, typer.Option(min=1, max=1440, help="Minutes between readings.")] = 10,
+    start: Annotated[str | None, typer.Option(help="First reading, ISO time with zone; default now − days.")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed; same seed, same data.")] = 42,
+    fault: Annotated[list[str] | None, typer.Option(
+        help="Inject a fault (repeatable): gaps, stuck, duplicates, nulls, out_of_range, late, future, or all."
+    )] = None,
+) -> None:
+    """Write a synthetic fleet as Parquet landing files under $ALTAVIZ_DATA_DIR/landing."""
+    from altaviz.simulator import FAULT_KINDS
+
+    faults = set(fault or [])
+    if "all" in faults:
+        faults = set(FAULT_KINDS)
+    unknown = faults - set(FAULT_KINDS)
+    if unknown:
+        raise typer.BadParameter(f"unknown fault {', '.join(sorted(unknown))}; choose from {', '.join(FAULT_KINDS)}",
+                                 param_hint="--fault")
+    _fail_cleanly(lambda: _simulate(get_settings(), compressors, days, interval_minutes, _parse_start(start),
+                                    seed, frozenset(faults)))
+
+
+def _simulate(settings: Settings, compressors: int, days: float, interval_minutes: int,
+              start: datetime | None, seed: int, faults: frozenset[str]) -> None:
+    from rich.progress import Progress
+
+    from altaviz.simulator import SimulationConfig
+    from altaviz.simulator import simulate as run_simulation
+
+    config = SimulationConfig(compressors=compressors, days=days, interval_minutes=interval_minutes,
+                              start=start, seed=seed, faults=faults)
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task("simulating", total=None)
+        result = run_simulation(config, settings.landing_dir,
+                                progress=lambda done, total: progress.update(task, completed=done, total=total))
+    failing = ", ".join(f"{c} from day {d:g}" for c, d in sorted(result.failing.items())) or "none"
+    out.print(
+        f"{result.readings_rows:,} readings from {compressors:,} compressors, {result.start:%Y-%m-%d %H:%M} → "
+        f"{result.end:%Y-%m-%d %H:%M} UTC, in {len(result.files)} files under {settings.landing_dir}/readings"
+    )
+    out.print(f"failing: {failing}")
+    injected = {k: v for k, v in sorted(result.fault_counts.items()) if v}
+    if injected:
+        out.print("faults: " + ", ".join(f"{k} {v:,}" for k, v in injected.items()))
+
+
+@pipeline_app.command("run")
+def pipeline_run(
+    skip_bronze: Annotated[bool, typer.Option("--skip-bronze", help="Reuse the bronze layer in the lake.")] = False,
+    skip_silver: Annotated[bool, typer.Option("--skip-silver", help="Reuse the silver layer in the lake.")] = False,
+    skip_gold: Annotated[bool, typer.Option("--skip-gold", help="Reuse the gold layer in the lake.")] = False,
+    skip_db: Annotated[bool, typer.Option("--skip-db", help="Stop before the operational database.")] = False,
+    organization: Annotated[str | None, typer.Option(
+        help="Slug of the organization to load into (default $ALTAVIZ_ORGANIZATION)."
+    )] = None,
+) -> None:
+    """Landing → bronze → silver → gold → operational database, with a run report."""
+    from altaviz.pipeline.run import PipelineOptions
+
+    options = PipelineOptions(skip_bronze, skip_silver, skip_gold, skip_db, organization)
+    _fail_cleanly(lambda: _run_pipeline(get_settings(), options))
+
+
+def _run_pipeline(settings: Settings, options: Any) -> Any:
+    from altaviz.pipeline.run import run_pipeline
+
+    with err.status("pipeline running") as status:
+        result = run_pipeline(settings, options, notify=lambda message: status.update(message))
+    for stage, seconds in result.summary.stage_seconds.items():
+        err.print(f"[dim]{stage}: {seconds:.2f} s[/]")
+    out.print(result.summary.text())
+    return result
+
+
+@app.command()
+def demo(
+    keep: Annotated[bool, typer.Option("--keep", help="Keep existing data instead of starting fresh.")] = False,
+    seed: Annotated[int, typer.Option(min=0)] = 42,
+) -> None:
+    """Simulate the default fleet, run the pipeline into the embedded database, show what was loaded."""
+    from altaviz.pipeline.run import PipelineOptions
+
+    settings = get_settings()
+    if not keep:
+        _reset_demo_data(settings)
+    _fail_cleanly(lambda: _simulate(settings, 10, 7, 10, None, seed, frozenset()))
+    _fail_cleanly(lambda: _run_pipeline(settings, PipelineOptions()))
+    _fail_cleanly(lambda: _print_loaded(settings, settings.default_organization))
+
+
+def _reset_demo_data(settings: Settings) -> None:
+    for folder in (settings.landing_dir, settings.lake_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+    if settings.database_url is None:  # only ever delete the embedded database we created ourselves
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{settings.data_dir / 'altaviz.db'}{suffix}").unlink(missing_ok=True)
+
+
+def _print_loaded(settings: Settings, slug: str) -> None:
+    from altaviz.db.session import create_db_engine, session_scope
+    from altaviz.monitoring.inventory import loaded_counts
+
+    engine = create_db_engine(settings.sqlalchemy_url, settings)
+    try:
+        with session_scope(engine) as session:
+            counts = loaded_counts(session, slug)
+    finally:
+        engine.dispose()
+    table = Table(title=f"Loaded into {settings.sqlalchemy_url.split('://')[0]} for organization '{slug}'")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, count in counts.items():
+        table.add_row(name, f"{count:,}")
+    out.print(table)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Migrate the database up to REVISION (default: the latest)."""
+    from altaviz.db.migrate import current, upgrade
+
+    url = get_settings().sqlalchemy_url
+    upgrade(url, revision)
+    out.print(f"database at revision {current(url)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")]) -> None:
+    """Roll the database schema back to REVISION."""
+    from altaviz.db.migrate import current, downgrade
+
+    url = get_settings().sqlalchemy_url
+    downgrade(url, revision)
+    out.print(f"database at revision {current(url) or 'base (empty)'}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the database's migration revision."""
+    from altaviz.db.migrate import current
+
+    out.print(current(get_settings().sqlalchemy_url) or "base (not migrated)")
+
+
+@orgs_app.command("create")
+def orgs_create(
+    name: Annotated[str, typer.Argument(help="Display name, e.g. 'Permian Midstream'.")],
+    slug: Annotated[str | None, typer.Option(help="URL name; default derived from the name.")] = None,
+    tier: Annotated[str, typer.Option(help="free, pro or enterprise.")] = "free",
+) -> None:
+    """Create an organization the pipeline can load into."""
+    from altaviz.accounts.service import create_organization
+    from altaviz.db.migrate import ensure_schema
+    from altaviz.db.session import create_db_engine, session_scope
+
+    if tier not in ("free", "pro", "enterprise"):
+        raise typer.BadParameter("tier must be free, pro or enterprise", param_hint="--tier")
+    settings = get_settings()
+    ensure_schema(settings.sqlalchemy_url)
+    engine = create_db_engine(settings.sqlalchemy_url, settings)
+    try:
+        with session_scope(engine) as session:
+            org = _fail_cleanly(lambda: create_organization(session, name, slug, tier=tier))
+            out.print(f"created organization {org.slug} ({org.id})")
+    finally:
+        engine.dispose()
+

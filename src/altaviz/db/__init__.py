@@ -1,0 +1,1 @@
+"""Operational database: declarative base, column types, engine/session, migrations."""

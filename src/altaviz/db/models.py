@@ -1,0 +1,27 @@
+"""Imports every model so Base.metadata is complete (for Alembic and for tests)."""
+
+from altaviz.accounts.models import Organization
+from altaviz.alerts.models import AlertHistory
+from altaviz.billing.models import BillingEvent
+from altaviz.db.base import Base
+from altaviz.monitoring.models import (
+    CompressorMetadata,
+    DataQualityMetric,
+    MaintenanceEvent,
+    PipelineRun,
+    SensorReadingAgg,
+    StationLocation,
+)
+
+__all__ = [
+    "AlertHistory",
+    "Base",
+    "BillingEvent",
+    "CompressorMetadata",
+    "DataQualityMetric",
+    "MaintenanceEvent",
+    "Organization",
+    "PipelineRun",
+    "SensorReadingAgg",
+    "StationLocation",
+]

@@ -1,0 +1,36 @@
+"""Default alarm thresholds (SPEC §2).
+
+`direction` says which side is bad: "high" alarms at value >= limit, "low" at value <= limit.
+Which side is bad is physics and stays in code; the numbers are data and reach the SQL as a table.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Threshold:
+    metric: str
+    label: str
+    unit: str
+    direction: Literal["high", "low"]
+    normal_low: float | None
+    normal_high: float | None
+    warning: float
+    critical: float | None
+
+
+DEFAULT_THRESHOLDS: tuple[Threshold, ...] = (
+    Threshold("vibration_mms", "Vibration", "mm/s", "high", 1.5, 4.5, 6.0, 8.0),
+    Threshold("discharge_temp_f", "Discharge temperature", "°F", "high", 180, 220, 240, 260),
+    Threshold("discharge_pressure_psi", "Discharge pressure", "PSI", "high", 900, 1200, 1300, 1400),
+    Threshold("suction_pressure_psi", "Suction pressure", "PSI", "low", 40, 80, 30, 20),
+    Threshold("horsepower_consumption", "Horsepower", "HP", "high", 1200, 1600, 1800, None),
+    Threshold("gas_flow_mcf", "Gas flow", "Mcf/day", "low", 8000, 12000, 6000, None),
+    Threshold("pressure_differential", "Pressure differential", "PSI", "high", 800, 1150, 1250, None),
+    Threshold("temp_rate_of_change", "Temperature rate of change", "°F/h", "high", None, None, 20, 40),
+)
+
+METRIC_NAMES: tuple[str, ...] = tuple(t.metric for t in DEFAULT_THRESHOLDS)
+
+THRESHOLDS_BY_METRIC: dict[str, Threshold] = {t.metric: t for t in DEFAULT_THRESHOLDS}

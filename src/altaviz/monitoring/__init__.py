@@ -1,0 +1,1 @@
+"""What the fleet looks like in the operational database: stations, compressors, readings, quality."""

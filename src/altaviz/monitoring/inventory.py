@@ -1,0 +1,31 @@
+"""How much of each fleet table an organization holds (the demo's closing summary)."""
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from altaviz.accounts.service import get_organization_by_slug
+from altaviz.alerts.models import AlertHistory
+from altaviz.monitoring.models import (
+    CompressorMetadata,
+    DataQualityMetric,
+    MaintenanceEvent,
+    SensorReadingAgg,
+    StationLocation,
+)
+
+COUNTED = {
+    "station_locations": StationLocation,
+    "compressor_metadata": CompressorMetadata,
+    "maintenance_events": MaintenanceEvent,
+    "sensor_readings_agg": SensorReadingAgg,
+    "alert_history": AlertHistory,
+    "data_quality_metrics": DataQualityMetric,
+}
+
+
+def loaded_counts(session: Session, slug: str) -> dict[str, int]:
+    org = get_organization_by_slug(session, slug)
+    return {
+        name: session.scalar(select(func.count()).select_from(model).where(model.organization_id == org.id)) or 0
+        for name, model in COUNTED.items()
+    }

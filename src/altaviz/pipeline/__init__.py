@@ -1,0 +1,1 @@
+"""The medallion pipeline: landing → bronze → silver → gold → operational database."""

@@ -1,0 +1,86 @@
+"""The pipeline's side of the operational database: the target organization and the run log."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, update
+
+from altaviz.accounts.service import OrganizationNotFound, ensure_demo_organization, get_organization_by_slug
+from altaviz.config import Settings
+from altaviz.db.migrate import ensure_schema
+from altaviz.db.session import create_db_engine, session_scope
+from altaviz.monitoring.models import PipelineRun
+from altaviz.pipeline.export import LoadCounts, load, read_gold
+from altaviz.pipeline.lake import Lake
+from altaviz.pipeline.report import RunSummary
+
+__all__ = ["LoadCounts", "Target", "fail_run", "finish_run", "load_lake", "open_target", "start_run"]
+
+
+@dataclass(frozen=True)
+class Target:
+    engine: Engine
+    organization_id: uuid.UUID
+    organization_slug: str
+
+
+def open_target(settings: Settings, slug: str) -> Target:
+    """Migrate the database if needed and find the organization, before any heavy work starts."""
+    url = settings.sqlalchemy_url
+    ensure_schema(url)
+    engine = create_db_engine(url, settings)
+    with session_scope(engine) as session:
+        if slug == settings.default_organization:
+            org = ensure_demo_organization(session, slug)
+        else:
+            try:
+                org = get_organization_by_slug(session, slug)
+            except OrganizationNotFound:
+                engine.dispose()
+                raise OrganizationNotFound(
+                    f"organization {slug!r} does not exist; create it with: altaviz orgs create --slug {slug} NAME"
+                ) from None
+        return Target(engine, org.id, org.slug)
+
+
+def start_run(target: Target, run_id: uuid.UUID, stages: list[str]) -> None:
+    """Log the run as running; runs left 'running' by a killed process become 'abandoned'.
+
+    Only one run holds the lake at a time, so any other 'running' row of this organization is dead.
+    """
+    with session_scope(target.engine) as session:
+        session.execute(
+            update(PipelineRun)
+            .where(PipelineRun.organization_id == target.organization_id, PipelineRun.status == "running")
+            .values(status="abandoned", finished_at=datetime.now(UTC))
+        )
+        session.add(PipelineRun(id=run_id, organization_id=target.organization_id, stages=stages))
+
+
+def load_lake(target: Target, lake: Lake) -> LoadCounts:
+    gold = read_gold(lake)
+    with session_scope(target.engine) as session:
+        return load(session, target.organization_id, gold)
+
+
+def finish_run(target: Target, run_id: uuid.UUID, summary: RunSummary) -> None:
+    with session_scope(target.engine) as session:
+        run = session.get_one(PipelineRun, run_id)
+        run.status = "succeeded"
+        run.finished_at = datetime.now(UTC)
+        run.duration_seconds = round(summary.seconds, 3)
+        run.counts = summary.as_counts()
+        run.report = summary.text()
+        run.input_fingerprint = summary.fingerprint
+
+
+def fail_run(target: Target, run_id: uuid.UUID, error: BaseException, seconds: float) -> None:
+    with session_scope(target.engine) as session:
+        run = session.get(PipelineRun, run_id)
+        if run is None:
+            return
+        run.status = "failed"
+        run.finished_at = datetime.now(UTC)
+        run.duration_seconds = round(seconds, 3)
+        run.error = str(error)[:2000]

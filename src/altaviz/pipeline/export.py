@@ -1,0 +1,242 @@
+"""Gold → operational database, for one organization, in one transaction.
+
+Metadata goes before facts (foreign keys). Every table is upserted on its natural key, so loading
+the same gold twice leaves the tables exactly as one load does; a load that dies before COMMIT leaves
+nothing behind. Alert rows are written only in the columns the pipeline owns: acknowledgements,
+resolutions and shelving done by people survive every re-run.
+"""
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+from sqlalchemy import Table, and_, delete, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from altaviz.alerts.models import PIPELINE_OWNED_COLUMNS, AlertHistory
+from altaviz.db.base import utcnow
+from altaviz.fleet.thresholds import THRESHOLDS_BY_METRIC
+from altaviz.pipeline.engine import parquet_list
+from altaviz.pipeline.lake import Lake, LakeError
+from altaviz.monitoring.models import (
+    CompressorMetadata,
+    DataQualityMetric,
+    MaintenanceEvent,
+    SensorReadingAgg,
+    StationLocation,
+)
+
+BATCH = 2_000
+# Aggregates are display values; rounding them keeps re-runs bit-identical although a parallel
+# engine may sum floating-point numbers in a different order each time.
+DECIMALS = 6
+QUALITY_METRICS = ("freshness", "completeness", "consistency", "accuracy")
+
+
+@dataclass(frozen=True)
+class GoldTables:
+    stations: list[dict[str, Any]]
+    compressors: list[dict[str, Any]]
+    maintenance: list[dict[str, Any]]
+    hourly: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+    quality: list[dict[str, Any]]
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class LoadCounts:
+    stations: int
+    compressors: int
+    maintenance: int
+    hourly: int
+    alerts: int
+    quality: int
+    removed_hourly: int
+    removed_alerts: int
+
+
+def read_gold(lake: Lake) -> GoldTables:
+    """The current lake tables the database needs, as rows."""
+    manifest = lake.read_manifest()
+    if manifest.fingerprint is None:
+        raise LakeError("the lake has no silver layer yet; run the pipeline without --skip-silver first")
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+
+    def rows(table: str, columns: str = "*", required: bool = True) -> list[dict[str, Any]]:
+        if not required and not lake.has_table(table, manifest):
+            return []
+        cursor = con.execute(f"SELECT {columns} FROM read_parquet({parquet_list(lake.table_files(table, manifest))})")
+        names = [d[0] for d in cursor.description or ()]
+        return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+    try:
+        return GoldTables(
+            stations=rows("reference/stations"),
+            compressors=[{**r, "horsepower": int(r["horsepower"])} for r in rows("reference/compressors")],
+            maintenance=rows("reference/maintenance", required=False),
+            hourly=rows("gold/hourly"),
+            alerts=rows("gold/alerts"),
+            quality=rows("silver/quality"),
+            fingerprint=manifest.fingerprint,
+        )
+    finally:
+        con.close()
+
+
+def _rounded(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: round(v, DECIMALS) if isinstance(v, float) else v for k, v in row.items()}
+
+
+def _upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]], key: Sequence[str],
+            update: Iterable[str], stamp: str | None = None) -> None:
+    """INSERT … ON CONFLICT (key) DO UPDATE, touching a row only when a value really changed."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    update = [c for c in update if c not in key]
+    for start in range(0, len(rows), BATCH):
+        stmt = insert(table)
+        changed = [table.c[c].is_distinct_from(stmt.excluded[c]) for c in update]
+        values: dict[str, Any] = {c: stmt.excluded[c] for c in update}
+        if stamp:
+            values[stamp] = utcnow()
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(key), set_=values,
+            where=or_(*changed),
+        )
+        session.execute(stmt, list(rows[start:start + BATCH]))
+
+
+def _alert_message(alert: dict[str, Any]) -> str:
+    threshold = THRESHOLDS_BY_METRIC[alert["metric"]]
+    sign = "≤" if threshold.direction == "low" else "≥"
+    return (
+        f"{threshold.label} reached {alert['peak_value']:.1f} {threshold.unit} "
+        f"({sign} {alert['severity']} threshold {alert['threshold_value']:g} {threshold.unit})"
+    )
+
+
+def load(session: Session, organization_id: uuid.UUID, gold: GoldTables) -> LoadCounts:
+    org = {"organization_id": organization_id}
+    stations = [{**org, **row} for row in gold.stations]
+    _upsert(session, StationLocation.__table__, stations, ["organization_id", "station_id"],
+            stations[0].keys() if stations else ())
+    compressors = [{**org, **row} for row in gold.compressors]
+    _upsert(session, CompressorMetadata.__table__, compressors, ["organization_id", "compressor_id"],
+            compressors[0].keys() if compressors else (), stamp="updated_at")
+    maintenance = [{**org, **row, "event_date": row["performed_at"].date()} for row in gold.maintenance]
+    _upsert(session, MaintenanceEvent.__table__, maintenance, ["organization_id", "event_id"],
+            maintenance[0].keys() if maintenance else ())
+
+    hourly = [{**org, **_rounded(row)} for row in gold.hourly]
+    hourly_key = ["organization_id", "compressor_id", "window_type", "agg_timestamp"]
+    _upsert(session, SensorReadingAgg.__table__, hourly, hourly_key, hourly[0].keys() if hourly else ())
+    window = _window(hourly, "agg_timestamp")
+    removed_hourly = _remove_stale_hourly(session, organization_id, hourly, window)
+
+    alerts = [_alert_row(organization_id, row) for row in gold.alerts]
+    alert_key = ["organization_id", "compressor_id", "condition", "alert_timestamp"]
+    _upsert(session, AlertHistory.__table__, alerts, alert_key, PIPELINE_OWNED_COLUMNS, stamp="updated_at")
+    removed_alerts = _remove_stale_alerts(session, organization_id, alerts, window)
+
+    quality = [q for row in gold.quality for q in _quality_rows(organization_id, gold.fingerprint, row)]
+    _upsert(session, DataQualityMetric.__table__, quality,
+            ["organization_id", "input_fingerprint", "scope", "metric_type"],
+            quality[0].keys() if quality else ())
+    return LoadCounts(len(stations), len(compressors), len(maintenance), len(hourly), len(alerts),
+                      len(quality), removed_hourly, removed_alerts)
+
+
+def _alert_row(organization_id: uuid.UUID, alert: dict[str, Any]) -> dict[str, Any]:
+    alert = _rounded(alert)
+    return {
+        "organization_id": organization_id,
+        "compressor_id": alert["compressor_id"],
+        "condition": alert["metric"],
+        "sensor_name": alert["metric"],
+        "alert_type": f"threshold_{alert['severity']}",
+        "severity": alert["severity"],
+        "alert_timestamp": alert["started_at"],
+        "raised_at": alert["raised_at"],
+        "last_violation_at": alert["last_violation_at"],
+        "returned_to_normal_at": alert["returned_to_normal_at"],
+        "is_active": alert["is_active"],
+        "sensor_value": alert["peak_value"],
+        "threshold_value": alert["threshold_value"],
+        "message": _alert_message(alert),
+        "violation_count": alert["violation_count"],
+        "source": "pipeline",
+    }
+
+
+def _quality_rows(organization_id: uuid.UUID, fingerprint: str, row: dict[str, Any]) -> list[dict[str, Any]]:
+    details = {k: row[k] for k in ("bronze_rows", "silver_rows", "invalid_rows", "expected_rows")}
+    return [
+        {
+            "organization_id": organization_id,
+            "input_fingerprint": fingerprint,
+            "metric_timestamp": row["as_of"],
+            "scope": row["scope"],
+            "compressor_id": row["compressor_id"],
+            "metric_type": metric,
+            "metric_value": None if row[metric] is None else round(float(row[metric]), DECIMALS),
+            "pass_threshold": bool(row[f"{metric}_passed"]),
+            "details": details,
+        }
+        for metric in QUALITY_METRICS
+    ]
+
+
+def _window(rows: Sequence[dict[str, Any]], column: str) -> tuple[datetime, datetime] | None:
+    """The time span this load covers; rows outside it are never removed."""
+    if not rows:
+        return None
+    values = [r[column] for r in rows]
+    return min(values), max(values) + timedelta(hours=1)
+
+
+def _remove_stale_hourly(session: Session, organization_id: uuid.UUID, hourly: list[dict[str, Any]],
+                         window: tuple[datetime, datetime] | None) -> int:
+    """Aggregates inside the loaded time window that this load no longer produces (e.g. now quarantined)."""
+    if window is None:
+        return 0
+    t = SensorReadingAgg
+    keep = {(r["compressor_id"], r["agg_timestamp"]) for r in hourly}
+    existing = session.execute(
+        select(t.id, t.compressor_id, t.agg_timestamp).where(
+            t.organization_id == organization_id, t.window_type == "1hr",
+            t.agg_timestamp >= window[0], t.agg_timestamp < window[1],
+        )
+    ).all()
+    stale = [row.id for row in existing if (row.compressor_id, row.agg_timestamp) not in keep]
+    for start in range(0, len(stale), BATCH):
+        session.execute(delete(t).where(t.id.in_(stale[start:start + BATCH])))
+    return len(stale)
+
+
+def _remove_stale_alerts(session: Session, organization_id: uuid.UUID, alerts: list[dict[str, Any]],
+                         window: tuple[datetime, datetime] | None) -> int:
+    """Pipeline episodes in the window this load no longer finds, unless a person already acted on them."""
+    if window is None:
+        return 0
+    t = AlertHistory
+    keep = {(a["compressor_id"], a["condition"], a["alert_timestamp"]) for a in alerts}
+    existing = session.execute(
+        select(t.id, t.compressor_id, t.condition, t.alert_timestamp).where(
+            t.organization_id == organization_id, t.source == "pipeline",
+            t.alert_timestamp >= window[0], t.alert_timestamp < window[1],
+            and_(t.acknowledged.is_(False), t.resolved.is_(False), t.shelved_until.is_(None)),
+        )
+    ).all()
+    stale = [r.id for r in existing if (r.compressor_id, r.condition, r.alert_timestamp) not in keep]
+    if stale:
+        session.execute(delete(t).where(t.id.in_(stale)))
+    return len(stale)
+

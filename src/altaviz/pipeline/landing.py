@@ -1,0 +1,202 @@
+"""Landing zone → bronze: check every landing file, then copy it into the lake with its lineage.
+
+Bronze is append-only and content-addressed: a landing file is stored once under the hash of its
+bytes, with the time it was first loaded, so landing the same file again changes nothing and every
+later stage is a pure function of bronze. All files are checked before any is ingested: one bad file
+stops the run with a message naming it, and nothing is half-loaded.
+"""
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+
+from altaviz.fleet import SENSOR_NAMES
+from altaviz.pipeline.engine import DuckDBEngine
+from altaviz.pipeline.lake import STAGING_PREFIX, Lake
+
+
+class LandingError(ValueError):
+    """A landing file is missing, unreadable or has the wrong shape."""
+
+
+NUMBER = "a number"
+TEXT = "text"
+TIME = "a timestamp"
+DAY = "a date"
+
+# column -> (kind, required)
+READINGS_SCHEMA: dict[str, tuple[str, bool]] = {
+    "compressor_id": (TEXT, True),
+    "timestamp": (TIME, True),
+    **{name: (NUMBER, True) for name in SENSOR_NAMES},
+    "operating_hours": (NUMBER, False),
+}
+STATIONS_SCHEMA: dict[str, tuple[str, bool]] = {
+    "station_id": (TEXT, True),
+    "station_name": (TEXT, True),
+    "latitude": (NUMBER, True),
+    "longitude": (NUMBER, True),
+    "region": (TEXT, False),
+    "city": (TEXT, False),
+    "state": (TEXT, False),
+    "basin": (TEXT, False),
+}
+COMPRESSORS_SCHEMA: dict[str, tuple[str, bool]] = {
+    "compressor_id": (TEXT, True),
+    "station_id": (TEXT, True),
+    "model": (TEXT, True),
+    "horsepower": (NUMBER, True),
+    "install_date": (DAY, True),
+}
+MAINTENANCE_SCHEMA: dict[str, tuple[str, bool]] = {
+    "event_id": (TEXT, True),
+    "compressor_id": (TEXT, True),
+    "performed_at": (TIME, True),
+    "event_type": (TEXT, True),
+    "description": (TEXT, False),
+    "downtime_hours": (NUMBER, False),
+    "severity": (TEXT, False),
+    "cost_usd": (NUMBER, False),
+    "performed_by": (TEXT, False),
+}
+
+REFERENCE_TABLES: dict[str, tuple[str, dict[str, tuple[str, bool]], bool]] = {
+    # lake table: (landing path, schema, required)
+    "reference/stations": ("fleet/stations.parquet", STATIONS_SCHEMA, True),
+    "reference/compressors": ("fleet/compressors.parquet", COMPRESSORS_SCHEMA, True),
+    "reference/maintenance": ("maintenance/maintenance.parquet", MAINTENANCE_SCHEMA, False),
+}
+
+_CAST = {NUMBER: "DOUBLE", TEXT: "VARCHAR", TIME: "TIMESTAMPTZ", DAY: "DATE"}
+
+
+def _kind_of(duckdb_type: str) -> str:
+    t = duckdb_type.upper()
+    if t.startswith(("DOUBLE", "FLOAT", "REAL", "DECIMAL", "BIGINT", "INTEGER", "SMALLINT", "TINYINT",
+                     "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT")):
+        return NUMBER
+    if t.startswith("TIMESTAMP"):
+        return TIME
+    if t == "DATE":
+        return DAY
+    if t == "VARCHAR":
+        return TEXT
+    return t
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    path: Path
+    relative: str
+    digest: str
+    columns: frozenset[str]
+
+
+@dataclass(frozen=True)
+class BronzeResult:
+    files_seen: int
+    files_ingested: int
+    rows_ingested: int
+    staged_reference: dict[str, Path]
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:32]
+
+
+def check_file(engine: DuckDBEngine, landing_dir: Path, path: Path,
+               schema: dict[str, tuple[str, bool]]) -> LandingFile:
+    relative = path.relative_to(landing_dir).as_posix()
+    try:
+        described = engine.rows(f"DESCRIBE SELECT * FROM read_parquet('{_escape(path)}')")
+    except duckdb.Error as exc:
+        raise LandingError(f"landing/{relative} is not a readable Parquet file: {exc}") from exc
+    actual = {row[0]: str(row[1]) for row in described}
+    missing = [c for c, (_, required) in schema.items() if required and c not in actual]
+    if missing:
+        raise LandingError(
+            f"landing/{relative} is missing column(s) {', '.join(missing)}; "
+            f"expected {', '.join(c for c, (_, req) in schema.items() if req)}"
+        )
+    for column, (kind, _) in schema.items():
+        if column in actual and _kind_of(actual[column]) != kind:
+            raise LandingError(
+                f"landing/{relative}: column {column} is {actual[column]}, expected {kind}"
+            )
+    return LandingFile(path, relative, _digest(path), frozenset(actual))
+
+
+def _escape(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _select_list(file: LandingFile, schema: dict[str, tuple[str, bool]]) -> str:
+    parts = []
+    for column, (kind, _) in schema.items():
+        source = f'"{column}"' if column in file.columns else "NULL"
+        parts.append(f'CAST({source} AS {_CAST[kind]}) AS "{column}"')
+    return ", ".join(parts)
+
+
+def reading_files(landing_dir: Path) -> list[Path]:
+    return sorted((landing_dir / "readings").glob("*.parquet"))
+
+
+def ingest(engine: DuckDBEngine, landing_dir: Path, lake: Lake, loaded_at: datetime) -> BronzeResult:
+    """Check every landing file, then append new readings files to bronze and stage reference tables."""
+    readings = reading_files(landing_dir)
+    if not readings:
+        raise LandingError(
+            f"no landing files in {landing_dir / 'readings'}: land readings there "
+            "(for a demo: altaviz simulate) and run the pipeline again"
+        )
+    checked_readings = [check_file(engine, landing_dir, p, READINGS_SCHEMA) for p in readings]
+    checked_reference: dict[str, tuple[LandingFile, dict[str, tuple[str, bool]]]] = {}
+    for table, (relative, schema, required) in REFERENCE_TABLES.items():
+        path = landing_dir / relative
+        if not path.exists():
+            if required:
+                raise LandingError(
+                    f"landing/{relative} is missing: the pipeline needs the fleet's metadata "
+                    "(stations and compressors) before it can load readings"
+                )
+            continue
+        checked_reference[table] = (check_file(engine, landing_dir, path, schema), schema)
+
+    lake.bronze_readings_dir.mkdir(parents=True, exist_ok=True)
+    stamp = loaded_at.isoformat()
+    ingested = rows = 0
+    for file in checked_readings:
+        target = lake.bronze_readings_dir / f"{file.digest}.parquet"
+        if target.exists():
+            continue
+        staging = target.with_name(f"{STAGING_PREFIX}{target.name}")
+        engine.con.execute(
+            f"COPY (SELECT {_select_list(file, READINGS_SCHEMA)}, "
+            f"'{_escape(Path(file.relative))}' AS _source_file, file_row_number AS _source_row, "
+            f"CAST('{stamp}' AS TIMESTAMPTZ) AS _loaded_at "
+            f"FROM read_parquet('{_escape(file.path)}', file_row_number = true)) "
+            f"TO '{_escape(staging)}' (FORMAT parquet, COMPRESSION zstd)"
+        )
+        os.replace(staging, target)
+        count = engine.rows(f"SELECT COUNT(*) FROM read_parquet('{_escape(target)}')")[0][0]
+        ingested += 1
+        rows += int(count)
+
+    staged: dict[str, Path] = {}
+    for table, (file, schema) in checked_reference.items():
+        out = lake.stage(table, f"v-{file.digest}")
+        engine.con.execute(
+            f"COPY (SELECT {_select_list(file, schema)} FROM read_parquet('{_escape(file.path)}')) "
+            f"TO '{_escape(out / 'part-0.parquet')}' (FORMAT parquet)"
+        )
+        staged[table] = out
+    return BronzeResult(len(checked_readings), ingested, rows, staged)

@@ -1,0 +1,53 @@
+"""The parameters the SQL transforms read, as rows of small tables (never string formatting)."""
+
+from typing import Any
+
+from altaviz.config import Settings
+from altaviz.fleet import DEFAULT_THRESHOLDS, SENSORS, Threshold
+
+# A reading may be stamped up to this long after the moment it was loaded (clock skew at the edge).
+FUTURE_TOLERANCE_SECONDS = 300
+# A value this far from both neighbours, in the same direction, is flagged as a spike.
+SPIKE_RATIO = 0.10
+# The smoothed temperature rate needs this many readings behind each 1-hour mean, and the two means
+# at least half an hour apart.
+RATE_MIN_READINGS = 3
+RATE_MIN_SPAN_SECONDS = 1800
+# Alert on-delay and clear-delay in readings (SPEC §2).
+OPEN_READINGS = 2
+CLEAR_READINGS = 3
+# A reading clears an alert only once it is back past the warning limit by this share of the limit
+# (ISA-18.2 alarm deadband). Above the 3 % sensor noise, so a value hovering at the limit cannot chatter.
+DEADBAND_RATIO = 0.05
+# Pass levels of the data-quality checks.
+COMPLETENESS_PASS = 0.95
+CONSISTENCY_PASS = 0.99
+ACCURACY_PASS = 0.95
+
+
+def params_row(settings: Settings) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "interval_seconds": settings.reading_interval_minutes * 60,
+        "future_tolerance_seconds": FUTURE_TOLERANCE_SECONDS,
+        "spike_ratio": SPIKE_RATIO,
+        "rate_min_readings": RATE_MIN_READINGS,
+        "rate_min_span_seconds": RATE_MIN_SPAN_SECONDS,
+        "open_readings": OPEN_READINGS,
+        "clear_readings": CLEAR_READINGS,
+        "deadband_ratio": DEADBAND_RATIO,
+        "freshness_sla_minutes": settings.freshness_sla_minutes,
+        "completeness_pass": COMPLETENESS_PASS,
+        "consistency_pass": CONSISTENCY_PASS,
+        "accuracy_pass": ACCURACY_PASS,
+    }
+    for sensor in SENSORS:
+        row[f"{sensor.name}_min"] = sensor.physical_min
+        row[f"{sensor.name}_max"] = sensor.physical_max
+    return row
+
+
+def threshold_rows(thresholds: tuple[Threshold, ...] = DEFAULT_THRESHOLDS) -> list[dict[str, Any]]:
+    return [
+        {"metric": t.metric, "direction": t.direction, "warning": t.warning, "critical": t.critical}
+        for t in thresholds
+    ]

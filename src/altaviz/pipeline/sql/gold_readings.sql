@@ -1,0 +1,145 @@
+-- Per-reading features: time-based rolling windows, smoothed temperature rate of change, pressure
+-- differential, per-metric status and time features. One row per silver reading, none dropped.
+-- Inputs: silver_readings, thresholds (metric, direction, warning, critical), params.
+--
+-- Rolling windows are RANGE frames on the timestamp ending at CURRENT ROW (the frame DuckDB runs
+-- fast): "1 hour" means every reading in [t - 1 h, t], whatever the interval or gaps.
+-- The rate of change compares the 1-hour rolling mean with the one an hour earlier (the first reading
+-- of the current 1-hour frame), so sensor noise and single spikes do not read as a temperature ramp.
+-- It is NULL until both means rest on at least params.rate_min_readings readings.
+WITH limits AS (
+    SELECT
+        MAX(CASE WHEN metric = 'vibration_mms' THEN warning END) AS vib_warn,
+        MAX(CASE WHEN metric = 'vibration_mms' THEN critical END) AS vib_crit,
+        MAX(CASE WHEN metric = 'discharge_temp_f' THEN warning END) AS temp_warn,
+        MAX(CASE WHEN metric = 'discharge_temp_f' THEN critical END) AS temp_crit,
+        MAX(CASE WHEN metric = 'discharge_pressure_psi' THEN warning END) AS dis_warn,
+        MAX(CASE WHEN metric = 'discharge_pressure_psi' THEN critical END) AS dis_crit,
+        MAX(CASE WHEN metric = 'suction_pressure_psi' THEN warning END) AS suc_warn,
+        MAX(CASE WHEN metric = 'suction_pressure_psi' THEN critical END) AS suc_crit,
+        MAX(CASE WHEN metric = 'horsepower_consumption' THEN warning END) AS hp_warn,
+        MAX(CASE WHEN metric = 'horsepower_consumption' THEN critical END) AS hp_crit,
+        MAX(CASE WHEN metric = 'gas_flow_mcf' THEN warning END) AS flow_warn,
+        MAX(CASE WHEN metric = 'gas_flow_mcf' THEN critical END) AS flow_crit,
+        MAX(CASE WHEN metric = 'pressure_differential' THEN warning END) AS dp_warn,
+        MAX(CASE WHEN metric = 'pressure_differential' THEN critical END) AS dp_crit,
+        MAX(CASE WHEN metric = 'temp_rate_of_change' THEN warning END) AS rate_warn,
+        MAX(CASE WHEN metric = 'temp_rate_of_change' THEN critical END) AS rate_crit
+    FROM thresholds
+),
+rolling AS (
+    SELECT
+        s.*,
+        AVG(vibration_mms) OVER h1 AS vibration_1hr_mean,
+        STDDEV_SAMP(vibration_mms) OVER h1 AS vibration_1hr_std,
+        MAX(vibration_mms) OVER h1 AS vibration_1hr_max,
+        AVG(vibration_mms) OVER h4 AS vibration_4hr_mean,
+        STDDEV_SAMP(vibration_mms) OVER h4 AS vibration_4hr_std,
+        MAX(vibration_mms) OVER h4 AS vibration_4hr_max,
+        AVG(vibration_mms) OVER h24 AS vibration_24hr_mean,
+        STDDEV_SAMP(vibration_mms) OVER h24 AS vibration_24hr_std,
+        MAX(vibration_mms) OVER h24 AS vibration_24hr_max,
+        AVG(discharge_temp_f) OVER h1 AS temp_1hr_mean,
+        STDDEV_SAMP(discharge_temp_f) OVER h1 AS temp_1hr_std,
+        MAX(discharge_temp_f) OVER h1 AS temp_1hr_max,
+        COUNT(discharge_temp_f) OVER h1 AS temp_1hr_count,
+        AVG(discharge_temp_f) OVER h4 AS temp_4hr_mean,
+        STDDEV_SAMP(discharge_temp_f) OVER h4 AS temp_4hr_std,
+        MAX(discharge_temp_f) OVER h4 AS temp_4hr_max,
+        AVG(discharge_temp_f) OVER h24 AS temp_24hr_mean,
+        STDDEV_SAMP(discharge_temp_f) OVER h24 AS temp_24hr_std,
+        MAX(discharge_temp_f) OVER h24 AS temp_24hr_max,
+        AVG(discharge_pressure_psi) OVER h1 AS pressure_1hr_mean,
+        STDDEV_SAMP(discharge_pressure_psi) OVER h1 AS pressure_1hr_std,
+        MAX(discharge_pressure_psi) OVER h1 AS pressure_1hr_max,
+        AVG(discharge_pressure_psi) OVER h4 AS pressure_4hr_mean,
+        STDDEV_SAMP(discharge_pressure_psi) OVER h4 AS pressure_4hr_std,
+        MAX(discharge_pressure_psi) OVER h4 AS pressure_4hr_max,
+        AVG(discharge_pressure_psi) OVER h24 AS pressure_24hr_mean,
+        STDDEV_SAMP(discharge_pressure_psi) OVER h24 AS pressure_24hr_std,
+        MAX(discharge_pressure_psi) OVER h24 AS pressure_24hr_max
+    FROM silver_readings AS s
+    WINDOW
+        h1 AS (PARTITION BY compressor_id ORDER BY timestamp
+               RANGE BETWEEN INTERVAL 1 HOUR PRECEDING AND CURRENT ROW),
+        h4 AS (PARTITION BY compressor_id ORDER BY timestamp
+               RANGE BETWEEN INTERVAL 4 HOUR PRECEDING AND CURRENT ROW),
+        h24 AS (PARTITION BY compressor_id ORDER BY timestamp
+                RANGE BETWEEN INTERVAL 24 HOUR PRECEDING AND CURRENT ROW)
+),
+hour_ago AS (
+    SELECT
+        r.*,
+        FIRST_VALUE(temp_1hr_mean) OVER h1 AS temp_mean_hour_ago,
+        FIRST_VALUE(temp_1hr_count) OVER h1 AS temp_count_hour_ago,
+        FIRST_VALUE(timestamp) OVER h1 AS hour_ago_timestamp
+    FROM rolling AS r
+    WINDOW h1 AS (PARTITION BY compressor_id ORDER BY timestamp
+                  RANGE BETWEEN INTERVAL 1 HOUR PRECEDING AND CURRENT ROW)
+),
+features AS (
+    SELECT
+        h.*,
+        discharge_pressure_psi - suction_pressure_psi AS pressure_differential,
+        CASE
+            WHEN temp_1hr_count >= p.rate_min_readings AND temp_count_hour_ago >= p.rate_min_readings
+                AND EPOCH(timestamp) - EPOCH(hour_ago_timestamp) >= p.rate_min_span_seconds
+                THEN (temp_1hr_mean - temp_mean_hour_ago) * 3600.0
+                    / (EPOCH(timestamp) - EPOCH(hour_ago_timestamp))
+        END AS temp_rate_of_change,
+        CAST(FLOOR(EPOCH(timestamp) / 86400) AS BIGINT) AS epoch_day
+    FROM hour_ago AS h
+    CROSS JOIN params AS p
+)
+SELECT
+    f.compressor_id,
+    f.timestamp,
+    f.vibration_mms,
+    f.discharge_temp_f,
+    f.suction_pressure_psi,
+    f.discharge_pressure_psi,
+    f.horsepower_consumption,
+    f.gas_flow_mcf,
+    f.operating_hours,
+    f.quality_flags,
+    f.vibration_1hr_mean, f.vibration_1hr_std, f.vibration_1hr_max,
+    f.vibration_4hr_mean, f.vibration_4hr_std, f.vibration_4hr_max,
+    f.vibration_24hr_mean, f.vibration_24hr_std, f.vibration_24hr_max,
+    f.temp_1hr_mean, f.temp_1hr_std, f.temp_1hr_max,
+    f.temp_4hr_mean, f.temp_4hr_std, f.temp_4hr_max,
+    f.temp_24hr_mean, f.temp_24hr_std, f.temp_24hr_max,
+    f.pressure_1hr_mean, f.pressure_1hr_std, f.pressure_1hr_max,
+    f.pressure_4hr_mean, f.pressure_4hr_std, f.pressure_4hr_max,
+    f.pressure_24hr_mean, f.pressure_24hr_std, f.pressure_24hr_max,
+    f.pressure_differential,
+    f.temp_rate_of_change,
+    CASE WHEN f.vibration_mms >= l.vib_crit THEN 'critical' WHEN f.vibration_mms >= l.vib_warn THEN 'warning'
+         WHEN f.vibration_mms IS NOT NULL THEN 'normal' END AS vibration_mms_status,
+    CASE WHEN f.discharge_temp_f >= l.temp_crit THEN 'critical'
+         WHEN f.discharge_temp_f >= l.temp_warn THEN 'warning'
+         WHEN f.discharge_temp_f IS NOT NULL THEN 'normal' END AS discharge_temp_f_status,
+    CASE WHEN f.discharge_pressure_psi >= l.dis_crit THEN 'critical'
+         WHEN f.discharge_pressure_psi >= l.dis_warn THEN 'warning'
+         WHEN f.discharge_pressure_psi IS NOT NULL THEN 'normal' END AS discharge_pressure_psi_status,
+    CASE WHEN f.suction_pressure_psi <= l.suc_crit THEN 'critical'
+         WHEN f.suction_pressure_psi <= l.suc_warn THEN 'warning'
+         WHEN f.suction_pressure_psi IS NOT NULL THEN 'normal' END AS suction_pressure_psi_status,
+    CASE WHEN f.horsepower_consumption >= l.hp_crit THEN 'critical'
+         WHEN f.horsepower_consumption >= l.hp_warn THEN 'warning'
+         WHEN f.horsepower_consumption IS NOT NULL THEN 'normal' END AS horsepower_consumption_status,
+    CASE WHEN f.gas_flow_mcf <= l.flow_crit THEN 'critical' WHEN f.gas_flow_mcf <= l.flow_warn THEN 'warning'
+         WHEN f.gas_flow_mcf IS NOT NULL THEN 'normal' END AS gas_flow_mcf_status,
+    CASE WHEN f.pressure_differential >= l.dp_crit THEN 'critical'
+         WHEN f.pressure_differential >= l.dp_warn THEN 'warning'
+         WHEN f.pressure_differential IS NOT NULL THEN 'normal' END AS pressure_differential_status,
+    CASE WHEN f.temp_rate_of_change >= l.rate_crit THEN 'critical'
+         WHEN f.temp_rate_of_change >= l.rate_warn THEN 'warning'
+         WHEN f.temp_rate_of_change IS NOT NULL THEN 'normal' END AS temp_rate_of_change_status,
+    CAST(FLOOR((EPOCH(f.timestamp) - f.epoch_day * 86400) / 3600) AS INTEGER) AS hour_of_day,
+    -- ISO weekday (1 = Monday .. 7 = Sunday) by arithmetic: 1970-01-01 was a Thursday. Engine weekday
+    -- functions disagree on where the week starts.
+    CAST(MOD(f.epoch_day + 3, 7) + 1 AS INTEGER) AS day_of_week,
+    MOD(f.epoch_day + 3, 7) >= 5 AS is_weekend,
+    CAST(f.timestamp AS DATE) AS reading_date
+FROM features AS f
+CROSS JOIN limits AS l

@@ -1,0 +1,49 @@
+-- Long form (compressor, timestamp, metric, value, status) of every metric that has at least one
+-- violation on that compressor: the input of violations and alert episodes. Pairs that never left
+-- normal are left out, which keeps this small on a healthy fleet.
+-- Input: gold_readings.
+WITH violated AS (
+    SELECT
+        compressor_id,
+        MAX(CASE WHEN vibration_mms_status IN ('warning', 'critical') THEN 1 ELSE 0 END) AS vib,
+        MAX(CASE WHEN discharge_temp_f_status IN ('warning', 'critical') THEN 1 ELSE 0 END) AS temp,
+        MAX(CASE WHEN discharge_pressure_psi_status IN ('warning', 'critical') THEN 1 ELSE 0 END) AS dis,
+        MAX(CASE WHEN suction_pressure_psi_status IN ('warning', 'critical') THEN 1 ELSE 0 END) AS suc,
+        MAX(CASE WHEN horsepower_consumption_status IN ('warning', 'critical') THEN 1 ELSE 0 END) AS hp,
+        MAX(CASE WHEN gas_flow_mcf_status IN ('warning', 'critical') THEN 1 ELSE 0 END) AS flow,
+        MAX(CASE WHEN pressure_differential_status IN ('warning', 'critical') THEN 1 ELSE 0 END) AS dp,
+        MAX(CASE WHEN temp_rate_of_change_status IN ('warning', 'critical') THEN 1 ELSE 0 END) AS rate
+    FROM gold_readings
+    GROUP BY compressor_id
+),
+flagged AS (
+    SELECT g.*, v.vib, v.temp, v.dis, v.suc, v.hp, v.flow, v.dp, v.rate
+    FROM gold_readings AS g
+    JOIN violated AS v ON v.compressor_id = g.compressor_id
+    WHERE v.vib + v.temp + v.dis + v.suc + v.hp + v.flow + v.dp + v.rate > 0
+)
+SELECT compressor_id, timestamp, 'vibration_mms' AS metric, vibration_mms AS value,
+       vibration_mms_status AS status
+FROM flagged WHERE vib = 1 AND vibration_mms_status IS NOT NULL
+UNION ALL
+SELECT compressor_id, timestamp, 'discharge_temp_f', discharge_temp_f, discharge_temp_f_status
+FROM flagged WHERE temp = 1 AND discharge_temp_f_status IS NOT NULL
+UNION ALL
+SELECT compressor_id, timestamp, 'discharge_pressure_psi', discharge_pressure_psi, discharge_pressure_psi_status
+FROM flagged WHERE dis = 1 AND discharge_pressure_psi_status IS NOT NULL
+UNION ALL
+SELECT compressor_id, timestamp, 'suction_pressure_psi', suction_pressure_psi, suction_pressure_psi_status
+FROM flagged WHERE suc = 1 AND suction_pressure_psi_status IS NOT NULL
+UNION ALL
+SELECT compressor_id, timestamp, 'horsepower_consumption', horsepower_consumption,
+       horsepower_consumption_status
+FROM flagged WHERE hp = 1 AND horsepower_consumption_status IS NOT NULL
+UNION ALL
+SELECT compressor_id, timestamp, 'gas_flow_mcf', gas_flow_mcf, gas_flow_mcf_status
+FROM flagged WHERE flow = 1 AND gas_flow_mcf_status IS NOT NULL
+UNION ALL
+SELECT compressor_id, timestamp, 'pressure_differential', pressure_differential, pressure_differential_status
+FROM flagged WHERE dp = 1 AND pressure_differential_status IS NOT NULL
+UNION ALL
+SELECT compressor_id, timestamp, 'temp_rate_of_change', temp_rate_of_change, temp_rate_of_change_status
+FROM flagged WHERE rate = 1 AND temp_rate_of_change_status IS NOT NULL

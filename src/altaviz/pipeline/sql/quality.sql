@@ -1,0 +1,72 @@
+-- Data-quality checks of this input, per compressor and for the fleet (SPEC §3):
+--   freshness     minutes between the latest load and the newest reading; passes within the SLA
+--   completeness  readings received / readings expected over the batch's time span
+--   consistency   share of rows that pass the schema, type and range checks
+--   accuracy      share of rows kept (silver / bronze)
+-- Inputs: silver_classified, compressors, params.
+WITH batch AS (
+    SELECT
+        EPOCH(MAX(_loaded_at)) AS as_of_epoch,
+        MAX(_loaded_at) AS as_of,
+        EPOCH(MIN(CASE WHEN reason IS NULL THEN timestamp END)) AS first_epoch,
+        EPOCH(MAX(CASE WHEN reason IS NULL THEN timestamp END)) AS last_epoch
+    FROM silver_classified
+),
+per_compressor AS (
+    SELECT
+        c.compressor_id AS scope,
+        c.compressor_id,
+        COUNT(s.compressor_id) AS bronze_rows,
+        SUM(CASE WHEN s.reason IS NULL THEN 1 ELSE 0 END) AS silver_rows,
+        SUM(CASE WHEN s.reason IS NOT NULL AND s.reason NOT LIKE 'duplicate%' AND s.reason NOT LIKE 'future%'
+                 THEN 1 ELSE 0 END) AS invalid_rows,
+        MAX(CASE WHEN s.reason IS NULL THEN EPOCH(s.timestamp) END) AS newest_epoch
+    FROM compressors AS c
+    LEFT JOIN silver_classified AS s ON s.compressor_id = c.compressor_id
+    GROUP BY c.compressor_id
+),
+fleet AS (
+    SELECT
+        'fleet' AS scope,
+        CAST(NULL AS VARCHAR) AS compressor_id,
+        COUNT(*) AS bronze_rows,
+        SUM(CASE WHEN reason IS NULL THEN 1 ELSE 0 END) AS silver_rows,
+        SUM(CASE WHEN reason IS NOT NULL AND reason NOT LIKE 'duplicate%' AND reason NOT LIKE 'future%'
+                 THEN 1 ELSE 0 END) AS invalid_rows,
+        -- The fleet is as fresh as its stalest compressor.
+        (SELECT MIN(newest_epoch) FROM per_compressor) AS newest_epoch
+    FROM silver_classified
+),
+counted AS (
+    SELECT
+        u.*,
+        b.as_of,
+        CASE WHEN b.last_epoch IS NULL THEN 0
+             ELSE FLOOR((b.last_epoch - b.first_epoch) / p.interval_seconds) + 1 END
+            * CASE WHEN u.scope = 'fleet' THEN (SELECT COUNT(*) FROM compressors) ELSE 1 END AS expected_rows,
+        (b.as_of_epoch - u.newest_epoch) / 60.0 AS lag_minutes,
+        p.freshness_sla_minutes,
+        p.completeness_pass,
+        p.consistency_pass,
+        p.accuracy_pass
+    FROM (SELECT * FROM per_compressor UNION ALL SELECT * FROM fleet) AS u
+    CROSS JOIN batch AS b
+    CROSS JOIN params AS p
+)
+SELECT
+    scope,
+    compressor_id,
+    as_of,
+    CAST(bronze_rows AS BIGINT) AS bronze_rows,
+    CAST(silver_rows AS BIGINT) AS silver_rows,
+    CAST(invalid_rows AS BIGINT) AS invalid_rows,
+    CAST(expected_rows AS BIGINT) AS expected_rows,
+    lag_minutes AS freshness,
+    lag_minutes IS NOT NULL AND lag_minutes <= freshness_sla_minutes AS freshness_passed,
+    CASE WHEN expected_rows > 0 THEN LEAST(silver_rows / expected_rows, 1.0) END AS completeness,
+    expected_rows > 0 AND silver_rows >= completeness_pass * expected_rows AS completeness_passed,
+    CASE WHEN bronze_rows > 0 THEN 1.0 - invalid_rows / bronze_rows END AS consistency,
+    bronze_rows > 0 AND invalid_rows <= (1.0 - consistency_pass) * bronze_rows AS consistency_passed,
+    CASE WHEN bronze_rows > 0 THEN silver_rows / bronze_rows END AS accuracy,
+    bronze_rows > 0 AND silver_rows >= accuracy_pass * bronze_rows AS accuracy_passed
+FROM counted

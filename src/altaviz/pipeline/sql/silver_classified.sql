@@ -1,0 +1,61 @@
+-- Every bronze reading with the reason it cannot be used, or NULL when it is good.
+-- Inputs: bronze_readings, compressors (fleet metadata), params (one row).
+-- The first failing check names the reason; duplicates are decided among otherwise-good rows only,
+-- so a good reading is never discarded in favour of a broken copy of it.
+WITH checked AS (
+    SELECT
+        b.*,
+        CASE
+            WHEN b.compressor_id IS NULL OR b.timestamp IS NULL
+                THEN 'missing key: compressor_id or timestamp is null'
+            WHEN c.compressor_id IS NULL THEN 'unknown compressor: not in the fleet metadata'
+            WHEN b.vibration_mms IS NULL AND b.discharge_temp_f IS NULL AND b.suction_pressure_psi IS NULL
+                AND b.discharge_pressure_psi IS NULL AND b.horsepower_consumption IS NULL
+                AND b.gas_flow_mcf IS NULL
+                THEN 'all sensors null'
+            WHEN EPOCH(b.timestamp) > EPOCH(b._loaded_at) + p.future_tolerance_seconds
+                THEN 'future timestamp: later than the time the row was loaded'
+            WHEN b.vibration_mms < p.vibration_mms_min OR b.vibration_mms > p.vibration_mms_max
+                OR ISNAN(b.vibration_mms)
+                THEN 'impossible value: vibration_mms'
+            WHEN b.discharge_temp_f < p.discharge_temp_f_min OR b.discharge_temp_f > p.discharge_temp_f_max
+                OR ISNAN(b.discharge_temp_f)
+                THEN 'impossible value: discharge_temp_f'
+            WHEN b.suction_pressure_psi < p.suction_pressure_psi_min
+                OR b.suction_pressure_psi > p.suction_pressure_psi_max OR ISNAN(b.suction_pressure_psi)
+                THEN 'impossible value: suction_pressure_psi'
+            WHEN b.discharge_pressure_psi < p.discharge_pressure_psi_min
+                OR b.discharge_pressure_psi > p.discharge_pressure_psi_max OR ISNAN(b.discharge_pressure_psi)
+                THEN 'impossible value: discharge_pressure_psi'
+            WHEN b.horsepower_consumption < p.horsepower_consumption_min
+                OR b.horsepower_consumption > p.horsepower_consumption_max OR ISNAN(b.horsepower_consumption)
+                THEN 'impossible value: horsepower_consumption'
+            WHEN b.gas_flow_mcf < p.gas_flow_mcf_min OR b.gas_flow_mcf > p.gas_flow_mcf_max
+                OR ISNAN(b.gas_flow_mcf)
+                THEN 'impossible value: gas_flow_mcf'
+        END AS check_reason
+    FROM bronze_readings AS b
+    CROSS JOIN params AS p
+    LEFT JOIN compressors AS c ON c.compressor_id = b.compressor_id
+)
+SELECT
+    compressor_id,
+    timestamp,
+    vibration_mms,
+    discharge_temp_f,
+    suction_pressure_psi,
+    discharge_pressure_psi,
+    horsepower_consumption,
+    gas_flow_mcf,
+    operating_hours,
+    _source_file,
+    _source_row,
+    _loaded_at,
+    CASE
+        WHEN check_reason IS NOT NULL THEN check_reason
+        WHEN ROW_NUMBER() OVER (
+            PARTITION BY compressor_id, timestamp, check_reason IS NULL
+            ORDER BY _loaded_at, _source_file, _source_row
+        ) > 1 THEN 'duplicate: same compressor and timestamp as an earlier reading'
+    END AS reason
+FROM checked
