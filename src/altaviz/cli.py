@@ -12,8 +12,11 @@ from rich.table import Table
 
 from altaviz.config import Settings, get_settings
 
-app = typer.Typer(help="Altaviz: predictive maintenance for natural-gas compressor fleets.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Altaviz: predictive maintenance for natural-gas compressor fleets.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 pipeline_app = typer.Typer(help="Run the Bronze → Silver → Gold pipeline.", no_args_is_help=True)
 db_app = typer.Typer(help="Operational database migrations.", no_args_is_help=True)
 orgs_app = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
@@ -23,6 +26,7 @@ app.add_typer(orgs_app, name="orgs")
 
 out = Console()
 err = Console(stderr=True)
+
 
 # Errors an operator can act on: print the message, exit 1, no traceback.
 def _user_errors() -> tuple[type[Exception], ...]:
@@ -59,11 +63,17 @@ def simulate(
     compressors: Annotated[int, typer.Option(min=1, help="Number of compressors.")] = 10,
     days: Annotated[float, typer.Option(min=0.01, help="Days of readings.")] = 7,
     interval_minutes: Annotated[int, typer.Option(min=1, max=1440, help="Minutes between readings.")] = 10,
-    start: Annotated[str | None, typer.Option(help="First reading, ISO time with zone; default now − days.")] = None,
+    start: Annotated[
+        str | None, typer.Option(help="First reading, ISO time with zone; default now − days.")
+    ] = None,
     seed: Annotated[int, typer.Option(min=0, help="Random seed; same seed, same data.")] = 42,
-    fault: Annotated[list[str] | None, typer.Option(
-        help="Inject a fault (repeatable): gaps, stuck, duplicates, nulls, out_of_range, late, future, or all."
-    )] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Inject a fault (repeatable): gaps, stuck, duplicates, nulls, out_of_range, late, "
+            "future, or all."
+        ),
+    ] = None,
 ) -> None:
     """Write a synthetic fleet as Parquet landing files under $ALTAVIZ_DATA_DIR/landing."""
     from altaviz.simulator import FAULT_KINDS
@@ -73,28 +83,50 @@ def simulate(
         faults = set(FAULT_KINDS)
     unknown = faults - set(FAULT_KINDS)
     if unknown:
-        raise typer.BadParameter(f"unknown fault {', '.join(sorted(unknown))}; choose from {', '.join(FAULT_KINDS)}",
-                                 param_hint="--fault")
-    _fail_cleanly(lambda: _simulate(get_settings(), compressors, days, interval_minutes, _parse_start(start),
-                                    seed, frozenset(faults)))
+        raise typer.BadParameter(
+            f"unknown fault {', '.join(sorted(unknown))}; choose from {', '.join(FAULT_KINDS)}",
+            param_hint="--fault",
+        )
+    _fail_cleanly(
+        lambda: _simulate(
+            get_settings(), compressors, days, interval_minutes, _parse_start(start), seed, frozenset(faults)
+        )
+    )
 
 
-def _simulate(settings: Settings, compressors: int, days: float, interval_minutes: int,
-              start: datetime | None, seed: int, faults: frozenset[str]) -> None:
+def _simulate(
+    settings: Settings,
+    compressors: int,
+    days: float,
+    interval_minutes: int,
+    start: datetime | None,
+    seed: int,
+    faults: frozenset[str],
+) -> None:
     from rich.progress import Progress
 
     from altaviz.simulator import SimulationConfig
     from altaviz.simulator import simulate as run_simulation
 
-    config = SimulationConfig(compressors=compressors, days=days, interval_minutes=interval_minutes,
-                              start=start, seed=seed, faults=faults)
+    config = SimulationConfig(
+        compressors=compressors,
+        days=days,
+        interval_minutes=interval_minutes,
+        start=start,
+        seed=seed,
+        faults=faults,
+    )
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task("simulating", total=None)
-        result = run_simulation(config, settings.landing_dir,
-                                progress=lambda done, total: progress.update(task, completed=done, total=total))
+        result = run_simulation(
+            config,
+            settings.landing_dir,
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     failing = ", ".join(f"{c} from day {d:g}" for c, d in sorted(result.failing.items())) or "none"
     out.print(
-        f"{result.readings_rows:,} readings from {compressors:,} compressors, {result.start:%Y-%m-%d %H:%M} → "
+        f"{result.readings_rows:,} readings from {compressors:,} compressors, "
+        f"{result.start:%Y-%m-%d %H:%M} → "
         f"{result.end:%Y-%m-%d %H:%M} UTC, in {len(result.files)} files under {settings.landing_dir}/readings"
     )
     out.print(f"failing: {failing}")
@@ -105,13 +137,18 @@ def _simulate(settings: Settings, compressors: int, days: float, interval_minute
 
 @pipeline_app.command("run")
 def pipeline_run(
-    skip_bronze: Annotated[bool, typer.Option("--skip-bronze", help="Reuse the bronze layer in the lake.")] = False,
-    skip_silver: Annotated[bool, typer.Option("--skip-silver", help="Reuse the silver layer in the lake.")] = False,
+    skip_bronze: Annotated[
+        bool, typer.Option("--skip-bronze", help="Reuse the bronze layer in the lake.")
+    ] = False,
+    skip_silver: Annotated[
+        bool, typer.Option("--skip-silver", help="Reuse the silver layer in the lake.")
+    ] = False,
     skip_gold: Annotated[bool, typer.Option("--skip-gold", help="Reuse the gold layer in the lake.")] = False,
     skip_db: Annotated[bool, typer.Option("--skip-db", help="Stop before the operational database.")] = False,
-    organization: Annotated[str | None, typer.Option(
-        help="Slug of the organization to load into (default $ALTAVIZ_ORGANIZATION)."
-    )] = None,
+    organization: Annotated[
+        str | None,
+        typer.Option(help="Slug of the organization to load into (default $ALTAVIZ_ORGANIZATION)."),
+    ] = None,
 ) -> None:
     """Landing → bronze → silver → gold → operational database, with a run report."""
     from altaviz.pipeline.run import PipelineOptions
@@ -133,7 +170,9 @@ def _run_pipeline(settings: Settings, options: Any) -> Any:
 
 @app.command()
 def demo(
-    keep: Annotated[bool, typer.Option("--keep", help="Keep existing data instead of starting fresh.")] = False,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep existing data instead of starting fresh.")
+    ] = False,
     seed: Annotated[int, typer.Option(min=0)] = 42,
 ) -> None:
     """Simulate the default fleet, run the pipeline into the embedded database, show what was loaded."""
@@ -223,4 +262,3 @@ def orgs_create(
             out.print(f"created organization {org.slug} ({org.id})")
     finally:
         engine.dispose()
-

@@ -19,40 +19,55 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", env_file=None)
 
     env: Literal["development", "test", "production"] = Field(
-        "development", validation_alias=_env("ALTAVIZ_ENV"),
+        "development",
+        validation_alias=_env("ALTAVIZ_ENV"),
         description="Deployment environment; production enables the strict start-up checks.",
     )
     data_dir: Path = Field(
-        Path("data"), validation_alias=_env("ALTAVIZ_DATA_DIR"),
+        Path("data"),
+        validation_alias=_env("ALTAVIZ_DATA_DIR"),
         description="Root of the landing zone and the lake (landing/, lake/) and of the SQLite file.",
     )
     database_url: str | None = Field(
-        None, validation_alias=_env("DATABASE_URL"),
+        None,
+        validation_alias=_env("DATABASE_URL"),
         description="SQLAlchemy URL of the operational database; default SQLite in the data directory.",
     )
     db_pool_max: int = Field(20, ge=1, validation_alias=_env("DB_POOL_MAX"))
     db_statement_timeout_ms: int = Field(
-        30_000, ge=0, validation_alias=_env("DB_STATEMENT_TIMEOUT"),
+        30_000,
+        ge=0,
+        validation_alias=_env("DB_STATEMENT_TIMEOUT"),
         description="PostgreSQL statement timeout in milliseconds (0 disables).",
     )
     default_organization: str = Field(
-        "altaviz-demo", min_length=1, validation_alias=_env("ALTAVIZ_ORGANIZATION"),
+        "altaviz-demo",
+        min_length=1,
+        validation_alias=_env("ALTAVIZ_ORGANIZATION"),
         description="Slug of the organization the pipeline loads into when none is named.",
     )
     reading_interval_minutes: int = Field(
-        10, ge=1, le=1440, validation_alias=_env("PIPELINE_INTERVAL_MINUTES"),
+        10,
+        ge=1,
+        le=1440,
+        validation_alias=_env("PIPELINE_INTERVAL_MINUTES"),
         description="How often a compressor is expected to report; drives completeness and gaps.",
     )
     freshness_sla_minutes: int = Field(15, ge=1, validation_alias=_env("PIPELINE_FRESHNESS_SLA_MINUTES"))
     pipeline_memory_limit: str = Field(
-        "4GB", validation_alias=_env("PIPELINE_MEMORY_LIMIT"),
+        "4GB",
+        validation_alias=_env("PIPELINE_MEMORY_LIMIT"),
         description="Memory cap for the embedded DuckDB engine; it spills to disk beyond it.",
     )
     pipeline_threads: int | None = Field(
-        None, ge=1, validation_alias=_env("PIPELINE_THREADS"),
+        None,
+        ge=1,
+        validation_alias=_env("PIPELINE_THREADS"),
         description="Worker threads for the embedded engine; default all cores.",
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", validation_alias=_env("LOG_LEVEL")
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -78,7 +93,7 @@ def normalize_database_url(url: str) -> str:
     """Accept the URLs operators paste (postgres://, postgresql://) and use the psycopg 3 driver."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 

@@ -28,10 +28,12 @@ def get_organization_by_slug(session: Session, slug: str) -> Organization:
     return org
 
 
-def create_organization(session: Session, name: str, slug: str | None = None, tier: str = "free",
-                        max_compressors: int | None = 2) -> Organization:
-    org = Organization(name=name, slug=slug or slugify(name), subscription_tier=tier,
-                       max_compressors=max_compressors)
+def create_organization(
+    session: Session, name: str, slug: str | None = None, tier: str = "free", max_compressors: int | None = 2
+) -> Organization:
+    org = Organization(
+        name=name, slug=slug or slugify(name), subscription_tier=tier, max_compressors=max_compressors
+    )
     session.add(org)
     session.flush()
     return org
@@ -42,5 +44,6 @@ def ensure_demo_organization(session: Session, slug: str) -> Organization:
     try:
         return get_organization_by_slug(session, slug)
     except OrganizationNotFound:
-        return create_organization(session, DEMO_ORGANIZATION_NAME, slug, tier="enterprise",
-                                   max_compressors=None)
+        return create_organization(
+            session, DEMO_ORGANIZATION_NAME, slug, tier="enterprise", max_compressors=None
+        )

@@ -22,14 +22,46 @@ class CompressorModel:
 
 
 STATIONS: tuple[Station, ...] = (
-    Station("STATION-A", "Eagle Ford Station A", 28.9144, -98.5242, "South Texas", "Karnes City", "TX",
-            "Eagle Ford Shale"),
-    Station("STATION-B", "Permian Basin Station B", 31.9973, -102.0779, "West Texas", "Midland", "TX",
-            "Permian Basin"),
-    Station("STATION-C", "Haynesville Station C", 32.5007, -93.7465, "East Texas", "Carthage", "TX",
-            "Haynesville Shale"),
-    Station("STATION-D", "Barnett Shale Station D", 32.7555, -97.3308, "North Texas", "Fort Worth", "TX",
-            "Barnett Shale"),
+    Station(
+        "STATION-A",
+        "Eagle Ford Station A",
+        28.9144,
+        -98.5242,
+        "South Texas",
+        "Karnes City",
+        "TX",
+        "Eagle Ford Shale",
+    ),
+    Station(
+        "STATION-B",
+        "Permian Basin Station B",
+        31.9973,
+        -102.0779,
+        "West Texas",
+        "Midland",
+        "TX",
+        "Permian Basin",
+    ),
+    Station(
+        "STATION-C",
+        "Haynesville Station C",
+        32.5007,
+        -93.7465,
+        "East Texas",
+        "Carthage",
+        "TX",
+        "Haynesville Shale",
+    ),
+    Station(
+        "STATION-D",
+        "Barnett Shale Station D",
+        32.7555,
+        -97.3308,
+        "North Texas",
+        "Fort Worth",
+        "TX",
+        "Barnett Shale",
+    ),
 )
 
 # Models cycle in this order over COMP-001, COMP-002, ...

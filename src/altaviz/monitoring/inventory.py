@@ -25,7 +25,9 @@ COUNTED = {
 
 def loaded_counts(session: Session, slug: str) -> dict[str, int]:
     org = get_organization_by_slug(session, slug)
-    return {
-        name: session.scalar(select(func.count()).select_from(model).where(model.organization_id == org.id)) or 0
-        for name, model in COUNTED.items()
-    }
+    counts = {}
+    for name, model in COUNTED.items():
+        table = model.__table__
+        query = select(func.count()).select_from(table).where(table.c.organization_id == org.id)
+        counts[name] = session.scalar(query) or 0
+    return counts

@@ -111,8 +111,14 @@ class MaintenanceEvent(Base):
 
 SENSOR_STAT_COLUMNS: tuple[str, ...] = tuple(
     f"{prefix}_{stat}"
-    for prefix in ("vibration", "discharge_temp", "suction_pressure", "discharge_pressure", "horsepower",
-                   "gas_flow")
+    for prefix in (
+        "vibration",
+        "discharge_temp",
+        "suction_pressure",
+        "discharge_pressure",
+        "horsepower",
+        "gas_flow",
+    )
     for stat in ("mean", "std", "min", "max")
 )
 

@@ -39,7 +39,8 @@ def open_target(settings: Settings, slug: str) -> Target:
             except OrganizationNotFound:
                 engine.dispose()
                 raise OrganizationNotFound(
-                    f"organization {slug!r} does not exist; create it with: altaviz orgs create --slug {slug} NAME"
+                    f"organization {slug!r} does not exist; "
+                    f"create it with: altaviz orgs create --slug {slug} NAME"
                 ) from None
         return Target(engine, org.id, org.slug)
 

@@ -63,7 +63,9 @@ class DuckDBEngine:
         self.con.close()
 
     def bind_parquet(self, name: str, files: Sequence[Path]) -> None:
-        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({parquet_list(files)})")
+        self.con.execute(
+            f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({parquet_list(files)})"
+        )
 
     def bind_rows(self, name: str, rows: Sequence[dict[str, Any]]) -> None:
         """A small table of parameters; typed from its values (every row has the same keys)."""

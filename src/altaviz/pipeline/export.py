@@ -18,10 +18,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from altaviz.alerts.models import PIPELINE_OWNED_COLUMNS, AlertHistory
-from altaviz.db.base import utcnow
+from altaviz.db.base import Base, utcnow
 from altaviz.fleet.thresholds import THRESHOLDS_BY_METRIC
-from altaviz.pipeline.engine import parquet_list
-from altaviz.pipeline.lake import Lake, LakeError
 from altaviz.monitoring.models import (
     CompressorMetadata,
     DataQualityMetric,
@@ -29,6 +27,8 @@ from altaviz.monitoring.models import (
     SensorReadingAgg,
     StationLocation,
 )
+from altaviz.pipeline.engine import parquet_list
+from altaviz.pipeline.lake import Lake, LakeError
 
 BATCH = 2_000
 # Aggregates are display values; rounding them keeps re-runs bit-identical although a parallel
@@ -71,7 +71,9 @@ def read_gold(lake: Lake) -> GoldTables:
     def rows(table: str, columns: str = "*", required: bool = True) -> list[dict[str, Any]]:
         if not required and not lake.has_table(table, manifest):
             return []
-        cursor = con.execute(f"SELECT {columns} FROM read_parquet({parquet_list(lake.table_files(table, manifest))})")
+        cursor = con.execute(
+            f"SELECT {columns} FROM read_parquet({parquet_list(lake.table_files(table, manifest))})"
+        )
         names = [d[0] for d in cursor.description or ()]
         return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
@@ -93,11 +95,19 @@ def _rounded(row: dict[str, Any]) -> dict[str, Any]:
     return {k: round(v, DECIMALS) if isinstance(v, float) else v for k, v in row.items()}
 
 
-def _upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]], key: Sequence[str],
-            update: Iterable[str], stamp: str | None = None) -> None:
+def _upsert(
+    session: Session,
+    model: type[Base],
+    rows: Sequence[dict[str, Any]],
+    key: Sequence[str],
+    update: Iterable[str],
+    stamp: str | None = None,
+) -> None:
     """INSERT … ON CONFLICT (key) DO UPDATE, touching a row only when a value really changed."""
     if not rows:
         return
+    table = model.__table__
+    assert isinstance(table, Table)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     update = [c for c in update if c not in key]
@@ -108,10 +118,11 @@ def _upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]], key:
         if stamp:
             values[stamp] = utcnow()
         stmt = stmt.on_conflict_do_update(
-            index_elements=list(key), set_=values,
+            index_elements=list(key),
+            set_=values,
             where=or_(*changed),
         )
-        session.execute(stmt, list(rows[start:start + BATCH]))
+        session.execute(stmt, list(rows[start : start + BATCH]))
 
 
 def _alert_message(alert: dict[str, Any]) -> str:
@@ -126,32 +137,60 @@ def _alert_message(alert: dict[str, Any]) -> str:
 def load(session: Session, organization_id: uuid.UUID, gold: GoldTables) -> LoadCounts:
     org = {"organization_id": organization_id}
     stations = [{**org, **row} for row in gold.stations]
-    _upsert(session, StationLocation.__table__, stations, ["organization_id", "station_id"],
-            stations[0].keys() if stations else ())
+    _upsert(
+        session,
+        StationLocation,
+        stations,
+        ["organization_id", "station_id"],
+        stations[0].keys() if stations else (),
+    )
     compressors = [{**org, **row} for row in gold.compressors]
-    _upsert(session, CompressorMetadata.__table__, compressors, ["organization_id", "compressor_id"],
-            compressors[0].keys() if compressors else (), stamp="updated_at")
+    _upsert(
+        session,
+        CompressorMetadata,
+        compressors,
+        ["organization_id", "compressor_id"],
+        compressors[0].keys() if compressors else (),
+        stamp="updated_at",
+    )
     maintenance = [{**org, **row, "event_date": row["performed_at"].date()} for row in gold.maintenance]
-    _upsert(session, MaintenanceEvent.__table__, maintenance, ["organization_id", "event_id"],
-            maintenance[0].keys() if maintenance else ())
+    _upsert(
+        session,
+        MaintenanceEvent,
+        maintenance,
+        ["organization_id", "event_id"],
+        maintenance[0].keys() if maintenance else (),
+    )
 
     hourly = [{**org, **_rounded(row)} for row in gold.hourly]
     hourly_key = ["organization_id", "compressor_id", "window_type", "agg_timestamp"]
-    _upsert(session, SensorReadingAgg.__table__, hourly, hourly_key, hourly[0].keys() if hourly else ())
+    _upsert(session, SensorReadingAgg, hourly, hourly_key, hourly[0].keys() if hourly else ())
     window = _window(hourly, "agg_timestamp")
     removed_hourly = _remove_stale_hourly(session, organization_id, hourly, window)
 
     alerts = [_alert_row(organization_id, row) for row in gold.alerts]
     alert_key = ["organization_id", "compressor_id", "condition", "alert_timestamp"]
-    _upsert(session, AlertHistory.__table__, alerts, alert_key, PIPELINE_OWNED_COLUMNS, stamp="updated_at")
+    _upsert(session, AlertHistory, alerts, alert_key, PIPELINE_OWNED_COLUMNS, stamp="updated_at")
     removed_alerts = _remove_stale_alerts(session, organization_id, alerts, window)
 
     quality = [q for row in gold.quality for q in _quality_rows(organization_id, gold.fingerprint, row)]
-    _upsert(session, DataQualityMetric.__table__, quality,
-            ["organization_id", "input_fingerprint", "scope", "metric_type"],
-            quality[0].keys() if quality else ())
-    return LoadCounts(len(stations), len(compressors), len(maintenance), len(hourly), len(alerts),
-                      len(quality), removed_hourly, removed_alerts)
+    _upsert(
+        session,
+        DataQualityMetric,
+        quality,
+        ["organization_id", "input_fingerprint", "scope", "metric_type"],
+        quality[0].keys() if quality else (),
+    )
+    return LoadCounts(
+        len(stations),
+        len(compressors),
+        len(maintenance),
+        len(hourly),
+        len(alerts),
+        len(quality),
+        removed_hourly,
+        removed_alerts,
+    )
 
 
 def _alert_row(organization_id: uuid.UUID, alert: dict[str, Any]) -> dict[str, Any]:
@@ -202,8 +241,12 @@ def _window(rows: Sequence[dict[str, Any]], column: str) -> tuple[datetime, date
     return min(values), max(values) + timedelta(hours=1)
 
 
-def _remove_stale_hourly(session: Session, organization_id: uuid.UUID, hourly: list[dict[str, Any]],
-                         window: tuple[datetime, datetime] | None) -> int:
+def _remove_stale_hourly(
+    session: Session,
+    organization_id: uuid.UUID,
+    hourly: list[dict[str, Any]],
+    window: tuple[datetime, datetime] | None,
+) -> int:
     """Aggregates inside the loaded time window that this load no longer produces (e.g. now quarantined)."""
     if window is None:
         return 0
@@ -211,18 +254,24 @@ def _remove_stale_hourly(session: Session, organization_id: uuid.UUID, hourly: l
     keep = {(r["compressor_id"], r["agg_timestamp"]) for r in hourly}
     existing = session.execute(
         select(t.id, t.compressor_id, t.agg_timestamp).where(
-            t.organization_id == organization_id, t.window_type == "1hr",
-            t.agg_timestamp >= window[0], t.agg_timestamp < window[1],
+            t.organization_id == organization_id,
+            t.window_type == "1hr",
+            t.agg_timestamp >= window[0],
+            t.agg_timestamp < window[1],
         )
     ).all()
     stale = [row.id for row in existing if (row.compressor_id, row.agg_timestamp) not in keep]
     for start in range(0, len(stale), BATCH):
-        session.execute(delete(t).where(t.id.in_(stale[start:start + BATCH])))
+        session.execute(delete(t).where(t.id.in_(stale[start : start + BATCH])))
     return len(stale)
 
 
-def _remove_stale_alerts(session: Session, organization_id: uuid.UUID, alerts: list[dict[str, Any]],
-                         window: tuple[datetime, datetime] | None) -> int:
+def _remove_stale_alerts(
+    session: Session,
+    organization_id: uuid.UUID,
+    alerts: list[dict[str, Any]],
+    window: tuple[datetime, datetime] | None,
+) -> int:
     """Pipeline episodes in the window this load no longer finds, unless a person already acted on them."""
     if window is None:
         return 0
@@ -230,8 +279,10 @@ def _remove_stale_alerts(session: Session, organization_id: uuid.UUID, alerts: l
     keep = {(a["compressor_id"], a["condition"], a["alert_timestamp"]) for a in alerts}
     existing = session.execute(
         select(t.id, t.compressor_id, t.condition, t.alert_timestamp).where(
-            t.organization_id == organization_id, t.source == "pipeline",
-            t.alert_timestamp >= window[0], t.alert_timestamp < window[1],
+            t.organization_id == organization_id,
+            t.source == "pipeline",
+            t.alert_timestamp >= window[0],
+            t.alert_timestamp < window[1],
             and_(t.acknowledged.is_(False), t.resolved.is_(False), t.shelved_until.is_(None)),
         )
     ).all()
@@ -239,4 +290,3 @@ def _remove_stale_alerts(session: Session, organization_id: uuid.UUID, alerts: l
     if stale:
         session.execute(delete(t).where(t.id.in_(stale)))
     return len(stale)
-

@@ -76,8 +76,23 @@ _CAST = {NUMBER: "DOUBLE", TEXT: "VARCHAR", TIME: "TIMESTAMPTZ", DAY: "DATE"}
 
 def _kind_of(duckdb_type: str) -> str:
     t = duckdb_type.upper()
-    if t.startswith(("DOUBLE", "FLOAT", "REAL", "DECIMAL", "BIGINT", "INTEGER", "SMALLINT", "TINYINT",
-                     "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT", "UTINYINT")):
+    if t.startswith(
+        (
+            "DOUBLE",
+            "FLOAT",
+            "REAL",
+            "DECIMAL",
+            "BIGINT",
+            "INTEGER",
+            "SMALLINT",
+            "TINYINT",
+            "HUGEINT",
+            "UBIGINT",
+            "UINTEGER",
+            "USMALLINT",
+            "UTINYINT",
+        )
+    ):
         return NUMBER
     if t.startswith("TIMESTAMP"):
         return TIME
@@ -112,8 +127,9 @@ def _digest(path: Path) -> str:
     return h.hexdigest()[:32]
 
 
-def check_file(engine: DuckDBEngine, landing_dir: Path, path: Path,
-               schema: dict[str, tuple[str, bool]]) -> LandingFile:
+def check_file(
+    engine: DuckDBEngine, landing_dir: Path, path: Path, schema: dict[str, tuple[str, bool]]
+) -> LandingFile:
     relative = path.relative_to(landing_dir).as_posix()
     try:
         described = engine.rows(f"DESCRIBE SELECT * FROM read_parquet('{_escape(path)}')")
@@ -128,9 +144,7 @@ def check_file(engine: DuckDBEngine, landing_dir: Path, path: Path,
         )
     for column, (kind, _) in schema.items():
         if column in actual and _kind_of(actual[column]) != kind:
-            raise LandingError(
-                f"landing/{relative}: column {column} is {actual[column]}, expected {kind}"
-            )
+            raise LandingError(f"landing/{relative}: column {column} is {actual[column]}, expected {kind}")
     return LandingFile(path, relative, _digest(path), frozenset(actual))
 
 

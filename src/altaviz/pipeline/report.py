@@ -52,7 +52,9 @@ class RunSummary:
         alerts = self.alerts.get("total", 0)
         alert_detail = (
             f" ({self.alerts.get('critical', 0)} critical, {self.alerts.get('warning', 0)} warning; "
-            f"{self.alerts.get('active', 0)} active)" if alerts else ""
+            f"{self.alerts.get('active', 0)} active)"
+            if alerts
+            else ""
         )
         by_reason = ", ".join(f"{reason} {n:,}" for reason, n in sorted(self.quarantined.items()))
         failed = [m for m, ok in self.quality.items() if not ok]
@@ -63,7 +65,8 @@ class RunSummary:
             f"{total_violations:,} readings with threshold violations"
             + (f" ({', '.join(parts)})" if parts else "")
             + f" → {alerts:,} alerts{alert_detail}; "
-            f"{self.quarantined_rows:,} quarantined" + (f" ({by_reason})" if by_reason else "")
+            f"{self.quarantined_rows:,} quarantined"
+            + (f" ({by_reason})" if by_reason else "")
             + f"; {quality}; {self.seconds:.1f} s"
         )
 
@@ -74,39 +77,53 @@ def _files(tables: Tables, table: str) -> str:
 
 def summarize(engine: DuckDBEngine, tables: Tables) -> RunSummary:
     bronze = tables.lake.bronze_files()
-    bronze_rows = engine.rows(f"SELECT COUNT(*) FROM read_parquet({parquet_list(bronze)})")[0][0] if bronze else 0
+    bronze_rows = (
+        engine.rows(f"SELECT COUNT(*) FROM read_parquet({parquet_list(bronze)})")[0][0] if bronze else 0
+    )
     silver_rows = engine.rows(f"SELECT COUNT(*) FROM read_parquet({_files(tables, 'silver/readings')})")[0][0]
-    quarantined = dict(engine.rows(
-        f"SELECT split_part(reason, ':', 1), COUNT(*) FROM read_parquet({_files(tables, 'silver/quarantine')}) "
-        "GROUP BY 1"
-    ))
+    quarantined = dict(
+        engine.rows(
+            "SELECT split_part(reason, ':', 1), COUNT(*) "
+            f"FROM read_parquet({_files(tables, 'silver/quarantine')}) "
+            "GROUP BY 1"
+        )
+    )
     hourly = _files(tables, "gold/hourly")
     hourly_rows = engine.rows(f"SELECT COUNT(*) FROM read_parquet({hourly})")[0][0]
-    violating = dict(engine.rows(
-        f"SELECT compressor_id, CAST(SUM(violation_count) AS BIGINT) FROM read_parquet({hourly}) GROUP BY 1"
-    ))
+    violating = dict(
+        engine.rows(
+            "SELECT compressor_id, CAST(SUM(violation_count) AS BIGINT) "
+            f"FROM read_parquet({hourly}) GROUP BY 1"
+        )
+    )
     alerts_file = _files(tables, "gold/alerts")
     total, critical, active = engine.rows(
         "SELECT COUNT(*), COUNT(*) FILTER (WHERE severity = 'critical'), COUNT(*) FILTER (WHERE is_active) "
         f"FROM read_parquet({alerts_file})"
     )[0]
-    by_compressor = dict(engine.rows(
-        f"SELECT compressor_id, COUNT(*) FROM read_parquet({alerts_file}) GROUP BY 1 ORDER BY 1"
-    ))
+    by_compressor = dict(
+        engine.rows(f"SELECT compressor_id, COUNT(*) FROM read_parquet({alerts_file}) GROUP BY 1 ORDER BY 1")
+    )
     fleet = engine.records(
         f"SELECT * FROM read_parquet({_files(tables, 'silver/quality')}) WHERE scope = 'fleet'"
     )
-    quality = {
-        m: bool(fleet[0][f"{m}_passed"]) for m in ("freshness", "completeness", "consistency", "accuracy")
-    } if fleet else {}
+    quality = (
+        {m: bool(fleet[0][f"{m}_passed"]) for m in ("freshness", "completeness", "consistency", "accuracy")}
+        if fleet
+        else {}
+    )
     return RunSummary(
         bronze_rows=int(bronze_rows),
         silver_rows=int(silver_rows),
         quarantined={str(k): int(v) for k, v in quarantined.items()},
         hourly_rows=int(hourly_rows),
         violating_readings={str(k): int(v) for k, v in violating.items() if v},
-        alerts={"total": int(total), "critical": int(critical), "warning": int(total - critical),
-                "active": int(active)},
+        alerts={
+            "total": int(total),
+            "critical": int(critical),
+            "warning": int(total - critical),
+            "active": int(active),
+        },
         alerts_by_compressor={str(k): int(v) for k, v in by_compressor.items()},
         quality=quality,
     )

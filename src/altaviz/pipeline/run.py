@@ -19,7 +19,14 @@ from altaviz.pipeline.engine import DuckDBEngine
 from altaviz.pipeline.lake import Lake, LakeError
 from altaviz.pipeline.landing import ingest
 from altaviz.pipeline.report import RunSummary, summarize
-from altaviz.pipeline.stages import GOLD_STEPS, SILVER_STEPS, Tables, bind_parameters, input_fingerprint, run_steps
+from altaviz.pipeline.stages import (
+    GOLD_STEPS,
+    SILVER_STEPS,
+    Tables,
+    bind_parameters,
+    input_fingerprint,
+    run_steps,
+)
 
 Notify = Callable[[str], None]
 
@@ -46,8 +53,12 @@ class PipelineResult:
 
 
 def _stages(options: PipelineOptions) -> list[str]:
-    flags = {"bronze": options.skip_bronze, "silver": options.skip_silver, "gold": options.skip_gold,
-             "database": options.skip_db}
+    flags = {
+        "bronze": options.skip_bronze,
+        "silver": options.skip_silver,
+        "gold": options.skip_gold,
+        "database": options.skip_db,
+    }
     return [name for name, skipped in flags.items() if not skipped]
 
 
@@ -60,7 +71,9 @@ def _timed(name: str, timings: dict[str, float], notify: Notify) -> Iterator[Non
     notify(f"{name}: done in {timings[name]:.2f} s")
 
 
-def run_pipeline(settings: Settings, options: PipelineOptions, notify: Notify = lambda _: None) -> PipelineResult:
+def run_pipeline(
+    settings: Settings, options: PipelineOptions, notify: Notify = lambda _: None
+) -> PipelineResult:
     started = time.perf_counter()
     run_id = uuid.uuid4()
     stages = _stages(options)
@@ -92,8 +105,9 @@ def run_pipeline(settings: Settings, options: PipelineOptions, notify: Notify = 
             target.engine.dispose()
 
 
-def _run_lake_stages(settings: Settings, options: PipelineOptions, lake: Lake, run_id: uuid.UUID,
-                     notify: Notify) -> RunSummary:
+def _run_lake_stages(
+    settings: Settings, options: PipelineOptions, lake: Lake, run_id: uuid.UUID, notify: Notify
+) -> RunSummary:
     lake.collect_garbage()
     scratch = lake.root / ".scratch" / run_id.hex
     engine = DuckDBEngine(settings, scratch)
@@ -108,8 +122,10 @@ def _run_lake_stages(settings: Settings, options: PipelineOptions, lake: Lake, r
             with _timed("bronze", timings, notify):
                 bronze = ingest(engine, settings.landing_dir, lake, datetime.now(UTC))
                 tables.staged.update(bronze.staged_reference)
-            notify(f"bronze: {bronze.files_ingested} new of {bronze.files_seen} landing files, "
-                   f"{bronze.rows_ingested:,} rows appended")
+            notify(
+                f"bronze: {bronze.files_ingested} new of {bronze.files_seen} landing files, "
+                f"{bronze.rows_ingested:,} rows appended"
+            )
         if not options.skip_silver:
             with _timed("silver", timings, notify):
                 bronze_files = lake.bronze_files()

@@ -43,8 +43,9 @@ def bind_parameters(engine: DuckDBEngine, settings: Settings) -> None:
     engine.bind_rows("thresholds", threshold_rows())
 
 
-def run_steps(engine: DuckDBEngine, steps: tuple[tuple[str, str | None], ...], tables: Tables,
-              lake: Lake, version: str) -> None:
+def run_steps(
+    engine: DuckDBEngine, steps: tuple[tuple[str, str | None], ...], tables: Tables, lake: Lake, version: str
+) -> None:
     for step, table in steps:
         if table is None:
             engine.run(step, engine.scratch(step))
