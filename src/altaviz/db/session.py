@@ -1,0 +1,88 @@
+"""Engines and sessions for the operational database (SQLite by default, PostgreSQL in production)."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from altaviz.config import Settings, get_settings, normalize_database_url
+
+# How long a request waits for a pooled connection before failing (sqlalchemy.exc.TimeoutError).
+POOL_TIMEOUT_SECONDS = 5.0
+SQLITE_BUSY_TIMEOUT_MS = 5_000
+# Execution option: start SQLite transactions with BEGIN IMMEDIATE, taking the write lock up front
+# (waiting up to the busy timeout). For writers that read first: a deferred transaction that comes
+# to write after another writer committed fails at once with "database is locked".
+SQLITE_BEGIN_IMMEDIATE = "altaviz_sqlite_begin_immediate"
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
+
+
+def create_db_engine(url: str | None = None, settings: Settings | None = None) -> Engine:
+    """The engine for `url` (default: the configured database), tuned for its backend."""
+    settings = settings or get_settings()
+    sa_url = make_url(normalize_database_url(url) if url else settings.sqlalchemy_url)
+    backend = sa_url.get_backend_name()
+    if backend == "sqlite":
+        return _sqlite_engine(sa_url)
+    if backend == "postgresql":
+        return _postgres_engine(sa_url, settings)
+    return create_engine(sa_url, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    engine = create_engine(url)
+    event.listen(engine, "connect", _on_sqlite_connect)
+    event.listen(engine, "begin", _on_sqlite_begin)
+    return engine
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    # Take BEGIN away from the sqlite3 driver (see _on_sqlite_begin); this also makes the PRAGMAs
+    # below run outside a transaction, where foreign_keys takes effect.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA journal_mode = WAL")
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(connection: Connection) -> None:
+    # Python < 3.12's sqlite3 never BEGINs before SELECT, DDL or SAVEPOINT, which breaks savepoints
+    # and transactional migrations; SQLAlchemy's documented remedy is to emit BEGIN ourselves.
+    options = connection.get_execution_options()
+    if options.get("isolation_level") != "AUTOCOMMIT":
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(SQLITE_BEGIN_IMMEDIATE) else "BEGIN")
+
+
+def _postgres_engine(url: URL, settings: Settings) -> Engine:
+    return create_engine(
+        url,
+        pool_size=settings.db_pool_max,
+        max_overflow=0,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        pool_pre_ping=True,
+        connect_args={
+            "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
+            "connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS,
+            "application_name": "altaviz",
+        },
+    )
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions bound to `engine`; objects stay readable after commit (no reload per attribute)."""
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commits when the block succeeds, rolls back when it raises."""
+    with session_factory(engine)() as session, session.begin():
+        yield session

@@ -1,0 +1,7 @@
+"""Synthetic compressor fleet: healthy behaviour, failure modes and injected data faults, written as
+Parquet landing files (fleet metadata, maintenance log, one readings file per 24 hours of series)."""
+
+from altaviz.simulator.config import FAULT_KINDS, SimulationConfig, SimulationResult
+from altaviz.simulator.run import simulate
+
+__all__ = ["FAULT_KINDS", "SimulationConfig", "SimulationResult", "simulate"]

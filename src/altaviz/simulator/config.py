@@ -1,0 +1,73 @@
+"""What a simulation run is asked to do (`SimulationConfig`) and what it produced (`SimulationResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+FAULT_KINDS: tuple[str, ...] = ("gaps", "stuck", "duplicates", "nulls", "out_of_range", "late", "future")
+
+MINUTES_PER_DAY = 1440
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    """Parameters of one synthetic fleet dataset.
+
+    `start` is the first reading time (timezone-aware; converted to UTC). When it is None the series
+    ends "now": it starts `days` before the current UTC time, floored to the reading interval so that
+    reading times fall on the interval grid (…:00, …:10, … for 10 minutes).
+    """
+
+    compressors: int = 10
+    days: float = 7
+    interval_minutes: int = 10
+    start: datetime | None = None
+    seed: int = 42
+    faults: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        if self.compressors < 1:
+            raise ValueError(f"compressors must be at least 1, got {self.compressors}")
+        if not 1 <= self.interval_minutes <= MINUTES_PER_DAY:
+            raise ValueError(f"interval_minutes must be between 1 and 1440, got {self.interval_minutes}")
+        if self.days <= 0 or self.days * MINUTES_PER_DAY < self.interval_minutes:
+            raise ValueError(f"days must cover at least one reading interval, got {self.days}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be non-negative, got {self.seed}")
+        if self.start is not None:
+            if self.start.tzinfo is None or self.start.utcoffset() is None:
+                raise ValueError("start must be timezone-aware (UTC)")
+            object.__setattr__(self, "start", self.start.astimezone(UTC))
+        faults = frozenset(self.faults)
+        unknown = sorted(faults - set(FAULT_KINDS))
+        if unknown:
+            raise ValueError(f"unknown fault kinds {unknown}; choose from {', '.join(FAULT_KINDS)}")
+        object.__setattr__(self, "faults", faults)
+
+    @property
+    def readings_per_compressor(self) -> int:
+        # The small epsilon keeps e.g. days=0.1 at 14 readings despite binary floating point.
+        return int(self.days * MINUTES_PER_DAY / self.interval_minutes + 1e-9)
+
+    def resolve_start(self, now: datetime) -> datetime:
+        """The first reading time: `start`, or `now - days` floored to the interval grid."""
+        if self.start is not None:
+            return self.start
+        step = self.interval_minutes * 60
+        first = now.astimezone(UTC) - timedelta(days=self.days)
+        return datetime.fromtimestamp(int(first.timestamp()) // step * step, tz=UTC)
+
+
+@dataclass
+class SimulationResult:
+    """Summary of a run. `start`/`end` are the first and last regular reading times (injected future
+    rows lie beyond `end`); `failing` maps each degrading compressor to its onset day."""
+
+    readings_rows: int
+    files: list[Path]
+    failing: dict[str, int]
+    start: datetime
+    end: datetime
+    fault_counts: dict[str, int] = field(default_factory=dict)

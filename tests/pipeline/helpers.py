@@ -1,0 +1,90 @@
+"""Building landing zones and reading lake tables in pipeline tests."""
+
+import shutil
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from altaviz.config import Settings
+from altaviz.fleet import SENSOR_NAMES
+from altaviz.pipeline.lake import Lake
+from altaviz.pipeline.run import PipelineOptions, PipelineResult, run_pipeline
+
+OFF_HOUR_START = datetime(2026, 1, 1, 0, 37, tzinfo=UTC)
+ON_HOUR_START = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
+
+
+def settings_for(data_dir: Path, database_url: str | None = None) -> Settings:
+    return Settings(data_dir=data_dir, database_url=database_url, pipeline_threads=2)
+
+
+def run(settings: Settings, **options: Any) -> PipelineResult:
+    return run_pipeline(settings, PipelineOptions(**options))
+
+
+def copy_landing(source: Path, data_dir: Path) -> Path:
+    shutil.copytree(source, data_dir / "landing")
+    return data_dir
+
+
+def lake_rows(data_dir: Path, table: str, where: str = "TRUE", order: str = "1") -> list[dict[str, Any]]:
+    files = Lake(data_dir / "lake").table_files(table)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    listing = ", ".join(f"'{f}'" for f in files)
+    cursor = con.execute(f"SELECT * FROM read_parquet([{listing}]) WHERE {where} ORDER BY {order}")
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def write_fleet(landing: Path, compressor_ids: Sequence[str] = ("COMP-001",)) -> None:
+    """Minimal fleet metadata: one station, the given compressors."""
+    fleet = landing / "fleet"
+    fleet.mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        pa.table({"station_id": ["STATION-A"], "station_name": ["Eagle Ford Station A"],
+                  "latitude": [28.9144], "longitude": [-98.5242]}),
+        fleet / "stations.parquet",
+    )
+    n = len(compressor_ids)
+    pq.write_table(
+        pa.table({
+            "compressor_id": list(compressor_ids),
+            "station_id": ["STATION-A"] * n,
+            "model": ["Ajax DPC-360"] * n,
+            "horsepower": pa.array([1340] * n, pa.int32()),
+            "install_date": [date(2022, 1, 1)] * n,
+        }),
+        fleet / "compressors.parquet",
+    )
+
+
+HEALTHY = {
+    "vibration_mms": 3.0,
+    "discharge_temp_f": 200.0,
+    "suction_pressure_psi": 60.0,
+    "discharge_pressure_psi": 1000.0,
+    "horsepower_consumption": 1400.0,
+    "gas_flow_mcf": 10000.0,
+}
+
+
+def write_readings(landing: Path, name: str, rows: Sequence[dict[str, Any]]) -> Path:
+    """A readings landing file; each row gives compressor_id, timestamp and any sensor overrides."""
+    folder = landing / "readings"
+    folder.mkdir(parents=True, exist_ok=True)
+    full = [{**HEALTHY, **row} for row in rows]
+    table = pa.table({
+        "compressor_id": [r["compressor_id"] for r in full],
+        "timestamp": pa.array([r["timestamp"] for r in full], pa.timestamp("us", tz="UTC")),
+        **{s: pa.array([r[s] for r in full], pa.float64()) for s in SENSOR_NAMES},
+        "operating_hours": pa.array([0.0] * len(full), pa.float64()),
+    })
+    path = folder / name
+    pq.write_table(table, path)
+    return path
