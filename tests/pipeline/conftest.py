@@ -8,7 +8,9 @@ from altaviz.simulator import FAULT_KINDS, SimulationConfig, SimulationResult, s
 from tests.pipeline.helpers import OFF_HOUR_START, ON_HOUR_START
 
 
-def _simulate(factory: pytest.TempPathFactory, name: str, config: SimulationConfig) -> tuple[Path, SimulationResult]:
+def _simulate(
+    factory: pytest.TempPathFactory, name: str, config: SimulationConfig
+) -> tuple[Path, SimulationResult]:
     landing = factory.mktemp(name) / "landing"
     return landing, simulate(config, landing)
 

@@ -47,19 +47,27 @@ def write_fleet(landing: Path, compressor_ids: Sequence[str] = ("COMP-001",)) ->
     fleet = landing / "fleet"
     fleet.mkdir(parents=True, exist_ok=True)
     pq.write_table(
-        pa.table({"station_id": ["STATION-A"], "station_name": ["Eagle Ford Station A"],
-                  "latitude": [28.9144], "longitude": [-98.5242]}),
+        pa.table(
+            {
+                "station_id": ["STATION-A"],
+                "station_name": ["Eagle Ford Station A"],
+                "latitude": [28.9144],
+                "longitude": [-98.5242],
+            }
+        ),
         fleet / "stations.parquet",
     )
     n = len(compressor_ids)
     pq.write_table(
-        pa.table({
-            "compressor_id": list(compressor_ids),
-            "station_id": ["STATION-A"] * n,
-            "model": ["Ajax DPC-360"] * n,
-            "horsepower": pa.array([1340] * n, pa.int32()),
-            "install_date": [date(2022, 1, 1)] * n,
-        }),
+        pa.table(
+            {
+                "compressor_id": list(compressor_ids),
+                "station_id": ["STATION-A"] * n,
+                "model": ["Ajax DPC-360"] * n,
+                "horsepower": pa.array([1340] * n, pa.int32()),
+                "install_date": [date(2022, 1, 1)] * n,
+            }
+        ),
         fleet / "compressors.parquet",
     )
 
@@ -79,12 +87,14 @@ def write_readings(landing: Path, name: str, rows: Sequence[dict[str, Any]]) -> 
     folder = landing / "readings"
     folder.mkdir(parents=True, exist_ok=True)
     full = [{**HEALTHY, **row} for row in rows]
-    table = pa.table({
-        "compressor_id": [r["compressor_id"] for r in full],
-        "timestamp": pa.array([r["timestamp"] for r in full], pa.timestamp("us", tz="UTC")),
-        **{s: pa.array([r[s] for r in full], pa.float64()) for s in SENSOR_NAMES},
-        "operating_hours": pa.array([0.0] * len(full), pa.float64()),
-    })
+    table = pa.table(
+        {
+            "compressor_id": [r["compressor_id"] for r in full],
+            "timestamp": pa.array([r["timestamp"] for r in full], pa.timestamp("us", tz="UTC")),
+            **{s: pa.array([r[s] for r in full], pa.float64()) for s in SENSOR_NAMES},
+            "operating_hours": pa.array([0.0] * len(full), pa.float64()),
+        }
+    )
     path = folder / name
     pq.write_table(table, path)
     return path

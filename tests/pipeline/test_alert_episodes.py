@@ -10,10 +10,18 @@ from tests.pipeline.helpers import OFF_HOUR_START, lake_rows, run, settings_for,
 def _episodes(tmp_path: Path, vibration: list[float]) -> list[dict[str, Any]]:
     landing = tmp_path / "landing"
     write_fleet(landing)
-    write_readings(landing, "readings-series.parquet", [
-        {"compressor_id": "COMP-001", "timestamp": OFF_HOUR_START + timedelta(minutes=10 * i), "vibration_mms": v}
-        for i, v in enumerate(vibration)
-    ])
+    write_readings(
+        landing,
+        "readings-series.parquet",
+        [
+            {
+                "compressor_id": "COMP-001",
+                "timestamp": OFF_HOUR_START + timedelta(minutes=10 * i),
+                "vibration_mms": v,
+            }
+            for i, v in enumerate(vibration)
+        ],
+    )
     run(settings_for(tmp_path), skip_db=True)
     return lake_rows(tmp_path, "gold/alerts", "metric = 'vibration_mms'", "started_at")
 

@@ -1,5 +1,6 @@
 """The default demo fleet through bronze, silver and gold (SPEC §1–3 figures)."""
 
+import itertools
 from collections import defaultdict
 from datetime import timedelta
 from pathlib import Path
@@ -15,7 +16,9 @@ FAILING = {"COMP-003", "COMP-007"}
 
 
 @pytest.fixture(scope="module")
-def default_run(default_landing: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, PipelineResult]:
+def default_run(
+    default_landing: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, PipelineResult]:
     data_dir = copy_landing(default_landing, tmp_path_factory.mktemp("default-run"))
     return data_dir, run(settings_for(data_dir), skip_db=True)
 
@@ -73,9 +76,11 @@ def _consecutive_violations(data_dir: Path) -> list[dict[str, Any]]:
                     {"timestamp": row["timestamp"], "violating": value != "normal"}
                 )
     for (compressor, metric), readings in series.items():
-        for before, after in zip(readings, readings[1:], strict=False):
+        for before, after in itertools.pairwise(readings):
             if before["violating"] and after["violating"]:
-                seconds.append({"compressor_id": compressor, "metric": metric, "timestamp": after["timestamp"]})
+                seconds.append(
+                    {"compressor_id": compressor, "metric": metric, "timestamp": after["timestamp"]}
+                )
     return seconds
 
 
@@ -88,7 +93,8 @@ def test_every_second_consecutive_violation_is_inside_a_raised_alert(
     assert seconds, "the failing compressors must produce consecutive violations"
     for s in seconds:
         covering = [
-            a for a in alerts
+            a
+            for a in alerts
             if (a["compressor_id"], a["metric"]) == (s["compressor_id"], s["metric"])
             and a["raised_at"] <= s["timestamp"]
             and (a["returned_to_normal_at"] is None or s["timestamp"] < a["returned_to_normal_at"])
@@ -114,14 +120,21 @@ def test_worst_day_is_kept_unblanked(default_run: tuple[Path, PipelineResult], d
     ).fetchall()
     for table in ("silver/readings", "gold/readings"):
         kept = [
-            (r["compressor_id"], r["timestamp"], r["vibration_mms"], r["discharge_temp_f"],
-             r["discharge_pressure_psi"])
-            for r in lake_rows(data_dir, table, "compressor_id IN ('COMP-003', 'COMP-007')",
-                               "compressor_id, timestamp")
+            (
+                r["compressor_id"],
+                r["timestamp"],
+                r["vibration_mms"],
+                r["discharge_temp_f"],
+                r["discharge_pressure_psi"],
+            )
+            for r in lake_rows(
+                data_dir, table, "compressor_id IN ('COMP-003', 'COMP-007')", "compressor_id, timestamp"
+            )
         ]
         assert kept == landed
     last_day = lake_rows(
-        data_dir, "gold/readings",
+        data_dir,
+        "gold/readings",
         "compressor_id = 'COMP-007' AND timestamp > (SELECT MAX(timestamp) FROM read_parquet("
         f"'{default_landing}/readings/*.parquet')) - INTERVAL 1 DAY",
     )

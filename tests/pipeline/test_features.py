@@ -18,11 +18,19 @@ MINUTES = [0, 7, 20, 45, 50, 59, 61, 130, 300, 302, 310, 361, 1500, 1530, 1800]
 def _series(tmp_path: Path, minutes: list[int], values: list[float]) -> Path:
     landing = tmp_path / "landing"
     write_fleet(landing)
-    write_readings(landing, "readings-irregular.parquet", [
-        {"compressor_id": "COMP-001", "timestamp": OFF_HOUR_START + timedelta(minutes=m), "vibration_mms": v,
-         "discharge_temp_f": 200 + v}
-        for m, v in zip(minutes, values, strict=True)
-    ])
+    write_readings(
+        landing,
+        "readings-irregular.parquet",
+        [
+            {
+                "compressor_id": "COMP-001",
+                "timestamp": OFF_HOUR_START + timedelta(minutes=m),
+                "vibration_mms": v,
+                "discharge_temp_f": 200 + v,
+            }
+            for m, v in zip(minutes, values, strict=True)
+        ],
+    )
     run(settings_for(tmp_path), skip_db=True)
     return tmp_path
 
@@ -55,8 +63,14 @@ def test_temperature_rate_is_smoothed_and_per_hour(tmp_path: Path) -> None:
     minutes = list(range(0, 300, 10))
     landing = tmp_path / "landing"
     write_fleet(landing)
-    ramp = [{"compressor_id": "COMP-001", "timestamp": OFF_HOUR_START + timedelta(minutes=m),
-             "discharge_temp_f": 200 + 0.5 * m} for m in minutes]
+    ramp = [
+        {
+            "compressor_id": "COMP-001",
+            "timestamp": OFF_HOUR_START + timedelta(minutes=m),
+            "discharge_temp_f": 200 + 0.5 * m,
+        }
+        for m in minutes
+    ]
     write_readings(landing, "readings-ramp.parquet", ramp)
     run(settings_for(tmp_path), skip_db=True)
     gold = lake_rows(tmp_path, "gold/readings", order="timestamp")
@@ -67,8 +81,14 @@ def test_temperature_rate_is_smoothed_and_per_hour(tmp_path: Path) -> None:
 
     spiky = tmp_path / "spiky"
     write_fleet(spiky / "landing")
-    flat = [{"compressor_id": "COMP-001", "timestamp": OFF_HOUR_START + timedelta(minutes=m),
-             "discharge_temp_f": 260.0 if m == 150 else 200.0} for m in minutes]
+    flat = [
+        {
+            "compressor_id": "COMP-001",
+            "timestamp": OFF_HOUR_START + timedelta(minutes=m),
+            "discharge_temp_f": 260.0 if m == 150 else 200.0,
+        }
+        for m in minutes
+    ]
     write_readings(spiky / "landing", "readings-spike.parquet", flat)
     run(settings_for(spiky), skip_db=True)
     gold = lake_rows(spiky, "gold/readings", order="timestamp")
@@ -77,13 +97,19 @@ def test_temperature_rate_is_smoothed_and_per_hour(tmp_path: Path) -> None:
 
 @settings(max_examples=25, deadline=None)
 @given(st.tuples(*(st.floats(min_value=s.physical_min, max_value=s.physical_max) for s in SENSORS)))
-def test_statuses_follow_the_threshold_table(tmp_path_factory: pytest.TempPathFactory, values: tuple[float, ...]) -> None:
+def test_statuses_follow_the_threshold_table(
+    tmp_path_factory: pytest.TempPathFactory, values: tuple[float, ...]
+) -> None:
     """The SQL's status of every metric agrees with fleet.thresholds (direction, warning, critical)."""
     tmp_path = tmp_path_factory.mktemp("statuses")
     names = [s.name for s in SENSORS]
     landing = tmp_path / "landing"
     write_fleet(landing)
-    reading = {"compressor_id": "COMP-001", "timestamp": OFF_HOUR_START, **dict(zip(names, values, strict=True))}
+    reading = {
+        "compressor_id": "COMP-001",
+        "timestamp": OFF_HOUR_START,
+        **dict(zip(names, values, strict=True)),
+    }
     write_readings(landing, "readings-one.parquet", [reading])
     run(settings_for(tmp_path), skip_db=True)
     (gold,) = lake_rows(tmp_path, "gold/readings")
@@ -93,7 +119,8 @@ def test_statuses_follow_the_threshold_table(tmp_path_factory: pytest.TempPathFa
         if value is None:
             assert status is None
             continue
-        beyond = (lambda limit: value >= limit) if t.direction == "high" else (lambda limit: value <= limit)
-        expected = "critical" if t.critical is not None and beyond(t.critical) else (
-            "warning" if beyond(t.warning) else "normal")
+        expected = "normal"
+        for level, limit in (("warning", t.warning), ("critical", t.critical)):
+            if limit is not None and (value >= limit if t.direction == "high" else value <= limit):
+                expected = level
         assert status == expected, (t.metric, value)

@@ -6,8 +6,15 @@ from pathlib import Path
 
 from altaviz.fleet import SENSORS
 from altaviz.simulator import SimulationResult
-from tests.pipeline.helpers import OFF_HOUR_START, copy_landing, lake_rows, run, settings_for, write_fleet, \
-    write_readings
+from tests.pipeline.helpers import (
+    OFF_HOUR_START,
+    copy_landing,
+    lake_rows,
+    run,
+    settings_for,
+    write_fleet,
+    write_readings,
+)
 
 
 def test_injected_faults_land_in_quarantine_with_their_reasons(
@@ -40,7 +47,8 @@ def test_injected_faults_land_in_quarantine_with_their_reasons(
     # Late rows arrive in a later file but are ordinary readings and are kept: every key the simulator
     # produced is in silver unless it was gapped out or its only copies are broken.
     broken_only = {
-        (r["compressor_id"], r["timestamp"]) for r in quarantine
+        (r["compressor_id"], r["timestamp"])
+        for r in quarantine
         if not r["reason"].startswith(("duplicate", "future"))
     } - silver_keys
     assert len(silver_keys) == 10_080 - simulated.fault_counts["gaps"] - len(broken_only)
@@ -58,20 +66,33 @@ def test_hand_made_bad_rows(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     write_fleet(landing)
     t = OFF_HOUR_START
-    write_readings(landing, "readings-bad.parquet", [
-        {"compressor_id": "COMP-001", "timestamp": t},
-        {"compressor_id": "COMP-001", "timestamp": t, "vibration_mms": 3.5},  # same key, later row
-        {"compressor_id": "COMP-001", "timestamp": t + timedelta(minutes=10), "vibration_mms": -999.0},
-        {"compressor_id": "COMP-001", "timestamp": t + timedelta(minutes=10)},  # the good copy is kept
-        {"compressor_id": "COMP-404", "timestamp": t},
-        {"compressor_id": "COMP-001", "timestamp": datetime.now(UTC) + timedelta(days=1)},
-        {"compressor_id": "COMP-001", "timestamp": t + timedelta(minutes=20), "vibration_mms": None,
-         "discharge_temp_f": None, "suction_pressure_psi": None, "discharge_pressure_psi": None,
-         "horsepower_consumption": None, "gas_flow_mcf": None},
-        {"compressor_id": "COMP-001", "timestamp": t + timedelta(minutes=30), "gas_flow_mcf": None},
-    ])
+    write_readings(
+        landing,
+        "readings-bad.parquet",
+        [
+            {"compressor_id": "COMP-001", "timestamp": t},
+            {"compressor_id": "COMP-001", "timestamp": t, "vibration_mms": 3.5},  # same key, later row
+            {"compressor_id": "COMP-001", "timestamp": t + timedelta(minutes=10), "vibration_mms": -999.0},
+            {"compressor_id": "COMP-001", "timestamp": t + timedelta(minutes=10)},  # the good copy is kept
+            {"compressor_id": "COMP-404", "timestamp": t},
+            {"compressor_id": "COMP-001", "timestamp": datetime.now(UTC) + timedelta(days=1)},
+            {
+                "compressor_id": "COMP-001",
+                "timestamp": t + timedelta(minutes=20),
+                "vibration_mms": None,
+                "discharge_temp_f": None,
+                "suction_pressure_psi": None,
+                "discharge_pressure_psi": None,
+                "horsepower_consumption": None,
+                "gas_flow_mcf": None,
+            },
+            {"compressor_id": "COMP-001", "timestamp": t + timedelta(minutes=30), "gas_flow_mcf": None},
+        ],
+    )
     summary = run(settings_for(tmp_path), skip_db=True).summary
-    quarantined = {(r["_source_row"], r["reason"].split(":")[0]) for r in lake_rows(tmp_path, "silver/quarantine")}
+    quarantined = {
+        (r["_source_row"], r["reason"].split(":")[0]) for r in lake_rows(tmp_path, "silver/quarantine")
+    }
     assert quarantined == {
         (1, "duplicate"),
         (2, "impossible value"),

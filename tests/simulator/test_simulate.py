@@ -1,7 +1,7 @@
 """The landing dataset of a default run: layout, schema, fleet, failures, determinism, replacement."""
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
@@ -243,3 +243,14 @@ def test_progress_is_reported_per_file(tmp_path: Path) -> None:
 def test_invalid_config_is_rejected(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         SimulationConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_other_interval_and_non_utc_start(tmp_path: Path) -> None:
+    start = datetime(2026, 1, 1, 2, 0, tzinfo=timezone(timedelta(hours=2)))
+    result = simulate(SimulationConfig(compressors=3, days=2, interval_minutes=15, start=start), tmp_path)
+    assert result.start == START and result.start.tzinfo == UTC
+    assert result.readings_rows == 3 * 2 * 96
+    assert [f.name for f in readings_files(tmp_path)] == [
+        "readings-20260101T0000-20260101T2345.parquet",
+        "readings-20260102T0000-20260102T2345.parquet",
+    ]

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, update
 from altaviz.accounts.service import OrganizationNotFound, ensure_demo_organization, get_organization_by_slug
 from altaviz.config import Settings
 from altaviz.db.migrate import ensure_schema
-from altaviz.db.session import create_db_engine, session_scope
+from altaviz.db.session import SQLITE_BEGIN_IMMEDIATE, create_db_engine, session_scope
 from altaviz.monitoring.models import PipelineRun
 from altaviz.pipeline.export import LoadCounts, load, read_gold
 from altaviz.pipeline.lake import Lake
@@ -61,7 +61,8 @@ def start_run(target: Target, run_id: uuid.UUID, stages: list[str]) -> None:
 
 def load_lake(target: Target, lake: Lake) -> LoadCounts:
     gold = read_gold(lake)
-    with session_scope(target.engine) as session:
+    # Take SQLite's write lock up front: the load reads before it writes.
+    with session_scope(target.engine.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})) as session:
         return load(session, target.organization_id, gold)
 
 

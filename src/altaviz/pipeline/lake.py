@@ -59,7 +59,11 @@ class Lake:
         manifest = manifest or self.read_manifest()
         version = manifest.tables.get(table)
         if version is None:
-            raise LakeError(f"the lake has no {table} table yet")
+            prefix = table.split("/")[0]
+            layer = "bronze" if prefix == "reference" else prefix
+            raise LakeError(
+                f"the lake has no {table} table yet: run the pipeline without --skip-{layer} first"
+            )
         files = sorted((self.root / version).glob("*.parquet"))
         if not files:
             raise LakeError(f"the lake's {table} table ({version}) has no data files")

@@ -14,6 +14,7 @@ from datetime import datetime
 import numpy as np
 
 from altaviz.fleet import SENSORS
+from altaviz.simulator.arrays import Ints, Mask
 from altaviz.simulator.config import FAULT_KINDS, SimulationConfig
 from altaviz.simulator.fleet import Fleet
 from altaviz.simulator.readings import SENSOR_COUNT, Rows, add_noise
@@ -27,18 +28,10 @@ DUPLICATE_SHARE = 0.005  # of rows
 NULL_SHARE = 0.003  # of sensor cells
 ALL_NULL_ROWS_PER_CHUNK = 2
 OUT_OF_RANGE_SHARE = 0.002  # of rows
-OUT_OF_RANGE_VALUES = (-999.0, 99999.0)
-# Per sensor, the choices among OUT_OF_RANGE_VALUES that break its physical limits: 99999 Mcf/day is a
-# possible gas flow, so that sensor only ever reads −999.
-IMPOSSIBLE = np.array(
-    [
-        [
-            v if not sensor.physical_min <= v <= sensor.physical_max else OUT_OF_RANGE_VALUES[0]
-            for v in OUT_OF_RANGE_VALUES
-        ]
-        for sensor in SENSORS
-    ]
-)
+TOO_LOW, TOO_HIGH = -999.0, 99999.0
+# Per sensor, the two values an out-of-range fault may write. −999 is below every sensor's physical
+# minimum; 99999 Mcf/day is a possible gas flow, so that sensor gets −999 either way.
+IMPOSSIBLE = np.array([[TOO_LOW, TOO_HIGH if s.physical_max < TOO_HIGH else TOO_LOW] for s in SENSORS])
 LATE_SHARE = 0.005  # of rows
 FUTURE_ROWS = 3
 
@@ -51,8 +44,9 @@ class Window:
     lo: int
     hi: int
 
-    def mask(self, rows: Rows) -> np.ndarray:
-        return (rows.compressor == self.compressor) & (rows.reading >= self.lo) & (rows.reading < self.hi)
+    def mask(self, rows: Rows) -> Mask:
+        in_window = (rows.reading >= self.lo) & (rows.reading < self.hi)
+        return in_window & np.equal(rows.compressor, self.compressor)
 
 
 @dataclass
@@ -97,8 +91,8 @@ class FaultInjector:
             self.counts["future"] += len(self.future)
         return Rows.concat(parts) if len(parts) > 1 else parts[0]
 
-    def _in_gap(self, rows: Rows) -> np.ndarray:
-        """Rows inside a gap. One gap per compressor at most, so a per-compressor lookup does it in O(rows)."""
+    def _in_gap(self, rows: Rows) -> Mask:
+        """Rows inside a gap. A compressor has at most one gap, so a per-compressor lookup is O(rows)."""
         lo = np.zeros(self.fleet_size, dtype=np.int64)
         hi = np.zeros(self.fleet_size, dtype=np.int64)
         for gap in self.gaps:
@@ -108,7 +102,7 @@ class FaultInjector:
     def _draw(self, kind: str, chunk: int) -> np.random.Generator:
         return rng(self.seed, Stream.FAULT_CHUNK, FAULT_KINDS.index(kind), chunk)
 
-    def _stick(self, rows: Rows) -> np.ndarray:
+    def _stick(self, rows: Rows) -> Mask:
         """Freeze the stuck sensor at the value it read when the window opened (window may span chunks)."""
         mask = self.stuck.mask(rows)
         if mask.any():
@@ -118,7 +112,7 @@ class FaultInjector:
             self.counts["stuck"] += int(mask.sum())
         return mask
 
-    def _nullify(self, rows: Rows, protected: np.ndarray, chunk: int) -> np.ndarray:
+    def _nullify(self, rows: Rows, protected: Mask, chunk: int) -> Mask:
         """Null random cells, then a couple of whole rows; returns the all-null row mask."""
         all_null = np.zeros(len(rows), dtype=bool)
         if not len(rows):
@@ -132,7 +126,7 @@ class FaultInjector:
         rows.values[:, all_null] = np.nan
         return all_null
 
-    def _out_of_range(self, rows: Rows, excluded: np.ndarray, chunk: int) -> None:
+    def _out_of_range(self, rows: Rows, excluded: Mask, chunk: int) -> None:
         draw = self._draw("out_of_range", chunk)
         picked = _pick(draw, np.flatnonzero(~excluded), _at_least_one(OUT_OF_RANGE_SHARE * len(rows)))
         sensors = draw.integers(0, SENSOR_COUNT, len(picked))
@@ -165,7 +159,7 @@ def _at_least_one(expected: float) -> int:
     return max(1, round(expected))
 
 
-def _pick(draw: np.random.Generator, candidates: np.ndarray, count: int) -> np.ndarray:
+def _pick(draw: np.random.Generator, candidates: Ints, count: int) -> Ints:
     """Up to `count` distinct candidates, sorted."""
     count = min(count, len(candidates))
     return np.sort(candidates[draw.choice(len(candidates), count, replace=False)])
@@ -196,7 +190,7 @@ def _readings_in(minutes: int, timeline: Timeline) -> int:
     return min(-(-minutes // timeline.interval_minutes), timeline.readings)
 
 
-def _plan_stuck(seed: int, healthy: np.ndarray, timeline: Timeline) -> tuple[Window, int]:
+def _plan_stuck(seed: int, healthy: Ints, timeline: Timeline) -> tuple[Window, int]:
     """One sensor frozen for 6 hours: the first and last equal reading are 6 h apart (37 at 10 min)."""
     draw = _plan_draw(seed, "stuck")
     length = min(_readings_in(STUCK_MINUTES, timeline) + 1, timeline.readings)
@@ -207,7 +201,7 @@ def _plan_stuck(seed: int, healthy: np.ndarray, timeline: Timeline) -> tuple[Win
 
 
 def _plan_gaps(
-    seed: int, fleet_size: int, healthy: np.ndarray, timeline: Timeline, stuck: Window
+    seed: int, fleet_size: int, healthy: Ints, timeline: Timeline, stuck: Window
 ) -> tuple[Window, ...]:
     """A 2-hour hole in the series of ~10 % of the compressors."""
     draw = _plan_draw(seed, "gaps")
@@ -227,7 +221,7 @@ def _plan_gaps(
     return tuple(gaps)
 
 
-def _plan_future(seed: int, fleet: Fleet, healthy: np.ndarray, timeline: Timeline, now: datetime) -> Rows:
+def _plan_future(seed: int, fleet: Fleet, healthy: Ints, timeline: Timeline, now: datetime) -> Rows:
     """Healthy-looking readings stamped 1–2 days after `now`, on the series' reading grid."""
     draw = _plan_draw(seed, "future")
     step_seconds = timeline.interval_minutes * 60

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from altaviz.fleet import COMPRESSOR_MODELS, SENSORS, STATIONS, CompressorModel, Station
+from altaviz.simulator.arrays import Floats, Ints
 from altaviz.simulator.streams import Stream, rng
 from altaviz.simulator.timeline import Timeline
 
@@ -57,10 +58,10 @@ class Compressor:
 @dataclass(frozen=True)
 class Fleet:
     compressors: tuple[Compressor, ...]
-    baselines: np.ndarray  # (compressors, sensors): healthy operating point of each unit
+    baselines: Floats  # (compressors, sensors): healthy operating point of each unit
     # Fleet indexes in compressor_id string order ("COMP-1000" sorts before "COMP-101"), or None when
     # that is the index order (fleets up to 999 units).
-    id_order: np.ndarray | None
+    id_order: Ints | None
 
     @property
     def ids(self) -> list[str]:
@@ -71,7 +72,7 @@ class Fleet:
         return {c.compressor_id: c.onset_day for c in self.compressors if c.onset_day is not None}
 
     @property
-    def failing_by_onset(self) -> dict[int, np.ndarray]:
+    def failing_by_onset(self) -> dict[int, Ints]:
         """Fleet indexes of the failing units, grouped by onset day (at most two groups)."""
         groups: dict[int, list[int]] = {}
         for c in self.compressors:
@@ -80,7 +81,7 @@ class Fleet:
         return {day: np.array(units, dtype=np.int64) for day, units in groups.items()}
 
     @property
-    def healthy_indexes(self) -> np.ndarray:
+    def healthy_indexes(self) -> Ints:
         return np.array([c.index for c in self.compressors if c.onset_day is None], dtype=np.int64)
 
 
@@ -100,7 +101,7 @@ def onset_day_for(index: int, timeline: Timeline) -> int | None:
     return day
 
 
-def baseline_for(seed: int, index: int) -> np.ndarray:
+def baseline_for(seed: int, index: int) -> Floats:
     draw = rng(seed, Stream.BASELINE, index)
     return np.array([draw.uniform(*sensor.baseline) for sensor in SENSORS])
 
@@ -125,32 +126,31 @@ def _compressor(seed: int, index: int, timeline: Timeline) -> Compressor:
     span_minutes = (timeline.end - timeline.start).total_seconds() / 60
     events = [
         MaintenanceEvent(
-            cid,
-            timeline.start + timedelta(minutes=int(scheduled_fraction * span_minutes)),
-            "scheduled",
-            SCHEDULED_DESCRIPTION,
-            round(scheduled_downtime, 2),
-            None,
-            round(scheduled_cost, 2),
-            technician,
+            compressor_id=cid,
+            performed_at=timeline.start + timedelta(minutes=int(scheduled_fraction * span_minutes)),
+            event_type="scheduled",
+            description=SCHEDULED_DESCRIPTION,
+            downtime_hours=round(scheduled_downtime, 2),
+            severity=None,
+            cost_usd=round(scheduled_cost, 2),
+            performed_by=technician,
         )
     ]
     onset = onset_day_for(index, timeline)
-    if onset is not None:
-        failed_at = timeline.start + timedelta(days=onset + FAILURE_EVENT_AFTER_DAYS)
-        if failed_at <= timeline.end:
-            events.append(
-                MaintenanceEvent(
-                    cid,
-                    failed_at,
-                    "failure",
-                    FAILURE_DESCRIPTION,
-                    round(failure_downtime, 2),
-                    "critical",
-                    round(failure_cost, 2),
-                    team,
-                )
+    failed_at = None if onset is None else timeline.start + timedelta(days=onset + FAILURE_EVENT_AFTER_DAYS)
+    if failed_at is not None and failed_at <= timeline.end:
+        events.append(
+            MaintenanceEvent(
+                compressor_id=cid,
+                performed_at=failed_at,
+                event_type="failure",
+                description=FAILURE_DESCRIPTION,
+                downtime_hours=round(failure_downtime, 2),
+                severity="critical",
+                cost_usd=round(failure_cost, 2),
+                performed_by=team,
             )
+        )
     return Compressor(
         index=index,
         compressor_id=cid,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from altaviz.fleet import SENSORS
+from altaviz.simulator.arrays import Floats, Ints, Mask
 from altaviz.simulator.config import MINUTES_PER_DAY
 from altaviz.simulator.fleet import DEGRADATION_DAYS, Fleet
 from altaviz.simulator.streams import Stream, rng
@@ -26,14 +27,14 @@ SPIKE_DOWN, SPIKE_UP = 0.85, 1.15
 class Rows:
     """A batch of readings: fleet index and reading index (k) per row, plus the sensor values."""
 
-    compressor: np.ndarray  # int64, index into the fleet
-    reading: np.ndarray  # int64, reading k is taken at start + k·interval
-    values: np.ndarray  # float64 (sensors, rows)
+    compressor: Ints  # int64, index into the fleet
+    reading: Ints  # int64, reading k is taken at start + k·interval
+    values: Floats  # float64 (sensors, rows)
 
     def __len__(self) -> int:
         return len(self.reading)
 
-    def take(self, index: np.ndarray) -> Rows:
+    def take(self, index: Ints | Mask) -> Rows:
         """Rows at integer positions or where a boolean mask is true."""
         if index.dtype == np.bool_:
             index = np.flatnonzero(index)
@@ -54,21 +55,20 @@ class Rows:
         return Rows(np.empty(0, np.int64), np.empty(0, np.int64), np.empty((SENSOR_COUNT, 0)))
 
 
-def degradation(days_since_onset: np.ndarray) -> np.ndarray:
+def degradation(days_since_onset: Floats) -> Floats:
     """Multipliers (sensors, len(d)) applied to the baseline of a failing unit, d in fractional days.
 
     Continuous in d (not a per-day staircase); 1 before onset and from DEGRADATION_DAYS on (repaired).
     Sensor order follows fleet.SENSORS: vibration, temperature, suction, discharge, HP, flow.
     """
-    d = np.asarray(days_since_onset, dtype=np.float64)
-    active = (d >= 0) & (d < DEGRADATION_DAYS)
-    d = np.where(active, d, 0.0)
+    active = (days_since_onset >= 0) & (days_since_onset < DEGRADATION_DAYS)
+    d = np.where(active, days_since_onset, 0.0)
     pressure = 1 + 0.3 * np.sin(d)
     load = 1 + 0.1 * d
     return np.stack([1 + (d / 2) ** 1.5, 1 + 0.15 * d, pressure, pressure, load, load])
 
 
-def add_noise(values: np.ndarray, draw: np.random.Generator) -> None:
+def add_noise(values: Floats, draw: np.random.Generator) -> None:
     """In place: 3 % multiplicative Gaussian noise, 1 % spikes ×0.85 or ×1.15, clamp at 0, round 2."""
     noise = draw.standard_normal(values.shape)
     noise *= NOISE
@@ -89,12 +89,14 @@ def generate_chunk(fleet: Fleet, timeline: Timeline, seed: int, chunk: int) -> R
     count = len(fleet.compressors)
     values = np.empty((SENSOR_COUNT, hi - lo, count))
     values[:] = fleet.baselines.T[:, None, :]
-    days = np.arange(lo, hi) * (timeline.interval_minutes / MINUTES_PER_DAY)
+    days = np.arange(lo, hi, dtype=np.float64) * (timeline.interval_minutes / MINUTES_PER_DAY)
     for onset, units in fleet.failing_by_onset.items():
         values[:, :, units] *= degradation(days - onset)[:, :, None]
     add_noise(values, rng(seed, Stream.NOISE, chunk))
-    order = np.arange(count) if fleet.id_order is None else fleet.id_order
-    if fleet.id_order is not None:
+    order = fleet.id_order
+    if order is None:
+        order = np.arange(count)
+    else:
         values = np.take(values, order, axis=2)  # contiguous, so the reshape below is a view
     return Rows(
         compressor=np.tile(order, hi - lo),

@@ -1,4 +1,4 @@
-"""`simulate`: generate the fleet, then its readings chunk by chunk, so memory stays bounded by one day."""
+"""`simulate`: the fleet, then its readings one 24-hour chunk at a time, so memory does not grow with days."""
 
 from __future__ import annotations
 
