@@ -127,7 +127,8 @@ def _simulate(
     out.print(
         f"{result.readings_rows:,} readings from {compressors:,} compressors, "
         f"{result.start:%Y-%m-%d %H:%M} → "
-        f"{result.end:%Y-%m-%d %H:%M} UTC, in {len(result.files)} files under {settings.landing_dir}/readings"
+        f"{result.end:%Y-%m-%d %H:%M} UTC, in {sum(f.parent.name == 'readings' for f in result.files)} "
+        f"files under {settings.landing_dir}/readings"
     )
     out.print(f"failing: {failing}")
     injected = {k: v for k, v in sorted(result.fault_counts.items()) if v}
@@ -195,21 +196,38 @@ def _reset_demo_data(settings: Settings) -> None:
 
 
 def _print_loaded(settings: Settings, slug: str) -> None:
+    from sqlalchemy import make_url
+
     from altaviz.db.session import create_db_engine, session_scope
-    from altaviz.monitoring.inventory import loaded_counts
+    from altaviz.monitoring.inventory import loaded_counts, open_alerts
 
     engine = create_db_engine(settings.sqlalchemy_url, settings)
     try:
         with session_scope(engine) as session:
             counts = loaded_counts(session, slug)
+            alerts = open_alerts(session, slug)
     finally:
         engine.dispose()
-    table = Table(title=f"Loaded into {settings.sqlalchemy_url.split('://')[0]} for organization '{slug}'")
+    where = make_url(settings.sqlalchemy_url).render_as_string(hide_password=True)
+    table = Table(title=f"Loaded for organization '{slug}' into {where}")
     table.add_column("table")
     table.add_column("rows", justify="right")
     for name, count in counts.items():
         table.add_row(name, f"{count:,}")
     out.print(table)
+    listing = Table(title="Alerts not yet resolved")
+    for column in ("compressor", "condition", "severity", "since", "state", "message"):
+        listing.add_column(column)
+    for alert in alerts:
+        listing.add_row(
+            alert.compressor_id,
+            alert.condition,
+            alert.severity,
+            f"{alert.alert_timestamp:%Y-%m-%d %H:%M}",
+            "active" if alert.is_active else "returned to normal",
+            alert.message or "",
+        )
+    out.print(listing)
 
 
 @db_app.command("upgrade")

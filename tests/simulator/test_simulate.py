@@ -71,13 +71,15 @@ def test_readings_schema_and_order(default_run: tuple[Path, SimulationResult]) -
     assert hours[:3] == [0.0, 0.17, 0.33]
 
 
-def test_default_start_is_aligned_and_ends_before_now(tmp_path: Path) -> None:
+def test_default_series_is_aligned_and_ends_now(tmp_path: Path) -> None:
     before = datetime.now(UTC)
     result = simulate(SimulationConfig(), tmp_path)
+    after = datetime.now(UTC)
     assert result.readings_rows == 10_080
     assert result.start.minute % 10 == 0 and result.start.second == 0 and result.start.microsecond == 0
-    assert before - timedelta(days=7, minutes=10) < result.start <= before - timedelta(days=7)
-    assert result.end < before
+    # The last reading is "now" on the 10-minute grid, so fresh data meets the 15-minute freshness SLA.
+    assert before - timedelta(minutes=10) < result.end <= after
+    assert result.end - result.start == timedelta(minutes=10 * 1007)
     # Chunks are 24 h of series, not calendar days: 7 files whatever the start minute.
     assert len(readings_files(tmp_path)) == 7
 

@@ -23,6 +23,17 @@ COUNTED = {
 }
 
 
+def open_alerts(session: Session, slug: str) -> list[AlertHistory]:
+    """Unresolved alerts, critical first, then newest."""
+    org = get_organization_by_slug(session, slug)
+    query = (
+        select(AlertHistory)
+        .where(AlertHistory.organization_id == org.id, AlertHistory.resolved.is_(False))
+        .order_by(AlertHistory.severity == "warning", AlertHistory.alert_timestamp.desc())
+    )
+    return list(session.scalars(query))
+
+
 def loaded_counts(session: Session, slug: str) -> dict[str, int]:
     org = get_organization_by_slug(session, slug)
     counts = {}

@@ -16,8 +16,8 @@ class SimulationConfig:
     """Parameters of one synthetic fleet dataset.
 
     `start` is the first reading time (timezone-aware; converted to UTC). When it is None the series
-    ends "now": it starts `days` before the current UTC time, floored to the reading interval so that
-    reading times fall on the interval grid (…:00, …:10, … for 10 minutes).
+    ends "now": its last reading is the current UTC time floored to the reading interval, so reading
+    times fall on the interval grid (…:00, …:10, … for 10 minutes).
     """
 
     compressors: int = 10
@@ -52,12 +52,13 @@ class SimulationConfig:
         return int(self.days * MINUTES_PER_DAY / self.interval_minutes + 1e-9)
 
     def resolve_start(self, now: datetime) -> datetime:
-        """The first reading time: `start`, or `now - days` floored to the interval grid."""
+        """The first reading time: `start`, or so that the last reading is `now` floored to the
+        interval grid (a fresh dataset is as fresh as the 15-minute SLA allows)."""
         if self.start is not None:
             return self.start
         step = self.interval_minutes * 60
-        first = now.astimezone(UTC) - timedelta(days=self.days)
-        return datetime.fromtimestamp(int(first.timestamp()) // step * step, tz=UTC)
+        last = datetime.fromtimestamp(int(now.timestamp()) // step * step, tz=UTC)
+        return last - timedelta(minutes=self.interval_minutes * (self.readings_per_compressor - 1))
 
 
 @dataclass
