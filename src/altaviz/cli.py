@@ -31,11 +31,12 @@ err = Console(stderr=True)
 # Errors an operator can act on: print the message, exit 1, no traceback.
 def _user_errors() -> tuple[type[Exception], ...]:
     from altaviz.accounts.service import OrganizationNotFound
+    from altaviz.pipeline.database import DatabaseUnavailable
     from altaviz.pipeline.lake import LakeError
     from altaviz.pipeline.landing import LandingError
     from altaviz.pipeline.run import PipelineError
 
-    return (PipelineError, LandingError, LakeError, OrganizationNotFound, ValueError)
+    return (PipelineError, LandingError, LakeError, OrganizationNotFound, DatabaseUnavailable, ValueError)
 
 
 def _fail_cleanly(action: Callable[[], Any]) -> Any:

@@ -4,7 +4,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, make_url, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from altaviz.accounts.service import OrganizationNotFound, ensure_demo_organization, get_organization_by_slug
 from altaviz.config import Settings
@@ -15,7 +16,16 @@ from altaviz.pipeline.export import LoadCounts, load, read_gold
 from altaviz.pipeline.lake import Lake
 from altaviz.pipeline.report import RunSummary
 
-__all__ = ["LoadCounts", "Target", "fail_run", "finish_run", "load_lake", "open_target", "start_run"]
+__all__ = [
+    "DatabaseUnavailable",
+    "LoadCounts",
+    "Target",
+    "fail_run",
+    "finish_run",
+    "load_lake",
+    "open_target",
+    "start_run",
+]
 
 
 @dataclass(frozen=True)
@@ -25,10 +35,19 @@ class Target:
     organization_slug: str
 
 
+class DatabaseUnavailable(RuntimeError):
+    """The operational database cannot be reached or migrated."""
+
+
 def open_target(settings: Settings, slug: str) -> Target:
     """Migrate the database if needed and find the organization, before any heavy work starts."""
     url = settings.sqlalchemy_url
-    ensure_schema(url)
+    try:
+        ensure_schema(url)
+    except SQLAlchemyError as exc:
+        shown = make_url(url).render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise DatabaseUnavailable(f"cannot reach or migrate the database at {shown}: {reason}") from None
     engine = create_db_engine(url, settings)
     with session_scope(engine) as session:
         if slug == settings.default_organization:

@@ -78,31 +78,32 @@ def run_pipeline(
     run_id = uuid.uuid4()
     stages = _stages(options)
     lake = Lake(settings.lake_dir)
-    target = None
-    if not options.skip_db:
-        target = database.open_target(settings, options.organization or settings.default_organization)
-        database.start_run(target, run_id, stages)
-    try:
-        with lake.exclusive():
+    # The lake lock comes first: only the run holding it may declare other 'running' runs abandoned.
+    with lake.exclusive():
+        target = None
+        if not options.skip_db:
+            target = database.open_target(settings, options.organization or settings.default_organization)
+        try:
+            if target is not None:
+                database.start_run(target, run_id, stages)
             summary = _run_lake_stages(settings, options, lake, run_id, notify)
             result = PipelineResult(run_id, summary, stages)
             if target is not None:
-                timings = summary.stage_seconds
-                with _timed("database", timings, notify):
+                with _timed("database", summary.stage_seconds, notify):
                     result.loaded = database.load_lake(target, lake)
-        summary.seconds = time.perf_counter() - started
-        if target is not None:
-            database.finish_run(target, run_id, summary)
-        return result
-    except Exception as exc:
-        if target is not None:
-            database.fail_run(target, run_id, exc, time.perf_counter() - started)
-        if isinstance(exc, PipelineError):
-            raise
-        raise PipelineError(str(exc)) from exc
-    finally:
-        if target is not None:
-            target.engine.dispose()
+            summary.seconds = time.perf_counter() - started
+            if target is not None:
+                database.finish_run(target, run_id, summary)
+            return result
+        except Exception as exc:
+            if target is not None:
+                database.fail_run(target, run_id, exc, time.perf_counter() - started)
+            if isinstance(exc, PipelineError):
+                raise
+            raise PipelineError(str(exc)) from exc
+        finally:
+            if target is not None:
+                target.engine.dispose()
 
 
 def _run_lake_stages(
@@ -130,7 +131,9 @@ def _run_lake_stages(
             with _timed("silver", timings, notify):
                 bronze_files = lake.bronze_files()
                 if not bronze_files:
-                    raise LakeError("the lake has no bronze readings; run without --skip-bronze first")
+                    raise LakeError(
+                        "the lake has no bronze readings: run the pipeline without --skip-bronze first"
+                    )
                 engine.bind_parquet("bronze_readings", bronze_files)
                 engine.bind_parquet("compressors", tables.files("reference/compressors"))
                 run_steps(engine, SILVER_STEPS, tables, lake, version)

@@ -1,0 +1,51 @@
+"""Stage flags, the lake lock and unreachable databases: each fails with a sentence that says what to do."""
+
+from pathlib import Path
+
+import pytest
+
+from altaviz.pipeline.database import DatabaseUnavailable
+from altaviz.pipeline.lake import Lake, LakeError
+from altaviz.pipeline.run import PipelineError
+from tests.pipeline.helpers import copy_landing, lake_rows, run, settings_for
+
+
+def test_skip_flags_reuse_what_the_lake_holds(default_landing: Path, tmp_path: Path) -> None:
+    data_dir = copy_landing(default_landing, tmp_path)
+    settings = settings_for(data_dir)
+    first = run(settings, skip_db=True).summary
+    hourly = lake_rows(data_dir, "gold/hourly", order="compressor_id, agg_timestamp")
+    for flags in (
+        {"skip_bronze": True},
+        {"skip_bronze": True, "skip_silver": True},
+        {"skip_bronze": True, "skip_silver": True, "skip_gold": True},
+    ):
+        again = run(settings, skip_db=True, **flags).summary
+        assert (again.bronze_rows, again.silver_rows, again.hourly_rows) == (
+            first.bronze_rows,
+            first.silver_rows,
+            first.hourly_rows,
+        )
+        assert again.alerts == first.alerts
+    assert lake_rows(data_dir, "gold/hourly", order="compressor_id, agg_timestamp") == hourly
+    assert len(Lake(data_dir / "lake").bronze_files()) == 7  # landing files are stored once
+
+
+def test_skipping_a_layer_that_does_not_exist_says_which_flag_to_drop(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match="run the pipeline without --skip-bronze first"):
+        run(settings_for(tmp_path), skip_bronze=True, skip_db=True)
+
+
+def test_a_second_concurrent_run_is_refused(default_landing: Path, tmp_path: Path) -> None:
+    data_dir = copy_landing(default_landing, tmp_path)
+    with Lake(data_dir / "lake").exclusive(), pytest.raises(LakeError, match="another pipeline run"):
+        run(settings_for(data_dir), skip_db=True)
+
+
+def test_unreachable_database_is_named_without_its_password(default_landing: Path, tmp_path: Path) -> None:
+    data_dir = copy_landing(default_landing, tmp_path)
+    url = "postgresql+psycopg://altaviz:hunter2@127.0.0.1:1/altaviz"
+    with pytest.raises(DatabaseUnavailable) as raised:
+        run(settings_for(data_dir, url))
+    assert "127.0.0.1:1/altaviz" in str(raised.value)
+    assert "hunter2" not in str(raised.value)
