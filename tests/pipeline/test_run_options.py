@@ -27,7 +27,11 @@ def test_skip_flags_reuse_what_the_lake_holds(default_landing: Path, tmp_path: P
             first.hourly_rows,
         )
         assert again.alerts == first.alerts
-    assert lake_rows(data_dir, "gold/hourly", order="compressor_id, agg_timestamp") == hourly
+    again_hourly = lake_rows(data_dir, "gold/hourly", order="compressor_id, agg_timestamp")
+    assert len(again_hourly) == len(hourly)
+    for new, old in zip(again_hourly, hourly, strict=True):
+        # Parallel aggregation may add floats in another order: equal to the last few bits.
+        assert new == {k: pytest.approx(v) if isinstance(v, float) else v for k, v in old.items()}
     assert len(Lake(data_dir / "lake").bronze_files()) == 7  # landing files are stored once
 
 

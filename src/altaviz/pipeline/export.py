@@ -68,12 +68,10 @@ def read_gold(lake: Lake) -> GoldTables:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
 
-    def rows(table: str, columns: str = "*", required: bool = True) -> list[dict[str, Any]]:
+    def rows(table: str, required: bool = True) -> list[dict[str, Any]]:
         if not required and not lake.has_table(table, manifest):
             return []
-        cursor = con.execute(
-            f"SELECT {columns} FROM read_parquet({parquet_list(lake.table_files(table, manifest))})"
-        )
+        cursor = con.execute(f"SELECT * FROM read_parquet({parquet_list(lake.table_files(table, manifest))})")
         names = [d[0] for d in cursor.description or ()]
         return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 

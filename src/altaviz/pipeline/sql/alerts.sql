@@ -2,8 +2,8 @@
 -- Inputs: metric_series, thresholds, params.
 --
 -- Each reading of a (compressor, metric) series is violating (state 1), clear (state 0: back past
--- the warning limit by the deadband, params.deadband_ratio of the limit), or in the deadband between
--- (state 2, which neither opens nor clears). The series is split into runs of equal state.
+-- the warning limit by the deadband, params.deadband_ratio of the limit), or neither (state 2: in the
+-- deadband, or a value silver flagged as a spike, which neither opens nor clears an episode). The series is split into runs of equal state.
 -- An episode opens at the params.open_readings-th reading of the first violating run that long (the
 -- on-delay: a lone spike opens nothing), stays open through everything short of a clearing run, and
 -- returns to normal at the params.clear_readings-th reading of a clear run that long. Such a clearing
@@ -13,6 +13,7 @@ WITH ordered AS (
     SELECT
         s.*,
         CASE
+            WHEN s.suspect THEN 2
             WHEN s.status IN ('warning', 'critical') THEN 1
             WHEN t.direction = 'high' AND s.value < t.warning * (1 - p.deadband_ratio) THEN 0
             WHEN t.direction = 'low' AND s.value > t.warning * (1 + p.deadband_ratio) THEN 0
