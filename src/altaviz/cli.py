@@ -32,11 +32,21 @@ err = Console(stderr=True)
 def _user_errors() -> tuple[type[Exception], ...]:
     from altaviz.accounts.service import OrganizationNotFound
     from altaviz.pipeline.database import DatabaseUnavailable
+    from altaviz.pipeline.engine import SparkNotInstalled, TransformError
     from altaviz.pipeline.lake import LakeError
     from altaviz.pipeline.landing import LandingError
     from altaviz.pipeline.run import PipelineError
 
-    return (PipelineError, LandingError, LakeError, OrganizationNotFound, DatabaseUnavailable, ValueError)
+    return (
+        PipelineError,
+        LandingError,
+        LakeError,
+        OrganizationNotFound,
+        DatabaseUnavailable,
+        SparkNotInstalled,
+        TransformError,
+        ValueError,
+    )
 
 
 def _fail_cleanly(action: Callable[[], Any]) -> Any:
@@ -151,11 +161,20 @@ def pipeline_run(
         str | None,
         typer.Option(help="Slug of the organization to load into (default $ALTAVIZ_ORGANIZATION)."),
     ] = None,
+    engine: Annotated[str, typer.Option(help="duckdb (embedded, default) or spark.")] = "duckdb",
+    spark_master: Annotated[
+        str | None, typer.Option(help="Spark master for --engine spark (default $SPARK_MASTER, local[*]).")
+    ] = None,
 ) -> None:
     """Landing → bronze → silver → gold → operational database, with a run report."""
+    from altaviz.pipeline.engine import ENGINES
     from altaviz.pipeline.run import PipelineOptions
 
-    options = PipelineOptions(skip_bronze, skip_silver, skip_gold, skip_db, organization)
+    if engine not in ENGINES:
+        raise typer.BadParameter(f"choose one of {', '.join(ENGINES)}", param_hint="--engine")
+    options = PipelineOptions(
+        skip_bronze, skip_silver, skip_gold, skip_db, organization, engine, spark_master
+    )
     _fail_cleanly(lambda: _run_pipeline(get_settings(), options))
 
 
@@ -168,6 +187,30 @@ def _run_pipeline(settings: Settings, options: Any) -> Any:
         err.print(f"[dim]{stage}: {seconds:.2f} s[/]")
     out.print(result.summary.text())
     return result
+
+
+@pipeline_app.command("sql")
+def pipeline_sql(
+    step: Annotated[
+        str | None, typer.Argument(help="One transform (e.g. gold_readings); default all.")
+    ] = None,
+    dialect: Annotated[str, typer.Option(help="duckdb (as written) or spark (as Spark runs it).")] = "duckdb",
+) -> None:
+    """Print the SQL of the transforms, in DuckDB's dialect or as transpiled for Spark."""
+    from altaviz.pipeline.engine import ENGINES, load_sql, spark_sql
+    from altaviz.pipeline.stages import GOLD_STEPS, SILVER_STEPS
+
+    steps = [name for name, _ in (*SILVER_STEPS, *GOLD_STEPS)]
+    if step is not None and step not in steps:
+        raise typer.BadParameter(f"unknown transform; choose from {', '.join(steps)}", param_hint="STEP")
+    if dialect not in ENGINES:
+        raise typer.BadParameter(f"choose one of {', '.join(ENGINES)}", param_hint="--dialect")
+    for name in [step] if step else steps:
+        sql = load_sql(name)
+        out.print(f"-- {name}.sql ({dialect})", markup=False, highlight=False)
+        out.print(
+            spark_sql(sql) if dialect == "spark" else sql, markup=False, highlight=False, soft_wrap=True
+        )
 
 
 @app.command()

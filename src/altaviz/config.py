@@ -3,12 +3,14 @@
 Nothing else in the code base reads os.environ. The README's configuration table lists the same names.
 """
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _env(name: str) -> AliasChoices:
@@ -34,6 +36,13 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the operational database; default SQLite in the data directory.",
     )
     db_pool_max: int = Field(20, ge=1, validation_alias=_env("DB_POOL_MAX"))
+    db_pool_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=300,
+        validation_alias=_env("DB_POOL_TIMEOUT"),
+        description="Seconds a request waits for a pooled connection before failing (the API answers 503).",
+    )
     db_statement_timeout_ms: int = Field(
         30_000,
         ge=0,
@@ -65,9 +74,94 @@ class Settings(BaseSettings):
         validation_alias=_env("PIPELINE_THREADS"),
         description="Worker threads for the embedded engine; default all cores.",
     )
+    spark_master: str = Field(
+        "local[*]",
+        validation_alias=_env("SPARK_MASTER"),
+        description="Spark master for --engine spark: local[*], spark://host:7077, yarn, ...",
+    )
+    spark_driver_memory: str = Field("4g", validation_alias=_env("SPARK_DRIVER_MEMORY"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", validation_alias=_env("LOG_LEVEL")
     )
+
+    # --- web service -------------------------------------------------------------------------------
+    auth_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("AUTH_SECRET"),
+        description="Key that signs session cookies; mandatory (32+ bytes, not a known default) "
+        "outside development.",
+    )
+    session_hours: float = Field(
+        8, gt=0, le=24 * 30, validation_alias=_env("SESSION_HOURS"), description="Session lifetime."
+    )
+    server_host: str = Field("127.0.0.1", validation_alias=_env("ALTAVIZ_HOST"))
+    server_port: int = Field(8000, ge=1, le=65535, validation_alias=_env("ALTAVIZ_PORT"))
+    server_workers: int = Field(1, ge=1, le=64, validation_alias=_env("WEB_CONCURRENCY"))
+    shutdown_grace_seconds: float = Field(
+        30,
+        ge=0,
+        validation_alias=_env("SHUTDOWN_GRACE_SECONDS"),
+        description="On SIGTERM, how long in-flight requests may run before the service stops anyway.",
+    )
+    health_timeout_seconds: float = Field(
+        0.5,
+        gt=0,
+        le=0.9,
+        validation_alias=_env("HEALTH_CHECK_TIMEOUT"),
+        description="Budget of /api/health's database probe; the answer always comes within a second.",
+    )
+    rate_limit_per_minute: int = Field(60, ge=1, validation_alias=_env("RATE_LIMIT_PER_MINUTE"))
+    rate_limit_auth_per_minute: int = Field(10, ge=1, validation_alias=_env("RATE_LIMIT_AUTH_PER_MINUTE"))
+    rate_limit_storage_uri: str = Field(
+        "memory://",
+        validation_alias=_env("RATE_LIMIT_STORAGE_URI"),
+        description="memory:// (one process) or redis://host:port/db (shared by workers and instances).",
+    )
+    rate_limit_key_prefix: str = Field(
+        "altaviz", min_length=1, max_length=64, validation_alias=_env("RATE_LIMIT_KEY_PREFIX")
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("TRUSTED_PROXIES"),
+        description="Comma-separated proxy IPs/networks whose X-Forwarded-For is believed.",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("CORS_ORIGINS"),
+        description="Comma-separated origins (scheme://host[:port]) allowed to call the API from a browser.",
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_proxies(cls, value: object) -> object:
+        items = _split_list(value)
+        if isinstance(items, list):
+            for item in items:
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"{item!r} is not an IP address or network (e.g. 10.0.0.0/8)") from None
+        return items
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: object) -> object:
+        items = _split_list(value)
+        if isinstance(items, list):
+            for item in items:
+                parts = urlsplit(item)
+                if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+                    raise ValueError(f"{item!r} is not an origin such as https://app.example.com")
+            return [item.rstrip("/") for item in items]
+        return items
+
+    @field_validator("rate_limit_storage_uri")
+    @classmethod
+    def _check_storage(cls, value: str) -> str:
+        schemes = ("memory://", "redis://", "rediss://", "redis+unix://")
+        if not value.startswith(schemes):
+            raise ValueError(f"{value!r}: use memory:// or redis://host:port/db")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -87,6 +181,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return normalize_database_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'altaviz.db').resolve()}"
+
+
+def _split_list(value: object) -> object:
+    """Comma-separated environment values ("a, b") as a list; lists pass through."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
 
 
 def normalize_database_url(url: str) -> str:

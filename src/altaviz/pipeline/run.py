@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from altaviz.config import Settings
 from altaviz.pipeline import database
-from altaviz.pipeline.engine import DuckDBEngine
+from altaviz.pipeline.engine import DuckDBEngine, SparkEngine, TransformEngine
 from altaviz.pipeline.lake import Lake, LakeError
 from altaviz.pipeline.landing import ingest
 from altaviz.pipeline.report import RunSummary, summarize
@@ -42,6 +42,8 @@ class PipelineOptions:
     skip_gold: bool = False
     skip_db: bool = False
     organization: str | None = None
+    engine: str = "duckdb"
+    spark_master: str | None = None
 
 
 @dataclass
@@ -111,9 +113,17 @@ def _run_lake_stages(
 ) -> RunSummary:
     lake.collect_garbage()
     scratch = lake.root / ".scratch" / run_id.hex
-    engine = DuckDBEngine(settings, scratch)
+    # DuckDB always checks and ingests the landing files and writes the report; the transforms run
+    # on the engine asked for.
+    local = DuckDBEngine(settings, scratch / "duckdb")
+    engine: TransformEngine = local
     timings: dict[str, float] = {}
     try:
+        if options.engine == "spark":
+            with _timed("spark start-up", timings, notify):
+                engine = SparkEngine(
+                    settings, scratch / "spark", options.spark_master or settings.spark_master
+                )
         manifest = lake.read_manifest()
         tables = Tables(lake, manifest)
         version = f"v-{datetime.now(UTC):%Y%m%dT%H%M%S}-{run_id.hex[:8]}"
@@ -121,7 +131,7 @@ def _run_lake_stages(
         fingerprint = manifest.fingerprint
         if not options.skip_bronze:
             with _timed("bronze", timings, notify):
-                bronze = ingest(engine, settings.landing_dir, lake, datetime.now(UTC))
+                bronze = ingest(local, settings.landing_dir, lake, datetime.now(UTC))
                 tables.staged.update(bronze.staged_reference)
             notify(
                 f"bronze: {bronze.files_ingested} new of {bronze.files_seen} landing files, "
@@ -142,7 +152,7 @@ def _run_lake_stages(
             with _timed("gold", timings, notify):
                 engine.bind_parquet("silver_readings", tables.files("silver/readings"))
                 run_steps(engine, GOLD_STEPS, tables, lake, version)
-        summary = summarize(engine, tables)
+        summary = summarize(local, tables)
         summary.stage_seconds = timings
         summary.fingerprint = fingerprint
         if not summary.balanced:
@@ -153,5 +163,7 @@ def _run_lake_stages(
         lake.commit(tables.staged, fingerprint)
         return summary
     finally:
-        engine.close()
+        if engine is not local:
+            engine.close()
+        local.close()
         shutil.rmtree(scratch, ignore_errors=True)

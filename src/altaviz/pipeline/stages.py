@@ -4,7 +4,7 @@ import hashlib
 from pathlib import Path
 
 from altaviz.config import Settings
-from altaviz.pipeline.engine import DuckDBEngine
+from altaviz.pipeline.engine import TransformEngine
 from altaviz.pipeline.lake import Lake, Manifest
 from altaviz.pipeline.params import params_row, threshold_rows
 
@@ -38,13 +38,17 @@ class Tables:
         return self.lake.table_files(table, self.manifest)
 
 
-def bind_parameters(engine: DuckDBEngine, settings: Settings) -> None:
+def bind_parameters(engine: TransformEngine, settings: Settings) -> None:
     engine.bind_rows("params", [params_row(settings)])
     engine.bind_rows("thresholds", threshold_rows())
 
 
 def run_steps(
-    engine: DuckDBEngine, steps: tuple[tuple[str, str | None], ...], tables: Tables, lake: Lake, version: str
+    engine: TransformEngine,
+    steps: tuple[tuple[str, str | None], ...],
+    tables: Tables,
+    lake: Lake,
+    version: str,
 ) -> None:
     for step, table in steps:
         if table is None:
