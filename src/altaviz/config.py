@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     )
     freshness_sla_minutes: int = Field(15, ge=1, validation_alias=_env("PIPELINE_FRESHNESS_SLA_MINUTES"))
     pipeline_memory_limit: str = Field(
-        "4GB",
+        "3GB",
         validation_alias=_env("PIPELINE_MEMORY_LIMIT"),
         description="Memory cap for the embedded DuckDB engine; it spills to disk beyond it.",
     )
