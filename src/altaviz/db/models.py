@@ -1,6 +1,6 @@
 """Imports every model so Base.metadata is complete (for Alembic and for tests)."""
 
-from altaviz.accounts.models import Organization
+from altaviz.accounts.models import ApiKey, Organization, User, UserSession
 from altaviz.alerts.models import AlertHistory
 from altaviz.billing.models import BillingEvent
 from altaviz.db.base import Base
@@ -15,6 +15,7 @@ from altaviz.monitoring.models import (
 
 __all__ = [
     "AlertHistory",
+    "ApiKey",
     "Base",
     "BillingEvent",
     "CompressorMetadata",
@@ -24,4 +25,6 @@ __all__ = [
     "PipelineRun",
     "SensorReadingAgg",
     "StationLocation",
+    "User",
+    "UserSession",
 ]

@@ -11,7 +11,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from altaviz.config import Settings, get_settings, normalize_database_url
 
-# How long a request waits for a pooled connection before failing (sqlalchemy.exc.TimeoutError).
+# Default wait for a pooled connection before failing (sqlalchemy.exc.TimeoutError); DB_POOL_TIMEOUT.
 POOL_TIMEOUT_SECONDS = 5.0
 SQLITE_BUSY_TIMEOUT_MS = 5_000
 # Execution option: start SQLite transactions with BEGIN IMMEDIATE, taking the write lock up front
@@ -27,14 +27,17 @@ def create_db_engine(url: str | None = None, settings: Settings | None = None) -
     sa_url = make_url(normalize_database_url(url) if url else settings.sqlalchemy_url)
     backend = sa_url.get_backend_name()
     if backend == "sqlite":
-        return _sqlite_engine(sa_url)
+        return _sqlite_engine(sa_url, settings)
     if backend == "postgresql":
         return _postgres_engine(sa_url, settings)
     return create_engine(sa_url, pool_pre_ping=True)
 
 
-def _sqlite_engine(url: URL) -> Engine:
-    engine = create_engine(url)
+def _sqlite_engine(url: URL, settings: Settings) -> Engine:
+    in_memory = url.database in (None, "", ":memory:") or "mode=memory" in str(url)
+    # File databases get a QueuePool (with a wait limit); in-memory ones a pool that takes none.
+    options = {} if in_memory else {"pool_timeout": settings.db_pool_timeout_seconds}
+    engine = create_engine(url, **options)
     event.listen(engine, "connect", _on_sqlite_connect)
     event.listen(engine, "begin", _on_sqlite_begin)
     return engine
@@ -66,7 +69,7 @@ def _postgres_engine(url: URL, settings: Settings) -> Engine:
         url,
         pool_size=settings.db_pool_max,
         max_overflow=0,
-        pool_timeout=POOL_TIMEOUT_SECONDS,
+        pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=True,
         connect_args={
             "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",

@@ -1,0 +1,159 @@
+"""Request dependencies shared by the JSON API and the pages: database session, the principal,
+organization scope and role checks.
+
+The principal is resolved from an `x-api-key` header, or else from the session cookie, and its
+role and plan are read from the database on every request. A request that presents an API key is
+judged by that key alone (a wrong key never falls back to the cookie). Cookie-authenticated state
+changes must echo the CSRF token in the X-CSRF-Token header.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+from sqlalchemy.orm import Session
+
+from altaviz.accounts.errors import Forbidden, NotAuthenticated
+from altaviz.accounts.principal import Principal
+from altaviz.accounts.roles import Role
+from altaviz.accounts.scoping import OrgScope
+from altaviz.accounts.service import (
+    ApiAccessNotInPlan,
+    principal_for_api_key,
+    principal_for_session,
+    record_activity,
+)
+from altaviz.accounts.tokens import (
+    API_KEY_HEADER,
+    CSRF_HEADER,
+    cookie_names,
+    csrf_token_matches,
+    decode_session_cookie,
+)
+from altaviz.config import Settings
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+api_key_header = APIKeyHeader(
+    name=API_KEY_HEADER,
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="An organization API key (created by an admin). Browsers use the session cookie instead.",
+)
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    secret: bytes
+    secure_cookies: bool
+    session_lifetime: timedelta
+    session_cookie: str
+    csrf_cookie: str
+
+    @classmethod
+    def from_settings(cls, settings: Settings, secret: bytes) -> "AuthConfig":
+        secure = settings.env != "development"
+        session_cookie, csrf_cookie = cookie_names(secure)
+        return cls(
+            secret=secret,
+            secure_cookies=secure,
+            session_lifetime=timedelta(hours=settings.session_hours),
+            session_cookie=session_cookie,
+            csrf_cookie=csrf_cookie,
+        )
+
+
+def auth_config(request: Request) -> AuthConfig:
+    config: AuthConfig = request.app.state.auth
+    return config
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One database session per request (connections come from the service's pool)."""
+    with request.app.state.session_factory() as session:
+        yield session
+
+
+DbSession = Annotated[Session, Depends(get_db)]
+
+
+def optional_principal(
+    request: Request, db: DbSession, api_key: Annotated[str | None, Security(api_key_header)]
+) -> Principal | None:
+    """The caller, or None when the request carries no credentials at all."""
+    config = auth_config(request)
+    now = datetime.now(UTC)
+    if api_key is not None:
+        try:
+            principal = principal_for_api_key(db, api_key.strip(), now)
+        except ApiAccessNotInPlan as error:
+            raise Forbidden(str(error)) from None
+        if principal is None:
+            raise NotAuthenticated("Invalid, expired or revoked API key")
+    else:
+        cookie = request.cookies.get(config.session_cookie)
+        claims = decode_session_cookie(config.secret, cookie) if cookie else None
+        principal = principal_for_session(db, claims, now) if claims is not None else None
+        if principal is None:
+            return None
+        if request.method not in SAFE_METHODS:
+            assert principal.session_token is not None
+            presented = request.headers.get(CSRF_HEADER)
+            if not csrf_token_matches(config.secret, principal.session_token, presented):
+                raise Forbidden(
+                    f"Missing or invalid CSRF token: send the {CSRF_HEADER} header with the value of the "
+                    f"{config.csrf_cookie} cookie"
+                )
+    if record_activity(db, principal, now):
+        db.commit()
+    request.state.principal = principal
+    return principal
+
+
+def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+    if principal is None:
+        raise NotAuthenticated(
+            f"Authentication required: sign in, or send an organization API key in {API_KEY_HEADER}"
+        )
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require_role(role: Role) -> Callable[[Principal], Principal]:
+    """A dependency that lets through principals with `role` or a higher one."""
+
+    def check(principal: CurrentPrincipal) -> Principal:
+        if not principal.has_role(role):
+            raise Forbidden(f"{role.value.title()} access required; your role is {principal.role.value}")
+        return principal
+
+    check.__name__ = f"require_{role.value}"
+    return check
+
+
+def require_member_session(principal: CurrentPrincipal) -> Principal:
+    """Only a signed-in person (not an API key), e.g. to manage keys or change a password."""
+    if principal.kind != "session":
+        raise Forbidden("This action needs a signed-in member; API keys cannot perform it")
+    return principal
+
+
+def org_scope(principal: CurrentPrincipal) -> OrgScope:
+    return principal.scope
+
+
+require_viewer = require_role(Role.VIEWER)
+require_operator = require_role(Role.OPERATOR)
+require_admin = require_role(Role.ADMIN)
+require_owner = require_role(Role.OWNER)
+
+Viewer = Annotated[Principal, Depends(require_viewer)]
+Operator = Annotated[Principal, Depends(require_operator)]
+Admin = Annotated[Principal, Depends(require_admin)]
+Owner = Annotated[Principal, Depends(require_owner)]
+MemberSession = Annotated[Principal, Depends(require_member_session)]

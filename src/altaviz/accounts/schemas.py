@@ -1,0 +1,110 @@
+"""What the API accepts and returns for accounts, sessions, organizations and API keys."""
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from altaviz.accounts.passwords import MAX_PASSWORD_LENGTH
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class SignUpRequest(_Request):
+    email: EmailStr
+    password: str = Field(max_length=MAX_PASSWORD_LENGTH, description="At least 12 characters.")
+    name: str | None = Field(None, max_length=200)
+    organization_name: str | None = Field(
+        None, max_length=200, description='Default: "<your name>\'s organization".'
+    )
+
+
+class LoginRequest(_Request):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+
+
+class PasswordChangeRequest(_Request):
+    current_password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
+    new_password: str = Field(max_length=MAX_PASSWORD_LENGTH)
+
+
+class PlanOut(BaseModel):
+    tier: str
+    name: str
+    price_usd_per_month: int
+    max_compressors: int | None
+    windows: list[str]
+    history_days: int
+    api_access: bool
+    predictions: bool
+    bulk_export: bool
+
+
+class OrganizationOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    slug: str
+    subscription_status: str
+    plan: PlanOut
+
+
+class UserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    name: str | None
+    role: str
+
+
+class ApiKeyIdentity(BaseModel):
+    id: uuid.UUID
+    name: str
+    role: str
+
+
+class SessionOut(BaseModel):
+    """Who the caller is; for a browser session also when it ends and the CSRF token to echo."""
+
+    authenticated_by: Literal["session", "api_key"]
+    role: str
+    organization: OrganizationOut
+    user: UserOut | None = None
+    api_key: ApiKeyIdentity | None = None
+    expires_at: datetime | None = None
+    csrf_token: str | None = Field(None, description="Send it back in X-CSRF-Token on POST/PATCH/DELETE.")
+
+
+class OrganizationUpdate(_Request):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ApiKeyCreate(_Request):
+    name: str = Field(min_length=1, max_length=100, description="What the key is for, e.g. 'cron workflows'.")
+    role: Literal["viewer", "operator", "admin"] = "viewer"
+    expires_in_days: int | None = Field(None, ge=1, le=3650, description="Default: never expires.")
+
+
+class ApiKeyOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    prefix: str = Field(description="The key's first characters, to tell keys apart.")
+    role: str
+    created_by: uuid.UUID | None
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The key itself. It is shown this once and cannot be retrieved later.")
+
+
+class ApiKeyList(BaseModel):
+    items: list[ApiKeyOut]
+    total: int

@@ -1,0 +1,1 @@
+"""The JSON API under /api: one thin router per resource, error handlers and HTTP middleware."""

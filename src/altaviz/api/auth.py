@@ -1,0 +1,202 @@
+"""Sign-up, sign-in, sign-out, the current session, password change."""
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from sqlalchemy.exc import IntegrityError
+
+from altaviz.accounts import service
+from altaviz.accounts.dependencies import (
+    AuthConfig,
+    CurrentPrincipal,
+    DbSession,
+    MemberSession,
+    auth_config,
+    optional_principal,
+)
+from altaviz.accounts.errors import Forbidden, NotAuthenticated
+from altaviz.accounts.models import User
+from altaviz.accounts.principal import OrganizationInfo, Principal
+from altaviz.accounts.schemas import (
+    ApiKeyIdentity,
+    LoginRequest,
+    OrganizationOut,
+    PasswordChangeRequest,
+    PlanOut,
+    SessionOut,
+    SignUpRequest,
+    UserOut,
+)
+from altaviz.accounts.tokens import csrf_token, encode_session_cookie
+from altaviz.api.errors import error_responses
+
+router = APIRouter(prefix="/auth", tags=["accounts"])
+Config = Annotated[AuthConfig, Depends(auth_config)]
+
+
+def check_origin(request: Request) -> None:
+    """Refuse sign-in and sign-up posted from another site's page (login CSRF)."""
+    origin = request.headers.get("origin")
+    if origin is None or (origin == "null" and request.headers.get("sec-fetch-site") == "same-origin"):
+        return
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    if origin.rstrip("/") != own and origin.rstrip("/") not in request.app.state.settings.cors_origins:
+        raise Forbidden(f"Requests from {origin} may not sign in here")
+
+
+SameOrigin = Depends(check_origin)
+
+
+def organization_out(organization: OrganizationInfo) -> OrganizationOut:
+    plan = organization.plan
+    plan_out = PlanOut(**{**asdict(plan), "windows": list(plan.windows)})
+    return OrganizationOut(
+        id=organization.id,
+        name=organization.name,
+        slug=organization.slug,
+        subscription_status=organization.status,
+        plan=plan_out,
+    )
+
+
+def session_out(principal: Principal, config: AuthConfig) -> SessionOut:
+    if principal.kind == "api_key":
+        assert principal.api_key_id is not None and principal.api_key_name is not None
+        return SessionOut(
+            authenticated_by="api_key",
+            role=principal.role.value,
+            organization=organization_out(principal.organization),
+            api_key=ApiKeyIdentity(id=principal.api_key_id, name=principal.api_key_name, role=principal.role),
+        )
+    assert principal.user_id is not None and principal.email is not None and principal.session_token
+    return SessionOut(
+        authenticated_by="session",
+        role=principal.role.value,
+        organization=organization_out(principal.organization),
+        user=UserOut(id=principal.user_id, email=principal.email, name=principal.name, role=principal.role),
+        expires_at=principal.session_expires_at,
+        csrf_token=csrf_token(config.secret, principal.session_token),
+    )
+
+
+def _sign_in(
+    request: Request, response: Response, db: DbSession, config: AuthConfig, user: User
+) -> SessionOut:
+    client = request.client.host if request.client else None
+    record, token = service.start_session(
+        db, user, config.session_lifetime, client, request.headers.get("user-agent")
+    )
+    principal = service.session_principal(db, user, record, token)
+    db.commit()
+    cookie = encode_session_cookie(config.secret, token, user.id, record.created_at, record.expires_at)
+    max_age = int(config.session_lifetime.total_seconds())
+    response.set_cookie(
+        config.session_cookie,
+        cookie,
+        max_age=max_age,
+        path="/",
+        secure=config.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+    response.set_cookie(
+        config.csrf_cookie,
+        csrf_token(config.secret, token),
+        max_age=max_age,
+        path="/",
+        secure=config.secure_cookies,
+        httponly=False,
+        samesite="strict",
+    )
+    return session_out(principal, config)
+
+
+@router.post(
+    "/signup",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SessionOut,
+    dependencies=[SameOrigin],
+    responses=error_responses(403, 409, 422, 429, 503),
+    summary="Create an organization (Free plan) and its owner, and sign in",
+)
+def sign_up(
+    body: SignUpRequest, request: Request, response: Response, db: DbSession, config: Config
+) -> SessionOut:
+    user, _org = service.sign_up(
+        db,
+        email=str(body.email),
+        password=body.password,
+        name=body.name,
+        organization_name=body.organization_name,
+    )
+    try:
+        db.commit()
+    except IntegrityError:  # the same address signed up a moment ago
+        db.rollback()
+        raise service.EmailTaken("An account with this email already exists") from None
+    return _sign_in(request, response, db, config, user)
+
+
+@router.post(
+    "/login",
+    response_model=SessionOut,
+    dependencies=[SameOrigin],
+    responses=error_responses(401, 403, 422, 429, 503),
+    summary="Sign in with email and password (sets an 8-hour session cookie)",
+)
+def login(
+    body: LoginRequest, request: Request, response: Response, db: DbSession, config: Config
+) -> SessionOut:
+    user = service.authenticate(db, body.email, body.password)
+    if user is None:
+        db.rollback()
+        raise NotAuthenticated("Invalid email or password")
+    db.commit()
+    return _sign_in(request, response, db, config, user)
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(403, 429, 503),
+    summary="Sign out: end the session and clear its cookies",
+)
+def logout(
+    response: Response,
+    db: DbSession,
+    config: Config,
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+) -> None:
+    if principal is not None and principal.session_id is not None:
+        service.end_session(db, principal.session_id)
+        db.commit()
+    for name in (config.session_cookie, config.csrf_cookie):
+        response.delete_cookie(
+            name, path="/", secure=config.secure_cookies, httponly=name == config.session_cookie
+        )
+
+
+@router.get(
+    "/session",
+    response_model=SessionOut,
+    responses=error_responses(401, 403, 429, 503),
+    summary="Who is calling: user or API key, role, organization and plan",
+)
+def current_session(principal: CurrentPrincipal, config: Config) -> SessionOut:
+    return session_out(principal, config)
+
+
+@router.post(
+    "/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 403, 422, 429, 503),
+    summary="Change your password (signs out your other sessions)",
+)
+def change_password(body: PasswordChangeRequest, principal: MemberSession, db: DbSession) -> None:
+    assert principal.user_id is not None
+    if not service.change_password(db, principal.user_id, body.current_password, body.new_password):
+        db.rollback()
+        raise Forbidden("The current password is not correct")
+    service.end_other_sessions(db, principal.user_id, keep=principal.session_id)
+    db.commit()

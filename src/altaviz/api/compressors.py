@@ -1,0 +1,53 @@
+"""One compressor: its detail and its readings over time."""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from altaviz.accounts.dependencies import DbSession, Viewer
+from altaviz.api.errors import ApiError, error_responses
+from altaviz.api.params import CompressorPath, Hours, Window
+from altaviz.monitoring import service
+from altaviz.monitoring.schemas import CompressorDetail, ReadingSeries
+
+router = APIRouter(prefix="/compressors", tags=["compressors"])
+
+
+@router.get(
+    "/{compressor_id}",
+    response_model=CompressorDetail,
+    responses=error_responses(401, 403, 404, 422, 429, 503),
+    summary="Metadata, station, newest reading and health of one compressor",
+)
+def compressor_detail(compressor_id: CompressorPath, principal: Viewer, db: DbSession) -> CompressorDetail:
+    return service.compressor_detail(db, principal.scope, compressor_id)
+
+
+@router.get(
+    "/{compressor_id}/readings",
+    response_model=ReadingSeries,
+    responses=error_responses(401, 403, 404, 422, 429, 503),
+    summary="Aggregated readings (1hr, 4hr or 24hr windows) over the last 1–168 hours",
+)
+def compressor_readings(
+    compressor_id: CompressorPath,
+    principal: Viewer,
+    db: DbSession,
+    window: Annotated[
+        Window, Query(description="Aggregation window; 4hr and 24hr need Pro or above.")
+    ] = "1hr",
+    hours: Hours = 24,
+    end: Annotated[
+        datetime | None, Query(description="End of the range (ISO 8601 with time zone); default now.")
+    ] = None,
+) -> ReadingSeries:
+    if end is not None and end.tzinfo is None:
+        raise ApiError(
+            422,
+            "Invalid query parameter 'end': give a time zone, e.g. 2026-01-07T12:00:00Z",
+            "invalid_parameter",
+        )
+    return service.readings(
+        db, principal.scope, principal.plan, compressor_id, window=window, hours=hours, end=end
+    )

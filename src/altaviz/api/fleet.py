@@ -1,0 +1,65 @@
+"""The fleet at a glance: compressors with health, stations, newest readings."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from altaviz.accounts.dependencies import DbSession, Viewer
+from altaviz.api.errors import error_responses
+from altaviz.api.params import Offset, StationFilter, limit
+from altaviz.monitoring import service
+from altaviz.monitoring.schemas import FleetPage, LatestReadingPage, StationList
+
+router = APIRouter(tags=["fleet"])
+READ_ERRORS = error_responses(401, 403, 422, 429, 503)
+
+
+@router.get(
+    "/fleet",
+    response_model=FleetPage,
+    responses=READ_ERRORS,
+    summary="One row per compressor: station, latest values, alerts in alarm, health; and fleet totals",
+)
+def fleet(
+    principal: Viewer,
+    db: DbSession,
+    station: StationFilter = None,
+    status: Annotated[
+        Literal["healthy", "warning", "critical"] | None,
+        Query(description="Only compressors in this health."),
+    ] = None,
+    sort: Annotated[
+        Literal["compressor", "health"], Query(description="compressor: by id; health: worst first.")
+    ] = "compressor",
+    limit: Annotated[int, limit(1000)] = 100,
+    offset: Offset = 0,
+) -> FleetPage:
+    return service.fleet(
+        db, principal.scope, station=station, status=status, sort=sort, limit=limit, offset=offset
+    )
+
+
+@router.get(
+    "/stations",
+    response_model=StationList,
+    responses=READ_ERRORS,
+    summary="Stations with compressor counts and the health of their worst compressor",
+)
+def stations(principal: Viewer, db: DbSession) -> StationList:
+    return service.stations(db, principal.scope)
+
+
+@router.get(
+    "/readings/latest",
+    response_model=LatestReadingPage,
+    responses=READ_ERRORS,
+    summary="The newest hourly aggregate of each compressor",
+)
+def latest_readings(
+    principal: Viewer,
+    db: DbSession,
+    station: StationFilter = None,
+    limit: Annotated[int, limit(1000)] = 100,
+    offset: Offset = 0,
+) -> LatestReadingPage:
+    return service.latest_readings(db, principal.scope, station=station, limit=limit, offset=offset)

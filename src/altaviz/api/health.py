@@ -1,0 +1,78 @@
+"""GET /api/health: is the service able to serve? Answers within a second whatever the database does.
+
+The database probe (SELECT 1 through the service's pool) runs in a small thread pool of its own, so
+hung requests cannot starve it, and it is single-flight: while one probe is running, other health
+calls wait on the same one instead of piling up threads against a hung database. A probe that has
+been running longer than STALE_PROBE_SECONDS is abandoned, so health recovers once the database
+does, even if a connection attempt is still stuck.
+"""
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import Engine, text
+
+router = APIRouter(tags=["health"])
+
+STALE_PROBE_SECONDS = 5.0
+PROBE_THREADS = 4
+
+
+class Health(BaseModel):
+    status: Literal["healthy", "degraded"]
+    checks: dict[str, Literal["ok", "error", "timeout"]] = Field(
+        description="One entry per dependency: database."
+    )
+    timestamp: datetime
+
+
+class HealthProbe:
+    def __init__(self, engine: Engine, timeout_seconds: float) -> None:
+        self.engine = engine
+        self.timeout = timeout_seconds
+        self.executor = ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="health-probe")
+        self._inflight: asyncio.Future[None] | None = None
+        self._started = 0.0
+
+    def _probe(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    async def database(self) -> Literal["ok", "error", "timeout"]:
+        loop = asyncio.get_running_loop()
+        now = time.monotonic()
+        if self._inflight is None or self._inflight.done() or now - self._started > STALE_PROBE_SECONDS:
+            self._inflight = loop.run_in_executor(self.executor, self._probe)
+            self._started = now
+        try:
+            await asyncio.wait_for(asyncio.shield(self._inflight), self.timeout)
+        except TimeoutError:
+            return "timeout"
+        except Exception:
+            return "error"
+        return "ok"
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+@router.get(
+    "/health",
+    response_model=Health,
+    responses={503: {"model": Health, "description": "A check failed: the service is degraded."}},
+    summary="Service health (no authentication; counts toward the rate limit)",
+)
+async def health(request: Request) -> JSONResponse:
+    probe: HealthProbe = request.app.state.health
+    checks = {"database": await probe.database()}
+    healthy = all(value == "ok" for value in checks.values())
+    body = Health(
+        status="healthy" if healthy else "degraded", checks=checks, timestamp=datetime.now(UTC)
+    ).model_dump(mode="json")
+    return JSONResponse(body, status_code=200 if healthy else 503)

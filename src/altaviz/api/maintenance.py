@@ -1,0 +1,35 @@
+"""Maintenance events of the organization's compressors."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from altaviz.accounts.dependencies import DbSession, Viewer
+from altaviz.api.errors import error_responses
+from altaviz.api.params import CompressorFilter, Offset, limit
+from altaviz.monitoring import service
+from altaviz.monitoring.schemas import MaintenancePage
+
+router = APIRouter(tags=["maintenance"])
+
+
+@router.get(
+    "/maintenance",
+    response_model=MaintenancePage,
+    responses=error_responses(401, 403, 422, 429, 503),
+    summary="Maintenance events, newest first",
+)
+def maintenance(
+    principal: Viewer,
+    db: DbSession,
+    compressor: CompressorFilter = None,
+    event_type: Annotated[
+        Literal["scheduled", "unscheduled", "inspection", "failure"] | None,
+        Query(description="Only this type."),
+    ] = None,
+    limit: Annotated[int, limit(500)] = 50,
+    offset: Offset = 0,
+) -> MaintenancePage:
+    return service.maintenance_events(
+        db, principal.scope, compressor=compressor, event_type=event_type, limit=limit, offset=offset
+    )

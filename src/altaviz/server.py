@@ -1,0 +1,138 @@
+"""The ASGI application: the JSON API (and, beside it, the pages), middleware and lifespan.
+
+Middleware, outermost first: trusted-proxy client address (X-Forwarded-For only from TRUSTED_PROXIES),
+request id + security headers + last-resort 500, CORS (only for CORS_ORIGINS), rate limits. The
+lifespan owns the database engine: on shutdown (after in-flight requests finish) it disposes of the
+pool, releasing every connection.
+
+Run it with `altaviz serve`, or any ASGI server: `uvicorn --factory altaviz.server:app_from_env`.
+"""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware import Middleware
+from fastapi.openapi.utils import get_openapi
+from starlette.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from altaviz.accounts.authsecret import resolve_auth_secret
+from altaviz.accounts.dependencies import AuthConfig
+from altaviz.api.docs import mount_docs
+from altaviz.api.errors import ErrorBody, install_error_handlers
+from altaviz.api.health import HealthProbe
+from altaviz.api.middleware import RequestContextMiddleware
+from altaviz.api.ratelimit import RateLimiter, RateLimitMiddleware
+from altaviz.api.router import api_router
+from altaviz.config import Settings, get_settings
+from altaviz.db.session import create_db_engine, session_factory
+
+log = logging.getLogger("altaviz.server")
+
+EXPOSED_HEADERS = [
+    "X-Request-ID",
+    "Retry-After",
+    "RateLimit",
+    "RateLimit-Policy",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+]
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service. Raises AuthSecretError outside development without a strong AUTH_SECRET."""
+    settings = settings or get_settings()
+    secret = resolve_auth_secret(settings)
+    engine = create_db_engine(settings.sqlalchemy_url, settings)
+    limiter = RateLimiter(settings)
+    probe = HealthProbe(engine, settings.health_timeout_seconds)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log.info("altaviz service started (environment %s)", settings.env)
+        try:
+            yield
+        finally:
+            probe.close()
+            engine.dispose()
+            log.info("altaviz service stopped; database connections released")
+
+    middleware = [
+        Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies)),
+        Middleware(RequestContextMiddleware, hsts=settings.env != "development"),
+    ]
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_credentials=True,
+                allow_methods=["GET", "POST", "PATCH", "DELETE"],
+                allow_headers=["Content-Type", "X-CSRF-Token", "x-api-key", "X-Request-ID"],
+                expose_headers=EXPOSED_HEADERS,
+                max_age=600,
+            )
+        )
+    middleware.append(Middleware(RateLimitMiddleware, limiter=limiter))
+
+    app = FastAPI(
+        title="Altaviz API",
+        version=version("altaviz"),
+        description=(
+            "Predictive maintenance for natural-gas compressor fleets. Every route but /api/health needs a "
+            "session (sign in at POST /api/auth/login) or an organization API key in `x-api-key`, and "
+            "sees only its own organization's data."
+        ),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+        middleware=middleware,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory(engine)
+    app.state.auth = AuthConfig.from_settings(settings, secret)
+    app.state.limiter = limiter
+    app.state.health = probe
+    install_error_handlers(app)
+    app.include_router(api_router)
+    mount_docs(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with its 422 body replaced by ours (the one the handlers really send)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    error_ref = {"$ref": "#/components/schemas/ErrorBody"}
+    components.setdefault(
+        "ErrorBody", ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    )
+    for definition in (
+        ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}").get("$defs", {}).items()
+    ):
+        components.setdefault(*definition)
+    components["ErrorBody"].pop("$defs", None)
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            response = operation.get("responses", {}).get("422")
+            if response is not None:
+                response["content"] = {"application/json": {"schema": error_ref}}
+    app.openapi_schema = schema
+    return schema
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ASGI servers (each worker process builds its app from the environment)."""
+    return create_app(get_settings())
