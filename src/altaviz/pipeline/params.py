@@ -9,10 +9,8 @@ from altaviz.fleet import DEFAULT_THRESHOLDS, SENSORS, Threshold
 FUTURE_TOLERANCE_SECONDS = 300
 # A value this far from both neighbours, in the same direction, is flagged as a spike.
 SPIKE_RATIO = 0.10
-# The smoothed temperature rate needs this many readings behind each 1-hour mean, and the two means
-# at least half an hour apart.
+# The smoothed temperature rate needs this many readings in each of the two hours it compares.
 RATE_MIN_READINGS = 3
-RATE_MIN_SPAN_SECONDS = 1800
 # Alert on-delay and clear-delay in readings (SPEC §2).
 OPEN_READINGS = 2
 CLEAR_READINGS = 3
@@ -31,7 +29,6 @@ def params_row(settings: Settings) -> dict[str, Any]:
         "future_tolerance_seconds": FUTURE_TOLERANCE_SECONDS,
         "spike_ratio": SPIKE_RATIO,
         "rate_min_readings": RATE_MIN_READINGS,
-        "rate_min_span_seconds": RATE_MIN_SPAN_SECONDS,
         "open_readings": OPEN_READINGS,
         "clear_readings": CLEAR_READINGS,
         "deadband_ratio": DEADBAND_RATIO,

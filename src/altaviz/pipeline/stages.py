@@ -20,6 +20,7 @@ GOLD_STEPS: tuple[tuple[str, str | None], ...] = (
     ("gold_hourly", "gold/hourly"),
     ("metric_series", None),
     ("violations", "gold/violations"),
+    ("alert_events", None),
     ("alerts", "gold/alerts"),
 )
 

@@ -7,9 +7,10 @@
 --
 -- Rolling windows are RANGE frames on the timestamp ending at CURRENT ROW (the frame DuckDB runs
 -- fast): "1 hour" means every reading in [t - 1 h, t], whatever the interval or gaps.
--- The rate of change compares the 1-hour rolling mean with the one an hour earlier (the first reading
--- of the current 1-hour frame), so sensor noise and single spikes do not read as a temperature ramp.
--- It is NULL until both means rest on at least params.rate_min_readings readings.
+-- The rate of change compares the mean temperature of the last hour [t - 1 h, t] with that of the hour
+-- before [t - 2 h, t - 1 h), divided by the time between the two windows' mean timestamps (1 h on
+-- regular data): smoothed, so sensor noise and single spikes do not read as a temperature ramp. It is
+-- NULL until both windows hold params.rate_min_readings readings.
 WITH limits AS (
     SELECT
         MAX(CASE WHEN metric = 'vibration_mms' THEN warning END) AS vib_warn,
@@ -44,6 +45,10 @@ rolling AS (
         MAX(vibration_mms) OVER h24 AS vibration_24hr_max,
         AVG(discharge_temp_f) OVER h1 AS temp_1hr_mean,
         COUNT(discharge_temp_f) OVER h1 AS temp_1hr_count,
+        SUM(CASE WHEN discharge_temp_f IS NOT NULL THEN EPOCH(timestamp) END) OVER h1 AS temp_1hr_epoch_sum,
+        SUM(discharge_temp_f) OVER h2 AS temp_2hr_sum,
+        COUNT(discharge_temp_f) OVER h2 AS temp_2hr_count,
+        SUM(CASE WHEN discharge_temp_f IS NOT NULL THEN EPOCH(timestamp) END) OVER h2 AS temp_2hr_epoch_sum,
         AVG(discharge_temp_f) OVER h4 AS temp_4hr_mean,
         AVG(discharge_temp_f) OVER h24 AS temp_24hr_mean,
         AVG(discharge_pressure_psi) OVER h1 AS pressure_1hr_mean,
@@ -53,33 +58,35 @@ rolling AS (
     WINDOW
         h1 AS (PARTITION BY compressor_id ORDER BY timestamp
                RANGE BETWEEN INTERVAL 1 HOUR PRECEDING AND CURRENT ROW),
+        h2 AS (PARTITION BY compressor_id ORDER BY timestamp
+               RANGE BETWEEN INTERVAL 2 HOUR PRECEDING AND CURRENT ROW),
         h4 AS (PARTITION BY compressor_id ORDER BY timestamp
                RANGE BETWEEN INTERVAL 4 HOUR PRECEDING AND CURRENT ROW),
         h24 AS (PARTITION BY compressor_id ORDER BY timestamp
                 RANGE BETWEEN INTERVAL 24 HOUR PRECEDING AND CURRENT ROW)
 ),
-hour_ago AS (
+previous_hour AS (
     SELECT
         r.*,
-        FIRST_VALUE(temp_1hr_mean) OVER h1 AS temp_mean_hour_ago,
-        FIRST_VALUE(temp_1hr_count) OVER h1 AS temp_count_hour_ago,
-        FIRST_VALUE(timestamp) OVER h1 AS hour_ago_timestamp
+        temp_2hr_count - temp_1hr_count AS temp_prev_count,
+        (temp_2hr_sum - temp_1hr_mean * temp_1hr_count) / NULLIF(temp_2hr_count - temp_1hr_count, 0)
+            AS temp_prev_mean,
+        temp_1hr_epoch_sum / NULLIF(temp_1hr_count, 0)
+            - (temp_2hr_epoch_sum - temp_1hr_epoch_sum) / NULLIF(temp_2hr_count - temp_1hr_count, 0)
+            AS temp_window_gap_seconds
     FROM rolling AS r
-    WINDOW h1 AS (PARTITION BY compressor_id ORDER BY timestamp
-                  RANGE BETWEEN INTERVAL 1 HOUR PRECEDING AND CURRENT ROW)
 ),
 features AS (
     SELECT
         h.*,
         discharge_pressure_psi - suction_pressure_psi AS pressure_differential,
         CASE
-            WHEN temp_1hr_count >= p.rate_min_readings AND temp_count_hour_ago >= p.rate_min_readings
-                AND EPOCH(timestamp) - EPOCH(hour_ago_timestamp) >= p.rate_min_span_seconds
-                THEN (temp_1hr_mean - temp_mean_hour_ago) * 3600.0
-                    / (EPOCH(timestamp) - EPOCH(hour_ago_timestamp))
+            WHEN temp_1hr_count >= p.rate_min_readings AND temp_prev_count >= p.rate_min_readings
+                AND temp_window_gap_seconds > 0
+                THEN (temp_1hr_mean - temp_prev_mean) * 3600 / temp_window_gap_seconds
         END AS temp_rate_of_change,
         CAST(FLOOR(EPOCH(timestamp) / 86400) AS BIGINT) AS epoch_day
-    FROM hour_ago AS h
+    FROM previous_hour AS h
     CROSS JOIN params AS p
 )
 SELECT
