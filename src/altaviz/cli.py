@@ -30,14 +30,18 @@ err = Console(stderr=True)
 
 # Errors an operator can act on: print the message, exit 1, no traceback.
 def _user_errors() -> tuple[type[Exception], ...]:
+    from altaviz.accounts.authsecret import AuthSecretError
     from altaviz.accounts.service import OrganizationNotFound
     from altaviz.pipeline.database import DatabaseUnavailable
     from altaviz.pipeline.engine import SparkNotInstalled, TransformError
     from altaviz.pipeline.lake import LakeError
     from altaviz.pipeline.landing import LandingError
     from altaviz.pipeline.run import PipelineError
+    from altaviz.server import ServiceNotReady
 
     return (
+        AuthSecretError,
+        ServiceNotReady,
         PipelineError,
         LandingError,
         LakeError,
@@ -85,8 +89,22 @@ def simulate(
             "future, or all."
         ),
     ] = None,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="After the history, keep writing one file per reading slot.")
+    ] = False,
+    speedup: Annotated[float, typer.Option(min=0.001, help="Stream: how much faster than real time.")] = 1.0,
+    replay_days: Annotated[
+        float, typer.Option(min=0, help="Stream: hold back the last N days of history and stream them.")
+    ] = 0.0,
+    ticks: Annotated[
+        int | None, typer.Option(min=1, help="Stream: stop after N slots (default: never).")
+    ] = None,
 ) -> None:
-    """Write a synthetic fleet as Parquet landing files under $ALTAVIZ_DATA_DIR/landing."""
+    """Write a synthetic fleet as Parquet landing files under $ALTAVIZ_DATA_DIR/landing.
+
+    With --stream it goes on writing readings as they happen (Ctrl-C stops it); --replay-days with
+    --speedup replays the recent past quickly first, so a demo can watch failures develop.
+    """
     from altaviz.simulator import FAULT_KINDS
 
     faults = set(fault or [])
@@ -98,11 +116,50 @@ def simulate(
             f"unknown fault {', '.join(sorted(unknown))}; choose from {', '.join(FAULT_KINDS)}",
             param_hint="--fault",
         )
+    if stream:
+        if faults or start:
+            raise typer.BadParameter("a stream writes clean data ending now: drop --fault and --start")
+        _fail_cleanly(
+            lambda: _stream(
+                get_settings(), compressors, days, interval_minutes, seed, speedup, replay_days, ticks
+            )
+        )
+        return
     _fail_cleanly(
         lambda: _simulate(
             get_settings(), compressors, days, interval_minutes, _parse_start(start), seed, frozenset(faults)
         )
     )
+
+
+def _stream(
+    settings: Settings,
+    compressors: int,
+    days: float,
+    interval_minutes: int,
+    seed: int,
+    speedup: float,
+    replay_days: float,
+    ticks: int | None,
+) -> None:
+    from altaviz.simulator import SimulationConfig
+    from altaviz.simulator import stream as run_stream
+
+    config = SimulationConfig(
+        compressors=compressors, days=days, interval_minutes=interval_minutes, seed=seed
+    )
+    err.print(f"streaming {compressors:,} compressors into {settings.landing_dir}/readings (Ctrl-C stops)")
+    try:
+        run_stream(
+            config,
+            settings.landing_dir,
+            speedup=speedup,
+            replay_days=replay_days,
+            ticks=ticks,
+            on_slot=lambda at, rows: out.print(f"{at:%Y-%m-%d %H:%M} UTC: {rows:,} readings"),
+        )
+    except KeyboardInterrupt:
+        err.print("stream stopped")
 
 
 def _simulate(
@@ -219,8 +276,14 @@ def demo(
         bool, typer.Option("--keep", help="Keep existing data instead of starting fresh.")
     ] = False,
     seed: Annotated[int, typer.Option(min=0)] = 42,
+    serve_after: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Start the web service once the data is loaded.")
+    ] = True,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default $ALTAVIZ_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default $ALTAVIZ_PORT).")] = None,
 ) -> None:
-    """Simulate the default fleet, run the pipeline into the embedded database, show what was loaded."""
+    """Simulate the default fleet, run the pipeline into the embedded database, show what was loaded,
+    create the demo login and serve the API."""
     from altaviz.pipeline.run import PipelineOptions
 
     settings = get_settings()
@@ -229,6 +292,66 @@ def demo(
     _fail_cleanly(lambda: _simulate(settings, 10, 7, 10, None, seed, frozenset()))
     _fail_cleanly(lambda: _run_pipeline(settings, PipelineOptions()))
     _fail_cleanly(lambda: _print_loaded(settings, settings.default_organization))
+    host, port = host or settings.server_host, port or settings.server_port
+    _fail_cleanly(lambda: _demo_login(settings, host, port))
+    if serve_after:
+        _fail_cleanly(lambda: _serve(settings, host, port, 1))
+
+
+def _demo_login(settings: Settings, host: str, port: int) -> None:
+    from altaviz.accounts.authsecret import SECRET_FILE_NAME, resolve_auth_secret
+    from altaviz.accounts.service import ensure_demo_owner, get_organization_by_slug
+    from altaviz.db.session import create_db_engine, session_scope
+
+    resolve_auth_secret(settings)  # generated once and kept in the data directory (development)
+    engine = create_db_engine(settings.sqlalchemy_url, settings)
+    try:
+        with session_scope(engine) as session:
+            org = get_organization_by_slug(session, settings.default_organization)
+            user, password = ensure_demo_owner(session, org)
+            email = user.email
+    finally:
+        engine.dispose()
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    out.print(f"\n[bold]Altaviz is at http://{shown}:{port}/[/]  (API docs: http://{shown}:{port}/api/docs)")
+    out.print(f"demo login: [bold]{email}[/] / [bold]{password}[/]  (owner of '{org.slug}'; shown only now)")
+    if settings.auth_secret is None:
+        kept = settings.data_dir / SECRET_FILE_NAME
+        out.print(f"[dim]sessions are signed with the AUTH_SECRET kept in {kept}[/]")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default $ALTAVIZ_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Port (default $ALTAVIZ_PORT).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Worker processes (default $WEB_CONCURRENCY or 1).")
+    ] = None,
+) -> None:
+    """Run the web service (Uvicorn). Stops gracefully on SIGTERM: in-flight requests finish."""
+    settings = get_settings()
+    host, port = host or settings.server_host, port or settings.server_port
+    _fail_cleanly(lambda: _serve(settings, host, port, workers or settings.server_workers))
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    from altaviz.server import prepare_to_serve
+
+    prepare_to_serve(settings)
+    uvicorn.run(
+        "altaviz.server:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        # The app applies TRUSTED_PROXIES itself; Uvicorn's own default would trust 127.0.0.1.
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        log_level=settings.log_level.lower(),
+    )
 
 
 def _reset_demo_data(settings: Settings) -> None:
