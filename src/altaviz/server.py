@@ -136,3 +136,34 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 def app_from_env() -> FastAPI:
     """Factory for ASGI servers (each worker process builds its app from the environment)."""
     return create_app(get_settings())
+
+
+class ServiceNotReady(RuntimeError):
+    pass
+
+
+def prepare_to_serve(settings: Settings) -> None:
+    """Refuse to start with a weak AUTH_SECRET or a database schema older than this code.
+
+    In development the schema is brought up to date; elsewhere migrations are a deliberate step
+    (`altaviz db upgrade`), so a stale schema stops the start with that instruction.
+    """
+    from alembic.script import ScriptDirectory
+
+    from altaviz.db import migrate
+
+    resolve_auth_secret(settings)
+    url = settings.sqlalchemy_url
+    if settings.env == "development":
+        migrate.ensure_schema(url)
+        return
+    head = ScriptDirectory.from_config(migrate.alembic_config()).get_current_head()
+    try:
+        current = migrate.current(url)
+    except Exception as error:
+        raise ServiceNotReady(f"cannot reach the database to check its schema: {error}") from None
+    if current != head:
+        raise ServiceNotReady(
+            f"the database schema is at {current or 'nothing'}, this version needs {head}: "
+            "run `altaviz db upgrade` first"
+        )

@@ -14,6 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from altaviz.accounts.errors import Forbidden, NotAuthenticated
@@ -22,6 +23,7 @@ from altaviz.accounts.roles import Role
 from altaviz.accounts.scoping import OrgScope
 from altaviz.accounts.service import (
     ApiAccessNotInPlan,
+    activity_due,
     principal_for_api_key,
     principal_for_session,
     record_activity,
@@ -34,6 +36,7 @@ from altaviz.accounts.tokens import (
     decode_session_cookie,
 )
 from altaviz.config import Settings
+from altaviz.db.session import SQLITE_BEGIN_IMMEDIATE
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -86,6 +89,8 @@ def optional_principal(
     """The caller, or None when the request carries no credentials at all."""
     config = auth_config(request)
     now = datetime.now(UTC)
+    # Presence decides, not value: an empty or wrong key is refused, never read as "no key".
+    api_key = request.headers.get(API_KEY_HEADER, api_key)
     if api_key is not None:
         try:
             principal = principal_for_api_key(db, api_key.strip(), now)
@@ -107,10 +112,20 @@ def optional_principal(
                     f"Missing or invalid CSRF token: send the {CSRF_HEADER} header with the value of the "
                     f"{config.csrf_cookie} cookie"
                 )
-    if record_activity(db, principal, now):
-        db.commit()
+    if activity_due(principal, now):
+        _record_activity(db, principal, now)
     request.state.principal = principal
     return principal
+
+
+def _record_activity(db: Session, principal: Principal, now: datetime) -> None:
+    # Best effort: a busy database must not fail the request over a last-used timestamp.
+    try:
+        begin_write(db)
+        record_activity(db, principal, now)
+        db.commit()
+    except OperationalError:
+        db.rollback()
 
 
 def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
@@ -157,3 +172,15 @@ Operator = Annotated[Principal, Depends(require_operator)]
 Admin = Annotated[Principal, Depends(require_admin)]
 Owner = Annotated[Principal, Depends(require_owner)]
 MemberSession = Annotated[Principal, Depends(require_member_session)]
+
+
+def begin_write(db: Session) -> None:
+    """Start the request's write transaction.
+
+    Ends the read transaction that authentication opened and begins anew, on SQLite with BEGIN
+    IMMEDIATE: concurrent writers then queue on the busy timeout instead of failing with
+    "database is locked" when a read transaction tries to become a write one.
+    """
+    if db.in_transaction():
+        db.commit()
+    db.connection(execution_options={SQLITE_BEGIN_IMMEDIATE: True})

@@ -77,11 +77,15 @@ class SessionOut(BaseModel):
     csrf_token: str | None = Field(None, description="Send it back in X-CSRF-Token on POST/PATCH/DELETE.")
 
 
-class OrganizationUpdate(_Request):
+class _Named(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class OrganizationUpdate(_Named):
     name: str = Field(min_length=1, max_length=200)
 
 
-class ApiKeyCreate(_Request):
+class ApiKeyCreate(_Named):
     name: str = Field(min_length=1, max_length=100, description="What the key is for, e.g. 'cron workflows'.")
     role: Literal["viewer", "operator", "admin"] = "viewer"
     expires_in_days: int | None = Field(None, ge=1, le=3650, description="Default: never expires.")

@@ -361,21 +361,19 @@ def principal_for_api_key(session: Session, key: str, now: datetime) -> Principa
     )
 
 
-def record_activity(session: Session, principal: Principal, now: datetime) -> bool:
-    """Note when a session or key was last used (at most once a minute or so); True if written."""
-    last = principal.last_activity_at
+def activity_due(principal: Principal, now: datetime) -> bool:
+    """Whether the session's or key's last-use time is old enough to be written again."""
+    interval = SESSION_TOUCH_INTERVAL if principal.kind == "session" else API_KEY_TOUCH_INTERVAL
+    return principal.last_activity_at is None or now - principal.last_activity_at >= interval
+
+
+def record_activity(session: Session, principal: Principal, now: datetime) -> None:
+    """Note when a session or key was last used."""
     if principal.kind == "session" and principal.session_id is not None:
-        if last is not None and now - last < SESSION_TOUCH_INTERVAL:
-            return False
         statement = update(UserSession).where(UserSession.id == principal.session_id)
         session.execute(statement.values(last_seen_at=now))
-        return True
-    if principal.kind == "api_key" and principal.api_key_id is not None:
-        if last is not None and now - last < API_KEY_TOUCH_INTERVAL:
-            return False
+    elif principal.kind == "api_key" and principal.api_key_id is not None:
         session.execute(update(ApiKey).where(ApiKey.id == principal.api_key_id).values(last_used_at=now))
-        return True
-    return False
 
 
 _ORGANIZATION_COLUMNS = (
@@ -411,3 +409,31 @@ def session_principal(session: Session, user: User, record: UserSession, token: 
         session_expires_at=record.expires_at,
         last_activity_at=record.last_seen_at,
     )
+
+
+DEMO_OWNER_EMAIL = "owner@altaviz-demo.com"
+DEMO_OWNER_NAME = "Demo Owner"
+
+
+def ensure_demo_owner(session: Session, organization: Organization) -> tuple[User, str]:
+    """The demo organization's owner, with a freshly generated password (returned once, to print)."""
+    password = secrets.token_urlsafe(12)
+    user = session.scalar(select(User).where(User.email == DEMO_OWNER_EMAIL))
+    if user is None:
+        user = create_user(
+            session,
+            organization,
+            email=DEMO_OWNER_EMAIL,
+            password=password,
+            role=Role.OWNER,
+            name=DEMO_OWNER_NAME,
+        )
+        return user, password
+    if user.organization_id != organization.id:
+        raise ValueError(f"{DEMO_OWNER_EMAIL} belongs to another organization; the demo will not move it")
+    user.password_hash = hash_password(password)
+    user.password_changed_at = utcnow()
+    user.role = Role.OWNER.value
+    user.is_active = True
+    end_other_sessions(session, user.id, keep=None)
+    return user, password

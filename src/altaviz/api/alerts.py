@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
 
-from altaviz.accounts.dependencies import DbSession, Operator, Viewer
+from altaviz.accounts.dependencies import DbSession, Operator, Viewer, begin_write
 from altaviz.alerts import service
 from altaviz.alerts.schemas import AlertOut, AlertPage, AlertStatusFilter, ResolveRequest, Severity
 from altaviz.api.errors import error_responses
@@ -64,6 +64,7 @@ def get_alert(alert_id: AlertId, principal: Viewer, db: DbSession) -> AlertOut:
     summary="Acknowledge an alert (operator or above); records who and when",
 )
 def acknowledge(alert_id: AlertId, principal: Operator, db: DbSession) -> AlertOut:
+    begin_write(db)
     alert = service.acknowledge(db, principal.scope, alert_id, principal.actor)
     db.commit()
     return alert
@@ -81,6 +82,7 @@ def resolve(
     db: DbSession,
     body: Annotated[ResolveRequest | None, Body()] = None,
 ) -> AlertOut:
+    begin_write(db)
     alert = service.resolve(db, principal.scope, alert_id, principal.actor, body.note if body else None)
     db.commit()
     return alert

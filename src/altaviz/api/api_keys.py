@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, status
 
 from altaviz.accounts import service
-from altaviz.accounts.dependencies import Admin, DbSession, MemberSession
+from altaviz.accounts.dependencies import Admin, DbSession, MemberSession, begin_write
 from altaviz.accounts.errors import Forbidden, NotFound, UpgradeRequired
 from altaviz.accounts.plans import plans_with
 from altaviz.accounts.roles import Role
@@ -38,6 +38,7 @@ def create_key(body: ApiKeyCreate, principal: Admin, member: MemberSession, db: 
         raise UpgradeRequired(
             f"API access requires a {plans_with('api_access')} plan", plan=principal.plan.tier
         )
+    begin_write(db)
     role = Role(body.role)
     if not principal.role.at_least(role):
         raise Forbidden(f"You cannot create a key with more rights ({role.value}) than your own")
@@ -58,6 +59,7 @@ def create_key(body: ApiKeyCreate, principal: Admin, member: MemberSession, db: 
     summary="Revoke a key (it stops working at once)",
 )
 def revoke_key(key_id: uuid.UUID, principal: Admin, member: MemberSession, db: DbSession) -> ApiKeyOut:
+    begin_write(db)
     record = service.revoke_api_key(db, principal.scope, key_id)
     if record is None:
         raise NotFound("API key not found")

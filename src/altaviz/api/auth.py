@@ -13,6 +13,7 @@ from altaviz.accounts.dependencies import (
     DbSession,
     MemberSession,
     auth_config,
+    begin_write,
     optional_principal,
 )
 from altaviz.accounts.errors import Forbidden, NotAuthenticated
@@ -123,6 +124,7 @@ def _sign_in(
 def sign_up(
     body: SignUpRequest, request: Request, response: Response, db: DbSession, config: Config
 ) -> SessionOut:
+    begin_write(db)
     user, _org = service.sign_up(
         db,
         email=str(body.email),
@@ -148,6 +150,7 @@ def sign_up(
 def login(
     body: LoginRequest, request: Request, response: Response, db: DbSession, config: Config
 ) -> SessionOut:
+    begin_write(db)
     user = service.authenticate(db, body.email, body.password)
     if user is None:
         db.rollback()
@@ -169,6 +172,7 @@ def logout(
     principal: Annotated[Principal | None, Depends(optional_principal)],
 ) -> None:
     if principal is not None and principal.session_id is not None:
+        begin_write(db)
         service.end_session(db, principal.session_id)
         db.commit()
     for name in (config.session_cookie, config.csrf_cookie):
@@ -195,6 +199,7 @@ def current_session(principal: CurrentPrincipal, config: Config) -> SessionOut:
 )
 def change_password(body: PasswordChangeRequest, principal: MemberSession, db: DbSession) -> None:
     assert principal.user_id is not None
+    begin_write(db)
     if not service.change_password(db, principal.user_id, body.current_password, body.new_password):
         db.rollback()
         raise Forbidden("The current password is not correct")

@@ -3,7 +3,7 @@
 from fastapi import APIRouter
 
 from altaviz.accounts import service
-from altaviz.accounts.dependencies import DbSession, Owner, Viewer
+from altaviz.accounts.dependencies import DbSession, Owner, Viewer, begin_write
 from altaviz.accounts.principal import OrganizationInfo
 from altaviz.accounts.schemas import OrganizationOut, OrganizationUpdate
 from altaviz.api.auth import organization_out
@@ -29,6 +29,7 @@ def get_organization(principal: Viewer) -> OrganizationOut:
     summary="Rename the organization (owner)",
 )
 def update_organization(body: OrganizationUpdate, principal: Owner, db: DbSession) -> OrganizationOut:
+    begin_write(db)
     org = service.rename_organization(db, principal.scope, body.name)
     db.commit()
     return organization_out(

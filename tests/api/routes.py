@@ -1,0 +1,70 @@
+"""Every route of the API with the least role that may call it and a valid request for it.
+
+test_route_table_is_complete fails when a route is added without an entry here: each new route
+must say who may call it, so the 401 sweep, the role matrix and the cross-organization sweep
+cover it automatically.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from altaviz.accounts.roles import Role
+from tests.api.world import SeededOrg
+
+PUBLIC = None
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    min_role: Role | None
+    params: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] | None = None
+    members_only: bool = False  # API keys may not call it, whatever their role
+
+    def url(self, org: SeededOrg, foreign: SeededOrg | None = None) -> str:
+        """The path with ids of `org`'s objects, or of `foreign`'s when given (an id `org` lacks)."""
+        target = foreign or org
+        return (
+            self.path.replace("{compressor_id}", target.own_compressor if foreign else "COMP-001")
+            .replace("{alert_id}", str(target.alert_ids["critical"]))
+            .replace("{key_id}", str(target.api_key_ids[Role.VIEWER]))
+        )
+
+    @property
+    def has_object(self) -> bool:
+        return "{" in self.path
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/health", PUBLIC),
+    Route("POST", "/api/auth/signup", PUBLIC, body={"email": "x@y.com", "password": ""}),
+    Route("POST", "/api/auth/login", PUBLIC, body={"email": "nobody@example.com", "password": "x"}),
+    Route("POST", "/api/auth/logout", PUBLIC),
+    Route("GET", "/api/auth/session", Role.VIEWER),
+    Route(
+        "POST",
+        "/api/auth/password",
+        Role.VIEWER,
+        body={"current_password": "wrong password", "new_password": "a new pass phrase 42"},
+        members_only=True,
+    ),
+    Route("GET", "/api/organization", Role.VIEWER),
+    Route("PATCH", "/api/organization", Role.OWNER, body={"name": "Renamed Gas"}),
+    Route("GET", "/api/api-keys", Role.ADMIN, members_only=True),
+    Route("POST", "/api/api-keys", Role.ADMIN, body={"name": "cron", "role": "viewer"}, members_only=True),
+    Route("DELETE", "/api/api-keys/{key_id}", Role.ADMIN, members_only=True),
+    Route("GET", "/api/fleet", Role.VIEWER),
+    Route("GET", "/api/stations", Role.VIEWER),
+    Route("GET", "/api/readings/latest", Role.VIEWER),
+    Route("GET", "/api/compressors/{compressor_id}", Role.VIEWER),
+    Route("GET", "/api/compressors/{compressor_id}/readings", Role.VIEWER, params={"window": "4hr"}),
+    Route("GET", "/api/alerts", Role.VIEWER),
+    Route("GET", "/api/alerts/{alert_id}", Role.VIEWER),
+    Route("POST", "/api/alerts/{alert_id}/acknowledge", Role.OPERATOR),
+    Route("POST", "/api/alerts/{alert_id}/resolve", Role.OPERATOR, body={"note": "checked"}),
+    Route("GET", "/api/maintenance", Role.VIEWER),
+    Route("GET", "/api/data-quality", Role.VIEWER),
+)
+PROTECTED = tuple(route for route in ROUTES if route.min_role is not None)

@@ -1,0 +1,246 @@
+"""Organizations with a small fleet, members of every role and API keys, written straight to the
+database (fast, deterministic) for the API tests.
+
+Each organization's own rows carry its `marker` in names and texts, so a response that leaks another
+organization's data is caught by searching the JSON for the other marker.
+"""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+
+from altaviz.accounts import service
+from altaviz.accounts.models import Organization, User
+from altaviz.accounts.passwords import hash_password
+from altaviz.accounts.roles import Role
+from altaviz.accounts.scoping import OrgScope
+from altaviz.accounts.tokens import csrf_token, encode_session_cookie
+from altaviz.alerts.models import AlertHistory
+from altaviz.db.session import session_scope
+from altaviz.monitoring.models import (
+    SENSOR_STAT_COLUMNS,
+    CompressorMetadata,
+    DataQualityMetric,
+    MaintenanceEvent,
+    SensorReadingAgg,
+    StationLocation,
+)
+
+PASSWORD = "correct horse battery staple"
+_PASSWORD_HASH = hash_password(PASSWORD)  # hashed once: argon2 is slow on purpose
+AUTH_SECRET = "tests-only-9f2c1d7e4b8a6035e1d2c3b4a5f60718293a4b5c"
+BASE_URL = "https://testserver"
+HOURS = 48
+COMPRESSORS = ("COMP-001", "COMP-002", "COMP-003")
+
+
+@dataclass
+class SeededOrg:
+    id: uuid.UUID
+    slug: str
+    marker: str
+    tier: str
+    users: dict[Role, uuid.UUID] = field(default_factory=dict)
+    emails: dict[Role, str] = field(default_factory=dict)
+    api_keys: dict[Role, str] = field(default_factory=dict)
+    api_key_ids: dict[Role, uuid.UUID] = field(default_factory=dict)
+    alert_ids: dict[str, int] = field(default_factory=dict)
+    own_compressor: str = ""
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def scope(self) -> OrgScope:
+        return OrgScope(self.id)
+
+    @property
+    def compressors(self) -> tuple[str, ...]:
+        return (*COMPRESSORS, self.own_compressor)
+
+
+def current_hour() -> datetime:
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def hourly_values(compressor_index: int, hour_index: int) -> dict[str, float]:
+    """Deterministic aggregates: each sensor's mean moves with compressor and hour."""
+    values: dict[str, float] = {}
+    for position, column in enumerate(SENSOR_STAT_COLUMNS):
+        sensor = position // 4
+        base = 10.0 * (sensor + 1) + compressor_index + 0.25 * hour_index
+        stat = column.rsplit("_", 1)[1]
+        values[column] = {"mean": base, "std": 0.5 + 0.01 * hour_index, "min": base - 1, "max": base + 1}[
+            stat
+        ]
+    return values
+
+
+def seed_organization(engine: Engine, slug: str, marker: str, tier: str = "enterprise") -> SeededOrg:
+    hour = current_hour()
+    with session_scope(engine) as session:
+        org = Organization(name=f"{marker} Gas", slug=slug, subscription_tier=tier, max_compressors=None)
+        session.add(org)
+        session.flush()
+        seeded = SeededOrg(
+            id=org.id, slug=slug, marker=marker, tier=tier, own_compressor=f"{marker.upper()}-9"
+        )
+        for station in ("STATION-A", "STATION-B"):
+            session.add(
+                StationLocation(
+                    organization_id=org.id,
+                    station_id=station,
+                    station_name=f"{marker} {station}",
+                    latitude=30.0,
+                    longitude=-97.0,
+                    region=f"{marker} region",
+                    city="Austin",
+                    state="TX",
+                    basin="Permian Basin",
+                )
+            )
+        session.flush()
+        placement = {"COMP-001": "STATION-A", "COMP-002": "STATION-A", "COMP-003": "STATION-B"}
+        placement[seeded.own_compressor] = "STATION-B"
+        for index, (compressor, station) in enumerate(placement.items()):
+            session.add(
+                CompressorMetadata(
+                    organization_id=org.id,
+                    compressor_id=compressor,
+                    station_id=station,
+                    model=f"{marker} Ajax DPC-360",
+                    horsepower=1340 + index,
+                    install_date=date(2022, 1, 1),
+                )
+            )
+            session.flush()
+            for h in range(HOURS):
+                session.add(
+                    SensorReadingAgg(
+                        organization_id=org.id,
+                        compressor_id=compressor,
+                        agg_timestamp=hour - timedelta(hours=HOURS - 1 - h),
+                        window_type="1hr",
+                        **hourly_values(index, h),
+                        pressure_delta_mean=900.0 + h,
+                        discharge_temp_rate_of_change=1.0,
+                        reading_count=6,
+                        expected_readings=6,
+                        missing_readings=0,
+                        violation_count=0,
+                    )
+                )
+        alerts = {
+            "critical": ("COMP-001", "vibration_mms", "critical", True, False),
+            "warning": ("COMP-001", "discharge_temp_f", "warning", True, False),
+            "warning2": ("COMP-002", "vibration_mms", "warning", True, False),
+            "returned": ("COMP-003", "vibration_mms", "warning", False, False),
+            "resolved": ("COMP-003", "discharge_temp_f", "critical", False, True),
+        }
+        for offset, (key, (compressor, condition, severity, active, resolved)) in enumerate(alerts.items()):
+            started = hour - timedelta(hours=10 - offset)
+            alert = AlertHistory(
+                organization_id=org.id,
+                compressor_id=compressor,
+                condition=condition,
+                alert_type=f"threshold_{severity}",
+                severity=severity,
+                sensor_name=condition,
+                alert_timestamp=started,
+                raised_at=started + timedelta(minutes=10),
+                last_violation_at=started + timedelta(hours=1),
+                returned_to_normal_at=None if active else started + timedelta(hours=2),
+                is_active=active,
+                sensor_value=9.0,
+                threshold_value=8.0,
+                message=f"{marker} {condition} alert",
+                violation_count=6,
+                resolved=resolved,
+                resolved_by="someone" if resolved else None,
+                resolved_at=started + timedelta(hours=3) if resolved else None,
+                source="pipeline",
+            )
+            session.add(alert)
+            session.flush()
+            seeded.alert_ids[key] = alert.id
+        for n, kind in enumerate(("scheduled", "failure")):
+            session.add(
+                MaintenanceEvent(
+                    organization_id=org.id,
+                    event_id=f"{marker}-EV-{n}",
+                    compressor_id="COMP-001",
+                    performed_at=hour - timedelta(days=n + 1),
+                    event_date=(hour - timedelta(days=n + 1)).date(),
+                    event_type=kind,
+                    description=f"{marker} maintenance {n}",
+                    performed_by=f"{marker} crew",
+                )
+            )
+        for scope_name, compressor in (("fleet", None), ("COMP-001", "COMP-001")):
+            for metric in ("freshness", "completeness", "consistency", "accuracy"):
+                session.add(
+                    DataQualityMetric(
+                        organization_id=org.id,
+                        input_fingerprint=f"{marker}-fp",
+                        metric_timestamp=hour - timedelta(hours=1),
+                        scope=scope_name,
+                        compressor_id=compressor,
+                        metric_type=metric,
+                        metric_value=0.99,
+                        pass_threshold=True,
+                        details={"marker": marker},
+                    )
+                )
+        for role in Role:
+            email = f"{role.value}@{slug}.example.com"
+            user = User(
+                organization_id=org.id,
+                email=email,
+                name=f"{marker} {role.value.title()}",
+                password_hash=_PASSWORD_HASH,
+                role=role.value,
+                is_active=True,
+            )
+            session.add(user)
+            session.flush()
+            seeded.users[role] = user.id
+            seeded.emails[role] = email
+        for role in (Role.VIEWER, Role.OPERATOR, Role.ADMIN):
+            record, key = service.create_api_key(
+                session,
+                seeded.scope,
+                name=f"{marker} {role.value} key",
+                role=role,
+                created_by=seeded.users[Role.ADMIN],
+                expires_at=None,
+            )
+            seeded.api_keys[role] = key
+            seeded.api_key_ids[role] = record.id
+    return seeded
+
+
+def session_cookie_for(app: FastAPI, user_id: uuid.UUID) -> tuple[str, str, str]:
+    """Sign a member in without the password round trip: (cookie name, cookie value, CSRF token)."""
+    config = app.state.auth
+    with session_scope(app.state.engine) as session:
+        user = session.get(User, user_id)
+        assert user is not None
+        record, token = service.start_session(session, user, config.session_lifetime)
+        cookie = encode_session_cookie(config.secret, token, user.id, record.created_at, record.expires_at)
+    return config.session_cookie, cookie, csrf_token(config.secret, token)
+
+
+def member_client(app: FastAPI, user_id: uuid.UUID) -> TestClient:
+    """A client signed in as the member, sending the CSRF header on every request."""
+    name, value, csrf = session_cookie_for(app, user_id)
+    return TestClient(app, base_url=BASE_URL, headers={"Cookie": f"{name}={value}", "X-CSRF-Token": csrf})
+
+
+def key_client(app: FastAPI, key: str) -> TestClient:
+    return TestClient(app, base_url=BASE_URL, headers={"x-api-key": key})
+
+
+def anonymous_client(app: FastAPI) -> TestClient:
+    return TestClient(app, base_url=BASE_URL)
