@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from altaviz.accounts.models import ApiKey, Organization, User, UserSession
@@ -199,23 +199,11 @@ def start_session(
 
 def principal_for_session(session: Session, claims: SessionClaims, now: datetime) -> Principal | None:
     """The member behind a valid session cookie, with role and plan as the database has them now."""
-    row = session.execute(
-        select(
-            UserSession.id,
-            UserSession.expires_at,
-            UserSession.revoked_at,
-            UserSession.last_seen_at,
-            User.id.label("user_id"),
-            User.email,
-            User.name,
-            User.role,
-            User.is_active,
-            *_ORGANIZATION_COLUMNS,
-        )
-        .join(User, User.id == UserSession.user_id)
-        .join(Organization, Organization.id == User.organization_id)
-        .where(UserSession.token_hash == sha256_hex(claims.session_token))
-    ).one_or_none()
+    row = (
+        session.connection()
+        .execute(_SESSION_LOOKUP, {"token_hash": sha256_hex(claims.session_token)})
+        .one_or_none()
+    )
     if (
         row is None
         or row.revoked_at is not None
@@ -330,19 +318,7 @@ def principal_for_api_key(session: Session, key: str, now: datetime) -> Principa
     """The organization and role of a valid key; raises ApiAccessNotInPlan when its plan lacks API access."""
     if not looks_like_api_key(key):
         return None
-    row = session.execute(
-        select(
-            ApiKey.id,
-            ApiKey.name,
-            ApiKey.role,
-            ApiKey.expires_at,
-            ApiKey.revoked_at,
-            ApiKey.last_used_at,
-            *_ORGANIZATION_COLUMNS,
-        )
-        .join(Organization, Organization.id == ApiKey.organization_id)
-        .where(ApiKey.key_hash == sha256_hex(key))
-    ).one_or_none()
+    row = session.connection().execute(_KEY_LOOKUP, {"key_hash": sha256_hex(key)}).one_or_none()
     if row is None or row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
         return None
     organization = _organization_info(row)
@@ -437,3 +413,35 @@ def ensure_demo_owner(session: Session, organization: Organization) -> tuple[Use
     user.is_active = True
     end_other_sessions(session, user.id, keep=None)
     return user, password
+
+
+_SESSION_LOOKUP = (
+    select(
+        UserSession.id,
+        UserSession.expires_at,
+        UserSession.revoked_at,
+        UserSession.last_seen_at,
+        User.id.label("user_id"),
+        User.email,
+        User.name,
+        User.role,
+        User.is_active,
+        *_ORGANIZATION_COLUMNS,
+    )
+    .join(User, User.id == UserSession.user_id)
+    .join(Organization, Organization.id == User.organization_id)
+    .where(UserSession.token_hash == bindparam("token_hash"))
+)
+_KEY_LOOKUP = (
+    select(
+        ApiKey.id,
+        ApiKey.name,
+        ApiKey.role,
+        ApiKey.expires_at,
+        ApiKey.revoked_at,
+        ApiKey.last_used_at,
+        *_ORGANIZATION_COLUMNS,
+    )
+    .join(Organization, Organization.id == ApiKey.organization_id)
+    .where(ApiKey.key_hash == bindparam("key_hash"))
+)

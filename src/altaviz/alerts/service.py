@@ -5,43 +5,74 @@ is a conditional UPDATE, so two operators acting at once cannot both succeed or 
 """
 
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal, select, update
+from sqlalchemy import Boolean, Integer, Select, and_, bindparam, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from altaviz.accounts.errors import Conflict, NotFound
-from altaviz.accounts.scoping import OrgScope, scoped
+from altaviz.accounts.scoping import OrgScope, scope_params, scoped, scoped_template
 from altaviz.alerts.models import AlertHistory
 from altaviz.alerts.schemas import AlertOut, AlertPage
 from altaviz.db.base import UTCDateTime
 from altaviz.monitoring.models import CompressorMetadata, StationLocation
 
-A = AlertHistory
-C = CompressorMetadata
-S = StationLocation
+A: Any = AlertHistory.__table__
+C: Any = CompressorMetadata.__table__
+S: Any = StationLocation.__table__
+ALERT_FIELDS = tuple(
+    name for name in AlertOut.model_fields if name not in ("compressor_model", "station_id", "station_name")
+)
 
 
-def _listing(scope: OrgScope) -> Select[AlertHistory, str, str, str]:
-    query = (
-        select(A, C.model.label("compressor_model"), C.station_id, S.station_name)
-        .join(C, and_(C.organization_id == A.organization_id, C.compressor_id == A.compressor_id))
-        .join(S, and_(S.organization_id == C.organization_id, S.station_id == C.station_id))
+def _listing() -> Select[Any]:
+    """Alerts with their compressor's model and station (organization bound at execution)."""
+    query = select(
+        *(A.c[name] for name in ALERT_FIELDS),
+        C.c.model.label("compressor_model"),
+        C.c.station_id,
+        S.c.station_name,
+    ).select_from(
+        A.join(
+            C, and_(C.c.organization_id == A.c.organization_id, C.c.compressor_id == A.c.compressor_id)
+        ).join(S, and_(S.c.organization_id == C.c.organization_id, S.c.station_id == C.c.station_id))
     )
-    return scoped(query, scope, A, C, S)
+    return scoped_template(query, A, C, S)
 
 
-def _out(row: Any) -> AlertOut:
-    alert: AlertHistory = row[0]
-    values = {column.key: getattr(alert, column.key) for column in A.__mapper__.column_attrs}
-    return AlertOut.model_validate(
-        {
-            **values,
-            "compressor_model": row.compressor_model,
-            "station_id": row.station_id,
-            "station_name": row.station_name,
-        }
+@cache
+def _list_statement(status: str, by_severity: bool, by_compressor: bool, by_ack: bool) -> Select[Any]:
+    query = _listing()
+    if status == "open":
+        query = query.where(A.c.resolved.is_(False))
+    elif status == "active":
+        query = query.where(A.c.resolved.is_(False), A.c.is_active.is_(True))
+    elif status == "resolved":
+        query = query.where(A.c.resolved.is_(True))
+    if by_severity:
+        query = query.where(A.c.severity == bindparam("severity"))
+    if by_compressor:
+        query = query.where(A.c.compressor_id == bindparam("compressor"))
+    if by_ack:
+        query = query.where(A.c.acknowledged == bindparam("acknowledged", type_=Boolean()))
+    return query
+
+
+@cache
+def _page_statement(status: str, by_severity: bool, by_compressor: bool, by_ack: bool) -> Select[Any]:
+    return (
+        _list_statement(status, by_severity, by_compressor, by_ack)
+        .add_columns(func.count().over().label("total_rows"))
+        .order_by(A.c.alert_timestamp.desc(), A.c.id.desc())
+        .limit(bindparam("limit", type_=Integer()))
+        .offset(bindparam("offset", type_=Integer()))
     )
+
+
+@cache
+def _one_statement() -> Select[Any]:
+    return _listing().where(A.c.id == bindparam("alert_id", type_=Integer()))
 
 
 def list_alerts(
@@ -57,34 +88,36 @@ def list_alerts(
 ) -> AlertPage:
     """Alerts newest first. status: open (unresolved), active (unresolved, condition holds now),
     resolved, or all."""
-    query = _listing(scope)
-    if status == "open":
-        query = query.where(A.resolved.is_(False))
-    elif status == "active":
-        query = query.where(A.resolved.is_(False), A.is_active.is_(True))
-    elif status == "resolved":
-        query = query.where(A.resolved.is_(True))
-    if severity is not None:
-        query = query.where(A.severity == severity)
-    if compressor is not None:
-        query = query.where(A.compressor_id == compressor)
-    if acknowledged is not None:
-        query = query.where(A.acknowledged.is_(acknowledged))
-    total = session.scalar(select(func.count()).select_from(query.with_only_columns(A.id).subquery())) or 0
-    rows = session.execute(query.order_by(A.alert_timestamp.desc(), A.id.desc()).limit(limit).offset(offset))
-    return AlertPage(items=[_out(row) for row in rows], total=total, limit=limit, offset=offset)
+    flags = (status, severity is not None, compressor is not None, acknowledged is not None)
+    params = scope_params(
+        scope, severity=severity, compressor=compressor, acknowledged=acknowledged, limit=limit, offset=offset
+    )
+    connection = session.connection()
+    rows = connection.execute(_page_statement(*flags), params).all()
+    if rows:
+        total = int(rows[0].total_rows)
+    else:
+        count = select(func.count()).select_from(_list_statement(*flags).subquery())
+        total = int(connection.execute(count, params).scalar_one())
+    return AlertPage(
+        items=[AlertOut.model_validate(row) for row in rows], total=total, limit=limit, offset=offset
+    )
 
 
 def get_alert(session: Session, scope: OrgScope, alert_id: int) -> AlertOut:
-    row = session.execute(_listing(scope).where(A.id == alert_id)).one_or_none()
+    row = session.connection().execute(_one_statement(), scope_params(scope, alert_id=alert_id)).one_or_none()
     if row is None:
         raise NotFound("Alert not found")
-    return _out(row)
+    return AlertOut.model_validate(row)
 
 
 def acknowledge(session: Session, scope: OrgScope, alert_id: int, actor: str) -> AlertOut:
     now = datetime.now(UTC)
-    statement = scoped(update(A).where(A.id == alert_id, A.acknowledged.is_(False)), scope, A)
+    statement = scoped(
+        update(AlertHistory).where(AlertHistory.id == alert_id, AlertHistory.acknowledged.is_(False)),
+        scope,
+        AlertHistory,
+    )
     result = session.execute(
         statement.values(acknowledged=True, acknowledged_by=actor, acknowledged_at=now, updated_at=now)
     )
@@ -100,7 +133,11 @@ def acknowledge(session: Session, scope: OrgScope, alert_id: int, actor: str) ->
 def resolve(session: Session, scope: OrgScope, alert_id: int, actor: str, note: str | None) -> AlertOut:
     """Resolve the alert; one not yet acknowledged is acknowledged by the same person at once."""
     now = datetime.now(UTC)
-    statement = scoped(update(A).where(A.id == alert_id, A.resolved.is_(False)), scope, A)
+    statement = scoped(
+        update(AlertHistory).where(AlertHistory.id == alert_id, AlertHistory.resolved.is_(False)),
+        scope,
+        AlertHistory,
+    )
     result = session.execute(
         statement.values(
             resolved=True,
@@ -108,8 +145,8 @@ def resolve(session: Session, scope: OrgScope, alert_id: int, actor: str, note: 
             resolved_at=now,
             resolution_note=(note or "").strip() or None,
             acknowledged=True,
-            acknowledged_by=func.coalesce(A.acknowledged_by, actor),
-            acknowledged_at=func.coalesce(A.acknowledged_at, literal(now, UTCDateTime())),
+            acknowledged_by=func.coalesce(AlertHistory.acknowledged_by, actor),
+            acknowledged_at=func.coalesce(AlertHistory.acknowledged_at, literal(now, UTCDateTime())),
             updated_at=now,
         )
     )

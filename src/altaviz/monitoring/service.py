@@ -1,21 +1,23 @@
 """Read-side queries of the fleet for one organization (the API and the pages call these).
 
-Every query goes through accounts.scoping.scoped with the caller's OrgScope. Readings come from the
-hourly aggregates; 4-hour and 24-hour windows are rolled up from them here, in UTC buckets aligned
-to the epoch, each bucket complete.
+Every query is scoped by organization through accounts.scoping. The hot statements are built once
+(scoped_template binds the organization at execution), so a request pays for executing SQL, not for
+building it. Readings come from the hourly aggregates; 4-hour and 24-hour windows are rolled up from
+them here, in UTC buckets aligned to the epoch, each bucket complete.
 """
 
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Integer, Select, and_, bindparam, case, func, select
+from sqlalchemy.orm import Session
 
 from altaviz.accounts.errors import NotFound, UpgradeRequired
 from altaviz.accounts.plans import Plan, plans_with_window
-from altaviz.accounts.scoping import OrgScope, scoped
+from altaviz.accounts.scoping import OrgScope, org_matches, scope_params, scoped_template
 from altaviz.alerts.models import AlertHistory
 from altaviz.monitoring.models import (
     SENSOR_STAT_COLUMNS,
@@ -46,81 +48,161 @@ from altaviz.monitoring.schemas import (
     StationList,
 )
 
-C = CompressorMetadata
-S = StationLocation
-R = SensorReadingAgg
-A = AlertHistory
+C: Any = CompressorMetadata.__table__
+S: Any = StationLocation.__table__
+R: Any = SensorReadingAgg.__table__
+A: Any = AlertHistory.__table__
+M: Any = MaintenanceEvent.__table__
+Q: Any = DataQualityMetric.__table__
+
 STORED_WINDOW = "1hr"
 DECIMALS = 6  # as the pipeline stores aggregates
 WINDOW_HOURS = {"1hr": 1, "4hr": 4, "24hr": 24}
 SENSORS = ("vibration", "discharge_temp", "suction_pressure", "discharge_pressure", "horsepower", "gas_flow")
-
-# An alert counts toward a compressor's health while its condition holds and nobody resolved it.
-IN_ALARM = and_(A.is_active.is_(True), A.resolved.is_(False))
-SEVERITY_RANK = case((A.severity == "critical", 2), (A.severity == "warning", 1), else_=0)
-
-READING_COLUMNS = (
-    R.agg_timestamp,
-    R.window_type,
-    *(getattr(R, name) for name in SENSOR_STAT_COLUMNS),
-    R.pressure_delta_mean,
-    R.discharge_temp_rate_of_change,
-    R.reading_count,
-    R.expected_readings,
-    R.missing_readings,
-    R.violation_count,
+READING_NAMES = (
+    "agg_timestamp",
+    "window_type",
+    *SENSOR_STAT_COLUMNS,
+    "pressure_delta_mean",
+    "discharge_temp_rate_of_change",
+    "reading_count",
+    "expected_readings",
+    "missing_readings",
+    "violation_count",
 )
+LATEST_NAMES = tuple(LatestValues.model_fields)
 
 
-def _alert_stats(scope: OrgScope) -> Any:
-    """Per compressor: alerts in alarm and the worst severity rank among them (0 when none)."""
-    query = select(
-        A.compressor_id, func.count().label("active"), func.max(SEVERITY_RANK).label("worst")
-    ).where(IN_ALARM)
-    return scoped(query, scope, A).group_by(A.compressor_id).subquery("alert_stats")
+def _alert_stats() -> Any:
+    """Per compressor: unresolved alerts whose condition holds now, and the worst severity rank."""
+    rank = case((A.c.severity == "critical", 2), (A.c.severity == "warning", 1), else_=0)
+    query = select(A.c.compressor_id, func.count().label("active"), func.max(rank).label("worst")).where(
+        A.c.is_active.is_(True), A.c.resolved.is_(False)
+    )
+    return scoped_template(query, A).group_by(A.c.compressor_id).subquery("alert_stats")
 
 
-def _compressor_rows(scope: OrgScope) -> tuple[Select[Any], Any, Any]:
-    stats = _alert_stats(scope)
+def _compressors(stats: Any) -> tuple[Select[Any], Any, Any]:
+    """Compressors with their station and alert figures (organization bound at execution)."""
     worst = func.coalesce(stats.c.worst, 0)
     active = func.coalesce(stats.c.active, 0)
-    query = (
-        select(
-            C.compressor_id,
-            C.model,
-            C.horsepower,
-            C.install_date,
-            C.station_id,
-            S.station_name,
-            S.latitude,
-            S.longitude,
-            active.label("active_alert_count"),
-            worst.label("worst"),
-        )
-        .join(S, and_(S.organization_id == C.organization_id, S.station_id == C.station_id))
-        .outerjoin(stats, stats.c.compressor_id == C.compressor_id)
+    query = select(
+        C.c.compressor_id,
+        C.c.model,
+        C.c.horsepower,
+        C.c.install_date,
+        C.c.station_id,
+        S.c.station_name,
+        S.c.latitude,
+        S.c.longitude,
+        active.label("active_alert_count"),
+        worst.label("worst"),
+    ).select_from(
+        C.join(
+            S, and_(S.c.organization_id == C.c.organization_id, S.c.station_id == C.c.station_id)
+        ).outerjoin(stats, stats.c.compressor_id == C.c.compressor_id)
     )
-    return scoped(query, scope, C, S), worst, active
+    return scoped_template(query, C, S), worst, active
 
 
-def _latest_values(session: Session, scope: OrgScope, compressor_ids: Sequence[str]) -> dict[str, Any]:
-    """The newest hourly aggregate row of each compressor given."""
-    if not compressor_ids:
-        return {}
-    newer = aliased(R)
+def _with_latest(page: Any, order: Sequence[Any]) -> Select[Any]:
+    """`page` (a subquery with compressor_id) left-joined to each compressor's newest hourly row."""
+    latest, newer = R.alias("latest"), R.alias("newer")
     newest = (
-        select(func.max(newer.agg_timestamp))
+        select(func.max(newer.c.agg_timestamp))
         .where(
-            newer.organization_id == R.organization_id,
-            newer.compressor_id == R.compressor_id,
-            newer.window_type == STORED_WINDOW,
+            org_matches(newer),
+            newer.c.compressor_id == page.c.compressor_id,
+            newer.c.window_type == STORED_WINDOW,
         )
         .scalar_subquery()
     )
-    query = select(R.compressor_id, *READING_COLUMNS).where(
-        R.window_type == STORED_WINDOW, R.compressor_id.in_(compressor_ids), R.agg_timestamp == newest
+    joined = page.outerjoin(
+        latest,
+        and_(
+            org_matches(latest),
+            latest.c.compressor_id == page.c.compressor_id,
+            latest.c.window_type == STORED_WINDOW,
+            latest.c.agg_timestamp == newest,
+        ),
     )
-    return {row.compressor_id: row for row in session.execute(scoped(query, scope, R))}
+    columns = [latest.c[name].label(f"latest_{name}") for name in READING_NAMES]
+    return select(page, *columns).select_from(joined).order_by(*order)
+
+
+@cache
+def _fleet_page(by_station: bool, by_status: bool, by_health: bool) -> Select[Any]:
+    query, worst, _active = _compressors(_alert_stats())
+    if by_station:
+        query = query.where(C.c.station_id == bindparam("station"))
+    if by_status:
+        query = query.where(worst == bindparam("status_rank", type_=Integer()))
+    order = (worst.desc(), C.c.compressor_id) if by_health else (C.c.compressor_id,)
+    page = (
+        query.order_by(*order)
+        .limit(bindparam("limit", type_=Integer()))
+        .offset(bindparam("offset", type_=Integer()))
+        .subquery("page")
+    )
+    outer_order = (page.c.worst.desc(), page.c.compressor_id) if by_health else (page.c.compressor_id,)
+    return _with_latest(page, outer_order)
+
+
+@cache
+def _fleet_count(by_station: bool, by_status: bool) -> Select[Any]:
+    query, worst, _active = _compressors(_alert_stats())
+    if by_station:
+        query = query.where(C.c.station_id == bindparam("station"))
+    if by_status:
+        query = query.where(worst == bindparam("status_rank", type_=Integer()))
+    return select(func.count()).select_from(query.subquery())
+
+
+@cache
+def _summary_statement() -> Select[Any]:
+    stats = _alert_stats()
+    worst = func.coalesce(stats.c.worst, 0)
+    stations = scoped_template(select(func.count()).select_from(S), S).scalar_subquery()
+    last = scoped_template(select(func.max(R.c.agg_timestamp)), R).scalar_subquery()
+    query = select(
+        func.count(C.c.compressor_id).label("compressors"),
+        func.coalesce(func.sum(case((worst == 2, 1), else_=0)), 0).label("critical"),
+        func.coalesce(func.sum(case((worst == 1, 1), else_=0)), 0).label("warning"),
+        func.coalesce(func.sum(func.coalesce(stats.c.active, 0)), 0).label("active"),
+        stations.label("stations"),
+        last.label("last_reading_at"),
+    ).select_from(C.outerjoin(stats, stats.c.compressor_id == C.c.compressor_id))
+    return scoped_template(query, C)
+
+
+def _latest(row: Any) -> LatestValues | None:
+    if row.latest_agg_timestamp is None:
+        return None
+    mapping = row._mapping
+    return LatestValues.model_validate({name: mapping[f"latest_{name}"] for name in LATEST_NAMES})
+
+
+def _reading(row: Any) -> HourlyReading | None:
+    if row.latest_agg_timestamp is None:
+        return None
+    mapping = row._mapping
+    return HourlyReading.model_validate({name: mapping[f"latest_{name}"] for name in READING_NAMES})
+
+
+def _fleet_row(row: Any) -> FleetCompressor:
+    return FleetCompressor(
+        compressor_id=row.compressor_id,
+        model=row.model,
+        horsepower=row.horsepower,
+        station_id=row.station_id,
+        station_name=row.station_name,
+        latitude=row.latitude,
+        longitude=row.longitude,
+        health_status=HEALTH_BY_RANK[int(row.worst)],
+        active_alert_count=int(row.active_alert_count),
+        last_reading_at=row.latest_agg_timestamp,
+        latest=_latest(row),
+    )
 
 
 def fleet(
@@ -134,82 +216,42 @@ def fleet(
     offset: int = 0,
 ) -> FleetPage:
     """One row per compressor (station, latest values, alerts in alarm, health), and fleet totals."""
-    query, worst, _active = _compressor_rows(scope)
+    connection = session.connection()
+    params = scope_params(scope, limit=limit, offset=offset)
     if station is not None:
-        query = query.where(C.station_id == station)
+        params["station"] = station
     if status is not None:
-        query = query.where(worst == RANK_BY_HEALTH[status])
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    order = (C.compressor_id,) if sort == "compressor" else (worst.desc(), C.compressor_id)
-    rows = session.execute(query.order_by(*order).limit(limit).offset(offset)).all()
-    latest = _latest_values(session, scope, [row.compressor_id for row in rows])
-    items = [
-        FleetCompressor(
-            compressor_id=row.compressor_id,
-            model=row.model,
-            horsepower=row.horsepower,
-            station_id=row.station_id,
-            station_name=row.station_name,
-            latitude=row.latitude,
-            longitude=row.longitude,
-            health_status=HEALTH_BY_RANK[int(row.worst)],
-            active_alert_count=int(row.active_alert_count),
-            last_reading_at=_get(latest, row.compressor_id, "agg_timestamp"),
-            latest=_latest_model(latest, row.compressor_id),
-        )
-        for row in rows
-    ]
-    return FleetPage(
-        summary=fleet_summary(session, scope), items=items, total=total, limit=limit, offset=offset
-    )
-
-
-def _get(latest: dict[str, Any], compressor_id: str, column: str) -> Any:
-    row = latest.get(compressor_id)
-    return None if row is None else getattr(row, column)
-
-
-def _latest_model(latest: dict[str, Any], compressor_id: str) -> LatestValues | None:
-    row = latest.get(compressor_id)
-    return None if row is None else LatestValues.model_validate(row)
+        params["status_rank"] = RANK_BY_HEALTH[status]
+    filtered = station is not None or status is not None
+    rows = connection.execute(_fleet_page(station is not None, status is not None, sort == "health"), params)
+    items = [_fleet_row(row) for row in rows]
+    summary = fleet_summary(session, scope)
+    if filtered:
+        total = connection.execute(_fleet_count(station is not None, status is not None), params).scalar_one()
+    else:
+        total = summary.compressors
+    return FleetPage(summary=summary, items=items, total=total, limit=limit, offset=offset)
 
 
 def fleet_summary(session: Session, scope: OrgScope) -> FleetSummary:
-    stats = _alert_stats(scope)
-    worst = func.coalesce(stats.c.worst, 0)
-    counts = session.execute(
-        scoped(
-            select(
-                func.count(),
-                func.coalesce(func.sum(case((worst == 2, 1), else_=0)), 0),
-                func.coalesce(func.sum(case((worst == 1, 1), else_=0)), 0),
-                func.coalesce(func.sum(func.coalesce(stats.c.active, 0)), 0),
-            )
-            .select_from(C)
-            .outerjoin(stats, stats.c.compressor_id == C.compressor_id),
-            scope,
-            C,
-        )
-    ).one()
-    compressors, critical, warning, active = (int(value) for value in counts)
-    stations = session.scalar(scoped(select(func.count()).select_from(S), scope, S)) or 0
-    last = session.scalar(scoped(select(func.max(R.agg_timestamp)), scope, R))
+    row = session.connection().execute(_summary_statement(), scope_params(scope)).one()
+    compressors, critical, warning = int(row.compressors), int(row.critical), int(row.warning)
     healthy = compressors - critical - warning
     return FleetSummary(
         compressors=compressors,
-        stations=stations,
+        stations=int(row.stations or 0),
         healthy=healthy,
         warning=warning,
         critical=critical,
-        active_alerts=active,
+        active_alerts=int(row.active),
         health_percent=round(100.0 * healthy / compressors, 1) if compressors else None,
-        last_reading_at=last,
+        last_reading_at=row.last_reading_at,
     )
 
 
-def stations(session: Session, scope: OrgScope) -> StationList:
-    """Every station with its compressor count, alerts in alarm and worst compressor health."""
-    per_compressor = _compressor_rows(scope)[0].subquery("per_compressor")
+@cache
+def _stations_statement(one: bool) -> Select[Any]:
+    per_compressor = _compressors(_alert_stats())[0].subquery("per_compressor")
     totals = (
         select(
             per_compressor.c.station_id,
@@ -221,19 +263,26 @@ def stations(session: Session, scope: OrgScope) -> StationList:
         .subquery("station_totals")
     )
     query = select(
-        S.station_id,
-        S.station_name,
-        S.latitude,
-        S.longitude,
-        S.region,
-        S.city,
-        S.state,
-        S.basin,
+        S.c.station_id,
+        S.c.station_name,
+        S.c.latitude,
+        S.c.longitude,
+        S.c.region,
+        S.c.city,
+        S.c.state,
+        S.c.basin,
         func.coalesce(totals.c.compressor_count, 0).label("compressor_count"),
         func.coalesce(totals.c.active, 0).label("active"),
         func.coalesce(totals.c.worst, 0).label("worst"),
-    ).outerjoin(totals, totals.c.station_id == S.station_id)
-    rows = session.execute(scoped(query, scope, S).order_by(S.station_id)).all()
+    ).select_from(S.outerjoin(totals, totals.c.station_id == S.c.station_id))
+    if one:
+        query = query.where(S.c.station_id == bindparam("station"))
+    return scoped_template(query, S).order_by(S.c.station_id)
+
+
+def stations(session: Session, scope: OrgScope) -> StationList:
+    """Every station with its compressor count, alerts in alarm and worst compressor health."""
+    rows = session.connection().execute(_stations_statement(False), scope_params(scope))
     items = [_station(row) for row in rows]
     return StationList(items=items, total=len(items))
 
@@ -254,26 +303,54 @@ def _station(row: Any) -> Station:
     )
 
 
-def require_compressor(session: Session, scope: OrgScope, compressor_id: str) -> None:
-    found = session.scalar(scoped(select(C.compressor_id).where(C.compressor_id == compressor_id), scope, C))
-    if found is None:
-        raise NotFound(f"Compressor {compressor_id} not found")
+@cache
+def _detail_statement() -> Select[Any]:
+    query = _compressors(_alert_stats())[0].where(C.c.compressor_id == bindparam("compressor_id"))
+    page = query.subquery("page")
+    return _with_latest(page, (page.c.compressor_id,))
 
 
 def compressor_detail(session: Session, scope: OrgScope, compressor_id: str) -> CompressorDetail:
-    query, _worst, _active = _compressor_rows(scope)
-    row = session.execute(query.where(C.compressor_id == compressor_id)).one_or_none()
+    connection = session.connection()
+    row = connection.execute(
+        _detail_statement(), scope_params(scope, compressor_id=compressor_id)
+    ).one_or_none()
     if row is None:
         raise NotFound(f"Compressor {compressor_id} not found")
-    station = next(s for s in stations(session, scope).items if s.station_id == row.station_id)
-    latest = _latest_values(session, scope, [compressor_id]).get(compressor_id)
+    station = connection.execute(_stations_statement(True), scope_params(scope, station=row.station_id)).one()
     return CompressorDetail(
         compressor=CompressorInfo.model_validate(row),
-        station=station,
-        latest_reading=HourlyReading.model_validate(latest) if latest is not None else None,
+        station=_station(station),
+        latest_reading=_reading(row),
         health_status=HEALTH_BY_RANK[int(row.worst)],
         active_alert_count=int(row.active_alert_count),
     )
+
+
+@cache
+def _compressor_exists() -> Select[Any]:
+    return scoped_template(
+        select(C.c.compressor_id).where(C.c.compressor_id == bindparam("compressor_id")), C
+    )
+
+
+@cache
+def _series_statement() -> Select[Any]:
+    query = select(*(R.c[name] for name in READING_NAMES)).where(
+        R.c.compressor_id == bindparam("compressor_id"),
+        R.c.window_type == STORED_WINDOW,
+        R.c.agg_timestamp >= bindparam("start", type_=R.c.agg_timestamp.type),
+        R.c.agg_timestamp <= bindparam("end", type_=R.c.agg_timestamp.type),
+    )
+    return scoped_template(query, R).order_by(R.c.agg_timestamp)
+
+
+def require_compressor(session: Session, scope: OrgScope, compressor_id: str) -> None:
+    found = session.connection().execute(
+        _compressor_exists(), scope_params(scope, compressor_id=compressor_id)
+    )
+    if found.first() is None:
+        raise NotFound(f"Compressor {compressor_id} not found")
 
 
 def readings(
@@ -296,10 +373,10 @@ def readings(
         raise UpgradeRequired(
             f"The {window} window requires a {plans_with_window(window)} plan", plan=plan.tier
         )
-    require_compressor(session, scope, compressor_id)
     end = min(end or now, now)
     history_start = now - timedelta(days=plan.history_days)
     if end < history_start:
+        require_compressor(session, scope, compressor_id)
         raise UpgradeRequired(
             f"Your {plan.name} plan keeps {plan.history_days} days of history; "
             f"{end:%Y-%m-%d %H:%M} UTC is older",
@@ -307,18 +384,11 @@ def readings(
         )
     start = max(end - timedelta(hours=hours), history_start)
     step = WINDOW_HOURS[window]
-    first = _bucket_start(start, step) if step > 1 else start
-    query = (
-        select(*READING_COLUMNS)
-        .where(
-            R.compressor_id == compressor_id,
-            R.window_type == STORED_WINDOW,
-            R.agg_timestamp >= max(first, history_start),
-            R.agg_timestamp <= end,
-        )
-        .order_by(R.agg_timestamp)
-    )
-    rows = session.execute(scoped(query, scope, R)).all()
+    first = max(_bucket_start(start, step), history_start) if step > 1 else start
+    params = scope_params(scope, compressor_id=compressor_id, start=first, end=end)
+    rows = session.connection().execute(_series_statement(), params).all()
+    if not rows:
+        require_compressor(session, scope, compressor_id)
     items = [HourlyReading.model_validate(row) for row in rows] if step == 1 else _roll_up(rows, window, step)
     return ReadingSeries(
         compressor_id=compressor_id,
@@ -359,11 +429,10 @@ def _combine(start: datetime, window: str, rows: Sequence[Any]) -> HourlyReading
         values[f"{sensor}_min"] = min(mins) if mins else None
         values[f"{sensor}_max"] = max(maxs) if maxs else None
     for column in ("pressure_delta_mean", "discharge_temp_rate_of_change"):
-        weighted = [
-            (row.reading_count, getattr(row, column)) for row in rows if getattr(row, column) is not None
-        ]
-        weight = sum(n for n, _ in weighted)
-        values[column] = sum(n * v for n, v in weighted) / weight if weight else None
+        weighted = [(row.reading_count, getattr(row, column)) for row in rows]
+        present = [(n, v) for n, v in weighted if v is not None]
+        weight = sum(n for n, _ in present)
+        values[column] = sum(n * v for n, v in present) / weight if weight else None
     for column in ("reading_count", "expected_readings", "missing_readings", "violation_count"):
         values[column] = sum(getattr(row, column) for row in rows)
     rounded = {k: round(v, DECIMALS) if isinstance(v, float) else v for k, v in values.items()}
@@ -382,22 +451,69 @@ def _pooled(parts: Sequence[tuple[int, float, float | None]]) -> tuple[float | N
     return mean, math.sqrt(max(squares, 0.0) / (total - 1))
 
 
+@cache
+def _latest_page(by_station: bool) -> tuple[Select[Any], Select[Any]]:
+    query = scoped_template(select(C.c.compressor_id, C.c.station_id), C)
+    if by_station:
+        query = query.where(C.c.station_id == bindparam("station"))
+    count = select(func.count()).select_from(query.subquery())
+    page = (
+        query.order_by(C.c.compressor_id)
+        .limit(bindparam("limit", type_=Integer()))
+        .offset(bindparam("offset", type_=Integer()))
+        .subquery("page")
+    )
+    return _with_latest(page, (page.c.compressor_id,)), count
+
+
 def latest_readings(
     session: Session, scope: OrgScope, *, station: str | None = None, limit: int = 100, offset: int = 0
 ) -> LatestReadingPage:
-    """The newest hourly aggregate of each compressor, by compressor id."""
-    compressors = scoped(select(C.compressor_id, C.station_id), scope, C)
+    """The newest hourly aggregate of each compressor (those with data), by compressor id."""
+    statement, count = _latest_page(station is not None)
+    params = scope_params(scope, limit=limit, offset=offset)
     if station is not None:
-        compressors = compressors.where(C.station_id == station)
-    total = session.scalar(select(func.count()).select_from(compressors.subquery())) or 0
-    page = session.execute(compressors.order_by(C.compressor_id).limit(limit).offset(offset)).all()
-    latest = _latest_values(session, scope, [row.compressor_id for row in page])
-    items = [
-        LatestReading.model_validate({**latest[row.compressor_id]._mapping, "station_id": row.station_id})
-        for row in page
-        if row.compressor_id in latest
-    ]
+        params["station"] = station
+    connection = session.connection()
+    items = []
+    for row in connection.execute(statement, params):
+        reading = _reading(row)
+        if reading is not None:
+            items.append(
+                LatestReading(
+                    **reading.model_dump(), compressor_id=row.compressor_id, station_id=row.station_id
+                )
+            )
+    total = connection.execute(count, params).scalar_one()
     return LatestReadingPage(items=items, total=total, limit=limit, offset=offset)
+
+
+def _page(query: Select[Any], order: Sequence[Any]) -> Select[Any]:
+    """`query` with its rows' total (a window count) and a bound page."""
+    return (
+        query.add_columns(func.count().over().label("total_rows"))
+        .order_by(*order)
+        .limit(bindparam("limit", type_=Integer()))
+        .offset(bindparam("offset", type_=Integer()))
+    )
+
+
+def _total(session: Session, query: Select[Any], params: dict[str, Any], rows: Sequence[Any]) -> int:
+    if rows:
+        return int(rows[0].total_rows)
+    return int(
+        session.connection().execute(select(func.count()).select_from(query.subquery()), params).scalar_one()
+    )
+
+
+@cache
+def _maintenance_statement(by_compressor: bool, by_type: bool) -> tuple[Select[Any], Select[Any]]:
+    query = scoped_template(select(*M.c), M)
+    if by_compressor:
+        query = query.where(M.c.compressor_id == bindparam("compressor"))
+    if by_type:
+        query = query.where(M.c.event_type == bindparam("event_type"))
+    return query, _page(query, (M.c.performed_at.desc(), M.c.id.desc()))
 
 
 def maintenance_events(
@@ -409,19 +525,29 @@ def maintenance_events(
     limit: int = 50,
     offset: int = 0,
 ) -> MaintenancePage:
-    query = scoped(select(MaintenanceEvent), scope, MaintenanceEvent)
-    if compressor is not None:
-        query = query.where(MaintenanceEvent.compressor_id == compressor)
-    if event_type is not None:
-        query = query.where(MaintenanceEvent.event_type == event_type)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    events = session.scalars(
-        query.order_by(MaintenanceEvent.performed_at.desc(), MaintenanceEvent.id.desc())
-        .limit(limit)
-        .offset(offset)
+    query, page = _maintenance_statement(compressor is not None, event_type is not None)
+    params = scope_params(scope, limit=limit, offset=offset, compressor=compressor, event_type=event_type)
+    rows = session.connection().execute(page, params).all()
+    items = [MaintenanceEventOut.model_validate(row) for row in rows]
+    return MaintenancePage(
+        items=items, total=_total(session, query, params, rows), limit=limit, offset=offset
     )
-    items = [MaintenanceEventOut.model_validate(event) for event in events]
-    return MaintenancePage(items=items, total=total, limit=limit, offset=offset)
+
+
+@cache
+def _quality_statement(by_compressor: bool, level: str, by_metric: bool) -> tuple[Select[Any], Select[Any]]:
+    query = scoped_template(
+        select(*Q.c).where(Q.c.metric_timestamp >= bindparam("since", type_=Q.c.metric_timestamp.type)), Q
+    )
+    if by_compressor:
+        query = query.where(Q.c.compressor_id == bindparam("compressor"))
+    if level == "fleet":
+        query = query.where(Q.c.scope == "fleet")
+    elif level == "compressor":
+        query = query.where(Q.c.scope != "fleet")
+    if by_metric:
+        query = query.where(Q.c.metric_type == bindparam("metric_type"))
+    return query, _page(query, (Q.c.metric_timestamp.desc(), Q.c.scope, Q.c.metric_type))
 
 
 def data_quality(
@@ -438,19 +564,12 @@ def data_quality(
 ) -> DataQualityPage:
     """Quality checks of the last `hours`, newest first; level 'fleet', 'compressor' or 'all'."""
     since = (now or datetime.now(UTC)) - timedelta(hours=hours)
-    Q = DataQualityMetric
-    query = scoped(select(Q).where(Q.metric_timestamp >= since), scope, Q)
-    if compressor is not None:
-        query = query.where(Q.compressor_id == compressor)
-    if level == "fleet":
-        query = query.where(Q.scope == "fleet")
-    elif level == "compressor":
-        query = query.where(Q.scope != "fleet")
-    if metric_type is not None:
-        query = query.where(Q.metric_type == metric_type)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(
-        query.order_by(Q.metric_timestamp.desc(), Q.scope, Q.metric_type).limit(limit).offset(offset)
+    query, page = _quality_statement(compressor is not None, level, metric_type is not None)
+    params = scope_params(
+        scope, since=since, compressor=compressor, metric_type=metric_type, limit=limit, offset=offset
     )
+    rows = session.connection().execute(page, params).all()
     items = [DataQualityMetricOut.model_validate(row) for row in rows]
-    return DataQualityPage(items=items, total=total, limit=limit, offset=offset)
+    return DataQualityPage(
+        items=items, total=_total(session, query, params, rows), limit=limit, offset=offset
+    )
