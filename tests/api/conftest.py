@@ -5,14 +5,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from altaviz.accounts import passwords
 from altaviz.config import Settings
 from altaviz.server import create_app
-from tests.api.world import AUTH_SECRET, BASE_URL, SeededOrg, seed_organization
+from tests.api.world import AUTH_SECRET, BASE_URL, SeededOrg, close_clients, seed_organization
 
 GENEROUS_LIMIT = 1_000_000
+# argon2id as in production, at its lowest cost: the API tests sign in and change passwords often.
+# tests/accounts checks the production parameters.
+FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(passwords, "_hasher", FAST_HASHER)
+    passwords._dummy_hash.cache_clear()
+    yield
+    passwords._dummy_hash.cache_clear()
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
@@ -34,9 +47,16 @@ def settings_factory(db_url: str, tmp_path: Path) -> Callable[..., Settings]:
 
 
 @pytest.fixture
+def sqlite_settings_factory(sqlite_url: str, tmp_path: Path) -> Callable[..., Settings]:
+    """For tests about HTTP behaviour, where the database backend does not matter."""
+    return lambda **overrides: make_settings(sqlite_url, tmp_path, **overrides)
+
+
+@pytest.fixture
 def app(settings_factory: Callable[..., Settings]) -> Iterator[FastAPI]:
     application = create_app(settings_factory())
     yield application
+    close_clients()
     application.state.engine.dispose()
 
 

@@ -11,7 +11,15 @@ from altaviz.accounts.models import Organization, User, UserSession
 from altaviz.accounts.roles import Role
 from altaviz.accounts.tokens import encode_session_cookie, new_session_token
 from altaviz.db.session import session_scope
-from tests.api.world import BASE_URL, PASSWORD, SeededOrg, key_client, member_client
+from tests.api.world import (
+    BASE_URL,
+    PASSWORD,
+    SeededOrg,
+    anonymous_client,
+    key_client,
+    member_client,
+    open_client,
+)
 
 NEW_PASSWORD = "a completely new pass phrase"
 
@@ -146,7 +154,7 @@ def test_expired_tampered_and_foreign_cookies_are_refused(app: FastAPI, org_a: S
         )
 
     def status(cookie: str) -> int:
-        client = TestClient(app, base_url=BASE_URL, headers={"Cookie": f"{config.session_cookie}={cookie}"})
+        client = open_client(app, {"Cookie": f"{config.session_cookie}={cookie}"})
         return client.get("/api/organization").status_code
 
     good = encode_session_cookie(config.secret, token, user_id, now, now + timedelta(hours=8))
@@ -187,7 +195,7 @@ def test_cookie_state_changes_need_the_csrf_token(app: FastAPI, org_a: SeededOrg
 
 
 def test_sign_in_from_another_site_is_refused(app: FastAPI, org_a: SeededOrg) -> None:
-    client = TestClient(app, base_url=BASE_URL)
+    client = anonymous_client(app)
     body = {"email": org_a.emails[Role.VIEWER], "password": PASSWORD}
     assert (
         client.post("/api/auth/login", json=body, headers={"Origin": "https://evil.example"}).status_code
@@ -241,7 +249,7 @@ def test_password_change_ends_other_sessions(app: FastAPI, org_a: SeededOrg) -> 
     assert ok.status_code == 204
     assert here.get("/api/fleet").status_code == 200
     assert elsewhere.get("/api/fleet").status_code == 401
-    login = TestClient(app, base_url=BASE_URL).post(
+    login = anonymous_client(app).post(
         "/api/auth/login", json={"email": org_a.emails[Role.VIEWER], "password": NEW_PASSWORD}
     )
     assert login.status_code == 200

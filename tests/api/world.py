@@ -8,6 +8,7 @@ organization's data is caught by searching the JSON for the other marker.
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -31,7 +32,6 @@ from altaviz.monitoring.models import (
 )
 
 PASSWORD = "correct horse battery staple"
-_PASSWORD_HASH = hash_password(PASSWORD)  # hashed once: argon2 is slow on purpose
 AUTH_SECRET = "tests-only-9f2c1d7e4b8a6035e1d2c3b4a5f60718293a4b5c"
 BASE_URL = "https://testserver"
 HOURS = 48
@@ -59,6 +59,11 @@ class SeededOrg:
     @property
     def compressors(self) -> tuple[str, ...]:
         return (*COMPRESSORS, self.own_compressor)
+
+
+@cache
+def _password_hash() -> str:
+    return hash_password(PASSWORD)  # once per run: argon2 is slow on purpose
 
 
 def current_hour() -> datetime:
@@ -178,7 +183,8 @@ def seed_organization(engine: Engine, slug: str, marker: str, tier: str = "enter
                     performed_by=f"{marker} crew",
                 )
             )
-        for scope_name, compressor in (("fleet", None), ("COMP-001", "COMP-001")):
+        quality_scopes: tuple[tuple[str, str | None], ...] = (("fleet", None), ("COMP-001", "COMP-001"))
+        for scope_name, compressor in quality_scopes:
             for metric in ("freshness", "completeness", "consistency", "accuracy"):
                 session.add(
                     DataQualityMetric(
@@ -199,7 +205,7 @@ def seed_organization(engine: Engine, slug: str, marker: str, tier: str = "enter
                 organization_id=org.id,
                 email=email,
                 name=f"{marker} {role.value.title()}",
-                password_hash=_PASSWORD_HASH,
+                password_hash=_password_hash(),
                 role=role.value,
                 is_active=True,
             )
@@ -232,15 +238,32 @@ def session_cookie_for(app: FastAPI, user_id: uuid.UUID) -> tuple[str, str, str]
     return config.session_cookie, cookie, csrf_token(config.secret, token)
 
 
+# Clients are entered at once (one event-loop thread each instead of one per request) and left by
+# the `close_clients` fixture at the end of every test.
+_open_clients: list[TestClient] = []
+
+
+def open_client(app: FastAPI, headers: dict[str, str] | None = None) -> TestClient:
+    client = TestClient(app, base_url=BASE_URL, headers=headers)
+    client.__enter__()
+    _open_clients.append(client)
+    return client
+
+
+def close_clients() -> None:
+    while _open_clients:
+        _open_clients.pop().__exit__(None, None, None)
+
+
 def member_client(app: FastAPI, user_id: uuid.UUID) -> TestClient:
     """A client signed in as the member, sending the CSRF header on every request."""
     name, value, csrf = session_cookie_for(app, user_id)
-    return TestClient(app, base_url=BASE_URL, headers={"Cookie": f"{name}={value}", "X-CSRF-Token": csrf})
+    return open_client(app, {"Cookie": f"{name}={value}", "X-CSRF-Token": csrf})
 
 
 def key_client(app: FastAPI, key: str) -> TestClient:
-    return TestClient(app, base_url=BASE_URL, headers={"x-api-key": key})
+    return open_client(app, {"x-api-key": key})
 
 
 def anonymous_client(app: FastAPI) -> TestClient:
-    return TestClient(app, base_url=BASE_URL)
+    return open_client(app)

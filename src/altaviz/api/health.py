@@ -36,7 +36,7 @@ class HealthProbe:
     def __init__(self, engine: Engine, timeout_seconds: float) -> None:
         self.engine = engine
         self.timeout = timeout_seconds
-        self.executor = ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="health-probe")
+        self.executor: ThreadPoolExecutor | None = None
         self._inflight: asyncio.Future[None] | None = None
         self._started = 0.0
 
@@ -48,6 +48,8 @@ class HealthProbe:
         loop = asyncio.get_running_loop()
         now = time.monotonic()
         if self._inflight is None or self._inflight.done() or now - self._started > STALE_PROBE_SECONDS:
+            if self.executor is None:
+                self.executor = ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="health-probe")
             self._inflight = loop.run_in_executor(self.executor, self._probe)
             self._started = now
         try:
@@ -59,7 +61,9 @@ class HealthProbe:
         return "ok"
 
     def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        executor, self.executor, self._inflight = self.executor, None, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
 
 
 @router.get(

@@ -1,0 +1,135 @@
+"""Rate limits: 60 a minute per client IP (health included), 10 for sign-in, headers, trusted proxies,
+and a Redis store shared by several app instances (the subprocess tests cover several workers)."""
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from altaviz.config import Settings
+from altaviz.server import create_app
+from tests.api.world import BASE_URL
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The local Redis: the shared-limiter tests fail (not skip) without it."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
+    except redis.RedisError as error:
+        pytest.fail(
+            f"Redis is unreachable at {REDIS_URL}: {error}. Start it (CI's .ci/run does).", pytrace=False
+        )
+    return REDIS_URL
+
+
+@pytest.fixture
+def limited(sqlite_settings_factory: Callable[..., Settings]) -> Iterator[Callable[..., FastAPI]]:
+    apps: list[FastAPI] = []
+
+    def build(**overrides: object) -> FastAPI:
+        values = {"rate_limit_per_minute": 60, "rate_limit_auth_per_minute": 10, **overrides}
+        app = create_app(sqlite_settings_factory(**values))
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.state.engine.dispose()
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    prefix = f"altaviz-test-{uuid.uuid4().hex}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)
+
+
+def _statuses(client: TestClient, count: int, path: str = "/api/health", **kwargs: object) -> list[int]:
+    return [client.get(path, **kwargs).status_code for _ in range(count)]  # type: ignore[arg-type]
+
+
+def test_sixty_then_429_with_headers(limited: Callable[..., FastAPI]) -> None:
+    with TestClient(limited(), base_url=BASE_URL) as client:
+        first = client.get("/api/health")
+        assert first.status_code == 200
+        assert first.headers["ratelimit-limit"] == "60" and first.headers["ratelimit-remaining"] == "59"
+        assert first.headers["ratelimit-policy"] == '"default";q=60;w=60'
+        assert first.headers["ratelimit"].startswith('"default";r=59;t=')
+        assert 0 < int(first.headers["ratelimit-reset"]) <= 60
+        assert first.headers["x-ratelimit-limit"] == "60"
+        statuses = [200, *_statuses(client, 64)]
+        assert statuses[:60] == [200] * 60 and statuses[60:] == [429] * 5
+        refused = client.get("/api/fleet")
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert refused.headers["ratelimit-remaining"] == "0"
+        assert refused.json()["code"] == "rate_limited" and "60 per minute" in refused.json()["error"]
+        assert refused.headers["x-request-id"] == refused.json()["requestId"]
+        assert refused.headers["x-frame-options"] == "DENY"  # 429s carry the security headers too
+
+
+def test_sign_in_has_its_own_tighter_bucket(limited: Callable[..., FastAPI]) -> None:
+    with TestClient(limited(), base_url=BASE_URL) as client:
+        body = {"email": "nobody@example.com", "password": "wrong password"}
+        statuses = [client.post("/api/auth/login", json=body).status_code for _ in range(12)]
+        assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429]
+        assert "sign-in attempts" in client.post("/api/auth/signup", json={}).json()["error"]
+        assert client.get("/api/health").status_code == 200  # the general bucket is untouched
+
+
+def test_a_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(limited: Callable[..., FastAPI]) -> None:
+    app = limited(rate_limit_per_minute=5)
+    with TestClient(app, base_url=BASE_URL, client=("203.0.113.7", 4000)) as client:
+        statuses = [
+            client.get("/api/health", headers={"X-Forwarded-For": f"198.51.100.{n}"}).status_code
+            for n in range(7)
+        ]
+    assert statuses == [200] * 5 + [429, 429]
+
+
+def test_a_trusted_proxy_forwards_the_client_address(limited: Callable[..., FastAPI]) -> None:
+    app = limited(rate_limit_per_minute=5, trusted_proxies="10.0.0.0/8")
+    with TestClient(app, base_url=BASE_URL, client=("10.1.2.3", 4000)) as proxy:
+        for n in range(3):  # three clients behind the proxy, six requests each
+            forwarded = {"X-Forwarded-For": f"198.51.100.{n}"}
+            assert _statuses(proxy, 6, headers=forwarded) == [200] * 5 + [429]
+        # A client that forges its own X-Forwarded-For gains nothing: the proxy appends the real
+        # address and the right-most untrusted one counts.
+        forged = {"X-Forwarded-For": "192.0.2.99, 198.51.100.0"}
+        assert proxy.get("/api/health", headers=forged).status_code == 429
+
+
+def test_the_redis_store_is_shared_between_instances(
+    limited: Callable[..., FastAPI], redis_url: str, redis_prefix: str
+) -> None:
+    shared = {"rate_limit_storage_uri": redis_url, "rate_limit_key_prefix": redis_prefix}
+    one, two = limited(**shared), limited(**shared)
+    with TestClient(one, base_url=BASE_URL) as a, TestClient(two, base_url=BASE_URL) as b:
+        statuses = [(a if n % 2 else b).get("/api/health").status_code for n in range(65)]
+    assert statuses[:60] == [200] * 60 and statuses[60:] == [429] * 5
+
+
+def test_memory_stores_are_not_shared(limited: Callable[..., FastAPI]) -> None:
+    """The contrast that makes the Redis test meaningful: separate memory stores each allow 60."""
+    one, two = limited(), limited()
+    with TestClient(one, base_url=BASE_URL) as a, TestClient(two, base_url=BASE_URL) as b:
+        statuses = [(a if n % 2 else b).get("/api/health").status_code for n in range(65)]
+    assert statuses == [200] * 65
+
+
+def test_an_unreachable_store_fails_open(
+    limited: Callable[..., FastAPI], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = limited(rate_limit_storage_uri="redis://127.0.0.1:1/0")
+    with TestClient(app, base_url=BASE_URL) as client:
+        response = client.get("/api/health")
+    assert response.status_code == 200 and "ratelimit-limit" not in response.headers
+    assert "rate-limit store unreachable" in caplog.text
