@@ -184,7 +184,7 @@ def seed_organization(engine: Engine, slug: str, marker: str, tier: str = "enter
                 )
             )
         quality_scopes: tuple[tuple[str, str | None], ...] = (("fleet", None), ("COMP-001", "COMP-001"))
-        for scope_name, compressor in quality_scopes:
+        for scope_name, quality_compressor in quality_scopes:
             for metric in ("freshness", "completeness", "consistency", "accuracy"):
                 session.add(
                     DataQualityMetric(
@@ -192,7 +192,7 @@ def seed_organization(engine: Engine, slug: str, marker: str, tier: str = "enter
                         input_fingerprint=f"{marker}-fp",
                         metric_timestamp=hour - timedelta(hours=1),
                         scope=scope_name,
-                        compressor_id=compressor,
+                        compressor_id=quality_compressor,
                         metric_type=metric,
                         metric_value=0.99,
                         pass_threshold=True,

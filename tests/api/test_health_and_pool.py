@@ -1,0 +1,145 @@
+"""Health answers within a second whatever PostgreSQL does, and recovers by itself; an exhausted pool
+gives a fast 503. PostgreSQL sits behind a TCP proxy the tests can break."""
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import make_url
+
+from altaviz.accounts.roles import Role
+from altaviz.config import Settings
+from altaviz.server import create_app
+from tests.api.tcpproxy import TcpProxy
+from tests.api.world import BASE_URL, seed_organization
+
+DEADLINE_SECONDS = 1.0  # the service's promise for /api/health
+
+
+@pytest.fixture
+def proxy(pg_url: str) -> Iterator[TcpProxy]:
+    url = make_url(pg_url)
+    tcp = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+    yield tcp
+    tcp.close()
+
+
+@pytest.fixture
+def proxied_app(pg_url: str, proxy: TcpProxy, tmp_path: object) -> Callable[..., FastAPI]:
+    from tests.api.conftest import make_settings
+
+    url = make_url(pg_url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    apps: list[FastAPI] = []
+
+    def build(**overrides: object) -> FastAPI:
+        settings: Settings = make_settings(url, tmp_path, **overrides)  # type: ignore[arg-type]
+        app = create_app(settings)
+        apps.append(app)
+        return app
+
+    return build
+
+
+def _timed_health(client: TestClient) -> tuple[int, dict[str, object], float]:
+    started = time.monotonic()
+    response = client.get("/api/health")
+    return response.status_code, response.json(), time.monotonic() - started
+
+
+def test_health_is_healthy(client: TestClient) -> None:
+    response = client.get("/api/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert (
+        body["status"] == "healthy"
+        and body["checks"] == {"database": "ok"}
+        and body["timestamp"].endswith("Z")
+    )
+
+
+def test_health_when_postgres_hangs_goes_down_and_comes_back(
+    proxied_app: Callable[..., FastAPI], proxy: TcpProxy, record_property: Callable[[str, object], None]
+) -> None:
+    with TestClient(proxied_app(), base_url=BASE_URL) as client:
+        assert client.get("/api/health").status_code == 200
+
+        proxy.set_mode("hang")
+        status, body, hung = _timed_health(client)
+        assert status == 503 and body["status"] == "degraded" and body["checks"] == {"database": "timeout"}
+        assert hung < DEADLINE_SECONDS
+        status, _, again = _timed_health(client)  # a second call while the first probe is still stuck
+        assert status == 503 and again < DEADLINE_SECONDS
+
+        proxy.set_mode("down")
+        statuses = []
+        for _ in range(3):
+            status, body, down = _timed_health(client)
+            statuses.append(status)
+            assert down < DEADLINE_SECONDS
+        assert statuses[-1] == 503 and body["checks"] == {"database": "error"}
+
+        proxy.set_mode("up")
+        recovered_after = None
+        started = time.monotonic()
+        while time.monotonic() - started < 20:
+            if client.get("/api/health").status_code == 200:
+                recovered_after = time.monotonic() - started
+                break
+            time.sleep(0.2)
+        assert recovered_after is not None, "health did not recover after PostgreSQL came back"
+        record_property("health_seconds", {"hung": hung, "down": down, "recovered_after": recovered_after})
+
+
+def test_health_with_postgres_unreachable(tmp_path: Path) -> None:
+    from tests.api.conftest import make_settings
+
+    closed_port = "postgresql+psycopg://postgres@127.0.0.1:1/nothing"
+    app = create_app(make_settings(closed_port, tmp_path))
+    with TestClient(app, base_url=BASE_URL) as client:
+        status, body, elapsed = _timed_health(client)
+    assert status == 503 and body["checks"] == {"database": "error"} and elapsed < DEADLINE_SECONDS
+
+
+def test_a_hung_database_gives_requests_a_clear_503(
+    proxied_app: Callable[..., FastAPI], proxy: TcpProxy
+) -> None:
+    app = proxied_app(db_pool_timeout_seconds=0.5)
+    org = seed_organization(app.state.engine, "alpha", "Alpha")
+    proxy.set_mode("down")
+    with TestClient(app, base_url=BASE_URL, headers={"x-api-key": org.api_keys[Role.VIEWER]}) as client:
+        response = client.get("/api/fleet")
+    assert response.status_code == 503 and response.json()["code"] == "database_unavailable"
+    assert response.headers["retry-after"] == "5"
+    assert "psycopg" not in response.text and "Traceback" not in response.text
+
+
+def test_pool_exhaustion_gives_a_fast_503(
+    pg_url: str, tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
+    from tests.api.conftest import make_settings
+
+    app = create_app(make_settings(pg_url, tmp_path, db_pool_max=2, db_pool_timeout_seconds=0.5))
+    org = seed_organization(app.state.engine, "alpha", "Alpha")
+    held = [app.state.engine.connect() for _ in range(2)]  # every pooled connection busy
+    try:
+        with TestClient(app, base_url=BASE_URL, headers={"x-api-key": org.api_keys[Role.VIEWER]}) as client:
+            started = time.monotonic()
+            response = client.get("/api/fleet")
+            waited = time.monotonic() - started
+            assert response.status_code == 503
+            body = response.json()
+            assert body["code"] == "database_busy" and "no database connection became free" in body["error"]
+            assert response.headers["retry-after"] == "2"
+            assert waited < 2.0  # the 0.5 s pool wait, not a hang
+            record_property("pool_exhausted_answer_seconds", round(waited, 3))
+            for connection in held:
+                connection.close()
+            held = []
+            assert client.get("/api/fleet").status_code == 200
+    finally:
+        for connection in held:
+            connection.close()
+        app.state.engine.dispose()
