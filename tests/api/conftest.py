@@ -1,10 +1,12 @@
 """Fixtures for the web service tests: the app on each backend, two seeded organizations, clients."""
 
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -74,3 +76,27 @@ def org_a(app: FastAPI) -> SeededOrg:
 @pytest.fixture
 def org_b(app: FastAPI) -> SeededOrg:
     return seed_organization(app.state.engine, "bravo", "Bravo")
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The local Redis: the shared-limiter tests fail (not skip) without it."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
+    except redis.RedisError as error:
+        pytest.fail(
+            f"Redis is unreachable at {REDIS_URL}: {error}. Start it (CI's .ci/run does).", pytrace=False
+        )
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    prefix = f"altaviz-test-{uuid.uuid4().hex}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"{prefix}*"):
+        client.delete(key)

@@ -1,31 +1,15 @@
 """Rate limits: 60 a minute per client IP (health included), 10 for sign-in, headers, trusted proxies,
 and a Redis store shared by several app instances (the subprocess tests cover several workers)."""
 
-import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-import redis
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from altaviz.config import Settings
 from altaviz.server import create_app
 from tests.api.world import BASE_URL
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    """The local Redis: the shared-limiter tests fail (not skip) without it."""
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping()
-    except redis.RedisError as error:
-        pytest.fail(
-            f"Redis is unreachable at {REDIS_URL}: {error}. Start it (CI's .ci/run does).", pytrace=False
-        )
-    return REDIS_URL
 
 
 @pytest.fixture
@@ -41,15 +25,6 @@ def limited(sqlite_settings_factory: Callable[..., Settings]) -> Iterator[Callab
     yield build
     for app in apps:
         app.state.engine.dispose()
-
-
-@pytest.fixture
-def redis_prefix(redis_url: str) -> Iterator[str]:
-    prefix = f"altaviz-test-{uuid.uuid4().hex}"
-    yield prefix
-    client = redis.Redis.from_url(redis_url)
-    for key in client.scan_iter(f"{prefix}*"):
-        client.delete(key)
 
 
 def _statuses(client: TestClient, count: int, path: str = "/api/health", **kwargs: object) -> list[int]:

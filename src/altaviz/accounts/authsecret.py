@@ -35,7 +35,8 @@ KNOWN_DEFAULT_SECRETS = frozenset(
         "00000000000000000000000000000000",
     }
 )
-_PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "replace-me", "your-secret", "example")
+# Words of template values ("your-secret-here", "change-me-in-production", ...).
+_PLACEHOLDER_WORDS = ("change", "replace", "your-", "your_", "-here", "placeholder", "example")
 
 
 class AuthSecretError(RuntimeError):
