@@ -2,11 +2,30 @@
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
 from altaviz.accounts.passwords import MAX_PASSWORD_LENGTH
+
+_CONTROL = {chr(code) for code in (*range(0x20), 0x7F)}
+_LINE_BREAKS = {"\t", "\n", "\r"}
+
+
+def _single_line(value: str) -> str:
+    if any(char in _CONTROL for char in value):
+        raise ValueError("must be a single line without control characters")
+    return value
+
+
+def _multi_line(value: str) -> str:
+    if any(char in _CONTROL and char not in _LINE_BREAKS for char in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Line = Annotated[str, AfterValidator(_single_line)]
+Text = Annotated[str, AfterValidator(_multi_line)]
 
 
 class _Request(BaseModel):
@@ -16,14 +35,14 @@ class _Request(BaseModel):
 class SignUpRequest(_Request):
     email: EmailStr
     password: str = Field(max_length=MAX_PASSWORD_LENGTH, description="At least 12 characters.")
-    name: str | None = Field(None, max_length=200)
-    organization_name: str | None = Field(
+    name: Line | None = Field(None, max_length=200)
+    organization_name: Line | None = Field(
         None, max_length=200, description='Default: "<your name>\'s organization".'
     )
 
 
 class LoginRequest(_Request):
-    email: str = Field(min_length=3, max_length=320)
+    email: Line = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
 
 
@@ -82,11 +101,13 @@ class _Named(BaseModel):
 
 
 class OrganizationUpdate(_Named):
-    name: str = Field(min_length=1, max_length=200)
+    name: Line = Field(min_length=1, max_length=200)
 
 
 class ApiKeyCreate(_Named):
-    name: str = Field(min_length=1, max_length=100, description="What the key is for, e.g. 'cron workflows'.")
+    name: Line = Field(
+        min_length=1, max_length=100, description="What the key is for, e.g. 'cron workflows'."
+    )
     role: Literal["viewer", "operator", "admin"] = "viewer"
     expires_in_days: int | None = Field(None, ge=1, le=3650, description="Default: never expires.")
 

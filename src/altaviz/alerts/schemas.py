@@ -5,6 +5,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from altaviz.accounts.schemas import Text
+
 AlertStatusFilter = Literal["open", "active", "resolved", "all"]
 Severity = Literal["info", "warning", "critical"]
 
@@ -54,4 +56,4 @@ class AlertPage(BaseModel):
 class ResolveRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    note: str | None = Field(None, max_length=2000, description="What was found and done.")
+    note: Text | None = Field(None, max_length=2000, description="What was found and done.")

@@ -72,7 +72,7 @@ def _page_statement(status: str, by_severity: bool, by_compressor: bool, by_ack:
 
 @cache
 def _one_statement() -> Select[Any]:
-    return _listing().where(A.c.id == bindparam("alert_id", type_=Integer()))
+    return _listing().where(A.c.id == bindparam("alert_id", type_=A.c.id.type))
 
 
 def list_alerts(

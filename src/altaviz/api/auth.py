@@ -162,7 +162,7 @@ def login(
 @router.post(
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(403, 429, 503),
+    responses=error_responses(401, 403, 429, 503),
     summary="Sign out: end the session and clear its cookies",
 )
 def logout(

@@ -49,7 +49,7 @@ class HealthProbe:
         now = time.monotonic()
         if self._inflight is None or self._inflight.done() or now - self._started > STALE_PROBE_SECONDS:
             if self.executor is None:
-                self.executor = ThreadPoolExecutor(max_workers=PROBE_THREADS, thread_name_prefix="health-probe")
+                self.executor = ThreadPoolExecutor(PROBE_THREADS, thread_name_prefix="health-probe")
             self._inflight = loop.run_in_executor(self.executor, self._probe)
             self._started = now
         try:
