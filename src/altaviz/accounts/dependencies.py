@@ -7,7 +7,7 @@ judged by that key alone (a wrong key never falls back to the cookie). Cookie-au
 changes must echo the CSRF token in the X-CSRF-Token header.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -128,7 +128,8 @@ def _record_activity(db: Session, principal: Principal, now: datetime) -> None:
         db.rollback()
 
 
-def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+# The checks below do no I/O: async, so they run on the event loop instead of a worker thread.
+async def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
     if principal is None:
         raise NotAuthenticated(
             f"Authentication required: sign in, or send an organization API key in {API_KEY_HEADER}"
@@ -139,10 +140,10 @@ def current_principal(principal: Annotated[Principal | None, Depends(optional_pr
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-def require_role(role: Role) -> Callable[[Principal], Principal]:
+def require_role(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that lets through principals with `role` or a higher one."""
 
-    def check(principal: CurrentPrincipal) -> Principal:
+    async def check(principal: CurrentPrincipal) -> Principal:
         if not principal.has_role(role):
             raise Forbidden(f"{role.value.title()} access required; your role is {principal.role.value}")
         return principal
@@ -151,14 +152,14 @@ def require_role(role: Role) -> Callable[[Principal], Principal]:
     return check
 
 
-def require_member_session(principal: CurrentPrincipal) -> Principal:
+async def require_member_session(principal: CurrentPrincipal) -> Principal:
     """Only a signed-in person (not an API key), e.g. to manage keys or change a password."""
     if principal.kind != "session":
         raise Forbidden("This action needs a signed-in member; API keys cannot perform it")
     return principal
 
 
-def org_scope(principal: CurrentPrincipal) -> OrgScope:
+async def org_scope(principal: CurrentPrincipal) -> OrgScope:
     return principal.scope
 
 

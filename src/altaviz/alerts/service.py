@@ -41,21 +41,28 @@ def _listing() -> Select[Any]:
     return scoped_template(query, A, C, S)
 
 
+def _filters(status: str, by_severity: bool, by_compressor: bool, by_ack: bool) -> list[Any]:
+    clauses: list[Any] = []
+    if status == "open":
+        clauses.append(A.c.resolved.is_(False))
+    elif status == "active":
+        clauses += [A.c.resolved.is_(False), A.c.is_active.is_(True)]
+    elif status == "resolved":
+        clauses.append(A.c.resolved.is_(True))
+    if by_severity:
+        clauses.append(A.c.severity == bindparam("severity"))
+    if by_compressor:
+        clauses.append(A.c.compressor_id == bindparam("compressor"))
+    if by_ack:
+        clauses.append(A.c.acknowledged == bindparam("acknowledged", type_=Boolean()))
+    return clauses
+
+
 @cache
 def _list_statement(status: str, by_severity: bool, by_compressor: bool, by_ack: bool) -> Select[Any]:
     query = _listing()
-    if status == "open":
-        query = query.where(A.c.resolved.is_(False))
-    elif status == "active":
-        query = query.where(A.c.resolved.is_(False), A.c.is_active.is_(True))
-    elif status == "resolved":
-        query = query.where(A.c.resolved.is_(True))
-    if by_severity:
-        query = query.where(A.c.severity == bindparam("severity"))
-    if by_compressor:
-        query = query.where(A.c.compressor_id == bindparam("compressor"))
-    if by_ack:
-        query = query.where(A.c.acknowledged == bindparam("acknowledged", type_=Boolean()))
+    for clause in _filters(status, by_severity, by_compressor, by_ack):
+        query = query.where(clause)
     return query
 
 
@@ -63,11 +70,20 @@ def _list_statement(status: str, by_severity: bool, by_compressor: bool, by_ack:
 def _page_statement(status: str, by_severity: bool, by_compressor: bool, by_ack: bool) -> Select[Any]:
     return (
         _list_statement(status, by_severity, by_compressor, by_ack)
-        .add_columns(func.count().over().label("total_rows"))
         .order_by(A.c.alert_timestamp.desc(), A.c.id.desc())
         .limit(bindparam("limit", type_=Integer()))
         .offset(bindparam("offset", type_=Integer()))
     )
+
+
+@cache
+def _count_statement(status: str, by_severity: bool, by_compressor: bool, by_ack: bool) -> Select[Any]:
+    """The same filters on alert_history alone: every alert has its compressor and station (foreign
+    keys), so the joins of the listing neither add nor remove rows."""
+    query = scoped_template(select(func.count()).select_from(A), A)
+    for clause in _filters(status, by_severity, by_compressor, by_ack):
+        query = query.where(clause)
+    return query
 
 
 @cache
@@ -94,11 +110,10 @@ def list_alerts(
     )
     connection = session.connection()
     rows = connection.execute(_page_statement(*flags), params).all()
-    if rows:
-        total = int(rows[0].total_rows)
+    if offset == 0 and len(rows) < limit:
+        total = len(rows)  # the whole list fits on this page
     else:
-        count = select(func.count()).select_from(_list_statement(*flags).subquery())
-        total = int(connection.execute(count, params).scalar_one())
+        total = int(connection.execute(_count_statement(*flags), params).scalar_one())
     return AlertPage(
         items=[AlertOut.model_validate(row) for row in rows], total=total, limit=limit, offset=offset
     )

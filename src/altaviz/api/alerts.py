@@ -3,11 +3,12 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query
+from fastapi.responses import Response
 
 from altaviz.accounts.dependencies import DbSession, Operator, Viewer, begin_write
 from altaviz.alerts import service
 from altaviz.alerts.schemas import AlertOut, AlertPage, AlertStatusFilter, ResolveRequest, Severity
-from altaviz.api.errors import error_responses
+from altaviz.api.errors import error_responses, model_json
 from altaviz.api.params import CompressorFilter, Offset, limit
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
@@ -34,16 +35,18 @@ def list_alerts(
     acknowledged: Annotated[bool | None, Query(description="Only (un)acknowledged alerts.")] = None,
     limit: Annotated[int, limit(200)] = 50,
     offset: Offset = 0,
-) -> AlertPage:
-    return service.list_alerts(
-        db,
-        principal.scope,
-        status=status,
-        severity=severity,
-        compressor=compressor,
-        acknowledged=acknowledged,
-        limit=limit,
-        offset=offset,
+) -> Response:
+    return model_json(
+        service.list_alerts(
+            db,
+            principal.scope,
+            status=status,
+            severity=severity,
+            compressor=compressor,
+            acknowledged=acknowledged,
+            limit=limit,
+            offset=offset,
+        )
     )
 
 
@@ -53,8 +56,8 @@ def list_alerts(
     responses=error_responses(401, 403, 404, 422, 429, 503),
     summary="One alert",
 )
-def get_alert(alert_id: AlertId, principal: Viewer, db: DbSession) -> AlertOut:
-    return service.get_alert(db, principal.scope, alert_id)
+def get_alert(alert_id: AlertId, principal: Viewer, db: DbSession) -> Response:
+    return model_json(service.get_alert(db, principal.scope, alert_id))
 
 
 @router.post(

@@ -3,10 +3,11 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 from pydantic import AwareDatetime
 
 from altaviz.accounts.dependencies import DbSession, Viewer
-from altaviz.api.errors import error_responses
+from altaviz.api.errors import error_responses, model_json
 from altaviz.api.params import CompressorPath, Hours, Window
 from altaviz.monitoring import service
 from altaviz.monitoring.schemas import CompressorDetail, ReadingSeries
@@ -20,8 +21,8 @@ router = APIRouter(prefix="/compressors", tags=["compressors"])
     responses=error_responses(401, 403, 404, 422, 429, 503),
     summary="Metadata, station, newest reading and health of one compressor",
 )
-def compressor_detail(compressor_id: CompressorPath, principal: Viewer, db: DbSession) -> CompressorDetail:
-    return service.compressor_detail(db, principal.scope, compressor_id)
+def compressor_detail(compressor_id: CompressorPath, principal: Viewer, db: DbSession) -> Response:
+    return model_json(service.compressor_detail(db, principal.scope, compressor_id))
 
 
 @router.get(
@@ -41,7 +42,9 @@ def compressor_readings(
     end: Annotated[
         AwareDatetime | None, Query(description="End of the range (ISO 8601 with time zone); default now.")
     ] = None,
-) -> ReadingSeries:
-    return service.readings(
-        db, principal.scope, principal.plan, compressor_id, window=window, hours=hours, end=end
+) -> Response:
+    return model_json(
+        service.readings(
+            db, principal.scope, principal.plan, compressor_id, window=window, hours=hours, end=end
+        )
     )

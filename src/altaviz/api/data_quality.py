@@ -3,9 +3,10 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
 from altaviz.accounts.dependencies import DbSession, Viewer
-from altaviz.api.errors import error_responses
+from altaviz.api.errors import error_responses, model_json
 from altaviz.api.params import CompressorFilter, Hours, Offset, limit
 from altaviz.monitoring import service
 from altaviz.monitoring.schemas import DataQualityPage
@@ -34,14 +35,16 @@ def data_quality(
     ] = None,
     limit: Annotated[int, limit(1000)] = 100,
     offset: Offset = 0,
-) -> DataQualityPage:
-    return service.data_quality(
-        db,
-        principal.scope,
-        hours=hours,
-        compressor=compressor,
-        level=level,
-        metric_type=metric_type,
-        limit=limit,
-        offset=offset,
+) -> Response:
+    return model_json(
+        service.data_quality(
+            db,
+            principal.scope,
+            hours=hours,
+            compressor=compressor,
+            level=level,
+            metric_type=metric_type,
+            limit=limit,
+            offset=offset,
+        )
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -228,3 +228,13 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         503: "The database is unavailable or busy; retry later.",
     }
     return {status: {"model": ErrorBody, "description": described[status]} for status in statuses}
+
+
+def model_json(model: BaseModel, status_code: int = 200) -> Response:
+    """The model as a JSON response, serialised once in Rust by pydantic.
+
+    Read routes return this instead of the model, so FastAPI does not validate the answer again in a
+    worker thread; their `response_model` still documents it (and the schemathesis run checks the
+    two agree).
+    """
+    return Response(model.__pydantic_serializer__.to_json(model), status_code, media_type="application/json")

@@ -3,9 +3,10 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
 from altaviz.accounts.dependencies import DbSession, Viewer
-from altaviz.api.errors import error_responses
+from altaviz.api.errors import error_responses, model_json
 from altaviz.api.params import Offset, StationFilter, limit
 from altaviz.monitoring import service
 from altaviz.monitoring.schemas import FleetPage, LatestReadingPage, StationList
@@ -33,9 +34,11 @@ def fleet(
     ] = "compressor",
     limit: Annotated[int, limit(1000)] = 100,
     offset: Offset = 0,
-) -> FleetPage:
-    return service.fleet(
-        db, principal.scope, station=station, status=status, sort=sort, limit=limit, offset=offset
+) -> Response:
+    return model_json(
+        service.fleet(
+            db, principal.scope, station=station, status=status, sort=sort, limit=limit, offset=offset
+        )
     )
 
 
@@ -45,8 +48,8 @@ def fleet(
     responses=READ_ERRORS,
     summary="Stations with compressor counts and the health of their worst compressor",
 )
-def stations(principal: Viewer, db: DbSession) -> StationList:
-    return service.stations(db, principal.scope)
+def stations(principal: Viewer, db: DbSession) -> Response:
+    return model_json(service.stations(db, principal.scope))
 
 
 @router.get(
@@ -61,5 +64,7 @@ def latest_readings(
     station: StationFilter = None,
     limit: Annotated[int, limit(1000)] = 100,
     offset: Offset = 0,
-) -> LatestReadingPage:
-    return service.latest_readings(db, principal.scope, station=station, limit=limit, offset=offset)
+) -> Response:
+    return model_json(
+        service.latest_readings(db, principal.scope, station=station, limit=limit, offset=offset)
+    )

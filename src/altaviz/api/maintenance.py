@@ -3,9 +3,10 @@
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
+from fastapi.responses import Response
 
 from altaviz.accounts.dependencies import DbSession, Viewer
-from altaviz.api.errors import error_responses
+from altaviz.api.errors import error_responses, model_json
 from altaviz.api.params import CompressorFilter, Offset, limit
 from altaviz.monitoring import service
 from altaviz.monitoring.schemas import MaintenancePage
@@ -29,7 +30,9 @@ def maintenance(
     ] = None,
     limit: Annotated[int, limit(500)] = 50,
     offset: Offset = 0,
-) -> MaintenancePage:
-    return service.maintenance_events(
-        db, principal.scope, compressor=compressor, event_type=event_type, limit=limit, offset=offset
+) -> Response:
+    return model_json(
+        service.maintenance_events(
+            db, principal.scope, compressor=compressor, event_type=event_type, limit=limit, offset=offset
+        )
     )
