@@ -115,7 +115,10 @@ def list_alerts(
     else:
         total = int(connection.execute(_count_statement(*flags), params).scalar_one())
     return AlertPage(
-        items=[AlertOut.model_validate(row) for row in rows], total=total, limit=limit, offset=offset
+        items=[AlertOut.model_construct(**row._mapping) for row in rows],
+        total=total,
+        limit=limit,
+        offset=offset,
     )
 
 

@@ -29,7 +29,7 @@ log = logging.getLogger("altaviz.ratelimit")
 
 AUTH_PATHS = frozenset({"/api/auth/login", "/api/auth/signup", "/login", "/signup"})
 EXEMPT_PREFIXES = ("/static/", "/api/docs/static/")
-REDIS_TIMEOUT_SECONDS = 0.25
+REDIS_TIMEOUT_SECONDS = 1.0
 STORE_ERROR_LOG_INTERVAL = 30.0
 
 
