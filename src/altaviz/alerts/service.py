@@ -114,11 +114,13 @@ def list_alerts(
         total = len(rows)  # the whole list fits on this page
     else:
         total = int(connection.execute(_count_statement(*flags), params).scalar_one())
-    return AlertPage(
-        items=[AlertOut.model_construct(**row._mapping) for row in rows],
-        total=total,
-        limit=limit,
-        offset=offset,
+    return AlertPage.model_validate(
+        {
+            "items": [dict(row._mapping) for row in rows],
+            "total": total,
+            "limit": limit,
+            "offset": offset,
+        }
     )
 
 
@@ -126,7 +128,7 @@ def get_alert(session: Session, scope: OrgScope, alert_id: int) -> AlertOut:
     row = session.connection().execute(_one_statement(), scope_params(scope, alert_id=alert_id)).one_or_none()
     if row is None:
         raise NotFound("Alert not found")
-    return AlertOut.model_validate(row)
+    return AlertOut.model_validate(dict(row._mapping))
 
 
 def acknowledge(session: Session, scope: OrgScope, alert_id: int, actor: str) -> AlertOut:

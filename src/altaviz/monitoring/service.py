@@ -1,7 +1,8 @@
 """Read-side queries of the fleet for one organization (the API and the pages call these).
 
 Rows read from the database are typed by their columns already, so the hot paths build their answer
-models with `model_construct` (no second validation of what the database guarantees).
+plain dicts and validate each answer once, in pydantic's Rust core (several times faster than building
+the models field by field in Python).
 
 Every query is scoped by organization through accounts.scoping. The hot statements are built once
 (scoped_template binds the organization at execution), so a request pays for executing SQL, not for
@@ -37,11 +38,9 @@ from altaviz.monitoring.schemas import (
     CompressorInfo,
     DataQualityMetricOut,
     DataQualityPage,
-    FleetCompressor,
     FleetPage,
     FleetSummary,
     HourlyReading,
-    LatestReading,
     LatestReadingPage,
     LatestValues,
     MaintenanceEventOut,
@@ -178,34 +177,34 @@ def _summary_statement() -> Select[Any]:
     return scoped_template(query, C)
 
 
-def _latest(row: Any) -> LatestValues | None:
+def _latest(row: Any) -> dict[str, Any] | None:
     if row.latest_agg_timestamp is None:
         return None
     mapping = row._mapping
-    return LatestValues.model_construct(**{name: mapping[f"latest_{name}"] for name in LATEST_NAMES})
+    return {name: mapping[f"latest_{name}"] for name in LATEST_NAMES}
 
 
-def _reading(row: Any) -> HourlyReading | None:
+def _reading(row: Any) -> dict[str, Any] | None:
     if row.latest_agg_timestamp is None:
         return None
     mapping = row._mapping
-    return HourlyReading.model_construct(**{name: mapping[f"latest_{name}"] for name in READING_NAMES})
+    return {name: mapping[f"latest_{name}"] for name in READING_NAMES}
 
 
-def _fleet_row(row: Any) -> FleetCompressor:
-    return FleetCompressor.model_construct(
-        compressor_id=row.compressor_id,
-        model=row.model,
-        horsepower=row.horsepower,
-        station_id=row.station_id,
-        station_name=row.station_name,
-        latitude=row.latitude,
-        longitude=row.longitude,
-        health_status=HEALTH_BY_RANK[int(row.worst)],
-        active_alert_count=int(row.active_alert_count),
-        last_reading_at=row.latest_agg_timestamp,
-        latest=_latest(row),
-    )
+def _fleet_row(row: Any) -> dict[str, Any]:
+    return {
+        "compressor_id": row.compressor_id,
+        "model": row.model,
+        "horsepower": row.horsepower,
+        "station_id": row.station_id,
+        "station_name": row.station_name,
+        "latitude": row.latitude,
+        "longitude": row.longitude,
+        "health_status": HEALTH_BY_RANK[int(row.worst)],
+        "active_alert_count": int(row.active_alert_count),
+        "last_reading_at": row.latest_agg_timestamp,
+        "latest": _latest(row),
+    }
 
 
 def fleet(
@@ -233,7 +232,8 @@ def fleet(
         total = connection.execute(_fleet_count(station is not None, status is not None), params).scalar_one()
     else:
         total = summary.compressors
-    return FleetPage(summary=summary, items=items, total=total, limit=limit, offset=offset)
+    page = {"summary": summary, "items": items, "total": total, "limit": limit, "offset": offset}
+    return FleetPage.model_validate(page)
 
 
 def fleet_summary(session: Session, scope: OrgScope) -> FleetSummary:
@@ -324,7 +324,7 @@ def compressor_detail(session: Session, scope: OrgScope, compressor_id: str) -> 
     return CompressorDetail(
         compressor=CompressorInfo.model_validate(row),
         station=_station(station),
-        latest_reading=_reading(row),
+        latest_reading=HourlyReading.model_validate(latest) if (latest := _reading(row)) else None,
         health_status=HEALTH_BY_RANK[int(row.worst)],
         active_alert_count=int(row.active_alert_count),
     )
@@ -392,19 +392,17 @@ def readings(
     rows = session.connection().execute(_series_statement(), params).all()
     if not rows:
         require_compressor(session, scope, compressor_id)
-    if step == 1:
-        items = [HourlyReading.model_construct(**row._mapping) for row in rows]
-    else:
-        items = _roll_up(rows, window, step)
-    return ReadingSeries(
-        compressor_id=compressor_id,
-        window=window,
-        hours=hours,
-        start=start,
-        end=end,
-        history_days=plan.history_days,
-        items=items,
-    )
+    items = [dict(row._mapping) for row in rows] if step == 1 else _roll_up(rows, window, step)
+    series = {
+        "compressor_id": compressor_id,
+        "window": window,
+        "hours": hours,
+        "start": start,
+        "end": end,
+        "history_days": plan.history_days,
+        "items": items,
+    }
+    return ReadingSeries.model_validate(series)
 
 
 def _bucket_start(moment: datetime, step_hours: int) -> datetime:
@@ -485,13 +483,10 @@ def latest_readings(
     for row in connection.execute(statement, params):
         reading = _reading(row)
         if reading is not None:
-            items.append(
-                LatestReading(
-                    **reading.model_dump(), compressor_id=row.compressor_id, station_id=row.station_id
-                )
-            )
+            items.append({**reading, "compressor_id": row.compressor_id, "station_id": row.station_id})
     total = connection.execute(count, params).scalar_one()
-    return LatestReadingPage(items=items, total=total, limit=limit, offset=offset)
+    page = {"items": items, "total": total, "limit": limit, "offset": offset}
+    return LatestReadingPage.model_validate(page)
 
 
 def _page(query: Select[Any], order: Sequence[Any]) -> Select[Any]:
@@ -534,7 +529,7 @@ def maintenance_events(
     query, page = _maintenance_statement(compressor is not None, event_type is not None)
     params = scope_params(scope, limit=limit, offset=offset, compressor=compressor, event_type=event_type)
     rows = session.connection().execute(page, params).all()
-    items = [MaintenanceEventOut.model_validate(row) for row in rows]
+    items = [MaintenanceEventOut.model_validate(dict(row._mapping)) for row in rows]
     return MaintenancePage(
         items=items, total=_total(session, query, params, rows), limit=limit, offset=offset
     )
@@ -575,7 +570,7 @@ def data_quality(
         scope, since=since, compressor=compressor, metric_type=metric_type, limit=limit, offset=offset
     )
     rows = session.connection().execute(page, params).all()
-    items = [DataQualityMetricOut.model_validate(row) for row in rows]
+    items = [DataQualityMetricOut.model_validate(dict(row._mapping)) for row in rows]
     return DataQualityPage(
         items=items, total=_total(session, query, params, rows), limit=limit, offset=offset
     )
