@@ -7,12 +7,13 @@ judged by that key alone (a wrong key never falls back to the cookie). Cookie-au
 changes must echo the CSRF token in the X-CSRF-Token header.
 """
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -74,10 +75,28 @@ def auth_config(request: Request) -> AuthConfig:
     return config
 
 
-def get_db(request: Request) -> Iterator[Session]:
-    """One database session per request (connections come from the service's pool)."""
-    with request.app.state.session_factory() as session:
+async def get_db(request: Request) -> AsyncIterator[Session]:
+    """One database session per request; connections come from the service's pool.
+
+    A request holds a pooled connection only inside one worker-thread call: authentication ends its
+    transaction before returning, and so does every route (`release`). Holding a connection while
+    waiting for the next worker thread lets a burst of requests take every connection and every
+    thread and wait on each other until the pool timeout.
+    """
+    session: Session = request.app.state.session_factory()
+    try:
         yield session
+    finally:
+        if session.in_transaction():  # an error path left a transaction open: closing does I/O
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
+
+
+def release(db: Session) -> None:
+    """End the request's read transaction, returning its connection to the pool."""
+    if db.in_transaction():
+        db.rollback()
 
 
 DbSession = Annotated[Session, Depends(get_db)]
@@ -87,6 +106,13 @@ def optional_principal(
     request: Request, db: DbSession, api_key: Annotated[str | None, Security(api_key_header)]
 ) -> Principal | None:
     """The caller, or None when the request carries no credentials at all."""
+    try:
+        return _resolve_principal(request, db, api_key)
+    finally:
+        release(db)
+
+
+def _resolve_principal(request: Request, db: Session, api_key: str | None) -> Principal | None:
     config = auth_config(request)
     now = datetime.now(UTC)
     # Presence decides, not value: an empty or wrong key is refused, never read as "no key".
@@ -185,3 +211,44 @@ def begin_write(db: Session) -> None:
     if db.in_transaction():
         db.commit()
     db.connection(execution_options={SQLITE_BEGIN_IMMEDIATE: True})
+
+
+# --- one worker-thread call per read request ----------------------------------------------------------
+#
+# The dependencies above resolve the caller in a worker thread of its own, before the route's own.
+# The hot read routes instead take a `Caller` (gathered on the event loop, no I/O) and call
+# `authorize` first thing inside their single worker-thread call: authentication, the query and
+# releasing the connection then happen in one hop, which is measurably cheaper under load.
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """What a request presented, not yet checked against the database."""
+
+    request: Request
+    api_key: str | None
+
+
+async def caller(request: Request, api_key: Annotated[str | None, Security(api_key_header)]) -> Caller:
+    return Caller(request, request.headers.get(API_KEY_HEADER, api_key))
+
+
+def authorize(db: Session, who: Caller, role: Role) -> Principal:
+    """The principal behind `who`, checked for `role` (call it inside the route's worker thread)."""
+    try:
+        principal = _resolve_principal(who.request, db, who.api_key)
+    except BaseException:
+        release(db)
+        raise
+    if principal is None:
+        release(db)
+        raise NotAuthenticated(
+            f"Authentication required: sign in, or send an organization API key in {API_KEY_HEADER}"
+        )
+    if not principal.has_role(role):
+        release(db)
+        raise Forbidden(f"{role.value.title()} access required; your role is {principal.role.value}")
+    return principal
+
+
+CallerOf = Annotated[Caller, Depends(caller)]

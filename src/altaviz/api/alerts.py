@@ -5,10 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import Response
 
-from altaviz.accounts.dependencies import DbSession, Operator, Viewer, begin_write
+from altaviz.accounts.dependencies import CallerOf, DbSession, Operator, authorize, begin_write
+from altaviz.accounts.roles import Role
 from altaviz.alerts import service
 from altaviz.alerts.schemas import AlertOut, AlertPage, AlertStatusFilter, ResolveRequest, Severity
-from altaviz.api.errors import error_responses, model_json
+from altaviz.api.errors import error_responses, read_answer
 from altaviz.api.params import CompressorFilter, Offset, limit
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
@@ -22,7 +23,7 @@ AlertId = Annotated[int, Path(ge=1, le=2**62, description="The alert's id.")]
     summary="Alerts, newest first, filtered by status, severity and compressor",
 )
 def list_alerts(
-    principal: Viewer,
+    who: CallerOf,
     db: DbSession,
     status: Annotated[
         AlertStatusFilter,
@@ -36,7 +37,9 @@ def list_alerts(
     limit: Annotated[int, limit(200)] = 50,
     offset: Offset = 0,
 ) -> Response:
-    return model_json(
+    principal = authorize(db, who, Role.VIEWER)
+    return read_answer(
+        db,
         service.list_alerts(
             db,
             principal.scope,
@@ -46,7 +49,7 @@ def list_alerts(
             acknowledged=acknowledged,
             limit=limit,
             offset=offset,
-        )
+        ),
     )
 
 
@@ -56,8 +59,9 @@ def list_alerts(
     responses=error_responses(401, 403, 404, 422, 429, 503),
     summary="One alert",
 )
-def get_alert(alert_id: AlertId, principal: Viewer, db: DbSession) -> Response:
-    return model_json(service.get_alert(db, principal.scope, alert_id))
+def get_alert(alert_id: AlertId, who: CallerOf, db: DbSession) -> Response:
+    principal = authorize(db, who, Role.VIEWER)
+    return read_answer(db, service.get_alert(db, principal.scope, alert_id))
 
 
 @router.post(

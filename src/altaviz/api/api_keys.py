@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, status
 
 from altaviz.accounts import service
-from altaviz.accounts.dependencies import Admin, DbSession, MemberSession, begin_write
+from altaviz.accounts.dependencies import Admin, DbSession, MemberSession, begin_write, release
 from altaviz.accounts.errors import Forbidden, NotFound, UpgradeRequired
 from altaviz.accounts.plans import plans_with
 from altaviz.accounts.roles import Role
@@ -23,6 +23,7 @@ def _member_admin(principal: Admin, member: MemberSession) -> None:
 @router.get("", response_model=ApiKeyList, responses=error_responses(401, 403, 429, 503), summary="List keys")
 def list_keys(principal: Admin, member: MemberSession, db: DbSession) -> ApiKeyList:
     keys = [ApiKeyOut.model_validate(key) for key in service.list_api_keys(db, principal.scope)]
+    release(db)
     return ApiKeyList(items=keys, total=len(keys))
 
 

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import AwareDatetime
 
-from altaviz.accounts.dependencies import DbSession, Viewer
-from altaviz.api.errors import error_responses, model_json
+from altaviz.accounts.dependencies import CallerOf, DbSession, authorize
+from altaviz.accounts.roles import Role
+from altaviz.api.errors import error_responses, read_answer
 from altaviz.api.params import CompressorPath, Hours, Window
 from altaviz.monitoring import service
 from altaviz.monitoring.schemas import CompressorDetail, ReadingSeries
@@ -21,8 +22,9 @@ router = APIRouter(prefix="/compressors", tags=["compressors"])
     responses=error_responses(401, 403, 404, 422, 429, 503),
     summary="Metadata, station, newest reading and health of one compressor",
 )
-def compressor_detail(compressor_id: CompressorPath, principal: Viewer, db: DbSession) -> Response:
-    return model_json(service.compressor_detail(db, principal.scope, compressor_id))
+def compressor_detail(compressor_id: CompressorPath, who: CallerOf, db: DbSession) -> Response:
+    principal = authorize(db, who, Role.VIEWER)
+    return read_answer(db, service.compressor_detail(db, principal.scope, compressor_id))
 
 
 @router.get(
@@ -33,7 +35,7 @@ def compressor_detail(compressor_id: CompressorPath, principal: Viewer, db: DbSe
 )
 def compressor_readings(
     compressor_id: CompressorPath,
-    principal: Viewer,
+    who: CallerOf,
     db: DbSession,
     window: Annotated[
         Window, Query(description="Aggregation window; 4hr and 24hr need Pro or above.")
@@ -43,8 +45,10 @@ def compressor_readings(
         AwareDatetime | None, Query(description="End of the range (ISO 8601 with time zone); default now.")
     ] = None,
 ) -> Response:
-    return model_json(
+    principal = authorize(db, who, Role.VIEWER)
+    return read_answer(
+        db,
         service.readings(
             db, principal.scope, principal.plan, compressor_id, window=window, hours=hours, end=end
-        )
+        ),
     )

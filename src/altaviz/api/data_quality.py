@@ -5,8 +5,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from altaviz.accounts.dependencies import DbSession, Viewer
-from altaviz.api.errors import error_responses, model_json
+from altaviz.accounts.dependencies import CallerOf, DbSession, authorize
+from altaviz.accounts.roles import Role
+from altaviz.api.errors import error_responses, read_answer
 from altaviz.api.params import CompressorFilter, Hours, Offset, limit
 from altaviz.monitoring import service
 from altaviz.monitoring.schemas import DataQualityPage
@@ -21,7 +22,7 @@ router = APIRouter(tags=["data quality"])
     summary="Quality checks of the last hours, newest first",
 )
 def data_quality(
-    principal: Viewer,
+    who: CallerOf,
     db: DbSession,
     hours: Hours = 24,
     compressor: CompressorFilter = None,
@@ -36,7 +37,9 @@ def data_quality(
     limit: Annotated[int, limit(1000)] = 100,
     offset: Offset = 0,
 ) -> Response:
-    return model_json(
+    principal = authorize(db, who, Role.VIEWER)
+    return read_answer(
+        db,
         service.data_quality(
             db,
             principal.scope,
@@ -46,5 +49,5 @@ def data_quality(
             metric_type=metric_type,
             limit=limit,
             offset=offset,
-        )
+        ),
     )

@@ -16,9 +16,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
+from altaviz.accounts.dependencies import release
 from altaviz.accounts.errors import Conflict, Forbidden, NotAuthenticated, NotFound, UpgradeRequired
 from altaviz.accounts.passwords import WeakPassword
 from altaviz.accounts.service import EmailTaken
@@ -238,3 +240,10 @@ def model_json(model: BaseModel, status_code: int = 200) -> Response:
     two agree).
     """
     return Response(model.__pydantic_serializer__.to_json(model), status_code, media_type="application/json")
+
+
+def read_answer(db: Session, model: BaseModel) -> Response:
+    """End the read transaction (the connection goes back to the pool in this same worker thread),
+    then answer with the model."""
+    release(db)
+    return model_json(model)

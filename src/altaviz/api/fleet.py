@@ -5,8 +5,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from altaviz.accounts.dependencies import DbSession, Viewer
-from altaviz.api.errors import error_responses, model_json
+from altaviz.accounts.dependencies import CallerOf, DbSession, authorize
+from altaviz.accounts.roles import Role
+from altaviz.api.errors import error_responses, read_answer
 from altaviz.api.params import Offset, StationFilter, limit
 from altaviz.monitoring import service
 from altaviz.monitoring.schemas import FleetPage, LatestReadingPage, StationList
@@ -22,7 +23,7 @@ READ_ERRORS = error_responses(401, 403, 422, 429, 503)
     summary="One row per compressor: station, latest values, alerts in alarm, health; and fleet totals",
 )
 def fleet(
-    principal: Viewer,
+    who: CallerOf,
     db: DbSession,
     station: StationFilter = None,
     status: Annotated[
@@ -35,10 +36,12 @@ def fleet(
     limit: Annotated[int, limit(1000)] = 100,
     offset: Offset = 0,
 ) -> Response:
-    return model_json(
+    principal = authorize(db, who, Role.VIEWER)
+    return read_answer(
+        db,
         service.fleet(
             db, principal.scope, station=station, status=status, sort=sort, limit=limit, offset=offset
-        )
+        ),
     )
 
 
@@ -48,8 +51,9 @@ def fleet(
     responses=READ_ERRORS,
     summary="Stations with compressor counts and the health of their worst compressor",
 )
-def stations(principal: Viewer, db: DbSession) -> Response:
-    return model_json(service.stations(db, principal.scope))
+def stations(who: CallerOf, db: DbSession) -> Response:
+    principal = authorize(db, who, Role.VIEWER)
+    return read_answer(db, service.stations(db, principal.scope))
 
 
 @router.get(
@@ -59,12 +63,13 @@ def stations(principal: Viewer, db: DbSession) -> Response:
     summary="The newest hourly aggregate of each compressor",
 )
 def latest_readings(
-    principal: Viewer,
+    who: CallerOf,
     db: DbSession,
     station: StationFilter = None,
     limit: Annotated[int, limit(1000)] = 100,
     offset: Offset = 0,
 ) -> Response:
-    return model_json(
-        service.latest_readings(db, principal.scope, station=station, limit=limit, offset=offset)
+    principal = authorize(db, who, Role.VIEWER)
+    return read_answer(
+        db, service.latest_readings(db, principal.scope, station=station, limit=limit, offset=offset)
     )

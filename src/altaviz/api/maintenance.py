@@ -5,8 +5,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from altaviz.accounts.dependencies import DbSession, Viewer
-from altaviz.api.errors import error_responses, model_json
+from altaviz.accounts.dependencies import CallerOf, DbSession, authorize
+from altaviz.accounts.roles import Role
+from altaviz.api.errors import error_responses, read_answer
 from altaviz.api.params import CompressorFilter, Offset, limit
 from altaviz.monitoring import service
 from altaviz.monitoring.schemas import MaintenancePage
@@ -21,7 +22,7 @@ router = APIRouter(tags=["maintenance"])
     summary="Maintenance events, newest first",
 )
 def maintenance(
-    principal: Viewer,
+    who: CallerOf,
     db: DbSession,
     compressor: CompressorFilter = None,
     event_type: Annotated[
@@ -31,8 +32,10 @@ def maintenance(
     limit: Annotated[int, limit(500)] = 50,
     offset: Offset = 0,
 ) -> Response:
-    return model_json(
+    principal = authorize(db, who, Role.VIEWER)
+    return read_answer(
+        db,
         service.maintenance_events(
             db, principal.scope, compressor=compressor, event_type=event_type, limit=limit, offset=offset
-        )
+        ),
     )
