@@ -107,7 +107,7 @@ def _compressors(stats: Any) -> tuple[Select[Any], Any, Any]:
     return scoped_template(query, C, S), worst, active
 
 
-def _with_latest(page: Any, order: Sequence[Any]) -> Select[Any]:
+def _with_latest(page: Any, order: Sequence[Any], names: Sequence[str] = READING_NAMES) -> Select[Any]:
     """`page` (a subquery with compressor_id) left-joined to each compressor's newest hourly row."""
     latest, newer = R.alias("latest"), R.alias("newer")
     newest = (
@@ -128,7 +128,7 @@ def _with_latest(page: Any, order: Sequence[Any]) -> Select[Any]:
             latest.c.agg_timestamp == newest,
         ),
     )
-    columns = [latest.c[name].label(f"latest_{name}") for name in READING_NAMES]
+    columns = [latest.c[name].label(f"latest_{name}") for name in names]
     return select(page, *columns).select_from(joined).order_by(*order)
 
 
@@ -147,7 +147,7 @@ def _fleet_page(by_station: bool, by_status: bool, by_health: bool) -> Select[An
         .subquery("page")
     )
     outer_order = (page.c.worst.desc(), page.c.compressor_id) if by_health else (page.c.compressor_id,)
-    return _with_latest(page, outer_order)
+    return _with_latest(page, outer_order, LATEST_NAMES)  # only what a fleet row shows
 
 
 @cache
@@ -225,7 +225,9 @@ def fleet(
     if status is not None:
         params["status_rank"] = RANK_BY_HEALTH[status]
     filtered = station is not None or status is not None
-    rows = connection.execute(_fleet_page(station is not None, status is not None, sort == "health"), params)
+    rows = connection.execute(
+        _fleet_page(station is not None, status is not None, sort == "health"), params
+    ).all()
     items = [_fleet_row(row) for row in rows]
     summary = fleet_summary(session, scope)
     if filtered:
