@@ -131,6 +131,55 @@ class Settings(BaseSettings):
         description="Comma-separated origins (scheme://host[:port]) allowed to call the API from a browser.",
     )
 
+    # --- billing (Stripe) ------------------------------------------------------------------------------
+    stripe_secret_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("STRIPE_SECRET_KEY"),
+        description="Stripe API secret key (sk_live_..., sk_test_...); without it checkout and the "
+        "billing portal answer 503 and everything else keeps working.",
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        None,
+        validation_alias=_env("STRIPE_WEBHOOK_SECRET"),
+        description="Signing secret of the webhook endpoint (whsec_...); without it webhooks are refused.",
+    )
+    stripe_price_pro: str | None = Field(
+        None, validation_alias=_env("STRIPE_PRICE_ID_PRO"), description="Stripe price id of the Pro plan."
+    )
+    stripe_price_enterprise: str | None = Field(
+        None,
+        validation_alias=_env("STRIPE_PRICE_ID_ENTERPRISE"),
+        description="Stripe price id of the Enterprise plan.",
+    )
+    stripe_api_base: str | None = Field(
+        None,
+        validation_alias=_env("STRIPE_API_BASE"),
+        description="Another Stripe API address (e.g. stripe-mock); default Stripe's own.",
+    )
+    public_url: str | None = Field(
+        None,
+        validation_alias=_env("ALTAVIZ_PUBLIC_URL"),
+        description="Public address of the service (https://ops.example.com), for links in e-mails and "
+        "Stripe's return pages; default the address a request came to.",
+    )
+
+    # --- e-mail (SMTP) ---------------------------------------------------------------------------------
+    smtp_host: str | None = Field(
+        None, validation_alias=_env("SMTP_HOST"), description="SMTP server; without it no e-mail is sent."
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, validation_alias=_env("SMTP_PORT"))
+    smtp_username: str | None = Field(None, validation_alias=_env("SMTP_USERNAME"))
+    smtp_password: SecretStr | None = Field(None, validation_alias=_env("SMTP_PASSWORD"))
+    smtp_security: Literal["starttls", "ssl", "none"] = Field(
+        "starttls",
+        validation_alias=_env("SMTP_SECURITY"),
+        description="starttls (port 587), ssl (implicit TLS, port 465) or none (a local relay only).",
+    )
+    smtp_from: str = Field(
+        "Altaviz <noreply@altaviz.local>", validation_alias=_env("SMTP_FROM"), description="Sender address."
+    )
+    smtp_timeout_seconds: float = Field(10, gt=0, le=120, validation_alias=_env("SMTP_TIMEOUT"))
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _parse_proxies(cls, value: object) -> object:
@@ -154,6 +203,16 @@ class Settings(BaseSettings):
                     raise ValueError(f"{item!r} is not an origin such as https://app.example.com")
             return [item.rstrip("/") for item in items]
         return items
+
+    @field_validator("public_url", "stripe_api_base")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an address such as https://ops.example.com")
+        return value.strip().rstrip("/")
 
     @field_validator("rate_limit_storage_uri")
     @classmethod
