@@ -131,6 +131,14 @@ class Settings(BaseSettings):
         description="Comma-separated origins (scheme://host[:port]) allowed to call the API from a browser.",
     )
 
+    web_refresh_seconds: float = Field(
+        30,
+        ge=0.5,
+        le=3600,
+        validation_alias=_env("WEB_REFRESH_SECONDS"),
+        description="How often the dashboard pages refresh their live parts (HTMX polling).",
+    )
+
     # --- billing (Stripe) ------------------------------------------------------------------------------
     stripe_secret_key: SecretStr | None = Field(
         None,
