@@ -1,5 +1,6 @@
 """Imports every model so Base.metadata is complete (for Alembic and for tests)."""
 
+from altaviz.accounts.audit import AuditLog
 from altaviz.accounts.models import ApiKey, Organization, User, UserSession
 from altaviz.alerts.models import AlertHistory
 from altaviz.billing.models import BillingEvent
@@ -16,6 +17,7 @@ from altaviz.monitoring.models import (
 __all__ = [
     "AlertHistory",
     "ApiKey",
+    "AuditLog",
     "Base",
     "BillingEvent",
     "CompressorMetadata",
