@@ -188,6 +188,112 @@ class Settings(BaseSettings):
     )
     smtp_timeout_seconds: float = Field(10, gt=0, le=120, validation_alias=_env("SMTP_TIMEOUT"))
 
+    # --- alert workflows and notifications -----------------------------------------------------------
+    workflow_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=_env("WORKFLOW_API_KEY"),
+        description="Platform operators' key for POST /api/workflows/run (header x-api-key, any "
+        "organization named in the body); 32+ characters (openssl rand -hex 32). Unset: only sessions.",
+    )
+    workflow_api_key_old: SecretStr | None = Field(
+        None,
+        validation_alias=_env("WORKFLOW_API_KEY_OLD"),
+        description="The previous workflow key, still accepted while callers move to the new one.",
+    )
+    workflow_escalation_hours: float = Field(
+        4,
+        gt=0,
+        le=24 * 30,
+        validation_alias=_env("WORKFLOW_ESCALATION_HOURS"),
+        description="Hours an active warning may stay unacknowledged before it is escalated to critical.",
+    )
+    workflow_auto_resolve_hours: float = Field(
+        2,
+        gt=0,
+        le=24 * 30,
+        validation_alias=_env("WORKFLOW_AUTO_RESOLVE_HOURS"),
+        description="Hours of normal readings after a compressor's last alert returned to normal "
+        "before its open alerts are resolved by the system.",
+    )
+    workflow_staleness_hours: float = Field(
+        3,
+        gt=0,
+        le=24 * 30,
+        validation_alias=_env("WORKFLOW_STALENESS_HOURS"),
+        description="Hours without data before a compressor gets a data-staleness alert.",
+    )
+    workflow_cleanup_days: float = Field(
+        7,
+        gt=0,
+        le=365,
+        validation_alias=_env("WORKFLOW_CLEANUP_DAYS"),
+        description="Days an alert may stay unactioned before the system acknowledges it.",
+    )
+    workflow_interval_minutes: float = Field(
+        15,
+        gt=0,
+        le=24 * 60,
+        validation_alias=_env("WORKFLOW_INTERVAL_MINUTES"),
+        description="How often the service's scheduler runs workflow=all for every organization.",
+    )
+    workflow_scheduler_enabled: bool = Field(
+        True,
+        validation_alias=_env("WORKFLOW_SCHEDULER"),
+        description="Run the workflow and notification scheduler inside the service.",
+    )
+    notify_group_wait_seconds: float = Field(
+        30,
+        ge=0,
+        le=3600,
+        validation_alias=_env("NOTIFY_GROUP_WAIT_SECONDS"),
+        description="How long a compressor's first notification waits to gather the rest of a burst.",
+    )
+    notify_group_interval_minutes: float = Field(
+        5,
+        ge=0,
+        le=24 * 60,
+        validation_alias=_env("NOTIFY_GROUP_INTERVAL_MINUTES"),
+        description="At most one message per compressor and channel within this interval.",
+    )
+    notify_repeat_interval_hours: float = Field(
+        4,
+        gt=0,
+        le=24 * 30,
+        validation_alias=_env("NOTIFY_REPEAT_INTERVAL_HOURS"),
+        description="A critical alert still unacknowledged is notified again after this long.",
+    )
+    notify_max_attempts: int = Field(
+        8,
+        ge=1,
+        le=50,
+        validation_alias=_env("NOTIFY_MAX_ATTEMPTS"),
+        description="Delivery attempts per message (exponential back-off from 30 s) before it is "
+        "marked failed.",
+    )
+    notify_dispatch_seconds: float = Field(
+        15,
+        ge=1,
+        le=3600,
+        validation_alias=_env("NOTIFY_DISPATCH_SECONDS"),
+        description="How often the service looks for notifications due for delivery.",
+    )
+    notify_timeout_seconds: float = Field(
+        10,
+        gt=0,
+        le=120,
+        validation_alias=_env("NOTIFY_TIMEOUT"),
+        description="Timeout of one webhook delivery.",
+    )
+
+    @field_validator("workflow_api_key", "workflow_api_key_old")
+    @classmethod
+    def _check_workflow_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value().strip()) < 32:
+            raise ValueError("must be at least 32 characters (generate one with: openssl rand -hex 32)")
+        return SecretStr(value.get_secret_value().strip())
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _parse_proxies(cls, value: object) -> object:
