@@ -2,7 +2,7 @@
 
 from altaviz.accounts.audit import AuditLog
 from altaviz.accounts.models import ApiKey, Organization, User, UserSession
-from altaviz.alerts.models import AlertHistory
+from altaviz.alerts.models import AlertHistory, JobLock, WorkflowRun
 from altaviz.billing.models import BillingEvent
 from altaviz.db.base import Base
 from altaviz.monitoring.models import (
@@ -13,6 +13,7 @@ from altaviz.monitoring.models import (
     SensorReadingAgg,
     StationLocation,
 )
+from altaviz.notifications.models import NotificationChannel, NotificationMessage
 
 __all__ = [
     "AlertHistory",
@@ -22,11 +23,15 @@ __all__ = [
     "BillingEvent",
     "CompressorMetadata",
     "DataQualityMetric",
+    "JobLock",
     "MaintenanceEvent",
+    "NotificationChannel",
+    "NotificationMessage",
     "Organization",
     "PipelineRun",
     "SensorReadingAgg",
     "StationLocation",
     "User",
     "UserSession",
+    "WorkflowRun",
 ]
