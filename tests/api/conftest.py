@@ -17,6 +17,8 @@ from altaviz.server import create_app
 from tests.api.world import AUTH_SECRET, BASE_URL, SeededOrg, close_clients, seed_organization
 
 GENEROUS_LIMIT = 1_000_000
+# Webhooks are verified with this secret in every API test (tests/billing signs events with it).
+STRIPE_WEBHOOK_SECRET = "whsec_tests_only_5b0f3c9e2d7a41f6"
 # argon2id as in production, at its lowest cost: the API tests sign in and change passwords often.
 # tests/accounts checks the production parameters.
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
@@ -38,6 +40,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "auth_secret": AUTH_SECRET,
         "rate_limit_per_minute": GENEROUS_LIMIT,
         "rate_limit_auth_per_minute": GENEROUS_LIMIT,
+        "stripe_webhook_secret": STRIPE_WEBHOOK_SECRET,
         **overrides,
     }
     return Settings(**values)

@@ -22,6 +22,8 @@ class Route:
     params: dict[str, Any] = field(default_factory=dict)
     body: dict[str, Any] | None = None
     members_only: bool = False  # API keys may not call it, whatever their role
+    # Statuses >= 500 that are a correct answer in the test setup (e.g. 503 "billing is not configured").
+    tolerated: tuple[int, ...] = ()
 
     def url(self, org: SeededOrg, foreign: SeededOrg | None = None) -> str:
         """The path with ids of `org`'s objects, or of `foreign`'s when given (an id `org` lacks)."""
@@ -30,6 +32,8 @@ class Route:
             self.path.replace("{compressor_id}", target.own_compressor if foreign else "COMP-001")
             .replace("{alert_id}", str(target.alert_ids["critical"]))
             .replace("{key_id}", str(target.api_key_ids[Role.VIEWER]))
+            .replace("{user_id}", str(target.users[Role.VIEWER]))
+            .replace("{invitation_id}", str(target.invitation_id))
         )
 
     @property
@@ -66,5 +70,33 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/api/alerts/{alert_id}/resolve", Role.OPERATOR, body={"note": "checked"}),
     Route("GET", "/api/maintenance", Role.VIEWER),
     Route("GET", "/api/data-quality", Role.VIEWER),
+    Route("GET", "/api/team/members", Role.VIEWER),
+    Route("PATCH", "/api/team/members/{user_id}", Role.ADMIN, body={"role": "operator"}, members_only=True),
+    Route("DELETE", "/api/team/members/{user_id}", Role.ADMIN, members_only=True),
+    Route("GET", "/api/team/invitations", Role.ADMIN),
+    Route(
+        "POST",
+        "/api/team/invitations",
+        Role.ADMIN,
+        body={"email": "invitee@example.com", "role": "viewer"},
+        members_only=True,
+    ),
+    Route("DELETE", "/api/team/invitations/{invitation_id}", Role.ADMIN, members_only=True),
+    Route("POST", "/api/auth/invitations/preview", PUBLIC, body={"token": "not-a-real-token"}),
+    Route(
+        "POST",
+        "/api/auth/invitations/accept",
+        PUBLIC,
+        body={"token": "not-a-real-token", "password": "a long pass phrase 42"},
+    ),
+    Route("GET", "/api/billing", Role.ADMIN),
+    Route(
+        "POST", "/api/billing/checkout", Role.ADMIN, body={"plan": "pro"}, members_only=True, tolerated=(503,)
+    ),
+    Route("POST", "/api/billing/portal", Role.ADMIN, members_only=True, tolerated=(503,)),
+    Route("POST", "/api/stripe/webhooks", PUBLIC, body={"id": "evt_x"}),
+    Route("GET", "/api/audit", Role.ADMIN),
+    Route("GET", "/api/export/aggregates", Role.VIEWER),
+    Route("GET", "/api/export/alerts", Role.VIEWER, params={"format": "parquet"}),
 )
 PROTECTED = tuple(route for route in ROUTES if route.min_role is not None)

@@ -15,11 +15,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from altaviz.accounts import service
-from altaviz.accounts.models import Organization, User
+from altaviz.accounts.models import Invitation, Organization, User
 from altaviz.accounts.passwords import hash_password
 from altaviz.accounts.roles import Role
 from altaviz.accounts.scoping import OrgScope
-from altaviz.accounts.tokens import csrf_token, encode_session_cookie
+from altaviz.accounts.tokens import csrf_token, encode_session_cookie, sha256_hex
 from altaviz.alerts.models import AlertHistory
 from altaviz.db.session import session_scope
 from altaviz.monitoring.models import (
@@ -48,6 +48,7 @@ class SeededOrg:
     emails: dict[Role, str] = field(default_factory=dict)
     api_keys: dict[Role, str] = field(default_factory=dict)
     api_key_ids: dict[Role, uuid.UUID] = field(default_factory=dict)
+    invitation_id: uuid.UUID | None = None
     alert_ids: dict[str, int] = field(default_factory=dict)
     own_compressor: str = ""
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -224,6 +225,17 @@ def seed_organization(engine: Engine, slug: str, marker: str, tier: str = "enter
             )
             seeded.api_keys[role] = key
             seeded.api_key_ids[role] = record.id
+        invitation = Invitation(
+            organization_id=org.id,
+            email=f"pending@{slug}.example.com",
+            role=Role.OPERATOR.value,
+            token_hash=sha256_hex(f"{slug}-invitation-token"),
+            invited_by=seeded.users[Role.ADMIN],
+            expires_at=hour + timedelta(days=7),
+        )
+        session.add(invitation)
+        session.flush()
+        seeded.invitation_id = invitation.id
     return seeded
 
 

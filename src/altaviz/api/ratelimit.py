@@ -27,7 +27,16 @@ from altaviz.config import Settings
 
 log = logging.getLogger("altaviz.ratelimit")
 
-AUTH_PATHS = frozenset({"/api/auth/login", "/api/auth/signup", "/login", "/signup"})
+AUTH_PATHS = frozenset(
+    {
+        "/api/auth/login",
+        "/api/auth/signup",
+        "/api/auth/invitations/accept",
+        "/api/auth/invitations/preview",
+        "/login",
+        "/signup",
+    }
+)
 EXEMPT_PREFIXES = ("/static/", "/api/docs/static/")
 REDIS_TIMEOUT_SECONDS = 1.0
 STORE_ERROR_LOG_INTERVAL = 30.0

@@ -5,15 +5,22 @@ from fastapi import APIRouter
 from altaviz.api import (
     alerts,
     api_keys,
+    audit,
     auth,
+    billing,
     compressors,
     data_quality,
+    export,
     fleet,
     health,
     maintenance,
     organization,
+    team,
 )
 
 api_router = APIRouter(prefix="/api")
 for module in (health, auth, organization, api_keys, fleet, compressors, alerts, maintenance, data_quality):
     api_router.include_router(module.router)
+for module in (team, billing, audit, export):
+    api_router.include_router(module.router)
+api_router.include_router(team.accept_router)

@@ -1,9 +1,9 @@
 """Imports every model so Base.metadata is complete (for Alembic and for tests)."""
 
 from altaviz.accounts.audit import AuditLog
-from altaviz.accounts.models import ApiKey, Organization, User, UserSession
+from altaviz.accounts.models import ApiKey, Invitation, Organization, User, UserSession
 from altaviz.alerts.models import AlertHistory, JobLock, WorkflowRun
-from altaviz.billing.models import BillingEvent
+from altaviz.billing.models import BillingEvent, BillingSubscription, PlanLimitQuarantine
 from altaviz.db.base import Base
 from altaviz.monitoring.models import (
     CompressorMetadata,
@@ -21,14 +21,17 @@ __all__ = [
     "AuditLog",
     "Base",
     "BillingEvent",
+    "BillingSubscription",
     "CompressorMetadata",
     "DataQualityMetric",
+    "Invitation",
     "JobLock",
     "MaintenanceEvent",
     "NotificationChannel",
     "NotificationMessage",
     "Organization",
     "PipelineRun",
+    "PlanLimitQuarantine",
     "SensorReadingAgg",
     "StationLocation",
     "User",
