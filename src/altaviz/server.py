@@ -30,6 +30,7 @@ from altaviz.api.ratelimit import RateLimiter, RateLimitMiddleware
 from altaviz.api.router import api_router
 from altaviz.config import Settings, get_settings
 from altaviz.db.session import create_db_engine, session_factory
+from altaviz.web import install_web
 
 log = logging.getLogger("altaviz.server")
 
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(api_router)
     mount_docs(app)
+    install_web(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -1,0 +1,405 @@
+"""Page routes: public pages, sign-up/in/out, and the dashboard (thin: parse, call views/services,
+render). Queries live in the services; views.py assembles what each page shows."""
+
+import uuid
+from typing import Annotated, Any
+
+from email_validator import EmailNotValidError, validate_email
+from fastapi import APIRouter, FastAPI, Form, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import IntegrityError
+
+from altaviz.accounts import service as accounts
+from altaviz.accounts.dependencies import DbSession, begin_write, release
+from altaviz.accounts.errors import Conflict, NotFound
+from altaviz.accounts.passwords import WeakPassword
+from altaviz.accounts.plans import PLANS
+from altaviz.accounts.roles import API_KEY_ROLES, WHAT_EACH_ROLE_MAY_DO, Role
+from altaviz.alerts import service as alerts
+from altaviz.web import views
+from altaviz.web.session import (
+    LoginRequired,
+    Member,
+    clear_cookies,
+    login_redirect,
+    needs,
+    safe_next,
+    same_origin,
+    sign_in,
+    viewer_of,
+)
+from altaviz.web.templating import STATIC_DIR, templates
+
+router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
+
+STATUSES = ("active", "open", "resolved", "all")
+SEVERITIES = ("critical", "warning", "info")
+HEALTH = ("critical", "warning", "healthy")
+
+
+def install_web(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_exception_handler(LoginRequired, login_redirect)
+    app.include_router(router)
+
+
+def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def _is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
+
+
+# --- public pages -----------------------------------------------------------------------------------
+
+
+@router.get("/")
+def landing(request: Request) -> HTMLResponse:
+    return _render(request, "landing.html", plans=PLANS.values())
+
+
+@router.get("/pricing")
+def pricing(request: Request) -> HTMLResponse:
+    return _render(request, "pricing.html", plans=PLANS.values())
+
+
+@router.get("/login")
+def login_page(request: Request, next: str | None = None, signed_out: bool = False) -> HTMLResponse:
+    return _render(request, "login.html", next=safe_next(next), signed_out=signed_out, error=None, email="")
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    db: DbSession,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=1024)],
+    next: Annotated[str | None, Form()] = None,
+) -> Response:
+    target = safe_next(next)
+    if not same_origin(request):
+        return _render(
+            request,
+            "login.html",
+            403,
+            next=target,
+            signed_out=False,
+            email=email,
+            error="This form was posted from another site. Open the sign-in page here and retry.",
+        )
+    begin_write(db)
+    user = accounts.authenticate(db, email, password)
+    if user is None:
+        db.rollback()
+        return _render(
+            request,
+            "login.html",
+            401,
+            next=target,
+            signed_out=False,
+            email=email,
+            error="Wrong email or password. Check both, or create an account.",
+        )
+    db.commit()
+    response = RedirectResponse(target, status_code=303)
+    sign_in(request, response, db, user)
+    return response
+
+
+@router.get("/signup")
+def signup_page(request: Request) -> HTMLResponse:
+    return _render(request, "signup.html", error=None, form={})
+
+
+@router.post("/signup")
+def signup(
+    request: Request,
+    db: DbSession,
+    email: Annotated[str, Form(max_length=320)],
+    password: Annotated[str, Form(max_length=1024)],
+    name: Annotated[str, Form(max_length=200)] = "",
+    company: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    form = {"email": email, "name": name, "company": company}
+
+    def again(message: str, status: int) -> HTMLResponse:
+        return _render(request, "signup.html", status, error=message, form=form)
+
+    if not same_origin(request):
+        return again("This form was posted from another site. Open the sign-up page here and retry.", 403)
+    try:
+        address = validate_email(email.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as error:
+        return again(f"That email address is not valid: {error}", 422)
+    begin_write(db)
+    try:
+        user, _org = accounts.sign_up(
+            db, email=address, password=password, name=name, organization_name=company
+        )
+        db.commit()
+    except WeakPassword as error:
+        db.rollback()
+        return again(str(error), 422)
+    except (accounts.EmailTaken, IntegrityError):
+        db.rollback()
+        return again("An account with this email already exists. Sign in instead.", 409)
+    response = RedirectResponse("/dashboard", status_code=303)
+    sign_in(request, response, db, user)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, db: DbSession, principal: Member) -> Response:
+    if principal.session_id is not None:
+        begin_write(db)
+        accounts.end_session(db, principal.session_id)
+        db.commit()
+    response = Response(status_code=204, headers={"HX-Redirect": "/login?signed_out=true"})
+    clear_cookies(request, response)
+    return response
+
+
+# --- dashboard ----------------------------------------------------------------------------------------
+
+
+@router.get("/dashboard")
+def fleet_page(
+    request: Request,
+    db: DbSession,
+    principal: Member,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    station: Annotated[str | None, Query(max_length=50)] = None,
+    status: Annotated[str | None, Query(max_length=10)] = None,
+    find: Annotated[str | None, Query(max_length=50)] = None,
+) -> Response:
+    if find and find.strip():
+        return RedirectResponse(f"/dashboard/compressors/{find.strip().upper()}", status_code=303)
+    context = views.fleet_overview(
+        db,
+        principal.scope,
+        page=page,
+        station=station or None,
+        status=status if status in HEALTH else None,
+    )
+    release(db)
+    name = "fleet_live.html" if _is_htmx(request) else "fleet.html"
+    return _render(request, name, viewer=viewer_of(request, principal), nav="fleet", **context)
+
+
+@router.get("/dashboard/compressors/{compressor_id}")
+def compressor_page(
+    request: Request,
+    db: DbSession,
+    principal: Member,
+    compressor_id: str,
+    window: Annotated[str, Query(pattern="^(1hr|4hr|24hr)$")] = "1hr",
+    range: Annotated[str, Query(pattern="^(1H|4H|24H|7D)$")] = "24H",
+) -> Response:
+    viewer = viewer_of(request, principal)
+    try:
+        context = views.compressor_page(
+            db, principal.scope, principal.plan, compressor_id[:50], window=window, range_key=range
+        )
+    except NotFound:
+        release(db)
+        return _render(
+            request,
+            "not_found.html",
+            404,
+            viewer=viewer,
+            nav="fleet",
+            what=f"Compressor {compressor_id[:50]}",
+        )
+    release(db)
+    name = "compressor_live.html" if _is_htmx(request) else "compressor.html"
+    return _render(
+        request, name, viewer=viewer, nav="fleet", windows=views.WINDOWS, ranges=views.RANGES, **context
+    )
+
+
+@router.get("/dashboard/alerts")
+def alerts_page(
+    request: Request,
+    db: DbSession,
+    principal: Member,
+    status: Annotated[str, Query(pattern="^(active|open|resolved|all)$")] = "active",
+    severity: Annotated[str | None, Query(max_length=10)] = None,
+    compressor: Annotated[str | None, Query(max_length=50)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    context = views.alerts_page(
+        db,
+        principal.scope,
+        status=status,
+        severity=severity if severity in SEVERITIES else None,
+        compressor=(compressor or "").strip().upper() or None,
+        page=page,
+    )
+    release(db)
+    name = "alerts_live.html" if _is_htmx(request) else "alerts.html"
+    return _render(request, name, viewer=viewer_of(request, principal), nav="alerts", **context)
+
+
+def _alert_row(request: Request, principal: Any, alert: Any, message: str | None = None) -> HTMLResponse:
+    return _render(
+        request, "alert_row.html", viewer=viewer_of(request, principal), alert=alert, message=message
+    )
+
+
+@router.post("/dashboard/alerts/{alert_id}/acknowledge")
+def acknowledge_alert(request: Request, db: DbSession, principal: Member, alert_id: int) -> Response:
+    needs(principal, Role.OPERATOR)
+    begin_write(db)
+    try:
+        alert = alerts.acknowledge(db, principal.scope, alert_id, principal.actor)
+        db.commit()
+        return _alert_row(request, principal, alert, "Acknowledged")
+    except Conflict as error:
+        db.rollback()
+        return _alert_row(request, principal, alerts.get_alert(db, principal.scope, alert_id), str(error))
+
+
+@router.post("/dashboard/alerts/{alert_id}/resolve")
+def resolve_alert(
+    request: Request,
+    db: DbSession,
+    principal: Member,
+    alert_id: int,
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    needs(principal, Role.OPERATOR)
+    begin_write(db)
+    try:
+        alert = alerts.resolve(db, principal.scope, alert_id, principal.actor, note.replace("\x00", ""))
+        db.commit()
+        return _alert_row(request, principal, alert, "Resolved")
+    except Conflict as error:
+        db.rollback()
+        return _alert_row(request, principal, alerts.get_alert(db, principal.scope, alert_id), str(error))
+
+
+@router.get("/dashboard/data-quality")
+def quality_page(
+    request: Request,
+    db: DbSession,
+    principal: Member,
+    hours: Annotated[int, Query(ge=1, le=720)] = 24,
+) -> Response:
+    settings = request.app.state.settings
+    context = views.quality_page(db, principal.scope, hours=hours, sla_minutes=settings.freshness_sla_minutes)
+    release(db)
+    name = "quality_live.html" if _is_htmx(request) else "quality.html"
+    return _render(request, name, viewer=viewer_of(request, principal), nav="quality", **context)
+
+
+# --- settings -----------------------------------------------------------------------------------------
+
+
+def _settings(request: Request, db: Any, principal: Any, **extra: Any) -> HTMLResponse:
+    organization = accounts.get_organization(db, principal.scope)
+    keys = accounts.list_api_keys(db, principal.scope) if principal.has_role(Role.ADMIN) else []
+    user = accounts.get_user(db, principal.user_id)
+    release(db)
+    return _render(
+        request,
+        "settings_body.html" if _is_htmx(request) else "settings.html",
+        viewer=viewer_of(request, principal),
+        nav="settings",
+        organization=organization,
+        user=user,
+        plan=principal.plan,
+        plans=PLANS.values(),
+        keys=keys,
+        key_roles=API_KEY_ROLES,
+        roles=WHAT_EACH_ROLE_MAY_DO,
+        **{"notice": None, "error": None, "new_key": None, **extra},
+    )
+
+
+@router.get("/dashboard/settings")
+def settings_page(request: Request, db: DbSession, principal: Member) -> Response:
+    return _settings(request, db, principal)
+
+
+@router.post("/dashboard/settings/organization")
+def rename_organization(
+    request: Request, db: DbSession, principal: Member, name: Annotated[str, Form(max_length=200)]
+) -> Response:
+    needs(principal, Role.OWNER)
+    if not name.strip():
+        return _settings(request, db, principal, error="Give the organization a name.")
+    begin_write(db)
+    accounts.rename_organization(db, principal.scope, name.replace("\x00", ""))
+    db.commit()
+    return _settings(request, db, principal, notice="Organization renamed.")
+
+
+@router.post("/dashboard/settings/password")
+def change_password(
+    request: Request,
+    db: DbSession,
+    principal: Member,
+    current_password: Annotated[str, Form(max_length=1024)],
+    new_password: Annotated[str, Form(max_length=1024)],
+) -> Response:
+    assert principal.user_id is not None
+    begin_write(db)
+    try:
+        changed = accounts.change_password(db, principal.user_id, current_password, new_password)
+    except WeakPassword as error:
+        db.rollback()
+        return _settings(request, db, principal, error=str(error))
+    if not changed:
+        db.rollback()
+        return _settings(request, db, principal, error="The current password is not correct.")
+    accounts.end_other_sessions(db, principal.user_id, keep=principal.session_id)
+    db.commit()
+    return _settings(request, db, principal, notice="Password changed; your other sessions were signed out.")
+
+
+@router.post("/dashboard/settings/api-keys")
+def create_api_key(
+    request: Request,
+    db: DbSession,
+    principal: Member,
+    name: Annotated[str, Form(max_length=100)],
+    role: Annotated[str, Form(max_length=20)] = "viewer",
+) -> Response:
+    needs(principal, Role.ADMIN)
+    if not name.strip() or role not in API_KEY_ROLES:
+        return _settings(request, db, principal, error="Name the key and pick viewer, operator or admin.")
+    if not principal.plan.api_access:
+        return _settings(
+            request,
+            db,
+            principal,
+            error=f"API access is not part of the {principal.plan.name} plan: upgrade to Pro.",
+        )
+    begin_write(db)
+    _record, key = accounts.create_api_key(
+        db,
+        principal.scope,
+        name=name.replace("\x00", ""),
+        role=Role(role),
+        created_by=principal.user_id,
+        expires_at=None,
+    )
+    db.commit()
+    return _settings(request, db, principal, new_key=key, notice=f"API key “{name.strip()}” created.")
+
+
+@router.post("/dashboard/settings/api-keys/{key_id}/revoke")
+def revoke_api_key(request: Request, db: DbSession, principal: Member, key_id: str) -> Response:
+    needs(principal, Role.ADMIN)
+    try:
+        parsed = uuid.UUID(key_id)
+    except ValueError:
+        return _settings(request, db, principal, error="No such API key.")
+    begin_write(db)
+    key = accounts.revoke_api_key(db, principal.scope, parsed)
+    db.commit()
+    if key is None:
+        return _settings(request, db, principal, error="No such API key.")
+    return _settings(request, db, principal, notice=f"API key “{key.name}” revoked.")
