@@ -1,0 +1,190 @@
+"""The pages over HTTP on SQLite and PostgreSQL: sign-in redirects, roles, organization scope, empty
+states, live fragments and the CSP's rules (no inline script or style). The browser tests in
+tests/e2e drive the same pages in Chromium."""
+
+import re
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from altaviz.accounts.roles import Role
+from tests.api.world import PASSWORD, SeededOrg, anonymous_client, member_client
+
+PAGES = (
+    "/dashboard",
+    "/dashboard/compressors/COMP-001",
+    "/dashboard/alerts",
+    "/dashboard/data-quality",
+    "/dashboard/settings",
+)
+PUBLIC = ("/", "/pricing", "/login", "/signup")
+
+
+def _no_inline_code(html: str) -> None:
+    for tag in re.findall(r"<script\b[^>]*>", html):
+        assert "src=" in tag or 'type="application/json"' in tag, tag
+    assert not re.search(r"\sstyle=", html)
+    assert not re.search(r"\son[a-z]+=", html)
+
+
+def test_public_pages_render_without_inline_code(app: FastAPI) -> None:
+    client = anonymous_client(app)
+    for path in PUBLIC:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert "script-src 'self'" in response.headers["content-security-policy"]
+        _no_inline_code(response.text)
+    assert "Enterprise" in client.get("/pricing").text
+
+
+def test_dashboard_pages_send_strangers_to_sign_in(app: FastAPI) -> None:
+    client = anonymous_client(app)
+    for path in PAGES:
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/login?next=/dashboard")
+    live = client.get("/dashboard", headers={"HX-Request": "true"}, follow_redirects=False)
+    assert live.headers["HX-Redirect"] == "/login?next=/dashboard"
+
+
+def test_every_page_renders_for_a_viewer(app: FastAPI, org_a: SeededOrg) -> None:
+    client = member_client(app, org_a.users[Role.VIEWER])
+    for path in PAGES:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        _no_inline_code(response.text)
+        assert org_a.marker in response.text
+    fleet = client.get("/dashboard").text
+    assert 'data-compressor="COMP-001" data-status="critical"' in fleet
+    assert 'data-station="STATION-A" data-status="critical"' in fleet
+
+
+def test_viewers_see_no_alert_actions_and_cannot_take_them(app: FastAPI, org_a: SeededOrg) -> None:
+    viewer = member_client(app, org_a.users[Role.VIEWER])
+    for path in ("/dashboard/alerts", "/dashboard/compressors/COMP-001"):
+        html = viewer.get(path).text
+        assert "Acknowledge</button>" not in html and "/resolve" not in html
+        assert "Your role (viewer) can read alerts" in html or path != "/dashboard/alerts"
+    alert = org_a.alert_ids["critical"]
+    assert viewer.post(f"/dashboard/alerts/{alert}/acknowledge").status_code == 403
+    settings = viewer.get("/dashboard/settings").text
+    assert (
+        "/dashboard/settings/api-keys" not in settings and "/dashboard/settings/organization" not in settings
+    )
+
+
+def test_an_operator_acknowledges_and_resolves_from_the_alerts_page(app: FastAPI, org_a: SeededOrg) -> None:
+    operator = member_client(app, org_a.users[Role.OPERATOR])
+    alert = org_a.alert_ids["critical"]
+    assert "Acknowledge</button>" in operator.get("/dashboard/alerts").text
+    row = operator.post(f"/dashboard/alerts/{alert}/acknowledge")
+    assert row.status_code == 200 and 'data-state="acknowledged"' in row.text
+    again = operator.post(f"/dashboard/alerts/{alert}/acknowledge")
+    assert "already acknowledged" in again.text
+    resolved = operator.post(f"/dashboard/alerts/{alert}/resolve", data={"note": "bearing replaced"})
+    assert 'data-state="resolved"' in resolved.text and "bearing replaced" in resolved.text
+    listing = operator.get("/dashboard/alerts?status=resolved").text
+    assert f'data-alert-id="{alert}"' in listing
+
+
+def test_a_state_change_without_the_csrf_token_is_refused(app: FastAPI, org_a: SeededOrg) -> None:
+    operator = member_client(app, org_a.users[Role.OPERATOR])
+    alert = org_a.alert_ids["critical"]
+    response = operator.post(f"/dashboard/alerts/{alert}/acknowledge", headers={"X-CSRF-Token": "forged"})
+    assert response.status_code == 403
+
+
+def test_another_organizations_compressor_is_not_found(
+    app: FastAPI, org_a: SeededOrg, org_b: SeededOrg
+) -> None:
+    client = member_client(app, org_a.users[Role.OWNER])
+    response = client.get(f"/dashboard/compressors/{org_b.own_compressor}")
+    assert response.status_code == 404
+    assert org_b.marker not in response.text and "was not found" in response.text
+    foreign_alert = org_b.alert_ids["critical"]
+    operator = member_client(app, org_a.users[Role.OPERATOR])
+    assert operator.post(f"/dashboard/alerts/{foreign_alert}/acknowledge").status_code == 404
+    assert org_b.marker not in client.get("/dashboard/alerts?status=all").text
+
+
+def test_live_refresh_returns_only_the_live_fragment(app: FastAPI, org_a: SeededOrg) -> None:
+    client = member_client(app, org_a.users[Role.VIEWER])
+    for path in PAGES[:4]:
+        fragment = client.get(path, headers={"HX-Request": "true"}).text
+        assert fragment.lstrip().startswith('<div id="live"'), path
+        assert "<html" not in fragment
+
+
+def test_sign_up_lands_on_the_empty_state_and_sign_in_works(app: FastAPI) -> None:
+    client = anonymous_client(app)
+    form = {"email": "new@example.com", "password": PASSWORD, "name": "Nia", "company": "Gulf Gas"}
+    response = client.post("/signup", data=form, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/dashboard"
+    page = client.get("/dashboard").text
+    assert "No compressors yet" in page and "altaviz pipeline run --organization gulf-gas" in page
+    alerts = client.get("/dashboard/alerts").text
+    assert "No alerts — all systems normal." in alerts
+    quality = client.get("/dashboard/data-quality").text
+    assert "Run the ETL pipeline" in quality
+    taken = client.post("/signup", data=form)
+    assert taken.status_code == 409 and "already exists" in taken.text
+    fresh = anonymous_client(app)
+    wrong = fresh.post("/login", data={"email": "new@example.com", "password": "not it at all"})
+    assert wrong.status_code == 401 and "Wrong email or password" in wrong.text
+    right = fresh.post(
+        "/login",
+        data={"email": "new@example.com", "password": PASSWORD, "next": "/dashboard/alerts"},
+        follow_redirects=False,
+    )
+    assert right.headers["location"] == "/dashboard/alerts"
+    elsewhere = fresh.post(
+        "/login",
+        data={"email": "new@example.com", "password": PASSWORD, "next": "//evil.example"},
+        follow_redirects=False,
+    )
+    assert elsewhere.headers["location"] == "/dashboard"
+
+
+def test_sign_in_from_another_site_is_refused(app: FastAPI) -> None:
+    client = anonymous_client(app)
+    response = client.post(
+        "/login", data={"email": "a@b.co", "password": "x" * 12}, headers={"Origin": "https://evil.example"}
+    )
+    assert response.status_code == 403
+
+
+def test_sign_out_ends_the_session(app: FastAPI, org_a: SeededOrg) -> None:
+    client = member_client(app, org_a.users[Role.VIEWER])
+    response = client.post("/logout")
+    assert response.headers["HX-Redirect"] == "/login?signed_out=true"
+    assert client.get("/dashboard", follow_redirects=False).status_code == 303
+
+
+def test_admins_manage_api_keys_from_settings(app: FastAPI, org_a: SeededOrg) -> None:
+    admin = member_client(app, org_a.users[Role.ADMIN])
+    created = admin.post(
+        "/dashboard/settings/api-keys",
+        data={"name": "scada", "role": "viewer"},
+        headers={"HX-Request": "true"},
+    )
+    assert created.status_code == 200 and "shown only once" in created.text
+    key = re.search(r'data-field="new-key">([^<]+)<', created.text)
+    assert key is not None
+    reader = TestClient(app, base_url="https://testserver", headers={"x-api-key": key.group(1)})
+    assert reader.get("/api/fleet").status_code == 200
+    owner = member_client(app, org_a.users[Role.OWNER])
+    renamed = owner.post("/dashboard/settings/organization", data={"name": "Renamed Gas"})
+    assert "Renamed Gas" in renamed.text
+    assert admin.post("/dashboard/settings/organization", data={"name": "x"}).status_code == 403
+
+
+def test_the_fleet_page_pages_and_filters(app: FastAPI, org_a: SeededOrg) -> None:
+    client = member_client(app, org_a.users[Role.VIEWER])
+    critical = client.get("/dashboard?status=critical").text
+    assert 'data-compressor="COMP-001"' in critical and 'data-compressor="COMP-002"' not in critical
+    by_station = client.get("/dashboard?station=STATION-B").text
+    assert 'data-compressor="COMP-003"' in by_station and 'data-compressor="COMP-001"' not in by_station
+    jump = client.get("/dashboard?find=comp-002", follow_redirects=False)
+    assert jump.headers["location"] == "/dashboard/compressors/COMP-002"
+    detail = client.get("/dashboard/compressors/COMP-001?window=1hr&range=7D").text
+    assert 'data-sensor="vibration"' in detail and "Maintenance" in detail
