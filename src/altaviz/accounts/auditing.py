@@ -82,3 +82,28 @@ def audit_system(
         ip=ip,
         details=details,
     )
+
+
+def record_failed_sign_in(session: Session, email: str, ip: str | None) -> bool:
+    """Audit a failed sign-in in the organization of the account it named (if there is one: an
+    unknown address belongs to no organization). Never records the password tried."""
+    from sqlalchemy import select
+
+    from altaviz.accounts.models import User
+    from altaviz.accounts.service import normalize_email
+
+    address = normalize_email(email)
+    user = session.scalar(select(User).where(User.email == address))
+    if user is None:
+        return False
+    audit.record(
+        session,
+        organization_id=user.organization_id,
+        actor=audit.Actor("user", str(user.id), user.name or user.email),
+        action="auth.login_failed",
+        target_type="user",
+        target_id=str(user.id),
+        ip=ip,
+        details={"email": address, "reason": "account disabled" if not user.is_active else "wrong password"},
+    )
+    return True

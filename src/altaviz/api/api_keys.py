@@ -3,9 +3,10 @@
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from altaviz.accounts import service
+from altaviz.accounts.auditing import audit_action
 from altaviz.accounts.dependencies import Admin, DbSession, MemberSession, begin_write, release
 from altaviz.accounts.errors import Forbidden, NotFound, UpgradeRequired
 from altaviz.accounts.plans import plans_with
@@ -34,7 +35,9 @@ def list_keys(principal: Admin, member: MemberSession, db: DbSession) -> ApiKeyL
     responses=error_responses(401, 403, 422, 429, 503),
     summary="Create a key (the key is in this answer only)",
 )
-def create_key(body: ApiKeyCreate, principal: Admin, member: MemberSession, db: DbSession) -> ApiKeyCreated:
+def create_key(
+    body: ApiKeyCreate, principal: Admin, member: MemberSession, db: DbSession, request: Request
+) -> ApiKeyCreated:
     if not principal.plan.api_access:
         raise UpgradeRequired(
             f"API access requires a {plans_with('api_access')} plan", plan=principal.plan.tier
@@ -49,6 +52,20 @@ def create_key(body: ApiKeyCreate, principal: Admin, member: MemberSession, db: 
     record, key = service.create_api_key(
         db, principal.scope, name=body.name, role=role, created_by=principal.user_id, expires_at=expires_at
     )
+    audit_action(
+        db,
+        principal,
+        "api_key.created",
+        target_type="api_key",
+        target_id=record.id,
+        ip=request.client.host if request.client else None,
+        details={
+            "name": record.name,
+            "role": record.role,
+            "prefix": record.prefix,
+            "expires_at": _iso(expires_at),
+        },
+    )
     db.commit()
     return ApiKeyCreated(**ApiKeyOut.model_validate(record).model_dump(), key=key)
 
@@ -59,10 +76,25 @@ def create_key(body: ApiKeyCreate, principal: Admin, member: MemberSession, db: 
     responses=error_responses(401, 403, 404, 422, 429, 503),
     summary="Revoke a key (it stops working at once)",
 )
-def revoke_key(key_id: uuid.UUID, principal: Admin, member: MemberSession, db: DbSession) -> ApiKeyOut:
+def revoke_key(
+    key_id: uuid.UUID, principal: Admin, member: MemberSession, db: DbSession, request: Request
+) -> ApiKeyOut:
     begin_write(db)
     record = service.revoke_api_key(db, principal.scope, key_id)
     if record is None:
         raise NotFound("API key not found")
+    audit_action(
+        db,
+        principal,
+        "api_key.revoked",
+        target_type="api_key",
+        target_id=record.id,
+        ip=request.client.host if request.client else None,
+        details={"name": record.name, "role": record.role, "prefix": record.prefix},
+    )
     db.commit()
     return ApiKeyOut.model_validate(record)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy.exc import IntegrityError
 
 from altaviz.accounts import service
+from altaviz.accounts.auditing import audit_action, audit_user, record_failed_sign_in
 from altaviz.accounts.dependencies import (
     AuthConfig,
     CurrentPrincipal,
@@ -132,6 +133,16 @@ def sign_up(
         name=body.name,
         organization_name=body.organization_name,
     )
+    audit_user(
+        db,
+        user.organization_id,
+        user.id,
+        user.name or user.email,
+        "auth.signup",
+        target_type="organization",
+        target_id=user.organization_id,
+        ip=request.client.host if request.client else None,
+    )
     try:
         db.commit()
     except IntegrityError:  # the same address signed up a moment ago
@@ -152,9 +163,23 @@ def login(
 ) -> SessionOut:
     begin_write(db)
     user = service.authenticate(db, body.email, body.password)
+    ip = request.client.host if request.client else None
     if user is None:
         db.rollback()
+        begin_write(db)
+        record_failed_sign_in(db, body.email, ip)
+        db.commit()
         raise NotAuthenticated("Invalid email or password")
+    audit_user(
+        db,
+        user.organization_id,
+        user.id,
+        user.name or user.email,
+        "auth.login",
+        target_type="user",
+        target_id=user.id,
+        ip=ip,
+    )
     db.commit()
     return _sign_in(request, response, db, config, user)
 
@@ -197,11 +222,22 @@ def current_session(principal: CurrentPrincipal, config: Config) -> SessionOut:
     responses=error_responses(401, 403, 422, 429, 503),
     summary="Change your password (signs out your other sessions)",
 )
-def change_password(body: PasswordChangeRequest, principal: MemberSession, db: DbSession) -> None:
+def change_password(
+    body: PasswordChangeRequest, principal: MemberSession, db: DbSession, request: Request
+) -> None:
     assert principal.user_id is not None
     begin_write(db)
     if not service.change_password(db, principal.user_id, body.current_password, body.new_password):
         db.rollback()
         raise Forbidden("The current password is not correct")
-    service.end_other_sessions(db, principal.user_id, keep=principal.session_id)
+    ended = service.end_other_sessions(db, principal.user_id, keep=principal.session_id)
+    audit_action(
+        db,
+        principal,
+        "auth.password_changed",
+        target_type="user",
+        target_id=principal.user_id,
+        ip=request.client.host if request.client else None,
+        details={"other_sessions_ended": ended},
+    )
     db.commit()
