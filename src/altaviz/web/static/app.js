@@ -15,7 +15,8 @@
   }
 
   function dataOf(el, kind) {
-    var block = el.querySelector('script[type="application/json"][data-for="' + kind + '"]');
+    // The data block sits beside the chart's element (ECharts owns the element's children).
+    var block = el.parentElement.querySelector('script[type="application/json"][data-for="' + kind + '"]');
     return block ? JSON.parse(block.textContent) : null;
   }
 
