@@ -222,15 +222,25 @@ def pipeline_run(
     spark_master: Annotated[
         str | None, typer.Option(help="Spark master for --engine spark (default $SPARK_MASTER, local[*]).")
     ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Recompute silver and gold from all of bronze, even where only new files changed."
+        ),
+    ] = False,
 ) -> None:
-    """Landing → bronze → silver → gold → operational database, with a run report."""
+    """Landing → bronze → silver → gold → operational database, with a run report.
+
+    Silver and gold are incremental on DuckDB: only new bronze files, plus the look-back their windows
+    need, are processed (a change of parameters or fleet metadata recomputes everything).
+    """
     from altaviz.pipeline.engine import ENGINES
     from altaviz.pipeline.run import PipelineOptions
 
     if engine not in ENGINES:
         raise typer.BadParameter(f"choose one of {', '.join(ENGINES)}", param_hint="--engine")
     options = PipelineOptions(
-        skip_bronze, skip_silver, skip_gold, skip_db, organization, engine, spark_master
+        skip_bronze, skip_silver, skip_gold, skip_db, organization, engine, spark_master, full
     )
     _fail_cleanly(lambda: _run_pipeline(get_settings(), options))
 
@@ -257,7 +267,7 @@ def pipeline_sql(
     from altaviz.pipeline.engine import ENGINES, load_sql, spark_sql
     from altaviz.pipeline.stages import GOLD_STEPS, SILVER_STEPS
 
-    steps = [name for name, _ in (*SILVER_STEPS, *GOLD_STEPS)]
+    steps = [step.name for step in (*SILVER_STEPS, *GOLD_STEPS)]
     if step is not None and step not in steps:
         raise typer.BadParameter(f"unknown transform; choose from {', '.join(steps)}", param_hint="STEP")
     if dialect not in ENGINES:

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 
 from altaviz.config import Settings
 from altaviz.fleet import SENSOR_NAMES
+from altaviz.pipeline.engine import read_parquet
 from altaviz.pipeline.lake import Lake
 from altaviz.pipeline.run import PipelineOptions, PipelineResult, run_pipeline
 
@@ -36,8 +37,7 @@ def lake_rows(data_dir: Path, table: str, where: str = "TRUE", order: str = "1")
     files = Lake(data_dir / "lake").table_files(table)
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    listing = ", ".join(f"'{f}'" for f in files)
-    cursor = con.execute(f"SELECT * FROM read_parquet([{listing}]) WHERE {where} ORDER BY {order}")
+    cursor = con.execute(f"SELECT * FROM {read_parquet(files)} WHERE {where} ORDER BY {order}")
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 

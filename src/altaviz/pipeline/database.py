@@ -78,8 +78,9 @@ def start_run(target: Target, run_id: uuid.UUID, stages: list[str]) -> None:
         session.add(PipelineRun(id=run_id, organization_id=target.organization_id, stages=stages))
 
 
-def load_lake(target: Target, lake: Lake) -> LoadCounts:
-    gold = read_gold(lake)
+def load_lake(target: Target, lake: Lake, hourly_since: datetime | None = None) -> LoadCounts:
+    """Load the lake's gold into the organization: hourly rows from `hourly_since` on (all if None)."""
+    gold = read_gold(lake, hourly_since)
     # Take SQLite's write lock up front: the load reads before it writes.
     with session_scope(target.engine.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})) as session:
         return load(session, target.organization_id, gold)

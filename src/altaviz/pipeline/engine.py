@@ -21,6 +21,8 @@ from sqlglot import exp
 from altaviz.config import Settings
 
 ENGINES = ("duckdb", "spark")
+# Partitioned lake tables keep one directory per UTC day, named day=<date> (a path, not a column).
+PARTITION_COLUMN = "day"
 
 
 class TransformError(RuntimeError):
@@ -52,7 +54,9 @@ class TransformEngine(Protocol):
 
     def bind_rows(self, name: str, rows: Sequence[dict[str, Any]]) -> None: ...
 
-    def run(self, step: str, output_dir: Path) -> None: ...
+    def bind_sql(self, name: str, sql: str) -> None: ...
+
+    def run(self, step: str, output_dir: Path, partition_by: str | None = None) -> None: ...
 
     def scratch(self, step: str) -> Path: ...
 
@@ -66,6 +70,29 @@ def _quote(path: Path) -> str:
 def parquet_list(files: Sequence[Path]) -> str:
     """A SQL list literal of file paths, for read_parquet([...])."""
     return "[" + ", ".join(_quote(p) for p in files) + "]"
+
+
+def read_parquet(files: Sequence[Path]) -> str:
+    """DuckDB's read of exactly these files (the day=... directories are not columns)."""
+    return f"read_parquet({parquet_list(files)}, hive_partitioning = false)"
+
+
+def copy_parquet(
+    con: duckdb.DuckDBPyConnection, sql: str, output_dir: Path, partition_by: str | None = None
+) -> None:
+    """Write a query's result as Parquet into output_dir: one file, or one directory per UTC day."""
+    if partition_by is None:
+        target = output_dir / "part-0.parquet"
+        con.execute(f"COPY ({sql}) TO {_quote(target)} (FORMAT parquet, COMPRESSION zstd)")
+        return
+    con.execute(
+        f"COPY (SELECT *, CAST({partition_by} AS DATE) AS {PARTITION_COLUMN} FROM ({sql}\n) AS result) "
+        f"TO {_quote(output_dir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY ({PARTITION_COLUMN}), "
+        "OVERWRITE_OR_IGNORE true)"
+    )
+    if not any(output_dir.rglob("*.parquet")):  # no rows, no days: keep the schema in one empty file
+        empty = output_dir / "part-0.parquet"
+        con.execute(f"COPY (SELECT * FROM ({sql}\n) AS result LIMIT 0) TO {_quote(empty)} (FORMAT parquet)")
 
 
 def _sql_type(values: Sequence[Any]) -> str:
@@ -99,9 +126,11 @@ class DuckDBEngine:
         self.con.close()
 
     def bind_parquet(self, name: str, files: Sequence[Path]) -> None:
-        self.con.execute(
-            f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({parquet_list(files)})"
-        )
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {read_parquet(files)}")
+
+    def bind_sql(self, name: str, sql: str) -> None:
+        """`name` as a view of a query (DuckDB dialect) over what is bound already."""
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS {sql}")
 
     def bind_rows(self, name: str, rows: Sequence[dict[str, Any]]) -> None:
         """A small table of parameters; typed from its values (every row has the same keys)."""
@@ -114,16 +143,16 @@ class DuckDBEngine:
             f"INSERT INTO {name} VALUES ({placeholders})", [[r[c] for c in columns] for r in rows]
         )
 
-    def run(self, step: str, output_dir: Path) -> None:
-        """Run sql/<step>.sql into output_dir as Parquet and bind the result under the step's name."""
-        target = output_dir / "part-0.parquet"
+    def run(self, step: str, output_dir: Path, partition_by: str | None = None) -> None:
+        """Run sql/<step>.sql into output_dir as Parquet and bind the result under the step's name.
+
+        With `partition_by` (a timestamp column) the output is split into one directory per UTC day.
+        """
         try:
-            self.con.execute(
-                f"COPY ({load_sql(step)}) TO {_quote(target)} (FORMAT parquet, COMPRESSION zstd)"
-            )
+            copy_parquet(self.con, load_sql(step), output_dir, partition_by)
         except duckdb.Error as exc:
             raise TransformError(f"transform {step} failed: {exc}") from exc
-        self.bind_parquet(step, [target])
+        self.bind_parquet(step, sorted(output_dir.rglob("*.parquet")))
 
     def scratch(self, step: str) -> Path:
         path = self.scratch_dir / step
@@ -173,7 +202,13 @@ class SparkEngine:
         self.spark.catalog.clearCache()
 
     def bind_parquet(self, name: str, files: Sequence[Path]) -> None:
-        self.spark.read.parquet(*(str(f) for f in files)).createOrReplaceTempView(name)
+        frame = self.spark.read.parquet(*(str(f) for f in files))
+        if PARTITION_COLUMN in frame.columns:
+            frame = frame.drop(PARTITION_COLUMN)
+        frame.createOrReplaceTempView(name)
+
+    def bind_sql(self, name: str, sql: str) -> None:
+        self.spark.sql(spark_sql(sql)).createOrReplaceTempView(name)
 
     def bind_rows(self, name: str, rows: Sequence[dict[str, Any]]) -> None:
         columns = list(rows[0])
@@ -186,13 +221,21 @@ class SparkEngine:
         ]
         self.spark.createDataFrame(data, schema=schema).createOrReplaceTempView(name)
 
-    def run(self, step: str, output_dir: Path) -> None:
+    def run(self, step: str, output_dir: Path, partition_by: str | None = None) -> None:
+        from pyspark.sql import functions
+
         try:
             frame = self.spark.sql(spark_sql(load_sql(step)))
-            frame.write.mode("overwrite").parquet(str(output_dir))
+            writer = frame.write.mode("overwrite")
+            if partition_by is not None:
+                frame = frame.withColumn(PARTITION_COLUMN, functions.to_date(partition_by))
+                writer = frame.write.mode("overwrite").partitionBy(PARTITION_COLUMN)
+            writer.parquet(str(output_dir))
+            if not any(output_dir.rglob("*.parquet")):  # no rows, no days: keep the schema
+                frame.drop(PARTITION_COLUMN).limit(0).write.mode("overwrite").parquet(str(output_dir))
         except Exception as exc:  # Spark raises many unrelated types; all mean the step failed
             raise TransformError(f"transform {step} failed on Spark: {exc}") from exc
-        self.bind_parquet(step, sorted(output_dir.glob("*.parquet")))
+        self.bind_parquet(step, sorted(output_dir.rglob("*.parquet")))
 
     def scratch(self, step: str) -> Path:
         return self.scratch_dir / step

@@ -27,7 +27,7 @@ from altaviz.monitoring.models import (
     SensorReadingAgg,
     StationLocation,
 )
-from altaviz.pipeline.engine import parquet_list
+from altaviz.pipeline.engine import read_parquet
 from altaviz.pipeline.lake import Lake, LakeError
 
 BATCH = 2_000
@@ -46,6 +46,8 @@ class GoldTables:
     alerts: list[dict[str, Any]]
     quality: list[dict[str, Any]]
     fingerprint: str
+    # first and last hour of the lake's hourly table (alerts are loaded whole: they may start anywhere in it)
+    span: tuple[datetime, datetime] | None = None
 
 
 @dataclass(frozen=True)
@@ -60,30 +62,38 @@ class LoadCounts:
     removed_alerts: int
 
 
-def read_gold(lake: Lake) -> GoldTables:
-    """The current lake tables the database needs, as rows."""
+def read_gold(lake: Lake, hourly_since: datetime | None = None) -> GoldTables:
+    """The lake tables the database needs, as rows: hourly rows from `hourly_since` on (all if None)."""
     manifest = lake.read_manifest()
     if manifest.fingerprint is None:
         raise LakeError("the lake has no silver layer yet; run the pipeline without --skip-silver first")
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
 
-    def rows(table: str, required: bool = True) -> list[dict[str, Any]]:
+    def rows(table: str, required: bool = True, where: str = "TRUE") -> list[dict[str, Any]]:
         if not required and not lake.has_table(table, manifest):
             return []
-        cursor = con.execute(f"SELECT * FROM read_parquet({parquet_list(lake.table_files(table, manifest))})")
+        files = lake.table_files(table, manifest)
+        cursor = con.execute(f"SELECT * FROM {read_parquet(files)} WHERE {where}")
         names = [d[0] for d in cursor.description or ()]
         return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+    hourly_files = lake.table_files("gold/hourly", manifest)
+    span = con.execute(
+        f"SELECT MIN(agg_timestamp), MAX(agg_timestamp) FROM {read_parquet(hourly_files)}"
+    ).fetchone()
+    since = "TRUE" if hourly_since is None else f"agg_timestamp >= TIMESTAMPTZ '{hourly_since.isoformat()}'"
 
     try:
         return GoldTables(
             stations=rows("reference/stations"),
             compressors=[{**r, "horsepower": int(r["horsepower"])} for r in rows("reference/compressors")],
             maintenance=rows("reference/maintenance", required=False),
-            hourly=rows("gold/hourly"),
+            hourly=rows("gold/hourly", where=since),
             alerts=rows("gold/alerts"),
             quality=rows("silver/quality"),
             fingerprint=manifest.fingerprint,
+            span=(span[0], span[1] + timedelta(hours=1)) if span and span[0] is not None else None,
         )
     finally:
         con.close()
@@ -163,13 +173,12 @@ def load(session: Session, organization_id: uuid.UUID, gold: GoldTables) -> Load
     hourly = [{**org, **_rounded(row)} for row in gold.hourly]
     hourly_key = ["organization_id", "compressor_id", "window_type", "agg_timestamp"]
     _upsert(session, SensorReadingAgg, hourly, hourly_key, hourly[0].keys() if hourly else ())
-    window = _window(hourly, "agg_timestamp")
-    removed_hourly = _remove_stale_hourly(session, organization_id, hourly, window)
+    removed_hourly = _remove_stale_hourly(session, organization_id, hourly, _window(hourly, "agg_timestamp"))
 
     alerts = [_alert_row(organization_id, row) for row in gold.alerts]
     alert_key = ["organization_id", "compressor_id", "condition", "alert_timestamp"]
     _upsert(session, AlertHistory, alerts, alert_key, PIPELINE_OWNED_COLUMNS, stamp="updated_at")
-    removed_alerts = _remove_stale_alerts(session, organization_id, alerts, window)
+    removed_alerts = _remove_stale_alerts(session, organization_id, alerts, gold.span)
 
     quality = [q for row in gold.quality for q in _quality_rows(organization_id, gold.fingerprint, row)]
     _upsert(

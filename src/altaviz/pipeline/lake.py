@@ -1,13 +1,15 @@
 """The lake on disk: append-only bronze files and versioned silver/gold/reference tables.
 
 Layout under <data_dir>/lake:
-  bronze/readings/<content-hash>.parquet   one file per landing file ever ingested (append-only)
-  <layer>/<table>/v-<version>/part-*.parquet  versions of every other table
-  manifest.json                              which version of each table is current
+  bronze/readings/<content-hash>.parquet      one file per landing file ever ingested (append-only)
+  <layer>/<table>/v-<version>/[day=<date>/]*.parquet  files written by a run, by day where partitioned
+  manifest.json                               which files make up each table now, and what was processed
 
-A run writes new versions beside the current ones and then replaces manifest.json in one atomic
-rename, so a crash at any point leaves the previous state readable, and every table of a run
-becomes current together. Unreferenced versions are removed afterwards.
+A table is a list of files, which may come from several runs: an incremental run rewrites only the
+days its new readings touch and keeps the other days' files. A run writes its files beside the
+current ones and then replaces manifest.json in one atomic rename, so a crash at any point leaves the
+previous state readable, and every table of a run becomes current together. Files no table names
+any more are removed afterwards.
 """
 
 import contextlib
@@ -22,6 +24,7 @@ from typing import Any
 
 MANIFEST = "manifest.json"
 STAGING_PREFIX = ".staging-"
+LAYERS = ("silver", "gold", "reference")
 
 
 class LakeError(RuntimeError):
@@ -30,11 +33,45 @@ class LakeError(RuntimeError):
 
 @dataclass
 class Manifest:
-    tables: dict[str, str] = field(default_factory=dict)
+    # table -> its files, relative to the lake root
+    tables: dict[str, list[str]] = field(default_factory=dict)
+    # identifies the input of the last silver run (keys the data-quality rows of that batch)
     fingerprint: str | None = None
+    # bronze files silver has processed, and what they were processed with (reference data, parameters)
+    processed_bronze: list[str] = field(default_factory=list)
+    processed_with: str | None = None
+    # The operational database lacks hourly rows from this time on ("all": everything), until a load.
+    db_pending_since: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"tables": self.tables, "fingerprint": self.fingerprint}
+        return {
+            "tables": self.tables,
+            "fingerprint": self.fingerprint,
+            "processed_bronze": self.processed_bronze,
+            "processed_with": self.processed_with,
+            "db_pending_since": self.db_pending_since,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "Manifest":
+        return cls(
+            tables={k: list(v) for k, v in data.get("tables", {}).items()},
+            fingerprint=data.get("fingerprint"),
+            processed_bronze=list(data.get("processed_bronze", [])),
+            processed_with=data.get("processed_with"),
+            db_pending_since=data.get("db_pending_since"),
+        )
+
+
+@dataclass
+class StagedTable:
+    """A table's next version: files written by this run (under `directory`) plus files kept from before."""
+
+    directory: Path
+    kept: list[Path] = field(default_factory=list)
+
+    def files(self) -> list[Path]:
+        return sorted(self.kept) + sorted(self.directory.rglob("*.parquet"))
 
 
 class Lake:
@@ -51,64 +88,76 @@ class Lake:
         path = self.root / MANIFEST
         if not path.exists():
             return Manifest()
-        data = json.loads(path.read_text())
-        return Manifest(tables=dict(data.get("tables", {})), fingerprint=data.get("fingerprint"))
+        return Manifest.from_json(json.loads(path.read_text()))
+
+    def write_manifest(self, manifest: Manifest) -> None:
+        _write_atomic(self.root / MANIFEST, json.dumps(manifest.to_json(), indent=2, sort_keys=True))
 
     def table_files(self, table: str, manifest: Manifest | None = None) -> list[Path]:
         """The Parquet files of the current version of `table` (e.g. "silver/readings")."""
         manifest = manifest or self.read_manifest()
-        version = manifest.tables.get(table)
-        if version is None:
+        files = manifest.tables.get(table)
+        if files is None:
             prefix = table.split("/")[0]
             layer = "bronze" if prefix == "reference" else prefix
             raise LakeError(
                 f"the lake has no {table} table yet: run the pipeline without --skip-{layer} first"
             )
-        files = sorted((self.root / version).glob("*.parquet"))
-        if not files:
-            raise LakeError(f"the lake's {table} table ({version}) has no data files")
-        return files
+        paths = [self.root / f for f in files]
+        missing = [p for p in paths if not p.exists()]
+        if missing or not paths:
+            raise LakeError(
+                f"the lake's {table} table is damaged: {len(missing)} of {len(paths)} files are missing"
+                if missing
+                else f"the lake's {table} table has no data files"
+            )
+        return paths
 
     def has_table(self, table: str, manifest: Manifest | None = None) -> bool:
         manifest = manifest or self.read_manifest()
         return table in manifest.tables
 
-    def stage(self, table: str, version: str) -> Path:
+    def stage(self, table: str, version: str) -> StagedTable:
         """A fresh directory for a new version of `table`; it becomes visible only at commit."""
         path = self.root / table / f"{STAGING_PREFIX}{version}"
         if path.exists():
             shutil.rmtree(path)
         path.mkdir(parents=True)
-        return path
+        return StagedTable(path)
 
-    def commit(self, staged: dict[str, Path], fingerprint: str | None) -> Manifest:
-        """Make the staged versions current, all together, then drop versions nobody points at."""
-        manifest = self.read_manifest()
-        for table, staged_path in staged.items():
-            final = staged_path.with_name(staged_path.name.removeprefix(STAGING_PREFIX))
+    def commit(self, staged: dict[str, StagedTable], manifest: Manifest) -> Manifest:
+        """Make the staged versions current, all together, then drop files nobody points at.
+
+        `manifest` carries the run's other fields (fingerprint, processed bronze); its tables are
+        updated here.
+        """
+        for table, staged_table in staged.items():
+            final = staged_table.directory.with_name(staged_table.directory.name.removeprefix(STAGING_PREFIX))
             if final.exists():
                 # Versions are named by run or by content: an existing one may be current, keep it.
-                shutil.rmtree(staged_path)
+                shutil.rmtree(staged_table.directory)
             else:
-                staged_path.rename(final)
-            manifest.tables[table] = final.relative_to(self.root).as_posix()
-        if fingerprint is not None:
-            manifest.fingerprint = fingerprint
-        _write_atomic(self.root / MANIFEST, json.dumps(manifest.to_json(), indent=2, sort_keys=True))
+                staged_table.directory.rename(final)
+            written = sorted(final.rglob("*.parquet"))
+            files = sorted(staged_table.kept) + written
+            manifest.tables[table] = [p.relative_to(self.root).as_posix() for p in files]
+        self.write_manifest(manifest)
         self.collect_garbage(manifest)
         return manifest
 
     def collect_garbage(self, manifest: Manifest | None = None) -> None:
-        """Remove staging leftovers of crashed runs and versions the manifest no longer names."""
+        """Remove staging leftovers of crashed runs and files the manifest no longer names."""
         manifest = manifest or self.read_manifest()
-        current = {self.root / v for v in manifest.tables.values()}
-        for layer in ("silver", "gold", "reference"):
+        current = {self.root / f for files in manifest.tables.values() for f in files}
+        for layer in LAYERS:
             layer_dir = self.root / layer
             if not layer_dir.exists():
                 continue
-            for version_dir in layer_dir.glob("*/*"):
-                if version_dir.is_dir() and version_dir not in current:
-                    shutil.rmtree(version_dir, ignore_errors=True)
+            for path in sorted(layer_dir.rglob("*"), reverse=True):
+                if path.is_file() and path not in current:
+                    path.unlink(missing_ok=True)
+                elif path.is_dir() and not any(path.iterdir()):
+                    path.rmdir()
         if self.bronze_readings_dir.exists():
             for leftover in self.bronze_readings_dir.glob(f"{STAGING_PREFIX}*"):
                 leftover.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ import duckdb
 
 from altaviz.fleet import SENSOR_NAMES
 from altaviz.pipeline.engine import DuckDBEngine
-from altaviz.pipeline.lake import STAGING_PREFIX, Lake
+from altaviz.pipeline.lake import STAGING_PREFIX, Lake, StagedTable
 
 
 class LandingError(ValueError):
@@ -116,7 +116,7 @@ class BronzeResult:
     files_seen: int
     files_ingested: int
     rows_ingested: int
-    staged_reference: dict[str, Path]
+    staged_reference: dict[str, StagedTable]
 
 
 def _digest(path: Path) -> str:
@@ -205,12 +205,12 @@ def ingest(engine: DuckDBEngine, landing_dir: Path, lake: Lake, loaded_at: datet
         ingested += 1
         rows += int(count)
 
-    staged: dict[str, Path] = {}
+    staged: dict[str, StagedTable] = {}
     for table, (file, schema) in checked_reference.items():
         out = lake.stage(table, f"v-{file.digest}")
         engine.con.execute(
             f"COPY (SELECT {_select_list(file, schema)} FROM read_parquet('{_escape(file.path)}')) "
-            f"TO '{_escape(out / 'part-0.parquet')}' (FORMAT parquet)"
+            f"TO '{_escape(out.directory / 'part-0.parquet')}' (FORMAT parquet)"
         )
         staged[table] = out
     return BronzeResult(len(checked_readings), ingested, rows, staged)

@@ -7,6 +7,9 @@ from altaviz.fleet import DEFAULT_THRESHOLDS, SENSORS, Threshold
 
 # A reading may be stamped up to this long after the moment it was loaded (clock skew at the edge).
 FUTURE_TOLERANCE_SECONDS = 300
+# Incremental runs recompute this far behind the newest reading of each compressor (the longest
+# rolling window); a reading older than that, arriving after newer ones, is quarantined as late.
+LATE_SECONDS = 24 * 3600
 # A value this far from both neighbours, in the same direction, is flagged as a spike.
 SPIKE_RATIO = 0.10
 # The smoothed temperature rate needs this many readings in each of the two hours it compares.
@@ -27,6 +30,7 @@ def params_row(settings: Settings) -> dict[str, Any]:
     row: dict[str, Any] = {
         "interval_seconds": settings.reading_interval_minutes * 60,
         "future_tolerance_seconds": FUTURE_TOLERANCE_SECONDS,
+        "late_seconds": LATE_SECONDS,
         "spike_ratio": SPIKE_RATIO,
         "rate_min_readings": RATE_MIN_READINGS,
         "open_readings": OPEN_READINGS,

@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from typing import Any
 
-from altaviz.pipeline.engine import DuckDBEngine, parquet_list
+from altaviz.pipeline.engine import DuckDBEngine, read_parquet
 from altaviz.pipeline.stages import Tables
 
 
@@ -72,41 +72,34 @@ class RunSummary:
 
 
 def _files(tables: Tables, table: str) -> str:
-    return parquet_list(tables.files(table))
+    return read_parquet(tables.files(table))
 
 
 def summarize(engine: DuckDBEngine, tables: Tables) -> RunSummary:
     bronze = tables.lake.bronze_files()
-    bronze_rows = (
-        engine.rows(f"SELECT COUNT(*) FROM read_parquet({parquet_list(bronze)})")[0][0] if bronze else 0
-    )
-    silver_rows = engine.rows(f"SELECT COUNT(*) FROM read_parquet({_files(tables, 'silver/readings')})")[0][0]
+    bronze_rows = engine.rows(f"SELECT COUNT(*) FROM {read_parquet(bronze)}")[0][0] if bronze else 0
+    silver_rows = engine.rows(f"SELECT COUNT(*) FROM {_files(tables, 'silver/readings')}")[0][0]
     quarantined = dict(
         engine.rows(
             "SELECT split_part(reason, ':', 1), COUNT(*) "
-            f"FROM read_parquet({_files(tables, 'silver/quarantine')}) "
+            f"FROM {_files(tables, 'silver/quarantine')} "
             "GROUP BY 1"
         )
     )
     hourly = _files(tables, "gold/hourly")
-    hourly_rows = engine.rows(f"SELECT COUNT(*) FROM read_parquet({hourly})")[0][0]
+    hourly_rows = engine.rows(f"SELECT COUNT(*) FROM {hourly}")[0][0]
     violating = dict(
-        engine.rows(
-            "SELECT compressor_id, CAST(SUM(violation_count) AS BIGINT) "
-            f"FROM read_parquet({hourly}) GROUP BY 1"
-        )
+        engine.rows(f"SELECT compressor_id, CAST(SUM(violation_count) AS BIGINT) FROM {hourly} GROUP BY 1")
     )
     alerts_file = _files(tables, "gold/alerts")
     total, critical, active = engine.rows(
         "SELECT COUNT(*), COUNT(*) FILTER (WHERE severity = 'critical'), COUNT(*) FILTER (WHERE is_active) "
-        f"FROM read_parquet({alerts_file})"
+        f"FROM {alerts_file}"
     )[0]
     by_compressor = dict(
-        engine.rows(f"SELECT compressor_id, COUNT(*) FROM read_parquet({alerts_file}) GROUP BY 1 ORDER BY 1")
+        engine.rows(f"SELECT compressor_id, COUNT(*) FROM {alerts_file} GROUP BY 1 ORDER BY 1")
     )
-    fleet = engine.records(
-        f"SELECT * FROM read_parquet({_files(tables, 'silver/quality')}) WHERE scope = 'fleet'"
-    )
+    fleet = engine.records(f"SELECT * FROM {_files(tables, 'silver/quality')} WHERE scope = 'fleet'")
     quality = (
         {m: bool(fleet[0][f"{m}_passed"]) for m in ("freshness", "completeness", "consistency", "accuracy")}
         if fleet

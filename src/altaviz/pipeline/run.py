@@ -10,21 +10,28 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 from altaviz.config import Settings
 from altaviz.pipeline import database
-from altaviz.pipeline.engine import DuckDBEngine, SparkEngine, TransformEngine
-from altaviz.pipeline.lake import Lake, LakeError
+from altaviz.pipeline.engine import DuckDBEngine, SparkEngine, TransformEngine, copy_parquet, read_parquet
+from altaviz.pipeline.incremental import FullRunNeeded, IncrementalRun, new_bronze_files
+from altaviz.pipeline.lake import Lake, LakeError, Manifest
 from altaviz.pipeline.landing import ingest
 from altaviz.pipeline.report import RunSummary, summarize
 from altaviz.pipeline.stages import (
+    EMPTY_VIOLATIONS,
+    EMPTY_WATERMARKS,
     GOLD_STEPS,
     SILVER_STEPS,
+    VIOLATED_PAIRS,
+    WATERMARKS,
     Tables,
     bind_parameters,
     input_fingerprint,
+    parameters_fingerprint,
     run_steps,
 )
 
@@ -44,6 +51,8 @@ class PipelineOptions:
     organization: str | None = None
     engine: str = "duckdb"
     spark_master: str | None = None
+    # recompute silver and gold from all of bronze even where an incremental run would do
+    full: bool = False
 
 
 @dataclass
@@ -92,7 +101,7 @@ def run_pipeline(
             result = PipelineResult(run_id, summary, stages)
             if target is not None:
                 with _timed("database", summary.stage_seconds, notify):
-                    result.loaded = database.load_lake(target, lake)
+                    result.loaded = _load_database(target, lake, options)
             summary.seconds = time.perf_counter() - started
             if target is not None:
                 database.finish_run(target, run_id, summary)
@@ -113,8 +122,8 @@ def _run_lake_stages(
 ) -> RunSummary:
     lake.collect_garbage()
     scratch = lake.root / ".scratch" / run_id.hex
-    # DuckDB always checks and ingests the landing files and writes the report; the transforms run
-    # on the engine asked for.
+    # DuckDB always checks and ingests the landing files, runs incremental passes and writes the
+    # report; full passes run on the engine asked for.
     local = DuckDBEngine(settings, scratch / "duckdb")
     engine: TransformEngine = local
     timings: dict[str, float] = {}
@@ -126,9 +135,10 @@ def _run_lake_stages(
                 )
         manifest = lake.read_manifest()
         tables = Tables(lake, manifest)
+        following = replace(manifest, tables=dict(manifest.tables))
         version = f"v-{datetime.now(UTC):%Y%m%dT%H%M%S}-{run_id.hex[:8]}"
-        bind_parameters(engine, settings)
-        fingerprint = manifest.fingerprint
+        for bound in {engine, local}:
+            bind_parameters(bound, settings)
         if not options.skip_bronze:
             with _timed("bronze", timings, notify):
                 bronze = ingest(local, settings.landing_dir, lake, datetime.now(UTC))
@@ -137,33 +147,170 @@ def _run_lake_stages(
                 f"bronze: {bronze.files_ingested} new of {bronze.files_seen} landing files, "
                 f"{bronze.rows_ingested:,} rows appended"
             )
+        pending: str | None = None
         if not options.skip_silver:
-            with _timed("silver", timings, notify):
-                bronze_files = lake.bronze_files()
-                if not bronze_files:
-                    raise LakeError(
-                        "the lake has no bronze readings: run the pipeline without --skip-bronze first"
-                    )
-                engine.bind_parquet("bronze_readings", bronze_files)
-                engine.bind_parquet("compressors", tables.files("reference/compressors"))
-                run_steps(engine, SILVER_STEPS, tables, lake, version)
-                fingerprint = input_fingerprint(bronze_files, tables)
-        if not options.skip_gold:
+            pending = _silver_and_gold(
+                settings, options, engine, local, tables, following, version, timings, notify
+            )
+        elif not options.skip_gold:
             with _timed("gold", timings, notify):
-                engine.bind_parquet("silver_readings", tables.files("silver/readings"))
-                run_steps(engine, GOLD_STEPS, tables, lake, version)
+                _full_gold(engine, local, tables, version)
+            pending = ALL
         summary = summarize(local, tables)
         summary.stage_seconds = timings
-        summary.fingerprint = fingerprint
+        summary.fingerprint = following.fingerprint
         if not summary.balanced:
             raise PipelineError(
                 f"row balance broken: bronze {summary.bronze_rows} != silver {summary.silver_rows} "
                 f"+ quarantine {summary.quarantined_rows}; nothing was committed"
             )
-        lake.commit(tables.staged, fingerprint)
+        following.db_pending_since = _earliest(manifest.db_pending_since, pending)
+        lake.commit(tables.staged, following)
         return summary
     finally:
         if engine is not local:
             engine.close()
         local.close()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+ALL = "all"
+# Loads nothing hourly: the database already has every hourly row of the lake.
+NOTHING_PENDING = datetime.max.replace(tzinfo=UTC)
+
+
+def _load_database(target: database.Target, lake: Lake, options: PipelineOptions) -> database.LoadCounts:
+    """Load what the database lacks (everything when only the database stage runs), then mark it loaded."""
+    manifest = lake.read_manifest()
+    pending = manifest.db_pending_since
+    lake_stages_skipped = options.skip_bronze and options.skip_silver and options.skip_gold
+    if lake_stages_skipped or pending == ALL:
+        since = None
+    elif pending is None:
+        since = NOTHING_PENDING
+    else:
+        since = datetime.fromisoformat(pending)
+    loaded = database.load_lake(target, lake, since)
+    if pending is not None:
+        manifest.db_pending_since = None
+        lake.write_manifest(manifest)
+    return loaded
+
+
+def _earliest(a: str | None, b: str | None) -> str | None:
+    """The earlier of two 'database lacks rows from' marks (ISO times, or ALL)."""
+    if a is None or b is None:
+        return a or b
+    if ALL in (a, b):
+        return ALL
+    return min(a, b, key=datetime.fromisoformat)
+
+
+def _silver_and_gold(
+    settings: Settings,
+    options: PipelineOptions,
+    engine: TransformEngine,
+    local: DuckDBEngine,
+    tables: Tables,
+    following: Manifest,
+    version: str,
+    timings: dict[str, float],
+    notify: Notify,
+) -> str | None:
+    """Silver, and gold unless skipped: incrementally where possible. Returns the database's new gap."""
+    bronze_files = tables.lake.bronze_files()
+    if not bronze_files:
+        raise LakeError("the lake has no bronze readings: run the pipeline without --skip-bronze first")
+    for bound in {engine, local}:
+        bound.bind_parquet("compressors", tables.files("reference/compressors"))
+    processed_with = parameters_fingerprint(settings, tables)
+    new_files = _incremental_input(options, tables, bronze_files, processed_with, notify)
+    following.processed_with = processed_with
+    following.processed_bronze = [p.name for p in bronze_files]
+    if new_files is not None:
+        if not new_files:
+            notify("silver, gold: no new bronze files, nothing to recompute")
+            return None
+        try:
+            return _incremental(local, tables, new_files, following, version, timings, notify)
+        except FullRunNeeded as reason:
+            notify(f"full run: {reason}")
+            tables.staged = {k: v for k, v in tables.staged.items() if k.startswith("reference/")}
+    with _timed("silver", timings, notify):
+        _full_silver(engine, local, tables, bronze_files, version)
+    following.fingerprint = input_fingerprint(bronze_files)
+    if options.skip_gold:
+        following.processed_with = None  # gold no longer matches silver: the next run is a full one
+        return None
+    with _timed("gold", timings, notify):
+        _full_gold(engine, local, tables, version)
+    return ALL
+
+
+def _incremental_input(
+    options: PipelineOptions, tables: Tables, bronze_files: list[Path], processed_with: str, notify: Notify
+) -> list[Path] | None:
+    """The bronze files an incremental run would process, or None when this run must be a full one."""
+    if options.full or options.skip_gold or options.engine != "duckdb":
+        return None
+    try:
+        return new_bronze_files(tables.lake, tables.manifest, bronze_files, processed_with)
+    except FullRunNeeded as reason:
+        notify(f"full run: {reason}")
+        return None
+
+
+def _incremental(
+    local: DuckDBEngine,
+    tables: Tables,
+    new_files: list[Path],
+    following: Manifest,
+    version: str,
+    timings: dict[str, float],
+    notify: Notify,
+) -> str | None:
+    run = IncrementalRun(local, tables.lake, tables, new_files, version)
+    with _timed("silver", timings, notify):
+        bounds = run.silver()
+    following.fingerprint = input_fingerprint(new_files)
+    if bounds is None:
+        notify("gold: no new good readings, nothing to recompute")
+        return None
+    notify(
+        f"incremental: {len(new_files)} new bronze files, recomputing from {bounds.zone_start:%Y-%m-%d %H:%M}"
+    )
+    with _timed("gold", timings, notify):
+        run.gold(bounds)
+    return bounds.hourly_from.isoformat()
+
+
+def _full_silver(
+    engine: TransformEngine, local: DuckDBEngine, tables: Tables, bronze_files: list[Path], version: str
+) -> None:
+    engine.bind_parquet("bronze_readings", bronze_files)
+    engine.bind_sql("prior_watermarks", EMPTY_WATERMARKS)
+    run_steps(engine, SILVER_STEPS, tables, tables.lake, version)
+    tables.staged[WATERMARKS] = tables.lake.stage(WATERMARKS, version)
+    copy_parquet(
+        local.con,
+        "SELECT compressor_id, MAX(timestamp) AS newest "
+        f"FROM {read_parquet(tables.files('silver/readings'))} GROUP BY 1",
+        tables.staged[WATERMARKS].directory,
+    )
+
+
+def _full_gold(engine: TransformEngine, local: DuckDBEngine, tables: Tables, version: str) -> None:
+    engine.bind_parquet("silver_readings", tables.files("silver/readings"))
+    engine.bind_sql(
+        "batch_span",
+        "SELECT EPOCH(MIN(timestamp)) AS first_epoch, EPOCH(MAX(timestamp)) AS last_epoch "
+        "FROM silver_readings",
+    )
+    engine.bind_sql("prior_violations", EMPTY_VIOLATIONS)
+    run_steps(engine, GOLD_STEPS, tables, tables.lake, version)
+    tables.staged[VIOLATED_PAIRS] = tables.lake.stage(VIOLATED_PAIRS, version)
+    copy_parquet(
+        local.con,
+        f"SELECT DISTINCT compressor_id, metric FROM {read_parquet(tables.files('gold/violations'))}",
+        tables.staged[VIOLATED_PAIRS].directory,
+    )

@@ -1,27 +1,49 @@
 """The transform steps of each layer, in order, and where their outputs go."""
 
 import hashlib
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from altaviz.config import Settings
 from altaviz.pipeline.engine import TransformEngine
-from altaviz.pipeline.lake import Lake, Manifest
+from altaviz.pipeline.lake import Lake, Manifest, StagedTable
 from altaviz.pipeline.params import params_row, threshold_rows
 
-# step name -> lake table it becomes (None: a scratch intermediate no one reads after the run)
-SILVER_STEPS: tuple[tuple[str, str | None], ...] = (
-    ("silver_classified", None),
-    ("silver_readings", "silver/readings"),
-    ("quarantine", "silver/quarantine"),
-    ("quality", "silver/quality"),
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    # the lake table it becomes; None: a scratch intermediate no one reads after the run
+    table: str | None = None
+    # the timestamp column a partitioned table is split by (one directory per UTC day)
+    partition_by: str | None = None
+
+
+SILVER_STEPS = (
+    Step("silver_classified"),
+    Step("silver_readings", "silver/readings", "timestamp"),
+    Step("quarantine", "silver/quarantine"),
+    Step("quality", "silver/quality"),
 )
-GOLD_STEPS: tuple[tuple[str, str | None], ...] = (
-    ("gold_readings", "gold/readings"),
-    ("gold_hourly", "gold/hourly"),
-    ("metric_series", None),
-    ("violations", "gold/violations"),
-    ("alert_events", None),
-    ("alerts", "gold/alerts"),
+GOLD_STEPS = (
+    Step("gold_readings", "gold/readings", "timestamp"),
+    Step("gold_hourly", "gold/hourly", "agg_timestamp"),
+    Step("metric_series"),
+    Step("violations", "gold/violations", "timestamp"),
+    # Every reading that decides an alert episode; kept so a later run can continue the episodes.
+    Step("alert_events", "gold/alert_events", "timestamp"),
+    Step("alerts", "gold/alerts"),
+)
+# Small state tables an incremental run starts from, derived from the tables above.
+WATERMARKS = "silver/watermarks"
+VIOLATED_PAIRS = "gold/violated_pairs"
+
+EMPTY_WATERMARKS = (
+    "SELECT CAST(NULL AS VARCHAR) AS compressor_id, CAST(NULL AS TIMESTAMPTZ) AS newest WHERE FALSE"
+)
+EMPTY_VIOLATIONS = (
+    "SELECT CAST(NULL AS VARCHAR) AS compressor_id, CAST(NULL AS VARCHAR) AS metric WHERE FALSE"
 )
 
 
@@ -31,11 +53,11 @@ class Tables:
     def __init__(self, lake: Lake, manifest: Manifest) -> None:
         self.lake = lake
         self.manifest = manifest
-        self.staged: dict[str, Path] = {}
+        self.staged: dict[str, StagedTable] = {}
 
     def files(self, table: str) -> list[Path]:
         if table in self.staged:
-            return sorted(self.staged[table].glob("*.parquet"))
+            return self.staged[table].files()
         return self.lake.table_files(table, self.manifest)
 
 
@@ -44,26 +66,29 @@ def bind_parameters(engine: TransformEngine, settings: Settings) -> None:
     engine.bind_rows("thresholds", threshold_rows())
 
 
+def parameters_fingerprint(settings: Settings, tables: Tables) -> str:
+    """What silver and gold were computed with: the parameters, thresholds and fleet metadata version."""
+    h = hashlib.sha256()
+    h.update(json.dumps([params_row(settings), threshold_rows()], sort_keys=True, default=str).encode())
+    for path in tables.files("reference/compressors"):
+        h.update(path.parent.name.encode())
+    return h.hexdigest()
+
+
 def run_steps(
-    engine: TransformEngine,
-    steps: tuple[tuple[str, str | None], ...],
-    tables: Tables,
-    lake: Lake,
-    version: str,
+    engine: TransformEngine, steps: tuple[Step, ...], tables: Tables, lake: Lake, version: str
 ) -> None:
-    for step, table in steps:
-        if table is None:
-            engine.run(step, engine.scratch(step))
+    for step in steps:
+        if step.table is None:
+            engine.run(step.name, engine.scratch(step.name))
         else:
-            tables.staged[table] = lake.stage(table, version)
-            engine.run(step, tables.staged[table])
+            tables.staged[step.table] = lake.stage(step.table, version)
+            engine.run(step.name, tables.staged[step.table].directory, step.partition_by)
 
 
-def input_fingerprint(bronze_files: list[Path], tables: Tables) -> str:
-    """Identifies the input of a silver run: the bronze files (content-named) and the fleet metadata."""
+def input_fingerprint(bronze_files: list[Path]) -> str:
+    """Identifies a batch of bronze files (content-named): keys that batch's data-quality rows."""
     h = hashlib.sha256()
     for path in bronze_files:
         h.update(path.name.encode())
-    for path in tables.files("reference/compressors"):
-        h.update(path.parent.name.encode())
     return h.hexdigest()

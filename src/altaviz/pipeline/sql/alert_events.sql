@@ -9,16 +9,7 @@
 -- params.open_readings-th violating reading in a row (the on-delay: a lone spike opens nothing), and
 -- clears when it is the params.clear_readings-th clear reading in a row. The deadband keeps a value
 -- hovering at the limit from opening and closing episodes over and over (chattering).
-WITH candidates AS (
-    -- Pairs with fewer violating readings than the on-delay cannot open an episode.
-    SELECT s.compressor_id, s.metric
-    FROM metric_series AS s
-    CROSS JOIN params AS p
-    WHERE s.status IN ('warning', 'critical')
-    GROUP BY s.compressor_id, s.metric, p.open_readings
-    HAVING COUNT(*) >= p.open_readings
-),
-classified AS (
+WITH classified AS (
     SELECT
         s.compressor_id,
         s.metric,
@@ -35,7 +26,6 @@ classified AS (
         p.open_readings,
         p.clear_readings
     FROM metric_series AS s
-    JOIN candidates AS c ON c.compressor_id = s.compressor_id AND c.metric = s.metric
     JOIN thresholds AS t ON t.metric = s.metric
     CROSS JOIN params AS p
 ),

@@ -1,10 +1,10 @@
 -- Per compressor and clock hour: mean/std/min/max of every sensor, readings received and expected.
--- Inputs: gold_readings, params.
+-- Inputs: gold_readings, params, batch_span (first_epoch and last_epoch of all silver readings).
 -- expected_readings counts the reporting slots (params.interval_seconds apart, starting at the
--- batch's first reading) that fall inside the hour and inside the batch's time span, so the partial
+-- first reading of all) that fall inside the hour and inside the data's time span, so the partial
 -- first and last hours of a series expect only the slots they cover.
 WITH span AS (
-    SELECT EPOCH(MIN(timestamp)) AS first_epoch, EPOCH(MAX(timestamp)) AS last_epoch FROM gold_readings
+    SELECT first_epoch, last_epoch FROM batch_span
 ),
 hourly AS (
     SELECT

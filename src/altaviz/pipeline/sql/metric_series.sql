@@ -2,19 +2,38 @@
 -- one violation on that compressor: the input of violations and alert episodes. Pairs that never left
 -- normal are left out, which keeps this small on a healthy fleet. `suspect` marks a value resting on a
 -- reading silver flagged as a spike.
--- Input: gold_readings.
+-- Inputs: gold_readings, prior_violations (compressor and metric pairs violated in readings an earlier
+-- run processed; empty when everything is recomputed).
 WITH violated AS (
     SELECT
         compressor_id,
-        MAX(CASE WHEN vibration_mms_status IN ('warning', 'critical') THEN 1 ELSE 0 END) AS vib,
-        MAX(CASE WHEN discharge_temp_f_status IN ('warning', 'critical') THEN 1 ELSE 0 END) AS temp,
-        MAX(CASE WHEN discharge_pressure_psi_status IN ('warning', 'critical') THEN 1 ELSE 0 END) AS dis,
-        MAX(CASE WHEN suction_pressure_psi_status IN ('warning', 'critical') THEN 1 ELSE 0 END) AS suc,
-        MAX(CASE WHEN horsepower_consumption_status IN ('warning', 'critical') THEN 1 ELSE 0 END) AS hp,
-        MAX(CASE WHEN gas_flow_mcf_status IN ('warning', 'critical') THEN 1 ELSE 0 END) AS flow,
-        MAX(CASE WHEN pressure_differential_status IN ('warning', 'critical') THEN 1 ELSE 0 END) AS dp,
-        MAX(CASE WHEN temp_rate_of_change_status IN ('warning', 'critical') THEN 1 ELSE 0 END) AS rate
-    FROM gold_readings
+        MAX(vib) AS vib, MAX(temp) AS temp, MAX(dis) AS dis, MAX(suc) AS suc,
+        MAX(hp) AS hp, MAX(flow) AS flow, MAX(dp) AS dp, MAX(rate) AS rate
+    FROM (
+        SELECT
+            compressor_id,
+            CASE WHEN vibration_mms_status IN ('warning', 'critical') THEN 1 ELSE 0 END AS vib,
+            CASE WHEN discharge_temp_f_status IN ('warning', 'critical') THEN 1 ELSE 0 END AS temp,
+            CASE WHEN discharge_pressure_psi_status IN ('warning', 'critical') THEN 1 ELSE 0 END AS dis,
+            CASE WHEN suction_pressure_psi_status IN ('warning', 'critical') THEN 1 ELSE 0 END AS suc,
+            CASE WHEN horsepower_consumption_status IN ('warning', 'critical') THEN 1 ELSE 0 END AS hp,
+            CASE WHEN gas_flow_mcf_status IN ('warning', 'critical') THEN 1 ELSE 0 END AS flow,
+            CASE WHEN pressure_differential_status IN ('warning', 'critical') THEN 1 ELSE 0 END AS dp,
+            CASE WHEN temp_rate_of_change_status IN ('warning', 'critical') THEN 1 ELSE 0 END AS rate
+        FROM gold_readings
+        UNION ALL
+        SELECT
+            compressor_id,
+            CASE WHEN metric = 'vibration_mms' THEN 1 ELSE 0 END,
+            CASE WHEN metric = 'discharge_temp_f' THEN 1 ELSE 0 END,
+            CASE WHEN metric = 'discharge_pressure_psi' THEN 1 ELSE 0 END,
+            CASE WHEN metric = 'suction_pressure_psi' THEN 1 ELSE 0 END,
+            CASE WHEN metric = 'horsepower_consumption' THEN 1 ELSE 0 END,
+            CASE WHEN metric = 'gas_flow_mcf' THEN 1 ELSE 0 END,
+            CASE WHEN metric = 'pressure_differential' THEN 1 ELSE 0 END,
+            CASE WHEN metric = 'temp_rate_of_change' THEN 1 ELSE 0 END
+        FROM prior_violations
+    ) AS marks
     GROUP BY compressor_id
 ),
 flagged AS (

@@ -1,7 +1,11 @@
 -- Every bronze reading with the reason it cannot be used, or NULL when it is good.
--- Inputs: bronze_readings, compressors (fleet metadata), params (one row).
+-- Inputs: bronze_readings, compressors (fleet metadata), params (one row), prior_watermarks (the newest
+-- reading of each compressor processed by earlier runs; empty when everything is recomputed).
 -- The first failing check names the reason; duplicates are decided among otherwise-good rows only,
 -- so a good reading is never discarded in favour of a broken copy of it.
+-- A reading is late when it is more than params.late_seconds older than the newest reading of its
+-- compressor loaded before it (by an earlier load, here or in prior_watermarks): its 24-hour windows
+-- were computed and published long ago, so it is set aside rather than silently rewriting history.
 WITH checked AS (
     SELECT
         b.*,
@@ -33,10 +37,38 @@ WITH checked AS (
             WHEN b.gas_flow_mcf < p.gas_flow_mcf_min OR b.gas_flow_mcf > p.gas_flow_mcf_max
                 OR ISNAN(b.gas_flow_mcf)
                 THEN 'impossible value: gas_flow_mcf'
-        END AS check_reason
+        END AS basic_reason
     FROM bronze_readings AS b
     CROSS JOIN params AS p
     LEFT JOIN compressors AS c ON c.compressor_id = b.compressor_id
+),
+loads AS (
+    SELECT compressor_id, _loaded_at, MAX(timestamp) AS newest
+    FROM checked
+    WHERE basic_reason IS NULL
+    GROUP BY compressor_id, _loaded_at
+),
+earlier_loads AS (
+    SELECT
+        compressor_id,
+        _loaded_at,
+        MAX(newest) OVER (
+            PARTITION BY compressor_id ORDER BY _loaded_at ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+        ) AS newest_before
+    FROM loads
+),
+judged AS (
+    SELECT
+        k.*,
+        CASE
+            WHEN k.basic_reason IS NOT NULL THEN k.basic_reason
+            WHEN EPOCH(k.timestamp) < EPOCH(GREATEST(e.newest_before, w.newest)) - p.late_seconds
+                THEN 'late: more than 24 hours older than readings already processed for this compressor'
+        END AS check_reason
+    FROM checked AS k
+    CROSS JOIN params AS p
+    LEFT JOIN earlier_loads AS e ON e.compressor_id = k.compressor_id AND e._loaded_at = k._loaded_at
+    LEFT JOIN prior_watermarks AS w ON w.compressor_id = k.compressor_id
 )
 SELECT
     compressor_id,
@@ -58,4 +90,4 @@ SELECT
             ORDER BY _loaded_at, _source_file, _source_row
         ) > 1 THEN 'duplicate: same compressor and timestamp as an earlier reading'
     END AS reason
-FROM checked
+FROM judged

@@ -1,0 +1,86 @@
+"""One new hour on top of a month: an incremental run against the full run that built the month.
+
+The fleet (default 4,700 compressors × 30 days) is simulated, its last hour held back; a full run
+(landing → bronze → silver → gold, no database) builds the lake, then the held-back hour lands
+(28,200 readings at the default size) and an incremental run folds it in. The ratio is the
+incremental run's time against the full run's, both measured here. Target (issue 3): ≤ 3 s.
+
+    python bench/bench_incremental.py
+    python bench/bench_incremental.py --compressors 470 --days 30 --keep /tmp/inc
+"""
+
+import argparse
+import shutil
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from altaviz.config import Settings
+from altaviz.pipeline.run import PipelineOptions, run_pipeline
+from altaviz.simulator import SimulationConfig, simulate
+
+
+def hold_back_last_hour(readings_dir: Path) -> Path:
+    """Move the last hour of readings out of the landing zone; returns the file holding it."""
+    files = sorted(readings_dir.glob("*.parquet"))
+    newest = max(pc.max(pq.read_table(f, columns=["timestamp"])["timestamp"]).as_py() for f in files)
+    cut = newest - timedelta(hours=1)
+    held = readings_dir.parent / "held-back.parquet"
+    hour: list[pa.Table] = []
+    for path in files:
+        table = pq.read_table(path)
+        late = pc.greater(table["timestamp"], pa.scalar(cut, table["timestamp"].type))
+        if pc.any(late).as_py():
+            hour.append(table.filter(late))
+            pq.write_table(table.filter(pc.invert(late)), path)
+    pq.write_table(pa.concat_tables(hour), held)
+    return held
+
+
+def timed_run(data_dir: Path) -> tuple[float, dict[str, float]]:
+    start = time.perf_counter()
+    result = run_pipeline(Settings(data_dir=data_dir), PipelineOptions(skip_db=True))
+    return time.perf_counter() - start, result.summary.stage_seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--compressors", type=int, default=4_700)
+    parser.add_argument("--days", type=float, default=30)
+    parser.add_argument("--repeat", type=int, default=3, help="incremental hours measured one after another")
+    parser.add_argument("--keep", type=Path, help="data directory to use and keep (default: a temporary one)")
+    args = parser.parse_args()
+
+    data_dir = args.keep or Path(tempfile.mkdtemp(prefix="altaviz-incremental-"))
+    landing = data_dir / "landing"
+    try:
+        config = SimulationConfig(compressors=args.compressors, days=args.days + args.repeat / 24)
+        rows = simulate(config, landing).readings_rows
+        held: list[Path] = []
+        for _ in range(args.repeat):
+            held.insert(0, hold_back_last_hour(landing / "readings"))
+            held[0] = held[0].rename(held[0].with_name(f"hour-{len(held)}.parquet"))
+        full_seconds, full_stages = timed_run(data_dir)
+        print(f"full run: {rows:,} readings in {full_seconds:.1f} s  {full_stages}")
+        for number, path in enumerate(held, start=1):
+            new_rows = pq.read_metadata(path).num_rows
+            shutil.move(path, landing / "readings" / path.name)
+            seconds, stages = timed_run(data_dir)
+            print(
+                f"incremental hour {number}: {new_rows:,} new readings in {seconds:.2f} s "
+                f"({seconds / full_seconds:.3f}× the full run; target ≤ 3 s)  {stages}"
+            )
+    finally:
+        if args.keep is None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,274 @@
+"""Incremental runs: the new bronze files, plus only the look-back their windows need.
+
+When silver and gold are current for every bronze file but some new ones, and nothing they were
+computed with has changed (parameters, thresholds, fleet metadata), a run recomputes from the
+earliest moment the new readings can affect and keeps everything before it:
+
+- zone start: the earliest new good reading of any compressor, moved back over the two readings
+  before it (their spike votes look two readings ahead). Silver readings, gold readings, violations
+  and alert events are rewritten from here.
+- hourly from: the zone start's clock hour, or the hour of the previous newest reading if earlier
+  (its expected-reading count depends on where the data ends). Hourly aggregates are rewritten from here.
+- context start: 26 hours before the zone start (the 24-hour windows, the 2-hour temperature rate,
+  the 12 readings of the stuck-sensor check and the alert delays all fit in it). Steps read from here.
+
+The steps are the same SQL files as a full run, on the same engine, over the current tables cut to
+the context; their outputs replace the tables' rows from the zone start (the partitions of the days
+concerned are rewritten, the others kept). The result equals a full recomputation over all bronze
+(tests/pipeline/test_incremental.py), with one deliberate difference: data-quality metrics describe
+the batch a run processed, so an incremental run's metrics are those of its new readings.
+A reading more than 24 hours older than readings already processed for its compressor is quarantined
+as late (silver_classified.sql), in full runs too, so both agree. Windows are exact as long as the
+12 readings before a change lie within 26 hours of it (no reporting gap of a day right before).
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from altaviz.pipeline.engine import DuckDBEngine, copy_parquet, read_parquet
+from altaviz.pipeline.lake import Lake, Manifest, StagedTable
+from altaviz.pipeline.stages import (
+    GOLD_STEPS,
+    SILVER_STEPS,
+    VIOLATED_PAIRS,
+    WATERMARKS,
+    Step,
+    Tables,
+)
+
+CONTEXT = timedelta(hours=26)
+READINGS_BEFORE = 2
+STATE_TABLES = (WATERMARKS, VIOLATED_PAIRS)
+
+
+class FullRunNeeded(Exception):
+    """The new input cannot be folded in incrementally; the message says why."""
+
+
+@dataclass(frozen=True)
+class Bounds:
+    zone_start: datetime
+    hourly_from: datetime
+    context_start: datetime
+
+
+def new_bronze_files(
+    lake: Lake, manifest: Manifest, bronze_files: list[Path], fingerprint: str
+) -> list[Path]:
+    """The bronze files silver has not processed yet; FullRunNeeded when the past must be redone."""
+    if manifest.processed_with is None:
+        raise FullRunNeeded("no complete earlier run to build on")
+    if manifest.processed_with != fingerprint:
+        raise FullRunNeeded("parameters, thresholds or fleet metadata changed")
+    needed = [s.table for s in SILVER_STEPS + GOLD_STEPS if s.table] + list(STATE_TABLES)
+    if any(not lake.has_table(t, manifest) for t in needed):
+        raise FullRunNeeded("the lake lacks a table of an earlier run")
+    names = {p.name for p in bronze_files}
+    if not set(manifest.processed_bronze) <= names:
+        raise FullRunNeeded("bronze files processed earlier are gone")
+    processed = set(manifest.processed_bronze)
+    return [p for p in bronze_files if p.name not in processed]
+
+
+def _day(path: Path) -> date | None:
+    for part in path.parts:
+        if part.startswith("day="):
+            return date.fromisoformat(part.removeprefix("day="))
+    return None
+
+
+def files_from(files: list[Path], since: datetime) -> list[Path]:
+    """The files of a day-partitioned table that may hold rows at or after `since`."""
+    return [f for f in files if (_day(f) or date.max) >= since.date()]
+
+
+def _literal(moment: datetime) -> str:
+    return f"TIMESTAMPTZ '{moment.isoformat()}'"
+
+
+def _rows_from(files: list[Path], column: str, since: datetime) -> str:
+    return f"SELECT * FROM {read_parquet(files_from(files, since))} WHERE {column} >= {_literal(since)}"
+
+
+def merge(
+    engine: DuckDBEngine,
+    old_files: list[Path],
+    new_rows: str,
+    column: str,
+    since: datetime,
+    staged: StagedTable,
+) -> None:
+    """A partitioned table's next version: its rows before `since`, then `new_rows` from `since` on.
+
+    Days wholly before `since` keep their files; the days from `since` on are written again.
+    """
+    rewritten = files_from(old_files, since)
+    staged.kept = [f for f in old_files if f not in rewritten]
+    parts = [f"SELECT * FROM ({new_rows}) AS recomputed WHERE {column} >= {_literal(since)}"]
+    if rewritten:
+        parts.append(f"SELECT * FROM {read_parquet(rewritten)} WHERE {column} < {_literal(since)}")
+    copy_parquet(engine.con, " UNION ALL BY NAME ".join(parts), staged.directory, column)
+
+
+class IncrementalRun:
+    """One incremental pass of silver and gold over `new_files`, staging every table it changes."""
+
+    def __init__(
+        self, engine: DuckDBEngine, lake: Lake, tables: Tables, new_files: list[Path], version: str
+    ) -> None:
+        self.engine = engine
+        self.lake = lake
+        self.tables = tables
+        self.new_files = new_files
+        self.version = version
+        self.old = {t: lake.table_files(t, tables.manifest) for t in tables.manifest.tables}
+
+    def _step(self, step: Step) -> str:
+        """Run a step into scratch; returns the SQL that reads its output."""
+        self.engine.run(step.name, self.engine.scratch(step.name))
+        return f"SELECT * FROM {step.name}"
+
+    def _stage(self, table: str) -> StagedTable:
+        self.tables.staged[table] = self.lake.stage(table, self.version)
+        return self.tables.staged[table]
+
+    def _value(self, sql: str) -> object:
+        return self.engine.rows(sql)[0][0]
+
+    def silver(self) -> Bounds | None:
+        """Classify the new readings, then recompute silver from the zone start; None if none is good."""
+        e = self.engine
+        e.bind_parquet("new_bronze", self.new_files)
+        e.bind_parquet("prior_watermarks", self.old[WATERMARKS])
+        # Old readings a new one may duplicate: from the earliest time a new reading is not late.
+        dedup_from = self._value(
+            "SELECT MIN(GREATEST(b.timestamp, w.newest - to_seconds(p.late_seconds))) "
+            "FROM new_bronze AS b CROSS JOIN params AS p "
+            "LEFT JOIN prior_watermarks AS w ON w.compressor_id = b.compressor_id"
+        )
+        old_silver = self.old["silver/readings"]
+        as_bronze = "SELECT * EXCLUDE (quality_flags), CAST(NULL AS BIGINT) AS _source_row FROM old_recent"
+        if isinstance(dedup_from, datetime):
+            e.bind_sql("old_recent", _rows_from(old_silver, "timestamp", dedup_from))
+            e.bind_sql("bronze_readings", f"SELECT * FROM new_bronze UNION ALL BY NAME {as_bronze}")
+        else:
+            e.bind_sql("bronze_readings", "SELECT * FROM new_bronze")
+        self._step(SILVER_STEPS[0])
+        # Old readings carry no source row; only the new ones are this run's verdicts.
+        classified = sorted(e.scratch("silver_classified").rglob("*.parquet"))
+        e.bind_sql(
+            "new_classified", f"SELECT * FROM {read_parquet(classified)} WHERE _source_row IS NOT NULL"
+        )
+
+        bounds = self._bounds(old_silver)
+        quarantine = self._stage("silver/quarantine")
+        quarantine.kept = self.old["silver/quarantine"]
+        if bounds is not None:
+            e.bind_sql(
+                "silver_classified",
+                "SELECT * EXCLUDE (quality_flags), CAST(NULL AS BIGINT) AS _source_row, "
+                "CAST(NULL AS VARCHAR) AS reason "
+                f"FROM ({_rows_from(old_silver, 'timestamp', bounds.context_start)}) AS context "
+                "UNION ALL BY NAME SELECT * FROM new_classified",
+            )
+            merge(
+                e,
+                old_silver,
+                self._step(SILVER_STEPS[1]),
+                "timestamp",
+                bounds.zone_start,
+                self._stage("silver/readings"),
+            )
+        e.bind_sql("silver_classified", "SELECT * FROM new_classified")
+        e.run("quarantine", quarantine.directory)
+        e.run("quality", self._stage("silver/quality").directory)
+        copy_parquet(
+            e.con,
+            "SELECT compressor_id, MAX(newest) AS newest FROM ("
+            "SELECT * FROM prior_watermarks UNION ALL "
+            "SELECT compressor_id, MAX(timestamp) FROM new_classified WHERE reason IS NULL GROUP BY 1"
+            ") AS w GROUP BY 1",
+            self._stage(WATERMARKS).directory,
+        )
+        return bounds
+
+    def _bounds(self, old_silver: list[Path]) -> Bounds | None:
+        e = self.engine
+        first_new = self._value("SELECT MIN(timestamp) FROM new_classified WHERE reason IS NULL")
+        if not isinstance(first_new, datetime):
+            return None
+        first_old, last_old = self._span(old_silver)
+        if first_new < first_old:
+            raise FullRunNeeded("new readings start before all earlier ones")
+        e.bind_sql(
+            "old_before",
+            _rows_from(old_silver, "timestamp", first_new - timedelta(days=2)),
+        )
+        zone_start = self._value(
+            "WITH new_good AS ("
+            "  SELECT compressor_id, MIN(timestamp) AS first_new FROM new_classified"
+            "  WHERE reason IS NULL GROUP BY 1), "
+            "before AS ("
+            "  SELECT s.timestamp,"
+            "    ROW_NUMBER() OVER (PARTITION BY s.compressor_id ORDER BY s.timestamp DESC) AS back"
+            "  FROM old_before AS s JOIN new_good AS n ON n.compressor_id = s.compressor_id"
+            "  WHERE s.timestamp < n.first_new AND s.timestamp >= n.first_new - INTERVAL 2 DAY) "
+            "SELECT MIN(t) FROM (SELECT first_new AS t FROM new_good "
+            f"  UNION ALL SELECT timestamp FROM before WHERE back <= {READINGS_BEFORE}) AS candidates"
+        )
+        assert isinstance(zone_start, datetime)
+        hourly_from = min(zone_start, last_old).replace(minute=0, second=0, microsecond=0)
+        return Bounds(zone_start, hourly_from, min(zone_start - CONTEXT, hourly_from))
+
+    def _span(self, silver_files: list[Path]) -> tuple[datetime, datetime]:
+        """The first and last silver reading, read from the first and last day's files only."""
+        days = sorted({d for d in map(_day, silver_files) if d is not None})
+        first_files = [f for f in silver_files if _day(f) in (days[0], None)] if days else silver_files
+        last_files = [f for f in silver_files if _day(f) in (days[-1], None)] if days else silver_files
+        first = self._value(f"SELECT MIN(timestamp) FROM {read_parquet(first_files)}")
+        last = self._value(f"SELECT MAX(timestamp) FROM {read_parquet(last_files)}")
+        assert isinstance(first, datetime) and isinstance(last, datetime)
+        return first, last
+
+    def gold(self, bounds: Bounds) -> None:
+        """Recompute gold from the zone start over the context of the new silver."""
+        e = self.engine
+        silver = self.tables.files("silver/readings")
+        first, last = self._span(silver)
+        e.bind_sql(
+            "batch_span",
+            f"SELECT EPOCH({_literal(first)}) AS first_epoch, EPOCH({_literal(last)}) AS last_epoch",
+        )
+        e.bind_sql("silver_readings", _rows_from(silver, "timestamp", bounds.context_start))
+        readings, hourly, series, violations, events, alerts = GOLD_STEPS
+        self._merge_step(readings, bounds.zone_start)
+        e.bind_sql(
+            "gold_readings",
+            _rows_from(self.tables.files("gold/readings"), "timestamp", bounds.context_start),
+        )
+        self._merge_step(hourly, bounds.hourly_from)
+        e.bind_parquet("prior_violations", self.old[VIOLATED_PAIRS])
+        self._step(series)
+        self._merge_step(violations, bounds.zone_start)
+        self._merge_step(events, bounds.zone_start)
+        e.bind_parquet("alert_events", self.tables.files("gold/alert_events"))
+        e.run(alerts.name, self._stage("gold/alerts").directory)
+        copy_parquet(
+            e.con,
+            "SELECT DISTINCT compressor_id, metric FROM ("
+            "SELECT * FROM prior_violations UNION ALL SELECT compressor_id, metric FROM violations"
+            ") AS pairs",
+            self._stage(VIOLATED_PAIRS).directory,
+        )
+
+    def _merge_step(self, step: Step, since: datetime) -> None:
+        assert step.table is not None and step.partition_by is not None
+        merge(
+            self.engine,
+            self.old[step.table],
+            self._step(step),
+            step.partition_by,
+            since,
+            self._stage(step.table),
+        )
