@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from altaviz.billing.cli import billing_app
 from altaviz.config import Settings, get_settings
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ orgs_app = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
+app.add_typer(billing_app, name="billing")
 
 out = Console()
 err = Console(stderr=True)
