@@ -22,6 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from altaviz.accounts.authsecret import resolve_auth_secret
 from altaviz.accounts.dependencies import AuthConfig
+from altaviz.alerts.scheduler import ServiceScheduler, Workflows
 from altaviz.api.docs import mount_docs
 from altaviz.api.errors import ErrorBody, install_error_handlers
 from altaviz.api.health import HealthProbe
@@ -56,9 +57,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("altaviz service started (environment %s)", settings.env)
+        scheduler: ServiceScheduler | None = None
+        if settings.workflow_scheduler_enabled:
+            scheduler = ServiceScheduler(Workflows(app.state.session_factory, settings))
+            scheduler.start()
+        app.state.scheduler = scheduler
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             probe.close()
             engine.dispose()
             log.info("altaviz service stopped; database connections released")

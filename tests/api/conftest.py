@@ -41,6 +41,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "rate_limit_per_minute": GENEROUS_LIMIT,
         "rate_limit_auth_per_minute": GENEROUS_LIMIT,
         "stripe_webhook_secret": STRIPE_WEBHOOK_SECRET,
+        "workflow_scheduler_enabled": False,  # tests/workflows runs the scheduler on purpose
         **overrides,
     }
     return Settings(**values)

@@ -12,6 +12,7 @@ from altaviz.accounts.roles import Role
 from tests.api.world import SeededOrg
 
 PUBLIC = None
+NO_SUCH_CHANNEL = "0b0e7a52-2a7f-4c1e-9d43-5d6f2f3f6a11"  # tests/alerts covers channels of both organizations
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Route:
             .replace("{key_id}", str(target.api_key_ids[Role.VIEWER]))
             .replace("{user_id}", str(target.users[Role.VIEWER]))
             .replace("{invitation_id}", str(target.invitation_id))
+            .replace("{channel_id}", NO_SUCH_CHANNEL)
         )
 
     @property
@@ -68,6 +70,21 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/alerts/{alert_id}", Role.VIEWER),
     Route("POST", "/api/alerts/{alert_id}/acknowledge", Role.OPERATOR),
     Route("POST", "/api/alerts/{alert_id}/resolve", Role.OPERATOR, body={"note": "checked"}),
+    Route(
+        "POST", "/api/alerts/{alert_id}/shelve", Role.OPERATOR, body={"minutes": 60, "reason": "sensor check"}
+    ),
+    Route("POST", "/api/alerts/{alert_id}/unshelve", Role.OPERATOR),
+    Route("POST", "/api/workflows/run", Role.ADMIN, params={"workflow": "all"}, body={}),
+    Route("GET", "/api/workflows/runs", Role.VIEWER),
+    Route("GET", "/api/notifications/channels", Role.ADMIN),
+    Route(
+        "POST",
+        "/api/notifications/channels",
+        Role.ADMIN,
+        body={"kind": "email", "name": "control room", "target": "ops@example.com"},
+    ),
+    Route("DELETE", "/api/notifications/channels/{channel_id}", Role.ADMIN),
+    Route("GET", "/api/notifications/messages", Role.ADMIN),
     Route("GET", "/api/maintenance", Role.VIEWER),
     Route("GET", "/api/data-quality", Role.VIEWER),
     Route("GET", "/api/team/members", Role.VIEWER),

@@ -1,29 +1,68 @@
-"""Alert episodes as people see and act on them: listing, acknowledging, resolving.
+"""Alert episodes as people see and act on them: listing, acknowledging, resolving, shelving.
 
 Who acted is always the authenticated principal (never a name from the request body). Each action
-is a conditional UPDATE, so two operators acting at once cannot both succeed or overwrite each other.
+is a conditional UPDATE, so two operators acting at once cannot both succeed or overwrite each other;
+the one that loses gets a Conflict (409) that says who got there first. Every action writes an audit
+record in the same transaction.
 """
 
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Boolean, Integer, Select, and_, bindparam, func, literal, select, update
+from sqlalchemy import Boolean, Integer, Select, and_, bindparam, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from altaviz.accounts import audit
 from altaviz.accounts.errors import Conflict, NotFound
+from altaviz.accounts.principal import Principal
 from altaviz.accounts.scoping import OrgScope, scope_params, scoped, scoped_template
 from altaviz.alerts.models import AlertHistory
 from altaviz.alerts.schemas import AlertOut, AlertPage
 from altaviz.db.base import UTCDateTime
 from altaviz.monitoring.models import CompressorMetadata, StationLocation
 
+Clock = Callable[[], datetime]
+Who = Principal | audit.Actor | str
+MAX_SHELVE_MINUTES = 7 * 24 * 60
+
 A: Any = AlertHistory.__table__
 C: Any = CompressorMetadata.__table__
 S: Any = StationLocation.__table__
-ALERT_FIELDS = tuple(
-    name for name in AlertOut.model_fields if name not in ("compressor_model", "station_id", "station_name")
-)
+COMPUTED_FIELDS = ("compressor_model", "station_id", "station_name", "shelved", "state")
+ALERT_FIELDS = tuple(name for name in AlertOut.model_fields if name not in COMPUTED_FIELDS)
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def _actor(who: Who) -> audit.Actor:
+    if isinstance(who, Principal):
+        return audit.Actor.of(who)
+    if isinstance(who, audit.Actor):
+        return who
+    return audit.Actor("user", None, who)
+
+
+def alert_state(item: dict[str, Any], now: datetime) -> tuple[bool, str]:
+    """(shelved now, ISA-18.2-style state) of an alert row."""
+    until = item.get("shelved_until")
+    shelved = until is not None and until > now
+    if item["resolved"]:
+        return shelved, "resolved"
+    if shelved:
+        return True, "shelved"
+    if item["is_active"]:
+        return False, "active_acknowledged" if item["acknowledged"] else "active_unacknowledged"
+    return False, "returned_acknowledged" if item["acknowledged"] else "returned_unacknowledged"
+
+
+def _with_state(row: Any, now: datetime) -> dict[str, Any]:
+    item = dict(row._mapping)
+    item["shelved"], item["state"] = alert_state(item, now)
+    return item
 
 
 def _listing() -> Select[Any]:
@@ -41,8 +80,14 @@ def _listing() -> Select[Any]:
     return scoped_template(query, A, C, S)
 
 
-def _filters(status: str, by_severity: bool, by_compressor: bool, by_ack: bool) -> list[Any]:
+def _filters(
+    status: str, by_severity: bool, by_compressor: bool, by_ack: bool, shelved: bool | None = None
+) -> list[Any]:
     clauses: list[Any] = []
+    if shelved is not None:
+        now = bindparam("now", type_=UTCDateTime())
+        is_shelved = and_(A.c.shelved_until.is_not(None), A.c.shelved_until > now)
+        clauses.append(is_shelved if shelved else ~is_shelved)
     if status == "open":
         clauses.append(A.c.resolved.is_(False))
     elif status == "active":
@@ -59,17 +104,21 @@ def _filters(status: str, by_severity: bool, by_compressor: bool, by_ack: bool) 
 
 
 @cache
-def _list_statement(status: str, by_severity: bool, by_compressor: bool, by_ack: bool) -> Select[Any]:
+def _list_statement(
+    status: str, by_severity: bool, by_compressor: bool, by_ack: bool, shelved: bool | None = None
+) -> Select[Any]:
     query = _listing()
-    for clause in _filters(status, by_severity, by_compressor, by_ack):
+    for clause in _filters(status, by_severity, by_compressor, by_ack, shelved):
         query = query.where(clause)
     return query
 
 
 @cache
-def _page_statement(status: str, by_severity: bool, by_compressor: bool, by_ack: bool) -> Select[Any]:
+def _page_statement(
+    status: str, by_severity: bool, by_compressor: bool, by_ack: bool, shelved: bool | None = None
+) -> Select[Any]:
     return (
-        _list_statement(status, by_severity, by_compressor, by_ack)
+        _list_statement(status, by_severity, by_compressor, by_ack, shelved)
         .order_by(A.c.alert_timestamp.desc(), A.c.id.desc())
         .limit(bindparam("limit", type_=Integer()))
         .offset(bindparam("offset", type_=Integer()))
@@ -77,11 +126,13 @@ def _page_statement(status: str, by_severity: bool, by_compressor: bool, by_ack:
 
 
 @cache
-def _count_statement(status: str, by_severity: bool, by_compressor: bool, by_ack: bool) -> Select[Any]:
+def _count_statement(
+    status: str, by_severity: bool, by_compressor: bool, by_ack: bool, shelved: bool | None = None
+) -> Select[Any]:
     """The same filters on alert_history alone: every alert has its compressor and station (foreign
     keys), so the joins of the listing neither add nor remove rows."""
     query = scoped_template(select(func.count()).select_from(A), A)
-    for clause in _filters(status, by_severity, by_compressor, by_ack):
+    for clause in _filters(status, by_severity, by_compressor, by_ack, shelved):
         query = query.where(clause)
     return query
 
@@ -99,14 +150,23 @@ def list_alerts(
     severity: str | None = None,
     compressor: str | None = None,
     acknowledged: bool | None = None,
+    shelved: bool | None = None,
     limit: int = 50,
     offset: int = 0,
+    now: datetime | None = None,
 ) -> AlertPage:
     """Alerts newest first. status: open (unresolved), active (unresolved, condition holds now),
-    resolved, or all."""
-    flags = (status, severity is not None, compressor is not None, acknowledged is not None)
+    resolved, or all; shelved: only alerts shelved now (True) or none of them (False)."""
+    now = now or system_clock()
+    flags = (status, severity is not None, compressor is not None, acknowledged is not None, shelved)
     params = scope_params(
-        scope, severity=severity, compressor=compressor, acknowledged=acknowledged, limit=limit, offset=offset
+        scope,
+        severity=severity,
+        compressor=compressor,
+        acknowledged=acknowledged,
+        limit=limit,
+        offset=offset,
+        now=now,
     )
     connection = session.connection()
     rows = connection.execute(_page_statement(*flags), params).all()
@@ -116,7 +176,7 @@ def list_alerts(
         total = int(connection.execute(_count_statement(*flags), params).scalar_one())
     return AlertPage.model_validate(
         {
-            "items": [dict(row._mapping) for row in rows],
+            "items": [_with_state(row, now) for row in rows],
             "total": total,
             "limit": limit,
             "offset": offset,
@@ -124,35 +184,85 @@ def list_alerts(
     )
 
 
-def get_alert(session: Session, scope: OrgScope, alert_id: int) -> AlertOut:
+def get_alert(session: Session, scope: OrgScope, alert_id: int, now: datetime | None = None) -> AlertOut:
     row = session.connection().execute(_one_statement(), scope_params(scope, alert_id=alert_id)).one_or_none()
     if row is None:
         raise NotFound("Alert not found")
-    return AlertOut.model_validate(dict(row._mapping))
+    return AlertOut.model_validate(_with_state(row, now or system_clock()))
 
 
-def acknowledge(session: Session, scope: OrgScope, alert_id: int, actor: str) -> AlertOut:
-    now = datetime.now(UTC)
+def _audit(
+    session: Session,
+    scope: OrgScope,
+    who: Who,
+    action: str,
+    alert: AlertOut,
+    ip: str | None,
+    now: datetime,
+    **details: Any,
+) -> None:
+    audit.record(
+        session,
+        organization_id=scope.organization_id,
+        actor=_actor(who),
+        action=action,
+        target_type="alert",
+        target_id=alert.id,
+        ip=ip,
+        details={
+            "compressorId": alert.compressor_id,
+            "condition": alert.condition,
+            "severity": alert.severity,
+            **{key: value for key, value in details.items() if value is not None},
+        },
+        at=now,
+    )
+
+
+def acknowledge(
+    session: Session,
+    scope: OrgScope,
+    alert_id: int,
+    actor: Who,
+    *,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> AlertOut:
+    """Acknowledge (who and when); a second acknowledgement is a Conflict naming the first."""
+    now = now or system_clock()
+    name = _actor(actor).name
     statement = scoped(
         update(AlertHistory).where(AlertHistory.id == alert_id, AlertHistory.acknowledged.is_(False)),
         scope,
         AlertHistory,
     )
     result = session.execute(
-        statement.values(acknowledged=True, acknowledged_by=actor, acknowledged_at=now, updated_at=now)
+        statement.values(acknowledged=True, acknowledged_by=name, acknowledged_at=now, updated_at=now)
     )
-    alert = get_alert(session, scope, alert_id)
+    alert = get_alert(session, scope, alert_id, now)
     if _rowcount(result) == 0:
         raise Conflict(
             f"Alert {alert_id} was already acknowledged by {alert.acknowledged_by} "
             f"at {_when(alert.acknowledged_at)}"
         )
+    _audit(session, scope, actor, "alert.acknowledge", alert, ip, now)
     return alert
 
 
-def resolve(session: Session, scope: OrgScope, alert_id: int, actor: str, note: str | None) -> AlertOut:
+def resolve(
+    session: Session,
+    scope: OrgScope,
+    alert_id: int,
+    actor: Who,
+    note: str | None = None,
+    *,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> AlertOut:
     """Resolve the alert; one not yet acknowledged is acknowledged by the same person at once."""
-    now = datetime.now(UTC)
+    now = now or system_clock()
+    name = _actor(actor).name
+    note = (note or "").strip() or None
     statement = scoped(
         update(AlertHistory).where(AlertHistory.id == alert_id, AlertHistory.resolved.is_(False)),
         scope,
@@ -161,20 +271,114 @@ def resolve(session: Session, scope: OrgScope, alert_id: int, actor: str, note: 
     result = session.execute(
         statement.values(
             resolved=True,
-            resolved_by=actor,
+            resolved_by=name,
             resolved_at=now,
-            resolution_note=(note or "").strip() or None,
+            resolution_note=note,
             acknowledged=True,
-            acknowledged_by=func.coalesce(AlertHistory.acknowledged_by, actor),
+            acknowledged_by=func.coalesce(AlertHistory.acknowledged_by, name),
             acknowledged_at=func.coalesce(AlertHistory.acknowledged_at, literal(now, UTCDateTime())),
             updated_at=now,
         )
     )
-    alert = get_alert(session, scope, alert_id)
+    alert = get_alert(session, scope, alert_id, now)
     if _rowcount(result) == 0:
         raise Conflict(
             f"Alert {alert_id} was already resolved by {alert.resolved_by} at {_when(alert.resolved_at)}"
         )
+    _audit(session, scope, actor, "alert.resolve", alert, ip, now, note=note)
+    return alert
+
+
+def shelve(
+    session: Session,
+    scope: OrgScope,
+    alert_id: int,
+    actor: Who,
+    *,
+    minutes: int,
+    reason: str,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> AlertOut:
+    """Shelve an open alert for `minutes` with a reason; it comes back by itself when the time is up.
+
+    Shelving a resolved alert, or one already shelved, is a Conflict (unshelve first to change it)."""
+    now = now or system_clock()
+    reason = reason.strip()
+    if not reason:
+        raise ValueError("Give a reason for shelving the alert")
+    if not 1 <= minutes <= MAX_SHELVE_MINUTES:
+        raise ValueError(f"Shelve for 1 to {MAX_SHELVE_MINUTES} minutes (7 days)")
+    until = now + timedelta(minutes=minutes)
+    statement = scoped(
+        update(AlertHistory).where(
+            AlertHistory.id == alert_id,
+            AlertHistory.resolved.is_(False),
+            or_(AlertHistory.shelved_until.is_(None), AlertHistory.shelved_until <= now),
+        ),
+        scope,
+        AlertHistory,
+    )
+    result = session.execute(
+        statement.values(
+            shelved_until=until,
+            shelved_at=now,
+            shelved_by=_actor(actor).name,
+            shelve_reason=reason,
+            updated_at=now,
+        )
+    )
+    alert = get_alert(session, scope, alert_id, now)
+    if _rowcount(result) == 0:
+        if alert.resolved:
+            raise Conflict(
+                f"Alert {alert_id} was resolved by {alert.resolved_by} at {_when(alert.resolved_at)}; "
+                "a resolved alert cannot be shelved"
+            )
+        raise Conflict(
+            f"Alert {alert_id} is already shelved by {alert.shelved_by} until {_when(alert.shelved_until)}; "
+            "unshelve it first to change the shelf"
+        )
+    _audit(
+        session,
+        scope,
+        actor,
+        "alert.shelve",
+        alert,
+        ip,
+        now,
+        reason=reason,
+        minutes=minutes,
+        until=until.isoformat(),
+    )
+    return alert
+
+
+def unshelve(
+    session: Session,
+    scope: OrgScope,
+    alert_id: int,
+    actor: Who,
+    *,
+    ip: str | None = None,
+    now: datetime | None = None,
+) -> AlertOut:
+    """Bring a shelved alert back now (the shelf's history stays on the row and in the audit log)."""
+    now = now or system_clock()
+    statement = scoped(
+        update(AlertHistory).where(
+            AlertHistory.id == alert_id,
+            AlertHistory.shelved_until.is_not(None),
+            AlertHistory.shelved_until > now,
+        ),
+        scope,
+        AlertHistory,
+    )
+    result = session.execute(statement.values(shelved_until=now, updated_at=now))
+    alert = get_alert(session, scope, alert_id, now)
+    if _rowcount(result) == 0:
+        raise Conflict(f"Alert {alert_id} is not shelved")
+    _audit(session, scope, actor, "alert.unshelve", alert, ip, now)
     return alert
 
 

@@ -14,13 +14,15 @@ from altaviz.api import (
     fleet,
     health,
     maintenance,
+    notifications,
     organization,
     team,
+    workflows,
 )
 
 api_router = APIRouter(prefix="/api")
 for module in (health, auth, organization, api_keys, fleet, compressors, alerts, maintenance, data_quality):
     api_router.include_router(module.router)
-for module in (team, billing, audit, export):
+for module in (team, billing, audit, export, workflows, notifications):
     api_router.include_router(module.router)
 api_router.include_router(team.accept_router)

@@ -1,0 +1,143 @@
+"""Delivering one notification message: e-mail over SMTP, or a signed HTTP webhook.
+
+Webhook requests carry the JSON body and, in `X-Altaviz-Signature`, `sha256=<hex>`: the HMAC-SHA256
+of the exact body bytes keyed with the channel's secret (compare it in constant time, e.g.
+`hmac.compare_digest`). `X-Altaviz-Delivery` is the message id (the same on every retry, so a receiver
+can drop duplicates) and the body's `sentAt` lets it refuse old replays. Any 2xx answer is a success.
+"""
+
+import hashlib
+import hmac
+import json
+import smtplib
+import ssl
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+
+from altaviz.config import Settings
+from altaviz.notifications.models import NotificationChannel, NotificationMessage
+
+SIGNATURE_HEADER = "X-Altaviz-Signature"
+DELIVERY_HEADER = "X-Altaviz-Delivery"
+EVENT_HEADER = "X-Altaviz-Event"
+
+Sender = Callable[[NotificationChannel, NotificationMessage], None]
+
+
+class DeliveryFailed(RuntimeError):
+    """The channel did not take the message (a sentence, no secrets); it will be retried."""
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _summary(message: NotificationMessage) -> str:
+    kinds = [event.get("kind") for event in message.events]
+    escalated = kinds.count("escalated")
+    critical = kinds.count("critical")
+    repeat = kinds.count("repeat")
+    parts = []
+    if critical:
+        parts.append(f"{critical} new critical")
+    if escalated:
+        parts.append(f"{escalated} escalated")
+    if repeat:
+        parts.append(f"{repeat} still unacknowledged")
+    return f"{message.compressor_id}: " + ", ".join(parts) + (" alert" if len(kinds) == 1 else " alerts")
+
+
+def payload(channel: NotificationChannel, message: NotificationMessage, settings: Settings) -> dict[str, Any]:
+    link = f"{settings.public_url}/alerts?compressor={message.compressor_id}" if settings.public_url else None
+    return {
+        "version": 1,
+        "id": str(message.id),
+        "organizationId": str(message.organization_id),
+        "compressorId": message.compressor_id,
+        "summary": _summary(message),
+        "events": message.events,
+        "link": link,
+        "sentAt": datetime.now(UTC).isoformat(),
+    }
+
+
+def email_sender(settings: Settings) -> Sender:
+    def send(channel: NotificationChannel, message: NotificationMessage) -> None:
+        if not settings.smtp_host:
+            raise DeliveryFailed("E-mail is not configured on this server (SMTP_HOST is not set)")
+        recipients = [address.strip() for address in channel.target.split(",") if address.strip()]
+        body = payload(channel, message, settings)
+        email = EmailMessage()
+        email["From"] = settings.smtp_from
+        email["To"] = ", ".join(recipients)
+        email["Subject"] = f"[Altaviz] {body['summary']}"
+        domain = settings.smtp_from.rsplit("@", 1)[-1].strip("> ") or "altaviz.local"
+        email["Message-ID"] = make_msgid(domain=domain)
+        email["X-Altaviz-Delivery"] = str(message.id)
+        lines = [body["summary"], ""]
+        for event in message.events:
+            lines.append(
+                f"- [{str(event.get('severity', '')).upper()}] alert #{event.get('alertId')} "
+                f"{event.get('condition')}: {event.get('message')} ({event.get('kind')}, {event.get('at')})"
+            )
+        if body["link"]:
+            lines += ["", f"Open the alerts: {body['link']}"]
+        lines += ["", "Acknowledge the alerts to stop repeat notifications."]
+        email.set_content("\n".join(lines))
+        host, port, timeout = settings.smtp_host, settings.smtp_port, settings.smtp_timeout_seconds
+        try:
+            smtp: smtplib.SMTP
+            if settings.smtp_security == "ssl":
+                smtp = smtplib.SMTP_SSL(host, port, timeout=timeout, context=ssl.create_default_context())
+            else:
+                smtp = smtplib.SMTP(host, port, timeout=timeout)
+            with smtp:
+                if settings.smtp_security == "starttls":
+                    smtp.starttls(context=ssl.create_default_context())
+                if settings.smtp_username:
+                    password = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
+                    smtp.login(settings.smtp_username, password)
+                smtp.send_message(email, to_addrs=recipients)
+        except (OSError, smtplib.SMTPException) as error:
+            raise DeliveryFailed(
+                f"The e-mail server {host}:{port} did not take the message ({error.__class__.__name__})"
+            ) from None
+
+    return send
+
+
+def webhook_sender(settings: Settings) -> Sender:
+    def send(channel: NotificationChannel, message: NotificationMessage) -> None:
+        body = json.dumps(payload(channel, message, settings), sort_keys=True).encode()
+        request = urllib.request.Request(
+            channel.target,
+            data=body,
+            method="POST",
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "Altaviz-Webhook/1",
+                SIGNATURE_HEADER: sign(channel.secret or "", body),
+                DELIVERY_HEADER: str(message.id),
+                EVENT_HEADER: "alerts",
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=settings.notify_timeout_seconds) as response:
+                status = response.status
+        except urllib.error.HTTPError as error:
+            raise DeliveryFailed(f"The webhook answered HTTP {error.code}") from None
+        except (OSError, ValueError) as error:
+            raise DeliveryFailed(f"The webhook could not be reached ({error.__class__.__name__})") from None
+        if not 200 <= status < 300:
+            raise DeliveryFailed(f"The webhook answered HTTP {status}")
+
+    return send
+
+
+def default_senders(settings: Settings) -> dict[str, Sender]:
+    return {"email": email_sender(settings), "webhook": webhook_sender(settings)}
