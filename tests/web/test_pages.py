@@ -188,3 +188,19 @@ def test_the_fleet_page_pages_and_filters(app: FastAPI, org_a: SeededOrg) -> Non
     assert jump.headers["location"] == "/dashboard/compressors/COMP-002"
     detail = client.get("/dashboard/compressors/COMP-001?window=1hr&range=7D").text
     assert 'data-sensor="vibration"' in detail and "Maintenance" in detail
+
+
+def test_an_operator_shelves_an_alert_out_of_the_active_list_and_back(app: FastAPI, org_a: SeededOrg) -> None:
+    operator = member_client(app, org_a.users[Role.OPERATOR])
+    alert = org_a.alert_ids["warning"]
+    refused = operator.post(f"/dashboard/alerts/{alert}/shelve", data={"minutes": "60", "reason": " "})
+    assert "Give a reason" in refused.text
+    shelved = operator.post(
+        f"/dashboard/alerts/{alert}/shelve", data={"minutes": "240", "reason": "sensor being replaced"}
+    )
+    assert "sensor being replaced" in shelved.text and "Unshelve</button>" in shelved.text
+    assert f'data-alert-id="{alert}"' not in operator.get("/dashboard/alerts?status=active").text
+    assert f'data-alert-id="{alert}"' in operator.get("/dashboard/alerts?status=shelved").text
+    back = operator.post(f"/dashboard/alerts/{alert}/unshelve")
+    assert "Back from the shelf" in back.text
+    assert f'data-alert-id="{alert}"' in operator.get("/dashboard/alerts?status=active").text

@@ -5,7 +5,7 @@ import uuid
 from typing import Annotated, Any
 
 from email_validator import EmailNotValidError, validate_email
-from fastapi import APIRouter, FastAPI, Form, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Form, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
@@ -33,7 +33,8 @@ from altaviz.web.templating import STATIC_DIR, templates
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
-STATUSES = ("active", "open", "resolved", "all")
+STATUSES = ("active", "open", "shelved", "resolved", "all")
+AlertId = Annotated[int, Path(ge=1, le=2**62)]
 SEVERITIES = ("critical", "warning", "info")
 HEALTH = ("critical", "warning", "healthy")
 
@@ -224,7 +225,7 @@ def alerts_page(
     request: Request,
     db: DbSession,
     principal: Member,
-    status: Annotated[str, Query(pattern="^(active|open|resolved|all)$")] = "active",
+    status: Annotated[str, Query(pattern="^(active|open|shelved|resolved|all)$")] = "active",
     severity: Annotated[str | None, Query(max_length=10)] = None,
     compressor: Annotated[str | None, Query(max_length=50)] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
@@ -248,17 +249,35 @@ def _alert_row(request: Request, principal: Any, alert: Any, message: str | None
     )
 
 
-@router.post("/dashboard/alerts/{alert_id}/acknowledge")
-def acknowledge_alert(request: Request, db: DbSession, principal: Member, alert_id: int) -> Response:
+def _client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _alert_action(
+    request: Request, db: Any, principal: Any, alert_id: int, action: Any, done: str
+) -> Response:
+    """Run an alert action (it audits itself) and answer with the alert's row, or the reason it failed."""
     needs(principal, Role.OPERATOR)
     begin_write(db)
     try:
-        alert = alerts.acknowledge(db, principal.scope, alert_id, principal.actor)
+        alert = action()
         db.commit()
-        return _alert_row(request, principal, alert, "Acknowledged")
-    except Conflict as error:
+        return _alert_row(request, principal, alert, done)
+    except (Conflict, ValueError) as error:
         db.rollback()
         return _alert_row(request, principal, alerts.get_alert(db, principal.scope, alert_id), str(error))
+
+
+@router.post("/dashboard/alerts/{alert_id}/acknowledge")
+def acknowledge_alert(request: Request, db: DbSession, principal: Member, alert_id: AlertId) -> Response:
+    return _alert_action(
+        request,
+        db,
+        principal,
+        alert_id,
+        lambda: alerts.acknowledge(db, principal.scope, alert_id, principal, ip=_client_ip(request)),
+        "Acknowledged",
+    )
 
 
 @router.post("/dashboard/alerts/{alert_id}/resolve")
@@ -266,18 +285,58 @@ def resolve_alert(
     request: Request,
     db: DbSession,
     principal: Member,
-    alert_id: int,
+    alert_id: AlertId,
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    needs(principal, Role.OPERATOR)
-    begin_write(db)
-    try:
-        alert = alerts.resolve(db, principal.scope, alert_id, principal.actor, note.replace("\x00", ""))
-        db.commit()
-        return _alert_row(request, principal, alert, "Resolved")
-    except Conflict as error:
-        db.rollback()
-        return _alert_row(request, principal, alerts.get_alert(db, principal.scope, alert_id), str(error))
+    return _alert_action(
+        request,
+        db,
+        principal,
+        alert_id,
+        lambda: alerts.resolve(
+            db, principal.scope, alert_id, principal, note.replace("\x00", ""), ip=_client_ip(request)
+        ),
+        "Resolved",
+    )
+
+
+@router.post("/dashboard/alerts/{alert_id}/shelve")
+def shelve_alert(
+    request: Request,
+    db: DbSession,
+    principal: Member,
+    alert_id: AlertId,
+    minutes: Annotated[int, Form(ge=1, le=alerts.MAX_SHELVE_MINUTES)],
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    return _alert_action(
+        request,
+        db,
+        principal,
+        alert_id,
+        lambda: alerts.shelve(
+            db,
+            principal.scope,
+            alert_id,
+            principal,
+            minutes=minutes,
+            reason=reason.replace("\x00", ""),
+            ip=_client_ip(request),
+        ),
+        "Shelved",
+    )
+
+
+@router.post("/dashboard/alerts/{alert_id}/unshelve")
+def unshelve_alert(request: Request, db: DbSession, principal: Member, alert_id: AlertId) -> Response:
+    return _alert_action(
+        request,
+        db,
+        principal,
+        alert_id,
+        lambda: alerts.unshelve(db, principal.scope, alert_id, principal, ip=_client_ip(request)),
+        "Back from the shelf",
+    )
 
 
 @router.get("/dashboard/data-quality")

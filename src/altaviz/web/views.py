@@ -88,7 +88,7 @@ def fleet_overview(
     worst: dict[str, list[str]] = {}
     for unit in (*critical, *warning):
         worst.setdefault(unit.station_id, []).append(unit.compressor_id)
-    recent = alerts.list_alerts(db, scope, status="active", limit=10).items
+    recent = alerts.list_alerts(db, scope, status="active", shelved=False, limit=10).items
     summary = fleet.summary
     pages = max(1, math.ceil(fleet.total / PAGE_SIZE))
     map_points = [
@@ -212,20 +212,28 @@ def alerts_page(
     compressor: str | None,
     page: int,
 ) -> dict[str, Any]:
+    # Shelved alerts leave the active list (ISA-18.2) and have their own tab.
+    shelved = {"active": False, "shelved": True}.get(status)
     listing = alerts.list_alerts(
         db,
         scope,
-        status=status,
+        status="open" if status == "shelved" else status,
         severity=severity,
         compressor=compressor,
+        shelved=shelved,
         limit=ALERT_PAGE_SIZE,
         offset=(page - 1) * ALERT_PAGE_SIZE,
     )
+
+    def count(**filters: Any) -> int:
+        return alerts.list_alerts(db, scope, limit=1, **filters).total
+
     counts = {
-        "active": alerts.list_alerts(db, scope, status="active", limit=1).total,
-        "critical": alerts.list_alerts(db, scope, status="active", severity="critical", limit=1).total,
-        "warning": alerts.list_alerts(db, scope, status="active", severity="warning", limit=1).total,
-        "open": alerts.list_alerts(db, scope, status="open", limit=1).total,
+        "active": count(status="active", shelved=False),
+        "critical": count(status="active", shelved=False, severity="critical"),
+        "warning": count(status="active", shelved=False, severity="warning"),
+        "shelved": count(status="open", shelved=True),
+        "open": count(status="open"),
     }
     return {
         "listing": listing,
