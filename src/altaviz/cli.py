@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from altaviz.alerts.cli import alerts_app, notifications_app, workflows_app
 from altaviz.billing.cli import billing_app
 from altaviz.config import Settings, get_settings
 
@@ -25,6 +26,9 @@ app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(billing_app, name="billing")
+app.add_typer(workflows_app, name="workflows")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(notifications_app, name="notifications")
 
 out = Console()
 err = Console(stderr=True)
