@@ -207,3 +207,35 @@ def test_phone_layout_has_no_horizontal_scroll(
         assert width <= PHONE["width"], f"{path} is {width}px wide on a {PHONE['width']}px screen"
         save_screenshot(page, f"phone-{name}")
     context.close()
+
+
+def test_the_owner_invites_a_technician_who_joins_from_the_link(
+    live_server: LiveServer, browser: Browser, loaded: dict[str, str]
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    _sign_in(page, live_server, OWNER)
+    page.goto(f"{live_server.url}/dashboard/settings#team")
+    invite = page.locator('form[data-api="POST /api/team/invitations"]')
+    invite.get_by_label("Email").fill("tech@gulfgas.example")
+    invite.get_by_label("Role").select_option("operator")
+    invite.get_by_role("button", name="Send invitation").click()
+    # No e-mail server here: the page hands over the single-use link.
+    message = page.locator("#settings-flash .notice")
+    expect(message).to_contain_text("single-use link")
+    link = re.search(r"(http\S+/invitations/accept\?token=\S+)", message.inner_text())
+    assert link is not None
+    expect(page.locator('li[data-invitation="tech@gulfgas.example"]')).to_be_visible()
+    page.close()
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    joiner = context.new_page()
+    joiner.goto(link.group(1))
+    expect(joiner.get_by_role("heading", level=1)).to_have_text("Join Gulf Gas")
+    joiner.get_by_label("Your name").fill("Theo Tech")
+    joiner.get_by_label("Password").fill(PASSWORD)
+    joiner.get_by_role("button", name="Create account and sign in").click()
+    joiner.wait_for_url(f"{live_server.url}/dashboard")
+    expect(joiner.locator(".sidebar .who")).to_contain_text("operator")
+    joiner.goto(f"{live_server.url}/dashboard/settings")
+    expect(joiner.locator('tr[data-member="nia@gulfgas.example"]')).to_contain_text("owner")
+    context.close()

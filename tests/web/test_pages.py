@@ -204,3 +204,29 @@ def test_an_operator_shelves_an_alert_out_of_the_active_list_and_back(app: FastA
     back = operator.post(f"/dashboard/alerts/{alert}/unshelve")
     assert "Back from the shelf" in back.text
     assert f'data-alert-id="{alert}"' in operator.get("/dashboard/alerts?status=active").text
+
+
+def test_settings_show_the_team_to_everyone_and_its_controls_to_admins(
+    app: FastAPI, org_a: SeededOrg
+) -> None:
+    viewer = member_client(app, org_a.users[Role.VIEWER]).get("/dashboard/settings").text
+    assert org_a.emails[Role.OWNER] in viewer and "/api/team/invitations" not in viewer
+    assert "/api/billing" not in viewer and "for admins and owners" in viewer
+    admin = member_client(app, org_a.users[Role.ADMIN]).get("/dashboard/settings").text
+    assert 'data-api="POST /api/team/invitations"' in admin
+    assert f'data-api="DELETE /api/team/members/{org_a.users[Role.OWNER]}"' not in admin  # owners: owner only
+    assert f'data-api="DELETE /api/team/members/{org_a.users[Role.VIEWER]}"' in admin
+    assert "Stripe key" in admin  # no Stripe configured: said so, no checkout button
+    assert 'data-api="POST /api/billing/checkout"' not in admin
+
+
+def test_an_invalid_invitation_link_says_what_to_do(app: FastAPI) -> None:
+    response = anonymous_client(app).get("/invitations/accept?token=not-a-real-token")
+    assert response.status_code == 410 and "ask an admin" in response.text
+
+
+def test_stripe_returns_to_the_billing_section(app: FastAPI, org_a: SeededOrg) -> None:
+    client = member_client(app, org_a.users[Role.ADMIN])
+    back = client.get("/settings/billing?checkout=canceled", follow_redirects=False)
+    assert back.headers["location"] == "/dashboard/settings?checkout=canceled#billing"
+    assert "nothing was charged" in client.get(back.headers["location"]).text

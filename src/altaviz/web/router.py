@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 
 from altaviz.accounts import service as accounts
+from altaviz.accounts import team
 from altaviz.accounts.dependencies import DbSession, begin_write, release
 from altaviz.accounts.errors import Conflict, NotFound
 from altaviz.accounts.passwords import WeakPassword
@@ -357,29 +358,57 @@ def quality_page(
 
 
 def _settings(request: Request, db: Any, principal: Any, **extra: Any) -> HTMLResponse:
-    organization = accounts.get_organization(db, principal.scope)
-    keys = accounts.list_api_keys(db, principal.scope) if principal.has_role(Role.ADMIN) else []
-    user = accounts.get_user(db, principal.user_id)
+    context = views.settings_page(db, principal, request.app.state.settings)
     release(db)
     return _render(
         request,
         "settings_body.html" if _is_htmx(request) else "settings.html",
         viewer=viewer_of(request, principal),
         nav="settings",
-        organization=organization,
-        user=user,
-        plan=principal.plan,
         plans=PLANS.values(),
-        keys=keys,
         key_roles=API_KEY_ROLES,
         roles=WHAT_EACH_ROLE_MAY_DO,
+        **context,
         **{"notice": None, "error": None, "new_key": None, **extra},
     )
 
 
 @router.get("/dashboard/settings")
-def settings_page(request: Request, db: DbSession, principal: Member) -> Response:
-    return _settings(request, db, principal)
+def settings_page(
+    request: Request,
+    db: DbSession,
+    principal: Member,
+    checkout: Annotated[str | None, Query(max_length=20)] = None,
+) -> Response:
+    notice = {
+        "success": "Thank you: the payment went through. The new plan applies as soon as Stripe confirms it "
+        "(usually within seconds; reload to see it).",
+        "canceled": "Checkout canceled: nothing was charged and the plan is unchanged.",
+    }.get(checkout or "")
+    return _settings(request, db, principal, notice=notice)
+
+
+@router.get("/settings/billing")
+def billing_return(request: Request) -> RedirectResponse:
+    """Where Stripe sends the browser back after checkout or the portal."""
+    checkout = request.query_params.get("checkout")
+    query = f"?checkout={checkout}" if checkout in ("success", "canceled") else ""
+    return RedirectResponse(f"/dashboard/settings{query}#billing", status_code=303)
+
+
+@router.get("/invitations/accept")
+def accept_invitation_page(request: Request, db: DbSession, token: str = "") -> HTMLResponse:
+    """The page an invitation e-mail links to: who invites whom, then name and password."""
+    try:
+        preview = team.preview_invitation(db, token) if 10 <= len(token) <= 200 else None
+    except team.InvitationInvalid:
+        preview = None
+    release(db)
+    if preview is None:
+        return _render(
+            request, "accept_invitation.html", 410, preview=None, token="", error=team.INVALID_LINK
+        )
+    return _render(request, "accept_invitation.html", preview=preview, token=token, error=None)
 
 
 @router.post("/dashboard/settings/organization")

@@ -11,10 +11,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from altaviz.accounts import service as accounts
+from altaviz.accounts import team
 from altaviz.accounts.errors import UpgradeRequired
 from altaviz.accounts.plans import Plan
+from altaviz.accounts.principal import Principal
+from altaviz.accounts.roles import Role
 from altaviz.accounts.scoping import OrgScope
 from altaviz.alerts import service as alerts
+from altaviz.billing import service as billing
+from altaviz.config import Settings
 from altaviz.fleet.thresholds import THRESHOLDS_BY_METRIC, Threshold
 from altaviz.monitoring import service as monitoring
 from altaviz.monitoring.schemas import CompressorDetail, DataQualityMetricOut, FleetPage, HourlyReading
@@ -292,3 +298,19 @@ def _score(item: DataQualityMetricOut | None, sla_minutes: int) -> float | None:
         lag = max(item.metric_value, 0.0)
         return 1.0 if lag <= sla_minutes else sla_minutes / lag
     return max(0.0, min(1.0, item.metric_value))
+
+
+def settings_page(db: Session, principal: Principal, settings: Settings) -> dict[str, Any]:
+    """Organization, profile, billing, team and API keys; what only admins may see only for admins."""
+    scope = principal.scope
+    admin = principal.has_role(Role.ADMIN)
+    assert principal.user_id is not None
+    return {
+        "organization": accounts.get_organization(db, scope),
+        "user": accounts.get_user(db, principal.user_id),
+        "plan": principal.plan,
+        "members": team.list_members(db, scope),
+        "invitations": team.list_invitations(db, scope, datetime.now(UTC)) if admin else [],
+        "billing": billing.overview(db, scope, settings) if admin else None,
+        "keys": accounts.list_api_keys(db, scope) if admin else [],
+    }

@@ -47,6 +47,66 @@
 
   window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
 
+  // --- forms that call the JSON API (team, billing, invitations) -------------------------------------
+  // <form data-api="METHOD /api/path">: the fields go as a JSON body with the CSRF header. On success
+  // data-follow="url" sends the browser to the answer's url (Stripe), data-then to a page of ours;
+  // otherwise the settings section reloads and data-done is shown. Errors show the API's sentence.
+  function showResult(form, text, ok) {
+    var slot = form.querySelector("[data-result]");
+    if (slot) { slot.textContent = text; slot.className = ok ? "result ok" : "result error-text"; }
+  }
+
+  function flash(text) {
+    var area = document.getElementById("settings-flash");
+    if (!area) { return; }
+    var p = document.createElement("p");
+    p.className = "notice";
+    p.textContent = text;
+    area.replaceChildren(p);
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target.closest ? event.target.closest("form[data-api]") : null;
+    if (!form) { return; }
+    event.preventDefault();
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) { return; }
+    var parts = form.dataset.api.split(" ");
+    var method = parts[0], url = parts[1];
+    var body = {};
+    new FormData(form).forEach(function (value, key) { if (value !== "") { body[key] = value; } });
+    var headers = { "Accept": "application/json" };
+    var token = csrfToken();
+    if (token) { headers["X-CSRF-Token"] = token; }
+    var init = { method: method, headers: headers, credentials: "same-origin" };
+    if (method !== "DELETE") { headers["Content-Type"] = "application/json"; init.body = JSON.stringify(body); }
+    var button = form.querySelector("button[type=submit]");
+    if (button) { button.disabled = true; }
+    showResult(form, "Working…", true);
+    fetch(url, init).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) { return [response, data]; });
+    }).then(function (pair) {
+      var response = pair[0], data = pair[1];
+      if (button) { button.disabled = false; }
+      if (!response.ok) { showResult(form, data.error || ("Failed (" + response.status + ")"), false); return; }
+      if (form.dataset.follow === "url" && data.url) { window.location.assign(data.url); return; }
+      if (form.dataset.then) { window.location.assign(form.dataset.then); return; }
+      var message = form.dataset.done || "Done.";
+      if (data.accept_url) {
+        message = "Invitation created for " + data.email + ". This server sends no e-mail: give them this single-use link yourself: " + data.accept_url;
+      } else if (data.email_sent) {
+        message = "Invitation e-mailed to " + data.email + ".";
+      }
+      if (document.getElementById("settings") && window.htmx) {
+        window.htmx.ajax("GET", "/dashboard/settings", { target: "#settings", swap: "outerHTML" }).then(function () { flash(message); });
+      } else {
+        showResult(form, message, true);
+      }
+    }).catch(function () {
+      if (button) { button.disabled = false; }
+      showResult(form, "The service did not answer; check the connection and try again.", false);
+    });
+  });
+
   // --- tabs ------------------------------------------------------------------------------------------
   function setupTabs(root) {
     root.querySelectorAll("[data-tabs]").forEach(function (box) {
