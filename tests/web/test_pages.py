@@ -230,3 +230,18 @@ def test_stripe_returns_to_the_billing_section(app: FastAPI, org_a: SeededOrg) -
     back = client.get("/settings/billing?checkout=canceled", follow_redirects=False)
     assert back.headers["location"] == "/dashboard/settings?checkout=canceled#billing"
     assert "nothing was charged" in client.get(back.headers["location"]).text
+
+
+def test_page_errors_are_pages_that_say_what_to_do(app: FastAPI, org_a: SeededOrg) -> None:
+    client = member_client(app, org_a.users[Role.VIEWER])
+    bad = client.get("/dashboard/alerts?page=0")
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("text/html")
+    assert "one of its parameters is not valid" in bad.text
+    missing = client.get("/no-such-page")
+    assert missing.status_code == 404 and "start from the fleet page" in missing.text
+    api = client.get("/api/no-such-endpoint")
+    assert api.status_code == 404 and api.json()["code"] == "not_found"
+    htmx = client.post(
+        f"/dashboard/alerts/{org_a.alert_ids['critical']}/acknowledge", headers={"HX-Request": "true"}
+    )
+    assert htmx.status_code == 403 and "Operator access required" in htmx.json()["error"]

@@ -19,6 +19,7 @@ from altaviz.accounts.plans import PLANS
 from altaviz.accounts.roles import API_KEY_ROLES, WHAT_EACH_ROLE_MAY_DO, Role
 from altaviz.alerts import service as alerts
 from altaviz.web import views
+from altaviz.web.errors import install_page_errors
 from altaviz.web.session import (
     LoginRequired,
     Member,
@@ -42,6 +43,7 @@ HEALTH = ("critical", "warning", "healthy")
 
 def install_web(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    install_page_errors(app)
     app.add_exception_handler(LoginRequired, login_redirect)
     app.include_router(router)
 

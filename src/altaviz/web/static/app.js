@@ -26,6 +26,29 @@
     if (token && event.detail.verb !== "get") { event.detail.headers["X-CSRF-Token"] = token; }
   });
 
+  // An action that failed (role, session, database) says why instead of doing nothing.
+  function toast(text) {
+    var box = document.getElementById("toast");
+    if (!box) { return; }
+    box.textContent = text;
+    box.hidden = false;
+    window.clearTimeout(toast.timer);
+    toast.timer = window.setTimeout(function () { box.hidden = true; }, 8000);
+  }
+
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    var text = "The request failed (" + xhr.status + ").";
+    try { text = JSON.parse(xhr.responseText).error || text; } catch (ignored) { /* not JSON */ }
+    if (xhr.status === 401) { text = "Your session ended: sign in again."; }
+    toast(text);
+  });
+
+  document.addEventListener("htmx:sendError", function (event) {
+    if (event.detail.elt && event.detail.elt.id === "live") { return; }  // the next tick retries
+    toast("The service did not answer; check the connection and try again.");
+  });
+
   // A polling refresh must not wipe what someone is typing or a form they opened: skip that tick.
   document.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail.elt;
