@@ -14,10 +14,8 @@ import sys
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from sqlalchemy import update
 
 from altaviz.accounts import service as accounts
-from altaviz.accounts.models import Organization
 from altaviz.accounts.roles import Role
 from altaviz.db.session import create_db_engine, session_scope
 from tests.e2e.conftest import LiveServer, save_screenshot
@@ -66,15 +64,11 @@ def loaded(live_server: LiveServer, browser: Browser) -> dict[str, str]:
     assert slug is not None
     save_screenshot(page, "fleet-empty")
 
-    # Load the demo fleet as an operator would: the new organization is upgraded first (as a paid
-    # checkout would), so the Free plan's two-compressor limit does not apply to the ten demo units.
+    # Load the demo fleet as an operator would. The ten demo units exceed the Free plan's two, so the
+    # organization goes on Enterprise first (`billing set-plan`, as for a contract billed outside Stripe).
+    _altaviz(live_server, "billing", "set-plan", slug.group(1), "enterprise")
     engine = create_db_engine(str(live_server.settings.database_url), live_server.settings)
     with session_scope(engine) as session:
-        session.execute(
-            update(Organization)
-            .where(Organization.slug == slug.group(1))
-            .values(subscription_tier="enterprise", max_compressors=None)
-        )
         org = accounts.get_organization_by_slug(session, slug.group(1))
         accounts.create_user(session, org, email=VIEWER, password=PASSWORD, role=Role.VIEWER, name="Val")
     engine.dispose()
