@@ -21,3 +21,13 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
 @pytest.fixture
 def fleet(db_engine: Engine, clock: FakeClock, settings: Settings) -> Iterator[Fleet]:
     yield Fleet(db_engine, seed_fleet(db_engine), clock, settings)
+
+
+# The web service harness of tests/api: the app on each backend, seeded organizations, clients.
+from tests.api.conftest import (  # noqa: E402, F401
+    app,
+    fast_password_hashing,
+    org_a,
+    org_b,
+    settings_factory,
+)
