@@ -4,10 +4,12 @@ tests/e2e drive the same pages in Chromium."""
 
 import re
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from altaviz.accounts.roles import Role
+from altaviz.web import views
 from tests.api.world import PASSWORD, SeededOrg, anonymous_client, member_client
 
 PAGES = (
@@ -245,3 +247,19 @@ def test_page_errors_are_pages_that_say_what_to_do(app: FastAPI, org_a: SeededOr
         f"/dashboard/alerts/{org_a.alert_ids['critical']}/acknowledge", headers={"HX-Request": "true"}
     )
     assert htmx.status_code == 403 and "Operator access required" in htmx.json()["error"]
+
+
+def test_a_big_fleet_is_paged_worst_first(
+    app: FastAPI, org_a: SeededOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    client = member_client(app, org_a.users[Role.VIEWER])
+    first = client.get("/dashboard").text
+    assert "Page 1 of 2" in first and 'rel="next"' in first
+    assert first.index('data-compressor="COMP-001"') < first.index(
+        'data-compressor="COMP-002"'
+    )  # critical first
+    second = client.get("/dashboard?page=2").text
+    shown = set(re.findall(r'a class="unit[^"]*" href="[^"]+" data-compressor="([^"]+)"', first))
+    shown_next = set(re.findall(r'a class="unit[^"]*" href="[^"]+" data-compressor="([^"]+)"', second))
+    assert len(shown) == 2 and len(shown_next) == 2 and not shown & shown_next

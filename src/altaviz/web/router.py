@@ -3,6 +3,7 @@ render). Queries live in the services; views.py assembles what each page shows."
 
 import uuid
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, FastAPI, Form, Path, Query, Request, Response
@@ -179,7 +180,9 @@ def fleet_page(
     find: Annotated[str | None, Query(max_length=50)] = None,
 ) -> Response:
     if find and find.strip():
-        return RedirectResponse(f"/dashboard/compressors/{find.strip().upper()}", status_code=303)
+        return RedirectResponse(
+            f"/dashboard/compressors/{quote(find.strip().upper(), safe='')}", status_code=303
+        )
     context = views.fleet_overview(
         db,
         principal.scope,

@@ -178,10 +178,10 @@
           trigger: "item",
           formatter: function (p) {
             if (!p.data || !p.data.id) { return p.name; }
-            var d = p.data;
-            var text = d.name + "<br>" + d.compressors + " compressors · " + d.status;
+            var d = p.data, esc = window.echarts.format.encodeHTML;  // names are data: escape them
+            var text = esc(d.name) + "<br>" + d.compressors + " compressors · " + esc(d.status);
             if (d.alerts) { text += "<br>" + d.alerts + " active alerts"; }
-            if (d.worst.length) { text += "<br>" + d.worst.join(", "); }
+            if (d.worst.length) { text += "<br>" + esc(d.worst.join(", ")); }
             return text;
           }
         },
@@ -195,7 +195,7 @@
           data: points.map(function (p) {
             return Object.assign({}, p, { itemStyle: { color: COLORS[p.status] || COLORS.unknown, borderColor: "#fff", borderWidth: 2 } });
           }),
-          label: { show: true, position: "right", formatter: function (p) { return p.data.id.replace("STATION-", ""); }, color: "#1c2430" }
+          label: { show: true, position: "right", formatter: function (p) { return String(p.data.id).replace("STATION-", ""); }, color: "#1c2430" }
         }]
       });
       chart.on("click", function (p) { if (p.data && p.data.id) { location.href = "/dashboard?station=" + encodeURIComponent(p.data.id); } });
