@@ -313,7 +313,7 @@ def dispatch_due(
             row = session.execute(
                 select(m, c).join(c, c.id == m.channel_id).where(m.id == message_id)
             ).one_or_none()
-            session.rollback()
+            session.expunge_all()  # detached with their values loaded; no transaction held while sending
         if row is None:
             continue
         message, channel = row
