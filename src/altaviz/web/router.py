@@ -6,17 +6,18 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from email_validator import EmailNotValidError, validate_email
-from fastapi import APIRouter, FastAPI, Form, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Form, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 
 from altaviz.accounts import service as accounts
 from altaviz.accounts import team
-from altaviz.accounts.dependencies import DbSession, begin_write, release
+from altaviz.accounts.dependencies import DbSession, begin_write, optional_principal, release
 from altaviz.accounts.errors import Conflict, NotFound
 from altaviz.accounts.passwords import WeakPassword
 from altaviz.accounts.plans import PLANS
+from altaviz.accounts.principal import Principal
 from altaviz.accounts.roles import API_KEY_ROLES, WHAT_EACH_ROLE_MAY_DO, Role
 from altaviz.alerts import service as alerts
 from altaviz.web import views
@@ -60,14 +61,17 @@ def _is_htmx(request: Request) -> bool:
 # --- public pages -----------------------------------------------------------------------------------
 
 
+SignedIn = Annotated[Principal | None, Depends(optional_principal)]
+
+
 @router.get("/")
-def landing(request: Request) -> HTMLResponse:
-    return _render(request, "landing.html", plans=PLANS.values())
+def landing(request: Request, principal: SignedIn) -> HTMLResponse:
+    return _render(request, "landing.html", plans=PLANS.values(), signed_in=principal is not None)
 
 
 @router.get("/pricing")
-def pricing(request: Request) -> HTMLResponse:
-    return _render(request, "pricing.html", plans=PLANS.values())
+def pricing(request: Request, principal: SignedIn) -> HTMLResponse:
+    return _render(request, "pricing.html", plans=PLANS.values(), signed_in=principal is not None)
 
 
 @router.get("/login")

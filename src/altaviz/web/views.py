@@ -26,6 +26,8 @@ from altaviz.monitoring import service as monitoring
 from altaviz.monitoring.schemas import CompressorDetail, DataQualityMetricOut, FleetPage, HourlyReading
 
 PAGE_SIZE = 24
+LEGEND_STATIONS = 12
+RANK = {"healthy": 0, "warning": 1, "critical": 2}
 ALERT_PAGE_SIZE = 50
 
 
@@ -88,7 +90,11 @@ def fleet_overview(
         limit=PAGE_SIZE,
         offset=(page - 1) * PAGE_SIZE,
     )
-    stations = monitoring.stations(db, scope).items
+    # Worst stations first: with hundreds of stations the list under the map names the ones that matter.
+    stations = sorted(
+        monitoring.stations(db, scope).items,
+        key=lambda s: (-RANK.get(s.health_status, 0), -s.active_alert_count, s.station_id),
+    )
     critical = monitoring.fleet(db, scope, status="critical", sort="health", limit=200).items
     warning = monitoring.fleet(db, scope, status="warning", sort="health", limit=200).items
     worst: dict[str, list[str]] = {}
@@ -113,6 +119,7 @@ def fleet_overview(
         "summary": summary,
         "fleet": fleet,
         "stations": stations,
+        "legend": stations[:LEGEND_STATIONS],
         "worst_by_station": worst,
         "map_points": map_points,
         "recent_alerts": recent,

@@ -53,6 +53,7 @@
   document.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail.elt;
     if (!elt || elt.id !== "live") { return; }
+    if (document.hidden) { event.preventDefault(); return; }  // nobody is looking: no load
     var active = document.activeElement;
     var typing = active && elt.contains(active) && /^(INPUT|SELECT|TEXTAREA)$/.test(active.tagName);
     if (typing || elt.querySelector("details[open]")) { event.preventDefault(); }
@@ -248,6 +249,7 @@
     var lo = Math.min.apply(null, values), hi = Math.max.apply(null, values), pad = (hi - lo) * 0.08 || 1;
     chart.setOption({
       animation: false,
+      useUTC: true,  // the page states times in UTC; so do the axes
       grid: { left: 48, right: 12, top: 16, bottom: 28 },
       tooltip: { trigger: "axis", valueFormatter: function (v) { return v === null || v === undefined ? "--" : v.toFixed(ch.decimals + 1) + " " + ch.unit; } },
       xAxis: { type: "time", axisLabel: { hideOverlap: true, fontSize: 10 } },
