@@ -9,8 +9,9 @@ earliest moment the new readings can affect and keeps everything before it:
   and alert events are rewritten from here.
 - hourly from: the zone start's clock hour, or the hour of the previous newest reading if earlier
   (its expected-reading count depends on where the data ends). Hourly aggregates are rewritten from here.
-- context start: 26 hours before the zone start (the 24-hour windows, the 2-hour temperature rate,
-  the 12 readings of the stuck-sensor check and the alert delays all fit in it). Steps read from here.
+- context start: 24 hours before the zone start (the 24-hour windows; the 2-hour temperature rate and
+  the alert delays fit in it). Gold steps read from here; silver reads the 12 readings before the zone
+  start of each compressor (the stuck-sensor check's reach).
 
 The steps are the same SQL files as a full run, on the same engine, over the current tables cut to
 the context; their outputs replace the tables' rows from the zone start (the partitions of the days
@@ -18,8 +19,8 @@ concerned are rewritten, the others kept). The result equals a full recomputatio
 (tests/pipeline/test_incremental.py), with one deliberate difference: data-quality metrics describe
 the batch a run processed, so an incremental run's metrics are those of its new readings.
 A reading more than 24 hours older than readings already processed for its compressor is quarantined
-as late (silver_classified.sql), in full runs too, so both agree. Windows are exact as long as the
-12 readings before a change lie within 26 hours of it (no reporting gap of a day right before).
+as late (silver_classified.sql), in full runs too, so both agree. Silver is exact as long as the
+12 readings before a change lie within 24 hours of it (no reporting gap of most of a day right before).
 """
 
 from dataclasses import dataclass
@@ -37,8 +38,12 @@ from altaviz.pipeline.stages import (
     Tables,
 )
 
-CONTEXT = timedelta(hours=26)
+# Gold's longest window (24 h, which holds the 2-hour temperature rate and the alert delays).
+CONTEXT = timedelta(hours=24)
+# Spike votes look two readings ahead: a new reading changes the verdict on the two before it.
 READINGS_BEFORE = 2
+# The stuck-sensor check looks at the 12 readings up to each one (silver_readings.sql).
+SILVER_READINGS_BEFORE = 12
 STATE_TABLES = (WATERMARKS, VIOLATED_PAIRS)
 
 
@@ -165,11 +170,18 @@ class IncrementalRun:
         quarantine = self._stage("silver/quarantine")
         quarantine.kept = self.old["silver/quarantine"]
         if bounds is not None:
+            # Silver's checks look at most SILVER_READINGS_BEFORE readings back: that is its context.
+            e.bind_sql("old_silver", _rows_from(old_silver, "timestamp", bounds.context_start))
             e.bind_sql(
                 "silver_classified",
-                "SELECT * EXCLUDE (quality_flags), CAST(NULL AS BIGINT) AS _source_row, "
+                "SELECT * EXCLUDE (quality_flags, back), CAST(NULL AS BIGINT) AS _source_row, "
+                "CAST(NULL AS VARCHAR) AS reason FROM ("
+                "  SELECT *, ROW_NUMBER() OVER (PARTITION BY compressor_id ORDER BY timestamp DESC) AS back"
+                f"  FROM old_silver WHERE timestamp < {_literal(bounds.zone_start)}) AS context "
+                f"WHERE back <= {SILVER_READINGS_BEFORE} "
+                "UNION ALL BY NAME SELECT * EXCLUDE (quality_flags), CAST(NULL AS BIGINT) AS _source_row, "
                 "CAST(NULL AS VARCHAR) AS reason "
-                f"FROM ({_rows_from(old_silver, 'timestamp', bounds.context_start)}) AS context "
+                f"FROM old_silver WHERE timestamp >= {_literal(bounds.zone_start)} "
                 "UNION ALL BY NAME SELECT * FROM new_classified",
             )
             merge(
