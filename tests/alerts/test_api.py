@@ -6,16 +6,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
+from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from altaviz.accounts.audit import AuditLog
 from altaviz.accounts.roles import Role
 from altaviz.alerts import workflows
-from altaviz.alerts.models import AlertHistory
+from altaviz.alerts.models import AlertHistory, WorkflowRun
 from altaviz.config import Settings
 from altaviz.db.session import session_scope
 from altaviz.server import create_app
 from tests.api.world import (
+    BASE_URL,
     SeededOrg,
     anonymous_client,
     close_clients,
@@ -206,3 +208,23 @@ def test_notification_channels(app: FastAPI, org_a: SeededOrg, org_b: SeededOrg)
     assert operator.get("/api/notifications/channels").status_code == 403
     assert admin.delete(f"/api/notifications/channels/{channel['id']}").status_code == 204
     assert admin.get("/api/notifications/channels").json()["items"] == []
+
+
+def test_the_service_runs_the_scheduler_and_stops_it(settings_factory: Callable[..., Settings]) -> None:
+    application = create_app(settings_factory(workflow_scheduler_enabled=True, workflow_interval_minutes=15))
+    try:
+        org = seed_organization(application.state.engine, "alpha", "Alpha")
+        with TestClient(application, base_url=BASE_URL):
+            scheduler = application.state.scheduler
+            jobs = {job.id: job for job in scheduler.scheduler.get_jobs()}
+            assert set(jobs) == {"workflows", "notifications"}
+            assert jobs["workflows"].trigger.interval == timedelta(minutes=15)
+            assert scheduler.scheduler.running
+            scheduler._workflows()  # what the timer calls: this instance takes the lease and runs `all`
+            scheduler._workflows()  # within the interval, the lease is still ours: it renews and runs again
+            with session_scope(application.state.engine) as session:
+                runs = session.scalars(select(WorkflowRun).where(WorkflowRun.organization_id == org.id)).all()
+                assert len(runs) == 8 and {r.trigger for r in runs} == {"scheduler"}
+        assert not scheduler.scheduler.running
+    finally:
+        application.state.engine.dispose()
