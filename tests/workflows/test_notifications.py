@@ -241,3 +241,30 @@ def test_delivery_never_happens_inside_a_workflow(fleet: Fleet) -> None:
     assert report.sent == 0 and report.retried == 4
     assert any("SMTP_HOST is not set" in e for e in report.errors)
     assert any("could not be reached" in e for e in report.errors)
+
+
+def test_two_dispatchers_at_once_send_each_message_once(
+    fleet: Fleet, receiver: Receiver, db_backend: str
+) -> None:
+    if db_backend != "postgresql":
+        pytest.skip("SQLite serializes writers; concurrent dispatchers are a PostgreSQL deployment's case")
+    _channels(fleet, receiver)
+    for index in range(1, 4):
+        fleet.add_alert(f"COMP-00{index}")
+    fleet.clock.set(T0 + timedelta(hours=4))
+    fleet.run("escalation")
+    fleet.clock.advance(seconds=30)
+    reports: list[service.DispatchReport] = []
+    threads = [
+        threading.Thread(target=lambda: reports.append(fleet.workflows().dispatch())) for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sum(r.sent for r in reports) == 3
+    assert sorted(json.loads(body)["compressorId"] for _, body in receiver.requests) == [
+        "COMP-001",
+        "COMP-002",
+        "COMP-003",
+    ]

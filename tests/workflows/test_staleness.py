@@ -117,3 +117,27 @@ def test_two_concurrent_runs_create_no_duplicate(
     assert sorted(r.result_count for r in results) == [0, 3]
     open_alerts = fleet.alerts(condition=STALENESS_CONDITION, resolved=False)
     assert sorted(a.compressor_id for a in open_alerts) == ["COMP-001", "COMP-002", "COMP-003"]
+
+
+def test_two_concurrent_runs_of_all_act_once(fleet: Fleet, db_backend: str) -> None:
+    if db_backend != "postgresql":
+        pytest.skip("SQLite serializes writers (BEGIN IMMEDIATE); the race is PostgreSQL's")
+    _reporting_until_last(fleet)
+    for compressor in ("COMP-001", "COMP-002"):
+        fleet.add_alert(compressor, raised_at=T0)
+    fleet.clock.set(LAST + timedelta(hours=4))
+    totals: list[dict[str, int]] = []
+
+    def run() -> None:
+        execution = fleet.workflows().execute("all", [fleet.organization_id], trigger="api")
+        totals.append({r.workflow: r.result_count for r in execution.results})
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(totals) == 2
+    summed = {name: totals[0][name] + totals[1][name] for name in totals[0]}
+    assert summed == {"escalation": 2, "auto_resolve": 0, "staleness": 3, "cleanup": 0}
+    assert len(fleet.alerts(condition=STALENESS_CONDITION)) == 3
