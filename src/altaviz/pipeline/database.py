@@ -8,6 +8,7 @@ from sqlalchemy import Engine, make_url, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from altaviz.accounts.service import OrganizationNotFound, ensure_demo_organization, get_organization_by_slug
+from altaviz.billing.limits import allowed_compressors, record_plan_limit_quarantine
 from altaviz.config import Settings
 from altaviz.db.migrate import ensure_schema
 from altaviz.db.session import SQLITE_BEGIN_IMMEDIATE, create_db_engine, session_scope
@@ -84,6 +85,19 @@ def load_lake(target: Target, lake: Lake, hourly_since: datetime | None = None) 
     # Take SQLite's write lock up front: the load reads before it writes.
     with session_scope(target.engine.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})) as session:
         return load(session, target.organization_id, gold)
+
+
+def plan_compressors(target: Target, compressor_ids: list[str]) -> set[str] | None:
+    """The fleet's compressors the organization's plan covers; None when it covers them all."""
+    with session_scope(target.engine) as session:
+        covered = allowed_compressors(session, target.organization_id, compressor_ids)
+    return None if covered >= set(compressor_ids) else covered
+
+
+def note_plan_limit(target: Target, readings_by_compressor: dict[str, int]) -> None:
+    """Tell the organization which compressors' readings its plan held back (billing keeps the count)."""
+    with session_scope(target.engine) as session:
+        record_plan_limit_quarantine(session, target.organization_id, readings_by_compressor)
 
 
 def finish_run(target: Target, run_id: uuid.UUID, summary: RunSummary) -> None:

@@ -180,7 +180,9 @@ def load(session: Session, organization_id: uuid.UUID, gold: GoldTables) -> Load
     _upsert(session, AlertHistory, alerts, alert_key, PIPELINE_OWNED_COLUMNS, stamp="updated_at")
     removed_alerts = _remove_stale_alerts(session, organization_id, alerts, gold.span)
 
-    quality = [q for row in gold.quality for q in _quality_rows(organization_id, gold.fingerprint, row)]
+    # A batch without a single loadable row has nothing to be measured against.
+    measured = [row for row in gold.quality if row["as_of"] is not None]
+    quality = [q for row in measured for q in _quality_rows(organization_id, gold.fingerprint, row)]
     _upsert(
         session,
         DataQualityMetric,

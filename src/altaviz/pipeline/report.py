@@ -20,6 +20,8 @@ class RunSummary:
     seconds: float = 0.0
     fingerprint: str | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    # readings of this run held back because the organization's plan covers fewer compressors
+    plan_limited: dict[str, int] = field(default_factory=dict)
 
     @property
     def quarantined_rows(self) -> int:

@@ -97,11 +97,13 @@ def run_pipeline(
         try:
             if target is not None:
                 database.start_run(target, run_id, stages)
-            summary = _run_lake_stages(settings, options, lake, run_id, notify)
+            summary = _run_lake_stages(settings, options, lake, run_id, target, notify)
             result = PipelineResult(run_id, summary, stages)
             if target is not None:
                 with _timed("database", summary.stage_seconds, notify):
                     result.loaded = _load_database(target, lake, options)
+                    if summary.plan_limited:
+                        database.note_plan_limit(target, summary.plan_limited)
             summary.seconds = time.perf_counter() - started
             if target is not None:
                 database.finish_run(target, run_id, summary)
@@ -118,7 +120,12 @@ def run_pipeline(
 
 
 def _run_lake_stages(
-    settings: Settings, options: PipelineOptions, lake: Lake, run_id: uuid.UUID, notify: Notify
+    settings: Settings,
+    options: PipelineOptions,
+    lake: Lake,
+    run_id: uuid.UUID,
+    target: database.Target | None,
+    notify: Notify,
 ) -> RunSummary:
     lake.collect_garbage()
     scratch = lake.root / ".scratch" / run_id.hex
@@ -141,7 +148,8 @@ def _run_lake_stages(
             bind_parameters(bound, settings)
         if not options.skip_bronze:
             with _timed("bronze", timings, notify):
-                bronze = ingest(local, settings.landing_dir, lake, datetime.now(UTC))
+                loaded_at = datetime.now(UTC)
+                bronze = ingest(local, settings.landing_dir, lake, loaded_at)
                 tables.staged.update(bronze.staged_reference)
             notify(
                 f"bronze: {bronze.files_ingested} new of {bronze.files_seen} landing files, "
@@ -149,6 +157,7 @@ def _run_lake_stages(
             )
         pending: str | None = None
         if not options.skip_silver:
+            _bind_plan_compressors(engine, local, tables, target)
             pending = _silver_and_gold(
                 settings, options, engine, local, tables, following, version, timings, notify
             )
@@ -158,6 +167,8 @@ def _run_lake_stages(
             pending = ALL
         summary = summarize(local, tables)
         summary.stage_seconds = timings
+        if not options.skip_bronze and not options.skip_silver:
+            summary.plan_limited = _plan_limited(local, tables, loaded_at)
         summary.fingerprint = following.fingerprint
         if not summary.balanced:
             raise PipelineError(
@@ -206,6 +217,37 @@ def _earliest(a: str | None, b: str | None) -> str | None:
     return min(a, b, key=datetime.fromisoformat)
 
 
+def _bind_plan_compressors(
+    engine: TransformEngine, local: DuckDBEngine, tables: Tables, target: database.Target | None
+) -> None:
+    """The compressors the organization's plan covers, as the table silver checks (all without a target)."""
+    fleet = [
+        str(row[0])
+        for row in local.rows(
+            f"SELECT compressor_id FROM {read_parquet(tables.files('reference/compressors'))}"
+        )
+    ]
+    covered = database.plan_compressors(target, fleet) if target is not None else None
+    tables.plan_covered = None if covered is None else sorted(covered)
+    for bound in {engine, local}:
+        if covered is None:
+            bound.bind_parquet("plan_compressors", tables.files("reference/compressors"))
+        elif covered:
+            bound.bind_rows("plan_compressors", [{"compressor_id": c} for c in sorted(covered)])
+        else:
+            bound.bind_sql("plan_compressors", "SELECT CAST(NULL AS VARCHAR) AS compressor_id WHERE FALSE")
+
+
+def _plan_limited(local: DuckDBEngine, tables: Tables, loaded_at: datetime) -> dict[str, int]:
+    """Readings this run loaded and held back for the plan limit, per compressor."""
+    rows = local.rows(
+        f"SELECT compressor_id, COUNT(*) FROM {read_parquet(tables.files('silver/quarantine'))} "
+        "WHERE reason LIKE 'plan limit%' AND _loaded_at = ? GROUP BY 1",
+        [loaded_at],
+    )
+    return {str(compressor): int(count) for compressor, count in rows}
+
+
 def _silver_and_gold(
     settings: Settings,
     options: PipelineOptions,
@@ -223,7 +265,7 @@ def _silver_and_gold(
         raise LakeError("the lake has no bronze readings: run the pipeline without --skip-bronze first")
     for bound in {engine, local}:
         bound.bind_parquet("compressors", tables.files("reference/compressors"))
-    processed_with = parameters_fingerprint(settings, tables)
+    processed_with = parameters_fingerprint(settings, tables, tables.plan_covered)
     new_files = _incremental_input(options, tables, bronze_files, processed_with, notify)
     following.processed_with = processed_with
     following.processed_bronze = [p.name for p in bronze_files]

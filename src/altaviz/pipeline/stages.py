@@ -54,6 +54,8 @@ class Tables:
         self.lake = lake
         self.manifest = manifest
         self.staged: dict[str, StagedTable] = {}
+        # compressors the organization's plan covers; None: all of the fleet
+        self.plan_covered: list[str] | None = None
 
     def files(self, table: str) -> list[Path]:
         if table in self.staged:
@@ -66,10 +68,16 @@ def bind_parameters(engine: TransformEngine, settings: Settings) -> None:
     engine.bind_rows("thresholds", threshold_rows())
 
 
-def parameters_fingerprint(settings: Settings, tables: Tables) -> str:
-    """What silver and gold were computed with: the parameters, thresholds and fleet metadata version."""
+def parameters_fingerprint(settings: Settings, tables: Tables, plan_covered: list[str] | None) -> str:
+    """What silver and gold were computed with: parameters, thresholds, the compressors the plan covers
+    and the fleet metadata version. A change recomputes everything, so an upgrade releases the readings
+    the plan held back."""
     h = hashlib.sha256()
-    h.update(json.dumps([params_row(settings), threshold_rows()], sort_keys=True, default=str).encode())
+    h.update(
+        json.dumps(
+            [params_row(settings), threshold_rows(), plan_covered], sort_keys=True, default=str
+        ).encode()
+    )
     for path in tables.files("reference/compressors"):
         h.update(path.parent.name.encode())
     return h.hexdigest()

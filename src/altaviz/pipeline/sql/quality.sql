@@ -3,8 +3,18 @@
 --   completeness  readings received / readings expected over the batch's time span
 --   consistency   share of rows that pass the schema, type and range checks
 --   accuracy      share of rows kept (silver / bronze)
--- Inputs: silver_classified, compressors, params.
-WITH batch AS (
+-- Only the compressors the organization's plan covers are checked (readings held back by the plan
+-- limit are not a data-quality problem).
+-- Inputs: silver_classified, compressors, plan_compressors, params.
+WITH monitored AS (
+    SELECT c.compressor_id
+    FROM compressors AS c
+    JOIN plan_compressors AS pc ON pc.compressor_id = c.compressor_id
+),
+usable AS (
+    SELECT * FROM silver_classified WHERE reason IS NULL OR reason NOT LIKE 'plan limit%'
+),
+batch AS (
     SELECT
         EPOCH(MAX(_loaded_at)) AS as_of_epoch,
         MAX(_loaded_at) AS as_of,
@@ -17,12 +27,13 @@ per_compressor AS (
         c.compressor_id AS scope,
         c.compressor_id,
         COUNT(s.compressor_id) AS bronze_rows,
-        SUM(CASE WHEN s.reason IS NULL THEN 1 ELSE 0 END) AS silver_rows,
+        SUM(CASE WHEN s.compressor_id IS NOT NULL AND s.reason IS NULL THEN 1 ELSE 0 END) AS silver_rows,
         SUM(CASE WHEN s.reason IS NOT NULL AND s.reason NOT LIKE 'duplicate%' AND s.reason NOT LIKE 'future%'
+                 AND s.reason NOT LIKE 'late%'
                  THEN 1 ELSE 0 END) AS invalid_rows,
         MAX(CASE WHEN s.reason IS NULL THEN EPOCH(s.timestamp) END) AS newest_epoch
-    FROM compressors AS c
-    LEFT JOIN silver_classified AS s ON s.compressor_id = c.compressor_id
+    FROM monitored AS c
+    LEFT JOIN usable AS s ON s.compressor_id = c.compressor_id
     GROUP BY c.compressor_id
 ),
 fleet AS (
@@ -32,10 +43,11 @@ fleet AS (
         COUNT(*) AS bronze_rows,
         SUM(CASE WHEN reason IS NULL THEN 1 ELSE 0 END) AS silver_rows,
         SUM(CASE WHEN reason IS NOT NULL AND reason NOT LIKE 'duplicate%' AND reason NOT LIKE 'future%'
+                 AND reason NOT LIKE 'late%'
                  THEN 1 ELSE 0 END) AS invalid_rows,
         -- The fleet is as fresh as its stalest compressor.
         (SELECT MIN(newest_epoch) FROM per_compressor) AS newest_epoch
-    FROM silver_classified
+    FROM usable
 ),
 counted AS (
     SELECT
@@ -43,7 +55,7 @@ counted AS (
         b.as_of,
         CASE WHEN b.last_epoch IS NULL THEN 0
              ELSE FLOOR((b.last_epoch - b.first_epoch) / p.interval_seconds) + 1 END
-            * CASE WHEN u.scope = 'fleet' THEN (SELECT COUNT(*) FROM compressors) ELSE 1 END AS expected_rows,
+            * CASE WHEN u.scope = 'fleet' THEN (SELECT COUNT(*) FROM monitored) ELSE 1 END AS expected_rows,
         (b.as_of_epoch - u.newest_epoch) / 60.0 AS lag_minutes,
         p.freshness_sla_minutes,
         p.completeness_pass,

@@ -1,6 +1,7 @@
 -- Every bronze reading with the reason it cannot be used, or NULL when it is good.
--- Inputs: bronze_readings, compressors (fleet metadata), params (one row), prior_watermarks (the newest
--- reading of each compressor processed by earlier runs; empty when everything is recomputed).
+-- Inputs: bronze_readings, compressors (fleet metadata), plan_compressors (the compressors the
+-- organization's plan covers), params (one row), prior_watermarks (the newest reading of each
+-- compressor processed by earlier runs; empty when everything is recomputed).
 -- The first failing check names the reason; duplicates are decided among otherwise-good rows only,
 -- so a good reading is never discarded in favour of a broken copy of it.
 -- A reading is late when it is more than params.late_seconds older than the newest reading of its
@@ -13,6 +14,8 @@ WITH checked AS (
             WHEN b.compressor_id IS NULL OR b.timestamp IS NULL
                 THEN 'missing key: compressor_id or timestamp is null'
             WHEN c.compressor_id IS NULL THEN 'unknown compressor: not in the fleet metadata'
+            WHEN pc.compressor_id IS NULL
+                THEN 'plan limit: the organization''s plan covers fewer compressors; upgrade to load it'
             WHEN b.vibration_mms IS NULL AND b.discharge_temp_f IS NULL AND b.suction_pressure_psi IS NULL
                 AND b.discharge_pressure_psi IS NULL AND b.horsepower_consumption IS NULL
                 AND b.gas_flow_mcf IS NULL
@@ -41,6 +44,7 @@ WITH checked AS (
     FROM bronze_readings AS b
     CROSS JOIN params AS p
     LEFT JOIN compressors AS c ON c.compressor_id = b.compressor_id
+    LEFT JOIN plan_compressors AS pc ON pc.compressor_id = b.compressor_id
 ),
 loads AS (
     SELECT compressor_id, _loaded_at, MAX(timestamp) AS newest
