@@ -219,6 +219,16 @@ def test_the_owner_invites_a_technician_who_joins_from_the_link(
     link = re.search(r"(http\S+/invitations/accept\?token=\S+)", message.inner_text())
     assert link is not None
     expect(page.locator('li[data-invitation="tech@gulfgas.example"]')).to_be_visible()
+
+    # An API key is shown once, and works.
+    keys = page.locator('form[data-api="POST /api/api-keys"]')
+    keys.get_by_label("Name").fill("scada-export")
+    keys.get_by_role("button", name="Create key").click()
+    secret = page.locator('#settings-flash [data-field="new-key"]')
+    expect(secret).to_have_text(re.compile(r"^avz_"))
+    answer = page.request.get(f"{live_server.url}/api/fleet", headers={"x-api-key": secret.inner_text()})
+    assert answer.status == 200 and answer.json()["total"] == 10
+    expect(page.locator("#api-keys tbody tr")).to_have_count(1)
     page.close()
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})

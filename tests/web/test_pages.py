@@ -6,7 +6,6 @@ import re
 
 import pytest
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from altaviz.accounts.roles import Role
 from altaviz.web import views
@@ -162,22 +161,24 @@ def test_sign_out_ends_the_session(app: FastAPI, org_a: SeededOrg) -> None:
     assert client.get("/dashboard", follow_redirects=False).status_code == 303
 
 
-def test_admins_manage_api_keys_from_settings(app: FastAPI, org_a: SeededOrg) -> None:
-    admin = member_client(app, org_a.users[Role.ADMIN])
-    created = admin.post(
-        "/dashboard/settings/api-keys",
-        data={"name": "scada", "role": "viewer"},
-        headers={"HX-Request": "true"},
-    )
-    assert created.status_code == 200 and "shown only once" in created.text
-    key = re.search(r'data-field="new-key">([^<]+)<', created.text)
-    assert key is not None
-    reader = TestClient(app, base_url="https://testserver", headers={"x-api-key": key.group(1)})
-    assert reader.get("/api/fleet").status_code == 200
+def test_settings_forms_go_to_the_api_for_the_roles_that_may_use_them(app: FastAPI, org_a: SeededOrg) -> None:
+    owner = member_client(app, org_a.users[Role.OWNER]).get("/dashboard/settings").text
+    assert 'data-api="PATCH /api/organization"' in owner and 'data-api="POST /api/api-keys"' in owner
+    admin = member_client(app, org_a.users[Role.ADMIN]).get("/dashboard/settings").text
+    assert 'data-api="PATCH /api/organization"' not in admin and 'data-api="POST /api/api-keys"' in admin
+    viewer = member_client(app, org_a.users[Role.VIEWER]).get("/dashboard/settings").text
+    assert 'data-api="POST /api/auth/password"' in viewer and 'data-api="POST /api/api-keys"' not in viewer
+
+
+def test_sign_in_and_sign_up_on_the_pages_are_audited(app: FastAPI, org_a: SeededOrg) -> None:
+    client = anonymous_client(app)
+    email = org_a.emails[Role.VIEWER]
+    client.post("/login", data={"email": email, "password": "not the password"})
+    client.post("/login", data={"email": email, "password": PASSWORD})
     owner = member_client(app, org_a.users[Role.OWNER])
-    renamed = owner.post("/dashboard/settings/organization", data={"name": "Renamed Gas"})
-    assert "Renamed Gas" in renamed.text
-    assert admin.post("/dashboard/settings/organization", data={"name": "x"}).status_code == 403
+    entries = owner.get("/api/audit", params={"action": "auth."}).json()["items"]
+    actions = [entry["action"] for entry in entries]
+    assert "auth.login_failed" in actions and "auth.login" in actions
 
 
 def test_the_fleet_page_pages_and_filters(app: FastAPI, org_a: SeededOrg) -> None:

@@ -1,7 +1,6 @@
 """Page routes: public pages, sign-up/in/out, and the dashboard (thin: parse, call views/services,
 render). Queries live in the services; views.py assembles what each page shows."""
 
-import uuid
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -13,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from altaviz.accounts import service as accounts
 from altaviz.accounts import team
+from altaviz.accounts.auditing import audit_user, record_failed_sign_in
 from altaviz.accounts.dependencies import DbSession, begin_write, optional_principal, release
 from altaviz.accounts.errors import Conflict, NotFound
 from altaviz.accounts.passwords import WeakPassword
@@ -100,8 +100,12 @@ def login(
         )
     begin_write(db)
     user = accounts.authenticate(db, email, password)
+    ip = _client_ip(request)
     if user is None:
         db.rollback()
+        begin_write(db)
+        record_failed_sign_in(db, email, ip)
+        db.commit()
         return _render(
             request,
             "login.html",
@@ -111,6 +115,16 @@ def login(
             email=email,
             error="Wrong email or password. Check both, or create an account.",
         )
+    audit_user(
+        db,
+        user.organization_id,
+        user.id,
+        user.name or user.email,
+        "auth.login",
+        target_type="user",
+        target_id=user.id,
+        ip=ip,
+    )
     db.commit()
     response = RedirectResponse(target, status_code=303)
     sign_in(request, response, db, user)
@@ -146,6 +160,16 @@ def signup(
     try:
         user, _org = accounts.sign_up(
             db, email=address, password=password, name=name, organization_name=company
+        )
+        audit_user(
+            db,
+            user.organization_id,
+            user.id,
+            user.name or user.email,
+            "auth.signup",
+            target_type="organization",
+            target_id=user.organization_id,
+            ip=_client_ip(request),
         )
         db.commit()
     except WeakPassword as error:
@@ -378,7 +402,7 @@ def _settings(request: Request, db: Any, principal: Any, **extra: Any) -> HTMLRe
         key_roles=API_KEY_ROLES,
         roles=WHAT_EACH_ROLE_MAY_DO,
         **context,
-        **{"notice": None, "error": None, "new_key": None, **extra},
+        **{"notice": None, **extra},
     )
 
 
@@ -418,85 +442,3 @@ def accept_invitation_page(request: Request, db: DbSession, token: str = "") -> 
             request, "accept_invitation.html", 410, preview=None, token="", error=team.INVALID_LINK
         )
     return _render(request, "accept_invitation.html", preview=preview, token=token, error=None)
-
-
-@router.post("/dashboard/settings/organization")
-def rename_organization(
-    request: Request, db: DbSession, principal: Member, name: Annotated[str, Form(max_length=200)]
-) -> Response:
-    needs(principal, Role.OWNER)
-    if not name.strip():
-        return _settings(request, db, principal, error="Give the organization a name.")
-    begin_write(db)
-    accounts.rename_organization(db, principal.scope, name.replace("\x00", ""))
-    db.commit()
-    return _settings(request, db, principal, notice="Organization renamed.")
-
-
-@router.post("/dashboard/settings/password")
-def change_password(
-    request: Request,
-    db: DbSession,
-    principal: Member,
-    current_password: Annotated[str, Form(max_length=1024)],
-    new_password: Annotated[str, Form(max_length=1024)],
-) -> Response:
-    assert principal.user_id is not None
-    begin_write(db)
-    try:
-        changed = accounts.change_password(db, principal.user_id, current_password, new_password)
-    except WeakPassword as error:
-        db.rollback()
-        return _settings(request, db, principal, error=str(error))
-    if not changed:
-        db.rollback()
-        return _settings(request, db, principal, error="The current password is not correct.")
-    accounts.end_other_sessions(db, principal.user_id, keep=principal.session_id)
-    db.commit()
-    return _settings(request, db, principal, notice="Password changed; your other sessions were signed out.")
-
-
-@router.post("/dashboard/settings/api-keys")
-def create_api_key(
-    request: Request,
-    db: DbSession,
-    principal: Member,
-    name: Annotated[str, Form(max_length=100)],
-    role: Annotated[str, Form(max_length=20)] = "viewer",
-) -> Response:
-    needs(principal, Role.ADMIN)
-    if not name.strip() or role not in API_KEY_ROLES:
-        return _settings(request, db, principal, error="Name the key and pick viewer, operator or admin.")
-    if not principal.plan.api_access:
-        return _settings(
-            request,
-            db,
-            principal,
-            error=f"API access is not part of the {principal.plan.name} plan: upgrade to Pro.",
-        )
-    begin_write(db)
-    _record, key = accounts.create_api_key(
-        db,
-        principal.scope,
-        name=name.replace("\x00", ""),
-        role=Role(role),
-        created_by=principal.user_id,
-        expires_at=None,
-    )
-    db.commit()
-    return _settings(request, db, principal, new_key=key, notice=f"API key “{name.strip()}” created.")
-
-
-@router.post("/dashboard/settings/api-keys/{key_id}/revoke")
-def revoke_api_key(request: Request, db: DbSession, principal: Member, key_id: str) -> Response:
-    needs(principal, Role.ADMIN)
-    try:
-        parsed = uuid.UUID(key_id)
-    except ValueError:
-        return _settings(request, db, principal, error="No such API key.")
-    begin_write(db)
-    key = accounts.revoke_api_key(db, principal.scope, parsed)
-    db.commit()
-    if key is None:
-        return _settings(request, db, principal, error="No such API key.")
-    return _settings(request, db, principal, notice=f"API key “{key.name}” revoked.")

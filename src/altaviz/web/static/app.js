@@ -80,13 +80,23 @@
     if (slot) { slot.textContent = text; slot.className = ok ? "result ok" : "result error-text"; }
   }
 
-  function flash(text) {
+  function flash(text, secret) {
     var area = document.getElementById("settings-flash");
     if (!area) { return; }
+    var box = document.createElement("div");
+    box.className = "notice";
     var p = document.createElement("p");
-    p.className = "notice";
     p.textContent = text;
-    area.replaceChildren(p);
+    box.appendChild(p);
+    if (secret) {
+      var code = document.createElement("code");
+      code.className = "secret";
+      code.setAttribute("data-field", "new-key");
+      code.textContent = secret;
+      box.appendChild(code);
+    }
+    area.replaceChildren(box);
+    area.scrollIntoView({ block: "nearest" });
   }
 
   document.addEventListener("submit", function (event) {
@@ -114,14 +124,17 @@
       if (!response.ok) { showResult(form, data.error || ("Failed (" + response.status + ")"), false); return; }
       if (form.dataset.follow === "url" && data.url) { window.location.assign(data.url); return; }
       if (form.dataset.then) { window.location.assign(form.dataset.then); return; }
-      var message = form.dataset.done || "Done.";
-      if (data.accept_url) {
+      var message = form.dataset.done || "Done.", secret = null;
+      if (data.key) {
+        message = "API key “" + data.name + "” created. Copy it now — it is shown only once:";
+        secret = data.key;
+      } else if (data.accept_url) {
         message = "Invitation created for " + data.email + ". This server sends no e-mail: give them this single-use link yourself: " + data.accept_url;
       } else if (data.email_sent) {
         message = "Invitation e-mailed to " + data.email + ".";
       }
       if (document.getElementById("settings") && window.htmx) {
-        window.htmx.ajax("GET", "/dashboard/settings", { target: "#settings", swap: "outerHTML" }).then(function () { flash(message); });
+        window.htmx.ajax("GET", "/dashboard/settings", { target: "#settings", swap: "outerHTML" }).then(function () { flash(message, secret); });
       } else {
         showResult(form, message, true);
       }
