@@ -3,13 +3,26 @@ states, live fragments and the CSP's rules (no inline script or style). The brow
 tests/e2e drive the same pages in Chromium."""
 
 import re
+from collections.abc import Callable
 
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import update
 
+from altaviz.accounts.models import Organization
 from altaviz.accounts.roles import Role
+from altaviz.config import Settings
+from altaviz.db.session import session_scope
+from altaviz.server import create_app
 from altaviz.web import views
-from tests.api.world import PASSWORD, SeededOrg, anonymous_client, member_client
+from tests.api.world import (
+    PASSWORD,
+    SeededOrg,
+    anonymous_client,
+    close_clients,
+    member_client,
+    seed_organization,
+)
 
 PAGES = (
     "/dashboard",
@@ -264,3 +277,30 @@ def test_a_big_fleet_is_paged_worst_first(
     shown = set(re.findall(r'a class="unit[^"]*" href="[^"]+" data-compressor="([^"]+)"', first))
     shown_next = set(re.findall(r'a class="unit[^"]*" href="[^"]+" data-compressor="([^"]+)"', second))
     assert len(shown) == 2 and len(shown_next) == 2 and not shown & shown_next
+
+
+def test_with_stripe_configured_admins_get_checkout_and_the_portal(
+    settings_factory: Callable[..., Settings],
+) -> None:
+    app = create_app(
+        settings_factory(
+            stripe_secret_key="sk_test_pages",
+            stripe_price_pro="price_pro",
+            stripe_price_enterprise="price_ent",
+        )
+    )
+    try:
+        org = seed_organization(app.state.engine, "stripey", "Stripey", tier="pro")
+        with session_scope(app.state.engine) as session:
+            session.execute(
+                update(Organization).where(Organization.id == org.id).values(stripe_customer_id="cus_pages")
+            )
+        admin = member_client(app, org.users[Role.ADMIN]).get("/dashboard/settings").text
+        assert 'data-api="POST /api/billing/portal"' in admin and "Manage billing" in admin
+        assert 'value="enterprise"' in admin and "Upgrade to Enterprise" in admin
+        assert "Upgrade to Pro" not in admin  # the plan it is on
+        operator = member_client(app, org.users[Role.OPERATOR]).get("/dashboard/settings").text
+        assert "/api/billing/" not in operator
+    finally:
+        close_clients()
+        app.state.engine.dispose()
