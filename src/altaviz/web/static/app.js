@@ -237,7 +237,7 @@
         type: "gauge", min: g.min, max: g.max, startAngle: 200, endAngle: -20, radius: "100%", center: ["50%", "62%"],
         axisLine: { lineStyle: { width: 10, color: stops } },
         splitNumber: 4, axisTick: { show: false }, splitLine: { length: 6, lineStyle: { width: 1 } },
-        axisLabel: { distance: 12, fontSize: 9, color: "#5d6877", formatter: function (v) { return v >= 1000 ? (v / 1000) + "k" : String(v); } },
+        axisLabel: { distance: 12, fontSize: 9, color: "#5d6877", formatter: function (v) { return v >= 1000 ? (Math.round(v / 100) / 10) + "k" : String(Math.round(v)); } },
         pointer: { width: 4, length: "60%" },
         detail: { valueAnimation: false, fontSize: 16, offsetCenter: [0, "35%"],
           formatter: function (v) { return g.value === null ? "--" : v.toFixed(g.decimals); } },
