@@ -37,6 +37,7 @@
   }
 
   document.addEventListener("htmx:responseError", function (event) {
+    if (event.detail.elt && event.detail.elt.id === "live") { return; }  // a refresh: the next tick retries
     var xhr = event.detail.xhr;
     var text = "The request failed (" + xhr.status + ").";
     try { text = JSON.parse(xhr.responseText).error || text; } catch (ignored) { /* not JSON */ }
