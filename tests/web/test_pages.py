@@ -304,3 +304,13 @@ def test_with_stripe_configured_admins_get_checkout_and_the_portal(
     finally:
         close_clients()
         app.state.engine.dispose()
+
+
+def test_a_free_plan_sees_the_one_hour_window_and_why(app: FastAPI) -> None:
+    org = seed_organization(app.state.engine, "freebie", "Freebie", tier="free")
+    client = member_client(app, org.users[Role.VIEWER])
+    page = client.get("/dashboard/compressors/COMP-001?window=4hr&range=24H")
+    assert page.status_code == 200
+    assert "requires a Pro or Enterprise plan" in page.text
+    assert 'title="The 4h window needs a Pro or Enterprise plan"' in page.text
+    assert "?window=4hr" not in page.text  # no link to a window the plan does not include
