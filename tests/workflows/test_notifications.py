@@ -268,3 +268,21 @@ def test_two_dispatchers_at_once_send_each_message_once(
         "COMP-002",
         "COMP-003",
     ]
+
+
+def test_production_servers_do_not_call_loopback_or_metadata_addresses(
+    fleet: Fleet, receiver: Receiver
+) -> None:
+    from altaviz.notifications.senders import refused_address
+
+    assert refused_address("http://169.254.169.254/latest/meta-data/") is not None
+    assert refused_address("http://127.0.0.1:9/") is not None
+    assert refused_address("https://10.20.30.40/hooks") is None  # on-premises receivers are fine
+    _channels(fleet, receiver)
+    fleet.settings = fleet.settings.model_copy(update={"env": "production"})
+    _escalate_burst(fleet)
+    fleet.clock.advance(seconds=30)
+    report = fleet.workflows().dispatch()
+    assert report.sent == 0 and report.retried == 2
+    assert all("Webhook refused: 127.0.0.1 resolves to 127.0.0.1" in e for e in report.errors)
+    assert receiver.requests == []

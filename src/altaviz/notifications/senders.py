@@ -8,8 +8,10 @@ can drop duplicates) and the body's `sentAt` lets it refuse old replays. Any 2xx
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import smtplib
+import socket
 import ssl
 import urllib.error
 import urllib.request
@@ -18,6 +20,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
+from urllib.parse import urlsplit
 
 from altaviz.config import Settings
 from altaviz.notifications.models import NotificationChannel, NotificationMessage
@@ -111,8 +114,31 @@ def email_sender(settings: Settings) -> Sender:
     return send
 
 
+def refused_address(url: str) -> str | None:
+    """Why a webhook address must not be called from a production server, or None.
+
+    Loopback, link-local (cloud metadata services live at 169.254.169.254), multicast, reserved and
+    unspecified addresses are refused; private networks are allowed (on-premises receivers)."""
+    host = urlsplit(url).hostname
+    if not host:
+        return "the address has no host"
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return None  # unresolvable: the delivery itself fails and is retried
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if address.is_loopback or address.is_link_local or address.is_multicast or address.is_reserved:
+            return f"{host} resolves to {address}, which a production server does not call"
+        if address.is_unspecified:
+            return f"{host} resolves to {address}, which a production server does not call"
+    return None
+
+
 def webhook_sender(settings: Settings) -> Sender:
     def send(channel: NotificationChannel, message: NotificationMessage) -> None:
+        if settings.env == "production" and (reason := refused_address(channel.target)):
+            raise DeliveryFailed(f"Webhook refused: {reason}")
         body = json.dumps(payload(channel, message, settings), sort_keys=True).encode()
         request = urllib.request.Request(
             channel.target,
