@@ -22,7 +22,7 @@ from altaviz.config import Settings
 from altaviz.db.session import session_scope
 from altaviz.server import create_app
 from tests.api.conftest import STRIPE_WEBHOOK_SECRET
-from tests.api.world import BASE_URL, SeededOrg, close_clients, key_client, seed_organization
+from tests.api.world import BASE_URL, SeededOrg, close_clients, key_client, open_client, seed_organization
 
 PRO, ENTERPRISE = "price_pro_test", "price_enterprise_test"
 CUSTOMER = "cus_alpha"
@@ -339,12 +339,13 @@ def test_the_same_event_delivered_twice_at_once_is_recorded_once(
     answers: list[dict[str, Any]] = []
     start = threading.Barrier(4)
 
+    shared = open_client(billing_app)  # one event loop, as in a real worker; four threads
+
     def deliver() -> None:
-        with TestClient(billing_app, base_url=BASE_URL) as own:
-            start.wait()
-            response = post(own, evt)
-            assert response.status_code == 200, response.text
-            answers.append(response.json())
+        start.wait()
+        response = post(shared, evt)
+        assert response.status_code == 200, response.text
+        answers.append(response.json())
 
     threads = [threading.Thread(target=deliver) for _ in range(4)]
     for thread in threads:

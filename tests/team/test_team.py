@@ -1,6 +1,7 @@
 """The team: invitations end to end through a local SMTP server, owner rules, role changes and removal."""
 
 import re
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,9 @@ from tests.api.world import (
     anonymous_client,
     close_clients,
     member_client,
+    open_client,
     seed_organization,
+    session_cookie_for,
 )
 from tests.team.smtp import Inbox, free_port, smtp_server
 
@@ -276,7 +279,9 @@ def test_last_owner_is_protected_and_only_owners_touch_owners(app: FastAPI, org_
     assert _role(app, admin) == "owner"
     with session_scope(app.state.engine) as db:
         entries = db.scalars(
-            select(AuditLog).where(AuditLog.organization_id == org_a.id, AuditLog.action.startswith("team."))
+            select(AuditLog)
+            .where(AuditLog.organization_id == org_a.id, AuditLog.action.startswith("team."))
+            .order_by(AuditLog.id)
         ).all()
         changes = [(e.action, (e.details or {}).get("from"), (e.details or {}).get("to")) for e in entries]
     assert changes == [
@@ -307,3 +312,34 @@ def test_role_changes_and_removal_apply_on_the_next_request(app: FastAPI, org_a:
     assert members["total"] == 3 and org_a.emails[Role.VIEWER] not in str(members)
     bad = as_admin.patch(f"/api/team/members/{operator_user}", json={"role": "superadmin"})
     assert bad.status_code == 422
+
+
+def test_two_owners_demoting_each_other_at_once_leave_one_owner(app: FastAPI, org_a: SeededOrg) -> None:
+    first, second = org_a.users[Role.OWNER], org_a.users[Role.ADMIN]
+    member_client(app, first).patch(f"/api/team/members/{second}", json={"role": "owner"})
+    # One client (one event loop, as in a real worker) shared by both threads, each with its own session.
+    headers = {}
+    for user in (first, second):
+        name, value, csrf = session_cookie_for(app, user)
+        headers[user] = {"Cookie": f"{name}={value}", "X-CSRF-Token": csrf}
+    shared = open_client(app)
+    statuses: list[int] = []
+    start = threading.Barrier(2)
+
+    def demote(actor: uuid.UUID, target: uuid.UUID) -> None:
+        start.wait()
+        response = shared.patch(f"/api/team/members/{target}", json={"role": "admin"}, headers=headers[actor])
+        statuses.append(response.status_code)
+
+    threads = [
+        threading.Thread(target=demote, args=(first, second)),
+        threading.Thread(target=demote, args=(second, first)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # The loser is refused either as the last owner (409) or, when its request started after the other
+    # committed, as no longer an owner (403); never do both succeed.
+    assert sorted(statuses) in ([200, 403], [200, 409]), statuses
+    assert sorted([_role(app, first), _role(app, second)]) == ["admin", "owner"]
