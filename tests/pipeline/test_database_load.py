@@ -132,6 +132,30 @@ def test_acknowledgements_and_resolutions_survive_reruns(loaded: tuple[Path, str
         )
 
 
+def test_an_escalation_survives_reruns(loaded: tuple[Path, str, Engine]) -> None:
+    """Escalation is a workflow's decision: a reload keeps it critical, and never removes the episode."""
+    data_dir, url, engine = loaded
+    run(settings_for(data_dir, url))
+    when = datetime(2026, 1, 9, 12, 0, tzinfo=UTC)
+    with session_scope(engine) as session:
+        warning = session.scalars(select(AlertHistory).where(AlertHistory.severity == "warning")).first()
+        assert warning is not None
+        session.execute(
+            update(AlertHistory)
+            .where(AlertHistory.id == warning.id)
+            .values(severity="critical", alert_type="threshold_critical", escalated_at=when)
+        )
+        escalated = warning.id
+    run(settings_for(data_dir, url), skip_bronze=True, full=True)
+    with session_scope(engine) as session:
+        alert = session.get_one(AlertHistory, escalated)
+        assert (alert.severity, alert.alert_type, alert.escalated_at) == (
+            "critical",
+            "threshold_critical",
+            when,
+        )
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [

@@ -7,13 +7,13 @@ resolutions and shelving done by people survive every re-run.
 """
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
-from sqlalchemy import Table, and_, delete, or_, select
+from sqlalchemy import Table, and_, case, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -110,8 +110,12 @@ def _upsert(
     key: Sequence[str],
     update: Iterable[str],
     stamp: str | None = None,
+    kept_when: Mapping[str, Any] | None = None,
 ) -> None:
-    """INSERT … ON CONFLICT (key) DO UPDATE, touching a row only when a value really changed."""
+    """INSERT … ON CONFLICT (key) DO UPDATE, touching a row only when a value really changed.
+
+    `kept_when` maps a column to a condition on the existing row under which its value is kept.
+    """
     if not rows:
         return
     table = model.__table__
@@ -123,6 +127,8 @@ def _upsert(
         stmt = insert(table)
         changed = [table.c[c].is_distinct_from(stmt.excluded[c]) for c in update]
         values: dict[str, Any] = {c: stmt.excluded[c] for c in update}
+        for column, condition in (kept_when or {}).items():
+            values[column] = case((condition, table.c[column]), else_=stmt.excluded[column])
         if stamp:
             values[stamp] = utcnow()
         stmt = stmt.on_conflict_do_update(
@@ -177,7 +183,17 @@ def load(session: Session, organization_id: uuid.UUID, gold: GoldTables) -> Load
 
     alerts = [_alert_row(organization_id, row) for row in gold.alerts]
     alert_key = ["organization_id", "compressor_id", "condition", "alert_timestamp"]
-    _upsert(session, AlertHistory, alerts, alert_key, PIPELINE_OWNED_COLUMNS, stamp="updated_at")
+    # An escalation (a workflow's decision) stands over the severity the episode measured.
+    escalated = AlertHistory.escalated_at.is_not(None)
+    _upsert(
+        session,
+        AlertHistory,
+        alerts,
+        alert_key,
+        PIPELINE_OWNED_COLUMNS,
+        stamp="updated_at",
+        kept_when={"severity": escalated, "alert_type": escalated},
+    )
     removed_alerts = _remove_stale_alerts(session, organization_id, alerts, gold.span)
 
     # A batch without a single loadable row has nothing to be measured against.
@@ -281,7 +297,8 @@ def _remove_stale_alerts(
     alerts: list[dict[str, Any]],
     window: tuple[datetime, datetime] | None,
 ) -> int:
-    """Pipeline episodes in the window this load no longer finds, unless a person already acted on them."""
+    """Pipeline episodes in the window this load no longer finds, unless a person or a workflow already
+    acted on them (acknowledged, resolved, shelved, escalated or notified)."""
     if window is None:
         return 0
     t = AlertHistory
@@ -292,7 +309,13 @@ def _remove_stale_alerts(
             t.source == "pipeline",
             t.alert_timestamp >= window[0],
             t.alert_timestamp < window[1],
-            and_(t.acknowledged.is_(False), t.resolved.is_(False), t.shelved_until.is_(None)),
+            and_(
+                t.acknowledged.is_(False),
+                t.resolved.is_(False),
+                t.shelved_until.is_(None),
+                t.escalated_at.is_(None),
+                t.notified_at.is_(None),
+            ),
         )
     ).all()
     stale = [r.id for r in existing if (r.compressor_id, r.condition, r.alert_timestamp) not in keep]
