@@ -363,3 +363,21 @@ def _admin(app: FastAPI, org: SeededOrg) -> TestClient:
     from tests.api.world import member_client
 
     return member_client(app, org.users[Role.ADMIN])
+
+
+def test_a_claimed_organization_linked_to_another_customer_is_not_trusted(
+    billing_app: FastAPI, stripe_client: TestClient, free_org: SeededOrg
+) -> None:
+    claim = checkout(free_org, "sub_x", "enterprise")
+    claim["customer"] = "cus_someone_else"  # free_org is linked to CUSTOMER
+    response = post(stripe_client, event("checkout.session.completed", claim, T0))
+    assert response.json()["outcome"] == "ignored"
+    assert plan_of(billing_app, free_org)[0] == "free"
+
+    newcomer = seed_organization(billing_app.state.engine, "bravo", "Bravo", tier="free")
+    first = checkout(newcomer, "sub_b", "pro")
+    first["customer"] = "cus_bravo"  # not linked yet: the metadata we set at checkout links it
+    assert post(stripe_client, event("checkout.session.completed", first, T0)).json()["outcome"] == "applied"
+    with session_scope(billing_app.state.engine) as db:
+        org = db.get(Organization, newcomer.id)
+        assert org is not None and org.stripe_customer_id == "cus_bravo" and org.subscription_tier == "pro"

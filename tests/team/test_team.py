@@ -343,3 +343,21 @@ def test_two_owners_demoting_each_other_at_once_leave_one_owner(app: FastAPI, or
     # committed, as no longer an owner (403); never do both succeed.
     assert sorted(statuses) in ([200, 403], [200, 409]), statuses
     assert sorted([_role(app, first), _role(app, second)]) == ["admin", "owner"]
+
+
+def test_invitation_links_are_rate_limited_like_sign_in(
+    sqlite_settings_factory: Callable[..., Settings],
+) -> None:
+    application = create_app(sqlite_settings_factory(rate_limit_auth_per_minute=3))
+    try:
+        visitor = anonymous_client(application)
+        body = {"token": "guessing-a-token-0000", "password": NEW_PASSWORD}
+        statuses = [visitor.post("/api/auth/invitations/accept", json=body).status_code for _ in range(4)]
+        assert statuses == [410, 410, 410, 429]
+        assert (
+            visitor.post("/api/auth/invitations/preview", json={"token": "guessing-a-token-0000"}).status_code
+            == 429
+        )
+    finally:
+        close_clients()
+        application.state.engine.dispose()
