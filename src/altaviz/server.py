@@ -22,6 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from altaviz.accounts.authsecret import resolve_auth_secret
 from altaviz.accounts.dependencies import AuthConfig
+from altaviz.accounts.redaction import install_access_log_redaction
 from altaviz.alerts.scheduler import ServiceScheduler, Workflows
 from altaviz.api.docs import mount_docs
 from altaviz.api.errors import ErrorBody, install_error_handlers
@@ -49,6 +50,7 @@ EXPOSED_HEADERS = [
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service. Raises AuthSecretError outside development without a strong AUTH_SECRET."""
     settings = settings or get_settings()
+    install_access_log_redaction()  # invitation links carry their token in the query string
     secret = resolve_auth_secret(settings)
     engine = create_db_engine(settings.sqlalchemy_url, settings)
     limiter = RateLimiter(settings)
