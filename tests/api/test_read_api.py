@@ -48,6 +48,7 @@ def test_fleet_rows_health_and_summary(viewer: TestClient, org_a: SeededOrg) -> 
     assert rows["COMP-001"]["station_name"] == "Alpha STATION-A" and rows["COMP-001"]["latitude"] == 30.0
     assert fleet["summary"] == {
         "compressors": 4,
+        "online": 4,
         "stations": 2,
         "healthy": 2,
         "warning": 1,

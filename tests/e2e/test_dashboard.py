@@ -88,7 +88,7 @@ def test_fleet_page_shows_comp_007_critical_on_cards_and_map(
 ) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     _sign_in(page, live_server, OWNER)
-    expect(page.locator('[data-metric="compressors"]')).to_have_text("10")
+    expect(page.locator('[data-metric="online"]')).to_have_text("10 / 10")
     # Haynesville (STATION-C) holds COMP-007: red on the map and in its legend.
     station = page.locator('li[data-station="STATION-C"]')
     expect(station).to_have_attribute("data-status", "critical")

@@ -48,6 +48,7 @@ class FleetCompressor(_Row):
 
 class FleetSummary(BaseModel):
     compressors: int
+    online: int = Field(description="Compressors that reported within the staleness window.")
     stations: int
     healthy: int
     warning: int

@@ -23,6 +23,7 @@ from altaviz.accounts.errors import NotFound, UpgradeRequired
 from altaviz.accounts.plans import Plan, plans_with_window
 from altaviz.accounts.scoping import OrgScope, org_matches, scope_params, scoped_template
 from altaviz.alerts.models import AlertHistory
+from altaviz.config import get_settings
 from altaviz.monitoring.models import (
     SENSOR_STAT_COLUMNS,
     CompressorMetadata,
@@ -166,6 +167,12 @@ def _summary_statement() -> Select[Any]:
     worst = func.coalesce(stats.c.worst, 0)
     stations = scoped_template(select(func.count()).select_from(S), S).scalar_subquery()
     last = scoped_template(select(func.max(R.c.agg_timestamp)), R).scalar_subquery()
+    online = scoped_template(
+        select(func.count(func.distinct(R.c.compressor_id))).where(
+            R.c.agg_timestamp >= bindparam("online_since")
+        ),
+        R,
+    ).scalar_subquery()
     query = select(
         func.count(C.c.compressor_id).label("compressors"),
         func.coalesce(func.sum(case((worst == 2, 1), else_=0)), 0).label("critical"),
@@ -173,6 +180,7 @@ def _summary_statement() -> Select[Any]:
         func.coalesce(func.sum(func.coalesce(stats.c.active, 0)), 0).label("active"),
         stations.label("stations"),
         last.label("last_reading_at"),
+        online.label("online"),
     ).select_from(C.outerjoin(stats, stats.c.compressor_id == C.c.compressor_id))
     return scoped_template(query, C)
 
@@ -238,8 +246,12 @@ def fleet(
     return FleetPage.model_validate(page)
 
 
-def fleet_summary(session: Session, scope: OrgScope) -> FleetSummary:
-    row = session.connection().execute(_summary_statement(), scope_params(scope)).one()
+def fleet_summary(session: Session, scope: OrgScope, now: datetime | None = None) -> FleetSummary:
+    """Fleet totals. Online: compressors with readings inside the staleness window (WORKFLOW_STALENESS_HOURS;
+    an hourly aggregate is stamped with its hour's start, so the window reaches one hour further back)."""
+    window = timedelta(hours=get_settings().workflow_staleness_hours + 1)
+    params = scope_params(scope, online_since=(now or datetime.now(UTC)) - window)
+    row = session.connection().execute(_summary_statement(), params).one()
     compressors, critical, warning = int(row.compressors), int(row.critical), int(row.warning)
     healthy = compressors - critical - warning
     return FleetSummary(
@@ -249,6 +261,7 @@ def fleet_summary(session: Session, scope: OrgScope) -> FleetSummary:
         warning=warning,
         critical=critical,
         active_alerts=int(row.active),
+        online=int(row.online or 0),
         health_percent=round(100.0 * healthy / compressors, 1) if compressors else None,
         last_reading_at=row.last_reading_at,
     )
