@@ -232,3 +232,40 @@ def test_a_downgrade_applies_on_the_next_request(app: FastAPI, org_a: SeededOrg)
         _set_tier(db, org_a.id, "free")
     assert viewer.get("/api/compressors/COMP-001/readings", params={"window": "24hr"}).status_code == 403
     assert machine.get("/api/fleet").status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("tier", "days_ago", "listed"), [("free", 6.9, True), ("free", 7.1, False), ("pro", 7.1, True)]
+)
+def test_alert_list_follows_the_plans_history(app: FastAPI, tier: str, days_ago: float, listed: bool) -> None:
+    org = seed_organization(app.state.engine, "alpha", "Alpha", tier=tier)
+    started = datetime.now(UTC) - timedelta(days=days_ago)
+    with session_scope(app.state.engine) as db:
+        ids = {}
+        for resolved in (True, False):
+            alert = AlertHistory(
+                organization_id=org.id,
+                compressor_id="COMP-002",
+                condition=f"gas_flow_mcf-{resolved}",
+                alert_type="threshold_warning",
+                severity="warning",
+                sensor_name="gas_flow_mcf",
+                alert_timestamp=started,
+                raised_at=started,
+                last_violation_at=started,
+                returned_to_normal_at=started + timedelta(hours=1),
+                is_active=False,
+                violation_count=2,
+                resolved=resolved,
+                resolved_at=started + timedelta(hours=2) if resolved else None,
+                source="pipeline",
+            )
+            db.add(alert)
+            db.flush()
+            ids[resolved] = alert.id
+    viewer = member_client(app, org.users[Role.VIEWER])
+    shown = {item["id"] for item in viewer.get("/api/alerts", params={"limit": 200}).json()["items"]}
+    assert (ids[True] in shown) is listed  # a resolved alert older than the plan's history is not listed
+    assert ids[False] in shown  # an unresolved one always is
+    total = viewer.get("/api/alerts", params={"limit": 1}).json()["total"]
+    assert total == len(org.alert_ids) + (2 if listed else 1)

@@ -81,9 +81,17 @@ def _listing() -> Select[Any]:
 
 
 def _filters(
-    status: str, by_severity: bool, by_compressor: bool, by_ack: bool, shelved: bool | None = None
+    status: str,
+    by_severity: bool,
+    by_compressor: bool,
+    by_ack: bool,
+    shelved: bool | None = None,
+    by_history: bool = False,
 ) -> list[Any]:
     clauses: list[Any] = []
+    if by_history:  # the plan's history: older alerts only while still unresolved
+        since = bindparam("history_start", type_=UTCDateTime())
+        clauses.append(or_(A.c.resolved.is_(False), A.c.alert_timestamp >= since))
     if shelved is not None:
         now = bindparam("now", type_=UTCDateTime())
         is_shelved = and_(A.c.shelved_until.is_not(None), A.c.shelved_until > now)
@@ -105,20 +113,30 @@ def _filters(
 
 @cache
 def _list_statement(
-    status: str, by_severity: bool, by_compressor: bool, by_ack: bool, shelved: bool | None = None
+    status: str,
+    by_severity: bool,
+    by_compressor: bool,
+    by_ack: bool,
+    shelved: bool | None = None,
+    by_history: bool = False,
 ) -> Select[Any]:
     query = _listing()
-    for clause in _filters(status, by_severity, by_compressor, by_ack, shelved):
+    for clause in _filters(status, by_severity, by_compressor, by_ack, shelved, by_history):
         query = query.where(clause)
     return query
 
 
 @cache
 def _page_statement(
-    status: str, by_severity: bool, by_compressor: bool, by_ack: bool, shelved: bool | None = None
+    status: str,
+    by_severity: bool,
+    by_compressor: bool,
+    by_ack: bool,
+    shelved: bool | None = None,
+    by_history: bool = False,
 ) -> Select[Any]:
     return (
-        _list_statement(status, by_severity, by_compressor, by_ack, shelved)
+        _list_statement(status, by_severity, by_compressor, by_ack, shelved, by_history)
         .order_by(A.c.alert_timestamp.desc(), A.c.id.desc())
         .limit(bindparam("limit", type_=Integer()))
         .offset(bindparam("offset", type_=Integer()))
@@ -127,12 +145,17 @@ def _page_statement(
 
 @cache
 def _count_statement(
-    status: str, by_severity: bool, by_compressor: bool, by_ack: bool, shelved: bool | None = None
+    status: str,
+    by_severity: bool,
+    by_compressor: bool,
+    by_ack: bool,
+    shelved: bool | None = None,
+    by_history: bool = False,
 ) -> Select[Any]:
     """The same filters on alert_history alone: every alert has its compressor and station (foreign
     keys), so the joins of the listing neither add nor remove rows."""
     query = scoped_template(select(func.count()).select_from(A), A)
-    for clause in _filters(status, by_severity, by_compressor, by_ack, shelved):
+    for clause in _filters(status, by_severity, by_compressor, by_ack, shelved, by_history):
         query = query.where(clause)
     return query
 
@@ -154,11 +177,21 @@ def list_alerts(
     limit: int = 50,
     offset: int = 0,
     now: datetime | None = None,
+    history_days: int | None = None,
 ) -> AlertPage:
     """Alerts newest first. status: open (unresolved), active (unresolved, condition holds now),
-    resolved, or all; shelved: only alerts shelved now (True) or none of them (False)."""
+    resolved, or all; shelved: only alerts shelved now (True) or none of them (False);
+    history_days: the plan's history (older alerts are listed only while unresolved)."""
     now = now or system_clock()
-    flags = (status, severity is not None, compressor is not None, acknowledged is not None, shelved)
+    by_history = history_days is not None
+    flags = (
+        status,
+        severity is not None,
+        compressor is not None,
+        acknowledged is not None,
+        shelved,
+        by_history,
+    )
     params = scope_params(
         scope,
         severity=severity,
@@ -167,6 +200,7 @@ def list_alerts(
         limit=limit,
         offset=offset,
         now=now,
+        history_start=now - timedelta(days=history_days) if history_days is not None else None,
     )
     connection = session.connection()
     rows = connection.execute(_page_statement(*flags), params).all()

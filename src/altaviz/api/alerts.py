@@ -68,6 +68,7 @@ def list_alerts(
             shelved=shelved,
             limit=limit,
             offset=offset,
+            history_days=principal.plan.history_days,  # the plan's history (open alerts always shown)
         ),
     )
 
