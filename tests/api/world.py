@@ -250,21 +250,35 @@ def session_cookie_for(app: FastAPI, user_id: uuid.UUID) -> tuple[str, str, str]
     return config.session_cookie, cookie, csrf_token(config.secret, token)
 
 
-# Clients are entered at once (one event-loop thread each instead of one per request) and left by
-# the `close_clients` fixture at the end of every test.
+# All clients of a test share one event loop (one blocking portal, entered once with the first client
+# and left by the `close_clients` fixture at the end of every test), as requests to one worker do.
+# Clients on separate loops would share the app's asyncio state (the in-memory rate limiter's locks)
+# across loops, which can leave a request waiting forever.
 _open_clients: list[TestClient] = []
+_anchors: dict[int, TestClient] = {}
 
 
 def open_client(app: FastAPI, headers: dict[str, str] | None = None) -> TestClient:
     client = TestClient(app, base_url=BASE_URL, headers=headers)
-    client.__enter__()
+    anchor = _anchors.get(id(app))
+    if anchor is None:
+        client.__enter__()
+        _anchors[id(app)] = client
+    else:
+        client.portal = anchor.portal
     _open_clients.append(client)
     return client
 
 
 def close_clients() -> None:
+    anchors = {id(client) for client in _anchors.values()}
     while _open_clients:
-        _open_clients.pop().__exit__(None, None, None)
+        client = _open_clients.pop()
+        if id(client) in anchors:
+            client.__exit__(None, None, None)
+        else:
+            client.portal = None
+    _anchors.clear()
 
 
 def member_client(app: FastAPI, user_id: uuid.UUID) -> TestClient:
