@@ -7,12 +7,13 @@ from datetime import timedelta
 
 import pytest
 from prometheus_client import REGISTRY
-from sqlalchemy import select
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from altaviz.accounts.audit import AuditLog
+from altaviz.accounts.models import Organization
 from altaviz.alerts import workflows
-from altaviz.alerts.models import STALENESS_CONDITION, WorkflowRun
+from altaviz.alerts.models import STALENESS_CONDITION, AlertHistory, WorkflowRun
 from altaviz.alerts.scheduler import SCHEDULED_JOB
 from altaviz.cli import app
 from tests.workflows.helpers import T0, Fleet, seed_fleet
@@ -203,3 +204,25 @@ def test_cli_runs_workflows_for_one_or_all_organizations(
         assert done.exit_code == 0 and "cli" in done.output
     finally:
         get_settings.cache_clear()
+
+
+def test_retention_runs_daily_on_one_instance(fleet: Fleet) -> None:
+    """The service's daily job applies every organization's plan history, one instance a day."""
+    with fleet.sessions() as session:
+        session.execute(
+            update(Organization)
+            .where(Organization.id == fleet.organization_id)
+            .values(subscription_tier="free")
+        )
+        session.commit()
+    closed = fleet.add_alert(raised_at=T0, resolved=True, resolved_at=T0, resolved_by="ops@example.com")
+    fleet.clock.set(T0 + timedelta(days=8))  # the Free plan keeps 7 days
+    results = fleet.workflows().run_retention("instance-1")
+    assert results is not None and [
+        r.alerts for r in results if r.organization_id == fleet.organization_id
+    ] == [1]
+    with fleet.sessions() as session:
+        assert session.get(AlertHistory, closed) is None
+    assert fleet.workflows().run_retention("instance-2") is None  # the other instance waits a day
+    fleet.clock.advance(days=1)
+    assert fleet.workflows().run_retention("instance-2") is not None

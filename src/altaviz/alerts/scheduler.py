@@ -29,6 +29,7 @@ from altaviz.alerts.workflows import (
     WorkflowResult,
     system_clock,
 )
+from altaviz.billing.limits import RetentionResult, apply_retention_everywhere
 from altaviz.config import Settings
 from altaviz.db.session import SQLITE_BEGIN_IMMEDIATE, session_factory
 from altaviz.notifications import service as notifications
@@ -37,6 +38,8 @@ from altaviz.notifications.senders import Sender
 log = logging.getLogger("altaviz.scheduler")
 
 SCHEDULED_JOB = "workflows:all"
+RETENTION_JOB = "billing:retention"
+RETENTION_EVERY = timedelta(days=1)
 
 
 @dataclass
@@ -106,6 +109,16 @@ class Workflows:
         execution.notifications_queued += sum(result.notifications for result in execution.results)
         return execution
 
+    def run_retention(self, holder: str) -> list[RetentionResult] | None:
+        """Daily: delete what every organization's plan no longer keeps, if this instance holds the lease."""
+        if not self.acquire(RETENTION_JOB, holder, RETENTION_EVERY * 0.9):
+            return None
+        with self.sessions() as session:
+            results = apply_retention_everywhere(session, self.clock())
+            session.commit()
+        log.info("retention: %d organizations checked", len(results))
+        return results
+
     def dispatch(self) -> notifications.DispatchReport:
         return notifications.dispatch_due(
             self.sessions, self.senders, settings=self.settings, config=self.notify_config, clock=self.clock
@@ -174,6 +187,14 @@ class ServiceScheduler:
             misfire_grace_time=60,
         )
         self.scheduler.add_job(
+            self._retention,
+            "interval",
+            seconds=RETENTION_EVERY.total_seconds(),
+            id="retention",
+            max_instances=1,
+            coalesce=True,
+        )
+        self.scheduler.add_job(
             self._dispatch,
             "interval",
             seconds=settings.notify_dispatch_seconds,
@@ -187,6 +208,12 @@ class ServiceScheduler:
             self.workflows.run_scheduled(self.holder)
         except Exception:
             log.exception("scheduled workflows failed")
+
+    def _retention(self) -> None:
+        try:
+            self.workflows.run_retention(self.holder)
+        except Exception:
+            log.exception("scheduled retention failed")
 
     def _dispatch(self) -> None:
         try:

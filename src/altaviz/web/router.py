@@ -271,6 +271,7 @@ def alerts_page(
         severity=severity if severity in SEVERITIES else None,
         compressor=(compressor or "").strip().upper() or None,
         page=page,
+        history_days=principal.plan.history_days,
     )
     release(db)
     name = "alerts_live.html" if _is_htmx(request) else "alerts.html"

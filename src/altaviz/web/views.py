@@ -224,7 +224,9 @@ def alerts_page(
     severity: str | None,
     compressor: str | None,
     page: int,
+    history_days: int | None = None,
 ) -> dict[str, Any]:
+    """The alerts page; resolved alerts older than the plan's history (`history_days`) are left out."""
     # Shelved alerts leave the active list (ISA-18.2) and have their own tab.
     shelved = {"active": False, "shelved": True}.get(status)
     listing = alerts.list_alerts(
@@ -236,10 +238,11 @@ def alerts_page(
         shelved=shelved,
         limit=ALERT_PAGE_SIZE,
         offset=(page - 1) * ALERT_PAGE_SIZE,
+        history_days=history_days,
     )
 
     def count(**filters: Any) -> int:
-        return alerts.list_alerts(db, scope, limit=1, **filters).total
+        return alerts.list_alerts(db, scope, limit=1, history_days=history_days, **filters).total
 
     counts = {
         "active": count(status="active", shelved=False),
