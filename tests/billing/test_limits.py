@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from altaviz.accounts.audit import AuditLog
 from altaviz.accounts.models import Organization
 from altaviz.accounts.roles import Role
+from altaviz.accounts.scoping import OrgScope
 from altaviz.alerts.models import AlertHistory
 from altaviz.billing.limits import (
     PLAN_LIMIT_REASON,
@@ -21,7 +22,14 @@ from altaviz.billing.limits import (
     record_plan_limit_quarantine,
 )
 from altaviz.db.session import session_scope
-from altaviz.monitoring.models import CompressorMetadata, DataQualityMetric, SensorReadingAgg, StationLocation
+from altaviz.monitoring.models import (
+    CompressorMetadata,
+    DataQualityMetric,
+    MaintenanceEvent,
+    SensorReadingAgg,
+    StationLocation,
+)
+from altaviz.monitoring.service import maintenance_events
 from tests.api.world import SeededOrg, key_client, member_client, seed_organization
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -269,3 +277,26 @@ def test_alert_list_follows_the_plans_history(app: FastAPI, tier: str, days_ago:
     assert ids[False] in shown  # an unresolved one always is
     total = viewer.get("/api/alerts", params={"limit": 1}).json()["total"]
     assert total == len(org.alert_ids) + (2 if listed else 1)
+
+
+def test_maintenance_history_follows_the_plan(db_session: Session) -> None:
+    """Maintenance records come with the fleet metadata on every load; the plan's history filters reads."""
+    org = _org(db_session, "free")
+    _register(db_session, org, "COMP-001", NOW - timedelta(days=400))
+    for event_id, days in (("recent", 6), ("edge", 7), ("old", 8)):
+        at = NOW - timedelta(days=days)
+        db_session.add(
+            MaintenanceEvent(
+                organization_id=org,
+                event_id=event_id,
+                compressor_id="COMP-001",
+                performed_at=at,
+                event_date=at.date(),
+                event_type="scheduled",
+            )
+        )
+    db_session.flush()
+    scope = OrgScope(org)
+    listed = maintenance_events(db_session, scope, history_days=7, now=NOW)
+    assert [e.event_id for e in listed.items] == ["recent", "edge"] and listed.total == 2
+    assert maintenance_events(db_session, scope, history_days=None, now=NOW).total == 3

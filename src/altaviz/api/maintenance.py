@@ -19,7 +19,7 @@ router = APIRouter(tags=["maintenance"])
     "/maintenance",
     response_model=MaintenancePage,
     responses=error_responses(401, 403, 422, 429, 503),
-    summary="Maintenance events, newest first",
+    summary="Maintenance events, newest first, within the plan's history",
 )
 def maintenance(
     who: CallerOf,
@@ -36,6 +36,12 @@ def maintenance(
     return read_answer(
         db,
         service.maintenance_events(
-            db, principal.scope, compressor=compressor, event_type=event_type, limit=limit, offset=offset
+            db,
+            principal.scope,
+            compressor=compressor,
+            event_type=event_type,
+            limit=limit,
+            offset=offset,
+            history_days=principal.plan.history_days,
         ),
     )

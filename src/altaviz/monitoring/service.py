@@ -524,7 +524,8 @@ def _total(session: Session, query: Select[Any], params: dict[str, Any], rows: S
 
 @cache
 def _maintenance_statement(by_compressor: bool, by_type: bool) -> tuple[Select[Any], Select[Any]]:
-    query = scoped_template(select(*M.c), M)
+    since = bindparam("history_start", type_=M.c.performed_at.type)
+    query = scoped_template(select(*M.c).where(M.c.performed_at >= since), M)
     if by_compressor:
         query = query.where(M.c.compressor_id == bindparam("compressor"))
     if by_type:
@@ -540,9 +541,24 @@ def maintenance_events(
     event_type: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    history_days: int | None = None,
+    now: datetime | None = None,
 ) -> MaintenancePage:
+    """Maintenance events, newest first, within the plan's history (`history_days`; None: all)."""
     query, page = _maintenance_statement(compressor is not None, event_type is not None)
-    params = scope_params(scope, limit=limit, offset=offset, compressor=compressor, event_type=event_type)
+    history_start = (
+        (now or datetime.now(UTC)) - timedelta(days=history_days)
+        if history_days is not None
+        else datetime(1970, 1, 1, tzinfo=UTC)
+    )
+    params = scope_params(
+        scope,
+        limit=limit,
+        offset=offset,
+        compressor=compressor,
+        event_type=event_type,
+        history_start=history_start,
+    )
     rows = session.connection().execute(page, params).all()
     items = [MaintenanceEventOut.model_validate(dict(row._mapping)) for row in rows]
     return MaintenancePage(

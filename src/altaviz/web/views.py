@@ -170,7 +170,9 @@ def compressor_page(
         gauges.append({"gauge": gauge, "value": value, "status": gauge.status(value)})
     charts = [_chart(gauge, items) for gauge in GAUGES]
     alert_page = alerts.list_alerts(db, scope, compressor=compressor_id, limit=20)
-    maintenance = monitoring.maintenance_events(db, scope, compressor=compressor_id, limit=50)
+    maintenance = monitoring.maintenance_events(
+        db, scope, compressor=compressor_id, limit=50, history_days=plan.history_days
+    )
     return {
         "detail": detail,
         "gauges": gauges,
