@@ -217,8 +217,9 @@ def test_the_service_runs_the_scheduler_and_stops_it(settings_factory: Callable[
         with TestClient(application, base_url=BASE_URL):
             scheduler = application.state.scheduler
             jobs = {job.id: job for job in scheduler.scheduler.get_jobs()}
-            assert set(jobs) == {"workflows", "notifications"}
+            assert set(jobs) == {"workflows", "notifications", "retention"}
             assert jobs["workflows"].trigger.interval == timedelta(minutes=15)
+            assert jobs["retention"].trigger.interval == timedelta(days=1)
             assert scheduler.scheduler.running
             scheduler._workflows()  # what the timer calls: this instance takes the lease and runs `all`
             scheduler._workflows()  # within the interval, the lease is still ours: it renews and runs again
