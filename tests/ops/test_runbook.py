@@ -10,7 +10,8 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "RUNBOOK.md"
-# Commands that serve or reach a deployment: covered by their own tests (tests/api, tests/ops/test_smoke*).
+# Commands that serve or reach a deployment run in their own tests: `altaviz smoke` (tests/ops/test_smoke.py),
+# the workflow curl as docs/RUNBOOK.md writes it (tests/workflows/test_runbook.py), `altaviz serve` (tests/api).
 ELSEWHERE = ("altaviz serve", "altaviz smoke")
 POSTGRES_ONLY = ("pg_stat_activity",)
 

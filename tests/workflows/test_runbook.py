@@ -3,6 +3,7 @@
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -24,11 +25,20 @@ from tests.workflows.helpers import seed_fleet
 KEY = "9c1f" * 16  # what `openssl rand -hex 32` gives
 OLD_KEY = "4be0" * 16
 
-# From seed/RUNBOOK.md, "Workflows Not Running" (only the host and the organization filled in).
-RUNBOOK = """curl -X POST {base}/api/workflows/run?workflow=all \\
-  -H "x-api-key: $WORKFLOW_API_KEY" \\
-  -H "Content-Type: application/json" \\
-  -d '{{"organizationId": "{organization}"}}'"""
+# The command of docs/RUNBOOK.md, "Workflows not running", as written there (the original runbook's, with
+# the URL quoted): only the host and the organization are filled in, so the runbook cannot drift.
+RUNBOOK_FILE = Path(__file__).resolve().parents[2] / "docs" / "RUNBOOK.md"
+_SHOWN = re.search(
+    r"```bash\n(curl -X POST .*?/api/workflows/run.*?)\n```", RUNBOOK_FILE.read_text(), re.DOTALL
+)
+assert _SHOWN is not None, "docs/RUNBOOK.md no longer shows the workflow curl command"
+RUNBOOK = (
+    _SHOWN.group(1)
+    .replace("{", "{{")
+    .replace("}", "}}")
+    .replace("https://<app-url>", "{base}")
+    .replace("YOUR_ORG_UUID", "{organization}")
+)
 
 
 @pytest.fixture
