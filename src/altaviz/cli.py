@@ -441,6 +441,28 @@ def db_current() -> None:
     out.print(current(get_settings().sqlalchemy_url) or "base (not migrated)")
 
 
+@app.command()
+def smoke(
+    url: Annotated[str, typer.Argument(help="The deployment's address, e.g. https://ops.example.com.")],
+    timeout: Annotated[float, typer.Option(min=0.1, help="Seconds to wait for each answer.")] = 10.0,
+) -> None:
+    """Post-deploy checks: health is healthy, /api/fleet is 401 without credentials, 429 after 60 calls."""
+    from altaviz.ops.smoke import run_smoke
+
+    if not url.startswith(("http://", "https://")):
+        err.print(f"[bold red]error:[/] {url!r} is not an http:// or https:// address")
+        raise typer.Exit(2)
+    results = run_smoke(url, timeout=timeout)
+    for result in results:
+        mark = "[green]PASS[/]" if result.passed else "[bold red]FAIL[/]"
+        out.print(f"{mark} {result.name}: {result.detail}", highlight=False, soft_wrap=True)
+    failed = [result.name for result in results if not result.passed]
+    if failed:
+        err.print(f"[bold red]smoke failed:[/] {', '.join(failed)}")
+        raise typer.Exit(1)
+    out.print(f"all {len(results)} checks passed against {url}")
+
+
 @orgs_app.command("create")
 def orgs_create(
     name: Annotated[str, typer.Argument(help="Display name, e.g. 'Permian Midstream'.")],

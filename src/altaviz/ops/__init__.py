@@ -1,0 +1,1 @@
+"""Operations tools: post-deploy smoke checks."""
