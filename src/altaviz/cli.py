@@ -441,6 +441,22 @@ def db_current() -> None:
     out.print(current(get_settings().sqlalchemy_url) or "base (not migrated)")
 
 
+@app.command("check-config")
+def check_config() -> None:
+    """Check this environment's settings for production: a line per setting, non-zero exit on a problem."""
+    from altaviz.ops.config_check import check
+
+    found = check()
+    for finding in found:
+        mark = "[green]ok[/]     " if finding.ok else "[red]problem[/]"
+        out.print(f"{mark} {finding.setting}" + ("" if finding.ok else f" {finding.problem}"), soft_wrap=True)
+    problems = sum(not f.ok for f in found)
+    out.print(
+        f"{problems} problem{'s' if problems != 1 else ''}" if problems else "all production settings ok"
+    )
+    raise typer.Exit(1 if problems else 0)
+
+
 @app.command()
 def smoke(
     url: Annotated[str, typer.Argument(help="The deployment's address, e.g. https://ops.example.com.")],

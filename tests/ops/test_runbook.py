@@ -10,9 +10,10 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "RUNBOOK.md"
-# Commands that serve or reach a deployment run in their own tests: `altaviz smoke` (tests/ops/test_smoke.py),
-# the workflow curl as docs/RUNBOOK.md writes it (tests/workflows/test_runbook.py), `altaviz serve` (tests/api).
-ELSEWHERE = ("altaviz serve", "altaviz smoke")
+# Commands that serve, reach a deployment or judge production settings run in their own tests:
+# `altaviz smoke` (tests/ops/test_smoke.py), `altaviz check-config` (tests/ops/test_check_config.py), the
+# workflow curl as docs/RUNBOOK.md writes it (tests/workflows/test_runbook.py), `altaviz serve` (tests/api).
+ELSEWHERE = ("altaviz serve", "altaviz smoke", "altaviz check-config")
 POSTGRES_ONLY = ("pg_stat_activity",)
 
 
