@@ -153,12 +153,38 @@ def test_two_workers_share_the_redis_limit(serve: object, redis_url: str, redis_
     assert statuses[:60] == [200] * 60 and statuses[60:] == [429] * 5
 
 
-def test_sigterm_lets_in_flight_requests_finish_and_releases_connections(serve: object, pg_url: str) -> None:
+def test_sigterm_under_load_finishes_in_flight_requests_refuses_new_ones_and_releases_connections(
+    serve: object, pg_url: str
+) -> None:
     engine = create_db_engine(pg_url)
     org = seed_organization(engine, "alpha", "Alpha")
     engine.dispose()
-    process, base = serve(workers=1)  # type: ignore[operator]
+    process, base = serve(workers=1, RATE_LIMIT_PER_MINUTE="1000000")  # type: ignore[operator]
     alert = org.alert_ids["critical"]
+    # Clients keep reading the fleet until the service is gone: every answer they get is a whole one.
+    load_statuses: list[int] = []
+    load_errors: list[str] = []
+    stop_load = threading.Event()
+
+    def keep_reading() -> None:
+        while not stop_load.is_set():
+            try:
+                with httpx2.Client(base_url=base, timeout=30) as client:
+                    reply = client.get("/api/fleet", headers={"x-api-key": org.api_keys[Role.VIEWER]})
+                    reply.json()
+                    load_statuses.append(reply.status_code)
+            except (httpx2.ConnectError, httpx2.RemoteProtocolError, httpx2.ReadError) as refused:
+                load_errors.append(type(refused).__name__)
+                if process.poll() is not None:
+                    return
+                time.sleep(0.05)
+            except Exception as broken:  # a truncated or malformed answer
+                load_errors.append(f"broken: {broken!r}")
+                return
+
+    readers = [threading.Thread(target=keep_reading) for _ in range(4)]
+    for reader in readers:
+        reader.start()
     locker = create_engine(pg_url, poolclass=NullPool, connect_args={"application_name": "test-locker"})
     outcome: dict[str, object] = {}
     with locker.connect() as lock:
@@ -197,6 +223,12 @@ def test_sigterm_lets_in_flight_requests_finish_and_releases_connections(serve: 
     assert outcome["body"]["acknowledged_by"] == "api-key:Alpha operator key"  # type: ignore[index]
     # Uvicorn re-raises the signal once shut down, so the exit status says how the process ended.
     assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+    stop_load.set()
+    for reader in readers:
+        reader.join(timeout=30)
+    assert load_statuses and set(load_statuses) == {200}, set(load_statuses)  # no 5xx, no half answers
+    assert load_errors, "after SIGTERM new connections are refused"
+    assert not [e for e in load_errors if e.startswith("broken")], load_errors
     with pytest.raises(httpx2.ConnectError):
         httpx2.get(f"{base}/api/health", timeout=2)
     with locker.connect() as check:
