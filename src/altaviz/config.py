@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -137,6 +137,46 @@ class Settings(BaseSettings):
         le=3600,
         validation_alias=_env("WEB_REFRESH_SECONDS"),
         description="How often the dashboard pages refresh their live parts (HTMX polling).",
+    )
+
+    # --- observability ---------------------------------------------------------------------------------
+    log_format: Literal["json", "text"] | None = Field(
+        None,
+        validation_alias=_env("LOG_FORMAT"),
+        description="json (one object a line, with request_id) or text; default text in development, "
+        "json elsewhere.",
+    )
+    metrics_token: SecretStr | None = Field(
+        None,
+        validation_alias=_env("METRICS_TOKEN"),
+        description="Bearer token that opens /metrics from any address (Authorization: Bearer ...).",
+    )
+    metrics_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"],
+        validation_alias=_env("METRICS_ALLOW"),
+        description="Comma-separated client IPs/networks that may read /metrics without the token; "
+        "default loopback only; 'none' for token only.",
+    )
+    metrics_pushgateway_url: str | None = Field(
+        None,
+        validation_alias=_env("METRICS_PUSHGATEWAY_URL"),
+        description="Prometheus Pushgateway the pipeline command pushes its run metrics to.",
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None,
+        validation_alias=_env("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="OTLP endpoint; with the otel extra installed, enables tracing.",
+    )
+    otel_traces_exporter: str | None = Field(
+        None,
+        validation_alias=_env("OTEL_TRACES_EXPORTER"),
+        description="OpenTelemetry traces exporter; set (other than 'none') it enables tracing too.",
+    )
+    otel_service_name: str = Field(
+        "altaviz",
+        min_length=1,
+        validation_alias=_env("OTEL_SERVICE_NAME"),
+        description="Traces' service name.",
     )
 
     # --- billing (Stripe) ------------------------------------------------------------------------------
@@ -306,6 +346,32 @@ class Settings(BaseSettings):
                     raise ValueError(f"{item!r} is not an IP address or network (e.g. 10.0.0.0/8)") from None
         return items
 
+    @field_validator("metrics_allow", mode="before")
+    @classmethod
+    def _parse_metrics_allow(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip().lower() == "none":
+            return []
+        items = _split_list(value)
+        if isinstance(items, list):
+            for item in items:
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"{item!r} is not an IP address or network (e.g. 10.0.0.0/8)") from None
+        return items
+
+    @model_validator(mode="after")
+    def _metrics_not_open(self) -> "Settings":
+        """Outside development /metrics is never open to every address."""
+        if self.env != "development":
+            for item in self.metrics_allow:
+                if ipaddress.ip_network(item, strict=False).prefixlen == 0:
+                    raise ValueError(
+                        f"METRICS_ALLOW={item} would expose /metrics to everyone outside development: "
+                        "name your Prometheus servers' networks, or use METRICS_TOKEN"
+                    )
+        return self
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _parse_origins(cls, value: object) -> object:
@@ -318,7 +384,7 @@ class Settings(BaseSettings):
             return [item.rstrip("/") for item in items]
         return items
 
-    @field_validator("public_url", "stripe_api_base")
+    @field_validator("public_url", "stripe_api_base", "metrics_pushgateway_url")
     @classmethod
     def _check_base_url(cls, value: str | None) -> str | None:
         if value is None or not value.strip():

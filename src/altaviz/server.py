@@ -32,6 +32,9 @@ from altaviz.api.ratelimit import RateLimiter, RateLimitMiddleware
 from altaviz.api.router import api_router
 from altaviz.config import Settings, get_settings
 from altaviz.db.session import create_db_engine, session_factory
+from altaviz.observability.logging import configure_logging
+from altaviz.observability.metrics import MetricsMiddleware, install_metrics
+from altaviz.observability.tracing import install_tracing
 from altaviz.web import install_web
 
 log = logging.getLogger("altaviz.server")
@@ -76,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     middleware = [
         Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies)),
         Middleware(RequestContextMiddleware, hsts=settings.env != "development"),
+        Middleware(MetricsMiddleware),  # inside the request id, outside the rate limiter (429s count)
     ]
     if settings.cors_origins:
         middleware.append(
@@ -115,6 +119,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     mount_docs(app)
     install_web(app)
+    install_metrics(app, engine)
+    install_tracing(app, engine, settings)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -147,7 +153,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 def app_from_env() -> FastAPI:
     """Factory for ASGI servers (each worker process builds its app from the environment)."""
-    return create_app(get_settings())
+    settings = get_settings()
+    configure_logging(settings)
+    return create_app(settings)
 
 
 class ServiceNotReady(RuntimeError):

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from altaviz.api.errors import request_id_of
 from altaviz.config import Settings
+from altaviz.observability.metrics import METRICS_PATH, record_rate_limit_rejection
 
 log = logging.getLogger("altaviz.ratelimit")
 
@@ -110,7 +111,7 @@ def _storage(settings: Settings) -> Storage:
 
 
 def bucket_for(method: str, path: str) -> str | None:
-    if path.startswith(EXEMPT_PREFIXES):
+    if path.startswith(EXEMPT_PREFIXES) or path == METRICS_PATH:
         return None
     if method == "POST" and path in AUTH_PATHS:
         return "auth"
@@ -152,6 +153,7 @@ class RateLimitMiddleware:
             return
         headers = rate_limit_headers(decision)
         if not decision.allowed:
+            record_rate_limit_rejection(decision.bucket)
             await _too_many(scope, send, decision, headers)
             return
 

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from altaviz.config import Settings
+from altaviz.observability.metrics import record_pipeline_run
 from altaviz.pipeline import database
 from altaviz.pipeline.engine import DuckDBEngine, SparkEngine, TransformEngine, copy_parquet, read_parquet
 from altaviz.pipeline.incremental import FullRunNeeded, IncrementalRun, new_bronze_files
@@ -107,10 +108,12 @@ def run_pipeline(
             summary.seconds = time.perf_counter() - started
             if target is not None:
                 database.finish_run(target, run_id, summary)
+            record_pipeline_run(settings, "success", summary.seconds, summary)
             return result
         except Exception as exc:
             if target is not None:
                 database.fail_run(target, run_id, exc, time.perf_counter() - started)
+            record_pipeline_run(settings, "failure", time.perf_counter() - started)
             if isinstance(exc, PipelineError):
                 raise
             raise PipelineError(str(exc)) from exc

@@ -1,0 +1,1 @@
+"""Metrics (Prometheus), structured logs (JSON with request ids) and optional tracing (OpenTelemetry)."""
