@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench bench-api clean
+.PHONY: demo test lint typecheck build audit pytest bench bench-api clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/altaviz demo
 
-test: lint typecheck pytest
+# CI's pre-deploy checks: lint (incl. ruff's bandit security rules), type check, wheel build, dependency
+# audit, tests.
+test: lint typecheck build audit pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -23,6 +25,14 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src
+
+build: $(STAMP)
+	$(BIN)/pip wheel --no-deps --quiet --wheel-dir dist .
+
+# Known vulnerabilities in the installed dependencies; packages whose advisory data cannot be reached
+# (no route to the advisory service) are listed as skipped, not failed.
+audit: $(STAMP)
+	$(BIN)/pip-audit --progress-spinner off --skip-editable
 
 pytest: $(STAMP)
 	$(BIN)/pytest -q
@@ -34,4 +44,4 @@ bench-api: $(STAMP)
 	$(BIN)/python bench/bench_api.py
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) data dist .pytest_cache .mypy_cache .ruff_cache

@@ -328,7 +328,7 @@ def _demo_login(settings: Settings, host: str, port: int) -> None:
             email = user.email
     finally:
         engine.dispose()
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 — comparing, not binding
     out.print(f"\n[bold]Altaviz is at http://{shown}:{port}/[/]  (API docs: http://{shown}:{port}/api/docs)")
     out.print(f"demo login: [bold]{email}[/] / [bold]{password}[/]  (owner of '{org.slug}'; shown only now)")
     if settings.auth_secret is None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from altaviz.config import Settings
 
 MIN_SECRET_BYTES = 32
-SECRET_FILE_NAME = "auth_secret"
+SECRET_FILE_NAME = "auth_secret"  # noqa: S105 — a file name, not a secret
 # Values seen in templates, tutorials and the original system's examples; never acceptable.
 KNOWN_DEFAULT_SECRETS = frozenset(
     {
