@@ -424,7 +424,11 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
 
 
 @db_app.command("downgrade")
-def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. -1 or base.")]) -> None:
+def db_downgrade(
+    revision: Annotated[
+        str, typer.Argument(help="Target revision, e.g. 0003 or base (a relative one after --: -- -1).")
+    ],
+) -> None:
     """Roll the database schema back to REVISION."""
     from altaviz.db.migrate import current, downgrade
 
