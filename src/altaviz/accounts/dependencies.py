@@ -7,18 +7,20 @@ judged by that key alone (a wrong key never falls back to the cookie). Cookie-au
 changes must echo the CSRF token in the X-CSRF-Token header.
 """
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Request, Response, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from altaviz.accounts.errors import Forbidden, NotAuthenticated
+from altaviz.accounts.models import UserSession
 from altaviz.accounts.principal import Principal
 from altaviz.accounts.roles import Role
 from altaviz.accounts.scoping import OrgScope
@@ -33,8 +35,10 @@ from altaviz.accounts.tokens import (
     API_KEY_HEADER,
     CSRF_HEADER,
     cookie_names,
+    csrf_token,
     csrf_token_matches,
     decode_session_cookie,
+    encode_session_cookie,
 )
 from altaviz.config import Settings
 from altaviz.db.session import SQLITE_BEGIN_IMMEDIATE
@@ -73,6 +77,32 @@ class AuthConfig:
 def auth_config(request: Request) -> AuthConfig:
     config: AuthConfig = request.app.state.auth
     return config
+
+
+def set_session_cookies(
+    response: Response, config: AuthConfig, token: str, record: UserSession, user_id: uuid.UUID
+) -> None:
+    """The signed session cookie (HttpOnly) and the CSRF cookie the page's script sends back."""
+    cookie = encode_session_cookie(config.secret, token, user_id, record.created_at, record.expires_at)
+    max_age = int(config.session_lifetime.total_seconds())
+    response.set_cookie(
+        config.session_cookie,
+        cookie,
+        max_age=max_age,
+        path="/",
+        secure=config.secure_cookies,
+        httponly=True,
+        samesite="lax",
+    )
+    response.set_cookie(
+        config.csrf_cookie,
+        csrf_token(config.secret, token),
+        max_age=max_age,
+        path="/",
+        secure=config.secure_cookies,
+        httponly=False,
+        samesite="strict",
+    )
 
 
 async def get_db(request: Request) -> AsyncIterator[Session]:

@@ -16,6 +16,7 @@ from altaviz.accounts.dependencies import (
     auth_config,
     begin_write,
     optional_principal,
+    set_session_cookies,
 )
 from altaviz.accounts.errors import Forbidden, NotAuthenticated
 from altaviz.accounts.models import User
@@ -30,7 +31,7 @@ from altaviz.accounts.schemas import (
     SignUpRequest,
     UserOut,
 )
-from altaviz.accounts.tokens import csrf_token, encode_session_cookie
+from altaviz.accounts.tokens import csrf_token
 from altaviz.api.errors import error_responses
 
 router = APIRouter(prefix="/auth", tags=["accounts"])
@@ -91,26 +92,7 @@ def _sign_in(
     )
     principal = service.session_principal(db, user, record, token)
     db.commit()
-    cookie = encode_session_cookie(config.secret, token, user.id, record.created_at, record.expires_at)
-    max_age = int(config.session_lifetime.total_seconds())
-    response.set_cookie(
-        config.session_cookie,
-        cookie,
-        max_age=max_age,
-        path="/",
-        secure=config.secure_cookies,
-        httponly=True,
-        samesite="lax",
-    )
-    response.set_cookie(
-        config.csrf_cookie,
-        csrf_token(config.secret, token),
-        max_age=max_age,
-        path="/",
-        secure=config.secure_cookies,
-        httponly=False,
-        samesite="strict",
-    )
+    set_session_cookies(response, config, token, record, user.id)
     return session_out(principal, config)
 
 

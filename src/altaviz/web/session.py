@@ -15,12 +15,12 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.orm import Session
 
 from altaviz.accounts import service
-from altaviz.accounts.dependencies import AuthConfig, auth_config, optional_principal
+from altaviz.accounts.dependencies import AuthConfig, auth_config, optional_principal, set_session_cookies
 from altaviz.accounts.errors import Forbidden
 from altaviz.accounts.models import User
 from altaviz.accounts.principal import Principal
 from altaviz.accounts.roles import Role
-from altaviz.accounts.tokens import csrf_token, encode_session_cookie
+from altaviz.accounts.tokens import csrf_token
 
 
 class LoginRequired(Exception):
@@ -114,26 +114,7 @@ def sign_in(request: Request, response: Response, db: Session, user: User) -> No
         db, user, config.session_lifetime, client, request.headers.get("user-agent")
     )
     db.commit()
-    cookie = encode_session_cookie(config.secret, token, user.id, record.created_at, record.expires_at)
-    max_age = int(config.session_lifetime.total_seconds())
-    response.set_cookie(
-        config.session_cookie,
-        cookie,
-        max_age=max_age,
-        path="/",
-        secure=config.secure_cookies,
-        httponly=True,
-        samesite="lax",
-    )
-    response.set_cookie(
-        config.csrf_cookie,
-        csrf_token(config.secret, token),
-        max_age=max_age,
-        path="/",
-        secure=config.secure_cookies,
-        httponly=False,
-        samesite="strict",
-    )
+    set_session_cookies(response, config, token, record, user.id)
 
 
 def clear_cookies(request: Request, response: Response) -> None:
