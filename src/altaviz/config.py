@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         validation_alias=_env("PIPELINE_MEMORY_LIMIT"),
         description="Memory cap for the embedded DuckDB engine; it spills to disk beyond it.",
     )
+    pipeline_chunk_rows: int = Field(
+        2_000_000,
+        ge=1,
+        validation_alias=_env("PIPELINE_CHUNK_ROWS"),
+        description="Readings per chunk of the fleet in a full embedded run: bigger fleets run in chunks "
+        "of compressors, so memory stays bounded and time grows linearly.",
+    )
     pipeline_threads: int | None = Field(
         None,
         ge=1,

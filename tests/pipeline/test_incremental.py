@@ -2,7 +2,6 @@
 exactly as a full recomputation over the same bronze would leave it; late readings inside the
 look-back are taken in, older ones quarantined; alert episodes continue across runs."""
 
-import math
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -18,34 +17,17 @@ from altaviz.alerts.models import AlertHistory
 from altaviz.db.session import create_db_engine, session_scope
 from altaviz.pipeline.lake import Lake
 from altaviz.simulator import SimulationResult
-from tests.pipeline.helpers import OFF_HOUR_START, lake_rows, run, settings_for, write_fleet, write_readings
+from tests.pipeline.helpers import (
+    OFF_HOUR_START,
+    assert_tables_equal,
+    lake_rows,
+    run,
+    settings_for,
+    write_fleet,
+    write_readings,
+)
 
-# Tables compared with a full recomputation. Data-quality metrics describe each run's batch, and
-# alert_events / the state tables are internal; the episodes they feed are compared in gold/alerts.
-COMPARED = {
-    "silver/readings": "compressor_id, timestamp",
-    "silver/quarantine": "compressor_id, timestamp, _source_file, _source_row",
-    "gold/readings": "compressor_id, timestamp",
-    "gold/hourly": "compressor_id, agg_timestamp",
-    "gold/violations": "compressor_id, timestamp, metric",
-    "gold/alerts": "compressor_id, metric, started_at",
-}
 SPLIT = OFF_HOUR_START + timedelta(days=4, hours=5)
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9) or (math.isnan(a) and math.isnan(b))
-    return bool(a == b)
-
-
-def assert_tables_equal(left: Path, right: Path) -> None:
-    for table, order in COMPARED.items():
-        ours, theirs = lake_rows(left, table, order=order), lake_rows(right, table, order=order)
-        assert len(ours) == len(theirs), f"{table}: {len(ours)} rows incrementally, {len(theirs)} in full"
-        for a, b in zip(ours, theirs, strict=True):
-            differing = [k for k in a if not _same(a[k], b[k])]
-            assert not differing, f"{table}: {differing} differ at {a} vs {b}"
 
 
 def _batches(readings: pa.Table) -> list[pa.Table]:

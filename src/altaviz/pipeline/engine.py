@@ -78,21 +78,33 @@ def read_parquet(files: Sequence[Path]) -> str:
 
 
 def copy_parquet(
-    con: duckdb.DuckDBPyConnection, sql: str, output_dir: Path, partition_by: str | None = None
-) -> None:
-    """Write a query's result as Parquet into output_dir: one file, or one directory per UTC day."""
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    output_dir: Path,
+    partition_by: str | None = None,
+    part: str = "0",
+) -> list[Path]:
+    """Write a query's result as Parquet into output_dir: one file, or one directory per UTC day.
+
+    The files are named after `part`, so several parts (chunks of the fleet) can share a directory.
+    Returns the files written.
+    """
     if partition_by is None:
-        target = output_dir / "part-0.parquet"
+        target = output_dir / f"part-{part}.parquet"
         con.execute(f"COPY ({sql}) TO {_quote(target)} (FORMAT parquet, COMPRESSION zstd)")
-        return
+        return [target]
     con.execute(
         f"COPY (SELECT *, CAST({partition_by} AS DATE) AS {PARTITION_COLUMN} FROM ({sql}\n) AS result) "
         f"TO {_quote(output_dir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY ({PARTITION_COLUMN}), "
-        "OVERWRITE_OR_IGNORE true)"
+        f"FILENAME_PATTERN 'part-{part}-{{i}}', OVERWRITE_OR_IGNORE true)"
     )
-    if not any(output_dir.rglob("*.parquet")):  # no rows, no days: keep the schema in one empty file
-        empty = output_dir / "part-0.parquet"
-        con.execute(f"COPY (SELECT * FROM ({sql}\n) AS result LIMIT 0) TO {_quote(empty)} (FORMAT parquet)")
+    written = sorted(output_dir.rglob(f"part-{part}-*.parquet"))
+    if written:
+        return written
+    # no rows, no days: keep the schema in one empty file
+    empty = output_dir / f"part-{part}.parquet"
+    con.execute(f"COPY (SELECT * FROM ({sql}\n) AS result LIMIT 0) TO {_quote(empty)} (FORMAT parquet)")
+    return [empty]
 
 
 def _sql_type(values: Sequence[Any]) -> str:
@@ -143,16 +155,17 @@ class DuckDBEngine:
             f"INSERT INTO {name} VALUES ({placeholders})", [[r[c] for c in columns] for r in rows]
         )
 
-    def run(self, step: str, output_dir: Path, partition_by: str | None = None) -> None:
-        """Run sql/<step>.sql into output_dir as Parquet and bind the result under the step's name.
+    def run(self, step: str, output_dir: Path, partition_by: str | None = None, part: str = "0") -> None:
+        """Run sql/<step>.sql into output_dir as Parquet and bind the files it wrote under the step's name.
 
-        With `partition_by` (a timestamp column) the output is split into one directory per UTC day.
+        With `partition_by` (a timestamp column) the output is split into one directory per UTC day;
+        `part` names the files, so each chunk of the fleet writes its own.
         """
         try:
-            copy_parquet(self.con, load_sql(step), output_dir, partition_by)
+            written = copy_parquet(self.con, load_sql(step), output_dir, partition_by, part)
         except duckdb.Error as exc:
             raise TransformError(f"transform {step} failed: {exc}") from exc
-        self.bind_parquet(step, sorted(output_dir.rglob("*.parquet")))
+        self.bind_parquet(step, written)
 
     def scratch(self, step: str) -> Path:
         path = self.scratch_dir / step

@@ -31,6 +31,7 @@ from altaviz.pipeline.engine import DuckDBEngine, copy_parquet, read_parquet
 from altaviz.pipeline.lake import Lake, Manifest, StagedTable
 from altaviz.pipeline.stages import (
     GOLD_STEPS,
+    QUALITY_STEP,
     SILVER_STEPS,
     VIOLATED_PAIRS,
     WATERMARKS,
@@ -66,7 +67,7 @@ def new_bronze_files(
         raise FullRunNeeded("no complete earlier run to build on")
     if manifest.processed_with != fingerprint:
         raise FullRunNeeded("parameters, thresholds or fleet metadata changed")
-    needed = [s.table for s in SILVER_STEPS + GOLD_STEPS if s.table] + list(STATE_TABLES)
+    needed = [s.table for s in (*SILVER_STEPS, QUALITY_STEP, *GOLD_STEPS) if s.table] + list(STATE_TABLES)
     if any(not lake.has_table(t, manifest) for t in needed):
         raise FullRunNeeded("the lake lacks a table of an earlier run")
     names = {p.name for p in bronze_files}

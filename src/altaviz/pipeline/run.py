@@ -26,14 +26,19 @@ from altaviz.pipeline.stages import (
     EMPTY_VIOLATIONS,
     EMPTY_WATERMARKS,
     GOLD_STEPS,
+    QUALITY_STEP,
     SILVER_STEPS,
     VIOLATED_PAIRS,
     WATERMARKS,
+    Step,
     Tables,
     bind_parameters,
+    chunk_of,
+    fleet_chunks,
     input_fingerprint,
     parameters_fingerprint,
     run_steps,
+    run_steps_by_chunk,
 )
 
 Notify = Callable[[str], None]
@@ -166,7 +171,7 @@ def _run_lake_stages(
             )
         elif not options.skip_gold:
             with _timed("gold", timings, notify):
-                _full_gold(engine, local, tables, version)
+                _full_gold(settings, engine, local, tables, version)
             pending = ALL
         summary = summarize(local, tables)
         summary.stage_seconds = timings
@@ -282,13 +287,13 @@ def _silver_and_gold(
             notify(f"full run: {reason}")
             tables.staged = {k: v for k, v in tables.staged.items() if k.startswith("reference/")}
     with _timed("silver", timings, notify):
-        _full_silver(engine, local, tables, bronze_files, version)
+        _full_silver(settings, engine, local, tables, bronze_files, version)
     following.fingerprint = input_fingerprint(bronze_files)
     if options.skip_gold:
         following.processed_with = None  # gold no longer matches silver: the next run is a full one
         return None
     with _timed("gold", timings, notify):
-        _full_gold(engine, local, tables, version)
+        _full_gold(settings, engine, local, tables, version)
     return ALL
 
 
@@ -329,12 +334,42 @@ def _incremental(
     return bounds.hourly_from.isoformat()
 
 
-def _full_silver(
-    engine: TransformEngine, local: DuckDBEngine, tables: Tables, bronze_files: list[Path], version: str
+def _fleet_steps(
+    settings: Settings,
+    engine: TransformEngine,
+    steps: tuple[Step, ...],
+    tables: Tables,
+    version: str,
+    input_name: str,
+    input_files: list[Path],
 ) -> None:
-    engine.bind_parquet("bronze_readings", bronze_files)
+    """Run steps that work compressor by compressor over input_files; DuckDB takes the fleet in chunks."""
+    if isinstance(engine, DuckDBEngine):
+        chunks = fleet_chunks(input_files, settings.pipeline_chunk_rows)
+        run_steps_by_chunk(
+            engine,
+            steps,
+            tables,
+            version,
+            chunks,
+            lambda k: engine.bind_sql(input_name, chunk_of(input_files, chunks, k)),
+        )
+    else:
+        engine.bind_parquet(input_name, input_files)
+        run_steps(engine, steps, tables, tables.lake, version)
+
+
+def _full_silver(
+    settings: Settings,
+    engine: TransformEngine,
+    local: DuckDBEngine,
+    tables: Tables,
+    bronze_files: list[Path],
+    version: str,
+) -> None:
     engine.bind_sql("prior_watermarks", EMPTY_WATERMARKS)
-    run_steps(engine, SILVER_STEPS, tables, tables.lake, version)
+    _fleet_steps(settings, engine, SILVER_STEPS, tables, version, "bronze_readings", bronze_files)
+    run_steps(engine, (QUALITY_STEP,), tables, tables.lake, version)
     tables.staged[WATERMARKS] = tables.lake.stage(WATERMARKS, version)
     copy_parquet(
         local.con,
@@ -344,15 +379,18 @@ def _full_silver(
     )
 
 
-def _full_gold(engine: TransformEngine, local: DuckDBEngine, tables: Tables, version: str) -> None:
-    engine.bind_parquet("silver_readings", tables.files("silver/readings"))
+def _full_gold(
+    settings: Settings, engine: TransformEngine, local: DuckDBEngine, tables: Tables, version: str
+) -> None:
+    silver_files = tables.files("silver/readings")
+    engine.bind_parquet("all_silver_readings", silver_files)
     engine.bind_sql(
         "batch_span",
         "SELECT EPOCH(MIN(timestamp)) AS first_epoch, EPOCH(MAX(timestamp)) AS last_epoch "
-        "FROM silver_readings",
+        "FROM all_silver_readings",
     )
     engine.bind_sql("prior_violations", EMPTY_VIOLATIONS)
-    run_steps(engine, GOLD_STEPS, tables, tables.lake, version)
+    _fleet_steps(settings, engine, GOLD_STEPS, tables, version, "silver_readings", silver_files)
     tables.staged[VIOLATED_PAIRS] = tables.lake.stage(VIOLATED_PAIRS, version)
     copy_parquet(
         local.con,

@@ -2,11 +2,15 @@
 
 import hashlib
 import json
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from altaviz.config import Settings
-from altaviz.pipeline.engine import TransformEngine
+from altaviz.pipeline.engine import DuckDBEngine, TransformEngine, read_parquet
 from altaviz.pipeline.lake import Lake, Manifest, StagedTable
 from altaviz.pipeline.params import params_row, threshold_rows
 
@@ -20,12 +24,13 @@ class Step:
     partition_by: str | None = None
 
 
+# Every step but quality works compressor by compressor, so a large fleet can run in chunks of it.
 SILVER_STEPS = (
     Step("silver_classified"),
     Step("silver_readings", "silver/readings", "timestamp"),
     Step("quarantine", "silver/quarantine"),
-    Step("quality", "silver/quality"),
 )
+QUALITY_STEP = Step("quality", "silver/quality")
 GOLD_STEPS = (
     Step("gold_readings", "gold/readings", "timestamp"),
     Step("gold_hourly", "gold/hourly", "agg_timestamp"),
@@ -92,6 +97,46 @@ def run_steps(
         else:
             tables.staged[step.table] = lake.stage(step.table, version)
             engine.run(step.name, tables.staged[step.table].directory, step.partition_by)
+
+
+def run_steps_by_chunk(
+    engine: DuckDBEngine,
+    steps: tuple[Step, ...],
+    tables: Tables,
+    version: str,
+    chunks: int,
+    bind_chunk: Callable[[int], None],
+) -> None:
+    """Run steps that work compressor by compressor once per chunk of the fleet.
+
+    `bind_chunk(k)` binds the first step's input to chunk k; each step then reads what the step before
+    wrote for the same chunk. Afterwards every step's name is bound to the output of all chunks.
+    Each chunk's windows and sorts fit in memory, so a fleet's run grows linearly instead of spilling.
+    """
+    outputs: dict[str, Path] = {}
+    for step in steps:
+        if step.table is None:
+            outputs[step.name] = engine.scratch(step.name)
+        else:
+            tables.staged[step.table] = tables.lake.stage(step.table, version)
+            outputs[step.name] = tables.staged[step.table].directory
+    for chunk in range(chunks):
+        bind_chunk(chunk)
+        for step in steps:
+            engine.run(step.name, outputs[step.name], step.partition_by, part=str(chunk))
+    for step in steps:
+        engine.bind_parquet(step.name, sorted(outputs[step.name].rglob("*.parquet")))
+
+
+def fleet_chunks(files: list[Path], chunk_rows: int) -> int:
+    """How many chunks of the fleet a run over these files takes: about chunk_rows rows each."""
+    rows = sum(int(pq.read_metadata(path).num_rows) for path in files)
+    return max(1, math.ceil(rows / chunk_rows))
+
+
+def chunk_of(files: list[Path], chunks: int, chunk: int) -> str:
+    """The rows of one chunk of the fleet: compressors are dealt to chunks by a hash of their id."""
+    return f"SELECT * FROM {read_parquet(files)} WHERE hash(compressor_id) % {chunks} = {chunk}"
 
 
 def input_fingerprint(bronze_files: list[Path]) -> str:
