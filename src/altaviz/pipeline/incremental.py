@@ -27,7 +27,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from altaviz.pipeline.engine import DuckDBEngine, copy_parquet, read_parquet
+import duckdb
+import pyarrow.parquet as pq
+
+from altaviz.pipeline.engine import DuckDBEngine, TransformError, copy_parquet, load_sql, read_parquet
 from altaviz.pipeline.lake import Lake, Manifest, StagedTable
 from altaviz.pipeline.stages import (
     GOLD_STEPS,
@@ -89,6 +92,17 @@ def files_from(files: list[Path], since: datetime) -> list[Path]:
     return [f for f in files if (_day(f) or date.max) >= since.date()]
 
 
+def _may_hold_rows_from(path: Path, column: str, since: datetime) -> bool:
+    """Whether a Parquet file may hold rows at or after `since`, judged by its column statistics."""
+    metadata = pq.ParquetFile(path).metadata
+    index = metadata.schema.to_arrow_schema().get_field_index(column)
+    for group in range(metadata.num_row_groups):
+        stats = metadata.row_group(group).column(index).statistics
+        if stats is None or not stats.has_min_max or stats.max >= since:
+            return True
+    return False
+
+
 def _literal(moment: datetime) -> str:
     return f"TIMESTAMPTZ '{moment.isoformat()}'"
 
@@ -107,9 +121,11 @@ def merge(
 ) -> None:
     """A partitioned table's next version: its rows before `since`, then `new_rows` from `since` on.
 
-    Days wholly before `since` keep their files; the days from `since` on are written again.
+    Files wholly before `since` are kept; the rows of the others are written again. A day's rows are
+    thus spread over the file of a full run and one file per incremental run after it, and a run
+    rewrites only the files that reach `since`: after the first, little more than the last run's.
     """
-    rewritten = files_from(old_files, since)
+    rewritten = [f for f in files_from(old_files, since) if _may_hold_rows_from(f, column, since)]
     staged.kept = [f for f in old_files if f not in rewritten]
     parts = [f"SELECT * FROM ({new_rows}) AS recomputed WHERE {column} >= {_literal(since)}"]
     if rewritten:
@@ -254,6 +270,7 @@ class IncrementalRun:
             f"SELECT EPOCH({_literal(first)}) AS first_epoch, EPOCH({_literal(last)}) AS last_epoch",
         )
         e.bind_sql("silver_readings", _rows_from(silver, "timestamp", bounds.context_start))
+        e.bind_sql("evaluation", f"SELECT {_literal(bounds.zone_start)} AS evaluate_from")
         readings, hourly, series, violations, events, alerts = GOLD_STEPS
         self._merge_step(readings, bounds.zone_start)
         e.bind_sql(
@@ -276,12 +293,15 @@ class IncrementalRun:
         )
 
     def _merge_step(self, step: Step, since: datetime) -> None:
+        """Recompute a partitioned table from `since` on, straight into its next version.
+
+        The step's rows before `since` (its look-back context) are computed but never written.
+        Afterwards the step's name reads the recomputed rows.
+        """
         assert step.table is not None and step.partition_by is not None
-        merge(
-            self.engine,
-            self.old[step.table],
-            self._step(step),
-            step.partition_by,
-            since,
-            self._stage(step.table),
-        )
+        staged = self._stage(step.table)
+        try:
+            merge(self.engine, self.old[step.table], load_sql(step.name), step.partition_by, since, staged)
+        except duckdb.Error as exc:
+            raise TransformError(f"transform {step.name} failed: {exc}") from exc
+        self.engine.bind_sql(step.name, _rows_from(staged.files(), step.partition_by, since))

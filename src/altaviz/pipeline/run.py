@@ -25,6 +25,7 @@ from altaviz.pipeline.report import RunSummary, summarize
 from altaviz.pipeline.stages import (
     EMPTY_VIOLATIONS,
     EMPTY_WATERMARKS,
+    EVERY_READING,
     GOLD_STEPS,
     QUALITY_STEP,
     SILVER_STEPS,
@@ -390,6 +391,7 @@ def _full_gold(
         "FROM all_silver_readings",
     )
     engine.bind_sql("prior_violations", EMPTY_VIOLATIONS)
+    engine.bind_sql("evaluation", EVERY_READING)
     _fleet_steps(settings, engine, GOLD_STEPS, tables, version, "silver_readings", silver_files)
     tables.staged[VIOLATED_PAIRS] = tables.lake.stage(VIOLATED_PAIRS, version)
     copy_parquet(

@@ -47,6 +47,8 @@ VIOLATED_PAIRS = "gold/violated_pairs"
 EMPTY_WATERMARKS = (
     "SELECT CAST(NULL AS VARCHAR) AS compressor_id, CAST(NULL AS TIMESTAMPTZ) AS newest WHERE FALSE"
 )
+# gold_readings computes the features of every reading in a full run
+EVERY_READING = "SELECT CAST(NULL AS TIMESTAMPTZ) AS evaluate_from"
 EMPTY_VIOLATIONS = (
     "SELECT CAST(NULL AS VARCHAR) AS compressor_id, CAST(NULL AS VARCHAR) AS metric WHERE FALSE"
 )

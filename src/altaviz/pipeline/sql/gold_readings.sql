@@ -3,7 +3,8 @@
 -- Rolling windows: mean, std and max of vibration (the first sign of mechanical failure) and the mean
 -- of discharge temperature and pressure, each over 1 h, 4 h and 24 h. Every windowed aggregate costs
 -- a pass over the fleet's readings, so the set is kept to what alerting and the dashboard read.
--- Inputs: silver_readings, thresholds (metric, direction, warning, critical), params.
+-- Inputs: silver_readings, thresholds (metric, direction, warning, critical), params,
+-- evaluation (evaluate_from: the first reading whose features are needed; NULL for all).
 --
 -- Rolling windows are RANGE frames on the timestamp ending at CURRENT ROW (the frame DuckDB runs
 -- fast): "1 hour" means every reading in [t - 1 h, t], whatever the interval or gaps.
@@ -31,18 +32,25 @@ WITH limits AS (
         MAX(CASE WHEN metric = 'temp_rate_of_change' THEN critical END) AS rate_crit
     FROM thresholds
 ),
-rolling AS (
+-- The 1/2/4-hour windows look back at most 4 hours and the 24-hour ones a day. A run that only needs
+-- features from evaluate_from on (an incremental run; NULL: every reading) computes the short windows
+-- over the readings from 4 hours before it, not over the whole day of context the 24-hour windows need.
+short_context AS (
+    SELECT s.*
+    FROM silver_readings AS s
+    CROSS JOIN evaluation AS e
+    WHERE e.evaluate_from IS NULL OR s.timestamp >= e.evaluate_from - INTERVAL 4 HOUR
+),
+short_windows AS (
     SELECT
-        s.*,
+        compressor_id,
+        timestamp,
         AVG(vibration_mms) OVER h1 AS vibration_1hr_mean,
         STDDEV_SAMP(vibration_mms) OVER h1 AS vibration_1hr_std,
         MAX(vibration_mms) OVER h1 AS vibration_1hr_max,
         AVG(vibration_mms) OVER h4 AS vibration_4hr_mean,
         STDDEV_SAMP(vibration_mms) OVER h4 AS vibration_4hr_std,
         MAX(vibration_mms) OVER h4 AS vibration_4hr_max,
-        AVG(vibration_mms) OVER h24 AS vibration_24hr_mean,
-        STDDEV_SAMP(vibration_mms) OVER h24 AS vibration_24hr_std,
-        MAX(vibration_mms) OVER h24 AS vibration_24hr_max,
         AVG(discharge_temp_f) OVER h1 AS temp_1hr_mean,
         COUNT(discharge_temp_f) OVER h1 AS temp_1hr_count,
         SUM(CASE WHEN discharge_temp_f IS NOT NULL THEN EPOCH(timestamp) END) OVER h1 AS temp_1hr_epoch_sum,
@@ -50,20 +58,41 @@ rolling AS (
         COUNT(discharge_temp_f) OVER h2 AS temp_2hr_count,
         SUM(CASE WHEN discharge_temp_f IS NOT NULL THEN EPOCH(timestamp) END) OVER h2 AS temp_2hr_epoch_sum,
         AVG(discharge_temp_f) OVER h4 AS temp_4hr_mean,
-        AVG(discharge_temp_f) OVER h24 AS temp_24hr_mean,
         AVG(discharge_pressure_psi) OVER h1 AS pressure_1hr_mean,
-        AVG(discharge_pressure_psi) OVER h4 AS pressure_4hr_mean,
-        AVG(discharge_pressure_psi) OVER h24 AS pressure_24hr_mean
-    FROM silver_readings AS s
+        AVG(discharge_pressure_psi) OVER h4 AS pressure_4hr_mean
+    FROM short_context
     WINDOW
         h1 AS (PARTITION BY compressor_id ORDER BY timestamp
                RANGE BETWEEN INTERVAL 1 HOUR PRECEDING AND CURRENT ROW),
         h2 AS (PARTITION BY compressor_id ORDER BY timestamp
                RANGE BETWEEN INTERVAL 2 HOUR PRECEDING AND CURRENT ROW),
         h4 AS (PARTITION BY compressor_id ORDER BY timestamp
-               RANGE BETWEEN INTERVAL 4 HOUR PRECEDING AND CURRENT ROW),
-        h24 AS (PARTITION BY compressor_id ORDER BY timestamp
-                RANGE BETWEEN INTERVAL 24 HOUR PRECEDING AND CURRENT ROW)
+               RANGE BETWEEN INTERVAL 4 HOUR PRECEDING AND CURRENT ROW)
+),
+day_windows AS (
+    SELECT
+        s.*,
+        AVG(vibration_mms) OVER h24 AS vibration_24hr_mean,
+        STDDEV_SAMP(vibration_mms) OVER h24 AS vibration_24hr_std,
+        MAX(vibration_mms) OVER h24 AS vibration_24hr_max,
+        AVG(discharge_temp_f) OVER h24 AS temp_24hr_mean,
+        AVG(discharge_pressure_psi) OVER h24 AS pressure_24hr_mean
+    FROM silver_readings AS s
+    WINDOW h24 AS (PARTITION BY compressor_id ORDER BY timestamp
+                   RANGE BETWEEN INTERVAL 24 HOUR PRECEDING AND CURRENT ROW)
+),
+rolling AS (
+    SELECT
+        d.*,
+        w.vibration_1hr_mean, w.vibration_1hr_std, w.vibration_1hr_max,
+        w.vibration_4hr_mean, w.vibration_4hr_std, w.vibration_4hr_max,
+        w.temp_1hr_mean, w.temp_1hr_count, w.temp_1hr_epoch_sum,
+        w.temp_2hr_sum, w.temp_2hr_count, w.temp_2hr_epoch_sum,
+        w.temp_4hr_mean, w.pressure_1hr_mean, w.pressure_4hr_mean
+    FROM day_windows AS d
+    CROSS JOIN evaluation AS e
+    JOIN short_windows AS w ON w.compressor_id = d.compressor_id AND w.timestamp = d.timestamp
+    WHERE e.evaluate_from IS NULL OR d.timestamp >= e.evaluate_from
 ),
 previous_hour AS (
     SELECT
