@@ -6,7 +6,7 @@ Layout under <data_dir>/lake:
   manifest.json                               which files make up each table now, and what was processed
 
 A table is a list of files, which may come from several runs: an incremental run rewrites only the
-days its new readings touch and keeps the other days' files. A run writes its files beside the
+files that hold rows from where it recomputes and keeps the others. A run writes its files beside the
 current ones and then replaces manifest.json in one atomic rename, so a crash at any point leaves the
 previous state readable, and every table of a run becomes current together. Files no table names
 any more are removed afterwards.
