@@ -7,10 +7,12 @@ stops the run with a message naming it, and nothing is half-loaded.
 """
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -127,8 +129,44 @@ def _digest(path: Path) -> str:
     return h.hexdigest()[:32]
 
 
+class Digests:
+    """Content digests of landing files, remembered by path, size and modification time.
+
+    Every run checks every landing file, and hashing a month of readings again each time would cost
+    more than the incremental run itself. A file rewritten in place gets a new size or time and is
+    hashed again. The record (lake/landing-digests.json) is only a shortcut: lost or unreadable, it
+    is rebuilt.
+    """
+
+    def __init__(self, lake: Lake) -> None:
+        self.path = lake.root / "landing-digests.json"
+        try:
+            self.known: dict[str, list[Any]] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.known = {}
+        self.seen: dict[str, list[Any]] = {}
+
+    def of(self, path: Path) -> str:
+        status = path.stat()
+        entry = self.known.get(str(path))
+        if entry is None or entry[:2] != [status.st_size, status.st_mtime_ns]:
+            entry = [status.st_size, status.st_mtime_ns, _digest(path)]
+        self.seen[str(path)] = entry
+        return str(entry[2])
+
+    def save(self) -> None:
+        """Keep what this run saw (files no longer landed drop out), replaced atomically."""
+        staging = self.path.with_name(f"{STAGING_PREFIX}{self.path.name}")
+        staging.write_text(json.dumps(self.seen))
+        os.replace(staging, self.path)
+
+
 def check_file(
-    engine: DuckDBEngine, landing_dir: Path, path: Path, schema: dict[str, tuple[str, bool]]
+    engine: DuckDBEngine,
+    landing_dir: Path,
+    path: Path,
+    schema: dict[str, tuple[str, bool]],
+    digests: Digests,
 ) -> LandingFile:
     relative = path.relative_to(landing_dir).as_posix()
     try:
@@ -145,7 +183,7 @@ def check_file(
     for column, (kind, _) in schema.items():
         if column in actual and _kind_of(actual[column]) != kind:
             raise LandingError(f"landing/{relative}: column {column} is {actual[column]}, expected {kind}")
-    return LandingFile(path, relative, _digest(path), frozenset(actual))
+    return LandingFile(path, relative, digests.of(path), frozenset(actual))
 
 
 def _escape(path: Path) -> str:
@@ -172,7 +210,8 @@ def ingest(engine: DuckDBEngine, landing_dir: Path, lake: Lake, loaded_at: datet
             f"no landing files in {landing_dir / 'readings'}: land readings there "
             "(for a demo: altaviz simulate) and run the pipeline again"
         )
-    checked_readings = [check_file(engine, landing_dir, p, READINGS_SCHEMA) for p in readings]
+    digests = Digests(lake)
+    checked_readings = [check_file(engine, landing_dir, p, READINGS_SCHEMA, digests) for p in readings]
     checked_reference: dict[str, tuple[LandingFile, dict[str, tuple[str, bool]]]] = {}
     for table, (relative, schema, required) in REFERENCE_TABLES.items():
         path = landing_dir / relative
@@ -183,7 +222,7 @@ def ingest(engine: DuckDBEngine, landing_dir: Path, lake: Lake, loaded_at: datet
                     "(stations and compressors) before it can load readings"
                 )
             continue
-        checked_reference[table] = (check_file(engine, landing_dir, path, schema), schema)
+        checked_reference[table] = (check_file(engine, landing_dir, path, schema, digests), schema)
 
     lake.bronze_readings_dir.mkdir(parents=True, exist_ok=True)
     stamp = loaded_at.isoformat()
@@ -213,4 +252,5 @@ def ingest(engine: DuckDBEngine, landing_dir: Path, lake: Lake, loaded_at: datet
             f"TO '{_escape(out.directory / 'part-0.parquet')}' (FORMAT parquet)"
         )
         staged[table] = out
+    digests.save()
     return BronzeResult(len(checked_readings), ingested, rows, staged)
