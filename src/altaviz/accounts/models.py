@@ -9,7 +9,7 @@ api_keys: per-organization machine credentials; only a SHA-256 of the key is kep
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from altaviz.db.base import Base, UTCDateTime, new_uuid, utcnow
@@ -34,6 +34,8 @@ class Organization(Base):
     max_compressors: Mapped[int | None] = mapped_column(Integer, default=2)
     stripe_customer_id: Mapped[str | None] = mapped_column(String(100), index=True)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(100))
+    # Bumped by every write that changes what the read API shows (accounts.data_version).
+    data_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -17,6 +17,7 @@ class OrganizationInfo:
     slug: str
     tier: str
     status: str
+    data_version: int = 0  # as read when the caller was authenticated (accounts.data_version)
 
     @property
     def plan(self) -> Plan:

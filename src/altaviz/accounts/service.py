@@ -358,13 +358,19 @@ _ORGANIZATION_COLUMNS = (
     Organization.slug.label("org_slug"),
     Organization.subscription_tier.label("org_tier"),
     Organization.subscription_status.label("org_status"),
+    Organization.data_version.label("org_data_version"),
 )
 API_KEY_ROLES_ENUM = frozenset(Role(value) for value in API_KEY_ROLES)
 
 
 def _organization_info(row: Any) -> OrganizationInfo:
     return OrganizationInfo(
-        id=row.org_id, name=row.org_name, slug=row.org_slug, tier=row.org_tier, status=row.org_status
+        id=row.org_id,
+        name=row.org_name,
+        slug=row.org_slug,
+        tier=row.org_tier,
+        status=row.org_status,
+        data_version=row.org_data_version,
     )
 
 

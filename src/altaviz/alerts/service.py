@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Boolean, Integer, Select, and_, bindparam, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from altaviz.accounts import audit
+from altaviz.accounts import audit, data_version
 from altaviz.accounts.errors import Conflict, NotFound
 from altaviz.accounts.principal import Principal
 from altaviz.accounts.scoping import OrgScope, scope_params, scoped, scoped_template
@@ -225,7 +225,7 @@ def get_alert(session: Session, scope: OrgScope, alert_id: int, now: datetime | 
     return AlertOut.model_validate(_with_state(row, now or system_clock()))
 
 
-def _audit(
+def _record_action(
     session: Session,
     scope: OrgScope,
     who: Who,
@@ -235,6 +235,7 @@ def _audit(
     now: datetime,
     **details: Any,
 ) -> None:
+    """The action's audit record; and the organization's data has changed (the read cache's cue)."""
     audit.record(
         session,
         organization_id=scope.organization_id,
@@ -251,6 +252,7 @@ def _audit(
         },
         at=now,
     )
+    data_version.bump(session, scope.organization_id)
 
 
 def acknowledge(
@@ -279,7 +281,7 @@ def acknowledge(
             f"Alert {alert_id} was already acknowledged by {alert.acknowledged_by} "
             f"at {_when(alert.acknowledged_at)}"
         )
-    _audit(session, scope, actor, "alert.acknowledge", alert, ip, now)
+    _record_action(session, scope, actor, "alert.acknowledge", alert, ip, now)
     return alert
 
 
@@ -319,7 +321,7 @@ def resolve(
         raise Conflict(
             f"Alert {alert_id} was already resolved by {alert.resolved_by} at {_when(alert.resolved_at)}"
         )
-    _audit(session, scope, actor, "alert.resolve", alert, ip, now, note=note)
+    _record_action(session, scope, actor, "alert.resolve", alert, ip, now, note=note)
     return alert
 
 
@@ -373,7 +375,7 @@ def shelve(
             f"Alert {alert_id} is already shelved by {alert.shelved_by} until {_when(alert.shelved_until)}; "
             "unshelve it first to change the shelf"
         )
-    _audit(
+    _record_action(
         session,
         scope,
         actor,
@@ -412,7 +414,7 @@ def unshelve(
     alert = get_alert(session, scope, alert_id, now)
     if _rowcount(result) == 0:
         raise Conflict(f"Alert {alert_id} is not shelved")
-    _audit(session, scope, actor, "alert.unshelve", alert, ip, now)
+    _record_action(session, scope, actor, "alert.unshelve", alert, ip, now)
     return alert
 
 

@@ -35,7 +35,7 @@ from sqlalchemy import and_, case, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from altaviz.accounts import audit
+from altaviz.accounts import audit, data_version
 from altaviz.accounts.errors import NotFound
 from altaviz.accounts.models import Organization
 from altaviz.accounts.scoping import OrgScope, scoped
@@ -618,6 +618,7 @@ class Runner:
                     },
                     at=now,
                 )
+                data_version.bump(session, organization_id)  # whatever the run changed, readers see it
                 session.commit()
         except Exception as error:
             duration_ms = (time.perf_counter() - started) * 1000

@@ -27,6 +27,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from altaviz.accounts import data_version
 from altaviz.accounts.auditing import audit_system
 from altaviz.accounts.models import Organization
 from altaviz.accounts.plans import Plan, plan_for
@@ -150,6 +151,30 @@ class RetentionResult:
 def apply_retention(
     session: Session, organization_id: uuid.UUID, now: datetime | None = None, dry_run: bool = False
 ) -> RetentionResult:
+    """Delete the organization's data older than its plan's history (see _retention)."""
+    return _note_changes(session, [_retention(session, organization_id, now, dry_run)], dry_run)[0]
+
+
+def apply_retention_everywhere(
+    session: Session, now: datetime | None = None, dry_run: bool = False
+) -> list[RetentionResult]:
+    ids = list(session.scalars(select(Organization.id).order_by(Organization.slug)))
+    return _note_changes(session, [_retention(session, org_id, now, dry_run) for org_id in ids], dry_run)
+
+
+def _note_changes(session: Session, results: list[RetentionResult], dry_run: bool) -> list[RetentionResult]:
+    """Bump the data version of each organization that lost rows: after all the deleting, so no
+    organization's row stays locked while others' data is deleted."""
+    if not dry_run:
+        for result in results:
+            if result.hourly_aggregates or result.quality_checks or result.alerts:
+                data_version.bump(session, result.organization_id)
+    return results
+
+
+def _retention(
+    session: Session, organization_id: uuid.UUID, now: datetime | None, dry_run: bool
+) -> RetentionResult:
     """Delete the organization's data older than its plan's history.
 
     Hourly aggregates and data-quality checks older than the cutoff go; alerts go only when closed
@@ -201,10 +226,3 @@ def apply_retention(
             extra={"organization_id": str(organization_id)},
         )
     return outcome
-
-
-def apply_retention_everywhere(
-    session: Session, now: datetime | None = None, dry_run: bool = False
-) -> list[RetentionResult]:
-    ids = list(session.scalars(select(Organization.id).order_by(Organization.slug)))
-    return [apply_retention(session, org_id, now, dry_run) for org_id in ids]

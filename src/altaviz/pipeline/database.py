@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, make_url, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from altaviz.accounts import data_version
 from altaviz.accounts.service import OrganizationNotFound, ensure_demo_organization, get_organization_by_slug
 from altaviz.billing.limits import allowed_compressors, record_plan_limit_quarantine
 from altaviz.config import Settings
@@ -84,7 +85,9 @@ def load_lake(target: Target, lake: Lake, hourly_since: datetime | None = None) 
     gold = read_gold(lake, hourly_since)
     # Take SQLite's write lock up front: the load reads before it writes.
     with session_scope(target.engine.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})) as session:
-        return load(session, target.organization_id, gold)
+        counts = load(session, target.organization_id, gold)
+        data_version.bump(session, target.organization_id)  # the service's cached answers are now old
+        return counts
 
 
 def plan_compressors(target: Target, compressor_ids: list[str]) -> set[str] | None:
