@@ -138,6 +138,23 @@ class Settings(BaseSettings):
         description="Comma-separated origins (scheme://host[:port]) allowed to call the API from a browser.",
     )
 
+    read_cache_max_bytes: int = Field(
+        32 * 1024 * 1024,
+        ge=0,
+        validation_alias=_env("READ_CACHE_MAX_BYTES"),
+        description="Memory for cached answers of the fleet and alert lists, per worker process (least "
+        "recently used go first); 0 turns the cache off.",
+    )
+    read_cache_max_age_seconds: float = Field(
+        2.0,
+        ge=0,
+        le=60,
+        validation_alias=_env("READ_CACHE_MAX_AGE"),
+        description="Seconds a cached answer may be served (writes show at once whatever this is; it "
+        "bounds how late changes driven by time alone show, such as a shelf running out); 0 turns "
+        "the cache off.",
+    )
+
     web_refresh_seconds: float = Field(
         30,
         ge=0.5,

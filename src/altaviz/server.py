@@ -29,6 +29,7 @@ from altaviz.api.errors import ErrorBody, install_error_handlers
 from altaviz.api.health import HealthProbe
 from altaviz.api.middleware import RequestContextMiddleware
 from altaviz.api.ratelimit import RateLimiter, RateLimitMiddleware
+from altaviz.api.read_cache import ReadCache
 from altaviz.api.router import api_router
 from altaviz.config import Settings, get_settings
 from altaviz.db.session import create_db_engine, session_factory
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = session_factory(engine)
     app.state.auth = AuthConfig.from_settings(settings, secret)
     app.state.limiter = limiter
+    app.state.read_cache = ReadCache.from_settings(settings)
     app.state.health = probe
     install_error_handlers(app)
     app.include_router(api_router)

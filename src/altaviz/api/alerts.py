@@ -20,6 +20,7 @@ from altaviz.alerts.schemas import (
 )
 from altaviz.api.errors import ApiError, error_responses, read_answer
 from altaviz.api.params import CompressorFilter, Offset, limit
+from altaviz.api.read_cache import cache_key, cached_answer
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 AlertId = Annotated[int, Path(ge=1, le=2**62, description="The alert's id.")]
@@ -56,9 +57,11 @@ def list_alerts(
     offset: Offset = 0,
 ) -> Response:
     principal = authorize(db, who, Role.VIEWER)
-    return read_answer(
+    return cached_answer(
+        who,
         db,
-        service.list_alerts(
+        cache_key(principal, "alerts", status, severity, compressor, acknowledged, shelved, limit, offset),
+        lambda: service.list_alerts(
             db,
             principal.scope,
             status=status,

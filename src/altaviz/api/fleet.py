@@ -9,6 +9,7 @@ from altaviz.accounts.dependencies import CallerOf, DbSession, authorize
 from altaviz.accounts.roles import Role
 from altaviz.api.errors import error_responses, read_answer
 from altaviz.api.params import Offset, StationFilter, limit
+from altaviz.api.read_cache import cache_key, cached_answer
 from altaviz.monitoring import service
 from altaviz.monitoring.schemas import FleetPage, LatestReadingPage, StationList
 
@@ -37,9 +38,11 @@ def fleet(
     offset: Offset = 0,
 ) -> Response:
     principal = authorize(db, who, Role.VIEWER)
-    return read_answer(
+    return cached_answer(
+        who,
         db,
-        service.fleet(
+        cache_key(principal, "fleet", station, status, sort, limit, offset),
+        lambda: service.fleet(
             db, principal.scope, station=station, status=status, sort=sort, limit=limit, offset=offset
         ),
     )
