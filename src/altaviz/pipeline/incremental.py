@@ -282,14 +282,43 @@ class IncrementalRun:
         self._step(series)
         self._merge_step(violations, bounds.zone_start)
         self._merge_step(events, bounds.zone_start)
-        e.bind_parquet("alert_events", self.tables.files("gold/alert_events"))
-        e.run(alerts.name, self._stage("gold/alerts").directory)
+        self._alerts(alerts, bounds.zone_start)
         copy_parquet(
             e.con,
             "SELECT DISTINCT compressor_id, metric FROM ("
             "SELECT * FROM prior_violations UNION ALL SELECT compressor_id, metric FROM violations"
             ") AS pairs",
             self._stage(VIOLATED_PAIRS).directory,
+        )
+
+    def _alerts(self, step: Step, since: datetime) -> None:
+        """Episodes of the (compressor, metric) pairs whose alert events changed; the others are kept.
+
+        Episodes are computed pair by pair from the pair's events, so a pair with no event from `since`
+        on, before or after this run, keeps exactly the episodes it had.
+        """
+        e = self.engine
+        old_events = self.old["gold/alert_events"]
+        copy_parquet(
+            e.con,
+            "SELECT DISTINCT compressor_id, metric FROM alert_events UNION "
+            "SELECT DISTINCT compressor_id, metric FROM "
+            f"({_rows_from(old_events, 'timestamp', since)}) AS replaced",
+            e.scratch("changed_pairs"),
+        )
+        e.bind_parquet("changed_pairs", sorted(e.scratch("changed_pairs").rglob("*.parquet")))
+        e.bind_sql(
+            "alert_events",
+            f"SELECT * FROM {read_parquet(self.tables.files('gold/alert_events'))} "
+            "WHERE (compressor_id, metric) IN (SELECT (compressor_id, metric) FROM changed_pairs)",
+        )
+        self._step(step)
+        copy_parquet(
+            e.con,
+            f"SELECT * FROM {read_parquet(self.old['gold/alerts'])} "
+            "WHERE (compressor_id, metric) NOT IN (SELECT (compressor_id, metric) FROM changed_pairs) "
+            f"UNION ALL BY NAME SELECT * FROM {step.name}",
+            self._stage("gold/alerts").directory,
         )
 
     def _merge_step(self, step: Step, since: datetime) -> None:
