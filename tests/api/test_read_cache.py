@@ -7,6 +7,7 @@ credentials are judged on every request; the cache stays within its memory bound
 """
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +27,7 @@ from altaviz.accounts.models import Organization
 from altaviz.accounts.roles import Role
 from altaviz.accounts.scoping import OrgScope
 from altaviz.alerts.models import AlertHistory
-from altaviz.api.read_cache import ReadCache
+from altaviz.api.read_cache import ENTRY_OVERHEAD, ReadCache
 from altaviz.billing.limits import apply_retention, apply_retention_everywhere
 from altaviz.config import Settings
 from altaviz.db.session import session_scope
@@ -37,6 +38,7 @@ from tests.api.world import SeededOrg, close_clients, key_client, member_client
 
 # The longest max age allowed: long enough that only a new data version, never age, refreshes an answer.
 LONG = 60.0
+WAIT = 5.0  # DB_POOL_TIMEOUT's default
 
 
 @pytest.fixture
@@ -276,7 +278,7 @@ def key(name: str) -> Any:
 
 def test_answers_are_kept_for_the_max_age_and_computed_again_from_half_of_it() -> None:
     clock = Clock()
-    cache = ReadCache(1_000, 2.0, clock)
+    cache = ReadCache(1_000, 2.0, WAIT, clock)
     computed: list[int] = []
 
     def compute() -> Body:
@@ -291,7 +293,7 @@ def test_answers_are_kept_for_the_max_age_and_computed_again_from_half_of_it() -
 
 def test_while_an_answer_is_computed_again_the_kept_one_is_served() -> None:
     clock = Clock()
-    cache = ReadCache(1_000, 2.0, clock)
+    cache = ReadCache(1_000, 2.0, WAIT, clock)
     proceed, computing = threading.Event(), threading.Event()
 
     def slow() -> Body:
@@ -312,25 +314,26 @@ def test_while_an_answer_is_computed_again_the_kept_one_is_served() -> None:
 
 
 def test_the_least_recently_used_answers_go_first_beyond_the_memory_bound() -> None:
-    cache = ReadCache(100, LONG)
-    answer = Body(text="x" * 20)  # 31 bytes of JSON
+    answer = Body(text="x" * 20)  # 31 bytes of JSON, charged 31 + ENTRY_OVERHEAD
+    charge = 31 + ENTRY_OVERHEAD
+    cache = ReadCache(3 * charge + 10, LONG, WAIT)
     with Session() as db:
         for name in ("a", "b", "c"):
             cache.answer(db, key(name), lambda: answer)
-        assert (len(cache), cache.size) == (3, 93)
+        assert (len(cache), cache.size) == (3, 3 * charge)
         cache.answer(db, key("a"), lambda: pytest.fail("a is kept"))  # a is now the most recent
-        cache.answer(db, key("d"), lambda: answer)  # over 100 bytes: b goes
-        assert (len(cache), cache.size) == (3, 93)
+        cache.answer(db, key("d"), lambda: answer)  # over the bound: b goes
+        assert (len(cache), cache.size) == (3, 3 * charge)
         cache.answer(db, key("a"), lambda: pytest.fail("a is kept"))
         cache.answer(db, key("b"), lambda: answer)  # computed again
-        big = Body(text="y" * 200)
+        big = Body(text="y" * 4 * charge)
         assert cache.answer(db, key("big"), lambda: big).body == big.model_dump_json().encode()
-        assert cache.size <= 100  # an answer larger than the bound is served, not kept
+        assert cache.size <= 3 * charge + 10  # an answer larger than the bound is served, not kept
 
 
 @pytest.mark.parametrize(("max_bytes", "max_age"), [(0, LONG), (1_000, 0)])
 def test_off_when_either_bound_is_zero(max_bytes: int, max_age: float) -> None:
-    cache = ReadCache(max_bytes, max_age)
+    cache = ReadCache(max_bytes, max_age, WAIT)
     computed: list[int] = []
 
     def compute() -> Body:
@@ -343,32 +346,72 @@ def test_off_when_either_bound_is_zero(max_bytes: int, max_age: float) -> None:
     assert len(computed) == 2 and len(cache) == 0
 
 
-def test_concurrent_requests_for_a_missing_answer_compute_it_once() -> None:
-    cache = ReadCache(1_000, LONG)
-    release = threading.Event()
-    computed: list[int] = []
+# The first request's computation signals `computing`, then waits for `proceed`.
+computing, proceed = threading.Event(), threading.Event()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_events() -> None:
+    computing.clear()
+    proceed.clear()
+
+
+def _concurrently(cache: ReadCache, leader: Callable[[], Body], follower: Callable[[], Body]) -> list[bytes]:
+    """Five requests for one missing answer: the first computes it with `leader`, the other four
+    arrive while it does (and compute with `follower` if they must)."""
     answers: list[bytes] = []
 
-    def compute() -> Body:
-        computed.append(1)
-        assert release.wait(10)
-        return Body(text="once")
-
-    def request() -> None:
+    def request(compute: Callable[[], Body]) -> None:
         with Session() as db:
-            answers.append(bytes(cache.answer(db, key("a"), compute).body))
+            try:
+                answers.append(bytes(cache.answer(db, key("a"), compute).body))
+            except LookupError as error:
+                answers.append(str(error).encode())
 
-    threads = [threading.Thread(target=request) for _ in range(5)]
-    for thread in threads:
+    threads = [threading.Thread(target=request, args=(leader,))]
+    threads[0].start()
+    assert computing.wait(10)
+    threads += [threading.Thread(target=request, args=(follower,)) for _ in range(4)]
+    for thread in threads[1:]:
         thread.start()
-    release.set()
+    time.sleep(0.2)  # let the four reach the cache
+    proceed.set()
     for thread in threads:
         thread.join(10)
-    assert computed == [1] and answers == [b'{"text":"once"}'] * 5
+    return answers
+
+
+def _leading(answer: Body | None) -> Callable[[], Body]:
+    def compute() -> Body:
+        computing.set()
+        assert proceed.wait(10)
+        if answer is None:
+            raise LookupError("the database is in trouble")
+        return answer
+
+    return compute
+
+
+def test_concurrent_requests_for_a_missing_answer_compute_it_once() -> None:
+    cache = ReadCache(10_000, LONG, WAIT)
+    answers = _concurrently(cache, _leading(Body(text="once")), lambda: pytest.fail("computed twice"))
+    assert answers == [b'{"text":"once"}'] * 5
+
+
+def test_when_the_computation_fails_the_waiting_requests_compute_their_own() -> None:
+    cache = ReadCache(10_000, LONG, WAIT)
+    answers = _concurrently(cache, _leading(None), lambda: Body(text="own"))
+    assert sorted(answers) == [b"the database is in trouble"] + [b'{"text":"own"}'] * 4
+
+
+def test_requests_wait_for_another_computation_no_longer_than_the_pool_timeout() -> None:
+    cache = ReadCache(10_000, LONG, 0.01)
+    answers = _concurrently(cache, _leading(Body(text="slow")), lambda: Body(text="own"))
+    assert sorted(answers) == [b'{"text":"own"}'] * 4 + [b'{"text":"slow"}']
 
 
 def test_a_failed_computation_is_not_kept() -> None:
-    cache = ReadCache(1_000, LONG)
+    cache = ReadCache(10_000, LONG, WAIT)
 
     def fail() -> Body:
         raise LookupError("no such thing")

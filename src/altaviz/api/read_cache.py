@@ -10,7 +10,8 @@ READ_CACHE_MAX_AGE seconds after it was computed (one in steady demand is comput
 
 Each worker process keeps its own cache, bounded by READ_CACHE_MAX_BYTES of answers (the least
 recently used go first). Concurrent requests for an answer not in the cache compute it once: the
-others wait for that answer without holding a database connection.
+others wait for that answer without holding a database connection, for at most DB_POOL_TIMEOUT, and
+compute their own if it does not come (a failed computation, or a database in trouble).
 """
 
 import math
@@ -30,6 +31,9 @@ from altaviz.accounts.principal import Principal
 from altaviz.config import Settings
 
 Key = tuple[uuid.UUID, int, str, str, tuple[Hashable, ...]]
+# Bytes charged for an answer besides its body (its key and bookkeeping), so that many small answers
+# stay within READ_CACHE_MAX_BYTES too.
+ENTRY_OVERHEAD = 512
 
 
 @dataclass(slots=True)
@@ -48,40 +52,53 @@ class _Flight:
 
 class ReadCache:
     def __init__(
-        self, max_bytes: int, max_age_seconds: float, clock: Callable[[], float] = time.monotonic
+        self,
+        max_bytes: int,
+        max_age_seconds: float,
+        wait_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.max_bytes = max_bytes
         self.max_age = max_age_seconds
+        self.wait = wait_seconds
         self.enabled = max_bytes > 0 and max_age_seconds > 0
         self.clock = clock
-        self.size = 0  # bytes of the answers kept
+        self.size = 0  # bytes charged for the answers kept (see ENTRY_OVERHEAD)
         self._entries: OrderedDict[Key, _Entry] = OrderedDict()
         self._flights: dict[Key, _Flight] = {}
         self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "ReadCache":
-        return cls(settings.read_cache_max_bytes, settings.read_cache_max_age_seconds)
+        # Waiting for another request's computation is bounded like waiting for a connection.
+        return cls(
+            settings.read_cache_max_bytes,
+            settings.read_cache_max_age_seconds,
+            settings.db_pool_timeout_seconds,
+        )
 
     def answer(self, db: Session, key: Key, compute: Callable[[], BaseModel]) -> Response:
         """The JSON answer for `key`: kept, or computed by `compute` (with `db`, then released)."""
         if not self.enabled:
             return _json(_computed(db, compute))
-        while True:
-            with self._lock:
-                body, flight, leader = self._lookup(key)
-            if leader:
-                assert flight is not None
-                return _json(self._compute(db, key, flight, compute))
-            if body is not None:
-                release(db)
-                return _json(body)
+        with self._lock:
+            body, flight, leader = self._lookup(key)
+        if leader:
             assert flight is not None
-            release(db)  # wait without a connection; computing again takes one from the pool
-            flight.done.wait()
-            if flight.body is not None:
-                return _json(flight.body)
-            # The computation failed: try again (and most likely answer with the same error).
+            return _json(self._compute(db, key, flight, compute))
+        if body is not None:
+            release(db)
+            return _json(body)
+        assert flight is not None
+        release(db)  # wait without a connection; computing again takes one from the pool
+        if flight.done.wait(self.wait) and flight.body is not None:
+            return _json(flight.body)
+        # That computation failed or is taking long (the database may be in trouble): compute this
+        # request's own answer, as if there were no cache, rather than queue behind another.
+        started = self.clock()
+        body = _computed(db, compute)
+        self._store(key, body, started)
+        return _json(body)
 
     def _lookup(self, key: Key) -> tuple[bytes | None, _Flight | None, bool]:
         """(kept answer, computation to wait for or to run, whether this request runs it).
@@ -115,17 +132,17 @@ class ReadCache:
             flight.done.set()
 
     def _store(self, key: Key, body: bytes, computed_at: float) -> None:
-        if len(body) > self.max_bytes:
+        if _charge(body) > self.max_bytes:
             return
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
-                self.size -= len(old.body)
+                self.size -= _charge(old.body)
             self._entries[key] = _Entry(body, computed_at)
-            self.size += len(body)
+            self.size += _charge(body)
             while self.size > self.max_bytes:
                 _, evicted = self._entries.popitem(last=False)
-                self.size -= len(evicted.body)
+                self.size -= _charge(evicted.body)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -142,6 +159,10 @@ def cached_answer(who: Caller, db: Session, key: Key, compute: Callable[[], Base
     """For a read route: the answer from the service's read cache (computed when missing)."""
     cache: ReadCache = who.request.app.state.read_cache
     return cache.answer(db, key, compute)
+
+
+def _charge(body: bytes) -> int:
+    return len(body) + ENTRY_OVERHEAD
 
 
 def _computed(db: Session, compute: Callable[[], BaseModel]) -> bytes:
