@@ -22,7 +22,9 @@ def in_chunks(data_dir: Path) -> Settings:
     return settings_for(data_dir).model_copy(update={"pipeline_chunk_rows": 2_600})
 
 
-def test_a_run_in_chunks_equals_one_pass(tmp_path: Path, faulty_landing: tuple[Path, SimulationResult]) -> None:
+def test_a_run_in_chunks_equals_one_pass(
+    tmp_path: Path, faulty_landing: tuple[Path, SimulationResult]
+) -> None:
     whole = copy_landing(faulty_landing[0], tmp_path / "whole")
     run(settings_for(whole), skip_db=True)
     chunked = tmp_path / "chunked"

@@ -18,6 +18,7 @@ from altaviz.db.session import create_db_engine, session_scope
 from altaviz.pipeline.lake import Lake
 from altaviz.simulator import SimulationResult
 from tests.pipeline.helpers import (
+    COMPARED,
     OFF_HOUR_START,
     assert_tables_equal,
     lake_rows,
@@ -196,3 +197,36 @@ def test_a_step_at_the_end_of_a_run_is_judged_again_with_the_readings_after_it(t
     write_readings(landing, "second.parquet", after)
     run(settings_for(data_dir), skip_db=True)
     assert "spike" not in (lake_rows(data_dir, "silver/readings", where=step_time)[0]["quality_flags"] or "")
+
+
+@pytest.mark.parametrize("split", range(16, 25))
+def test_an_episode_opening_or_clearing_across_runs_matches_a_full_run(tmp_path: Path, split: int) -> None:
+    """Vibration violates for 4 readings, then clears (3 clear readings return it to normal); the new
+    readings arrive at every point of that, so the on- and clear-delays count back into the last run."""
+    data_dir = tmp_path / "arriving"
+    landing = data_dir / "landing"
+    write_fleet(landing)
+
+    def vibration(i: int) -> float:
+        return 6.5 if 15 <= i <= 18 else 3.0 + 0.01 * (i % 3)
+
+    rows = [
+        {
+            "compressor_id": "COMP-001",
+            "timestamp": OFF_HOUR_START + timedelta(minutes=10 * i),
+            "vibration_mms": vibration(i),
+        }
+        for i in range(40)
+    ]
+    write_readings(landing, "first.parquet", rows[:split])
+    run(settings_for(data_dir), skip_db=True)
+    write_readings(landing, "second.parquet", rows[split:])
+    run(settings_for(data_dir), skip_db=True)
+
+    full_dir = tmp_path / "full"
+    shutil.copytree(data_dir, full_dir)
+    run(settings_for(full_dir), skip_bronze=True, skip_db=True, full=True)
+    with_events = COMPARED | {"gold/alert_events": "compressor_id, metric, timestamp"}
+    assert_tables_equal(data_dir, full_dir, with_events)
+    episodes = lake_rows(data_dir, "gold/alerts")
+    assert [(e["metric"], e["is_active"]) for e in episodes] == [("vibration_mms", False)]

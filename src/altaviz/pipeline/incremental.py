@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from altaviz.pipeline.engine import DuckDBEngine, TransformError, copy_parquet, load_sql, read_parquet
 from altaviz.pipeline.lake import Lake, Manifest, StagedTable
+from altaviz.pipeline.params import CLEAR_READINGS, OPEN_READINGS
 from altaviz.pipeline.stages import (
     GOLD_STEPS,
     QUALITY_STEP,
@@ -48,6 +49,10 @@ CONTEXT = timedelta(hours=24)
 READINGS_BEFORE = 2
 # The stuck-sensor check looks at the 12 readings up to each one (silver_readings.sql).
 SILVER_READINGS_BEFORE = 12
+# Alert episodes open after OPEN_READINGS violating readings of a metric in a row and clear after
+# CLEAR_READINGS clear ones: the readings of each compressor before the zone start that decide them,
+# with room for readings where a metric is missing.
+ALERT_READINGS_BEFORE = 4 * max(OPEN_READINGS, CLEAR_READINGS)
 STATE_TABLES = (WATERMARKS, VIOLATED_PAIRS)
 
 
@@ -109,6 +114,25 @@ def _literal(moment: datetime) -> str:
 
 def _rows_from(files: list[Path], column: str, since: datetime) -> str:
     return f"SELECT * FROM {read_parquet(files_from(files, since))} WHERE {column} >= {_literal(since)}"
+
+
+def _alert_context(gold: list[Path], bounds: Bounds) -> str:
+    """Gold readings from the zone start, after the ALERT_READINGS_BEFORE readings of each compressor
+    before it: the alert on- and clear-delays count back at most that far."""
+    zone = _literal(bounds.zone_start)
+    context = _rows_from(gold, "timestamp", bounds.context_start)
+    before = f"SELECT * FROM ({context}) AS g WHERE timestamp < {zone}"
+    return (
+        "WITH ranked AS ("
+        "  SELECT compressor_id, timestamp,"
+        "    ROW_NUMBER() OVER (PARTITION BY compressor_id ORDER BY timestamp DESC) AS back"
+        f"  FROM ({before}) AS b), "
+        "cut AS (SELECT compressor_id, MIN(timestamp) AS since FROM ranked"
+        f"  WHERE back <= {ALERT_READINGS_BEFORE} GROUP BY 1) "
+        f"SELECT g.* FROM ({before}) AS g JOIN cut AS c ON c.compressor_id = g.compressor_id "
+        "WHERE g.timestamp >= c.since "
+        f"UNION ALL BY NAME {_rows_from(gold, 'timestamp', bounds.zone_start)}"
+    )
 
 
 def merge(
@@ -273,11 +297,10 @@ class IncrementalRun:
         e.bind_sql("evaluation", f"SELECT {_literal(bounds.zone_start)} AS evaluate_from")
         readings, hourly, series, violations, events, alerts = GOLD_STEPS
         self._merge_step(readings, bounds.zone_start)
-        e.bind_sql(
-            "gold_readings",
-            _rows_from(self.tables.files("gold/readings"), "timestamp", bounds.context_start),
-        )
+        gold = self.tables.files("gold/readings")
+        e.bind_sql("gold_readings", _rows_from(gold, "timestamp", bounds.hourly_from))
         self._merge_step(hourly, bounds.hourly_from)
+        e.bind_sql("gold_readings", _alert_context(gold, bounds))
         e.bind_parquet("prior_violations", self.old[VIOLATED_PAIRS])
         self._step(series)
         self._merge_step(violations, bounds.zone_start)
