@@ -9,13 +9,16 @@ earliest moment the new readings can affect and keeps everything before it:
   and alert events are rewritten from here.
 - hourly from: the zone start's clock hour, or the hour of the previous newest reading if earlier
   (its expected-reading count depends on where the data ends). Hourly aggregates are rewritten from here.
-- context start: 24 hours before the zone start (the 24-hour windows; the 2-hour temperature rate and
-  the alert delays fit in it). Gold steps read from here; silver reads the 12 readings before the zone
-  start of each compressor (the stuck-sensor check's reach).
+- context start: 24 hours before the zone start (the 24-hour windows). gold_readings reads from here
+  (its 1/2/4-hour windows only from 4 hours before the zone start); alert events read the
+  ALERT_READINGS_BEFORE readings of each compressor before the zone start (the on- and clear-delays
+  count back 3); silver reads the 12 readings before the zone start of each compressor (the
+  stuck-sensor check's reach).
 
 The steps are the same SQL files as a full run, on the same engine, over the current tables cut to
-the context; their outputs replace the tables' rows from the zone start (the partitions of the days
-concerned are rewritten, the others kept). The result equals a full recomputation over all bronze
+the context; their outputs replace the tables' rows from the zone start (only the files holding such
+rows are rewritten, the others kept), and alert episodes are recomputed for the (compressor, metric)
+pairs whose events changed. The result equals a full recomputation over all bronze
 (tests/pipeline/test_incremental.py), with one deliberate difference: data-quality metrics describe
 the batch a run processed, so an incremental run's metrics are those of its new readings.
 A reading more than 24 hours older than readings already processed for its compressor is quarantined
