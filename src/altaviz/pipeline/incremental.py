@@ -321,28 +321,38 @@ class IncrementalRun:
         """Episodes of the (compressor, metric) pairs whose alert events changed; the others are kept.
 
         Episodes are computed pair by pair from the pair's events, so a pair with no event from `since`
-        on, before or after this run, keeps exactly the episodes it had.
+        on, before or after this run, keeps exactly the episodes it had. A changed pair is recomputed
+        from its last return to normal before `since` (a clearing event ends every episode open at it),
+        keeping the episodes that started before.
         """
         e = self.engine
-        old_events = self.old["gold/alert_events"]
+        old_alerts = read_parquet(self.old["gold/alerts"])
         copy_parquet(
             e.con,
-            "SELECT DISTINCT compressor_id, metric FROM alert_events UNION "
-            "SELECT DISTINCT compressor_id, metric FROM "
-            f"({_rows_from(old_events, 'timestamp', since)}) AS replaced",
+            "WITH changed AS ("
+            "  SELECT DISTINCT compressor_id, metric FROM alert_events UNION "
+            "  SELECT DISTINCT compressor_id, metric FROM "
+            f"  ({_rows_from(self.old['gold/alert_events'], 'timestamp', since)}) AS replaced) "
+            "SELECT c.compressor_id, c.metric, MAX(a.returned_to_normal_at) AS cut "
+            f"FROM changed AS c LEFT JOIN {old_alerts} AS a "
+            "  ON a.compressor_id = c.compressor_id AND a.metric = c.metric "
+            f"  AND a.returned_to_normal_at < {_literal(since)} "
+            "GROUP BY 1, 2",
             e.scratch("changed_pairs"),
         )
         e.bind_parquet("changed_pairs", sorted(e.scratch("changed_pairs").rglob("*.parquet")))
         e.bind_sql(
             "alert_events",
-            f"SELECT * FROM {read_parquet(self.tables.files('gold/alert_events'))} "
-            "WHERE (compressor_id, metric) IN (SELECT (compressor_id, metric) FROM changed_pairs)",
+            f"SELECT ev.* FROM {read_parquet(self.tables.files('gold/alert_events'))} AS ev "
+            "JOIN changed_pairs AS c ON c.compressor_id = ev.compressor_id AND c.metric = ev.metric "
+            "WHERE c.cut IS NULL OR ev.timestamp > c.cut",
         )
         self._step(step)
         copy_parquet(
             e.con,
-            f"SELECT * FROM {read_parquet(self.old['gold/alerts'])} "
-            "WHERE (compressor_id, metric) NOT IN (SELECT (compressor_id, metric) FROM changed_pairs) "
+            f"SELECT a.* FROM {old_alerts} AS a LEFT JOIN changed_pairs AS c "
+            "  ON c.compressor_id = a.compressor_id AND c.metric = a.metric "
+            "WHERE c.compressor_id IS NULL OR a.started_at < c.cut "
             f"UNION ALL BY NAME SELECT * FROM {step.name}",
             self._stage("gold/alerts").directory,
         )
