@@ -9,7 +9,8 @@ rewrite of our own: EPOCH(ts) becomes UNIX_MICROS(ts) / 1E6 (a double), because 
 drop the fractional seconds DuckDB keeps.
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,6 +28,15 @@ PARTITION_COLUMN = "day"
 
 class TransformError(RuntimeError):
     """A transform failed to run; the message names the step."""
+
+
+@contextmanager
+def naming_failed_step(step: str) -> Iterator[None]:
+    """DuckDB errors raised inside become a TransformError naming the step."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        raise TransformError(f"transform {step} failed: {exc}") from exc
 
 
 def load_sql(name: str) -> str:
@@ -161,10 +171,8 @@ class DuckDBEngine:
         With `partition_by` (a timestamp column) the output is split into one directory per UTC day;
         `part` names the files, so each chunk of the fleet writes its own.
         """
-        try:
+        with naming_failed_step(step):
             written = copy_parquet(self.con, load_sql(step), output_dir, partition_by, part)
-        except duckdb.Error as exc:
-            raise TransformError(f"transform {step} failed: {exc}") from exc
         self.bind_parquet(step, written)
 
     def scratch(self, step: str) -> Path:

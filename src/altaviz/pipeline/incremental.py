@@ -30,10 +30,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pyarrow.parquet as pq
 
-from altaviz.pipeline.engine import DuckDBEngine, TransformError, copy_parquet, load_sql, read_parquet
+from altaviz.pipeline.engine import DuckDBEngine, copy_parquet, load_sql, naming_failed_step, read_parquet
 from altaviz.pipeline.lake import Lake, Manifest, StagedTable
 from altaviz.pipeline.params import CLEAR_READINGS, OPEN_READINGS
 from altaviz.pipeline.stages import (
@@ -327,7 +326,7 @@ class IncrementalRun:
         """
         e = self.engine
         old_alerts = read_parquet(self.old["gold/alerts"])
-        copy_parquet(
+        changed_pairs = copy_parquet(
             e.con,
             "WITH changed AS ("
             "  SELECT DISTINCT compressor_id, metric FROM alert_events UNION "
@@ -340,7 +339,7 @@ class IncrementalRun:
             "GROUP BY 1, 2",
             e.scratch("changed_pairs"),
         )
-        e.bind_parquet("changed_pairs", sorted(e.scratch("changed_pairs").rglob("*.parquet")))
+        e.bind_parquet("changed_pairs", changed_pairs)
         e.bind_sql(
             "alert_events",
             f"SELECT ev.* FROM {read_parquet(self.tables.files('gold/alert_events'))} AS ev "
@@ -365,8 +364,6 @@ class IncrementalRun:
         """
         assert step.table is not None and step.partition_by is not None
         staged = self._stage(step.table)
-        try:
+        with naming_failed_step(step.name):
             merge(self.engine, self.old[step.table], load_sql(step.name), step.partition_by, since, staged)
-        except duckdb.Error as exc:
-            raise TransformError(f"transform {step.name} failed: {exc}") from exc
         self.engine.bind_sql(step.name, _rows_from(staged.files(), step.partition_by, since))

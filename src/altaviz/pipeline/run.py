@@ -357,7 +357,7 @@ def _fleet_steps(
         )
     else:
         engine.bind_parquet(input_name, input_files)
-        run_steps(engine, steps, tables, tables.lake, version)
+        run_steps(engine, steps, tables, version)
 
 
 def _full_silver(
@@ -370,7 +370,7 @@ def _full_silver(
 ) -> None:
     engine.bind_sql("prior_watermarks", EMPTY_WATERMARKS)
     _fleet_steps(settings, engine, SILVER_STEPS, tables, version, "bronze_readings", bronze_files)
-    run_steps(engine, (QUALITY_STEP,), tables, tables.lake, version)
+    run_steps(engine, (QUALITY_STEP,), tables, version)
     tables.staged[WATERMARKS] = tables.lake.stage(WATERMARKS, version)
     copy_parquet(
         local.con,

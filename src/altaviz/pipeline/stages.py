@@ -90,15 +90,17 @@ def parameters_fingerprint(settings: Settings, tables: Tables, plan_covered: lis
     return h.hexdigest()
 
 
-def run_steps(
-    engine: TransformEngine, steps: tuple[Step, ...], tables: Tables, lake: Lake, version: str
-) -> None:
+def _output(engine: TransformEngine, step: Step, tables: Tables, version: str) -> Path:
+    """Where a step writes: its lake table's next version, or scratch for an intermediate."""
+    if step.table is None:
+        return engine.scratch(step.name)
+    tables.staged[step.table] = tables.lake.stage(step.table, version)
+    return tables.staged[step.table].directory
+
+
+def run_steps(engine: TransformEngine, steps: tuple[Step, ...], tables: Tables, version: str) -> None:
     for step in steps:
-        if step.table is None:
-            engine.run(step.name, engine.scratch(step.name))
-        else:
-            tables.staged[step.table] = lake.stage(step.table, version)
-            engine.run(step.name, tables.staged[step.table].directory, step.partition_by)
+        engine.run(step.name, _output(engine, step, tables, version), step.partition_by)
 
 
 def run_steps_by_chunk(
@@ -115,13 +117,7 @@ def run_steps_by_chunk(
     wrote for the same chunk. Afterwards every step's name is bound to the output of all chunks.
     Each chunk's windows and sorts fit in memory, so a fleet's run grows linearly instead of spilling.
     """
-    outputs: dict[str, Path] = {}
-    for step in steps:
-        if step.table is None:
-            outputs[step.name] = engine.scratch(step.name)
-        else:
-            tables.staged[step.table] = tables.lake.stage(step.table, version)
-            outputs[step.name] = tables.staged[step.table].directory
+    outputs = {step.name: _output(engine, step, tables, version) for step in steps}
     for chunk in range(chunks):
         bind_chunk(chunk)
         for step in steps:
