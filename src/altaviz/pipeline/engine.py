@@ -93,10 +93,12 @@ def copy_parquet(
     output_dir: Path,
     partition_by: str | None = None,
     part: str = "0",
+    schema_if_empty: bool = True,
 ) -> list[Path]:
     """Write a query's result as Parquet into output_dir: one file, or one directory per UTC day.
 
     The files are named after `part`, so several parts (chunks of the fleet) can share a directory.
+    A partitioned result without rows writes one empty file holding the schema, unless told not to.
     Returns the files written.
     """
     if partition_by is None:
@@ -109,7 +111,7 @@ def copy_parquet(
         f"FILENAME_PATTERN 'part-{part}-{{i}}', OVERWRITE_OR_IGNORE true)"
     )
     written = sorted(output_dir.rglob(f"part-{part}-*.parquet"))
-    if written:
+    if written or not schema_if_empty:
         return written
     # no rows, no days: keep the schema in one empty file
     empty = output_dir / f"part-{part}.parquet"

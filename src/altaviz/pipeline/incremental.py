@@ -26,6 +26,7 @@ as late (silver_classified.sql), in full runs too, so both agree. Silver is exac
 12 readings before a change lie within 24 hours of it (no reporting gap of most of a day right before).
 """
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -56,6 +57,9 @@ SILVER_READINGS_BEFORE = 12
 # with room for readings where a metric is missing.
 ALERT_READINGS_BEFORE = 4 * max(OPEN_READINGS, CLEAR_READINGS)
 STATE_TABLES = (WATERMARKS, VIOLATED_PAIRS)
+# A run adds up to two files to each day it writes (merge): a day of hourly runs stays under this many,
+# runs every few minutes have their day compacted every few hours.
+COMPACT_FILES = 48
 
 
 class FullRunNeeded(Exception):
@@ -147,16 +151,21 @@ def merge(
 ) -> None:
     """A partitioned table's next version: its rows before `since`, then `new_rows` from `since` on.
 
-    Files wholly before `since` are kept; the rows of the others are written again. A day's rows are
-    thus spread over the file of a full run and one file per incremental run after it, and a run
-    rewrites only the files that reach `since`: after the first, little more than the last run's.
+    Files wholly before `since` are kept. The rows before `since` of the others are written again into
+    a file of their own, apart from the recomputed rows, so the next run (whose `since` is later) keeps
+    that file and rewrites little more than this run's recomputed rows. A day thus gathers a file or two
+    per run; once it holds COMPACT_FILES, the run that writes into it writes all of its rows again as one.
     """
-    rewritten = [f for f in files_from(old_files, since) if _may_hold_rows_from(f, column, since)]
-    staged.kept = [f for f in old_files if f not in rewritten]
-    parts = [f"SELECT * FROM ({new_rows}) AS recomputed WHERE {column} >= {_literal(since)}"]
+    reaching = {f for f in files_from(old_files, since) if _may_hold_rows_from(f, column, since)}
+    files_per_day = Counter(map(_day, old_files))
+    crowded = {_day(f) for f in reaching if files_per_day[_day(f)] >= COMPACT_FILES}
+    rewritten = sorted(f for f in old_files if f in reaching or _day(f) in crowded)
+    staged.kept = [f for f in old_files if f not in set(rewritten)]
+    recomputed = f"SELECT * FROM ({new_rows}) AS recomputed WHERE {column} >= {_literal(since)}"
+    copy_parquet(engine.con, recomputed, staged.directory, column, part="recomputed")
     if rewritten:
-        parts.append(f"SELECT * FROM {read_parquet(rewritten)} WHERE {column} < {_literal(since)}")
-    copy_parquet(engine.con, " UNION ALL BY NAME ".join(parts), staged.directory, column)
+        before = f"SELECT * FROM {read_parquet(rewritten)} WHERE {column} < {_literal(since)}"
+        copy_parquet(engine.con, before, staged.directory, column, part="kept", schema_if_empty=False)
 
 
 class IncrementalRun:

@@ -3,8 +3,9 @@
 -- Rolling windows: mean, std and max of vibration (the first sign of mechanical failure) and the mean
 -- of discharge temperature and pressure, each over 1 h, 4 h and 24 h. Every windowed aggregate costs
 -- a pass over the fleet's readings, so the set is kept to what alerting and the dashboard read.
--- Inputs: silver_readings, thresholds (metric, direction, warning, critical), params,
--- evaluation (evaluate_from: the first reading whose features are needed; NULL for all).
+-- Inputs: silver_readings (one row per compressor and timestamp), thresholds (metric, direction,
+-- warning, critical), params, evaluation (evaluate_from: the first reading whose features are needed;
+-- NULL for all).
 --
 -- Rolling windows are RANGE frames on the timestamp ending at CURRENT ROW (the frame DuckDB runs
 -- fast): "1 hour" means every reading in [t - 1 h, t], whatever the interval or gaps.
@@ -32,19 +33,25 @@ WITH limits AS (
         MAX(CASE WHEN metric = 'temp_rate_of_change' THEN critical END) AS rate_crit
     FROM thresholds
 ),
--- The 1/2/4-hour windows look back at most 4 hours and the 24-hour ones a day. A run that only needs
--- features from evaluate_from on (an incremental run; NULL: every reading) computes the short windows
--- over the readings from 4 hours before it, not over the whole day of context the 24-hour windows need.
-short_context AS (
+-- Two ways to the same windows. A full run (evaluation.evaluate_from NULL) computes them with window
+-- functions over every reading. An incremental run needs them only for the readings from evaluate_from,
+-- a few percent of the day of context the 24-hour windows read, and window functions would compute
+-- every reading of that context: it joins each evaluated reading with its compressor's readings of the
+-- 24 hours (and, for the short windows, the 4 hours) up to it and aggregates those.
+every_reading AS (
     SELECT s.*
     FROM silver_readings AS s
     CROSS JOIN evaluation AS e
-    WHERE e.evaluate_from IS NULL OR s.timestamp >= e.evaluate_from - INTERVAL 4 HOUR
+    WHERE e.evaluate_from IS NULL
 ),
-short_windows AS (
+windowed AS (
     SELECT
-        compressor_id,
-        timestamp,
+        s.*,
+        AVG(vibration_mms) OVER h24 AS vibration_24hr_mean,
+        STDDEV_SAMP(vibration_mms) OVER h24 AS vibration_24hr_std,
+        MAX(vibration_mms) OVER h24 AS vibration_24hr_max,
+        AVG(discharge_temp_f) OVER h24 AS temp_24hr_mean,
+        AVG(discharge_pressure_psi) OVER h24 AS pressure_24hr_mean,
         AVG(vibration_mms) OVER h1 AS vibration_1hr_mean,
         STDDEV_SAMP(vibration_mms) OVER h1 AS vibration_1hr_std,
         MAX(vibration_mms) OVER h1 AS vibration_1hr_max,
@@ -60,39 +67,99 @@ short_windows AS (
         AVG(discharge_temp_f) OVER h4 AS temp_4hr_mean,
         AVG(discharge_pressure_psi) OVER h1 AS pressure_1hr_mean,
         AVG(discharge_pressure_psi) OVER h4 AS pressure_4hr_mean
-    FROM short_context
+    FROM every_reading AS s
     WINDOW
         h1 AS (PARTITION BY compressor_id ORDER BY timestamp
                RANGE BETWEEN INTERVAL 1 HOUR PRECEDING AND CURRENT ROW),
         h2 AS (PARTITION BY compressor_id ORDER BY timestamp
                RANGE BETWEEN INTERVAL 2 HOUR PRECEDING AND CURRENT ROW),
         h4 AS (PARTITION BY compressor_id ORDER BY timestamp
-               RANGE BETWEEN INTERVAL 4 HOUR PRECEDING AND CURRENT ROW)
+               RANGE BETWEEN INTERVAL 4 HOUR PRECEDING AND CURRENT ROW),
+        h24 AS (PARTITION BY compressor_id ORDER BY timestamp
+                RANGE BETWEEN INTERVAL 24 HOUR PRECEDING AND CURRENT ROW)
 ),
-day_windows AS (
-    SELECT
-        s.*,
-        AVG(vibration_mms) OVER h24 AS vibration_24hr_mean,
-        STDDEV_SAMP(vibration_mms) OVER h24 AS vibration_24hr_std,
-        MAX(vibration_mms) OVER h24 AS vibration_24hr_max,
-        AVG(discharge_temp_f) OVER h24 AS temp_24hr_mean,
-        AVG(discharge_pressure_psi) OVER h24 AS pressure_24hr_mean
+evaluated AS (
+    SELECT s.*
     FROM silver_readings AS s
-    WINDOW h24 AS (PARTITION BY compressor_id ORDER BY timestamp
-                   RANGE BETWEEN INTERVAL 24 HOUR PRECEDING AND CURRENT ROW)
+    CROSS JOIN evaluation AS e
+    WHERE s.timestamp >= e.evaluate_from
+),
+context AS (
+    SELECT s.compressor_id, s.timestamp, s.vibration_mms, s.discharge_temp_f, s.discharge_pressure_psi
+    FROM silver_readings AS s
+    CROSS JOIN evaluation AS e
+    WHERE s.timestamp >= e.evaluate_from - INTERVAL 24 HOUR
+),
+day_joined AS (
+    SELECT
+        r.compressor_id,
+        r.timestamp,
+        AVG(c.vibration_mms) AS vibration_24hr_mean,
+        STDDEV_SAMP(c.vibration_mms) AS vibration_24hr_std,
+        MAX(c.vibration_mms) AS vibration_24hr_max,
+        AVG(c.discharge_temp_f) AS temp_24hr_mean,
+        AVG(c.discharge_pressure_psi) AS pressure_24hr_mean
+    FROM evaluated AS r
+    JOIN context AS c
+        ON c.compressor_id = r.compressor_id
+        AND c.timestamp BETWEEN r.timestamp - INTERVAL 24 HOUR AND r.timestamp
+    GROUP BY r.compressor_id, r.timestamp
+),
+-- The readings of the last 4 hours, marked with the shorter windows they fall in.
+short_context AS (
+    SELECT
+        r.compressor_id,
+        r.timestamp,
+        c.timestamp AS context_timestamp,
+        c.vibration_mms,
+        c.discharge_temp_f,
+        c.discharge_pressure_psi,
+        c.timestamp >= r.timestamp - INTERVAL 1 HOUR AS in_1hr,
+        c.timestamp >= r.timestamp - INTERVAL 2 HOUR AS in_2hr
+    FROM evaluated AS r
+    JOIN context AS c
+        ON c.compressor_id = r.compressor_id
+        AND c.timestamp BETWEEN r.timestamp - INTERVAL 4 HOUR AND r.timestamp
+),
+short_joined AS (
+    SELECT
+        compressor_id,
+        timestamp,
+        AVG(CASE WHEN in_1hr THEN vibration_mms END) AS vibration_1hr_mean,
+        STDDEV_SAMP(CASE WHEN in_1hr THEN vibration_mms END) AS vibration_1hr_std,
+        MAX(CASE WHEN in_1hr THEN vibration_mms END) AS vibration_1hr_max,
+        AVG(vibration_mms) AS vibration_4hr_mean,
+        STDDEV_SAMP(vibration_mms) AS vibration_4hr_std,
+        MAX(vibration_mms) AS vibration_4hr_max,
+        AVG(CASE WHEN in_1hr THEN discharge_temp_f END) AS temp_1hr_mean,
+        COUNT(CASE WHEN in_1hr THEN discharge_temp_f END) AS temp_1hr_count,
+        SUM(CASE WHEN in_1hr AND discharge_temp_f IS NOT NULL THEN EPOCH(context_timestamp) END)
+            AS temp_1hr_epoch_sum,
+        SUM(CASE WHEN in_2hr THEN discharge_temp_f END) AS temp_2hr_sum,
+        COUNT(CASE WHEN in_2hr THEN discharge_temp_f END) AS temp_2hr_count,
+        SUM(CASE WHEN in_2hr AND discharge_temp_f IS NOT NULL THEN EPOCH(context_timestamp) END)
+            AS temp_2hr_epoch_sum,
+        AVG(discharge_temp_f) AS temp_4hr_mean,
+        AVG(CASE WHEN in_1hr THEN discharge_pressure_psi END) AS pressure_1hr_mean,
+        AVG(discharge_pressure_psi) AS pressure_4hr_mean
+    FROM short_context
+    GROUP BY compressor_id, timestamp
 ),
 rolling AS (
+    SELECT * FROM windowed
+    UNION ALL
     SELECT
-        d.*,
+        r.*,
+        d.vibration_24hr_mean, d.vibration_24hr_std, d.vibration_24hr_max,
+        d.temp_24hr_mean, d.pressure_24hr_mean,
         w.vibration_1hr_mean, w.vibration_1hr_std, w.vibration_1hr_max,
         w.vibration_4hr_mean, w.vibration_4hr_std, w.vibration_4hr_max,
         w.temp_1hr_mean, w.temp_1hr_count, w.temp_1hr_epoch_sum,
         w.temp_2hr_sum, w.temp_2hr_count, w.temp_2hr_epoch_sum,
         w.temp_4hr_mean, w.pressure_1hr_mean, w.pressure_4hr_mean
-    FROM day_windows AS d
-    CROSS JOIN evaluation AS e
-    JOIN short_windows AS w ON w.compressor_id = d.compressor_id AND w.timestamp = d.timestamp
-    WHERE e.evaluate_from IS NULL OR d.timestamp >= e.evaluate_from
+    FROM evaluated AS r
+    JOIN day_joined AS d ON d.compressor_id = r.compressor_id AND d.timestamp = r.timestamp
+    JOIN short_joined AS w ON w.compressor_id = r.compressor_id AND w.timestamp = r.timestamp
 ),
 previous_hour AS (
     SELECT
