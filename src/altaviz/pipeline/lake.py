@@ -148,16 +148,17 @@ class Lake:
     def collect_garbage(self, manifest: Manifest | None = None) -> None:
         """Remove staging leftovers of crashed runs and files the manifest no longer names."""
         manifest = manifest or self.read_manifest()
-        current = {self.root / f for files in manifest.tables.values() for f in files}
+        current = {os.path.join(self.root, f) for files in manifest.tables.values() for f in files}
         for layer in LAYERS:
-            layer_dir = self.root / layer
-            if not layer_dir.exists():
-                continue
-            for path in sorted(layer_dir.rglob("*"), reverse=True):
-                if path.is_file() and path not in current:
-                    path.unlink(missing_ok=True)
-                elif path.is_dir() and not any(path.iterdir()):
-                    path.rmdir()
+            layer_dir = os.path.join(self.root, layer)
+            # bottom-up, so a directory emptied here is seen empty when its turn comes
+            for directory, _, names in os.walk(layer_dir, topdown=False):
+                for name in names:
+                    path = os.path.join(directory, name)
+                    if path not in current:
+                        os.unlink(path)
+                if directory != layer_dir and not os.listdir(directory):
+                    os.rmdir(directory)
         if self.bronze_readings_dir.exists():
             for leftover in self.bronze_readings_dir.glob(f"{STAGING_PREFIX}*"):
                 leftover.unlink(missing_ok=True)

@@ -5,6 +5,7 @@ Stages reuse what is already in the lake when skipped (`--skip-bronze`, `--skip-
 together when the lake stages finish; the database load is one transaction after that.
 """
 
+import contextlib
 import shutil
 import time
 import uuid
@@ -117,6 +118,8 @@ def run_pipeline(
             record_pipeline_run(settings, "success", summary.seconds, summary)
             return result
         except Exception as exc:
+            with contextlib.suppress(OSError):
+                lake.collect_garbage()  # the run's staged versions: nothing names them
             if target is not None:
                 database.fail_run(target, run_id, exc, time.perf_counter() - started)
             record_pipeline_run(settings, "failure", time.perf_counter() - started)

@@ -1,0 +1,159 @@
+"""The lake's files across runs: a run that fails leaves the lake as it was, leftovers of a crashed run
+are cleared, and a day written by many incremental runs is neither rewritten whole each run nor left in
+ever more files."""
+
+import json
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from altaviz.pipeline import incremental
+from altaviz.pipeline.engine import DuckDBEngine
+from altaviz.pipeline.lake import Lake
+from altaviz.pipeline.run import PipelineError
+from altaviz.simulator import SimulationConfig, simulate
+from tests.pipeline.helpers import OFF_HOUR_START, assert_tables_equal, run, settings_for
+
+START = OFF_HOUR_START
+HOURS_IN_BATCHES = 10
+
+
+@pytest.fixture(scope="module")
+def hourly(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[pa.Table]]:
+    """Three compressors over two days and ten hours: the two days as one landing, then ten hours one by one."""
+    source = tmp_path_factory.mktemp("hourly")
+    config = SimulationConfig(compressors=3, days=2 + HOURS_IN_BATCHES / 24, start=START)
+    simulate(config, source / "landing")
+    files = sorted((source / "landing" / "readings").glob("*.parquet"))
+    readings = pa.concat_tables(pq.read_table(f) for f in files)
+    ts = readings["timestamp"]
+    cuts = [START + timedelta(days=2, hours=h) for h in range(HOURS_IN_BATCHES + 1)]
+    batches = [readings.filter(pc.less(ts, pa.scalar(cuts[0], ts.type)))]
+    for begin, end in zip(cuts, cuts[1:], strict=False):
+        after = pc.greater_equal(ts, pa.scalar(begin, ts.type))
+        batches.append(readings.filter(pc.and_(after, pc.less(ts, pa.scalar(end, ts.type)))))
+    batches[-1] = readings.filter(pc.greater_equal(ts, pa.scalar(cuts[-2], ts.type)))
+    for f in files:
+        f.unlink()
+    assert all(b.num_rows for b in batches)
+    return source / "landing", batches
+
+
+def _land(data_dir: Path, landing: Path, batches: list[pa.Table], first: int = 0) -> None:
+    if not (data_dir / "landing").exists():
+        (data_dir / "landing").mkdir(parents=True)
+        for folder in landing.iterdir():
+            if folder.name != "readings":
+                (data_dir / "landing" / folder.name).symlink_to(folder)
+    readings = data_dir / "landing" / "readings"
+    readings.mkdir(exist_ok=True)
+    for number, batch in enumerate(batches, start=first):
+        pq.write_table(batch, readings / f"batch-{number:02d}.parquet")
+
+
+def _assert_equals_a_full_recomputation(data_dir: Path, full_dir: Path) -> None:
+    shutil.copytree(data_dir, full_dir, symlinks=True)
+    run(settings_for(full_dir), skip_bronze=True, skip_db=True, full=True)
+    assert_tables_equal(data_dir, full_dir)
+
+
+def _files_per_day(data_dir: Path, table: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for path in Lake(data_dir / "lake").table_files(table):
+        counts[path.parent.name] = counts.get(path.parent.name, 0) + 1
+    return counts
+
+
+def _rows_in_new_files(data_dir: Path, table: str, before: set[Path]) -> int:
+    """Rows in the files of `table` that are not among `before` (the files it had before a run)."""
+    files = Lake(data_dir / "lake").table_files(table)
+    return sum(pq.read_metadata(p).num_rows for p in files if p not in before)
+
+
+def test_hourly_runs_rewrite_little_and_compact_a_crowded_day(
+    hourly: tuple[Path, list[pa.Table]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing, batches = hourly
+    monkeypatch.setattr(incremental, "COMPACT_FILES", 6)
+    stepwise = settings_for(tmp_path / "stepwise")
+    written: list[int] = []
+    for number in range(len(batches)):
+        before = set(Lake(stepwise.data_dir / "lake").table_files("gold/readings")) if number else set()
+        _land(stepwise.data_dir, landing, batches[number : number + 1], number)
+        run(stepwise, skip_db=True)
+        written.append(_rows_in_new_files(stepwise.data_dir, "gold/readings", before))
+        # two files a run, until the day holds COMPACT_FILES and the next run writes it as one
+        assert max(_files_per_day(stepwise.data_dir, "gold/readings").values()) <= 6 + 1
+    # Each hourly run writes its hour and the previous run's recomputed hour (3 compressors × 6 readings
+    # an hour, and the 2 readings before): never the whole day so far, but for the run that compacts it.
+    hour = 3 * 6
+    compactions = [n for n, rows in enumerate(written[2:], start=2) if rows > 3 * hour]
+    assert written[2:] and len(compactions) <= len(written[2:]) // 2, written
+
+    _assert_equals_a_full_recomputation(stepwise.data_dir, tmp_path / "full")
+
+
+def test_a_failed_run_leaves_the_lake_as_it_was(
+    hourly: tuple[Path, list[pa.Table]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    landing, batches = hourly
+    settings = settings_for(tmp_path / "data")
+    _land(settings.data_dir, landing, batches[:1])
+    run(settings, skip_db=True)
+    lake = settings.data_dir / "lake"
+    manifest = (lake / "manifest.json").read_text()
+    files_before = sorted(p for p in lake.rglob("*") if p.is_file() and p.name != ".lock")
+
+    original = DuckDBEngine.run
+
+    def failing(self: DuckDBEngine, step: str, *args: object, **kwargs: object) -> None:
+        if step == "alerts":
+            raise RuntimeError("disk full")
+        original(self, step, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DuckDBEngine, "run", failing)
+    _land(settings.data_dir, landing, batches[1:2], 1)
+    with pytest.raises(PipelineError, match="disk full"):
+        run(settings, skip_db=True)
+    assert (lake / "manifest.json").read_text() == manifest
+    files_after = sorted(p for p in lake.rglob("*") if p.is_file() and p.name != ".lock")
+    new_files = [str(p.relative_to(lake)) for p in files_after if p not in files_before]
+    # bronze is appended before silver and kept (content-named, processed by the next run); nothing else
+    assert [f for f in new_files if not f.startswith("bronze/readings/")] == [], new_files
+    assert files_before == [p for p in files_after if p in files_before]
+
+    monkeypatch.setattr(DuckDBEngine, "run", original)
+    run(settings, skip_db=True)
+    _assert_equals_a_full_recomputation(settings.data_dir, tmp_path / "full")
+
+
+def test_leftovers_of_a_crashed_run_are_cleared_and_current_files_kept(
+    hourly: tuple[Path, list[pa.Table]], tmp_path: Path
+) -> None:
+    landing, batches = hourly
+    settings = settings_for(tmp_path / "data")
+    _land(settings.data_dir, landing, batches[:1])
+    run(settings, skip_db=True)
+    lake = settings.data_dir / "lake"
+    # what a run killed before its commit leaves: a staged version, and a version no manifest names
+    staged = lake / "gold" / "readings" / ".staging-v-crashed" / "day=2026-01-01"
+    staged.mkdir(parents=True)
+    (staged / "part-0-0.parquet").write_bytes(b"half a file")
+    orphan = lake / "silver" / "readings" / "v-orphan" / "day=2026-01-01"
+    orphan.mkdir(parents=True)
+    (orphan / "part-0-0.parquet").write_bytes(b"PAR1")
+    current = json.loads((lake / "manifest.json").read_text())["tables"]
+
+    Lake(lake).collect_garbage()
+
+    assert not (lake / "gold" / "readings" / ".staging-v-crashed").exists()
+    assert not (lake / "silver" / "readings" / "v-orphan").exists()
+    for files in current.values():
+        assert all((lake / f).is_file() for f in files)
+    _land(settings.data_dir, landing, batches[1:2], 1)
+    run(settings, skip_db=True)  # the lake still works
