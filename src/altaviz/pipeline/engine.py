@@ -144,6 +144,8 @@ class DuckDBEngine:
             config["threads"] = settings.pipeline_threads
         self.con = duckdb.connect(config=config)
         self.con.execute("SET TimeZone = 'UTC'")
+        # a run reads the same lake files in several steps: their footers are parsed once
+        self.con.execute("SET parquet_metadata_cache = true")
         self.scratch_dir = scratch_dir
 
     def close(self) -> None:

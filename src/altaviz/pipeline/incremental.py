@@ -122,11 +122,11 @@ def _rows_from(files: list[Path], column: str, since: datetime) -> str:
     return f"SELECT * FROM {read_parquet(files_from(files, since))} WHERE {column} >= {_literal(since)}"
 
 
-def _alert_context(gold: list[Path], bounds: Bounds) -> str:
-    """Gold readings from the zone start, after the ALERT_READINGS_BEFORE readings of each compressor
-    before it: the alert on- and clear-delays count back at most that far."""
+def _readings_around_zone(files: list[Path], bounds: Bounds, readings_before: int) -> str:
+    """A table's rows from the zone start, after the `readings_before` rows of each compressor before it
+    (within the context). Which rows those are is found on the timestamps alone, then joined."""
     zone = _literal(bounds.zone_start)
-    context = _rows_from(gold, "timestamp", bounds.context_start)
+    context = _rows_from(files, "timestamp", bounds.context_start)
     before = f"SELECT * FROM ({context}) AS g WHERE timestamp < {zone}"
     return (
         "WITH ranked AS ("
@@ -134,10 +134,10 @@ def _alert_context(gold: list[Path], bounds: Bounds) -> str:
         "    ROW_NUMBER() OVER (PARTITION BY compressor_id ORDER BY timestamp DESC) AS back"
         f"  FROM ({before}) AS b), "
         "cut AS (SELECT compressor_id, MIN(timestamp) AS since FROM ranked"
-        f"  WHERE back <= {ALERT_READINGS_BEFORE} GROUP BY 1) "
+        f"  WHERE back <= {readings_before} GROUP BY 1) "
         f"SELECT g.* FROM ({before}) AS g JOIN cut AS c ON c.compressor_id = g.compressor_id "
         "WHERE g.timestamp >= c.since "
-        f"UNION ALL BY NAME {_rows_from(gold, 'timestamp', bounds.zone_start)}"
+        f"UNION ALL BY NAME {_rows_from(files, 'timestamp', bounds.zone_start)}"
     )
 
 
@@ -223,17 +223,11 @@ class IncrementalRun:
         quarantine.kept = self.old["silver/quarantine"]
         if bounds is not None:
             # Silver's checks look at most SILVER_READINGS_BEFORE readings back: that is its context.
-            e.bind_sql("old_silver", _rows_from(old_silver, "timestamp", bounds.context_start))
+            old_rows = _readings_around_zone(old_silver, bounds, SILVER_READINGS_BEFORE)
             e.bind_sql(
                 "silver_classified",
-                "SELECT * EXCLUDE (quality_flags, back), CAST(NULL AS BIGINT) AS _source_row, "
-                "CAST(NULL AS VARCHAR) AS reason FROM ("
-                "  SELECT *, ROW_NUMBER() OVER (PARTITION BY compressor_id ORDER BY timestamp DESC) AS back"
-                f"  FROM old_silver WHERE timestamp < {_literal(bounds.zone_start)}) AS context "
-                f"WHERE back <= {SILVER_READINGS_BEFORE} "
-                "UNION ALL BY NAME SELECT * EXCLUDE (quality_flags), CAST(NULL AS BIGINT) AS _source_row, "
-                "CAST(NULL AS VARCHAR) AS reason "
-                f"FROM old_silver WHERE timestamp >= {_literal(bounds.zone_start)} "
+                "SELECT * EXCLUDE (quality_flags), CAST(NULL AS BIGINT) AS _source_row, "
+                f"CAST(NULL AS VARCHAR) AS reason FROM ({old_rows}) AS old "
                 "UNION ALL BY NAME SELECT * FROM new_classified",
             )
             merge(
@@ -311,7 +305,7 @@ class IncrementalRun:
         gold = self.tables.files("gold/readings")
         e.bind_sql("gold_readings", _rows_from(gold, "timestamp", bounds.hourly_from))
         self._merge_step(hourly, bounds.hourly_from)
-        e.bind_sql("gold_readings", _alert_context(gold, bounds))
+        e.bind_sql("gold_readings", _readings_around_zone(gold, bounds, ALERT_READINGS_BEFORE))
         e.bind_parquet("prior_violations", self.old[VIOLATED_PAIRS])
         self._step(series)
         self._merge_step(violations, bounds.zone_start)

@@ -88,11 +88,12 @@ def summarize(engine: DuckDBEngine, tables: Tables) -> RunSummary:
             "GROUP BY 1"
         )
     )
-    hourly = _files(tables, "gold/hourly")
-    hourly_rows = engine.rows(f"SELECT COUNT(*) FROM {hourly}")[0][0]
-    violating = dict(
-        engine.rows(f"SELECT compressor_id, CAST(SUM(violation_count) AS BIGINT) FROM {hourly} GROUP BY 1")
+    by_hourly = engine.rows(
+        "SELECT compressor_id, COUNT(*), CAST(SUM(violation_count) AS BIGINT) "
+        f"FROM {_files(tables, 'gold/hourly')} GROUP BY 1"
     )
+    hourly_rows = sum(rows for _, rows, _ in by_hourly)
+    violating = {compressor: violations for compressor, _, violations in by_hourly}
     alerts_file = _files(tables, "gold/alerts")
     total, critical, active = engine.rows(
         "SELECT COUNT(*), COUNT(*) FILTER (WHERE severity = 'critical'), COUNT(*) FILTER (WHERE is_active) "
