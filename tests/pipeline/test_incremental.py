@@ -231,3 +231,34 @@ def test_an_episode_opening_or_clearing_across_runs_matches_a_full_run(tmp_path:
     assert_tables_equal(data_dir, full_dir, with_events)
     episodes = lake_rows(data_dir, "gold/alerts")
     assert [(e["metric"], e["is_active"]) for e in episodes] == [("vibration_mms", False)] * 2
+
+
+def test_a_late_reading_that_delays_a_return_to_normal_reopens_the_episode(tmp_path: Path) -> None:
+    """Vibration violates for 4 readings and returns to normal after 3 clear readings, one of which
+    (missing at first) arrives late and out of line: the return to normal moves one reading later,
+    exactly as a full run over all readings has it."""
+    data_dir = tmp_path / "arriving"
+    landing = data_dir / "landing"
+    write_fleet(landing)
+
+    def reading(i: int) -> dict[str, Any]:
+        vibration = 6.5 if 15 <= i <= 18 or i == 20 else 3.0 + 0.01 * (i % 3)
+        return {
+            "compressor_id": "COMP-001",
+            "timestamp": OFF_HOUR_START + timedelta(minutes=10 * i),
+            "vibration_mms": vibration,
+        }
+
+    write_readings(landing, "first.parquet", [reading(i) for i in range(26) if i != 20])
+    run(settings_for(data_dir), skip_db=True)
+    [first] = lake_rows(data_dir, "gold/alerts")
+    write_readings(landing, "second.parquet", [reading(i) for i in [20, *range(26, 32)]])
+    run(settings_for(data_dir), skip_db=True)
+
+    full_dir = tmp_path / "full"
+    shutil.copytree(data_dir, full_dir)
+    run(settings_for(full_dir), skip_bronze=True, skip_db=True, full=True)
+    assert_tables_equal(data_dir, full_dir, COMPARED | {"gold/alert_events": "compressor_id, metric, timestamp"})
+    [episode] = lake_rows(data_dir, "gold/alerts")
+    assert episode["started_at"] == first["started_at"]
+    assert episode["returned_to_normal_at"] > first["returned_to_normal_at"]

@@ -323,29 +323,34 @@ class IncrementalRun:
         """Episodes of the (compressor, metric) pairs whose alert events changed; the others are kept.
 
         Episodes are computed pair by pair from the pair's events, so a pair with no event from `since`
-        on, before or after this run, keeps exactly the episodes it had. A changed pair is recomputed
-        from its last return to normal before `since` (a clearing event ends every episode open at it),
-        keeping the episodes that started before.
+        on, before or after this run, keeps exactly the episodes it had. A clearing event ends every
+        episode open at it and starts the next segment afresh, so a changed pair is recomputed from the
+        events after its last clearing event before `since`, keeping the episodes that started before.
         """
         e = self.engine
         old_alerts = read_parquet(self.old["gold/alerts"])
+        old_events = self.old["gold/alert_events"]
         changed_pairs = copy_parquet(
             e.con,
             "WITH changed AS ("
             "  SELECT DISTINCT compressor_id, metric FROM alert_events UNION "
             "  SELECT DISTINCT compressor_id, metric FROM "
-            f"  ({_rows_from(self.old['gold/alert_events'], 'timestamp', since)}) AS replaced) "
-            "SELECT c.compressor_id, c.metric, MAX(a.returned_to_normal_at) AS cut "
-            f"FROM changed AS c LEFT JOIN {old_alerts} AS a "
-            "  ON a.compressor_id = c.compressor_id AND a.metric = c.metric "
-            f"  AND a.returned_to_normal_at < {_literal(since)} "
-            "GROUP BY 1, 2",
+            f"  ({_rows_from(old_events, 'timestamp', since)}) AS replaced), "
+            "last_clear AS ("
+            f"  SELECT compressor_id, metric, MAX(timestamp) AS cut FROM {read_parquet(old_events)}"
+            f"  WHERE clears AND timestamp < {_literal(since)} GROUP BY 1, 2) "
+            "SELECT c.compressor_id, c.metric, l.cut FROM changed AS c LEFT JOIN last_clear AS l "
+            "  ON l.compressor_id = c.compressor_id AND l.metric = c.metric",
             e.scratch("changed_pairs"),
         )
         e.bind_parquet("changed_pairs", changed_pairs)
+        never_cleared, earliest_cut = e.rows("SELECT COUNT(*) - COUNT(cut), MIN(cut) FROM changed_pairs")[0]
+        events = self.tables.files("gold/alert_events")
+        if not never_cleared and isinstance(earliest_cut, datetime):
+            events = files_from(events, earliest_cut)
         e.bind_sql(
             "alert_events",
-            f"SELECT ev.* FROM {read_parquet(self.tables.files('gold/alert_events'))} AS ev "
+            f"SELECT ev.* FROM {read_parquet(events)} AS ev "
             "JOIN changed_pairs AS c ON c.compressor_id = ev.compressor_id AND c.metric = ev.metric "
             "WHERE c.cut IS NULL OR ev.timestamp > c.cut",
         )
