@@ -2,6 +2,7 @@
 are cleared, and a day written by many incremental runs is neither rewritten whole each run nor left in
 ever more files."""
 
+import itertools
 import json
 import shutil
 from datetime import timedelta
@@ -25,7 +26,7 @@ HOURS_IN_BATCHES = 10
 
 @pytest.fixture(scope="module")
 def hourly(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[pa.Table]]:
-    """Three compressors over two days and ten hours: the two days as one landing, then ten hours one by one."""
+    """Three compressors over two days and ten hours: the two days in one batch, then an hour a batch."""
     source = tmp_path_factory.mktemp("hourly")
     config = SimulationConfig(compressors=3, days=2 + HOURS_IN_BATCHES / 24, start=START)
     simulate(config, source / "landing")
@@ -34,7 +35,7 @@ def hourly(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[pa.Tabl
     ts = readings["timestamp"]
     cuts = [START + timedelta(days=2, hours=h) for h in range(HOURS_IN_BATCHES + 1)]
     batches = [readings.filter(pc.less(ts, pa.scalar(cuts[0], ts.type)))]
-    for begin, end in zip(cuts, cuts[1:], strict=False):
+    for begin, end in itertools.pairwise(cuts):
         after = pc.greater_equal(ts, pa.scalar(begin, ts.type))
         batches.append(readings.filter(pc.and_(after, pc.less(ts, pa.scalar(end, ts.type)))))
     batches[-1] = readings.filter(pc.greater_equal(ts, pa.scalar(cuts[-2], ts.type)))

@@ -5,18 +5,22 @@ Alert actions from the command line act as a named member of the organization (`
 be an operator or above, exactly as through the API; they are audited the same way.
 """
 
+from __future__ import annotations
+
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
 
 from altaviz.config import Settings, get_settings
+
+if TYPE_CHECKING:  # SQLAlchemy loads with the first command that uses the database
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
 
 workflows_app = typer.Typer(help="The alert workflows: escalation, auto-resolve, staleness, cleanup.")
 alerts_app = typer.Typer(help="Alerts: list, acknowledge, resolve, shelve, unshelve.", no_args_is_help=True)
@@ -53,6 +57,8 @@ def _database() -> Iterator[tuple[Settings, Engine]]:
 
 
 def _organization(session: Session, reference: str) -> Any:
+    from sqlalchemy import select
+
     from altaviz.accounts.models import Organization
 
     try:
@@ -88,6 +94,8 @@ def workflows_run(
     ] = True,
 ) -> None:
     """Run the workflows now, for one organization or all of them; exits 1 if any run failed."""
+    from sqlalchemy import select
+
     from altaviz.accounts import audit
     from altaviz.alerts.scheduler import Workflows
     from altaviz.alerts.workflows import workflow_names
@@ -162,6 +170,8 @@ def workflows_runs(
 
 
 def _member(session: Session, organization_id: uuid.UUID, email: str) -> Any:
+    from sqlalchemy import select
+
     from altaviz.accounts.models import Organization, User
     from altaviz.accounts.principal import OrganizationInfo, Principal
     from altaviz.accounts.roles import Role

@@ -5,6 +5,8 @@ Stages reuse what is already in the lake when skipped (`--skip-bronze`, `--skip-
 together when the lake stages finish; the database load is one transaction after that.
 """
 
+from __future__ import annotations
+
 import contextlib
 import shutil
 import time
@@ -14,10 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from altaviz.config import Settings
-from altaviz.observability.metrics import record_pipeline_run
-from altaviz.pipeline import database
 from altaviz.pipeline.engine import DuckDBEngine, SparkEngine, TransformEngine, copy_parquet, read_parquet
 from altaviz.pipeline.incremental import FullRunNeeded, IncrementalRun, new_bronze_files
 from altaviz.pipeline.lake import Lake, LakeError, Manifest
@@ -42,6 +43,9 @@ from altaviz.pipeline.stages import (
     run_steps,
     run_steps_by_chunk,
 )
+
+if TYPE_CHECKING:  # the database layer (SQLAlchemy, models, migrations) loads only when a run uses it
+    from altaviz.pipeline import database
 
 Notify = Callable[[str], None]
 
@@ -96,11 +100,15 @@ def run_pipeline(
     started = time.perf_counter()
     run_id = uuid.uuid4()
     stages = _stages(options)
+    from altaviz.observability.metrics import record_pipeline_run
+
     lake = Lake(settings.lake_dir)
     # The lake lock comes first: only the run holding it may declare other 'running' runs abandoned.
     with lake.exclusive():
         target = None
         if not options.skip_db:
+            from altaviz.pipeline import database
+
             target = database.open_target(settings, options.organization or settings.default_organization)
         try:
             if target is not None:
@@ -213,6 +221,8 @@ def _load_database(target: database.Target, lake: Lake, options: PipelineOptions
         since = NOTHING_PENDING
     else:
         since = datetime.fromisoformat(pending)
+    from altaviz.pipeline import database
+
     loaded = database.load_lake(target, lake, since)
     if pending is not None:
         manifest.db_pending_since = None
@@ -239,7 +249,11 @@ def _bind_plan_compressors(
             f"SELECT compressor_id FROM {read_parquet(tables.files('reference/compressors'))}"
         )
     ]
-    covered = database.plan_compressors(target, fleet) if target is not None else None
+    covered = None
+    if target is not None:
+        from altaviz.pipeline import database
+
+        covered = database.plan_compressors(target, fleet)
     tables.plan_covered = None if covered is None else sorted(covered)
     for bound in {engine, local}:
         if covered is None:
