@@ -83,7 +83,11 @@ def main() -> None:
             held.insert(0, hold_back_last_hour(landing / "readings"))
             held[0] = held[0].rename(held[0].with_name(f"hour-{len(held)}.parquet"))
         full_seconds, full_cpu, full_stages = measured_run(data_dir)
-        print(f"full run: {rows:,} readings in {full_seconds:.1f} s ({full_cpu:.0f} CPU s)  {full_stages}")
+        peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+        print(
+            f"full run: {rows:,} readings in {full_seconds:.1f} s ({full_cpu:.0f} CPU s; peak RSS of this "
+            f"process, simulator included, {peak_gb:.1f} GB; targets ≤ 60 s, ≤ 4 GB)  {full_stages}"
+        )
         for number, path in enumerate(held, start=1):
             new_rows = pq.read_metadata(path).num_rows
             shutil.move(path, landing / "readings" / path.name)

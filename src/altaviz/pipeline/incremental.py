@@ -37,6 +37,7 @@ from altaviz.pipeline.engine import DuckDBEngine, copy_parquet, load_sql, naming
 from altaviz.pipeline.lake import Lake, Manifest, StagedTable
 from altaviz.pipeline.params import CLEAR_READINGS, OPEN_READINGS
 from altaviz.pipeline.stages import (
+    EVERY_READING,
     GOLD_STEPS,
     QUALITY_STEP,
     SILVER_STEPS,
@@ -57,6 +58,9 @@ SILVER_READINGS_BEFORE = 12
 # with room for readings where a metric is missing.
 ALERT_READINGS_BEFORE = 4 * max(OPEN_READINGS, CLEAR_READINGS)
 STATE_TABLES = (WATERMARKS, VIOLATED_PAIRS)
+# gold_readings joins each recomputed reading with its past 24 hours while the recomputed readings span
+# up to this long; a longer span (a backlog) costs less with window functions over the whole context.
+JOINED_WINDOWS_UP_TO = timedelta(hours=6)
 # A run adds up to two files to each day it writes (merge): a day of hourly runs stays under this many,
 # runs every few minutes have their day compacted every few hours.
 COMPACT_FILES = 48
@@ -299,7 +303,10 @@ class IncrementalRun:
             f"SELECT EPOCH({_literal(first)}) AS first_epoch, EPOCH({_literal(last)}) AS last_epoch",
         )
         e.bind_sql("silver_readings", _rows_from(silver, "timestamp", bounds.context_start))
-        e.bind_sql("evaluation", f"SELECT {_literal(bounds.zone_start)} AS evaluate_from")
+        if last - bounds.zone_start <= JOINED_WINDOWS_UP_TO:
+            e.bind_sql("evaluation", f"SELECT {_literal(bounds.zone_start)} AS evaluate_from")
+        else:
+            e.bind_sql("evaluation", EVERY_READING)  # the merge keeps the rows from the zone start
         readings, hourly, series, violations, events, alerts = GOLD_STEPS
         self._merge_step(readings, bounds.zone_start)
         gold = self.tables.files("gold/readings")
