@@ -10,10 +10,11 @@ earliest moment the new readings can affect and keeps everything before it:
 - hourly from: the zone start's clock hour, or the hour of the previous newest reading if earlier
   (its expected-reading count depends on where the data ends). Hourly aggregates are rewritten from here.
 - context start: 24 hours before the zone start (the 24-hour windows). gold_readings reads from here
-  (its 1/2/4-hour windows only from 4 hours before the zone start); alert events read the
-  ALERT_READINGS_BEFORE readings of each compressor before the zone start (the on- and clear-delays
-  count back 3); silver reads the 12 readings before the zone start of each compressor (the
-  stuck-sensor check's reach).
+  and computes the windows of the recomputed readings only, each joined with its past 24 hours (or,
+  for a backlog spanning more than JOINED_WINDOWS_UP_TO, with window functions over the context);
+  alert events read the ALERT_READINGS_BEFORE readings of each compressor before the zone start (the
+  on- and clear-delays count back 3); silver reads the 12 readings before the zone start of each
+  compressor (the stuck-sensor check's reach).
 
 The steps are the same SQL files as a full run, on the same engine, over the current tables cut to
 the context; their outputs replace the tables' rows from the zone start (only the files holding such
@@ -163,12 +164,12 @@ def merge(
     reaching = {f for f in files_from(old_files, since) if _may_hold_rows_from(f, column, since)}
     files_per_day = Counter(map(_day, old_files))
     crowded = {_day(f) for f in reaching if files_per_day[_day(f)] >= COMPACT_FILES}
-    rewritten = sorted(f for f in old_files if f in reaching or _day(f) in crowded)
-    staged.kept = [f for f in old_files if f not in set(rewritten)]
+    rewritten = {f for f in old_files if f in reaching or _day(f) in crowded}
+    staged.kept = [f for f in old_files if f not in rewritten]
     recomputed = f"SELECT * FROM ({new_rows}) AS recomputed WHERE {column} >= {_literal(since)}"
     copy_parquet(engine.con, recomputed, staged.directory, column, part="recomputed")
     if rewritten:
-        before = f"SELECT * FROM {read_parquet(rewritten)} WHERE {column} < {_literal(since)}"
+        before = f"SELECT * FROM {read_parquet(sorted(rewritten))} WHERE {column} < {_literal(since)}"
         copy_parquet(engine.con, before, staged.directory, column, part="kept", schema_if_empty=False)
 
 
