@@ -127,25 +127,6 @@ def _rows_from(files: list[Path], column: str, since: datetime) -> str:
     return f"SELECT * FROM {read_parquet(files_from(files, since))} WHERE {column} >= {_literal(since)}"
 
 
-def _readings_around_zone(files: list[Path], bounds: Bounds, readings_before: int) -> str:
-    """A table's rows from the zone start, after the `readings_before` rows of each compressor before it
-    (within the context). Which rows those are is found on the timestamps alone, then joined."""
-    zone = _literal(bounds.zone_start)
-    context = _rows_from(files, "timestamp", bounds.context_start)
-    before = f"SELECT * FROM ({context}) AS g WHERE timestamp < {zone}"
-    return (
-        "WITH ranked AS ("
-        "  SELECT compressor_id, timestamp,"
-        "    ROW_NUMBER() OVER (PARTITION BY compressor_id ORDER BY timestamp DESC) AS back"
-        f"  FROM ({before}) AS b), "
-        "cut AS (SELECT compressor_id, MIN(timestamp) AS since FROM ranked"
-        f"  WHERE back <= {readings_before} GROUP BY 1) "
-        f"SELECT g.* FROM ({before}) AS g JOIN cut AS c ON c.compressor_id = g.compressor_id "
-        "WHERE g.timestamp >= c.since "
-        f"UNION ALL BY NAME {_rows_from(files, 'timestamp', bounds.zone_start)}"
-    )
-
-
 def merge(
     engine: DuckDBEngine,
     old_files: list[Path],
@@ -198,6 +179,33 @@ class IncrementalRun:
     def _value(self, sql: str) -> object:
         return self.engine.rows(sql)[0][0]
 
+    def _around_zone(self, name: str, files: list[Path], bounds: Bounds, readings_before: int) -> str:
+        """A table's rows from the zone start, after the `readings_before` rows of each compressor before
+        it (within the context). Where each compressor's rows start is found on the timestamps alone, so
+        the whole row is read only from the earliest of those starts on."""
+        zone = _literal(bounds.zone_start)
+        cut = copy_parquet(
+            self.engine.con,
+            "SELECT compressor_id, MIN(timestamp) AS since FROM ("
+            "  SELECT compressor_id, timestamp,"
+            "    ROW_NUMBER() OVER (PARTITION BY compressor_id ORDER BY timestamp DESC) AS back"
+            f"  FROM ({_rows_from(files, 'timestamp', bounds.context_start)}) AS context"
+            f"  WHERE timestamp < {zone}) AS ranked "
+            f"WHERE back <= {readings_before} GROUP BY 1",
+            self.engine.scratch(f"{name}_cut"),
+        )
+        self.engine.bind_parquet(f"{name}_cut", cut)
+        zone_rows = _rows_from(files, "timestamp", bounds.zone_start)
+        earliest = self._value(f"SELECT MIN(since) FROM {name}_cut")
+        if not isinstance(earliest, datetime):
+            return zone_rows
+        return (
+            f"SELECT g.* FROM ({_rows_from(files, 'timestamp', earliest)}) AS g "
+            f"JOIN {name}_cut AS c ON c.compressor_id = g.compressor_id "
+            f"WHERE g.timestamp >= c.since AND g.timestamp < {zone} "
+            f"UNION ALL BY NAME {zone_rows}"
+        )
+
     def silver(self) -> Bounds | None:
         """Classify the new readings, then recompute silver from the zone start; None if none is good."""
         e = self.engine
@@ -228,7 +236,7 @@ class IncrementalRun:
         quarantine.kept = self.old["silver/quarantine"]
         if bounds is not None:
             # Silver's checks look at most SILVER_READINGS_BEFORE readings back: that is its context.
-            old_rows = _readings_around_zone(old_silver, bounds, SILVER_READINGS_BEFORE)
+            old_rows = self._around_zone("old_silver", old_silver, bounds, SILVER_READINGS_BEFORE)
             e.bind_sql(
                 "silver_classified",
                 "SELECT * EXCLUDE (quality_flags), CAST(NULL AS BIGINT) AS _source_row, "
@@ -313,7 +321,7 @@ class IncrementalRun:
         gold = self.tables.files("gold/readings")
         e.bind_sql("gold_readings", _rows_from(gold, "timestamp", bounds.hourly_from))
         self._merge_step(hourly, bounds.hourly_from)
-        e.bind_sql("gold_readings", _readings_around_zone(gold, bounds, ALERT_READINGS_BEFORE))
+        e.bind_sql("gold_readings", self._around_zone("alert_context", gold, bounds, ALERT_READINGS_BEFORE))
         e.bind_parquet("prior_violations", self.old[VIOLATED_PAIRS])
         self._step(series)
         self._merge_step(violations, bounds.zone_start)
