@@ -33,7 +33,7 @@ def test_a_run_in_chunks_equals_one_pass(
 
     silver_dir = chunked / "lake" / "silver" / "readings"
     chunks_written = {p.stem.split("-")[1] for p in silver_dir.rglob("part-*.parquet")}
-    assert chunks_written == {"0", "1", "2", "3"}
+    assert chunks_written - {"older", "recent"} == {"0", "1", "2", "3"}  # the last hours are set apart
     assert not any((whole / "lake" / "silver" / "readings").rglob("part-1-*.parquet"))
     assert_tables_equal(chunked, whole, EVERY_TABLE)
 

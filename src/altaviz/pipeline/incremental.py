@@ -65,6 +65,8 @@ JOINED_WINDOWS_UP_TO = timedelta(hours=6)
 # A run adds up to two files to each day it writes (merge): a day of hourly runs stays under this many,
 # runs every few minutes have their day compacted every few hours.
 COMPACT_FILES = 48
+# A full run writes its last hours apart (set_recent_apart), so the next incremental run rewrites them only.
+RECENT_APART = timedelta(hours=2)
 
 
 class FullRunNeeded(Exception):
@@ -152,6 +154,28 @@ def merge(
     if rewritten:
         before = f"SELECT * FROM {read_parquet(sorted(rewritten))} WHERE {column} < {_literal(since)}"
         copy_parquet(engine.con, before, staged.directory, column, part="kept", schema_if_empty=False)
+
+
+def set_recent_apart(engine: DuckDBEngine, staged: StagedTable, column: str, newest: datetime) -> None:
+    """Move a full run's rows of the last RECENT_APART before `newest` into files of their own.
+
+    The first incremental run after a full run rewrites the files reaching its recompute start; without
+    this, those would be the whole last day of every partitioned table.
+    """
+    cut = newest - RECENT_APART
+    reaching = [
+        f
+        for f in sorted(staged.directory.rglob("*.parquet"))
+        if (_day(f) or date.max) >= cut.date() and _may_hold_rows_from(f, column, cut)
+    ]
+    if not reaching:
+        return
+    rows = f"SELECT * FROM {read_parquet(reaching)} WHERE {column}"
+    older, recent = f"{rows} < {_literal(cut)}", f"{rows} >= {_literal(cut)}"
+    copy_parquet(engine.con, older, staged.directory, column, part="older", schema_if_empty=False)
+    copy_parquet(engine.con, recent, staged.directory, column, part="recent")
+    for f in reaching:
+        f.unlink()
 
 
 class IncrementalRun:

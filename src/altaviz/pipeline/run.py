@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from altaviz.config import Settings
 from altaviz.pipeline.engine import DuckDBEngine, SparkEngine, TransformEngine, copy_parquet, read_parquet
-from altaviz.pipeline.incremental import FullRunNeeded, IncrementalRun, new_bronze_files
+from altaviz.pipeline.incremental import FullRunNeeded, IncrementalRun, new_bronze_files, set_recent_apart
 from altaviz.pipeline.lake import Lake, LakeError, Manifest
 from altaviz.pipeline.landing import ingest
 from altaviz.pipeline.report import RunSummary, summarize
@@ -395,6 +395,17 @@ def _full_silver(
         f"FROM {read_parquet(tables.files('silver/readings'))} GROUP BY 1",
         tables.staged[WATERMARKS].directory,
     )
+    _set_recent_apart(local, tables, SILVER_STEPS)
+
+
+def _set_recent_apart(local: DuckDBEngine, tables: Tables, steps: tuple[Step, ...]) -> None:
+    """The last hours of each day-partitioned table in files of their own, for the next incremental run."""
+    newest = local.rows(f"SELECT MAX(newest) FROM {read_parquet(tables.files(WATERMARKS))}")[0][0]
+    if not isinstance(newest, datetime):
+        return
+    for step in steps:
+        if step.table is not None and step.partition_by is not None:
+            set_recent_apart(local, tables.staged[step.table], step.partition_by, newest)
 
 
 def _full_gold(
@@ -416,3 +427,4 @@ def _full_gold(
         f"SELECT DISTINCT compressor_id, metric FROM {read_parquet(tables.files('gold/violations'))}",
         tables.staged[VIOLATED_PAIRS].directory,
     )
+    _set_recent_apart(local, tables, GOLD_STEPS)
