@@ -72,6 +72,15 @@ def assert_tables_equal(left: Path, right: Path, tables: dict[str, str] = COMPAR
             assert not differing, f"{table}: {differing} differ at {a} vs {b}"
 
 
+def assert_equals_a_full_recomputation(
+    data_dir: Path, full_dir: Path, tables: dict[str, str] = COMPARED
+) -> None:
+    """The lake under `data_dir` equals a full recomputation of its bronze (made in `full_dir`)."""
+    shutil.copytree(data_dir, full_dir, symlinks=True)
+    run(settings_for(full_dir), skip_bronze=True, skip_db=True, full=True)
+    assert_tables_equal(data_dir, full_dir, tables)
+
+
 def write_fleet(landing: Path, compressor_ids: Sequence[str] = ("COMP-001",)) -> None:
     """Minimal fleet metadata: one station, the given compressors."""
     fleet = landing / "fleet"

@@ -21,7 +21,7 @@ from altaviz.simulator import SimulationResult
 from tests.pipeline.helpers import (
     COMPARED,
     OFF_HOUR_START,
-    assert_tables_equal,
+    assert_equals_a_full_recomputation,
     lake_rows,
     run,
     settings_for,
@@ -29,6 +29,8 @@ from tests.pipeline.helpers import (
     write_readings,
 )
 
+# alert episodes are compared through the events that decide them too
+WITH_EVENTS = COMPARED | {"gold/alert_events": "compressor_id, metric, timestamp"}
 SPLIT = OFF_HOUR_START + timedelta(days=4, hours=5)
 
 
@@ -102,10 +104,7 @@ def test_incremental_runs_equal_a_full_recomputation(
     for notes in messages[1:]:
         assert any(m.startswith("incremental:") for m in notes), notes
 
-    full_dir = tmp_path / "full"
-    shutil.copytree(data_dir, full_dir)
-    run(settings_for(full_dir), skip_bronze=True, skip_db=True, full=True)
-    assert_tables_equal(data_dir, full_dir)
+    assert_equals_a_full_recomputation(data_dir, tmp_path / "full")
 
     late = lake_rows(data_dir, "silver/quarantine", where="reason LIKE 'late:%'")
     assert late, "readings 30 hours behind their compressor must be quarantined as late"
@@ -231,11 +230,7 @@ def test_an_episode_opening_or_clearing_across_runs_matches_a_full_run(tmp_path:
     write_readings(landing, "second.parquet", rows[split:])
     run(settings_for(data_dir), skip_db=True)
 
-    full_dir = tmp_path / "full"
-    shutil.copytree(data_dir, full_dir)
-    run(settings_for(full_dir), skip_bronze=True, skip_db=True, full=True)
-    with_events = COMPARED | {"gold/alert_events": "compressor_id, metric, timestamp"}
-    assert_tables_equal(data_dir, full_dir, with_events)
+    assert_equals_a_full_recomputation(data_dir, tmp_path / "full", WITH_EVENTS)
     episodes = lake_rows(data_dir, "gold/alerts")
     assert [(e["metric"], e["is_active"]) for e in episodes] == [("vibration_mms", False)] * 2
 
@@ -262,11 +257,7 @@ def test_a_late_reading_that_delays_a_return_to_normal_reopens_the_episode(tmp_p
     write_readings(landing, "second.parquet", [reading(i) for i in [20, *range(26, 32)]])
     run(settings_for(data_dir), skip_db=True)
 
-    full_dir = tmp_path / "full"
-    shutil.copytree(data_dir, full_dir)
-    run(settings_for(full_dir), skip_bronze=True, skip_db=True, full=True)
-    with_events = COMPARED | {"gold/alert_events": "compressor_id, metric, timestamp"}
-    assert_tables_equal(data_dir, full_dir, with_events)
+    assert_equals_a_full_recomputation(data_dir, tmp_path / "full", WITH_EVENTS)
     [episode] = lake_rows(data_dir, "gold/alerts")
     assert episode["started_at"] == first["started_at"]
     assert episode["returned_to_normal_at"] > first["returned_to_normal_at"]

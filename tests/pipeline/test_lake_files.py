@@ -4,7 +4,6 @@ ever more files."""
 
 import itertools
 import json
-import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from altaviz.pipeline.engine import DuckDBEngine
 from altaviz.pipeline.lake import Lake
 from altaviz.pipeline.run import PipelineError
 from altaviz.simulator import SimulationConfig, simulate
-from tests.pipeline.helpers import OFF_HOUR_START, assert_tables_equal, run, settings_for
+from tests.pipeline.helpers import OFF_HOUR_START, assert_equals_a_full_recomputation, run, settings_for
 
 START = OFF_HOUR_START
 HOURS_IN_BATCHES = 10
@@ -57,10 +56,11 @@ def _land(data_dir: Path, landing: Path, batches: list[pa.Table], first: int = 0
         pq.write_table(batch, readings / f"batch-{number:02d}.parquet")
 
 
-def _assert_equals_a_full_recomputation(data_dir: Path, full_dir: Path) -> None:
-    shutil.copytree(data_dir, full_dir, symlinks=True)
-    run(settings_for(full_dir), skip_bronze=True, skip_db=True, full=True)
-    assert_tables_equal(data_dir, full_dir)
+def _lake_after_first_batch(data_dir: Path, hourly: tuple[Path, list[pa.Table]]) -> Path:
+    landing, batches = hourly
+    _land(data_dir, landing, batches[:1])
+    run(settings_for(data_dir), skip_db=True)
+    return data_dir / "lake"
 
 
 def _files_per_day(data_dir: Path, table: str) -> dict[str, int]:
@@ -98,7 +98,7 @@ def test_hourly_runs_rewrite_little_and_compact_a_crowded_day(
     compactions = [n for n, rows in enumerate(written[2:], start=2) if rows > 3 * hour]
     assert written[2:] and len(compactions) <= len(written[2:]) // 2, written
 
-    _assert_equals_a_full_recomputation(stepwise.data_dir, tmp_path / "full")
+    assert_equals_a_full_recomputation(stepwise.data_dir, tmp_path / "full")
 
 
 def test_a_failed_run_leaves_the_lake_as_it_was(
@@ -106,9 +106,7 @@ def test_a_failed_run_leaves_the_lake_as_it_was(
 ) -> None:
     landing, batches = hourly
     settings = settings_for(tmp_path / "data")
-    _land(settings.data_dir, landing, batches[:1])
-    run(settings, skip_db=True)
-    lake = settings.data_dir / "lake"
+    lake = _lake_after_first_batch(settings.data_dir, hourly)
     manifest = (lake / "manifest.json").read_text()
     files_before = sorted(p for p in lake.rglob("*") if p.is_file() and p.name != ".lock")
 
@@ -132,7 +130,7 @@ def test_a_failed_run_leaves_the_lake_as_it_was(
 
     monkeypatch.setattr(DuckDBEngine, "run", original)
     run(settings, skip_db=True)
-    _assert_equals_a_full_recomputation(settings.data_dir, tmp_path / "full")
+    assert_equals_a_full_recomputation(settings.data_dir, tmp_path / "full")
 
 
 def test_leftovers_of_a_crashed_run_are_cleared_and_current_files_kept(
@@ -140,9 +138,7 @@ def test_leftovers_of_a_crashed_run_are_cleared_and_current_files_kept(
 ) -> None:
     landing, batches = hourly
     settings = settings_for(tmp_path / "data")
-    _land(settings.data_dir, landing, batches[:1])
-    run(settings, skip_db=True)
-    lake = settings.data_dir / "lake"
+    lake = _lake_after_first_batch(settings.data_dir, hourly)
     # what a run killed before its commit leaves: a staged version, and a version no manifest names
     staged = lake / "gold" / "readings" / ".staging-v-crashed" / "day=2026-01-01"
     staged.mkdir(parents=True)

@@ -152,8 +152,15 @@ def merge(
     recomputed = f"SELECT * FROM ({new_rows}) AS recomputed WHERE {column} >= {_literal(since)}"
     copy_parquet(engine.con, recomputed, staged.directory, column, part="recomputed")
     if rewritten:
-        before = f"SELECT * FROM {read_parquet(sorted(rewritten))} WHERE {column} < {_literal(since)}"
-        copy_parquet(engine.con, before, staged.directory, column, part="kept", schema_if_empty=False)
+        _write_rows_before(engine, sorted(rewritten), column, since, staged, part="kept")
+
+
+def _write_rows_before(
+    engine: DuckDBEngine, files: list[Path], column: str, moment: datetime, staged: StagedTable, part: str
+) -> None:
+    """The rows of `files` before `moment`, written into the staged version as files of their own."""
+    before = f"SELECT * FROM {read_parquet(files)} WHERE {column} < {_literal(moment)}"
+    copy_parquet(engine.con, before, staged.directory, column, part=part, schema_if_empty=False)
 
 
 def set_recent_apart(engine: DuckDBEngine, staged: StagedTable, column: str, newest: datetime) -> None:
@@ -170,9 +177,8 @@ def set_recent_apart(engine: DuckDBEngine, staged: StagedTable, column: str, new
     ]
     if not reaching:
         return
-    rows = f"SELECT * FROM {read_parquet(reaching)} WHERE {column}"
-    older, recent = f"{rows} < {_literal(cut)}", f"{rows} >= {_literal(cut)}"
-    copy_parquet(engine.con, older, staged.directory, column, part="older", schema_if_empty=False)
+    _write_rows_before(engine, reaching, column, cut, staged, part="older")
+    recent = f"SELECT * FROM {read_parquet(reaching)} WHERE {column} >= {_literal(cut)}"
     copy_parquet(engine.con, recent, staged.directory, column, part="recent")
     for f in reaching:
         f.unlink()
