@@ -146,6 +146,45 @@ def test_a_parameter_change_recomputes_everything(arriving: tuple[Path, list[pa.
     assert any("full run: parameters" in m for m in notes), notes
 
 
+def test_fleet_metadata_is_staged_again_only_when_it_changes(
+    arriving: tuple[Path, list[pa.Table]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from altaviz.pipeline.run import PipelineOptions, run_pipeline
+
+    data_dir, batches = arriving
+    settings = settings_for(data_dir)
+    lake = Lake(data_dir / "lake")
+    _land(data_dir, 0, batches[0])
+    run(settings, skip_db=True)
+    reference = {t: v for t, v in lake.read_manifest().tables.items() if t.startswith("reference/")}
+    staged: list[str] = []
+    original = Lake.stage
+
+    def recording(self: Lake, table: str, version: str) -> Any:
+        staged.append(table)
+        return original(self, table, version)
+
+    monkeypatch.setattr(Lake, "stage", recording)
+    _land(data_dir, 1, batches[1])
+    notes: list[str] = []
+    run_pipeline(settings, PipelineOptions(skip_db=True), notify=notes.append)
+    assert any(m.startswith("incremental:") for m in notes), notes
+    assert not [t for t in staged if t.startswith("reference/")], staged
+    assert {t: v for t, v in lake.read_manifest().tables.items() if t.startswith("reference/")} == reference
+
+    compressors = data_dir / "landing" / "fleet" / "compressors.parquet"
+    table = pq.read_table(compressors)
+    pq.write_table(table.slice(0, table.num_rows - 1), compressors)  # a compressor leaves the fleet
+    _land(data_dir, 2, batches[2])
+    notes.clear()
+    run_pipeline(settings, PipelineOptions(skip_db=True), notify=notes.append)
+    assert any("full run: parameters, thresholds or fleet metadata changed" in m for m in notes), notes
+    current = lake.read_manifest().tables
+    assert [t for t in staged if t.startswith("reference/")] == ["reference/compressors"]
+    assert current["reference/compressors"] != reference["reference/compressors"]
+    assert current["reference/stations"] == reference["reference/stations"]
+
+
 def test_alert_episodes_continue_across_runs(arriving: tuple[Path, list[pa.Table]], sqlite_url: str) -> None:
     data_dir, batches = arriving
     settings = settings_for(data_dir, sqlite_url)

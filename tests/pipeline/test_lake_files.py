@@ -90,12 +90,15 @@ def test_hourly_runs_rewrite_little_and_compact_a_crowded_day(
         written.append(_rows_in_new_files(stepwise.data_dir, "gold/readings", before))
         # two files a run, until the day holds COMPACT_FILES and the next run writes it as one
         assert max(_files_per_day(stepwise.data_dir, "gold/readings").values()) <= 6 + 1
-    # Each hourly run writes its hour and the previous run's recomputed hour (3 compressors × 6 readings
-    # an hour, and the 2 readings before): never the whole day so far, but for the run that compacts it.
-    # The first after the full run rewrites the full run's last hours, which it wrote apart.
+        # the quarantine gains a file a run, until it holds COMPACT_FILES
+        assert len(Lake(stepwise.data_dir / "lake").table_files("silver/quarantine")) <= 6
+    # Each hourly run writes its hour (3 compressors × 6 readings an hour, and the 2 readings before) and
+    # the rows before those in the previous run's recent file (its last half hour): never the whole day
+    # so far, but for the run that compacts it. The first after the full run does the same with the
+    # full run's recent rows, which it wrote apart.
     hour = 3 * 6
-    assert written[1] <= 4 * hour, written
-    compactions = [n for n, rows in enumerate(written[2:], start=2) if rows > 3 * hour]
+    assert written[1] <= 2 * hour, written
+    compactions = [n for n, rows in enumerate(written[2:], start=2) if rows > 2 * hour]
     assert written[2:] and len(compactions) <= len(written[2:]) // 2, written
 
     assert_equals_a_full_recomputation(stepwise.data_dir, tmp_path / "full")

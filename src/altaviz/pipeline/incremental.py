@@ -65,8 +65,10 @@ JOINED_WINDOWS_UP_TO = timedelta(hours=6)
 # A run adds up to two files to each day it writes (merge): a day of hourly runs stays under this many,
 # runs every few minutes have their day compacted every few hours.
 COMPACT_FILES = 48
-# A full run writes its last hours apart (set_recent_apart), so the next incremental run rewrites them only.
-RECENT_APART = timedelta(hours=2)
+# Every run writes the rows of its last half hour apart (merge, set_recent_apart): the next run, whose
+# recompute starts two readings before its first new one, rewrites those only (readings up to every 10 min).
+RECENT_APART = timedelta(minutes=30)
+HOURLY_KEY = "agg_timestamp"
 
 
 class FullRunNeeded(Exception):
@@ -78,6 +80,14 @@ class Bounds:
     zone_start: datetime
     hourly_from: datetime
     context_start: datetime
+    newest: datetime  # the newest good reading, old or new
+
+
+def recent_start(newest: datetime, column: str) -> datetime:
+    """Where a table's recent rows start: RECENT_APART before the newest reading; for hourly
+    aggregates (keyed by their clock hour) at the clock hour that moment falls in."""
+    start = newest - RECENT_APART
+    return start.replace(minute=0, second=0, microsecond=0) if column == HOURLY_KEY else start
 
 
 def new_bronze_files(
@@ -136,23 +146,39 @@ def merge(
     column: str,
     since: datetime,
     staged: StagedTable,
+    newest: datetime,
 ) -> None:
     """A partitioned table's next version: its rows before `since`, then `new_rows` from `since` on.
 
-    Files wholly before `since` are kept. The rows before `since` of the others are written again into
-    a file of their own, apart from the recomputed rows, so the next run (whose `since` is later) keeps
-    that file and rewrites little more than this run's recomputed rows. A day thus gathers a file or two
-    per run; once it holds COMPACT_FILES, the run that writes into it writes all of its rows again as one.
+    Files wholly before `since` are kept. The rows before `since` of the others are written again,
+    with the recomputed rows before the recent ones (`recent_start`), into a file of their own; the
+    recent rows go to another. The next run's `since` (two readings before its first new one) is
+    usually among the recent rows, so it keeps the first file and rewrites little more than the second.
+    A day thus gathers two files per run; once it holds COMPACT_FILES, the run that writes into it
+    writes all of its rows again as one.
     """
     reaching = {f for f in files_from(old_files, since) if _may_hold_rows_from(f, column, since)}
     files_per_day = Counter(map(_day, old_files))
     crowded = {_day(f) for f in reaching if files_per_day[_day(f)] >= COMPACT_FILES}
-    rewritten = {f for f in old_files if f in reaching or _day(f) in crowded}
+    # a file outside the day directories only holds the schema of a table without rows: not kept
+    rewritten = {f for f in old_files if f in reaching or _day(f) in crowded or _day(f) is None}
     staged.kept = [f for f in old_files if f not in rewritten]
-    recomputed = f"SELECT * FROM ({new_rows}) AS recomputed WHERE {column} >= {_literal(since)}"
-    copy_parquet(engine.con, recomputed, staged.directory, column, part="recomputed")
+    con = engine.con
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE merge_recomputed AS "
+        f"SELECT * FROM ({new_rows}) AS recomputed WHERE {column} >= {_literal(since)}"
+    )
+    split = _literal(max(since, recent_start(newest, column)))
+    settled = f"SELECT * FROM merge_recomputed WHERE {column} < {split}"
     if rewritten:
-        _write_rows_before(engine, sorted(rewritten), column, since, staged, part="kept")
+        settled = (
+            f"SELECT * FROM {read_parquet(sorted(rewritten))} WHERE {column} < {_literal(since)} "
+            f"UNION ALL BY NAME {settled}"
+        )
+    copy_parquet(con, settled, staged.directory, column, part="settled", schema_if_empty=False)
+    recent = f"SELECT * FROM merge_recomputed WHERE {column} >= {split}"
+    copy_parquet(con, recent, staged.directory, column, part="recent")
+    con.execute("DROP TABLE merge_recomputed")
 
 
 def _write_rows_before(
@@ -164,12 +190,12 @@ def _write_rows_before(
 
 
 def set_recent_apart(engine: DuckDBEngine, staged: StagedTable, column: str, newest: datetime) -> None:
-    """Move a full run's rows of the last RECENT_APART before `newest` into files of their own.
+    """Move a full run's recent rows (`recent_start`) into files of their own.
 
     The first incremental run after a full run rewrites the files reaching its recompute start; without
     this, those would be the whole last day of every partitioned table.
     """
-    cut = newest - RECENT_APART
+    cut = recent_start(newest, column)
     reaching = [
         f
         for f in sorted(staged.directory.rglob("*.parquet"))
@@ -262,8 +288,6 @@ class IncrementalRun:
         )
 
         bounds = self._bounds(old_silver)
-        quarantine = self._stage("silver/quarantine")
-        quarantine.kept = self.old["silver/quarantine"]
         if bounds is not None:
             # Silver's checks look at most SILVER_READINGS_BEFORE readings back: that is its context.
             old_rows = self._around_zone("old_silver", old_silver, bounds, SILVER_READINGS_BEFORE)
@@ -280,9 +304,10 @@ class IncrementalRun:
                 "timestamp",
                 bounds.zone_start,
                 self._stage("silver/readings"),
+                bounds.newest,
             )
         e.bind_sql("silver_classified", "SELECT * FROM new_classified")
-        e.run("quarantine", quarantine.directory)
+        self._append_quarantine()
         e.run("quality", self._stage("silver/quality").directory)
         copy_parquet(
             e.con,
@@ -294,9 +319,27 @@ class IncrementalRun:
         )
         return bounds
 
+    def _append_quarantine(self) -> None:
+        """This run's quarantined readings in a file of their own, next to the kept ones; once the table
+        holds COMPACT_FILES files, all of it is written again as one."""
+        old = self.old["silver/quarantine"]
+        quarantine = self._stage("silver/quarantine")
+        if len(old) < COMPACT_FILES:
+            quarantine.kept = old
+            self.engine.run("quarantine", quarantine.directory)
+            return
+        self.engine.run("quarantine", self.engine.scratch("quarantine"))
+        copy_parquet(
+            self.engine.con,
+            f"SELECT * FROM {read_parquet(old)} UNION ALL BY NAME SELECT * FROM quarantine",
+            quarantine.directory,
+        )
+
     def _bounds(self, old_silver: list[Path]) -> Bounds | None:
         e = self.engine
-        first_new = self._value("SELECT MIN(timestamp) FROM new_classified WHERE reason IS NULL")
+        first_new, last_new = self.engine.rows(
+            "SELECT MIN(timestamp), MAX(timestamp) FROM new_classified WHERE reason IS NULL"
+        )[0]
         if not isinstance(first_new, datetime):
             return None
         first_old, last_old = self._span(old_silver)
@@ -320,7 +363,8 @@ class IncrementalRun:
         )
         assert isinstance(zone_start, datetime)
         hourly_from = min(zone_start, last_old).replace(minute=0, second=0, microsecond=0)
-        return Bounds(zone_start, hourly_from, min(zone_start - CONTEXT, hourly_from))
+        context_start = min(zone_start - CONTEXT, hourly_from)
+        return Bounds(zone_start, hourly_from, context_start, max(last_old, last_new))
 
     def _span(self, silver_files: list[Path]) -> tuple[datetime, datetime]:
         """The first and last silver reading, read from the first and last day's files only."""
@@ -347,15 +391,15 @@ class IncrementalRun:
         else:
             e.bind_sql("evaluation", EVERY_READING)  # the merge keeps the rows from the zone start
         readings, hourly, series, violations, events, alerts = GOLD_STEPS
-        self._merge_step(readings, bounds.zone_start)
+        self._merge_step(readings, bounds.zone_start, bounds.newest)
         gold = self.tables.files("gold/readings")
         e.bind_sql("gold_readings", _rows_from(gold, "timestamp", bounds.hourly_from))
-        self._merge_step(hourly, bounds.hourly_from)
+        self._merge_step(hourly, bounds.hourly_from, bounds.newest)
         e.bind_sql("gold_readings", self._around_zone("alert_context", gold, bounds, ALERT_READINGS_BEFORE))
         e.bind_parquet("prior_violations", self.old[VIOLATED_PAIRS])
         self._step(series)
-        self._merge_step(violations, bounds.zone_start)
-        self._merge_step(events, bounds.zone_start)
+        self._merge_step(violations, bounds.zone_start, bounds.newest)
+        self._merge_step(events, bounds.zone_start, bounds.newest)
         self._alerts(alerts, bounds.zone_start)
         copy_parquet(
             e.con,
@@ -410,7 +454,7 @@ class IncrementalRun:
             self._stage("gold/alerts").directory,
         )
 
-    def _merge_step(self, step: Step, since: datetime) -> None:
+    def _merge_step(self, step: Step, since: datetime, newest: datetime) -> None:
         """Recompute a partitioned table from `since` on, straight into its next version.
 
         The step's rows before `since` (its look-back context) are computed but never written.
@@ -419,5 +463,13 @@ class IncrementalRun:
         assert step.table is not None and step.partition_by is not None
         staged = self._stage(step.table)
         with naming_failed_step(step.name):
-            merge(self.engine, self.old[step.table], load_sql(step.name), step.partition_by, since, staged)
+            merge(
+                self.engine,
+                self.old[step.table],
+                load_sql(step.name),
+                step.partition_by,
+                since,
+                staged,
+                newest,
+            )
         self.engine.bind_sql(step.name, _rows_from(staged.files(), step.partition_by, since))

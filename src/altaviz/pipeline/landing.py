@@ -203,7 +203,7 @@ def reading_files(landing_dir: Path) -> list[Path]:
 
 
 def ingest(engine: DuckDBEngine, landing_dir: Path, lake: Lake, loaded_at: datetime) -> BronzeResult:
-    """Check every landing file, then append new readings files to bronze and stage reference tables."""
+    """Check every landing file, append new readings files to bronze, stage changed reference tables."""
     readings = reading_files(landing_dir)
     if not readings:
         raise LandingError(
@@ -245,8 +245,14 @@ def ingest(engine: DuckDBEngine, landing_dir: Path, lake: Lake, loaded_at: datet
         rows += int(count)
 
     staged: dict[str, StagedTable] = {}
+    current = lake.read_manifest().tables
     for table, (file, schema) in checked_reference.items():
-        out = lake.stage(table, f"v-{file.digest}")
+        version = f"v-{file.digest}"
+        if current.get(table) and all(
+            f.startswith(f"{table}/{version}/") and (lake.root / f).exists() for f in current[table]
+        ):
+            continue  # this file is the current version already
+        out = lake.stage(table, version)
         engine.con.execute(
             f"COPY (SELECT {_select_list(file, schema)} FROM read_parquet('{_escape(file.path)}')) "
             f"TO '{_escape(out.directory / 'part-0.parquet')}' (FORMAT parquet)"

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from altaviz.config import Settings
 from altaviz.pipeline.engine import DuckDBEngine, TransformEngine, read_parquet
-from altaviz.pipeline.lake import Lake, Manifest, StagedTable
+from altaviz.pipeline.lake import STAGING_PREFIX, Lake, Manifest, StagedTable
 from altaviz.pipeline.params import params_row, threshold_rows
 
 
@@ -85,8 +85,8 @@ def parameters_fingerprint(settings: Settings, tables: Tables, plan_covered: lis
             [params_row(settings), threshold_rows(), plan_covered], sort_keys=True, default=str
         ).encode()
     )
-    for path in tables.files("reference/compressors"):
-        h.update(path.parent.name.encode())
+    for path in tables.files("reference/compressors"):  # its version, staged by this run or current
+        h.update(path.parent.name.removeprefix(STAGING_PREFIX).encode())
     return h.hexdigest()
 
 

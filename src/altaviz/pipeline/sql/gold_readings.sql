@@ -37,7 +37,7 @@ WITH limits AS (
 -- functions over every reading. An incremental run needs them only for the readings from evaluate_from,
 -- a few percent of the day of context the 24-hour windows read, and window functions would compute
 -- every reading of that context: it joins each evaluated reading with its compressor's readings of the
--- 24 hours (and, for the short windows, the 4 hours) up to it and aggregates those.
+-- 24 hours (see day_joined) and of the 4 hours (for the short windows) up to it and aggregates those.
 every_reading AS (
     SELECT s.*
     FROM silver_readings AS s
@@ -90,20 +90,88 @@ context AS (
     CROSS JOIN evaluation AS e
     WHERE s.timestamp >= e.evaluate_from - INTERVAL 24 HOUR
 ),
-day_joined AS (
+-- The 24-hour windows of a compressor's evaluated readings all hold its readings from 24 hours before
+-- the last of them up to the first (the core): the core is aggregated once per compressor, each
+-- evaluated reading joins only the readings of its window outside the core, and the two parts are
+-- combined (the variance by Chan's formula: both parts' sums of squared deviations, plus the shift
+-- between their means). Spans of a few hours keep the part outside the core small.
+evaluated_span AS (
+    SELECT compressor_id, MAX(timestamp) - INTERVAL 24 HOUR AS core_from
+    FROM evaluated
+    GROUP BY compressor_id
+),
+core AS (
+    SELECT
+        c.compressor_id,
+        COUNT(c.vibration_mms) AS vib_n,
+        SUM(c.vibration_mms) AS vib_sum,
+        VAR_SAMP(c.vibration_mms) AS vib_var,
+        MAX(c.vibration_mms) AS vib_max,
+        COUNT(c.discharge_temp_f) AS temp_n,
+        SUM(c.discharge_temp_f) AS temp_sum,
+        COUNT(c.discharge_pressure_psi) AS pressure_n,
+        SUM(c.discharge_pressure_psi) AS pressure_sum
+    FROM context AS c
+    JOIN evaluated_span AS s ON s.compressor_id = c.compressor_id
+    CROSS JOIN evaluation AS e
+    WHERE c.timestamp >= s.core_from AND c.timestamp < e.evaluate_from
+    GROUP BY c.compressor_id
+),
+outside_core AS (
+    SELECT c.*
+    FROM context AS c
+    JOIN evaluated_span AS s ON s.compressor_id = c.compressor_id
+    CROSS JOIN evaluation AS e
+    WHERE c.timestamp < s.core_from OR c.timestamp >= e.evaluate_from
+),
+day_rest AS (
     SELECT
         r.compressor_id,
         r.timestamp,
-        AVG(c.vibration_mms) AS vibration_24hr_mean,
-        STDDEV_SAMP(c.vibration_mms) AS vibration_24hr_std,
-        MAX(c.vibration_mms) AS vibration_24hr_max,
-        AVG(c.discharge_temp_f) AS temp_24hr_mean,
-        AVG(c.discharge_pressure_psi) AS pressure_24hr_mean
+        COUNT(c.vibration_mms) AS vib_n,
+        SUM(c.vibration_mms) AS vib_sum,
+        VAR_SAMP(c.vibration_mms) AS vib_var,
+        MAX(c.vibration_mms) AS vib_max,
+        COUNT(c.discharge_temp_f) AS temp_n,
+        SUM(c.discharge_temp_f) AS temp_sum,
+        COUNT(c.discharge_pressure_psi) AS pressure_n,
+        SUM(c.discharge_pressure_psi) AS pressure_sum
     FROM evaluated AS r
-    JOIN context AS c
+    JOIN outside_core AS c
         ON c.compressor_id = r.compressor_id
         AND c.timestamp BETWEEN r.timestamp - INTERVAL 24 HOUR AND r.timestamp
     GROUP BY r.compressor_id, r.timestamp
+),
+day_parts AS (
+    SELECT
+        d.compressor_id,
+        d.timestamp,
+        COALESCE(k.vib_n, 0) AS core_n,
+        d.vib_n AS rest_n,
+        COALESCE(k.vib_n, 0) + d.vib_n AS vib_n,
+        COALESCE(k.vib_sum, 0) + COALESCE(d.vib_sum, 0) AS vib_sum,
+        COALESCE(k.vib_var * (k.vib_n - 1), 0) + COALESCE(d.vib_var * (d.vib_n - 1), 0) AS vib_m2_within,
+        k.vib_sum / NULLIF(k.vib_n, 0) - d.vib_sum / NULLIF(d.vib_n, 0) AS vib_mean_shift,
+        GREATEST(k.vib_max, d.vib_max) AS vib_max,
+        (COALESCE(k.temp_sum, 0) + COALESCE(d.temp_sum, 0))
+            / NULLIF(COALESCE(k.temp_n, 0) + d.temp_n, 0) AS temp_24hr_mean,
+        (COALESCE(k.pressure_sum, 0) + COALESCE(d.pressure_sum, 0))
+            / NULLIF(COALESCE(k.pressure_n, 0) + d.pressure_n, 0) AS pressure_24hr_mean
+    FROM day_rest AS d
+    LEFT JOIN core AS k ON k.compressor_id = d.compressor_id
+),
+day_joined AS (
+    SELECT
+        compressor_id,
+        timestamp,
+        vib_sum / NULLIF(vib_n, 0) AS vibration_24hr_mean,
+        CASE WHEN vib_n >= 2 THEN SQRT(GREATEST(
+            vib_m2_within + COALESCE(vib_mean_shift * vib_mean_shift * core_n * rest_n / vib_n, 0), 0
+        ) / (vib_n - 1)) END AS vibration_24hr_std,
+        vib_max AS vibration_24hr_max,
+        temp_24hr_mean,
+        pressure_24hr_mean
+    FROM day_parts
 ),
 -- The readings of the last 4 hours, marked with the shorter windows they fall in.
 short_context AS (
