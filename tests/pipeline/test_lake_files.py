@@ -159,3 +159,31 @@ def test_leftovers_of_a_crashed_run_are_cleared_and_current_files_kept(
         assert all((lake / f).is_file() for f in files)
     _land(settings.data_dir, landing, batches[1:2], 1)
     run(settings, skip_db=True)  # the lake still works
+
+
+def test_runs_on_readings_an_hour_apart_rewrite_little(tmp_path: Path) -> None:
+    """The recent rows a run writes apart span the readings the next run recomputes, whatever the
+    interval: here an hour, so a half hour would hold one reading and every run would rewrite its day."""
+    source = tmp_path / "source"
+    start = START.replace(minute=0)
+    simulate(SimulationConfig(compressors=3, days=3, interval_minutes=60, start=start), source / "landing")
+    files = sorted((source / "landing" / "readings").glob("*.parquet"))
+    readings = pa.concat_tables(pq.read_table(f) for f in files)
+    for f in files:
+        f.unlink()
+    ts = readings["timestamp"]
+    cuts = [start + timedelta(days=2, hours=12 + 2 * n) for n in range(6)] + [start + timedelta(days=4)]
+    batches = [readings.filter(pc.less(ts, pa.scalar(cuts[0], ts.type)))]
+    for begin, end in itertools.pairwise(cuts):
+        after = pc.greater_equal(ts, pa.scalar(begin, ts.type))
+        batches.append(readings.filter(pc.and_(after, pc.less(ts, pa.scalar(end, ts.type)))))
+    settings = settings_for(tmp_path / "data").model_copy(update={"reading_interval_minutes": 60})
+    written: list[int] = []
+    for number, batch in enumerate(batches):
+        before = set(Lake(settings.lake_dir).table_files("gold/readings")) if number else set()
+        _land(settings.data_dir, source / "landing", [batch], number)
+        run(settings, skip_db=True)
+        written.append(_rows_in_new_files(settings.data_dir, "gold/readings", before))
+    # each run, per compressor: its 2 new readings and the 2 before them, and the 2 readings before those
+    # in the previous run's recent file (its last three hours, both ends included)
+    assert all(rows <= 3 * 6 for rows in written[1:]), written

@@ -65,8 +65,9 @@ JOINED_WINDOWS_UP_TO = timedelta(hours=6)
 # A run adds up to two files to each day it writes (merge): a day of hourly runs stays under this many,
 # runs every few minutes have their day compacted every few hours.
 COMPACT_FILES = 48
-# Every run writes the rows of its last half hour apart (merge, set_recent_apart): the next run, whose
-# recompute starts two readings before its first new one, rewrites those only (readings up to every 10 min).
+# Every run writes its recent rows apart (merge, set_recent_apart): those of the last three reading
+# intervals, at least this long. The next run recomputes from two readings before its first new one,
+# so it rewrites those only.
 RECENT_APART = timedelta(minutes=30)
 HOURLY_KEY = "agg_timestamp"
 
@@ -80,14 +81,19 @@ class Bounds:
     zone_start: datetime
     hourly_from: datetime
     context_start: datetime
-    newest: datetime  # the newest good reading, old or new
+    recent_from: datetime  # where this run's recent rows start (recent_from)
 
 
-def recent_start(newest: datetime, column: str) -> datetime:
-    """Where a table's recent rows start: RECENT_APART before the newest reading; for hourly
-    aggregates (keyed by their clock hour) at the clock hour that moment falls in."""
-    start = newest - RECENT_APART
-    return start.replace(minute=0, second=0, microsecond=0) if column == HOURLY_KEY else start
+def recent_from(engine: DuckDBEngine, newest: datetime) -> datetime:
+    """Where a run's recent rows start, given its newest reading: READINGS_BEFORE + 1 reading intervals
+    (params.interval_seconds) before it, and at least RECENT_APART."""
+    interval = timedelta(seconds=float(engine.rows("SELECT interval_seconds FROM params")[0][0]))
+    return newest - max(RECENT_APART, (READINGS_BEFORE + 1) * interval)
+
+
+def _recent_start(recent: datetime, column: str) -> datetime:
+    """Hourly aggregates, keyed by their clock hour, are recent from the clock hour `recent` falls in."""
+    return recent.replace(minute=0, second=0, microsecond=0) if column == HOURLY_KEY else recent
 
 
 def new_bronze_files(
@@ -136,7 +142,9 @@ def _literal(moment: datetime) -> str:
 
 
 def _rows_from(files: list[Path], column: str, since: datetime) -> str:
-    return f"SELECT * FROM {read_parquet(files_from(files, since))} WHERE {column} >= {_literal(since)}"
+    # with no file on or after since's day, the last file gives the schema (its rows are all before)
+    reaching = files_from(files, since) or files[-1:]
+    return f"SELECT * FROM {read_parquet(reaching)} WHERE {column} >= {_literal(since)}"
 
 
 def merge(
@@ -146,12 +154,12 @@ def merge(
     column: str,
     since: datetime,
     staged: StagedTable,
-    newest: datetime,
+    recent: datetime,
 ) -> None:
     """A partitioned table's next version: its rows before `since`, then `new_rows` from `since` on.
 
     Files wholly before `since` are kept. The rows before `since` of the others are written again,
-    with the recomputed rows before the recent ones (`recent_start`), into a file of their own; the
+    with the recomputed rows before the recent ones (from `recent`), into a file of their own; the
     recent rows go to another. The next run's `since` (two readings before its first new one) is
     usually among the recent rows, so it keeps the first file and rewrites little more than the second.
     A day thus gathers two files per run; once it holds COMPACT_FILES, the run that writes into it
@@ -168,7 +176,7 @@ def merge(
         "CREATE OR REPLACE TEMP TABLE merge_recomputed AS "
         f"SELECT * FROM ({new_rows}) AS recomputed WHERE {column} >= {_literal(since)}"
     )
-    split = _literal(max(since, recent_start(newest, column)))
+    split = _literal(max(since, _recent_start(recent, column)))
     settled = f"SELECT * FROM merge_recomputed WHERE {column} < {split}"
     if rewritten:
         settled = (
@@ -176,8 +184,8 @@ def merge(
             f"UNION ALL BY NAME {settled}"
         )
     copy_parquet(con, settled, staged.directory, column, part="settled", schema_if_empty=False)
-    recent = f"SELECT * FROM merge_recomputed WHERE {column} >= {split}"
-    copy_parquet(con, recent, staged.directory, column, part="recent")
+    recent_rows = f"SELECT * FROM merge_recomputed WHERE {column} >= {split}"
+    copy_parquet(con, recent_rows, staged.directory, column, part="recent")
     con.execute("DROP TABLE merge_recomputed")
 
 
@@ -189,13 +197,13 @@ def _write_rows_before(
     copy_parquet(engine.con, before, staged.directory, column, part=part, schema_if_empty=False)
 
 
-def set_recent_apart(engine: DuckDBEngine, staged: StagedTable, column: str, newest: datetime) -> None:
-    """Move a full run's recent rows (`recent_start`) into files of their own.
+def set_recent_apart(engine: DuckDBEngine, staged: StagedTable, column: str, recent: datetime) -> None:
+    """Move a full run's recent rows (from `recent`) into files of their own.
 
     The first incremental run after a full run rewrites the files reaching its recompute start; without
     this, those would be the whole last day of every partitioned table.
     """
-    cut = recent_start(newest, column)
+    cut = _recent_start(recent, column)
     reaching = [
         f
         for f in sorted(staged.directory.rglob("*.parquet"))
@@ -204,8 +212,8 @@ def set_recent_apart(engine: DuckDBEngine, staged: StagedTable, column: str, new
     if not reaching:
         return
     _write_rows_before(engine, reaching, column, cut, staged, part="older")
-    recent = f"SELECT * FROM {read_parquet(reaching)} WHERE {column} >= {_literal(cut)}"
-    copy_parquet(engine.con, recent, staged.directory, column, part="recent")
+    recent_rows = f"SELECT * FROM {read_parquet(reaching)} WHERE {column} >= {_literal(cut)}"
+    copy_parquet(engine.con, recent_rows, staged.directory, column, part="recent")
     for f in reaching:
         f.unlink()
 
@@ -304,7 +312,7 @@ class IncrementalRun:
                 "timestamp",
                 bounds.zone_start,
                 self._stage("silver/readings"),
-                bounds.newest,
+                bounds.recent_from,
             )
         e.bind_sql("silver_classified", "SELECT * FROM new_classified")
         self._append_quarantine()
@@ -364,7 +372,7 @@ class IncrementalRun:
         assert isinstance(zone_start, datetime)
         hourly_from = min(zone_start, last_old).replace(minute=0, second=0, microsecond=0)
         context_start = min(zone_start - CONTEXT, hourly_from)
-        return Bounds(zone_start, hourly_from, context_start, max(last_old, last_new))
+        return Bounds(zone_start, hourly_from, context_start, recent_from(e, max(last_old, last_new)))
 
     def _span(self, silver_files: list[Path]) -> tuple[datetime, datetime]:
         """The first and last silver reading, read from the first and last day's files only."""
@@ -391,15 +399,15 @@ class IncrementalRun:
         else:
             e.bind_sql("evaluation", EVERY_READING)  # the merge keeps the rows from the zone start
         readings, hourly, series, violations, events, alerts = GOLD_STEPS
-        self._merge_step(readings, bounds.zone_start, bounds.newest)
+        self._merge_step(readings, bounds.zone_start, bounds.recent_from)
         gold = self.tables.files("gold/readings")
         e.bind_sql("gold_readings", _rows_from(gold, "timestamp", bounds.hourly_from))
-        self._merge_step(hourly, bounds.hourly_from, bounds.newest)
+        self._merge_step(hourly, bounds.hourly_from, bounds.recent_from)
         e.bind_sql("gold_readings", self._around_zone("alert_context", gold, bounds, ALERT_READINGS_BEFORE))
         e.bind_parquet("prior_violations", self.old[VIOLATED_PAIRS])
         self._step(series)
-        self._merge_step(violations, bounds.zone_start, bounds.newest)
-        self._merge_step(events, bounds.zone_start, bounds.newest)
+        self._merge_step(violations, bounds.zone_start, bounds.recent_from)
+        self._merge_step(events, bounds.zone_start, bounds.recent_from)
         self._alerts(alerts, bounds.zone_start)
         copy_parquet(
             e.con,
@@ -454,7 +462,7 @@ class IncrementalRun:
             self._stage("gold/alerts").directory,
         )
 
-    def _merge_step(self, step: Step, since: datetime, newest: datetime) -> None:
+    def _merge_step(self, step: Step, since: datetime, recent: datetime) -> None:
         """Recompute a partitioned table from `since` on, straight into its next version.
 
         The step's rows before `since` (its look-back context) are computed but never written.
@@ -470,6 +478,6 @@ class IncrementalRun:
                 step.partition_by,
                 since,
                 staged,
-                newest,
+                recent,
             )
         self.engine.bind_sql(step.name, _rows_from(staged.files(), step.partition_by, since))

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING
 
 from altaviz.config import Settings
 from altaviz.pipeline.engine import DuckDBEngine, SparkEngine, TransformEngine, copy_parquet, read_parquet
-from altaviz.pipeline.incremental import FullRunNeeded, IncrementalRun, new_bronze_files, set_recent_apart
+from altaviz.pipeline.incremental import (
+    FullRunNeeded,
+    IncrementalRun,
+    new_bronze_files,
+    recent_from,
+    set_recent_apart,
+)
 from altaviz.pipeline.lake import Lake, LakeError, Manifest
 from altaviz.pipeline.landing import ingest
 from altaviz.pipeline.report import RunSummary, summarize
@@ -399,13 +405,14 @@ def _full_silver(
 
 
 def _set_recent_apart(local: DuckDBEngine, tables: Tables, steps: tuple[Step, ...]) -> None:
-    """The last hours of each day-partitioned table in files of their own, for the next incremental run."""
+    """The recent rows of each day-partitioned table in files of their own, for the next incremental run."""
     newest = local.rows(f"SELECT MAX(newest) FROM {read_parquet(tables.files(WATERMARKS))}")[0][0]
     if not isinstance(newest, datetime):
         return
+    recent = recent_from(local, newest)
     for step in steps:
         if step.table is not None and step.partition_by is not None:
-            set_recent_apart(local, tables.staged[step.table], step.partition_by, newest)
+            set_recent_apart(local, tables.staged[step.table], step.partition_by, recent)
 
 
 def _full_gold(
