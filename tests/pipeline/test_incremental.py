@@ -2,6 +2,8 @@
 exactly as a full recomputation over the same bronze would leave it; late readings inside the
 look-back are taken in, older ones quarantined; alert episodes continue across runs."""
 
+import itertools
+import random
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -17,11 +19,13 @@ from altaviz.alerts.models import AlertHistory
 from altaviz.db.session import create_db_engine, session_scope
 from altaviz.pipeline import incremental
 from altaviz.pipeline.lake import Lake
-from altaviz.simulator import SimulationResult
+from altaviz.simulator import SimulationConfig, SimulationResult, simulate
+from altaviz.simulator.config import FAULT_KINDS
 from tests.pipeline.helpers import (
     COMPARED,
     OFF_HOUR_START,
     assert_equals_a_full_recomputation,
+    assert_tables_equal,
     lake_rows,
     run,
     settings_for,
@@ -300,3 +304,41 @@ def test_a_late_reading_that_delays_a_return_to_normal_reopens_the_episode(tmp_p
     [episode] = lake_rows(data_dir, "gold/alerts")
     assert episode["started_at"] == first["started_at"]
     assert episode["returned_to_normal_at"] > first["returned_to_normal_at"]
+
+
+@pytest.mark.parametrize(("seed", "interval"), [(11, 5), (23, 15)])
+def test_batches_cut_at_random_moments_end_as_a_full_recomputation(
+    tmp_path: Path, seed: int, interval: int
+) -> None:
+    """Another fleet (seed, reading interval, every fault but future stamps) landed in batches cut at
+    random moments of its last two days."""
+    from altaviz.pipeline.run import PipelineOptions, run_pipeline
+
+    source = tmp_path / "source"
+    faults = frozenset(FAULT_KINDS) - {"future"}
+    config = SimulationConfig(
+        compressors=4, days=3, interval_minutes=interval, start=OFF_HOUR_START, seed=seed, faults=faults
+    )
+    simulate(config, source)
+    readings = pa.concat_tables(pq.read_table(p) for p in sorted((source / "readings").glob("*.parquet")))
+    data_dir = tmp_path / "data"
+    shutil.copytree(source, data_dir / "landing", ignore=shutil.ignore_patterns("readings"))
+    (data_dir / "landing" / "readings").mkdir()
+    rng = random.Random(seed)
+    cuts = sorted(OFF_HOUR_START + timedelta(hours=24 + 47 * rng.random()) for _ in range(5))
+    ts = readings["timestamp"]
+    settings = settings_for(data_dir).model_copy(update={"reading_interval_minutes": interval})
+    for number, (begin, end) in enumerate(itertools.pairwise([None, *cuts, None])):
+        batch = readings
+        if begin is not None:
+            batch = batch.filter(pc.greater_equal(batch["timestamp"], pa.scalar(begin, ts.type)))
+        if end is not None:
+            batch = batch.filter(pc.less(batch["timestamp"], pa.scalar(end, ts.type)))
+        _land(data_dir, number, batch)
+        notes: list[str] = []
+        run_pipeline(settings, PipelineOptions(skip_db=True), notify=notes.append)
+        assert number == 0 or any(m.startswith("incremental:") for m in notes), notes
+    full = tmp_path / "full"
+    shutil.copytree(data_dir, full, symlinks=True)
+    run(settings.model_copy(update={"data_dir": full}), skip_bronze=True, skip_db=True, full=True)
+    assert_tables_equal(data_dir, full)

@@ -20,8 +20,10 @@ The steps are the same SQL files as a full run, on the same engine, over the cur
 the context; their outputs replace the tables' rows from the zone start (only the files holding such
 rows are rewritten, the others kept), and alert episodes are recomputed for the (compressor, metric)
 pairs whose events changed. The result equals a full recomputation over all bronze
-(tests/pipeline/test_incremental.py), with one deliberate difference: data-quality metrics describe
-the batch a run processed, so an incremental run's metrics are those of its new readings.
+(tests/pipeline/test_incremental.py), with two differences: data-quality metrics describe the batch a
+run processed, so an incremental run's metrics are those of its new readings; and the alert events of a
+(compressor, metric) pair first violated in a later batch start from that batch's context, without the
+clearing events a full run lists before its first violation (they close nothing: episodes are equal).
 A reading more than 24 hours older than readings already processed for its compressor is quarantined
 as late (silver_classified.sql), in full runs too, so both agree. Silver is exact as long as the
 12 readings before a change lie within 24 hours of it (no reporting gap of most of a day right before).
