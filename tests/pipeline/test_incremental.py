@@ -341,4 +341,4 @@ def test_batches_cut_at_random_moments_end_as_a_full_recomputation(
     full = tmp_path / "full"
     shutil.copytree(data_dir, full, symlinks=True)
     run(settings.model_copy(update={"data_dir": full}), skip_bronze=True, skip_db=True, full=True)
-    assert_tables_equal(data_dir, full)
+    assert_tables_equal(data_dir, full, WITH_EVENTS)

@@ -20,10 +20,9 @@ The steps are the same SQL files as a full run, on the same engine, over the cur
 the context; their outputs replace the tables' rows from the zone start (only the files holding such
 rows are rewritten, the others kept), and alert episodes are recomputed for the (compressor, metric)
 pairs whose events changed. The result equals a full recomputation over all bronze
-(tests/pipeline/test_incremental.py), with two differences: data-quality metrics describe the batch a
-run processed, so an incremental run's metrics are those of its new readings; and the alert events of a
-(compressor, metric) pair first violated in a later batch start from that batch's context, without the
-clearing events a full run lists before its first violation (they close nothing: episodes are equal).
+(tests/pipeline/test_incremental.py), with one deliberate difference: data-quality metrics describe
+the batch a run processed, so an incremental run's metrics are those of its new readings. Alert events
+read whether a pair violated before the look-back from the kept events (`violated_before`).
 A reading more than 24 hours older than readings already processed for its compressor is quarantined
 as late (silver_classified.sql), in full runs too, so both agree. Silver is exact as long as the
 12 readings before a change lie within 24 hours of it (no reporting gap of most of a day right before).
@@ -409,6 +408,8 @@ class IncrementalRun:
         e.bind_parquet("prior_violations", self.old[VIOLATED_PAIRS])
         self._step(series)
         self._merge_step(violations, bounds.zone_start, bounds.recent_from)
+        self._bind_pair_history(bounds.zone_start)
+        e.bind_sql("violated_before", "SELECT compressor_id, metric FROM pair_history WHERE violated")
         self._merge_step(events, bounds.zone_start, bounds.recent_from)
         self._alerts(alerts, bounds.zone_start)
         copy_parquet(
@@ -418,6 +419,19 @@ class IncrementalRun:
             ") AS pairs",
             self._stage(VIOLATED_PAIRS).directory,
         )
+
+    def _bind_pair_history(self, since: datetime) -> None:
+        """Per (compressor, metric) pair, from its kept alert events (those before `since`): whether it
+        violated, and its last clearing event."""
+        old_events = read_parquet(self.old["gold/alert_events"])
+        history = copy_parquet(
+            self.engine.con,
+            "SELECT compressor_id, metric, BOOL_OR(NOT clears) AS violated, "
+            "MAX(CASE WHEN clears THEN timestamp END) AS last_clear "
+            f"FROM {old_events} WHERE timestamp < {_literal(since)} GROUP BY 1, 2",
+            self.engine.scratch("pair_history"),
+        )
+        self.engine.bind_parquet("pair_history", history)
 
     def _alerts(self, step: Step, since: datetime) -> None:
         """Episodes of the (compressor, metric) pairs whose alert events changed; the others are kept.
@@ -435,12 +449,9 @@ class IncrementalRun:
             "WITH changed AS ("
             "  SELECT DISTINCT compressor_id, metric FROM alert_events UNION "
             "  SELECT DISTINCT compressor_id, metric FROM "
-            f"  ({_rows_from(old_events, 'timestamp', since)}) AS replaced), "
-            "last_clear AS ("
-            f"  SELECT compressor_id, metric, MAX(timestamp) AS cut FROM {read_parquet(old_events)}"
-            f"  WHERE clears AND timestamp < {_literal(since)} GROUP BY 1, 2) "
-            "SELECT c.compressor_id, c.metric, l.cut FROM changed AS c LEFT JOIN last_clear AS l "
-            "  ON l.compressor_id = c.compressor_id AND l.metric = c.metric",
+            f"  ({_rows_from(old_events, 'timestamp', since)}) AS replaced) "
+            "SELECT c.compressor_id, c.metric, h.last_clear AS cut FROM changed AS c "
+            "LEFT JOIN pair_history AS h ON h.compressor_id = c.compressor_id AND h.metric = c.metric",
             e.scratch("changed_pairs"),
         )
         e.bind_parquet("changed_pairs", changed_pairs)

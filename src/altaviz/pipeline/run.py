@@ -426,6 +426,7 @@ def _full_gold(
         "FROM all_silver_readings",
     )
     engine.bind_sql("prior_violations", EMPTY_VIOLATIONS)
+    engine.bind_sql("violated_before", EMPTY_VIOLATIONS)
     engine.bind_sql("evaluation", EVERY_READING)
     _fleet_steps(settings, engine, GOLD_STEPS, tables, version, "silver_readings", silver_files)
     tables.staged[VIOLATED_PAIRS] = tables.lake.stage(VIOLATED_PAIRS, version)

@@ -1,7 +1,9 @@
 -- The readings that decide alert episodes (SPEC §2, §4), per compressor and metric:
 -- every violating reading, flagged where it completes the on-delay (`opens`), and every clear reading
--- that completes the clear-delay (`clears`). Input of alerts.sql; small next to the series.
--- Inputs: metric_series, thresholds, params.
+-- that completes the clear-delay (`clears`) after a violating reading of its metric (one before the
+-- first closes nothing). Input of alerts.sql; small next to the series.
+-- Inputs: metric_series, thresholds, params, violated_before (pairs with a violating reading before
+-- the series: an incremental run's series starts at its look-back; empty when everything is computed).
 --
 -- Each reading is violating (state 1), clear (state 0: back past the warning limit by the deadband,
 -- params.deadband_ratio of the limit), or neither (state 2: in the deadband, or a value silver flagged
@@ -24,10 +26,12 @@ WITH classified AS (
             ELSE 2
         END AS state,
         p.open_readings,
-        p.clear_readings
+        p.clear_readings,
+        b.compressor_id IS NOT NULL AS violated_before
     FROM metric_series AS s
     JOIN thresholds AS t ON t.metric = s.metric
     CROSS JOIN params AS p
+    LEFT JOIN violated_before AS b ON b.compressor_id = s.compressor_id AND b.metric = s.metric
 ),
 numbered AS (
     SELECT
@@ -43,7 +47,8 @@ streaks AS (
         seq - COALESCE(MAX(CASE WHEN state <> 1 THEN seq END) OVER so_far, 0) AS violating_streak,
         seq - COALESCE(MAX(CASE WHEN state <> 0 THEN seq END) OVER so_far, 0) AS clear_streak,
         MAX(CASE WHEN state = 1 AND (previous_state IS NULL OR previous_state <> 1) THEN timestamp END)
-            OVER so_far AS streak_start
+            OVER so_far AS streak_start,
+        MAX(CASE WHEN state = 1 THEN 1 ELSE 0 END) OVER so_far = 1 AS violated_so_far
     FROM numbered AS n
     WINDOW so_far AS (PARTITION BY compressor_id, metric ORDER BY timestamp ROWS UNBOUNDED PRECEDING)
 )
@@ -53,8 +58,9 @@ SELECT
     timestamp,
     value,
     status,
-    streak_start,
+    -- on an opening reading, when its violating streak began (its reading on-delay back)
+    CASE WHEN state = 1 AND violating_streak = open_readings THEN streak_start END AS streak_start,
     state = 1 AND violating_streak = open_readings AS opens,
     state = 0 AND clear_streak = clear_readings AS clears
 FROM streaks
-WHERE state = 1 OR (state = 0 AND clear_streak = clear_readings)
+WHERE state = 1 OR (state = 0 AND clear_streak = clear_readings AND (violated_so_far OR violated_before))
