@@ -1,5 +1,6 @@
 """Building landing zones and reading lake tables in pipeline tests."""
 
+import itertools
 import math
 import shutil
 from collections.abc import Sequence
@@ -9,6 +10,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from altaviz.config import Settings
@@ -137,3 +139,17 @@ def write_readings(landing: Path, name: str, rows: Sequence[dict[str, Any]]) -> 
     path = folder / name
     pq.write_table(table, path)
     return path
+
+
+def cut_batches(readings: pa.Table, cuts: list[datetime]) -> list[pa.Table]:
+    """The readings before the first cut, between each two cuts, and from the last cut on."""
+    ts = readings["timestamp"]
+    batches = []
+    for begin, end in itertools.pairwise([None, *cuts, None]):
+        batch = readings
+        if begin is not None:
+            batch = batch.filter(pc.greater_equal(batch["timestamp"], pa.scalar(begin, ts.type)))
+        if end is not None:
+            batch = batch.filter(pc.less(batch["timestamp"], pa.scalar(end, ts.type)))
+        batches.append(batch)
+    return batches

@@ -2,7 +2,6 @@
 exactly as a full recomputation over the same bronze would leave it; late readings inside the
 look-back are taken in, older ones quarantined; alert episodes continue across runs."""
 
-import itertools
 import random
 import shutil
 from datetime import timedelta
@@ -26,6 +25,7 @@ from tests.pipeline.helpers import (
     OFF_HOUR_START,
     assert_equals_a_full_recomputation,
     assert_tables_equal,
+    cut_batches,
     lake_rows,
     run,
     settings_for,
@@ -326,14 +326,8 @@ def test_batches_cut_at_random_moments_end_as_a_full_recomputation(
     (data_dir / "landing" / "readings").mkdir()
     rng = random.Random(seed)
     cuts = sorted(OFF_HOUR_START + timedelta(hours=24 + 47 * rng.random()) for _ in range(5))
-    ts = readings["timestamp"]
     settings = settings_for(data_dir).model_copy(update={"reading_interval_minutes": interval})
-    for number, (begin, end) in enumerate(itertools.pairwise([None, *cuts, None])):
-        batch = readings
-        if begin is not None:
-            batch = batch.filter(pc.greater_equal(batch["timestamp"], pa.scalar(begin, ts.type)))
-        if end is not None:
-            batch = batch.filter(pc.less(batch["timestamp"], pa.scalar(end, ts.type)))
+    for number, batch in enumerate(cut_batches(readings, cuts)):
         _land(data_dir, number, batch)
         notes: list[str] = []
         run_pipeline(settings, PipelineOptions(skip_db=True), notify=notes.append)

@@ -2,13 +2,11 @@
 are cleared, and a day written by many incremental runs is neither rewritten whole each run nor left in
 ever more files."""
 
-import itertools
 import json
 from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -17,7 +15,13 @@ from altaviz.pipeline.engine import DuckDBEngine
 from altaviz.pipeline.lake import Lake
 from altaviz.pipeline.run import PipelineError
 from altaviz.simulator import SimulationConfig, simulate
-from tests.pipeline.helpers import OFF_HOUR_START, assert_equals_a_full_recomputation, run, settings_for
+from tests.pipeline.helpers import (
+    OFF_HOUR_START,
+    assert_equals_a_full_recomputation,
+    cut_batches,
+    run,
+    settings_for,
+)
 
 START = OFF_HOUR_START
 HOURS_IN_BATCHES = 10
@@ -31,13 +35,8 @@ def hourly(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[pa.Tabl
     simulate(config, source / "landing")
     files = sorted((source / "landing" / "readings").glob("*.parquet"))
     readings = pa.concat_tables(pq.read_table(f) for f in files)
-    ts = readings["timestamp"]
-    cuts = [START + timedelta(days=2, hours=8 + h) for h in range(HOURS_IN_BATCHES + 1)]
-    batches = [readings.filter(pc.less(ts, pa.scalar(cuts[0], ts.type)))]
-    for begin, end in itertools.pairwise(cuts):
-        after = pc.greater_equal(ts, pa.scalar(begin, ts.type))
-        batches.append(readings.filter(pc.and_(after, pc.less(ts, pa.scalar(end, ts.type)))))
-    batches[-1] = readings.filter(pc.greater_equal(ts, pa.scalar(cuts[-2], ts.type)))
+    cuts = [START + timedelta(days=2, hours=8 + h) for h in range(HOURS_IN_BATCHES)]
+    batches = cut_batches(readings, cuts)
     for f in files:
         f.unlink()
     assert all(b.num_rows for b in batches)
@@ -171,12 +170,7 @@ def test_runs_on_readings_an_hour_apart_rewrite_little(tmp_path: Path) -> None:
     readings = pa.concat_tables(pq.read_table(f) for f in files)
     for f in files:
         f.unlink()
-    ts = readings["timestamp"]
-    cuts = [start + timedelta(days=2, hours=12 + 2 * n) for n in range(6)] + [start + timedelta(days=4)]
-    batches = [readings.filter(pc.less(ts, pa.scalar(cuts[0], ts.type)))]
-    for begin, end in itertools.pairwise(cuts):
-        after = pc.greater_equal(ts, pa.scalar(begin, ts.type))
-        batches.append(readings.filter(pc.and_(after, pc.less(ts, pa.scalar(end, ts.type)))))
+    batches = cut_batches(readings, [start + timedelta(days=2, hours=12 + 2 * n) for n in range(6)])
     settings = settings_for(tmp_path / "data").model_copy(update={"reading_interval_minutes": 60})
     written: list[int] = []
     for number, batch in enumerate(batches):

@@ -82,7 +82,7 @@ class Bounds:
     zone_start: datetime
     hourly_from: datetime
     context_start: datetime
-    recent_from: datetime  # where this run's recent rows start (recent_from)
+    recent_from: datetime  # where this run's recent rows start (see recent_from)
 
 
 def recent_from(engine: DuckDBEngine, newest: datetime) -> datetime:
@@ -190,14 +190,6 @@ def merge(
     con.execute("DROP TABLE merge_recomputed")
 
 
-def _write_rows_before(
-    engine: DuckDBEngine, files: list[Path], column: str, moment: datetime, staged: StagedTable, part: str
-) -> None:
-    """The rows of `files` before `moment`, written into the staged version as files of their own."""
-    before = f"SELECT * FROM {read_parquet(files)} WHERE {column} < {_literal(moment)}"
-    copy_parquet(engine.con, before, staged.directory, column, part=part, schema_if_empty=False)
-
-
 def set_recent_apart(engine: DuckDBEngine, staged: StagedTable, column: str, recent: datetime) -> None:
     """Move a full run's recent rows (from `recent`) into files of their own.
 
@@ -212,7 +204,8 @@ def set_recent_apart(engine: DuckDBEngine, staged: StagedTable, column: str, rec
     ]
     if not reaching:
         return
-    _write_rows_before(engine, reaching, column, cut, staged, part="older")
+    older = f"SELECT * FROM {read_parquet(reaching)} WHERE {column} < {_literal(cut)}"
+    copy_parquet(engine.con, older, staged.directory, column, part="older", schema_if_empty=False)
     recent_rows = f"SELECT * FROM {read_parquet(reaching)} WHERE {column} >= {_literal(cut)}"
     copy_parquet(engine.con, recent_rows, staged.directory, column, part="recent")
     for f in reaching:
@@ -346,7 +339,7 @@ class IncrementalRun:
 
     def _bounds(self, old_silver: list[Path]) -> Bounds | None:
         e = self.engine
-        first_new, last_new = self.engine.rows(
+        first_new, last_new = e.rows(
             "SELECT MIN(timestamp), MAX(timestamp) FROM new_classified WHERE reason IS NULL"
         )[0]
         if not isinstance(first_new, datetime):

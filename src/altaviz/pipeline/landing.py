@@ -18,7 +18,7 @@ import duckdb
 
 from altaviz.fleet import SENSOR_NAMES
 from altaviz.pipeline.engine import DuckDBEngine
-from altaviz.pipeline.lake import STAGING_PREFIX, Lake, StagedTable
+from altaviz.pipeline.lake import STAGING_PREFIX, Lake, Manifest, StagedTable
 
 
 class LandingError(ValueError):
@@ -202,8 +202,11 @@ def reading_files(landing_dir: Path) -> list[Path]:
     return sorted((landing_dir / "readings").glob("*.parquet"))
 
 
-def ingest(engine: DuckDBEngine, landing_dir: Path, lake: Lake, loaded_at: datetime) -> BronzeResult:
-    """Check every landing file, append new readings files to bronze, stage changed reference tables."""
+def ingest(
+    engine: DuckDBEngine, landing_dir: Path, lake: Lake, manifest: Manifest, loaded_at: datetime
+) -> BronzeResult:
+    """Check every landing file, append new readings files to bronze, stage reference tables that differ
+    from the current ones (`manifest`)."""
     readings = reading_files(landing_dir)
     if not readings:
         raise LandingError(
@@ -245,7 +248,7 @@ def ingest(engine: DuckDBEngine, landing_dir: Path, lake: Lake, loaded_at: datet
         rows += int(count)
 
     staged: dict[str, StagedTable] = {}
-    current = lake.read_manifest().tables
+    current = manifest.tables
     for table, (file, schema) in checked_reference.items():
         version = f"v-{file.digest}"
         if current.get(table) and all(

@@ -175,7 +175,7 @@ def _run_lake_stages(
         if not options.skip_bronze:
             with _timed("bronze", timings, notify):
                 loaded_at = datetime.now(UTC)
-                bronze = ingest(local, settings.landing_dir, lake, loaded_at)
+                bronze = ingest(local, settings.landing_dir, lake, manifest, loaded_at)
                 tables.staged.update(bronze.staged_reference)
             notify(
                 f"bronze: {bronze.files_ingested} new of {bronze.files_seen} landing files, "

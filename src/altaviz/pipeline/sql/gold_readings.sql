@@ -100,23 +100,6 @@ evaluated_span AS (
     FROM evaluated
     GROUP BY compressor_id
 ),
-core AS (
-    SELECT
-        c.compressor_id,
-        COUNT(c.vibration_mms) AS vib_n,
-        SUM(c.vibration_mms) AS vib_sum,
-        VAR_SAMP(c.vibration_mms) AS vib_var,
-        MAX(c.vibration_mms) AS vib_max,
-        COUNT(c.discharge_temp_f) AS temp_n,
-        SUM(c.discharge_temp_f) AS temp_sum,
-        COUNT(c.discharge_pressure_psi) AS pressure_n,
-        SUM(c.discharge_pressure_psi) AS pressure_sum
-    FROM context AS c
-    JOIN evaluated_span AS s ON s.compressor_id = c.compressor_id
-    CROSS JOIN evaluation AS e
-    WHERE c.timestamp >= s.core_from AND c.timestamp < e.evaluate_from
-    GROUP BY c.compressor_id
-),
 outside_core AS (
     SELECT c.*
     FROM context AS c
@@ -124,28 +107,46 @@ outside_core AS (
     CROSS JOIN evaluation AS e
     WHERE c.timestamp < s.core_from OR c.timestamp >= e.evaluate_from
 ),
-day_rest AS (
+-- The readings each part aggregates: a compressor's core, and each evaluated reading's rest.
+day_pieces AS (
     SELECT
-        r.compressor_id,
-        r.timestamp,
-        COUNT(c.vibration_mms) AS vib_n,
-        SUM(c.vibration_mms) AS vib_sum,
-        VAR_SAMP(c.vibration_mms) AS vib_var,
-        MAX(c.vibration_mms) AS vib_max,
-        COUNT(c.discharge_temp_f) AS temp_n,
-        SUM(c.discharge_temp_f) AS temp_sum,
-        COUNT(c.discharge_pressure_psi) AS pressure_n,
-        SUM(c.discharge_pressure_psi) AS pressure_sum
+        c.compressor_id,
+        TRUE AS is_core,
+        s.core_from AS evaluated_at,
+        c.vibration_mms,
+        c.discharge_temp_f,
+        c.discharge_pressure_psi
+    FROM context AS c
+    JOIN evaluated_span AS s ON s.compressor_id = c.compressor_id
+    CROSS JOIN evaluation AS e
+    WHERE c.timestamp >= s.core_from AND c.timestamp < e.evaluate_from
+    UNION ALL
+    SELECT r.compressor_id, FALSE, r.timestamp, c.vibration_mms, c.discharge_temp_f, c.discharge_pressure_psi
     FROM evaluated AS r
     JOIN outside_core AS c
         ON c.compressor_id = r.compressor_id
         AND c.timestamp BETWEEN r.timestamp - INTERVAL 24 HOUR AND r.timestamp
-    GROUP BY r.compressor_id, r.timestamp
+),
+day_sums AS (
+    SELECT
+        compressor_id,
+        is_core,
+        evaluated_at,
+        COUNT(vibration_mms) AS vib_n,
+        SUM(vibration_mms) AS vib_sum,
+        VAR_SAMP(vibration_mms) AS vib_var,
+        MAX(vibration_mms) AS vib_max,
+        COUNT(discharge_temp_f) AS temp_n,
+        SUM(discharge_temp_f) AS temp_sum,
+        COUNT(discharge_pressure_psi) AS pressure_n,
+        SUM(discharge_pressure_psi) AS pressure_sum
+    FROM day_pieces
+    GROUP BY compressor_id, is_core, evaluated_at
 ),
 day_parts AS (
     SELECT
         d.compressor_id,
-        d.timestamp,
+        d.evaluated_at AS timestamp,
         COALESCE(k.vib_n, 0) AS core_n,
         d.vib_n AS rest_n,
         COALESCE(k.vib_n, 0) + d.vib_n AS vib_n,
@@ -157,8 +158,9 @@ day_parts AS (
             / NULLIF(COALESCE(k.temp_n, 0) + d.temp_n, 0) AS temp_24hr_mean,
         (COALESCE(k.pressure_sum, 0) + COALESCE(d.pressure_sum, 0))
             / NULLIF(COALESCE(k.pressure_n, 0) + d.pressure_n, 0) AS pressure_24hr_mean
-    FROM day_rest AS d
-    LEFT JOIN core AS k ON k.compressor_id = d.compressor_id
+    FROM day_sums AS d
+    LEFT JOIN day_sums AS k ON k.compressor_id = d.compressor_id AND k.is_core
+    WHERE NOT d.is_core
 ),
 day_joined AS (
     SELECT
