@@ -1,0 +1,218 @@
+"""A full run of a large fleet against the least work any run producing the same lake must do.
+
+Default: 4,700 compressors × 30 days (≈ 20.3 M readings), issue 3's full-size figure (targets ≤ 60 s
+and ≤ 4 GB peak memory on 2 cores). The pipeline runs as a whole `altaviz pipeline run --skip-db`
+process (bronze → silver → gold, hourly, violations, alerts); its time, CPU seconds and peak RSS
+are measured from here.
+
+Two references, measured in this script on the same files and engine settings:
+- the I/O floor: the lake's tables copied with no feature computed at all — landing → bronze,
+  bronze → silver (day-partitioned), silver → a per-reading gold table of the same width (every
+  feature column a plain per-row expression), and the hourly GROUP BY. Any run writing this lake
+  does at least this much;
+- the rolling windows alone: the `windowed` part of gold_readings.sql (taken from the file, not
+  copied), every window aggregate of every reading, chunked as the pipeline chunks the fleet,
+  counted but not written.
+Their sum bounds from below what the full run can take while computing the same features with
+window functions. CPU seconds are the steadier figure on a shared machine: on N cores a run cannot
+take less wall time than its CPU seconds / N.
+
+    python bench/bench_full_run.py
+    python bench/bench_full_run.py --compressors 470 --days 30
+"""
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from altaviz.config import Settings
+from altaviz.pipeline.engine import DuckDBEngine, load_sql
+from altaviz.pipeline.stages import EVERY_READING, bind_parameters, chunk_of, fleet_chunks
+from altaviz.simulator import SimulationConfig, simulate
+
+SENSORS = (
+    "vibration_mms",
+    "discharge_temp_f",
+    "suction_pressure_psi",
+    "discharge_pressure_psi",
+    "horsepower_consumption",
+    "gas_flow_mcf",
+)
+
+
+def cpu_seconds(who: int = resource.RUSAGE_SELF) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measured(run: Callable[[], object]) -> tuple[float, float]:
+    """Wall and CPU seconds (this process, all threads) of run()."""
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    run()
+    return time.perf_counter() - wall, cpu_seconds() - cpu
+
+
+def pipeline_process(data_dir: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and peak RSS (GB) of one `altaviz pipeline run --skip-db` process."""
+    env = {**os.environ, "ALTAVIZ_DATA_DIR": str(data_dir)}
+    env.pop("DATABASE_URL", None)
+    command = [sys.executable, "-m", "altaviz", "pipeline", "run", "--skip-db"]
+    cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(command, env=env, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, cpu_seconds(resource.RUSAGE_CHILDREN) - cpu, usage.ru_maxrss / 1024**2
+
+
+def day_partitioned(sql: str, target: Path) -> str:
+    return (
+        f"COPY (SELECT *, CAST(timestamp AS DATE) AS day FROM ({sql})) TO '{target}' "
+        "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (day), OVERWRITE_OR_IGNORE true)"
+    )
+
+
+def gold_width_columns(con: duckdb.DuckDBPyConnection, lake: Path) -> str:
+    """Per-row stand-ins for the gold readings table's columns beyond silver's, one for one."""
+    gold = f"read_parquet('{lake}/gold/readings/**/*.parquet', hive_partitioning = false)"
+    silver = f"read_parquet('{lake}/silver/readings/**/*.parquet', hive_partitioning = false)"
+    silver_columns = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {silver}").fetchall()}
+    stand_ins = []
+    for i, (name, type_name, *_) in enumerate(con.execute(f"DESCRIBE SELECT * FROM {gold}").fetchall()):
+        if name in silver_columns:
+            continue
+        sensor = SENSORS[i % len(SENSORS)]
+        value = {
+            "DOUBLE": f"{sensor} * 1.01",
+            "VARCHAR": f"CASE WHEN {sensor} > 100 THEN 'warning' ELSE 'normal' END",
+            "BOOLEAN": f"{sensor} > 100",
+            "DATE": "CAST(timestamp AS DATE)",
+        }.get(type_name, f"CAST(EPOCH(timestamp) AS {type_name})")
+        stand_ins.append(f"{value} AS {name}")
+    return ", ".join(stand_ins)
+
+
+def io_floor(landing: Path, lake: Path, work: Path) -> dict[str, tuple[float, float]]:
+    """Copy the lake's tables with no feature computed; wall and CPU seconds of each copy."""
+    work.mkdir(parents=True)
+    con = duckdb.connect(config={"preserve_insertion_order": False, "temp_directory": str(work / "spill")})
+    con.execute("SET TimeZone = 'UTC'")
+    hourly = ", ".join(
+        f"AVG({s}) AS {s}_mean, STDDEV_SAMP({s}) AS {s}_std, MIN({s}) AS {s}_min, MAX({s}) AS {s}_max"
+        for s in SENSORS
+    )
+    copies = {
+        "bronze": "COPY (SELECT * EXCLUDE (filename, file_row_number), filename AS _source_file, "
+        "file_row_number AS _source_row, NOW() AS _loaded_at "
+        f"FROM read_parquet('{landing}/readings/*.parquet', filename = true, file_row_number = true)) "
+        f"TO '{work}/bronze.parquet' (FORMAT parquet, COMPRESSION zstd)",
+        "silver": day_partitioned(
+            "SELECT * EXCLUDE (_source_row), CAST(NULL AS VARCHAR) AS quality_flags "
+            f"FROM '{work}/bronze.parquet'",
+            work / "silver",
+        ),
+        "gold readings": day_partitioned(
+            f"SELECT * EXCLUDE (day), {gold_width_columns(con, lake)} "
+            f"FROM read_parquet('{work}/silver/**/*.parquet', hive_partitioning = true)",
+            work / "gold",
+        ),
+        "hourly": f"COPY (SELECT compressor_id, date_trunc('hour', timestamp) AS agg_timestamp, {hourly}, "
+        f"COUNT(*) AS reading_count FROM read_parquet('{work}/gold/**/*.parquet') GROUP BY ALL) "
+        f"TO '{work}/hourly.parquet' (FORMAT parquet, COMPRESSION zstd)",
+    }
+    try:
+        return {name: measured(lambda sql=sql: con.execute(sql)) for name, sql in copies.items()}
+    finally:
+        con.close()
+
+
+def windowed_query() -> str:
+    """gold_readings.sql's `windowed` part, as the pipeline runs it: every window aggregate."""
+    parsed = sqlglot.parse_one(load_sql("gold_readings"), read="duckdb")
+    cte = next(c for c in parsed.find_all(exp.CTE) if c.alias == "windowed")
+    return cte.this.sql(dialect="duckdb")
+
+
+def windows_alone(data_dir: Path, work: Path) -> tuple[float, float]:
+    """Every rolling-window aggregate of every reading, by chunk of the fleet as the pipeline runs."""
+    settings = Settings(data_dir=data_dir)
+    engine = DuckDBEngine(settings, work / "windows")
+    bind_parameters(engine, settings)
+    engine.bind_sql("evaluation", EVERY_READING)
+    silver = sorted((data_dir / "lake" / "silver" / "readings").rglob("*.parquet"))
+    chunks = fleet_chunks(silver, settings.pipeline_chunk_rows)
+    query = windowed_query()
+
+    def run() -> None:
+        for chunk in range(chunks):
+            engine.bind_sql("every_reading", chunk_of(silver, chunks, chunk))
+            # every column is aggregated, so no window aggregate is pruned as unused
+            engine.rows(f"SELECT MAX(COLUMNS(*)) FROM ({query})")
+
+    try:
+        return measured(run)
+    finally:
+        engine.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--compressors", type=int, default=4_700)
+    parser.add_argument("--days", type=float, default=30)
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="altaviz-full-run-"))
+    try:
+        data_dir = root / "data"
+        simulated = simulate(
+            SimulationConfig(compressors=args.compressors, days=args.days), data_dir / "landing"
+        )
+        rows_text = (
+            f"{simulated.readings_rows:,} readings ({args.compressors:,} compressors × {args.days:g} days)"
+        )
+        wall, cpu, peak_gb = pipeline_process(data_dir)
+        print(
+            f"full run, {rows_text}: {wall:.1f} s, {cpu:.0f} CPU s, peak RSS {peak_gb:.2f} GB "
+            "(targets ≤ 60 s, ≤ 4 GB)",
+            flush=True,
+        )
+        copies = io_floor(data_dir / "landing", data_dir / "lake", root / "floor")
+        floor_wall, floor_cpu = (sum(figures) for figures in zip(*copies.values(), strict=True))
+        parts = ", ".join(f"{name} {seconds:.1f} s" for name, (seconds, _) in copies.items())
+        print(
+            f"I/O floor (the lake's tables copied, no feature computed): {floor_wall:.1f} s, "
+            f"{floor_cpu:.0f} CPU s ({parts})",
+            flush=True,
+        )
+        windows_wall, windows_cpu = windows_alone(data_dir, root / "work")
+        print(
+            f"rolling windows alone (gold_readings.sql's window aggregates, not written): "
+            f"{windows_wall:.1f} s, {windows_cpu:.0f} CPU s",
+            flush=True,
+        )
+        bound_wall, bound_cpu = floor_wall + windows_wall, floor_cpu + windows_cpu
+        cores = os.cpu_count() or 1
+        print(
+            f"floor + windows: {bound_wall:.1f} s, {bound_cpu:.0f} CPU s (≥ {bound_cpu / cores:.0f} s on "
+            f"{cores} cores); full run / (floor + windows): {wall / bound_wall:.2f}× wall, "
+            f"{cpu / bound_cpu:.2f}× CPU"
+        )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
