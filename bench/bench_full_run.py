@@ -151,12 +151,12 @@ def windows_alone(data_dir: Path, work: Path) -> tuple[float, float]:
     bind_parameters(engine, settings)
     engine.bind_sql("evaluation", EVERY_READING)
     silver = sorted((data_dir / "lake" / "silver" / "readings").rglob("*.parquet"))
-    chunks = fleet_chunks(silver, settings.pipeline_chunk_rows)
+    starts = fleet_chunks(engine, silver, settings.pipeline_chunk_rows)
     query = windowed_query()
 
     def run() -> None:
-        for chunk in range(chunks):
-            engine.bind_sql("every_reading", chunk_of(silver, chunks, chunk))
+        for chunk in range(len(starts) + 1):
+            engine.bind_sql("every_reading", chunk_of(silver, starts, chunk))
             # every column is aggregated, so no window aggregate is pruned as unused
             engine.rows(f"SELECT MAX(COLUMNS(*)) FROM ({query})")
 

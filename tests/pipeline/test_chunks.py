@@ -2,10 +2,16 @@
 over the whole fleet leaves it."""
 
 import shutil
+from collections import Counter
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from altaviz.config import Settings
+from altaviz.pipeline.engine import DuckDBEngine
 from altaviz.pipeline.run import PipelineOptions, run_pipeline
+from altaviz.pipeline.stages import chunk_of, fleet_chunks
 from altaviz.simulator import SimulationResult
 from tests.pipeline.helpers import COMPARED, assert_tables_equal, copy_landing, run, settings_for
 
@@ -56,3 +62,26 @@ def test_an_incremental_run_continues_a_chunked_one(
     shutil.copytree(chunked, whole)
     run(settings_for(whole), skip_bronze=True, skip_db=True, full=True)
     assert_tables_equal(chunked, whole)
+
+
+def test_chunks_hold_every_row_once_and_each_compressor_whole(tmp_path: Path) -> None:
+    # 50 compressors of 1 to 50 readings (1,275 in all), ids with a quote, and rows without an id,
+    # over two files
+    ids = [f"C-{n:02d}'x" for n in range(1, 51)]
+    rows = [c for n, c in enumerate(ids, start=1) for _ in range(n)] + [None] * 7
+    files = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    pq.write_table(pa.table({"compressor_id": rows[::2]}), files[0])
+    pq.write_table(pa.table({"compressor_id": rows[1::2]}), files[1])
+    engine = DuckDBEngine(settings_for(tmp_path), tmp_path / "scratch")
+
+    starts = fleet_chunks(engine, files, chunk_rows=300)
+    chunks = [Counter(r[0] for r in engine.rows(chunk_of(files, starts, k))) for k in range(len(starts) + 1)]
+
+    assert len(chunks) == 5  # ceil(1,275 / 300)
+    assert sum(chunks, Counter()) == Counter(rows)
+    assert all(sum(1 for chunk in chunks if c in chunk) == 1 for c in ids)
+    assert chunks[0][None] == 7
+    sizes = [sum(n for c, n in chunk.items() if c is not None) for chunk in chunks]
+    assert max(sizes) <= 255 + 50, sizes  # a fifth of the rows, give or take one compressor
+    assert fleet_chunks(engine, files, chunk_rows=2_000) == []
+    assert Counter(r[0] for r in engine.rows(chunk_of(files, [], 0))) == Counter(rows)

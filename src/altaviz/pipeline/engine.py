@@ -73,8 +73,13 @@ class TransformEngine(Protocol):
     def close(self) -> None: ...
 
 
+def sql_text(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def _quote(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
+    return sql_text(str(path))
 
 
 def parquet_list(files: Sequence[Path]) -> str:

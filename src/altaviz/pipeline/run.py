@@ -369,14 +369,14 @@ def _fleet_steps(
 ) -> None:
     """Run steps that work compressor by compressor over input_files; DuckDB takes the fleet in chunks."""
     if isinstance(engine, DuckDBEngine):
-        chunks = fleet_chunks(input_files, settings.pipeline_chunk_rows)
+        starts = fleet_chunks(engine, input_files, settings.pipeline_chunk_rows)
         run_steps_by_chunk(
             engine,
             steps,
             tables,
             version,
-            chunks,
-            lambda k: engine.bind_sql(input_name, chunk_of(input_files, chunks, k)),
+            len(starts) + 1,
+            lambda k: engine.bind_sql(input_name, chunk_of(input_files, starts, k)),
         )
     else:
         engine.bind_parquet(input_name, input_files)

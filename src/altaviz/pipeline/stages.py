@@ -7,10 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from altaviz.config import Settings
-from altaviz.pipeline.engine import DuckDBEngine, TransformEngine, read_parquet
+from altaviz.pipeline.engine import DuckDBEngine, TransformEngine, read_parquet, sql_text
 from altaviz.pipeline.lake import STAGING_PREFIX, Lake, Manifest, StagedTable
 from altaviz.pipeline.params import params_row, threshold_rows
 
@@ -126,15 +124,39 @@ def run_steps_by_chunk(
         engine.bind_parquet(step.name, sorted(outputs[step.name].rglob("*.parquet")))
 
 
-def fleet_chunks(files: list[Path], chunk_rows: int) -> int:
-    """How many chunks of the fleet a run over these files takes: about chunk_rows rows each."""
-    rows = sum(int(pq.read_metadata(path).num_rows) for path in files)
-    return max(1, math.ceil(rows / chunk_rows))
+def fleet_chunks(engine: DuckDBEngine, files: list[Path], chunk_rows: int) -> list[str]:
+    """Cut the fleet in these files into chunks of about chunk_rows readings: the compressor ids the
+    chunks after the first start at (empty: one chunk).
+
+    A chunk is a range of compressor ids, so all readings of a compressor are in one chunk, and the
+    files a step writes chunk by chunk each hold one range: the next step reading a chunk skips the
+    other chunks' files by their statistics instead of filtering every row of every file.
+    """
+    counts = engine.rows(
+        f"SELECT compressor_id, COUNT(*) FROM {read_parquet(files)} "
+        "WHERE compressor_id IS NOT NULL GROUP BY compressor_id ORDER BY compressor_id"
+    )
+    total = sum(count for _, count in counts)
+    chunks = max(1, math.ceil(total / chunk_rows))
+    starts: list[str] = []
+    so_far = 0
+    for compressor, count in counts:
+        if so_far >= total * (len(starts) + 1) / chunks:
+            starts.append(compressor)
+        so_far += count
+    return starts
 
 
-def chunk_of(files: list[Path], chunks: int, chunk: int) -> str:
-    """The rows of one chunk of the fleet: compressors are dealt to chunks by a hash of their id."""
-    return f"SELECT * FROM {read_parquet(files)} WHERE hash(compressor_id) % {chunks} = {chunk}"
+def chunk_of(files: list[Path], starts: list[str], chunk: int) -> str:
+    """The rows of one chunk of the fleet (see fleet_chunks); rows without a compressor id go to the first."""
+    bounds = []
+    if chunk > 0:
+        bounds.append(f"compressor_id >= {sql_text(starts[chunk - 1])}")
+    if chunk < len(starts):
+        below = f"compressor_id < {sql_text(starts[chunk])}"
+        bounds.append(f"({below} OR compressor_id IS NULL)" if chunk == 0 else below)
+    where = f" WHERE {' AND '.join(bounds)}" if bounds else ""
+    return f"SELECT * FROM {read_parquet(files)}{where}"
 
 
 def input_fingerprint(bronze_files: list[Path]) -> str:
