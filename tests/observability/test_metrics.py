@@ -123,6 +123,9 @@ def test_metrics_refuse_unauthorised_callers(app: FastAPI, sqlite_url: str, tmp_
             assert local.get("/metrics").status_code == 200
             # Through a proxy the service was not told about, the peer is no proof of anything.
             assert local.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 403
+            for header in ("Forwarded", "X-Real-IP", "True-Client-IP"):
+                value = "for=203.0.113.9" if header == "Forwarded" else "203.0.113.9"
+                assert local.get("/metrics", headers={header: value}).status_code == 403, header
         with TestClient(open_app, base_url=BASE_URL, client=("203.0.113.9", 40000)) as remote:
             assert remote.get("/metrics").status_code == 403
             assert remote.get("/metrics", headers=AUTH).status_code == 403

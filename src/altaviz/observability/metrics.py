@@ -7,8 +7,8 @@ for itself (Prometheus sums them by instance only if each is scraped); run one w
 
 Access to /metrics (METRICS_TOKEN, METRICS_ALLOW): a caller is let in with `Authorization: Bearer
 <METRICS_TOKEN>`, or when its address is in METRICS_ALLOW (default loopback only). A request that
-carries X-Forwarded-For/Forwarded while TRUSTED_PROXIES is unset came through a proxy we cannot see
-behind, so only the token lets it in. /metrics is exempt from the rate limiter.
+carries a client-address header of a proxy (X-Forwarded-For, Forwarded, X-Real-IP and the like) while
+TRUSTED_PROXIES is unset came through a proxy we cannot see behind, so only the token lets it in. /metrics is exempt from the rate limiter.
 """
 
 import hmac
@@ -201,6 +201,18 @@ class MetricsMiddleware:
             request_id_var.reset(token)
 
 
+# Headers proxies use to pass on the client's address: any of them means a proxy stands in between.
+PROXY_CLIENT_HEADERS = (
+    "x-forwarded-for",
+    "forwarded",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "x-cluster-client-ip",
+)
+
+
 def _networks(settings: Settings) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     return [ipaddress.ip_network(item, strict=False) for item in settings.metrics_allow]
 
@@ -214,7 +226,7 @@ def metrics_access(request: Request, settings: Settings) -> tuple[bool, str]:
         if scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode()):
             return True, ""
         return False, "wrong metrics token"
-    forwarded = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+    forwarded = any(name in request.headers for name in PROXY_CLIENT_HEADERS)
     if forwarded and not settings.trusted_proxies:
         return False, "a proxied request needs the metrics token (or TRUSTED_PROXIES)"
     host = request.client.host if request.client else ""
