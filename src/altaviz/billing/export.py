@@ -4,6 +4,10 @@ Rows are read with a server-side cursor in batches and written out batch by batc
 chunks, Parquet as one row group per batch (the footer comes last). Memory stays flat whatever the
 size of the export, and the first bytes leave before the last row is read. The range is clamped to
 the plan's history; every query is scoped to the caller's organization.
+
+CSV is opened in spreadsheets, which run a cell starting with = + - @ (or a tab or carriage return
+before one) as a formula: text cells starting so get a leading single quote (OWASP's advice on CSV
+injection), so a resolution note such as `=HYPERLINK(...)` shows as text. Numbers are left alone.
 """
 
 import csv
@@ -131,6 +135,16 @@ def stream_csv(engine: Engine, scope: OrgScope, request: ExportRequest) -> Itera
         yield buffer.getvalue().encode()
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula, prefixed with a single quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def _csv_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
@@ -138,7 +152,7 @@ def _csv_value(value: Any) -> Any:
         return value.isoformat()
     if value is None:
         return ""
-    return _plain(value)
+    return csv_safe(_plain(value))
 
 
 class _Drain(io.RawIOBase):
