@@ -88,7 +88,7 @@ class AlertHistory(Base):
 
     id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(ORG_FK, ondelete="CASCADE"))
-    compressor_id: Mapped[str] = mapped_column(String(50))
+    compressor_id: Mapped[str] = mapped_column(String(64))
     # What is alarmed: a threshold metric ("vibration_mms", ...) or "data_staleness".
     condition: Mapped[str] = mapped_column(String(50))
     alert_type: Mapped[str] = mapped_column(String(30))

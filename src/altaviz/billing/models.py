@@ -67,7 +67,7 @@ class PlanLimitQuarantine(Base):
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey(ORG_FK, ondelete="CASCADE"), primary_key=True
     )
-    compressor_id: Mapped[str] = mapped_column(String(50), primary_key=True)
+    compressor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     readings: Mapped[int] = mapped_column(Integer, default=0)
     first_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

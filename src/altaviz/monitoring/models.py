@@ -48,7 +48,7 @@ class StationLocation(Base):
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey(ORG_FK, ondelete="CASCADE"), primary_key=True
     )
-    station_id: Mapped[str] = mapped_column(String(50), primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     station_name: Mapped[str] = mapped_column(String(200))
     latitude: Mapped[float] = mapped_column(Float)
     longitude: Mapped[float] = mapped_column(Float)
@@ -74,8 +74,8 @@ class CompressorMetadata(Base):
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey(ORG_FK, ondelete="CASCADE"), primary_key=True
     )
-    compressor_id: Mapped[str] = mapped_column(String(50), primary_key=True)
-    station_id: Mapped[str] = mapped_column(String(50))
+    compressor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    station_id: Mapped[str] = mapped_column(String(64))
     model: Mapped[str] = mapped_column(String(100))
     horsepower: Mapped[int] = mapped_column(Integer)
     install_date: Mapped[date] = mapped_column(Date)
@@ -97,7 +97,7 @@ class MaintenanceEvent(Base):
     id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(ORG_FK, ondelete="CASCADE"))
     event_id: Mapped[str] = mapped_column(String(100))
-    compressor_id: Mapped[str] = mapped_column(String(50))
+    compressor_id: Mapped[str] = mapped_column(String(64))
     performed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     event_date: Mapped[date] = mapped_column(Date)
     event_type: Mapped[str] = mapped_column(String(20))
@@ -136,7 +136,7 @@ class SensorReadingAgg(Base):
 
     id: Mapped[int] = mapped_column(SurrogateKey, primary_key=True, autoincrement=True)
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(ORG_FK, ondelete="CASCADE"))
-    compressor_id: Mapped[str] = mapped_column(String(50))
+    compressor_id: Mapped[str] = mapped_column(String(64))
     agg_timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
     window_type: Mapped[str] = mapped_column(String(10), default="1hr")
     vibration_mean: Mapped[float | None] = mapped_column(Float)
@@ -190,8 +190,8 @@ class DataQualityMetric(Base):
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(ORG_FK, ondelete="CASCADE"))
     input_fingerprint: Mapped[str] = mapped_column(String(64))
     metric_timestamp: Mapped[datetime] = mapped_column(UTCDateTime)
-    scope: Mapped[str] = mapped_column(String(50))
-    compressor_id: Mapped[str | None] = mapped_column(String(50))
+    scope: Mapped[str] = mapped_column(String(64))
+    compressor_id: Mapped[str | None] = mapped_column(String(64))
     metric_type: Mapped[str] = mapped_column(String(20))
     metric_value: Mapped[float | None] = mapped_column(Float)
     pass_threshold: Mapped[bool] = mapped_column()

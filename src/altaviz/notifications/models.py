@@ -50,7 +50,7 @@ class NotificationMessage(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
     organization_id: Mapped[uuid.UUID] = mapped_column(ForeignKey(ORG_FK, ondelete="CASCADE"))
     channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("notification_channels.id", ondelete="CASCADE"))
-    compressor_id: Mapped[str] = mapped_column(String(50))
+    compressor_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="pending")
     # [{"kind": "critical"|"escalated"|"repeat", "alert_id": ..., "severity": ..., "message": ..., "at": ...}]
     events: Mapped[list[dict[str, Any]]] = mapped_column(JSONDocument)

@@ -17,8 +17,10 @@ from typing import Any
 import duckdb
 
 from altaviz.fleet import SENSOR_NAMES
+from altaviz.fleet.identifiers import COMPRESSOR_ID_RULE, compressor_id_problem
 from altaviz.pipeline.engine import DuckDBEngine
 from altaviz.pipeline.lake import STAGING_PREFIX, Lake, Manifest, StagedTable
+from altaviz.pipeline.params import ID_REGEX
 
 
 class LandingError(ValueError):
@@ -74,6 +76,8 @@ REFERENCE_TABLES: dict[str, tuple[str, dict[str, tuple[str, bool]], bool]] = {
 }
 
 _CAST = {NUMBER: "DOUBLE", TEXT: "VARCHAR", TIME: "TIMESTAMPTZ", DAY: "DATE"}
+# Fleet-file columns that hold an id; the database stores them 64 characters wide (migration 0006).
+ID_COLUMNS = ("compressor_id", "station_id")
 
 
 def _kind_of(duckdb_type: str) -> str:
@@ -186,6 +190,30 @@ def check_file(
     return LandingFile(path, relative, digests.of(path), frozenset(actual))
 
 
+def check_identifiers(engine: DuckDBEngine, file: LandingFile) -> None:
+    """Refuse a fleet file holding an id outside the one rule, naming the file, row and rule: a load
+    must never fail half-way on an id one database accepts and the other refuses."""
+    for column in ID_COLUMNS:
+        if column not in file.columns:
+            continue
+        bad = engine.rows(
+            f'SELECT file_row_number, "{column}" '
+            f"FROM read_parquet('{_escape(file.path)}', file_row_number = true) "
+            f'WHERE "{column}" IS NULL OR NOT regexp_matches("{column}", ?) '
+            "ORDER BY file_row_number LIMIT 1",
+            [ID_REGEX],
+        )
+        if bad:
+            row, value = bad[0]
+            problem = (compressor_id_problem(value) or "does not match the rule").replace(
+                "compressor_id", column, 1
+            )
+            raise LandingError(
+                f"landing/{file.relative} row {int(row) + 1}: {problem} "
+                f"(an id is {COMPRESSOR_ID_RULE}); fix the file and run the pipeline again"
+            )
+
+
 def _escape(path: Path) -> str:
     return str(path).replace("'", "''")
 
@@ -226,6 +254,7 @@ def ingest(
                 )
             continue
         checked_reference[table] = (check_file(engine, landing_dir, path, schema, digests), schema)
+        check_identifiers(engine, checked_reference[table][0])
 
     lake.bronze_readings_dir.mkdir(parents=True, exist_ok=True)
     stamp = loaded_at.isoformat()

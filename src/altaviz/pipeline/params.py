@@ -4,7 +4,11 @@ from typing import Any
 
 from altaviz.config import Settings
 from altaviz.fleet import DEFAULT_THRESHOLDS, SENSORS, Threshold
+from altaviz.fleet.identifiers import COMPRESSOR_ID_PATTERN
 
+# The compressor id rule (altaviz.fleet.identifiers) anchored for DuckDB's and Spark's regex engines
+# alike: RE2 and Java both read \z as the very end of the text ($ lets a trailing newline through in Java).
+ID_REGEX = r"^(?:" + COMPRESSOR_ID_PATTERN + r")\z"
 # A reading may be stamped up to this long after the moment it was loaded (clock skew at the edge).
 FUTURE_TOLERANCE_SECONDS = 300
 # Incremental runs recompute this far behind the newest reading of each compressor (the longest
@@ -29,6 +33,7 @@ ACCURACY_PASS = 0.95
 def params_row(settings: Settings) -> dict[str, Any]:
     row: dict[str, Any] = {
         "interval_seconds": settings.reading_interval_minutes * 60,
+        "compressor_id_regex": ID_REGEX,
         "future_tolerance_seconds": FUTURE_TOLERANCE_SECONDS,
         "late_seconds": LATE_SECONDS,
         "spike_ratio": SPIKE_RATIO,

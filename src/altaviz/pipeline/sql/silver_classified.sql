@@ -13,6 +13,8 @@ WITH checked AS (
         CASE
             WHEN b.compressor_id IS NULL OR b.timestamp IS NULL
                 THEN 'missing key: compressor_id or timestamp is null'
+            WHEN NOT regexp_matches(b.compressor_id, p.compressor_id_regex)
+                THEN 'invalid compressor id: not 1-64 characters of letters, digits and -_.:/'
             WHEN c.compressor_id IS NULL THEN 'unknown compressor: not in the fleet metadata'
             WHEN pc.compressor_id IS NULL
                 THEN 'plan limit: the organization''s plan covers fewer compressors; upgrade to load it'
