@@ -63,6 +63,14 @@ class Settings(BaseSettings):
         description="How often a compressor is expected to report; drives completeness and gaps.",
     )
     freshness_sla_minutes: int = Field(15, ge=1, validation_alias=_env("PIPELINE_FRESHNESS_SLA_MINUTES"))
+    max_reading_age_days: int = Field(
+        730,
+        ge=1,
+        validation_alias=_env("PIPELINE_MAX_READING_AGE_DAYS"),
+        description="A reading stamped more than this many days before it was loaded is quarantined as "
+        "too old (a clock reset to 1970, say), instead of stretching the batch's expected span; the "
+        "default covers the longest plan history (365 days) twice over, so a backfill fits.",
+    )
     pipeline_memory_limit: str = Field(
         "3GB",
         validation_alias=_env("PIPELINE_MEMORY_LIMIT"),

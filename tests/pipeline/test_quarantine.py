@@ -103,3 +103,37 @@ def test_hand_made_bad_rows(tmp_path: Path) -> None:
     silver = lake_rows(tmp_path, "silver/readings", order="timestamp")
     assert [r["vibration_mms"] for r in silver] == [3.0, 3.0, 3.0]  # first copy kept, partial-null row kept
     assert summary.balanced
+
+
+def test_a_reading_from_1970_is_quarantined_as_too_old_and_leaves_the_span_alone(tmp_path: Path) -> None:
+    """Issue 18 item 11: one reading with a reset clock stretched the expected span to 56 years."""
+    landing = tmp_path / "landing"
+    write_fleet(landing)
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows = [{"compressor_id": "COMP-001", "timestamp": now - timedelta(minutes=10 * i)} for i in range(36)]
+    write_readings(
+        landing,
+        "readings.parquet",
+        [*rows, {"compressor_id": "COMP-001", "timestamp": datetime(1970, 1, 1, tzinfo=UTC)}],
+    )
+    summary = run(settings_for(tmp_path), skip_db=True).summary
+    assert summary.quarantined == {"too old": 1}
+    assert summary.quality["completeness"]
+    fleet = lake_rows(tmp_path, "silver/quality", "scope = 'fleet'")[0]
+    assert fleet["expected_rows"] == 36
+    assert fleet["consistency"] == 1.0
+
+
+def test_the_age_horizon_is_a_setting(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    write_fleet(landing)
+    now = datetime.now(UTC).replace(microsecond=0)
+    write_readings(
+        landing,
+        "readings.parquet",
+        [{"compressor_id": "COMP-001", "timestamp": now - timedelta(days=d)} for d in (1, 5)],
+    )
+    settings = settings_for(tmp_path).model_copy(update={"max_reading_age_days": 3})
+    summary = run(settings, skip_db=True).summary
+    assert summary.quarantined == {"too old": 1}
+    assert [r["reason"] for r in lake_rows(tmp_path, "silver/quarantine")][0].startswith("too old:")

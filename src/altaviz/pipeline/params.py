@@ -35,6 +35,7 @@ def params_row(settings: Settings) -> dict[str, Any]:
         "interval_seconds": settings.reading_interval_minutes * 60,
         "compressor_id_regex": ID_REGEX,
         "future_tolerance_seconds": FUTURE_TOLERANCE_SECONDS,
+        "max_age_seconds": settings.max_reading_age_days * 86400,
         "late_seconds": LATE_SECONDS,
         "spike_ratio": SPIKE_RATIO,
         "rate_min_readings": RATE_MIN_READINGS,

@@ -29,7 +29,7 @@ per_compressor AS (
         COUNT(s.compressor_id) AS bronze_rows,
         SUM(CASE WHEN s.compressor_id IS NOT NULL AND s.reason IS NULL THEN 1 ELSE 0 END) AS silver_rows,
         SUM(CASE WHEN s.reason IS NOT NULL AND s.reason NOT LIKE 'duplicate%' AND s.reason NOT LIKE 'future%'
-                 AND s.reason NOT LIKE 'late%'
+                 AND s.reason NOT LIKE 'late%' AND s.reason NOT LIKE 'too old%'
                  THEN 1 ELSE 0 END) AS invalid_rows,
         MAX(CASE WHEN s.reason IS NULL THEN EPOCH(s.timestamp) END) AS newest_epoch
     FROM monitored AS c
@@ -43,7 +43,7 @@ fleet AS (
         COUNT(*) AS bronze_rows,
         SUM(CASE WHEN reason IS NULL THEN 1 ELSE 0 END) AS silver_rows,
         SUM(CASE WHEN reason IS NOT NULL AND reason NOT LIKE 'duplicate%' AND reason NOT LIKE 'future%'
-                 AND reason NOT LIKE 'late%'
+                 AND reason NOT LIKE 'late%' AND reason NOT LIKE 'too old%'
                  THEN 1 ELSE 0 END) AS invalid_rows,
         -- The fleet is as fresh as its stalest compressor.
         (SELECT MIN(newest_epoch) FROM per_compressor) AS newest_epoch

@@ -2,6 +2,8 @@
 -- Inputs: bronze_readings, compressors (fleet metadata), plan_compressors (the compressors the
 -- organization's plan covers), params (one row), prior_watermarks (the newest reading of each
 -- compressor processed by earlier runs; empty when everything is recomputed).
+-- A reading stamped more than params.max_age_seconds before its load is too old (a sensor clock reset to
+-- 1970 would otherwise stretch the batch's expected span over decades).
 -- The first failing check names the reason; duplicates are decided among otherwise-good rows only,
 -- so a good reading is never discarded in favour of a broken copy of it.
 -- A reading is late when it is more than params.late_seconds older than the newest reading of its
@@ -24,6 +26,8 @@ WITH checked AS (
                 THEN 'all sensors null'
             WHEN EPOCH(b.timestamp) > EPOCH(b._loaded_at) + p.future_tolerance_seconds
                 THEN 'future timestamp: later than the time the row was loaded'
+            WHEN EPOCH(b.timestamp) < EPOCH(b._loaded_at) - p.max_age_seconds
+                THEN 'too old: stamped more than PIPELINE_MAX_READING_AGE_DAYS before the time the row was loaded'
             WHEN b.vibration_mms < p.vibration_mms_min OR b.vibration_mms > p.vibration_mms_max
                 OR ISNAN(b.vibration_mms)
                 THEN 'impossible value: vibration_mms'
