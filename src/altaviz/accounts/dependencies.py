@@ -190,7 +190,18 @@ async def current_principal(principal: Annotated[Principal | None, Depends(optio
         raise NotAuthenticated(
             f"Authentication required: sign in, or send an organization API key in {API_KEY_HEADER}"
         )
+    if principal.ingest_only:
+        raise Forbidden(INGEST_ONLY)
     return principal
+
+
+INGEST_ONLY = "This is an ingest key: it can only send readings (POST /api/ingest/readings), not read or manage"
+
+
+def _role_refused(principal: Principal, role: Role) -> Forbidden:
+    if principal.ingest_only:
+        return Forbidden(INGEST_ONLY)
+    return Forbidden(f"{role.value.title()} access required; your role is {principal.role.value}")
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
@@ -201,7 +212,7 @@ def require_role(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
 
     async def check(principal: CurrentPrincipal) -> Principal:
         if not principal.has_role(role):
-            raise Forbidden(f"{role.value.title()} access required; your role is {principal.role.value}")
+            raise _role_refused(principal, role)
         return principal
 
     check.__name__ = f"require_{role.value}"
@@ -268,6 +279,26 @@ def authorize(db: Session, who: Caller, role: Role) -> Principal:
 
     The request's reads then run in autocommit: no BEGIN and ROLLBACK round trips around them.
     """
+    principal = authorize_any(db, who)
+    if not principal.has_role(role):
+        release(db)
+        raise _role_refused(principal, role)
+    return principal
+
+
+def authorize_ingest(db: Session, who: Caller) -> Principal:
+    """The principal behind `who` if it may send readings: an ingest key, or an admin."""
+    principal = authorize_any(db, who)
+    if not principal.may_ingest:
+        release(db)
+        raise Forbidden(
+            f"Sending readings needs an ingest key or admin access; your role is {principal.role.value}"
+        )
+    return principal
+
+
+def authorize_any(db: Session, who: Caller) -> Principal:
+    """The authenticated principal behind `who`, whatever its role (the caller checks what it may do)."""
     db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     try:
         principal = _resolve_principal(who.request, db, who.api_key)
@@ -279,9 +310,6 @@ def authorize(db: Session, who: Caller, role: Role) -> Principal:
         raise NotAuthenticated(
             f"Authentication required: sign in, or send an organization API key in {API_KEY_HEADER}"
         )
-    if not principal.has_role(role):
-        release(db)
-        raise Forbidden(f"{role.value.title()} access required; your role is {principal.role.value}")
     return principal
 
 

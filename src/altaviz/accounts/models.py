@@ -82,7 +82,7 @@ class UserSession(Base):
 class ApiKey(Base):
     __tablename__ = "api_keys"
     __table_args__ = (
-        CheckConstraint("role IN ('admin', 'operator', 'viewer')", name="role"),
+        CheckConstraint("role IN ('admin', 'operator', 'viewer', 'ingest')", name="role"),
         Index("ix_api_keys_organization_id", "organization_id"),
     )
 

@@ -38,6 +38,8 @@ class Principal:
     api_key_id: uuid.UUID | None = None
     api_key_name: str | None = None
     last_activity_at: datetime | None = None
+    # An ingest key (roles.INGEST_KEY_ROLE): may send readings and nothing else; it holds no role.
+    ingest_only: bool = False
 
     @property
     def scope(self) -> OrgScope:
@@ -55,4 +57,9 @@ class Principal:
         return self.name or self.email or str(self.user_id)
 
     def has_role(self, role: Role) -> bool:
-        return self.role.at_least(role)
+        return not self.ingest_only and self.role.at_least(role)
+
+    @property
+    def may_ingest(self) -> bool:
+        """Whether it may send readings: an ingest key, or an admin (member or key)."""
+        return self.ingest_only or self.has_role(Role.ADMIN)

@@ -108,7 +108,11 @@ class ApiKeyCreate(_Named):
     name: Line = Field(
         min_length=1, max_length=100, description="What the key is for, e.g. 'cron workflows'."
     )
-    role: Literal["viewer", "operator", "admin"] = "viewer"
+    role: Literal["viewer", "operator", "admin", "ingest"] = Field(
+        "viewer",
+        description="viewer, operator or admin: what a member of that role may do. ingest: may only send "
+        "readings (POST /api/ingest/readings) and cannot read anything, for field gateways.",
+    )
     expires_in_days: int | None = Field(None, ge=1, le=3650, description="Default: never expires.")
 
 

@@ -4,7 +4,7 @@ import re
 import secrets
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -19,7 +19,7 @@ from altaviz.accounts.passwords import (
 )
 from altaviz.accounts.plans import plans_with
 from altaviz.accounts.principal import OrganizationInfo, Principal
-from altaviz.accounts.roles import API_KEY_ROLES, Role
+from altaviz.accounts.roles import API_KEY_ROLES, INGEST_KEY_ROLE, Role
 from altaviz.accounts.scoping import OrgScope, scoped
 from altaviz.accounts.tokens import (
     SessionClaims,
@@ -276,20 +276,23 @@ def create_api_key(
     scope: OrgScope,
     *,
     name: str,
-    role: Role,
+    role: Role | Literal["ingest"],
     created_by: uuid.UUID | None,
     expires_at: datetime | None,
 ) -> tuple[ApiKey, str]:
-    """A new key for the organization; the key itself is returned once and never stored."""
-    if role not in API_KEY_ROLES_ENUM:
-        raise ValueError(f"an API key cannot have the role {role.value}")
+    """A new key for the organization; the key itself is returned once and never stored.
+
+    `role` is a Role, or "ingest" for a key that can only send readings (roles.INGEST_KEY_ROLE).
+    """
+    if role != INGEST_KEY_ROLE and role not in API_KEY_ROLES_ENUM:
+        raise ValueError(f"an API key cannot have the role {role}")
     key, prefix = new_api_key()
     record = ApiKey(
         organization_id=scope.organization_id,
         name=name.strip(),
         prefix=prefix,
         key_hash=sha256_hex(key),
-        role=role.value,
+        role=str(role),
         created_by=created_by,
         created_at=utcnow(),
         expires_at=expires_at,
@@ -327,13 +330,15 @@ def principal_for_api_key(session: Session, key: str, now: datetime) -> Principa
             f"API access requires a {plans_with('api_access')} plan; "
             f"this organization is on {organization.plan.name}"
         )
+    ingest_only = row.role == INGEST_KEY_ROLE
     return Principal(
         kind="api_key",
-        role=Role(row.role),
+        role=Role.VIEWER if ingest_only else Role(row.role),
         organization=organization,
         api_key_id=row.id,
         api_key_name=row.name,
         last_activity_at=row.last_used_at,
+        ingest_only=ingest_only,
     )
 
 

@@ -2,6 +2,7 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from fastapi import APIRouter, Request, status
 
@@ -10,7 +11,7 @@ from altaviz.accounts.auditing import audit_action
 from altaviz.accounts.dependencies import Admin, DbSession, MemberSession, begin_write, release
 from altaviz.accounts.errors import Forbidden, NotFound, UpgradeRequired
 from altaviz.accounts.plans import plans_with
-from altaviz.accounts.roles import Role
+from altaviz.accounts.roles import INGEST_KEY_ROLE, Role
 from altaviz.accounts.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyOut
 from altaviz.api.errors import error_responses
 
@@ -43,9 +44,9 @@ def create_key(
             f"API access requires a {plans_with('api_access')} plan", plan=principal.plan.tier
         )
     begin_write(db)
-    role = Role(body.role)
-    if not principal.role.at_least(role):
-        raise Forbidden(f"You cannot create a key with more rights ({role.value}) than your own")
+    role: Role | Literal["ingest"] = "ingest" if body.role == INGEST_KEY_ROLE else Role(body.role)
+    if role != INGEST_KEY_ROLE and not principal.role.at_least(Role(role)):
+        raise Forbidden(f"You cannot create a key with more rights ({role}) than your own")
     expires_at = (
         datetime.now(UTC) + timedelta(days=body.expires_in_days) if body.expires_in_days is not None else None
     )

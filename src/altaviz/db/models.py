@@ -5,6 +5,7 @@ from altaviz.accounts.models import ApiKey, Invitation, Organization, User, User
 from altaviz.alerts.models import AlertHistory, JobLock, WorkflowRun
 from altaviz.billing.models import BillingEvent, BillingSubscription, PlanLimitQuarantine
 from altaviz.db.base import Base
+from altaviz.ingest.models import IngestRequest
 from altaviz.monitoring.models import (
     CompressorMetadata,
     DataQualityMetric,
@@ -24,6 +25,7 @@ __all__ = [
     "BillingSubscription",
     "CompressorMetadata",
     "DataQualityMetric",
+    "IngestRequest",
     "Invitation",
     "JobLock",
     "MaintenanceEvent",
