@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from altaviz.alerts.cli import alerts_app, notifications_app, workflows_app
@@ -30,8 +31,23 @@ app.add_typer(workflows_app, name="workflows")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(notifications_app, name="notifications")
 
-out = Console()
-err = Console(stderr=True)
+def _console(stderr: bool = False) -> Console:
+    """A console that does not wrap at 80 columns when piped: tables and paths stay whole in logs and CI."""
+    console = Console(stderr=stderr)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, width=WIDE)
+    return console
+
+
+# Output piped to a file or a CI log: lines as long as they need to be (Rich would wrap at 80).
+WIDE = 400
+out = _console()
+err = _console(stderr=True)
+
+
+def _error(message: object) -> None:
+    """One `error:` line: the message is never read as Rich markup and never wrapped."""
+    err.print(f"[bold red]error:[/] {escape(str(message))}", soft_wrap=True, highlight=False)
 
 
 # Errors an operator can act on: print the message, exit 1, no traceback.
@@ -63,7 +79,7 @@ def _fail_cleanly(action: Callable[[], Any]) -> Any:
     try:
         return action()
     except _user_errors() as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        _error(exc)
         raise typer.Exit(1) from None
 
 

@@ -15,6 +15,7 @@ from altaviz.monitoring.models import (
     StationLocation,
 )
 from altaviz.notifications.models import NotificationChannel, NotificationMessage
+from altaviz.registry.models import CompressorModel, ThresholdChange, ThresholdOverride
 
 __all__ = [
     "AlertHistory",
@@ -24,6 +25,7 @@ __all__ = [
     "BillingEvent",
     "BillingSubscription",
     "CompressorMetadata",
+    "CompressorModel",
     "DataQualityMetric",
     "IngestRequest",
     "Invitation",
@@ -36,6 +38,8 @@ __all__ = [
     "PlanLimitQuarantine",
     "SensorReadingAgg",
     "StationLocation",
+    "ThresholdChange",
+    "ThresholdOverride",
     "User",
     "UserSession",
     "WorkflowRun",

@@ -33,4 +33,10 @@ DEFAULT_THRESHOLDS: tuple[Threshold, ...] = (
 
 METRIC_NAMES: tuple[str, ...] = tuple(t.metric for t in DEFAULT_THRESHOLDS)
 
+# Alert rules (SPEC §2): an alert opens after this many consecutive violating readings (on-delay)
+# and returns to normal after this many consecutive normal ones. Organizations may override both
+# per metric, model and compressor (altaviz.registry.thresholds).
+DEFAULT_ON_DELAY = 2
+DEFAULT_CLEAR_COUNT = 3
+
 THRESHOLDS_BY_METRIC: dict[str, Threshold] = {t.metric: t for t in DEFAULT_THRESHOLDS}

@@ -68,6 +68,13 @@ class CompressorMetadata(Base):
             ondelete="RESTRICT",
             name="fk_compressor_metadata_station",
         ),
+        # The registry's model (altaviz.registry.models.CompressorModel) of the same organization.
+        ForeignKeyConstraint(
+            ["organization_id", "model_id"],
+            ["compressor_models.organization_id", "compressor_models.id"],
+            ondelete="RESTRICT",
+            name="fk_compressor_metadata_model",
+        ),
         Index("ix_compressor_metadata_station", "organization_id", "station_id"),
     )
 
@@ -79,6 +86,12 @@ class CompressorMetadata(Base):
     model: Mapped[str] = mapped_column(String(100))
     horsepower: Mapped[int] = mapped_column(Integer)
     install_date: Mapped[date] = mapped_column(Date)
+    # Registry (issue 16): `model`/`horsepower` above are the model's name and rated HP, copied from
+    # the registered model when there is one. An archived compressor is hidden from the fleet and the
+    # plan count and expects no readings; its data is kept and it can be restored.
+    model_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    notes: Mapped[str | None] = mapped_column(Text)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -219,3 +232,7 @@ class PipelineRun(Base):
     report: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
     duration_seconds: Mapped[float | None] = mapped_column(Float)
+
+
+# compressor_metadata refers to compressor_models: that table is in the metadata whenever this one is.
+from altaviz.registry import models as _registry_models  # noqa: E402, F401

@@ -1,0 +1,1 @@
+"""Each organization's fleet registry (stations, compressor models, compressors) and its thresholds."""
