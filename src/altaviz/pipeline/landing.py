@@ -176,7 +176,7 @@ def check_file(
     try:
         described = engine.rows(f"DESCRIBE SELECT * FROM read_parquet('{_escape(path)}')")
     except duckdb.Error as exc:
-        raise LandingError(f"landing/{relative} is not a readable Parquet file: {exc}") from exc
+        raise LandingError(f"landing/{relative} {unreadable(path, exc)}") from None
     actual = {row[0]: str(row[1]) for row in described}
     missing = [c for c, (_, required) in schema.items() if required and c not in actual]
     if missing:
@@ -212,6 +212,40 @@ def check_identifiers(engine: DuckDBEngine, file: LandingFile) -> None:
                 f"landing/{file.relative} row {int(row) + 1}: {problem} "
                 f"(an id is {COMPRESSOR_ID_RULE}); fix the file and run the pipeline again"
             )
+
+
+PARQUET_MAGIC = b"PAR1"
+
+
+def unreadable(path: Path, exc: Exception) -> str:
+    """What is wrong with a landing file DuckDB cannot read, in one line without DuckDB's internals."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+            handle.seek(max(size - 4, 0))
+            tail = handle.read(4)
+    except OSError as error:
+        return f"cannot be read: {error.strerror or error}"
+    if size == 0:
+        return "is empty (0 bytes): land a Parquet file with the readings, or remove it"
+    if head != PARQUET_MAGIC:
+        looks = " (it looks like text: a CSV named .parquet?)" if _looks_like_text(path) else ""
+        return f"is not a Parquet file{looks}; land Parquet files only"
+    if size < 12 or tail != PARQUET_MAGIC:
+        return f"is truncated ({size:,} bytes, no Parquet footer): land the whole file again"
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"is a damaged Parquet file ({first.removeprefix('Invalid Input Error: ')[:200]})"
+
+
+def _looks_like_text(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        sample = handle.read(4096)
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return b"\x00" not in sample
 
 
 def _escape(path: Path) -> str:
@@ -264,13 +298,17 @@ def ingest(
         if target.exists():
             continue
         staging = target.with_name(f"{STAGING_PREFIX}{target.name}")
-        engine.con.execute(
-            f"COPY (SELECT {_select_list(file, READINGS_SCHEMA)}, "
-            f"'{_escape(Path(file.relative))}' AS _source_file, file_row_number AS _source_row, "
-            f"CAST('{stamp}' AS TIMESTAMPTZ) AS _loaded_at "
-            f"FROM read_parquet('{_escape(file.path)}', file_row_number = true)) "
-            f"TO '{_escape(staging)}' (FORMAT parquet, COMPRESSION zstd)"
-        )
+        try:
+            engine.con.execute(
+                f"COPY (SELECT {_select_list(file, READINGS_SCHEMA)}, "
+                f"'{_escape(Path(file.relative))}' AS _source_file, file_row_number AS _source_row, "
+                f"CAST('{stamp}' AS TIMESTAMPTZ) AS _loaded_at "
+                f"FROM read_parquet('{_escape(file.path)}', file_row_number = true)) "
+                f"TO '{_escape(staging)}' (FORMAT parquet, COMPRESSION zstd)"
+            )
+        except duckdb.Error as exc:  # a footer that reads but data pages that do not
+            staging.unlink(missing_ok=True)
+            raise LandingError(f"landing/{file.relative} {unreadable(file.path, exc)}") from None
         os.replace(staging, target)
         count = engine.rows(f"SELECT COUNT(*) FROM read_parquet('{_escape(target)}')")[0][0]
         ingested += 1
