@@ -381,6 +381,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         # The app applies TRUSTED_PROXIES itself; Uvicorn's own default would trust 127.0.0.1.
         proxy_headers=False,
         server_header=False,
+        # Requests Uvicorn cannot parse (an address over ~64 KB) answered in the API's JSON error format.
+        http="altaviz.api.http_protocol:JsonErrorHttpProtocol",
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
         log_level=settings.log_level.lower(),
     )

@@ -135,6 +135,20 @@ class Settings(BaseSettings):
     rate_limit_key_prefix: str = Field(
         "altaviz", min_length=1, max_length=64, validation_alias=_env("RATE_LIMIT_KEY_PREFIX")
     )
+    max_request_body_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        validation_alias=_env("MAX_REQUEST_BODY_BYTES"),
+        description="Largest request body accepted (bytes); a larger one is refused with 413 before it "
+        "is read (from Content-Length, or as soon as a streamed body goes over).",
+    )
+    ingest_max_request_body_bytes: int = Field(
+        16 * 1024 * 1024,
+        ge=1024,
+        validation_alias=_env("INGEST_MAX_REQUEST_BODY_BYTES"),
+        description="Largest request body of the ingest routes (/api/ingest/...) and the upload page's "
+        "POSTs (/data/...), in bytes.",
+    )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         validation_alias=_env("TRUSTED_PROXIES"),

@@ -1,7 +1,8 @@
 """The ASGI application: the JSON API (and, beside it, the pages), middleware and lifespan.
 
 Middleware, outermost first: trusted-proxy client address (X-Forwarded-For only from TRUSTED_PROXIES),
-request id + security headers + last-resort 500, CORS (only for CORS_ORIGINS), rate limits. The
+request id + security headers + last-resort 500, metrics, CORS (only for CORS_ORIGINS), request size
+limits (URL length, body size: 414/413 before the body is read), rate limits. The
 lifespan owns the database engine: on shutdown (after in-flight requests finish) it disposes of the
 pool, releasing every connection.
 
@@ -27,7 +28,7 @@ from altaviz.alerts.scheduler import ServiceScheduler, Workflows
 from altaviz.api.docs import mount_docs
 from altaviz.api.errors import ErrorBody, install_error_handlers
 from altaviz.api.health import HealthProbe
-from altaviz.api.middleware import RequestContextMiddleware
+from altaviz.api.middleware import RequestContextMiddleware, RequestLimitMiddleware
 from altaviz.api.ratelimit import RateLimiter, RateLimitMiddleware
 from altaviz.api.read_cache import ReadCache
 from altaviz.api.router import api_router
@@ -94,6 +95,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 max_age=600,
             )
         )
+    middleware.append(
+        Middleware(
+            RequestLimitMiddleware,
+            max_body=settings.max_request_body_bytes,
+            ingest_max_body=settings.ingest_max_request_body_bytes,
+        )
+    )
     middleware.append(Middleware(RateLimitMiddleware, limiter=limiter))
 
     app = FastAPI(

@@ -92,6 +92,22 @@ def test_workflow_key_request_errors(
     assert response.json()["error"] == message  # type: ignore[attr-defined]
 
 
+def test_the_caller_is_authenticated_before_the_body_is_read(keyed_app: FastAPI, alpha: SeededOrg) -> None:
+    deep = "[" * 10_000 + "]" * 10_000
+    for raw in ("{not json", deep, "[1, 2, 3]"):
+        for key in (None, "c" * 64):  # no credential, a wrong one: 401 whatever the body
+            response = _run(keyed_app, key, raw=raw)
+            assert response.status_code == 401, (raw[:10], response.text)  # type: ignore[attr-defined]
+        viewer = member_client(keyed_app, alpha.users[Role.VIEWER]).post(
+            "/api/workflows/run", content=raw, headers={"Content-Type": "application/json"}
+        )
+        assert viewer.status_code == 403, viewer.text
+    # Authenticated, a body nested 10,000 deep is a 400 that says so (it was a 500 with a traceback).
+    response = _run(keyed_app, KEY, raw=deep)
+    assert response.status_code == 400  # type: ignore[attr-defined]
+    assert response.json()["code"] == "json_too_deep"  # type: ignore[attr-defined]
+
+
 def test_unknown_workflow_lists_the_available_ones(keyed_app: FastAPI, alpha: SeededOrg) -> None:
     response = _run(keyed_app, KEY, {"organizationId": str(alpha.id)}, workflow="nonexistent")
     assert response.status_code == 400  # type: ignore[attr-defined]

@@ -114,9 +114,34 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, 422, message, "invalid_parameter", errors=[e.model_dump() for e in errors])
 
 
+JSON_TOO_DEEP = (
+    "The JSON body is nested too deeply to read; send a flatter document (a few levels, as the API "
+    "documents)."
+)
+
+
+def is_json_too_deep(error: BaseException | None) -> bool:
+    """A RecursionError raised while decoding JSON (the standard library's decoder recurses per level)."""
+    return isinstance(error, RecursionError) and "decoding a JSON" in str(error)
+
+
+async def _recursion(request: Request, exc: Exception) -> JSONResponse:
+    if not is_json_too_deep(exc):
+        raise exc  # a bug, not bad input: the middleware logs it and answers 500
+    return error_response(request, 400, JSON_TOO_DEEP, "json_too_deep")
+
+
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+    if exc.status_code == 400 and is_json_too_deep(exc.__cause__):  # FastAPI reading a route's body
+        return error_response(request, 400, JSON_TOO_DEEP, "json_too_deep")
+    codes = {
+        404: "not_found",
+        405: "method_not_allowed",
+        401: "unauthorized",
+        403: "forbidden",
+        413: "body_too_large",
+    }
     message = str(exc.detail)
     if exc.status_code == 404 and message == "Not Found":
         message = f"No such endpoint: {request.method} {request.url.path}"
@@ -216,6 +241,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PoolTimeoutError, _pool_timeout)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(DBAPIError, _db_error)
+    app.add_exception_handler(RecursionError, _recursion)
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

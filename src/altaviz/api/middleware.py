@@ -1,4 +1,5 @@
-"""HTTP middleware of the service: request ids, security headers, and the last-resort error answer.
+"""HTTP middleware of the service: request ids, security headers, the last-resort error answer, and the
+limits on a request's size.
 
 Pure ASGI (no BaseHTTPMiddleware): it adds headers on the way out without buffering bodies.
 """
@@ -8,9 +9,10 @@ import logging
 import re
 import uuid
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from altaviz.api.errors import internal_error_body
+from altaviz.api.errors import internal_error_body, request_id_of
 
 log = logging.getLogger("altaviz.api")
 
@@ -99,3 +101,124 @@ def _incoming_request_id(scope: Scope) -> str | None:
         if name == REQUEST_ID_HEADER:
             return value.decode() if _CLIENT_REQUEST_ID.match(value) else None
     return None
+
+
+# The longest request target (path and query string) answered; longer ones get 414.
+MAX_URL_BYTES = 8 * 1024
+# Routes whose bodies are readings files: paths under these prefixes get the ingest limit (for /data/
+# only its POSTs, the upload page's forms).
+INGEST_PREFIXES = ("/api/ingest/",)
+UPLOAD_POST_PREFIXES = ("/data/",)
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from `receive` once a streamed body goes over its limit. An HTTPException, so FastAPI
+    passes it on while reading a body (instead of calling it a parsing error) and the handlers answer
+    it in the JSON error format."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, _too_large(limit))
+
+
+def _too_large(limit: int) -> str:
+    return (
+        f"The request body is larger than this route accepts ({limit:,} bytes). Send less at a time "
+        "(split the file or the batch)."
+    )
+
+
+def body_limit_for(method: str, path: str, *, default: int, ingest: int) -> int:
+    """The body limit of a request: the larger ingest one for readings uploads, the default otherwise."""
+    if path.startswith(INGEST_PREFIXES) or (method == "POST" and path.startswith(UPLOAD_POST_PREFIXES)):
+        return ingest
+    return default
+
+
+class RequestLimitMiddleware:
+    """Refuses requests over their size limits before the application reads them.
+
+    - A request target (path + query) over MAX_URL_BYTES: 414.
+    - A Content-Length over the route's limit: 413 at once, without reading the body.
+    - A body without Content-Length (chunked): counted as it is received; the message that takes it
+      over the limit raises BodyTooLarge (413), so nothing over the limit is ever held in memory.
+
+    The 413 asks the server to close the connection, so the rest of an unread body is not read.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_body: int, ingest_max_body: int, max_url: int = MAX_URL_BYTES):
+        self.app = app
+        self.max_body = max_body
+        self.ingest_max_body = ingest_max_body
+        self.max_url = max_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        target = len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b""))
+        if target > self.max_url:
+            message = (
+                f"The request's address is too long ({target:,} bytes; at most {self.max_url:,}). Send "
+                "long parameters in a request body."
+            )
+            await _refuse(scope, send, 414, message, "uri_too_long")
+            return
+        limit = body_limit_for(
+            scope["method"], scope["path"], default=self.max_body, ingest=self.ingest_max_body
+        )
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _refuse(scope, send, 413, _too_large(limit), "body_too_large")
+            return
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                if received > limit:  # answered through the handlers: close, leave the rest unread
+                    message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await _refuse(scope, send, 413, _too_large(limit), "body_too_large")
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _refuse(scope: Scope, send: Send, status: int, message: str, code: str) -> None:
+    body = json.dumps({"error": message, "code": code, "requestId": request_id_of(scope)}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

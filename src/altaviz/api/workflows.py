@@ -24,6 +24,7 @@ from altaviz.accounts import audit
 from altaviz.accounts.dependencies import Caller, CallerOf, DbSession, authorize, release
 from altaviz.accounts.errors import NotFound
 from altaviz.accounts.models import Organization
+from altaviz.accounts.principal import Principal
 from altaviz.accounts.roles import Role
 from altaviz.accounts.tokens import API_KEY_HEADER
 from altaviz.alerts.scheduler import Execution, Workflows
@@ -36,7 +37,7 @@ from altaviz.alerts.schemas import (
 )
 from altaviz.alerts.workflows import CHOICES, recent_runs, workflow_names
 from altaviz.api.alerts import client_ip
-from altaviz.api.errors import ApiError, error_response, error_responses, read_answer
+from altaviz.api.errors import JSON_TOO_DEEP, ApiError, error_response, error_responses, read_answer
 from altaviz.api.params import Offset, limit
 from altaviz.config import Settings
 
@@ -62,6 +63,8 @@ def _body(raw: bytes) -> WorkflowRunRequest:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise ApiError(400, "Invalid JSON body", "invalid_json") from None
+    except RecursionError:
+        raise ApiError(400, JSON_TOO_DEEP, "json_too_deep") from None
     if not isinstance(data, dict):
         raise ApiError(
             400, 'The body must be a JSON object such as {"organizationId": "<uuid>"}', "invalid_json"
@@ -103,12 +106,23 @@ def _answer(requested: str, organization_id: uuid.UUID, execution: Execution) ->
     )
 
 
-def _authorize_and_run(
-    request: Request, db: Session, key: str | None, body: WorkflowRunRequest, requested: str
+def _authenticate(request: Request, db: Session, key: str | None) -> Principal | None:
+    """Who calls: None for the platform operators' workflow key, else an organization's admin (or
+    owner). Raises NotAuthenticated/Forbidden before anything of the request's body is read."""
+    if key is not None and workflow_key_matches(request.app.state.settings, key):
+        return None
+    try:
+        return authorize(db, Caller(request, key), Role.ADMIN)
+    finally:
+        release(db)
+
+
+def _run(
+    request: Request, db: Session, principal: Principal | None, body: WorkflowRunRequest, requested: str
 ) -> tuple[uuid.UUID, Execution]:
     settings: Settings = request.app.state.settings
     ip = client_ip(request)
-    if key is not None and workflow_key_matches(settings, key):
+    if principal is None:  # the workflow key: any organization, named in the body
         organization_id = _organization_id(body.organizationId)
         try:
             if db.get(Organization, organization_id) is None:
@@ -117,8 +131,6 @@ def _authorize_and_run(
             release(db)
         actor = audit.Actor("api_key", None, "workflow key")
     else:
-        principal = authorize(db, Caller(request, key), Role.ADMIN)
-        release(db)
         organization_id = principal.organization.id
         if body.organizationId is not None and _organization_id(body.organizationId) != organization_id:
             raise NotFound("Organization not found")
@@ -164,12 +176,11 @@ async def run_workflows(
         ),
     ] = "all",
 ) -> Response:
-    body = _body(await request.body())
     key = request.headers.get(API_KEY_HEADER, who.api_key)
+    principal = await run_in_threadpool(_authenticate, request, db, key)  # before reading the body
+    body = _body(await request.body())
     try:
-        organization_id, execution = await run_in_threadpool(
-            _authorize_and_run, request, db, key, body, workflow
-        )
+        organization_id, execution = await run_in_threadpool(_run, request, db, principal, body, workflow)
     except _InvalidWorkflow:
         return error_response(
             request,
