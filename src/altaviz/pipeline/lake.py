@@ -24,6 +24,8 @@ from typing import Any
 
 MANIFEST = "manifest.json"
 STAGING_PREFIX = ".staging-"
+# Each run's working files (DuckDB spill, intermediate steps) under <lake>/.scratch/<run-id>/.
+SCRATCH = ".scratch"
 LAYERS = ("silver", "gold", "reference")
 
 
@@ -162,6 +164,19 @@ class Lake:
         if self.bronze_readings_dir.exists():
             for leftover in self.bronze_readings_dir.glob(f"{STAGING_PREFIX}*"):
                 leftover.unlink(missing_ok=True)
+
+    def clear_scratch(self) -> None:
+        """Remove the scratch directories of earlier runs (a killed run leaves its own behind).
+
+        Only the run holding the lake (exclusive) may call this: no other run is using scratch then.
+        """
+        scratch = self.root / SCRATCH
+        if scratch.exists():
+            for leftover in scratch.iterdir():
+                if leftover.is_dir() and not leftover.is_symlink():
+                    shutil.rmtree(leftover, ignore_errors=True)
+                else:
+                    leftover.unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:

@@ -27,7 +27,7 @@ from altaviz.pipeline.incremental import (
     recent_from,
     set_recent_apart,
 )
-from altaviz.pipeline.lake import Lake, LakeError, Manifest
+from altaviz.pipeline.lake import SCRATCH, Lake, LakeError, Manifest
 from altaviz.pipeline.landing import ingest
 from altaviz.pipeline.report import RunSummary, summarize
 from altaviz.pipeline.stages import (
@@ -154,7 +154,8 @@ def _run_lake_stages(
     notify: Notify,
 ) -> RunSummary:
     lake.collect_garbage()
-    scratch = lake.root / ".scratch" / run_id.hex
+    lake.clear_scratch()  # what a killed run left behind
+    scratch = lake.root / SCRATCH / run_id.hex
     # DuckDB always checks and ingests the landing files, runs incremental passes and writes the
     # report; full passes run on the engine asked for.
     local = DuckDBEngine(settings, scratch / "duckdb")
