@@ -16,10 +16,12 @@ from altaviz.accounts.auditing import audit_user, record_failed_sign_in
 from altaviz.accounts.dependencies import DbSession, begin_write, optional_principal, release
 from altaviz.accounts.errors import Conflict, NotFound
 from altaviz.accounts.passwords import WeakPassword
-from altaviz.accounts.plans import PLANS
+from altaviz.accounts.plans import PLANS, Plan
 from altaviz.accounts.principal import Principal
 from altaviz.accounts.roles import API_KEY_ROLES, WHAT_EACH_ROLE_MAY_DO, Role
+from altaviz.accounts.scoping import OrgScope
 from altaviz.alerts import service as alerts
+from altaviz.billing import service as billing
 from altaviz.web import views
 from altaviz.web.errors import install_page_errors
 from altaviz.web.session import (
@@ -41,6 +43,7 @@ STATUSES = ("active", "open", "shelved", "resolved", "all")
 AlertId = Annotated[int, Path(ge=1, le=2**62)]
 SEVERITIES = ("critical", "warning", "info")
 HEALTH = ("critical", "warning", "healthy")
+_UNSET = object()
 
 
 def install_web(app: FastAPI) -> None:
@@ -131,9 +134,14 @@ def login(
     return response
 
 
+def _chosen_plan(plan: str | None) -> Plan | None:
+    """The paid plan a visitor picked on the pricing page ("Start with Pro"), if any."""
+    return PLANS[plan] if plan in billing.PAID_TIERS else None
+
+
 @router.get("/signup")
-def signup_page(request: Request) -> HTMLResponse:
-    return _render(request, "signup.html", error=None, form={})
+def signup_page(request: Request, plan: Annotated[str | None, Query(max_length=20)] = None) -> HTMLResponse:
+    return _render(request, "signup.html", error=None, form={}, plan=_chosen_plan(plan))
 
 
 @router.post("/signup")
@@ -144,11 +152,13 @@ def signup(
     password: Annotated[str, Form(max_length=1024)],
     name: Annotated[str, Form(max_length=200)] = "",
     company: Annotated[str, Form(max_length=200)] = "",
+    plan: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     form = {"email": email, "name": name, "company": company}
+    chosen = _chosen_plan(plan)
 
     def again(message: str, status: int) -> HTMLResponse:
-        return _render(request, "signup.html", status, error=message, form=form)
+        return _render(request, "signup.html", status, error=message, form=form, plan=chosen)
 
     if not same_origin(request):
         return again("This form was posted from another site. Open the sign-up page here and retry.", 403)
@@ -178,9 +188,50 @@ def signup(
     except (accounts.EmailTaken, IntegrityError):
         db.rollback()
         return again("An account with this email already exists. Sign in instead.", 409)
-    response = RedirectResponse("/dashboard", status_code=303)
+    target = "/dashboard" if chosen is None else _checkout_after_sign_up(request, db, user, chosen)
+    response = RedirectResponse(target, status_code=303)
     sign_in(request, response, db, user)
     return response
+
+
+def _checkout_after_sign_up(request: Request, db: Any, user: Any, plan: Plan) -> str:
+    """Where a new owner who chose a paid plan goes: that plan's Stripe checkout, or — when billing is
+    not configured or Stripe fails — the billing section, which says so (the organization is on Free)."""
+    app_state = request.app.state
+    client = getattr(app_state, "stripe_client", _UNSET)
+    if client is _UNSET:  # built once, shared with the billing API (api/billing.py)
+        client = app_state.stripe_client = billing.stripe_client(app_state.settings)
+    base = app_state.settings.public_url or str(request.base_url).rstrip("/")
+    begin_write(db)
+    try:
+        session_id, url = billing.start_checkout(
+            db,
+            OrgScope(user.organization_id),
+            client,
+            app_state.settings,
+            tier=plan.tier,
+            email=user.email,
+            base_url=base,
+        )
+    except billing.BillingNotConfigured:
+        db.rollback()
+        return f"/dashboard/settings?chose={plan.tier}&checkout=not-configured#billing"
+    except (billing.StripeUnavailable, Conflict):
+        db.rollback()
+        return f"/dashboard/settings?chose={plan.tier}&checkout=failed#billing"
+    audit_user(
+        db,
+        user.organization_id,
+        user.id,
+        user.name or user.email,
+        "billing.checkout_started",
+        target_type="organization",
+        target_id=user.organization_id,
+        ip=_client_ip(request),
+        details={"plan": plan.tier, "checkout_session": session_id},
+    )
+    db.commit()
+    return url
 
 
 @router.post("/logout")
@@ -413,12 +464,26 @@ def settings_page(
     db: DbSession,
     principal: Member,
     checkout: Annotated[str | None, Query(max_length=20)] = None,
+    chose: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
     notice = {
         "success": "Thank you: the payment went through. The new plan applies as soon as Stripe confirms it "
         "(usually within seconds; reload to see it).",
         "canceled": "Checkout canceled: nothing was charged and the plan is unchanged.",
     }.get(checkout or "")
+    chosen = _chosen_plan(chose)
+    if chosen is not None and checkout == "not-configured":
+        notice = (
+            f"Your account is ready, on the Free plan for now. You chose {chosen.name}, but billing is not "
+            "configured on this server (no Stripe key or price for that plan), so no checkout could start "
+            "and nothing was charged. A platform operator can set the plan with `altaviz billing set-plan`."
+        )
+    elif chosen is not None and checkout == "failed":
+        notice = (
+            f"Your account is ready, on the Free plan for now. The checkout for {chosen.name} could not "
+            f"start: Stripe refused or did not answer. Nothing was charged; try “Upgrade to {chosen.name}” "
+            "below in a moment."
+        )
     return _settings(request, db, principal, notice=notice)
 
 
