@@ -93,7 +93,7 @@ def test_fleet_page_shows_comp_007_critical_on_cards_and_map(
     station = page.locator('li[data-station="STATION-C"]')
     expect(station).to_have_attribute("data-status", "critical")
     expect(station.get_by_role("link", name="COMP-007")).to_be_visible()
-    points = json.loads(page.locator('script[data-for="map"]').text_content() or "[]")
+    points = json.loads(page.locator('[data-for="map"]').get_attribute("data-json") or "[]")
     haynesville = next(point for point in points if point["id"] == "STATION-C")
     assert haynesville["status"] == "critical" and "COMP-007" in haynesville["worst"]
     expect(page.locator(".map canvas")).to_have_count(1)
@@ -114,7 +114,7 @@ def test_comp_007_charts_cross_the_threshold_and_its_alert_is_worked(
     expect(vibration).to_have_attribute("data-crossed", "critical")
     expect(vibration).to_contain_text("above the critical line")
     expect(vibration.locator("canvas")).to_have_count(1)
-    series = json.loads(vibration.locator('script[data-for="trend"]').text_content() or "{}")
+    series = json.loads(vibration.locator('[data-for="trend"]').get_attribute("data-json") or "{}")
     assert series["critical"] == 8.0 and max(p[2] for p in series["points"]) >= 8.0
     expect(page.locator('figure[data-gauge="vibration"]')).to_have_attribute("data-status", "critical")
     page.get_by_role("link", name="7D").click()

@@ -54,6 +54,15 @@ def json_data(value: Any) -> Markup:
     return Markup(text)  # noqa: S704 — escaped above; data inside a JSON script block
 
 
+def json_attr(value: Any) -> str:
+    """JSON for a data-json attribute (a plain string: autoescaping makes it attribute-safe).
+
+    Chart data travels in attributes, not <script> blocks: htmx drops the script elements of content
+    it swaps in (allowScriptTags false), and the live refresh swaps the charts' data in.
+    """
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
 @cache
 def _fingerprint(path: str) -> str:
     return hashlib.sha256((STATIC_DIR / path).read_bytes()).hexdigest()[:10]
@@ -69,4 +78,5 @@ templates.env.filters["ago"] = ago
 templates.env.filters["when"] = when
 templates.env.filters["iso"] = iso
 templates.env.filters["json_data"] = json_data
+templates.env.filters["json_attr"] = json_attr
 templates.env.globals["static"] = static

@@ -202,6 +202,9 @@ def _chart(gauge: Gauge, items: list[HourlyReading]) -> dict[str, Any]:
     crossed = gauge.status(peak) if peak is not None else "unknown"
     return {
         "id": gauge.column,
+        "names": ["mean", "max" if t.direction == "high" else "min"],
+        "raw": False,
+        "marks": [],
         "label": gauge.label,
         "unit": gauge.unit,
         "direction": t.direction,

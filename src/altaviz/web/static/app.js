@@ -1,6 +1,16 @@
 /* Altaviz pages: CSRF header for htmx, live-refresh etiquette, tabs, and the ECharts charts.
-   Loaded as a static file (the CSP forbids inline script); chart data comes from
-   <script type="application/json"> blocks rendered by the server. */
+   Loaded as a static file (the CSP forbids inline script). Chart data comes from a data-json
+   attribute of the element beside each chart ([data-for]), rendered by the server: htmx drops every
+   <script> element of swapped content (allowScriptTags false), so a refreshed fragment carries its
+   data in attributes. Chart elements are hx-preserve'd: a live refresh keeps each ECharts instance and
+   updates it with setOption (zoom, legend choices and the tooltip survive the refresh).
+
+   ECharts used (the custom ECharts bundle must contain exactly these):
+     charts:     gauge, line, scatter
+     components: geo (registerMap), grid, tooltip (axisPointer, trigger "axis" and "item"), legend,
+                 markLine, markPoint, markArea, dataZoom (inside and slider), title
+     API:        init, getInstanceByDom, connect, registerMap, format.encodeHTML, setOption, dispose,
+                 resize; renderer: canvas */
 (function () {
   "use strict";
 
@@ -15,9 +25,9 @@
   }
 
   function dataOf(el, kind) {
-    // The data block sits beside the chart's element (ECharts owns the element's children).
-    var block = el.parentElement.querySelector('script[type="application/json"][data-for="' + kind + '"]');
-    return block ? JSON.parse(block.textContent) : null;
+    // The data sits beside the chart's element (ECharts owns the element's children).
+    var block = el.parentElement.querySelector('[data-for="' + kind + '"][data-json]');
+    return block ? JSON.parse(block.getAttribute("data-json")) : null;
   }
 
   // --- htmx ------------------------------------------------------------------------------------------
@@ -60,15 +70,15 @@
     if (typing || elt.querySelector("details[open]")) { event.preventDefault(); }
   });
 
-  // Charts in content about to be replaced are disposed of (no leaked canvases or listeners).
-  document.addEventListener("htmx:beforeSwap", function (event) {
-    var target = event.detail.target;
+  // Charts whose element left the page are disposed of (no leaked canvases or listeners). Chart
+  // elements are hx-preserve'd, so a live refresh keeps them: only a page change drops them.
+  function sweepCharts() {
     charts = charts.filter(function (chart) {
-      var dom = chart.getDom();
-      if (target && target.contains(dom)) { chart.dispose(); return false; }
-      return true;
+      if (document.body.contains(chart.getDom())) { return true; }
+      chart.dispose();
+      return false;
     });
-  });
+  }
 
   window.addEventListener("resize", function () { charts.forEach(function (c) { c.resize(); }); });
 
@@ -164,10 +174,83 @@
     });
   }
 
+  // --- numbers and times ------------------------------------------------------------------------------
+  // Values carry their unit and thousands separators; times are shown in the organization's time
+  // zone (<body data-tz>), with UTC beside them on hover.
+  var formats = {};
+  function num(value, decimals) {
+    if (value === null || value === undefined || isNaN(value)) { return "--"; }
+    var key = String(decimals);
+    if (!formats[key]) {
+      formats[key] = new Intl.NumberFormat("en-US", { minimumFractionDigits: decimals, maximumFractionDigits: decimals });
+    }
+    return formats[key].format(value);
+  }
+  function withUnit(value, decimals, unit) {
+    var text = num(value, decimals);
+    return text === "--" ? text : text + " " + unit;
+  }
+  function zone() { return document.body.getAttribute("data-tz") || "UTC"; }
+  var timeFormats = {};
+  function timeIn(value, tz, withDate) {
+    var key = tz + (withDate ? "|d" : "|t");
+    if (!timeFormats[key]) {
+      var options = { timeZone: tz, hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+      if (withDate) { options.month = "short"; options.day = "numeric"; options.timeZoneName = "short"; }
+      timeFormats[key] = new Intl.DateTimeFormat("en-US", options);
+    }
+    return timeFormats[key].format(new Date(value));
+  }
+  function axisTime(value) {
+    var d = new Date(value), tz = zone();
+    var hm = timeIn(d, tz, false);
+    if (hm === "00:00") {
+      return new Intl.DateTimeFormat("en-US", { timeZone: tz, month: "short", day: "numeric" }).format(d);
+    }
+    return hm;
+  }
+  function hoverTime(value) {
+    var utc = new Date(value).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+    return zone() === "UTC" ? utc : timeIn(value, zone(), true) + " (" + utc + ")";
+  }
+
+  // --- live refresh health ----------------------------------------------------------------------------
+  // A refresh that fails (network, 5xx) leaves the page as it was: a banner says since when the page is
+  // stale and that it keeps retrying; the next good refresh takes it away.
+  var freshSince = new Date();
+  function liveFailed(event) {
+    if (!event.detail.elt || event.detail.elt.id !== "live") { return false; }
+    var banner = document.getElementById("stale-banner");
+    if (banner) {
+      banner.textContent = "Stale since " + timeIn(freshSince, zone(), true) + ": the last refresh failed, retrying every " +
+        (banner.getAttribute("data-every") || "few") + " s.";
+      banner.hidden = false;
+    }
+    document.body.setAttribute("data-stale", "true");
+    return true;
+  }
+  document.addEventListener("htmx:responseError", liveFailed, true);
+  document.addEventListener("htmx:sendError", liveFailed, true);
+  document.addEventListener("htmx:timeout", liveFailed, true);
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (!event.detail.target || event.detail.target.id !== "live" || !event.detail.successful) { return; }
+    freshSince = new Date();
+    var banner = document.getElementById("stale-banner");
+    if (banner) { banner.hidden = true; }
+    document.body.removeAttribute("data-stale");
+  });
+
   // --- charts ----------------------------------------------------------------------------------------
-  function track(el) {
-    var chart = window.echarts.init(el, null, { renderer: "canvas" });
-    charts.push(chart);
+  var COLORS_BY_MARK = { opened: "#b42318", cleared: "#1a7f37", maintenance: "#5b4bb7" };
+
+  // An element keeps its ECharts instance through live refreshes (hx-preserve): update it in place.
+  function chartFor(el, group) {
+    var chart = window.echarts.getInstanceByDom(el);
+    if (!chart) {
+      chart = window.echarts.init(el, null, { renderer: "canvas" });
+      charts.push(chart);
+      if (group) { chart.group = group; window.echarts.connect(group); }
+    }
     return chart;
   }
 
@@ -180,7 +263,7 @@
     }
     geoLoading.then(function () {
       if (!document.body.contains(el)) { return; }
-      var chart = track(el);
+      var chart = chartFor(el);
       var lons = points.map(function (p) { return p.value[0]; });
       var lats = points.map(function (p) { return p.value[1]; });
       // Texas at least (the demo basins), widened to every station with a margin.
@@ -194,8 +277,8 @@
           formatter: function (p) {
             if (!p.data || !p.data.id) { return p.name; }
             var d = p.data, esc = window.echarts.format.encodeHTML;  // names are data: escape them
-            var text = esc(d.name) + "<br>" + d.compressors + " compressors · " + esc(d.status);
-            if (d.alerts) { text += "<br>" + d.alerts + " active alerts"; }
+            var text = esc(d.name) + "<br>" + num(d.compressors, 0) + " compressors · " + esc(d.label || d.status);
+            if (d.alerts) { text += "<br>" + num(d.alerts, 0) + " active alerts"; }
             if (d.worst.length) { text += "<br>" + esc(d.worst.join(", ")); }
             return text;
           }
@@ -212,14 +295,18 @@
           }),
           label: { show: true, position: "right", formatter: function (p) { return String(p.data.id).replace("STATION-", ""); }, color: "#1c2430" }
         }]
-      });
-      chart.on("click", function (p) { if (p.data && p.data.id) { location.href = "/dashboard?station=" + encodeURIComponent(p.data.id); } });
+      }, { replaceMerge: ["series"] });
+      if (!el.hasAttribute("data-clickable")) {
+        el.setAttribute("data-clickable", "true");
+        chart.on("click", function (p) { if (p.data && p.data.id) { location.href = "/dashboard?station=" + encodeURIComponent(p.data.id); } });
+      }
     });
   }
 
   function drawGauge(el) {
     var g = dataOf(el, "gauge");
-    var chart = track(el);
+    if (!g) { return; }
+    var chart = chartFor(el);
     var span = g.max - g.min;
     var stops;
     function at(v) { return Math.max(0, Math.min(1, (v - g.min) / span)); }
@@ -238,44 +325,78 @@
         type: "gauge", min: g.min, max: g.max, startAngle: 200, endAngle: -20, radius: "100%", center: ["50%", "62%"],
         axisLine: { lineStyle: { width: 10, color: stops } },
         splitNumber: 4, axisTick: { show: false }, splitLine: { length: 6, lineStyle: { width: 1 } },
-        axisLabel: { distance: 12, fontSize: 9, color: "#5d6877", formatter: function (v) { return v >= 1000 ? (Math.round(v / 100) / 10) + "k" : String(Math.round(v)); } },
-        pointer: { width: 4, length: "60%" },
-        detail: { valueAnimation: false, fontSize: 16, offsetCenter: [0, "35%"],
-          formatter: function (v) { return g.value === null ? "--" : v.toFixed(g.decimals); } },
-        data: [{ value: g.value === null ? g.min : g.value }]
+        axisLabel: { distance: 12, fontSize: 9, color: "#5d6877", formatter: function (v) { return v >= 1000 ? num(v / 1000, v % 1000 ? 1 : 0) + "k" : num(v, 0); } },
+        pointer: { width: 4, length: "60%", show: g.value !== null },
+        detail: { valueAnimation: false, fontSize: 15, offsetCenter: [0, "35%"],
+          formatter: function () { return withUnit(g.value, g.decimals, g.unit); } },
+        data: [{ value: g.value === null ? g.min : g.value, name: "" }]
       }]
+    }, { replaceMerge: ["series"] });
+  }
+
+  function trendMarks(ch) {
+    // Alert openings and clearings of this chart's metric, and maintenance: vertical lines.
+    return (ch.marks || []).map(function (m) {
+      return { xAxis: m.at, name: m.text, lineStyle: { color: COLORS_BY_MARK[m.kind] || "#5d6877", type: m.kind === "maintenance" ? "dotted" : "solid", width: 1.5 },
+        label: { show: false }, emphasis: { label: { show: true, formatter: m.text, position: "insideEndTop", color: COLORS_BY_MARK[m.kind] } } };
     });
   }
 
   function drawTrend(el) {
     var ch = dataOf(el, "trend");
-    var chart = track(el);
+    if (!ch) { return; }
+    var chart = chartFor(el, "trends");
     var lines = [{ yAxis: ch.warning, name: "warning", lineStyle: { color: COLORS.warning, type: "dashed" },
-      label: { formatter: "warning " + ch.warning, color: COLORS.warning, position: "insideEndTop" } }];
+      label: { formatter: "warning " + num(ch.warning, ch.decimals), color: COLORS.warning, position: "insideEndTop" } }];
     if (ch.critical !== null) {
       lines.push({ yAxis: ch.critical, name: "critical", lineStyle: { color: COLORS.critical, type: "dashed" },
-        label: { formatter: "critical " + ch.critical, color: COLORS.critical, position: "insideEndTop" } });
+        label: { formatter: "critical " + num(ch.critical, ch.decimals), color: COLORS.critical, position: "insideEndTop" } });
     }
     var values = [];
-    ch.points.forEach(function (p) { if (p[1] !== null) { values.push(p[1]); } if (p[2] !== null) { values.push(p[2]); } });
+    ch.points.forEach(function (p) { if (p[1] !== null) { values.push(p[1]); } if (p.length > 2 && p[2] !== null) { values.push(p[2]); } });
     values.push(ch.warning);
     if (ch.critical !== null) { values.push(ch.critical); }
     var lo = Math.min.apply(null, values), hi = Math.max.apply(null, values), pad = (hi - lo) * 0.08 || 1;
+    var series = [{
+      name: ch.names[0], type: "line", showSymbol: ch.raw && ch.points.length < 60, symbolSize: 4,
+      data: ch.points.map(function (p) { return [p[0], p[1]]; }),
+      lineStyle: { color: "#1f77b4", width: 2 }, itemStyle: { color: "#1f77b4" }, areaStyle: { color: "rgba(31,119,180,.08)" },
+      markLine: { silent: false, symbol: "none", data: lines.concat(trendMarks(ch)) }
+    }];
+    if (ch.names.length > 1) {
+      series.push({ name: ch.names[1], type: "line", showSymbol: false,
+        data: ch.points.map(function (p) { return [p[0], p[2]]; }), lineStyle: { color: "#9467bd", width: 1, type: "dotted" }, itemStyle: { color: "#9467bd" } });
+    }
     chart.setOption({
       animation: false,
-      useUTC: true,  // the page states times in UTC; so do the axes
-      grid: { left: 48, right: 12, top: 16, bottom: 28 },
-      tooltip: { trigger: "axis", valueFormatter: function (v) { return v === null || v === undefined ? "--" : v.toFixed(ch.decimals + 1) + " " + ch.unit; } },
-      xAxis: { type: "time", axisLabel: { hideOverlap: true, fontSize: 10 } },
-      yAxis: { type: "value", min: Math.floor(lo - pad), max: Math.ceil(hi + pad), axisLabel: { fontSize: 10, showMinLabel: false, showMaxLabel: false }, splitLine: { lineStyle: { color: "#eef1f5" } } },
-      series: [
-        { name: "mean", type: "line", showSymbol: false, data: ch.points.map(function (p) { return [p[0], p[1]]; }),
-          lineStyle: { color: "#1f77b4", width: 2 }, areaStyle: { color: "rgba(31,119,180,.08)" },
-          markLine: { silent: true, symbol: "none", data: lines } },
-        { name: ch.direction === "high" ? "max" : "min", type: "line", showSymbol: false,
-          data: ch.points.map(function (p) { return [p[0], p[2]]; }), lineStyle: { color: "#9467bd", width: 1, type: "dotted" } }
-      ]
-    });
+      useUTC: true,
+      grid: { left: 56, right: 14, top: 28, bottom: 52 },
+      legend: { top: 0, right: 0, itemWidth: 16, itemHeight: 8, textStyle: { fontSize: 11 }, data: ch.names },
+      tooltip: {
+        trigger: "axis", axisPointer: { type: "cross", label: { formatter: function (p) {
+          return p.axisDimension === "x" ? hoverTime(p.value) : num(p.value, ch.decimals);
+        } } },
+        formatter: function (items) {
+          if (!items.length) { return ""; }
+          var esc = window.echarts.format.encodeHTML;
+          var text = esc(hoverTime(items[0].value[0]));
+          items.forEach(function (it) {
+            text += "<br>" + it.marker + esc(it.seriesName) + ": " + esc(withUnit(it.value[1], ch.decimals, ch.unit));
+          });
+          return text;
+        }
+      },
+      xAxis: { type: "time", min: ch.start, max: ch.end, name: zone(), nameLocation: "end", nameGap: 4,
+        nameTextStyle: { fontSize: 10, color: "#5d6877", verticalAlign: "top", padding: [14, 0, 0, 0] },
+        axisLabel: { hideOverlap: true, fontSize: 10, formatter: axisTime } },
+      yAxis: { type: "value", min: Math.floor(lo - pad), max: Math.ceil(hi + pad), name: ch.unit, nameGap: 8,
+        nameTextStyle: { fontSize: 10, color: "#5d6877", align: "left" },
+        axisLabel: { fontSize: 10, showMinLabel: false, showMaxLabel: false, formatter: function (v) { return num(v, 0); } },
+        splitLine: { lineStyle: { color: "#eef1f5" } } },
+      dataZoom: [{ type: "inside", xAxisIndex: 0, filterMode: "none" },
+        { type: "slider", xAxisIndex: 0, height: 14, bottom: 6, filterMode: "none", showDetail: false, brushSelect: false }],
+      series: series
+    }, { replaceMerge: ["series"] });
   }
 
   function draw(root) {
@@ -285,7 +406,7 @@
     root.querySelectorAll('[data-chart="trend"]').forEach(drawTrend);
   }
 
-  function onLoad(root) { setupTabs(root); draw(root); }
+  function onLoad(root) { sweepCharts(); setupTabs(root); draw(root); }
 
   // htmx calls this for the page once and for every piece of content it swaps in later.
   document.addEventListener("htmx:load", function (event) {
