@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck build audit pytest bench bench-api clean
+.PHONY: demo test lint lint-workflows typecheck build audit pytest bench bench-api clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +16,19 @@ demo: $(STAMP)
 	$(BIN)/altaviz demo
 
 # CI's pre-deploy checks: lint (incl. ruff's bandit security rules), type check, wheel build, dependency
-# audit, tests.
-test: lint typecheck build audit pytest
+# audit, the GitHub Actions workflows and deploy scripts, tests.
+test: lint lint-workflows typecheck build audit pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+
+# The delivery pipeline (.github/workflows, deploy/): actionlint (with shellcheck over each run: script),
+# zizmor's security audits (offline: the audits that need GitHub's API are left out), shellcheck.
+lint-workflows: $(STAMP)
+	$(BIN)/actionlint -shellcheck $(BIN)/shellcheck
+	$(BIN)/zizmor --offline --quiet .github/workflows
+	$(BIN)/shellcheck deploy/*.sh
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src

@@ -1,5 +1,6 @@
 """Fixtures for the web service tests: the app on each backend, two seeded organizations, clients."""
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -82,7 +83,8 @@ def org_b(app: FastAPI) -> SeededOrg:
     return seed_organization(app.state.engine, "bravo", "Bravo")
 
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
+# The local Redis; GitHub Actions' test job reaches its Redis service container by name (ci.yml).
+REDIS_URL = os.environ.get("ALTAVIZ_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture(scope="session")
