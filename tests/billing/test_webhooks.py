@@ -161,14 +161,61 @@ def test_signature_is_verified_on_the_raw_body(
     assert plan_of(billing_app, free_org) == ("pro", "active", 20)
 
 
-def test_a_signed_body_that_is_not_an_event_is_refused(
-    billing_app: FastAPI, stripe_client: TestClient
+def _signed(client: TestClient, body: str, timestamp: int | None = None) -> Any:
+    header = stripe.WebhookSignature.generate_signature_header(body, STRIPE_WEBHOOK_SECRET, timestamp)
+    return client.post(
+        "/api/stripe/webhooks",
+        content=body,
+        headers={"Stripe-Signature": header, "Content-Type": "application/json"},
+    )
+
+
+def _checkout_body(org: SeededOrg, **changes: Any) -> str:
+    evt = event("checkout.session.completed", checkout(org, "sub_1", "pro"), T0)
+    obj = evt["data"]["object"]
+    for name, value in changes.items():
+        (obj if name == "amount_total" else evt)[name] = value
+    return json.dumps(evt)
+
+
+def test_signed_bodies_that_are_not_usable_events_are_recorded_as_refused_and_answered_200(
+    billing_app: FastAPI, stripe_client: TestClient, free_org: SeededOrg
 ) -> None:
-    body = json.dumps({"hello": "world"})
-    header = stripe.WebhookSignature.generate_signature_header(body, STRIPE_WEBHOOK_SECRET)
-    response = stripe_client.post("/api/stripe/webhooks", content=body, headers={"Stripe-Signature": header})
-    assert response.status_code == 400
-    assert recorded(billing_app) == []
+    bodies = {
+        "not an object": ("[1,2,3]", "JSON list"),
+        "no event": (json.dumps({"hello": "world"}), "event id"),
+        "300-char id": (_checkout_body(free_org, id="evt_" + "x" * 296), "300 characters"),
+        "created 10^12": (_checkout_body(free_org, created=10**12), "1000000000000 is not a plausible time"),
+        "amount 2^40": (_checkout_body(free_org, amount_total=2**40), "amount_total` 1099511627776"),
+        "100,000 deep": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+        "not JSON": ("{nope", "not JSON"),
+    }
+    for name, (body, reason) in bodies.items():
+        response = _signed(stripe_client, body)
+        assert response.status_code == 200, (name, response.text)  # Stripe stops retrying on a 2xx
+        answer = response.json()
+        assert answer["outcome"] == "refused" and reason in answer["detail"], (name, answer)
+        again = _signed(stripe_client, body)  # Stripe's retry of the same body: recorded once
+        assert again.status_code == 200 and again.json()["duplicate"] is True, name
+    rows = recorded(billing_app)
+    assert len(rows) == len(bodies) and {row.outcome for row in rows} == {"refused"}
+    assert all(row.detail and row.detail.startswith("refused: ") for row in rows)
+    assert all(len(row.stripe_event_id) <= 255 for row in rows)
+    assert plan_of(billing_app, free_org) == ("free", "active", 2)  # nothing was applied
+
+
+def test_the_signature_tolerance_applies_both_ways(
+    billing_app: FastAPI, stripe_client: TestClient, free_org: SeededOrg
+) -> None:
+    body = _checkout_body(free_org)
+    now = int(time.time())
+    for ahead in (600, 310):
+        response = _signed(stripe_client, body, timestamp=now + ahead)
+        assert response.status_code == 400, (ahead, response.text)
+        assert response.json()["code"] == "invalid_signature" and "future" in response.json()["error"]
+    assert recorded(billing_app) == [] and plan_of(billing_app, free_org)[0] == "free"
+    accepted = _signed(stripe_client, body, timestamp=now + 240)  # a clock a little ahead: within 300 s
+    assert accepted.status_code == 200 and accepted.json()["outcome"] == "applied", accepted.text
 
 
 def test_checkout_upgrades_and_the_next_request_sees_the_plan(

@@ -131,7 +131,9 @@ def portal(principal: Admin, member: MemberSession, db: DbSession, request: Requ
     responses={
         400: {
             "model": ErrorBody,
-            "description": "Missing or invalid Stripe-Signature, or not a Stripe event.",
+            "description": "Missing or invalid Stripe-Signature (or its timestamp more than 300 s away). "
+            "A validly signed body that is not an event Altaviz can take answers 200 with outcome "
+            "`refused` and the reason (recorded in billing_events), so Stripe stops retrying it.",
         },
         503: {
             "model": ErrorBody,
@@ -150,8 +152,23 @@ async def stripe_webhook(request: Request, db: DbSession) -> WebhookAck:
         raise ApiError(503, str(error), "webhooks_not_configured") from None
     except webhooks.WebhookRejected as error:
         raise ApiError(400, str(error), "invalid_signature") from None
-    result = await run_in_threadpool(_process, db, event, service.tiers_by_price(settings))
+    if isinstance(event, webhooks.Refusal):
+        result = await run_in_threadpool(_refuse, db, event)
+    else:
+        result = await run_in_threadpool(_process, db, event, service.tiers_by_price(settings))
     return WebhookAck(duplicate=result.duplicate, outcome=result.outcome, detail=result.detail)
+
+
+def _refuse(db: DbSession, refusal: webhooks.Refusal) -> webhooks.WebhookResult:
+    begin_write(db)
+    try:
+        result = webhooks.record_refusal(db, refusal)
+        db.commit()
+    except IntegrityError:  # the same body, delivered twice at once
+        db.rollback()
+        release(db)
+        return webhooks.WebhookResult(refusal.event_id or "", "", "refused", None, duplicate=True)
+    return result
 
 
 def _process(db: DbSession, event: dict[str, Any], tiers: dict[str, str]) -> webhooks.WebhookResult:

@@ -1,7 +1,12 @@
 """Stripe webhooks: verify, record once, apply in order.
 
 - The signature is checked by the `stripe` library on the raw request body (STRIPE_WEBHOOK_SECRET,
-  300 s tolerance). Anything that fails is refused before we read it.
+  300 s tolerance, applied both ways: a timestamp more than 300 s ahead is refused too). Anything that
+  fails is refused (400) before we read it.
+- A validly signed body that is not an event we can take (not a JSON object, nested too deeply, an id
+  longer than 255 characters, an implausible `created`, an amount beyond a 32-bit number of cents) is
+  recorded in billing_events as `refused` with the reason and answered 200: Stripe's guidance is a 2xx
+  for events received but not processed, and a retry would carry the same body anyway.
 - Every verified event is written once to billing_events (unique stripe_event_id) with its outcome:
   applied, ignored (a type we do not handle, an unknown customer or price, ...) or stale. A replay
   (`stripe events resend`, Stripe's own retries) finds its row and changes nothing.
@@ -15,8 +20,10 @@
   subscription after the organization moved to a new one changes nothing.
 """
 
+import hashlib
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,7 +42,14 @@ from altaviz.billing.models import BillingEvent, BillingSubscription
 
 log = logging.getLogger("altaviz.billing")
 
-TOLERANCE_SECONDS = 300
+TOLERANCE_SECONDS = 300  # both ways: a signature older, or dated further ahead, is refused
+MAX_ID = 255  # the width of billing_events.stripe_event_id (and of the customer/subscription/price ids)
+EARLIEST_CREATED = 1_293_840_000  # 2011-01-01: no Stripe event is older
+MAX_CREATED_AHEAD_SECONDS = 86_400
+MAX_AMOUNT_CENTS = 2**31 - 1  # billing_events.amount_cents is a 32-bit integer
+KNOWN_STATUSES = frozenset(
+    {"incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled", "unpaid", "paused"}
+)
 HANDLED = (
     "checkout.session.completed",
     "customer.subscription.created",
@@ -72,8 +86,21 @@ class WebhookResult:
     duplicate: bool = False
 
 
-def verify(payload: bytes, signature: str | None, secret: str | None) -> dict[str, Any]:
-    """The event in `payload`, once the stripe library has verified its signature."""
+@dataclass(frozen=True)
+class Refusal:
+    """A validly signed body that is not an event Altaviz can take, and why."""
+
+    reason: str
+    payload: bytes
+    event_id: str | None = None
+    event_type: str | None = None
+    created: datetime | None = None
+
+
+def verify(payload: bytes, signature: str | None, secret: str | None) -> dict[str, Any] | Refusal:
+    """The event in `payload` once its signature is verified, or a Refusal saying why a validly
+    signed body is not an event Altaviz can take (recorded, and answered 2xx so Stripe stops
+    retrying: a retry would carry the same body)."""
     if not secret or not secret.strip():
         raise WebhookNotConfigured(
             "Stripe webhooks are not configured on this server: "
@@ -82,25 +109,102 @@ def verify(payload: bytes, signature: str | None, secret: str | None) -> dict[st
     if not signature:
         raise WebhookRejected("Missing Stripe-Signature header")
     try:
-        stripe.Webhook.construct_event(payload, signature, secret.strip(), tolerance=TOLERANCE_SECONDS)
+        stripe.WebhookSignature.verify_header(payload, signature, secret.strip(), tolerance=TOLERANCE_SECONDS)
     except stripe.SignatureVerificationError:
         raise WebhookRejected(
             "Invalid Stripe signature (wrong secret, altered body or expired timestamp)"
         ) from None
     except (ValueError, UnicodeDecodeError):
         raise WebhookRejected("The body is not a Stripe event") from None
-    event = json.loads(payload)
-    data = event.get("data") if isinstance(event, dict) else None
-    if (
-        not isinstance(event, dict)
-        or not isinstance(event.get("id"), str)
-        or not isinstance(event.get("type"), str)
-        or not isinstance(event.get("created"), int)
-        or not isinstance(data, dict)
-        or not isinstance(data.get("object"), dict)
-    ):
-        raise WebhookRejected("The body is not a Stripe event")
+    # The library checks only the past side of the tolerance; a signature dated ahead is refused too.
+    if _signed_at(signature) > time.time() + TOLERANCE_SECONDS:
+        raise WebhookRejected(
+            f"Invalid Stripe signature: its timestamp is more than {TOLERANCE_SECONDS} s in the future"
+        )
+    return parse_event(payload)
+
+
+def _signed_at(signature: str) -> int:
+    for item in signature.split(","):
+        name, _, value = item.partition("=")
+        if name.strip() == "t":
+            return int(value)
+    raise WebhookRejected("Invalid Stripe signature (no timestamp)")  # verify_header checked it already
+
+
+def parse_event(payload: bytes) -> dict[str, Any] | Refusal:
+    """The event, checked for the shape and bounds Altaviz relies on, or a Refusal."""
+    try:
+        event = json.loads(payload)
+    except RecursionError:
+        return Refusal("the body is JSON nested too deeply to read", payload)
+    except ValueError:
+        return Refusal("the body is not JSON", payload)
+    if not isinstance(event, dict):
+        return Refusal(f"the body is a JSON {type(event).__name__}, not an event object", payload)
+    event_id, event_type, created = event.get("id"), event.get("type"), event.get("created")
+    usable_id = event_id if _is_id(event_id) else None
+    usable_type = event_type if isinstance(event_type, str) and 0 < len(event_type) <= 100 else None
+
+    def refused(reason: str, when: datetime | None = None) -> Refusal:
+        return Refusal(reason, payload, usable_id, usable_type, when)
+
+    if usable_id is None:
+        shown = f"{len(event_id)} characters" if isinstance(event_id, str) else type(event_id).__name__
+        return refused(f"the event id is not a Stripe id of 1-{MAX_ID} characters ({shown})")
+    if usable_type is None:
+        return refused("the event has no type of 1-100 characters")
+    if isinstance(created, bool) or not isinstance(created, int):
+        return refused("the event has no integer `created` time")
+    if not EARLIEST_CREATED <= created <= time.time() + MAX_CREATED_AHEAD_SECONDS:
+        return refused(
+            f"the event's `created` time {created} is not a plausible time (after 2011, and at most a "
+            "day ahead of this server's clock)"
+        )
+    when = datetime.fromtimestamp(created, UTC)
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        return refused("the event has no `data.object`", when)
+    obj = data["object"]
+    for field in ("amount_total", "amount_due"):
+        amount = obj.get(field)
+        if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
+            return refused(f"`{field}` is not an integer number of cents", when)
+        if isinstance(amount, int) and not 0 <= amount <= MAX_AMOUNT_CENTS:
+            return refused(
+                f"`{field}` {amount} is outside what Altaviz records (0 to {MAX_AMOUNT_CENTS:,})",
+                when,
+            )
     return event
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_ID and value.isprintable()
+
+
+def record_refusal(session: Session, refusal: Refusal) -> WebhookResult:
+    """Writes the refused body's row once (a retry of the same body finds it): outcome `refused`,
+    the reason in `detail`. Inside the caller's transaction."""
+    digest = hashlib.sha256(refusal.payload).hexdigest()
+    event_id = refusal.event_id or f"refused_{digest[:48]}"
+    event_type = refusal.event_type or "(not an event)"
+    existing = session.scalar(select(BillingEvent).where(BillingEvent.stripe_event_id == event_id))
+    if existing is not None:
+        return WebhookResult(event_id, event_type, existing.outcome, existing.detail, duplicate=True)
+    session.add(
+        BillingEvent(
+            stripe_event_id=event_id,
+            event_type=event_type,
+            stripe_created_at=refusal.created,
+            outcome="refused",
+            detail=f"refused: {refusal.reason}; nothing changed",
+            event_metadata={"payload_sha256": digest, "payload_bytes": len(refusal.payload)},
+            currency="usd",
+        )
+    )
+    session.flush()
+    log.warning("stripe webhook refused (%s): %s", event_id, refusal.reason)
+    return WebhookResult(event_id, event_type, "refused", f"refused: {refusal.reason}; nothing changed")
 
 
 def already_recorded(session: Session, event_id: str) -> bool:
@@ -166,11 +270,10 @@ class _Context:
 
 
 def _text(value: Any) -> str | None:
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, dict) and isinstance(value.get("id"), str):
-        return str(value["id"])  # an expanded object
-    return None
+    """A Stripe id (customer, subscription, price), or None when absent or not an id we can store."""
+    if isinstance(value, dict):
+        value = value.get("id")  # an expanded object
+    return value if _is_id(value) else None
 
 
 def _organization(ctx: _Context, customer: str | None, claimed: Any) -> Organization | None:
@@ -383,8 +486,8 @@ def _subscription_changed(ctx: _Context) -> None:
     status = obj.get("status")
     if ctx.event_type == "customer.subscription.deleted":
         status = "canceled"
-    if not isinstance(status, str):
-        ctx.outcome("ignored", "the subscription has no status")
+    if not isinstance(status, str) or status not in KNOWN_STATUSES:
+        ctx.outcome("ignored", "the subscription has no status Stripe documents")
         return
     price_id = _subscription_price(obj)
     tier = ctx.tiers_by_price.get(price_id) if price_id else None
