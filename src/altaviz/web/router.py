@@ -7,7 +7,6 @@ from urllib.parse import quote
 from email_validator import EmailNotValidError, validate_email
 from fastapi import APIRouter, Depends, FastAPI, Form, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 
 from altaviz.accounts import service as accounts
@@ -35,6 +34,7 @@ from altaviz.web.session import (
     sign_in,
     viewer_of,
 )
+from altaviz.web.static_files import CompressedStaticFiles
 from altaviz.web.templating import STATIC_DIR, templates
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -47,7 +47,7 @@ _UNSET = object()
 
 
 def install_web(app: FastAPI) -> None:
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", CompressedStaticFiles(directory=STATIC_DIR), name="static")
     install_page_errors(app)
     app.add_exception_handler(LoginRequired, login_redirect)
     app.include_router(router)
@@ -198,7 +198,7 @@ def _checkout_after_sign_up(request: Request, db: Any, user: Any, plan: Plan) ->
     """Where a new owner who chose a paid plan goes: that plan's Stripe checkout, or — when billing is
     not configured or Stripe fails — the billing section, which says so (the organization is on Free)."""
     app_state = request.app.state
-    client = getattr(app_state, "stripe_client", _UNSET)
+    client: Any = getattr(app_state, "stripe_client", _UNSET)
     if client is _UNSET:  # built once, shared with the billing API (api/billing.py)
         client = app_state.stripe_client = billing.stripe_client(app_state.settings)
     base = app_state.settings.public_url or str(request.base_url).rstrip("/")
