@@ -4,14 +4,18 @@ Compressor limit (SPEC §5: Free 2, Pro 20, Enterprise unlimited). The rule that
 compressors of an organization are within its plan is deterministic and favours what is already
 there, so a new compressor never pushes out one that has been reporting:
 
-1. compressors already registered for the organization (compressor_metadata), oldest registration
-   first (created_at, then compressor id);
+1. compressors already registered for the organization (compressor_metadata) and not archived,
+   oldest registration first (created_at, then compressor id);
 2. then compressors not registered yet, by compressor id.
 
 The first `max_compressors` of that order are within the plan; the pipeline quarantines the readings
 of the others with the reason "plan limit" and reports them with `record_plan_limit_quarantine`, which
 is what the organization is shown (GET /api/billing, and an audit entry the first time a compressor is
 held back). Upgrading lifts the limit on the next pipeline run; nothing is lost in the lake.
+
+Registration (the fleet registry: API, import, settings page) applies the same limit at the door:
+`registration_refusal` says why one more compressor cannot be registered (or restored from the
+archive), naming the plan and how to upgrade; archived compressors do not count.
 
 Retention: `apply_retention` deletes what is older than the plan's history (hourly aggregates, data
 quality checks, closed alerts), so a downgraded organization keeps only what its plan covers.
@@ -30,7 +34,7 @@ from sqlalchemy.orm import Session
 from altaviz.accounts import data_version
 from altaviz.accounts.auditing import audit_system
 from altaviz.accounts.models import Organization
-from altaviz.accounts.plans import Plan, plan_for
+from altaviz.accounts.plans import PLANS, Plan, plan_for
 from altaviz.alerts.models import AlertHistory
 from altaviz.billing.models import PlanLimitQuarantine
 from altaviz.db.base import utcnow
@@ -56,7 +60,10 @@ def compressor_order(
         row.compressor_id
         for row in session.execute(
             select(CompressorMetadata.compressor_id)
-            .where(CompressorMetadata.organization_id == organization_id)
+            .where(
+                CompressorMetadata.organization_id == organization_id,
+                CompressorMetadata.archived_at.is_(None),
+            )
             .order_by(CompressorMetadata.created_at, CompressorMetadata.compressor_id)
         )
     ]
@@ -78,6 +85,42 @@ def allowed_compressors(
     if limit is None:
         return wanted
     return wanted & set(compressor_order(session, organization_id, wanted)[:limit])
+
+
+def registered_compressor_count(session: Session, organization_id: uuid.UUID) -> int:
+    """Compressors registered and not archived: what the plan's compressor limit counts."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(CompressorMetadata)
+            .where(
+                CompressorMetadata.organization_id == organization_id,
+                CompressorMetadata.archived_at.is_(None),
+            )
+        )
+        or 0
+    )
+
+
+def registration_refusal(session: Session, organization_id: uuid.UUID, adding: int = 1) -> str | None:
+    """Why `adding` more compressors cannot be registered under the organization's plan, or None."""
+    plan = organization_plan(session, organization_id)
+    limit = plan.max_compressors
+    if limit is None:
+        return None
+    registered = registered_compressor_count(session, organization_id)
+    if registered + adding <= limit:
+        return None
+    bigger = [p for p in PLANS.values() if p.max_compressors is None or p.max_compressors > limit]
+    offers = " or ".join(
+        f"{p.name} ({'unlimited' if p.max_compressors is None else p.max_compressors} compressors)"
+        for p in bigger
+    )
+    return (
+        f"The {plan.name} plan covers {limit} compressors and {registered} are registered: upgrade to "
+        f"{offers} in Settings → Billing (/dashboard/settings#billing), or archive a compressor you no "
+        "longer monitor"
+    )
 
 
 def record_plan_limit_quarantine(

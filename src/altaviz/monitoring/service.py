@@ -85,8 +85,11 @@ def _alert_stats() -> Any:
     return scoped_template(query, A).group_by(A.c.compressor_id).subquery("alert_stats")
 
 
-def _compressors(stats: Any) -> tuple[Select[Any], Any, Any]:
-    """Compressors with their station and alert figures (organization bound at execution)."""
+def _compressors(stats: Any, archived: bool = False) -> tuple[Select[Any], Any, Any]:
+    """Compressors with their station and alert figures (organization bound at execution).
+
+    Archived compressors (registry) are left out unless `archived`: the fleet no longer shows them,
+    but one's detail still opens (its data is kept)."""
     worst = func.coalesce(stats.c.worst, 0)
     active = func.coalesce(stats.c.active, 0)
     query = select(
@@ -105,6 +108,8 @@ def _compressors(stats: Any) -> tuple[Select[Any], Any, Any]:
             S, and_(S.c.organization_id == C.c.organization_id, S.c.station_id == C.c.station_id)
         ).outerjoin(stats, stats.c.compressor_id == C.c.compressor_id)
     )
+    if not archived:
+        query = query.where(C.c.archived_at.is_(None))
     return scoped_template(query, C, S), worst, active
 
 
@@ -182,7 +187,7 @@ def _summary_statement() -> Select[Any]:
         last.label("last_reading_at"),
         online.label("online"),
     ).select_from(C.outerjoin(stats, stats.c.compressor_id == C.c.compressor_id))
-    return scoped_template(query, C)
+    return scoped_template(query.where(C.c.archived_at.is_(None)), C)
 
 
 def _latest(row: Any) -> dict[str, Any] | None:
@@ -323,7 +328,8 @@ def _station(row: Any) -> Station:
 
 @cache
 def _detail_statement() -> Select[Any]:
-    query = _compressors(_alert_stats())[0].where(C.c.compressor_id == bindparam("compressor_id"))
+    query = _compressors(_alert_stats(), archived=True)[0]
+    query = query.where(C.c.compressor_id == bindparam("compressor_id"))
     page = query.subquery("page")
     return _with_latest(page, (page.c.compressor_id,))
 

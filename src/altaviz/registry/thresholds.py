@@ -27,9 +27,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from altaviz.accounts import data_version
+from altaviz.accounts.auditing import audit_action
+from altaviz.accounts.errors import Conflict, NotFound
+from altaviz.accounts.principal import Principal
 from altaviz.accounts.scoping import OrgScope, scoped
 from altaviz.fleet.thresholds import (
     DEFAULT_CLEAR_COUNT,
@@ -39,7 +44,15 @@ from altaviz.fleet.thresholds import (
     THRESHOLDS_BY_METRIC,
 )
 from altaviz.monitoring.models import CompressorMetadata
-from altaviz.registry.models import ThresholdChange, ThresholdOverride
+from altaviz.registry.models import CompressorModel, ThresholdChange, ThresholdOverride
+from altaviz.registry.schemas import (
+    EffectiveMetric,
+    FieldError,
+    ThresholdChangeOut,
+    ThresholdHistory,
+    ThresholdsOut,
+    ThresholdsPut,
+)
 
 Direction = Literal["high", "low"]
 Source = Literal["default", "organization", "model", "compressor"]
@@ -306,3 +319,255 @@ def record_change(
     session.add(change)
     session.flush()
     return change
+
+
+# --- the API: read and replace a scope's set ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """A scope named in a request: the organization, one of its models or one of its compressors."""
+
+    type: ScopeType
+    id: str
+    name: str
+
+    @property
+    def text(self) -> str:
+        return "organization" if self.type == "organization" else f"{self.type}:{self.id}"
+
+
+def parse_target(session: Session, scope: OrgScope, text: str) -> Target:
+    """`organization`, `model:<id>` or `compressor:<id>`, checked against the organization's registry."""
+    kind, _, ident = text.strip().partition(":")
+    if kind == "organization" and not ident:
+        return Target("organization", "", "the organization")
+    if kind == "model" and ident:
+        try:
+            model_id = uuid.UUID(ident)
+        except ValueError:
+            raise FieldError("scope", f"{ident!r} is not a model id (GET /api/compressor-models)") from None
+        m = CompressorModel
+        model = session.scalar(scoped(select(m), scope, m).where(m.id == model_id))
+        if model is None:
+            raise NotFound(f"Compressor model {ident} not found")
+        return Target("model", str(model.id), f"model {model.display_name}")
+    if kind == "compressor" and ident:
+        c = CompressorMetadata
+        found = session.scalar(scoped(select(c.compressor_id), scope, c).where(c.compressor_id == ident))
+        if found is None:
+            raise NotFound(f"Compressor {ident} not found")
+        return Target("compressor", found, f"compressor {found}")
+    raise FieldError("scope", "the scope is organization, model:<model id> or compressor:<compressor id>")
+
+
+def _out(state: OrganizationThresholds, target: Target, version: int) -> ThresholdsOut:
+    resolved = state.resolved(target.type, target.id)
+    base = defaults()
+    effective = []
+    for metric in METRIC_NAMES:
+        r, t, d = resolved[metric], THRESHOLDS_BY_METRIC[metric], base[metric]
+        effective.append(
+            EffectiveMetric(
+                metric=metric,
+                label=t.label,
+                unit=t.unit,
+                direction=r.direction,
+                warning=r.warning,
+                critical=r.critical,
+                on_delay=r.on_delay,
+                clear_count=r.clear_count,
+                sources=dict(r.sources),
+                default={field: d.value(field) for field in FIELDS},
+            )
+        )
+    return ThresholdsOut(
+        scope=target.text,
+        scope_name=target.name,
+        version=version,
+        overrides=state.set_at(target.type, target.id),
+        effective=effective,
+    )
+
+
+def load_target(session: Session, organization_id: uuid.UUID, target: Target) -> OrganizationThresholds:
+    """The organization's overrides, with the target compressor's model known even when it is archived."""
+    state = load(session, organization_id)
+    if target.type == "compressor" and target.id not in state.model_of:
+        c = CompressorMetadata
+        model_id = session.scalar(
+            scoped(select(c.model_id), OrgScope(organization_id), c).where(c.compressor_id == target.id)
+        )
+        model_of = {**state.model_of, target.id: None if model_id is None else str(model_id)}
+        state = OrganizationThresholds(state.organization, state.models, state.compressors, model_of)
+    return state
+
+
+def get_thresholds(session: Session, scope: OrgScope, scope_text: str) -> ThresholdsOut:
+    target = parse_target(session, scope, scope_text)
+    state = load_target(session, scope.organization_id, target)
+    return _out(state, target, thresholds_version(session, scope.organization_id))
+
+
+def _clean(body: ThresholdsPut) -> OverrideSet:
+    cleaned: OverrideSet = {}
+    for metric, override in body.metrics.items():
+        fields = {f: v for f, v in override.model_dump().items() if v is not None}
+        if fields:
+            cleaned[metric] = fields
+    return cleaned
+
+
+def _reached(state: OrganizationThresholds, target: Target) -> list[tuple[ScopeType, str]]:
+    """The scopes whose effective values follow the target's set."""
+    if target.type == "compressor":
+        return [("compressor", target.id)]
+    compressors = [
+        ("compressor", c)
+        for c, model in state.model_of.items()
+        if target.type == "organization" or model == target.id
+    ]
+    if target.type == "model":
+        return [("model", target.id), *compressors]  # type: ignore[list-item]
+    models = sorted(set(state.models) | {m for m in state.model_of.values() if m is not None})
+    return [("organization", ""), *(("model", m) for m in models), *compressors]  # type: ignore[list-item]
+
+
+def _check(state: OrganizationThresholds, target: Target, proposed: OverrideSet) -> None:
+    """Refuse (FieldError naming metrics.<metric>.<field>) a set leaving a reached scope inconsistent."""
+    for scope_type, scope_id in _reached(state, target):
+        for metric, resolved in state.resolved(scope_type, scope_id).items():
+            for field, message in problems(resolved):
+                named = field
+                if field == "warning" and "warning" not in proposed.get(metric, {}):
+                    named = "critical" if "critical" in proposed.get(metric, {}) else "warning"
+                where = ""
+                if (scope_type, scope_id) != (target.type, target.id):
+                    where = f" (for {scope_type} {scope_id}, which sets its own values)"
+                raise FieldError(f"metrics.{metric}.{named}", message + where)
+
+
+def _effective_by_compressor(state: OrganizationThresholds) -> dict[str, dict[str, ResolvedThreshold]]:
+    by_model: dict[str | None, dict[str, ResolvedThreshold]] = {}
+    result = {}
+    for compressor_id, model_id in state.model_of.items():
+        if state.compressors.get(compressor_id):
+            result[compressor_id] = state.resolved("compressor", compressor_id)
+            continue
+        if model_id not in by_model:
+            by_model[model_id] = (
+                state.resolved("model", model_id) if model_id else state.resolved("organization")
+            )
+        result[compressor_id] = by_model[model_id]
+    return result
+
+
+def _values(resolved: dict[str, ResolvedThreshold]) -> list[tuple[Any, ...]]:
+    return [(m, r.warning, r.critical, r.on_delay, r.clear_count) for m, r in sorted(resolved.items())]
+
+
+def put_thresholds(
+    session: Session, principal: Principal, scope_text: str, body: ThresholdsPut, ip: str | None
+) -> ThresholdsOut:
+    """Replace the scope's override set (a metric left out has none there), audited and versioned."""
+    scope = principal.scope
+    organization_id = scope.organization_id
+    target = parse_target(session, scope, scope_text)
+    state = load_target(session, organization_id, target)
+    before = state.set_at(target.type, target.id)
+    proposed = _clean(body)
+    after_state = state.with_set(target.type, target.id, proposed)
+    _check(after_state, target, proposed)
+    version = thresholds_version(session, organization_id)
+    if proposed == before:
+        return _out(state, target, version)
+    old_values = _effective_by_compressor(state)
+    new_values = _effective_by_compressor(after_state)
+    affected = sorted(c for c in new_values if _values(new_values[c]) != _values(old_values[c]))
+
+    o = ThresholdOverride
+    session.execute(scoped(delete(o), scope, o).where(o.scope_type == target.type, o.scope_id == target.id))
+    for metric, fields in sorted(proposed.items()):
+        session.add(
+            ThresholdOverride(
+                organization_id=organization_id,
+                scope_type=target.type,
+                scope_id=target.id,
+                metric=metric,
+                **fields,
+            )
+        )
+    try:
+        with session.begin_nested():
+            change = record_change(
+                session,
+                organization_id,
+                scope_type=target.type,
+                scope_id=target.id,
+                kind="overrides",
+                before=before,
+                after=proposed,
+                compressors=affected,
+                changed_by=principal.actor,
+            )
+    except IntegrityError:
+        raise Conflict(
+            "The thresholds were changed by someone else at the same moment: reload and retry"
+        ) from None
+    audit_action(
+        session,
+        principal,
+        "thresholds.update",
+        target_type="thresholds",
+        target_id=target.text,
+        ip=ip,
+        details={
+            "version": change.version,
+            "before": before,
+            "after": proposed,
+            "compressors_affected": len(affected),
+        },
+    )
+    data_version.bump(session, organization_id)
+    return _out(after_state, target, change.version)
+
+
+def history(session: Session, scope: OrgScope, limit: int = 50, offset: int = 0) -> ThresholdHistory:
+    c = ThresholdChange
+    total = int(session.scalar(scoped(select(func.count()).select_from(c), scope, c)) or 0)
+    rows = session.scalars(scoped(select(c), scope, c).order_by(c.version.desc()).limit(limit).offset(offset))
+    items = [
+        ThresholdChangeOut(
+            version=row.version,
+            scope="organization" if row.scope_type == "organization" else f"{row.scope_type}:{row.scope_id}",
+            kind=row.kind,
+            before=row.before,
+            after=row.after,
+            compressors=row.compressors,
+            changed_by=row.changed_by,
+            changed_at=row.changed_at,
+        )
+        for row in rows
+    ]
+    return ThresholdHistory(items=items, total=total)
+
+
+# --- what the pages show for one compressor -------------------------------------------------------
+
+
+def for_compressor(session: Session, scope: OrgScope, compressor_id: str) -> dict[str, ResolvedThreshold]:
+    """The effective values of one compressor (archived or not), read with a few small queries."""
+    o, c = ThresholdOverride, CompressorMetadata
+    model_id = session.scalar(scoped(select(c.model_id), scope, c).where(c.compressor_id == compressor_id))
+    model_key = None if model_id is None else str(model_id)
+    wanted = (o.scope_type == "organization") | (
+        (o.scope_type == "compressor") & (o.scope_id == compressor_id)
+    )
+    if model_key is not None:
+        wanted = wanted | ((o.scope_type == "model") & (o.scope_id == model_key))
+    sets: dict[str, OverrideSet] = {"organization": {}, "model": {}, "compressor": {}}
+    for row in session.scalars(scoped(select(o), scope, o).where(wanted)):
+        sets[row.scope_type][row.metric] = {f: getattr(row, f) for f in FIELDS if getattr(row, f) is not None}
+    return resolve(
+        [("organization", sets["organization"]), ("model", sets["model"]), ("compressor", sets["compressor"])]
+    )
