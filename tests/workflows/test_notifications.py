@@ -4,7 +4,9 @@ compressor (group wait, group interval, repeat interval), retried on failure, ne
 import hashlib
 import hmac
 import json
+import socket
 import threading
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -17,7 +19,7 @@ from sqlalchemy import select
 from altaviz.accounts.scoping import OrgScope
 from altaviz.notifications import service
 from altaviz.notifications.models import NotificationMessage
-from altaviz.notifications.senders import DELIVERY_HEADER, SIGNATURE_HEADER
+from altaviz.notifications.senders import DELIVERY_HEADER, SIGNATURE_HEADER, DeliveryFailed, webhook_sender
 from tests.team.smtp import Inbox, free_port, smtp_server
 from tests.workflows.helpers import T0, Fleet
 
@@ -286,3 +288,102 @@ def test_production_servers_do_not_call_loopback_or_metadata_addresses(
     assert report.sent == 0 and report.retried == 2
     assert all("Webhook refused: 127.0.0.1 resolves to 127.0.0.1" in e for e in report.errors)
     assert receiver.requests == []
+
+
+class _Recorder:
+    """A local HTTP server that records the requests it gets and answers with `status` (and
+    `location`, for a redirect)."""
+
+    def __init__(self, host: str, port: int, status: int = 200, location: str | None = None) -> None:
+        self.requests: list[dict[str, str]] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                recorder.requests.append({k.lower(): v for k, v in self.headers.items()})
+                self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST  # a followed 303 would come as a GET
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((host, port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _one_message() -> tuple[Any, NotificationMessage]:
+    from altaviz.notifications.models import NotificationChannel
+
+    channel = NotificationChannel(kind="webhook", name="pager", target="", secret="s3cret")
+    message = NotificationMessage(
+        id=uuid.uuid4(),
+        organization_id=uuid.uuid4(),
+        compressor_id="COMP-001",
+        events=[{"kind": "critical", "alertId": 1, "severity": "critical"}],
+    )
+    return channel, message
+
+
+def test_webhook_redirects_are_not_followed(fleet: Fleet) -> None:
+    port = free_port()
+    internal = _Recorder("127.0.0.1", free_port())
+    for status in (301, 302, 303, 307, 308):
+        redirecting = _Recorder(
+            "127.0.0.1", port, status, f"http://127.0.0.1:{internal.server.server_port}/x"
+        )
+        try:
+            channel, message = _one_message()
+            channel.target = f"http://127.0.0.1:{port}/hooks"
+            with pytest.raises(DeliveryFailed, match=f"HTTP {status} \\(a redirect, which is not followed"):
+                webhook_sender(fleet.settings)(channel, message)
+            assert len(redirecting.requests) == 1
+        finally:
+            redirecting.close()
+    internal.close()
+    assert internal.requests == []  # never reached through a redirect
+
+
+def test_webhooks_connect_to_the_address_that_was_checked(
+    fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A DNS answer that changes between the check and the connection (rebinding) is not followed:
+    the host is resolved once and the connection goes to the checked address."""
+    port = free_port()
+    public, internal = _Recorder("127.0.0.1", port), _Recorder("127.0.0.2", port)
+    real = socket.getaddrinfo
+    answers = iter(["127.0.0.1"])  # the first answer; every later one is the internal address
+
+    def rebinding(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "hooks.example.test":
+            return real(next(answers, "127.0.0.2"), *args, **kwargs)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+
+    def refuse(address: Any) -> str | None:
+        return "an internal address" if str(address) == "127.0.0.2" else None
+
+    try:
+        channel, message = _one_message()
+        channel.target = f"http://hooks.example.test:{port}/hooks"
+        webhook_sender(fleet.settings, refuse=refuse)(channel, message)
+        assert internal.requests == []
+        assert len(public.requests) == 1
+        assert public.requests[0]["host"] == f"hooks.example.test:{port}"  # the name, not the address
+        # Once the name resolves to the refused address, nothing is sent there either.
+        with pytest.raises(DeliveryFailed, match=r"resolves to 127\.0\.0\.2, an internal address"):
+            webhook_sender(fleet.settings, refuse=refuse)(channel, message)
+        assert internal.requests == []
+    finally:
+        public.close()
+        internal.close()

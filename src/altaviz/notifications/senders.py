@@ -13,14 +13,14 @@ import json
 import smtplib
 import socket
 import ssl
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
 
 from altaviz.config import Settings
 from altaviz.notifications.models import NotificationChannel, NotificationMessage
@@ -114,52 +114,106 @@ def email_sender(settings: Settings) -> Sender:
     return send
 
 
-def refused_address(url: str) -> str | None:
-    """Why a webhook address must not be called from a production server, or None.
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Refuse = Callable[[Address], str | None]
+
+
+def production_refusal(address: Address) -> str | None:
+    """Why a production server does not call this address, or None.
 
     Loopback, link-local (cloud metadata services live at 169.254.169.254), multicast, reserved and
     unspecified addresses are refused; private networks are allowed (on-premises receivers)."""
-    host = urlsplit(url).hostname
-    if not host:
-        return "the address has no host"
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return None  # unresolvable: the delivery itself fails and is retried
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if address.is_loopback or address.is_link_local or address.is_multicast or address.is_reserved:
-            return f"{host} resolves to {address}, which a production server does not call"
-        if address.is_unspecified:
-            return f"{host} resolves to {address}, which a production server does not call"
+    if address.is_loopback or address.is_link_local or address.is_multicast or address.is_reserved:
+        return "which a production server does not call"
+    if address.is_unspecified:
+        return "which a production server does not call"
     return None
 
 
-def webhook_sender(settings: Settings) -> Sender:
+def resolve(host: str, port: int) -> list[Address]:
+    """The host's addresses (looked up once per delivery: the connection goes to what was checked)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+
+
+def refused_address(url: str, refuse: Refuse = production_refusal) -> str | None:
+    """Why a webhook address must not be called, or None (an unresolvable host: None, the delivery
+    fails and is retried)."""
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return "the address has no host"
+    try:
+        addresses = resolve(parts.hostname, parts.port or 443)
+    except OSError:
+        return None
+    return _first_refusal(parts.hostname, addresses, refuse)
+
+
+def _first_refusal(host: str, addresses: list[Address], refuse: Refuse) -> str | None:
+    for address in addresses:
+        if reason := refuse(address):
+            return f"{host} resolves to {address}, {reason}"
+    return None
+
+
+def _allow_all(_: Address) -> None:
+    return None
+
+
+def webhook_sender(settings: Settings, refuse: Refuse | None = None) -> Sender:
+    """Posts signed messages to webhook channels.
+
+    The host is resolved once, every address checked (in production: no loopback, link-local,
+    metadata, multicast or reserved address), and the connection made to the checked address, the
+    Host header and TLS server name (SNI, certificate check) still the channel's host, so a DNS answer
+    that changes between check and connect (rebinding) cannot send it elsewhere. Redirects are not
+    followed: a 3xx is a failed delivery naming the status (point the channel at the final address).
+    """
+    if refuse is None:
+        refuse = production_refusal if settings.env == "production" else _allow_all
+
     def send(channel: NotificationChannel, message: NotificationMessage) -> None:
-        if settings.env == "production" and (reason := refused_address(channel.target)):
-            raise DeliveryFailed(f"Webhook refused: {reason}")
-        body = json.dumps(payload(channel, message, settings), sort_keys=True).encode()
-        # The target was validated as http(s):// when the channel was saved (schemas.py).
-        request = urllib.request.Request(  # noqa: S310
-            channel.target,
-            data=body,
-            method="POST",
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "Altaviz-Webhook/1",
-                SIGNATURE_HEADER: sign(channel.secret or "", body),
-                DELIVERY_HEADER: str(message.id),
-                EVENT_HEADER: "alerts",
-            },
-        )
+        parts = urlsplit(channel.target)
+        host = parts.hostname
+        if not host:
+            raise DeliveryFailed("Webhook refused: the address has no host")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
         try:
-            with urllib.request.urlopen(request, timeout=settings.notify_timeout_seconds) as response:  # noqa: S310
-                status = response.status
-        except urllib.error.HTTPError as error:
-            raise DeliveryFailed(f"The webhook answered HTTP {error.code}") from None
-        except (OSError, ValueError) as error:
+            addresses = resolve(host, port)
+        except OSError as error:
+            raise DeliveryFailed(
+                f"The webhook's host {host} could not be resolved ({error.__class__.__name__})"
+            ) from None
+        if not addresses:
+            raise DeliveryFailed(f"The webhook's host {host} has no address")
+        if reason := _first_refusal(host, addresses, refuse):
+            raise DeliveryFailed(f"Webhook refused: {reason}")
+        pinned = addresses[0]
+        shown = f"[{pinned}]" if pinned.version == 6 else str(pinned)
+        url = urlunsplit((parts.scheme, f"{shown}:{port}", parts.path or "/", parts.query, ""))
+        body = json.dumps(payload(channel, message, settings), sort_keys=True).encode()
+        headers = {
+            "Host": parts.netloc.rsplit("@", 1)[-1],
+            "Content-Type": "application/json",
+            "User-Agent": "Altaviz-Webhook/1",
+            SIGNATURE_HEADER: sign(channel.secret or "", body),
+            DELIVERY_HEADER: str(message.id),
+            EVENT_HEADER: "alerts",
+        }
+        try:
+            # trust_env=False: no proxy from the environment (the proxy would connect by name again)
+            with httpx.Client(
+                timeout=settings.notify_timeout_seconds, follow_redirects=False, trust_env=False
+            ) as client:
+                response = client.post(url, content=body, headers=headers, extensions={"sni_hostname": host})
+        except httpx.HTTPError as error:
             raise DeliveryFailed(f"The webhook could not be reached ({error.__class__.__name__})") from None
+        status = response.status_code
+        if 300 <= status < 400:
+            raise DeliveryFailed(
+                f"The webhook answered HTTP {status} (a redirect, which is not followed: point the channel "
+                "at the final address)"
+            )
         if not 200 <= status < 300:
             raise DeliveryFailed(f"The webhook answered HTTP {status}")
 
