@@ -168,7 +168,7 @@ def test_an_escalation_survives_reruns(loaded: tuple[Path, str, Engine]) -> None
     [
         ("missing", "no landing files"),
         ("wrong_schema", "column vibration_mms is VARCHAR, expected a number"),
-        ("corrupt", "is not a readable Parquet file"),
+        ("corrupt", "is truncated or damaged"),
         ("no_fleet", "landing/fleet/compressors.parquet is missing"),
     ],
 )

@@ -233,7 +233,7 @@ def unreadable(path: Path, exc: Exception) -> str:
         looks = " (it looks like text: a CSV named .parquet?)" if _looks_like_text(path) else ""
         return f"is not a Parquet file{looks}; land Parquet files only"
     if size < 12 or tail != PARQUET_MAGIC:
-        return f"is truncated ({size:,} bytes, no Parquet footer): land the whole file again"
+        return f"is truncated or damaged ({size:,} bytes, no Parquet footer): land the whole file again"
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"is a damaged Parquet file ({first.removeprefix('Invalid Input Error: ')[:200]})"
 

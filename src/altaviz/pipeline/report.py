@@ -22,6 +22,8 @@ class RunSummary:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     # readings of this run held back because the organization's plan covers fewer compressors
     plan_limited: dict[str, int] = field(default_factory=dict)
+    # no new landing file and nothing to recompute or load: the run changed nothing
+    nothing_new: bool = False
 
     @property
     def quarantined_rows(self) -> int:
@@ -45,6 +47,11 @@ class RunSummary:
         }
 
     def text(self) -> str:
+        if self.nothing_new:
+            return (
+                f"nothing new: no new landing files since the last run, the lake and the database are "
+                f"up to date ({self.bronze_rows:,} readings in bronze); {self.seconds:.1f} s"
+            )
         reduction = 1 - self.hourly_rows / self.silver_rows if self.silver_rows else 0.0
         top = sorted(self.violating_readings.items(), key=lambda kv: (-kv[1], kv[0]))
         named = [(c, n) for c, n in top[:2] if n]

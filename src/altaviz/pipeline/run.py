@@ -121,7 +121,9 @@ def run_pipeline(
                 database.start_run(target, run_id, stages)
             summary = _run_lake_stages(settings, options, lake, run_id, target, notify)
             result = PipelineResult(run_id, summary, stages)
-            if target is not None:
+            if summary.nothing_new:
+                notify("nothing new: the lake and the database are up to date")
+            elif target is not None:
                 with _timed("database", summary.stage_seconds, notify):
                     result.loaded = _load_database(target, lake, options)
                     if summary.plan_limited:
@@ -161,6 +163,7 @@ def _run_lake_stages(
     local = DuckDBEngine(settings, scratch / "duckdb")
     engine: TransformEngine = local
     timings: dict[str, float] = {}
+    ingested = 0
     try:
         if options.engine == "spark":
             with _timed("spark start-up", timings, notify):
@@ -178,6 +181,7 @@ def _run_lake_stages(
                 loaded_at = datetime.now(UTC)
                 bronze = ingest(local, settings.landing_dir, lake, manifest, loaded_at)
                 tables.staged.update(bronze.staged_reference)
+                ingested = bronze.files_ingested
             notify(
                 f"bronze: {bronze.files_ingested} new of {bronze.files_seen} landing files, "
                 f"{bronze.rows_ingested:,} rows appended"
@@ -197,6 +201,14 @@ def _run_lake_stages(
         if not options.skip_bronze and not options.skip_silver:
             summary.plan_limited = _plan_limited(local, tables, loaded_at)
         summary.fingerprint = following.fingerprint
+        # No new landing file, no table written and the database already has the lake: a run that
+        # changes nothing must not invalidate the service's cached answers (data_version) either.
+        summary.nothing_new = (
+            not (options.skip_bronze and options.skip_silver and options.skip_gold)
+            and ingested == 0
+            and not tables.staged
+            and manifest.db_pending_since is None
+        )
         if not summary.balanced:
             raise PipelineError(
                 f"row balance broken: bronze {summary.bronze_rows} != silver {summary.silver_rows} "

@@ -1,0 +1,58 @@
+"""A run with nothing new changes nothing: organizations.data_version stays (the service's cached
+answers stay valid) and the report says "nothing new" (issue 18 item 14)."""
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from altaviz.accounts.models import Organization
+from altaviz.db.session import create_db_engine, session_scope
+from tests.pipeline.helpers import copy_landing, lake_rows, run, settings_for, write_readings
+
+
+def _data_version(url: str) -> int:
+    engine = create_db_engine(url)
+    try:
+        with session_scope(engine) as session:
+            return int(session.scalars(select(Organization.data_version)).one())
+    finally:
+        engine.dispose()
+
+
+def test_a_run_with_nothing_new_leaves_the_data_version_alone(
+    default_landing: Path, tmp_path: Path, db_url: str
+) -> None:
+    data_dir = copy_landing(default_landing, tmp_path)
+    settings = settings_for(data_dir, db_url)
+    first = run(settings)
+    assert not first.summary.nothing_new
+    version = _data_version(db_url)
+
+    again = run(settings)
+    assert again.summary.nothing_new
+    assert again.loaded is None
+    assert again.summary.text().startswith("nothing new:")
+    assert _data_version(db_url) == version
+
+    # a new landing file is loaded and bumps it
+    newest = max(r["timestamp"] for r in lake_rows(data_dir, "silver/readings", "compressor_id = 'COMP-001'"))
+    write_readings(
+        data_dir / "landing",
+        "later.parquet",
+        [{"compressor_id": "COMP-001", "timestamp": newest + timedelta(minutes=10 * i)} for i in (1, 2)],
+    )
+    later = run(settings)
+    assert not later.summary.nothing_new
+    assert _data_version(db_url) > version
+
+
+def test_a_skip_db_run_leaves_the_load_pending(default_landing: Path, tmp_path: Path, db_url: str) -> None:
+    """Lake stages without the database, then a run with it: the database still gets the lake."""
+    data_dir = copy_landing(default_landing, tmp_path)
+    run(settings_for(data_dir), skip_db=True)
+    second = run(settings_for(data_dir, db_url))
+    assert not second.summary.nothing_new
+    assert second.loaded is not None and second.loaded.hourly > 0
+    third = run(settings_for(data_dir, db_url))
+    assert third.summary.nothing_new
