@@ -149,6 +149,21 @@ class Settings(BaseSettings):
         description="Largest request body of the ingest routes (/api/ingest/...) and the upload page's "
         "POSTs (/data/...), in bytes.",
     )
+    ingest_rate_limit_per_minute: int = Field(
+        600,
+        ge=1,
+        validation_alias=_env("INGEST_RATE_LIMIT_PER_MINUTE"),
+        description="Requests a minute to POST /api/ingest/readings per API key (per member for admins "
+        "signed in); ingest requests do not count against RATE_LIMIT_PER_MINUTE per IP.",
+    )
+    ingest_idempotency_hours: int = Field(
+        24,
+        ge=1,
+        le=24 * 30,
+        validation_alias=_env("INGEST_IDEMPOTENCY_HOURS"),
+        description="How long an ingest Idempotency-Key is remembered (a retry within it gets the first "
+        "answer).",
+    )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         validation_alias=_env("TRUSTED_PROXIES"),

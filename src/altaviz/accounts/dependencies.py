@@ -195,7 +195,7 @@ async def current_principal(principal: Annotated[Principal | None, Depends(optio
     return principal
 
 
-INGEST_ONLY = "This is an ingest key: it can only send readings (POST /api/ingest/readings), not read or manage"
+INGEST_ONLY = "This is an ingest key: it can only send readings (POST /api/ingest/readings), not read"
 
 
 def _role_refused(principal: Principal, role: Role) -> Forbidden:
@@ -292,7 +292,7 @@ def authorize_ingest(db: Session, who: Caller) -> Principal:
     if not principal.may_ingest:
         release(db)
         raise Forbidden(
-            f"Sending readings needs an ingest key or admin access; your role is {principal.role.value}"
+            f"Admin access required (or an ingest key) to send readings; your role is {principal.role.value}"
         )
     return principal
 

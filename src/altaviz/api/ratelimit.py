@@ -2,8 +2,9 @@
 
 The client IP is the peer address, or the address a trusted proxy names in X-Forwarded-For (the
 proxy-headers middleware outside this one rewrites it only for peers in TRUSTED_PROXIES). Every
-path counts, /api/health included, except static assets; sign-in and sign-up have a tighter bucket
-of their own. With redis://… storage, all workers and instances share the counts.
+path counts, /api/health included, except static assets and /api/ingest/ (limited per API key by
+INGEST_RATE_LIMIT_PER_MINUTE instead); sign-in and sign-up have a tighter bucket of their own. With
+redis://… storage, all workers and instances share the counts.
 
 Answers carry the IETF draft headers (`RateLimit-Policy` and `RateLimit`), the widely parsed
 `RateLimit-Limit/-Remaining/-Reset` (reset in seconds from now) and `X-RateLimit-*` (reset as Unix
@@ -39,6 +40,9 @@ AUTH_PATHS = frozenset(
     }
 )
 EXEMPT_PREFIXES = ("/static/", "/api/docs/static/")
+# Ingest requests have their own bucket per key (INGEST_RATE_LIMIT_PER_MINUTE, api/ingest.py), so a
+# gateway sending readings never uses up the per-IP budget that people and the runbook's check see.
+PER_KEY_PREFIXES = ("/api/ingest/",)
 REDIS_TIMEOUT_SECONDS = 1.0
 STORE_ERROR_LOG_INTERVAL = 30.0
 
@@ -60,6 +64,8 @@ class RateLimiter:
         self.items: dict[str, RateLimitItem] = {
             "default": RateLimitItemPerMinute(settings.rate_limit_per_minute),
             "auth": RateLimitItemPerMinute(settings.rate_limit_auth_per_minute),
+            # Per API key (or member), counted by the ingest route once it knows the caller.
+            "ingest": RateLimitItemPerMinute(settings.ingest_rate_limit_per_minute),
         }
         self.shared = not settings.rate_limit_storage_uri.startswith("memory://")
         self._last_store_error = 0.0
@@ -111,7 +117,7 @@ def _storage(settings: Settings) -> Storage:
 
 
 def bucket_for(method: str, path: str) -> str | None:
-    if path.startswith(EXEMPT_PREFIXES) or path == METRICS_PATH:
+    if path.startswith(EXEMPT_PREFIXES) or path == METRICS_PATH or path.startswith(PER_KEY_PREFIXES):
         return None
     if method == "POST" and path in AUTH_PATHS:
         return "auth"

@@ -13,6 +13,7 @@ from altaviz.api import (
     export,
     fleet,
     health,
+    ingest,
     maintenance,
     notifications,
     organization,
@@ -26,6 +27,6 @@ api_router = APIRouter(prefix="/api")
 # A request is matched against the routes in this order: the busiest reads come first.
 for module in (fleet, compressors, alerts, health, auth, organization, api_keys, maintenance, data_quality):
     api_router.include_router(module.router)
-for module in (team, billing, audit, export, workflows, notifications, registry, thresholds):
+for module in (team, billing, audit, export, workflows, notifications, ingest, registry, thresholds):
     api_router.include_router(module.router)
 api_router.include_router(team.accept_router)

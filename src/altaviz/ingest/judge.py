@@ -1,0 +1,145 @@
+"""Judge every row of a request at once (DuckDB over the Arrow batch): accepted rows in the landing
+format, refused rows with their reason (sql/judge_readings.sql states the rules)."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from importlib.resources import files
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from altaviz.fleet.identifiers import COMPRESSOR_ID_PATTERN
+from altaviz.fleet.sensors import SENSOR_NAMES, SENSORS
+from altaviz.ingest.formats import ROW_PROBLEM, RawBatch
+from altaviz.ingest.rules import FUTURE_TOLERANCE, OPERATING_HOURS_MAX
+
+NUMBERS = (*SENSOR_NAMES, "operating_hours")
+# Accepted readings as the pipeline reads them from landing/<org>/readings/ (the landing contract).
+ACCEPTED_SCHEMA = pa.schema(
+    [
+        pa.field("compressor_id", pa.string()),
+        pa.field("timestamp", pa.timestamp("us", tz="UTC")),
+        *(pa.field(name, pa.float64()) for name in NUMBERS),
+    ]
+)
+# Refused rows as kept in landing/<org>/refused/: what was sent, as text, with the reason.
+REFUSED_SCHEMA = pa.schema(
+    [
+        pa.field("compressor_id", pa.string()),
+        pa.field("timestamp", pa.string()),
+        *(pa.field(name, pa.string()) for name in NUMBERS),
+        pa.field("source", pa.string()),
+        pa.field("row_number", pa.int64()),
+        pa.field("reason", pa.string()),
+    ]
+)
+RFC3339 = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})"
+EPOCH_MS_DIGITS = r"-?[0-9]{1,15}"
+# Epoch milliseconds DuckDB can hold as a timestamp (years 1 to 9999).
+MS_MIN, MS_MAX = -62_135_596_800_000, 253_402_300_799_999
+
+
+@dataclass(frozen=True)
+class Judgement:
+    rows: int
+    accepted: pa.Table  # ACCEPTED_SCHEMA, ordered by compressor and time
+    refused: pa.Table  # REFUSED_SCHEMA, ordered by row number
+
+
+@cache
+def _judge_sql() -> str:
+    return files("altaviz.ingest").joinpath("sql/judge_readings.sql").read_text()
+
+
+def _ms(expression: str) -> str:
+    return (
+        f"CASE WHEN {expression} BETWEEN {MS_MIN} AND {MS_MAX} "
+        f"THEN make_timestamp({expression} * 1000)::TIMESTAMPTZ END"
+    )
+
+
+def _timestamp_expression(kind: pa.DataType) -> str:
+    """SQL turning the sent `timestamp` column (of Arrow type `kind`) into TIMESTAMPTZ, NULL if invalid."""
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return (
+            f"CASE WHEN regexp_full_match(trim(timestamp), '{EPOCH_MS_DIGITS}') "
+            f"THEN {_ms('TRY_CAST(trim(timestamp) AS BIGINT)')} "
+            f"WHEN regexp_full_match(trim(timestamp), '{RFC3339}') "
+            "THEN TRY_CAST(trim(timestamp) AS TIMESTAMPTZ) END"
+        )
+    if pa.types.is_integer(kind):
+        return _ms("CAST(timestamp AS BIGINT)")
+    if pa.types.is_floating(kind):
+        return f"CASE WHEN timestamp = floor(timestamp) THEN {_ms('TRY_CAST(timestamp AS BIGINT)')} END"
+    if pa.types.is_timestamp(kind):
+        # A Parquet timestamp without a zone is read as UTC (as pandas and DuckDB write UTC times).
+        return "CAST(timestamp AS TIMESTAMPTZ)"
+    return "CAST(NULL AS TIMESTAMPTZ)"
+
+
+def judge(
+    batch: RawBatch,
+    *,
+    registered: dict[str, bool],
+    now: datetime,
+    history_days: int,
+    source: str,
+) -> Judgement:
+    """`registered`: the organization's compressor ids, True for archived ones."""
+    table = batch.table
+    rows = table.num_rows
+    table = table.append_column("_row_number", pa.array(np.arange(1, rows + 1, dtype=np.int64)))
+    numbers = ", ".join(
+        f"CAST({name} AS VARCHAR) AS {name}_text, TRY_CAST({name} AS DOUBLE) AS {name}" for name in NUMBERS
+    )
+    con = duckdb.connect(config={"threads": 2})
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("sent", table)
+        con.register(
+            "registered",
+            pa.table(
+                {
+                    "compressor_id": pa.array(list(registered), pa.string()),
+                    "archived": pa.array(list(registered.values()), pa.bool_()),
+                }
+            ),
+        )
+        con.execute(
+            f"""CREATE TEMP VIEW request_rows AS SELECT
+                    _row_number AS row_number,
+                    {ROW_PROBLEM} AS row_problem,
+                    CAST(compressor_id AS VARCHAR) AS compressor_id,
+                    CAST(timestamp AS VARCHAR) AS timestamp_text,
+                    {_timestamp_expression(table.schema.field("timestamp").type)} AS ts,
+                    {numbers}
+                FROM sent"""
+        )
+        params: dict[str, object] = {
+            "future_limit": now + FUTURE_TOLERANCE,
+            "history_start": now - timedelta(days=history_days),
+            "history_days": history_days,
+            "id_pattern": COMPRESSOR_ID_PATTERN,
+            "hours_max": OPERATING_HOURS_MAX,
+        }
+        for sensor in SENSORS:
+            params[f"{sensor.name}_min"] = sensor.physical_min
+            params[f"{sensor.name}_max"] = sensor.physical_max
+        con.execute(f"CREATE TEMP TABLE judged AS {_judge_sql()}", params)
+        columns = ", ".join(NUMBERS)
+        accepted = con.sql(
+            f"""SELECT compressor_id, ts AS timestamp, {columns} FROM judged WHERE reason IS NULL
+                ORDER BY compressor_id, ts"""
+        ).to_arrow_table()
+        texts = ", ".join(f"{name}_text AS {name}" for name in NUMBERS)
+        refused = con.sql(
+            f"""SELECT compressor_id, timestamp_text AS timestamp, {texts}, $source AS source,
+                       row_number, reason
+                FROM judged WHERE reason IS NOT NULL ORDER BY row_number""",
+            params={"source": source},
+        ).to_arrow_table()
+    finally:
+        con.close()
+    return Judgement(rows, accepted.cast(ACCEPTED_SCHEMA), refused.cast(REFUSED_SCHEMA))
