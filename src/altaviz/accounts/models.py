@@ -32,6 +32,8 @@ class Organization(Base):
     subscription_tier: Mapped[str] = mapped_column(String(20), default="free")
     subscription_status: Mapped[str] = mapped_column(String(20), default="active")
     max_compressors: Mapped[int | None] = mapped_column(Integer, default=2)
+    # The IANA time zone every page shows times in (validated with zoneinfo; issue 17).
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     stripe_customer_id: Mapped[str | None] = mapped_column(String(100), index=True)
     stripe_subscription_id: Mapped[str | None] = mapped_column(String(100))
     # Bumped by every write that changes what the read API shows (accounts.data_version).

@@ -236,3 +236,66 @@ class PipelineRun(Base):
 
 # compressor_metadata refers to compressor_models: that table is in the metadata whenever this one is.
 from altaviz.registry import models as _registry_models  # noqa: E402, F401
+
+
+# The dashboard's state, kept by the pipeline's load (altaviz.pipeline.dashboard_state; issue 17).
+class RecentReading(Base):
+    """Every reading of the last 48 hours of a compressor, as the pipeline kept it (10-minute data),
+    so short chart ranges draw real readings without the web service reading the lake."""
+
+    __tablename__ = "recent_readings"
+    __table_args__ = (
+        _compressor_fk("recent_readings"),
+        Index("ix_recent_readings_org_time", "organization_id", "timestamp"),
+    )
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(ORG_FK, ondelete="CASCADE"), primary_key=True
+    )
+    compressor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    timestamp: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    vibration_mms: Mapped[float | None] = mapped_column(Float)
+    discharge_temp_f: Mapped[float | None] = mapped_column(Float)
+    suction_pressure_psi: Mapped[float | None] = mapped_column(Float)
+    discharge_pressure_psi: Mapped[float | None] = mapped_column(Float)
+    horsepower_consumption: Mapped[float | None] = mapped_column(Float)
+    gas_flow_mcf: Mapped[float | None] = mapped_column(Float)
+    pressure_differential: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(10))  # the worst threshold status of the reading
+
+
+class CompressorState(Base):
+    """A compressor now: its newest reading (real time, values, worst status) and newest hourly
+    aggregate, one row per compressor, so fleet reads need no aggregation per request."""
+
+    __tablename__ = "compressor_state"
+    __table_args__ = (_compressor_fk("compressor_state"),)
+
+    organization_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey(ORG_FK, ondelete="CASCADE"), primary_key=True
+    )
+    compressor_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_reading_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    vibration_mms: Mapped[float | None] = mapped_column(Float)
+    discharge_temp_f: Mapped[float | None] = mapped_column(Float)
+    suction_pressure_psi: Mapped[float | None] = mapped_column(Float)
+    discharge_pressure_psi: Mapped[float | None] = mapped_column(Float)
+    horsepower_consumption: Mapped[float | None] = mapped_column(Float)
+    gas_flow_mcf: Mapped[float | None] = mapped_column(Float)
+    pressure_differential: Mapped[float | None] = mapped_column(Float)
+    reading_status: Mapped[str | None] = mapped_column(String(10))
+    # the newest hourly aggregate (what a fleet row shows: monitoring.schemas.LatestValues)
+    agg_timestamp: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    vibration_mean: Mapped[float | None] = mapped_column(Float)
+    vibration_max: Mapped[float | None] = mapped_column(Float)
+    discharge_temp_mean: Mapped[float | None] = mapped_column(Float)
+    discharge_temp_max: Mapped[float | None] = mapped_column(Float)
+    suction_pressure_mean: Mapped[float | None] = mapped_column(Float)
+    discharge_pressure_mean: Mapped[float | None] = mapped_column(Float)
+    horsepower_mean: Mapped[float | None] = mapped_column(Float)
+    gas_flow_mean: Mapped[float | None] = mapped_column(Float)
+    pressure_delta_mean: Mapped[float | None] = mapped_column(Float)
+    discharge_temp_rate_of_change: Mapped[float | None] = mapped_column(Float)
+    reading_count: Mapped[int | None] = mapped_column(Integer)
+    missing_readings: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

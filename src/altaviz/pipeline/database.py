@@ -14,6 +14,7 @@ from altaviz.config import Settings
 from altaviz.db.migrate import ensure_schema
 from altaviz.db.session import SQLITE_BEGIN_IMMEDIATE, create_db_engine, session_scope
 from altaviz.monitoring.models import PipelineRun
+from altaviz.pipeline.dashboard_state import load_dashboard_state, read_recent
 from altaviz.pipeline.export import LoadCounts, load, read_gold
 from altaviz.pipeline.lake import Lake
 from altaviz.pipeline.report import RunSummary
@@ -83,9 +84,14 @@ def start_run(target: Target, run_id: uuid.UUID, stages: list[str]) -> None:
 def load_lake(target: Target, lake: Lake, hourly_since: datetime | None = None) -> LoadCounts:
     """Load the lake's gold into the organization: hourly rows from `hourly_since` on (all if None)."""
     gold = read_gold(lake, hourly_since)
+    recent = read_recent(
+        lake.table_files("gold/readings", lake.read_manifest()), target.organization_slug, hourly_since
+    )
     # Take SQLite's write lock up front: the load reads before it writes.
     with session_scope(target.engine.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})) as session:
         counts = load(session, target.organization_id, gold)
+        # The dashboard's recent readings and compressor states (pipeline.dashboard_state).
+        load_dashboard_state(session, target.organization_id, recent)
         data_version.bump(session, target.organization_id)  # the service's cached answers are now old
         return counts
 
