@@ -6,12 +6,23 @@ cover it automatically.
 """
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from altaviz.accounts.roles import Role
 from tests.api.world import SeededOrg
 
 PUBLIC = None
+A_READING = {
+    "compressor_id": "COMP-001",
+    "timestamp": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+    "vibration_mms": 3.0,
+    "discharge_temp_f": 200.0,
+    "suction_pressure_psi": 60.0,
+    "discharge_pressure_psi": 1000.0,
+    "horsepower_consumption": 1400.0,
+    "gas_flow_mcf": 9000.0,
+}
 NO_SUCH_CHANNEL = "0b0e7a52-2a7f-4c1e-9d43-5d6f2f3f6a11"  # tests/alerts covers channels of both organizations
 
 
@@ -115,5 +126,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/audit", Role.ADMIN),
     Route("GET", "/api/export/aggregates", Role.VIEWER),
     Route("GET", "/api/export/alerts", Role.VIEWER, params={"format": "parquet"}),
+    # Admins and ingest keys (tests/ingest checks that an ingest key can call this route only).
+    Route("POST", "/api/ingest/readings", Role.ADMIN, body={"readings": [A_READING]}),
 )
 PROTECTED = tuple(route for route in ROUTES if route.min_role is not None)

@@ -20,7 +20,7 @@ from tests.api.conftest import (  # noqa: F401 (fixtures)
 from tests.api.world import SeededOrg
 
 
-def make_ingest_key(app: FastAPI, org: SeededOrg, name: str = "gateway") -> tuple[uuid.UUID, str]:
+def make_ingest_key(app: FastAPI, org: SeededOrg, name: str = "gateway") -> tuple[uuid.UUID, str]:  # noqa: F811
     with session_scope(app.state.engine) as session:
         record, key = service.create_api_key(
             session,
