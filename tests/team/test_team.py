@@ -22,6 +22,7 @@ from tests.api.world import (
     SeededOrg,
     anonymous_client,
     close_clients,
+    key_client,
     member_client,
     open_client,
     seed_organization,
@@ -361,3 +362,51 @@ def test_invitation_links_are_rate_limited_like_sign_in(
     finally:
         close_clients()
         application.state.engine.dispose()
+
+
+def test_api_keys_never_carry_more_than_their_creator_and_keep_their_creator(
+    app: FastAPI, org_a: SeededOrg
+) -> None:
+    """Removing the admin who made keys revokes them; demoting a creator caps their keys to the new
+    role (ingest keys, which need an admin, are revoked); either way the listing still says who made
+    them."""
+    owner = member_client(app, org_a.users[Role.OWNER])
+    admin_user, operator_user = org_a.users[Role.ADMIN], org_a.users[Role.OPERATOR]
+
+    def make_keys(user: uuid.UUID) -> dict[str, tuple[str, str]]:
+        client = member_client(app, user)
+        made = {}
+        for role in ("admin", "operator", "viewer", "ingest"):
+            created = client.post("/api/api-keys", json={"name": f"{role} key", "role": role})
+            assert created.status_code == 201, created.text
+            made[role] = (created.json()["id"], created.json()["key"])
+        return made
+
+    removed_keys = make_keys(admin_user)
+    assert key_client(app, removed_keys["admin"][1]).get("/api/audit").status_code == 200
+    assert owner.delete(f"/api/team/members/{admin_user}").status_code == 204
+    for role, (_, key) in removed_keys.items():
+        assert key_client(app, key).get("/api/fleet").status_code == 401, role
+        assert key_client(app, key).get("/api/audit").status_code == 401, role
+
+    assert owner.patch(f"/api/team/members/{operator_user}", json={"role": "admin"}).status_code == 200
+    demoted_keys = make_keys(operator_user)
+    assert owner.patch(f"/api/team/members/{operator_user}", json={"role": "viewer"}).status_code == 200
+    capped = key_client(app, demoted_keys["admin"][1])
+    assert capped.get("/api/auth/session").json()["role"] == "viewer"
+    assert capped.get("/api/audit").status_code == 403 and capped.get("/api/fleet").status_code == 200
+    assert key_client(app, demoted_keys["operator"][1]).get("/api/auth/session").json()["role"] == "viewer"
+    assert key_client(app, demoted_keys["ingest"][1]).get("/api/fleet").status_code == 401
+
+    listed = {item["id"]: item for item in owner.get("/api/api-keys").json()["items"]}
+    for role, (key_id, _) in removed_keys.items():
+        item = listed[key_id]
+        assert item["revoked_at"] is not None, role
+        assert item["created_by"] == str(admin_user) and item["created_by_email"] == org_a.emails[Role.ADMIN]
+    assert listed[demoted_keys["admin"][0]]["role"] == "viewer"
+    assert listed[demoted_keys["admin"][0]]["created_by_email"] == org_a.emails[Role.OPERATOR]
+    assert listed[demoted_keys["ingest"][0]]["revoked_at"] is not None
+    assert listed[demoted_keys["viewer"][0]]["revoked_at"] is None
+    with session_scope(app.state.engine) as db:
+        entries = db.scalars(select(AuditLog).where(AuditLog.action == "team.member_removed")).all()
+        assert {k["to"] for entry in entries for k in entry.details["keys_changed"]} == {"revoked"}

@@ -3,7 +3,7 @@
 organizations: the tenant root; every tenant row elsewhere carries an organization_id pointing here.
 users: one account per e-mail address, member of exactly one organization with one role.
 user_sessions: server-side record of each sign-in, so sign-out and removal take effect at once.
-api_keys: per-organization machine credentials; only a SHA-256 of the key is kept.
+api_keys: per-organization machine credentials; only a SHA-256 of the key is kept, and who created it.
 """
 
 import uuid
@@ -95,7 +95,13 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(20))
-    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Who created the key: their user id (no foreign key, so it outlives the account) and, stored at
+    # creation, their e-mail and name, so the organization can tell whose keys they were after the
+    # member left. A key never carries more than its creator's membership: removing the creator revokes
+    # it, demoting them caps it (accounts/team.py).
+    created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    created_by_email: Mapped[str | None] = mapped_column(String(320))
+    created_by_name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -123,7 +123,9 @@ class ApiKeyOut(BaseModel):
     name: str
     prefix: str = Field(description="The key's first characters, to tell keys apart.")
     role: str
-    created_by: uuid.UUID | None
+    created_by: uuid.UUID | None = Field(description="The member who created it (kept after they leave).")
+    created_by_email: str | None = Field(None, description="Their e-mail address when they created it.")
+    created_by_name: str | None = None
     created_at: datetime
     expires_at: datetime | None
     last_used_at: datetime | None

@@ -287,6 +287,7 @@ def create_api_key(
     if role != INGEST_KEY_ROLE and role not in API_KEY_ROLES_ENUM:
         raise ValueError(f"an API key cannot have the role {role}")
     key, prefix = new_api_key()
+    creator = session.get(User, created_by) if created_by is not None else None
     record = ApiKey(
         organization_id=scope.organization_id,
         name=name.strip(),
@@ -294,6 +295,8 @@ def create_api_key(
         key_hash=sha256_hex(key),
         role=str(role),
         created_by=created_by,
+        created_by_email=creator.email if creator is not None else None,
+        created_by_name=creator.name if creator is not None else None,
         created_at=utcnow(),
         expires_at=expires_at,
     )

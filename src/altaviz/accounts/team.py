@@ -19,10 +19,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from altaviz.accounts.errors import Conflict, Forbidden, NotFound, ServiceError
-from altaviz.accounts.models import Invitation, Organization, User
+from altaviz.accounts.models import ApiKey, Invitation, Organization, User
 from altaviz.accounts.passwords import check_password_policy, hash_password
 from altaviz.accounts.principal import Principal
-from altaviz.accounts.roles import Role
+from altaviz.accounts.roles import INGEST_KEY_ROLE, Role
 from altaviz.accounts.scoping import OrgScope, scoped
 from altaviz.accounts.service import normalize_email
 from altaviz.accounts.tokens import sha256_hex
@@ -69,10 +69,50 @@ def _check_owner_rules(actor: Principal, target_role: str, new_role: str | None)
         raise Forbidden("Only an owner can change or remove an owner")
 
 
+@dataclass(frozen=True)
+class KeyChange:
+    """What a member's removal or demotion did to an API key they had created."""
+
+    key_id: uuid.UUID
+    name: str
+    before: str  # its role before
+    after: str | None  # its role now; None: revoked
+
+
+def _keys_created_by(session: Session, scope: OrgScope, user_id: uuid.UUID) -> list[ApiKey]:
+    query = scoped(select(ApiKey), scope, ApiKey).where(
+        ApiKey.created_by == user_id, ApiKey.revoked_at.is_(None)
+    )
+    return list(session.scalars(query.order_by(ApiKey.created_at, ApiKey.id).with_for_update()))
+
+
+def fit_keys_to_role(
+    session: Session, scope: OrgScope, user_id: uuid.UUID, role: Role | None
+) -> list[KeyChange]:
+    """A key never carries more than its creator's current membership allows.
+
+    Creator removed (role None): every key they created is revoked. Creator given a lower role: their
+    keys above it are capped to it (an admin key of a member now operator becomes an operator key);
+    their ingest keys (sending readings needs admin) are revoked once they are no longer admin.
+    """
+    now = utcnow()
+    changes = []
+    for key in _keys_created_by(session, scope, user_id):
+        if role is None or (key.role == INGEST_KEY_ROLE and not role.at_least(Role.ADMIN)):
+            key.revoked_at = now
+            changes.append(KeyChange(key.id, key.name, key.role, None))
+        elif key.role != INGEST_KEY_ROLE and Role(key.role).rank > role.rank:
+            changes.append(KeyChange(key.id, key.name, key.role, role.value))
+            key.role = role.value
+    session.flush()
+    return changes
+
+
 def change_role(
     session: Session, scope: OrgScope, actor: Principal, user_id: uuid.UUID, role: Role
 ) -> tuple[User, str]:
-    """Give a member another role; returns the member and its previous role."""
+    """Give a member another role (the API keys they created are capped to it: fit_keys_to_role);
+    returns the member and its previous role."""
     owners = _owners(session, scope)
     member = get_member(session, scope, user_id, lock=True)
     previous = member.role
@@ -87,7 +127,8 @@ def change_role(
 
 
 def remove_member(session: Session, scope: OrgScope, actor: Principal, user_id: uuid.UUID) -> User:
-    """Delete a member's account (their sessions end at once); returns the removed row."""
+    """Delete a member's account (their sessions end at once, the API keys they created are revoked
+    by the caller with fit_keys_to_role); returns the removed row."""
     owners = _owners(session, scope)
     member = get_member(session, scope, user_id, lock=True)
     if member.id == actor.user_id:

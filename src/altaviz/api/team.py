@@ -79,6 +79,7 @@ def change_role(
     begin_write(db)
     target, previous = team.change_role(db, principal.scope, principal, user_id, Role(body.role))
     if previous != target.role:
+        keys = team.fit_keys_to_role(db, principal.scope, target.id, Role(target.role))
         audit_action(
             db,
             principal,
@@ -86,7 +87,7 @@ def change_role(
             target_type="user",
             target_id=target.id,
             ip=client_ip(request),
-            details={"email": target.email, "from": previous, "to": target.role},
+            details={"email": target.email, "from": previous, "to": target.role, **_key_details(keys)},
         )
     db.commit()
     return MemberOut.model_validate(target)
@@ -103,6 +104,7 @@ def remove_member(
 ) -> None:
     begin_write(db)
     removed = team.remove_member(db, principal.scope, principal, user_id)
+    keys = team.fit_keys_to_role(db, principal.scope, user_id, None)
     audit_action(
         db,
         principal,
@@ -110,9 +112,21 @@ def remove_member(
         target_type="user",
         target_id=user_id,
         ip=client_ip(request),
-        details={"email": removed.email, "role": removed.role},
+        details={"email": removed.email, "role": removed.role, **_key_details(keys)},
     )
     db.commit()
+
+
+def _key_details(changes: list[team.KeyChange]) -> dict[str, list[dict[str, str | None]]]:
+    """The audit entry's account of the API keys the change revoked or capped."""
+    if not changes:
+        return {}
+    return {
+        "keys_changed": [
+            {"id": str(c.key_id), "name": c.name, "from": c.before, "to": c.after or "revoked"}
+            for c in changes
+        ]
+    }
 
 
 @router.get(
