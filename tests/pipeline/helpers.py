@@ -133,7 +133,7 @@ def write_readings(landing: Path, name: str, rows: Sequence[dict[str, Any]]) -> 
             "compressor_id": [r["compressor_id"] for r in full],
             "timestamp": pa.array([r["timestamp"] for r in full], pa.timestamp("us", tz="UTC")),
             **{s: pa.array([r[s] for r in full], pa.float64()) for s in SENSOR_NAMES},
-            "operating_hours": pa.array([0.0] * len(full), pa.float64()),
+            "operating_hours": pa.array([r.get("operating_hours", 0.0) for r in full], pa.float64()),
         }
     )
     path = folder / name

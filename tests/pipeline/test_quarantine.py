@@ -124,6 +124,28 @@ def test_a_reading_from_1970_is_quarantined_as_too_old_and_leaves_the_span_alone
     assert fleet["consistency"] == 1.0
 
 
+def test_operating_hours_out_of_range_are_quarantined(tmp_path: Path) -> None:
+    """Issue 18 item 15: operating_hours of -1e12 was kept; a running-hours counter is never negative."""
+    landing = tmp_path / "landing"
+    write_fleet(landing)
+    t = OFF_HOUR_START
+    hours = [1000.0, -1e12, -1.0, 1e9, float("nan"), None, 1001.0]
+    write_readings(
+        landing,
+        "readings.parquet",
+        [
+            {"compressor_id": "COMP-001", "timestamp": t + timedelta(minutes=10 * i), "operating_hours": h}
+            for i, h in enumerate(hours)
+        ],
+    )
+    summary = run(settings_for(tmp_path), skip_db=True).summary
+    assert summary.balanced
+    quarantined = lake_rows(tmp_path, "silver/quarantine", order="timestamp")
+    assert [r["reason"] for r in quarantined] == ["impossible value: operating_hours"] * 4
+    kept = [r["operating_hours"] for r in lake_rows(tmp_path, "silver/readings", order="timestamp")]
+    assert kept == [1000.0, None, 1001.0]
+
+
 def test_the_age_horizon_is_a_setting(tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     write_fleet(landing)

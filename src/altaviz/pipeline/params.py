@@ -24,6 +24,9 @@ CLEAR_READINGS = 3
 # A reading clears an alert only once it is back past the warning limit by this share of the limit
 # (ISA-18.2 alarm deadband). Above the 3 % sensor noise, so a value hovering at the limit cannot chatter.
 DEADBAND_RATIO = 0.05
+# operating_hours (optional) is a running-hours counter: never negative, and no compressor has run
+# this long (57 years without a stop); a value outside is a broken counter, quarantined.
+OPERATING_HOURS_MAX = 500_000.0
 # Pass levels of the data-quality checks.
 COMPLETENESS_PASS = 0.95
 CONSISTENCY_PASS = 0.99
@@ -50,6 +53,8 @@ def params_row(settings: Settings) -> dict[str, Any]:
     for sensor in SENSORS:
         row[f"{sensor.name}_min"] = sensor.physical_min
         row[f"{sensor.name}_max"] = sensor.physical_max
+    row["operating_hours_min"] = 0.0
+    row["operating_hours_max"] = OPERATING_HOURS_MAX
     return row
 
 

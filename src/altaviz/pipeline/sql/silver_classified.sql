@@ -46,6 +46,9 @@ WITH checked AS (
             WHEN b.gas_flow_mcf < p.gas_flow_mcf_min OR b.gas_flow_mcf > p.gas_flow_mcf_max
                 OR ISNAN(b.gas_flow_mcf)
                 THEN 'impossible value: gas_flow_mcf'
+            WHEN b.operating_hours < p.operating_hours_min OR b.operating_hours > p.operating_hours_max
+                OR ISNAN(b.operating_hours)
+                THEN 'impossible value: operating_hours'
         END AS basic_reason
     FROM bronze_readings AS b
     CROSS JOIN params AS p
