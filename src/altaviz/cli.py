@@ -31,6 +31,7 @@ app.add_typer(workflows_app, name="workflows")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(notifications_app, name="notifications")
 
+
 def _console(stderr: bool = False) -> Console:
     """A console that does not wrap at 80 columns when piped: tables and paths stay whole in logs and CI."""
     console = Console(stderr=stderr)
@@ -275,7 +276,23 @@ def _run_pipeline(settings: Settings, options: Any) -> Any:
     for stage, seconds in result.summary.stage_seconds.items():
         err.print(f"[dim]{stage}: {seconds:.2f} s[/]")
     out.print(result.summary.text())
+    _warn_about_intervals(settings)
     return result
+
+
+def _warn_about_intervals(settings: Settings) -> None:
+    """Say so when compressors report at another interval than PIPELINE_INTERVAL_MINUTES (completeness
+    and missing readings are counted against the setting). A warning never fails the run."""
+    from altaviz.pipeline.intervals import interval_warning, reporting_intervals
+    from altaviz.pipeline.lake import Lake
+
+    try:
+        intervals = reporting_intervals(Lake(settings.lake_dir))
+        warning = interval_warning(intervals, settings.reading_interval_minutes)
+    except Exception as exc:  # a failed check is itself only worth a line
+        warning = f"warning: could not compare the reporting interval with PIPELINE_INTERVAL_MINUTES: {exc}"
+    if warning:
+        err.print(f"[bold yellow]{escape(warning)}[/]", soft_wrap=True, highlight=False)
 
 
 @pipeline_app.command("sql")

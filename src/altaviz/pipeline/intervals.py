@@ -1,0 +1,90 @@
+"""How often each compressor really reports, against PIPELINE_INTERVAL_MINUTES (issue 18 item 16).
+
+Completeness and the hourly expected/missing counts assume readings every PIPELINE_INTERVAL_MINUTES.
+A fleet reporting every 15 minutes under the default of 10 would show completeness 0.67 and two
+"missing" readings an hour without a word, so after each run the command measures each compressor's
+reporting interval — the median spacing of its good readings over the lake's last RECENT_DAYS days,
+which gaps and stray duplicates do not move — and warns, naming the compressors and the setting to
+use, when it differs from the setting by more than TOLERANCE.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from altaviz.pipeline.engine import read_parquet
+from altaviz.pipeline.lake import Lake, LakeError
+
+RECENT_DAYS = 2
+TOLERANCE = 0.10
+# fewer spacings than this say nothing about a compressor's interval
+MIN_SPACINGS = 6
+NAMED = 3
+
+
+@dataclass(frozen=True)
+class ReportingInterval:
+    compressor: str  # "<organization>/<compressor_id>" where the lake holds several organizations
+    minutes: float
+    spacings: int
+
+
+def reporting_intervals(lake: Lake) -> list[ReportingInterval]:
+    """Each compressor's median spacing of good readings over the lake's last RECENT_DAYS days."""
+    try:
+        files: list[Path] = lake.table_files("silver/readings")
+    except LakeError:
+        return []
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        source = read_parquet(files)
+        columns = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        key = "organization || '/' || compressor_id" if "organization" in columns else "compressor_id"
+        rows = con.execute(
+            f"""
+            WITH recent AS (
+                SELECT {key} AS compressor, timestamp FROM {source}
+                WHERE timestamp >= (SELECT MAX(timestamp) FROM {source}) - INTERVAL {RECENT_DAYS} DAY
+            ),
+            spacing AS (
+                SELECT compressor, EPOCH(timestamp) - EPOCH(LAG(timestamp) OVER w) AS seconds
+                FROM recent
+                WINDOW w AS (PARTITION BY compressor ORDER BY timestamp)
+            )
+            SELECT compressor, MEDIAN(seconds) / 60.0, COUNT(*)
+            FROM spacing WHERE seconds > 0
+            GROUP BY compressor HAVING COUNT(*) >= {MIN_SPACINGS}
+            ORDER BY compressor
+            """
+        ).fetchall()
+    finally:
+        con.close()
+    return [ReportingInterval(str(c), float(m), int(n)) for c, m, n in rows]
+
+
+def interval_warning(intervals: list[ReportingInterval], setting_minutes: int) -> str | None:
+    """One line when compressors report at another interval than the setting; None when they agree."""
+    off = [i for i in intervals if abs(i.minutes - setting_minutes) > TOLERANCE * setting_minutes]
+    if not off:
+        return None
+    by_interval: dict[float, list[str]] = {}
+    for i in off:
+        by_interval.setdefault(round(i.minutes, 1), []).append(i.compressor)
+    parts = []
+    for minutes, names in sorted(by_interval.items(), key=lambda kv: -len(kv[1])):
+        shown = ", ".join(names[:NAMED]) + (f" and {len(names) - NAMED} more" if len(names) > NAMED else "")
+        parts.append(
+            f"{len(names)} compressor{'s' if len(names) != 1 else ''} every {minutes:g} min ({shown})"
+        )
+    usual = max(by_interval.items(), key=lambda kv: len(kv[1]))[0]
+    if len(off) == len(intervals) and len(by_interval) == 1 and float(usual).is_integer():
+        advice = f"set PIPELINE_INTERVAL_MINUTES={usual:g} (the next run then recounts everything)"
+    else:
+        advice = "the setting is one for the whole fleet, so these compressors' counts are off"
+    return (
+        f"warning: readings arrive at another interval than PIPELINE_INTERVAL_MINUTES={setting_minutes}: "
+        f"{'; '.join(parts)}; completeness and missing readings are counted against {setting_minutes} "
+        f"min; {advice}"
+    )
