@@ -47,6 +47,8 @@ class Route:
             .replace("{user_id}", str(target.users[Role.VIEWER]))
             .replace("{invitation_id}", str(target.invitation_id))
             .replace("{channel_id}", NO_SUCH_CHANNEL)
+            .replace("{station_id}", target.own_station if foreign else "STATION-A")
+            .replace("{model_id}", str(target.model_id))
         )
 
     @property
@@ -126,6 +128,38 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/audit", Role.ADMIN),
     Route("GET", "/api/export/aggregates", Role.VIEWER),
     Route("GET", "/api/export/alerts", Role.VIEWER, params={"format": "parquet"}),
+    # fleet registry and thresholds (issue 16)
+    Route(
+        "POST",
+        "/api/stations",
+        Role.ADMIN,
+        body={"station_id": "SWEEP-ST", "name": "Sweep", "latitude": 30.5, "longitude": -97.5},
+    ),
+    Route("PATCH", "/api/stations/{station_id}", Role.ADMIN, body={"basin": "Sweep basin"}),
+    Route("DELETE", "/api/stations/{station_id}", Role.ADMIN),
+    Route("GET", "/api/compressor-models", Role.VIEWER),
+    Route(
+        "POST",
+        "/api/compressor-models",
+        Role.ADMIN,
+        body={"manufacturer": "Sweep", "model": "S-1", "rated_hp": 1000},
+    ),
+    Route("PATCH", "/api/compressor-models/{model_id}", Role.ADMIN, body={"rated_hp": 1350}),
+    Route("DELETE", "/api/compressor-models/{model_id}", Role.ADMIN),
+    Route("GET", "/api/compressors", Role.VIEWER, params={"archived": "all"}),
+    Route(
+        "POST",
+        "/api/compressors",
+        Role.ADMIN,
+        # no model id of the caller's organization is known here: 422 (tests/registry registers them)
+        body={"compressor_id": "SWEEP-1", "station_id": "STATION-A", "model_id": "", "install_date": "2024"},
+    ),
+    Route("PATCH", "/api/compressors/{compressor_id}", Role.ADMIN, body={"notes": "checked by the sweep"}),
+    Route("DELETE", "/api/compressors/{compressor_id}", Role.ADMIN),
+    Route("POST", "/api/fleet/import", Role.ADMIN, params={"dry_run": "true"}),
+    Route("GET", "/api/thresholds", Role.VIEWER, params={"scope": "compressor:COMP-001"}),
+    Route("PUT", "/api/thresholds", Role.ADMIN, body={"metrics": {"vibration_mms": {"warning": 5.5}}}),
+    Route("GET", "/api/thresholds/history", Role.VIEWER),
     # Admins and ingest keys (tests/ingest checks that an ingest key can call this route only).
     Route("POST", "/api/ingest/readings", Role.ADMIN, body={"readings": [A_READING]}),
 )

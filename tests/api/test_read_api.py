@@ -49,7 +49,7 @@ def test_fleet_rows_health_and_summary(viewer: TestClient, org_a: SeededOrg) -> 
     assert fleet["summary"] == {
         "compressors": 4,
         "online": 4,
-        "stations": 2,
+        "stations": 3,
         "healthy": 2,
         "warning": 1,
         "critical": 1,
@@ -81,8 +81,9 @@ def test_fleet_filters_sorting_and_pages(viewer: TestClient, org_a: SeededOrg) -
 
 def test_stations(viewer: TestClient) -> None:
     stations = viewer.get("/api/stations").json()
-    assert stations["total"] == 2
-    a, b = stations["items"]
+    assert stations["total"] == 3
+    own, a, b = stations["items"]  # ALPHA-ST sorts first: a station of its own, no compressor
+    assert (own["station_id"], own["compressor_count"], own["health_status"]) == ("ALPHA-ST", 0, "healthy")
     assert (a["station_id"], a["compressor_count"], a["active_alert_count"], a["health_status"]) == (
         "STATION-A",
         2,

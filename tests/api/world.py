@@ -30,6 +30,7 @@ from altaviz.monitoring.models import (
     SensorReadingAgg,
     StationLocation,
 )
+from altaviz.registry.models import CompressorModel
 
 PASSWORD = "correct horse battery staple"
 AUTH_SECRET = "tests-only-9f2c1d7e4b8a6035e1d2c3b4a5f60718293a4b5c"
@@ -51,6 +52,8 @@ class SeededOrg:
     invitation_id: uuid.UUID | None = None
     alert_ids: dict[str, int] = field(default_factory=dict)
     own_compressor: str = ""
+    own_station: str = ""  # a station only this organization has (no compressors)
+    model_id: uuid.UUID | None = None  # its registered compressor model (every compressor runs it)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -107,7 +110,23 @@ def seed_organization(engine: Engine, slug: str, marker: str, tier: str = "enter
                     basin="Permian Basin",
                 )
             )
+        seeded.own_station = f"{marker.upper()}-ST"
+        session.add(
+            StationLocation(
+                organization_id=org.id,
+                station_id=seeded.own_station,
+                station_name=f"{marker} own station",
+                latitude=31.0,
+                longitude=-100.0,
+                basin=f"{marker} basin",
+            )
+        )
+        model = CompressorModel(
+            organization_id=org.id, manufacturer=f"{marker} Ajax", model="DPC-360", rated_hp=1340
+        )
+        session.add(model)
         session.flush()
+        seeded.model_id = model.id
         placement = {"COMP-001": "STATION-A", "COMP-002": "STATION-A", "COMP-003": "STATION-B"}
         placement[seeded.own_compressor] = "STATION-B"
         for index, (compressor, station) in enumerate(placement.items()):
@@ -117,6 +136,7 @@ def seed_organization(engine: Engine, slug: str, marker: str, tier: str = "enter
                     compressor_id=compressor,
                     station_id=station,
                     model=f"{marker} Ajax DPC-360",
+                    model_id=model.id,
                     horsepower=1340 + index,
                     install_date=date(2022, 1, 1),
                 )
