@@ -1,5 +1,6 @@
 """The `altaviz` command line: demo, simulate, pipeline, db, orgs."""
 
+import re
 import shutil
 from collections.abc import Callable
 from datetime import datetime
@@ -122,8 +123,12 @@ def simulate(
     ticks: Annotated[
         int | None, typer.Option(min=1, help="Stream: stop after N slots (default: never).")
     ] = None,
+    organization: Annotated[
+        str | None,
+        typer.Option(help="Land into this organization's landing zone (default $ALTAVIZ_ORGANIZATION)."),
+    ] = None,
 ) -> None:
-    """Write a synthetic fleet as Parquet landing files under $ALTAVIZ_DATA_DIR/landing.
+    """Write a synthetic fleet as Parquet landing files under $ALTAVIZ_DATA_DIR/landing/<organization>.
 
     With --stream it goes on writing readings as they happen (Ctrl-C stops it); --replay-days with
     --speedup replays the recent past quickly first, so a demo can watch failures develop.
@@ -144,15 +149,38 @@ def simulate(
             raise typer.BadParameter("a stream writes clean data ending now: drop --fault and --start")
         _fail_cleanly(
             lambda: _stream(
-                get_settings(), compressors, days, interval_minutes, seed, speedup, replay_days, ticks
+                get_settings(),
+                compressors,
+                days,
+                interval_minutes,
+                seed,
+                speedup,
+                replay_days,
+                ticks,
+                organization,
             )
         )
         return
     _fail_cleanly(
         lambda: _simulate(
-            get_settings(), compressors, days, interval_minutes, _parse_start(start), seed, frozenset(faults)
+            get_settings(),
+            compressors,
+            days,
+            interval_minutes,
+            _parse_start(start),
+            seed,
+            frozenset(faults),
+            organization,
         )
     )
+
+
+def _organization_landing(settings: Settings, organization: str | None) -> Path:
+    """An organization's landing zone: landing/<slug>/ (the pipeline reads readings/, fleet/, ...)."""
+    slug = organization or settings.default_organization
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", slug):
+        raise typer.BadParameter(f"{slug!r} is not an organization slug (lowercase letters, digits, -)")
+    return settings.landing_dir / slug
 
 
 def _stream(
@@ -164,18 +192,21 @@ def _stream(
     speedup: float,
     replay_days: float,
     ticks: int | None,
+    organization: str | None = None,
 ) -> None:
     from altaviz.simulator import SimulationConfig
     from altaviz.simulator import stream as run_stream
 
+    landing = _organization_landing(settings, organization)
+
     config = SimulationConfig(
         compressors=compressors, days=days, interval_minutes=interval_minutes, seed=seed
     )
-    err.print(f"streaming {compressors:,} compressors into {settings.landing_dir}/readings (Ctrl-C stops)")
+    err.print(f"streaming {compressors:,} compressors into {landing}/readings (Ctrl-C stops)")
     try:
         run_stream(
             config,
-            settings.landing_dir,
+            landing,
             speedup=speedup,
             replay_days=replay_days,
             ticks=ticks,
@@ -193,6 +224,7 @@ def _simulate(
     start: datetime | None,
     seed: int,
     faults: frozenset[str],
+    organization: str | None = None,
 ) -> None:
     from rich.progress import Progress
 
@@ -209,9 +241,10 @@ def _simulate(
     )
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task("simulating", total=None)
+        landing = _organization_landing(settings, organization)
         result = run_simulation(
             config,
-            settings.landing_dir,
+            landing,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     failing = ", ".join(f"{c} from day {d:g}" for c, d in sorted(result.failing.items())) or "none"
@@ -219,7 +252,7 @@ def _simulate(
         f"{result.readings_rows:,} readings from {compressors:,} compressors, "
         f"{result.start:%Y-%m-%d %H:%M} → "
         f"{result.end:%Y-%m-%d %H:%M} UTC, in {sum(f.parent.name == 'readings' for f in result.files)} "
-        f"files under {settings.landing_dir}/readings"
+        f"files under {landing}/readings"
     )
     out.print(f"failing: {failing}")
     injected = {k: v for k, v in sorted(result.fault_counts.items()) if v}
@@ -239,7 +272,10 @@ def pipeline_run(
     skip_db: Annotated[bool, typer.Option("--skip-db", help="Stop before the operational database.")] = False,
     organization: Annotated[
         str | None,
-        typer.Option(help="Slug of the organization to load into (default $ALTAVIZ_ORGANIZATION)."),
+        typer.Option(
+            help="Process this organization only (its slug); default: every organization with a "
+            "landing zone under $ALTAVIZ_DATA_DIR/landing/<organization>/."
+        ),
     ] = None,
     engine: Annotated[str, typer.Option(help="duckdb (embedded, default) or spark.")] = "duckdb",
     spark_master: Annotated[
@@ -269,13 +305,16 @@ def pipeline_run(
 
 
 def _run_pipeline(settings: Settings, options: Any) -> Any:
-    from altaviz.pipeline.run import run_pipeline
+    from altaviz.pipeline.run import PipelineError, run_pipeline
 
-    with err.status("pipeline running") as status:
-        result = run_pipeline(settings, options, notify=lambda message: status.update(message))
-    for stage, seconds in result.summary.stage_seconds.items():
-        err.print(f"[dim]{stage}: {seconds:.2f} s[/]")
-    out.print(result.summary.text())
+    try:
+        with err.status("pipeline running") as status:
+            result = run_pipeline(settings, options, notify=lambda message: status.update(message))
+    except PipelineError as exc:
+        if exc.result is not None and len(exc.result.organizations) > 1:
+            _print_run(exc.result)  # the organizations that succeeded, then the error naming the others
+        raise
+    _print_run(result)
     _warn_about_intervals(settings)
     return result
 
@@ -293,6 +332,53 @@ def _warn_about_intervals(settings: Settings) -> None:
         warning = f"warning: could not compare the reporting interval with PIPELINE_INTERVAL_MINUTES: {exc}"
     if warning:
         err.print(f"[bold yellow]{escape(warning)}[/]", soft_wrap=True, highlight=False)
+
+
+def _print_run(result: Any) -> None:
+    """The run's report, per organization when it visited several."""
+    for stage, seconds in result.stage_seconds.items():
+        err.print(f"[dim]{stage}: {seconds:.2f} s[/]")
+    several = len(result.organizations) > 1
+    for slug, outcome in sorted(result.organizations.items()):
+        prefix = f"{slug}: " if several else ""
+        if outcome.error is not None:
+            if several:
+                out.print(f"{prefix}FAILED: {outcome.error}", markup=False)
+        elif outcome.nothing_new:
+            held = f"; the lake holds {outcome.summary.text()}" if outcome.summary is not None else ""
+            out.print(f"{prefix}nothing new{held}", markup=False)
+        elif outcome.summary is not None:
+            out.print(f"{prefix}{outcome.summary.text()}", markup=False)
+
+
+@pipeline_app.command("watch")
+def pipeline_watch(
+    skip_db: Annotated[
+        bool, typer.Option("--skip-db", help="Lake only: no database load (and no lease: one watcher per lake).")
+    ] = False,
+    ticks: Annotated[int | None, typer.Option(min=1, help="Stop after N looks (default: never).")] = None,
+) -> None:
+    """Run incremental passes whenever data is waiting, at most every $PIPELINE_WATCH_SECONDS.
+
+    One watcher at a time (a lease in the database); a failing organization or a database outage is
+    logged and retried, never the end of the watcher. Serves /metrics (per-organization lag) on
+    $PIPELINE_WATCH_METRICS_PORT. SIGTERM or Ctrl-C stops it between passes.
+    """
+    import signal
+
+    from altaviz.observability.logging import configure_logging
+    from altaviz.pipeline.watch import Watcher, serve_metrics
+
+    settings = get_settings()
+    configure_logging(settings)
+    watcher = Watcher(settings, skip_db=skip_db)
+    signal.signal(signal.SIGTERM, lambda *_: watcher.stop())
+    serve_metrics(settings)
+    try:
+        watcher.run(ticks)
+    except KeyboardInterrupt:
+        watcher.close()
+        err.print("watch stopped")
 
 
 @pipeline_app.command("sql")
@@ -540,3 +626,71 @@ def orgs_create(
             out.print(f"created organization {org.slug} ({org.id})")
     finally:
         engine.dispose()
+
+
+@app.command()
+def ingest(
+    file: Annotated[
+        Path, typer.Argument(help="Readings: .csv, .json, .ndjson/.jsonl or .parquet (optionally .gz).")
+    ],
+    organization: Annotated[str, typer.Option(help="Slug of the organization the readings belong to.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Judge the rows, store nothing.")] = False,
+) -> None:
+    """Readings from a file into an organization's landing zone, with the API's row checks.
+
+    The same rules as POST /api/ingest/readings (columns, registered compressors, time window,
+    physical limits, duplicates) without its per-request limits: for files too big to upload.
+    Refused rows are kept in landing/<org>/refused/ with their reason. Exit code 1 when no row was stored.
+    """
+    from altaviz.db.migrate import ensure_schema
+    from altaviz.db.session import create_db_engine, session_factory
+    from altaviz.ingest import service
+    from altaviz.ingest.formats import IngestError
+    from altaviz.ingest.rules import FORMAT_CONTENT_TYPE
+
+    suffixes = [s.lower().lstrip(".") for s in file.suffixes] or [""]
+    compressed = suffixes[-1] == "gz"
+    kind = suffixes[-2] if compressed and len(suffixes) > 1 else suffixes[-1]
+    fmt = {"jsonl": "ndjson", "pq": "parquet"}.get(kind, kind)
+    if fmt not in FORMAT_CONTENT_TYPE:
+        raise typer.BadParameter("name a .csv, .json, .ndjson, .jsonl or .parquet file (optionally .gz)")
+    if not file.is_file():
+        _error(f"{file} is not a file")
+        raise typer.Exit(1)
+    settings = get_settings()
+    ensure_schema(settings.sqlalchemy_url)
+    engine = create_db_engine(settings.sqlalchemy_url, settings)
+    try:
+        with session_factory(engine)() as db:
+            try:
+                tenant = service.tenant_for_slug(db, organization)
+                request = service.Request(
+                    body=file.read_bytes(),
+                    content_type=FORMAT_CONTENT_TYPE[fmt],
+                    content_encoding="gzip" if compressed else None,
+                    dry_run=dry_run,
+                    source=f"cli:{file.name}",
+                    max_rows=None,
+                )
+                answer = service.ingest(db, tenant, settings.landing_dir, request)
+            except (IngestError, service.UnknownOrganization) as error:
+                _error(error)
+                raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    body = answer.body
+    verb = "would store" if dry_run else "stored"
+    kept = (
+        "" if dry_run or not body["refused"] else f" (kept in {settings.landing_dir}/{organization}/refused)"
+    )
+    out.print(
+        f"{body['rows']:,} readings: {verb} {body['accepted']:,}, refused {body['refused']:,}{kept}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    for row in body["refused_rows"][:20]:
+        out.print(f"  row {row['row']}: {escape(row['reason'])}", highlight=False, soft_wrap=True)
+    if body["refused"] > 20:
+        out.print(f"  … and {body['refused'] - 20:,} more", highlight=False)
+    if body["accepted"] == 0:
+        raise typer.Exit(1)

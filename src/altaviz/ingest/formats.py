@@ -8,6 +8,7 @@ an IngestError with the HTTP status and a message that says what to fix.
 
 import io
 import json
+import sys
 import zlib
 from dataclasses import dataclass
 from types import NoneType
@@ -90,15 +91,17 @@ def inflate(body: bytes, content_encoding: str | None) -> bytes:
     return out
 
 
-def parse(body: bytes, fmt: str) -> RawBatch:
+def parse(body: bytes, fmt: str, max_rows: int | None = MAX_ROWS) -> RawBatch:
+    """The batch; IngestError 413 as soon as it holds more than `max_rows` (None: no limit, the CLI)."""
+    limit = max_rows if max_rows is not None else sys.maxsize
     if fmt == "json":
-        return _from_records(_json_records(body), fmt)
+        return _from_records(_json_records(body, limit), fmt)
     if fmt == "ndjson":
-        return _from_records(_ndjson_records(body), fmt)
+        return _from_records(_ndjson_records(body, limit), fmt)
     if fmt == "csv":
-        return _csv(body)
+        return _csv(body, limit)
     if fmt == "parquet":
-        return _parquet(body)
+        return _parquet(body, limit)
     raise ValueError(f"unknown format {fmt}")
 
 
@@ -109,7 +112,7 @@ def _too_many(rows: int | str) -> IngestError:
 # --- JSON and NDJSON --------------------------------------------------------------------------------
 
 
-def _json_records(body: bytes) -> list[Any]:
+def _json_records(body: bytes, limit: int) -> list[Any]:
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as error:
@@ -128,18 +131,18 @@ def _json_records(body: bytes) -> list[Any]:
         document = document["readings"]
     if not isinstance(document, list):
         raise IngestError(422, "bad_shape", 'Send an array of readings, or {"readings": [...]}')
-    if len(document) > MAX_ROWS:
+    if len(document) > limit:
         raise _too_many(f"{len(document):,}")
     return document
 
 
-def _ndjson_records(body: bytes) -> list[Any]:
+def _ndjson_records(body: bytes, limit: int) -> list[Any]:
     records: list[Any] = []
     for number, line in enumerate(body.splitlines(), start=1):
         if not line.strip():
             continue
-        if len(records) >= MAX_ROWS:
-            raise _too_many(f"more than {MAX_ROWS:,}")
+        if len(records) >= limit:
+            raise _too_many(f"more than {limit:,}")
         try:
             records.append(json.loads(line))
         except (ValueError, UnicodeDecodeError, RecursionError) as error:
@@ -224,7 +227,7 @@ def _with_all_columns(table: pa.Table, rows: int) -> pa.Table:
     return table.select(list(COLUMNS)).append_column(ROW_PROBLEM, pa.nulls(rows, type=pa.string()))
 
 
-def _csv(body: bytes) -> RawBatch:
+def _csv(body: bytes, limit: int) -> RawBatch:
     if body.startswith(b"\xef\xbb\xbf"):
         body = body[3:]
     convert = pacsv.ConvertOptions(
@@ -244,8 +247,8 @@ def _csv(body: bytes) -> RawBatch:
         rows = 0
         for batch in reader:
             rows += batch.num_rows
-            if rows > MAX_ROWS:
-                raise _too_many(f"more than {MAX_ROWS:,}")
+            if rows > limit:
+                raise _too_many(f"more than {limit:,}")
             batches.append(batch.select([n for n in COLUMNS if n in batch.schema.names]))
     except pa.ArrowInvalid as error:
         raise IngestError(400, "bad_csv", f"The CSV cannot be read: {error}") from None
@@ -256,13 +259,13 @@ def _csv(body: bytes) -> RawBatch:
     return RawBatch("csv", _with_all_columns(table, rows), ignored)
 
 
-def _parquet(body: bytes) -> RawBatch:
+def _parquet(body: bytes, limit: int) -> RawBatch:
     try:
         handle = pq.ParquetFile(pa.BufferReader(body))
     except (pa.ArrowInvalid, OSError) as error:
         raise IngestError(400, "bad_parquet", f"The body is not a readable Parquet file: {error}") from None
     rows = handle.metadata.num_rows
-    if rows > MAX_ROWS:
+    if rows > limit:
         raise _too_many(f"{rows:,}")
     names = handle.schema_arrow.names
     ignored = _check_columns(names, "parquet")

@@ -21,13 +21,15 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from altaviz.accounts.models import Organization
+from altaviz.accounts.plans import plan_for
 from altaviz.accounts.scoping import OrgScope, scoped
 from altaviz.db.session import SQLITE_BEGIN_IMMEDIATE
 from altaviz.ingest.formats import IngestError, format_of, inflate, parse
 from altaviz.ingest.judge import Judgement, judge
 from altaviz.ingest.landing import READINGS, REFUSED, organization_landing, write_durably
 from altaviz.ingest.models import IngestRequest
-from altaviz.ingest.rules import ERRORS_SHOWN
+from altaviz.ingest.rules import ERRORS_SHOWN, MAX_ROWS
 from altaviz.monitoring.models import CompressorMetadata
 
 # A claim whose request never answered (its process died) is taken over after this long.
@@ -52,6 +54,7 @@ class Request:
     idempotency_key: str | None = None
     dry_run: bool = False
     source: str = "api"
+    max_rows: int | None = MAX_ROWS  # None: no limit (the CLI, on the server)
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ def _process(
     db: Session, tenant: Tenant, landing_dir: Path, request: Request, received: datetime, batch_id: str
 ) -> Answer:
     fmt = format_of(request.content_type)
-    batch = parse(inflate(request.body, request.content_encoding), fmt)
+    batch = parse(inflate(request.body, request.content_encoding), fmt, request.max_rows)
     registered = registered_compressors(db, OrgScope(tenant.organization_id))
     if db.in_transaction():
         db.rollback()  # no connection held while judging and writing
@@ -265,3 +268,17 @@ def _forget(db: Session, organization_id: uuid.UUID, key: str) -> None:
         )
     )
     db.commit()
+
+
+class UnknownOrganization(LookupError):
+    pass
+
+
+def tenant_for_slug(db: Session, slug: str) -> Tenant:
+    """The organization named by `slug` (the CLI's --organization)."""
+    row = db.execute(
+        select(Organization.id, Organization.subscription_tier).where(Organization.slug == slug)
+    ).one_or_none()
+    if row is None:
+        raise UnknownOrganization(f"no organization with the slug {slug!r} (altaviz orgs list shows them)")
+    return Tenant(row.id, slug, plan_for(row.subscription_tier).history_days)
