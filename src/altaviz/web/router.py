@@ -17,11 +17,11 @@ from altaviz.accounts.errors import Conflict, NotFound
 from altaviz.accounts.passwords import WeakPassword
 from altaviz.accounts.plans import PLANS, Plan
 from altaviz.accounts.principal import Principal
-from altaviz.accounts.roles import API_KEY_ROLES, WHAT_EACH_ROLE_MAY_DO, Role
+from altaviz.accounts.roles import API_KEY_KINDS, WHAT_EACH_ROLE_MAY_DO, Role
 from altaviz.accounts.scoping import OrgScope
 from altaviz.alerts import service as alerts
 from altaviz.billing import service as billing
-from altaviz.web import views
+from altaviz.web import data, views
 from altaviz.web.errors import install_page_errors
 from altaviz.web.session import (
     LoginRequired,
@@ -51,6 +51,7 @@ def install_web(app: FastAPI) -> None:
     install_page_errors(app)
     app.add_exception_handler(LoginRequired, login_redirect)
     app.include_router(router)
+    app.include_router(data.router)
 
 
 def _render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -451,7 +452,7 @@ def _settings(request: Request, db: Any, principal: Any, **extra: Any) -> HTMLRe
         viewer=viewer_of(request, principal),
         nav="settings",
         plans=PLANS.values(),
-        key_roles=API_KEY_ROLES,
+        key_roles=API_KEY_KINDS,
         roles=WHAT_EACH_ROLE_MAY_DO,
         **context,
         **{"notice": None, **extra},
