@@ -155,6 +155,27 @@
     });
   });
 
+  // --- tables as cards on a phone --------------------------------------------------------------------
+  // Below 701 px app.css turns each table row into a card; every cell shows its column's name from
+  // data-label, copied here from the header (columns whose header is only for screen readers get none).
+  function labelCells(root) {
+    var tables = [];
+    if (root.closest && root.closest("table")) { tables.push(root.closest("table")); }
+    if (root.querySelectorAll) { root.querySelectorAll("table").forEach(function (t) { tables.push(t); }); }
+    tables.forEach(function (table) {
+      var heads = [];
+      table.querySelectorAll("thead th").forEach(function (th) {
+        var hidden = th.querySelector(".sr-only");
+        heads.push(hidden && hidden.textContent.trim() === th.textContent.trim() ? "" : th.textContent.trim());
+      });
+      table.querySelectorAll("tbody tr").forEach(function (tr) {
+        Array.prototype.forEach.call(tr.children, function (td, index) {
+          if (heads[index] && !td.hasAttribute("data-label")) { td.setAttribute("data-label", heads[index]); }
+        });
+      });
+    });
+  }
+
   // --- tabs ------------------------------------------------------------------------------------------
   function setupTabs(root) {
     root.querySelectorAll("[data-tabs]").forEach(function (box) {
@@ -406,7 +427,7 @@
     root.querySelectorAll('[data-chart="trend"]').forEach(drawTrend);
   }
 
-  function onLoad(root) { sweepCharts(); setupTabs(root); draw(root); }
+  function onLoad(root) { sweepCharts(); labelCells(root); setupTabs(root); draw(root); }
 
   // htmx calls this for the page once and for every piece of content it swaps in later.
   document.addEventListener("htmx:load", function (event) {
