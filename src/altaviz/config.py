@@ -127,6 +127,13 @@ class Settings(BaseSettings):
     )
     rate_limit_per_minute: int = Field(60, ge=1, validation_alias=_env("RATE_LIMIT_PER_MINUTE"))
     rate_limit_auth_per_minute: int = Field(10, ge=1, validation_alias=_env("RATE_LIMIT_AUTH_PER_MINUTE"))
+    sign_in_account_limits: str = Field(
+        "5/minute;10/10 minutes;20/hour",
+        validation_alias=_env("SIGN_IN_ACCOUNT_LIMITS"),
+        description="Failed sign-ins allowed per account (from any address), as `limits` tiers; past one, "
+        "that account's sign-in answers 429 until its window frees (a browser that signed in to it "
+        "before is exempt).",
+    )
     rate_limit_storage_uri: str = Field(
         "memory://",
         validation_alias=_env("RATE_LIMIT_STORAGE_URI"),
@@ -454,6 +461,17 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"{value!r} is not an address such as https://ops.example.com")
         return value.strip().rstrip("/")
+
+    @field_validator("sign_in_account_limits")
+    @classmethod
+    def _check_account_limits(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"{value!r}: use tiers such as 5/minute;20/hour") from None
+        return value
 
     @field_validator("rate_limit_storage_uri")
     @classmethod

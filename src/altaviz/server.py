@@ -24,6 +24,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from altaviz.accounts.authsecret import resolve_auth_secret
 from altaviz.accounts.dependencies import AuthConfig
 from altaviz.accounts.redaction import install_access_log_redaction
+from altaviz.accounts.signin_limit import AccountSignInLimiter
 from altaviz.alerts.scheduler import ServiceScheduler, Workflows
 from altaviz.api.docs import mount_docs
 from altaviz.api.errors import ErrorBody, install_error_handlers
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = session_factory(engine)
     app.state.auth = AuthConfig.from_settings(settings, secret)
     app.state.limiter = limiter
+    app.state.signin_limiter = AccountSignInLimiter(settings, secret)
     app.state.read_cache = ReadCache.from_settings(settings)
     app.state.health = probe
     install_error_handlers(app)

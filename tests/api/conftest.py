@@ -41,6 +41,7 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "auth_secret": AUTH_SECRET,
         "rate_limit_per_minute": GENEROUS_LIMIT,
         "rate_limit_auth_per_minute": GENEROUS_LIMIT,
+        "sign_in_account_limits": f"{GENEROUS_LIMIT}/minute",  # tests/api/test_rate_limit.py sets its own
         "stripe_webhook_secret": STRIPE_WEBHOOK_SECRET,
         "workflow_scheduler_enabled": False,  # tests/workflows runs the scheduler on purpose
         **overrides,

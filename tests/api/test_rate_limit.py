@@ -1,15 +1,19 @@
 """Rate limits: 60 a minute per client IP (health included), 10 for sign-in, headers, trusted proxies,
 and a Redis store shared by several app instances (the subprocess tests cover several workers)."""
 
+import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from altaviz.accounts.roles import Role
+from altaviz.accounts.signin_limit import DEVICE_COOKIE
 from altaviz.config import Settings
 from altaviz.server import create_app
-from tests.api.world import BASE_URL
+from tests.api.world import BASE_URL, PASSWORD, seed_organization
 
 
 @pytest.fixture
@@ -115,3 +119,70 @@ def test_an_unreachable_store_fails_open(
         response = client.get("/api/health")
     assert response.status_code == 200 and "ratelimit-limit" not in response.headers
     assert "rate-limit store unreachable" in caplog.text
+
+
+def test_failed_sign_ins_are_limited_per_account_whatever_the_address(
+    limited: Callable[..., FastAPI], redis_url: str, redis_prefix: str
+) -> None:
+    """30 wrong passwords for one account from 15 addresses: past the account's limit every attempt
+    is 429 with Retry-After (its delay capped by the longest window), even with the right password
+    from a new address; the owner's browser, which signed in before, still gets in."""
+    app = limited(
+        rate_limit_storage_uri=redis_url,
+        rate_limit_key_prefix=redis_prefix,
+        sign_in_account_limits="5/minute;10/hour",
+        trusted_proxies=["127.0.0.1"],
+    )
+    org = seed_organization(app.state.engine, "alpha", "Alpha")
+    email, other = org.emails[Role.OWNER], org.emails[Role.ADMIN]
+
+    with TestClient(app, base_url=BASE_URL, client=("127.0.0.1", 4000)) as client:
+
+        def login(address: str, who: str, password: str, device: str | None = None) -> Any:
+            client.cookies.clear()
+            headers = {"X-Forwarded-For": address}
+            if device is not None:
+                headers["Cookie"] = f"{DEVICE_COOKIE}={device}"
+            return client.post("/api/auth/login", json={"email": who, "password": password}, headers=headers)
+
+        signed_in = login("198.51.100.1", email, PASSWORD)
+        assert signed_in.status_code == 200
+        device = signed_in.cookies[DEVICE_COOKIE]
+        answers = [login(f"203.0.113.{n % 15}", email.upper(), f"guess number {n}") for n in range(30)]
+        assert [a.status_code for a in answers] == [401] * 5 + [429] * 25
+        refused = answers[-1]
+        assert (
+            refused.json()["code"] == "sign_in_limited"
+            and "Too many failed sign-ins" in refused.json()["error"]
+        )
+        assert 1 <= int(refused.headers["retry-after"]) <= 3600  # a delay, never a lock-out for good
+        assert login("192.0.2.50", email, PASSWORD).status_code == 429  # no oracle while limited
+        assert login("192.0.2.51", other, PASSWORD).status_code == 200  # other accounts are untouched
+        assert login("198.51.100.1", email, PASSWORD, device=device).status_code == 200  # the owner's browser
+        assert login("192.0.2.52", email, PASSWORD, device="forged").status_code == 429
+
+
+def test_the_account_limit_is_a_delay_that_runs_out(limited: Callable[..., FastAPI]) -> None:
+    app = limited(sign_in_account_limits="2/2 seconds")
+    org = seed_organization(app.state.engine, "alpha", "Alpha")
+    email = org.emails[Role.VIEWER]
+    with TestClient(app, base_url=BASE_URL) as client:
+        body = {"email": email, "password": "wrong password"}
+        assert [client.post("/api/auth/login", json=body).status_code for _ in range(3)] == [401, 401, 429]
+        time.sleep(2.1)
+        right = client.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+        assert right.status_code == 200, right.text
+
+
+def test_the_sign_in_page_shares_the_account_limit(limited: Callable[..., FastAPI]) -> None:
+    app = limited(sign_in_account_limits="3/minute")
+    org = seed_organization(app.state.engine, "alpha", "Alpha")
+    email = org.emails[Role.VIEWER]
+    with TestClient(app, base_url=BASE_URL, follow_redirects=False) as client:
+        form = {"email": email, "password": "wrong password"}
+        headers = {"Origin": BASE_URL}
+        assert [client.post("/login", data=form, headers=headers).status_code for _ in range(3)] == [401] * 3
+        page = client.post("/login", data={**form, "password": PASSWORD}, headers=headers)
+        assert page.status_code == 429 and "Too many failed sign-ins" in page.text
+        assert int(page.headers["retry-after"]) >= 1
+        assert client.post("/api/auth/login", json={"email": email, "password": PASSWORD}).status_code == 429

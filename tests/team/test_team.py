@@ -139,12 +139,21 @@ def test_an_address_of_another_organization_is_refused_never_moved(
     mail_app: FastAPI, alpha: SeededOrg, bravo: SeededOrg, inbox: Inbox
 ) -> None:
     foreign = bravo.emails[Role.OPERATOR]
-    _, refused = invite(mail_app, alpha, foreign, "admin")
-    assert refused["status"] == 409
-    assert "another organization" in refused["error"] and foreign in refused["error"]
+    # The inviting admin learns nothing about the address: the answer is the one any invitation gets.
+    _, unknown = invite(mail_app, alpha, "nobody-yet@example.com", "admin")
+    _, foreign_answer = invite(mail_app, alpha, foreign, "admin")
+    assert foreign_answer["status"] == unknown["status"] == 201
+    assert set(foreign_answer) == set(unknown) and foreign_answer["email"] == foreign
+    assert "another organization" not in str(foreign_answer)
+    assert [m["To"] for m in inbox.messages] == ["nobody-yet@example.com", foreign]  # only its owner reads it
+    token_of_foreign = TOKEN.search(inbox.messages[-1].get_body(preferencelist=("plain",)).get_content())  # type: ignore[union-attr]
+    assert token_of_foreign is not None
+    refused = anonymous_client(mail_app).post(
+        "/api/auth/invitations/accept", json={"token": token_of_foreign.group(1), "password": NEW_PASSWORD}
+    )
+    assert refused.status_code == 409 and "another organization" in refused.json()["error"]
     _, member = invite(mail_app, alpha, alpha.emails[Role.VIEWER], "admin")
     assert member["status"] == 409 and "already a member" in member["error"]
-    assert inbox.messages == []
     with session_scope(mail_app.state.engine) as db:
         user = db.scalars(select(User).where(User.email == foreign)).one()
         assert user.organization_id == bravo.id and user.role == "operator"

@@ -6,8 +6,10 @@ Rules (SPEC §5, issue 6):
 - nobody demotes or removes the last owner (owners are counted under a row lock, so two concurrent
   demotions cannot both pass);
 - an invitation is a single-use link valid for INVITATION_DAYS; accepting it creates the account in
-  the inviting organization. An address that already has an account elsewhere is refused with a
-  message, never moved between organizations.
+  the inviting organization. An address that already has an account elsewhere is never moved between
+  organizations: the invitation is answered and sent like any other (the inviter learns nothing about
+  accounts outside their organization), and accepting it is refused with a message to the address's
+  owner.
 """
 
 import secrets
@@ -180,13 +182,10 @@ def invite(
     if role == Role.OWNER and actor.role != Role.OWNER:
         raise Forbidden("Only an owner can invite another owner")
     existing = session.scalar(select(User).where(User.email == email))
-    if existing is not None:
-        if existing.organization_id == scope.organization_id:
-            raise Conflict(f"{email} is already a member of this organization")
-        raise Conflict(
-            f"{email} already has an Altaviz account in another organization, so it cannot join yours; "
-            "invite another address, or ask the person to leave that organization first"
-        )
+    if existing is not None and existing.organization_id == scope.organization_id:
+        raise Conflict(f"{email} is already a member of this organization")
+    # An account in another organization is not revealed to the inviter: the invitation is made and
+    # sent as any other, and only the address's owner, opening the link, learns it cannot be accepted.
     session.execute(
         scoped(
             update(Invitation).where(

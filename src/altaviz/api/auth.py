@@ -31,8 +31,9 @@ from altaviz.accounts.schemas import (
     SignUpRequest,
     UserOut,
 )
+from altaviz.accounts.signin_limit import DEVICE_COOKIE, AccountSignInLimiter, set_device_cookie
 from altaviz.accounts.tokens import csrf_token
-from altaviz.api.errors import error_responses
+from altaviz.api.errors import ApiError, error_responses
 
 router = APIRouter(prefix="/auth", tags=["accounts"])
 Config = Annotated[AuthConfig, Depends(auth_config)]
@@ -138,20 +139,26 @@ def sign_up(
     response_model=SessionOut,
     dependencies=[SameOrigin],
     responses=error_responses(401, 403, 422, 429, 503),
-    summary="Sign in with email and password (sets an 8-hour session cookie)",
+    summary="Sign in with email and password (sets an 8-hour session cookie); failed sign-ins are "
+    "limited per account too (429 with Retry-After)",
 )
 def login(
     body: LoginRequest, request: Request, response: Response, db: DbSession, config: Config
 ) -> SessionOut:
+    guard: AccountSignInLimiter = request.app.state.signin_limiter
+    if limited := guard.check(body.email, request.cookies.get(DEVICE_COOKIE)):
+        raise ApiError(429, limited.message, "sign_in_limited", {"Retry-After": str(limited.retry_after)})
     begin_write(db)
     user = service.authenticate(db, body.email, body.password)
     ip = request.client.host if request.client else None
     if user is None:
         db.rollback()
+        guard.failed(body.email)
         begin_write(db)
         record_failed_sign_in(db, body.email, ip)
         db.commit()
         raise NotAuthenticated("Invalid email or password")
+    set_device_cookie(response, guard, user.email, config.secure_cookies)
     audit_user(
         db,
         user.organization_id,

@@ -19,6 +19,7 @@ from altaviz.accounts.plans import PLANS, Plan
 from altaviz.accounts.principal import Principal
 from altaviz.accounts.roles import API_KEY_KINDS, WHAT_EACH_ROLE_MAY_DO, Role
 from altaviz.accounts.scoping import OrgScope
+from altaviz.accounts.signin_limit import DEVICE_COOKIE, AccountSignInLimiter, set_device_cookie
 from altaviz.alerts import service as alerts
 from altaviz.billing import service as billing
 from altaviz.web import data, views
@@ -102,11 +103,19 @@ def login(
             email=email,
             error="This form was posted from another site. Open the sign-in page here and retry.",
         )
+    guard: AccountSignInLimiter = request.app.state.signin_limiter
+    if limited := guard.check(email, request.cookies.get(DEVICE_COOKIE)):
+        page = _render(
+            request, "login.html", 429, next=target, signed_out=False, email=email, error=limited.message
+        )
+        page.headers["Retry-After"] = str(limited.retry_after)
+        return page
     begin_write(db)
     user = accounts.authenticate(db, email, password)
     ip = _client_ip(request)
     if user is None:
         db.rollback()
+        guard.failed(email)
         begin_write(db)
         record_failed_sign_in(db, email, ip)
         db.commit()
@@ -132,6 +141,7 @@ def login(
     db.commit()
     response = RedirectResponse(target, status_code=303)
     sign_in(request, response, db, user)
+    set_device_cookie(response, guard, user.email, request.app.state.auth.secure_cookies)
     return response
 
 
