@@ -20,6 +20,9 @@ app = typer.Typer(
     help="Altaviz: predictive maintenance for natural-gas compressor fleets.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Click's plain help: flags show as flags (`--skip-db`), where Typer's Rich panels print `<bool>`
+    # after them as if they took a value.
+    rich_markup_mode=None,
 )
 pipeline_app = typer.Typer(help="Run the Bronze → Silver → Gold pipeline.", no_args_is_help=True)
 db_app = typer.Typer(help="Operational database migrations.", no_args_is_help=True)
@@ -56,6 +59,7 @@ def _error(message: object) -> None:
 def _user_errors() -> tuple[type[Exception], ...]:
     from altaviz.accounts.authsecret import AuthSecretError
     from altaviz.accounts.service import OrganizationNotFound
+    from altaviz.ops.ports import PortUnavailable
     from altaviz.pipeline.database import DatabaseUnavailable
     from altaviz.pipeline.engine import SparkNotInstalled, TransformError
     from altaviz.pipeline.lake import LakeError
@@ -65,6 +69,7 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
     return (
         AuthSecretError,
+        PortUnavailable,
         ServiceNotReady,
         PipelineError,
         LandingError,
@@ -78,10 +83,18 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 
 def _fail_cleanly(action: Callable[[], Any]) -> Any:
+    from alembic.util.exc import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         return action()
     except _user_errors() as exc:
         _error(exc)
+        raise typer.Exit(1) from None
+    except (CommandError, SQLAlchemyError) as exc:  # a migration refused, a database out of reach
+        from altaviz.db.migrate import problem
+
+        _error(problem(get_settings().sqlalchemy_url, exc))
         raise typer.Exit(1) from None
 
 
@@ -354,7 +367,8 @@ def _print_run(result: Any) -> None:
 @pipeline_app.command("watch")
 def pipeline_watch(
     skip_db: Annotated[
-        bool, typer.Option("--skip-db", help="Lake only: no database load (and no lease: one watcher per lake).")
+        bool,
+        typer.Option("--skip-db", help="Lake only: no database load (and no lease: one watcher per lake)."),
     ] = False,
     ticks: Annotated[int | None, typer.Option(min=1, help="Stop after N looks (default: never).")] = None,
 ) -> None:
@@ -472,8 +486,10 @@ def serve(
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from altaviz.ops.ports import check_port
     from altaviz.server import prepare_to_serve
 
+    check_port(host, port)
     prepare_to_serve(settings)
     uvicorn.run(
         "altaviz.server:app_from_env",
@@ -488,6 +504,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         http="altaviz.api.http_protocol:JsonErrorHttpProtocol",
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
         log_level=settings.log_level.lower(),
+        # Every request is logged once, by altaviz.access (route template, status, duration, request id).
+        access_log=False,
     )
 
 
@@ -540,8 +558,8 @@ def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
     from altaviz.db.migrate import current, upgrade
 
     url = get_settings().sqlalchemy_url
-    upgrade(url, revision)
-    out.print(f"database at revision {current(url)}")
+    _fail_cleanly(lambda: upgrade(url, revision))
+    out.print(f"database at revision {_fail_cleanly(lambda: current(url))}")
 
 
 @db_app.command("downgrade")
@@ -554,8 +572,8 @@ def db_downgrade(
     from altaviz.db.migrate import current, downgrade
 
     url = get_settings().sqlalchemy_url
-    downgrade(url, revision)
-    out.print(f"database at revision {current(url) or 'base (empty)'}")
+    _fail_cleanly(lambda: downgrade(url, revision))
+    out.print(f"database at revision {_fail_cleanly(lambda: current(url)) or 'base (empty)'}")
 
 
 @db_app.command("current")
@@ -563,7 +581,8 @@ def db_current() -> None:
     """Print the database's migration revision."""
     from altaviz.db.migrate import current
 
-    out.print(current(get_settings().sqlalchemy_url) or "base (not migrated)")
+    url = get_settings().sqlalchemy_url
+    out.print(_fail_cleanly(lambda: current(url)) or "base (not migrated)")
 
 
 @app.command("check-config")
@@ -694,3 +713,75 @@ def ingest(
         out.print(f"  … and {body['refused'] - 20:,} more", highlight=False)
     if body["accepted"] == 0:
         raise typer.Exit(1)
+
+
+@app.command()
+def gateway(
+    url: Annotated[str, typer.Argument(help="The service's address, e.g. https://ops.example.com.")],
+    api_key: Annotated[str, typer.Option(help="An ingest key (or admin key) of the organization.")],
+    compressors: Annotated[int, typer.Option(min=1, help="Number of compressors (registered ones).")] = 10,
+    days: Annotated[float, typer.Option(min=0.01, help="Days of history to send first.")] = 1.0,
+    interval_minutes: Annotated[int, typer.Option(min=1, max=1440, help="Minutes between readings.")] = 10,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed; same seed, same data.")] = 42,
+    batch_rows: Annotated[int, typer.Option(min=1, max=100_000, help="Readings per request.")] = 10_000,
+    format: Annotated[str, typer.Option(help="ndjson, json, csv or parquet.")] = "ndjson",
+    gzip: Annotated[bool, typer.Option("--gzip/--no-gzip", help="Compress text bodies.")] = True,
+    state: Annotated[Path, typer.Option(help="Where the gateway remembers what it sent (resume).")] = Path(
+        "altaviz-gateway.json"
+    ),
+    follow: Annotated[
+        bool, typer.Option("--follow", help="After the history, send each new reading slot as it happens.")
+    ] = False,
+    ticks: Annotated[int | None, typer.Option(min=1, help="Follow: stop after N slots.")] = None,
+    speedup: Annotated[float, typer.Option(min=0.001, help="Follow: how much faster than real time.")] = 1.0,
+    max_attempts: Annotated[int, typer.Option(min=1, help="Attempts per batch before giving up.")] = 10,
+) -> None:
+    """Send a simulated fleet through POST /api/ingest/readings as a field gateway would.
+
+    Batches, gzip, an Idempotency-Key per batch, retries with back-off on 429 and 5xx (honouring
+    Retry-After); stopped and run again with the same --state, it resumes where it stopped and
+    stores nothing twice. The compressors (COMP-001, ...) must be registered in the organization.
+    """
+    from altaviz.simulator.gateway import FORMATS, Gateway, GatewayConfig, GatewayError, Sent
+
+    if format not in FORMATS:
+        raise typer.BadParameter(f"choose one of {', '.join(FORMATS)}", param_hint="--format")
+    if not url.startswith(("http://", "https://")):
+        raise typer.BadParameter(f"{url!r} is not an http:// or https:// address", param_hint="URL")
+
+    def report(sent: Sent) -> None:
+        note = " (answered from the idempotency record)" if sent.replayed else ""
+        tries = f" after {sent.attempts} attempts" if sent.attempts > 1 else ""
+        refused = f", refused {sent.refused:,} (first: {sent.first_reason})" if sent.refused else ""
+        out.print(
+            f"{sent.label}: {sent.rows:,} readings, accepted {sent.accepted:,}{refused}{tries}{note}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    config = GatewayConfig(
+        url=url,
+        compressors=compressors,
+        days=days,
+        interval_minutes=interval_minutes,
+        seed=seed,
+        batch_rows=batch_rows,
+        format=format,
+        gzip=gzip,
+    )
+    try:
+        sender = Gateway(config, api_key, state, max_attempts=max_attempts, report=report)
+        sent = sender.run_history()
+        out.print(
+            f"history sent ({sent} batches now; {sender.state.accepted:,} accepted, "
+            f"{sender.state.refused:,} refused in all); state in {state}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if follow:
+            sender.follow(ticks=ticks, speedup=speedup)
+    except GatewayError as error:
+        _error(error)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print(f"gateway stopped; run the same command again to resume (state in {state})")

@@ -193,7 +193,7 @@ def prepare_to_serve(settings: Settings) -> None:
     try:
         current = migrate.current(url)
     except Exception as error:
-        raise ServiceNotReady(f"cannot reach the database to check its schema: {error}") from None
+        raise ServiceNotReady(f"{migrate.problem(url, error)} (checking its schema)") from None
     if current != head:
         raise ServiceNotReady(
             f"the database schema is at {current or 'nothing'}, this version needs {head}: "

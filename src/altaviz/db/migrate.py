@@ -9,8 +9,11 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from altaviz.config import get_settings, normalize_database_url
@@ -41,6 +44,31 @@ def current(url: str) -> str | None:
             return MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def problem(url: str, error: Exception) -> str:
+    """One line saying what went wrong with a migration or a database connection, without SQL or a
+    traceback (the password hidden)."""
+    shown = make_url(normalize_database_url(url)).render_as_string(hide_password=True)
+    if isinstance(error, CommandError):
+        text = str(error)
+        if "Can't locate revision" in text or "No such revision" in text or "is not a valid" in text:
+            revisions = [r.revision for r in ScriptDirectory.from_config(alembic_config()).walk_revisions()]
+            known = f"{revisions[-1]} to {revisions[0]}" if revisions else "none"
+            return (
+                f"{text.strip().splitlines()[0].rstrip('.')}: the revisions are {known} "
+                "(or head, base; relative ones after --, e.g. -- -1)"
+            )
+        return f"migration refused: {text.strip().splitlines()[0]}"
+    reason = str(getattr(error, "orig", None) or error).strip()
+    reason = reason.splitlines()[0] if reason else type(error).__name__
+    if isinstance(error, (OperationalError, InterfaceError)):
+        return f"cannot reach the database at {shown}: {reason}"
+    return f"the database at {shown} refused: {reason}"
 
 
 def ensure_schema(url: str) -> None:

@@ -571,3 +571,9 @@ def for_compressor(session: Session, scope: OrgScope, compressor_id: str) -> dic
     return resolve(
         [("organization", sets["organization"]), ("model", sets["model"]), ("compressor", sets["compressor"])]
     )
+
+
+def inherited(session: Session, scope: OrgScope, target: Target) -> dict[str, ResolvedThreshold]:
+    """What the target would have without its own set: the values a blank field falls back to."""
+    state = load_target(session, scope.organization_id, target)
+    return state.with_set(target.type, target.id, {}).resolved(target.type, target.id)

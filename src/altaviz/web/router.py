@@ -22,6 +22,8 @@ from altaviz.accounts.scoping import OrgScope
 from altaviz.accounts.signin_limit import DEVICE_COOKIE, AccountSignInLimiter, set_device_cookie
 from altaviz.alerts import service as alerts
 from altaviz.billing import service as billing
+from altaviz.registry import fleet_import
+from altaviz.registry.schemas import FieldError
 from altaviz.web import data, views
 from altaviz.web.errors import install_page_errors
 from altaviz.web.session import (
@@ -496,6 +498,50 @@ def settings_page(
             "below in a moment."
         )
     return _settings(request, db, principal, notice=notice)
+
+
+@router.get("/dashboard/settings/fleet")
+def fleet_registry_page(
+    request: Request,
+    db: DbSession,
+    principal: Member,
+    archived: Annotated[str, Query(pattern="^(false|true|all)$")] = "false",
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+) -> Response:
+    """Stations, models and compressors: list, edit (admins), import with a dry run first."""
+    context = views.fleet_registry_page(db, principal, archived=archived, page=page)
+    release(db)
+    return _render(
+        request, "settings_fleet.html", viewer=viewer_of(request, principal), nav="settings", **context
+    )
+
+
+@router.get("/dashboard/settings/fleet/template.csv")
+def fleet_template(principal: Member) -> Response:
+    return Response(
+        fleet_import.template_csv(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="altaviz-fleet-template.csv"'},
+    )
+
+
+@router.get("/dashboard/settings/thresholds")
+def thresholds_page(
+    request: Request,
+    db: DbSession,
+    principal: Member,
+    scope: Annotated[str, Query(max_length=80)] = "organization",
+) -> Response:
+    """Effective thresholds of a scope (organization, model, compressor) and, for admins, its overrides."""
+    viewer = viewer_of(request, principal)
+    try:
+        context = views.thresholds_page(db, principal, scope)
+    except (NotFound, FieldError) as error:
+        release(db)
+        what = f"The threshold scope {scope[:80]!r} ({error})"
+        return _render(request, "not_found.html", 404, viewer=viewer, nav="settings", what=what)
+    release(db)
+    return _render(request, "settings_thresholds.html", viewer=viewer, nav="settings", **context)
 
 
 @router.get("/settings/billing")

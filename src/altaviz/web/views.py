@@ -24,6 +24,13 @@ from altaviz.config import Settings
 from altaviz.fleet.thresholds import THRESHOLDS_BY_METRIC, Threshold
 from altaviz.monitoring import service as monitoring
 from altaviz.monitoring.schemas import CompressorDetail, DataQualityMetricOut, FleetPage, HourlyReading
+from altaviz.registry import service as registry
+from altaviz.registry import thresholds as registry_thresholds
+from altaviz.registry.fleet_import import MAX_IMPORT_ROWS, TEMPLATE_COLUMNS
+from altaviz.registry.thresholds import ResolvedThreshold
+
+# The limits a gauge or chart draws: the defaults, or a compressor's effective values (registry).
+Limits = Threshold | ResolvedThreshold
 
 PAGE_SIZE = 24
 LEGEND_STATIONS = 12
@@ -47,10 +54,11 @@ class Gauge:
     def threshold(self) -> Threshold:
         return THRESHOLDS_BY_METRIC[self.metric]
 
-    def status(self, value: float | None) -> str:
+    def status(self, value: float | None, limits: Limits | None = None) -> str:
+        """healthy, warning or critical against `limits` (the compressor's effective values)."""
         if value is None:
             return "unknown"
-        t = self.threshold
+        t = limits or self.threshold
         if t.direction == "high":
             if t.critical is not None and value >= t.critical:
                 return "critical"
@@ -164,11 +172,14 @@ def compressor_page(
     except UpgradeRequired as error:
         upgrade = str(error)
     latest = detail.latest_reading
+    # the compressor's own limits: compressor > model > organization > defaults
+    limits = registry_thresholds.for_compressor(db, scope, compressor_id)
     gauges = []
     for gauge in GAUGES:
         value = getattr(latest, f"{gauge.column}_mean") if latest else None
-        gauges.append({"gauge": gauge, "value": value, "status": gauge.status(value)})
-    charts = [_chart(gauge, items) for gauge in GAUGES]
+        own = limits[gauge.metric]
+        gauges.append({"gauge": gauge, "value": value, "status": gauge.status(value, own), "threshold": own})
+    charts = [_chart(gauge, items, limits[gauge.metric]) for gauge in GAUGES]
     alert_page = alerts.list_alerts(db, scope, compressor=compressor_id, limit=20)
     maintenance = monitoring.maintenance_events(
         db, scope, compressor=compressor_id, limit=50, history_days=plan.history_days
@@ -187,9 +198,9 @@ def compressor_page(
     }
 
 
-def _chart(gauge: Gauge, items: list[HourlyReading]) -> dict[str, Any]:
+def _chart(gauge: Gauge, items: list[HourlyReading], limits: Limits | None = None) -> dict[str, Any]:
     """A sensor's trend: mean and max per window, the warning/critical lines, and what was crossed."""
-    t = gauge.threshold
+    t = limits or gauge.threshold
     points = []
     peak: float | None = None
     for row in items:
@@ -199,7 +210,7 @@ def _chart(gauge: Gauge, items: list[HourlyReading]) -> dict[str, Any]:
         if extreme is not None:
             worse = peak is None or (extreme > peak if t.direction == "high" else extreme < peak)
             peak = extreme if worse else peak
-    crossed = gauge.status(peak) if peak is not None else "unknown"
+    crossed = gauge.status(peak, t) if peak is not None else "unknown"
     return {
         "id": gauge.column,
         "names": ["mean", "max" if t.direction == "high" else "min"],
@@ -328,4 +339,43 @@ def settings_page(db: Session, principal: Principal, settings: Settings) -> dict
         "invitations": team.list_invitations(db, scope, datetime.now(UTC)) if admin else [],
         "billing": billing.overview(db, scope, settings) if admin else None,
         "keys": accounts.list_api_keys(db, scope) if admin else [],
+    }
+
+
+# --- fleet registry and thresholds (settings) ---------------------------------------------------------
+
+REGISTRY_PAGE_SIZE = 200
+
+
+def fleet_registry_page(db: Session, principal: Principal, *, archived: str, page: int) -> dict[str, Any]:
+    """Stations, models and compressors of the organization, and what the import page needs."""
+    scope = principal.scope
+    compressors = registry.list_compressors(
+        db, principal, archived=archived, limit=REGISTRY_PAGE_SIZE, offset=(page - 1) * REGISTRY_PAGE_SIZE
+    )
+    return {
+        "stations": monitoring.stations(db, scope).items,
+        "models": registry.list_models(db, scope).items,
+        "compressors": compressors,
+        "archived": archived,
+        "page": page,
+        "pages": max(1, math.ceil(compressors.total / REGISTRY_PAGE_SIZE)),
+        "plan": principal.plan,
+        "template_columns": TEMPLATE_COLUMNS,
+        "max_rows": MAX_IMPORT_ROWS,
+    }
+
+
+def thresholds_page(db: Session, principal: Principal, scope_text: str) -> dict[str, Any]:
+    """A scope's effective values with their sources, its own overrides, and the recent changes."""
+    scope = principal.scope
+    target = registry_thresholds.parse_target(db, scope, scope_text)
+    answer = registry_thresholds.get_thresholds(db, scope, target.text)
+    fallback = registry_thresholds.inherited(db, scope, target)
+    return {
+        "answer": answer,
+        "target": target,
+        "inherited": fallback,
+        "models": registry.list_models(db, scope).items,
+        "history": registry_thresholds.history(db, scope, limit=10),
     }
