@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from altaviz.alerts.cli import alerts_app, notifications_app, workflows_app
 from altaviz.billing.cli import billing_app
 from altaviz.config import Settings, get_settings
+from altaviz.observability.console import terminal_console
 
 app = typer.Typer(
     help="Altaviz: predictive maintenance for natural-gas compressor fleets.",
@@ -36,18 +36,9 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(notifications_app, name="notifications")
 
 
-def _console(stderr: bool = False) -> Console:
-    """A console that does not wrap at 80 columns when piped: tables and paths stay whole in logs and CI."""
-    console = Console(stderr=stderr)
-    if not console.is_terminal:
-        console = Console(stderr=stderr, width=WIDE)
-    return console
-
-
-# Output piped to a file or a CI log: lines as long as they need to be (Rich would wrap at 80).
-WIDE = 400
-out = _console()
-err = _console(stderr=True)
+# Piped into a file or a CI log, lines are as long as they need to be (Rich would wrap at 80).
+out = terminal_console()
+err = terminal_console(stderr=True)
 
 
 def _error(message: object) -> None:

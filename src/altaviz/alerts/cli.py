@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from altaviz.config import Settings, get_settings
+from altaviz.observability.console import terminal_console
 
 if TYPE_CHECKING:  # SQLAlchemy loads with the first command that uses the database
     from sqlalchemy import Engine
@@ -25,8 +25,8 @@ if TYPE_CHECKING:  # SQLAlchemy loads with the first command that uses the datab
 workflows_app = typer.Typer(help="The alert workflows: escalation, auto-resolve, staleness, cleanup.")
 alerts_app = typer.Typer(help="Alerts: list, acknowledge, resolve, shelve, unshelve.", no_args_is_help=True)
 notifications_app = typer.Typer(help="Notification channels and delivery.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
+out = terminal_console()  # piped: no wrapping at 80 columns
+err = terminal_console(stderr=True)
 
 OrganizationOption = Annotated[
     str | None, typer.Option("--organization", "-o", help="Organization id or slug; default every one.")

@@ -4,12 +4,13 @@ Stripe). Registered on the main command line in altaviz/cli.py."""
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from altaviz.observability.console import terminal_console
+
 billing_app = typer.Typer(help="Plans and data retention.", no_args_is_help=True)
-out = Console()
-err = Console(stderr=True)
+out = terminal_console()  # piped: no wrapping at 80 columns
+err = terminal_console(stderr=True)
 
 
 @billing_app.command("retention")

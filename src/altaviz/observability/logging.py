@@ -63,8 +63,10 @@ def log_format(settings: Settings) -> str:
 def configure_logging(settings: Settings) -> None:
     """Root handler on stderr in the configured format; idempotent (replaces only our own handler).
 
-    In JSON mode Uvicorn's loggers go through the same handler, and its access log is silenced:
-    the `altaviz.access` line (route template, status, duration, request id) replaces it.
+    In JSON mode Uvicorn's loggers go through the same handler. In both modes Uvicorn's access log is
+    silenced: the `altaviz.access` line (route template, status, duration, request id) replaces it, so
+    each request is logged once. APScheduler's bookkeeping ("Adding job tentatively", "Running job",
+    "Job executed successfully") shows only at LOG_LEVEL=DEBUG; its warnings and errors always do.
     """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format(settings) == "json" else TextFormatter())
@@ -80,10 +82,13 @@ def configure_logging(settings: Settings) -> None:
             logger = logging.getLogger(name)
             logger.handlers.clear()
             logger.propagate = True
-        access = logging.getLogger("uvicorn.access")
-        access.handlers.clear()
-        access.propagate = False
-        access.disabled = True
+    access = logging.getLogger("uvicorn.access")
+    access.handlers.clear()
+    access.propagate = False
+    access.disabled = True
+    logging.getLogger("apscheduler").setLevel(
+        logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING
+    )
 
 
 def log_request(request_id: str, method: str, route: str, status: int, duration_ms: float) -> None:
