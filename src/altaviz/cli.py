@@ -578,16 +578,29 @@ def db_current() -> None:
 
 @app.command("check-config")
 def check_config() -> None:
-    """Check this environment's settings for production: a line per setting, non-zero exit on a problem."""
+    """Check this environment's settings for production: a line per setting; exit 1 on a problem with a
+    required setting, 0 when only optional ones (SMTP, public URL, workflow key) are missing (warnings)."""
     from altaviz.ops.config_check import check
 
     found = check()
     for finding in found:
-        mark = "[green]ok[/]     " if finding.ok else "[red]problem[/]"
+        mark = (
+            "[green]ok[/]     "
+            if finding.ok
+            else "[yellow]warning[/]"
+            if finding.warns
+            else "[red]problem[/]"
+        )
         out.print(f"{mark} {finding.setting}" + ("" if finding.ok else f" {finding.problem}"), soft_wrap=True)
-    problems = sum(not f.ok for f in found)
+    problems = sum(f.fails for f in found)
+    warnings = sum(f.warns for f in found)
+    optional = (
+        f"; {warnings} optional setting{'s' if warnings != 1 else ''} not set (warnings)" if warnings else ""
+    )
     out.print(
-        f"{problems} problem{'s' if problems != 1 else ''}" if problems else "all production settings ok"
+        f"{problems} problem{'s' if problems != 1 else ''}{optional}"
+        if problems
+        else f"all required production settings ok{optional}"
     )
     raise typer.Exit(1 if problems else 0)
 

@@ -1,7 +1,10 @@
 """`altaviz check-config`: the production settings of the environment, checked before a deploy.
 
-Every check reads the one Settings object (so it sees exactly what the service would); a setting that is
-missing, invalid or weak for production is a problem, and any problem fails the check.
+Every check reads the one Settings object (so it sees exactly what the service would). A required
+setting that is missing, invalid or weak for production is a problem, and any problem fails the check.
+Optional settings — e-mail (SMTP_HOST), the public address (ALTAVIZ_PUBLIC_URL) and the platform
+workflow key (WORKFLOW_API_KEY) — turn features on; a deployment may run without them on purpose, so
+their absence is a warning that says what will not work, and the check still passes.
 """
 
 import ipaddress
@@ -17,10 +20,20 @@ from altaviz.config import Settings
 class Finding:
     setting: str
     problem: str | None  # None: fine
+    # an optional setting's problem is a warning: it does not fail the check
+    optional: bool = False
 
     @property
     def ok(self) -> bool:
         return self.problem is None
+
+    @property
+    def fails(self) -> bool:
+        return self.problem is not None and not self.optional
+
+    @property
+    def warns(self) -> bool:
+        return self.problem is not None and self.optional
 
 
 def check() -> list[Finding]:
@@ -51,7 +64,9 @@ def findings(settings: Settings) -> list[Finding]:
             "WORKFLOW_API_KEY",
             None
             if settings.workflow_api_key
-            else "is not set: the runbook's workflow trigger cannot be used",
+            else "is not set: only signed-in users can trigger workflows (the runbook's operator "
+            "trigger with x-api-key cannot be used)",
+            optional=True,
         ),
         Finding(
             "RATE_LIMIT_STORAGE_URI",
@@ -79,10 +94,14 @@ def findings(settings: Settings) -> list[Finding]:
         Finding(
             "SMTP_HOST",
             None if settings.smtp_host else "is not set: invitations and alert e-mails cannot be sent",
+            optional=True,
         ),
         Finding(
             "ALTAVIZ_PUBLIC_URL",
-            None if settings.public_url else "is not set: links in e-mails cannot point at the service",
+            None
+            if settings.public_url
+            else "is not set: links in e-mails and Stripe's return pages use the address a request came to",
+            optional=True,
         ),
     ]
     return results
