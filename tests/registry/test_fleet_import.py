@@ -122,7 +122,7 @@ def test_dry_run_answers_row_by_row_and_changes_nothing(app: FastAPI, org_a: See
     assert ("NEW-ST", "New station", 31.5) in stations and ("STATION-B", "Renamed B", 30.0) in stations
     assert ("NEW-1", "NEW-ST", "Ariel JGK/4", True, "first") in compressors
     assert ("COMP-001", "STATION-A", "Ariel JGK/4", True, None) in compressors
-    assert models == 1 and version != before[4]
+    assert models == 2 and version != before[4]  # the seeded model and Ariel JGK/4
     with session_scope(app.state.engine) as session:
         actions = list(session.scalars(select(AuditLog.action).where(AuditLog.organization_id == org_a.id)))
     assert actions.count("fleet.import") == 1 and actions.count("fleet.compressor.create") == 2
