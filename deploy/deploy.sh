@@ -116,11 +116,13 @@ update_app() {  # NAME IMAGE: a new revision on IMAGE, then wait until it is the
 wait_ready() {
   local waited=0 names latest ready
   while :; do
+    # tsv prints a list one item a line, a missing one as None.
     names="$(az containerapp show --name "$1" --resource-group "$resource_group" \
       --query '[properties.latestRevisionName, properties.latestReadyRevisionName]' --output tsv)" ||
       return 1
-    read -r latest ready <<<"$names" || true
-    if [ -n "$latest" ] && [ "$latest" = "$ready" ]; then
+    latest="$(sed -n 1p <<<"$names")"
+    ready="$(sed -n 2p <<<"$names")"
+    if [ -n "$latest" ] && [ "$latest" != None ] && [ "$latest" = "$ready" ]; then
       say "$1: revision $latest is ready"
       return 0
     fi
@@ -155,7 +157,7 @@ migrate() {  # IMAGE: run the migration job on it and wait for the execution to 
       Failed | Stopped | Degraded)
         echo "deploy: migration execution $execution ended $status (its logs: az containerapp job logs" \
           "show --name $job --resource-group $resource_group --execution $execution --container" \
-          "$job)" >&2
+          "<the job's container>)" >&2
         return 1
         ;;
     esac

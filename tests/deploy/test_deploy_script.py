@@ -62,7 +62,7 @@ if tool == "az":
     if verb == "show" and opt("--query").startswith("[properties.latestRevisionName"):
         revision = state["revisions"][name]
         ready = revision if state["ready"].pop(0) else "previous-revision"
-        done(revision + "\t" + ready)
+        done(revision + "\n" + ready)  # az's tsv: a list's items one a line (azure-cli 2.91)
     if verb == "update":
         if len(group) == 2 and opt("--image") in state["unpullable"]:  # an app's new revision
             done("ERROR: image cannot be pulled", 1)
