@@ -53,6 +53,8 @@ def test_fleet_rows_health_and_summary(viewer: TestClient, org_a: SeededOrg) -> 
         "healthy": 2,
         "warning": 1,
         "critical": 1,
+        "stale": 0,
+        "not_monitored": 0,
         "active_alerts": 3,
         "health_percent": 50.0,
         "last_reading_at": hour.strftime("%Y-%m-%dT%H:%M:%SZ"),

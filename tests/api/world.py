@@ -27,9 +27,11 @@ from altaviz.monitoring.models import (
     CompressorMetadata,
     DataQualityMetric,
     MaintenanceEvent,
+    RecentReading,
     SensorReadingAgg,
     StationLocation,
 )
+from altaviz.pipeline.dashboard_state import RecentReadings, load_dashboard_state
 from altaviz.registry.models import CompressorModel
 
 PASSWORD = "correct horse battery staple"
@@ -220,6 +222,22 @@ def seed_organization(engine: Engine, slug: str, marker: str, tier: str = "enter
                         details={"marker": marker},
                     )
                 )
+        # The dashboard state the pipeline's load keeps: each compressor's newest reading (at the top
+        # of the current hour) and its state row from the hourly aggregates.
+        session.flush()
+        for compressor in placement:
+            session.add(
+                RecentReading(
+                    organization_id=org.id,
+                    compressor_id=compressor,
+                    timestamp=hour,
+                    vibration_mms=2.0,
+                    pressure_differential=900.0,
+                    status="healthy",
+                )
+            )
+        session.flush()
+        load_dashboard_state(session, org.id, RecentReadings([], None))
         for role in Role:
             email = f"{role.value}@{slug}.example.com"
             user = User(

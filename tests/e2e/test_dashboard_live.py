@@ -78,7 +78,7 @@ def wait_for_refreshes(page: Page, cycles: int) -> None:
 @pytest.fixture(scope="module")
 def enterprise(live_server: LiveServer) -> Iterator[str]:
     slug = new_organization(live_server, OWNER, "Permian Ops", "enterprise")
-    altaviz(live_server, "simulate")
+    altaviz(live_server, "simulate", "--organization", slug)
     altaviz(live_server, "pipeline", "run", "--organization", slug)
     yield slug
 

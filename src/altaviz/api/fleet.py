@@ -28,8 +28,8 @@ def fleet(
     db: DbSession,
     station: StationFilter = None,
     status: Annotated[
-        Literal["healthy", "warning", "critical"] | None,
-        Query(description="Only compressors in this health."),
+        Literal["healthy", "warning", "critical", "stale", "not_monitored"] | None,
+        Query(description="Only compressors in this state."),
     ] = None,
     sort: Annotated[
         Literal["compressor", "health"], Query(description="compressor: by id; health: worst first.")
@@ -43,7 +43,14 @@ def fleet(
         db,
         cache_key(principal, "fleet", station, status, sort, limit, offset),
         lambda: service.fleet(
-            db, principal.scope, station=station, status=status, sort=sort, limit=limit, offset=offset
+            db,
+            principal.scope,
+            station=station,
+            status=status,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+            plan=principal.plan,
         ),
     )
 
@@ -56,7 +63,7 @@ def fleet(
 )
 def stations(who: CallerOf, db: DbSession) -> Response:
     principal = authorize(db, who, Role.VIEWER)
-    return read_answer(db, service.stations(db, principal.scope))
+    return read_answer(db, service.stations(db, principal.scope, plan=principal.plan))
 
 
 @router.get(

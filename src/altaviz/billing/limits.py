@@ -38,7 +38,13 @@ from altaviz.accounts.plans import PLANS, Plan, plan_for
 from altaviz.alerts.models import AlertHistory
 from altaviz.billing.models import PlanLimitQuarantine
 from altaviz.db.base import utcnow
-from altaviz.monitoring.models import CompressorMetadata, DataQualityMetric, SensorReadingAgg
+from altaviz.monitoring.models import (
+    CompressorMetadata,
+    CompressorState,
+    DataQualityMetric,
+    RecentReading,
+    SensorReadingAgg,
+)
 
 log = logging.getLogger("altaviz.billing")
 
@@ -260,6 +266,19 @@ def _retention(
         else:
             result = session.execute(delete(model).where(*conditions))
             counts.append(int(getattr(result, "rowcount", 0) or 0))
+    if not dry_run:
+        # The dashboard's state (pipeline.dashboard_state) goes with the readings it describes.
+        session.execute(
+            delete(RecentReading).where(
+                RecentReading.organization_id == organization_id, RecentReading.timestamp < cutoff
+            )
+        )
+        session.execute(
+            delete(CompressorState).where(
+                CompressorState.organization_id == organization_id,
+                CompressorState.last_reading_at < cutoff,
+            )
+        )
     outcome = RetentionResult(organization_id, plan.tier, plan.history_days, cutoff, *counts)
     if not dry_run and any(counts):
         log.info(

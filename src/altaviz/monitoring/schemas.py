@@ -5,8 +5,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-HealthStatus = Literal["healthy", "warning", "critical"]
-HEALTH_BY_RANK: dict[int, HealthStatus] = {0: "healthy", 1: "warning", 2: "critical"}
+# A compressor's state, worst first: the worst severity of its alerts in alarm; without one,
+# "not_monitored" when the plan holds its readings back (more compressors than the plan covers),
+# "stale" when its newest reading is older than the staleness window (WORKFLOW_STALENESS_HOURS) or
+# it has none yet; otherwise "healthy". Only "healthy" counts as healthy.
+HealthStatus = Literal["healthy", "not_monitored", "stale", "warning", "critical"]
+HEALTH_BY_RANK: dict[int, HealthStatus] = {
+    0: "healthy",
+    1: "not_monitored",
+    2: "stale",
+    3: "warning",
+    4: "critical",
+}
 RANK_BY_HEALTH: dict[str, int] = {name: rank for rank, name in HEALTH_BY_RANK.items()}
 
 
@@ -40,9 +50,12 @@ class FleetCompressor(_Row):
     station_name: str
     latitude: float
     longitude: float
-    health_status: HealthStatus = Field(description="Worst severity of the alerts in alarm now.")
+    health_status: HealthStatus = Field(
+        description="Worst severity of the alerts in alarm now; else not_monitored (held back by the "
+        "plan), stale (no reading within the staleness window) or healthy."
+    )
     active_alert_count: int = Field(description="Unresolved alerts whose condition holds now.")
-    last_reading_at: datetime | None
+    last_reading_at: datetime | None = Field(description="Time of the newest reading (not of its hour).")
     latest: LatestValues | None
 
 
@@ -53,6 +66,8 @@ class FleetSummary(BaseModel):
     healthy: int
     warning: int
     critical: int
+    stale: int = Field(0, description="Compressors without a reading within the staleness window.")
+    not_monitored: int = Field(0, description="Compressors whose readings the plan holds back.")
     active_alerts: int
     health_percent: float | None = Field(description="Share of compressors that are healthy, in %.")
     last_reading_at: datetime | None
@@ -136,6 +151,7 @@ class CompressorDetail(BaseModel):
     latest_reading: HourlyReading | None
     health_status: HealthStatus
     active_alert_count: int
+    last_reading_at: datetime | None = Field(None, description="Time of the newest reading.")
 
 
 class ReadingSeries(BaseModel):

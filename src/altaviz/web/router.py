@@ -281,6 +281,7 @@ def fleet_page(
         page=page,
         station=station or None,
         status=status if status in HEALTH else None,
+        plan=principal.plan,
     )
     release(db)
     name = "fleet_live.html" if _is_htmx(request) else "fleet.html"

@@ -6,7 +6,7 @@ calls, and returns plain values for a template.
 
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -34,7 +34,17 @@ Limits = Threshold | ResolvedThreshold
 
 PAGE_SIZE = 24
 LEGEND_STATIONS = 12
-RANK = {"healthy": 0, "warning": 1, "critical": 2}
+RANK = {"healthy": 0, "not_monitored": 1, "stale": 2, "warning": 3, "critical": 4}
+# What each state is called on the pages (the map's tooltip and legend say it in words).
+STATE_LABELS = {
+    "healthy": "healthy",
+    "warning": "warning",
+    "critical": "critical",
+    "stale": "no recent data",
+    "not_monitored": "not monitored on your plan",
+}
+# Ranges up to this many hours draw every reading (recent_readings keeps 48 hours of them).
+RAW_RANGE_HOURS = 4
 ALERT_PAGE_SIZE = 50
 
 
@@ -76,6 +86,18 @@ GAUGES: tuple[Gauge, ...] = (
     Gauge("horsepower", "horsepower_consumption", "Horsepower", "HP", 0, 2400, 0),
     Gauge("gas_flow", "gas_flow_mcf", "Gas flow", "Mcf/day", 0, 16000, 0),
 )
+# The pressure differential (discharge - suction) has alerts, so it has a chart too (no gauge).
+DIFFERENTIAL = Gauge("pressure_delta", "pressure_differential", "Pressure differential", "PSI", 600, 1500, 0)
+# The column of a reading (recent_readings) each chart draws.
+READING_COLUMN = {
+    "vibration": "vibration_mms",
+    "discharge_temp": "discharge_temp_f",
+    "suction_pressure": "suction_pressure_psi",
+    "discharge_pressure": "discharge_pressure_psi",
+    "horsepower": "horsepower_consumption",
+    "gas_flow": "gas_flow_mcf",
+    "pressure_delta": "pressure_differential",
+}
 WINDOWS = {"1hr": "1h", "4hr": "4h", "24hr": "24h"}
 RANGES = {"1H": 1, "4H": 4, "24H": 24, "7D": 168}
 
@@ -87,6 +109,7 @@ def fleet_overview(
     page: int,
     station: str | None,
     status: str | None,
+    plan: Plan | None = None,
 ) -> dict[str, Any]:
     """Cards, map, compressor cards (worst first, a page at a time) and the newest active alerts."""
     fleet: FleetPage = monitoring.fleet(
@@ -97,14 +120,15 @@ def fleet_overview(
         sort="health",
         limit=PAGE_SIZE,
         offset=(page - 1) * PAGE_SIZE,
+        plan=plan,
     )
     # Worst stations first: with hundreds of stations the list under the map names the ones that matter.
     stations = sorted(
-        monitoring.stations(db, scope).items,
+        monitoring.stations(db, scope, plan=plan).items,
         key=lambda s: (-RANK.get(s.health_status, 0), -s.active_alert_count, s.station_id),
     )
-    critical = monitoring.fleet(db, scope, status="critical", sort="health", limit=200).items
-    warning = monitoring.fleet(db, scope, status="warning", sort="health", limit=200).items
+    critical = monitoring.fleet(db, scope, status="critical", sort="health", limit=200, plan=plan).items
+    warning = monitoring.fleet(db, scope, status="warning", sort="health", limit=200, plan=plan).items
     worst: dict[str, list[str]] = {}
     for unit in (*critical, *warning):
         worst.setdefault(unit.station_id, []).append(unit.compressor_id)
@@ -117,6 +141,7 @@ def fleet_overview(
             "name": s.station_name,
             "value": [s.longitude, s.latitude],
             "status": s.health_status,
+            "label": STATE_LABELS.get(s.health_status, s.health_status),
             "compressors": s.compressor_count,
             "alerts": s.active_alert_count,
             "worst": worst.get(s.station_id, [])[:5],
@@ -136,8 +161,20 @@ def fleet_overview(
         "station": station,
         "status": status,
         "has_data": summary.compressors > 0,
-        "health_class": _health_class(summary.health_percent),
+        "health_class": _worst_class(summary),
+        "state_labels": STATE_LABELS,
     }
+
+
+def _worst_class(summary: Any) -> str:
+    """The fleet health card's colour: the worst state of the fleet, not a share of it."""
+    if summary.compressors == 0:
+        return "unknown"
+    if summary.critical:
+        return "critical"
+    if summary.warning or summary.stale:
+        return "warning"
+    return "unknown" if summary.not_monitored and not summary.healthy else "healthy"
 
 
 def _health_class(percent: float | None) -> str:
@@ -159,18 +196,24 @@ def compressor_page(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Detail, gauges, one trend chart per sensor with its thresholds, alerts and maintenance."""
-    detail: CompressorDetail = monitoring.compressor_detail(db, scope, compressor_id)
+    detail: CompressorDetail = monitoring.compressor_detail(db, scope, compressor_id, plan=plan)
     upgrade: str | None = None
     if not plan.allows_window(window):
         upgrade = str(UpgradeRequired(f"The {window} window requires a Pro or Enterprise plan", plan.tier))
         window = "1hr"
     hours = RANGES[range_key]
+    end = now or datetime.now(UTC)
+    start = end - timedelta(hours=hours)
     items: list[HourlyReading] = []
-    try:
-        series = monitoring.readings(db, scope, plan, compressor_id, window=window, hours=hours, now=now)
-        items = series.items
-    except UpgradeRequired as error:
-        upgrade = str(error)
+    raw: list[dict[str, Any]] = []
+    if hours <= RAW_RANGE_HOURS:  # short ranges: every reading (kept by the pipeline's load)
+        raw = monitoring.recent_readings(db, scope, compressor_id, start=start, end=end)
+    else:
+        try:
+            series = monitoring.readings(db, scope, plan, compressor_id, window=window, hours=hours, now=end)
+            items = series.items
+        except UpgradeRequired as error:
+            upgrade = str(error)
     latest = detail.latest_reading
     # the compressor's own limits: compressor > model > organization > defaults
     limits = registry_thresholds.for_compressor(db, scope, compressor_id)
@@ -179,11 +222,18 @@ def compressor_page(
         value = getattr(latest, f"{gauge.column}_mean") if latest else None
         own = limits[gauge.metric]
         gauges.append({"gauge": gauge, "value": value, "status": gauge.status(value, own), "threshold": own})
-    charts = [_chart(gauge, items, limits[gauge.metric]) for gauge in GAUGES]
     alert_page = alerts.list_alerts(db, scope, compressor=compressor_id, limit=20)
     maintenance = monitoring.maintenance_events(
         db, scope, compressor=compressor_id, limit=50, history_days=plan.history_days
     )
+    span = (start, end)
+    charts = []
+    for gauge in (*GAUGES, DIFFERENTIAL):
+        mine = limits.get(gauge.metric)
+        chart = _raw_chart(gauge, raw, mine) if hours <= RAW_RANGE_HOURS else _chart(gauge, items, mine)
+        chart.update(start=start.isoformat(), end=end.isoformat())
+        chart["marks"] = _marks(gauge.metric, alert_page.items, maintenance.items, span)
+        charts.append(chart)
     return {
         "detail": detail,
         "gauges": gauges,
@@ -194,7 +244,9 @@ def compressor_page(
         "range_key": range_key,
         "upgrade": upgrade,
         "plan": plan,
-        "has_readings": bool(items),
+        "has_readings": bool(items or raw),
+        "raw": hours <= RAW_RANGE_HOURS,
+        "state_labels": STATE_LABELS,
     }
 
 
@@ -203,17 +255,20 @@ def _chart(gauge: Gauge, items: list[HourlyReading], limits: Limits | None = Non
     t = limits or gauge.threshold
     points = []
     peak: float | None = None
+    extreme_name = f"{gauge.column}_max" if t.direction == "high" else f"{gauge.column}_min"
+    has_extreme = extreme_name in HourlyReading.model_fields  # the differential has a mean only
     for row in items:
         mean = getattr(row, f"{gauge.column}_mean")
-        extreme = getattr(row, f"{gauge.column}_max" if t.direction == "high" else f"{gauge.column}_min")
+        extreme = getattr(row, extreme_name) if has_extreme else mean
         points.append([row.agg_timestamp.isoformat(), _round(mean), _round(extreme)])
         if extreme is not None:
             worse = peak is None or (extreme > peak if t.direction == "high" else extreme < peak)
             peak = extreme if worse else peak
     crossed = gauge.status(peak, t) if peak is not None else "unknown"
+    names = ["mean", "max" if t.direction == "high" else "min"] if has_extreme else ["mean"]
     return {
         "id": gauge.column,
-        "names": ["mean", "max" if t.direction == "high" else "min"],
+        "names": names,
         "raw": False,
         "marks": [],
         "label": gauge.label,
@@ -230,6 +285,53 @@ def _chart(gauge: Gauge, items: list[HourlyReading], limits: Limits | None = Non
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
+
+
+def _raw_chart(gauge: Gauge, readings: list[dict[str, Any]], limits: Limits | None = None) -> dict[str, Any]:
+    """A sensor's every reading (short ranges), the warning/critical lines, and the worst value."""
+    t = limits or gauge.threshold
+    column = READING_COLUMN[gauge.column]
+    points = [[r["timestamp"].isoformat(), _round(r[column])] for r in readings]
+    values = [r[column] for r in readings if r[column] is not None]
+    peak = (max(values) if t.direction == "high" else min(values)) if values else None
+    return {
+        "id": gauge.column,
+        "names": ["reading"],
+        "raw": True,
+        "marks": [],
+        "label": gauge.label,
+        "unit": gauge.unit,
+        "direction": t.direction,
+        "warning": t.warning,
+        "critical": t.critical,
+        "points": points,
+        "peak": peak,
+        "crossed": gauge.status(peak, t) if peak is not None else "unknown",
+        "decimals": gauge.decimals,
+    }
+
+
+def _marks(
+    metric: str, alert_items: list[Any], maintenance: list[Any], span: tuple[datetime, datetime]
+) -> list[dict[str, str]]:
+    """What happened on a chart's time axis: its metric's alerts opening and clearing, maintenance."""
+    start, end = span
+    marks = []
+    for alert in alert_items:
+        if alert.condition != metric:
+            continue
+        opened = alert.alert_timestamp
+        if start <= opened <= end:
+            text = f"{alert.severity} alert opened"
+            marks.append({"at": opened.isoformat(), "kind": "opened", "text": text})
+        cleared = alert.returned_to_normal_at
+        if cleared is not None and start <= cleared <= end:
+            marks.append({"at": cleared.isoformat(), "kind": "cleared", "text": "alert cleared"})
+    for event in maintenance:
+        if start <= event.performed_at <= end:
+            text = f"{event.event_type} maintenance"
+            marks.append({"at": event.performed_at.isoformat(), "kind": "maintenance", "text": text})
+    return marks
 
 
 def alerts_page(

@@ -14,7 +14,8 @@
 (function () {
   "use strict";
 
-  var COLORS = { healthy: "#2ca02c", warning: "#e8750a", critical: "#d62728", unknown: "#8a94a3" };
+  var COLORS = { healthy: "#2ca02c", warning: "#e8750a", critical: "#d62728", unknown: "#8a94a3",
+    stale: "#5b4b8a", not_monitored: "#8a94a3" };
   var charts = [];
   var geoLoading = null;
   var selectedTabs = {};
@@ -175,6 +176,9 @@
       });
     });
   }
+  // Right after a swap, in the same task as the insertion (htmx:load comes only after the settle delay):
+  // refreshed rows are never painted without their labels.
+  document.addEventListener("htmx:afterSwap", function () { labelCells(document.body); });
 
   // --- tabs ------------------------------------------------------------------------------------------
   function setupTabs(root) {
@@ -314,7 +318,11 @@
           data: points.map(function (p) {
             return Object.assign({}, p, { itemStyle: { color: COLORS[p.status] || COLORS.unknown, borderColor: "#fff", borderWidth: 2 } });
           }),
-          label: { show: true, position: "right", formatter: function (p) { return String(p.data.id).replace("STATION-", ""); }, color: "#1c2430" }
+          label: { show: true, position: "right", color: "#1c2430", formatter: function (p) {
+            // The state in words beside every dot that is not healthy (colour alone tells not everyone).
+            var name = String(p.data.id).replace("STATION-", "");
+            return p.data.status === "healthy" ? name : name + " · " + (p.data.label || p.data.status);
+          } }
         }]
       }, { replaceMerge: ["series"] });
       if (!el.hasAttribute("data-clickable")) {
