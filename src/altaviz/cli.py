@@ -43,7 +43,38 @@ err = terminal_console(stderr=True)
 
 def _error(message: object) -> None:
     """One `error:` line: the message is never read as Rich markup and never wrapped."""
-    err.print(f"[bold red]error:[/] {escape(str(message))}", soft_wrap=True, highlight=False)
+    err.print(f"[bold red]error:[/] {escape(_one_line(message))}", soft_wrap=True, highlight=False)
+
+
+# Settings whose value an error line never repeats.
+SECRET_NAMES = re.compile("SECRET|KEY|PASSWORD|TOKEN|URL|URI")
+
+
+def _one_line(message: object) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(message, ValidationError):  # settings read from the environment
+        problems = []
+        for e in message.errors(include_url=False):
+            name = ".".join(str(part) for part in e["loc"]).upper() or "settings"
+            shown = isinstance(e.get("input"), str | int | float) and not SECRET_NAMES.search(name)
+            problems.append(f"{name}: {e['msg']}" + (f" (got {e['input']!r})" if shown else ""))
+        return "invalid setting " + "; ".join(problems)
+    return " ".join(str(message).split("\n"))
+
+
+@app.callback()
+def _check_settings(context: typer.Context) -> None:
+    """Settings come from the environment: a bad one is one line before any command starts."""
+    from pydantic import ValidationError
+
+    if context.invoked_subcommand == "check-config" or context.resilient_parsing:
+        return  # check-config reports every setting itself
+    try:
+        get_settings()
+    except ValidationError as exc:
+        _error(exc)
+        raise typer.Exit(1) from None
 
 
 # Errors an operator can act on: print the message, exit 1, no traceback.

@@ -74,3 +74,15 @@ def test_a_port_in_use_is_one_line_naming_it(tmp_path: Path) -> None:
         line = _one_error_line(_altaviz(tmp_path, "serve", "--host", "127.0.0.1", "--port", str(port)))
     assert f"port {port} on 127.0.0.1 is already in use" in line
     assert "--port N or ALTAVIZ_PORT" in line
+
+
+def test_an_invalid_setting_is_one_line_naming_it(tmp_path: Path) -> None:
+    line = _one_error_line(_altaviz(tmp_path, "db", "current", ALTAVIZ_PORT="abc"))
+    assert line.startswith("error: invalid setting ALTAVIZ_PORT: Input should be a valid integer")
+    assert "(got 'abc')" in line
+
+
+def test_an_invalid_secret_is_named_without_its_value(tmp_path: Path) -> None:
+    line = _one_error_line(_altaviz(tmp_path, "serve", WORKFLOW_API_KEY="short-key-value"))
+    assert "invalid setting WORKFLOW_API_KEY: " in line
+    assert "short-key-value" not in line
