@@ -89,6 +89,21 @@ class Settings(BaseSettings):
         validation_alias=_env("PIPELINE_THREADS"),
         description="Worker threads for the embedded engine; default all cores.",
     )
+    pipeline_watch_seconds: float = Field(
+        30,
+        gt=0,
+        validation_alias=_env("PIPELINE_WATCH_SECONDS"),
+        description="`altaviz pipeline watch` looks for waiting data this often and runs a pass when "
+        "there is some: a pass starts at most this often.",
+    )
+    pipeline_watch_metrics_port: int = Field(
+        9108,
+        ge=0,
+        le=65535,
+        validation_alias=_env("PIPELINE_WATCH_METRICS_PORT"),
+        description="Port where `altaviz pipeline watch` serves Prometheus /metrics (the per-organization "
+        "lag of waiting data, passes, failures); 0 turns it off.",
+    )
     spark_master: str = Field(
         "local[*]",
         validation_alias=_env("SPARK_MASTER"),

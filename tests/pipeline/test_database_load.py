@@ -169,7 +169,6 @@ def test_an_escalation_survives_reruns(loaded: tuple[Path, str, Engine]) -> None
         ("missing", "no landing files"),
         ("wrong_schema", "column vibration_mms is VARCHAR, expected a number"),
         ("corrupt", "is truncated or damaged"),
-        ("no_fleet", "landing/fleet/compressors.parquet is missing"),
     ],
 )
 def test_bad_input_fails_clearly_and_leaves_the_database_untouched(
@@ -189,10 +188,8 @@ def test_bad_input_fails_clearly_and_leaves_the_database_untouched(
         table = pq.read_table(readings[0])
         column = pa.array([str(v) for v in table["vibration_mms"].to_pylist()])
         pq.write_table(table.set_column(2, "vibration_mms", column), readings[0])
-    elif damage == "corrupt":
-        readings[0].write_bytes(b"PAR1 this is not parquet")
     else:
-        (data_dir / "landing" / "fleet" / "compressors.parquet").unlink()
+        readings[0].write_bytes(b"PAR1 this is not parquet")
     with pytest.raises(PipelineError, match=message):
         run(settings_for(data_dir, url))
     assert snapshot(engine) == before

@@ -182,7 +182,7 @@ def test_fleet_metadata_is_staged_again_only_when_it_changes(
     _land(data_dir, 2, batches[2])
     notes.clear()
     run_pipeline(settings, PipelineOptions(skip_db=True), notify=notes.append)
-    assert any("full run: parameters, thresholds or fleet metadata changed" in m for m in notes), notes
+    assert any("full run: parameters, plan or fleet metadata changed" in m for m in notes), notes
     current = lake.read_manifest().tables
     assert [t for t in staged if t.startswith("reference/")] == ["reference/compressors"]
     assert current["reference/compressors"] != reference["reference/compressors"]

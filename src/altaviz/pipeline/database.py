@@ -1,10 +1,12 @@
-"""The pipeline's side of the operational database: the target organization and the run log."""
+"""The pipeline's side of the operational database: the organizations a run loads into, what their
+registries say (compressors, plan, alarm limits) and the run log."""
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Engine, make_url, update
+from sqlalchemy import Engine, make_url, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from altaviz.accounts import data_version
@@ -13,7 +15,7 @@ from altaviz.billing.limits import allowed_compressors, record_plan_limit_quaran
 from altaviz.config import Settings
 from altaviz.db.migrate import ensure_schema
 from altaviz.db.session import SQLITE_BEGIN_IMMEDIATE, create_db_engine, session_scope
-from altaviz.monitoring.models import PipelineRun
+from altaviz.monitoring.models import CompressorMetadata, PipelineRun
 from altaviz.pipeline.dashboard_state import load_dashboard_state, read_recent
 from altaviz.pipeline.export import LoadCounts, load, read_gold
 from altaviz.pipeline.lake import Lake
@@ -44,6 +46,11 @@ class DatabaseUnavailable(RuntimeError):
 
 def open_target(settings: Settings, slug: str) -> Target:
     """Migrate the database if needed and find the organization, before any heavy work starts."""
+    return find_target(open_database(settings), settings, slug)
+
+
+def open_database(settings: Settings) -> Engine:
+    """Migrate the database if needed and connect: DatabaseUnavailable when it cannot be reached."""
     url = settings.sqlalchemy_url
     try:
         ensure_schema(url)
@@ -51,7 +58,11 @@ def open_target(settings: Settings, slug: str) -> Target:
         shown = make_url(url).render_as_string(hide_password=True)
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise DatabaseUnavailable(f"cannot reach or migrate the database at {shown}: {reason}") from None
-    engine = create_db_engine(url, settings)
+    return create_db_engine(url, settings)
+
+
+def find_target(engine: Engine, settings: Settings, slug: str) -> Target:
+    """The organization `slug` in the database (the demo organization is created when missing)."""
     with session_scope(engine) as session:
         if slug == settings.default_organization:
             org = ensure_demo_organization(session, slug)
@@ -59,7 +70,6 @@ def open_target(settings: Settings, slug: str) -> Target:
             try:
                 org = get_organization_by_slug(session, slug)
             except OrganizationNotFound:
-                engine.dispose()
                 raise OrganizationNotFound(
                     f"organization {slug!r} does not exist; "
                     f"create it with: altaviz orgs create --slug {slug} NAME"
@@ -82,8 +92,8 @@ def start_run(target: Target, run_id: uuid.UUID, stages: list[str]) -> None:
 
 
 def load_lake(target: Target, lake: Lake, hourly_since: datetime | None = None) -> LoadCounts:
-    """Load the lake's gold into the organization: hourly rows from `hourly_since` on (all if None)."""
-    gold = read_gold(lake, hourly_since)
+    """Load the organization's gold into it: hourly rows from `hourly_since` on (all if None)."""
+    gold = read_gold(lake, target.organization_slug, hourly_since)
     recent = read_recent(
         lake.table_files("gold/readings", lake.read_manifest()), target.organization_slug, hourly_since
     )
@@ -94,6 +104,27 @@ def load_lake(target: Target, lake: Lake, hourly_since: datetime | None = None) 
         load_dashboard_state(session, target.organization_id, recent)
         data_version.bump(session, target.organization_id)  # the service's cached answers are now old
         return counts
+
+
+def registered_compressors(target: Target) -> list[str]:
+    """The compressors in the organization's registry (not archived): its fleet, with or without a
+    landing fleet file."""
+    c = CompressorMetadata
+    with session_scope(target.engine) as session:
+        rows = session.scalars(
+            select(c.compressor_id).where(
+                c.organization_id == target.organization_id, c.archived_at.is_(None)
+            )
+        )
+        return sorted(rows)
+
+
+def effective_thresholds(target: Target) -> list[Any]:
+    """The organization's alarm limits per registered compressor and metric (altaviz.registry)."""
+    from altaviz.registry.thresholds import effective_thresholds as effective
+
+    with session_scope(target.engine) as session:
+        return list(effective(session, target.organization_id))
 
 
 def plan_compressors(target: Target, compressor_ids: list[str]) -> set[str] | None:
@@ -129,3 +160,58 @@ def fail_run(target: Target, run_id: uuid.UUID, error: BaseException, seconds: f
         run.finished_at = datetime.now(UTC)
         run.duration_seconds = round(seconds, 3)
         run.error = str(error)[:2000]
+
+
+WATCH_LEASE = "pipeline-watch"
+
+
+def acquire_lease(engine: Engine, holder: str, ttl: timedelta, name: str = WATCH_LEASE) -> bool:
+    """Take (or renew) the named lease for `ttl` unless another holder has it; True if ours.
+
+    One row per lease in job_locks (the workflow scheduler's table): works alike on SQLite and
+    PostgreSQL. A holder killed without releasing blocks the others until `ttl` runs out.
+    """
+    from sqlalchemy import or_
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from altaviz.alerts.models import JobLock
+
+    now = datetime.now(UTC)
+    with session_scope(engine.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})) as session:
+        insert_of = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+        session.execute(insert_of(JobLock).values(name=name).on_conflict_do_nothing())
+        taken = session.execute(
+            update(JobLock)
+            .where(
+                JobLock.name == name,
+                or_(JobLock.expires_at.is_(None), JobLock.expires_at <= now, JobLock.holder == holder),
+            )
+            .values(holder=holder, acquired_at=now, expires_at=now + ttl)
+        )
+        return int(getattr(taken, "rowcount", 0) or 0) == 1
+
+
+def release_lease(engine: Engine, holder: str, name: str = WATCH_LEASE) -> None:
+    from altaviz.alerts.models import JobLock
+
+    with session_scope(engine) as session:
+        session.execute(
+            update(JobLock).where(JobLock.name == name, JobLock.holder == holder).values(expires_at=None)
+        )
+
+
+def threshold_versions(engine: Engine) -> dict[str, int]:
+    """Every organization's alarm-limits version (altaviz.registry), by organization slug."""
+    from sqlalchemy import func
+
+    from altaviz.accounts.models import Organization
+    from altaviz.registry.models import ThresholdChange
+
+    c = ThresholdChange
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(Organization.slug, func.max(c.version))
+            .join(Organization, Organization.id == c.organization_id)
+            .group_by(Organization.slug)
+        )
+        return {str(slug): int(version or 0) for slug, version in rows}

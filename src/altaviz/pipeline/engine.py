@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import duckdb
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
@@ -57,8 +58,17 @@ def spark_sql(sql: str) -> str:
     return tree.sql(dialect="spark", pretty=True)
 
 
+# The organizations a pass works on, as a table every engine binds (see TransformEngine.scope).
+RUN_ORGANIZATIONS = "run_organizations"
+
+
 class TransformEngine(Protocol):
     name: str
+
+    def scope(self, organizations: Sequence[str]) -> None:
+        """Work on these organizations only: every lake table bound afterwards (bind_parquet) shows
+        their rows only, and `run_organizations` names them."""
+        ...
 
     def bind_parquet(self, name: str, files: Sequence[Path]) -> None: ...
 
@@ -152,12 +162,21 @@ class DuckDBEngine:
         # a run reads the same lake files in several steps: their footers are parsed once
         self.con.execute("SET parquet_metadata_cache = true")
         self.scratch_dir = scratch_dir
+        self.scoped = False
 
     def close(self) -> None:
         self.con.close()
 
+    def scope(self, organizations: Sequence[str]) -> None:
+        self.con.execute(f"CREATE OR REPLACE TABLE {RUN_ORGANIZATIONS} (organization VARCHAR)")
+        self.con.executemany(f"INSERT INTO {RUN_ORGANIZATIONS} VALUES (?)", [[o] for o in organizations])
+        self.scoped = True
+
     def bind_parquet(self, name: str, files: Sequence[Path]) -> None:
-        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {read_parquet(files)}")
+        where = (
+            f" WHERE organization IN (SELECT organization FROM {RUN_ORGANIZATIONS})" if self.scoped else ""
+        )
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {read_parquet(files)}{where}")
 
     def bind_sql(self, name: str, sql: str) -> None:
         """`name` as a view of a query (DuckDB dialect) over what is bound already."""
@@ -169,6 +188,12 @@ class DuckDBEngine:
         types = {c: _sql_type([r[c] for r in rows]) for c in columns}
         ddl = ", ".join(f"{c} {types[c]}" for c in columns)
         self.con.execute(f"CREATE OR REPLACE TABLE {name} ({ddl})")
+        if len(rows) > 100:  # thousands of rows (a fleet's compressors): through Arrow, not one by one
+            arrow = pa.Table.from_pylist([{c: r[c] for c in columns} for r in rows])
+            self.con.register("_bound_rows", arrow)
+            self.con.execute(f"INSERT INTO {name} SELECT * FROM _bound_rows")
+            self.con.unregister("_bound_rows")
+            return
         placeholders = ", ".join("?" for _ in columns)
         self.con.executemany(
             f"INSERT INTO {name} VALUES ({placeholders})", [[r[c] for c in columns] for r in rows]
@@ -227,14 +252,23 @@ class SparkEngine:
             .getOrCreate()
         )
         self.spark.sparkContext.setLogLevel("ERROR")
+        self.organizations: list[str] | None = None
 
     def close(self) -> None:
         self.spark.catalog.clearCache()
+
+    def scope(self, organizations: Sequence[str]) -> None:
+        self.organizations = list(organizations)
+        self.spark.createDataFrame(
+            [(o,) for o in self.organizations], schema="organization string"
+        ).createOrReplaceTempView(RUN_ORGANIZATIONS)
 
     def bind_parquet(self, name: str, files: Sequence[Path]) -> None:
         frame = self.spark.read.parquet(*(str(f) for f in files))
         if PARTITION_COLUMN in frame.columns:
             frame = frame.drop(PARTITION_COLUMN)
+        if self.organizations is not None:
+            frame = frame.where(frame["organization"].isin(self.organizations))
         frame.createOrReplaceTempView(name)
 
     def bind_sql(self, name: str, sql: str) -> None:

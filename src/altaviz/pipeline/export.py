@@ -27,7 +27,7 @@ from altaviz.monitoring.models import (
     SensorReadingAgg,
     StationLocation,
 )
-from altaviz.pipeline.engine import read_parquet
+from altaviz.pipeline.engine import read_parquet, sql_text
 from altaviz.pipeline.lake import Lake, LakeError
 
 BATCH = 2_000
@@ -62,25 +62,33 @@ class LoadCounts:
     removed_alerts: int
 
 
-def read_gold(lake: Lake, hourly_since: datetime | None = None) -> GoldTables:
-    """The lake tables the database needs, as rows: hourly rows from `hourly_since` on (all if None)."""
+def read_gold(lake: Lake, organization: str, hourly_since: datetime | None = None) -> GoldTables:
+    """One organization's rows of the lake tables the database needs (without the organization
+    column): hourly rows from `hourly_since` on (all if None)."""
     manifest = lake.read_manifest()
-    if manifest.fingerprint is None:
-        raise LakeError("the lake has no silver layer yet; run the pipeline without --skip-silver first")
+    state = manifest.organizations.get(organization)
+    if state is None or state.fingerprint is None:
+        raise LakeError(
+            f"the lake has no silver layer for {organization} yet; "
+            "run the pipeline without --skip-silver first"
+        )
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    mine = f"organization = {sql_text(organization)}"
 
     def rows(table: str, required: bool = True, where: str = "TRUE") -> list[dict[str, Any]]:
-        if not required and not lake.has_table(table, manifest):
-            return []
+        if not lake.has_table(table, manifest) and (not required or table.startswith("reference/")):
+            return []  # an organization whose fleet is only in the registry has no fleet files
         files = lake.table_files(table, manifest)
-        cursor = con.execute(f"SELECT * FROM {read_parquet(files)} WHERE {where}")
+        cursor = con.execute(
+            f"SELECT * EXCLUDE (organization) FROM {read_parquet(files)} WHERE {mine} AND {where}"
+        )
         names = [d[0] for d in cursor.description or ()]
         return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
     hourly_files = lake.table_files("gold/hourly", manifest)
     span = con.execute(
-        f"SELECT MIN(agg_timestamp), MAX(agg_timestamp) FROM {read_parquet(hourly_files)}"
+        f"SELECT MIN(agg_timestamp), MAX(agg_timestamp) FROM {read_parquet(hourly_files)} WHERE {mine}"
     ).fetchone()
     since = "TRUE" if hourly_since is None else f"agg_timestamp >= TIMESTAMPTZ '{hourly_since.isoformat()}'"
 
@@ -92,7 +100,7 @@ def read_gold(lake: Lake, hourly_since: datetime | None = None) -> GoldTables:
             hourly=rows("gold/hourly", where=since),
             alerts=rows("gold/alerts"),
             quality=rows("silver/quality"),
-            fingerprint=manifest.fingerprint,
+            fingerprint=state.fingerprint,
             span=(span[0], span[1] + timedelta(hours=1)) if span and span[0] is not None else None,
         )
     finally:

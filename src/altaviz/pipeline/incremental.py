@@ -26,6 +26,11 @@ read whether a pair violated before the look-back from the kept events (`violate
 A reading more than 24 hours older than readings already processed for its compressor is quarantined
 as late (silver_classified.sql), in full runs too, so both agree. Silver is exact as long as the
 12 readings before a change lie within 24 hours of it (no reporting gap of most of a day right before).
+
+A pass works on the organizations with new bronze (see Tables): every read of the lake below sees
+their rows only (the engine's scope, `_rows_from`), the zone is the earliest of theirs, and merges keep
+every other organization's rows as they were. Each organization's expected-reading span (batch_span)
+is its own, kept in the manifest (OrganizationState.first_reading/last_reading).
 """
 
 from collections import Counter
@@ -35,9 +40,15 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from altaviz.pipeline.engine import DuckDBEngine, copy_parquet, load_sql, naming_failed_step, read_parquet
-from altaviz.pipeline.lake import Lake, Manifest, StagedTable
-from altaviz.pipeline.params import CLEAR_READINGS, OPEN_READINGS
+from altaviz.pipeline.engine import (
+    RUN_ORGANIZATIONS,
+    DuckDBEngine,
+    copy_parquet,
+    load_sql,
+    naming_failed_step,
+    read_parquet,
+)
+from altaviz.pipeline.lake import Lake, Manifest, OrganizationState, StagedTable
 from altaviz.pipeline.stages import (
     EVERY_READING,
     GOLD_STEPS,
@@ -55,10 +66,9 @@ CONTEXT = timedelta(hours=24)
 READINGS_BEFORE = 2
 # The stuck-sensor check looks at the 12 readings up to each one (silver_readings.sql).
 SILVER_READINGS_BEFORE = 12
-# Alert episodes open after OPEN_READINGS violating readings of a metric in a row and clear after
-# CLEAR_READINGS clear ones: the readings of each compressor before the zone start that decide them,
-# with room for readings where a metric is missing.
-ALERT_READINGS_BEFORE = 4 * max(OPEN_READINGS, CLEAR_READINGS)
+# Alert episodes open after on_delay violating readings of a metric in a row and clear after
+# clear_count clear ones: the readings of each compressor before the zone start that decide them are
+# params.alert_readings_before (the longest counts in force, with room for missing metrics).
 STATE_TABLES = (WATERMARKS, VIOLATED_PAIRS)
 # gold_readings joins each recomputed reading with its past 24 hours while the recomputed readings span
 # up to this long; a longer span (a backlog) costs less with window functions over the whole context.
@@ -98,20 +108,21 @@ def _recent_start(recent: datetime, column: str) -> datetime:
 
 
 def new_bronze_files(
-    lake: Lake, manifest: Manifest, bronze_files: list[Path], fingerprint: str
+    lake: Lake, manifest: Manifest, state: OrganizationState, bronze_files: list[Path], fingerprint: str
 ) -> list[Path]:
-    """The bronze files silver has not processed yet; FullRunNeeded when the past must be redone."""
-    if manifest.processed_with is None:
+    """An organization's bronze files silver has not processed yet; FullRunNeeded when its past must
+    be redone."""
+    if state.processed_with is None or state.first_reading is None:
         raise FullRunNeeded("no complete earlier run to build on")
-    if manifest.processed_with != fingerprint:
-        raise FullRunNeeded("parameters, thresholds or fleet metadata changed")
+    if state.processed_with != fingerprint:
+        raise FullRunNeeded("parameters, plan or fleet metadata changed")
     needed = [s.table for s in (*SILVER_STEPS, QUALITY_STEP, *GOLD_STEPS) if s.table] + list(STATE_TABLES)
     if any(not lake.has_table(t, manifest) for t in needed):
         raise FullRunNeeded("the lake lacks a table of an earlier run")
     names = {p.name for p in bronze_files}
-    if not set(manifest.processed_bronze) <= names:
+    if not set(state.processed_bronze) <= names:
         raise FullRunNeeded("bronze files processed earlier are gone")
-    processed = set(manifest.processed_bronze)
+    processed = set(state.processed_bronze)
     return [p for p in bronze_files if p.name not in processed]
 
 
@@ -142,10 +153,14 @@ def _literal(moment: datetime) -> str:
     return f"TIMESTAMPTZ '{moment.isoformat()}'"
 
 
+IN_RUN = f"organization IN (SELECT organization FROM {RUN_ORGANIZATIONS})"
+
+
 def _rows_from(files: list[Path], column: str, since: datetime) -> str:
+    """The rows of the run's organizations from `since` on."""
     # with no file on or after since's day, the last file gives the schema (its rows are all before)
     reaching = files_from(files, since) or files[-1:]
-    return f"SELECT * FROM {read_parquet(reaching)} WHERE {column} >= {_literal(since)}"
+    return f"SELECT * FROM {read_parquet(reaching)} WHERE {column} >= {_literal(since)} AND {IN_RUN}"
 
 
 def merge(
@@ -157,7 +172,8 @@ def merge(
     staged: StagedTable,
     recent: datetime,
 ) -> None:
-    """A partitioned table's next version: its rows before `since`, then `new_rows` from `since` on.
+    """A partitioned table's next version: its rows before `since` (and every row of the organizations
+    the run does not work on), then `new_rows` from `since` on.
 
     Files wholly before `since` are kept. The rows before `since` of the others are written again,
     with the recomputed rows before the recent ones (from `recent`), into a file of their own; the
@@ -181,7 +197,8 @@ def merge(
     settled = f"SELECT * FROM merge_recomputed WHERE {column} < {split}"
     if rewritten:
         settled = (
-            f"SELECT * FROM {read_parquet(sorted(rewritten))} WHERE {column} < {_literal(since)} "
+            f"SELECT * FROM {read_parquet(sorted(rewritten))} "
+            f"WHERE {column} < {_literal(since)} OR NOT {IN_RUN} "
             f"UNION ALL BY NAME {settled}"
         )
     copy_parquet(con, settled, staged.directory, column, part="settled", schema_if_empty=False)
@@ -216,14 +233,30 @@ class IncrementalRun:
     """One incremental pass of silver and gold over `new_files`, staging every table it changes."""
 
     def __init__(
-        self, engine: DuckDBEngine, lake: Lake, tables: Tables, new_files: list[Path], version: str
+        self,
+        engine: DuckDBEngine,
+        lake: Lake,
+        tables: Tables,
+        new_files: list[Path],
+        version: str,
+        alert_readings_before: int,
     ) -> None:
         self.engine = engine
         self.lake = lake
         self.tables = tables
         self.new_files = new_files
         self.version = version
+        self.alert_readings_before = alert_readings_before
         self.old = {t: lake.table_files(t, tables.manifest) for t in tables.manifest.tables}
+        # each organization's first and last good reading, as recorded, then with this run's
+        self.spans: dict[str, tuple[datetime, datetime]] = {}
+        for organization in tables.organizations:
+            state = tables.manifest.organizations[organization]
+            assert state.first_reading is not None and state.last_reading is not None
+            self.spans[organization] = (
+                datetime.fromisoformat(state.first_reading),
+                datetime.fromisoformat(state.last_reading),
+            )
 
     def _step(self, step: Step) -> str:
         """Run a step into scratch; returns the SQL that reads its output."""
@@ -244,12 +277,12 @@ class IncrementalRun:
         zone = _literal(bounds.zone_start)
         cut = copy_parquet(
             self.engine.con,
-            "SELECT compressor_id, MIN(timestamp) AS since FROM ("
-            "  SELECT compressor_id, timestamp,"
-            "    ROW_NUMBER() OVER (PARTITION BY compressor_id ORDER BY timestamp DESC) AS back"
+            "SELECT organization, compressor_id, MIN(timestamp) AS since FROM ("
+            "  SELECT organization, compressor_id, timestamp,"
+            "    ROW_NUMBER() OVER (PARTITION BY organization, compressor_id ORDER BY timestamp DESC) AS back"
             f"  FROM ({_rows_from(files, 'timestamp', bounds.context_start)}) AS context"
             f"  WHERE timestamp < {zone}) AS ranked "
-            f"WHERE back <= {readings_before} GROUP BY 1",
+            f"WHERE back <= {readings_before} GROUP BY 1, 2",
             self.engine.scratch(f"{name}_cut"),
         )
         self.engine.bind_parquet(f"{name}_cut", cut)
@@ -259,7 +292,7 @@ class IncrementalRun:
             return zone_rows
         return (
             f"SELECT g.* FROM ({_rows_from(files, 'timestamp', earliest)}) AS g "
-            f"JOIN {name}_cut AS c ON c.compressor_id = g.compressor_id "
+            f"JOIN {name}_cut AS c ON c.organization = g.organization AND c.compressor_id = g.compressor_id "
             f"WHERE g.timestamp >= c.since AND g.timestamp < {zone} "
             f"UNION ALL BY NAME {zone_rows}"
         )
@@ -273,10 +306,14 @@ class IncrementalRun:
         dedup_from = self._value(
             "SELECT MIN(GREATEST(b.timestamp, w.newest - to_seconds(p.late_seconds))) "
             "FROM new_bronze AS b CROSS JOIN params AS p "
-            "LEFT JOIN prior_watermarks AS w ON w.compressor_id = b.compressor_id"
+            "LEFT JOIN prior_watermarks AS w "
+            "  ON w.organization = b.organization AND w.compressor_id = b.compressor_id"
         )
         old_silver = self.old["silver/readings"]
-        as_bronze = "SELECT * EXCLUDE (quality_flags), CAST(NULL AS BIGINT) AS _source_row FROM old_recent"
+        as_bronze = (
+            "SELECT * EXCLUDE (quality_flags), CAST(NULL AS BIGINT) AS _source_row, "
+            "CAST(NULL AS VARCHAR) AS _refused FROM old_recent"
+        )
         if isinstance(dedup_from, datetime):
             e.bind_sql("old_recent", _rows_from(old_silver, "timestamp", dedup_from))
             e.bind_sql("bronze_readings", f"SELECT * FROM new_bronze UNION ALL BY NAME {as_bronze}")
@@ -308,15 +345,16 @@ class IncrementalRun:
                 self._stage("silver/readings"),
                 bounds.recent_from,
             )
+            self.tables.complete.add("silver/readings")
         e.bind_sql("silver_classified", "SELECT * FROM new_classified")
         self._append_quarantine()
         e.run("quality", self._stage("silver/quality").directory)
         copy_parquet(
             e.con,
-            "SELECT compressor_id, MAX(newest) AS newest FROM ("
-            "SELECT * FROM prior_watermarks UNION ALL "
-            "SELECT compressor_id, MAX(timestamp) FROM new_classified WHERE reason IS NULL GROUP BY 1"
-            ") AS w GROUP BY 1",
+            "SELECT organization, compressor_id, MAX(newest) AS newest FROM ("
+            "SELECT organization, compressor_id, newest FROM prior_watermarks UNION ALL "
+            "SELECT organization, compressor_id, MAX(timestamp) FROM new_classified WHERE reason IS NULL "
+            "GROUP BY 1, 2) AS w GROUP BY 1, 2",
             self._stage(WATERMARKS).directory,
         )
         return bounds
@@ -326,6 +364,7 @@ class IncrementalRun:
         holds COMPACT_FILES files, all of it is written again as one."""
         old = self.old["silver/quarantine"]
         quarantine = self._stage("silver/quarantine")
+        self.tables.complete.add("silver/quarantine")  # the old files, every organization's, are kept
         if len(old) < COMPACT_FILES:
             quarantine.kept = old
             self.engine.run("quarantine", quarantine.directory)
@@ -339,26 +378,38 @@ class IncrementalRun:
 
     def _bounds(self, old_silver: list[Path]) -> Bounds | None:
         e = self.engine
-        first_new, last_new = e.rows(
-            "SELECT MIN(timestamp), MAX(timestamp) FROM new_classified WHERE reason IS NULL"
-        )[0]
-        if not isinstance(first_new, datetime):
+        new_spans = e.rows(
+            "SELECT organization, MIN(timestamp), MAX(timestamp) FROM new_classified "
+            "WHERE reason IS NULL GROUP BY 1"
+        )
+        if not new_spans:
             return None
-        first_old, last_old = self._span(old_silver)
-        if first_new < first_old:
-            raise FullRunNeeded("new readings start before all earlier ones")
+        for organization, first, last in new_spans:
+            first_old, last_old = self.spans[organization]
+            if first < first_old:
+                raise FullRunNeeded(f"new readings of {organization} start before all its earlier ones")
+            self.spans[organization] = (first_old, max(last_old, last))
+        first_new = min(first for _, first, _ in new_spans)
+        last_new = max(last for _, _, last in new_spans)
+        # the hourly rows of an organization's last hour expect readings up to where its data ended
+        last_old = min(
+            datetime.fromisoformat(str(self.tables.manifest.organizations[o].last_reading))
+            for o in self.tables.organizations
+        )
         e.bind_sql(
             "old_before",
             _rows_from(old_silver, "timestamp", first_new - timedelta(days=2)),
         )
         zone_start = self._value(
             "WITH new_good AS ("
-            "  SELECT compressor_id, MIN(timestamp) AS first_new FROM new_classified"
-            "  WHERE reason IS NULL GROUP BY 1), "
+            "  SELECT organization, compressor_id, MIN(timestamp) AS first_new FROM new_classified"
+            "  WHERE reason IS NULL GROUP BY 1, 2), "
             "before AS ("
             "  SELECT s.timestamp,"
-            "    ROW_NUMBER() OVER (PARTITION BY s.compressor_id ORDER BY s.timestamp DESC) AS back"
-            "  FROM old_before AS s JOIN new_good AS n ON n.compressor_id = s.compressor_id"
+            "    ROW_NUMBER() OVER ("
+            "      PARTITION BY s.organization, s.compressor_id ORDER BY s.timestamp DESC) AS back"
+            "  FROM old_before AS s"
+            "  JOIN new_good AS n ON n.organization = s.organization AND n.compressor_id = s.compressor_id"
             "  WHERE s.timestamp < n.first_new AND s.timestamp >= n.first_new - INTERVAL 2 DAY) "
             "SELECT MIN(t) FROM (SELECT first_new AS t FROM new_good "
             f"  UNION ALL SELECT timestamp FROM before WHERE back <= {READINGS_BEFORE}) AS candidates"
@@ -366,27 +417,15 @@ class IncrementalRun:
         assert isinstance(zone_start, datetime)
         hourly_from = min(zone_start, last_old).replace(minute=0, second=0, microsecond=0)
         context_start = min(zone_start - CONTEXT, hourly_from)
-        return Bounds(zone_start, hourly_from, context_start, recent_from(e, max(last_old, last_new)))
-
-    def _span(self, silver_files: list[Path]) -> tuple[datetime, datetime]:
-        """The first and last silver reading, read from the first and last day's files only."""
-        days = sorted({d for d in map(_day, silver_files) if d is not None})
-        first_files = [f for f in silver_files if _day(f) in (days[0], None)] if days else silver_files
-        last_files = [f for f in silver_files if _day(f) in (days[-1], None)] if days else silver_files
-        first = self._value(f"SELECT MIN(timestamp) FROM {read_parquet(first_files)}")
-        last = self._value(f"SELECT MAX(timestamp) FROM {read_parquet(last_files)}")
-        assert isinstance(first, datetime) and isinstance(last, datetime)
-        return first, last
+        newest = max(last for _, last in self.spans.values())
+        return Bounds(zone_start, hourly_from, context_start, recent_from(e, max(newest, last_new)))
 
     def gold(self, bounds: Bounds) -> None:
         """Recompute gold from the zone start over the context of the new silver."""
         e = self.engine
         silver = self.tables.files("silver/readings")
-        first, last = self._span(silver)
-        e.bind_sql(
-            "batch_span",
-            f"SELECT EPOCH({_literal(first)}) AS first_epoch, EPOCH({_literal(last)}) AS last_epoch",
-        )
+        e.bind_rows("batch_span", batch_span_rows(self.spans))
+        last = max(last for _, last in self.spans.values())
         e.bind_sql("silver_readings", _rows_from(silver, "timestamp", bounds.context_start))
         if last - bounds.zone_start <= JOINED_WINDOWS_UP_TO:
             e.bind_sql("evaluation", f"SELECT {_literal(bounds.zone_start)} AS evaluate_from")
@@ -397,19 +436,23 @@ class IncrementalRun:
         gold = self.tables.files("gold/readings")
         e.bind_sql("gold_readings", _rows_from(gold, "timestamp", bounds.hourly_from))
         self._merge_step(hourly, bounds.hourly_from, bounds.recent_from)
-        e.bind_sql("gold_readings", self._around_zone("alert_context", gold, bounds, ALERT_READINGS_BEFORE))
+        e.bind_sql(
+            "gold_readings", self._around_zone("alert_context", gold, bounds, self.alert_readings_before)
+        )
         e.bind_parquet("prior_violations", self.old[VIOLATED_PAIRS])
         self._step(series)
         self._merge_step(violations, bounds.zone_start, bounds.recent_from)
         self._bind_pair_history(bounds.zone_start)
-        e.bind_sql("violated_before", "SELECT compressor_id, metric FROM pair_history WHERE violated")
+        e.bind_sql(
+            "violated_before", "SELECT organization, compressor_id, metric FROM pair_history WHERE violated"
+        )
         self._merge_step(events, bounds.zone_start, bounds.recent_from)
         self._alerts(alerts, bounds.zone_start)
         copy_parquet(
             e.con,
-            "SELECT DISTINCT compressor_id, metric FROM ("
-            "SELECT * FROM prior_violations UNION ALL SELECT compressor_id, metric FROM violations"
-            ") AS pairs",
+            "SELECT DISTINCT organization, compressor_id, metric FROM ("
+            "SELECT organization, compressor_id, metric FROM prior_violations UNION ALL "
+            "SELECT organization, compressor_id, metric FROM violations) AS pairs",
             self._stage(VIOLATED_PAIRS).directory,
         )
 
@@ -419,9 +462,9 @@ class IncrementalRun:
         old_events = read_parquet(self.old["gold/alert_events"])
         history = copy_parquet(
             self.engine.con,
-            "SELECT compressor_id, metric, BOOL_OR(NOT clears) AS violated, "
+            "SELECT organization, compressor_id, metric, BOOL_OR(NOT clears) AS violated, "
             "MAX(CASE WHEN clears THEN timestamp END) AS last_clear "
-            f"FROM {old_events} WHERE timestamp < {_literal(since)} GROUP BY 1, 2",
+            f"FROM {old_events} WHERE timestamp < {_literal(since)} AND {IN_RUN} GROUP BY 1, 2, 3",
             self.engine.scratch("pair_history"),
         )
         self.engine.bind_parquet("pair_history", history)
@@ -440,11 +483,13 @@ class IncrementalRun:
         changed_pairs = copy_parquet(
             e.con,
             "WITH changed AS ("
-            "  SELECT DISTINCT compressor_id, metric FROM alert_events UNION "
-            "  SELECT DISTINCT compressor_id, metric FROM "
+            "  SELECT DISTINCT organization, compressor_id, metric FROM alert_events UNION "
+            "  SELECT DISTINCT organization, compressor_id, metric FROM "
             f"  ({_rows_from(old_events, 'timestamp', since)}) AS replaced) "
-            "SELECT c.compressor_id, c.metric, h.last_clear AS cut FROM changed AS c "
-            "LEFT JOIN pair_history AS h ON h.compressor_id = c.compressor_id AND h.metric = c.metric",
+            "SELECT c.organization, c.compressor_id, c.metric, h.last_clear AS cut FROM changed AS c "
+            "LEFT JOIN pair_history AS h "
+            "  ON h.organization = c.organization AND h.compressor_id = c.compressor_id "
+            "  AND h.metric = c.metric",
             e.scratch("changed_pairs"),
         )
         e.bind_parquet("changed_pairs", changed_pairs)
@@ -455,18 +500,22 @@ class IncrementalRun:
         e.bind_sql(
             "alert_events",
             f"SELECT ev.* FROM {read_parquet(events)} AS ev "
-            "JOIN changed_pairs AS c ON c.compressor_id = ev.compressor_id AND c.metric = ev.metric "
+            "JOIN changed_pairs AS c "
+            "  ON c.organization = ev.organization AND c.compressor_id = ev.compressor_id "
+            "  AND c.metric = ev.metric "
             "WHERE c.cut IS NULL OR ev.timestamp > c.cut",
         )
         self._step(step)
         copy_parquet(
             e.con,
             f"SELECT a.* FROM {old_alerts} AS a LEFT JOIN changed_pairs AS c "
-            "  ON c.compressor_id = a.compressor_id AND c.metric = a.metric "
+            "  ON c.organization = a.organization AND c.compressor_id = a.compressor_id "
+            "  AND c.metric = a.metric "
             "WHERE c.compressor_id IS NULL OR a.started_at < c.cut "
             f"UNION ALL BY NAME SELECT * FROM {step.name}",
             self._stage("gold/alerts").directory,
         )
+        self.tables.complete.add("gold/alerts")  # the other organizations' episodes are kept above
 
     def _merge_step(self, step: Step, since: datetime, recent: datetime) -> None:
         """Recompute a partitioned table from `since` on, straight into its next version.
@@ -476,6 +525,7 @@ class IncrementalRun:
         """
         assert step.table is not None and step.partition_by is not None
         staged = self._stage(step.table)
+        self.tables.complete.add(step.table)
         with naming_failed_step(step.name):
             merge(
                 self.engine,
@@ -487,3 +537,11 @@ class IncrementalRun:
                 recent,
             )
         self.engine.bind_sql(step.name, _rows_from(staged.files(), step.partition_by, since))
+
+
+def batch_span_rows(spans: dict[str, tuple[datetime, datetime]]) -> list[dict[str, object]]:
+    """gold_hourly's batch_span: each organization's first and last good reading, as epochs."""
+    return [
+        {"organization": o, "first_epoch": first.timestamp(), "last_epoch": last.timestamp()}
+        for o, (first, last) in sorted(spans.items())
+    ]

@@ -1,9 +1,19 @@
 """The lake on disk: append-only bronze files and versioned silver/gold/reference tables.
 
 Layout under <data_dir>/lake:
-  bronze/readings/<content-hash>.parquet      one file per landing file ever ingested (append-only)
+  bronze/readings/<organization>/<content-hash>.parquet  one file per landing file ever ingested
+                                              (append-only), in its organization's directory
   <layer>/<table>/v-<version>/[day=<date>/]*.parquet  files written by a run, by day where partitioned
-  manifest.json                               which files make up each table now, and what was processed
+  manifest.json                               which files make up each table now, and per
+                                              organization what was processed
+
+Every row of every table carries its `organization` (the slug): the organization is the leading key
+of every table, as the compressor is within it, and every transform partitions and joins by it. The
+tables' files are shared by the organizations (by day, not by organization): a thousand tenants of
+five compressors each cost what one tenant of five thousand does, where a directory per tenant would
+write a thousand times the files. A run processes a set of organizations (a pass); what it writes
+for them replaces their rows only, and every other organization's rows stay as they were
+(`Manifest.organizations` keeps each one's incremental state apart).
 
 A table is a list of files, which may come from several runs: an incremental run rewrites only the
 files that hold rows from where it recomputes and keeps the others. A run writes its files beside the
@@ -17,7 +27,7 @@ import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,34 +44,83 @@ class LakeError(RuntimeError):
 
 
 @dataclass
-class Manifest:
-    # table -> its files, relative to the lake root
-    tables: dict[str, list[str]] = field(default_factory=dict)
-    # identifies the input of the last silver run (keys the data-quality rows of that batch)
-    fingerprint: str | None = None
-    # bronze files silver has processed, and what they were processed with (reference data, parameters)
+class OrganizationState:
+    """One organization's place in the lake: what of its bronze was processed, and with what."""
+
+    # the bronze files silver has processed, and what they were processed with (parameters, plan,
+    # fleet): a change recomputes the organization
     processed_bronze: list[str] = field(default_factory=list)
     processed_with: str | None = None
-    # The operational database lacks hourly rows from this time on ("all": everything), until a load.
+    # identifies the input of the organization's last silver run (keys its data-quality rows)
+    fingerprint: str | None = None
+    # The operational database lacks the organization's hourly rows from this time on ("all":
+    # everything), until a load.
     db_pending_since: str | None = None
+    # the alarm limits each compressor was computed with: compressor -> digest of its overrides
+    # ("*": the defaults); a compressor whose digest changes has its gold recomputed
+    thresholds: dict[str, str] = field(default_factory=dict)
+    # reference table -> digest of the organization's landing fleet file it was loaded from
+    fleet: dict[str, str] = field(default_factory=dict)
+    # first and last good reading (ISO): the span the hourly expected-reading counts are taken over
+    first_reading: str | None = None
+    last_reading: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "tables": self.tables,
-            "fingerprint": self.fingerprint,
             "processed_bronze": self.processed_bronze,
             "processed_with": self.processed_with,
+            "fingerprint": self.fingerprint,
             "db_pending_since": self.db_pending_since,
+            "thresholds": self.thresholds,
+            "fleet": self.fleet,
+            "first_reading": self.first_reading,
+            "last_reading": self.last_reading,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "OrganizationState":
+        return cls(
+            processed_bronze=list(data.get("processed_bronze", [])),
+            processed_with=data.get("processed_with"),
+            fingerprint=data.get("fingerprint"),
+            db_pending_since=data.get("db_pending_since"),
+            thresholds=dict(data.get("thresholds", {})),
+            fleet=dict(data.get("fleet", {})),
+            first_reading=data.get("first_reading"),
+            last_reading=data.get("last_reading"),
+        )
+
+
+LAYOUT = 2  # 1: one organization, no organization column (before issue 16)
+
+
+@dataclass
+class Manifest:
+    # table -> its files, relative to the lake root
+    tables: dict[str, list[str]] = field(default_factory=dict)
+    organizations: dict[str, OrganizationState] = field(default_factory=dict)
+    layout: int = LAYOUT
+
+    def organization(self, slug: str) -> OrganizationState:
+        """The organization's state, created empty for one the lake has not seen."""
+        return self.organizations.setdefault(slug, OrganizationState())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "layout": self.layout,
+            "tables": self.tables,
+            "organizations": {slug: state.to_json() for slug, state in sorted(self.organizations.items())},
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "Manifest":
         return cls(
             tables={k: list(v) for k, v in data.get("tables", {}).items()},
-            fingerprint=data.get("fingerprint"),
-            processed_bronze=list(data.get("processed_bronze", [])),
-            processed_with=data.get("processed_with"),
-            db_pending_since=data.get("db_pending_since"),
+            organizations={
+                slug: OrganizationState.from_json(state)
+                for slug, state in data.get("organizations", {}).items()
+            },
+            layout=int(data.get("layout", 1)),
         )
 
 
@@ -81,10 +140,43 @@ class Lake:
         self.root = root
         self.bronze_readings_dir = root / "bronze" / "readings"
 
-    def bronze_files(self) -> list[Path]:
+    def bronze_dir(self, organization: str) -> Path:
+        return self.bronze_readings_dir / organization
+
+    def bronze_files(self, organization: str | None = None) -> list[Path]:
+        """The bronze readings files of one organization, or of all."""
         if not self.bronze_readings_dir.exists():
             return []
-        return sorted(self.bronze_readings_dir.glob("*.parquet"))
+        pattern = "*/*.parquet" if organization is None else f"{organization}/*.parquet"
+        return sorted(p for p in self.bronze_readings_dir.glob(pattern) if not p.name.startswith("."))
+
+    def bronze_organizations(self) -> list[str]:
+        if not self.bronze_readings_dir.exists():
+            return []
+        return sorted(p.name for p in self.bronze_readings_dir.iterdir() if p.is_dir())
+
+    def upgrade(self, organization: str, add_column: Callable[[Path, Path], None]) -> bool:
+        """Bring a lake of the single-organization layout (before issue 16) to this one: its bronze
+        files become `organization`'s (`add_column(old, new)` writes a file with the organization
+        column), and its other tables are dropped, so the next run recomputes them from bronze.
+        Returns whether there was anything to upgrade."""
+        manifest = self.read_manifest()
+        legacy = (
+            sorted(self.bronze_readings_dir.glob("*.parquet")) if self.bronze_readings_dir.exists() else []
+        )
+        if manifest.layout >= LAYOUT and not legacy:
+            return False
+        target = self.bronze_dir(organization)
+        target.mkdir(parents=True, exist_ok=True)
+        for old in legacy:
+            new = target / old.name
+            staging = new.with_name(f"{STAGING_PREFIX}{new.name}")
+            add_column(old, staging)
+            os.replace(staging, new)
+            old.unlink()
+        self.write_manifest(Manifest())
+        self.collect_garbage()
+        return True
 
     def read_manifest(self) -> Manifest:
         path = self.root / MANIFEST
@@ -162,7 +254,7 @@ class Lake:
                 if directory != layer_dir and not os.listdir(directory):
                     os.rmdir(directory)
         if self.bronze_readings_dir.exists():
-            for leftover in self.bronze_readings_dir.glob(f"{STAGING_PREFIX}*"):
+            for leftover in self.bronze_readings_dir.glob(f"*/{STAGING_PREFIX}*"):
                 leftover.unlink(missing_ok=True)
 
     def clear_scratch(self) -> None:

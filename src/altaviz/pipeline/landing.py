@@ -1,11 +1,17 @@
 """Landing zone → bronze: check every landing file, then copy it into the lake with its lineage.
 
-Bronze is append-only and content-addressed: a landing file is stored once under the hash of its
-bytes, with the time it was first loaded, so landing the same file again changes nothing and every
-later stage is a pure function of bronze. All files are checked before any is ingested: one bad file
-stops the run with a message naming it, and nothing is half-loaded.
+The landing zone is per organization: landing/<organization>/readings/*.parquet (readings),
+landing/<organization>/fleet/ (stations and compressors, for the CLI and the simulator),
+landing/<organization>/maintenance/ and landing/<organization>/refused/*.parquet (rows the ingest API
+refused at the door, with their reason). Bronze is append-only and content-addressed per organization:
+a landing file is stored once under the hash of its bytes, with the time it was first loaded and its
+organization in every row, so landing the same file again changes nothing and every later stage is a
+pure function of bronze. All of an organization's files are checked before any is ingested: one bad
+file stops that organization with a message naming it, nothing of it is half-loaded, and the other
+organizations go on.
 """
 
+import contextlib
 import hashlib
 import json
 import os
@@ -18,7 +24,7 @@ import duckdb
 
 from altaviz.fleet import SENSOR_NAMES
 from altaviz.fleet.identifiers import COMPRESSOR_ID_RULE, compressor_id_problem
-from altaviz.pipeline.engine import DuckDBEngine
+from altaviz.pipeline.engine import DuckDBEngine, sql_text
 from altaviz.pipeline.lake import STAGING_PREFIX, Lake, Manifest, StagedTable
 from altaviz.pipeline.params import ID_REGEX
 
@@ -260,47 +266,141 @@ def _select_list(file: LandingFile, schema: dict[str, tuple[str, bool]]) -> str:
     return ", ".join(parts)
 
 
-def reading_files(landing_dir: Path) -> list[Path]:
-    return sorted((landing_dir / "readings").glob("*.parquet"))
+# The folders of an organization's landing zone: landing/<organization>/<folder>/...
+LANDING_FOLDERS = ("readings", "fleet", "maintenance", "refused")
+# Rows refused at the ingest door (altaviz.ingest writes them): what was sent, as text, and why.
+REFUSED_COLUMNS = ("compressor_id", "timestamp", "source", "row_number", "reason")
 
 
-def ingest(
-    engine: DuckDBEngine, landing_dir: Path, lake: Lake, manifest: Manifest, loaded_at: datetime
-) -> BronzeResult:
-    """Check every landing file, append new readings files to bronze, stage reference tables that differ
-    from the current ones (`manifest`)."""
-    readings = reading_files(landing_dir)
-    if not readings:
+def landing_organizations(landing_dir: Path, default_organization: str) -> dict[str, list[Path]]:
+    """Each organization with a landing zone, and its zone's roots.
+
+    An organization's files are under landing/<organization>/ (readings/, fleet/, maintenance/,
+    refused/). A landing zone of the single-organization layout (landing/readings/ and landing/fleet/
+    at the top, as before issue 16) is `default_organization`'s, read after its own directory; where
+    both hold a fleet file, the organization's directory wins.
+    """
+    found: dict[str, list[Path]] = {}
+    if not landing_dir.exists():
+        return found
+    for child in sorted(landing_dir.iterdir()):
+        if child.is_dir() and not child.name.startswith(".") and child.name not in LANDING_FOLDERS:
+            found[child.name] = [child]
+    if any((landing_dir / folder).is_dir() for folder in LANDING_FOLDERS):
+        found.setdefault(default_organization, []).append(landing_dir)
+    return found
+
+
+def _parquet_files(folder: Path) -> list[Path]:
+    # writers land `.staging-<name>.tmp` and rename: only finished files are read
+    return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith("."))
+
+
+def reading_files(roots: list[Path]) -> list[Path]:
+    return [p for root in roots for p in _parquet_files(root / "readings")]
+
+
+def refused_files(roots: list[Path]) -> list[Path]:
+    return [p for root in roots for p in _parquet_files(root / "refused")]
+
+
+def waiting_since(roots: list[Path], known: set[str]) -> float | None:
+    """The modification time (epoch seconds) of the oldest landing file not yet in bronze (`known`:
+    the digests-record's paths), or None when nothing waits: the watcher's lag."""
+    oldest: float | None = None
+    for path in reading_files(roots) + refused_files(roots):
+        if str(path) in known:
+            continue
+        with contextlib.suppress(OSError):
+            mtime = path.stat().st_mtime
+            oldest = mtime if oldest is None else min(oldest, mtime)
+    return oldest
+
+
+@dataclass(frozen=True)
+class OrganizationBronze:
+    organization: str
+    files_seen: int
+    files_ingested: int
+    rows_ingested: int
+    # reference table -> the checked landing file the organization's rows come from
+    fleet: dict[str, tuple[LandingFile, dict[str, tuple[str, bool]]]]
+
+
+def _refused_select(file: LandingFile) -> str:
+    """A refused-rows file as bronze readings: values as sent where they read as numbers and times,
+    and the reason in _refused (silver_classified quarantines such a row with it)."""
+    parts = ['CAST("compressor_id" AS VARCHAR) AS compressor_id']
+    parts.append('TRY_CAST("timestamp" AS TIMESTAMPTZ) AS "timestamp"')
+    for column, (kind, _) in READINGS_SCHEMA.items():
+        if kind == NUMBER:
+            source = f'TRY_CAST("{column}" AS DOUBLE)' if column in file.columns else "CAST(NULL AS DOUBLE)"
+            parts.append(f'{source} AS "{column}"')
+    source = "COALESCE(CAST(source AS VARCHAR), 'ingest')" if "source" in file.columns else "'ingest'"
+    row = (
+        "CAST(row_number AS VARCHAR)"
+        if "row_number" in file.columns
+        else "CAST(file_row_number + 1 AS VARCHAR)"
+    )
+    parts.append(
+        f"COALESCE(CAST(reason AS VARCHAR), 'refused') || ' (' || {source} || ', row ' || {row} || ')' "
+        "AS _refused"
+    )
+    return ", ".join(parts)
+
+
+def ingest_organization(
+    engine: DuckDBEngine,
+    landing_dir: Path,
+    organization: str,
+    roots: list[Path],
+    lake: Lake,
+    loaded_at: datetime,
+    digests: "Digests",
+) -> OrganizationBronze:
+    """Check every landing file of one organization, then append its new readings files (and
+    refused-rows files) to its bronze. One bad file stops the organization, naming the file; nothing
+    of it is half-loaded, and no other organization is affected."""
+    readings = reading_files(roots)
+    refused = refused_files(roots)
+    if not readings and not refused:
         raise LandingError(
-            f"no landing files in {landing_dir / 'readings'}: land readings there "
+            f"no landing files in {roots[0] / 'readings'}: land readings there "
             "(for a demo: altaviz simulate) and run the pipeline again"
         )
-    digests = Digests(lake)
-    checked_readings = [check_file(engine, landing_dir, p, READINGS_SCHEMA, digests) for p in readings]
-    checked_reference: dict[str, tuple[LandingFile, dict[str, tuple[str, bool]]]] = {}
-    for table, (relative, schema, required) in REFERENCE_TABLES.items():
-        path = landing_dir / relative
-        if not path.exists():
-            if required:
-                raise LandingError(
-                    f"landing/{relative} is missing: the pipeline needs the fleet's metadata "
-                    "(stations and compressors) before it can load readings"
-                )
-            continue
-        checked_reference[table] = (check_file(engine, landing_dir, path, schema, digests), schema)
-        check_identifiers(engine, checked_reference[table][0])
+    checked = [(check_file(engine, landing_dir, p, READINGS_SCHEMA, digests), False) for p in readings]
+    for path in refused:
+        file = check_file(engine, landing_dir, path, {}, digests)
+        missing = [c for c in ("compressor_id", "timestamp", "reason") if c not in file.columns]
+        if missing:
+            raise LandingError(f"landing/{file.relative} is missing column(s) {', '.join(missing)}")
+        checked.append((file, True))
+    fleet: dict[str, tuple[LandingFile, dict[str, tuple[str, bool]]]] = {}
+    for table, (relative, schema, _) in REFERENCE_TABLES.items():
+        found = next((root / relative for root in roots if (root / relative).exists()), None)
+        if found is None:
+            continue  # the organization's registry (the database) may know its fleet
+        path = found
+        fleet[table] = (check_file(engine, landing_dir, path, schema, digests), schema)
+        check_identifiers(engine, fleet[table][0])
 
-    lake.bronze_readings_dir.mkdir(parents=True, exist_ok=True)
+    directory = lake.bronze_dir(organization)
+    directory.mkdir(parents=True, exist_ok=True)
     stamp = loaded_at.isoformat()
     ingested = rows = 0
-    for file in checked_readings:
-        target = lake.bronze_readings_dir / f"{file.digest}.parquet"
+    for file, is_refused in checked:
+        target = directory / f"{file.digest}.parquet"
         if target.exists():
             continue
         staging = target.with_name(f"{STAGING_PREFIX}{target.name}")
+        values = (
+            _refused_select(file)
+            if is_refused
+            else f"{_select_list(file, READINGS_SCHEMA)}, CAST(NULL AS VARCHAR) AS _refused"
+        )
         try:
             engine.con.execute(
-                f"COPY (SELECT {_select_list(file, READINGS_SCHEMA)}, "
+                f"COPY (SELECT {sql_text(organization)} AS organization, {values}, "
                 f"'{_escape(Path(file.relative))}' AS _source_file, file_row_number AS _source_row, "
                 f"CAST('{stamp}' AS TIMESTAMPTZ) AS _loaded_at "
                 f"FROM read_parquet('{_escape(file.path)}', file_row_number = true)) "
@@ -313,20 +413,53 @@ def ingest(
         count = engine.rows(f"SELECT COUNT(*) FROM read_parquet('{_escape(target)}')")[0][0]
         ingested += 1
         rows += int(count)
+    return OrganizationBronze(organization, len(checked), ingested, rows, fleet)
 
+
+def stage_reference(
+    engine: DuckDBEngine, lake: Lake, manifest: Manifest, ingested: list[OrganizationBronze]
+) -> dict[str, StagedTable]:
+    """New versions of the reference tables (stations, compressors, maintenance: every organization's
+    rows) where an organization's landing fleet file differs from what the lake holds. An organization
+    without a landing file this run keeps its rows. Records each organization's file digests."""
     staged: dict[str, StagedTable] = {}
-    current = manifest.tables
-    for table, (file, schema) in checked_reference.items():
-        version = f"v-{file.digest}"
-        if current.get(table) and all(
-            f.startswith(f"{table}/{version}/") and (lake.root / f).exists() for f in current[table]
-        ):
-            continue  # this file is the current version already
+    for table, (_, schema, _) in REFERENCE_TABLES.items():
+        landed = {b.organization: b.fleet[table] for b in ingested if table in b.fleet}
+        for organization, (file, _) in landed.items():
+            manifest.organization(organization).fleet[table] = file.digest
+        current = manifest.tables.get(table)
+        version = (
+            "v-"
+            + hashlib.sha256(
+                json.dumps(
+                    sorted(
+                        (o, s.fleet.get(table))
+                        for o, s in manifest.organizations.items()
+                        if s.fleet.get(table)
+                    ),
+                ).encode()
+            ).hexdigest()[:32]
+        )
+        if current and all(f.startswith(f"{table}/{version}/") and (lake.root / f).exists() for f in current):
+            continue  # every organization's file is the current version already
+        if not landed:
+            continue
         out = lake.stage(table, version)
+        parts = [
+            f"SELECT {sql_text(o)} AS organization, {_select_list(file, schema)} "
+            f"FROM read_parquet('{_escape(file.path)}')"
+            for o, (file, _) in sorted(landed.items())
+        ]
+        if current and lake.has_table(table, manifest):
+            kept = ", ".join(sql_text(o) for o in landed)
+            files = ", ".join(f"'{_escape(lake.root / f)}'" for f in current)
+            parts.append(
+                f"SELECT * FROM read_parquet([{files}], union_by_name = true) "
+                f"WHERE organization NOT IN ({kept})"
+            )
         engine.con.execute(
-            f"COPY (SELECT {_select_list(file, schema)} FROM read_parquet('{_escape(file.path)}')) "
+            f"COPY ({' UNION ALL BY NAME '.join(parts)}) "
             f"TO '{_escape(out.directory / 'part-0.parquet')}' (FORMAT parquet)"
         )
         staged[table] = out
-    digests.save()
-    return BronzeResult(len(checked_readings), ingested, rows, staged)
+    return staged

@@ -1,5 +1,8 @@
 """The parameters the SQL transforms read, as rows of small tables (never string formatting)."""
 
+import hashlib
+import json
+from collections.abc import Iterable
 from typing import Any
 
 from altaviz.config import Settings
@@ -59,7 +62,67 @@ def params_row(settings: Settings) -> dict[str, Any]:
 
 
 def threshold_rows(thresholds: tuple[Threshold, ...] = DEFAULT_THRESHOLDS) -> list[dict[str, Any]]:
+    """The default limits per metric (SPEC §2), with the default on-delay and clear counts."""
     return [
-        {"metric": t.metric, "direction": t.direction, "warning": t.warning, "critical": t.critical}
+        {
+            "metric": t.metric,
+            "direction": t.direction,
+            "warning": float(t.warning),
+            "critical": None if t.critical is None else float(t.critical),
+            "on_delay": OPEN_READINGS,
+            "clear_count": CLEAR_READINGS,
+        }
         for t in thresholds
     ]
+
+
+THRESHOLD_FIELDS = ("warning", "critical", "on_delay", "clear_count")
+# OrganizationState.thresholds: the key under which the defaults' digest is kept
+DEFAULTS_KEY = "*"
+
+
+def _digest(value: object) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def threshold_overrides(
+    organization: str, effective: Iterable[Any]
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """An organization's effective limits (rows with compressor_id, metric and THRESHOLD_FIELDS, as
+    altaviz.registry.thresholds.effective_thresholds answers) as the pipeline's override rows: only the
+    compressors whose values differ from the defaults. Also returns what OrganizationState.thresholds
+    keeps: a digest per overridden compressor and one of the defaults."""
+    defaults = {row["metric"]: row for row in threshold_rows()}
+    by_compressor: dict[str, list[dict[str, Any]]] = {}
+    for t in effective:
+        row = {"organization": organization, "compressor_id": t.compressor_id, "metric": t.metric}
+        row.update({f: getattr(t, f) for f in THRESHOLD_FIELDS})
+        row["warning"] = float(row["warning"])
+        row["critical"] = None if row["critical"] is None else float(row["critical"])
+        by_compressor.setdefault(t.compressor_id, []).append(row)
+    rows: list[dict[str, Any]] = []
+    digests = {DEFAULTS_KEY: _digest(list(defaults.values()))}
+    for compressor, own in by_compressor.items():
+        if any(any(r[f] != defaults[r["metric"]][f] for f in THRESHOLD_FIELDS) for r in own):
+            rows.extend(own)
+            digests[compressor] = _digest(
+                sorted((r["metric"], [r[f] for f in THRESHOLD_FIELDS]) for r in own)
+            )
+    return rows, digests
+
+
+def changed_compressors(before: dict[str, str], after: dict[str, str]) -> set[str] | None:
+    """Compressors whose limits differ between two OrganizationState.thresholds (None: all of them)."""
+    if before.get(DEFAULTS_KEY) != after.get(DEFAULTS_KEY):
+        return None
+    keys = (set(before) | set(after)) - {DEFAULTS_KEY}
+    return {k for k in keys if before.get(k) != after.get(k)}
+
+
+def alert_readings_before(overrides: list[dict[str, Any]]) -> int:
+    """How many readings of each compressor before an incremental run's zone decide its alert episodes:
+    the longest on-delay or clear count in force, with room for readings where a metric is missing."""
+    counts = [OPEN_READINGS, CLEAR_READINGS] + [
+        int(r[f]) for r in overrides for f in ("on_delay", "clear_count") if r[f] is not None
+    ]
+    return 4 * max(counts)

@@ -3,8 +3,10 @@
 from dataclasses import dataclass, field
 from typing import Any
 
-from altaviz.pipeline.engine import DuckDBEngine, read_parquet
+from altaviz.pipeline.engine import RUN_ORGANIZATIONS, DuckDBEngine, read_parquet
 from altaviz.pipeline.stages import Tables
+
+QUALITY_NAMES = ("freshness", "completeness", "consistency", "accuracy")
 
 
 @dataclass
@@ -22,8 +24,6 @@ class RunSummary:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     # readings of this run held back because the organization's plan covers fewer compressors
     plan_limited: dict[str, int] = field(default_factory=dict)
-    # no new landing file and nothing to recompute or load: the run changed nothing
-    nothing_new: bool = False
 
     @property
     def quarantined_rows(self) -> int:
@@ -47,11 +47,6 @@ class RunSummary:
         }
 
     def text(self) -> str:
-        if self.nothing_new:
-            return (
-                f"nothing new: no new landing files since the last run, the lake and the database are "
-                f"up to date ({self.bronze_rows:,} readings in bronze); {self.seconds:.1f} s"
-            )
         reduction = 1 - self.hourly_rows / self.silver_rows if self.silver_rows else 0.0
         top = sorted(self.violating_readings.items(), key=lambda kv: (-kv[1], kv[0]))
         named = [(c, n) for c, n in top[:2] if n]
@@ -80,53 +75,83 @@ class RunSummary:
         )
 
 
+IN_RUN = f"organization IN (SELECT organization FROM {RUN_ORGANIZATIONS})"
+
+
 def _files(tables: Tables, table: str) -> str:
     return read_parquet(tables.files(table))
 
 
-def summarize(engine: DuckDBEngine, tables: Tables) -> RunSummary:
-    bronze = tables.lake.bronze_files()
-    bronze_rows = engine.rows(f"SELECT COUNT(*) FROM {read_parquet(bronze)}")[0][0] if bronze else 0
-    silver_rows = engine.rows(f"SELECT COUNT(*) FROM {_files(tables, 'silver/readings')}")[0][0]
-    quarantined = dict(
-        engine.rows(
-            "SELECT split_part(reason, ':', 1), COUNT(*) "
-            f"FROM {_files(tables, 'silver/quarantine')} "
-            "GROUP BY 1"
-        )
-    )
-    by_hourly = engine.rows(
-        "SELECT compressor_id, COUNT(*), CAST(SUM(violation_count) AS BIGINT) "
-        f"FROM {_files(tables, 'gold/hourly')} GROUP BY 1"
-    )
-    hourly_rows = sum(rows for _, rows, _ in by_hourly)
-    violating = {compressor: violations for compressor, _, violations in by_hourly}
-    alerts_file = _files(tables, "gold/alerts")
-    total, critical, active = engine.rows(
-        "SELECT COUNT(*), COUNT(*) FILTER (WHERE severity = 'critical'), COUNT(*) FILTER (WHERE is_active) "
-        f"FROM {alerts_file}"
-    )[0]
-    by_compressor = dict(
-        engine.rows(f"SELECT compressor_id, COUNT(*) FROM {alerts_file} GROUP BY 1 ORDER BY 1")
-    )
-    fleet = engine.records(f"SELECT * FROM {_files(tables, 'silver/quality')} WHERE scope = 'fleet'")
-    quality = (
-        {m: bool(fleet[0][f"{m}_passed"]) for m in ("freshness", "completeness", "consistency", "accuracy")}
-        if fleet
+def _by_organization(engine: DuckDBEngine, sql: str) -> dict[str, list[tuple[Any, ...]]]:
+    grouped: dict[str, list[tuple[Any, ...]]] = {}
+    for row in engine.rows(sql):
+        grouped.setdefault(str(row[0]), []).append(row[1:])
+    return grouped
+
+
+def summarize(engine: DuckDBEngine, tables: Tables, organizations: list[str]) -> dict[str, RunSummary]:
+    """The report of each of `organizations` (the engine's scope), from the tables as this run leaves them."""
+    bronze = [f for o in organizations for f in tables.lake.bronze_files(o)]
+    bronze_rows = (
+        dict(engine.rows(f"SELECT organization, COUNT(*) FROM {read_parquet(bronze)} GROUP BY 1"))
+        if bronze
         else {}
     )
-    return RunSummary(
-        bronze_rows=int(bronze_rows),
-        silver_rows=int(silver_rows),
-        quarantined={str(k): int(v) for k, v in quarantined.items()},
-        hourly_rows=int(hourly_rows),
-        violating_readings={str(k): int(v) for k, v in violating.items() if v},
-        alerts={
-            "total": int(total),
-            "critical": int(critical),
-            "warning": int(total - critical),
-            "active": int(active),
-        },
-        alerts_by_compressor={str(k): int(v) for k, v in by_compressor.items()},
-        quality=quality,
+    silver_rows = dict(
+        engine.rows(
+            f"SELECT organization, COUNT(*) FROM {_files(tables, 'silver/readings')} "
+            f"WHERE {IN_RUN} GROUP BY 1"
+        )
     )
+    quarantined = _by_organization(
+        engine,
+        "SELECT organization, split_part(reason, ':', 1), COUNT(*) "
+        f"FROM {_files(tables, 'silver/quarantine')} WHERE {IN_RUN} GROUP BY 1, 2",
+    )
+    by_hourly = _by_organization(
+        engine,
+        "SELECT organization, compressor_id, COUNT(*), CAST(SUM(violation_count) AS BIGINT) "
+        f"FROM {_files(tables, 'gold/hourly')} WHERE {IN_RUN} GROUP BY 1, 2",
+    )
+    alerts_file = _files(tables, "gold/alerts")
+    alert_counts = _by_organization(
+        engine,
+        "SELECT organization, COUNT(*), COUNT(*) FILTER (WHERE severity = 'critical'), "
+        f"COUNT(*) FILTER (WHERE is_active) FROM {alerts_file} WHERE {IN_RUN} GROUP BY 1",
+    )
+    by_compressor = _by_organization(
+        engine,
+        f"SELECT organization, compressor_id, COUNT(*) FROM {alerts_file} "
+        f"WHERE {IN_RUN} GROUP BY 1, 2 ORDER BY 2",
+    )
+    fleet: dict[str, dict[str, Any]] = {
+        str(r["organization"]): r
+        for r in engine.records(
+            f"SELECT * FROM {_files(tables, 'silver/quality')} WHERE scope = 'fleet' AND {IN_RUN}"
+        )
+    }
+    summaries: dict[str, RunSummary] = {}
+    for organization in organizations:
+        hourly = by_hourly.get(organization, [])
+        total, critical, active = (alert_counts.get(organization) or [(0, 0, 0)])[0]
+        quality_row = fleet.get(organization)
+        summaries[organization] = RunSummary(
+            bronze_rows=int(bronze_rows.get(organization, 0)),
+            silver_rows=int(silver_rows.get(organization, 0)),
+            quarantined={str(reason): int(n) for reason, n in quarantined.get(organization, [])},
+            hourly_rows=int(sum(rows for _, rows, _ in hourly)),
+            violating_readings={str(c): int(v) for c, _, v in hourly if v},
+            alerts={
+                "total": int(total),
+                "critical": int(critical),
+                "warning": int(total - critical),
+                "active": int(active),
+            },
+            alerts_by_compressor={str(c): int(n) for c, n in by_compressor.get(organization, [])},
+            quality=(
+                {m: bool(quality_row[f"{m}_passed"]) for m in QUALITY_NAMES}
+                if quality_row is not None
+                else {}
+            ),
+        )
+    return summaries

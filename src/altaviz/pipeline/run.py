@@ -1,34 +1,63 @@
-"""Orchestration: which stages run, in what order, and what a run leaves behind.
+"""Orchestration: which organizations and stages run, in what order, and what a run leaves behind.
+
+One run visits every organization with a landing zone (or the one named): each one's landing files
+go to its bronze, then one pass per kind of work computes silver and gold for all the organizations
+that need it, in one process and one set of queries (the organization is a key of every table, see
+lake.py): a full pass for organizations without usable state (first run, changed parameters, plan or
+fleet), a pass recomputing the gold of compressors whose alarm limits changed, and an incremental
+pass for those with new bronze files. What a pass writes replaces its organizations' rows only.
+Each organization is then loaded into the operational database in a transaction of its own.
+
+One organization's failure (a bad landing file, a failed step, a failed load) never blocks or changes
+another's: a pass that fails with several organizations is run again for each alone, the run reports
+every organization and fails (PipelineError naming them) when any did.
 
 Stages reuse what is already in the lake when skipped (`--skip-bronze`, `--skip-silver`,
 `--skip-gold`); `--skip-db` stops before the operational database. New lake tables become current
-together when the lake stages finish; the database load is one transaction after that.
+together at the end of each pass (one manifest rename).
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from altaviz.config import Settings
-from altaviz.pipeline.engine import DuckDBEngine, SparkEngine, TransformEngine, copy_parquet, read_parquet
+from altaviz.pipeline.engine import (
+    DuckDBEngine,
+    SparkEngine,
+    TransformEngine,
+    copy_parquet,
+    read_parquet,
+    sql_text,
+)
 from altaviz.pipeline.incremental import (
     FullRunNeeded,
     IncrementalRun,
+    batch_span_rows,
     new_bronze_files,
     recent_from,
     set_recent_apart,
 )
-from altaviz.pipeline.lake import SCRATCH, Lake, LakeError, Manifest
-from altaviz.pipeline.landing import ingest
+from altaviz.pipeline.lake import SCRATCH, Lake, LakeError, Manifest, OrganizationState
+from altaviz.pipeline.landing import Digests as LandingDigests
+from altaviz.pipeline.landing import (
+    LandingError,
+    OrganizationBronze,
+    ingest_organization,
+    landing_organizations,
+    stage_reference,
+)
+from altaviz.pipeline.params import alert_readings_before, changed_compressors, threshold_overrides
 from altaviz.pipeline.report import RunSummary, summarize
 from altaviz.pipeline.stages import (
     EMPTY_VIOLATIONS,
@@ -42,6 +71,7 @@ from altaviz.pipeline.stages import (
     Step,
     Tables,
     bind_parameters,
+    bind_thresholds,
     chunk_of,
     fleet_chunks,
     input_fingerprint,
@@ -57,7 +87,12 @@ Notify = Callable[[str], None]
 
 
 class PipelineError(RuntimeError):
-    """A run failed; the message says which stage and why, in words an operator can act on."""
+    """A run failed; the message says which stage (and organization) and why, in words an operator can
+    act on. `result` holds what the run did for the organizations that succeeded, when any."""
+
+    def __init__(self, message: str, result: PipelineResult | None = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 @dataclass(frozen=True)
@@ -66,6 +101,7 @@ class PipelineOptions:
     skip_silver: bool = False
     skip_gold: bool = False
     skip_db: bool = False
+    # one organization (its slug); None: every organization with a landing zone
     organization: str | None = None
     engine: str = "duckdb"
     spark_master: str | None = None
@@ -74,11 +110,46 @@ class PipelineOptions:
 
 
 @dataclass
+class OrganizationResult:
+    organization: str
+    summary: RunSummary | None = None
+    loaded: database.LoadCounts | None = None
+    error: str | None = None
+    # what the run did for it: "full", "thresholds", "incremental", or nothing new
+    work: list[str] = field(default_factory=list)
+
+    @property
+    def nothing_new(self) -> bool:
+        return not self.work and self.error is None
+
+
+@dataclass
 class PipelineResult:
     run_id: uuid.UUID
-    summary: RunSummary
+    organizations: dict[str, OrganizationResult]
     stages: list[str] = field(default_factory=list)
-    loaded: database.LoadCounts | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return {o: r.error for o, r in self.organizations.items() if r.error is not None}
+
+    def _single(self) -> OrganizationResult:
+        done = [r for r in self.organizations.values() if r.summary is not None]
+        if len(done) != 1:
+            raise ValueError(f"this run processed {len(done)} organizations; read .organizations")
+        return done[0]
+
+    @property
+    def summary(self) -> RunSummary:
+        """The report of the run's one organization (most runs: the demo's)."""
+        summary = self._single().summary
+        assert summary is not None
+        return summary
+
+    @property
+    def loaded(self) -> database.LoadCounts | None:
+        return self._single().loaded
 
 
 def _stages(options: PipelineOptions) -> list[str]:
@@ -96,132 +167,8 @@ def _timed(name: str, timings: dict[str, float], notify: Notify) -> Iterator[Non
     notify(f"{name}: running")
     start = time.perf_counter()
     yield
-    timings[name] = round(time.perf_counter() - start, 3)
+    timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - start, 3)
     notify(f"{name}: done in {timings[name]:.2f} s")
-
-
-def run_pipeline(
-    settings: Settings, options: PipelineOptions, notify: Notify = lambda _: None
-) -> PipelineResult:
-    started = time.perf_counter()
-    run_id = uuid.uuid4()
-    stages = _stages(options)
-    from altaviz.observability.metrics import record_pipeline_run
-
-    lake = Lake(settings.lake_dir)
-    # The lake lock comes first: only the run holding it may declare other 'running' runs abandoned.
-    with lake.exclusive():
-        target = None
-        if not options.skip_db:
-            from altaviz.pipeline import database
-
-            target = database.open_target(settings, options.organization or settings.default_organization)
-        try:
-            if target is not None:
-                database.start_run(target, run_id, stages)
-            summary = _run_lake_stages(settings, options, lake, run_id, target, notify)
-            result = PipelineResult(run_id, summary, stages)
-            if summary.nothing_new:
-                notify("nothing new: the lake and the database are up to date")
-            elif target is not None:
-                with _timed("database", summary.stage_seconds, notify):
-                    result.loaded = _load_database(target, lake, options)
-                    if summary.plan_limited:
-                        database.note_plan_limit(target, summary.plan_limited)
-            summary.seconds = time.perf_counter() - started
-            if target is not None:
-                database.finish_run(target, run_id, summary)
-            record_pipeline_run(settings, "success", summary.seconds, summary)
-            return result
-        except Exception as exc:
-            with contextlib.suppress(OSError):
-                lake.collect_garbage()  # the run's staged versions: nothing names them
-            if target is not None:
-                database.fail_run(target, run_id, exc, time.perf_counter() - started)
-            record_pipeline_run(settings, "failure", time.perf_counter() - started)
-            if isinstance(exc, PipelineError):
-                raise
-            raise PipelineError(str(exc)) from exc
-        finally:
-            if target is not None:
-                target.engine.dispose()
-
-
-def _run_lake_stages(
-    settings: Settings,
-    options: PipelineOptions,
-    lake: Lake,
-    run_id: uuid.UUID,
-    target: database.Target | None,
-    notify: Notify,
-) -> RunSummary:
-    lake.collect_garbage()
-    lake.clear_scratch()  # what a killed run left behind
-    scratch = lake.root / SCRATCH / run_id.hex
-    # DuckDB always checks and ingests the landing files, runs incremental passes and writes the
-    # report; full passes run on the engine asked for.
-    local = DuckDBEngine(settings, scratch / "duckdb")
-    engine: TransformEngine = local
-    timings: dict[str, float] = {}
-    ingested = 0
-    try:
-        if options.engine == "spark":
-            with _timed("spark start-up", timings, notify):
-                engine = SparkEngine(
-                    settings, scratch / "spark", options.spark_master or settings.spark_master
-                )
-        manifest = lake.read_manifest()
-        tables = Tables(lake, manifest)
-        following = replace(manifest, tables=dict(manifest.tables))
-        version = f"v-{datetime.now(UTC):%Y%m%dT%H%M%S}-{run_id.hex[:8]}"
-        for bound in {engine, local}:
-            bind_parameters(bound, settings)
-        if not options.skip_bronze:
-            with _timed("bronze", timings, notify):
-                loaded_at = datetime.now(UTC)
-                bronze = ingest(local, settings.landing_dir, lake, manifest, loaded_at)
-                tables.staged.update(bronze.staged_reference)
-                ingested = bronze.files_ingested
-            notify(
-                f"bronze: {bronze.files_ingested} new of {bronze.files_seen} landing files, "
-                f"{bronze.rows_ingested:,} rows appended"
-            )
-        pending: str | None = None
-        if not options.skip_silver:
-            _bind_plan_compressors(engine, local, tables, target)
-            pending = _silver_and_gold(
-                settings, options, engine, local, tables, following, version, timings, notify
-            )
-        elif not options.skip_gold:
-            with _timed("gold", timings, notify):
-                _full_gold(settings, engine, local, tables, version)
-            pending = ALL
-        summary = summarize(local, tables)
-        summary.stage_seconds = timings
-        if not options.skip_bronze and not options.skip_silver:
-            summary.plan_limited = _plan_limited(local, tables, loaded_at)
-        summary.fingerprint = following.fingerprint
-        # No new landing file, no table written and the database already has the lake: a run that
-        # changes nothing must not invalidate the service's cached answers (data_version) either.
-        summary.nothing_new = (
-            not (options.skip_bronze and options.skip_silver and options.skip_gold)
-            and ingested == 0
-            and not tables.staged
-            and manifest.db_pending_since is None
-        )
-        if not summary.balanced:
-            raise PipelineError(
-                f"row balance broken: bronze {summary.bronze_rows} != silver {summary.silver_rows} "
-                f"+ quarantine {summary.quarantined_rows}; nothing was committed"
-            )
-        following.db_pending_since = _earliest(manifest.db_pending_since, pending)
-        lake.commit(tables.staged, following)
-        return summary
-    finally:
-        if engine is not local:
-            engine.close()
-        local.close()
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 ALL = "all"
@@ -229,24 +176,687 @@ ALL = "all"
 NOTHING_PENDING = datetime.max.replace(tzinfo=UTC)
 
 
-def _load_database(target: database.Target, lake: Lake, options: PipelineOptions) -> database.LoadCounts:
-    """Load what the database lacks (everything when only the database stage runs), then mark it loaded."""
-    manifest = lake.read_manifest()
-    pending = manifest.db_pending_since
-    lake_stages_skipped = options.skip_bronze and options.skip_silver and options.skip_gold
-    if lake_stages_skipped or pending == ALL:
-        since = None
-    elif pending is None:
-        since = NOTHING_PENDING
-    else:
-        since = datetime.fromisoformat(pending)
-    from altaviz.pipeline import database
+@dataclass
+class _Organization:
+    """What a run knows of one organization before its passes: its registry and what it needs."""
 
-    loaded = database.load_lake(target, lake, since)
-    if pending is not None:
-        manifest.db_pending_since = None
-        lake.write_manifest(manifest)
-    return loaded
+    slug: str
+    target: database.Target | None = None
+    run_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    registered: list[str] = field(default_factory=list)
+    plan_covered: list[str] | None = None
+    overrides: list[dict[str, Any]] = field(default_factory=list)
+    threshold_digests: dict[str, str] = field(default_factory=dict)
+    processed_with: str = ""
+    loaded_at: datetime | None = None
+
+
+def run_pipeline(
+    settings: Settings, options: PipelineOptions, notify: Notify = lambda _: None
+) -> PipelineResult:
+    started = time.perf_counter()
+    stages = _stages(options)
+    from altaviz.observability.metrics import record_pipeline_run
+
+    lake = Lake(settings.lake_dir)
+    result = PipelineResult(uuid.uuid4(), {}, stages)
+    # The lake lock comes first: only the run holding it may declare other 'running' runs abandoned.
+    with lake.exclusive():
+        lake.clear_scratch()  # what a killed run left behind
+        lake.collect_garbage()
+        lake.upgrade(settings.default_organization, _with_organization(settings.default_organization))
+        landing = landing_organizations(settings.landing_dir, settings.default_organization)
+        slugs = _organizations(settings, options, lake, landing)
+        db = None
+        if not options.skip_db:
+            from altaviz.pipeline import database
+
+            db = database.open_database(settings)  # an outage fails the whole run, before any work
+        orgs: dict[str, _Organization] = {}
+        try:
+            orgs = _targets(settings, db, slugs, result, stages)
+            run = _Run(settings, options, lake, landing, dict(orgs), result, notify)
+            try:
+                run.lake_stages()
+                if db is not None:
+                    with _timed("database", result.stage_seconds, notify):
+                        run.load_databases()
+            except Exception as exc:  # outside any one organization (the lake, the disk): all failed
+                for slug in orgs:
+                    if result.organizations[slug].error is None:
+                        result.organizations[slug].error = str(exc)
+            seconds = time.perf_counter() - started
+            for org in orgs.values():
+                outcome = result.organizations[org.slug]
+                if outcome.summary is not None:
+                    outcome.summary.seconds = seconds
+                    outcome.summary.stage_seconds = result.stage_seconds
+                if org.target is None:
+                    continue
+                if outcome.error is None and outcome.summary is not None:
+                    database.finish_run(org.target, org.run_id, outcome.summary)
+                else:
+                    database.fail_run(org.target, org.run_id, RuntimeError(outcome.error), seconds)
+        finally:
+            if db is not None:
+                db.dispose()
+    seconds = time.perf_counter() - started
+    done = [r.summary for r in result.organizations.values() if r.error is None and r.summary is not None]
+    record_pipeline_run(
+        settings, "failure" if result.failed else "success", seconds, done[0] if len(done) == 1 else None
+    )
+    if result.failed:
+        failed = result.failed
+        if len(result.organizations) == 1:
+            raise PipelineError(next(iter(failed.values())), result)
+        named = "; ".join(f"{o}: {message}" for o, message in sorted(failed.items()))
+        raise PipelineError(
+            f"{len(failed)} of {len(result.organizations)} organizations failed: {named}", result
+        )
+    return result
+
+
+def _with_organization(organization: str) -> Callable[[Path, Path], None]:
+    """Rewrites a bronze file of the single-organization layout with the organization's column."""
+
+    def rewrite(old: Path, new: Path) -> None:
+        import duckdb
+
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute(
+                f"COPY (SELECT {sql_text(organization)} AS organization, "
+                "* EXCLUDE (_source_file, _source_row, _loaded_at), CAST(NULL AS VARCHAR) AS _refused, "
+                "_source_file, _source_row, _loaded_at "
+                f"FROM {read_parquet([old])}) TO {sql_text(str(new))} (FORMAT parquet, COMPRESSION zstd)"
+            )
+        finally:
+            con.close()
+
+    return rewrite
+
+
+def _organizations(
+    settings: Settings, options: PipelineOptions, lake: Lake, landing: dict[str, list[Path]]
+) -> list[str]:
+    """The organizations this run visits: the one named, or every one with a landing zone (with bronze
+    already, when bronze is skipped)."""
+    known = set(landing) if not options.skip_bronze else set(lake.bronze_organizations())
+    if options.organization is not None:
+        if options.organization not in known and options.organization not in lake.bronze_organizations():
+            raise PipelineError(
+                f"no landing files for organization {options.organization!r} in "
+                f"{settings.landing_dir / options.organization / 'readings'}: land readings there "
+                f"(for a demo: altaviz simulate --organization {options.organization}) and run again"
+            )
+        return [options.organization]
+    if not known and options.skip_bronze:
+        raise PipelineError("the lake has no bronze readings: run the pipeline without --skip-bronze first")
+    if not known:
+        raise PipelineError(
+            f"no landing files in {settings.landing_dir}: land readings in "
+            f"{settings.landing_dir}/<organization>/readings/ (for a demo: altaviz simulate) and run again"
+        )
+    return sorted(known)
+
+
+def _targets(
+    settings: Settings, db: Any, slugs: list[str], result: PipelineResult, stages: list[str]
+) -> dict[str, _Organization]:
+    """Each organization, found in the database when the run uses one (an unknown one fails alone)."""
+    orgs: dict[str, _Organization] = {}
+    for slug in slugs:
+        result.organizations[slug] = OrganizationResult(slug)
+        org = _Organization(slug)
+        if db is not None:
+            from altaviz.pipeline import database
+
+            try:
+                org.target = database.find_target(db, settings, slug)
+                database.start_run(org.target, org.run_id, stages)
+            except Exception as exc:  # the organization does not exist, or its run log failed
+                result.organizations[slug].error = str(exc)
+                continue
+        orgs[slug] = org
+    return orgs
+
+
+class _Run:
+    def __init__(
+        self,
+        settings: Settings,
+        options: PipelineOptions,
+        lake: Lake,
+        landing: dict[str, list[Path]],
+        orgs: dict[str, _Organization],
+        result: PipelineResult,
+        notify: Notify,
+    ) -> None:
+        self.settings = settings
+        self.options = options
+        self.lake = lake
+        self.landing = landing
+        self.orgs = orgs
+        self.result = result
+        self.notify = notify
+        self.timings = result.stage_seconds
+        self.passes = 0
+
+    def _fail(self, slug: str, error: BaseException | str) -> None:
+        self.result.organizations[slug].error = str(error)
+        self.orgs.pop(slug, None)
+        self.notify(f"{slug}: failed: {error}")
+
+    # --- lake -------------------------------------------------------------------------------------
+
+    def lake_stages(self) -> None:
+        if not self.options.skip_bronze:
+            with _timed("bronze", self.timings, self.notify):
+                self._bronze()
+        self._read_registries()
+        if self.options.skip_silver and self.options.skip_gold:
+            self._report(list(self.orgs))
+            return
+        manifest = self.lake.read_manifest()
+        full: list[str] = []
+        thresholds: dict[str, set[str]] = {}
+        incremental: dict[str, list[Path]] = {}
+        for slug, org in sorted(self.orgs.items()):
+            state = manifest.organization(slug)
+            if self.options.skip_silver:
+                full.append(slug)  # gold alone, from the current silver
+                continue
+            mode = self._mode(manifest, state, org)
+            if mode is None:
+                full.append(slug)
+                continue
+            new_files, changed = mode
+            if changed:
+                thresholds[slug] = changed
+            if new_files:
+                incremental[slug] = new_files
+        if full:
+            self._pass("full", full, lambda tables, orgs: self._full(tables, orgs))
+        if thresholds:
+            self._pass(
+                "thresholds",
+                sorted(thresholds),
+                lambda tables, orgs: self._threshold_gold(tables, {o: thresholds[o] for o in orgs}),
+            )
+        if incremental:
+            self._pass(
+                "incremental",
+                sorted(incremental),
+                lambda tables, orgs: self._incremental(tables, {o: incremental[o] for o in orgs}),
+            )
+        idle = [o for o in self.orgs if not self.result.organizations[o].work]
+        for slug in idle:
+            self.notify(f"{slug}: nothing new")
+        self._report(idle)
+
+    def _bronze(self) -> None:
+        local = DuckDBEngine(self.settings, self.lake.root / SCRATCH / f"{self.result.run_id.hex}-bronze")
+        try:
+            digests = LandingDigests(self.lake)
+            ingested: list[OrganizationBronze] = []
+            for slug in sorted(self.orgs):
+                org = self.orgs[slug]
+                org.loaded_at = datetime.now(UTC)
+                try:
+                    bronze = ingest_organization(
+                        local,
+                        self.settings.landing_dir,
+                        slug,
+                        self.landing.get(slug, [self.settings.landing_dir / slug]),
+                        self.lake,
+                        org.loaded_at,
+                        digests,
+                    )
+                except (LandingError, OSError) as exc:
+                    self._fail(slug, exc)
+                    continue
+                ingested.append(bronze)
+                self.notify(
+                    f"bronze {slug}: {bronze.files_ingested} new of {bronze.files_seen} landing files, "
+                    f"{bronze.rows_ingested:,} rows appended"
+                )
+            digests.save()
+            manifest = self.lake.read_manifest()
+            staged = stage_reference(local, self.lake, manifest, ingested)
+            self.lake.commit(staged, manifest)  # the fleet files, and each organization's digests
+        finally:
+            local.close()
+            shutil.rmtree(local.scratch_dir, ignore_errors=True)
+
+    def _read_registries(self) -> None:
+        """Each organization's registered compressors, plan and alarm limits (defaults without a
+        database), and what its silver and gold must have been computed with."""
+        from altaviz.pipeline import database
+
+        manifest = self.lake.read_manifest()
+        fleet_files = self._reference_compressors(manifest)
+        for slug in sorted(self.orgs):
+            org = self.orgs[slug]
+            try:
+                if org.target is not None:
+                    org.registered = database.registered_compressors(org.target)
+                    fleet = sorted(set(org.registered) | set(fleet_files.get(slug, [])))
+                    covered = database.plan_compressors(org.target, fleet)
+                    org.plan_covered = None if covered is None else sorted(covered)
+                    effective = database.effective_thresholds(org.target)
+                else:
+                    effective = []
+            except Exception as exc:  # the organization's registry could not be read
+                self._fail(slug, f"reading the registry: {exc}")
+                continue
+            org.overrides, org.threshold_digests = threshold_overrides(slug, effective)
+            state = manifest.organization(slug)
+            known = sorted(set(org.registered) | set(fleet_files.get(slug, [])))
+            org.processed_with = parameters_fingerprint(
+                self.settings, org.plan_covered, sorted(state.fleet.values()), known
+            )
+
+    def _reference_compressors(self, manifest: Manifest) -> dict[str, list[str]]:
+        if not self.lake.has_table("reference/compressors", manifest):
+            return {}
+        import duckdb
+
+        files = self.lake.table_files("reference/compressors", manifest)
+        found: dict[str, list[str]] = {}
+        with contextlib.closing(duckdb.connect()) as con:
+            for organization, compressor in con.execute(
+                f"SELECT organization, compressor_id FROM {read_parquet(files)} ORDER BY 1, 2"
+            ).fetchall():
+                found.setdefault(str(organization), []).append(str(compressor))
+        return found
+
+    def _mode(
+        self, manifest: Manifest, state: OrganizationState, org: _Organization
+    ) -> tuple[list[Path], set[str]] | None:
+        """None when the organization needs a full pass; else its new bronze files and the compressors
+        whose alarm limits changed."""
+        options = self.options
+        if options.full or options.skip_gold or options.engine != "duckdb":
+            return None
+        try:
+            new_files = new_bronze_files(
+                self.lake, manifest, state, self.lake.bronze_files(org.slug), org.processed_with
+            )
+        except FullRunNeeded as reason:
+            self.notify(f"{org.slug}: full run: {reason}")
+            return None
+        changed = changed_compressors(state.thresholds, org.threshold_digests)
+        if changed is None:
+            self.notify(f"{org.slug}: full run: the default alarm limits changed")
+            return None
+        return new_files, changed
+
+    def _pass(self, kind: str, slugs: list[str], work: Callable[[Tables, list[str]], None]) -> None:
+        """One pass of `work` over these organizations; when it fails with several, each alone again."""
+        try:
+            self._one_pass(kind, slugs, work)
+        except Exception as exc:
+            if len(slugs) == 1:
+                self._fail(slugs[0], _named(kind, exc))
+                return
+            self.notify(f"{kind} pass failed ({exc}); running each organization alone")
+            for slug in slugs:
+                try:
+                    self._one_pass(kind, [slug], work)
+                except Exception as alone:
+                    self._fail(slug, _named(kind, alone))
+
+    def _one_pass(self, kind: str, slugs: list[str], work: Callable[[Tables, list[str]], None]) -> None:
+        self.passes += 1
+        scratch = self.lake.root / SCRATCH / f"{self.result.run_id.hex}-{self.passes}"
+        self.local = DuckDBEngine(self.settings, scratch / "duckdb")
+        self.engine: TransformEngine = self.local
+        try:
+            if kind == "full" and self.options.engine == "spark":
+                with _timed("spark start-up", self.timings, self.notify):
+                    self.engine = SparkEngine(
+                        self.settings,
+                        scratch / "spark",
+                        self.options.spark_master or self.settings.spark_master,
+                    )
+            manifest = self.lake.read_manifest()
+            tables = Tables(self.lake, manifest, slugs)
+            self.following = copy.deepcopy(manifest)
+            self.version = f"v-{datetime.now(UTC):%Y%m%dT%H%M%S}-{self.result.run_id.hex[:8]}-{self.passes}"
+            for bound in {self.engine, self.local}:
+                bound.scope(slugs)
+                bind_parameters(bound, self.settings)
+            self._bind_fleet(tables, slugs)
+            work(tables, slugs)
+            summaries = summarize(self.local, tables, slugs)
+            for slug, summary in summaries.items():
+                if not summary.balanced:
+                    raise PipelineError(
+                        f"row balance broken: bronze {summary.bronze_rows} != silver {summary.silver_rows} "
+                        f"+ quarantine {summary.quarantined_rows}; nothing was committed"
+                    )
+                loaded_at = self.orgs[slug].loaded_at
+                if loaded_at is not None and kind != "thresholds":
+                    summary.plan_limited = self._plan_limited(tables, slug, loaded_at)
+            for slug in slugs:
+                self.following.organization(slug).thresholds = self.orgs[slug].threshold_digests
+            tables.keep_others(self.local)
+            self.lake.commit(tables.staged, self.following)
+            for slug, summary in summaries.items():
+                outcome = self.result.organizations[slug]
+                summary.fingerprint = self.following.organization(slug).fingerprint
+                outcome.summary = summary
+                outcome.work.append(kind)
+        except Exception:
+            with contextlib.suppress(OSError):
+                self.lake.collect_garbage()  # the pass's staged versions: nothing names them
+            raise
+        finally:
+            if self.engine is not self.local:
+                self.engine.close()
+            self.local.close()
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _bind_fleet(self, tables: Tables, slugs: list[str]) -> None:
+        """compressors (the landing fleet files' and the registries'), plan_compressors and the alarm
+        limits of every compressor of the pass's organizations."""
+        registered = [{"organization": s, "compressor_id": c} for s in slugs for c in self.orgs[s].registered]
+        has_reference = tables.lake.has_table("reference/compressors", tables.manifest)
+        fleet = self._reference_compressors(tables.manifest)
+        plan = [
+            {"organization": s, "compressor_id": c} for s in slugs for c in self._covered(s, fleet.get(s, []))
+        ]
+        overrides = [row for s in slugs for row in self.orgs[s].overrides]
+        empty = (
+            "SELECT CAST(NULL AS VARCHAR) AS organization, CAST(NULL AS VARCHAR) AS compressor_id WHERE FALSE"
+        )
+        for bound in {self.engine, self.local}:
+            if has_reference:
+                bound.bind_parquet("reference_compressors", tables.files("reference/compressors"))
+            else:
+                bound.bind_sql("reference_compressors", empty)
+            if registered:
+                bound.bind_rows("registered_compressors", registered)
+            else:
+                bound.bind_sql("registered_compressors", empty)
+            bound.bind_sql(
+                "compressors",
+                "SELECT organization, compressor_id FROM reference_compressors UNION "
+                "SELECT organization, compressor_id FROM registered_compressors",
+            )
+            if plan:
+                bound.bind_rows("plan_compressors", plan)
+            else:
+                bound.bind_sql("plan_compressors", empty)
+            bind_thresholds(bound, overrides)
+
+    def _covered(self, slug: str, fleet_files: list[str]) -> list[str]:
+        """The compressors the organization's plan covers (without a limit: all it has)."""
+        org = self.orgs[slug]
+        if org.plan_covered is not None:
+            return org.plan_covered
+        return sorted(set(org.registered) | set(fleet_files))
+
+    def _plan_limited(self, tables: Tables, slug: str, loaded_at: datetime) -> dict[str, int]:
+        """Readings this run loaded and held back for the plan limit, per compressor."""
+        rows = self.local.rows(
+            f"SELECT compressor_id, COUNT(*) FROM {read_parquet(tables.files('silver/quarantine'))} "
+            "WHERE reason LIKE 'plan limit%' AND _loaded_at = ? AND organization = ? GROUP BY 1",
+            [loaded_at, slug],
+        )
+        return {str(compressor): int(count) for compressor, count in rows}
+
+    def _state(self, slug: str) -> OrganizationState:
+        return self.following.organization(slug)
+
+    def _pending(self, slug: str, since: str | None) -> None:
+        state = self._state(slug)
+        state.db_pending_since = _earliest(state.db_pending_since, since)
+
+    # --- the passes -------------------------------------------------------------------------------
+
+    def _full(self, tables: Tables, slugs: list[str]) -> None:
+        """Silver (unless skipped) and gold of these organizations from all of their bronze."""
+        if not self.options.skip_silver:
+            bronze_files = [f for s in slugs for f in self.lake.bronze_files(s)]
+            if not bronze_files:
+                raise LakeError(
+                    "the lake has no bronze readings: run the pipeline without --skip-bronze first"
+                )
+            with _timed("silver", self.timings, self.notify):
+                self._full_silver(tables, bronze_files)
+            for slug in slugs:
+                state = self._state(slug)
+                state.processed_bronze = [p.name for p in self.lake.bronze_files(slug)]
+                state.processed_with = self.orgs[slug].processed_with
+                state.fingerprint = input_fingerprint(self.lake.bronze_files(slug))
+        if self.options.skip_gold:
+            for slug in slugs:
+                self._state(slug).processed_with = None  # gold no longer matches silver: next run is full
+            return
+        with _timed("gold", self.timings, self.notify):
+            self._full_gold(tables)
+        spans = self._spans(tables, slugs)
+        for slug in slugs:
+            state = self._state(slug)
+            first, last = spans.get(slug, (None, None))
+            state.first_reading = None if first is None else first.isoformat()
+            state.last_reading = None if last is None else last.isoformat()
+            state.db_pending_since = ALL
+
+    def _spans(self, tables: Tables, slugs: list[str]) -> dict[str, tuple[datetime, datetime]]:
+        rows = self.local.rows(
+            "SELECT organization, MIN(timestamp), MAX(timestamp) "
+            f"FROM {read_parquet(tables.files('silver/readings'))} "
+            "WHERE organization IN (SELECT organization FROM run_organizations) GROUP BY 1"
+        )
+        return {str(o): (first, last) for o, first, last in rows if isinstance(first, datetime)}
+
+    def _fleet_steps(
+        self, steps: tuple[Step, ...], tables: Tables, input_name: str, files: list[Path]
+    ) -> None:
+        """Steps that work compressor by compressor over `files`; DuckDB takes the fleet in chunks."""
+        engine = self.engine
+        if isinstance(engine, DuckDBEngine):
+            starts = fleet_chunks(engine, files, self.settings.pipeline_chunk_rows)
+            run_steps_by_chunk(
+                engine,
+                steps,
+                tables,
+                self.version,
+                len(starts) + 1,
+                lambda k: engine.bind_sql(input_name, chunk_of(files, starts, k)),
+            )
+        else:
+            engine.bind_parquet(input_name, files)
+            run_steps(engine, steps, tables, self.version)
+
+    def _full_silver(self, tables: Tables, bronze_files: list[Path]) -> None:
+        self.engine.bind_sql("prior_watermarks", EMPTY_WATERMARKS)
+        self._fleet_steps(SILVER_STEPS, tables, "bronze_readings", bronze_files)
+        run_steps(self.engine, (QUALITY_STEP,), tables, self.version)
+        tables.staged[WATERMARKS] = tables.lake.stage(WATERMARKS, self.version)
+        copy_parquet(
+            self.local.con,
+            "SELECT organization, compressor_id, MAX(timestamp) AS newest "
+            f"FROM {read_parquet(tables.files('silver/readings'))} GROUP BY 1, 2",
+            tables.staged[WATERMARKS].directory,
+        )
+        self._set_recent_apart(tables, SILVER_STEPS)
+
+    def _set_recent_apart(self, tables: Tables, steps: tuple[Step, ...]) -> None:
+        """The recent rows of each day-partitioned table in files of their own, for the next incremental
+        run."""
+        newest = self.local.rows(f"SELECT MAX(newest) FROM {read_parquet(tables.files(WATERMARKS))}")[0][0]
+        if not isinstance(newest, datetime):
+            return
+        recent = recent_from(self.local, newest)
+        for step in steps:
+            if step.table is not None and step.partition_by is not None:
+                set_recent_apart(self.local, tables.staged[step.table], step.partition_by, recent)
+
+    def _full_gold(self, tables: Tables, silver: str | None = None) -> None:
+        """Gold from the silver readings (all of the pass's, or those `silver` selects)."""
+        engine = self.engine
+        silver_files = tables.files("silver/readings")
+        if silver is None:
+            engine.bind_parquet("all_silver_readings", silver_files)
+            engine.bind_sql(
+                "batch_span",
+                "SELECT organization, EPOCH(MIN(timestamp)) AS first_epoch, "
+                "EPOCH(MAX(timestamp)) AS last_epoch FROM all_silver_readings GROUP BY organization",
+            )
+        else:  # some of the organizations' compressors: the spans stay the organizations' own
+            spans = {
+                slug: (
+                    datetime.fromisoformat(str(s.first_reading)),
+                    datetime.fromisoformat(str(s.last_reading)),
+                )
+                for slug, s in self.following.organizations.items()
+                if slug in tables.organizations and s.first_reading and s.last_reading
+            }
+            engine.bind_rows("batch_span", batch_span_rows(spans))
+        engine.bind_sql("prior_violations", EMPTY_VIOLATIONS)
+        engine.bind_sql("violated_before", EMPTY_VIOLATIONS)
+        engine.bind_sql("evaluation", EVERY_READING)
+        if silver is None:
+            self._fleet_steps(GOLD_STEPS, tables, "silver_readings", silver_files)
+        else:
+            engine.bind_sql("silver_readings", silver)
+            run_steps(engine, GOLD_STEPS, tables, self.version)
+        tables.staged[VIOLATED_PAIRS] = tables.lake.stage(VIOLATED_PAIRS, self.version)
+        copy_parquet(
+            self.local.con,
+            "SELECT DISTINCT organization, compressor_id, metric "
+            f"FROM {read_parquet(tables.files('gold/violations'))}",
+            tables.staged[VIOLATED_PAIRS].directory,
+        )
+        self._set_recent_apart(tables, GOLD_STEPS)
+
+    def _threshold_gold(self, tables: Tables, changed: dict[str, set[str]]) -> None:
+        """Gold again for the compressors whose alarm limits changed, from all of their silver; every
+        other compressor's gold rows are kept as they are."""
+        rows = [
+            {"organization": o, "compressor_id": c} for o, cs in sorted(changed.items()) for c in sorted(cs)
+        ]
+        self.local.bind_rows("recomputed_compressors", rows)
+        self.notify(f"alarm limits changed: gold again for {len(rows)} compressors")
+        pick = (
+            f"SELECT s.* FROM {read_parquet(tables.files('silver/readings'))} AS s "
+            "JOIN recomputed_compressors AS r "
+            "  ON r.organization = s.organization AND r.compressor_id = s.compressor_id"
+        )
+        with _timed("gold", self.timings, self.notify):
+            self._full_gold(tables, pick)
+        keep = (
+            "WHERE (organization, compressor_id) NOT IN "
+            "(SELECT organization, compressor_id FROM recomputed_compressors)"
+        )
+        from altaviz.pipeline.stages import PARTITIONED
+
+        for table in [s.table for s in GOLD_STEPS if s.table] + [VIOLATED_PAIRS]:
+            if not self.lake.has_table(table, tables.manifest):
+                continue
+            old = self.lake.table_files(table, tables.manifest)
+            copy_parquet(
+                self.local.con,
+                f"SELECT * FROM {read_parquet(old)} {keep}",
+                tables.staged[table].directory,
+                PARTITIONED.get(table),
+                part="kept",
+                schema_if_empty=False,
+            )
+            tables.complete.add(table)
+        for slug in changed:
+            self._pending(slug, ALL)
+
+    def _incremental(self, tables: Tables, new_files: dict[str, list[Path]]) -> None:
+        files = [f for slug in sorted(new_files) for f in new_files[slug]]
+        overrides = [row for s in tables.organizations for row in self.orgs[s].overrides]
+        run = IncrementalRun(
+            self.local, self.lake, tables, files, self.version, alert_readings_before(overrides)
+        )
+        with _timed("silver", self.timings, self.notify):
+            bounds = run.silver()
+        for slug, slug_files in new_files.items():
+            state = self._state(slug)
+            state.processed_bronze = [p.name for p in self.lake.bronze_files(slug)]
+            state.fingerprint = input_fingerprint(slug_files)
+        if bounds is None:
+            self.notify("gold: no new good readings, nothing to recompute")
+            for slug in new_files:
+                self._pending(slug, NOTHING_PENDING.isoformat())  # quarantine and quality rows to load
+            return
+        self.notify(
+            f"incremental: {len(files)} new bronze files of {len(new_files)} organizations, "
+            f"recomputing from {bounds.zone_start:%Y-%m-%d %H:%M}"
+        )
+        with _timed("gold", self.timings, self.notify):
+            run.gold(bounds)
+        for slug, (first, last) in run.spans.items():
+            state = self._state(slug)
+            state.first_reading, state.last_reading = first.isoformat(), last.isoformat()
+            self._pending(slug, bounds.hourly_from.isoformat())
+
+    def _report(self, slugs: list[str]) -> None:
+        """The report of organizations no pass touched, from the lake as it is."""
+        if not slugs:
+            return
+        local = DuckDBEngine(self.settings, self.lake.root / SCRATCH / f"{self.result.run_id.hex}-report")
+        try:
+            local.scope(slugs)
+            manifest = self.lake.read_manifest()
+            tables = Tables(self.lake, manifest, slugs)
+            with_state = [s for s in slugs if manifest.organization(s).fingerprint is not None]
+            if not with_state:
+                return
+            for slug, summary in summarize(local, tables, with_state).items():
+                summary.fingerprint = manifest.organization(slug).fingerprint
+                self.result.organizations[slug].summary = summary
+        except LakeError as exc:
+            for slug in slugs:
+                self._fail(slug, exc)
+        finally:
+            local.close()
+            shutil.rmtree(local.scratch_dir, ignore_errors=True)
+
+    # --- database ---------------------------------------------------------------------------------
+
+    def load_databases(self) -> None:
+        """Each organization's gold into it, each in a transaction of its own."""
+        from altaviz.pipeline import database
+
+        options = self.options
+        lake_stages_skipped = options.skip_bronze and options.skip_silver and options.skip_gold
+        loaded: list[str] = []
+        for slug, org in sorted(self.orgs.items()):
+            outcome = self.result.organizations[slug]
+            state = self.lake.read_manifest().organization(slug)
+            pending = state.db_pending_since
+            if org.target is None or outcome.summary is None:
+                continue
+            if pending is None and not lake_stages_skipped:
+                continue  # nothing new for the database
+            whole = lake_stages_skipped or pending == ALL
+            since = None if whole else datetime.fromisoformat(str(pending))
+            try:
+                outcome.loaded = database.load_lake(org.target, self.lake, since)
+                if outcome.summary.plan_limited:
+                    database.note_plan_limit(org.target, outcome.summary.plan_limited)
+            except Exception as exc:
+                self._fail(slug, f"database load: {exc}")
+                continue
+            loaded.append(slug)
+        if loaded:
+            manifest = self.lake.read_manifest()
+            for slug in loaded:
+                manifest.organization(slug).db_pending_since = None
+            self.lake.write_manifest(manifest)
+
+
+def _named(kind: str, exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, (PipelineError, LakeError)) else f"{kind} pass: {exc}"
 
 
 def _earliest(a: str | None, b: str | None) -> str | None:
@@ -256,196 +866,3 @@ def _earliest(a: str | None, b: str | None) -> str | None:
     if ALL in (a, b):
         return ALL
     return min(a, b, key=datetime.fromisoformat)
-
-
-def _bind_plan_compressors(
-    engine: TransformEngine, local: DuckDBEngine, tables: Tables, target: database.Target | None
-) -> None:
-    """The compressors the organization's plan covers, as the table silver checks (all without a target)."""
-    fleet = [
-        str(row[0])
-        for row in local.rows(
-            f"SELECT compressor_id FROM {read_parquet(tables.files('reference/compressors'))}"
-        )
-    ]
-    covered = None
-    if target is not None:
-        from altaviz.pipeline import database
-
-        covered = database.plan_compressors(target, fleet)
-    tables.plan_covered = None if covered is None else sorted(covered)
-    for bound in {engine, local}:
-        if covered is None:
-            bound.bind_parquet("plan_compressors", tables.files("reference/compressors"))
-        elif covered:
-            bound.bind_rows("plan_compressors", [{"compressor_id": c} for c in sorted(covered)])
-        else:
-            bound.bind_sql("plan_compressors", "SELECT CAST(NULL AS VARCHAR) AS compressor_id WHERE FALSE")
-
-
-def _plan_limited(local: DuckDBEngine, tables: Tables, loaded_at: datetime) -> dict[str, int]:
-    """Readings this run loaded and held back for the plan limit, per compressor."""
-    rows = local.rows(
-        f"SELECT compressor_id, COUNT(*) FROM {read_parquet(tables.files('silver/quarantine'))} "
-        "WHERE reason LIKE 'plan limit%' AND _loaded_at = ? GROUP BY 1",
-        [loaded_at],
-    )
-    return {str(compressor): int(count) for compressor, count in rows}
-
-
-def _silver_and_gold(
-    settings: Settings,
-    options: PipelineOptions,
-    engine: TransformEngine,
-    local: DuckDBEngine,
-    tables: Tables,
-    following: Manifest,
-    version: str,
-    timings: dict[str, float],
-    notify: Notify,
-) -> str | None:
-    """Silver, and gold unless skipped: incrementally where possible. Returns the database's new gap."""
-    bronze_files = tables.lake.bronze_files()
-    if not bronze_files:
-        raise LakeError("the lake has no bronze readings: run the pipeline without --skip-bronze first")
-    for bound in {engine, local}:
-        bound.bind_parquet("compressors", tables.files("reference/compressors"))
-    processed_with = parameters_fingerprint(settings, tables, tables.plan_covered)
-    new_files = _incremental_input(options, tables, bronze_files, processed_with, notify)
-    following.processed_with = processed_with
-    following.processed_bronze = [p.name for p in bronze_files]
-    if new_files is not None:
-        if not new_files:
-            notify("silver, gold: no new bronze files, nothing to recompute")
-            return None
-        try:
-            return _incremental(local, tables, new_files, following, version, timings, notify)
-        except FullRunNeeded as reason:
-            notify(f"full run: {reason}")
-            tables.staged = {k: v for k, v in tables.staged.items() if k.startswith("reference/")}
-    with _timed("silver", timings, notify):
-        _full_silver(settings, engine, local, tables, bronze_files, version)
-    following.fingerprint = input_fingerprint(bronze_files)
-    if options.skip_gold:
-        following.processed_with = None  # gold no longer matches silver: the next run is a full one
-        return None
-    with _timed("gold", timings, notify):
-        _full_gold(settings, engine, local, tables, version)
-    return ALL
-
-
-def _incremental_input(
-    options: PipelineOptions, tables: Tables, bronze_files: list[Path], processed_with: str, notify: Notify
-) -> list[Path] | None:
-    """The bronze files an incremental run would process, or None when this run must be a full one."""
-    if options.full or options.skip_gold or options.engine != "duckdb":
-        return None
-    try:
-        return new_bronze_files(tables.lake, tables.manifest, bronze_files, processed_with)
-    except FullRunNeeded as reason:
-        notify(f"full run: {reason}")
-        return None
-
-
-def _incremental(
-    local: DuckDBEngine,
-    tables: Tables,
-    new_files: list[Path],
-    following: Manifest,
-    version: str,
-    timings: dict[str, float],
-    notify: Notify,
-) -> str | None:
-    run = IncrementalRun(local, tables.lake, tables, new_files, version)
-    with _timed("silver", timings, notify):
-        bounds = run.silver()
-    following.fingerprint = input_fingerprint(new_files)
-    if bounds is None:
-        notify("gold: no new good readings, nothing to recompute")
-        return None
-    notify(
-        f"incremental: {len(new_files)} new bronze files, recomputing from {bounds.zone_start:%Y-%m-%d %H:%M}"
-    )
-    with _timed("gold", timings, notify):
-        run.gold(bounds)
-    return bounds.hourly_from.isoformat()
-
-
-def _fleet_steps(
-    settings: Settings,
-    engine: TransformEngine,
-    steps: tuple[Step, ...],
-    tables: Tables,
-    version: str,
-    input_name: str,
-    input_files: list[Path],
-) -> None:
-    """Run steps that work compressor by compressor over input_files; DuckDB takes the fleet in chunks."""
-    if isinstance(engine, DuckDBEngine):
-        starts = fleet_chunks(engine, input_files, settings.pipeline_chunk_rows)
-        run_steps_by_chunk(
-            engine,
-            steps,
-            tables,
-            version,
-            len(starts) + 1,
-            lambda k: engine.bind_sql(input_name, chunk_of(input_files, starts, k)),
-        )
-    else:
-        engine.bind_parquet(input_name, input_files)
-        run_steps(engine, steps, tables, version)
-
-
-def _full_silver(
-    settings: Settings,
-    engine: TransformEngine,
-    local: DuckDBEngine,
-    tables: Tables,
-    bronze_files: list[Path],
-    version: str,
-) -> None:
-    engine.bind_sql("prior_watermarks", EMPTY_WATERMARKS)
-    _fleet_steps(settings, engine, SILVER_STEPS, tables, version, "bronze_readings", bronze_files)
-    run_steps(engine, (QUALITY_STEP,), tables, version)
-    tables.staged[WATERMARKS] = tables.lake.stage(WATERMARKS, version)
-    copy_parquet(
-        local.con,
-        "SELECT compressor_id, MAX(timestamp) AS newest "
-        f"FROM {read_parquet(tables.files('silver/readings'))} GROUP BY 1",
-        tables.staged[WATERMARKS].directory,
-    )
-    _set_recent_apart(local, tables, SILVER_STEPS)
-
-
-def _set_recent_apart(local: DuckDBEngine, tables: Tables, steps: tuple[Step, ...]) -> None:
-    """The recent rows of each day-partitioned table in files of their own, for the next incremental run."""
-    newest = local.rows(f"SELECT MAX(newest) FROM {read_parquet(tables.files(WATERMARKS))}")[0][0]
-    if not isinstance(newest, datetime):
-        return
-    recent = recent_from(local, newest)
-    for step in steps:
-        if step.table is not None and step.partition_by is not None:
-            set_recent_apart(local, tables.staged[step.table], step.partition_by, recent)
-
-
-def _full_gold(
-    settings: Settings, engine: TransformEngine, local: DuckDBEngine, tables: Tables, version: str
-) -> None:
-    silver_files = tables.files("silver/readings")
-    engine.bind_parquet("all_silver_readings", silver_files)
-    engine.bind_sql(
-        "batch_span",
-        "SELECT EPOCH(MIN(timestamp)) AS first_epoch, EPOCH(MAX(timestamp)) AS last_epoch "
-        "FROM all_silver_readings",
-    )
-    engine.bind_sql("prior_violations", EMPTY_VIOLATIONS)
-    engine.bind_sql("violated_before", EMPTY_VIOLATIONS)
-    engine.bind_sql("evaluation", EVERY_READING)
-    _fleet_steps(settings, engine, GOLD_STEPS, tables, version, "silver_readings", silver_files)
-    tables.staged[VIOLATED_PAIRS] = tables.lake.stage(VIOLATED_PAIRS, version)
-    copy_parquet(
-        local.con,
-        f"SELECT DISTINCT compressor_id, metric FROM {read_parquet(tables.files('gold/violations'))}",
-        tables.staged[VIOLATED_PAIRS].directory,
-    )
-    _set_recent_apart(local, tables, GOLD_STEPS)

@@ -8,8 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from altaviz.config import Settings
-from altaviz.pipeline.engine import DuckDBEngine, TransformEngine, read_parquet, sql_text
-from altaviz.pipeline.lake import STAGING_PREFIX, Lake, Manifest, StagedTable
+from altaviz.pipeline.engine import (
+    RUN_ORGANIZATIONS,
+    DuckDBEngine,
+    TransformEngine,
+    copy_parquet,
+    read_parquet,
+    sql_text,
+)
+from altaviz.pipeline.lake import Lake, Manifest, StagedTable
 from altaviz.pipeline.params import params_row, threshold_rows
 
 
@@ -38,34 +45,68 @@ GOLD_STEPS = (
     Step("alert_events", "gold/alert_events", "timestamp"),
     Step("alerts", "gold/alerts"),
 )
+# The limits that apply to each compressor and metric of the run's organizations (scratch).
+THRESHOLDS_STEP = Step("compressor_thresholds")
 # Small state tables an incremental run starts from, derived from the tables above.
 WATERMARKS = "silver/watermarks"
 VIOLATED_PAIRS = "gold/violated_pairs"
+# The day-partitioned tables and the timestamp column each is split by.
+PARTITIONED = {s.table: s.partition_by for s in (*SILVER_STEPS, *GOLD_STEPS) if s.table and s.partition_by}
 
 EMPTY_WATERMARKS = (
-    "SELECT CAST(NULL AS VARCHAR) AS compressor_id, CAST(NULL AS TIMESTAMPTZ) AS newest WHERE FALSE"
+    "SELECT CAST(NULL AS VARCHAR) AS organization, CAST(NULL AS VARCHAR) AS compressor_id, "
+    "CAST(NULL AS TIMESTAMPTZ) AS newest WHERE FALSE"
 )
 # gold_readings computes the features of every reading in a full run
 EVERY_READING = "SELECT CAST(NULL AS TIMESTAMPTZ) AS evaluate_from"
 EMPTY_VIOLATIONS = (
-    "SELECT CAST(NULL AS VARCHAR) AS compressor_id, CAST(NULL AS VARCHAR) AS metric WHERE FALSE"
+    "SELECT CAST(NULL AS VARCHAR) AS organization, CAST(NULL AS VARCHAR) AS compressor_id, "
+    "CAST(NULL AS VARCHAR) AS metric WHERE FALSE"
+)
+NO_OVERRIDES = (
+    "SELECT CAST(NULL AS VARCHAR) AS organization, CAST(NULL AS VARCHAR) AS compressor_id, "
+    "CAST(NULL AS VARCHAR) AS metric, CAST(NULL AS DOUBLE) AS warning, CAST(NULL AS DOUBLE) AS critical, "
+    "CAST(NULL AS BIGINT) AS on_delay, CAST(NULL AS BIGINT) AS clear_count WHERE FALSE"
 )
 
 
 class Tables:
-    """Resolves a lake table to the files a step should read: this run's staged version, else the current."""
+    """Resolves a lake table to the files a step should read: this run's staged version, else the current.
 
-    def __init__(self, lake: Lake, manifest: Manifest) -> None:
+    A pass works on some organizations (`organizations`); the engines read only their rows (see
+    TransformEngine.scope). What the pass stages replaces their rows only: `keep_others` adds every
+    other organization's rows to each staged table that does not hold them already (`complete`).
+    """
+
+    def __init__(self, lake: Lake, manifest: Manifest, organizations: list[str] | None = None) -> None:
         self.lake = lake
         self.manifest = manifest
+        self.organizations = organizations or []
         self.staged: dict[str, StagedTable] = {}
-        # compressors the organization's plan covers; None: all of the fleet
-        self.plan_covered: list[str] | None = None
+        # staged tables that already hold the other organizations' rows (kept files, merged rows)
+        self.complete: set[str] = set()
 
     def files(self, table: str) -> list[Path]:
         if table in self.staged:
             return self.staged[table].files()
         return self.lake.table_files(table, self.manifest)
+
+    def keep_others(self, engine: DuckDBEngine) -> None:
+        """Copy the other organizations' rows of every staged table into its next version."""
+        for table, staged in self.staged.items():
+            if table in self.complete or not self.lake.has_table(table, self.manifest):
+                continue
+            old = self.lake.table_files(table, self.manifest)
+            copy_parquet(
+                engine.con,
+                f"SELECT * FROM {read_parquet(old)} "
+                f"WHERE organization NOT IN (SELECT organization FROM {RUN_ORGANIZATIONS})",
+                staged.directory,
+                PARTITIONED.get(table),
+                part="others",
+                schema_if_empty=False,
+            )
+            self.complete.add(table)
 
 
 def bind_parameters(engine: TransformEngine, settings: Settings) -> None:
@@ -73,18 +114,32 @@ def bind_parameters(engine: TransformEngine, settings: Settings) -> None:
     engine.bind_rows("thresholds", threshold_rows())
 
 
-def parameters_fingerprint(settings: Settings, tables: Tables, plan_covered: list[str] | None) -> str:
-    """What silver and gold were computed with: parameters, thresholds, the compressors the plan covers
-    and the fleet metadata version. A change recomputes everything, so an upgrade releases the readings
-    the plan held back."""
+def bind_thresholds(engine: TransformEngine, overrides: list[dict[str, object]]) -> None:
+    """The limits of every compressor of the pass (`compressors` must be bound): the defaults, or the
+    organization's effective values where `overrides` (complete rows) say otherwise."""
+    if overrides:
+        engine.bind_rows("threshold_overrides", overrides)
+    else:
+        engine.bind_sql("threshold_overrides", NO_OVERRIDES)
+    engine.run(THRESHOLDS_STEP.name, engine.scratch(THRESHOLDS_STEP.name))
+
+
+def parameters_fingerprint(
+    settings: Settings, plan_covered: list[str] | None, fleet: list[str], known: list[str]
+) -> str:
+    """What an organization's silver and gold were computed with: parameters, the compressors its plan
+    covers, its fleet metadata (the landing fleet files' digests) and the compressors it has (those of
+    its landing fleet files and its registry). A
+    change recomputes the organization, so an upgrade releases the readings the plan held back.
+    (Alarm limits are tracked per compressor: OrganizationState.thresholds.)"""
     h = hashlib.sha256()
     h.update(
         json.dumps(
-            [params_row(settings), threshold_rows(), plan_covered], sort_keys=True, default=str
+            [params_row(settings), plan_covered, sorted(fleet), sorted(known)],
+            sort_keys=True,
+            default=str,
         ).encode()
     )
-    for path in tables.files("reference/compressors"):  # its version, staged by this run or current
-        h.update(path.parent.name.removeprefix(STAGING_PREFIX).encode())
     return h.hexdigest()
 
 

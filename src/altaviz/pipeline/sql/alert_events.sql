@@ -13,6 +13,7 @@
 -- hovering at the limit from opening and closing episodes over and over (chattering).
 WITH classified AS (
     SELECT
+        s.organization,
         s.compressor_id,
         s.metric,
         s.timestamp,
@@ -25,13 +26,15 @@ WITH classified AS (
             WHEN t.direction = 'low' AND s.value > t.warning * (1 + p.deadband_ratio) THEN 0
             ELSE 2
         END AS state,
-        p.open_readings,
-        p.clear_readings,
+        t.on_delay AS open_readings,
+        t.clear_count AS clear_readings,
         b.compressor_id IS NOT NULL AS violated_before
     FROM metric_series AS s
-    JOIN thresholds AS t ON t.metric = s.metric
+    JOIN compressor_thresholds AS t
+        ON t.organization = s.organization AND t.compressor_id = s.compressor_id AND t.metric = s.metric
     CROSS JOIN params AS p
-    LEFT JOIN violated_before AS b ON b.compressor_id = s.compressor_id AND b.metric = s.metric
+    LEFT JOIN violated_before AS b
+        ON b.organization = s.organization AND b.compressor_id = s.compressor_id AND b.metric = s.metric
 ),
 numbered AS (
     SELECT
@@ -39,7 +42,7 @@ numbered AS (
         ROW_NUMBER() OVER w AS seq,
         LAG(state) OVER w AS previous_state
     FROM classified AS c
-    WINDOW w AS (PARTITION BY compressor_id, metric ORDER BY timestamp)
+    WINDOW w AS (PARTITION BY organization, compressor_id, metric ORDER BY timestamp)
 ),
 streaks AS (
     SELECT
@@ -50,9 +53,10 @@ streaks AS (
             OVER so_far AS streak_start,
         MAX(CASE WHEN state = 1 THEN 1 ELSE 0 END) OVER so_far = 1 AS violated_so_far
     FROM numbered AS n
-    WINDOW so_far AS (PARTITION BY compressor_id, metric ORDER BY timestamp ROWS UNBOUNDED PRECEDING)
+    WINDOW so_far AS (PARTITION BY organization, compressor_id, metric ORDER BY timestamp ROWS UNBOUNDED PRECEDING)
 )
 SELECT
+    organization,
     compressor_id,
     metric,
     timestamp,

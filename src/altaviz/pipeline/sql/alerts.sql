@@ -9,19 +9,20 @@ WITH segmented AS (
     SELECT
         e.*,
         SUM(CASE WHEN clears THEN 1 ELSE 0 END)
-            OVER (PARTITION BY compressor_id, metric ORDER BY timestamp ROWS UNBOUNDED PRECEDING) AS clears_so_far
+            OVER (PARTITION BY organization, compressor_id, metric ORDER BY timestamp ROWS UNBOUNDED PRECEDING) AS clears_so_far
     FROM alert_events AS e
 ),
 openings AS (
-    SELECT compressor_id, metric, segment, raised_at, started_at
+    SELECT organization, compressor_id, metric, segment, raised_at, started_at
     FROM (
         SELECT
+            organization,
             compressor_id,
             metric,
             clears_so_far AS segment,
             timestamp AS raised_at,
             streak_start AS started_at,
-            ROW_NUMBER() OVER (PARTITION BY compressor_id, metric, clears_so_far ORDER BY timestamp) AS nth
+            ROW_NUMBER() OVER (PARTITION BY organization, compressor_id, metric, clears_so_far ORDER BY timestamp) AS nth
         FROM segmented
         WHERE opens
     ) AS ranked
@@ -31,11 +32,12 @@ episodes AS (
     SELECT o.*, c.timestamp AS cleared_at
     FROM openings AS o
     LEFT JOIN segmented AS c
-        ON c.compressor_id = o.compressor_id AND c.metric = o.metric AND c.clears
+        ON c.organization = o.organization AND c.compressor_id = o.compressor_id AND c.metric = o.metric AND c.clears
         AND c.clears_so_far = o.segment + 1
 ),
 measured AS (
     SELECT
+        ep.organization,
         ep.compressor_id,
         ep.metric,
         ep.started_at,
@@ -51,12 +53,15 @@ measured AS (
         MAX(t.critical) AS critical
     FROM episodes AS ep
     JOIN segmented AS v
-        ON v.compressor_id = ep.compressor_id AND v.metric = ep.metric AND NOT v.clears
+        ON v.organization = ep.organization AND v.compressor_id = ep.compressor_id AND v.metric = ep.metric
+        AND NOT v.clears
         AND v.timestamp >= ep.started_at AND (ep.cleared_at IS NULL OR v.timestamp < ep.cleared_at)
-    JOIN thresholds AS t ON t.metric = ep.metric
-    GROUP BY ep.compressor_id, ep.metric, ep.started_at
+    JOIN compressor_thresholds AS t
+        ON t.organization = ep.organization AND t.compressor_id = ep.compressor_id AND t.metric = ep.metric
+    GROUP BY ep.organization, ep.compressor_id, ep.metric, ep.started_at
 )
 SELECT
+    organization,
     compressor_id,
     metric,
     CASE WHEN severity_rank = 2 THEN 'critical' ELSE 'warning' END AS severity,

@@ -4,10 +4,11 @@
 -- first reading of all) that fall inside the hour and inside the data's time span, so the partial
 -- first and last hours of a series expect only the slots they cover.
 WITH span AS (
-    SELECT first_epoch, last_epoch FROM batch_span
+    SELECT organization, first_epoch, last_epoch FROM batch_span
 ),
 hourly AS (
     SELECT
+        organization,
         compressor_id,
         DATE_TRUNC('HOUR', timestamp) AS agg_timestamp,
         AVG(vibration_mms) AS vibration_mean,
@@ -47,7 +48,7 @@ hourly AS (
                    OR temp_rate_of_change_status IN ('warning', 'critical')
                  THEN 1 ELSE 0 END) AS violation_count
     FROM gold_readings
-    GROUP BY compressor_id, DATE_TRUNC('HOUR', timestamp)
+    GROUP BY organization, compressor_id, DATE_TRUNC('HOUR', timestamp)
 ),
 slots AS (
     SELECT
@@ -57,10 +58,11 @@ slots AS (
         s.first_epoch,
         p.interval_seconds
     FROM hourly AS h
-    CROSS JOIN span AS s
+    JOIN span AS s ON s.organization = h.organization
     CROSS JOIN params AS p
 )
 SELECT
+    organization,
     compressor_id,
     agg_timestamp,
     '1hr' AS window_type,

@@ -3,8 +3,8 @@
 -- Rolling windows: mean, std and max of vibration (the first sign of mechanical failure) and the mean
 -- of discharge temperature and pressure, each over 1 h, 4 h and 24 h. Every windowed aggregate costs
 -- a pass over the fleet's readings, so the set is kept to what alerting and the dashboard read.
--- Inputs: silver_readings (one row per compressor and timestamp), thresholds (metric, direction,
--- warning, critical), params, evaluation (evaluate_from: the first reading whose features are needed;
+-- Inputs: silver_readings (one row per organization, compressor and timestamp), compressor_thresholds
+-- (the limits that apply to each compressor and metric), params, evaluation (evaluate_from: the first reading whose features are needed;
 -- NULL for all).
 --
 -- Rolling windows are RANGE frames on the timestamp ending at CURRENT ROW (the frame DuckDB runs
@@ -15,6 +15,8 @@
 -- NULL until both windows hold params.rate_min_readings readings.
 WITH limits AS (
     SELECT
+        organization,
+        compressor_id,
         MAX(CASE WHEN metric = 'vibration_mms' THEN warning END) AS vib_warn,
         MAX(CASE WHEN metric = 'vibration_mms' THEN critical END) AS vib_crit,
         MAX(CASE WHEN metric = 'discharge_temp_f' THEN warning END) AS temp_warn,
@@ -31,7 +33,8 @@ WITH limits AS (
         MAX(CASE WHEN metric = 'pressure_differential' THEN critical END) AS dp_crit,
         MAX(CASE WHEN metric = 'temp_rate_of_change' THEN warning END) AS rate_warn,
         MAX(CASE WHEN metric = 'temp_rate_of_change' THEN critical END) AS rate_crit
-    FROM thresholds
+    FROM compressor_thresholds
+    GROUP BY organization, compressor_id
 ),
 -- Two ways to the same windows. A full run (evaluation.evaluate_from NULL) computes them with window
 -- functions over every reading. An incremental run needs them only for the readings from evaluate_from,
@@ -69,13 +72,13 @@ windowed AS (
         AVG(discharge_pressure_psi) OVER h4 AS pressure_4hr_mean
     FROM every_reading AS s
     WINDOW
-        h1 AS (PARTITION BY compressor_id ORDER BY timestamp
+        h1 AS (PARTITION BY organization, compressor_id ORDER BY timestamp
                RANGE BETWEEN INTERVAL 1 HOUR PRECEDING AND CURRENT ROW),
-        h2 AS (PARTITION BY compressor_id ORDER BY timestamp
+        h2 AS (PARTITION BY organization, compressor_id ORDER BY timestamp
                RANGE BETWEEN INTERVAL 2 HOUR PRECEDING AND CURRENT ROW),
-        h4 AS (PARTITION BY compressor_id ORDER BY timestamp
+        h4 AS (PARTITION BY organization, compressor_id ORDER BY timestamp
                RANGE BETWEEN INTERVAL 4 HOUR PRECEDING AND CURRENT ROW),
-        h24 AS (PARTITION BY compressor_id ORDER BY timestamp
+        h24 AS (PARTITION BY organization, compressor_id ORDER BY timestamp
                 RANGE BETWEEN INTERVAL 24 HOUR PRECEDING AND CURRENT ROW)
 ),
 evaluated AS (
@@ -85,7 +88,7 @@ evaluated AS (
     WHERE s.timestamp >= e.evaluate_from
 ),
 context AS (
-    SELECT s.compressor_id, s.timestamp, s.vibration_mms, s.discharge_temp_f, s.discharge_pressure_psi
+    SELECT s.organization, s.compressor_id, s.timestamp, s.vibration_mms, s.discharge_temp_f, s.discharge_pressure_psi
     FROM silver_readings AS s
     CROSS JOIN evaluation AS e
     WHERE s.timestamp >= e.evaluate_from - INTERVAL 24 HOUR
@@ -96,20 +99,21 @@ context AS (
 -- combined (the variance by Chan's formula: both parts' sums of squared deviations, plus the shift
 -- between their means). Spans of a few hours keep the part outside the core small.
 evaluated_span AS (
-    SELECT compressor_id, MAX(timestamp) - INTERVAL 24 HOUR AS core_from
+    SELECT organization, compressor_id, MAX(timestamp) - INTERVAL 24 HOUR AS core_from
     FROM evaluated
-    GROUP BY compressor_id
+    GROUP BY organization, compressor_id
 ),
 outside_core AS (
     SELECT c.*
     FROM context AS c
-    JOIN evaluated_span AS s ON s.compressor_id = c.compressor_id
+    JOIN evaluated_span AS s ON s.organization = c.organization AND s.compressor_id = c.compressor_id
     CROSS JOIN evaluation AS e
     WHERE c.timestamp < s.core_from OR c.timestamp >= e.evaluate_from
 ),
 -- The readings each part aggregates: a compressor's core, and each evaluated reading's rest.
 day_pieces AS (
     SELECT
+        c.organization,
         c.compressor_id,
         TRUE AS is_core,
         s.core_from AS evaluated_at,
@@ -117,18 +121,19 @@ day_pieces AS (
         c.discharge_temp_f,
         c.discharge_pressure_psi
     FROM context AS c
-    JOIN evaluated_span AS s ON s.compressor_id = c.compressor_id
+    JOIN evaluated_span AS s ON s.organization = c.organization AND s.compressor_id = c.compressor_id
     CROSS JOIN evaluation AS e
     WHERE c.timestamp >= s.core_from AND c.timestamp < e.evaluate_from
     UNION ALL
-    SELECT r.compressor_id, FALSE, r.timestamp, c.vibration_mms, c.discharge_temp_f, c.discharge_pressure_psi
+    SELECT r.organization, r.compressor_id, FALSE, r.timestamp, c.vibration_mms, c.discharge_temp_f, c.discharge_pressure_psi
     FROM evaluated AS r
     JOIN outside_core AS c
-        ON c.compressor_id = r.compressor_id
+        ON c.organization = r.organization AND c.compressor_id = r.compressor_id
         AND c.timestamp BETWEEN r.timestamp - INTERVAL 24 HOUR AND r.timestamp
 ),
 day_sums AS (
     SELECT
+        organization,
         compressor_id,
         is_core,
         evaluated_at,
@@ -141,10 +146,11 @@ day_sums AS (
         COUNT(discharge_pressure_psi) AS pressure_n,
         SUM(discharge_pressure_psi) AS pressure_sum
     FROM day_pieces
-    GROUP BY compressor_id, is_core, evaluated_at
+    GROUP BY organization, compressor_id, is_core, evaluated_at
 ),
 day_parts AS (
     SELECT
+        d.organization,
         d.compressor_id,
         d.evaluated_at AS timestamp,
         COALESCE(k.vib_n, 0) AS core_n,
@@ -159,11 +165,13 @@ day_parts AS (
         (COALESCE(k.pressure_sum, 0) + COALESCE(d.pressure_sum, 0))
             / NULLIF(COALESCE(k.pressure_n, 0) + d.pressure_n, 0) AS pressure_24hr_mean
     FROM day_sums AS d
-    LEFT JOIN day_sums AS k ON k.compressor_id = d.compressor_id AND k.is_core
+    LEFT JOIN day_sums AS k
+        ON k.organization = d.organization AND k.compressor_id = d.compressor_id AND k.is_core
     WHERE NOT d.is_core
 ),
 day_joined AS (
     SELECT
+        organization,
         compressor_id,
         timestamp,
         vib_sum / NULLIF(vib_n, 0) AS vibration_24hr_mean,
@@ -178,6 +186,7 @@ day_joined AS (
 -- The readings of the last 4 hours, marked with the shorter windows they fall in.
 short_context AS (
     SELECT
+        r.organization,
         r.compressor_id,
         r.timestamp,
         c.timestamp AS context_timestamp,
@@ -188,11 +197,12 @@ short_context AS (
         c.timestamp >= r.timestamp - INTERVAL 2 HOUR AS in_2hr
     FROM evaluated AS r
     JOIN context AS c
-        ON c.compressor_id = r.compressor_id
+        ON c.organization = r.organization AND c.compressor_id = r.compressor_id
         AND c.timestamp BETWEEN r.timestamp - INTERVAL 4 HOUR AND r.timestamp
 ),
 short_joined AS (
     SELECT
+        organization,
         compressor_id,
         timestamp,
         AVG(CASE WHEN in_1hr THEN vibration_mms END) AS vibration_1hr_mean,
@@ -213,7 +223,7 @@ short_joined AS (
         AVG(CASE WHEN in_1hr THEN discharge_pressure_psi END) AS pressure_1hr_mean,
         AVG(discharge_pressure_psi) AS pressure_4hr_mean
     FROM short_context
-    GROUP BY compressor_id, timestamp
+    GROUP BY organization, compressor_id, timestamp
 ),
 rolling AS (
     SELECT * FROM windowed
@@ -228,8 +238,10 @@ rolling AS (
         w.temp_2hr_sum, w.temp_2hr_count, w.temp_2hr_epoch_sum,
         w.temp_4hr_mean, w.pressure_1hr_mean, w.pressure_4hr_mean
     FROM evaluated AS r
-    JOIN day_joined AS d ON d.compressor_id = r.compressor_id AND d.timestamp = r.timestamp
-    JOIN short_joined AS w ON w.compressor_id = r.compressor_id AND w.timestamp = r.timestamp
+    JOIN day_joined AS d
+        ON d.organization = r.organization AND d.compressor_id = r.compressor_id AND d.timestamp = r.timestamp
+    JOIN short_joined AS w
+        ON w.organization = r.organization AND w.compressor_id = r.compressor_id AND w.timestamp = r.timestamp
 ),
 previous_hour AS (
     SELECT
@@ -256,6 +268,7 @@ features AS (
     CROSS JOIN params AS p
 )
 SELECT
+    f.organization,
     f.compressor_id,
     f.timestamp,
     f.vibration_mms,
@@ -302,4 +315,4 @@ SELECT
     MOD(f.epoch_day + 3, 7) >= 5 AS is_weekend,
     CAST(f.timestamp AS DATE) AS reading_date
 FROM features AS f
-CROSS JOIN limits AS l
+LEFT JOIN limits AS l ON l.organization = f.organization AND l.compressor_id = f.compressor_id

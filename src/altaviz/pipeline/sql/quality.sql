@@ -5,25 +5,31 @@
 --   accuracy      share of rows kept (silver / bronze)
 -- Only the compressors the organization's plan covers are checked (readings held back by the plan
 -- limit are not a data-quality problem).
+-- Everything is per organization: the fleet scope is each organization's fleet, and only the
+-- organizations with readings in this input are checked (the others' last rows stand).
 -- Inputs: silver_classified, compressors, plan_compressors, params.
 WITH monitored AS (
-    SELECT c.compressor_id
+    SELECT c.organization, c.compressor_id
     FROM compressors AS c
-    JOIN plan_compressors AS pc ON pc.compressor_id = c.compressor_id
+    JOIN plan_compressors AS pc ON pc.organization = c.organization AND pc.compressor_id = c.compressor_id
+    WHERE c.organization IN (SELECT organization FROM silver_classified)
 ),
 usable AS (
     SELECT * FROM silver_classified WHERE reason IS NULL OR reason NOT LIKE 'plan limit%'
 ),
 batch AS (
     SELECT
+        organization,
         EPOCH(MAX(_loaded_at)) AS as_of_epoch,
         MAX(_loaded_at) AS as_of,
         EPOCH(MIN(CASE WHEN reason IS NULL THEN timestamp END)) AS first_epoch,
         EPOCH(MAX(CASE WHEN reason IS NULL THEN timestamp END)) AS last_epoch
     FROM silver_classified
+    GROUP BY organization
 ),
 per_compressor AS (
     SELECT
+        c.organization,
         c.compressor_id AS scope,
         c.compressor_id,
         COUNT(s.compressor_id) AS bronze_rows,
@@ -33,11 +39,12 @@ per_compressor AS (
                  THEN 1 ELSE 0 END) AS invalid_rows,
         MAX(CASE WHEN s.reason IS NULL THEN EPOCH(s.timestamp) END) AS newest_epoch
     FROM monitored AS c
-    LEFT JOIN usable AS s ON s.compressor_id = c.compressor_id
-    GROUP BY c.compressor_id
+    LEFT JOIN usable AS s ON s.organization = c.organization AND s.compressor_id = c.compressor_id
+    GROUP BY c.organization, c.compressor_id
 ),
 fleet AS (
     SELECT
+        u.organization,
         'fleet' AS scope,
         CAST(NULL AS VARCHAR) AS compressor_id,
         COUNT(*) AS bronze_rows,
@@ -46,8 +53,11 @@ fleet AS (
                  AND reason NOT LIKE 'late%' AND reason NOT LIKE 'too old%'
                  THEN 1 ELSE 0 END) AS invalid_rows,
         -- The fleet is as fresh as its stalest compressor.
-        (SELECT MIN(newest_epoch) FROM per_compressor) AS newest_epoch
-    FROM usable
+        MIN(pc.newest_epoch) AS newest_epoch
+    FROM usable AS u
+    LEFT JOIN (SELECT organization, MIN(newest_epoch) AS newest_epoch FROM per_compressor GROUP BY 1) AS pc
+        ON pc.organization = u.organization
+    GROUP BY u.organization
 ),
 counted AS (
     SELECT
@@ -55,17 +65,20 @@ counted AS (
         b.as_of,
         CASE WHEN b.last_epoch IS NULL THEN 0
              ELSE FLOOR((b.last_epoch - b.first_epoch) / p.interval_seconds) + 1 END
-            * CASE WHEN u.scope = 'fleet' THEN (SELECT COUNT(*) FROM monitored) ELSE 1 END AS expected_rows,
+            * CASE WHEN u.scope = 'fleet' THEN COALESCE(m.compressors, 0) ELSE 1 END AS expected_rows,
         (b.as_of_epoch - u.newest_epoch) / 60.0 AS lag_minutes,
         p.freshness_sla_minutes,
         p.completeness_pass,
         p.consistency_pass,
         p.accuracy_pass
     FROM (SELECT * FROM per_compressor UNION ALL SELECT * FROM fleet) AS u
-    CROSS JOIN batch AS b
+    JOIN batch AS b ON b.organization = u.organization
+    LEFT JOIN (SELECT organization, COUNT(*) AS compressors FROM monitored GROUP BY 1) AS m
+        ON m.organization = u.organization
     CROSS JOIN params AS p
 )
 SELECT
+    organization,
     scope,
     compressor_id,
     as_of,

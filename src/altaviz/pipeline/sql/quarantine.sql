@@ -1,6 +1,7 @@
 -- Readings set aside, each with its reason and lineage. bronze = silver + quarantine, always.
 -- Input: silver_classified.
 SELECT
+    organization,
     compressor_id,
     timestamp,
     vibration_mms,

@@ -13,11 +13,12 @@ WITH checked AS (
     SELECT
         b.*,
         CASE
+            WHEN b._refused IS NOT NULL THEN 'refused at ingest: ' || b._refused
             WHEN b.compressor_id IS NULL OR b.timestamp IS NULL
                 THEN 'missing key: compressor_id or timestamp is null'
             WHEN NOT regexp_matches(b.compressor_id, p.compressor_id_regex)
                 THEN 'invalid compressor id: not 1-64 characters of letters, digits and -_.:/'
-            WHEN c.compressor_id IS NULL THEN 'unknown compressor: not in the fleet metadata'
+            WHEN c.compressor_id IS NULL THEN 'unknown compressor: not registered in the organization''s fleet'
             WHEN pc.compressor_id IS NULL
                 THEN 'plan limit: the organization''s plan covers fewer compressors; upgrade to load it'
             WHEN b.vibration_mms IS NULL AND b.discharge_temp_f IS NULL AND b.suction_pressure_psi IS NULL
@@ -52,21 +53,22 @@ WITH checked AS (
         END AS basic_reason
     FROM bronze_readings AS b
     CROSS JOIN params AS p
-    LEFT JOIN compressors AS c ON c.compressor_id = b.compressor_id
-    LEFT JOIN plan_compressors AS pc ON pc.compressor_id = b.compressor_id
+    LEFT JOIN compressors AS c ON c.organization = b.organization AND c.compressor_id = b.compressor_id
+    LEFT JOIN plan_compressors AS pc ON pc.organization = b.organization AND pc.compressor_id = b.compressor_id
 ),
 loads AS (
-    SELECT compressor_id, _loaded_at, MAX(timestamp) AS newest
+    SELECT organization, compressor_id, _loaded_at, MAX(timestamp) AS newest
     FROM checked
     WHERE basic_reason IS NULL
-    GROUP BY compressor_id, _loaded_at
+    GROUP BY organization, compressor_id, _loaded_at
 ),
 earlier_loads AS (
     SELECT
+        organization,
         compressor_id,
         _loaded_at,
         MAX(newest) OVER (
-            PARTITION BY compressor_id ORDER BY _loaded_at ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+            PARTITION BY organization, compressor_id ORDER BY _loaded_at ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
         ) AS newest_before
     FROM loads
 ),
@@ -80,10 +82,12 @@ judged AS (
         END AS check_reason
     FROM checked AS k
     CROSS JOIN params AS p
-    LEFT JOIN earlier_loads AS e ON e.compressor_id = k.compressor_id AND e._loaded_at = k._loaded_at
-    LEFT JOIN prior_watermarks AS w ON w.compressor_id = k.compressor_id
+    LEFT JOIN earlier_loads AS e
+        ON e.organization = k.organization AND e.compressor_id = k.compressor_id AND e._loaded_at = k._loaded_at
+    LEFT JOIN prior_watermarks AS w ON w.organization = k.organization AND w.compressor_id = k.compressor_id
 )
 SELECT
+    organization,
     compressor_id,
     timestamp,
     vibration_mms,
@@ -99,7 +103,7 @@ SELECT
     CASE
         WHEN check_reason IS NOT NULL THEN check_reason
         WHEN ROW_NUMBER() OVER (
-            PARTITION BY compressor_id, timestamp, check_reason IS NULL
+            PARTITION BY organization, compressor_id, timestamp, check_reason IS NULL
             ORDER BY _loaded_at, _source_file, _source_row
         ) > 1 THEN 'duplicate: same compressor and timestamp as an earlier reading'
     END AS reason

@@ -34,8 +34,8 @@ WITH neighbours AS (
     CROSS JOIN params AS p
     WHERE g.reason IS NULL
     WINDOW
-        w AS (PARTITION BY compressor_id ORDER BY timestamp),
-        r AS (PARTITION BY compressor_id ORDER BY timestamp ROWS BETWEEN 11 PRECEDING AND CURRENT ROW)
+        w AS (PARTITION BY organization, compressor_id ORDER BY timestamp),
+        r AS (PARTITION BY organization, compressor_id ORDER BY timestamp ROWS BETWEEN 11 PRECEDING AND CURRENT ROW)
 ),
 votes AS (
     SELECT
@@ -102,6 +102,7 @@ votes AS (
     FROM neighbours AS n
 )
 SELECT
+    organization,
     compressor_id,
     timestamp,
     vibration_mms,

@@ -1,0 +1,271 @@
+"""`altaviz pipeline watch`: incremental passes whenever data is waiting, one watcher at a time.
+
+Every PIPELINE_WATCH_SECONDS the watcher looks at each organization's landing zone: a landing file is
+waiting until it is in the organization's bronze *and* processed by silver (a file of an organization
+whose last pass failed stays waiting, so its lag keeps growing). When something waits, or an
+organization's alarm limits changed (altaviz.registry), it runs one pipeline run over every
+organization (run.py: one pass for all that have new data); a pass starts at most every
+PIPELINE_WATCH_SECONDS.
+
+- One instance at a time: a lease row in the database (job_locks, renewed every tick, held for three
+  intervals); with --skip-db the lake's own lock (one run at a time per lake) is the only guard.
+- A failing organization is logged and counted, and the next tick tries it again; the others flow.
+- A database outage (or any error outside the run) is logged and retried with exponential back-off,
+  up to BACKOFF_MAX; the watcher never exits on its own.
+- Killed at any moment (even SIGKILL mid-pass), it leaves the lake as the last committed pass left it
+  (every pass commits with one manifest rename) and the next pass completes the work.
+
+Metrics (prometheus-client's default registry, served on PIPELINE_WATCH_METRICS_PORT at ALTAVIZ_HOST,
+and pushed to METRICS_PUSHGATEWAY_URL after each run like `pipeline run`):
+  altaviz_pipeline_waiting_seconds{organization}   age of the organization's oldest waiting file (0: none)
+  altaviz_pipeline_waiting_files{organization}     landing files waiting
+  altaviz_pipeline_organization_failures_total{organization}
+  altaviz_pipeline_watch_ticks_total{outcome}      idle, ran, partial, failed, standby, busy, error
+  altaviz_pipeline_watch_lease_held                1 while this watcher holds the lease
+The log says the same per organization at every tick where something waits.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+
+from altaviz.config import Settings
+from altaviz.pipeline.lake import Lake, LakeError
+from altaviz.pipeline.landing import landing_organizations, reading_files, refused_files
+
+log = logging.getLogger("altaviz.pipeline.watch")
+
+BACKOFF_MAX = 300.0  # seconds between attempts while the database (or anything outside a run) fails
+
+WAITING_SECONDS = Gauge(
+    "altaviz_pipeline_waiting_seconds",
+    "Age of the organization's oldest landing file not yet processed (0: nothing waits).",
+    ["organization"],
+)
+WAITING_FILES = Gauge(
+    "altaviz_pipeline_waiting_files", "Landing files of the organization not yet processed.", ["organization"]
+)
+ORGANIZATION_FAILURES = Counter(
+    "altaviz_pipeline_organization_failures_total",
+    "Runs in which the organization failed (a bad landing file, a failed step or load).",
+    ["organization"],
+)
+TICKS = Counter(
+    "altaviz_pipeline_watch_ticks_total",
+    "Watcher ticks by outcome: idle, ran, partial (some organizations failed), failed, standby (another "
+    "watcher holds the lease), busy (another run holds the lake), error (retried with back-off).",
+    ["outcome"],
+)
+LEASE_HELD = Gauge("altaviz_pipeline_watch_lease_held", "1 while this watcher holds the lease.")
+
+
+@dataclass(frozen=True)
+class Waiting:
+    files: int
+    oldest: float  # epoch seconds (modification time) of the oldest waiting file
+
+
+def waiting_data(settings: Settings) -> dict[str, Waiting]:
+    """Per organization with a landing zone, the landing files not yet processed (none: left out).
+
+    A file is processed when the digest the last run recorded for it (same path, size and time) names
+    a bronze file of its organization that the organization's silver has processed.
+    """
+    lake = Lake(settings.lake_dir)
+    try:
+        known: dict[str, list[Any]] = json.loads((lake.root / "landing-digests.json").read_text())
+    except (OSError, ValueError):
+        known = {}
+    organizations = lake.read_manifest().organizations
+    found: dict[str, Waiting] = {}
+    for slug, roots in landing_organizations(settings.landing_dir, settings.default_organization).items():
+        state = organizations.get(slug)
+        processed = set(state.processed_bronze) if state is not None else set()
+        files = 0
+        oldest: float | None = None
+        for path in reading_files(roots) + refused_files(roots):
+            try:
+                status = path.stat()
+            except OSError:
+                continue  # gone since listed
+            entry = known.get(str(path))
+            if (
+                entry is not None
+                and entry[:2] == [status.st_size, status.st_mtime_ns]
+                and f"{entry[2]}.parquet" in processed
+            ):
+                continue
+            files += 1
+            oldest = status.st_mtime if oldest is None else min(oldest, status.st_mtime)
+        if oldest is not None:
+            found[slug] = Waiting(files, oldest)
+    return found
+
+
+def instance_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Watcher:
+    def __init__(
+        self,
+        settings: Settings,
+        skip_db: bool = False,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.skip_db = skip_db
+        self.sleep = sleep
+        self.clock = clock
+        self.holder = instance_name()
+        self.interval = float(settings.pipeline_watch_seconds)
+        self.ttl = timedelta(seconds=max(3 * self.interval, 60.0))
+        self.stopping = threading.Event()
+        self.engine: Any = None
+        self.versions: dict[str, int] | None = None
+        self.reported: set[str] = set()
+
+    def run(self, ticks: int | None = None) -> None:
+        """Tick every interval until stopped (or `ticks` ticks); errors back off, never end the loop."""
+        backoff = self.interval
+        done = 0
+        try:
+            while not self.stopping.is_set() and (ticks is None or done < ticks):
+                started = self.clock()
+                done += 1
+                try:
+                    self.tick()
+                    backoff = self.interval
+                except Exception as exc:  # the database is down, the disk is full...: wait and retry
+                    TICKS.labels("error").inc()
+                    log.error("watch: %s; retrying in %.0f s", _first_line(exc), backoff)
+                    self._wait(backoff)
+                    backoff = min(backoff * 2, BACKOFF_MAX)
+                    continue
+                if ticks is None or done < ticks:
+                    self._wait(max(0.0, self.interval - (self.clock() - started)))
+        finally:
+            self.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _wait(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        if self.sleep is time.sleep:
+            self.stopping.wait(seconds)  # a stop (SIGTERM) ends the wait at once
+        else:
+            self.sleep(seconds)
+
+    def close(self) -> None:
+        if self.engine is not None:
+            from altaviz.pipeline import database
+
+            try:
+                database.release_lease(self.engine, self.holder)
+            except Exception as exc:  # the database is gone: the lease runs out by itself
+                log.warning("watch: could not release the lease: %s", _first_line(exc))
+            self.engine.dispose()
+            self.engine = None
+        LEASE_HELD.set(0)
+
+    def tick(self) -> str:
+        """One look: run the pipeline when data waits or alarm limits changed. Returns the outcome."""
+        changed_limits = False
+        if not self.skip_db:
+            from altaviz.pipeline import database
+
+            if self.engine is None:
+                self.engine = database.open_database(self.settings)
+            if not database.acquire_lease(self.engine, self.holder, self.ttl):
+                LEASE_HELD.set(0)
+                TICKS.labels("standby").inc()
+                log.info("watch: another watcher holds the lease; standing by")
+                return "standby"
+            LEASE_HELD.set(1)
+            versions = database.threshold_versions(self.engine)
+            changed_limits = self.versions is not None and versions != self.versions
+            self.versions = versions
+        waiting = self._measure()
+        if not waiting and not changed_limits:
+            TICKS.labels("idle").inc()
+            return "idle"
+        outcome = self._run()
+        self._measure()
+        TICKS.labels(outcome).inc()
+        return outcome
+
+    def _measure(self) -> dict[str, Waiting]:
+        waiting = waiting_data(self.settings)
+        now = self.clock()
+        for slug in self.reported - set(waiting):
+            WAITING_SECONDS.labels(slug).set(0)
+            WAITING_FILES.labels(slug).set(0)
+        for slug, w in sorted(waiting.items()):
+            lag = max(0.0, now - w.oldest)
+            WAITING_SECONDS.labels(slug).set(lag)
+            WAITING_FILES.labels(slug).set(w.files)
+            log.info("watch: %s has %d landing files waiting, the oldest for %.0f s", slug, w.files, lag)
+        self.reported = set(waiting) | self.reported
+        return waiting
+
+    def _run(self) -> str:
+        from altaviz.pipeline.run import PipelineError, PipelineOptions, run_pipeline
+
+        started = self.clock()
+        try:
+            result = run_pipeline(self.settings, PipelineOptions(skip_db=self.skip_db))
+        except LakeError as exc:
+            if "another pipeline run" in str(exc):
+                log.info("watch: %s; next tick", exc)
+                return "busy"
+            raise
+        except PipelineError as exc:
+            if exc.result is None:
+                raise
+            result = exc.result
+        seconds = self.clock() - started
+        for slug, outcome in sorted(result.organizations.items()):
+            if outcome.error is not None:
+                ORGANIZATION_FAILURES.labels(slug).inc()
+                log.error("watch: %s failed: %s", slug, outcome.error)
+            elif not outcome.nothing_new:
+                log.info("watch: %s: %s", slug, ", ".join(outcome.work))
+        failed = len(result.failed)
+        log.info(
+            "watch: run of %d organizations in %.1f s, %d failed", len(result.organizations), seconds, failed
+        )
+        if not failed:
+            return "ran"
+        return "failed" if failed == len(result.organizations) else "partial"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def serve_metrics(settings: Settings) -> None:
+    """/metrics of the watcher on PIPELINE_WATCH_METRICS_PORT (0: none), at ALTAVIZ_HOST."""
+    if not settings.pipeline_watch_metrics_port:
+        return
+    from prometheus_client import start_http_server
+
+    start_http_server(settings.pipeline_watch_metrics_port, addr=settings.server_host)
+    log.info(
+        "watch: metrics at http://%s:%d/metrics", settings.server_host, settings.pipeline_watch_metrics_port
+    )
