@@ -291,6 +291,27 @@ def test_a_failed_migration_leaves_the_app_and_watcher_alone(cloud: Cloud) -> No
     assert cloud.state["images"] == {"altaviz-app": OLD, "altaviz-pipeline": OLD, "altaviz-migrate": OLD}
 
 
+def test_a_migration_that_does_not_end_in_time_fails_the_deploy(cloud: Cloud) -> None:
+    cloud.state["migration"] = ["Running", "Running", "Running"]
+
+    done = cloud.run(DEPLOY, "staging", "2222222", DEPLOY_TIMEOUT_SECONDS="2", DEPLOY_POLL_SECONDS="1")
+
+    assert done.returncode == 1
+    assert cloud.calls == [*READS, update_job(NEW), *migration(statuses=3), update_job(OLD)]
+    assert "still Running after 2s" in done.stderr
+
+
+def test_a_failed_redeploy_of_the_running_image_says_there_is_nothing_older(cloud: Cloud) -> None:
+    cloud.state["images"] = {"altaviz-app": NEW, "altaviz-pipeline": NEW, "altaviz-migrate": NEW}
+    cloud.state["failing"] = [NEW]
+
+    done = cloud.run(DEPLOY, "staging", "2222222")
+
+    assert done.returncode == 1
+    assert cloud.calls[-1] == SMOKE  # no rollback to the same image
+    assert "no earlier image to return to; run deploy/rollback.sh staging <an earlier tag>" in done.stderr
+
+
 def test_a_manual_rollback_moves_everything_to_the_tag_then_smokes(cloud: Cloud) -> None:
     cloud.state["images"] = {"altaviz-app": NEW, "altaviz-pipeline": NEW, "altaviz-migrate": NEW}
 
