@@ -198,3 +198,16 @@ def test_template_has_every_column_and_imports_cleanly(app: FastAPI, org_a: Seed
 def test_viewer_cannot_import(app: FastAPI, org_a: SeededOrg) -> None:
     viewer = member_client(app, org_a.users[Role.VIEWER])
     assert _post(viewer, FILE, dry_run=True).status_code == 403
+
+
+def test_a_sixty_five_character_id_is_refused_in_a_file_too(app: FastAPI, org_a: SeededOrg) -> None:
+    content = "\n".join(
+        [HEADER] + [f"{'C' * n},STATION-A,,,,,Ajax,DPC-360,1340,2024-01-01," for n in (65, 64)]
+    )
+    answer = _post(_admin(app, org_a), content, dry_run=False).json()
+    too_long, longest = answer["results"]
+    assert too_long["status"] == "refused" and too_long["field"] == "compressor_id"
+    assert "65 characters long; the limit is 64" in too_long["reason"]
+    assert longest["status"] == "ok"
+    with session_scope(app.state.engine) as session:
+        assert session.get(CompressorMetadata, (org_a.id, "C" * 64)) is not None
