@@ -16,7 +16,6 @@ Decisions (README, "Fleet registry"):
 """
 
 import uuid
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select
@@ -385,11 +384,6 @@ def list_compressors(
     )
 
 
-def get_compressor(db: Session, scope: OrgScope, compressor_id: str) -> RegisteredCompressor:
-    compressor = _compressor(db, scope, compressor_id)
-    return _compressor_out(compressor, _station(db, scope, compressor.station_id).station_name)
-
-
 def _plan_check(db: Session, principal: Principal) -> None:
     refusal = registration_refusal(db, principal.organization.id)
     if refusal is not None:
@@ -533,16 +527,3 @@ def remove_compressor(
     )
     _changed(db, principal)
     return CompressorRemoval(compressor_id=compressor_id, outcome="deleted", archived_at=None)
-
-
-def active_compressor_ids(db: Session, organization_id: uuid.UUID) -> set[str]:
-    """Compressors registered and not archived: those whose readings are expected and accepted."""
-    c = CompressorMetadata
-    query = scoped(select(c.compressor_id), OrgScope(organization_id), c).where(c.archived_at.is_(None))
-    return set(db.scalars(query))
-
-
-def registered_at(db: Session, scope: OrgScope) -> dict[str, datetime | None]:
-    """Every registered compressor id and when it was archived (None: in the fleet)."""
-    c = CompressorMetadata
-    return {row[0]: row[1] for row in db.execute(scoped(select(c.compressor_id, c.archived_at), scope, c))}

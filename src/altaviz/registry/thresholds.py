@@ -422,15 +422,19 @@ def _reached(state: OrganizationThresholds, target: Target) -> list[tuple[ScopeT
     """The scopes whose effective values follow the target's set."""
     if target.type == "compressor":
         return [("compressor", target.id)]
-    compressors = [
+    reached: list[tuple[ScopeType, str]] = []
+    if target.type == "organization":
+        reached.append(("organization", ""))
+        models = sorted(set(state.models) | {m for m in state.model_of.values() if m is not None})
+        reached.extend(("model", m) for m in models)
+    else:
+        reached.append(("model", target.id))
+    reached.extend(
         ("compressor", c)
         for c, model in state.model_of.items()
         if target.type == "organization" or model == target.id
-    ]
-    if target.type == "model":
-        return [("model", target.id), *compressors]  # type: ignore[list-item]
-    models = sorted(set(state.models) | {m for m in state.model_of.values() if m is not None})
-    return [("organization", ""), *(("model", m) for m in models), *compressors]  # type: ignore[list-item]
+    )
+    return reached
 
 
 def _check(state: OrganizationThresholds, target: Target, proposed: OverrideSet) -> None:
