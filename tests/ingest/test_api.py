@@ -338,3 +338,43 @@ def test_ingest_keys_have_their_own_rate_limit_apart_from_the_per_ip_one(
     finally:
         close_clients()
         app.state.engine.dispose()
+
+
+def _parquet_body(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def test_parquet_columns_of_other_types(app: FastAPI, org_a: SeededOrg, ingest_key: str) -> None:
+    moment = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    sensors = {name: pa.array([1.0, 2.0], pa.float32()) for name in ("vibration_mms", "discharge_temp_f")}
+    others = {
+        name: pa.array([60, 61], pa.int32())
+        for name in (
+            "suction_pressure_psi",
+            "discharge_pressure_psi",
+            "horsepower_consumption",
+            "gas_flow_mcf",
+        )
+    }
+    table = pa.table(
+        {
+            "compressor_id": pa.array([b"COMP-001", b"COMP-002"], pa.binary()),
+            "timestamp": pa.array([moment.replace(tzinfo=None)] * 2, pa.timestamp("ms")),  # no zone: UTC
+            **sensors,
+            **others,
+            "site": ["north", "south"],
+        }
+    )
+    response = post(app, ingest_key, _parquet_body(table), "application/vnd.apache.parquet")
+    assert response.status_code == 200, response.text
+    assert response.json()["ignored_columns"] == ["site"]
+    assert {r["timestamp"] for r in landed_rows(data_dir(app), org_a.slug)} == {moment}
+
+    nested = table.set_column(2, "vibration_mms", pa.array([[1.0], [2.0]]))
+    response = post(app, ingest_key, _parquet_body(nested), "application/vnd.apache.parquet")
+    assert (
+        response.status_code == 422
+        and "vibration_mms is of type list<" in response.json()["error"]
+    )

@@ -15,6 +15,7 @@ from types import NoneType
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -276,4 +277,34 @@ def _parquet(body: bytes, limit: int) -> RawBatch:
     for index, field in enumerate(table.schema):
         if pa.types.is_dictionary(field.type):
             table = table.set_column(index, field.name, table.column(index).cast(field.type.value_type))
+    for index, field in enumerate(table.schema):
+        table = table.set_column(index, field.name, _usable(field.name, table.column(index)))
     return RawBatch("parquet", _with_all_columns(table, rows), ignored)
+
+
+def _usable(name: str, column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A Parquet column of a type the checks can read, or IngestError 422 naming the column."""
+    kind = column.type
+    text = pa.types.is_string(kind) or pa.types.is_large_string(kind)
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        try:
+            return pc.cast(column, pa.string())
+        except pa.ArrowInvalid:
+            raise IngestError(
+                422, "bad_column", f"The column {name} holds bytes that are not UTF-8 text"
+            ) from None
+    if pa.types.is_null(kind) or text:
+        return column
+    if name == "compressor_id":
+        if pa.types.is_integer(kind):
+            return pc.cast(column, pa.string())
+        expected = "text"
+    elif name == "timestamp":
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_timestamp(kind):
+            return column
+        expected = "a timestamp (with time zone), RFC 3339 text or epoch milliseconds"
+    else:
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+            return column
+        expected = "a number"
+    raise IngestError(422, "bad_column", f"The column {name} is of type {kind}; it must be {expected}")

@@ -1,5 +1,5 @@
 """Judge every row of a request at once (DuckDB over the Arrow batch): accepted rows in the landing
-format, refused rows with their reason (sql/judge_readings.sql states the rules)."""
+format (in the order sent), refused rows with their reason (sql/judge_readings.sql states the rules)."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -9,6 +9,7 @@ from importlib.resources import files
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from altaviz.fleet.identifiers import COMPRESSOR_ID_PATTERN
 from altaviz.fleet.sensors import SENSOR_NAMES, SENSORS
@@ -46,6 +47,13 @@ class Judgement:
     rows: int
     accepted: pa.Table  # ACCEPTED_SCHEMA, ordered by compressor and time
     refused: pa.Table  # REFUSED_SCHEMA, ordered by row number
+
+
+def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """What was sent, as text (only refused rows are turned into text: it is the costly part)."""
+    if pa.types.is_string(column.type):
+        return column
+    return pc.cast(column, pa.string())
 
 
 @cache
@@ -91,9 +99,9 @@ def judge(
     table = batch.table
     rows = table.num_rows
     table = table.append_column("_row_number", pa.array(np.arange(1, rows + 1, dtype=np.int64)))
-    numbers = ", ".join(
-        f"CAST({name} AS VARCHAR) AS {name}_text, TRY_CAST({name} AS DOUBLE) AS {name}" for name in NUMBERS
-    )
+    numbers = ", ".join(f"{name} AS {name}_raw, TRY_CAST({name} AS DOUBLE) AS {name}" for name in NUMBERS)
+    kind = table.schema.field("timestamp").type
+    blank = "trim(timestamp) = ''" if pa.types.is_string(kind) or pa.types.is_large_string(kind) else "false"
     con = duckdb.connect(config={"threads": 2})
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -112,8 +120,9 @@ def judge(
                     _row_number AS row_number,
                     {ROW_PROBLEM} AS row_problem,
                     CAST(compressor_id AS VARCHAR) AS compressor_id,
-                    CAST(timestamp AS VARCHAR) AS timestamp_text,
-                    {_timestamp_expression(table.schema.field("timestamp").type)} AS ts,
+                    timestamp AS timestamp_raw,
+                    {_timestamp_expression(kind)} AS ts,
+                    {blank} AS ts_blank,
                     {numbers}
                 FROM sent"""
         )
@@ -127,19 +136,23 @@ def judge(
         for sensor in SENSORS:
             params[f"{sensor.name}_min"] = sensor.physical_min
             params[f"{sensor.name}_max"] = sensor.physical_max
-        con.execute(f"CREATE TEMP TABLE judged AS {_judge_sql()}", params)
-        columns = ", ".join(NUMBERS)
-        accepted = con.sql(
-            f"""SELECT compressor_id, ts AS timestamp, {columns} FROM judged WHERE reason IS NULL
-                ORDER BY compressor_id, ts"""
-        ).to_arrow_table()
-        texts = ", ".join(f"{name}_text AS {name}" for name in NUMBERS)
-        refused = con.sql(
-            f"""SELECT compressor_id, timestamp_text AS timestamp, {texts}, $source AS source,
-                       row_number, reason
-                FROM judged WHERE reason IS NOT NULL ORDER BY row_number""",
-            params={"source": source},
-        ).to_arrow_table()
+        judged = con.sql(_judge_sql(), params=params).to_arrow_table()
     finally:
         con.close()
+    good = pc.is_null(judged.column("reason"))
+    accepted = (
+        judged.filter(good).select(["compressor_id", "ts", *NUMBERS]).rename_columns(ACCEPTED_SCHEMA.names)
+    )
+    bad = judged.filter(pc.invert(good))
+    bad = bad.take(pc.sort_indices(bad.column("row_number")))
+    refused = pa.table(
+        {
+            "compressor_id": bad.column("compressor_id"),
+            "timestamp": _as_text(bad.column("timestamp_raw")),
+            **{name: _as_text(bad.column(f"{name}_raw")) for name in NUMBERS},
+            "source": pa.array([source] * bad.num_rows, pa.string()),
+            "row_number": bad.column("row_number"),
+            "reason": bad.column("reason"),
+        }
+    )
     return Judgement(rows, accepted.cast(ACCEPTED_SCHEMA), refused.cast(REFUSED_SCHEMA))
