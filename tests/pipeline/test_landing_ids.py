@@ -79,3 +79,20 @@ def test_a_64_character_id_loads_into_the_database(tmp_path: Path, db_url: str) 
         engine.dispose()
     assert LONGEST in ids
     assert LONGEST in hourly
+
+
+def test_a_65_character_id_is_refused_the_same_way_on_both_databases(tmp_path: Path, db_url: str) -> None:
+    """The id rule is checked at the door: PostgreSQL and SQLite never see the id, and nothing is loaded."""
+    landing = tmp_path / "landing"
+    write_fleet(landing, ("COMP-001", TOO_LONG))
+    write_readings(landing, "r.parquet", _readings("COMP-001"))
+    with pytest.raises(PipelineError) as caught:
+        run(settings_for(tmp_path, db_url))
+    assert "\n" not in str(caught.value)
+    assert "landing/fleet/compressors.parquet row 2: compressor_id is 65 characters long" in str(caught.value)
+    engine = create_db_engine(db_url)
+    try:
+        with session_scope(engine) as session:
+            assert session.scalars(select(CompressorMetadata.compressor_id)).all() == []
+    finally:
+        engine.dispose()
