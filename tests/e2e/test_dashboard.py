@@ -72,7 +72,7 @@ def loaded(live_server: LiveServer, browser: Browser) -> dict[str, str]:
         org = accounts.get_organization_by_slug(session, slug.group(1))
         accounts.create_user(session, org, email=VIEWER, password=PASSWORD, role=Role.VIEWER, name="Val")
     engine.dispose()
-    _altaviz(live_server, "simulate")
+    _altaviz(live_server, "simulate", "--organization", slug.group(1))
     _altaviz(live_server, "pipeline", "run", "--organization", slug.group(1))
 
     # No reload: the page's live region refreshes itself and the failing unit appears.
