@@ -123,3 +123,40 @@ def test_fleet_map_keeps_its_stations_through_refreshes(
     stations = page.locator(".legend li[data-station]").count()
     assert stations >= 3 and fleet_map["series"] == [stations], fleet_map  # a dot per station
     page.close()
+
+
+def test_an_alert_action_updates_the_page_at_once_announces_it_and_moves_focus(
+    live_server: LiveServer, browser: Browser, enterprise: str
+) -> None:
+    settings = live_server.settings
+    every = settings.web_refresh_seconds
+    settings.web_refresh_seconds = 600  # no periodic refresh: whatever updates comes from the action
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = watch(page)
+        sign_in(page, live_server, OWNER)
+        page.goto(f"{live_server.url}/dashboard/alerts?status=active")
+        rows = page.locator("tr[data-alert-id]")
+        ids = [rows.nth(i).get_attribute("data-alert-id") for i in range(rows.count())]
+        assert len(ids) >= 2
+        active = int(page.locator('[data-metric="active"]').inner_text())
+        shelved = int(page.locator('[data-metric="shelved"]').inner_text())
+        row = page.locator(f'tr[data-alert-id="{ids[0]}"]')
+        row.locator("summary", has_text="Shelve").click()
+        row.get_by_label("Reason").fill("sensor being replaced")
+        row.get_by_role("button", name="Shelve alert").click()
+        # counts, tab counts and the list follow at once (the periodic refresh is 10 minutes away)
+        expect(page.locator('[data-metric="active"]')).to_have_text(str(active - 1), timeout=5_000)
+        expect(page.locator('[data-metric="shelved"]')).to_have_text(str(shelved + 1))
+        expect(page.locator('.tabs-nav a[href*="status=shelved"] .count')).to_have_text(str(shelved + 1))
+        expect(page.locator(f'tr[data-alert-id="{ids[0]}"]')).to_have_count(0)
+        expect(page.locator("#announcer")).to_contain_text("Shelved")
+        focused = page.evaluate(
+            "() => { var row = document.activeElement && document.activeElement.closest('tr');"
+            " return row ? row.getAttribute('data-alert-id') : null; }"
+        )
+        assert focused == ids[1]
+        assert errors == []
+        page.close()
+    finally:
+        settings.web_refresh_seconds = every

@@ -1,6 +1,7 @@
 """Page routes: public pages, sign-up/in/out, and the dashboard (thin: parse, call views/services,
 render). Queries live in the services; views.py assembles what each page shows."""
 
+import json
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -356,13 +357,19 @@ def _client_ip(request: Request) -> str | None:
 def _alert_action(
     request: Request, db: Any, principal: Any, alert_id: int, action: Any, done: str
 ) -> Response:
-    """Run an alert action (it audits itself) and answer with the alert's row, or the reason it failed."""
+    """Run an alert action (it audits itself) and answer with the alert's row, or the reason it failed.
+
+    A done action also triggers `alerts-changed` after the row is swapped in: the page's live region
+    refreshes at once (counts, tabs, cards) and the message is announced (aria-live; app.js)."""
     needs(principal, Role.OPERATOR)
     begin_write(db)
     try:
         alert = action()
         db.commit()
-        return _alert_row(request, principal, alert, done)
+        response = _alert_row(request, principal, alert, done)
+        what = f"{done}: {alert.compressor_id} {alert.condition} alert."
+        response.headers["HX-Trigger-After-Swap"] = json.dumps({"alerts-changed": {"message": what}})
+        return response
     except (Conflict, ValueError) as error:
         db.rollback()
         return _alert_row(request, principal, alerts.get_alert(db, principal.scope, alert_id), str(error))

@@ -239,6 +239,39 @@
     return zone() === "UTC" ? utc : timeIn(value, zone(), true) + " (" + utc + ")";
   }
 
+  // --- alert actions ---------------------------------------------------------------------------------
+  // After acknowledge / shelve / resolve / unshelve the server triggers "alerts-changed": the live
+  // region refreshes at once (counts, tabs, cards), the message is announced (aria-live), and keyboard
+  // focus goes to the next row (the acted row may leave the list) instead of the top of the page.
+  var pendingFocus = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    var row = elt && elt.closest ? elt.closest("tr[data-alert-id]") : null;
+    if (!row || event.detail.requestConfig.verb === "get") { return; }
+    var next = row.nextElementSibling || row.previousElementSibling;
+    pendingFocus = { acted: row.getAttribute("data-alert-id"), next: next ? next.getAttribute("data-alert-id") : null };
+  });
+  function focusAfterAction() {
+    if (!pendingFocus) { return; }
+    var target = (pendingFocus.next && document.querySelector('tr[data-alert-id="' + pendingFocus.next + '"]')) ||
+      document.querySelector('tr[data-alert-id="' + pendingFocus.acted + '"]') || document.querySelector("tr[data-alert-id]");
+    if (!target) { return; }
+    var control = target.querySelector("button, summary, a[href]");
+    if (control) { control.focus({ preventScroll: false }); }
+  }
+  document.body.addEventListener("alerts-changed", function (event) {
+    var box = document.getElementById("announcer");
+    if (box && event.detail && event.detail.message) {
+      box.textContent = "";
+      window.setTimeout(function () { box.textContent = event.detail.message; }, 50);
+    }
+    focusAfterAction();
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (!pendingFocus || !event.detail.target) { return; }
+    if (event.detail.target.id === "live") { focusAfterAction(); pendingFocus = null; }
+  });
+
   // --- live refresh health ----------------------------------------------------------------------------
   // A refresh that fails (network, 5xx) leaves the page as it was: a banner says since when the page is
   // stale and that it keeps retrying; the next good refresh takes it away.
