@@ -277,8 +277,9 @@ def landing_organizations(landing_dir: Path, default_organization: str) -> dict[
 
     An organization's files are under landing/<organization>/ (readings/, fleet/, maintenance/,
     refused/). A landing zone of the single-organization layout (landing/readings/ and landing/fleet/
-    at the top, as before issue 16) is `default_organization`'s, read after its own directory; where
-    both hold a fleet file, the organization's directory wins.
+    at the top, as before issue 16) is `default_organization`'s (the run passes the organization it
+    names, else ALTAVIZ_ORGANIZATION), read after its own directory; where both hold a fleet file, the
+    organization's directory wins.
     """
     found: dict[str, list[Path]] = {}
     if not landing_dir.exists():

@@ -204,8 +204,11 @@ def run_pipeline(
     with lake.exclusive():
         lake.clear_scratch()  # what a killed run left behind
         lake.collect_garbage()
-        lake.upgrade(settings.default_organization, _with_organization(settings.default_organization))
-        landing = landing_organizations(settings.landing_dir, settings.default_organization)
+        # The single-organization layout (landing/readings/, as before issue 16) is the organization the
+        # run names, as it was, else ALTAVIZ_ORGANIZATION's.
+        owner = options.organization or settings.default_organization
+        lake.upgrade(owner, _with_organization(owner))
+        landing = landing_organizations(settings.landing_dir, owner)
         slugs = _organizations(settings, options, lake, landing)
         db = None
         if not options.skip_db:

@@ -1,0 +1,257 @@
+"""Several organizations through one pipeline (issue 16 items 5, 8): each one's data lands in its own
+organization only, one's bad file or failure never blocks another, refused ingest rows and unknown
+compressors are quarantined with their reason, incremental state is per organization, and an
+alarm-limit override recomputes the alerts of its compressor only."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import Engine, select
+
+from altaviz.accounts.models import Organization
+from altaviz.accounts.service import create_organization
+from altaviz.alerts.models import AlertHistory
+from altaviz.db.session import create_db_engine, session_scope
+from altaviz.monitoring.models import SensorReadingAgg
+from altaviz.pipeline.lake import Lake
+from altaviz.pipeline.run import PipelineError, PipelineOptions, run_pipeline
+from altaviz.registry.models import ThresholdOverride
+from altaviz.simulator import SimulationConfig, simulate
+from tests.pipeline.helpers import lake_rows, settings_for, write_readings
+
+START = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
+ORGS = ("north", "south")
+
+
+def _land(data_dir: Path, slug: str, compressors: int, seed: int, days: float = 2) -> Path:
+    landing = data_dir / "landing" / slug
+    simulate(SimulationConfig(compressors=compressors, days=days, start=START, seed=seed), landing)
+    return landing
+
+
+def _create(url: str, *slugs: str) -> None:
+    engine = create_db_engine(url)
+    try:
+        with session_scope(engine) as session:
+            for slug in slugs:
+                create_organization(session, slug.title(), slug, tier="enterprise", max_compressors=None)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def engine(sqlite_url: str) -> Any:
+    engine = create_db_engine(sqlite_url)
+    yield engine
+    engine.dispose()
+
+
+def _hourly_by_org(engine: Engine) -> dict[str, set[str]]:
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(Organization.slug, SensorReadingAgg.compressor_id).join(
+                Organization, Organization.id == SensorReadingAgg.organization_id
+            )
+        ).all()
+    found: dict[str, set[str]] = {}
+    for slug, compressor in rows:
+        found.setdefault(slug, set()).add(compressor)
+    return found
+
+
+def test_two_organizations_in_one_run_land_in_their_own_organizations(
+    tmp_path: Path, sqlite_url: str, engine: Engine
+) -> None:
+    # the same compressor ids in both: only the organization tells them apart
+    _land(tmp_path, "north", compressors=3, seed=1)
+    _land(tmp_path, "south", compressors=2, seed=2)
+    _create(sqlite_url, *ORGS)
+    result = run_pipeline(settings_for(tmp_path, sqlite_url), PipelineOptions())
+    assert set(result.organizations) == set(ORGS) and not result.failed
+    assert _hourly_by_org(engine) == {
+        "north": {"COMP-001", "COMP-002", "COMP-003"},
+        "south": {"COMP-001", "COMP-002"},
+    }
+    # each organization's rows are its own readings: the same id holds other values in the other
+    north = lake_rows(tmp_path, "silver/readings", "organization = 'north' AND compressor_id = 'COMP-001'")
+    south = lake_rows(tmp_path, "silver/readings", "organization = 'south' AND compressor_id = 'COMP-001'")
+    assert len(north) == len(south) == 288
+    assert [r["vibration_mms"] for r in north] != [r["vibration_mms"] for r in south]
+    with session_scope(engine) as session:
+        per_org = dict(
+            session.execute(
+                select(Organization.slug, SensorReadingAgg.reading_count)
+                .join(Organization, Organization.id == SensorReadingAgg.organization_id)
+                .where(SensorReadingAgg.compressor_id == "COMP-003")
+            ).all()
+        )
+    assert set(per_org) == {"north"}
+    for slug in ORGS:
+        summary = result.organizations[slug].summary
+        assert summary is not None and summary.balanced
+
+
+def test_a_corrupt_file_of_one_organization_does_not_stop_another(
+    tmp_path: Path, sqlite_url: str, engine: Engine
+) -> None:
+    _land(tmp_path, "north", compressors=2, seed=1)
+    south = _land(tmp_path, "south", compressors=2, seed=2)
+    _create(sqlite_url, *ORGS)
+    settings = settings_for(tmp_path, sqlite_url)
+    run_pipeline(settings, PipelineOptions())
+    before = _hourly_by_org(engine)
+
+    (south / "readings" / "broken.parquet").write_bytes(b"PAR1 not parquet at all")
+    newest = max(r["timestamp"] for r in lake_rows(tmp_path, "silver/readings", "organization = 'north'"))
+    write_readings(
+        tmp_path / "landing" / "north",
+        "later.parquet",
+        [{"compressor_id": "COMP-001", "timestamp": newest + timedelta(minutes=10 * i)} for i in (1, 2, 3)],
+    )
+    with pytest.raises(
+        PipelineError, match="1 of 2 organizations failed: south: landing/south/readings/broken"
+    ) as info:
+        run_pipeline(settings, PipelineOptions())
+    result = info.value.result
+    assert result is not None
+    assert set(result.failed) == {"south"} and "broken.parquet" in result.failed["south"]
+    # north's new readings flowed; south's database rows are as they were
+    assert len(lake_rows(tmp_path, "silver/readings", "organization = 'north'")) == 2 * 288 + 3
+    after = _hourly_by_org(engine)
+    assert after["south"] == before["south"]
+    with session_scope(engine) as session:
+        newest_north = session.scalar(
+            select(SensorReadingAgg.agg_timestamp)
+            .join(Organization, Organization.id == SensorReadingAgg.organization_id)
+            .where(Organization.slug == "north")
+            .order_by(SensorReadingAgg.agg_timestamp.desc())
+        )
+    assert newest_north is not None and newest_north >= newest.replace(minute=0)
+
+    # the file fixed (removed), south goes on from where it was
+    (south / "readings" / "broken.parquet").unlink()
+    result = run_pipeline(settings, PipelineOptions())
+    assert not result.failed
+
+
+def test_refused_rows_and_unknown_compressors_are_quarantined_with_their_reason(tmp_path: Path) -> None:
+    landing = _land(tmp_path, "north", compressors=2, seed=1, days=1)
+    refused = landing / "refused"
+    refused.mkdir()
+    text = pa.string()
+    pq.write_table(
+        pa.table(
+            {
+                "compressor_id": pa.array(["COMP-001", "X" * 65], text),
+                "timestamp": pa.array(["2026-01-01T00:05:00Z", "yesterday"], text),
+                "vibration_mms": pa.array(["abc", "3.1"], text),
+                "source": pa.array(["api", "api"], text),
+                "row_number": pa.array([4, 9], pa.int64()),
+                "reason": pa.array(["vibration_mms is not a number", "compressor_id is 65 characters"], text),
+            }
+        ),
+        refused / "batch-1.parquet",
+    )
+    write_readings(landing, "ghost.parquet", [{"compressor_id": "GHOST-1", "timestamp": START}])
+    result = run_pipeline(settings_for(tmp_path), PipelineOptions(skip_db=True))
+    summary = result.summary
+    assert summary.balanced  # bronze (readings + refused rows) = silver + quarantine
+    assert summary.quarantined == {"refused at ingest": 2, "unknown compressor": 1}
+    reasons = [r["reason"] for r in lake_rows(tmp_path, "silver/quarantine", order="reason")]
+    assert reasons == [
+        "refused at ingest: compressor_id is 65 characters (api, row 9)",
+        "refused at ingest: vibration_mms is not a number (api, row 4)",
+        "unknown compressor: not registered in the organization's fleet",
+    ]
+    kept = lake_rows(
+        tmp_path, "silver/quarantine", "_source_file LIKE 'north/refused/%'", order="_source_row"
+    )
+    assert [r["compressor_id"] for r in kept] == ["COMP-001", "X" * 65] and kept[0]["organization"] == "north"
+
+
+def test_new_data_of_one_organization_does_not_recompute_another(tmp_path: Path) -> None:
+    _land(tmp_path, "north", compressors=2, seed=1)
+    _land(tmp_path, "south", compressors=2, seed=2)
+    settings = settings_for(tmp_path)
+    run_pipeline(settings, PipelineOptions(skip_db=True))
+    lake = Lake(settings.lake_dir)
+    state_before = lake.read_manifest().organizations["south"]
+    tables = {"gold/readings": "compressor_id, timestamp", "gold/hourly": "compressor_id, agg_timestamp"}
+    south_before = {t: lake_rows(tmp_path, t, "organization = 'south'", order) for t, order in tables.items()}
+
+    newest = max(r["timestamp"] for r in lake_rows(tmp_path, "silver/readings", "organization = 'north'"))
+    write_readings(
+        tmp_path / "landing" / "north",
+        "later.parquet",
+        [{"compressor_id": "COMP-002", "timestamp": newest + timedelta(minutes=10)}],
+    )
+    said: list[str] = []
+    result = run_pipeline(settings, PipelineOptions(skip_db=True), notify=said.append)
+    assert result.organizations["north"].work == ["incremental"]
+    assert result.organizations["south"].nothing_new
+    assert any("1 new bronze files of 1 organizations" in m for m in said), said
+    assert lake.read_manifest().organizations["south"] == state_before
+    for table, rows in south_before.items():
+        assert lake_rows(tmp_path, table, "organization = 'south'", tables[table]) == rows
+
+
+def test_an_override_changes_the_alerts_of_its_compressor_only(
+    default_landing: Path, tmp_path: Path, sqlite_url: str, engine: Engine
+) -> None:
+    import shutil
+
+    shutil.copytree(default_landing, tmp_path / "landing")  # the demo fleet, single-organization layout
+    settings = settings_for(tmp_path, sqlite_url)
+    run_pipeline(settings, PipelineOptions())
+
+    def alerts() -> dict[tuple[str, str, datetime], tuple[Any, ...]]:
+        with session_scope(engine) as session:
+            return {
+                (a.compressor_id, a.condition, a.alert_timestamp): (
+                    a.id,
+                    a.updated_at,
+                    a.severity,
+                    a.threshold_value,
+                )
+                for a in session.scalars(select(AlertHistory))
+            }
+
+    before = alerts()
+    assert not [k for k in before if k[0] == "COMP-001" and k[1] == "vibration_mms"]
+    gold_before = lake_rows(
+        tmp_path, "gold/readings", "compressor_id <> 'COMP-001'", "compressor_id, timestamp"
+    )
+    with session_scope(engine) as session:
+        org = session.scalars(
+            select(Organization).where(Organization.slug == settings.default_organization)
+        ).one()
+        # healthy vibration is about 3 mm/s: a warning limit of 2 makes COMP-001 alarm
+        session.add(
+            ThresholdOverride(
+                organization_id=org.id,
+                scope_type="compressor",
+                scope_id="COMP-001",
+                metric="vibration_mms",
+                warning=2.0,
+                critical=50.0,
+            )
+        )
+    said: list[str] = []
+    result = run_pipeline(settings, PipelineOptions(), notify=said.append)
+    assert result.summary is not None and result.organizations[settings.default_organization].work == [
+        "thresholds"
+    ]
+    assert any("gold again for 1 compressors" in m for m in said), said
+    after = alerts()
+    changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    assert changed and {k[0] for k in changed} == {"COMP-001"}
+    assert [a for k, a in after.items() if k[:2] == ("COMP-001", "vibration_mms") and a[3] == 2.0]
+    # the other compressors' gold is as it was, row for row
+    assert (
+        lake_rows(tmp_path, "gold/readings", "compressor_id <> 'COMP-001'", "compressor_id, timestamp")
+        == gold_before
+    )
