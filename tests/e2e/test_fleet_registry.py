@@ -127,6 +127,7 @@ def test_an_admin_sets_a_compressor_threshold(
     expect(row.locator('td[data-field="warning"]')).to_have_attribute("data-source", "compressor")
     expect(row.locator('td[data-field="critical"] [data-value]')).to_have_text("12.0")
     expect(page.locator('[data-table="threshold-history"] tbody tr')).to_have_count(1)
+    save_screenshot(page, "thresholds")
 
     page.goto(f"{live_server.url}/dashboard/compressors/COMP-002")
     expect(page.locator('[data-gauge="vibration"]')).to_contain_text("warning ≥ 9.0, critical ≥ 12.0")
