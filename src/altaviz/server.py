@@ -2,7 +2,8 @@
 
 Middleware, outermost first: trusted-proxy client address (X-Forwarded-For only from TRUSTED_PROXIES),
 request id + security headers + last-resort 500, metrics, CORS (only for CORS_ORIGINS), request size
-limits (URL length, body size: 414/413 before the body is read), rate limits. The
+limits (URL length, body size: 414/413 before the body is read), rate limits, and the database-hang
+guard (an API request answers 503 within 2 s once the database is found not answering). The
 lifespan owns the database engine: on shutdown (after in-flight requests finish) it disposes of the
 pool, releasing every connection.
 
@@ -29,12 +30,12 @@ from altaviz.alerts.scheduler import ServiceScheduler, Workflows
 from altaviz.api.docs import mount_docs
 from altaviz.api.errors import ErrorBody, install_error_handlers
 from altaviz.api.health import HealthProbe
-from altaviz.api.middleware import RequestContextMiddleware, RequestLimitMiddleware
+from altaviz.api.middleware import DatabaseHangMiddleware, RequestContextMiddleware, RequestLimitMiddleware
 from altaviz.api.ratelimit import RateLimiter, RateLimitMiddleware
 from altaviz.api.read_cache import ReadCache
 from altaviz.api.router import api_router
 from altaviz.config import Settings, get_settings
-from altaviz.db.session import create_db_engine, session_factory
+from altaviz.db.session import create_db_engine, create_probe_engine, live_connections, session_factory
 from altaviz.observability.logging import configure_logging
 from altaviz.observability.metrics import MetricsMiddleware, install_metrics
 from altaviz.observability.tracing import install_tracing
@@ -61,6 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = create_db_engine(settings.sqlalchemy_url, settings)
     limiter = RateLimiter(settings)
     probe = HealthProbe(engine, settings.health_timeout_seconds)
+    # PostgreSQL: a pool-less probe tells a hung database from a busy pool (DatabaseHangMiddleware).
+    probe_engine = create_probe_engine(settings.sqlalchemy_url)
+    hang_probe = HealthProbe(probe_engine, settings.health_timeout_seconds) if probe_engine else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -76,6 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if scheduler is not None:
                 scheduler.stop()
             probe.close()
+            if hang_probe is not None and probe_engine is not None:
+                hang_probe.close()
+                probe_engine.dispose()
             engine.dispose()
             log.info("altaviz service stopped; database connections released")
 
@@ -104,6 +111,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     )
     middleware.append(Middleware(RateLimitMiddleware, limiter=limiter))
+    registry = live_connections(engine)
+    if hang_probe is not None and registry is not None:
+        middleware.append(
+            Middleware(DatabaseHangMiddleware, probe=hang_probe, cut_connections=registry.cut_all)
+        )
 
     app = FastAPI(
         title="Altaviz API",

@@ -1,5 +1,6 @@
-"""Health answers within a second whatever PostgreSQL does, and recovers by itself; an exhausted pool
-gives a fast 503. PostgreSQL sits behind a TCP proxy the tests can break."""
+"""Health answers within a second whatever PostgreSQL does, and recovers by itself; data routes answer
+503 within 2 s while PostgreSQL hangs; an exhausted pool gives a fast 503. PostgreSQL sits behind a TCP
+proxy the tests can break."""
 
 import time
 from collections.abc import Callable, Iterator
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import make_url
+from sqlalchemy import make_url, text
 
 from altaviz.accounts.roles import Role
 from altaviz.config import Settings
@@ -143,3 +144,53 @@ def test_pool_exhaustion_gives_a_fast_503(
         for connection in held:
             connection.close()
         app.state.engine.dispose()
+
+
+BOUND_SECONDS = 2.0  # README: data routes answer 503 within 2 s while the database hangs
+
+
+def _timed(client: TestClient, path: str) -> tuple[int, str, float]:
+    started = time.monotonic()
+    response = client.get(path)
+    return response.status_code, response.json().get("code", ""), time.monotonic() - started
+
+
+def test_data_routes_answer_503_within_the_bound_while_postgres_hangs(
+    proxied_app: Callable[..., FastAPI],
+    proxy: TcpProxy,
+) -> None:
+    app = proxied_app()
+    org = seed_organization(app.state.engine, "alpha", "Alpha")
+    with TestClient(app, base_url=BASE_URL, headers={"x-api-key": org.api_keys[Role.VIEWER]}) as client:
+        for path in ("/api/fleet", "/api/alerts", "/api/maintenance"):
+            assert client.get(path).status_code == 200, path  # the pool holds live connections
+        proxy.set_mode("hang")
+        answers = {path: _timed(client, path) for path in ("/api/fleet", "/api/alerts", "/api/maintenance")}
+        # a second round: new connections, not the pooled ones, hang now
+        answers.update({f"{p} again": _timed(client, p) for p in ("/api/fleet", "/api/compressors/COMP-001")})
+        for path, (status, code, took) in answers.items():
+            assert status == 503 and code == "database_unavailable", (path, status, code)
+            assert took < BOUND_SECONDS, (path, took)
+        proxy.set_mode("up")
+        deadline = time.monotonic() + 20
+        while client.get("/api/fleet").status_code != 200:
+            assert time.monotonic() < deadline, "data routes did not recover after PostgreSQL came back"
+            time.sleep(0.2)
+
+
+def test_a_slow_request_on_a_healthy_database_is_left_alone(
+    proxied_app: Callable[..., FastAPI],
+    proxy: TcpProxy,
+) -> None:
+    """Only a database that does not answer the probe turns a slow request into a 503."""
+    app = proxied_app()
+
+    def slow() -> dict[str, bool]:
+        with app.state.engine.connect() as connection:
+            connection.execute(text("SELECT pg_sleep(2.5)"))
+        return {"slept": True}
+
+    app.add_api_route("/api/test-slow", slow, include_in_schema=False)
+    with TestClient(app, base_url=BASE_URL) as client:
+        response = client.get("/api/test-slow")
+    assert response.status_code == 200 and response.json() == {"slept": True}

@@ -4,10 +4,13 @@ limits on a request's size.
 Pure ASGI (no BaseHTTPMiddleware): it adds headers on the way out without buffering bodies.
 """
 
+import asyncio
 import json
 import logging
 import re
 import uuid
+from collections.abc import Callable
+from typing import Protocol
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -208,7 +211,14 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _refuse(scope: Scope, send: Send, status: int, message: str, code: str) -> None:
+async def _refuse(
+    scope: Scope,
+    send: Send,
+    status: int,
+    message: str,
+    code: str,
+    headers: tuple[tuple[bytes, bytes], ...] = ((b"connection", b"close"),),
+) -> None:
     body = json.dumps({"error": message, "code": code, "requestId": request_id_of(scope)}).encode()
     await send(
         {
@@ -217,8 +227,105 @@ async def _refuse(scope: Scope, send: Send, status: int, message: str, code: str
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
-                (b"connection", b"close"),
+                *headers,
             ],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+# A request to the API that has not answered after this long makes the service ask whether the database
+# answers (the health probe, at most HEALTH_CHECK_TIMEOUT): so a data route answers 503 within
+# HANG_CHECK_SECONDS + HEALTH_CHECK_TIMEOUT (< 2 s) while PostgreSQL hangs.
+HANG_CHECK_SECONDS = 1.0
+HANG_EXEMPT_PATHS = frozenset({"/api/health", "/api/openapi.json"})
+DATABASE_UNAVAILABLE = "The database is unavailable or did not answer in time. Try again shortly."
+
+
+class Probe(Protocol):
+    async def database(self) -> str: ...
+
+
+class DatabaseHangMiddleware:
+    """Answers an API request 503 once the database is found not answering, instead of waiting on it.
+
+    A query sent to a server that accepted the connection but never answers has no client-side
+    timeout (PostgreSQL's statement_timeout is the server's, which is not running). So a request still
+    unanswered after HANG_CHECK_SECONDS asks the health probe (single-flight, bounded by
+    HEALTH_CHECK_TIMEOUT); if the database did not answer, the request gets the 503
+    `database_unavailable` at once and every database connection's socket is shut down
+    (`cut_connections`), which makes the stuck driver calls fail: worker threads and pooled
+    connections come back, and the pool reconnects when the database does. A slow request on a healthy
+    database is left alone (its statements are bounded by DB_STATEMENT_TIMEOUT), and so is an answer
+    that has started (a streamed export).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        probe: Probe,
+        cut_connections: Callable[[], int],
+        check_after: float = HANG_CHECK_SECONDS,
+    ) -> None:
+        self.app = app
+        self.probe = probe
+        self.cut_connections = cut_connections
+        self.check_after = check_after
+        self._abandoned: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/api/") or path in HANG_EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        started = False
+        abandoned = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if abandoned:
+                return  # the client has had its 503
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        task = asyncio.ensure_future(self.app(scope, receive, guarded_send))
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.check_after)
+            while not done and not started:
+                verdict = await self.probe.database()
+                if verdict != "ok" and not task.done() and not started:
+                    abandoned = True
+                    cut = self.cut_connections()
+                    log.error(
+                        "database not answering (%s): %s %s answered 503 after %.1f s; %d connection(s) cut",
+                        verdict,
+                        scope.get("method"),
+                        path,
+                        self.check_after,
+                        cut,
+                        extra={"request_id": request_id_of(scope)},
+                    )
+                    self._abandoned.add(task)
+                    task.add_done_callback(self._forget)
+                    await _refuse(
+                        scope,
+                        send,
+                        503,
+                        DATABASE_UNAVAILABLE,
+                        "database_unavailable",
+                        ((b"retry-after", b"5"),),
+                    )
+                    return
+                done, _ = await asyncio.wait({task}, timeout=self.check_after)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        await task
+
+    def _forget(self, task: "asyncio.Task[None]") -> None:
+        """An abandoned request finished (its connection was cut): its outcome is only logged."""
+        self._abandoned.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.info("abandoned request ended with %s", error.__class__.__name__)

@@ -1,5 +1,9 @@
 """Engines and sessions for the operational database (SQLite by default, PostgreSQL in production)."""
 
+import os
+import socket
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -7,7 +11,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from altaviz.config import Settings, get_settings, normalize_database_url
 
@@ -18,7 +22,50 @@ SQLITE_BUSY_TIMEOUT_MS = 5_000
 # (waiting up to the busy timeout). For writers that read first: a deferred transaction that comes
 # to write after another writer committed fails at once with "database is locked".
 SQLITE_BEGIN_IMMEDIATE = "altaviz_sqlite_begin_immediate"
-POSTGRES_CONNECT_TIMEOUT_SECONDS = 10
+# A new connection to a server that accepts but does not answer gives up after this (psycopg's minimum
+# is 2 s). The API answers such requests sooner (api/middleware.py); this bounds the worker thread.
+POSTGRES_CONNECT_TIMEOUT_SECONDS = 3
+
+
+class LiveConnections:
+    """Every DBAPI connection an engine opened (held weakly), so the service can cut them all when the
+    database hangs: a query waiting on a server that accepted it but never answers has no client-side
+    timeout, and shutting its socket down makes the driver fail at once (the pool then replaces it)."""
+
+    def __init__(self) -> None:
+        self._connections: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._lock = threading.Lock()
+
+    def add(self, dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        with self._lock:
+            self._connections.add(dbapi_connection)
+
+    def cut_all(self) -> int:
+        """Shut down the socket of every open connection; returns how many were cut."""
+        with self._lock:
+            connections = list(self._connections)
+        cut = 0
+        for connection in connections:
+            try:
+                duplicate = socket.socket(fileno=os.dup(connection.fileno()))
+            except Exception:  # noqa: S112 — closed already (the driver says so its own way)
+                continue
+            try:
+                duplicate.shutdown(socket.SHUT_RDWR)
+                cut += 1
+            except OSError:
+                pass
+            finally:
+                duplicate.close()
+        return cut
+
+
+_LIVE: "weakref.WeakKeyDictionary[Engine, LiveConnections]" = weakref.WeakKeyDictionary()
+
+
+def live_connections(engine: Engine) -> LiveConnections | None:
+    """The engine's connection registry (PostgreSQL engines only; SQLite has no socket to hang on)."""
+    return _LIVE.get(engine)
 
 
 def create_db_engine(url: str | None = None, settings: Settings | None = None) -> Engine:
@@ -65,7 +112,7 @@ def _on_sqlite_begin(connection: Connection) -> None:
 
 
 def _postgres_engine(url: URL, settings: Settings) -> Engine:
-    return create_engine(
+    engine = create_engine(
         url,
         pool_size=settings.db_pool_max,
         max_overflow=0,
@@ -75,6 +122,28 @@ def _postgres_engine(url: URL, settings: Settings) -> Engine:
             "options": f"-c statement_timeout={settings.db_statement_timeout_ms}",
             "connect_timeout": POSTGRES_CONNECT_TIMEOUT_SECONDS,
             "application_name": "altaviz",
+        },
+    )
+    registry = LiveConnections()
+    event.listen(engine, "connect", registry.add)
+    _LIVE[engine] = registry
+    return engine
+
+
+def create_probe_engine(url: str) -> Engine | None:
+    """For PostgreSQL, an engine without a pool that the service uses only to ask whether the database
+    answers (SELECT 1 on a fresh connection): unlike the service's pool it is never exhausted by busy
+    requests, so "no answer" means the database, not the load. None for other databases."""
+    sa_url = make_url(normalize_database_url(url))
+    if sa_url.get_backend_name() != "postgresql":
+        return None
+    return create_engine(
+        sa_url,
+        poolclass=NullPool,
+        connect_args={
+            "options": "-c statement_timeout=2000",
+            "connect_timeout": 2,  # psycopg's minimum
+            "application_name": "altaviz-probe",
         },
     )
 
