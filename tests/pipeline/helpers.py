@@ -49,12 +49,12 @@ def lake_rows(data_dir: Path, table: str, where: str = "TRUE", order: str = "1")
 # metrics describe each run's batch, and alert_events / the state tables are internal; the episodes
 # they feed are compared in gold/alerts.
 COMPARED = {
-    "silver/readings": "compressor_id, timestamp",
-    "silver/quarantine": "compressor_id, timestamp, _source_file, _source_row",
-    "gold/readings": "compressor_id, timestamp",
-    "gold/hourly": "compressor_id, agg_timestamp",
-    "gold/violations": "compressor_id, timestamp, metric",
-    "gold/alerts": "compressor_id, metric, started_at",
+    "silver/readings": "organization, compressor_id, timestamp",
+    "silver/quarantine": "organization, compressor_id, timestamp, _source_file, _source_row",
+    "gold/readings": "organization, compressor_id, timestamp",
+    "gold/hourly": "organization, compressor_id, agg_timestamp",
+    "gold/violations": "organization, compressor_id, timestamp, metric",
+    "gold/alerts": "organization, compressor_id, metric, started_at",
 }
 
 
