@@ -90,7 +90,7 @@ def test_a_partly_refused_batch_stores_the_good_rows_and_names_each_refused_one(
         reading("COMP-002", 60 * 24 * 400),  # 7 older than the plan's history (enterprise: 365 days)
         reading("COMP-002", vibration_mms="loud"),  # 8 not a number
         reading("COMP-002", discharge_temp_f=5000),  # 9 impossible
-        reading("COMP-003", vibration_mms=float("nan")),  # 10 NaN (JSON extension Python writes)
+        reading("COMP-003", vibration_mms="NaN"),  # 10 NaN as text (JSON itself has no NaN)
         {"timestamp": reading()["timestamp"]},  # 11 no compressor
         reading("COMP-003", 40, timestamp=None),  # 12 no timestamp
         reading(
@@ -374,7 +374,17 @@ def test_parquet_columns_of_other_types(app: FastAPI, org_a: SeededOrg, ingest_k
 
     nested = table.set_column(2, "vibration_mms", pa.array([[1.0], [2.0]]))
     response = post(app, ingest_key, _parquet_body(nested), "application/vnd.apache.parquet")
-    assert (
-        response.status_code == 422
-        and "vibration_mms is of type list<" in response.json()["error"]
-    )
+    assert response.status_code == 422 and "vibration_mms is of type list<" in response.json()["error"]
+
+
+def test_json_true_or_false_is_not_a_number(app: FastAPI, org_a: SeededOrg, ingest_key: str) -> None:
+    rows = [reading("COMP-001", 5), reading("COMP-002", 5, gas_flow_mcf=True)]
+    answer = post(app, ingest_key, json.dumps(rows).encode()).json()
+    assert answer["accepted"] == 1
+    assert answer["refused_rows"][0]["reason"] == "gas_flow_mcf is not a number: true"
+
+
+def test_ndjson_names_the_line_that_is_not_json(app: FastAPI, org_a: SeededOrg, ingest_key: str) -> None:
+    body = json.dumps(reading()).encode() + b"\n\n{oops\n"
+    response = post(app, ingest_key, body, "application/x-ndjson")
+    assert response.status_code == 400 and response.json()["error"].startswith("Line 3 is not valid JSON")

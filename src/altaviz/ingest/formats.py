@@ -11,9 +11,11 @@ import json
 import sys
 import zlib
 from dataclasses import dataclass
+from itertools import repeat
 from types import NoneType
 from typing import Any
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -96,9 +98,9 @@ def parse(body: bytes, fmt: str, max_rows: int | None = MAX_ROWS) -> RawBatch:
     """The batch; IngestError 413 as soon as it holds more than `max_rows` (None: no limit, the CLI)."""
     limit = max_rows if max_rows is not None else sys.maxsize
     if fmt == "json":
-        return _from_records(_json_records(body, limit), fmt)
+        return _from_records(_json_records(body, limit), fmt, body)
     if fmt == "ndjson":
-        return _from_records(_ndjson_records(body, limit), fmt)
+        return _from_records(_ndjson_records(body, limit), fmt, body)
     if fmt == "csv":
         return _csv(body, limit)
     if fmt == "parquet":
@@ -115,13 +117,12 @@ def _too_many(rows: int | str) -> IngestError:
 
 def _json_records(body: bytes, limit: int) -> list[Any]:
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        if "depth limit" in str(error):
+            message = "The JSON is nested too deeply: readings are flat objects"
+            raise IngestError(400, "json_too_deep", message) from None
         raise IngestError(400, "bad_json", f"The body is not valid JSON: {error}") from None
-    except RecursionError:
-        raise IngestError(
-            400, "json_too_deep", "The JSON is nested too deeply: readings are flat objects"
-        ) from None
     if isinstance(document, dict):
         if set(document) != {"readings"} or not isinstance(document["readings"], list):
             raise IngestError(
@@ -138,6 +139,15 @@ def _json_records(body: bytes, limit: int) -> list[Any]:
 
 
 def _ndjson_records(body: bytes, limit: int) -> list[Any]:
+    lines = [line for line in body.splitlines() if line.strip()]
+    if len(lines) > limit:
+        raise _too_many(f"{len(lines):,}")
+    try:  # one parse of the lines as an array: several times faster than a parse per line
+        document = orjson.loads(b"[" + b",".join(lines) + b"]")
+        if isinstance(document, list) and len(document) == len(lines):
+            return document
+    except orjson.JSONDecodeError:
+        pass  # find the line at fault
     records: list[Any] = []
     for number, line in enumerate(body.splitlines(), start=1):
         if not line.strip():
@@ -145,27 +155,64 @@ def _ndjson_records(body: bytes, limit: int) -> list[Any]:
         if len(records) >= limit:
             raise _too_many(f"more than {limit:,}")
         try:
-            records.append(json.loads(line))
-        except (ValueError, UnicodeDecodeError, RecursionError) as error:
-            raise IngestError(400, "bad_json", f"Line {number} is not valid JSON: {error!r}") from None
+            records.append(orjson.loads(line))
+        except orjson.JSONDecodeError as error:
+            raise IngestError(400, "bad_json", f"Line {number} is not valid JSON: {error}") from None
     return records
 
 
-def _from_records(records: list[Any], fmt: str) -> RawBatch:
+def _struct(timestamp: pa.DataType) -> pa.StructType:
+    return pa.struct(
+        [("compressor_id", pa.string()), ("timestamp", timestamp), *((n, pa.float64()) for n in COLUMNS[2:])]
+    )
+
+
+_FAST_TYPES = (_struct(pa.string()), _struct(pa.int64()))
+
+
+def _fast_table(records: list[Any], body: bytes) -> pa.Table | None:
+    """The records as columns converted in C++ when every value has its expected JSON type, else None.
+
+    Arrow would read true/false as 1/0 where a number is expected: bodies holding them take the slow
+    path, which refuses such values by name.
+    """
+    if b"true" in body or b"false" in body:
+        return None
+    for kind in _FAST_TYPES:
+        try:
+            array = pa.array(records, type=kind)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            continue
+        if array.null_count:
+            return None  # a null where a reading should be: the slow path names the row
+        return pa.Table.from_struct_array(array)
+    return None
+
+
+def _from_records(records: list[Any], fmt: str, body: bytes = b"") -> RawBatch:
+    fast = _fast_table(records, body)
+    if fast is not None:
+        extra = set().union(*map(dict.keys, records)) - _KNOWN
+        fast = fast.append_column(ROW_PROBLEM, pa.nulls(fast.num_rows, type=pa.string()))
+        return RawBatch(fmt, fast, tuple(sorted(extra)))
     problems: list[str | None] = [None] * len(records)
-    rows: list[dict[str, Any]] = []
-    extra: set[str] = set()
-    for index, record in enumerate(records):
-        if isinstance(record, dict):
-            rows.append(record)
-            if len(record) > len(COLUMNS) or not record.keys() <= _KNOWN:
-                extra.update(record.keys() - _KNOWN)
-        else:
-            rows.append({})
-            problems[index] = "not an object: each reading must be a JSON object with the reading's columns"
+    rows: list[dict[str, Any]]
+    if set(map(type, records)) <= {dict}:  # the usual case, checked at C speed
+        rows = records
+    else:
+        rows = []
+        for index, record in enumerate(records):
+            if isinstance(record, dict):
+                rows.append(record)
+            else:
+                rows.append({})
+                problems[index] = (
+                    "not an object: each reading must be a JSON object with the reading's columns"
+                )
+    extra = set().union(*map(dict.keys, rows)) - _KNOWN
     columns: dict[str, pa.Array] = {}
     for name in COLUMNS:
-        values = [row.get(name) for row in rows]
+        values = list(map(dict.get, rows, repeat(name)))
         columns[name] = _column(name, values, problems)
     columns[ROW_PROBLEM] = pa.array(problems, type=pa.string())
     return RawBatch(fmt, pa.table(columns), tuple(sorted(extra)))
