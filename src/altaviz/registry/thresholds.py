@@ -302,7 +302,7 @@ def record_change(
     """Number the change (the organization's next version) and keep it, in the caller's transaction.
 
     Two concurrent changes of one organization would take the same number: the unique key
-    (organization_id, version) refuses the second, which the caller answers with 409.
+    (organization_id, version) refuses the second, a Conflict (409: reload and retry).
     """
     version = thresholds_version(session, organization_id) + 1
     change = ThresholdChange(
@@ -316,8 +316,14 @@ def record_change(
         compressors=compressors,
         changed_by=changed_by[:200],
     )
-    session.add(change)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(change)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(
+            "The thresholds were changed by someone else at the same moment: reload and retry"
+        ) from None
     return change
 
 
