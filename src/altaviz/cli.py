@@ -162,6 +162,14 @@ def simulate(
         str | None,
         typer.Option(help="Land into this organization's landing zone (default $ALTAVIZ_ORGANIZATION)."),
     ] = None,
+    scenario: Annotated[
+        str,
+        typer.Option(
+            help="default: the demo fleet (SPEC §1); realistic: load changes, weather, stops, "
+            "recalibrations and failures of five modes drawn per seed, with the truth in "
+            "$ALTAVIZ_DATA_DIR/truth/failures.parquet (SPEC §9)."
+        ),
+    ] = "default",
 ) -> None:
     """Write a synthetic fleet as Parquet landing files under $ALTAVIZ_DATA_DIR/landing/<organization>.
 
@@ -179,9 +187,15 @@ def simulate(
             f"unknown fault {', '.join(sorted(unknown))}; choose from {', '.join(FAULT_KINDS)}",
             param_hint="--fault",
         )
+    if scenario not in ("default", "realistic"):
+        raise typer.BadParameter(
+            f"unknown scenario {scenario!r}; choose default or realistic", param_hint="--scenario"
+        )
     if stream:
         if faults or start:
             raise typer.BadParameter("a stream writes clean data ending now: drop --fault and --start")
+        if scenario != "default":
+            raise typer.BadParameter("--stream writes the default scenario only: drop --scenario")
         _fail_cleanly(
             lambda: _stream(
                 get_settings(),
@@ -206,6 +220,7 @@ def simulate(
             seed,
             frozenset(faults),
             organization,
+            scenario,
         )
     )
 
@@ -260,6 +275,7 @@ def _simulate(
     seed: int,
     faults: frozenset[str],
     organization: str | None = None,
+    scenario: str = "default",
 ) -> None:
     from rich.progress import Progress
 
@@ -273,6 +289,7 @@ def _simulate(
         start=start,
         seed=seed,
         faults=faults,
+        scenario=scenario,
     )
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task("simulating", total=None)
@@ -281,6 +298,7 @@ def _simulate(
             config,
             landing,
             progress=lambda done, total: progress.update(task, completed=done, total=total),
+            truth_dir=settings.data_dir / "truth",
         )
     failing = ", ".join(f"{c} from day {d:g}" for c, d in sorted(result.failing.items())) or "none"
     out.print(
@@ -289,7 +307,12 @@ def _simulate(
         f"{result.end:%Y-%m-%d %H:%M} UTC, in {sum(f.parent.name == 'readings' for f in result.files)} "
         f"files under {landing}/readings"
     )
-    out.print(f"failing: {failing}")
+    if result.truth is not None:
+        out.print(
+            f"failures: {result.truth.num_rows} (truth in {result.truth_file}, never read by the pipeline)"
+        )
+    else:
+        out.print(f"failing: {failing}")
     injected = {k: v for k, v in sorted(result.fault_counts.items()) if v}
     if injected:
         out.print("faults: " + ", ".join(f"{k} {v:,}" for k, v in injected.items()))

@@ -6,7 +6,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+
 FAULT_KINDS: tuple[str, ...] = ("gaps", "stuck", "duplicates", "nulls", "out_of_range", "late", "future")
+# "default": SPEC §1's demo fleet; "realistic": SPEC §9's scenario for judging early warning.
+SCENARIOS: tuple[str, ...] = ("default", "realistic")
 
 MINUTES_PER_DAY = 1440
 
@@ -26,8 +30,11 @@ class SimulationConfig:
     start: datetime | None = None
     seed: int = 42
     faults: frozenset[str] = frozenset()
+    scenario: str = "default"
 
     def __post_init__(self) -> None:
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"unknown scenario {self.scenario!r}; choose from {', '.join(SCENARIOS)}")
         if self.compressors < 1:
             raise ValueError(f"compressors must be at least 1, got {self.compressors}")
         if not 1 <= self.interval_minutes <= MINUTES_PER_DAY:
@@ -64,7 +71,9 @@ class SimulationConfig:
 @dataclass
 class SimulationResult:
     """Summary of a run. `start`/`end` are the first and last regular reading times (injected future
-    rows lie beyond `end`); `failing` maps each degrading compressor to its onset day."""
+    rows lie beyond `end`); `failing` maps each degrading compressor to its onset day (default
+    scenario); `truth` lists the realistic scenario's failures (compressor_id, mode, onset_at,
+    failure_at), None for the default scenario, and `truth_file` where it was written, if anywhere."""
 
     readings_rows: int
     files: list[Path]
@@ -72,3 +81,5 @@ class SimulationResult:
     start: datetime
     end: datetime
     fault_counts: dict[str, int] = field(default_factory=dict)
+    truth: pa.Table | None = None
+    truth_file: Path | None = None

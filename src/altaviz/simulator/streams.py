@@ -17,6 +17,8 @@ class Stream(IntEnum):
     METADATA = 3
     FAULT_PLAN = 4
     FAULT_CHUNK = 5
+    REALISTIC_PLAN = 6
+    REALISTIC_NOISE = 7
 
 
 def rng(seed: int, stream: Stream, *keys: int) -> np.random.Generator:
