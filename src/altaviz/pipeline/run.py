@@ -402,6 +402,7 @@ class _Run:
         local = DuckDBEngine(self.settings, self.lake.root / SCRATCH / f"{self.result.run_id.hex}-bronze")
         try:
             digests = LandingDigests(self.lake)
+            states = self.lake.read_manifest().organizations
             ingested: list[OrganizationBronze] = []
             for slug in sorted(self.orgs):
                 org = self.orgs[slug]
@@ -415,6 +416,7 @@ class _Run:
                         self.lake,
                         org.loaded_at,
                         digests,
+                        states[slug].fleet if slug in states else None,
                     )
                 except (LandingError, OSError) as exc:
                     self._fail(slug, exc)
