@@ -158,4 +158,5 @@ def test_the_age_horizon_is_a_setting(tmp_path: Path) -> None:
     settings = settings_for(tmp_path).model_copy(update={"max_reading_age_days": 3})
     summary = run(settings, skip_db=True).summary
     assert summary.quarantined == {"too old": 1}
-    assert [r["reason"] for r in lake_rows(tmp_path, "silver/quarantine")][0].startswith("too old:")
+    reasons = [r["reason"] for r in lake_rows(tmp_path, "silver/quarantine")]
+    assert len(reasons) == 1 and reasons[0].startswith("too old:")
