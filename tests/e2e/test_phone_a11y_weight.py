@@ -1,7 +1,8 @@
 """Every page on a phone, under axe-core, and what a chart page weighs (issue 17 items 6, 7 and 8).
 
 One Enterprise organization with the demo fleet, alerts in every state (new, acknowledged, shelved,
-resolved), an API key, a pending invitation and a viewer. Then, for every page:
+resolved), an API key, a pending invitation and a viewer; one Free organization with the same fleet
+(compressors held back by the plan). Then, for every page (29, public and signed in):
 
 - at 375 px wide: the page is no wider than the screen, nothing in it scrolls sideways, and tables are
   reflowed into cards whose cells name their column;
@@ -31,7 +32,10 @@ from tests.e2e.conftest import LiveServer, save_screenshot
 PASSWORD = "pumps and pipelines 2026"
 OWNER = "owner@bayou-compression.example"
 VIEWER = "viewer@bayou-compression.example"
+FREE_OWNER = "owner@small-field.example"
 SLUG = "bayou-compression"
+FREE_SLUG = "small-field"
+PEOPLE = {"owner": OWNER, "viewer": VIEWER, "free": FREE_OWNER}
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 900}
 AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
@@ -59,8 +63,15 @@ PAGES: list[tuple[str, str, str]] = [
     ("alerts-resolved", "/dashboard/alerts?status=resolved", "owner"),
     ("data-quality", "/dashboard/data-quality?hours=720", "owner"),
     ("settings", "/dashboard/settings", "owner"),
+    ("fleet-registry", "/dashboard/settings/fleet", "owner"),
+    ("thresholds", "/dashboard/settings/thresholds", "owner"),
+    ("upload", "/data", "owner"),
     ("alerts-viewer", "/dashboard/alerts?status=all", "viewer"),
     ("settings-viewer", "/dashboard/settings", "viewer"),
+    ("fleet-free", "/dashboard", "free"),
+    ("compressor-free", "/dashboard/compressors/COMP-001", "free"),
+    ("compressor-held-back", "/dashboard/compressors/COMP-007", "free"),
+    ("settings-free", "/dashboard/settings", "free"),
 ]
 
 # Everything wider than the screen, and every box that scrolls sideways (what a phone hides).
@@ -221,6 +232,15 @@ def world(live_server: LiveServer, browser: Browser) -> dict[str, str]:
     engine.dispose()
     _altaviz(live_server, "simulate", "--organization", SLUG)
     _altaviz(live_server, "pipeline", "run", "--organization", SLUG)
+    # A Free organization with the same demo fleet: two compressors monitored, the rest held back.
+    _altaviz(live_server, "orgs", "create", "Small Field Services", "--slug", FREE_SLUG, "--tier", "free")
+    engine = create_db_engine(str(live_server.settings.database_url), live_server.settings)
+    with session_scope(engine) as session:
+        org = accounts.get_organization_by_slug(session, FREE_SLUG)
+        accounts.create_user(session, org, email=FREE_OWNER, password=PASSWORD, role=Role.OWNER, name="Sam")
+    engine.dispose()
+    _altaviz(live_server, "simulate", "--organization", FREE_SLUG)
+    _altaviz(live_server, "pipeline", "run", "--organization", FREE_SLUG)
 
     context = browser.new_context(viewport=DESKTOP)
     _sign_in(context, live_server, OWNER)
@@ -264,7 +284,7 @@ def _context(browser: Browser, server: LiveServer, who: str, viewport: dict[str,
         viewport=viewport, is_mobile=phone, has_touch=phone, device_scale_factor=2 if phone else 1
     )
     if who != "anonymous":
-        _sign_in(context, server, OWNER if who == "owner" else VIEWER)
+        _sign_in(context, server, PEOPLE[who])
     return context
 
 
@@ -280,7 +300,7 @@ def _open(page: Page, url: str) -> None:
 def phone_contexts(
     live_server: LiveServer, browser: Browser, world: dict[str, str]
 ) -> Iterator[dict[str, Page]]:
-    contexts = {who: _context(browser, live_server, who, PHONE) for who in ("anonymous", "owner", "viewer")}
+    contexts = {who: _context(browser, live_server, who, PHONE) for who in ("anonymous", *PEOPLE)}
     yield {who: context.new_page() for who, context in contexts.items()}
     for context in contexts.values():
         context.close()
@@ -316,7 +336,7 @@ def test_axe_finds_no_serious_or_critical_violation_on_any_page(
     live_server: LiveServer, browser: Browser, world: dict[str, str], viewport: str
 ) -> None:
     size = DESKTOP if viewport == "desktop" else PHONE
-    contexts = {who: _context(browser, live_server, who, size) for who in ("anonymous", "owner", "viewer")}
+    contexts = {who: _context(browser, live_server, who, size) for who in ("anonymous", *PEOPLE)}
     pages = {who: context.new_page() for who, context in contexts.items()}
     found = []
     try:

@@ -129,3 +129,13 @@ def test_free_sign_up_and_unknown_plans_go_to_the_dashboard(stripe_app: FastAPI,
     )
     assert odd.headers["location"] == "/dashboard"
     assert stub.calls("/v1/checkout/sessions") == []
+
+
+def test_signed_in_the_paid_plans_lead_to_the_billing_section(app: FastAPI) -> None:
+    client = anonymous_client(app)
+    client.post("/signup", data=_form("member@example.com", None), follow_redirects=False)
+    html = client.get("/pricing").text
+    links = {text: href for href, text in re.findall(r'href="([^"]+)"[^>]*>(Start (?:with \w+|free))<', html)}
+    assert links["Start with Pro"] == "/dashboard/settings#billing"
+    assert links["Start with Enterprise"] == "/dashboard/settings#billing"
+    assert links["Start free"] == "/dashboard"
