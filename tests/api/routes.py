@@ -51,9 +51,19 @@ class Route:
             .replace("{model_id}", str(target.model_id))
         )
 
+    def json(self, org: SeededOrg, foreign: SeededOrg | None = None) -> dict[str, Any] | None:
+        """The body with ids of `org`'s objects, or of `foreign`'s when given (e.g. its model)."""
+        if self.body is None:
+            return None
+        target = foreign or org
+        return {
+            key: str(target.model_id) if value == "{model_id}" else value for key, value in self.body.items()
+        }
+
     @property
     def has_object(self) -> bool:
-        return "{" in self.path
+        """The path or the body names an object of the organization."""
+        return "{" in self.path or "{model_id}" in (self.body or {}).values()
 
 
 ROUTES: tuple[Route, ...] = (
@@ -151,8 +161,12 @@ ROUTES: tuple[Route, ...] = (
         "POST",
         "/api/compressors",
         Role.ADMIN,
-        # no model id of the caller's organization is known here: 422 (tests/registry registers them)
-        body={"compressor_id": "SWEEP-1", "station_id": "STATION-A", "model_id": "", "install_date": "2024"},
+        body={
+            "compressor_id": "SWEEP-1",
+            "station_id": "STATION-A",
+            "model_id": "{model_id}",
+            "install_date": "2024-01-01",
+        },
     ),
     Route("PATCH", "/api/compressors/{compressor_id}", Role.ADMIN, body={"notes": "checked by the sweep"}),
     Route("DELETE", "/api/compressors/{compressor_id}", Role.ADMIN),

@@ -15,8 +15,19 @@ ROLES = (Role.VIEWER, Role.OPERATOR, Role.ADMIN, Role.OWNER)
 KEY_ROLES = (Role.VIEWER, Role.OPERATOR, Role.ADMIN)
 
 
-def call(client: TestClient, route: Route, url: str, **params: str) -> Response:
-    body = dict(route.body) if route.body is not None else None
+def call(
+    client: TestClient,
+    route: Route,
+    url: str,
+    org: SeededOrg | None = None,
+    foreign: SeededOrg | None = None,
+    **params: str,
+) -> Response:
+    """`route` at `url`, its body naming `org`'s objects (or `foreign`'s)."""
+    if org is not None:
+        body = route.json(org, foreign)
+    else:
+        body = dict(route.body) if route.body is not None else None
     if route.path == "/api/auth/password" and body is not None:
         body["current_password"] = PASSWORD
     return client.request(route.method, url, params={**route.params, **params}, json=body)
@@ -41,7 +52,7 @@ def test_protected_routes_answer_401_without_valid_credentials(app: FastAPI, org
     )
     for route in PROTECTED:
         for client in clients:
-            response = call(client, route, route.url(org_a))
+            response = call(client, route, route.url(org_a), org_a)
             assert response.status_code == 401, (route, response.text)
             assert response.json()["code"] == "unauthorized"
             assert "www-authenticate" in response.headers
@@ -51,7 +62,7 @@ def test_role_matrix_for_members(app: FastAPI, org_a: SeededOrg) -> None:
     for role in ROLES:
         client = member_client(app, org_a.users[role])
         for route in PROTECTED:
-            response = call(client, route, route.url(org_a))
+            response = call(client, route, route.url(org_a), org_a)
             assert route.min_role is not None
             if role.at_least(route.min_role):
                 assert response.status_code not in (401, 403), (role, route, response.text)
@@ -71,7 +82,7 @@ def test_role_matrix_for_api_keys(app: FastAPI, org_a: SeededOrg) -> None:
         for route in PROTECTED:
             if route.path == "/api/auth/password":
                 continue  # members only; checked below
-            response = call(client, route, route.url(org_a))
+            response = call(client, route, route.url(org_a), org_a)
             assert route.min_role is not None
             allowed = role.at_least(route.min_role) and not route.members_only
             if allowed:
@@ -100,15 +111,15 @@ def test_no_route_reads_or_writes_another_organization(
     )
     for route in PROTECTED:
         if route.has_object:
-            response = call(client, route, route.url(org_a, foreign=org_b))
+            response = call(client, route, route.url(org_a, foreign=org_b), org_a, org_b)
             if not (route.members_only and actor == "admin-key"):
                 assert response.status_code == 404, (route, response.text)
             _assert_no_foreign_data(response, org_b)
-        response = call(client, route, route.url(org_a))
+        response = call(client, route, route.url(org_a), org_a)
         assert response.status_code < 500 or response.status_code in route.tolerated, (route, response.text)
         _assert_no_foreign_data(response, org_b)
         if route.method == "GET" and not route.has_object:
-            filtered = call(client, route, route.url(org_a), compressor=org_b.own_compressor)
+            filtered = call(client, route, route.url(org_a), org_a, compressor=org_b.own_compressor)
             _assert_no_foreign_data(filtered, org_b)
 
     # The same compressor id exists in both organizations: each sees its own.
