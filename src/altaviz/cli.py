@@ -793,6 +793,9 @@ def gateway(
     ticks: Annotated[int | None, typer.Option(min=1, help="Follow: stop after N slots.")] = None,
     speedup: Annotated[float, typer.Option(min=0.001, help="Follow: how much faster than real time.")] = 1.0,
     max_attempts: Annotated[int, typer.Option(min=1, help="Attempts per batch before giving up.")] = 10,
+    register: Annotated[
+        bool, typer.Option("--register", help="First register the simulated fleet (needs an admin key).")
+    ] = False,
 ) -> None:
     """Send a simulated fleet through POST /api/ingest/readings as a field gateway would.
 
@@ -829,6 +832,14 @@ def gateway(
     )
     try:
         sender = Gateway(config, api_key, state, max_attempts=max_attempts, report=report)
+        if register:
+            result = sender.register()
+            out.print(
+                f"fleet registered: {result.get('accepted', 0):,} rows accepted, "
+                f"{result.get('refused', 0):,} refused (compressors: {result.get('compressors')})",
+                highlight=False,
+                soft_wrap=True,
+            )
         sent = sender.run_history()
         out.print(
             f"history sent ({sent} batches now; {sender.state.accepted:,} accepted, "

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from altaviz.accounts.roles import Role
 from altaviz.monitoring.models import CompressorMetadata
 from altaviz.simulator.gateway import Gateway, GatewayConfig, GatewayError, Pacing
 from tests.api.world import AUTH_SECRET, SeededOrg, seed_organization
@@ -139,17 +141,28 @@ def test_a_refusal_a_retry_cannot_fix_stops_the_gateway(serve: Callable[..., Ser
 def test_altaviz_gateway_command(serve: Callable[..., Served], tmp_path: Path, fmt: str) -> None:
     server = serve()
     org = seed_organization(server.engine, "alpha", "Alpha")
-    _register(server, org)
-    _, key = ingest_key_for(server.engine, org)
+    register = fmt == "csv"  # an admin key registers the simulated fleet itself, then sends
+    if register:
+        key = org.api_keys[Role.ADMIN]
+    else:
+        _register(server, org)
+        _, key = ingest_key_for(server.engine, org)
     command = [
         sys.executable, "-m", "altaviz", "gateway", server.url, "--api-key", key,
         "--compressors", str(COMPRESSORS), "--days", str(DAYS), "--batch-rows", "150", "--format", fmt,
-        "--state", str(tmp_path / "gw.json"),
+        "--state", str(tmp_path / "gw.json"), *(["--register"] if register else []),
     ]  # fmt: skip
     env = {**os.environ, "ALTAVIZ_ENV": "test", "AUTH_SECRET": AUTH_SECRET, "ALTAVIZ_DATA_DIR": str(tmp_path)}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "batch 3: 60 readings, accepted 60" in done.stdout
+    if register:
+        assert "fleet registered: 5 rows accepted, 0 refused" in done.stdout
+        with Session(server.engine) as session:
+            registered = session.scalars(
+                select(CompressorMetadata.compressor_id).where(CompressorMetadata.organization_id == org.id)
+            ).all()
+        assert {f"COMP-{n:03d}" for n in range(1, COMPRESSORS + 1)} <= set(registered)
     assert len(landed_rows(server.data_dir, org.slug)) == 360
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert "history sent (0 batches now; 360 accepted" in again.stdout

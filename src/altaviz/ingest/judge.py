@@ -105,6 +105,7 @@ def judge(
     con = duckdb.connect(config={"threads": 2})
     try:
         con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET enable_progress_bar = false")  # a service's log is no terminal
         con.register("sent", table)
         con.register(
             "registered",

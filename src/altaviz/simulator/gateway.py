@@ -12,6 +12,7 @@ the stop is answered from its idempotency record and stored once.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
@@ -47,6 +48,19 @@ CONTENT_TYPES = {
     "parquet": "application/vnd.apache.parquet",
 }
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+REGISTRY_COLUMNS = (
+    "compressor_id",
+    "station_id",
+    "station_name",
+    "latitude",
+    "longitude",
+    "basin",
+    "manufacturer",
+    "model",
+    "rated_hp",
+    "install_date",
+    "notes",
+)
 MAX_BACKOFF_SECONDS = 60.0
 
 
@@ -227,6 +241,55 @@ class Gateway:
         chunk = k * self.config.interval_minutes // 1440
         rows = generate_chunk(self.fleet, self.timeline, self.config.seed, chunk)
         return self._table(rows.take(rows.reading == k))
+
+    def fleet_csv(self) -> bytes:
+        """The simulated fleet in the registry's import format (POST /api/fleet/import)."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(REGISTRY_COLUMNS)
+        for unit in self.fleet.compressors:
+            manufacturer, _, model = unit.model.name.partition(" ")
+            station = unit.station
+            writer.writerow(
+                [
+                    unit.compressor_id,
+                    station.station_id,
+                    station.name,
+                    station.latitude,
+                    station.longitude,
+                    station.basin,
+                    manufacturer,
+                    model or manufacturer,
+                    unit.model.rated_hp,
+                    unit.install_date.isoformat(),
+                    "registered by altaviz gateway",
+                ]
+            )
+        return out.getvalue().encode()
+
+    def register(self) -> dict[str, Any]:
+        """Register the simulated fleet (needs an admin key; an ingest key cannot)."""
+        url = self.config.url.rstrip("/") + "/api/fleet/import"
+        headers = {**self.headers, "Content-Type": "text/csv"}
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                response = self.client.post(url, content=self.fleet_csv(), headers=headers)
+            except httpx.TransportError as error:
+                problem = f"no answer ({error.__class__.__name__})"
+                wait = None
+            else:
+                if response.status_code == 200:
+                    return _json(response)
+                problem = (
+                    f"HTTP {response.status_code}: {_json(response).get('error') or response.text[:200]}"
+                )
+                if response.status_code not in RETRY_STATUSES:
+                    raise GatewayError(f"registering the fleet failed: {problem}")
+                wait = _retry_after(response)
+            if attempt == self.max_attempts:
+                break
+            self.pacing.sleep(wait if wait is not None else min(MAX_BACKOFF_SECONDS, 2.0**attempt))
+        raise GatewayError(f"registering the fleet failed after {self.max_attempts} attempts: {problem}")
 
     # --- sending ---------------------------------------------------------------------------------------
 
