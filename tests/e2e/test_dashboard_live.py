@@ -160,3 +160,53 @@ def test_an_alert_action_updates_the_page_at_once_announces_it_and_moves_focus(
         page.close()
     finally:
         settings.web_refresh_seconds = every
+
+
+TREND = """(id) => { var chart = window.echarts.getInstanceByDom(document.getElementById(id));
+  var o = chart.getOption();
+  return {group: chart.group, legend: o.legend[0].data, axis: o.xAxis[0].name, zoom: o.dataZoom.length,
+          points: o.series[0].data.length,
+          marks: o.series[0].markLine.data.filter(function (m) { return m.xAxis !== undefined; })
+                   .length}; }"""
+
+
+def test_trend_view_zone_marks_legend_zoom_and_units(
+    live_server: LiveServer, browser: Browser, enterprise: str
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = watch(page)
+    sign_in(page, live_server, OWNER)
+    token = page.locator('meta[name="csrf-token"]').get_attribute("content") or ""
+    headers = {"X-CSRF-Token": token}
+    refused = page.request.patch(
+        f"{live_server.url}/api/organization", data={"time_zone": "Mars/Olympus"}, headers=headers
+    )
+    assert refused.status == 422 and "America/Chicago" in refused.text()
+    saved = page.request.patch(
+        f"{live_server.url}/api/organization", data={"time_zone": "America/Chicago"}, headers=headers
+    )
+    assert saved.status == 200 and saved.json()["time_zone"] == "America/Chicago"
+    try:
+        page.goto(f"{live_server.url}/dashboard/compressors/COMP-007?range=7D")
+        page.wait_for_function("() => document.body.getAttribute('data-ready') === 'true'")
+        expect(page.locator('[data-field="last-reading"] time')).to_contain_text("CST")
+        expect(page.locator('[data-field="last-reading"] time')).to_have_attribute(
+            "title", re.compile("UTC$")
+        )
+        vibration = page.evaluate(TREND, "trend-vibration")
+        assert vibration["group"] == "trends" and vibration["legend"] == ["mean", "max"]
+        assert vibration["axis"] == "America/Chicago" and vibration["zoom"] >= 1
+        assert vibration["marks"] >= 1  # COMP-007's vibration alert opened within the week
+        differential = page.evaluate(TREND, "trend-pressure_delta")
+        assert differential["points"] > 0
+        # the caption's peak reads as the alert's peak (same value, unit and decimals)
+        caption = page.locator('figure.chart[data-sensor="vibration"] [data-field="peak"]').inner_text()
+        row = page.locator("tr[data-alert-id]").filter(has_text="Vibration").first
+        assert row.locator('[data-field="peak"]').inner_text().split(" / ")[0] == caption
+        assert caption.endswith(" mm/s")
+        page.goto(f"{live_server.url}/dashboard/settings")
+        expect(page.locator('[data-field="org-time-zone"]')).to_have_text("America/Chicago")
+        assert errors == []
+    finally:
+        page.request.patch(f"{live_server.url}/api/organization", data={"time_zone": "UTC"}, headers=headers)
+        page.close()

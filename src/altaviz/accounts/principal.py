@@ -18,6 +18,7 @@ class OrganizationInfo:
     tier: str
     status: str
     data_version: int = 0  # as read when the caller was authenticated (accounts.data_version)
+    time_zone: str = "UTC"  # the IANA zone the pages show times in
 
     @property
     def plan(self) -> Plan:

@@ -3,6 +3,7 @@
 import uuid
 from datetime import datetime
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field
 
@@ -69,6 +70,7 @@ class OrganizationOut(BaseModel):
     slug: str
     subscription_status: str
     plan: PlanOut
+    time_zone: str = Field("UTC", description="IANA time zone the pages show times in.")
 
 
 class UserOut(BaseModel):
@@ -100,8 +102,25 @@ class _Named(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
+def _time_zone(value: str) -> str:
+    """An IANA time zone name zoneinfo knows (e.g. America/Chicago)."""
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {value!r}: use an IANA name such as America/Chicago or UTC"
+        ) from None
+    return value
+
+
+TimeZoneName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_time_zone)]
+
+
 class OrganizationUpdate(_Named):
-    name: Line = Field(min_length=1, max_length=200)
+    name: Line | None = Field(None, min_length=1, max_length=200)
+    time_zone: TimeZoneName | None = Field(
+        None, description="IANA time zone every page shows times in, e.g. America/Chicago."
+    )
 
 
 class ApiKeyCreate(_Named):

@@ -271,6 +271,13 @@ def rename_organization(session: Session, scope: OrgScope, name: str) -> Organiz
     return org
 
 
+def set_time_zone(session: Session, scope: OrgScope, time_zone: str) -> Organization:
+    """The IANA zone every page shows the organization's times in (validated by the schema)."""
+    org = get_organization(session, scope)
+    org.time_zone = time_zone
+    return org
+
+
 def create_api_key(
     session: Session,
     scope: OrgScope,
@@ -367,6 +374,7 @@ _ORGANIZATION_COLUMNS = (
     Organization.subscription_tier.label("org_tier"),
     Organization.subscription_status.label("org_status"),
     Organization.data_version.label("org_data_version"),
+    Organization.time_zone.label("org_time_zone"),
 )
 API_KEY_ROLES_ENUM = frozenset(Role(value) for value in API_KEY_ROLES)
 
@@ -379,6 +387,7 @@ def _organization_info(row: Any) -> OrganizationInfo:
         tier=row.org_tier,
         status=row.org_status,
         data_version=row.org_data_version,
+        time_zone=row.org_time_zone,
     )
 
 
@@ -389,7 +398,12 @@ def session_principal(session: Session, user: User, record: UserSession, token: 
         kind="session",
         role=Role(user.role),
         organization=OrganizationInfo(
-            org.id, org.name, org.slug, org.subscription_tier, org.subscription_status
+            org.id,
+            org.name,
+            org.slug,
+            org.subscription_tier,
+            org.subscription_status,
+            time_zone=org.time_zone,
         ),
         user_id=user.id,
         email=user.email,

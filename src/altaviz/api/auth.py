@@ -61,6 +61,7 @@ def organization_out(organization: OrganizationInfo) -> OrganizationOut:
         slug=organization.slug,
         subscription_status=organization.status,
         plan=plan_out,
+        time_zone=organization.time_zone,
     )
 
 

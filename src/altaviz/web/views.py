@@ -268,6 +268,7 @@ def _chart(gauge: Gauge, items: list[HourlyReading], limits: Limits | None = Non
     names = ["mean", "max" if t.direction == "high" else "min"] if has_extreme else ["mean"]
     return {
         "id": gauge.column,
+        "metric": gauge.metric,
         "names": names,
         "raw": False,
         "marks": [],
@@ -296,6 +297,7 @@ def _raw_chart(gauge: Gauge, readings: list[dict[str, Any]], limits: Limits | No
     peak = (max(values) if t.direction == "high" else min(values)) if values else None
     return {
         "id": gauge.column,
+        "metric": gauge.metric,
         "names": ["reading"],
         "raw": True,
         "marks": [],
