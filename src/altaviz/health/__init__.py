@@ -1,0 +1,19 @@
+"""Per-compressor health model and prognosis (issue 19 items 2, 3): a library, not yet wired into the
+pipeline, the alerts or the pages.
+
+`health_step` is one compressor's step: its sorted raw readings in (NumPy arrays), hourly health,
+driving sensors and projected threshold crossings out, plus an explicit state to carry to the next
+incremental run. It is a pure function so that it can run fed by DuckDB locally and inside Spark's
+mapInArrow / applyInPandas per compressor on a cluster.
+"""
+
+from altaviz.health.model import (
+    SENSORS,
+    HealthConfig,
+    HealthOutput,
+    HealthState,
+    Limits,
+    health_step,
+)
+
+__all__ = ["SENSORS", "HealthConfig", "HealthOutput", "HealthState", "Limits", "health_step"]

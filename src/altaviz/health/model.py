@@ -1,0 +1,601 @@
+"""One compressor's health step: residuals against its own operating-point model, EWMA, health index,
+early warnings and projected threshold crossings.
+
+Method (the choice and the measured alternatives are in the README, "Early warning: method and
+evaluation"):
+
+1. Readings → hours. A value equal to the three before it is a stuck sensor and is dropped (causal,
+   so an incremental run decides exactly as a full one); each hour takes the median of each sensor
+   (a single spike never moves a median of six), NaN where fewer than `min_readings` are left.
+2. Running or not. An hour is running when its lowest flow is above `running_share` of the highest
+   hourly flow seen since the last reset: stopped units read their meters' zero offsets, and the hour
+   a unit stops or starts mixes both. The `settle_hours` after a start are not judged either
+   (temperatures and pressures are still recovering). Nothing is judged or learned while stopped.
+3. Warm-up. After the first reading and after every maintenance event (`resets`: a repair may leave a
+   new healthy baseline), the first `warmup_hours` running hours are learned, not judged.
+4. Operating-point model. Each sensor's log value is regressed (ridge, centred) on the operating
+   point: load (log flow, or log horsepower and pressures for flow and horsepower themselves), the
+   station's ambient proxy, and the time of day. A load or setpoint change moves the prediction with
+   the reading, so its residual stays small. The regression keeps learning from healthy hours
+   (sufficient statistics with a slow forgetting factor) so loads outside the warm-up's range are
+   learned as they come.
+5. Residuals → scores. z = residual / robust scale (MAD of the warm-up), clipped at ±`z_clip`, then an
+   EWMA (half-life `ewma_halflife_hours`); the score is the EWMA in units of its own null standard
+   deviation. Health = 100 while the largest |score| is below `score_healthy`, falling linearly to 0
+   at `score_zero`; the sensors whose |score| exceeds `score_healthy` are the drivers.
+6. Recalibration steps. When a sensor's recent z has an abrupt step (a two-level fit beats a line by
+   far) of at most `max_step` in relative size, the step is absorbed into that sensor's offset (up
+   to `max_absorbed` in total between resets) instead of being judged: a recalibrated sensor is not
+   a failing compressor. Growing changes (ramps, accelerating wear) fit a line better and are kept.
+7. Early warning (anomaly): health below `anomaly_health` for `anomaly_hours` judged hours in a row;
+   it clears after `clear_hours` judged hours back above `clear_health`.
+8. Prognosis: for each metric with a limit, a least-squares line through the last `trend_hours`
+   judged hours of its value at the reference operating point; when the slope points at the limit
+   with a t-statistic above `trend_t`, the projected hours to the warning and critical limits (at
+   the current operating point) and an 80 % range from the slope's standard error. None otherwise.
+   A prediction warning is raised when the projected critical crossing (warning crossing for metrics
+   without a critical limit) is within `prediction_horizon_hours`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from altaviz.fleet import SENSOR_NAMES
+from altaviz.fleet.thresholds import THRESHOLDS_BY_METRIC
+
+Floats = npt.NDArray[np.float64]
+Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
+
+SENSORS: tuple[str, ...] = SENSOR_NAMES
+VIB, TEMP, SUC, DIS, HP, FLOW = range(6)
+HOUR = 3600
+
+# Feature columns: constant, log flow, log horsepower, log discharge, log suction, ambient/10, time of day.
+CONST, LFLOW, LHP, LDIS, LSUC, AMB, SIN, COS = range(8)
+FEATURES = 8
+# Which features predict each sensor (a sensor never predicts itself).
+DESIGN: tuple[tuple[int, ...], ...] = (
+    (CONST, LFLOW, AMB, SIN, COS),  # vibration
+    (CONST, LFLOW, AMB, SIN, COS),  # discharge temperature
+    (CONST, LFLOW, AMB),  # suction pressure
+    (CONST, LFLOW, AMB),  # discharge pressure
+    (CONST, LFLOW, LDIS, LSUC),  # horsepower
+    (CONST, LHP, LDIS, LSUC),  # gas flow
+)
+# Standardizing divides by the warm-up's spread, at least this (log units; ambient/10; time of day).
+MEAN_ABS = math.sqrt(2 / math.pi)  # mean |x| of a standard normal
+SPREAD_FLOOR = np.array([1.0, 0.02, 0.02, 0.01, 0.01, 0.2, 0.3, 0.3])
+_MASK = np.zeros((6, FEATURES), dtype=bool)
+for _j, _cols in enumerate(DESIGN):
+    _MASK[_j, list(_cols)] = True
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per sensor: warning and critical limits (NaN when none) and which side is bad (+1 high, −1 low)."""
+
+    warning: Floats
+    critical: Floats
+    side: Floats
+
+    @staticmethod
+    def defaults() -> Limits:
+        warning = np.array([THRESHOLDS_BY_METRIC[s].warning for s in SENSORS], dtype=np.float64)
+        critical = np.array(
+            [np.nan if (c := THRESHOLDS_BY_METRIC[s].critical) is None else c for s in SENSORS],
+            dtype=np.float64,
+        )
+        side = np.array([1.0 if THRESHOLDS_BY_METRIC[s].direction == "high" else -1.0 for s in SENSORS])
+        return Limits(warning, critical, side)
+
+
+@dataclass(frozen=True)
+class HealthConfig:
+    min_readings: int = 3
+    running_share: float = 0.3
+    settle_hours: int = 6
+    warmup_hours: int = 120
+    ridge: float = 0.02  # on standardized features, relative to the hours learned
+    prior_hours: float = 48.0  # weight of the fleet prior: as many hours spanning ±1 warm-up spread
+    forgetting: float = 0.998  # per learned hour: a memory of about three weeks of running
+    refit_hours: int = 12
+    learn_below: float = 6.0  # a sensor learns from an hour only while its |score| is below this
+    scale_floor: float = 0.004  # relative: no sensor is trusted to better than 0.4 % an hour
+    scale_inflation: float = 1.25  # in-sample residuals understate the scale
+    z_clip: float = 6.0
+    spread_hours: float = 240.0  # memory of the EWMA's healthy spread
+    ewma_halflife_hours: float = 12.0
+    score_healthy: float = 4.0
+    score_zero: float = 16.0
+    step_window: int = 24
+    step_min_after: int = 6
+    step_ratio: float = 0.75
+    step_min_z: float = 2.0
+    max_step: float = 0.06
+    max_absorbed: float = 0.12
+    anomaly_health: float = 50.0
+    anomaly_hours: int = 6
+    clear_health: float = 80.0
+    clear_hours: int = 12
+    trend_hours: int = 36
+    trend_min_points: int = 18
+    trend_t: float = 4.0
+    trend_score: float = 3.0  # project only sensors already this far from normal
+    prediction_horizon_hours: float = 72.0
+
+    @property
+    def ewma_lambda(self) -> float:
+        return float(1 - 0.5 ** (1 / self.ewma_halflife_hours))
+
+
+@dataclass
+class HealthState:
+    """Everything an incremental run needs from the previous one (NumPy arrays and numbers only)."""
+
+    last_hour: int = -(2**62)
+    last_value: Floats = field(default_factory=lambda: np.full(6, np.nan))
+    equal_run: Ints = field(default_factory=lambda: np.zeros(6, dtype=np.int64))
+    flow_ref: float = 0.0
+    hours_running: int = 0
+    warm_x: list[list[float]] = field(default_factory=list)
+    warm_y: list[list[float]] = field(default_factory=list)
+    fitted: bool = False
+    center: Floats = field(default_factory=lambda: np.zeros(FEATURES))
+    spread: Floats = field(default_factory=lambda: np.ones(FEATURES))
+    xtx: Floats = field(default_factory=lambda: np.zeros((6, FEATURES, FEATURES)))
+    xty: Floats = field(default_factory=lambda: np.zeros((6, FEATURES)))
+    learned: int = 0
+    coef: Floats = field(default_factory=lambda: np.zeros((6, FEATURES)))
+    prior: Floats = field(default_factory=lambda: np.zeros((6, FEATURES)))  # raw units
+    scale: Floats = field(default_factory=lambda: np.ones(6))
+    offset: Floats = field(default_factory=lambda: np.zeros(6))
+    absorbed: Floats = field(default_factory=lambda: np.zeros(6))
+    ewma: Floats = field(default_factory=lambda: np.zeros(6))
+    ewma_spread: Floats = field(default_factory=lambda: np.full(6, np.nan))  # mean |EWMA| while healthy
+    z_hours: list[int] = field(default_factory=list)
+    z_values: list[list[float]] = field(default_factory=list)
+    trend_hours: list[int] = field(default_factory=list)
+    trend_values: list[list[float]] = field(default_factory=list)
+    below: int = 0
+    above: int = 0
+    anomaly: bool = False
+
+
+@dataclass
+class HealthOutput:
+    """Per hour (`hour` = epoch seconds of its start): `judged` (False in warm-up, stopped, settling
+    or without data), `health` 0–100 (NaN when not judged), `score` (6, hours) signed per sensor,
+    `drivers` (6, hours) whether each sensor drives the health down, `anomaly` and `prediction`
+    (early warnings active), `eta_warning` / `eta_critical` (6, hours) projected hours to the limit
+    with `*_low` / `*_high` 80 % ranges (NaN: no trend), and the state for the next run."""
+
+    hour: Ints
+    judged: Bools
+    running: Bools
+    health: Floats
+    score: Floats
+    drivers: Bools
+    anomaly: Bools
+    prediction: Bools
+    eta_warning: Floats
+    eta_warning_low: Floats
+    eta_warning_high: Floats
+    eta_critical: Floats
+    eta_critical_low: Floats
+    eta_critical_high: Floats
+    state: HealthState
+
+
+def health_step(
+    times: Ints,
+    values: Floats,
+    *,
+    state: HealthState | None = None,
+    ambient_hours: Ints | None = None,
+    ambient: Floats | None = None,
+    resets: Ints | None = None,
+    limits: Limits | None = None,
+    prior: Floats | None = None,
+    config: HealthConfig | None = None,
+) -> HealthOutput:
+    """Run the model over one compressor's readings newer than `state.last_hour`.
+
+    `times`: epoch seconds, ascending; `values`: (6, n) in SENSORS order, NaN for null or flagged
+    values. `ambient_hours`/`ambient`: an hourly ambient proxy (°F deviation) for the compressor's
+    station, optional. `resets`: epoch seconds of maintenance events (warm-up starts again after
+    each). `prior`: (6, FEATURES) coefficients the fit shrinks towards, e.g. `fleet_prior` of the
+    compressor's fleet (zeros when None): a warm-up that saw one load cannot tell how the unit
+    responds to load, the fleet can. Pass complete hours: an hour is processed once.
+    """
+    config = config or HealthConfig()
+    limits = limits or Limits.defaults()
+    state = state or HealthState()
+    if prior is not None:
+        state.prior = np.asarray(prior, dtype=np.float64)
+    times = np.asarray(times, dtype=np.int64)
+    values = np.array(values, dtype=np.float64, copy=True)
+    keep = times // HOUR > state.last_hour
+    times, values = times[keep], values[:, keep]
+    _drop_stuck(values, state)
+    hours, medians, min_flow = _hourly(times, values, config.min_readings)
+    amb = _lookup(hours, ambient_hours, ambient)
+    reset_hours = np.sort(np.asarray(resets if resets is not None else [], dtype=np.int64) // HOUR)
+    return _run(hours, medians, min_flow, amb, reset_hours, state, limits, config)
+
+
+def _drop_stuck(values: Floats, state: HealthState) -> None:
+    """NaN each value equal to the three before it (the run may have started in a previous batch)."""
+    n = values.shape[1]
+    if n == 0:
+        return
+    for j in range(6):
+        v = values[j]
+        prev = np.concatenate([[state.last_value[j]], v[:-1]])
+        same = (v == prev) & ~np.isnan(v)
+        # Length of the run of equal values ending at each reading, carried across batches.
+        breaks = np.flatnonzero(~same)
+        start = np.zeros(n, dtype=np.int64)
+        start[breaks] = breaks
+        start = np.maximum.accumulate(start)
+        run = np.arange(n) - start + 1
+        first_break = breaks[0] if len(breaks) else n
+        run[:first_break] += state.equal_run[j] if same[0] else 0
+        run[~same] = 1
+        last_valid = np.flatnonzero(~np.isnan(v))
+        if len(last_valid):
+            state.last_value[j] = v[last_valid[-1]]
+            state.equal_run[j] = run[last_valid[-1]]
+        v[run >= 4] = np.nan
+
+
+def _hourly(times: Ints, values: Floats, min_readings: int) -> tuple[Ints, Floats, Floats]:
+    if len(times) == 0:
+        return np.empty(0, np.int64), np.empty((6, 0)), np.empty(0)
+    key = times // HOUR
+    hours, first, counts = np.unique(key, return_index=True, return_counts=True)
+    width = int(counts.max())
+    slot = np.arange(len(times)) - np.repeat(first, counts)
+    row = np.repeat(np.arange(len(hours)), counts)
+    grid = np.full((6, len(hours), width), np.nan)
+    grid[:, row, slot] = values
+    valid = (~np.isnan(grid)).sum(axis=2)
+    with warnings.catch_warnings():  # an hour without a valid value is a normal case, not a warning
+        warnings.simplefilter("ignore", RuntimeWarning)
+        medians = np.nanmedian(grid, axis=2)
+        min_flow = np.nanmin(grid[FLOW], axis=1)
+    medians[valid < min_readings] = np.nan
+    return hours, medians, min_flow
+
+
+def _lookup(hours: Ints, ambient_hours: Ints | None, ambient: Floats | None) -> Floats:
+    out = np.zeros(len(hours))
+    if ambient_hours is None or ambient is None or len(ambient_hours) == 0:
+        return out
+    keys = np.asarray(ambient_hours, dtype=np.int64) // HOUR
+    pos = np.clip(np.searchsorted(keys, hours), 0, len(keys) - 1)
+    found = keys[pos] == hours
+    out[found] = np.nan_to_num(np.asarray(ambient, dtype=np.float64)[pos[found]])
+    return out
+
+
+def _features(medians: Floats, amb: Floats, hours: Ints) -> Floats:
+    """(hours, FEATURES) raw features; log of non-positive values is NaN."""
+    with np.errstate(all="ignore"):
+        logs = np.log(np.where(medians > 0, medians, np.nan))
+    angle = 2 * math.pi * (hours % 24) / 24
+    x = np.empty((len(hours), FEATURES))
+    x[:, CONST] = 1.0
+    x[:, LFLOW], x[:, LHP], x[:, LDIS], x[:, LSUC] = logs[FLOW], logs[HP], logs[DIS], logs[SUC]
+    x[:, AMB] = amb / 10
+    x[:, SIN], x[:, COS] = np.sin(angle), np.cos(angle)
+    return x
+
+
+def _run(
+    hours: Ints,
+    medians: Floats,
+    min_flow: Floats,
+    amb: Floats,
+    reset_hours: Ints,
+    state: HealthState,
+    limits: Limits,
+    config: HealthConfig,
+) -> HealthOutput:
+    n = len(hours)
+    x_all = _features(medians, amb, hours)
+    with np.errstate(all="ignore"):
+        y_all = np.log(np.where(medians > 0, medians, np.nan)).T  # (hours, 6)
+    out_judged = np.zeros(n, dtype=bool)
+    out_running = np.zeros(n, dtype=bool)
+    out_health = np.full(n, np.nan)
+    out_score = np.full((6, n), np.nan)
+    out_drivers = np.zeros((6, n), dtype=bool)
+    out_anomaly = np.zeros(n, dtype=bool)
+    out_prediction = np.zeros(n, dtype=bool)
+    etas = np.full((6, 6, n), np.nan)  # warning, low, high, critical, low, high
+    lam = config.ewma_lambda
+    null_sd = math.sqrt(lam / (2 - lam))
+
+    for i in range(n):
+        hour = int(hours[i])
+        if state.last_hour > -(2**61) and np.any((reset_hours > state.last_hour) & (reset_hours <= hour)):
+            _reset(state)
+        state.last_hour = hour
+        y = y_all[i]
+        if state.fitted:  # recalibration offsets apply to the sensors as features too
+            x_all[i, [LFLOW, LHP, LDIS, LSUC]] -= state.offset[[FLOW, HP, DIS, SUC]]
+        flow = medians[FLOW, i]
+        if not np.isnan(flow):
+            state.flow_ref = max(state.flow_ref, float(flow))
+        running = bool(
+            not np.isnan(min_flow[i])
+            and state.flow_ref > 0
+            and min_flow[i] > config.running_share * state.flow_ref
+        )
+        out_running[i] = running
+        if not running:
+            state.hours_running = 0
+            continue
+        state.hours_running += 1
+        x = x_all[i]
+        if state.hours_running <= config.settle_hours or np.isnan(x[[LFLOW, LHP, LDIS, LSUC]]).any():
+            continue
+        if not state.fitted:
+            if not np.isnan(y).any():
+                state.warm_x.append(x.tolist())
+                state.warm_y.append(y.tolist())
+            if len(state.warm_x) >= config.warmup_hours:
+                _fit_warmup(state, config)
+            continue
+
+        xc = (x - state.center) / state.spread
+        xc[CONST] = 1.0
+        prediction = state.coef @ xc
+        z = (y - prediction - state.offset) / state.scale
+        z = np.clip(z, -config.z_clip, config.z_clip)
+        seen = ~np.isnan(z)
+        state.ewma[seen] = (1 - lam) * state.ewma[seen] + lam * z[seen]
+        state.z_hours.append(hour)
+        state.z_values.append(z.tolist())
+        if len(state.z_hours) > config.step_window:
+            del state.z_hours[0], state.z_values[0]
+        if np.isnan(state.ewma_spread).any():
+            state.ewma_spread = np.full(6, MEAN_ABS * null_sd)
+        spread = np.maximum(state.ewma_spread / MEAN_ABS, null_sd)
+        score = state.ewma / spread
+        candidates = np.abs(score) > config.step_min_z
+        if candidates.any():
+            _absorb_steps(state, candidates, config, lam)
+        score = state.ewma / spread
+        worst = float(np.max(np.abs(score)))
+        health = 100.0 * min(
+            1.0, max(0.0, 1 - (worst - config.score_healthy) / (config.score_zero - config.score_healthy))
+        )
+        out_judged[i] = True
+        out_health[i] = health
+        out_score[:, i] = score
+        out_drivers[:, i] = np.abs(score) > config.score_healthy
+
+        # Value at the reference operating point, for the trend (the reading minus what the
+        # operating point explains relative to the warm-up's centre).
+        reference = y - (prediction - state.coef[:, CONST]) - state.offset
+        state.trend_hours.append(hour)
+        state.trend_values.append(reference.tolist())
+        if len(state.trend_hours) > config.trend_hours:
+            del state.trend_hours[0], state.trend_values[0]
+        shift = prediction - state.coef[:, CONST] + state.offset  # log reading − log reference value
+        predicted = False
+        for j in np.flatnonzero(np.abs(score) > config.trend_score):
+            eta = _prognosis(state, int(j), hour, shift[j], limits, config)
+            if eta is not None:
+                etas[:, j, i] = eta
+                horizon_eta = eta[3] if not np.isnan(eta[3]) else eta[0]
+                predicted = predicted or horizon_eta <= config.prediction_horizon_hours
+        out_prediction[i] = predicted
+
+        if health < config.anomaly_health:
+            state.below += 1
+            state.above = 0
+        elif health >= config.clear_health:
+            state.above += 1
+            state.below = 0
+        if state.below >= config.anomaly_hours:
+            state.anomaly = True
+        if state.anomaly and state.above >= config.clear_hours:
+            state.anomaly = False
+        out_anomaly[i] = state.anomaly
+
+        learn = (np.abs(score) < config.learn_below) & ~np.isnan(y)
+        # The EWMA's own healthy spread: residuals are autocorrelated (weather the ambient proxy
+        # misses, operating points the model fits imperfectly), so the iid formula understates it.
+        rate = 1 / config.spread_hours
+        state.ewma_spread[learn] += rate * (np.abs(state.ewma[learn]) - state.ewma_spread[learn])
+        if learn.any():
+            _learn(state, xc, y - state.offset, learn, config)
+
+    return HealthOutput(
+        hour=hours * HOUR,
+        judged=out_judged,
+        running=out_running,
+        health=out_health,
+        score=out_score,
+        drivers=out_drivers,
+        anomaly=out_anomaly,
+        prediction=out_prediction,
+        eta_warning=etas[0],
+        eta_warning_low=etas[1],
+        eta_warning_high=etas[2],
+        eta_critical=etas[3],
+        eta_critical_low=etas[4],
+        eta_critical_high=etas[5],
+        state=state,
+    )
+
+
+def _reset(state: HealthState) -> None:
+    """After maintenance: learn again from scratch (keeping only the stuck-sensor memory)."""
+    fresh = HealthState()
+    fresh.last_value, fresh.equal_run = state.last_value, state.equal_run
+    state.__dict__.update(fresh.__dict__)
+
+
+def _solve(state: HealthState, config: HealthConfig) -> Floats:
+    """Ridge towards the prior (in standardized units), the intercept free."""
+    coef = np.zeros((6, FEATURES))
+    prior = state.prior * state.spread[None, :]
+    for j in range(6):
+        cols = _MASK[j]
+        a = state.xtx[j][np.ix_(cols, cols)].copy()
+        weight = config.ridge * float(state.xtx[j, CONST, CONST]) + config.prior_hours
+        penalty = np.full(cols.sum(), weight)
+        penalty[0] = 0.0
+        a[np.diag_indices_from(a)] += penalty
+        coef[j, cols] = np.linalg.solve(a, state.xty[j][cols] + penalty * prior[j, cols])
+    return coef
+
+
+def _fit_warmup(state: HealthState, config: HealthConfig) -> None:
+    x = np.array(state.warm_x)
+    y = np.array(state.warm_y)
+    state.center = x.mean(axis=0)
+    state.center[CONST] = 0.0
+    state.spread = np.maximum(x.std(axis=0), SPREAD_FLOOR)
+    state.spread[CONST] = 1.0
+    xc = (x - state.center) / state.spread
+    xc[:, CONST] = 1.0
+    xtx = np.einsum("ni,nj->ij", xc, xc)
+    state.xtx = np.broadcast_to(xtx, (6, FEATURES, FEATURES)).copy()
+    state.xty = np.einsum("ni,nj->ji", xc, y)
+    state.coef = _solve(state, config)
+    residuals = y - xc @ state.coef.T
+    mad = np.median(np.abs(residuals - np.median(residuals, axis=0)), axis=0) * 1.4826
+    state.scale = np.maximum(mad * config.scale_inflation, config.scale_floor)
+    state.fitted = True
+    state.learned = len(x)
+    state.warm_x, state.warm_y = [], []
+
+
+def _learn(state: HealthState, xc: Floats, y: Floats, learn: Bools, config: HealthConfig) -> None:
+    """Add this hour to the sensors allowed to learn from it (older hours fade by `forgetting`)."""
+    outer = np.outer(xc, xc)
+    if learn.all():
+        state.xtx *= config.forgetting
+        state.xtx += outer
+        state.xty *= config.forgetting
+        state.xty += y[:, None] * xc[None, :]
+    else:
+        for j in np.flatnonzero(learn):
+            state.xtx[j] = state.xtx[j] * config.forgetting + outer
+            state.xty[j] = state.xty[j] * config.forgetting + y[j] * xc
+    state.learned += 1
+    if state.learned % config.refit_hours == 0:
+        state.coef = _solve(state, config)
+
+
+def _absorb_steps(state: HealthState, candidates: Bools, config: HealthConfig, lam: float) -> None:
+    """Absorb abrupt, recalibration-sized steps in the candidate sensors' recent z into their offsets.
+
+    Decided once, `step_min_after` hours after the step: the two-level fit split there must beat a
+    straight line through the window by far (a ramp fits a line), the jump must be clear of noise
+    and no larger than a recalibration. A window with a missing value waits for a clean one."""
+    after = config.step_min_after
+    z = np.array(state.z_values)  # (n, 6)
+    n = len(z)
+    if n < 2 * after:
+        return
+    before_z, after_z = z[: n - after], z[n - after :]
+    before_mean, after_mean, mean = before_z.mean(axis=0), after_z.mean(axis=0), z.mean(axis=0)
+    sse_step = ((before_z - before_mean) ** 2).sum(axis=0) + ((after_z - after_mean) ** 2).sum(axis=0)
+    t = np.arange(n, dtype=np.float64) - (n - 1) / 2
+    slope = t @ (z - mean) / (t @ t)
+    sse_line = ((z - mean - slope[None, :] * t[:, None]) ** 2).sum(axis=0)
+    jump = after_mean - before_mean
+    relative = jump * state.scale
+    absorb = (
+        candidates
+        & ~np.isnan(sse_step)
+        & (sse_step < config.step_ratio * sse_line)
+        & (np.abs(jump) >= config.step_min_z)
+        & (np.abs(relative) <= config.max_step)
+        & (np.abs(state.absorbed + relative) <= config.max_absorbed)
+    )
+    for j in np.flatnonzero(absorb):
+        state.offset[j] += relative[j]
+        state.absorbed[j] += relative[j]
+        state.ewma[j] -= jump[j] * (1 - (1 - lam) ** after)
+        for row in state.z_values[-after:]:
+            row[j] -= jump[j]
+
+
+def _prognosis(
+    state: HealthState, j: int, hour: int, shift: float, limits: Limits, config: HealthConfig
+) -> Floats | None:
+    """Hours to the warning and critical limits with 80 % ranges, or None without a trend to them."""
+    values = np.array([row[j] for row in state.trend_values])
+    hours = np.array(state.trend_hours, dtype=np.float64) - hour
+    seen = ~np.isnan(values)
+    if seen.sum() < config.trend_min_points:
+        return None
+    t, v = hours[seen], np.exp(values[seen])  # the value at the reference operating point
+    t_mean = t.mean()
+    sxx = float(np.sum((t - t_mean) ** 2))
+    if sxx <= 0:
+        return None
+    slope = float(np.sum((t - t_mean) * (v - v.mean())) / sxx)
+    intercept = float(v.mean() - slope * t_mean)
+    resid = v - (intercept + slope * t)
+    se = math.sqrt(float(np.sum(resid**2)) / max(len(t) - 2, 1) / sxx)
+    side = limits.side[j]
+    if se <= 0 or side * slope / se < config.trend_t:
+        return None
+    now = intercept  # fitted value at t = 0 (this hour)
+    out = np.full(6, np.nan)
+    for base, limit in ((0, limits.warning[j]), (3, limits.critical[j])):
+        if np.isnan(limit):
+            continue
+        target = limit / math.exp(shift)  # the limit seen from the reference operating point
+        gap = target - now
+        if side * gap <= 0:
+            out[base : base + 3] = 0.0
+            continue
+        fast, slow = slope + side * 1.2816 * se, slope - side * 1.2816 * se
+        out[base] = gap / slope
+        out[base + 1] = gap / fast
+        out[base + 2] = gap / slow if side * slow > 0 else np.inf
+    return out
+
+
+def fleet_prior(
+    series: list[tuple[Ints, Floats, Ints | None, Floats | None]], config: HealthConfig | None = None
+) -> Floats:
+    """Coefficients pooled over a fleet's warm-ups (each compressor's first `warmup_hours` running
+    hours, demeaned per compressor): how sensors respond to load and ambient, for `health_step`'s
+    `prior`. `series`: per compressor (times, values, ambient_hours, ambient). No labels used."""
+    config = config or HealthConfig()
+    learn_only = HealthConfig(**{**config.__dict__, "warmup_hours": 10**9})
+    xs, ys = [], []
+    for times, values, ambient_hours, ambient in series:
+        out = health_step(times, values, ambient_hours=ambient_hours, ambient=ambient, config=learn_only)
+        x = np.array(out.state.warm_x[: config.warmup_hours])
+        y = np.array(out.state.warm_y[: config.warmup_hours])
+        if len(x) < 2:
+            continue
+        xs.append(x - x.mean(axis=0))
+        ys.append(y - y.mean(axis=0))
+    prior = np.zeros((6, FEATURES))
+    if not xs:
+        return prior
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    for j in range(6):
+        cols = _MASK[j].copy()
+        cols[CONST] = False
+        a = x[:, cols]
+        prior[j, cols] = np.linalg.lstsq(a, y[:, j], rcond=None)[0]
+    return prior
