@@ -478,15 +478,18 @@ def demo(
 ) -> None:
     """Simulate the default fleet, run the pipeline into the embedded database, show what was loaded,
     create the demo login and serve the API."""
+    from altaviz.ops.ports import check_port
     from altaviz.pipeline.run import PipelineOptions
 
     settings = get_settings()
+    host, port = host or settings.server_host, port or settings.server_port
+    if serve_after:  # a port in use is said before the simulation and the pipeline, not after them
+        _fail_cleanly(lambda: check_port(host, port))
     if not keep:
         _reset_demo_data(settings)
     _fail_cleanly(lambda: _simulate(settings, 10, 7, 10, None, seed, frozenset()))
     _fail_cleanly(lambda: _run_pipeline(settings, PipelineOptions()))
     _fail_cleanly(lambda: _print_loaded(settings, settings.default_organization))
-    host, port = host or settings.server_host, port or settings.server_port
     _fail_cleanly(lambda: _demo_login(settings, host, port))
     if serve_after:
         _fail_cleanly(lambda: _serve(settings, host, port, 1))

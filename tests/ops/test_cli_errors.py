@@ -86,3 +86,13 @@ def test_an_invalid_secret_is_named_without_its_value(tmp_path: Path) -> None:
     line = _one_error_line(_altaviz(tmp_path, "serve", WORKFLOW_API_KEY="short-key-value"))
     assert "invalid setting WORKFLOW_API_KEY: " in line
     assert "short-key-value" not in line
+
+
+def test_the_demo_names_a_port_in_use_before_doing_any_work(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        line = _one_error_line(_altaviz(tmp_path, "demo", "--host", "127.0.0.1", "--port", str(port)))
+    assert f"port {port} on 127.0.0.1 is already in use" in line
+    assert not (tmp_path / "landing").exists()  # nothing simulated
