@@ -16,7 +16,7 @@ from altaviz.cli import app
 from altaviz.config import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
-ALTAVIZ_SERVICES = ("migrate", "app", "pipeline")
+ALTAVIZ_SERVICES = ("migrate", "app", "pipeline", "pipeline-once")
 # Extras the image leaves out of the Makefile's install: test tools, and Spark (it needs a JVM the image
 # does not have; DuckDB is the default engine). Any other extra the Makefile installs, the image must too.
 IMAGE_OMITS = {"dev", "spark"}
@@ -77,7 +77,7 @@ def dockerfile_stages() -> list[list[tuple[str, str]]]:
 
 
 def test_compose_has_the_app_its_stores_a_migration_step_and_the_pipeline_job() -> None:
-    assert set(services()) == {"postgres", "redis", "migrate", "app", "pipeline"}
+    assert set(services()) == {"postgres", "redis", "migrate", "app", "pipeline", "pipeline-once"}
     assert services()["postgres"]["image"].startswith("postgres:")
     assert services()["redis"]["image"].startswith("redis:")
     for name in ALTAVIZ_SERVICES:  # one image, built from this Dockerfile
@@ -93,9 +93,18 @@ def test_the_migration_runs_once_and_the_app_waits_for_it_to_succeed() -> None:
         "postgres": {"condition": "service_healthy"},
         "redis": {"condition": "service_healthy"},
     }
-    assert pipeline["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
-    # The pipeline is a job: not started by `docker compose up`, never restarted.
-    assert pipeline["profiles"] == ["pipeline"] and pipeline["restart"] == "no"
+    # The pipeline watcher is a service (issue 16): started by `docker compose up`, restarted, after
+    # the migration, with a health check on its /metrics; a one-off run is the `pipeline-once` job.
+    assert pipeline["command"] == ["altaviz", "pipeline", "watch"] and pipeline["restart"] == "unless-stopped"
+    assert pipeline["depends_on"] == {
+        "migrate": {"condition": "service_completed_successfully"},
+        "postgres": {"condition": "service_healthy"},
+    }
+    assert "9108/metrics" in " ".join(pipeline["healthcheck"]["test"])
+    assert "ports" not in pipeline  # the lag metrics name organizations: inside the compose network only
+    once = services()["pipeline-once"]
+    assert once["command"] == ["altaviz", "pipeline", "run"]
+    assert once["profiles"] == ["pipeline"] and once["restart"] == "no"
     assert app_service["restart"] == "unless-stopped"
 
 
