@@ -255,3 +255,34 @@ def test_an_override_changes_the_alerts_of_its_compressor_only(
         lake_rows(tmp_path, "gold/readings", "compressor_id <> 'COMP-001'", "compressor_id, timestamp")
         == gold_before
     )
+
+
+def test_a_lake_of_the_single_organization_layout_is_upgraded(default_landing: Path, tmp_path: Path) -> None:
+    """A deployment from before organizations: landing/readings/ and bronze files without an organization
+    column at lake/bronze/readings/. The first run makes them ALTAVIZ_ORGANIZATION's and recomputes."""
+    import json
+    import shutil
+
+    import duckdb
+
+    from tests.pipeline.helpers import assert_tables_equal, copy_landing, run
+
+    fresh = copy_landing(default_landing, tmp_path / "fresh")
+    run(settings_for(fresh), skip_db=True)
+    legacy = copy_landing(default_landing, tmp_path / "legacy")
+    bronze = legacy / "lake" / "bronze" / "readings"
+    bronze.mkdir(parents=True)
+    con = duckdb.connect()
+    for path in Lake(fresh / "lake").bronze_files():
+        old_shape = f"SELECT * EXCLUDE (organization, _refused) FROM read_parquet('{path}')"
+        con.execute(f"COPY ({old_shape}) TO '{bronze / path.name}' (FORMAT parquet)")
+    con.close()
+    (legacy / "lake" / "manifest.json").write_text(json.dumps({"tables": {}, "processed_bronze": []}))
+
+    result = run(settings_for(legacy), skip_db=True)
+    assert result.organizations["altaviz-demo"].work == ["full"]
+    assert not list(bronze.glob("*.parquet")), "the old bronze files moved under their organization"
+    assert len(Lake(legacy / "lake").bronze_files("altaviz-demo")) == 7
+    assert result.summary.bronze_rows == 10_080
+    assert_tables_equal(legacy, fresh)
+    shutil.rmtree(tmp_path / "fresh")
