@@ -29,9 +29,10 @@ DATA_TABLES = (
     "data_quality_metrics",
     "billing_events",
 )
-# Columns that differ between two databases loaded with the same data: surrogate keys and load times
+# Columns that differ between two databases loaded with the same data: surrogate keys (a registered
+# model's id too) and load times
 # (a quality check is stamped with the time its input was loaded, and freshness is measured from it).
-VOLATILE = {"id", "organization_id", "created_at", "updated_at", "metric_timestamp"}
+VOLATILE = {"id", "organization_id", "model_id", "created_at", "updated_at", "metric_timestamp"}
 # Every load bumps its organization's data version (the web service's cue that cached answers are
 # old), even a load that changes nothing: a count of loads, not data.
 LOAD_COUNTERS = {"data_version"}

@@ -29,6 +29,7 @@ from altaviz.monitoring.models import (
 )
 from altaviz.pipeline.engine import read_parquet, sql_text
 from altaviz.pipeline.lake import Lake, LakeError
+from altaviz.registry.service import adopt_models
 
 BATCH = 2_000
 # Aggregates are display values; rounding them keeps re-runs bit-identical although a parallel
@@ -175,6 +176,7 @@ def load(session: Session, organization_id: uuid.UUID, gold: GoldTables) -> Load
         compressors[0].keys() if compressors else (),
         stamp="updated_at",
     )
+    adopt_models(session, organization_id)  # fleet files name a model: register it (registry)
     maintenance = [{**org, **row, "event_date": row["performed_at"].date()} for row in gold.maintenance]
     _upsert(
         session,
