@@ -286,3 +286,32 @@ def test_a_lake_of_the_single_organization_layout_is_upgraded(default_landing: P
     assert result.summary.bronze_rows == 10_080
     assert_tables_equal(legacy, fresh)
     shutil.rmtree(tmp_path / "fresh")
+
+
+def test_a_failed_database_load_of_one_organization_is_retried_and_does_not_stop_another(
+    tmp_path: Path, sqlite_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from altaviz.pipeline import database
+
+    _land(tmp_path, "north", compressors=2, seed=1, days=1)
+    _land(tmp_path, "south", compressors=2, seed=2, days=1)
+    _create(sqlite_url, *ORGS)
+    original = database.load_lake
+
+    def failing_for_south(target: Any, lake: Any, since: Any = None) -> Any:
+        if target.organization_slug == "south":
+            raise RuntimeError("constraint violated")
+        return original(target, lake, since)
+
+    monkeypatch.setattr(database, "load_lake", failing_for_south)
+    settings = settings_for(tmp_path, sqlite_url)
+    with pytest.raises(PipelineError, match="south: database load: constraint violated") as info:
+        run_pipeline(settings, PipelineOptions())
+    assert info.value.result is not None and set(info.value.result.failed) == {"south"}
+    assert set(_hourly_by_org(engine)) == {"north"}
+    assert Lake(settings.lake_dir).read_manifest().organizations["south"].db_pending_since == "all"
+
+    monkeypatch.setattr(database, "load_lake", original)
+    result = run_pipeline(settings, PipelineOptions())  # nothing new in the lake; south's load is pending
+    assert not result.failed and result.organizations["south"].loaded is not None
+    assert set(_hourly_by_org(engine)) == {"north", "south"}
