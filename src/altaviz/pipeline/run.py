@@ -535,15 +535,14 @@ class _Run:
             self._bind_fleet(tables, slugs)
             work(tables, slugs)
             summaries = summarize(self.local, tables, slugs)
+            held = self._plan_limited(tables, slugs) if kind != "thresholds" else {}
             for slug, summary in summaries.items():
                 if not summary.balanced:
                     raise PipelineError(
                         f"row balance broken: bronze {summary.bronze_rows} != silver {summary.silver_rows} "
                         f"+ quarantine {summary.quarantined_rows}; nothing was committed"
                     )
-                loaded_at = self.orgs[slug].loaded_at
-                if loaded_at is not None and kind != "thresholds":
-                    summary.plan_limited = self._plan_limited(tables, slug, loaded_at)
+                summary.plan_limited = held.get(slug, {})
             for slug in slugs:
                 self.following.organization(slug).thresholds = self.orgs[slug].threshold_digests
             tables.keep_others(self.local)
@@ -603,14 +602,23 @@ class _Run:
             return org.plan_covered
         return sorted(set(org.registered) | set(fleet_files))
 
-    def _plan_limited(self, tables: Tables, slug: str, loaded_at: datetime) -> dict[str, int]:
-        """Readings this run loaded and held back for the plan limit, per compressor."""
+    def _plan_limited(self, tables: Tables, slugs: list[str]) -> dict[str, dict[str, int]]:
+        """Readings this run loaded and held back for the plan limit, per organization and compressor
+        (one query for the pass)."""
+        loaded = {s: self.orgs[s].loaded_at for s in slugs if self.orgs[s].loaded_at is not None}
+        if not loaded:
+            return {}
         rows = self.local.rows(
-            f"SELECT compressor_id, COUNT(*) FROM {read_parquet(tables.files('silver/quarantine'))} "
-            "WHERE reason LIKE 'plan limit%' AND _loaded_at = ? AND organization = ? GROUP BY 1",
-            [loaded_at, slug],
+            f"SELECT organization, _loaded_at, compressor_id, COUNT(*) "
+            f"FROM {read_parquet(tables.files('silver/quarantine'))} "
+            "WHERE reason LIKE 'plan limit%' AND _loaded_at >= ? GROUP BY 1, 2, 3",
+            [min(t for t in loaded.values() if t is not None)],
         )
-        return {str(compressor): int(count) for compressor, count in rows}
+        held: dict[str, dict[str, int]] = {}
+        for organization, loaded_at, compressor, count in rows:
+            if loaded.get(str(organization)) == loaded_at:
+                held.setdefault(str(organization), {})[str(compressor)] = int(count)
+        return held
 
     def _state(self, slug: str) -> OrganizationState:
         return self.following.organization(slug)
