@@ -388,3 +388,18 @@ def test_ndjson_names_the_line_that_is_not_json(app: FastAPI, org_a: SeededOrg, 
     body = json.dumps(reading()).encode() + b"\n\n{oops\n"
     response = post(app, ingest_key, body, "application/x-ndjson")
     assert response.status_code == 400 and response.json()["error"].startswith("Line 3 is not valid JSON")
+
+
+def test_numbers_beyond_64_bits_are_judged_not_a_server_error(
+    app: FastAPI, org_a: SeededOrg, ingest_key: str
+) -> None:
+    huge = 18446744073709551615
+    rows = [
+        reading("COMP-001", 5),
+        reading("COMP-002", 5, timestamp=huge),
+        reading("COMP-003", 5, vibration_mms=huge),
+    ]
+    answer = post(app, ingest_key, json.dumps(rows).encode()).json()
+    reasons = [row["reason"] for row in answer["refused_rows"]]
+    assert answer["accepted"] == 1 and reasons[0].startswith(f"invalid timestamp {huge}")
+    assert "vibration_mms" in reasons[1] and "physically impossible" in reasons[1]

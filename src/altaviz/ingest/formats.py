@@ -10,6 +10,7 @@ import io
 import json
 import sys
 import zlib
+from contextlib import suppress
 from dataclasses import dataclass
 from itertools import repeat
 from types import NoneType
@@ -168,6 +169,7 @@ def _struct(timestamp: pa.DataType) -> pa.StructType:
 
 
 _FAST_TYPES = (_struct(pa.string()), _struct(pa.int64()))
+_CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError)
 
 
 def _fast_table(records: list[Any], body: bytes) -> pa.Table | None:
@@ -181,7 +183,7 @@ def _fast_table(records: list[Any], body: bytes) -> pa.Table | None:
     for kind in _FAST_TYPES:
         try:
             array = pa.array(records, type=kind)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        except _CONVERSION_ERRORS:
             continue
         if array.null_count:
             return None  # a null where a reading should be: the slow path names the row
@@ -235,11 +237,13 @@ def _column(name: str, values: list[Any], problems: list[str | None]) -> pa.Arra
         if types <= {str, NoneType}:
             return pa.array(values, type=pa.string())
         if types <= {int, NoneType}:
-            return pa.array(values, type=pa.int64())
+            with suppress(*_CONVERSION_ERRORS):  # beyond 64 bits: judged as text below
+                return pa.array(values, type=pa.int64())
         # Mixed: text as sent, numbers as their digits (judged as epoch milliseconds).
         return pa.array([_text(v) for v in values], type=pa.string())
     if types <= _NUMBER_TYPES:
-        return pa.array(values, type=pa.float64())
+        with suppress(*_CONVERSION_ERRORS):
+            return pa.array(values, type=pa.float64())
     return pa.array([_text(v) for v in values], type=pa.string())  # judged: text that is not a number
 
 
