@@ -1,7 +1,8 @@
 """Simulator throughput: a large fleet (default 4,700 compressors × 30 days ≈ 20.3 M readings) against
-the default 10-compressor, 7-day demo run measured in the same process as the reference.
+the default 10-compressor, 7-day demo run measured in the same process as the reference, then the same
+large fleet in the realistic scenario (--scenario realistic) against the default scenario's large run.
 
-    .venv/bin/python bench/bench_simulator.py [--compressors N] [--days D] [--faults]
+    .venv/bin/python bench/bench_simulator.py [--compressors N] [--days D] [--faults] [--no-realistic]
 
 Peak RSS is the process maximum (resource.getrusage), reached by the large run.
 """
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--compressors", type=int, default=4700)
     parser.add_argument("--days", type=float, default=30)
     parser.add_argument("--faults", action="store_true", help="inject every fault kind in the large run")
+    parser.add_argument("--no-realistic", action="store_true", help="skip the realistic scenario's run")
     args = parser.parse_args()
 
     timed(SimulationConfig(start=START))  # warm-up: imports and first-call costs out of the reference
@@ -60,6 +62,19 @@ def main() -> None:
         f"ratio      large/reference: {rows / ref_rows:,.0f}× rows in {seconds / ref_seconds:,.0f}× time "
         f"(throughput {rate / ref_rate:.1f}×)"
     )
+    if args.no_realistic:
+        return
+    real_rows, real_seconds = timed(
+        SimulationConfig(
+            compressors=args.compressors, days=args.days, start=START, faults=faults, scenario="realistic"
+        )
+    )
+    print(
+        f"realistic  {args.compressors} compressors × {args.days:g} days: {real_rows:,} rows "
+        f"{real_seconds:.2f} s {real_rows / real_seconds:,.0f} rows/s"
+    )
+    print(f"ratio      realistic/default large run: {real_seconds / seconds:.2f}× time")
+    print(f"peak RSS   {peak_rss_mb():,.0f} MB (after the realistic run)")
 
 
 if __name__ == "__main__":

@@ -66,9 +66,11 @@ DESIGN: tuple[tuple[int, ...], ...] = (
     (CONST, LFLOW, AMB, SIN, COS),  # discharge temperature
     (CONST, LFLOW, AMB),  # suction pressure
     (CONST, LFLOW, AMB),  # discharge pressure
-    (CONST, LFLOW, LDIS, LSUC),  # horsepower
-    (CONST, LHP, LDIS, LSUC),  # gas flow
+    (CONST, LFLOW, AMB),  # horsepower
+    (CONST, LHP, AMB),  # gas flow
 )
+# The feature each sensor's own log value feeds (a recalibrated sensor shifts it too).
+FEATURE_OF = {FLOW: LFLOW, HP: LHP, DIS: LDIS, SUC: LSUC}
 # Standardizing divides by the warm-up's spread, at least this (log units; ambient/10; time of day).
 MEAN_ABS = math.sqrt(2 / math.pi)  # mean |x| of a standard normal
 SPREAD_FLOOR = np.array([1.0, 0.02, 0.02, 0.01, 0.01, 0.2, 0.3, 0.3])
@@ -106,7 +108,7 @@ class HealthConfig:
     prior_hours: float = 48.0  # weight of the fleet prior: as many hours spanning ±1 warm-up spread
     forgetting: float = 0.998  # per learned hour: a memory of about three weeks of running
     refit_hours: int = 12
-    learn_below: float = 6.0  # a sensor learns from an hour only while its |score| is below this
+    learn_below: float = 3.0  # a sensor learns from an hour only while its |score| is below this
     scale_floor: float = 0.004  # relative: no sensor is trusted to better than 0.4 % an hour
     scale_inflation: float = 1.25  # in-sample residuals understate the scale
     z_clip: float = 6.0
@@ -161,6 +163,8 @@ class HealthState:
     ewma_spread: Floats = field(default_factory=lambda: np.full(6, np.nan))  # mean |EWMA| while healthy
     z_hours: list[int] = field(default_factory=list)
     z_values: list[list[float]] = field(default_factory=list)
+    z_x: list[list[float]] = field(default_factory=list)  # the features behind each z row
+    z_y: list[list[float]] = field(default_factory=list)
     trend_hours: list[int] = field(default_factory=list)
     trend_values: list[list[float]] = field(default_factory=list)
     below: int = 0
@@ -359,13 +363,15 @@ def _run(
         xc[CONST] = 1.0
         prediction = state.coef @ xc
         z = (y - prediction - state.offset) / state.scale
-        z = np.clip(z, -config.z_clip, config.z_clip)
+        clipped = np.clip(z, -config.z_clip, config.z_clip)  # one wild hour moves the EWMA little
         seen = ~np.isnan(z)
-        state.ewma[seen] = (1 - lam) * state.ewma[seen] + lam * z[seen]
+        state.ewma[seen] = (1 - lam) * state.ewma[seen] + lam * clipped[seen]
         state.z_hours.append(hour)
         state.z_values.append(z.tolist())
+        state.z_x.append(x.tolist())
+        state.z_y.append(y.tolist())
         if len(state.z_hours) > config.step_window:
-            del state.z_hours[0], state.z_values[0]
+            del state.z_hours[0], state.z_values[0], state.z_x[0], state.z_y[0]
         if np.isnan(state.ewma_spread).any():
             state.ewma_spread = np.full(6, MEAN_ABS * null_sd)
         spread = np.maximum(state.ewma_spread / MEAN_ABS, null_sd)
@@ -500,11 +506,15 @@ def _learn(state: HealthState, xc: Floats, y: Floats, learn: Bools, config: Heal
 
 
 def _absorb_steps(state: HealthState, candidates: Bools, config: HealthConfig, lam: float) -> None:
-    """Absorb abrupt, recalibration-sized steps in the candidate sensors' recent z into their offsets.
+    """Absorb an abrupt, recalibration-sized step into the offset of the sensor that made it.
 
-    Decided once, `step_min_after` hours after the step: the two-level fit split there must beat a
-    straight line through the window by far (a ramp fits a line), the jump must be clear of noise
-    and no larger than a recalibration. A window with a missing value waits for a clean one."""
+    Decided once, `step_min_after` hours after the step: for a candidate sensor, the two-level fit
+    split there must beat a straight line through the window by far (a ramp fits a line), and the
+    jump must be clear of noise. A recalibrated sensor that is also a feature (flow, horsepower)
+    moves the residuals of the sensors it predicts too, so the culprit is the sensor whose step best
+    explains the jumps of all six (a small fault-isolation step); its offset takes the step if it is
+    no larger than a recalibration, the features are corrected, and the recent z and EWMAs are
+    recomputed. A window with a missing value waits for a clean one."""
     after = config.step_min_after
     z = np.array(state.z_values)  # (n, 6)
     n = len(z)
@@ -517,21 +527,59 @@ def _absorb_steps(state: HealthState, candidates: Bools, config: HealthConfig, l
     slope = t @ (z - mean) / (t @ t)
     sse_line = ((z - mean - slope[None, :] * t[:, None]) ** 2).sum(axis=0)
     jump = after_mean - before_mean
-    relative = jump * state.scale
-    absorb = (
+    # The split must be the best one: a step seen before it is complete is left for a later hour.
+    k = np.arange(after, n - 1)[:, None]
+    c1, c2 = np.cumsum(z, axis=0), np.cumsum(z * z, axis=0)
+    head, head2 = c1[k[:, 0] - 1], c2[k[:, 0] - 1]
+    tail, tail2 = c1[-1] - head, c2[-1] - head2
+    sse_splits = (head2 - head**2 / k) + (tail2 - tail**2 / (n - k))
+    at_split = np.argmin(np.nan_to_num(sse_splits, nan=np.inf), axis=0) == n - 2 * after
+    stepped = (
         candidates
+        & at_split
         & ~np.isnan(sse_step)
         & (sse_step < config.step_ratio * sse_line)
         & (np.abs(jump) >= config.step_min_z)
-        & (np.abs(relative) <= config.max_step)
-        & (np.abs(state.absorbed + relative) <= config.max_absorbed)
     )
-    for j in np.flatnonzero(absorb):
-        state.offset[j] += relative[j]
-        state.absorbed[j] += relative[j]
-        state.ewma[j] -= jump[j] * (1 - (1 - lam) ** after)
-        for row in state.z_values[-after:]:
-            row[j] -= jump[j]
+    if not stepped.any() or np.isnan(jump).any():
+        return
+    best: tuple[float, int, float] | None = None
+    for candidate in np.flatnonzero(stepped).tolist():
+        effect = _step_effect(state, candidate)  # z jump of each sensor per unit of relative shift
+        shift = float(effect @ jump / (effect @ effect))
+        misfit = float(np.sum((jump - shift * effect) ** 2))
+        if best is None or misfit < best[0]:
+            best = (misfit, candidate, shift)
+    assert best is not None
+    _, c, delta = best
+    if abs(delta) > config.max_step or abs(state.absorbed[c] + delta) > config.max_absorbed:
+        return
+    state.offset[c] += delta
+    state.absorbed[c] += delta
+    feature = FEATURE_OF.get(c)
+    weights = lam * (1 - lam) ** np.arange(after - 1, -1, -1)
+    for row in range(n - after, n):
+        if feature is not None:
+            state.z_x[row][feature] -= delta
+        x = np.array(state.z_x[row])
+        xc = (x - state.center) / state.spread
+        xc[CONST] = 1.0
+        new = (np.array(state.z_y[row]) - state.coef @ xc - state.offset) / state.scale
+        old = np.array(state.z_values[row])
+        change = np.clip(old, -config.z_clip, config.z_clip) - np.clip(new, -config.z_clip, config.z_clip)
+        state.ewma -= np.nan_to_num(change) * weights[row - (n - after)]
+        state.z_values[row] = new.tolist()
+
+
+def _step_effect(state: HealthState, c: int) -> Floats:
+    """Jump in each sensor's z when sensor c reads higher by a relative 1 (log units)."""
+    effect = np.zeros(6)
+    effect[c] = 1 / state.scale[c]
+    feature = FEATURE_OF.get(c)
+    if feature is not None:
+        effect -= state.coef[:, feature] / state.spread[feature] / state.scale
+        effect[c] = 1 / state.scale[c] - state.coef[c, feature] / state.spread[feature] / state.scale[c]
+    return effect
 
 
 def _prognosis(
