@@ -340,6 +340,20 @@ def test_ingest_keys_have_their_own_rate_limit_apart_from_the_per_ip_one(
         app.state.engine.dispose()
 
 
+def test_failed_ingest_credentials_count_against_the_ip(
+    sqlite_settings_factory: Callable[..., Settings],
+) -> None:
+    app = create_app(sqlite_settings_factory(rate_limit_per_minute=2))
+    try:
+        seed_organization(app.state.engine, "alpha", "Alpha")
+        body = json.dumps([reading()]).encode()
+        statuses = [post(app, "avz_" + "x" * 43, body).status_code for _ in range(3)]
+        assert statuses == [401, 401, 429]
+    finally:
+        close_clients()
+        app.state.engine.dispose()
+
+
 def _parquet_body(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)

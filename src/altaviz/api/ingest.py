@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from altaviz.accounts.dependencies import Caller, CallerOf, DbSession, authorize_ingest, release
+from altaviz.accounts.errors import NotAuthenticated
 from altaviz.accounts.principal import Principal
 from altaviz.api.errors import ErrorBody, error_response, error_responses, request_id_of
 from altaviz.api.ratelimit import rate_limit_headers
@@ -142,7 +143,24 @@ async def ingest_readings(
     ] = None,
 ) -> Response:
     settings: Settings = request.app.state.settings
-    principal = await run_in_threadpool(_authorize, db, who)
+    try:
+        principal = await run_in_threadpool(_authorize, db, who)
+    except NotAuthenticated:
+        # Only valid credentials get the per-key budget: failed attempts count against the client's IP.
+        client_ip = request.client.host if request.client else "unknown"
+        refused = await request.app.state.limiter.hit("default", client_ip)
+        if refused is not None and not refused.allowed:
+            record_rate_limit_rejection("default")
+            limited = {name.decode(): value.decode() for name, value in rate_limit_headers(refused)}
+            return error_response(
+                request,
+                429,
+                f"Too many requests: the limit is {refused.limit} per minute; "
+                f"retry in {refused.reset_after} s",
+                "rate_limited",
+                {**limited, "Retry-After": str(refused.reset_after)},
+            )
+        raise
     client = f"key:{principal.api_key_id}" if principal.api_key_id else f"user:{principal.user_id}"
     decision = await request.app.state.limiter.hit("ingest", client)
     headers: dict[str, str] = {}
