@@ -194,7 +194,12 @@ def _fast_table(records: list[Any], body: bytes) -> pa.Table | None:
 def _from_records(records: list[Any], fmt: str, body: bytes = b"") -> RawBatch:
     fast = _fast_table(records, body)
     if fast is not None:
-        extra = set().union(*map(dict.keys, records)) - _KNOWN
+        # Keys sent = known keys with a value: no other key anywhere (counted at C speed); otherwise
+        # (an explicit null, an unknown column) name the unknown columns exactly.
+        with_value = sum(len(column) - column.null_count for column in fast.columns)
+        extra = (
+            set() if sum(map(len, records)) == with_value else set().union(*map(dict.keys, records)) - _KNOWN
+        )
         fast = fast.append_column(ROW_PROBLEM, pa.nulls(fast.num_rows, type=pa.string()))
         return RawBatch(fmt, fast, tuple(sorted(extra)))
     problems: list[str | None] = [None] * len(records)
