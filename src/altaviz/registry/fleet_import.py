@@ -11,18 +11,20 @@ is what the import does.
 import csv
 import io
 import math
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from altaviz.accounts import data_version
-from altaviz.accounts.auditing import audit_action
+from altaviz.accounts import audit, data_version
+from altaviz.accounts.audit import AuditLog
 from altaviz.accounts.principal import Principal
 from altaviz.accounts.scoping import scoped
 from altaviz.billing.limits import registered_compressor_count, registration_refusal
+from altaviz.db.base import utcnow
 from altaviz.fleet.identifiers import COMPRESSOR_ID_RULE, compressor_id_problem
 from altaviz.monitoring.models import CompressorMetadata, StationLocation
 from altaviz.registry import thresholds
@@ -228,6 +230,34 @@ class _Registry:
     registered: int
     max_compressors: int | None
     counts: dict[str, ImportCounts] = field(default_factory=dict)
+    audits: list[dict[str, Any]] = field(default_factory=list)  # written at the end, in one statement
+
+
+def _audit(
+    reg: _Registry,
+    principal: Principal,
+    action: str,
+    target_type: str,
+    target_id: object,
+    ip: str | None,
+    details: dict[str, Any],
+) -> None:
+    """An audit row of the import (accounts.audit's columns and rules), kept until the end."""
+    actor = audit.Actor.of(principal)
+    reg.audits.append(
+        {
+            "organization_id": principal.organization.id,
+            "actor_type": actor.type,
+            "actor_id": actor.id,
+            "actor_name": actor.name[:200],
+            "action": action,
+            "target_type": target_type,
+            "target_id": str(target_id)[:255],
+            "ip": audit.clean_ip(ip),
+            "details": audit.redact(details),
+            "created_at": utcnow(),
+        }
+    )
 
 
 def _number(row: dict[str, str | None], column: str, low: float, high: float) -> float | None:
@@ -380,17 +410,17 @@ def _apply_row(
         assert station_values is not None
         station = StationLocation(organization_id=organization_id, station_id=station_id, **station_values)
         db.add(station)
-        db.flush()
+        db.flush()  # before any compressor that refers to it (the ORM orders no inserts by foreign key)
         reg.stations[station_id] = station
         changes.append(ImportChange(entity="station", id=station_id, action="created"))
-        audit_action(
-            db,
+        _audit(
+            reg,
             principal,
             "fleet.station.create",
-            target_type="station",
-            target_id=station_id,
-            ip=ip,
-            details={**via, **station_values},
+            "station",
+            station_id,
+            ip,
+            {**via, **station_values},
         )
     elif station_values:
         station = reg.stations[station_id]
@@ -399,14 +429,14 @@ def _apply_row(
         changes.append(
             ImportChange(entity="station", id=station_id, action="changed", fields=sorted(station_values))
         )
-        audit_action(
-            db,
+        _audit(
+            reg,
             principal,
             "fleet.station.update",
-            target_type="station",
-            target_id=station_id,
-            ip=ip,
-            details={**via, "changes": sorted(station_values)},
+            "station",
+            station_id,
+            ip,
+            {**via, "changes": sorted(station_values)},
         )
     elif compressor is None or row.get("station_name") is not None:
         changes.append(ImportChange(entity="station", id=station_id, action="unchanged"))
@@ -416,19 +446,19 @@ def _apply_row(
     if model_key is not None:
         if new_model:
             assert model_values is not None
-            model = CompressorModel(organization_id=organization_id, **model_values)
+            model = CompressorModel(id=uuid.uuid4(), organization_id=organization_id, **model_values)
             db.add(model)
-            db.flush()
+            db.flush()  # likewise before its compressors
             reg.models[model_key] = model
             changes.append(ImportChange(entity="model", id=model.display_name, action="created"))
-            audit_action(
-                db,
+            _audit(
+                reg,
                 principal,
                 "fleet.model.create",
-                target_type="compressor_model",
-                target_id=model.id,
-                ip=ip,
-                details={**via, **model_values},
+                "compressor_model",
+                model.id,
+                ip,
+                {**via, **model_values},
             )
         else:
             model = reg.models[model_key]
@@ -440,14 +470,14 @@ def _apply_row(
                 changes.append(
                     ImportChange(entity="model", id=model.display_name, action="changed", fields=["rated_hp"])
                 )
-                audit_action(
-                    db,
+                _audit(
+                    reg,
                     principal,
                     "fleet.model.update",
-                    target_type="compressor_model",
-                    target_id=model.id,
-                    ip=ip,
-                    details={**via, "changes": {"rated_hp": model.rated_hp}},
+                    "compressor_model",
+                    model.id,
+                    ip,
+                    {**via, "changes": {"rated_hp": model.rated_hp}},
                 )
             else:
                 changes.append(ImportChange(entity="model", id=model.display_name, action="unchanged"))
@@ -466,18 +496,17 @@ def _apply_row(
                 **values,
             )
             db.add(unit)
-            db.flush()
             reg.compressors[compressor_id] = unit
             reg.registered += 1
             changes.append(ImportChange(entity="compressor", id=compressor_id, action="created"))
-            audit_action(
-                db,
+            _audit(
+                reg,
                 principal,
                 "fleet.compressor.create",
-                target_type="compressor",
-                target_id=compressor_id,
-                ip=ip,
-                details={**via, "station_id": station_id, "model": model.display_name},
+                "compressor",
+                compressor_id,
+                ip,
+                {**via, "station_id": station_id, "model": model.display_name},
             )
         elif values:
             unit = reg.compressors[compressor_id]
@@ -489,7 +518,6 @@ def _apply_row(
                     unit.model_id, unit.model, unit.horsepower = model.id, model.display_name, model.rated_hp
                 else:
                     setattr(unit, column, value)
-            db.flush()
             if unit.model_id != old_model:
                 thresholds.record_change(
                     db,
@@ -505,18 +533,17 @@ def _apply_row(
             changes.append(
                 ImportChange(entity="compressor", id=compressor_id, action="changed", fields=fields)
             )
-            audit_action(
-                db,
+            _audit(
+                reg,
                 principal,
                 "fleet.compressor.update",
-                target_type="compressor",
-                target_id=compressor_id,
-                ip=ip,
-                details={**via, "changes": fields},
+                "compressor",
+                compressor_id,
+                ip,
+                {**via, "changes": fields},
             )
         else:
             changes.append(ImportChange(entity="compressor", id=compressor_id, action="unchanged"))
-    db.flush()
     return changes
 
 
@@ -567,14 +594,14 @@ def import_fleet(
         results=results,
     )
     if not dry_run:
-        audit_action(
-            db,
+        _audit(
+            reg,
             principal,
             "fleet.import",
-            target_type="organization",
-            target_id=organization_id,
-            ip=ip,
-            details={
+            "organization",
+            organization_id,
+            ip,
+            {
                 "rows": result.rows,
                 "accepted": result.accepted,
                 "refused": result.refused,
@@ -583,5 +610,8 @@ def import_fleet(
                 "compressors": result.compressors.model_dump(),
             },
         )
+    db.flush()  # the compressors' rows, in one unit of work (their stations and models are in already)
+    if not dry_run:
+        db.execute(insert(AuditLog), reg.audits)
         data_version.bump(db, organization_id)
     return result
