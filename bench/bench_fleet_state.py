@@ -7,9 +7,9 @@ row as the pipeline's load would write them (pipeline.dashboard_state). Then, fo
 
 - fleet: `monitoring.service.fleet` (first page of 100, worst first, and the fleet summary), the
   /api/fleet answer, which now reads one state row per compressor;
-- reference: `monitoring.service.latest_readings` (the same 100 compressors joined to their newest
-  hourly row, aggregated per request: how the fleet page was read before) plus the fleet-wide "online"
-  count over the last hours' hourly rows, which the summary computed per request before.
+- reference: the same call to `fleet` as the service was before issue 17 (monitoring/service.py at
+  commit REFERENCE, read from git and loaded beside the current one): each compressor joined to its
+  newest hourly row and the "online" count over the last hours' hourly rows, per request.
 
 Prints CPU and wall milliseconds per answer (median) and the ratio fleet / reference.
 
@@ -18,24 +18,28 @@ Prints CPU and wall milliseconds per answer (median) and the ratio fleet / refer
 
 import argparse
 import statistics
+import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+import types
 from pathlib import Path
 
 from sqlalchemy import func, select, text
 
+REFERENCE = "772b1fb"  # the last commit before the fleet read compressor_state
+ROOT = Path(__file__).resolve().parents[1]
+
 sys.path.insert(0, str(Path(__file__).parent))
 
-import bench_api
+import bench_api  # noqa: E402
 
-from altaviz.accounts.models import Organization
-from altaviz.accounts.plans import plan_for
-from altaviz.accounts.scoping import OrgScope
-from altaviz.db.session import create_db_engine, session_scope
-from altaviz.monitoring import service
-from altaviz.monitoring.models import CompressorState, SensorReadingAgg
-from altaviz.pipeline.dashboard_state import RecentReadings, load_dashboard_state
+from altaviz.accounts.models import Organization  # noqa: E402
+from altaviz.accounts.plans import plan_for  # noqa: E402
+from altaviz.accounts.scoping import OrgScope  # noqa: E402
+from altaviz.db.session import create_db_engine, session_scope  # noqa: E402
+from altaviz.monitoring import service  # noqa: E402
+from altaviz.monitoring.models import CompressorState  # noqa: E402
+from altaviz.pipeline.dashboard_state import RecentReadings, load_dashboard_state  # noqa: E402
 
 
 def prepare(url: str) -> OrgScope:
@@ -62,25 +66,29 @@ def prepare(url: str) -> OrgScope:
             )
             load_dashboard_state(session, org.id, RecentReadings([], None))
             print(f"state rows written in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        session.execute(text("ANALYZE compressor_state"))  # as autovacuum would after a load
     engine.dispose()
     return scope
+
+
+def reference_service() -> types.ModuleType:
+    """monitoring/service.py as it was at REFERENCE, loaded as a module of its own."""
+    source = subprocess.run(
+        ["git", "show", f"{REFERENCE}:src/altaviz/monitoring/service.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    module = types.ModuleType("reference_service")
+    exec(compile(source, f"{REFERENCE}:monitoring/service.py", "exec"), module.__dict__)
+    return module
 
 
 def measure(url: str, scope: OrgScope, rounds: int) -> None:
     engine = create_db_engine(url)
     plan = plan_for("enterprise")
-    online_since = datetime.now(UTC) - timedelta(hours=4)
-    r = SensorReadingAgg
-    online = (
-        select(func.count())
-        .select_from(
-            select(r.compressor_id)
-            .distinct()
-            .where(r.organization_id == scope.organization_id, r.agg_timestamp >= online_since)
-            .subquery()
-        )
-        .scalar_subquery()
-    )
+    before = reference_service()
 
     def fleet() -> None:
         with session_scope(engine) as session:
@@ -89,14 +97,13 @@ def measure(url: str, scope: OrgScope, rounds: int) -> None:
 
     def reference() -> None:
         with session_scope(engine) as session:
-            page = service.latest_readings(session, scope, limit=100)
-            assert len(page.items) == 100
-            session.execute(select(online)).scalar_one()
+            page = before.fleet(session, scope, sort="health", limit=100)
+            assert page.summary.compressors == bench_api.COMPRESSORS
 
     results = {}
     for name, work in (
         ("fleet (compressor_state)", fleet),
-        ("reference (per-request aggregation)", reference),
+        (f"reference (fleet at {REFERENCE})", reference),
     ):
         work()  # warm: statements compiled, connections open, pages cached by PostgreSQL
         cpu, wall = [], []

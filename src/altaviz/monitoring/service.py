@@ -90,7 +90,7 @@ def _alert_stats() -> Any:
 
 
 def _compressors(
-    stats: Any, archived: bool = False, limited: bool = False, latest: bool = True
+    stats: Any, archived: bool = False, limited: bool = False, latest: bool = True, station: bool = True
 ) -> tuple[Select[Any], Any, Any]:
     """Compressors with their station, alert figures and state (organization bound at execution).
 
@@ -104,12 +104,13 @@ def _compressors(
     per request."""
     worst = func.coalesce(stats.c.worst, 0)
     active = func.coalesce(stats.c.active, 0)
-    joined = (
-        C.join(S, and_(S.c.organization_id == C.c.organization_id, S.c.station_id == C.c.station_id))
-        .outerjoin(stats, stats.c.compressor_id == C.c.compressor_id)
-        .outerjoin(
-            CS, and_(CS.c.organization_id == C.c.organization_id, CS.c.compressor_id == C.c.compressor_id)
+    joined: Any = C
+    if station:
+        joined = joined.join(
+            S, and_(S.c.organization_id == C.c.organization_id, S.c.station_id == C.c.station_id)
         )
+    joined = joined.outerjoin(stats, stats.c.compressor_id == C.c.compressor_id).outerjoin(
+        CS, and_(CS.c.organization_id == C.c.organization_id, CS.c.compressor_id == C.c.compressor_id)
     )
     held: Any = false()
     if limited:
@@ -127,15 +128,22 @@ def _compressors(
         (or_(CS.c.last_reading_at.is_(None), CS.c.last_reading_at < stale_before), 2),
         else_=0,
     )
+    columns = (
+        (
+            C.c.model,
+            C.c.horsepower,
+            C.c.install_date,
+            C.c.station_id,
+            S.c.station_name,
+            S.c.latitude,
+            S.c.longitude,
+        )
+        if station
+        else ()
+    )
     query = select(
         C.c.compressor_id,
-        C.c.model,
-        C.c.horsepower,
-        C.c.install_date,
-        C.c.station_id,
-        S.c.station_name,
-        S.c.latitude,
-        S.c.longitude,
+        *columns,
         active.label("active_alert_count"),
         state.label("state_rank"),
         CS.c.last_reading_at.label("last_reading_at"),
@@ -143,7 +151,7 @@ def _compressors(
     ).select_from(joined)
     if not archived:
         query = query.where(C.c.archived_at.is_(None))
-    return scoped_template(query, C, S), state, active
+    return scoped_template(query, C, S) if station else scoped_template(query, C), state, active
 
 
 def _state_params(
@@ -215,7 +223,10 @@ def _fleet_count(by_station: bool, by_status: bool, limited: bool) -> Select[Any
 
 @cache
 def _summary_statement(limited: bool) -> Select[Any]:
-    per = _compressors(_alert_stats(), limited=limited)[0].subquery("per_compressor")
+    # the fleet's totals need no station columns nor newest values: one state per compressor
+    per = _compressors(_alert_stats(), limited=limited, latest=False, station=False)[0].subquery(
+        "per_compressor"
+    )
     stations = scoped_template(select(func.count()).select_from(S), S).scalar_subquery()
     stale_before = bindparam("stale_before", type_=CS.c.last_reading_at.type)
 
