@@ -114,8 +114,8 @@ class HealthConfig:
     z_clip: float = 6.0
     spread_hours: float = 240.0  # memory of the EWMA's healthy spread
     ewma_halflife_hours: float = 12.0
-    score_healthy: float = 4.0
-    score_zero: float = 16.0
+    score_healthy: float = 5.0
+    score_zero: float = 20.0
     step_window: int = 24
     step_min_after: int = 6
     step_ratio: float = 0.75
@@ -123,7 +123,7 @@ class HealthConfig:
     max_step: float = 0.06
     max_absorbed: float = 0.12
     anomaly_health: float = 50.0
-    anomaly_hours: int = 6
+    anomaly_hours: int = 12
     clear_health: float = 80.0
     clear_hours: int = 12
     trend_hours: int = 36
