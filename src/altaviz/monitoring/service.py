@@ -16,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, and_, bindparam, case, false, func, or_, select
+from sqlalchemy import Integer, Select, Uuid, and_, bindparam, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from altaviz.accounts.errors import NotFound, UpgradeRequired
 from altaviz.accounts.plans import Plan, plans_with_window
-from altaviz.accounts.scoping import OrgScope, org_matches, scope_params, scoped_template
+from altaviz.accounts.scoping import SCOPE_PARAM, OrgScope, org_matches, scope_params, scoped_template
 from altaviz.alerts.models import AlertHistory
 from altaviz.config import get_settings
 from altaviz.monitoring.models import (
@@ -198,17 +198,43 @@ def _with_latest(page: Any, order: Sequence[Any], names: Sequence[str] = READING
 
 @cache
 def _fleet_page(by_station: bool, by_status: bool, by_health: bool, limited: bool) -> Select[Any]:
-    query, state, _active = _compressors(_alert_stats(), limited=limited)
+    """A page of compressors: ranked on narrow rows (id, state), then the page's 100 rows widened with
+    their station and newest values (widening all 4,700 before the sort cost 4x more). The widening
+    joins restrict each tenant table to the organization bound at execution (SCOPE_PARAM), as
+    scoped_template does."""
+    narrow, state, _active = _compressors(_alert_stats(), limited=limited, latest=False, station=False)
     if by_station:
-        query = query.where(C.c.station_id == bindparam("station"))
+        narrow = narrow.where(C.c.station_id == bindparam("station"))
     if by_status:
-        query = query.where(state == bindparam("status_rank", type_=Integer()))
+        narrow = narrow.where(state == bindparam("status_rank", type_=Integer()))
     order = (state.desc(), C.c.compressor_id) if by_health else (C.c.compressor_id,)
-    return (
-        query.order_by(*order)
+    page = (
+        narrow.order_by(*order)
         .limit(bindparam("limit", type_=Integer()))
         .offset(bindparam("offset", type_=Integer()))
+        .subquery("page")
     )
+    org = bindparam(SCOPE_PARAM, type_=Uuid())
+    wide = select(
+        page.c.compressor_id,
+        C.c.model,
+        C.c.horsepower,
+        C.c.install_date,
+        C.c.station_id,
+        S.c.station_name,
+        S.c.latitude,
+        S.c.longitude,
+        page.c.active_alert_count,
+        page.c.state_rank,
+        page.c.last_reading_at,
+        *(CS.c[name].label(f"latest_{name}") for name in LATEST_NAMES),
+    ).select_from(
+        page.join(C, and_(C.c.organization_id == org, C.c.compressor_id == page.c.compressor_id))
+        .join(S, and_(S.c.organization_id == org, S.c.station_id == C.c.station_id))
+        .outerjoin(CS, and_(CS.c.organization_id == org, CS.c.compressor_id == page.c.compressor_id))
+    )
+    outer = (page.c.state_rank.desc(), page.c.compressor_id) if by_health else (page.c.compressor_id,)
+    return wide.order_by(*outer)
 
 
 @cache
