@@ -97,6 +97,15 @@ def test_an_admin_lists_checks_and_imports_the_fleet(
     form.get_by_label("Longitude").fill("-94.5")
     form.get_by_role("button", name="Register").click()
     expect(page.locator('tr[data-station="EAST-9"]')).to_contain_text("32.25, -94.5")
+
+    # move a compressor there and note why, from its row
+    row = page.locator('tr[data-compressor="UNIT-2"]')
+    row.get_by_text("Edit").click()
+    row.get_by_label("Station").fill("EAST-9")
+    row.get_by_label("Notes").fill("moved east")
+    row.get_by_role("button", name="Save").click()
+    expect(page.locator('tr[data-compressor="UNIT-2"]')).to_contain_text("East compressor pad")
+    expect(page.locator('tr[data-compressor="UNIT-2"]')).to_contain_text("moved east")
     save_screenshot(page, "fleet-registry")
 
     # the viewer sees the lists but no editing controls
