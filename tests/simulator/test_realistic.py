@@ -186,3 +186,31 @@ def test_pipeline_never_reads_the_truth(tmp_path: Path) -> None:
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "realistic" not in loaded.stdout, loaded.stdout
+
+
+def test_cli_writes_the_truth_under_the_data_dir_and_a_default_run_removes_it(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["ALTAVIZ_DATA_DIR"] = str(tmp_path)
+
+    def altaviz(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "altaviz", "simulate", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    done = altaviz("--scenario", "realistic", "--compressors", "40", "--days", "20", "--seed", "2")
+    assert done.returncode == 0, done.stderr
+    truth = tmp_path / "truth" / "failures.parquet"
+    assert f"truth in {truth}" in done.stdout.replace("\n", "")
+    assert pq.read_table(truth).column_names == ["compressor_id", "mode", "onset_at", "failure_at"]
+    refused = altaviz("--scenario", "chaos")
+    assert refused.returncode != 0 and "unknown scenario 'chaos'" in refused.stderr
+    assert altaviz("--days", "1").returncode == 0
+    assert not truth.exists()  # a default run leaves no stale truth behind
