@@ -15,7 +15,7 @@ from altaviz.accounts.roles import Role
 from altaviz.config import Settings
 from altaviz.server import create_app
 from tests.api.tcpproxy import TcpProxy
-from tests.api.world import BASE_URL, seed_organization
+from tests.api.world import BASE_URL, seed_organization, session_cookie_for
 
 DEADLINE_SECONDS = 1.0  # the service's promise for /api/health
 
@@ -161,6 +161,7 @@ def test_data_routes_answer_503_within_the_bound_while_postgres_hangs(
 ) -> None:
     app = proxied_app()
     org = seed_organization(app.state.engine, "alpha", "Alpha")
+    name, cookie, _ = session_cookie_for(app, org.users[Role.VIEWER])
     with TestClient(app, base_url=BASE_URL, headers={"x-api-key": org.api_keys[Role.VIEWER]}) as client:
         for path in ("/api/fleet", "/api/alerts", "/api/maintenance"):
             assert client.get(path).status_code == 200, path  # the pool holds live connections
@@ -171,6 +172,13 @@ def test_data_routes_answer_503_within_the_bound_while_postgres_hangs(
         for path, (status, code, took) in answers.items():
             assert status == 503 and code == "database_unavailable", (path, status, code)
             assert took < BOUND_SECONDS, (path, took)
+        del client.headers["x-api-key"]  # a browser: the viewer's session cookie
+        started = time.monotonic()
+        page = client.get("/dashboard", headers={"Cookie": f"{name}={cookie}"})
+        assert page.status_code == 503 and "database is not answering" in page.text
+        assert page.headers["content-type"].startswith("text/html") and page.headers["retry-after"] == "5"
+        assert time.monotonic() - started < BOUND_SECONDS
+        client.headers["x-api-key"] = org.api_keys[Role.VIEWER]
         proxy.set_mode("up")
         deadline = time.monotonic() + 20
         while client.get("/api/fleet").status_code != 200:

@@ -234,11 +234,17 @@ async def _refuse(
     await send({"type": "http.response.body", "body": body})
 
 
-# A request to the API that has not answered after this long makes the service ask whether the database
-# answers (the health probe, at most HEALTH_CHECK_TIMEOUT): so a data route answers 503 within
-# HANG_CHECK_SECONDS + HEALTH_CHECK_TIMEOUT (< 2 s) while PostgreSQL hangs.
+# A request (API or page) that has not answered after this long makes the service ask whether the
+# database answers (a pool-less probe, at most HEALTH_CHECK_TIMEOUT): so a data route answers 503
+# within HANG_CHECK_SECONDS + HEALTH_CHECK_TIMEOUT (< 2 s) while PostgreSQL hangs.
 HANG_CHECK_SECONDS = 1.0
-HANG_EXEMPT_PATHS = frozenset({"/api/health", "/api/openapi.json"})
+HANG_EXEMPT_PATHS = frozenset({"/api/health", "/api/openapi.json", "/metrics"})
+HANG_EXEMPT_PREFIXES = ("/static/", "/api/docs")
+UNAVAILABLE_PAGE = (
+    "<!doctype html><html lang=en><meta charset=utf-8><title>Altaviz: database unavailable</title>"
+    "<h1>The database is not answering</h1><p>{message}</p><p>Try again in a moment; if it lasts, tell "
+    "whoever runs this Altaviz service (request id <code>{request_id}</code>).</p></html>"
+)
 DATABASE_UNAVAILABLE = "The database is unavailable or did not answer in time. Try again shortly."
 
 
@@ -247,7 +253,8 @@ class Probe(Protocol):
 
 
 class DatabaseHangMiddleware:
-    """Answers an API request 503 once the database is found not answering, instead of waiting on it.
+    """Answers a request (API or page) 503 once the database is found not answering, instead of
+    waiting on it.
 
     A query sent to a server that accepted the connection but never answers has no client-side
     timeout (PostgreSQL's statement_timeout is the server's, which is not running). So a request still
@@ -276,7 +283,7 @@ class DatabaseHangMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith("/api/") or path in HANG_EXEMPT_PATHS:
+        if scope["type"] != "http" or path in HANG_EXEMPT_PATHS or path.startswith(HANG_EXEMPT_PREFIXES):
             await self.app(scope, receive, send)
             return
         started = False
@@ -309,14 +316,7 @@ class DatabaseHangMiddleware:
                     )
                     self._abandoned.add(task)
                     task.add_done_callback(self._forget)
-                    await _refuse(
-                        scope,
-                        send,
-                        503,
-                        DATABASE_UNAVAILABLE,
-                        "database_unavailable",
-                        ((b"retry-after", b"5"),),
-                    )
+                    await _unavailable(scope, send)
                     return
                 done, _ = await asyncio.wait({task}, timeout=self.check_after)
         except asyncio.CancelledError:
@@ -329,3 +329,25 @@ class DatabaseHangMiddleware:
         self._abandoned.discard(task)
         if not task.cancelled() and (error := task.exception()) is not None:
             log.info("abandoned request ended with %s", error.__class__.__name__)
+
+
+async def _unavailable(scope: Scope, send: Send) -> None:
+    """The 503 of a hung database: JSON for the API and htmx calls, a short page for a browser."""
+    retry = ((b"retry-after", b"5"),)
+    headers = dict(scope.get("headers", []))
+    if scope["path"].startswith("/api/") or headers.get(b"hx-request") == b"true":
+        await _refuse(scope, send, 503, DATABASE_UNAVAILABLE, "database_unavailable", retry)
+        return
+    body = UNAVAILABLE_PAGE.format(message=DATABASE_UNAVAILABLE, request_id=request_id_of(scope)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 503,
+            "headers": [
+                (b"content-type", b"text/html; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                *retry,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
