@@ -57,8 +57,14 @@ def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 @cache
-def _judge_sql() -> str:
-    return files("altaviz.ingest").joinpath("sql/judge_readings.sql").read_text()
+def _sql(name: str) -> str:
+    return files("altaviz.ingest").joinpath(f"sql/{name}.sql").read_text()
+
+
+def _has_duplicates(judged: pa.Table) -> bool:
+    """Whether two good rows share a compressor and timestamp (a hash count, no join)."""
+    good = judged.filter(pc.is_null(judged.column("reason"))).select(["compressor_id", "ts"])
+    return bool(good.group_by(["compressor_id", "ts"]).aggregate([]).num_rows < good.num_rows)
 
 
 def _ms(expression: str) -> str:
@@ -137,7 +143,10 @@ def judge(
         for sensor in SENSORS:
             params[f"{sensor.name}_min"] = sensor.physical_min
             params[f"{sensor.name}_max"] = sensor.physical_max
-        judged = con.sql(_judge_sql(), params=params).to_arrow_table()
+        judged = con.sql(_sql("judge_readings"), params=params).to_arrow_table()
+        if _has_duplicates(judged):
+            con.register("checked", judged)
+            judged = con.sql(_sql("duplicates")).to_arrow_table()
     finally:
         con.close()
     good = pc.is_null(judged.column("reason"))
