@@ -112,6 +112,9 @@ def test_fleet_map_keeps_its_stations_through_refreshes(
     errors = watch(page)
     sign_in(page, live_server, OWNER)
     expect(page.locator('[data-metric="online"]')).to_have_text(re.compile(r"10\s*/\s*10"))
+    # COMP-003 and COMP-007 are critical: the health card is red, whatever the share of healthy units
+    health_card = page.locator(".card.metric", has=page.locator('[data-metric="health"]'))
+    expect(health_card).to_have_class(re.compile(r"status-border-critical"))
     page.wait_for_function(
         "() => { var el = document.querySelector('[data-chart=\"map\"]');"
         " return !!(el && window.echarts && window.echarts.getInstanceByDom(el)); }"
