@@ -8,7 +8,8 @@ for itself (Prometheus sums them by instance only if each is scraped); run one w
 Access to /metrics (METRICS_TOKEN, METRICS_ALLOW): a caller is let in with `Authorization: Bearer
 <METRICS_TOKEN>`, or when its address is in METRICS_ALLOW (default loopback only). A request that
 carries a client-address header of a proxy (X-Forwarded-For, Forwarded, X-Real-IP and the like) while
-TRUSTED_PROXIES is unset came through a proxy we cannot see behind, so only the token lets it in. /metrics is exempt from the rate limiter.
+TRUSTED_PROXIES is unset came through a proxy we cannot see behind, so only the token lets it in.
+/metrics is exempt from the rate limiter.
 """
 
 import hmac
