@@ -126,3 +126,14 @@ def test_short_ranges_draw_every_reading_over_the_range(
     span = datetime.fromisoformat(option["max"]) - datetime.fromisoformat(option["min"])
     assert span == timedelta(hours=4)
     page.close()
+
+
+def test_the_fleet_filters_by_state(live_server: LiveServer, browser: Browser, free: str) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, live_server, OWNER)
+    page.get_by_label("Status").select_option("not_monitored")
+    page.get_by_role("button", name="Filter").first.click()
+    page.wait_for_url("**status=not_monitored**")
+    statuses = page.locator("a.unit").evaluate_all("els => els.map(e => e.getAttribute('data-status'))")
+    assert statuses and set(statuses) == {"not_monitored"}
+    page.close()

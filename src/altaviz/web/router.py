@@ -46,7 +46,7 @@ router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 STATUSES = ("active", "open", "shelved", "resolved", "all")
 AlertId = Annotated[int, Path(ge=1, le=2**62)]
 SEVERITIES = ("critical", "warning", "info")
-HEALTH = ("critical", "warning", "healthy")
+HEALTH = ("critical", "warning", "stale", "not_monitored", "healthy")
 _UNSET = object()
 
 
@@ -269,7 +269,7 @@ def fleet_page(
     principal: Member,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     station: Annotated[str | None, Query(max_length=50)] = None,
-    status: Annotated[str | None, Query(max_length=10)] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
     find: Annotated[str | None, Query(max_length=50)] = None,
 ) -> Response:
     if find and find.strip():
