@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Everything (make test: the dev and spark extras too), and only what the demo runs (the package and its
+# Everything (make test: the dev, spark and connectors extras too), and only what the demo runs (the package and its
 # runtime dependencies, no bytecode compiled ahead: Python compiles what the demo imports). make test
 # after make demo adds the extras to the same virtualenv; make demo after make test installs nothing.
 STAMP := $(VENV)/.installed
@@ -15,7 +15,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,spark]'
+	$(BIN)/pip install --quiet -e '.[dev,spark,connectors]'
 	touch $(STAMP) $(RUNTIME_STAMP)
 
 $(RUNTIME_STAMP): pyproject.toml | $(BIN)/python

@@ -14,6 +14,7 @@ from rich.table import Table
 from altaviz.alerts.cli import alerts_app, notifications_app, workflows_app
 from altaviz.billing.cli import billing_app
 from altaviz.config import Settings, get_settings
+from altaviz.connectors.cli import connect_app
 from altaviz.observability.console import terminal_console
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.add_typer(billing_app, name="billing")
 app.add_typer(workflows_app, name="workflows")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(notifications_app, name="notifications")
+app.add_typer(connect_app, name="connect")
 
 
 # Piped into a file or a CI log, lines are as long as they need to be (Rich would wrap at 80).

@@ -32,6 +32,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from altaviz.ingest.client import INGEST_PATH, MAX_BACKOFF_SECONDS, RETRY_STATUSES
+from altaviz.ingest.client import json_object as _json
+from altaviz.ingest.client import retry_after as _retry_after
 from altaviz.simulator.config import SimulationConfig
 from altaviz.simulator.fleet import build_fleet
 from altaviz.simulator.readings import Rows, generate_chunk
@@ -39,7 +42,6 @@ from altaviz.simulator.stream import OPEN_ENDED
 from altaviz.simulator.timeline import Timeline
 from altaviz.simulator.writer import readings_table
 
-INGEST_PATH = "/api/ingest/readings"
 FORMATS = ("ndjson", "json", "csv", "parquet")
 CONTENT_TYPES = {
     "ndjson": "application/x-ndjson",
@@ -47,7 +49,6 @@ CONTENT_TYPES = {
     "csv": "text/csv",
     "parquet": "application/vnd.apache.parquet",
 }
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 REGISTRY_COLUMNS = (
     "compressor_id",
     "station_id",
@@ -61,7 +62,6 @@ REGISTRY_COLUMNS = (
     "install_date",
     "notes",
 )
-MAX_BACKOFF_SECONDS = 60.0
 
 
 class GatewayError(RuntimeError):
@@ -374,20 +374,3 @@ class Gateway:
             next_due = self.pacing.now() + pace
         return sent_slots
 
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        value = response.json()
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None

@@ -1,0 +1,355 @@
+"""MQTT connectors: Sparkplug B (decoded with pysparkplug) and plain JSON with a topic template.
+
+Subscriptions are QoS 1 on a persistent session (clean_session off, a stable client id): paho acknowledges
+a QoS 1 message only after the handler returned, and the handler returns only once the readings are in
+the on-disk buffer, so the broker keeps (and re-delivers) what the connector had not stored when it
+stopped. A handler never raises: a payload that cannot be decoded is counted as malformed and logged
+with its topic; a device or metric the mapping does not name is counted as unmapped.
+
+Sparkplug B: NBIRTH/DBIRTH define the metric aliases (and carry current values, forwarded as readings);
+NDATA/DDATA are decoded against them; NDEATH/DDEATH mark the node's devices (compressors) offline at
+once; the `seq` of each edge node is checked (0-255, one step per message) and a gap, or data from a
+node or device whose birth the connector has not seen, sends an NCMD `Node Control/Rebirth`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import paho.mqtt.client as paho  # type: ignore[import-untyped]
+import pysparkplug as spb
+
+from altaviz.connectors.buffer import Buffer, Stats
+from altaviz.connectors.mapping import Mapping
+
+log = logging.getLogger("altaviz.connectors")
+
+REBIRTH_METRIC = "Node Control/Rebirth"
+REBIRTH_HOLDOFF_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class BrokerOptions:
+    url: str  # mqtt://host:1883 or mqtts://host:8883
+    username: str | None = None
+    password: str | None = None
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure: bool = False
+    client_id: str = "altaviz-connector"
+    keepalive: int = 30
+
+
+def mqtt_client(
+    options: BrokerOptions, on_message: Callable[[paho.MQTTMessage], None], topics: list[str]
+) -> paho.Client:
+    """A paho client with a persistent session that (re)subscribes `topics` on every connect."""
+    parsed = urlparse(options.url)
+    if parsed.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        raise ValueError(f"broker URL {options.url!r}: use mqtt://HOST:PORT or mqtts://HOST:PORT")
+    client = paho.Client(client_id=options.client_id, clean_session=False)
+    if options.username:
+        client.username_pw_set(options.username, options.password)
+    if parsed.scheme in ("mqtts", "ssl") or options.ca_file:
+        client.tls_set(
+            ca_certs=options.ca_file,
+            certfile=options.cert_file,
+            keyfile=options.key_file,
+            cert_reqs=ssl.CERT_NONE if options.insecure else ssl.CERT_REQUIRED,
+        )
+        if options.insecure:
+            client.tls_insecure_set(True)
+    client.reconnect_delay_set(1, 30)
+
+    def connected(c: paho.Client, userdata: Any, flags: Any, rc: int) -> None:
+        if rc != 0:
+            log.warning("broker refused the connection: %s", paho.connack_string(rc))
+            return
+        for topic in topics:
+            c.subscribe(topic, qos=1)
+        log.info("connected to %s, subscribed to %s", options.url, ", ".join(topics))
+
+    client.on_connect = connected
+    client.on_message = lambda c, userdata, message: on_message(message)
+    default_port = 8883 if parsed.scheme in ("mqtts", "ssl") else 1883
+    client.connect_async(parsed.hostname or "localhost", parsed.port or default_port, options.keepalive)
+    return client
+
+
+def _rows(
+    device_key: str, metrics: tuple[spb.Metric, ...], default_ms: int, mapping: Mapping, stats: Stats
+) -> list[dict[str, Any]]:
+    compressor = mapping.compressor(device_key)
+    if compressor is None:
+        stats.add(unmapped=1)
+        log.debug("unmapped device %s", device_key)
+        return []
+    by_time: dict[int, dict[str, Any]] = {}
+    for metric in metrics:
+        if metric.name is None or metric.is_null:
+            continue
+        reading = mapping.reading(metric.name, metric.value)
+        if reading is None:
+            if metric.name not in mapping.metrics and not metric.name.startswith(
+                ("Node Control/", "Device Control/", "bdSeq")
+            ):
+                stats.add(unmapped=1)
+            continue
+        at = metric.timestamp if metric.timestamp is not None else default_ms
+        row = by_time.setdefault(at, {"compressor_id": compressor, "timestamp": at})
+        row[reading[0]] = reading[1]
+    return list(by_time.values())
+
+
+class SparkplugConnector:
+    """Host-application side of Sparkplug B for one group (and one edge node or all of them)."""
+
+    def __init__(
+        self,
+        mapping: Mapping,
+        buffer: Buffer,
+        broker: BrokerOptions,
+        group: str | None = None,
+        edge_node: str | None = None,
+    ) -> None:
+        self.mapping = mapping
+        self.buffer = buffer
+        self.stats = buffer.stats
+        self.group = group or mapping.sparkplug_group
+        if not self.group:
+            raise ValueError("name the Sparkplug group: --group or [sparkplug] group in the mapping file")
+        self.edge_node = edge_node or mapping.sparkplug_edge_node
+        self.topic = f"spBv1.0/{self.group}/+/{self.edge_node}/#"
+        self.node_births: dict[str, spb.NBirth] = {}
+        self.device_births: dict[tuple[str, str], spb.DBirth] = {}
+        self.node_devices: dict[str, set[str]] = {}
+        self.seq: dict[str, int] = {}
+        self.rebirth_sent: dict[str, float] = {}
+        self.lock = threading.Lock()
+        self.client = mqtt_client(broker, self.handle, [self.topic])
+
+    def start(self) -> None:
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    # --- messages ----------------------------------------------------------------------------------------
+
+    def handle(self, message: paho.MQTTMessage) -> None:
+        self.stats.add(messages_in=1)
+        try:
+            with self.lock:
+                rows = self._handle(message.topic, message.payload)
+            self.buffer.add(rows)
+        except Exception as error:  # a bad payload must never stop the connector
+            self.stats.add(malformed=1)
+            self.stats.error(f"{message.topic}: {error.__class__.__name__}: {error}")
+            log.warning("malformed message on %s: %s", message.topic, error)
+
+    def _handle(self, topic_text: str, payload: bytes) -> list[dict[str, Any]]:
+        topic = spb.Topic.from_str(topic_text)
+        kind = topic.message_type
+        node = str(topic.edge_node_id)
+        device = topic.device_id
+        if kind == spb.MessageType.NBIRTH:
+            birth = spb.NBirth.decode(payload)
+            self.node_births[node] = birth
+            self.seq[node] = birth.seq
+            return _rows(node, birth.metrics, birth.timestamp, self.mapping, self.stats)
+        if kind == spb.MessageType.NDEATH:
+            spb.NDeath.decode(payload)
+            self.node_births.pop(node, None)
+            self.seq.pop(node, None)
+            for name in self.node_devices.get(node, set()):
+                self._offline(node, name)
+            return []
+        if kind not in (
+            spb.MessageType.DBIRTH,
+            spb.MessageType.DDEATH,
+            spb.MessageType.NDATA,
+            spb.MessageType.DDATA,
+        ):
+            return []  # NCMD/DCMD/STATE: not data
+        if kind == spb.MessageType.DBIRTH:
+            dbirth = spb.DBirth.decode(payload)
+            self._check_sequence(topic, node, dbirth.seq)
+            self.device_births[(node, str(device))] = dbirth
+            self.node_devices.setdefault(node, set()).add(str(device))
+            self._online(node, str(device))
+            return _rows(f"{node}/{device}", dbirth.metrics, dbirth.timestamp, self.mapping, self.stats)
+        if kind == spb.MessageType.DDEATH:
+            ddeath = spb.DDeath.decode(payload)
+            self._check_sequence(topic, node, ddeath.seq)
+            self._offline(node, str(device))
+            return []
+        if kind == spb.MessageType.NDATA:
+            nbirth = self.node_births.get(node)
+            if nbirth is None:
+                self._rebirth(topic, node, "NDATA before NBIRTH")
+                self.stats.add(unmapped=1)
+                return []
+            ndata = spb.NData.decode(payload, birth=nbirth)
+            self._check_sequence(topic, node, ndata.seq)
+            return _rows(node, ndata.metrics, ndata.timestamp, self.mapping, self.stats)
+        known = self.device_births.get((node, str(device)))
+        if known is None:
+            self._rebirth(topic, node, f"DDATA of {device} before its DBIRTH")
+            self.stats.add(unmapped=1)
+            return []
+        ddata = spb.DData.decode(payload, birth=known)
+        self._check_sequence(topic, node, ddata.seq)
+        return _rows(f"{node}/{device}", ddata.metrics, ddata.timestamp, self.mapping, self.stats)
+
+    def _check_sequence(self, topic: spb.Topic, node: str, seq: int) -> None:
+        """Each message of an edge node carries the next seq (mod 256): a gap means lost messages,
+        answered with a rebirth request (the data of this message is still used)."""
+        last = self.seq.get(node)
+        if last is None:
+            self._rebirth(topic, node, "data before NBIRTH")
+        elif seq != (last + 1) % 256:
+            self._rebirth(topic, node, f"sequence gap: {last} then {seq}")
+        self.seq[node] = seq
+
+    def _rebirth(self, topic: spb.Topic, node: str, why: str) -> None:
+        now = time.monotonic()
+        if now - self.rebirth_sent.get(node, -1e9) < REBIRTH_HOLDOFF_SECONDS:
+            return
+        self.rebirth_sent[node] = now
+        command = spb.NCmd(
+            timestamp=spb.get_current_timestamp(),
+            metrics=(
+                spb.Metric(
+                    timestamp=spb.get_current_timestamp(),
+                    name=REBIRTH_METRIC,
+                    datatype=spb.DataType.BOOLEAN,
+                    value=True,
+                ),
+            ),
+        )
+        target = f"spBv1.0/{topic.group_id}/NCMD/{node}"
+        self.client.publish(target, command.encode(include_dtypes=True), qos=0)
+        self.stats.add(rebirth_requests=1)
+        log.info("rebirth requested from %s (%s)", node, why)
+
+    def _offline(self, node: str, device: str) -> None:
+        compressor = self.mapping.compressor(f"{node}/{device}")
+        if compressor is not None:
+            with self.stats.lock:
+                self.stats.offline[compressor] = time.time()
+            log.info("%s offline (death certificate of %s/%s)", compressor, node, device)
+
+    def _online(self, node: str, device: str) -> None:
+        compressor = self.mapping.compressor(f"{node}/{device}")
+        if compressor is not None:
+            with self.stats.lock:
+                self.stats.offline.pop(compressor, None)
+
+
+def _path(document: Any, path: str) -> Any:
+    value = document
+    for part in path.split("."):
+        if isinstance(value, dict):
+            value = value.get(part)
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            return None
+        if value is None:
+            return None
+    return value
+
+
+def _timestamp(value: Any) -> int | str | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value * 1000) if value < 1e11 else int(value)  # seconds or milliseconds
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        return value
+    return None
+
+
+class JsonConnector:
+    """Plain MQTT JSON: the device from the topic template, values from JSON paths."""
+
+    def __init__(self, mapping: Mapping, buffer: Buffer, broker: BrokerOptions) -> None:
+        if mapping.json is None:
+            raise ValueError("the mapping file has no [json] table (topic template, timestamp path)")
+        self.mapping = mapping
+        self.template = mapping.json.topic
+        self.buffer = buffer
+        self.stats = buffer.stats
+        pattern = ""
+        for literal, name in re.findall(r"([^{]*)(?:\{(\w+)\})?", self.template):
+            pattern += re.escape(literal) + (f"(?P<{name}>[^/]+)" if name else "")
+        self.regex = re.compile(pattern)
+        subscription = re.sub(r"\{\w+\}", "+", self.template)
+        self.client = mqtt_client(broker, self.handle, [subscription])
+
+    def start(self) -> None:
+        self.client.loop_start()
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+    def handle(self, message: paho.MQTTMessage) -> None:
+        self.stats.add(messages_in=1)
+        try:
+            rows = self.rows(message.topic, message.payload)
+            self.buffer.add(rows)
+        except Exception as error:
+            self.stats.add(malformed=1)
+            self.stats.error(f"{message.topic}: {error.__class__.__name__}: {error}")
+            log.warning("malformed message on %s: %s", message.topic, error)
+
+    def rows(self, topic: str, payload: bytes) -> list[dict[str, Any]]:
+        match = self.regex.fullmatch(topic)
+        if match is None:
+            self.stats.add(unmapped=1)
+            return []
+        compressor = self.mapping.compressor(match.group("device"))
+        if compressor is None:
+            self.stats.add(unmapped=1)
+            return []
+        document = json.loads(payload)
+        documents = document if isinstance(document, list) else [document]
+        assert self.mapping.json is not None
+        rows = []
+        for item in documents:
+            if not isinstance(item, dict):
+                raise ValueError("a JSON object (or an array of objects) is expected")
+            at: int | str | None
+            if self.mapping.json.timestamp:
+                at = _timestamp(_path(item, self.mapping.json.timestamp))
+                if at is None:
+                    raise ValueError(f"no valid timestamp at {self.mapping.json.timestamp!r}")
+            else:
+                at = int(time.time() * 1000)
+            row: dict[str, Any] = {"compressor_id": compressor, "timestamp": at}
+            for name in self.mapping.metrics:
+                reading = self.mapping.reading(name, _path(item, name))
+                if reading is not None:
+                    row[reading[0]] = reading[1]
+            if len(row) == 2:
+                self.stats.add(unmapped=1)
+                continue
+            rows.append(row)
+        return rows
