@@ -10,7 +10,7 @@ from pathlib import Path
 
 from altaviz.pipeline.intervals import ReportingInterval, interval_warning, reporting_intervals
 from altaviz.pipeline.lake import Lake
-from tests.pipeline.helpers import OFF_HOUR_START, run, settings_for, write_fleet, write_readings
+from tests.pipeline.helpers import OFF_HOUR_START, lake_rows, run, settings_for, write_fleet, write_readings
 
 FLEET = ("COMP-001", "COMP-002")
 
@@ -71,3 +71,26 @@ def test_one_odd_compressor_is_named_and_the_setting_left_alone() -> None:
     assert warning is not None
     assert "1 compressor every 30 min (COMP-999)" in warning
     assert "set PIPELINE_INTERVAL_MINUTES" not in warning  # one odd compressor: the setting is right
+
+
+def test_completeness_counts_each_compressor_at_its_own_interval(tmp_path: Path) -> None:
+    """15-minute data under PIPELINE_INTERVAL_MINUTES=10 was 0.67 complete; a real gap still counts."""
+    landing = tmp_path / "landing"
+    write_fleet(landing, FLEET)
+    every_15 = [OFF_HOUR_START + timedelta(minutes=15 * i) for i in range(48)]  # 12 hours
+    every_10_with_gap = [OFF_HOUR_START + timedelta(minutes=10 * i) for i in range(72) if not 30 <= i < 42]
+    write_readings(
+        landing,
+        "readings.parquet",
+        [{"compressor_id": "COMP-001", "timestamp": t} for t in every_15]
+        + [{"compressor_id": "COMP-002", "timestamp": t} for t in every_10_with_gap],
+    )
+    summary = run(settings_for(tmp_path), skip_db=True).summary
+    quality = {r["scope"]: r for r in lake_rows(tmp_path, "silver/quality")}
+    # the batch spans 11 h 50 min: 48 slots of 15 minutes (the last at 11:45) and 72 of 10
+    assert quality["COMP-001"]["expected_rows"] == 48
+    assert quality["COMP-001"]["completeness"] == 1.0
+    assert quality["COMP-002"]["expected_rows"] == 72
+    assert quality["COMP-002"]["completeness"] == 60 / 72
+    assert quality["fleet"]["expected_rows"] == 48 + 72
+    assert summary.quality["completeness"] is False  # the gap of two hours is still missing data

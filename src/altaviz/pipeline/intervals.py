@@ -1,11 +1,12 @@
 """How often each compressor really reports, against PIPELINE_INTERVAL_MINUTES (issue 18 item 16).
 
-Completeness and the hourly expected/missing counts assume readings every PIPELINE_INTERVAL_MINUTES.
-A fleet reporting every 15 minutes under the default of 10 would show completeness 0.67 and two
-"missing" readings an hour without a word, so after each run the command measures each compressor's
-reporting interval — the median spacing of its good readings over the lake's last RECENT_DAYS days,
-which gaps and stray duplicates do not move — and warns, naming the compressors and the setting to
-use, when it differs from the setting by more than TOLERANCE.
+The data-quality completeness check counts each compressor's expected readings at its own interval
+(quality.sql: the median spacing of its good readings). The hourly aggregates' expected and missing
+readings still assume PIPELINE_INTERVAL_MINUTES (their slots must be the same in incremental and full
+runs), so a fleet reporting every 15 minutes under the default of 10 would show two "missing" readings
+an hour. After each run the command measures each compressor's reporting interval — the median
+spacing of its good readings over the lake's last RECENT_DAYS days — and warns, naming the compressors
+and the setting to use, when it differs from the setting by more than TOLERANCE.
 """
 
 from dataclasses import dataclass
@@ -82,9 +83,8 @@ def interval_warning(intervals: list[ReportingInterval], setting_minutes: int) -
     if len(off) == len(intervals) and len(by_interval) == 1 and float(usual).is_integer():
         advice = f"set PIPELINE_INTERVAL_MINUTES={usual:g} (the next run then recounts everything)"
     else:
-        advice = "the setting is one for the whole fleet, so these compressors' counts are off"
+        advice = "the setting is one for the whole fleet, so these compressors' hourly counts are off"
     return (
         f"warning: readings arrive at another interval than PIPELINE_INTERVAL_MINUTES={setting_minutes}: "
-        f"{'; '.join(parts)}; completeness and missing readings are counted against {setting_minutes} "
-        f"min; {advice}"
+        f"{'; '.join(parts)}; the hourly missing-reading counts assume {setting_minutes} min; {advice}"
     )

@@ -30,6 +30,9 @@ DEADBAND_RATIO = 0.05
 # operating_hours (optional) is a running-hours counter: never negative, and no compressor has run
 # this long (57 years without a stop); a value outside is a broken counter, quarantined.
 OPERATING_HOURS_MAX = 500_000.0
+# Completeness counts a compressor's expected readings at its own interval (the median spacing of its
+# good readings) once it has this many spacings in the input; before, at PIPELINE_INTERVAL_MINUTES.
+MIN_INTERVAL_SPACINGS = 6
 # Pass levels of the data-quality checks.
 COMPLETENESS_PASS = 0.95
 CONSISTENCY_PASS = 0.99
@@ -39,6 +42,7 @@ ACCURACY_PASS = 0.95
 def params_row(settings: Settings) -> dict[str, Any]:
     row: dict[str, Any] = {
         "interval_seconds": settings.reading_interval_minutes * 60,
+        "min_interval_spacings": MIN_INTERVAL_SPACINGS,
         "compressor_id_regex": ID_REGEX,
         "future_tolerance_seconds": FUTURE_TOLERANCE_SECONDS,
         "max_age_seconds": settings.max_reading_age_days * 86400,

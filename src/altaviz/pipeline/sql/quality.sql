@@ -1,6 +1,11 @@
 -- Data-quality checks of this input, per compressor and for the fleet (SPEC §3):
 --   freshness     minutes between the latest load and the newest reading; passes within the SLA
---   completeness  readings received / readings expected over the batch's time span
+--   completeness  readings received / readings expected over the batch's time span, at each
+--                 compressor's own reporting interval: the median spacing of its good readings in
+--                 this input (gaps and stray duplicates do not move a median), or
+--                 params.interval_seconds (PIPELINE_INTERVAL_MINUTES) when it has fewer than
+--                 params.min_interval_spacings of them. A fleet reporting every 15 minutes is complete
+--                 under the default of 10, not two thirds complete.
 --   consistency   share of rows that pass the schema, type and range checks
 --   accuracy      share of rows kept (silver / bronze)
 -- Only the compressors the organization's plan covers are checked (readings held back by the plan
@@ -16,6 +21,23 @@ WITH monitored AS (
 ),
 usable AS (
     SELECT * FROM silver_classified WHERE reason IS NULL OR reason NOT LIKE 'plan limit%'
+),
+spacing AS (
+    SELECT
+        organization,
+        compressor_id,
+        EPOCH(timestamp) - EPOCH(LAG(timestamp) OVER w) AS gap
+    FROM silver_classified
+    WHERE reason IS NULL
+    WINDOW w AS (PARTITION BY organization, compressor_id ORDER BY timestamp)
+),
+detected AS (
+    SELECT s.organization, s.compressor_id, ROUND(MEDIAN(s.gap)) AS interval_seconds
+    FROM spacing AS s
+    CROSS JOIN params AS p
+    WHERE s.gap > 0
+    GROUP BY s.organization, s.compressor_id, p.min_interval_spacings
+    HAVING COUNT(*) >= p.min_interval_spacings
 ),
 batch AS (
     SELECT
@@ -59,13 +81,24 @@ fleet AS (
         ON pc.organization = u.organization
     GROUP BY u.organization
 ),
+expected AS (
+    SELECT
+        c.organization,
+        c.compressor_id,
+        CASE WHEN b.last_epoch IS NULL THEN 0
+             ELSE FLOOR((b.last_epoch - b.first_epoch) / COALESCE(d.interval_seconds, p.interval_seconds)) + 1
+        END AS expected_rows
+    FROM monitored AS c
+    JOIN batch AS b ON b.organization = c.organization
+    LEFT JOIN detected AS d ON d.organization = c.organization AND d.compressor_id = c.compressor_id
+    CROSS JOIN params AS p
+),
 counted AS (
     SELECT
         u.*,
         b.as_of,
-        CASE WHEN b.last_epoch IS NULL THEN 0
-             ELSE FLOOR((b.last_epoch - b.first_epoch) / p.interval_seconds) + 1 END
-            * CASE WHEN u.scope = 'fleet' THEN COALESCE(m.compressors, 0) ELSE 1 END AS expected_rows,
+        CASE WHEN u.scope = 'fleet' THEN COALESCE(m.expected_rows, 0) ELSE COALESCE(e.expected_rows, 0) END
+            AS expected_rows,
         (b.as_of_epoch - u.newest_epoch) / 60.0 AS lag_minutes,
         p.freshness_sla_minutes,
         p.completeness_pass,
@@ -73,8 +106,9 @@ counted AS (
         p.accuracy_pass
     FROM (SELECT * FROM per_compressor UNION ALL SELECT * FROM fleet) AS u
     JOIN batch AS b ON b.organization = u.organization
-    LEFT JOIN (SELECT organization, COUNT(*) AS compressors FROM monitored GROUP BY 1) AS m
+    LEFT JOIN (SELECT organization, SUM(expected_rows) AS expected_rows FROM expected GROUP BY 1) AS m
         ON m.organization = u.organization
+    LEFT JOIN expected AS e ON e.organization = u.organization AND e.compressor_id = u.compressor_id
     CROSS JOIN params AS p
 )
 SELECT
