@@ -373,4 +373,3 @@ class Gateway:
             sent_slots += 1
             next_due = self.pacing.now() + pace
         return sent_slots
-
