@@ -238,6 +238,8 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(
         assert len(body) > 4096
         response = post(app, key, body)
         assert response.status_code == 413, response.text
+        # Refused by the size middleware from Content-Length, before the route or its body reading.
+        assert response.json()["code"] == "body_too_large"
         assert not landed(app.state.settings.data_dir, org.slug)
     finally:
         close_clients()
