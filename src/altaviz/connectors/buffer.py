@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS readings (seq INTEGER PRIMARY KEY AUTOINCREMENT, row 
 CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL,
     last_seq INTEGER NOT NULL, key TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS births (source TEXT PRIMARY KEY, payload BLOB NOT NULL);
 """
 FATAL_RETRY_SECONDS = 60.0
 
@@ -138,6 +139,24 @@ class Buffer:
             self._write.execute("COMMIT")
         self.stats.add(readings_buffered=len(rows), buffer_depth=len(rows))
         self._wake.set()
+
+    def save_birth(self, source: str, payload: bytes | None) -> None:
+        """Keep (or with None, forget) a Sparkplug birth certificate: a restarted connector decodes the
+        DDATA the broker kept for it (by alias) without waiting for a rebirth."""
+        with self._write_lock:
+            if payload is None:
+                self._write.execute(
+                    "DELETE FROM births WHERE source = ? OR source LIKE ?", (source, source + "/%")
+                )
+            else:
+                self._write.execute(
+                    "INSERT INTO births VALUES (?, ?) "
+                    "ON CONFLICT(source) DO UPDATE SET payload = excluded.payload",
+                    (source, payload),
+                )
+
+    def births(self) -> dict[str, bytes]:
+        return {str(k): bytes(v) for k, v in self._read.execute("SELECT source, payload FROM births")}
 
     def _open_batch(self) -> tuple[int, int, str] | None:
         db = self._read

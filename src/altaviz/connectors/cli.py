@@ -65,7 +65,7 @@ def _metrics_server(port: int | None, buffer: Buffer) -> None:
             yield offline
 
     registry = CollectorRegistry()
-    registry.register(Collector())  # type: ignore[arg-type]
+    registry.register(Collector())
     start_http_server(port, registry=registry)
 
 

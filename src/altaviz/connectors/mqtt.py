@@ -137,6 +137,13 @@ class SparkplugConnector:
         self.seq: dict[str, int] = {}
         self.rebirth_sent: dict[str, float] = {}
         self.lock = threading.Lock()
+        for source, payload in buffer.births().items():
+            node, _, device = source.partition("/")
+            if device:
+                self.device_births[(node, device)] = spb.DBirth.decode(payload)
+                self.node_devices.setdefault(node, set()).add(device)
+            else:
+                self.node_births[node] = spb.NBirth.decode(payload)
         self.client = mqtt_client(broker, self.handle, [self.topic])
 
     def start(self) -> None:
@@ -168,11 +175,15 @@ class SparkplugConnector:
             birth = spb.NBirth.decode(payload)
             self.node_births[node] = birth
             self.seq[node] = birth.seq
+            self.buffer.save_birth(node, payload)
             return _rows(node, birth.metrics, birth.timestamp, self.mapping, self.stats)
         if kind == spb.MessageType.NDEATH:
             spb.NDeath.decode(payload)
             self.node_births.pop(node, None)
             self.seq.pop(node, None)
+            self.buffer.save_birth(node, None)
+            for name in self.node_devices.get(node, set()):
+                self.device_births.pop((node, name), None)
             for name in self.node_devices.get(node, set()):
                 self._offline(node, name)
             return []
@@ -187,6 +198,7 @@ class SparkplugConnector:
             dbirth = spb.DBirth.decode(payload)
             self._check_sequence(topic, node, dbirth.seq)
             self.device_births[(node, str(device))] = dbirth
+            self.buffer.save_birth(f"{node}/{device}", payload)
             self.node_devices.setdefault(node, set()).add(str(device))
             self._online(node, str(device))
             return _rows(f"{node}/{device}", dbirth.metrics, dbirth.timestamp, self.mapping, self.stats)
@@ -217,7 +229,9 @@ class SparkplugConnector:
         """Each message of an edge node carries the next seq (mod 256): a gap means lost messages,
         answered with a rebirth request (the data of this message is still used)."""
         last = self.seq.get(node)
-        if last is None:
+        if last is None and node in self.node_births:
+            pass  # births kept on disk from before a restart: the sequence restarts here
+        elif last is None:
             self._rebirth(topic, node, "data before NBIRTH")
         elif seq != (last + 1) % 256:
             self._rebirth(topic, node, f"sequence gap: {last} then {seq}")

@@ -1,0 +1,193 @@
+"""`altaviz connect mqtt` (Sparkplug B) between a real Mosquitto and a real `altaviz serve`, fed by a
+simulated station publishing the demo fleet (altaviz gateway's series, registered through the fleet
+import): Altaviz stopped mid-stream and the connector killed and restarted lose and duplicate nothing;
+malformed and unmapped messages are counted while the rest flows; death certificates mark compressors
+offline; a sequence gap gets a rebirth request."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from altaviz.simulator.gateway import Gateway, GatewayConfig
+from tests.connectors.conftest import Altaviz, stop
+from tests.connectors.station import Station, mapping_text
+from tests.ingest.helpers import landed_rows
+
+pytestmark = pytest.mark.timeout(300)
+
+SENSORS = (
+    "vibration_mms",
+    "discharge_temp_f",
+    "suction_pressure_psi",
+    "discharge_pressure_psi",
+    "horsepower_consumption",
+    "gas_flow_mcf",
+)
+
+
+def demo_fleet(
+    altaviz: Altaviz, tmp_path: Path, compressors: int, days: float
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Register the gateway's simulated fleet in Altaviz; its readings in time order."""
+    gateway = Gateway(
+        GatewayConfig(url=altaviz.url, compressors=compressors, days=days, interval_minutes=10),
+        altaviz.admin_key,
+        tmp_path / "gateway.json",
+    )
+    gateway.register()
+    rows: list[dict[str, Any]] = []
+    for _, table in gateway.history_batches():
+        rows.extend(table.to_pylist())
+    return list(gateway.fleet.ids), rows
+
+
+@pytest.fixture
+def connector(tmp_path: Path) -> Iterator[Callable[..., "subprocess.Popen[bytes]"]]:
+    running: list[subprocess.Popen[bytes]] = []
+
+    def start(broker: str, altaviz: Altaviz, mapping: Path, *extra: str) -> "subprocess.Popen[bytes]":
+        command = [
+            sys.executable, "-m", "altaviz", "connect", "mqtt", "--broker", broker, "--url", altaviz.url,
+            "--api-key", altaviz.ingest_key, "--mapping", str(mapping), "--buffer", str(tmp_path / "buffer"),
+            "--client-id", "altaviz-test-connector", "--batch-rows", "500", *extra,
+        ]  # fmt: skip
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        running.append(process)
+        return process
+
+    yield start
+    for process in running:
+        stop(process)
+
+
+def status(tmp_path: Path) -> dict[str, Any]:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "altaviz",
+            "connect",
+            "status",
+            "--buffer",
+            str(tmp_path / "buffer"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(result.stdout))
+
+
+def wait_until(check: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"not within {seconds} s: {what}")
+
+
+def wait_subscribed(tmp_path: Path, process: "subprocess.Popen[bytes]") -> None:
+    # the connector writes its status file once its forwarder runs; give the subscription a moment
+    wait_until(lambda: (tmp_path / "buffer" / "status.json").exists(), 30, "connector started")
+    assert process.poll() is None
+    time.sleep(1.0)
+
+
+def test_every_reading_arrives_once_through_an_altaviz_outage_and_a_connector_restart(
+    broker: str, altaviz: Altaviz, tmp_path: Path, connector: Callable[..., "subprocess.Popen[bytes]"]
+) -> None:
+    ids, rows = demo_fleet(altaviz, tmp_path, compressors=6, days=0.5)  # 6 x 72 readings
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(mapping_text(ids))
+    process = connector(broker, altaviz, mapping)
+    wait_subscribed(tmp_path, process)
+
+    station = Station(broker)
+    station.nbirth()
+    for compressor in ids:
+        station.dbirth(f"UNIT-{compressor}")
+    third = len(rows) // 3
+    for row in rows[:third]:
+        station.ddata(f"UNIT-{row['compressor_id']}", row)
+    altaviz.stop()  # Altaviz unreachable: the connector buffers
+    for row in rows[third : 2 * third]:
+        station.ddata(f"UNIT-{row['compressor_id']}", row)
+    wait_until(lambda: status(tmp_path).get("messages_in", 0) >= 1 + len(ids) + 2 * third, 60, "messages in")
+    assert status(tmp_path)["buffer_depth"] > 0
+    os.killpg(process.pid, signal.SIGKILL)  # the connector dies too, its buffer on disk
+    process.wait(timeout=30)
+    for row in rows[2 * third :]:  # published while no connector runs: the broker keeps its session
+        station.ddata(f"UNIT-{row['compressor_id']}", row)
+    altaviz.start()
+    connector(broker, altaviz, mapping)
+    wait_until(
+        lambda: len(landed_rows(altaviz.data_dir, altaviz.org.slug)) >= len(rows), 120, "every reading landed"
+    )
+    time.sleep(2.0)  # anything more would be a duplicate
+    landed = landed_rows(altaviz.data_dir, altaviz.org.slug)
+    keys = [(r["compressor_id"], r["timestamp"]) for r in landed]
+    assert len(keys) == len(set(keys)) == len(rows)
+    assert set(keys) == {(r["compressor_id"], r["timestamp"]) for r in rows}
+    assert landed_rows(altaviz.data_dir, altaviz.org.slug, "refused") == []
+    sent = {(r["compressor_id"], r["timestamp"]): r for r in rows}
+    for row in landed:  # converted back from kPa, °C, kW, m³/d
+        for sensor in SENSORS:
+            assert row[sensor] == pytest.approx(
+                sent[(row["compressor_id"], row["timestamp"])][sensor], rel=1e-9
+            )
+    final = status(tmp_path)
+    assert final["buffer_depth"] == 0
+    assert final["forwarded_total"] == len(rows)
+    station.close()
+
+
+def test_malformed_and_unmapped_are_counted_while_the_rest_flows_and_deaths_mark_offline(
+    broker: str, altaviz: Altaviz, tmp_path: Path, connector: Callable[..., "subprocess.Popen[bytes]"]
+) -> None:
+    ids, rows = demo_fleet(altaviz, tmp_path, compressors=3, days=0.25)
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(mapping_text(ids))
+    process = connector(broker, altaviz, mapping)
+    wait_subscribed(tmp_path, process)
+    station = Station(broker)
+    station.nbirth()
+    for compressor in [*ids, "UNKNOWN-9"]:
+        station.dbirth(f"UNIT-{compressor}")
+    half = len(rows) // 2
+    for row in rows[:half]:
+        station.ddata(f"UNIT-{row['compressor_id']}", row)
+    station.raw("DDATA", f"UNIT-{ids[0]}", b"\x0a\xff not protobuf")  # malformed
+    station.ddata("UNIT-UNKNOWN-9", rows[0])  # a device the mapping does not name
+    station.seq = (station.seq + 5) % 256  # five messages lost: a gap
+    for row in rows[half:]:
+        station.ddata(f"UNIT-{row['compressor_id']}", row)
+    wait_until(
+        lambda: len(landed_rows(altaviz.data_dir, altaviz.org.slug)) >= len(rows), 60, "the rest landed"
+    )
+    assert len(landed_rows(altaviz.data_dir, altaviz.org.slug)) == len(rows)
+    counters = status(tmp_path)
+    assert counters["malformed"] == 1
+    assert "DDATA" in counters["last_error"]
+    # the unknown device's DBIRTH and DDATA, and Engine/Speed (unmapped metric) in every DDATA
+    assert counters["unmapped"] >= 2 + len(rows)
+    wait_until(lambda: len(station.rebirth_requests) == 1, 5, "a rebirth request after the gap")
+
+    station.ddeath(f"UNIT-{ids[0]}")
+    wait_until(lambda: ids[0] in status(tmp_path)["offline"], 5, "DDEATH marks its compressor offline")
+    started = time.monotonic()
+    station.die()  # the broker sends the node's NDEATH (its will)
+    wait_until(lambda: set(ids) <= set(status(tmp_path)["offline"]), 10, "NDEATH marks every unit offline")
+    assert time.monotonic() - started < 10
+    assert process.poll() is None
