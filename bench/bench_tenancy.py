@@ -111,7 +111,10 @@ def measure(
     data_dir = root / ("many" if many else "one")
     land(data_dir, many, organizations, history_slots, 0, "history")
     settings = Settings(data_dir=data_dir)
-    run_pipeline(settings, PipelineOptions(skip_db=True))  # the full run that builds the lake: not timed
+    said: list[str] = []
+    run_pipeline(settings, PipelineOptions(skip_db=True), notify=said.append)  # builds the lake: not timed
+    failed = [m for m in said if "pass failed" in m]
+    assert not failed, f"the full pass failed and ran organization by organization: {failed[0]}"
     land(data_dir, many, organizations, new_slots, history_slots, "new")
     wall, cpu = time.perf_counter(), cpu_seconds()
     result = run_pipeline(settings, PipelineOptions(skip_db=True))
