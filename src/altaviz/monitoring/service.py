@@ -196,13 +196,36 @@ def _with_latest(page: Any, order: Sequence[Any], names: Sequence[str] = READING
     return select(page, *columns).select_from(joined).order_by(*order)
 
 
+# The fleet's totals (fleet_summary's columns) carried by every row of an unfiltered page.
+TOTALS = ("compressors", *HEALTH_BY_RANK.values(), "active", "last_reading_at", "online", "stations")
+
+
 @cache
-def _fleet_page(by_station: bool, by_status: bool, by_health: bool, limited: bool) -> Select[Any]:
+def _fleet_page(
+    by_station: bool, by_status: bool, by_health: bool, limited: bool, totals: bool = False
+) -> Select[Any]:
     """A page of compressors: ranked on narrow rows (id, state), then the page's 100 rows widened with
     their station and newest values (widening all 4,700 before the sort cost 4x more). The widening
     joins restrict each tenant table to the organization bound at execution (SCOPE_PARAM), as
-    scoped_template does."""
-    narrow, state, _active = _compressors(_alert_stats(), limited=limited, latest=False, station=False)
+    scoped_template does.
+
+    With `totals` (an unfiltered page), each row also carries the fleet's totals as window
+    aggregates over every compressor, computed in the same pass as the ranking: the uncached fleet
+    answer ranks the fleet once instead of twice (page, then fleet_summary)."""
+    narrow, state, active = _compressors(_alert_stats(), limited=limited, latest=False, station=False)
+    if totals:
+        stale_before = bindparam("stale_before", type_=CS.c.last_reading_at.type)
+        fresh = case((CS.c.last_reading_at >= stale_before, 1), else_=0)
+        narrow = narrow.add_columns(
+            func.count().over().label("total_compressors"),
+            *(
+                func.sum(case((state == rank, 1), else_=0)).over().label(f"total_{name}")
+                for rank, name in HEALTH_BY_RANK.items()
+            ),
+            func.sum(active).over().label("total_active"),
+            func.max(CS.c.last_reading_at).over().label("total_last_reading_at"),
+            func.sum(fresh).over().label("total_online"),
+        )
     if by_station:
         narrow = narrow.where(C.c.station_id == bindparam("station"))
     if by_status:
@@ -215,6 +238,13 @@ def _fleet_page(by_station: bool, by_status: bool, by_health: bool, limited: boo
         .subquery("page")
     )
     org = bindparam(SCOPE_PARAM, type_=Uuid())
+    fleet_totals: tuple[Any, ...] = ()
+    if totals:
+        stations = select(func.count()).select_from(S).where(S.c.organization_id == org).scalar_subquery()
+        fleet_totals = (
+            *(page.c[f"total_{name}"] for name in TOTALS[:-1]),
+            stations.label("total_stations"),
+        )
     wide = select(
         page.c.compressor_id,
         C.c.model,
@@ -228,6 +258,7 @@ def _fleet_page(by_station: bool, by_status: bool, by_health: bool, limited: boo
         page.c.state_rank,
         page.c.last_reading_at,
         *(CS.c[name].label(f"latest_{name}") for name in LATEST_NAMES),
+        *fleet_totals,
     ).select_from(
         page.join(C, and_(C.c.organization_id == org, C.c.compressor_id == page.c.compressor_id))
         .join(S, and_(S.c.organization_id == org, S.c.station_id == C.c.station_id))
@@ -323,9 +354,14 @@ def fleet(
     if status is not None:
         params["status_rank"] = RANK_BY_HEALTH[status]
     filtered = station is not None or status is not None
-    statement = _fleet_page(station is not None, status is not None, sort == "health", limited)
-    items = [_fleet_row(row) for row in connection.execute(statement, params).all()]
-    summary = fleet_summary(session, scope, now, plan=plan)
+    statement = _fleet_page(station is not None, status is not None, sort == "health", limited, not filtered)
+    rows = connection.execute(statement, params).all()
+    items = [_fleet_row(row) for row in rows]
+    if rows and not filtered:  # the totals came with the page
+        mapping = rows[0]._mapping
+        summary = _summary({name: mapping[f"total_{name}"] for name in TOTALS})
+    else:
+        summary = fleet_summary(session, scope, now, plan=plan)
     if filtered:
         count = _fleet_count(station is not None, status is not None, limited)
         total = connection.execute(count, params).scalar_one()
@@ -342,20 +378,25 @@ def fleet_summary(
     (WORKFLOW_STALENESS_HOURS). Only healthy compressors count as healthy."""
     params = _state_params(scope, plan, now)
     row = session.connection().execute(_summary_statement(_limited(plan)), params).one()
-    compressors = int(row.compressors)
-    healthy = int(row.healthy)
+    return _summary(row._mapping)
+
+
+def _summary(row: Any) -> FleetSummary:
+    """FleetSummary from a mapping of TOTALS (fleet_summary's statement, or a page's window totals)."""
+    compressors = int(row["compressors"])
+    healthy = int(row["healthy"])
     return FleetSummary(
         compressors=compressors,
-        stations=int(row.stations or 0),
+        stations=int(row["stations"] or 0),
         healthy=healthy,
-        warning=int(row.warning),
-        critical=int(row.critical),
-        stale=int(row.stale),
-        not_monitored=int(row.not_monitored),
-        active_alerts=int(row.active),
-        online=int(row.online or 0),
+        warning=int(row["warning"]),
+        critical=int(row["critical"]),
+        stale=int(row["stale"]),
+        not_monitored=int(row["not_monitored"]),
+        active_alerts=int(row["active"]),
+        online=int(row["online"] or 0),
         health_percent=round(100.0 * healthy / compressors, 1) if compressors else None,
-        last_reading_at=row.last_reading_at,
+        last_reading_at=row["last_reading_at"],
     )
 
 
