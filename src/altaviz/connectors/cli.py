@@ -136,6 +136,39 @@ def mqtt(
 
 
 @connect_app.command()
+def opcua(
+    endpoint: Annotated[str, typer.Option(help="opc.tcp://HOST:4840/...")],
+    url: Url,
+    api_key: ApiKey,
+    mapping: MappingFile,
+    username: Annotated[str | None, typer.Option(envvar="OPCUA_USERNAME")] = None,
+    password: Annotated[str | None, typer.Option(envvar="OPCUA_PASSWORD")] = None,
+    security: Annotated[
+        str | None,
+        typer.Option(
+            help='Policy,mode,certificate,key: "Basic256Sha256,SignAndEncrypt,cert.pem,key.pem".'
+        ),
+    ] = None,
+    buffer: BufferDir = Path("altaviz-connector"),
+    batch_rows: BatchRows = 5000,
+    metrics_port: MetricsPort = None,
+) -> None:
+    """Subscribe to the OPC UA nodes the mapping names and forward readings to Altaviz (buffered on disk)."""
+    from altaviz.connectors.opcua import OpcUaConnector
+
+    table = _mapping(mapping)
+    queue = Buffer(buffer, url, api_key, batch_rows=batch_rows)
+    try:
+        connector = OpcUaConnector(
+            table, queue, endpoint, username=username, password=password, security=security
+        )
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from error
+    _run(connector, queue, metrics_port)
+
+
+@connect_app.command()
 def status(
     buffer: BufferDir = Path("altaviz-connector"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the counters as JSON.")] = False,
