@@ -194,6 +194,25 @@ class _Organization:
 def run_pipeline(
     settings: Settings, options: PipelineOptions, notify: Notify = lambda _: None
 ) -> PipelineResult:
+    """Run the pipeline; PipelineError when any organization failed (its `result` holds the others').
+    Errors before any organization's work (the lake held by another run, the database out of reach,
+    nothing landed) are raised as they are. Every run is counted in the metrics by outcome."""
+    started = time.perf_counter()
+    from altaviz.observability.metrics import record_pipeline_run
+
+    try:
+        result = _run_pipeline(settings, options, notify)
+    except PipelineError as exc:
+        if exc.result is None:  # failed before any organization's work
+            record_pipeline_run(settings, "failure", time.perf_counter() - started)
+        raise
+    except Exception:
+        record_pipeline_run(settings, "failure", time.perf_counter() - started)
+        raise
+    return result
+
+
+def _run_pipeline(settings: Settings, options: PipelineOptions, notify: Notify) -> PipelineResult:
     started = time.perf_counter()
     stages = _stages(options)
     from altaviz.observability.metrics import record_pipeline_run
