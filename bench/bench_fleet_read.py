@@ -88,6 +88,8 @@ def phase(port: int, clients: int, seconds: float, path: str, key: str, pid: int
         "p99": bench_api._percentile(latencies, 99) * 1000,
         "errors": sum(result["errors"].values()),
         "service_cpu_ms": (after["service"] - before["service"]) * 1000 / max(len(latencies), 1),
+        "postgres_cpu_ms": (after["postgres"] - before["postgres"]) * 1000 / max(len(latencies), 1),
+        "load": os.getloadavg()[0],
     }
 
 
@@ -178,8 +180,8 @@ def main() -> None:
             extra = f", {r['passes']} writer passes" if "passes" in r else ""
             print(
                 f"{run:15s} {route:24s} {r['rps']:7.0f} req/s  p50 {r['p50']:7.1f} ms  p95 {r['p95']:7.1f} ms"
-                f"  p99 {r['p99']:7.1f} ms  service cpu {r['service_cpu_ms']:5.1f} ms/req"
-                f"  errors {r['errors']}{extra}"
+                f"  p99 {r['p99']:7.1f} ms  cpu/req: service {r['service_cpu_ms']:5.1f} ms"
+                f" postgres {r['postgres_cpu_ms']:5.1f} ms non-2xx {r['errors']} load {r['load']:.1f}{extra}"
             )
         fleet = results[FLEET]
         print(f"{run:15s} ratio fleet / health: p95 {fleet['p95'] / health['p95']:.2f}")
