@@ -77,7 +77,8 @@ def dockerfile_stages() -> list[list[tuple[str, str]]]:
 
 
 def test_compose_has_the_app_its_stores_a_migration_step_and_the_pipeline_job() -> None:
-    assert set(services()) == {"postgres", "redis", "migrate", "app", "pipeline", "pipeline-once"}
+    expected = {"postgres", "redis", "migrate", "app", "pipeline", "pipeline-once", "connector"}
+    assert set(services()) == expected
     assert services()["postgres"]["image"].startswith("postgres:")
     assert services()["redis"]["image"].startswith("redis:")
     for name in ALTAVIZ_SERVICES:  # one image, built from this Dockerfile
@@ -106,6 +107,11 @@ def test_the_migration_runs_once_and_the_app_waits_for_it_to_succeed() -> None:
     assert once["command"] == ["altaviz", "pipeline", "run"]
     assert once["profiles"] == ["pipeline"] and once["restart"] == "no"
     assert app_service["restart"] == "unless-stopped"
+    # the field connector (issue 20): only with its profile, forwarding to the app, its buffer on a volume
+    connector = services()["connector"]
+    assert connector["command"][:3] == ["altaviz", "connect", "mqtt"]
+    assert "--url=http://app:8000" in connector["command"] and "--buffer=/buffer" in connector["command"]
+    assert connector["profiles"] == ["connector"] and "connector-buffer:/buffer" in connector["volumes"]
 
 
 def test_the_stores_have_health_checks_the_app_gets_the_images() -> None:
