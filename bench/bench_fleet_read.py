@@ -54,7 +54,7 @@ def writer(url: str, every: float, stop: threading.Event, passes: list[float]) -
     """Every `every` seconds: each compressor's state row rewritten and the data version bumped."""
     engine = create_db_engine(url)
     try:
-        while not stop.wait(every):
+        while every > 0 and not stop.wait(every):
             started = time.perf_counter()
             with session_scope(engine) as session:
                 org = session.query(Organization).filter_by(slug=bench_api.SLUG).one()
@@ -156,7 +156,12 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=60.0, help="length of each measured phase")
-    parser.add_argument("--pass-seconds", type=float, default=30.0, help="time between two writer passes")
+    parser.add_argument(
+        "--pass-seconds",
+        type=float,
+        default=30.0,
+        help="time between two writer passes (0: no writer, every fleet answer from the read cache)",
+    )
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=40, help="in-process uncached answers timed")
