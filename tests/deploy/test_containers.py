@@ -163,14 +163,16 @@ def test_the_image_is_multi_stage_non_root_with_a_health_check() -> None:
 
 
 def makefile_install() -> list[str]:
-    """The commands of the Makefile's install recipe ($(STAMP)), the variables expanded for the image."""
+    """The commands of the Makefile's install recipes (the venv, then $(STAMP)), the variables expanded
+    for the image."""
     lines = (ROOT / "Makefile").read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("$(STAMP):"))
     recipe = []
-    for line in lines[start + 1 :]:
-        if not line.startswith("\t"):
-            break
-        recipe.append(line.strip())
+    for target in ("$(BIN)/python:", "$(STAMP):"):
+        start = next(i for i, line in enumerate(lines) if line.startswith(target))
+        for line in lines[start + 1 :]:
+            if not line.startswith("\t"):
+                break
+            recipe.append(line.strip())
     python = re.search(r"^PYTHON \?= (\S+)$", "\n".join(lines), flags=re.MULTILINE)
     assert python is not None
     expanded = []
