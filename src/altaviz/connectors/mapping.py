@@ -22,7 +22,8 @@ sensor, in which unit it arrives. docs: README "Connect your SCADA"; example: ex
     [opcua.nodes]                    # OPC UA only: node id -> "<device>|<metric>"
     "ns=2;s=C101.Suction" = "C-101|Stage 1/Suction Pressure"
 
-A device not under [devices] is used as the compressor id itself when `devices_as_ids = true` (top level);
+A device not under [devices] is its own compressor id (the Sparkplug device id without its edge node) when
+`devices_as_ids = true` (top level);
 otherwise its messages are counted as unmapped. A metric not under [metrics] is counted as unmapped and left
 out.
 """
@@ -108,8 +109,9 @@ class Mapping:
         known = self.devices.get(device)
         if known is not None:
             return known
-        if self.devices_as_ids and compressor_id_problem(device) is None:
-            return device
+        name = device.rsplit("/", 1)[-1]  # a Sparkplug device without its edge node
+        if self.devices_as_ids and compressor_id_problem(name) is None:
+            return name
         return None
 
     def reading(self, name: str, value: Any) -> tuple[str, float] | None:
