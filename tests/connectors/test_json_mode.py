@@ -93,6 +93,9 @@ def test_json_topics_are_mapped_converted_and_forwarded(
             assert row["discharge_temp_f"] == pytest.approx(194.0)
             assert row["vibration_mms"] == pytest.approx(2.54)
             assert row["gas_flow_mcf"] is None
+        # the status file is rewritten every second: wait for the one after the last message
+        wait_until(lambda: status(tmp_path).get("malformed") == 1, 10, "the malformed message counted")
+        time.sleep(1.5)
         counters = status(tmp_path)
         assert counters["malformed"] == 1
         assert counters["unmapped"] == 1

@@ -177,6 +177,9 @@ def test_malformed_and_unmapped_are_counted_while_the_rest_flows_and_deaths_mark
         lambda: len(landed_rows(altaviz.data_dir, altaviz.org.slug)) >= len(rows), 60, "the rest landed"
     )
     assert len(landed_rows(altaviz.data_dir, altaviz.org.slug)) == len(rows)
+    # the status file is rewritten every second: wait for the one after the last message
+    wait_until(lambda: status(tmp_path).get("malformed") == 1, 10, "the malformed message counted")
+    time.sleep(1.5)
     counters = status(tmp_path)
     assert counters["malformed"] == 1
     assert "DDATA" in counters["last_error"]
