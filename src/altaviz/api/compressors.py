@@ -24,9 +24,7 @@ router = APIRouter(prefix="/compressors", tags=["compressors"])
 )
 def compressor_detail(compressor_id: CompressorPath, who: CallerOf, db: DbSession) -> Response:
     principal = authorize(db, who, Role.VIEWER)
-    return read_answer(
-        db, service.compressor_detail(db, principal.scope, compressor_id, plan=principal.plan)
-    )
+    return read_answer(db, service.compressor_detail(db, principal.scope, compressor_id, plan=principal.plan))
 
 
 @router.get(
