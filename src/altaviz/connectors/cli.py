@@ -145,9 +145,7 @@ def opcua(
     password: Annotated[str | None, typer.Option(envvar="OPCUA_PASSWORD")] = None,
     security: Annotated[
         str | None,
-        typer.Option(
-            help='Policy,mode,certificate,key: "Basic256Sha256,SignAndEncrypt,cert.pem,key.pem".'
-        ),
+        typer.Option(help='Policy,mode,certificate,key: "Basic256Sha256,SignAndEncrypt,cert.pem,key.pem".'),
     ] = None,
     buffer: BufferDir = Path("altaviz-connector"),
     batch_rows: BatchRows = 5000,
