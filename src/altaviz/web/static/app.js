@@ -448,8 +448,8 @@
           return text;
         }
       },
-      xAxis: { type: "time", min: ch.start, max: ch.end, name: zone(), nameLocation: "end", nameGap: 4,
-        nameTextStyle: { fontSize: 10, color: "#5d6877", verticalAlign: "top", padding: [14, 0, 0, 0] },
+      xAxis: { type: "time", min: ch.start, max: ch.end, name: zone(), nameLocation: "middle", nameGap: 20,
+        nameTextStyle: { fontSize: 10, color: "#5d6877" },
         axisLabel: { hideOverlap: true, fontSize: 10, formatter: axisTime } },
       yAxis: { type: "value", min: Math.floor(lo - pad), max: Math.ceil(hi + pad), name: ch.unit, nameGap: 8,
         nameTextStyle: { fontSize: 10, color: "#5d6877", align: "left" },
