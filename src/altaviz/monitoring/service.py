@@ -16,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, Uuid, and_, bindparam, case, false, func, or_, select
+from sqlalchemy import Integer, Select, and_, bindparam, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from altaviz.accounts.errors import NotFound, UpgradeRequired
 from altaviz.accounts.plans import Plan, plans_with_window
-from altaviz.accounts.scoping import SCOPE_PARAM, OrgScope, org_matches, scope_params, scoped_template
+from altaviz.accounts.scoping import OrgScope, org_matches, scope_params, scoped_template
 from altaviz.alerts.models import AlertHistory
 from altaviz.config import get_settings
 from altaviz.monitoring.models import (
@@ -237,10 +237,9 @@ def _fleet_page(
         .offset(bindparam("offset", type_=Integer()))
         .subquery("page")
     )
-    org = bindparam(SCOPE_PARAM, type_=Uuid())
     fleet_totals: tuple[Any, ...] = ()
     if totals:
-        stations = select(func.count()).select_from(S).where(S.c.organization_id == org).scalar_subquery()
+        stations = scoped_template(select(func.count()).select_from(S), S).scalar_subquery()
         fleet_totals = (
             *(page.c[f"total_{name}"] for name in TOTALS[:-1]),
             stations.label("total_stations"),
@@ -260,9 +259,9 @@ def _fleet_page(
         *(CS.c[name].label(f"latest_{name}") for name in LATEST_NAMES),
         *fleet_totals,
     ).select_from(
-        page.join(C, and_(C.c.organization_id == org, C.c.compressor_id == page.c.compressor_id))
-        .join(S, and_(S.c.organization_id == org, S.c.station_id == C.c.station_id))
-        .outerjoin(CS, and_(CS.c.organization_id == org, CS.c.compressor_id == page.c.compressor_id))
+        page.join(C, and_(org_matches(C), C.c.compressor_id == page.c.compressor_id))
+        .join(S, and_(org_matches(S), S.c.station_id == C.c.station_id))
+        .outerjoin(CS, and_(org_matches(CS), CS.c.compressor_id == page.c.compressor_id))
     )
     outer = (page.c.state_rank.desc(), page.c.compressor_id) if by_health else (page.c.compressor_id,)
     return wide.order_by(*outer)
