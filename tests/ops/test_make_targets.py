@@ -30,11 +30,11 @@ def test_make_demo_installs_only_the_runtime_dependencies(tmp_path: Path) -> Non
 
 def test_make_test_installs_everything(tmp_path: Path) -> None:
     commands = _dry_run(tmp_path, "test")
-    assert ".venv/bin/pip install --quiet -e '.[dev,spark]'" in commands
+    assert ".venv/bin/pip install --quiet -e '.[dev,spark,connectors]'" in commands
 
 
 def test_the_readme_names_every_test_prerequisite() -> None:
     readme = (ROOT / "README.md").read_text()
     two_commands = readme.split("## Two commands", 1)[1].split("\n## ", 1)[0]
-    for needed in ("PostgreSQL", "Redis", "Chromium"):
+    for needed in ("PostgreSQL", "Redis", "Chromium", "Mosquitto"):
         assert needed in two_commands
