@@ -17,11 +17,13 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from altaviz.config import Settings
 from altaviz.db import migrate
+from altaviz.db.session import create_db_engine
 from altaviz.server import create_app
+from tests.api.world import SeededOrg, seed_organization
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -106,3 +108,21 @@ def save_screenshot(page: object, name: str, docs: bool = False) -> Path:
         DOCS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(target, DOCS / f"{name}.png")
     return target
+
+
+def sign_in(page: Page, server: LiveServer, email: str, password: str) -> None:
+    """Sign in through the login page, as a person does, and wait for the dashboard."""
+    page.goto(f"{server.url}/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server.url}/dashboard")
+
+
+def seed_org(server: LiveServer, slug: str, name: str) -> SeededOrg:
+    """An organization with a member of every role (tests.api.world) in the server's database."""
+    engine = create_db_engine(str(server.settings.database_url), server.settings)
+    try:
+        return seed_organization(engine, slug, name)
+    finally:
+        engine.dispose()

@@ -13,12 +13,12 @@ import subprocess
 import sys
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from altaviz.accounts import service as accounts
 from altaviz.accounts.roles import Role
 from altaviz.db.session import create_db_engine, session_scope
-from tests.e2e.conftest import LiveServer, save_screenshot
+from tests.e2e.conftest import LiveServer, save_screenshot, sign_in
 
 PASSWORD = "pumps and pipelines 2026"
 OWNER = "nia@gulfgas.example"
@@ -30,14 +30,6 @@ def _altaviz(server: LiveServer, *args: str) -> None:
     subprocess.run(
         [sys.executable, "-m", "altaviz", *args], env=server.env(), check=True, capture_output=True
     )
-
-
-def _sign_in(page: Page, server: LiveServer, email: str) -> None:
-    page.goto(f"{server.url}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{server.url}/dashboard")
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +79,7 @@ def test_fleet_page_shows_comp_007_critical_on_cards_and_map(
     live_server: LiveServer, browser: Browser, loaded: dict[str, str]
 ) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    _sign_in(page, live_server, OWNER)
+    sign_in(page, live_server, OWNER, PASSWORD)
     expect(page.locator('[data-metric="online"]')).to_have_text("10 / 10")
     # Haynesville (STATION-C) holds COMP-007: red on the map and in its legend.
     station = page.locator('li[data-station="STATION-C"]')
@@ -106,7 +98,7 @@ def test_comp_007_charts_cross_the_threshold_and_its_alert_is_worked(
     live_server: LiveServer, browser: Browser, loaded: dict[str, str]
 ) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    _sign_in(page, live_server, OWNER)
+    sign_in(page, live_server, OWNER, PASSWORD)
     page.locator('a.unit[data-compressor="COMP-007"]').click()
     page.wait_for_url(re.compile(r".*/dashboard/compressors/COMP-007$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("COMP-007")
@@ -160,7 +152,7 @@ def test_a_viewer_sees_no_action_they_cannot_take(
     live_server: LiveServer, browser: Browser, loaded: dict[str, str]
 ) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    _sign_in(page, live_server, VIEWER)
+    sign_in(page, live_server, VIEWER, PASSWORD)
     page.goto(f"{live_server.url}/dashboard/alerts?status=all")
     expect(page.locator("tr[data-alert-id]").first).to_be_visible()
     alert_id = page.locator("tr[data-alert-id]").first.get_attribute("data-alert-id")
@@ -186,7 +178,7 @@ def test_phone_layout_has_no_horizontal_scroll(
 ) -> None:
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
     page = context.new_page()
-    _sign_in(page, live_server, OWNER)
+    sign_in(page, live_server, OWNER, PASSWORD)
     for name, path in (
         ("fleet", "/dashboard"),
         ("compressor", "/dashboard/compressors/COMP-007"),
@@ -207,7 +199,7 @@ def test_the_owner_invites_a_technician_who_joins_from_the_link(
     live_server: LiveServer, browser: Browser, loaded: dict[str, str]
 ) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    _sign_in(page, live_server, OWNER)
+    sign_in(page, live_server, OWNER, PASSWORD)
     page.goto(f"{live_server.url}/dashboard/settings#team")
     invite = page.locator('form[data-api="POST /api/team/invitations"]')
     invite.get_by_label("Email").fill("tech@gulfgas.example")

@@ -6,13 +6,12 @@ detail page then draws."""
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from altaviz.accounts.roles import Role
-from altaviz.db.session import create_db_engine
 from altaviz.registry.fleet_import import TEMPLATE_COLUMNS
-from tests.api.world import PASSWORD, SeededOrg, seed_organization
-from tests.e2e.conftest import LiveServer, save_screenshot
+from tests.api.world import PASSWORD, SeededOrg
+from tests.e2e.conftest import LiveServer, save_screenshot, seed_org, sign_in
 
 HEADER = ",".join(TEMPLATE_COLUMNS[:11])  # compressor_id ... notes
 IMPORT = f"""{HEADER}
@@ -25,26 +24,14 @@ BAD ID,WEST-1,,,,,Ariel,JGK/4,,2023-03-03,
 
 @pytest.fixture(scope="module")
 def org(live_server: LiveServer) -> SeededOrg:
-    engine = create_db_engine(str(live_server.settings.database_url), live_server.settings)
-    try:
-        return seed_organization(engine, "registry-co", "Registryco")
-    finally:
-        engine.dispose()
-
-
-def _sign_in(page: Page, server: LiveServer, email: str) -> None:
-    page.goto(f"{server.url}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{server.url}/dashboard")
+    return seed_org(live_server, "registry-co", "Registryco")
 
 
 def test_an_admin_lists_checks_and_imports_the_fleet(
     live_server: LiveServer, browser: Browser, org: SeededOrg, tmp_path: Path
 ) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    _sign_in(page, live_server, org.emails[Role.ADMIN])
+    sign_in(page, live_server, org.emails[Role.ADMIN], PASSWORD)
     page.goto(f"{live_server.url}/dashboard/settings")
     page.get_by_role("link", name="Fleet registry").click()
     page.wait_for_url(f"{live_server.url}/dashboard/settings/fleet")
@@ -74,7 +61,7 @@ def test_an_admin_lists_checks_and_imports_the_fleet(
 
     # nothing changed yet: a fresh look at the registry has no UNIT-1
     check = browser.new_page()
-    _sign_in(check, live_server, org.emails[Role.VIEWER])
+    sign_in(check, live_server, org.emails[Role.VIEWER], PASSWORD)
     check.goto(f"{live_server.url}/dashboard/settings/fleet")
     expect(check.locator('tr[data-compressor="COMP-001"]')).to_be_visible()
     expect(check.locator('tr[data-compressor="UNIT-1"]')).to_have_count(0)
@@ -119,7 +106,7 @@ def test_an_admin_sets_a_compressor_threshold(
     live_server: LiveServer, browser: Browser, org: SeededOrg
 ) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    _sign_in(page, live_server, org.emails[Role.ADMIN])
+    sign_in(page, live_server, org.emails[Role.ADMIN], PASSWORD)
     page.goto(f"{live_server.url}/dashboard/settings/thresholds?scope=compressor:COMP-002")
     expect(page.get_by_role("heading", name="Scope: compressor COMP-002")).to_be_visible()
     warning = page.locator('input[name="vibration_mms.warning"]')

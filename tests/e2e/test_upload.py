@@ -6,37 +6,24 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from altaviz.accounts.roles import Role
-from altaviz.db.session import create_db_engine
-from tests.api.world import PASSWORD, SeededOrg, seed_organization
-from tests.e2e.conftest import LiveServer, save_screenshot
+from tests.api.world import PASSWORD, SeededOrg
+from tests.e2e.conftest import LiveServer, save_screenshot, seed_org, sign_in
 from tests.ingest.helpers import as_csv, landed, landed_rows, reading, series
 
 
 @pytest.fixture(scope="module")
 def org(live_server: LiveServer) -> SeededOrg:
-    engine = create_db_engine(str(live_server.settings.database_url), live_server.settings)
-    try:
-        return seed_organization(engine, "upload-co", "Uploadco")
-    finally:
-        engine.dispose()
-
-
-def _sign_in(page: Page, server: LiveServer, email: str) -> None:
-    page.goto(f"{server.url}/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(f"{server.url}/dashboard")
+    return seed_org(live_server, "upload-co", "Uploadco")
 
 
 def test_an_admin_checks_then_stores_a_csv(
     live_server: LiveServer, browser: Browser, org: SeededOrg, tmp_path: Path
 ) -> None:
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    _sign_in(page, live_server, org.emails[Role.ADMIN])
+    sign_in(page, live_server, org.emails[Role.ADMIN], PASSWORD)
     page.get_by_role("link", name="Upload data").click()
     page.wait_for_url(f"{live_server.url}/data")
     expect(page.get_by_role("heading", name="Upload readings")).to_be_visible()
@@ -87,7 +74,7 @@ def test_a_file_over_the_limit_is_sent_to_the_api_or_the_cli(
     live_server: LiveServer, browser: Browser, org: SeededOrg, tmp_path: Path
 ) -> None:
     page = browser.new_page()
-    _sign_in(page, live_server, org.emails[Role.ADMIN])
+    sign_in(page, live_server, org.emails[Role.ADMIN], PASSWORD)
     page.goto(f"{live_server.url}/data")
     big = tmp_path / "year.csv"
     big.write_bytes(b"x" * (live_server.settings.ingest_max_request_body_bytes + 1))
@@ -110,7 +97,7 @@ def test_a_viewer_cannot_open_the_data_page(
     live_server: LiveServer, browser: Browser, org: SeededOrg
 ) -> None:
     page = browser.new_page()
-    _sign_in(page, live_server, org.emails[Role.VIEWER])
+    sign_in(page, live_server, org.emails[Role.VIEWER], PASSWORD)
     expect(page.get_by_role("link", name="Upload data")).to_have_count(0)
     response = page.goto(f"{live_server.url}/data")
     assert response is not None and response.status == 403
