@@ -1,0 +1,195 @@
+"""The one-pass rolling windows (pipeline/rolling.py) against their definition: SQL window functions.
+
+REFERENCE is gold_readings.sql's window-function formulation as it stood before the per-compressor
+step replaced it (RANGE frames on the timestamp ending at the current row, NULLs left out, the rate
+from the 1-hour and 2-hour frames). It is kept here as the definition, not as a production path.
+"""
+
+from datetime import UTC, datetime
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from altaviz.pipeline.rolling import rolling_windows
+
+REFERENCE = """
+WITH windowed AS (
+    SELECT
+        s.*,
+        AVG(vibration_mms) OVER h24 AS vibration_24hr_mean,
+        STDDEV_SAMP(vibration_mms) OVER h24 AS vibration_24hr_std,
+        MAX(vibration_mms) OVER h24 AS vibration_24hr_max,
+        AVG(discharge_temp_f) OVER h24 AS temp_24hr_mean,
+        AVG(discharge_pressure_psi) OVER h24 AS pressure_24hr_mean,
+        AVG(vibration_mms) OVER h1 AS vibration_1hr_mean,
+        STDDEV_SAMP(vibration_mms) OVER h1 AS vibration_1hr_std,
+        MAX(vibration_mms) OVER h1 AS vibration_1hr_max,
+        AVG(vibration_mms) OVER h4 AS vibration_4hr_mean,
+        STDDEV_SAMP(vibration_mms) OVER h4 AS vibration_4hr_std,
+        MAX(vibration_mms) OVER h4 AS vibration_4hr_max,
+        AVG(discharge_temp_f) OVER h1 AS temp_1hr_mean,
+        COUNT(discharge_temp_f) OVER h1 AS temp_1hr_count,
+        SUM(CASE WHEN discharge_temp_f IS NOT NULL THEN EPOCH(timestamp) END) OVER h1 AS temp_1hr_epoch_sum,
+        SUM(discharge_temp_f) OVER h2 AS temp_2hr_sum,
+        COUNT(discharge_temp_f) OVER h2 AS temp_2hr_count,
+        SUM(CASE WHEN discharge_temp_f IS NOT NULL THEN EPOCH(timestamp) END) OVER h2 AS temp_2hr_epoch_sum,
+        AVG(discharge_temp_f) OVER h4 AS temp_4hr_mean,
+        AVG(discharge_pressure_psi) OVER h1 AS pressure_1hr_mean,
+        AVG(discharge_pressure_psi) OVER h4 AS pressure_4hr_mean
+    FROM readings AS s
+    WINDOW
+        h1 AS (PARTITION BY organization, compressor_id ORDER BY timestamp
+               RANGE BETWEEN INTERVAL 1 HOUR PRECEDING AND CURRENT ROW),
+        h2 AS (PARTITION BY organization, compressor_id ORDER BY timestamp
+               RANGE BETWEEN INTERVAL 2 HOUR PRECEDING AND CURRENT ROW),
+        h4 AS (PARTITION BY organization, compressor_id ORDER BY timestamp
+               RANGE BETWEEN INTERVAL 4 HOUR PRECEDING AND CURRENT ROW),
+        h24 AS (PARTITION BY organization, compressor_id ORDER BY timestamp
+                RANGE BETWEEN INTERVAL 24 HOUR PRECEDING AND CURRENT ROW)
+),
+previous_hour AS (
+    SELECT
+        r.*,
+        temp_2hr_count - temp_1hr_count AS temp_prev_count,
+        (temp_2hr_sum - temp_1hr_mean * temp_1hr_count) / NULLIF(temp_2hr_count - temp_1hr_count, 0)
+            AS temp_prev_mean,
+        temp_1hr_epoch_sum / NULLIF(temp_1hr_count, 0)
+            - (temp_2hr_epoch_sum - temp_1hr_epoch_sum) / NULLIF(temp_2hr_count - temp_1hr_count, 0)
+            AS temp_window_gap_seconds
+    FROM windowed AS r
+)
+SELECT
+    *,
+    CASE
+        WHEN temp_1hr_count >= $min_readings AND temp_prev_count >= $min_readings
+            AND temp_window_gap_seconds > 0
+            THEN (temp_1hr_mean - temp_prev_mean) * 3600 / temp_window_gap_seconds
+    END AS temp_rate_of_change
+FROM previous_hour
+ORDER BY organization, compressor_id, timestamp
+"""
+
+COLUMNS = [
+    *(f"vibration_{h}hr_{s}" for h in (1, 4, 24) for s in ("mean", "std", "max")),
+    *(f"{m}_{h}hr_mean" for m in ("temp", "pressure") for h in (1, 4, 24)),
+    "temp_rate_of_change",
+]
+START = int(datetime(2026, 3, 1, 0, 7, tzinfo=UTC).timestamp() * 1_000_000)
+
+
+def _fleet(seed: int, compressors: int, readings: int) -> pa.Table:
+    """Irregular series: 10-minute steps with jitter, gaps of hours, NULLs, stuck (constant) runs, a
+    ramp, values of very different magnitudes, two organizations with the same compressor ids."""
+    rng = np.random.default_rng(seed)
+    rows: dict[str, list[object]] = {
+        k: [] for k in ("organization", "compressor_id", "timestamp", "vib", "temp", "pressure")
+    }
+    for c in range(compressors):
+        steps = rng.choice([600, 600, 600, 60, 3599, 3600, 3601, 7200, 4 * 3600, 30 * 3600], readings)
+        jitter = rng.integers(0, 1_000_000, readings)  # microseconds
+        times = START + np.cumsum(steps * 1_000_000 + jitter)
+        level = rng.choice([3.0, 1e3, 1e-3])
+        vib = level * (1 + 0.05 * rng.standard_normal(readings)) + np.linspace(0, 5 * level, readings)
+        stuck = rng.integers(0, max(readings - 20, 1))
+        vib[stuck : stuck + 20] = vib[stuck]
+        temp = 200 + 30 * np.sin(np.arange(readings) / 40) + rng.standard_normal(readings)
+        pressure = 1000 + 10 * rng.standard_normal(readings)
+        for values, share in ((vib, 0.1), (temp, 0.2), (pressure, 0.05)):
+            values[rng.random(readings) < share] = np.nan
+        org = "north" if c % 2 else "south"
+        rows["organization"] += [org] * readings
+        rows["compressor_id"] += [f"C-{c // 2}"] * readings
+        rows["timestamp"] += list(times)
+        rows["vib"] += list(vib)
+        rows["temp"] += list(temp)
+        rows["pressure"] += list(pressure)
+    table = pa.table(
+        {
+            "organization": rows["organization"],
+            "compressor_id": rows["compressor_id"],
+            "timestamp": pa.array(rows["timestamp"], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            **{
+                name: pa.array(
+                    np.array(rows[key], dtype=float), mask=np.isnan(np.array(rows[key], dtype=float))
+                )
+                for name, key in (
+                    ("vibration_mms", "vib"),
+                    ("discharge_temp_f", "temp"),
+                    ("discharge_pressure_psi", "pressure"),
+                )
+            },
+        }
+    )
+    return table.sort_by(
+        [("organization", "ascending"), ("compressor_id", "ascending"), ("timestamp", "ascending")]
+    )
+
+
+def _reference(readings: pa.Table, min_readings: int) -> pa.Table:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.register("readings", readings)
+    return con.sql(REFERENCE.replace("$min_readings", str(int(min_readings)))).to_arrow_table()
+
+
+def _kernel(readings: pa.Table, min_readings: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    keys = [
+        f"{o}/{c}"
+        for o, c in zip(
+            readings["organization"].to_pylist(), readings["compressor_id"].to_pylist(), strict=True
+        )
+    ]
+    starts = np.array([i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]], dtype=np.int64)
+
+    def floats(name: str) -> np.ndarray:
+        return readings[name].to_numpy(zero_copy_only=False).astype(float)
+
+    result = rolling_windows(
+        readings["timestamp"].cast(pa.int64()).to_numpy(),
+        floats("vibration_mms"),
+        floats("discharge_temp_f"),
+        floats("discharge_pressure_psi"),
+        starts,
+        min_readings,
+    )
+    return {name: (column.values, column.null) for name, column in result.items()}
+
+
+def _assert_equal(expected: pa.Table, actual: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    for name in COLUMNS:
+        want = expected[name]
+        values, null = actual[name]
+        want_null = np.asarray(want.is_null())
+        assert (null == want_null).all(), (name, np.flatnonzero(null != want_null)[:5])
+        want_values = want.fill_null(0).to_numpy()
+        got = values[~null]
+        ref = want_values[~want_null]
+        np.testing.assert_allclose(got, ref, rtol=1e-9, atol=0, err_msg=name)
+        if name.endswith("_std"):  # a constant window's std is exactly 0 in both
+            assert ((ref == 0) == (got == 0)).all(), name
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_one_pass_equals_window_functions(seed: int) -> None:
+    readings = _fleet(seed, compressors=6, readings=700)
+    _assert_equal(_reference(readings, 3), _kernel(readings, 3))
+
+
+def test_single_readings_and_minimum_counts() -> None:
+    """A compressor of one reading (std NULL, rate NULL), and a rate minimum of 1."""
+    readings = _fleet(4, compressors=3, readings=200)
+    lone = _fleet(5, compressors=1, readings=1).set_column(1, "compressor_id", pa.array(["A-lone"]))
+    both = pa.concat_tables([lone, readings]).sort_by(
+        [("organization", "ascending"), ("compressor_id", "ascending"), ("timestamp", "ascending")]
+    )
+    _assert_equal(_reference(both, 1), _kernel(both, 1))
+
+
+def test_no_readings() -> None:
+    empty = rolling_windows(
+        np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0), np.array([0], np.int64), 3
+    )
+    assert set(empty) == set(COLUMNS)
+    assert all(len(c.values) == 0 for c in empty.values())
