@@ -434,7 +434,7 @@ def pipeline_watch(
     configure_logging(settings)
     watcher = Watcher(settings, skip_db=skip_db)
     signal.signal(signal.SIGTERM, lambda *_: watcher.stop())
-    serve_metrics(settings)
+    _fail_cleanly(lambda: serve_metrics(settings))
     try:
         watcher.run(ticks)
     except KeyboardInterrupt:

@@ -142,3 +142,74 @@ def test_a_watcher_killed_mid_pass_leaves_every_organization_consistent(tmp_path
     assert waiting_data(settings_for(data_dir)) == {}
     assert set(lake.read_manifest().organizations) >= {"north", "south"}
     assert_equals_a_full_recomputation(data_dir, tmp_path / "full")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _scrape(port: int, **headers: str) -> tuple[int, str]:
+    import httpx
+
+    response = httpx.get(f"http://127.0.0.1:{port}/metrics", headers=headers, timeout=10)
+    return response.status_code, response.text
+
+
+def test_the_watchers_metrics_are_guarded_as_the_services(tmp_path: Path) -> None:
+    from altaviz.pipeline.watch import serve_metrics
+
+    port = _free_port()
+    server = serve_metrics(
+        Settings(data_dir=tmp_path, server_host="127.0.0.1", pipeline_watch_metrics_port=port)
+    )
+    try:
+        status, text = _scrape(port)
+        assert status == 200 and "altaviz_pipeline_watch_ticks_total" in text  # loopback: the default
+        # behind a proxy we cannot see through (TRUSTED_PROXIES unset) the caller may be anyone
+        for header in ("X-Forwarded-For", "X-Real-IP", "Forwarded"):
+            status, text = _scrape(port, **{header: "203.0.113.9"})
+            assert status == 403 and "metrics token" in text, header
+    finally:
+        server.should_exit = True
+
+    port = _free_port()
+    server = serve_metrics(
+        Settings(
+            data_dir=tmp_path,
+            server_host="127.0.0.1",
+            pipeline_watch_metrics_port=port,
+            metrics_allow="none",
+            metrics_token="s3cret-scrape-token",
+        )
+    )
+    try:
+        assert _scrape(port)[0] == 401  # token only: loopback is not enough
+        assert _scrape(port, Authorization="Bearer wrong")[0] == 401
+        status, text = _scrape(
+            port, Authorization="Bearer s3cret-scrape-token", **{"X-Forwarded-For": "1.2.3.4"}
+        )
+        assert status == 200 and "altaviz_pipeline_watch_ticks_total" in text
+    finally:
+        server.should_exit = True
+
+
+def test_the_watchers_metrics_port_in_use_is_named(tmp_path: Path) -> None:
+    import socket
+
+    import pytest
+
+    from altaviz.ops.ports import PortUnavailable
+    from altaviz.pipeline.watch import serve_metrics
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        with pytest.raises(PortUnavailable, match=f"port {port} .* PIPELINE_WATCH_METRICS_PORT"):
+            serve_metrics(
+                Settings(data_dir=tmp_path, server_host="127.0.0.1", pipeline_watch_metrics_port=port)
+            )

@@ -15,8 +15,9 @@ PIPELINE_WATCH_SECONDS.
 - Killed at any moment (even SIGKILL mid-pass), it leaves the lake as the last committed pass left it
   (every pass commits with one manifest rename) and the next pass completes the work.
 
-Metrics (prometheus-client's default registry, served on PIPELINE_WATCH_METRICS_PORT at ALTAVIZ_HOST,
-and pushed to METRICS_PUSHGATEWAY_URL after each run like `pipeline run`):
+Metrics (prometheus-client's default registry, served on PIPELINE_WATCH_METRICS_PORT at ALTAVIZ_HOST
+to the callers the web service's /metrics lets in: METRICS_TOKEN, METRICS_ALLOW, TRUSTED_PROXIES; and
+pushed to METRICS_PUSHGATEWAY_URL after each run like `pipeline run`):
   altaviz_pipeline_waiting_seconds{organization}   age of the organization's oldest waiting file (0: none)
   altaviz_pipeline_waiting_files{organization}     landing files waiting
   altaviz_pipeline_organization_failures_total{organization}
@@ -37,13 +38,17 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge
 
 from altaviz.config import Settings
 from altaviz.pipeline.lake import Lake, LakeError
 from altaviz.pipeline.landing import landing_organizations, reading_files, refused_files
+
+if TYPE_CHECKING:
+    import uvicorn
+    from starlette.applications import Starlette
 
 log = logging.getLogger("altaviz.pipeline.watch")
 
@@ -259,13 +264,67 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def serve_metrics(settings: Settings) -> None:
-    """/metrics of the watcher on PIPELINE_WATCH_METRICS_PORT (0: none), at ALTAVIZ_HOST."""
-    if not settings.pipeline_watch_metrics_port:
-        return
-    from prometheus_client import start_http_server
+def metrics_app(settings: Settings) -> Starlette:
+    """The watcher's /metrics, guarded exactly as the web service's (observability.metrics): open to
+    `Authorization: Bearer <METRICS_TOKEN>` from anywhere, else only to addresses in METRICS_ALLOW
+    (default loopback); a request carrying a proxy's client-address header (X-Forwarded-For,
+    X-Real-IP, Forwarded, ...) needs the token unless TRUSTED_PROXIES is set, and X-Forwarded-For is
+    believed only from TRUSTED_PROXIES (the service's ProxyHeadersMiddleware)."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.routing import Route
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-    start_http_server(settings.pipeline_watch_metrics_port, addr=settings.server_host)
-    log.info(
-        "watch: metrics at http://%s:%d/metrics", settings.server_host, settings.pipeline_watch_metrics_port
+    from altaviz.observability.metrics import METRICS_PATH, metrics_endpoint
+
+    app = Starlette(
+        routes=[Route(METRICS_PATH, metrics_endpoint, methods=["GET"])],
+        middleware=[Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))],
     )
+    app.state.settings = settings
+    return app
+
+
+STARTUP_SECONDS = 10.0
+
+
+def serve_metrics(settings: Settings) -> uvicorn.Server | None:
+    """Serve the watcher's /metrics on PIPELINE_WATCH_METRICS_PORT (0: none) at ALTAVIZ_HOST, in a
+    background thread, guarded as the web service's (metrics_app). Returns the Uvicorn server (its
+    `should_exit` stops it), or None; raises PortUnavailable when the port cannot be listened on."""
+    port = settings.pipeline_watch_metrics_port
+    if not port:
+        return None
+    import uvicorn
+
+    from altaviz.ops.ports import PortUnavailable, check_port
+
+    try:
+        check_port(settings.server_host, port)
+    except PortUnavailable as exc:  # worded for `altaviz serve`: name the watcher's setting instead
+        reason = str(exc).replace("--port N or ALTAVIZ_PORT", "PIPELINE_WATCH_METRICS_PORT (0: none)")
+        raise PortUnavailable(f"the watcher's metrics: {reason.replace('--host or ', '')}") from None
+    server = uvicorn.Server(
+        uvicorn.Config(
+            metrics_app(settings),
+            host=settings.server_host,
+            port=port,
+            # metrics_app applies TRUSTED_PROXIES itself; Uvicorn's own default would trust 127.0.0.1.
+            proxy_headers=False,
+            server_header=False,
+            lifespan="off",
+            access_log=False,
+            log_level="warning",
+        )
+    )
+    thread = threading.Thread(target=server.run, name="watch-metrics", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise PortUnavailable(
+                f"the watcher's metrics could not be served on {settings.server_host}:{port}"
+            )
+        time.sleep(0.02)
+    log.info("watch: metrics at http://%s:%d/metrics", settings.server_host, port)
+    return server
