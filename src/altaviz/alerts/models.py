@@ -71,6 +71,7 @@ class AlertHistory(Base):
         UniqueConstraint("organization_id", "compressor_id", "condition", "alert_timestamp"),
         Index("ix_alert_history_org_time", "organization_id", "alert_timestamp"),
         Index("ix_alert_history_org_open", "organization_id", "resolved", "is_active"),
+        Index("ix_alert_history_related_alert_id", "related_alert_id"),
         CheckConstraint(
             "alert_type IN ('threshold_warning', 'threshold_critical', 'staleness', 'anomaly', 'prediction')",
             name="alert_type",
@@ -122,6 +123,11 @@ class AlertHistory(Base):
     notified_severity: Mapped[str | None] = mapped_column(String(10))
     notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     source: Mapped[str] = mapped_column(String(20), default="pipeline")
+    # A threshold alert that follows an early warning ('anomaly' or 'prediction') of the same
+    # compressor (and sensor, where the warning named one) points to it: one story, not two alerts.
+    related_alert_id: Mapped[int | None] = mapped_column(
+        SurrogateKey, ForeignKey("alert_history.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -5,6 +5,7 @@ from altaviz.accounts.models import ApiKey, Invitation, Organization, User, User
 from altaviz.alerts.models import AlertHistory, JobLock, WorkflowRun
 from altaviz.billing.models import BillingEvent, BillingSubscription, PlanLimitQuarantine
 from altaviz.db.base import Base
+from altaviz.health.models import CompressorHealth, CompressorPrediction
 from altaviz.ingest.models import IngestRequest
 from altaviz.monitoring.models import (
     CompressorMetadata,
@@ -24,8 +25,10 @@ __all__ = [
     "Base",
     "BillingEvent",
     "BillingSubscription",
+    "CompressorHealth",
     "CompressorMetadata",
     "CompressorModel",
+    "CompressorPrediction",
     "DataQualityMetric",
     "IngestRequest",
     "Invitation",

@@ -33,7 +33,7 @@ SurrogateKey = BigInteger().with_variant(Integer(), "sqlite")
 ORG_FK = "organizations.id"
 
 
-def _compressor_fk(table: str) -> ForeignKeyConstraint:
+def compressor_fk(table: str) -> ForeignKeyConstraint:
     return ForeignKeyConstraint(
         ["organization_id", "compressor_id"],
         ["compressor_metadata.organization_id", "compressor_metadata.compressor_id"],
@@ -99,7 +99,7 @@ class CompressorMetadata(Base):
 class MaintenanceEvent(Base):
     __tablename__ = "maintenance_events"
     __table_args__ = (
-        _compressor_fk("maintenance_events"),
+        compressor_fk("maintenance_events"),
         UniqueConstraint("organization_id", "event_id"),
         Index("ix_maintenance_events_compressor", "organization_id", "compressor_id", "performed_at"),
         CheckConstraint(
@@ -141,7 +141,7 @@ class SensorReadingAgg(Base):
 
     __tablename__ = "sensor_readings_agg"
     __table_args__ = (
-        _compressor_fk("sensor_readings_agg"),
+        compressor_fk("sensor_readings_agg"),
         UniqueConstraint("organization_id", "compressor_id", "window_type", "agg_timestamp"),
         Index("ix_sensor_readings_agg_org_time", "organization_id", "agg_timestamp"),
         CheckConstraint("window_type IN ('1hr', '4hr', '24hr')", name="window_type"),
@@ -245,7 +245,7 @@ class RecentReading(Base):
 
     __tablename__ = "recent_readings"
     __table_args__ = (
-        _compressor_fk("recent_readings"),
+        compressor_fk("recent_readings"),
         Index("ix_recent_readings_org_time", "organization_id", "timestamp"),
     )
 
@@ -269,7 +269,7 @@ class CompressorState(Base):
     aggregate, one row per compressor, so fleet reads need no aggregation per request."""
 
     __tablename__ = "compressor_state"
-    __table_args__ = (_compressor_fk("compressor_state"),)
+    __table_args__ = (compressor_fk("compressor_state"),)
 
     organization_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey(ORG_FK, ondelete="CASCADE"), primary_key=True
@@ -298,4 +298,7 @@ class CompressorState(Base):
     discharge_temp_rate_of_change: Mapped[float | None] = mapped_column(Float)
     reading_count: Mapped[int | None] = mapped_column(Integer)
     missing_readings: Mapped[int | None] = mapped_column(Integer)
+    # the newest hour of altaviz.health.models.CompressorHealth (NULL index unless judged)
+    health_index: Mapped[float | None] = mapped_column(Float)
+    health_status: Mapped[str | None] = mapped_column(String(12))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
