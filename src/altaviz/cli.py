@@ -401,6 +401,8 @@ def _print_run(result: Any) -> None:
     several = len(result.organizations) > 1
     for slug, outcome in sorted(result.organizations.items()):
         prefix = f"{slug}: " if several else ""
+        for aside in outcome.set_aside:
+            err.print(f"[bold yellow]{escape(prefix + aside)}[/]", soft_wrap=True, highlight=False)
         if outcome.error is not None:
             if several:
                 out.print(f"{prefix}FAILED: {outcome.error}", markup=False)

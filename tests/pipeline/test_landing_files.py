@@ -1,5 +1,6 @@
-"""Unreadable landing files are named in one `error:` line saying what is wrong, without DuckDB's
-internal SQL or caret marks (issue 18 item 12)."""
+"""Unreadable landing files are set aside (landing/<org>/quarantine/) with one line saying what is
+wrong, without DuckDB's internal SQL or caret marks (issue 18 item 12), and the good files go on
+(issue 16 item 5)."""
 
 import os
 import subprocess
@@ -9,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from altaviz.pipeline.run import PipelineError
 from tests.pipeline.helpers import OFF_HOUR_START, run, settings_for, write_fleet, write_readings
 
 
@@ -45,19 +45,26 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_an_unreadable_landing_file_is_named_in_one_line(tmp_path: Path, case: str) -> None:
+def test_an_unreadable_landing_file_is_set_aside_with_its_reason_in_one_line(
+    tmp_path: Path, case: str
+) -> None:
     landing = _landing(tmp_path)
     spoil, expected = CASES[case]
-    spoil(landing / "readings" / "bad.parquet")
-    with pytest.raises(PipelineError) as caught:
-        run(settings_for(tmp_path), skip_db=True)
-    message = str(caught.value)
+    bad = landing / "readings" / "bad.parquet"
+    spoil(bad)
+    spoiled = bad.read_bytes()
+    result = run(settings_for(tmp_path), skip_db=True)
+    assert result.summary.silver_rows == 6  # good.parquet went on
+    [message] = result.organizations["altaviz-demo"].set_aside
     assert message.startswith("landing/readings/bad.parquet "), message
-    assert expected in message
+    assert expected in message and message.endswith("(set aside to landing/quarantine/bad.parquet)")
     assert "\n" not in message and "^" not in message and "read_parquet" not in message
+    assert not bad.exists() and (landing / "quarantine" / "bad.parquet").read_bytes() == spoiled
+    [line] = (landing / "quarantine" / "bad.parquet.reason.txt").read_text().splitlines()
+    assert line.endswith(message.removesuffix(" (set aside to landing/quarantine/bad.parquet)")), line
 
 
-def test_the_command_prints_one_error_line(tmp_path: Path) -> None:
+def test_the_command_prints_one_line_per_file_set_aside(tmp_path: Path) -> None:
     landing = _landing(tmp_path)
     _truncated(landing / "readings" / "bad.parquet")
     done = subprocess.run(
@@ -67,7 +74,8 @@ def test_the_command_prints_one_error_line(tmp_path: Path) -> None:
         text=True,
         timeout=120,
     )
-    assert done.returncode == 1
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("error: landing/readings/bad.parquet is truncated")
+    assert done.returncode == 0, done.stderr
+    said = [line for line in done.stderr.splitlines() if "bad.parquet" in line]
+    assert len(said) == 1, done.stderr
+    assert said[0].startswith("landing/readings/bad.parquet is truncated")
+    assert said[0].endswith("(set aside to landing/quarantine/bad.parquet)")

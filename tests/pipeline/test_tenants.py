@@ -1,7 +1,8 @@
 """Several organizations through one pipeline (issue 16 items 5, 8): each one's data lands in its own
-organization only, one's bad file or failure never blocks another, refused ingest rows and unknown
-compressors are quarantined with their reason, incremental state is per organization, and an
-alarm-limit override recomputes the alerts of its compressor only."""
+organization only, one's corrupt file is set aside while its other files flow, one's failure never
+blocks another, refused ingest rows and unknown compressors are quarantined with their reason,
+incremental state is per organization, and an alarm-limit override recomputes the alerts of its
+compressor only."""
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from altaviz.db.session import create_db_engine, session_scope
 from altaviz.monitoring.models import SensorReadingAgg
 from altaviz.pipeline.lake import Lake
 from altaviz.pipeline.run import PipelineError, PipelineOptions, run_pipeline
+from altaviz.pipeline.watch import waiting_data
 from altaviz.registry.models import ThresholdOverride
 from altaviz.simulator import SimulationConfig, simulate
 from tests.pipeline.helpers import lake_rows, settings_for, write_readings
@@ -95,47 +97,81 @@ def test_two_organizations_in_one_run_land_in_their_own_organizations(
         assert summary is not None and summary.balanced
 
 
-def test_a_corrupt_file_of_one_organization_does_not_stop_another(
+def _newest_hour(engine: Engine, slug: str) -> datetime | None:
+    with session_scope(engine) as session:
+        return session.scalar(
+            select(SensorReadingAgg.agg_timestamp)
+            .join(Organization, Organization.id == SensorReadingAgg.organization_id)
+            .where(Organization.slug == slug)
+            .order_by(SensorReadingAgg.agg_timestamp.desc())
+        )
+
+
+def _counts(engine: Engine, tmp_path: Path) -> tuple[int, ...]:
+    with session_scope(engine) as session:
+        hourly = len(session.scalars(select(SensorReadingAgg.id)).all())
+    lake = (len(lake_rows(tmp_path, t)) for t in ("silver/readings", "silver/quarantine", "gold/readings"))
+    return (hourly, *lake, len(Lake(tmp_path / "lake").bronze_files()))
+
+
+def test_a_corrupt_file_is_set_aside_and_the_organizations_other_files_flow(
     tmp_path: Path, sqlite_url: str, engine: Engine
 ) -> None:
-    _land(tmp_path, "north", compressors=2, seed=1)
+    north = _land(tmp_path, "north", compressors=2, seed=1)
     south = _land(tmp_path, "south", compressors=2, seed=2)
     _create(sqlite_url, *ORGS)
     settings = settings_for(tmp_path, sqlite_url)
     run_pipeline(settings, PipelineOptions())
-    before = _hourly_by_org(engine)
 
-    (south / "readings" / "broken.parquet").write_bytes(b"PAR1 not parquet at all")
-    newest = max(r["timestamp"] for r in lake_rows(tmp_path, "silver/readings", "organization = 'north'"))
-    write_readings(
-        tmp_path / "landing" / "north",
-        "later.parquet",
-        [{"compressor_id": "COMP-001", "timestamp": newest + timedelta(minutes=10 * i)} for i in (1, 2, 3)],
-    )
-    with pytest.raises(
-        PipelineError, match="1 of 2 organizations failed: south: landing/south/readings/broken"
-    ) as info:
-        run_pipeline(settings, PipelineOptions())
-    result = info.value.result
-    assert result is not None
-    assert set(result.failed) == {"south"} and "broken.parquet" in result.failed["south"]
-    # north's new readings flowed; south's database rows are as they were
-    assert len(lake_rows(tmp_path, "silver/readings", "organization = 'north'")) == 2 * 288 + 3
-    after = _hourly_by_org(engine)
-    assert after["south"] == before["south"]
-    with session_scope(engine) as session:
-        newest_north = session.scalar(
-            select(SensorReadingAgg.agg_timestamp)
-            .join(Organization, Organization.id == SensorReadingAgg.organization_id)
-            .where(Organization.slug == "north")
-            .order_by(SensorReadingAgg.agg_timestamp.desc())
+    # south: a Parquet file cut short in transfer, and a good file; north: a good file
+    whole = next((south / "readings").glob("*.parquet")).read_bytes()
+    (south / "readings" / "broken.parquet").write_bytes(whole[: len(whole) // 2])
+    later: dict[str, datetime] = {}
+    for slug, landing in (("north", north), ("south", south)):
+        newest = max(
+            r["timestamp"] for r in lake_rows(tmp_path, "silver/readings", f"organization = '{slug}'")
         )
-    assert newest_north is not None and newest_north >= newest.replace(minute=0)
+        later[slug] = newest + timedelta(minutes=30)
+        write_readings(
+            landing,
+            "later.parquet",
+            [
+                {"compressor_id": "COMP-001", "timestamp": newest + timedelta(minutes=10 * i)}
+                for i in (1, 2, 3)
+            ],
+        )
+    said: list[str] = []
+    result = run_pipeline(settings, PipelineOptions(), notify=said.append)  # no failure: nothing to fix
 
-    # the file fixed (removed), south goes on from where it was
-    (south / "readings" / "broken.parquet").unlink()
-    result = run_pipeline(settings, PipelineOptions())
     assert not result.failed
+    assert result.organizations["north"].set_aside == []
+    [aside] = result.organizations["south"].set_aside
+    assert aside.startswith("landing/south/readings/broken.parquet is truncated or damaged"), aside
+    assert aside.endswith("(set aside to landing/south/quarantine/broken.parquet)")
+    assert any(m.startswith("south: landing/south/readings/broken.parquet") for m in said), said
+    # the corrupt file is out of the way, as it was, with its reason in one line
+    assert not (south / "readings" / "broken.parquet").exists()
+    assert (south / "quarantine" / "broken.parquet").read_bytes() == whole[: len(whole) // 2]
+    [reason] = (south / "quarantine" / "broken.parquet.reason.txt").read_text().splitlines()
+    assert "landing/south/readings/broken.parquet is truncated or damaged" in reason
+    # both good files reached gold and the database
+    for slug in ORGS:
+        got = lake_rows(
+            tmp_path, "gold/readings", f"organization = '{slug}' AND timestamp = '{later[slug].isoformat()}'"
+        )
+        assert [r["compressor_id"] for r in got] == ["COMP-001"], slug
+        assert _newest_hour(engine, slug) == later[slug].replace(minute=0, second=0, microsecond=0), slug
+    assert "south" not in waiting_data(settings)
+
+    # a second run tries nothing again and stores nothing twice
+    counts = _counts(engine, tmp_path)
+    again = run_pipeline(settings, PipelineOptions())
+    assert not again.failed and all(o.nothing_new and not o.set_aside for o in again.organizations.values())
+    assert _counts(engine, tmp_path) == counts
+    assert sorted(p.name for p in (south / "quarantine").iterdir()) == [
+        "broken.parquet",
+        "broken.parquet.reason.txt",
+    ]
 
 
 def test_refused_rows_and_unknown_compressors_are_quarantined_with_their_reason(tmp_path: Path) -> None:

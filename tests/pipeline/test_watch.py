@@ -65,7 +65,7 @@ def test_a_tick_runs_when_data_waits_and_reports_the_lag(tmp_path: Path) -> None
 def test_a_failing_organization_is_counted_and_the_others_flow(tmp_path: Path) -> None:
     _land(tmp_path, "north")
     south = _land(tmp_path, "south", seed=2)
-    (south / "readings" / "zero.parquet").write_bytes(b"")
+    (south / "fleet" / "compressors.parquet").write_bytes(b"")  # a bad fleet file stops its organization
     before = _metric("altaviz_pipeline_organization_failures_total", organization="south") or 0
     watcher = Watcher(_settings(tmp_path), skip_db=True)
     assert watcher.tick() == "partial"

@@ -6,17 +6,20 @@ landing/<organization>/maintenance/ and landing/<organization>/refused/*.parquet
 refused at the door, with their reason). Bronze is append-only and content-addressed per organization:
 a landing file is stored once under the hash of its bytes, with the time it was first loaded and its
 organization in every row, so landing the same file again changes nothing and every later stage is a
-pure function of bronze. All of an organization's files are checked before any is ingested: one bad
-file stops that organization with a message naming it, nothing of it is half-loaded, and the other
-organizations go on.
+pure function of bronze. A readings (or refused-rows) file that cannot be ingested — not Parquet,
+truncated, damaged, missing a column, a column of the wrong type — is set aside: moved to
+landing/<organization>/quarantine/ with a one-line reason beside it (<name>.reason.txt), so it is
+never tried again, and the organization's other files go on in the same run. A bad fleet file still
+stops its organization (its readings would be judged against the wrong fleet), with a message naming
+it; nothing of it is half-loaded, and the other organizations go on.
 """
 
 import contextlib
 import hashlib
 import json
 import os
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +167,9 @@ class Digests:
         self.seen[str(path)] = entry
         return str(entry[2])
 
+    def forget(self, path: Path) -> None:
+        self.seen.pop(str(path), None)
+
     def save(self) -> None:
         """Keep what this run saw (files no longer landed drop out), replaced atomically."""
         staging = self.path.with_name(f"{STAGING_PREFIX}{self.path.name}")
@@ -267,7 +273,8 @@ def _select_list(file: LandingFile, schema: dict[str, tuple[str, bool]]) -> str:
 
 
 # The folders of an organization's landing zone: landing/<organization>/<folder>/...
-LANDING_FOLDERS = ("readings", "fleet", "maintenance", "refused")
+QUARANTINE = "quarantine"  # files set aside by the pipeline, each with <name>.reason.txt
+LANDING_FOLDERS = ("readings", "fleet", "maintenance", "refused", QUARANTINE)
 # Rows refused at the ingest door (altaviz.ingest writes them): what was sent, as text, and why.
 REFUSED_COLUMNS = ("compressor_id", "timestamp", "source", "row_number", "reason")
 
@@ -276,9 +283,10 @@ def landing_organizations(landing_dir: Path, default_organization: str) -> dict[
     """Each organization with a landing zone, and its zone's roots.
 
     An organization's files are under landing/<organization>/ (readings/, fleet/, maintenance/,
-    refused/). A landing zone of the single-organization layout (landing/readings/ and landing/fleet/
-    at the top, as before issue 16) is `default_organization`'s (the run passes the organization it
-    names, else ALTAVIZ_ORGANIZATION), read after its own directory; where both hold a fleet file, the
+    refused/; quarantine/ holds the files the pipeline set aside). A landing zone of the
+    single-organization layout (landing/readings/ and landing/fleet/ at the top, as before issue 16)
+    is `default_organization`'s (the run passes the organization it names, else
+    ALTAVIZ_ORGANIZATION), read after its own directory; where both hold a fleet file, the
     organization's directory wins.
     """
     found: dict[str, list[Path]] = {}
@@ -319,6 +327,49 @@ def waiting_since(roots: list[Path], known: set[str]) -> float | None:
 
 
 @dataclass(frozen=True)
+class SetAside:
+    """A landing file the pipeline could not ingest, moved out of the way with its reason."""
+
+    file: str  # where it was landed: landing/<organization>/readings/<name>
+    moved_to: str  # landing/<organization>/quarantine/<name>
+    reason: str  # one line, naming the file
+
+    def __str__(self) -> str:
+        return f"{self.reason} (set aside to {self.moved_to})"
+
+
+def set_aside(landing_dir: Path, path: Path, reason: str) -> SetAside:
+    """Move a landing file that cannot be ingested to its zone's quarantine/ (never over another file
+    set aside there), with `<name>.reason.txt` beside it: one line, the time and the reason."""
+    folder = path.parent.parent / QUARANTINE
+    folder.mkdir(exist_ok=True)
+    target = folder / path.name
+    n = 1
+    while target.exists():
+        target = folder / f"{path.stem}.{n}{path.suffix}"
+        n += 1
+    line = " ".join(reason.split())  # one line, whatever the reader's message held
+    note = target.with_name(f"{target.name}.reason.txt")
+    staging = note.with_name(f"{STAGING_PREFIX}{note.name}")
+    with open(staging, "w") as handle:
+        handle.write(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {line}\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(staging, note)
+    os.replace(path, target)
+    for directory in {folder, path.parent}:  # both renames durable
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    landing = landing_dir.parent
+    return SetAside(
+        f"{path.relative_to(landing).as_posix()}", f"{target.relative_to(landing).as_posix()}", line
+    )
+
+
+@dataclass(frozen=True)
 class OrganizationBronze:
     organization: str
     files_seen: int
@@ -326,6 +377,8 @@ class OrganizationBronze:
     rows_ingested: int
     # reference table -> the checked landing file the organization's rows come from
     fleet: dict[str, tuple[LandingFile, dict[str, tuple[str, bool]]]]
+    # readings and refused-rows files that could not be ingested, moved to quarantine/
+    set_aside: list[SetAside] = field(default_factory=list)
 
 
 def _refused_select(file: LandingFile) -> str:
@@ -361,8 +414,9 @@ def ingest_organization(
     known_fleet: dict[str, str] | None = None,
 ) -> OrganizationBronze:
     """Check every new landing file of one organization, then append its new readings files (and
-    refused-rows files) to its bronze. One bad file stops the organization, naming the file; nothing
-    of it is half-loaded, and no other organization is affected.
+    refused-rows files) to its bronze. A readings or refused-rows file that cannot be ingested is set
+    aside (`set_aside`) and the others go on; a bad fleet file stops the organization, naming the
+    file, before any of its files is ingested. No other organization is affected.
 
     A file whose content is in bronze already (by its digest, remembered by path, size and time), or
     a fleet file whose digest is the one the lake holds (`known_fleet`: reference table -> digest),
@@ -376,25 +430,34 @@ def ingest_organization(
             "(for a demo: altaviz simulate) and run the pipeline again"
         )
     directory = lake.bronze_dir(organization)
-    in_bronze = 0
 
     def new(path: Path) -> bool:
-        nonlocal in_bronze
-        if (directory / f"{digests.of(path)}.parquet").exists():
-            in_bronze += 1
-            return False
-        return True
+        return not (directory / f"{digests.of(path)}.parquet").exists()
 
-    checked = [
-        (check_file(engine, landing_dir, p, READINGS_SCHEMA, digests), False) for p in readings if new(p)
-    ]
+    aside: list[SetAside] = []
+
+    def put_aside(path: Path, error: LandingError) -> None:
+        digests.forget(path)
+        aside.append(set_aside(landing_dir, path, str(error)))
+
+    checked: list[tuple[LandingFile, bool]] = []
+    for path in readings:
+        if new(path):
+            try:
+                checked.append((check_file(engine, landing_dir, path, READINGS_SCHEMA, digests), False))
+            except LandingError as exc:
+                put_aside(path, exc)
     for path in refused:
         if not new(path):
             continue
-        file = check_file(engine, landing_dir, path, {}, digests)
-        missing = [c for c in ("compressor_id", "timestamp", "reason") if c not in file.columns]
-        if missing:
-            raise LandingError(f"landing/{file.relative} is missing column(s) {', '.join(missing)}")
+        try:
+            file = check_file(engine, landing_dir, path, {}, digests)
+            missing = [c for c in ("compressor_id", "timestamp", "reason") if c not in file.columns]
+            if missing:
+                raise LandingError(f"landing/{file.relative} is missing column(s) {', '.join(missing)}")
+        except LandingError as exc:
+            put_aside(path, exc)
+            continue
         checked.append((file, True))
     fleet: dict[str, tuple[LandingFile, dict[str, tuple[str, bool]]]] = {}
     for table, (relative, schema, _) in REFERENCE_TABLES.items():
@@ -430,12 +493,13 @@ def ingest_organization(
             )
         except duckdb.Error as exc:  # a footer that reads but data pages that do not
             staging.unlink(missing_ok=True)
-            raise LandingError(f"landing/{file.relative} {unreadable(file.path, exc)}") from None
+            put_aside(file.path, LandingError(f"landing/{file.relative} {unreadable(file.path, exc)}"))
+            continue
         os.replace(staging, target)
         count = engine.rows(f"SELECT COUNT(*) FROM read_parquet('{_escape(target)}')")[0][0]
         ingested += 1
         rows += int(count)
-    return OrganizationBronze(organization, len(checked) + in_bronze, ingested, rows, fleet)
+    return OrganizationBronze(organization, len(readings) + len(refused), ingested, rows, fleet, aside)
 
 
 def stage_reference(

@@ -8,9 +8,11 @@ fleet), a pass recomputing the gold of compressors whose alarm limits changed, a
 pass for those with new bronze files. What a pass writes replaces its organizations' rows only.
 Each organization is then loaded into the operational database in a transaction of its own.
 
-One organization's failure (a bad landing file, a failed step, a failed load) never blocks or changes
-another's: a pass that fails with several organizations is run again for each alone, the run reports
-every organization and fails (PipelineError naming them) when any did.
+A readings file that cannot be ingested is set aside with its reason (landing.set_aside) and reported
+(`OrganizationResult.set_aside`) while the organization's other files go on. One organization's
+failure (a bad fleet file, a failed step, a failed load) never blocks or changes another's: a pass
+that fails with several organizations is run again for each alone, the run reports every
+organization and fails (PipelineError naming them) when any did.
 
 Stages reuse what is already in the lake when skipped (`--skip-bronze`, `--skip-silver`,
 `--skip-gold`); `--skip-db` stops before the operational database. New lake tables become current
@@ -117,6 +119,8 @@ class OrganizationResult:
     error: str | None = None
     # what the run did for it: "full", "thresholds", "incremental", or nothing new
     work: list[str] = field(default_factory=list)
+    # landing files that could not be ingested, moved to landing/<org>/quarantine/ (each with its reason)
+    set_aside: list[str] = field(default_factory=list)
 
     @property
     def nothing_new(self) -> bool:
@@ -441,6 +445,9 @@ class _Run:
                     self._fail(slug, exc)
                     continue
                 ingested.append(bronze)
+                self.result.organizations[slug].set_aside = [str(a) for a in bronze.set_aside]
+                for aside in bronze.set_aside:
+                    self.notify(f"{slug}: {aside}")
                 self.notify(
                     f"bronze {slug}: {bronze.files_ingested} new of {bronze.files_seen} landing files, "
                     f"{bronze.rows_ingested:,} rows appended"

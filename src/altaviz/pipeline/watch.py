@@ -21,6 +21,7 @@ pushed to METRICS_PUSHGATEWAY_URL after each run like `pipeline run`):
   altaviz_pipeline_waiting_seconds{organization}   age of the organization's oldest waiting file (0: none)
   altaviz_pipeline_waiting_files{organization}     landing files waiting
   altaviz_pipeline_organization_failures_total{organization}
+  altaviz_pipeline_files_set_aside_total{organization}   landing files moved to quarantine/, unreadable
   altaviz_pipeline_watch_ticks_total{outcome}      idle, ran, partial, failed, standby, busy, error
   altaviz_pipeline_watch_lease_held                1 while this watcher holds the lease
 The log says the same per organization at every tick where something waits.
@@ -65,6 +66,11 @@ WAITING_FILES = Gauge(
 ORGANIZATION_FAILURES = Counter(
     "altaviz_pipeline_organization_failures_total",
     "Runs in which the organization failed (a bad landing file, a failed step or load).",
+    ["organization"],
+)
+FILES_SET_ASIDE = Counter(
+    "altaviz_pipeline_files_set_aside_total",
+    "Landing files of the organization that could not be ingested, moved to landing/<org>/quarantine/.",
     ["organization"],
 )
 TICKS = Counter(
@@ -245,6 +251,9 @@ class Watcher:
             result = exc.result
         seconds = self.clock() - started
         for slug, outcome in sorted(result.organizations.items()):
+            for aside in outcome.set_aside:
+                FILES_SET_ASIDE.labels(slug).inc()
+                log.warning("watch: %s: %s", slug, aside)
             if outcome.error is not None:
                 ORGANIZATION_FAILURES.labels(slug).inc()
                 log.error("watch: %s failed: %s", slug, outcome.error)
