@@ -89,6 +89,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/readings/latest", Role.VIEWER),
     Route("GET", "/api/compressors/{compressor_id}", Role.VIEWER),
     Route("GET", "/api/compressors/{compressor_id}/readings", Role.VIEWER, params={"window": "4hr"}),
+    Route("GET", "/api/compressors/{compressor_id}/health", Role.VIEWER, params={"hours": 48}),
+    Route("GET", "/api/predictions", Role.VIEWER),
     Route("GET", "/api/alerts", Role.VIEWER),
     Route("GET", "/api/alerts/{alert_id}", Role.VIEWER),
     Route("POST", "/api/alerts/{alert_id}/acknowledge", Role.OPERATOR),

@@ -5,6 +5,7 @@ Each organization's own rows carry its `marker` in names and texts, so a respons
 organization's data is caught by searching the JSON for the other marker.
 """
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -12,7 +13,8 @@ from functools import cache
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
+from sqlalchemy.orm import Session
 
 from altaviz.accounts import service
 from altaviz.accounts.models import Invitation, Organization, User
@@ -22,9 +24,11 @@ from altaviz.accounts.scoping import OrgScope
 from altaviz.accounts.tokens import csrf_token, encode_session_cookie, sha256_hex
 from altaviz.alerts.models import AlertHistory
 from altaviz.db.session import session_scope
+from altaviz.health.models import CompressorHealth, CompressorPrediction
 from altaviz.monitoring.models import (
     SENSOR_STAT_COLUMNS,
     CompressorMetadata,
+    CompressorState,
     DataQualityMetric,
     MaintenanceEvent,
     RecentReading,
@@ -238,6 +242,7 @@ def seed_organization(engine: Engine, slug: str, marker: str, tier: str = "enter
             )
         session.flush()
         load_dashboard_state(session, org.id, RecentReadings([], None))
+        seed_health(session, org.id, tuple(placement), hour)
         for role in Role:
             email = f"{role.value}@{slug}.example.com"
             user = User(
@@ -275,6 +280,73 @@ def seed_organization(engine: Engine, slug: str, marker: str, tier: str = "enter
         session.flush()
         seeded.invitation_id = invitation.id
     return seeded
+
+
+# Projected crossings each organization has (compressor index in its placement, metric, level,
+# threshold, hours, range): COMP-001's vibration soonest, its own compressor's temperature next, and
+# COMP-002's flow beyond a week (outside the default horizon).
+PREDICTIONS = (
+    (0, "vibration_mms", "warning", 6.0, 5.0, 3.0, 8.0),
+    (0, "vibration_mms", "critical", 8.0, 31.0, 22.0, 45.0),
+    (3, "discharge_temp_f", "warning", 240.0, 20.0, 12.0, 33.0),
+    (1, "gas_flow_mcf", "warning", 6000.0, 300.0, 200.0, 500.0),
+)
+
+
+def health_index(compressor_index: int, hour_index: int) -> float | None:
+    """COMP-001 declines from 100 to 53 over the hours; the others stay near 95; None while learning."""
+    if hour_index < 6:
+        return None
+    if compressor_index == 0:
+        return round(100.0 - 1.0 * (hour_index - 6), 1)
+    return 95.0 - compressor_index
+
+
+def seed_health(
+    session: Session, organization_id: uuid.UUID, compressors: tuple[str, ...], hour: datetime
+) -> None:
+    """What the pipeline's health step loads: an hourly health index per compressor (the first 6
+    hours learning), the newest on the state row, and projected threshold crossings."""
+    for index, compressor in enumerate(compressors):
+        for h in range(HOURS):
+            value = health_index(index, h)
+            drivers = [
+                {"sensor": "vibration_mms", "score": 4.0 + 0.2 * h},
+                {"sensor": "discharge_temp_f", "score": -2.5},
+            ]
+            session.add(
+                CompressorHealth(
+                    organization_id=organization_id,
+                    compressor_id=compressor,
+                    hour=hour - timedelta(hours=HOURS - 1 - h),
+                    health_index=value,
+                    status="warmup" if value is None else "judged",
+                    drivers=json.dumps(drivers if index == 0 else []),
+                )
+            )
+        session.execute(
+            update(CompressorState)
+            .where(
+                CompressorState.organization_id == organization_id,
+                CompressorState.compressor_id == compressor,
+            )
+            .values(health_index=health_index(index, HOURS - 1), health_status="judged")
+        )
+    for index, metric, level, threshold, hours, low, high in PREDICTIONS:
+        session.add(
+            CompressorPrediction(
+                organization_id=organization_id,
+                compressor_id=compressors[index],
+                metric=metric,
+                level=level,
+                threshold_value=threshold,
+                hours=hours,
+                hours_low=low,
+                hours_high=high,
+                projected_at=hour + timedelta(hours=hours),
+                computed_at=hour,
+            )
+        )
 
 
 def session_cookie_for(app: FastAPI, user_id: uuid.UUID) -> tuple[str, str, str]:

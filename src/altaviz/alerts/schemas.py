@@ -28,7 +28,10 @@ class AlertOut(BaseModel):
     station_id: str
     station_name: str
     condition: str = Field(description="What is alarmed: a threshold metric or data_staleness.")
-    alert_type: str
+    alert_type: str = Field(
+        description="threshold_warning, threshold_critical, staleness; anomaly (health index low) or "
+        "prediction (a projected critical crossing): the early warnings."
+    )
     severity: str
     sensor_name: str | None
     alert_timestamp: datetime = Field(description="First violating reading of the episode.")
@@ -54,6 +57,11 @@ class AlertOut(BaseModel):
     escalated_at: datetime | None
     escalation_note: str | None
     source: str = Field(description="pipeline (threshold episodes) or workflow (data staleness).")
+    related_alert_id: int | None = Field(
+        None, description="The early warning (anomaly or prediction alert) this threshold alert followed."
+    )
+    related_alert_type: str | None = Field(None, description="That early warning's alert_type.")
+    related_raised_at: datetime | None = Field(None, description="When that early warning was raised.")
     shelved: bool = Field(False, description="Shelved now: hidden from the active list, not escalated.")
     state: AlertState = Field(
         "active_unacknowledged",

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from altaviz.accounts import audit, data_version
 from altaviz.accounts.errors import Conflict, NotFound
 from altaviz.accounts.principal import Principal
-from altaviz.accounts.scoping import OrgScope, scope_params, scoped, scoped_template
+from altaviz.accounts.scoping import OrgScope, org_matches, scope_params, scoped, scoped_template
 from altaviz.alerts.models import AlertHistory
 from altaviz.alerts.schemas import AlertOut, AlertPage
 from altaviz.db.base import UTCDateTime
@@ -30,7 +30,15 @@ MAX_SHELVE_MINUTES = 7 * 24 * 60
 A: Any = AlertHistory.__table__
 C: Any = CompressorMetadata.__table__
 S: Any = StationLocation.__table__
-COMPUTED_FIELDS = ("compressor_model", "station_id", "station_name", "shelved", "state")
+COMPUTED_FIELDS = (
+    "compressor_model",
+    "station_id",
+    "station_name",
+    "shelved",
+    "state",
+    "related_alert_type",
+    "related_raised_at",
+)
 ALERT_FIELDS = tuple(name for name in AlertOut.model_fields if name not in COMPUTED_FIELDS)
 
 
@@ -66,16 +74,20 @@ def _with_state(row: Any, now: datetime) -> dict[str, Any]:
 
 
 def _listing() -> Select[Any]:
-    """Alerts with their compressor's model and station (organization bound at execution)."""
+    """Alerts with their compressor's model and station, and the early warning a threshold alert
+    followed (organization bound at execution)."""
+    early = A.alias("early")
     query = select(
         *(A.c[name] for name in ALERT_FIELDS),
         C.c.model.label("compressor_model"),
         C.c.station_id,
         S.c.station_name,
+        early.c.alert_type.label("related_alert_type"),
+        early.c.raised_at.label("related_raised_at"),
     ).select_from(
-        A.join(
-            C, and_(C.c.organization_id == A.c.organization_id, C.c.compressor_id == A.c.compressor_id)
-        ).join(S, and_(S.c.organization_id == C.c.organization_id, S.c.station_id == C.c.station_id))
+        A.join(C, and_(C.c.organization_id == A.c.organization_id, C.c.compressor_id == A.c.compressor_id))
+        .join(S, and_(S.c.organization_id == C.c.organization_id, S.c.station_id == C.c.station_id))
+        .outerjoin(early, and_(org_matches(early), early.c.id == A.c.related_alert_id))
     )
     return scoped_template(query, A, C, S)
 

@@ -32,7 +32,11 @@ def fleet(
         Query(description="Only compressors in this state."),
     ] = None,
     sort: Annotated[
-        Literal["compressor", "health"], Query(description="compressor: by id; health: worst first.")
+        Literal["compressor", "health", "health_index"],
+        Query(
+            description="compressor: by id; health: worst state first; health_index: lowest health "
+            "index first (compressors without one last)."
+        ),
     ] = "compressor",
     limit: Annotated[int, limit(1000)] = 100,
     offset: Offset = 0,

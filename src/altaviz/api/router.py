@@ -10,6 +10,7 @@ from altaviz.api import (
     billing,
     compressors,
     data_quality,
+    early_warning,
     export,
     fleet,
     health,
@@ -25,7 +26,18 @@ from altaviz.api import (
 
 api_router = APIRouter(prefix="/api")
 # A request is matched against the routes in this order: the busiest reads come first.
-for module in (fleet, compressors, alerts, health, auth, organization, api_keys, maintenance, data_quality):
+for module in (
+    fleet,
+    compressors,
+    early_warning,
+    alerts,
+    health,
+    auth,
+    organization,
+    api_keys,
+    maintenance,
+    data_quality,
+):
     api_router.include_router(module.router)
 for module in (team, billing, audit, export, workflows, notifications, ingest, registry, thresholds):
     api_router.include_router(module.router)

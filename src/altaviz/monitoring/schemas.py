@@ -57,6 +57,14 @@ class FleetCompressor(_Row):
     active_alert_count: int = Field(description="Unresolved alerts whose condition holds now.")
     last_reading_at: datetime | None = Field(description="Time of the newest reading (not of its hour).")
     latest: LatestValues | None
+    health_index: float | None = Field(
+        None, description="Health 0–100 of the newest hour the health model judged (early warning)."
+    )
+    health_index_status: Literal["judged", "warmup", "stopped"] | None = Field(
+        None,
+        description="The health model's newest hour: judged; warmup (still learning the compressor); "
+        "stopped (not running). Null: no health computed yet.",
+    )
 
 
 class FleetSummary(BaseModel):

@@ -202,7 +202,12 @@ TOTALS = ("compressors", *HEALTH_BY_RANK.values(), "active", "last_reading_at", 
 
 @cache
 def _fleet_page(
-    by_station: bool, by_status: bool, by_health: bool, limited: bool, totals: bool = False
+    by_station: bool,
+    by_status: bool,
+    by_health: bool,
+    limited: bool,
+    totals: bool = False,
+    by_index: bool = False,
 ) -> Select[Any]:
     """A page of compressors: ranked on narrow rows (id, state), then the page's 100 rows widened with
     their station and newest values (widening all 4,700 before the sort cost 4x more). The widening
@@ -231,6 +236,10 @@ def _fleet_page(
     if by_status:
         narrow = narrow.where(state == bindparam("status_rank", type_=Integer()))
     order = (state.desc(), C.c.compressor_id) if by_health else (C.c.compressor_id,)
+    if by_index:  # lowest health index first; compressors without one (learning, stopped, none) last
+        unjudged = case((CS.c.health_index.is_(None), 1), else_=0)
+        narrow = narrow.add_columns(unjudged.label("unjudged"), CS.c.health_index.label("sort_index"))
+        order = (unjudged, CS.c.health_index, state.desc(), C.c.compressor_id)
     page = (
         narrow.order_by(*order)
         .limit(bindparam("limit", type_=Integer()))
@@ -257,6 +266,8 @@ def _fleet_page(
         page.c.state_rank,
         page.c.last_reading_at,
         *(CS.c[name].label(f"latest_{name}") for name in LATEST_NAMES),
+        CS.c.health_index,
+        CS.c.health_status.label("health_index_status"),
         *fleet_totals,
     ).select_from(
         page.join(C, and_(org_matches(C), C.c.compressor_id == page.c.compressor_id))
@@ -264,6 +275,8 @@ def _fleet_page(
         .outerjoin(CS, and_(org_matches(CS), CS.c.compressor_id == page.c.compressor_id))
     )
     outer = (page.c.state_rank.desc(), page.c.compressor_id) if by_health else (page.c.compressor_id,)
+    if by_index:
+        outer = (page.c.unjudged, page.c.sort_index, *outer)
     return wide.order_by(*outer)
 
 
@@ -327,6 +340,8 @@ def _fleet_row(row: Any) -> dict[str, Any]:
         "active_alert_count": int(row.active_alert_count),
         "last_reading_at": row.last_reading_at,
         "latest": _latest(row),
+        "health_index": row.health_index,
+        "health_index_status": row.health_index_status,
     }
 
 
@@ -353,7 +368,14 @@ def fleet(
     if status is not None:
         params["status_rank"] = RANK_BY_HEALTH[status]
     filtered = station is not None or status is not None
-    statement = _fleet_page(station is not None, status is not None, sort == "health", limited, not filtered)
+    statement = _fleet_page(
+        station is not None,
+        status is not None,
+        sort in ("health", "health_index"),
+        limited,
+        not filtered,
+        sort == "health_index",
+    )
     rows = connection.execute(statement, params).all()
     items = [_fleet_row(row) for row in rows]
     if rows and not filtered:  # the totals came with the page
@@ -513,6 +535,30 @@ def require_compressor(session: Session, scope: OrgScope, compressor_id: str) ->
         raise NotFound(f"Compressor {compressor_id} not found")
 
 
+def history_range(
+    session: Session,
+    scope: OrgScope,
+    plan: Plan,
+    compressor_id: str,
+    *,
+    hours: int,
+    end: datetime | None,
+    now: datetime,
+) -> tuple[datetime, datetime]:
+    """(start, end): the `hours` before `end` (default and at most now), cut to the plan's history.
+    UpgradeRequired when all of it is older than the plan keeps (NotFound first for no compressor)."""
+    end = min(end or now, now)
+    history_start = now - timedelta(days=plan.history_days)
+    if end < history_start:
+        require_compressor(session, scope, compressor_id)
+        raise UpgradeRequired(
+            f"Your {plan.name} plan keeps {plan.history_days} days of history; "
+            f"{end:%Y-%m-%d %H:%M} UTC is older",
+            plan=plan.tier,
+        )
+    return max(end - timedelta(hours=hours), history_start), end
+
+
 def readings(
     session: Session,
     scope: OrgScope,
@@ -533,16 +579,8 @@ def readings(
         raise UpgradeRequired(
             f"The {window} window requires a {plans_with_window(window)} plan", plan=plan.tier
         )
-    end = min(end or now, now)
+    start, end = history_range(session, scope, plan, compressor_id, hours=hours, end=end, now=now)
     history_start = now - timedelta(days=plan.history_days)
-    if end < history_start:
-        require_compressor(session, scope, compressor_id)
-        raise UpgradeRequired(
-            f"Your {plan.name} plan keeps {plan.history_days} days of history; "
-            f"{end:%Y-%m-%d %H:%M} UTC is older",
-            plan=plan.tier,
-        )
-    start = max(end - timedelta(hours=hours), history_start)
     step = WINDOW_HOURS[window]
     first = max(_bucket_start(start, step), history_start) if step > 1 else start
     params = scope_params(scope, compressor_id=compressor_id, start=first, end=end)
