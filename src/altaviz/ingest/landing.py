@@ -43,6 +43,13 @@ def _ensure_directory(path: Path) -> None:
         _fsync_directory(created.parent)
 
 
+def _repeating_columns(table: pa.Table) -> list[str]:
+    """The columns worth dictionary-encoding: ids, times and text repeat within a batch; measured
+    floats seldom do, and trying them cost 40% of the write (100,000 readings: 60 -> 36 ms of CPU)
+    for a larger file (3.5 -> 2.5 MB)."""
+    return [field.name for field in table.schema if not pa.types.is_floating(field.type)]
+
+
 def write_durably(table: pa.Table, directory: Path, name: str) -> Path:
     """Write `table` as `directory/name` (Parquet, zstd) atomically and durably; returns the path."""
     if not name.endswith(".parquet") or name.startswith(".") or "/" in name:
@@ -52,7 +59,7 @@ def write_durably(table: pa.Table, directory: Path, name: str) -> Path:
     staging = directory / f"{STAGING_PREFIX}{name}.tmp"
     try:
         with open(staging, "wb") as handle:
-            pq.write_table(table, handle, compression="zstd")
+            pq.write_table(table, handle, compression="zstd", use_dictionary=_repeating_columns(table))
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(staging, target)

@@ -2,7 +2,8 @@
 -- Inputs: request_rows (judge.py: row_number from 1, row_problem set by the parser, compressor_id as
 -- text, timestamp_raw as sent, ts parsed to TIMESTAMPTZ or NULL, ts_blank, each sensor and
 -- operating_hours as sent (<name>_raw) and as a number (<name>, NULL when not a number));
--- registered (compressor_id, archived: the organization's fleet); parameters $future_limit,
+-- registered (compressor_id, archived: the organization's fleet, usable when not archived and its id
+-- passes the id rules); parameters $future_limit,
 -- $history_start, $history_days, $id_pattern, $hours_max and each sensor's physical limits
 -- $<sensor>_min/$<sensor>_max (altaviz.fleet.sensors: the same limits the silver layer applies).
 -- Rules, first failing one named: a row the parser could not read; the compressor id (missing, the one
@@ -27,16 +28,19 @@ SELECT
     r.operating_hours, r.operating_hours_raw,
     CASE
         WHEN r.row_problem IS NOT NULL THEN r.row_problem
-        WHEN r.compressor_id IS NULL OR r.compressor_id = '' THEN 'missing compressor_id'
-        WHEN length(r.compressor_id) > 64
-            THEN 'compressor_id is ' || length(r.compressor_id) || ' characters long; the limit is 64'
-        WHEN NOT regexp_full_match(r.compressor_id, $id_pattern)
-            THEN 'compressor_id ' || r.compressor_id || ' has characters outside letters, digits and -_.:/'
-        WHEN g.compressor_id IS NULL
-            THEN 'unknown compressor: ' || r.compressor_id
-                || ' is not registered in this organization''s fleet (register it first)'
-        WHEN g.archived
-            THEN 'archived compressor: ' || r.compressor_id || ' is archived; restore it to send readings'
+        -- The id rules are checked once per registered compressor (g.usable), per row only for the rows
+        -- whose id is not a usable registered one: the same reasons, without a regular expression per row.
+        WHEN g.usable IS DISTINCT FROM true THEN CASE
+            WHEN r.compressor_id IS NULL OR r.compressor_id = '' THEN 'missing compressor_id'
+            WHEN length(r.compressor_id) > 64
+                THEN 'compressor_id is ' || length(r.compressor_id) || ' characters long; the limit is 64'
+            WHEN NOT regexp_full_match(r.compressor_id, $id_pattern)
+                THEN 'compressor_id ' || r.compressor_id || ' has characters outside letters, digits and -_.:/'
+            WHEN g.compressor_id IS NULL
+                THEN 'unknown compressor: ' || r.compressor_id
+                    || ' is not registered in this organization''s fleet (register it first)'
+            ELSE 'archived compressor: ' || r.compressor_id || ' is archived; restore it to send readings'
+        END
         WHEN r.timestamp_raw IS NULL OR r.ts_blank THEN 'missing timestamp'
         WHEN r.ts IS NULL
             THEN 'invalid timestamp ' || CAST(r.timestamp_raw AS VARCHAR)
@@ -98,4 +102,10 @@ SELECT
                 || $hours_max || ')'
     END AS reason
 FROM request_rows AS r
-LEFT JOIN registered AS g ON g.compressor_id = r.compressor_id
+LEFT JOIN (
+    SELECT
+        compressor_id,
+        NOT archived AND length(compressor_id) BETWEEN 1 AND 64 AND regexp_full_match(compressor_id, $id_pattern)
+            AS usable
+    FROM registered
+) AS g ON g.compressor_id = r.compressor_id
