@@ -178,5 +178,11 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/thresholds/history", Role.VIEWER),
     # Admins and ingest keys (tests/ingest checks that an ingest key can call this route only).
     Route("POST", "/api/ingest/readings", Role.ADMIN, body={"readings": [A_READING]}),
+    Route(
+        "POST",
+        "/api/ingest/status",
+        Role.ADMIN,
+        body={"compressor_ids": ["COMP-001"], "state": "online", "timestamp": A_READING["timestamp"]},
+    ),
 )
 PROTECTED = tuple(route for route in ROUTES if route.min_role is not None)

@@ -249,7 +249,7 @@ def test_a_body_over_the_limit_is_413_before_it_is_read(
 def test_an_ingest_key_can_read_nothing(app: FastAPI, org_a: SeededOrg, ingest_key: str) -> None:
     client = key_client(app, ingest_key)
     for route in PROTECTED:
-        if route.path == URL:
+        if route.path in (URL, "/api/ingest/status"):
             continue
         body = dict(route.body) if route.body is not None else None
         response = client.request(route.method, route.url(org_a), params=route.params, json=body)

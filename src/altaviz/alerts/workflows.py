@@ -6,7 +6,9 @@
   normal for WORKFLOW_AUTO_RESOLVE_HOURS since the last of them did, has its open alerts resolved by
   the system (with a note saying so).
 - staleness: a compressor without data for WORKFLOW_STALENESS_HOURS gets one data-staleness alert
-  (a partial unique index makes a second open one impossible); it is resolved when data returns.
+  (a partial unique index makes a second open one impossible); it is resolved when data returns. A
+  compressor a field connector reported offline (a death certificate: monitoring.connectivity) is
+  known to be without data: it gets that alert at once, and keeps it until it is back.
 - cleanup: alerts left unacknowledged (and not shelved) for WORKFLOW_CLEANUP_DAYS since they were
   raised are acknowledged by the system.
 
@@ -42,6 +44,7 @@ from altaviz.accounts.scoping import OrgScope, scoped
 from altaviz.alerts.models import STALENESS_CONDITION, WORKFLOW_NAMES, AlertHistory, WorkflowRun
 from altaviz.config import Settings
 from altaviz.db.session import SQLITE_BEGIN_IMMEDIATE
+from altaviz.monitoring.connectivity import offline_compressors
 from altaviz.monitoring.models import CompressorMetadata, DataQualityMetric, SensorReadingAgg
 
 log = logging.getLogger("altaviz.workflows")
@@ -385,6 +388,7 @@ def staleness(session: Session, scope: OrgScope, now: datetime, config: Workflow
         scoped(select(c.compressor_id, c.created_at).order_by(c.compressor_id), scope, c)
     ).all()
     newest = newest_readings(session, scope)
+    offline = offline_compressors(session, scope)
     open_alerts = {
         row.compressor_id: row
         for row in session.execute(
@@ -401,7 +405,7 @@ def staleness(session: Session, scope: OrgScope, now: datetime, config: Workflow
     # Data came back: resolve the open staleness alert.
     for compressor_id, alert in sorted(open_alerts.items()):
         reading = newest.get(compressor_id)
-        if reading is None or now - reading >= limit:
+        if reading is None or now - reading >= limit or compressor_id in offline:
             continue
         note = f"Data returned: newest reading at {_stamp(reading)}"
         rows = session.execute(
@@ -433,10 +437,18 @@ def staleness(session: Session, scope: OrgScope, now: datetime, config: Workflow
     for compressor_id, registered_at in compressors:
         reading = newest.get(compressor_id)
         since = reading or registered_at
-        if since is None or now - since < limit or compressor_id in open_alerts:
+        went_offline = offline.get(compressor_id)
+        if since is None or compressor_id in open_alerts or (now - since < limit and went_offline is None):
             continue
         age = (now - since).total_seconds() / 3600
-        if reading is None:
+        if went_offline is not None:
+            at, reason = went_offline
+            newest_text = f"newest reading at {_stamp(reading)}" if reading is not None else "no reading yet"
+            message = (
+                f"Offline: {compressor_id} stopped reporting at {_stamp(at)}"
+                f"{f' ({reason})' if reason else ''}; {newest_text}"
+            )
+        elif reading is None:
             message = (
                 f"No data from {compressor_id} since it was registered at {_stamp(since)} "
                 f"({age:.1f} h; limit {_hours(config.staleness_hours)})"

@@ -14,7 +14,7 @@ from altaviz.accounts.principal import Principal
 from altaviz.api.errors import ErrorBody, error_response, error_responses, request_id_of
 from altaviz.api.ratelimit import rate_limit_headers
 from altaviz.config import Settings
-from altaviz.ingest import service
+from altaviz.ingest import service, status
 from altaviz.ingest.formats import IngestError
 from altaviz.ingest.rules import ERRORS_SHOWN, MAX_ROWS, limits_text
 from altaviz.ingest.schemas import IngestAnswer, Reading
@@ -124,25 +124,9 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(parts)
 
 
-@router.post(
-    "/readings",
-    response_model=IngestAnswer,
-    responses=RESPONSES,
-    summary="Send readings (JSON, NDJSON, CSV or Parquet; gzip allowed)",
-    description=DESCRIPTION,
-    openapi_extra=REQUEST_BODY,
-)
-async def ingest_readings(
-    request: Request,
-    who: CallerOf,
-    db: DbSession,
-    dry_run: Annotated[bool, Query(description="Judge the rows and answer, storing nothing.")] = False,
-    idempotency_key: Annotated[
-        str | None,
-        Header(alias="Idempotency-Key", description="One per batch; a retry with it stores nothing twice."),
-    ] = None,
-) -> Response:
-    settings: Settings = request.app.state.settings
+async def _admit(request: Request, who: Caller, db: Session) -> tuple[Principal, dict[str, str]] | Response:
+    """The caller if it may send data and is within its key's ingest budget (with the RateLimit
+    headers to answer with), else the 429 answer; failed authentications count against the client's IP."""
     try:
         principal = await run_in_threadpool(_authorize, db, who)
     except NotAuthenticated:
@@ -176,6 +160,32 @@ async def ingest_readings(
                 "rate_limited",
                 {**headers, "Retry-After": str(decision.reset_after)},
             )
+    return principal, headers
+
+
+@router.post(
+    "/readings",
+    response_model=IngestAnswer,
+    responses=RESPONSES,
+    summary="Send readings (JSON, NDJSON, CSV or Parquet; gzip allowed)",
+    description=DESCRIPTION,
+    openapi_extra=REQUEST_BODY,
+)
+async def ingest_readings(
+    request: Request,
+    who: CallerOf,
+    db: DbSession,
+    dry_run: Annotated[bool, Query(description="Judge the rows and answer, storing nothing.")] = False,
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", description="One per batch; a retry with it stores nothing twice."),
+    ] = None,
+) -> Response:
+    settings: Settings = request.app.state.settings
+    admitted = await _admit(request, who, db)
+    if isinstance(admitted, Response):
+        return admitted
+    principal, headers = admitted
     try:
         body = await _read_body(request, settings.ingest_max_request_body_bytes)
         tenant = service.Tenant(
@@ -206,3 +216,56 @@ async def ingest_readings(
     if answer.status_code >= 400:
         body_out["requestId"] = request_id_of(request.scope)
     return JSONResponse(body_out, status_code=answer.status_code, headers=headers)
+
+
+STATUS_DESCRIPTION = f"""
+A field connector reports compressors going **offline** (a Sparkplug B NDEATH/DDEATH: they stopped
+reporting at `timestamp`) or back **online** (a birth certificate). Same keys as readings (an ingest
+key or an admin) and the same per-key budget.
+
+The fleet shows an offline compressor with `offline_since` and `offline_reason`, as `stale` unless an
+alert in alarm ranks it worse (never healthy, never counted online), until a reading newer than
+`timestamp` arrives or an `online` report; the staleness workflow raises its data-staleness alert
+at its next run instead of after WORKFLOW_STALENESS_HOURS.
+
+Judged as readings are: the timestamp no more than 10 minutes in the future nor older than the plan's
+history window (else 422 for the whole report); each compressor registered and not archived (else
+listed in `refused_compressors`, the others recorded). **200** when at least one compressor was
+accepted, **422** when none was. **Idempotent**: each compressor keeps its newest event; a retried or
+late report (not newer than what is kept) changes nothing and is counted as `superseded`.
+At most {status.MAX_COMPRESSORS:,} compressors per report.
+"""
+
+
+@router.post(
+    "/status",
+    response_model=status.StatusAnswer,
+    responses={
+        **error_responses(401, 403, 429, 503),
+        422: {"model": ErrorBody, "description": "An invalid report, or no compressor accepted."},
+    },
+    summary="Report compressors offline or online (Sparkplug death and birth certificates)",
+    description=STATUS_DESCRIPTION,
+)
+async def ingest_status(
+    request: Request, who: CallerOf, db: DbSession, report: status.StatusReport
+) -> Response:
+    admitted = await _admit(request, who, db)
+    if isinstance(admitted, Response):
+        return admitted
+    principal, headers = admitted
+    try:
+        answer = await run_in_threadpool(
+            status.record,
+            db,
+            principal.scope,
+            report,
+            history_days=principal.plan.history_days,
+            source=f"api:{principal.api_key_name}" if principal.api_key_name else f"api:{principal.email}",
+        )
+    except IngestError as error:
+        return error_response(request, error.status, error.message, error.code, headers)
+    body = dict(answer.body)
+    if answer.status_code >= 400:
+        body["requestId"] = request_id_of(request.scope)
+    return JSONResponse(body, status_code=answer.status_code, headers=headers)

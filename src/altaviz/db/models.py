@@ -7,6 +7,7 @@ from altaviz.billing.models import BillingEvent, BillingSubscription, PlanLimitQ
 from altaviz.db.base import Base
 from altaviz.health.models import CompressorHealth, CompressorPrediction
 from altaviz.ingest.models import IngestRequest
+from altaviz.monitoring.connectivity import CompressorConnectivity
 from altaviz.monitoring.models import (
     CompressorMetadata,
     DataQualityMetric,
@@ -25,6 +26,7 @@ __all__ = [
     "Base",
     "BillingEvent",
     "BillingSubscription",
+    "CompressorConnectivity",
     "CompressorHealth",
     "CompressorMetadata",
     "CompressorModel",

@@ -56,6 +56,12 @@ class FleetCompressor(_Row):
     )
     active_alert_count: int = Field(description="Unresolved alerts whose condition holds now.")
     last_reading_at: datetime | None = Field(description="Time of the newest reading (not of its hour).")
+    offline_since: datetime | None = Field(
+        None,
+        description="Set while a field connector reported it offline (a Sparkplug death certificate) and "
+        "no newer reading came: when it went offline (its state is then stale).",
+    )
+    offline_reason: str | None = Field(None, description="Why, as the connector said (while offline).")
     latest: LatestValues | None
     health_index: float | None = Field(
         None, description="Health 0–100 of the newest hour the health model judged (early warning)."
@@ -69,7 +75,9 @@ class FleetCompressor(_Row):
 
 class FleetSummary(BaseModel):
     compressors: int
-    online: int = Field(description="Compressors that reported within the staleness window.")
+    online: int = Field(
+        description="Compressors that reported within the staleness window and are not offline."
+    )
     stations: int
     healthy: int
     warning: int
@@ -160,6 +168,8 @@ class CompressorDetail(BaseModel):
     health_status: HealthStatus
     active_alert_count: int
     last_reading_at: datetime | None = Field(None, description="Time of the newest reading.")
+    offline_since: datetime | None = Field(None, description="As in the fleet: offline since (else null).")
+    offline_reason: str | None = None
 
 
 class ReadingSeries(BaseModel):

@@ -24,6 +24,7 @@ from altaviz.accounts.plans import Plan, plans_with_window
 from altaviz.accounts.scoping import OrgScope, org_matches, scope_params, scoped_template
 from altaviz.alerts.models import AlertHistory
 from altaviz.config import get_settings
+from altaviz.monitoring.connectivity import CN, IS_OFFLINE, OFFLINE_REASON, OFFLINE_SINCE
 from altaviz.monitoring.models import (
     SENSOR_STAT_COLUMNS,
     CompressorMetadata,
@@ -99,7 +100,8 @@ def _compressors(
 
     `state_rank` orders HEALTH_BY_RANK: alerts in alarm first, then held back by the plan (the first
     `max_compressors` not archived, in plan order, are covered: billing.limits.compressor_order),
-    then no reading since `stale_before`, else healthy. The state row (compressor_state, kept by the
+    then offline (a connector's death certificate with no newer reading: monitoring.connectivity) or
+    no reading since `stale_before`, else healthy. The state row (compressor_state, kept by the
     pipeline's load) gives the newest reading's time and the newest hourly values: no aggregation
     per request."""
     worst = func.coalesce(stats.c.worst, 0)
@@ -109,8 +111,14 @@ def _compressors(
         joined = joined.join(
             S, and_(S.c.organization_id == C.c.organization_id, S.c.station_id == C.c.station_id)
         )
-    joined = joined.outerjoin(stats, stats.c.compressor_id == C.c.compressor_id).outerjoin(
-        CS, and_(CS.c.organization_id == C.c.organization_id, CS.c.compressor_id == C.c.compressor_id)
+    joined = (
+        joined.outerjoin(stats, stats.c.compressor_id == C.c.compressor_id)
+        .outerjoin(
+            CS, and_(CS.c.organization_id == C.c.organization_id, CS.c.compressor_id == C.c.compressor_id)
+        )
+        .outerjoin(
+            CN, and_(CN.c.organization_id == C.c.organization_id, CN.c.compressor_id == C.c.compressor_id)
+        )
     )
     held: Any = false()
     if limited:
@@ -125,7 +133,7 @@ def _compressors(
         (worst == 2, 4),
         (worst == 1, 3),
         (held, 1),
-        (or_(CS.c.last_reading_at.is_(None), CS.c.last_reading_at < stale_before), 2),
+        (or_(IS_OFFLINE, CS.c.last_reading_at.is_(None), CS.c.last_reading_at < stale_before), 2),
         else_=0,
     )
     columns = (
@@ -147,6 +155,8 @@ def _compressors(
         active.label("active_alert_count"),
         state.label("state_rank"),
         CS.c.last_reading_at.label("last_reading_at"),
+        OFFLINE_SINCE.label("offline_since"),
+        OFFLINE_REASON.label("offline_reason"),
         *(CS.c[name].label(f"latest_{name}") for name in (LATEST_NAMES if latest else ())),
     ).select_from(joined)
     if not archived:
@@ -220,7 +230,7 @@ def _fleet_page(
     narrow, state, active = _compressors(_alert_stats(), limited=limited, latest=False, station=False)
     if totals:
         stale_before = bindparam("stale_before", type_=CS.c.last_reading_at.type)
-        fresh = case((CS.c.last_reading_at >= stale_before, 1), else_=0)
+        fresh = case((IS_OFFLINE, 0), (CS.c.last_reading_at >= stale_before, 1), else_=0)
         narrow = narrow.add_columns(
             func.count().over().label("total_compressors"),
             *(
@@ -265,6 +275,8 @@ def _fleet_page(
         page.c.active_alert_count,
         page.c.state_rank,
         page.c.last_reading_at,
+        page.c.offline_since,
+        page.c.offline_reason,
         *(CS.c[name].label(f"latest_{name}") for name in LATEST_NAMES),
         CS.c.health_index,
         CS.c.health_status.label("health_index_status"),
@@ -302,7 +314,7 @@ def _summary_statement(limited: bool) -> Select[Any]:
     def count(rank: int) -> Any:
         return func.coalesce(func.sum(case((per.c.state_rank == rank, 1), else_=0)), 0)
 
-    fresh = case((per.c.last_reading_at >= stale_before, 1), else_=0)
+    fresh = case((per.c.offline_since.is_not(None), 0), (per.c.last_reading_at >= stale_before, 1), else_=0)
     return select(
         func.count().label("compressors"),
         *(count(rank).label(name) for rank, name in HEALTH_BY_RANK.items()),
@@ -339,6 +351,8 @@ def _fleet_row(row: Any) -> dict[str, Any]:
         "health_status": HEALTH_BY_RANK[int(row.state_rank)],
         "active_alert_count": int(row.active_alert_count),
         "last_reading_at": row.last_reading_at,
+        "offline_since": row.offline_since,
+        "offline_reason": row.offline_reason,
         "latest": _latest(row),
         "health_index": row.health_index,
         "health_index_status": row.health_index_status,
@@ -396,7 +410,7 @@ def fleet_summary(
     session: Session, scope: OrgScope, now: datetime | None = None, *, plan: Plan | None = None
 ) -> FleetSummary:
     """Fleet totals by state. Online: compressors whose newest reading is inside the staleness window
-    (WORKFLOW_STALENESS_HOURS). Only healthy compressors count as healthy."""
+    (WORKFLOW_STALENESS_HOURS) and that are not offline. Only healthy compressors count as healthy."""
     params = _state_params(scope, plan, now)
     row = session.connection().execute(_summary_statement(_limited(plan)), params).one()
     return _summary(row._mapping)
@@ -506,6 +520,8 @@ def compressor_detail(
         health_status=HEALTH_BY_RANK[int(row.state_rank)],
         active_alert_count=int(row.active_alert_count),
         last_reading_at=row.last_reading_at,
+        offline_since=row.offline_since,
+        offline_reason=row.offline_reason,
     )
 
 
