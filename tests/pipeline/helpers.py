@@ -83,14 +83,19 @@ def assert_equals_a_full_recomputation(
     assert_tables_equal(data_dir, full_dir, tables)
 
 
-def write_fleet(landing: Path, compressor_ids: Sequence[str] = ("COMP-001",)) -> None:
-    """Minimal fleet metadata: one station, the given compressors."""
+def write_fleet(
+    landing: Path,
+    compressor_ids: Sequence[str] = ("COMP-001",),
+    station_id: str = "STATION-A",
+    install_dates: dict[str, date] | None = None,
+) -> None:
+    """Minimal fleet metadata: one station, the given compressors (installed 2022-01-01 unless said)."""
     fleet = landing / "fleet"
     fleet.mkdir(parents=True, exist_ok=True)
     pq.write_table(
         pa.table(
             {
-                "station_id": ["STATION-A"],
+                "station_id": [station_id],
                 "station_name": ["Eagle Ford Station A"],
                 "latitude": [28.9144],
                 "longitude": [-98.5242],
@@ -103,10 +108,10 @@ def write_fleet(landing: Path, compressor_ids: Sequence[str] = ("COMP-001",)) ->
         pa.table(
             {
                 "compressor_id": list(compressor_ids),
-                "station_id": ["STATION-A"] * n,
+                "station_id": [station_id] * n,
                 "model": ["Ajax DPC-360"] * n,
                 "horsepower": pa.array([1340] * n, pa.int32()),
-                "install_date": [date(2022, 1, 1)] * n,
+                "install_date": [(install_dates or {}).get(c, date(2022, 1, 1)) for c in compressor_ids],
             }
         ),
         fleet / "compressors.parquet",

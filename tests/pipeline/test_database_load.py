@@ -164,15 +164,30 @@ def test_an_escalation_survives_reruns(loaded: tuple[Path, str, Engine]) -> None
         )
 
 
+def test_no_landing_files_fails_clearly_and_leaves_the_database_untouched(
+    loaded: tuple[Path, str, Engine],
+) -> None:
+    data_dir, url, engine = loaded
+    run(settings_for(data_dir, url))
+    before = snapshot(engine)
+    for path in (data_dir / "landing" / "readings").glob("*.parquet"):
+        path.unlink()
+    with pytest.raises(PipelineError, match="no landing files"):
+        run(settings_for(data_dir, url))
+    assert snapshot(engine) == before
+    with session_scope(engine) as session:
+        last = session.scalars(select(PipelineRun).order_by(PipelineRun.started_at.desc())).first()
+        assert last is not None and last.status == "failed" and "no" in (last.error or "")
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        ("missing", "no landing files"),
         ("wrong_schema", "column vibration_mms is VARCHAR, expected a number"),
         ("corrupt", "is truncated or damaged"),
     ],
 )
-def test_bad_input_fails_clearly_and_leaves_the_database_untouched(
+def test_a_bad_file_is_set_aside_and_leaves_the_database_untouched(
     loaded: tuple[Path, str, Engine], damage: str, message: str
 ) -> None:
     import pyarrow as pa
@@ -182,21 +197,17 @@ def test_bad_input_fails_clearly_and_leaves_the_database_untouched(
     run(settings_for(data_dir, url))
     before = snapshot(engine)
     readings = sorted((data_dir / "landing" / "readings").glob("*.parquet"))
-    if damage == "missing":
-        for path in readings:
-            path.unlink()
-    elif damage == "wrong_schema":
+    if damage == "wrong_schema":
         table = pq.read_table(readings[0])
         column = pa.array([str(v) for v in table["vibration_mms"].to_pylist()])
         pq.write_table(table.set_column(2, "vibration_mms", column), readings[0])
     else:
         readings[0].write_bytes(b"PAR1 this is not parquet")
-    with pytest.raises(PipelineError, match=message):
-        run(settings_for(data_dir, url))
-    assert snapshot(engine) == before
-    with session_scope(engine) as session:
-        last = session.scalars(select(PipelineRun).order_by(PipelineRun.started_at.desc())).first()
-        assert last is not None and last.status == "failed" and message.split()[0] in (last.error or "")
+    result = run(settings_for(data_dir, url))
+    [aside] = result.organizations["altaviz-demo"].set_aside
+    assert message in aside and not readings[0].exists()
+    assert (data_dir / "landing" / "quarantine" / readings[0].name).exists()
+    assert snapshot(engine) == before  # what it held before is what the lake still holds
 
 
 def _cli(data_dir: Path, url: str, *args: str) -> subprocess.Popen[str]:

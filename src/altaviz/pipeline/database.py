@@ -10,6 +10,7 @@ from sqlalchemy import Engine, make_url, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from altaviz.accounts import data_version
+from altaviz.accounts.scoping import OrgScope, scoped
 from altaviz.accounts.service import OrganizationNotFound, ensure_demo_organization, get_organization_by_slug
 from altaviz.billing.limits import allowed_compressors, record_plan_limit_quarantine
 from altaviz.config import Settings
@@ -17,7 +18,14 @@ from altaviz.db.migrate import ensure_schema
 from altaviz.db.session import SQLITE_BEGIN_IMMEDIATE, create_db_engine, session_scope
 from altaviz.monitoring.models import CompressorMetadata, PipelineRun
 from altaviz.pipeline.dashboard_state import load_dashboard_state, read_recent
-from altaviz.pipeline.export import LoadCounts, load, read_gold
+from altaviz.pipeline.export import (
+    FLEET_TABLES,
+    LoadCounts,
+    applied_fleet_files,
+    load,
+    new_fleet_files,
+    read_gold,
+)
 from altaviz.pipeline.lake import Lake
 from altaviz.pipeline.report import RunSummary
 
@@ -117,6 +125,22 @@ def registered_compressors(target: Target) -> list[str]:
             )
         )
         return sorted(rows)
+
+
+def removed_from_registry(
+    target: Target, file_compressors: list[str], fleet_files: dict[str, str]
+) -> list[str]:
+    """The compressors of the organization's landing fleet file that its registry no longer has
+    (deleted there), once the database has applied that very file: an unchanged file does not bring
+    them back. A file not applied yet removes nothing (its load registers what it names)."""
+    if not file_compressors:
+        return []
+    c = CompressorMetadata
+    with session_scope(target.engine) as session:
+        if new_fleet_files(fleet_files, applied_fleet_files(session, target.organization_id), FLEET_TABLES):
+            return []
+        present = set(session.scalars(scoped(select(c.compressor_id), OrgScope(target.organization_id), c)))
+    return sorted(set(file_compressors) - present)
 
 
 def effective_thresholds(target: Target) -> list[Any]:

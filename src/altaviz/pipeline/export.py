@@ -4,11 +4,18 @@ Metadata goes before facts (foreign keys). Every table is upserted on its natura
 the same gold twice leaves the tables exactly as one load does; a load that dies before COMMIT leaves
 nothing behind. Alert rows are written only in the columns the pipeline owns: acknowledgements,
 resolutions and shelving done by people survive every re-run.
+
+Reference data from landing fleet files (stations and compressors, maintenance) is applied only when
+the file is new to the organization's database: each applied file's digest is recorded in the audit
+log (`fleet.file.apply`, in the load's transaction), and a load whose lake holds the same files
+leaves the registry alone. So the registry is the source of truth for every edit made after a file
+was applied (a station moved, a compressor archived or deleted stays so), and a newly landed file
+applies its values over the rows it names.
 """
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,6 +24,9 @@ from sqlalchemy import Table, and_, case, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from altaviz.accounts.audit import AuditLog
+from altaviz.accounts.auditing import audit_system
+from altaviz.accounts.scoping import OrgScope, scoped
 from altaviz.alerts.models import PIPELINE_OWNED_COLUMNS, AlertHistory
 from altaviz.db.base import Base, utcnow
 from altaviz.fleet.thresholds import THRESHOLDS_BY_METRIC
@@ -49,6 +59,8 @@ class GoldTables:
     fingerprint: str
     # first and last hour of the lake's hourly table (alerts are loaded whole: they may start anywhere in it)
     span: tuple[datetime, datetime] | None = None
+    # reference table -> digest of the landing file its rows come from (OrganizationState.fleet)
+    fleet_files: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -103,6 +115,7 @@ def read_gold(lake: Lake, organization: str, hourly_since: datetime | None = Non
             quality=rows("silver/quality"),
             fingerprint=state.fingerprint,
             span=(span[0], span[1] + timedelta(hours=1)) if span and span[0] is not None else None,
+            fleet_files=dict(state.fleet),
         )
     finally:
         con.close()
@@ -157,34 +170,81 @@ def _alert_message(alert: dict[str, Any]) -> str:
     )
 
 
+FLEET_FILE_APPLIED = "fleet.file.apply"
+# Stations and compressors are applied together (a compressor names its station): a new file of
+# either applies both as landed.
+FLEET_TABLES = ("reference/stations", "reference/compressors")
+MAINTENANCE_TABLE = "reference/maintenance"
+
+
+def applied_fleet_files(session: Session, organization_id: uuid.UUID) -> dict[str, str]:
+    """Reference table -> digest of the landing file last applied to the organization's database."""
+    a = AuditLog
+    rows = session.execute(
+        scoped(select(a.target_id, a.details), OrgScope(organization_id), a)
+        .where(a.action == FLEET_FILE_APPLIED)
+        .order_by(a.id)
+    ).all()
+    return {str(target): str((details or {}).get("digest")) for target, details in rows}
+
+
+def new_fleet_files(landed: Mapping[str, str], applied: Mapping[str, str], tables: Sequence[str]) -> bool:
+    """Whether the lake holds a landing file of these tables that the database has not applied yet."""
+    return any(digest != applied.get(table) for table, digest in landed.items() if table in tables)
+
+
+def _apply_fleet_file(
+    session: Session, organization_id: uuid.UUID, gold: GoldTables, tables: Sequence[str], rows: int
+) -> None:
+    for table in tables:
+        if table in gold.fleet_files:
+            audit_system(
+                session,
+                organization_id,
+                FLEET_FILE_APPLIED,
+                what="pipeline",
+                target_type="fleet_file",
+                target_id=table,
+                details={"digest": gold.fleet_files[table], "rows": rows},
+            )
+
+
 def load(session: Session, organization_id: uuid.UUID, gold: GoldTables) -> LoadCounts:
     org = {"organization_id": organization_id}
-    stations = [{**org, **row} for row in gold.stations]
-    _upsert(
-        session,
-        StationLocation,
-        stations,
-        ["organization_id", "station_id"],
-        stations[0].keys() if stations else (),
-    )
-    compressors = [{**org, **row} for row in gold.compressors]
-    _upsert(
-        session,
-        CompressorMetadata,
-        compressors,
-        ["organization_id", "compressor_id"],
-        compressors[0].keys() if compressors else (),
-        stamp="updated_at",
-    )
-    adopt_models(session, organization_id)  # fleet files name a model: register it (registry)
-    maintenance = [{**org, **row, "event_date": row["performed_at"].date()} for row in gold.maintenance]
-    _upsert(
-        session,
-        MaintenanceEvent,
-        maintenance,
-        ["organization_id", "event_id"],
-        maintenance[0].keys() if maintenance else (),
-    )
+    applied = applied_fleet_files(session, organization_id) if gold.fleet_files else {}
+    stations: list[dict[str, Any]] = []
+    compressors: list[dict[str, Any]] = []
+    if new_fleet_files(gold.fleet_files, applied, FLEET_TABLES):
+        stations = [{**org, **row} for row in gold.stations]
+        _upsert(
+            session,
+            StationLocation,
+            stations,
+            ["organization_id", "station_id"],
+            stations[0].keys() if stations else (),
+        )
+        compressors = [{**org, **row} for row in gold.compressors]
+        _upsert(
+            session,
+            CompressorMetadata,
+            compressors,
+            ["organization_id", "compressor_id"],
+            compressors[0].keys() if compressors else (),
+            stamp="updated_at",
+        )
+        adopt_models(session, organization_id)  # fleet files name a model: register it (registry)
+        _apply_fleet_file(session, organization_id, gold, FLEET_TABLES, len(stations) + len(compressors))
+    maintenance: list[dict[str, Any]] = []
+    if new_fleet_files(gold.fleet_files, applied, (MAINTENANCE_TABLE,)):
+        maintenance = [{**org, **row, "event_date": row["performed_at"].date()} for row in gold.maintenance]
+        _upsert(
+            session,
+            MaintenanceEvent,
+            maintenance,
+            ["organization_id", "event_id"],
+            maintenance[0].keys() if maintenance else (),
+        )
+        _apply_fleet_file(session, organization_id, gold, (MAINTENANCE_TABLE,), len(maintenance))
 
     hourly = [{**org, **_rounded(row)} for row in gold.hourly]
     hourly_key = ["organization_id", "compressor_id", "window_type", "agg_timestamp"]

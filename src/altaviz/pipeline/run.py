@@ -193,6 +193,12 @@ class _Organization:
     threshold_digests: dict[str, str] = field(default_factory=dict)
     processed_with: str = ""
     loaded_at: datetime | None = None
+    # compressors of its applied (unchanged) landing fleet file deleted from its registry since
+    removed: list[str] = field(default_factory=list)
+
+    def fleet(self, fleet_file: list[str]) -> list[str]:
+        """Its compressors: the registry's and those of its landing fleet file (less the removed)."""
+        return sorted(set(self.registered) | (set(fleet_file) - set(self.removed)))
 
 
 def run_pipeline(
@@ -469,11 +475,14 @@ class _Run:
         fleet_files = self._reference_compressors(manifest)
         for slug in sorted(self.orgs):
             org = self.orgs[slug]
+            state = manifest.organization(slug)
             try:
                 if org.target is not None:
                     org.registered = database.registered_compressors(org.target)
-                    fleet = sorted(set(org.registered) | set(fleet_files.get(slug, [])))
-                    covered = database.plan_compressors(org.target, fleet)
+                    org.removed = database.removed_from_registry(
+                        org.target, fleet_files.get(slug, []), state.fleet
+                    )
+                    covered = database.plan_compressors(org.target, org.fleet(fleet_files.get(slug, [])))
                     org.plan_covered = None if covered is None else sorted(covered)
                     effective = database.effective_thresholds(org.target)
                 else:
@@ -482,10 +491,11 @@ class _Run:
                 self._fail(slug, f"reading the registry: {exc}")
                 continue
             org.overrides, org.threshold_digests = threshold_overrides(slug, effective)
-            state = manifest.organization(slug)
-            known = sorted(set(org.registered) | set(fleet_files.get(slug, [])))
             org.processed_with = parameters_fingerprint(
-                self.settings, org.plan_covered, sorted(state.fleet.values()), known
+                self.settings,
+                org.plan_covered,
+                sorted(state.fleet.values()),
+                org.fleet(fleet_files.get(slug, [])),
             )
 
     def _reference_compressors(self, manifest: Manifest) -> dict[str, list[str]]:
@@ -589,11 +599,15 @@ class _Run:
             shutil.rmtree(scratch, ignore_errors=True)
 
     def _bind_fleet(self, tables: Tables, slugs: list[str]) -> None:
-        """compressors (the landing fleet files' and the registries'), plan_compressors and the alarm
-        limits of every compressor of the pass's organizations."""
-        registered = [{"organization": s, "compressor_id": c} for s in slugs for c in self.orgs[s].registered]
-        has_reference = tables.lake.has_table("reference/compressors", tables.manifest)
+        """compressors (the landing fleet files' and the registries', less those deleted from the
+        registry since their file was applied), plan_compressors and the alarm limits of every
+        compressor of the pass's organizations."""
         fleet = self._reference_compressors(tables.manifest)
+        known = [
+            {"organization": s, "compressor_id": c}
+            for s in slugs
+            for c in self.orgs[s].fleet(fleet.get(s, []))
+        ]
         plan = [
             {"organization": s, "compressor_id": c} for s in slugs for c in self._covered(s, fleet.get(s, []))
         ]
@@ -602,19 +616,10 @@ class _Run:
             "SELECT CAST(NULL AS VARCHAR) AS organization, CAST(NULL AS VARCHAR) AS compressor_id WHERE FALSE"
         )
         for bound in {self.engine, self.local}:
-            if has_reference:
-                bound.bind_parquet("reference_compressors", tables.files("reference/compressors"))
+            if known:
+                bound.bind_rows("compressors", known)
             else:
-                bound.bind_sql("reference_compressors", empty)
-            if registered:
-                bound.bind_rows("registered_compressors", registered)
-            else:
-                bound.bind_sql("registered_compressors", empty)
-            bound.bind_sql(
-                "compressors",
-                "SELECT organization, compressor_id FROM reference_compressors UNION "
-                "SELECT organization, compressor_id FROM registered_compressors",
-            )
+                bound.bind_sql("compressors", empty)
             if plan:
                 bound.bind_rows("plan_compressors", plan)
             else:
@@ -626,7 +631,7 @@ class _Run:
         org = self.orgs[slug]
         if org.plan_covered is not None:
             return org.plan_covered
-        return sorted(set(org.registered) | set(fleet_files))
+        return org.fleet(fleet_files)
 
     def _plan_limited(self, tables: Tables, slugs: list[str]) -> dict[str, dict[str, int]]:
         """Readings this run loaded and held back for the plan limit, per organization and compressor
