@@ -11,9 +11,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from altaviz.simulator.gateway import Gateway, GatewayConfig
@@ -96,6 +98,25 @@ def wait_until(check: Callable[[], bool], seconds: float, what: str) -> None:
             return
         time.sleep(0.25)
     raise AssertionError(f"not within {seconds} s: {what}")
+
+
+def fleet_rows(altaviz: Altaviz) -> dict[str, dict[str, Any]]:
+    answer = httpx.get(f"{altaviz.url}/api/fleet?limit=1000", headers={"x-api-key": altaviz.admin_key})
+    answer.raise_for_status()
+    return {row["compressor_id"]: row for row in answer.json()["items"]}
+
+
+def offline_in_fleet(altaviz: Altaviz) -> set[str]:
+    return {c for c, row in fleet_rows(altaviz).items() if row["offline_since"] is not None}
+
+
+def demo_rows_after(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One reading per compressor, now (after the death certificates)."""
+    last: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        last[row["compressor_id"]] = row
+    now = datetime.now(UTC).replace(microsecond=0)
+    return [{**row, "timestamp": now} for row in last.values()]
 
 
 def wait_subscribed(tmp_path: Path, process: "subprocess.Popen[bytes]") -> None:
@@ -189,8 +210,31 @@ def test_malformed_and_unmapped_are_counted_while_the_rest_flows_and_deaths_mark
 
     station.ddeath(f"UNIT-{ids[0]}")
     wait_until(lambda: ids[0] in status(tmp_path)["offline"], 5, "DDEATH marks its compressor offline")
-    started = time.monotonic()
+    wait_until(lambda: offline_in_fleet(altaviz) == {ids[0]}, 5, "the DDEATH reaches /api/fleet")
     station.die()  # the broker sends the node's NDEATH (its will)
-    wait_until(lambda: set(ids) <= set(status(tmp_path)["offline"]), 10, "NDEATH marks every unit offline")
-    assert time.monotonic() - started < 10
+    wait_until(lambda: set(ids) <= set(status(tmp_path)["offline"]), 5, "NDEATH marks every unit offline")
+    wait_until(lambda: offline_in_fleet(altaviz) == set(ids), 5, "the NDEATH reaches /api/fleet")
+    fleet = fleet_rows(altaviz)
+    assert all(fleet[c]["health_status"] != "healthy" for c in ids)
+    assert all(
+        fleet[c]["offline_reason"] in ("NDEATH of STATION-07", f"DDEATH of STATION-07/UNIT-{c}") for c in ids
+    )
+
+    # the node comes back: births, then data; the fleet shows the units online again
+    back = Station(broker)
+    back.nbirth()
+    for compressor in ids:
+        back.dbirth(f"UNIT-{compressor}")
+    wait_until(lambda: offline_in_fleet(altaviz) == set(), 5, "the DBIRTHs reach /api/fleet")
+    later = demo_rows_after(rows)
+    for row in later:
+        back.ddata(f"UNIT-{row['compressor_id']}", row)
+    wait_until(
+        lambda: len(landed_rows(altaviz.data_dir, altaviz.org.slug)) >= len(rows) + len(later),
+        30,
+        "the data after the rebirth landed",
+    )
+    assert offline_in_fleet(altaviz) == set() and status(tmp_path)["offline"] == {}
+    assert status(tmp_path)["statuses_forwarded"] >= 2 + len(ids)
     assert process.poll() is None
+    back.close()

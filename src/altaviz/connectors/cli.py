@@ -53,6 +53,10 @@ def _metrics_server(port: int | None, buffer: Buffer) -> None:
                 "unmapped",
                 "rebirth_requests",
                 "send_failures",
+                "commits",
+                "redeliveries_skipped",
+                "statuses_forwarded",
+                "statuses_refused",
             ):
                 family = GaugeMetricFamily(f"altaviz_connector_{name}", name.replace("_", " "))
                 family.add_metric([], float(data[name]))
@@ -63,6 +67,12 @@ def _metrics_server(port: int | None, buffer: Buffer) -> None:
             offline = GaugeMetricFamily("altaviz_connector_offline_compressors", "death certificates")
             offline.add_metric([], float(len(data["offline"])))
             yield offline
+            error = GaugeMetricFamily(
+                "altaviz_connector_last_error_timestamp_seconds",
+                "when the last error happened (its text: altaviz connect status)",
+            )
+            error.add_metric([], float(data["last_error_at"] or 0))
+            yield error
 
     registry = CollectorRegistry()
     registry.register(Collector())
@@ -75,13 +85,14 @@ def _run(connector: Any, buffer: Buffer, metrics_port: int | None) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    forwarder = buffer.start()
+    threads = buffer.start()
     connector.start()
     while not stop.wait(1.0):
         pass
     connector.stop()
     buffer.stop()
-    forwarder.join(timeout=30)
+    for thread in threads:
+        thread.join(timeout=30)
 
 
 def _mapping(path: Path) -> Any:
@@ -112,15 +123,32 @@ def mqtt(
     client_id: Annotated[
         str, typer.Option(help="MQTT client id (the broker keeps its session: keep it stable).")
     ] = "altaviz-connector",
+    mqtt_version: Annotated[
+        str, typer.Option(help="5, or 3.1.1 for a broker without MQTT 5 (its in-flight limit then applies).")
+    ] = "5",
+    receive_maximum: Annotated[
+        int, typer.Option(help="MQTT 5: unacknowledged messages the broker may send ahead (1-65535).")
+    ] = 10_000,
     buffer: BufferDir = Path("altaviz-connector"),
-    batch_rows: BatchRows = 5000,
+    batch_rows: BatchRows = 20_000,
     metrics_port: MetricsPort = None,
 ) -> None:
     """Subscribe to an MQTT broker and forward readings to Altaviz (buffered on disk)."""
     from altaviz.connectors.mqtt import BrokerOptions, JsonConnector, SparkplugConnector
 
     table = _mapping(mapping)
-    options = BrokerOptions(broker, username, password, ca_file, cert_file, key_file, tls_insecure, client_id)
+    options = BrokerOptions(
+        broker,
+        username,
+        password,
+        ca_file,
+        cert_file,
+        key_file,
+        tls_insecure,
+        client_id,
+        mqtt_version=mqtt_version,
+        receive_maximum=receive_maximum,
+    )
     queue = Buffer(buffer, url, api_key, batch_rows=batch_rows)
     try:
         if mode == "sparkplug":
@@ -148,7 +176,7 @@ def opcua(
         typer.Option(help='Policy,mode,certificate,key: "Basic256Sha256,SignAndEncrypt,cert.pem,key.pem".'),
     ] = None,
     buffer: BufferDir = Path("altaviz-connector"),
-    batch_rows: BatchRows = 5000,
+    batch_rows: BatchRows = 20_000,
     metrics_port: MetricsPort = None,
 ) -> None:
     """Subscribe to the OPC UA nodes the mapping names and forward readings to Altaviz (buffered on disk)."""

@@ -1,15 +1,21 @@
 """MQTT connectors: Sparkplug B (decoded with pysparkplug) and plain JSON with a topic template.
 
-Subscriptions are QoS 1 on a persistent session (clean_session off, a stable client id): paho acknowledges
-a QoS 1 message only after the handler returned, and the handler returns only once the readings are in
-the on-disk buffer, so the broker keeps (and re-delivers) what the connector had not stored when it
-stopped. A handler never raises: a payload that cannot be decoded is counted as malformed and logged
-with its topic; a device or metric the mapping does not name is counted as unmapped.
+Subscriptions are QoS 1 on a persistent session (a stable client id; MQTT 5 with a session expiry of a
+week by default, or MQTT 3.1.1 with clean_session off). A message is acknowledged (PUBACK) only once
+what it holds is committed to the on-disk buffer (buffer.py's group commit), so the broker keeps and
+sends again what the connector had not stored when it stopped; with MQTT 5 the connector's Receive
+Maximum lets the broker send that many unacknowledged messages ahead (with MQTT 3.1.1 the broker's own
+limit applies: Mosquitto's max_inflight_messages, 20 by default). A handler never raises: a payload
+that cannot be decoded is counted as malformed and logged with its topic; a device or metric the
+mapping does not name is counted as unmapped.
 
 Sparkplug B: NBIRTH/DBIRTH define the metric aliases (and carry current values, forwarded as readings);
 NDATA/DDATA are decoded against them; NDEATH/DDEATH mark the node's devices (compressors) offline at
-once; the `seq` of each edge node is checked (0-255, one step per message) and a gap, or data from a
-node or device whose birth the connector has not seen, sends an NCMD `Node Control/Rebirth`.
+once, reported to Altaviz through POST /api/ingest/status (a DDEATH at its own timestamp, an NDEATH —
+the broker's copy of the will the node left when it connected — at its arrival), and a DBIRTH of an
+offline device reports it online. The `seq` of each edge node is checked (0-255, one step per
+message) and a gap, or data from a node or device whose birth the connector has not seen, sends an
+NCMD `Node Control/Rebirth`.
 """
 
 from __future__ import annotations
@@ -28,8 +34,10 @@ from urllib.parse import urlparse
 
 import paho.mqtt.client as paho  # type: ignore[import-untyped]
 import pysparkplug as spb
+from paho.mqtt.packettypes import PacketTypes  # type: ignore[import-untyped]
+from paho.mqtt.properties import Properties  # type: ignore[import-untyped]
 
-from altaviz.connectors.buffer import Buffer, Stats
+from altaviz.connectors.buffer import Buffer, Received, Stats, digest
 from altaviz.connectors.mapping import Mapping
 
 log = logging.getLogger("altaviz.connectors")
@@ -49,16 +57,48 @@ class BrokerOptions:
     insecure: bool = False
     client_id: str = "altaviz-connector"
     keepalive: int = 30
+    mqtt_version: str = "5"  # or "3.1.1"
+    receive_maximum: int = 10_000  # MQTT 5: unacknowledged messages the broker may send ahead
+    session_expiry: int = 7 * 86_400  # MQTT 5: seconds the broker keeps the session while disconnected
+
+
+class AckAfterCommit(paho.Client):  # type: ignore[misc]
+    """paho 1.6 (pysparkplug pins paho-mqtt<2, which alone has manual acknowledgement) sends a QoS 1
+    message's PUBACK as soon as on_message returns; this client hands it to the buffer instead, which
+    sends it after the commit that holds the message (in the order the messages came). An
+    acknowledgement left over from a connection that has since dropped is not sent: the broker sends
+    that message again on the new one."""
+
+    def __init__(self, buffer: Buffer, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.buffer = buffer
+        self.connection = 0
+
+    def _send_puback(self, mid: int) -> int:
+        connection = self.connection
+
+        def acknowledge() -> None:
+            if self.connection == connection:
+                paho.Client._send_puback(self, mid)
+
+        self.buffer.after_commit(acknowledge)
+        return int(paho.MQTT_ERR_SUCCESS)
 
 
 def mqtt_client(
-    options: BrokerOptions, on_message: Callable[[paho.MQTTMessage], None], topics: list[str]
-) -> paho.Client:
+    options: BrokerOptions, on_message: Callable[[paho.MQTTMessage], None], topics: list[str], buffer: Buffer
+) -> AckAfterCommit:
     """A paho client with a persistent session that (re)subscribes `topics` on every connect."""
     parsed = urlparse(options.url)
     if parsed.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
         raise ValueError(f"broker URL {options.url!r}: use mqtt://HOST:PORT or mqtts://HOST:PORT")
-    client = paho.Client(client_id=options.client_id, clean_session=False)
+    if options.mqtt_version not in ("5", "3.1.1"):
+        raise ValueError("--mqtt-version is 5 or 3.1.1")
+    v5 = options.mqtt_version == "5"
+    if v5:
+        client = AckAfterCommit(buffer, client_id=options.client_id, protocol=paho.MQTTv5)
+    else:
+        client = AckAfterCommit(buffer, client_id=options.client_id, clean_session=False)
     if options.username:
         client.username_pw_set(options.username, options.password)
     if parsed.scheme in ("mqtts", "ssl") or options.ca_file:
@@ -72,10 +112,12 @@ def mqtt_client(
             client.tls_insecure_set(True)
     client.reconnect_delay_set(1, 30)
 
-    def connected(c: paho.Client, userdata: Any, flags: Any, rc: int) -> None:
-        if rc != 0:
-            log.warning("broker refused the connection: %s", paho.connack_string(rc))
+    def connected(c: AckAfterCommit, userdata: Any, flags: Any, rc: Any, properties: Any = None) -> None:
+        code = int(getattr(rc, "value", rc))
+        if code != 0:
+            log.warning("broker refused the connection: %s", rc if v5 else paho.connack_string(rc))
             return
+        c.connection += 1
         for topic in topics:
             c.subscribe(topic, qos=1)
         log.info("connected to %s, subscribed to %s", options.url, ", ".join(topics))
@@ -83,7 +125,14 @@ def mqtt_client(
     client.on_connect = connected
     client.on_message = lambda c, userdata, message: on_message(message)
     default_port = 8883 if parsed.scheme in ("mqtts", "ssl") else 1883
-    client.connect_async(parsed.hostname or "localhost", parsed.port or default_port, options.keepalive)
+    host, port = parsed.hostname or "localhost", parsed.port or default_port
+    if v5:
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = options.session_expiry
+        properties.ReceiveMaximum = options.receive_maximum
+        client.connect_async(host, port, options.keepalive, clean_start=False, properties=properties)
+    else:
+        client.connect_async(host, port, options.keepalive)
     return client
 
 
@@ -110,6 +159,29 @@ def _rows(
         row = by_time.setdefault(at, {"compressor_id": compressor, "timestamp": at})
         row[reading[0]] = reading[1]
     return list(by_time.values())
+
+
+def handle_message(
+    buffer: Buffer, message: paho.MQTTMessage, received: Callable[[str, bytes], Received]
+) -> None:
+    """One message into the next group commit (its PUBACK follows the commit). A message the broker
+    sends again (DUP) that was committed already is skipped; one that cannot be decoded is counted as
+    malformed and logged with its topic, and never stops the connector."""
+    stats = buffer.stats
+    stats.add(messages_in=1)
+    message_digest = digest(message.topic, message.payload)
+    if message.dup and buffer.seen(message_digest):
+        stats.add(redeliveries_skipped=1)
+        return
+    try:
+        out = received(message.topic, message.payload)
+    except Exception as error:  # a bad payload must never stop the connector
+        stats.add(malformed=1)
+        stats.error(f"{message.topic}: {error.__class__.__name__}: {error}")
+        log.warning("malformed message on %s: %s", message.topic, error)
+        out = Received()
+    out.digest = message_digest
+    buffer.submit(out)
 
 
 class SparkplugConnector:
@@ -144,7 +216,8 @@ class SparkplugConnector:
                 self.node_devices.setdefault(node, set()).add(device)
             else:
                 self.node_births[node] = spb.NBirth.decode(payload)
-        self.client = mqtt_client(broker, self.handle, [self.topic])
+        self.client = mqtt_client(broker, self.handle, [self.topic], buffer)
+        self.out = Received()  # what the message being handled leaves in the buffer
 
     def start(self) -> None:
         self.client.loop_start()
@@ -156,15 +229,13 @@ class SparkplugConnector:
     # --- messages ----------------------------------------------------------------------------------------
 
     def handle(self, message: paho.MQTTMessage) -> None:
-        self.stats.add(messages_in=1)
-        try:
-            with self.lock:
-                rows = self._handle(message.topic, message.payload)
-            self.buffer.add(rows)
-        except Exception as error:  # a bad payload must never stop the connector
-            self.stats.add(malformed=1)
-            self.stats.error(f"{message.topic}: {error.__class__.__name__}: {error}")
-            log.warning("malformed message on %s: %s", message.topic, error)
+        handle_message(self.buffer, message, self._received)
+
+    def _received(self, topic: str, payload: bytes) -> Received:
+        with self.lock:
+            self.out = Received()
+            self.out.rows = self._handle(topic, payload)
+            return self.out
 
     def _handle(self, topic_text: str, payload: bytes) -> list[dict[str, Any]]:
         topic = spb.Topic.from_str(topic_text)
@@ -175,17 +246,18 @@ class SparkplugConnector:
             birth = spb.NBirth.decode(payload)
             self.node_births[node] = birth
             self.seq[node] = birth.seq
-            self.buffer.save_birth(node, payload)
+            self.out.births.append((node, payload))
             return _rows(node, birth.metrics, birth.timestamp, self.mapping, self.stats)
         if kind == spb.MessageType.NDEATH:
             spb.NDeath.decode(payload)
             self.node_births.pop(node, None)
             self.seq.pop(node, None)
-            self.buffer.save_birth(node, None)
+            self.out.births.append((node, None))
             for name in self.node_devices.get(node, set()):
                 self.device_births.pop((node, name), None)
-            for name in self.node_devices.get(node, set()):
-                self._offline(node, name)
+            # the NDEATH is the will the node left when it connected: its timestamp is that moment's
+            devices = sorted(self.node_devices.get(node, set()))
+            self._offline(node, devices, int(time.time() * 1000), f"NDEATH of {node}")
             return []
         if kind not in (
             spb.MessageType.DBIRTH,
@@ -198,14 +270,15 @@ class SparkplugConnector:
             dbirth = spb.DBirth.decode(payload)
             self._check_sequence(topic, node, dbirth.seq)
             self.device_births[(node, str(device))] = dbirth
-            self.buffer.save_birth(f"{node}/{device}", payload)
+            self.out.births.append((f"{node}/{device}", payload))
             self.node_devices.setdefault(node, set()).add(str(device))
-            self._online(node, str(device))
+            self._online(node, str(device), dbirth.timestamp)
             return _rows(f"{node}/{device}", dbirth.metrics, dbirth.timestamp, self.mapping, self.stats)
         if kind == spb.MessageType.DDEATH:
             ddeath = spb.DDeath.decode(payload)
             self._check_sequence(topic, node, ddeath.seq)
-            self._offline(node, str(device))
+            at = ddeath.timestamp if ddeath.timestamp else int(time.time() * 1000)
+            self._offline(node, [str(device)], at, f"DDEATH of {node}/{device}")
             return []
         if kind == spb.MessageType.NDATA:
             nbirth = self.node_births.get(node)
@@ -258,18 +331,36 @@ class SparkplugConnector:
         self.stats.add(rebirth_requests=1)
         log.info("rebirth requested from %s (%s)", node, why)
 
-    def _offline(self, node: str, device: str) -> None:
-        compressor = self.mapping.compressor(f"{node}/{device}")
-        if compressor is not None:
-            with self.stats.lock:
-                self.stats.offline[compressor] = time.time()
-            log.info("%s offline (death certificate of %s/%s)", compressor, node, device)
+    def _offline(self, node: str, devices: list[str], at_ms: int, reason: str) -> None:
+        """The devices' compressors went offline at `at_ms`: in the counters, and reported to Altaviz."""
+        compressors = [c for d in devices if (c := self.mapping.compressor(f"{node}/{d}")) is not None]
+        if not compressors:
+            return
+        with self.stats.lock:
+            for compressor in compressors:
+                self.stats.offline[compressor] = at_ms / 1000
+        self.out.statuses.append(
+            {"compressor_ids": compressors, "state": "offline", "timestamp": at_ms, "reason": reason}
+        )
+        log.info("offline (%s): %s", reason, ", ".join(compressors))
 
-    def _online(self, node: str, device: str) -> None:
+    def _online(self, node: str, device: str, at_ms: int) -> None:
+        """A birth of a device this connector saw die: reported online (a newer reading would clear
+        the offline state in Altaviz too; the birth may come well before one)."""
         compressor = self.mapping.compressor(f"{node}/{device}")
-        if compressor is not None:
-            with self.stats.lock:
-                self.stats.offline.pop(compressor, None)
+        if compressor is None:
+            return
+        with self.stats.lock:
+            was_offline = self.stats.offline.pop(compressor, None) is not None
+        if was_offline:
+            self.out.statuses.append(
+                {
+                    "compressor_ids": [compressor],
+                    "state": "online",
+                    "timestamp": at_ms,
+                    "reason": f"DBIRTH of {node}/{device}",
+                }
+            )
 
 
 def _path(document: Any, path: str) -> Any:
@@ -315,7 +406,7 @@ class JsonConnector:
             pattern += re.escape(literal) + (f"(?P<{name}>[^/]+)" if name else "")
         self.regex = re.compile(pattern)
         subscription = re.sub(r"\{\w+\}", "+", self.template)
-        self.client = mqtt_client(broker, self.handle, [subscription])
+        self.client = mqtt_client(broker, self.handle, [subscription], buffer)
 
     def start(self) -> None:
         self.client.loop_start()
@@ -325,14 +416,7 @@ class JsonConnector:
         self.client.loop_stop()
 
     def handle(self, message: paho.MQTTMessage) -> None:
-        self.stats.add(messages_in=1)
-        try:
-            rows = self.rows(message.topic, message.payload)
-            self.buffer.add(rows)
-        except Exception as error:
-            self.stats.add(malformed=1)
-            self.stats.error(f"{message.topic}: {error.__class__.__name__}: {error}")
-            log.warning("malformed message on %s: %s", message.topic, error)
+        handle_message(self.buffer, message, lambda topic, payload: Received(self.rows(topic, payload)))
 
     def rows(self, topic: str, payload: bytes) -> list[dict[str, Any]]:
         match = self.regex.fullmatch(topic)

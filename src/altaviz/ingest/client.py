@@ -45,14 +45,17 @@ def ndjson_body(rows: list[dict[str, Any]], compress: bool = True) -> tuple[byte
     return body, headers
 
 
-def post_once(client: httpx.Client, url: str, body: bytes, headers: dict[str, str]) -> Outcome:
-    """Send one attempt of a batch; never raises for HTTP or transport problems."""
+def post_once(
+    client: httpx.Client, url: str, body: bytes, headers: dict[str, str], settled_by: str = "rows"
+) -> Outcome:
+    """Send one attempt of a batch; never raises for HTTP or transport problems. A 200 or 422 whose
+    body holds `settled_by` settles it (POST /api/ingest/status answers with `accepted`)."""
     try:
         response = client.post(url, content=body, headers=headers)
     except httpx.TransportError as error:
         return Outcome(None, None, True, None, f"no answer ({error.__class__.__name__}: {error})")
     answer = json_object(response)
-    if response.status_code in (200, 422) and "rows" in answer:
+    if response.status_code in (200, 422) and settled_by in answer:
         replayed = response.headers.get("idempotent-replayed") == "true"
         return Outcome(answer, response.status_code, False, None, None, replayed)
     retryable = response.status_code in RETRY_STATUSES or answer.get("code") == "idempotency_key_in_use"
