@@ -2,8 +2,8 @@
 # Altaviz service image: `docker build -t altaviz .` (see README, "Deploy").
 # Stage 1 installs the project into a venv the way `make` does (Makefile, $(STAMP)), without the
 # dev extra (test tools) and the spark extra (it needs a JVM; DuckDB is the default engine), and not
-# editable; with the connectors extra (the compose `connector` service). tests/deploy/test_containers.py
-# checks these commands against the Makefile.
+# editable; with the connectors extra (the compose `connector` service) and the server extra (uvloop, Uvicorn's
+# faster event loop). tests/deploy/test_containers.py checks these commands against the Makefile.
 FROM python:3.11-slim AS builder
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /build
@@ -11,7 +11,7 @@ COPY pyproject.toml README.md ./
 COPY src ./src
 RUN python3 -m venv /opt/venv
 RUN /opt/venv/bin/pip install --quiet --upgrade pip
-RUN /opt/venv/bin/pip install --quiet .[connectors]
+RUN /opt/venv/bin/pip install --quiet .[connectors,server]
 
 # Stage 2: only the venv, run as an unprivileged user. No demo data: the database is PostgreSQL
 # (DATABASE_URL), migrated by `altaviz db upgrade` before the service starts (compose.yaml: migrate).

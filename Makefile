@@ -2,28 +2,39 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# Everything (make test: the dev, spark and connectors extras too), and only what the demo runs (the package and its
-# runtime dependencies, no bytecode compiled ahead: Python compiles what the demo imports). make test
-# after make demo adds the extras to the same virtualenv; make demo after make test installs nothing.
+# make test: everything (the dev, spark, connectors and server extras too) in .venv.
 STAMP := $(VENV)/.installed
-RUNTIME_STAMP := $(VENV)/.installed-runtime
+# make demo: only what the demo runs, in a virtualenv of its own, rebuilt from scratch when pyproject.toml
+# changes: the package (editable) and its runtime dependencies, no bytecode compiled ahead (Python
+# compiles what the demo imports), and without pip and setuptools once the install is done (nothing
+# imports them at run time). `make demo-size` builds it the same way and prints its size.
+DEMO_VENV := .venv-demo
+DEMO_STAMP := $(DEMO_VENV)/.installed
 
-.PHONY: demo test lint lint-workflows typecheck build audit pytest bench bench-api clean
+.PHONY: demo demo-size test lint lint-workflows typecheck build audit pytest bench bench-api clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev,spark,connectors]'
-	touch $(STAMP) $(RUNTIME_STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,spark,connectors,server]'
+	touch $(STAMP)
 
-$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --no-compile -e .
-	touch $(RUNTIME_STAMP)
+$(DEMO_STAMP): pyproject.toml
+	rm -rf $(DEMO_VENV)
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/pip install --quiet --no-compile -e .
+	$(DEMO_VENV)/bin/python -m pip uninstall --quiet --yes pip setuptools
+	touch $(DEMO_STAMP)
 
-demo: $(RUNTIME_STAMP)
-	$(BIN)/altaviz demo
+demo: $(DEMO_STAMP)
+	$(DEMO_VENV)/bin/altaviz demo
+
+# The demo virtualenv's size on disk, and its biggest packages.
+demo-size: $(DEMO_STAMP)
+	du -sh $(DEMO_VENV)
+	du -sh $(DEMO_VENV)/lib/python*/site-packages/* | sort -h | tail -8
 
 # CI's pre-deploy checks: lint (incl. ruff's bandit security rules), type check, wheel build, dependency
 # audit, the GitHub Actions workflows and deploy scripts, tests.
@@ -52,8 +63,11 @@ build: $(STAMP)
 audit: $(STAMP)
 	$(BIN)/python -m altaviz.ops.audit --skip-editable
 
+# On every core (pytest-xdist); each test file runs on one worker, so a file's module-scoped fixtures (a
+# live server and browser, a pipeline run) are built once. Each worker has its own PostgreSQL database,
+# temporary directories and free ports (tests/conftest.py, tests/servers.py).
 pytest: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py
@@ -62,4 +76,4 @@ bench-api: $(STAMP)
 	$(BIN)/python bench/bench_api.py
 
 clean:
-	rm -rf $(VENV) data dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO_VENV) data dist .pytest_cache .mypy_cache .ruff_cache
