@@ -1,10 +1,8 @@
 """Starting the service: AUTH_SECRET rules, the development secret, the schema check, `altaviz serve`
 with several workers sharing the Redis limiter, and a graceful shutdown."""
 
-import contextlib
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -25,6 +23,7 @@ from altaviz.config import Settings
 from altaviz.db.session import create_db_engine
 from altaviz.server import ServiceNotReady, create_app, prepare_to_serve
 from tests.api.world import AUTH_SECRET, seed_organization
+from tests.servers import serve_env, serve_processes
 
 WEAK_SECRETS = {
     None: "not set",
@@ -85,57 +84,14 @@ def test_altaviz_serve_exits_with_a_clear_message_on_a_weak_secret(tmp_path: Pat
     assert "AUTH_SECRET is a known default" in done.stderr and "openssl rand" in done.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def serve(pg_url: str, tmp_path: Path) -> Iterator[object]:
-    processes: list[subprocess.Popen[str]] = []
+    with serve_processes() as servers:
 
-    def start(workers: int = 1, **env_overrides: str) -> tuple[subprocess.Popen[str], str]:
-        port = _free_port()
-        env = {
-            **os.environ,
-            "ALTAVIZ_ENV": "test",
-            "AUTH_SECRET": AUTH_SECRET,
-            "DATABASE_URL": pg_url,
-            "ALTAVIZ_DATA_DIR": str(tmp_path),
-            "LOG_LEVEL": "WARNING",
-            **env_overrides,
-        }
-        command = [sys.executable, "-m", "altaviz", "serve", "--port", str(port), "--workers", str(workers)]
-        process = subprocess.Popen(
-            command,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        processes.append(process)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    return process, base
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError("altaviz serve did not start listening")
+        def start(workers: int = 1, **env_overrides: str) -> tuple[subprocess.Popen[str], str]:
+            return servers.start(serve_env(pg_url, tmp_path, **env_overrides), workers=workers)
 
-    yield start
-    for process in processes:  # the whole group: with --workers, the workers are child processes
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=15)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
+        yield start
 
 
 def test_two_workers_share_the_redis_limit(serve: object, redis_url: str, redis_prefix: str) -> None:

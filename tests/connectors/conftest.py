@@ -1,13 +1,8 @@
 """Real servers for the connector tests: a Mosquitto broker of the test's own (Debian's binary, on a free
 port) and `altaviz serve` in a process that a test may stop and start again on the same port."""
 
-import contextlib
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,33 +14,10 @@ from altaviz.accounts import service
 from altaviz.config import normalize_database_url
 from altaviz.db.session import session_scope
 from tests.api.conftest import fast_password_hashing  # noqa: F401 (fixture)
-from tests.api.world import AUTH_SECRET, SeededOrg, seed_organization
+from tests.api.world import SeededOrg, seed_organization
+from tests.servers import ServeProcesses, free_port, serve_env, stop, wait_for_port
 
 MOSQUITTO = "/usr/sbin/mosquitto"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, process: "subprocess.Popen[bytes]", seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listening on {port}")
-
-
-def stop(process: "subprocess.Popen[bytes]") -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
 
 
 @pytest.fixture
@@ -92,32 +64,11 @@ def altaviz(db_url: str, tmp_path: Path) -> Iterator[Altaviz]:
     port = free_port()
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    env = {
-        **os.environ,
-        "ALTAVIZ_ENV": "test",
-        "AUTH_SECRET": AUTH_SECRET,
-        "DATABASE_URL": db_url,
-        "ALTAVIZ_DATA_DIR": str(data_dir),
-        "LOG_LEVEL": "WARNING",
-        "RATE_LIMIT_PER_MINUTE": "100000",
-        "WORKFLOW_SCHEDULER": "false",
-    }
-    running: list[subprocess.Popen[bytes]] = []
+    env = serve_env(db_url, data_dir, RATE_LIMIT_PER_MINUTE="100000", WORKFLOW_SCHEDULER="false")
+    servers = ServeProcesses(grace=0)
 
     def start() -> None:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "altaviz", "serve", "--port", str(port), "--workers", "1"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        running.append(process)
-        wait_for_port(port, process)
-
-    def halt() -> None:
-        while running:
-            stop(running.pop())
+        servers.start(env, port=port)
 
     engine = create_engine(normalize_database_url(db_url))
     org = seed_organization(engine, "alpha", "Alpha")
@@ -130,6 +81,16 @@ def altaviz(db_url: str, tmp_path: Path) -> Iterator[Altaviz]:
             session, org.scope, name="fleet loader", role="admin", created_by=admin, expires_at=None
         )
     start()
-    yield Altaviz(f"http://127.0.0.1:{port}", port, data_dir, engine, start, halt, org, ingest_key, admin_key)
-    halt()
+    yield Altaviz(
+        f"http://127.0.0.1:{port}",
+        port,
+        data_dir,
+        engine,
+        start,
+        servers.stop_all,
+        org,
+        ingest_key,
+        admin_key,
+    )
+    servers.stop_all()
     engine.dispose()

@@ -1,12 +1,6 @@
 """The API test fixtures (the app on SQLite and PostgreSQL, two seeded organizations) plus ingest keys."""
 
-import contextlib
-import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -29,7 +23,8 @@ from tests.api.conftest import (  # noqa: F401 (fixtures)
     settings_factory,
     sqlite_settings_factory,
 )
-from tests.api.world import AUTH_SECRET, SeededOrg
+from tests.api.world import SeededOrg
+from tests.servers import serve_env, serve_processes
 
 
 def make_ingest_key(app: FastAPI, org: SeededOrg, name: str = "gateway") -> tuple[uuid.UUID, str]:  # noqa: F811
@@ -62,59 +57,19 @@ class Served:
     engine: Engine
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def serve(db_url: str, tmp_path: Path) -> Iterator[Callable[..., Served]]:
     """`altaviz serve` in a process of its own (killed with SIGKILL by the durability test)."""
-    processes: list[subprocess.Popen[str]] = []
     engines: list[Engine] = []
+    with serve_processes(grace=0) as servers:
 
-    def start(workers: int = 1, **env_overrides: str) -> Served:
-        port = _free_port()
-        env = {
-            **os.environ,
-            "ALTAVIZ_ENV": "test",
-            "AUTH_SECRET": AUTH_SECRET,
-            "DATABASE_URL": db_url,
-            "ALTAVIZ_DATA_DIR": str(tmp_path),
-            "LOG_LEVEL": "WARNING",
-            "RATE_LIMIT_PER_MINUTE": "100000",
-            "WORKFLOW_SCHEDULER": "false",
-            **env_overrides,
-        }
-        command = [sys.executable, "-m", "altaviz", "serve", "--port", str(port), "--workers", str(workers)]
-        process = subprocess.Popen(
-            command,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        processes.append(process)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("altaviz serve did not start listening")
-        engine = create_engine(normalize_database_url(db_url))
-        engines.append(engine)
-        return Served(process, f"http://127.0.0.1:{port}", tmp_path, engine)
+        def start(workers: int = 1, **env_overrides: str) -> Served:
+            settings = {"RATE_LIMIT_PER_MINUTE": "100000", "WORKFLOW_SCHEDULER": "false", **env_overrides}
+            process, url = servers.start(serve_env(db_url, tmp_path, **settings), workers=workers)
+            engine = create_engine(normalize_database_url(db_url))
+            engines.append(engine)
+            return Served(process, url, tmp_path, engine)
 
-    yield start
-    for process in processes:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
+        yield start
     for engine in engines:
         engine.dispose()

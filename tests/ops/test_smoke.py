@@ -1,72 +1,30 @@
 """`altaviz smoke URL` against a live local `altaviz serve` (fresh SQLite, memory rate limiter)."""
 
-import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.api.world import AUTH_SECRET
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.servers import free_port, serve_env, serve_processes
 
 
 @pytest.fixture
 def serve(sqlite_url: str, tmp_path: Path) -> Iterator[Callable[..., str]]:
-    processes: list[subprocess.Popen[str]] = []
+    with serve_processes() as servers:
 
-    def start(**env_overrides: str) -> str:
-        port = _free_port()
-        env = {
-            **os.environ,
-            "ALTAVIZ_ENV": "test",
-            "AUTH_SECRET": AUTH_SECRET,
-            "DATABASE_URL": sqlite_url,
-            "ALTAVIZ_DATA_DIR": str(tmp_path),
-            "LOG_LEVEL": "WARNING",
-            "RATE_LIMIT_PER_MINUTE": "60",  # the default, and the runbook's figure
-            "RATE_LIMIT_STORAGE_URI": "memory://",
-            "WORKFLOW_SCHEDULER": "false",
-            **env_overrides,
-        }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "altaviz", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        processes.append(process)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, process.stdout.read() if process.stdout else ""
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    return f"http://127.0.0.1:{port}"
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError("altaviz serve did not start listening")
+        def start(**env_overrides: str) -> str:
+            settings = {
+                "RATE_LIMIT_PER_MINUTE": "60",  # the default, and the runbook's figure
+                "RATE_LIMIT_STORAGE_URI": "memory://",
+                "WORKFLOW_SCHEDULER": "false",
+                **env_overrides,
+            }
+            return servers.start(serve_env(sqlite_url, tmp_path, **settings))[1]
 
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=15)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
+        yield start
 
 
 def _smoke(url: str) -> subprocess.CompletedProcess[str]:
@@ -104,7 +62,7 @@ def test_smoke_fails_when_the_rate_limit_does_not_hold(serve: Callable[..., str]
 
 
 def test_smoke_reports_an_unreachable_deployment_without_a_traceback() -> None:
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     done = _smoke(f"http://127.0.0.1:{port}")
     assert done.returncode == 1
     assert f"FAIL health: unreachable: cannot connect to http://127.0.0.1:{port}/api/health" in done.stdout
