@@ -34,7 +34,7 @@ import math
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,7 +46,9 @@ from altaviz.fleet import SENSOR_NAMES
 from altaviz.fleet.thresholds import DEFAULT_CLEAR_COUNT, DEFAULT_ON_DELAY, THRESHOLDS_BY_METRIC
 from altaviz.health import HealthConfig, health_step
 from altaviz.health.model import fleet_prior
-from altaviz.simulator import SimulationConfig, simulate
+from altaviz.simulator import SimulationConfig, realistic, simulate
+from altaviz.simulator.fleet import build_fleet
+from altaviz.simulator.timeline import Timeline
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 HOUR = 3600
@@ -81,7 +83,39 @@ class Method:
     forecast: dict[tuple[str, int], tuple[float, float]] = field(default_factory=dict)  # (cid, t) -> etas
 
 
-def load(seed: int, compressors: int, days: float) -> tuple[list[Unit], list[Failure], int, int]:
+def cache_file(cache: Path, seed: int, compressors: int, days: float) -> Path:
+    return cache / f"realistic-s{seed}-c{compressors}-d{days:g}.npz"
+
+
+def load(seed: int, compressors: int, days: float, cache: Path) -> tuple[list[Unit], list[Failure], int, int]:
+    """One seed's realistic run as per-compressor arrays, simulated once and cached under `cache`."""
+    path = cache_file(cache, seed, compressors, days)
+    if not path.exists():
+        _simulate_to(path, seed, compressors, days)
+    with np.load(path) as f:
+        ids, stations, bounds = f["ids"], f["stations"], f["bounds"]
+        times, values, resets = f["times"], f["values"], f["resets"]
+        reset_ids, truth_ids = f["reset_ids"], f["truth_ids"]
+        truth_modes, truth_times = f["truth_modes"], f["truth_times"]
+        run = f["run"]
+    units = [
+        Unit(
+            str(cid),
+            str(station),
+            times[lo:hi],
+            values[:, lo:hi],
+            np.sort(resets[reset_ids == cid]),
+        )
+        for cid, station, lo, hi in zip(ids, stations, bounds[:-1], bounds[1:], strict=True)
+    ]
+    failures = [
+        Failure(str(cid), str(mode), int(onset), int(failure))
+        for cid, mode, (onset, failure) in zip(truth_ids, truth_modes, truth_times.tolist(), strict=True)
+    ]
+    return units, failures, int(run[0]), int(run[1])
+
+
+def _simulate_to(path: Path, seed: int, compressors: int, days: float) -> None:
     with tempfile.TemporaryDirectory(prefix="altaviz-ew-") as tmp:
         root = Path(tmp)
         config = SimulationConfig(
@@ -95,34 +129,82 @@ def load(seed: int, compressors: int, days: float) -> tuple[list[Unit], list[Fai
         maintenance = pq.read_table(root / "landing" / "maintenance" / "maintenance.parquet").to_pylist()
         truth = pq.read_table(root / "truth" / "failures.parquet").to_pylist()
     station = {r["compressor_id"]: r["station_id"] for r in fleet}
-    resets: dict[str, list[int]] = defaultdict(list)
-    for e in maintenance:
-        resets[e["compressor_id"]].append(int(e["performed_at"].timestamp()))
     ids = table.column("compressor_id").to_numpy(zero_copy_only=False)
     times = pc.cast(table.column("timestamp"), "int64").to_numpy() // 1_000_000
     values = np.stack(
         [table.column(s).to_numpy(zero_copy_only=False).astype(np.float64) for s in SENSOR_NAMES]
     )
-    bounds = np.flatnonzero(ids[1:] != ids[:-1]) + 1
-    units = []
-    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(ids)], strict=True):
-        cid = str(ids[lo])
-        units.append(
-            Unit(
-                cid,
-                station[cid],
-                times[lo:hi],
-                values[:, lo:hi],
-                np.array(sorted(resets[cid]), dtype=np.int64),
-            )
-        )
-    failures = [
-        Failure(
-            r["compressor_id"], r["mode"], int(r["onset_at"].timestamp()), int(r["failure_at"].timestamp())
-        )
-        for r in truth
-    ]
-    return units, failures, int(result.start.timestamp()), int(result.end.timestamp())
+    cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+    bounds = np.r_[0, cuts, len(ids)]
+    unit_ids = ids[bounds[:-1]].astype(str)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial.npz")
+    np.savez(
+        partial,
+        ids=unit_ids,
+        stations=np.array([station[c] for c in unit_ids]),
+        bounds=bounds,
+        times=times,
+        values=values,
+        resets=np.array([int(e["performed_at"].timestamp()) for e in maintenance], dtype=np.int64),
+        reset_ids=np.array([e["compressor_id"] for e in maintenance], dtype=str),
+        truth_ids=np.array([r["compressor_id"] for r in truth], dtype=str),
+        truth_modes=np.array([r["mode"] for r in truth], dtype=str),
+        truth_times=np.array(
+            [(int(r["onset_at"].timestamp()), int(r["failure_at"].timestamp())) for r in truth],
+            dtype=np.int64,
+        ).reshape(-1, 2),
+        run=np.array([int(result.start.timestamp()), int(result.end.timestamp())]),
+    )
+    partial.rename(path)
+
+
+CAUSES = ("restart", "recalibration", "load step", "after repair", "none of these")
+
+
+def healthy_events(seed: int, compressors: int, days: float) -> dict[str, list[tuple[int, str]]]:
+    """Per compressor: (epoch seconds, kind) of the healthy events the scenario planned — restarts
+    (stop ends), recalibrations, load steps of 5 % or more, repairs — read from the simulator's own
+    plan (the evaluation may know what the model may not), to say what each false warning followed."""
+    config = SimulationConfig(
+        compressors=compressors, days=days, start=START, seed=seed, scenario="realistic"
+    )
+    timeline = Timeline(START, config.interval_minutes, config.readings_per_compressor)
+    fleet = build_fleet(seed, compressors, timeline)
+    plan = realistic.plan(seed, fleet, timeline)
+    base = int(START.timestamp())
+    out: dict[str, list[tuple[int, str]]] = defaultdict(list)
+
+    def add(c: int, minute: float, kind: str) -> None:
+        out[fleet.compressors[c].compressor_id].append((base + int(minute * 60), kind))
+
+    for c, _, end in plan.stops:
+        add(c, end, "restart")
+    for c, sensor, at, _ in plan.recalibrations:
+        add(c, at, f"recalibration {SENSOR_NAMES[sensor]}")
+    for f in plan.failures:
+        add(f.compressor, f.repaired, "after repair")
+    block = realistic.LOAD_BLOCK_HOURS * 60
+    for c in range(compressors):
+        levels = plan.levels[c]
+        for b in np.flatnonzero(np.abs(np.diff(levels)) >= 0.05) + 1:
+            add(c, float(b * block), "load step")
+    return {k: sorted(v) for k, v in out.items()}
+
+
+# How long after an event a warning is blamed on it.
+CAUSE_HOURS = {"restart": 24, "recalibration": 48, "load step": 12, "after repair": 14 * 24}
+
+
+def cause_of(t: int, events: list[tuple[int, str]]) -> str:
+    """The most recent healthy event a warning at `t` followed closely enough to blame."""
+    for at, kind in reversed(events):
+        if at > t:
+            continue
+        family = "recalibration" if kind.startswith("recalibration") else kind
+        if t - at <= CAUSE_HOURS[family] * HOUR:
+            return family
+    return "none of these"
 
 
 def ambient_proxy(units: list[Unit]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -275,7 +357,9 @@ def prior_for(
 
 def model_warnings(
     u: Unit, ambient: tuple[np.ndarray, np.ndarray] | None, prior: np.ndarray, config: HealthConfig
-) -> tuple[list[int], dict[int, tuple[float, float]]]:
+) -> tuple[list[int], dict[int, tuple[float, float]], list[str]]:
+    """Warning starts, the projections (critical, warning) at each, and each start's driving sensor
+    and flag ("anomaly" or "prediction")."""
     out = health_step(
         u.times,
         u.values,
@@ -288,6 +372,11 @@ def model_warnings(
     flag = out.anomaly | out.prediction
     starts = np.flatnonzero(flag & ~np.r_[False, flag[:-1]])
     forecasts = {}
+    labels = [
+        f"{SENSOR_NAMES[int(np.nanargmax(np.abs(np.nan_to_num(out.score[:, i]))))]} "
+        f"{'anomaly' if out.anomaly[i] else 'prediction'}"
+        for i in starts
+    ]
     with np.errstate(all="ignore"):
         crit = np.nanmin(np.where(np.isnan(out.eta_critical), np.inf, out.eta_critical), axis=0)
         warn = np.nanmin(np.where(np.isnan(out.eta_warning), np.inf, out.eta_warning), axis=0)
@@ -297,7 +386,7 @@ def model_warnings(
         c = next((x for x in crit[window] if np.isfinite(x)), math.nan)
         w = next((x for x in warn[window] if np.isfinite(x)), math.nan)
         forecasts[int(out.hour[i])] = (c, w)
-    return [int(out.hour[i]) for i in starts], forecasts
+    return [int(out.hour[i]) for i in starts], forecasts, labels
 
 
 def pct(values: list[float], q: float) -> float:
@@ -317,6 +406,10 @@ class Tally:
     share_of_window: dict[str, list[float]] = field(default_factory=lambda: {n: [] for n in NAMES})
     target_48: dict[str, list[int]] = field(default_factory=lambda: {n: [0, 0] for n in NAMES})
     false: dict[str, int] = field(default_factory=lambda: dict.fromkeys(NAMES, 0))
+    false_causes: dict[str, dict[str, int]] = field(
+        default_factory=lambda: {n: dict.fromkeys(CAUSES, 0) for n in NAMES}
+    )
+    false_labels: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     stop_alerts: int = 0
     forecast_err_crit: list[float] = field(default_factory=list)
     forecast_err_warn: list[float] = field(default_factory=list)
@@ -339,6 +432,10 @@ class Tally:
             self.target_48[name] = [
                 a + b for a, b in zip(self.target_48[name], other.target_48[name], strict=True)
             ]
+            for cause, count in other.false_causes[name].items():
+                self.false_causes[name][cause] += count
+        for label, count in other.false_labels.items():
+            self.false_labels[label] += count
         for key, value in other.seconds.items():
             self.seconds[key] += value
         for mode, (d, n) in other.by_mode.items():
@@ -359,11 +456,12 @@ class Tally:
             setattr(self, key, getattr(self, key) + getattr(other, key))
 
 
-def evaluate_seed(job: tuple[int, int, float, HealthConfig]) -> Tally:
-    seed, compressors, days, config = job
+def evaluate_seed(job: tuple[int, int, float, HealthConfig, Path]) -> Tally:
+    seed, compressors, days, config, cache = job
     tally = Tally()
     began = time.process_time()
-    units, failures, run_start, run_end = load(seed, compressors, days)
+    units, failures, run_start, run_end = load(seed, compressors, days, cache)
+    events = healthy_events(seed, compressors, days)
     tally.seconds["simulate"] += time.process_time() - began
     ambient = ambient_proxy(units)
     began = time.process_time()
@@ -385,7 +483,7 @@ def evaluate_seed(job: tuple[int, int, float, HealthConfig]) -> Tally:
         z_starts = zscore_warnings(u, config)
         tally.seconds["z-score"] += time.process_time() - began
         began = time.process_time()
-        m_starts, forecasts = model_warnings(u, ambient.get(u.station), prior, config)
+        m_starts, forecasts, labels = model_warnings(u, ambient.get(u.station), prior, config)
         tally.seconds["health model"] += time.process_time() - began
         starts = {"thresholds": sorted({t for t, _ in alerts}), "z-score": z_starts, "health model": m_starts}
         unit_failures = per_unit_failures[u.cid]
@@ -395,9 +493,13 @@ def evaluate_seed(job: tuple[int, int, float, HealthConfig]) -> Tally:
             span -= max(0, min(f.failure + 2 * DAY, run_end) - max(f.onset, run_start))
         tally.healthy_seconds += span
         for name, ts in starts.items():
-            tally.false[name] += sum(
-                not any(t <= f.failure <= t + FALSE_HORIZON for f in unit_failures) for t in ts
-            )
+            for k, t in enumerate(ts):
+                if any(t <= f.failure <= t + FALSE_HORIZON for f in unit_failures):
+                    continue
+                tally.false[name] += 1
+                tally.false_causes[name][cause_of(t, events.get(u.cid, []))] += 1
+                if name == "health model":
+                    tally.false_labels[labels[k]] += 1
         for f in unit_failures:
             if f.failure > run_end:
                 tally.in_progress += 1
@@ -487,6 +589,15 @@ def report(args: argparse.Namespace, t: Tally) -> None:
         "false warnings / 100 healthy comp-months",
         {n: f"{100 * t.false[n] / months:.1f}" if months else "-" for n in NAMES},
     )
+    for cause in CAUSES:
+        row(
+            f"  of which after: {cause}",
+            {n: f"{100 * t.false_causes[n][cause] / months:.1f}" if months else "-" for n in NAMES},
+        )
+    row(
+        "CPU per reading, µs",
+        {n: f"{1e6 * t.seconds[n] / max(t.readings, 1):.2f}" for n in NAMES},
+    )
     crit = f"{pct(t.forecast_err_crit, 50):.0%} (n={len(t.forecast_err_crit)})"
     warn = f"{pct(t.forecast_err_warn, 50):.0%} (n={len(t.forecast_err_warn)})"
     row("forecast error at 1st warning: critical", {"thresholds": "-", "z-score": "-", "health model": crit})
@@ -497,14 +608,18 @@ def report(args: argparse.Namespace, t: Tally) -> None:
         f"raises them): {t.stop_alerts} = {100 * t.stop_alerts / months:.0f} per 100 healthy comp-months"
     )
     print(
+        "  health model's false warnings by driving sensor and flag: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(t.false_labels.items(), key=lambda kv: -kv[1]))
+    )
+    print(
         "  health model detection by mode: "
         + ", ".join(f"{m} {d}/{n}" for m, (d, n) in sorted(t.by_mode.items()))
     )
     print(
         "  CPU seconds: "
         + ", ".join(f"{k} {v:.1f}" for k, v in t.seconds.items())
-        + f"; health model {1e6 * t.seconds['health model'] / max(t.readings, 1):.1f} µs per reading"
-        + f" ({t.seconds['health model'] / max(t.seconds['thresholds'], 1e-9):.1f}× the threshold rules here)"
+        + "; health model / threshold rules here: "
+        + f"{t.seconds['health model'] / max(t.seconds['thresholds'], 1e-9):.1f}×"
     )
 
 
@@ -512,15 +627,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--first-seed", type=int, default=1)
-    parser.add_argument("--compressors", type=int, default=50)
-    parser.add_argument("--days", type=float, default=30)
-    parser.add_argument("--jobs", type=int, default=1, help="seeds evaluated in parallel processes")
+    parser.add_argument("--compressors", type=int, default=100)
+    parser.add_argument("--days", type=float, default=60)
+    parser.add_argument("--jobs", type=int, default=2, help="seeds evaluated in parallel processes")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "altaviz-early-warning",
+        help="simulated runs are kept here (one .npz per seed and size) and reused",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a HealthConfig field for (c), e.g. --set trend_t=3 (repeatable)",
+    )
     args = parser.parse_args()
     config = HealthConfig()
+    for item in args.set:
+        name, _, value = item.partition("=")
+        config = replace(config, **{name: type(getattr(config, name))(value)})
     jobs = [
-        (seed, args.compressors, args.days, config)
+        (seed, args.compressors, args.days, config, args.cache)
         for seed in range(args.first_seed, args.first_seed + args.seeds)
     ]
     total = Tally()
@@ -533,6 +664,8 @@ def main() -> None:
     else:
         for job in jobs:
             total.merge(evaluate_seed(job))
+    if args.set:
+        print("health model settings changed: " + ", ".join(args.set))
     report(args, total)
 
 

@@ -142,6 +142,7 @@ class HealthState:
     """Everything an incremental run needs from the previous one (NumPy arrays and numbers only)."""
 
     last_hour: int = -(2**62)
+    ref: Floats = field(default_factory=lambda: np.full(6, np.nan))  # the levels are relative to it
     last_value: Floats = field(default_factory=lambda: np.full(6, np.nan))
     equal_run: Ints = field(default_factory=lambda: np.zeros(6, dtype=np.int64))
     flow_ref: float = 0.0
@@ -289,14 +290,11 @@ def _lookup(hours: Ints, ambient_hours: Ints | None, ambient: Floats | None) -> 
     return out
 
 
-def _features(medians: Floats, amb: Floats, hours: Ints) -> Floats:
-    """(hours, FEATURES) raw features; log of non-positive values is NaN."""
-    with np.errstate(all="ignore"):
-        logs = np.log(np.where(medians > 0, medians, np.nan))
+def _features(amb: Floats, hours: Ints) -> Floats:
+    """(hours, FEATURES): the features that are not sensor levels (those are filled in per hour)."""
     angle = 2 * math.pi * (hours % 24) / 24
-    x = np.empty((len(hours), FEATURES))
+    x = np.full((len(hours), FEATURES), np.nan)
     x[:, CONST] = 1.0
-    x[:, LFLOW], x[:, LHP], x[:, LDIS], x[:, LSUC] = logs[FLOW], logs[HP], logs[DIS], logs[SUC]
     x[:, AMB] = amb / 10
     x[:, SIN], x[:, COS] = np.sin(angle), np.cos(angle)
     return x
@@ -313,9 +311,7 @@ def _run(
     config: HealthConfig,
 ) -> HealthOutput:
     n = len(hours)
-    x_all = _features(medians, amb, hours)
-    with np.errstate(all="ignore"):
-        y_all = np.log(np.where(medians > 0, medians, np.nan)).T  # (hours, 6)
+    x_all = _features(amb, hours)
     out_judged = np.zeros(n, dtype=bool)
     out_running = np.zeros(n, dtype=bool)
     out_health = np.full(n, np.nan)
@@ -332,11 +328,12 @@ def _run(
         if state.last_hour > -(2**61) and np.any((reset_hours > state.last_hour) & (reset_hours <= hour)):
             _reset(state)
         state.last_hour = hour
-        y = y_all[i]
-        if state.fitted:  # recalibration offsets apply to the sensors as features too
-            x_all[i, [LFLOW, LHP, LDIS, LSUC]] -= state.offset[[FLOW, HP, DIS, SUC]]
         flow = medians[FLOW, i]
         if not np.isnan(flow):
+            if flow * config.running_share > state.ref[FLOW]:
+                # The reference was taken while the unit idled (a series that begins stopped): what
+                # was learned from it was not running, so learning starts again.
+                _reset(state)
             state.flow_ref = max(state.flow_ref, float(flow))
         running = bool(
             not np.isnan(min_flow[i])
@@ -348,8 +345,17 @@ def _run(
             state.hours_running = 0
             continue
         state.hours_running += 1
+        if state.hours_running <= config.settle_hours:
+            continue
+        if np.isnan(state.ref).any():
+            if np.isnan(medians[:, i]).any() or (medians[:, i] <= 0).any():
+                continue
+            state.ref = medians[:, i].copy()
+        # Levels relative to the unit's reference: every sensor is modelled linearly in them.
+        y = medians[:, i] / state.ref - 1
         x = x_all[i]
-        if state.hours_running <= config.settle_hours or np.isnan(x[[LFLOW, LHP, LDIS, LSUC]]).any():
+        x[[LFLOW, LHP, LDIS, LSUC]] = y[[FLOW, HP, DIS, SUC]] - state.offset[[FLOW, HP, DIS, SUC]]
+        if np.isnan(x[[LFLOW, LHP, LDIS, LSUC]]).any():
             continue
         if not state.fitted:
             if not np.isnan(y).any():
@@ -372,8 +378,6 @@ def _run(
         state.z_y.append(y.tolist())
         if len(state.z_hours) > config.step_window:
             del state.z_hours[0], state.z_values[0], state.z_x[0], state.z_y[0]
-        if np.isnan(state.ewma_spread).any():
-            state.ewma_spread = np.full(6, MEAN_ABS * null_sd)
         spread = np.maximum(state.ewma_spread / MEAN_ABS, null_sd)
         score = state.ewma / spread
         candidates = np.abs(score) > config.step_min_z
@@ -396,7 +400,7 @@ def _run(
         state.trend_values.append(reference.tolist())
         if len(state.trend_hours) > config.trend_hours:
             del state.trend_hours[0], state.trend_values[0]
-        shift = prediction - state.coef[:, CONST] + state.offset  # log reading − log reference value
+        shift = prediction - state.coef[:, CONST] + state.offset  # (reading − reference value) / ref
         predicted = False
         for j in np.flatnonzero(np.abs(score) > config.trend_score):
             eta = _prognosis(state, int(j), hour, shift[j], limits, config)
@@ -446,8 +450,8 @@ def _run(
 
 
 def _reset(state: HealthState) -> None:
-    """After maintenance: learn again from scratch (keeping only the stuck-sensor memory)."""
-    fresh = HealthState()
+    """After maintenance: learn again from scratch (keeping the stuck-sensor memory and the prior)."""
+    fresh = HealthState(last_hour=state.last_hour, prior=state.prior)
     fresh.last_value, fresh.equal_run = state.last_value, state.equal_run
     state.__dict__.update(fresh.__dict__)
 
@@ -483,6 +487,18 @@ def _fit_warmup(state: HealthState, config: HealthConfig) -> None:
     residuals = y - xc @ state.coef.T
     mad = np.median(np.abs(residuals - np.median(residuals, axis=0)), axis=0) * 1.4826
     state.scale = np.maximum(mad * config.scale_inflation, config.scale_floor)
+    # The EWMA's healthy spread starts from the warm-up's own residuals run through the EWMA: they
+    # are autocorrelated (weather the ambient proxy misses, loads fitted imperfectly), which the iid
+    # formula (the floor) ignores.
+    lam = config.ewma_lambda
+    ewma = np.zeros(6)
+    sizes = []
+    for k, row in enumerate(np.clip(residuals / state.scale, -config.z_clip, config.z_clip)):
+        ewma = (1 - lam) * ewma + lam * row
+        if k >= 1 / lam:
+            sizes.append(np.abs(ewma))
+    iid = MEAN_ABS * math.sqrt(lam / (2 - lam))
+    state.ewma_spread = np.maximum(np.mean(sizes, axis=0), iid) if sizes else np.full(6, iid)
     state.fitted = True
     state.learned = len(x)
     state.warm_x, state.warm_y = [], []
@@ -591,7 +607,7 @@ def _prognosis(
     seen = ~np.isnan(values)
     if seen.sum() < config.trend_min_points:
         return None
-    t, v = hours[seen], np.exp(values[seen])  # the value at the reference operating point
+    t, v = hours[seen], state.ref[j] * (1 + values[seen])  # the value at the reference operating point
     t_mean = t.mean()
     sxx = float(np.sum((t - t_mean) ** 2))
     if sxx <= 0:
@@ -608,7 +624,7 @@ def _prognosis(
     for base, limit in ((0, limits.warning[j]), (3, limits.critical[j])):
         if np.isnan(limit):
             continue
-        target = limit / math.exp(shift)  # the limit seen from the reference operating point
+        target = limit - state.ref[j] * shift  # the limit seen from the reference operating point
         gap = target - now
         if side * gap <= 0:
             out[base : base + 3] = 0.0
