@@ -1,21 +1,21 @@
 """A full run of a large fleet against the least work any run producing the same lake must do.
 
-Default: 4,700 compressors × 30 days (≈ 20.3 M readings), issue 3's full-size figure (targets ≤ 60 s
+Default: 4,700 compressors × 30 days (≈ 20.3 M readings), issue 21's full-size figure (targets ≤ 60 s
 and ≤ 4 GB peak memory on 2 cores). The pipeline runs as a whole `altaviz pipeline run --skip-db`
 process (bronze → silver → gold, hourly, violations, alerts); its time, CPU seconds and peak RSS
 are measured from here.
 
-Two references, measured in this script on the same files and engine settings:
+References, measured in this script on the same files and engine settings:
 - the I/O floor: the lake's tables copied with no feature computed at all — landing → bronze,
-  bronze → silver (day-partitioned), silver → a per-reading gold table of the same width (every
-  feature column a plain per-row expression), and the hourly GROUP BY. Any run writing this lake
-  does at least this much;
-- the rolling windows alone: the `windowed` part of gold_readings.sql (taken from the file, not
-  copied), every window aggregate of every reading, chunked as the pipeline chunks the fleet,
-  counted but not written.
-Their sum bounds from below what the full run can take while computing the same features with
-window functions. CPU seconds are the steadier figure on a shared machine: on N cores a run cannot
-take less wall time than its CPU seconds / N.
+  bronze → silver (day-partitioned), silver → a per-reading gold table of the width the run wrote
+  (every feature column a plain per-row expression), and the hourly GROUP BY. Any run writing this
+  lake does at least this much;
+- the rolling windows as window functions, today's formulation before issue 21 (every window aggregate
+  of tests/pipeline/rolling_reference.sql, by chunk of the fleet as the pipeline chunks it, counted but
+  not written), against the same windows in one pass per compressor (pipeline/rolling.py, every window
+  and the rate, fed by DuckDB as Arrow, also not written).
+CPU seconds are the steadier figure on a shared machine: on N cores a run cannot take less wall time
+than its CPU seconds / N.
 
     python bench/bench_full_run.py
     python bench/bench_full_run.py --compressors 470 --days 30
@@ -33,13 +33,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
-import sqlglot
-from sqlglot import exp
 
 from altaviz.config import Settings
-from altaviz.pipeline.engine import DuckDBEngine, load_sql
-from altaviz.pipeline.stages import EVERY_READING, bind_parameters, chunk_of, fleet_chunks
+from altaviz.pipeline.engine import DuckDBEngine
+from altaviz.pipeline.params import RATE_MIN_READINGS
+from altaviz.pipeline.rolling import append_rolling
+from altaviz.pipeline.stages import chunk_of, fleet_chunks
 from altaviz.simulator import SimulationConfig, simulate
+
+REFERENCE = Path(__file__).parents[1] / "tests" / "pipeline" / "rolling_reference.sql"
 
 SENSORS = (
     "vibration_mms",
@@ -84,13 +86,15 @@ def day_partitioned(sql: str, target: Path) -> str:
 
 
 def gold_width_columns(con: duckdb.DuckDBPyConnection, lake: Path) -> str:
-    """Per-row stand-ins for the gold readings table's columns beyond silver's, one for one."""
+    """The gold readings table's columns, one for one: silver's where gold has them, the others as
+    per-row stand-ins."""
     gold = f"read_parquet('{lake}/gold/readings/**/*.parquet', hive_partitioning = false)"
     silver = f"read_parquet('{lake}/silver/readings/**/*.parquet', hive_partitioning = false)"
     silver_columns = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {silver}").fetchall()}
     stand_ins = []
     for i, (name, type_name, *_) in enumerate(con.execute(f"DESCRIBE SELECT * FROM {gold}").fetchall()):
         if name in silver_columns:
+            stand_ins.append(name)
             continue
         sensor = SENSORS[i % len(SENSORS)]
         value = {
@@ -123,7 +127,7 @@ def io_floor(landing: Path, lake: Path, work: Path) -> dict[str, tuple[float, fl
             work / "silver",
         ),
         "gold readings": day_partitioned(
-            f"SELECT * EXCLUDE (day), {gold_width_columns(con, lake)} "
+            f"SELECT {gold_width_columns(con, lake)} "
             f"FROM read_parquet('{work}/silver/**/*.parquet', hive_partitioning = true)",
             work / "gold",
         ),
@@ -137,28 +141,25 @@ def io_floor(landing: Path, lake: Path, work: Path) -> dict[str, tuple[float, fl
         con.close()
 
 
-def windowed_query() -> str:
-    """gold_readings.sql's `windowed` part, as the pipeline runs it: every window aggregate."""
-    parsed = sqlglot.parse_one(load_sql("gold_readings"), read="duckdb")
-    cte = next(c for c in parsed.find_all(exp.CTE) if c.alias == "windowed")
-    return cte.this.sql(dialect="duckdb")
-
-
-def windows_alone(data_dir: Path, work: Path) -> tuple[float, float]:
-    """Every rolling-window aggregate of every reading, by chunk of the fleet as the pipeline runs."""
+def windows(data_dir: Path, work: Path, one_pass: bool) -> tuple[float, float]:
+    """Every rolling-window aggregate of every reading, by chunk of the fleet as the pipeline runs: as
+    window functions (the reference SQL) or in one pass (rolling.py), counted, not written."""
     settings = Settings(data_dir=data_dir)
-    engine = DuckDBEngine(settings, work / "windows")
-    bind_parameters(engine, settings)
-    engine.bind_sql("evaluation", EVERY_READING)
+    engine = DuckDBEngine(settings, work / ("one-pass" if one_pass else "window-functions"))
     silver = sorted((data_dir / "lake" / "silver" / "readings").rglob("*.parquet"))
     starts = fleet_chunks(engine, silver, settings.pipeline_chunk_rows)
-    query = windowed_query()
+    query = REFERENCE.read_text().replace("$min_readings", str(RATE_MIN_READINGS))
 
     def run() -> None:
         for chunk in range(len(starts) + 1):
-            engine.bind_sql("every_reading", chunk_of(silver, starts, chunk))
-            # every column is aggregated, so no window aggregate is pruned as unused
-            engine.rows(f"SELECT MAX(COLUMNS(*)) FROM ({query})")
+            engine.bind_sql("readings", chunk_of(silver, starts, chunk))
+            if one_pass:
+                engine.map_compressors(
+                    "rolled", "readings", lambda t: append_rolling(t, RATE_MIN_READINGS, windows=True)
+                )
+                engine.rows("SELECT MAX(COLUMNS(*)) FROM rolled")
+            else:  # every column is aggregated, so no window aggregate is pruned as unused
+                engine.rows(f"SELECT MAX(COLUMNS(*)) FROM ({query})")
 
     try:
         return measured(run)
@@ -197,18 +198,23 @@ def main() -> None:
             f"{floor_cpu:.0f} CPU s ({parts})",
             flush=True,
         )
-        windows_wall, windows_cpu = windows_alone(data_dir, root / "work")
+        reference_wall, reference_cpu = windows(data_dir, root / "work", one_pass=False)
         print(
-            f"rolling windows alone (gold_readings.sql's window aggregates, not written): "
-            f"{windows_wall:.1f} s, {windows_cpu:.0f} CPU s",
+            f"rolling windows as window functions (the reference, not written): "
+            f"{reference_wall:.1f} s, {reference_cpu:.0f} CPU s",
             flush=True,
         )
-        bound_wall, bound_cpu = floor_wall + windows_wall, floor_cpu + windows_cpu
+        one_wall, one_cpu = windows(data_dir, root / "work", one_pass=True)
+        print(
+            f"rolling windows in one pass (rolling.py, every window, not written): {one_wall:.1f} s, "
+            f"{one_cpu:.0f} CPU s; {reference_wall / one_wall:.1f}× faster wall, "
+            f"{reference_cpu / one_cpu:.1f}× CPU than the reference",
+            flush=True,
+        )
         cores = os.cpu_count() or 1
         print(
-            f"floor + windows: {bound_wall:.1f} s, {bound_cpu:.0f} CPU s (≥ {bound_cpu / cores:.0f} s on "
-            f"{cores} cores); full run / (floor + windows): {wall / bound_wall:.2f}× wall, "
-            f"{cpu / bound_cpu:.2f}× CPU"
+            f"full run / I/O floor: {wall / floor_wall:.2f}× wall, {cpu / floor_cpu:.2f}× CPU "
+            f"(the floor's CPU on {cores} cores: ≥ {floor_cpu / cores:.0f} s)"
         )
     finally:
         shutil.rmtree(root, ignore_errors=True)

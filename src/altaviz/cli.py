@@ -455,7 +455,7 @@ def pipeline_sql(
     from altaviz.pipeline.engine import ENGINES, load_sql, spark_sql
     from altaviz.pipeline.stages import GOLD_STEPS, SILVER_STEPS
 
-    steps = [step.name for step in (*SILVER_STEPS, *GOLD_STEPS)]
+    steps = [step.name for step in (*SILVER_STEPS, *GOLD_STEPS) if step.per_compressor is None]
     if step is not None and step not in steps:
         raise typer.BadParameter(f"unknown transform; choose from {', '.join(steps)}", param_hint="STEP")
     if dialect not in ENGINES:
@@ -466,6 +466,49 @@ def pipeline_sql(
         out.print(
             spark_sql(sql) if dialect == "spark" else sql, markup=False, highlight=False, soft_wrap=True
         )
+
+
+@pipeline_app.command("features")
+def pipeline_features(
+    output: Annotated[Path, typer.Argument(help="The Parquet file to write.")],
+    organization: Annotated[
+        str | None, typer.Option(help="The organization's slug (default $ALTAVIZ_ORGANIZATION).")
+    ] = None,
+    compressor: Annotated[
+        list[str] | None,
+        typer.Option("--compressor", help="A compressor id; repeat for several; default all."),
+    ] = None,
+    since: Annotated[datetime | None, typer.Option(help="First reading's time (UTC unless zoned).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Last reading's time (UTC unless zoned).")] = None,
+) -> None:
+    """Write every per-reading feature of gold (rolling windows, rate, time features) from the lake's
+    silver readings: those the lake does not store, derived as the pipeline derives them."""
+    import pyarrow.parquet as pq
+
+    from altaviz.pipeline.features import reading_features
+    from altaviz.pipeline.lake import Lake, LakeError
+
+    settings = get_settings()
+    try:
+        table = reading_features(
+            Lake(settings.lake_dir),
+            organization or settings.default_organization,
+            compressor or (),
+            _utc(since),
+            _utc(until),
+        )
+    except LakeError as exc:
+        err.print(f"[red]{escape(str(exc))}[/red]")
+        raise typer.Exit(1) from None
+    output.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, output, compression="zstd")
+    out.print(f"{table.num_rows:,} readings with their features written to {output}")
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    from datetime import UTC
+
+    return None if moment is None or moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @app.command()

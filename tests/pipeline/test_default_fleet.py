@@ -9,10 +9,14 @@ from typing import Any
 import duckdb
 import pytest
 
+from altaviz.fleet import SENSORS
+from altaviz.pipeline.features import reading_features
+from altaviz.pipeline.lake import Lake
 from altaviz.pipeline.run import PipelineResult
 from tests.pipeline.helpers import copy_landing, lake_rows, run, settings_for
 
 FAILING = {"COMP-003", "COMP-007"}
+SENSOR_NAMES = [s.name for s in SENSORS]
 
 
 @pytest.fixture(scope="module")
@@ -162,13 +166,35 @@ def test_spikes_are_flagged_not_removed(default_run: tuple[Path, PipelineResult]
 
 
 def test_time_features(default_run: tuple[Path, PipelineResult]) -> None:
+    """Derived from silver where needed (pipeline/features.py), not stored in gold/readings."""
     data_dir, _ = default_run
-    for row in lake_rows(data_dir, "gold/readings", "compressor_id = 'COMP-001'")[:300]:
+    rows = reading_features(Lake(data_dir / "lake"), "altaviz-demo", ["COMP-001"]).to_pylist()
+    assert len(rows) == 1_008
+    weekdays = set()
+    for row in rows:
         ts = row["timestamp"]
         assert row["hour_of_day"] == ts.hour
         assert row["day_of_week"] == ts.isoweekday()
         assert row["is_weekend"] == (ts.isoweekday() >= 6)
-        assert row["reading_date"] == ts.date()
         assert row["pressure_differential"] == pytest.approx(
             row["discharge_pressure_psi"] - row["suction_pressure_psi"]
         )
+        weekdays.add(row["day_of_week"])
+    assert weekdays == set(range(1, 8))
+
+
+def test_gold_readings_hold_what_is_read(default_run: tuple[Path, PipelineResult]) -> None:
+    """Per reading, gold keeps what gold_hourly, metric_series and the dashboard read, nothing more."""
+    data_dir, _ = default_run
+    (row,) = lake_rows(data_dir, "gold/readings", "compressor_id = 'COMP-001'", order="timestamp DESC")[:1]
+    statuses = {f"{m}_status" for m in (*SENSOR_NAMES, "pressure_differential", "temp_rate_of_change")}
+    assert set(row) == {
+        "organization",
+        "compressor_id",
+        "timestamp",
+        *SENSOR_NAMES,
+        "quality_flags",
+        "pressure_differential",
+        "temp_rate_of_change",
+        *statuses,
+    }

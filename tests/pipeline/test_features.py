@@ -4,11 +4,15 @@ import statistics
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from altaviz.fleet import DEFAULT_THRESHOLDS, SENSORS
+from altaviz.pipeline.features import reading_features
+from altaviz.pipeline.lake import Lake
 from tests.pipeline.helpers import OFF_HOUR_START, lake_rows, run, settings_for, write_fleet, write_readings
 
 # An irregular series with a 3-hour gap: a row-count window would mix readings hours apart.
@@ -43,8 +47,15 @@ def test_rolling_windows_are_time_based(tmp_path: Path) -> None:
     values = [float(i % 5 + 1) for i in range(len(MINUTES))]
     data_dir = _series(tmp_path, MINUTES, values)
     times = [OFF_HOUR_START + timedelta(minutes=m) for m in MINUTES]
-    gold = lake_rows(data_dir, "gold/readings", order="timestamp")
+    # derived where needed (pipeline/features.py); gold/readings stores the rate only
+    gold = reading_features(Lake(data_dir / "lake"), "altaviz-demo").to_pylist()
     assert len(gold) == len(MINUTES)
+    stored = lake_rows(data_dir, "gold/readings", order="timestamp")
+    assert [r["temp_rate_of_change"] for r in stored] == [r["temp_rate_of_change"] for r in gold]
+    later = OFF_HOUR_START + timedelta(minutes=1500)
+    assert reading_features(Lake(data_dir / "lake"), "altaviz-demo", since=later) == reading_features(
+        Lake(data_dir / "lake"), "altaviz-demo"
+    ).filter(pc.field("timestamp") >= later)
     for row in gold:
         for hours, prefix in ((1, "vibration_1hr"), (4, "vibration_4hr"), (24, "vibration_24hr")):
             window = _expected(times, values, row["timestamp"], hours)
@@ -124,3 +135,33 @@ def test_statuses_follow_the_threshold_table(
             if limit is not None and (value >= limit if t.direction == "high" else value <= limit):
                 expected = level
         assert status == expected, (t.metric, value)
+
+
+def test_features_command_writes_the_derived_features(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from altaviz.cli import app
+    from altaviz.config import get_settings
+
+    values = [float(i % 5 + 1) for i in range(len(MINUTES))]
+    data_dir = _series(tmp_path, MINUTES, values)
+    monkeypatch.setenv("ALTAVIZ_DATA_DIR", str(data_dir))
+    get_settings.cache_clear()
+    try:
+        output = tmp_path / "out" / "features.parquet"
+        since = (OFF_HOUR_START + timedelta(minutes=300)).replace(tzinfo=None).isoformat()
+        done = CliRunner().invoke(
+            app, ["pipeline", "features", str(output), "--compressor", "COMP-001", "--since", since]
+        )
+        assert done.exit_code == 0, done.output
+        written = pq.read_table(output).to_pylist()
+        assert [r["timestamp"] for r in written] == [
+            OFF_HOUR_START + timedelta(minutes=m) for m in MINUTES if m >= 300
+        ]
+        # the 24-hour window of the first reading written reaches back before --since
+        assert written[0]["vibration_24hr_max"] == max(values[: MINUTES.index(300) + 1])
+        assert done.output.startswith("7 readings")
+    finally:
+        get_settings.cache_clear()

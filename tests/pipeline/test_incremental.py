@@ -16,7 +16,6 @@ from sqlalchemy import select
 
 from altaviz.alerts.models import AlertHistory
 from altaviz.db.session import create_db_engine, session_scope
-from altaviz.pipeline import incremental
 from altaviz.pipeline.lake import Lake
 from altaviz.simulator import SimulationConfig, SimulationResult, simulate
 from altaviz.simulator.config import FAULT_KINDS
@@ -84,15 +83,9 @@ def _land(data_dir: Path, number: int, batch: pa.Table) -> None:
     pq.write_table(batch, data_dir / "landing" / "readings" / f"batch-{number}.parquet")
 
 
-@pytest.mark.parametrize("joined_up_to", [timedelta(0), incremental.JOINED_WINDOWS_UP_TO, timedelta(days=30)])
 def test_incremental_runs_equal_a_full_recomputation(
-    tmp_path: Path,
-    arriving: tuple[Path, list[pa.Table]],
-    joined_up_to: timedelta,
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, arriving: tuple[Path, list[pa.Table]]
 ) -> None:
-    """Gold's windows by window functions only, as the run chooses them, and by joins only."""
-    monkeypatch.setattr(incremental, "JOINED_WINDOWS_UP_TO", joined_up_to)
     data_dir, batches = arriving
     settings = settings_for(data_dir)
     messages: list[list[str]] = []

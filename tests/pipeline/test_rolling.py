@@ -1,76 +1,26 @@
 """The one-pass rolling windows (pipeline/rolling.py) against their definition: SQL window functions.
 
-REFERENCE is gold_readings.sql's window-function formulation as it stood before the per-compressor
-step replaced it (RANGE frames on the timestamp ending at the current row, NULLs left out, the rate
-from the 1-hour and 2-hour frames). It is kept here as the definition, not as a production path.
+REFERENCE (rolling_reference.sql) is gold_readings.sql's window-function formulation as it stood before
+the per-compressor step replaced it (RANGE frames on the timestamp ending at the current row, NULLs left
+out, the rate from the 1-hour and 2-hour frames): the definition, not a production path.
 """
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pytest
 
+from altaviz.pipeline.engine import read_parquet
+from altaviz.pipeline.lake import Lake
+from altaviz.pipeline.params import RATE_MIN_READINGS
 from altaviz.pipeline.rolling import rolling_windows
+from altaviz.simulator import SimulationResult
+from tests.pipeline.helpers import copy_landing, lake_rows, run, settings_for
 
-REFERENCE = """
-WITH windowed AS (
-    SELECT
-        s.*,
-        AVG(vibration_mms) OVER h24 AS vibration_24hr_mean,
-        STDDEV_SAMP(vibration_mms) OVER h24 AS vibration_24hr_std,
-        MAX(vibration_mms) OVER h24 AS vibration_24hr_max,
-        AVG(discharge_temp_f) OVER h24 AS temp_24hr_mean,
-        AVG(discharge_pressure_psi) OVER h24 AS pressure_24hr_mean,
-        AVG(vibration_mms) OVER h1 AS vibration_1hr_mean,
-        STDDEV_SAMP(vibration_mms) OVER h1 AS vibration_1hr_std,
-        MAX(vibration_mms) OVER h1 AS vibration_1hr_max,
-        AVG(vibration_mms) OVER h4 AS vibration_4hr_mean,
-        STDDEV_SAMP(vibration_mms) OVER h4 AS vibration_4hr_std,
-        MAX(vibration_mms) OVER h4 AS vibration_4hr_max,
-        AVG(discharge_temp_f) OVER h1 AS temp_1hr_mean,
-        COUNT(discharge_temp_f) OVER h1 AS temp_1hr_count,
-        SUM(CASE WHEN discharge_temp_f IS NOT NULL THEN EPOCH(timestamp) END) OVER h1 AS temp_1hr_epoch_sum,
-        SUM(discharge_temp_f) OVER h2 AS temp_2hr_sum,
-        COUNT(discharge_temp_f) OVER h2 AS temp_2hr_count,
-        SUM(CASE WHEN discharge_temp_f IS NOT NULL THEN EPOCH(timestamp) END) OVER h2 AS temp_2hr_epoch_sum,
-        AVG(discharge_temp_f) OVER h4 AS temp_4hr_mean,
-        AVG(discharge_pressure_psi) OVER h1 AS pressure_1hr_mean,
-        AVG(discharge_pressure_psi) OVER h4 AS pressure_4hr_mean
-    FROM readings AS s
-    WINDOW
-        h1 AS (PARTITION BY organization, compressor_id ORDER BY timestamp
-               RANGE BETWEEN INTERVAL 1 HOUR PRECEDING AND CURRENT ROW),
-        h2 AS (PARTITION BY organization, compressor_id ORDER BY timestamp
-               RANGE BETWEEN INTERVAL 2 HOUR PRECEDING AND CURRENT ROW),
-        h4 AS (PARTITION BY organization, compressor_id ORDER BY timestamp
-               RANGE BETWEEN INTERVAL 4 HOUR PRECEDING AND CURRENT ROW),
-        h24 AS (PARTITION BY organization, compressor_id ORDER BY timestamp
-                RANGE BETWEEN INTERVAL 24 HOUR PRECEDING AND CURRENT ROW)
-),
-previous_hour AS (
-    SELECT
-        r.*,
-        temp_2hr_count - temp_1hr_count AS temp_prev_count,
-        (temp_2hr_sum - temp_1hr_mean * temp_1hr_count) / NULLIF(temp_2hr_count - temp_1hr_count, 0)
-            AS temp_prev_mean,
-        temp_1hr_epoch_sum / NULLIF(temp_1hr_count, 0)
-            - (temp_2hr_epoch_sum - temp_1hr_epoch_sum) / NULLIF(temp_2hr_count - temp_1hr_count, 0)
-            AS temp_window_gap_seconds
-    FROM windowed AS r
-)
-SELECT
-    *,
-    CASE
-        WHEN temp_1hr_count >= $min_readings AND temp_prev_count >= $min_readings
-            AND temp_window_gap_seconds > 0
-            THEN (temp_1hr_mean - temp_prev_mean) * 3600 / temp_window_gap_seconds
-    END AS temp_rate_of_change
-FROM previous_hour
-ORDER BY organization, compressor_id, timestamp
-"""
-
+REFERENCE = (Path(__file__).parent / "rolling_reference.sql").read_text()
 COLUMNS = [
     *(f"vibration_{h}hr_{s}" for h in (1, 4, 24) for s in ("mean", "std", "max")),
     *(f"{m}_{h}hr_mean" for m in ("temp", "pressure") for h in (1, 4, 24)),
@@ -193,3 +143,27 @@ def test_no_readings() -> None:
     )
     assert set(empty) == set(COLUMNS)
     assert all(len(c.values) == 0 for c in empty.values())
+
+
+def test_gold_rates_equal_the_definition_over_silver(
+    faulty_landing: tuple[Path, SimulationResult], tmp_path: Path
+) -> None:
+    """The pipeline's stored rate (full run, fleet with every fault injected) is the reference's."""
+    data_dir = copy_landing(faulty_landing[0], tmp_path)
+    run(settings_for(data_dir), skip_db=True)
+    lake = Lake(data_dir / "lake")
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(f"CREATE VIEW readings AS SELECT * FROM {read_parquet(lake.table_files('silver/readings'))}")
+    con.execute(f"CREATE VIEW gold AS SELECT * FROM {read_parquet(lake.table_files('gold/readings'))}")
+    reference = REFERENCE.replace("$min_readings", str(RATE_MIN_READINGS))
+    rows = con.execute(
+        f"SELECT r.temp_rate_of_change, g.temp_rate_of_change FROM ({reference}) AS r "
+        "FULL JOIN gold AS g USING (organization, compressor_id, timestamp)"
+    ).fetchall()
+    assert len(rows) == faulty_landing[1].readings_rows - len(lake_rows(data_dir, "silver/quarantine"))
+    rated = [(want, got) for want, got in rows if want is not None or got is not None]
+    assert len(rated) > len(rows) / 2
+    for want, got in rated:
+        assert want is not None and got is not None
+        assert got == pytest.approx(want, rel=1e-9)

@@ -9,7 +9,9 @@ rewrite of our own: EPOCH(ts) becomes UNIX_MICROS(ts) / 1E6 (a double), because 
 drop the fractional seconds DuckDB keeps.
 """
 
-from collections.abc import Iterator, Sequence
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -17,6 +19,7 @@ from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlglot
 from sqlglot import exp
 
@@ -60,6 +63,37 @@ def spark_sql(sql: str) -> str:
 
 # The organizations a pass works on, as a table every engine binds (see TransformEngine.scope).
 RUN_ORGANIZATIONS = "run_organizations"
+# A per-compressor step: a function from an Arrow table of whole compressors' readings, sorted by
+# organization, compressor_id and timestamp, to a table (e.g. rolling.append_rolling).
+PerCompressor = Callable[[pa.Table], pa.Table]
+COMPRESSOR_ORDER = ("organization", "compressor_id", "timestamp")
+# Readings a per-compressor step is handed at a time (whole compressors: one may make it more).
+COMPRESSOR_BATCH_ROWS = 500_000
+
+
+def whole_compressors(batches: Iterable[pa.RecordBatch], function: PerCompressor) -> Iterator[pa.RecordBatch]:
+    """`function` over batches of readings sorted by organization and compressor, each call given whole
+    compressors: the last compressor of a batch waits for the next batch, which may continue it."""
+    waiting: list[pa.RecordBatch] = []
+    rows = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        last = batch.slice(batch.num_rows - 1)
+        same = pc.and_(
+            pc.equal(batch["organization"], last["organization"][0]),
+            pc.equal(batch["compressor_id"], last["compressor_id"][0]),
+        )
+        # the last compressor's first row: sorted, so its rows are the batch's tail
+        tail = batch.num_rows - int(pc.sum(pc.cast(pc.fill_null(same, False), pa.int64())).as_py() or 0)
+        if tail > 0 and rows + tail >= COMPRESSOR_BATCH_ROWS:
+            yield from function(pa.Table.from_batches([*waiting, batch.slice(0, tail)])).to_batches()
+            waiting, rows = [batch.slice(tail)], batch.num_rows - tail
+        else:
+            waiting.append(batch)
+            rows += batch.num_rows
+    if waiting:
+        yield from function(pa.Table.from_batches(waiting)).to_batches()
 
 
 class TransformEngine(Protocol):
@@ -77,6 +111,10 @@ class TransformEngine(Protocol):
     def bind_sql(self, name: str, sql: str) -> None: ...
 
     def run(self, step: str, output_dir: Path, partition_by: str | None = None) -> None: ...
+
+    def map_compressors(self, name: str, source: str, function: PerCompressor) -> None:
+        """Bind `name` to `function` over the readings of `source`, whole compressors at a time."""
+        ...
 
     def scratch(self, step: str) -> Path: ...
 
@@ -199,6 +237,20 @@ class DuckDBEngine:
             f"INSERT INTO {name} VALUES ({placeholders})", [[r[c] for c in columns] for r in rows]
         )
 
+    def map_compressors(self, name: str, source: str, function: PerCompressor) -> None:
+        """`name` as `function` over the readings of the bound relation `source`, whole compressors at a
+        time, streamed (read once, by the next statement that reads `name`)."""
+        order = ", ".join(COMPRESSOR_ORDER)
+        # read on a connection of its own: the statement reading `name` runs on this one meanwhile
+        reading = self.con.cursor()
+        reading.execute("SET TimeZone = 'UTC'")
+        reader = reading.sql(f"SELECT * FROM {source} ORDER BY {order}").to_arrow_reader(
+            COMPRESSOR_BATCH_ROWS
+        )
+        schema = function(reader.schema.empty_table()).schema
+        mapped = whole_compressors(reader, function)
+        self.con.register(name, pa.RecordBatchReader.from_batches(schema, mapped))
+
     def run(self, step: str, output_dir: Path, partition_by: str | None = None, part: str = "0") -> None:
         """Run sql/<step>.sql into output_dir as Parquet and bind the files it wrote under the step's name.
 
@@ -241,6 +293,10 @@ class SparkEngine:
             ) from None
         scratch_dir.mkdir(parents=True, exist_ok=True)
         self.scratch_dir = scratch_dir
+        if master.startswith("local"):
+            # the per-compressor steps run Python on the executors: locally, this interpreter (with
+            # altaviz); a cluster's executors need altaviz installed, their Python set by PYSPARK_PYTHON
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         self.spark = (
             SparkSession.builder.master(master)
             .appName("altaviz-pipeline")
@@ -284,6 +340,21 @@ class SparkEngine:
             for r in rows
         ]
         self.spark.createDataFrame(data, schema=schema).createOrReplaceTempView(name)
+
+    def map_compressors(self, name: str, source: str, function: PerCompressor) -> None:
+        """The same function on the executors: each compressor's readings in one partition, sorted,
+        handed over as Arrow batches (mapInArrow), whole compressors at a time."""
+        from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+
+        frame = self.spark.table(source)
+        arrow = to_arrow_schema(frame.schema, timezone="UTC")
+        schema = from_arrow_schema(function(arrow.empty_table()).schema)
+        mapped = (
+            frame.repartition(*COMPRESSOR_ORDER[:2])
+            .sortWithinPartitions(*COMPRESSOR_ORDER)
+            .mapInArrow(lambda batches: whole_compressors(batches, function), schema)
+        )
+        mapped.createOrReplaceTempView(name)
 
     def run(self, step: str, output_dir: Path, partition_by: str | None = None) -> None:
         from pyspark.sql import functions

@@ -9,12 +9,12 @@ earliest moment the new readings can affect and keeps everything before it:
   and alert events are rewritten from here.
 - hourly from: the zone start's clock hour, or the hour of the previous newest reading if earlier
   (its expected-reading count depends on where the data ends). Hourly aggregates are rewritten from here.
-- context start: 24 hours before the zone start (the 24-hour windows). gold_readings reads from here
-  and computes the windows of the recomputed readings only, each joined with its past 24 hours (or,
-  for a backlog spanning more than JOINED_WINDOWS_UP_TO, with window functions over the context);
-  alert events read the ALERT_READINGS_BEFORE readings of each compressor before the zone start (the
-  on- and clear-delays count back 3); silver reads the 12 readings before the zone start of each
-  compressor (the stuck-sensor check's reach).
+- context start: 24 hours before the zone start. Alert events read the ALERT_READINGS_BEFORE readings
+  of each compressor before the zone start within it (the on- and clear-delays count back 3); silver
+  reads the 12 readings before the zone start of each compressor (the stuck-sensor check's reach).
+- gold's readings read silver from RATE_CONTEXT before the zone start: the temperature rate of change
+  (the per-compressor step, rolling.py) looks two hours back; the rows before the zone start are
+  context only.
 
 The steps are the same SQL files as a full run, on the same engine, over the current tables cut to
 the context; their outputs replace the tables' rows from the zone start (only the files holding such
@@ -50,7 +50,6 @@ from altaviz.pipeline.engine import (
 )
 from altaviz.pipeline.lake import Lake, Manifest, OrganizationState, StagedTable
 from altaviz.pipeline.stages import (
-    EVERY_READING,
     GOLD_STEPS,
     QUALITY_STEP,
     SILVER_STEPS,
@@ -58,9 +57,11 @@ from altaviz.pipeline.stages import (
     WATERMARKS,
     Step,
     Tables,
+    run_step,
 )
 
-# Gold's longest window (24 h, which holds the 2-hour temperature rate and the alert delays).
+# How far before the zone start silver's and the alert events' look-back readings are searched for
+# (the late rule's reach: no compressor's readings go further back into a recomputation).
 CONTEXT = timedelta(hours=24)
 # Spike votes look two readings ahead: a new reading changes the verdict on the two before it.
 READINGS_BEFORE = 2
@@ -70,9 +71,8 @@ SILVER_READINGS_BEFORE = 12
 # clear_count clear ones: the readings of each compressor before the zone start that decide them are
 # params.alert_readings_before (the longest counts in force, with room for missing metrics).
 STATE_TABLES = (WATERMARKS, VIOLATED_PAIRS)
-# gold_readings joins each recomputed reading with its past 24 hours while the recomputed readings span
-# up to this long; a longer span (a backlog) costs less with window functions over the whole context.
-JOINED_WINDOWS_UP_TO = timedelta(hours=6)
+# The temperature rate of change compares a reading's last hour with the hour before (rolling.py).
+RATE_CONTEXT = timedelta(hours=2)
 # A run adds up to two files to each day it writes (merge): a day of hourly runs stays under this many,
 # runs every few minutes have their day compacted every few hours.
 COMPACT_FILES = 48
@@ -425,13 +425,10 @@ class IncrementalRun:
         e = self.engine
         silver = self.tables.files("silver/readings")
         e.bind_rows("batch_span", batch_span_rows(self.spans))
-        last = max(last for _, last in self.spans.values())
-        e.bind_sql("silver_readings", _rows_from(silver, "timestamp", bounds.context_start))
-        if last - bounds.zone_start <= JOINED_WINDOWS_UP_TO:
-            e.bind_sql("evaluation", f"SELECT {_literal(bounds.zone_start)} AS evaluate_from")
-        else:
-            e.bind_sql("evaluation", EVERY_READING)  # the merge keeps the rows from the zone start
-        readings, hourly, series, violations, events, alerts = GOLD_STEPS
+        e.bind_sql("silver_readings", _rows_from(silver, "timestamp", bounds.zone_start - RATE_CONTEXT))
+        e.bind_sql("evaluation", f"SELECT {_literal(bounds.zone_start)} AS evaluate_from")
+        rated, readings, hourly, series, violations, events, alerts = GOLD_STEPS
+        run_step(e, rated, None)
         self._merge_step(readings, bounds.zone_start, bounds.recent_from)
         gold = self.tables.files("gold/readings")
         e.bind_sql("gold_readings", _rows_from(gold, "timestamp", bounds.hourly_from))

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -179,9 +181,7 @@ def rolling_windows(
     reading has no value; `group_starts` the index where each compressor's readings begin (0 first).
     With `windows` False only temp_rate_of_change is computed (what the lake stores).
     """
-    names = ["temp_rate_of_change"]
-    if windows:
-        names += WINDOW_COLUMNS
+    names = [*(WINDOW_COLUMNS if windows else ()), "temp_rate_of_change"]
     n = len(times)
     if n == 0:
         return dict.fromkeys(names, Column(np.empty(0), np.empty(0, dtype=bool)))
@@ -247,3 +247,39 @@ def _rate(
         rate = difference * 3600 / gap
     valid = (last_count >= min_readings) & (before_count >= min_readings) & (gap > 0)
     return Column(np.where(valid, rate, np.nan), ~valid)
+
+
+def compressor_starts(readings: pa.Table) -> Ints:
+    """Where each compressor's readings begin in a table sorted by organization and compressor_id."""
+    n = readings.num_rows
+    if n == 0:
+        return np.zeros(1, dtype=np.int64)
+    changed = np.zeros(n, dtype=bool)
+    changed[0] = True
+    for key in ("organization", "compressor_id"):
+        column = readings[key].combine_chunks()
+        if n > 1:
+            differs = pc.not_equal(column.slice(1), column.slice(0, n - 1))
+            changed[1:] |= np.asarray(pc.fill_null(differs, True))
+    return np.flatnonzero(changed).astype(np.int64)
+
+
+def _floats(readings: pa.Table, name: str) -> Floats:
+    return np.asarray(readings[name].to_numpy(), dtype=np.float64)
+
+
+def append_rolling(readings: pa.Table, rate_min_readings: int, windows: bool = False) -> pa.Table:
+    """`readings` (whole compressors, sorted by organization, compressor_id and timestamp) with
+    temp_rate_of_change appended, and with `windows` every rolling window before it."""
+    result = rolling_windows(
+        readings["timestamp"].cast(pa.int64()).to_numpy(),
+        _floats(readings, "vibration_mms"),
+        _floats(readings, "discharge_temp_f"),
+        _floats(readings, "discharge_pressure_psi"),
+        compressor_starts(readings),
+        rate_min_readings,
+        windows,
+    )
+    for name, column in result.items():
+        readings = readings.append_column(name, pa.array(column.values, pa.float64(), mask=column.null))
+    return readings

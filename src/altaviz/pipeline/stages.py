@@ -5,19 +5,22 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from altaviz.config import Settings
 from altaviz.pipeline.engine import (
     RUN_ORGANIZATIONS,
     DuckDBEngine,
+    PerCompressor,
     TransformEngine,
     copy_parquet,
     read_parquet,
     sql_text,
 )
 from altaviz.pipeline.lake import Lake, Manifest, StagedTable
-from altaviz.pipeline.params import params_row, threshold_rows
+from altaviz.pipeline.params import RATE_MIN_READINGS, params_row, threshold_rows
+from altaviz.pipeline.rolling import append_rolling
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,10 @@ class Step:
     table: str | None = None
     # the timestamp column a partitioned table is split by (one directory per UTC day)
     partition_by: str | None = None
+    # A per-compressor step: this function over the readings of `source`, whole compressors at a time
+    # (TransformEngine.map_compressors), instead of sql/<name>.sql; its result is read by the next step.
+    per_compressor: PerCompressor | None = None
+    source: str | None = None
 
 
 # Every step but quality works compressor by compressor, so a large fleet can run in chunks of it.
@@ -37,6 +44,12 @@ SILVER_STEPS = (
 )
 QUALITY_STEP = Step("quality", "silver/quality")
 GOLD_STEPS = (
+    # the temperature rate of change of every silver reading, in one pass per compressor (rolling.py)
+    Step(
+        "rated_readings",
+        per_compressor=partial(append_rolling, rate_min_readings=RATE_MIN_READINGS),
+        source="silver_readings",
+    ),
     Step("gold_readings", "gold/readings", "timestamp"),
     Step("gold_hourly", "gold/hourly", "agg_timestamp"),
     Step("metric_series"),
@@ -151,9 +164,22 @@ def _output(engine: TransformEngine, step: Step, tables: Tables, version: str) -
     return tables.staged[step.table].directory
 
 
+def run_step(engine: TransformEngine, step: Step, output_dir: Path | None, part: str = "0") -> None:
+    """One step into output_dir (none for a per-compressor step: its result is bound, not written)."""
+    if step.per_compressor is not None:
+        assert step.source is not None
+        engine.map_compressors(step.name, step.source, step.per_compressor)
+        return
+    assert output_dir is not None
+    if isinstance(engine, DuckDBEngine):
+        engine.run(step.name, output_dir, step.partition_by, part=part)
+    else:
+        engine.run(step.name, output_dir, step.partition_by)
+
+
 def run_steps(engine: TransformEngine, steps: tuple[Step, ...], tables: Tables, version: str) -> None:
     for step in steps:
-        engine.run(step.name, _output(engine, step, tables, version), step.partition_by)
+        run_step(engine, step, _output(engine, step, tables, version))
 
 
 def run_steps_by_chunk(
@@ -170,13 +196,15 @@ def run_steps_by_chunk(
     wrote for the same chunk. Afterwards every step's name is bound to the output of all chunks.
     Each chunk's windows and sorts fit in memory, so a fleet's run grows linearly instead of spilling.
     """
-    outputs = {step.name: _output(engine, step, tables, version) for step in steps}
+    outputs = {
+        step.name: _output(engine, step, tables, version) for step in steps if step.per_compressor is None
+    }
     for chunk in range(chunks):
         bind_chunk(chunk)
         for step in steps:
-            engine.run(step.name, outputs[step.name], step.partition_by, part=str(chunk))
-    for step in steps:
-        engine.bind_parquet(step.name, sorted(outputs[step.name].rglob("*.parquet")))
+            run_step(engine, step, outputs.get(step.name), part=str(chunk))
+    for name, output in outputs.items():
+        engine.bind_parquet(name, sorted(output.rglob("*.parquet")))
 
 
 def fleet_chunks(engine: DuckDBEngine, files: list[Path], chunk_rows: int) -> list[str]:
