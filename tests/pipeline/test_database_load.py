@@ -274,8 +274,10 @@ def _kill_while_blocked_inside_the_load(data_dir: Path, url: str, engine: Engine
             with engine.connect() as probe:
                 waiting = probe.execute(
                     text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                        "AND query ILIKE '%alert_history%' AND pid <> pg_backend_pid()"
+                        # this database only: parallel test workers block in databases of their own
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock' AND query ILIKE '%alert_history%' "
+                        "AND pid <> pg_backend_pid()"
                     )
                 ).scalar_one()
             if waiting:
