@@ -334,19 +334,35 @@ def seed_health(
         )
     for index, metric, level, threshold, hours, low, high in PREDICTIONS:
         session.add(
-            CompressorPrediction(
-                organization_id=organization_id,
-                compressor_id=compressors[index],
-                metric=metric,
-                level=level,
-                threshold_value=threshold,
-                hours=hours,
-                hours_low=low,
-                hours_high=high,
-                projected_at=hour + timedelta(hours=hours),
-                computed_at=hour,
+            projection(
+                organization_id, compressors[index], hour, metric, level, threshold, (hours, low, high)
             )
         )
+
+
+def projection(
+    organization_id: uuid.UUID,
+    compressor_id: str,
+    hour: datetime,
+    metric: str,
+    level: str,
+    threshold: float,
+    hours: tuple[float, float, float | None],
+) -> CompressorPrediction:
+    """A projected crossing made at data hour `hour`: (hours, low, high) to `threshold`."""
+    central, low, high = hours
+    return CompressorPrediction(
+        organization_id=organization_id,
+        compressor_id=compressor_id,
+        metric=metric,
+        level=level,
+        threshold_value=threshold,
+        hours=central,
+        hours_low=low,
+        hours_high=high,
+        projected_at=hour + timedelta(hours=central),
+        computed_at=hour,
+    )
 
 
 def session_cookie_for(app: FastAPI, user_id: uuid.UUID) -> tuple[str, str, str]:

@@ -1,8 +1,9 @@
 """Every page on a phone, under axe-core, and what a chart page weighs (issue 17 items 6, 7 and 8).
 
 One Enterprise organization with the demo fleet, alerts in every state (new, acknowledged, shelved,
-resolved), an API key, a pending invitation and a viewer; one Free organization with the same fleet
-(compressors held back by the plan). Then, for every page (29, public and signed in):
+resolved; an early warning a threshold alert followed), a compressor with projected crossings, an API
+key, a pending invitation and a viewer; one Free organization with the same fleet
+(compressors held back by the plan). Then, for every page (31, public and signed in):
 
 - at 375 px wide: the page is no wider than the screen, nothing in it scrolls sideways, and tables are
   reflowed into cards whose cells name their column;
@@ -27,7 +28,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, expect
 from altaviz.accounts import service as accounts
 from altaviz.accounts.roles import Role
 from altaviz.db.session import create_db_engine, session_scope
-from tests.e2e.conftest import LiveServer, save_screenshot
+from tests.e2e.conftest import LiveServer, add_early_warning, link_early_warning, save_screenshot
 
 PASSWORD = "pumps and pipelines 2026"
 OWNER = "owner@bayou-compression.example"
@@ -54,8 +55,10 @@ PAGES: list[tuple[str, str, str]] = [
     ("fleet", "/dashboard", "owner"),
     ("fleet-critical", "/dashboard?status=critical", "owner"),
     ("fleet-station", "/dashboard?station=STATION-C", "owner"),
+    ("fleet-by-health-index", "/dashboard?sort=health_index", "owner"),
     ("compressor", "/dashboard/compressors/COMP-007", "owner"),
     ("compressor-7d", "/dashboard/compressors/COMP-007?window=4hr&range=7D", "owner"),
+    ("compressor-predicted", "/dashboard/compressors/COMP-005", "owner"),
     ("compressor-missing", "/dashboard/compressors/NO-SUCH-UNIT", "owner"),
     ("alerts", "/dashboard/alerts", "owner"),
     ("alerts-all", "/dashboard/alerts?status=all", "owner"),
@@ -271,6 +274,14 @@ def world(live_server: LiveServer, browser: Browser) -> dict[str, str]:
         form={"note": "Replaced the bearing and realigned the coupling"},
     ).ok
     context.close()
+    # Early warning (issue 19): a degrading compressor with projected crossings, and a threshold alert
+    # that followed an early warning, so every page is checked with them shown.
+    engine = create_db_engine(str(live_server.settings.database_url), live_server.settings)
+    with session_scope(engine) as session:
+        org_id = accounts.get_organization_by_slug(session, SLUG).id
+    engine.dispose()
+    add_early_warning(live_server, org_id, "COMP-005", "discharge_temp_f")
+    link_early_warning(live_server, org_id, "COMP-007")
     return {"token": token.group(1)}
 
 

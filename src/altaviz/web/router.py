@@ -271,6 +271,7 @@ def fleet_page(
     station: Annotated[str | None, Query(max_length=50)] = None,
     status: Annotated[str | None, Query(max_length=20)] = None,
     find: Annotated[str | None, Query(max_length=50)] = None,
+    sort: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Response:
     if find and find.strip():
         return RedirectResponse(
@@ -283,6 +284,7 @@ def fleet_page(
         station=station or None,
         status=status if status in HEALTH else None,
         plan=principal.plan,
+        sort=sort if sort in views.FLEET_SORTS else "health",
     )
     release(db)
     name = "fleet_live.html" if _is_htmx(request) else "fleet.html"

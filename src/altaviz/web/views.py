@@ -21,7 +21,11 @@ from altaviz.accounts.scoping import OrgScope
 from altaviz.alerts import service as alerts
 from altaviz.billing import service as billing
 from altaviz.config import Settings
+from altaviz.fleet.sensors import SENSORS
 from altaviz.fleet.thresholds import THRESHOLDS_BY_METRIC, Threshold
+from altaviz.health import service as health
+from altaviz.health.model import HealthConfig
+from altaviz.health.schemas import CompressorHealthOut, Prediction
 from altaviz.monitoring import service as monitoring
 from altaviz.monitoring.schemas import CompressorDetail, DataQualityMetricOut, FleetPage, HourlyReading
 from altaviz.registry import service as registry
@@ -100,6 +104,88 @@ READING_COLUMN = {
 }
 WINDOWS = {"1hr": "1h", "4hr": "4h", "24hr": "24h"}
 RANGES = {"1H": 1, "4H": 4, "24H": 24, "7D": 168}
+# The health index in words, at the early-warning model's own levels: below ANOMALY for long it
+# raises an anomaly warning, which clears at CLEAR and above (altaviz.health.model.HealthConfig).
+HEALTH_ANOMALY = HealthConfig.anomaly_health
+HEALTH_CLEAR = HealthConfig.clear_health
+# The fleet page's Predicted panel: crossings projected within this many hours.
+PREDICTED_HOURS = 168
+PREDICTED_LINES = 12
+SENSOR_LABELS = {sensor.name: sensor.label for sensor in SENSORS}
+# Fleet sort orders (the compressor cards): worst state first, or lowest health index first.
+FLEET_SORTS = {"health": "worst state first", "health_index": "lowest health index first"}
+
+
+def health_words(index: float | None, status: str | None) -> dict[str, Any]:
+    """A health index as a card or the compressor page says it: text, status colour, explanation."""
+    if status == "warmup":
+        return {
+            "text": "learning",
+            "class": "unknown",
+            "state": "warmup",
+            "title": "The health model is still learning this compressor's normal behaviour",
+        }
+    if status == "stopped":
+        return {
+            "text": "stopped",
+            "class": "unknown",
+            "state": "stopped",
+            "title": "Not running (or settling after a start): health is not judged",
+        }
+    if index is None:
+        return {
+            "text": "not computed yet",
+            "class": "unknown",
+            "state": "none",
+            "title": "No health index yet: the pipeline computes it from the readings",
+        }
+    if index >= HEALTH_CLEAR:
+        word, status_class = "good", "healthy"
+    elif index >= HEALTH_ANOMALY:
+        word, status_class = "degrading", "warning"
+    else:
+        word, status_class = "poor", "critical"
+    return {
+        "text": f"{index:.0f} — {word}",
+        "class": status_class,
+        "state": "judged",
+        "value": round(index),
+        "title": f"Health index {index:.0f} of 100 ({word}: below {HEALTH_ANOMALY:.0f} for long raises an "
+        f"early warning)",
+    }
+
+
+def predicted_lines(items: list[Any]) -> list[dict[str, Any]]:
+    """Projected crossings (soonest first) as lines: one per compressor and metric, its levels in order."""
+    lines: dict[tuple[str, str], dict[str, Any]] = {}
+    for item in items:
+        line = lines.setdefault(
+            (item.compressor_id, item.metric),
+            {
+                "compressor_id": item.compressor_id,
+                "station_name": item.station_name,
+                "metric": item.metric,
+                "label": item.label,
+                "levels": [],
+            },
+        )
+        line["levels"].append(item)
+    return list(lines.values())
+
+
+def _predicted(db: Session, scope: OrgScope, plan: Plan | None) -> dict[str, Any]:
+    """The Predicted panel: crossings within PREDICTED_HOURS, or why the plan shows none."""
+    refusal = health.predictions_refusal(plan) if plan is not None else None
+    if refusal is not None:
+        return {"refusal": refusal, "lines": [], "more": 0}
+    page = health.predictions(db, scope, plan, horizon_hours=PREDICTED_HOURS, limit=500) if plan else None
+    lines = predicted_lines(page.items) if page is not None else []
+    return {
+        "refusal": None,
+        "lines": lines[:PREDICTED_LINES],
+        "more": max(0, len(lines) - PREDICTED_LINES),
+        "hours": PREDICTED_HOURS,
+    }
 
 
 def fleet_overview(
@@ -110,14 +196,16 @@ def fleet_overview(
     station: str | None,
     status: str | None,
     plan: Plan | None = None,
+    sort: str = "health",
 ) -> dict[str, Any]:
-    """Cards, map, compressor cards (worst first, a page at a time) and the newest active alerts."""
+    """Cards, map, compressor cards (worst first, a page at a time), the projected threshold
+    crossings (Predicted) and the newest active alerts."""
     fleet: FleetPage = monitoring.fleet(
         db,
         scope,
         station=station,
         status=status,
-        sort="health",
+        sort=sort,
         limit=PAGE_SIZE,
         offset=(page - 1) * PAGE_SIZE,
         plan=plan,
@@ -163,6 +251,12 @@ def fleet_overview(
         "has_data": summary.compressors > 0,
         "health_class": _worst_class(summary),
         "state_labels": STATE_LABELS,
+        "sort": sort,
+        "sorts": FLEET_SORTS,
+        "health_of": {
+            c.compressor_id: health_words(c.health_index, c.health_index_status) for c in fleet.items
+        },
+        "predicted": _predicted(db, scope, plan),
     }
 
 
@@ -227,14 +321,31 @@ def compressor_page(
         db, scope, compressor=compressor_id, limit=50, history_days=plan.history_days
     )
     span = (start, end)
+    trend = health.compressor_health(db, scope, plan, compressor_id, hours=hours, now=end)
+    predictions = trend.predictions or []
     charts = []
     for gauge in (*GAUGES, DIFFERENTIAL):
         mine = limits.get(gauge.metric)
         chart = _raw_chart(gauge, raw, mine) if hours <= RAW_RANGE_HOURS else _chart(gauge, items, mine)
-        chart.update(start=start.isoformat(), end=end.isoformat())
         chart["marks"] = _marks(gauge.metric, alert_page.items, maintenance.items, span)
+        chart["projection"] = _projection(chart, predictions)
         charts.append(chart)
+    health_chart = _health_chart(trend)
+    # Every chart shares one time axis (zoom and crosshair are linked): past the end up to the
+    # furthest cone drawn, at most twice the range.
+    cones = [c["projection"]["until"] for c in charts if c["projection"]]
+    until = min(max(cones), end + timedelta(hours=2 * hours)) if cones else end
+    for chart in (*charts, *([health_chart] if health_chart else [])):
+        chart.update(start=start.isoformat(), end=until.isoformat(), now=end.isoformat() if cones else None)
     return {
+        "health": trend,
+        "health_now": health_words(
+            trend.current.health_index if trend.current else None,
+            trend.current.status if trend.current else None,
+        ),
+        "health_chart": health_chart,
+        "drivers": _drivers_in_words(trend),
+        "predictions": predictions,
         "detail": detail,
         "gauges": gauges,
         "charts": charts,
@@ -281,6 +392,105 @@ def _chart(gauge: Gauge, items: list[HourlyReading], limits: Limits | None = Non
         "peak": peak,
         "crossed": crossed,
         "decimals": gauge.decimals,
+    }
+
+
+def _health_chart(trend: CompressorHealthOut) -> dict[str, Any] | None:
+    """The health index per hour (0-100) with its two levels; hours not judged drawn as gaps, their
+    runs shaded and named (learning, stopped)."""
+    if not trend.items:
+        return None
+    areas: list[dict[str, str]] = []
+    for point in trend.items:
+        if point.status == "judged":
+            continue
+        text = "learning" if point.status == "warmup" else "stopped"
+        to = (point.hour + timedelta(hours=1)).isoformat()
+        if areas and areas[-1]["text"] == text and areas[-1]["to"] == point.hour.isoformat():
+            areas[-1]["to"] = to
+        else:
+            areas.append({"from": point.hour.isoformat(), "to": to, "text": text})
+    return {
+        "id": "health",
+        "metric": "health_index",
+        "names": ["health index"],
+        "raw": False,
+        "marks": [],
+        "areas": areas,
+        "label": "Health index",
+        "unit": "of 100",
+        "direction": "low",
+        "warning": HEALTH_CLEAR,
+        "critical": HEALTH_ANOMALY,
+        "line_names": {"warning": "good", "critical": "early warning"},
+        "min": 0,
+        "max": 100,
+        "points": [[p.hour.isoformat(), _round(p.health_index)] for p in trend.items],
+        "decimals": 0,
+        "projection": None,
+    }
+
+
+def _drivers_in_words(trend: CompressorHealthOut) -> list[str]:
+    """The sensors pulling the newest health down, each in a sentence (largest first)."""
+    if trend.current is None or trend.current.status != "judged":
+        return []
+    config = HealthConfig()
+    words = []
+    for driver in trend.current.drivers:
+        size = abs(driver.score)
+        strength = (
+            "far " if size >= config.score_zero else ("clearly " if size >= 2 * config.score_healthy else "")
+        )
+        side = "higher" if driver.score > 0 else "lower"
+        label = SENSOR_LABELS.get(driver.sensor, driver.sensor)
+        words.append(
+            f"{label}: {strength}{side} than this compressor's own model expects at its operating point "
+            f"(score {driver.score:+.1f}; {config.score_healthy:.0f} is unusual)"
+        )
+    return words
+
+
+CONE_STEPS = 16
+
+
+def _projection(chart: dict[str, Any], predictions: list[Prediction]) -> dict[str, Any] | None:
+    """A metric's projected crossings on its trend: the central line from its newest value to the
+    threshold, the 80 % range as a cone (fastest to slowest crossing of the worst level projected),
+    and each level's crossing in words."""
+    mine = [p for p in predictions if p.metric == chart["metric"]]
+    last = next((point for point in reversed(chart["points"]) if point[1] is not None), None)
+    if not mine or last is None:
+        return None
+    lead = next((p for p in mine if p.level == "critical"), mine[0])
+    origin, value = lead.computed_at, float(last[1])
+    threshold = lead.threshold_value
+    fast = max(lead.hours_low, 0.0)
+    slow = lead.hours_high if lead.hours_high is not None else 2 * lead.hours
+    slow = max(slow, lead.hours, fast + 1e-6)
+    cone = []
+    for step in sorted({*(slow * i / CONE_STEPS for i in range(CONE_STEPS + 1)), fast}):
+        slowest = value + (threshold - value) * step / slow
+        fastest = threshold if step >= fast else value + (threshold - value) * step / fast
+        low, high = sorted((slowest, fastest))
+        cone.append([(origin + timedelta(hours=step)).isoformat(), _round(low), _round(high)])
+    levels = [
+        {
+            "level": p.level,
+            "threshold": p.threshold_value,
+            "at": p.projected_at.isoformat(),
+            "hours": p.hours,
+            "low": p.hours_low,
+            "high": p.hours_high,
+        }
+        for p in mine
+    ]
+    return {
+        "from": [origin.isoformat(), _round(value)],
+        "to": [lead.projected_at.isoformat(), threshold],
+        "cone": cone,
+        "levels": levels,
+        "until": origin + timedelta(hours=slow),
     }
 
 

@@ -404,31 +404,67 @@
     });
   }
 
+  // A metric's projected threshold crossing (early warning): the central projection as a dashed line
+  // from the newest value to the threshold, each level's crossing as a point, and the 80 % range as a
+  // cone between the fastest and the slowest crossing (two stacked series: base, then the width).
+  // Series whose name starts with "_" draw the cone only: no legend, no tooltip line.
+  function projectionSeries(ch) {
+    var pr = ch.projection;
+    if (!pr) { return []; }
+    var tint = pr.levels.some(function (l) { return l.level === "critical"; }) ? COLORS.critical : COLORS.warning;
+    var cone = { type: "line", stack: "cone", showSymbol: false, silent: true, lineStyle: { opacity: 0 }, tooltip: { show: false } };
+    return [
+      Object.assign({}, cone, { name: "_cone_base", data: pr.cone.map(function (p) { return [p[0], p[1]]; }) }),
+      Object.assign({}, cone, { name: "_cone", data: pr.cone.map(function (p) { return [p[0], p[2] - p[1]]; }),
+        areaStyle: { color: tint, opacity: 0.16 } }),
+      { name: "projected", type: "line", showSymbol: false, data: [pr.from, pr.to],
+        lineStyle: { color: tint, type: "dashed", width: 1.5 }, itemStyle: { color: tint },
+        markPoint: { data: pr.levels.map(function (l) {
+          var range = num(l.low, 0) + "–" + (l.high === null ? "?" : num(l.high, 0)) + " h";
+          return { coord: [l.at, l.threshold], name: l.level, value: l.level, symbol: "circle", symbolSize: 9,
+            itemStyle: { color: COLORS[l.level], borderColor: "#fff", borderWidth: 1 },
+            label: { show: true, position: "top", fontSize: 10, color: COLORS[l.level],
+              formatter: l.level + " in " + num(l.hours, 0) + " h (" + range + ")" } };
+        }) } }
+    ];
+  }
+
   function drawTrend(el) {
     var ch = dataOf(el, "trend");
     if (!ch) { return; }
     var chart = chartFor(el, "trends");
-    var lines = [{ yAxis: ch.warning, name: "warning", lineStyle: { color: COLORS.warning, type: "dashed" },
-      label: { formatter: "warning " + num(ch.warning, ch.decimals), color: COLORS.warning, position: "insideEndTop" } }];
+    var lineNames = ch.line_names || { warning: "warning", critical: "critical" };
+    var lines = [{ yAxis: ch.warning, name: lineNames.warning, lineStyle: { color: COLORS.warning, type: "dashed" },
+      label: { formatter: lineNames.warning + " " + num(ch.warning, ch.decimals), color: COLORS.warning, position: "insideEndTop" } }];
     if (ch.critical !== null) {
-      lines.push({ yAxis: ch.critical, name: "critical", lineStyle: { color: COLORS.critical, type: "dashed" },
-        label: { formatter: "critical " + num(ch.critical, ch.decimals), color: COLORS.critical, position: "insideEndTop" } });
+      lines.push({ yAxis: ch.critical, name: lineNames.critical, lineStyle: { color: COLORS.critical, type: "dashed" },
+        label: { formatter: lineNames.critical + " " + num(ch.critical, ch.decimals), color: COLORS.critical, position: "insideEndTop" } });
+    }
+    if (ch.now) {  // the axis runs past now (a projection): where the data ends
+      lines.push({ xAxis: ch.now, name: "now", lineStyle: { color: "#5d6877", type: "dotted", width: 1 },
+        label: { formatter: "now", color: "#5d6877", position: "insideEndTop", fontSize: 10 } });
     }
     var values = [];
     ch.points.forEach(function (p) { if (p[1] !== null) { values.push(p[1]); } if (p.length > 2 && p[2] !== null) { values.push(p[2]); } });
     values.push(ch.warning);
     if (ch.critical !== null) { values.push(ch.critical); }
     var lo = Math.min.apply(null, values), hi = Math.max.apply(null, values), pad = (hi - lo) * 0.08 || 1;
+    var yMin = ch.min !== undefined ? ch.min : Math.floor(lo - pad), yMax = ch.max !== undefined ? ch.max : Math.ceil(hi + pad);
     var series = [{
       name: ch.names[0], type: "line", showSymbol: ch.raw && ch.points.length < 60, symbolSize: 4,
       data: ch.points.map(function (p) { return [p[0], p[1]]; }),
       lineStyle: { color: "#1f77b4", width: 2 }, itemStyle: { color: "#1f77b4" }, areaStyle: { color: "rgba(31,119,180,.08)" },
-      markLine: { silent: false, symbol: "none", data: lines.concat(trendMarks(ch)) }
+      markLine: { silent: false, symbol: "none", data: lines.concat(trendMarks(ch)) },
+      // hours not judged (the health index while learning or stopped): shaded and named
+      markArea: { silent: true, itemStyle: { color: "rgba(138,148,163,.16)" },
+        label: { position: "insideTop", fontSize: 10, color: "#5d6877" },
+        data: (ch.areas || []).map(function (a) { return [{ xAxis: a.from, name: a.text }, { xAxis: a.to }]; }) }
     }];
     if (ch.names.length > 1) {
       series.push({ name: ch.names[1], type: "line", showSymbol: false,
         data: ch.points.map(function (p) { return [p[0], p[2]]; }), lineStyle: { color: "#9467bd", width: 1, type: "dotted" }, itemStyle: { color: "#9467bd" } });
     }
+    series = series.concat(projectionSeries(ch));
     chart.setOption({
       animation: false,
       useUTC: true,
@@ -443,6 +479,7 @@
           var esc = window.echarts.format.encodeHTML;
           var text = esc(hoverTime(items[0].value[0]));
           items.forEach(function (it) {
+            if (it.seriesName.charAt(0) === "_") { return; }
             text += "<br>" + it.marker + esc(it.seriesName) + ": " + esc(withUnit(it.value[1], ch.decimals, ch.unit));
           });
           return text;
@@ -451,7 +488,7 @@
       xAxis: { type: "time", min: ch.start, max: ch.end, name: zone(), nameLocation: "middle", nameGap: 20,
         nameTextStyle: { fontSize: 10, color: "#5d6877" },
         axisLabel: { hideOverlap: true, fontSize: 10, formatter: axisTime } },
-      yAxis: { type: "value", min: Math.floor(lo - pad), max: Math.ceil(hi + pad), name: ch.unit, nameGap: 8,
+      yAxis: { type: "value", min: yMin, max: yMax, name: ch.unit, nameGap: 8,
         nameTextStyle: { fontSize: 10, color: "#5d6877", align: "left" },
         axisLabel: { fontSize: 10, showMinLabel: false, showMaxLabel: false, formatter: function (v) { return num(v, 0); } },
         splitLine: { lineStyle: { color: "#eef1f5" } } },
