@@ -127,7 +127,8 @@ def test_the_scoping_helpers_refuse_non_tenant_tables() -> None:
 
 
 @pytest.mark.parametrize(
-    "module", ["monitoring/service.py", "alerts/service.py", "accounts/service.py", "api", "web"]
+    "module",
+    ["monitoring/service.py", "alerts/service.py", "accounts/service.py", "health/service.py", "api", "web"],
 )
 def test_tenant_filters_come_only_from_the_scoping_helper(module: str) -> None:
     """Outside accounts/scoping.py, `organization_id ==` may only join two tables on the same
