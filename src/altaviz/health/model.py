@@ -74,6 +74,11 @@ FEATURE_OF = {FLOW: LFLOW, HP: LHP, DIS: LDIS, SUC: LSUC}
 # Standardizing divides by the warm-up's spread, at least this (log units; ambient/10; time of day).
 MEAN_ABS = math.sqrt(2 / math.pi)  # mean |x| of a standard normal
 SPREAD_FLOOR = np.array([1.0, 0.02, 0.02, 0.01, 0.01, 0.2, 0.3, 0.3])
+# The fleet prior weighs as much as `prior_hours` hours spread this wide (relative load ±8 %, pressures
+# ±5 %, ambient ±5 °F, the day): a warm-up that never changed load (its spread is the meters' noise)
+# leaves the load response to the fleet instead of fitting noise.
+RECALIBRATION_MIN = 0.02  # relative: smaller steps are left to the model's learning
+PRIOR_SPAN = np.array([0.0, 0.08, 0.08, 0.05, 0.05, 0.5, 0.7, 0.7])
 _MASK = np.zeros((6, FEATURES), dtype=bool)
 for _j, _cols in enumerate(DESIGN):
     _MASK[_j, list(_cols)] = True
@@ -171,6 +176,7 @@ class HealthState:
     below: int = 0
     above: int = 0
     anomaly: bool = False
+    predicted: bool = False
 
 
 @dataclass
@@ -178,8 +184,9 @@ class HealthOutput:
     """Per hour (`hour` = epoch seconds of its start): `judged` (False in warm-up, stopped, settling
     or without data), `health` 0–100 (NaN when not judged), `score` (6, hours) signed per sensor,
     `drivers` (6, hours) whether each sensor drives the health down, `anomaly` and `prediction`
-    (early warnings active), `eta_warning` / `eta_critical` (6, hours) projected hours to the limit
-    with `*_low` / `*_high` 80 % ranges (NaN: no trend), and the state for the next run."""
+    (early warnings active; held through hours not judged, cleared by maintenance), `eta_warning` /
+    `eta_critical` (6, hours) projected hours to the limit with `*_low` / `*_high` 80 % ranges (NaN:
+    no trend), and the state for the next run."""
 
     hour: Ints
     judged: Bools
@@ -328,6 +335,8 @@ def _run(
         if state.last_hour > -(2**61) and np.any((reset_hours > state.last_hour) & (reset_hours <= hour)):
             _reset(state)
         state.last_hour = hour
+        # Warnings stay active through hours that are not judged (a stop does not clear them).
+        out_anomaly[i], out_prediction[i] = state.anomaly, state.predicted
         flow = medians[FLOW, i]
         if not np.isnan(flow):
             if flow * config.running_share > state.ref[FLOW]:
@@ -365,8 +374,7 @@ def _run(
                 _fit_warmup(state, config)
             continue
 
-        xc = (x - state.center) / state.spread
-        xc[CONST] = 1.0
+        xc = _standardized(state, x)
         prediction = state.coef @ xc
         z = (y - prediction - state.offset) / state.scale
         clipped = np.clip(z, -config.z_clip, config.z_clip)  # one wild hour moves the EWMA little
@@ -408,7 +416,7 @@ def _run(
                 etas[:, j, i] = eta
                 horizon_eta = eta[3] if not np.isnan(eta[3]) else eta[0]
                 predicted = predicted or horizon_eta <= config.prediction_horizon_hours
-        out_prediction[i] = predicted
+        state.predicted = out_prediction[i] = predicted
 
         if health < config.anomaly_health:
             state.below += 1
@@ -460,11 +468,14 @@ def _solve(state: HealthState, config: HealthConfig) -> Floats:
     """Ridge towards the prior (in standardized units), the intercept free."""
     coef = np.zeros((6, FEATURES))
     prior = state.prior * state.spread[None, :]
+    has_prior = bool(np.any(state.prior))  # without one, a plain ridge
     for j in range(6):
         cols = _MASK[j]
         a = state.xtx[j][np.ix_(cols, cols)].copy()
-        weight = config.ridge * float(state.xtx[j, CONST, CONST]) + config.prior_hours
-        penalty = np.full(cols.sum(), weight)
+        weight = config.ridge * float(state.xtx[j, CONST, CONST])
+        if has_prior:
+            weight = weight + config.prior_hours * (PRIOR_SPAN / state.spread) ** 2
+        penalty = np.broadcast_to(weight, (FEATURES,))[cols].copy()
         penalty[0] = 0.0
         a[np.diag_indices_from(a)] += penalty
         coef[j, cols] = np.linalg.solve(a, state.xty[j][cols] + penalty * prior[j, cols])
@@ -474,17 +485,76 @@ def _solve(state: HealthState, config: HealthConfig) -> Floats:
 def _fit_warmup(state: HealthState, config: HealthConfig) -> None:
     x = np.array(state.warm_x)
     y = np.array(state.warm_y)
+    _fit_levels(state, config, x, y)
+    # A sensor recalibrated during the warm-up: its residuals step once. The later level is its
+    # reference (an offset, as for a step seen after the warm-up) and the fit is done again.
+    residuals = y - _standardized(state, x) @ state.coef.T
+    for j, (k, jump) in enumerate(_warmup_steps(residuals, x, config)):
+        if k:
+            state.offset[j] = state.absorbed[j] = jump
+            y[k:, j] -= jump
+            if j in FEATURE_OF:
+                x[k:, FEATURE_OF[j]] -= jump
+    if state.offset.any():
+        _fit_levels(state, config, x, y)
+    _fit_scales(state, config, x, y)
+
+
+def _warmup_steps(residuals: Floats, x: Floats, config: HealthConfig) -> list[tuple[int, float]]:
+    """Per sensor (row where a recalibration-sized step starts, its size), or (0, 0.0). A step that
+    comes with a load change (flow or horsepower moving by a recalibration's size) is not one."""
+    n = len(residuals)
+    margin = 2 * config.step_min_after
+    out = [(0, 0.0)] * 6
+    if n < 3 * margin:
+        return out
+    c1, c2 = np.cumsum(residuals, axis=0), np.cumsum(residuals**2, axis=0)
+    k = np.arange(margin, n - margin)[:, None]
+    head, head2 = c1[k[:, 0] - 1], c2[k[:, 0] - 1]
+    tail, tail2 = c1[-1] - head, c2[-1] - head2
+    sse = (head2 - head**2 / k) + (tail2 - tail**2 / (n - k))
+    total = c2[-1] - c1[-1] ** 2 / n
+    noise = np.median(np.abs(np.diff(residuals, axis=0)), axis=0) / (0.6745 * math.sqrt(2))
+    for j in range(6):
+        best = int(np.argmin(sse[:, j]))
+        split = int(k[best, 0])
+        jump = float(residuals[split:, j].mean() - residuals[:split, j].mean())
+        load = [column for sensor, column in ((FLOW, LFLOW), (HP, LHP)) if sensor != j]
+        near = config.step_min_after
+        moved = np.abs(
+            x[split : split + near, load].mean(axis=0) - x[split - near : split, load].mean(axis=0)
+        )
+        if (
+            np.all(moved < RECALIBRATION_MIN)
+            and sse[best, j] < (1 - config.step_ratio) * total[j]
+            and abs(jump) >= 2 * config.step_min_z * max(noise[j], config.scale_floor)
+            and abs(jump) <= config.max_step
+        ):
+            out[j] = (split, jump)
+    return out
+
+
+def _fit_levels(state: HealthState, config: HealthConfig, x: Floats, y: Floats) -> None:
     state.center = x.mean(axis=0)
     state.center[CONST] = 0.0
     state.spread = np.maximum(x.std(axis=0), SPREAD_FLOOR)
     state.spread[CONST] = 1.0
-    xc = (x - state.center) / state.spread
-    xc[:, CONST] = 1.0
+    xc = _standardized(state, x)
     xtx = np.einsum("ni,nj->ij", xc, xc)
     state.xtx = np.broadcast_to(xtx, (6, FEATURES, FEATURES)).copy()
     state.xty = np.einsum("ni,nj->ji", xc, y)
     state.coef = _solve(state, config)
-    residuals = y - xc @ state.coef.T
+
+
+def _standardized(state: HealthState, x: Floats) -> Floats:
+    """Features (one row or many) centred and scaled by the warm-up's, the constant kept at 1."""
+    xc = (x - state.center) / state.spread
+    xc[..., CONST] = 1.0
+    return xc
+
+
+def _fit_scales(state: HealthState, config: HealthConfig, x: Floats, y: Floats) -> None:
+    residuals = y - _standardized(state, x) @ state.coef.T
     mad = np.median(np.abs(residuals - np.median(residuals, axis=0)), axis=0) * 1.4826
     state.scale = np.maximum(mad * config.scale_inflation, config.scale_floor)
     # The EWMA's healthy spread starts from the warm-up's own residuals run through the EWMA: they
@@ -578,8 +648,7 @@ def _absorb_steps(state: HealthState, candidates: Bools, config: HealthConfig, l
         if feature is not None:
             state.z_x[row][feature] -= delta
         x = np.array(state.z_x[row])
-        xc = (x - state.center) / state.spread
-        xc[CONST] = 1.0
+        xc = _standardized(state, x)
         new = (np.array(state.z_y[row]) - state.coef @ xc - state.offset) / state.scale
         old = np.array(state.z_values[row])
         change = np.clip(old, -config.z_clip, config.z_clip) - np.clip(new, -config.z_clip, config.z_clip)
