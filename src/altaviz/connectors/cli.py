@@ -10,12 +10,12 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from altaviz.connectors.buffer import Buffer, read_status
-from altaviz.connectors.mapping import MappingError, load_mapping
+if TYPE_CHECKING:  # the buffer (httpx) and the mapping load with the commands that use them
+    from altaviz.connectors.buffer import Buffer
 
 connect_app = typer.Typer(
     help="Field connectors: MQTT (Sparkplug B or JSON) and OPC UA into the ingest API.",
@@ -96,6 +96,8 @@ def _run(connector: Any, buffer: Buffer, metrics_port: int | None) -> None:
 
 
 def _mapping(path: Path) -> Any:
+    from altaviz.connectors.mapping import MappingError, load_mapping
+
     try:
         return load_mapping(path)
     except MappingError as error:
@@ -149,6 +151,8 @@ def mqtt(
         mqtt_version=mqtt_version,
         receive_maximum=receive_maximum,
     )
+    from altaviz.connectors.buffer import Buffer
+
     queue = Buffer(buffer, url, api_key, batch_rows=batch_rows)
     try:
         if mode == "sparkplug":
@@ -183,6 +187,8 @@ def opcua(
     from altaviz.connectors.opcua import OpcUaConnector
 
     table = _mapping(mapping)
+    from altaviz.connectors.buffer import Buffer
+
     queue = Buffer(buffer, url, api_key, batch_rows=batch_rows)
     try:
         connector = OpcUaConnector(
@@ -203,6 +209,8 @@ def status(
     if not (buffer / "buffer.sqlite").exists():
         typer.echo(f"error: no connector buffer in {buffer} (--buffer names it)", err=True)
         raise typer.Exit(2)
+    from altaviz.connectors.buffer import read_status
+
     data = read_status(buffer)
     if as_json:
         typer.echo(json.dumps(data, indent=1))
@@ -219,6 +227,11 @@ def status(
         ("unmapped", data.get("unmapped", 0)),
         ("rebirth requests", data.get("rebirth_requests", 0)),
         ("offline compressors", ", ".join(sorted(data.get("offline", {}))) or "none"),
+        ("offline/online reports sent", data.get("statuses_forwarded", 0)),
+        ("offline/online reports waiting", data.get("statuses_waiting", 0)),
+        ("offline/online reports refused", data.get("statuses_refused", 0)),
+        ("buffer commits", data.get("commits", 0)),
+        ("redeliveries skipped", data.get("redeliveries_skipped", 0)),
         ("last error", data.get("last_error") or "none"),
     ]
     for name, value in lines:

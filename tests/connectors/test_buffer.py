@@ -1,0 +1,138 @@
+"""The connector's buffer on its own: group commit (acknowledgements only after the commit, in order),
+redelivered messages recognised after a restart, online/offline reports sent before the readings
+waiting with them, and what the ingest API's answers do to each."""
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+import paho.mqtt.client as paho
+
+from altaviz.connectors.buffer import Buffer, Received, digest, read_status
+from altaviz.connectors.mqtt import handle_message
+
+
+def reading(k: int) -> dict[str, Any]:
+    return {"compressor_id": f"C-{k % 3}", "timestamp": 1_760_000_000_000 + k * 60_000, "vibration_mms": 2.0}
+
+
+def message(topic: str, payload: bytes, dup: bool = False) -> paho.MQTTMessage:
+    out = paho.MQTTMessage(topic=topic.encode())
+    out.payload = payload
+    out.dup = dup
+    return out
+
+
+def test_group_commit_acknowledges_after_the_commit_in_order(tmp_path: Path) -> None:
+    buffer = Buffer(tmp_path, "http://altaviz.invalid", "key", commit_delay=10.0, commit_messages=1000)
+    acknowledged: list[int] = []
+    durable_when_acknowledged: list[int] = []
+
+    def acknowledge(k: int) -> None:
+        acknowledged.append(k)
+        durable_when_acknowledged.append(read_status(tmp_path)["buffer_depth"])
+
+    for k in range(50):
+        buffer.submit(Received(rows=[reading(k)], digest=bytes([k])))
+        buffer.after_commit(lambda k=k: acknowledge(k))
+    assert acknowledged == [] and buffer.depth() == 0  # nothing acknowledged before its commit
+    assert buffer.commit_pending()
+    assert acknowledged == list(range(50)) and set(durable_when_acknowledged) == {50}
+    assert buffer.stats.commits == 1 and buffer.stats.readings_buffered == 50
+    stored = [json.loads(r) for (r,) in buffer._read.execute("SELECT row FROM readings ORDER BY seq")]
+    assert stored == [reading(k) for k in range(50)]
+    assert not buffer.commit_pending()
+
+
+def test_the_committer_commits_a_full_group_at_once_and_a_partial_one_after_the_delay(tmp_path: Path) -> None:
+    buffer = Buffer(tmp_path, "http://altaviz.invalid", "key", commit_delay=600.0, commit_messages=10)
+    committer = threading.Thread(target=buffer.run_commits, daemon=True)
+    committer.start()
+    full = threading.Event()
+    for k in range(10):
+        buffer.submit(Received(rows=[reading(k)]))
+    buffer.after_commit(full.set)
+    assert full.wait(30)  # not the 600 s delay: the group was full
+    assert buffer.depth() == 10
+    buffer.commit_delay = 0.05
+    partial = threading.Event()
+    for k in range(10, 13):
+        buffer.submit(Received(rows=[reading(k)]))
+    buffer.after_commit(partial.set)
+    assert partial.wait(30)
+    assert buffer.depth() == 13
+    buffer.stop()
+    committer.join(5)
+
+
+def test_a_redelivered_message_is_stored_once_also_after_a_restart(tmp_path: Path) -> None:
+    buffer = Buffer(tmp_path, "http://altaviz.invalid", "key")
+
+    def rows(topic: str, payload: bytes) -> Received:
+        return Received(rows=[json.loads(payload)])
+
+    first = message("site/C-1/telemetry", json.dumps(reading(1)).encode())
+    handle_message(buffer, first, rows)
+    buffer.commit_pending()
+    # the connector dies before the PUBACK: a new one gets the message again, with DUP set
+    restarted = Buffer(tmp_path, "http://altaviz.invalid", "key")
+    handle_message(restarted, message(first.topic, first.payload, dup=True), rows)
+    # the same payload without DUP is a new message (a device may repeat itself)
+    handle_message(restarted, message(first.topic, first.payload), rows)
+    restarted.commit_pending()
+    assert restarted.depth() == 2
+    assert restarted.stats.redeliveries_skipped == 1 and restarted.stats.messages_in == 2
+    assert restarted.seen(digest(first.topic, first.payload))
+
+
+def test_a_malformed_message_is_counted_with_its_topic_and_still_acknowledged(tmp_path: Path) -> None:
+    buffer = Buffer(tmp_path, "http://altaviz.invalid", "key")
+    acknowledged: list[str] = []
+
+    def rows(topic: str, payload: bytes) -> Received:
+        return Received(rows=[json.loads(payload)])
+
+    handle_message(buffer, message("site/C-1/telemetry", b"{not json"), rows)
+    buffer.after_commit(lambda: acknowledged.append("bad"))
+    handle_message(buffer, message("site/C-2/telemetry", json.dumps(reading(2)).encode()), rows)
+    buffer.after_commit(lambda: acknowledged.append("good"))
+    buffer.commit_pending()
+    assert acknowledged == ["bad", "good"] and buffer.depth() == 1
+    assert buffer.stats.malformed == 1
+    assert buffer.stats.last_error is not None and buffer.stats.last_error.startswith("site/C-1/telemetry: ")
+
+
+def test_reports_go_before_the_readings_and_answers_decide_what_stays(tmp_path: Path) -> None:
+    calls: list[tuple[str, Any]] = []
+    answers = {"status": [503, 200, 422], "readings": [200]}
+
+    def server(request: httpx.Request) -> httpx.Response:
+        kind = request.url.path.rsplit("/", 1)[1]
+        code = answers[kind].pop(0)
+        calls.append((kind, code))
+        if code == 503:
+            return httpx.Response(503, json={"error": "down"}, headers={"Retry-After": "0"})
+        if kind == "status":
+            ids = json.loads(request.content)["compressor_ids"]
+            accepted = 0 if code == 422 else len(ids)
+            return httpx.Response(code, json={"accepted": accepted, "refused": len(ids) - accepted})
+        assert request.headers["Idempotency-Key"].startswith("cx-")
+        return httpx.Response(200, json={"rows": 3, "accepted": 3, "refused": 0})
+
+    client = httpx.Client(transport=httpx.MockTransport(server))
+    buffer = Buffer(tmp_path, "http://altaviz.test", "key", client=client)
+    offline = {"compressor_ids": ["C-1"], "state": "offline", "timestamp": 1, "reason": "NDEATH of S"}
+    unknown = {"compressor_ids": ["NOPE"], "state": "offline", "timestamp": 2, "reason": "DDEATH of S/X"}
+    buffer.submit(Received(rows=[reading(k) for k in range(3)]))
+    buffer.submit(Received(statuses=[offline, unknown]))
+    buffer.commit_pending()
+    assert buffer.forward_once() == 0.0  # 503: the report waits, the readings behind it too
+    assert buffer.depth() == 3 and read_status(tmp_path)["statuses_waiting"] == 2
+    assert buffer.forward_once() is None
+    assert calls == [("status", 503), ("status", 200), ("status", 422), ("readings", 200)]
+    assert buffer.depth() == 0 and read_status(tmp_path)["statuses_waiting"] == 0
+    assert (buffer.stats.statuses_forwarded, buffer.stats.statuses_refused) == (1, 1)
+    assert buffer.stats.last_error is not None and "refused" in buffer.stats.last_error
+    assert read_status(tmp_path)["forwarded_total"] == 3
