@@ -16,6 +16,7 @@ from sqlalchemy import update
 from altaviz.accounts import data_version
 from altaviz.accounts.roles import Role
 from altaviz.db.session import create_db_engine, session_scope
+from altaviz.health.models import CompressorHealth
 from altaviz.monitoring.models import CompressorState
 from tests.api.world import PASSWORD, SeededOrg, projection
 from tests.e2e.conftest import LiveServer, link_early_warning, seed_org, sign_in
@@ -63,13 +64,19 @@ def _refreshed(page: Page, cycles: int) -> None:
 
 
 def _change(server: LiveServer, org: SeededOrg) -> None:
-    """COMP-003 goes back to learning, and a critical temperature crossing is projected for it in 2 h."""
+    """COMP-003 goes back to learning (its newest hour and state), and a critical temperature
+    crossing is projected for it in 2 h."""
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     engine = create_db_engine(str(server.settings.database_url), server.settings)
     with session_scope(engine) as session:
         mine = {"organization_id": org.id, "compressor_id": "COMP-003"}
         session.execute(
             update(CompressorState).filter_by(**mine).values(health_index=None, health_status="warmup")
+        )
+        session.execute(
+            update(CompressorHealth)
+            .filter_by(**mine, hour=hour)
+            .values(health_index=None, status="warmup", drivers=None)
         )
         session.add(
             projection(org.id, "COMP-003", hour, "discharge_temp_f", "critical", 260.0, (2.0, 1.0, None))
@@ -114,6 +121,10 @@ def test_fleet_cards_say_health_and_predicted_is_soonest_first_through_refreshes
     assert order == ["COMP-001", org.own_compressor, "COMP-002", "COMP-003"]
     _refreshed(page, 2)  # the live refresh keeps the order asked for
     assert [cards.nth(i).get_attribute("data-compressor") for i in range(cards.count())] == order
+    # learning again: the compressor page says so, and why
+    page.goto(f"{live_server.url}/dashboard/compressors/COMP-003")
+    expect(page.locator('[data-field="health-now"]')).to_contain_text("learning")
+    expect(page.locator('[data-field="health-why"]')).to_contain_text("its first 120 running hours")
 
 
 def test_compressor_page_draws_health_cone_crossing_and_drivers_through_refreshes(

@@ -123,7 +123,9 @@ def health_words(index: float | None, status: str | None) -> dict[str, Any]:
             "text": "learning",
             "class": "unknown",
             "state": "warmup",
-            "title": "The health model is still learning this compressor's normal behaviour",
+            "title": "The health model is still learning this compressor's normal behaviour (its first "
+            f"{HealthConfig.warmup_hours} running hours, and again after maintenance); then it judges "
+            "every hour",
         }
     if status == "stopped":
         return {
