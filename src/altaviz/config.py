@@ -83,6 +83,14 @@ class Settings(BaseSettings):
         description="Readings per chunk of the fleet in a full embedded run: bigger fleets run in chunks "
         "of compressors, so memory stays bounded and time grows linearly.",
     )
+    prediction_horizon_hours: float = Field(
+        72,
+        gt=0,
+        le=24 * 30,
+        validation_alias=_env("PREDICTION_HORIZON_HOURS"),
+        description="An early warning of alert_type 'prediction' is raised when a metric is projected to "
+        "reach its critical limit (warning limit where it has none) within this many hours.",
+    )
     pipeline_threads: int | None = Field(
         None,
         ge=1,

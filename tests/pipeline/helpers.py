@@ -4,11 +4,12 @@ import itertools
 import math
 import shutil
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -55,6 +56,11 @@ COMPARED = {
     "gold/hourly": "organization, compressor_id, agg_timestamp",
     "gold/violations": "organization, compressor_id, timestamp, metric",
     "gold/alerts": "organization, compressor_id, metric, started_at",
+    # the health stage (altaviz.pipeline.health): its state too, so the next run continues alike
+    "gold/health": "organization, compressor_id, hour",
+    "gold/health_predictions": "organization, compressor_id, metric, level",
+    "gold/health_alerts": "organization, compressor_id, alert_type, started_at",
+    "gold/health_state": "organization, compressor_id",
 }
 
 
@@ -158,3 +164,49 @@ def cut_batches(readings: pa.Table, cuts: list[datetime]) -> list[pa.Table]:
             batch = batch.filter(pc.less(batch["timestamp"], pa.scalar(end, ts.type)))
         batches.append(batch)
     return batches
+
+
+# A compressor that degrades (the health stage's tests, engine parity): hand-built, not simulated.
+def degrading_series(compressor: str, days: float, ramp_from: float, seed: int) -> pa.Table:
+    """10-minute readings: load swinging ±8 % over 2.3 days (flow, horsepower and discharge pressure
+    follow it), a daily temperature swing, 1 % noise; from `ramp_from` days on, vibration grows
+    (linear, then accelerating) past its critical 8 mm/s about 2.4 days later."""
+    rng = np.random.default_rng(seed)
+    n = int(days * 144)
+    day = np.arange(n) / 144
+    load = 1 + 0.08 * np.sin(2 * np.pi * day / 2.3)
+    ramp = np.clip(day - ramp_from, 0, None)
+
+    def noisy(base: float, scale: Any = 1.0, noise: float = 0.01) -> Any:
+        return np.round(base * scale * (1 + noise * rng.standard_normal(n)), 2)
+
+    values = {
+        "vibration_mms": noisy(3.0, 1 + 0.35 * ramp + 0.12 * ramp**2, 0.015),
+        "discharge_temp_f": np.round(noisy(200.0) + 4 * np.sin(2 * np.pi * day), 2),
+        "suction_pressure_psi": noisy(60.0),
+        "discharge_pressure_psi": noisy(1000.0, load**0.5),
+        "horsepower_consumption": noisy(1400.0, load),
+        "gas_flow_mcf": noisy(10000.0, load),
+    }
+    times = [ON_HOUR_START + timedelta(minutes=10 * i) for i in range(n)]
+    return pa.table(
+        {
+            "compressor_id": [compressor] * n,
+            "timestamp": pa.array(times, pa.timestamp("us", tz="UTC")),
+            **{s: pa.array(values[s], pa.float64()) for s in SENSOR_NAMES},
+            "operating_hours": pa.array(np.arange(n) / 6.0, pa.float64()),
+        }
+    )
+
+
+def degrading_fleet(days: float = 11.0) -> pa.Table:
+    """COMP-001 degrades from day 8 on; COMP-002 stays healthy."""
+    return pa.concat_tables(
+        [degrading_series("COMP-001", days, 8.0, 1), degrading_series("COMP-002", days, 1e9, 2)]
+    )
+
+
+def land_readings(landing: Path, name: str, readings: pa.Table) -> None:
+    folder = landing / "readings"
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(readings, folder / name)

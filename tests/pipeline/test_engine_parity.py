@@ -1,6 +1,7 @@
-"""DuckDB and Spark (real PySpark, local mode) run the same SQL files on the same fault-injected
-bronze of two organizations (the same compressor ids in both) and must produce the same tables, row
-for row, within floating-point tolerance, in the same lake layout."""
+"""DuckDB and Spark (real PySpark, local mode) run the same SQL files and the same per-compressor
+health step on the same fault-injected bronze of three organizations (the same compressor ids in
+all) and must produce the same tables, row for row, within floating-point tolerance, in the same lake
+layout."""
 
 import math
 import shutil
@@ -11,7 +12,16 @@ import pytest
 
 from altaviz.pipeline.engine import spark_sql
 from altaviz.simulator import SimulationConfig, SimulationResult, simulate
-from tests.pipeline.helpers import OFF_HOUR_START, copy_landing, lake_rows, run, settings_for
+from tests.pipeline.helpers import (
+    OFF_HOUR_START,
+    copy_landing,
+    degrading_fleet,
+    lake_rows,
+    land_readings,
+    run,
+    settings_for,
+    write_fleet,
+)
 
 KEYS = {
     "silver/readings": "organization, compressor_id, timestamp",
@@ -21,8 +31,15 @@ KEYS = {
     "gold/hourly": "organization, compressor_id, agg_timestamp",
     "gold/violations": "organization, compressor_id, timestamp, metric",
     "gold/alerts": "organization, compressor_id, metric, started_at",
+    # the health stage: one per-compressor step (mapInArrow on Spark), its state included
+    "gold/health": "organization, compressor_id, hour",
+    "gold/health_predictions": "organization, compressor_id, metric, level",
+    "gold/health_alerts": "organization, compressor_id, alert_type, started_at",
+    "gold/health_state": "organization, compressor_id",
 }
 SECOND = "second-org"
+# an organization whose compressor degrades for long enough to be judged, warned and projected
+THIRD = "degrading-org"
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +51,8 @@ def both_engines(
         compressors=3, days=2, start=OFF_HOUR_START, seed=11, faults=frozenset({"duplicates", "out_of_range"})
     )
     simulate(config, duck / "landing" / SECOND)
+    write_fleet(duck / "landing" / THIRD, ["COMP-001", "COMP-002"])
+    land_readings(duck / "landing" / THIRD, "readings.parquet", degrading_fleet(days=9.6))
     run(settings_for(duck), skip_db=True)
     spark = tmp_path_factory.mktemp("spark") / "data"
     shutil.copytree(duck, spark)  # the same bronze, with the same load times
@@ -54,8 +73,11 @@ def test_every_table_matches(both_engines: tuple[Path, Path], table: str) -> Non
     actual = lake_rows(spark, table, order=KEYS[table])
     assert len(actual) == len(expected)
     assert expected, f"{table} is empty: the parity check would prove nothing"
-    if table != "gold/alerts":  # the second organization's small healthy fleet raises no alert
-        assert {r["organization"] for r in expected} == {"altaviz-demo", SECOND}
+    organizations = {r["organization"] for r in expected}
+    if table.startswith("gold/health_"):  # judged, warned and projected: the degrading one
+        assert THIRD in organizations
+    elif table != "gold/alerts":  # the second organization's small healthy fleet raises no alert
+        assert organizations == {"altaviz-demo", SECOND, THIRD}
     assert set(actual[0]) == set(expected[0])
     for want, got in zip(expected, actual, strict=True):
         different = {k: (want[k], got[k]) for k in want if not _same(want[k], got[k])}

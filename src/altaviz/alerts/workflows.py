@@ -41,7 +41,13 @@ from altaviz.accounts import audit, data_version
 from altaviz.accounts.errors import NotFound
 from altaviz.accounts.models import Organization
 from altaviz.accounts.scoping import OrgScope, scoped
-from altaviz.alerts.models import STALENESS_CONDITION, WORKFLOW_NAMES, AlertHistory, WorkflowRun
+from altaviz.alerts.models import (
+    EARLY_WARNING_TYPES,
+    STALENESS_CONDITION,
+    WORKFLOW_NAMES,
+    AlertHistory,
+    WorkflowRun,
+)
 from altaviz.config import Settings
 from altaviz.db.session import SQLITE_BEGIN_IMMEDIATE
 from altaviz.monitoring.connectivity import offline_compressors
@@ -115,7 +121,7 @@ class WorkflowConfig:
 class NotifyEvent:
     """Something to tell the organization about (queued in the same transaction)."""
 
-    kind: str  # critical | escalated | repeat
+    kind: str  # critical | escalated | repeat | early_warning
     alert_id: int
     compressor_id: str
     condition: str
@@ -267,6 +273,7 @@ def escalate(session: Session, scope: OrgScope, now: datetime, config: WorkflowC
             update(a)
             .where(
                 a.severity == "warning",
+                a.alert_type.not_in(EARLY_WARNING_TYPES),  # an early warning stays a warning
                 a.is_active.is_(True),
                 a.acknowledged.is_(False),
                 a.resolved.is_(False),

@@ -45,6 +45,7 @@ def _summary(message: NotificationMessage) -> str:
     escalated = kinds.count("escalated")
     critical = kinds.count("critical")
     repeat = kinds.count("repeat")
+    early = kinds.count("early_warning")
     parts = []
     if critical:
         parts.append(f"{critical} new critical")
@@ -52,6 +53,8 @@ def _summary(message: NotificationMessage) -> str:
         parts.append(f"{escalated} escalated")
     if repeat:
         parts.append(f"{repeat} still unacknowledged")
+    if early:
+        parts.append(f"{early} early warning")
     return f"{message.compressor_id}: " + ", ".join(parts) + (" alert" if len(kinds) == 1 else " alerts")
 
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from altaviz.accounts.errors import NotFound
 from altaviz.accounts.scoping import OrgScope, scoped
-from altaviz.alerts.models import AlertHistory
+from altaviz.alerts.models import EARLY_WARNING_TYPES, AlertHistory
 from altaviz.alerts.workflows import NotifyEvent, system_clock
 from altaviz.config import Settings
 from altaviz.db.session import SQLITE_BEGIN_IMMEDIATE
@@ -186,7 +186,8 @@ def enqueue(
 
 
 def scan_alerts(session: Session, scope: OrgScope, now: datetime, config: NotifyConfig) -> list[NotifyEvent]:
-    """New critical alerts not yet notified, and unacknowledged critical ones due a repeat.
+    """New critical alerts not yet notified, unacknowledged critical ones due a repeat, and new early
+    warnings (once, at 'warning').
 
     Marks them notified in the same statement (conditional UPDATE), so concurrent scans never
     produce the same event twice."""
@@ -227,6 +228,27 @@ def scan_alerts(session: Session, scope: OrgScope, now: datetime, config: Notify
             a,
         )
     ).all()
+    # Early warnings (anomaly, prediction): notified once, at their own 'warning' severity.
+    early = session.execute(
+        scoped(
+            update(a)
+            .where(
+                a.resolved.is_(False),
+                a.acknowledged.is_(False),
+                a.is_active.is_(True),
+                a.alert_type.in_(EARLY_WARNING_TYPES),
+                a.notified_severity.is_(None),
+                or_(a.shelved_until.is_(None), a.shelved_until <= now),
+            )
+            .values(notified_severity="warning", notified_at=now)
+            .returning(a.id, a.compressor_id, a.condition, a.message),
+            scope,
+            a,
+        )
+    ).all()
+    for alert_id, compressor_id, condition, message in sorted(early):
+        text = message or condition
+        events.append(NotifyEvent("early_warning", alert_id, compressor_id, condition, "warning", text, now))
     fresh_ids = {row[0] for row in fresh}
     for alert_id, compressor_id, condition, message in sorted(repeat):
         if alert_id in fresh_ids:

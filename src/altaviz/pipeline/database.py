@@ -26,6 +26,7 @@ from altaviz.pipeline.export import (
     new_fleet_files,
     read_gold,
 )
+from altaviz.pipeline.health_load import load_health, read_health
 from altaviz.pipeline.lake import Lake
 from altaviz.pipeline.report import RunSummary
 
@@ -105,11 +106,14 @@ def load_lake(target: Target, lake: Lake, hourly_since: datetime | None = None) 
     recent = read_recent(
         lake.table_files("gold/readings", lake.read_manifest()), target.organization_slug, hourly_since
     )
+    health = read_health(lake, target.organization_slug, hourly_since)
     # Take SQLite's write lock up front: the load reads before it writes.
     with session_scope(target.engine.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})) as session:
         counts = load(session, target.organization_id, gold)
         # The dashboard's recent readings and compressor states (pipeline.dashboard_state).
         load_dashboard_state(session, target.organization_id, recent)
+        # Health, predictions and early warnings (pipeline.health_load), after the states it updates.
+        load_health(session, target.organization_id, health)
         data_version.bump(session, target.organization_id)  # the service's cached answers are now old
         return counts
 

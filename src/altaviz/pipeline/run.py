@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from altaviz.config import Settings
+from altaviz.health import HealthConfig
 from altaviz.pipeline.engine import (
     DuckDBEngine,
     SparkEngine,
@@ -42,6 +43,7 @@ from altaviz.pipeline.engine import (
     read_parquet,
     sql_text,
 )
+from altaviz.pipeline.health import HealthStage
 from altaviz.pipeline.incremental import (
     FullRunNeeded,
     IncrementalRun,
@@ -681,6 +683,8 @@ class _Run:
             return
         with _timed("gold", self.timings, self.notify):
             self._full_gold(tables)
+        with _timed("health", self.timings, self.notify):
+            self._health(tables).full()
         spans = self._spans(tables, slugs)
         for slug in slugs:
             state = self._state(slug)
@@ -793,6 +797,8 @@ class _Run:
         )
         with _timed("gold", self.timings, self.notify):
             self._full_gold(tables, pick)
+        with _timed("health", self.timings, self.notify):  # predictions depend on the limits
+            self._health(tables).full(only="SELECT organization, compressor_id FROM recomputed_compressors")
         keep = (
             "WHERE (organization, compressor_id) NOT IN "
             "(SELECT organization, compressor_id FROM recomputed_compressors)"
@@ -838,10 +844,20 @@ class _Run:
         )
         with _timed("gold", self.timings, self.notify):
             run.gold(bounds)
+        with _timed("health", self.timings, self.notify):
+            self._health(tables).incremental(
+                "SELECT DISTINCT organization, compressor_id FROM new_classified WHERE reason IS NULL"
+            )
         for slug, (first, last) in run.spans.items():
             state = self._state(slug)
             state.first_reading, state.last_reading = first.isoformat(), last.isoformat()
             self._pending(slug, bounds.hourly_from.isoformat())
+
+    def _health(self, tables: Tables) -> HealthStage:
+        config = HealthConfig(prediction_horizon_hours=self.settings.prediction_horizon_hours)
+        return HealthStage(
+            self.engine, self.local, tables, self.version, config, self.settings.pipeline_chunk_rows
+        )
 
     def _report(self, slugs: list[str]) -> None:
         """The report of organizations no pass touched, from the lake as it is."""

@@ -1,0 +1,227 @@
+"""The health stage (altaviz.pipeline.health): on a hand-built series whose vibration ramps towards its
+critical limit, incremental runs (with readings arriving late into hours already judged) leave the
+health tables exactly as a full run; each organization's alarm limits drive its predictions; a limit
+change recomputes its compressor only; the load writes health, predictions (plan permitting),
+early-warning alerts linked to the threshold alert that follows, and the compressors' states."""
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import select
+
+from altaviz.accounts.models import Organization
+from altaviz.accounts.service import create_organization
+from altaviz.alerts.models import AlertHistory
+from altaviz.db.session import create_db_engine, session_scope
+from altaviz.health.models import CompressorPrediction
+from altaviz.monitoring.models import CompressorState
+from altaviz.registry.models import ThresholdOverride
+from tests.pipeline.helpers import (
+    ON_HOUR_START,
+    assert_equals_a_full_recomputation,
+    degrading_fleet,
+    lake_rows,
+    land_readings,
+    run,
+    settings_for,
+    write_fleet,
+)
+
+HEALTH_TABLES = {
+    "gold/health": "organization, compressor_id, hour",
+    "gold/health_predictions": "organization, compressor_id, metric, level",
+    "gold/health_alerts": "organization, compressor_id, alert_type, started_at",
+    "gold/health_state": "organization, compressor_id",
+}
+
+
+def _between(readings: pa.Table, start: datetime, end: datetime) -> pa.Array:
+    ts = readings["timestamp"]
+    return pc.and_(pc.greater_equal(ts, pa.scalar(start, ts.type)), pc.less(ts, pa.scalar(end, ts.type)))
+
+
+def test_incremental_runs_leave_the_health_tables_as_a_full_run(tmp_path: Path) -> None:
+    readings = degrading_fleet()
+    split = ON_HOUR_START + timedelta(days=9, hours=2)
+    late = pc.and_(
+        _between(readings, split - timedelta(hours=4), split - timedelta(hours=3)),
+        pc.equal(readings["compressor_id"], "COMP-001"),
+    )
+    first = pc.and_(_between(readings, ON_HOUR_START, split), pc.invert(late))
+    batches = [
+        readings.filter(first),
+        readings.filter(_between(readings, split, split + timedelta(hours=1))),
+        # every reading of an hour already judged, three hours late, with the next hour's
+        readings.filter(
+            pc.or_(late, _between(readings, split + timedelta(hours=1), split + timedelta(hours=2)))
+        ),
+        readings.filter(_between(readings, split + timedelta(hours=2), ON_HOUR_START + timedelta(days=30))),
+    ]
+    landing = tmp_path / "arriving" / "landing" / "altaviz-demo"
+    write_fleet(landing, ["COMP-001", "COMP-002"])
+    data_dir = tmp_path / "arriving"
+    for number, batch in enumerate(batches):
+        land_readings(landing, f"batch-{number}.parquet", batch)
+        result = run(settings_for(data_dir), skip_db=True)
+        assert result.organizations["altaviz-demo"].work == (["full"] if number == 0 else ["incremental"])
+
+    assert_equals_a_full_recomputation(data_dir, tmp_path / "full", HEALTH_TABLES)
+    hours = lake_rows(data_dir, "gold/health")
+    assert {r["status"] for r in hours} == {"warmup", "judged"}
+    judged = [r for r in hours if r["status"] == "judged"]
+    assert all(0 <= r["health_index"] <= 100 for r in judged)
+    # the degrading compressor is warned, with vibration named, before its vibration crosses 8 mm/s
+    crossing = min(
+        r["timestamp"]
+        for r in lake_rows(data_dir, "silver/readings", "vibration_mms >= 8 AND compressor_id = 'COMP-001'")
+    )
+    warned = lake_rows(data_dir, "gold/health_alerts", "compressor_id = 'COMP-001'", "started_at")
+    assert warned and warned[0]["started_at"] < crossing - timedelta(hours=6)
+    assert {w["sensor"] for w in warned} == {"vibration_mms"}
+    degrading = [r for r in judged if r["compressor_id"] == "COMP-001" and r["drivers"]]
+    assert degrading and "vibration_mms" in degrading[-1]["drivers"]
+
+
+def _orgs(url: str, tiers: dict[str, str]) -> None:
+    engine = create_db_engine(url)
+    try:
+        with session_scope(engine) as session:
+            for slug, tier in tiers.items():
+                create_organization(session, slug.title(), slug, tier=tier, max_compressors=None)
+    finally:
+        engine.dispose()
+
+
+def _override(url: str, slug: str, compressor: str, warning: float, critical: float) -> None:
+    engine = create_db_engine(url)
+    try:
+        with session_scope(engine) as session:
+            org = session.scalars(select(Organization).where(Organization.slug == slug)).one()
+            existing = session.scalars(
+                select(ThresholdOverride).where(
+                    ThresholdOverride.organization_id == org.id, ThresholdOverride.scope_id == compressor
+                )
+            ).one_or_none()
+            if existing is not None:
+                existing.warning, existing.critical = warning, critical
+                return
+            session.add(
+                ThresholdOverride(
+                    organization_id=org.id,
+                    scope_type="compressor",
+                    scope_id=compressor,
+                    metric="vibration_mms",
+                    warning=warning,
+                    critical=critical,
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+def _predictions(url: str) -> dict[tuple[str, str, str], tuple[float, float]]:
+    engine = create_db_engine(url)
+    try:
+        with session_scope(engine) as session:
+            rows = session.execute(
+                select(Organization.slug, CompressorPrediction).join(
+                    Organization, Organization.id == CompressorPrediction.organization_id
+                )
+            ).all()
+            return {
+                (slug, p.compressor_id, p.level): (p.threshold_value, p.hours)
+                for slug, p in rows
+                if p.metric == "vibration_mms"
+            }
+    finally:
+        engine.dispose()
+
+
+def test_limits_per_organization_plans_alerts_and_a_limit_change(tmp_path: Path, sqlite_url: str) -> None:
+    # the data ends while vibration is still below its limits (projected, not crossed)
+    readings = degrading_fleet(days=9.6)
+    for slug in ("north", "south", "basic"):
+        landing = tmp_path / "landing" / slug
+        write_fleet(landing, ["COMP-001", "COMP-002"])
+        land_readings(landing, "readings.parquet", readings)
+    _orgs(sqlite_url, {"north": "enterprise", "south": "enterprise", "basic": "pro"})
+    settings = settings_for(tmp_path, sqlite_url)
+    run(settings)  # the registries learn the fleets from their fleet files
+
+    predicted = _predictions(sqlite_url)
+    north = predicted[("north", "COMP-001", "critical")]
+    assert north[0] == 8.0 and predicted[("south", "COMP-001", "critical")] == north
+    assert not [k for k in predicted if k[0] == "basic"]  # Pro: no predictions (Enterprise only)
+    engine = create_db_engine(sqlite_url)
+    try:
+        with session_scope(engine) as session:
+            alerts = session.execute(
+                select(Organization.slug, AlertHistory).join(
+                    Organization, Organization.id == AlertHistory.organization_id
+                )
+            ).all()
+            early = {
+                (slug, a.compressor_id, a.alert_type, a.sensor_name, a.severity)
+                for slug, a in alerts
+                if a.source == "health"
+            }
+            assert ("north", "COMP-001", "prediction", "vibration_mms", "warning") in early
+            assert not [e for e in early if e[0] == "basic" and e[2] == "prediction"]
+            states = {
+                (s.organization_id, s.compressor_id): (s.health_index, s.health_status)
+                for s in session.scalars(select(CompressorState))
+            }
+            assert {status for _, status in states.values()} == {"judged"}
+            assert all(index is not None for index, _ in states.values())
+    finally:
+        engine.dispose()
+
+    def health(slug: str, compressor: str = "%") -> list[dict[str, Any]]:
+        where = f"organization = '{slug}' AND compressor_id LIKE '{compressor}'"
+        return lake_rows(tmp_path, "gold/health", where, "compressor_id, hour")
+
+    kept, north_rows = health("south", "COMP-002"), health("north")
+    _override(sqlite_url, "south", "COMP-001", 5.0, 7.0)
+    result = run(settings)
+    assert result.organizations["south"].work == ["thresholds"] and not result.organizations["north"].work
+    predicted = _predictions(sqlite_url)
+    south = predicted[("south", "COMP-001", "critical")]
+    assert south[0] == 7.0 and 0 < south[1] < north[1]  # the lower limit is reached sooner
+    assert predicted[("north", "COMP-001", "critical")] == north
+    assert health("south", "COMP-002") == kept and health("north") == north_rows
+
+
+def test_a_threshold_alert_after_an_early_warning_points_to_it(tmp_path: Path, sqlite_url: str) -> None:
+    landing = tmp_path / "landing" / "altaviz-demo"
+    write_fleet(landing, ["COMP-001", "COMP-002"])
+    land_readings(landing, "readings.parquet", degrading_fleet())
+    run(settings_for(tmp_path, sqlite_url))
+    engine = create_db_engine(sqlite_url)
+    try:
+        with session_scope(engine) as session:
+            alerts = {
+                a.id: a
+                for a in session.scalars(select(AlertHistory).where(AlertHistory.compressor_id == "COMP-001"))
+            }
+            threshold = [
+                a
+                for a in alerts.values()
+                if a.alert_type.startswith("threshold") and a.sensor_name == "vibration_mms"
+            ]
+            assert threshold
+            first = min(threshold, key=lambda a: a.alert_timestamp)
+            assert first.related_alert_id is not None
+            warning = alerts[first.related_alert_id]
+            assert warning.alert_type in ("anomaly", "prediction") and warning.sensor_name == "vibration_mms"
+            assert warning.alert_timestamp < first.alert_timestamp
+            unrelated = session.scalars(
+                select(AlertHistory).where(
+                    AlertHistory.compressor_id == "COMP-002", AlertHistory.related_alert_id.is_not(None)
+                )
+            ).all()
+            assert unrelated == []
+    finally:
+        engine.dispose()
