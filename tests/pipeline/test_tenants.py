@@ -11,15 +11,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 
 from altaviz.accounts.models import Organization
 from altaviz.accounts.service import create_organization
 from altaviz.alerts.models import AlertHistory
+from altaviz.config import Settings
 from altaviz.db.session import create_db_engine, session_scope
 from altaviz.monitoring.models import SensorReadingAgg
 from altaviz.pipeline.lake import Lake
 from altaviz.pipeline.run import PipelineError, PipelineOptions, run_pipeline
+from altaviz.pipeline.stages import GOLD_STEPS
 from altaviz.pipeline.watch import waiting_data
 from altaviz.registry.models import ThresholdOverride
 from altaviz.simulator import SimulationConfig, simulate
@@ -52,6 +54,14 @@ def engine(sqlite_url: str) -> Any:
     engine.dispose()
 
 
+def _two_organizations(tmp_path: Path, sqlite_url: str) -> tuple[Path, Path, Settings]:
+    """north (3 compressors) and south (2, the same ids), landed and created; their landing zones."""
+    north = _land(tmp_path, "north", compressors=3, seed=1)
+    south = _land(tmp_path, "south", compressors=2, seed=2)
+    _create(sqlite_url, *ORGS)
+    return north, south, settings_for(tmp_path, sqlite_url)
+
+
 def _hourly_by_org(engine: Engine) -> dict[str, set[str]]:
     with session_scope(engine) as session:
         rows = session.execute(
@@ -69,10 +79,8 @@ def test_two_organizations_in_one_run_land_in_their_own_organizations(
     tmp_path: Path, sqlite_url: str, engine: Engine
 ) -> None:
     # the same compressor ids in both: only the organization tells them apart
-    _land(tmp_path, "north", compressors=3, seed=1)
-    _land(tmp_path, "south", compressors=2, seed=2)
-    _create(sqlite_url, *ORGS)
-    result = run_pipeline(settings_for(tmp_path, sqlite_url), PipelineOptions())
+    settings = _two_organizations(tmp_path, sqlite_url)[2]
+    result = run_pipeline(settings, PipelineOptions())
     assert set(result.organizations) == set(ORGS) and not result.failed
     assert _hourly_by_org(engine) == {
         "north": {"COMP-001", "COMP-002", "COMP-003"},
@@ -117,10 +125,7 @@ def _counts(engine: Engine, tmp_path: Path) -> tuple[int, ...]:
 def test_a_corrupt_file_is_set_aside_and_the_organizations_other_files_flow(
     tmp_path: Path, sqlite_url: str, engine: Engine
 ) -> None:
-    north = _land(tmp_path, "north", compressors=2, seed=1)
-    south = _land(tmp_path, "south", compressors=2, seed=2)
-    _create(sqlite_url, *ORGS)
-    settings = settings_for(tmp_path, sqlite_url)
+    north, south, settings = _two_organizations(tmp_path, sqlite_url)
     run_pipeline(settings, PipelineOptions())
 
     # south: a Parquet file cut short in transfer, and a good file; north: a good file
@@ -261,21 +266,8 @@ def test_an_override_changes_the_alerts_of_its_compressor_only(
     gold_before = lake_rows(
         tmp_path, "gold/readings", "compressor_id <> 'COMP-001'", "compressor_id, timestamp"
     )
-    with session_scope(engine) as session:
-        org = session.scalars(
-            select(Organization).where(Organization.slug == settings.default_organization)
-        ).one()
-        # healthy vibration is about 3 mm/s: a warning limit of 2 makes COMP-001 alarm
-        session.add(
-            ThresholdOverride(
-                organization_id=org.id,
-                scope_type="compressor",
-                scope_id="COMP-001",
-                metric="vibration_mms",
-                warning=2.0,
-                critical=50.0,
-            )
-        )
+    # healthy vibration is about 3 mm/s: a warning limit of 2 makes COMP-001 alarm
+    _override(engine, settings.default_organization, "COMP-001", warning=2.0)
     said: list[str] = []
     result = run_pipeline(settings, PipelineOptions(), notify=said.append)
     assert result.summary is not None and result.organizations[settings.default_organization].work == [
@@ -291,6 +283,91 @@ def test_an_override_changes_the_alerts_of_its_compressor_only(
         lake_rows(tmp_path, "gold/readings", "compressor_id <> 'COMP-001'", "compressor_id, timestamp")
         == gold_before
     )
+
+
+def _gold_files(data_dir: Path) -> dict[str, tuple[bytes, int, bool]]:
+    """Every file of the gold tables: its bytes, its modification time, and whether it holds a row of
+    another compressor than north's COMP-001."""
+    import duckdb
+
+    lake = Lake(data_dir / "lake")
+    manifest = lake.read_manifest()
+    found: dict[str, tuple[bytes, int, bool]] = {}
+    with duckdb.connect() as con:
+        for table in [s.table for s in GOLD_STEPS if s.table]:
+            for path in lake.table_files(table, manifest):
+                holds = con.execute(
+                    f"SELECT COUNT(*) > 0 FROM read_parquet('{path}', hive_partitioning = false) "
+                    "WHERE NOT (organization = 'north' AND compressor_id = 'COMP-001')"
+                ).fetchone()
+                found[str(path)] = (path.read_bytes(), path.stat().st_mtime_ns, bool(holds and holds[0]))
+    return found
+
+
+def _override(engine: Engine, slug: str, compressor: str, warning: float) -> None:
+    with session_scope(engine) as session:
+        org = session.scalars(select(Organization).where(Organization.slug == slug)).one()
+        session.execute(delete(ThresholdOverride).where(ThresholdOverride.organization_id == org.id))
+        session.add(
+            ThresholdOverride(
+                organization_id=org.id,
+                scope_type="compressor",
+                scope_id=compressor,
+                metric="vibration_mms",
+                warning=warning,
+                critical=50.0,
+            )
+        )
+
+
+def _vibration_alerts(engine: Engine) -> dict[tuple[str, str], list[tuple[datetime, float | None]]]:
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(
+                Organization.slug,
+                AlertHistory.compressor_id,
+                AlertHistory.alert_timestamp,
+                AlertHistory.threshold_value,
+            )
+            .join(Organization, Organization.id == AlertHistory.organization_id)
+            .where(AlertHistory.condition == "vibration_mms")
+            .order_by(AlertHistory.alert_timestamp)
+        ).all()
+    found: dict[tuple[str, str], list[tuple[datetime, float | None]]] = {}
+    for slug, compressor, at, value in rows:
+        found.setdefault((slug, compressor), []).append((at, value))
+    return found
+
+
+def test_changed_limits_rewrite_the_gold_files_of_their_compressor_only(
+    tmp_path: Path, sqlite_url: str, engine: Engine
+) -> None:
+    settings = _two_organizations(tmp_path, sqlite_url)[2]
+    run_pipeline(settings, PipelineOptions())
+    # healthy vibration is about 3 mm/s: a warning limit of 2 makes north's COMP-001 alarm
+    _override(engine, "north", "COMP-001", warning=2.0)
+    assert run_pipeline(settings, PipelineOptions()).organizations["north"].work == ["thresholds"]
+    first = _vibration_alerts(engine)
+    assert {v for _, v in first[("north", "COMP-001")]} == {2.0}
+    before = _gold_files(tmp_path)
+    others = {f: v for f, v in before.items() if v[2]}
+    apart = [f for f in before if f not in others]
+    assert apart and others  # its rows are in files of their own now
+
+    _override(engine, "north", "COMP-001", warning=1.5)  # the admin tunes the limit
+    result = run_pipeline(settings, PipelineOptions())
+    assert result.organizations["north"].work == ["thresholds"] and result.organizations["south"].nothing_new
+    after = _gold_files(tmp_path)
+    # every file of the other compressors (north's and south's) is the same file, untouched
+    assert {f: v for f, v in after.items() if v[2]} == others
+    assert not set(apart) & set(after)  # the changed compressor's files were rewritten
+    # and its alerts changed (the others' did not)
+    second = _vibration_alerts(engine)
+    assert second.get(("north", "COMP-001"), []) != first[("north", "COMP-001")]
+    assert {v for _, v in second.get(("north", "COMP-001"), [])} == {1.5}
+    assert {k: v for k, v in second.items() if k != ("north", "COMP-001")} == {
+        k: v for k, v in first.items() if k != ("north", "COMP-001")
+    }
 
 
 def test_a_lake_of_the_single_organization_layout_is_upgraded(default_landing: Path, tmp_path: Path) -> None:

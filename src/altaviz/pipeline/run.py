@@ -40,6 +40,7 @@ from altaviz.pipeline.engine import (
     SparkEngine,
     TransformEngine,
     copy_parquet,
+    parquet_list,
     read_parquet,
     sql_text,
 )
@@ -783,8 +784,11 @@ class _Run:
         self._set_recent_apart(tables, GOLD_STEPS)
 
     def _threshold_gold(self, tables: Tables, changed: dict[str, set[str]]) -> None:
-        """Gold again for the compressors whose alarm limits changed, from all of their silver; every
-        other compressor's gold rows are kept as they are."""
+        """Gold again for the compressors whose alarm limits changed, from all of their silver, in files
+        of their own. Every file holding no row of theirs is kept as it is (same file, same bytes);
+        a file they share with other compressors is rewritten without their rows (the others' rows as
+        they were). So the first change of a compressor's limits sets its rows apart, and every later
+        one rewrites its files only."""
         rows = [
             {"organization": o, "compressor_id": c} for o, cs in sorted(changed.items()) for c in sorted(cs)
         ]
@@ -809,17 +813,32 @@ class _Run:
             if not self.lake.has_table(table, tables.manifest):
                 continue
             old = self.lake.table_files(table, tables.manifest)
-            copy_parquet(
-                self.local.con,
-                f"SELECT * FROM {read_parquet(old)} {keep}",
-                tables.staged[table].directory,
-                PARTITIONED.get(table),
-                part="kept",
-                schema_if_empty=False,
-            )
+            shared = self._holding_recomputed(old)
+            tables.staged[table].kept.extend(f for f in old if f not in shared)
+            if shared:
+                copy_parquet(
+                    self.local.con,
+                    f"SELECT * FROM {read_parquet(sorted(shared))} {keep}",
+                    tables.staged[table].directory,
+                    PARTITIONED.get(table),
+                    part="kept",
+                    schema_if_empty=False,
+                )
             tables.complete.add(table)
         for slug in changed:
             self._pending(slug, ALL)
+
+    def _holding_recomputed(self, files: list[Path]) -> set[Path]:
+        """The files holding a row of a compressor in recomputed_compressors, and the empty ones (a
+        pass writes one where its compressors have no rows: kept, they would pile up)."""
+        listed = parquet_list(files)
+        rows = self.local.rows(
+            f"SELECT DISTINCT t.filename FROM read_parquet({listed}, hive_partitioning = false, "
+            "filename = true) AS t JOIN recomputed_compressors AS r "
+            "ON r.organization = t.organization AND r.compressor_id = t.compressor_id "
+            f"UNION SELECT file_name FROM parquet_file_metadata({listed}) WHERE num_rows = 0"
+        )
+        return {Path(str(name)) for (name,) in rows}
 
     def _incremental(self, tables: Tables, new_files: dict[str, list[Path]]) -> None:
         files = [f for slug in sorted(new_files) for f in new_files[slug]]
