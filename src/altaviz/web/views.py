@@ -141,18 +141,19 @@ def health_words(index: float | None, status: str | None) -> dict[str, Any]:
             "state": "none",
             "title": "No health index yet: the pipeline computes it from the readings",
         }
-    if index >= HEALTH_CLEAR:
+    shown = round(index)  # the band of the number shown, so "80" never reads "degrading"
+    if shown >= HEALTH_CLEAR:
         word, status_class = "good", "healthy"
-    elif index >= HEALTH_ANOMALY:
+    elif shown >= HEALTH_ANOMALY:
         word, status_class = "degrading", "warning"
     else:
         word, status_class = "poor", "critical"
     return {
-        "text": f"{index:.0f} — {word}",
+        "text": f"{shown} — {word}",
         "class": status_class,
         "state": "judged",
-        "value": round(index),
-        "title": f"Health index {index:.0f} of 100 ({word}: below {HEALTH_ANOMALY:.0f} for long raises an "
+        "value": shown,
+        "title": f"Health index {shown} of 100 ({word}: below {HEALTH_ANOMALY:.0f} for long raises an "
         f"early warning)",
     }
 
@@ -333,12 +334,11 @@ def compressor_page(
         chart["projection"] = _projection(chart, predictions)
         charts.append(chart)
     health_chart = _health_chart(trend)
-    # Every chart shares one time axis (zoom and crosshair are linked): past the end up to the
-    # furthest cone drawn, at most twice the range.
-    cones = [c["projection"]["until"] for c in charts if c["projection"]]
-    until = min(max(cones), end + timedelta(hours=2 * hours)) if cones else end
+    until = _axis_end(end, hours, [c["projection"] for c in charts])
     for chart in (*charts, *([health_chart] if health_chart else [])):
-        chart.update(start=start.isoformat(), end=until.isoformat(), now=end.isoformat() if cones else None)
+        chart.update(
+            start=start.isoformat(), end=until.isoformat(), now=end.isoformat() if until > end else None
+        )
     return {
         "health": trend,
         "health_now": health_words(
@@ -395,6 +395,13 @@ def _chart(gauge: Gauge, items: list[HourlyReading], limits: Limits | None = Non
         "crossed": crossed,
         "decimals": gauge.decimals,
     }
+
+
+def _axis_end(end: datetime, hours: int, projections: list[dict[str, Any] | None]) -> datetime:
+    """Where every chart's time axis ends (they share it: zoom and crosshair are linked): past `end`
+    up to the furthest cone drawn, at most twice the range; never before `end`."""
+    cones = [p["until"] for p in projections if p]
+    return max(end, min(max(cones), end + timedelta(hours=2 * hours))) if cones else end
 
 
 def _health_chart(trend: CompressorHealthOut) -> dict[str, Any] | None:
