@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from altaviz.pipeline.run import PipelineError
 from tests.pipeline.helpers import OFF_HOUR_START, run, settings_for, write_fleet, write_readings
 
 
@@ -79,3 +80,13 @@ def test_the_command_prints_one_line_per_file_set_aside(tmp_path: Path) -> None:
     assert len(said) == 1, done.stderr
     assert said[0].startswith("landing/readings/bad.parquet is truncated")
     assert said[0].endswith("(set aside to landing/quarantine/bad.parquet)")
+
+
+def test_a_bad_fleet_file_stops_the_organization_before_any_file_is_set_aside(tmp_path: Path) -> None:
+    landing = _landing(tmp_path)
+    _truncated(landing / "readings" / "bad.parquet")
+    _empty(landing / "fleet" / "compressors.parquet")
+    with pytest.raises(PipelineError, match=r"^landing/fleet/compressors.parquet is empty"):
+        run(settings_for(tmp_path), skip_db=True)
+    # its readings wait, untouched, until the fleet file is fixed
+    assert (landing / "readings" / "bad.parquet").exists() and not (landing / "quarantine").exists()

@@ -434,6 +434,17 @@ def ingest_organization(
     def new(path: Path) -> bool:
         return not (directory / f"{digests.of(path)}.parquet").exists()
 
+    # the fleet files first: a bad one stops the organization before any of its files is moved or read
+    fleet: dict[str, tuple[LandingFile, dict[str, tuple[str, bool]]]] = {}
+    for table, (relative, schema, _) in REFERENCE_TABLES.items():
+        found = next((root / relative for root in roots if (root / relative).exists()), None)
+        if found is None:
+            continue  # the organization's registry (the database) may know its fleet
+        path = found
+        if (known_fleet or {}).get(table) == digests.of(path):
+            continue  # the lake holds this very file's rows
+        fleet[table] = (check_file(engine, landing_dir, path, schema, digests), schema)
+        check_identifiers(engine, fleet[table][0])
     aside: list[SetAside] = []
 
     def put_aside(path: Path, error: LandingError) -> None:
@@ -459,16 +470,6 @@ def ingest_organization(
             put_aside(path, exc)
             continue
         checked.append((file, True))
-    fleet: dict[str, tuple[LandingFile, dict[str, tuple[str, bool]]]] = {}
-    for table, (relative, schema, _) in REFERENCE_TABLES.items():
-        found = next((root / relative for root in roots if (root / relative).exists()), None)
-        if found is None:
-            continue  # the organization's registry (the database) may know its fleet
-        path = found
-        if (known_fleet or {}).get(table) == digests.of(path):
-            continue  # the lake holds this very file's rows
-        fleet[table] = (check_file(engine, landing_dir, path, schema, digests), schema)
-        check_identifiers(engine, fleet[table][0])
 
     directory.mkdir(parents=True, exist_ok=True)
     stamp = loaded_at.isoformat()
