@@ -2,6 +2,7 @@
 
 import re
 import shutil
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -107,19 +108,23 @@ def _user_errors() -> tuple[type[Exception], ...]:
 
 
 def _fail_cleanly(action: Callable[[], Any]) -> Any:
-    from alembic.util.exc import CommandError
-    from sqlalchemy.exc import SQLAlchemyError
-
     try:
         return action()
     except _user_errors() as exc:
         _error(exc)
         raise typer.Exit(1) from None
-    except (CommandError, SQLAlchemyError) as exc:  # a migration refused, a database out of reach
+    except _database_errors() as exc:  # a migration refused, a database out of reach
         from altaviz.db.migrate import problem
 
         _error(problem(get_settings().sqlalchemy_url, exc))
         raise typer.Exit(1) from None
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    """Alembic's and SQLAlchemy's errors, of those loaded: a command that never touched a database
+    (a pipeline run with --skip-db) neither loads them nor can raise them."""
+    loaded = (("alembic.util.exc", "CommandError"), ("sqlalchemy.exc", "SQLAlchemyError"))
+    return tuple(getattr(sys.modules[m], name) for m, name in loaded if m in sys.modules)
 
 
 def _parse_start(value: str | None) -> datetime | None:

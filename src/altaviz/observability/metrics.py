@@ -12,6 +12,8 @@ TRUSTED_PROXIES is unset came through a proxy we cannot see behind, so only the 
 /metrics is exempt from the rate limiter.
 """
 
+from __future__ import annotations
+
 import hmac
 import ipaddress
 import logging
@@ -23,14 +25,15 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Mount
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from altaviz.config import Settings
 from altaviz.observability.logging import log_request, request_id_var
+
+if TYPE_CHECKING:  # the web parts load with the service; a pipeline run records its counters without them
+    from sqlalchemy import Engine
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from altaviz.pipeline.report import RunSummary
@@ -119,7 +122,7 @@ def record_rate_limit_rejection(bucket: str) -> None:
 
 
 def record_pipeline_run(
-    settings: Settings, outcome: str, seconds: float, summary: "RunSummary | None" = None
+    settings: Settings, outcome: str, seconds: float, summary: RunSummary | None = None
 ) -> None:
     """Called by the pipeline when a run finishes; pushes to METRICS_PUSHGATEWAY_URL when it is set."""
     try:
@@ -162,6 +165,8 @@ def _selected_template(scope: Scope) -> str | None:
     path = getattr(route, "path_format", None)
     if isinstance(path, str) and path:
         return path
+    from starlette.routing import Mount
+
     app = scope.get("app")
     for candidate in getattr(getattr(app, "router", None), "routes", ()):
         if isinstance(candidate, Mount) and scope["path"].startswith(candidate.path + "/"):
@@ -241,6 +246,8 @@ def metrics_access(request: Request, settings: Settings) -> tuple[bool, str]:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    from starlette.responses import JSONResponse, Response
+
     settings: Settings = request.app.state.settings
     allowed, reason = metrics_access(request, settings)
     if not allowed:

@@ -15,15 +15,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import sqlglot
-from sqlglot import exp
 
 from altaviz.config import Settings
+
+if TYPE_CHECKING:  # sqlglot loads only for Spark (spark_sql)
+    from sqlglot import exp
 
 ENGINES = ("duckdb", "spark")
 # Partitioned lake tables keep one directory per UTC day, named day=<date> (a path, not a column).
@@ -47,7 +48,9 @@ def load_sql(name: str) -> str:
     return resources.files("altaviz.pipeline").joinpath("sql", f"{name}.sql").read_text()
 
 
-def _exact_epoch(node: exp.Expression) -> exp.Expression:
+def _exact_epoch(node: "exp.Expression") -> "exp.Expression":
+    from sqlglot import exp
+
     if isinstance(node, exp.TimeToUnix):
         micros = exp.Anonymous(this="UNIX_MICROS", expressions=[node.this])
         # 1E6 is a DOUBLE in Spark; 1000000.0 would be a DECIMAL and turn every epoch sum into one.
@@ -57,6 +60,8 @@ def _exact_epoch(node: exp.Expression) -> exp.Expression:
 
 def spark_sql(sql: str) -> str:
     """A transform file as Spark SQL."""
+    import sqlglot
+
     tree = sqlglot.parse_one(sql, read="duckdb").transform(_exact_epoch)
     return tree.sql(dialect="spark", pretty=True)
 
@@ -247,7 +252,7 @@ class DuckDBEngine:
         reader = reading.sql(f"SELECT * FROM {source} ORDER BY {order}").to_arrow_reader(
             COMPRESSOR_BATCH_ROWS
         )
-        schema = function(reader.schema.empty_table()).schema
+        schema = function(pa.Table.from_batches([], schema=reader.schema)).schema
         mapped = whole_compressors(reader, function)
         self.con.register(name, pa.RecordBatchReader.from_batches(schema, mapped))
 
@@ -348,7 +353,7 @@ class SparkEngine:
 
         frame = self.spark.table(source)
         arrow = to_arrow_schema(frame.schema, timezone="UTC")
-        schema = from_arrow_schema(function(arrow.empty_table()).schema)
+        schema = from_arrow_schema(function(pa.Table.from_batches([], schema=arrow)).schema)
         mapped = (
             frame.repartition(*COMPRESSOR_ORDER[:2])
             .sortWithinPartitions(*COMPRESSOR_ORDER)

@@ -35,7 +35,7 @@ is its own, kept in the manifest (OrganizationState.first_reading/last_reading).
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -141,10 +141,17 @@ def files_from(files: list[Path], since: datetime) -> list[Path]:
 def _may_hold_rows_from(path: Path, column: str, since: datetime) -> bool:
     """Whether a Parquet file may hold rows at or after `since`, judged by its column statistics."""
     metadata = pq.ParquetFile(path).metadata
-    index = metadata.schema.to_arrow_schema().get_field_index(column)
+    schema = metadata.schema.to_arrow_schema()
+    index = schema.get_field_index(column)
+    # compared as the stored integers: stats.max would be converted through pandas where it is installed
+    per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[schema.field(index).type.unit]
+    moment = since - datetime(1970, 1, 1, tzinfo=UTC)
+    since_raw = (
+        moment.days * 86_400 + moment.seconds
+    ) * per_second + moment.microseconds * per_second // 1_000_000
     for group in range(metadata.num_row_groups):
         stats = metadata.row_group(group).column(index).statistics
-        if stats is None or not stats.has_min_max or stats.max >= since:
+        if stats is None or not stats.has_min_max or stats.max_raw >= since_raw:
             return True
     return False
 

@@ -281,5 +281,15 @@ def append_rolling(readings: pa.Table, rate_min_readings: int, windows: bool = F
         windows,
     )
     for name, column in result.items():
-        readings = readings.append_column(name, pa.array(column.values, pa.float64(), mask=column.null))
+        readings = readings.append_column(name, _arrow(column))
     return readings
+
+
+def _arrow(column: Column) -> pa.Array:
+    """The column as an Arrow array, from its buffers (pa.array would first look for pandas, loading
+    it wherever it is installed)."""
+    valid = np.packbits(~column.null, bitorder="little")
+    values = np.ascontiguousarray(column.values, dtype=np.float64)
+    nulls = int(column.null.sum())
+    buffers = [pa.py_buffer(valid) if nulls else None, pa.py_buffer(values)]
+    return pa.Array.from_buffers(pa.float64(), len(values), buffers, null_count=nulls)

@@ -472,7 +472,9 @@ class _Run:
     def _read_registries(self) -> None:
         """Each organization's registered compressors, plan and alarm limits (defaults without a
         database), and what its silver and gold must have been computed with."""
-        from altaviz.pipeline import database
+        if any(org.target is not None for org in self.orgs.values()):
+            # the database layer (SQLAlchemy, the models) loads only when the run uses one
+            from altaviz.pipeline import database
 
         manifest = self.lake.read_manifest()
         fleet_files = self._reference_compressors(manifest)
