@@ -79,6 +79,8 @@ SPREAD_FLOOR = np.array([1.0, 0.02, 0.02, 0.01, 0.01, 0.2, 0.3, 0.3])
 # leaves the load response to the fleet instead of fitting noise.
 RECALIBRATION_MIN = 0.02  # relative: smaller steps are left to the model's learning
 PRIOR_SPAN = np.array([0.0, 0.08, 0.08, 0.05, 0.05, 0.5, 0.7, 0.7])
+# Hours ahead at which projections are evaluated: hourly for three days, then coarser up to 60 days.
+PROGNOSIS_HOURS = np.unique(np.r_[np.arange(1.0, 73.0), np.geomspace(73.0, 1440.0, 120).round()])
 _MASK = np.zeros((6, FEATURES), dtype=bool)
 for _j, _cols in enumerate(DESIGN):
     _MASK[_j, list(_cols)] = True
@@ -131,11 +133,13 @@ class HealthConfig:
     anomaly_hours: int = 12
     clear_health: float = 80.0
     clear_hours: int = 12
-    trend_hours: int = 36
-    trend_min_points: int = 18
+    trend_hours: int = 60
+    trend_min_points: int = 24
     trend_t: float = 4.0
+    curve_t: float = 2.0  # a parabola replaces the line when its curvature is this significant
     trend_score: float = 3.0  # project only sensors already this far from normal
     prediction_horizon_hours: float = 72.0
+    prediction_hours: int = 6  # a projection must hold this many judged hours to warn
 
     @property
     def ewma_lambda(self) -> float:
@@ -177,6 +181,7 @@ class HealthState:
     above: int = 0
     anomaly: bool = False
     predicted: bool = False
+    predicting: int = 0  # judged hours in a row with a projected crossing within the horizon
 
 
 @dataclass
@@ -416,7 +421,8 @@ def _run(
                 etas[:, j, i] = eta
                 horizon_eta = eta[3] if not np.isnan(eta[3]) else eta[0]
                 predicted = predicted or horizon_eta <= config.prediction_horizon_hours
-        state.predicted = out_prediction[i] = predicted
+        state.predicting = state.predicting + 1 if predicted else 0
+        state.predicted = out_prediction[i] = state.predicting >= config.prediction_hours
 
         if health < config.anomaly_health:
             state.below += 1
@@ -654,6 +660,11 @@ def _absorb_steps(state: HealthState, candidates: Bools, config: HealthConfig, l
         change = np.clip(old, -config.z_clip, config.z_clip) - np.clip(new, -config.z_clip, config.z_clip)
         state.ewma -= np.nan_to_num(change) * weights[row - (n - after)]
         state.z_values[row] = new.tolist()
+        # The trend's values at the reference operating point lose the step too.
+        if state.z_hours[row] in state.trend_hours:
+            k = state.trend_hours.index(state.z_hours[row])
+            y = np.array(state.z_y[row])
+            state.trend_values[k] = (y - (state.coef @ xc - state.coef[:, CONST]) - state.offset).tolist()
 
 
 def _step_effect(state: HealthState, c: int) -> Floats:
@@ -670,39 +681,74 @@ def _step_effect(state: HealthState, c: int) -> Floats:
 def _prognosis(
     state: HealthState, j: int, hour: int, shift: float, limits: Limits, config: HealthConfig
 ) -> Floats | None:
-    """Hours to the warning and critical limits with 80 % ranges, or None without a trend to them."""
+    """Hours to the warning and critical limits with 80 % ranges, or None without a trend to them.
+
+    A least-squares line through the recent values at the reference operating point, or a parabola
+    when its curvature is significant and bends towards the limit (wear that accelerates). The
+    central crossing is where the chosen curve reaches the limit. The range spans where each curve
+    (the parabola too while it bends towards the limit, significant or not: the shape is uncertain
+    as well as the parameters) ± 1.28 standard errors of its fit reaches it."""
     values = np.array([row[j] for row in state.trend_values])
     hours = np.array(state.trend_hours, dtype=np.float64) - hour
     seen = ~np.isnan(values)
     if seen.sum() < config.trend_min_points:
         return None
-    t, v = hours[seen], state.ref[j] * (1 + values[seen])  # the value at the reference operating point
-    t_mean = t.mean()
-    sxx = float(np.sum((t - t_mean) ** 2))
-    if sxx <= 0:
-        return None
-    slope = float(np.sum((t - t_mean) * (v - v.mean())) / sxx)
-    intercept = float(v.mean() - slope * t_mean)
-    resid = v - (intercept + slope * t)
-    se = math.sqrt(float(np.sum(resid**2)) / max(len(t) - 2, 1) / sxx)
+    t, v = hours[seen] / config.trend_hours, state.ref[j] * (1 + values[seen])  # t in windows
     side = limits.side[j]
-    if se <= 0 or side * slope / se < config.trend_t:
+    design = np.stack([np.ones_like(t), t, t * t], axis=1)
+    line = _least_squares(design[:, :2], v)
+    if line is None or side * line[0][1] < config.trend_t * math.sqrt(line[1][1, 1]):
         return None
-    now = intercept  # fitted value at t = 0 (this hour)
+    curves = [line]
+    parabola = _least_squares(design, v)
+    if parabola is not None and side * parabola[0][2] > 0:
+        curved = side * parabola[0][2] >= config.curve_t * math.sqrt(parabola[1][2, 2])
+        curves = [parabola, line] if curved else [line, parabola]
+    horizon = PROGNOSIS_HOURS / config.trend_hours
+    g = np.stack([np.ones_like(horizon), horizon, horizon**2], axis=1)
     out = np.full(6, np.nan)
     for base, limit in ((0, limits.warning[j]), (3, limits.critical[j])):
         if np.isnan(limit):
             continue
         target = limit - state.ref[j] * shift  # the limit seen from the reference operating point
-        gap = target - now
-        if side * gap <= 0:
+        if side * (curves[0][0][0] - target) >= 0:
             out[base : base + 3] = 0.0
             continue
-        fast, slow = slope + side * 1.2816 * se, slope - side * 1.2816 * se
-        out[base] = gap / slope
-        out[base + 1] = gap / fast
-        out[base + 2] = gap / slow if side * slow > 0 else np.inf
+        fast, slow = np.inf, 0.0
+        for k, (coef, cov) in enumerate(curves):
+            gk = g[:, : len(coef)]
+            mean = gk @ coef
+            band = 1.2816 * np.sqrt(np.einsum("ni,ij,nj->n", gk, cov, gk))
+            central, early, late = (
+                _first(side * (c - target) >= 0) for c in (mean, mean + side * band, mean - side * band)
+            )
+            if k == 0:
+                out[base] = central
+            fast, slow = min(fast, early), max(slow, late)
+        out[base + 1], out[base + 2] = fast, slow
     return out
+
+
+def _first(reached: Bools) -> float:
+    """The first horizon (hours) where a projected curve has reached its limit, inf if none."""
+    at = np.flatnonzero(reached)
+    return float(PROGNOSIS_HOURS[at[0]]) if len(at) else math.inf
+
+
+def _least_squares(design: Floats, v: Floats) -> tuple[Floats, Floats] | None:
+    """Coefficients and their covariance, or None when the fit is degenerate."""
+    a = design.T @ design
+    if np.linalg.cond(a) > 1e12:
+        return None
+    inverse = np.linalg.inv(a)
+    coef = inverse @ design.T @ v
+    dof = len(v) - design.shape[1]
+    if dof <= 0:
+        return None
+    sigma2 = float(np.sum((v - design @ coef) ** 2)) / dof
+    if sigma2 <= 0:
+        return None
+    return coef, inverse * sigma2
 
 
 def fleet_prior(
