@@ -1,13 +1,16 @@
 """The health model on hand-built series (issue 19 item 7): a ramp is warned before it crosses its
-limit, a load step and a start/stop are not warned, a recalibration step is not warned twice, spikes,
-a stuck sensor and a gap are not warned, and an incremental run equals a full one."""
+limit, a load step and a start/stop are not warned, a recalibration step is not warned twice (nor one
+inside the warm-up), spikes, a stuck sensor and a gap are not warned, a load beyond a one-load warm-up
+is not warned with the fleet prior, a warning lasts through a stop, accelerating wear is projected on
+a curve, and an incremental run equals a full one."""
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 
 from altaviz.health import HealthConfig, HealthOutput, HealthState, health_step
-from altaviz.health.model import DIS, FLOW, HP, SUC, TEMP, VIB
+from altaviz.health.model import DIS, FLOW, HP, SUC, TEMP, VIB, fleet_prior
 
 START = 1_767_225_600  # 2026-01-01T00:00Z
 STEP = 600
@@ -160,3 +163,72 @@ def test_warm_up_is_not_judged_and_maintenance_starts_it_again() -> None:
     after = out.hour >= reset
     first_after = out.hour[after & out.judged][0]
     assert first_after >= reset + (config.warmup_hours + config.settle_hours - 1) * 3600
+
+
+def test_a_recalibration_during_the_warm_up_is_taken_as_an_offset_and_not_warned() -> None:
+    def recalibrate(hours: np.ndarray, values: np.ndarray) -> None:
+        values[DIS, hours >= 3 * 24] *= 0.965  # inside the first 120 running hours
+
+    times, values = build(days=16, change=recalibrate, load=np.ones_like)  # no load change to blame
+    out = health_step(times, values)
+    assert warnings_started(out) == []
+    assert -0.045 < out.state.offset[DIS] < -0.025
+    assert np.nanmax(np.abs(out.score[DIS])) < HealthConfig().score_healthy
+
+
+def test_a_series_that_begins_stopped_learns_once_the_unit_runs() -> None:
+    def idle_first(hours: np.ndarray, values: np.ndarray) -> None:
+        idle = hours < 20
+        values[VIB, idle] *= 0.1
+        values[HP, idle] *= 0.01
+        values[FLOW, idle] *= 0.003
+        values[SUC, idle] *= 1.3
+        values[DIS, idle] *= 0.55
+        values[TEMP, idle] = 95.0
+
+    times, values = build(days=14, change=idle_first)
+    out = health_step(times, values)
+    assert out.judged.sum() > 100
+    assert warnings_started(out) == []
+    assert 9000 < out.state.ref[FLOW] < 11_000  # the reference is a running hour's
+
+
+def test_a_warning_lasts_through_a_stop_as_one_episode() -> None:
+    def wear_then_stop(hours: np.ndarray, values: np.ndarray) -> None:
+        values[VIB] *= 1 + np.clip((hours - 7 * 24) / 24, 0, None) * 0.5  # +50 % a day from day 7
+        stopped = (hours >= 10 * 24) & (hours < 10 * 24 + 5)
+        values[VIB, stopped] *= 0.1
+        values[HP, stopped] *= 0.01
+        values[FLOW, stopped] *= 0.003
+
+    times, values = build(days=12, change=wear_then_stop)
+    out = health_step(times, values)
+    stop = (out.hour >= START + 10 * 24 * 3600) & (out.hour < START + (10 * 24 + 5) * 3600)
+    assert len(warnings_started(out)) == 1
+    assert out.anomaly[stop].all() and not out.judged[stop].any()
+
+
+def test_a_load_change_beyond_a_one_load_warm_up_is_not_warned_with_the_fleet_prior() -> None:
+    def one_load_then_cut(hours: np.ndarray) -> np.ndarray:
+        return np.where(hours < 7 * 24, 1.18, 0.85)  # the warm-up sees one load only
+
+    fleet = [build(days=6, seed=s, load=lambda h, s=s: 1 + 0.12 * np.sin(h / (5 + s))) for s in (1, 2, 3)]
+    prior = fleet_prior([(t, v, None, None) for t, v in fleet])
+    times, values = build(days=14, load=one_load_then_cut)
+    assert warnings_started(health_step(times, values, prior=prior)) == []
+
+
+def test_accelerating_wear_is_projected_on_a_curve() -> None:
+    def wear(hours: np.ndarray, values: np.ndarray) -> None:
+        d = np.clip((hours - 8 * 24) / 24, 0, None)
+        values[VIB] *= 1 + 0.3 * d**2  # 3 mm/s; warning 6 mm/s after 1.83 days, critical 8 at 2.36
+
+    times, values = build(days=12, change=wear)
+    out = health_step(times, values)
+    line_only = health_step(times, values, config=HealthConfig(curve_t=math.inf))
+    crossing = first_hour(times, values[VIB] >= 8.0)
+    at = int(np.flatnonzero(out.hour <= crossing - 20 * 3600)[-1])
+    actual = (crossing - out.hour[at]) / 3600
+    assert abs(out.eta_critical[VIB, at] - actual) / actual < 0.3
+    assert line_only.eta_critical[VIB, at] > 3 * actual  # a straight line projects far too late
+    assert out.eta_critical_low[VIB, at] <= out.eta_critical[VIB, at] <= out.eta_critical_high[VIB, at]

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
-from sqlalchemy import Table, and_, bindparam, delete, func, select
+from sqlalchemy import Table, and_, bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from altaviz.accounts.models import Organization
@@ -212,7 +212,14 @@ def _state(session: Session, organization_id: uuid.UUID) -> None:
     states = _core(CompressorState)
     session.execute(
         states.update()
-        .where(states.c.organization_id == organization_id, states.c.compressor_id == bindparam("compressor"))
+        .where(
+            states.c.organization_id == organization_id,
+            states.c.compressor_id == bindparam("compressor"),
+            or_(  # touched (updated_at) only when it changed: a reload changes nothing
+                states.c.health_index.is_distinct_from(bindparam("index")),
+                states.c.health_status.is_distinct_from(bindparam("status")),
+            ),
+        )
         .values(health_index=bindparam("index"), health_status=bindparam("status")),
         [{"compressor": c, "index": i, "status": st} for c, i, st in rows],
     )
