@@ -1,30 +1,37 @@
 """Early-warning evaluation (issue 19 item 6) on the realistic scenario, three methods side by side:
 
-  (a) thresholds only — today's rules (SPEC §2 warning limits of the six sensors, the pressure
-      differential and the smoothed temperature rate; an alert opens on the 2nd consecutive violating
-      10-minute reading and clears after 3 clear ones), computed here directly from the simulated
-      readings with those rules (not by running the pipeline: silver's spike flag and the alert
-      deadband are not applied, so this slightly over-counts threshold alerts);
+  (a) thresholds only — today's rules (SPEC §2 warning and critical limits of the six sensors, the
+      pressure differential and the smoothed temperature rate; an alert opens on the 2nd consecutive
+      violating 10-minute reading and clears after 3 clear ones), computed here directly from the
+      simulated readings with those rules (not by running the pipeline: silver's spike flag and the
+      alert deadband are not applied, so this slightly over-counts threshold alerts). Alerts opened on
+      stopped or just-restarted units are counted apart (the pipeline raises them; they say nothing
+      about failures);
   (b) a plain per-sensor z-score of hourly medians against the compressor's first 48 running hours
       (and again after each maintenance event), warning when any |z| > 4 for 3 running hours;
   (c) altaviz.health (health_step: operating-point regression, EWMA, step absorption, trend prognosis),
       warning on its anomaly or prediction flag.
 
-Stopped and just-restarted hours are excluded for (b) as for (c); (a) alarms on them as the pipeline does.
+Stopped and just-restarted hours are excluded for (b) as for (c).
 
 Figures per method: detection rate (a warning starting between onset and failure) over the failures
 that can be judged (onset after the warm-up following the run's start or the last maintenance, and
 failure within the run); lead time before the first threshold alert and before the failure (median,
 10th percentile); the issue's two lead targets; false early warnings per 100 healthy compressor-months
 (a warning episode starting on a unit with no failure within the next 30 days; healthy time = time
-outside onset → repair); the forecast error at the first warning |projected − actual| / actual for the
-time to the first critical threshold alert (and to the first warning alert).
+outside onset → repair), broken down by the healthy event each followed (restart within 24 h,
+recalibration within 48 h, load step of 5 % or more within 12 h, repair within 14 days — read from the
+simulator's plan, which only the evaluation may know); the forecast error at the first warning
+|projected − actual| / actual for the time to the first critical threshold alert (and to the first
+warning alert); CPU per reading of each method.
 
-    .venv/bin/python bench/early_warning.py                         # quick: 3 seeds × 50 × 30 days
-    .venv/bin/python bench/early_warning.py --seeds 20 --compressors 100 --days 60   # the issue's size
+    .venv/bin/python bench/early_warning.py                      # the issue's size: 20 seeds × 100 × 60 days
+    .venv/bin/python bench/early_warning.py --seeds 3 --compressors 50 --days 30   # quick
+    .venv/bin/python bench/early_warning.py --set trend_hours=36  # a variant of the model's settings
 
-Seeds start at --first-seed (default 1). The model's settings were tuned on seeds 101-105, so the
-default seeds are not the ones it was tuned on.
+Seeds start at --first-seed (default 1). Simulated runs are cached under --cache (one .npz per seed and
+size) and reused. The model's settings were tuned on seeds 101-106, so the default seeds are not the
+ones it was tuned on.
 """
 
 from __future__ import annotations
