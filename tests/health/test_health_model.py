@@ -232,3 +232,14 @@ def test_accelerating_wear_is_projected_on_a_curve() -> None:
     assert abs(out.eta_critical[VIB, at] - actual) / actual < 0.3
     assert line_only.eta_critical[VIB, at] > 3 * actual  # a straight line projects far too late
     assert out.eta_critical_low[VIB, at] <= out.eta_critical[VIB, at] <= out.eta_critical_high[VIB, at]
+
+
+def test_a_state_from_the_log_scale_model_learns_again() -> None:
+    times, values = build(days=14)
+    cut = 8 * 144
+    state = health_step(times[:cut], values[:, :cut]).state
+    assert state.fitted
+    state.ref = np.full(6, np.nan)  # what a state saved before levels were relative looks like
+    out = health_step(times[cut:], values[:, cut:], state=state)
+    assert not out.judged[: HealthConfig().warmup_hours].any()
+    assert out.state.fitted and np.isfinite(out.state.ref).all()

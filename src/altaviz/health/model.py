@@ -234,6 +234,8 @@ def health_step(
     config = config or HealthConfig()
     limits = limits or Limits.defaults()
     state = state or HealthState()
+    if state.fitted and np.isnan(state.ref).any():
+        _reset(state)  # a state from the log-scale model (before levels were relative): learn again
     if prior is not None:
         state.prior = np.asarray(prior, dtype=np.float64)
     times = np.asarray(times, dtype=np.int64)
