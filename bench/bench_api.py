@@ -316,7 +316,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_service(port: int, workers: int, limiter: str, read_cache: bool) -> subprocess.Popen[bytes]:
+def start_service(
+    port: int, workers: int, limiter: str, read_cache: bool, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "ALTAVIZ_ENV": "production",
@@ -327,6 +329,7 @@ def start_service(port: int, workers: int, limiter: str, read_cache: bool) -> su
         "RATE_LIMIT_KEY_PREFIX": f"bench-{os.getpid()}",
         "LOG_LEVEL": "WARNING",
         **({} if read_cache else {"READ_CACHE_MAX_BYTES": "0"}),
+        **(extra_env or {}),
     }
     command = [sys.executable, "-m", "altaviz", "serve", "--port", str(port), "--workers", str(workers)]
     process = subprocess.Popen(command, env=env, start_new_session=True)

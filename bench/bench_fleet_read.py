@@ -11,8 +11,11 @@ answer is computed from the database.
 Phases (closed loop, plain asyncio HTTP/1.1 keep-alive clients on loopback, as bench_api):
   1. /api/health: the reference measured in the same run (authentication, middleware, no data);
   2. /api/fleet?sort=health (the first page of 100 worst first, and the fleet totals) with the
-     writer running: the figure asked for (p95 <= 100 ms);
-  3. with --uncached: the same with the read cache off (READ_CACHE_MAX_BYTES=0): every answer
+     writer running: the figure asked for (p95 <= 100 ms); then the same without the writer;
+  3. the same service with AUTH_CACHE_SECONDS=0 (every request authenticated by a database query, as
+     before the principal cache): the reference the principal cache is measured against (ratio of
+     p95 and of CPU per request); --no-auth-cache-reference skips it;
+  4. with --uncached: the same with the read cache off (READ_CACHE_MAX_BYTES=0): every answer
      computed, the worst case of a cache that misses.
 Then, in this process and without the cache, the CPU and wall time of one uncached fleet answer:
 monitoring.service.fleet now, and as it was at REFERENCE (read from git and loaded beside it) — the
@@ -93,9 +96,11 @@ def phase(port: int, clients: int, seconds: float, path: str, key: str, pid: int
     }
 
 
-def served(args: argparse.Namespace, key: str, url: str, read_cache: bool) -> dict[str, dict[str, Any]]:
+def served(
+    args: argparse.Namespace, key: str, url: str, read_cache: bool, env: dict[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
     port = bench_api.free_port()
-    process = bench_api.start_service(port, args.workers, "memory", read_cache)
+    process = bench_api.start_service(port, args.workers, "memory", read_cache, env)
     results = {}
     try:
         results["/api/health"] = phase(port, args.clients, args.seconds, "/api/health", key, process.pid)
@@ -108,6 +113,8 @@ def served(args: argparse.Namespace, key: str, url: str, read_cache: bool) -> di
             stop.set()
             thread.join()
         results[FLEET]["passes"] = len(passes)
+        if args.pass_seconds > 0:
+            results[FLEET + " no writer"] = phase(port, args.clients, args.seconds, FLEET, key, process.pid)
     finally:
         bench_api.stop_service(process)
     return results
@@ -166,12 +173,20 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=40, help="in-process uncached answers timed")
     parser.add_argument("--uncached", action="store_true", help="also run the service without read cache")
+    parser.add_argument(
+        "--no-auth-cache-reference",
+        dest="auth_cache_reference",
+        action="store_false",
+        help="skip the run with AUTH_CACHE_SECONDS=0 (every request authenticated by the database)",
+    )
     args = parser.parse_args()
 
     key = bench_api.load(rebuild=False)
     url = bench_api.database_url()
     scope = bench_fleet_state.prepare(url)
     runs = {"read cache on": served(args, key, url, True)}
+    if args.auth_cache_reference:
+        runs["auth cache off"] = served(args, key, url, True, {"AUTH_CACHE_SECONDS": "0"})
     if args.uncached:
         runs["read cache off"] = served(args, key, url, False)
     load = os.getloadavg()[0]
@@ -184,12 +199,18 @@ def main() -> None:
         for route, r in results.items():
             extra = f", {r['passes']} writer passes" if "passes" in r else ""
             print(
-                f"{run:15s} {route:24s} {r['rps']:7.0f} req/s  p50 {r['p50']:7.1f} ms  p95 {r['p95']:7.1f} ms"
+                f"{run:15s} {route:34s} {r['rps']:7.0f} req/s  p50 {r['p50']:7.1f} ms  p95 {r['p95']:7.1f} ms"
                 f"  p99 {r['p99']:7.1f} ms  cpu/req: service {r['service_cpu_ms']:5.1f} ms"
                 f" postgres {r['postgres_cpu_ms']:5.1f} ms non-2xx {r['errors']} load {r['load']:.1f}{extra}"
             )
         fleet = results[FLEET]
         print(f"{run:15s} ratio fleet / health: p95 {fleet['p95'] / health['p95']:.2f}")
+    if "auth cache off" in runs:
+        on, off = runs["read cache on"][FLEET], runs["auth cache off"][FLEET]
+        print(
+            f"ratio auth cache on / off, fleet with writer: p95 {on['p95'] / off['p95']:.2f}, "
+            f"service cpu/req {on['service_cpu_ms'] / off['service_cpu_ms']:.2f}"
+        )
     figures = in_process(url, scope, args.rounds)
     for name, (cpu, wall) in figures.items():
         print(

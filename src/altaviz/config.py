@@ -205,6 +205,15 @@ class Settings(BaseSettings):
         description="Comma-separated origins (scheme://host[:port]) allowed to call the API from a browser.",
     )
 
+    auth_cache_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=60,
+        validation_alias=_env("AUTH_CACHE_SECONDS"),
+        description="Seconds a worker keeps an authenticated key or session without asking the database "
+        "(PostgreSQL only; every change the service makes to the organization, its members, keys, "
+        "sessions or data drops it at once, in every worker); 0 turns the cache off.",
+    )
     read_cache_max_bytes: int = Field(
         32 * 1024 * 1024,
         ge=0,

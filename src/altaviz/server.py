@@ -24,6 +24,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from altaviz.accounts.authsecret import resolve_auth_secret
 from altaviz.accounts.dependencies import AuthConfig
+from altaviz.accounts.principal_cache import ChangeListener, PrincipalCache
 from altaviz.accounts.redaction import install_access_log_redaction
 from altaviz.accounts.signin_limit import AccountSignInLimiter
 from altaviz.alerts.scheduler import ServiceScheduler, Workflows
@@ -62,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = create_db_engine(settings.sqlalchemy_url, settings)
     limiter = RateLimiter(settings)
     probe = HealthProbe(engine, settings.health_timeout_seconds)
+    principal_cache = PrincipalCache(settings.auth_cache_seconds)
+    change_listener = ChangeListener(engine, principal_cache)
     # PostgreSQL: a pool-less probe tells a hung database from a busy pool (DatabaseHangMiddleware).
     probe_engine = create_probe_engine(settings.sqlalchemy_url)
     hang_probe = HealthProbe(probe_engine, settings.health_timeout_seconds) if probe_engine else None
@@ -74,9 +77,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             scheduler = ServiceScheduler(Workflows(app.state.session_factory, settings))
             scheduler.start()
         app.state.scheduler = scheduler
+        change_listener.start()
         try:
             yield
         finally:
+            change_listener.stop()
             if scheduler is not None:
                 scheduler.stop()
             probe.close()
@@ -138,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.limiter = limiter
     app.state.signin_limiter = AccountSignInLimiter(settings, secret)
     app.state.read_cache = ReadCache.from_settings(settings)
+    app.state.principal_cache = principal_cache
     app.state.health = probe
     install_error_handlers(app)
     app.include_router(api_router)

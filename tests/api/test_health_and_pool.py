@@ -170,8 +170,12 @@ def test_data_routes_answer_503_within_the_bound_while_postgres_hangs(
         # a second round: new connections, not the pooled ones, hang now
         answers.update({f"{p} again": _timed(client, p) for p in ("/api/fleet", "/api/compressors/COMP-001")})
         for path, (status, code, took) in answers.items():
-            assert status == 503 and code == "database_unavailable", (path, status, code)
             assert took < BOUND_SECONDS, (path, took)
+            if path.split()[0] in ("/api/fleet", "/api/alerts") and status == 200:
+                # Answered from the worker's caches (the principal and the read cache's answer, seconds
+                # old): nothing can have changed in a database that answers no one.
+                continue
+            assert status == 503 and code == "database_unavailable", (path, status, code)
         del client.headers["x-api-key"]  # a browser: the viewer's session cookie
         started = time.monotonic()
         page = client.get("/dashboard", headers={"Cookie": f"{name}={cookie}"})

@@ -97,12 +97,20 @@ def health(client: TestClient, compressor: str) -> str:
 
 def test_a_repeated_read_costs_only_the_authentication(app: FastAPI, org_a: SeededOrg) -> None:
     viewer = key_client(app, org_a.api_keys[Role.VIEWER])
+    listening = app.state.engine.dialect.name == "postgresql"  # accounts.principal_cache
+    deadline = time.monotonic() + 20
+    while listening and not app.state.principal_cache.enabled:
+        assert time.monotonic() < deadline, "the principal cache's listener did not start"
+        time.sleep(0.05)
     for path in ("/api/fleet", "/api/alerts"):
         first = viewer.get(path, params={"limit": 3})
         with statements(app.state.engine) as seen:
             again = viewer.get(path, params={"limit": 3})
         assert again.status_code == 200 and again.content == first.content
-        assert len(seen) == 1 and "api_keys" in seen[0], seen  # who is asking, and the data version
+        if listening:  # the worker knows the caller already: no authentication query either
+            assert seen == [], seen
+        else:
+            assert len(seen) == 1 and "api_keys" in seen[0], seen  # who is asking, and the data version
         other = viewer.get(path, params={"limit": 2})  # other parameters: another answer
         assert len(other.json()["items"]) == 2
 

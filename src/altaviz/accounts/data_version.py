@@ -7,8 +7,10 @@ other. Last, because the bump holds the organization's row until the commit; tak
 hold up the organization's other writers for the whole transaction.
 
 The version is read by the same query that authenticates the caller, so every worker process knows
-at once, without any message between processes, that its cached answers of the organization are
-old (api.read_cache). What is not data but changes answers (the plan) is part of the cache key.
+at once that its cached answers of the organization are old (api.read_cache). A worker that keeps
+principals (accounts.principal_cache, PostgreSQL) hears of the bump by the notification `bump` sends
+in the same transaction and drops the organization's principals, so its next request reads the
+version again. What is not data but changes answers (the plan) is part of the cache key.
 """
 
 import uuid
@@ -17,6 +19,7 @@ from typing import Any
 from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
+from altaviz.accounts import changes
 from altaviz.accounts.models import Organization
 
 _ORGANIZATIONS: Any = Organization.__table__
@@ -29,5 +32,9 @@ _BUMP = (
 
 
 def bump(session: Session, organization_id: uuid.UUID) -> None:
-    """Mark the organization's data changed, in the session's transaction (call it just before commit)."""
-    session.execute(_BUMP, {"bumped_organization": organization_id})
+    """Mark the organization's data changed, in the session's transaction (call it just before commit).
+
+    Every service process hears of it when the transaction commits (accounts.changes): their cached
+    principals of the organization, which carry the version, are dropped."""
+    session.execute(_BUMP, {"bumped_organization": organization_id}, execution_options=changes.ACTIVITY)
+    changes.notify(session, organization_id)

@@ -2,7 +2,9 @@
 organization scope and role checks.
 
 The principal is resolved from an `x-api-key` header, or else from the session cookie, and its
-role and plan are read from the database on every request. A request that presents an API key is
+role and plan are read from the database, or from the worker's principal cache while that is sure to
+be current (accounts.principal_cache: on PostgreSQL, for at most AUTH_CACHE_SECONDS, dropped at once
+when the organization changes). A request that presents an API key is
 judged by that key alone (a wrong key never falls back to the cookie). Cookie-authenticated state
 changes must echo the CSRF token in the X-CSRF-Token header.
 """
@@ -22,6 +24,7 @@ from sqlalchemy.orm import Session
 from altaviz.accounts.errors import Forbidden, NotAuthenticated
 from altaviz.accounts.models import UserSession
 from altaviz.accounts.principal import Principal
+from altaviz.accounts.principal_cache import PrincipalCache
 from altaviz.accounts.roles import Role
 from altaviz.accounts.scoping import OrgScope
 from altaviz.accounts.service import (
@@ -39,6 +42,7 @@ from altaviz.accounts.tokens import (
     csrf_token_matches,
     decode_session_cookie,
     encode_session_cookie,
+    sha256_hex,
 )
 from altaviz.config import Settings
 from altaviz.db.session import SQLITE_BEGIN_IMMEDIATE
@@ -142,24 +146,45 @@ def optional_principal(
         release(db)
 
 
-def _resolve_principal(request: Request, db: Session, api_key: str | None) -> Principal | None:
+def _resolve_principal(
+    request: Request, db: Session, api_key: str | None, connect: Callable[[], object] | None = None
+) -> Principal | None:
+    """The caller: from the worker's principal cache, or else from the database (`connect` is called
+    first then, to open the connection the way the caller wants it)."""
     config = auth_config(request)
+    cache: PrincipalCache = request.app.state.principal_cache
     now = datetime.now(UTC)
     # Presence decides, not value: an empty or wrong key is refused, never read as "no key".
     api_key = request.headers.get(API_KEY_HEADER, api_key)
     if api_key is not None:
-        try:
-            principal = principal_for_api_key(db, api_key.strip(), now)
-        except ApiAccessNotInPlan as error:
-            raise Forbidden(str(error)) from None
+        credential = "key:" + sha256_hex(api_key.strip())
+        principal = cache.get(credential)
         if principal is None:
-            raise NotAuthenticated("Invalid, expired or revoked API key")
+            generation = cache.generation()
+            if connect is not None:
+                connect()
+            try:
+                principal = principal_for_api_key(db, api_key.strip(), now)
+            except ApiAccessNotInPlan as error:
+                raise Forbidden(str(error)) from None
+            if principal is None:
+                raise NotAuthenticated("Invalid, expired or revoked API key")
+            cache.put(credential, principal, generation)
     else:
         cookie = request.cookies.get(config.session_cookie)
         claims = decode_session_cookie(config.secret, cookie) if cookie else None
-        principal = principal_for_session(db, claims, now) if claims is not None else None
-        if principal is None:
+        if claims is None:
             return None
+        credential = f"session:{claims.user_id}:{sha256_hex(claims.session_token)}"
+        principal = cache.get(credential)
+        if principal is None:
+            generation = cache.generation()
+            if connect is not None:
+                connect()
+            principal = principal_for_session(db, claims, now)
+            if principal is None:
+                return None
+            cache.put(credential, principal, generation)
         if request.method not in SAFE_METHODS:
             assert principal.session_token is not None
             presented = request.headers.get(CSRF_HEADER)
@@ -170,6 +195,7 @@ def _resolve_principal(request: Request, db: Session, api_key: str | None) -> Pr
                 )
     if activity_due(principal, now):
         _record_activity(db, principal, now)
+        cache.touched(credential, principal, now)
     request.state.principal = principal
     return principal
 
@@ -299,9 +325,13 @@ def authorize_ingest(db: Session, who: Caller) -> Principal:
 
 def authorize_any(db: Session, who: Caller) -> Principal:
     """The authenticated principal behind `who`, whatever its role (the caller checks what it may do)."""
-    db.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     try:
-        principal = _resolve_principal(who.request, db, who.api_key)
+        principal = _resolve_principal(
+            who.request,
+            db,
+            who.api_key,
+            lambda: db.connection(execution_options={"isolation_level": "AUTOCOMMIT"}),
+        )
     except BaseException:
         release(db)
         raise

@@ -38,6 +38,7 @@ class Principal:
     session_expires_at: datetime | None = None
     api_key_id: uuid.UUID | None = None
     api_key_name: str | None = None
+    api_key_expires_at: datetime | None = None
     last_activity_at: datetime | None = None
     # An ingest key (roles.INGEST_KEY_ROLE): may send readings and nothing else; it holds no role.
     ingest_only: bool = False

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
+from altaviz.accounts import changes
 from altaviz.accounts.models import ApiKey, Organization, User, UserSession
 from altaviz.accounts.passwords import (
     burn_verification_time,
@@ -347,6 +348,7 @@ def principal_for_api_key(session: Session, key: str, now: datetime) -> Principa
         organization=organization,
         api_key_id=row.id,
         api_key_name=row.name,
+        api_key_expires_at=row.expires_at,
         last_activity_at=row.last_used_at,
         ingest_only=ingest_only,
     )
@@ -362,9 +364,10 @@ def record_activity(session: Session, principal: Principal, now: datetime) -> No
     """Note when a session or key was last used."""
     if principal.kind == "session" and principal.session_id is not None:
         statement = update(UserSession).where(UserSession.id == principal.session_id)
-        session.execute(statement.values(last_seen_at=now))
+        session.execute(statement.values(last_seen_at=now), execution_options=changes.ACTIVITY)
     elif principal.kind == "api_key" and principal.api_key_id is not None:
-        session.execute(update(ApiKey).where(ApiKey.id == principal.api_key_id).values(last_used_at=now))
+        statement = update(ApiKey).where(ApiKey.id == principal.api_key_id)
+        session.execute(statement.values(last_used_at=now), execution_options=changes.ACTIVITY)
 
 
 _ORGANIZATION_COLUMNS = (

@@ -1,8 +1,9 @@
 """Answers of the hot read routes (fleet, alert list), kept per organization and data version.
 
 A cached answer is the JSON body a route computed, kept under (organization, its data version, its
-plan, route, parameters). The caller is always authenticated first, from the database, by the query
-that also reads the organization's data version; every write that changes what these routes show
+plan, route, parameters). The caller is always authenticated first, by the query that also reads the
+organization's data version (or from the worker's principal cache, which drops the organization's
+principals when its data version changes: accounts.principal_cache); every write that changes what these routes show
 bumps that version in its own transaction (accounts.data_version). So an answer computed before a
 write is never served after it, in any worker process. Time alone changes some answers too (a shelf
 running out, the fleet's online window, the plan's history window): an answer is served for at most
