@@ -3,11 +3,12 @@
 A cached answer is the JSON body a route computed, kept under (organization, its data version, its
 plan, route, parameters). The caller is always authenticated first, by the query that also reads the
 organization's data version (or from the worker's principal cache, which drops the organization's
-principals when its data version changes: accounts.principal_cache); every write that changes what these routes show
-bumps that version in its own transaction (accounts.data_version). So an answer computed before a
-write is never served after it, in any worker process. Time alone changes some answers too (a shelf
-running out, the fleet's online window, the plan's history window): an answer is served for at most
-READ_CACHE_MAX_AGE seconds after it was computed (one in steady demand is computed again before).
+principals when its data version changes: accounts.principal_cache); every write that changes what
+these routes show bumps that version in its own transaction (accounts.data_version). So an answer
+computed before a write is never served after it, in any worker process. Time alone changes some
+answers too (a shelf running out, the fleet's online window, the plan's history window): an answer
+is served for at most READ_CACHE_MAX_AGE seconds after it was computed (one in steady demand is
+computed again before).
 
 Each worker process keeps its own cache, bounded by READ_CACHE_MAX_BYTES of answers (the least
 recently used go first). Concurrent requests for an answer not in the cache compute it once: the
