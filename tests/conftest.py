@@ -8,6 +8,7 @@ import itertools
 import os
 import sqlite3
 from collections.abc import Iterator
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 import pytest
@@ -104,10 +105,12 @@ def _pg_migrated_url(pg_admin_url: str) -> Iterator[str]:
     _drop_database(pg_admin_url, name)
 
 
-@pytest.fixture
-def pg_url(_pg_migrated_url: str) -> str:
-    """The session's migrated PostgreSQL database, every table emptied before the test."""
-    engine = _admin_engine(_pg_migrated_url)
+def _emptying_statement(url: str) -> str:
+    """One statement that empties every table and restarts every sequence, as `TRUNCATE … RESTART
+    IDENTITY CASCADE` would: DELETE, children before the tables they reference. On the few rows a test
+    leaves, that takes ~0.1 s where TRUNCATE (a new file for each of ~30 tables and their indexes) took
+    1.3 s per test."""
+    engine = _admin_engine(url)
     try:
         with engine.connect() as connection:
             tables = connection.execute(
@@ -116,9 +119,45 @@ def pg_url(_pg_migrated_url: str) -> str:
                     " WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
                 )
             ).scalars()
-            names = ", ".join(f'"{table}"' for table in tables)
-            if names:
-                connection.exec_driver_sql(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            order: TopologicalSorter[str] = TopologicalSorter({table: set() for table in tables})
+            references = connection.execute(
+                text(
+                    "SELECT child.relname, parent.relname FROM pg_constraint AS k"
+                    " JOIN pg_class AS child ON child.oid = k.conrelid"
+                    " JOIN pg_class AS parent ON parent.oid = k.confrelid"
+                    " WHERE k.contype = 'f' AND child.relnamespace = current_schema()::regnamespace"
+                )
+            )
+            for child, parent in references:
+                if child != parent:
+                    order.add(parent, child)  # the child's rows go first
+    finally:
+        engine.dispose()
+    try:
+        children_first = list(order.static_order())
+    except CycleError as cycle:
+        cycle_text = " -> ".join(cycle.args[1])
+        raise AssertionError(f"foreign keys form a cycle ({cycle_text}): no order to delete in") from None
+    deletes = " ".join(f'DELETE FROM "{table}";' for table in children_first)
+    restart = (
+        "PERFORM setval(c.oid, s.seqstart, false) FROM pg_sequence AS s"
+        " JOIN pg_class AS c ON c.oid = s.seqrelid WHERE c.relnamespace = current_schema()::regnamespace;"
+    )
+    return f"DO $$ BEGIN {deletes} {restart} END $$"
+
+
+@pytest.fixture(scope="session")
+def _pg_emptying_statement(_pg_migrated_url: str) -> str:
+    return _emptying_statement(_pg_migrated_url)
+
+
+@pytest.fixture
+def pg_url(_pg_migrated_url: str, _pg_emptying_statement: str) -> str:
+    """The session's migrated PostgreSQL database, every table emptied before the test."""
+    engine = _admin_engine(_pg_migrated_url)
+    try:
+        with engine.connect() as connection:
+            connection.exec_driver_sql(_pg_emptying_statement)
     finally:
         engine.dispose()
     return _pg_migrated_url
