@@ -90,7 +90,7 @@ def whole_compressors(batches: Iterable[pa.RecordBatch], function: PerCompressor
             pc.equal(batch["compressor_id"], last["compressor_id"][0]),
         )
         # the last compressor's first row: sorted, so its rows are the batch's tail
-        tail = batch.num_rows - int(pc.sum(pc.cast(pc.fill_null(same, False), pa.int64())).as_py() or 0)
+        tail = batch.num_rows - int(pc.sum(same).as_py() or 0)  # keys are never NULL
         if tail > 0 and rows + tail >= COMPRESSOR_BATCH_ROWS:
             yield from function(pa.Table.from_batches([*waiting, batch.slice(0, tail)])).to_batches()
             waiting, rows = [batch.slice(tail)], batch.num_rows - tail

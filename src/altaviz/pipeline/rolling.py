@@ -25,6 +25,7 @@ The result equals gold_readings' window-function definition to 1e-9 relative
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -259,20 +260,38 @@ def compressor_starts(readings: pa.Table) -> Ints:
     for key in ("organization", "compressor_id"):
         column = readings[key].combine_chunks()
         if n > 1:
-            differs = pc.not_equal(column.slice(1), column.slice(0, n - 1))
-            changed[1:] |= np.asarray(pc.fill_null(differs, True))
+            differs = pc.not_equal(column.slice(1), column.slice(0, n - 1))  # keys are never NULL
+            bits = differs.buffers()[1]
+            changed[1:] |= np.unpackbits(
+                np.frombuffer(bits, np.uint8), count=differs.offset + n - 1, bitorder="little"
+            )[differs.offset :].astype(bool)
     return np.flatnonzero(changed).astype(np.int64)
 
 
+def _numpy(column: pa.ChunkedArray, dtype: type[np.generic]) -> npt.NDArray[Any]:
+    """A fixed-width column's values as NumPy, NULL as NaN, read from its buffers (Arrow's to_numpy
+    goes through pandas where it is installed)."""
+    parts = []
+    for chunk in column.chunks:
+        validity, data = chunk.buffers()[:2]
+        end = chunk.offset + len(chunk)
+        values = np.frombuffer(data, dtype=dtype, count=end)[chunk.offset :]
+        if chunk.null_count:
+            bits = np.unpackbits(np.frombuffer(validity, np.uint8), count=end, bitorder="little")
+            values = np.where(bits[chunk.offset :].astype(bool), values, np.nan)
+        parts.append(values)
+    return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
+
+
 def _floats(readings: pa.Table, name: str) -> Floats:
-    return np.asarray(readings[name].to_numpy(), dtype=np.float64)
+    return _numpy(readings[name], np.float64)
 
 
 def append_rolling(readings: pa.Table, rate_min_readings: int, windows: bool = False) -> pa.Table:
     """`readings` (whole compressors, sorted by organization, compressor_id and timestamp) with
     temp_rate_of_change appended, and with `windows` every rolling window before it."""
     result = rolling_windows(
-        readings["timestamp"].cast(pa.int64()).to_numpy(),
+        _numpy(readings["timestamp"], np.int64),
         _floats(readings, "vibration_mms"),
         _floats(readings, "discharge_temp_f"),
         _floats(readings, "discharge_pressure_psi"),
