@@ -1,31 +1,44 @@
-"""Connector benchmark: readings per second through `altaviz connect mqtt` (Sparkplug B) into Altaviz.
+"""Connector benchmark: readings per second through `altaviz connect mqtt` (Sparkplug B) into Altaviz,
+against the ingest API's own rate in the same script, and the latency from publish to /api/fleet.
 
 A Mosquitto of the benchmark's own (Debian's /usr/sbin/mosquitto, a free port), the service as
-`altaviz serve --workers 2` on a fresh SQLite database with 4,700 registered compressors and an ingest key
-(bench_ingest.py's setup), and the connector as `altaviz connect mqtt` in a process of its own. A station
-publishes an NBIRTH, a DBIRTH per compressor (aliases) and then one DDATA per reading (six metrics by
-alias, QoS 1), as edge nodes do; the figure is readings per second of wall time from the first DDATA
-published to the last reading answered by Altaviz (the connector's forwarded_total).
+`altaviz serve --workers 2` on a fresh SQLite database with 4,700 registered compressors, an ingest key
+and an admin key (bench_ingest.py's setup), and the connector as `altaviz connect mqtt` in a process of
+its own (MQTT 5, group commit, batches of --batch-rows).
 
-The reference, measured in the same script on the same readings: the ingest API's own rate for them,
-sent as gzip NDJSON batches of the connector's batch size, one after the other from one client — what
-the service takes when nothing stands in front of it. Target (issue 20): >= 20,000 readings/s.
+1. Reference: the readings straight into the ingest API, as gzip NDJSON batches of --batch-rows, one
+   after the other from one client (what the service takes when nothing stands in front of it).
+2. Through the connector: a station publishes an NBIRTH and a DBIRTH per compressor while the connector
+   runs, the connector is stopped (its MQTT 5 session stays), the station publishes one DDATA per
+   reading (six metrics by alias, QoS 1), which the broker keeps for the session, and the connector
+   starts again: the figure is readings per second from its start to the last reading answered by
+   Altaviz (forwarded_total), so it is the connector's rate and not the rate at which one Python
+   publisher can publish (which is printed too). CPU seconds of the connector and of the service.
+3. Latency: `altaviz pipeline watch` (PIPELINE_WATCH_SECONDS=1) runs beside the service; once it has
+   caught up, --samples times: one DDATA for one compressor stamped now, then /api/fleet polled (every
+   100 ms, limit=1 at that compressor's offset) until its last_reading_at is that stamp. p50/p95 of
+   publish-to-visible through broker, connector, ingest API, landing file, watcher pass and fleet read.
+
+Target (issue 20): >= 20,000 readings/s through the connector.
 
     python bench/bench_connector.py                 # 47,000 readings (4,700 compressors x 10)
-    python bench/bench_connector.py --slots 20
+    python bench/bench_connector.py --slots 20 --samples 30
 """
 
 import argparse
 import contextlib
 import json
+import math
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -33,8 +46,14 @@ import paho.mqtt.client as paho
 import pysparkplug as spb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ingest import COMPRESSORS, batch, setup, start_server
+from bench_ingest import COMPRESSORS, TICKS, batch, server_cpu, service_env, setup, start_server
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
 
+from altaviz.accounts import service as accounts
+from altaviz.accounts.models import Organization
+from altaviz.accounts.roles import Role
+from altaviz.accounts.scoping import OrgScope
 from altaviz.connectors.buffer import read_status
 from altaviz.fleet.sensors import SENSORS
 from altaviz.ingest.client import INGEST_PATH, ndjson_body
@@ -116,12 +135,126 @@ def publish_all(port: int, messages: list[tuple[str, bytes]]) -> None:
     client.disconnect()
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of one process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def admin_key(url: str) -> str:
+    engine = create_engine(url)
+    with Session(engine) as session, session.begin():
+        org = session.execute(select(Organization)).scalar_one()
+        _, key = accounts.create_api_key(
+            session, OrgScope(org.id), name="bench reader", role=Role.ADMIN, created_by=None, expires_at=None
+        )
+    engine.dispose()
+    return key
+
+
+def start_connector(
+    mqtt_port: int, base: str, key: str, root: Path, batch_rows: int
+) -> "subprocess.Popen[bytes]":
+    command = [
+        sys.executable, "-m", "altaviz", "connect", "mqtt", "--broker", f"mqtt://127.0.0.1:{mqtt_port}",
+        "--url", base, "--api-key", key, "--mapping", str(root / "mapping.toml"),
+        "--buffer", str(root / "buffer"), "--batch-rows", str(batch_rows), "--client-id", "bench",
+    ]  # fmt: skip
+    return subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+
+
+def wait_started(root: Path, since: float) -> None:
+    status = root / "buffer" / "status.json"
+    while not (status.exists() and status.stat().st_mtime > since):
+        time.sleep(0.05)
+
+
+def reference_rate(
+    base: str, key: str, rows: list[dict[str, object]], batch_rows: int, server_pid: int
+) -> tuple[float, float]:
+    """(seconds, service CPU seconds) for the rows straight into the ingest API (a day earlier)."""
+    shifted = [
+        {**r, "timestamp": int(r["timestamp"].timestamp() * 1000) - 3_600_000 * 24}  # type: ignore[attr-defined]
+        for r in rows
+    ]
+    bodies = [ndjson_body(shifted[i : i + batch_rows]) for i in range(0, len(shifted), batch_rows)]
+    accepted = 0
+    cpu = server_cpu(server_pid)
+    started = time.perf_counter()
+    with httpx.Client(timeout=300) as client:
+        for body, headers in bodies:
+            answer = client.post(
+                base + INGEST_PATH,
+                content=body,
+                headers={**headers, "x-api-key": key, "Idempotency-Key": uuid.uuid4().hex},
+            )
+            answer.raise_for_status()
+            accepted += int(json.loads(answer.text)["accepted"])
+    elapsed = time.perf_counter() - started
+    if accepted != len(rows):
+        raise RuntimeError(f"the ingest API accepted {accepted} of {len(rows)}")
+    return elapsed, server_cpu(server_pid) - cpu
+
+
+def fleet_row(client: httpx.Client, base: str, key: str, offset: int) -> dict[str, object]:
+    answer = client.get(
+        f"{base}/api/fleet", params={"limit": 1, "offset": offset}, headers={"x-api-key": key}
+    )
+    answer.raise_for_status()
+    return dict(answer.json()["items"][0])
+
+
+def latencies(
+    mqtt_port: int, base: str, key: str, compressor_ids: list[str], samples: int, first_seq: int
+) -> list[float]:
+    """Seconds from publishing one DDATA (stamped now) to its time as last_reading_at in /api/fleet."""
+    client = paho.Client(client_id=f"bench-station-{uuid.uuid4().hex[:6]}", clean_session=True)
+    client.connect("127.0.0.1", mqtt_port)
+    client.loop_start()
+    out = []
+    seq = first_seq
+    with httpx.Client(timeout=30) as http:
+        for k in range(samples):
+            offset = (k * 997) % len(compressor_ids)
+            compressor = compressor_ids[offset]
+            at = int(time.time() * 1000)
+            seq = (seq + 1) % 256
+            metrics = tuple(
+                spb.Metric(
+                    timestamp=at,
+                    name=None,
+                    alias=i + 1,
+                    datatype=spb.DataType.DOUBLE,
+                    value=float(s.baseline[0]),
+                )
+                for i, s in enumerate(SENSORS)
+            )
+            payload = spb.DData(timestamp=at, seq=seq, metrics=metrics).encode()
+            started = time.perf_counter()
+            client.publish(f"spBv1.0/{GROUP}/DDATA/{NODE}/{compressor}", payload, qos=1).wait_for_publish(30)
+            while True:
+                row = fleet_row(http, base, key, offset)
+                seen = row["last_reading_at"]
+                if seen and datetime.fromisoformat(str(seen).replace("Z", "+00:00")).timestamp() * 1000 >= at:
+                    break
+                if time.perf_counter() - started > 300:
+                    raise RuntimeError(f"{compressor}: not on /api/fleet within 300 s")
+                time.sleep(0.1)
+            out.append(time.perf_counter() - started)
+    client.loop_stop()
+    client.disconnect()
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--slots", type=int, default=10, help="readings per compressor (4,700 compressors)")
     parser.add_argument("--batch-rows", type=int, default=20_000)
+    parser.add_argument("--samples", type=int, default=20, help="publish-to-fleet latency samples (0: none)")
     args = parser.parse_args()
     rows_count = COMPRESSORS * args.slots
     table = batch(60, rows_count)
@@ -136,11 +269,14 @@ def main() -> None:
             data_dir = root / "data"
             data_dir.mkdir()
             url, key = setup(data_dir)
+            os.environ["RATE_LIMIT_PER_MINUTE"] = "1000000"  # the latency phase polls /api/fleet
+            reader = admin_key(url)
             server, base = start_server(url, data_dir, 2)
             running.append(server)
             mqtt_port = free_port()
             (root / "mosquitto.conf").write_text(
                 f"listener {mqtt_port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
+                "max_inflight_messages 0\n"  # README: the broker's in-flight limit bounds a commit
             )
             broker = subprocess.Popen(
                 ["/usr/sbin/mosquitto", "-c", str(root / "mosquitto.conf")],
@@ -151,93 +287,108 @@ def main() -> None:
             running.append(broker)
             wait_port(mqtt_port)
             (root / "mapping.toml").write_text(MAPPING)
-            connector = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "altaviz",
-                    "connect",
-                    "mqtt",
-                    "--broker",
-                    f"mqtt://127.0.0.1:{mqtt_port}",
-                    "--url",
-                    base,
-                    "--api-key",
-                    key,
-                    "--mapping",
-                    str(root / "mapping.toml"),
-                    "--buffer",
-                    str(root / "buffer"),
-                    "--batch-rows",
-                    str(args.batch_rows),
-                    "--client-id",
-                    "bench",
-                ],
+
+            # 1. the reference
+            direct, direct_cpu = reference_rate(base, key, rows, args.batch_rows, server.pid)
+            print(f"reference done: {direct:.1f} s", flush=True)
+
+            # 2. through the connector, from a backlog the broker keeps for its session
+            mark = time.time()
+            connector = start_connector(mqtt_port, base, key, root, args.batch_rows)
+            running.append(connector)
+            wait_started(root, mark)
+            time.sleep(1.0)  # subscribed
+            publish_all(mqtt_port, births(compressor_ids))
+            time.sleep(1.0)
+            connector.send_signal(signal.SIGTERM)
+            connector.wait(60)
+            running.remove(connector)
+            started = time.perf_counter()
+            publish_all(mqtt_port, payloads(rows))
+            published = time.perf_counter() - started
+            print(f"published in {published:.1f} s", flush=True)
+            cpu_before = server_cpu(server.pid)
+            mark = time.time()
+            started = time.perf_counter()
+            connector = start_connector(mqtt_port, base, key, root, args.batch_rows)
+            running.append(connector)
+            wait_started(root, mark)
+            startup = time.perf_counter() - started
+            while read_status(root / "buffer").get("forwarded_total", 0) < rows_count:
+                if time.perf_counter() - started > 900:
+                    raise RuntimeError(f"not all forwarded: {read_status(root / 'buffer')}")
+                time.sleep(0.02)
+            elapsed = time.perf_counter() - started
+            connector_cpu = process_cpu(connector.pid)
+            service_cpu = server_cpu(server.pid) - cpu_before
+            time.sleep(1.2)
+            status = read_status(root / "buffer")
+            rate = rows_count / elapsed
+            reference = rows_count / direct
+            print(
+                f"readings: {rows_count:,} ({COMPRESSORS:,} compressors x {args.slots}), one DDATA each, "
+                f"batch {args.batch_rows:,}"
+            )
+            print(
+                f"one Python publisher put them into the broker in {published:.1f} s "
+                f"({rows_count / published:,.0f} messages/s)"
+            )
+            print(
+                f"through the connector (from its start, {startup:.1f} s of it starting up, to the last "
+                f"reading answered): {elapsed:.1f} s = {rate:,.0f} readings/s (target {TARGET:,}: "
+                f"{'met' if rate >= TARGET else 'NOT met'}); {status.get('commits')} commits, "
+                f"malformed {status.get('malformed')}, refused {status.get('readings_refused')}"
+            )
+            print(f"  CPU: connector {connector_cpu:.1f} s, service {service_cpu:.1f} s")
+            print(
+                f"reference, the ingest API directly: {direct:.1f} s = {reference:,.0f} readings/s; "
+                f"service CPU {direct_cpu:.1f} s"
+            )
+            print(f"ratio connector / ingest API: {rate / reference:.2f}", flush=True)
+
+            if not args.samples:
+                return
+            # 3. latency, with the pipeline watcher
+            env = {
+                **service_env(url, data_dir),
+                "PIPELINE_WATCH_SECONDS": "1",
+                "PIPELINE_WATCH_METRICS_PORT": str(free_port()),
+            }
+            watcher = subprocess.Popen(
+                [sys.executable, "-m", "altaviz", "pipeline", "watch"],
+                env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 start_new_session=True,
             )
-            running.append(connector)
-            while not (root / "buffer" / "status.json").exists():
-                time.sleep(0.1)
-            time.sleep(1.0)
-            publish_all(mqtt_port, births(compressor_ids))
-            print("births published", flush=True)
-            messages = payloads(rows)
-            started = time.perf_counter()
-            publish_all(mqtt_port, messages)
-            published = time.perf_counter() - started
-            print(f"published in {published:.1f} s", flush=True)
-            while read_status(root / "buffer").get("forwarded_total", 0) < rows_count:
-                if time.perf_counter() - started > 600:
-                    raise RuntimeError(f"not all forwarded: {read_status(root / 'buffer')}")
-                time.sleep(0.05)
-            elapsed = time.perf_counter() - started
-            status = read_status(root / "buffer")
-            kill(connector)
-            running.remove(connector)
-
-            # reference: the same readings straight into the ingest API (new timestamps: one hour earlier)
-            reference_rows = [
-                {**r, "timestamp": int(r["timestamp"].timestamp() * 1000) - 3_600_000 * 24}
-                for r in rows  # type: ignore[attr-defined]
-            ]
-            bodies = [
-                ndjson_body(reference_rows[i : i + args.batch_rows])
-                for i in range(0, len(reference_rows), args.batch_rows)
-            ]
-            accepted = 0
-            started = time.perf_counter()
-            with httpx.Client(timeout=300) as client:
-                for body, headers in bodies:
-                    answer = client.post(
-                        base + INGEST_PATH,
-                        content=body,
-                        headers={**headers, "x-api-key": key, "Idempotency-Key": uuid.uuid4().hex},
-                    )
-                    answer.raise_for_status()
-                    accepted += int(json.loads(answer.text)["accepted"])
-            direct = time.perf_counter() - started
-            if accepted != rows_count:
-                raise RuntimeError(f"the ingest API accepted {accepted} of {rows_count}")
+            running.append(watcher)
+            newest = max(r["timestamp"] for r in rows)  # type: ignore[type-var]
+            caught_up = time.perf_counter()
+            with httpx.Client(timeout=60) as http:
+                while True:
+                    row = fleet_row(http, base, reader, len(compressor_ids) - 1)
+                    seen = row["last_reading_at"]
+                    if seen and datetime.fromisoformat(str(seen).replace("Z", "+00:00")) >= newest:
+                        break
+                    if time.perf_counter() - caught_up > 1800:
+                        raise RuntimeError("the watcher did not catch up within 30 minutes")
+                    time.sleep(1.0)
+            print(f"watcher caught up in {time.perf_counter() - caught_up:.0f} s", flush=True)
+            first_seq = (COMPRESSORS + rows_count) % 256
+            waits = latencies(mqtt_port, base, reader, compressor_ids, args.samples, first_seq)
         finally:
             for process in running:
                 kill(process)
 
-    rate = rows_count / elapsed
-    reference = rows_count / direct
+    waits.sort()
+    p50 = statistics.median(waits)
+    p95 = waits[min(len(waits) - 1, math.ceil(0.95 * len(waits)) - 1)]
     print(
-        f"readings: {rows_count:,} ({COMPRESSORS:,} compressors x {args.slots}), one DDATA each, "
-        f"batch {args.batch_rows:,}"
+        f"publish -> visible in /api/fleet (pipeline watcher, PIPELINE_WATCH_SECONDS=1), "
+        f"{len(waits)} samples: "
+        f"p50 {p50:.2f} s, p95 {p95:.2f} s, max {waits[-1]:.2f} s"
     )
-    print(f"published in {published:.1f} s ({rows_count / published:,.0f} messages/s into the broker)")
-    print(
-        f"through the connector: {elapsed:.1f} s = {rate:,.0f} readings/s "
-        f"(target {TARGET:,}: {'met' if rate >= TARGET else 'NOT met'}); "
-        f"malformed {status.get('malformed')}, refused {status.get('readings_refused')}"
-    )
-    print(f"reference, the ingest API directly: {direct:.1f} s = {reference:,.0f} readings/s")
-    print(f"ratio connector / ingest API: {rate / reference:.2f}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cores)")
 
 
 if __name__ == "__main__":

@@ -133,11 +133,9 @@ def setup(data_dir: Path) -> tuple[str, str]:
     return url, key
 
 
-def start_server(url: str, data_dir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {
+def service_env(url: str, data_dir: Path) -> dict[str, str]:
+    """The environment of the benchmark's service (and of a pipeline watcher beside it)."""
+    return {
         **os.environ,
         "ALTAVIZ_ENV": "test",
         "AUTH_SECRET": AUTH_SECRET,
@@ -147,6 +145,13 @@ def start_server(url: str, data_dir: Path, workers: int) -> tuple[subprocess.Pop
         "INGEST_RATE_LIMIT_PER_MINUTE": "100000",
         "WORKFLOW_SCHEDULER": "false",
     }
+
+
+def start_server(url: str, data_dir: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = service_env(url, data_dir)
     process = subprocess.Popen(
         [sys.executable, "-m", "altaviz", "serve", "--port", str(port), "--workers", str(workers)],
         env=env,

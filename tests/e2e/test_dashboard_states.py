@@ -10,7 +10,10 @@ from playwright.sync_api import Browser, expect
 from sqlalchemy import func, select, update
 
 from altaviz.accounts import service as accounts
+from altaviz.accounts.scoping import OrgScope
 from altaviz.db.session import create_db_engine, session_scope
+from altaviz.ingest import status
+from altaviz.ingest.status import StatusReport
 from altaviz.monitoring.models import CompressorState, RecentReading
 from tests.e2e.conftest import LiveServer
 from tests.e2e.test_dashboard_live import altaviz, new_organization, sign_in, watch
@@ -136,4 +139,35 @@ def test_the_fleet_filters_by_state(live_server: LiveServer, browser: Browser, f
     page.wait_for_url("**status=not_monitored**")
     statuses = page.locator("a.unit").evaluate_all("els => els.map(e => e.getAttribute('data-status'))")
     assert statuses and set(statuses) == {"not_monitored"}
+    page.close()
+
+
+def test_a_compressor_a_connector_reported_offline_says_since_when(
+    live_server: LiveServer, browser: Browser, free: str
+) -> None:
+    # recorded as POST /api/ingest/status does (the Free plan has no API access; tests/ingest covers
+    # the route)
+    org_id = _organization_id(live_server, free)
+    death = datetime.now(UTC).replace(second=0, microsecond=0)
+    report = StatusReport(
+        compressor_ids=["COMP-002"],
+        state="offline",
+        timestamp=death.isoformat(),
+        reason="NDEATH of STATION-A",
+    )
+    engine = create_db_engine(str(live_server.settings.database_url), live_server.settings)
+    with session_scope(engine) as session:
+        answer = status.record(
+            session, OrgScope(org_id), report, history_days=7, source="api:station connector"
+        )
+    engine.dispose()
+    assert (answer.status_code, answer.body["recorded"]) == (200, 1)
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    sign_in(page, live_server, OWNER)
+    comp2 = page.locator('a.unit[data-compressor="COMP-002"]')
+    expect(comp2).to_have_attribute("data-status", "stale")
+    expect(comp2).to_contain_text(f"offline since {death:%Y-%m-%d %H:%M}")
+    page.goto(f"{live_server.url}/dashboard/compressors/COMP-002")
+    state = page.locator('[data-field="state"]')
+    expect(state).to_contain_text(f"offline since {death:%Y-%m-%d %H:%M} UTC (NDEATH of STATION-A)")
     page.close()
