@@ -139,7 +139,11 @@ def load_state(blob: bytes) -> CompressorState:
     with np.load(io.BytesIO(blob), allow_pickle=False) as data:
         values: dict[str, Any] = {}
         for f in fields(HealthState):
-            default, stored = getattr(_TEMPLATE, f.name), data[f.name]
+            default = getattr(_TEMPLATE, f.name)
+            if f.name not in data.files:  # a field newer than the blob (health_step resets old states)
+                values[f.name] = default.copy() if isinstance(default, np.ndarray | list) else default
+                continue
+            stored = data[f.name]
             if isinstance(default, np.ndarray):
                 values[f.name] = stored.astype(default.dtype)
             elif isinstance(default, list):
