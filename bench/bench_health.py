@@ -1,0 +1,88 @@
+"""The health stage's added cost (issue 19: ≤ 15 % of a full run without it, ≤ 0.5 s on an incremental hour).
+
+The fleet (default 470 compressors × 30 days; `--scenario realistic` for that scenario) is simulated
+and its last hour held back (bench_incremental.hold_back_last_hour). The same landing is then run
+twice in this process, each time as a full run (landing → bronze → silver → gold, no database)
+followed by an incremental run of the held-back hour: once with the health stage switched off (the
+reference: HealthStage.full/incremental replaced by no-ops here, nothing else changed) and once as
+shipped. Printed: wall and CPU seconds of each run (CPU of all threads, steadier than wall on a shared
+machine), the added time and its ratio to the reference, and the health stage's own wall time as the
+pipeline measured it.
+
+    python bench/bench_health.py
+    python bench/bench_health.py --compressors 4700 --days 30
+"""
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench_full_run import cpu_seconds
+from bench_incremental import hold_back_last_hour
+
+from altaviz.config import Settings
+from altaviz.pipeline.health import HealthStage
+from altaviz.pipeline.run import PipelineOptions, run_pipeline
+from altaviz.simulator import SimulationConfig, simulate
+
+
+def timed_run(settings: Settings) -> tuple[float, float, dict[str, float]]:
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    result = run_pipeline(settings, PipelineOptions(skip_db=True))
+    return time.perf_counter() - wall, cpu_seconds() - cpu, result.stage_seconds
+
+
+def full_then_hour(landing: Path, held: Path, data_dir: Path) -> dict[str, Any]:
+    shutil.copytree(landing, data_dir / "landing")
+    settings = Settings(data_dir=data_dir)
+    full = timed_run(settings)
+    readings = data_dir / "landing" / "altaviz-demo" / "readings"
+    shutil.copy(held, readings / "held-back-hour.parquet")
+    hour = timed_run(settings)
+    return {"full": full, "hour": hour}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--compressors", type=int, default=470)
+    parser.add_argument("--days", type=float, default=30)
+    parser.add_argument("--scenario", choices=("default", "realistic"), default="default")
+    parser.add_argument("--keep", type=Path, help="work here and keep the files")
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="altaviz-health-bench-"))
+    landing = work / "landing"
+    simulate(
+        SimulationConfig(compressors=args.compressors, days=args.days, seed=7, scenario=args.scenario),
+        landing / "altaviz-demo",
+    )
+    held = hold_back_last_hour(landing / "altaviz-demo" / "readings")
+
+    shipped = (HealthStage.full, HealthStage.incremental)
+    HealthStage.full = lambda self, only=None: None  # type: ignore[method-assign]
+    HealthStage.incremental = lambda self, changed: None  # type: ignore[method-assign]
+    try:
+        without = full_then_hour(landing, held, work / "without")
+    finally:
+        HealthStage.full, HealthStage.incremental = shipped  # type: ignore[method-assign]
+    with_health = full_then_hour(landing, held, work / "with")
+
+    print(f"{args.compressors} compressors × {args.days:g} days, {args.scenario} scenario")
+    for run in ("full", "hour"):
+        (wall_a, cpu_a, _), (wall_b, cpu_b, stages) = without[run], with_health[run]
+        print(
+            f"{run:>5}: without health {wall_a:7.2f} s wall {cpu_a:7.2f} s CPU | with {wall_b:7.2f} s wall "
+            f"{cpu_b:7.2f} s CPU | added {wall_b - wall_a:+7.2f} s wall ({(wall_b - wall_a) / wall_a:+.0%}), "
+            f"{cpu_b - cpu_a:+7.2f} s CPU ({(cpu_b - cpu_a) / cpu_a:+.0%}); health stage "
+            f"{stages.get('health', 0.0):.2f} s wall"
+        )
+    if args.keep is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
