@@ -10,31 +10,38 @@ evaluation"):
 2. Running or not. An hour is running when its lowest flow is above `running_share` of the highest
    hourly flow seen since the last reset: stopped units read their meters' zero offsets, and the hour
    a unit stops or starts mixes both. The `settle_hours` after a start are not judged either
-   (temperatures and pressures are still recovering). Nothing is judged or learned while stopped.
+   (temperatures and pressures are still recovering). Nothing is judged or learned while stopped. A
+   flow later above 1 / `running_share` of the reference shows the series began stopped: learning
+   starts again.
 3. Warm-up. After the first reading and after every maintenance event (`resets`: a repair may leave a
-   new healthy baseline), the first `warmup_hours` running hours are learned, not judged.
-4. Operating-point model. Each sensor's log value is regressed (ridge, centred) on the operating
-   point: load (log flow, or log horsepower and pressures for flow and horsepower themselves), the
-   station's ambient proxy, and the time of day. A load or setpoint change moves the prediction with
-   the reading, so its residual stays small. The regression keeps learning from healthy hours
-   (sufficient statistics with a slow forgetting factor) so loads outside the warm-up's range are
-   learned as they come.
+   new healthy baseline), the first `warmup_hours` running hours are learned, not judged. A sensor
+   recalibrated during the warm-up (one step in its residuals, no load change at it) gets an offset.
+4. Operating-point model. Each sensor's level relative to the unit's reference (its first running
+   hour: value / reference − 1) is regressed linearly (ridge, centred) on the operating point: relative
+   load (flow, or horsepower for flow itself), the station's ambient proxy, and the time of day,
+   shrunk towards the fleet prior (weighing as much as `prior_hours` hours spanning ±8 % load). A load
+   or setpoint change moves the prediction with the reading, so its residual stays small. The
+   regression keeps learning from healthy hours (sufficient statistics with a slow forgetting factor)
+   so loads outside the warm-up's range are learned as they come.
 5. Residuals → scores. z = residual / robust scale (MAD of the warm-up), clipped at ±`z_clip`, then an
-   EWMA (half-life `ewma_halflife_hours`); the score is the EWMA in units of its own null standard
-   deviation. Health = 100 while the largest |score| is below `score_healthy`, falling linearly to 0
-   at `score_zero`; the sensors whose |score| exceeds `score_healthy` are the drivers.
+   EWMA (half-life `ewma_halflife_hours`); the score is the EWMA in units of its own healthy spread
+   (started from the warm-up's residuals, learned while healthy). Health = 100 while the largest
+   |score| is below `score_healthy`, falling linearly to 0 at `score_zero`; the sensors whose |score|
+   exceeds `score_healthy` are the drivers.
 6. Recalibration steps. When a sensor's recent z has an abrupt step (a two-level fit beats a line by
    far) of at most `max_step` in relative size, the step is absorbed into that sensor's offset (up
    to `max_absorbed` in total between resets) instead of being judged: a recalibrated sensor is not
    a failing compressor. Growing changes (ramps, accelerating wear) fit a line better and are kept.
 7. Early warning (anomaly): health below `anomaly_health` for `anomaly_hours` judged hours in a row;
-   it clears after `clear_hours` judged hours back above `clear_health`.
-8. Prognosis: for each metric with a limit, a least-squares line through the last `trend_hours`
-   judged hours of its value at the reference operating point; when the slope points at the limit
-   with a t-statistic above `trend_t`, the projected hours to the warning and critical limits (at
-   the current operating point) and an 80 % range from the slope's standard error. None otherwise.
-   A prediction warning is raised when the projected critical crossing (warning crossing for metrics
-   without a critical limit) is within `prediction_horizon_hours`.
+   it clears after `clear_hours` judged hours back above `clear_health`. Both warnings are held
+   through hours that are not judged; a maintenance event clears them.
+8. Prognosis: for each off-normal metric with a limit, a least-squares line through the last
+   `trend_hours` judged hours of its value at the reference operating point (slope t-statistic above
+   `trend_t` towards the limit, else none), or a parabola when its curvature towards the limit has a
+   t-statistic above `curve_t` (accelerating wear); the projected hours to the warning and critical
+   limits (at the current operating point) and an 80 % range spanning both curves' bands. A prediction
+   warning is raised when the projected critical crossing (warning crossing for metrics without a
+   critical limit) is within `prediction_horizon_hours` for `prediction_hours` judged hours in a row.
 """
 
 from __future__ import annotations
