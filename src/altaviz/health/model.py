@@ -487,10 +487,10 @@ def _solve(state: HealthState, config: HealthConfig) -> Floats:
     for j in range(6):
         cols = _MASK[j]
         a = state.xtx[j][np.ix_(cols, cols)].copy()
-        weight = config.ridge * float(state.xtx[j, CONST, CONST])
+        weight = np.full(FEATURES, config.ridge * float(state.xtx[j, CONST, CONST]))
         if has_prior:
-            weight = weight + config.prior_hours * (PRIOR_SPAN / state.spread) ** 2
-        penalty = np.broadcast_to(weight, (FEATURES,))[cols].copy()
+            weight += config.prior_hours * (PRIOR_SPAN / state.spread) ** 2
+        penalty = weight[cols]
         penalty[0] = 0.0
         a[np.diag_indices_from(a)] += penalty
         coef[j, cols] = np.linalg.solve(a, state.xty[j][cols] + penalty * prior[j, cols])
@@ -671,9 +671,8 @@ def _absorb_steps(state: HealthState, candidates: Bools, config: HealthConfig, l
         state.z_values[row] = new.tolist()
         # The trend's values at the reference operating point lose the step too.
         if state.z_hours[row] in state.trend_hours:
-            k = state.trend_hours.index(state.z_hours[row])
-            y = np.array(state.z_y[row])
-            state.trend_values[k] = (y - (state.coef @ xc - state.coef[:, CONST]) - state.offset).tolist()
+            level = np.array(state.z_y[row]) - (state.coef @ xc - state.coef[:, CONST]) - state.offset
+            state.trend_values[state.trend_hours.index(state.z_hours[row])] = level.tolist()
 
 
 def _step_effect(state: HealthState, c: int) -> Floats:
