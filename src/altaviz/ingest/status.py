@@ -46,7 +46,10 @@ class StatusReport(BaseModel):
         description="When it happened at the source: RFC 3339 with an offset, or epoch milliseconds."
     )
     reason: str | None = Field(
-        None, max_length=REASON_LENGTH, description="Shown with the state, e.g. 'NDEATH of STATION-07'."
+        None,
+        max_length=REASON_LENGTH,
+        pattern=r"^[^\x00-\x1f]*$",  # printable: no NUL (PostgreSQL refuses it in text), no newlines
+        description="Shown with the state, e.g. 'NDEATH of STATION-07'.",
     )
 
 
