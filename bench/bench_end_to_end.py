@@ -173,14 +173,18 @@ class Poller:
                 self.pending[(compressor, posted.stamp)] = posted.answered
 
     def newest(self, http: httpx.Client) -> dict[str, datetime]:
-        """Every compressor's newest reading time (empty when a page could not be read: a 503 of an
-        overloaded machine, polled again next time)."""
+        """Every compressor's newest reading time (empty when a page could not be read: a 503 or a
+        timeout of an overloaded machine, polled again next time)."""
         found: dict[str, datetime] = {}
         for offset in range(0, COMPRESSORS, 1000):
-            answer = http.get(
-                f"{self.base}/api/fleet?sort=compressor&limit=1000&offset={offset}",
-                headers={"x-api-key": self.key},
-            )
+            try:
+                answer = http.get(
+                    f"{self.base}/api/fleet?sort=compressor&limit=1000&offset={offset}",
+                    headers={"x-api-key": self.key},
+                )
+            except httpx.TimeoutException:
+                self.failed_polls += 1
+                return {}
             if answer.status_code != 200:
                 self.failed_polls += 1
                 return {}
@@ -395,7 +399,8 @@ def main() -> None:
         f"p50 {percentile(visible, 50):.1f} s, p95 {percentile(visible, 95):.1f} s, "
         f"max {max(visible, default=0):.1f} s"
         f" (target p95 <= 60 s: {'ok' if percentile(visible, 95) <= 60 else 'MISSED'}); "
-        f"sending took {sent_until - wall_before:.0f} s; polls that failed (503): {poller.failed_polls}"
+        f"sending took {sent_until - wall_before:.0f} s; "
+        f"polls that failed (503, timeout): {poller.failed_polls}"
     )
     print(
         f"reference: watch interval + median pass = {args.watch_seconds:.0f} + {median_pass:.1f} = "
