@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers import free_port
+
 UNREACHABLE = "postgresql://altaviz:s3cret-pw@127.0.0.1:1/altaviz"
 SECRET = "kQ3v8Zr1xWm5Tn7Yb2Lc9Pd4Hf6Gj0Sa"
 
@@ -20,7 +22,7 @@ def _altaviz(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProc
         env={**clean, "ALTAVIZ_DATA_DIR": str(tmp_path), **env},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=180,  # a bound for a hung command; with pytest -n on a busy machine a start can take a minute
     )
 
 
@@ -54,16 +56,10 @@ def test_an_unreachable_database_is_one_line(
     tmp_path: Path, args: tuple[str, ...], env: dict[str, str]
 ) -> None:
     if args[0] == "serve":
-        args = ("serve", "--port", str(_free_port()))
+        args = ("serve", "--port", str(free_port()))
     line = _one_error_line(_altaviz(tmp_path, *args, DATABASE_URL=UNREACHABLE, **env))
     assert "cannot reach the database at postgresql+psycopg://altaviz:***@127.0.0.1:1/altaviz" in line
     assert "s3cret-pw" not in line
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_a_port_in_use_is_one_line_naming_it(tmp_path: Path) -> None:

@@ -3,7 +3,6 @@ bookkeeping at start, tables not wrapped at 80 columns when piped, flags shown a
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,16 +14,11 @@ from typer.testing import CliRunner
 
 from altaviz.cli import app
 from altaviz.observability.console import terminal_console
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.servers import free_port
 
 
 def test_text_logs_show_each_request_once_and_no_scheduler_bookkeeping(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ALTAVIZ_ENV", "LOG_LEVEL")}
     env.update(ALTAVIZ_DATA_DIR=str(tmp_path), LOG_FORMAT="text")
     process = subprocess.Popen(
@@ -35,7 +29,7 @@ def test_text_logs_show_each_request_once_and_no_scheduler_bookkeeping(tmp_path:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a bound for a hung start, generous for a busy machine (pytest -n)
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as answer:
