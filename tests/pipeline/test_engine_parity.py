@@ -74,10 +74,11 @@ def test_every_table_matches(both_engines: tuple[Path, Path], table: str) -> Non
     assert len(actual) == len(expected)
     assert expected, f"{table} is empty: the parity check would prove nothing"
     organizations = {r["organization"] for r in expected}
-    if table.startswith("gold/health_"):  # judged, warned and projected: the degrading one
+    if table.startswith("gold/health"):  # judged, warned and projected: the degrading one
         assert THIRD in organizations
     elif table != "gold/alerts":  # the second organization's small healthy fleet raises no alert
-        assert organizations == {"altaviz-demo", SECOND, THIRD}
+        # (the degrading one's clean readings quarantine nothing and stay below their limits)
+        assert {"altaviz-demo", SECOND} <= organizations
     assert set(actual[0]) == set(expected[0])
     for want, got in zip(expected, actual, strict=True):
         different = {k: (want[k], got[k]) for k in want if not _same(want[k], got[k])}
