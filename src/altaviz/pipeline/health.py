@@ -460,7 +460,7 @@ def split(local: DuckDBEngine, rows: list[Path], staged: dict[str, Path], kept: 
         sql = f"SELECT {columns} FROM {source} WHERE kind = '{kinds[table]}'"
         if table in kept:
             sql = f"{sql} UNION ALL BY NAME {kept[table]}"
-        copy_parquet(local.con, sql, staged[table], partition_by, schema_if_empty=partition_by is None)
+        copy_parquet(local.con, sql, staged[table], partition_by)
 
 
 _IN_RUN = "organization IN (SELECT organization FROM run_organizations)"
