@@ -245,7 +245,7 @@ def _fleet_page(
         narrow = narrow.where(C.c.station_id == bindparam("station"))
     if by_status:
         narrow = narrow.where(state == bindparam("status_rank", type_=Integer()))
-    order = (state.desc(), C.c.compressor_id) if by_health else (C.c.compressor_id,)
+    order: tuple[Any, ...] = (state.desc(), C.c.compressor_id) if by_health else (C.c.compressor_id,)
     if by_index:  # lowest health index first; compressors without one (learning, stopped, none) last
         unjudged = case((CS.c.health_index.is_(None), 1), else_=0)
         narrow = narrow.add_columns(unjudged.label("unjudged"), CS.c.health_index.label("sort_index"))
