@@ -167,3 +167,13 @@ def test_the_cache_is_off_when_the_listening_connection_is_lost(
         )
     assert get(served, key) == 403
     until(lambda: cache.enabled, seconds=10)  # listening again, with an empty cache
+
+
+def test_the_listener_starts_again_when_the_app_starts_again(cached_app: FastAPI, org: SeededOrg) -> None:
+    """An app's lifespan may run more than once (tests, a server restarted in process); a thread can
+    start only once, so each start needs a listener thread of its own."""
+    for _ in range(2):
+        with TestClient(cached_app, base_url=BASE_URL) as client:
+            assert get(client, org.api_keys[Role.VIEWER]) == 200
+            if cached_app.state.engine.dialect.name == "postgresql":
+                until(lambda: cached_app.state.principal_cache.enabled, seconds=10)

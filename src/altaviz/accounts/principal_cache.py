@@ -112,22 +112,29 @@ class ChangeListener:
         self.engine = engine
         self.cache = cache
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="altaviz-principal-listener", daemon=True)
+        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        if self.engine.dialect.name == "postgresql" and self.cache.ttl > 0:
-            self._thread.start()
+        """Start listening (again: an app's lifespan may run more than once, a thread only once)."""
+        if self.engine.dialect.name != "postgresql" or self.cache.ttl <= 0:
+            return
+        self.stop()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(self._stop,), name="altaviz-principal-listener", daemon=True
+        )
+        self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout=5)
 
-    def _run(self) -> None:
+    def _run(self, stop: threading.Event) -> None:
         failures = 0
-        while not self._stop.is_set():
+        while not stop.is_set():
             try:
-                self._listen()
+                self._listen(stop)
                 failures = 0
             except Exception as error:
                 self.cache._listening(False)
@@ -136,10 +143,10 @@ class ChangeListener:
                 log.warning(
                     "principal cache off: listening for changes failed (%s); retry in %.0f s", error, wait
                 )
-                self._stop.wait(wait)
+                stop.wait(wait)
         self.cache._listening(False)
 
-    def _listen(self) -> None:
+    def _listen(self, stop: threading.Event) -> None:
         # A connection of its own, outside the pool: reconnecting while the database is unreachable
         # must not take a pool slot from the requests (nor be cut with them).
         args, kwargs = self.engine.dialect.create_connect_args(self.engine.url)
@@ -148,7 +155,7 @@ class ChangeListener:
             connection.autocommit = True
             connection.execute(f"LISTEN {changes.CHANNEL}")
             self.cache._listening(True)
-            while not self._stop.is_set():
+            while not stop.is_set():
                 for notification in connection.notifies(timeout=1.0):
                     self.cache.drop({notification.payload})
                 if connection.closed or connection.broken:
