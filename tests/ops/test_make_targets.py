@@ -1,6 +1,7 @@
 """The README's two commands (issue 18 item 18): `make demo` installs only the runtime dependencies,
 `make test` everything, and the README names every service the tests need."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -16,7 +17,16 @@ def _dry_run(tmp_path: Path, target: str) -> str:
         pytest.skip("make is not installed")
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(ROOT / name, tmp_path / name)
-    done = subprocess.run(["make", "-n", target], cwd=tmp_path, capture_output=True, text=True, check=True)
+    # run by `make test`, make would pass its flags down and print "Entering directory" lines
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    done = subprocess.run(
+        ["make", "-n", "--no-print-directory", target],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
     return done.stdout
 
 

@@ -175,7 +175,8 @@ def test_pipeline_never_reads_the_truth(tmp_path: Path) -> None:
         dirs[name] = data_dir
     for table, order in COMPARED.items():
         left, right = (lake_rows(dirs[n], table, order=order) for n in ("with_truth", "garbage_truth"))
-        assert left or table == "silver/quarantine", table
+        # three days is inside the health model's warm-up: no projection nor early warning yet
+        assert left or table in ("silver/quarantine", "gold/health_predictions", "gold/health_alerts"), table
         for row in (*left, *right):
             row.pop("_loaded_at", None)  # when the row was loaded, the only thing allowed to differ
         assert left == right, table
