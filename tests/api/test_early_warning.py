@@ -4,11 +4,13 @@ plan gate, and a threshold alert linked to the early warning it followed. Rows a
 loads them (tests.api.world.seed_health), on SQLite and PostgreSQL."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from altaviz.accounts.models import Organization
 from altaviz.accounts.roles import Role
@@ -184,40 +186,42 @@ def test_a_threshold_alert_names_the_early_warning_it_followed(
     app: FastAPI, viewer: TestClient, org_a: SeededOrg
 ) -> None:
     hour = current_hour()
-    with session_scope(app.state.engine) as session:
-        early = AlertHistory(
+
+    def alert(session: Session, opened_hours_ago: int, **fields: Any) -> int:
+        row = AlertHistory(
             organization_id=org_a.id,
             compressor_id="COMP-003",
+            alert_timestamp=hour - timedelta(hours=opened_hours_ago),
+            raised_at=hour - timedelta(hours=opened_hours_ago - 1),
+            is_active=True,
+            source="pipeline",
+            **fields,
+        )
+        session.add(row)
+        session.flush()
+        return row.id
+
+    with session_scope(app.state.engine) as session:
+        early_id = alert(
+            session,
+            40,
             condition="health",
             alert_type="anomaly",
             severity="warning",
-            alert_timestamp=hour - timedelta(hours=40),
-            raised_at=hour - timedelta(hours=39),
             last_violation_at=hour - timedelta(hours=2),
-            is_active=True,
             message="Health index below 50",
-            source="pipeline",
         )
-        session.add(early)
-        session.flush()
-        follow = AlertHistory(
-            organization_id=org_a.id,
-            compressor_id="COMP-003",
+        follow_id = alert(
+            session,
+            4,
             condition="vibration_mms",
             alert_type="threshold_critical",
             severity="critical",
-            alert_timestamp=hour - timedelta(hours=4),
-            raised_at=hour - timedelta(hours=3),
             last_violation_at=hour - timedelta(hours=1),
-            is_active=True,
             sensor_value=8.4,
             threshold_value=8.0,
-            related_alert_id=early.id,
-            source="pipeline",
+            related_alert_id=early_id,
         )
-        session.add(follow)
-        session.flush()
-        early_id, follow_id = early.id, follow.id
     linked = viewer.get(f"/api/alerts/{follow_id}").json()
     assert linked["related_alert_id"] == early_id and linked["related_alert_type"] == "anomaly"
     assert linked["related_raised_at"] == (hour - timedelta(hours=39)).strftime(Z)

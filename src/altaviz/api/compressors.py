@@ -4,12 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import AwareDatetime
 
 from altaviz.accounts.dependencies import CallerOf, DbSession, authorize
 from altaviz.accounts.roles import Role
 from altaviz.api.errors import error_responses, read_answer
-from altaviz.api.params import CompressorPath, Hours, Window
+from altaviz.api.params import CompressorPath, Hours, RangeEnd, Window
 from altaviz.monitoring import service
 from altaviz.monitoring.schemas import CompressorDetail, ReadingSeries
 
@@ -41,9 +40,7 @@ def compressor_readings(
         Window, Query(description="Aggregation window; 4hr and 24hr need Pro or above.")
     ] = "1hr",
     hours: Hours = 24,
-    end: Annotated[
-        AwareDatetime | None, Query(description="End of the range (ISO 8601 with time zone); default now.")
-    ] = None,
+    end: RangeEnd = None,
 ) -> Response:
     principal = authorize(db, who, Role.VIEWER)
     return read_answer(

@@ -4,12 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import AwareDatetime
 
 from altaviz.accounts.dependencies import CallerOf, DbSession, authorize
 from altaviz.accounts.roles import Role
 from altaviz.api.errors import error_responses, read_answer
-from altaviz.api.params import CompressorPath, Hours, Offset, limit
+from altaviz.api.params import CompressorPath, Hours, Offset, RangeEnd, limit
 from altaviz.api.read_cache import cache_key, cached_answer
 from altaviz.health import service
 from altaviz.health.schemas import CompressorHealthOut, PredictionPage
@@ -29,9 +28,7 @@ def compressor_health(
     who: CallerOf,
     db: DbSession,
     hours: Hours = 24,
-    end: Annotated[
-        AwareDatetime | None, Query(description="End of the range (ISO 8601 with time zone); default now.")
-    ] = None,
+    end: RangeEnd = None,
 ) -> Response:
     principal = authorize(db, who, Role.VIEWER)
     return read_answer(

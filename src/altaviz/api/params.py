@@ -3,6 +3,7 @@
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
+from pydantic import AwareDatetime
 
 IDENTIFIER = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,49}$"
 
@@ -19,6 +20,9 @@ StationFilter = Annotated[
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip (pagination).")]
 Hours = Annotated[int, Query(ge=1, le=168, description="How many hours back (1–168).")]
 Window = Literal["1hr", "4hr", "24hr"]
+RangeEnd = Annotated[
+    AwareDatetime | None, Query(description="End of the range (ISO 8601 with time zone); default now.")
+]
 
 
 def limit(maximum: int) -> Any:
