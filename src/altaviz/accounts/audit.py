@@ -15,8 +15,7 @@ from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from altaviz.accounts.principal import Principal
-from altaviz.db.base import Base, JSONDocument, UTCDateTime, utcnow
-from altaviz.monitoring.models import ORG_FK, SurrogateKey
+from altaviz.db.base import ORG_FK, Base, JSONDocument, SurrogateKey, UTCDateTime, utcnow
 
 ActorType = Literal["user", "api_key", "system"]
 SECRET_MARKERS = ("password", "secret", "token", "api_key", "apikey", "authorization", "cookie")

@@ -12,9 +12,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from altaviz.db.base import Base, UTCDateTime, new_uuid, utcnow
-
-ORG_FK = "organizations.id"
+from altaviz.db.base import ORG_FK, Base, UTCDateTime, new_uuid, utcnow
 
 
 class Organization(Base):

@@ -26,7 +26,6 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -38,8 +37,16 @@ from sqlalchemy import (
 from sqlalchemy import Float as SAFloat
 from sqlalchemy.orm import Mapped, mapped_column
 
-from altaviz.db.base import Base, JSONDocument, UTCDateTime, new_uuid, utcnow
-from altaviz.monitoring.models import ORG_FK, SurrogateKey
+from altaviz.db.base import (
+    ORG_FK,
+    Base,
+    JSONDocument,
+    SurrogateKey,
+    UTCDateTime,
+    compressor_fk,
+    new_uuid,
+    utcnow,
+)
 
 PIPELINE_OWNED_COLUMNS: tuple[str, ...] = (
     "severity",
@@ -66,12 +73,7 @@ OPEN_STALENESS = "condition = 'data_staleness' AND NOT resolved"
 class AlertHistory(Base):
     __tablename__ = "alert_history"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["organization_id", "compressor_id"],
-            ["compressor_metadata.organization_id", "compressor_metadata.compressor_id"],
-            ondelete="CASCADE",
-            name="fk_alert_history_compressor",
-        ),
+        compressor_fk("alert_history"),
         UniqueConstraint("organization_id", "compressor_id", "condition", "alert_timestamp"),
         Index("ix_alert_history_org_time", "organization_id", "alert_timestamp"),
         Index("ix_alert_history_org_open", "organization_id", "resolved", "is_active"),

@@ -4,7 +4,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKeyConstraint, Integer, MetaData
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
@@ -18,6 +18,21 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY.
+SurrogateKey = BigInteger().with_variant(Integer(), "sqlite")
+
+ORG_FK = "organizations.id"
+
+
+def compressor_fk(table: str) -> ForeignKeyConstraint:
+    """A table's (organization_id, compressor_id) pair, deleted with the compressor it names."""
+    return ForeignKeyConstraint(
+        ["organization_id", "compressor_id"],
+        ["compressor_metadata.organization_id", "compressor_metadata.compressor_id"],
+        ondelete="CASCADE",
+        name=f"fk_{table}_compressor",
+    )
 
 
 class Base(DeclarativeBase):

@@ -20,8 +20,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from altaviz.db.base import Base, UTCDateTime
-from altaviz.monitoring.models import ORG_FK, compressor_fk
+from altaviz.db.base import ORG_FK, Base, UTCDateTime, compressor_fk
 
 HEALTH_STATUSES: tuple[str, ...] = ("warmup", "stopped", "judged")
 PREDICTION_LEVELS: tuple[str, ...] = ("warning", "critical")

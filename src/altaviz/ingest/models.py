@@ -12,8 +12,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from altaviz.accounts.models import ORG_FK
-from altaviz.db.base import Base, UTCDateTime, utcnow
+from altaviz.db.base import ORG_FK, Base, UTCDateTime, utcnow
 
 
 class IngestRequest(Base):

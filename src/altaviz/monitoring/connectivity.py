@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
-    ForeignKeyConstraint,
     String,
     and_,
     case,
@@ -28,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from altaviz.accounts.scoping import OrgScope, scoped
-from altaviz.db.base import Base, UTCDateTime, utcnow
+from altaviz.db.base import Base, UTCDateTime, compressor_fk, utcnow
 from altaviz.monitoring.models import CompressorState
 
 STATES = ("offline", "online")
@@ -40,12 +39,7 @@ class CompressorConnectivity(Base):
 
     __tablename__ = "compressor_connectivity"
     __table_args__ = (
-        ForeignKeyConstraint(
-            ["organization_id", "compressor_id"],
-            ["compressor_metadata.organization_id", "compressor_metadata.compressor_id"],
-            ondelete="CASCADE",
-            name="fk_compressor_connectivity_compressor",
-        ),
+        compressor_fk("compressor_connectivity"),
         CheckConstraint("state IN ('offline', 'online')", name="state"),
     )
 

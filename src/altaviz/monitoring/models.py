@@ -10,7 +10,6 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     CheckConstraint,
     Date,
     Float,
@@ -25,21 +24,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from altaviz.db.base import Base, JSONDocument, UTCDateTime, new_uuid, utcnow
-
-# SQLite only auto-increments an INTEGER PRIMARY KEY.
-SurrogateKey = BigInteger().with_variant(Integer(), "sqlite")
-
-ORG_FK = "organizations.id"
-
-
-def compressor_fk(table: str) -> ForeignKeyConstraint:
-    return ForeignKeyConstraint(
-        ["organization_id", "compressor_id"],
-        ["compressor_metadata.organization_id", "compressor_metadata.compressor_id"],
-        ondelete="CASCADE",
-        name=f"fk_{table}_compressor",
-    )
+from altaviz.db.base import (
+    ORG_FK,
+    Base,
+    JSONDocument,
+    SurrogateKey,
+    UTCDateTime,
+    compressor_fk,
+    new_uuid,
+    utcnow,
+)
 
 
 class StationLocation(Base):

@@ -14,8 +14,7 @@ from typing import Any
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from altaviz.db.base import Base, JSONDocument, UTCDateTime, new_uuid, utcnow
-from altaviz.monitoring.models import ORG_FK
+from altaviz.db.base import ORG_FK, Base, JSONDocument, UTCDateTime, new_uuid, utcnow
 
 
 class NotificationChannel(Base):
