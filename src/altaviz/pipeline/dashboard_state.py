@@ -23,16 +23,15 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from sqlalchemy import Table, and_, delete, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from altaviz.db.base import utcnow
+from altaviz.db.bulk import upsert
 from altaviz.monitoring.models import CompressorState, RecentReading, SensorReadingAgg
 from altaviz.pipeline.engine import read_parquet
 
 RECENT_HOURS = 48
-BATCH = 2_000
 DECIMALS = 6
 VALUES = (
     "vibration_mms",
@@ -126,21 +125,6 @@ def _text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def _upsert(session: Session, table: Table, rows: Sequence[dict[str, Any]], key: Sequence[str]) -> None:
-    """INSERT … ON CONFLICT (key) DO UPDATE, touching a row only when a value (not its stamp) changed."""
-    if not rows:
-        return
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    columns = [c for c in rows[0] if c not in key]
-    for start in range(0, len(rows), BATCH):
-        stmt = insert(table)
-        changed = [table.c[c].is_distinct_from(stmt.excluded[c]) for c in columns if c != "updated_at"]
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(key), set_={c: stmt.excluded[c] for c in columns}, where=or_(*changed)
-        )
-        session.execute(stmt, list(rows[start : start + BATCH]))
-
-
 @dataclass(frozen=True)
 class StateCounts:
     recent: int
@@ -156,7 +140,8 @@ def load_dashboard_state(session: Session, organization_id: uuid.UUID, recent: R
     states = CompressorState.__table__
     assert isinstance(readings, Table) and isinstance(states, Table)
     rows = [{"organization_id": organization_id, **row} for row in recent.rows]
-    _upsert(session, readings, rows, ["organization_id", "compressor_id", "timestamp"])
+    key = ["organization_id", "compressor_id", "timestamp"]
+    upsert(session, readings, rows, key, rows[0].keys() if rows else ())
     removed = 0
     if recent.cutoff is not None:
         result = session.execute(
@@ -166,7 +151,8 @@ def load_dashboard_state(session: Session, organization_id: uuid.UUID, recent: R
         )
         removed = int(getattr(result, "rowcount", 0) or 0)
     current = _current_states(session, organization_id)
-    _upsert(session, states, current, ["organization_id", "compressor_id"])
+    key = ["organization_id", "compressor_id"]
+    upsert(session, states, current, key, current[0].keys() if current else (), stamp="updated_at")
     return StateCounts(len(rows), removed, len(current))
 
 

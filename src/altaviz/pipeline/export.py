@@ -14,21 +14,20 @@ applies its values over the rows it names.
 """
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
-from sqlalchemy import Table, and_, case, delete, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import and_, delete, select
 from sqlalchemy.orm import Session
 
 from altaviz.accounts.audit import AuditLog
 from altaviz.accounts.auditing import audit_system
 from altaviz.accounts.scoping import OrgScope, scoped
 from altaviz.alerts.models import PIPELINE_OWNED_COLUMNS, AlertHistory
-from altaviz.db.base import Base, utcnow
+from altaviz.db.bulk import BATCH, upsert
 from altaviz.fleet.thresholds import THRESHOLDS_BY_METRIC
 from altaviz.monitoring.models import (
     CompressorMetadata,
@@ -41,7 +40,6 @@ from altaviz.pipeline.engine import read_parquet, sql_text
 from altaviz.pipeline.lake import Lake, LakeError
 from altaviz.registry.service import adopt_models
 
-BATCH = 2_000
 # Aggregates are display values; rounding them keeps re-runs bit-identical although a parallel
 # engine may sum floating-point numbers in a different order each time.
 DECIMALS = 6
@@ -125,42 +123,6 @@ def _rounded(row: dict[str, Any]) -> dict[str, Any]:
     return {k: round(v, DECIMALS) if isinstance(v, float) else v for k, v in row.items()}
 
 
-def _upsert(
-    session: Session,
-    model: type[Base],
-    rows: Sequence[dict[str, Any]],
-    key: Sequence[str],
-    update: Iterable[str],
-    stamp: str | None = None,
-    kept_when: Mapping[str, Any] | None = None,
-) -> None:
-    """INSERT … ON CONFLICT (key) DO UPDATE, touching a row only when a value really changed.
-
-    `kept_when` maps a column to a condition on the existing row under which its value is kept.
-    """
-    if not rows:
-        return
-    table = model.__table__
-    assert isinstance(table, Table)
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    update = [c for c in update if c not in key]
-    for start in range(0, len(rows), BATCH):
-        stmt = insert(table)
-        changed = [table.c[c].is_distinct_from(stmt.excluded[c]) for c in update]
-        values: dict[str, Any] = {c: stmt.excluded[c] for c in update}
-        for column, condition in (kept_when or {}).items():
-            values[column] = case((condition, table.c[column]), else_=stmt.excluded[column])
-        if stamp:
-            values[stamp] = utcnow()
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(key),
-            set_=values,
-            where=or_(*changed),
-        )
-        session.execute(stmt, list(rows[start : start + BATCH]))
-
-
 def _alert_message(alert: dict[str, Any]) -> str:
     threshold = THRESHOLDS_BY_METRIC[alert["metric"]]
     sign = "≤" if threshold.direction == "low" else "≥"
@@ -216,7 +178,7 @@ def load(session: Session, organization_id: uuid.UUID, gold: GoldTables) -> Load
     compressors: list[dict[str, Any]] = []
     if new_fleet_files(gold.fleet_files, applied, FLEET_TABLES):
         stations = [{**org, **row} for row in gold.stations]
-        _upsert(
+        upsert(
             session,
             StationLocation,
             stations,
@@ -224,7 +186,7 @@ def load(session: Session, organization_id: uuid.UUID, gold: GoldTables) -> Load
             stations[0].keys() if stations else (),
         )
         compressors = [{**org, **row} for row in gold.compressors]
-        _upsert(
+        upsert(
             session,
             CompressorMetadata,
             compressors,
@@ -237,7 +199,7 @@ def load(session: Session, organization_id: uuid.UUID, gold: GoldTables) -> Load
     maintenance: list[dict[str, Any]] = []
     if new_fleet_files(gold.fleet_files, applied, (MAINTENANCE_TABLE,)):
         maintenance = [{**org, **row, "event_date": row["performed_at"].date()} for row in gold.maintenance]
-        _upsert(
+        upsert(
             session,
             MaintenanceEvent,
             maintenance,
@@ -248,14 +210,14 @@ def load(session: Session, organization_id: uuid.UUID, gold: GoldTables) -> Load
 
     hourly = [{**org, **_rounded(row)} for row in gold.hourly]
     hourly_key = ["organization_id", "compressor_id", "window_type", "agg_timestamp"]
-    _upsert(session, SensorReadingAgg, hourly, hourly_key, hourly[0].keys() if hourly else ())
+    upsert(session, SensorReadingAgg, hourly, hourly_key, hourly[0].keys() if hourly else ())
     removed_hourly = _remove_stale_hourly(session, organization_id, hourly, _window(hourly, "agg_timestamp"))
 
     alerts = [_alert_row(organization_id, row) for row in gold.alerts]
     alert_key = ["organization_id", "compressor_id", "condition", "alert_timestamp"]
     # An escalation (a workflow's decision) stands over the severity the episode measured.
     escalated = AlertHistory.escalated_at.is_not(None)
-    _upsert(
+    upsert(
         session,
         AlertHistory,
         alerts,
@@ -269,7 +231,7 @@ def load(session: Session, organization_id: uuid.UUID, gold: GoldTables) -> Load
     # A batch without a single loadable row has nothing to be measured against.
     measured = [row for row in gold.quality if row["as_of"] is not None]
     quality = [q for row in measured for q in _quality_rows(organization_id, gold.fingerprint, row)]
-    _upsert(
+    upsert(
         session,
         DataQualityMetric,
         quality,

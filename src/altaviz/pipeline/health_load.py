@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session
 from altaviz.accounts.models import Organization
 from altaviz.accounts.plans import plan_for
 from altaviz.alerts.models import PIPELINE_OWNED_COLUMNS, AlertHistory
+from altaviz.db.bulk import BATCH, upsert
 from altaviz.health.models import CompressorHealth, CompressorPrediction
 from altaviz.monitoring.models import CompressorState
 from altaviz.pipeline.engine import read_parquet, sql_text
-from altaviz.pipeline.export import BATCH, _upsert
 from altaviz.pipeline.health import EARLY_WARNINGS, EPISODES, HEALTH, PREDICTIONS
 from altaviz.pipeline.lake import Lake
 
@@ -80,7 +80,7 @@ def load_health(session: Session, organization_id: uuid.UUID, health: HealthRows
     predicts = plan_for(str(tier)).predictions
     hourly = [{**org, **row} for row in health.hourly]
     key = ["organization_id", "compressor_id", "hour"]
-    _upsert(session, CompressorHealth, hourly, key, ("health_index", "status", "drivers"))
+    upsert(session, CompressorHealth, hourly, key, ("health_index", "status", "drivers"))
 
     session.execute(
         delete(CompressorPrediction).where(CompressorPrediction.organization_id == organization_id)
@@ -93,7 +93,7 @@ def load_health(session: Session, organization_id: uuid.UUID, health: HealthRows
     kinds = EARLY_WARNINGS if predicts else ("anomaly",)
     alerts = [_alert_row(organization_id, e) for e in health.episodes if e["alert_type"] in kinds]
     escalated = AlertHistory.escalated_at.is_not(None)
-    _upsert(
+    upsert(
         session,
         AlertHistory,
         alerts,

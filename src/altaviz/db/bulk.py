@@ -1,0 +1,105 @@
+"""Writing many rows at once: the pipeline's load upserts tens of thousands of rows per pass.
+
+On PostgreSQL the rows go in by COPY into a temporary table and one INSERT … SELECT … ON CONFLICT
+(measured on 28,200 recent readings: 0.9 s, against 2.4 s for the same upsert sent row by row in
+psycopg's pipeline mode, and 19 s as multi-row VALUES statements SQLAlchemy compiles). SQLite runs
+the same upsert as an executemany in batches: it is in process, there is no round trip to save.
+"""
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from sqlalchemy import Column, MetaData, Table, case, or_, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from altaviz.db.base import Base, utcnow
+
+BATCH = 2_000
+
+
+def upsert(
+    session: Session,
+    target: type[Base] | Table,
+    rows: Sequence[dict[str, Any]],
+    key: Sequence[str],
+    update: Iterable[str],
+    stamp: str | None = None,
+    kept_when: Mapping[str, Any] | None = None,
+) -> None:
+    """INSERT … ON CONFLICT (key) DO UPDATE of `update`, touching a row only when one of those values
+    really changed; `stamp` (a column) is then set to now. `kept_when` maps a column to a condition on
+    the existing row under which its value is kept. Rows repeating a key: the last one counts.
+    """
+    if not rows:
+        return
+    table = target if isinstance(target, Table) else target.__table__
+    assert isinstance(table, Table)
+    update = [c for c in update if c not in key and c != stamp]
+    rows = list({tuple(row[k] for k in key): row for row in rows}.values())
+
+    def on_conflict(stmt: Any) -> Any:
+        values: dict[str, Any] = {c: stmt.excluded[c] for c in update}
+        for column, condition in (kept_when or {}).items():
+            values[column] = case((condition, table.c[column]), else_=stmt.excluded[column])
+        if stamp:
+            values[stamp] = utcnow()
+        changed = [table.c[c].is_distinct_from(stmt.excluded[c]) for c in update]
+        return stmt.on_conflict_do_update(index_elements=list(key), set_=values, where=or_(*changed))
+
+    if session.get_bind().dialect.name != "postgresql":
+        for start in range(0, len(rows), BATCH):
+            session.execute(on_conflict(sqlite.insert(table)), rows[start : start + BATCH])
+        return
+    rows = _with_defaults(table, rows)
+    staged = _copied(session, table, rows)
+    names = list(rows[0])
+    session.execute(on_conflict(postgresql.insert(table).from_select(names, select(*staged.c))))
+    session.execute(text(f'DROP TABLE "{staged.name}"'))
+
+
+def _with_defaults(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with the Python-side defaults (ids, stamps) of the columns they leave out, which an
+    INSERT … SELECT does not apply."""
+    missing = [
+        c for c in table.columns if c.name not in rows[0] and c.default is not None and c.default.is_scalar
+    ]
+    made = [
+        c for c in table.columns if c.name not in rows[0] and c.default is not None and c.default.is_callable
+    ]
+    if not missing and not made:
+        return rows
+    fixed = {c.name: c.default.arg for c in missing}  # type: ignore[union-attr]
+    return [
+        {**row, **fixed, **{c.name: c.default.arg(None) for c in made}}  # type: ignore[union-attr]
+        for row in rows
+    ]
+
+
+def _copied(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> Table:
+    """The rows COPYed into a temporary table shaped like `table` (PostgreSQL), in the session's
+    transaction; each value goes through its column type's bind processing, as an INSERT would."""
+    names = list(rows[0])
+    name = f"bulk_{table.name}_{uuid.uuid4().hex[:8]}"
+    dialect = session.get_bind().dialect
+    processors = [table.c[n].type.bind_processor(dialect) for n in names]
+    driver = session.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cursor:
+        columns = ", ".join(f'"{n}"' for n in names)
+        # the columns' types only: no constraint, the target's own constraints judge the rows
+        cursor.execute(
+            f'CREATE TEMPORARY TABLE "{name}" ON COMMIT DROP AS '
+            f'SELECT {columns} FROM "{table.name}" WITH NO DATA'
+        )
+        with cursor.copy(f'COPY "{name}" ({columns}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row([_copyable(row[n], p) for n, p in zip(names, processors, strict=True)])
+    return Table(name, MetaData(), *(Column(n, table.c[n].type) for n in names))
+
+
+def _copyable(value: Any, processor: Any) -> Any:
+    value = value if processor is None else processor(value)
+    return Jsonb(value) if isinstance(value, dict | list) else value  # a JSON document
