@@ -40,7 +40,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import struct
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -123,65 +122,35 @@ class CompressorState:
 _TEMPLATE = HealthState()
 
 
-# A state blob: STATE_MAGIC, the header's length (4 bytes, little-endian), the header (JSON: each
-# array's name, dtype and shape, the warming flag and the open episodes), then the arrays' bytes one
-# after the other. Read back with no parsing but the one header: thousands of compressors' states are
-# read and written on every incremental run. Blobs written before it are .npz files (np.savez).
-STATE_MAGIC = b"AHS1"
-_LENGTH = struct.Struct("<I")
-
-
 def dump_state(state: CompressorState) -> bytes:
-    """The state as bytes (arrays and JSON only, nothing that executes when read)."""
-    arrays = []
+    """The state as an .npz (arrays only, no pickle), the open episodes as JSON inside it."""
+    arrays: dict[str, Any] = {}
     for f in fields(HealthState):
         value = getattr(state.model, f.name)
-        arrays.append(
-            (f.name, np.ascontiguousarray(value, dtype=np.float64 if isinstance(value, list) else None))
-        )
-    header = {
-        "arrays": [[name, a.dtype.str, list(a.shape)] for name, a in arrays],
-        "warming": state.warming,
-        "episodes": {k: e.__dict__ for k, e in state.episodes.items()},
-    }
-    head = json.dumps(header, separators=(",", ":")).encode()
-    return b"".join([STATE_MAGIC, _LENGTH.pack(len(head)), head, *(a.tobytes() for _, a in arrays)])
-
-
-def _stored(blob: bytes) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The arrays of a state blob by name, and its header (warming, episodes)."""
-    if not blob.startswith(STATE_MAGIC):  # an .npz of an earlier version
-        with np.load(io.BytesIO(blob), allow_pickle=False) as data:
-            arrays = {name: data[name] for name in data.files}
-        return arrays, json.loads(bytes(arrays.pop("_extra")).decode())
-    (length,) = _LENGTH.unpack_from(blob, len(STATE_MAGIC))
-    offset = len(STATE_MAGIC) + _LENGTH.size
-    header = json.loads(blob[offset : offset + length])
-    offset += length
-    arrays = {}
-    for name, dtype, shape in header["arrays"]:
-        kind = np.dtype(dtype)
-        count = math.prod(shape)
-        arrays[name] = np.frombuffer(blob, kind, count, offset).reshape(shape)
-        offset += count * kind.itemsize
-    return arrays, header
+        arrays[f.name] = np.asarray(value, dtype=np.float64 if isinstance(value, list) else None)
+    extra = {"warming": state.warming, "episodes": {k: e.__dict__ for k, e in state.episodes.items()}}
+    arrays["_extra"] = np.frombuffer(json.dumps(extra).encode(), dtype=np.uint8)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
 
 
 def load_state(blob: bytes) -> CompressorState:
-    stored, extra = _stored(blob)
-    values: dict[str, Any] = {}
-    for f in fields(HealthState):
-        default = getattr(_TEMPLATE, f.name)
-        if f.name not in stored:  # a field newer than the blob (health_step resets old states)
-            values[f.name] = default.copy() if isinstance(default, np.ndarray | list) else default
-            continue
-        array = stored[f.name]
-        if isinstance(default, np.ndarray):
-            values[f.name] = array.astype(default.dtype)  # a copy: the step writes into it
-        elif isinstance(default, list):
-            values[f.name] = array.astype(np.int64 if f.name.endswith("hours") else np.float64).tolist()
-        else:
-            values[f.name] = type(default)(array.item())
+    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+        values: dict[str, Any] = {}
+        for f in fields(HealthState):
+            default = getattr(_TEMPLATE, f.name)
+            if f.name not in data.files:  # a field newer than the blob (health_step resets old states)
+                values[f.name] = default.copy() if isinstance(default, np.ndarray | list) else default
+                continue
+            stored = data[f.name]
+            if isinstance(default, np.ndarray):
+                values[f.name] = stored.astype(default.dtype)
+            elif isinstance(default, list):
+                values[f.name] = stored.astype(np.int64 if f.name.endswith("hours") else np.float64).tolist()
+            else:
+                values[f.name] = type(default)(stored.item())
+        extra = json.loads(bytes(data["_extra"]).decode())
     return CompressorState(
         HealthState(**values),
         bool(extra["warming"]),
