@@ -123,40 +123,85 @@ class CompressorState:
 _TEMPLATE = HealthState()
 
 
+# A state blob: this prefix, the header's length (4 bytes, little-endian), the header (JSON: each field
+# of HealthState as a scalar or as an array's dtype, shape and offset; `warming` and the open
+# episodes), then the arrays' bytes. An incremental hour reads and writes one per compressor: .npz,
+# as before, took 4.8 ms a compressor (23 s an hour at 4,700 compressors); this about 0.1 ms.
+_STATE_FORMAT = b"AVHS1"
+
+
 def dump_state(state: CompressorState) -> bytes:
-    """The state as an .npz (arrays only, no pickle), the open episodes as JSON inside it."""
-    arrays: dict[str, Any] = {}
+    """The state as bytes (arrays and JSON, no pickle)."""
+    described: list[list[Any]] = []
+    chunks: list[bytes] = []
+    offset = 0
     for f in fields(HealthState):
         value = getattr(state.model, f.name)
-        arrays[f.name] = np.asarray(value, dtype=np.float64 if isinstance(value, list) else None)
-    extra = {"warming": state.warming, "episodes": {k: e.__dict__ for k, e in state.episodes.items()}}
-    arrays["_extra"] = np.frombuffer(json.dumps(extra).encode(), dtype=np.uint8)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
+        if not isinstance(value, np.ndarray | list):
+            described.append([f.name, type(getattr(_TEMPLATE, f.name))(value)])
+            continue
+        array = np.ascontiguousarray(value, dtype=np.float64 if isinstance(value, list) else None)
+        described.append([f.name, array.dtype.str, list(array.shape), offset])
+        chunks.append(array.tobytes())
+        offset += array.nbytes
+    header = json.dumps(
+        {
+            "fields": described,
+            "warming": state.warming,
+            "episodes": {k: e.__dict__ for k, e in state.episodes.items()},
+        }
+    ).encode()
+    return b"".join([_STATE_FORMAT, len(header).to_bytes(4, "little"), header, *chunks])
 
 
 def load_state(blob: bytes) -> CompressorState:
-    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
-        values: dict[str, Any] = {}
-        for f in fields(HealthState):
-            default = getattr(_TEMPLATE, f.name)
-            if f.name not in data.files:  # a field newer than the blob (health_step resets old states)
-                values[f.name] = default.copy() if isinstance(default, np.ndarray | list) else default
-                continue
-            stored = data[f.name]
-            if isinstance(default, np.ndarray):
-                values[f.name] = stored.astype(default.dtype)
-            elif isinstance(default, list):
-                values[f.name] = stored.astype(np.int64 if f.name.endswith("hours") else np.float64).tolist()
-            else:
-                values[f.name] = type(default)(stored.item())
-        extra = json.loads(bytes(data["_extra"]).decode())
+    if not blob.startswith(_STATE_FORMAT):
+        return _load_npz(blob)  # written before this format
+    start = len(_STATE_FORMAT) + 4
+    length = int.from_bytes(blob[len(_STATE_FORMAT) : start], "little")
+    header = json.loads(blob[start : start + length])
+    data = memoryview(blob)[start + length :]
+    stored: dict[str, Any] = {}
+    for name, *described in header["fields"]:
+        if len(described) == 1:
+            stored[name] = described[0]
+            continue
+        dtype, shape, offset = described
+        stored[name] = np.frombuffer(data, np.dtype(dtype), math.prod(shape), offset).reshape(shape)
+    return _state(stored, header)
+
+
+def _state(stored: dict[str, Any], extra: dict[str, Any]) -> CompressorState:
+    """A state from its stored fields (arrays or scalars by name); a field newer than the blob takes
+    its default (health_step resets old states)."""
+    values: dict[str, Any] = {}
+    for f in fields(HealthState):
+        default = getattr(_TEMPLATE, f.name)
+        if f.name not in stored:
+            values[f.name] = default.copy() if isinstance(default, np.ndarray | list) else default
+            continue
+        value = stored[f.name]
+        if isinstance(default, np.ndarray):
+            values[f.name] = np.array(value, dtype=default.dtype)  # a copy: the model updates it in place
+        elif isinstance(default, list):
+            values[f.name] = (
+                np.asarray(value).astype(np.int64 if f.name.endswith("hours") else np.float64).tolist()
+            )
+        else:
+            values[f.name] = type(default)(value.item() if isinstance(value, np.ndarray) else value)
     return CompressorState(
         HealthState(**values),
         bool(extra["warming"]),
         {k: Episode(**e) for k, e in extra["episodes"].items()},
     )
+
+
+def _load_npz(blob: bytes) -> CompressorState:
+    """A state in the .npz format of the first health stage (arrays, the episodes as JSON inside)."""
+    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+        stored = {name: data[name] for name in data.files if name != "_extra"}
+        extra = json.loads(bytes(data["_extra"]).decode())
+    return _state(stored, extra)
 
 
 # --- the per-compressor step -------------------------------------------------------------------------
