@@ -121,6 +121,7 @@ class CompressorState:
 
 
 _TEMPLATE = HealthState()
+_FIELDS = fields(HealthState)
 
 
 # A state blob: this prefix, the header's length (4 bytes, little-endian), the header (JSON: each field
@@ -135,7 +136,7 @@ def dump_state(state: CompressorState) -> bytes:
     described: list[list[Any]] = []
     chunks: list[bytes] = []
     offset = 0
-    for f in fields(HealthState):
+    for f in _FIELDS:
         value = getattr(state.model, f.name)
         if not isinstance(value, np.ndarray | list):
             described.append([f.name, type(getattr(_TEMPLATE, f.name))(value)])
@@ -175,7 +176,7 @@ def _state(stored: dict[str, Any], extra: dict[str, Any]) -> CompressorState:
     """A state from its stored fields (arrays or scalars by name); a field newer than the blob takes
     its default (health_step resets old states)."""
     values: dict[str, Any] = {}
-    for f in fields(HealthState):
+    for f in _FIELDS:
         default = getattr(_TEMPLATE, f.name)
         if f.name not in stored:
             values[f.name] = default.copy() if isinstance(default, np.ndarray | list) else default
