@@ -23,6 +23,7 @@ than its CPU seconds / N.
 
 import argparse
 import os
+import re
 import resource
 import shutil
 import subprocess
@@ -65,17 +66,19 @@ def measured(run: Callable[[], object]) -> tuple[float, float]:
     return time.perf_counter() - wall, cpu_seconds() - cpu
 
 
-def pipeline_process(data_dir: Path) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds and peak RSS (GB) of one `altaviz pipeline run --skip-db` process."""
+def pipeline_process(data_dir: Path) -> tuple[float, float, float, dict[str, float]]:
+    """Wall seconds, CPU seconds, peak RSS (GB) and the stages' wall seconds (as the run printed them)
+    of one `altaviz pipeline run --skip-db` process."""
     env = {**os.environ, "ALTAVIZ_DATA_DIR": str(data_dir)}
     env.pop("DATABASE_URL", None)
     command = [sys.executable, "-m", "altaviz", "pipeline", "run", "--skip-db"]
     cpu = cpu_seconds(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(command, env=env, check=True, capture_output=True)
+    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     wall = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, cpu_seconds(resource.RUSAGE_CHILDREN) - cpu, usage.ru_maxrss / 1024**2
+    stages = {m[1]: float(m[2]) for m in re.finditer(r"^([a-z -]+): ([0-9.]+) s$", done.stderr, re.M)}
+    return wall, cpu_seconds(resource.RUSAGE_CHILDREN) - cpu, usage.ru_maxrss / 1024**2, stages
 
 
 def day_partitioned(sql: str, target: Path) -> str:
@@ -184,10 +187,18 @@ def main() -> None:
         rows_text = (
             f"{simulated.readings_rows:,} readings ({args.compressors:,} compressors × {args.days:g} days)"
         )
-        wall, cpu, peak_gb = pipeline_process(data_dir)
+        wall, cpu, peak_gb, stages = pipeline_process(data_dir)
         print(
             f"full run, {rows_text}: {wall:.1f} s, {cpu:.0f} CPU s, peak RSS {peak_gb:.2f} GB "
             "(targets ≤ 60 s, ≤ 4 GB)",
+            flush=True,
+        )
+        health = stages.get("health", 0.0)
+        print(
+            "  stages (wall s): "
+            + ", ".join(f"{name} {seconds:.1f}" for name, seconds in stages.items())
+            + f"; the health stage {health / wall:.0%} of the run (issue 19: its added cost ≤ 15 %, "
+            "bench/bench_health.py measures it against a run without it)",
             flush=True,
         )
         copies = io_floor(data_dir / "landing", data_dir / "lake", root / "floor")

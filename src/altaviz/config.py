@@ -12,6 +12,9 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# Failed sign-ins allowed per account by default (`limits` tiers; accounts/signin_limit.py parses them).
+SIGN_IN_ACCOUNT_LIMITS = "5/minute;10/10 minutes;20/hour"
+
 
 def _env(name: str) -> AliasChoices:
     return AliasChoices(name)
@@ -151,7 +154,7 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(60, ge=1, validation_alias=_env("RATE_LIMIT_PER_MINUTE"))
     rate_limit_auth_per_minute: int = Field(10, ge=1, validation_alias=_env("RATE_LIMIT_AUTH_PER_MINUTE"))
     sign_in_account_limits: str = Field(
-        "5/minute;10/10 minutes;20/hour",
+        SIGN_IN_ACCOUNT_LIMITS,
         validation_alias=_env("SIGN_IN_ACCOUNT_LIMITS"),
         description="Failed sign-ins allowed per account (from any address), as `limits` tiers; past one, "
         "that account's sign-in answers 429 until its window frees (a browser that signed in to it "
@@ -497,6 +500,8 @@ class Settings(BaseSettings):
     @field_validator("sign_in_account_limits")
     @classmethod
     def _check_account_limits(cls, value: str) -> str:
+        if value == SIGN_IN_ACCOUNT_LIMITS:
+            return value  # the default: every command builds Settings, and `limits` takes ~40 ms to load
         from limits import parse_many
 
         try:

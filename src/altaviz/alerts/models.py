@@ -63,10 +63,6 @@ PIPELINE_OWNED_COLUMNS: tuple[str, ...] = (
 
 
 STALENESS_CONDITION = "data_staleness"
-# Early warnings (issue 19; altaviz.pipeline.health): raised at 'warning', notified once, never
-# escalated to critical by the escalation workflow (the threshold alert that may follow is critical
-# on its own and links back to them: related_alert_id).
-EARLY_WARNING_TYPES: tuple[str, ...] = ("anomaly", "prediction")
 OPEN_STALENESS = "condition = 'data_staleness' AND NOT resolved"
 
 

@@ -41,8 +41,8 @@ from altaviz.accounts import audit, data_version
 from altaviz.accounts.errors import NotFound
 from altaviz.accounts.models import Organization
 from altaviz.accounts.scoping import OrgScope, scoped
+from altaviz.alerts.kinds import EARLY_WARNING_TYPES
 from altaviz.alerts.models import (
-    EARLY_WARNING_TYPES,
     STALENESS_CONDITION,
     WORKFLOW_NAMES,
     AlertHistory,

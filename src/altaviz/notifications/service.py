@@ -25,7 +25,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from altaviz.accounts.errors import NotFound
 from altaviz.accounts.scoping import OrgScope, scoped
-from altaviz.alerts.models import EARLY_WARNING_TYPES, AlertHistory
+from altaviz.alerts.kinds import EARLY_WARNING_TYPES
+from altaviz.alerts.models import AlertHistory
 from altaviz.alerts.workflows import NotifyEvent, system_clock
 from altaviz.config import Settings
 from altaviz.db.session import SQLITE_BEGIN_IMMEDIATE

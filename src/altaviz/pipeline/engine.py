@@ -231,11 +231,10 @@ class DuckDBEngine:
         types = {c: _sql_type([r[c] for r in rows]) for c in columns}
         ddl = ", ".join(f"{c} {types[c]}" for c in columns)
         self.con.execute(f"CREATE OR REPLACE TABLE {name} ({ddl})")
-        if len(rows) > 100:  # thousands of rows (a fleet's compressors): through Arrow, not one by one
-            arrow = pa.Table.from_pylist([{c: r[c] for c in columns} for r in rows])
-            self.con.register("_bound_rows", arrow)
-            self.con.execute(f"INSERT INTO {name} SELECT * FROM _bound_rows")
-            self.con.unregister("_bound_rows")
+        if len(rows) > 100:  # thousands of rows (a fleet's compressors): one list per column, not row by
+            # row (and not through pa.Table.from_pylist, which loads pandas wherever it is installed)
+            unnested = ", ".join("UNNEST(?)" for _ in columns)
+            self.con.execute(f"INSERT INTO {name} SELECT {unnested}", [[r[c] for r in rows] for c in columns])
             return
         placeholders = ", ".join("?" for _ in columns)
         self.con.executemany(

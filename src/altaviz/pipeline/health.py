@@ -41,19 +41,20 @@ import io
 import json
 import math
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from altaviz.alerts.models import EARLY_WARNING_TYPES
+from altaviz.alerts.kinds import EARLY_WARNING_TYPES
 from altaviz.fleet.thresholds import THRESHOLDS_BY_METRIC
 from altaviz.health import SENSORS, HealthConfig, HealthOutput, HealthState, Limits, health_step
+from altaviz.pipeline.arrow import numpy_values, python_table
 from altaviz.pipeline.engine import DuckDBEngine, TransformEngine, copy_parquet, load_sql, read_parquet
 from altaviz.pipeline.incremental import files_from
+from altaviz.pipeline.rolling import compressor_starts
 from altaviz.pipeline.stages import Tables, chunk_of, fleet_chunks
 
 HOUR = 3600
@@ -120,42 +121,88 @@ class CompressorState:
 
 
 _TEMPLATE = HealthState()
+_FIELDS = fields(HealthState)
+
+
+# A state blob: this prefix, the header's length (4 bytes, little-endian), the header (JSON: each field
+# of HealthState as a scalar or as an array's dtype, shape and offset; `warming` and the open
+# episodes), then the arrays' bytes. An incremental hour reads and writes one per compressor: .npz,
+# as before, took 4.8 ms a compressor (23 s an hour at 4,700 compressors); this about 0.1 ms.
+_STATE_FORMAT = b"AVHS1"
 
 
 def dump_state(state: CompressorState) -> bytes:
-    """The state as an .npz (arrays only, no pickle), the open episodes as JSON inside it."""
-    arrays: dict[str, Any] = {}
-    for f in fields(HealthState):
+    """The state as bytes (arrays and JSON, no pickle)."""
+    described: list[list[Any]] = []
+    chunks: list[bytes] = []
+    offset = 0
+    for f in _FIELDS:
         value = getattr(state.model, f.name)
-        arrays[f.name] = np.asarray(value, dtype=np.float64 if isinstance(value, list) else None)
-    extra = {"warming": state.warming, "episodes": {k: e.__dict__ for k, e in state.episodes.items()}}
-    arrays["_extra"] = np.frombuffer(json.dumps(extra).encode(), dtype=np.uint8)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
+        if not isinstance(value, np.ndarray | list):
+            described.append([f.name, type(getattr(_TEMPLATE, f.name))(value)])
+            continue
+        array = np.ascontiguousarray(value, dtype=np.float64 if isinstance(value, list) else None)
+        described.append([f.name, array.dtype.str, list(array.shape), offset])
+        chunks.append(array.tobytes())
+        offset += array.nbytes
+    header = json.dumps(
+        {
+            "fields": described,
+            "warming": state.warming,
+            "episodes": {k: e.__dict__ for k, e in state.episodes.items()},
+        }
+    ).encode()
+    return b"".join([_STATE_FORMAT, len(header).to_bytes(4, "little"), header, *chunks])
 
 
 def load_state(blob: bytes) -> CompressorState:
-    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
-        values: dict[str, Any] = {}
-        for f in fields(HealthState):
-            default = getattr(_TEMPLATE, f.name)
-            if f.name not in data.files:  # a field newer than the blob (health_step resets old states)
-                values[f.name] = default.copy() if isinstance(default, np.ndarray | list) else default
-                continue
-            stored = data[f.name]
-            if isinstance(default, np.ndarray):
-                values[f.name] = stored.astype(default.dtype)
-            elif isinstance(default, list):
-                values[f.name] = stored.astype(np.int64 if f.name.endswith("hours") else np.float64).tolist()
-            else:
-                values[f.name] = type(default)(stored.item())
-        extra = json.loads(bytes(data["_extra"]).decode())
+    if not blob.startswith(_STATE_FORMAT):
+        return _load_npz(blob)  # written before this format
+    start = len(_STATE_FORMAT) + 4
+    length = int.from_bytes(blob[len(_STATE_FORMAT) : start], "little")
+    header = json.loads(blob[start : start + length])
+    data = memoryview(blob)[start + length :]
+    stored: dict[str, Any] = {}
+    for name, *described in header["fields"]:
+        if len(described) == 1:
+            stored[name] = described[0]
+            continue
+        dtype, shape, offset = described
+        stored[name] = np.frombuffer(data, np.dtype(dtype), math.prod(shape), offset).reshape(shape)
+    return _state(stored, header)
+
+
+def _state(stored: dict[str, Any], extra: dict[str, Any]) -> CompressorState:
+    """A state from its stored fields (arrays or scalars by name); a field newer than the blob takes
+    its default (health_step resets old states)."""
+    values: dict[str, Any] = {}
+    for f in _FIELDS:
+        default = getattr(_TEMPLATE, f.name)
+        if f.name not in stored:
+            values[f.name] = default.copy() if isinstance(default, np.ndarray | list) else default
+            continue
+        value = stored[f.name]
+        if isinstance(default, np.ndarray):
+            values[f.name] = np.array(value, dtype=default.dtype)  # a copy: the model updates it in place
+        elif isinstance(default, list):
+            values[f.name] = (
+                np.asarray(value).astype(np.int64 if f.name.endswith("hours") else np.float64).tolist()
+            )
+        else:
+            values[f.name] = type(default)(value.item() if isinstance(value, np.ndarray) else value)
     return CompressorState(
         HealthState(**values),
         bool(extra["warming"]),
         {k: Episode(**e) for k, e in extra["episodes"].items()},
     )
+
+
+def _load_npz(blob: bytes) -> CompressorState:
+    """A state in the .npz format of the first health stage (arrays, the episodes as JSON inside)."""
+    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+        stored = {name: data[name] for name in data.files if name != "_extra"}
+        extra = json.loads(bytes(data["_extra"]).decode())
+    return _state(stored, extra)
 
 
 # --- the per-compressor step -------------------------------------------------------------------------
@@ -182,17 +229,12 @@ class HealthStep:
     def __call__(self, table: pa.Table) -> pa.Table:
         out = _Rows()
         if table.num_rows:
-            organizations = table["organization"].to_numpy(zero_copy_only=False)
-            compressors = table["compressor_id"].to_numpy(zero_copy_only=False)
-            micros = pc.cast(table["timestamp"], pa.int64()).to_numpy()
-            values = np.vstack([table[s].to_numpy(zero_copy_only=False).astype(np.float64) for s in SENSORS])
-            change = np.flatnonzero(
-                (organizations[1:] != organizations[:-1]) | (compressors[1:] != compressors[:-1])
-            )
-            starts = np.r_[0, change + 1]
-            ends = np.r_[change + 1, table.num_rows]
-            for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-                key = (str(organizations[start]), str(compressors[start]))
+            starts = compressor_starts(table).tolist()
+            micros = numpy_values(table["timestamp"], np.int64)
+            values = np.vstack([numpy_values(table[s], np.float64) for s in SENSORS])
+            organizations, compressors = table["organization"], table["compressor_id"]
+            for start, end in zip(starts, [*starts[1:], table.num_rows], strict=True):
+                key = (str(organizations[start].as_py()), str(compressors[start].as_py()))
                 self._compressor(key, micros[start:end] // 1_000_000, values[:, start:end], out)
         return out.table()
 
@@ -209,20 +251,25 @@ class HealthStep:
         result = health_step(
             times[fed], values[:, fed], state=state.model, resets=resets, limits=limits, config=self.config
         )
-        reset_hours = resets // HOUR
-        previous = before  # the hour processed last (health_step's own test for a maintenance event)
-        for i in range(len(result.hour)):
-            hour = int(result.hour[i])
-            if previous > -(2**61) and np.any((reset_hours > previous) & (reset_hours <= hour // HOUR)):
+        # a maintenance event after the hour processed before and by this one (health_step's own test)
+        hours = result.hour // HOUR
+        previous = np.r_[before, hours[:-1]]
+        reset_hours = np.sort(resets // HOUR)
+        after_reset = (previous > -(2**61)) & (
+            np.searchsorted(reset_hours, hours, "right") > np.searchsorted(reset_hours, previous, "right")
+        )
+        statuses: list[str] = []
+        for i, (reset, judged, running) in enumerate(
+            zip(after_reset.tolist(), result.judged.tolist(), result.running.tolist(), strict=True)
+        ):
+            if reset:
                 state.warming = True
-            previous = hour // HOUR
-            judged = bool(result.judged[i])
             if judged:
                 state.warming = False
-            status = "judged" if judged else ("warmup" if result.running[i] and state.warming else "stopped")
-            out.hour(key, hour, result, i, status)
+            statuses.append("judged" if judged else ("warmup" if running and state.warming else "stopped"))
             if judged:
                 _episodes(key, state, result, i, limits, self.config, out)
+        out.hours(key, result, statuses)
         for episode_type, episode in state.episodes.items():
             out.episode(key, episode_type, episode, None)
         if len(result.hour):
@@ -307,30 +354,37 @@ def _message(episode_type: str, episode: Episode) -> str:
 
 
 class _Rows:
+    """The step's output rows, column by column (times as epoch microseconds)."""
+
     def __init__(self) -> None:
         self.columns: dict[str, list[Any]] = {f.name: [] for f in ROWS}
 
     def _add(self, key: tuple[str, str], kind: str, hour: int | None, **values: Any) -> None:
-        row = {"organization": key[0], "compressor_id": key[1], "kind": kind, "hour": _time(hour), **values}
+        row = {"organization": key[0], "compressor_id": key[1], "kind": kind, "hour": _micros(hour), **values}
         for name, column in self.columns.items():
             column.append(row.get(name))
 
-    def hour(self, key: tuple[str, str], hour: int, result: HealthOutput, i: int, status: str) -> None:
-        drivers = None
-        if result.judged[i]:
+    def hours(self, key: tuple[str, str], result: HealthOutput, statuses: list[str]) -> None:
+        """One row per hour the step processed, with its status."""
+        n = len(statuses)
+        drivers: list[str | None] = [None] * n
+        for i in np.flatnonzero(result.judged).tolist():
             named = [(SENSORS[j], float(result.score[j, i])) for j in np.flatnonzero(result.drivers[:, i])]
             named.sort(key=lambda d: -abs(d[1]))
-            drivers = json.dumps([{"sensor": s, "score": round(v, 3)} for s, v in named])
-        self._add(
-            key,
-            "hour",
-            hour,
-            health_index=None if math.isnan(result.health[i]) else round(float(result.health[i]), 3),
-            status=status,
-            drivers=drivers,
-            anomaly=bool(result.anomaly[i]),
-            prediction=bool(result.prediction[i]),
-        )
+            drivers[i] = json.dumps([{"sensor": s, "score": round(v, 3)} for s, v in named])
+        given = {
+            "organization": [key[0]] * n,
+            "compressor_id": [key[1]] * n,
+            "kind": ["hour"] * n,
+            "hour": (result.hour * 1_000_000).tolist(),
+            "health_index": [None if math.isnan(h) else round(h, 3) for h in result.health.tolist()],
+            "status": statuses,
+            "drivers": drivers,
+            "anomaly": result.anomaly.tolist(),
+            "prediction": result.prediction.tolist(),
+        }
+        for name, column in self.columns.items():
+            column.extend(given.get(name, [None] * n))
 
     def predictions(self, key: tuple[str, str], result: HealthOutput, limits: Limits) -> None:
         i = len(result.hour) - 1
@@ -371,21 +425,21 @@ class _Rows:
             metric=episode.sensor,
             threshold_value=episode.threshold,
             value=round(episode.value, 3),
-            last_flagged_at=_time(episode.last_flagged),
-            returned_to_normal_at=_time(ended),
+            last_flagged_at=_micros(episode.last_flagged),
+            returned_to_normal_at=_micros(ended),
             is_active=ended is None,
             message=_message(episode_type, episode),
         )
 
     def state(self, key: tuple[str, str], last: int | None, cutoff: int, blob: bytes) -> None:
-        self._add(key, "state", last, fed_until=_time(cutoff), state=blob)
+        self._add(key, "state", last, fed_until=_micros(cutoff), state=blob)
 
     def table(self) -> pa.Table:
-        return pa.table(self.columns, schema=ROWS)
+        return python_table(self.columns, ROWS)
 
 
-def _time(epoch: int | None) -> datetime | None:
-    return None if epoch is None else datetime.fromtimestamp(epoch, UTC)
+def _micros(epoch: int | None) -> int | None:
+    return None if epoch is None else epoch * 1_000_000
 
 
 # --- the stage ------------------------------------------------------------------------------------

@@ -25,12 +25,13 @@ The result equals gold_readings' window-function definition to 1e-9 relative
 """
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from altaviz.pipeline.arrow import float_array, numpy_values
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -268,30 +269,15 @@ def compressor_starts(readings: pa.Table) -> Ints:
     return np.flatnonzero(changed).astype(np.int64)
 
 
-def _numpy(column: pa.ChunkedArray, dtype: type[np.generic]) -> npt.NDArray[Any]:
-    """A fixed-width column's values as NumPy, NULL as NaN, read from its buffers (Arrow's to_numpy
-    goes through pandas where it is installed)."""
-    parts = []
-    for chunk in column.chunks:
-        validity, data = chunk.buffers()[:2]
-        end = chunk.offset + len(chunk)
-        values = np.frombuffer(data, dtype=dtype, count=end)[chunk.offset :]
-        if chunk.null_count:
-            bits = np.unpackbits(np.frombuffer(validity, np.uint8), count=end, bitorder="little")
-            values = np.where(bits[chunk.offset :].astype(bool), values, np.nan)
-        parts.append(values)
-    return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
-
-
 def _floats(readings: pa.Table, name: str) -> Floats:
-    return _numpy(readings[name], np.float64)
+    return numpy_values(readings[name], np.float64)
 
 
 def append_rolling(readings: pa.Table, rate_min_readings: int, windows: bool = False) -> pa.Table:
     """`readings` (whole compressors, sorted by organization, compressor_id and timestamp) with
     temp_rate_of_change appended, and with `windows` every rolling window before it."""
     result = rolling_windows(
-        _numpy(readings["timestamp"], np.int64),
+        numpy_values(readings["timestamp"], np.int64),
         _floats(readings, "vibration_mms"),
         _floats(readings, "discharge_temp_f"),
         _floats(readings, "discharge_pressure_psi"),
@@ -300,15 +286,5 @@ def append_rolling(readings: pa.Table, rate_min_readings: int, windows: bool = F
         windows,
     )
     for name, column in result.items():
-        readings = readings.append_column(name, _arrow(column))
+        readings = readings.append_column(name, float_array(column.values, column.null))
     return readings
-
-
-def _arrow(column: Column) -> pa.Array:
-    """The column as an Arrow array, from its buffers (pa.array would first look for pandas, loading
-    it wherever it is installed)."""
-    valid = np.packbits(~column.null, bitorder="little")
-    values = np.ascontiguousarray(column.values, dtype=np.float64)
-    nulls = int(column.null.sum())
-    buffers = [pa.py_buffer(valid) if nulls else None, pa.py_buffer(values)]
-    return pa.Array.from_buffers(pa.float64(), len(values), buffers, null_count=nulls)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import shutil
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -211,25 +212,33 @@ def run_pipeline(
     Errors before any organization's work (the lake held by another run, the database out of reach,
     nothing landed) are raised as they are. Every run is counted in the metrics by outcome."""
     started = time.perf_counter()
-    from altaviz.observability.metrics import record_pipeline_run
-
     try:
         result = _run_pipeline(settings, options, notify)
     except PipelineError as exc:
         if exc.result is None:  # failed before any organization's work
-            record_pipeline_run(settings, "failure", time.perf_counter() - started)
+            _record_run(settings, "failure", time.perf_counter() - started)
         raise
     except Exception:
-        record_pipeline_run(settings, "failure", time.perf_counter() - started)
+        _record_run(settings, "failure", time.perf_counter() - started)
         raise
     return result
+
+
+def _record_run(settings: Settings, outcome: str, seconds: float, summary: RunSummary | None = None) -> None:
+    """Count the run in this process's metrics where anything reads them: a process serving /metrics
+    (the web service, a watcher with PIPELINE_WATCH_METRICS_PORT: both load observability.metrics
+    before any run) or pushing to METRICS_PUSHGATEWAY_URL. A one-off `altaviz pipeline run` without a
+    gateway has no reader, and does not load prometheus-client for nothing."""
+    if "altaviz.observability.metrics" not in sys.modules and not settings.metrics_pushgateway_url:
+        return
+    from altaviz.observability.metrics import record_pipeline_run
+
+    record_pipeline_run(settings, outcome, seconds, summary)
 
 
 def _run_pipeline(settings: Settings, options: PipelineOptions, notify: Notify) -> PipelineResult:
     started = time.perf_counter()
     stages = _stages(options)
-    from altaviz.observability.metrics import record_pipeline_run
-
     lake = Lake(settings.lake_dir)
     result = PipelineResult(uuid.uuid4(), {}, stages)
     # The lake lock comes first: only the run holding it may declare other 'running' runs abandoned.
@@ -277,7 +286,7 @@ def _run_pipeline(settings: Settings, options: PipelineOptions, notify: Notify) 
                 db.dispose()
     seconds = time.perf_counter() - started
     done = [r.summary for r in result.organizations.values() if r.error is None and r.summary is not None]
-    record_pipeline_run(
+    _record_run(
         settings, "failure" if result.failed else "success", seconds, done[0] if len(done) == 1 else None
     )
     if result.failed:
