@@ -1,0 +1,117 @@
+"""db.bulk.upsert on both backends: inserts, updates only what changed, applies Python-side defaults,
+and on PostgreSQL loads more rows than one COPY chunk holds."""
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from sqlalchemy import Engine, func, select
+
+from altaviz.db import bulk
+from altaviz.db.models import CompressorMetadata, Organization
+from altaviz.db.session import session_scope
+from altaviz.monitoring.models import RecentReading, StationLocation
+
+KEY = ["organization_id", "compressor_id", "timestamp"]
+START = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _fleet(engine: Engine) -> Organization:
+    with session_scope(engine) as session:
+        org = Organization(name="Bulk", slug="bulk")
+        session.add(org)
+        session.flush()
+        bulk.upsert(
+            session,
+            StationLocation,
+            [
+                {
+                    "organization_id": org.id,
+                    "station_id": "S1",
+                    "station_name": "One",
+                    "latitude": 31.0,
+                    "longitude": -102.0,
+                }
+            ],
+            ["organization_id", "station_id"],
+            ["station_name", "latitude", "longitude"],
+        )
+        for n in range(3):
+            session.add(
+                CompressorMetadata(
+                    organization_id=org.id,
+                    compressor_id=f"C-{n}",
+                    station_id="S1",
+                    model="M",
+                    horsepower=1000,
+                    install_date=START.date(),
+                )
+            )
+        session.expunge(org)
+        return org
+
+
+def _readings(org: Organization, count: int) -> list[dict[str, object]]:
+    return [
+        {
+            "organization_id": org.id,
+            "compressor_id": f"C-{i % 3}",
+            "timestamp": START + timedelta(minutes=10 * (i // 3)),
+            "vibration_mms": 3.0,
+            "status": "healthy",
+        }
+        for i in range(count)
+    ]
+
+
+def test_upsert_inserts_then_changes_only_what_differs(db_engine: Engine) -> None:
+    org = _fleet(db_engine)
+    rows = _readings(org, bulk.COPY_ROWS * 2 + 501)  # three COPY chunks on PostgreSQL
+    # a key given twice: the last row counts
+    rows.append({**rows[0], "vibration_mms": 4.5})
+    with session_scope(db_engine) as session:
+        bulk.upsert(session, RecentReading, rows, KEY, ["vibration_mms", "status"])
+    with session_scope(db_engine) as session:
+        assert session.scalar(select(func.count()).select_from(RecentReading)) == len(rows) - 1
+        first = session.get_one(RecentReading, (org.id, "C-0", START))
+        assert first.vibration_mms == 4.5
+        # a time in another zone is the same instant
+        changed = {**rows[5], "timestamp": rows[5]["timestamp"].astimezone(timezone(timedelta(hours=-6)))}
+        changed["vibration_mms"] = 9.25
+        bulk.upsert(session, RecentReading, [changed, rows[6]], KEY, ["vibration_mms", "status"])
+    with session_scope(db_engine) as session:
+        assert session.scalar(select(func.count()).select_from(RecentReading)) == len(rows) - 1
+        reading = session.get_one(RecentReading, (org.id, rows[5]["compressor_id"], rows[5]["timestamp"]))
+        assert reading.vibration_mms == 9.25
+        assert reading.timestamp.tzinfo is UTC
+        station = session.get_one(StationLocation, (org.id, "S1"))
+        assert station.created_at is not None  # the model's Python-side default, applied
+
+
+def test_the_stamp_moves_only_when_a_value_changed(db_engine: Engine) -> None:
+    org = _fleet(db_engine)
+    key = ["organization_id", "compressor_id"]
+    row = {
+        "organization_id": org.id,
+        "compressor_id": "C-1",
+        "station_id": "S1",
+        "model": "M",
+        "horsepower": 1000,
+        "install_date": START.date(),
+    }
+    old = datetime(2020, 1, 1, tzinfo=UTC)
+    with session_scope(db_engine) as session:
+        session.get_one(CompressorMetadata, (org.id, "C-1")).updated_at = old
+    with session_scope(db_engine) as session:
+        bulk.upsert(session, CompressorMetadata, [row], key, ["model", "horsepower"], stamp="updated_at")
+    with session_scope(db_engine) as session:
+        assert session.get_one(CompressorMetadata, (org.id, "C-1")).updated_at == old
+        bulk.upsert(
+            session,
+            CompressorMetadata,
+            [{**row, "horsepower": 1200}],
+            key,
+            ["model", "horsepower"],
+            stamp="updated_at",
+        )
+    with session_scope(db_engine) as session:
+        compressor = session.get_one(CompressorMetadata, (org.id, "C-1"))
+        assert compressor.horsepower == 1200 and compressor.updated_at > old
