@@ -115,14 +115,17 @@ def io_floor(landing: Path, lake: Path, work: Path) -> dict[str, tuple[float, fl
     work.mkdir(parents=True)
     con = duckdb.connect(config={"preserve_insertion_order": False, "temp_directory": str(work / "spill")})
     con.execute("SET TimeZone = 'UTC'")
+    organization = "'" + Settings(data_dir=work).default_organization.replace("'", "''") + "'"
     hourly = ", ".join(
         f"AVG({s}) AS {s}_mean, STDDEV_SAMP({s}) AS {s}_std, MIN({s}) AS {s}_min, MAX({s}) AS {s}_max"
         for s in SENSORS
     )
     copies = {
-        "bronze": "COPY (SELECT * EXCLUDE (filename, file_row_number), filename AS _source_file, "
+        # as bronze: the organization (the single-organization landing layout's), the refusal column
+        "bronze": f"COPY (SELECT {organization} AS organization, * EXCLUDE (filename, file_row_number), "
+        "CAST(NULL AS VARCHAR) AS _refused, filename AS _source_file, "
         "file_row_number AS _source_row, NOW() AS _loaded_at "
-        f"FROM read_parquet('{landing}/readings/*.parquet', filename = true, file_row_number = true)) "
+        f"FROM read_parquet('{landing}/**/readings/*.parquet', filename = true, file_row_number = true)) "
         f"TO '{work}/bronze.parquet' (FORMAT parquet, COMPRESSION zstd)",
         "silver": day_partitioned(
             "SELECT * EXCLUDE (_source_row), CAST(NULL AS VARCHAR) AS quality_flags "
