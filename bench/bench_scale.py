@@ -2,13 +2,15 @@
 
 Each size runs landing → bronze → silver → gold in process (no database) on a fresh lake. Linear
 growth means time per reading stays flat; the last column is each size's time against 1× divided by
-its size factor (≤ 1.0: no worse than linear).
+its size factor (≤ 1.0: no worse than linear). CPU seconds (all threads of this process) are printed too,
+the steadier figure on a shared machine.
 
     python bench/bench_scale.py                  # 47 compressors × 30 days at 1× (203,040 readings)
     python bench/bench_scale.py --compressors 100 --days 7
 """
 
 import argparse
+import resource
 import shutil
 import tempfile
 import time
@@ -21,16 +23,22 @@ from altaviz.simulator import SimulationConfig, simulate
 FACTORS = (1, 4, 16)
 
 
-def pipeline_seconds(compressors: int, days: float, root: Path) -> tuple[int, float]:
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def pipeline_seconds(compressors: int, days: float, root: Path) -> tuple[int, float, float]:
+    """Readings, wall seconds and CPU seconds of a full run on a fresh lake."""
     data_dir = root / f"x{compressors}"
     readings = simulate(
         SimulationConfig(compressors=compressors, days=days), data_dir / "landing"
     ).readings_rows
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     run_pipeline(Settings(data_dir=data_dir), PipelineOptions(skip_db=True))
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     shutil.rmtree(data_dir, ignore_errors=True)
-    return readings, seconds
+    return readings, seconds, cpu
 
 
 def main() -> None:
@@ -42,14 +50,18 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="altaviz-scale-"))
     try:
-        base: float | None = None
-        print(f"{'size':>5} {'readings':>12} {'seconds':>9} {'µs/reading':>11} {'vs 1× / size':>13}")
+        base: tuple[float, float] | None = None
+        print(
+            f"{'size':>5} {'readings':>12} {'seconds':>9} {'µs/reading':>11} {'vs 1× / size':>13} "
+            f"{'CPU s':>8} {'CPU vs 1× / size':>17}"
+        )
         for factor in FACTORS:
-            readings, seconds = pipeline_seconds(args.compressors * factor, args.days, root)
-            base = base or seconds
+            readings, seconds, cpu = pipeline_seconds(args.compressors * factor, args.days, root)
+            base = base or (seconds, cpu)
             print(
                 f"{factor:>4}× {readings:>12,} {seconds:>9.2f} {seconds / readings * 1e6:>11.2f} "
-                f"{seconds / base / factor:>13.2f}"
+                f"{seconds / base[0] / factor:>13.2f} {cpu:>8.1f} {cpu / base[1] / factor:>17.2f}",
+                flush=True,
             )
     finally:
         shutil.rmtree(root, ignore_errors=True)

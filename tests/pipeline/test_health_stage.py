@@ -226,3 +226,24 @@ def test_a_threshold_alert_after_an_early_warning_points_to_it(tmp_path: Path, s
             assert unrelated == []
     finally:
         engine.dispose()
+
+
+def test_readings_that_finish_no_hour_keep_the_predictions(tmp_path: Path) -> None:
+    """A run whose new readings make no hour final (one reading more: the hour before it waits for the
+    next; the watcher's runs every few minutes) leaves each compressor's predictions as a full run
+    computes them, instead of replacing them with none."""
+    readings = degrading_fleet()
+    split = ON_HOUR_START + timedelta(days=10, hours=2)
+    landing = tmp_path / "arriving" / "landing" / "altaviz-demo"
+    write_fleet(landing, ["COMP-001", "COMP-002"])
+    data_dir = tmp_path / "arriving"
+    land_readings(landing, "month.parquet", readings.filter(_between(readings, ON_HOUR_START, split)))
+    run(settings_for(data_dir), skip_db=True)
+    predicted = lake_rows(data_dir, "gold/health_predictions", order="compressor_id, metric, level")
+    assert predicted, "the degrading compressor has projected crossings"
+    land_readings(
+        landing, "minutes.parquet", readings.filter(_between(readings, split, split + timedelta(minutes=5)))
+    )
+    assert run(settings_for(data_dir), skip_db=True).organizations["altaviz-demo"].work == ["incremental"]
+    assert lake_rows(data_dir, "gold/health_predictions", order="compressor_id, metric, level") == predicted
+    assert_equals_a_full_recomputation(data_dir, tmp_path / "full", HEALTH_TABLES)

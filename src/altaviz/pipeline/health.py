@@ -641,7 +641,9 @@ class HealthStage:
         """The step's rows into the next versions of the four tables. Full pass (`fresh` None): its
         rows only (the other organizations' are added by Tables.keep_others). Otherwise the current
         rows are kept, except those the step replaces: a fresh compressor's rows, a processed one's
-        predictions and state, an episode the step wrote again."""
+        state, the predictions of one that judged a new hour (as of its newest hour: one whose new
+        readings made no hour final keeps those of the hour it processed last, as a full run would
+        compute them), an episode the step wrote again."""
         local = self.local
         local.bind_parquet("health_new", rows)
         local.bind_sql(
@@ -653,6 +655,10 @@ class HealthStage:
         if fresh is not None:
             not_fresh = f"(organization, compressor_id) NOT IN ({fresh})"
             not_processed = "(organization, compressor_id) NOT IN (SELECT * FROM health_processed)"
+            no_new_hour = (
+                "(organization, compressor_id) NOT IN "
+                "(SELECT DISTINCT organization, compressor_id FROM health_new WHERE kind = 'hour')"
+            )
             for table in HEALTH_TABLES:
                 if not self.lake.has_table(table, self.tables.manifest):
                     continue
@@ -664,7 +670,7 @@ class HealthStage:
                         continue
                 where = {
                     HEALTH: not_fresh,
-                    PREDICTIONS: not_processed,
+                    PREDICTIONS: f"{not_fresh} AND {no_new_hour}",
                     HEALTH_STATE: not_processed,
                     EPISODES: f"{not_fresh} AND {REWRITTEN_EPISODES}",
                 }[table]
