@@ -14,6 +14,10 @@ its own (MQTT 5, group commit, batches of --batch-rows).
    starts again: the figure is readings per second from its start to the last reading answered by
    Altaviz (forwarded_total), so it is the connector's rate and not the rate at which one Python
    publisher can publish (which is printed too). CPU seconds of the connector and of the service.
+   Second reference: stock paho-mqtt 1.6 alone with a no-op callback (a PUBACK per message, its own
+   MQTT 5 session, subscribed before the backlog was published, so the broker kept the same messages
+   for it) drains the same backlog after the connector: the ceiling of one Python MQTT client on this
+   machine at that moment, before any decoding, buffering or forwarding.
 3. Latency: `altaviz pipeline watch` (PIPELINE_WATCH_SECONDS=1) runs beside the service; once it has
    caught up, --samples times: one DDATA for one compressor stamped now, then /api/fleet polled (every
    100 ms, limit=1 at that compressor's offset) until its last_reading_at is that stamp. p50/p95 of
@@ -36,6 +40,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import datetime
@@ -44,6 +49,8 @@ from pathlib import Path
 import httpx
 import paho.mqtt.client as paho
 import pysparkplug as spb
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ingest import COMPRESSORS, TICKS, batch, server_cpu, service_env, setup, start_server
@@ -133,6 +140,42 @@ def publish_all(port: int, messages: list[tuple[str, bytes]]) -> None:
         info.wait_for_publish(60)
     client.loop_stop()
     client.disconnect()
+
+
+def paho_session(port: int, connect: bool = True) -> paho.Client:
+    """Stock paho-mqtt 1.6 with a no-op callback, on a persistent MQTT 5 session of its own subscribed to
+    the station's topics like the connector (QoS 1, Receive Maximum 10,000, a PUBACK per message)."""
+    client = paho.Client(client_id="bench-paho-alone", protocol=paho.MQTTv5)
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = 3600
+    properties.ReceiveMaximum = 10_000
+    client.on_connect = lambda c, *args: c.subscribe(f"spBv1.0/{GROUP}/+/{NODE}/#", qos=1)
+    client.connect("127.0.0.1", port, 30, clean_start=False, properties=properties)
+    return client
+
+
+def paho_alone(port: int, count: int) -> tuple[float, float]:
+    """(seconds, CPU seconds) for stock paho to receive `count` messages its session kept: what one
+    Python MQTT client takes in on this machine before anything is done with a message."""
+    received = [0]
+    done = threading.Event()
+
+    def on_message(client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
+        received[0] += 1
+        if received[0] >= count:
+            done.set()
+
+    cpu = time.process_time()  # the main thread waits: this process's CPU is paho's
+    started = time.perf_counter()
+    client = paho_session(port)
+    client.on_message = on_message
+    client.loop_start()
+    if not done.wait(900):
+        raise RuntimeError(f"paho alone received {received[0]} of {count}")
+    elapsed, used = time.perf_counter() - started, time.process_time() - cpu
+    client.disconnect()
+    client.loop_stop()
+    return elapsed, used
 
 
 def process_cpu(pid: int) -> float:
@@ -303,6 +346,12 @@ def main() -> None:
             connector.send_signal(signal.SIGTERM)
             connector.wait(60)
             running.remove(connector)
+            # the reference client's session, subscribed now: the broker keeps the backlog for it too
+            subscriber = paho_session(mqtt_port)
+            subscriber.loop_start()
+            time.sleep(1.0)
+            subscriber.disconnect()
+            subscriber.loop_stop()
             started = time.perf_counter()
             publish_all(mqtt_port, payloads(rows))
             published = time.perf_counter() - started
@@ -314,6 +363,7 @@ def main() -> None:
             running.append(connector)
             wait_started(root, mark)
             startup = time.perf_counter() - started
+            startup_cpu = process_cpu(connector.pid)
             while read_status(root / "buffer").get("forwarded_total", 0) < rows_count:
                 if time.perf_counter() - started > 900:
                     raise RuntimeError(f"not all forwarded: {read_status(root / 'buffer')}")
@@ -339,12 +389,25 @@ def main() -> None:
                 f"{'met' if rate >= TARGET else 'NOT met'}); {status.get('commits')} commits, "
                 f"malformed {status.get('malformed')}, refused {status.get('readings_refused')}"
             )
-            print(f"  CPU: connector {connector_cpu:.1f} s, service {service_cpu:.1f} s")
+            print(
+                f"  CPU: connector {connector_cpu:.1f} s ({startup_cpu:.1f} s of it starting up: "
+                f"{(connector_cpu - startup_cpu) / rows_count * 1e6:.0f} µs per message after), "
+                f"service {service_cpu:.1f} s"
+            )
             print(
                 f"reference, the ingest API directly: {direct:.1f} s = {reference:,.0f} readings/s; "
                 f"service CPU {direct_cpu:.1f} s"
             )
             print(f"ratio connector / ingest API: {rate / reference:.2f}", flush=True)
+            alone, alone_cpu = paho_alone(mqtt_port, rows_count)
+            print(
+                f"reference, stock paho-mqtt alone (no-op callback, same backlog and broker): "
+                f"{alone:.1f} s = {rows_count / alone:,.0f} messages/s, "
+                f"{alone_cpu / rows_count * 1e6:.0f} µs CPU per message "
+                f"(the connector: {connector_cpu / rows_count * 1e6:.0f} µs); "
+                f"ratio connector / paho alone: {rate * alone / rows_count:.2f}"
+            )
+            print(f"load average now: {os.getloadavg()[0]:.1f} (2 cores)", flush=True)
 
             if not args.samples:
                 return
