@@ -17,7 +17,10 @@ its own (MQTT 5, group commit, batches of --batch-rows).
    Second reference: stock paho-mqtt 1.6 alone with a no-op callback (a PUBACK per message, its own
    MQTT 5 session, subscribed before the backlog was published, so the broker kept the same messages
    for it) drains the same backlog after the connector: the ceiling of one Python MQTT client on this
-   machine at that moment, before any decoding, buffering or forwarding.
+   machine at that moment, before any decoding, buffering or forwarding. Third: the connector's own
+   MQTT client (AckAfterCommit) alone, the same way, each message an empty entry of the group commit
+   (PUBACKs after it): what is left of the connector once decoding, mapping, storing and forwarding
+   the readings are taken away.
 3. Latency: `altaviz pipeline watch` (PIPELINE_WATCH_SECONDS=1) runs beside the service; once it has
    caught up, --samples times: one DDATA for one compressor stamped now, then /api/fleet polled (every
    100 ms, limit=1 at that compressor's offset) until its last_reading_at is that stamp. p50/p95 of
@@ -61,7 +64,8 @@ from altaviz.accounts import service as accounts
 from altaviz.accounts.models import Organization
 from altaviz.accounts.roles import Role
 from altaviz.accounts.scoping import OrgScope
-from altaviz.connectors.buffer import read_status
+from altaviz.connectors.buffer import Buffer, Received, read_status
+from altaviz.connectors.mqtt import AckAfterCommit
 from altaviz.fleet.sensors import SENSORS
 from altaviz.ingest.client import INGEST_PATH, ndjson_body
 
@@ -142,10 +146,14 @@ def publish_all(port: int, messages: list[tuple[str, bytes]]) -> None:
     client.disconnect()
 
 
-def paho_session(port: int, connect: bool = True) -> paho.Client:
-    """Stock paho-mqtt 1.6 with a no-op callback, on a persistent MQTT 5 session of its own subscribed to
-    the station's topics like the connector (QoS 1, Receive Maximum 10,000, a PUBACK per message)."""
-    client = paho.Client(client_id="bench-paho-alone", protocol=paho.MQTTv5)
+def mqtt_session(port: int, buffer: Buffer | None = None) -> paho.Client:
+    """A client on a persistent MQTT 5 session of its own, subscribed to the station's topics like the
+    connector (QoS 1, Receive Maximum 10,000): stock paho-mqtt 1.6 (a PUBACK per message, as it comes),
+    or with a buffer the connector's own client (AckAfterCommit: PUBACKs after the buffer's commit)."""
+    if buffer is None:
+        client = paho.Client(client_id="bench-paho-alone", protocol=paho.MQTTv5)
+    else:
+        client = AckAfterCommit(buffer, client_id="bench-client-alone", protocol=paho.MQTTv5)
     properties = Properties(PacketTypes.CONNECT)
     properties.SessionExpiryInterval = 3600
     properties.ReceiveMaximum = 10_000
@@ -154,27 +162,37 @@ def paho_session(port: int, connect: bool = True) -> paho.Client:
     return client
 
 
-def paho_alone(port: int, count: int) -> tuple[float, float]:
-    """(seconds, CPU seconds) for stock paho to receive `count` messages its session kept: what one
-    Python MQTT client takes in on this machine before anything is done with a message."""
+def client_alone(port: int, count: int, buffer: Buffer | None = None) -> tuple[float, float]:
+    """(seconds, CPU seconds) for a client with a no-op callback to receive `count` messages its
+    session kept: what one Python MQTT client takes in on this machine before anything is done with a
+    message. With a buffer: the connector's client, each message an empty group-commit entry."""
     received = [0]
     done = threading.Event()
 
-    def on_message(client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
+    def on_message(client: paho.Client, userdata: object, message: object) -> None:
+        if buffer is not None:
+            buffer.submit(Received())
         received[0] += 1
         if received[0] >= count:
             done.set()
 
-    cpu = time.process_time()  # the main thread waits: this process's CPU is paho's
+    cpu = time.process_time()  # the main thread waits: this process's CPU is the client's
     started = time.perf_counter()
-    client = paho_session(port)
+    committer = None
+    if buffer is not None:
+        committer = threading.Thread(target=buffer.run_commits, daemon=True)
+        committer.start()
+    client = mqtt_session(port, buffer)
     client.on_message = on_message
     client.loop_start()
     if not done.wait(900):
-        raise RuntimeError(f"paho alone received {received[0]} of {count}")
+        raise RuntimeError(f"the client alone received {received[0]} of {count}")
     elapsed, used = time.perf_counter() - started, time.process_time() - cpu
     client.disconnect()
     client.loop_stop()
+    if buffer is not None and committer is not None:
+        buffer.stop()
+        committer.join(30)
     return elapsed, used
 
 
@@ -346,12 +364,13 @@ def main() -> None:
             connector.send_signal(signal.SIGTERM)
             connector.wait(60)
             running.remove(connector)
-            # the reference client's session, subscribed now: the broker keeps the backlog for it too
-            subscriber = paho_session(mqtt_port)
-            subscriber.loop_start()
-            time.sleep(1.0)
-            subscriber.disconnect()
-            subscriber.loop_stop()
+            # the reference clients' sessions, subscribed now: the broker keeps the backlog for them too
+            alone_buffer = Buffer(root / "alone", "http://127.0.0.1:9", "unused")
+            for subscriber in (mqtt_session(mqtt_port), mqtt_session(mqtt_port, alone_buffer)):
+                subscriber.loop_start()
+                time.sleep(1.0)
+                subscriber.disconnect()
+                subscriber.loop_stop()
             started = time.perf_counter()
             publish_all(mqtt_port, payloads(rows))
             published = time.perf_counter() - started
@@ -399,13 +418,20 @@ def main() -> None:
                 f"service CPU {direct_cpu:.1f} s"
             )
             print(f"ratio connector / ingest API: {rate / reference:.2f}", flush=True)
-            alone, alone_cpu = paho_alone(mqtt_port, rows_count)
+            alone, alone_cpu = client_alone(mqtt_port, rows_count)
+            ours, ours_cpu = client_alone(mqtt_port, rows_count, alone_buffer)
             print(
                 f"reference, stock paho-mqtt alone (no-op callback, same backlog and broker): "
                 f"{alone:.1f} s = {rows_count / alone:,.0f} messages/s, "
                 f"{alone_cpu / rows_count * 1e6:.0f} µs CPU per message "
                 f"(the connector: {connector_cpu / rows_count * 1e6:.0f} µs); "
                 f"ratio connector / paho alone: {rate * alone / rows_count:.2f}"
+            )
+            print(
+                f"reference, the connector's MQTT client alone (no-op callback, empty group commits): "
+                f"{ours:.1f} s = {rows_count / ours:,.0f} messages/s, "
+                f"{ours_cpu / rows_count * 1e6:.0f} µs CPU per message; "
+                f"ratio connector / its client alone: {rate * ours / rows_count:.2f}"
             )
             print(f"load average now: {os.getloadavg()[0]:.1f} (2 cores)", flush=True)
 

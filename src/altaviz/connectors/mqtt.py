@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 import paho.mqtt.client as paho  # type: ignore[import-untyped]
@@ -262,7 +262,8 @@ class AckAfterCommit(paho.Client):  # type: ignore[misc]
                 shift += 7
             at += length
         message = Message(topic, body[at:], bool(command & 0x08), qos, bool(command & 0x01), mid)
-        self.on_message(self, self._userdata, message)
+        if self.on_message is not None:
+            self.on_message(self, self._userdata, message)
         if qos:
             self._send_puback(mid)
         return int(paho.MQTT_ERR_SUCCESS)
@@ -434,6 +435,18 @@ def handle_message(buffer: Buffer, message: Message, received: Callable[[str, by
     buffer.submit(out)
 
 
+class Route(NamedTuple):
+    """What a topic says, parsed once: the message type, edge node, device, the device's key in the
+    mapping ("EDGE/DEVICE", or "EDGE" for the node's own metrics) and its compressor id (None: unmapped)."""
+
+    topic: spb.Topic
+    kind: spb.MessageType
+    node: str
+    device: str | None
+    key: str
+    compressor: str | None
+
+
 class SparkplugConnector:
     """Host-application side of Sparkplug B for one group (and one edge node or all of them)."""
 
@@ -455,8 +468,7 @@ class SparkplugConnector:
         self.topic = f"spBv1.0/{self.group}/+/{self.edge_node}/#"
         self.node_births: dict[str, Aliases] = {}
         self.device_births: dict[tuple[str, str], Aliases] = {}
-        self.topics: dict[str, spb.Topic] = {}  # parsed topics (one per device and message type)
-        self.compressors: dict[str, str | None] = {}  # the mapping's answer per device
+        self.routes: dict[str, Route] = {}  # parsed topics (one per device and message type)
         self.node_devices: dict[str, set[str]] = {}
         self.seq: dict[str, int] = {}
         self.rebirth_sent: dict[str, float] = {}
@@ -489,27 +501,23 @@ class SparkplugConnector:
             self.out.rows = self._handle(topic, payload)
             return self.out
 
-    def _topic(self, text: str) -> spb.Topic:
-        topic = self.topics.get(text)
-        if topic is None:
+    def _route(self, text: str) -> Route:
+        route = self.routes.get(text)
+        if route is None:
             topic = spb.Topic.from_str(text)
-            if len(self.topics) >= 100_000:
-                self.topics.clear()
-            self.topics[text] = topic
-        return topic
-
-    def _compressor(self, device_key: str) -> str | None:
-        if device_key not in self.compressors:
-            if len(self.compressors) >= 100_000:
-                self.compressors.clear()
-            self.compressors[device_key] = self.mapping.compressor(device_key)
-        return self.compressors[device_key]
+            if not isinstance(topic.message_type, spb.MessageType):
+                raise ValueError(f"not a Sparkplug message type: {topic.message_type}")
+            node = str(topic.edge_node_id)
+            device = None if topic.device_id is None else str(topic.device_id)
+            key = node if device is None else f"{node}/{device}"
+            route = Route(topic, topic.message_type, node, device, key, self.mapping.compressor(key))
+            if len(self.routes) >= 100_000:
+                self.routes.clear()
+            self.routes[text] = route
+        return route
 
     def _handle(self, topic_text: str, payload: bytes) -> list[dict[str, Any]]:
-        topic = self._topic(topic_text)
-        kind = topic.message_type
-        node = str(topic.edge_node_id)
-        device = topic.device_id
+        topic, kind, node, device, key, compressor = self._route(topic_text)
         if kind == spb.MessageType.DDATA:  # first: nearly every message
             known = self.device_births.get((node, str(device)))
             if known is None:
@@ -518,15 +526,14 @@ class SparkplugConnector:
                 return []
             at, seq, metrics = decode_data(payload, known)
             self._check_sequence(topic, node, seq)
-            key = f"{node}/{device}"
-            return _rows(self._compressor(key), key, metrics, at, self.mapping, self.stats)
+            return _rows(compressor, key, metrics, at, self.mapping, self.stats)
         if kind == spb.MessageType.NBIRTH:
             birth = spb.NBirth.decode(payload)
             self.node_births[node] = Aliases.of(birth)
             self.seq[node] = birth.seq
             self.out.births.append((node, payload))
             metrics = _birth_metrics(birth)
-            return _rows(self._compressor(node), node, metrics, birth.timestamp, self.mapping, self.stats)
+            return _rows(compressor, key, metrics, birth.timestamp, self.mapping, self.stats)
         if kind == spb.MessageType.NDEATH:
             spb.NDeath.decode(payload)
             self.node_births.pop(node, None)
@@ -545,9 +552,8 @@ class SparkplugConnector:
             self.out.births.append((f"{node}/{device}", payload))
             self.node_devices.setdefault(node, set()).add(str(device))
             self._online(node, str(device), dbirth.timestamp)
-            key = f"{node}/{device}"
             metrics = _birth_metrics(dbirth)
-            return _rows(self._compressor(key), key, metrics, dbirth.timestamp, self.mapping, self.stats)
+            return _rows(compressor, key, metrics, dbirth.timestamp, self.mapping, self.stats)
         if kind == spb.MessageType.DDEATH:
             ddeath = spb.DDeath.decode(payload)
             self._check_sequence(topic, node, ddeath.seq)
@@ -562,7 +568,7 @@ class SparkplugConnector:
                 return []
             at, seq, metrics = decode_data(payload, nbirth)
             self._check_sequence(topic, node, seq)
-            return _rows(self._compressor(node), node, metrics, at, self.mapping, self.stats)
+            return _rows(compressor, key, metrics, at, self.mapping, self.stats)
         return []  # NCMD/DCMD/STATE: not data
 
     def _check_sequence(self, topic: spb.Topic, node: str, seq: int) -> None:
