@@ -376,6 +376,7 @@ def main() -> None:
             published = time.perf_counter() - started
             print(f"published in {published:.1f} s", flush=True)
             cpu_before = server_cpu(server.pid)
+            broker_before = process_cpu(broker.pid)
             mark = time.time()
             started = time.perf_counter()
             connector = start_connector(mqtt_port, base, key, root, args.batch_rows)
@@ -390,6 +391,7 @@ def main() -> None:
             elapsed = time.perf_counter() - started
             connector_cpu = process_cpu(connector.pid)
             service_cpu = server_cpu(server.pid) - cpu_before
+            broker_cpu = process_cpu(broker.pid) - broker_before
             time.sleep(1.2)
             status = read_status(root / "buffer")
             rate = rows_count / elapsed
@@ -408,10 +410,17 @@ def main() -> None:
                 f"{'met' if rate >= TARGET else 'NOT met'}); {status.get('commits')} commits, "
                 f"malformed {status.get('malformed')}, refused {status.get('readings_refused')}"
             )
+            per_message = (connector_cpu - startup_cpu) / rows_count * 1e6
+            everything = per_message + (service_cpu + broker_cpu) / rows_count * 1e6
             print(
                 f"  CPU: connector {connector_cpu:.1f} s ({startup_cpu:.1f} s of it starting up: "
-                f"{(connector_cpu - startup_cpu) / rows_count * 1e6:.0f} µs per message after), "
-                f"service {service_cpu:.1f} s"
+                f"{per_message:.0f} µs per message after), service {service_cpu:.1f} s, "
+                f"Mosquitto {broker_cpu:.1f} s"
+            )
+            print(
+                f"  what that CPU allows on an idle machine (estimate, not a measurement): the connector is "
+                f"one process bound by one core (the GIL) -> {1e6 / per_message:,.0f}/s; connector, "
+                f"service and broker on 2 cores -> {2e6 / everything:,.0f}/s"
             )
             print(
                 f"reference, the ingest API directly: {direct:.1f} s = {reference:,.0f} readings/s; "
