@@ -3,6 +3,7 @@ library's protobuf class gives what pysparkplug's DData.decode gives (and refuse
 the MQTT client cuts PUBLISH packets out of a byte stream however it arrives, hands them over in order
 and acknowledges them only after the buffer committed them, all in one write."""
 
+import math
 import socket
 import struct
 from pathlib import Path
@@ -12,8 +13,9 @@ import paho.mqtt.client as paho
 import pysparkplug as spb
 import pytest
 
-from altaviz.connectors.buffer import Buffer
-from altaviz.connectors.mqtt import PACKETS_PER_READ, AckAfterCommit, Aliases, Message, decode_data
+from altaviz.connectors.buffer import Buffer, Stats
+from altaviz.connectors.mapping import parse_mapping
+from altaviz.connectors.mqtt import PACKETS_PER_READ, AckAfterCommit, Aliases, Message, _rows, decode_data
 
 DT = spb.DataType
 NOW = 1_760_000_000_000
@@ -181,3 +183,26 @@ def test_packets_left_in_the_buffer_are_handled_without_waiting_for_the_socket(
         client._sock = None
         ours.close()
         broker.close()
+
+
+def test_a_value_that_is_not_a_finite_number_is_no_reading() -> None:
+    """A NaN (a failed sensor, as some controllers send it), an infinity, a boolean or a string is left
+    out; the other metrics of the message still make the row."""
+    mapping = parse_mapping(
+        {
+            "metrics": {
+                "Suction": {"sensor": "suction_pressure_psi", "unit": "kPa"},
+                "Vibration": {"sensor": "vibration_mms"},
+            }
+        }
+    )
+    assert mapping.reading("Suction", 689.4757293168361) == ("suction_pressure_psi", pytest.approx(100.0))
+    assert mapping.reading("Suction", 7) == ("suction_pressure_psi", pytest.approx(7 / 6.894757293168361))
+    for value in (math.nan, math.inf, -math.inf, True, "12", None):
+        assert mapping.reading("Vibration", value) is None
+    rows = _rows(
+        "C-1", "N/C-1", [("Vibration", None, math.nan), ("Suction", None, 689.5)], NOW, mapping, Stats()
+    )
+    assert rows == [
+        {"compressor_id": "C-1", "timestamp": NOW, "suction_pressure_psi": pytest.approx(100.0, 1e-3)}
+    ]
