@@ -14,6 +14,13 @@ its own (MQTT 5, group commit, batches of --batch-rows).
    starts again: the figure is readings per second from its start to the last reading answered by
    Altaviz (forwarded_total), so it is the connector's rate and not the rate at which one Python
    publisher can publish (which is printed too). CPU seconds of the connector and of the service.
+   Second reference: stock paho-mqtt 1.6 alone with a no-op callback (a PUBACK per message, its own
+   MQTT 5 session, subscribed before the backlog was published, so the broker kept the same messages
+   for it) drains the same backlog after the connector: the ceiling of one Python MQTT client on this
+   machine at that moment, before any decoding, buffering or forwarding. Third: the connector's own
+   MQTT client (AckAfterCommit) alone, the same way, each message an empty entry of the group commit
+   (PUBACKs after it): what is left of the connector once decoding, mapping, storing and forwarding
+   the readings are taken away.
 3. Latency: `altaviz pipeline watch` (PIPELINE_WATCH_SECONDS=1) runs beside the service; once it has
    caught up, --samples times: one DDATA for one compressor stamped now, then /api/fleet polled (every
    100 ms, limit=1 at that compressor's offset) until its last_reading_at is that stamp. p50/p95 of
@@ -36,6 +43,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import datetime
@@ -44,6 +52,8 @@ from pathlib import Path
 import httpx
 import paho.mqtt.client as paho
 import pysparkplug as spb
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ingest import COMPRESSORS, TICKS, batch, server_cpu, service_env, setup, start_server
@@ -54,7 +64,8 @@ from altaviz.accounts import service as accounts
 from altaviz.accounts.models import Organization
 from altaviz.accounts.roles import Role
 from altaviz.accounts.scoping import OrgScope
-from altaviz.connectors.buffer import read_status
+from altaviz.connectors.buffer import Buffer, Received, read_status
+from altaviz.connectors.mqtt import AckAfterCommit
 from altaviz.fleet.sensors import SENSORS
 from altaviz.ingest.client import INGEST_PATH, ndjson_body
 
@@ -133,6 +144,56 @@ def publish_all(port: int, messages: list[tuple[str, bytes]]) -> None:
         info.wait_for_publish(60)
     client.loop_stop()
     client.disconnect()
+
+
+def mqtt_session(port: int, buffer: Buffer | None = None) -> paho.Client:
+    """A client on a persistent MQTT 5 session of its own, subscribed to the station's topics like the
+    connector (QoS 1, Receive Maximum 10,000): stock paho-mqtt 1.6 (a PUBACK per message, as it comes),
+    or with a buffer the connector's own client (AckAfterCommit: PUBACKs after the buffer's commit)."""
+    if buffer is None:
+        client = paho.Client(client_id="bench-paho-alone", protocol=paho.MQTTv5)
+    else:
+        client = AckAfterCommit(buffer, client_id="bench-client-alone", protocol=paho.MQTTv5)
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = 3600
+    properties.ReceiveMaximum = 10_000
+    client.on_connect = lambda c, *args: c.subscribe(f"spBv1.0/{GROUP}/+/{NODE}/#", qos=1)
+    client.connect("127.0.0.1", port, 30, clean_start=False, properties=properties)
+    return client
+
+
+def client_alone(port: int, count: int, buffer: Buffer | None = None) -> tuple[float, float]:
+    """(seconds, CPU seconds) for a client with a no-op callback to receive `count` messages its
+    session kept: what one Python MQTT client takes in on this machine before anything is done with a
+    message. With a buffer: the connector's client, each message an empty group-commit entry."""
+    received = [0]
+    done = threading.Event()
+
+    def on_message(client: paho.Client, userdata: object, message: object) -> None:
+        if buffer is not None:
+            buffer.submit(Received())
+        received[0] += 1
+        if received[0] >= count:
+            done.set()
+
+    cpu = time.process_time()  # the main thread waits: this process's CPU is the client's
+    started = time.perf_counter()
+    committer = None
+    if buffer is not None:
+        committer = threading.Thread(target=buffer.run_commits, daemon=True)
+        committer.start()
+    client = mqtt_session(port, buffer)
+    client.on_message = on_message
+    client.loop_start()
+    if not done.wait(900):
+        raise RuntimeError(f"the client alone received {received[0]} of {count}")
+    elapsed, used = time.perf_counter() - started, time.process_time() - cpu
+    client.disconnect()
+    client.loop_stop()
+    if buffer is not None and committer is not None:
+        buffer.stop()
+        committer.join(30)
+    return elapsed, used
 
 
 def process_cpu(pid: int) -> float:
@@ -303,17 +364,26 @@ def main() -> None:
             connector.send_signal(signal.SIGTERM)
             connector.wait(60)
             running.remove(connector)
+            # the reference clients' sessions, subscribed now: the broker keeps the backlog for them too
+            alone_buffer = Buffer(root / "alone", "http://127.0.0.1:9", "unused")
+            for subscriber in (mqtt_session(mqtt_port), mqtt_session(mqtt_port, alone_buffer)):
+                subscriber.loop_start()
+                time.sleep(1.0)
+                subscriber.disconnect()
+                subscriber.loop_stop()
             started = time.perf_counter()
             publish_all(mqtt_port, payloads(rows))
             published = time.perf_counter() - started
             print(f"published in {published:.1f} s", flush=True)
             cpu_before = server_cpu(server.pid)
+            broker_before = process_cpu(broker.pid)
             mark = time.time()
             started = time.perf_counter()
             connector = start_connector(mqtt_port, base, key, root, args.batch_rows)
             running.append(connector)
             wait_started(root, mark)
             startup = time.perf_counter() - started
+            startup_cpu = process_cpu(connector.pid)
             while read_status(root / "buffer").get("forwarded_total", 0) < rows_count:
                 if time.perf_counter() - started > 900:
                     raise RuntimeError(f"not all forwarded: {read_status(root / 'buffer')}")
@@ -321,6 +391,7 @@ def main() -> None:
             elapsed = time.perf_counter() - started
             connector_cpu = process_cpu(connector.pid)
             service_cpu = server_cpu(server.pid) - cpu_before
+            broker_cpu = process_cpu(broker.pid) - broker_before
             time.sleep(1.2)
             status = read_status(root / "buffer")
             rate = rows_count / elapsed
@@ -339,12 +410,39 @@ def main() -> None:
                 f"{'met' if rate >= TARGET else 'NOT met'}); {status.get('commits')} commits, "
                 f"malformed {status.get('malformed')}, refused {status.get('readings_refused')}"
             )
-            print(f"  CPU: connector {connector_cpu:.1f} s, service {service_cpu:.1f} s")
+            per_message = (connector_cpu - startup_cpu) / rows_count * 1e6
+            everything = per_message + (service_cpu + broker_cpu) / rows_count * 1e6
+            print(
+                f"  CPU: connector {connector_cpu:.1f} s ({startup_cpu:.1f} s of it starting up: "
+                f"{per_message:.0f} µs per message after), service {service_cpu:.1f} s, "
+                f"Mosquitto {broker_cpu:.1f} s"
+            )
+            print(
+                f"  what that CPU allows on an idle machine (estimate, not a measurement): the connector is "
+                f"one process bound by one core (the GIL) -> {1e6 / per_message:,.0f}/s; connector, "
+                f"service and broker on 2 cores -> {2e6 / everything:,.0f}/s"
+            )
             print(
                 f"reference, the ingest API directly: {direct:.1f} s = {reference:,.0f} readings/s; "
                 f"service CPU {direct_cpu:.1f} s"
             )
             print(f"ratio connector / ingest API: {rate / reference:.2f}", flush=True)
+            alone, alone_cpu = client_alone(mqtt_port, rows_count)
+            ours, ours_cpu = client_alone(mqtt_port, rows_count, alone_buffer)
+            print(
+                f"reference, stock paho-mqtt alone (no-op callback, same backlog and broker): "
+                f"{alone:.1f} s = {rows_count / alone:,.0f} messages/s, "
+                f"{alone_cpu / rows_count * 1e6:.0f} µs CPU per message "
+                f"(the connector: {connector_cpu / rows_count * 1e6:.0f} µs); "
+                f"ratio connector / paho alone: {rate * alone / rows_count:.2f}"
+            )
+            print(
+                f"reference, the connector's MQTT client alone (no-op callback, empty group commits): "
+                f"{ours:.1f} s = {rows_count / ours:,.0f} messages/s, "
+                f"{ours_cpu / rows_count * 1e6:.0f} µs CPU per message; "
+                f"ratio connector / its client alone: {rate * ours / rows_count:.2f}"
+            )
+            print(f"load average now: {os.getloadavg()[0]:.1f} (2 cores)", flush=True)
 
             if not args.samples:
                 return

@@ -3,6 +3,7 @@ redelivered messages recognised after a restart, online/offline reports sent bef
 waiting with them, and what the ingest API's answers do to each."""
 
 import json
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -136,3 +137,21 @@ def test_reports_go_before_the_readings_and_answers_decide_what_stays(tmp_path: 
     assert (buffer.stats.statuses_forwarded, buffer.stats.statuses_refused) == (1, 1)
     assert buffer.stats.last_error is not None and "refused" in buffer.stats.last_error
     assert read_status(tmp_path)["forwarded_total"] == 3
+
+
+def test_digests_an_older_connector_kept_are_taken_over(tmp_path: Path) -> None:
+    """A buffer file of a connector before the digests were kept in commit order: its table `seen`
+    (keyed by digest, with the time) becomes the new table, so its redeliveries are still recognised."""
+    old = sqlite3.connect(tmp_path / "buffer.sqlite")
+    old.execute("CREATE TABLE seen (digest BLOB PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID")
+    rows = [(digest("t", b"late"), 2.0), (digest("t", b"early"), 1.0)]
+    old.executemany("INSERT INTO seen VALUES (?, ?)", rows)
+    old.commit()
+    old.close()
+    buffer = Buffer(tmp_path, "http://altaviz.invalid", "key")
+    assert buffer.seen(digest("t", b"early")) and buffer.seen(digest("t", b"late"))
+    assert not buffer.seen(digest("t", b"other"))
+    tables = {name for (name,) in buffer._read.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "seen" not in tables
+    order = [bytes(d) for (d,) in buffer._read.execute("SELECT digest FROM digests ORDER BY id")]
+    assert order == [digest("t", b"early"), digest("t", b"late")]

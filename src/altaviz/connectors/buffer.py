@@ -10,9 +10,13 @@ reports, the message's digest) and hands its acknowledgement to `after_commit`; 
 writes everything submitted since its last commit in one transaction — as soon as COMMIT_MESSAGES
 messages are waiting or COMMIT_DELAY after the first of them — and only then sends the
 acknowledgements, in the order the messages came. A crash before the commit loses no acknowledged
-message: the broker sends the unacknowledged ones again. Digests of committed messages are kept for a
-day: a message the broker sends again (its DUP flag set: the connector died or lost the connection
-between the commit and the acknowledgement) is recognised and not stored twice.
+message: the broker sends the unacknowledged ones again. The digests of the last RECENT_DIGESTS
+committed messages are kept (in commit order in the file, and in memory): a message the broker sends
+again (its DUP flag set: the connector died or lost the connection between the commit and the
+acknowledgement) is recognised and not stored twice. Such a message is one of the last committed
+ones — acknowledgements leave after each commit, and the broker sends at most Receive Maximum
+(MQTT 5, at most 65,535) or its own in-flight limit (3.1.1) unacknowledged messages ahead — so a
+window of 200,000 covers it.
 
 **Forwarding.** A batch is fixed in the file (its first and last sequence numbers) before it is sent
 the first time, and its Idempotency-Key comes from the connector's id and that range: after a crash or
@@ -55,18 +59,20 @@ CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, first_seq INTEGER NO
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS births (source TEXT PRIMARY KEY, payload BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS statuses (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS seen (digest BLOB PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS digests (id INTEGER PRIMARY KEY, digest BLOB NOT NULL);
 """
 STATUS_PATH = "/api/ingest/status"
 FATAL_RETRY_SECONDS = 60.0
 COMMIT_DELAY = 0.02  # seconds a message may wait for others to share its commit
 COMMIT_MESSAGES = 5000  # a commit as soon as this many messages wait
-SEEN_SECONDS = 86_400.0  # digests of committed messages kept this long (redeliveries recognised)
-RECENT_DIGESTS = 200_000  # of them, kept in memory too
+RECENT_DIGESTS = 200_000  # digests of the last committed messages kept (redeliveries recognised)
+
+
+DIGEST_BYTES = 16
 
 
 def digest(topic: str, payload: bytes) -> bytes:
-    return hashlib.blake2b(topic.encode() + b"\0" + payload, digest_size=16).digest()
+    return hashlib.blake2b(topic.encode() + b"\0" + payload, digest_size=DIGEST_BYTES).digest()
 
 
 @dataclass
@@ -171,7 +177,8 @@ class Buffer:
         self._pending_since = 0.0
         self._pending_lock = threading.Condition()
         self._recent: OrderedDict[bytes, None] = OrderedDict()
-        self._last_prune = 0.0
+        self._commits = 0
+        self._load_digests()
         row = self._read.execute("SELECT value FROM meta WHERE name = 'connector_id'").fetchone()
         if row is None:
             self.connector_id = uuid.uuid4().hex[:12]
@@ -183,6 +190,23 @@ class Buffer:
     def depth(self) -> int:
         return int(self._read.execute("SELECT count(*) FROM readings").fetchone()[0])
 
+    def _load_digests(self) -> None:
+        """The digests of the last RECENT_DIGESTS committed messages, oldest first, into memory (a
+        buffer of an older connector kept them a day in a table `seen`, keyed by digest: taken over)."""
+        with self._write_lock:
+            db = self._write
+            old = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'seen'").fetchone()
+            if old is not None:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("INSERT INTO digests (digest) SELECT digest FROM seen ORDER BY at")
+                db.execute("DROP TABLE seen")
+                db.execute("COMMIT")
+        newest_first = self._read.execute(
+            "SELECT digest FROM digests ORDER BY id DESC LIMIT ?", (RECENT_DIGESTS,)
+        ).fetchall()
+        for (message_digest,) in reversed(newest_first):
+            self._recent[bytes(message_digest)] = None
+
     # --- the receiving side ----------------------------------------------------------------------------
 
     def add(self, rows: list[dict[str, Any]]) -> None:
@@ -193,30 +217,30 @@ class Buffer:
     def submit(self, received: Received) -> None:
         """Queue what a message holds for the next group commit."""
         with self._pending_lock:
-            if not self._pending:
+            first = not self._pending
+            if first:
                 self._pending_since = time.monotonic()
             self._pending.append(received)
             self._pending_messages += 1
-            if self._pending_messages >= self.commit_messages:
-                self._pending_lock.notify()
+            if first or self._pending_messages >= self.commit_messages:
+                self._pending_lock.notify()  # (not for each message: a wakeup of the committer each)
 
     def after_commit(self, acknowledge: Callable[[], None]) -> None:
         """Run `acknowledge` once everything submitted before it is committed (in submission order)."""
         with self._pending_lock:
-            if not self._pending:
+            first = not self._pending
+            if first:
                 self._pending_since = time.monotonic()
+                self._pending_lock.notify()  # else the committer is counting down to its commit already
             self._pending.append(acknowledge)
-            self._pending_lock.notify()
 
     def seen(self, message_digest: bytes) -> bool:
-        """Whether a message with this digest was committed (or waits for its commit) already."""
+        """Whether a message with this digest was committed (one of the last RECENT_DIGESTS) or waits
+        for its commit already."""
         if message_digest in self._recent:
             return True
         with self._pending_lock:
-            if any(isinstance(p, Received) and p.digest == message_digest for p in self._pending):
-                return True
-        found = self._read.execute("SELECT 1 FROM seen WHERE digest = ?", (message_digest,)).fetchone()
-        return found is not None
+            return any(isinstance(p, Received) and p.digest == message_digest for p in self._pending)
 
     def commit_pending(self) -> bool:
         """Commit what waits, then acknowledge it. False when nothing waited."""
@@ -256,24 +280,35 @@ class Buffer:
     def _commit(self, received: list[Received]) -> None:
         rows = [r for item in received for r in item.rows]
         digests = [item.digest for item in received if item.digest is not None]
-        now = time.time()
         with self._write_lock:
             db = self._write
             db.execute("BEGIN IMMEDIATE")
             try:
-                db.executemany(
-                    "INSERT INTO readings (row) VALUES (?)",
-                    [(json.dumps(r, separators=(",", ":")),) for r in rows],
-                )
+                # one statement for the whole group (not a step, and a release of the GIL, per row):
+                # json_each gives each object of the array as its text, in order
+                if rows:
+                    db.execute(
+                        "INSERT INTO readings (row) SELECT value FROM json_each(?) ORDER BY key",
+                        (json.dumps(rows, separators=(",", ":")),),
+                    )
                 for item in received:
                     for source, payload in item.births:
                         self._save_birth(source, payload)
                     for body in item.statuses:
                         db.execute("INSERT INTO statuses (body) VALUES (?)", (json.dumps(body),))
-                db.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)", [(d, now) for d in digests])
-                if now - self._last_prune > 600:
-                    db.execute("DELETE FROM seen WHERE at < ?", (now - SEEN_SECONDS,))
-                    self._last_prune = now
+                # appended in commit order (a table keyed by the digest took a write of most of its
+                # pages at each commit), as one blob cut apart by a counter
+                if digests:
+                    db.execute(
+                        "WITH RECURSIVE k(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM k WHERE i + 1 < ?) "
+                        "INSERT INTO digests (digest) SELECT substr(?, i * ? + 1, ?) FROM k",
+                        (len(digests), b"".join(digests), DIGEST_BYTES, DIGEST_BYTES),
+                    )
+                self._commits += 1
+                if self._commits % 100 == 0:
+                    db.execute(
+                        "DELETE FROM digests WHERE id <= (SELECT max(id) FROM digests) - ?", (RECENT_DIGESTS,)
+                    )
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")

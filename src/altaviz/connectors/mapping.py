@@ -30,6 +30,7 @@ out.
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -115,11 +116,13 @@ class Mapping:
         return None
 
     def reading(self, name: str, value: Any) -> tuple[str, float] | None:
-        """(sensor, value in the sensor's unit) for a metric, None when unmapped or not a number."""
+        """(sensor, value in the sensor's unit) for a metric, None when unmapped or not a (finite) number:
+        a NaN a controller sends for a failed sensor is no reading (nor valid JSON for the ingest API)."""
         metric = self.metrics.get(name)
         if metric is None or isinstance(value, bool) or not isinstance(value, int | float):
             return None
-        return metric.sensor, metric.convert(float(value))
+        converted = metric.convert(float(value))
+        return (metric.sensor, converted) if math.isfinite(converted) else None
 
 
 def load_mapping(path: Path) -> Mapping:

@@ -24,18 +24,20 @@ import json
 import logging
 import re
 import ssl
+import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
 import paho.mqtt.client as paho  # type: ignore[import-untyped]
 import pysparkplug as spb
 from paho.mqtt.packettypes import PacketTypes  # type: ignore[import-untyped]
 from paho.mqtt.properties import Properties  # type: ignore[import-untyped]
+from pysparkplug._protobuf import Payload as SparkplugPayload  # the library's generated class
 
 from altaviz.connectors.buffer import Buffer, Received, Stats, digest
 from altaviz.connectors.mapping import Mapping
@@ -62,31 +64,213 @@ class BrokerOptions:
     session_expiry: int = 7 * 86_400  # MQTT 5: seconds the broker keeps the session while disconnected
 
 
+PUBLISH = 0x30
+PUBACK = 0x40
+_PUBACK = struct.Struct("!BBH")
+READ_SIZE = 256 * 1024  # bytes asked of the socket at a time
+PACKETS_PER_READ = 2000  # packets handled before paho's loop looks at the socket and its writes again
+
+
+@dataclass(slots=True)
+class Message:
+    """A received PUBLISH, what the handlers read of paho's MQTTMessage (which costs a lock to make)."""
+
+    topic: str
+    payload: bytes
+    dup: bool
+    qos: int
+    retain: bool
+    mid: int
+
+
 class AckAfterCommit(paho.Client):  # type: ignore[misc]
-    """paho 1.6 (pysparkplug pins paho-mqtt<2, which alone has manual acknowledgement) sends a QoS 1
-    message's PUBACK as soon as on_message returns; this client hands it to the buffer instead, which
-    sends it after the commit that holds the message (in the order the messages came). An
-    acknowledgement left over from a connection that has since dropped is not sent: the broker sends
-    that message again on the new one."""
+    """paho 1.6 (pysparkplug pins paho-mqtt<2, which alone has manual acknowledgement), made fit for a
+    backlog of tens of thousands of small messages a second:
+
+    - **Acknowledgement after the commit.** paho sends a QoS 1 message's PUBACK as soon as on_message
+      returns; this client collects the packet ids of the messages a read handled and hands them to the
+      buffer as one acknowledgement, sent (all the PUBACKs in one write) after the commit that holds
+      those messages. An acknowledgement left over from a connection that has since dropped is not sent:
+      the broker sends those messages again on the new one.
+    - **Reading.** paho reads a packet with three `recv` calls (type, length, rest) and one `select` per
+      packet, and builds an MQTT 5 Properties object and a lock per message; this client reads up to
+      READ_SIZE bytes at a time into its own buffer, cuts the packets out of it and handles up to
+      PACKETS_PER_READ of them per pass of paho's loop (then writes what waits and reads on without
+      waiting on the socket, which may have nothing new while the buffer still holds packets). It
+      decodes a QoS 0/1 PUBLISH itself (topic, packet id, properties skipped — the connectors use
+      none — payload) into a `Message`; every other packet (CONNACK, SUBACK, PINGRESP, a QoS 2
+      PUBLISH, ...) goes to paho's own handling.
+    """
 
     def __init__(self, buffer: Buffer, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.buffer = buffer
         self.connection = 0
+        self._received = bytearray()
+        self._received_at = 0  # start of the first packet not yet handled
+        self._acks: list[int] = []  # packet ids handled in this pass, acknowledged after their commit
+        self._more_read = False  # a pass stopped at PACKETS_PER_READ: read on before waiting
+
+    # --- acknowledgements -------------------------------------------------------------------------------
 
     def _send_puback(self, mid: int) -> int:
+        self._acks.append(mid)
+        return int(paho.MQTT_ERR_SUCCESS)
+
+    def _hand_acks_to_buffer(self) -> None:
+        if not self._acks:
+            return
+        mids, self._acks = self._acks, []
         connection = self.connection
 
         def acknowledge() -> None:
             if self.connection == connection:
-                paho.Client._send_puback(self, mid)
+                packet = b"".join([_PUBACK.pack(PUBACK, 2, mid) for mid in mids])
+                self._packet_queue(PUBACK, packet, 0, 0)
 
         self.buffer.after_commit(acknowledge)
+
+    # --- reading ----------------------------------------------------------------------------------------
+
+    def reconnect(self) -> int:
+        self._received = bytearray()
+        self._received_at = 0
+        self._acks = []
+        self._more_read = False
+        return int(super().reconnect())
+
+    def _loop(self, timeout: float = 1.0) -> int:
+        if self._more_read:  # whole packets may wait in our buffer, which paho's select cannot see
+            rc = self.loop_read()
+            if rc or self._sock is None:
+                return rc
+            if self._more_read:
+                timeout = 0.0  # write the acknowledgements and pings waiting, then read on
+        return int(super()._loop(timeout))
+
+    def loop_read(self, max_packets: int = 1) -> int:
+        if self._sock is None:
+            return int(paho.MQTT_ERR_NO_CONN)
+        self._more_read = False
+        try:
+            for _ in range(PACKETS_PER_READ):
+                rc = self._packet_read()
+                if rc == paho.MQTT_ERR_AGAIN:
+                    return int(paho.MQTT_ERR_SUCCESS)
+                if rc > 0:
+                    return int(self._loop_rc_handle(rc))
+                if self._sock is None:
+                    return int(paho.MQTT_ERR_NO_CONN)
+            self._more_read = True
+            return int(paho.MQTT_ERR_SUCCESS)
+        finally:
+            self._hand_acks_to_buffer()
+
+    def _next_packet(self) -> tuple[int, bytes] | None:
+        """(first byte, rest) of the next whole packet in the buffer, None if it is not all there."""
+        data, start = self._received, self._received_at
+        end = len(data)
+        at = start + 1
+        length, shift = 0, 0
+        while True:
+            if at >= end:
+                return None
+            byte = data[at]
+            length |= (byte & 0x7F) << shift
+            at += 1
+            if not byte & 0x80:
+                break
+            shift += 7
+            if shift > 21:
+                raise ValueError("malformed remaining length")
+        if end - at < length:
+            return None
+        body = bytes(data[at : at + length])
+        self._received_at = at + length
+        return data[start], body
+
+    def _packet_read(self) -> int:
+        while True:
+            try:
+                packet = self._next_packet()
+            except ValueError:
+                return int(paho.MQTT_ERR_PROTOCOL)
+            if packet is not None:
+                break
+            if self._received_at:
+                del self._received[: self._received_at]
+                self._received_at = 0
+            try:
+                data = self._sock_recv(READ_SIZE)
+            except BlockingIOError:
+                return int(paho.MQTT_ERR_AGAIN)
+            except ConnectionError as error:
+                self._easy_log(paho.MQTT_LOG_ERR, "failed to receive on socket: %s", error)
+                return int(paho.MQTT_ERR_CONN_LOST)
+            if not data:
+                return int(paho.MQTT_ERR_CONN_LOST)
+            self._received += data
+        command, body = packet
+        with self._msgtime_mutex:
+            self._last_msg_in = paho.time_func()
+        qos = (command & 0x06) >> 1
+        if command & 0xF0 == PUBLISH and qos < 2:
+            return self._publish_received(command, qos, body)
+        self._in_packet = {
+            "command": command,
+            "have_remaining": 1,
+            "remaining_count": [],
+            "remaining_mult": 1,
+            "remaining_length": len(body),
+            "packet": bytearray(body),
+            "to_process": 0,
+            "pos": 0,
+        }
+        try:
+            return int(self._packet_handle())
+        finally:
+            self._in_packet = {
+                "command": 0,
+                "have_remaining": 0,
+                "remaining_count": [],
+                "remaining_mult": 1,
+                "remaining_length": 0,
+                "packet": bytearray(b""),
+                "to_process": 0,
+                "pos": 0,
+            }
+
+    def _publish_received(self, command: int, qos: int, body: bytes) -> int:
+        topic_end = 2 + int.from_bytes(body[:2], "big")
+        if topic_end > len(body):
+            return int(paho.MQTT_ERR_PROTOCOL)
+        topic = body[2:topic_end].decode("utf-8", "replace")
+        at, mid = topic_end, 0
+        if qos:
+            mid = int.from_bytes(body[at : at + 2], "big")
+            at += 2
+        if self._protocol == paho.MQTTv5:  # the properties: their length, then skipped
+            length, shift = 0, 0
+            while True:
+                if at >= len(body):
+                    return int(paho.MQTT_ERR_PROTOCOL)
+                byte = body[at]
+                at += 1
+                length |= (byte & 0x7F) << shift
+                if not byte & 0x80:
+                    break
+                shift += 7
+            at += length
+        message = Message(topic, body[at:], bool(command & 0x08), qos, bool(command & 0x01), mid)
+        if self.on_message is not None:
+            self.on_message(self, self._userdata, message)
+        if qos:
+            self._send_puback(mid)
         return int(paho.MQTT_ERR_SUCCESS)
 
 
 def mqtt_client(
-    options: BrokerOptions, on_message: Callable[[paho.MQTTMessage], None], topics: list[str], buffer: Buffer
+    options: BrokerOptions, on_message: Callable[[Message], None], topics: list[str], buffer: Buffer
 ) -> AckAfterCommit:
     """A paho client with a persistent session that (re)subscribes `topics` on every connect."""
     parsed = urlparse(options.url)
@@ -136,34 +320,101 @@ def mqtt_client(
     return client
 
 
+Metrics = Iterable[tuple[str | None, int | None, Any]]  # (name, timestamp or None, value) of non-null metrics
+CONTROL_METRICS = ("Node Control/", "Device Control/", "bdSeq")
+
+
 def _rows(
-    device_key: str, metrics: tuple[spb.Metric, ...], default_ms: int, mapping: Mapping, stats: Stats
+    compressor: str | None, device_key: str, metrics: Metrics, default_ms: int, mapping: Mapping, stats: Stats
 ) -> list[dict[str, Any]]:
-    compressor = mapping.compressor(device_key)
     if compressor is None:
         stats.add(unmapped=1)
         log.debug("unmapped device %s", device_key)
         return []
     by_time: dict[int, dict[str, Any]] = {}
-    for metric in metrics:
-        if metric.name is None or metric.is_null:
+    unmapped = 0
+    for name, timestamp, value in metrics:
+        if name is None:
             continue
-        reading = mapping.reading(metric.name, metric.value)
+        reading = mapping.reading(name, value)
         if reading is None:
-            if metric.name not in mapping.metrics and not metric.name.startswith(
-                ("Node Control/", "Device Control/", "bdSeq")
-            ):
-                stats.add(unmapped=1)
+            if name not in mapping.metrics and not name.startswith(CONTROL_METRICS):
+                unmapped += 1
             continue
-        at = metric.timestamp if metric.timestamp is not None else default_ms
-        row = by_time.setdefault(at, {"compressor_id": compressor, "timestamp": at})
+        at = timestamp if timestamp is not None else default_ms
+        row = by_time.get(at)
+        if row is None:
+            row = by_time[at] = {"compressor_id": compressor, "timestamp": at}
         row[reading[0]] = reading[1]
+    if unmapped:
+        stats.add(unmapped=unmapped)
     return list(by_time.values())
 
 
-def handle_message(
-    buffer: Buffer, message: paho.MQTTMessage, received: Callable[[str, bytes], Received]
-) -> None:
+def _birth_metrics(birth: spb.NBirth | spb.DBirth) -> Metrics:
+    return [(m.name, m.timestamp, m.value) for m in birth.metrics if not m.is_null]
+
+
+@dataclass(frozen=True)
+class Aliases:
+    """What a birth certificate defines for the data after it: metric names by alias, datatypes by name."""
+
+    names: dict[int, str]
+    datatypes: dict[str, int]
+
+    @classmethod
+    def of(cls, birth: spb.NBirth | spb.DBirth) -> Aliases:
+        names = {m.alias: str(m.name) for m in birth.metrics if m.alias is not None}
+        return cls(names, {str(m.name): int(m.datatype) for m in birth.metrics})
+
+    @classmethod
+    def of_payload(cls, payload: bytes) -> Aliases:
+        """From a birth payload kept in the buffer (decoded once already), without pysparkplug's objects:
+        a restart with thousands of devices' births kept does not spend 60 µs on each."""
+        decoded = SparkplugPayload.FromString(payload)
+        names, datatypes = {}, {}
+        for metric in decoded.metrics:
+            if not metric.name or not metric.datatype:
+                raise ValueError("a birth metric without a name or a datatype")
+            if metric.HasField("alias"):
+                names[int(metric.alias)] = str(metric.name)
+            datatypes[str(metric.name)] = int(metric.datatype)
+        return cls(names, datatypes)
+
+
+FLOATS = (int(spb.DataType.FLOAT), int(spb.DataType.DOUBLE))
+
+
+def decode_data(payload: bytes, aliases: Aliases) -> tuple[int, int, Metrics]:
+    """(timestamp, seq, metrics) of an NDATA/DDATA payload, decoded as pysparkplug's NData/DData.decode
+    does (names from the birth's aliases, a missing datatype from the birth, values through the
+    library's DataType decoders; a payload without timestamp or seq, an unknown alias or datatype
+    raises) but straight from the library's generated protobuf class (the upb C backend) instead of
+    its dataclasses: 4 µs instead of 62 µs for six metrics."""
+    decoded = SparkplugPayload.FromString(payload)
+    if not decoded.HasField("timestamp"):
+        raise ValueError("Sparkplug payload missing required timestamp field")
+    if not decoded.HasField("seq"):
+        raise ValueError("Sparkplug data payload missing its seq")
+    metrics = []
+    for metric in decoded.metrics:
+        name = metric.name or aliases.names[metric.alias]
+        datatype = metric.datatype or aliases.datatypes[name]
+        if metric.is_null:
+            continue
+        field_name = metric.WhichOneof("value")
+        if field_name is None:
+            value = None
+        elif datatype in FLOATS:
+            value = getattr(metric, field_name)
+        else:
+            value = spb.DataType(datatype).decode(getattr(metric, field_name))
+        at = metric.timestamp if metric.HasField("timestamp") else None
+        metrics.append((name, at, value))
+    return int(decoded.timestamp), int(decoded.seq), metrics
+
+
+def handle_message(buffer: Buffer, message: Message, received: Callable[[str, bytes], Received]) -> None:
     """One message into the next group commit (its PUBACK follows the commit). A message the broker
     sends again (DUP) that was committed already is skipped; one that cannot be decoded is counted as
     malformed and logged with its topic, and never stops the connector."""
@@ -182,6 +433,18 @@ def handle_message(
         out = Received()
     out.digest = message_digest
     buffer.submit(out)
+
+
+class Route(NamedTuple):
+    """What a topic says, parsed once: the message type, edge node, device, the device's key in the
+    mapping ("EDGE/DEVICE", or "EDGE" for the node's own metrics) and its compressor id (None: unmapped)."""
+
+    topic: spb.Topic
+    kind: spb.MessageType
+    node: str
+    device: str | None
+    key: str
+    compressor: str | None
 
 
 class SparkplugConnector:
@@ -203,8 +466,9 @@ class SparkplugConnector:
             raise ValueError("name the Sparkplug group: --group or [sparkplug] group in the mapping file")
         self.edge_node = edge_node or mapping.sparkplug_edge_node
         self.topic = f"spBv1.0/{self.group}/+/{self.edge_node}/#"
-        self.node_births: dict[str, spb.NBirth] = {}
-        self.device_births: dict[tuple[str, str], spb.DBirth] = {}
+        self.node_births: dict[str, Aliases] = {}
+        self.device_births: dict[tuple[str, str], Aliases] = {}
+        self.routes: dict[str, Route] = {}  # parsed topics (one per device and message type)
         self.node_devices: dict[str, set[str]] = {}
         self.seq: dict[str, int] = {}
         self.rebirth_sent: dict[str, float] = {}
@@ -212,10 +476,10 @@ class SparkplugConnector:
         for source, payload in buffer.births().items():
             node, _, device = source.partition("/")
             if device:
-                self.device_births[(node, device)] = spb.DBirth.decode(payload)
+                self.device_births[(node, device)] = Aliases.of_payload(payload)
                 self.node_devices.setdefault(node, set()).add(device)
             else:
-                self.node_births[node] = spb.NBirth.decode(payload)
+                self.node_births[node] = Aliases.of_payload(payload)
         self.client = mqtt_client(broker, self.handle, [self.topic], buffer)
         self.out = Received()  # what the message being handled leaves in the buffer
 
@@ -228,7 +492,7 @@ class SparkplugConnector:
 
     # --- messages ----------------------------------------------------------------------------------------
 
-    def handle(self, message: paho.MQTTMessage) -> None:
+    def handle(self, message: Message) -> None:
         handle_message(self.buffer, message, self._received)
 
     def _received(self, topic: str, payload: bytes) -> Received:
@@ -237,17 +501,39 @@ class SparkplugConnector:
             self.out.rows = self._handle(topic, payload)
             return self.out
 
+    def _route(self, text: str) -> Route:
+        route = self.routes.get(text)
+        if route is None:
+            topic = spb.Topic.from_str(text)
+            if not isinstance(topic.message_type, spb.MessageType):
+                raise ValueError(f"not a Sparkplug message type: {topic.message_type}")
+            node = str(topic.edge_node_id)
+            device = None if topic.device_id is None else str(topic.device_id)
+            key = node if device is None else f"{node}/{device}"
+            route = Route(topic, topic.message_type, node, device, key, self.mapping.compressor(key))
+            if len(self.routes) >= 100_000:
+                self.routes.clear()
+            self.routes[text] = route
+        return route
+
     def _handle(self, topic_text: str, payload: bytes) -> list[dict[str, Any]]:
-        topic = spb.Topic.from_str(topic_text)
-        kind = topic.message_type
-        node = str(topic.edge_node_id)
-        device = topic.device_id
+        topic, kind, node, device, key, compressor = self._route(topic_text)
+        if kind == spb.MessageType.DDATA:  # first: nearly every message
+            known = self.device_births.get((node, str(device)))
+            if known is None:
+                self._rebirth(topic, node, f"DDATA of {device} before its DBIRTH")
+                self.stats.add(unmapped=1)
+                return []
+            at, seq, metrics = decode_data(payload, known)
+            self._check_sequence(topic, node, seq)
+            return _rows(compressor, key, metrics, at, self.mapping, self.stats)
         if kind == spb.MessageType.NBIRTH:
             birth = spb.NBirth.decode(payload)
-            self.node_births[node] = birth
+            self.node_births[node] = Aliases.of(birth)
             self.seq[node] = birth.seq
             self.out.births.append((node, payload))
-            return _rows(node, birth.metrics, birth.timestamp, self.mapping, self.stats)
+            metrics = _birth_metrics(birth)
+            return _rows(compressor, key, metrics, birth.timestamp, self.mapping, self.stats)
         if kind == spb.MessageType.NDEATH:
             spb.NDeath.decode(payload)
             self.node_births.pop(node, None)
@@ -259,21 +545,15 @@ class SparkplugConnector:
             devices = sorted(self.node_devices.get(node, set()))
             self._offline(node, devices, int(time.time() * 1000), f"NDEATH of {node}")
             return []
-        if kind not in (
-            spb.MessageType.DBIRTH,
-            spb.MessageType.DDEATH,
-            spb.MessageType.NDATA,
-            spb.MessageType.DDATA,
-        ):
-            return []  # NCMD/DCMD/STATE: not data
         if kind == spb.MessageType.DBIRTH:
             dbirth = spb.DBirth.decode(payload)
             self._check_sequence(topic, node, dbirth.seq)
-            self.device_births[(node, str(device))] = dbirth
+            self.device_births[(node, str(device))] = Aliases.of(dbirth)
             self.out.births.append((f"{node}/{device}", payload))
             self.node_devices.setdefault(node, set()).add(str(device))
             self._online(node, str(device), dbirth.timestamp)
-            return _rows(f"{node}/{device}", dbirth.metrics, dbirth.timestamp, self.mapping, self.stats)
+            metrics = _birth_metrics(dbirth)
+            return _rows(compressor, key, metrics, dbirth.timestamp, self.mapping, self.stats)
         if kind == spb.MessageType.DDEATH:
             ddeath = spb.DDeath.decode(payload)
             self._check_sequence(topic, node, ddeath.seq)
@@ -286,17 +566,10 @@ class SparkplugConnector:
                 self._rebirth(topic, node, "NDATA before NBIRTH")
                 self.stats.add(unmapped=1)
                 return []
-            ndata = spb.NData.decode(payload, birth=nbirth)
-            self._check_sequence(topic, node, ndata.seq)
-            return _rows(node, ndata.metrics, ndata.timestamp, self.mapping, self.stats)
-        known = self.device_births.get((node, str(device)))
-        if known is None:
-            self._rebirth(topic, node, f"DDATA of {device} before its DBIRTH")
-            self.stats.add(unmapped=1)
-            return []
-        ddata = spb.DData.decode(payload, birth=known)
-        self._check_sequence(topic, node, ddata.seq)
-        return _rows(f"{node}/{device}", ddata.metrics, ddata.timestamp, self.mapping, self.stats)
+            at, seq, metrics = decode_data(payload, nbirth)
+            self._check_sequence(topic, node, seq)
+            return _rows(compressor, key, metrics, at, self.mapping, self.stats)
+        return []  # NCMD/DCMD/STATE: not data
 
     def _check_sequence(self, topic: spb.Topic, node: str, seq: int) -> None:
         """Each message of an edge node carries the next seq (mod 256): a gap means lost messages,
@@ -415,7 +688,7 @@ class JsonConnector:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def handle(self, message: paho.MQTTMessage) -> None:
+    def handle(self, message: Message) -> None:
         handle_message(self.buffer, message, lambda topic, payload: Received(self.rows(topic, payload)))
 
     def rows(self, topic: str, payload: bytes) -> list[dict[str, Any]]:

@@ -1,0 +1,208 @@
+"""The connector's own fast path against the libraries it stands in for: Sparkplug data decoded from the
+library's protobuf class gives what pysparkplug's DData.decode gives (and refuses what it refuses), and
+the MQTT client cuts PUBLISH packets out of a byte stream however it arrives, hands them over in order
+and acknowledges them only after the buffer committed them, all in one write."""
+
+import math
+import socket
+import struct
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import pysparkplug as spb
+import pytest
+
+from altaviz.connectors.buffer import Buffer, Stats
+from altaviz.connectors.mapping import parse_mapping
+from altaviz.connectors.mqtt import PACKETS_PER_READ, AckAfterCommit, Aliases, Message, _rows, decode_data
+
+DT = spb.DataType
+NOW = 1_760_000_000_000
+BIRTH_METRICS = [
+    ("Stage 1/Suction Pressure", DT.DOUBLE),
+    ("Vibration", DT.FLOAT),
+    ("Run Hours", DT.UINT32),
+    ("Offset", DT.INT16),
+    ("Counter", DT.INT64),
+    ("Running", DT.BOOLEAN),
+    ("Mode", DT.STRING),
+]
+
+
+def birth() -> spb.DBirth:
+    metrics = tuple(
+        spb.Metric(timestamp=NOW, name=name, alias=k + 1, datatype=datatype, is_null=True)
+        for k, (name, datatype) in enumerate(BIRTH_METRICS)
+    )
+    return spb.DBirth(timestamp=NOW, seq=1, metrics=metrics)
+
+
+def by_library(payload: bytes, known: spb.DBirth) -> tuple[int, int, list[tuple[Any, ...]]]:
+    data = spb.DData.decode(payload, birth=known)
+    metrics = [(m.name, m.timestamp, m.value) for m in data.metrics if not m.is_null]
+    return data.timestamp, data.seq, metrics
+
+
+def test_sparkplug_data_decodes_as_pysparkplug_decodes_it() -> None:
+    known = spb.DBirth.decode(birth().encode())
+    values = [812.5, 2.25, 4_000_000_000, -1234, -(2**40), True, "LOAD"]
+    metrics = [
+        spb.Metric(timestamp=NOW + k, name=None, alias=k + 1, datatype=datatype, value=value)
+        for k, ((_, datatype), value) in enumerate(zip(BIRTH_METRICS, values, strict=True))
+    ]
+    # a metric by name with its own datatype and no timestamp, and a null one
+    metrics.append(spb.Metric(timestamp=None, name="Run Hours", datatype=DT.UINT32, value=7))
+    metrics.append(spb.Metric(timestamp=NOW, name=None, alias=1, datatype=DT.DOUBLE, is_null=True))
+    payload = spb.DData(timestamp=NOW, seq=9, metrics=tuple(metrics)).encode()
+    ours = decode_data(payload, Aliases.of(known))
+    assert ours == by_library(payload, known)
+    assert ours[2][3] == ("Offset", NOW + 3, -1234) and ours[2][7] == ("Run Hours", None, 7)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        # an alias the birth does not define
+        spb.DData(
+            timestamp=NOW,
+            seq=1,
+            metrics=(spb.Metric(timestamp=NOW, name=None, alias=99, datatype=DT.DOUBLE, value=1.0),),
+        ).encode(),
+        b"\xff\x00 not protobuf",
+        b"",  # no timestamp
+    ],
+)
+def test_what_pysparkplug_refuses_is_refused(payload: bytes) -> None:
+    known = spb.DBirth.decode(birth().encode())
+    with pytest.raises(Exception):  # noqa: B017 (whatever the library raises: counted as malformed)
+        by_library(payload, known)
+    with pytest.raises(Exception):  # noqa: B017
+        decode_data(payload, Aliases.of(known))
+
+
+def publish_packet(topic: str, mid: int, payload: bytes, dup: bool = False, v5: bool = True) -> bytes:
+    properties = b"\x03\x03\x00\x04json" if mid % 2 else b""  # a content type on every other one
+    variable = struct.pack("!H", len(topic)) + topic.encode() + struct.pack("!H", mid)
+    if v5:
+        variable += bytes([len(properties)]) + properties
+    body = variable + payload
+    length, encoded = len(body), b""
+    while True:
+        byte, length = length % 128, length // 128
+        encoded += bytes([byte | (0x80 if length else 0)])
+        if not length:
+            break
+    return bytes([0x30 | 0x02 | (0x08 if dup else 0)]) + encoded + body
+
+
+class Trickle:
+    """A non-blocking socket that has `data` to give, in pieces of the sizes given, one piece a recv."""
+
+    def __init__(self, data: bytes, sizes: list[int]) -> None:
+        self.data, self.sizes, self.at = data, sizes, 0
+        self.sent: list[bytes] = []
+
+    def recv(self, bufsize: int) -> bytes:
+        if self.at >= len(self.data):
+            raise BlockingIOError
+        size = min(bufsize, self.sizes[self.at % len(self.sizes)] if self.sizes else bufsize)
+        piece = self.data[self.at : self.at + size]
+        self.at += len(piece)
+        return piece
+
+    def send(self, data: bytes) -> int:
+        self.sent.append(bytes(data))
+        return len(data)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("sizes", [[1], [7, 1, 300], []])
+@pytest.mark.parametrize("v5", [True, False])
+def test_publish_packets_are_cut_from_any_stream_and_acknowledged_after_their_commit(
+    tmp_path: Path, sizes: list[int], v5: bool
+) -> None:
+    buffer = Buffer(tmp_path, "http://altaviz.invalid", "key")
+    protocol = paho.MQTTv5 if v5 else paho.MQTTv311
+    client = AckAfterCommit(buffer, client_id="test", protocol=protocol)
+    received: list[Message] = []
+    client.on_message = lambda c, userdata, message: received.append(message)
+    sent = [
+        (f"spBv1.0/G/DDATA/N/C-{k}", k + 1, bytes([k % 256]) * (k * 37 % 400), k == 3) for k in range(200)
+    ]
+    stream = b"".join(publish_packet(t, mid, p, dup, v5) for t, mid, p, dup in sent)
+    sock = Trickle(stream, sizes)
+    client._sock = sock
+    client._sockpairW = None
+    while sock.at < len(stream):
+        assert client.loop_read() == paho.MQTT_ERR_SUCCESS
+    assert client.loop_read() == paho.MQTT_ERR_SUCCESS  # nothing more: not an error
+    assert [(m.topic, m.mid, m.payload, m.dup) for m in received] == sent
+    assert all(m.qos == 1 and not m.retain for m in received)
+    assert sock.sent == [] and list(client._out_packet) == []  # no PUBACK before the commit
+    assert buffer.commit_pending()
+    # written at once (no loop thread here), all 200 in one write, in order
+    assert sock.sent == [b"".join(struct.pack("!BBH", 0x40, 2, mid) for _, mid, _, _ in sent)]
+
+
+def test_an_acknowledgement_of_a_dropped_connection_is_not_sent(tmp_path: Path) -> None:
+    buffer = Buffer(tmp_path, "http://altaviz.invalid", "key")
+    client = AckAfterCommit(buffer, client_id="test", protocol=paho.MQTTv5)
+    client.on_message = lambda c, userdata, message: None
+    client._sock = sock = Trickle(publish_packet("a/b", 1, b"x"), [])
+    client._sockpairW = None
+    client.loop_read()
+    client.connection += 1  # reconnected before the commit: the broker sends the message again
+    buffer.commit_pending()
+    assert sock.sent == [] and list(client._out_packet) == []
+
+
+def test_packets_left_in_the_buffer_are_handled_without_waiting_for_the_socket(
+    tmp_path: Path,
+) -> None:
+    """More packets than one pass handles arrive at once: the next pass of the loop handles the rest
+    although the socket has nothing new (paho's select would wait for its timeout, or for ever)."""
+    buffer = Buffer(tmp_path, "http://altaviz.invalid", "key")
+    client = AckAfterCommit(buffer, client_id="test", protocol=paho.MQTTv5)
+    received: list[Message] = []
+    client.on_message = lambda c, userdata, message: received.append(message)
+    count = PACKETS_PER_READ + 500
+    ours, broker = socket.socketpair()
+    try:
+        ours.setblocking(False)
+        broker.sendall(b"".join(publish_packet(f"t/{k}", k % 65535 + 1, b"p") for k in range(count)))
+        client._sock = ours
+        client._sockpairR = client._sockpairW = None
+        assert client._loop(timeout=0.5) == paho.MQTT_ERR_SUCCESS
+        assert len(received) == PACKETS_PER_READ
+        assert client._loop(timeout=0.5) == paho.MQTT_ERR_SUCCESS
+        assert [m.topic for m in received] == [f"t/{k}" for k in range(count)]
+    finally:
+        client._sock = None
+        ours.close()
+        broker.close()
+
+
+def test_a_value_that_is_not_a_finite_number_is_no_reading() -> None:
+    """A NaN (a failed sensor, as some controllers send it), an infinity, a boolean or a string is left
+    out; the other metrics of the message still make the row."""
+    mapping = parse_mapping(
+        {
+            "metrics": {
+                "Suction": {"sensor": "suction_pressure_psi", "unit": "kPa"},
+                "Vibration": {"sensor": "vibration_mms"},
+            }
+        }
+    )
+    assert mapping.reading("Suction", 689.4757293168361) == ("suction_pressure_psi", pytest.approx(100.0))
+    assert mapping.reading("Suction", 7) == ("suction_pressure_psi", pytest.approx(7 / 6.894757293168361))
+    for value in (math.nan, math.inf, -math.inf, True, "12", None):
+        assert mapping.reading("Vibration", value) is None
+    rows = _rows(
+        "C-1", "N/C-1", [("Vibration", None, math.nan), ("Suction", None, 689.5)], NOW, mapping, Stats()
+    )
+    assert rows == [
+        {"compressor_id": "C-1", "timestamp": NOW, "suction_pressure_psi": pytest.approx(100.0, 1e-3)}
+    ]
