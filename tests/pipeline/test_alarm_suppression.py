@@ -44,7 +44,7 @@ def _stop_start(
 
 
 def _settings(data_dir: Path, suppression: bool = True, **values: Any) -> Settings:
-    off = {} if suppression else {"alert_stopped_share": 0.0, "alert_settle_minutes": 0}
+    off: dict[str, Any] = {} if suppression else {"alert_stopped_share": 0.0, "alert_settle_minutes": 0}
     return Settings(data_dir=data_dir, pipeline_threads=2, **off, **values)
 
 
