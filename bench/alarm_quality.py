@@ -10,16 +10,37 @@ run it) and prints:
   first critical alert (a pipeline episode turning critical, or an escalation).
 
     .venv/bin/python bench/alarm_quality.py [--keep DIR]
+
+With --scenario realistic (SPEC §9: start/stop and idle periods of hours, load changes, weather,
+recalibrations, failures of five modes; one fleet per seed) the same data goes through the real pipeline
+twice in one run: first with state-based alarm suppression off (ALERT_STOPPED_SHARE=0,
+ALERT_SETTLE_MINUTES=0: every reading judged as running, the rule before it, the reference), then with
+the settings as configured (README "Alerts"). It prints, for both, the threshold alerts (gold/alerts
+episodes) per 100 healthy compressor-months (healthy: outside each failure's onset → failure + 2 days of
+repair, read from the simulator's truth, which only an evaluation may read) and by metric; the ISA-18.2
+figures with the fleet as one operator's console (alerts raised per 10 minutes on average and at the
+peak, 10-minute intervals with more than 10, flood periods: from an interval with more than 10 to the
+first with fewer than 5, and the share of time in flood); and for every failure within the run, when
+its first threshold alert came (raised between onset and failure) with and without suppression, each
+difference listed with the reading's operating state. The health stage is left out of these runs: it
+raises no threshold alert (bench/early_warning.py evaluates its early warnings).
+
+    .venv/bin/python bench/alarm_quality.py --scenario realistic          # 3 seeds × 100 × 60 days
+    .venv/bin/python bench/alarm_quality.py --scenario realistic --seeds 1 --compressors 50 --days 30
 """
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from sqlalchemy import select
@@ -54,9 +75,19 @@ def _hours(delta: timedelta | None) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--keep", type=Path, help="Work in this directory and keep it.")
+    parser.add_argument("--scenario", choices=("default", "realistic"), default="default")
+    parser.add_argument("--seeds", type=int, default=3, help="realistic: fleets (seeds) to run")
+    parser.add_argument("--first-seed", type=int, default=1)
+    parser.add_argument("--compressors", type=int, default=100, help="realistic: fleet size")
+    parser.add_argument("--days", type=float, default=60, help="realistic: days of readings")
     args = parser.parse_args()
+    if args.scenario == "realistic":
+        realistic(args)
+        return
     work = args.keep or Path(tempfile.mkdtemp(prefix="altaviz-alarms-"))
     data_dir = work / "data"
     _cli(data_dir, "simulate")
@@ -130,6 +161,241 @@ def main() -> None:
         )
     if args.keep is None:
         print(f"(work files in {work})")
+
+
+# --- the realistic scenario: suppression off (the reference) and on, on the same data -----------------
+
+REALISTIC_START = datetime(2026, 1, 1, tzinfo=UTC)
+REPAIR_DAYS = 2  # a failure's unit is not healthy until this long after it (realistic.REPAIR_HOURS ≤ 48)
+VARIANTS = ("suppression off", "suppression on")
+TEN_MINUTES = 600
+
+
+@dataclass
+class Figures:
+    """One variant's alerts over every seed."""
+
+    alerts: int = 0
+    healthy_alerts: int = 0
+    healthy_by_metric: Counter[str] = field(default_factory=Counter)
+    intervals: int = 0  # 10-minute intervals of the runs
+    per_interval: list[Counter[int]] = field(default_factory=list)  # per seed: interval -> alerts raised
+    firsts: list[int] = field(default_factory=list)  # per seed: the run's first interval
+    first: dict[tuple[int, str, int], tuple[int, str] | None] = field(default_factory=dict)
+
+
+def _no_health(run: object, tables: object) -> object:
+    """The health stage left out (see the docstring): a stage with nothing to do."""
+
+    class Nothing:
+        def full(self, only: str | None = None) -> None:
+            return None
+
+        def incremental(self, compressors: str) -> None:
+            return None
+
+    return Nothing()
+
+
+def _pipeline(settings: Settings) -> None:
+    from unittest import mock
+
+    from altaviz.pipeline.run import PipelineOptions, run_pipeline
+
+    with mock.patch("altaviz.pipeline.run._Run._health", _no_health):
+        result = run_pipeline(settings, PipelineOptions(skip_db=True, full=True))
+    failed = [f"{slug}: {o.error}" for slug, o in result.organizations.items() if getattr(o, "error", None)]
+    if failed:
+        raise SystemExit("pipeline failed: " + "; ".join(failed))
+
+
+def _sql(query: str) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con.execute(query)
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def realistic(args: argparse.Namespace) -> None:
+    from altaviz.simulator import SimulationConfig, simulate
+
+    work = args.keep or Path(tempfile.mkdtemp(prefix="altaviz-alarms-"))
+    configured = Settings(data_dir=work)
+    figures = {v: Figures() for v in VARIANTS}
+    healthy_seconds = 0.0
+    readings = 0
+    states: Counter[str] = Counter()
+    failures_total = 0
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
+        data_dir = work / f"seed-{seed}"
+        shutil.rmtree(data_dir, ignore_errors=True)
+        config = SimulationConfig(
+            compressors=args.compressors,
+            days=args.days,
+            start=REALISTIC_START,
+            seed=seed,
+            scenario="realistic",
+        )
+        simulate(config, data_dir / "landing" / configured.default_organization, truth_dir=data_dir / "truth")
+        truth_file = data_dir / "truth" / "failures.parquet"
+        truth = _sql(f"SELECT compressor_id, mode, onset_at, failure_at FROM '{truth_file}'").fetchall()
+        run_start = _epoch(REALISTIC_START)
+        run_end = run_start + int(args.days * 86_400)
+        windows: dict[str, list[tuple[int, int]]] = {}
+        for cid, _mode, onset, failure in truth:
+            windows.setdefault(cid, []).append((_epoch(onset), _epoch(failure) + REPAIR_DAYS * 86_400))
+        healthy_seconds += args.compressors * (run_end - run_start) - sum(
+            max(0, min(end, run_end) - max(begin, run_start))
+            for spans in windows.values()
+            for begin, end in spans
+        )
+        for variant in VARIANTS:
+            off: dict[str, Any] = {}
+            if variant == VARIANTS[0]:
+                off = {"alert_stopped_share": 0.0, "alert_settle_minutes": 0}
+            settings = Settings(
+                data_dir=data_dir, database_url=None, pipeline_threads=configured.pipeline_threads, **off
+            )
+            began = time.perf_counter()
+            _pipeline(settings)
+            seconds = time.perf_counter() - began
+            lake = Lake(data_dir / "lake")
+            manifest = lake.read_manifest()
+            alerts = _sql(
+                "SELECT a.compressor_id, a.metric, a.raised_at, r.operating_state "
+                f"FROM read_parquet({[str(p) for p in lake.table_files('gold/alerts', manifest)]}) AS a "
+                f"JOIN read_parquet({[str(p) for p in lake.table_files('gold/readings', manifest)]}) AS r "
+                "ON r.compressor_id = a.compressor_id AND r.timestamp = a.raised_at ORDER BY a.raised_at"
+            ).fetchall()
+            if variant == VARIANTS[-1]:
+                readings_files = [str(p) for p in lake.table_files("gold/readings", manifest)]
+                for state, count in _sql(
+                    f"SELECT operating_state, COUNT(*) FROM read_parquet({readings_files}) GROUP BY 1"
+                ).fetchall():
+                    states[state] += count
+                    readings += count
+            print(f"seed {seed}, {variant}: {len(alerts):,} threshold alerts; pipeline {seconds:.0f} s")
+            f = figures[variant]
+            f.alerts += len(alerts)
+            f.intervals += (run_end - run_start) // TEN_MINUTES
+            raised: Counter[int] = Counter()
+            for cid, metric, raised_at, _state in alerts:
+                t = _epoch(raised_at)
+                raised[t // TEN_MINUTES] += 1
+                if not any(begin <= t < end for begin, end in windows.get(cid, [])):
+                    f.healthy_alerts += 1
+                    f.healthy_by_metric[metric] += 1
+            f.per_interval.append(raised)
+            f.firsts.append(run_start // TEN_MINUTES)
+            for cid, mode, onset, failure in truth:
+                if _epoch(failure) > run_end:
+                    continue
+                first = next(
+                    (
+                        (_epoch(raised_at), f"{metric} ({state})")
+                        for c, metric, raised_at, state in alerts
+                        if c == cid and onset <= raised_at <= failure
+                    ),
+                    None,
+                )
+                f.first[(seed, f"{cid} {mode}", _epoch(failure))] = first
+        failures_total += sum(1 for _c, _m, _o, failure in truth if _epoch(failure) <= run_end)
+    _report_realistic(args, figures, healthy_seconds, readings, states, failures_total)
+    if args.keep is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _floods(raised: Counter[int], first: int, intervals: int) -> tuple[int, int]:
+    """Flood periods (ISA-18.2 / EEMUA 191: from a 10-minute interval with more than 10 alerts to the
+    first with fewer than 5) and the intervals they span."""
+    floods = flooded = 0
+    in_flood = False
+    for k in range(first, first + intervals):
+        n = raised.get(k, 0)
+        if not in_flood and n > 10:
+            in_flood, floods = True, floods + 1
+        elif in_flood and n < 5:
+            in_flood = False
+        flooded += in_flood
+    return floods, flooded
+
+
+def _report_realistic(
+    args: argparse.Namespace,
+    figures: dict[str, Figures],
+    healthy_seconds: float,
+    readings: int,
+    states: Counter[str],
+    failures_total: int,
+) -> None:
+    months = healthy_seconds / (30 * 86_400)
+    configured = Settings()
+    print(
+        f"\nrealistic scenario: seeds {args.first_seed}..{args.first_seed + args.seeds - 1}, "
+        f"{args.compressors} compressors × {args.days:g} days each ({readings:,} readings: "
+        + ", ".join(f"{states[s] / max(readings, 1):.1%} {s}" for s in ("running", "starting", "stopped"))
+        + f"); healthy time {months:,.1f} compressor-months; suppression on = ALERT_STOPPED_SHARE="
+        f"{configured.alert_stopped_share:g}, ALERT_SETTLE_MINUTES={configured.alert_settle_minutes}"
+    )
+    print(f"{'':52}" + "".join(f"{v:>18}" for v in VARIANTS))
+
+    def row(label: str, cells: list[str]) -> None:
+        print(f"{label:52}" + "".join(f"{c:>18}" for c in cells))
+
+    fs = [figures[v] for v in VARIANTS]
+    row("threshold alerts", [f"{f.alerts:,}" for f in fs])
+    row(
+        "  on healthy units, per 100 healthy comp-months",
+        [f"{100 * f.healthy_alerts / months:.1f}" for f in fs],
+    )
+    metrics = sorted({m for f in fs for m in f.healthy_by_metric}, key=lambda m: -fs[0].healthy_by_metric[m])
+    for metric in metrics:
+        row(f"    {metric}", [f"{100 * f.healthy_by_metric[metric] / months:.1f}" for f in fs])
+    per_hour = [6 * f.alerts / max(f.intervals, 1) for f in fs]
+    row(
+        f"alerts per hour, average ({args.compressors} compressors, one console)",
+        [f"{x:.3f}" for x in per_hour],
+    )
+    row("alerts per 10 minutes, average", [f"{f.alerts / max(f.intervals, 1):.4f}" for f in fs])
+    row(
+        "alerts per 10 minutes, peak",
+        [f"{max((max(r.values(), default=0) for r in f.per_interval), default=0)}" for f in fs],
+    )
+    row(
+        "10-minute intervals with more than 10 alerts",
+        [f"{sum(1 for r in f.per_interval for n in r.values() if n > 10)}" for f in fs],
+    )
+    floods = [
+        [
+            _floods(r, first, f.intervals // len(f.per_interval))
+            for r, first in zip(f.per_interval, f.firsts, strict=True)
+        ]
+        for f in fs
+    ]
+    row("flood periods (>10 in 10 min until <5)", [f"{sum(n for n, _ in fl)}" for fl in floods])
+    row(
+        "time in flood",
+        [f"{sum(k for _, k in fl) / max(f.intervals, 1):.2%}" for fl, f in zip(floods, fs, strict=True)],
+    )
+
+    off, on = fs
+    keys = sorted(off.first)
+    detected = [sum(1 for k in keys if f.first[k] is not None) for f in fs]
+    row(f"failures with a threshold alert before failure (of {failures_total})", [str(d) for d in detected])
+    same = [k for k in keys if off.first[k] == on.first[k]]
+    print(f"first threshold alert of a failure: the same with suppression on for {len(same)} of {len(keys)}")
+    for k in keys:
+        if off.first[k] == on.first[k]:
+            continue
+        seed, unit, failure = k
+        print(f"  seed {seed} {unit}: off {_said(off.first[k], failure)}; on {_said(on.first[k], failure)}")
+
+
+def _said(found: tuple[int, str] | None, failure: int) -> str:
+    return "none" if found is None else f"{(failure - found[0]) / 3600:.1f} h before failure, {found[1]}"
 
 
 def _bucket(moment: datetime) -> datetime:

@@ -86,6 +86,26 @@ class Settings(BaseSettings):
         description="Readings per chunk of the fleet in a full embedded run: bigger fleets run in chunks "
         "of compressors, so memory stays bounded and time grows linearly.",
     )
+    alert_stopped_share: float = Field(
+        0.1,
+        ge=0,
+        lt=1,
+        validation_alias=_env("ALERT_STOPPED_SHARE"),
+        description="A reading is of a stopped unit when its horsepower and gas flow are both below this "
+        "share of the compressor's warning limits for them (the organization's effective limits; 180 HP "
+        "and 600 Mcf/day by default); a stopped unit's readings judge no threshold. 0 turns state-based "
+        "suppression off (every reading is judged as running).",
+    )
+    alert_settle_minutes: int = Field(
+        240,
+        ge=0,
+        le=1440,
+        validation_alias=_env("ALERT_SETTLE_MINUTES"),
+        description="After a stopped unit starts again, its low-flow, low-suction and temperature-rate "
+        "limits are not judged for this many minutes (the start's own transient: flow and pressures come "
+        "up, the discharge temperature climbs back); while stopped, no threshold is judged. 0 judges "
+        "every limit from the first running reading.",
+    )
     prediction_horizon_hours: float = Field(
         72,
         gt=0,

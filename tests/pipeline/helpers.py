@@ -3,7 +3,7 @@
 import itertools
 import math
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -164,6 +164,54 @@ def cut_batches(readings: pa.Table, cuts: list[datetime]) -> list[pa.Table]:
             batch = batch.filter(pc.less(batch["timestamp"], pa.scalar(end, ts.type)))
         batches.append(batch)
     return batches
+
+
+# A compressor that stops and starts (state-based alarm suppression, engine parity): a running unit
+# reads HEALTHY; a stopped one's readings tend to these (realistic.STOPPED_LEVEL; ambient 75 + 20 °F).
+AT_REST = {
+    "vibration_mms": 0.3,
+    "discharge_temp_f": 95.0,
+    "suction_pressure_psi": 78.0,
+    "discharge_pressure_psi": 550.0,
+    "horsepower_consumption": 14.0,
+    "gas_flow_mcf": 30.0,
+}
+TAU_MINUTES = {"discharge_temp_f": 90.0, "suction_pressure_psi": 20.0, "discharge_pressure_psi": 20.0}
+Override = Callable[[int], dict[str, float]]
+
+
+def stop_start_series(
+    start: datetime,
+    before: int = 36,
+    stopped: int = 24,
+    after: int = 72,
+    override: Override | None = None,
+    compressor: str = "COMP-001",
+) -> list[dict[str, Any]]:
+    """10-minute readings of a compressor that stops and starts the way a real one does: `before`
+    running readings, `stopped` of a stopped unit, `after` running ones. Stopped, flow and horsepower
+    fall to the meters' zero offsets and vibration to a background; the discharge temperature cools
+    towards ambient + 20 °F with a 90-minute time constant and warms back the same way after the
+    start; suction rises and discharge falls towards settle-out pressure with a 20-minute one (the
+    realistic scenario's physics, altaviz.simulator.realistic). `override` (reading index -> values)
+    changes any reading's values afterwards. A small wobble keeps every sensor from reading one value
+    12 times in a row (silver's stuck check)."""
+    rows = []
+    level = dict(HEALTHY)
+    for i in range(before + stopped + after):
+        target = AT_REST if before <= i < before + stopped else HEALTHY
+        for sensor in HEALTHY:
+            tau = TAU_MINUTES.get(sensor)
+            level[sensor] = (
+                target[sensor]
+                if tau is None
+                else target[sensor] + (level[sensor] - target[sensor]) * math.exp(-10 / tau)
+            )
+        wobble = 1 + 0.002 * math.sin(1.7 * i)
+        row = {sensor: round(value * wobble, 2) for sensor, value in level.items()}
+        row.update(override(i) if override else {})
+        rows.append({"compressor_id": compressor, "timestamp": start + timedelta(minutes=10 * i), **row})
+    return rows
 
 
 # A compressor that degrades (the health stage's tests, engine parity): hand-built, not simulated.

@@ -196,5 +196,13 @@ def test_gold_readings_hold_what_is_read(default_run: tuple[Path, PipelineResult
         "quality_flags",
         "pressure_differential",
         "temp_rate_of_change",
+        "operating_state",
         *statuses,
     }
+
+
+def test_the_default_fleet_never_stops(default_run: tuple[Path, PipelineResult]) -> None:
+    """The demo's units run all week, so state-based alarm suppression leaves its alerts as they were."""
+    data_dir, _ = default_run
+    states = {r["operating_state"] for r in lake_rows(data_dir, "gold/readings")}
+    assert states == {"running"}

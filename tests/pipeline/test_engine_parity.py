@@ -1,5 +1,5 @@
 """DuckDB and Spark (real PySpark, local mode) run the same SQL files and the same per-compressor
-health step on the same fault-injected bronze of three organizations (the same compressor ids in
+health step on the same fault-injected bronze of four organizations (the same compressor ids in
 all) and must produce the same tables, row for row, within floating-point tolerance, in the same lake
 layout."""
 
@@ -20,7 +20,9 @@ from tests.pipeline.helpers import (
     land_readings,
     run,
     settings_for,
+    stop_start_series,
     write_fleet,
+    write_readings,
 )
 
 KEYS = {
@@ -40,6 +42,9 @@ KEYS = {
 SECOND = "second-org"
 # an organization whose compressor degrades for long enough to be judged, warned and projected
 THIRD = "degrading-org"
+# an organization whose compressor stops and starts: a trip, a restart with a leak (alarm suppression)
+FOURTH = "stopping-org"
+TRIP = {35: {"vibration_mms": 9.5}}
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +58,14 @@ def both_engines(
     simulate(config, duck / "landing" / SECOND)
     write_fleet(duck / "landing" / THIRD, ["COMP-001", "COMP-002"])
     land_readings(duck / "landing" / THIRD, "readings.parquet", degrading_fleet(days=9.6))
+    write_fleet(duck / "landing" / FOURTH, ["COMP-001"])
+    write_readings(
+        duck / "landing" / FOURTH,
+        "readings.parquet",
+        stop_start_series(
+            OFF_HOUR_START, override=lambda i: {"gas_flow_mcf": 5000.0} if i >= 90 else TRIP.get(i, {})
+        ),
+    )
     run(settings_for(duck), skip_db=True)
     spark = tmp_path_factory.mktemp("spark") / "data"
     shutil.copytree(duck, spark)  # the same bronze, with the same load times
@@ -83,6 +96,18 @@ def test_every_table_matches(both_engines: tuple[Path, Path], table: str) -> Non
     for want, got in zip(expected, actual, strict=True):
         different = {k: (want[k], got[k]) for k in want if not _same(want[k], got[k])}
         assert not different, f"{table} row {[want[k] for k in KEYS[table].split(', ')]}: {different}"
+
+
+def test_operating_states_and_suppressed_alerts_match(both_engines: tuple[Path, Path]) -> None:
+    """The stopping organization's readings take every operating state, and its episodes (the trip's,
+    the leak's once the start has settled) are the same on both engines."""
+    for lake in both_engines:
+        states = {
+            r["operating_state"] for r in lake_rows(lake, "gold/readings", f"organization = '{FOURTH}'")
+        }
+        assert states == {"running", "starting", "stopped"}
+        alerts = lake_rows(lake, "gold/alerts", f"organization = '{FOURTH}'", "started_at")
+        assert [a["metric"] for a in alerts] == ["vibration_mms", "gas_flow_mcf"]
 
 
 def test_spark_sql_keeps_fractional_epoch_seconds() -> None:

@@ -12,9 +12,10 @@ earliest moment the new readings can affect and keeps everything before it:
 - context start: 24 hours before the zone start. Alert events read the ALERT_READINGS_BEFORE readings
   of each compressor before the zone start within it (the on- and clear-delays count back 3); silver
   reads the 12 readings before the zone start of each compressor (the stuck-sensor check's reach).
-- gold's readings read silver from RATE_CONTEXT before the zone start: the temperature rate of change
-  (the per-compressor step, rolling.py) looks two hours back; the rows before the zone start are
-  context only.
+- gold's readings read silver from RATE_CONTEXT (or params.settle_seconds, if longer) before the zone
+  start: the temperature rate of change (the per-compressor step, rolling.py) looks two hours back, a
+  reading's operating state (gold_readings.sql) the settle time back; the rows before the zone start
+  are context only.
 
 The steps are the same SQL files as a full run, on the same engine, over the current tables cut to
 the context; their outputs replace the tables' rows from the zone start (only the files holding such
@@ -432,7 +433,9 @@ class IncrementalRun:
         e = self.engine
         silver = self.tables.files("silver/readings")
         e.bind_rows("batch_span", batch_span_rows(self.spans))
-        e.bind_sql("silver_readings", _rows_from(silver, "timestamp", bounds.zone_start - RATE_CONTEXT))
+        settle = timedelta(seconds=float(e.rows("SELECT settle_seconds FROM params")[0][0]))
+        context = max(RATE_CONTEXT, settle)
+        e.bind_sql("silver_readings", _rows_from(silver, "timestamp", bounds.zone_start - context))
         e.bind_sql("evaluation", f"SELECT {_literal(bounds.zone_start)} AS evaluate_from")
         rated, readings, hourly, series, violations, events, alerts = GOLD_STEPS
         run_step(e, rated, None)

@@ -52,6 +52,8 @@ def params_row(settings: Settings) -> dict[str, Any]:
         "open_readings": OPEN_READINGS,
         "clear_readings": CLEAR_READINGS,
         "deadband_ratio": DEADBAND_RATIO,
+        "stopped_share": settings.alert_stopped_share,
+        "settle_seconds": settings.alert_settle_minutes * 60,
         "freshness_sla_minutes": settings.freshness_sla_minutes,
         "completeness_pass": COMPLETENESS_PASS,
         "consistency_pass": CONSISTENCY_PASS,
@@ -66,7 +68,8 @@ def params_row(settings: Settings) -> dict[str, Any]:
 
 
 def threshold_rows(thresholds: tuple[Threshold, ...] = DEFAULT_THRESHOLDS) -> list[dict[str, Any]]:
-    """The default limits per metric (SPEC §2), with the default on-delay and clear counts."""
+    """The default limits per metric (SPEC §2), with the default on-delay and clear counts, and whether a
+    start takes the metric past its limit (not judged while the unit settles)."""
     return [
         {
             "metric": t.metric,
@@ -75,6 +78,7 @@ def threshold_rows(thresholds: tuple[Threshold, ...] = DEFAULT_THRESHOLDS) -> li
             "critical": None if t.critical is None else float(t.critical),
             "on_delay": OPEN_READINGS,
             "clear_count": CLEAR_READINGS,
+            "start_transient": t.start_transient,
         }
         for t in thresholds
     ]

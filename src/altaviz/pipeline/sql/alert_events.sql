@@ -6,35 +6,69 @@
 -- the series: an incremental run's series starts at its look-back; empty when everything is computed).
 --
 -- Each reading is violating (state 1), clear (state 0: back past the warning limit by the deadband,
--- params.deadband_ratio of the limit), or neither (state 2: in the deadband, or a value silver flagged
--- as a spike, which neither opens nor clears an episode). A reading opens when it is the
--- params.open_readings-th violating reading in a row (the on-delay: a lone spike opens nothing), and
--- clears when it is the params.clear_readings-th clear reading in a row. The deadband keeps a value
--- hovering at the limit from opening and closing episodes over and over (chattering).
-WITH classified AS (
+-- params.deadband_ratio of the limit), or neither (state 2: in the deadband, a value silver flagged
+-- as a spike, or a limit the unit's operating state leaves unjudged, see below), which neither opens
+-- nor clears an episode. A reading opens when it is the params.open_readings-th violating reading in a
+-- row (the on-delay: a lone spike opens nothing), and clears when it is the params.clear_readings-th
+-- clear reading in a row. The deadband keeps a value hovering at the limit from opening and closing
+-- episodes over and over (chattering).
+--
+-- State-based suppression (ISA-18.2 designed suppression; README "Alerts"), on the operating state
+-- gold_readings.sql reads off the data: a stopped unit's reading judges no limit (its flow, pressures
+-- and horsepower are those of a machine at rest, not of a fault), and a starting unit's (the
+-- params.settle_seconds after its last stopped reading) judges none of the limits a start itself
+-- crosses (thresholds.start_transient: low flow, low suction pressure, the temperature rate); the
+-- others (high vibration, temperature, pressures, horsepower) are judged from the first running
+-- reading, as crossing them during a start is a fault. An episode open when the unit stops stays open
+-- through the stop and the start: those readings neither extend nor clear it.
+-- A trip: a violating reading of a limit judged during a start that the unit's stop follows (the next
+-- reading is stopped) opens its episode though its streak is shorter than the on-delay, and counts
+-- though silver flagged it as a spike: the unit stopped on it, and the readings that would have shown
+-- a lone glitch are a stopped machine's. A fault that trips the unit is alerted at the trip at the
+-- latest. (Limits a start crosses are left out: a unit run down before a stop passes them on its way.)
+WITH judged AS (
     SELECT
-        s.organization,
-        s.compressor_id,
-        s.metric,
-        s.timestamp,
-        s.value,
-        s.status,
-        CASE
-            WHEN s.suspect THEN 2
-            WHEN s.status IN ('warning', 'critical') THEN 1
-            WHEN t.direction = 'high' AND s.value < t.warning * (1 - p.deadband_ratio) THEN 0
-            WHEN t.direction = 'low' AND s.value > t.warning * (1 + p.deadband_ratio) THEN 0
-            ELSE 2
-        END AS state,
-        t.on_delay AS open_readings,
-        t.clear_count AS clear_readings,
-        b.compressor_id IS NOT NULL AS violated_before
+        s.*,
+        t.direction,
+        t.warning,
+        t.on_delay,
+        t.clear_count,
+        s.operating_state = 'stopped' OR (s.operating_state = 'starting' AND t.start_transient) AS unjudged,
+        COALESCE(
+            NOT t.start_transient
+            AND LEAD(s.operating_state) OVER (
+                PARTITION BY s.organization, s.compressor_id, s.metric ORDER BY s.timestamp
+            ) = 'stopped',
+            FALSE
+        ) AS before_stop
     FROM metric_series AS s
     JOIN compressor_thresholds AS t
         ON t.organization = s.organization AND t.compressor_id = s.compressor_id AND t.metric = s.metric
+),
+classified AS (
+    SELECT
+        j.organization,
+        j.compressor_id,
+        j.metric,
+        j.timestamp,
+        j.value,
+        j.status,
+        CASE
+            WHEN j.unjudged THEN 2
+            WHEN j.suspect AND NOT j.before_stop THEN 2
+            WHEN j.status IN ('warning', 'critical') THEN 1
+            WHEN j.direction = 'high' AND j.value < j.warning * (1 - p.deadband_ratio) THEN 0
+            WHEN j.direction = 'low' AND j.value > j.warning * (1 + p.deadband_ratio) THEN 0
+            ELSE 2
+        END AS state,
+        j.before_stop,
+        j.on_delay AS open_readings,
+        j.clear_count AS clear_readings,
+        b.compressor_id IS NOT NULL AS violated_before
+    FROM judged AS j
     CROSS JOIN params AS p
     LEFT JOIN violated_before AS b
-        ON b.organization = s.organization AND b.compressor_id = s.compressor_id AND b.metric = s.metric
+        ON b.organization = j.organization AND b.compressor_id = j.compressor_id AND b.metric = j.metric
 ),
 numbered AS (
     SELECT
@@ -54,6 +88,13 @@ streaks AS (
         MAX(CASE WHEN state = 1 THEN 1 ELSE 0 END) OVER so_far = 1 AS violated_so_far
     FROM numbered AS n
     WINDOW so_far AS (PARTITION BY organization, compressor_id, metric ORDER BY timestamp ROWS UNBOUNDED PRECEDING)
+),
+opening AS (
+    SELECT
+        s.*,
+        state = 1 AND (violating_streak = open_readings OR (before_stop AND violating_streak < open_readings))
+            AS opens
+    FROM streaks AS s
 )
 SELECT
     organization,
@@ -62,9 +103,9 @@ SELECT
     timestamp,
     value,
     status,
-    -- on an opening reading, when its violating streak began (its reading on-delay back)
-    CASE WHEN state = 1 AND violating_streak = open_readings THEN streak_start END AS streak_start,
-    state = 1 AND violating_streak = open_readings AS opens,
+    -- on an opening reading, when its violating streak began
+    CASE WHEN opens THEN streak_start END AS streak_start,
+    opens,
     state = 0 AND clear_streak = clear_readings AS clears
-FROM streaks
+FROM opening
 WHERE state = 1 OR (state = 0 AND clear_streak = clear_readings AND (violated_so_far OR violated_before))

@@ -1,7 +1,8 @@
--- Long form (compressor, timestamp, metric, value, status, suspect) of every metric that has at least
--- one violation on that compressor: the input of violations and alert episodes. Pairs that never left
--- normal are left out, which keeps this small on a healthy fleet. `suspect` marks a value resting on a
--- reading silver flagged as a spike.
+-- Long form (compressor, timestamp, metric, value, status, suspect, operating_state) of every metric
+-- that has at least one violation on that compressor: the input of violations and alert episodes. Pairs
+-- that never left normal are left out, which keeps this small on a healthy fleet. `suspect` marks a
+-- value resting on a reading silver flagged as a spike; `operating_state` is the reading's
+-- (gold_readings.sql: running, starting or stopped).
 -- Inputs: gold_readings, prior_violations (compressor and metric pairs violated in readings an earlier
 -- run processed; empty when everything is recomputed).
 WITH violated AS (
@@ -47,35 +48,43 @@ flagged AS (
 )
 SELECT organization, compressor_id, timestamp, 'vibration_mms' AS metric, vibration_mms AS value,
        vibration_mms_status AS status,
-       COALESCE(quality_flags LIKE '%spike:vibration_mms%', FALSE) AS suspect
+       COALESCE(quality_flags LIKE '%spike:vibration_mms%', FALSE) AS suspect,
+       operating_state
 FROM flagged WHERE vib = 1 AND vibration_mms_status IS NOT NULL
 UNION ALL
 SELECT organization, compressor_id, timestamp, 'discharge_temp_f', discharge_temp_f, discharge_temp_f_status,
-       COALESCE(quality_flags LIKE '%spike:discharge_temp_f%', FALSE)
+       COALESCE(quality_flags LIKE '%spike:discharge_temp_f%', FALSE),
+       operating_state
 FROM flagged WHERE temp = 1 AND discharge_temp_f_status IS NOT NULL
 UNION ALL
 SELECT organization, compressor_id, timestamp, 'discharge_pressure_psi', discharge_pressure_psi, discharge_pressure_psi_status,
-       COALESCE(quality_flags LIKE '%spike:discharge_pressure_psi%', FALSE)
+       COALESCE(quality_flags LIKE '%spike:discharge_pressure_psi%', FALSE),
+       operating_state
 FROM flagged WHERE dis = 1 AND discharge_pressure_psi_status IS NOT NULL
 UNION ALL
 SELECT organization, compressor_id, timestamp, 'suction_pressure_psi', suction_pressure_psi, suction_pressure_psi_status,
-       COALESCE(quality_flags LIKE '%spike:suction_pressure_psi%', FALSE)
+       COALESCE(quality_flags LIKE '%spike:suction_pressure_psi%', FALSE),
+       operating_state
 FROM flagged WHERE suc = 1 AND suction_pressure_psi_status IS NOT NULL
 UNION ALL
 SELECT organization, compressor_id, timestamp, 'horsepower_consumption', horsepower_consumption,
        horsepower_consumption_status,
-       COALESCE(quality_flags LIKE '%spike:horsepower_consumption%', FALSE)
+       COALESCE(quality_flags LIKE '%spike:horsepower_consumption%', FALSE),
+       operating_state
 FROM flagged WHERE hp = 1 AND horsepower_consumption_status IS NOT NULL
 UNION ALL
 SELECT organization, compressor_id, timestamp, 'gas_flow_mcf', gas_flow_mcf, gas_flow_mcf_status,
-       COALESCE(quality_flags LIKE '%spike:gas_flow_mcf%', FALSE)
+       COALESCE(quality_flags LIKE '%spike:gas_flow_mcf%', FALSE),
+       operating_state
 FROM flagged WHERE flow = 1 AND gas_flow_mcf_status IS NOT NULL
 UNION ALL
 SELECT organization, compressor_id, timestamp, 'pressure_differential', pressure_differential, pressure_differential_status,
        COALESCE(quality_flags LIKE '%spike:discharge_pressure_psi%'
-                OR quality_flags LIKE '%spike:suction_pressure_psi%', FALSE)
+                OR quality_flags LIKE '%spike:suction_pressure_psi%', FALSE),
+       operating_state
 FROM flagged WHERE dp = 1 AND pressure_differential_status IS NOT NULL
 UNION ALL
 SELECT organization, compressor_id, timestamp, 'temp_rate_of_change', temp_rate_of_change, temp_rate_of_change_status,
-       FALSE
+       FALSE,
+       operating_state
 FROM flagged WHERE rate = 1 AND temp_rate_of_change_status IS NOT NULL

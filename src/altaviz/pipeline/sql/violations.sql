@@ -1,4 +1,6 @@
--- One row per reading and metric beyond its warning or critical threshold.
+-- One row per reading and metric beyond its warning or critical threshold, with the unit's operating
+-- state at that reading (gold_readings.sql): a violation of a stopped or starting unit is kept here,
+-- as what the value was, though alert_events.sql does not count it (state-based suppression).
 -- Inputs: metric_series, thresholds.
 SELECT
     s.organization,
@@ -7,7 +9,8 @@ SELECT
     s.metric,
     s.value,
     s.status AS severity,
-    CASE WHEN s.status = 'critical' THEN t.critical ELSE t.warning END AS threshold_value
+    CASE WHEN s.status = 'critical' THEN t.critical ELSE t.warning END AS threshold_value,
+    s.operating_state
 FROM metric_series AS s
 JOIN compressor_thresholds AS t
     ON t.organization = s.organization AND t.compressor_id = s.compressor_id AND t.metric = s.metric
