@@ -37,6 +37,7 @@ ones it was tuned on.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import tempfile
 import time
@@ -430,6 +431,7 @@ class Tally:
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys((*NAMES, "simulate"), 0.0))
     readings: int = 0
     details: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
 
     def merge(self, other: Tally) -> None:
         for name in NAMES:
@@ -452,6 +454,7 @@ class Tally:
             mine[0] += d
             mine[1] += n
         self.details += other.details
+        self.seeds = sorted(self.seeds + other.seeds)
         self.forecast_err_crit += other.forecast_err_crit
         self.forecast_err_warn += other.forecast_err_warn
         for key in (
@@ -468,7 +471,7 @@ class Tally:
 
 def evaluate_seed(job: tuple[int, int, float, HealthConfig, Path, bool]) -> Tally:
     seed, compressors, days, config, cache, fleet_context = job
-    tally = Tally()
+    tally = Tally(seeds=[seed])
     began = time.process_time()
     units, failures, run_start, run_end = load(seed, compressors, days, cache)
     events = healthy_events(seed, compressors, days)
@@ -585,10 +588,21 @@ def running_readings(u: Unit, config: HealthConfig) -> np.ndarray:
     return running & (u.times - last_stop > config.settle_hours * HOUR)
 
 
+def _ranges(seeds: list[int]) -> str:
+    """1,2,3,5 -> "1..3, 5"."""
+    parts: list[list[int]] = []
+    for seed in sorted(seeds):
+        if parts and seed == parts[-1][1] + 1:
+            parts[-1][1] = seed
+        else:
+            parts.append([seed, seed])
+    return ", ".join(f"{a}..{b}" if b > a else f"{a}" for a, b in parts)
+
+
 def report(args: argparse.Namespace, t: Tally) -> None:
     months = t.healthy_seconds / (30 * DAY)
     print(
-        f"realistic scenario: seeds {args.first_seed}..{args.first_seed + args.seeds - 1}, "
+        f"realistic scenario: seeds {_ranges(t.seeds)}, "
         f"{args.compressors} compressors × {args.days:g} days each ({t.readings:,} readings)"
     )
     print(
@@ -670,6 +684,11 @@ def main() -> None:
         action="store_true",
         help="run (c) as the pipeline does: without the station ambient proxy and the fleet prior",
     )
+    parser.add_argument(
+        "--partial",
+        type=Path,
+        help="rewrite the report over the seeds done so far to this file after each seed",
+    )
     parser.add_argument("--details", action="store_true", help="print each failure and false warning of (c)")
     parser.add_argument(
         "--set",
@@ -692,11 +711,26 @@ def main() -> None:
         from multiprocessing import Pool
 
         with Pool(args.jobs) as pool:
-            for tally in pool.imap_unordered(evaluate_seed, jobs):
+            for tally in pool.imap(evaluate_seed, jobs):  # in seed order: a partial run is seeds 1..k
                 total.merge(tally)
+                _partial(args, total)
     else:
         for job in jobs:
             total.merge(evaluate_seed(job))
+            _partial(args, total)
+    _print_all(args, total)
+
+
+def _partial(args: argparse.Namespace, total: Tally) -> None:
+    """With --partial FILE: the report over the seeds done so far, rewritten after each seed."""
+    if args.partial is None:
+        return
+    with args.partial.open("w") as out, contextlib.redirect_stdout(out):
+        print(f"(partial: {len(total.seeds)} of {args.seeds} seeds done)")
+        _print_all(args, total)
+
+
+def _print_all(args: argparse.Namespace, total: Tally) -> None:
     if args.details:
         print("\n".join(sorted(total.details)))
     if args.set:
