@@ -37,6 +37,7 @@ ones it was tuned on.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import tempfile
 import time
@@ -51,7 +52,7 @@ import pyarrow.parquet as pq
 
 from altaviz.fleet import SENSOR_NAMES
 from altaviz.fleet.thresholds import DEFAULT_CLEAR_COUNT, DEFAULT_ON_DELAY, THRESHOLDS_BY_METRIC
-from altaviz.health import HealthConfig, health_step
+from altaviz.health import RESET_EVENT_TYPES, HealthConfig, health_step
 from altaviz.health.model import fleet_prior
 from altaviz.simulator import SimulationConfig, realistic, simulate
 from altaviz.simulator.fleet import build_fleet
@@ -70,7 +71,7 @@ class Unit:
     station: str
     times: np.ndarray
     values: np.ndarray  # (6, n)
-    resets: np.ndarray  # epoch seconds of maintenance events
+    resets: np.ndarray  # epoch seconds of the maintenance events after which the model learns again
 
 
 @dataclass
@@ -91,7 +92,7 @@ class Method:
 
 
 def cache_file(cache: Path, seed: int, compressors: int, days: float) -> Path:
-    return cache / f"realistic-s{seed}-c{compressors}-d{days:g}.npz"
+    return cache / f"realistic-v2-s{seed}-c{compressors}-d{days:g}.npz"
 
 
 def load(seed: int, compressors: int, days: float, cache: Path) -> tuple[list[Unit], list[Failure], int, int]:
@@ -102,7 +103,7 @@ def load(seed: int, compressors: int, days: float, cache: Path) -> tuple[list[Un
     with np.load(path) as f:
         ids, stations, bounds = f["ids"], f["stations"], f["bounds"]
         times, values, resets = f["times"], f["values"], f["resets"]
-        reset_ids, truth_ids = f["reset_ids"], f["truth_ids"]
+        reset_ids, reset_types, truth_ids = f["reset_ids"], f["reset_types"], f["truth_ids"]
         truth_modes, truth_times = f["truth_modes"], f["truth_times"]
         run = f["run"]
     units = [
@@ -111,7 +112,7 @@ def load(seed: int, compressors: int, days: float, cache: Path) -> tuple[list[Un
             str(station),
             times[lo:hi],
             values[:, lo:hi],
-            np.sort(resets[reset_ids == cid]),
+            np.sort(resets[(reset_ids == cid) & np.isin(reset_types, RESET_EVENT_TYPES)]),
         )
         for cid, station, lo, hi in zip(ids, stations, bounds[:-1], bounds[1:], strict=True)
     ]
@@ -155,6 +156,7 @@ def _simulate_to(path: Path, seed: int, compressors: int, days: float) -> None:
         values=values,
         resets=np.array([int(e["performed_at"].timestamp()) for e in maintenance], dtype=np.int64),
         reset_ids=np.array([e["compressor_id"] for e in maintenance], dtype=str),
+        reset_types=np.array([e["event_type"] for e in maintenance], dtype=str),
         truth_ids=np.array([r["compressor_id"] for r in truth], dtype=str),
         truth_modes=np.array([r["mode"] for r in truth], dtype=str),
         truth_times=np.array(
@@ -363,7 +365,7 @@ def prior_for(
 
 
 def model_warnings(
-    u: Unit, ambient: tuple[np.ndarray, np.ndarray] | None, prior: np.ndarray, config: HealthConfig
+    u: Unit, ambient: tuple[np.ndarray, np.ndarray] | None, prior: np.ndarray | None, config: HealthConfig
 ) -> tuple[list[int], dict[int, tuple[float, float]], list[str]]:
     """Warning starts, the projections (critical, warning) at each, and each start's driving sensor
     and flag ("anomaly" or "prediction")."""
@@ -428,6 +430,8 @@ class Tally:
     by_mode: dict[str, list[int]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys((*NAMES, "simulate"), 0.0))
     readings: int = 0
+    details: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
 
     def merge(self, other: Tally) -> None:
         for name in NAMES:
@@ -449,6 +453,8 @@ class Tally:
             mine = self.by_mode.setdefault(mode, [0, 0])
             mine[0] += d
             mine[1] += n
+        self.details += other.details
+        self.seeds = sorted(self.seeds + other.seeds)
         self.forecast_err_crit += other.forecast_err_crit
         self.forecast_err_warn += other.forecast_err_warn
         for key in (
@@ -463,16 +469,16 @@ class Tally:
             setattr(self, key, getattr(self, key) + getattr(other, key))
 
 
-def evaluate_seed(job: tuple[int, int, float, HealthConfig, Path]) -> Tally:
-    seed, compressors, days, config, cache = job
-    tally = Tally()
+def evaluate_seed(job: tuple[int, int, float, HealthConfig, Path, bool]) -> Tally:
+    seed, compressors, days, config, cache, fleet_context = job
+    tally = Tally(seeds=[seed])
     began = time.process_time()
     units, failures, run_start, run_end = load(seed, compressors, days, cache)
     events = healthy_events(seed, compressors, days)
     tally.seconds["simulate"] += time.process_time() - began
-    ambient = ambient_proxy(units)
+    ambient = ambient_proxy(units) if fleet_context else {}
     began = time.process_time()
-    prior = prior_for(units, ambient, config)
+    prior = prior_for(units, ambient, config) if fleet_context else None
     tally.seconds["health model"] += time.process_time() - began
     per_unit_failures: dict[str, list[Failure]] = defaultdict(list)
     for f in failures:
@@ -504,9 +510,12 @@ def evaluate_seed(job: tuple[int, int, float, HealthConfig, Path]) -> Tally:
                 if any(t <= f.failure <= t + FALSE_HORIZON for f in unit_failures):
                     continue
                 tally.false[name] += 1
-                tally.false_causes[name][cause_of(t, events.get(u.cid, []))] += 1
+                cause = cause_of(t, events.get(u.cid, []))
+                tally.false_causes[name][cause] += 1
                 if name == "health model":
                     tally.false_labels[labels[k]] += 1
+                    day = (t - run_start) / DAY
+                    tally.details.append(f"false s{seed} {u.cid} day {day:.1f} {labels[k]} ({cause})")
         for f in unit_failures:
             if f.failure > run_end:
                 tally.in_progress += 1
@@ -526,6 +535,12 @@ def evaluate_seed(job: tuple[int, int, float, HealthConfig, Path]) -> Tally:
                 first = next((t for t in ts if f.onset <= t < f.failure), None)
                 window = None if f.threshold_first is None else (f.threshold_first - f.onset) / HOUR
                 if first is None:
+                    if name == "health model":
+                        span = math.nan if window is None else window
+                        tally.details.append(
+                            f"failure s{seed} {u.cid} {f.mode} onset→fail "
+                            f"{(f.failure - f.onset) / HOUR:.0f} h, onset→alert {span:.0f} h, NOT warned"
+                        )
                     if window is not None:
                         tally.share_of_window[name].append(0.0)
                         tally.target_48[name][1] += window >= 48
@@ -543,6 +558,14 @@ def evaluate_seed(job: tuple[int, int, float, HealthConfig, Path]) -> Tally:
                         tally.target_48[name][0] += lead >= 24
                 if name == "health model":
                     crit, warn = forecasts.get(first, (math.nan, math.nan))
+                    actual_c = math.nan if f.critical_first is None else (f.critical_first - first) / HOUR
+                    label = labels[ts.index(first)]
+                    tally.details.append(
+                        f"failure s{seed} {u.cid} {f.mode} onset→fail {(f.failure - f.onset) / HOUR:.0f} h, "
+                        f"onset→alert {window if window is not None else math.nan:.0f} h, warned at "
+                        f"{(first - f.onset) / HOUR:.0f} h ({label}), critical projected {crit:.0f} h "
+                        f"actual {actual_c:.0f} h, warning projected {warn:.0f} h"
+                    )
                     if f.critical_first is not None:
                         actual = (f.critical_first - first) / HOUR
                         if np.isfinite(crit) and actual > 0:
@@ -565,10 +588,21 @@ def running_readings(u: Unit, config: HealthConfig) -> np.ndarray:
     return running & (u.times - last_stop > config.settle_hours * HOUR)
 
 
+def _ranges(seeds: list[int]) -> str:
+    """1,2,3,5 -> "1..3, 5"."""
+    parts: list[list[int]] = []
+    for seed in sorted(seeds):
+        if parts and seed == parts[-1][1] + 1:
+            parts[-1][1] = seed
+        else:
+            parts.append([seed, seed])
+    return ", ".join(f"{a}..{b}" if b > a else f"{a}" for a, b in parts)
+
+
 def report(args: argparse.Namespace, t: Tally) -> None:
     months = t.healthy_seconds / (30 * DAY)
     print(
-        f"realistic scenario: seeds {args.first_seed}..{args.first_seed + args.seeds - 1}, "
+        f"realistic scenario: seeds {_ranges(t.seeds)}, "
         f"{args.compressors} compressors × {args.days:g} days each ({t.readings:,} readings)"
     )
     print(
@@ -646,6 +680,17 @@ def main() -> None:
         help="simulated runs are kept here (one .npz per seed and size) and reused",
     )
     parser.add_argument(
+        "--no-fleet-context",
+        action="store_true",
+        help="run (c) as the pipeline does: without the station ambient proxy and the fleet prior",
+    )
+    parser.add_argument(
+        "--partial",
+        type=Path,
+        help="rewrite the report over the seeds done so far to this file after each seed",
+    )
+    parser.add_argument("--details", action="store_true", help="print each failure and false warning of (c)")
+    parser.add_argument(
         "--set",
         action="append",
         default=[],
@@ -658,7 +703,7 @@ def main() -> None:
         name, _, value = item.partition("=")
         config = replace(config, **{name: type(getattr(config, name))(value)})
     jobs = [
-        (seed, args.compressors, args.days, config, args.cache)
+        (seed, args.compressors, args.days, config, args.cache, not args.no_fleet_context)
         for seed in range(args.first_seed, args.first_seed + args.seeds)
     ]
     total = Tally()
@@ -666,13 +711,32 @@ def main() -> None:
         from multiprocessing import Pool
 
         with Pool(args.jobs) as pool:
-            for tally in pool.imap_unordered(evaluate_seed, jobs):
+            for tally in pool.imap(evaluate_seed, jobs):  # in seed order: a partial run is seeds 1..k
                 total.merge(tally)
+                _partial(args, total)
     else:
         for job in jobs:
             total.merge(evaluate_seed(job))
+            _partial(args, total)
+    _print_all(args, total)
+
+
+def _partial(args: argparse.Namespace, total: Tally) -> None:
+    """With --partial FILE: the report over the seeds done so far, rewritten after each seed."""
+    if args.partial is None:
+        return
+    with args.partial.open("w") as out, contextlib.redirect_stdout(out):
+        print(f"(partial: {len(total.seeds)} of {args.seeds} seeds done)")
+        _print_all(args, total)
+
+
+def _print_all(args: argparse.Namespace, total: Tally) -> None:
+    if args.details:
+        print("\n".join(sorted(total.details)))
     if args.set:
         print("health model settings changed: " + ", ".join(args.set))
+    if args.no_fleet_context:
+        print("(c) without the station ambient proxy and the fleet prior, as the pipeline runs it")
     report(args, total)
 
 

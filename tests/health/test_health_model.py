@@ -4,7 +4,6 @@ inside the warm-up), spikes, a stuck sensor and a gap are not warned, a load bey
 is not warned with the fleet prior, a warning lasts through a stop, accelerating wear is projected on
 a curve, and an incremental run equals a full one."""
 
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -225,7 +224,7 @@ def test_accelerating_wear_is_projected_on_a_curve() -> None:
 
     times, values = build(days=12, change=wear)
     out = health_step(times, values)
-    line_only = health_step(times, values, config=HealthConfig(curve_t=math.inf))
+    line_only = health_step(times, values, config=HealthConfig(prognosis="line"))
     crossing = first_hour(times, values[VIB] >= 8.0)
     at = int(np.flatnonzero(out.hour <= crossing - 20 * 3600)[-1])
     actual = (crossing - out.hour[at]) / 3600

@@ -11,6 +11,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from altaviz.accounts.models import Organization
@@ -247,3 +248,33 @@ def test_readings_that_finish_no_hour_keep_the_predictions(tmp_path: Path) -> No
     assert run(settings_for(data_dir), skip_db=True).organizations["altaviz-demo"].work == ["incremental"]
     assert lake_rows(data_dir, "gold/health_predictions", order="compressor_id, metric, level") == predicted
     assert_equals_a_full_recomputation(data_dir, tmp_path / "full", HEALTH_TABLES)
+
+
+def test_a_repair_restarts_the_warm_up_and_a_scheduled_service_does_not(tmp_path: Path) -> None:
+    landing = tmp_path / "landing" / "altaviz-demo"
+    write_fleet(landing, ["COMP-001", "COMP-002"])
+    land_readings(landing, "readings.parquet", degrading_fleet(days=10))
+    at = ON_HOUR_START + timedelta(days=7, minutes=5)
+    (landing / "maintenance").mkdir(parents=True)
+    pq.write_table(
+        pa.table(
+            {
+                "event_id": ["MX-1", "MX-2"],
+                "compressor_id": ["COMP-001", "COMP-002"],
+                "performed_at": pa.array([at, at], pa.timestamp("us", tz="UTC")),
+                "event_type": ["scheduled", "failure"],
+            }
+        ),
+        landing / "maintenance" / "maintenance.parquet",
+    )
+    run(settings_for(tmp_path), skip_db=True)
+    after = ON_HOUR_START + timedelta(days=7, hours=8)  # past a restart's settling
+    statuses = {
+        c: {
+            r["status"]
+            for r in lake_rows(tmp_path, "gold/health", f"compressor_id = '{c}'")
+            if r["hour"] >= after
+        }
+        for c in ("COMP-001", "COMP-002")
+    }
+    assert statuses == {"COMP-001": {"judged"}, "COMP-002": {"warmup"}}

@@ -1,5 +1,5 @@
-"""Per-compressor health model and prognosis (issue 19 items 2, 3): a library, not yet wired into the
-pipeline, the alerts or the pages.
+"""Per-compressor health model and prognosis (issue 19 items 2, 3), run by the pipeline's health stage
+(altaviz.pipeline.health).
 
 `health_step` is one compressor's step: its sorted raw readings in (NumPy arrays), hourly health,
 driving sensors and projected threshold crossings out, plus an explicit state to carry to the next
@@ -8,6 +8,7 @@ mapInArrow / applyInPandas per compressor on a cluster.
 """
 
 from altaviz.health.model import (
+    RESET_EVENT_TYPES,
     SENSORS,
     HealthConfig,
     HealthOutput,
@@ -16,4 +17,12 @@ from altaviz.health.model import (
     health_step,
 )
 
-__all__ = ["SENSORS", "HealthConfig", "HealthOutput", "HealthState", "Limits", "health_step"]
+__all__ = [
+    "RESET_EVENT_TYPES",
+    "SENSORS",
+    "HealthConfig",
+    "HealthOutput",
+    "HealthState",
+    "Limits",
+    "health_step",
+]

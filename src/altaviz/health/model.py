@@ -84,6 +84,10 @@ SPREAD_FLOOR = np.array([1.0, 0.02, 0.02, 0.01, 0.01, 0.2, 0.3, 0.3])
 # The fleet prior weighs as much as `prior_hours` hours spread this wide (relative load ±8 %, pressures
 # ±5 %, ambient ±5 °F, the day): a warm-up that never changed load (its spread is the meters' noise)
 # leaves the load response to the fleet instead of fitting noise.
+# Maintenance events after which the model learns the unit again (`resets`): a repair may leave a new
+# healthy baseline. A scheduled service or an inspection does not restart learning: the unit is the
+# same, and a warm-up started inside a degradation would learn the degradation as healthy.
+RESET_EVENT_TYPES: tuple[str, ...] = ("failure", "unscheduled")
 RECALIBRATION_MIN = 0.02  # relative: smaller steps are left to the model's learning
 PRIOR_SPAN = np.array([0.0, 0.08, 0.08, 0.05, 0.05, 0.5, 0.7, 0.7])
 # Hours ahead at which projections are evaluated: hourly for three days, then coarser up to 60 days.
@@ -143,7 +147,8 @@ class HealthConfig:
     trend_hours: int = 60
     trend_min_points: int = 24
     trend_t: float = 4.0
-    curve_t: float = 2.0  # a parabola replaces the line when its curvature is this significant
+    prognosis: str = "power"  # the trend's shape: "power" (from an onset), "parabola" or "line"
+    curve_t: float = 2.0  # "parabola": it replaces the line when its curvature is this significant
     trend_score: float = 3.0  # project only sensors already this far from normal
     prediction_horizon_hours: float = 72.0
     prediction_hours: int = 6  # a projection must hold this many judged hours to warn
@@ -691,11 +696,14 @@ def _prognosis(
 ) -> Floats | None:
     """Hours to the warning and critical limits with 80 % ranges, or None without a trend to them.
 
-    A least-squares line through the recent values at the reference operating point, or a parabola
-    when its curvature is significant and bends towards the limit (wear that accelerates). The
-    central crossing is where the chosen curve reaches the limit. The range spans where each curve
-    (the parabola too while it bends towards the limit, significant or not: the shape is uncertain
-    as well as the parameters) ± 1.28 standard errors of its fit reaches it."""
+    A trend exists when a least-squares line through the recent values at the reference operating
+    point rises towards the limit with a slope t-statistic of `trend_t`. Its shape (`prognosis`):
+    "power" (the default) — wear that starts at some hour and grows as a power of the time since,
+    v = b + a·(t − t0)^k, fitted for onsets t0 across the window and exponents 1–3 (linear in b and
+    a for each): the best fit gives the central crossing, and every fit the residuals cannot tell
+    from it (its extra squared error within the 80 % χ² bound for two parameters) spans the range,
+    each with its ± 1.28 standard-error band; "parabola" — a parabola when its curvature towards
+    the limit is significant (`curve_t`), else the line, the range spanning both; "line"."""
     values = np.array([row[j] for row in state.trend_values])
     hours = np.array(state.trend_hours, dtype=np.float64) - hour
     seen = ~np.isnan(values)
@@ -707,26 +715,32 @@ def _prognosis(
     line = _least_squares(design[:, :2], v)
     if line is None or side * line[0][1] < config.trend_t * math.sqrt(line[1][1, 1]):
         return None
-    curves = [line]
-    parabola = _least_squares(design, v)
-    if parabola is not None and side * parabola[0][2] > 0:
-        curved = side * parabola[0][2] >= config.curve_t * math.sqrt(parabola[1][2, 2])
-        curves = [parabola, line] if curved else [line, parabola]
     horizon = PROGNOSIS_HOURS / config.trend_hours
-    g = np.stack([np.ones_like(horizon), horizon, horizon**2], axis=1)
+    # (value now, projected mean over the horizon, 1.28 standard errors of it), the central one first
+    curves: list[tuple[float, Floats, Floats]] = []
+    if config.prognosis == "power":
+        curves = _power_curves(t, v, side, horizon)
+    if not curves:
+        fits = [line]
+        parabola = _least_squares(design, v) if config.prognosis != "line" else None
+        if parabola is not None and side * parabola[0][2] > 0:
+            curved = side * parabola[0][2] >= config.curve_t * math.sqrt(parabola[1][2, 2])
+            fits = [parabola, line] if curved else [line, parabola]
+        g = np.stack([np.ones_like(horizon), horizon, horizon**2], axis=1)
+        for coef, cov in fits:
+            gk = g[:, : len(coef)]
+            band = 1.2816 * np.sqrt(np.einsum("ni,ij,nj->n", gk, cov, gk))
+            curves.append((float(coef[0]), gk @ coef, band))
     out = np.full(6, np.nan)
     for base, limit in ((0, limits.warning[j]), (3, limits.critical[j])):
         if np.isnan(limit):
             continue
         target = limit - state.ref[j] * shift  # the limit seen from the reference operating point
-        if side * (curves[0][0][0] - target) >= 0:
+        if side * (curves[0][0] - target) >= 0:
             out[base : base + 3] = 0.0
             continue
         fast, slow = np.inf, 0.0
-        for k, (coef, cov) in enumerate(curves):
-            gk = g[:, : len(coef)]
-            mean = gk @ coef
-            band = 1.2816 * np.sqrt(np.einsum("ni,ij,nj->n", gk, cov, gk))
+        for k, (_, mean, band) in enumerate(curves):
             central, early, late = (
                 _first(side * (c - target) >= 0) for c in (mean, mean + side * band, mean - side * band)
             )
@@ -734,6 +748,45 @@ def _prognosis(
                 out[base] = central
             fast, slow = min(fast, early), max(slow, late)
         out[base + 1], out[base + 2] = fast, slow
+    return out
+
+
+POWER_EXPONENTS = np.array([1.0, 1.5, 2.0, 2.5, 3.0])
+POWER_ONSETS = 10  # candidate onsets across the window (in its first 80 %)
+CHI2_2DOF_80 = 3.219  # 80 % quantile of χ² with two degrees of freedom
+
+
+def _power_curves(t: Floats, v: Floats, side: float, horizon: Floats) -> list[tuple[float, Floats, Floats]]:
+    """Projections of v = b + a·max(t − t0, 0)^k (t in windows, ≤ 0) for the onsets and exponents the
+    residuals cannot tell apart, best fit first; empty when none grows towards the limit."""
+    onsets = np.linspace(t[0], t[0] + 0.8 * (t[-1] - t[0]), POWER_ONSETS)
+    n = len(t)
+    lag = np.clip(t[None, :] - onsets[:, None], 0, None)  # (onsets, n)
+    h = lag[None, :, :] ** POWER_EXPONENTS[:, None, None]  # (exponents, onsets, n)
+    h_mean = h.mean(axis=2, keepdims=True)
+    hc = h - h_mean
+    sxx = (hc * hc).sum(axis=2)
+    vc = v - v.mean()
+    sxy = (hc * vc).sum(axis=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        a = sxy / sxx
+        sse = float(vc @ vc) - a * sxy
+    usable = (sxx > 1e-12) & (side * a > 0)
+    if not usable.any():
+        return []
+    sse = np.where(usable, np.maximum(sse, 0.0), np.inf)
+    best = np.unravel_index(int(np.argmin(sse)), sse.shape)
+    sigma2 = float(sse[best]) / (n - 2)
+    if sigma2 <= 0:
+        return []
+    accepted = np.argwhere(sse <= sse[best] + CHI2_2DOF_80 * sigma2).tolist()
+    accepted.sort(key=lambda e_o: float(sse[e_o[0], e_o[1]]))
+    out = []
+    for e, o in accepted:
+        future = (np.r_[0.0, horizon] - onsets[o]) ** POWER_EXPONENTS[e]
+        mean = v.mean() + a[e, o] * (future - h_mean[e, o, 0])
+        se = np.sqrt(sigma2 * (1 / n + (future - h_mean[e, o, 0]) ** 2 / sxx[e, o]))
+        out.append((float(mean[0]), mean[1:], 1.2816 * se[1:]))
     return out
 
 

@@ -3,11 +3,12 @@
 One per-compressor step (`HealthStep`, run by TransformEngine.map_compressors: DuckDB locally, Spark's
 mapInArrow on a cluster, the same function) gives each compressor's readings (flagged values as
 NULL, see sql/health_input.sql) to `health_step` with the compressor's effective alarm limits
-(compressor > model > organization > defaults: the pass's compressor_thresholds) and its maintenance
-events, and writes one Arrow stream of four kinds of rows, split into four lake tables:
+(compressor > model > organization > defaults: the pass's compressor_thresholds) and its corrective
+maintenance events (`failure`, `unscheduled`: learning starts again after them, not after a scheduled
+service or an inspection), and writes one Arrow stream of four kinds of rows, split into four lake tables:
 
 - gold/health (by day): per compressor and hour, the health index (NULL unless judged), the status
-  ('judged'; 'warmup' while the model learns, after the first reading or a maintenance event;
+  ('judged'; 'warmup' while the model learns, after the first reading or a corrective maintenance event;
   'stopped' when stopped, settling after a start or without data), the driving sensors (JSON) and the
   early-warning flags;
 - gold/health_predictions: each compressor's projected crossings as of its newest judged hour (rows
@@ -50,7 +51,15 @@ import pyarrow as pa
 
 from altaviz.alerts.kinds import EARLY_WARNING_TYPES
 from altaviz.fleet.thresholds import THRESHOLDS_BY_METRIC
-from altaviz.health import SENSORS, HealthConfig, HealthOutput, HealthState, Limits, health_step
+from altaviz.health import (
+    RESET_EVENT_TYPES,
+    SENSORS,
+    HealthConfig,
+    HealthOutput,
+    HealthState,
+    Limits,
+    health_step,
+)
 from altaviz.pipeline.arrow import numpy_values, python_table
 from altaviz.pipeline.engine import DuckDBEngine, TransformEngine, copy_parquet, load_sql, read_parquet
 from altaviz.pipeline.incremental import files_from
@@ -464,7 +473,8 @@ def contexts(
     if maintenance:
         for organization, compressor, epoch in local.rows(
             f"SELECT organization, compressor_id, EPOCH(performed_at) FROM {read_parquet(maintenance)} "
-            "WHERE organization IN (SELECT organization FROM run_organizations) ORDER BY 1, 2, 3"
+            "WHERE organization IN (SELECT organization FROM run_organizations) "
+            f"AND event_type IN ({', '.join(repr(t) for t in RESET_EVENT_TYPES)}) ORDER BY 1, 2, 3"
         ):
             resets.setdefault((str(organization), str(compressor)), []).append(int(epoch))
     states = states or {}
