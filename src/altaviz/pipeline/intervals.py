@@ -10,11 +10,13 @@ and the setting to use, when it differs from the setting by more than TOLERANCE.
 """
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
 
 from altaviz.pipeline.engine import read_parquet
+from altaviz.pipeline.incremental import files_from
 from altaviz.pipeline.lake import Lake, LakeError
 
 RECENT_DAYS = 2
@@ -37,6 +39,11 @@ def reporting_intervals(lake: Lake) -> list[ReportingInterval]:
         files: list[Path] = lake.table_files("silver/readings")
     except LakeError:
         return []
+    # only the days that may hold the last RECENT_DAYS (by their partition), not every footer of the lake
+    newest = [s.last_reading for s in lake.read_manifest().organizations.values() if s.last_reading]
+    if newest:
+        since = max(datetime.fromisoformat(n) for n in newest) - timedelta(days=RECENT_DAYS + 1)
+        files = files_from(files, since) or files
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
