@@ -299,8 +299,8 @@ def _soonest(result: HealthOutput, i: int) -> tuple[int, float] | None:
     best: tuple[int, float] | None = None
     for j in range(len(SENSORS)):
         eta = result.eta_critical[j, i]
-        eta = result.eta_warning[j, i] if math.isnan(eta) else eta
-        if not math.isnan(eta) and (best is None or eta < best[1]):
+        eta = result.eta_warning[j, i] if not math.isfinite(eta) else eta
+        if math.isfinite(eta) and (best is None or eta < best[1]):
             best = (j, float(eta))
     return best
 
@@ -411,7 +411,8 @@ class _Rows:
         )
         for j, metric in enumerate(SENSORS):
             for level, limit, eta, low, high in levels:
-                if math.isnan(eta[j, i]) or math.isnan(limit[j]):
+                # no crossing projected (NaN), or none within the prognosis horizon (inf)
+                if not math.isfinite(eta[j, i]) or math.isnan(limit[j]):
                     continue
                 self._add(
                     key,
