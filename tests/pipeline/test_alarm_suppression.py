@@ -31,6 +31,8 @@ from tests.pipeline.helpers import (
 )
 
 STEP = timedelta(minutes=10)
+# Vibration climbing fast (no reading out of line with its neighbours) and the unit stopping at 36.
+TRIP = {33: {"vibration_mms": 5.8}, 34: {"vibration_mms": 5.9}, 35: {"vibration_mms": 6.3}}
 
 
 def _at(i: int) -> Any:
@@ -124,14 +126,20 @@ def test_a_fault_that_trips_the_unit_stays_alerted_through_the_stop(tmp_path: Pa
 
 
 def test_a_trip_opens_its_alert_before_the_on_delay(tmp_path: Path) -> None:
-    """A single violating reading right before a stop: the unit tripped on it. The same reading with
-    the unit running on is a lone spike and opens nothing (the on-delay)."""
-    jump = {35: {"vibration_mms": 9.5}}
-    (episode,) = _alerts(tmp_path / "trip", _stop_start(override=lambda i: jump.get(i, {})))
-    assert (episode["metric"], episode["severity"]) == ("vibration_mms", "critical")
+    """Vibration rises fast and the unit stops right after its first reading past the limit: it tripped
+    on it. The same rise with the unit running on, back to normal after that reading, opens nothing (the
+    on-delay); so does a glitch (a reading silver flags as a spike) right before an ordinary stop."""
+    (episode,) = _alerts(tmp_path / "trip", _stop_start(override=lambda i: TRIP.get(i, {})))
+    assert (episode["metric"], episode["severity"], episode["peak_value"]) == (
+        "vibration_mms",
+        "warning",
+        6.3,
+    )
     assert episode["started_at"] == episode["raised_at"] == _at(35)
-    spike = {35: {"vibration_mms": 9.5}}
-    assert _alerts(tmp_path / "spike", _stop_start(stopped=0, override=lambda i: spike.get(i, {}))) == []
+    running_on = _stop_start(stopped=0, override=lambda i: TRIP.get(i, {}))
+    assert _alerts(tmp_path / "running", running_on) == []
+    glitch = {35: {"vibration_mms": 9.5}}
+    assert _alerts(tmp_path / "glitch", _stop_start(override=lambda i: glitch.get(i, {}))) == []
 
 
 def test_a_flow_falling_before_a_stop_is_no_trip(tmp_path: Path) -> None:
@@ -180,8 +188,7 @@ def _limits(settings: Settings, limits: dict[str, tuple[float, float | None]]) -
 def test_incremental_runs_equal_a_full_run_across_stops(tmp_path: Path) -> None:
     """Batches cut inside a stop, just after a start and 2.5 h into the settle time (further back than
     the temperature rate's two hours of context): the same states and episodes as one full run."""
-    trip = {35: {"vibration_mms": 9.5}}
-    rows = _stop_start(override=lambda i: trip.get(i, {})) + [
+    rows = _stop_start(override=lambda i: TRIP.get(i, {})) + [
         {**r, "timestamp": r["timestamp"] + 132 * STEP}
         for r in _stop_start(override=lambda i: {"gas_flow_mcf": 5000.0} if i >= 60 else {})
     ]
@@ -206,8 +213,7 @@ def test_incremental_runs_equal_a_full_run_across_stops(tmp_path: Path) -> None:
 def test_a_stop_loads_no_alert_into_the_database(tmp_path: Path, db_url: str) -> None:
     """The operational database (SQLite and PostgreSQL) gets the trip's alert and nothing of the
     healthy stops."""
-    trip = {35: {"vibration_mms": 9.5}}
-    rows = _stop_start(override=lambda i: trip.get(i, {})) + [
+    rows = _stop_start(override=lambda i: TRIP.get(i, {})) + [
         {**r, "timestamp": r["timestamp"] + 132 * STEP} for r in _stop_start()
     ]
     settings = _settings(tmp_path, database_url=db_url)
@@ -218,4 +224,4 @@ def test_a_stop_loads_no_alert_into_the_database(tmp_path: Path, db_url: str) ->
     with session_factory(engine)() as session:
         alerts = [(a.compressor_id, a.condition, a.severity) for a in session.scalars(select(AlertHistory))]
     engine.dispose()
-    assert alerts == [("COMP-001", "vibration_mms", "critical")]
+    assert alerts == [("COMP-001", "vibration_mms", "warning")]

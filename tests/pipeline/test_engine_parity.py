@@ -44,7 +44,7 @@ SECOND = "second-org"
 THIRD = "degrading-org"
 # an organization whose compressor stops and starts: a trip, a restart with a leak (alarm suppression)
 FOURTH = "stopping-org"
-TRIP = {35: {"vibration_mms": 9.5}}
+TRIP = {33: {"vibration_mms": 5.8}, 34: {"vibration_mms": 5.9}, 35: {"vibration_mms": 6.3}}
 
 
 @pytest.fixture(scope="module")
