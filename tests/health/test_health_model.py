@@ -2,7 +2,8 @@
 limit, a load step and a start/stop are not warned, a recalibration step is not warned twice (nor one
 inside the warm-up), spikes, a stuck sensor and a gap are not warned, a load beyond a one-load warm-up
 is not warned with the fleet prior, a warning lasts through a stop, accelerating wear is projected on
-a curve, and an incremental run equals a full one."""
+a curve, a small lasting shift is warned unless within the deadband, and an incremental run equals a
+full one."""
 
 from collections.abc import Callable
 
@@ -242,3 +243,12 @@ def test_a_state_from_the_log_scale_model_learns_again() -> None:
     out = health_step(times[cut:], values[:, cut:], state=state)
     assert not out.judged[: HealthConfig().warmup_hours].any()
     assert out.state.fitted and np.isfinite(out.state.ref).all()
+
+
+def test_a_small_lasting_shift_is_judged_beyond_the_deadband_only() -> None:
+    def drift(hours: np.ndarray, values: np.ndarray) -> None:
+        values[VIB] *= 1 + 0.08 * np.clip((hours - 7 * 24) / (5 * 24), 0, 1)  # +8 % over five days
+
+    times, values = build(days=16, change=drift)
+    assert warnings_started(health_step(times, values)) != []
+    assert warnings_started(health_step(times, values, config=HealthConfig(deadband=0.02))) == []

@@ -88,7 +88,11 @@ SPREAD_FLOOR = np.array([1.0, 0.02, 0.02, 0.01, 0.01, 0.2, 0.3, 0.3])
 # healthy baseline. A scheduled service or an inspection does not restart learning: the unit is the
 # same, and a warm-up started inside a degradation would learn the degradation as healthy.
 RESET_EVENT_TYPES: tuple[str, ...] = ("failure", "unscheduled")
-RECALIBRATION_MIN = 0.02  # relative: smaller steps are left to the model's learning
+RECALIBRATION_MIN = 0.02
+# `HealthConfig.deadband` per sensor: vibration (5 % reading noise, failures ×2.5–4) three times the rest.
+DEADBAND_WEIGHT = np.array(
+    [3.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+)  # relative: smaller steps are left to the model's learning
 PRIOR_SPAN = np.array([0.0, 0.08, 0.08, 0.05, 0.05, 0.5, 0.7, 0.7])
 # Hours ahead at which projections are evaluated: hourly for three days, then coarser up to 60 days.
 PROGNOSIS_HOURS = np.unique(np.r_[np.arange(1.0, 73.0), np.geomspace(73.0, 1440.0, 120).round()])
@@ -134,6 +138,7 @@ class HealthConfig:
     ewma_halflife_hours: float = 12.0
     score_healthy: float = 5.0
     score_zero: float = 20.0
+    deadband: float = 0.0  # relative shift judged as none (× DEADBAND_WEIGHT per sensor); 0: off
     step_window: int = 24
     step_min_after: int = 6
     step_ratio: float = 0.75
@@ -410,7 +415,12 @@ def _run(
         candidates = np.abs(score) > config.step_min_z
         if candidates.any():
             _absorb_steps(state, candidates, config, lam)
-        score = state.ewma / spread
+        raw = state.ewma / spread
+        # Judged beyond a deadband of relative size (a shift too small to matter to an engineer, e.g.
+        # a slow drift of a low vibration, is not an anomaly however clear statistically); learning
+        # still follows the raw score.
+        band = config.deadband * DEADBAND_WEIGHT / (state.scale * spread)
+        score = np.sign(raw) * np.maximum(np.abs(raw) - band, 0.0)
         worst = float(np.max(np.abs(score)))
         health = 100.0 * min(
             1.0, max(0.0, 1 - (worst - config.score_healthy) / (config.score_zero - config.score_healthy))
@@ -450,7 +460,7 @@ def _run(
             state.anomaly = False
         out_anomaly[i] = state.anomaly
 
-        learn = (np.abs(score) < config.learn_below) & ~np.isnan(y)
+        learn = (np.abs(raw) < config.learn_below) & ~np.isnan(y)
         # The EWMA's own healthy spread: residuals are autocorrelated (weather the ambient proxy
         # misses, operating points the model fits imperfectly), so the iid formula understates it.
         rate = 1 / config.spread_hours
