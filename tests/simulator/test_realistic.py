@@ -175,8 +175,10 @@ def test_pipeline_never_reads_the_truth(tmp_path: Path) -> None:
         dirs[name] = data_dir
     for table, order in COMPARED.items():
         left, right = (lake_rows(dirs[n], table, order=order) for n in ("with_truth", "garbage_truth"))
-        # three days is inside the health model's warm-up: no projection nor early warning yet
-        assert left or table in ("silver/quarantine", "gold/health_predictions", "gold/health_alerts"), table
+        # three days is inside the health model's warm-up: no projection nor early warning yet; and
+        # 12 units over three days may cross no limit while running (stops and starts raise nothing)
+        empty_allowed = ("silver/quarantine", "gold/health_predictions", "gold/health_alerts", "gold/alerts")
+        assert left or table in empty_allowed, table
         for row in (*left, *right):
             row.pop("_loaded_at", None)  # when the row was loaded, the only thing allowed to differ
         assert left == right, table
