@@ -99,3 +99,21 @@ def test_every_chart_shares_an_axis_that_never_ends_before_now() -> None:
     assert views._axis_end(end, 4, [ahead]) == end + timedelta(hours=8)  # at most twice the range
     stale = {"until": end - timedelta(hours=3)}  # projected from old data: its cone lies in the past
     assert views._axis_end(end, 24, [stale]) == end
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "running", "status"),
+    [
+        ("gas_flow", 40.0, True, "warning"),  # a running unit with no flow: its low-flow limit
+        ("gas_flow", 40.0, False, "stopped"),  # a stopped unit reads its meter's zero: not judged
+        ("suction_pressure", 2.0, False, "stopped"),
+        ("gas_flow", None, False, "unknown"),
+        ("discharge_temp", 265.0, False, "critical"),  # a limit a stop never crosses stays judged
+        ("vibration", 0.1, False, "healthy"),
+    ],
+)
+def test_a_stopped_units_gauges_do_not_read_its_stop_as_a_fault(
+    column: str, value: float | None, running: bool, status: str
+) -> None:
+    gauge = next(g for g in views.GAUGES if g.column == column)
+    assert gauge.status(value, running=running) == status

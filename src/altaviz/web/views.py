@@ -68,10 +68,14 @@ class Gauge:
     def threshold(self) -> Threshold:
         return THRESHOLDS_BY_METRIC[self.metric]
 
-    def status(self, value: float | None, limits: Limits | None = None) -> str:
-        """healthy, warning or critical against `limits` (the compressor's effective values)."""
+    def status(self, value: float | None, limits: Limits | None = None, *, running: bool = True) -> str:
+        """healthy, warning or critical against `limits` (the compressor's effective values); "stopped"
+        for a limit a stop or start takes the value past (low flow, low suction pressure) when the unit
+        is not `running`: the alerts do not judge it then either (state-based suppression)."""
         if value is None:
             return "unknown"
+        if not running and self.threshold.start_transient:
+            return "stopped"
         t = limits or self.threshold
         if t.direction == "high":
             if t.critical is not None and value >= t.critical:
@@ -314,17 +318,20 @@ def compressor_page(
     latest = detail.latest_reading
     # the compressor's own limits: compressor > model > organization > defaults
     limits = registry_thresholds.for_compressor(db, scope, compressor_id)
+    trend = health.compressor_health(db, scope, plan, compressor_id, hours=hours, now=end)
+    # the health model's newest hour says whether the unit runs (it judges running hours only)
+    running = trend.current is None or trend.current.status != "stopped"
     gauges = []
     for gauge in GAUGES:
         value = getattr(latest, f"{gauge.column}_mean") if latest else None
         own = limits[gauge.metric]
-        gauges.append({"gauge": gauge, "value": value, "status": gauge.status(value, own), "threshold": own})
+        status = gauge.status(value, own, running=running)
+        gauges.append({"gauge": gauge, "value": value, "status": status, "threshold": own})
     alert_page = alerts.list_alerts(db, scope, compressor=compressor_id, limit=20)
     maintenance = monitoring.maintenance_events(
         db, scope, compressor=compressor_id, limit=50, history_days=plan.history_days
     )
     span = (start, end)
-    trend = health.compressor_health(db, scope, plan, compressor_id, hours=hours, now=end)
     predictions = trend.predictions or []
     charts = []
     for gauge in (*GAUGES, DIFFERENTIAL):
