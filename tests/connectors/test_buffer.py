@@ -5,6 +5,7 @@ waiting with them, and what the ingest API's answers do to each."""
 import json
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +156,42 @@ def test_digests_an_older_connector_kept_are_taken_over(tmp_path: Path) -> None:
     assert "seen" not in tables
     order = [bytes(d) for (d,) in buffer._read.execute("SELECT digest FROM digests ORDER BY id")]
     assert order == [digest("t", b"early"), digest("t", b"late")]
+
+
+def test_a_failed_commit_keeps_its_messages_and_acknowledgements_and_is_tried_again(tmp_path: Path) -> None:
+    """The buffer file refuses writes for a while (here a trigger of the file's own makes SQLite abort
+    them, as a full disk would): the committer records the error and tries the same messages again on
+    the same connection until the file takes them; nothing is acknowledged before and nothing is lost
+    or stored twice after, with messages arriving meanwhile committed behind them in order."""
+    buffer = Buffer(tmp_path, "http://altaviz.invalid", "key", commit_delay=0.01)
+    refuse = sqlite3.connect(tmp_path / "buffer.sqlite")
+    refuse.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON readings BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    )
+    refuse.commit()
+    acknowledged: list[int] = []
+    committer = threading.Thread(target=buffer.run_commits, daemon=True)
+    committer.start()
+    for k in range(5):
+        buffer.submit(Received(rows=[reading(k)], digest=bytes([k])))
+        buffer.after_commit(lambda k=k: acknowledged.append(k))
+    deadline = time.monotonic() + 30
+    while buffer.stats.commit_failures < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert buffer.stats.commit_failures >= 2  # tried again, still refused
+    assert buffer.stats.last_error is not None and "disk full" in buffer.stats.last_error
+    assert acknowledged == [] and buffer.depth() == 0 and buffer.stats.commits == 0
+    assert buffer.seen(bytes([3]))  # still waiting: a redelivery of it is recognised
+    for k in range(5, 8):  # arriving while the file refuses
+        buffer.submit(Received(rows=[reading(k)], digest=bytes([k])))
+        buffer.after_commit(lambda k=k: acknowledged.append(k))
+    refuse.execute("DROP TRIGGER refuse")
+    refuse.commit()
+    refuse.close()
+    while len(acknowledged) < 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert acknowledged == list(range(8))
+    stored = [json.loads(r) for (r,) in buffer._read.execute("SELECT row FROM readings ORDER BY seq")]
+    assert stored == [reading(k) for k in range(8)]
+    buffer.stop()
+    committer.join(5)

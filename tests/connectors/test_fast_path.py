@@ -5,6 +5,7 @@ and acknowledges them only after the buffer committed them, all in one write."""
 
 import math
 import socket
+import sqlite3
 import struct
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import paho.mqtt.client as paho
 import pysparkplug as spb
 import pytest
 
-from altaviz.connectors.buffer import Buffer, Stats
+from altaviz.connectors.buffer import Buffer, Received, Stats
 from altaviz.connectors.mapping import parse_mapping
 from altaviz.connectors.mqtt import PACKETS_PER_READ, AckAfterCommit, Aliases, Message, _rows, decode_data
 
@@ -157,6 +158,31 @@ def test_an_acknowledgement_of_a_dropped_connection_is_not_sent(tmp_path: Path) 
     client.connection += 1  # reconnected before the commit: the broker sends the message again
     buffer.commit_pending()
     assert sock.sent == [] and list(client._out_packet) == []
+
+
+def test_after_a_failed_commit_the_acknowledgement_waits_for_the_next_commit_on_the_same_connection(
+    tmp_path: Path,
+) -> None:
+    """A commit the buffer file refuses acknowledges nothing; the next one that succeeds sends the
+    PUBACK on the connection the message came on, without a reconnect (after which the broker would
+    send the message again)."""
+    buffer = Buffer(tmp_path, "http://altaviz.invalid", "key")
+    client = AckAfterCommit(buffer, client_id="test", protocol=paho.MQTTv5)
+    client.on_message = lambda c, userdata, message: buffer.submit(Received(rows=[{"compressor_id": "C-1"}]))
+    client._sock = sock = Trickle(publish_packet("a/b", 7, b"x"), [])
+    client._sockpairW = None
+    client.loop_read()
+    refuse = sqlite3.connect(tmp_path / "buffer.sqlite")
+    refuse.execute("CREATE TRIGGER refuse BEFORE INSERT ON readings BEGIN SELECT RAISE(ABORT, 'full'); END")
+    refuse.commit()
+    with pytest.raises(sqlite3.IntegrityError, match="full"):
+        buffer.commit_pending()
+    assert sock.sent == [] and buffer.depth() == 0
+    refuse.execute("DROP TRIGGER refuse")
+    refuse.commit()
+    refuse.close()
+    assert buffer.commit_pending()
+    assert sock.sent == [struct.pack("!BBH", 0x40, 2, 7)] and buffer.depth() == 1
 
 
 def test_packets_left_in_the_buffer_are_handled_without_waiting_for_the_socket(

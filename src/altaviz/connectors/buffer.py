@@ -65,6 +65,7 @@ STATUS_PATH = "/api/ingest/status"
 FATAL_RETRY_SECONDS = 60.0
 COMMIT_DELAY = 0.02  # seconds a message may wait for others to share its commit
 COMMIT_MESSAGES = 5000  # a commit as soon as this many messages wait
+COMMIT_RETRY_SECONDS = 1.0  # wait after a failed commit before the next try
 RECENT_DIGESTS = 200_000  # digests of the last committed messages kept (redeliveries recognised)
 
 
@@ -86,6 +87,7 @@ class Stats:
     batches_forwarded: int = 0
     batches_replayed: int = 0
     commits: int = 0
+    commit_failures: int = 0
     redeliveries_skipped: int = 0
     statuses_forwarded: int = 0
     statuses_refused: int = 0
@@ -243,12 +245,25 @@ class Buffer:
             return any(isinstance(p, Received) and p.digest == message_digest for p in self._pending)
 
     def commit_pending(self) -> bool:
-        """Commit what waits, then acknowledge it. False when nothing waited."""
+        """Commit what waits, then acknowledge it. False when nothing waited. A commit that fails (a
+        full disk, an I/O error) rolls back and raises with what it took put back at the head of the
+        queue, acknowledgements included: the committer tries it again (with what arrived since) on the
+        same connection. Nothing of it was acknowledged, so nothing is lost even if the connector dies
+        meanwhile, and the broker sends no more than its in-flight limit (Receive Maximum) ahead, which
+        bounds what waits in memory while the disk refuses."""
         with self._pending_lock:
-            taken, self._pending, self._pending_messages = self._pending, [], 0
+            taken, self._pending = self._pending, []
+            taken_messages, self._pending_messages = self._pending_messages, 0
         if not taken:
             return False
-        self._commit([p for p in taken if isinstance(p, Received)])
+        try:
+            self._commit([p for p in taken if isinstance(p, Received)])
+        except BaseException:
+            with self._pending_lock:
+                self._pending[:0] = taken
+                self._pending_messages += taken_messages
+                self._pending_since = time.monotonic()
+            raise
         for item in taken:
             if not isinstance(item, Received):
                 item()
@@ -269,10 +284,11 @@ class Buffer:
                 stopping = self._stop.is_set()
             try:
                 self.commit_pending()
-            except Exception as error:  # a full disk: record it; nothing was acknowledged
-                log.exception("buffer commit failed")
+            except Exception as error:  # a full disk: record it; nothing was acknowledged, all of it
+                log.exception("buffer commit failed")  # waits again for the next try
+                self.stats.add(commit_failures=1)
                 self.stats.error(f"buffer commit: {error}")
-                time.sleep(1.0)
+                self._stop.wait(COMMIT_RETRY_SECONDS)
             if stopping:
                 self.commit_pending()
                 return
@@ -311,7 +327,8 @@ class Buffer:
                     )
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # (an I/O error may have rolled it back already)
+                    db.execute("ROLLBACK")
                 raise
         for message_digest in digests:
             self._recent[message_digest] = None
