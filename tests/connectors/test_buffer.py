@@ -2,6 +2,7 @@
 redelivered messages recognised after a restart, online/offline reports sent before the readings
 waiting with them, and what the ingest API's answers do to each."""
 
+import gzip
 import json
 import sqlite3
 import threading
@@ -10,21 +11,23 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import paho.mqtt.client as paho
 
 from altaviz.connectors.buffer import Buffer, Received, digest, read_status
-from altaviz.connectors.mqtt import handle_message
+from altaviz.connectors.mqtt import Message, PassCollector
 
 
 def reading(k: int) -> dict[str, Any]:
     return {"compressor_id": f"C-{k % 3}", "timestamp": 1_760_000_000_000 + k * 60_000, "vibration_mms": 2.0}
 
 
-def message(topic: str, payload: bytes, dup: bool = False) -> paho.MQTTMessage:
-    out = paho.MQTTMessage(topic=topic.encode())
-    out.payload = payload
-    out.dup = dup
-    return out
+def message(topic: str, payload: bytes, dup: bool = False) -> Message:
+    return Message(topic, payload, dup, 1, False, 1)
+
+
+def stored_rows(buffer: Buffer) -> list[dict[str, Any]]:
+    """The readings in the buffer file, in order (a row of the table holds a commit's NDJSON lines)."""
+    chunks = buffer._read.execute("SELECT row FROM readings ORDER BY seq")
+    return [json.loads(line) for (chunk,) in chunks for line in chunk.split("\n")]
 
 
 def test_group_commit_acknowledges_after_the_commit_in_order(tmp_path: Path) -> None:
@@ -37,14 +40,13 @@ def test_group_commit_acknowledges_after_the_commit_in_order(tmp_path: Path) -> 
         durable_when_acknowledged.append(read_status(tmp_path)["buffer_depth"])
 
     for k in range(50):
-        buffer.submit(Received(rows=[reading(k)], digest=bytes([k])))
+        buffer.submit(Received(rows=[reading(k)], digests=[bytes([k])]))
         buffer.after_commit(lambda k=k: acknowledge(k))
     assert acknowledged == [] and buffer.depth() == 0  # nothing acknowledged before its commit
     assert buffer.commit_pending()
     assert acknowledged == list(range(50)) and set(durable_when_acknowledged) == {50}
     assert buffer.stats.commits == 1 and buffer.stats.readings_buffered == 50
-    stored = [json.loads(r) for (r,) in buffer._read.execute("SELECT row FROM readings ORDER BY seq")]
-    assert stored == [reading(k) for k in range(50)]
+    assert stored_rows(buffer) == [reading(k) for k in range(50)]
     assert not buffer.commit_pending()
 
 
@@ -76,13 +78,17 @@ def test_a_redelivered_message_is_stored_once_also_after_a_restart(tmp_path: Pat
         return Received(rows=[json.loads(payload)])
 
     first = message("site/C-1/telemetry", json.dumps(reading(1)).encode())
-    handle_message(buffer, first, rows)
+    collector = PassCollector(buffer, rows)
+    collector.handle(first)
+    collector.pass_end()
     buffer.commit_pending()
     # the connector dies before the PUBACK: a new one gets the message again, with DUP set
     restarted = Buffer(tmp_path, "http://altaviz.invalid", "key")
-    handle_message(restarted, message(first.topic, first.payload, dup=True), rows)
+    collector = PassCollector(restarted, rows)
+    collector.handle(message(first.topic, first.payload, dup=True))
     # the same payload without DUP is a new message (a device may repeat itself)
-    handle_message(restarted, message(first.topic, first.payload), rows)
+    collector.handle(message(first.topic, first.payload))
+    collector.pass_end()
     restarted.commit_pending()
     assert restarted.depth() == 2
     assert restarted.stats.redeliveries_skipped == 1 and restarted.stats.messages_in == 2
@@ -96,9 +102,12 @@ def test_a_malformed_message_is_counted_with_its_topic_and_still_acknowledged(tm
     def rows(topic: str, payload: bytes) -> Received:
         return Received(rows=[json.loads(payload)])
 
-    handle_message(buffer, message("site/C-1/telemetry", b"{not json"), rows)
+    collector = PassCollector(buffer, rows)
+    collector.handle(message("site/C-1/telemetry", b"{not json"))
+    collector.pass_end()
     buffer.after_commit(lambda: acknowledged.append("bad"))
-    handle_message(buffer, message("site/C-2/telemetry", json.dumps(reading(2)).encode()), rows)
+    collector.handle(message("site/C-2/telemetry", json.dumps(reading(2)).encode()))
+    collector.pass_end()
     buffer.after_commit(lambda: acknowledged.append("good"))
     buffer.commit_pending()
     assert acknowledged == ["bad", "good"] and buffer.depth() == 1
@@ -173,7 +182,7 @@ def test_a_failed_commit_keeps_its_messages_and_acknowledgements_and_is_tried_ag
     committer = threading.Thread(target=buffer.run_commits, daemon=True)
     committer.start()
     for k in range(5):
-        buffer.submit(Received(rows=[reading(k)], digest=bytes([k])))
+        buffer.submit(Received(rows=[reading(k)], digests=[bytes([k])]))
         buffer.after_commit(lambda k=k: acknowledged.append(k))
     deadline = time.monotonic() + 30
     while buffer.stats.commit_failures < 2 and time.monotonic() < deadline:
@@ -183,7 +192,7 @@ def test_a_failed_commit_keeps_its_messages_and_acknowledgements_and_is_tried_ag
     assert acknowledged == [] and buffer.depth() == 0 and buffer.stats.commits == 0
     assert buffer.seen(bytes([3]))  # still waiting: a redelivery of it is recognised
     for k in range(5, 8):  # arriving while the file refuses
-        buffer.submit(Received(rows=[reading(k)], digest=bytes([k])))
+        buffer.submit(Received(rows=[reading(k)], digests=[bytes([k])]))
         buffer.after_commit(lambda k=k: acknowledged.append(k))
     refuse.execute("DROP TRIGGER refuse")
     refuse.commit()
@@ -191,7 +200,35 @@ def test_a_failed_commit_keeps_its_messages_and_acknowledgements_and_is_tried_ag
     while len(acknowledged) < 8 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert acknowledged == list(range(8))
-    stored = [json.loads(r) for (r,) in buffer._read.execute("SELECT row FROM readings ORDER BY seq")]
-    assert stored == [reading(k) for k in range(8)]
+    assert stored_rows(buffer) == [reading(k) for k in range(8)]
     buffer.stop()
     committer.join(5)
+
+
+def test_an_older_buffer_file_is_taken_over_and_batches_keep_within_batch_rows(tmp_path: Path) -> None:
+    """A buffer file of a connector that kept one reading a row is forwarded as it is; a commit's
+    lines are kept in chunks of at most batch_rows, and a batch takes whole chunks, in order, up to
+    batch_rows readings."""
+    old = sqlite3.connect(tmp_path / "buffer.sqlite")
+    old.execute("CREATE TABLE readings (seq INTEGER PRIMARY KEY AUTOINCREMENT, row TEXT NOT NULL)")
+    old.executemany("INSERT INTO readings (row) VALUES (?)", [(json.dumps(reading(k)),) for k in range(3)])
+    old.commit()
+    old.close()
+    bodies: list[list[dict[str, Any]]] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        lines = gzip.decompress(request.content).decode().splitlines()
+        bodies.append([json.loads(line) for line in lines])
+        return httpx.Response(200, json={"rows": len(lines), "accepted": len(lines), "refused": 0})
+
+    client = httpx.Client(transport=httpx.MockTransport(server))
+    buffer = Buffer(tmp_path, "http://altaviz.test", "key", batch_rows=4, client=client)
+    assert buffer.depth() == 3 and read_status(tmp_path)["buffer_depth"] == 3
+    buffer.submit(Received(rows=[reading(k) for k in range(3, 8)]))
+    buffer.commit_pending()
+    assert buffer.depth() == 8
+    while buffer.depth():
+        assert buffer.forward_once() is None
+    assert [len(body) for body in bodies] == [3, 4, 1]
+    assert [row for body in bodies for row in body] == [reading(k) for k in range(8)]
+    assert read_status(tmp_path)["forwarded_total"] == 8

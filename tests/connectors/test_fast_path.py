@@ -3,6 +3,7 @@ library's protobuf class gives what pysparkplug's DData.decode gives (and refuse
 the MQTT client cuts PUBLISH packets out of a byte stream however it arrives, hands them over in order
 and acknowledges them only after the buffer committed them, all in one write."""
 
+import json
 import math
 import socket
 import sqlite3
@@ -14,9 +15,16 @@ import paho.mqtt.client as paho
 import pysparkplug as spb
 import pytest
 
-from altaviz.connectors.buffer import Buffer, Received, Stats
+from altaviz.connectors.buffer import Buffer, Received
 from altaviz.connectors.mapping import parse_mapping
-from altaviz.connectors.mqtt import PACKETS_PER_READ, AckAfterCommit, Aliases, Message, _rows, decode_data
+from altaviz.connectors.mqtt import (
+    PACKETS_PER_READ,
+    AckAfterCommit,
+    Aliases,
+    Message,
+    Sensors,
+    data_lines,
+)
 
 DT = spb.DataType
 NOW = 1_760_000_000_000
@@ -39,26 +47,71 @@ def birth() -> spb.DBirth:
     return spb.DBirth(timestamp=NOW, seq=1, metrics=metrics)
 
 
-def by_library(payload: bytes, known: spb.DBirth) -> tuple[int, int, list[tuple[Any, ...]]]:
+MAPPING = parse_mapping(
+    {
+        "metrics": {
+            "Stage 1/Suction Pressure": {"sensor": "suction_pressure_psi", "unit": "kPa"},
+            "Vibration": {"sensor": "vibration_mms", "unit": "in/s"},
+            "Run Hours": {"sensor": "operating_hours"},
+            "Offset": {"sensor": "discharge_temp_f", "unit": "degC"},
+            "Counter": {"sensor": "gas_flow_mcf"},
+            "Running": {"sensor": "horsepower_consumption"},
+        }
+    }
+)
+
+
+def by_library(payload: bytes, known: spb.DBirth) -> tuple[int, list[dict[str, Any]]]:
+    """(seq, readings) as pysparkplug decodes the payload and the mapping reads each metric: one
+    reading per timestamp, a metric without one at the payload's."""
     data = spb.DData.decode(payload, birth=known)
-    metrics = [(m.name, m.timestamp, m.value) for m in data.metrics if not m.is_null]
-    return data.timestamp, data.seq, metrics
+    rows: dict[int, dict[str, Any]] = {}
+    for metric in data.metrics:
+        if metric.is_null or metric.name is None:
+            continue
+        reading = MAPPING.reading(metric.name, metric.value)
+        if reading is not None:
+            at = metric.timestamp if metric.timestamp is not None else data.timestamp
+            rows.setdefault(at, {"compressor_id": "C-1", "timestamp": at})[reading[0]] = reading[1]
+    return data.seq, list(rows.values())
 
 
-def test_sparkplug_data_decodes_as_pysparkplug_decodes_it() -> None:
+def ours(payload: bytes, known: spb.DBirth) -> tuple[int, list[dict[str, Any]], int]:
+    sensors = Sensors(MAPPING)
+    seq, lines, unmapped = data_lines(payload, Aliases.of(known), sensors.start("C-1"), sensors)
+    return seq, [json.loads(line) for line in lines], unmapped
+
+
+def test_sparkplug_data_decodes_as_pysparkplug_decodes_it_and_the_mapping_reads_it() -> None:
     known = spb.DBirth.decode(birth().encode())
     values = [812.5, 2.25, 4_000_000_000, -1234, -(2**40), True, "LOAD"]
     metrics = [
-        spb.Metric(timestamp=NOW + k, name=None, alias=k + 1, datatype=datatype, value=value)
+        spb.Metric(timestamp=NOW + k % 2, name=None, alias=k + 1, datatype=datatype, value=value)
         for k, ((_, datatype), value) in enumerate(zip(BIRTH_METRICS, values, strict=True))
     ]
     # a metric by name with its own datatype and no timestamp, and a null one
     metrics.append(spb.Metric(timestamp=None, name="Run Hours", datatype=DT.UINT32, value=7))
     metrics.append(spb.Metric(timestamp=NOW, name=None, alias=1, datatype=DT.DOUBLE, is_null=True))
-    payload = spb.DData(timestamp=NOW, seq=9, metrics=tuple(metrics)).encode()
-    ours = decode_data(payload, Aliases.of(known))
-    assert ours == by_library(payload, known)
-    assert ours[2][3] == ("Offset", NOW + 3, -1234) and ours[2][7] == ("Run Hours", None, 7)
+    payload = spb.DData(timestamp=NOW + 5, seq=9, metrics=tuple(metrics)).encode()
+    seq, rows, unmapped = ours(payload, known)
+    assert (seq, rows) == by_library(payload, known) and unmapped == 1  # "Mode"
+    assert rows[0]["timestamp"] == NOW and rows[1]["timestamp"] == NOW + 1 and rows[2]["timestamp"] == NOW + 5
+    assert rows[1]["discharge_temp_f"] == pytest.approx(-1234 * 9 / 5 + 32)
+    assert rows[2]["operating_hours"] == 7.0 and "horsepower_consumption" not in rows[1]  # a boolean
+
+
+def test_several_samples_in_one_payload_make_one_reading_each() -> None:
+    """A station may put several scans in one DDATA (Sparkplug metrics carry their own timestamps)."""
+    known = spb.DBirth.decode(birth().encode())
+    metrics = tuple(
+        spb.Metric(timestamp=NOW + 60_000 * s, name=None, alias=a, datatype=BIRTH_METRICS[a - 1][1], value=v)
+        for s in range(10)
+        for a, v in ((1, 700.0 + s), (2, 0.1 * s))
+    )
+    payload = spb.DData(timestamp=NOW, seq=3, metrics=metrics).encode()
+    seq, rows, _ = ours(payload, known)
+    assert (seq, rows) == by_library(payload, known)
+    assert [r["timestamp"] for r in rows] == [NOW + 60_000 * s for s in range(10)]
 
 
 @pytest.mark.parametrize(
@@ -79,7 +132,7 @@ def test_what_pysparkplug_refuses_is_refused(payload: bytes) -> None:
     with pytest.raises(Exception):  # noqa: B017 (whatever the library raises: counted as malformed)
         by_library(payload, known)
     with pytest.raises(Exception):  # noqa: B017
-        decode_data(payload, Aliases.of(known))
+        ours(payload, known)
 
 
 def publish_packet(topic: str, mid: int, payload: bytes, dup: bool = False, v5: bool = True) -> bytes:
@@ -226,9 +279,24 @@ def test_a_value_that_is_not_a_finite_number_is_no_reading() -> None:
     assert mapping.reading("Suction", 7) == ("suction_pressure_psi", pytest.approx(7 / 6.894757293168361))
     for value in (math.nan, math.inf, -math.inf, True, "12", None):
         assert mapping.reading("Vibration", value) is None
-    rows = _rows(
-        "C-1", "N/C-1", [("Vibration", None, math.nan), ("Suction", None, 689.5)], NOW, mapping, Stats()
+    known = spb.DBirth.decode(
+        spb.DBirth(
+            timestamp=NOW,
+            seq=1,
+            metrics=tuple(
+                spb.Metric(timestamp=NOW, name=name, alias=k + 1, datatype=DT.DOUBLE, is_null=True)
+                for k, name in enumerate(("Vibration", "Suction"))
+            ),
+        ).encode()
     )
-    assert rows == [
-        {"compressor_id": "C-1", "timestamp": NOW, "suction_pressure_psi": pytest.approx(100.0, 1e-3)}
-    ]
+    sensors = Sensors(mapping)
+    for bad in (math.nan, math.inf, -math.inf):
+        metrics = (
+            spb.Metric(timestamp=None, name=None, alias=1, datatype=DT.DOUBLE, value=bad),
+            spb.Metric(timestamp=None, name=None, alias=2, datatype=DT.DOUBLE, value=689.5),
+        )
+        payload = spb.DData(timestamp=NOW, seq=2, metrics=metrics).encode()
+        _, lines, _ = data_lines(payload, Aliases.of(known), sensors.start("C-1"), sensors)
+        assert [json.loads(line) for line in lines] == [
+            {"compressor_id": "C-1", "timestamp": NOW, "suction_pressure_psi": pytest.approx(100.0, 1e-3)}
+        ]

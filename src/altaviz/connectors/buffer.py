@@ -53,7 +53,8 @@ from altaviz.ingest.client import INGEST_PATH, Outcome, backoff, post_once
 log = logging.getLogger("altaviz.connectors")
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS readings (seq INTEGER PRIMARY KEY AUTOINCREMENT, row TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS readings (seq INTEGER PRIMARY KEY AUTOINCREMENT, row TEXT NOT NULL,
+    n INTEGER NOT NULL DEFAULT 1);
 CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL,
     last_seq INTEGER NOT NULL, key TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -121,12 +122,23 @@ class Stats:
 
 @dataclass
 class Received:
-    """What one message leaves in the buffer (all of it, or none of it, in one commit)."""
+    """What messages leave in the buffer (all of it, or none of it, in one commit): one message's, or
+    those of a whole read pass of the MQTT client (`messages` of them, their `digests` in order)."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # readings as objects (JSON, OPC UA)
+    lines: list[str] = field(default_factory=list)  # readings as NDJSON lines already (Sparkplug)
     births: list[tuple[str, bytes | None]] = field(default_factory=list)  # None: forget the source's
     statuses: list[dict[str, Any]] = field(default_factory=list)  # POST /api/ingest/status bodies
-    digest: bytes | None = None
+    digests: list[bytes] = field(default_factory=list)
+    messages: int = 1
+
+    def extend(self, other: Received) -> None:
+        self.rows += other.rows
+        self.lines += other.lines
+        self.births += other.births
+        self.statuses += other.statuses
+        self.digests += other.digests
+        self.messages += other.messages
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -135,6 +147,8 @@ def connect(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.executescript(SCHEMA)
+    if "n" not in {str(c[1]) for c in db.execute("PRAGMA table_info(readings)")}:  # an older connector's
+        db.execute("ALTER TABLE readings ADD COLUMN n INTEGER NOT NULL DEFAULT 1")  # one reading a row
     return db
 
 
@@ -190,7 +204,7 @@ class Buffer:
         self.stats.buffer_depth = self.depth()
 
     def depth(self) -> int:
-        return int(self._read.execute("SELECT count(*) FROM readings").fetchone()[0])
+        return int(self._read.execute("SELECT coalesce(sum(n), 0) FROM readings").fetchone()[0])
 
     def _load_digests(self) -> None:
         """The digests of the last RECENT_DIGESTS committed messages, oldest first, into memory (a
@@ -223,7 +237,7 @@ class Buffer:
             if first:
                 self._pending_since = time.monotonic()
             self._pending.append(received)
-            self._pending_messages += 1
+            self._pending_messages += received.messages
             if first or self._pending_messages >= self.commit_messages:
                 self._pending_lock.notify()  # (not for each message: a wakeup of the committer each)
 
@@ -242,7 +256,7 @@ class Buffer:
         if message_digest in self._recent:
             return True
         with self._pending_lock:
-            return any(isinstance(p, Received) and p.digest == message_digest for p in self._pending)
+            return any(isinstance(p, Received) and message_digest in p.digests for p in self._pending)
 
     def commit_pending(self) -> bool:
         """Commit what waits, then acknowledge it. False when nothing waited. A commit that fails (a
@@ -294,19 +308,22 @@ class Buffer:
                 return
 
     def _commit(self, received: list[Received]) -> None:
-        rows = [r for item in received for r in item.rows]
-        digests = [item.digest for item in received if item.digest is not None]
+        lines: list[str] = []
+        for item in received:
+            lines += [json.dumps(row, separators=(",", ":")) for row in item.rows]
+            lines += item.lines
+        digests = [d for item in received for d in item.digests]
+        # the readings as the NDJSON the request carries, in chunks of at most batch_rows lines, a row
+        # of the table each: no row of the table, and no step of SQLite, per reading
+        chunks = [
+            ("\n".join(lines[at : at + self.batch_rows]), len(lines[at : at + self.batch_rows]))
+            for at in range(0, len(lines), self.batch_rows)
+        ]
         with self._write_lock:
             db = self._write
             db.execute("BEGIN IMMEDIATE")
             try:
-                # one statement for the whole group (not a step, and a release of the GIL, per row):
-                # json_each gives each object of the array as its text, in order
-                if rows:
-                    db.execute(
-                        "INSERT INTO readings (row) SELECT value FROM json_each(?) ORDER BY key",
-                        (json.dumps(rows, separators=(",", ":")),),
-                    )
+                db.executemany("INSERT INTO readings (row, n) VALUES (?, ?)", chunks)
                 for item in received:
                     for source, payload in item.births:
                         self._save_birth(source, payload)
@@ -334,7 +351,7 @@ class Buffer:
             self._recent[message_digest] = None
         while len(self._recent) > RECENT_DIGESTS:
             self._recent.popitem(last=False)
-        self.stats.add(readings_buffered=len(rows), buffer_depth=len(rows), commits=1)
+        self.stats.add(readings_buffered=len(lines), buffer_depth=len(lines), commits=1)
         self._wake.set()
 
     def _save_birth(self, source: str, payload: bytes | None) -> None:
@@ -361,13 +378,15 @@ class Buffer:
         open_batch = db.execute("SELECT first_seq, last_seq, key FROM batches ORDER BY id LIMIT 1").fetchone()
         if open_batch is not None:
             return int(open_batch[0]), int(open_batch[1]), str(open_batch[2])
-        bounds = db.execute(
-            "SELECT min(seq), max(seq) FROM (SELECT seq FROM readings ORDER BY seq LIMIT ?)",
-            (self.batch_rows,),
-        ).fetchone()
-        if bounds[0] is None:
+        first = last = None
+        count = 0  # chunks in order while they fit in batch_rows readings (the first one always)
+        for seq, n in db.execute("SELECT seq, n FROM readings ORDER BY seq LIMIT ?", (self.batch_rows,)):
+            if first is not None and count + n > self.batch_rows:
+                break
+            first = seq if first is None else first
+            last, count = seq, count + n
+        if first is None or last is None:
             return None
-        first, last = int(bounds[0]), int(bounds[1])
         key = f"cx-{self.connector_id}-{first}-{last}"
         with self._write_lock:
             self._write.execute(
@@ -419,13 +438,11 @@ class Buffer:
             return None
         first, last, key = batch
         # the rows are stored as the JSON lines the request carries: no decoding on the way out
-        texts = [
-            text
-            for (text,) in self._read.execute(
-                "SELECT row FROM readings WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last)
-            )
-        ]
-        body = gzip.compress(("\n".join(texts) + "\n").encode(), compresslevel=1)
+        chunks = self._read.execute(
+            "SELECT row, n FROM readings WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last)
+        ).fetchall()
+        count = sum(int(n) for _, n in chunks)
+        body = gzip.compress(("\n".join(text for text, _ in chunks) + "\n").encode(), compresslevel=1)
         headers = {
             **self.headers,
             "Content-Type": "application/x-ndjson",
@@ -434,7 +451,7 @@ class Buffer:
         }
         outcome = post_once(self.client, self.url, body, headers)
         if outcome.answer is None:
-            return self._failed(f"batch {key} ({len(texts)} readings)", outcome)
+            return self._failed(f"batch {key} ({count} readings)", outcome)
         self._attempts = 0
         with self._write_lock:
             self._write.execute("BEGIN IMMEDIATE")
@@ -451,7 +468,7 @@ class Buffer:
             readings_refused=int(outcome.answer.get("refused", 0)),
             batches_forwarded=1,
             batches_replayed=int(outcome.replayed),
-            buffer_depth=-len(texts),
+            buffer_depth=-count,
         )
         with self.stats.lock:
             self.stats.last_forward_at = time.time()
@@ -520,7 +537,11 @@ def read_status(directory: Path) -> dict[str, Any]:
     if path.exists():
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10.0)
         try:
-            data["buffer_depth"] = int(db.execute("SELECT count(*) FROM readings").fetchone()[0])
+            try:
+                depth = db.execute("SELECT coalesce(sum(n), 0) FROM readings").fetchone()[0]
+            except sqlite3.OperationalError:  # a buffer of an older connector (one reading a row)
+                depth = db.execute("SELECT count(*) FROM readings").fetchone()[0]
+            data["buffer_depth"] = int(depth)
             total = db.execute("SELECT value FROM meta WHERE name = 'forwarded_total'").fetchone()
             data["forwarded_total"] = int(total[0]) if total else 0
             with contextlib.suppress(sqlite3.OperationalError):  # a buffer of an older connector
