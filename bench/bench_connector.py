@@ -4,16 +4,25 @@ against the ingest API's own rate in the same script, and the latency from publi
 A Mosquitto of the benchmark's own (Debian's /usr/sbin/mosquitto, a free port), the service as
 `altaviz serve --workers 2` on a fresh SQLite database with 4,700 registered compressors, an ingest key
 and an admin key (bench_ingest.py's setup), and the connector as `altaviz connect mqtt` in a process of
-its own (MQTT 5, group commit, batches of --batch-rows).
+its own (MQTT 5, group commit, batches of --batch-rows). With --edge-nodes N the fleet is split over N
+edge nodes (STATION-1..N), each with a connector process of its own (`--edge-node`, its own client id
+and buffer): the runbook's way past one process.
 
 1. Reference: the readings straight into the ingest API, as gzip NDJSON batches of --batch-rows, one
-   after the other from one client (what the service takes when nothing stands in front of it).
+   after the other from one client (what the service takes when nothing stands in front of it; the
+   connector sends its batches as Parquet, which the service reads for less CPU).
 2. Through the connector: a station publishes an NBIRTH and a DBIRTH per compressor while the connector
-   runs, the connector is stopped (its MQTT 5 session stays), the station publishes one DDATA per
-   reading (six metrics by alias, QoS 1), which the broker keeps for the session, and the connector
-   starts again: the figure is readings per second from its start to the last reading answered by
-   Altaviz (forwarded_total), so it is the connector's rate and not the rate at which one Python
-   publisher can publish (which is printed too). CPU seconds of the connector and of the service.
+   runs, the connector is stopped (its MQTT 5 session stays), the station publishes the readings as
+   DDATA, which the broker keeps for the session, and the connector starts again: the figure is
+   readings per second from its start (Python's start-up included; the rate after it is printed too)
+   to the last reading answered by Altaviz (forwarded_total), so it is the connector's rate and not
+   the rate at which the bench's publisher, one Python paho client, can publish (printed too: a few
+   thousand messages/s, below the connector's, so a live stream from it would measure the publisher).
+   What the station publishes: one DDATA per device and scan with the six metrics by alias (doubles,
+   each with its timestamp, QoS 1); --per-message N puts N scans of a device in one DDATA (Sparkplug
+   metrics carry their own timestamps: store-and-forward, or a station reporting several samples at
+   once); 1 (default) is one DDATA per reading. CPU seconds of the connector(s), Mosquitto and the
+   service.
    Second reference: stock paho-mqtt 1.6 alone with a no-op callback (a PUBACK per message, its own
    MQTT 5 session, subscribed before the backlog was published, so the broker kept the same messages
    for it) drains the same backlog after the connector: the ceiling of one Python MQTT client on this
@@ -30,6 +39,7 @@ Target (issue 20): >= 20,000 readings/s through the connector.
 
     python bench/bench_connector.py                 # 47,000 readings (4,700 compressors x 10)
     python bench/bench_connector.py --slots 20 --samples 30
+    python bench/bench_connector.py --slots 20 --samples 0 --edge-nodes 2 --per-message 10
 """
 
 import argparse
@@ -64,7 +74,7 @@ from altaviz.accounts import service as accounts
 from altaviz.accounts.models import Organization
 from altaviz.accounts.roles import Role
 from altaviz.accounts.scoping import OrgScope
-from altaviz.connectors.buffer import Buffer, Received, read_status
+from altaviz.connectors.buffer import Buffer, Received, read_status, request_body
 from altaviz.connectors.mqtt import AckAfterCommit
 from altaviz.fleet.sensors import SENSORS
 from altaviz.ingest.client import INGEST_PATH, ndjson_body
@@ -274,14 +284,21 @@ def wait_started(root: Path, since: float, nodes: int) -> None:
 
 
 def reference_rate(
-    base: str, key: str, rows: list[dict[str, object]], batch_rows: int, server_pid: int
+    base: str, key: str, rows: list[dict[str, object]], batch_rows: int, server_pid: int, days: int, fmt: str
 ) -> tuple[float, float]:
-    """(seconds, service CPU seconds) for the rows straight into the ingest API (a day earlier)."""
+    """(seconds, service CPU seconds) for the rows straight into the ingest API (`days` earlier), as gzip
+    NDJSON or as the Parquet body the connector sends (built before the clock starts)."""
     shifted = [
-        {**r, "timestamp": int(r["timestamp"].timestamp() * 1000) - 3_600_000 * 24}  # type: ignore[attr-defined]
+        {**r, "timestamp": int(r["timestamp"].timestamp() * 1000) - 3_600_000 * 24 * days}  # type: ignore[attr-defined]
         for r in rows
     ]
-    bodies = [ndjson_body(shifted[i : i + batch_rows]) for i in range(0, len(shifted), batch_rows)]
+    if fmt == "ndjson":
+        bodies = [ndjson_body(shifted[i : i + batch_rows]) for i in range(0, len(shifted), batch_rows)]
+    else:
+        bodies = [
+            request_body(ndjson_body(shifted[i : i + batch_rows], compress=False)[0])
+            for i in range(0, len(shifted), batch_rows)
+        ]
     accepted = 0
     cpu = server_cpu(server_pid)
     started = time.perf_counter()
@@ -408,8 +425,11 @@ def main() -> None:
             (root / "mapping.toml").write_text(MAPPING)
 
             # 1. the reference
-            direct, direct_cpu = reference_rate(base, key, rows, args.batch_rows, server.pid)
-            print(f"reference done: {direct:.1f} s", flush=True)
+            direct, direct_cpu = reference_rate(base, key, rows, args.batch_rows, server.pid, 1, "ndjson")
+            as_parquet, parquet_cpu = reference_rate(
+                base, key, rows, args.batch_rows, server.pid, 2, "parquet"
+            )
+            print(f"references done: {direct:.1f} s, {as_parquet:.1f} s", flush=True)
 
             # 2. through the connector, from a backlog the broker keeps for its session
             mark = time.time()
@@ -486,6 +506,7 @@ def main() -> None:
                 f"{'met' if rate >= TARGET else 'NOT met'}); {status.get('commits')} commits, "
                 f"malformed {status.get('malformed')}, refused {status.get('readings_refused')}"
             )
+            print(f"  after start-up: {rows_count / (elapsed - startup):,.0f} readings/s")
             per_message = (connector_cpu - startup_cpu) / rows_count * 1e6  # per reading
             everything = per_message + (service_cpu + broker_cpu) / rows_count * 1e6
             print(
@@ -494,15 +515,23 @@ def main() -> None:
                 f"Mosquitto {broker_cpu:.1f} s"
             )
             print(
-                f"  what that CPU allows on an idle machine (estimate, not a measurement): a connector is "
-                f"one process bound by one core (the GIL) -> {1e6 / per_message:,.0f}/s each; connector(s), "
-                f"service and broker on 2 cores -> {2e6 / everything:,.0f}/s"
+                f"  what that CPU allows on an idle machine (estimate, not a measurement): a connector "
+                f"process is bound by one core (the GIL) -> {1e6 / per_message:,.0f} readings/s per "
+                f"process; connector(s), service and broker on 2 cores -> {2e6 / everything:,.0f}/s"
             )
             print(
                 f"reference, the ingest API directly: {direct:.1f} s = {reference:,.0f} readings/s; "
                 f"service CPU {direct_cpu:.1f} s"
             )
-            print(f"ratio connector / ingest API: {rate / reference:.2f}", flush=True)
+            print(
+                f"reference, the ingest API directly with the connector's Parquet bodies: {as_parquet:.1f} "
+                f"s = {rows_count / as_parquet:,.0f} readings/s; service CPU {parquet_cpu:.1f} s"
+            )
+            print(
+                f"ratio connector / ingest API: {rate / reference:.2f} (NDJSON), "
+                f"{rate * as_parquet / rows_count:.2f} (Parquet)",
+                flush=True,
+            )
             count = len(messages)
             alone, alone_cpu = client_alone(mqtt_port, count)
             ours, ours_cpu = client_alone(mqtt_port, count, alone_buffer)

@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from altaviz.connectors.buffer import Buffer, Received, digest, read_status
+from altaviz.connectors.buffer import Buffer, Received, digest, read_status, request_body
 from altaviz.connectors.mqtt import Message, PassCollector
 
 
@@ -28,6 +30,15 @@ def stored_rows(buffer: Buffer) -> list[dict[str, Any]]:
     """The readings in the buffer file, in order (a row of the table holds a commit's NDJSON lines)."""
     chunks = buffer._read.execute("SELECT row FROM readings ORDER BY seq")
     return [json.loads(line) for (chunk,) in chunks for line in chunk.split("\n")]
+
+
+def sent_rows(request: httpx.Request) -> list[dict[str, Any]]:
+    """The readings of a forwarded batch, Parquet or gzip NDJSON, with the columns it holds."""
+    if request.headers["Content-Type"] == "application/vnd.apache.parquet":
+        table = pq.read_table(pa.BufferReader(request.content))
+        return [{k: v for k, v in row.items() if v is not None} for row in table.to_pylist()]
+    assert request.headers["Content-Encoding"] == "gzip"
+    return [json.loads(line) for line in gzip.decompress(request.content).decode().splitlines()]
 
 
 def test_group_commit_acknowledges_after_the_commit_in_order(tmp_path: Path) -> None:
@@ -74,8 +85,8 @@ def test_the_committer_commits_a_full_group_at_once_and_a_partial_one_after_the_
 def test_a_redelivered_message_is_stored_once_also_after_a_restart(tmp_path: Path) -> None:
     buffer = Buffer(tmp_path, "http://altaviz.invalid", "key")
 
-    def rows(topic: str, payload: bytes) -> Received:
-        return Received(rows=[json.loads(payload)])
+    def rows(topic: str, payload: bytes, into: Received) -> None:
+        into.rows.append(json.loads(payload))
 
     first = message("site/C-1/telemetry", json.dumps(reading(1)).encode())
     collector = PassCollector(buffer, rows)
@@ -99,8 +110,8 @@ def test_a_malformed_message_is_counted_with_its_topic_and_still_acknowledged(tm
     buffer = Buffer(tmp_path, "http://altaviz.invalid", "key")
     acknowledged: list[str] = []
 
-    def rows(topic: str, payload: bytes) -> Received:
-        return Received(rows=[json.loads(payload)])
+    def rows(topic: str, payload: bytes, into: Received) -> None:
+        into.rows.append(json.loads(payload))
 
     collector = PassCollector(buffer, rows)
     collector.handle(message("site/C-1/telemetry", b"{not json"))
@@ -217,9 +228,9 @@ def test_an_older_buffer_file_is_taken_over_and_batches_keep_within_batch_rows(t
     bodies: list[list[dict[str, Any]]] = []
 
     def server(request: httpx.Request) -> httpx.Response:
-        lines = gzip.decompress(request.content).decode().splitlines()
-        bodies.append([json.loads(line) for line in lines])
-        return httpx.Response(200, json={"rows": len(lines), "accepted": len(lines), "refused": 0})
+        rows = sent_rows(request)
+        bodies.append(rows)
+        return httpx.Response(200, json={"rows": len(rows), "accepted": len(rows), "refused": 0})
 
     client = httpx.Client(transport=httpx.MockTransport(server))
     buffer = Buffer(tmp_path, "http://altaviz.test", "key", batch_rows=4, client=client)
@@ -232,3 +243,30 @@ def test_an_older_buffer_file_is_taken_over_and_batches_keep_within_batch_rows(t
     assert [len(body) for body in bodies] == [3, 4, 1]
     assert [row for body in bodies for row in body] == [reading(k) for k in range(8)]
     assert read_status(tmp_path)["forwarded_total"] == 8
+
+
+def test_a_batch_goes_as_parquet_unless_a_line_has_a_text_timestamp_and_the_same_lines_give_the_same_body(
+    tmp_path: Path,
+) -> None:
+    """Readings with epoch-millisecond times (Sparkplug, OPC UA) go as Parquet, with a column for every
+    sensor (null where a reading lacks it); a batch holding an RFC 3339 time (plain JSON) as the gzip
+    NDJSON lines. Sent again, a batch is the same bytes (the service's idempotency record compares them)."""
+    sparse = {"compressor_id": "C-1", "timestamp": 1_760_000_000_000, "gas_flow_mcf": 1e16}
+    lines = [json.dumps(reading(1)), json.dumps(sparse)]
+    body, headers = request_body(("\n".join(lines) + "\n").encode())
+    assert headers == {"Content-Type": "application/vnd.apache.parquet"}
+    table = pq.read_table(pa.BufferReader(body))
+    assert (
+        table.column_names[:2] == ["compressor_id", "timestamp"] and "operating_hours" in table.column_names
+    )
+    assert sent_rows(httpx.Request("POST", "http://x", content=body, headers=headers)) == [reading(1), sparse]
+    assert request_body(("\n".join(lines) + "\n").encode()) == (body, headers)
+    text_time = json.dumps(
+        {"compressor_id": "C-2", "timestamp": "2026-12-06T10:00:00Z", "vibration_mms": 1.0}
+    )
+    ndjson = ("\n".join([*lines, text_time]) + "\n").encode()
+    body, headers = request_body(ndjson)
+    assert headers == {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}
+    assert gzip.decompress(body) == ndjson
+    time.sleep(1.1)  # (gzip would write the time into its header)
+    assert request_body(ndjson) == (body, headers)

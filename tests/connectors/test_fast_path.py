@@ -14,6 +14,7 @@ from typing import Any
 import paho.mqtt.client as paho
 import pysparkplug as spb
 import pytest
+from pysparkplug._protobuf import Payload as SparkplugPayload
 
 from altaviz.connectors.buffer import Buffer, Received
 from altaviz.connectors.mapping import parse_mapping
@@ -300,3 +301,25 @@ def test_a_value_that_is_not_a_finite_number_is_no_reading() -> None:
         assert [json.loads(line) for line in lines] == [
             {"compressor_id": "C-1", "timestamp": NOW, "suction_pressure_psi": pytest.approx(100.0, 1e-3)}
         ]
+
+
+def test_a_float_metric_carrying_another_kind_of_value_is_read_as_pysparkplug_reads_it() -> None:
+    """A birth says DOUBLE/FLOAT but the data carries a boolean, a string or an integer field: the fast
+    path for floats does not take it; the value is judged as the library decodes it."""
+    known = spb.DBirth.decode(birth().encode())
+    payload = SparkplugPayload(timestamp=NOW, seq=4)
+    payload.metrics.add(alias=1, timestamp=NOW, boolean_value=True)
+    payload.metrics.add(alias=2, timestamp=NOW, string_value="2.5")
+    payload.metrics.add(alias=1, timestamp=NOW + 1, long_value=700)
+    payload.metrics.add(alias=2, timestamp=NOW + 1, float_value=0.5)
+    encoded = payload.SerializeToString()
+    seq, rows, _ = ours(encoded, known)
+    assert (seq, rows) == by_library(encoded, known)
+    assert rows == [
+        {
+            "compressor_id": "C-1",
+            "timestamp": NOW + 1,
+            "suction_pressure_psi": pytest.approx(700 / 6.894757293168361),
+            "vibration_mms": 12.7,
+        }
+    ]

@@ -41,7 +41,7 @@ from paho.mqtt.properties import Properties  # type: ignore[import-untyped]
 from pysparkplug._protobuf import Payload as SparkplugPayload  # the library's generated class
 
 from altaviz.connectors.buffer import Buffer, Received, digest
-from altaviz.connectors.mapping import Mapping
+from altaviz.connectors.mapping import SAME_UNIT, Mapping
 
 log = logging.getLogger("altaviz.connectors")
 
@@ -331,18 +331,21 @@ def mqtt_client(
 Metrics = Iterable[tuple[str | None, int | None, Any]]  # (name, timestamp or None, value) of non-null metrics
 CONTROL_METRICS = ("Node Control/", "Device Control/", "bdSeq")
 FLOATS = (int(spb.DataType.FLOAT), int(spb.DataType.DOUBLE))
+FLOAT_FIELDS = ("double_value", "float_value")
 
 
 class Sensors:
     """The mapping's metrics as what a reading's NDJSON line needs: metric name -> (`,"sensor":`, the
-    conversion to the sensor's unit), and a device's compressor id -> the line's start
-    (`{"compressor_id":"...","timestamp":`). A line is then the start, the timestamp and the values'
-    texts (`repr` of a float, as json.dumps writes it): no object per reading and no JSON encoder."""
+    conversion to the sensor's unit or None when it arrives in it), and a device's compressor id ->
+    the line's start (`{"compressor_id":"...","timestamp":`). A line is then the start, the timestamp
+    and the values' texts (`repr` of a float, as json.dumps writes it): no object per reading and no
+    JSON encoder."""
 
     def __init__(self, mapping: Mapping) -> None:
         self.mapping = mapping
-        self.by_name = {
-            name: (f',"{metric.sensor}":', metric.convert) for name, metric in mapping.metrics.items()
+        self.by_name: dict[str, tuple[str, Callable[[float], float] | None]] = {
+            name: (f',"{metric.sensor}":', None if metric.unit in SAME_UNIT else metric.convert)
+            for name, metric in mapping.metrics.items()
         }
         self.starts: dict[str, str] = {}
 
@@ -364,7 +367,8 @@ def _value_text(convert: Callable[[float], float], value: Any) -> str | None:
 
 
 def _lines(by_time: dict[int, dict[str, str]], start: str) -> list[str]:
-    return [start + str(at) + "".join([k + v for k, v in row.items()]) + "}" for at, row in by_time.items()]
+    """The NDJSON line of each timestamp's row (sensor -> `,"sensor":value`)."""
+    return [start + str(at) + "".join(row.values()) + "}" for at, row in by_time.items()]
 
 
 def _metric_lines(start: str, metrics: Metrics, default_ms: int, sensors: Sensors) -> tuple[list[str], int]:
@@ -379,14 +383,14 @@ def _metric_lines(start: str, metrics: Metrics, default_ms: int, sensors: Sensor
             if not name.startswith(CONTROL_METRICS):
                 unmapped += 1
             continue
-        text = _value_text(target[1], value)
+        text = _value_text(target[1] or float, value)
         if text is None:
             continue
         at = timestamp if timestamp is not None else default_ms
         row = by_time.get(at)
         if row is None:
             row = by_time[at] = {}
-        row[target[0]] = text
+        row[target[0]] = target[0] + text
     return _lines(by_time, start), unmapped
 
 
@@ -447,40 +451,40 @@ def data_lines(payload: bytes, aliases: Aliases, start: str, sensors: Sensors) -
         if field_name is None:
             continue
         value = getattr(metric, field_name)
-        target = by_name.get(name)
-        if datatype in FLOATS:  # nearly every metric: a float already (float_value or double_value)
-            if target is None:
-                if not name.startswith(CONTROL_METRICS):
-                    unmapped += 1
-                continue
-            converted = target[1](value)
-            if not math.isfinite(converted):
-                continue
-            text = repr(converted)
-        else:
+        if datatype not in FLOATS:
             value = spb.DataType(datatype).decode(value)
-            if target is None:
-                if not name.startswith(CONTROL_METRICS):
-                    unmapped += 1
+        target = by_name.get(name)
+        if target is None:
+            if not name.startswith(CONTROL_METRICS):
+                unmapped += 1
+            continue
+        if field_name in FLOAT_FIELDS and datatype in FLOATS:  # nearly every metric: a float already
+            if target[1] is not None:
+                value = target[1](value)
+            if not math.isfinite(value):
                 continue
-            if (number := _value_text(target[1], value)) is None:
-                continue
+            text = repr(value)
+        elif (number := _value_text(target[1] or float, value)) is not None:
             text = number
+        else:
+            continue
         at = metric.timestamp if metric.HasField("timestamp") else default_ms
         row = by_time.get(at)
         if row is None:
             row = by_time[at] = {}
-        row[target[0]] = text
+        row[target[0]] = target[0] + text
     return int(decoded.seq), _lines(by_time, start), unmapped
 
 
-def handle_message(
-    buffer: Buffer, message: Message, received: Callable[[str, bytes], Received], into: Received
-) -> None:
+Receive = Callable[[str, bytes, Received], None]  # (topic, payload, into): adds what the message holds
+
+
+def handle_message(buffer: Buffer, message: Message, received: Receive, into: Received) -> None:
     """One message into `into`, what the read pass leaves for the next group commit (its PUBACK follows
     the commit). A message the broker sends again (DUP) that was committed already is skipped; one that
     cannot be decoded is counted as malformed and logged with its topic, and never stops the
-    connector."""
+    connector. `received` adds to `into` only once nothing can fail any more (a malformed message adds
+    nothing)."""
     into.messages += 1
     message_digest = digest(message.topic, message.payload)
     if message.dup and buffer.seen(message_digest):
@@ -488,17 +492,11 @@ def handle_message(
         return
     into.digests.append(message_digest)
     try:
-        out = received(message.topic, message.payload)
+        received(message.topic, message.payload, into)
     except Exception as error:  # a bad payload must never stop the connector
         buffer.stats.add(malformed=1)
         buffer.stats.error(f"{message.topic}: {error.__class__.__name__}: {error}")
         log.warning("malformed message on %s: %s", message.topic, error)
-        return
-    into.rows += out.rows
-    into.lines += out.lines
-    if out.births or out.statuses:
-        into.births += out.births
-        into.statuses += out.statuses
 
 
 class PassCollector:
@@ -506,7 +504,7 @@ class PassCollector:
     of the group commit when the pass ends (before the pass's acknowledgements): one lock and one
     count per pass instead of per message."""
 
-    def __init__(self, buffer: Buffer, received: Callable[[str, bytes], Received]) -> None:
+    def __init__(self, buffer: Buffer, received: Receive) -> None:
         self.buffer = buffer
         self.received = received
         self.into = Received(messages=0)
@@ -573,7 +571,7 @@ class SparkplugConnector:
         self.collector = PassCollector(buffer, self._received)
         self.client = mqtt_client(broker, self.collector.handle, [self.topic], buffer)
         self.client.on_pass_end = self.collector.pass_end
-        self.out = Received()  # what the message being handled leaves in the buffer
+        self.out = Received()  # where the message being handled leaves its births and reports
 
     def start(self) -> None:
         self.client.loop_start()
@@ -584,11 +582,11 @@ class SparkplugConnector:
 
     # --- messages ----------------------------------------------------------------------------------------
 
-    def _received(self, topic: str, payload: bytes) -> Received:
+    def _received(self, topic: str, payload: bytes, into: Received) -> None:
+        """Each branch of _handle decodes (and may raise) before it adds anything to `into`."""
         with self.lock:
-            self.out = Received()
-            self.out.lines = self._handle(topic, payload)
-            return self.out
+            self.out = into
+            into.lines += self._handle(topic, payload)
 
     def _route(self, text: str) -> Route:
         route = self.routes.get(text)
@@ -786,7 +784,9 @@ class JsonConnector:
             pattern += re.escape(literal) + (f"(?P<{name}>[^/]+)" if name else "")
         self.regex = re.compile(pattern)
         subscription = re.sub(r"\{\w+\}", "+", self.template)
-        self.collector = PassCollector(buffer, lambda topic, payload: Received(self.rows(topic, payload)))
+        self.collector = PassCollector(
+            buffer, lambda topic, payload, into: into.rows.extend(self.rows(topic, payload))
+        )
         self.client = mqtt_client(broker, self.collector.handle, [subscription], buffer)
         self.client.on_pass_end = self.collector.pass_end
 
@@ -796,6 +796,9 @@ class JsonConnector:
     def stop(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+    def _received(self, topic: str, payload: bytes, into: Received) -> None:
+        into.rows += self.rows(topic, payload)
 
     def rows(self, topic: str, payload: bytes) -> list[dict[str, Any]]:
         match = self.regex.fullmatch(topic)
