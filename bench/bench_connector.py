@@ -4,16 +4,25 @@ against the ingest API's own rate in the same script, and the latency from publi
 A Mosquitto of the benchmark's own (Debian's /usr/sbin/mosquitto, a free port), the service as
 `altaviz serve --workers 2` on a fresh SQLite database with 4,700 registered compressors, an ingest key
 and an admin key (bench_ingest.py's setup), and the connector as `altaviz connect mqtt` in a process of
-its own (MQTT 5, group commit, batches of --batch-rows).
+its own (MQTT 5, group commit, batches of --batch-rows). With --edge-nodes N the fleet is split over N
+edge nodes (STATION-1..N), each with a connector process of its own (`--edge-node`, its own client id
+and buffer): the runbook's way past one process.
 
 1. Reference: the readings straight into the ingest API, as gzip NDJSON batches of --batch-rows, one
-   after the other from one client (what the service takes when nothing stands in front of it).
+   after the other from one client (what the service takes when nothing stands in front of it; the
+   connector sends its batches as Parquet, which the service reads for less CPU).
 2. Through the connector: a station publishes an NBIRTH and a DBIRTH per compressor while the connector
-   runs, the connector is stopped (its MQTT 5 session stays), the station publishes one DDATA per
-   reading (six metrics by alias, QoS 1), which the broker keeps for the session, and the connector
-   starts again: the figure is readings per second from its start to the last reading answered by
-   Altaviz (forwarded_total), so it is the connector's rate and not the rate at which one Python
-   publisher can publish (which is printed too). CPU seconds of the connector and of the service.
+   runs, the connector is stopped (its MQTT 5 session stays), the station publishes the readings as
+   DDATA, which the broker keeps for the session, and the connector starts again: the figure is
+   readings per second from its start (Python's start-up included; the rate after it is printed too)
+   to the last reading answered by Altaviz (forwarded_total), so it is the connector's rate and not
+   the rate at which the bench's publisher, one Python paho client, can publish (printed too: a few
+   thousand messages/s, below the connector's, so a live stream from it would measure the publisher).
+   What the station publishes: one DDATA per device and scan with the six metrics by alias (doubles,
+   each with its timestamp, QoS 1); --per-message N puts N scans of a device in one DDATA (Sparkplug
+   metrics carry their own timestamps: store-and-forward, or a station reporting several samples at
+   once); 1 (default) is one DDATA per reading. CPU seconds of the connector(s), Mosquitto and the
+   service.
    Second reference: stock paho-mqtt 1.6 alone with a no-op callback (a PUBACK per message, its own
    MQTT 5 session, subscribed before the backlog was published, so the broker kept the same messages
    for it) drains the same backlog after the connector: the ceiling of one Python MQTT client on this
@@ -30,6 +39,7 @@ Target (issue 20): >= 20,000 readings/s through the connector.
 
     python bench/bench_connector.py                 # 47,000 readings (4,700 compressors x 10)
     python bench/bench_connector.py --slots 20 --samples 30
+    python bench/bench_connector.py --slots 20 --samples 0 --edge-nodes 2 --per-message 10
 """
 
 import argparse
@@ -64,16 +74,21 @@ from altaviz.accounts import service as accounts
 from altaviz.accounts.models import Organization
 from altaviz.accounts.roles import Role
 from altaviz.accounts.scoping import OrgScope
-from altaviz.connectors.buffer import Buffer, Received, read_status
+from altaviz.connectors.buffer import Buffer, Received, read_status, request_body
 from altaviz.connectors.mqtt import AckAfterCommit
 from altaviz.fleet.sensors import SENSORS
 from altaviz.ingest.client import INGEST_PATH, ndjson_body
 
 TARGET = 20_000
-GROUP, NODE = "BENCH", "STATION-1"
-MAPPING = "devices_as_ids = true\n[sparkplug]\ngroup = 'BENCH'\nedge_node = 'STATION-1'\n" + "".join(
+GROUP = "BENCH"
+MAPPING = "devices_as_ids = true\n[sparkplug]\ngroup = 'BENCH'\n" + "".join(
     f'[metrics."{s.name}"]\nsensor = "{s.name}"\n' for s in SENSORS
 )
+
+
+def node_of(compressor_ids: list[str], nodes: int) -> dict[str, str]:
+    """The edge node each compressor's device belongs to: the fleet split evenly, STATION-1..N."""
+    return {c: f"STATION-{k * nodes // len(compressor_ids) + 1}" for k, c in enumerate(compressor_ids)}
 
 
 def free_port() -> int:
@@ -97,40 +112,72 @@ def kill(process: "subprocess.Popen[bytes]") -> None:
     process.wait(30)
 
 
-def payloads(rows: list[dict[str, object]]) -> list[tuple[str, bytes]]:
-    """(topic, DDATA payload) per reading, seq continuing after the births."""
-    out = []
-    seq = COMPRESSORS  # NBIRTH 0, DBIRTHs 1..4700
+def payloads(
+    rows: list[dict[str, object]],
+    compressor_ids: list[str],
+    nodes: int,
+    per_message: int,
+    seqs: dict[str, int],
+) -> list[tuple[str, bytes]]:
+    """(topic, DDATA payload): each compressor's readings in time order, `per_message` of them in one
+    DDATA (all six metrics by alias, each with its reading's timestamp; 1: one DDATA per reading, as a
+    station publishing each scan at once does), each edge node's seq continuing after its births."""
+    by_compressor: dict[str, list[dict[str, object]]] = {}
     for row in rows:
-        seq = (seq + 1) % 256
-        at = int(row["timestamp"].timestamp() * 1000)  # type: ignore[attr-defined]
-        metrics = tuple(
-            spb.Metric(
-                timestamp=at, name=None, alias=i + 1, datatype=spb.DataType.DOUBLE, value=float(row[s.name])
-            )  # type: ignore[arg-type]
-            for i, s in enumerate(SENSORS)
-        )
-        topic = f"spBv1.0/{GROUP}/DDATA/{NODE}/{row['compressor_id']}"
-        out.append((topic, spb.DData(timestamp=at, seq=seq, metrics=metrics).encode()))
+        by_compressor.setdefault(str(row["compressor_id"]), []).append(row)
+    groups = [
+        (compressor, readings[k : k + per_message])
+        for compressor, readings in by_compressor.items()
+        for k in range(0, len(readings), per_message)
+    ]
+    groups.sort(key=lambda g: (g[1][0]["timestamp"], g[0]))  # type: ignore[arg-type,return-value]
+    nodes_of = node_of(compressor_ids, nodes)
+    out = []
+    for compressor, readings in groups:
+        node = nodes_of[compressor]
+        seqs[node] = (seqs[node] + 1) % 256
+        metrics = []
+        for row in readings:
+            at = int(row["timestamp"].timestamp() * 1000)  # type: ignore[attr-defined]
+            metrics += [
+                spb.Metric(
+                    timestamp=at,
+                    name=None,
+                    alias=i + 1,
+                    datatype=spb.DataType.DOUBLE,
+                    value=float(row[s.name]),  # type: ignore[arg-type]
+                )
+                for i, s in enumerate(SENSORS)
+            ]
+        first = int(readings[0]["timestamp"].timestamp() * 1000)  # type: ignore[attr-defined]
+        topic = f"spBv1.0/{GROUP}/DDATA/{node}/{compressor}"
+        out.append((topic, spb.DData(timestamp=first, seq=seqs[node], metrics=tuple(metrics)).encode()))
     return out
 
 
-def births(compressor_ids: list[str]) -> list[tuple[str, bytes]]:
+def births(compressor_ids: list[str], nodes: int) -> tuple[list[tuple[str, bytes]], dict[str, int]]:
+    """An NBIRTH per edge node and a DBIRTH per compressor; each node's last seq."""
     now = spb.get_current_timestamp()
-    node = spb.NBirth(
-        timestamp=now,
-        seq=0,
-        metrics=(spb.Metric(timestamp=now, name="bdSeq", datatype=spb.DataType.INT64, value=0),),
-    )
-    out = [(f"spBv1.0/{GROUP}/NBIRTH/{NODE}", node.encode(include_dtypes=True))]
-    for k, compressor in enumerate(compressor_ids):
+    out, seqs = [], {}
+    for n in range(1, nodes + 1):
+        node = spb.NBirth(
+            timestamp=now,
+            seq=0,
+            metrics=(spb.Metric(timestamp=now, name="bdSeq", datatype=spb.DataType.INT64, value=0),),
+        )
+        out.append((f"spBv1.0/{GROUP}/NBIRTH/STATION-{n}", node.encode(include_dtypes=True)))
+        seqs[f"STATION-{n}"] = 0
+    nodes_of = node_of(compressor_ids, nodes)
+    for compressor in compressor_ids:
+        node_id = nodes_of[compressor]
+        seqs[node_id] = (seqs[node_id] + 1) % 256
         metrics = tuple(
             spb.Metric(timestamp=now, name=s.name, alias=i + 1, datatype=spb.DataType.DOUBLE, is_null=True)
             for i, s in enumerate(SENSORS)
         )
-        birth = spb.DBirth(timestamp=now, seq=(k + 1) % 256, metrics=metrics)
-        out.append((f"spBv1.0/{GROUP}/DBIRTH/{NODE}/{compressor}", birth.encode(include_dtypes=True)))
-    return out
+        birth = spb.DBirth(timestamp=now, seq=seqs[node_id], metrics=metrics)
+        out.append((f"spBv1.0/{GROUP}/DBIRTH/{node_id}/{compressor}", birth.encode(include_dtypes=True)))
+    return out, seqs
 
 
 def publish_all(port: int, messages: list[tuple[str, bytes]]) -> None:
@@ -139,9 +186,10 @@ def publish_all(port: int, messages: list[tuple[str, bytes]]) -> None:
     client.max_queued_messages_set(0)
     client.connect("127.0.0.1", port)
     client.loop_start()
-    infos = [client.publish(topic, payload, qos=1) for topic, payload in messages]
-    for info in infos:
-        info.wait_for_publish(60)
+    for at in range(0, len(messages), 30_000):  # (paho's packet ids wrap at 65,535)
+        infos = [client.publish(topic, payload, qos=1) for topic, payload in messages[at : at + 30_000]]
+        for info in infos:
+            info.wait_for_publish(60)
     client.loop_stop()
     client.disconnect()
 
@@ -157,7 +205,7 @@ def mqtt_session(port: int, buffer: Buffer | None = None) -> paho.Client:
     properties = Properties(PacketTypes.CONNECT)
     properties.SessionExpiryInterval = 3600
     properties.ReceiveMaximum = 10_000
-    client.on_connect = lambda c, *args: c.subscribe(f"spBv1.0/{GROUP}/+/{NODE}/#", qos=1)
+    client.on_connect = lambda c, *args: c.subscribe(f"spBv1.0/{GROUP}/#", qos=1)
     client.connect("127.0.0.1", port, 30, clean_start=False, properties=properties)
     return client
 
@@ -214,33 +262,43 @@ def admin_key(url: str) -> str:
 
 
 def start_connector(
-    mqtt_port: int, base: str, key: str, root: Path, batch_rows: int
+    mqtt_port: int, base: str, key: str, root: Path, batch_rows: int, node: int
 ) -> "subprocess.Popen[bytes]":
+    """The connector of edge node STATION-<node> (its own client id and buffer directory)."""
     command = [
         sys.executable, "-m", "altaviz", "connect", "mqtt", "--broker", f"mqtt://127.0.0.1:{mqtt_port}",
         "--url", base, "--api-key", key, "--mapping", str(root / "mapping.toml"),
-        "--buffer", str(root / "buffer"), "--batch-rows", str(batch_rows), "--client-id", "bench",
+        "--buffer", str(root / f"buffer-{node}"), "--batch-rows", str(batch_rows),
+        "--client-id", f"bench-{node}", "--edge-node", f"STATION-{node}",
     ]  # fmt: skip
     return subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
 
 
-def wait_started(root: Path, since: float) -> None:
-    status = root / "buffer" / "status.json"
-    while not (status.exists() and status.stat().st_mtime > since):
-        time.sleep(0.05)
+def wait_started(root: Path, since: float, nodes: int) -> None:
+    for node in range(1, nodes + 1):
+        status = root / f"buffer-{node}" / "status.json"
+        while not (status.exists() and status.stat().st_mtime > since):
+            time.sleep(0.05)
 
 
 def reference_rate(
-    base: str, key: str, rows: list[dict[str, object]], batch_rows: int, server_pid: int
+    base: str, key: str, rows: list[dict[str, object]], batch_rows: int, server_pid: int, days: int, fmt: str
 ) -> tuple[float, float]:
-    """(seconds, service CPU seconds) for the rows straight into the ingest API (a day earlier)."""
+    """(seconds, service CPU seconds) for the rows straight into the ingest API (`days` earlier), as gzip
+    NDJSON or as the Parquet body the connector sends (built before the clock starts)."""
     shifted = [
-        {**r, "timestamp": int(r["timestamp"].timestamp() * 1000) - 3_600_000 * 24}  # type: ignore[attr-defined]
+        {**r, "timestamp": int(r["timestamp"].timestamp() * 1000) - 3_600_000 * 24 * days}  # type: ignore[attr-defined]
         for r in rows
     ]
-    bodies = [ndjson_body(shifted[i : i + batch_rows]) for i in range(0, len(shifted), batch_rows)]
+    if fmt == "ndjson":
+        bodies = [ndjson_body(shifted[i : i + batch_rows]) for i in range(0, len(shifted), batch_rows)]
+    else:
+        bodies = [
+            request_body(ndjson_body(shifted[i : i + batch_rows], compress=False)[0])
+            for i in range(0, len(shifted), batch_rows)
+        ]
     accepted = 0
     cpu = server_cpu(server_pid)
     started = time.perf_counter()
@@ -268,20 +326,34 @@ def fleet_row(client: httpx.Client, base: str, key: str, offset: int) -> dict[st
 
 
 def latencies(
-    mqtt_port: int, base: str, key: str, compressor_ids: list[str], samples: int, first_seq: int
-) -> list[float]:
-    """Seconds from publishing one DDATA (stamped now) to its time as last_reading_at in /api/fleet."""
+    mqtt_port: int,
+    base: str,
+    key: str,
+    compressor_ids: list[str],
+    samples: int,
+    seqs: dict[str, int],
+    nodes: int,
+    data_dir: Path,
+) -> tuple[list[float], list[float]]:
+    """Seconds from publishing one DDATA (stamped now) to its landing file written by the ingest API
+    (what the connector and the service add; the landing directory polled every 10 ms), and to its time
+    as last_reading_at in /api/fleet (the watcher's pass and the fleet read added)."""
+
+    def landed() -> int:
+        return len(list(data_dir.glob("landing/*/readings/*.parquet")))
+
     client = paho.Client(client_id=f"bench-station-{uuid.uuid4().hex[:6]}", clean_session=True)
     client.connect("127.0.0.1", mqtt_port)
     client.loop_start()
-    out = []
-    seq = first_seq
+    out, landing = [], []
+    nodes_of = node_of(compressor_ids, nodes)
     with httpx.Client(timeout=30) as http:
         for k in range(samples):
             offset = (k * 997) % len(compressor_ids)
             compressor = compressor_ids[offset]
             at = int(time.time() * 1000)
-            seq = (seq + 1) % 256
+            node = nodes_of[compressor]
+            seqs[node] = (seqs[node] + 1) % 256
             metrics = tuple(
                 spb.Metric(
                     timestamp=at,
@@ -292,9 +364,15 @@ def latencies(
                 )
                 for i, s in enumerate(SENSORS)
             )
-            payload = spb.DData(timestamp=at, seq=seq, metrics=metrics).encode()
+            payload = spb.DData(timestamp=at, seq=seqs[node], metrics=metrics).encode()
+            files = landed()
             started = time.perf_counter()
-            client.publish(f"spBv1.0/{GROUP}/DDATA/{NODE}/{compressor}", payload, qos=1).wait_for_publish(30)
+            client.publish(f"spBv1.0/{GROUP}/DDATA/{node}/{compressor}", payload, qos=1).wait_for_publish(30)
+            while landed() == files:
+                if time.perf_counter() - started > 300:
+                    raise RuntimeError(f"{compressor}: not landed within 300 s")
+                time.sleep(0.01)
+            landing.append(time.perf_counter() - started)
             while True:
                 row = fleet_row(http, base, key, offset)
                 seen = row["last_reading_at"]
@@ -306,7 +384,7 @@ def latencies(
             out.append(time.perf_counter() - started)
     client.loop_stop()
     client.disconnect()
-    return out
+    return landing, out
 
 
 def main() -> None:
@@ -316,7 +394,17 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=10, help="readings per compressor (4,700 compressors)")
     parser.add_argument("--batch-rows", type=int, default=20_000)
     parser.add_argument("--samples", type=int, default=20, help="publish-to-fleet latency samples (0: none)")
+    parser.add_argument(
+        "--per-message",
+        type=int,
+        default=1,
+        help="readings (timestamps) per DDATA (1: one DDATA per reading)",
+    )
+    parser.add_argument(
+        "--edge-nodes", type=int, default=1, help="edge nodes the fleet is split over, one connector each"
+    )
     args = parser.parse_args()
+    nodes = args.edge_nodes
     rows_count = COMPRESSORS * args.slots
     table = batch(60, rows_count)
     table = table.sort_by([("timestamp", "ascending"), ("compressor_id", "ascending")])
@@ -350,20 +438,27 @@ def main() -> None:
             (root / "mapping.toml").write_text(MAPPING)
 
             # 1. the reference
-            direct, direct_cpu = reference_rate(base, key, rows, args.batch_rows, server.pid)
-            print(f"reference done: {direct:.1f} s", flush=True)
+            direct, direct_cpu = reference_rate(base, key, rows, args.batch_rows, server.pid, 1, "ndjson")
+            as_parquet, parquet_cpu = reference_rate(
+                base, key, rows, args.batch_rows, server.pid, 2, "parquet"
+            )
+            print(f"references done: {direct:.1f} s, {as_parquet:.1f} s", flush=True)
 
             # 2. through the connector, from a backlog the broker keeps for its session
             mark = time.time()
-            connector = start_connector(mqtt_port, base, key, root, args.batch_rows)
-            running.append(connector)
-            wait_started(root, mark)
+            connectors = [
+                start_connector(mqtt_port, base, key, root, args.batch_rows, n) for n in range(1, nodes + 1)
+            ]
+            running += connectors
+            wait_started(root, mark, nodes)
             time.sleep(1.0)  # subscribed
-            publish_all(mqtt_port, births(compressor_ids))
+            birth_messages, seqs = births(compressor_ids, nodes)
+            publish_all(mqtt_port, birth_messages)
             time.sleep(1.0)
-            connector.send_signal(signal.SIGTERM)
-            connector.wait(60)
-            running.remove(connector)
+            for connector in connectors:
+                connector.send_signal(signal.SIGTERM)
+                connector.wait(60)
+                running.remove(connector)
             # the reference clients' sessions, subscribed now: the broker keeps the backlog for them too
             alone_buffer = Buffer(root / "alone", "http://127.0.0.1:9", "unused")
             for subscriber in (mqtt_session(mqtt_port), mqtt_session(mqtt_port, alone_buffer)):
@@ -371,38 +466,52 @@ def main() -> None:
                 time.sleep(1.0)
                 subscriber.disconnect()
                 subscriber.loop_stop()
+            messages = payloads(rows, compressor_ids, nodes, args.per_message, seqs)
             started = time.perf_counter()
-            publish_all(mqtt_port, payloads(rows))
+            publish_all(mqtt_port, messages)
             published = time.perf_counter() - started
             print(f"published in {published:.1f} s", flush=True)
             cpu_before = server_cpu(server.pid)
             broker_before = process_cpu(broker.pid)
             mark = time.time()
             started = time.perf_counter()
-            connector = start_connector(mqtt_port, base, key, root, args.batch_rows)
-            running.append(connector)
-            wait_started(root, mark)
+            connectors = [
+                start_connector(mqtt_port, base, key, root, args.batch_rows, n) for n in range(1, nodes + 1)
+            ]
+            running += connectors
+            wait_started(root, mark, nodes)
             startup = time.perf_counter() - started
-            startup_cpu = process_cpu(connector.pid)
-            while read_status(root / "buffer").get("forwarded_total", 0) < rows_count:
+            startup_cpu = sum(process_cpu(c.pid) for c in connectors)
+
+            def forwarded() -> int:
+                return sum(
+                    read_status(root / f"buffer-{n}").get("forwarded_total", 0) for n in range(1, nodes + 1)
+                )
+
+            while forwarded() < rows_count:
                 if time.perf_counter() - started > 900:
-                    raise RuntimeError(f"not all forwarded: {read_status(root / 'buffer')}")
+                    raise RuntimeError(f"not all forwarded: {forwarded()} of {rows_count}")
                 time.sleep(0.02)
             elapsed = time.perf_counter() - started
-            connector_cpu = process_cpu(connector.pid)
+            connector_cpu = sum(process_cpu(c.pid) for c in connectors)
             service_cpu = server_cpu(server.pid) - cpu_before
             broker_cpu = process_cpu(broker.pid) - broker_before
             time.sleep(1.2)
-            status = read_status(root / "buffer")
+            statuses = [read_status(root / f"buffer-{n}") for n in range(1, nodes + 1)]
+            status = {
+                k: sum(int(st.get(k) or 0) for st in statuses)
+                for k in ("commits", "malformed", "readings_refused")
+            }
             rate = rows_count / elapsed
             reference = rows_count / direct
             print(
-                f"readings: {rows_count:,} ({COMPRESSORS:,} compressors x {args.slots}), one DDATA each, "
-                f"batch {args.batch_rows:,}"
+                f"readings: {rows_count:,} ({COMPRESSORS:,} compressors x {args.slots}) in {len(messages):,} "
+                f"DDATA of {args.per_message} reading(s) (six metrics each, their own timestamps), "
+                f"{nodes} edge node(s) with a connector process each, batch {args.batch_rows:,}"
             )
             print(
-                f"one Python publisher put them into the broker in {published:.1f} s "
-                f"({rows_count / published:,.0f} messages/s)"
+                f"one Python publisher (paho) put them into the broker in {published:.1f} s "
+                f"({len(messages) / published:,.0f} messages/s, {rows_count / published:,.0f} readings/s)"
             )
             print(
                 f"through the connector (from its start, {startup:.1f} s of it starting up, to the last "
@@ -410,37 +519,47 @@ def main() -> None:
                 f"{'met' if rate >= TARGET else 'NOT met'}); {status.get('commits')} commits, "
                 f"malformed {status.get('malformed')}, refused {status.get('readings_refused')}"
             )
-            per_message = (connector_cpu - startup_cpu) / rows_count * 1e6
+            print(f"  after start-up: {rows_count / (elapsed - startup):,.0f} readings/s")
+            per_message = (connector_cpu - startup_cpu) / rows_count * 1e6  # per reading
             everything = per_message + (service_cpu + broker_cpu) / rows_count * 1e6
             print(
                 f"  CPU: connector {connector_cpu:.1f} s ({startup_cpu:.1f} s of it starting up: "
-                f"{per_message:.0f} µs per message after), service {service_cpu:.1f} s, "
+                f"{per_message:.1f} µs per reading after), service {service_cpu:.1f} s, "
                 f"Mosquitto {broker_cpu:.1f} s"
             )
             print(
-                f"  what that CPU allows on an idle machine (estimate, not a measurement): the connector is "
-                f"one process bound by one core (the GIL) -> {1e6 / per_message:,.0f}/s; connector, "
-                f"service and broker on 2 cores -> {2e6 / everything:,.0f}/s"
+                f"  what that CPU allows on an idle machine (estimate, not a measurement): a connector "
+                f"process is bound by one core (the GIL) -> {1e6 / per_message:,.0f} readings/s per "
+                f"process; connector(s), service and broker on 2 cores -> {2e6 / everything:,.0f}/s"
             )
             print(
                 f"reference, the ingest API directly: {direct:.1f} s = {reference:,.0f} readings/s; "
                 f"service CPU {direct_cpu:.1f} s"
             )
-            print(f"ratio connector / ingest API: {rate / reference:.2f}", flush=True)
-            alone, alone_cpu = client_alone(mqtt_port, rows_count)
-            ours, ours_cpu = client_alone(mqtt_port, rows_count, alone_buffer)
             print(
-                f"reference, stock paho-mqtt alone (no-op callback, same backlog and broker): "
-                f"{alone:.1f} s = {rows_count / alone:,.0f} messages/s, "
-                f"{alone_cpu / rows_count * 1e6:.0f} µs CPU per message "
-                f"(the connector: {connector_cpu / rows_count * 1e6:.0f} µs); "
-                f"ratio connector / paho alone: {rate * alone / rows_count:.2f}"
+                f"reference, the ingest API directly with the connector's Parquet bodies: {as_parquet:.1f} "
+                f"s = {rows_count / as_parquet:,.0f} readings/s; service CPU {parquet_cpu:.1f} s"
+            )
+            print(
+                f"ratio connector / ingest API: {rate / reference:.2f} (NDJSON), "
+                f"{rate * as_parquet / rows_count:.2f} (Parquet)",
+                flush=True,
+            )
+            count = len(messages)
+            alone, alone_cpu = client_alone(mqtt_port, count)
+            ours, ours_cpu = client_alone(mqtt_port, count, alone_buffer)
+            print(
+                f"reference, stock paho-mqtt alone (one process, no-op callback, same backlog and broker): "
+                f"{alone:.1f} s = {count / alone:,.0f} messages/s, "
+                f"{alone_cpu / count * 1e6:.0f} µs CPU per message "
+                f"(the connector: {connector_cpu / count * 1e6:.0f} µs); "
+                f"ratio connector / paho alone (messages/s): {alone / elapsed:.2f}"
             )
             print(
                 f"reference, the connector's MQTT client alone (no-op callback, empty group commits): "
-                f"{ours:.1f} s = {rows_count / ours:,.0f} messages/s, "
-                f"{ours_cpu / rows_count * 1e6:.0f} µs CPU per message; "
-                f"ratio connector / its client alone: {rate * ours / rows_count:.2f}"
+                f"{ours:.1f} s = {count / ours:,.0f} messages/s, "
+                f"{ours_cpu / count * 1e6:.0f} µs CPU per message; "
+                f"ratio connector / its client alone (messages/s): {ours / elapsed:.2f}"
             )
             print(f"load average now: {os.getloadavg()[0]:.1f} (2 cores)", flush=True)
 
@@ -472,20 +591,23 @@ def main() -> None:
                         raise RuntimeError("the watcher did not catch up within 30 minutes")
                     time.sleep(1.0)
             print(f"watcher caught up in {time.perf_counter() - caught_up:.0f} s", flush=True)
-            first_seq = (COMPRESSORS + rows_count) % 256
-            waits = latencies(mqtt_port, base, reader, compressor_ids, args.samples, first_seq)
+            landing, waits = latencies(
+                mqtt_port, base, reader, compressor_ids, args.samples, seqs, nodes, data_dir
+            )
         finally:
             for process in running:
                 kill(process)
 
-    waits.sort()
-    p50 = statistics.median(waits)
-    p95 = waits[min(len(waits) - 1, math.ceil(0.95 * len(waits)) - 1)]
-    print(
-        f"publish -> visible in /api/fleet (pipeline watcher, PIPELINE_WATCH_SECONDS=1), "
-        f"{len(waits)} samples: "
-        f"p50 {p50:.2f} s, p95 {p95:.2f} s, max {waits[-1]:.2f} s"
-    )
+    for what, seconds in (
+        ("publish -> landed by the ingest API (broker, connector, service)", landing),
+        ("publish -> visible in /api/fleet (pipeline watcher, PIPELINE_WATCH_SECONDS=1)", waits),
+    ):
+        seconds.sort()
+        p95 = seconds[min(len(seconds) - 1, math.ceil(0.95 * len(seconds)) - 1)]
+        print(
+            f"{what}, {len(seconds)} samples: p50 {statistics.median(seconds):.2f} s, p95 {p95:.2f} s, "
+            f"max {seconds[-1]:.2f} s"
+        )
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (2 cores)")
 
 

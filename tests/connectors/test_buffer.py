@@ -2,28 +2,43 @@
 redelivered messages recognised after a restart, online/offline reports sent before the readings
 waiting with them, and what the ingest API's answers do to each."""
 
+import gzip
 import json
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-import paho.mqtt.client as paho
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from altaviz.connectors.buffer import Buffer, Received, digest, read_status
-from altaviz.connectors.mqtt import handle_message
+from altaviz.connectors.buffer import Buffer, Received, digest, read_status, request_body
+from altaviz.connectors.mqtt import Message, PassCollector
 
 
 def reading(k: int) -> dict[str, Any]:
     return {"compressor_id": f"C-{k % 3}", "timestamp": 1_760_000_000_000 + k * 60_000, "vibration_mms": 2.0}
 
 
-def message(topic: str, payload: bytes, dup: bool = False) -> paho.MQTTMessage:
-    out = paho.MQTTMessage(topic=topic.encode())
-    out.payload = payload
-    out.dup = dup
-    return out
+def message(topic: str, payload: bytes, dup: bool = False) -> Message:
+    return Message(topic, payload, dup, 1, False, 1)
+
+
+def stored_rows(buffer: Buffer) -> list[dict[str, Any]]:
+    """The readings in the buffer file, in order (a row of the table holds a commit's NDJSON lines)."""
+    chunks = buffer._read.execute("SELECT row FROM readings ORDER BY seq")
+    return [json.loads(line) for (chunk,) in chunks for line in chunk.split("\n")]
+
+
+def sent_rows(request: httpx.Request) -> list[dict[str, Any]]:
+    """The readings of a forwarded batch, Parquet or gzip NDJSON, with the columns it holds."""
+    if request.headers["Content-Type"] == "application/vnd.apache.parquet":
+        table = pq.read_table(pa.BufferReader(request.content))
+        return [{k: v for k, v in row.items() if v is not None} for row in table.to_pylist()]
+    assert request.headers["Content-Encoding"] == "gzip"
+    return [json.loads(line) for line in gzip.decompress(request.content).decode().splitlines()]
 
 
 def test_group_commit_acknowledges_after_the_commit_in_order(tmp_path: Path) -> None:
@@ -36,14 +51,13 @@ def test_group_commit_acknowledges_after_the_commit_in_order(tmp_path: Path) -> 
         durable_when_acknowledged.append(read_status(tmp_path)["buffer_depth"])
 
     for k in range(50):
-        buffer.submit(Received(rows=[reading(k)], digest=bytes([k])))
+        buffer.submit(Received(rows=[reading(k)], digests=[bytes([k])]))
         buffer.after_commit(lambda k=k: acknowledge(k))
     assert acknowledged == [] and buffer.depth() == 0  # nothing acknowledged before its commit
     assert buffer.commit_pending()
     assert acknowledged == list(range(50)) and set(durable_when_acknowledged) == {50}
     assert buffer.stats.commits == 1 and buffer.stats.readings_buffered == 50
-    stored = [json.loads(r) for (r,) in buffer._read.execute("SELECT row FROM readings ORDER BY seq")]
-    assert stored == [reading(k) for k in range(50)]
+    assert stored_rows(buffer) == [reading(k) for k in range(50)]
     assert not buffer.commit_pending()
 
 
@@ -71,17 +85,21 @@ def test_the_committer_commits_a_full_group_at_once_and_a_partial_one_after_the_
 def test_a_redelivered_message_is_stored_once_also_after_a_restart(tmp_path: Path) -> None:
     buffer = Buffer(tmp_path, "http://altaviz.invalid", "key")
 
-    def rows(topic: str, payload: bytes) -> Received:
-        return Received(rows=[json.loads(payload)])
+    def rows(topic: str, payload: bytes, into: Received) -> None:
+        into.rows.append(json.loads(payload))
 
     first = message("site/C-1/telemetry", json.dumps(reading(1)).encode())
-    handle_message(buffer, first, rows)
+    collector = PassCollector(buffer, rows)
+    collector.handle(first)
+    collector.pass_end()
     buffer.commit_pending()
     # the connector dies before the PUBACK: a new one gets the message again, with DUP set
     restarted = Buffer(tmp_path, "http://altaviz.invalid", "key")
-    handle_message(restarted, message(first.topic, first.payload, dup=True), rows)
+    collector = PassCollector(restarted, rows)
+    collector.handle(message(first.topic, first.payload, dup=True))
     # the same payload without DUP is a new message (a device may repeat itself)
-    handle_message(restarted, message(first.topic, first.payload), rows)
+    collector.handle(message(first.topic, first.payload))
+    collector.pass_end()
     restarted.commit_pending()
     assert restarted.depth() == 2
     assert restarted.stats.redeliveries_skipped == 1 and restarted.stats.messages_in == 2
@@ -92,12 +110,15 @@ def test_a_malformed_message_is_counted_with_its_topic_and_still_acknowledged(tm
     buffer = Buffer(tmp_path, "http://altaviz.invalid", "key")
     acknowledged: list[str] = []
 
-    def rows(topic: str, payload: bytes) -> Received:
-        return Received(rows=[json.loads(payload)])
+    def rows(topic: str, payload: bytes, into: Received) -> None:
+        into.rows.append(json.loads(payload))
 
-    handle_message(buffer, message("site/C-1/telemetry", b"{not json"), rows)
+    collector = PassCollector(buffer, rows)
+    collector.handle(message("site/C-1/telemetry", b"{not json"))
+    collector.pass_end()
     buffer.after_commit(lambda: acknowledged.append("bad"))
-    handle_message(buffer, message("site/C-2/telemetry", json.dumps(reading(2)).encode()), rows)
+    collector.handle(message("site/C-2/telemetry", json.dumps(reading(2)).encode()))
+    collector.pass_end()
     buffer.after_commit(lambda: acknowledged.append("good"))
     buffer.commit_pending()
     assert acknowledged == ["bad", "good"] and buffer.depth() == 1
@@ -155,3 +176,97 @@ def test_digests_an_older_connector_kept_are_taken_over(tmp_path: Path) -> None:
     assert "seen" not in tables
     order = [bytes(d) for (d,) in buffer._read.execute("SELECT digest FROM digests ORDER BY id")]
     assert order == [digest("t", b"early"), digest("t", b"late")]
+
+
+def test_a_failed_commit_keeps_its_messages_and_acknowledgements_and_is_tried_again(tmp_path: Path) -> None:
+    """The buffer file refuses writes for a while (here a trigger of the file's own makes SQLite abort
+    them, as a full disk would): the committer records the error and tries the same messages again on
+    the same connection until the file takes them; nothing is acknowledged before and nothing is lost
+    or stored twice after, with messages arriving meanwhile committed behind them in order."""
+    buffer = Buffer(tmp_path, "http://altaviz.invalid", "key", commit_delay=0.01)
+    refuse = sqlite3.connect(tmp_path / "buffer.sqlite")
+    refuse.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON readings BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    )
+    refuse.commit()
+    acknowledged: list[int] = []
+    committer = threading.Thread(target=buffer.run_commits, daemon=True)
+    committer.start()
+    for k in range(5):
+        buffer.submit(Received(rows=[reading(k)], digests=[bytes([k])]))
+        buffer.after_commit(lambda k=k: acknowledged.append(k))
+    deadline = time.monotonic() + 30
+    while buffer.stats.commit_failures < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert buffer.stats.commit_failures >= 2  # tried again, still refused
+    assert buffer.stats.last_error is not None and "disk full" in buffer.stats.last_error
+    assert acknowledged == [] and buffer.depth() == 0 and buffer.stats.commits == 0
+    assert buffer.seen(bytes([3]))  # still waiting: a redelivery of it is recognised
+    for k in range(5, 8):  # arriving while the file refuses
+        buffer.submit(Received(rows=[reading(k)], digests=[bytes([k])]))
+        buffer.after_commit(lambda k=k: acknowledged.append(k))
+    refuse.execute("DROP TRIGGER refuse")
+    refuse.commit()
+    refuse.close()
+    while len(acknowledged) < 8 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert acknowledged == list(range(8))
+    assert stored_rows(buffer) == [reading(k) for k in range(8)]
+    buffer.stop()
+    committer.join(5)
+
+
+def test_an_older_buffer_file_is_taken_over_and_batches_keep_within_batch_rows(tmp_path: Path) -> None:
+    """A buffer file of a connector that kept one reading a row is forwarded as it is; a commit's
+    lines are kept in chunks of at most batch_rows, and a batch takes whole chunks, in order, up to
+    batch_rows readings."""
+    old = sqlite3.connect(tmp_path / "buffer.sqlite")
+    old.execute("CREATE TABLE readings (seq INTEGER PRIMARY KEY AUTOINCREMENT, row TEXT NOT NULL)")
+    old.executemany("INSERT INTO readings (row) VALUES (?)", [(json.dumps(reading(k)),) for k in range(3)])
+    old.commit()
+    old.close()
+    bodies: list[list[dict[str, Any]]] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        rows = sent_rows(request)
+        bodies.append(rows)
+        return httpx.Response(200, json={"rows": len(rows), "accepted": len(rows), "refused": 0})
+
+    client = httpx.Client(transport=httpx.MockTransport(server))
+    buffer = Buffer(tmp_path, "http://altaviz.test", "key", batch_rows=4, client=client)
+    assert buffer.depth() == 3 and read_status(tmp_path)["buffer_depth"] == 3
+    buffer.submit(Received(rows=[reading(k) for k in range(3, 8)]))
+    buffer.commit_pending()
+    assert buffer.depth() == 8
+    while buffer.depth():
+        assert buffer.forward_once() is None
+    assert [len(body) for body in bodies] == [3, 4, 1]
+    assert [row for body in bodies for row in body] == [reading(k) for k in range(8)]
+    assert read_status(tmp_path)["forwarded_total"] == 8
+
+
+def test_a_batch_goes_as_parquet_unless_a_line_has_a_text_timestamp_and_the_same_lines_give_the_same_body(
+    tmp_path: Path,
+) -> None:
+    """Readings with epoch-millisecond times (Sparkplug, OPC UA) go as Parquet, with a column for every
+    sensor (null where a reading lacks it); a batch holding an RFC 3339 time (plain JSON) as the gzip
+    NDJSON lines. Sent again, a batch is the same bytes (the service's idempotency record compares them)."""
+    sparse = {"compressor_id": "C-1", "timestamp": 1_760_000_000_000, "gas_flow_mcf": 1e16}
+    lines = [json.dumps(reading(1)), json.dumps(sparse)]
+    body, headers = request_body(("\n".join(lines) + "\n").encode())
+    assert headers == {"Content-Type": "application/vnd.apache.parquet"}
+    table = pq.read_table(pa.BufferReader(body))
+    assert (
+        table.column_names[:2] == ["compressor_id", "timestamp"] and "operating_hours" in table.column_names
+    )
+    assert sent_rows(httpx.Request("POST", "http://x", content=body, headers=headers)) == [reading(1), sparse]
+    assert request_body(("\n".join(lines) + "\n").encode()) == (body, headers)
+    text_time = json.dumps(
+        {"compressor_id": "C-2", "timestamp": "2026-12-06T10:00:00Z", "vibration_mms": 1.0}
+    )
+    ndjson = ("\n".join([*lines, text_time]) + "\n").encode()
+    body, headers = request_body(ndjson)
+    assert headers == {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}
+    assert gzip.decompress(body) == ndjson
+    time.sleep(1.1)  # (gzip would write the time into its header)
+    assert request_body(ndjson) == (body, headers)

@@ -54,6 +54,7 @@ def _metrics_server(port: int | None, buffer: Buffer) -> None:
                 "rebirth_requests",
                 "send_failures",
                 "commits",
+                "commit_failures",
                 "redeliveries_skipped",
                 "statuses_forwarded",
                 "statuses_refused",
@@ -231,6 +232,7 @@ def status(
         ("offline/online reports waiting", data.get("statuses_waiting", 0)),
         ("offline/online reports refused", data.get("statuses_refused", 0)),
         ("buffer commits", data.get("commits", 0)),
+        ("buffer commits failed (retried)", data.get("commit_failures", 0)),
         ("redeliveries skipped", data.get("redeliveries_skipped", 0)),
         ("last error", data.get("last_error") or "none"),
     ]

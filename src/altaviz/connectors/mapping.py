@@ -75,6 +75,7 @@ UNITS: dict[str, tuple[str, Callable[[float], float]]] = {
     "e3m3/d": ("Mcf/d", lambda v: v * CUBIC_FEET_PER_CUBIC_METRE),
     "h": ("h", lambda v: v),
 }
+SAME_UNIT = {unit for unit, (target, _) in UNITS.items() if unit == target} | {"°F"}  # no conversion
 
 
 class MappingError(ValueError):
