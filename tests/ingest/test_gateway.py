@@ -167,3 +167,17 @@ def test_altaviz_gateway_command(serve: Callable[..., Served], tmp_path: Path, f
     again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert "history sent (0 batches now; 360 accepted" in again.stdout
     assert len(landed_rows(server.data_dir, org.slug)) == 360
+
+
+def test_a_batch_built_again_later_is_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service compares a retry's body with the first one's: a batch rebuilt after a restart (a
+    second later, gzip's header holding no time) must not read as another body under the same key."""
+    import time
+
+    from altaviz.ingest.client import ndjson_body
+
+    rows = [{"compressor_id": "COMP-001", "timestamp": "2026-12-06T08:00:00Z", "vibration_mms": 2.5}]
+    first, _ = ndjson_body(rows)
+    later = time.time() + 3600
+    monkeypatch.setattr(time, "time", lambda: later)
+    assert ndjson_body(rows)[0] == first

@@ -41,7 +41,9 @@ def ndjson_body(rows: list[dict[str, Any]], compress: bool = True) -> tuple[byte
     headers = {"Content-Type": "application/x-ndjson"}
     if compress:
         headers["Content-Encoding"] = "gzip"
-        body = gzip.compress(body, compresslevel=5)
+        # no time in the gzip header: a batch built again after a restart is the same bytes, which the
+        # service's idempotency record compares a retry with
+        body = gzip.compress(body, compresslevel=5, mtime=0)
     return body, headers
 
 
