@@ -14,6 +14,7 @@ from altaviz.health.model import (
     HealthOutput,
     HealthState,
     Limits,
+    fleet_step,
     health_step,
 )
 
@@ -24,5 +25,6 @@ __all__ = [
     "HealthOutput",
     "HealthState",
     "Limits",
+    "fleet_step",
     "health_step",
 ]
