@@ -22,7 +22,7 @@ def _series(days: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _fleet(cuts: list[int], lo: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Three compressors' readings: each one's first `cut` readings (lo) or the day after them."""
+    """Each compressor's readings: each one's first `cut` readings (lo) or the day after them."""
     index, times, values = [], [], []
     for c, cut in enumerate(cuts):
         t, v = _series(days=8, seed=c)
@@ -35,20 +35,23 @@ def _fleet(cuts: list[int], lo: bool) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 def test_states_read_back_continue_as_the_ones_written() -> None:
     config = HealthConfig()
-    cuts = [20, 780, len(_series(8, 0)[0]) - 144]  # learning, just fitted, judging for days
+    # settling, collecting its warm-up, just fitted, judging for days
+    cuts = [20, 400, 780, len(_series(8, 0)[0]) - 144]
     state = HealthState(len(cuts), config)
     fleet_step(*_fleet(cuts, lo=True), state=state, config=config)
-    episodes = [{}, {"anomaly": Episode(600, "vibration_mms", 41.5, 50.0, 600)}, {}]
+    episodes = [{}, {}, {"anomaly": Episode(600, "vibration_mms", 41.5, 50.0, 600)}, {}]
     blobs = dump_states(state, episodes)
     assert all(state_is_current(b, config) for b in blobs)
+    assert len(blobs[1]) > len(blobs[3])  # the warm-up's buffers are stored only while collected
     back, back_episodes = load_states([*blobs, None], config)
     assert back_episodes == [*episodes, {}]
-    assert dump_states(back.take(np.arange(3)), back_episodes[:3]) == blobs
-    assert back.fitted.tolist() == [False, True, True, False]
-    assert back.last_hour[3] == HealthState(1, config).last_hour[0]  # None: from its first reading
+    assert dump_states(back.take(np.arange(4)), back_episodes[:4]) == blobs
+    assert back.warm_n[1] > 0 and back.warm_n[[0, 2, 3]].tolist() == [0, 0, 0]
+    assert back.fitted.tolist() == [False, False, True, True, False]
+    assert back.last_hour[4] == HealthState(1, config).last_hour[0]  # None: from its first reading
     later = _fleet(cuts, lo=False)
     continued = fleet_step(*later, state=state, config=config)
-    resumed = fleet_step(*later, state=back.take(np.arange(3)), config=config)
+    resumed = fleet_step(*later, state=back.take(np.arange(4)), config=config)
     assert continued.judged.any()
     assert np.array_equal(continued.health, resumed.health, equal_nan=True)
     assert np.array_equal(continued.score, resumed.score, equal_nan=True)

@@ -250,6 +250,15 @@ class HealthState:
     def width(self) -> int:
         return sum(math.prod(shape) for _, _, shape, _ in _layout(self.config))
 
+    def columns(self, name: str) -> tuple[int, int]:
+        """The columns of field `name` in `matrix()`."""
+        column = 0
+        for field_name, _, shape, _ in _layout(self.config):
+            if field_name == name:
+                return column, column + math.prod(shape)
+            column += math.prod(shape)
+        raise KeyError(name)
+
     def matrix(self) -> Floats:
         """(compressors, width): every field as float64 (integers here are exact in float64)."""
         n = len(self)

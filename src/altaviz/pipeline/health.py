@@ -40,6 +40,7 @@ soonest (prediction).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -127,54 +128,72 @@ class Episode:
 Episodes = dict[str, Episode]
 
 # A compressor's state blob: this prefix, the row's width (4 bytes, little-endian), the model state's
-# row (HealthState.matrix(): float64, its width fixed by the model's configuration), then its open
+# row (HealthState.matrix(): float64, its width fixed by the model's configuration; without the warm-up
+# buffers while no warm-up is being collected), then its open
 # episodes as JSON (empty when none). A batch of compressors is read and written as one matrix, so
 # an incremental hour costs microseconds a compressor here (the JSON header of each of ~40 fields of
 # the previous format took 0.3 ms).
 _STATE_FORMAT = b"AVHS2"
+_HEAD = len(_STATE_FORMAT) + 4
+
+
+@functools.cache
+def _widths(config: HealthConfig) -> tuple[int, int, int]:
+    """The row's width, and the columns of the warm-up's buffers (warm_x, warm_y: zeros whenever no
+    warm-up is being collected, so a row without them is stored, about half the bytes)."""
+    template = HealthState(0, config)
+    lo, _ = template.columns("warm_x")
+    _, hi = template.columns("warm_y")
+    return template.width(), lo, hi
 
 
 def dump_states(state: HealthState, episodes: list[Episodes]) -> list[bytes]:
     """One blob per compressor of `state` (arrays and JSON, no pickle)."""
+    width, lo, hi = _widths(state.config)
     matrix = state.matrix()
-    head = _STATE_FORMAT + matrix.shape[1].to_bytes(4, "little")
-    return [
-        b"".join(
-            [
-                head,
-                row.tobytes(),
-                json.dumps({k: e.__dict__ for k, e in open_.items()}).encode() if open_ else b"",
-            ]
-        )
-        for row, open_ in zip(matrix, episodes, strict=True)
-    ]
+    short = np.concatenate([matrix[:, :lo], matrix[:, hi:]], axis=1)
+    collecting = state.warm_n > 0
+    heads = {w: _STATE_FORMAT + w.to_bytes(4, "little") for w in (width, width - (hi - lo))}
+    out = []
+    for c, open_ in enumerate(episodes):
+        row = matrix[c] if collecting[c] else short[c]
+        tail = json.dumps({k: e.__dict__ for k, e in open_.items()}).encode() if open_ else b""
+        out.append(b"".join([heads[len(row)], row.tobytes(), tail]))
+    return out
 
 
 def state_is_current(blob: bytes, config: HealthConfig) -> bool:
     """Whether this model (its configuration) can continue from the blob; another one starts the
     compressor afresh from all of its silver."""
-    head = _STATE_FORMAT + HealthState(0, config).width().to_bytes(4, "little")
-    return blob.startswith(head)
+    width, lo, hi = _widths(config)
+    stored = int.from_bytes(blob[len(_STATE_FORMAT) : _HEAD], "little")
+    return blob.startswith(_STATE_FORMAT) and stored in (width, width - (hi - lo))
 
 
 def load_states(blobs: list[bytes | None], config: HealthConfig) -> tuple[HealthState, list[Episodes]]:
     """The state of each compressor (None or a blob this model cannot read: from its first reading)."""
     state = HealthState(len(blobs), config)
-    width = state.width()
-    start = len(_STATE_FORMAT) + 4
-    end = start + width * 8
+    width, lo, hi = _widths(config)
     episodes: list[Episodes] = [{} for _ in blobs]
     known = [i for i, b in enumerate(blobs) if b is not None and state_is_current(b, config)]
-    if known:
-        matrix = np.stack([np.frombuffer(blobs[i], np.float64, width, start) for i in known])  # type: ignore[arg-type]
-        loaded = HealthState.from_matrix(matrix, config)
-        rows = np.array(known)
-        for name, array in loaded.arrays.items():
-            state.arrays[name][rows] = array
-        for i in known:
-            tail = blobs[i][end:]  # type: ignore[index]
-            if tail:
-                episodes[i] = {k: Episode(**e) for k, e in json.loads(tail).items()}
+    if not known:
+        return state, episodes
+    matrix = np.zeros((len(known), width))
+    for row, i in enumerate(known):
+        blob: bytes = blobs[i]  # type: ignore[assignment]
+        stored = int.from_bytes(blob[len(_STATE_FORMAT) : _HEAD], "little")
+        values = np.frombuffer(blob, np.float64, stored, _HEAD)
+        if stored == width:
+            matrix[row] = values
+        else:
+            matrix[row, :lo], matrix[row, hi:] = values[:lo], values[lo:]
+        tail = blob[_HEAD + stored * 8 :]
+        if tail:
+            episodes[i] = {k: Episode(**e) for k, e in json.loads(tail).items()}
+    loaded = HealthState.from_matrix(matrix, config)
+    rows = np.array(known)
+    for name, array in loaded.arrays.items():
+        state.arrays[name][rows] = array
     return state, episodes
 
 
