@@ -1,5 +1,11 @@
-"""One compressor's health step: residuals against its own operating-point model, EWMA, health index,
-early warnings and projected threshold crossings.
+"""The health step: each compressor's residuals against its own operating-point model, EWMA, health
+index, early warnings and projected threshold crossings.
+
+It runs hour by hour over a batch of compressors, every compressor of an hour at once (`fleet_step`:
+the state stacked over compressors, `HealthState`; the per-compressor branches as masks; what is rare —
+fitting a warm-up, absorbing a recalibration step, a prognosis that is not the power shape — per
+compressor). The model is per compressor all the same: a compressor's outputs do not depend on the
+others of its batch (tested).
 
 Method (the choice and the measured alternatives are in the README, "Early warning: method and
 evaluation"):
