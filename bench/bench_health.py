@@ -7,7 +7,7 @@ followed by an incremental run of the held-back hour: once with the health stage
 reference: HealthStage.full/incremental replaced by no-ops here, nothing else changed) and once as
 shipped. Printed: wall and CPU seconds of each run (CPU of all threads, steadier than wall on a shared
 machine), the added time and its ratio to the reference, and the health stage's own wall time as the
-pipeline measured it.
+pipeline measured it, and the added CPU per compressor-hour processed.
 
     python bench/bench_health.py
     python bench/bench_health.py --compressors 4700 --days 30
@@ -72,13 +72,15 @@ def main() -> None:
     with_health = full_then_hour(landing, held, work / "with")
 
     print(f"{args.compressors} compressors × {args.days:g} days, {args.scenario} scenario")
+    compressor_hours = {"full": args.compressors * args.days * 24, "hour": args.compressors}
     for run in ("full", "hour"):
         (wall_a, cpu_a, _), (wall_b, cpu_b, stages) = without[run], with_health[run]
         print(
             f"{run:>5}: without health {wall_a:7.2f} s wall {cpu_a:7.2f} s CPU | with {wall_b:7.2f} s wall "
             f"{cpu_b:7.2f} s CPU | added {wall_b - wall_a:+7.2f} s wall ({(wall_b - wall_a) / wall_a:+.0%}), "
             f"{cpu_b - cpu_a:+7.2f} s CPU ({(cpu_b - cpu_a) / cpu_a:+.0%}); health stage "
-            f"{stages.get('health', 0.0):.2f} s wall"
+            f"{stages.get('health', 0.0):.2f} s wall; added CPU per compressor-hour "
+            f"{(cpu_b - cpu_a) / compressor_hours[run] * 1e6:.0f} µs"
         )
     if args.keep is None:
         shutil.rmtree(work, ignore_errors=True)

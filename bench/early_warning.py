@@ -12,8 +12,8 @@
       high limits a start does not cross;
   (b) a plain per-sensor z-score of hourly medians against the compressor's first 48 running hours
       (and again after each corrective maintenance event), warning when any |z| > 4 for 3 running hours;
-  (c) altaviz.health (health_step: operating-point regression, EWMA, step absorption, trend prognosis),
-      warning on its anomaly or prediction flag.
+  (c) altaviz.health (fleet_step over the seed's units at once: operating-point regression, EWMA, step
+      absorption, trend prognosis), warning on its anomaly or prediction flag.
 
 Stopped and just-restarted hours are excluded for (b) as for (c).
 
@@ -56,7 +56,7 @@ import pyarrow.parquet as pq
 
 from altaviz.fleet import SENSOR_NAMES
 from altaviz.fleet.thresholds import DEFAULT_CLEAR_COUNT, DEFAULT_ON_DELAY, THRESHOLDS_BY_METRIC
-from altaviz.health import RESET_EVENT_TYPES, HealthConfig, health_step
+from altaviz.health import RESET_EVENT_TYPES, HealthConfig, HealthState, fleet_step
 from altaviz.health.model import fleet_prior
 from altaviz.simulator import SimulationConfig, realistic, simulate
 from altaviz.simulator.fleet import build_fleet
@@ -369,37 +369,48 @@ def prior_for(
 
 
 def model_warnings(
-    u: Unit, ambient: tuple[np.ndarray, np.ndarray] | None, prior: np.ndarray | None, config: HealthConfig
-) -> tuple[list[int], dict[int, tuple[float, float]], list[str]]:
-    """Warning starts, the projections (critical, warning) at each, and each start's driving sensor
-    and flag ("anomaly" or "prediction")."""
-    out = health_step(
-        u.times,
-        u.values,
+    units: list[Unit],
+    ambient: dict[str, tuple[np.ndarray, np.ndarray]],
+    prior: np.ndarray | None,
+    config: HealthConfig,
+) -> dict[str, tuple[list[int], dict[int, tuple[float, float]], list[str]]]:
+    """Per unit: warning starts, the projections (critical, warning) at each, and each start's driving
+    sensor and flag ("anomaly" or "prediction"). The units are stepped together (fleet_step), as the
+    pipeline steps a batch."""
+    out = fleet_step(
+        np.concatenate([np.full(len(u.times), c, dtype=np.int64) for c, u in enumerate(units)]),
+        np.concatenate([u.times for u in units]),
+        np.concatenate([u.values for u in units], axis=1),
+        state=HealthState(len(units), config),
+        ambient=[ambient.get(u.station) for u in units],
+        resets=[u.resets for u in units],
         prior=prior,
-        resets=u.resets,
-        ambient_hours=None if ambient is None else ambient[0],
-        ambient=None if ambient is None else ambient[1],
         config=config,
     )
-    flag = out.anomaly | out.prediction
-    starts = np.flatnonzero(flag & ~np.r_[False, flag[:-1]])
-    forecasts = {}
-    labels = [
-        f"{SENSOR_NAMES[int(np.nanargmax(np.abs(np.nan_to_num(out.score[:, i]))))]} "
-        f"{'anomaly' if out.anomaly[i] else 'prediction'}"
-        for i in starts
-    ]
     with np.errstate(all="ignore"):
-        crit = np.nanmin(np.where(np.isnan(out.eta_critical), np.inf, out.eta_critical), axis=0)
-        warn = np.nanmin(np.where(np.isnan(out.eta_warning), np.inf, out.eta_warning), axis=0)
-    for i in starts:
-        # The projection at the warning, or the first one made in the 24 hours after it.
-        window = slice(i, min(i + 24, len(crit)))
-        c = next((x for x in crit[window] if np.isfinite(x)), math.nan)
-        w = next((x for x in warn[window] if np.isfinite(x)), math.nan)
-        forecasts[int(out.hour[i])] = (c, w)
-    return [int(out.hour[i]) for i in starts], forecasts, labels
+        crit_all = np.nanmin(np.where(np.isnan(out.eta_critical), np.inf, out.eta_critical), axis=0)
+        warn_all = np.nanmin(np.where(np.isnan(out.eta_warning), np.inf, out.eta_warning), axis=0)
+    found = {}
+    for c, u in enumerate(units):
+        rows = np.flatnonzero(out.compressor == c)
+        hour, score = out.hour[rows], out.score[:, rows]
+        anomaly, crit, warn = out.anomaly[rows], crit_all[rows], warn_all[rows]
+        flag = anomaly | out.prediction[rows]
+        starts = np.flatnonzero(flag & ~np.r_[False, flag[:-1]])
+        labels = [
+            f"{SENSOR_NAMES[int(np.nanargmax(np.abs(np.nan_to_num(score[:, i]))))]} "
+            f"{'anomaly' if anomaly[i] else 'prediction'}"
+            for i in starts
+        ]
+        forecasts = {}
+        for i in starts:
+            # The projection at the warning, or the first one made in the 24 hours after it.
+            window = slice(i, min(i + 24, len(crit)))
+            first_c = next((x for x in crit[window] if np.isfinite(x)), math.nan)
+            first_w = next((x for x in warn[window] if np.isfinite(x)), math.nan)
+            forecasts[int(hour[i])] = (first_c, first_w)
+        found[u.cid] = ([int(hour[i]) for i in starts], forecasts, labels)
+    return found
 
 
 def pct(values: list[float], q: float) -> float:
@@ -487,9 +498,16 @@ def evaluate_seed(job: tuple[int, int, float, HealthConfig, Path, bool, float]) 
     per_unit_failures: dict[str, list[Failure]] = defaultdict(list)
     for f in failures:
         per_unit_failures[f.cid].append(f)
+    units = [
+        u
+        for u in units
+        # --healthy-share: a quick run judges some of the units without a failure
+        if u.cid in per_unit_failures or zlib.crc32(u.cid.encode()) % 1000 < 1000 * healthy_share
+    ]
+    began = time.process_time()
+    model = model_warnings(units, ambient, prior, config)
+    tally.seconds["health model"] += time.process_time() - began
     for u in units:
-        if u.cid not in per_unit_failures and zlib.crc32(u.cid.encode()) % 1000 >= 1000 * healthy_share:
-            continue  # --healthy-share: a quick run judges some of the units without a failure
         tally.readings += len(u.times)
         began = time.process_time()
         all_alerts = threshold_alerts(u)
@@ -501,9 +519,7 @@ def evaluate_seed(job: tuple[int, int, float, HealthConfig, Path, bool, float]) 
         began = time.process_time()
         z_starts = zscore_warnings(u, config)
         tally.seconds["z-score"] += time.process_time() - began
-        began = time.process_time()
-        m_starts, forecasts, labels = model_warnings(u, ambient.get(u.station), prior, config)
-        tally.seconds["health model"] += time.process_time() - began
+        m_starts, forecasts, labels = model[u.cid]
         starts = {"thresholds": sorted({t for t, _ in alerts}), "z-score": z_starts, "health model": m_starts}
         unit_failures = per_unit_failures[u.cid]
         # Healthy time: the run minus onset → repair (failure + 2 days at most).

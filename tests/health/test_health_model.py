@@ -2,14 +2,15 @@
 limit, a load step and a start/stop are not warned, a recalibration step is not warned twice (nor one
 inside the warm-up), spikes, a stuck sensor and a gap are not warned, a load beyond a one-load warm-up
 is not warned with the fleet prior, a warning lasts through a stop, accelerating wear is projected on
-a curve, a small lasting shift is warned unless within the deadband, and an incremental run equals a
-full one."""
+a curve, a small lasting shift is warned unless within the deadband, an incremental run equals a
+full one, a limit already crossed is not projected, and a batch of compressors stepped together
+gives each the outputs it gets alone."""
 
 from collections.abc import Callable
 
 import numpy as np
 
-from altaviz.health import HealthConfig, HealthOutput, HealthState, health_step
+from altaviz.health import HealthConfig, HealthOutput, HealthState, Limits, fleet_step, health_step
 from altaviz.health.model import DIS, FLOW, HP, SUC, TEMP, VIB, fleet_prior
 
 START = 1_767_225_600  # 2026-01-01T00:00Z
@@ -113,7 +114,7 @@ def test_a_recalibration_step_is_not_warned_twice() -> None:
     out = health_step(times, values)
     assert len(warnings_started(out)) <= 1
     # Recognised as a step (the rest is learned by the intercept before the step is decided).
-    assert 0.015 < out.state.absorbed[DIS] < 0.05
+    assert 0.015 < out.state.absorbed[0, DIS] < 0.05
     late = out.hour >= START + 11 * 24 * 3600
     assert not (out.anomaly | out.prediction)[late].any()
 
@@ -172,7 +173,7 @@ def test_a_recalibration_during_the_warm_up_is_taken_as_an_offset_and_not_warned
     times, values = build(days=16, change=recalibrate, load=np.ones_like)  # no load change to blame
     out = health_step(times, values)
     assert warnings_started(out) == []
-    assert -0.045 < out.state.offset[DIS] < -0.025
+    assert -0.045 < out.state.offset[0, DIS] < -0.025
     assert np.nanmax(np.abs(out.score[DIS])) < HealthConfig().score_healthy
 
 
@@ -190,7 +191,7 @@ def test_a_series_that_begins_stopped_learns_once_the_unit_runs() -> None:
     out = health_step(times, values)
     assert out.judged.sum() > 100
     assert warnings_started(out) == []
-    assert 9000 < out.state.ref[FLOW] < 11_000  # the reference is a running hour's
+    assert 9000 < out.state.ref[0, FLOW] < 11_000  # the reference is a running hour's
 
 
 def test_a_warning_lasts_through_a_stop_as_one_episode() -> None:
@@ -234,17 +235,6 @@ def test_accelerating_wear_is_projected_on_a_curve() -> None:
     assert out.eta_critical_low[VIB, at] <= out.eta_critical[VIB, at] <= out.eta_critical_high[VIB, at]
 
 
-def test_a_state_from_the_log_scale_model_learns_again() -> None:
-    times, values = build(days=14)
-    cut = 8 * 144
-    state = health_step(times[:cut], values[:, :cut]).state
-    assert state.fitted
-    state.ref = np.full(6, np.nan)  # what a state saved before levels were relative looks like
-    out = health_step(times[cut:], values[:, cut:], state=state)
-    assert not out.judged[: HealthConfig().warmup_hours].any()
-    assert out.state.fitted and np.isfinite(out.state.ref).all()
-
-
 def test_a_small_lasting_shift_is_judged_beyond_the_deadband_only() -> None:
     def drift(hours: np.ndarray, values: np.ndarray) -> None:
         values[VIB] *= 1 + 0.08 * np.clip((hours - 7 * 24) / (5 * 24), 0, 1)  # +8 % over five days
@@ -252,3 +242,55 @@ def test_a_small_lasting_shift_is_judged_beyond_the_deadband_only() -> None:
     times, values = build(days=16, change=drift)
     assert warnings_started(health_step(times, values)) != []
     assert warnings_started(health_step(times, values, config=HealthConfig(deadband=0.02))) == []
+
+
+def _wear(hours: np.ndarray, values: np.ndarray) -> None:
+    values[VIB] *= 1 + (np.clip((hours - 8 * 24) / 24, 0, None) / 4) ** 2  # warning 6 mm/s at day 12
+
+
+def test_a_limit_already_crossed_is_not_projected() -> None:
+    times, values = build(days=14, change=_wear)
+    shipped = Limits.defaults()
+    crossed = np.array(shipped.warning)
+    crossed[VIB] = 2.0  # below the unit's healthy 3 mm/s: the threshold alert covers it
+    out = health_step(times, values, limits=Limits(crossed, shipped.critical, shipped.side))
+    reference = health_step(times, values)
+    assert np.isfinite(reference.eta_warning[VIB]).any()  # projected with the shipped limit
+    assert np.isnan(out.eta_warning[VIB]).all()  # never "in 0 h"
+    assert np.isfinite(out.eta_critical[VIB]).any()
+    for name in ("eta_warning", "eta_critical", "eta_warning_low", "eta_critical_low"):
+        assert not (getattr(out, name) <= 0).any(), name
+        assert not (getattr(reference, name) <= 0).any(), name
+
+
+def test_a_batch_steps_each_compressor_as_if_alone() -> None:
+    """fleet_step over several compressors (different lengths and starts, a maintenance event on one,
+    a wearing one) equals health_step over each alone."""
+    series = [
+        build(days=14, change=_wear),
+        build(days=12, seed=1),
+        build(
+            days=16, seed=2, change=lambda h, v: v.__setitem__((DIS, h >= 6 * 24), v[DIS, h >= 6 * 24] * 1.05)
+        ),
+    ]
+    late = 30 * 3600  # the second starts later
+    series[1] = (series[1][0] + late, series[1][1])
+    resets = [np.array([], dtype=np.int64), np.array([], dtype=np.int64), np.array([START + 9 * 86400])]
+    alone = [health_step(t, v, resets=r) for (t, v), r in zip(series, resets, strict=True)]
+    index = np.concatenate([np.full(len(t), c) for c, (t, _) in enumerate(series)])
+    out = fleet_step(
+        index,
+        np.concatenate([t for t, _ in series]),
+        np.concatenate([v for _, v in series], axis=1),
+        state=HealthState(len(series)),
+        resets=resets,
+    )
+    assert warnings_started(alone[0]) and out.judged.any()
+    for c, one in enumerate(alone):
+        rows = out.compressor == c
+        for name in ("hour", "judged", "running", "warmup", "anomaly", "prediction", "drivers"):
+            assert np.array_equal(getattr(out, name)[..., rows], getattr(one, name)), (c, name)
+        for name in ("health", "score", "eta_warning", "eta_critical_low", "eta_critical_high"):
+            np.testing.assert_allclose(
+                getattr(out, name)[..., rows], getattr(one, name), rtol=1e-12, equal_nan=True, err_msg=name
+            )

@@ -1,10 +1,11 @@
 """Per-compressor health model and prognosis (issue 19 items 2, 3), run by the pipeline's health stage
 (altaviz.pipeline.health).
 
-`health_step` is one compressor's step: its sorted raw readings in (NumPy arrays), hourly health,
-driving sensors and projected threshold crossings out, plus an explicit state to carry to the next
-incremental run. It is a pure function so that it can run fed by DuckDB locally and inside Spark's
-mapInArrow / applyInPandas per compressor on a cluster.
+`fleet_step` steps many compressors at once: their sorted raw readings in (NumPy arrays), hourly
+health, driving sensors and projected threshold crossings out, plus an explicit state (stacked over the
+compressors) to carry to the next incremental run; `health_step` is the same for one compressor. It is
+a pure function so that it can run fed by DuckDB locally and inside Spark's mapInArrow over whole
+compressors on a cluster.
 """
 
 from altaviz.health.model import (
@@ -14,6 +15,7 @@ from altaviz.health.model import (
     HealthOutput,
     HealthState,
     Limits,
+    fleet_step,
     health_step,
 )
 
@@ -24,5 +26,6 @@ __all__ = [
     "HealthOutput",
     "HealthState",
     "Limits",
+    "fleet_step",
     "health_step",
 ]

@@ -1,5 +1,11 @@
-"""One compressor's health step: residuals against its own operating-point model, EWMA, health index,
-early warnings and projected threshold crossings.
+"""The health step: each compressor's residuals against its own operating-point model, EWMA, health
+index, early warnings and projected threshold crossings.
+
+It runs hour by hour over a batch of compressors, every compressor of an hour at once (`fleet_step`:
+the state stacked over compressors, `HealthState`; the per-compressor branches as masks; what is rare —
+fitting a warm-up, absorbing a recalibration step, a prognosis that is not the power shape — per
+compressor). The model is per compressor all the same: a compressor's outputs do not depend on the
+others of its batch (tested).
 
 Method (the choice and the measured alternatives are in the README, "Early warning: method and
 evaluation"):
@@ -48,7 +54,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -163,56 +170,137 @@ class HealthConfig:
         return float(1 - 0.5 ** (1 / self.ewma_halflife_hours))
 
 
-@dataclass
-class HealthState:
-    """Everything an incremental run needs from the previous one (NumPy arrays and numbers only)."""
+# The state's fields: name, dtype, shape after the compressor axis (from the config), default.
+def _layout(config: HealthConfig) -> tuple[tuple[str, type, tuple[int, ...], float], ...]:
+    w, s, t = config.warmup_hours, config.step_window, config.trend_hours
+    return (
+        ("last_hour", np.int64, (), NEVER),
+        ("ref", np.float64, (6,), math.nan),  # the levels are relative to it
+        ("last_value", np.float64, (6,), math.nan),
+        ("equal_run", np.int64, (6,), 0),
+        ("flow_ref", np.float64, (), 0.0),
+        ("hours_running", np.int64, (), 0),
+        ("warm_n", np.int64, (), 0),
+        ("warm_x", np.float64, (w, FEATURES), 0.0),
+        ("warm_y", np.float64, (w, 6), 0.0),
+        ("fitted", np.bool_, (), False),
+        ("center", np.float64, (FEATURES,), 0.0),
+        ("spread", np.float64, (FEATURES,), 1.0),
+        ("xtx", np.float64, (6, FEATURES, FEATURES), 0.0),
+        ("xty", np.float64, (6, FEATURES), 0.0),
+        ("learned", np.int64, (), 0),
+        ("coef", np.float64, (6, FEATURES), 0.0),
+        ("prior", np.float64, (6, FEATURES), 0.0),  # raw units
+        ("scale", np.float64, (6,), 1.0),
+        ("offset", np.float64, (6,), 0.0),
+        ("absorbed", np.float64, (6,), 0.0),
+        ("ewma", np.float64, (6,), 0.0),
+        ("ewma_spread", np.float64, (6,), math.nan),  # mean |EWMA| while healthy
+        # the last `step_window` judged hours (a ring: `z_start` is the oldest, `z_n` how many)
+        ("z_n", np.int64, (), 0),
+        ("z_start", np.int64, (), 0),
+        ("z_hours", np.int64, (s,), NEVER),
+        ("z_values", np.float64, (s, 6), 0.0),
+        ("z_x", np.float64, (s, FEATURES), 0.0),  # the features behind each z row
+        ("z_y", np.float64, (s, 6), 0.0),
+        # the last `trend_hours` judged hours' values at the reference operating point (a ring)
+        ("trend_n", np.int64, (), 0),
+        ("trend_start", np.int64, (), 0),
+        ("trend_hours", np.int64, (t,), NEVER),
+        ("trend_values", np.float64, (t, 6), 0.0),
+        ("below", np.int64, (), 0),
+        ("above", np.int64, (), 0),
+        ("anomaly", np.bool_, (), False),
+        ("predicted", np.bool_, (), False),
+        ("predicting", np.int64, (), 0),  # judged hours in a row with a crossing within the horizon
+        ("warming", np.bool_, (), True),  # no judged hour since the first reading or the last reset
+    )
 
-    last_hour: int = -(2**62)
-    ref: Floats = field(default_factory=lambda: np.full(6, np.nan))  # the levels are relative to it
-    last_value: Floats = field(default_factory=lambda: np.full(6, np.nan))
-    equal_run: Ints = field(default_factory=lambda: np.zeros(6, dtype=np.int64))
-    flow_ref: float = 0.0
-    hours_running: int = 0
-    warm_x: list[list[float]] = field(default_factory=list)
-    warm_y: list[list[float]] = field(default_factory=list)
-    fitted: bool = False
-    center: Floats = field(default_factory=lambda: np.zeros(FEATURES))
-    spread: Floats = field(default_factory=lambda: np.ones(FEATURES))
-    xtx: Floats = field(default_factory=lambda: np.zeros((6, FEATURES, FEATURES)))
-    xty: Floats = field(default_factory=lambda: np.zeros((6, FEATURES)))
-    learned: int = 0
-    coef: Floats = field(default_factory=lambda: np.zeros((6, FEATURES)))
-    prior: Floats = field(default_factory=lambda: np.zeros((6, FEATURES)))  # raw units
-    scale: Floats = field(default_factory=lambda: np.ones(6))
-    offset: Floats = field(default_factory=lambda: np.zeros(6))
-    absorbed: Floats = field(default_factory=lambda: np.zeros(6))
-    ewma: Floats = field(default_factory=lambda: np.zeros(6))
-    ewma_spread: Floats = field(default_factory=lambda: np.full(6, np.nan))  # mean |EWMA| while healthy
-    z_hours: list[int] = field(default_factory=list)
-    z_values: list[list[float]] = field(default_factory=list)
-    z_x: list[list[float]] = field(default_factory=list)  # the features behind each z row
-    z_y: list[list[float]] = field(default_factory=list)
-    trend_hours: list[int] = field(default_factory=list)
-    trend_values: list[list[float]] = field(default_factory=list)
-    below: int = 0
-    above: int = 0
-    anomaly: bool = False
-    predicted: bool = False
-    predicting: int = 0  # judged hours in a row with a projected crossing within the horizon
+
+NEVER = -(2**62)
+# Kept by a reset (maintenance): the stuck-sensor memory, the prior, the clock and `warming`.
+_KEPT_BY_RESET = ("last_hour", "last_value", "equal_run", "prior", "warming")
+
+
+class HealthState:
+    """Everything an incremental run needs, stacked over compressors: each array's first axis is the
+    compressor (the fleet model steps all of them at once). `matrix()` / `from_matrix()` give one
+    float64 row per compressor for storage."""
+
+    def __init__(self, compressors: int, config: HealthConfig | None = None) -> None:
+        self.config = config or HealthConfig()
+        self.arrays: dict[str, Any] = {}
+        for name, dtype, shape, default in _layout(self.config):
+            self.arrays[name] = np.full((compressors, *shape), default, dtype=dtype)
+
+    def __getattr__(self, name: str) -> Any:
+        arrays = self.__dict__.get("arrays")
+        if arrays is not None and name in arrays:
+            return arrays[name]
+        raise AttributeError(name)
+
+    def __len__(self) -> int:
+        return len(self.arrays["last_hour"])
+
+    def reset(self, rows: Ints) -> None:
+        """After maintenance: learn again from scratch (keeping the stuck-sensor memory and the prior)."""
+        for name, _, _, default in _layout(self.config):
+            if name not in _KEPT_BY_RESET:
+                self.arrays[name][rows] = default
+
+    def take(self, rows: Ints) -> HealthState:
+        out = HealthState(0, self.config)
+        out.arrays = {name: a[rows] for name, a in self.arrays.items()}
+        return out
+
+    def width(self) -> int:
+        return sum(math.prod(shape) for _, _, shape, _ in _layout(self.config))
+
+    def columns(self, name: str) -> tuple[int, int]:
+        """The columns of field `name` in `matrix()`."""
+        column = 0
+        for field_name, _, shape, _ in _layout(self.config):
+            if field_name == name:
+                return column, column + math.prod(shape)
+            column += math.prod(shape)
+        raise KeyError(name)
+
+    def matrix(self) -> Floats:
+        """(compressors, width): every field as float64 (integers here are exact in float64)."""
+        n = len(self)
+        parts = [a.reshape(n, math.prod(a.shape[1:])).astype(np.float64) for a in self.arrays.values()]
+        return np.concatenate(parts, axis=1)
+
+    @staticmethod
+    def from_matrix(matrix: Floats, config: HealthConfig | None = None) -> HealthState:
+        out = HealthState(0, config)
+        column = 0
+        for name, dtype, shape, _ in _layout(out.config):
+            size = math.prod(shape)
+            part = matrix[:, column : column + size].reshape(len(matrix), *shape)
+            out.arrays[name] = part.astype(dtype)
+            column += size
+        if column != matrix.shape[1]:
+            raise ValueError(f"a state of {matrix.shape[1]} values where this model keeps {column}")
+        return out
 
 
 @dataclass
 class HealthOutput:
-    """Per hour (`hour` = epoch seconds of its start): `judged` (False in warm-up, stopped, settling
-    or without data), `health` 0–100 (NaN when not judged), `score` (6, hours) signed per sensor,
-    `drivers` (6, hours) whether each sensor drives the health down, `anomaly` and `prediction`
-    (early warnings active; held through hours not judged, cleared by maintenance), `eta_warning` /
-    `eta_critical` (6, hours) projected hours to the limit with `*_low` / `*_high` 80 % ranges (NaN:
-    no trend), and the state for the next run."""
+    """Per compressor and hour (`compressor`: its row in the state, `hour` = epoch seconds of its start;
+    sorted by compressor, then hour): `judged` (False in warm-up, stopped, settling or without data),
+    `running`, `warmup` (running but still learning), `health` 0–100 (NaN when not judged), `score`
+    (6, hours) signed per sensor, `drivers` (6, hours) whether each sensor drives the health down,
+    `anomaly` and `prediction` (early warnings active; held through hours not judged, cleared by
+    maintenance), `eta_warning` / `eta_critical` (6, hours) projected hours to the limit with `*_low`
+    / `*_high` 80 % ranges (NaN: no crossing projected within PROGNOSIS_HOURS, or the limit already
+    crossed; `*_high` NaN: not bounded within them), and the state for the next run."""
 
+    compressor: Ints
     hour: Ints
     judged: Bools
     running: Bools
+    warmup: Bools
     health: Floats
     score: Floats
     drivers: Bools
@@ -239,85 +327,169 @@ def health_step(
     prior: Floats | None = None,
     config: HealthConfig | None = None,
 ) -> HealthOutput:
-    """Run the model over one compressor's readings newer than `state.last_hour`.
-
-    `times`: epoch seconds, ascending; `values`: (6, n) in SENSORS order, NaN for null or flagged
-    values. `ambient_hours`/`ambient`: an hourly ambient proxy (°F deviation) for the compressor's
-    station, optional. `resets`: epoch seconds of maintenance events (warm-up starts again after
-    each). `prior`: (6, FEATURES) coefficients the fit shrinks towards, e.g. `fleet_prior` of the
-    compressor's fleet (zeros when None): a warm-up that saw one load cannot tell how the unit
-    responds to load, the fleet can. Pass complete hours: an hour is processed once.
-    """
-    config = config or HealthConfig()
-    limits = limits or Limits.defaults()
-    state = state or HealthState()
-    if state.fitted and np.isnan(state.ref).any():
-        _reset(state)  # a state from the log-scale model (before levels were relative): learn again
-    if prior is not None:
-        state.prior = np.asarray(prior, dtype=np.float64)
+    """`fleet_step` for one compressor: its readings (epoch seconds, a (6, n) array)."""
     times = np.asarray(times, dtype=np.int64)
-    values = np.array(values, dtype=np.float64, copy=True)
-    keep = times // HOUR > state.last_hour
-    times, values = times[keep], values[:, keep]
-    _drop_stuck(values, state)
-    hours, medians, min_flow = _hourly(times, values, config.min_readings)
-    amb = _lookup(hours, ambient_hours, ambient)
-    reset_hours = np.sort(np.asarray(resets if resets is not None else [], dtype=np.int64) // HOUR)
-    return _run(hours, medians, min_flow, amb, reset_hours, state, limits, config)
+    return fleet_step(
+        np.zeros(len(times), dtype=np.int64),
+        times,
+        values,
+        state=state or HealthState(1, config),
+        ambient=None if ambient_hours is None or ambient is None else [(ambient_hours, ambient)],
+        resets=None if resets is None else [resets],
+        limits=limits,
+        prior=prior,
+        config=config,
+    )
 
 
-def _drop_stuck(values: Floats, state: HealthState) -> None:
-    """NaN each value equal to the three before it (the run may have started in a previous batch)."""
+def fleet_step(
+    compressor: Ints,
+    times: Ints,
+    values: Floats,
+    *,
+    state: HealthState,
+    ambient: list[tuple[Ints, Floats] | None] | None = None,
+    resets: list[Ints] | None = None,
+    limits: Limits | None = None,
+    prior: Floats | None = None,
+    config: HealthConfig | None = None,
+    fit: bool = True,
+) -> HealthOutput:
+    """Run the model over the readings of many compressors newer than each one's `state.last_hour`,
+    hour by hour, every compressor of an hour at once.
+
+    `compressor`: each reading's row in `state` (ascending); `times`: epoch seconds, ascending within
+    a compressor; `values`: (6, n) in SENSORS order, NaN for null or flagged values. `ambient`: per
+    compressor an hourly ambient proxy (°F deviation) for its station (epoch seconds, values), or
+    None. `resets`: per compressor, epoch seconds of maintenance events (warm-up starts again after
+    each). `limits`: per sensor (6,) or per compressor and sensor (compressors, 6). `prior`: (6,
+    FEATURES) or (compressors, 6, FEATURES) coefficients the fit shrinks towards, e.g. `fleet_prior`
+    of the fleet: a warm-up that saw one load cannot tell how the unit responds to load, the fleet
+    can. `fit=False` only collects warm-ups (`fleet_prior`). Pass complete hours: an hour is
+    processed once.
+    """
+    config = config or state.config
+    limits = limits or Limits.defaults()
+    count = len(state)
+    warning = np.broadcast_to(limits.warning, (count, 6))
+    critical = np.broadcast_to(limits.critical, (count, 6))
+    side = np.broadcast_to(limits.side, (count, 6))
+    if prior is not None:
+        state.prior[:] = np.asarray(prior, dtype=np.float64)
+    compressor = np.asarray(compressor, dtype=np.int64)
+    times = np.asarray(times, dtype=np.int64)
+    keep = times // HOUR > state.last_hour[compressor]
+    compressor, times = compressor[keep], times[keep]
+    values = np.array(np.asarray(values, dtype=np.float64)[:, keep], copy=True)
+    _drop_stuck(compressor, values, state)
+    g_comp, g_hour, medians, min_flow = _hourly(compressor, times, values, config.min_readings)
+    amb = _lookup(g_comp, g_hour, ambient)
+    reset_hours = _reset_matrix(resets, count)
+    run = _Run(state, config, (warning, critical, side), g_comp, g_hour, medians, min_flow, amb, fit)
+    order = np.argsort(g_hour, kind="stable")  # by hour, each hour's compressors ascending
+    sorted_hours = g_hour[order]
+    bounds = np.flatnonzero(np.diff(sorted_hours)) + 1
+    for groups in np.split(order, bounds) if len(order) else []:
+        run.hour(int(g_hour[groups[0]]), groups, reset_hours)
+    return run.output()
+
+
+def _reset_matrix(resets: list[Ints] | None, count: int) -> Ints | None:
+    """(compressors, most events): each compressor's maintenance hours, padded with a never."""
+    if resets is None or not any(len(r) for r in resets):
+        return None
+    if len(resets) != count:
+        raise ValueError("one list of resets per compressor")
+    most = max(len(r) for r in resets)
+    out = np.full((count, most), 2**62, dtype=np.int64)
+    for row, r in enumerate(resets):
+        out[row, : len(r)] = np.sort(np.asarray(r, dtype=np.int64) // HOUR)
+    return out
+
+
+def _drop_stuck(compressor: Ints, values: Floats, state: HealthState) -> None:
+    """NaN each value equal to the three before it of its compressor (the run may have started in a
+    previous batch: `state.last_value` / `equal_run` carry it)."""
     n = values.shape[1]
     if n == 0:
         return
+    firsts = np.flatnonzero(np.r_[True, compressor[1:] != compressor[:-1]])
+    rows = compressor[firsts]
+    first_of = np.repeat(firsts, np.diff(np.r_[firsts, n]))
+    positions = np.arange(n)
     for j in range(6):
         v = values[j]
-        prev = np.concatenate([[state.last_value[j]], v[:-1]])
+        prev = np.empty(n)
+        prev[1:] = v[:-1]
+        prev[firsts] = state.last_value[rows, j]
         same = (v == prev) & ~np.isnan(v)
         # Length of the run of equal values ending at each reading, carried across batches.
-        breaks = np.flatnonzero(~same)
-        start = np.zeros(n, dtype=np.int64)
-        start[breaks] = breaks
+        start = np.where(~same, positions, 0)
+        start[firsts] = firsts
         start = np.maximum.accumulate(start)
-        run = np.arange(n) - start + 1
-        first_break = breaks[0] if len(breaks) else n
-        run[:first_break] += state.equal_run[j] if same[0] else 0
+        run = positions - start + 1
+        continued = (start == first_of) & same[first_of]
+        run[continued] += state.equal_run[compressor[continued], j]
         run[~same] = 1
-        last_valid = np.flatnonzero(~np.isnan(v))
-        if len(last_valid):
-            state.last_value[j] = v[last_valid[-1]]
-            state.equal_run[j] = run[last_valid[-1]]
+        valid_at = np.where(np.isnan(v), -1, positions)
+        last_valid = np.maximum.reduceat(valid_at, firsts)
+        found = last_valid >= firsts
+        state.last_value[rows[found], j] = v[last_valid[found]]
+        state.equal_run[rows[found], j] = run[last_valid[found]]
         v[run >= 4] = np.nan
 
 
-def _hourly(times: Ints, values: Floats, min_readings: int) -> tuple[Ints, Floats, Floats]:
-    if len(times) == 0:
-        return np.empty(0, np.int64), np.empty((6, 0)), np.empty(0)
+_HOURLY_CELLS = 4_000_000  # the median grid is built this many values at a time
+
+
+def _hourly(
+    compressor: Ints, times: Ints, values: Floats, min_readings: int
+) -> tuple[Ints, Ints, Floats, Floats]:
+    """Per compressor and hour with readings: the compressor, the hour, each sensor's median (NaN
+    with fewer than `min_readings` values) and the lowest flow."""
+    n = len(times)
+    if n == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64), np.empty((6, 0)), np.empty(0)
     key = times // HOUR
-    hours, first, counts = np.unique(key, return_index=True, return_counts=True)
+    first = np.flatnonzero(np.r_[True, (compressor[1:] != compressor[:-1]) | (key[1:] != key[:-1])])
+    counts = np.diff(np.r_[first, n])
+    groups = len(first)
+    medians = np.full((6, groups), np.nan)
+    min_flow = np.full(groups, np.nan)
     width = int(counts.max())
-    slot = np.arange(len(times)) - np.repeat(first, counts)
-    row = np.repeat(np.arange(len(hours)), counts)
-    grid = np.full((6, len(hours), width), np.nan)
-    grid[:, row, slot] = values
-    valid = (~np.isnan(grid)).sum(axis=2)
-    with warnings.catch_warnings():  # an hour without a valid value is a normal case, not a warning
-        warnings.simplefilter("ignore", RuntimeWarning)
-        medians = np.nanmedian(grid, axis=2)
-        min_flow = np.nanmin(grid[FLOW], axis=1)
-    medians[valid < min_readings] = np.nan
-    return hours, medians, min_flow
+    step = max(1, _HOURLY_CELLS // (6 * width))
+    for lo in range(0, groups, step):
+        hi = min(groups, lo + step)
+        begin, end = int(first[lo]), int(first[hi]) if hi < groups else n
+        c = counts[lo:hi]
+        slot = np.arange(begin, end) - np.repeat(first[lo:hi], c)
+        row = np.repeat(np.arange(hi - lo), c)
+        grid = np.full((6, hi - lo, width), np.nan)
+        grid[:, row, slot] = values[:, begin:end]
+        valid = (~np.isnan(grid)).sum(axis=2)
+        with warnings.catch_warnings():  # an hour without a valid value is a normal case, not a warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            part = np.nanmedian(grid, axis=2)
+            min_flow[lo:hi] = np.nanmin(grid[FLOW], axis=1)
+        part[valid < min_readings] = np.nan
+        medians[:, lo:hi] = part
+    return compressor[first], key[first], medians, min_flow
 
 
-def _lookup(hours: Ints, ambient_hours: Ints | None, ambient: Floats | None) -> Floats:
-    out = np.zeros(len(hours))
-    if ambient_hours is None or ambient is None or len(ambient_hours) == 0:
+def _lookup(g_comp: Ints, g_hour: Ints, ambient: list[tuple[Ints, Floats] | None] | None) -> Floats:
+    out = np.zeros(len(g_hour))
+    if ambient is None or len(g_hour) == 0:
         return out
-    keys = np.asarray(ambient_hours, dtype=np.int64) // HOUR
-    pos = np.clip(np.searchsorted(keys, hours), 0, len(keys) - 1)
-    found = keys[pos] == hours
-    out[found] = np.nan_to_num(np.asarray(ambient, dtype=np.float64)[pos[found]])
+    firsts = np.flatnonzero(np.r_[True, g_comp[1:] != g_comp[:-1]])
+    for lo, hi in zip(firsts, [*firsts[1:], len(g_hour)], strict=True):
+        given = ambient[int(g_comp[lo])]
+        if given is None or len(given[0]) == 0:
+            continue
+        keys = np.asarray(given[0], dtype=np.int64) // HOUR
+        hours = g_hour[lo:hi]
+        pos = np.clip(np.searchsorted(keys, hours), 0, len(keys) - 1)
+        found = keys[pos] == hours
+        out[lo:hi][found] = np.nan_to_num(np.asarray(given[1], dtype=np.float64)[pos[found]])
     return out
 
 
@@ -331,203 +503,362 @@ def _features(amb: Floats, hours: Ints) -> Floats:
     return x
 
 
-def _run(
-    hours: Ints,
-    medians: Floats,
-    min_flow: Floats,
-    amb: Floats,
-    reset_hours: Ints,
-    state: HealthState,
-    limits: Limits,
-    config: HealthConfig,
-) -> HealthOutput:
-    n = len(hours)
-    x_all = _features(amb, hours)
-    out_judged = np.zeros(n, dtype=bool)
-    out_running = np.zeros(n, dtype=bool)
-    out_health = np.full(n, np.nan)
-    out_score = np.full((6, n), np.nan)
-    out_drivers = np.zeros((6, n), dtype=bool)
-    out_anomaly = np.zeros(n, dtype=bool)
-    out_prediction = np.zeros(n, dtype=bool)
-    etas = np.full((6, 6, n), np.nan)  # warning, low, high, critical, low, high
-    lam = config.ewma_lambda
-    null_sd = math.sqrt(lam / (2 - lam))
+LEVELS = [LFLOW, LHP, LDIS, LSUC]
+LEVEL_SENSORS = [FLOW, HP, DIS, SUC]
 
-    for i in range(n):
-        hour = int(hours[i])
-        if state.last_hour > -(2**61) and np.any((reset_hours > state.last_hour) & (reset_hours <= hour)):
-            _reset(state)
-        state.last_hour = hour
+
+def _ring(start: Ints, n: Ints, size: int) -> Ints:
+    """Positions of a ring's rows, oldest first (one compressor's)."""
+    return (int(start) + np.arange(int(n))) % size
+
+
+def _push(state: HealthState, rows: Ints, prefix: str, size: int) -> Ints:
+    """Where each compressor's next row of a ring goes (the oldest is dropped when it is full)."""
+    n: Ints = state.arrays[f"{prefix}_n"]
+    start: Ints = state.arrays[f"{prefix}_start"]
+    count, first = n[rows], start[rows]
+    full = count >= size
+    position = np.where(full, first, (first + count) % size)
+    start[rows] = np.where(full, (first + 1) % size, first)
+    n[rows] = np.minimum(count + 1, size)
+    return position
+
+
+class _Run:
+    """One call's hour-by-hour pass: the state, the hourly inputs and the outputs per group (a
+    compressor's hour)."""
+
+    def __init__(
+        self,
+        state: HealthState,
+        config: HealthConfig,
+        limits: tuple[Floats, Floats, Floats],
+        g_comp: Ints,
+        g_hour: Ints,
+        medians: Floats,
+        min_flow: Floats,
+        amb: Floats,
+        fit: bool,
+    ) -> None:
+        self.state, self.config, self.limits, self.fit = state, config, limits, fit
+        self.g_comp, self.g_hour, self.medians, self.min_flow = g_comp, g_hour, medians, min_flow
+        self.x_all = _features(amb, g_hour)
+        n = len(g_hour)
+        self.judged = np.zeros(n, dtype=bool)
+        self.running = np.zeros(n, dtype=bool)
+        self.warmup = np.zeros(n, dtype=bool)
+        self.health = np.full(n, np.nan)
+        self.score = np.full((6, n), np.nan)
+        self.drivers = np.zeros((6, n), dtype=bool)
+        self.anomaly = np.zeros(n, dtype=bool)
+        self.prediction = np.zeros(n, dtype=bool)
+        self.etas = np.full((6, 6, n), np.nan)  # warning, low, high, critical, low, high
+        self.lam = config.ewma_lambda
+        self.null_sd = math.sqrt(self.lam / (2 - self.lam))
+
+    def output(self) -> HealthOutput:
+        e = self.etas
+        return HealthOutput(
+            self.g_comp, self.g_hour * HOUR, self.judged, self.running, self.warmup, self.health,
+            self.score, self.drivers, self.anomaly, self.prediction,
+            e[0], e[1], e[2], e[3], e[4], e[5], self.state,
+        )  # fmt: skip
+
+    def hour(self, hour: int, gs: Ints, reset_hours: Ints | None) -> None:
+        s, config = self.state, self.config
+        cs = self.g_comp[gs]
+        last = s.last_hour[cs]
+        if reset_hours is not None:
+            r = reset_hours[cs]
+            hit = (last > -(2**61)) & ((r > last[:, None]) & (r <= hour)).any(axis=1)
+            if hit.any():
+                s.reset(cs[hit])
+                s.warming[cs[hit]] = True
+        s.last_hour[cs] = hour
         # Warnings stay active through hours that are not judged (a stop does not clear them).
-        out_anomaly[i], out_prediction[i] = state.anomaly, state.predicted
-        flow = medians[FLOW, i]
-        if not np.isnan(flow):
-            if flow * config.running_share > state.ref[FLOW]:
-                # The reference was taken while the unit idled (a series that begins stopped): what
-                # was learned from it was not running, so learning starts again.
-                _reset(state)
-            state.flow_ref = max(state.flow_ref, float(flow))
-        running = bool(
-            not np.isnan(min_flow[i])
-            and state.flow_ref > 0
-            and min_flow[i] > config.running_share * state.flow_ref
-        )
-        out_running[i] = running
-        if not running:
-            state.hours_running = 0
-            continue
-        state.hours_running += 1
-        if state.hours_running <= config.settle_hours:
-            continue
-        if np.isnan(state.ref).any():
-            if np.isnan(medians[:, i]).any() or (medians[:, i] <= 0).any():
-                continue
-            state.ref = medians[:, i].copy()
+        self.anomaly[gs], self.prediction[gs] = s.anomaly[cs], s.predicted[cs]
+        flow = self.medians[FLOW, gs]
+        has = ~np.isnan(flow)
+        with np.errstate(invalid="ignore"):
+            # The reference was taken while the unit idled (a series that begins stopped): what was
+            # learned from it was not running, so learning starts again.
+            again = has & (flow * config.running_share > s.ref[cs, FLOW])
+        if again.any():
+            s.reset(cs[again])
+        s.flow_ref[cs[has]] = np.maximum(s.flow_ref[cs[has]], flow[has])
+        low = self.min_flow[gs]
+        flow_ref = s.flow_ref[cs]
+        with np.errstate(invalid="ignore"):
+            running = ~np.isnan(low) & (flow_ref > 0) & (low > config.running_share * flow_ref)
+        self.running[gs] = running
+        self.warmup[gs] = running & s.warming[cs]
+        s.hours_running[cs[~running]] = 0
+        cs, gs = cs[running], gs[running]
+        s.hours_running[cs] += 1
+        settled = s.hours_running[cs] > config.settle_hours
+        cs, gs = cs[settled], gs[settled]
+        m = self.medians[:, gs].T
+        no_ref = np.isnan(s.ref[cs]).any(axis=1)
+        with np.errstate(invalid="ignore"):
+            unusable = no_ref & (np.isnan(m).any(axis=1) | (m <= 0).any(axis=1))
+        s.ref[cs[no_ref & ~unusable]] = m[no_ref & ~unusable]
+        cs, gs, m = cs[~unusable], gs[~unusable], m[~unusable]
         # Levels relative to the unit's reference: every sensor is modelled linearly in them.
-        y = medians[:, i] / state.ref - 1
-        x = x_all[i]
-        x[[LFLOW, LHP, LDIS, LSUC]] = y[[FLOW, HP, DIS, SUC]] - state.offset[[FLOW, HP, DIS, SUC]]
-        if np.isnan(x[[LFLOW, LHP, LDIS, LSUC]]).any():
-            continue
-        if not state.fitted:
-            if not np.isnan(y).any():
-                state.warm_x.append(x.tolist())
-                state.warm_y.append(y.tolist())
-            if len(state.warm_x) >= config.warmup_hours:
-                _fit_warmup(state, config)
-            continue
+        y = m / s.ref[cs] - 1
+        x = self.x_all[gs]
+        x[:, LEVELS] = y[:, LEVEL_SENSORS] - s.offset[cs][:, LEVEL_SENSORS]
+        complete = ~np.isnan(x[:, LEVELS]).any(axis=1)
+        cs, gs, x, y = cs[complete], gs[complete], x[complete], y[complete]
+        fitted = s.fitted[cs]
+        if not fitted.all():
+            self._warm(cs[~fitted], x[~fitted], y[~fitted])
+        if fitted.any():
+            self._judge(hour, cs[fitted], gs[fitted], x[fitted], y[fitted])
 
-        xc = _standardized(state, x)
-        prediction = state.coef @ xc
-        z = (y - prediction - state.offset) / state.scale
+    def _warm(self, cs: Ints, x: Floats, y: Floats) -> None:
+        s, size = self.state, self.config.warmup_hours
+        whole = ~np.isnan(y).any(axis=1)
+        rows, n = cs[whole], s.warm_n[cs[whole]]
+        room = n < size  # full only when not fitting (`fit=False`): the first warm-up is kept
+        s.warm_x[rows[room], n[room]] = x[whole][room]
+        s.warm_y[rows[room], n[room]] = y[whole][room]
+        s.warm_n[rows[room]] += 1
+        if self.fit:
+            for c in cs[s.warm_n[cs] >= size].tolist():
+                _fit_warmup(s, c, self.config)
+
+    def _judge(self, hour: int, cs: Ints, gs: Ints, x: Floats, y: Floats) -> None:
+        s, config, lam = self.state, self.config, self.lam
+        xc = _standardized(s.center[cs], s.spread[cs], x)
+        coef = s.coef[cs]
+        prediction = np.einsum("kjf,kf->kj", coef, xc)
+        z = (y - prediction - s.offset[cs]) / s.scale[cs]
         clipped = np.clip(z, -config.z_clip, config.z_clip)  # one wild hour moves the EWMA little
         seen = ~np.isnan(z)
-        state.ewma[seen] = (1 - lam) * state.ewma[seen] + lam * clipped[seen]
-        state.z_hours.append(hour)
-        state.z_values.append(z.tolist())
-        state.z_x.append(x.tolist())
-        state.z_y.append(y.tolist())
-        if len(state.z_hours) > config.step_window:
-            del state.z_hours[0], state.z_values[0], state.z_x[0], state.z_y[0]
-        spread = np.maximum(state.ewma_spread / MEAN_ABS, null_sd)
-        score = state.ewma / spread
-        candidates = np.abs(score) > config.step_min_z
-        if candidates.any():
-            _absorb_steps(state, candidates, config, lam)
-        raw = state.ewma / spread
+        s.ewma[cs] = np.where(seen, (1 - lam) * s.ewma[cs] + lam * clipped, s.ewma[cs])
+        at = _push(s, cs, "z", config.step_window)
+        s.z_hours[cs, at], s.z_values[cs, at], s.z_x[cs, at], s.z_y[cs, at] = hour, z, x, y
+        spread = np.maximum(s.ewma_spread[cs] / MEAN_ABS, self.null_sd)
+        candidates = np.abs(s.ewma[cs] / spread) > config.step_min_z
+        for k in np.flatnonzero(_may_step(s, cs, candidates, config)).tolist():
+            _absorb_steps(s, int(cs[k]), candidates[k], config, lam)
+        raw = s.ewma[cs] / spread
         # Judged beyond a deadband of relative size (a shift too small to matter to an engineer, e.g.
         # a slow drift of a low vibration, is not an anomaly however clear statistically); learning
         # still follows the raw score.
-        band = config.deadband * DEADBAND_WEIGHT / (state.scale * spread)
+        band = config.deadband * DEADBAND_WEIGHT / (s.scale[cs] * spread)
         score = np.sign(raw) * np.maximum(np.abs(raw) - band, 0.0)
-        worst = float(np.max(np.abs(score)))
-        health = 100.0 * min(
-            1.0, max(0.0, 1 - (worst - config.score_healthy) / (config.score_zero - config.score_healthy))
+        worst = np.max(np.abs(score), axis=1)
+        health = 100.0 * np.minimum(
+            1.0,
+            np.maximum(0.0, 1 - (worst - config.score_healthy) / (config.score_zero - config.score_healthy)),
         )
-        out_judged[i] = True
-        out_health[i] = health
-        out_score[:, i] = score
-        out_drivers[:, i] = np.abs(score) > config.score_healthy
+        self.judged[gs] = True
+        self.health[gs] = health
+        self.score[:, gs] = score.T
+        self.drivers[:, gs] = (np.abs(score) > config.score_healthy).T
+        s.warming[cs] = False
 
         # Value at the reference operating point, for the trend (the reading minus what the
         # operating point explains relative to the warm-up's centre).
-        reference = y - (prediction - state.coef[:, CONST]) - state.offset
-        state.trend_hours.append(hour)
-        state.trend_values.append(reference.tolist())
-        if len(state.trend_hours) > config.trend_hours:
-            del state.trend_hours[0], state.trend_values[0]
-        shift = prediction - state.coef[:, CONST] + state.offset  # (reading − reference value) / ref
-        predicted = False
-        for j in np.flatnonzero(np.abs(score) > config.trend_score):
-            eta = _prognosis(state, int(j), hour, shift[j], limits, config)
+        offset = s.offset[cs]
+        reference = y - (prediction - coef[:, :, CONST]) - offset
+        at = _push(s, cs, "trend", config.trend_hours)
+        s.trend_hours[cs, at], s.trend_values[cs, at] = hour, reference
+        shift = prediction - coef[:, :, CONST] + offset  # (reading − reference value) / ref
+        predicted = np.zeros(len(cs), dtype=bool)
+        warning, critical, side = self.limits
+        pairs = np.argwhere(np.abs(score) > config.trend_score)
+        owners = cs[pairs[:, 0]]
+        pairs = pairs[_may_trend(s, owners, pairs[:, 1], side[owners, pairs[:, 1]], hour, config)]
+        owners, sensors = cs[pairs[:, 0]], pairs[:, 1]
+        found = np.full((len(pairs), 6), np.nan)
+        trend = np.zeros(len(pairs), dtype=bool)
+        decided = np.zeros(len(pairs), dtype=bool)
+        if config.prognosis == "power":
+            for lo in range(0, len(pairs), _PROGNOSIS_BATCH):
+                chunk = slice(lo, lo + _PROGNOSIS_BATCH)
+                o, js = owners[chunk], sensors[chunk]
+                given = (warning[o, js], critical[o, js], side[o, js])
+                shifts = shift[pairs[chunk, 0], js]
+                found[chunk], trend[chunk], decided[chunk] = _power_prognoses(
+                    s, o, js, hour, shifts, given, config
+                )
+        for p, (k, j) in enumerate(pairs.tolist()):
+            c = int(cs[k])
+            if decided[p]:
+                eta = found[p] if trend[p] else None
+            else:
+                given1 = (float(warning[c, j]), float(critical[c, j]), float(side[c, j]))
+                eta = _prognosis(s, c, j, hour, float(shift[k, j]), given1, config)
             if eta is not None:
-                etas[:, j, i] = eta
-                horizon_eta = eta[3] if not np.isnan(eta[3]) else eta[0]
-                predicted = predicted or horizon_eta <= config.prediction_horizon_hours
-        state.predicting = state.predicting + 1 if predicted else 0
-        state.predicted = out_prediction[i] = state.predicting >= config.prediction_hours
+                self.etas[:, j, gs[k]] = eta
+                horizon_eta = eta[0] if math.isnan(critical[c, j]) else eta[3]
+                predicted[k] |= bool(horizon_eta <= config.prediction_horizon_hours)
+        s.predicting[cs] = np.where(predicted, s.predicting[cs] + 1, 0)
+        s.predicted[cs] = s.predicting[cs] >= config.prediction_hours
+        self.prediction[gs] = s.predicted[cs]
 
-        if health < config.anomaly_health:
-            state.below += 1
-            state.above = 0
-        elif health >= config.clear_health:
-            state.above += 1
-            state.below = 0
-        if state.below >= config.anomaly_hours:
-            state.anomaly = True
-        if state.anomaly and state.above >= config.clear_hours:
-            state.anomaly = False
-        out_anomaly[i] = state.anomaly
+        below, above = s.below[cs], s.above[cs]
+        low, high = health < config.anomaly_health, health >= config.clear_health
+        below = np.where(low, below + 1, np.where(high, 0, below))
+        above = np.where(low, 0, np.where(high, above + 1, above))
+        s.below[cs], s.above[cs] = below, above
+        anomaly = s.anomaly[cs] | (below >= config.anomaly_hours)
+        anomaly &= ~(above >= config.clear_hours)
+        s.anomaly[cs] = anomaly
+        self.anomaly[gs] = anomaly
 
         learn = (np.abs(raw) < config.learn_below) & ~np.isnan(y)
         # The EWMA's own healthy spread: residuals are autocorrelated (weather the ambient proxy
         # misses, operating points the model fits imperfectly), so the iid formula understates it.
         rate = 1 / config.spread_hours
-        state.ewma_spread[learn] += rate * (np.abs(state.ewma[learn]) - state.ewma_spread[learn])
-        if learn.any():
-            _learn(state, xc, y - state.offset, learn, config)
-
-    return HealthOutput(
-        hour=hours * HOUR,
-        judged=out_judged,
-        running=out_running,
-        health=out_health,
-        score=out_score,
-        drivers=out_drivers,
-        anomaly=out_anomaly,
-        prediction=out_prediction,
-        eta_warning=etas[0],
-        eta_warning_low=etas[1],
-        eta_warning_high=etas[2],
-        eta_critical=etas[3],
-        eta_critical_low=etas[4],
-        eta_critical_high=etas[5],
-        state=state,
-    )
+        kept = s.ewma_spread[cs]
+        s.ewma_spread[cs] = np.where(learn, kept + rate * (np.abs(s.ewma[cs]) - kept), kept)
+        some = learn.any(axis=1)
+        if some.any():
+            _learn(s, cs[some], xc[some], (y - s.offset[cs])[some], learn[some], config)
 
 
-def _reset(state: HealthState) -> None:
-    """After maintenance: learn again from scratch (keeping the stuck-sensor memory and the prior)."""
-    fresh = HealthState(last_hour=state.last_hour, prior=state.prior)
-    fresh.last_value, fresh.equal_run = state.last_value, state.equal_run
-    state.__dict__.update(fresh.__dict__)
+# The vectorised screens below pass a superset of what the exact per-compressor test accepts (their
+# sums may differ from its in the last bits), so the decision stays the per-compressor one.
+_SLACK = 1e-9
 
 
-def _solve(state: HealthState, config: HealthConfig) -> Floats:
-    """Ridge towards the prior (in standardized units), the intercept free."""
-    coef = np.zeros((6, FEATURES))
-    prior = state.prior * state.spread[None, :]
-    has_prior = bool(np.any(state.prior))  # without one, a plain ridge
+def _window(state: HealthState, cs: Ints, prefix: str, size: int) -> tuple[Ints, Bools]:
+    """Each compressor's ring positions oldest first (len(cs), size), and which hold a row."""
+    offsets = np.arange(size)
+    rows = (state.arrays[f"{prefix}_start"][cs][:, None] + offsets) % size
+    return rows, offsets < state.arrays[f"{prefix}_n"][cs][:, None]
+
+
+def _may_step(state: HealthState, cs: Ints, candidates: Bools, config: HealthConfig) -> Bools:
+    """Which compressors `_absorb_steps` may absorb a step of this hour (a screen over all at once:
+    a full window's step against its line fit and best split, with slack; the others are left to it)."""
+    after, size = config.step_min_after, config.step_window
+    maybe: Bools = np.array(candidates.any(axis=1), dtype=bool)
+    full = maybe & (state.z_n[cs] == size)
+    if not full.any() or size < 2 * after + 1:
+        return maybe
+    k_rows = np.flatnonzero(full)
+    rows, _ = _window(state, cs[k_rows], "z", size)
+    z = state.z_values[cs[k_rows][:, None], rows]  # (k, n, 6)
+    n = size
+    before_z, after_z = z[:, : n - after], z[:, n - after :]
+    before_mean, after_mean = before_z.mean(axis=1), after_z.mean(axis=1)
+    sse_step = ((before_z - before_mean[:, None]) ** 2).sum(axis=1) + (
+        (after_z - after_mean[:, None]) ** 2
+    ).sum(axis=1)
+    t = np.arange(n, dtype=np.float64) - (n - 1) / 2
+    centred = z - z.mean(axis=1, keepdims=True)
+    slope = np.einsum("n,knj->kj", t, centred) / (t @ t)
+    sse_line = ((centred - slope[:, None, :] * t[None, :, None]) ** 2).sum(axis=1)
+    jump = after_mean - before_mean
+    k = np.arange(after, n - 1)[None, :, None]
+    c1, c2 = np.cumsum(z, axis=1), np.cumsum(z * z, axis=1)
+    head, head2 = c1[:, k[0, :, 0] - 1], c2[:, k[0, :, 0] - 1]
+    tail, tail2 = c1[:, -1:] - head, c2[:, -1:] - head2
+    sse_splits = np.nan_to_num((head2 - head**2 / k) + (tail2 - tail**2 / (n - k)), nan=np.inf)
+    here = sse_splits[:, n - 2 * after]
+    best = sse_splits.min(axis=1)
+    with np.errstate(invalid="ignore"):
+        at_split = (here <= best + _SLACK * (np.abs(best) + 1)) | (n == 2 * after)
+        stepped = (
+            candidates[k_rows]
+            & at_split
+            & ~np.isnan(sse_step)
+            & (sse_step < config.step_ratio * sse_line + _SLACK * (np.abs(sse_line) + 1))
+            & (np.abs(jump) >= config.step_min_z * (1 - _SLACK))
+        )
+    maybe[k_rows] = stepped.any(axis=1) & ~np.isnan(jump).any(axis=1)
+    return maybe
+
+
+def _may_trend(
+    state: HealthState, cs: Ints, sensors: Ints, side: Floats, hour: int, config: HealthConfig
+) -> Bools:
+    """Which (compressor, sensor) pairs `_prognosis` may find a trend for (a screen over all at once:
+    enough values, and the line's slope towards the limit, with slack)."""
+    if len(cs) == 0:
+        return np.zeros(0, dtype=bool)
+    size = config.trend_hours
+    rows, held = _window(state, cs, "trend", size)
+    values = state.trend_values[cs[:, None], rows, sensors[:, None]]
+    seen = held & ~np.isnan(values)
+    count = seen.sum(axis=1)
+    t = np.where(seen, (state.trend_hours[cs[:, None], rows] - hour) / size, 0.0)
+    v = np.where(seen, state.ref[cs, sensors][:, None] * (1 + np.where(seen, values, 0.0)), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t_mean = t.sum(axis=1) / count
+        v_mean = v.sum(axis=1) / count
+        dt = np.where(seen, t - t_mean[:, None], 0.0)
+        dv = np.where(seen, v - v_mean[:, None], 0.0)
+        sxx = (dt * dt).sum(axis=1)
+        slope = (dt * dv).sum(axis=1) / sxx
+        sse = ((dv - slope[:, None] * dt) ** 2).sum(axis=1)
+        se = np.sqrt(sse / (count - 2) / sxx)
+        trend = side * slope * (1 + 1e-6) + _SLACK >= config.trend_t * se
+    return np.asarray((count >= config.trend_min_points) & (trend | ~np.isfinite(se) | (se <= 0)), dtype=bool)
+
+
+def _standardized(center: Floats, spread: Floats, x: Floats) -> Floats:
+    """Features (one row or many) centred and scaled by the warm-up's, the constant kept at 1."""
+    xc = (x - center) / spread
+    xc[..., CONST] = 1.0
+    return xc
+
+
+def _learn(state: HealthState, cs: Ints, xc: Floats, y: Floats, learn: Bools, config: HealthConfig) -> None:
+    """Add this hour to the sensors allowed to learn from it (older hours fade by `forgetting`)."""
+    outer = xc[:, None, :, None] * xc[:, None, None, :]  # (k, 1, F, F)
+    f = config.forgetting
+    xtx, xty = state.xtx[cs], state.xty[cs]
+    state.xtx[cs] = np.where(learn[:, :, None, None], xtx * f + outer, xtx)
+    state.xty[cs] = np.where(learn[:, :, None], xty * f + y[:, :, None] * xc[:, None, :], xty)
+    state.learned[cs] += 1
+    refit = cs[state.learned[cs] % config.refit_hours == 0]
+    if len(refit):
+        state.coef[refit] = _solve(state, refit, config)
+
+
+def _solve(state: HealthState, cs: Ints, config: HealthConfig) -> Floats:
+    """Ridge towards the prior (in standardized units), the intercept free, per compressor of `cs`."""
+    coef = np.zeros((len(cs), 6, FEATURES))
+    spread = state.spread[cs]
+    prior = state.prior[cs] * spread[:, None, :]
+    has_prior = np.any(state.prior[cs] != 0, axis=(1, 2))  # without one, a plain ridge
+    pull = np.where(has_prior[:, None], config.prior_hours * (PRIOR_SPAN / spread) ** 2, 0.0)
     for j in range(6):
         cols = _MASK[j]
-        a = state.xtx[j][np.ix_(cols, cols)].copy()
-        weight = np.full(FEATURES, config.ridge * float(state.xtx[j, CONST, CONST]))
-        if has_prior:
-            weight += config.prior_hours * (PRIOR_SPAN / state.spread) ** 2
-        penalty = weight[cols]
-        penalty[0] = 0.0
-        a[np.diag_indices_from(a)] += penalty
-        coef[j, cols] = np.linalg.solve(a, state.xty[j][cols] + penalty * prior[j, cols])
+        xtx = state.xtx[cs, j]
+        a = xtx[:, cols][:, :, cols]
+        weight = config.ridge * xtx[:, CONST, CONST][:, None] + pull
+        penalty = weight[:, cols]
+        penalty[:, 0] = 0.0
+        diagonal = np.arange(int(cols.sum()))
+        a[:, diagonal, diagonal] += penalty
+        b = state.xty[cs, j][:, cols] + penalty * prior[:, j, cols]
+        coef[:, j, cols] = np.linalg.solve(a, b[:, :, None])[:, :, 0]
     return coef
 
 
-def _fit_warmup(state: HealthState, config: HealthConfig) -> None:
-    x = np.array(state.warm_x)
-    y = np.array(state.warm_y)
-    _fit_levels(state, config, x, y)
+def _fit_warmup(state: HealthState, c: int, config: HealthConfig) -> None:
+    n = int(state.warm_n[c])
+    x = state.warm_x[c, :n].copy()
+    y = state.warm_y[c, :n].copy()
+    _fit_levels(state, c, config, x, y)
     # A sensor recalibrated during the warm-up: its residuals step once. The later level is its
     # reference (an offset, as for a step seen after the warm-up) and the fit is done again.
-    residuals = y - _standardized(state, x) @ state.coef.T
+    residuals = y - _standardized(state.center[c], state.spread[c], x) @ state.coef[c].T
     for j, (k, jump) in enumerate(_warmup_steps(residuals, x, config)):
         if k:
-            state.offset[j] = state.absorbed[j] = jump
+            state.offset[c, j] = state.absorbed[c, j] = jump
             y[k:, j] -= jump
             if j in FEATURE_OF:
                 x[k:, FEATURE_OF[j]] -= jump
-    if state.offset.any():
-        _fit_levels(state, config, x, y)
-    _fit_scales(state, config, x, y)
+    if state.offset[c].any():
+        _fit_levels(state, c, config, x, y)
+    _fit_scales(state, c, config, x, y)
 
 
 def _warmup_steps(residuals: Floats, x: Floats, config: HealthConfig) -> list[tuple[int, float]]:
@@ -564,64 +895,42 @@ def _warmup_steps(residuals: Floats, x: Floats, config: HealthConfig) -> list[tu
     return out
 
 
-def _fit_levels(state: HealthState, config: HealthConfig, x: Floats, y: Floats) -> None:
-    state.center = x.mean(axis=0)
-    state.center[CONST] = 0.0
-    state.spread = np.maximum(x.std(axis=0), SPREAD_FLOOR)
-    state.spread[CONST] = 1.0
-    xc = _standardized(state, x)
+def _fit_levels(state: HealthState, c: int, config: HealthConfig, x: Floats, y: Floats) -> None:
+    center = x.mean(axis=0)
+    center[CONST] = 0.0
+    spread = np.maximum(x.std(axis=0), SPREAD_FLOOR)
+    spread[CONST] = 1.0
+    state.center[c], state.spread[c] = center, spread
+    xc = _standardized(center, spread, x)
     xtx = np.einsum("ni,nj->ij", xc, xc)
-    state.xtx = np.broadcast_to(xtx, (6, FEATURES, FEATURES)).copy()
-    state.xty = np.einsum("ni,nj->ji", xc, y)
-    state.coef = _solve(state, config)
+    state.xtx[c] = np.broadcast_to(xtx, (6, FEATURES, FEATURES))
+    state.xty[c] = np.einsum("ni,nj->ji", xc, y)
+    state.coef[c] = _solve(state, np.array([c]), config)[0]
 
 
-def _standardized(state: HealthState, x: Floats) -> Floats:
-    """Features (one row or many) centred and scaled by the warm-up's, the constant kept at 1."""
-    xc = (x - state.center) / state.spread
-    xc[..., CONST] = 1.0
-    return xc
-
-
-def _fit_scales(state: HealthState, config: HealthConfig, x: Floats, y: Floats) -> None:
-    residuals = y - _standardized(state, x) @ state.coef.T
+def _fit_scales(state: HealthState, c: int, config: HealthConfig, x: Floats, y: Floats) -> None:
+    residuals = y - _standardized(state.center[c], state.spread[c], x) @ state.coef[c].T
     mad = np.median(np.abs(residuals - np.median(residuals, axis=0)), axis=0) * 1.4826
-    state.scale = np.maximum(mad * config.scale_inflation, config.scale_floor)
+    state.scale[c] = scale = np.maximum(mad * config.scale_inflation, config.scale_floor)
     # The EWMA's healthy spread starts from the warm-up's own residuals run through the EWMA: they
     # are autocorrelated (weather the ambient proxy misses, loads fitted imperfectly), which the iid
     # formula (the floor) ignores.
     lam = config.ewma_lambda
     ewma = np.zeros(6)
     sizes = []
-    for k, row in enumerate(np.clip(residuals / state.scale, -config.z_clip, config.z_clip)):
+    for k, row in enumerate(np.clip(residuals / scale, -config.z_clip, config.z_clip)):
         ewma = (1 - lam) * ewma + lam * row
         if k >= 1 / lam:
             sizes.append(np.abs(ewma))
     iid = MEAN_ABS * math.sqrt(lam / (2 - lam))
-    state.ewma_spread = np.maximum(np.mean(sizes, axis=0), iid) if sizes else np.full(6, iid)
-    state.fitted = True
-    state.learned = len(x)
-    state.warm_x, state.warm_y = [], []
+    state.ewma_spread[c] = np.maximum(np.mean(sizes, axis=0), iid) if sizes else np.full(6, iid)
+    state.fitted[c] = True
+    state.learned[c] = len(x)
+    state.warm_n[c] = 0
+    state.warm_x[c], state.warm_y[c] = 0.0, 0.0
 
 
-def _learn(state: HealthState, xc: Floats, y: Floats, learn: Bools, config: HealthConfig) -> None:
-    """Add this hour to the sensors allowed to learn from it (older hours fade by `forgetting`)."""
-    outer = np.outer(xc, xc)
-    if learn.all():
-        state.xtx *= config.forgetting
-        state.xtx += outer
-        state.xty *= config.forgetting
-        state.xty += y[:, None] * xc[None, :]
-    else:
-        for j in np.flatnonzero(learn):
-            state.xtx[j] = state.xtx[j] * config.forgetting + outer
-            state.xty[j] = state.xty[j] * config.forgetting + y[j] * xc
-    state.learned += 1
-    if state.learned % config.refit_hours == 0:
-        state.coef = _solve(state, config)
-
-
-def _absorb_steps(state: HealthState, candidates: Bools, config: HealthConfig, lam: float) -> None:
+def _absorb_steps(state: HealthState, c: int, candidates: Bools, config: HealthConfig, lam: float) -> None:
     """Absorb an abrupt, recalibration-sized step into the offset of the sensor that made it.
 
     Decided once, `step_min_after` hours after the step: for a candidate sensor, the two-level fit
@@ -632,7 +941,8 @@ def _absorb_steps(state: HealthState, candidates: Bools, config: HealthConfig, l
     no larger than a recalibration, the features are corrected, and the recent z and EWMAs are
     recomputed. A window with a missing value waits for a clean one."""
     after = config.step_min_after
-    z = np.array(state.z_values)  # (n, 6)
+    rows = _ring(state.z_start[c], state.z_n[c], config.step_window)
+    z = state.z_values[c, rows]  # (n, 6), oldest first
     n = len(z)
     if n < 2 * after:
         return
@@ -661,48 +971,59 @@ def _absorb_steps(state: HealthState, candidates: Bools, config: HealthConfig, l
         return
     best: tuple[float, int, float] | None = None
     for candidate in np.flatnonzero(stepped).tolist():
-        effect = _step_effect(state, candidate)  # z jump of each sensor per unit of relative shift
+        effect = _step_effect(state, c, candidate)  # z jump of each sensor per unit of relative shift
         shift = float(effect @ jump / (effect @ effect))
         misfit = float(np.sum((jump - shift * effect) ** 2))
         if best is None or misfit < best[0]:
             best = (misfit, candidate, shift)
     assert best is not None
-    _, c, delta = best
-    if abs(delta) > config.max_step or abs(state.absorbed[c] + delta) > config.max_absorbed:
+    _, culprit, delta = best
+    if abs(delta) > config.max_step or abs(state.absorbed[c, culprit] + delta) > config.max_absorbed:
         return
-    state.offset[c] += delta
-    state.absorbed[c] += delta
-    feature = FEATURE_OF.get(c)
+    state.offset[c, culprit] += delta
+    state.absorbed[c, culprit] += delta
+    feature = FEATURE_OF.get(culprit)
     weights = lam * (1 - lam) ** np.arange(after - 1, -1, -1)
+    trend = _ring(state.trend_start[c], state.trend_n[c], config.trend_hours)
+    trend_hours = state.trend_hours[c, trend]
+    coef, offset, scale = state.coef[c], state.offset[c], state.scale[c]
     for row in range(n - after, n):
+        at = rows[row]
         if feature is not None:
-            state.z_x[row][feature] -= delta
-        x = np.array(state.z_x[row])
-        xc = _standardized(state, x)
-        new = (np.array(state.z_y[row]) - state.coef @ xc - state.offset) / state.scale
-        old = np.array(state.z_values[row])
+            state.z_x[c, at, feature] -= delta
+        xc = _standardized(state.center[c], state.spread[c], state.z_x[c, at].copy())
+        new = (state.z_y[c, at] - coef @ xc - offset) / scale
+        old = state.z_values[c, at]
         change = np.clip(old, -config.z_clip, config.z_clip) - np.clip(new, -config.z_clip, config.z_clip)
-        state.ewma -= np.nan_to_num(change) * weights[row - (n - after)]
-        state.z_values[row] = new.tolist()
+        state.ewma[c] -= np.nan_to_num(change) * weights[row - (n - after)]
+        state.z_values[c, at] = new
         # The trend's values at the reference operating point lose the step too.
-        if state.z_hours[row] in state.trend_hours:
-            level = np.array(state.z_y[row]) - (state.coef @ xc - state.coef[:, CONST]) - state.offset
-            state.trend_values[state.trend_hours.index(state.z_hours[row])] = level.tolist()
+        same = np.flatnonzero(trend_hours == state.z_hours[c, at])
+        if len(same):
+            level = state.z_y[c, at] - (coef @ xc - coef[:, CONST]) - offset
+            state.trend_values[c, trend[same[0]]] = level
 
 
-def _step_effect(state: HealthState, c: int) -> Floats:
-    """Jump in each sensor's z when sensor c reads higher by a relative 1 (log units)."""
+def _step_effect(state: HealthState, c: int, culprit: int) -> Floats:
+    """Jump in each sensor's z when sensor `culprit` reads higher by a relative 1 (log units)."""
+    scale, coef, spread = state.scale[c], state.coef[c], state.spread[c]
     effect = np.zeros(6)
-    effect[c] = 1 / state.scale[c]
-    feature = FEATURE_OF.get(c)
+    effect[culprit] = 1 / scale[culprit]
+    feature = FEATURE_OF.get(culprit)
     if feature is not None:
-        effect -= state.coef[:, feature] / state.spread[feature] / state.scale
-        effect[c] = 1 / state.scale[c] - state.coef[c, feature] / state.spread[feature] / state.scale[c]
+        effect -= coef[:, feature] / spread[feature] / scale
+        effect[culprit] = 1 / scale[culprit] - coef[culprit, feature] / spread[feature] / scale[culprit]
     return effect
 
 
 def _prognosis(
-    state: HealthState, j: int, hour: int, shift: float, limits: Limits, config: HealthConfig
+    state: HealthState,
+    c: int,
+    j: int,
+    hour: int,
+    shift: float,
+    limits: tuple[float, float, float],
+    config: HealthConfig,
 ) -> Floats | None:
     """Hours to the warning and critical limits with 80 % ranges, or None without a trend to them.
 
@@ -713,62 +1034,168 @@ def _prognosis(
     a for each): the best fit gives the central crossing, and every fit the residuals cannot tell
     from it (its extra squared error within the 80 % χ² bound for two parameters) spans the range,
     each with its ± 1.28 standard-error band; "parabola" — a parabola when its curvature towards
-    the limit is significant (`curve_t`), else the line, the range spanning both; "line"."""
-    values = np.array([row[j] for row in state.trend_values])
-    hours = np.array(state.trend_hours, dtype=np.float64) - hour
+    the limit is significant (`curve_t`), else the line, the range spanning both; "line".
+
+    NaN where no crossing is projected within PROGNOSIS_HOURS, and for a limit the metric is already
+    beyond (the threshold alert covers a crossed limit: a projection "in 0 h" says nothing); the
+    range's late end is NaN where it is not bounded within them."""
+    rows = _ring(state.trend_start[c], state.trend_n[c], config.trend_hours)
+    values = state.trend_values[c, rows, j]
+    hours = state.trend_hours[c, rows].astype(np.float64) - hour
     seen = ~np.isnan(values)
     if seen.sum() < config.trend_min_points:
         return None
-    t, v = hours[seen] / config.trend_hours, state.ref[j] * (1 + values[seen])  # t in windows
-    side = limits.side[j]
+    ref = float(state.ref[c, j])
+    t, v = hours[seen] / config.trend_hours, ref * (1 + values[seen])  # t in windows
+    warning, critical, side = limits
     design = np.stack([np.ones_like(t), t, t * t], axis=1)
     line = _least_squares(design[:, :2], v)
     if line is None or side * line[0][1] < config.trend_t * math.sqrt(line[1][1, 1]):
         return None
     horizon = PROGNOSIS_HOURS / config.trend_hours
-    # (value now, projected mean over the horizon, 1.28 standard errors of it), the central one first
-    curves: list[tuple[float, Floats, Floats]] = []
-    if config.prognosis == "power":
-        curves = _power_curves(t, v, side, horizon)
-    if not curves:
+    # the central curve's value now, and every curve's projected mean over the horizon and 1.28
+    # standard errors of it (curves, horizon), the central one first
+    curves = _power_curves(t, v, side, horizon) if config.prognosis == "power" else None
+    if curves is None:
         fits = [line]
         parabola = _least_squares(design, v) if config.prognosis != "line" else None
         if parabola is not None and side * parabola[0][2] > 0:
             curved = side * parabola[0][2] >= config.curve_t * math.sqrt(parabola[1][2, 2])
             fits = [parabola, line] if curved else [line, parabola]
         g = np.stack([np.ones_like(horizon), horizon, horizon**2], axis=1)
+        means, bands = [], []
         for coef, cov in fits:
             gk = g[:, : len(coef)]
-            band = 1.2816 * np.sqrt(np.einsum("ni,ij,nj->n", gk, cov, gk))
-            curves.append((float(coef[0]), gk @ coef, band))
+            bands.append(1.2816 * np.sqrt(np.einsum("ni,ij,nj->n", gk, cov, gk)))
+            means.append(gk @ coef)
+        curves = (float(fits[0][0][0]), np.array(means), np.array(bands))
     out = np.full(6, np.nan)
-    for base, limit in ((0, limits.warning[j]), (3, limits.critical[j])):
+    for base, limit in ((0, warning), (3, critical)):
         if np.isnan(limit):
             continue
-        target = limit - state.ref[j] * shift  # the limit seen from the reference operating point
-        if side * (curves[0][0] - target) >= 0:
-            out[base : base + 3] = 0.0
-            continue
-        fast, slow = np.inf, 0.0
-        for k, (_, mean, band) in enumerate(curves):
-            central, early, late = (
-                _first(side * (c - target) >= 0) for c in (mean, mean + side * band, mean - side * band)
-            )
-            if k == 0:
-                out[base] = central
-            fast, slow = min(fast, early), max(slow, late)
-        out[base + 1], out[base + 2] = fast, slow
+        target = limit - ref * shift  # the limit seen from the reference operating point
+        now, mean, band = curves
+        if side * (now - target) >= 0:
+            continue  # already beyond it
+        out[base] = _first(side * (mean[:1] - target) >= 0)[0]
+        early = _first(side * (mean + side * band - target) >= 0)
+        late = _first(side * (mean - side * band - target) >= 0)
+        if not np.isnan(early).all():
+            out[base + 1] = np.nanmin(early)
+        if not np.isnan(late).any():
+            out[base + 2] = late.max()
     return out
 
 
 POWER_EXPONENTS = np.array([1.0, 1.5, 2.0, 2.5, 3.0])
+_PROGNOSIS_BATCH = 64  # (compressor, sensor) pairs projected at once (about 10 MB of curves)
+
+
+def _power_prognoses(
+    state: HealthState,
+    cs: Ints,
+    sensors: Ints,
+    hour: int,
+    shifts: Floats,
+    limits: tuple[Floats, Floats, Floats],
+    config: HealthConfig,
+) -> tuple[Floats, Bools, Bools]:
+    """`_prognosis` with the "power" shape for many (compressor, sensor) pairs at once: the hours
+    (pairs, 6), whether each has a trend, and whether it was decided here (not where the power fit is
+    unusable: `_prognosis` then falls back to the parabola and line, per pair)."""
+    pairs = len(cs)
+    size = config.trend_hours
+    out = np.full((pairs, 6), np.nan)
+    rows, held = _window(state, cs, "trend", size)
+    values = state.trend_values[cs[:, None], rows, sensors[:, None]]
+    seen = held & ~np.isnan(values)
+    n = seen.sum(axis=1)
+    enough = n >= config.trend_min_points
+    count = np.maximum(n, 3).astype(np.float64)
+    ref = state.ref[cs, sensors]
+    w = seen.astype(np.float64)
+    t = np.where(seen, (state.trend_hours[cs[:, None], rows] - hour) / size, 0.0)  # in windows
+    v = np.where(seen, ref[:, None] * (1 + np.where(seen, values, 0.0)), 0.0)
+    warning, critical, side = limits
+    # The line: its slope's t-statistic towards the limit decides whether there is a trend.
+    st, stt, sv, stv = t.sum(axis=1), (t * t).sum(axis=1), v.sum(axis=1), (t * v).sum(axis=1)
+    a = np.stack([np.stack([count, st], axis=-1), np.stack([st, stt], axis=-1)], axis=-2)
+    with np.errstate(all="ignore"):
+        conditioned = np.linalg.cond(a) <= 1e12
+        inverse = np.linalg.inv(np.where(conditioned[:, None, None], a, np.eye(2)))
+        coef = np.einsum("pij,pj->pi", inverse, np.stack([sv, stv], axis=1))
+        residual = np.where(seen, v - coef[:, :1] - coef[:, 1:] * t, 0.0)
+        sigma2_line = (residual**2).sum(axis=1) / (count - 2)
+        line_se = np.sqrt(inverse[:, 1, 1] * sigma2_line)
+    trend = enough & conditioned & (sigma2_line > 0) & ~(side * coef[:, 1] < config.trend_t * line_se)
+    # The shape: v = b + a·max(t − t0, 0)^k for onsets t0 across the window's first 80 %.
+    first = np.argmax(seen, axis=1)
+    last = size - 1 - np.argmax(seen[:, ::-1], axis=1)
+    t0, t1 = t[np.arange(pairs), first], t[np.arange(pairs), last]
+    onsets = t0[:, None] + np.linspace(0.0, 1.0, POWER_ONSETS)[None, :] * (0.8 * (t1 - t0))[:, None]
+    lag = np.clip(t[:, None, :] - onsets[:, :, None], 0, None)  # (pairs, onsets, n)
+    h = lag[:, None, :, :] ** POWER_EXPONENTS[None, :, None, None]  # (pairs, exponents, onsets, n)
+    wide = w[:, None, None, :]
+    h_mean = (h * wide).sum(axis=3) / count[:, None, None]
+    hc = (h - h_mean[..., None]) * wide
+    sxx = (hc * hc).sum(axis=3)
+    v_mean = sv / count
+    vc = np.where(seen, v - v_mean[:, None], 0.0)
+    sxy = (hc * vc[:, None, None, :]).sum(axis=3)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = sxy / sxx
+        sse = (vc * vc).sum(axis=1)[:, None, None] - slope * sxy
+    usable = (sxx > 1e-12) & (side[:, None, None] * slope > 0)
+    sse = np.where(usable, np.maximum(sse, 0.0), np.inf).reshape(pairs, -1)
+    best = np.argmin(sse, axis=1)
+    best_sse = sse[np.arange(pairs), best]
+    sigma2 = best_sse / (count - 2)
+    decided = ~trend | (usable.reshape(pairs, -1).any(axis=1) & (sigma2 > 0))
+    live = np.flatnonzero(trend & decided)
+    if not len(live):
+        return out, trend, decided
+    # every fit the residuals cannot tell from the best: (its pair among `live`, its curve)
+    owner, curve = np.nonzero(sse[live] <= (best_sse + CHI2_2DOF_80 * sigma2)[live][:, None])
+    pair = live[owner]
+    exponent = np.repeat(POWER_EXPONENTS, POWER_ONSETS)[curve]
+    start = onsets[pair, curve % POWER_ONSETS]
+    ahead = np.r_[0.0, PROGNOSIS_HOURS / size]
+    future = (ahead[None, :] - start[:, None]) ** exponent[:, None]
+    centred = future - h_mean.reshape(pairs, -1)[pair, curve][:, None]
+    mean = v_mean[pair][:, None] + slope.reshape(pairs, -1)[pair, curve][:, None] * centred
+    with np.errstate(divide="ignore", invalid="ignore"):
+        spread = 1 / count[pair][:, None] + centred**2 / sxx.reshape(pairs, -1)[pair, curve][:, None]
+        band = 1.2816 * np.sqrt(sigma2[pair][:, None] * spread)
+    is_best = curve == best[pair]
+    now = np.full(pairs, np.nan)
+    now[pair[is_best]] = mean[is_best, 0]
+    firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # each live pair's first row
+    sides = side[pair][:, None]
+    for base, limit in ((0, warning), (3, critical)):
+        target = limit - ref * shifts
+        open_ = ~np.isnan(limit[live]) & ~(side[live] * (now[live] - target[live]) >= 0)
+        gap = mean[:, 1:] - target[pair][:, None]
+        reach = _first(sides * gap >= 0)
+        early = _first(sides * (gap + sides * band[:, 1:]) >= 0)
+        late = _first(sides * (gap - sides * band[:, 1:]) >= 0)
+        central = np.full(pairs, np.nan)
+        central[pair[is_best]] = reach[is_best]
+        low = np.minimum.reduceat(np.where(np.isnan(early), np.inf, early), firsts)
+        high = np.maximum.reduceat(late, firsts)  # NaN (unbounded) if any is
+        out[live, base] = np.where(open_, central[live], np.nan)
+        out[live, base + 1] = np.where(open_ & np.isfinite(low), low, np.nan)
+        out[live, base + 2] = np.where(open_, high, np.nan)
+    return out, trend, decided
+
+
 POWER_ONSETS = 10  # candidate onsets across the window (in its first 80 %)
 CHI2_2DOF_80 = 3.219  # 80 % quantile of χ² with two degrees of freedom
 
 
-def _power_curves(t: Floats, v: Floats, side: float, horizon: Floats) -> list[tuple[float, Floats, Floats]]:
+def _power_curves(t: Floats, v: Floats, side: float, horizon: Floats) -> tuple[float, Floats, Floats] | None:
     """Projections of v = b + a·max(t − t0, 0)^k (t in windows, ≤ 0) for the onsets and exponents the
-    residuals cannot tell apart, best fit first; empty when none grows towards the limit."""
+    residuals cannot tell apart, best fit first: the best one's value now, and each one's mean and
+    band over the horizon; None when none grows towards the limit."""
     onsets = np.linspace(t[0], t[0] + 0.8 * (t[-1] - t[0]), POWER_ONSETS)
     n = len(t)
     lag = np.clip(t[None, :] - onsets[:, None], 0, None)  # (onsets, n)
@@ -783,27 +1210,26 @@ def _power_curves(t: Floats, v: Floats, side: float, horizon: Floats) -> list[tu
         sse = float(vc @ vc) - a * sxy
     usable = (sxx > 1e-12) & (side * a > 0)
     if not usable.any():
-        return []
+        return None
     sse = np.where(usable, np.maximum(sse, 0.0), np.inf)
     best = np.unravel_index(int(np.argmin(sse)), sse.shape)
     sigma2 = float(sse[best]) / (n - 2)
     if sigma2 <= 0:
-        return []
-    accepted = np.argwhere(sse <= sse[best] + CHI2_2DOF_80 * sigma2).tolist()
-    accepted.sort(key=lambda e_o: float(sse[e_o[0], e_o[1]]))
-    out = []
-    for e, o in accepted:
-        future = (np.r_[0.0, horizon] - onsets[o]) ** POWER_EXPONENTS[e]
-        mean = v.mean() + a[e, o] * (future - h_mean[e, o, 0])
-        se = np.sqrt(sigma2 * (1 / n + (future - h_mean[e, o, 0]) ** 2 / sxx[e, o]))
-        out.append((float(mean[0]), mean[1:], 1.2816 * se[1:]))
-    return out
+        return None
+    accepted = np.argwhere(sse <= sse[best] + CHI2_2DOF_80 * sigma2)
+    accepted = accepted[np.argsort(sse[accepted[:, 0], accepted[:, 1]], kind="stable")]
+    e, o = accepted[:, 0], accepted[:, 1]
+    future = (np.r_[0.0, horizon][None, :] - onsets[o][:, None]) ** POWER_EXPONENTS[e][:, None]
+    centred = future - h_mean[e, o, 0][:, None]
+    mean = v.mean() + a[e, o][:, None] * centred
+    se = np.sqrt(sigma2 * (1 / n + centred**2 / sxx[e, o][:, None]))
+    return float(mean[0, 0]), mean[:, 1:], 1.2816 * se[:, 1:]
 
 
-def _first(reached: Bools) -> float:
-    """The first horizon (hours) where a projected curve has reached its limit, inf if none."""
-    at = np.flatnonzero(reached)
-    return float(PROGNOSIS_HOURS[at[0]]) if len(at) else math.inf
+def _first(reached: Bools) -> Floats:
+    """Per curve (curves, horizon): the first horizon (hours) where it has reached its limit, NaN if
+    none within PROGNOSIS_HOURS."""
+    return np.where(reached.any(axis=1), PROGNOSIS_HOURS[np.argmax(reached, axis=1)], np.nan)
 
 
 def _least_squares(design: Floats, v: Floats) -> tuple[Floats, Floats] | None:
@@ -829,12 +1255,21 @@ def fleet_prior(
     hours, demeaned per compressor): how sensors respond to load and ambient, for `health_step`'s
     `prior`. `series`: per compressor (times, values, ambient_hours, ambient). No labels used."""
     config = config or HealthConfig()
-    learn_only = HealthConfig(**{**config.__dict__, "warmup_hours": 10**9})
+    state = HealthState(len(series), config)
+    if series:
+        fleet_step(
+            np.concatenate([np.full(len(t), c, dtype=np.int64) for c, (t, *_) in enumerate(series)]),
+            np.concatenate([np.asarray(t, dtype=np.int64) for t, *_ in series]),
+            np.concatenate([np.asarray(v, dtype=np.float64).reshape(6, -1) for _, v, *_ in series], axis=1),
+            state=state,
+            ambient=[None if h is None or a is None else (h, a) for _, _, h, a in series],
+            config=config,
+            fit=False,
+        )
     xs, ys = [], []
-    for times, values, ambient_hours, ambient in series:
-        out = health_step(times, values, ambient_hours=ambient_hours, ambient=ambient, config=learn_only)
-        x = np.array(out.state.warm_x[: config.warmup_hours])
-        y = np.array(out.state.warm_y[: config.warmup_hours])
+    for c in range(len(series)):
+        x = state.warm_x[c, : state.warm_n[c]]
+        y = state.warm_y[c, : state.warm_n[c]]
         if len(x) < 2:
             continue
         xs.append(x - x.mean(axis=0))
