@@ -437,7 +437,7 @@ class IncrementalRun:
         context = max(RATE_CONTEXT, settle)
         e.bind_sql("silver_readings", _rows_from(silver, "timestamp", bounds.zone_start - context))
         e.bind_sql("evaluation", f"SELECT {_literal(bounds.zone_start)} AS evaluate_from")
-        rated, readings, hourly, series, violations, events, alerts = GOLD_STEPS
+        rated, readings, hourly, series, violations, streaks, events, alerts = GOLD_STEPS
         run_step(e, rated, None)
         self._merge_step(readings, bounds.zone_start, bounds.recent_from)
         gold = self.tables.files("gold/readings")
@@ -453,6 +453,7 @@ class IncrementalRun:
         e.bind_sql(
             "violated_before", "SELECT organization, compressor_id, metric FROM pair_history WHERE violated"
         )
+        run_step(e, streaks, None)
         self._merge_step(events, bounds.zone_start, bounds.recent_from)
         self._alerts(alerts, bounds.zone_start)
         copy_parquet(

@@ -1,0 +1,138 @@
+"""Alert events in one pass per compressor (pipeline/episodes.py, over alert_inputs.sql) against their
+definition as window functions (alert_events_reference.sql, the formulation it replaced), and gold's
+latest stopped reading (rolling.append_gold_pass) against its window function."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from altaviz.config import Settings
+from altaviz.pipeline.engine import DuckDBEngine, load_sql
+from altaviz.pipeline.episodes import alert_streaks
+from altaviz.pipeline.rolling import append_gold_pass
+
+REFERENCE = (Path(__file__).parent / "alert_events_reference.sql").read_text()
+# a metric alarmed high, one alarmed low, one a start crosses (start_transient)
+METRICS = {"vibration_mms": (100.0, "high", 2, 3, False), "gas_flow_mcf": (100.0, "low", 3, 2, True)}
+COMPRESSORS = tuple(f"C{i}" for i in range(12))
+COLUMNS = "organization, compressor_id, metric, timestamp, value, status, streak_start, opens, clears"
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[DuckDBEngine]:
+    engine = DuckDBEngine(Settings(data_dir=tmp_path), tmp_path / "scratch")
+    yield engine
+    engine.close()
+
+
+def _bind_inputs(engine: DuckDBEngine, seed: int) -> None:
+    """A random metric_series: values around the limits (episodes open, clear and chatter), random
+    operating states and spikes, two organizations with the same compressor ids, gaps; limits with
+    on-delays and clear counts; some pairs violated before the series."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for organization in ("north", "south"):
+        for compressor in COMPRESSORS:
+            times = np.sort(rng.choice(600, size=int(rng.integers(0, 200)), replace=False))
+            states = rng.choice(["running", "starting", "stopped"], size=len(times), p=[0.7, 0.15, 0.15])
+            for metric, (limit, direction, *_) in METRICS.items():
+                sign = 1 if direction == "high" else -1
+                for t, state in zip(times.tolist(), states.tolist(), strict=True):
+                    if rng.random() < 0.1:
+                        continue  # no value of this metric at this reading
+                    value = float(rng.normal(limit, 8))
+                    status = (
+                        "critical"
+                        if sign * (value - limit) >= 10
+                        else "warning"
+                        if sign * (value - limit) >= 0
+                        else "normal"
+                    )
+                    spike = bool(rng.random() < 0.05)
+                    rows.append(
+                        {
+                            "organization": organization,
+                            "compressor_id": compressor,
+                            "t": t,
+                            "metric": metric,
+                            "value": value,
+                            "status": status,
+                            "suspect": spike,
+                            "operating_state": state,
+                        }
+                    )
+    engine.bind_rows("series_rows", rows)
+    engine.bind_sql(
+        "metric_series",
+        "SELECT * EXCLUDE (t), TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_minutes(t * 10) AS timestamp "
+        "FROM series_rows",
+    )
+    engine.bind_rows(
+        "compressor_thresholds",
+        [
+            {
+                "organization": o,
+                "compressor_id": c,
+                "metric": m,
+                "direction": direction,
+                "warning": limit,
+                "critical": limit + 10,
+                "on_delay": on_delay,
+                "clear_count": clear_count,
+                "start_transient": transient,
+            }
+            for o in ("north", "south")
+            for c in COMPRESSORS
+            for m, (limit, direction, on_delay, clear_count, transient) in METRICS.items()
+        ],
+    )
+    engine.bind_rows("params", [{"deadband_ratio": 0.05}])
+    engine.bind_rows(
+        "violated_before", [{"organization": "south", "compressor_id": "C2", "metric": "vibration_mms"}]
+    )
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_alert_events_equal_the_window_functions(engine: DuckDBEngine, seed: int) -> None:
+    _bind_inputs(engine, seed)
+    expected = engine.rows(f"SELECT {COLUMNS} FROM ({REFERENCE}) ORDER BY ALL")
+    engine.bind_sql("alert_inputs", load_sql("alert_inputs"))
+    engine.map_compressors("alert_streaks", "alert_inputs", alert_streaks)
+    actual = engine.rows(f"SELECT {COLUMNS} FROM ({load_sql('alert_events')}) ORDER BY ALL")
+    assert actual == expected
+    assert any(row[7] for row in expected)  # episodes opened (and the trip rule had readings to judge)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_last_stopped_equals_the_window_function(engine: DuckDBEngine, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    rows = [
+        {
+            "organization": o,
+            "compressor_id": c,
+            "t": int(t),
+            "is_stopped": bool(rng.random() < 0.1) if rng.random() < 0.95 else None,
+        }
+        for o in ("north", "south")
+        for c in ("C1", "C2")
+        for t in np.sort(rng.choice(10_000, size=int(rng.integers(1, 300)), replace=False))
+    ]
+    engine.bind_rows("stops", rows)
+    engine.bind_sql(
+        "readings",
+        "SELECT organization, compressor_id, TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(t * 600) "
+        "AS timestamp, 1.0 AS vibration_mms, 300.0 AS discharge_temp_f, 1000.0 AS discharge_pressure_psi, "
+        "is_stopped FROM stops",
+    )
+    expected = engine.rows(
+        "SELECT organization, compressor_id, timestamp, MAX(CASE WHEN is_stopped THEN timestamp END) OVER ("
+        "PARTITION BY organization, compressor_id ORDER BY timestamp ROWS UNBOUNDED PRECEDING) FROM readings "
+        "ORDER BY ALL"
+    )
+    engine.map_compressors("passed", "readings", lambda t: append_gold_pass(t, 3))
+    actual = engine.rows(
+        "SELECT organization, compressor_id, timestamp, last_stopped FROM passed ORDER BY ALL"
+    )
+    assert actual == expected
