@@ -1,6 +1,7 @@
-"""Alert events in one pass per compressor (pipeline/episodes.py, over alert_inputs.sql) against their
-definition as window functions (alert_events_reference.sql, the formulation it replaced), and gold's
-latest stopped reading (rolling.append_gold_pass) against its window function."""
+"""The per-compressor steps that replaced window functions, against those window functions: alert events
+(pipeline/episodes.py over alert_inputs.sql; alert_events_reference.sql), silver's quality flags
+(pipeline/flags.py over silver_good.sql; quality_flags_reference.sql) and gold's latest stopped reading
+(rolling.append_gold_pass)."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,9 +12,11 @@ import pytest
 from altaviz.config import Settings
 from altaviz.pipeline.engine import DuckDBEngine, load_sql
 from altaviz.pipeline.episodes import alert_streaks
+from altaviz.pipeline.flags import SENSORS, append_quality_flags
 from altaviz.pipeline.rolling import append_gold_pass
 
 REFERENCE = (Path(__file__).parent / "alert_events_reference.sql").read_text()
+FLAGS_REFERENCE = (Path(__file__).parent / "quality_flags_reference.sql").read_text()
 # a metric alarmed high, one alarmed low, one a start crosses (start_transient)
 METRICS = {"vibration_mms": (100.0, "high", 2, 3, False), "gas_flow_mcf": (100.0, "low", 3, 2, True)}
 COMPRESSORS = tuple(f"C{i}" for i in range(12))
@@ -136,3 +139,51 @@ def test_last_stopped_equals_the_window_function(engine: DuckDBEngine, seed: int
         "SELECT organization, compressor_id, timestamp, last_stopped FROM passed ORDER BY ALL"
     )
     assert actual == expected
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_quality_flags_equal_the_window_functions(engine: DuckDBEngine, seed: int) -> None:
+    """Spikes (one or two readings out of line), stuck runs (some of them with gaps in the values),
+    missing values, quarantined readings among the good, several compressors and organizations."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for organization in ("north", "south"):
+        for compressor in ("C1", "C2", "C3", "C4"):
+            n = int(rng.integers(0, 150))
+            for i in range(n):
+                row: dict[str, object] = {
+                    "organization": organization,
+                    "compressor_id": compressor,
+                    "t": i,
+                    "reason": "impossible value: vibration_mms" if rng.random() < 0.03 else None,
+                    "_source_row": i,
+                }
+                for k, sensor in enumerate(SENSORS):
+                    roll = rng.random()
+                    if roll < 0.05:
+                        value = None
+                    elif roll < 0.1:
+                        value = float(rng.choice([0.0, 50.0, 500.0]))  # out of line
+                    elif (i // 20 + k) % 4 == 0:
+                        value = 42.0  # a stuck stretch
+                    else:
+                        value = round(float(rng.normal(100, 3)), 2)
+                    row[sensor] = value
+                rows.append(row)
+    if not rows:
+        return
+    engine.bind_rows("classified_rows", rows)
+    engine.bind_sql(
+        "silver_classified",
+        "SELECT * EXCLUDE (t), TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_minutes(t * 10) AS timestamp, "
+        "1.0 AS operating_hours, 'f' AS _source_file, TIMESTAMPTZ '2026-02-01 00:00:00+00' AS _loaded_at "
+        "FROM classified_rows",
+    )
+    engine.bind_rows("params", [{"spike_ratio": 0.5}])
+    expected = engine.rows(f"SELECT * FROM ({FLAGS_REFERENCE}) ORDER BY ALL")
+    engine.bind_sql("silver_good", load_sql("silver_good"))
+    engine.map_compressors("flagged_readings", "silver_good", append_quality_flags)
+    actual = engine.rows(f"SELECT * FROM ({load_sql('silver_readings')}) ORDER BY ALL")
+    assert actual == expected
+    flags = {f for row in expected if row[-1] for f in str(row[-1]).split(",")}
+    assert {f.split(":")[0] for f in flags} == {"spike", "stuck"}

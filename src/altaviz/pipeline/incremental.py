@@ -327,7 +327,8 @@ class IncrementalRun:
             e.bind_sql("bronze_readings", f"SELECT * FROM new_bronze UNION ALL BY NAME {as_bronze}")
         else:
             e.bind_sql("bronze_readings", "SELECT * FROM new_bronze")
-        self._step(SILVER_STEPS[0])
+        classify, flag, readings, _ = SILVER_STEPS
+        self._step(classify)
         # Old readings carry no source row; only the new ones are this run's verdicts.
         classified = sorted(e.scratch("silver_classified").rglob("*.parquet"))
         e.bind_sql(
@@ -344,10 +345,11 @@ class IncrementalRun:
                 f"CAST(NULL AS VARCHAR) AS reason FROM ({old_rows}) AS old "
                 "UNION ALL BY NAME SELECT * FROM new_classified",
             )
+            run_step(e, flag, None)
             merge(
                 e,
                 old_silver,
-                self._step(SILVER_STEPS[1]),
+                self._step(readings),
                 "timestamp",
                 bounds.zone_start,
                 self._stage("silver/readings"),

@@ -20,6 +20,7 @@ from altaviz.pipeline.engine import (
     sql_text,
 )
 from altaviz.pipeline.episodes import alert_streaks
+from altaviz.pipeline.flags import append_quality_flags
 from altaviz.pipeline.lake import Lake, Manifest, StagedTable
 from altaviz.pipeline.params import RATE_MIN_READINGS, params_row, threshold_rows
 from altaviz.pipeline.rolling import append_gold_pass
@@ -43,6 +44,8 @@ class Step:
 # Every step but quality works compressor by compressor, so a large fleet can run in chunks of it.
 SILVER_STEPS = (
     Step("silver_classified"),
+    # the quality flags of every good reading, in one pass per compressor (flags.py)
+    Step("flagged_readings", per_compressor=append_quality_flags, source="silver_good", source_view=True),
     Step("silver_readings", "silver/readings", "timestamp"),
     Step("quarantine", "silver/quarantine"),
 )
