@@ -293,12 +293,17 @@ def last_marked(
 
 
 def boolean_values(column: pa.ChunkedArray) -> npt.NDArray[np.bool_]:
-    """A boolean column as NumPy, NULL as False (through its buffer, as arrow.py does for numbers)."""
-    array = pc.fill_null(column, False).combine_chunks()
-    bits = np.frombuffer(array.buffers()[1], np.uint8)
-    return np.unpackbits(bits, count=array.offset + len(array), bitorder="little")[array.offset :].astype(
-        bool
-    )
+    """A boolean column as NumPy, NULL as False, through its buffers (pc.fill_null with a Python value,
+    like pa.scalar, imports pandas wherever it is installed: see arrow.py)."""
+    parts = []
+    for chunk in column.chunks:
+        validity, data = chunk.buffers()[:2]
+        end = chunk.offset + len(chunk)
+        values = np.unpackbits(np.frombuffer(data, np.uint8), count=end, bitorder="little")
+        if chunk.null_count:
+            values &= np.unpackbits(np.frombuffer(validity, np.uint8), count=end, bitorder="little")
+        parts.append(values[chunk.offset :].astype(bool))
+    return np.concatenate(parts) if parts else np.empty(0, dtype=bool)
 
 
 def append_rolling(readings: pa.Table, rate_min_readings: int, windows: bool = False) -> pa.Table:
