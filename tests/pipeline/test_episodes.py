@@ -223,3 +223,17 @@ assert "pandas" not in sys.modules, "a step imported pandas"
 """
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_sql_command_prints_the_views_the_steps_read() -> None:
+    """`altaviz pipeline sql --dialect spark` prints what Spark executes: also the views the
+    per-compressor steps read."""
+    from typer.testing import CliRunner
+
+    from altaviz.cli import app
+
+    done = CliRunner().invoke(app, ["pipeline", "sql", "--dialect", "spark"])
+    assert done.exit_code == 0, done.output
+    printed = [line.split()[1] for line in done.output.splitlines() if line.startswith("-- ")]
+    for view in ("silver_good.sql", "stopped_readings.sql", "alert_inputs.sql", "alert_events.sql"):
+        assert view in printed
