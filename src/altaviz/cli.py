@@ -460,7 +460,12 @@ def pipeline_sql(
     from altaviz.pipeline.engine import ENGINES, load_sql, spark_sql
     from altaviz.pipeline.stages import GOLD_STEPS, SILVER_STEPS
 
-    steps = [step.name for step in (*SILVER_STEPS, *GOLD_STEPS) if step.per_compressor is None]
+    # every SQL file a run executes: each step's, and the views the per-compressor steps read
+    steps = [
+        name
+        for s in (*SILVER_STEPS, *GOLD_STEPS)
+        for name in ([s.source] if s.source_view and s.source else [] if s.per_compressor else [s.name])
+    ]
     if step is not None and step not in steps:
         raise typer.BadParameter(f"unknown transform; choose from {', '.join(steps)}", param_hint="STEP")
     if dialect not in ENGINES:

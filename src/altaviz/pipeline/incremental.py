@@ -327,7 +327,8 @@ class IncrementalRun:
             e.bind_sql("bronze_readings", f"SELECT * FROM new_bronze UNION ALL BY NAME {as_bronze}")
         else:
             e.bind_sql("bronze_readings", "SELECT * FROM new_bronze")
-        self._step(SILVER_STEPS[0])
+        classify, flag, readings, _ = SILVER_STEPS
+        self._step(classify)
         # Old readings carry no source row; only the new ones are this run's verdicts.
         classified = sorted(e.scratch("silver_classified").rglob("*.parquet"))
         e.bind_sql(
@@ -344,10 +345,11 @@ class IncrementalRun:
                 f"CAST(NULL AS VARCHAR) AS reason FROM ({old_rows}) AS old "
                 "UNION ALL BY NAME SELECT * FROM new_classified",
             )
+            run_step(e, flag, None)
             merge(
                 e,
                 old_silver,
-                self._step(SILVER_STEPS[1]),
+                self._step(readings),
                 "timestamp",
                 bounds.zone_start,
                 self._stage("silver/readings"),
@@ -437,7 +439,7 @@ class IncrementalRun:
         context = max(RATE_CONTEXT, settle)
         e.bind_sql("silver_readings", _rows_from(silver, "timestamp", bounds.zone_start - context))
         e.bind_sql("evaluation", f"SELECT {_literal(bounds.zone_start)} AS evaluate_from")
-        rated, readings, hourly, series, violations, events, alerts = GOLD_STEPS
+        rated, readings, hourly, series, violations, streaks, events, alerts = GOLD_STEPS
         run_step(e, rated, None)
         self._merge_step(readings, bounds.zone_start, bounds.recent_from)
         gold = self.tables.files("gold/readings")
@@ -453,6 +455,7 @@ class IncrementalRun:
         e.bind_sql(
             "violated_before", "SELECT organization, compressor_id, metric FROM pair_history WHERE violated"
         )
+        run_step(e, streaks, None)
         self._merge_step(events, bounds.zone_start, bounds.recent_from)
         self._alerts(alerts, bounds.zone_start)
         copy_parquet(

@@ -273,6 +273,39 @@ def _floats(readings: pa.Table, name: str) -> Floats:
     return numpy_values(readings[name], np.float64)
 
 
+def last_marked(
+    times: Ints, marked: npt.NDArray[np.bool_], group_starts: Ints
+) -> tuple[Ints, npt.NDArray[np.bool_]]:
+    """Per reading, the time of the latest marked reading of its compressor at or before it (the SQL
+    `MAX(CASE WHEN marked THEN timestamp END) OVER (PARTITION BY compressor ORDER BY timestamp ROWS
+    UNBOUNDED PRECEDING)`), in the unit of `times`, and where it is NULL (before the compressor's first
+    marked reading).
+    One running maximum over the compressors laid end to end (each past the previous one's end), so a
+    compressor never sees another's marks."""
+    if len(times) == 0:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=bool)
+    times = np.asarray(times, dtype=np.int64)
+    relative, laid = _laid_end_to_end(times, np.asarray(group_starts, dtype=np.int64))
+    latest = np.maximum.accumulate(np.where(marked, laid, -1))
+    # laid - relative is where the reading's own compressor begins: a mark before it is another's
+    none = latest < laid - relative
+    return np.where(none, 0, latest - laid + times), none
+
+
+def boolean_values(column: pa.ChunkedArray) -> npt.NDArray[np.bool_]:
+    """A boolean column as NumPy, NULL as False, through its buffers (pc.fill_null with a Python value,
+    like pa.scalar, imports pandas wherever it is installed: see arrow.py)."""
+    parts = []
+    for chunk in column.chunks:
+        validity, data = chunk.buffers()[:2]
+        end = chunk.offset + len(chunk)
+        values = np.unpackbits(np.frombuffer(data, np.uint8), count=end, bitorder="little")
+        if chunk.null_count:
+            values &= np.unpackbits(np.frombuffer(validity, np.uint8), count=end, bitorder="little")
+        parts.append(values[chunk.offset :].astype(bool))
+    return np.concatenate(parts) if parts else np.empty(0, dtype=bool)
+
+
 def append_rolling(readings: pa.Table, rate_min_readings: int, windows: bool = False) -> pa.Table:
     """`readings` (whole compressors, sorted by organization, compressor_id and timestamp) with
     temp_rate_of_change appended, and with `windows` every rolling window before it."""
@@ -288,3 +321,20 @@ def append_rolling(readings: pa.Table, rate_min_readings: int, windows: bool = F
     for name, column in result.items():
         readings = readings.append_column(name, float_array(column.values, column.null))
     return readings
+
+
+def append_gold_pass(readings: pa.Table, rate_min_readings: int) -> pa.Table:
+    """Gold's per-compressor step: `readings` (whole compressors, sorted by organization, compressor_id
+    and timestamp, with `is_stopped`) with temp_rate_of_change and `last_stopped` (the time of the
+    compressor's latest stopped reading so far, gold_readings.sql's operating state) appended."""
+    rated = append_rolling(readings, rate_min_readings)
+    times, null = last_marked(
+        numpy_values(readings["timestamp"], np.int64),
+        boolean_values(readings["is_stopped"]),
+        compressor_starts(readings),
+    )
+    nulls = int(null.sum())
+    valid = pa.py_buffer(np.packbits(~null, bitorder="little")) if nulls else None
+    kind = readings.schema.field("timestamp").type
+    column = pa.Array.from_buffers(kind, len(times), [valid, pa.py_buffer(times)], null_count=nulls)
+    return rated.append_column("last_stopped", column)

@@ -15,12 +15,15 @@ from altaviz.pipeline.engine import (
     PerCompressor,
     TransformEngine,
     copy_parquet,
+    load_sql,
     read_parquet,
     sql_text,
 )
+from altaviz.pipeline.episodes import alert_streaks
+from altaviz.pipeline.flags import append_quality_flags
 from altaviz.pipeline.lake import Lake, Manifest, StagedTable
 from altaviz.pipeline.params import RATE_MIN_READINGS, params_row, threshold_rows
-from altaviz.pipeline.rolling import append_rolling
+from altaviz.pipeline.rolling import append_gold_pass
 
 
 @dataclass(frozen=True)
@@ -34,27 +37,35 @@ class Step:
     # (TransformEngine.map_compressors), instead of sql/<name>.sql; its result is read by the next step.
     per_compressor: PerCompressor | None = None
     source: str | None = None
+    # `source` is sql/<source>.sql, bound as a view (nothing written) before the per-compressor step
+    source_view: bool = False
 
 
 # Every step but quality works compressor by compressor, so a large fleet can run in chunks of it.
 SILVER_STEPS = (
     Step("silver_classified"),
+    # the quality flags of every good reading, in one pass per compressor (flags.py)
+    Step("flagged_readings", per_compressor=append_quality_flags, source="silver_good", source_view=True),
     Step("silver_readings", "silver/readings", "timestamp"),
     Step("quarantine", "silver/quarantine"),
 )
 QUALITY_STEP = Step("quality", "silver/quality")
 GOLD_STEPS = (
-    # the temperature rate of change of every silver reading, in one pass per compressor (rolling.py)
+    # the temperature rate of change and the latest stopped reading of every silver reading, in one
+    # pass per compressor (rolling.py)
     Step(
         "rated_readings",
-        per_compressor=partial(append_rolling, rate_min_readings=RATE_MIN_READINGS),
-        source="silver_readings",
+        per_compressor=partial(append_gold_pass, rate_min_readings=RATE_MIN_READINGS),
+        source="stopped_readings",
+        source_view=True,
     ),
     Step("gold_readings", "gold/readings", "timestamp"),
     Step("gold_hourly", "gold/hourly", "agg_timestamp"),
     Step("metric_series"),
     Step("violations", "gold/violations", "timestamp"),
-    # Every reading that decides an alert episode; kept so a later run can continue the episodes.
+    # Every reading that decides an alert episode; kept so a later run can continue the episodes. The
+    # streaks of each compressor's series are counted in one pass per compressor (episodes.py).
+    Step("alert_streaks", per_compressor=alert_streaks, source="alert_inputs", source_view=True),
     Step("alert_events", "gold/alert_events", "timestamp"),
     Step("alerts", "gold/alerts"),
 )
@@ -168,6 +179,8 @@ def run_step(engine: TransformEngine, step: Step, output_dir: Path | None, part:
     """One step into output_dir (none for a per-compressor step: its result is bound, not written)."""
     if step.per_compressor is not None:
         assert step.source is not None
+        if step.source_view:
+            engine.bind_sql(step.source, load_sql(step.source))
         engine.map_compressors(step.name, step.source, step.per_compressor)
         return
     assert output_dir is not None

@@ -4,18 +4,18 @@
 -- gold_hourly, metric_series (violations, alert episodes) and the dashboard's recent readings; one row
 -- per silver reading, none dropped. The other per-reading features of SPEC §3 (the 1/4/24-hour rolling windows, hour of day, day
 -- of week, weekend flag) are derived where needed (pipeline/features.py), not stored.
--- Inputs: rated_readings (silver_readings with temp_rate_of_change, computed per compressor in one pass
--- by pipeline/rolling.py: the mean temperature of the last hour [t - 1 h, t] against that of the hour
+-- Inputs: rated_readings (silver_readings with is_stopped, stopped_readings.sql, and what gold's
+-- per-compressor step, pipeline/rolling.py, computes in one pass over each compressor's readings:
+-- temp_rate_of_change, the mean temperature of the last hour [t - 1 h, t] against that of the hour
 -- before [t - 2 h, t - 1 h), per hour between the two windows' mean timestamps, NULL until both hold
--- params.rate_min_readings readings), compressor_thresholds (the limits that apply to each compressor
--- and metric), evaluation (evaluate_from: the first reading whose row is wanted, the readings before it
--- being context of the rate and of the operating state; NULL for all), params (stopped_share,
--- settle_seconds).
+-- params.rate_min_readings readings; and last_stopped, the time of the compressor's latest stopped
+-- reading up to this one, NULL before its first), compressor_thresholds (the limits that apply to each
+-- compressor and metric), evaluation (evaluate_from: the first reading whose row is wanted, the
+-- readings before it being context of the rate and of the operating state; NULL for all), params
+-- (settle_seconds).
 --
 -- operating_state, known from the readings themselves (ISA-18.2 state-based alarm suppression, README
--- "Alerts"): 'stopped' when the horsepower and the gas flow (those the reading has) are both below
--- params.stopped_share of the compressor's warning limits for them (a stopped unit reads its meters'
--- zero offsets; a running one, even misfiring or unloaded, is far above); 'starting' for
+-- "Alerts"): 'stopped' when the reading is (stopped_readings.sql); 'starting' for
 -- params.settle_seconds after the unit's last stopped reading (its start's transient); else 'running'.
 -- The statuses stay those of the values: alert_events.sql decides what a state leaves unjudged.
 WITH limits AS (
@@ -41,34 +41,16 @@ WITH limits AS (
     FROM compressor_thresholds
     GROUP BY organization, compressor_id
 ),
-stopped AS (
-    SELECT
-        r.*,
-        (r.horsepower_consumption IS NOT NULL OR r.gas_flow_mcf IS NOT NULL)
-            AND COALESCE(r.horsepower_consumption < p.stopped_share * l.hp_warn, TRUE)
-            AND COALESCE(r.gas_flow_mcf < p.stopped_share * l.flow_warn, TRUE) AS is_stopped
-    FROM rated_readings AS r
-    CROSS JOIN params AS p
-    LEFT JOIN limits AS l ON l.organization = r.organization AND l.compressor_id = r.compressor_id
-),
-states AS (
-    SELECT
-        s.*,
-        MAX(CASE WHEN is_stopped THEN EPOCH(timestamp) END) OVER (
-            PARTITION BY organization, compressor_id ORDER BY timestamp ROWS UNBOUNDED PRECEDING
-        ) AS last_stopped
-    FROM stopped AS s
-),
 features AS (
     SELECT
         s.*,
         discharge_pressure_psi - suction_pressure_psi AS pressure_differential,
         CASE
             WHEN is_stopped THEN 'stopped'
-            WHEN EPOCH(s.timestamp) - last_stopped < p.settle_seconds THEN 'starting'
+            WHEN EPOCH(s.timestamp) - EPOCH(s.last_stopped) < p.settle_seconds THEN 'starting'
             ELSE 'running'
         END AS operating_state
-    FROM states AS s
+    FROM rated_readings AS s
     CROSS JOIN params AS p
     CROSS JOIN evaluation AS e
     WHERE e.evaluate_from IS NULL OR s.timestamp >= e.evaluate_from

@@ -1,0 +1,122 @@
+"""Alert episodes' opening and clearing readings, in one pass over each compressor's series (NumPy).
+
+The per-compressor step of alert events (stages.GOLD_STEPS: `alert_streaks` over alert_inputs.sql,
+read by alert_events.sql). Its input is every judged reading of metric_series, whole compressors
+sorted by organization, compressor_id and timestamp, each with its `state` (1 violating, 0 clear,
+2 neither: alert_inputs.sql says why). Per compressor and metric, in time order:
+
+- a reading opens when it is the `open_readings`-th violating reading in a row (the on-delay: a lone
+  spike opens nothing), or, as a trip, when the unit's next reading of the metric is stopped and the
+  limit is one judged during a start (not `start_transient`): the unit stopped on it, so a fault that
+  trips the unit is alerted at the trip at the latest. Its `streak_start` is the first reading of that
+  violating streak;
+- a reading clears when it is the `clear_readings`-th clear reading in a row;
+- kept: every violating reading, and every clearing one after a violating reading of its metric (in
+  the series, or before it: `violated_before`).
+
+Equal to the window-function formulation it replaced (ROW_NUMBER, LAG, LEAD and running maxima over
+PARTITION BY organization, compressor_id, metric ORDER BY timestamp): each running maximum here is
+one `np.maximum.accumulate` over the series laid end to end, a series' own start telling its values
+from the series before.
+"""
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from altaviz.pipeline.arrow import numpy_values
+from altaviz.pipeline.rolling import boolean_values, compressor_starts
+
+Bools = npt.NDArray[np.bool_]
+Ints = npt.NDArray[np.int64]
+
+KEPT = ("organization", "compressor_id", "metric", "timestamp", "value", "status")
+
+
+def _boolean_array(values: Bools) -> pa.Array:
+    data = pa.py_buffer(np.packbits(values, bitorder="little"))
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, data])
+
+
+def _metric_codes(column: pa.ChunkedArray) -> Ints:
+    indices = pc.dictionary_encode(column.combine_chunks()).indices
+    end = indices.offset + len(indices)
+    return np.frombuffer(indices.buffers()[1], np.int32, count=end)[indices.offset :].astype(np.int64)
+
+
+def alert_streaks(judged: pa.Table) -> pa.Table:
+    """The alert events of `judged` (alert_inputs.sql's rows, whole compressors sorted by organization,
+    compressor_id and timestamp): KEPT and streak_start, opens, clears, ordered by compressor, metric
+    and time."""
+    n = judged.num_rows
+    group = np.zeros(n, dtype=np.int64)
+    if n:
+        starts = compressor_starts(judged)
+        group[starts[1:]] = 1
+        group = np.cumsum(group)
+    codes = _metric_codes(judged["metric"]) if n else np.zeros(0, dtype=np.int64)
+    series = group * (int(codes.max()) + 1 if n else 1) + codes
+    # each compressor's series one metric after another, each in time order (the sort is stable)
+    order = np.argsort(series, kind="stable")
+    key = series[order]
+    state = numpy_values(judged["state"], np.int64)[order]
+    stopped = boolean_values(judged["stopped"])[order]
+    start_transient = boolean_values(judged["start_transient"])[order]
+    open_readings = numpy_values(judged["open_readings"], np.int64)[order]
+    clear_readings = numpy_values(judged["clear_readings"], np.int64)[order]
+    violated_before = boolean_values(judged["violated_before"])[order]
+    times = numpy_values(judged["timestamp"], np.int64)[order]
+
+    first = np.ones(n, dtype=bool)  # a series' first reading
+    first[1:] = key[1:] != key[:-1]
+    last = np.ones(n, dtype=bool)  # its last
+    last[:-1] = first[1:]
+    position = np.arange(n, dtype=np.int64)
+    series_start = np.maximum.accumulate(np.where(first, position, 0))
+
+    def latest(marked: Bools) -> tuple[Ints, Bools]:
+        """The position of the latest marked reading of each reading's series so far, and whether
+        there is one."""
+        found = np.maximum.accumulate(np.where(marked, position, -1))
+        return found, found >= series_start
+
+    seq = position - series_start + 1
+    not_violating, some = latest(state != 1)
+    violating_streak = np.where(some, position - not_violating, seq)
+    not_clear, some = latest(state != 0)
+    clear_streak = np.where(some, position - not_clear, seq)
+    previous_violating = np.zeros(n, dtype=bool)
+    previous_violating[1:] = state[:-1] == 1
+    streak_first, _ = latest((state == 1) & (first | ~previous_violating))
+    _, violated_so_far = latest(state == 1)
+    next_stopped = np.zeros(n, dtype=bool)
+    next_stopped[:-1] = stopped[1:]
+    before_stop = ~start_transient & next_stopped & ~last
+
+    violating = state == 1
+    opens = violating & (
+        (violating_streak == open_readings) | (before_stop & (violating_streak < open_readings))
+    )
+    clears = (state == 0) & (clear_streak == clear_readings)
+    kept = violating | (clears & (violated_so_far | violated_before))
+
+    rows = order[kept]
+    taken = judged.select(list(KEPT)).take(
+        pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(np.ascontiguousarray(rows))])
+    )
+    opening = opens[kept]
+    start_times = np.where(opens, times[np.maximum(streak_first, 0)], 0)[kept]
+    nulls = int((~opening).sum())
+    valid = pa.py_buffer(np.packbits(opening, bitorder="little")) if nulls else None
+    streak_start = pa.Array.from_buffers(
+        judged.schema.field("timestamp").type,
+        len(rows),
+        [valid, pa.py_buffer(np.ascontiguousarray(start_times))],
+        null_count=nulls,
+    )
+    return (
+        taken.append_column("streak_start", streak_start)
+        .append_column("opens", _boolean_array(opening))
+        .append_column("clears", _boolean_array(clears[kept]))
+    )
