@@ -67,7 +67,8 @@ SLUG = "e2e"
 COMPRESSORS = 4_700
 INTERVAL_MINUTES = 10
 FLEET = "/api/fleet?sort=health"
-PASS_LINE = re.compile(r"watch: run of \d+ organizations in ([0-9.]+) s")
+PASS_LINE = re.compile(r"watch: run of \d+ organizations in ([0-9.]+) s, \d+ failed(?: \((.*)\))?")
+STAGE = re.compile(r"([a-z]+) ([0-9.]+) s")
 
 
 def database_url() -> str:
@@ -128,6 +129,7 @@ class Passes:
     """The watcher's passes as its log reports them: (start, end) in this process's perf_counter."""
 
     spans: list[tuple[float, float]] = field(default_factory=list)
+    stages: list[dict[str, float]] = field(default_factory=list)  # per pass, seconds per stage
     lines: list[str] = field(default_factory=list)
 
     def follow(self, stream: Any, copy: Path | None) -> None:
@@ -142,10 +144,14 @@ class Passes:
             found = PASS_LINE.search(line)
             if found:
                 self.spans.append((now - float(found.group(1)), now))
+                self.stages.append({k: float(v) for k, v in STAGE.findall(found.group(2) or "")})
 
-    def first_after(self, moment: float) -> tuple[float, float] | None:
-        """The first pass that started after `moment` (the one that took a file landed then)."""
-        return next(((s, e) for s, e in self.spans if s >= moment), None)
+    def delivered(self, answered: float, seen: float) -> tuple[float, float] | None:
+        """The pass that brought a reading answered at `answered` and first seen at `seen`: the last
+        one that ended before it was seen (and after it was answered). It may have started a moment
+        before the answer: a pass lists the landing zone a little after it starts."""
+        ended = [(s, e) for s, e in self.spans if answered <= e <= seen]
+        return ended[-1] if ended else None
 
 
 @dataclass
@@ -166,17 +172,20 @@ class Poller:
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.failed_polls = 0
+        self.pages: list[float] = []  # seconds per page request (the poll's own delay)
 
     def add(self, posted: Posted) -> None:
         with self.lock:
             for compressor in posted.compressors:
                 self.pending[(compressor, posted.stamp)] = posted.answered
 
-    def newest(self, http: httpx.Client) -> dict[str, datetime]:
-        """Every compressor's newest reading time (empty when a page could not be read: a 503 or a
-        timeout of an overloaded machine, polled again next time)."""
-        found: dict[str, datetime] = {}
+    def newest(self, http: httpx.Client) -> dict[str, tuple[datetime, float]]:
+        """Every compressor's newest reading time, with the moment the page showing it was answered
+        (a page that could not be read, a 503 or a timeout of an overloaded machine, is left out and
+        polled again next time)."""
+        found: dict[str, tuple[datetime, float]] = {}
         for offset in range(0, COMPRESSORS, 1000):
+            asked = time.perf_counter()
             try:
                 answer = http.get(
                     f"{self.base}/api/fleet?sort=compressor&limit=1000&offset={offset}",
@@ -184,24 +193,24 @@ class Poller:
                 )
             except httpx.TimeoutException:
                 self.failed_polls += 1
-                return {}
+                continue
+            answered = time.perf_counter()
+            self.pages.append(answered - asked)
             if answer.status_code != 200:
                 self.failed_polls += 1
-                return {}
+                continue
             for row in answer.json()["items"]:
                 if row["last_reading_at"]:
-                    found[row["compressor_id"]] = datetime.fromisoformat(row["last_reading_at"])
+                    found[row["compressor_id"]] = (datetime.fromisoformat(row["last_reading_at"]), answered)
         return found
 
     def run(self) -> None:
         with httpx.Client(timeout=30) as http:
             while not self.stop.wait(self.every):
                 newest = self.newest(http)
-                seen = time.perf_counter()
                 with self.lock:
-                    shown = [k for k in self.pending if k[0] in newest and newest[k[0]] >= k[1]]
-                    for k in shown:
-                        self.latencies.append((self.pending.pop(k), seen))
+                    for k in [k for k in self.pending if k[0] in newest and newest[k[0]][0] >= k[1]]:
+                        self.latencies.append((self.pending.pop(k), newest[k[0]][1]))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -220,11 +229,57 @@ def readers(port: int, clients: int, key: str, stop: threading.Event, out: dict[
     out["latencies"], out["errors"] = latencies, errors
 
 
-def cpu(service_pid: int, watcher_pid: int) -> dict[str, float]:
-    now = bench_api.cpu_now(service_pid)
+class PostgresCpu:
+    """CPU seconds of the PostgreSQL backends serving this benchmark's database, sampled every
+    `every` seconds: a backend's time leaves /proc when it exits (the watcher connects afresh every
+    pass), so summing the live processes at two moments can even come out negative. Each backend
+    (pid and start time) counts from its first sample, or from zero when it started after `start`;
+    what one spends after its last sample (at most `every` seconds) is missed. Backends of other
+    databases on the same server (other work on a shared machine) are left out."""
+
+    def __init__(self, database: str, every: float = 0.25) -> None:
+        self.marker = f" {database} "
+        self.every = every
+        self.first: dict[tuple[int, str], float] = {}
+        self.last: dict[tuple[int, str], float] = {}
+        self.started = False
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if self.marker not in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode():
+                    continue
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            key = (int(entry.name), fields[19])  # pid, start time (a pid can be reused)
+            seconds = (int(fields[11]) + int(fields[12])) / bench_api.TICKS
+            if key not in self.first:
+                self.first[key] = seconds if not self.started else 0.0
+            self.last[key] = seconds
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.every):
+            self._sample()
+
+    def start(self) -> None:
+        self._sample()
+        self.started = True
+        self.thread.start()
+
+    def seconds(self) -> float:
+        self._sample()
+        return sum(self.last[k] - self.first[k] for k in self.last)
+
+
+def cpu(service_pid: int, watcher_pid: int, postgres: PostgresCpu) -> dict[str, float]:
     return {
-        "service": now["service"],
-        "postgres": now["postgres"],
+        "service": bench_api.service_cpu_seconds(service_pid),
+        "postgres": postgres.seconds(),
         "watcher": bench_api.service_cpu_seconds(watcher_pid),
     }
 
@@ -347,7 +402,9 @@ def main() -> None:
             target=readers, args=(port, args.clients, keys["viewer"], stop_readers, read), daemon=True
         )
         reader_thread.start()
-        cpu_before, wall_before = cpu(server.pid, watcher.pid), time.perf_counter()
+        postgres = PostgresCpu(DATABASE)
+        postgres.start()
+        cpu_before, wall_before = cpu(server.pid, watcher.pid, postgres), time.perf_counter()
         batch_gap = args.round_seconds / args.sites
         next_at = time.perf_counter()
         for k in range(first_round, slots):
@@ -360,7 +417,8 @@ def main() -> None:
         while poller.pending and time.monotonic() < deadline:
             time.sleep(1)
         wall = time.perf_counter() - wall_before
-        cpu_after = cpu(server.pid, watcher.pid)
+        cpu_after = cpu(server.pid, watcher.pid, postgres)
+        postgres.stop.set()
         stop_readers.set()
         poller.stop.set()
         reader_thread.join()
@@ -377,12 +435,15 @@ def main() -> None:
         shutil.rmtree(data_dir, ignore_errors=True)
 
     visible = [seen - answered for answered, seen in poller.latencies]
-    spans = [e - s for s, e in passes.spans if s >= wall_before - 5]
+    during = [i for i, (s, _) in enumerate(passes.spans) if s >= wall_before - 5]
+    spans = [passes.spans[i][1] - passes.spans[i][0] for i in during]
+    stage_names = sorted({name for i in during for name in passes.stages[i]})
+    stages = {name: [passes.stages[i].get(name, 0.0) for i in during] for name in stage_names}
     waits, runs, afters = [], [], []
     for answered, seen in poller.latencies:
-        span = passes.first_after(answered)
-        if span is not None and span[1] <= seen:
-            waits.append(span[0] - answered)
+        span = passes.delivered(answered, seen)
+        if span is not None:
+            waits.append(max(0.0, span[0] - answered))  # 0: taken by a pass that was just starting
             runs.append(span[1] - span[0])
             afters.append(seen - span[1])
     fleet = read.get("latencies", [])
@@ -414,9 +475,15 @@ def main() -> None:
         f"{percentile(afters, 50):.1f} / {percentile(afters, 95):.1f}; passes during the rounds: "
         f"{len(spans)}, each {min(spans, default=0):.1f}-{max(spans, default=0):.1f} s"
     )
-    loads = [line for line in passes.lines if "load" in line.lower()][-3:]
-    for line in loads:
-        print(f"  watcher: {line[-200:]}")
+    print(
+        "stages of those passes (p50 / max s): "
+        + ", ".join(f"{n} {percentile(v, 50):.1f} / {max(v):.1f}" for n, v in stages.items())
+    )
+    print(
+        f"the poll's own delay: a page of 1,000 compressors answered in p50 "
+        f"{percentile(poller.pages, 50):.2f} s, p95 {percentile(poller.pages, 95):.2f} s "
+        f"({len(poller.pages):,} pages)"
+    )
     print(
         f"/api/fleet at {args.clients} clients during the rounds: {len(fleet):,} answers, "
         f"p50 {percentile(fleet, 50) * 1000:.0f} ms, p95 {percentile(fleet, 95) * 1000:.0f} ms "

@@ -110,8 +110,9 @@ def load_lake(target: Target, lake: Lake, hourly_since: datetime | None = None) 
     # Take SQLite's write lock up front: the load reads before it writes.
     with session_scope(target.engine.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})) as session:
         counts = load(session, target.organization_id, gold)
-        # The dashboard's recent readings and compressor states (pipeline.dashboard_state).
-        load_dashboard_state(session, target.organization_id, recent)
+        # The dashboard's recent readings and compressor states (pipeline.dashboard_state): the states
+        # of the compressors this load brought rows of.
+        load_dashboard_state(session, target.organization_id, recent, hourly_since, counts.hourly_compressors)
         # Health, predictions and early warnings (pipeline.health_load), after the states it updates.
         load_health(session, target.organization_id, health)
         data_version.bump(session, target.organization_id)  # the service's cached answers are now old
