@@ -69,6 +69,24 @@ def upsert(
     session.execute(text(f'DROP TABLE "{staged.name}"'))
 
 
+def insert_new(
+    session: Session, target: type[Base] | Table, rows: Sequence[dict[str, Any]], key: Sequence[str]
+) -> None:
+    """INSERT rows whose keys the table does not hold yet (the caller knows: e.g. a key part no row
+    has), without upsert's staging: on PostgreSQL a COPY straight into the table. Rows repeating a
+    key: the last one counts. A key that does exist fails the statement (the constraint stands)."""
+    if not rows:
+        return
+    table = target if isinstance(target, Table) else target.__table__
+    assert isinstance(table, Table)
+    rows = list({tuple(row[k] for k in key): row for row in rows}.values())
+    if session.get_bind().dialect.name != "postgresql":
+        for start in range(0, len(rows), BATCH):
+            session.execute(sqlite.insert(table), rows[start : start + BATCH])
+        return
+    _copy(session, table, table, _with_defaults(table, list(rows)))
+
+
 def _with_defaults(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows with the Python-side defaults (ids, stamps) of the columns they leave out, which an
     INSERT … SELECT does not apply."""
@@ -102,9 +120,9 @@ def _staging(session: Session, table: Table, names: Sequence[str]) -> Table:
 
 
 def _copy(session: Session, table: Table, staged: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """COPY the rows into `staged`; each value goes through its column type's bind processing (the
-    target `table`'s), as an INSERT would."""
-    names = [c.name for c in staged.columns]
+    """COPY the rows (their columns) into `staged`; each value goes through its column type's bind
+    processing (the target `table`'s), as an INSERT would."""
+    names = list(rows[0])
     dialect = session.get_bind().dialect
     processors = [table.c[n].type.bind_processor(dialect) for n in names]
     driver = session.connection().connection.driver_connection

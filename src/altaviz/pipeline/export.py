@@ -27,7 +27,7 @@ from altaviz.accounts.audit import AuditLog
 from altaviz.accounts.auditing import audit_system
 from altaviz.accounts.scoping import OrgScope, scoped
 from altaviz.alerts.models import PIPELINE_OWNED_COLUMNS, AlertHistory
-from altaviz.db.bulk import BATCH, upsert
+from altaviz.db.bulk import BATCH, insert_new, upsert
 from altaviz.fleet.thresholds import THRESHOLDS_BY_METRIC
 from altaviz.monitoring.models import (
     CompressorMetadata,
@@ -235,13 +235,12 @@ def load(session: Session, organization_id: uuid.UUID, gold: GoldTables) -> Load
     # A batch without a single loadable row has nothing to be measured against.
     measured = [row for row in gold.quality if row["as_of"] is not None]
     quality = [q for row in measured for q in _quality_rows(organization_id, gold.fingerprint, row)]
-    upsert(
-        session,
-        DataQualityMetric,
-        quality,
-        ["organization_id", "input_fingerprint", "scope", "metric_type"],
-        quality[0].keys() if quality else (),
-    )
+    quality_key = ["organization_id", "input_fingerprint", "scope", "metric_type"]
+    if _new_fingerprint(session, organization_id, gold.fingerprint):
+        # a new batch (every incremental pass): its rows are all new, no upsert needed
+        insert_new(session, DataQualityMetric, quality, quality_key)
+    else:
+        upsert(session, DataQualityMetric, quality, quality_key, quality[0].keys() if quality else ())
     return LoadCounts(
         len(stations),
         len(compressors),
@@ -253,6 +252,15 @@ def load(session: Session, organization_id: uuid.UUID, gold: GoldTables) -> Load
         removed_alerts,
         frozenset(r["compressor_id"] for r in hourly) | removed_from,
     )
+
+
+def _new_fingerprint(session: Session, organization_id: uuid.UUID, fingerprint: str) -> bool:
+    """Whether the organization's database holds no data-quality row of this input yet."""
+    q = DataQualityMetric
+    found = session.scalar(
+        select(q.id).where(q.organization_id == organization_id, q.input_fingerprint == fingerprint).limit(1)
+    )
+    return found is None
 
 
 def _alert_row(organization_id: uuid.UUID, alert: dict[str, Any]) -> dict[str, Any]:
