@@ -6,13 +6,14 @@ waiting, so its lag keeps growing). When something waits, or an organization's a
 (altaviz.registry), it runs one pipeline run over every organization (run.py: one pass for all that
 have new data). A pass starts at most every PIPELINE_WATCH_SECONDS, measured start to start: after a
 pass longer than that the next one starts at once if data waits, and while idle the watcher looks at
-the landing zone every LOOK_SECONDS (the database, for the lease and alarm limits, once per interval),
-so data arriving after a quiet spell waits at most LOOK_SECONDS rather than a whole interval. The
-worst wait for a file is thus max(interval, pass) (it landed just after a pass started), and a reading
-reaches the database within max(interval, pass) + pass.
+the landing zone every LOOK_SECONDS (the database, for the lease and alarm limits, once per interval
+and before every pass), so data arriving after a quiet spell waits at most LOOK_SECONDS rather than a
+whole interval. The worst wait for a file is thus max(interval, pass) (it landed just after a pass
+started), and a reading reaches the database within max(interval, pass) + pass.
 
-- One instance at a time: a lease row in the database (job_locks, renewed every tick, held for three
-  intervals); with --skip-db the lake's own lock (one run at a time per lake) is the only guard.
+- One instance at a time: a lease row in the database (job_locks, renewed once per interval and before
+  every pass, held for three intervals); with --skip-db the lake's own lock (one run at a time per
+  lake) is the only guard.
 - A failing organization is logged and counted, and the next tick tries it again; the others flow.
 - A database outage (or any error outside the run) is logged and retried with exponential back-off,
   up to BACKOFF_MAX; the watcher never exits on its own.
@@ -218,8 +219,11 @@ class Watcher:
     def tick(self) -> str:
         """One look: run the pipeline when data waits or alarm limits changed. Returns the outcome."""
         changed_limits = False
+        waiting = self._measure()
+        # The database (the lease, the alarm limits) once per interval, and before every pass: a pass
+        # starts with the lease renewed for its whole time-to-live.
         if not self.skip_db and (
-            self.asked_database is None or self.clock() - self.asked_database >= self.interval
+            waiting or self.asked_database is None or self.clock() - self.asked_database >= self.interval
         ):
             from altaviz.pipeline import database
 
@@ -236,7 +240,6 @@ class Watcher:
             versions = database.threshold_versions(self.engine)
             changed_limits = self.versions is not None and versions != self.versions
             self.versions = versions
-        waiting = self._measure()
         if not waiting and not changed_limits:
             TICKS.labels("idle").inc()
             return "idle"
