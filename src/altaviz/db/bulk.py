@@ -9,6 +9,7 @@ process, there is no round trip to save.
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -43,7 +44,7 @@ def upsert(
     table = target if isinstance(target, Table) else target.__table__
     assert isinstance(table, Table)
     update = [c for c in update if c not in key and c != stamp]
-    rows = list({tuple(row[k] for k in key): row for row in rows}.values())
+    rows = _last_per_key(rows, key)
 
     def on_conflict(stmt: Any) -> Any:
         values: dict[str, Any] = {c: stmt.excluded[c] for c in update}
@@ -79,12 +80,19 @@ def insert_new(
         return
     table = target if isinstance(target, Table) else target.__table__
     assert isinstance(table, Table)
-    rows = list({tuple(row[k] for k in key): row for row in rows}.values())
+    rows = _last_per_key(rows, key)
     if session.get_bind().dialect.name != "postgresql":
         for start in range(0, len(rows), BATCH):
             session.execute(sqlite.insert(table), rows[start : start + BATCH])
         return
     _copy(session, table, table, _with_defaults(table, list(rows)))
+
+
+def _last_per_key(rows: Sequence[dict[str, Any]], key: Sequence[str]) -> list[dict[str, Any]]:
+    """The rows, the last one of each key (itemgetter: a generator per row cost 0.4 s a pass for the
+    18,800 data-quality rows of 4,700 compressors on a busy machine)."""
+    of = itemgetter(*key)
+    return list({of(row): row for row in rows}.values())
 
 
 def _with_defaults(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
