@@ -74,6 +74,8 @@ INTERVAL_MINUTES = 10
 FLEET = "/api/fleet?sort=health"
 PASS_LINE = re.compile(r"watch: run of \d+ organizations in ([0-9.]+) s, \d+ failed(?: \((.*)\))?")
 STAGE = re.compile(r"([a-z]+) ([0-9.]+) s")
+# Seconds between a pass's commit and its log line at most (passes are further apart than that).
+LOG_AFTER_COMMIT = 1.0
 
 
 def database_url() -> str:
@@ -169,8 +171,10 @@ class Passes:
     def delivered(self, answered: float, seen: float) -> tuple[float, float] | None:
         """The pass that brought a reading answered at `answered` and first seen at `seen`: the last
         one that ended before it was seen (and after it was answered). It may have started a moment
-        before the answer: a pass lists the landing zone a little after it starts."""
-        ended = [(s, e) for s, e in self.spans if answered <= e <= seen]
+        before the answer: a pass lists the landing zone a little after it starts. Its log line comes
+        a little after its load commits (the run log, closing the connections): a pass ending up to
+        LOG_AFTER_COMMIT seconds after the reading was seen counts as the one that brought it."""
+        ended = [(s, e) for s, e in self.spans if answered <= e <= seen + LOG_AFTER_COMMIT]
         return ended[-1] if ended else None
 
 
@@ -489,7 +493,7 @@ def main() -> None:
         if span is not None:
             waits.append(max(0.0, span[0] - answered))  # 0: taken by a pass that was just starting
             runs.append(span[1] - span[0])
-            afters.append(seen - span[1])
+            afters.append(max(0.0, seen - span[1]))  # 0: seen before the pass's log line came
     fleet = read.get("latencies", [])
     median_pass = statistics.median(spans) if spans else float("nan")
     bound = args.watch_seconds + median_pass
