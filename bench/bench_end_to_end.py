@@ -9,18 +9,22 @@ default) instead of 600, split into --sites batches (one per field site) spread 
 so the watcher sees data arrive continuously, as it would in the field, only ten times denser.
 
 Figures:
-- visibility: for every reading, the seconds from the POST's answer to the first poll of `/api/fleet`
-  (every compressor, 5 pages of 1,000, polled every --poll-seconds) that shows it (the compressor's
-  last_reading_at at or after the reading's time): p50/p95/max. Target p95 <= 60 s. Reference in the
-  same run: the bound issue 16 states, the watch interval plus one pass (median pass time measured
-  here); the ratio says how close the path comes to it;
-- breakdown per reading, from the watcher's log: waiting for the next pass (answer -> pass start), the
-  pass itself (its database load, the step that makes the dashboard change, as its log reports it), and
-  from the pass's end to the poll that saw it (read cache and poll interval);
+- visibility: for every reading of a sample of the fleet (--sample-pages pages of --sample-size
+  compressors spread evenly over it in id order, 500 of 4,700 by default, read concurrently every
+  --poll-seconds), the seconds from the POST's answer to the answer of the first `/api/fleet` page that
+  shows it (the compressor's last_reading_at at or after the reading's time): p50/p95/max. Target p95
+  <= 60 s. Reference in the same run: the bound issue 16 states, the watch interval plus one pass
+  (median pass time measured here); the ratio says how close the path comes to it;
+- breakdown per reading, from the watcher's log: waiting for the pass that brought it (answer -> that
+  pass's start; 0 when a pass just starting took it), that pass (its last step, the database load,
+  makes the dashboard change), and from the pass's end to the page that showed it (the poll's own
+  delay, also reported: a page's request to its answer); each pass's stages (bronze, silver, gold,
+  health, database) as its log line names them;
 - `/api/fleet` (the first page worst first, with the totals) p95 at --clients (50) closed-loop clients
   while all that goes on (target <= 100 ms); reference: `/api/health` at the same clients in the same
   run, before the rounds (service idle but for the watcher);
-- CPU seconds of the service, the watcher and PostgreSQL over the rounds, and the wall time.
+- CPU seconds of the service, the watcher and PostgreSQL (the backends of this database, sampled)
+  over the rounds, and the wall time.
 
     python bench/bench_end_to_end.py                   # 4 rounds of 60 s
     python bench/bench_end_to_end.py --rounds 6 --round-seconds 30
@@ -39,6 +43,7 @@ import tempfile
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -67,7 +72,10 @@ SLUG = "e2e"
 COMPRESSORS = 4_700
 INTERVAL_MINUTES = 10
 FLEET = "/api/fleet?sort=health"
-PASS_LINE = re.compile(r"watch: run of \d+ organizations in ([0-9.]+) s")
+PASS_LINE = re.compile(r"watch: run of \d+ organizations in ([0-9.]+) s, \d+ failed(?: \((.*)\))?")
+STAGE = re.compile(r"([a-z]+) ([0-9.]+) s")
+# Seconds between a pass's commit and its log line at most (passes are further apart than that).
+LOG_AFTER_COMMIT = 1.0
 
 
 def database_url() -> str:
@@ -81,6 +89,21 @@ def database_url() -> str:
         connection.exec_driver_sql(f'CREATE DATABASE "{DATABASE}"')
     engine.dispose()
     return make_url(admin).set(database=DATABASE).render_as_string(False)
+
+
+def analyze(url: str) -> bool:
+    """ANALYZE the benchmark's database (its tables were just filled); whether autovacuum is on.
+
+    PostgreSQL plans from table statistics, which autovacuum gathers by itself when it is on (the
+    default). Where it is off, as on the development machine's server, tables filled in bulk keep
+    no statistics: the fleet's query then joined 50 rows to every compressor (rows=1 estimated for
+    4,700), 0.5-1 s of PostgreSQL per uncached answer instead of a few milliseconds."""
+    engine = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        autovacuum = connection.exec_driver_sql("SHOW autovacuum").scalar() == "on"
+        connection.exec_driver_sql("ANALYZE")
+    engine.dispose()
+    return autovacuum
 
 
 def organization(url: str) -> dict[str, str]:
@@ -128,6 +151,7 @@ class Passes:
     """The watcher's passes as its log reports them: (start, end) in this process's perf_counter."""
 
     spans: list[tuple[float, float]] = field(default_factory=list)
+    stages: list[dict[str, float]] = field(default_factory=list)  # per pass, seconds per stage
     lines: list[str] = field(default_factory=list)
 
     def follow(self, stream: Any, copy: Path | None) -> None:
@@ -142,10 +166,16 @@ class Passes:
             found = PASS_LINE.search(line)
             if found:
                 self.spans.append((now - float(found.group(1)), now))
+                self.stages.append({k: float(v) for k, v in STAGE.findall(found.group(2) or "")})
 
-    def first_after(self, moment: float) -> tuple[float, float] | None:
-        """The first pass that started after `moment` (the one that took a file landed then)."""
-        return next(((s, e) for s, e in self.spans if s >= moment), None)
+    def delivered(self, answered: float, seen: float) -> tuple[float, float] | None:
+        """The pass that brought a reading answered at `answered` and first seen at `seen`: the last
+        one that ended before it was seen (and after it was answered). It may have started a moment
+        before the answer: a pass lists the landing zone a little after it starts. Its log line comes
+        a little after its load commits (the run log, closing the connections): a pass ending up to
+        LOG_AFTER_COMMIT seconds after the reading was seen counts as the one that brought it."""
+        ended = [(s, e) for s, e in self.spans if answered <= e <= seen + LOG_AFTER_COMMIT]
+        return ended[-1] if ended else None
 
 
 @dataclass
@@ -156,52 +186,71 @@ class Posted:
 
 
 class Poller:
-    """Reads every compressor's newest reading time from /api/fleet and notes when each posted reading
-    first shows."""
+    """Reads the newest reading time of a sample of the fleet from /api/fleet (`pages` pages of `size`
+    compressors spread evenly over it, in id order, read concurrently) and notes when each posted
+    reading of a sampled compressor first shows: a reading is seen when the page showing it is
+    answered. A sample, because reading the whole fleet (5 pages of 1,000) is itself slow on a busy
+    service: a 1,000-row page computed after every pass took seconds under the 50 readers, and the
+    poll's cycle (tens of seconds) was most of what this script measured after the pass."""
 
-    def __init__(self, base: str, key: str, every: float) -> None:
+    def __init__(self, base: str, key: str, every: float, pages: int, size: int) -> None:
         self.base, self.key, self.every = base, key, every
+        self.offsets = [round(n * COMPRESSORS / pages) for n in range(pages)]
+        self.size = size
+        self.sampled: set[str] = set()  # the compressors on those pages
         self.pending: dict[tuple[str, datetime], float] = {}  # (compressor, reading time) -> answered
         self.latencies: list[tuple[float, float]] = []  # (answered, seen)
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.failed_polls = 0
+        self.pages: list[float] = []  # seconds per page request (the poll's own delay)
+        self.pool = ThreadPoolExecutor(pages)
 
     def add(self, posted: Posted) -> None:
         with self.lock:
             for compressor in posted.compressors:
-                self.pending[(compressor, posted.stamp)] = posted.answered
+                if compressor in self.sampled:
+                    self.pending[(compressor, posted.stamp)] = posted.answered
 
-    def newest(self, http: httpx.Client) -> dict[str, datetime]:
-        """Every compressor's newest reading time (empty when a page could not be read: a 503 or a
-        timeout of an overloaded machine, polled again next time)."""
-        found: dict[str, datetime] = {}
-        for offset in range(0, COMPRESSORS, 1000):
-            try:
-                answer = http.get(
-                    f"{self.base}/api/fleet?sort=compressor&limit=1000&offset={offset}",
-                    headers={"x-api-key": self.key},
-                )
-            except httpx.TimeoutException:
-                self.failed_polls += 1
-                return {}
-            if answer.status_code != 200:
-                self.failed_polls += 1
-                return {}
-            for row in answer.json()["items"]:
-                if row["last_reading_at"]:
-                    found[row["compressor_id"]] = datetime.fromisoformat(row["last_reading_at"])
+    def _page(self, http: httpx.Client, offset: int) -> dict[str, tuple[datetime, float]]:
+        asked = time.perf_counter()
+        try:
+            answer = http.get(
+                f"{self.base}/api/fleet?sort=compressor&limit={self.size}&offset={offset}",
+                headers={"x-api-key": self.key},
+            )
+        except httpx.TimeoutException:
+            self.failed_polls += 1
+            return {}
+        answered = time.perf_counter()
+        self.pages.append(answered - asked)
+        if answer.status_code != 200:
+            self.failed_polls += 1
+            return {}
+        rows = answer.json()["items"]
+        self.sampled.update(row["compressor_id"] for row in rows)
+        return {
+            row["compressor_id"]: (datetime.fromisoformat(row["last_reading_at"]), answered)
+            for row in rows
+            if row["last_reading_at"]
+        }
+
+    def newest(self, http: httpx.Client) -> dict[str, tuple[datetime, float]]:
+        """Each sampled compressor's newest reading time, with the moment the page showing it was
+        answered (a page that could not be read, a 503 or a timeout of an overloaded machine, is left
+        out and polled again next time)."""
+        found: dict[str, tuple[datetime, float]] = {}
+        for page in self.pool.map(lambda offset: self._page(http, offset), self.offsets):
+            found.update(page)
         return found
 
     def run(self) -> None:
         with httpx.Client(timeout=30) as http:
             while not self.stop.wait(self.every):
                 newest = self.newest(http)
-                seen = time.perf_counter()
                 with self.lock:
-                    shown = [k for k in self.pending if k[0] in newest and newest[k[0]] >= k[1]]
-                    for k in shown:
-                        self.latencies.append((self.pending.pop(k), seen))
+                    for k in [k for k in self.pending if k[0] in newest and newest[k[0]][0] >= k[1]]:
+                        self.latencies.append((self.pending.pop(k), newest[k[0]][1]))
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -220,11 +269,57 @@ def readers(port: int, clients: int, key: str, stop: threading.Event, out: dict[
     out["latencies"], out["errors"] = latencies, errors
 
 
-def cpu(service_pid: int, watcher_pid: int) -> dict[str, float]:
-    now = bench_api.cpu_now(service_pid)
+class PostgresCpu:
+    """CPU seconds of the PostgreSQL backends serving this benchmark's database, sampled every
+    `every` seconds: a backend's time leaves /proc when it exits (the watcher connects afresh every
+    pass), so summing the live processes at two moments can even come out negative. Each backend
+    (pid and start time) counts from its first sample, or from zero when it started after `start`;
+    what one spends after its last sample (at most `every` seconds) is missed. Backends of other
+    databases on the same server (other work on a shared machine) are left out."""
+
+    def __init__(self, database: str, every: float = 0.25) -> None:
+        self.marker = f" {database} "
+        self.every = every
+        self.first: dict[tuple[int, str], float] = {}
+        self.last: dict[tuple[int, str], float] = {}
+        self.started = False
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if self.marker not in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode():
+                    continue
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            key = (int(entry.name), fields[19])  # pid, start time (a pid can be reused)
+            seconds = (int(fields[11]) + int(fields[12])) / bench_api.TICKS
+            if key not in self.first:
+                self.first[key] = seconds if not self.started else 0.0
+            self.last[key] = seconds
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.every):
+            self._sample()
+
+    def start(self) -> None:
+        self._sample()
+        self.started = True
+        self.thread.start()
+
+    def seconds(self) -> float:
+        self._sample()
+        return sum(self.last[k] - self.first[k] for k in self.last)
+
+
+def cpu(service_pid: int, watcher_pid: int, postgres: PostgresCpu) -> dict[str, float]:
     return {
-        "service": now["service"],
-        "postgres": now["postgres"],
+        "service": bench_api.service_cpu_seconds(service_pid),
+        "postgres": postgres.seconds(),
         "watcher": bench_api.service_cpu_seconds(watcher_pid),
     }
 
@@ -264,6 +359,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--watch-seconds", type=float, default=30.0)
     parser.add_argument("--poll-seconds", type=float, default=1.0)
+    parser.add_argument("--sample-pages", type=int, default=10, help="fleet pages polled for visibility")
+    parser.add_argument("--sample-size", type=int, default=50, help="compressors per polled page")
     parser.add_argument(
         "--warm-seconds", type=float, default=1800.0, help="wait at most this for the history's first pass"
     )
@@ -327,13 +424,19 @@ def main() -> None:
         )
         passes = Passes()
         threading.Thread(target=passes.follow, args=(watcher.stderr, args.watcher_log), daemon=True).start()
-        poller = Poller(base, keys["viewer"], args.poll_seconds)
+        poller = Poller(base, keys["viewer"], args.poll_seconds, args.sample_pages, args.sample_size)
         with httpx.Client(timeout=30) as http:
             deadline = time.monotonic() + args.warm_seconds
-            while len(poller.newest(http)) < len(warm_ids):
+            while len(poller.newest(http)) < min(len(warm_ids), args.sample_pages * args.sample_size):
                 assert time.monotonic() < deadline, "the warm-up rounds never showed"
                 time.sleep(2)
-        print(f"warm-up shown after {len(passes.spans)} passes", file=sys.stderr)
+        poller.pages.clear()
+        autovacuum = analyze(url)
+        print(
+            f"warm-up shown after {len(passes.spans)} passes; database analyzed "
+            f"(autovacuum {'on' if autovacuum else 'off'})",
+            file=sys.stderr,
+        )
 
         health = asyncio.run(
             bench_api._phase(port, args.clients, 20.0, lambda: "/api/health", keys["viewer"])
@@ -347,7 +450,9 @@ def main() -> None:
             target=readers, args=(port, args.clients, keys["viewer"], stop_readers, read), daemon=True
         )
         reader_thread.start()
-        cpu_before, wall_before = cpu(server.pid, watcher.pid), time.perf_counter()
+        postgres = PostgresCpu(DATABASE)
+        postgres.start()
+        cpu_before, wall_before = cpu(server.pid, watcher.pid, postgres), time.perf_counter()
         batch_gap = args.round_seconds / args.sites
         next_at = time.perf_counter()
         for k in range(first_round, slots):
@@ -360,7 +465,8 @@ def main() -> None:
         while poller.pending and time.monotonic() < deadline:
             time.sleep(1)
         wall = time.perf_counter() - wall_before
-        cpu_after = cpu(server.pid, watcher.pid)
+        cpu_after = cpu(server.pid, watcher.pid, postgres)
+        postgres.stop.set()
         stop_readers.set()
         poller.stop.set()
         reader_thread.join()
@@ -377,25 +483,30 @@ def main() -> None:
         shutil.rmtree(data_dir, ignore_errors=True)
 
     visible = [seen - answered for answered, seen in poller.latencies]
-    spans = [e - s for s, e in passes.spans if s >= wall_before - 5]
+    during = [i for i, (s, _) in enumerate(passes.spans) if s >= wall_before - 5]
+    spans = [passes.spans[i][1] - passes.spans[i][0] for i in during]
+    stage_names = sorted({name for i in during for name in passes.stages[i]})
+    stages = {name: [passes.stages[i].get(name, 0.0) for i in during] for name in stage_names}
     waits, runs, afters = [], [], []
     for answered, seen in poller.latencies:
-        span = passes.first_after(answered)
-        if span is not None and span[1] <= seen:
-            waits.append(span[0] - answered)
+        span = passes.delivered(answered, seen)
+        if span is not None:
+            waits.append(max(0.0, span[0] - answered))  # 0: taken by a pass that was just starting
             runs.append(span[1] - span[0])
-            afters.append(seen - span[1])
+            afters.append(max(0.0, seen - span[1]))  # 0: seen before the pass's log line came
     fleet = read.get("latencies", [])
     median_pass = statistics.median(spans) if spans else float("nan")
     bound = args.watch_seconds + median_pass
-    rounds_sent = args.rounds * COMPRESSORS
+    rounds_sent = args.rounds * len(poller.sampled)
     print(
         f"{COMPRESSORS:,} compressors, {args.rounds} rounds of 10 minutes in {args.round_seconds:.0f} s each "
         f"({args.sites} gateway batches per round), watcher every {args.watch_seconds:.0f} s, "
-        f"{args.workers} workers, {args.clients} readers, load average {os.getloadavg()[0]:.1f}"
+        f"{args.workers} workers, {args.clients} readers, load average {os.getloadavg()[0]:.1f}; "
+        f"PostgreSQL autovacuum {'on' if autovacuum else 'off (the script analyzed after the warm-up)'}"
     )
     print(
-        f"visible in /api/fleet after the POST's answer: {len(visible):,} of {rounds_sent:,} readings; "
+        f"visible in /api/fleet after the POST's answer: {len(visible):,} of the {rounds_sent:,} readings "
+        f"of the {len(poller.sampled)} compressors sampled; "
         f"p50 {percentile(visible, 50):.1f} s, p95 {percentile(visible, 95):.1f} s, "
         f"max {max(visible, default=0):.1f} s"
         f" (target p95 <= 60 s: {'ok' if percentile(visible, 95) <= 60 else 'MISSED'}); "
@@ -410,13 +521,19 @@ def main() -> None:
     print(
         f"breakdown (p50 / p95 s over {len(waits):,} readings): wait for the pass "
         f"{percentile(waits, 50):.1f} / {percentile(waits, 95):.1f}, the pass {percentile(runs, 50):.1f} / "
-        f"{percentile(runs, 95):.1f}, pass end to seen (read cache, poll every {args.poll_seconds:.0f} s) "
+        f"{percentile(runs, 95):.1f}, pass end to seen (poll every {args.poll_seconds:.0f} s) "
         f"{percentile(afters, 50):.1f} / {percentile(afters, 95):.1f}; passes during the rounds: "
         f"{len(spans)}, each {min(spans, default=0):.1f}-{max(spans, default=0):.1f} s"
     )
-    loads = [line for line in passes.lines if "load" in line.lower()][-3:]
-    for line in loads:
-        print(f"  watcher: {line[-200:]}")
+    print(
+        "stages of those passes (p50 / max s): "
+        + ", ".join(f"{n} {percentile(v, 50):.1f} / {max(v):.1f}" for n, v in stages.items())
+    )
+    print(
+        f"the poll's own delay: a page of {args.sample_size} compressors answered in p50 "
+        f"{percentile(poller.pages, 50):.2f} s, p95 {percentile(poller.pages, 95):.2f} s "
+        f"({len(poller.pages):,} pages)"
+    )
     print(
         f"/api/fleet at {args.clients} clients during the rounds: {len(fleet):,} answers, "
         f"p50 {percentile(fleet, 50) * 1000:.0f} ms, p95 {percentile(fleet, 95) * 1000:.0f} ms "

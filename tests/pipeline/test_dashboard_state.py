@@ -1,18 +1,30 @@
 """The load keeps the dashboard's state (issue 17): the last 48 hours of readings and one current-state
 row per compressor, on SQLite and PostgreSQL; idempotent, and trimmed on every load."""
 
+import shutil
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, insert, select
 
 from altaviz.db.session import create_db_engine, session_scope
 from altaviz.monitoring.models import CompressorState, RecentReading
 from altaviz.pipeline.dashboard_state import RECENT_HOURS
-from tests.pipeline.helpers import copy_landing, lake_rows, run, settings_for
+from tests.pipeline.helpers import (
+    OFF_HOUR_START,
+    copy_landing,
+    cut_batches,
+    lake_rows,
+    land_readings,
+    run,
+    settings_for,
+)
 
 
 @pytest.fixture
@@ -27,14 +39,15 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _tables(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+def _tables(engine: Engine, stamped: bool = True) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The recent readings and the state rows, sorted (`stamped`: with the states' updated_at)."""
+    states_table = CompressorState.__table__
+    columns = [c for c in states_table.columns if stamped or c.name != "updated_at"]
     with engine.connect() as connection:
         recent = connection.execute(
             select(RecentReading.__table__).order_by(RecentReading.compressor_id, RecentReading.timestamp)
         ).all()
-        states = connection.execute(
-            select(CompressorState.__table__).order_by(CompressorState.compressor_id)
-        ).all()
+        states = connection.execute(select(*columns).order_by(CompressorState.compressor_id)).all()
     return [tuple(r) for r in recent], [tuple(s) for s in states]
 
 
@@ -96,3 +109,33 @@ def test_loading_again_changes_nothing_and_old_readings_are_trimmed(
     assert len(_tables(engine)[0]) == len(recent) + 1
     run(settings, skip_bronze=True, skip_silver=True, skip_gold=True)
     assert _tables(engine) == first
+
+
+def test_incremental_loads_keep_the_state_a_whole_load_computes(
+    default_landing: Path, tmp_path: Path, db_url: str
+) -> None:
+    """Each incremental load recomputes only the states of the compressors it brought rows of, from
+    the rows it brought; the state then equals what a whole load computes from every row."""
+    data_dir = tmp_path / "data"
+    shutil.copytree(default_landing, data_dir / "landing", ignore=shutil.ignore_patterns("readings"))
+    readings = pa.concat_tables(
+        pq.read_table(p) for p in sorted((default_landing / "readings").glob("*.parquet"))
+    )
+    # one compressor falls silent early: later loads bring none of its readings (nor hourly rows)
+    silent = pc.equal(readings["compressor_id"], "COMP-002")
+    cuts = [OFF_HOUR_START + timedelta(days=3, hours=5, minutes=20), OFF_HOUR_START + timedelta(days=5)]
+    batches = cut_batches(readings.filter(pc.invert(silent)), cuts)
+    batches[0] = pa.concat_tables([batches[0], cut_batches(readings.filter(silent), cuts[:1])[0]])
+    settings = settings_for(data_dir, db_url)
+    engine = create_db_engine(db_url)
+    try:
+        for number, batch in enumerate(batches):
+            land_readings(data_dir / "landing", f"batch-{number}.parquet", batch)
+            run(settings)
+        incremental = _tables(engine, stamped=False)
+        assert len(incremental[1]) == 10
+        # a full recomputation, loaded whole: every state computed again from all the rows
+        run(settings, full=True)
+        assert _tables(engine, stamped=False) == incremental
+    finally:
+        engine.dispose()

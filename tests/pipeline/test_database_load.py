@@ -87,9 +87,12 @@ def test_load_counts(loaded: tuple[Path, str, Engine]) -> None:
     assert len(snap["sensor_readings_agg"]) == 1_690
     # the run's report counts threshold alerts; the health model's early warnings come beside them,
     # on the failing unit only (a week of the demo fleet: COMP-003 after its warm-up)
-    threshold = [a for a in snap["alert_history"] if a[4].startswith("threshold_")]
+    with session_scope(engine) as session:
+        alerts = session.execute(select(AlertHistory.compressor_id, AlertHistory.alert_type)).all()
+    assert len(alerts) == len(snap["alert_history"])
+    threshold = [a for a in alerts if a.alert_type.startswith("threshold_")]
     assert len(threshold) == result.summary.alerts["total"]
-    early = {(a[2], a[4]) for a in snap["alert_history"] if not a[4].startswith("threshold_")}
+    early = {(a.compressor_id, a.alert_type) for a in alerts if not a.alert_type.startswith("threshold_")}
     assert early <= {("COMP-003", "anomaly"), ("COMP-003", "prediction")}
     assert len(snap["data_quality_metrics"]) == 4 * 11  # four checks for the fleet and each compressor
     with session_scope(engine) as session:

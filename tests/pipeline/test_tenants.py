@@ -411,10 +411,10 @@ def test_a_failed_database_load_of_one_organization_is_retried_and_does_not_stop
     _create(sqlite_url, *ORGS)
     original = database.load_lake
 
-    def failing_for_south(target: Any, lake: Any, since: Any = None) -> Any:
+    def failing_for_south(target: Any, lake: Any, *since: Any) -> Any:
         if target.organization_slug == "south":
             raise RuntimeError("constraint violated")
-        return original(target, lake, since)
+        return original(target, lake, *since)
 
     monkeypatch.setattr(database, "load_lake", failing_for_south)
     settings = settings_for(tmp_path, sqlite_url)

@@ -62,6 +62,41 @@ def test_a_tick_runs_when_data_waits_and_reports_the_lag(tmp_path: Path) -> None
     assert _metric("altaviz_pipeline_waiting_files", organization="south") == waiting["south"].files
 
 
+def test_passes_start_at_most_every_interval_and_at_once_after_a_longer_one(tmp_path: Path) -> None:
+    _land(tmp_path, "north", days=0.5)
+    settings = _settings(tmp_path).model_copy(update={"pipeline_watch_seconds": 30.0})
+    now = [1000.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    # a pass taking no time: the next look a whole interval after its start; idle: a look a second later
+    watcher = Watcher(settings, skip_db=True, sleep=sleep, clock=lambda: now[0])
+    watcher.run(ticks=3)
+    assert waits == [30.0, 1.0]
+
+    class Slow(Watcher):
+        """Each pass takes 45 s, and new data lands during the first."""
+
+        passes = 0
+
+        def _run(self) -> str:
+            outcome = super()._run()
+            now[0] += 45.0
+            Slow.passes += 1
+            if Slow.passes == 1:
+                _land(tmp_path, "north", days=0.7)  # the simulator rewrites the landing zone
+            return outcome
+
+    waits.clear()
+    _land(tmp_path, "north", days=0.6)
+    # data waits after a pass longer than the interval: the next starts at once; then idle
+    Slow(settings, skip_db=True, sleep=sleep, clock=lambda: now[0]).run(ticks=3)
+    assert Slow.passes == 2 and waits == []
+
+
 def test_a_failing_organization_is_counted_and_the_others_flow(tmp_path: Path) -> None:
     _land(tmp_path, "north")
     south = _land(tmp_path, "south", seed=2)
@@ -116,17 +151,18 @@ def _watch(data_dir: Path, ticks: int) -> subprocess.Popen[bytes]:
 def test_a_watcher_killed_mid_pass_leaves_every_organization_consistent(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     for n, slug in enumerate(("north", "south")):
-        _land(data_dir, slug, compressors=4, days=3, seed=n + 1)
+        _land(data_dir, slug, compressors=8, days=4, seed=n + 1)
     lake = Lake(data_dir / "lake")
     watcher = _watch(data_dir, ticks=1)
     deadline = time.monotonic() + 120
     scratch = data_dir / "lake" / ".scratch"
-    # kill once a pass is under way (its scratch directory exists), well before it can finish
+    # kill once a pass is under way (its scratch directory exists), well before it can finish: on a
+    # quiet machine the whole pass over these readings takes well under a second
     while time.monotonic() < deadline and not (
         scratch.exists() and any("-" in p.name for p in scratch.iterdir())
     ):
-        time.sleep(0.05)
-    time.sleep(0.5)
+        time.sleep(0.01)
+    time.sleep(0.1)
     watcher.send_signal(signal.SIGKILL)
     watcher.wait(timeout=30)
     assert watcher.returncode == -signal.SIGKILL

@@ -16,7 +16,7 @@ Inputs: the gold/readings Parquet files of the organization (one row per reading
 
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -132,10 +132,22 @@ class StateCounts:
     compressors: int
 
 
-def load_dashboard_state(session: Session, organization_id: uuid.UUID, recent: RecentReadings) -> StateCounts:
-    """Upsert the recent readings, trim those out of the window, recompute every compressor's state.
+def load_dashboard_state(
+    session: Session,
+    organization_id: uuid.UUID,
+    recent: RecentReadings,
+    since: datetime | None = None,
+    hourly_compressors: Collection[str] = (),
+) -> StateCounts:
+    """Upsert the recent readings, trim those out of the window, recompute the compressors' states.
 
-    Runs in the load's transaction, after the hourly aggregates and the compressors were written."""
+    Runs in the load's transaction, after the hourly aggregates and the compressors were written.
+    `since` None: the load brought everything, every compressor's state is recomputed. Else it
+    brought the readings and hourly rows from `since` on: the states recomputed are those of the
+    compressors with a reading in `recent` or in `hourly_compressors` (hourly rows written or removed),
+    plus any with a reading or hourly row from `since` on in the database; no other compressor's
+    newest reading or hour can have changed (trimming never removes a compressor's newest reading:
+    a compressor silent for the whole window keeps the one its state row holds)."""
     readings = RecentReading.__table__
     states = CompressorState.__table__
     assert isinstance(readings, Table) and isinstance(states, Table)
@@ -150,63 +162,97 @@ def load_dashboard_state(session: Session, organization_id: uuid.UUID, recent: R
             )
         )
         removed = int(getattr(result, "rowcount", 0) or 0)
-    current = _current_states(session, organization_id)
+    changed = None if since is None else {r["compressor_id"] for r in recent.rows} | set(hourly_compressors)
+    current = _current_states(session, organization_id, since, changed)
     key = ["organization_id", "compressor_id"]
     upsert(session, states, current, key, current[0].keys() if current else (), stamp="updated_at")
     return StateCounts(len(rows), removed, len(current))
 
 
-def _current_states(session: Session, organization_id: uuid.UUID) -> list[dict[str, Any]]:
-    """Each compressor's newest recent reading and newest hourly aggregate, read from the database.
+# Compressors named per IN list (SQLite allows 32,766 bound parameters, PostgreSQL 65,535).
+IN_LIST = 5_000
 
-    A compressor silent for longer than the recent window keeps the newest reading its state row
-    already holds (its hourly aggregate still updates)."""
-    r, h = RecentReading, SensorReadingAgg
-    newest_reading = (
-        select(r.compressor_id, func.max(r.timestamp).label("newest"))
-        .where(r.organization_id == organization_id)
-        .group_by(r.compressor_id)
+
+def _newest(
+    session: Session,
+    table: Table,
+    time_column: str,
+    organization_id: uuid.UUID,
+    since: datetime | None,
+    compressors: Sequence[str] | None,
+    where: Any = None,
+) -> dict[str, Any]:
+    """Each compressor's newest row of `table` (by `time_column`): among the rows from `since` on
+    (all if None), of `compressors` only (all if None), as {compressor_id: row}."""
+    if compressors is not None and len(compressors) > IN_LIST:
+        found: dict[str, Any] = {}
+        for start in range(0, len(compressors), IN_LIST):
+            part = compressors[start : start + IN_LIST]
+            found.update(_newest(session, table, time_column, organization_id, since, part, where))
+        return found
+    t = table.c
+    mine = [t.organization_id == organization_id, *([] if where is None else [where])]
+    conditions = list(mine)
+    if since is not None:
+        conditions.append(t[time_column] >= since)
+    if compressors is not None:
+        if not compressors:
+            return {}
+        conditions.append(t.compressor_id.in_(compressors))
+    newest = (
+        select(t.compressor_id, func.max(t[time_column]).label("newest"))
+        .where(*conditions)
+        .group_by(t.compressor_id)
         .subquery()
     )
-    readings = {
-        row.compressor_id: row
-        for row in session.execute(
-            select(r)
-            .join(
-                newest_reading,
-                and_(
-                    r.compressor_id == newest_reading.c.compressor_id, r.timestamp == newest_reading.c.newest
-                ),
-            )
-            .where(r.organization_id == organization_id)
-        ).scalars()
-    }
-    newest_hour = (
-        select(h.compressor_id, func.max(h.agg_timestamp).label("newest"))
-        .where(h.organization_id == organization_id, h.window_type == "1hr")
-        .group_by(h.compressor_id)
-        .subquery()
+    query = (
+        select(table)
+        .join(newest, and_(t.compressor_id == newest.c.compressor_id, t[time_column] == newest.c.newest))
+        .where(*mine)
     )
-    hourly = {
-        row.compressor_id: row
+    return {row.compressor_id: row for row in session.execute(query)}
+
+
+def _current_states(
+    session: Session, organization_id: uuid.UUID, since: datetime | None, changed: set[str] | None
+) -> list[dict[str, Any]]:
+    """The state rows of the compressors to recompute (every compressor when `changed` is None; see
+    load_dashboard_state): each one's newest recent reading and newest hourly aggregate, read from
+    the database. A compressor silent for longer than the recent window keeps the newest reading its
+    state row already holds (its hourly aggregate still updates). Rows from `since` on are looked up
+    by time (an index), the few others of the changed compressors by compressor."""
+    readings_table, hourly_table, states_table = (
+        RecentReading.__table__,
+        SensorReadingAgg.__table__,
+        CompressorState.__table__,
+    )
+    assert isinstance(readings_table, Table) and isinstance(hourly_table, Table)
+    assert isinstance(states_table, Table)
+    hour_only = hourly_table.c.window_type == "1hr"
+    readings = _newest(session, readings_table, "timestamp", organization_id, since, None)
+    hourly = _newest(session, hourly_table, "agg_timestamp", organization_id, since, None, hour_only)
+    wanted = set(readings) | set(hourly)
+    if changed is not None:
+        wanted |= changed
+        older = sorted(changed - set(readings))
+        readings.update(_newest(session, readings_table, "timestamp", organization_id, None, older))
+        older = sorted(changed - set(hourly))
+        hourly.update(
+            _newest(session, hourly_table, "agg_timestamp", organization_id, None, older, hour_only)
+        )
+    silent = sorted(c for c in wanted if c not in readings)
+    kept: dict[str, Any] = {}
+    for start in range(0, len(silent), IN_LIST):
+        part = silent[start : start + IN_LIST]
         for row in session.execute(
-            select(h)
-            .join(
-                newest_hour,
-                and_(h.compressor_id == newest_hour.c.compressor_id, h.agg_timestamp == newest_hour.c.newest),
+            select(states_table).where(
+                states_table.c.organization_id == organization_id, states_table.c.compressor_id.in_(part)
             )
-            .where(h.organization_id == organization_id, h.window_type == "1hr")
-        ).scalars()
-    }
-    kept = {
-        row.compressor_id: row
-        for row in session.execute(
-            select(CompressorState).where(CompressorState.organization_id == organization_id)
-        ).scalars()
-    }
+        ):
+            kept[row.compressor_id] = row
     now = utcnow()
     states = []
-    for compressor_id in sorted(set(readings) | set(hourly)):
+    for compressor_id in sorted(c for c in wanted if c in readings or c in hourly):
         reading = readings.get(compressor_id)
         source: Any = reading or kept.get(compressor_id)
         state: dict[str, Any] = {

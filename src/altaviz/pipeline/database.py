@@ -100,18 +100,25 @@ def start_run(target: Target, run_id: uuid.UUID, stages: list[str]) -> None:
         session.add(PipelineRun(id=run_id, organization_id=target.organization_id, stages=stages))
 
 
-def load_lake(target: Target, lake: Lake, hourly_since: datetime | None = None) -> LoadCounts:
-    """Load the organization's gold into it: hourly rows from `hourly_since` on (all if None)."""
+def load_lake(
+    target: Target, lake: Lake, hourly_since: datetime | None = None, readings_since: datetime | None = None
+) -> LoadCounts:
+    """Load the organization's gold into it: hourly rows from `hourly_since` on (all if None), recent
+    readings from `readings_since` on (from `hourly_since` if None: an incremental run recomputes the
+    readings from its zone's start, later than the hour its hourly rows start in)."""
     gold = read_gold(lake, target.organization_slug, hourly_since)
     recent = read_recent(
-        lake.table_files("gold/readings", lake.read_manifest()), target.organization_slug, hourly_since
+        lake.table_files("gold/readings", lake.read_manifest()),
+        target.organization_slug,
+        None if hourly_since is None else readings_since or hourly_since,
     )
     health = read_health(lake, target.organization_slug, hourly_since)
     # Take SQLite's write lock up front: the load reads before it writes.
     with session_scope(target.engine.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})) as session:
         counts = load(session, target.organization_id, gold)
-        # The dashboard's recent readings and compressor states (pipeline.dashboard_state).
-        load_dashboard_state(session, target.organization_id, recent)
+        # The dashboard's recent readings and compressor states (pipeline.dashboard_state): the states
+        # of the compressors this load brought rows of.
+        load_dashboard_state(session, target.organization_id, recent, hourly_since, counts.hourly_compressors)
         # Health, predictions and early warnings (pipeline.health_load), after the states it updates.
         load_health(session, target.organization_id, health)
         data_version.bump(session, target.organization_id)  # the service's cached answers are now old

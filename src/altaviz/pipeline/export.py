@@ -27,7 +27,7 @@ from altaviz.accounts.audit import AuditLog
 from altaviz.accounts.auditing import audit_system
 from altaviz.accounts.scoping import OrgScope, scoped
 from altaviz.alerts.models import PIPELINE_OWNED_COLUMNS, AlertHistory
-from altaviz.db.bulk import BATCH, upsert
+from altaviz.db.bulk import BATCH, insert_new, upsert
 from altaviz.fleet.thresholds import THRESHOLDS_BY_METRIC
 from altaviz.monitoring.models import (
     CompressorMetadata,
@@ -71,6 +71,8 @@ class LoadCounts:
     quality: int
     removed_hourly: int
     removed_alerts: int
+    # the compressors whose hourly rows this load wrote or removed (their state is recomputed)
+    hourly_compressors: frozenset[str] = frozenset()
 
 
 def read_gold(lake: Lake, organization: str, hourly_since: datetime | None = None) -> GoldTables:
@@ -211,7 +213,9 @@ def load(session: Session, organization_id: uuid.UUID, gold: GoldTables) -> Load
     hourly = [{**org, **_rounded(row)} for row in gold.hourly]
     hourly_key = ["organization_id", "compressor_id", "window_type", "agg_timestamp"]
     upsert(session, SensorReadingAgg, hourly, hourly_key, hourly[0].keys() if hourly else ())
-    removed_hourly = _remove_stale_hourly(session, organization_id, hourly, _window(hourly, "agg_timestamp"))
+    removed_hourly, removed_from = _remove_stale_hourly(
+        session, organization_id, hourly, _window(hourly, "agg_timestamp")
+    )
 
     alerts = [_alert_row(organization_id, row) for row in gold.alerts]
     alert_key = ["organization_id", "compressor_id", "condition", "alert_timestamp"]
@@ -231,13 +235,12 @@ def load(session: Session, organization_id: uuid.UUID, gold: GoldTables) -> Load
     # A batch without a single loadable row has nothing to be measured against.
     measured = [row for row in gold.quality if row["as_of"] is not None]
     quality = [q for row in measured for q in _quality_rows(organization_id, gold.fingerprint, row)]
-    upsert(
-        session,
-        DataQualityMetric,
-        quality,
-        ["organization_id", "input_fingerprint", "scope", "metric_type"],
-        quality[0].keys() if quality else (),
-    )
+    quality_key = ["organization_id", "input_fingerprint", "scope", "metric_type"]
+    if _new_fingerprint(session, organization_id, gold.fingerprint):
+        # a new batch (every incremental pass): its rows are all new, no upsert needed
+        insert_new(session, DataQualityMetric, quality, quality_key)
+    else:
+        upsert(session, DataQualityMetric, quality, quality_key, quality[0].keys() if quality else ())
     return LoadCounts(
         len(stations),
         len(compressors),
@@ -247,7 +250,17 @@ def load(session: Session, organization_id: uuid.UUID, gold: GoldTables) -> Load
         len(quality),
         removed_hourly,
         removed_alerts,
+        frozenset(r["compressor_id"] for r in hourly) | removed_from,
     )
+
+
+def _new_fingerprint(session: Session, organization_id: uuid.UUID, fingerprint: str) -> bool:
+    """Whether the organization's database holds no data-quality row of this input yet."""
+    q = DataQualityMetric
+    found = session.scalar(
+        select(q.id).where(q.organization_id == organization_id, q.input_fingerprint == fingerprint).limit(1)
+    )
+    return found is None
 
 
 def _alert_row(organization_id: uuid.UUID, alert: dict[str, Any]) -> dict[str, Any]:
@@ -303,10 +316,11 @@ def _remove_stale_hourly(
     organization_id: uuid.UUID,
     hourly: list[dict[str, Any]],
     window: tuple[datetime, datetime] | None,
-) -> int:
-    """Aggregates inside the loaded time window that this load no longer produces (e.g. now quarantined)."""
+) -> tuple[int, frozenset[str]]:
+    """Aggregates inside the loaded time window that this load no longer produces (e.g. now
+    quarantined): how many were removed, and of which compressors."""
     if window is None:
-        return 0
+        return 0, frozenset()
     t = SensorReadingAgg
     keep = {(r["compressor_id"], r["agg_timestamp"]) for r in hourly}
     existing = session.execute(
@@ -317,10 +331,11 @@ def _remove_stale_hourly(
             t.agg_timestamp < window[1],
         )
     ).all()
-    stale = [row.id for row in existing if (row.compressor_id, row.agg_timestamp) not in keep]
-    for start in range(0, len(stale), BATCH):
-        session.execute(delete(t).where(t.id.in_(stale[start : start + BATCH])))
-    return len(stale)
+    stale = [row for row in existing if (row.compressor_id, row.agg_timestamp) not in keep]
+    ids = [row.id for row in stale]
+    for start in range(0, len(ids), BATCH):
+        session.execute(delete(t).where(t.id.in_(ids[start : start + BATCH])))
+    return len(stale), frozenset(row.compressor_id for row in stale)
 
 
 def _remove_stale_alerts(

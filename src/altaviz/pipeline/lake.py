@@ -56,6 +56,8 @@ class OrganizationState:
     # The operational database lacks the organization's hourly rows from this time on ("all":
     # everything), until a load.
     db_pending_since: str | None = None
+    # ... and its recent readings from this time on (the recomputed zone's start; None: as above)
+    db_readings_pending_since: str | None = None
     # the alarm limits each compressor was computed with: compressor -> digest of its overrides
     # ("*": the defaults); a compressor whose digest changes has its gold recomputed
     thresholds: dict[str, str] = field(default_factory=dict)
@@ -71,6 +73,7 @@ class OrganizationState:
             "processed_with": self.processed_with,
             "fingerprint": self.fingerprint,
             "db_pending_since": self.db_pending_since,
+            "db_readings_pending_since": self.db_readings_pending_since,
             "thresholds": self.thresholds,
             "fleet": self.fleet,
             "first_reading": self.first_reading,
@@ -84,6 +87,7 @@ class OrganizationState:
             processed_with=data.get("processed_with"),
             fingerprint=data.get("fingerprint"),
             db_pending_since=data.get("db_pending_since"),
+            db_readings_pending_since=data.get("db_readings_pending_since"),
             thresholds=dict(data.get("thresholds", {})),
             fleet=dict(data.get("fleet", {})),
             first_reading=data.get("first_reading"),

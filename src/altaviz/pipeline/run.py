@@ -668,8 +668,10 @@ class _Run:
     def _state(self, slug: str) -> OrganizationState:
         return self.following.organization(slug)
 
-    def _pending(self, slug: str, since: str | None) -> None:
+    def _pending(self, slug: str, since: str | None, readings_since: str | None = None) -> None:
         state = self._state(slug)
+        pending = state.db_readings_pending_since or state.db_pending_since
+        state.db_readings_pending_since = _earliest(pending, readings_since or since)
         state.db_pending_since = _earliest(state.db_pending_since, since)
 
     # --- the passes -------------------------------------------------------------------------------
@@ -881,7 +883,7 @@ class _Run:
         for slug, (first, last) in run.spans.items():
             state = self._state(slug)
             state.first_reading, state.last_reading = first.isoformat(), last.isoformat()
-            self._pending(slug, bounds.hourly_from.isoformat())
+            self._pending(slug, bounds.hourly_from.isoformat(), bounds.zone_start.isoformat())
 
     def _health(self, tables: Tables) -> HealthStage:
         config = HealthConfig(prediction_horizon_hours=self.settings.prediction_horizon_hours)
@@ -930,8 +932,12 @@ class _Run:
                 continue  # nothing new for the database
             whole = lake_stages_skipped or pending == ALL
             since = None if whole else datetime.fromisoformat(str(pending))
+            readings = state.db_readings_pending_since
+            readings_since = (
+                None if whole or readings in (None, ALL) else datetime.fromisoformat(str(readings))
+            )
             try:
-                outcome.loaded = database.load_lake(org.target, self.lake, since)
+                outcome.loaded = database.load_lake(org.target, self.lake, since, readings_since)
                 if outcome.summary.plan_limited:
                     database.note_plan_limit(org.target, outcome.summary.plan_limited)
             except Exception as exc:
@@ -942,6 +948,7 @@ class _Run:
             manifest = self.lake.read_manifest()
             for slug in loaded:
                 manifest.organization(slug).db_pending_since = None
+                manifest.organization(slug).db_readings_pending_since = None
             self.lake.write_manifest(manifest)
 
 

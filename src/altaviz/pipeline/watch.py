@@ -1,14 +1,19 @@
 """`altaviz pipeline watch`: incremental passes whenever data is waiting, one watcher at a time.
 
-Every PIPELINE_WATCH_SECONDS the watcher looks at each organization's landing zone: a landing file is
-waiting until it is in the organization's bronze *and* processed by silver (a file of an organization
-whose last pass failed stays waiting, so its lag keeps growing). When something waits, or an
-organization's alarm limits changed (altaviz.registry), it runs one pipeline run over every
-organization (run.py: one pass for all that have new data); a pass starts at most every
-PIPELINE_WATCH_SECONDS.
+The watcher looks at each organization's landing zone: a landing file is waiting until it is in the
+organization's bronze *and* processed by silver (a file of an organization whose last pass failed stays
+waiting, so its lag keeps growing). When something waits, or an organization's alarm limits changed
+(altaviz.registry), it runs one pipeline run over every organization (run.py: one pass for all that
+have new data). A pass starts at most every PIPELINE_WATCH_SECONDS, measured start to start: after a
+pass longer than that the next one starts at once if data waits, and while idle the watcher looks at
+the landing zone every LOOK_SECONDS (the database, for the lease and alarm limits, once per interval
+and before every pass), so data arriving after a quiet spell waits at most LOOK_SECONDS rather than a
+whole interval. The worst wait for a file is thus max(interval, pass) (it landed just after a pass
+started), and a reading reaches the database within max(interval, pass) + pass.
 
-- One instance at a time: a lease row in the database (job_locks, renewed every tick, held for three
-  intervals); with --skip-db the lake's own lock (one run at a time per lake) is the only guard.
+- One instance at a time: a lease row in the database (job_locks, renewed once per interval and before
+  every pass, held for three intervals); with --skip-db the lake's own lock (one run at a time per
+  lake) is the only guard.
 - A failing organization is logged and counted, and the next tick tries it again; the others flow.
 - A database outage (or any error outside the run) is logged and retried with exponential back-off,
   up to BACKOFF_MAX; the watcher never exits on its own.
@@ -54,6 +59,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("altaviz.pipeline.watch")
 
 BACKOFF_MAX = 300.0  # seconds between attempts while the database (or anything outside a run) fails
+# How often an idle watcher looks at the landing zones (a directory listing and the lake's manifest;
+# the database is asked once per interval). Never more often than the interval itself.
+LOOK_SECONDS = 1.0
 
 WAITING_SECONDS = Gauge(
     "altaviz_pipeline_waiting_seconds",
@@ -148,9 +156,12 @@ class Watcher:
         self.engine: Any = None
         self.versions: dict[str, int] | None = None
         self.reported: set[str] = set()
+        self.look = min(LOOK_SECONDS, self.interval)
+        self.asked_database: float | None = None  # when the lease was last renewed and limits read
 
     def run(self, ticks: int | None = None) -> None:
-        """Tick every interval until stopped (or `ticks` ticks); errors back off, never end the loop."""
+        """Look until stopped (or `ticks` looks): a pass starts at most every interval (start to start),
+        an idle look is followed by another after LOOK_SECONDS; errors back off, never end the loop."""
         backoff = self.interval
         done = 0
         try:
@@ -158,7 +169,7 @@ class Watcher:
                 started = self.clock()
                 done += 1
                 try:
-                    self.tick()
+                    outcome = self.tick()
                     backoff = self.interval
                 except Exception as exc:  # the database is down, the disk is full...: wait and retry
                     TICKS.labels("error").inc()
@@ -167,9 +178,19 @@ class Watcher:
                     backoff = min(backoff * 2, BACKOFF_MAX)
                     continue
                 if ticks is None or done < ticks:
-                    self._wait(max(0.0, self.interval - (self.clock() - started)))
+                    self._wait(self.next_look(outcome, started) - self.clock())
         finally:
             self.close()
+
+    def next_look(self, outcome: str, started: float) -> float:
+        """When to look again after a look that began at `started` and ended with `outcome`.
+
+        After a pass (or an attempt: busy, failed), a whole interval from its start, so passes start at
+        most every interval and back to back only when one lasts longer; on standby, an interval; idle,
+        LOOK_SECONDS: data landing now is taken as soon as the interval since the last pass allows."""
+        if outcome == "idle":
+            return started + self.look
+        return started + self.interval
 
     def stop(self) -> None:
         self.stopping.set()
@@ -192,26 +213,33 @@ class Watcher:
                 log.warning("watch: could not release the lease: %s", _first_line(exc))
             self.engine.dispose()
             self.engine = None
+        self.asked_database = None
         LEASE_HELD.set(0)
 
     def tick(self) -> str:
         """One look: run the pipeline when data waits or alarm limits changed. Returns the outcome."""
         changed_limits = False
-        if not self.skip_db:
+        waiting = self._measure()
+        # The database (the lease, the alarm limits) once per interval, and before every pass: a pass
+        # starts with the lease renewed for its whole time-to-live.
+        if not self.skip_db and (
+            waiting or self.asked_database is None or self.clock() - self.asked_database >= self.interval
+        ):
             from altaviz.pipeline import database
 
             if self.engine is None:
                 self.engine = database.open_database(self.settings)
             if not database.acquire_lease(self.engine, self.holder, self.ttl):
                 LEASE_HELD.set(0)
+                self.asked_database = None
                 TICKS.labels("standby").inc()
                 log.info("watch: another watcher holds the lease; standing by")
                 return "standby"
             LEASE_HELD.set(1)
+            self.asked_database = self.clock()
             versions = database.threshold_versions(self.engine)
             changed_limits = self.versions is not None and versions != self.versions
             self.versions = versions
-        waiting = self._measure()
         if not waiting and not changed_limits:
             TICKS.labels("idle").inc()
             return "idle"
@@ -260,8 +288,13 @@ class Watcher:
             elif not outcome.nothing_new:
                 log.info("watch: %s: %s", slug, ", ".join(outcome.work))
         failed = len(result.failed)
+        stages = ", ".join(f"{name} {spent:.1f} s" for name, spent in result.stage_seconds.items())
         log.info(
-            "watch: run of %d organizations in %.1f s, %d failed", len(result.organizations), seconds, failed
+            "watch: run of %d organizations in %.1f s, %d failed (%s)",
+            len(result.organizations),
+            seconds,
+            failed,
+            stages or "no stage ran",
         )
         if not failed:
             return "ran"
