@@ -169,15 +169,26 @@ def test_altaviz_gateway_command(serve: Callable[..., Served], tmp_path: Path, f
     assert len(landed_rows(server.data_dir, org.slug)) == 360
 
 
-def test_a_batch_built_again_later_is_the_same_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The service compares a retry's body with the first one's: a batch rebuilt after a restart (a
-    second later, gzip's header holding no time) must not read as another body under the same key."""
+@pytest.mark.parametrize("fmt", ["ndjson", "json", "csv", "parquet"])
+def test_a_batch_built_again_later_is_the_same_bytes(monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+    """The service compares a retry's body with the first one's: a batch rebuilt when the gateway
+    resumes (an hour later, gzip's header holding no time) must not read as another body under the
+    same key."""
     import time
 
+    import pyarrow as pa
+
     from altaviz.ingest.client import ndjson_body
+    from altaviz.simulator.gateway import encode
 
     rows = [{"compressor_id": "COMP-001", "timestamp": "2026-12-06T08:00:00Z", "vibration_mms": 2.5}]
-    first, _ = ndjson_body(rows)
+    table = pa.table(
+        {
+            "compressor_id": ["COMP-001"],
+            "timestamp": pa.array([1_796_544_000_000_000], pa.timestamp("us", "UTC")),
+        }
+    )
+    first = (ndjson_body(rows)[0], encode(table, fmt, True)[0])
     later = time.time() + 3600
     monkeypatch.setattr(time, "time", lambda: later)
-    assert ndjson_body(rows)[0] == first
+    assert (ndjson_body(rows)[0], encode(table, fmt, True)[0]) == first

@@ -35,16 +35,18 @@ class Outcome:
     replayed: bool = False
 
 
+def gzip_body(body: bytes, headers: dict[str, str]) -> bytes:
+    """`body` gzipped, its header saying so. No time in the gzip header: a batch built again after a
+    restart is the same bytes, which the service's idempotency record compares a retry with."""
+    headers["Content-Encoding"] = "gzip"
+    return gzip.compress(body, compresslevel=5, mtime=0)
+
+
 def ndjson_body(rows: list[dict[str, Any]], compress: bool = True) -> tuple[bytes, dict[str, str]]:
     """Readings (dicts with RFC 3339 or epoch-millisecond timestamps) as an NDJSON request body."""
     body = b"".join(json.dumps(row, separators=(",", ":")).encode() + b"\n" for row in rows)
     headers = {"Content-Type": "application/x-ndjson"}
-    if compress:
-        headers["Content-Encoding"] = "gzip"
-        # no time in the gzip header: a batch built again after a restart is the same bytes, which the
-        # service's idempotency record compares a retry with
-        body = gzip.compress(body, compresslevel=5, mtime=0)
-    return body, headers
+    return (gzip_body(body, headers) if compress else body), headers
 
 
 def post_once(

@@ -13,7 +13,6 @@ the stop is answered from its idempotency record and stored once.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
 import os
@@ -32,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from altaviz.ingest.client import INGEST_PATH, MAX_BACKOFF_SECONDS, RETRY_STATUSES
+from altaviz.ingest.client import INGEST_PATH, MAX_BACKOFF_SECONDS, RETRY_STATUSES, gzip_body
 from altaviz.ingest.client import json_object as _json
 from altaviz.ingest.client import retry_after as _retry_after
 from altaviz.simulator.config import SimulationConfig
@@ -147,10 +146,7 @@ def encode(table: pa.Table, fmt: str, compress: bool) -> tuple[bytes, dict[str, 
             body = json.dumps(rows, separators=(",", ":")).encode()
         else:
             body = b"".join(json.dumps(row, separators=(",", ":")).encode() + b"\n" for row in rows)
-    if compress:
-        headers["Content-Encoding"] = "gzip"
-        body = gzip.compress(body, compresslevel=5)
-    return body, headers
+    return (gzip_body(body, headers) if compress else body), headers
 
 
 class Gateway:
