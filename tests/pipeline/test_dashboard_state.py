@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, insert, select
 
 from altaviz.db.session import create_db_engine, session_scope
+from altaviz.health.models import CompressorHealth
 from altaviz.monitoring.models import CompressorState, RecentReading
 from altaviz.pipeline.dashboard_state import RECENT_HOURS
 from tests.pipeline.helpers import (
@@ -134,6 +135,22 @@ def test_incremental_loads_keep_the_state_a_whole_load_computes(
             run(settings)
         incremental = _tables(engine, stamped=False)
         assert len(incremental[1]) == 10
+        # the health columns: each compressor's newest health hour, the silent one's from the first load
+        with engine.connect() as connection:
+            newest: dict[str, tuple[Any, ...]] = {}
+            for row in connection.execute(
+                select(
+                    CompressorHealth.compressor_id, CompressorHealth.health_index, CompressorHealth.status
+                ).order_by(CompressorHealth.hour)
+            ):
+                newest[row[0]] = (row[1], row[2])
+            states = connection.execute(
+                select(
+                    CompressorState.compressor_id, CompressorState.health_index, CompressorState.health_status
+                )
+            ).all()
+        assert {c: (i, st) for c, i, st in states} == newest
+        assert {st for _, st in newest.values()} >= {"judged"}
         # a full recomputation, loaded whole: every state computed again from all the rows
         run(settings, full=True)
         assert _tables(engine, stamped=False) == incremental

@@ -104,7 +104,7 @@ def load_health(session: Session, organization_id: uuid.UUID, health: HealthRows
     )
     _remove_stale(session, organization_id, alerts)
     _link(session, organization_id)
-    _state(session, organization_id)
+    _state(session, organization_id, min((row["hour"] for row in hourly), default=None))
 
 
 def _alert_row(organization_id: uuid.UUID, episode: dict[str, Any]) -> dict[str, Any]:
@@ -193,12 +193,16 @@ def _link(session: Session, organization_id: uuid.UUID) -> None:
         )
 
 
-def _state(session: Session, organization_id: uuid.UUID) -> None:
-    """compressor_state's health columns: each compressor's newest health row."""
+def _state(session: Session, organization_id: uuid.UUID, since: datetime | None) -> None:
+    """compressor_state's health columns: each compressor's newest health row, for the compressors with
+    health rows from `since` (the load's oldest hour; None: the load brought none), found through the
+    (organization, hour) index. A compressor the load brought no row of keeps the state it has."""
+    if since is None:
+        return
     h = CompressorHealth
     newest = (
         select(h.compressor_id, func.max(h.hour).label("hour"))
-        .where(h.organization_id == organization_id)
+        .where(h.organization_id == organization_id, h.hour >= since)
         .group_by(h.compressor_id)
         .subquery()
     )
