@@ -35,6 +35,26 @@ def numpy_values(column: pa.ChunkedArray, dtype: type[np.generic]) -> npt.NDArra
     return np.concatenate(parts) if parts else np.empty(0, dtype=dtype)
 
 
+def boolean_values(column: pa.ChunkedArray) -> npt.NDArray[np.bool_]:
+    """A boolean column as NumPy, NULL as False, through its buffers (pc.fill_null with a Python value,
+    like pa.scalar, imports pandas wherever it is installed)."""
+    parts = []
+    for chunk in column.chunks:
+        validity, data = chunk.buffers()[:2]
+        end = chunk.offset + len(chunk)
+        values = np.unpackbits(np.frombuffer(data, np.uint8), count=end, bitorder="little")
+        if chunk.null_count:
+            values &= np.unpackbits(np.frombuffer(validity, np.uint8), count=end, bitorder="little")
+        parts.append(values[chunk.offset :].astype(bool))
+    return np.concatenate(parts) if parts else np.empty(0, dtype=bool)
+
+
+def bool_array(values: npt.NDArray[np.bool_]) -> pa.Array:
+    """A boolean Arrow array of `values` (no NULL)."""
+    data = pa.py_buffer(np.packbits(values, bitorder="little"))
+    return pa.Array.from_buffers(pa.bool_(), len(values), [None, data])
+
+
 def float_array(values: npt.NDArray[np.float64], null: npt.NDArray[np.bool_]) -> pa.Array:
     """A float64 Arrow array of `values`, NULL where `null`."""
     nulls = int(null.sum())

@@ -25,18 +25,13 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from altaviz.pipeline.arrow import numpy_values
-from altaviz.pipeline.rolling import boolean_values, compressor_starts
+from altaviz.pipeline.arrow import bool_array, boolean_values, numpy_values
+from altaviz.pipeline.rolling import compressor_starts
 
 Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
 
 KEPT = ("organization", "compressor_id", "metric", "timestamp", "value", "status")
-
-
-def _boolean_array(values: Bools) -> pa.Array:
-    data = pa.py_buffer(np.packbits(values, bitorder="little"))
-    return pa.Array.from_buffers(pa.bool_(), len(values), [None, data])
 
 
 def _metric_codes(column: pa.ChunkedArray) -> Ints:
@@ -117,6 +112,6 @@ def alert_streaks(judged: pa.Table) -> pa.Table:
     )
     return (
         taken.append_column("streak_start", streak_start)
-        .append_column("opens", _boolean_array(opening))
-        .append_column("clears", _boolean_array(clears[kept]))
+        .append_column("opens", bool_array(opening))
+        .append_column("clears", bool_array(clears[kept]))
     )

@@ -22,17 +22,11 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from altaviz.fleet import SENSOR_NAMES
 from altaviz.pipeline.arrow import numpy_values, python_array
 from altaviz.pipeline.rolling import compressor_starts
 
-SENSORS = (
-    "vibration_mms",
-    "discharge_temp_f",
-    "suction_pressure_psi",
-    "discharge_pressure_psi",
-    "horsepower_consumption",
-    "gas_flow_mcf",
-)
+SENSORS = SENSOR_NAMES
 # one bit per flag, in the order quality_flags lists them
 FLAGS = (*(f"spike:{s}" for s in SENSORS), *(f"stuck:{s}" for s in SENSORS))
 STUCK_READINGS = 12

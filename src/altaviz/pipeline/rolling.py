@@ -31,7 +31,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from altaviz.pipeline.arrow import float_array, numpy_values
+from altaviz.pipeline.arrow import boolean_values, float_array, numpy_values
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -290,20 +290,6 @@ def last_marked(
     # laid - relative is where the reading's own compressor begins: a mark before it is another's
     none = latest < laid - relative
     return np.where(none, 0, latest - laid + times), none
-
-
-def boolean_values(column: pa.ChunkedArray) -> npt.NDArray[np.bool_]:
-    """A boolean column as NumPy, NULL as False, through its buffers (pc.fill_null with a Python value,
-    like pa.scalar, imports pandas wherever it is installed: see arrow.py)."""
-    parts = []
-    for chunk in column.chunks:
-        validity, data = chunk.buffers()[:2]
-        end = chunk.offset + len(chunk)
-        values = np.unpackbits(np.frombuffer(data, np.uint8), count=end, bitorder="little")
-        if chunk.null_count:
-            values &= np.unpackbits(np.frombuffer(validity, np.uint8), count=end, bitorder="little")
-        parts.append(values[chunk.offset :].astype(bool))
-    return np.concatenate(parts) if parts else np.empty(0, dtype=bool)
 
 
 def append_rolling(readings: pa.Table, rate_min_readings: int, windows: bool = False) -> pa.Table:
