@@ -270,3 +270,102 @@ def test_a_batch_goes_as_parquet_unless_a_line_has_a_text_timestamp_and_the_same
     assert gzip.decompress(body) == ndjson
     time.sleep(1.1)  # (gzip would write the time into its header)
     assert request_body(ndjson) == (body, headers)
+
+
+class IdempotentServer:
+    """The ingest API's idempotency rule as the connector meets it: a key answers the same body from
+    its record, another body under it is 409 idempotency_key_reused; `fail` first answers 503."""
+
+    def __init__(self, fail: int = 0) -> None:
+        self.fail = fail
+        self.records: dict[str, bytes] = {}
+        self.calls: list[tuple[str, int]] = []
+        self.stored: list[dict[str, Any]] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        key = request.headers["Idempotency-Key"]
+        if self.fail:
+            self.fail -= 1
+            self.records[key] = request.content  # claimed, then the answer was lost
+            self.calls.append((key, 503))
+            return httpx.Response(503, json={"error": "down"}, headers={"Retry-After": "0"})
+        if key in self.records and self.records[key] != request.content:
+            self.calls.append((key, 409))
+            body = {"error": "used with a different request body", "code": "idempotency_key_reused"}
+            return httpx.Response(409, json=body)
+        self.records[key] = request.content
+        rows = sent_rows(request)
+        self.stored += rows
+        self.calls.append((key, 200))
+        return httpx.Response(200, json={"rows": len(rows), "accepted": len(rows), "refused": 0})
+
+
+def test_a_batch_is_resent_as_the_bytes_first_sent_even_when_its_body_would_now_be_built_otherwise(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The body is fixed in the file with the batch: an upgrade between the first send and the retry
+    (another pyarrow writes other Parquet bytes, another version picks another format) resends the
+    same bytes under the same key, which the service answers from its record."""
+    server = IdempotentServer(fail=1)
+    buffer = Buffer(
+        tmp_path, "http://altaviz.test", "key", client=httpx.Client(transport=httpx.MockTransport(server))
+    )
+    buffer.add([reading(k) for k in range(3)])
+    assert buffer.forward_once() == 0.0
+    first_body = server.records[server.calls[0][0]]
+    buffer.client.close()
+    monkeypatch.setattr(
+        "altaviz.connectors.buffer.request_body",
+        lambda ndjson: (
+            gzip.compress(ndjson, mtime=0),
+            {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"},
+        ),
+    )
+    again = Buffer(
+        tmp_path, "http://altaviz.test", "key", client=httpx.Client(transport=httpx.MockTransport(server))
+    )
+    assert again.forward_once() is None
+    assert [code for _, code in server.calls] == [503, 200] and server.calls[0][0] == server.calls[1][0]
+    assert server.records[server.calls[1][0]] == first_body and server.stored == [
+        reading(k) for k in range(3)
+    ]
+    assert again.depth() == 0 and again.stats.batches_rekeyed == 0
+
+
+def test_a_batch_an_older_connector_fixed_without_its_body_goes_under_a_new_key_if_the_old_one_is_taken(
+    tmp_path: Path,
+) -> None:
+    """A buffer of a connector that kept no body with its batch: the body is built now; when the server
+    holds the batch's key for the other form the older connector sent (409 idempotency_key_reused),
+    the batch takes a new key and goes at once, and the readings behind it follow (never stuck)."""
+    old = sqlite3.connect(tmp_path / "buffer.sqlite")
+    old.executescript(
+        "CREATE TABLE readings (seq INTEGER PRIMARY KEY AUTOINCREMENT, row TEXT NOT NULL,"
+        " n INTEGER NOT NULL DEFAULT 1);"
+        "CREATE TABLE batches (id INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL, last_seq INTEGER NOT NULL,"
+        " key TEXT NOT NULL);"
+        "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    )
+    old.executemany("INSERT INTO readings (row) VALUES (?)", [(json.dumps(reading(k)),) for k in range(3)])
+    old.execute("INSERT INTO batches (first_seq, last_seq, key) VALUES (1, 3, 'cx-older-1-3')")
+    old.execute("INSERT INTO meta VALUES ('connector_id', 'older')")
+    old.commit()
+    old.close()
+    server = IdempotentServer()
+    server.records["cx-older-1-3"] = b"the older connector's gzip body, with a time in its header"
+    buffer = Buffer(
+        tmp_path,
+        "http://altaviz.test",
+        "key",
+        batch_rows=3,
+        client=httpx.Client(transport=httpx.MockTransport(server)),
+    )
+    buffer.add([reading(k) for k in range(3, 5)])
+    assert buffer.forward_once() == 0.0  # refused for its key: a new one, and at once again
+    assert buffer.stats.batches_rekeyed == 1 and "HTTP 409" in (buffer.stats.last_error or "")
+    while buffer.depth():
+        assert buffer.forward_once() is None
+    assert [c for _, c in server.calls] == [409, 200, 200]
+    assert [k for k, _ in server.calls][:2] == ["cx-older-1-3", "cx-older-1-3-again1"]
+    assert server.stored == [reading(k) for k in range(5)]
+    assert read_status(tmp_path)["forwarded_total"] == 5

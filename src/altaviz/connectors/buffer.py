@@ -21,11 +21,16 @@ took at the head of the queue: the committer tries it again each second, on the 
 The readings are kept as the NDJSON lines the connectors made them into, a commit's lines in chunks of
 at most batch_rows (a row of the table each, with its count).
 
-**Forwarding.** A batch (whole chunks, up to batch_rows readings) is fixed in the file (its first and
-last chunk) before it is sent the first time, as Parquet (or gzip NDJSON: `request_body`), and its
-Idempotency-Key comes from the connector's id and that range: after a crash or a restart the same
-batch goes again with the same key and body, and the server answers it from its idempotency record
-instead of storing it twice. Batches leave one at a time in sequence order, so in
+**Forwarding.** A batch (whole chunks, up to batch_rows readings) is fixed in the file before it is
+sent the first time: its first and last chunk, its request body (Parquet, or gzip NDJSON:
+`request_body`) and its Idempotency-Key, which comes from the connector's id and that range. After a
+crash or a restart the same batch goes again with the same key and the very bytes first sent (also
+after an upgrade that would build the body differently), and the server answers it from its
+idempotency record instead of storing it twice. A batch fixed by an older connector without its body
+gets one built now; should the server hold its key for other bytes (409 `idempotency_key_reused`: the
+older connector sent it in another form), the batch takes a new key and goes again, so the buffer is
+never stuck behind it; if the first form had landed, silver keeps the earliest copy of each reading and
+quarantines the second as a duplicate. Batches leave one at a time in sequence order, so in
 order per compressor. Online/offline reports (POST /api/ingest/status) go before the readings waiting
 with them: an offline compressor shows at once even behind a backlog. 429/5xx/no answer: the request
 waits (Retry-After, else exponential back-off up to 60 s) and goes again; any other refusal of
@@ -64,7 +69,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (seq INTEGER PRIMARY KEY AUTOINCREMENT, row TEXT NOT NULL,
     n INTEGER NOT NULL DEFAULT 1);
 CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL,
-    last_seq INTEGER NOT NULL, key TEXT NOT NULL);
+    last_seq INTEGER NOT NULL, key TEXT NOT NULL, body BLOB, headers TEXT);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS births (source TEXT PRIMARY KEY, payload BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS statuses (id INTEGER PRIMARY KEY AUTOINCREMENT, body TEXT NOT NULL);
@@ -95,6 +100,7 @@ class Stats:
     readings_refused: int = 0
     batches_forwarded: int = 0
     batches_replayed: int = 0
+    batches_rekeyed: int = 0
     commits: int = 0
     commit_failures: int = 0
     redeliveries_skipped: int = 0
@@ -128,6 +134,18 @@ class Stats:
             return data
 
 
+@dataclass(frozen=True)
+class Batch:
+    """A batch as fixed in the file: its chunks' range, Idempotency-Key, request body and headers."""
+
+    first: int
+    last: int
+    key: str
+    body: bytes
+    headers: dict[str, str]
+    count: int
+
+
 @dataclass
 class Received:
     """What messages leave in the buffer (all of it, or none of it, in one commit): one message's, or
@@ -157,6 +175,9 @@ def connect(path: Path) -> sqlite3.Connection:
     db.executescript(SCHEMA)
     if "n" not in {str(c[1]) for c in db.execute("PRAGMA table_info(readings)")}:  # an older connector's
         db.execute("ALTER TABLE readings ADD COLUMN n INTEGER NOT NULL DEFAULT 1")  # one reading a row
+    if "body" not in {str(c[1]) for c in db.execute("PRAGMA table_info(batches)")}:  # batches without body
+        db.execute("ALTER TABLE batches ADD COLUMN body BLOB")
+        db.execute("ALTER TABLE batches ADD COLUMN headers TEXT")
     return db
 
 
@@ -381,11 +402,23 @@ class Buffer:
 
     # --- the sending side ------------------------------------------------------------------------------
 
-    def _open_batch(self) -> tuple[int, int, str] | None:
+    def _open_batch(self) -> Batch | None:
+        """The batch to send: the one fixed earlier (with the body first sent), else the next one, fixed
+        now, body and all, before it leaves."""
         db = self._read
-        open_batch = db.execute("SELECT first_seq, last_seq, key FROM batches ORDER BY id LIMIT 1").fetchone()
+        query = "SELECT id, first_seq, last_seq, key, body, headers FROM batches ORDER BY id LIMIT 1"
+        open_batch = db.execute(query).fetchone()
         if open_batch is not None:
-            return int(open_batch[0]), int(open_batch[1]), str(open_batch[2])
+            batch_id, first, last, key, body, headers = open_batch
+            if body is not None:
+                return Batch(first, last, key, bytes(body), json.loads(headers), self._count(first, last))
+            batch = self._built(first, last, key)  # fixed by an older connector, which kept no body
+            with self._write_lock:
+                self._write.execute(
+                    "UPDATE batches SET body = ?, headers = ? WHERE id = ?",
+                    (batch.body, json.dumps(batch.headers), batch_id),
+                )
+            return batch
         first = last = None
         count = 0  # chunks in order while they fit in batch_rows readings (the first one always)
         for seq, n in db.execute("SELECT seq, n FROM readings ORDER BY seq LIMIT ?", (self.batch_rows,)):
@@ -395,12 +428,34 @@ class Buffer:
             last, count = seq, count + n
         if first is None or last is None:
             return None
-        key = f"cx-{self.connector_id}-{first}-{last}"
+        batch = self._built(first, last, f"cx-{self.connector_id}-{first}-{last}")
         with self._write_lock:
             self._write.execute(
-                "INSERT INTO batches (first_seq, last_seq, key) VALUES (?, ?, ?)", (first, last, key)
+                "INSERT INTO batches (first_seq, last_seq, key, body, headers) VALUES (?, ?, ?, ?, ?)",
+                (first, last, batch.key, batch.body, json.dumps(batch.headers)),
             )
-        return first, last, key
+        return batch
+
+    def _count(self, first: int, last: int) -> int:
+        query = "SELECT coalesce(sum(n), 0) FROM readings WHERE seq BETWEEN ? AND ?"
+        return int(self._read.execute(query, (first, last)).fetchone()[0])
+
+    def _built(self, first: int, last: int, key: str) -> Batch:
+        # the rows are stored as the JSON lines the request carries: no decoding on the way out
+        chunks = self._read.execute(
+            "SELECT row, n FROM readings WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last)
+        ).fetchall()
+        body, headers = request_body(("\n".join(text for text, _ in chunks) + "\n").encode())
+        return Batch(first, last, key, body, headers, sum(int(n) for _, n in chunks))
+
+    def _rekey(self, batch: Batch) -> None:
+        """A new Idempotency-Key for a batch whose key the server holds for another body."""
+        base, _, tries = batch.key.partition("-again")
+        key = f"{base}-again{int(tries or 0) + 1}"
+        with self._write_lock:
+            self._write.execute("UPDATE batches SET key = ? WHERE key = ?", (key, batch.key))
+        self.stats.add(batches_rekeyed=1)
+        log.warning("batch %s: the server holds its key for another body; sent again as %s", batch.key, key)
 
     def _failed(self, what: str, outcome: Outcome) -> float:
         self._attempts += 1
@@ -444,17 +499,15 @@ class Buffer:
         batch = self._open_batch()
         if batch is None:
             return None
-        first, last, key = batch
-        # the rows are stored as the JSON lines the request carries: no decoding on the way out
-        chunks = self._read.execute(
-            "SELECT row, n FROM readings WHERE seq BETWEEN ? AND ? ORDER BY seq", (first, last)
-        ).fetchall()
-        count = sum(int(n) for _, n in chunks)
-        body, content = request_body(("\n".join(text for text, _ in chunks) + "\n").encode())
-        headers = {**self.headers, **content, "Idempotency-Key": key}
-        outcome = post_once(self.client, self.url, body, headers)
+        first, last, key, count = batch.first, batch.last, batch.key, batch.count
+        headers = {**self.headers, **batch.headers, "Idempotency-Key": key}
+        outcome = post_once(self.client, self.url, batch.body, headers)
         if outcome.answer is None:
-            return self._failed(f"batch {key} ({count} readings)", outcome)
+            wait = self._failed(f"batch {key} ({count} readings)", outcome)
+            if outcome.code == "idempotency_key_reused":
+                self._rekey(batch)
+                return 0.0
+            return wait
         self._attempts = 0
         with self._write_lock:
             self._write.execute("BEGIN IMMEDIATE")

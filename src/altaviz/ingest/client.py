@@ -33,6 +33,7 @@ class Outcome:
     wait: float | None
     problem: str | None
     replayed: bool = False
+    code: str | None = None  # the refusal's `code` (e.g. idempotency_key_reused)
 
 
 def gzip_body(body: bytes, headers: dict[str, str]) -> bytes:
@@ -64,7 +65,8 @@ def post_once(
         return Outcome(answer, response.status_code, False, None, None, replayed)
     retryable = response.status_code in RETRY_STATUSES or answer.get("code") == "idempotency_key_in_use"
     problem = f"HTTP {response.status_code}: {answer.get('error') or response.text[:200]}"
-    return Outcome(None, response.status_code, retryable, retry_after(response), problem)
+    code = str(answer["code"]) if answer.get("code") else None
+    return Outcome(None, response.status_code, retryable, retry_after(response), problem, code=code)
 
 
 def backoff(attempt: int, cap: float = MAX_BACKOFF_SECONDS) -> float:
