@@ -91,7 +91,7 @@ def process_seconds(
     return time.perf_counter() - start, children_cpu() - cpu, done.stderr
 
 
-IMPORT_LINE = re.compile(r"import time:\s*(\d+) \|\s*(\d+) \|( *)(\S+)")
+IMPORT_LINE = re.compile(r"import time:\s*(\d+) \|\s*(\d+) \| ( *)(\S+)")
 
 
 def import_figures(stderr: str) -> tuple[float, list[tuple[str, float]]]:
