@@ -8,10 +8,18 @@ commits; absolute times on a shared machine drift.
 
     python bench/bench_pipeline.py                       # the seed size: 10 compressors × 7 days
     python bench/bench_pipeline.py --compressors 470 --days 30 --skip-db --repeat 1
+    python bench/bench_pipeline.py --against /work/main/src --processes 6 --imports
+
+`--against SRC` (another checkout's src/, e.g. main's) runs the whole-process measurement alternately
+with this checkout and with SRC (put first on PYTHONPATH), in the same minutes, and prints both and
+their ratio: on a shared machine that ratio is the figure to trust. `--imports` adds each side's
+`python -X importtime` of the same command (sum of the modules' own times, best of three, and the
+largest top-level imports).
 """
 
 import argparse
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -59,15 +67,69 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def process_seconds(landing: Path, root: Path, skip_db: bool) -> tuple[float, float]:
-    """Wall and CPU seconds (user + system, all threads) of one whole `altaviz pipeline run` process."""
+def process_seconds(
+    landing: Path, root: Path, skip_db: bool, src: str | None = None, importtime: bool = False
+) -> tuple[float, float, str]:
+    """Wall and CPU seconds (user + system, all threads) of one whole `altaviz pipeline run` process
+    (with `src` first on PYTHONPATH: another checkout's code), and its stderr."""
     data_dir = fresh_copy(landing, root, "process")
     env = {**os.environ, "ALTAVIZ_DATA_DIR": str(data_dir)}
     env.pop("DATABASE_URL", None)
-    command = [sys.executable, "-m", "altaviz", "pipeline", "run", *(["--skip-db"] if skip_db else [])]
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])])
+    command = [
+        sys.executable,
+        *(["-X", "importtime"] if importtime else []),
+        "-m",
+        "altaviz",
+        "pipeline",
+        "run",
+        *(["--skip-db"] if skip_db else []),
+    ]
     start, cpu = time.perf_counter(), children_cpu()
-    subprocess.run(command, env=env, check=True, capture_output=True)
-    return time.perf_counter() - start, children_cpu() - cpu
+    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    return time.perf_counter() - start, children_cpu() - cpu, done.stderr
+
+
+IMPORT_LINE = re.compile(r"import time:\s*(\d+) \|\s*(\d+) \| ( *)(\S+)")
+
+
+def import_figures(stderr: str) -> tuple[float, list[tuple[str, float]]]:
+    """From `-X importtime` output: the sum of every module's own time (s), and the top-level imports
+    by cumulative time (s), largest first."""
+    total, top = 0.0, []
+    for match in IMPORT_LINE.finditer(stderr):
+        own, cumulative, indent, name = match.groups()
+        total += int(own) / 1e6
+        if not indent:
+            top.append((name, int(cumulative) / 1e6))
+    return total, sorted(top, key=lambda item: -item[1])
+
+
+def whole_processes(
+    landing: Path, root: Path, skip_db: bool, count: int, against: str | None
+) -> dict[str, list[tuple[float, float]]]:
+    """`count` whole processes of this checkout (and of `against`, alternately)."""
+    sides: dict[str, str | None] = {"this checkout": None}
+    if against is not None:
+        sides[f"reference ({against})"] = against
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
+    for _ in range(count):
+        for name, src in sides.items():
+            wall, cpu, _ = process_seconds(landing, root, skip_db, src)
+            runs[name].append((wall, cpu))
+    return runs
+
+
+def print_imports(landing: Path, root: Path, skip_db: bool, against: str | None) -> None:
+    sides: dict[str, str | None] = {"this checkout": None}
+    if against is not None:
+        sides[f"reference ({against})"] = against
+    for name, src in sides.items():
+        figures = [import_figures(process_seconds(landing, root, skip_db, src, True)[2]) for _ in range(3)]
+        total, top = min(figures, key=lambda f: f[0])
+        largest = ", ".join(f"{module} {seconds * 1000:.0f}" for module, seconds in top[:8])
+        print(f"imports, {name}: {total * 1000:,.0f} ms (sum, best of 3); largest top-level (ms): {largest}")
 
 
 def main() -> None:
@@ -78,6 +140,9 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=7)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--skip-db", action="store_true", help="stop before the operational database")
+    parser.add_argument("--processes", type=int, default=3, help="whole processes per side")
+    parser.add_argument("--against", metavar="SRC", help="another checkout's src/ to measure alternately")
+    parser.add_argument("--imports", action="store_true", help="also each side's -X importtime")
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="altaviz-bench-"))
@@ -91,18 +156,27 @@ def main() -> None:
         reference = statistics.median(reference_seconds(landing) for _ in range(args.repeat))
         runs = [in_process_seconds(landing, root, args.skip_db) for _ in range(args.repeat)]
         pipeline = statistics.median(seconds for seconds, _ in runs)
-        processes = [process_seconds(landing, root, args.skip_db) for _ in range(min(args.repeat, 3))]
-        whole = statistics.median(wall for wall, _ in processes)
-        whole_cpu = statistics.median(cpu for _, cpu in processes)
+        processes = whole_processes(landing, root, args.skip_db, args.processes, args.against)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         target = "landing → bronze → silver → gold" + ("" if args.skip_db else " → database (SQLite)")
         print(f"report: {runs[-1][1]}")
         print(f"pipeline, in process ({target}): {pipeline:.3f} s median of {args.repeat}")
-        print(
-            "pipeline, whole `altaviz pipeline run` process incl. interpreter start and imports: "
-            f"{whole:.3f} s, {whole_cpu:.2f} CPU s (median of {len(processes)}; target at the seed size "
-            "≤ 1 s)"
-        )
+        medians = {}
+        for name, measured in processes.items():
+            whole = statistics.median(wall for wall, _ in measured)
+            whole_cpu = statistics.median(cpu for _, cpu in measured)
+            medians[name] = (whole, whole_cpu)
+            each = ", ".join(f"{wall:.2f}/{cpu:.2f}" for wall, cpu in measured)
+            print(
+                f"whole `altaviz pipeline run` process, {name}, incl. interpreter start and imports: "
+                f"{whole:.3f} s, {whole_cpu:.2f} CPU s (median of {len(measured)}: wall/CPU {each}; "
+                "target at the seed size ≤ 1 s)"
+            )
+        if len(medians) == 2:
+            (wall_a, cpu_a), (wall_b, cpu_b) = medians.values()
+            print(f"ratio this checkout / reference: wall {wall_a / wall_b:.2f}×, CPU {cpu_a / cpu_b:.2f}×")
+        if args.imports:
+            print_imports(landing, root, args.skip_db, args.against)
         print(f"reference, DuckDB hourly GROUP BY over the same landing files: {reference:.3f} s")
         print(f"ratio pipeline / reference: {pipeline / reference:.1f}×")
         print(f"readings per second (in process): {simulated.readings_rows / pipeline:,.0f}")

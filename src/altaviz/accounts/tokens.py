@@ -14,8 +14,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-import jwt
-
 ISSUER = "altaviz"
 ALGORITHM = "HS256"
 SESSION_COOKIE = "altaviz_session"
@@ -59,11 +57,15 @@ def encode_session_cookie(
         "iat": int(issued_at.timestamp()),
         "exp": int(expires_at.timestamp()),
     }
+    import jwt  # PyJWT (and cryptography) only where cookies are made or read: not by the pipeline
+
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
 def decode_session_cookie(secret: bytes, value: str) -> SessionClaims | None:
     """The claims of a valid, unexpired cookie signed with `secret`; None for anything else."""
+    import jwt
+
     try:
         claims = jwt.decode(
             value,

@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
-from psycopg.types.json import Jsonb
 from sqlalchemy import Column, MetaData, Table, case, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -136,11 +135,13 @@ def _copy(session: Session, table: Table, staged: Table, rows: Sequence[dict[str
     driver = session.connection().connection.driver_connection
     assert driver is not None
     columns = ", ".join(f'"{n}"' for n in names)
+    from psycopg.types.json import Jsonb  # PostgreSQL only: a SQLite load never loads psycopg
+
     with driver.cursor() as cursor, cursor.copy(f'COPY "{staged.name}" ({columns}) FROM STDIN') as copy:
         for row in rows:
-            copy.write_row([_copyable(row[n], p) for n, p in zip(names, processors, strict=True)])
+            copy.write_row([_copyable(row[n], p, Jsonb) for n, p in zip(names, processors, strict=True)])
 
 
-def _copyable(value: Any, processor: Any) -> Any:
+def _copyable(value: Any, processor: Any, json: Any) -> Any:
     value = value if processor is None else processor(value)
-    return Jsonb(value) if isinstance(value, dict | list) else value  # a JSON document
+    return json(value) if isinstance(value, dict | list) else value  # a JSON document

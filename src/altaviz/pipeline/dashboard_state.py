@@ -75,7 +75,10 @@ def _day(path: Path) -> date | None:
 
 
 def read_recent(
-    files: Sequence[Path], organization: str | None = None, since: datetime | None = None
+    files: Sequence[Path],
+    organization: str | None = None,
+    since: datetime | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> RecentReadings:
     """The readings of the last RECENT_HOURS hours of gold/readings `files` (only those from `since`
     on, when given: what the database already has is not read again), of `organization` where the
@@ -87,9 +90,12 @@ def read_recent(
         first = max(days) - timedelta(days=RECENT_HOURS // 24 + 1)
         files = [f for f in files if (_day(f) or first) >= first]
     worst = ", ".join(STATUS_COLUMNS)
-    con = duckdb.connect()
+    own = con is None  # else the caller's connection, its time zone UTC
+    if con is None:
+        con = duckdb.connect()
     try:
-        con.execute("SET TimeZone = 'UTC'")
+        if own:
+            con.execute("SET TimeZone = 'UTC'")
         source = read_parquet(files)
         columns = [d[0] for d in con.execute(f"SELECT * FROM {source} LIMIT 0").description or ()]
         if organization is not None and "organization" in columns:
@@ -118,7 +124,8 @@ def read_recent(
         ]
         return RecentReadings(rows, cutoff)
     finally:
-        con.close()
+        if own:
+            con.close()
 
 
 def _text(value: str) -> str:

@@ -2,10 +2,12 @@
 registries say (compressors, plan, alarm limits) and the run log."""
 
 import uuid
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import duckdb
 from sqlalchemy import Engine, make_url, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -106,12 +108,15 @@ def load_lake(
     """Load the organization's gold into it: hourly rows from `hourly_since` on (all if None), recent
     readings from `readings_since` on (from `hourly_since` if None: an incremental run recomputes the
     readings from its zone's start, later than the hour its hourly rows start in)."""
-    gold = read_gold(lake, target.organization_slug, hourly_since)
-    recent = read_recent(
-        lake.table_files("gold/readings", lake.read_manifest()),
-        target.organization_slug,
-        None if hourly_since is None else readings_since or hourly_since,
-    )
+    with closing(duckdb.connect()) as con:  # one connection for both reads (15 ms of CPU each)
+        con.execute("SET TimeZone = 'UTC'")
+        gold = read_gold(lake, target.organization_slug, hourly_since, con)
+        recent = read_recent(
+            lake.table_files("gold/readings", lake.read_manifest()),
+            target.organization_slug,
+            None if hourly_since is None else readings_since or hourly_since,
+            con,
+        )
     health = read_health(lake, target.organization_slug, hourly_since)
     # Take SQLite's write lock up front: the load reads before it writes.
     with session_scope(target.engine.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})) as session:

@@ -75,9 +75,15 @@ class LoadCounts:
     hourly_compressors: frozenset[str] = frozenset()
 
 
-def read_gold(lake: Lake, organization: str, hourly_since: datetime | None = None) -> GoldTables:
+def read_gold(
+    lake: Lake,
+    organization: str,
+    hourly_since: datetime | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+) -> GoldTables:
     """One organization's rows of the lake tables the database needs (without the organization
-    column): hourly rows from `hourly_since` on (all if None)."""
+    column): hourly rows from `hourly_since` on (all if None). On `con` when given (its time zone
+    UTC), else on a connection of its own."""
     manifest = lake.read_manifest()
     state = manifest.organizations.get(organization)
     if state is None or state.fingerprint is None:
@@ -85,8 +91,10 @@ def read_gold(lake: Lake, organization: str, hourly_since: datetime | None = Non
             f"the lake has no silver layer for {organization} yet; "
             "run the pipeline without --skip-silver first"
         )
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
+    own = con is None
+    if con is None:
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
     mine = f"organization = {sql_text(organization)}"
 
     def rows(table: str, required: bool = True, where: str = "TRUE") -> list[dict[str, Any]]:
@@ -118,7 +126,8 @@ def read_gold(lake: Lake, organization: str, hourly_since: datetime | None = Non
             fleet_files=dict(state.fleet),
         )
     finally:
-        con.close()
+        if own:
+            con.close()
 
 
 def _rounded(row: dict[str, Any]) -> dict[str, Any]:

@@ -63,7 +63,7 @@ from altaviz.health import (
     fleet_step,
 )
 from altaviz.health.model import Ints
-from altaviz.pipeline.arrow import numpy_values, python_table
+from altaviz.pipeline.arrow import bool_array, float_array, numpy_values, python_array, python_table
 from altaviz.pipeline.engine import DuckDBEngine, TransformEngine, copy_parquet, load_sql, read_parquet
 from altaviz.pipeline.incremental import files_from
 from altaviz.pipeline.rolling import compressor_starts
@@ -221,17 +221,17 @@ class HealthStep:
 
     def __call__(self, table: pa.Table) -> pa.Table:
         if not table.num_rows:
-            return ROWS.empty_table()
+            return pa.Table.from_batches([], schema=ROWS)  # not ROWS.empty_table(): it loads pandas
         starts = compressor_starts(table)
         ends = np.r_[starts[1:], table.num_rows]
         usable = ends - starts >= 2
         starts, ends = starts[usable], ends[usable]
         if not len(starts):
-            return ROWS.empty_table()
+            return pa.Table.from_batches([], schema=ROWS)  # not ROWS.empty_table(): it loads pandas
         keys = list(
             zip(
-                table["organization"].take(pa.array(starts)).to_pylist(),
-                table["compressor_id"].take(pa.array(starts)).to_pylist(),
+                table["organization"].take(_indices(starts)).to_pylist(),
+                table["compressor_id"].take(_indices(starts)).to_pylist(),
                 strict=True,
             )
         )
@@ -369,8 +369,8 @@ class _Rows:
 
     def __init__(self, keys: list[tuple[str, str]]) -> None:
         self.keys = keys
-        self.organizations = pa.array([k[0] for k in keys], pa.string())
-        self.compressors = pa.array([k[1] for k in keys], pa.string())
+        self.organizations = python_array([k[0] for k in keys], pa.string())
+        self.compressors = python_array([k[1] for k in keys], pa.string())
         self.parts: list[pa.Table] = []
         self.episodes: dict[str, list[Any]] = {f.name: [] for f in ROWS}
 
@@ -380,9 +380,9 @@ class _Rows:
         if n == 0:
             return
         given: dict[str, Any] = {
-            "organization": self.organizations.take(pa.array(compressor)),
-            "compressor_id": self.compressors.take(pa.array(compressor)),
-            "kind": pa.array([kind] * n, pa.string()),
+            "organization": self.organizations.take(_indices(compressor)),
+            "compressor_id": self.compressors.take(_indices(compressor)),
+            "kind": python_array([kind] * n, pa.string()),
             "hour": None if hour is None else _times(hour),
             **columns,
         }
@@ -405,11 +405,11 @@ class _Rows:
             result.compressor,
             result.hour,
             {
-                "health_index": pa.array(health, pa.float64(), mask=np.isnan(health)),
-                "status": pa.array(status.tolist(), pa.string()),
-                "drivers": pa.array(drivers.tolist(), pa.string()),
-                "anomaly": pa.array(result.anomaly),
-                "prediction": pa.array(result.prediction),
+                "health_index": float_array(health, np.isnan(health)),
+                "status": python_array(status.tolist(), pa.string()),
+                "drivers": python_array(drivers.tolist(), pa.string()),
+                "anomaly": bool_array(result.anomaly),
+                "prediction": bool_array(result.prediction),
             },
         )
 
@@ -460,12 +460,12 @@ class _Rows:
                 owners,
                 result.hour[rows],
                 {
-                    "metric": pa.array([metric] * len(rows), pa.string()),
-                    "level": pa.array([level] * len(rows), pa.string()),
-                    "threshold_value": pa.array(threshold, pa.float64()),
-                    "hours": pa.array(np.round(eta[rows], 3), pa.float64()),
-                    "hours_low": pa.array(np.round(low[rows], 3), pa.float64()),
-                    "hours_high": pa.array(upper, pa.float64(), mask=np.isnan(upper)),
+                    "metric": python_array([metric] * len(rows), pa.string()),
+                    "level": python_array([level] * len(rows), pa.string()),
+                    "threshold_value": float_array(threshold, np.zeros(len(rows), dtype=bool)),
+                    "hours": float_array(np.round(eta[rows], 3), np.zeros(len(rows), dtype=bool)),
+                    "hours_low": float_array(np.round(low[rows], 3), np.zeros(len(rows), dtype=bool)),
+                    "hours_high": float_array(upper, np.isnan(upper)),
                 },
             )
 
@@ -493,7 +493,7 @@ class _Rows:
             "state",
             np.arange(len(blobs)),
             last,
-            {"fed_until": _times(cutoff), "state": pa.array(blobs, pa.binary())},
+            {"fed_until": _times(cutoff), "state": python_array(blobs, pa.binary())},
         )
 
     def table(self) -> pa.Table:
@@ -502,8 +502,19 @@ class _Rows:
 
 
 def _times(epoch: Ints) -> pa.Array:
-    """Epoch seconds as timestamps, -1 as NULL."""
-    return pa.array(np.asarray(epoch, dtype=np.int64) * 1_000_000, TIME, mask=np.asarray(epoch) < 0)
+    """Epoch seconds as timestamps, -1 as NULL (built through the buffers: pa.array loads pandas
+    wherever it is installed, see pipeline/arrow.py)."""
+    micros = np.asarray(epoch, dtype=np.int64) * 1_000_000
+    null = np.asarray(epoch) < 0
+    nulls = int(null.sum())
+    valid = pa.py_buffer(np.packbits(~null, bitorder="little")) if nulls else None
+    return pa.Array.from_buffers(TIME, len(micros), [valid, pa.py_buffer(micros)], null_count=nulls)
+
+
+def _indices(positions: Ints) -> pa.Array:
+    """Positions as an int64 Arrow array, for take (through the buffer, as _times)."""
+    values = np.ascontiguousarray(positions, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
 
 
 def _micros(epoch: int | None) -> int | None:

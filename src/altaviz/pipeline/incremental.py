@@ -414,15 +414,16 @@ class IncrementalRun:
             "WITH new_good AS ("
             "  SELECT organization, compressor_id, MIN(timestamp) AS first_new FROM new_classified"
             "  WHERE reason IS NULL GROUP BY 1, 2), "
+            # each compressor's READINGS_BEFORE readings before its first new one: the earliest of
+            # its largest timestamps there (an aggregate keeping the top few, not a sort of them all)
             "before AS ("
-            "  SELECT s.timestamp,"
-            "    ROW_NUMBER() OVER ("
-            "      PARTITION BY s.organization, s.compressor_id ORDER BY s.timestamp DESC) AS back"
+            f"  SELECT list_min(max(s.timestamp, {READINGS_BEFORE})) AS t"
             "  FROM old_before AS s"
             "  JOIN new_good AS n ON n.organization = s.organization AND n.compressor_id = s.compressor_id"
-            "  WHERE s.timestamp < n.first_new AND s.timestamp >= n.first_new - INTERVAL 2 DAY) "
+            "  WHERE s.timestamp < n.first_new AND s.timestamp >= n.first_new - INTERVAL 2 DAY"
+            "  GROUP BY s.organization, s.compressor_id) "
             "SELECT MIN(t) FROM (SELECT first_new AS t FROM new_good "
-            f"  UNION ALL SELECT timestamp FROM before WHERE back <= {READINGS_BEFORE}) AS candidates"
+            "  UNION ALL SELECT t FROM before) AS candidates"
         )
         assert isinstance(zone_start, datetime)
         hourly_from = min(zone_start, last_old).replace(minute=0, second=0, microsecond=0)
