@@ -10,6 +10,7 @@ from pathlib import Path
 
 from altaviz.config import Settings
 from altaviz.pipeline.engine import (
+    COMPRESSOR_ORDER,
     RUN_ORGANIZATIONS,
     DuckDBEngine,
     PerCompressor,
@@ -39,6 +40,11 @@ class Step:
     source: str | None = None
     # `source` is sql/<source>.sql, bound as a view (nothing written) before the per-compressor step
     source_view: bool = False
+    # the order a per-compressor step reads its source in (whole compressors, each in time order)
+    order: tuple[str, ...] = COMPRESSOR_ORDER
+    # A scratch step bound as a view of sql/<name>.sql instead of written: its readers compute it
+    # (cheaper than writing and reading back what is read only as a filter of something written)
+    view: bool = False
 
 
 # Every step but quality works compressor by compressor, so a large fleet can run in chunks of it.
@@ -61,11 +67,19 @@ GOLD_STEPS = (
     ),
     Step("gold_readings", "gold/readings", "timestamp"),
     Step("gold_hourly", "gold/hourly", "agg_timestamp"),
-    Step("metric_series"),
+    # read by violations (its violating rows) and alert_inputs: a view of gold_readings
+    Step("metric_series", view=True),
     Step("violations", "gold/violations", "timestamp"),
     # Every reading that decides an alert episode; kept so a later run can continue the episodes. The
     # streaks of each compressor's series are counted in one pass per compressor (episodes.py).
-    Step("alert_streaks", per_compressor=alert_streaks, source="alert_inputs", source_view=True),
+    # Each series (compressor and metric) in time order, as the step counts them.
+    Step(
+        "alert_streaks",
+        per_compressor=alert_streaks,
+        source="alert_inputs",
+        source_view=True,
+        order=("organization", "compressor_id", "metric", "timestamp"),
+    ),
     Step("alert_events", "gold/alert_events", "timestamp"),
     Step("alerts", "gold/alerts"),
 )
@@ -169,6 +183,7 @@ def parameters_fingerprint(
 
 def _output(engine: TransformEngine, step: Step, tables: Tables, version: str) -> Path:
     """Where a step writes: its lake table's next version, or scratch for an intermediate."""
+    assert not step.view and step.per_compressor is None
     if step.table is None:
         return engine.scratch(step.name)
     tables.staged[step.table] = tables.lake.stage(step.table, version)
@@ -176,12 +191,15 @@ def _output(engine: TransformEngine, step: Step, tables: Tables, version: str) -
 
 
 def run_step(engine: TransformEngine, step: Step, output_dir: Path | None, part: str = "0") -> None:
-    """One step into output_dir (none for a per-compressor step: its result is bound, not written)."""
+    """One step into output_dir (none for a per-compressor step or a view: bound, not written)."""
+    if step.view:
+        engine.bind_sql(step.name, load_sql(step.name))
+        return
     if step.per_compressor is not None:
         assert step.source is not None
         if step.source_view:
             engine.bind_sql(step.source, load_sql(step.source))
-        engine.map_compressors(step.name, step.source, step.per_compressor)
+        engine.map_compressors(step.name, step.source, step.per_compressor, step.order)
         return
     assert output_dir is not None
     if isinstance(engine, DuckDBEngine):
@@ -190,9 +208,13 @@ def run_step(engine: TransformEngine, step: Step, output_dir: Path | None, part:
         engine.run(step.name, output_dir, step.partition_by)
 
 
+def _written(step: Step) -> bool:
+    return step.per_compressor is None and not step.view
+
+
 def run_steps(engine: TransformEngine, steps: tuple[Step, ...], tables: Tables, version: str) -> None:
     for step in steps:
-        run_step(engine, step, _output(engine, step, tables, version))
+        run_step(engine, step, _output(engine, step, tables, version) if _written(step) else None)
 
 
 def run_steps_by_chunk(
@@ -209,9 +231,7 @@ def run_steps_by_chunk(
     wrote for the same chunk. Afterwards every step's name is bound to the output of all chunks.
     Each chunk's windows and sorts fit in memory, so a fleet's run grows linearly instead of spilling.
     """
-    outputs = {
-        step.name: _output(engine, step, tables, version) for step in steps if step.per_compressor is None
-    }
+    outputs = {step.name: _output(engine, step, tables, version) for step in steps if _written(step)}
     for chunk in range(chunks):
         bind_chunk(chunk)
         for step in steps:
