@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from altaviz.config import Settings
-from altaviz.pipeline.engine import DuckDBEngine, load_sql
+from altaviz.pipeline.engine import COMPRESSOR_ORDER, DuckDBEngine, load_sql
 from altaviz.pipeline.episodes import alert_streaks
 from altaviz.pipeline.flags import SENSORS, append_quality_flags
 from altaviz.pipeline.rolling import append_gold_pass
+from altaviz.pipeline.stages import GOLD_STEPS
 
 REFERENCE = (Path(__file__).parent / "alert_events_reference.sql").read_text()
 FLAGS_REFERENCE = (Path(__file__).parent / "quality_flags_reference.sql").read_text()
@@ -100,11 +101,17 @@ def _bind_inputs(engine: DuckDBEngine, seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", range(8))
-def test_alert_events_equal_the_window_functions(engine: DuckDBEngine, seed: int) -> None:
+@pytest.mark.parametrize("by_metric", [False, True], ids=["time order", "series order"])
+def test_alert_events_equal_the_window_functions(engine: DuckDBEngine, seed: int, by_metric: bool) -> None:
+    """The step reading each compressor's readings in time order (it orders the series itself) or, as
+    the pipeline hands them (stages.GOLD_STEPS), series by series."""
     _bind_inputs(engine, seed)
     expected = engine.rows(f"SELECT {COLUMNS} FROM ({REFERENCE}) ORDER BY ALL")
     engine.bind_sql("alert_inputs", load_sql("alert_inputs"))
-    engine.map_compressors("alert_streaks", "alert_inputs", alert_streaks)
+    (step,) = [s for s in GOLD_STEPS if s.name == "alert_streaks"]
+    order = step.order if by_metric else COMPRESSOR_ORDER
+    assert by_metric == ("metric" in order)
+    engine.map_compressors("alert_streaks", "alert_inputs", alert_streaks, order)
     actual = engine.rows(f"SELECT {COLUMNS} FROM ({load_sql('alert_events')}) ORDER BY ALL")
     assert actual == expected
     assert any(row[7] for row in expected)  # episodes opened (and the trip rule had readings to judge)
@@ -203,6 +210,7 @@ from altaviz.pipeline.engine import DuckDBEngine
 from altaviz.pipeline.episodes import alert_streaks
 from altaviz.pipeline.flags import append_quality_flags
 from altaviz.pipeline.rolling import append_gold_pass
+from altaviz.pipeline.stages import GOLD_STEPS
 engine = DuckDBEngine(Settings(data_dir=Path(sys.argv[1])), Path(sys.argv[1]) / "scratch")
 readings = engine.con.sql(
     "SELECT 'o' AS organization, 'C' || (i % 3) AS compressor_id, "

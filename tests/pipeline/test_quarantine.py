@@ -4,6 +4,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+from altaviz.config import Settings
 from altaviz.fleet import SENSORS
 from altaviz.simulator import SimulationResult
 from tests.pipeline.helpers import (
@@ -160,3 +164,76 @@ def test_the_age_horizon_is_a_setting(tmp_path: Path) -> None:
     assert summary.quarantined == {"too old": 1}
     reasons = [r["reason"] for r in lake_rows(tmp_path, "silver/quarantine")]
     assert len(reasons) == 1 and reasons[0].startswith("too old:")
+
+
+SILVER_CLASSIFIED_REFERENCE = (Path(__file__).parent / "silver_classified_reference.sql").read_text()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_duplicates_ranked_where_keys_repeat_equal_the_window_over_every_reading(
+    tmp_path: Path, seed: int
+) -> None:
+    """silver_classified ranks only the readings of (compressor, timestamp) keys that repeat among the
+    good ones; the formulation it replaced ranked every reading (a window over all of bronze,
+    silver_classified_reference.sql). Same reasons for every row: copies in one file and across loads,
+    broken copies, old silver rows (no source row), two organizations with the same ids."""
+    from altaviz.pipeline.engine import DuckDBEngine, load_sql
+    from altaviz.pipeline.stages import bind_parameters
+
+    rng = np.random.default_rng(seed)
+    engine = DuckDBEngine(Settings(data_dir=tmp_path), tmp_path / "scratch")
+    try:
+        bind_parameters(engine, Settings(data_dir=tmp_path))
+        base = datetime(2026, 1, 1, tzinfo=UTC)
+        rows = []
+        for organization in ("north", "south"):
+            for compressor in ("C1", "C2", "C3", None):
+                for i in range(int(rng.integers(0, 60))):
+                    source_row = None if rng.random() < 0.1 else i
+                    # (load, file, row) tells every copy apart, as in bronze, so both rankings are exact
+                    loaded = base + timedelta(
+                        days=int(rng.integers(1, 4)), seconds=i if source_row is None else 0
+                    )
+                    rows.append(
+                        {
+                            "organization": organization,
+                            "compressor_id": compressor,
+                            "timestamp": str(base + timedelta(minutes=10 * int(rng.integers(0, 40)))),
+                            "vibration_mms": float(rng.choice([2.0, 3.0, -999.0], p=[0.45, 0.45, 0.1])),
+                            "discharge_temp_f": 200.0,
+                            "suction_pressure_psi": 50.0,
+                            "discharge_pressure_psi": 1000.0,
+                            "horsepower_consumption": 1200.0,
+                            "gas_flow_mcf": 9000.0,
+                            "operating_hours": 100.0,
+                            "_refused": None,
+                            "_source_file": str(rng.choice(["a.parquet", "b.parquet"])),
+                            "_source_row": source_row,
+                            "_loaded_at": str(loaded),
+                        }
+                    )
+        if not rows:
+            return
+        engine.bind_rows("bronze_rows", rows)
+        engine.bind_sql(
+            "bronze_readings",
+            "SELECT * REPLACE (CAST(timestamp AS TIMESTAMPTZ) AS timestamp, "
+            "CAST(_loaded_at AS TIMESTAMPTZ) AS _loaded_at) FROM bronze_rows",
+        )
+        fleet = [{"organization": o, "compressor_id": c} for o in ("north", "south") for c in ("C1", "C2")]
+        engine.bind_rows("compressors", fleet)
+        engine.bind_rows("plan_compressors", fleet)
+        engine.bind_sql(
+            "prior_watermarks",
+            "SELECT 'north' AS organization, 'C1' AS compressor_id, "
+            f"TIMESTAMPTZ '{base + timedelta(hours=30)}' AS newest",
+        )
+        columns = "compressor_id, timestamp, vibration_mms, _source_file, _source_row, _loaded_at, reason"
+        reference, classified = SILVER_CLASSIFIED_REFERENCE, load_sql("silver_classified")
+        expected = engine.rows(f"SELECT organization, {columns} FROM ({reference}) ORDER BY ALL")
+        actual = engine.rows(f"SELECT organization, {columns} FROM ({classified}) ORDER BY ALL")
+        assert actual == expected
+        reasons = {str(r[-1]).split(":")[0] for r in expected}
+        assert {"duplicate", "impossible value", "unknown compressor", "missing key"} <= reasons
+    finally:
+        engine.close()

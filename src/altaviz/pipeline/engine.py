@@ -10,6 +10,7 @@ drop the fractional seconds DuckDB keeps.
 """
 
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -117,8 +118,11 @@ class TransformEngine(Protocol):
 
     def run(self, step: str, output_dir: Path, partition_by: str | None = None) -> None: ...
 
-    def map_compressors(self, name: str, source: str, function: PerCompressor) -> None:
-        """Bind `name` to `function` over the readings of `source`, whole compressors at a time."""
+    def map_compressors(
+        self, name: str, source: str, function: PerCompressor, order: Sequence[str] = COMPRESSOR_ORDER
+    ) -> None:
+        """Bind `name` to `function` over the readings of `source`, whole compressors at a time, sorted
+        by `order` (organization and compressor_id first)."""
         ...
 
     def scratch(self, step: str) -> Path: ...
@@ -206,6 +210,8 @@ class DuckDBEngine:
         self.con.execute("SET parquet_metadata_cache = true")
         self.scratch_dir = scratch_dir
         self.scoped = False
+        # the relations bound to a per-compressor step's stream (map_compressors)
+        self.streams: set[str] = set()
 
     def close(self) -> None:
         self.con.close()
@@ -241,19 +247,22 @@ class DuckDBEngine:
             f"INSERT INTO {name} VALUES ({placeholders})", [[r[c] for c in columns] for r in rows]
         )
 
-    def map_compressors(self, name: str, source: str, function: PerCompressor) -> None:
+    def map_compressors(
+        self, name: str, source: str, function: PerCompressor, order: Sequence[str] = COMPRESSOR_ORDER
+    ) -> None:
         """`name` as `function` over the readings of the bound relation `source`, whole compressors at a
         time, streamed (read once, by the next statement that reads `name`)."""
-        order = ", ".join(COMPRESSOR_ORDER)
+        assert tuple(order[:2]) == COMPRESSOR_ORDER[:2]
         # read on a connection of its own: the statement reading `name` runs on this one meanwhile
         reading = self.con.cursor()
         reading.execute("SET TimeZone = 'UTC'")
-        reader = reading.sql(f"SELECT * FROM {source} ORDER BY {order}").to_arrow_reader(
+        reader = reading.sql(f"SELECT * FROM {source} ORDER BY {', '.join(order)}").to_arrow_reader(
             COMPRESSOR_BATCH_ROWS
         )
         schema = function(pa.Table.from_batches([], schema=reader.schema)).schema
         mapped = whole_compressors(reader, function)
         self.con.register(name, pa.RecordBatchReader.from_batches(schema, mapped))
+        self.streams.add(name)
 
     def run(self, step: str, output_dir: Path, partition_by: str | None = None, part: str = "0") -> None:
         """Run sql/<step>.sql into output_dir as Parquet and bind the files it wrote under the step's name.
@@ -261,8 +270,19 @@ class DuckDBEngine:
         With `partition_by` (a timestamp column) the output is split into one directory per UTC day;
         `part` names the files, so each chunk of the fleet writes its own.
         """
+        sql = load_sql(step)
+        # A stream has no row estimate (DuckDB takes it for one row), so the optimizer would build a
+        # join's hash table on it, the big side of every join the steps write (gold_readings' limits):
+        # a statement reading one keeps its joins' sides as written.
+        streamed = any(re.search(rf"\b{name}\b", sql) for name in self.streams)
         with naming_failed_step(step):
-            written = copy_parquet(self.con, load_sql(step), output_dir, partition_by, part)
+            if streamed:
+                self.con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+            try:
+                written = copy_parquet(self.con, sql, output_dir, partition_by, part)
+            finally:
+                if streamed:
+                    self.con.execute("RESET disabled_optimizers")
         self.bind_parquet(step, written)
 
     def scratch(self, step: str) -> Path:
@@ -345,7 +365,9 @@ class SparkEngine:
         ]
         self.spark.createDataFrame(data, schema=schema).createOrReplaceTempView(name)
 
-    def map_compressors(self, name: str, source: str, function: PerCompressor) -> None:
+    def map_compressors(
+        self, name: str, source: str, function: PerCompressor, order: Sequence[str] = COMPRESSOR_ORDER
+    ) -> None:
         """The same function on the executors: each compressor's readings in one partition, sorted,
         handed over as Arrow batches (mapInArrow), whole compressors at a time."""
         from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
@@ -355,7 +377,7 @@ class SparkEngine:
         schema = from_arrow_schema(function(pa.Table.from_batches([], schema=arrow)).schema)
         mapped = (
             frame.repartition(*COMPRESSOR_ORDER[:2])
-            .sortWithinPartitions(*COMPRESSOR_ORDER)
+            .sortWithinPartitions(*order)
             .mapInArrow(lambda batches: whole_compressors(batches, function), schema)
         )
         mapped.createOrReplaceTempView(name)

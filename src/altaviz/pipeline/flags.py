@@ -35,40 +35,48 @@ Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
 
 
-def _shifted(values: Floats, by: int, position: npt.NDArray[np.int64], size: npt.NDArray[np.int64]) -> Floats:
-    """Each reading's neighbour `by` readings later (earlier if negative) in its compressor, NaN where
-    there is none."""
-    out = np.full(len(values), np.nan)
-    if by > 0:
-        out[:-by] = values[by:]
-        out[position + by >= size] = np.nan
-    else:
-        out[-by:] = values[:by]
-        out[position + by < 0] = np.nan
-    return out
-
-
-def _spike(
-    values: Floats, ratio: float, position: npt.NDArray[np.int64], size: npt.NDArray[np.int64]
-) -> Bools:
-    disagree = np.zeros(len(values), dtype=np.int64)
-    known = np.zeros(len(values), dtype=np.int64)
+def _spike(values: Floats, ratio: float, position: npt.NDArray[np.int64]) -> Bools:
+    """Each reading against its neighbours 1 and 2 readings on either side within its compressor: each
+    pair (i, i + by) is compared once, for both of its readings."""
+    n = len(values)
+    disagree = np.zeros(n, dtype=np.int8)
+    known = np.zeros(n, dtype=np.int8)
+    limit = ratio * np.abs(values)  # out of line with a neighbour: further from it than this share of it
+    present = ~np.isnan(values)
     with np.errstate(invalid="ignore"):
-        for by in (-2, -1, 1, 2):
-            neighbour = _shifted(values, by, position, size)
-            disagree += np.abs(values - neighbour) > ratio * np.abs(neighbour)  # NaN: False
-            known += ~np.isnan(neighbour)
+        for by in (1, 2):
+            if n <= by:
+                continue
+            same = position[by:] >= by  # reading i + by and reading i are of one compressor
+            distance = np.abs(values[:-by] - values[by:])  # NaN: no comparison is True
+            disagree[:-by] += (distance > limit[by:]) & same  # reading i, its neighbour after
+            disagree[by:] += (distance > limit[:-by]) & same  # reading i + by, its neighbour before
+            known[:-by] += present[by:] & same
+            known[by:] += present[:-by] & same
     spike: Bools = (disagree >= 3) | ((known >= 2) & (disagree == known))
     return spike
 
 
 def _stuck(values: Floats, position: npt.NDArray[np.int64]) -> Bools:
-    stuck = np.zeros(len(values), dtype=bool)
-    if len(values) < STUCK_READINGS:
+    """The values of the STUCK_READINGS readings up to each reading (those without one left out, at
+    least one with one) all equal, in one pass: the window [i - 11, i] holds two unequal values exactly
+    when some reading k in it has a value unlike the reading with a value before k, that one in the
+    window too; so, per reading, the latest such earlier reading of any k up to it (a running maximum)
+    must lie before the window."""
+    n = len(values)
+    stuck = np.zeros(n, dtype=bool)
+    if n < STUCK_READINGS:
         return stuck
-    window = np.lib.stride_tricks.sliding_window_view(values, STUCK_READINGS)  # rows i-11..i, no copy
-    low, high = np.fmin.reduce(window, axis=1), np.fmax.reduce(window, axis=1)  # NaN left out
-    stuck[STUCK_READINGS - 1 :] = low == high  # NaN (no value at all): False
+    index = np.arange(n, dtype=np.int64)
+    present = ~np.isnan(values)
+    latest = np.maximum.accumulate(np.where(present, index, -1))  # latest reading with a value, or -1
+    before = np.empty(n, dtype=np.int64)  # the latest reading with a value before each reading
+    before[0] = -1
+    before[1:] = latest[:-1]
+    changed = present & (before >= 0) & (values != values[np.maximum(before, 0)])
+    reach = np.maximum.accumulate(np.where(changed, before, -1))
+    start = index - (STUCK_READINGS - 1)
+    stuck = (reach < start) & (latest >= start)
     return stuck & (position >= STUCK_READINGS - 1)  # 12 readings of its own compressor
 
 
@@ -80,13 +88,11 @@ def append_quality_flags(readings: pa.Table) -> pa.Table:
     if n:
         starts = compressor_starts(readings)
         ends = np.append(starts[1:], n)
-        first = np.repeat(starts, ends - starts)
-        position = np.arange(n, dtype=np.int64) - first
-        size = np.repeat(ends - starts, ends - starts)
+        position = np.arange(n, dtype=np.int64) - np.repeat(starts, ends - starts)
         ratio = float(numpy_values(readings["spike_ratio"], np.float64)[0])
         for bit, sensor in enumerate(SENSORS):
             values = numpy_values(readings[sensor], np.float64)
-            code |= _spike(values, ratio, position, size).astype(np.int64) << bit
+            code |= _spike(values, ratio, position).astype(np.int64) << bit
             code |= _stuck(values, position).astype(np.int64) << (bit + len(SENSORS))
     codes, index = np.unique(code, return_inverse=True)
     texts = [",".join(f for k, f in enumerate(FLAGS) if c >> k & 1) or None for c in codes.tolist()]

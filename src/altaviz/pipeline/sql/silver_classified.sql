@@ -5,7 +5,9 @@
 -- A reading stamped more than params.max_age_seconds before its load is too old (a sensor clock reset to
 -- 1970 would otherwise stretch the batch's expected span over decades).
 -- The first failing check names the reason; duplicates are decided among otherwise-good rows only,
--- so a good reading is never discarded in favour of a broken copy of it.
+-- so a good reading is never discarded in favour of a broken copy of it: the earliest copy (by load,
+-- source file and row) is kept. Only the keys that repeat are ranked (a window over every reading
+-- was most of this step's cost, and repeats are rare).
 -- A reading is late when it is more than params.late_seconds older than the newest reading of its
 -- compressor loaded before it (by an earlier load, here or in prior_watermarks): its 24-hour windows
 -- were computed and published long ago, so it is set aside rather than silently rewriting history.
@@ -93,6 +95,20 @@ judged AS (
     LEFT JOIN earlier_loads AS e
         ON e.organization = k.organization AND e.compressor_id = k.compressor_id AND e._loaded_at = k._loaded_at
     LEFT JOIN prior_watermarks AS w ON w.organization = k.organization AND w.compressor_id = k.compressor_id
+),
+-- the (compressor, timestamp) keys more than one good reading has: only their readings are ranked
+repeated AS (
+    SELECT organization, compressor_id, timestamp
+    FROM judged
+    WHERE check_reason IS NULL
+    GROUP BY organization, compressor_id, timestamp
+    HAVING COUNT(*) > 1
+),
+marked AS (
+    SELECT j.*, j.check_reason IS NULL AND r.organization IS NOT NULL AS is_repeated
+    FROM judged AS j
+    LEFT JOIN repeated AS r
+        ON r.organization = j.organization AND r.compressor_id = j.compressor_id AND r.timestamp = j.timestamp
 )
 SELECT
     organization,
@@ -108,11 +124,28 @@ SELECT
     _source_file,
     _source_row,
     _loaded_at,
+    check_reason AS reason
+FROM marked
+WHERE NOT is_repeated
+UNION ALL
+SELECT
+    organization,
+    compressor_id,
+    timestamp,
+    vibration_mms,
+    discharge_temp_f,
+    suction_pressure_psi,
+    discharge_pressure_psi,
+    horsepower_consumption,
+    gas_flow_mcf,
+    operating_hours,
+    _source_file,
+    _source_row,
+    _loaded_at,
     CASE
-        WHEN check_reason IS NOT NULL THEN check_reason
         WHEN ROW_NUMBER() OVER (
-            PARTITION BY organization, compressor_id, timestamp, check_reason IS NULL
-            ORDER BY _loaded_at, _source_file, _source_row
+            PARTITION BY organization, compressor_id, timestamp ORDER BY _loaded_at, _source_file, _source_row
         ) > 1 THEN 'duplicate: same compressor and timestamp as an earlier reading'
     END AS reason
-FROM judged
+FROM marked
+WHERE is_repeated

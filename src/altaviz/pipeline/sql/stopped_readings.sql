@@ -4,7 +4,8 @@
 -- reads its meters' zero offsets; a running one, even misfiring or unloaded, is far above.
 -- Inputs: silver_readings, compressor_thresholds (the limits of each compressor and metric), params.
 -- A view, read by gold's per-compressor step (rolling.append_gold_pass), which adds each reading's
--- latest stopped reading so far; gold_readings.sql turns both into the operating state.
+-- latest stopped reading so far; gold_readings.sql turns both into the operating state. Only the
+-- columns gold keeps go through the step's sort (not the lineage and operating hours).
 WITH limits AS (
     SELECT
         organization,
@@ -15,7 +16,16 @@ WITH limits AS (
     GROUP BY organization, compressor_id
 )
 SELECT
-    r.*,
+    r.organization,
+    r.compressor_id,
+    r.timestamp,
+    r.vibration_mms,
+    r.discharge_temp_f,
+    r.suction_pressure_psi,
+    r.discharge_pressure_psi,
+    r.horsepower_consumption,
+    r.gas_flow_mcf,
+    r.quality_flags,
     (r.horsepower_consumption IS NOT NULL OR r.gas_flow_mcf IS NOT NULL)
         AND COALESCE(r.horsepower_consumption < p.stopped_share * l.hp_warn, TRUE)
         AND COALESCE(r.gas_flow_mcf < p.stopped_share * l.flow_warn, TRUE) AS is_stopped

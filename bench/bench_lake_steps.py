@@ -1,0 +1,174 @@
+"""Silver's and gold's steps of a full run, per step, against a reference tree measured alternately.
+
+The full run (landing → bronze → silver → gold, no database) runs in a process of its own with the
+health stage switched off (HealthStage.full a no-op, as bench_health.py does), once per source tree and
+round, the trees alternating in the same minutes (`--reference` an export of the base commit:
+`git archive main | tar -x -C /tmp/base`). Printed per run: wall and CPU seconds (all threads) of the
+whole run and of its silver and gold stages, and of every SQL step (a per-compressor step, streamed,
+is counted in the SQL step that reads it, with the sort feeding it), and the load average before it.
+
+    python bench/bench_lake_steps.py --reference /tmp/base/src --rounds 2
+    python bench/bench_lake_steps.py --compressors 470 --days 30 --profile out/   # DuckDB's profiles
+"""
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def child(landing: Path, work: Path, profile: Path | None) -> dict[str, Any]:
+    """One full run in this process; per-step and per-stage wall and CPU seconds."""
+    from contextlib import contextmanager
+
+    from altaviz.config import Settings
+    from altaviz.pipeline import engine as engine_module
+    from altaviz.pipeline import run as run_module
+    from altaviz.pipeline.health import HealthStage
+    from altaviz.pipeline.run import PipelineOptions, run_pipeline
+
+    HealthStage.full = lambda self, only=None: None  # type: ignore[method-assign]
+    steps: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    stages: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+
+    def timed_call(name_of: Any, original: Any, profiled: bool = False) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            name = name_of(*args, **kwargs)
+            con = args[0].con if profiled else None
+            if con is not None and profile is not None:
+                con.execute("PRAGMA enable_profiling = 'json'")
+                con.execute(f"PRAGMA profiling_output = '{profile}/{name}-{len(steps)}.json'")
+            wall, cpu = time.perf_counter(), cpu_seconds()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                steps[name][0] += time.perf_counter() - wall
+                steps[name][1] += cpu_seconds() - cpu
+                if con is not None and profile is not None:
+                    con.execute("PRAGMA disable_profiling")
+
+        return call
+
+    engine_module.DuckDBEngine.run = timed_call(  # type: ignore[method-assign]
+        lambda self, step, *a, **k: step, engine_module.DuckDBEngine.run, profiled=True
+    )
+    # a per-compressor step's query runs (its sort, up to the first batch) when the step is bound
+    engine_module.DuckDBEngine.map_compressors = timed_call(  # type: ignore[method-assign]
+        lambda self, name, *a, **k: f"(sort for {name})", engine_module.DuckDBEngine.map_compressors
+    )
+    # what run.py calls besides the steps: named as it imported them
+    for attribute, label in (
+        ("set_recent_apart", "(recent apart)"),
+        ("copy_parquet", "(other copies)"),
+        ("fleet_chunks", "(fleet chunks)"),
+    ):
+        shipped = vars(run_module)[attribute]
+        vars(run_module)[attribute] = timed_call(lambda *a, label=label, **k: label, shipped)
+    original_timed = run_module._timed
+
+    @contextmanager
+    def timed(name: str, timings: dict[str, float], notify: Any) -> Any:
+        cpu = cpu_seconds()
+        with original_timed(name, timings, notify):
+            yield
+        stages[name][1] += cpu_seconds() - cpu
+
+    run_module._timed = timed
+    shipped_whole = engine_module.whole_compressors
+
+    def whole(batches: Any, function: Any) -> Any:
+        """The per-compressor function's own CPU (this thread), apart from its SQL step's."""
+        name = "  " + getattr(
+            function, "__name__", getattr(getattr(function, "func", None), "__name__", "step")
+        )
+
+        def counted(table: Any) -> Any:
+            cpu = time.thread_time()
+            try:
+                return function(table)
+            finally:
+                steps[name][1] += time.thread_time() - cpu
+
+        return shipped_whole(batches, counted)
+
+    engine_module.whole_compressors = whole
+    (work / "landing").parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(landing, work / "landing")
+    settings = Settings(data_dir=work)
+    wall, cpu = time.perf_counter(), cpu_seconds()
+    result = run_pipeline(settings, PipelineOptions(skip_db=True))
+    wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+    for name, seconds in result.stage_seconds.items():
+        stages[name][0] = seconds
+    return {"wall": wall, "cpu": cpu, "stages": dict(stages), "steps": dict(steps)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--compressors", type=int, default=470)
+    parser.add_argument("--days", type=float, default=30)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--reference", type=Path, help="the src directory of the tree to compare with")
+    parser.add_argument("--landing", type=Path, help="a simulated landing zone to reuse (kept)")
+    parser.add_argument("--profile", type=Path, help="write DuckDB's JSON profile of each step here")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.child is not None:  # one run, in this process
+        assert args.landing is not None
+        print(json.dumps(child(args.landing, args.child, args.profile)))
+        return
+
+    root = Path(tempfile.mkdtemp(prefix="altaviz-lake-steps-"))
+    try:
+        landing = args.landing
+        if landing is None or not landing.exists():
+            from altaviz.simulator import SimulationConfig, simulate
+
+            landing = landing or root / "landing"
+            simulate(SimulationConfig(compressors=args.compressors, days=args.days), landing / "altaviz-demo")
+        here = Path(__file__).resolve().parents[1] / "src"
+        trees = [("branch", here)] + ([("reference", args.reference.resolve())] if args.reference else [])
+        if args.profile is not None:
+            args.profile.mkdir(parents=True, exist_ok=True)
+        for round_ in range(args.rounds):
+            for label, src in trees if round_ % 2 == 0 else trees[::-1]:
+                work = root / f"{label}-{round_}"
+                load = os.getloadavg()[0]
+                command = [sys.executable, __file__, "--child", str(work), "--landing", str(landing)]
+                if args.profile is not None:
+                    command += ["--profile", str(args.profile.resolve())]
+                env = {**os.environ, "PYTHONPATH": str(src)}
+                env.pop("DATABASE_URL", None)
+                done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+                figures = json.loads(done.stdout.strip().splitlines()[-1])
+                shutil.rmtree(work, ignore_errors=True)
+                stages = ", ".join(f"{n} {w:.1f} s / {c:.1f} CPU" for n, (w, c) in figures["stages"].items())
+                print(
+                    f"round {round_} {label:9} (load {load:.1f}): {figures['wall']:.1f} s, "
+                    f"{figures['cpu']:.1f} CPU s; {stages}",
+                    flush=True,
+                )
+                ranked = sorted(figures["steps"].items(), key=lambda item: -item[1][1])
+                print("    " + ", ".join(f"{n} {w:.1f}/{c:.1f}" for n, (w, c) in ranked), flush=True)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
