@@ -311,7 +311,7 @@ def test_a_noisy_recalibration_step_is_absorbed_once_enough_hours_show_it() -> N
         times, values = build(days=16, seed=seed, change=recalibrate)
         out = health_step(times, values, config=HealthConfig(operating_deadband=0.0))
         assert warnings_started(out) == [], seed
-        assert -0.035 < out.state.absorbed[0, HP] < -0.015, seed
+        assert -0.035 < out.state.offset[0, HP] < -0.015, seed
         late = health_step(times, values, config=HealthConfig(operating_deadband=0.0, step_max_after=6))
         assert warnings_started(late) != [], seed
 

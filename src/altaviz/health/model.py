@@ -40,8 +40,9 @@ evaluation"):
    a misfire moves it by 10–30 %.
 6. Recalibration steps. When a sensor's recent z has an abrupt step (a two-level fit beats a line by
    far) of at most `max_step` in relative size, the step is absorbed into that sensor's offset (up
-   to `max_absorbed` in total between resets) instead of being judged: a recalibrated sensor is not
-   a failing compressor. Growing changes (ramps, accelerating wear) fit a line better and are kept.
+   to `max_absorbed` in total, up or down, between resets) instead of being judged: a recalibrated
+   sensor is not a failing compressor. Growing changes (ramps, accelerating wear) fit a line better
+   and are kept.
    A step is decided when the window's best split is `step_min_after` to `step_max_after` judged
    hours old (a noisy one gets more hours to show). Without an ambient input (`weather_steps`) a
    temperature step is not absorbed: a change of weather looks the same.
@@ -204,7 +205,7 @@ def _layout(config: HealthConfig) -> tuple[tuple[str, type, tuple[int, ...], flo
         ("prior", np.float64, (6, FEATURES), 0.0),  # raw units
         ("scale", np.float64, (6,), 1.0),
         ("offset", np.float64, (6,), 0.0),
-        ("absorbed", np.float64, (6,), 0.0),
+        ("absorbed", np.float64, (6,), 0.0),  # total size of the steps absorbed, up or down
         ("ewma", np.float64, (6,), 0.0),
         ("ewma_spread", np.float64, (6,), math.nan),  # mean |EWMA| while healthy
         # the last `step_window` judged hours (a ring: `z_start` is the oldest, `z_n` how many)
@@ -874,7 +875,8 @@ def _fit_warmup(state: HealthState, c: int, config: HealthConfig) -> None:
     residuals = y - _standardized(state.center[c], state.spread[c], x) @ state.coef[c].T
     for j, (k, jump) in enumerate(_warmup_steps(residuals, x, config)):
         if k:
-            state.offset[c, j] = state.absorbed[c, j] = jump
+            state.offset[c, j] = jump
+            state.absorbed[c, j] = abs(jump)
             y[k:, j] -= jump
             if j in FEATURE_OF:
                 x[k:, FEATURE_OF[j]] -= jump
@@ -1003,10 +1005,11 @@ def _absorb_steps(state: HealthState, c: int, candidates: Bools, config: HealthC
             best = (misfit, candidate, shift, split)
     assert best is not None
     _, culprit, delta, split = best
-    if abs(delta) > config.max_step or abs(state.absorbed[c, culprit] + delta) > config.max_absorbed:
+    # Recalibrations are rare: a sensor whose steps come and go (a daily swing) spends the budget fast.
+    if abs(delta) > config.max_step or state.absorbed[c, culprit] + abs(delta) > config.max_absorbed:
         return
     state.offset[c, culprit] += delta
-    state.absorbed[c, culprit] += delta
+    state.absorbed[c, culprit] += abs(delta)
     feature = FEATURE_OF.get(culprit)
     trend = _ring(state.trend_start[c], state.trend_n[c], config.trend_hours)
     trend_hours = state.trend_hours[c, trend]
