@@ -6,7 +6,8 @@ a curve, a small lasting shift is warned unless within the deadband, an incremen
 full one, a limit already crossed is not projected, a batch of compressors stepped together
 gives each the outputs it gets alone, a noisy recalibration is absorbed once enough hours show it, a
 small shift of the flow / horsepower relation is not warned while a seal leak is, and without an
-ambient input a temperature step is not taken for a recalibration."""
+ambient input a temperature step is not taken for a recalibration, and a sensor stepping up and down
+spends its recalibration budget."""
 
 from collections.abc import Callable
 
@@ -354,3 +355,20 @@ def test_without_an_ambient_input_a_temperature_step_is_not_taken_for_a_recalibr
     ambient = 3 * np.sin(np.arange(len(hours)) / 17.0)  # a station's weather the model is given
     seen = health_step(times, values, ambient_hours=hours, ambient=ambient)
     assert seen.state.absorbed[0, TEMP] > 0.015
+
+
+def test_a_sensor_stepping_up_and_down_is_warned_once_its_recalibration_budget_is_spent() -> None:
+    """Discharge pressure reading 4 % high for 12 hours, then normal for 12, day after day, is not a
+    recalibrated sensor: the steps it takes are counted up and down against `max_absorbed`, so after
+    three it is judged (and warned); counted as their sum (the previous rule) the budget was never spent
+    and every step was absorbed."""
+
+    def swing(hours: np.ndarray, values: np.ndarray) -> None:
+        high = (hours >= 8 * 24) & (((hours - 8 * 24) // 12) % 2 == 0)
+        values[DIS, high] *= 1.04
+
+    for seed in (0, 1):
+        times, values = build(days=16, seed=seed, change=swing)
+        out = health_step(times, values)
+        assert warnings_started(out) != [], seed
+        assert HealthConfig().max_absorbed - 0.06 < out.state.absorbed[0, DIS] <= HealthConfig().max_absorbed
