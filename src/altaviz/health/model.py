@@ -33,11 +33,19 @@ evaluation"):
    EWMA (half-life `ewma_halflife_hours`); the score is the EWMA in units of its own healthy spread
    (started from the warm-up's residuals, learned while healthy). Health = 100 while the largest
    |score| is below `score_healthy`, falling linearly to 0 at `score_zero`; the sensors whose |score|
-   exceeds `score_healthy` are the drivers.
+   exceeds `score_healthy` are the drivers. Flow and horsepower, the operating point the other
+   sensors are conditioned on, are judged beyond a relative deadband (`operating_deadband`): their
+   relation moves by a recalibration's few percent whenever either meter is recalibrated, a step
+   often too small in their noise to be told from a fault's start; a seal leak, a leaking valve or
+   a misfire moves it by 10–30 %.
 6. Recalibration steps. When a sensor's recent z has an abrupt step (a two-level fit beats a line by
    far) of at most `max_step` in relative size, the step is absorbed into that sensor's offset (up
-   to `max_absorbed` in total between resets) instead of being judged: a recalibrated sensor is not
-   a failing compressor. Growing changes (ramps, accelerating wear) fit a line better and are kept.
+   to `max_absorbed` in total, up or down, between resets) instead of being judged: a recalibrated
+   sensor is not a failing compressor. Growing changes (ramps, accelerating wear) fit a line better
+   and are kept.
+   A step is decided when the window's best split is `step_min_after` to `step_max_after` judged
+   hours old (a noisy one gets more hours to show). Without an ambient input (`weather_steps`) a
+   temperature step is not absorbed: a change of weather looks the same.
 7. Early warning (anomaly): health below `anomaly_health` for `anomaly_hours` judged hours in a row;
    it clears after `clear_hours` judged hours back above `clear_health`. Both warnings are held
    through hours that are not judged; a maintenance event clears them.
@@ -100,6 +108,7 @@ RECALIBRATION_MIN = 0.02
 DEADBAND_WEIGHT = np.array(
     [3.0, 1.0, 1.0, 1.0, 1.0, 1.0]
 )  # relative: smaller steps are left to the model's learning
+OPERATING = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 1.0])  # flow and horsepower: the operating point
 PRIOR_SPAN = np.array([0.0, 0.08, 0.08, 0.05, 0.05, 0.5, 0.7, 0.7])
 # Hours ahead at which projections are evaluated: hourly for three days, then coarser up to 60 days.
 PROGNOSIS_HOURS = np.unique(np.r_[np.arange(1.0, 73.0), np.geomspace(73.0, 1440.0, 120).round()])
@@ -146,8 +155,11 @@ class HealthConfig:
     score_healthy: float = 5.0
     score_zero: float = 20.0
     deadband: float = 0.0  # relative shift judged as none (× DEADBAND_WEIGHT per sensor); 0: off
+    operating_deadband: float = 0.02  # the same for flow and horsepower only (the operating point)
     step_window: int = 24
     step_min_after: int = 6
+    step_max_after: int = 18  # a step is decided once it is this many judged hours old at most
+    weather_steps: bool = True  # absorb temperature steps only when an ambient input is given
     step_ratio: float = 0.75
     step_min_z: float = 2.0
     max_step: float = 0.06
@@ -193,7 +205,7 @@ def _layout(config: HealthConfig) -> tuple[tuple[str, type, tuple[int, ...], flo
         ("prior", np.float64, (6, FEATURES), 0.0),  # raw units
         ("scale", np.float64, (6,), 1.0),
         ("offset", np.float64, (6,), 0.0),
-        ("absorbed", np.float64, (6,), 0.0),
+        ("absorbed", np.float64, (6,), 0.0),  # total size of the steps absorbed, up or down
         ("ewma", np.float64, (6,), 0.0),
         ("ewma_spread", np.float64, (6,), math.nan),  # mean |EWMA| while healthy
         # the last `step_window` judged hours (a ring: `z_start` is the oldest, `z_n` how many)
@@ -640,13 +652,19 @@ class _Run:
         s.z_hours[cs, at], s.z_values[cs, at], s.z_x[cs, at], s.z_y[cs, at] = hour, z, x, y
         spread = np.maximum(s.ewma_spread[cs] / MEAN_ABS, self.null_sd)
         candidates = np.abs(s.ewma[cs] / spread) > config.step_min_z
+        if config.weather_steps:
+            # Without an ambient input a change of weather moves the discharge temperature like a
+            # recalibration would: only a model that sees the ambient can tell them apart. (The
+            # warm-up's mean ambient is exactly 0 only when none is given.)
+            candidates[:, TEMP] &= s.center[cs, AMB] != 0.0
         for k in np.flatnonzero(_may_step(s, cs, candidates, config)).tolist():
             _absorb_steps(s, int(cs[k]), candidates[k], config, lam)
         raw = s.ewma[cs] / spread
         # Judged beyond a deadband of relative size (a shift too small to matter to an engineer, e.g.
         # a slow drift of a low vibration, is not an anomaly however clear statistically); learning
         # still follows the raw score.
-        band = config.deadband * DEADBAND_WEIGHT / (s.scale[cs] * spread)
+        relative = config.deadband * DEADBAND_WEIGHT + config.operating_deadband * OPERATING
+        band = relative / (s.scale[cs] * spread)
         score = np.sign(raw) * np.maximum(np.abs(raw) - band, 0.0)
         worst = np.max(np.abs(score), axis=1)
         health = 100.0 * np.minimum(
@@ -734,7 +752,7 @@ def _window(state: HealthState, cs: Ints, prefix: str, size: int) -> tuple[Ints,
 
 def _may_step(state: HealthState, cs: Ints, candidates: Bools, config: HealthConfig) -> Bools:
     """Which compressors `_absorb_steps` may absorb a step of this hour (a screen over all at once:
-    a full window's step against its line fit and best split, with slack; the others are left to it)."""
+    a full window's best split, its step against the line fit, with slack; the others are left to it)."""
     after, size = config.step_min_after, config.step_window
     maybe: Bools = np.array(candidates.any(axis=1), dtype=bool)
     full = maybe & (state.z_n[cs] == size)
@@ -744,34 +762,39 @@ def _may_step(state: HealthState, cs: Ints, candidates: Bools, config: HealthCon
     rows, _ = _window(state, cs[k_rows], "z", size)
     z = state.z_values[cs[k_rows][:, None], rows]  # (k, n, 6)
     n = size
-    before_z, after_z = z[:, : n - after], z[:, n - after :]
-    before_mean, after_mean = before_z.mean(axis=1), after_z.mean(axis=1)
-    sse_step = ((before_z - before_mean[:, None]) ** 2).sum(axis=1) + (
-        (after_z - after_mean[:, None]) ** 2
-    ).sum(axis=1)
     t = np.arange(n, dtype=np.float64) - (n - 1) / 2
     centred = z - z.mean(axis=1, keepdims=True)
     slope = np.einsum("n,knj->kj", t, centred) / (t @ t)
     sse_line = ((centred - slope[:, None, :] * t[None, :, None]) ** 2).sum(axis=1)
-    jump = after_mean - before_mean
-    k = np.arange(after, n - 1)[None, :, None]
+    splits = np.arange(after, n - 1)
+    k = splits[None, :, None]
     c1, c2 = np.cumsum(z, axis=1), np.cumsum(z * z, axis=1)
-    head, head2 = c1[:, k[0, :, 0] - 1], c2[:, k[0, :, 0] - 1]
+    head, head2 = c1[:, splits - 1], c2[:, splits - 1]
     tail, tail2 = c1[:, -1:] - head, c2[:, -1:] - head2
     sse_splits = np.nan_to_num((head2 - head**2 / k) + (tail2 - tail**2 / (n - k)), nan=np.inf)
-    here = sse_splits[:, n - 2 * after]
+    jumps = tail / (n - k) - head / k
+    allowed = (splits >= n - _max_after(config)) & (splits <= n - after)
+    inside = np.where(allowed[None, :, None], sse_splits, np.inf)
+    here = inside.min(axis=1)
+    at = np.argmin(inside, axis=1)  # (k, 6)
+    jump = np.take_along_axis(jumps, at[:, None, :], axis=1)[:, 0]
     best = sse_splits.min(axis=1)
     with np.errstate(invalid="ignore"):
         at_split = (here <= best + _SLACK * (np.abs(best) + 1)) | (n == 2 * after)
         stepped = (
             candidates[k_rows]
             & at_split
-            & ~np.isnan(sse_step)
-            & (sse_step < config.step_ratio * sse_line + _SLACK * (np.abs(sse_line) + 1))
+            & np.isfinite(here)
+            & (here < config.step_ratio * sse_line + _SLACK * (np.abs(sse_line) + 1))
             & (np.abs(jump) >= config.step_min_z * (1 - _SLACK))
         )
-    maybe[k_rows] = stepped.any(axis=1) & ~np.isnan(jump).any(axis=1)
+    maybe[k_rows] = stepped.any(axis=1) & ~np.isnan(z).any(axis=(1, 2))
     return maybe
+
+
+def _max_after(config: HealthConfig) -> int:
+    """How old (judged hours) a step may be when it is decided: `step_max_after`, within the window."""
+    return max(config.step_min_after, min(config.step_max_after, config.step_window - config.step_min_after))
 
 
 def _may_trend(
@@ -852,7 +875,8 @@ def _fit_warmup(state: HealthState, c: int, config: HealthConfig) -> None:
     residuals = y - _standardized(state.center[c], state.spread[c], x) @ state.coef[c].T
     for j, (k, jump) in enumerate(_warmup_steps(residuals, x, config)):
         if k:
-            state.offset[c, j] = state.absorbed[c, j] = jump
+            state.offset[c, j] = jump
+            state.absorbed[c, j] = abs(jump)
             y[k:, j] -= jump
             if j in FEATURE_OF:
                 x[k:, FEATURE_OF[j]] -= jump
@@ -933,61 +957,64 @@ def _fit_scales(state: HealthState, c: int, config: HealthConfig, x: Floats, y: 
 def _absorb_steps(state: HealthState, c: int, candidates: Bools, config: HealthConfig, lam: float) -> None:
     """Absorb an abrupt, recalibration-sized step into the offset of the sensor that made it.
 
-    Decided once, `step_min_after` hours after the step: for a candidate sensor, the two-level fit
-    split there must beat a straight line through the window by far (a ramp fits a line), and the
-    jump must be clear of noise. A recalibrated sensor that is also a feature (flow, horsepower)
-    moves the residuals of the sensors it predicts too, so the culprit is the sensor whose step best
-    explains the jumps of all six (a small fault-isolation step); its offset takes the step if it is
-    no larger than a recalibration, the features are corrected, and the recent z and EWMAs are
-    recomputed. A window with a missing value waits for a clean one."""
+    Decided `step_min_after` to `step_max_after` hours after the step: for a candidate sensor, the
+    window's best two-level split must lie there and beat a straight line through the window by far
+    (a ramp fits a line), and the jump must be clear of noise; once absorbed, the step is gone from
+    the window's z, so it is not absorbed twice. A recalibrated sensor that is also a feature
+    (flow, horsepower) moves the residuals of the sensors it predicts too, so the culprit is the
+    sensor whose step best explains the jumps of all six (a small fault-isolation step); its offset
+    takes the step if it is no larger than a recalibration, the features are corrected, and the
+    recent z and EWMAs are recomputed. A window with a missing value waits for a clean one."""
     after = config.step_min_after
     rows = _ring(state.z_start[c], state.z_n[c], config.step_window)
     z = state.z_values[c, rows]  # (n, 6), oldest first
     n = len(z)
-    if n < 2 * after:
+    if n < 2 * after or np.isnan(z).any():
         return
-    before_z, after_z = z[: n - after], z[n - after :]
-    before_mean, after_mean, mean = before_z.mean(axis=0), after_z.mean(axis=0), z.mean(axis=0)
-    sse_step = ((before_z - before_mean) ** 2).sum(axis=0) + ((after_z - after_mean) ** 2).sum(axis=0)
+    mean = z.mean(axis=0)
     t = np.arange(n, dtype=np.float64) - (n - 1) / 2
     slope = t @ (z - mean) / (t @ t)
     sse_line = ((z - mean - slope[None, :] * t[:, None]) ** 2).sum(axis=0)
-    jump = after_mean - before_mean
-    # The split must be the best one: a step seen before it is complete is left for a later hour.
-    k = np.arange(after, n - 1)[:, None]
+    # Each sensor's best split; it must be `step_min_after` to `step_max_after` hours old: a step seen
+    # before it is complete is left for a later hour, and a noisy one gets more hours to show.
+    splits = np.arange(after, n - 1)
+    k = splits[:, None]
     c1, c2 = np.cumsum(z, axis=0), np.cumsum(z * z, axis=0)
-    head, head2 = c1[k[:, 0] - 1], c2[k[:, 0] - 1]
+    head, head2 = c1[splits - 1], c2[splits - 1]
     tail, tail2 = c1[-1] - head, c2[-1] - head2
     sse_splits = (head2 - head**2 / k) + (tail2 - tail**2 / (n - k))
-    at_split = np.argmin(np.nan_to_num(sse_splits, nan=np.inf), axis=0) == n - 2 * after
-    stepped = (
-        candidates
-        & at_split
-        & ~np.isnan(sse_step)
-        & (sse_step < config.step_ratio * sse_line)
-        & (np.abs(jump) >= config.step_min_z)
-    )
-    if not stepped.any() or np.isnan(jump).any():
+    best_split = splits[np.argmin(np.nan_to_num(sse_splits, nan=np.inf), axis=0)]  # (6,)
+    at_split = (best_split >= n - _max_after(config)) & (best_split <= n - after)
+    found: list[tuple[int, int, Floats]] = []  # (sensor, split, every sensor's jump there)
+    for j in np.flatnonzero(candidates & at_split).tolist():
+        split = int(best_split[j])
+        before_z, after_z = z[:split], z[split:]
+        jump = after_z.mean(axis=0) - before_z.mean(axis=0)
+        sse_step = float(((before_z[:, j] - before_z[:, j].mean()) ** 2).sum())
+        sse_step += float(((after_z[:, j] - after_z[:, j].mean()) ** 2).sum())
+        if sse_step < config.step_ratio * sse_line[j] and abs(jump[j]) >= config.step_min_z:
+            found.append((j, split, jump))
+    if not found:
         return
-    best: tuple[float, int, float] | None = None
-    for candidate in np.flatnonzero(stepped).tolist():
+    best: tuple[float, int, float, int] | None = None
+    for candidate, split, jump in found:
         effect = _step_effect(state, c, candidate)  # z jump of each sensor per unit of relative shift
         shift = float(effect @ jump / (effect @ effect))
         misfit = float(np.sum((jump - shift * effect) ** 2))
         if best is None or misfit < best[0]:
-            best = (misfit, candidate, shift)
+            best = (misfit, candidate, shift, split)
     assert best is not None
-    _, culprit, delta = best
-    if abs(delta) > config.max_step or abs(state.absorbed[c, culprit] + delta) > config.max_absorbed:
+    _, culprit, delta, split = best
+    # Recalibrations are rare: a sensor whose steps come and go (a daily swing) spends the budget fast.
+    if abs(delta) > config.max_step or state.absorbed[c, culprit] + abs(delta) > config.max_absorbed:
         return
     state.offset[c, culprit] += delta
-    state.absorbed[c, culprit] += delta
+    state.absorbed[c, culprit] += abs(delta)
     feature = FEATURE_OF.get(culprit)
-    weights = lam * (1 - lam) ** np.arange(after - 1, -1, -1)
     trend = _ring(state.trend_start[c], state.trend_n[c], config.trend_hours)
     trend_hours = state.trend_hours[c, trend]
     coef, offset, scale = state.coef[c], state.offset[c], state.scale[c]
-    for row in range(n - after, n):
+    for row in range(split, n):
         at = rows[row]
         if feature is not None:
             state.z_x[c, at, feature] -= delta
@@ -995,7 +1022,7 @@ def _absorb_steps(state: HealthState, c: int, candidates: Bools, config: HealthC
         new = (state.z_y[c, at] - coef @ xc - offset) / scale
         old = state.z_values[c, at]
         change = np.clip(old, -config.z_clip, config.z_clip) - np.clip(new, -config.z_clip, config.z_clip)
-        state.ewma[c] -= np.nan_to_num(change) * weights[row - (n - after)]
+        state.ewma[c] -= np.nan_to_num(change) * lam * (1 - lam) ** (n - 1 - row)
         state.z_values[c, at] = new
         # The trend's values at the reference operating point lose the step too.
         same = np.flatnonzero(trend_hours == state.z_hours[c, at])
