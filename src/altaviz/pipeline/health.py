@@ -43,8 +43,9 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +63,16 @@ from altaviz.health import (
     Limits,
     fleet_step,
 )
-from altaviz.health.model import Ints
-from altaviz.pipeline.arrow import numpy_values, python_table
-from altaviz.pipeline.engine import DuckDBEngine, TransformEngine, copy_parquet, load_sql, read_parquet
+from altaviz.health.model import Floats, Ints
+from altaviz.pipeline.arrow import bool_array, float_array, numpy_values, python_array, python_table
+from altaviz.pipeline.engine import (
+    DuckDBEngine,
+    TransformEngine,
+    copy_parquet,
+    load_sql,
+    read_parquet,
+    sql_text,
+)
 from altaviz.pipeline.incremental import files_from
 from altaviz.pipeline.rolling import compressor_starts
 from altaviz.pipeline.stages import Tables, chunk_of, fleet_chunks
@@ -132,9 +140,13 @@ Episodes = dict[str, Episode]
 # buffers while no warm-up is being collected), then its open
 # episodes as JSON (empty when none). A batch of compressors is read and written as one matrix, so
 # an incremental hour costs microseconds a compressor here (the JSON header of each of ~40 fields of
-# the previous format took 0.3 ms).
+# the previous format took 0.3 ms). A fleet's states are tens of MB: they are copied as few times as
+# can be (blobs straight into the matrix without the warm-up buffers, and from it straight into one
+# Arrow buffer; the buffers only for the compressors collecting a warm-up).
 _STATE_FORMAT = b"AVHS2"
 _HEAD = len(_STATE_FORMAT) + 4
+_WARM = ("warm_x", "warm_y")  # adjacent in the layout
+_ARROW_BYTES = 2**31 - 1  # a binary array's offsets are int32: bigger batches of states are split
 
 
 @functools.cache
@@ -142,24 +154,68 @@ def _widths(config: HealthConfig) -> tuple[int, int, int]:
     """The row's width, and the columns of the warm-up's buffers (warm_x, warm_y: zeros whenever no
     warm-up is being collected, so a row without them is stored, about half the bytes)."""
     template = HealthState(0, config)
-    lo, _ = template.columns("warm_x")
-    _, hi = template.columns("warm_y")
+    lo, _ = template.columns(_WARM[0])
+    _, hi = template.columns(_WARM[-1])
     return template.width(), lo, hi
 
 
-def dump_states(state: HealthState, episodes: list[Episodes]) -> list[bytes]:
-    """One blob per compressor of `state` (arrays and JSON, no pickle)."""
+@functools.cache
+def _fresh_row(config: HealthConfig) -> Floats:
+    """A compressor's state before its first reading, as a row of the matrix without the warm-up."""
+    row: Floats = HealthState(1, config).matrix(without=_WARM)[0]
+    row.flags.writeable = False
+    return row
+
+
+def dump_state_arrays(state: HealthState, episodes: list[Episodes]) -> list[pa.Array]:
+    """The blob of each compressor of `state` (arrays and JSON, no pickle), in order, as Arrow binary
+    arrays (one unless they pass 2 GB)."""
     width, lo, hi = _widths(state.config)
-    matrix = state.matrix()
-    short = np.concatenate([matrix[:, :lo], matrix[:, hi:]], axis=1)
+    short = width - (hi - lo)
+    rows = state.matrix(without=_WARM).view(np.uint8)  # (compressors, 8 × short)
     collecting = state.warm_n > 0
-    heads = {w: _STATE_FORMAT + w.to_bytes(4, "little") for w in (width, width - (hi - lo))}
-    out = []
-    for c, open_ in enumerate(episodes):
-        row = matrix[c] if collecting[c] else short[c]
-        tail = json.dumps({k: e.__dict__ for k, e in open_.items()}).encode() if open_ else b""
-        out.append(b"".join([heads[len(row)], row.tobytes(), tail]))
-    return out
+    tails = [
+        json.dumps({k: e.__dict__ for k, e in open_.items()}).encode() if open_ else b"" for open_ in episodes
+    ]
+    lengths = _HEAD + 8 * np.where(collecting, width, short)
+    lengths += np.fromiter(map(len, tails), np.int64, len(tails))
+    heads = {w: np.frombuffer(_STATE_FORMAT + w.to_bytes(4, "little"), np.uint8) for w in (width, short)}
+    warm = [state.arrays[name].reshape(len(state), -1) for name in _WARM]
+    arrays: list[pa.Array] = []
+    first = 0
+    while first < len(episodes):
+        ends = np.cumsum(lengths[first:])
+        last = first + max(1, int(np.searchsorted(ends, _ARROW_BYTES, side="right")))
+        offsets = np.zeros(last - first + 1, dtype=np.int32)
+        offsets[1:] = ends[: last - first]
+        data = np.empty(int(offsets[-1]), dtype=np.uint8)
+        for c in range(first, last):
+            at = int(offsets[c - first])
+            data[at : at + _HEAD] = heads[width if collecting[c] else short]
+            at += _HEAD
+            if collecting[c]:
+                data[at : at + 8 * lo] = rows[c, : 8 * lo]
+                at += 8 * lo
+                for buffer in warm:
+                    values = buffer[c].astype(np.float64).view(np.uint8)
+                    data[at : at + len(values)] = values
+                    at += len(values)
+                data[at : at + 8 * (short - lo)] = rows[c, 8 * lo :]
+                at += 8 * (short - lo)
+            else:
+                data[at : at + 8 * short] = rows[c]
+                at += 8 * short
+            if tails[c]:
+                data[at : at + len(tails[c])] = np.frombuffer(tails[c], np.uint8)
+        buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+        arrays.append(pa.Array.from_buffers(pa.binary(), last - first, buffers))
+        first = last
+    return arrays
+
+
+def dump_states(state: HealthState, episodes: list[Episodes]) -> list[bytes]:
+    """One blob per compressor of `state`."""
+    return [blob for part in dump_state_arrays(state, episodes) for blob in part.to_pylist()]
 
 
 def state_is_current(blob: bytes, config: HealthConfig) -> bool:
@@ -172,28 +228,31 @@ def state_is_current(blob: bytes, config: HealthConfig) -> bool:
 
 def load_states(blobs: list[bytes | None], config: HealthConfig) -> tuple[HealthState, list[Episodes]]:
     """The state of each compressor (None or a blob this model cannot read: from its first reading)."""
-    state = HealthState(len(blobs), config)
     width, lo, hi = _widths(config)
+    matrix = np.empty((len(blobs), width - (hi - lo)))
+    matrix[:] = _fresh_row(config)
     episodes: list[Episodes] = [{} for _ in blobs]
-    known = [i for i, b in enumerate(blobs) if b is not None and state_is_current(b, config)]
-    if not known:
-        return state, episodes
-    matrix = np.zeros((len(known), width))
-    for row, i in enumerate(known):
-        blob: bytes = blobs[i]  # type: ignore[assignment]
+    collecting: list[tuple[int, Floats]] = []
+    for i, blob in enumerate(blobs):
+        if blob is None or not state_is_current(blob, config):
+            continue
         stored = int.from_bytes(blob[len(_STATE_FORMAT) : _HEAD], "little")
         values = np.frombuffer(blob, np.float64, stored, _HEAD)
         if stored == width:
-            matrix[row] = values
-        else:
-            matrix[row, :lo], matrix[row, hi:] = values[:lo], values[lo:]
+            matrix[i, :lo], matrix[i, lo:] = values[:lo], values[hi:]
+            collecting.append((i, values[lo:hi]))
+        else:  # without the warm-up's buffers: zeros there
+            matrix[i] = values
         tail = blob[_HEAD + stored * 8 :]
         if tail:
             episodes[i] = {k: Episode(**e) for k, e in json.loads(tail).items()}
-    loaded = HealthState.from_matrix(matrix, config)
-    rows = np.array(known)
-    for name, array in loaded.arrays.items():
-        state.arrays[name][rows] = array
+    state = HealthState.from_matrix(matrix, config, without=_WARM)
+    for i, values in collecting:
+        at = 0
+        for name in _WARM:
+            field = state.arrays[name][i]
+            field[...] = values[at : at + field.size].reshape(field.shape)
+            at += field.size
     return state, episodes
 
 
@@ -221,17 +280,18 @@ class HealthStep:
 
     def __call__(self, table: pa.Table) -> pa.Table:
         if not table.num_rows:
-            return ROWS.empty_table()
+            return pa.Table.from_batches([], schema=ROWS)  # (Schema.empty_table imports pandas)
         starts = compressor_starts(table)
         ends = np.r_[starts[1:], table.num_rows]
         usable = ends - starts >= 2
+        picked = np.repeat(usable, ends - starts)  # the readings of the compressors stepped
         starts, ends = starts[usable], ends[usable]
         if not len(starts):
-            return ROWS.empty_table()
+            return pa.Table.from_batches([], schema=ROWS)  # (Schema.empty_table imports pandas)
         keys = list(
             zip(
-                table["organization"].take(pa.array(starts)).to_pylist(),
-                table["compressor_id"].take(pa.array(starts)).to_pylist(),
+                table["organization"].take(_ints(starts)).to_pylist(),
+                table["compressor_id"].take(_ints(starts)).to_pylist(),
                 strict=True,
             )
         )
@@ -243,9 +303,6 @@ class HealthStep:
         cutoff = times[ends - 2] // HOUR * HOUR  # each compressor's hours before it are final
         counts = ends - starts
         compressor = np.repeat(np.arange(len(starts)), counts)
-        picked = np.concatenate(
-            [np.arange(lo, hi) for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True)]
-        )
         times, values = times[picked], values[:, picked]
         fed = times < cutoff[compressor]
         result = fleet_step(
@@ -262,7 +319,7 @@ class HealthStep:
         _all_episodes(keys, episodes, result, limits, self.config, out)
         out.predictions(result, limits)
         last = np.where(state.last_hour > -(2**61), state.last_hour * HOUR, -1)
-        out.states(last, cutoff, dump_states(state, episodes))
+        out.states(last, cutoff, dump_state_arrays(state, episodes))
         return out.table()
 
 
@@ -365,12 +422,14 @@ def _message(episode_type: str, episode: Episode) -> str:
 
 class _Rows:
     """The step's output rows: the hours, predictions and states as columns of the whole batch, the
-    episodes (few) row by row (times as epoch microseconds)."""
+    episodes (few) row by row (times as epoch microseconds). Columns are built through their buffers
+    (pipeline/arrow.py: pa.array imports pandas wherever it is installed) and text columns as a few
+    distinct values taken by index."""
 
     def __init__(self, keys: list[tuple[str, str]]) -> None:
         self.keys = keys
-        self.organizations = pa.array([k[0] for k in keys], pa.string())
-        self.compressors = pa.array([k[1] for k in keys], pa.string())
+        self.organizations = python_array([k[0] for k in keys], pa.string())
+        self.compressors = python_array([k[1] for k in keys], pa.string())
         self.parts: list[pa.Table] = []
         self.episodes: dict[str, list[Any]] = {f.name: [] for f in ROWS}
 
@@ -379,10 +438,11 @@ class _Rows:
         n = len(compressor)
         if n == 0:
             return
+        index = _ints(compressor)
         given: dict[str, Any] = {
-            "organization": self.organizations.take(pa.array(compressor)),
-            "compressor_id": self.compressors.take(pa.array(compressor)),
-            "kind": pa.array([kind] * n, pa.string()),
+            "organization": self.organizations.take(index),
+            "compressor_id": self.compressors.take(index),
+            "kind": _labels([kind], np.zeros(n, dtype=np.int64)),
             "hour": None if hour is None else _times(hour),
             **columns,
         }
@@ -392,24 +452,25 @@ class _Rows:
     def hours(self, result: HealthOutput) -> None:
         """One row per hour the step processed, with its status."""
         judged = result.judged
-        status = np.where(judged, "judged", np.where(result.warmup, "warmup", "stopped"))
-        drivers = np.full(len(judged), None, dtype=object)
-        drivers[judged] = "[]"
+        status = np.where(judged, 0, np.where(result.warmup, 1, 2))
+        texts = ["[]"]  # the drivers: NULL unless judged, "[]" when judged without any
+        which = np.where(judged, 0, -1)
         for i in np.flatnonzero(judged & result.drivers.any(axis=0)).tolist():
             named = [(SENSORS[j], float(result.score[j, i])) for j in np.flatnonzero(result.drivers[:, i])]
             named.sort(key=lambda d: -abs(d[1]))
-            drivers[i] = json.dumps([{"sensor": s, "score": round(v, 3)} for s, v in named])
+            which[i] = len(texts)
+            texts.append(json.dumps([{"sensor": s, "score": round(v, 3)} for s, v in named]))
         health = np.round(result.health, 3)
         self._part(
             "hour",
             result.compressor,
             result.hour,
             {
-                "health_index": pa.array(health, pa.float64(), mask=np.isnan(health)),
-                "status": pa.array(status.tolist(), pa.string()),
-                "drivers": pa.array(drivers.tolist(), pa.string()),
-                "anomaly": pa.array(result.anomaly),
-                "prediction": pa.array(result.prediction),
+                "health_index": float_array(health, np.isnan(health)),
+                "status": _labels(["judged", "warmup", "stopped"], status),
+                "drivers": _labels(texts, which),
+                "anomaly": bool_array(result.anomaly),
+                "prediction": bool_array(result.prediction),
             },
         )
 
@@ -455,17 +516,18 @@ class _Rows:
                 )
         for metric, level, owners, rows, threshold, eta, low, high in parts:
             upper = np.round(high[rows], 3)
+            none = np.zeros(len(rows), dtype=bool)
             self._part(
                 "prediction",
                 owners,
                 result.hour[rows],
                 {
-                    "metric": pa.array([metric] * len(rows), pa.string()),
-                    "level": pa.array([level] * len(rows), pa.string()),
-                    "threshold_value": pa.array(threshold, pa.float64()),
-                    "hours": pa.array(np.round(eta[rows], 3), pa.float64()),
-                    "hours_low": pa.array(np.round(low[rows], 3), pa.float64()),
-                    "hours_high": pa.array(upper, pa.float64(), mask=np.isnan(upper)),
+                    "metric": _labels([metric], np.zeros(len(rows), dtype=np.int64)),
+                    "level": _labels([level], np.zeros(len(rows), dtype=np.int64)),
+                    "threshold_value": float_array(threshold, none),
+                    "hours": float_array(np.round(eta[rows], 3), none),
+                    "hours_low": float_array(np.round(low[rows], 3), none),
+                    "hours_high": float_array(upper, np.isnan(upper)),
                 },
             )
 
@@ -487,23 +549,44 @@ class _Rows:
         for name, column in self.episodes.items():
             column.append(row.get(name))
 
-    def states(self, last: Ints, cutoff: Ints, blobs: list[bytes]) -> None:
-        """Each compressor's state (`last`: its last processed hour, -1 when none yet)."""
-        self._part(
-            "state",
-            np.arange(len(blobs)),
-            last,
-            {"fed_until": _times(cutoff), "state": pa.array(blobs, pa.binary())},
-        )
+    def states(self, last: Ints, cutoff: Ints, blobs: list[pa.Array]) -> None:
+        """Each compressor's state (`last`: its last processed hour, -1 when none yet), `blobs` the
+        states in order (dump_state_arrays)."""
+        done = 0
+        for part in blobs:
+            rows = np.arange(done, done + len(part))
+            done += len(part)
+            self._part("state", rows, last[rows], {"fed_until": _times(cutoff[rows]), "state": part})
 
     def table(self) -> pa.Table:
         episodes = python_table(self.episodes, ROWS)
         return pa.concat_tables([*self.parts, episodes]) if self.parts else episodes
 
 
+def _ints(values: Ints) -> pa.Array:
+    """An int64 Arrow array of `values` (no NULL)."""
+    data = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
+
+
+def _labels(texts: list[str], which: Ints) -> pa.Array:
+    """A string column: texts[which], NULL where `which` is -1."""
+    null = np.asarray(which) < 0
+    data = pa.py_buffer(np.where(null, 0, which).astype(np.int64))
+    nulls = int(null.sum())
+    valid = pa.py_buffer(np.packbits(~null, bitorder="little")) if nulls else None
+    index = pa.Array.from_buffers(pa.int64(), len(null), [valid, data], null_count=nulls)
+    return python_array(texts, pa.string()).take(index)
+
+
 def _times(epoch: Ints) -> pa.Array:
     """Epoch seconds as timestamps, -1 as NULL."""
-    return pa.array(np.asarray(epoch, dtype=np.int64) * 1_000_000, TIME, mask=np.asarray(epoch) < 0)
+    epoch = np.asarray(epoch, dtype=np.int64)
+    null = epoch < 0
+    nulls = int(null.sum())
+    valid = pa.py_buffer(np.packbits(~null, bitorder="little")) if nulls else None
+    data = pa.py_buffer(np.where(null, 0, epoch) * 1_000_000)
+    return pa.Array.from_buffers(TIME, len(epoch), [valid, data], null_count=nulls)
 
 
 def _micros(epoch: int | None) -> int | None:
@@ -557,10 +640,16 @@ def run_health(engine: TransformEngine, step: HealthStep, silver: str, output: P
     return sorted(output.rglob("*.parquet"))
 
 
-def split(local: DuckDBEngine, rows: list[Path], staged: dict[str, Path], kept: dict[str, str]) -> None:
-    """The step's rows into the four tables' staged directories; `kept[table]` (SQL) adds rows kept
-    from the current version."""
-    source = read_parquet(rows)
+def split(
+    local: DuckDBEngine,
+    source: str,
+    staged: dict[str, Path],
+    kept: dict[str, str],
+    states: Callable[[str], str] = lambda sql: sql,
+) -> None:
+    """The step's rows (the relation `source`) into the four tables' staged directories; `kept[table]`
+    (SQL) adds rows kept from the current version; `states` completes the state table's SQL (its
+    recent counts)."""
     selects = {
         HEALTH: (
             "organization, compressor_id, hour, health_index, status, drivers, anomaly, prediction",
@@ -583,6 +672,12 @@ def split(local: DuckDBEngine, rows: list[Path], staged: dict[str, Path], kept: 
         sql = f"SELECT {columns} FROM {source} WHERE kind = '{kinds[table]}'"
         if table in kept:
             sql = f"{sql} UNION ALL BY NAME {kept[table]}"
+        if table == HEALTH_STATE:
+            # one file, snappy: the states are tens of MB of floats, rewritten every pass and read by the
+            # next (zstd took twice the CPU to write them for a fifth fewer bytes)
+            target = sql_text(str(staged[table] / "part-0.parquet"))
+            local.con.execute(f"COPY ({states(sql)}) TO {target} (FORMAT parquet, COMPRESSION snappy)")
+            continue
         copy_parquet(local.con, sql, staged[table], partition_by)
 
 
@@ -667,21 +762,30 @@ class HealthStage:
         states: dict[tuple[str, str], bytes] = {}
         starts: list[dict[str, Any]] = []
         fresh: list[dict[str, Any]] = []
-        for organization, compressor, blob, last_hour, recent_count in self.local.rows(
-            "SELECT s.organization, s.compressor_id, s.state, s.last_hour, s.recent_count "
-            f"FROM health_old_state AS s JOIN ({changed}) AS c "
+        # through Arrow (tens of MB of states; a timestamp column's to_pylist imports pandas)
+        old = self.local.con.sql(
+            "SELECT s.organization, s.compressor_id, s.state, EPOCH_US(s.last_hour) AS last_hour, "
+            f"s.recent_count FROM health_old_state AS s JOIN ({changed}) AS c "
             "ON c.organization = s.organization AND c.compressor_id = s.compressor_id"
+        ).to_arrow_table()
+        for organization, compressor, blob, last_micros, recent_count in zip(
+            old["organization"].to_pylist(),
+            old["compressor_id"].to_pylist(),
+            _blobs(old["state"]),
+            old["last_hour"].to_pylist(),
+            old["recent_count"].to_pylist(),
+            strict=True,
         ):
             key = {"organization": str(organization), "compressor_id": str(compressor)}
             if counts.get((key["organization"], key["compressor_id"]), 0) != recent_count:
                 fresh.append(key)  # a reading arrived late into its processed hours
                 continue
-            if not state_is_current(bytes(blob), self.config):
+            if blob is None or not state_is_current(blob, self.config):
                 fresh.append(key)  # a state of another model version: computed again from all silver
                 continue
-            states[(key["organization"], key["compressor_id"])] = bytes(blob)
-            if last_hour is not None:
-                starts.append({**key, "start_at": last_hour + timedelta(hours=1)})
+            states[(key["organization"], key["compressor_id"])] = blob
+            if last_micros is not None:
+                starts.append({**key, "start_at": _EPOCH + timedelta(microseconds=last_micros, hours=1)})
         step = HealthStep(contexts(self.local, self._maintenance(), states), self.config)
         if starts:
             self.local.bind_rows(
@@ -706,18 +810,26 @@ class HealthStage:
             f"SELECT s.* FROM {read_parquet(reaching)} AS s JOIN ({changed}) AS c "
             "ON c.organization = s.organization AND c.compressor_id = s.compressor_id"
         )
-        rows = run_health(self.local, step, source, self.local.scratch("health_rows"))
-        self._stage(rows, fresh="SELECT organization, compressor_id FROM health_fresh", incremental=True)
+        # the step's rows stay in memory (an hour's: each compressor's state, tens of MB, and a few rows)
+        self.local.bind_sql("health_silver", source)
+        self.local.bind_sql("health_input", load_sql("health_input"))
+        self.local.map_compressors("health_step", "health_input", step)
+        rows = self.local.con.sql(load_sql("health_rows")).to_arrow_table()
+        self.local.con.register("health_new_rows", rows)
+        self.local.bind_sql("health_new", "SELECT * FROM health_new_rows")
+        self._stage(None, fresh="SELECT organization, compressor_id FROM health_fresh", incremental=True)
 
-    def _stage(self, rows: list[Path], fresh: str | None, incremental: bool = False) -> None:
+    def _stage(self, rows: list[Path] | None, fresh: str | None, incremental: bool = False) -> None:
         """The step's rows into the next versions of the four tables. Full pass (`fresh` None): its
         rows only (the other organizations' are added by Tables.keep_others). Otherwise the current
         rows are kept, except those the step replaces: a fresh compressor's rows, a processed one's
         state, the predictions of one that judged a new hour (as of its newest hour: one whose new
         readings made no hour final keeps those of the hour it processed last, as a full run would
-        compute them), an episode the step wrote again."""
+        compute them), an episode the step wrote again. `rows`: the step's files (None: the step's
+        rows are in `health_new` already)."""
         local = self.local
-        local.bind_parquet("health_new", rows)
+        if rows is not None:
+            local.bind_parquet("health_new", rows)
         local.bind_sql(
             "health_processed",
             "SELECT DISTINCT organization, compressor_id FROM health_new WHERE kind = 'state'",
@@ -749,8 +861,7 @@ class HealthStage:
                 columns = STATE_COLUMNS if table == HEALTH_STATE else "*"
                 kept[table] = f"SELECT {columns} FROM {read_parquet(old)} WHERE {where}"
             self.tables.complete.update(HEALTH_TABLES)
-        split(local, rows, staged, kept)
-        self._recent_counts(staged[HEALTH_STATE])
+        split(local, "health_new", staged, kept, self._recent_counts)
 
     def _staged(self, table: str) -> Path:
         self.tables.staged[table] = self.lake.stage(table, self.version)
@@ -767,11 +878,11 @@ class HealthStage:
         rewritten = set(files_from(old, first))
         return [f for f in old if f not in rewritten], sorted(rewritten)
 
-    def _recent_counts(self, directory: Path) -> None:
-        """Each state row with its compressor's count of silver readings in the late window before
-        `fed_until` (how the next run tells a late reading)."""
-        files = sorted(directory.rglob("*.parquet"))
-        self.local.bind_parquet("health_written_state", files)
+    def _recent_counts(self, states: str) -> str:
+        """The state rows `states` (SQL) each with its compressor's count of silver readings in the late
+        window before `fed_until` (how the next run tells a late reading); the state table is written
+        once, with them."""
+        self.local.bind_sql("health_written_state", states)
         silver = self.tables.files("silver/readings")
         recent = self.local.rows("SELECT MIN(fed_until) FROM health_written_state")[0][0]
         window = (
@@ -779,17 +890,11 @@ class HealthStage:
             if not isinstance(recent, datetime)
             else files_from(silver, recent - timedelta(hours=LATE_WINDOW_HOURS))
         )
-        counted = self.local.scratch("health_state_counted") / "state.parquet"
-        self.local.con.execute(
-            f"COPY (SELECT s.*, COALESCE(n.readings, 0) AS recent_count "
-            f"FROM {read_parquet(files)} AS s "
+        return (
+            "SELECT s.*, COALESCE(n.readings, 0) AS recent_count FROM health_written_state AS s "
             f"LEFT JOIN ({_count_sql(window, 'health_written_state', named='readings')}) AS n "
-            "ON n.organization = s.organization AND n.compressor_id = s.compressor_id) "
-            f"TO '{counted}' (FORMAT parquet)"
+            "ON n.organization = s.organization AND n.compressor_id = s.compressor_id"
         )
-        for f in files:
-            f.unlink()
-        counted.rename(directory / "part-0.parquet")
 
 
 REWRITTEN_EPISODES = (
@@ -804,6 +909,22 @@ _NO_START = (
 _NO_COMPRESSORS = (
     "SELECT CAST(NULL AS VARCHAR) AS organization, CAST(NULL AS VARCHAR) AS compressor_id WHERE FALSE"
 )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _blobs(column: pa.ChunkedArray) -> list[bytes | None]:
+    """A binary column's values as bytes, through its buffers."""
+    out: list[bytes | None] = []
+    for chunk in column.chunks:
+        _, offsets, data = chunk.buffers()
+        at = np.frombuffer(offsets, np.int32, len(chunk) + 1, chunk.offset * 4).tolist()
+        valid = chunk.is_valid().to_pylist() if chunk.null_count else None
+        view = memoryview(data) if data is not None else memoryview(b"")
+        for i in range(len(chunk)):
+            out.append(bytes(view[at[i] : at[i + 1]]) if valid is None or valid[i] else None)
+    return out
 
 
 def _count_sql(silver: list[Path], states: str, named: str = "n") -> str:
