@@ -66,12 +66,15 @@ from altaviz.health import (
 from altaviz.health.model import Floats, Ints
 from altaviz.pipeline.arrow import bool_array, float_array, numpy_values, python_array, python_table
 from altaviz.pipeline.engine import (
+    COMPRESSOR_BATCH_ROWS,
+    COMPRESSOR_ORDER,
     DuckDBEngine,
     TransformEngine,
     copy_parquet,
     load_sql,
     read_parquet,
     sql_text,
+    whole_compressors,
 )
 from altaviz.pipeline.incremental import files_from
 from altaviz.pipeline.rolling import compressor_starts
@@ -144,6 +147,7 @@ Episodes = dict[str, Episode]
 # can be (blobs straight into the matrix without the warm-up buffers, and from it straight into one
 # Arrow buffer; the buffers only for the compressors collecting a warm-up).
 _STATE_FORMAT = b"AVHS2"
+Blob = bytes | memoryview  # a state blob, or a view of one in an Arrow buffer
 _HEAD = len(_STATE_FORMAT) + 4
 _WARM = ("warm_x", "warm_y")  # adjacent in the layout
 _ARROW_BYTES = 2**31 - 1  # a binary array's offsets are int32: bigger batches of states are split
@@ -218,23 +222,23 @@ def dump_states(state: HealthState, episodes: list[Episodes]) -> list[bytes]:
     return [blob for part in dump_state_arrays(state, episodes) for blob in part.to_pylist()]
 
 
-def state_is_current(blob: bytes, config: HealthConfig) -> bool:
+def state_is_current(blob: Blob, config: HealthConfig) -> bool:
     """Whether this model (its configuration) can continue from the blob; another one starts the
     compressor afresh from all of its silver."""
     width, lo, hi = _widths(config)
     stored = int.from_bytes(blob[len(_STATE_FORMAT) : _HEAD], "little")
-    return blob.startswith(_STATE_FORMAT) and stored in (width, width - (hi - lo))
+    return bytes(blob[: len(_STATE_FORMAT)]) == _STATE_FORMAT and stored in (width, width - (hi - lo))
 
 
-def load_states(blobs: list[bytes | None], config: HealthConfig) -> tuple[HealthState, list[Episodes]]:
+def load_states(blobs: list[Blob | None], config: HealthConfig) -> tuple[HealthState, list[Episodes]]:
     """The state of each compressor (None or a blob this model cannot read: from its first reading)."""
     width, lo, hi = _widths(config)
     matrix = np.empty((len(blobs), width - (hi - lo)))
-    matrix[:] = _fresh_row(config)
     episodes: list[Episodes] = [{} for _ in blobs]
     collecting: list[tuple[int, Floats]] = []
     for i, blob in enumerate(blobs):
         if blob is None or not state_is_current(blob, config):
+            matrix[i] = _fresh_row(config)
             continue
         stored = int.from_bytes(blob[len(_STATE_FORMAT) : _HEAD], "little")
         values = np.frombuffer(blob, np.float64, stored, _HEAD)
@@ -244,8 +248,8 @@ def load_states(blobs: list[bytes | None], config: HealthConfig) -> tuple[Health
         else:  # without the warm-up's buffers: zeros there
             matrix[i] = values
         tail = blob[_HEAD + stored * 8 :]
-        if tail:
-            episodes[i] = {k: Episode(**e) for k, e in json.loads(tail).items()}
+        if len(tail):
+            episodes[i] = {k: Episode(**e) for k, e in json.loads(bytes(tail)).items()}
     state = HealthState.from_matrix(matrix, config, without=_WARM)
     for i, values in collecting:
         at = 0
@@ -266,7 +270,7 @@ class Context:
     warning: tuple[float, ...]  # per SENSORS, NaN where none
     critical: tuple[float, ...]
     resets: tuple[int, ...] = ()  # epoch seconds of maintenance events
-    state: bytes | None = None  # its last run's state (None: from its first reading)
+    state: Blob | None = None  # its last run's state (None: from its first reading)
 
 
 @dataclass
@@ -599,7 +603,7 @@ def _micros(epoch: int | None) -> int | None:
 def contexts(
     local: DuckDBEngine,
     maintenance: list[Path] | None,
-    states: dict[tuple[str, str], bytes] | None = None,
+    states: dict[tuple[str, str], Blob] | None = None,
 ) -> dict[tuple[str, str], Context]:
     """Each compressor's limits (the pass's compressor_thresholds), maintenance events and state."""
     rows = local.rows(
@@ -759,7 +763,7 @@ class HealthStage:
                 (str(o), str(c)): int(n)
                 for o, c, n in self.local.rows(_count_sql(window, "health_old_state"))
             }
-        states: dict[tuple[str, str], bytes] = {}
+        states: dict[tuple[str, str], Blob] = {}
         starts: list[dict[str, Any]] = []
         fresh: list[dict[str, Any]] = []
         # through Arrow (tens of MB of states; a timestamp column's to_pylist imports pandas)
@@ -810,12 +814,17 @@ class HealthStage:
             f"SELECT s.* FROM {read_parquet(reaching)} AS s JOIN ({changed}) AS c "
             "ON c.organization = s.organization AND c.compressor_id = s.compressor_id"
         )
-        # the step's rows stay in memory (an hour's: each compressor's state, tens of MB, and a few rows)
+        # An incremental pass runs here, on the local engine: the step is called on the input's
+        # batches directly (map_compressors' streaming, without DuckDB reading the step's output
+        # back) and its rows stay in memory (an hour's: each compressor's state, tens of MB, and a few).
         self.local.bind_sql("health_silver", source)
         self.local.bind_sql("health_input", load_sql("health_input"))
-        self.local.map_compressors("health_step", "health_input", step)
-        rows = self.local.con.sql(load_sql("health_rows")).to_arrow_table()
-        self.local.con.register("health_new_rows", rows)
+        reader = self.local.con.sql(
+            f"SELECT * FROM health_input ORDER BY {', '.join(COMPRESSOR_ORDER)}"
+        ).to_arrow_reader(COMPRESSOR_BATCH_ROWS)
+        batches = list(whole_compressors(reader, step))
+        empty = step(pa.Table.from_batches([], schema=reader.schema))
+        self.local.con.register("health_new_rows", pa.Table.from_batches(batches, schema=empty.schema))
         self.local.bind_sql("health_new", "SELECT * FROM health_new_rows")
         self._stage(None, fresh="SELECT organization, compressor_id FROM health_fresh", incremental=True)
 
@@ -858,6 +867,11 @@ class HealthStage:
                     HEALTH_STATE: not_processed,
                     EPISODES: f"{not_fresh} AND {REWRITTEN_EPISODES}",
                 }[table]
+                if (
+                    table == HEALTH_STATE
+                    and not local.rows(f"SELECT COUNT(*) FROM {read_parquet(old)} WHERE {where}")[0][0]
+                ):
+                    continue  # every state replaced (an hour's usual case): tens of MB not read again
                 columns = STATE_COLUMNS if table == HEALTH_STATE else "*"
                 kept[table] = f"SELECT {columns} FROM {read_parquet(old)} WHERE {where}"
             self.tables.complete.update(HEALTH_TABLES)
@@ -914,16 +928,16 @@ _NO_COMPRESSORS = (
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _blobs(column: pa.ChunkedArray) -> list[bytes | None]:
-    """A binary column's values as bytes, through its buffers."""
-    out: list[bytes | None] = []
+def _blobs(column: pa.ChunkedArray) -> list[Blob | None]:
+    """A binary column's values, views of its buffers (tens of MB of states are not copied)."""
+    out: list[Blob | None] = []
     for chunk in column.chunks:
         _, offsets, data = chunk.buffers()
         at = np.frombuffer(offsets, np.int32, len(chunk) + 1, chunk.offset * 4).tolist()
         valid = chunk.is_valid().to_pylist() if chunk.null_count else None
         view = memoryview(data) if data is not None else memoryview(b"")
         for i in range(len(chunk)):
-            out.append(bytes(view[at[i] : at[i + 1]]) if valid is None or valid[i] else None)
+            out.append(view[at[i] : at[i + 1]] if valid is None or valid[i] else None)
     return out
 
 
