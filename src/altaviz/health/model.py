@@ -265,18 +265,30 @@ class HealthState:
             column += math.prod(shape)
         raise KeyError(name)
 
-    def matrix(self, without: tuple[str, ...] = ()) -> Floats:
+    def matrix(self, without: tuple[str, ...] = (), rows: slice = slice(None)) -> Floats:
         """(compressors, width): every field as float64 (integers here are exact in float64), in the
-        layout's order; the fields named in `without` left out."""
-        n = len(self)
+        layout's order; the fields named in `without` left out; only the compressors `rows` if given."""
+        n = len(range(len(self))[rows])
         layout = _layout(self.config)
         widths = [(name, math.prod(shape)) for name, _, shape, _ in layout if name not in without]
         out = np.empty((n, sum(size for _, size in widths)))
         column = 0
         for name, size in widths:
-            out[:, column : column + size] = self.arrays[name].reshape(n, size)
+            out[:, column : column + size] = self.arrays[name][rows].reshape(n, size)
             column += size
         return out
+
+    def set_rows(self, first: int, matrix: Floats, without: tuple[str, ...] = ()) -> None:
+        """Compressors `first`, `first` + 1, … from `matrix()`'s rows (the fields in `without` kept)."""
+        column, rows = 0, slice(first, first + len(matrix))
+        for name, _, shape, _ in _layout(self.config):
+            if name in without:
+                continue
+            size = math.prod(shape)
+            self.arrays[name][rows] = matrix[:, column : column + size].reshape(len(matrix), *shape)
+            column += size
+        if column != matrix.shape[1]:
+            raise ValueError(f"a state of {matrix.shape[1]} values where this model keeps {column}")
 
     @staticmethod
     def from_matrix(
