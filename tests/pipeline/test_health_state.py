@@ -383,3 +383,35 @@ def test_the_step_does_not_import_pandas(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False", "True"]
+
+
+def test_a_fleets_states_written_and_read_in_chunks_equal_the_reference() -> None:
+    """More compressors than one chunk of the state's read and write (pipeline/health.py _CHUNK)."""
+    config = HealthConfig()
+    rng = np.random.default_rng(5)
+    count = 2 * health._CHUNK + 37
+    state = HealthState(count, config)
+    for array in state.arrays.values():
+        if array.dtype == np.float64:
+            array[...] = rng.standard_normal(array.shape)
+        elif array.dtype == np.int64:
+            array[...] = rng.integers(-1000, 1000, array.shape)
+        else:
+            array[...] = rng.random(array.shape) < 0.5
+    state.warm_n[...] = np.where(rng.random(count) < 0.2, 7, 0)  # a fifth collecting a warm-up
+    for name in ("warm_x", "warm_y"):
+        state.arrays[name][state.warm_n == 0] = 0.0  # no warm-up: zeros, as the model keeps them
+    episodes: list[Any] = [
+        {"prediction": Episode(3600 * c, "vibration_mms", 30.5, 8.0, 3600 * c, 2)} if c % 11 == 0 else {}
+        for c in range(count)
+    ]
+    blobs = dump_states(state, episodes)
+    assert blobs == _reference_dump(state, episodes)
+    missing = [None if c % 97 == 0 else blob for c, blob in enumerate(blobs)]
+    ours, our_episodes = load_states(missing, config)
+    theirs, their_episodes = _reference_load(missing, config)
+    assert our_episodes == their_episodes
+    for name, array in theirs.arrays.items():
+        assert array.dtype == ours.arrays[name].dtype and np.array_equal(
+            array, ours.arrays[name], equal_nan=True
+        )

@@ -43,7 +43,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -150,6 +150,7 @@ _STATE_FORMAT = b"AVHS2"
 Blob = bytes | memoryview  # a state blob, or a view of one in an Arrow buffer
 _HEAD = len(_STATE_FORMAT) + 4
 _WARM = ("warm_x", "warm_y")  # adjacent in the layout
+_CHUNK = 256  # compressors through one small matrix at a time (a fleet's would be tens of MB of new pages)
 _ARROW_BYTES = 2**31 - 1  # a binary array's offsets are int32: bigger batches of states are split
 
 
@@ -176,7 +177,6 @@ def dump_state_arrays(state: HealthState, episodes: list[Episodes]) -> list[pa.A
     arrays (one unless they pass 2 GB)."""
     width, lo, hi = _widths(state.config)
     short = width - (hi - lo)
-    rows = state.matrix(without=_WARM).view(np.uint8)  # (compressors, 8 × short)
     collecting = state.warm_n > 0
     tails = [
         json.dumps({k: e.__dict__ for k, e in open_.items()}).encode() if open_ else b"" for open_ in episodes
@@ -194,20 +194,24 @@ def dump_state_arrays(state: HealthState, episodes: list[Episodes]) -> list[pa.A
         offsets[1:] = ends[: last - first]
         data = np.empty(int(offsets[-1]), dtype=np.uint8)
         for c in range(first, last):
+            if c == first or c % _CHUNK == 0:  # the next compressors' rows (compressors, 8 × short)
+                top = c
+                rows = state.matrix(without=_WARM, rows=slice(c, min(last, c - c % _CHUNK + _CHUNK)))
+                rows = rows.view(np.uint8)
             at = int(offsets[c - first])
             data[at : at + _HEAD] = heads[width if collecting[c] else short]
             at += _HEAD
             if collecting[c]:
-                data[at : at + 8 * lo] = rows[c, : 8 * lo]
+                data[at : at + 8 * lo] = rows[c - top, : 8 * lo]
                 at += 8 * lo
                 for buffer in warm:
                     values = buffer[c].astype(np.float64).view(np.uint8)
                     data[at : at + len(values)] = values
                     at += len(values)
-                data[at : at + 8 * (short - lo)] = rows[c, 8 * lo :]
+                data[at : at + 8 * (short - lo)] = rows[c - top, 8 * lo :]
                 at += 8 * (short - lo)
             else:
-                data[at : at + 8 * short] = rows[c]
+                data[at : at + 8 * short] = rows[c - top]
                 at += 8 * short
             if tails[c]:
                 data[at : at + len(tails[c])] = np.frombuffer(tails[c], np.uint8)
@@ -230,27 +234,31 @@ def state_is_current(blob: Blob, config: HealthConfig) -> bool:
     return bytes(blob[: len(_STATE_FORMAT)]) == _STATE_FORMAT and stored in (width, width - (hi - lo))
 
 
-def load_states(blobs: list[Blob | None], config: HealthConfig) -> tuple[HealthState, list[Episodes]]:
+def load_states(blobs: Sequence[Blob | None], config: HealthConfig) -> tuple[HealthState, list[Episodes]]:
     """The state of each compressor (None or a blob this model cannot read: from its first reading)."""
     width, lo, hi = _widths(config)
-    matrix = np.empty((len(blobs), width - (hi - lo)))
+    state = HealthState(len(blobs), config)
+    matrix = np.empty((min(_CHUNK, len(blobs)), width - (hi - lo)))
     episodes: list[Episodes] = [{} for _ in blobs]
     collecting: list[tuple[int, Floats]] = []
-    for i, blob in enumerate(blobs):
-        if blob is None or not state_is_current(blob, config):
-            matrix[i] = _fresh_row(config)
-            continue
-        stored = int.from_bytes(blob[len(_STATE_FORMAT) : _HEAD], "little")
-        values = np.frombuffer(blob, np.float64, stored, _HEAD)
-        if stored == width:
-            matrix[i, :lo], matrix[i, lo:] = values[:lo], values[hi:]
-            collecting.append((i, values[lo:hi]))
-        else:  # without the warm-up's buffers: zeros there
-            matrix[i] = values
-        tail = blob[_HEAD + stored * 8 :]
-        if len(tail):
-            episodes[i] = {k: Episode(**e) for k, e in json.loads(bytes(tail)).items()}
-    state = HealthState.from_matrix(matrix, config, without=_WARM)
+    for first in range(0, len(blobs), _CHUNK):
+        part = matrix[: min(_CHUNK, len(blobs) - first)]
+        for row, i in enumerate(range(first, first + len(part))):
+            blob = blobs[i]
+            if blob is None or not state_is_current(blob, config):
+                part[row] = _fresh_row(config)
+                continue
+            stored = int.from_bytes(blob[len(_STATE_FORMAT) : _HEAD], "little")
+            values = np.frombuffer(blob, np.float64, stored, _HEAD)
+            if stored == width:
+                part[row, :lo], part[row, lo:] = values[:lo], values[hi:]
+                collecting.append((i, values[lo:hi]))
+            else:  # without the warm-up's buffers: zeros there
+                part[row] = values
+            tail = blob[_HEAD + stored * 8 :]
+            if len(tail):
+                episodes[i] = {k: Episode(**e) for k, e in json.loads(bytes(tail)).items()}
+        state.set_rows(first, part, without=_WARM)
     for i, values in collecting:
         at = 0
         for name in _WARM:
@@ -606,15 +614,13 @@ def contexts(
     states: dict[tuple[str, str], Blob] | None = None,
 ) -> dict[tuple[str, str], Context]:
     """Each compressor's limits (the pass's compressor_thresholds), maintenance events and state."""
-    rows = local.rows(
-        "SELECT organization, compressor_id, metric, warning, critical FROM compressor_thresholds"
+    # one row per compressor, its limits in SENSORS order (not one row per metric: 6 × the rows to Python)
+    pivot = ", ".join(
+        f"MAX({level}) FILTER (WHERE metric = {sql_text(s)})"
+        for level in ("warning", "critical")
+        for s in SENSORS
     )
-    limits: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
-    for organization, compressor, metric, warning, critical in rows:
-        limits.setdefault((str(organization), str(compressor)), {})[str(metric)] = (
-            float(warning),
-            math.nan if critical is None else float(critical),
-        )
+    rows = local.rows(f"SELECT organization, compressor_id, {pivot} FROM compressor_thresholds GROUP BY 1, 2")
     resets: dict[tuple[str, str], list[int]] = {}
     if maintenance:
         for organization, compressor, epoch in local.rows(
@@ -625,10 +631,12 @@ def contexts(
             resets.setdefault((str(organization), str(compressor)), []).append(int(epoch))
     states = states or {}
     found: dict[tuple[str, str], Context] = {}
-    for key, by_metric in limits.items():
+    six = len(SENSORS)
+    for organization, compressor, *values in rows:
+        key = (str(organization), str(compressor))
         found[key] = Context(
-            tuple(by_metric[s][0] for s in SENSORS),
-            tuple(by_metric[s][1] for s in SENSORS),
+            tuple(float(v) for v in values[:six]),
+            tuple(math.nan if v is None else float(v) for v in values[six:]),
             tuple(resets.get(key, ())),
             states.get(key),
         )
