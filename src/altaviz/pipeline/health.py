@@ -835,6 +835,7 @@ class HealthStage:
         self.local.con.register("health_new_rows", pa.Table.from_batches(batches, schema=empty.schema))
         self.local.bind_sql("health_new", "SELECT * FROM health_new_rows")
         self._stage(None, fresh="SELECT organization, compressor_id FROM health_fresh", incremental=True)
+        self.local.con.unregister("health_new_rows")  # its states (tens of MB) are written: let them go
 
     def _stage(self, rows: list[Path] | None, fresh: str | None, incremental: bool = False) -> None:
         """The step's rows into the next versions of the four tables. Full pass (`fresh` None): its
