@@ -43,8 +43,9 @@ from __future__ import annotations
 import functools
 import json
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +63,19 @@ from altaviz.health import (
     Limits,
     fleet_step,
 )
-from altaviz.health.model import Ints
+from altaviz.health.model import Floats, Ints
 from altaviz.pipeline.arrow import bool_array, float_array, numpy_values, python_array, python_table
-from altaviz.pipeline.engine import DuckDBEngine, TransformEngine, copy_parquet, load_sql, read_parquet
+from altaviz.pipeline.engine import (
+    COMPRESSOR_BATCH_ROWS,
+    COMPRESSOR_ORDER,
+    DuckDBEngine,
+    TransformEngine,
+    copy_parquet,
+    load_sql,
+    read_parquet,
+    sql_text,
+    whole_compressors,
+)
 from altaviz.pipeline.incremental import files_from
 from altaviz.pipeline.rolling import compressor_starts
 from altaviz.pipeline.stages import Tables, chunk_of, fleet_chunks
@@ -132,9 +143,15 @@ Episodes = dict[str, Episode]
 # buffers while no warm-up is being collected), then its open
 # episodes as JSON (empty when none). A batch of compressors is read and written as one matrix, so
 # an incremental hour costs microseconds a compressor here (the JSON header of each of ~40 fields of
-# the previous format took 0.3 ms).
+# the previous format took 0.3 ms). A fleet's states are tens of MB: they are copied as few times as
+# can be (blobs straight into the matrix without the warm-up buffers, and from it straight into one
+# Arrow buffer; the buffers only for the compressors collecting a warm-up).
 _STATE_FORMAT = b"AVHS2"
+Blob = bytes | memoryview  # a state blob, or a view of one in an Arrow buffer
 _HEAD = len(_STATE_FORMAT) + 4
+_WARM = ("warm_x", "warm_y")  # adjacent in the layout
+_CHUNK = 256  # compressors through one small matrix at a time (a fleet's would be tens of MB of new pages)
+_ARROW_BYTES = 2**31 - 1  # a binary array's offsets are int32: bigger batches of states are split
 
 
 @functools.cache
@@ -142,58 +159,112 @@ def _widths(config: HealthConfig) -> tuple[int, int, int]:
     """The row's width, and the columns of the warm-up's buffers (warm_x, warm_y: zeros whenever no
     warm-up is being collected, so a row without them is stored, about half the bytes)."""
     template = HealthState(0, config)
-    lo, _ = template.columns("warm_x")
-    _, hi = template.columns("warm_y")
+    lo, _ = template.columns(_WARM[0])
+    _, hi = template.columns(_WARM[-1])
     return template.width(), lo, hi
 
 
-def dump_states(state: HealthState, episodes: list[Episodes]) -> list[bytes]:
-    """One blob per compressor of `state` (arrays and JSON, no pickle)."""
+@functools.cache
+def _fresh_row(config: HealthConfig) -> Floats:
+    """A compressor's state before its first reading, as a row of the matrix without the warm-up."""
+    row: Floats = HealthState(1, config).matrix(without=_WARM)[0]
+    row.flags.writeable = False
+    return row
+
+
+def dump_state_arrays(state: HealthState, episodes: list[Episodes]) -> list[pa.Array]:
+    """The blob of each compressor of `state` (arrays and JSON, no pickle), in order, as Arrow binary
+    arrays (one unless they pass 2 GB)."""
     width, lo, hi = _widths(state.config)
-    matrix = state.matrix()
-    short = np.concatenate([matrix[:, :lo], matrix[:, hi:]], axis=1)
+    short = width - (hi - lo)
     collecting = state.warm_n > 0
-    heads = {w: _STATE_FORMAT + w.to_bytes(4, "little") for w in (width, width - (hi - lo))}
-    out = []
-    for c, open_ in enumerate(episodes):
-        row = matrix[c] if collecting[c] else short[c]
-        tail = json.dumps({k: e.__dict__ for k, e in open_.items()}).encode() if open_ else b""
-        out.append(b"".join([heads[len(row)], row.tobytes(), tail]))
-    return out
+    tails = [
+        json.dumps({k: e.__dict__ for k, e in open_.items()}).encode() if open_ else b"" for open_ in episodes
+    ]
+    lengths = _HEAD + 8 * np.where(collecting, width, short)
+    lengths += np.fromiter(map(len, tails), np.int64, len(tails))
+    heads = {w: np.frombuffer(_STATE_FORMAT + w.to_bytes(4, "little"), np.uint8) for w in (width, short)}
+    warm = [state.arrays[name].reshape(len(state), -1) for name in _WARM]
+    arrays: list[pa.Array] = []
+    first = 0
+    while first < len(episodes):
+        ends = np.cumsum(lengths[first:])
+        last = first + max(1, int(np.searchsorted(ends, _ARROW_BYTES, side="right")))
+        offsets = np.zeros(last - first + 1, dtype=np.int32)
+        offsets[1:] = ends[: last - first]
+        data = np.empty(int(offsets[-1]), dtype=np.uint8)
+        for c in range(first, last):
+            if c == first or c % _CHUNK == 0:  # the next compressors' rows (compressors, 8 × short)
+                top = c
+                rows = state.matrix(without=_WARM, rows=slice(c, min(last, c - c % _CHUNK + _CHUNK)))
+                rows = rows.view(np.uint8)
+            at = int(offsets[c - first])
+            data[at : at + _HEAD] = heads[width if collecting[c] else short]
+            at += _HEAD
+            if collecting[c]:
+                data[at : at + 8 * lo] = rows[c - top, : 8 * lo]
+                at += 8 * lo
+                for buffer in warm:
+                    values = buffer[c].astype(np.float64).view(np.uint8)
+                    data[at : at + len(values)] = values
+                    at += len(values)
+                data[at : at + 8 * (short - lo)] = rows[c - top, 8 * lo :]
+                at += 8 * (short - lo)
+            else:
+                data[at : at + 8 * short] = rows[c - top]
+                at += 8 * short
+            if tails[c]:
+                data[at : at + len(tails[c])] = np.frombuffer(tails[c], np.uint8)
+        buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+        arrays.append(pa.Array.from_buffers(pa.binary(), last - first, buffers))
+        first = last
+    return arrays
 
 
-def state_is_current(blob: bytes, config: HealthConfig) -> bool:
+def dump_states(state: HealthState, episodes: list[Episodes]) -> list[bytes]:
+    """One blob per compressor of `state`."""
+    return [blob for part in dump_state_arrays(state, episodes) for blob in part.to_pylist()]
+
+
+def state_is_current(blob: Blob, config: HealthConfig) -> bool:
     """Whether this model (its configuration) can continue from the blob; another one starts the
     compressor afresh from all of its silver."""
     width, lo, hi = _widths(config)
     stored = int.from_bytes(blob[len(_STATE_FORMAT) : _HEAD], "little")
-    return blob.startswith(_STATE_FORMAT) and stored in (width, width - (hi - lo))
+    return bytes(blob[: len(_STATE_FORMAT)]) == _STATE_FORMAT and stored in (width, width - (hi - lo))
 
 
-def load_states(blobs: list[bytes | None], config: HealthConfig) -> tuple[HealthState, list[Episodes]]:
+def load_states(blobs: Sequence[Blob | None], config: HealthConfig) -> tuple[HealthState, list[Episodes]]:
     """The state of each compressor (None or a blob this model cannot read: from its first reading)."""
-    state = HealthState(len(blobs), config)
     width, lo, hi = _widths(config)
+    state = HealthState(len(blobs), config)
+    matrix = np.empty((min(_CHUNK, len(blobs)), width - (hi - lo)))
     episodes: list[Episodes] = [{} for _ in blobs]
-    known = [i for i, b in enumerate(blobs) if b is not None and state_is_current(b, config)]
-    if not known:
-        return state, episodes
-    matrix = np.zeros((len(known), width))
-    for row, i in enumerate(known):
-        blob: bytes = blobs[i]  # type: ignore[assignment]
-        stored = int.from_bytes(blob[len(_STATE_FORMAT) : _HEAD], "little")
-        values = np.frombuffer(blob, np.float64, stored, _HEAD)
-        if stored == width:
-            matrix[row] = values
-        else:
-            matrix[row, :lo], matrix[row, hi:] = values[:lo], values[lo:]
-        tail = blob[_HEAD + stored * 8 :]
-        if tail:
-            episodes[i] = {k: Episode(**e) for k, e in json.loads(tail).items()}
-    loaded = HealthState.from_matrix(matrix, config)
-    rows = np.array(known)
-    for name, array in loaded.arrays.items():
-        state.arrays[name][rows] = array
+    collecting: list[tuple[int, Floats]] = []
+    for first in range(0, len(blobs), _CHUNK):
+        part = matrix[: min(_CHUNK, len(blobs) - first)]
+        for row, i in enumerate(range(first, first + len(part))):
+            blob = blobs[i]
+            if blob is None or not state_is_current(blob, config):
+                part[row] = _fresh_row(config)
+                continue
+            stored = int.from_bytes(blob[len(_STATE_FORMAT) : _HEAD], "little")
+            values = np.frombuffer(blob, np.float64, stored, _HEAD)
+            if stored == width:
+                part[row, :lo], part[row, lo:] = values[:lo], values[hi:]
+                collecting.append((i, values[lo:hi]))
+            else:  # without the warm-up's buffers: zeros there
+                part[row] = values
+            tail = blob[_HEAD + stored * 8 :]
+            if len(tail):
+                episodes[i] = {k: Episode(**e) for k, e in json.loads(bytes(tail)).items()}
+        state.set_rows(first, part, without=_WARM)
+    for i, values in collecting:
+        at = 0
+        for name in _WARM:
+            field = state.arrays[name][i]
+            field[...] = values[at : at + field.size].reshape(field.shape)
+            at += field.size
     return state, episodes
 
 
@@ -207,7 +278,7 @@ class Context:
     warning: tuple[float, ...]  # per SENSORS, NaN where none
     critical: tuple[float, ...]
     resets: tuple[int, ...] = ()  # epoch seconds of maintenance events
-    state: bytes | None = None  # its last run's state (None: from its first reading)
+    state: Blob | None = None  # its last run's state (None: from its first reading)
 
 
 @dataclass
@@ -221,17 +292,18 @@ class HealthStep:
 
     def __call__(self, table: pa.Table) -> pa.Table:
         if not table.num_rows:
-            return pa.Table.from_batches([], schema=ROWS)  # not ROWS.empty_table(): it loads pandas
+            return pa.Table.from_batches([], schema=ROWS)  # (Schema.empty_table imports pandas)
         starts = compressor_starts(table)
         ends = np.r_[starts[1:], table.num_rows]
         usable = ends - starts >= 2
+        picked = np.repeat(usable, ends - starts)  # the readings of the compressors stepped
         starts, ends = starts[usable], ends[usable]
         if not len(starts):
-            return pa.Table.from_batches([], schema=ROWS)  # not ROWS.empty_table(): it loads pandas
+            return pa.Table.from_batches([], schema=ROWS)  # (Schema.empty_table imports pandas)
         keys = list(
             zip(
-                table["organization"].take(_indices(starts)).to_pylist(),
-                table["compressor_id"].take(_indices(starts)).to_pylist(),
+                table["organization"].take(_ints(starts)).to_pylist(),
+                table["compressor_id"].take(_ints(starts)).to_pylist(),
                 strict=True,
             )
         )
@@ -243,9 +315,6 @@ class HealthStep:
         cutoff = times[ends - 2] // HOUR * HOUR  # each compressor's hours before it are final
         counts = ends - starts
         compressor = np.repeat(np.arange(len(starts)), counts)
-        picked = np.concatenate(
-            [np.arange(lo, hi) for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True)]
-        )
         times, values = times[picked], values[:, picked]
         fed = times < cutoff[compressor]
         result = fleet_step(
@@ -262,7 +331,7 @@ class HealthStep:
         _all_episodes(keys, episodes, result, limits, self.config, out)
         out.predictions(result, limits)
         last = np.where(state.last_hour > -(2**61), state.last_hour * HOUR, -1)
-        out.states(last, cutoff, dump_states(state, episodes))
+        out.states(last, cutoff, dump_state_arrays(state, episodes))
         return out.table()
 
 
@@ -365,7 +434,9 @@ def _message(episode_type: str, episode: Episode) -> str:
 
 class _Rows:
     """The step's output rows: the hours, predictions and states as columns of the whole batch, the
-    episodes (few) row by row (times as epoch microseconds)."""
+    episodes (few) row by row (times as epoch microseconds). Columns are built through their buffers
+    (pipeline/arrow.py: pa.array imports pandas wherever it is installed) and text columns as a few
+    distinct values taken by index."""
 
     def __init__(self, keys: list[tuple[str, str]]) -> None:
         self.keys = keys
@@ -379,10 +450,11 @@ class _Rows:
         n = len(compressor)
         if n == 0:
             return
+        index = _ints(compressor)
         given: dict[str, Any] = {
-            "organization": self.organizations.take(_indices(compressor)),
-            "compressor_id": self.compressors.take(_indices(compressor)),
-            "kind": python_array([kind] * n, pa.string()),
+            "organization": self.organizations.take(index),
+            "compressor_id": self.compressors.take(index),
+            "kind": _labels([kind], np.zeros(n, dtype=np.int64)),
             "hour": None if hour is None else _times(hour),
             **columns,
         }
@@ -392,13 +464,14 @@ class _Rows:
     def hours(self, result: HealthOutput) -> None:
         """One row per hour the step processed, with its status."""
         judged = result.judged
-        status = np.where(judged, "judged", np.where(result.warmup, "warmup", "stopped"))
-        drivers = np.full(len(judged), None, dtype=object)
-        drivers[judged] = "[]"
+        status = np.where(judged, 0, np.where(result.warmup, 1, 2))
+        texts = ["[]"]  # the drivers: NULL unless judged, "[]" when judged without any
+        which = np.where(judged, 0, -1)
         for i in np.flatnonzero(judged & result.drivers.any(axis=0)).tolist():
             named = [(SENSORS[j], float(result.score[j, i])) for j in np.flatnonzero(result.drivers[:, i])]
             named.sort(key=lambda d: -abs(d[1]))
-            drivers[i] = json.dumps([{"sensor": s, "score": round(v, 3)} for s, v in named])
+            which[i] = len(texts)
+            texts.append(json.dumps([{"sensor": s, "score": round(v, 3)} for s, v in named]))
         health = np.round(result.health, 3)
         self._part(
             "hour",
@@ -406,8 +479,8 @@ class _Rows:
             result.hour,
             {
                 "health_index": float_array(health, np.isnan(health)),
-                "status": python_array(status.tolist(), pa.string()),
-                "drivers": python_array(drivers.tolist(), pa.string()),
+                "status": _labels(["judged", "warmup", "stopped"], status),
+                "drivers": _labels(texts, which),
                 "anomaly": bool_array(result.anomaly),
                 "prediction": bool_array(result.prediction),
             },
@@ -455,16 +528,17 @@ class _Rows:
                 )
         for metric, level, owners, rows, threshold, eta, low, high in parts:
             upper = np.round(high[rows], 3)
+            none = np.zeros(len(rows), dtype=bool)
             self._part(
                 "prediction",
                 owners,
                 result.hour[rows],
                 {
-                    "metric": python_array([metric] * len(rows), pa.string()),
-                    "level": python_array([level] * len(rows), pa.string()),
-                    "threshold_value": float_array(threshold, np.zeros(len(rows), dtype=bool)),
-                    "hours": float_array(np.round(eta[rows], 3), np.zeros(len(rows), dtype=bool)),
-                    "hours_low": float_array(np.round(low[rows], 3), np.zeros(len(rows), dtype=bool)),
+                    "metric": _labels([metric], np.zeros(len(rows), dtype=np.int64)),
+                    "level": _labels([level], np.zeros(len(rows), dtype=np.int64)),
+                    "threshold_value": float_array(threshold, none),
+                    "hours": float_array(np.round(eta[rows], 3), none),
+                    "hours_low": float_array(np.round(low[rows], 3), none),
                     "hours_high": float_array(upper, np.isnan(upper)),
                 },
             )
@@ -487,34 +561,44 @@ class _Rows:
         for name, column in self.episodes.items():
             column.append(row.get(name))
 
-    def states(self, last: Ints, cutoff: Ints, blobs: list[bytes]) -> None:
-        """Each compressor's state (`last`: its last processed hour, -1 when none yet)."""
-        self._part(
-            "state",
-            np.arange(len(blobs)),
-            last,
-            {"fed_until": _times(cutoff), "state": python_array(blobs, pa.binary())},
-        )
+    def states(self, last: Ints, cutoff: Ints, blobs: list[pa.Array]) -> None:
+        """Each compressor's state (`last`: its last processed hour, -1 when none yet), `blobs` the
+        states in order (dump_state_arrays)."""
+        done = 0
+        for part in blobs:
+            rows = np.arange(done, done + len(part))
+            done += len(part)
+            self._part("state", rows, last[rows], {"fed_until": _times(cutoff[rows]), "state": part})
 
     def table(self) -> pa.Table:
         episodes = python_table(self.episodes, ROWS)
         return pa.concat_tables([*self.parts, episodes]) if self.parts else episodes
 
 
-def _times(epoch: Ints) -> pa.Array:
-    """Epoch seconds as timestamps, -1 as NULL (built through the buffers: pa.array loads pandas
-    wherever it is installed, see pipeline/arrow.py)."""
-    micros = np.asarray(epoch, dtype=np.int64) * 1_000_000
-    null = np.asarray(epoch) < 0
+def _ints(values: Ints) -> pa.Array:
+    """An int64 Arrow array of `values` (no NULL)."""
+    data = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
+
+
+def _labels(texts: list[str], which: Ints) -> pa.Array:
+    """A string column: texts[which], NULL where `which` is -1."""
+    null = np.asarray(which) < 0
+    data = pa.py_buffer(np.where(null, 0, which).astype(np.int64))
     nulls = int(null.sum())
     valid = pa.py_buffer(np.packbits(~null, bitorder="little")) if nulls else None
-    return pa.Array.from_buffers(TIME, len(micros), [valid, pa.py_buffer(micros)], null_count=nulls)
+    index = pa.Array.from_buffers(pa.int64(), len(null), [valid, data], null_count=nulls)
+    return python_array(texts, pa.string()).take(index)
 
 
-def _indices(positions: Ints) -> pa.Array:
-    """Positions as an int64 Arrow array, for take (through the buffer, as _times)."""
-    values = np.ascontiguousarray(positions, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+def _times(epoch: Ints) -> pa.Array:
+    """Epoch seconds as timestamps, -1 as NULL."""
+    epoch = np.asarray(epoch, dtype=np.int64)
+    null = epoch < 0
+    nulls = int(null.sum())
+    valid = pa.py_buffer(np.packbits(~null, bitorder="little")) if nulls else None
+    data = pa.py_buffer(np.where(null, 0, epoch) * 1_000_000)
+    return pa.Array.from_buffers(TIME, len(epoch), [valid, data], null_count=nulls)
 
 
 def _micros(epoch: int | None) -> int | None:
@@ -527,18 +611,16 @@ def _micros(epoch: int | None) -> int | None:
 def contexts(
     local: DuckDBEngine,
     maintenance: list[Path] | None,
-    states: dict[tuple[str, str], bytes] | None = None,
+    states: dict[tuple[str, str], Blob] | None = None,
 ) -> dict[tuple[str, str], Context]:
     """Each compressor's limits (the pass's compressor_thresholds), maintenance events and state."""
-    rows = local.rows(
-        "SELECT organization, compressor_id, metric, warning, critical FROM compressor_thresholds"
+    # one row per compressor, its limits in SENSORS order (not one row per metric: 6 × the rows to Python)
+    pivot = ", ".join(
+        f"MAX({level}) FILTER (WHERE metric = {sql_text(s)})"
+        for level in ("warning", "critical")
+        for s in SENSORS
     )
-    limits: dict[tuple[str, str], dict[str, tuple[float, float]]] = {}
-    for organization, compressor, metric, warning, critical in rows:
-        limits.setdefault((str(organization), str(compressor)), {})[str(metric)] = (
-            float(warning),
-            math.nan if critical is None else float(critical),
-        )
+    rows = local.rows(f"SELECT organization, compressor_id, {pivot} FROM compressor_thresholds GROUP BY 1, 2")
     resets: dict[tuple[str, str], list[int]] = {}
     if maintenance:
         for organization, compressor, epoch in local.rows(
@@ -549,10 +631,12 @@ def contexts(
             resets.setdefault((str(organization), str(compressor)), []).append(int(epoch))
     states = states or {}
     found: dict[tuple[str, str], Context] = {}
-    for key, by_metric in limits.items():
+    six = len(SENSORS)
+    for organization, compressor, *values in rows:
+        key = (str(organization), str(compressor))
         found[key] = Context(
-            tuple(by_metric[s][0] for s in SENSORS),
-            tuple(by_metric[s][1] for s in SENSORS),
+            tuple(float(v) for v in values[:six]),
+            tuple(math.nan if v is None else float(v) for v in values[six:]),
             tuple(resets.get(key, ())),
             states.get(key),
         )
@@ -568,10 +652,16 @@ def run_health(engine: TransformEngine, step: HealthStep, silver: str, output: P
     return sorted(output.rglob("*.parquet"))
 
 
-def split(local: DuckDBEngine, rows: list[Path], staged: dict[str, Path], kept: dict[str, str]) -> None:
-    """The step's rows into the four tables' staged directories; `kept[table]` (SQL) adds rows kept
-    from the current version."""
-    source = read_parquet(rows)
+def split(
+    local: DuckDBEngine,
+    source: str,
+    staged: dict[str, Path],
+    kept: dict[str, str],
+    states: Callable[[str], str] = lambda sql: sql,
+) -> None:
+    """The step's rows (the relation `source`) into the four tables' staged directories; `kept[table]`
+    (SQL) adds rows kept from the current version; `states` completes the state table's SQL (its
+    recent counts)."""
     selects = {
         HEALTH: (
             "organization, compressor_id, hour, health_index, status, drivers, anomaly, prediction",
@@ -594,6 +684,12 @@ def split(local: DuckDBEngine, rows: list[Path], staged: dict[str, Path], kept: 
         sql = f"SELECT {columns} FROM {source} WHERE kind = '{kinds[table]}'"
         if table in kept:
             sql = f"{sql} UNION ALL BY NAME {kept[table]}"
+        if table == HEALTH_STATE:
+            # one file, snappy: the states are tens of MB of floats, rewritten every pass and read by the
+            # next (zstd took twice the CPU to write them for a fifth fewer bytes)
+            target = sql_text(str(staged[table] / "part-0.parquet"))
+            local.con.execute(f"COPY ({states(sql)}) TO {target} (FORMAT parquet, COMPRESSION snappy)")
+            continue
         copy_parquet(local.con, sql, staged[table], partition_by)
 
 
@@ -675,24 +771,33 @@ class HealthStage:
                 (str(o), str(c)): int(n)
                 for o, c, n in self.local.rows(_count_sql(window, "health_old_state"))
             }
-        states: dict[tuple[str, str], bytes] = {}
+        states: dict[tuple[str, str], Blob] = {}
         starts: list[dict[str, Any]] = []
         fresh: list[dict[str, Any]] = []
-        for organization, compressor, blob, last_hour, recent_count in self.local.rows(
-            "SELECT s.organization, s.compressor_id, s.state, s.last_hour, s.recent_count "
-            f"FROM health_old_state AS s JOIN ({changed}) AS c "
+        # through Arrow (tens of MB of states; a timestamp column's to_pylist imports pandas)
+        old = self.local.con.sql(
+            "SELECT s.organization, s.compressor_id, s.state, EPOCH_US(s.last_hour) AS last_hour, "
+            f"s.recent_count FROM health_old_state AS s JOIN ({changed}) AS c "
             "ON c.organization = s.organization AND c.compressor_id = s.compressor_id"
+        ).to_arrow_table()
+        for organization, compressor, blob, last_micros, recent_count in zip(
+            old["organization"].to_pylist(),
+            old["compressor_id"].to_pylist(),
+            _blobs(old["state"]),
+            old["last_hour"].to_pylist(),
+            old["recent_count"].to_pylist(),
+            strict=True,
         ):
             key = {"organization": str(organization), "compressor_id": str(compressor)}
             if counts.get((key["organization"], key["compressor_id"]), 0) != recent_count:
                 fresh.append(key)  # a reading arrived late into its processed hours
                 continue
-            if not state_is_current(bytes(blob), self.config):
+            if blob is None or not state_is_current(blob, self.config):
                 fresh.append(key)  # a state of another model version: computed again from all silver
                 continue
-            states[(key["organization"], key["compressor_id"])] = bytes(blob)
-            if last_hour is not None:
-                starts.append({**key, "start_at": last_hour + timedelta(hours=1)})
+            states[(key["organization"], key["compressor_id"])] = blob
+            if last_micros is not None:
+                starts.append({**key, "start_at": _EPOCH + timedelta(microseconds=last_micros, hours=1)})
         step = HealthStep(contexts(self.local, self._maintenance(), states), self.config)
         if starts:
             self.local.bind_rows(
@@ -717,18 +822,32 @@ class HealthStage:
             f"SELECT s.* FROM {read_parquet(reaching)} AS s JOIN ({changed}) AS c "
             "ON c.organization = s.organization AND c.compressor_id = s.compressor_id"
         )
-        rows = run_health(self.local, step, source, self.local.scratch("health_rows"))
-        self._stage(rows, fresh="SELECT organization, compressor_id FROM health_fresh", incremental=True)
+        # An incremental pass runs here, on the local engine: the step is called on the input's
+        # batches directly (map_compressors' streaming, without DuckDB reading the step's output
+        # back) and its rows stay in memory (an hour's: each compressor's state, tens of MB, and a few).
+        self.local.bind_sql("health_silver", source)
+        self.local.bind_sql("health_input", load_sql("health_input"))
+        reader = self.local.con.sql(
+            f"SELECT * FROM health_input ORDER BY {', '.join(COMPRESSOR_ORDER)}"
+        ).to_arrow_reader(COMPRESSOR_BATCH_ROWS)
+        batches = list(whole_compressors(reader, step))
+        empty = step(pa.Table.from_batches([], schema=reader.schema))
+        self.local.con.register("health_new_rows", pa.Table.from_batches(batches, schema=empty.schema))
+        self.local.bind_sql("health_new", "SELECT * FROM health_new_rows")
+        self._stage(None, fresh="SELECT organization, compressor_id FROM health_fresh", incremental=True)
+        self.local.con.unregister("health_new_rows")  # its states (tens of MB) are written: let them go
 
-    def _stage(self, rows: list[Path], fresh: str | None, incremental: bool = False) -> None:
+    def _stage(self, rows: list[Path] | None, fresh: str | None, incremental: bool = False) -> None:
         """The step's rows into the next versions of the four tables. Full pass (`fresh` None): its
         rows only (the other organizations' are added by Tables.keep_others). Otherwise the current
         rows are kept, except those the step replaces: a fresh compressor's rows, a processed one's
         state, the predictions of one that judged a new hour (as of its newest hour: one whose new
         readings made no hour final keeps those of the hour it processed last, as a full run would
-        compute them), an episode the step wrote again."""
+        compute them), an episode the step wrote again. `rows`: the step's files (None: the step's
+        rows are in `health_new` already)."""
         local = self.local
-        local.bind_parquet("health_new", rows)
+        if rows is not None:
+            local.bind_parquet("health_new", rows)
         local.bind_sql(
             "health_processed",
             "SELECT DISTINCT organization, compressor_id FROM health_new WHERE kind = 'state'",
@@ -757,11 +876,15 @@ class HealthStage:
                     HEALTH_STATE: not_processed,
                     EPISODES: f"{not_fresh} AND {REWRITTEN_EPISODES}",
                 }[table]
+                if (
+                    table == HEALTH_STATE
+                    and not local.rows(f"SELECT COUNT(*) FROM {read_parquet(old)} WHERE {where}")[0][0]
+                ):
+                    continue  # every state replaced (an hour's usual case): tens of MB not read again
                 columns = STATE_COLUMNS if table == HEALTH_STATE else "*"
                 kept[table] = f"SELECT {columns} FROM {read_parquet(old)} WHERE {where}"
             self.tables.complete.update(HEALTH_TABLES)
-        split(local, rows, staged, kept)
-        self._recent_counts(staged[HEALTH_STATE])
+        split(local, "health_new", staged, kept, self._recent_counts)
 
     def _staged(self, table: str) -> Path:
         self.tables.staged[table] = self.lake.stage(table, self.version)
@@ -778,11 +901,11 @@ class HealthStage:
         rewritten = set(files_from(old, first))
         return [f for f in old if f not in rewritten], sorted(rewritten)
 
-    def _recent_counts(self, directory: Path) -> None:
-        """Each state row with its compressor's count of silver readings in the late window before
-        `fed_until` (how the next run tells a late reading)."""
-        files = sorted(directory.rglob("*.parquet"))
-        self.local.bind_parquet("health_written_state", files)
+    def _recent_counts(self, states: str) -> str:
+        """The state rows `states` (SQL) each with its compressor's count of silver readings in the late
+        window before `fed_until` (how the next run tells a late reading); the state table is written
+        once, with them."""
+        self.local.bind_sql("health_written_state", states)
         silver = self.tables.files("silver/readings")
         recent = self.local.rows("SELECT MIN(fed_until) FROM health_written_state")[0][0]
         window = (
@@ -790,17 +913,11 @@ class HealthStage:
             if not isinstance(recent, datetime)
             else files_from(silver, recent - timedelta(hours=LATE_WINDOW_HOURS))
         )
-        counted = self.local.scratch("health_state_counted") / "state.parquet"
-        self.local.con.execute(
-            f"COPY (SELECT s.*, COALESCE(n.readings, 0) AS recent_count "
-            f"FROM {read_parquet(files)} AS s "
+        return (
+            "SELECT s.*, COALESCE(n.readings, 0) AS recent_count FROM health_written_state AS s "
             f"LEFT JOIN ({_count_sql(window, 'health_written_state', named='readings')}) AS n "
-            "ON n.organization = s.organization AND n.compressor_id = s.compressor_id) "
-            f"TO '{counted}' (FORMAT parquet)"
+            "ON n.organization = s.organization AND n.compressor_id = s.compressor_id"
         )
-        for f in files:
-            f.unlink()
-        counted.rename(directory / "part-0.parquet")
 
 
 REWRITTEN_EPISODES = (
@@ -815,6 +932,22 @@ _NO_START = (
 _NO_COMPRESSORS = (
     "SELECT CAST(NULL AS VARCHAR) AS organization, CAST(NULL AS VARCHAR) AS compressor_id WHERE FALSE"
 )
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _blobs(column: pa.ChunkedArray) -> list[Blob | None]:
+    """A binary column's values, views of its buffers (tens of MB of states are not copied)."""
+    out: list[Blob | None] = []
+    for chunk in column.chunks:
+        _, offsets, data = chunk.buffers()
+        at = np.frombuffer(offsets, np.int32, len(chunk) + 1, chunk.offset * 4).tolist()
+        valid = chunk.is_valid().to_pylist() if chunk.null_count else None
+        view = memoryview(data) if data is not None else memoryview(b"")
+        for i in range(len(chunk)):
+            out.append(view[at[i] : at[i + 1]] if valid is None or valid[i] else None)
+    return out
 
 
 def _count_sql(silver: list[Path], states: str, named: str = "n") -> str:
