@@ -109,7 +109,13 @@ def _executemany(session: Session, table: Table, statement: Any, rows: Sequence[
         process = processors.get(name)
         if name in from_row:
             column = [row[name] for row in rows]
-            columns.append(column if process is None else [process(v) for v in column])
+            if process is not None:
+                first = column[0]
+                if all(v is first for v in column):  # one object in every row (the organization's id)
+                    column = [process(first)] * len(column)
+                else:
+                    column = [process(v) for v in column]
+            columns.append(column)
         else:
             value = fixed[name] if process is None else process(fixed[name])
             columns.append([value] * len(rows))
