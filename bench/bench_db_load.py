@@ -117,10 +117,15 @@ class Postgres:
 
 def floor_rows(lake: Lake, slug: str, org_id: Any, since: datetime, readings_since: datetime | None) -> dict:
     gold = read_gold(lake, slug, since)
-    recent = read_recent(lake.table_files("gold/readings", lake.read_manifest()), slug, readings_since or since)
+    recent = read_recent(
+        lake.table_files("gold/readings", lake.read_manifest()), slug, readings_since or since
+    )
     org = {"organization_id": org_id}
     quality = [
-        q for row in gold.quality if row["as_of"] is not None for q in _quality_rows(org_id, gold.fingerprint, row)
+        q
+        for row in gold.quality
+        if row["as_of"] is not None
+        for q in _quality_rows(org_id, gold.fingerprint, row)
     ]
     newest = {r["compressor_id"]: r for r in recent.rows}
     return {
@@ -128,7 +133,12 @@ def floor_rows(lake: Lake, slug: str, org_id: Any, since: datetime, readings_sin
         "sensor_readings_agg": [{**org, **r} for r in gold.hourly],
         "data_quality_metrics": quality,
         "compressor_state": [
-            {**org, "compressor_id": c, "last_reading_at": r["timestamp"], "vibration_mms": r["vibration_mms"]}
+            {
+                **org,
+                "compressor_id": c,
+                "last_reading_at": r["timestamp"],
+                "vibration_mms": r["vibration_mms"],
+            }
             for c, r in newest.items()
         ],
     }
@@ -165,12 +175,16 @@ def floor(engine: Any, rows: dict[str, list[dict[str, Any]]]) -> tuple[float, fl
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--compressors", type=int, default=4_700)
     parser.add_argument("--days", type=float, default=2)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--postgres", help="an admin URL of a PostgreSQL server (default: SQLite)")
-    parser.add_argument("--keep", type=Path, help="data directory to use and keep (reused when it holds a lake)")
+    parser.add_argument(
+        "--keep", type=Path, help="data directory to use and keep (reused when it holds a lake)"
+    )
     parser.add_argument("--statements", action="store_true", help="print the time per SQL statement")
     args = parser.parse_args()
 
@@ -199,9 +213,7 @@ def main() -> None:
                 shutil.rmtree(lake_dir, ignore_errors=True)
                 shutil.copytree(data_dir / "lake.full", lake_dir)
                 # the lake is built: only load it (all stages skipped = a whole load)
-                run_pipeline(
-                    settings, PipelineOptions(skip_bronze=True, skip_silver=True, skip_gold=True)
-                )
+                run_pipeline(settings, PipelineOptions(skip_bronze=True, skip_silver=True, skip_gold=True))
             else:
                 run_pipeline(settings, PipelineOptions())
                 shutil.copytree(lake_dir, data_dir / "lake.full")
@@ -210,8 +222,10 @@ def main() -> None:
             result = run_pipeline(settings, PipelineOptions(skip_db=True))
             print(f"incremental run without the database: {result.summary.stage_seconds}")
             if pg:
-                with create_engine(url).begin() as c:
-                    c.exec_driver_sql("ANALYZE")
+                analyzed = create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+                with analyzed.connect() as c:
+                    c.exec_driver_sql("ANALYZE")  # autovacuum is off here
+                analyzed.dispose()
                 pg.snapshot()
             else:
                 shutil.copy(db_file, snap_file)
@@ -237,7 +251,8 @@ def main() -> None:
             stats.on = False
             print(
                 f"  {label}: {wall:.2f} s, {cpu:.2f} CPU s  (hourly {counts.hourly:,}, quality "
-                f"{counts.quality:,}, alerts {counts.alerts:,}, compressors {len(counts.hourly_compressors):,})"
+                f"{counts.quality:,}, alerts {counts.alerts:,}, "
+                f"compressors {len(counts.hourly_compressors):,})"
             )
             if args.statements:
                 stats.report(wall)
@@ -257,7 +272,8 @@ def main() -> None:
         cpu = sorted(r[1] for r in runs)[len(runs) // 2]
         backend = "PostgreSQL" if pg else "SQLite"
         print(
-            f"{backend}: the load {wall:.2f} s, {cpu:.2f} CPU s (median of {len(runs)}); the same input again "
+            f"{backend}: the load {wall:.2f} s, {cpu:.2f} CPU s (median of {len(runs)}); "
+            "the same input again "
             f"{again[0]:.2f} s, {again[1]:.2f} CPU s; the floor ({floors[0][2]:,} rows into empty tables) "
             f"{f_wall:.2f} s, {f_cpu:.2f} CPU s: the load is {wall / f_wall:.1f}× the floor "
             f"({cpu / f_cpu:.1f}× in CPU)"

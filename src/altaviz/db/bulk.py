@@ -104,24 +104,37 @@ def _executemany(session: Session, table: Table, statement: Any, rows: Sequence[
     order = list(compiled.positiontup)
     processors = compiled._bind_processors
     from_row = set(names)
-    columns: list[Any] = []
-    for name in order:
-        process = processors.get(name)
-        if name in from_row:
-            column = [row[name] for row in rows]
-            if process is not None:
-                first = column[0]
-                if all(v is first for v in column):  # one object in every row (the organization's id)
-                    column = [process(first)] * len(column)
-                else:
-                    column = [process(v) for v in column]
-            columns.append(column)
-        else:
-            value = fixed[name] if process is None else process(fixed[name])
-            columns.append([value] * len(rows))
-    values = list(zip(*columns, strict=True))
+    fixed_values = {
+        name: fixed[name] if processors.get(name) is None else processors[name](fixed[name])
+        for name in order
+        if name not in from_row
+    }
+    order_of = [(name, processors.get(name), fixed_values.get(name)) for name in order]
+    values = _processed(rows, order_of, from_row)
     for start in range(0, len(values), BATCH):
         connection.exec_driver_sql(compiled.string, values[start : start + BATCH])
+
+
+def _processed(
+    rows: Sequence[dict[str, Any]], order: Sequence[tuple[str, Any, Any]], from_row: set[str]
+) -> list[tuple[Any, ...]]:
+    """Each row's values in `order` ((name, bind processor or None, value when not from the row)),
+    through the processors, built column by column: a column holding one object in every row (the
+    organization's id) goes through its processor once."""
+    columns: list[list[Any]] = []
+    for name, process, value in order:
+        if name not in from_row:
+            columns.append([value] * len(rows))
+            continue
+        column = [row[name] for row in rows]
+        if process is not None:
+            first = column[0]
+            if all(v is first for v in column):
+                column = [process(first)] * len(column)
+            else:
+                column = [process(v) for v in column]
+        columns.append(column)
+    return list(zip(*columns, strict=True))
 
 
 def _last_per_key(rows: Sequence[dict[str, Any]], key: Sequence[str]) -> list[dict[str, Any]]:
@@ -174,11 +187,16 @@ def _copy(session: Session, table: Table, staged: Table, rows: Sequence[dict[str
     columns = ", ".join(f'"{n}"' for n in names)
     from psycopg.types.json import Jsonb  # PostgreSQL only: a SQLite load never loads psycopg
 
+    values = _processed(rows, [(n, p, None) for n, p in zip(names, processors, strict=True)], set(names))
+    documents = {i for i in range(len(names)) if any(isinstance(v[i], dict | list) for v in values)}
     with driver.cursor() as cursor, cursor.copy(f'COPY "{staged.name}" ({columns}) FROM STDIN') as copy:
-        for row in rows:
-            copy.write_row([_copyable(row[n], p, Jsonb) for n, p in zip(names, processors, strict=True)])
+        if not documents:
+            for row in values:
+                copy.write_row(row)
+            return
+        for row in values:
+            copy.write_row([_copyable(v, Jsonb) if i in documents else v for i, v in enumerate(row)])
 
 
-def _copyable(value: Any, processor: Any, json: Any) -> Any:
-    value = value if processor is None else processor(value)
+def _copyable(value: Any, json: Any) -> Any:
     return json(value) if isinstance(value, dict | list) else value  # a JSON document
