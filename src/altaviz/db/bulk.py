@@ -116,11 +116,15 @@ def _executemany(session: Session, table: Table, statement: Any, rows: Sequence[
 
 
 def _processed(
-    rows: Sequence[dict[str, Any]], order: Sequence[tuple[str, Any, Any]], from_row: set[str]
+    rows: Sequence[dict[str, Any]],
+    order: Sequence[tuple[str, Any, Any]],
+    from_row: set[str],
+    wrap: Any = None,
 ) -> list[tuple[Any, ...]]:
     """Each row's values in `order` ((name, bind processor or None, value when not from the row)),
     through the processors, built column by column: a column holding one object in every row (the
-    organization's id) goes through its processor once."""
+    organization's id) goes through its processor once. `wrap`: applied to the values that are dicts
+    or lists (JSON documents), in the columns holding any."""
     columns: list[list[Any]] = []
     for name, process, value in order:
         if name not in from_row:
@@ -133,6 +137,8 @@ def _processed(
                 column = [process(first)] * len(column)
             else:
                 column = [process(v) for v in column]
+        if wrap is not None and any(issubclass(t, dict | list) for t in set(map(type, column))):
+            column = [wrap(v) if isinstance(v, dict | list) else v for v in column]
         columns.append(column)
     return list(zip(*columns, strict=True))
 
@@ -195,16 +201,8 @@ def _copy(session: Session, table: Table, staged: Table, rows: Sequence[dict[str
     columns = ", ".join(f'"{n}"' for n in names)
     from psycopg.types.json import Jsonb  # PostgreSQL only: a SQLite load never loads psycopg
 
-    values = _processed(rows, [(n, p, None) for n, p in zip(names, processors, strict=True)], set(names))
-    documents = {i for i in range(len(names)) if any(isinstance(v[i], dict | list) for v in values)}
+    order = [(n, p, None) for n, p in zip(names, processors, strict=True)]
+    values = _processed(rows, order, set(names), wrap=Jsonb)  # a JSON document
     with driver.cursor() as cursor, cursor.copy(f'COPY "{staged.name}" ({columns}) FROM STDIN') as copy:
-        if not documents:
-            for row in values:
-                copy.write_row(row)
-            return
         for row in values:
-            copy.write_row([_copyable(v, Jsonb) if i in documents else v for i, v in enumerate(row)])
-
-
-def _copyable(value: Any, json: Any) -> Any:
-    return json(value) if isinstance(value, dict | list) else value  # a JSON document
+            copy.write_row(row)
