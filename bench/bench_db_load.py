@@ -115,7 +115,9 @@ class Postgres:
         self.sql(f'DROP DATABASE IF EXISTS "{BENCH_DB}_snap" WITH (FORCE)')
 
 
-def floor_rows(lake: Lake, slug: str, org_id: Any, since: datetime, readings_since: datetime | None) -> dict:
+def floor_rows(
+    lake: Lake, slug: str, org_id: Any, since: datetime | None, readings_since: datetime | None
+) -> dict[str, list[dict[str, Any]]]:
     gold = read_gold(lake, slug, since)
     recent = read_recent(
         lake.table_files("gold/readings", lake.read_manifest()), slug, readings_since or since
