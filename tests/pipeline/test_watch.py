@@ -156,13 +156,10 @@ def test_a_watcher_killed_mid_pass_leaves_every_organization_consistent(tmp_path
     watcher = _watch(data_dir, ticks=1)
     deadline = time.monotonic() + 120
     scratch = data_dir / "lake" / ".scratch"
-    # kill once a pass is under way (its scratch directory exists), well before it can finish: on a
-    # quiet machine the whole pass over these readings takes well under a second
-    while time.monotonic() < deadline and not (
-        scratch.exists() and any("-" in p.name for p in scratch.iterdir())
-    ):
-        time.sleep(0.01)
-    time.sleep(0.1)
+    # kill mid-pass: once the pass's first step has written its output into the scratch directory (the
+    # lake's commit comes only after every step of the pass), whatever the machine's speed
+    while time.monotonic() < deadline and not (scratch.exists() and any(scratch.rglob("*.parquet"))):
+        time.sleep(0.005)
     watcher.send_signal(signal.SIGKILL)
     watcher.wait(timeout=30)
     assert watcher.returncode == -signal.SIGKILL
