@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _NUMPY_TYPES: dict[type[np.generic], pa.DataType] = {np.float64: pa.float64(), np.int64: pa.int64()}
+_INT64 = pa.int64()
 
 
 def numpy_values(column: pa.ChunkedArray, dtype: type[np.generic]) -> npt.NDArray[Any]:
@@ -57,10 +58,21 @@ def bool_array(values: npt.NDArray[np.bool_]) -> pa.Array:
 
 def float_array(values: npt.NDArray[np.float64], null: npt.NDArray[np.bool_]) -> pa.Array:
     """A float64 Arrow array of `values`, NULL where `null`."""
-    nulls = int(null.sum())
-    valid = pa.py_buffer(np.packbits(~null, bitorder="little")) if nulls else None
-    data = pa.py_buffer(np.ascontiguousarray(values, dtype=np.float64))
-    return pa.Array.from_buffers(pa.float64(), len(values), [valid, data], null_count=nulls)
+    return _fixed_width(pa.float64(), np.ascontiguousarray(values, dtype=np.float64), null)
+
+
+def int_array(
+    values: npt.NDArray[Any], null: npt.NDArray[np.bool_] | None = None, kind: pa.DataType = _INT64
+) -> pa.Array:
+    """An int64 Arrow array of `values` (or of `kind`: a timestamp given as integers of its unit), NULL
+    where `null`."""
+    return _fixed_width(kind, np.ascontiguousarray(values, dtype=np.int64), null)
+
+
+def _fixed_width(kind: pa.DataType, data: npt.NDArray[Any], null: npt.NDArray[np.bool_] | None) -> pa.Array:
+    nulls = 0 if null is None else int(null.sum())
+    valid = pa.py_buffer(np.packbits(~null, bitorder="little")) if null is not None and nulls else None
+    return pa.Array.from_buffers(kind, len(data), [valid, pa.py_buffer(data)], null_count=nulls)
 
 
 def python_array(values: Sequence[Any], kind: pa.DataType) -> pa.Array:

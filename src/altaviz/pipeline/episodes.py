@@ -27,7 +27,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from altaviz.pipeline.arrow import bool_array, boolean_values, numpy_values
+from altaviz.pipeline.arrow import bool_array, boolean_values, int_array, numpy_values
 from altaviz.pipeline.rolling import compressor_starts
 
 Bools = npt.NDArray[np.bool_]
@@ -115,19 +115,10 @@ def alert_streaks(judged: pa.Table) -> pa.Table:
     kept = violating | (clears & (violated_so_far | violated_before))
 
     rows = order[kept]
-    taken = judged.select(list(KEPT)).take(
-        pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(np.ascontiguousarray(rows))])
-    )
+    taken = judged.select(list(KEPT)).take(int_array(rows))
     opening = opens[kept]
     start_times = np.where(opens, times[np.maximum(streak_first, 0)], 0)[kept]
-    nulls = int((~opening).sum())
-    valid = pa.py_buffer(np.packbits(opening, bitorder="little")) if nulls else None
-    streak_start = pa.Array.from_buffers(
-        judged.schema.field("timestamp").type,
-        len(rows),
-        [valid, pa.py_buffer(np.ascontiguousarray(start_times))],
-        null_count=nulls,
-    )
+    streak_start = int_array(start_times, ~opening, judged.schema.field("timestamp").type)
     return (
         taken.append_column("streak_start", streak_start)
         .append_column("opens", bool_array(opening))

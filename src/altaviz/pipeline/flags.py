@@ -23,7 +23,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from altaviz.fleet import SENSOR_NAMES
-from altaviz.pipeline.arrow import numpy_values, python_array
+from altaviz.pipeline.arrow import int_array, numpy_values, python_array
 from altaviz.pipeline.rolling import compressor_starts
 
 SENSORS = SENSOR_NAMES
@@ -96,6 +96,5 @@ def append_quality_flags(readings: pa.Table) -> pa.Table:
             code |= _stuck(values, position).astype(np.int64) << (bit + len(SENSORS))
     codes, index = np.unique(code, return_inverse=True)
     texts = [",".join(f for k, f in enumerate(FLAGS) if c >> k & 1) or None for c in codes.tolist()]
-    indices = pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(index.astype(np.int64))])
-    flags = python_array(texts, pa.string()).take(indices)
+    flags = python_array(texts, pa.string()).take(int_array(index))
     return readings.drop_columns(["spike_ratio"]).append_column("quality_flags", flags)

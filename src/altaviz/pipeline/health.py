@@ -64,7 +64,14 @@ from altaviz.health import (
     fleet_step,
 )
 from altaviz.health.model import Floats, Ints
-from altaviz.pipeline.arrow import bool_array, float_array, numpy_values, python_array, python_table
+from altaviz.pipeline.arrow import (
+    bool_array,
+    float_array,
+    int_array,
+    numpy_values,
+    python_array,
+    python_table,
+)
 from altaviz.pipeline.engine import (
     COMPRESSOR_BATCH_ROWS,
     COMPRESSOR_ORDER,
@@ -302,8 +309,8 @@ class HealthStep:
             return pa.Table.from_batches([], schema=ROWS)  # (Schema.empty_table imports pandas)
         keys = list(
             zip(
-                table["organization"].take(_ints(starts)).to_pylist(),
-                table["compressor_id"].take(_ints(starts)).to_pylist(),
+                table["organization"].take(int_array(starts)).to_pylist(),
+                table["compressor_id"].take(int_array(starts)).to_pylist(),
                 strict=True,
             )
         )
@@ -450,7 +457,7 @@ class _Rows:
         n = len(compressor)
         if n == 0:
             return
-        index = _ints(compressor)
+        index = int_array(compressor)
         given: dict[str, Any] = {
             "organization": self.organizations.take(index),
             "compressor_id": self.compressors.take(index),
@@ -575,30 +582,17 @@ class _Rows:
         return pa.concat_tables([*self.parts, episodes]) if self.parts else episodes
 
 
-def _ints(values: Ints) -> pa.Array:
-    """An int64 Arrow array of `values` (no NULL)."""
-    data = np.ascontiguousarray(values, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
-
-
 def _labels(texts: list[str], which: Ints) -> pa.Array:
     """A string column: texts[which], NULL where `which` is -1."""
     null = np.asarray(which) < 0
-    data = pa.py_buffer(np.where(null, 0, which).astype(np.int64))
-    nulls = int(null.sum())
-    valid = pa.py_buffer(np.packbits(~null, bitorder="little")) if nulls else None
-    index = pa.Array.from_buffers(pa.int64(), len(null), [valid, data], null_count=nulls)
-    return python_array(texts, pa.string()).take(index)
+    return python_array(texts, pa.string()).take(int_array(np.where(null, 0, which), null))
 
 
 def _times(epoch: Ints) -> pa.Array:
     """Epoch seconds as timestamps, -1 as NULL."""
     epoch = np.asarray(epoch, dtype=np.int64)
     null = epoch < 0
-    nulls = int(null.sum())
-    valid = pa.py_buffer(np.packbits(~null, bitorder="little")) if nulls else None
-    data = pa.py_buffer(np.where(null, 0, epoch) * 1_000_000)
-    return pa.Array.from_buffers(TIME, len(epoch), [valid, data], null_count=nulls)
+    return int_array(np.where(null, 0, epoch) * 1_000_000, null, TIME)
 
 
 def _micros(epoch: int | None) -> int | None:

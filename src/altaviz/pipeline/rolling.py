@@ -31,7 +31,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from altaviz.pipeline.arrow import boolean_values, float_array, numpy_values
+from altaviz.pipeline.arrow import boolean_values, float_array, int_array, numpy_values
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -319,8 +319,5 @@ def append_gold_pass(readings: pa.Table, rate_min_readings: int) -> pa.Table:
         boolean_values(readings["is_stopped"]),
         compressor_starts(readings),
     )
-    nulls = int(null.sum())
-    valid = pa.py_buffer(np.packbits(~null, bitorder="little")) if nulls else None
-    kind = readings.schema.field("timestamp").type
-    column = pa.Array.from_buffers(kind, len(times), [valid, pa.py_buffer(times)], null_count=nulls)
+    column = int_array(times, null, readings.schema.field("timestamp").type)
     return rated.append_column("last_stopped", column)
