@@ -1,0 +1,69 @@
+"""The run report's counts: the rows of each organization in a table, from the Parquet footers where a
+row group holds one organization, by reading the rows elsewhere; the same counts either way."""
+
+from pathlib import Path
+
+import pytest
+
+from altaviz.pipeline.engine import DuckDBEngine
+from altaviz.pipeline.report import rows_by_organization
+from tests.pipeline.helpers import settings_for
+
+
+def _write(engine: DuckDBEngine, path: Path, rows: list[tuple[str | None, int]], per_group: int = 0) -> Path:
+    """A Parquet file of (organization, n) rows, written by DuckDB as the lake's files are."""
+    values = ", ".join(f"({'NULL' if o is None else repr(o)}, {n})" for o, n in rows) or "(NULL, 0)"
+    where = "" if rows else " WHERE FALSE"
+    group = f", ROW_GROUP_SIZE {per_group}" if per_group else ""
+    engine.con.execute(
+        f"COPY (SELECT * FROM (VALUES {values}) AS t(organization, n){where}) "
+        f"TO '{path}' (FORMAT parquet{group})"
+    )
+    return path
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> DuckDBEngine:
+    engine = DuckDBEngine(settings_for(tmp_path), tmp_path / "scratch")
+    engine.scope(["acme", "globex"])
+    return engine
+
+
+def test_counts_from_footers_and_reads_equal_a_count_of_every_row(
+    engine: DuckDBEngine, tmp_path: Path
+) -> None:
+    files = [
+        _write(engine, tmp_path / "acme.parquet", [("acme", i) for i in range(5)]),
+        # one row group of both organizations (and one of another, outside the run): read
+        _write(
+            engine, tmp_path / "mixed.parquet", [("acme", 1), ("globex", 2), ("initech", 3), ("globex", 4)]
+        ),
+        # row groups of one organization each, in one file
+        _write(
+            engine, tmp_path / "groups.parquet", [("globex", i) for i in range(2048)] + [("acme", 0)], 2048
+        ),
+        _write(engine, tmp_path / "initech.parquet", [("initech", 1)]),
+        _write(engine, tmp_path / "nulls.parquet", [(None, 1), ("acme", 2)]),
+        _write(engine, tmp_path / "empty.parquet", []),
+    ]
+    every_row = dict(
+        engine.rows(
+            "SELECT organization, COUNT(*) FROM read_parquet(?) "
+            "WHERE organization IN ('acme', 'globex') GROUP BY 1",
+            [[str(f) for f in files]],
+        )
+    )
+    assert every_row == {"acme": 8, "globex": 2050}
+    queries: list[str] = []
+    rows = engine.rows
+    engine.rows = lambda sql, parameters=(): queries.append(sql) or rows(sql, parameters)  # type: ignore[method-assign]
+    assert rows_by_organization(engine, files, ["acme", "globex"]) == every_row
+    assert rows_by_organization(engine, files, ["globex"]) == {"globex": 2050}
+    # only the files with a row group of several organizations, or of NULL, were read
+    read = [q for q in queries if "parquet_metadata" not in q]
+    assert len(read) == 2
+    for name in ("mixed", "nulls"):
+        assert all(f"{name}.parquet" in q for q in read)
+    for name in ("acme", "groups", "initech", "empty"):
+        assert not any(f"{name}.parquet" in q for q in read)
+    assert rows_by_organization(engine, [], ["acme"]) == {"acme": 0}
