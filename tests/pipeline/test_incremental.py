@@ -241,6 +241,42 @@ def test_a_step_at_the_end_of_a_run_is_judged_again_with_the_readings_after_it(t
     assert "spike" not in (lake_rows(data_dir, "silver/readings", where=step_time)[0]["quality_flags"] or "")
 
 
+def test_a_step_before_a_silence_is_judged_again_when_its_compressor_reports_again(tmp_path: Path) -> None:
+    """The run recomputes from the two readings before each compressor's first new one, however long
+    the compressor was silent (within two days): it looks first at the previous run's recent rows only,
+    and further back when a compressor has fewer readings there. COMP-001 ends the first run on a new
+    level (a spike, so far) and is silent for two hours while COMP-002 reports; its next readings confirm
+    the level, so the step is no spike, as in a full run."""
+    data_dir = tmp_path / "silence"
+    landing = data_dir / "landing"
+    write_fleet(landing, ("COMP-001", "COMP-002"))
+    start = OFF_HOUR_START
+    slot = timedelta(minutes=10)
+    first = [{"compressor_id": "COMP-001", "timestamp": start + i * slot} for i in range(30)]
+    first.append({"compressor_id": "COMP-001", "timestamp": start + 30 * slot, "vibration_mms": 3.6})
+    first += [{"compressor_id": "COMP-002", "timestamp": start + i * slot} for i in range(43)]
+    write_readings(landing, "first.parquet", first)
+    run(settings_for(data_dir), skip_db=True)
+    step_time = f"compressor_id = 'COMP-001' AND timestamp = TIMESTAMPTZ '{(start + 30 * slot).isoformat()}'"
+    assert (
+        "spike:vibration_mms" in lake_rows(data_dir, "silver/readings", where=step_time)[0]["quality_flags"]
+    )
+
+    after = [
+        {"compressor_id": c, "timestamp": start + i * slot, "vibration_mms": 3.6 if c == "COMP-001" else 3.0}
+        for i in range(43, 49)
+        for c in ("COMP-001", "COMP-002")
+    ]
+    write_readings(landing, "second.parquet", after)
+    notes: list[str] = []
+    from altaviz.pipeline.run import PipelineOptions, run_pipeline
+
+    run_pipeline(settings_for(data_dir), PipelineOptions(skip_db=True), notify=notes.append)
+    assert any(m.startswith("incremental:") for m in notes), notes
+    assert "spike" not in (lake_rows(data_dir, "silver/readings", where=step_time)[0]["quality_flags"] or "")
+    assert_equals_a_full_recomputation(data_dir, tmp_path / "full")
+
+
 @pytest.mark.parametrize("split", [*range(16, 25), 32, 34, 36])
 def test_an_episode_opening_or_clearing_across_runs_matches_a_full_run(tmp_path: Path, split: int) -> None:
     """Vibration violates for 4 readings, then clears (3 clear readings return it to normal), twice; the

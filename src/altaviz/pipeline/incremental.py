@@ -406,30 +406,42 @@ class IncrementalRun:
             datetime.fromisoformat(str(self.tables.manifest.organizations[o].last_reading))
             for o in self.tables.organizations
         )
-        e.bind_sql(
-            "old_before",
-            _rows_from(old_silver, "timestamp", first_new - timedelta(days=2)),
-        )
-        zone_start = self._value(
+        zone_start, complete = self._zone_start(old_silver, recent_from(e, first_new))
+        if not complete:  # a new compressor has fewer readings since then: two days are read
+            zone_start, _ = self._zone_start(old_silver, first_new - timedelta(days=2))
+        assert isinstance(zone_start, datetime)
+        hourly_from = min(zone_start, last_old).replace(minute=0, second=0, microsecond=0)
+        context_start = min(zone_start - CONTEXT, hourly_from)
+        newest = max(last for _, last in self.spans.values())
+        return Bounds(zone_start, hourly_from, context_start, recent_from(e, max(newest, last_new)))
+
+    def _zone_start(self, old_silver: list[Path], reach: datetime) -> tuple[object, bool]:
+        """The earliest of each new compressor's first new good reading and of its READINGS_BEFORE
+        old readings before that (within two days), reading old silver from `reach` on; and whether
+        every new compressor has READINGS_BEFORE old readings there (if not, the answer may lie
+        before `reach`).
+
+        Tried first from where the previous run's recent rows start (recent_from), which a compressor
+        reporting every interval fills: those rows only, not two days of every compressor's."""
+        self.engine.bind_sql("old_before", _rows_from(old_silver, "timestamp", reach))
+        zone_start, complete = self.engine.rows(
             "WITH new_good AS ("
             "  SELECT organization, compressor_id, MIN(timestamp) AS first_new FROM new_classified"
             "  WHERE reason IS NULL GROUP BY 1, 2), "
             # each compressor's READINGS_BEFORE readings before its first new one: the earliest of
             # its largest timestamps there (an aggregate keeping the top few, not a sort of them all)
             "before AS ("
-            f"  SELECT list_min(max(s.timestamp, {READINGS_BEFORE})) AS t"
+            f"  SELECT list_min(max(s.timestamp, {READINGS_BEFORE})) AS t, COUNT(*) AS readings"
             "  FROM old_before AS s"
             "  JOIN new_good AS n ON n.organization = s.organization AND n.compressor_id = s.compressor_id"
             "  WHERE s.timestamp < n.first_new AND s.timestamp >= n.first_new - INTERVAL 2 DAY"
             "  GROUP BY s.organization, s.compressor_id) "
-            "SELECT MIN(t) FROM (SELECT first_new AS t FROM new_good "
-            "  UNION ALL SELECT t FROM before) AS candidates"
-        )
-        assert isinstance(zone_start, datetime)
-        hourly_from = min(zone_start, last_old).replace(minute=0, second=0, microsecond=0)
-        context_start = min(zone_start - CONTEXT, hourly_from)
-        newest = max(last for _, last in self.spans.values())
-        return Bounds(zone_start, hourly_from, context_start, recent_from(e, max(newest, last_new)))
+            "SELECT (SELECT MIN(t) FROM (SELECT first_new AS t FROM new_good "
+            "  UNION ALL SELECT t FROM before) AS candidates), "
+            f"(SELECT COUNT(*) FROM before WHERE readings >= {READINGS_BEFORE}) "
+            "= (SELECT COUNT(*) FROM new_good)"
+        )[0]
+        return zone_start, bool(complete)
 
     def gold(self, bounds: Bounds) -> None:
         """Recompute gold from the zone start over the context of the new silver."""
