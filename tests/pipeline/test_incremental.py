@@ -277,6 +277,40 @@ def test_a_step_before_a_silence_is_judged_again_when_its_compressor_reports_aga
     assert_equals_a_full_recomputation(data_dir, tmp_path / "full")
 
 
+def test_a_stuck_sensor_is_counted_across_a_silence_before_the_zone(tmp_path: Path) -> None:
+    """Silver's context is the 12 readings of each compressor before the zone start, however long ago
+    (within a day): the run reads the last four hours first and the whole day when a compressor with
+    rows in it has fewer there. A late reading of COMP-002 takes the zone back to slot 78; COMP-001 was
+    silent from slot 30 to 89, so its readings from slot 90 on (constant values, recomputed as they are
+    after the zone start) are stuck only if its readings before the silence are counted, as in a full run."""
+    data_dir = tmp_path / "stuck"
+    landing = data_dir / "landing"
+    write_fleet(landing, ("COMP-001", "COMP-002"))
+    slot = timedelta(minutes=10)
+
+    def readings(compressor: str, slots: Any) -> list[dict[str, Any]]:
+        return [{"compressor_id": compressor, "timestamp": OFF_HOUR_START + i * slot} for i in slots]
+
+    silent = set(range(30, 90))
+    first = readings("COMP-001", [i for i in range(100) if i not in silent])
+    first += readings("COMP-002", [i for i in range(100) if i != 80])
+    write_readings(landing, "first.parquet", first)
+    run(settings_for(data_dir), skip_db=True)
+    second = readings("COMP-002", [80, *range(100, 106)]) + readings("COMP-001", range(100, 106))
+    write_readings(landing, "second.parquet", second)
+    notes: list[str] = []
+    from altaviz.pipeline.run import PipelineOptions, run_pipeline
+
+    run_pipeline(settings_for(data_dir), PipelineOptions(skip_db=True), notify=notes.append)
+    zone = OFF_HOUR_START + 78 * slot
+    assert any(m.startswith("incremental:") and f"{zone:%Y-%m-%d %H:%M}" in m for m in notes), notes
+    after_silence = (
+        f"compressor_id = 'COMP-001' AND timestamp = TIMESTAMPTZ '{(OFF_HOUR_START + 95 * slot).isoformat()}'"
+    )
+    assert "stuck:" in (lake_rows(data_dir, "silver/readings", where=after_silence)[0]["quality_flags"] or "")
+    assert_equals_a_full_recomputation(data_dir, tmp_path / "full")
+
+
 @pytest.mark.parametrize("split", [*range(16, 25), 32, 34, 36])
 def test_an_episode_opening_or_clearing_across_runs_matches_a_full_run(tmp_path: Path, split: int) -> None:
     """Vibration violates for 4 readings, then clears (3 clear readings return it to normal), twice; the

@@ -96,11 +96,15 @@ class Bounds:
     recent_from: datetime  # where this run's recent rows start (see recent_from)
 
 
+def reading_interval(engine: DuckDBEngine) -> timedelta:
+    """The interval compressors report at (params.interval_seconds)."""
+    return timedelta(seconds=float(engine.rows("SELECT interval_seconds FROM params")[0][0]))
+
+
 def recent_from(engine: DuckDBEngine, newest: datetime) -> datetime:
     """Where a run's recent rows start, given its newest reading: READINGS_BEFORE + 1 reading intervals
-    (params.interval_seconds) before it, and at least RECENT_APART."""
-    interval = timedelta(seconds=float(engine.rows("SELECT interval_seconds FROM params")[0][0]))
-    return newest - max(RECENT_APART, (READINGS_BEFORE + 1) * interval)
+    before it, and at least RECENT_APART."""
+    return newest - max(RECENT_APART, (READINGS_BEFORE + 1) * reading_interval(engine))
 
 
 def _recent_start(recent: datetime, column: str) -> datetime:
@@ -281,19 +285,15 @@ class IncrementalRun:
     def _around_zone(self, name: str, files: list[Path], bounds: Bounds, readings_before: int) -> str:
         """A table's rows from the zone start, after the `readings_before` rows of each compressor before
         it (within the context). Where each compressor's rows start is found on the timestamps alone, so
-        the whole row is read only from the earliest of those starts on."""
+        the whole row is read only from the earliest of those starts on.
+
+        The timestamps are read first over twice `readings_before` reading intervals before the zone
+        only; the whole context is read when a compressor that may have rows in it (its watermark is
+        in or after it) has fewer there."""
+        near = bounds.zone_start - 2 * readings_before * reading_interval(self.engine)
+        if near <= bounds.context_start or not self._cut(name, files, near, bounds, readings_before):
+            self._cut(name, files, bounds.context_start, bounds, readings_before)
         zone = _literal(bounds.zone_start)
-        cut = copy_parquet(
-            self.engine.con,
-            "SELECT organization, compressor_id, MIN(timestamp) AS since FROM ("
-            "  SELECT organization, compressor_id, timestamp,"
-            "    ROW_NUMBER() OVER (PARTITION BY organization, compressor_id ORDER BY timestamp DESC) AS back"
-            f"  FROM ({_rows_from(files, 'timestamp', bounds.context_start)}) AS context"
-            f"  WHERE timestamp < {zone}) AS ranked "
-            f"WHERE back <= {readings_before} GROUP BY 1, 2",
-            self.engine.scratch(f"{name}_cut"),
-        )
-        self.engine.bind_parquet(f"{name}_cut", cut)
         zone_rows = _rows_from(files, "timestamp", bounds.zone_start)
         earliest = self._value(f"SELECT MIN(since) FROM {name}_cut")
         if not isinstance(earliest, datetime):
@@ -303,6 +303,32 @@ class IncrementalRun:
             f"JOIN {name}_cut AS c ON c.organization = g.organization AND c.compressor_id = g.compressor_id "
             f"WHERE g.timestamp >= c.since AND g.timestamp < {zone} "
             f"UNION ALL BY NAME {zone_rows}"
+        )
+
+    def _cut(
+        self, name: str, files: list[Path], since: datetime, bounds: Bounds, readings_before: int
+    ) -> bool:
+        """Bind `<name>_cut`: where each compressor's last `readings_before` rows before the zone start,
+        among those from `since` on, start. True when that is where they start among all of the
+        context's rows too: every compressor whose watermark is at or after the context start has
+        `readings_before` rows there (the others have no row in the context)."""
+        cut = copy_parquet(
+            self.engine.con,
+            "SELECT organization, compressor_id, MIN(timestamp) AS since, COUNT(*) AS readings FROM ("
+            "  SELECT organization, compressor_id, timestamp,"
+            "    ROW_NUMBER() OVER (PARTITION BY organization, compressor_id ORDER BY timestamp DESC) AS back"
+            f"  FROM ({_rows_from(files, 'timestamp', since)}) AS context"
+            f"  WHERE timestamp < {_literal(bounds.zone_start)}) AS ranked "
+            f"WHERE back <= {readings_before} GROUP BY 1, 2",
+            self.engine.scratch(f"{name}_cut"),
+        )
+        self.engine.bind_parquet(f"{name}_cut", cut)
+        return bool(
+            self._value(
+                f"SELECT (SELECT COUNT(*) FROM {name}_cut WHERE readings >= {readings_before}) = "
+                "(SELECT COUNT(*) FROM prior_watermarks "
+                f"WHERE newest >= {_literal(bounds.context_start)})"
+            )
         )
 
     def silver(self) -> Bounds | None:
