@@ -9,11 +9,22 @@ Each run also prints its CPU seconds (all threads), steadier than wall time on a
 
     python bench/bench_incremental.py
     python bench/bench_incremental.py --compressors 470 --days 30 --keep /tmp/inc
+    python bench/bench_incremental.py --against /tmp/main/src --rounds 3
+
+`--against SRC` (another checkout's src/, e.g. an export of main) measures the first held-back hour
+instead, on the same month (a hard-linked copy of the lake the full run built, fresh for each run),
+alternately with this checkout and with SRC, `--rounds` times each, each run in a process of its own
+(timed around `run_pipeline`, imports excluded): on a shared machine the ratio is the figure to trust.
 """
 
 import argparse
+import json
+import os
 import resource
 import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import timedelta
@@ -63,6 +74,57 @@ def measured_run(data_dir: Path) -> tuple[float, float, dict[str, float]]:
     return seconds, cpu_seconds() - cpu, stages
 
 
+# One incremental run in a process of its own (with another checkout first on PYTHONPATH, say): its
+# wall and CPU seconds around run_pipeline, and the stages, as JSON.
+CHILD = """
+import json, resource, sys, time
+from altaviz.config import Settings
+from altaviz.pipeline.run import PipelineOptions, run_pipeline
+usage = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+cpu, start = usage(), time.perf_counter()
+result = run_pipeline(Settings(data_dir=sys.argv[1]), PipelineOptions(skip_db=True))
+print(json.dumps([time.perf_counter() - start, usage() - cpu, result.summary.stage_seconds]))
+"""
+
+
+def alternate(data_dir: Path, hour: Path, against: str, rounds: int) -> None:
+    """The hour on fresh hard-linked copies of the month, by this checkout and by `against` in turn."""
+    month = data_dir.with_name(data_dir.name + "-month")
+    shutil.rmtree(month, ignore_errors=True)
+    shutil.copytree(data_dir, month, copy_function=os.link)  # the lake's files are never rewritten
+    sides = {"this checkout": None, f"reference ({against})": against}
+    measured: dict[str, list[tuple[float, float, dict[str, float]]]] = {name: [] for name in sides}
+    for _ in range(rounds):
+        for name, src in sides.items():
+            run_dir = data_dir.with_name(data_dir.name + "-hour")
+            shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.copytree(month, run_dir, copy_function=os.link)
+            shutil.copy(hour, run_dir / "landing" / "readings" / hour.name)
+            env = dict(os.environ)
+            if src is not None:
+                env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])])
+            done = subprocess.run(
+                [sys.executable, "-c", CHILD, str(run_dir)],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            measured[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            shutil.rmtree(run_dir, ignore_errors=True)
+    medians = {}
+    for name, runs in measured.items():
+        medians[name] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
+        each = ", ".join(f"{wall:.2f}/{cpu:.2f}" for wall, cpu, _ in runs)
+        print(
+            f"incremental hour, {name}: {medians[name][0]:.2f} s, {medians[name][1]:.2f} CPU s (median of "
+            f"{len(runs)}: wall/CPU {each}; target ≤ 1 s)  stages of the last: {runs[-1][2]}"
+        )
+    (wall_a, cpu_a), (wall_b, cpu_b) = medians.values()
+    print(f"ratio this checkout / reference: wall {wall_a / wall_b:.2f}×, CPU {cpu_a / cpu_b:.2f}×")
+    shutil.rmtree(month, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -71,6 +133,8 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=30)
     parser.add_argument("--repeat", type=int, default=3, help="incremental hours measured one after another")
     parser.add_argument("--keep", type=Path, help="data directory to use and keep (default: a temporary one)")
+    parser.add_argument("--against", metavar="SRC", help="another checkout's src/ to measure alternately")
+    parser.add_argument("--rounds", type=int, default=3, help="with --against: runs per side")
     args = parser.parse_args()
 
     data_dir = args.keep or Path(tempfile.mkdtemp(prefix="altaviz-incremental-"))
@@ -88,6 +152,9 @@ def main() -> None:
             f"full run: {rows:,} readings in {full_seconds:.1f} s ({full_cpu:.0f} CPU s; peak RSS of this "
             f"process, simulator included, {peak_gb:.1f} GB; targets ≤ 60 s, ≤ 4 GB)  {full_stages}"
         )
+        if args.against is not None:
+            alternate(data_dir, held[0], args.against, args.rounds)
+            return
         for number, path in enumerate(held, start=1):
             new_rows = pq.read_metadata(path).num_rows
             shutil.move(path, landing / "readings" / path.name)
