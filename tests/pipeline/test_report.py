@@ -1,7 +1,9 @@
 """The run report's counts: the rows of each organization in a table, from the Parquet footers where a
 row group holds one organization, by reading the rows elsewhere; the same counts either way."""
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -10,7 +12,9 @@ from altaviz.pipeline.report import rows_by_organization
 from tests.pipeline.helpers import settings_for
 
 
-def _write(engine: DuckDBEngine, path: Path, rows: list[tuple[str | None, int]], per_group: int = 0) -> Path:
+def _write(
+    engine: DuckDBEngine, path: Path, rows: Sequence[tuple[str | None, int]], per_group: int = 0
+) -> Path:
     """A Parquet file of (organization, n) rows, written by DuckDB as the lake's files are."""
     values = ", ".join(f"({'NULL' if o is None else repr(o)}, {n})" for o, n in rows) or "(NULL, 0)"
     where = "" if rows else " WHERE FALSE"
@@ -30,7 +34,7 @@ def engine(tmp_path: Path) -> DuckDBEngine:
 
 
 def test_counts_from_footers_and_reads_equal_a_count_of_every_row(
-    engine: DuckDBEngine, tmp_path: Path
+    engine: DuckDBEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     files = [
         _write(engine, tmp_path / "acme.parquet", [("acme", i) for i in range(5)]),
@@ -56,7 +60,12 @@ def test_counts_from_footers_and_reads_equal_a_count_of_every_row(
     assert every_row == {"acme": 8, "globex": 2050}
     queries: list[str] = []
     rows = engine.rows
-    engine.rows = lambda sql, parameters=(): queries.append(sql) or rows(sql, parameters)  # type: ignore[method-assign]
+
+    def recorded(sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        queries.append(sql)
+        return rows(sql, parameters)
+
+    monkeypatch.setattr(engine, "rows", recorded)
     assert rows_by_organization(engine, files, ["acme", "globex"]) == every_row
     assert rows_by_organization(engine, files, ["globex"]) == {"globex": 2050}
     # only the files with a row group of several organizations, or of NULL, were read
