@@ -114,6 +114,44 @@ def test_incremental_runs_equal_a_full_recomputation(
     assert taken_in, "readings 3 hours late are inside the look-back and must reach silver"
 
 
+def test_the_pairs_history_is_read_from_the_previous_runs_summary(
+    tmp_path: Path, arriving: tuple[Path, list[pa.Table]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each incremental run keeps its alert pairs' history over the events files wholly before its
+    recompute start (a lake table); the next reads that summary and only the files added since (when
+    the summary's files are still wholly before its own start), and the lake still ends as a full
+    recomputation. A summary that cannot be read is not used."""
+    from altaviz.pipeline import incremental
+    from altaviz.pipeline.run import PipelineOptions, run_pipeline
+
+    covered: list[int] = []
+    kept = incremental.kept_pair_history
+
+    def recorded(root: Path, files: list[Path], settled: list[Path]) -> tuple[set[Path], Path | None]:
+        found = kept(root, files, settled)
+        covered.append(len(found[0]))
+        return found
+
+    monkeypatch.setattr(incremental, "kept_pair_history", recorded)
+    data_dir, batches = arriving
+    for number, batch in enumerate(batches):
+        _land(data_dir, number, batch)
+        run_pipeline(settings_for(data_dir), PipelineOptions(skip_db=True))
+    # the first incremental run has no summary; the second's readings from 3 hours back take its
+    # recompute start before files the first one summarized, so it reads them all again; the third
+    # reads the second's summary
+    assert covered[:2] == [0, 0] and covered[2] > 0 and len(covered) == 3
+    assert_equals_a_full_recomputation(data_dir, tmp_path / "full", WITH_EVENTS)
+
+    lake = data_dir / "lake"
+    summary = Lake(lake).table_files(incremental.PAIR_HISTORY)
+    settled = Lake(lake).table_files("gold/alert_events")
+    assert kept(lake, summary, settled)[1] == summary[0]
+    broken = tmp_path / "broken.parquet"
+    broken.write_text("not parquet")
+    assert kept(lake, [broken], settled) == (set(), None)
+
+
 def test_an_incremental_run_keeps_the_days_it_does_not_touch(arriving: tuple[Path, list[pa.Table]]) -> None:
     data_dir, batches = arriving
     settings = settings_for(data_dir)

@@ -34,6 +34,7 @@ every other organization's rows as they were. Each organization's expected-readi
 is its own, kept in the manifest (OrganizationState.first_reading/last_reading).
 """
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -48,6 +49,7 @@ from altaviz.pipeline.engine import (
     load_sql,
     naming_failed_step,
     read_parquet,
+    sql_text,
 )
 from altaviz.pipeline.lake import Lake, Manifest, OrganizationState, StagedTable
 from altaviz.pipeline.stages import (
@@ -507,15 +509,35 @@ class IncrementalRun:
 
     def _bind_pair_history(self, since: datetime) -> None:
         """Per (compressor, metric) pair, from its kept alert events (those before `since`): whether it
-        violated, and its last clearing event."""
-        old_events = read_parquet(self.old["gold/alert_events"])
-        history = copy_parquet(
-            self.engine.con,
-            "SELECT organization, compressor_id, metric, BOOL_OR(NOT clears) AS violated, "
-            "MAX(CASE WHEN clears THEN timestamp END) AS last_clear "
-            f"FROM {old_events} WHERE timestamp < {_literal(since)} AND {IN_RUN} GROUP BY 1, 2, 3",
-            self.engine.scratch("pair_history"),
-        )
+        violated, and its last clearing event.
+
+        The events files wholly before `since` are mostly those the previous run summarized: its
+        summary (PAIR_HISTORY) is read for them, only the others as events, and the summary of them all
+        is staged for the next run."""
+        old = self.old["gold/alert_events"]
+        reaching = {f for f in files_from(old, since) if _may_hold_rows_from(f, "timestamp", since)}
+        settled = [f for f in old if f not in reaching]
+        covered, summary = kept_pair_history(self.lake.root, self.old.get(PAIR_HISTORY, []), settled)
+        parts = [f"SELECT * FROM read_parquet({sql_text(str(summary))})"] if summary else []
+        fresh = [f for f in settled if f not in covered]
+        if fresh:
+            parts.append(f"{PAIR_SUMMARY} FROM {read_parquet(fresh)} GROUP BY 1, 2, 3")
+        if parts and fresh:
+            kept = self._stage(PAIR_HISTORY).directory / "part-0.parquet"
+            self.tables.complete.add(PAIR_HISTORY)  # every organization's pairs
+            names = json.dumps(sorted(f.relative_to(self.lake.root).as_posix() for f in settled))
+            self.engine.con.execute(
+                f"COPY ({_combined(parts)}) TO {sql_text(str(kept))} "
+                f"(FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{PAIR_FILES}: {sql_text(names)}}})"
+            )
+            parts = [f"SELECT * FROM read_parquet({sql_text(str(kept))})"]
+        parts = [f"SELECT * FROM ({part}) AS summary WHERE {IN_RUN}" for part in parts]
+        if reaching:
+            parts.append(
+                f"{PAIR_SUMMARY} FROM {read_parquet(sorted(reaching))} "
+                f"WHERE timestamp < {_literal(since)} AND {IN_RUN} GROUP BY 1, 2, 3"
+            )
+        history = copy_parquet(self.engine.con, _combined(parts), self.engine.scratch("pair_history"))
         self.engine.bind_parquet("pair_history", history)
 
     def _alerts(self, step: Step, since: datetime) -> None:
@@ -586,6 +608,43 @@ class IncrementalRun:
                 recent,
             )
         self.engine.bind_sql(step.name, _rows_from(staged.files(), step.partition_by, since))
+
+
+# Per (compressor, metric) pair of alert events: whether it violated, its last clearing event.
+PAIR_SUMMARY = (
+    "SELECT organization, compressor_id, metric, BOOL_OR(NOT clears) AS violated, "
+    "MAX(CASE WHEN clears THEN timestamp END) AS last_clear"
+)
+# The alert pairs' history over the events files its footer names (PAIR_FILES), every organization's
+# pairs: a lake table each incremental run stages for the next (IncrementalRun._bind_pair_history). A
+# lake file never changes once written, so it stays right while those files are current; a full or
+# thresholds pass writes new events files, and the next incremental run summarizes them afresh.
+PAIR_HISTORY = "gold/pair_history"
+PAIR_FILES = "covers"
+
+
+def kept_pair_history(root: Path, files: list[Path], settled: list[Path]) -> tuple[set[Path], Path | None]:
+    """The kept pairs' history (its one file, of PAIR_HISTORY's `files`) and the events files it covers,
+    when they are all among `settled`; else nothing."""
+    if len(files) != 1:
+        return set(), None
+    try:
+        names = json.loads(pq.read_metadata(files[0]).metadata[PAIR_FILES.encode()])
+        covered = {root / name for name in names}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set(), None
+    if not covered <= set(settled):
+        return set(), None
+    return covered, files[0]
+
+
+def _combined(parts: list[str]) -> str:
+    """Pair summaries of disjoint sets of events as one (both columns combine: any, latest)."""
+    union = " UNION ALL ".join(f"({part})" for part in parts)
+    return (
+        "SELECT organization, compressor_id, metric, BOOL_OR(violated) AS violated, "
+        f"MAX(last_clear) AS last_clear FROM ({union}) AS parts GROUP BY 1, 2, 3"
+    )
 
 
 def batch_span_rows(spans: dict[str, tuple[datetime, datetime]]) -> list[dict[str, object]]:
