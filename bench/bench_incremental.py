@@ -11,10 +11,11 @@ Each run also prints its CPU seconds (all threads), steadier than wall time on a
     python bench/bench_incremental.py --compressors 470 --days 30 --keep /tmp/inc
     python bench/bench_incremental.py --against /tmp/main/src --rounds 3
 
-`--against SRC` (another checkout's src/, e.g. an export of main) measures the first held-back hour
-instead, on the same month (a hard-linked copy of the lake the full run built, fresh for each run),
-alternately with this checkout and with SRC, `--rounds` times each, each run in a process of its own
-(timed around `run_pipeline`, imports excluded): on a shared machine the ratio is the figure to trust.
+`--against SRC` (another checkout's src/, e.g. an export of main) measures one held-back hour instead
+(`--hour`, default the first; the hours before it are folded in first, untimed, by the same code), on
+the same month (a hard-linked copy of the lake the full run built, fresh for each run), alternately
+with this checkout and with SRC, `--rounds` times each, each run in a process of its own (timed around
+`run_pipeline`, imports excluded): on a shared machine the ratio is the figure to trust.
 """
 
 import argparse
@@ -87,8 +88,9 @@ print(json.dumps([time.perf_counter() - start, usage() - cpu, result.summary.sta
 """
 
 
-def alternate(data_dir: Path, hour: Path, against: str, rounds: int) -> None:
-    """The hour on fresh hard-linked copies of the month, by this checkout and by `against` in turn."""
+def alternate(data_dir: Path, hours: list[Path], against: str, rounds: int) -> None:
+    """The last of `hours` on fresh hard-linked copies of the month (the others folded in first), by
+    this checkout and by `against` in turn."""
     month = data_dir.with_name(data_dir.name + "-month")
     shutil.rmtree(month, ignore_errors=True)
     shutil.copytree(data_dir, month, copy_function=os.link)  # the lake's files are never rewritten
@@ -99,17 +101,13 @@ def alternate(data_dir: Path, hour: Path, against: str, rounds: int) -> None:
             run_dir = data_dir.with_name(data_dir.name + "-hour")
             shutil.rmtree(run_dir, ignore_errors=True)
             shutil.copytree(month, run_dir, copy_function=os.link)
-            shutil.copy(hour, run_dir / "landing" / "readings" / hour.name)
             env = dict(os.environ)
             if src is not None:
                 env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])])
-            done = subprocess.run(
-                [sys.executable, "-c", CHILD, str(run_dir)],
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            )
+            for hour in hours:
+                shutil.copy(hour, run_dir / "landing" / "readings" / hour.name)
+                command = [sys.executable, "-c", CHILD, str(run_dir)]
+                done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
             measured[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
             shutil.rmtree(run_dir, ignore_errors=True)
     medians = {}
@@ -135,6 +133,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="data directory to use and keep (default: a temporary one)")
     parser.add_argument("--against", metavar="SRC", help="another checkout's src/ to measure alternately")
     parser.add_argument("--rounds", type=int, default=3, help="with --against: runs per side")
+    parser.add_argument("--hour", type=int, default=1, help="with --against: the held-back hour timed")
     args = parser.parse_args()
 
     data_dir = args.keep or Path(tempfile.mkdtemp(prefix="altaviz-incremental-"))
@@ -153,7 +152,7 @@ def main() -> None:
             f"process, simulator included, {peak_gb:.1f} GB; targets ≤ 60 s, ≤ 4 GB)  {full_stages}"
         )
         if args.against is not None:
-            alternate(data_dir, held[0], args.against, args.rounds)
+            alternate(data_dir, held[: args.hour], args.against, args.rounds)
             return
         for number, path in enumerate(held, start=1):
             new_rows = pq.read_metadata(path).num_rows
