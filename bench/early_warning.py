@@ -31,6 +31,7 @@ reading of each method.
     .venv/bin/python bench/early_warning.py                      # the size: 20 seeds × 100 × 60 days
     .venv/bin/python bench/early_warning.py --seeds 3 --compressors 50 --days 30   # quick
     .venv/bin/python bench/early_warning.py --set trend_hours=36  # a variant of the model's settings
+    .venv/bin/python bench/early_warning.py --context ambient     # (c) with the proxy, without the prior
 
 Seeds start at --first-seed (default 1). Simulated runs are cached under --cache (one .npz per seed and
 size) and reused. The model's settings were tuned on seeds 101-106, so the default seeds are not the
@@ -484,16 +485,24 @@ class Tally:
             setattr(self, key, getattr(self, key) + getattr(other, key))
 
 
-def evaluate_seed(job: tuple[int, int, float, HealthConfig, Path, bool, float]) -> Tally:
-    seed, compressors, days, config, cache, fleet_context, healthy_share = job
+CONTEXTS = ("none", "ambient", "full")  # what (c) is given beyond each compressor's own readings
+CONTEXT_TEXT = {
+    "none": "none (each compressor alone: no station ambient proxy, no fleet prior)",
+    "ambient": "the station ambient proxy, no fleet prior",
+    "full": "the station ambient proxy and the fleet prior",
+}
+
+
+def evaluate_seed(job: tuple[int, int, float, HealthConfig, Path, str, float]) -> Tally:
+    seed, compressors, days, config, cache, context, healthy_share = job
     tally = Tally(seeds=[seed])
     began = time.process_time()
     units, failures, run_start, run_end = load(seed, compressors, days, cache)
     events = healthy_events(seed, compressors, days)
     tally.seconds["simulate"] += time.process_time() - began
-    ambient = ambient_proxy(units) if fleet_context else {}
+    ambient = ambient_proxy(units) if context in ("ambient", "full") else {}
     began = time.process_time()
-    prior = prior_for(units, ambient, config) if fleet_context else None
+    prior = prior_for(units, ambient, config) if context == "full" else None
     tally.seconds["health model"] += time.process_time() - began
     per_unit_failures: dict[str, list[Failure]] = defaultdict(list)
     for f in failures:
@@ -703,9 +712,18 @@ def main() -> None:
         help="simulated runs are kept here (one .npz per seed and size) and reused",
     )
     parser.add_argument(
+        "--context",
+        choices=CONTEXTS,
+        default="full",
+        help="what (c) is given across compressors: none (each compressor alone), ambient (the station "
+        "ambient proxy, no fleet prior), full (the proxy and the fleet prior)",
+    )
+    parser.add_argument(
         "--no-fleet-context",
-        action="store_true",
-        help="run (c) as the pipeline does: without the station ambient proxy and the fleet prior",
+        dest="context",
+        action="store_const",
+        const="none",
+        help="the same as --context none",
     )
     parser.add_argument(
         "--partial",
@@ -732,7 +750,7 @@ def main() -> None:
         name, _, value = item.partition("=")
         config = replace(config, **{name: type(getattr(config, name))(value)})
     jobs = [
-        (seed, args.compressors, args.days, config, args.cache, not args.no_fleet_context, args.healthy_share)
+        (seed, args.compressors, args.days, config, args.cache, args.context, args.healthy_share)
         for seed in range(args.first_seed, args.first_seed + args.seeds)
     ]
     total = Tally()
@@ -764,8 +782,7 @@ def _print_all(args: argparse.Namespace, total: Tally) -> None:
         print("\n".join(sorted(total.details)))
     if args.set:
         print("health model settings changed: " + ", ".join(args.set))
-    if args.no_fleet_context:
-        print("(c) without the station ambient proxy and the fleet prior, as the pipeline runs it")
+    print(f"(c) context: {CONTEXT_TEXT[args.context]}")
     if args.healthy_share < 1:
         print(f"quick run: every failing unit and {args.healthy_share:.0%} of the others")
     report(args, total)

@@ -6,10 +6,13 @@ a curve, a small lasting shift is warned unless within the deadband, an incremen
 full one, a limit already crossed is not projected, a batch of compressors stepped together
 gives each the outputs it gets alone, a noisy recalibration is absorbed once enough hours show it, a
 small shift of the flow / horsepower relation is not warned while a seal leak is, and without an
-ambient input a temperature step is not taken for a recalibration, and a sensor stepping up and down
-spends its recalibration budget."""
+ambient input a temperature step is not taken for a recalibration, a sensor stepping up and down
+spends its recalibration budget, a wear trending to its limit is warned before the health index holds
+below 50, vibration and temperature below their model are not warned, and a small lasting vibration
+shift within its noise is not warned."""
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
@@ -303,17 +306,19 @@ def test_a_noisy_recalibration_step_is_absorbed_once_enough_hours_show_it() -> N
     """A horsepower meter recalibrated by −2.5 % (at the noise's edge: the two-level fit is not yet
     clear 6 hours after it) is absorbed a few hours later instead of being warned; decided only at
     6 hours (`step_max_after=6`, the previous rule) it is warned. The operating deadband is off here
-    so that only the step rule is tested."""
+    so that only the step rule is tested, and the EWMA keeps the 12-hour half-life under which the
+    unabsorbed step is loud enough to be warned (with 8 hours it is not, either way)."""
 
     def recalibrate(hours: np.ndarray, values: np.ndarray) -> None:
         values[HP, hours >= 9 * 24 + 0.5] *= 0.975
 
     for seed in (1, 2):
         times, values = build(days=16, seed=seed, change=recalibrate)
-        out = health_step(times, values, config=HealthConfig(operating_deadband=0.0))
+        config = HealthConfig(operating_deadband=0.0, ewma_halflife_hours=12.0)
+        out = health_step(times, values, config=config)
         assert warnings_started(out) == [], seed
         assert -0.035 < out.state.offset[0, HP] < -0.015, seed
-        late = health_step(times, values, config=HealthConfig(operating_deadband=0.0, step_max_after=6))
+        late = health_step(times, values, config=replace(config, step_max_after=6))
         assert warnings_started(late) != [], seed
 
 
@@ -372,3 +377,61 @@ def test_a_sensor_stepping_up_and_down_is_warned_once_its_recalibration_budget_i
         out = health_step(times, values)
         assert warnings_started(out) != [], seed
         assert HealthConfig().max_absorbed - 0.06 < out.state.absorbed[0, DIS] <= HealthConfig().max_absorbed
+
+
+def test_a_wear_trending_to_its_limit_is_warned_before_the_health_index_falls_below_50() -> None:
+    """A sensor with a significant trend towards its limit (the prognosis's slope test) and a score of
+    `trend_anomaly_score` (health below 80) for `trend_anomaly_hours` judged hours is an anomaly: a
+    growing fault is warned hours before it holds the health index below 50 for 12 hours
+    (`trend_anomaly_score=0`, the previous rule)."""
+
+    def wear(hours: np.ndarray, values: np.ndarray) -> None:
+        values[VIB] *= 1 + (np.clip((hours - 8 * 24) / 24, 0, None) / 5) ** 2
+
+    def drift(hours: np.ndarray, values: np.ndarray) -> None:
+        values[TEMP] += 4 * np.clip((hours - 8 * 24) / 24, 0, None)  # a fouling cooler: +4 °F a day
+
+    for change in (wear, drift):
+        for seed in (0, 1):
+            times, values = build(days=16, seed=seed, change=change)
+            trended = warnings_started(health_step(times, values))
+            previous = HealthConfig(trend_anomaly_score=0)
+            level_only = warnings_started(health_step(times, values, config=previous))
+            assert trended and level_only, (change.__name__, seed)
+            assert START + 8 * 24 * 3600 < trended[0] <= level_only[0] - 6 * 3600, (change.__name__, seed)
+
+
+def test_vibration_and_temperature_below_their_model_are_not_warned() -> None:
+    """Wear, leaks and fouling raise vibration and temperature: a unit reading cooler than its model
+    (here −3 % of discharge temperature over two days, e.g. weather the ambient proxy misses) is not
+    warned (`one_sided`), while the same drift upwards is, and judged both ways it is warned."""
+
+    def cooler(hours: np.ndarray, values: np.ndarray) -> None:
+        values[TEMP] *= 1 - 0.03 * np.clip((hours - 8 * 24) / 48, 0, 1)
+
+    def hotter(hours: np.ndarray, values: np.ndarray) -> None:
+        values[TEMP] *= 1 + 0.03 * np.clip((hours - 8 * 24) / 48, 0, 1)
+
+    for seed in (0, 1):
+        times, values = build(days=16, seed=seed, change=cooler)
+        out = health_step(times, values)
+        assert warnings_started(out) == [], seed
+        assert not (out.score[TEMP] < 0).any() and not out.drivers[TEMP].any(), seed
+        assert warnings_started(health_step(times, values, config=HealthConfig(one_sided=False))) != [], seed
+        times, values = build(days=16, seed=seed, change=hotter)
+        assert warnings_started(health_step(times, values)) != [], seed
+
+
+def test_a_small_lasting_vibration_shift_within_its_noise_is_not_warned() -> None:
+    """Vibration drifting up 8 % over five days (0.24 mm/s on 3 mm/s, within its 5 % reading noise) and
+    staying there: with the EWMA's 8-hour half-life, whose healthy spread is wider, it is not
+    warned on these seeds; with the previous 12 hours it was."""
+
+    def drift(hours: np.ndarray, values: np.ndarray) -> None:
+        values[VIB] *= 1 + 0.08 * np.clip((hours - 7 * 24) / (5 * 24), 0, 1)
+
+    for seed in (1, 2, 3):
+        times, values = build(days=16, seed=seed, change=drift)
+        assert warnings_started(health_step(times, values)) == [], seed
+        previous = HealthConfig(ewma_halflife_hours=12.0)
+        assert warnings_started(health_step(times, values, config=previous)) != [], seed

@@ -37,7 +37,9 @@ evaluation"):
    sensors are conditioned on, are judged beyond a relative deadband (`operating_deadband`): their
    relation moves by a recalibration's few percent whenever either meter is recalibrated, a step
    often too small in their noise to be told from a fault's start; a seal leak, a leaking valve or
-   a misfire moves it by 10–30 %.
+   a misfire moves it by 10–30 %. Vibration and temperature are judged on their limit's side only
+   (`one_sided`): wear, leaks and fouling raise them, and a unit reading cooler than its model (weather
+   the ambient proxy misses, a load response learned from one load) is not degrading.
 6. Recalibration steps. When a sensor's recent z has an abrupt step (a two-level fit beats a line by
    far) of at most `max_step` in relative size, the step is absorbed into that sensor's offset (up
    to `max_absorbed` in total, up or down, between resets) instead of being judged: a recalibrated
@@ -47,7 +49,10 @@ evaluation"):
    hours old (a noisy one gets more hours to show). Without an ambient input (`weather_steps`) a
    temperature step is not absorbed: a change of weather looks the same.
 7. Early warning (anomaly): health below `anomaly_health` for `anomaly_hours` judged hours in a row;
-   it clears after `clear_hours` judged hours back above `clear_health`. Both warnings are held
+   it clears after `clear_hours` judged hours back above `clear_health`. A growing fault is an
+   anomaly sooner: a sensor with a trend towards its limit (the prognosis's slope test, 8) and a
+   |score| of at least `trend_anomaly_score` for `trend_anomaly_hours` judged hours in a row (a
+   lasting shift has no trend; a wear's does). Both warnings are held
    through hours that are not judged; a maintenance event clears them.
 8. Prognosis: for each off-normal metric with a limit, a least-squares line through the last
    `trend_hours` judged hours of its value at the reference operating point (slope t-statistic above
@@ -109,6 +114,7 @@ DEADBAND_WEIGHT = np.array(
     [3.0, 1.0, 1.0, 1.0, 1.0, 1.0]
 )  # relative: smaller steps are left to the model's learning
 OPERATING = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 1.0])  # flow and horsepower: the operating point
+ONE_SIDED = np.array([True, True, False, False, False, False])  # vibration, temperature: `one_sided`
 PRIOR_SPAN = np.array([0.0, 0.08, 0.08, 0.05, 0.05, 0.5, 0.7, 0.7])
 # Hours ahead at which projections are evaluated: hourly for three days, then coarser up to 60 days.
 PROGNOSIS_HOURS = np.unique(np.r_[np.arange(1.0, 73.0), np.geomspace(73.0, 1440.0, 120).round()])
@@ -151,7 +157,7 @@ class HealthConfig:
     scale_inflation: float = 1.25  # in-sample residuals understate the scale
     z_clip: float = 6.0
     spread_hours: float = 240.0  # memory of the EWMA's healthy spread
-    ewma_halflife_hours: float = 12.0
+    ewma_halflife_hours: float = 8.0
     score_healthy: float = 5.0
     score_zero: float = 20.0
     deadband: float = 0.0  # relative shift judged as none (× DEADBAND_WEIGHT per sensor); 0: off
@@ -176,6 +182,9 @@ class HealthConfig:
     trend_score: float = 3.0  # project only sensors already this far from normal
     prediction_horizon_hours: float = 72.0
     prediction_hours: int = 6  # a projection must hold this many judged hours to warn
+    trend_anomaly_score: float = 8.0  # a sensor trending to its limit this far off normal (0: off) ...
+    trend_anomaly_hours: int = 6  # ... for this many judged hours in a row is an anomaly too
+    one_sided: bool = True  # vibration and temperature judged on their limit's side only
 
     @property
     def ewma_lambda(self) -> float:
@@ -225,6 +234,7 @@ def _layout(config: HealthConfig) -> tuple[tuple[str, type, tuple[int, ...], flo
         ("anomaly", np.bool_, (), False),
         ("predicted", np.bool_, (), False),
         ("predicting", np.int64, (), 0),  # judged hours in a row with a crossing within the horizon
+        ("trending", np.int64, (), 0),  # judged hours in a row with a sensor trending off normal
         ("warming", np.bool_, (), True),  # no judged hour since the first reading or the last reset
     )
 
@@ -710,6 +720,11 @@ class _Run:
         relative = config.deadband * DEADBAND_WEIGHT + config.operating_deadband * OPERATING
         band = relative / (s.scale[cs] * spread)
         score = np.sign(raw) * np.maximum(np.abs(raw) - band, 0.0)
+        if config.one_sided:
+            # Vibration and temperature: wear, leaks and fouling raise them; a unit running cooler or
+            # smoother than its model says is not degrading.
+            side = self.limits[2][cs]
+            score = np.where(ONE_SIDED & (side * score < 0), 0.0, score)
         worst = np.max(np.abs(score), axis=1)
         health = 100.0 * np.minimum(
             1.0,
@@ -729,6 +744,7 @@ class _Run:
         s.trend_hours[cs, at], s.trend_values[cs, at] = hour, reference
         shift = prediction - coef[:, :, CONST] + offset  # (reading − reference value) / ref
         predicted = np.zeros(len(cs), dtype=bool)
+        trending = np.zeros(len(cs), dtype=bool)
         warning, critical, side = self.limits
         pairs = np.argwhere(np.abs(score) > config.trend_score)
         owners = cs[pairs[:, 0]]
@@ -754,6 +770,7 @@ class _Run:
                 given1 = (float(warning[c, j]), float(critical[c, j]), float(side[c, j]))
                 eta = _prognosis(s, c, j, hour, float(shift[k, j]), given1, config)
             if eta is not None:
+                trending[k] |= bool(abs(score[k, j]) >= config.trend_anomaly_score)
                 self.etas[:, j, gs[k]] = eta
                 horizon_eta = eta[0] if math.isnan(critical[c, j]) else eta[3]
                 predicted[k] |= bool(horizon_eta <= config.prediction_horizon_hours)
@@ -767,6 +784,9 @@ class _Run:
         above = np.where(low, 0, np.where(high, above + 1, above))
         s.below[cs], s.above[cs] = below, above
         anomaly = s.anomaly[cs] | (below >= config.anomaly_hours)
+        if config.trend_anomaly_score > 0:
+            s.trending[cs] = np.where(trending, s.trending[cs] + 1, 0)
+            anomaly |= s.trending[cs] >= config.trend_anomaly_hours
         anomaly &= ~(above >= config.clear_hours)
         s.anomaly[cs] = anomaly
         self.anomaly[gs] = anomaly
