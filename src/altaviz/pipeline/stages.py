@@ -93,7 +93,12 @@ GOLD_STEPS = (
         source_view=True,
         order=("organization", "compressor_id", "metric", "timestamp"),
     ),
-    Step("alert_events", "gold/alert_events", "timestamp", vocabulary={"metric": METRIC_NAMES, "status": STATUSES}),
+    Step(
+        "alert_events",
+        "gold/alert_events",
+        "timestamp",
+        vocabulary={"metric": METRIC_NAMES, "status": STATUSES},
+    ),
     Step("alerts", "gold/alerts"),
 )
 # The limits that apply to each compressor and metric of the run's organizations (scratch).
