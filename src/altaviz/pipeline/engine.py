@@ -12,7 +12,7 @@ drop the fractional seconds DuckDB keeps.
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -149,6 +149,24 @@ def read_parquet(files: Sequence[Path]) -> str:
     return f"read_parquet({parquet_list(files)}, hive_partitioning = false)"
 
 
+# A text column whose values come from a fixed list (a status, a metric's name): column -> the values.
+Vocabulary = Mapping[str, Sequence[str]]
+
+
+def _as_enums(vocabulary: Vocabulary) -> str:
+    """DuckDB's REPLACE list casting each column of `vocabulary` to an ENUM of its values.
+
+    Parquet stores an ENUM as the same text column (every reader reads the same strings back), but
+    DuckDB writes it from the ENUM's own dictionary instead of hashing every value into one: a third
+    of writing gold's readings, eight status columns and the operating state. A value outside the list
+    fails the statement rather than being written wrong."""
+    casts = []
+    for column, values in vocabulary.items():
+        listed = ", ".join(sql_text(v) for v in values)
+        casts.append(f"CAST({column} AS ENUM({listed})) AS {column}")
+    return f" REPLACE ({', '.join(casts)})" if casts else ""
+
+
 def copy_parquet(
     con: duckdb.DuckDBPyConnection,
     sql: str,
@@ -156,19 +174,26 @@ def copy_parquet(
     partition_by: str | None = None,
     part: str = "0",
     schema_if_empty: bool = True,
+    vocabulary: Vocabulary | None = None,
 ) -> list[Path]:
     """Write a query's result as Parquet into output_dir: one file, or one directory per UTC day.
 
     The files are named after `part`, so several parts (chunks of the fleet) can share a directory.
     A partitioned result without rows writes one empty file holding the schema, unless told not to.
+    The columns of `vocabulary` are written from their lists of values (see _as_enums).
     Returns the files written.
     """
+    enums = _as_enums(vocabulary or {})
     if partition_by is None:
         target = output_dir / f"part-{part}.parquet"
-        con.execute(f"COPY ({sql}) TO {_quote(target)} (FORMAT parquet, COMPRESSION zstd)")
+        selected = f"SELECT *{enums} FROM ({sql}\n) AS result" if enums else sql
+        con.execute(f"COPY ({selected}) TO {_quote(target)} (FORMAT parquet, COMPRESSION zstd)")
         return [target]
+    # the UTC day by arithmetic on the epoch: CAST(... AS DATE) of a TIMESTAMPTZ goes through ICU's
+    # calendar, about 0.07 µs a row more
+    day = f"DATE '1970-01-01' + CAST(FLOOR(EPOCH({partition_by}) / 86400) AS INTEGER)"
     con.execute(
-        f"COPY (SELECT *, CAST({partition_by} AS DATE) AS {PARTITION_COLUMN} FROM ({sql}\n) AS result) "
+        f"COPY (SELECT *{enums}, {day} AS {PARTITION_COLUMN} FROM ({sql}\n) AS result) "
         f"TO {_quote(output_dir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY ({PARTITION_COLUMN}), "
         f"FILENAME_PATTERN 'part-{part}-{{i}}', OVERWRITE_OR_IGNORE true)"
     )
@@ -264,11 +289,19 @@ class DuckDBEngine:
         self.con.register(name, pa.RecordBatchReader.from_batches(schema, mapped))
         self.streams.add(name)
 
-    def run(self, step: str, output_dir: Path, partition_by: str | None = None, part: str = "0") -> None:
+    def run(
+        self,
+        step: str,
+        output_dir: Path,
+        partition_by: str | None = None,
+        part: str = "0",
+        vocabulary: Vocabulary | None = None,
+    ) -> None:
         """Run sql/<step>.sql into output_dir as Parquet and bind the files it wrote under the step's name.
 
         With `partition_by` (a timestamp column) the output is split into one directory per UTC day;
-        `part` names the files, so each chunk of the fleet writes its own.
+        `part` names the files, so each chunk of the fleet writes its own; `vocabulary` names the
+        columns of fixed values (copy_parquet).
         """
         sql = load_sql(step)
         # A stream has no row estimate (DuckDB takes it for one row), so the optimizer would build a
@@ -279,7 +312,7 @@ class DuckDBEngine:
             if streamed:
                 self.con.execute("SET disabled_optimizers = 'build_side_probe_side'")
             try:
-                written = copy_parquet(self.con, sql, output_dir, partition_by, part)
+                written = copy_parquet(self.con, sql, output_dir, partition_by, part, vocabulary=vocabulary)
             finally:
                 if streamed:
                     self.con.execute("RESET disabled_optimizers")

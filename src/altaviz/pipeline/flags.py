@@ -94,7 +94,12 @@ def append_quality_flags(readings: pa.Table) -> pa.Table:
             values = numpy_values(readings[sensor], np.float64)
             code |= _spike(values, ratio, position).astype(np.int64) << bit
             code |= _stuck(values, position).astype(np.int64) << (bit + len(SENSORS))
-    codes, index = np.unique(code, return_inverse=True)
+    # the distinct flag sets in order, and each reading's among them: counted, not sorted (np.unique)
+    counts = np.bincount(code, minlength=1 << len(FLAGS))
+    codes = np.flatnonzero(counts)
+    rank = np.zeros(len(counts), dtype=np.int64)
+    rank[codes] = np.arange(len(codes), dtype=np.int64)
+    index = rank[code]
     texts = [",".join(f for k, f in enumerate(FLAGS) if c >> k & 1) or None for c in codes.tolist()]
     flags = python_array(texts, pa.string()).take(int_array(index))
     return readings.drop_columns(["spike_ratio"]).append_column("quality_flags", flags)

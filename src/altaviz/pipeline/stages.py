@@ -9,12 +9,14 @@ from functools import partial
 from pathlib import Path
 
 from altaviz.config import Settings
+from altaviz.fleet import METRIC_NAMES
 from altaviz.pipeline.engine import (
     COMPRESSOR_ORDER,
     RUN_ORGANIZATIONS,
     DuckDBEngine,
     PerCompressor,
     TransformEngine,
+    Vocabulary,
     copy_parquet,
     load_sql,
     read_parquet,
@@ -42,6 +44,14 @@ class Step:
     source_view: bool = False
     # the order a per-compressor step reads its source in (whole compressors, each in time order)
     order: tuple[str, ...] = COMPRESSOR_ORDER
+    # its text columns of fixed values, written from their lists (engine.copy_parquet)
+    vocabulary: Vocabulary | None = None
+
+
+# The values of gold's text columns of fixed values (gold_readings.sql, metric_series.sql)
+STATUSES = ("normal", "warning", "critical")
+OPERATING_STATES = ("running", "starting", "stopped")
+SERIES_VOCABULARY = {"metric": METRIC_NAMES, "operating_state": OPERATING_STATES}
 
 
 # Every step but quality works compressor by compressor, so a large fleet can run in chunks of it.
@@ -62,12 +72,17 @@ GOLD_STEPS = (
         source="stopped_readings",
         source_view=True,
     ),
-    Step("gold_readings", "gold/readings", "timestamp"),
+    Step(
+        "gold_readings",
+        "gold/readings",
+        "timestamp",
+        vocabulary={"operating_state": OPERATING_STATES} | {f"{m}_status": STATUSES for m in METRIC_NAMES},
+    ),
     Step("gold_hourly", "gold/hourly", "agg_timestamp"),
     # Written, not a view: the sort feeding the alert step costs about twice as much over the view (a
     # union of eight filters of gold_readings) as over the written rows, which outweighs the write.
-    Step("metric_series"),
-    Step("violations", "gold/violations", "timestamp"),
+    Step("metric_series", vocabulary=SERIES_VOCABULARY | {"status": STATUSES}),
+    Step("violations", "gold/violations", "timestamp", vocabulary=SERIES_VOCABULARY | {"severity": STATUSES}),
     # Every reading that decides an alert episode; kept so a later run can continue the episodes. The
     # streaks of each compressor's series are counted in one pass per compressor (episodes.py).
     # Each series (compressor and metric) in time order, as the step counts them.
@@ -78,7 +93,12 @@ GOLD_STEPS = (
         source_view=True,
         order=("organization", "compressor_id", "metric", "timestamp"),
     ),
-    Step("alert_events", "gold/alert_events", "timestamp"),
+    Step(
+        "alert_events",
+        "gold/alert_events",
+        "timestamp",
+        vocabulary={"metric": METRIC_NAMES, "status": STATUSES},
+    ),
     Step("alerts", "gold/alerts"),
 )
 # The limits that apply to each compressor and metric of the run's organizations (scratch).
@@ -197,7 +217,7 @@ def run_step(engine: TransformEngine, step: Step, output_dir: Path | None, part:
         return
     assert output_dir is not None
     if isinstance(engine, DuckDBEngine):
-        engine.run(step.name, output_dir, step.partition_by, part=part)
+        engine.run(step.name, output_dir, step.partition_by, part=part, vocabulary=step.vocabulary)
     else:
         engine.run(step.name, output_dir, step.partition_by)
 

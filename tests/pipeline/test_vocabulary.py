@@ -1,0 +1,39 @@
+"""Text columns of fixed values (statuses, metrics, operating states) are written from their lists:
+the files hold the same strings as written plainly, and a value outside its list fails the write."""
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from altaviz.pipeline.engine import copy_parquet, read_parquet
+from altaviz.pipeline.stages import GOLD_STEPS, STATUSES
+
+ROWS = (
+    "SELECT * FROM (VALUES (TIMESTAMPTZ '2026-01-01 10:00:00+00', 'critical', 'a'), "
+    "(TIMESTAMPTZ '2026-01-01 11:00:00+00', NULL, 'b'), "
+    "(TIMESTAMPTZ '2026-01-02 09:00:00+00', 'normal', 'c')) AS t(timestamp, status, note)"
+)
+
+
+@pytest.mark.parametrize("partition_by", [None, "timestamp"])
+def test_a_vocabulary_column_reads_back_as_the_same_text(tmp_path: Path, partition_by: str | None) -> None:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    written = copy_parquet(con, ROWS, tmp_path, partition_by, vocabulary={"status": STATUSES})
+    back = f"SELECT timestamp, status, note FROM {read_parquet(written)}"
+    assert con.execute(f"DESCRIBE {back}").fetchall()[1][1] == "VARCHAR"
+    assert con.execute(f"SELECT COUNT(*) FROM (({back}) EXCEPT ALL ({ROWS}))").fetchone() == (0,)
+    assert con.execute(f"SELECT COUNT(*) FROM {read_parquet(written)}").fetchone() == (3,)
+
+
+def test_a_value_outside_the_vocabulary_fails_the_write(tmp_path: Path) -> None:
+    con = duckdb.connect()
+    with pytest.raises(duckdb.ConversionException):
+        copy_parquet(con, ROWS, tmp_path, vocabulary={"status": ("normal", "warning")})
+
+
+def test_gold_writes_its_statuses_from_a_vocabulary() -> None:
+    readings = next(s for s in GOLD_STEPS if s.name == "gold_readings")
+    assert readings.vocabulary is not None
+    assert readings.vocabulary["vibration_mms_status"] == STATUSES
