@@ -176,7 +176,8 @@ def test_duplicates_ranked_where_keys_repeat_equal_the_window_over_every_reading
     """silver_classified ranks only the readings of (compressor, timestamp) keys that repeat among the
     good ones; the formulation it replaced ranked every reading (a window over all of bronze,
     silver_classified_reference.sql). Same reasons for every row: copies in one file and across loads,
-    broken copies, old silver rows (no source row), two organizations with the same ids."""
+    broken copies, old silver rows (no source row), two organizations with the same ids, ids the fleet
+    does not register (valid or not: the id rule is applied only to those)."""
     from altaviz.pipeline.engine import DuckDBEngine, load_sql
     from altaviz.pipeline.stages import bind_parameters
 
@@ -187,7 +188,7 @@ def test_duplicates_ranked_where_keys_repeat_equal_the_window_over_every_reading
         base = datetime(2026, 1, 1, tzinfo=UTC)
         rows = []
         for organization in ("north", "south"):
-            for compressor in ("C1", "C2", "C3", None):
+            for compressor in ("C1", "C2", "C3", "C 4!", None):
                 for i in range(int(rng.integers(0, 60))):
                     source_row = None if rng.random() < 0.1 else i
                     # (load, file, row) tells every copy apart, as in bronze, so both rankings are exact
@@ -234,6 +235,12 @@ def test_duplicates_ranked_where_keys_repeat_equal_the_window_over_every_reading
         actual = engine.rows(f"SELECT organization, {columns} FROM ({classified}) ORDER BY ALL")
         assert actual == expected
         reasons = {str(r[-1]).split(":")[0] for r in expected}
-        assert {"duplicate", "impossible value", "unknown compressor", "missing key"} <= reasons
+        assert {
+            "duplicate",
+            "impossible value",
+            "unknown compressor",
+            "missing key",
+            "invalid compressor id",
+        } <= reasons
     finally:
         engine.close()
