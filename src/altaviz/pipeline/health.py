@@ -6,7 +6,8 @@ hour by hour, with `fleet_step`) gives each compressor's readings (flagged value
 NULL, see sql/health_input.sql) to `fleet_step` with the compressor's effective alarm limits
 (compressor > model > organization > defaults: the pass's compressor_thresholds) and its corrective
 maintenance events (`failure`, `unscheduled`: learning starts again after them, not after a scheduled
-service or an inspection), and writes one Arrow stream of four kinds of rows, split into four lake tables:
+service or an inspection) and its station's ambient proxy (below), and writes one Arrow stream of four
+kinds of rows, split into four lake tables (and the stage writes a fifth, gold/health_baseline):
 
 - gold/health (by day): per compressor and hour, the health index (NULL unless judged), the status
   ('judged'; 'warmup' while the model learns, after the first reading or a corrective maintenance event;
@@ -21,12 +22,41 @@ service or an inspection), and writes one Arrow stream of four kinds of rows, sp
 
 Which hours are processed. An hour is final once no later run can change its readings: silver's spike
 check looks two readings ahead, so a compressor's last two readings may still change. Each run
-processes the hours before the hour of its second-to-last reading (health lags the data by up to an
-hour) and no hour twice; a full run processes exactly the same hours, so incremental = full
+processes the hours before the hour of its second-to-last reading and before its station's proxy is
+final (below; health lags the data by up to an hour when the station's compressors report together)
+and no hour twice; a full run processes exactly the same hours, so incremental = full
 (tests/pipeline/test_health_stage.py). A reading arriving late into an hour already processed (silver
 accepts readings up to 24 h late) is seen by its count: the compressor's health is then recomputed from
 all of its silver, as a full run would. An alarm-limit change recomputes the compressors it changes
 (their predictions depend on the limits; the health index does not).
+
+The station ambient proxy (altaviz.health.ambient). Discharge temperature follows the weather; the
+model is given, per station and hour, the median over the station's compressors of each one's running
+hourly discharge temperature (silver's median of the hour, flagged values left out:
+sql/health_ambient_hours.sql) minus that compressor's baseline (the median of its running hours among
+its first 48 clock hours; a compressor gives no deviation inside those 48 hours). Stations come from the
+fleet files (reference/compressors); a compressor without one, or alone in its station, gets no proxy
+(its own deviation would read its own fault as weather). Each compressor's baseline, its data's cutoff
+and newest hour, and where its station's proxy was final are kept in gold/health_baseline (one row per
+compressor, current with the manifest like the other tables), so an incremental pass never reads a
+compressor's first days again, and the baseline outlives the silver it came from: a full run keeps a
+stored baseline whose first hour its silver no longer reaches.
+
+When a station's proxy is final, and incremental = full with it:
+- a station's proxy is final before its hold: the earliest, over its compressors that reported within
+  the late window (LATE_WINDOW_HOURS) of the station's newest reading, of the hour each may still change
+  (the hour of its second-to-last reading, or the end of its 48-hour baseline window); a compressor's
+  hours are processed up to the earlier of its own cutoff and its station's hold. Every compressor
+  reporting every pass: the hold is their common cutoff, nothing waits and nothing is recomputed. One
+  that lags holds its station's health back by its lag; one silent for longer than the late window holds
+  it no longer (lag bounded by 26 h). A pass processes, besides the compressors with new readings, their
+  station-mates whose pending hours the new hold releases (they had no new readings themselves).
+- a late reading into a compressor's processed hours (its recent count, as before) recomputes it from
+  all its silver, and with it every compressor of its station (the proxy of hours they used may have
+  changed); so does a compressor's return after its station went on without it (its backlog fills hours
+  the station used), and a new compressor whose first readings reach hours its station used.
+Tested in tests/pipeline/test_health_ambient.py (staggered reports, a late reading, a silent compressor's
+backlog; incremental = full after each).
 
 Early warnings. 'anomaly': the model's anomaly flag (health below HealthConfig.anomaly_health for
 anomaly_hours judged hours in a row; clears after clear_hours judged hours back above clear_health).
