@@ -37,10 +37,10 @@ def test_the_shared_weather_is_the_proxy_and_one_units_fault_is_not() -> None:
     ]
     proxy = ambient.ambient_proxy(["A", "A", "A"], series)
     hours, values = proxy["A"]
-    assert hours[0] == 48 * HOUR  # nothing inside the baseline window
+    assert hours[0] == 0  # the station's first compressors count from their first hour
     # the weather relative to the first two days' level, to within the noise: the fouling unit is outvoted
     hourly_weather = weather.reshape(-1, 6).mean(axis=1)
-    expected = hourly_weather[48:] - np.median(hourly_weather[:48])
+    expected = hourly_weather - np.median(hourly_weather[:48])
     assert np.abs(values - expected).max() < 1.0
     late = hours >= 4 * 86_400
     assert np.abs(values[late] - expected[late]).max() < 1.0  # while the fouling is +15 to +30 °F
@@ -58,12 +58,25 @@ def test_a_stopped_hour_gives_no_deviation_and_a_flagged_value_is_left_out() -> 
     hours, values = proxy["A"]
     # while the first is stopped the proxy is the second's deviation alone (not the mean with 95 °F)
     rows = ambient.hourly(np.zeros(len(other[0]), dtype=np.int64), *other)
-    alone = ambient.deviations(rows, ambient.baselines(rows, 1))
+    alone = ambient.deviations(rows, ambient.baselines(rows, 1), np.zeros(1, dtype=np.int64))
     during = (hours >= 60 * HOUR) & (hours < 64 * HOUR)
     assert during.sum() == 4
     assert values[during].tolist() == alone[60:64].tolist()
-    assert not np.array_equal(values[~during][:12], alone[48:60])  # (both count elsewhere)
+    assert not np.array_equal(values[:12], alone[:12])  # (both count elsewhere)
     assert 70 * HOUR in hours  # the hour with a flagged value still has the others'
+
+
+def test_a_compressor_that_joins_later_counts_after_its_first_48_hours() -> None:
+    weather = _weather()
+    first = _series(weather, 200, seed=5)
+    times, temp, flow = _series(weather + 3, 230, seed=6)
+    joins = (times[3 * 144 :], temp[3 * 144 :], flow[3 * 144 :])  # from day 3
+    hours, values = ambient.ambient_proxy(["A", "A"], [first, joins])["A"]
+    rows = ambient.hourly(np.zeros(len(first[0]), dtype=np.int64), *first)
+    alone = ambient.deviations(rows, ambient.baselines(rows, 1), np.zeros(1, dtype=np.int64))
+    before = hours < (3 * 24 + 48) * HOUR
+    assert values[before].tolist() == alone[: int(before.sum())].tolist()
+    assert not np.allclose(values[~before], alone[int(before.sum()) :])  # the mean of the two after
 
 
 def test_a_station_of_one_compressor_has_no_proxy() -> None:

@@ -5,11 +5,13 @@ Per compressor and clock hour: the median discharge temperature and the lowest f
 (NaN values — flagged by silver, or missing — left out). Its **baseline**: the median temperature of its
 running hours among its first `BASELINE_HOURS` (48) clock hours after its first reading, running
 meaning the hour's lowest flow above `RUNNING_SHARE` (30 %) of the highest lowest flow of those 48
-hours. Its **deviation** in a later running hour (at or after first reading + 48 h: an hour inside the
-window is not given one, so the proxy of an hour never waits for a baseline still being collected, and a
-compressor that joins a station never changes the proxy of hours already used): that hour's temperature
-minus the baseline. The station's **proxy** of an hour: the median of its compressors' deviations that
-hour (none when no compressor has one; the model then reads 0).
+hours. Its **deviation** in a running hour: that hour's temperature minus the baseline. The station's
+first compressors (those whose first reading is within 48 h of the station's first: the **founders**)
+give one from their first hour, so the model's warm-up sees the weather from the start (the pipeline
+holds the station's hours until their baselines are known, inside the warm-up anyway); a compressor
+that joins later gives one only from its first reading + 48 h, so it never changes the proxy of hours
+its station already used, nor holds them. The station's **proxy** of an hour: the median of its
+compressors' deviations that hour (none when no compressor has one; the model then reads 0).
 
 A compressor is weather-driven like its neighbours; a failing one (a fouled cooler) is one of several,
 so the median stays the weather. A station of one compressor would give the compressor its own
@@ -105,9 +107,24 @@ def _running(rows: Hourly, peak: Floats) -> np.ndarray:
         return ~np.isnan(rows.flow) & (ref > 0) & (rows.flow > RUNNING_SHARE * ref)
 
 
-def deviations(rows: Hourly, base: Baselines) -> Floats:
+def founders(base: Baselines, station: Ints) -> np.ndarray:
+    """Per compressor: whether its first hour is within BASELINE_HOURS of its station's first (the
+    station's first compressors: their deviations count inside their baseline window too)."""
+    station = np.asarray(station, dtype=np.int64)
+    has = (station >= 0) & (base.first >= 0)
+    first = np.full(
+        int(station.max()) + 1 if len(station) and station.max() >= 0 else 0, np.iinfo(np.int64).max
+    )
+    np.minimum.at(first, station[has], base.first[has])
+    out = np.zeros(len(station), dtype=bool)
+    out[has] = base.first[has] < first[station[has]] + BASELINE_HOURS
+    return out
+
+
+def deviations(rows: Hourly, base: Baselines, station: Ints) -> Floats:
     """Each hourly row's deviation from its compressor's baseline (NaN: it gives none)."""
-    after = rows.hour >= base.first[rows.compressor] + BASELINE_HOURS
+    founding = founders(base, station)
+    after = founding[rows.compressor] | (rows.hour >= base.first[rows.compressor] + BASELINE_HOURS)
     given = after & _running(rows, base.peak) & ~np.isnan(rows.temp)
     out = np.full(len(rows.hour), np.nan)
     out[given] = rows.temp[given] - base.temp[rows.compressor[given]]
@@ -164,7 +181,7 @@ def ambient_proxy(
         np.concatenate([f for _, _, f in series]),
     )
     index, names = proxy_stations(stations)
-    which, hour, value = station_proxy(index, rows, deviations(rows, baselines(rows, len(series))))
+    which, hour, value = station_proxy(index, rows, deviations(rows, baselines(rows, len(series)), index))
     bounds = np.searchsorted(which, np.arange(len(names) + 1))
     return {
         name: (hour[lo:hi] * HOUR, value[lo:hi])

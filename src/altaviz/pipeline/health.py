@@ -725,11 +725,18 @@ def station_ambient(
         if until[i] < 0 or old.data_until > until[i]:  # no new reading since
             until[i], newest[i] = old.data_until, max(old.newest_hour, int(newest[i]))
     index, names = ambient.proxy_stations([stations.get(k) for k in members])
-    which, hours, values = ambient.station_proxy(index, rows, ambient.deviations(rows, base))
+    which, hours, values = ambient.station_proxy(index, rows, ambient.deviations(rows, base, index))
     # Each station's hold: its proxy is final before the earliest hour one of its compressors may still
-    # change (its data's cutoff, or the end of its baseline window, before which it gives no deviation);
-    # a compressor silent for longer than the late window does not hold it.
-    known = np.where(base.first >= 0, np.maximum(until, base.first + ambient.BASELINE_HOURS), _NEVER)
+    # change: its data's cutoff; a founder's first hour until its baseline is known; a later compressor's
+    # first hour + 48 (it gives no deviation before). One silent for longer than the late window does
+    # not hold it.
+    window_end = base.first + ambient.BASELINE_HOURS
+    known = np.where(
+        ambient.founders(base, index),
+        np.where(until >= window_end, until, base.first),
+        np.maximum(until, window_end),
+    )
+    known = np.where(base.first >= 0, known, _NEVER)
     with_station = index >= 0
     latest = np.full(len(names), -_NEVER, dtype=np.int64)
     np.maximum.at(latest, index[with_station], newest[with_station])
@@ -1036,7 +1043,6 @@ class HealthStage:
                 and old_row is not None
                 and old_row.ambient_until is not None
                 and old_row.data_until < old_row.ambient_until
-                and old_row.first_hour + ambient.BASELINE_HOURS < old_row.ambient_until
             ):
                 renewed.add(stations[key])
         fresh |= {k for k in members if stations.get(k) in renewed}
