@@ -687,17 +687,20 @@ def station_ambient(
     members: list[Key],
     stations: dict[Key, str],
     stored: dict[Key, Stored],
+    since: int | None = None,
 ) -> Ambient:
-    """The proxy of the members' stations over the hours of `silver` (files: every hour the pass needs,
-    and the first 48 hours of each member whose baseline is not stored or may still change), each
-    station's hold (see the module's docstring) and the members' baseline rows."""
+    """The proxy of the members' stations over the hours of `silver` from `since` (epoch seconds; None:
+    all), which must hold every hour the pass needs and the first 48 hours of each member whose baseline
+    is not stored or may still change; each station's hold (see the module's docstring) and the
+    members' baseline rows."""
     n = len(members)
     local.bind_rows(
         "health_members",
         [{"organization": o, "compressor_id": c, "member": i} for i, (o, c) in enumerate(members)]
         or [{"organization": "", "compressor_id": "", "member": 0}],
     )
-    local.bind_sql("health_ambient_silver", f"SELECT * FROM {read_parquet(silver)}")
+    after = "" if since is None else f" WHERE timestamp >= TO_TIMESTAMP({int(since)})"
+    local.bind_sql("health_ambient_silver", f"SELECT * FROM {read_parquet(silver)}{after}")
     table = local.con.sql(load_sql("health_ambient_hours")).to_arrow_table()
     member = numpy_values(table["member"], np.int64)
     hour = numpy_values(table["hour"], np.int64)
@@ -1062,11 +1065,11 @@ class HealthStage:
                 previous[k][2] for k in members if k in continuing and previous[k][2] < stored[k].data_until
             ]
             starts_at = [(previous[k][1] or 0) // 3_600_000_000 + 1 for k in news]
-            first = min([*starts_at, *pending, *young]) * HOUR
-            hours = files_from(silver, _EPOCH + timedelta(seconds=first))
+            since: int | None = min([*starts_at, *pending, *young]) * HOUR
+            hours = files_from(silver, _EPOCH + timedelta(seconds=since or 0))
         else:
-            hours = silver
-        proxy = station_ambient(self.local, hours, members, stations, stored)
+            since, hours = None, silver
+        proxy = station_ambient(self.local, hours, members, stations, stored, since)
         # a new compressor whose deviations reach hours its station already used (a backlog landed)
         for key in news - set(previous):
             station = stations.get(key)
