@@ -743,7 +743,8 @@ def station_ambient(
     with_station = index >= 0
     latest = np.full(len(names), -_NEVER, dtype=np.int64)
     np.maximum.at(latest, index[with_station], newest[with_station])
-    recent = with_station & (newest >= latest[np.maximum(index, 0)] - LATE_WINDOW_HOURS)
+    recent = with_station.copy()
+    recent[with_station] = newest[with_station] >= latest[index[with_station]] - LATE_WINDOW_HOURS
     hold = np.full(len(names), _NEVER, dtype=np.int64)
     np.minimum.at(hold, index[recent], known[recent])
     bounds = np.searchsorted(which, np.arange(len(names) + 1))
