@@ -34,7 +34,8 @@ The station ambient proxy (altaviz.health.ambient). Discharge temperature follow
 model is given, per station and hour, the median over the station's compressors of each one's running
 hourly discharge temperature (silver's median of the hour, flagged values left out:
 sql/health_ambient_hours.sql) minus that compressor's baseline (the median of its running hours among
-its first 48 clock hours; a compressor gives no deviation inside those 48 hours). Stations come from the
+its first 48 clock hours; the station's first compressors count from their first hour, a compressor
+that joins later from its first reading + 48 h: altaviz.health.ambient). Stations come from the
 fleet files (reference/compressors); a compressor without one, or alone in its station, gets no proxy
 (its own deviation would read its own fault as weather). Each compressor's baseline, its data's cutoff
 and newest hour, and where its station's proxy was final are kept in gold/health_baseline (one row per
@@ -45,7 +46,8 @@ stored baseline whose first hour its silver no longer reaches.
 When a station's proxy is final, and incremental = full with it:
 - a station's proxy is final before its hold: the earliest, over its compressors that reported within
   the late window (LATE_WINDOW_HOURS) of the station's newest reading, of the hour each may still change
-  (the hour of its second-to-last reading, or the end of its 48-hour baseline window); a compressor's
+  (the hour of its second-to-last reading; a founder's first hour until its 48-hour baseline window has
+  passed, a later compressor's first hour + 48, before which it gives no deviation); a compressor's
   hours are processed up to the earlier of its own cutoff and its station's hold. Every compressor
   reporting every pass: the hold is their common cutoff, nothing waits and nothing is recomputed. One
   that lags holds its station's health back by its lag; one silent for longer than the late window holds
