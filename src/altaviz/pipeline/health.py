@@ -6,7 +6,8 @@ hour by hour, with `fleet_step`) gives each compressor's readings (flagged value
 NULL, see sql/health_input.sql) to `fleet_step` with the compressor's effective alarm limits
 (compressor > model > organization > defaults: the pass's compressor_thresholds) and its corrective
 maintenance events (`failure`, `unscheduled`: learning starts again after them, not after a scheduled
-service or an inspection), and writes one Arrow stream of four kinds of rows, split into four lake tables:
+service or an inspection) and its station's ambient proxy (below), and writes one Arrow stream of four
+kinds of rows, split into four lake tables (and the stage writes a fifth, gold/health_baseline):
 
 - gold/health (by day): per compressor and hour, the health index (NULL unless judged), the status
   ('judged'; 'warmup' while the model learns, after the first reading or a corrective maintenance event;
@@ -21,12 +22,43 @@ service or an inspection), and writes one Arrow stream of four kinds of rows, sp
 
 Which hours are processed. An hour is final once no later run can change its readings: silver's spike
 check looks two readings ahead, so a compressor's last two readings may still change. Each run
-processes the hours before the hour of its second-to-last reading (health lags the data by up to an
-hour) and no hour twice; a full run processes exactly the same hours, so incremental = full
+processes the hours before the hour of its second-to-last reading and before its station's proxy is
+final (below; health lags the data by up to an hour when the station's compressors report together)
+and no hour twice; a full run processes exactly the same hours, so incremental = full
 (tests/pipeline/test_health_stage.py). A reading arriving late into an hour already processed (silver
 accepts readings up to 24 h late) is seen by its count: the compressor's health is then recomputed from
 all of its silver, as a full run would. An alarm-limit change recomputes the compressors it changes
 (their predictions depend on the limits; the health index does not).
+
+The station ambient proxy (altaviz.health.ambient). Discharge temperature follows the weather; the
+model is given, per station and hour, the median over the station's compressors of each one's running
+hourly discharge temperature (silver's median of the hour, flagged values left out:
+sql/health_ambient_hours.sql) minus that compressor's baseline (the median of its running hours among
+its first 48 clock hours; the station's first compressors count from their first hour, a compressor
+that joins later from its first reading + 48 h: altaviz.health.ambient). Stations come from the
+fleet files (reference/compressors); a compressor without one, or alone in its station, gets no proxy
+(its own deviation would read its own fault as weather). Each compressor's baseline, its data's cutoff
+and newest hour, and where its station's proxy was final are kept in gold/health_baseline (one row per
+compressor, current with the manifest like the other tables), so an incremental pass never reads a
+compressor's first days again, and the baseline outlives the silver it came from: a full run keeps a
+stored baseline whose first hour its silver no longer reaches.
+
+When a station's proxy is final, and incremental = full with it:
+- a station's proxy is final before its hold: the earliest, over its compressors that reported within
+  the late window (LATE_WINDOW_HOURS) of the station's newest reading, of the hour each may still change
+  (the hour of its second-to-last reading; a founder's first hour until its 48-hour baseline window has
+  passed, a later compressor's first hour + 48, before which it gives no deviation); a compressor's
+  hours are processed up to the earlier of its own cutoff and its station's hold. Every compressor
+  reporting every pass: the hold is their common cutoff, nothing waits and nothing is recomputed. One
+  that lags holds its station's health back by its lag; one silent for longer than the late window holds
+  it no longer (lag bounded by 26 h). A pass processes, besides the compressors with new readings, their
+  station-mates whose pending hours the new hold releases (they had no new readings themselves).
+- a late reading into a compressor's processed hours (its recent count, as before) recomputes it from
+  all its silver, and with it every compressor of its station (the proxy of hours they used may have
+  changed); so does a compressor's return after its station went on without it (its backlog fills hours
+  the station used), and a new compressor whose first readings reach hours its station used.
+Tested in tests/pipeline/test_health_ambient.py (staggered reports, a late reading, a silent compressor's
+backlog; incremental = full after each).
 
 Early warnings. 'anomaly': the model's anomaly flag (health below HealthConfig.anomaly_health for
 anomaly_hours judged hours in a row; clears after clear_hours judged hours back above clear_health).
@@ -41,6 +73,7 @@ soonest (prediction).
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -61,6 +94,7 @@ from altaviz.health import (
     HealthOutput,
     HealthState,
     Limits,
+    ambient,
     fleet_step,
 )
 from altaviz.health.model import Floats, Ints
@@ -92,6 +126,7 @@ HEALTH = "gold/health"
 PREDICTIONS = "gold/health_predictions"
 EPISODES = "gold/health_alerts"
 HEALTH_STATE = "gold/health_state"
+BASELINE = "gold/health_baseline"  # each compressor's ambient baseline and where its station's proxy is
 HEALTH_TABLES = (HEALTH, PREDICTIONS, EPISODES, HEALTH_STATE)
 EARLY_WARNINGS = EARLY_WARNING_TYPES
 # A late reading is at most silver's 24 h late; the count of readings in this window before the
@@ -286,6 +321,8 @@ class Context:
     critical: tuple[float, ...]
     resets: tuple[int, ...] = ()  # epoch seconds of maintenance events
     state: Blob | None = None  # its last run's state (None: from its first reading)
+    ambient: tuple[Ints, Floats] | None = None  # its station's ambient proxy (epoch seconds, values)
+    hold: int | None = None  # epoch seconds: its hours from here wait for the station's proxy
 
 
 @dataclass
@@ -319,7 +356,10 @@ class HealthStep:
         contexts = [self.contexts.get(k) for k in keys]
         state, episodes = load_states([c.state if c else None for c in contexts], self.config)
         limits = _limits(contexts)
-        cutoff = times[ends - 2] // HOUR * HOUR  # each compressor's hours before it are final
+        # each compressor's hours before it are final: before the hour of its second-to-last reading,
+        # and before its station's proxy is (Context.hold)
+        holds = np.array([c.hold if c and c.hold is not None else _NEVER for c in contexts], dtype=np.int64)
+        cutoff = np.minimum(times[ends - 2] // HOUR * HOUR, holds)
         counts = ends - starts
         compressor = np.repeat(np.arange(len(starts)), counts)
         times, values = times[picked], values[:, picked]
@@ -329,6 +369,7 @@ class HealthStep:
             times[fed],
             values[:, fed],
             state=state,
+            ambient=[c.ambient if c else None for c in contexts],
             resets=[np.asarray(c.resets if c else (), dtype=np.int64) for c in contexts],
             limits=limits,
             config=self.config,
@@ -599,6 +640,158 @@ def _micros(epoch: int | None) -> int | None:
     return None if epoch is None else epoch * 1_000_000
 
 
+# --- the station ambient proxy ---------------------------------------------------------------------
+
+Key = tuple[str, str]
+_NEVER = 2**62
+BASELINE_SCHEMA = pa.schema(
+    [
+        ("organization", pa.string()),
+        ("compressor_id", pa.string()),
+        ("station_id", pa.string()),
+        ("first_hour", pa.int64()),  # epoch hours, as every hour of this table
+        ("peak_flow", pa.float64()),
+        ("baseline_temp", pa.float64()),
+        ("data_until", pa.int64()),  # the hour of its second-to-last reading: its hours before are final
+        ("newest_hour", pa.int64()),
+        ("ambient_until", pa.int64()),  # its station's proxy was final before this hour (NULL: no proxy)
+    ]
+)
+
+
+@dataclass
+class Stored:
+    """A compressor's row of gold/health_baseline."""
+
+    first_hour: int
+    peak_flow: float
+    baseline_temp: float
+    data_until: int
+    newest_hour: int
+    ambient_until: int | None
+
+
+@dataclass
+class Ambient:
+    """The station proxy as a pass computed it for its member compressors (those of the stations it
+    needed): per compressor its station's proxy and hold (Context), and the rows of gold/health_baseline."""
+
+    series: dict[Key, tuple[Ints, Floats]]
+    hold: dict[Key, int]  # epoch seconds
+    rows: pa.Table
+    data_until: dict[Key, int]  # epoch hours
+    first_hour: dict[Key, int]  # epoch hours
+
+
+def station_ambient(
+    local: DuckDBEngine,
+    silver: list[Path],
+    members: list[Key],
+    stations: dict[Key, str],
+    stored: dict[Key, Stored],
+    since: int | None = None,
+) -> Ambient:
+    """The proxy of the members' stations over the hours of `silver` from `since` (epoch seconds; None:
+    all), which must hold every hour the pass needs and the first 48 hours of each member whose baseline
+    is not stored or may still change; each station's hold (see the module's docstring) and the
+    members' baseline rows."""
+    n = len(members)
+    local.bind_rows(
+        "health_members",
+        [{"organization": o, "compressor_id": c, "member": i} for i, (o, c) in enumerate(members)]
+        or [{"organization": "", "compressor_id": "", "member": 0}],
+    )
+    after = "" if since is None else f" WHERE timestamp >= TO_TIMESTAMP({int(since)})"
+    local.bind_sql("health_ambient_silver", f"SELECT * FROM {read_parquet(silver)}{after}")
+    table = local.con.sql(load_sql("health_ambient_hours")).to_arrow_table()
+    member = numpy_values(table["member"], np.int64)
+    hour = numpy_values(table["hour"], np.int64)
+    readings = numpy_values(table["readings"], np.int64)
+    rows = ambient.Hourly(
+        member, hour, numpy_values(table["temp"], np.float64), numpy_values(table["flow"], np.float64)
+    )
+    base = ambient.baselines(rows, n)
+    # a member's last row: its newest hour; the hour of its second-to-last reading (its data's cutoff)
+    last = np.flatnonzero(np.r_[member[1:] != member[:-1], True]) if len(member) else np.empty(0, np.int64)
+    newest = np.full(n, -1, dtype=np.int64)
+    until = np.full(n, -1, dtype=np.int64)
+    newest[member[last]] = hour[last]
+    before = last - 1
+    has_before = (before >= 0) & (member[np.maximum(before, 0)] == member[last])
+    until[member[last]] = np.where(
+        readings[last] >= 2, hour[last], np.where(has_before, hour[np.maximum(before, 0)], -1)
+    )
+    for i, key in enumerate(members):
+        old = stored.get(key)
+        if old is None:
+            continue
+        if base.first[i] < 0 or old.first_hour < base.first[i]:  # its first hours are not in `silver`
+            base.first[i], base.peak[i], base.temp[i] = old.first_hour, old.peak_flow, old.baseline_temp
+        if until[i] < 0 or old.data_until > until[i]:  # no new reading since
+            until[i], newest[i] = old.data_until, max(old.newest_hour, int(newest[i]))
+    index, names = ambient.proxy_stations([stations.get(k) for k in members])
+    which, hours, values = ambient.station_proxy(index, rows, ambient.deviations(rows, base, index))
+    # Each station's hold: its proxy is final before the earliest hour one of its compressors may still
+    # change: its data's cutoff; a founder's first hour until its baseline is known; a later compressor's
+    # first hour + 48 (it gives no deviation before). One silent for longer than the late window does
+    # not hold it.
+    window_end = base.first + ambient.BASELINE_HOURS
+    known = np.where(
+        ambient.founders(base, index),
+        np.where(until >= window_end, until, base.first),
+        np.maximum(until, window_end),
+    )
+    known = np.where(base.first >= 0, known, _NEVER)
+    with_station = index >= 0
+    latest = np.full(len(names), -_NEVER, dtype=np.int64)
+    np.maximum.at(latest, index[with_station], newest[with_station])
+    recent = with_station.copy()
+    recent[with_station] = newest[with_station] >= latest[index[with_station]] - LATE_WINDOW_HOURS
+    hold = np.full(len(names), _NEVER, dtype=np.int64)
+    np.minimum.at(hold, index[recent], known[recent])
+    bounds = np.searchsorted(which, np.arange(len(names) + 1))
+    per_station = [(hours[lo:hi] * HOUR, values[lo:hi]) for lo, hi in itertools.pairwise(bounds)]
+    series = {k: per_station[int(s)] for k, s in zip(members, index, strict=True) if s >= 0}
+    holds = {k: int(hold[s]) * HOUR for k, s in zip(members, index, strict=True) if s >= 0}
+    columns: dict[str, list[Any]] = {
+        "organization": [o for o, _ in members],
+        "compressor_id": [c for _, c in members],
+        "station_id": [stations.get(k) for k in members],
+        "first_hour": [int(v) if v >= 0 else None for v in base.first],
+        "peak_flow": [None if math.isnan(v) else float(v) for v in base.peak],
+        "baseline_temp": [None if math.isnan(v) else float(v) for v in base.temp],
+        "data_until": until.tolist(),
+        "newest_hour": newest.tolist(),
+        "ambient_until": [int(hold[s]) if s >= 0 else None for s in index],
+    }
+    return Ambient(
+        series,
+        holds,
+        python_table(columns, BASELINE_SCHEMA),
+        dict(zip(members, until.tolist(), strict=True)),
+        dict(zip(members, base.first.tolist(), strict=True)),
+    )
+
+
+def read_baselines(local: DuckDBEngine, files: list[Path]) -> dict[Key, Stored]:
+    """The stored baselines of the pass's organizations."""
+    return {
+        (str(o), str(c)): Stored(
+            int(first),
+            math.nan if peak is None else float(peak),
+            math.nan if temp is None else float(temp),
+            int(until),
+            int(newest),
+            None if held is None else int(held),
+        )
+        for o, c, first, peak, temp, until, newest, held in local.rows(
+            "SELECT organization, compressor_id, first_hour, peak_flow, baseline_temp, data_until, "
+            f"newest_hour, ambient_until FROM {read_parquet(files)} "
+            f"WHERE {_IN_RUN} AND first_hour IS NOT NULL"
+        )
+    }
+
+
 # --- the stage ------------------------------------------------------------------------------------
 
 
@@ -606,8 +799,10 @@ def contexts(
     local: DuckDBEngine,
     maintenance: list[Path] | None,
     states: dict[tuple[str, str], Blob] | None = None,
+    ambient: Ambient | None = None,
 ) -> dict[tuple[str, str], Context]:
-    """Each compressor's limits (the pass's compressor_thresholds), maintenance events and state."""
+    """Each compressor's limits (the pass's compressor_thresholds), maintenance events, state and
+    station proxy."""
     # one row per compressor, its limits in SENSORS order (not one row per metric: 6 × the rows to Python)
     pivot = ", ".join(
         f"MAX({level}) FILTER (WHERE metric = {sql_text(s)})"
@@ -633,6 +828,8 @@ def contexts(
             tuple(math.nan if v is None else float(v) for v in values[six:]),
             tuple(resets.get(key, ())),
             states.get(key),
+            None if ambient is None else ambient.series.get(key),
+            None if ambient is None else ambient.hold.get(key),
         )
     return found
 
@@ -716,22 +913,60 @@ class HealthStage:
             return None
         return self.tables.files("reference/maintenance")
 
+    def _stations(self) -> dict[Key, str]:
+        """Each compressor's station (the fleet files' reference/compressors; none without one)."""
+        if not self.lake.has_table("reference/compressors", self.tables.manifest):
+            return {}
+        files = self.tables.files("reference/compressors")
+        return {
+            (str(o), str(c)): str(st)
+            for o, c, st in self.local.rows(
+                f"SELECT organization, compressor_id, station_id FROM {read_parquet(files)} "
+                f"WHERE {_IN_RUN} AND station_id IS NOT NULL"
+            )
+        }
+
+    def _stored(self) -> dict[Key, Stored]:
+        if not self.lake.has_table(BASELINE, self.tables.manifest):
+            return {}
+        return read_baselines(self.local, self.lake.table_files(BASELINE, self.tables.manifest))
+
     def full(self, only: str | None = None) -> None:
         """From all silver; `only` (SQL over `local`, organization and compressor_id): just those
         compressors, every other one's rows kept as they are."""
-        step = HealthStep(contexts(self.local, self._maintenance()), self.config)
         silver = self.tables.files("silver/readings")
+        stations = self._stations()
+        every = [
+            (str(o), str(c))
+            for o, c in self.local.rows(
+                f"SELECT DISTINCT organization, compressor_id FROM compressors WHERE {_IN_RUN} ORDER BY 1, 2"
+            )
+        ]
+        picked: list[Key] | None = None
+        if only is not None:
+            picked = [
+                (str(o), str(c))
+                for o, c in self.local.rows(f"SELECT organization, compressor_id FROM ({only}) AS o")
+            ]
+            touched = {stations[k] for k in picked if k in stations}
+            members = sorted({*picked, *(k for k in every if stations.get(k) in touched)})
+        else:
+            members = every
+        proxy = station_ambient(self.local, silver, members, stations, self._stored())
+        step = HealthStep(contexts(self.local, self._maintenance(), ambient=proxy), self.config)
         output = self.local.scratch("health_rows")
         self.engine.bind_sql("health_start", _NO_START)
-        if only is not None:
-            picked = self.local.rows(f"SELECT organization, compressor_id FROM ({only}) AS o")
-            self.local.bind_rows("health_fresh", [{"organization": o, "compressor_id": c} for o, c in picked])
+        if picked is not None:
+            self.local.bind_rows(
+                "health_fresh", [{"organization": o, "compressor_id": c} for o, c in picked] or _NO_ROW
+            )
             source = (
                 f"SELECT s.* FROM {read_parquet(silver)} AS s JOIN health_fresh AS f "
                 "ON f.organization = s.organization AND f.compressor_id = s.compressor_id"
             )
             rows = run_health(self.engine, step, source, output)
             self._stage(rows, fresh="SELECT organization, compressor_id FROM health_fresh")
+            self._write_baselines(proxy, replace=True)
             return
         if isinstance(self.engine, DuckDBEngine):
             starts = fleet_chunks(self.engine, silver, self.chunk_rows)
@@ -745,15 +980,28 @@ class HealthStage:
             self.engine.bind_parquet("health_silver_files", silver)
             rows = run_health(self.engine, step, "SELECT * FROM health_silver_files", output)
         self._stage(rows, fresh=None)
+        self._write_baselines(proxy, replace=False)
 
     def incremental(self, changed: str) -> None:
         """The compressors `changed` names (SQL over `local`: those with new good readings) continue
-        from their state; one whose processed hours gained a reading (late) starts afresh."""
-        if not self.lake.has_table(HEALTH_STATE, self.tables.manifest):
-            self.full(only=changed)  # the first run since the health stage existed
+        from their state, with the station-mates their readings release (module docstring); one whose
+        processed hours gained a reading (late) starts afresh, and so does every compressor of its
+        station (the proxy of hours they used may have changed)."""
+        if not self.lake.has_table(HEALTH_STATE, self.tables.manifest) or not self.lake.has_table(
+            BASELINE, self.tables.manifest
+        ):
+            self.full()  # the first run since the health stage (or its station proxy) existed
             return
         self.local.bind_parquet("health_old_state", self.lake.table_files(HEALTH_STATE, self.tables.manifest))
         silver = self.tables.files("silver/readings")
+        news = {
+            (str(o), str(c))
+            for o, c in self.local.rows(f"SELECT organization, compressor_id FROM ({changed}) AS c")
+        }
+        stations = self._stations()
+        stored = self._stored()
+        touched = {stations[k] for k in news if k in stations}
+        members = sorted({*news, *(k for k, st in stations.items() if st in touched and k in stored)})
         recent = self.local.rows(
             "SELECT MIN(fed_until) FROM health_old_state AS s "
             f"JOIN ({changed}) AS c ON c.organization = s.organization AND c.compressor_id = s.compressor_id"
@@ -765,34 +1013,97 @@ class HealthStage:
                 (str(o), str(c)): int(n)
                 for o, c, n in self.local.rows(_count_sql(window, "health_old_state"))
             }
-        states: dict[tuple[str, str], Blob] = {}
-        starts: list[dict[str, Any]] = []
-        fresh: list[dict[str, Any]] = []
+        self.local.bind_rows(
+            "health_wanted", [{"organization": o, "compressor_id": c} for o, c in sorted({*news, *members})]
+        )
         # through Arrow (tens of MB of states; a timestamp column's to_pylist imports pandas)
         old = self.local.con.sql(
             "SELECT s.organization, s.compressor_id, s.state, EPOCH_US(s.last_hour) AS last_hour, "
-            f"s.recent_count FROM health_old_state AS s JOIN ({changed}) AS c "
+            "EPOCH(s.fed_until) AS fed_until, s.recent_count "
+            "FROM health_old_state AS s JOIN health_wanted AS c "
             "ON c.organization = s.organization AND c.compressor_id = s.compressor_id"
         ).to_arrow_table()
-        for organization, compressor, blob, last_micros, recent_count in zip(
+        previous: dict[Key, tuple[Blob | None, int | None, int]] = {}
+        fresh: set[Key] = set()
+        for organization, compressor, blob, last_micros, fed_until, recent_count in zip(
             old["organization"].to_pylist(),
             old["compressor_id"].to_pylist(),
             _blobs(old["state"]),
             old["last_hour"].to_pylist(),
+            old["fed_until"].to_pylist(),
             old["recent_count"].to_pylist(),
             strict=True,
         ):
-            key = {"organization": str(organization), "compressor_id": str(compressor)}
-            if counts.get((key["organization"], key["compressor_id"]), 0) != recent_count:
-                fresh.append(key)  # a reading arrived late into its processed hours
-                continue
+            key = (str(organization), str(compressor))
+            previous[key] = (blob, last_micros, int(fed_until) // HOUR)
+            if key in news and counts.get(key, 0) != recent_count:
+                fresh.add(key)  # a reading arrived late into its processed hours
+        # A late reading may have changed its station's proxy in hours the station's compressors used,
+        # and so may a compressor that its station went on without (silent longer than the late window)
+        # coming back: its station starts afresh.
+        renewed = {stations[k] for k in fresh if k in stations}
+        for key in news:
+            old_row = stored.get(key)
+            if (
+                key in stations
+                and old_row is not None
+                and old_row.ambient_until is not None
+                and old_row.data_until < old_row.ambient_until
+            ):
+                renewed.add(stations[key])
+        fresh |= {k for k in members if stations.get(k) in renewed}
+        for key, (blob, _, _) in previous.items():
             if blob is None or not state_is_current(blob, self.config):
-                fresh.append(key)  # a state of another model version: computed again from all silver
+                fresh.add(key)  # a state of another model version: computed again from all silver
+        continuing = {k for k in previous if k not in fresh}
+        young = [
+            stored[k].first_hour
+            for k in members
+            if k in stored
+            and stored[k].newest_hour < stored[k].first_hour + ambient.BASELINE_HOURS + LATE_WINDOW_HOURS
+        ]
+        complete = all(k in continuing for k in news) and all(k in stored for k in members)
+        if complete:
+            pending = [
+                previous[k][2] for k in members if k in continuing and previous[k][2] < stored[k].data_until
+            ]
+            starts_at = [(previous[k][1] or 0) // 3_600_000_000 + 1 for k in news]
+            since: int | None = min([*starts_at, *pending, *young]) * HOUR
+            hours = files_from(silver, _EPOCH + timedelta(seconds=since or 0))
+        else:
+            since, hours = None, silver
+        proxy = station_ambient(self.local, hours, members, stations, stored, since)
+        # a new compressor whose deviations reach hours its station already used (a backlog landed)
+        for key in news - set(previous):
+            station = stations.get(key)
+            used = [
+                stored[k].ambient_until or 0 for k in members if k in stored and stations.get(k) == station
+            ]
+            first = proxy.first_hour.get(key, -1)
+            if station is not None and first >= 0 and first + ambient.BASELINE_HOURS < max(used, default=0):
+                fresh |= {k for k in members if stations.get(k) == station}
+        # the station-mates whose pending hours the proxy now releases
+        released = {
+            k
+            for k in members
+            if k in continuing
+            and k not in news
+            and k not in fresh
+            and previous[k][2] < min(proxy.data_until.get(k, -1), proxy.hold.get(k, _NEVER) // HOUR)
+        }
+        processed = sorted({*news, *released, *(k for k in fresh if k in members or k in news)})
+        states: dict[Key, Blob] = {}
+        starts: list[dict[str, Any]] = []
+        for key in processed:
+            if key in fresh or key not in previous:
                 continue
-            states[(key["organization"], key["compressor_id"])] = blob
+            blob, last_micros, _ = previous[key]
+            assert blob is not None
+            states[key] = blob
             if last_micros is not None:
-                starts.append({**key, "start_at": _EPOCH + timedelta(microseconds=last_micros, hours=1)})
-        step = HealthStep(contexts(self.local, self._maintenance(), states), self.config)
+                row = {"organization": key[0], "compressor_id": key[1]}
+                starts.append({**row, "start_at": _EPOCH + timedelta(microseconds=last_micros, hours=1)})
+        step = HealthStep(contexts(self.local, self._maintenance(), states, proxy), self.config)
         if starts:
             self.local.bind_rows(
                 "health_start_rows", [{**s, "start_at": s["start_at"].isoformat()} for s in starts]
@@ -804,16 +1115,19 @@ class HealthStage:
             )
         else:
             self.local.bind_sql("health_start", _NO_START)
-        if fresh:
-            self.local.bind_rows("health_fresh", fresh)
+        fresh_rows = [{"organization": o, "compressor_id": c} for o, c in sorted(fresh & set(processed))]
+        if fresh_rows:
+            self.local.bind_rows("health_fresh", fresh_rows)
         else:
             self.local.bind_sql("health_fresh", _NO_COMPRESSORS)
-        changed_count = self.local.rows(f"SELECT COUNT(*) FROM ({changed}) AS c")[0][0]
+        self.local.bind_rows(
+            "health_processed_set", [{"organization": o, "compressor_id": c} for o, c in processed]
+        )
         # every compressor continuing from a known hour: only the files from the earliest of those
-        bounded = starts and len(starts) == changed_count
+        bounded = starts and len(starts) == len(processed)
         reaching = files_from(silver, min(s["start_at"] for s in starts)) if bounded else silver
         source = (
-            f"SELECT s.* FROM {read_parquet(reaching)} AS s JOIN ({changed}) AS c "
+            f"SELECT s.* FROM {read_parquet(reaching)} AS s JOIN health_processed_set AS c "
             "ON c.organization = s.organization AND c.compressor_id = s.compressor_id"
         )
         # An incremental pass runs here, on the local engine: the step is called on the input's
@@ -830,6 +1144,25 @@ class HealthStage:
         self.local.bind_sql("health_new", "SELECT * FROM health_new_rows")
         self._stage(None, fresh="SELECT organization, compressor_id FROM health_fresh", incremental=True)
         self.local.con.unregister("health_new_rows")  # its states (tens of MB) are written: let them go
+        self._write_baselines(proxy, replace=True)
+
+    def _write_baselines(self, proxy: Ambient, replace: bool) -> None:
+        """gold/health_baseline: the members' rows, and (`replace`) every other row as it is."""
+        staged = self._staged(BASELINE)
+        self.local.con.register("health_baseline_new", proxy.rows)
+        sql = "SELECT * FROM health_baseline_new"
+        if replace and self.lake.has_table(BASELINE, self.tables.manifest):
+            old = read_parquet(self.lake.table_files(BASELINE, self.tables.manifest))
+            sql += (
+                f" UNION ALL BY NAME SELECT * FROM {old} WHERE (organization, compressor_id) NOT IN "
+                "(SELECT organization, compressor_id FROM health_baseline_new)"
+            )
+            self.tables.complete.add(BASELINE)
+        target = sql_text(str(staged / "part-0.parquet"))
+        self.local.con.execute(
+            f"COPY ({sql} ORDER BY organization, compressor_id) TO {target} (FORMAT parquet)"
+        )
+        self.local.con.unregister("health_baseline_new")
 
     def _stage(self, rows: list[Path] | None, fresh: str | None, incremental: bool = False) -> None:
         """The step's rows into the next versions of the four tables. Full pass (`fresh` None): its
@@ -923,6 +1256,7 @@ _NO_START = (
     "SELECT CAST(NULL AS VARCHAR) AS organization, CAST(NULL AS VARCHAR) AS compressor_id, "
     "CAST(NULL AS TIMESTAMPTZ) AS start_at WHERE FALSE"
 )
+_NO_ROW = [{"organization": "", "compressor_id": ""}]  # matches no compressor
 _NO_COMPRESSORS = (
     "SELECT CAST(NULL AS VARCHAR) AS organization, CAST(NULL AS VARCHAR) AS compressor_id WHERE FALSE"
 )
