@@ -93,3 +93,30 @@ def test_hourly_is_the_median_of_the_hour_and_its_lowest_flow() -> None:
     assert rows.hour.tolist() == [0, 1]
     assert rows.temp.tolist() == [201.0, 210.0]
     assert rows.flow.tolist() == [9.0, 7.0]
+
+
+def test_the_models_lookup_finds_each_rows_hour_in_its_stations_series() -> None:
+    """model._lookup (one search over every station's series at once) against a search per compressor:
+    shared and separate series, compressors without one, hours missing from a series, NaN values."""
+    from altaviz.health.model import _lookup
+
+    rng = np.random.default_rng(7)
+    stations: list[tuple[np.ndarray, np.ndarray] | None] = []
+    for _ in range(4):
+        hours = np.unique(rng.integers(490_000, 490_200, 120))
+        values = rng.normal(0, 5, len(hours))
+        values[rng.random(len(hours)) < 0.1] = np.nan
+        stations.append((hours * HOUR, values))
+    stations.append(None)
+    given = [stations[int(s)] for s in rng.integers(0, 5, 40)]
+    given[3] = (np.empty(0, np.int64), np.empty(0))
+    g_comp = np.repeat(np.arange(40), 30)
+    g_hour = np.concatenate([np.sort(rng.integers(489_990, 490_210, 30)) for _ in range(40)])
+    expected = np.zeros(len(g_hour))
+    for row, (c, h) in enumerate(zip(g_comp, g_hour, strict=True)):
+        series = given[int(c)]
+        if series is not None:
+            at = np.flatnonzero(series[0] // HOUR == h)
+            expected[row] = np.nan_to_num(series[1][at[0]]) if len(at) else 0.0
+    assert np.array_equal(_lookup(g_comp, g_hour, given), expected)
+    assert np.array_equal(_lookup(g_comp, g_hour, None), np.zeros(len(g_hour)))

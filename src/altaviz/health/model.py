@@ -543,19 +543,33 @@ def _nanmedian(grid: Floats, valid: Ints) -> Floats:
 
 
 def _lookup(g_comp: Ints, g_hour: Ints, ambient: list[tuple[Ints, Floats] | None] | None) -> Floats:
+    """Each (compressor, hour) row's ambient value, 0 where its compressor has none or lacks the hour.
+    One search over every series at once (keyed by series and hour): compressors of a station share
+    one series, and a search per compressor cost ~35 µs each, 0.16 s an hour at 4,700 compressors."""
     out = np.zeros(len(g_hour))
     if ambient is None or len(g_hour) == 0:
         return out
-    firsts = np.flatnonzero(np.r_[True, g_comp[1:] != g_comp[:-1]])
-    for lo, hi in zip(firsts, [*firsts[1:], len(g_hour)], strict=True):
-        given = ambient[int(g_comp[lo])]
+    series_of = np.full(len(ambient), -1, dtype=np.int64)
+    index: dict[int, int] = {}
+    keys: list[Ints] = []
+    values: list[Floats] = []
+    for c, given in enumerate(ambient):
         if given is None or len(given[0]) == 0:
             continue
-        keys = np.asarray(given[0], dtype=np.int64) // HOUR
-        hours = g_hour[lo:hi]
-        pos = np.clip(np.searchsorted(keys, hours), 0, len(keys) - 1)
-        found = keys[pos] == hours
-        out[lo:hi][found] = np.nan_to_num(np.asarray(given[1], dtype=np.float64)[pos[found]])
+        s = index.get(id(given[0]))
+        if s is None:
+            s = index[id(given[0])] = len(keys)
+            keys.append((np.asarray(given[0], dtype=np.int64) // HOUR) + (s << 32))
+            values.append(np.nan_to_num(np.asarray(given[1], dtype=np.float64)))
+        series_of[c] = s
+    if not keys:
+        return out
+    rows = np.flatnonzero(series_of[g_comp] >= 0)
+    wanted = (series_of[g_comp[rows]] << 32) + g_hour[rows]
+    every, value = np.concatenate(keys), np.concatenate(values)
+    pos = np.minimum(np.searchsorted(every, wanted), len(every) - 1)
+    found = every[pos] == wanted
+    out[rows[found]] = value[pos[found]]
     return out
 
 
