@@ -57,7 +57,7 @@ import pyarrow.parquet as pq
 
 from altaviz.fleet import SENSOR_NAMES
 from altaviz.fleet.thresholds import DEFAULT_CLEAR_COUNT, DEFAULT_ON_DELAY, THRESHOLDS_BY_METRIC
-from altaviz.health import RESET_EVENT_TYPES, HealthConfig, HealthState, fleet_step
+from altaviz.health import RESET_EVENT_TYPES, HealthConfig, HealthState, ambient, fleet_step
 from altaviz.health.model import fleet_prior
 from altaviz.simulator import SimulationConfig, realistic, simulate
 from altaviz.simulator.fleet import build_fleet
@@ -222,34 +222,11 @@ def cause_of(t: int, events: list[tuple[int, str]]) -> str:
 
 
 def ambient_proxy(units: list[Unit]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per station, hourly: the median over its compressors of (running hourly discharge temperature −
-    that compressor's median over its first two days). A weather feed would do better."""
-    by_station: dict[str, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
-    for u in units:
-        hours = u.times // HOUR
-        keys, first = np.unique(hours, return_index=True)
-        flow = np.minimum.reduceat(np.nan_to_num(u.values[5], nan=0.0), first)
-        temp = np.add.reduceat(np.nan_to_num(u.values[1]), first) / np.diff(np.r_[first, len(hours)])
-        running = flow > 0.3 * np.nanmax(flow)
-        base_mask = running & (keys < keys[0] + 48)
-        if not base_mask.any():
-            continue
-        deviation = np.where(running, temp - np.median(temp[base_mask]), np.nan)
-        by_station[u.station].append((keys, deviation))
-    out = {}
-    for station, series in by_station.items():
-        all_keys = np.unique(np.concatenate([k for k, _ in series]))
-        grid = np.full((len(series), len(all_keys)), np.nan)
-        for row, (k, d) in enumerate(series):
-            grid[row, np.searchsorted(all_keys, k)] = d
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                med = np.nanmedian(grid, axis=0)
-        out[station] = (all_keys * HOUR, np.nan_to_num(med))
-    return out
+    """Per station, hourly: the pipeline's station ambient proxy (altaviz.health.ambient, the same
+    code the health stage runs) over the units' readings. A weather feed would do better."""
+    return ambient.ambient_proxy(
+        [u.station for u in units], [(u.times, u.values[1], u.values[5]) for u in units]
+    )
 
 
 def threshold_alerts(u: Unit) -> list[tuple[int, str]]:
