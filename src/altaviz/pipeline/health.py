@@ -61,7 +61,8 @@ Tested in tests/pipeline/test_health_ambient.py (staggered reports, a late readi
 backlog; incremental = full after each).
 
 Early warnings. 'anomaly': the model's anomaly flag (health below HealthConfig.anomaly_health for
-anomaly_hours judged hours in a row; clears after clear_hours judged hours back above clear_health).
+anomaly_hours judged hours in a row, or a sensor trending towards its limit at trend_anomaly_score for
+trend_anomaly_hours; clears after clear_hours judged hours back above clear_health).
 'prediction': a projected critical crossing (warning crossing for metrics without a critical limit)
 within HealthConfig.prediction_horizon_hours (PREDICTION_HORIZON_HOURS, default 72); it opens at the
 first judged hour flagged and closes after clear_hours judged hours without the flag, so a trend test
