@@ -3,7 +3,8 @@ model given the proxy computed from the same silver (no proxy for a compressor a
 incremental runs equal a full run when a station's compressors report at different times, when a
 station-mate's readings arrive late into hours the station already used, and when a compressor falls
 silent and its backlog lands later; a pass where every compressor reports recomputes nothing; each
-compressor's baseline is stored and read, not recomputed from silver."""
+compressor's baseline is stored and read, not recomputed from silver; two organizations' stations of the
+same name are not one station."""
 
 from datetime import timedelta
 from pathlib import Path
@@ -41,14 +42,14 @@ DAY = timedelta(days=1)
 H = timedelta(hours=1)
 
 
-def weather_fleet(days: float = 8.0) -> pa.Table:
+def weather_fleet(days: float = 8.0, sign: float = 1.0) -> pa.Table:
     """Three compressors of one station whose discharge temperatures follow the same weather (fronts
-    of several days and a daily swing), and one alone in another station."""
+    of several days and a daily swing; `sign` -1: the opposite weather), and one alone in another station."""
     parts = []
     for seed, compressor in enumerate(STATION, start=11):
         table = degrading_series(compressor, days, 1e9, seed)
         day = np.arange(table.num_rows) / 144
-        weather = 9 * np.sin(2 * np.pi * day / 3.3) + 5 * np.sin(2 * np.pi * day / 1.4 + 1)
+        weather = sign * (9 * np.sin(2 * np.pi * day / 3.3) + 5 * np.sin(2 * np.pi * day / 1.4 + 1))
         temp = np.round(table["discharge_temp_f"].to_numpy() + weather, 2)
         at = table.schema.get_field_index("discharge_temp_f")
         parts.append(table.set_column(at, "discharge_temp_f", pa.array(temp, pa.float64())))
@@ -234,3 +235,27 @@ def test_the_baseline_is_stored_and_read_not_recomputed(tmp_path: Path) -> None:
     after = {r["compressor_id"]: r for r in lake_rows(tmp_path, "gold/health_baseline")}
     assert after["COMP-001"]["baseline_temp"] == pytest.approx(stored["COMP-001"]["baseline_temp"] + 40)
     assert after["COMP-001"]["newest_hour"] > stored["COMP-001"]["newest_hour"]
+
+
+def test_two_organizations_stations_of_the_same_name_are_not_one_station(tmp_path: Path) -> None:
+    """Station ids are an organization's own: another organization's STATION-A, under the opposite
+    weather and computed in the same pass, changes nothing of this organization's health."""
+    together, alone = tmp_path / "together", tmp_path / "alone"
+    for data_dir, organizations in ((together, {ORG: 1.0, "other-co": -1.0}), (alone, {ORG: 1.0})):
+        for organization, sign in organizations.items():
+            landing = data_dir / "landing" / organization
+            write_stations(landing)
+            land_readings(landing, "all.parquet", weather_fleet(sign=sign))
+        run(settings_for(data_dir), skip_db=True)
+    for table, order in (
+        ("gold/health", "organization, compressor_id, hour"),
+        ("gold/health_state", "compressor_id"),
+    ):
+        both = lake_rows(together, table, order=order)
+        assert {r["organization"] for r in both} == {ORG, "other-co"}
+        # the model's state holds what it learnt of the weather (its ambient coefficients)
+        assert [r for r in both if r["organization"] == ORG] == lake_rows(alone, table, order=order)
+    baselines = lake_rows(together, "gold/health_baseline", order="organization, compressor_id")
+    assert {(r["organization"], r["station_id"]) for r in baselines} == {
+        (o, st) for o in (ORG, "other-co") for st in ("STATION-A", "STATION-B")
+    }

@@ -757,7 +757,7 @@ def station_ambient(
     columns: dict[str, list[Any]] = {
         "organization": [o for o, _ in members],
         "compressor_id": [c for _, c in members],
-        "station_id": [stations.get(k) for k in members],
+        "station_id": [_station_id(stations.get(k)) for k in members],
         "first_hour": [int(v) if v >= 0 else None for v in base.first],
         "peak_flow": [None if math.isnan(v) else float(v) for v in base.peak],
         "baseline_temp": [None if math.isnan(v) else float(v) for v in base.temp],
@@ -772,6 +772,11 @@ def station_ambient(
         dict(zip(members, until.tolist(), strict=True)),
         dict(zip(members, base.first.tolist(), strict=True)),
     )
+
+
+def _station_id(station: str | None) -> str | None:
+    """The organization's own station id of a `<organization>/<station_id>` name (HealthStage._stations)."""
+    return None if station is None else station.split("/", 1)[1]
 
 
 def read_baselines(local: DuckDBEngine, files: list[Path]) -> dict[Key, Stored]:
@@ -915,12 +920,14 @@ class HealthStage:
         return self.tables.files("reference/maintenance")
 
     def _stations(self) -> dict[Key, str]:
-        """Each compressor's station (the fleet files' reference/compressors; none without one)."""
+        """Each compressor's station (the fleet files' reference/compressors; none without one), named
+        `<organization>/<station_id>`: station ids are an organization's own, and two organizations of
+        one pass may both have a STATION-001 (their compressors are not station-mates)."""
         if not self.lake.has_table("reference/compressors", self.tables.manifest):
             return {}
         files = self.tables.files("reference/compressors")
         return {
-            (str(o), str(c)): str(st)
+            (str(o), str(c)): f"{o}/{st}"
             for o, c, st in self.local.rows(
                 f"SELECT organization, compressor_id, station_id FROM {read_parquet(files)} "
                 f"WHERE {_IN_RUN} AND station_id IS NOT NULL"
