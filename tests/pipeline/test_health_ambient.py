@@ -56,10 +56,10 @@ def weather_fleet(days: float = 8.0, sign: float = 1.0) -> pa.Table:
     return pa.concat_tables(parts)
 
 
-def write_stations(landing: Path) -> None:
+def write_stations(landing: Path, stations: dict[str, str] = STATION) -> None:
     fleet = landing / "fleet"
     fleet.mkdir(parents=True, exist_ok=True)
-    names = sorted(set(STATION.values()))
+    names = sorted(set(stations.values()))
     pq.write_table(
         pa.table(
             {
@@ -74,11 +74,11 @@ def write_stations(landing: Path) -> None:
     pq.write_table(
         pa.table(
             {
-                "compressor_id": list(STATION),
-                "station_id": list(STATION.values()),
-                "model": ["Ajax DPC-360"] * len(STATION),
-                "horsepower": pa.array([1340] * len(STATION), pa.int32()),
-                "install_date": pa.array([ON_HOUR_START.date()] * len(STATION), pa.date32()),
+                "compressor_id": list(stations),
+                "station_id": list(stations.values()),
+                "model": ["Ajax DPC-360"] * len(stations),
+                "horsepower": pa.array([1340] * len(stations), pa.int32()),
+                "install_date": pa.array([ON_HOUR_START.date()] * len(stations), pa.date32()),
             }
         ),
         fleet / "compressors.parquet",
@@ -259,3 +259,75 @@ def test_two_organizations_stations_of_the_same_name_are_not_one_station(tmp_pat
     assert {(r["organization"], r["station_id"]) for r in baselines} == {
         (o, st) for o in (ORG, "other-co") for st in ("STATION-A", "STATION-B")
     }
+
+
+def _register(url: str, stations: dict[str, str]) -> None:
+    """The organization and its fleet in the registry (as the API registers them), no fleet file;
+    a compressor already registered moves to the station given."""
+    from sqlalchemy import select
+
+    from altaviz.accounts.models import Organization
+    from altaviz.accounts.service import create_organization
+    from altaviz.db.session import create_db_engine, session_scope
+    from altaviz.monitoring.models import CompressorMetadata, StationLocation
+
+    engine = create_db_engine(url)
+    try:
+        with session_scope(engine) as session:
+            org = session.scalars(select(Organization).where(Organization.slug == ORG)).one_or_none()
+            if org is None:
+                org = create_organization(session, "Demo", ORG, tier="enterprise", max_compressors=None)
+            for station in sorted(set(stations.values())):
+                if session.get(StationLocation, (org.id, station)) is None:
+                    session.add(
+                        StationLocation(
+                            organization_id=org.id,
+                            station_id=station,
+                            station_name=station,
+                            latitude=28.9,
+                            longitude=-98.5,
+                        )
+                    )
+            session.flush()
+            for compressor, station in stations.items():
+                row = session.get(CompressorMetadata, (org.id, compressor))
+                if row is None:
+                    session.add(
+                        CompressorMetadata(
+                            organization_id=org.id,
+                            compressor_id=compressor,
+                            station_id=station,
+                            model="Ajax DPC-360",
+                            horsepower=1340,
+                            install_date=ON_HOUR_START.date(),
+                        )
+                    )
+                else:
+                    row.station_id = station
+    finally:
+        engine.dispose()
+
+
+def test_stations_registered_through_the_registry_give_the_proxy(tmp_path: Path, sqlite_url: str) -> None:
+    """A fleet registered in the database only (no fleet file) gets its stations' proxy: the health is
+    the fleet file's; a compressor moved to another station in the registry recomputes the organization,
+    which then equals a run whose fleet file names the new station."""
+    moved = {**STATION, "COMP-003": "STATION-B"}
+    readings = weather_fleet()
+    by_file, by_file_moved, registry = tmp_path / "file", tmp_path / "moved", tmp_path / "registry"
+    for data_dir, stations in ((by_file, STATION), (by_file_moved, moved)):
+        write_stations(data_dir / "landing" / ORG, stations)
+        land_readings(data_dir / "landing" / ORG, "all.parquet", readings)
+        run(settings_for(data_dir), skip_db=True)
+    _register(sqlite_url, STATION)
+    land_readings(registry / "landing" / ORG, "all.parquet", readings)
+    settings = settings_for(registry, sqlite_url)
+    assert run(settings).organizations[ORG].work == ["full"]
+    for table, order in TABLES.items():
+        assert lake_rows(registry, table, order=order) == lake_rows(by_file, table, order=order), table
+    assert not run(settings).organizations[ORG].work  # nothing new: nothing recomputed
+
+    _register(sqlite_url, moved)
+    assert run(settings).organizations[ORG].work == ["full"]
+    for table, order in TABLES.items():
+        assert lake_rows(registry, table, order=order) == lake_rows(by_file_moved, table, order=order), table

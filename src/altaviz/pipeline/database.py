@@ -130,17 +130,17 @@ def load_lake(
         return counts
 
 
-def registered_compressors(target: Target) -> list[str]:
-    """The compressors in the organization's registry (not archived): its fleet, with or without a
-    landing fleet file."""
+def registered_compressors(target: Target) -> dict[str, str]:
+    """The compressors in the organization's registry (not archived) and their stations: its fleet,
+    with or without a landing fleet file."""
     c = CompressorMetadata
     with session_scope(target.engine) as session:
-        rows = session.scalars(
-            select(c.compressor_id).where(
+        rows = session.execute(
+            select(c.compressor_id, c.station_id).where(
                 c.organization_id == target.organization_id, c.archived_at.is_(None)
             )
         )
-        return sorted(rows)
+        return {str(compressor): str(station) for compressor, station in sorted(rows)}
 
 
 def removed_from_registry(

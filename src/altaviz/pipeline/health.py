@@ -36,8 +36,11 @@ hourly discharge temperature (silver's median of the hour, flagged values left o
 sql/health_ambient_hours.sql) minus that compressor's baseline (the median of its running hours among
 its first 48 clock hours; the station's first compressors count from their first hour, a compressor
 that joins later from its first reading + 48 h: altaviz.health.ambient). Stations come from the
-fleet files (reference/compressors); a compressor without one, or alone in its station, gets no proxy
-(its own deviation would read its own fault as weather). Each compressor's baseline, its data's cutoff
+registry (where the API registers and moves compressors), else the fleet files (reference/compressors);
+a station is its organization's own (another organization's STATION-001 in the same pass is another
+station); a compressor alone in its station gets no proxy (its own deviation would read its own fault
+as weather). A station the registry gives otherwise than the fleet file counts in the organization's
+parameters fingerprint, so moving a compressor recomputes the organization. Each compressor's baseline, its data's cutoff
 and newest hour, and where its station's proxy was final are kept in gold/health_baseline (one row per
 compressor, current with the manifest like the other tables), so an incremental pass never reads a
 compressor's first days again, and the baseline outlives the silver it came from: a full run keeps a
@@ -775,7 +778,7 @@ def station_ambient(
 
 
 def _station_id(station: str | None) -> str | None:
-    """The organization's own station id of a `<organization>/<station_id>` name (HealthStage._stations)."""
+    """The organization's own station id of a `<organization>/<station_id>` name (HealthStage.stations)."""
     return None if station is None else station.split("/", 1)[1]
 
 
@@ -905,8 +908,13 @@ class HealthStage:
         version: str,
         config: HealthConfig,
         chunk_rows: int,
+        stations: dict[Key, str],
     ) -> None:
         self.chunk_rows = chunk_rows
+        # each compressor's station (the registry's, else its fleet file's), named <organization>/<id>:
+        # station ids are an organization's own, and two organizations of one pass may both have a
+        # STATION-001 (their compressors are not station-mates)
+        self.stations = {key: f"{key[0]}/{station}" for key, station in stations.items()}
         self.engine = engine
         self.local = local
         self.tables = tables
@@ -919,21 +927,6 @@ class HealthStage:
             return None
         return self.tables.files("reference/maintenance")
 
-    def _stations(self) -> dict[Key, str]:
-        """Each compressor's station (the fleet files' reference/compressors; none without one), named
-        `<organization>/<station_id>`: station ids are an organization's own, and two organizations of
-        one pass may both have a STATION-001 (their compressors are not station-mates)."""
-        if not self.lake.has_table("reference/compressors", self.tables.manifest):
-            return {}
-        files = self.tables.files("reference/compressors")
-        return {
-            (str(o), str(c)): f"{o}/{st}"
-            for o, c, st in self.local.rows(
-                f"SELECT organization, compressor_id, station_id FROM {read_parquet(files)} "
-                f"WHERE {_IN_RUN} AND station_id IS NOT NULL"
-            )
-        }
-
     def _stored(self) -> dict[Key, Stored]:
         if not self.lake.has_table(BASELINE, self.tables.manifest):
             return {}
@@ -943,7 +936,7 @@ class HealthStage:
         """From all silver; `only` (SQL over `local`, organization and compressor_id): just those
         compressors, every other one's rows kept as they are."""
         silver = self.tables.files("silver/readings")
-        stations = self._stations()
+        stations = self.stations
         every = [
             (str(o), str(c))
             for o, c in self.local.rows(
@@ -1006,7 +999,7 @@ class HealthStage:
             (str(o), str(c))
             for o, c in self.local.rows(f"SELECT organization, compressor_id FROM ({changed}) AS c")
         }
-        stations = self._stations()
+        stations = self.stations
         stored = self._stored()
         touched = {stations[k] for k in news if k in stations}
         members = sorted({*news, *(k for k, st in stations.items() if st in touched and k in stored)})

@@ -193,7 +193,7 @@ class _Organization:
     slug: str
     target: database.Target | None = None
     run_id: uuid.UUID = field(default_factory=uuid.uuid4)
-    registered: list[str] = field(default_factory=list)
+    registered: dict[str, str] = field(default_factory=dict)  # compressor -> station
     plan_covered: list[str] | None = None
     overrides: list[dict[str, Any]] = field(default_factory=list)
     threshold_digests: dict[str, str] = field(default_factory=dict)
@@ -205,6 +205,11 @@ class _Organization:
     def fleet(self, fleet_file: list[str]) -> list[str]:
         """Its compressors: the registry's and those of its landing fleet file (less the removed)."""
         return sorted(set(self.registered) | (set(fleet_file) - set(self.removed)))
+
+    def stations(self, fleet_file: dict[str, str]) -> dict[str, str]:
+        """Each of its compressors' station: the registry's (where a change through the API lands),
+        else its landing fleet file's."""
+        return {c: self.registered.get(c) or fleet_file[c] for c in self.fleet(list(fleet_file))}
 
 
 def run_pipeline(
@@ -389,7 +394,7 @@ class _Run:
         self.timings = result.stage_seconds
         self.passes = 0
         # the fleet files' compressors, by the files read (_reference_compressors)
-        self._fleet_files: dict[tuple[Path, ...], dict[str, list[str]]] = {}
+        self._fleet_files: dict[tuple[Path, ...], dict[str, dict[str, str]]] = {}
 
     def _fail(self, slug: str, error: BaseException | str) -> None:
         self.result.organizations[slug].error = str(error)
@@ -499,9 +504,11 @@ class _Run:
                 if org.target is not None:
                     org.registered = database.registered_compressors(org.target)
                     org.removed = database.removed_from_registry(
-                        org.target, fleet_files.get(slug, []), state.fleet
+                        org.target, list(fleet_files.get(slug, {})), state.fleet
                     )
-                    covered = database.plan_compressors(org.target, org.fleet(fleet_files.get(slug, [])))
+                    covered = database.plan_compressors(
+                        org.target, org.fleet(list(fleet_files.get(slug, {})))
+                    )
                     org.plan_covered = None if covered is None else sorted(covered)
                     effective = database.effective_thresholds(org.target)
                 else:
@@ -510,26 +517,31 @@ class _Run:
                 self._fail(slug, f"reading the registry: {exc}")
                 continue
             org.overrides, org.threshold_digests = threshold_overrides(slug, effective)
+            in_file = fleet_files.get(slug, {})
             org.processed_with = parameters_fingerprint(
                 self.settings,
                 org.plan_covered,
                 sorted(state.fleet.values()),
-                org.fleet(fleet_files.get(slug, [])),
+                org.fleet(list(in_file)),
+                # a station the registry gives otherwise than the fleet file (or without one): its
+                # change, through the API, recomputes the organization (the health stage's proxy)
+                sorted((c, st) for c, st in org.registered.items() if in_file.get(c) != st),
             )
 
     def _reference_compressors(
         self, manifest: Manifest, con: duckdb.DuckDBPyConnection | None = None
-    ) -> dict[str, list[str]]:
-        """Each organization's compressors in the lake's fleet files (reference/compressors), read once
-        per version of those files (on `con` when given: a DuckDB connection costs 15 ms of CPU)."""
+    ) -> dict[str, dict[str, str]]:
+        """Each organization's compressors in the lake's fleet files (reference/compressors) and their
+        stations, read once per version of those files (on `con` when given: a DuckDB connection costs
+        15 ms of CPU)."""
         if not self.lake.has_table("reference/compressors", manifest):
             return {}
         files = self.lake.table_files("reference/compressors", manifest)
         key = tuple(files)
         if key in self._fleet_files:
             return self._fleet_files[key]
-        found: dict[str, list[str]] = {}
-        query = f"SELECT organization, compressor_id FROM {read_parquet(files)} ORDER BY 1, 2"
+        found: dict[str, dict[str, str]] = {}
+        query = f"SELECT organization, compressor_id, station_id FROM {read_parquet(files)} ORDER BY 1, 2"
         if con is None:
             import duckdb
 
@@ -537,8 +549,8 @@ class _Run:
                 rows = own.execute(query).fetchall()
         else:
             rows = con.execute(query).fetchall()
-        for organization, compressor in rows:
-            found.setdefault(str(organization), []).append(str(compressor))
+        for organization, compressor, station in rows:
+            found.setdefault(str(organization), {})[str(compressor)] = str(station)
         self._fleet_files[key] = found
         return found
 
@@ -636,10 +648,12 @@ class _Run:
         known = [
             {"organization": s, "compressor_id": c}
             for s in slugs
-            for c in self.orgs[s].fleet(fleet.get(s, []))
+            for c in self.orgs[s].fleet(list(fleet.get(s, {})))
         ]
         plan = [
-            {"organization": s, "compressor_id": c} for s in slugs for c in self._covered(s, fleet.get(s, []))
+            {"organization": s, "compressor_id": c}
+            for s in slugs
+            for c in self._covered(s, list(fleet.get(s, {})))
         ]
         overrides = [row for s in slugs for row in self.orgs[s].overrides]
         empty = (
@@ -903,8 +917,14 @@ class _Run:
 
     def _health(self, tables: Tables) -> HealthStage:
         config = HealthConfig(prediction_horizon_hours=self.settings.prediction_horizon_hours)
+        fleet = self._reference_compressors(tables.manifest, self.local.con)
+        stations = {
+            (slug, compressor): station
+            for slug in tables.organizations
+            for compressor, station in self.orgs[slug].stations(fleet.get(slug, {})).items()
+        }
         return HealthStage(
-            self.engine, self.local, tables, self.version, config, self.settings.pipeline_chunk_rows
+            self.engine, self.local, tables, self.version, config, self.settings.pipeline_chunk_rows, stations
         )
 
     def _report(self, slugs: list[str]) -> None:

@@ -181,21 +181,23 @@ def bind_thresholds(engine: TransformEngine, overrides: list[dict[str, object]])
 
 
 def parameters_fingerprint(
-    settings: Settings, plan_covered: list[str] | None, fleet: list[str], known: list[str]
+    settings: Settings,
+    plan_covered: list[str] | None,
+    fleet: list[str],
+    known: list[str],
+    registry_stations: list[tuple[str, str]] | None = None,
 ) -> str:
     """What an organization's silver and gold were computed with: parameters, the compressors its plan
-    covers, its fleet metadata (the landing fleet files' digests) and the compressors it has (those of
-    its landing fleet files and its registry). A
+    covers, its fleet metadata (the landing fleet files' digests), the compressors it has (those of
+    its landing fleet files and its registry) and the stations its registry gives otherwise than its
+    fleet files (the health stage's station proxy; none: the fingerprint is as before they counted). A
     change recomputes the organization, so an upgrade releases the readings the plan held back.
     (Alarm limits are tracked per compressor: OrganizationState.thresholds.)"""
+    parts: list[object] = [params_row(settings), plan_covered, sorted(fleet), sorted(known)]
+    if registry_stations:
+        parts.append(sorted(registry_stations))
     h = hashlib.sha256()
-    h.update(
-        json.dumps(
-            [params_row(settings), plan_covered, sorted(fleet), sorted(known)],
-            sort_keys=True,
-            default=str,
-        ).encode()
-    )
+    h.update(json.dumps(parts, sort_keys=True, default=str).encode())
     return h.hexdigest()
 
 
