@@ -40,8 +40,9 @@ registry (where the API registers and moves compressors), else the fleet files (
 a station is its organization's own (another organization's STATION-001 in the same pass is another
 station); a compressor alone in its station gets no proxy (its own deviation would read its own fault
 as weather). A station the registry gives otherwise than the fleet file counts in the organization's
-parameters fingerprint, so moving a compressor recomputes the organization. Each compressor's baseline, its data's cutoff
-and newest hour, and where its station's proxy was final are kept in gold/health_baseline (one row per
+parameters fingerprint, so moving a compressor recomputes the organization. Each compressor's
+baseline, its data's cutoff and newest hour, and where its station's proxy was final are kept in
+gold/health_baseline (one row per
 compressor, current with the manifest like the other tables), so an incremental pass never reads a
 compressor's first days again, and the baseline outlives the silver it came from: a full run keeps a
 stored baseline whose first hour its silver no longer reaches.
