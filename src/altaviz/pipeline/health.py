@@ -30,21 +30,20 @@ accepts readings up to 24 h late) is seen by its count: the compressor's health 
 all of its silver, as a full run would. An alarm-limit change recomputes the compressors it changes
 (their predictions depend on the limits; the health index does not).
 
-The station ambient proxy (altaviz.health.ambient). Discharge temperature follows the weather; the
-model is given, per station and hour, the median over the station's compressors of each one's running
-hourly discharge temperature (silver's median of the hour, flagged values left out:
+The station ambient proxy (altaviz.health.ambient). Discharge temperature follows the weather; the model
+is given, per station and hour, the median over the station's compressors of each one's running hourly
+discharge temperature (silver's median of the hour, flagged values left out:
 sql/health_ambient_hours.sql) minus that compressor's baseline (the median of its running hours among
-its first 48 clock hours; the station's first compressors count from their first hour, a compressor
-that joins later from its first reading + 48 h: altaviz.health.ambient). Stations come from the
-registry (where the API registers and moves compressors), else the fleet files (reference/compressors);
-a station is its organization's own (another organization's STATION-001 in the same pass is another
-station); a compressor alone in its station gets no proxy (its own deviation would read its own fault
-as weather). A station the registry gives otherwise than the fleet file counts in the organization's
-parameters fingerprint, so moving a compressor recomputes the organization. Each compressor's
-baseline, its data's cutoff and newest hour, and where its station's proxy was final are kept in
-gold/health_baseline (one row per
-compressor, current with the manifest like the other tables), so an incremental pass never reads a
-compressor's first days again, and the baseline outlives the silver it came from: a full run keeps a
+its first 48 clock hours; the station's first compressors count from their first hour, a compressor that
+joins later from its first reading + 48 h: altaviz.health.ambient). Stations come from the registry
+(where the API registers and moves compressors), else the fleet files (reference/compressors); a station
+is its organization's own (another organization's STATION-001 in the same pass is another station); a
+compressor alone in its station gets no proxy (its own deviation would read its own fault as weather). A
+station the registry gives otherwise than the fleet file counts in the organization's parameters
+fingerprint, so moving a compressor recomputes the organization. Each compressor's baseline, its data's
+cutoff and newest hour, and where its station's proxy was final are kept in gold/health_baseline (one
+row per compressor, current with the manifest like the other tables), so an incremental pass never reads
+a compressor's first days again, and the baseline outlives the silver it came from: a full run keeps a
 stored baseline whose first hour its silver no longer reaches.
 
 When a station's proxy is final, and incremental = full with it:
