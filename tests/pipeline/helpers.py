@@ -61,6 +61,7 @@ COMPARED = {
     "gold/health_predictions": "organization, compressor_id, metric, level",
     "gold/health_alerts": "organization, compressor_id, alert_type, started_at",
     "gold/health_state": "organization, compressor_id",
+    "gold/health_baseline": "organization, compressor_id",
 }
 
 

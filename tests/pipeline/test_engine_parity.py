@@ -38,6 +38,7 @@ KEYS = {
     "gold/health_predictions": "organization, compressor_id, metric, level",
     "gold/health_alerts": "organization, compressor_id, alert_type, started_at",
     "gold/health_state": "organization, compressor_id",
+    "gold/health_baseline": "organization, compressor_id",
 }
 SECOND = "second-org"
 # an organization whose compressor degrades for long enough to be judged, warned and projected
