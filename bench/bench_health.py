@@ -13,10 +13,23 @@ and the added CPU per compressor-hour processed.
     python bench/bench_health.py
     python bench/bench_health.py --compressors 4700 --days 30
     python bench/bench_health.py --compressors 4700 --days 7   # an incremental hour at full fleet size
+    python bench/bench_health.py --compressors 4700 --days 7 --against /tmp/main/src --rounds 4
+
+`--against SRC` (another checkout's src/, e.g. main's) compares the health stage with that checkout's
+instead of measuring it against the pipeline without it: each side builds its own month by a full run
+(its state blobs are in its own format) in a process of its own, then the held-back hour is run on a
+fresh hard-linked copy of each side's month, the sides alternating, `--rounds` times each (imports
+excluded; the health stage's wall time as the pipeline measured it and its CPU seconds, all threads).
+On a shared machine the same-minutes ratio is the figure to trust.
 """
 
 import argparse
+import json
+import os
 import shutil
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -67,7 +80,65 @@ def full_then_hour(landing: Path, held: Path, data_dir: Path) -> dict[str, Any]:
     return {"full": full, "hour": hour}
 
 
+def child(data_dir: Path) -> None:
+    """One run on `data_dir` (the health stage CPU-timed), as JSON: wall, CPU, stages."""
+    shipped = (HealthStage.full, HealthStage.incremental)
+    HealthStage.full = _cpu_timed(shipped[0])  # type: ignore[method-assign]
+    HealthStage.incremental = _cpu_timed(shipped[1])  # type: ignore[method-assign]
+    print(json.dumps(timed_run(Settings(data_dir=data_dir))))
+
+
+def in_process(data_dir: Path, src: str | None) -> tuple[float, float, dict[str, float]]:
+    env = dict(os.environ)
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])])
+    command = [sys.executable, __file__, "--child", str(data_dir)]
+    done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
+    wall, cpu, stages = json.loads(done.stdout.strip().splitlines()[-1])
+    return wall, cpu, stages
+
+
+def alternate(landing: Path, held: Path, work: Path, against: str, rounds: int) -> None:
+    """Each side's month by its own full run, then the held-back hour on copies of it, alternately."""
+    sides: dict[str, str | None] = {"this checkout": None, f"reference ({against})": against}
+    months: dict[str, Path] = {}
+    for number, (name, src) in enumerate(sides.items()):
+        months[name] = work / f"month-{number}"
+        shutil.copytree(landing, months[name] / "landing")
+        wall, cpu, stages = in_process(months[name], src)
+        print(
+            f"full run, {name}: {wall:.2f} s wall, {cpu:.2f} s CPU; health stage "
+            f"{stages.get('health', 0):.2f} s wall, {stages['health_cpu']:.2f} s CPU",
+            flush=True,
+        )
+    hours: dict[str, list[tuple[float, float, dict[str, float]]]] = {name: [] for name in sides}
+    for _ in range(rounds):
+        for name, src in sides.items():
+            run_dir = work / "hour"
+            shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.copytree(months[name], run_dir, copy_function=os.link)  # lake files are never rewritten
+            shutil.copy(held, run_dir / "landing" / "altaviz-demo" / "readings" / "held-back-hour.parquet")
+            hours[name].append(in_process(run_dir, src))
+            shutil.rmtree(run_dir, ignore_errors=True)
+    medians = {}
+    for name, runs in hours.items():
+        health = [(r[2].get("health", 0.0), r[2]["health_cpu"]) for r in runs]
+        medians[name] = [statistics.median(v) for v in ([r[0] for r in runs], [r[1] for r in runs])]
+        medians[name] += [statistics.median(v) for v in zip(*health, strict=True)]
+        print(
+            f"hour, {name}: median run {medians[name][0]:.2f} s wall {medians[name][1]:.2f} s CPU; health "
+            f"stage {medians[name][2]:.2f} s wall {medians[name][3]:.2f} s CPU (each run, health wall/CPU: "
+            + ", ".join(f"{w:.2f}/{c:.2f}" for w, c in health)
+            + ")"
+        )
+    (_, _, wall_a, cpu_a), (_, _, wall_b, cpu_b) = medians.values()
+    print(f"health stage this checkout / reference: wall {wall_a / wall_b:.2f}×, CPU {cpu_a / cpu_b:.2f}×")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--child"]:
+        child(Path(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -75,6 +146,8 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=30)
     parser.add_argument("--scenario", choices=("default", "realistic"), default="default")
     parser.add_argument("--keep", type=Path, help="work here and keep the files")
+    parser.add_argument("--against", metavar="SRC", help="another checkout's src/ to compare the stage with")
+    parser.add_argument("--rounds", type=int, default=3, help="with --against: hours measured per side")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="altaviz-health-bench-"))
     landing = work / "landing"
@@ -83,6 +156,13 @@ def main() -> None:
         landing / "altaviz-demo",
     )
     held = hold_back_last_hour(landing / "altaviz-demo" / "readings")
+    if args.against is not None:
+        try:
+            alternate(landing, held, work, args.against, args.rounds)
+        finally:
+            if args.keep is None:
+                shutil.rmtree(work, ignore_errors=True)
+        return
 
     shipped = (HealthStage.full, HealthStage.incremental)
     HealthStage.full = lambda self, only=None: None  # type: ignore[method-assign]

@@ -251,37 +251,69 @@ class _ReferenceRows:
         return pa.concat_tables([*self.parts, episodes])
 
 
+def _reference_columns(config: HealthConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+    """The fresh state's row, which of its columns the model reads, the warm-up's columns (all of the
+    row's columns, the warm-up's included)."""
+    fresh = HealthState(1, config)
+    row = np.concatenate([a.reshape(1, -1).astype(np.float64) for a in fresh.arrays.values()], axis=1)[0]
+    unread = HealthState.unread()
+    read = np.concatenate(
+        [
+            ~unread[name].reshape(-1) if name in unread else np.ones(a[0].size, bool)
+            for name, a in fresh.arrays.items()
+        ]
+    )
+    lo, _ = fresh.columns("warm_x")
+    _, hi = fresh.columns("warm_y")
+    warm = np.zeros(len(row), dtype=bool)
+    warm[lo:hi] = True
+    return row, read, warm, lo, hi
+
+
 def _reference_dump(state: HealthState, episodes: list[Any]) -> list[bytes]:
-    width, lo, hi = health._widths(state.config)
-    matrix = np.concatenate([state.arrays[name].reshape(len(state), -1) for name in state.arrays], axis=1)
-    short = np.concatenate([matrix[:, :lo], matrix[:, hi:]], axis=1)
-    heads = {w: b"AVHS2" + w.to_bytes(4, "little") for w in (width, width - (hi - lo))}
+    """AVHS3 blob by blob: the columns (without the warm-up's) the model reads and that differ from
+    the fresh state's bit for bit, then the warm-up while collected, then the episodes."""
+    fresh, read, warm, lo, hi = _reference_columns(state.config)
+    matrix = np.concatenate(
+        [state.arrays[name].reshape(len(state), -1).astype(np.float64) for name in state.arrays], axis=1
+    )
     out = []
     for c, open_ in enumerate(episodes):
-        row = matrix[c] if state.warm_n[c] > 0 else short[c]
+        row = matrix[c]
+        stored = (row.view(np.uint64) != fresh.view(np.uint64)) & read & ~warm
+        collecting = bool(state.warm_n[c] > 0)
+        head = b"AVHS3" + len(row).to_bytes(4, "little") + bytes([collecting])
+        head += int(stored.sum()).to_bytes(4, "little") + b"\0\0"
+        bitmap = np.packbits(stored[~warm]).tobytes()
         tail = json.dumps({k: e.__dict__ for k, e in open_.items()}).encode() if open_ else b""
-        out.append(b"".join([heads[len(row)], row.tobytes(), tail]))
+        body = row[stored].tobytes() + (row[lo:hi].tobytes() if collecting else b"")
+        out.append(head + bitmap + body + tail)
     return out
 
 
 def _reference_load(blobs: list[bytes | None], config: HealthConfig) -> tuple[HealthState, list[Any]]:
     state = HealthState(len(blobs), config)
-    width, lo, hi = health._widths(config)
+    fresh, _, warm, lo, hi = _reference_columns(config)
     episodes: list[Any] = [{} for _ in blobs]
     for i, blob in enumerate(blobs):
         if blob is None or not state_is_current(blob, config):
             continue
-        stored = int.from_bytes(blob[5:9], "little")
-        values = np.frombuffer(blob, np.float64, stored, 9)
-        row = np.zeros(width)
-        if stored == width:
-            row[:] = values
-        else:
-            row[:lo], row[hi:] = values[:lo], values[lo:]
+        count = int.from_bytes(blob[10:14], "little")
+        short = int((~warm).sum())
+        bitmap = (short + 7) // 8
+        stored = np.unpackbits(np.frombuffer(blob, np.uint8, bitmap, 16), count=short).astype(bool)
+        at = 16 + bitmap
+        row = fresh.copy()
+        columns = np.flatnonzero(~warm)[stored]
+        row[columns] = np.frombuffer(blob, np.float64, count, at)
+        at += 8 * count
+        if blob[9]:
+            row[lo:hi] = np.frombuffer(blob, np.float64, hi - lo, at)
+            at += 8 * (hi - lo)
         one = HealthState.from_matrix(row[None, :], config)
         for name, array in one.arrays.items():
             state.arrays[name][i] = array[0]
-        tail = blob[9 + stored * 8 :]
+        tail = blob[at:]
         if tail:
             episodes[i] = {k: Episode(**e) for k, e in json.loads(tail).items()}
     return state, episodes

@@ -278,6 +278,14 @@ class HealthState:
     def width(self) -> int:
         return sum(math.prod(shape) for _, _, shape, _ in _layout(self.config))
 
+    @staticmethod
+    def unread() -> dict[str, Bools]:
+        """Per field, the entries the model never reads: of each sensor's normal equations (`xtx`,
+        `xty`: updated with every feature) those outside its design (`_solve` reads only its block).
+        A stored state may leave them out and read them back as the fresh state's (zeros)."""
+        block = _MASK[:, :, None] & _MASK[:, None, :]
+        return {"xtx": ~block, "xty": ~_MASK}
+
     def columns(self, name: str) -> tuple[int, int]:
         """The columns of field `name` in `matrix()`."""
         column = 0
