@@ -81,7 +81,7 @@ import itertools
 import json
 import math
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -89,6 +89,8 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from altaviz.alerts.kinds import EARLY_WARNING_TYPES
 from altaviz.fleet.thresholds import THRESHOLDS_BY_METRIC
@@ -1060,29 +1062,15 @@ class HealthStage:
                 (str(o), str(c)): int(n)
                 for o, c, n in self.local.rows(_count_sql(window, "health_old_state"))
             }
-        self.local.bind_rows(
-            "health_wanted", [{"organization": o, "compressor_id": c} for o, c in sorted({*news, *members})]
-        )
-        # through Arrow (tens of MB of states; a timestamp column's to_pylist imports pandas)
-        old = self.local.con.sql(
-            "SELECT s.organization, s.compressor_id, s.state, EPOCH_US(s.last_hour) AS last_hour, "
-            "EPOCH(s.fed_until) AS fed_until, s.recent_count "
-            "FROM health_old_state AS s JOIN health_wanted AS c "
-            "ON c.organization = s.organization AND c.compressor_id = s.compressor_id"
-        ).to_arrow_table()
         previous: dict[Key, tuple[Blob | None, int | None, int]] = {}
         fresh: set[Key] = set()
-        for organization, compressor, blob, last_micros, fed_until, recent_count in zip(
-            old["organization"].to_pylist(),
-            old["compressor_id"].to_pylist(),
-            _blobs(old["state"]),
-            old["last_hour"].to_pylist(),
-            old["fed_until"].to_pylist(),
-            old["recent_count"].to_pylist(),
-            strict=True,
+        wanted = {*news, *members}
+        for key, blob, last_micros, fed_until, recent_count in _old_states(
+            self.lake.table_files(HEALTH_STATE, self.tables.manifest)
         ):
-            key = (str(organization), str(compressor))
-            previous[key] = (blob, last_micros, int(fed_until) // HOUR)
+            if key not in wanted:
+                continue
+            previous[key] = (blob, last_micros, fed_until // HOUR)
             if key in news and counts.get(key, 0) != recent_count:
                 fresh.add(key)  # a reading arrived late into its processed hours
         # A late reading may have changed its station's proxy in hours the station's compressors used,
@@ -1310,6 +1298,25 @@ _NO_COMPRESSORS = (
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _old_states(files: list[Path]) -> Iterator[tuple[Key, Blob | None, int | None, int, int]]:
+    """gold/health_state's rows: each compressor's key, state blob (a view of the file's column as read:
+    tens of MB of states not copied again, nor through an SQL engine), last hour (epoch microseconds,
+    None when none yet), the cutoff it was fed until (epoch seconds) and its recent count."""
+    for path in files:
+        table = pq.read_table(path, columns=list(_OLD_STATE_COLUMNS))
+        yield from zip(
+            zip(table["organization"].to_pylist(), table["compressor_id"].to_pylist(), strict=True),
+            _blobs(table["state"]),
+            pc.cast(table["last_hour"], pa.int64()).to_pylist(),  # (a timestamp's to_pylist imports pandas)
+            [micros // 1_000_000 for micros in pc.cast(table["fed_until"], pa.int64()).to_pylist()],
+            table["recent_count"].to_pylist(),
+            strict=True,
+        )
+
+
+_OLD_STATE_COLUMNS = ("organization", "compressor_id", "state", "last_hour", "fed_until", "recent_count")
 
 
 def _blobs(column: pa.ChunkedArray) -> list[Blob | None]:
