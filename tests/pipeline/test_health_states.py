@@ -159,3 +159,12 @@ def test_a_blob_of_the_previous_format_is_not_taken() -> None:
     fresh, episodes = load_states([old], config)
     assert not fresh.fitted[0] and episodes == [{}]
     assert _same_state(fresh, HealthState(1, config))
+
+
+def test_no_compressors_and_fresh_ones() -> None:
+    config = HealthConfig()
+    assert health.dump_state_arrays(HealthState(0, config), []) == []
+    blobs = dump_states(HealthState(2, config), [{}, {}])
+    assert [int.from_bytes(b[10:14], "little") for b in blobs] == [0, 0]  # nothing differs from fresh
+    back, episodes = load_states(blobs, config)
+    assert _same_state(back, HealthState(2, config)) and episodes == [{}, {}]

@@ -273,7 +273,7 @@ def dump_state_arrays(state: HealthState, episodes: list[Episodes]) -> list[pa.A
         at = (8 * np.r_[0, np.cumsum(counts[first : first + len(rows)])]).tolist()
         values += [chunk[a:b] for a, b in itertools.pairwise(at)]
     bitmap_bytes = bitmaps.reshape(-1).data
-    warm = [state.arrays[name].reshape(n, -1) for name in _WARM]
+    warm = [state.arrays[name].reshape(n, math.prod(state.arrays[name].shape[1:])) for name in _WARM]
     lengths = _HEAD.size + form.bitmap + 8 * counts
     lengths += 8 * (form.hi - form.lo) * np.asarray(collecting, dtype=np.int64)
     lengths += np.fromiter(map(len, tails), np.int64, n)
@@ -306,18 +306,19 @@ def dump_states(state: HealthState, episodes: list[Episodes]) -> list[bytes]:
     return [blob for part in dump_state_arrays(state, episodes) for blob in part.to_pylist()]
 
 
-def _head(blob: Blob, config: HealthConfig) -> tuple[bool, int] | None:
-    """Whether the warm-up follows and how many values are stored, if this model can read the blob."""
+def _head(blob: Blob, width: int) -> tuple[bool, int] | None:
+    """Whether the warm-up follows and how many values are stored, if a model of this row width can read
+    the blob."""
     if len(blob) < _HEAD.size:
         return None
-    prefix, width, warm, count = _HEAD.unpack_from(blob)
-    return (bool(warm), count) if prefix == _STATE_FORMAT and width == _widths(config).width else None
+    prefix, stored, warm, count = _HEAD.unpack_from(blob)
+    return (bool(warm), count) if prefix == _STATE_FORMAT and stored == width else None
 
 
 def state_is_current(blob: Blob, config: HealthConfig) -> bool:
     """Whether this model (its configuration) can continue from the blob; another one (another format,
     such as AVHS2's, or configuration) starts the compressor afresh from all of its silver."""
-    return _head(blob, config) is not None
+    return _head(blob, _widths(config).width) is not None
 
 
 def load_states(blobs: Sequence[Blob | None], config: HealthConfig) -> tuple[HealthState, list[Episodes]]:
@@ -333,7 +334,7 @@ def load_states(blobs: Sequence[Blob | None], config: HealthConfig) -> tuple[Hea
         bitmaps: list[Blob] = []  # each one's, or none stored (a fresh state)
         values: list[Blob] = []
         for row, blob in enumerate(chunk):
-            head = None if blob is None else _head(blob, config)
+            head = None if blob is None else _head(blob, form.width)
             if blob is None or head is None:
                 bitmaps.append(bytes(form.bitmap))  # from its first reading: the fresh row
                 continue
