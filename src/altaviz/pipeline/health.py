@@ -89,8 +89,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from altaviz.alerts.kinds import EARLY_WARNING_TYPES
 from altaviz.fleet.thresholds import THRESHOLDS_BY_METRIC
@@ -1066,9 +1064,7 @@ class HealthStage:
         previous: dict[Key, tuple[Blob | None, int | None, int]] = {}
         fresh: set[Key] = set()
         wanted = {*news, *members}
-        for key, blob, last_micros, fed_until, recent_count in _old_states(
-            self.lake.table_files(HEALTH_STATE, self.tables.manifest)
-        ):
+        for key, blob, last_micros, fed_until, recent_count in _old_states(self.local):
             if key not in wanted:
                 continue
             previous[key] = (blob, last_micros, fed_until // HOUR)
@@ -1301,23 +1297,24 @@ _NO_COMPRESSORS = (
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _old_states(files: list[Path]) -> Iterator[tuple[Key, Blob | None, int | None, int, int]]:
-    """gold/health_state's rows: each compressor's key, state blob (a view of the file's column as read:
-    tens of MB of states not copied again, nor through an SQL engine), last hour (epoch microseconds,
-    None when none yet), the cutoff it was fed until (epoch seconds) and its recent count."""
-    for path in files:
-        table = pq.read_table(path, columns=list(_OLD_STATE_COLUMNS))
-        yield from zip(
-            zip(table["organization"].to_pylist(), table["compressor_id"].to_pylist(), strict=True),
-            _blobs(table["state"]),
-            pc.cast(table["last_hour"], pa.int64()).to_pylist(),  # (a timestamp's to_pylist imports pandas)
-            [micros // 1_000_000 for micros in pc.cast(table["fed_until"], pa.int64()).to_pylist()],
-            table["recent_count"].to_pylist(),
-            strict=True,
-        )
-
-
-_OLD_STATE_COLUMNS = ("organization", "compressor_id", "state", "last_hour", "fed_until", "recent_count")
+def _old_states(local: DuckDBEngine) -> Iterator[tuple[Key, Blob | None, int | None, int, int]]:
+    """The rows of gold/health_state bound as `health_old_state`: each compressor's key, state blob (a
+    view of the Arrow column DuckDB reads them into: tens of MB of states not copied again), last hour
+    (epoch microseconds, None when none yet), the cutoff it was fed until (epoch seconds) and its recent
+    count. Every row (the caller picks those it wants: joined in SQL to a table of them, bound row by
+    row, they cost as much again); through Arrow (a timestamp column's to_pylist imports pandas)."""
+    table = local.con.sql(
+        "SELECT organization, compressor_id, state, EPOCH_US(last_hour) AS last_hour, "
+        "EPOCH(fed_until) AS fed_until, recent_count FROM health_old_state"
+    ).to_arrow_table()
+    return zip(
+        zip(table["organization"].to_pylist(), table["compressor_id"].to_pylist(), strict=True),
+        _blobs(table["state"]),
+        table["last_hour"].to_pylist(),
+        [int(seconds) for seconds in table["fed_until"].to_pylist()],
+        table["recent_count"].to_pylist(),
+        strict=True,
+    )
 
 
 def _blobs(column: pa.ChunkedArray) -> list[Blob | None]:
