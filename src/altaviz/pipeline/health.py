@@ -16,9 +16,9 @@ kinds of rows, split into four lake tables (and the stage writes a fifth, gold/h
 - gold/health_predictions: each compressor's projected crossings as of its newest judged hour (rows
   replaced whenever the compressor's health is computed; none: no trend);
 - gold/health_alerts: early-warning episodes (alert_type 'anomaly' or 'prediction', see below);
-- gold/health_state: per compressor, the model's state after its last processed hour (one float64
-  row of the stacked HealthState, see dump_states) and the open episodes, so an incremental run
-  continues where the last one stopped.
+- gold/health_state: per compressor, the model's state after its last processed hour (the live values
+  of its row of the stacked HealthState, see dump_state_arrays) and the open episodes, so an
+  incremental run continues where the last one stopped.
 
 Which hours are processed. An hour is final once no later run can change its readings: silver's spike
 check looks two readings ahead, so a compressor's last two readings may still change. Each run
@@ -197,8 +197,9 @@ Episodes = dict[str, Episode]
 # back as the fresh state's, so a state read back continues bit for bit as the one written (tests:
 # tests/pipeline/test_health_state.py, test_health_states.py). A batch of compressors is read and
 # written as one matrix, a chunk of compressors at a time, straight into one Arrow buffer. At 4,700
-# compressors judging for days this stores about 1,100 of the row's 3,213 values a compressor (the
-# previous format, AVHS2, all 1,533 but the warm-up's; its blobs are not current: recomputed).
+# compressors judging for days this stores about 1,040 of the row's 3,213 values a compressor, 8.5 kB
+# (the previous format, AVHS2, all 1,533 but the warm-up's, 12.3 kB; its blobs are not current: the
+# stage computes such a compressor again from its silver).
 _STATE_FORMAT = b"AVHS3"
 Blob = bytes | memoryview  # a state blob, or a view of one in an Arrow buffer
 _HEAD = struct.Struct("<5sIBI2x")  # prefix, width, warm-up follows, values stored
