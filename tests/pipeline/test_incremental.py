@@ -196,6 +196,42 @@ def test_the_open_alert_segments_are_read_from_the_previous_runs_summary(
     assert_equals_a_full_recomputation(data_dir, tmp_path / "full", WITH_EVENTS)
 
 
+def test_the_reports_violation_counts_come_from_the_previous_runs_summary(
+    arriving: tuple[Path, list[pa.Table]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each pass keeps the readings with a violation per compressor over gold's hourly files of the days
+    before the newest (a lake table): the next report reads that and only the other files, and its
+    counts equal a sum over every hourly row."""
+    import duckdb
+
+    from altaviz.pipeline import report
+    from altaviz.pipeline.run import PipelineOptions, run_pipeline
+
+    covered: list[int] = []
+    kept = report.kept_summary
+
+    def recorded(root: Path, files: list[Path], settled: list[Path]) -> tuple[set[Path], Path | None]:
+        found = kept(root, files, settled)
+        covered.append(len(found[0]))
+        return found
+
+    monkeypatch.setattr(report, "kept_summary", recorded)
+    data_dir, batches = arriving
+    lake = Lake(data_dir / "lake")
+    for number, batch in enumerate(batches):
+        _land(data_dir, number, batch)
+        result = run_pipeline(settings_for(data_dir), PipelineOptions(skip_db=True))
+        every_row = duckdb.sql(
+            "SELECT compressor_id, CAST(SUM(violation_count) AS BIGINT) FROM read_parquet(?) "
+            "WHERE violation_count > 0 GROUP BY 1",
+            params=[[str(f) for f in lake.table_files("gold/hourly")]],
+        ).fetchall()
+        assert result.summary.violating_readings == dict(every_row) != {}
+    # the full run summarizes its older days; the incremental runs read that (or their own) summary
+    assert covered[0] == 0 and all(n > 0 for n in covered[1:]) and len(covered) == 4, covered
+    assert report.VIOLATION_TOTALS in lake.read_manifest().tables
+
+
 def test_an_incremental_run_keeps_the_days_it_does_not_touch(arriving: tuple[Path, list[pa.Table]]) -> None:
     data_dir, batches = arriving
     settings = settings_for(data_dir)

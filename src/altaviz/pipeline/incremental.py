@@ -133,7 +133,8 @@ def new_bronze_files(
     return [p for p in bronze_files if p.name not in processed]
 
 
-def _day(path: Path) -> date | None:
+def day_of(path: Path) -> date | None:
+    """The UTC day of a day-partitioned table's file (by its day=... directory); None outside one."""
     # a run asks this of every file of every table several times: the string search is the cheap way
     text = str(path)
     at = text.rfind("/day=")
@@ -142,7 +143,7 @@ def _day(path: Path) -> date | None:
 
 def files_from(files: list[Path], since: datetime) -> list[Path]:
     """The files of a day-partitioned table that may hold rows at or after `since`."""
-    return [f for f in files if (_day(f) or date.max) >= since.date()]
+    return [f for f in files if (day_of(f) or date.max) >= since.date()]
 
 
 def _may_hold_rows_from(path: Path, column: str, since: datetime) -> bool:
@@ -197,10 +198,10 @@ def merge(
     writes all of its rows again as one.
     """
     reaching = {f for f in files_from(old_files, since) if _may_hold_rows_from(f, column, since)}
-    files_per_day = Counter(map(_day, old_files))
-    crowded = {_day(f) for f in reaching if files_per_day[_day(f)] >= COMPACT_FILES}
+    files_per_day = Counter(map(day_of, old_files))
+    crowded = {day_of(f) for f in reaching if files_per_day[day_of(f)] >= COMPACT_FILES}
     # a file outside the day directories only holds the schema of a table without rows: not kept
-    rewritten = {f for f in old_files if f in reaching or _day(f) in crowded or _day(f) is None}
+    rewritten = {f for f in old_files if f in reaching or day_of(f) in crowded or day_of(f) is None}
     staged.kept = [f for f in old_files if f not in rewritten]
     con = engine.con
     con.execute(
@@ -231,7 +232,7 @@ def set_recent_apart(engine: DuckDBEngine, staged: StagedTable, column: str, rec
     reaching = [
         f
         for f in sorted(staged.directory.rglob("*.parquet"))
-        if (_day(f) or date.max) >= cut.date() and _may_hold_rows_from(f, column, cut)
+        if (day_of(f) or date.max) >= cut.date() and _may_hold_rows_from(f, column, cut)
     ]
     if not reaching:
         return
@@ -599,7 +600,7 @@ class IncrementalRun:
         only the others as events, and the open segments over them all are staged for the next run."""
         staged = self.tables.staged["gold/alert_events"]
         kept = set(staged.kept)
-        older = sorted(f for f in kept if (_day(f) or date.max) < since.date())
+        older = sorted(f for f in kept if (day_of(f) or date.max) < since.date())
         recent = [f for f in staged.files() if f not in set(older)]
         covered, summary = kept_summary(self.lake.root, self.old.get(OPEN_EVENTS, []), older)
         fresh = [f for f in older if f not in covered]

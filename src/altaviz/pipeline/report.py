@@ -1,12 +1,16 @@
 """The run report: what went in, what came out, where the violations and alerts are."""
 
+import json
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
-from altaviz.pipeline.engine import RUN_ORGANIZATIONS, DuckDBEngine, read_parquet
+from altaviz.pipeline.engine import RUN_ORGANIZATIONS, DuckDBEngine, read_parquet, sql_text
+from altaviz.pipeline.incremental import PAIR_FILES, day_of, kept_summary
+from altaviz.pipeline.lake import STAGING_PREFIX
 from altaviz.pipeline.stages import Tables
 
 QUALITY_NAMES = ("freshness", "completeness", "consistency", "accuracy")
@@ -135,8 +139,72 @@ def rows_by_organization(engine: DuckDBEngine, files: list[Path], organizations:
     return counts
 
 
-def summarize(engine: DuckDBEngine, tables: Tables, organizations: list[str]) -> dict[str, RunSummary]:
-    """The report of each of `organizations` (the engine's scope), from the tables as this run leaves them."""
+# Per compressor (every organization's), its readings with a threshold violation in the hourly files its
+# footer names (PAIR_FILES): those of the days before the newest day of gold/hourly, which incremental
+# runs leave as they are. A lake table a pass stages for the next report (violations_by_compressor),
+# so a report reads the month's hourly rows once, not every run; it stays right while those files are
+# current (a lake file never changes once written), and is summarized afresh once they are not.
+VIOLATION_TOTALS = "gold/violation_totals"
+VIOLATING_HOURS = (
+    "SELECT organization, compressor_id, CAST(SUM(violation_count) AS BIGINT) AS violations FROM {files} "
+    "WHERE violation_count > 0 GROUP BY 1, 2"
+)
+
+
+def violations_by_compressor(engine: DuckDBEngine, tables: Tables, version: str | None) -> str:
+    """SQL of the readings with a violation per compressor of the engine's scope, over all of gold's
+    hourly rows: the kept VIOLATION_TOTALS for the older days' files it covers, the other files read.
+    With a `version`, a new VIOLATION_TOTALS over the older days is staged (as that version) when they
+    were not all covered."""
+    files = tables.files("gold/hourly")
+    days = [d for d in map(day_of, files) if d is not None]
+    older = [f for f in files if (day_of(f) or date.max) < max(days)] if days else []
+    lake = tables.lake
+    known = lake.has_table(VIOLATION_TOTALS, tables.manifest)
+    kept = lake.table_files(VIOLATION_TOTALS, tables.manifest) if known else []
+    covered, summary = kept_summary(lake.root, kept, older)
+    fresh = [f for f in older if f not in covered]
+    parts = [f"SELECT * FROM read_parquet({sql_text(str(summary))})"] if summary else []
+    if fresh:
+        parts.append(VIOLATING_HOURS.format(files=read_parquet(fresh)))
+    if version is not None and fresh:
+        staged = lake.stage(VIOLATION_TOTALS, version)
+        tables.staged[VIOLATION_TOTALS] = staged
+        tables.complete.add(VIOLATION_TOTALS)  # every organization's compressors
+        written = staged.directory / "part-0.parquet"
+        names = json.dumps(sorted(_committed_name(f, lake.root) for f in older))
+        engine.con.execute(
+            f"COPY ({_totals(parts)}) TO {sql_text(str(written))} "
+            f"(FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{PAIR_FILES}: {sql_text(names)}}})"
+        )
+        parts = [f"SELECT * FROM read_parquet({sql_text(str(written))})"]
+    newest = [f for f in files if f not in set(older)]
+    if newest:
+        parts.append(VIOLATING_HOURS.format(files=read_parquet(newest)))
+    return f"SELECT * FROM ({_totals(parts)}) AS totals WHERE {IN_RUN}" if parts else ""
+
+
+def _committed_name(path: Path, root: Path) -> str:
+    """A lake file's name relative to the lake once its version is committed (a staged version's
+    directory loses its prefix then, Lake.commit)."""
+    parts = path.relative_to(root).parts
+    return "/".join(p.removeprefix(STAGING_PREFIX) for p in parts)
+
+
+def _totals(parts: list[str]) -> str:
+    union = " UNION ALL ".join(f"({part})" for part in parts)
+    return (
+        "SELECT organization, compressor_id, CAST(SUM(violations) AS BIGINT) AS violations "
+        f"FROM ({union}) AS parts GROUP BY 1, 2"
+    )
+
+
+def summarize(
+    engine: DuckDBEngine, tables: Tables, organizations: list[str], version: str | None = None
+) -> dict[str, RunSummary]:
+    """The report of each of `organizations` (the engine's scope), from the tables as this run leaves them.
+    With the pass's `version`, the summary kept across runs (VIOLATION_TOTALS) is staged in `tables`
+    where it changed."""
     bronze = [f for o in organizations for f in tables.lake.bronze_files(o)]
     bronze_rows = rows_by_organization(engine, bronze, organizations)
     silver_rows = rows_by_organization(engine, tables.files("silver/readings"), organizations)
@@ -147,11 +215,8 @@ def summarize(engine: DuckDBEngine, tables: Tables, organizations: list[str]) ->
     )
     hourly_rows = rows_by_organization(engine, tables.files("gold/hourly"), organizations)
     # only the hours with a violation (the others add nothing; row groups without one are skipped)
-    violating = _by_organization(
-        engine,
-        "SELECT organization, compressor_id, CAST(SUM(violation_count) AS BIGINT) "
-        f"FROM {_files(tables, 'gold/hourly')} WHERE {IN_RUN} AND violation_count > 0 GROUP BY 1, 2",
-    )
+    totals = violations_by_compressor(engine, tables, version)
+    violating = _by_organization(engine, totals) if totals else {}
     alerts_file = _files(tables, "gold/alerts")
     alert_counts = _by_organization(
         engine,
