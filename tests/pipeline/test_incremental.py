@@ -200,8 +200,8 @@ def test_the_reports_violation_counts_come_from_the_previous_runs_summary(
     arriving: tuple[Path, list[pa.Table]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each pass keeps the readings with a violation per compressor over gold's hourly files of the days
-    before the newest (a lake table): the next report reads that and only the other files, and its
-    counts equal a sum over every hourly row."""
+    before the newest, and the rows of every file it counted (lake tables): the next report reads those
+    and only the other files, and its counts equal those over every row."""
     import duckdb
 
     from altaviz.pipeline import report
@@ -227,9 +227,13 @@ def test_the_reports_violation_counts_come_from_the_previous_runs_summary(
             params=[[str(f) for f in lake.table_files("gold/hourly")]],
         ).fetchall()
         assert result.summary.violating_readings == dict(every_row) != {}
+        for table, counted in (("gold/hourly", "hourly_rows"), ("silver/readings", "silver_rows")):
+            files = [str(f) for f in lake.table_files(table)]
+            rows = duckdb.sql("SELECT COUNT(*) FROM read_parquet(?)", params=[files]).fetchall()
+            assert getattr(result.summary, counted) == rows[0][0]
     # the full run summarizes its older days; the incremental runs read that (or their own) summary
     assert covered[0] == 0 and all(n > 0 for n in covered[1:]) and len(covered) == 4, covered
-    assert report.VIOLATION_TOTALS in lake.read_manifest().tables
+    assert {report.VIOLATION_TOTALS, report.ROW_COUNTS} <= set(lake.read_manifest().tables)
 
 
 def test_an_incremental_run_keeps_the_days_it_does_not_touch(arriving: tuple[Path, list[pa.Table]]) -> None:
