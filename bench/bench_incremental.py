@@ -119,9 +119,10 @@ def alternate(data_dir: Path, hours: list[Path], against: str, rounds: int) -> N
     for name, runs in measured.items():
         medians[name] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
         each = ", ".join(f"{wall:.2f}/{cpu:.2f}" for wall, cpu, _ in runs)
+        stages = {s: round(statistics.median(r[2].get(s, 0.0) for r in runs), 3) for s in runs[-1][2]}
         print(
             f"incremental hour, {name}: {medians[name][0]:.2f} s, {medians[name][1]:.2f} CPU s (median of "
-            f"{len(runs)}: wall/CPU {each}; target ≤ 1 s)  stages of the last: {runs[-1][2]}"
+            f"{len(runs)}: wall/CPU {each}; target ≤ 1 s)  stages (s, medians): {stages}"
         )
     (wall_a, cpu_a), (wall_b, cpu_b) = medians.values()
     print(f"ratio this checkout / reference: wall {wall_a / wall_b:.2f}×, CPU {cpu_a / cpu_b:.2f}×")
