@@ -10,6 +10,11 @@ Each run also prints its CPU seconds (all threads), steadier than wall time on a
     python bench/bench_incremental.py
     python bench/bench_incremental.py --compressors 470 --days 30 --keep /tmp/inc
     python bench/bench_incremental.py --against /tmp/main/src --rounds 3
+    python bench/bench_incremental.py --keep /tmp/inc --against /tmp/main/src --reuse
+
+`--reuse` (with `--keep`) starts from the month an earlier run with the same `--keep` built and left
+there (its lake and held-back hours), without simulating or running the full run again: at full size
+that is most of the bench's time. The kept month is not changed (each run works on a hard-linked copy).
 
 `--against SRC` (another checkout's src/, e.g. an export of main) measures one held-back hour instead
 (`--hour`, default the first; the hours before it are folded in first, untimed, by the same code), on
@@ -114,13 +119,44 @@ def alternate(data_dir: Path, hours: list[Path], against: str, rounds: int) -> N
     for name, runs in measured.items():
         medians[name] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
         each = ", ".join(f"{wall:.2f}/{cpu:.2f}" for wall, cpu, _ in runs)
+        stages = {s: round(statistics.median(r[2].get(s, 0.0) for r in runs), 3) for s in runs[-1][2]}
         print(
             f"incremental hour, {name}: {medians[name][0]:.2f} s, {medians[name][1]:.2f} CPU s (median of "
-            f"{len(runs)}: wall/CPU {each}; target ≤ 1 s)  stages of the last: {runs[-1][2]}"
+            f"{len(runs)}: wall/CPU {each}; target ≤ 1 s)  stages (s, medians): {stages}"
         )
     (wall_a, cpu_a), (wall_b, cpu_b) = medians.values()
     print(f"ratio this checkout / reference: wall {wall_a / wall_b:.2f}×, CPU {cpu_a / cpu_b:.2f}×")
     shutil.rmtree(month, ignore_errors=True)
+
+
+def kept_hours(data_dir: Path) -> list[Path]:
+    """The held-back hours an earlier run left in `data_dir`'s landing zone, in time order (main holds
+    them back from the end: hour-1 is the last, so the highest number comes first)."""
+    held = sorted((data_dir / "landing").glob("hour-*.parquet"), key=lambda p: -int(p.stem.split("-")[1]))
+    if not (data_dir / "lake").is_dir() or not held:
+        raise SystemExit(f"{data_dir} holds no month built by an earlier --keep run (lake/, landing/hour-N)")
+    return held
+
+
+def reuse(args: argparse.Namespace) -> None:
+    """The incremental hours on the month kept in args.keep, which stays as it is."""
+    held = kept_hours(args.keep)
+    if args.against is not None:
+        alternate(args.keep, held[: args.hour], args.against, args.rounds)
+        return
+    run_dir = args.keep.with_name(args.keep.name + "-hours")
+    shutil.rmtree(run_dir, ignore_errors=True)
+    shutil.copytree(args.keep, run_dir, copy_function=os.link)  # the lake's files are never rewritten
+    try:
+        for number, path in enumerate(held[: args.repeat], start=1):
+            shutil.copy(path, run_dir / "landing" / "readings" / path.name)
+            seconds, cpu, stages = measured_run(run_dir)
+            print(
+                f"incremental hour {number}: {pq.read_metadata(path).num_rows:,} new readings in "
+                f"{seconds:.2f} s ({cpu:.2f} CPU s; target ≤ 1 s)  {stages}"
+            )
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def main() -> None:
@@ -134,7 +170,15 @@ def main() -> None:
     parser.add_argument("--against", metavar="SRC", help="another checkout's src/ to measure alternately")
     parser.add_argument("--rounds", type=int, default=3, help="with --against: runs per side")
     parser.add_argument("--hour", type=int, default=1, help="with --against: the held-back hour timed")
+    parser.add_argument(
+        "--reuse", action="store_true", help="with --keep: the month kept there by an earlier run, as it is"
+    )
     args = parser.parse_args()
+    if args.reuse:
+        if args.keep is None:
+            parser.error("--reuse needs --keep (the data directory an earlier run kept)")
+        reuse(args)
+        return
 
     data_dir = args.keep or Path(tempfile.mkdtemp(prefix="altaviz-incremental-"))
     landing = data_dir / "landing"

@@ -4,6 +4,7 @@ look-back are taken in, older ones quarantined; alert episodes continue across r
 
 import random
 import shutil
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,89 @@ def test_the_pairs_history_is_read_from_the_previous_runs_summary(
     broken = tmp_path / "broken.parquet"
     broken.write_text("not parquet")
     assert kept(lake, [broken], settled) == (set(), None)
+
+
+def test_the_open_alert_segments_are_read_from_the_previous_runs_summary(
+    tmp_path: Path, arriving: tuple[Path, list[pa.Table]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each incremental run keeps, per alert pair, its open segment (last clearing event and the events
+    after it) over the events files of the days before its recompute start's (a lake table); the next
+    reads that and only the other files, not every events file, and the alert episodes still end as a
+    full recomputation's."""
+    from altaviz.pipeline import incremental
+    from altaviz.pipeline.run import PipelineOptions, run_pipeline
+
+    covered: list[int] = []
+    read: list[list[Path]] = []
+    kept = incremental.kept_summary
+
+    def recorded(root: Path, files: list[Path], settled: list[Path]) -> tuple[set[Path], Path | None]:
+        found = kept(root, files, settled)
+        if sys._getframe(1).f_code.co_name == "_open_events":
+            covered.append(len(found[0]))
+        return found
+
+    original = incremental.read_parquet
+
+    def reads(files: Any) -> str:
+        read.append(list(files))
+        return original(files)
+
+    monkeypatch.setattr(incremental, "kept_summary", recorded)
+    monkeypatch.setattr(incremental, "read_parquet", reads)
+    data_dir, batches = arriving
+    for number, batch in enumerate(batches):
+        _land(data_dir, number, batch)
+        read.clear()
+        run_pipeline(settings_for(data_dir), PipelineOptions(skip_db=True))
+    # the first incremental run summarizes the days before its own; the others read that summary
+    assert covered[0] == 0 and all(n > 0 for n in covered[1:]) and len(covered) == 3, covered
+    # the last run read no events file of those days
+    lake = data_dir / "lake"
+    summary = Lake(lake).table_files(incremental.OPEN_EVENTS)
+    older = kept(lake, summary, Lake(lake).table_files("gold/alert_events"))[0]
+    assert older and not any(set(files) & older for files in read)
+    assert_equals_a_full_recomputation(data_dir, tmp_path / "full", WITH_EVENTS)
+
+
+def test_the_reports_violation_counts_come_from_the_previous_runs_summary(
+    arriving: tuple[Path, list[pa.Table]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each pass keeps the readings with a violation per compressor over gold's hourly files of the days
+    before the newest, and the rows of every file it counted (lake tables): the next report reads those
+    and only the other files, and its counts equal those over every row."""
+    import duckdb
+
+    from altaviz.pipeline import report
+    from altaviz.pipeline.run import PipelineOptions, run_pipeline
+
+    covered: list[int] = []
+    kept = report.kept_summary
+
+    def recorded(root: Path, files: list[Path], settled: list[Path]) -> tuple[set[Path], Path | None]:
+        found = kept(root, files, settled)
+        covered.append(len(found[0]))
+        return found
+
+    monkeypatch.setattr(report, "kept_summary", recorded)
+    data_dir, batches = arriving
+    lake = Lake(data_dir / "lake")
+    for number, batch in enumerate(batches):
+        _land(data_dir, number, batch)
+        result = run_pipeline(settings_for(data_dir), PipelineOptions(skip_db=True))
+        every_row = duckdb.sql(
+            "SELECT compressor_id, CAST(SUM(violation_count) AS BIGINT) FROM read_parquet(?) "
+            "WHERE violation_count > 0 GROUP BY 1",
+            params=[[str(f) for f in lake.table_files("gold/hourly")]],
+        ).fetchall()
+        assert result.summary.violating_readings == dict(every_row) != {}
+        for table, counted in (("gold/hourly", "hourly_rows"), ("silver/readings", "silver_rows")):
+            files = [str(f) for f in lake.table_files(table)]
+            rows = duckdb.sql("SELECT COUNT(*) FROM read_parquet(?)", params=[files]).fetchall()
+            assert getattr(result.summary, counted) == rows[0][0]
+    # the full run summarizes its older days; the incremental runs read that (or their own) summary
+    assert covered[0] == 0 and all(n > 0 for n in covered[1:]) and len(covered) == 4, covered
+    assert {report.VIOLATION_TOTALS, report.ROW_COUNTS} <= set(lake.read_manifest().tables)
 
 
 def test_an_incremental_run_keeps_the_days_it_does_not_touch(arriving: tuple[Path, list[pa.Table]]) -> None:

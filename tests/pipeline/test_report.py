@@ -76,3 +76,40 @@ def test_counts_from_footers_and_reads_equal_a_count_of_every_row(
     for name in ("acme", "groups", "initech", "empty"):
         assert not any(f"{name}.parquet" in q for q in read)
     assert rows_by_organization(engine, [], ["acme"]) == {"acme": 0}
+
+
+def test_files_counted_by_an_earlier_run_are_not_looked_at_again(
+    engine: DuckDBEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The report keeps each counted file's rows per organization (a lake table, every organization's):
+    the next run counts the same from it, reading neither footers nor rows of those files, and counts
+    only a new file."""
+    from altaviz.pipeline import report
+    from altaviz.pipeline.lake import Lake, Manifest
+    from altaviz.pipeline.stages import Tables
+
+    lake = Lake(tmp_path / "lake")
+    directory = tmp_path / "lake" / "silver" / "readings" / "v-1"
+    directory.mkdir(parents=True)
+    files = [
+        _write(engine, directory / "acme.parquet", [("acme", i) for i in range(5)]),
+        _write(engine, directory / "mixed.parquet", [("acme", 1), ("globex", 2), ("initech", 3)]),
+    ]
+    counts = report.FileCounts(engine, lake.root, [])
+    first = rows_by_organization(engine, files, ["acme", "globex"], counts)
+    assert first == {"acme": 6, "globex": 1}
+    tables = Tables(lake, Manifest(), ["acme", "globex"])
+    counts.stage(tables, files, "v-2")
+    kept = tables.staged[report.ROW_COUNTS].files()
+
+    looked: list[Path] = []
+    footer = report._row_groups
+    monkeypatch.setattr(report, "_row_groups", lambda path: looked.append(path) or footer(path))
+    again = report.FileCounts(engine, lake.root, kept)
+    monkeypatch.setattr(engine, "rows", lambda sql, parameters=(): pytest.fail(f"read rows: {sql}"))
+    assert rows_by_organization(engine, files, ["acme", "globex"], again) == first
+    assert rows_by_organization(engine, files, ["initech"], again) == {"initech": 1}
+    assert not looked and not again.learned
+    new = _write(engine, directory / "globex.parquet", [("globex", 7)])
+    assert rows_by_organization(engine, [*files, new], ["globex"], again) == {"globex": 2}
+    assert looked == [new]

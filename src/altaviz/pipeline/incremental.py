@@ -133,7 +133,8 @@ def new_bronze_files(
     return [p for p in bronze_files if p.name not in processed]
 
 
-def _day(path: Path) -> date | None:
+def day_of(path: Path) -> date | None:
+    """The UTC day of a day-partitioned table's file (by its day=... directory); None outside one."""
     # a run asks this of every file of every table several times: the string search is the cheap way
     text = str(path)
     at = text.rfind("/day=")
@@ -142,7 +143,7 @@ def _day(path: Path) -> date | None:
 
 def files_from(files: list[Path], since: datetime) -> list[Path]:
     """The files of a day-partitioned table that may hold rows at or after `since`."""
-    return [f for f in files if (_day(f) or date.max) >= since.date()]
+    return [f for f in files if (day_of(f) or date.max) >= since.date()]
 
 
 def _may_hold_rows_from(path: Path, column: str, since: datetime) -> bool:
@@ -197,10 +198,10 @@ def merge(
     writes all of its rows again as one.
     """
     reaching = {f for f in files_from(old_files, since) if _may_hold_rows_from(f, column, since)}
-    files_per_day = Counter(map(_day, old_files))
-    crowded = {_day(f) for f in reaching if files_per_day[_day(f)] >= COMPACT_FILES}
+    files_per_day = Counter(map(day_of, old_files))
+    crowded = {day_of(f) for f in reaching if files_per_day[day_of(f)] >= COMPACT_FILES}
     # a file outside the day directories only holds the schema of a table without rows: not kept
-    rewritten = {f for f in old_files if f in reaching or _day(f) in crowded or _day(f) is None}
+    rewritten = {f for f in old_files if f in reaching or day_of(f) in crowded or day_of(f) is None}
     staged.kept = [f for f in old_files if f not in rewritten]
     con = engine.con
     con.execute(
@@ -231,7 +232,7 @@ def set_recent_apart(engine: DuckDBEngine, staged: StagedTable, column: str, rec
     reaching = [
         f
         for f in sorted(staged.directory.rglob("*.parquet"))
-        if (_day(f) or date.max) >= cut.date() and _may_hold_rows_from(f, column, cut)
+        if (day_of(f) or date.max) >= cut.date() and _may_hold_rows_from(f, column, cut)
     ]
     if not reaching:
         return
@@ -547,6 +548,9 @@ class IncrementalRun:
         on, before or after this run, keeps exactly the episodes it had. A clearing event ends every
         episode open at it and starts the next segment afresh, so a changed pair is recomputed from the
         events after its last clearing event before `since`, keeping the episodes that started before.
+        Those events are read from the kept events files' open segments (`_open_events`) and the
+        files this run wrote, not from every events file (a pair that never cleared would otherwise
+        have the whole history read again each run).
         """
         e = self.engine
         old_alerts = read_parquet(self.old["gold/alerts"])
@@ -564,13 +568,9 @@ class IncrementalRun:
             e.scratch("changed_pairs"),
         )
         e.bind_parquet("changed_pairs", changed_pairs)
-        never_cleared, earliest_cut = e.rows("SELECT COUNT(*) - COUNT(cut), MIN(cut) FROM changed_pairs")[0]
-        events = self.tables.files("gold/alert_events")
-        if not never_cleared and isinstance(earliest_cut, datetime):
-            events = files_from(events, earliest_cut)
         e.bind_sql(
             "alert_events",
-            f"SELECT ev.* FROM {read_parquet(events)} AS ev "
+            f"SELECT ev.* FROM ({self._open_events(since)}) AS ev "
             "JOIN changed_pairs AS c "
             "  ON c.organization = ev.organization AND c.compressor_id = ev.compressor_id "
             "  AND c.metric = ev.metric "
@@ -587,6 +587,40 @@ class IncrementalRun:
             self._stage("gold/alerts").directory,
         )
         self.tables.complete.add("gold/alerts")  # the other organizations' episodes are kept above
+
+    def _open_events(self, since: datetime) -> str:
+        """The alert events (of the run's organizations) that may follow a pair's last clearing event
+        before `since`: every row of the events files this run wrote or that hold days from `since`'s
+        on, and of the older kept files only each pair's open segment (its last clearing event and the
+        events after it there: OPEN_EVENTS). The older files' rows before a pair's last clearing event
+        there also lie before its last clearing event before `since`, so nothing the episodes read is
+        left out.
+
+        The older files are mostly those the previous run summarized: its OPEN_EVENTS is read for them,
+        only the others as events, and the open segments over them all are staged for the next run."""
+        staged = self.tables.staged["gold/alert_events"]
+        kept = set(staged.kept)
+        older = sorted(f for f in kept if (day_of(f) or date.max) < since.date())
+        recent = [f for f in staged.files() if f not in set(older)]
+        covered, summary = kept_summary(self.lake.root, self.old.get(OPEN_EVENTS, []), older)
+        fresh = [f for f in older if f not in covered]
+        parts = [f"SELECT * FROM read_parquet({sql_text(str(summary))})"] if summary else []
+        if fresh:
+            parts.append(f"SELECT {OPEN_COLUMNS} FROM {read_parquet(fresh)}")
+        if parts and fresh:
+            written = self._stage(OPEN_EVENTS).directory / "part-0.parquet"
+            self.tables.complete.add(OPEN_EVENTS)  # every organization's pairs
+            names = json.dumps(sorted(f.relative_to(self.lake.root).as_posix() for f in older))
+            self.engine.con.execute(
+                f"COPY ({_open_segments(parts)}) TO {sql_text(str(written))} "
+                f"(FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{PAIR_FILES}: {sql_text(names)}}})"
+            )
+            parts = [f"SELECT * FROM read_parquet({sql_text(str(written))})"]
+        if recent:
+            parts.append(f"SELECT {OPEN_COLUMNS} FROM {read_parquet(recent)}")
+        if not parts:  # no events at all: the schema of the table
+            parts.append(f"SELECT {OPEN_COLUMNS} FROM {read_parquet(staged.files())}")
+        return f"SELECT * FROM ({' UNION ALL BY NAME '.join(parts)}) AS events WHERE {IN_RUN}"
 
     def _merge_step(self, step: Step, since: datetime, recent: datetime) -> None:
         """Recompute a partitioned table from `since` on, straight into its next version.
@@ -626,6 +660,12 @@ PAIR_FILES = "covers"
 def kept_pair_history(root: Path, files: list[Path], settled: list[Path]) -> tuple[set[Path], Path | None]:
     """The kept pairs' history (its one file, of PAIR_HISTORY's `files`) and the events files it covers,
     when they are all among `settled`; else nothing."""
+    return kept_summary(root, files, settled)
+
+
+def kept_summary(root: Path, files: list[Path], settled: list[Path]) -> tuple[set[Path], Path | None]:
+    """A summary table kept across runs (its one file, of `files`) and the files its footer says it
+    covers (PAIR_FILES), when they are all among `settled`; else nothing."""
     if len(files) != 1:
         return set(), None
     try:
@@ -636,6 +676,30 @@ def kept_pair_history(root: Path, files: list[Path], settled: list[Path]) -> tup
     if not covered <= set(settled):
         return set(), None
     return covered, files[0]
+
+
+# Per (compressor, metric) pair, its open segment over the events files its footer names (PAIR_FILES):
+# its last clearing event there and every event after it (all of its events if none clears). A lake
+# table each incremental run stages for the next over the events files of the days before its recompute
+# start's (IncrementalRun._open_events), every organization's pairs; like PAIR_HISTORY it stays right
+# while those files are current.
+OPEN_EVENTS = "gold/open_events"
+OPEN_COLUMNS = "organization, compressor_id, metric, timestamp, value, status, streak_start, opens, clears"
+
+
+def _open_segments(parts: list[str]) -> str:
+    """The open segments of the events of `parts` together (disjoint sets of events, or open segments
+    of them): each pair's events from its latest clearing event among them on."""
+    union = " UNION ALL BY NAME ".join(f"({part})" for part in parts)
+    return (
+        f"WITH events AS ({union}), "
+        "latest AS (SELECT organization, compressor_id, metric, MAX(timestamp) FILTER (WHERE clears) AS at "
+        "  FROM events GROUP BY 1, 2, 3) "
+        f"SELECT {', '.join('ev.' + c.strip() for c in OPEN_COLUMNS.split(','))} FROM events AS ev "
+        "JOIN latest AS l ON l.organization = ev.organization AND l.compressor_id = ev.compressor_id "
+        "  AND l.metric = ev.metric "
+        "WHERE l.at IS NULL OR ev.timestamp >= l.at"
+    )
 
 
 def _combined(parts: list[str]) -> str:

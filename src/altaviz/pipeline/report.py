@@ -1,12 +1,17 @@
 """The run report: what went in, what came out, where the violations and alerts are."""
 
+import json
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow.parquet as pq
 
-from altaviz.pipeline.engine import RUN_ORGANIZATIONS, DuckDBEngine, read_parquet
+from altaviz.pipeline.engine import RUN_ORGANIZATIONS, DuckDBEngine, parquet_list, read_parquet, sql_text
+from altaviz.pipeline.incremental import PAIR_FILES, day_of, kept_summary
+from altaviz.pipeline.lake import STAGING_PREFIX
 from altaviz.pipeline.stages import Tables
 
 QUALITY_NAMES = ("freshness", "completeness", "consistency", "accuracy")
@@ -111,47 +116,186 @@ def _row_groups(path: Path) -> list[tuple[str, int]] | None:
     return groups
 
 
-def rows_by_organization(engine: DuckDBEngine, files: list[Path], organizations: list[str]) -> dict[str, int]:
+class FileCounts:
+    """The rows of each organization in each lake file the report counts (bronze, silver readings and
+    hourly files), kept across runs (ROW_COUNTS): a lake file never changes once written, so its rows
+    are counted once, not from its footer every run (about 700 footers a run at a month of 4,700
+    compressors). `learned` holds the files counted this run."""
+
+    def __init__(self, engine: DuckDBEngine, root: Path, files: list[Path]) -> None:
+        self.engine = engine
+        self.root = root
+        self.known: dict[str, list[tuple[str | None, int]]] = {}
+        self.learned: dict[str, list[tuple[str | None, int]]] = {}
+        if files:
+            try:
+                rows = engine.rows(f"SELECT file, organization, rows FROM {read_parquet(files)}")
+            except duckdb.Error:  # unreadable: every file is counted again
+                return
+            for name, organization, count in rows:
+                self.known.setdefault(str(name), []).append((organization, int(count)))
+
+    def name(self, path: Path) -> str:
+        return _committed_name(path, self.root)
+
+    def get(self, path: Path) -> list[tuple[str | None, int]] | None:
+        return self.known.get(self.name(path))
+
+    def stage(self, tables: Tables, counted: list[Path], version: str) -> None:
+        """ROW_COUNTS for the `counted` files, staged when this run counted any of them afresh."""
+        if not self.learned:
+            return
+        entries = [(n, o, r) for n in sorted({self.name(p) for p in counted}) for o, r in self._of(n)]
+        staged = tables.lake.stage(ROW_COUNTS, version)
+        tables.staged[ROW_COUNTS] = staged
+        tables.complete.add(ROW_COUNTS)  # every organization's rows
+        self.engine.con.execute(
+            "COPY (SELECT UNNEST(CAST(? AS VARCHAR[])) AS file, "
+            "UNNEST(CAST(? AS VARCHAR[])) AS organization, UNNEST(CAST(? AS BIGINT[])) AS rows) "
+            f"TO {sql_text(str(staged.directory / 'part-0.parquet'))} (FORMAT parquet, COMPRESSION zstd)",
+            [[n for n, _, _ in entries], [o for _, o, _ in entries], [r for _, _, r in entries]],
+        )
+
+    def _of(self, name: str) -> list[tuple[str | None, int]]:
+        return self.learned.get(name) or self.known.get(name) or []
+
+
+# The rows of each organization per lake file the report counts (FileCounts).
+ROW_COUNTS = "gold/row_counts"
+
+
+def rows_by_organization(
+    engine: DuckDBEngine, files: list[Path], organizations: list[str], counts: FileCounts | None = None
+) -> dict[str, int]:
     """The rows of each of `organizations` (within the engine's scope) in these Parquet files. A file
     whose row groups each hold one organization is counted from its footer; only the others are read.
     (Reading the organization column of every reading of a month's lake, 20 million, was most of what
-    an incremental hour spent on its report.)"""
-    counts = dict.fromkeys(organizations, 0)
+    an incremental hour spent on its report.) With `counts`, a file counted by an earlier run is not
+    looked at again, and the files counted here are added to its `learned`."""
+    totals = dict.fromkeys(organizations, 0)
     unread = []
     for path in files:
-        groups = _row_groups(path)
+        groups = counts.get(path) if counts is not None else None
         if groups is None:
-            unread.append(path)
-            continue
+            footer = _row_groups(path)
+            if footer is None:
+                unread.append(path)
+                continue
+            groups = list(footer)
+            if counts is not None:
+                counts.learned[counts.name(path)] = groups
         for organization, rows in groups:
-            if organization in counts:
-                counts[organization] += rows
-    if unread:
+            if organization in totals:
+                totals[organization] += rows
+    if unread and counts is None:
         for organization, rows in engine.rows(
             f"SELECT organization, COUNT(*) FROM {read_parquet(unread)} WHERE {IN_RUN} GROUP BY 1"
         ):
-            if organization in counts:
-                counts[organization] += int(rows)
-    return counts
+            if organization in totals:
+                totals[organization] += int(rows)
+    elif unread and counts is not None:  # every organization's rows, to keep
+        read: dict[Path, list[tuple[str | None, int]]] = {path: [] for path in unread}
+        for name, organization, rows in engine.rows(
+            f"SELECT filename, organization, COUNT(*) FROM read_parquet({parquet_list(unread)}, "
+            "hive_partitioning = false, filename = true) GROUP BY 1, 2"
+        ):
+            read[Path(str(name))].append((organization, int(rows)))
+        for path, groups in read.items():
+            counts.learned[counts.name(path)] = groups
+            for organization, rows in groups:
+                if organization in totals:
+                    totals[organization] += rows
+    return totals
 
 
-def summarize(engine: DuckDBEngine, tables: Tables, organizations: list[str]) -> dict[str, RunSummary]:
-    """The report of each of `organizations` (the engine's scope), from the tables as this run leaves them."""
-    bronze = [f for o in organizations for f in tables.lake.bronze_files(o)]
-    bronze_rows = rows_by_organization(engine, bronze, organizations)
-    silver_rows = rows_by_organization(engine, tables.files("silver/readings"), organizations)
+# Per compressor (every organization's), its readings with a threshold violation in the hourly files its
+# footer names (PAIR_FILES): those of the days before the newest day of gold/hourly, which incremental
+# runs leave as they are. A lake table a pass stages for the next report (violations_by_compressor),
+# so a report reads the month's hourly rows once, not every run; it stays right while those files are
+# current (a lake file never changes once written), and is summarized afresh once they are not.
+VIOLATION_TOTALS = "gold/violation_totals"
+VIOLATING_HOURS = (
+    "SELECT organization, compressor_id, CAST(SUM(violation_count) AS BIGINT) AS violations FROM {files} "
+    "WHERE violation_count > 0 GROUP BY 1, 2"
+)
+
+
+def violations_by_compressor(engine: DuckDBEngine, tables: Tables, version: str | None) -> str:
+    """SQL of the readings with a violation per compressor of the engine's scope, over all of gold's
+    hourly rows: the kept VIOLATION_TOTALS for the older days' files it covers, the other files read.
+    With a `version`, a new VIOLATION_TOTALS over the older days is staged (as that version) when they
+    were not all covered."""
+    files = tables.files("gold/hourly")
+    days = [d for d in map(day_of, files) if d is not None]
+    older = [f for f in files if (day_of(f) or date.max) < max(days)] if days else []
+    lake = tables.lake
+    known = lake.has_table(VIOLATION_TOTALS, tables.manifest)
+    kept = lake.table_files(VIOLATION_TOTALS, tables.manifest) if known else []
+    covered, summary = kept_summary(lake.root, kept, older)
+    fresh = [f for f in older if f not in covered]
+    parts = [f"SELECT * FROM read_parquet({sql_text(str(summary))})"] if summary else []
+    if fresh:
+        parts.append(VIOLATING_HOURS.format(files=read_parquet(fresh)))
+    if version is not None and fresh:
+        staged = lake.stage(VIOLATION_TOTALS, version)
+        tables.staged[VIOLATION_TOTALS] = staged
+        tables.complete.add(VIOLATION_TOTALS)  # every organization's compressors
+        written = staged.directory / "part-0.parquet"
+        names = json.dumps(sorted(_committed_name(f, lake.root) for f in older))
+        engine.con.execute(
+            f"COPY ({_totals(parts)}) TO {sql_text(str(written))} "
+            f"(FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{PAIR_FILES}: {sql_text(names)}}})"
+        )
+        parts = [f"SELECT * FROM read_parquet({sql_text(str(written))})"]
+    newest = [f for f in files if f not in set(older)]
+    if newest:
+        parts.append(VIOLATING_HOURS.format(files=read_parquet(newest)))
+    return f"SELECT * FROM ({_totals(parts)}) AS totals WHERE {IN_RUN}" if parts else ""
+
+
+def _committed_name(path: Path, root: Path) -> str:
+    """A lake file's name relative to the lake once its version is committed (a staged version's
+    directory loses its prefix then, Lake.commit)."""
+    parts = path.relative_to(root).parts
+    return "/".join(p.removeprefix(STAGING_PREFIX) for p in parts)
+
+
+def _totals(parts: list[str]) -> str:
+    union = " UNION ALL ".join(f"({part})" for part in parts)
+    return (
+        "SELECT organization, compressor_id, CAST(SUM(violations) AS BIGINT) AS violations "
+        f"FROM ({union}) AS parts GROUP BY 1, 2"
+    )
+
+
+def summarize(
+    engine: DuckDBEngine, tables: Tables, organizations: list[str], version: str | None = None
+) -> dict[str, RunSummary]:
+    """The report of each of `organizations` (the engine's scope), from the tables as this run leaves them.
+    With the pass's `version`, the summaries kept across runs (VIOLATION_TOTALS, ROW_COUNTS) are staged
+    in `tables` where they changed."""
+    lake = tables.lake
+    counts = FileCounts(
+        engine,
+        lake.root,
+        lake.table_files(ROW_COUNTS, tables.manifest) if lake.has_table(ROW_COUNTS, tables.manifest) else [],
+    )
+    bronze = [f for o in organizations for f in lake.bronze_files(o)]
+    bronze_rows = rows_by_organization(engine, bronze, organizations, counts)
+    silver = tables.files("silver/readings")
+    silver_rows = rows_by_organization(engine, silver, organizations, counts)
     quarantined = _by_organization(
         engine,
         "SELECT organization, split_part(reason, ':', 1), COUNT(*) "
         f"FROM {_files(tables, 'silver/quarantine')} WHERE {IN_RUN} GROUP BY 1, 2",
     )
-    hourly_rows = rows_by_organization(engine, tables.files("gold/hourly"), organizations)
+    hourly = tables.files("gold/hourly")
+    hourly_rows = rows_by_organization(engine, hourly, organizations, counts)
+    if version is not None:
+        counts.stage(tables, lake.bronze_files() + silver + hourly, version)
     # only the hours with a violation (the others add nothing; row groups without one are skipped)
-    violating = _by_organization(
-        engine,
-        "SELECT organization, compressor_id, CAST(SUM(violation_count) AS BIGINT) "
-        f"FROM {_files(tables, 'gold/hourly')} WHERE {IN_RUN} AND violation_count > 0 GROUP BY 1, 2",
-    )
+    totals = violations_by_compressor(engine, tables, version)
+    violating = _by_organization(engine, totals) if totals else {}
     alerts_file = _files(tables, "gold/alerts")
     alert_counts = _by_organization(
         engine,

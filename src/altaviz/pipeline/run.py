@@ -612,7 +612,7 @@ class _Run:
                 bind_parameters(bound, self.settings)
             self._bind_fleet(tables, slugs)
             work(tables, slugs)
-            summaries = summarize(self.local, tables, slugs)
+            summaries = summarize(self.local, tables, slugs, self.version)
             held = self._plan_limited(tables, slugs) if kind != "thresholds" else {}
             for slug, summary in summaries.items():
                 if not summary.balanced:
