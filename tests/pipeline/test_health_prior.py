@@ -1,6 +1,6 @@
 """The health stage with the organization's fleet prior (altaviz.health.prior): stored in
 gold/health_prior, it is `organization_prior` over the organization's silver before its prior hour (its
-first hour + 7 days), and the pipeline's health is `step_with_prior` given it; incremental runs equal a
+first hour + 4 days), and the pipeline's health is `step_with_prior` given it; incremental runs equal a
 full run across the prior hour (hours before and after it, a late reading before it once the prior is
 stored, a compressor joining after it); two organizations' priors come from their own data only."""
 
@@ -166,16 +166,16 @@ def test_incremental_runs_across_the_prior_hour_equal_a_full_run(
     joining = _later(weather_fleet(days=1.5), "COMP-005", 8 * DAY)
     readings = pa.concat_tables([base, joining])
     everyone = list(stations)
-    late = _pick(readings, 6 * DAY + 22 * H, 6 * DAY + 23 * H, ["COMP-002"])
+    late = _pick(readings, 3 * DAY + 22 * H, 3 * DAY + 23 * H, ["COMP-002"])
     batches = [
-        _pick(readings, timedelta(0), 6 * DAY, everyone),
-        # across the prior hour (day 7): the hours before it, the prior, the hours after it with it;
+        _pick(readings, timedelta(0), 3 * DAY, everyone),
+        # across the prior hour (day 4): the hours before it, the prior, the hours after it with it;
         # COMP-002's readings of one hour before it held back
-        pc.and_(_pick(readings, 6 * DAY, 7 * DAY + 3 * H, everyone), pc.invert(late)),
+        pc.and_(_pick(readings, 3 * DAY, 4 * DAY + 3 * H, everyone), pc.invert(late)),
         # they arrive once the prior is stored: the organization is computed again
-        pc.or_(late, _pick(readings, 7 * DAY + 3 * H, 7 * DAY + 4 * H, everyone)),
+        pc.or_(late, _pick(readings, 4 * DAY + 3 * H, 4 * DAY + 4 * H, everyone)),
         # COMP-005 joins (from day 8): it gets the stored prior, nothing is computed again
-        _pick(readings, 7 * DAY + 4 * H, 9 * DAY + 12 * H, everyone),
+        _pick(readings, 4 * DAY + 4 * H, 9 * DAY + 12 * H, everyone),
     ]
     recomputed: list[set[str]] = []
     stage = health_stage.HealthStage._stage
@@ -198,13 +198,13 @@ def test_incremental_runs_across_the_prior_hour_equal_a_full_run(
         if number >= 1:
             assert_equals_a_full_recomputation(data_dir, tmp_path / f"full-{number}", TABLES)
 
-    assert priors[0] is None  # day 6: the organization's data before its prior hour is not all in
+    assert priors[0] is None  # day 3: the organization's data before its prior hour is not all in
     assert priors[1] is not None and priors[1]["prior_hour"] == FIRST_HOUR + PRIOR_HOURS
     hours = lake_rows(data_dir, "gold/health", "compressor_id = 'COMP-001'", "hour")
     assert hours[-1]["hour"] >= ON_HOUR_START + 9 * DAY
     assert recomputed[1] == {"COMP-001", "COMP-002", "COMP-003", "COMP-004"}  # the late hour before it
-    # (its coefficients stay: the hour came after COMP-002's warm-up, the rows they pool)
     assert priors[2]["readings"] == priors[1]["readings"] + 6
+    assert priors[2]["coefficients"] != priors[1]["coefficients"]  # an hour of COMP-002's warm-up
     assert recomputed[2] == set()
     assert priors[3] == priors[2]
     blobs = {r["compressor_id"]: r["state"] for r in lake_rows(data_dir, "gold/health_state")}

@@ -5,8 +5,10 @@ A warm-up that saw one load cannot tell how a unit responds to load; the organiz
 shrinks each compressor's fit towards them). Computing it from every compressor's whole first week
 before stepping (as the evaluation did until session 7) cannot run incrementally, so the rule is:
 
-- the organization's **prior hour** T = its first hour (its earliest reading's) + `PRIOR_HOURS` (7 days:
-  the founders' 120-running-hour warm-ups are complete by then, with a day and more of stops to spare);
+- the organization's **prior hour** T = its first hour (its earliest reading's) + `PRIOR_HOURS` (4 days:
+  before its founders complete their 120-running-hour warm-ups, so that their warm-up fits use the prior
+  as the later ones do, with some 90 running hours each to pool; the pipeline holds T until the data
+  before it is final, at most the late window of 26 h, which ends inside the warm-ups);
 - its **prior** = `fleet_prior` (`organization_prior`) over the readings before T of every compressor
   of the organization (with its station's ambient proxy): the warm-ups they had collected by T,
   partial ones included;
@@ -37,7 +39,7 @@ from altaviz.health.model import (
     warmups,
 )
 
-PRIOR_HOURS = 168
+PRIOR_HOURS = 96
 NO_PRIOR = 2**62  # a `prior_at` that never comes
 
 
@@ -87,6 +89,11 @@ def step_with_prior(
     after = times >= prior_at[compressor]
     if not after.any():
         return fleet_step(compressor, times, values, state=state, **kwargs)  # type: ignore[arg-type]
+    rows = np.unique(compressor[after])
+    coefficients = np.asarray(prior, dtype=np.float64).reshape(-1, 6, FEATURES)
+    if after.all():  # every compressor past its prior hour (an incremental hour's usual case)
+        state.prior[rows] = coefficients[rows]
+        return fleet_step(compressor, times, values, state=state, **kwargs)  # type: ignore[arg-type]
     values = np.asarray(values, dtype=np.float64)
     first = fleet_step(
         compressor[~after],
@@ -95,8 +102,7 @@ def step_with_prior(
         state=state,
         **kwargs,  # type: ignore[arg-type]
     )
-    rows = np.unique(compressor[after])
-    state.prior[rows] = np.asarray(prior, dtype=np.float64).reshape(-1, 6, FEATURES)[rows]
+    state.prior[rows] = coefficients[rows]
     second = fleet_step(
         compressor[after],
         times[after],

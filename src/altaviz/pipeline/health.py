@@ -7,7 +7,8 @@ NULL, see sql/health_input.sql) to `fleet_step` with the compressor's effective 
 (compressor > model > organization > defaults: the pass's compressor_thresholds) and its corrective
 maintenance events (`failure`, `unscheduled`: learning starts again after them, not after a scheduled
 service or an inspection) and its station's ambient proxy (below), and writes one Arrow stream of four
-kinds of rows, split into four lake tables (and the stage writes a fifth, gold/health_baseline):
+kinds of rows, split into four lake tables (and the stage writes two more, gold/health_baseline and
+gold/health_prior):
 
 - gold/health (by day): per compressor and hour, the health index (NULL unless judged), the status
   ('judged'; 'warmup' while the model learns, after the first reading or a corrective maintenance event;
@@ -62,6 +63,28 @@ When a station's proxy is final, and incremental = full with it:
   the station used), and a new compressor whose first readings reach hours its station used.
 Tested in tests/pipeline/test_health_ambient.py (staggered reports, a late reading, a silent compressor's
 backlog; incremental = full after each).
+
+The organization's fleet prior (altaviz.health.prior). Each organization's prior hour T is its first
+hour + 4 days (PRIOR_HOURS); its prior is `organization_prior` over its silver readings before T (the
+step's input, sql/health_input.sql, a batch of compressors at a time) with the station proxy of those
+hours; a compressor's hours before T are stepped without a prior, those from T on with it (every
+compressor of the organization, one that joins later too: `step_with_prior`). gold/health_prior keeps
+one row per organization (first hour, T, the count of its silver readings before T, the 6 × 8
+coefficients), written with the manifest like the other tables.
+- Until it is stored, every compressor of the organization is in each pass (to tell when its data before
+  T is final) and its hours from T wait: the prior is computed in the first pass where every compressor
+  that reported before T has its hours before T final (its cutoff and its station's hold at or after T)
+  or has been silent for longer than the late window; that pass releases the hours waiting at T.
+- Once stored it is read, not recomputed, unless the organization's readings before T changed: when a
+  compressor with new readings is new, or its data or processed hours end less than the late window after
+  T, the readings before T are counted; another count than the stored one (a late reading, a silent
+  compressor's backlog, a new compressor's first readings before T) computes the organization again,
+  its prior and every compressor of it, from all its silver, as a full run would.
+- A full pass computes it again; a pass for some compressors (an alarm-limit change) keeps it, and an
+  organization without one keeps waiting at T for the next incremental pass.
+Tested in tests/pipeline/test_health_prior.py (the stored prior and the health against the model's;
+incremental = full across T with a late reading before it and a compressor joining after it; two
+organizations).
 
 Early warnings. 'anomaly': the model's anomaly flag (health below HealthConfig.anomaly_health for
 anomaly_hours judged hours in a row, or a sensor trending towards its limit at trend_anomaly_score for
@@ -374,9 +397,12 @@ class HealthStep:
         # the organization's fleet prior from its prior hour on (altaviz.health.prior)
         prior = np.zeros((len(contexts), 6, FEATURES))
         prior_at = np.full(len(contexts), NO_PRIOR, dtype=np.int64)
+        arrays: dict[int, Floats] = {}  # the organization's tuple is one object for all its compressors
         for row, c in enumerate(contexts):
             if c is not None and c.prior is not None and c.prior_at is not None:
-                prior[row] = np.asarray(c.prior, dtype=np.float64).reshape(6, FEATURES)
+                if id(c.prior) not in arrays:
+                    arrays[id(c.prior)] = np.asarray(c.prior, dtype=np.float64).reshape(6, FEATURES)
+                prior[row] = arrays[id(c.prior)]
                 prior_at[row] = c.prior_at
         result = step_with_prior(
             compressor[fed],
@@ -938,6 +964,9 @@ def contexts(
             resets.setdefault((str(organization), str(compressor)), []).append(int(epoch))
     states = states or {}
     priors = priors or {}
+    given = {
+        o: tuple(p.coefficients.ravel().tolist()) for o, p in priors.items() if p.coefficients is not None
+    }
     found: dict[tuple[str, str], Context] = {}
     six = len(SENSORS)
     for organization, compressor, *values in rows:
@@ -947,8 +976,8 @@ def contexts(
         coefficients: tuple[float, ...] | None = None
         if prior is not None and prior.coefficients is None:
             hold = min(hold if hold is not None else _NEVER, prior.at * HOUR)
-        elif prior is not None and prior.coefficients is not None:
-            coefficients = tuple(prior.coefficients.ravel().tolist())
+        elif prior is not None:
+            coefficients = given[key[0]]
         found[key] = Context(
             tuple(float(v) for v in values[:six]),
             tuple(math.nan if v is None else float(v) for v in values[six:]),
