@@ -1261,10 +1261,8 @@ class HealthStage:
         from their state, with the station-mates their readings release (module docstring); one whose
         processed hours gained a reading (late) starts afresh, and so does every compressor of its
         station (the proxy of hours they used may have changed)."""
-        if not self.lake.has_table(HEALTH_STATE, self.tables.manifest) or not self.lake.has_table(
-            BASELINE, self.tables.manifest
-        ):
-            self.full()  # the first run since the health stage (or its station proxy) existed
+        if not all(self.lake.has_table(t, self.tables.manifest) for t in (HEALTH_STATE, BASELINE, PRIOR)):
+            self.full()  # the first run since the health stage (or its station proxy, or the prior) existed
             return
         self.local.bind_parquet("health_old_state", self.lake.table_files(HEALTH_STATE, self.tables.manifest))
         silver = self.tables.files("silver/readings")
