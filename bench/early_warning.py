@@ -57,8 +57,8 @@ import pyarrow.parquet as pq
 
 from altaviz.fleet import SENSOR_NAMES
 from altaviz.fleet.thresholds import DEFAULT_CLEAR_COUNT, DEFAULT_ON_DELAY, THRESHOLDS_BY_METRIC
-from altaviz.health import RESET_EVENT_TYPES, HealthConfig, HealthState, ambient, fleet_step
-from altaviz.health.model import fleet_prior
+from altaviz.health import RESET_EVENT_TYPES, HealthConfig, HealthState, ambient
+from altaviz.health.prior import NO_PRIOR, PRIOR_HOURS, organization_prior, prior_hour, step_with_prior
 from altaviz.simulator import SimulationConfig, realistic, simulate
 from altaviz.simulator.fleet import build_fleet
 from altaviz.simulator.timeline import Timeline
@@ -333,36 +333,43 @@ def zscore_warnings(u: Unit, config: HealthConfig) -> list[int]:
 
 
 def prior_for(
-    units: list[Unit], ambient: dict[str, tuple[np.ndarray, np.ndarray]], config: HealthConfig
-) -> np.ndarray:
-    """The fleet prior from every compressor's first week (altaviz.health.model.fleet_prior)."""
+    units: list[Unit],
+    ambient: dict[str, tuple[np.ndarray, np.ndarray]],
+    config: HealthConfig,
+    hours: int = PRIOR_HOURS,
+) -> tuple[np.ndarray, int]:
+    """The pipeline's fleet prior (altaviz.health.prior): the seed's fleet is one organization, its prior
+    the pooled warm-ups of the readings before its prior hour (its first hour + `hours`), given from that
+    hour on. Returns the prior and that hour (epoch seconds)."""
+    first = min(int(u.times[0]) // HOUR for u in units if len(u.times))
+    at = prior_hour(first, hours) * HOUR
     series = []
     for u in units:
-        week = u.times < u.times[0] + 7 * DAY
         a = ambient.get(u.station)
-        series.append(
-            (u.times[week], u.values[:, week], None if a is None else a[0], None if a is None else a[1])
-        )
-    return fleet_prior(series, config)
+        series.append((u.times, u.values, None if a is None else a[0], None if a is None else a[1]))
+    return organization_prior(series, at, config), at
 
 
 def model_warnings(
     units: list[Unit],
     ambient: dict[str, tuple[np.ndarray, np.ndarray]],
-    prior: np.ndarray | None,
+    prior: tuple[np.ndarray, int] | None,
     config: HealthConfig,
 ) -> dict[str, tuple[list[int], dict[int, tuple[float, float]], list[str]]]:
     """Per unit: warning starts, the projections (critical, warning) at each, and each start's driving
     sensor and flag ("anomaly" or "prediction"). The units are stepped together (fleet_step), as the
-    pipeline steps a batch."""
-    out = fleet_step(
+    pipeline steps a batch; with a `prior` (coefficients, hour) as the pipeline gives it
+    (altaviz.health.prior.step_with_prior)."""
+    coefficients, at = prior if prior is not None else (np.zeros((6, 8)), NO_PRIOR)
+    out = step_with_prior(
         np.concatenate([np.full(len(u.times), c, dtype=np.int64) for c, u in enumerate(units)]),
         np.concatenate([u.times for u in units]),
         np.concatenate([u.values for u in units], axis=1),
         state=HealthState(len(units), config),
         ambient=[ambient.get(u.station) for u in units],
         resets=[u.resets for u in units],
-        prior=prior,
+        prior=np.broadcast_to(coefficients, (len(units), *coefficients.shape)),
+        prior_at=np.full(len(units), at, dtype=np.int64),
         config=config,
     )
     with np.errstate(all="ignore"):
@@ -466,12 +473,12 @@ CONTEXTS = ("none", "ambient", "full")  # what (c) is given beyond each compress
 CONTEXT_TEXT = {
     "none": "none (each compressor alone: no station ambient proxy, no fleet prior)",
     "ambient": "the station ambient proxy, no fleet prior",
-    "full": "the station ambient proxy and the fleet prior",
+    "full": "the station ambient proxy and the fleet prior as the pipeline gives it (altaviz.health.prior)",
 }
 
 
-def evaluate_seed(job: tuple[int, int, float, HealthConfig, Path, str, float]) -> Tally:
-    seed, compressors, days, config, cache, context, healthy_share = job
+def evaluate_seed(job: tuple[int, int, float, HealthConfig, Path, str, float, int]) -> Tally:
+    seed, compressors, days, config, cache, context, healthy_share, prior_hours = job
     tally = Tally(seeds=[seed])
     began = time.process_time()
     units, failures, run_start, run_end = load(seed, compressors, days, cache)
@@ -479,7 +486,7 @@ def evaluate_seed(job: tuple[int, int, float, HealthConfig, Path, str, float]) -
     tally.seconds["simulate"] += time.process_time() - began
     ambient = ambient_proxy(units) if context in ("ambient", "full") else {}
     began = time.process_time()
-    prior = prior_for(units, ambient, config) if context == "full" else None
+    prior = prior_for(units, ambient, config, prior_hours) if context == "full" else None
     tally.seconds["health model"] += time.process_time() - began
     per_unit_failures: dict[str, list[Failure]] = defaultdict(list)
     for f in failures:
@@ -696,6 +703,13 @@ def main() -> None:
         "ambient proxy, no fleet prior), full (the proxy and the fleet prior)",
     )
     parser.add_argument(
+        "--prior-hours",
+        type=int,
+        default=PRIOR_HOURS,
+        help="--context full: the fleet prior from the readings before the fleet's first hour + this "
+        f"many hours (altaviz.health.prior; default {PRIOR_HOURS}: the pipeline's; others to measure)",
+    )
+    parser.add_argument(
         "--no-fleet-context",
         dest="context",
         action="store_const",
@@ -727,7 +741,16 @@ def main() -> None:
         name, _, value = item.partition("=")
         config = replace(config, **{name: type(getattr(config, name))(value)})
     jobs = [
-        (seed, args.compressors, args.days, config, args.cache, args.context, args.healthy_share)
+        (
+            seed,
+            args.compressors,
+            args.days,
+            config,
+            args.cache,
+            args.context,
+            args.healthy_share,
+            args.prior_hours,
+        )
         for seed in range(args.first_seed, args.first_seed + args.seeds)
     ]
     total = Tally()

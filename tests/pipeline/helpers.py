@@ -62,6 +62,7 @@ COMPARED = {
     "gold/health_alerts": "organization, compressor_id, alert_type, started_at",
     "gold/health_state": "organization, compressor_id",
     "gold/health_baseline": "organization, compressor_id",
+    "gold/health_prior": "organization",  # each organization's fleet prior and its prior hour
 }
 
 

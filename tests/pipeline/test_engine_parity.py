@@ -39,6 +39,7 @@ KEYS = {
     "gold/health_alerts": "organization, compressor_id, alert_type, started_at",
     "gold/health_state": "organization, compressor_id",
     "gold/health_baseline": "organization, compressor_id",
+    "gold/health_prior": "organization",  # each organization's fleet prior and its prior hour
 }
 SECOND = "second-org"
 # an organization whose compressor degrades for long enough to be judged, warned and projected

@@ -37,6 +37,7 @@ TABLES = {
     "gold/health_alerts": "organization, compressor_id, alert_type, started_at",
     "gold/health_state": "organization, compressor_id",
     "gold/health_baseline": "organization, compressor_id",
+    "gold/health_prior": "organization",
 }
 DAY = timedelta(days=1)
 H = timedelta(hours=1)

@@ -1367,6 +1367,15 @@ def fleet_prior(
     """Coefficients pooled over a fleet's warm-ups (each compressor's first `warmup_hours` running
     hours, demeaned per compressor): how sensors respond to load and ambient, for `health_step`'s
     `prior`. `series`: per compressor (times, values, ambient_hours, ambient). No labels used."""
+    return pooled_prior(warmups(series, config))
+
+
+def warmups(
+    series: list[tuple[Ints, Floats, Ints | None, Floats | None]], config: HealthConfig | None = None
+) -> list[tuple[Floats, Floats]]:
+    """Each compressor's warm-up rows (features, levels), demeaned, in `series`' order (those with fewer
+    than two rows left out): what `pooled_prior` pools. A fleet may be given a batch of compressors at a
+    time (a compressor's warm-up depends on its own readings only)."""
     config = config or HealthConfig()
     state = HealthState(len(series), config)
     if series:
@@ -1379,18 +1388,23 @@ def fleet_prior(
             config=config,
             fit=False,
         )
-    xs, ys = [], []
+    out = []
     for c in range(len(series)):
         x = state.warm_x[c, : state.warm_n[c]]
         y = state.warm_y[c, : state.warm_n[c]]
         if len(x) < 2:
             continue
-        xs.append(x - x.mean(axis=0))
-        ys.append(y - y.mean(axis=0))
+        out.append((x - x.mean(axis=0), y - y.mean(axis=0)))
+    return out
+
+
+def pooled_prior(rows: list[tuple[Floats, Floats]]) -> Floats:
+    """The least-squares coefficients (no intercept) over the demeaned warm-up rows of `warmups`; zeros
+    (no prior) without any."""
     prior = np.zeros((6, FEATURES))
-    if not xs:
+    if not rows:
         return prior
-    x, y = np.concatenate(xs), np.concatenate(ys)
+    x, y = np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows])
     for j in range(6):
         cols = _MASK[j].copy()
         cols[CONST] = False

@@ -7,7 +7,8 @@ NULL, see sql/health_input.sql) to `fleet_step` with the compressor's effective 
 (compressor > model > organization > defaults: the pass's compressor_thresholds) and its corrective
 maintenance events (`failure`, `unscheduled`: learning starts again after them, not after a scheduled
 service or an inspection) and its station's ambient proxy (below), and writes one Arrow stream of four
-kinds of rows, split into four lake tables (and the stage writes a fifth, gold/health_baseline):
+kinds of rows, split into four lake tables (and the stage writes two more, gold/health_baseline and
+gold/health_prior):
 
 - gold/health (by day): per compressor and hour, the health index (NULL unless judged), the status
   ('judged'; 'warmup' while the model learns, after the first reading or a corrective maintenance event;
@@ -63,6 +64,28 @@ When a station's proxy is final, and incremental = full with it:
 Tested in tests/pipeline/test_health_ambient.py (staggered reports, a late reading, a silent compressor's
 backlog; incremental = full after each).
 
+The organization's fleet prior (altaviz.health.prior). Each organization's prior hour T is its first
+hour + 4 days (PRIOR_HOURS); its prior is `organization_prior` over its silver readings before T (the
+step's input, sql/health_input.sql, a batch of compressors at a time) with the station proxy of those
+hours; a compressor's hours before T are stepped without a prior, those from T on with it (every
+compressor of the organization, one that joins later too: `step_with_prior`). gold/health_prior keeps
+one row per organization (first hour, T, the count of its silver readings before T, the 6 × 8
+coefficients), written with the manifest like the other tables.
+- Until it is stored, every compressor of the organization is in each pass (to tell when its data before
+  T is final) and its hours from T wait: the prior is computed in the first pass where every compressor
+  that reported before T has its hours before T final (its cutoff and its station's hold at or after T)
+  or has been silent for longer than the late window; that pass releases the hours waiting at T.
+- Once stored it is read, not recomputed, unless the organization's readings before T changed: when a
+  compressor with new readings is new, or its data or processed hours end less than the late window after
+  T, the readings before T are counted; another count than the stored one (a late reading, a silent
+  compressor's backlog, a new compressor's first readings before T) computes the organization again,
+  its prior and every compressor of it, from all its silver, as a full run would.
+- A full pass computes it again; a pass for some compressors (an alarm-limit change) keeps it, and an
+  organization without one keeps waiting at T for the next incremental pass.
+Tested in tests/pipeline/test_health_prior.py (the stored prior and the health against the model's;
+incremental = full across T with a late reading before it and a compressor joining after it; two
+organizations).
+
 Early warnings. 'anomaly': the model's anomaly flag (health below HealthConfig.anomaly_health for
 anomaly_hours judged hours in a row, or a sensor trending towards its limit at trend_anomaly_score for
 trend_anomaly_hours; clears after clear_hours judged hours back above clear_health).
@@ -100,9 +123,9 @@ from altaviz.health import (
     HealthState,
     Limits,
     ambient,
-    fleet_step,
 )
-from altaviz.health.model import Bools, Floats, Ints
+from altaviz.health.model import FEATURES, Bools, Floats, Ints, pooled_prior
+from altaviz.health.prior import NO_PRIOR, organization_warmups, prior_hour, step_with_prior
 from altaviz.pipeline.arrow import (
     bool_array,
     float_array,
@@ -132,6 +155,7 @@ PREDICTIONS = "gold/health_predictions"
 EPISODES = "gold/health_alerts"
 HEALTH_STATE = "gold/health_state"
 BASELINE = "gold/health_baseline"  # each compressor's ambient baseline and where its station's proxy is
+PRIOR = "gold/health_prior"  # each organization's fleet prior (altaviz.health.prior) and its prior hour
 HEALTH_TABLES = (HEALTH, PREDICTIONS, EPISODES, HEALTH_STATE)
 EARLY_WARNINGS = EARLY_WARNING_TYPES
 # A late reading is at most silver's 24 h late; the count of readings in this window before the
@@ -375,6 +399,8 @@ class Context:
     state: Blob | None = None  # its last run's state (None: from its first reading)
     ambient: tuple[Ints, Floats] | None = None  # its station's ambient proxy (epoch seconds, values)
     hold: int | None = None  # epoch seconds: its hours from here wait for the station's proxy
+    prior: tuple[float, ...] | None = None  # its organization's fleet prior (6 × FEATURES), once known
+    prior_at: int | None = None  # epoch seconds: its hours from here are stepped with the prior
 
 
 @dataclass
@@ -416,11 +442,23 @@ class HealthStep:
         compressor = np.repeat(np.arange(len(starts)), counts)
         times, values = times[picked], values[:, picked]
         fed = times < cutoff[compressor]
-        result = fleet_step(
+        # the organization's fleet prior from its prior hour on (altaviz.health.prior)
+        prior = np.zeros((len(contexts), 6, FEATURES))
+        prior_at = np.full(len(contexts), NO_PRIOR, dtype=np.int64)
+        arrays: dict[int, Floats] = {}  # the organization's tuple is one object for all its compressors
+        for row, c in enumerate(contexts):
+            if c is not None and c.prior is not None and c.prior_at is not None:
+                if id(c.prior) not in arrays:
+                    arrays[id(c.prior)] = np.asarray(c.prior, dtype=np.float64).reshape(6, FEATURES)
+                prior[row] = arrays[id(c.prior)]
+                prior_at[row] = c.prior_at
+        result = step_with_prior(
             compressor[fed],
             times[fed],
             values[:, fed],
             state=state,
+            prior=prior,
+            prior_at=prior_at,
             ambient=[c.ambient if c else None for c in contexts],
             resets=[np.asarray(c.resets if c else (), dtype=np.int64) for c in contexts],
             limits=limits,
@@ -733,6 +771,7 @@ class Ambient:
     rows: pa.Table
     data_until: dict[Key, int]  # epoch hours
     first_hour: dict[Key, int]  # epoch hours
+    newest: dict[Key, int]  # epoch hours
 
 
 def station_ambient(
@@ -742,18 +781,21 @@ def station_ambient(
     stations: dict[Key, str],
     stored: dict[Key, Stored],
     since: int | None = None,
+    end: int | None = None,
 ) -> Ambient:
     """The proxy of the members' stations over the hours of `silver` from `since` (epoch seconds; None:
     all), which must hold every hour the pass needs and the first 48 hours of each member whose baseline
-    is not stored or may still change; each station's hold (see the module's docstring) and the
-    members' baseline rows."""
+    is not stored or may still change (and before `end`, epoch seconds, when given); each station's
+    hold (see the module's docstring) and the members' baseline rows."""
     n = len(members)
     local.bind_rows(
         "health_members",
         [{"organization": o, "compressor_id": c, "member": i} for i, (o, c) in enumerate(members)]
         or [{"organization": "", "compressor_id": "", "member": 0}],
     )
-    after = "" if since is None else f" WHERE timestamp >= TO_TIMESTAMP({int(since)})"
+    window = [] if since is None else [f"timestamp >= TO_TIMESTAMP({int(since)})"]
+    window += [] if end is None else [f"timestamp < TO_TIMESTAMP({int(end)})"]
+    after = f" WHERE {' AND '.join(window)}" if window else ""
     local.bind_sql("health_ambient_silver", f"SELECT * FROM {read_parquet(silver)}{after}")
     table = local.con.sql(load_sql("health_ambient_hours")).to_arrow_table()
     member = numpy_values(table["member"], np.int64)
@@ -822,6 +864,7 @@ def station_ambient(
         python_table(columns, BASELINE_SCHEMA),
         dict(zip(members, until.tolist(), strict=True)),
         dict(zip(members, base.first.tolist(), strict=True)),
+        dict(zip(members, newest.tolist(), strict=True)),
     )
 
 
@@ -849,6 +892,97 @@ def read_baselines(local: DuckDBEngine, files: list[Path]) -> dict[Key, Stored]:
     }
 
 
+# --- the organization's fleet prior (altaviz.health.prior) ---------------------------------------
+
+PRIOR_SCHEMA = pa.schema(
+    [
+        ("organization", pa.string()),
+        ("first_hour", pa.int64()),  # epoch hours: the organization's first reading's
+        ("prior_hour", pa.int64()),  # epoch hours: first_hour + PRIOR_HOURS, its hours from here use it
+        ("readings", pa.int64()),  # its silver readings before prior_hour (a late one changes the count)
+        ("coefficients", pa.list_(pa.float64())),  # 6 × FEATURES, SENSORS × the model's features
+    ]
+)
+
+
+@dataclass
+class OrgPrior:
+    """An organization's fleet prior, or (coefficients None) the hour its compressors wait at for it."""
+
+    first_hour: int  # epoch hours
+    at: int  # its prior hour, epoch hours
+    readings: int = 0
+    coefficients: Floats | None = None
+
+
+def read_priors(local: DuckDBEngine, files: list[Path]) -> dict[str, OrgPrior]:
+    """The stored priors of the pass's organizations."""
+    return {
+        str(o): OrgPrior(int(first), int(at), int(n), np.asarray(c, dtype=np.float64).reshape(6, FEATURES))
+        for o, first, at, n, c in local.rows(
+            "SELECT organization, first_hour, prior_hour, readings, coefficients "
+            f"FROM {read_parquet(files)} WHERE {_IN_RUN}"
+        )
+    }
+
+
+def prior_is_due(
+    organization: str, members: list[Key], proxy: Ambient, stored: dict[Key, Stored]
+) -> tuple[int, int, bool] | None:
+    """The organization's first hour, its prior hour (epoch hours) and whether its data before that is
+    final (the prior can be computed), or None when it has no reading yet. `members` must hold every
+    compressor of the organization. Final: every compressor of it that reported before the prior hour
+    either has its hours before it final (its own cutoff and its station's hold at or after it) or has
+    been silent for longer than the late window (it holds nothing, as in its station; its backlog
+    recomputes the organization)."""
+    own = [k for k in members if k[0] == organization]
+    firsts = [proxy.first_hour[k] for k in own if proxy.first_hour.get(k, -1) >= 0]
+    firsts += [v.first_hour for k, v in stored.items() if k[0] == organization]
+    if not firsts:
+        return None
+    first = min(firsts)
+    at = prior_hour(first)
+    newest = max(proxy.newest.get(k, -1) for k in own)
+    due = all(
+        proxy.first_hour.get(k, -1) < 0
+        or proxy.first_hour[k] >= at
+        or proxy.newest.get(k, -1) < newest - LATE_WINDOW_HOURS
+        or min(proxy.data_until.get(k, -1), proxy.hold.get(k, _NEVER * HOUR) // HOUR) >= at
+        for k in own
+    )
+    return first, at, due
+
+
+def _readings_before(local: DuckDBEngine, silver: list[Path], organization: str, at: int) -> int:
+    """The organization's silver readings before the hour `at` (epoch hours)."""
+    return int(
+        local.rows(
+            f"SELECT COUNT(*) FROM {read_parquet(silver)} WHERE organization = {sql_text(organization)} "
+            f"AND timestamp < TO_TIMESTAMP({at * HOUR})"
+        )[0][0]
+    )
+
+
+def _prior_rows(priors: dict[str, OrgPrior]) -> pa.Table:
+    known = sorted(o for o, p in priors.items() if p.coefficients is not None)
+    columns: dict[str, list[Any]] = {
+        "organization": known,
+        "first_hour": [priors[o].first_hour for o in known],
+        "prior_hour": [priors[o].at for o in known],
+        "readings": [priors[o].readings for o in known],
+    }
+    scalars = [f for f in PRIOR_SCHEMA if f.name != "coefficients"]
+    arrays = [python_array(columns[f.name], f.type) for f in scalars]
+    size = 6 * FEATURES
+    values = np.concatenate([priors[o].coefficients.ravel() for o in known]) if known else np.empty(0)  # type: ignore[union-attr]
+    offsets = pa.py_buffer(np.arange(0, size * len(known) + 1, size, dtype=np.int32))
+    flat = float_array(values, np.zeros(len(values), dtype=bool))
+    coefficients = pa.ListArray.from_buffers(
+        pa.list_(pa.float64()), len(known), [None, offsets], children=[flat]
+    )
+    return pa.Table.from_arrays([*arrays, coefficients], schema=PRIOR_SCHEMA)
+
+
 # --- the stage ------------------------------------------------------------------------------------
 
 
@@ -857,9 +991,10 @@ def contexts(
     maintenance: list[Path] | None,
     states: dict[tuple[str, str], Blob] | None = None,
     ambient: Ambient | None = None,
+    priors: dict[str, OrgPrior] | None = None,
 ) -> dict[tuple[str, str], Context]:
-    """Each compressor's limits (the pass's compressor_thresholds), maintenance events, state and
-    station proxy."""
+    """Each compressor's limits (the pass's compressor_thresholds), maintenance events, state, station
+    proxy and its organization's fleet prior (none yet: its hours wait at the prior hour)."""
     # one row per compressor, its limits in SENSORS order (not one row per metric: 6 × the rows to Python)
     pivot = ", ".join(
         f"MAX({level}) FILTER (WHERE metric = {sql_text(s)})"
@@ -876,17 +1011,30 @@ def contexts(
         ):
             resets.setdefault((str(organization), str(compressor)), []).append(int(epoch))
     states = states or {}
+    priors = priors or {}
+    given = {
+        o: tuple(p.coefficients.ravel().tolist()) for o, p in priors.items() if p.coefficients is not None
+    }
     found: dict[tuple[str, str], Context] = {}
     six = len(SENSORS)
     for organization, compressor, *values in rows:
         key = (str(organization), str(compressor))
+        hold = None if ambient is None else ambient.hold.get(key)
+        prior = priors.get(key[0])
+        coefficients: tuple[float, ...] | None = None
+        if prior is not None and prior.coefficients is None:
+            hold = min(hold if hold is not None else _NEVER, prior.at * HOUR)
+        elif prior is not None:
+            coefficients = given[key[0]]
         found[key] = Context(
             tuple(float(v) for v in values[:six]),
             tuple(math.nan if v is None else float(v) for v in values[six:]),
             tuple(resets.get(key, ())),
             states.get(key),
             None if ambient is None else ambient.series.get(key),
-            None if ambient is None else ambient.hold.get(key),
+            hold,
+            coefficients,
+            None if coefficients is None or prior is None else prior.at * HOUR,
         )
     return found
 
@@ -980,6 +1128,120 @@ class HealthStage:
             return {}
         return read_baselines(self.local, self.lake.table_files(BASELINE, self.tables.manifest))
 
+    def _stored_priors(self) -> dict[str, OrgPrior]:
+        if not self.lake.has_table(PRIOR, self.tables.manifest):
+            return {}
+        return read_priors(self.local, self.lake.table_files(PRIOR, self.tables.manifest))
+
+    def _priors(
+        self,
+        members: list[Key],
+        proxy: Ambient,
+        stored: dict[Key, Stored],
+        kept: dict[str, OrgPrior],
+        silver: list[Path],
+        compute: bool = True,
+        previous: dict[str, OrgPrior] | None = None,
+    ) -> dict[str, OrgPrior]:
+        """The members' organizations' priors: those of `kept` as they are; for another (`compute`: its
+        compressors all among `members`) its prior hour, and its prior when its data before that hour is
+        final, else its compressors' hours wait at it (their holds in `proxy`). A `previous` prior of the
+        same prior hour is kept where silver holds fewer readings before it than it was computed from
+        (a full run after silver's oldest days were dropped)."""
+        out: dict[str, OrgPrior] = {}
+        for organization in sorted({k[0] for k in members}):
+            if organization in kept:
+                out[organization] = kept[organization]
+                continue
+            due = prior_is_due(organization, members, proxy, stored)
+            if due is None:
+                continue
+            first, at, ready = due
+            old = (previous or {}).get(organization)
+            if (
+                old is not None
+                and (old.first_hour, old.at) == (first, at)
+                and _readings_before(self.local, silver, organization, at) < old.readings
+            ):
+                out[organization] = old
+                continue
+            prior = OrgPrior(first, at)
+            if ready and compute:
+                prior.readings, prior.coefficients = self._compute_prior(
+                    organization, at, members, stored, silver
+                )
+            else:
+                for key in members:
+                    if key[0] == organization:
+                        proxy.hold[key] = min(proxy.hold.get(key, _NEVER), at * HOUR)
+            out[organization] = prior
+        return out
+
+    def _compute_prior(
+        self, organization: str, at: int, members: list[Key], stored: dict[Key, Stored], silver: list[Path]
+    ) -> tuple[int, Floats]:
+        """The organization's prior from its silver readings before its prior hour `at` (epoch hours),
+        with the station proxy of those hours (from its silver up to 48 h later: a baseline's window),
+        its compressors a batch at a time; and the count of those readings."""
+        own = [k for k in members if k[0] == organization]
+        proxy = station_ambient(
+            self.local, silver, own, self.stations, stored, end=(at + ambient.BASELINE_HOURS) * HOUR
+        )
+        self.local.bind_sql(
+            "health_silver",
+            f"SELECT * FROM {read_parquet(silver)} WHERE organization = {sql_text(organization)} "
+            f"AND timestamp < TO_TIMESTAMP({at * HOUR})",
+        )
+        self.local.bind_sql("health_start", _NO_START)
+        self.local.bind_sql("health_input", load_sql("health_input"))
+        reader = self.local.con.sql(
+            f"SELECT * FROM health_input ORDER BY {', '.join(COMPRESSOR_ORDER)}"
+        ).to_arrow_reader(COMPRESSOR_BATCH_ROWS)
+        rows: list[tuple[Floats, Floats]] = []
+        readings = 0
+
+        def collect(table: pa.Table) -> pa.Table:
+            nonlocal readings
+            readings += table.num_rows
+            starts = compressor_starts(table)
+            ends = np.r_[starts[1:], table.num_rows]
+            keys = table["compressor_id"].take(int_array(starts)).to_pylist()
+            times = numpy_values(table["timestamp"], np.int64) // 1_000_000
+            values = np.vstack([numpy_values(table[s], np.float64) for s in SENSORS])
+            series = []
+            for compressor, lo, hi in zip(keys, starts.tolist(), ends.tolist(), strict=True):
+                proxy_series = proxy.series.get((organization, str(compressor)))
+                hours, levels = proxy_series if proxy_series is not None else (None, None)
+                series.append((times[lo:hi], values[:, lo:hi], hours, levels))
+            rows.extend(organization_warmups(series, at * HOUR, self.config))
+            return table.slice(0, 0)
+
+        for _ in whole_compressors(reader, collect):
+            pass
+        return readings, pooled_prior(rows)
+
+    def _write_priors(self, priors: dict[str, OrgPrior], replace: bool) -> None:
+        """gold/health_prior: the known priors of `priors`, and (`replace`) every other organization's
+        row as it is (a full pass: the others' are added by Tables.keep_others)."""
+        staged = self._staged(PRIOR)
+        self.local.con.register("health_prior_new", _prior_rows(priors))
+        sql = "SELECT * FROM health_prior_new"
+        if replace and self.lake.has_table(PRIOR, self.tables.manifest):
+            old = read_parquet(self.lake.table_files(PRIOR, self.tables.manifest))
+            waiting = [o for o, p in priors.items() if p.coefficients is None]
+            self.local.bind_rows(
+                "health_prior_dropped", [{"organization": o} for o in waiting] or [{"organization": ""}]
+            )
+            sql += (
+                f" UNION ALL BY NAME SELECT * FROM {old} WHERE organization NOT IN "
+                "(SELECT organization FROM health_prior_new) AND organization NOT IN "
+                "(SELECT organization FROM health_prior_dropped)"
+            )
+            self.tables.complete.add(PRIOR)
+        target = sql_text(str(staged / "part-0.parquet"))
+        self.local.con.execute(f"COPY ({sql} ORDER BY organization) TO {target} (FORMAT parquet)")
+        self.local.con.unregister("health_prior_new")
+
     def full(self, only: str | None = None) -> None:
         """From all silver; `only` (SQL over `local`, organization and compressor_id): just those
         compressors, every other one's rows kept as they are."""
@@ -1001,8 +1263,17 @@ class HealthStage:
             members = sorted({*picked, *(k for k in every if stations.get(k) in touched)})
         else:
             members = every
-        proxy = station_ambient(self.local, silver, members, stations, self._stored())
-        step = HealthStep(contexts(self.local, self._maintenance(), ambient=proxy), self.config)
+        stored = self._stored()
+        proxy = station_ambient(self.local, silver, members, stations, stored)
+        # a full pass computes every organization's prior again; one for some compressors (`only`: an
+        # alarm-limit change, which changes no prior) keeps the stored ones, and an organization without
+        # one keeps waiting for the next incremental pass at its prior hour
+        old_priors = self._stored_priors()
+        kept = old_priors if picked is not None else {}
+        priors = self._priors(members, proxy, stored, kept, silver, picked is None, old_priors)
+        step = HealthStep(
+            contexts(self.local, self._maintenance(), ambient=proxy, priors=priors), self.config
+        )
         output = self.local.scratch("health_rows")
         self.engine.bind_sql("health_start", _NO_START)
         if picked is not None:
@@ -1016,6 +1287,7 @@ class HealthStage:
             rows = run_health(self.engine, step, source, output)
             self._stage(rows, fresh="SELECT organization, compressor_id FROM health_fresh")
             self._write_baselines(proxy, replace=True)
+            self._write_priors(priors, replace=True)
             return
         if isinstance(self.engine, DuckDBEngine):
             starts = fleet_chunks(self.engine, silver, self.chunk_rows)
@@ -1030,16 +1302,15 @@ class HealthStage:
             rows = run_health(self.engine, step, "SELECT * FROM health_silver_files", output)
         self._stage(rows, fresh=None)
         self._write_baselines(proxy, replace=False)
+        self._write_priors(priors, replace=False)
 
     def incremental(self, changed: str) -> None:
         """The compressors `changed` names (SQL over `local`: those with new good readings) continue
         from their state, with the station-mates their readings release (module docstring); one whose
         processed hours gained a reading (late) starts afresh, and so does every compressor of its
         station (the proxy of hours they used may have changed)."""
-        if not self.lake.has_table(HEALTH_STATE, self.tables.manifest) or not self.lake.has_table(
-            BASELINE, self.tables.manifest
-        ):
-            self.full()  # the first run since the health stage (or its station proxy) existed
+        if not all(self.lake.has_table(t, self.tables.manifest) for t in (HEALTH_STATE, BASELINE, PRIOR)):
+            self.full()  # the first run since the health stage (or its station proxy, or the prior) existed
             return
         self.local.bind_parquet("health_old_state", self.lake.table_files(HEALTH_STATE, self.tables.manifest))
         silver = self.tables.files("silver/readings")
@@ -1051,6 +1322,14 @@ class HealthStage:
         stored = self._stored()
         touched = {stations[k] for k in news if k in stations}
         members = sorted({*news, *(k for k, st in stations.items() if st in touched and k in stored)})
+        # The organizations' priors: a stored one holds unless its readings before the prior hour changed
+        # (a late reading, a backlog or a new compressor's first readings landed there): then the
+        # organization is computed again. One without a prior has all its compressors in the pass, to
+        # tell whether its data before the prior hour is final.
+        stored_priors = self._stored_priors()
+        renewed_orgs = self._changed_priors(news, changed, stored, stored_priors, silver)
+        waiting = {k[0] for k in news if k[0] not in stored_priors} | renewed_orgs
+        members = sorted({*members, *(k for k in stored if k[0] in waiting)})
         recent = self.local.rows(
             "SELECT MIN(fed_until) FROM health_old_state AS s "
             f"JOIN ({changed}) AS c ON c.organization = s.organization AND c.compressor_id = s.compressor_id"
@@ -1084,7 +1363,7 @@ class HealthStage:
                 and old_row.data_until < old_row.ambient_until
             ):
                 renewed.add(stations[key])
-        fresh |= {k for k in members if stations.get(k) in renewed}
+        fresh |= {k for k in members if stations.get(k) in renewed or k[0] in renewed_orgs}
         for key, (blob, _, _) in previous.items():
             if blob is None or not state_is_current(blob, self.config):
                 fresh.add(key)  # a state of another model version: computed again from all silver
@@ -1115,7 +1394,9 @@ class HealthStage:
             first = proxy.first_hour.get(key, -1)
             if station is not None and first >= 0 and first + ambient.BASELINE_HOURS < max(used, default=0):
                 fresh |= {k for k in members if stations.get(k) == station}
-        # the station-mates whose pending hours the proxy now releases
+        kept = {o: p for o, p in stored_priors.items() if o not in renewed_orgs}
+        priors = self._priors(members, proxy, stored, kept, silver)
+        # the station-mates whose pending hours the proxy (or the organization's new prior) now releases
         released = {
             k
             for k in members
@@ -1136,7 +1417,7 @@ class HealthStage:
             if last_micros is not None:
                 row = {"organization": key[0], "compressor_id": key[1]}
                 starts.append({**row, "start_at": _EPOCH + timedelta(microseconds=last_micros, hours=1)})
-        step = HealthStep(contexts(self.local, self._maintenance(), states, proxy), self.config)
+        step = HealthStep(contexts(self.local, self._maintenance(), states, proxy, priors), self.config)
         if starts:
             self.local.bind_rows(
                 "health_start_rows", [{**s, "start_at": s["start_at"].isoformat()} for s in starts]
@@ -1178,6 +1459,40 @@ class HealthStage:
         self._stage(None, fresh="SELECT organization, compressor_id FROM health_fresh", incremental=True)
         self.local.con.unregister("health_new_rows")  # its states (tens of MB) are written: let them go
         self._write_baselines(proxy, replace=True)
+        self._write_priors(priors, replace=True)
+
+    def _changed_priors(
+        self,
+        news: set[Key],
+        changed: str,
+        stored: dict[Key, Stored],
+        priors: dict[str, OrgPrior],
+        silver: list[Path],
+    ) -> set[str]:
+        """The organizations whose stored prior's readings changed: looked at (a count of silver before the
+        prior hour) only when a compressor with new readings may have brought some there — one new, or
+        whose data or processed hours end less than the late window after the prior hour."""
+        fed = {
+            (str(o), str(c)): int(f) // HOUR
+            for o, c, f in self.local.rows(
+                "SELECT s.organization, s.compressor_id, EPOCH(s.fed_until) FROM health_old_state AS s "
+                f"JOIN ({changed}) AS c "
+                "ON c.organization = s.organization AND c.compressor_id = s.compressor_id"
+            )
+        }
+        suspects = {
+            k[0]
+            for k in news
+            if k[0] in priors
+            and (
+                k not in stored
+                or k not in fed
+                or min(stored[k].data_until, fed[k]) < priors[k[0]].at + LATE_WINDOW_HOURS + 1
+            )
+        }
+        return {
+            o for o in suspects if _readings_before(self.local, silver, o, priors[o].at) != priors[o].readings
+        }
 
     def _write_baselines(self, proxy: Ambient, replace: bool) -> None:
         """gold/health_baseline: the members' rows, and (`replace`) every other row as it is."""
