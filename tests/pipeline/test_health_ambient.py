@@ -332,3 +332,24 @@ def test_stations_registered_through_the_registry_give_the_proxy(tmp_path: Path,
     assert run(settings).organizations[ORG].work == ["full"]
     for table, order in TABLES.items():
         assert lake_rows(registry, table, order=order) == lake_rows(by_file_moved, table, order=order), table
+
+
+def test_a_listed_compressor_without_readings_is_stored_alike_by_incremental_and_full_runs(
+    tmp_path: Path,
+) -> None:
+    """A compressor the fleet file lists in a station with a proxy but that never reported: an
+    incremental pass leaves its baseline row as a full run writes it (no proxy hold of its own)."""
+    stations = {**STATION, "COMP-009": "STATION-A"}
+    readings = weather_fleet(days=7.0)
+    data_dir = tmp_path / "arriving"
+    landing = data_dir / "landing" / ORG
+    write_stations(landing, stations)
+    for number, (start, end) in enumerate(
+        [(timedelta(0), 6 * DAY), (6 * DAY, 6 * DAY + 2 * H), (6 * DAY + 2 * H, 7 * DAY)]
+    ):
+        land_readings(landing, f"batch-{number}.parquet", readings.filter(_pick(readings, start, end)))
+        result = run(settings_for(data_dir), skip_db=True)
+        assert result.organizations[ORG].work == (["full"] if number == 0 else ["incremental"])
+    silent = lake_rows(data_dir, "gold/health_baseline", "compressor_id = 'COMP-009'", "compressor_id")
+    assert [(row["first_hour"], row["ambient_until"]) for row in silent] in ([], [(None, None)])
+    assert_equals_a_full_recomputation(data_dir, tmp_path / "full", TABLES)

@@ -856,7 +856,10 @@ def station_ambient(
         "baseline_temp": [None if math.isnan(v) else float(v) for v in base.temp],
         "data_until": until.tolist(),
         "newest_hour": newest.tolist(),
-        "ambient_until": [int(hold[s]) if s >= 0 else None for s in index],
+        # no hold for a compressor without readings (listed, silent): no hours of its own to hold
+        "ambient_until": [
+            int(hold[s]) if s >= 0 and f >= 0 else None for s, f in zip(index, base.first, strict=True)
+        ],
     }
     return Ambient(
         series,
