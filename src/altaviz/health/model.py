@@ -55,12 +55,18 @@ evaluation"):
    lasting shift has no trend; a wear's does). Both warnings are held
    through hours that are not judged; a maintenance event clears them.
 8. Prognosis: for each off-normal metric with a limit, a least-squares line through the last
-   `trend_hours` judged hours of its value at the reference operating point (slope t-statistic above
-   `trend_t` towards the limit, else none), or a parabola when its curvature towards the limit has a
-   t-statistic above `curve_t` (accelerating wear); the projected hours to the warning and critical
-   limits (at the current operating point) and an 80 % range spanning both curves' bands. A prediction
+   `trend_hours` judged hours of its value at the reference operating point decides whether there is
+   a trend (slope t-statistic above `trend_t` towards the limit, else none); its shape (`prognosis`)
+   is a power of the time since an onset, v = b + a·(t − t0)^k, fitted for onsets across the window
+   and exponents 1–3 (the previous "parabola" — when its curvature towards the limit has a
+   t-statistic above `curve_t` — and "line" remain); the projected hours to the warning and critical
+   limits (at the current operating point) and an 80 % range spanning every fit the residuals cannot
+   tell from the best. A prediction
    warning is raised when the projected critical crossing (warning crossing for metrics without a
-   critical limit) is within `prediction_horizon_hours` for `prediction_hours` judged hours in a row.
+   critical limit) is within `prediction_horizon_hours` on this judged hour and on `prediction_hours`
+   judged hours in all within the last `prediction_window_hours` hours (0: in a row): a crossing
+   projected at the day's high load or in a fouling's afternoons only comes back day after day,
+   which "in a row" never counted.
 """
 
 from __future__ import annotations
@@ -181,7 +187,8 @@ class HealthConfig:
     curve_t: float = 2.0  # "parabola": it replaces the line when its curvature is this significant
     trend_score: float = 3.0  # project only sensors already this far from normal
     prediction_horizon_hours: float = 72.0
-    prediction_hours: int = 6  # a projection must hold this many judged hours to warn
+    prediction_hours: int = 6  # a projection must hold this many judged hours to warn ...
+    prediction_window_hours: int = 48  # ... within this many hours (0: in a row)
     trend_anomaly_score: float = 8.0  # a sensor trending to its limit this far off normal (0: off) ...
     trend_anomaly_hours: int = 6  # ... for this many judged hours in a row is an anomaly too
     one_sided: bool = True  # vibration and temperature judged on their limit's side only
@@ -236,6 +243,8 @@ def _layout(config: HealthConfig) -> tuple[tuple[str, type, tuple[int, ...], flo
         ("predicting", np.int64, (), 0),  # judged hours in a row with a crossing within the horizon
         ("trending", np.int64, (), 0),  # judged hours in a row with a sensor trending off normal
         ("warming", np.bool_, (), True),  # no judged hour since the first reading or the last reset
+        # the hours of the last `prediction_hours` judged hours with a crossing within the horizon
+        ("predicted_hours", np.int64, (config.prediction_hours,), NEVER),
     )
 
 
@@ -797,7 +806,16 @@ class _Run:
                 horizon_eta = eta[0] if math.isnan(critical[c, j]) else eta[3]
                 predicted[k] |= bool(horizon_eta <= config.prediction_horizon_hours)
         s.predicting[cs] = np.where(predicted, s.predicting[cs] + 1, 0)
-        s.predicted[cs] = s.predicting[cs] >= config.prediction_hours
+        if config.prediction_window_hours > 0:
+            # A projection that comes back: a fouling's crossing is projected in its afternoons only
+            # (the day's swing hides its trend at night), a passing excursion's once.
+            hits = cs[predicted]
+            s.predicted_hours[hits] = np.roll(s.predicted_hours[hits], -1, axis=1)
+            s.predicted_hours[hits, -1] = hour
+            recent = s.predicted_hours[cs, 0] > hour - config.prediction_window_hours
+            s.predicted[cs] = predicted & recent
+        else:
+            s.predicted[cs] = s.predicting[cs] >= config.prediction_hours
         self.prediction[gs] = s.predicted[cs]
 
         below, above = s.below[cs], s.above[cs]
