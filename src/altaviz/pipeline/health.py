@@ -221,7 +221,7 @@ Episodes = dict[str, Episode]
 # back as the fresh state's, so a state read back continues bit for bit as the one written (tests:
 # tests/pipeline/test_health_state.py, test_health_states.py). A batch of compressors is read and
 # written as one matrix, a chunk of compressors at a time, straight into one Arrow buffer. At 4,700
-# compressors judging for days this stores about 1,040 of the row's 3,213 values a compressor, 8.5 kB
+# compressors judging for days this stores about 1,040 of the row's 3,219 values a compressor, 8.5 kB
 # (the previous format, AVHS2, all 1,533 but the warm-up's, 12.3 kB; its blobs are not current: the
 # stage computes such a compressor again from its silver).
 _STATE_FORMAT = b"AVHS3"
