@@ -130,6 +130,9 @@ def test_judged_like_readings(app: FastAPI, org_a: SeededOrg, org_b: SeededOrg, 
 
     nothing = report(app, ingest_key, ["NOPE-1"], "offline", now)
     assert nothing.status_code == 422 and nothing.json()["accepted"] == 0
+    # an error body as the route declares it (schemathesis found the 422 without `error`)
+    refusal = nothing.json()
+    assert refusal["code"] == "all_compressors_refused" and "all 1 were refused" in refusal["error"]
     for stamp, words in (
         (now + timedelta(minutes=11), "in the future"),
         (now - timedelta(days=400), "history window"),

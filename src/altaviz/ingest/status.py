@@ -157,7 +157,17 @@ def record(
         refused=len(refused),
         refused_compressors=[RefusedCompressor(**row) for row in refused],
     )
-    return Answer(200 if accepted else 422, body.model_dump(mode="json"))
+    if accepted:
+        return Answer(200, body.model_dump(mode="json"))
+    # the route's 422 is an ErrorBody (as the readings route's all-refused one), with the answer's fields
+    return Answer(
+        422,
+        {
+            "error": f"No compressor recorded: all {len(refused):,} were refused (see refused_compressors)",
+            "code": "all_compressors_refused",
+            **body.model_dump(mode="json"),
+        },
+    )
 
 
 def _upsert(
