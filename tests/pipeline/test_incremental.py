@@ -122,18 +122,19 @@ def test_the_pairs_history_is_read_from_the_previous_runs_summary(
     recompute start (a lake table); the next reads that summary and only the files added since (when
     the summary's files are still wholly before its own start), and the lake still ends as a full
     recomputation. A summary that cannot be read is not used."""
-    from altaviz.pipeline import incremental
+    from altaviz.pipeline import incremental, summaries
     from altaviz.pipeline.run import PipelineOptions, run_pipeline
 
     covered: list[int] = []
-    kept = incremental.kept_pair_history
+    kept = summaries.kept_summary
 
     def recorded(root: Path, files: list[Path], settled: list[Path]) -> tuple[set[Path], Path | None]:
         found = kept(root, files, settled)
-        covered.append(len(found[0]))
+        if sys._getframe(2).f_code.co_name == "_bind_pair_history":
+            covered.append(len(found[0]))
         return found
 
-    monkeypatch.setattr(incremental, "kept_pair_history", recorded)
+    monkeypatch.setattr(summaries, "kept_summary", recorded)
     data_dir, batches = arriving
     for number, batch in enumerate(batches):
         _land(data_dir, number, batch)
@@ -160,16 +161,16 @@ def test_the_open_alert_segments_are_read_from_the_previous_runs_summary(
     after it) over the events files of the days before its recompute start's (a lake table); the next
     reads that and only the other files, not every events file, and the alert episodes still end as a
     full recomputation's."""
-    from altaviz.pipeline import incremental
+    from altaviz.pipeline import incremental, summaries
     from altaviz.pipeline.run import PipelineOptions, run_pipeline
 
     covered: list[int] = []
     read: list[list[Path]] = []
-    kept = incremental.kept_summary
+    kept = summaries.kept_summary
 
     def recorded(root: Path, files: list[Path], settled: list[Path]) -> tuple[set[Path], Path | None]:
         found = kept(root, files, settled)
-        if sys._getframe(1).f_code.co_name == "_open_events":
+        if sys._getframe(2).f_code.co_name == "_open_events":
             covered.append(len(found[0]))
         return found
 
@@ -179,7 +180,7 @@ def test_the_open_alert_segments_are_read_from_the_previous_runs_summary(
         read.append(list(files))
         return original(files)
 
-    monkeypatch.setattr(incremental, "kept_summary", recorded)
+    monkeypatch.setattr(summaries, "kept_summary", recorded)
     monkeypatch.setattr(incremental, "read_parquet", reads)
     data_dir, batches = arriving
     for number, batch in enumerate(batches):
@@ -204,18 +205,19 @@ def test_the_reports_violation_counts_come_from_the_previous_runs_summary(
     and only the other files, and its counts equal those over every row."""
     import duckdb
 
-    from altaviz.pipeline import report
+    from altaviz.pipeline import report, summaries
     from altaviz.pipeline.run import PipelineOptions, run_pipeline
 
     covered: list[int] = []
-    kept = report.kept_summary
+    kept = summaries.kept_summary
 
     def recorded(root: Path, files: list[Path], settled: list[Path]) -> tuple[set[Path], Path | None]:
         found = kept(root, files, settled)
-        covered.append(len(found[0]))
+        if sys._getframe(2).f_code.co_name == "violations_by_compressor":
+            covered.append(len(found[0]))
         return found
 
-    monkeypatch.setattr(report, "kept_summary", recorded)
+    monkeypatch.setattr(summaries, "kept_summary", recorded)
     data_dir, batches = arriving
     lake = Lake(data_dir / "lake")
     for number, batch in enumerate(batches):

@@ -34,7 +34,6 @@ every other organization's rows as they were. Each organization's expected-readi
 is its own, kept in the manifest (OrganizationState.first_reading/last_reading).
 """
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -49,7 +48,6 @@ from altaviz.pipeline.engine import (
     load_sql,
     naming_failed_step,
     read_parquet,
-    sql_text,
 )
 from altaviz.pipeline.lake import Lake, Manifest, OrganizationState, StagedTable
 from altaviz.pipeline.stages import (
@@ -62,6 +60,7 @@ from altaviz.pipeline.stages import (
     Tables,
     run_step,
 )
+from altaviz.pipeline.summaries import summary_parts
 
 # How far before the zone start silver's and the alert events' look-back readings are searched for
 # (the late rule's reach: no compressor's readings go further back into a recomputation).
@@ -281,6 +280,11 @@ class IncrementalRun:
     def _stage(self, table: str) -> StagedTable:
         self.tables.staged[table] = self.lake.stage(table, self.version)
         return self.tables.staged[table]
+
+    def _stage_summary(self, table: str) -> Path:
+        """Stage a summary kept across runs (altaviz.pipeline.summaries): every organization's rows."""
+        self.tables.complete.add(table)
+        return self._stage(table).directory
 
     def _value(self, sql: str) -> object:
         return self.engine.rows(sql)[0][0]
@@ -518,20 +522,15 @@ class IncrementalRun:
         old = self.old["gold/alert_events"]
         reaching = {f for f in files_from(old, since) if _may_hold_rows_from(f, "timestamp", since)}
         settled = [f for f in old if f not in reaching]
-        covered, summary = kept_pair_history(self.lake.root, self.old.get(PAIR_HISTORY, []), settled)
-        parts = [f"SELECT * FROM read_parquet({sql_text(str(summary))})"] if summary else []
-        fresh = [f for f in settled if f not in covered]
-        if fresh:
-            parts.append(f"{PAIR_SUMMARY} FROM {read_parquet(fresh)} GROUP BY 1, 2, 3")
-        if parts and fresh:
-            kept = self._stage(PAIR_HISTORY).directory / "part-0.parquet"
-            self.tables.complete.add(PAIR_HISTORY)  # every organization's pairs
-            names = json.dumps(sorted(f.relative_to(self.lake.root).as_posix() for f in settled))
-            self.engine.con.execute(
-                f"COPY ({_combined(parts)}) TO {sql_text(str(kept))} "
-                f"(FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{PAIR_FILES}: {sql_text(names)}}})"
-            )
-            parts = [f"SELECT * FROM read_parquet({sql_text(str(kept))})"]
+        parts = summary_parts(
+            self.engine.con,
+            self.lake.root,
+            self.old.get(PAIR_HISTORY, []),
+            settled,
+            lambda fresh: f"{PAIR_SUMMARY} FROM {read_parquet(fresh)} GROUP BY 1, 2, 3",
+            _combined,
+            lambda: self._stage_summary(PAIR_HISTORY),
+        )
         parts = [f"SELECT * FROM ({part}) AS summary WHERE {IN_RUN}" for part in parts]
         if reaching:
             parts.append(
@@ -602,20 +601,15 @@ class IncrementalRun:
         kept = set(staged.kept)
         older = sorted(f for f in kept if (day_of(f) or date.max) < since.date())
         recent = [f for f in staged.files() if f not in set(older)]
-        covered, summary = kept_summary(self.lake.root, self.old.get(OPEN_EVENTS, []), older)
-        fresh = [f for f in older if f not in covered]
-        parts = [f"SELECT * FROM read_parquet({sql_text(str(summary))})"] if summary else []
-        if fresh:
-            parts.append(f"SELECT {OPEN_COLUMNS} FROM {read_parquet(fresh)}")
-        if parts and fresh:
-            written = self._stage(OPEN_EVENTS).directory / "part-0.parquet"
-            self.tables.complete.add(OPEN_EVENTS)  # every organization's pairs
-            names = json.dumps(sorted(f.relative_to(self.lake.root).as_posix() for f in older))
-            self.engine.con.execute(
-                f"COPY ({_open_segments(parts)}) TO {sql_text(str(written))} "
-                f"(FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{PAIR_FILES}: {sql_text(names)}}})"
-            )
-            parts = [f"SELECT * FROM read_parquet({sql_text(str(written))})"]
+        parts = summary_parts(
+            self.engine.con,
+            self.lake.root,
+            self.old.get(OPEN_EVENTS, []),
+            older,
+            lambda fresh: f"SELECT {OPEN_COLUMNS} FROM {read_parquet(fresh)}",
+            _open_segments,
+            lambda: self._stage_summary(OPEN_EVENTS),
+        )
         if recent:
             parts.append(f"SELECT {OPEN_COLUMNS} FROM {read_parquet(recent)}")
         if not parts:  # no events at all: the schema of the table
@@ -649,36 +643,14 @@ PAIR_SUMMARY = (
     "SELECT organization, compressor_id, metric, BOOL_OR(NOT clears) AS violated, "
     "MAX(CASE WHEN clears THEN timestamp END) AS last_clear"
 )
-# The alert pairs' history over the events files its footer names (PAIR_FILES), every organization's
+# The alert pairs' history over the events files its footer names (summaries.COVERS), every organization's
 # pairs: a lake table each incremental run stages for the next (IncrementalRun._bind_pair_history). A
 # lake file never changes once written, so it stays right while those files are current; a full or
 # thresholds pass writes new events files, and the next incremental run summarizes them afresh.
 PAIR_HISTORY = "gold/pair_history"
-PAIR_FILES = "covers"
 
 
-def kept_pair_history(root: Path, files: list[Path], settled: list[Path]) -> tuple[set[Path], Path | None]:
-    """The kept pairs' history (its one file, of PAIR_HISTORY's `files`) and the events files it covers,
-    when they are all among `settled`; else nothing."""
-    return kept_summary(root, files, settled)
-
-
-def kept_summary(root: Path, files: list[Path], settled: list[Path]) -> tuple[set[Path], Path | None]:
-    """A summary table kept across runs (its one file, of `files`) and the files its footer says it
-    covers (PAIR_FILES), when they are all among `settled`; else nothing."""
-    if len(files) != 1:
-        return set(), None
-    try:
-        names = json.loads(pq.read_metadata(files[0]).metadata[PAIR_FILES.encode()])
-        covered = {root / name for name in names}
-    except (OSError, ValueError, KeyError, TypeError):
-        return set(), None
-    if not covered <= set(settled):
-        return set(), None
-    return covered, files[0]
-
-
-# Per (compressor, metric) pair, its open segment over the events files its footer names (PAIR_FILES):
+# Per (compressor, metric) pair, its open segment over the events files its footer names (summaries.COVERS):
 # its last clearing event there and every event after it (all of its events if none clears). A lake
 # table each incremental run stages for the next over the events files of the days before its recompute
 # start's (IncrementalRun._open_events), every organization's pairs; like PAIR_HISTORY it stays right

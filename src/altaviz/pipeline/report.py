@@ -1,6 +1,5 @@
 """The run report: what went in, what came out, where the violations and alerts are."""
 
-import json
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -10,9 +9,9 @@ import duckdb
 import pyarrow.parquet as pq
 
 from altaviz.pipeline.engine import RUN_ORGANIZATIONS, DuckDBEngine, parquet_list, read_parquet, sql_text
-from altaviz.pipeline.incremental import PAIR_FILES, day_of, kept_summary
-from altaviz.pipeline.lake import STAGING_PREFIX
+from altaviz.pipeline.incremental import day_of
 from altaviz.pipeline.stages import Tables
+from altaviz.pipeline.summaries import committed_name, summary_parts
 
 QUALITY_NAMES = ("freshness", "completeness", "consistency", "accuracy")
 
@@ -136,7 +135,7 @@ class FileCounts:
                 self.known.setdefault(str(name), []).append((organization, int(count)))
 
     def name(self, path: Path) -> str:
-        return _committed_name(path, self.root)
+        return committed_name(path, self.root)
 
     def get(self, path: Path) -> list[tuple[str | None, int]] | None:
         return self.known.get(self.name(path))
@@ -146,13 +145,11 @@ class FileCounts:
         if not self.learned:
             return
         entries = [(n, o, r) for n in sorted({self.name(p) for p in counted}) for o, r in self._of(n)]
-        staged = tables.lake.stage(ROW_COUNTS, version)
-        tables.staged[ROW_COUNTS] = staged
-        tables.complete.add(ROW_COUNTS)  # every organization's rows
+        directory = _stage_summary(tables, ROW_COUNTS, version)
         self.engine.con.execute(
             "COPY (SELECT UNNEST(CAST(? AS VARCHAR[])) AS file, "
             "UNNEST(CAST(? AS VARCHAR[])) AS organization, UNNEST(CAST(? AS BIGINT[])) AS rows) "
-            f"TO {sql_text(str(staged.directory / 'part-0.parquet'))} (FORMAT parquet, COMPRESSION zstd)",
+            f"TO {sql_text(str(directory / 'part-0.parquet'))} (FORMAT parquet, COMPRESSION zstd)",
             [[n for n, _, _ in entries], [o for _, o, _ in entries], [r for _, _, r in entries]],
         )
 
@@ -209,7 +206,7 @@ def rows_by_organization(
 
 
 # Per compressor (every organization's), its readings with a threshold violation in the hourly files its
-# footer names (PAIR_FILES): those of the days before the newest day of gold/hourly, which incremental
+# footer names (summaries.COVERS): those of the days before the newest day of gold/hourly, which incremental
 # runs leave as they are. A lake table a pass stages for the next report (violations_by_compressor),
 # so a report reads the month's hourly rows once, not every run; it stays right while those files are
 # current (a lake file never changes once written), and is summarized afresh once they are not.
@@ -231,33 +228,26 @@ def violations_by_compressor(engine: DuckDBEngine, tables: Tables, version: str 
     lake = tables.lake
     known = lake.has_table(VIOLATION_TOTALS, tables.manifest)
     kept = lake.table_files(VIOLATION_TOTALS, tables.manifest) if known else []
-    covered, summary = kept_summary(lake.root, kept, older)
-    fresh = [f for f in older if f not in covered]
-    parts = [f"SELECT * FROM read_parquet({sql_text(str(summary))})"] if summary else []
-    if fresh:
-        parts.append(VIOLATING_HOURS.format(files=read_parquet(fresh)))
-    if version is not None and fresh:
-        staged = lake.stage(VIOLATION_TOTALS, version)
-        tables.staged[VIOLATION_TOTALS] = staged
-        tables.complete.add(VIOLATION_TOTALS)  # every organization's compressors
-        written = staged.directory / "part-0.parquet"
-        names = json.dumps(sorted(_committed_name(f, lake.root) for f in older))
-        engine.con.execute(
-            f"COPY ({_totals(parts)}) TO {sql_text(str(written))} "
-            f"(FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{PAIR_FILES}: {sql_text(names)}}})"
-        )
-        parts = [f"SELECT * FROM read_parquet({sql_text(str(written))})"]
+    parts = summary_parts(
+        engine.con,
+        lake.root,
+        kept,
+        older,
+        lambda fresh: VIOLATING_HOURS.format(files=read_parquet(fresh)),
+        _totals,
+        None if version is None else lambda: _stage_summary(tables, VIOLATION_TOTALS, version),
+    )
     newest = [f for f in files if f not in set(older)]
     if newest:
         parts.append(VIOLATING_HOURS.format(files=read_parquet(newest)))
     return f"SELECT * FROM ({_totals(parts)}) AS totals WHERE {IN_RUN}" if parts else ""
 
 
-def _committed_name(path: Path, root: Path) -> str:
-    """A lake file's name relative to the lake once its version is committed (a staged version's
-    directory loses its prefix then, Lake.commit)."""
-    parts = path.relative_to(root).parts
-    return "/".join(p.removeprefix(STAGING_PREFIX) for p in parts)
+def _stage_summary(tables: Tables, table: str, version: str) -> Path:
+    """Stage a summary kept across runs (altaviz.pipeline.summaries): every organization's rows."""
+    tables.staged[table] = tables.lake.stage(table, version)
+    tables.complete.add(table)
+    return tables.staged[table].directory
 
 
 def _totals(parts: list[str]) -> str:
