@@ -100,9 +100,11 @@ def _executemany(session: Session, table: Table, statement: Any, rows: Sequence[
         for start in range(0, len(rows), BATCH):
             session.execute(statement, rows[start : start + BATCH])
         return
-    fixed = compiled.construct_params(_check=False)  # the statement's own values (a stamp's now)
+    fixed = compiled.construct_params(dict.fromkeys(names))  # the statement's own values (a stamp's now)
     order = list(compiled.positiontup)
-    processors = compiled._bind_processors
+    processors = {
+        name: bind.type.dialect_impl(dialect).bind_processor(dialect) for name, bind in compiled.binds.items()
+    }
     from_row = set(names)
     fixed_values = {
         name: fixed[name] if processors.get(name) is None else processors[name](fixed[name])
