@@ -34,8 +34,9 @@ from altaviz.pipeline.rolling import compressor_starts
 Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
 
-# the columns of the result: KEPT, then streak_start, opens and clears
-KEPT = ("organization", "compressor_id", "metric", "timestamp", "value", "status")
+# the columns of the result: KEPT, then streak_start, opens and clears (alert_events.sql adds each kept
+# reading's value and status of its metric from gold_readings)
+KEPT = ("organization", "compressor_id", "metric", "timestamp")
 _METRICS = python_array(list(METRIC_NAMES), pa.string())
 
 
@@ -104,8 +105,6 @@ def alert_streaks(judged: pa.Table) -> pa.Table:
     empty = np.zeros(0, dtype=np.int64)
     rows, codes, start_times = [empty], [empty], [empty]
     opening, clearing = [empty.astype(bool)], [empty.astype(bool)]
-    values: list[pa.ChunkedArray] = []
-    statuses: list[pa.ChunkedArray] = []
     for code, metric in enumerate(METRIC_NAMES):
         state = numpy_values(judged[f"{metric}_state"], np.float64)  # NULL (not in the series) as NaN
         before = boolean_values(judged[f"{metric}_before"])
@@ -127,8 +126,6 @@ def alert_streaks(judged: pa.Table) -> pa.Table:
         index = taken[kept]
         rows.append(index)
         codes.append(np.full(len(index), code, dtype=np.int64))
-        values.append(judged[metric].take(int_array(index)).cast(pa.float64()))
-        statuses.append(judged[f"{metric}_status"].take(int_array(index)).cast(pa.string()))
         opening.append(opens)
         clearing.append(clears)
         start_times.append(starts_at)
@@ -139,8 +136,6 @@ def alert_streaks(judged: pa.Table) -> pa.Table:
         "compressor_id": keys["compressor_id"],
         "metric": _METRICS.take(int_array(np.concatenate(codes))),
         "timestamp": keys["timestamp"],
-        "value": pa.chunked_array([c for v in values for c in v.chunks], pa.float64()),
-        "status": pa.chunked_array([c for v in statuses for c in v.chunks], pa.string()),
         "streak_start": int_array(np.concatenate(start_times), ~opens, judged.schema.field("timestamp").type),
         "opens": bool_array(opens),
         "clears": bool_array(np.concatenate(clearing)),

@@ -3,6 +3,9 @@
 -- read back by alert_events.sql), which takes each compressor's readings in time order and each metric's
 -- series out of them. A view: row by row, no window. (It replaced a long form of one row per reading and
 -- metric, written and sorted by metric: about 2.4 rows per reading, twice the cost of sorting these.)
+-- Only what the step judges by goes through its sort: the values and statuses of the few readings it
+-- keeps are read back from gold_readings by alert_events.sql (a third of the sort's cost, the join
+-- less than half of that).
 -- Inputs: gold_readings, compressor_thresholds, params, violated_before (pairs with a violating
 -- reading before the series: an incremental run's series starts at its look-back; empty when
 -- everything is computed).
@@ -92,8 +95,6 @@ SELECT
     g.compressor_id,
     g.timestamp,
     g.operating_state = 'stopped' AS stopped,
-    g.vibration_mms,
-    g.vibration_mms_status,
     CASE
         WHEN g.vibration_mms_status IS NULL OR l.vibration_mms_open IS NULL THEN NULL
         WHEN g.operating_state = 'stopped' OR (g.operating_state = 'starting' AND l.vibration_mms_transient) THEN 2
@@ -107,8 +108,6 @@ SELECT
     l.vibration_mms_clear,
     l.vibration_mms_transient,
     COALESCE(b.vibration_mms_before, FALSE) AS vibration_mms_before,
-    g.discharge_temp_f,
-    g.discharge_temp_f_status,
     CASE
         WHEN g.discharge_temp_f_status IS NULL OR l.discharge_temp_f_open IS NULL THEN NULL
         WHEN g.operating_state = 'stopped' OR (g.operating_state = 'starting' AND l.discharge_temp_f_transient) THEN 2
@@ -122,8 +121,6 @@ SELECT
     l.discharge_temp_f_clear,
     l.discharge_temp_f_transient,
     COALESCE(b.discharge_temp_f_before, FALSE) AS discharge_temp_f_before,
-    g.discharge_pressure_psi,
-    g.discharge_pressure_psi_status,
     CASE
         WHEN g.discharge_pressure_psi_status IS NULL OR l.discharge_pressure_psi_open IS NULL THEN NULL
         WHEN g.operating_state = 'stopped' OR (g.operating_state = 'starting' AND l.discharge_pressure_psi_transient) THEN 2
@@ -137,8 +134,6 @@ SELECT
     l.discharge_pressure_psi_clear,
     l.discharge_pressure_psi_transient,
     COALESCE(b.discharge_pressure_psi_before, FALSE) AS discharge_pressure_psi_before,
-    g.suction_pressure_psi,
-    g.suction_pressure_psi_status,
     CASE
         WHEN g.suction_pressure_psi_status IS NULL OR l.suction_pressure_psi_open IS NULL THEN NULL
         WHEN g.operating_state = 'stopped' OR (g.operating_state = 'starting' AND l.suction_pressure_psi_transient) THEN 2
@@ -152,8 +147,6 @@ SELECT
     l.suction_pressure_psi_clear,
     l.suction_pressure_psi_transient,
     COALESCE(b.suction_pressure_psi_before, FALSE) AS suction_pressure_psi_before,
-    g.horsepower_consumption,
-    g.horsepower_consumption_status,
     CASE
         WHEN g.horsepower_consumption_status IS NULL OR l.horsepower_consumption_open IS NULL THEN NULL
         WHEN g.operating_state = 'stopped' OR (g.operating_state = 'starting' AND l.horsepower_consumption_transient) THEN 2
@@ -167,8 +160,6 @@ SELECT
     l.horsepower_consumption_clear,
     l.horsepower_consumption_transient,
     COALESCE(b.horsepower_consumption_before, FALSE) AS horsepower_consumption_before,
-    g.gas_flow_mcf,
-    g.gas_flow_mcf_status,
     CASE
         WHEN g.gas_flow_mcf_status IS NULL OR l.gas_flow_mcf_open IS NULL THEN NULL
         WHEN g.operating_state = 'stopped' OR (g.operating_state = 'starting' AND l.gas_flow_mcf_transient) THEN 2
@@ -182,8 +173,6 @@ SELECT
     l.gas_flow_mcf_clear,
     l.gas_flow_mcf_transient,
     COALESCE(b.gas_flow_mcf_before, FALSE) AS gas_flow_mcf_before,
-    g.pressure_differential,
-    g.pressure_differential_status,
     CASE
         WHEN g.pressure_differential_status IS NULL OR l.pressure_differential_open IS NULL THEN NULL
         WHEN g.operating_state = 'stopped' OR (g.operating_state = 'starting' AND l.pressure_differential_transient) THEN 2
@@ -198,8 +187,6 @@ SELECT
     l.pressure_differential_clear,
     l.pressure_differential_transient,
     COALESCE(b.pressure_differential_before, FALSE) AS pressure_differential_before,
-    g.temp_rate_of_change,
-    g.temp_rate_of_change_status,
     CASE
         WHEN g.temp_rate_of_change_status IS NULL OR l.temp_rate_of_change_open IS NULL THEN NULL
         WHEN g.operating_state = 'stopped' OR (g.operating_state = 'starting' AND l.temp_rate_of_change_transient) THEN 2

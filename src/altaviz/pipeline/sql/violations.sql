@@ -5,7 +5,27 @@
 -- The readings with any violation are read once (few: most readings violate nothing), then each
 -- metric's violations taken from them.
 WITH violating AS (
-    SELECT *
+    SELECT
+        organization,
+        compressor_id,
+        timestamp,
+        operating_state,
+        vibration_mms,
+        vibration_mms_status,
+        discharge_temp_f,
+        discharge_temp_f_status,
+        discharge_pressure_psi,
+        discharge_pressure_psi_status,
+        suction_pressure_psi,
+        suction_pressure_psi_status,
+        horsepower_consumption,
+        horsepower_consumption_status,
+        gas_flow_mcf,
+        gas_flow_mcf_status,
+        pressure_differential,
+        pressure_differential_status,
+        temp_rate_of_change,
+        temp_rate_of_change_status
     FROM gold_readings
     WHERE vibration_mms_status IN ('warning', 'critical')
         OR discharge_temp_f_status IN ('warning', 'critical')
