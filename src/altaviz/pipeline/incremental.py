@@ -491,9 +491,10 @@ class IncrementalRun:
         gold = self.tables.files("gold/readings")
         e.bind_sql("gold_readings", _rows_from(gold, "timestamp", bounds.hourly_from))
         self._merge_step(hourly, bounds.hourly_from, bounds.recent_from)
-        e.bind_sql(
-            "gold_readings", self._around_zone("alert_context", gold, bounds, self.alert_readings_before)
-        )
+        # the alert steps' readings, written once: violations, the alert step and alert_events (the kept
+        # readings' values) each read them
+        around = self._around_zone("alert_context", gold, bounds, self.alert_readings_before)
+        e.bind_parquet("gold_readings", copy_parquet(e.con, around, e.scratch("alert_context")))
         e.bind_parquet("prior_violations", self.old[VIOLATED_PAIRS])
         self._merge_step(violations, bounds.zone_start, bounds.recent_from)
         self._bind_pair_history(bounds.zone_start)
