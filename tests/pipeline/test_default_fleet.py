@@ -184,7 +184,8 @@ def test_time_features(default_run: tuple[Path, PipelineResult]) -> None:
 
 
 def test_gold_readings_hold_what_is_read(default_run: tuple[Path, PipelineResult]) -> None:
-    """Per reading, gold keeps what gold_hourly, metric_series and the dashboard read, nothing more."""
+    """Per reading, gold keeps what gold_hourly, violations, alert_inputs and the dashboard read, nothing
+    more."""
     data_dir, _ = default_run
     (row,) = lake_rows(data_dir, "gold/readings", "compressor_id = 'COMP-001'", order="timestamp DESC")[:1]
     statuses = {f"{m}_status" for m in (*SENSOR_NAMES, "pressure_differential", "temp_rate_of_change")}

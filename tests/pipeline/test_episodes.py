@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from altaviz.config import Settings
+from altaviz.fleet import METRIC_NAMES
 from altaviz.pipeline.engine import COMPRESSOR_ORDER, DuckDBEngine, load_sql
 from altaviz.pipeline.episodes import alert_streaks
 from altaviz.pipeline.flags import SENSORS, append_quality_flags
@@ -19,9 +20,22 @@ from altaviz.pipeline.rolling import append_gold_pass
 from altaviz.pipeline.stages import GOLD_STEPS
 
 REFERENCE = (Path(__file__).parent / "alert_events_reference.sql").read_text()
+# the long form (a row per reading and metric) the alert step and violations.sql read before, which the
+# references read
+SERIES_REFERENCE = (Path(__file__).parent / "metric_series_reference.sql").read_text()
+VIOLATIONS_REFERENCE = (Path(__file__).parent / "violations_reference.sql").read_text()
 FLAGS_REFERENCE = (Path(__file__).parent / "quality_flags_reference.sql").read_text()
-# a metric alarmed high, one alarmed low, one a start crosses (start_transient)
-METRICS = {"vibration_mms": (100.0, "high", 2, 3, False), "gas_flow_mcf": (100.0, "low", 3, 2, True)}
+# every metric: its limit, direction, on-delay, clear count and whether a start crosses it
+METRICS = {
+    "vibration_mms": (100.0, "high", 2, 3, False),
+    "discharge_temp_f": (250.0, "high", 2, 3, False),
+    "discharge_pressure_psi": (1200.0, "high", 3, 2, False),
+    "suction_pressure_psi": (60.0, "low", 2, 2, True),
+    "horsepower_consumption": (900.0, "high", 1, 3, False),
+    "gas_flow_mcf": (100.0, "low", 3, 2, True),
+    "pressure_differential": (1100.0, "high", 2, 1, False),
+    "temp_rate_of_change": (5.0, "high", 2, 3, True),
+}
 COMPRESSORS = tuple(f"C{i}" for i in range(12))
 COLUMNS = "organization, compressor_id, metric, timestamp, value, status, streak_start, opens, clears"
 
@@ -34,87 +48,105 @@ def engine(tmp_path: Path) -> Iterator[DuckDBEngine]:
 
 
 def _bind_inputs(engine: DuckDBEngine, seed: int) -> None:
-    """A random metric_series: values around the limits (episodes open, clear and chatter), random
-    operating states and spikes, two organizations with the same compressor ids, gaps; limits with
-    on-delays and clear counts; some pairs violated before the series."""
+    """Random gold readings: values of all eight metrics around their limits (episodes open, clear and
+    chatter), some missing, random operating states and spikes, two organizations with the same
+    compressor ids, gaps; limits with on-delays and clear counts, some of them a compressor's own; some
+    pairs violated before the readings (violated_before), some in an earlier run (prior_violations)."""
     rng = np.random.default_rng(seed)
     rows = []
     for organization in ("north", "south"):
         for compressor in COMPRESSORS:
             times = np.sort(rng.choice(600, size=int(rng.integers(0, 200)), replace=False))
-            states = rng.choice(["running", "starting", "stopped"], size=len(times), p=[0.7, 0.15, 0.15])
-            for metric, (limit, direction, *_) in METRICS.items():
-                sign = 1 if direction == "high" else -1
-                for t, state in zip(times.tolist(), states.tolist(), strict=True):
-                    if rng.random() < 0.1:
-                        continue  # no value of this metric at this reading
-                    value = float(rng.normal(limit, 8))
-                    status = (
-                        "critical"
+            quiet = set(rng.choice(METRIC_NAMES, size=3, replace=False).tolist())  # never past the limit
+            for t in times.tolist():
+                state = str(rng.choice(["running", "starting", "stopped"], p=[0.7, 0.15, 0.15]))
+                spikes = [f"spike:{m}" for m in SENSORS if rng.random() < 0.05]
+                row: dict[str, object] = {
+                    "organization": organization,
+                    "compressor_id": compressor,
+                    "t": t,
+                    "operating_state": state,
+                    "quality_flags": ",".join(spikes) or None,
+                }
+                for metric, (limit, direction, *_) in METRICS.items():
+                    sign = 1 if direction == "high" else -1
+                    value = None if rng.random() < 0.1 else float(rng.normal(limit, 8))
+                    if value is not None and metric in quiet:
+                        value = limit - sign * (abs(value - limit) + 1)
+                    row[metric] = value
+                    row[f"{metric}_status"] = (
+                        None
+                        if value is None
+                        else "critical"
                         if sign * (value - limit) >= 10
                         else "warning"
                         if sign * (value - limit) >= 0
                         else "normal"
                     )
-                    spike = bool(rng.random() < 0.05)
-                    rows.append(
-                        {
-                            "organization": organization,
-                            "compressor_id": compressor,
-                            "t": t,
-                            "metric": metric,
-                            "value": value,
-                            "status": status,
-                            "suspect": spike,
-                            "operating_state": state,
-                        }
-                    )
-    engine.bind_rows("series_rows", rows)
+                rows.append(row)
+    engine.bind_rows("gold_rows", rows)
     engine.bind_sql(
-        "metric_series",
+        "gold_readings",
         "SELECT * EXCLUDE (t), TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_minutes(t * 10) AS timestamp "
-        "FROM series_rows",
+        "FROM gold_rows",
     )
-    engine.bind_rows(
-        "compressor_thresholds",
-        [
-            {
-                "organization": o,
-                "compressor_id": c,
-                "metric": m,
-                "direction": direction,
-                "warning": limit,
-                "critical": limit + 10,
-                "on_delay": on_delay,
-                "clear_count": clear_count,
-                "start_transient": transient,
-            }
-            for o in ("north", "south")
-            for c in COMPRESSORS
-            for m, (limit, direction, on_delay, clear_count, transient) in METRICS.items()
-        ],
-    )
+    limits = []
+    for o in ("north", "south"):
+        for c in COMPRESSORS:
+            own = rng.random() < 0.3  # the compressor's own on-delay and clear count
+            for m, (limit, direction, on_delay, clear_count, transient) in METRICS.items():
+                limits.append(
+                    {
+                        "organization": o,
+                        "compressor_id": c,
+                        "metric": m,
+                        "direction": direction,
+                        "warning": limit,
+                        "critical": limit + 10 if direction == "high" else limit - 10,
+                        "on_delay": int(rng.integers(1, 5)) if own else on_delay,
+                        "clear_count": int(rng.integers(1, 5)) if own else clear_count,
+                        "start_transient": transient,
+                    }
+                )
+    engine.bind_rows("compressor_thresholds", limits)
     engine.bind_rows("params", [{"deadband_ratio": 0.05}])
-    engine.bind_rows(
-        "violated_before", [{"organization": "south", "compressor_id": "C2", "metric": "vibration_mms"}]
-    )
+    before = [
+        {"organization": "south", "compressor_id": "C2", "metric": "vibration_mms"},
+        {"organization": "north", "compressor_id": "C3", "metric": "gas_flow_mcf"},
+    ]
+    engine.bind_rows("violated_before", before)
+    prior = {"organization": "north", "compressor_id": "C4", "metric": "discharge_temp_f"}
+    engine.bind_rows("prior_violations", [*before, prior])
+    # the long form the references read: a row per reading and metric of the pairs with a violation
+    engine.bind_sql("metric_series", SERIES_REFERENCE)
 
 
 @pytest.mark.parametrize("seed", range(8))
-@pytest.mark.parametrize("by_metric", [False, True], ids=["time order", "series order"])
-def test_alert_events_equal_the_window_functions(engine: DuckDBEngine, seed: int, by_metric: bool) -> None:
-    """The step reading each compressor's readings in time order (it orders the series itself) or, as
-    the pipeline hands them (stages.GOLD_STEPS), series by series."""
+def test_alert_events_equal_the_window_functions(engine: DuckDBEngine, seed: int) -> None:
+    """The step over each compressor's gold readings in time order, the eight metrics side by side,
+    against the window functions over the long form (a row per reading and metric of the pairs with a
+    violation, as metric_series.sql wrote it before the step took the wide rows)."""
     _bind_inputs(engine, seed)
     expected = engine.rows(f"SELECT {COLUMNS} FROM ({REFERENCE}) ORDER BY ALL")
     engine.bind_sql("alert_inputs", load_sql("alert_inputs"))
     (step,) = [s for s in GOLD_STEPS if s.name == "alert_streaks"]
-    order = step.order if by_metric else COMPRESSOR_ORDER
-    assert by_metric == ("metric" in order)
-    engine.map_compressors("alert_streaks", "alert_inputs", alert_streaks, order)
+    assert step.order == COMPRESSOR_ORDER
+    engine.map_compressors("alert_streaks", "alert_inputs", alert_streaks, step.order)
     actual = engine.rows(f"SELECT {COLUMNS} FROM ({load_sql('alert_events')}) ORDER BY ALL")
     assert actual == expected
     assert any(row[7] for row in expected)  # episodes opened (and the trip rule had readings to judge)
+    assert any(row[8] for row in expected)  # and cleared
+    assert {row[2] for row in expected} == set(METRIC_NAMES)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_violations_equal_those_of_the_long_form(engine: DuckDBEngine, seed: int) -> None:
+    """violations.sql reads gold's readings directly: the same rows as from the long form."""
+    _bind_inputs(engine, seed)
+    expected = engine.rows(f"SELECT * FROM ({VIOLATIONS_REFERENCE}) ORDER BY ALL")
+    actual = engine.rows(f"SELECT * FROM ({load_sql('violations')}) ORDER BY ALL")
+    assert actual == expected
+    assert len(expected) > 100
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -206,7 +238,9 @@ import sys
 import numpy as np
 from pathlib import Path
 from altaviz.config import Settings
+from altaviz.fleet import METRIC_NAMES
 from altaviz.pipeline.engine import DuckDBEngine
+from altaviz.fleet import METRIC_NAMES, SENSOR_NAMES
 from altaviz.pipeline.episodes import alert_streaks
 from altaviz.pipeline.flags import append_quality_flags
 from altaviz.pipeline.rolling import append_gold_pass
@@ -218,11 +252,15 @@ readings = engine.con.sql(
     "CASE WHEN i % 7 = 0 THEN NULL ELSE i * 1.0 END AS vibration_mms, 1.0 AS discharge_temp_f, "
     "2.0 AS suction_pressure_psi, 3.0 AS discharge_pressure_psi, 4.0 AS horsepower_consumption, "
     "5.0 AS gas_flow_mcf, 0.5 AS spike_ratio, "
-    "CASE WHEN i % 5 = 0 THEN NULL ELSE i % 4 = 0 END AS is_stopped, "
-    "'vibration_mms' AS metric, 1.0 AS value, 'warning' AS status, CAST(i % 3 AS INTEGER) AS state, "
-    "i % 4 = 0 AS stopped, FALSE AS start_transient, CAST(2 AS BIGINT) AS open_readings, "
-    "CAST(3 AS BIGINT) AS clear_readings, FALSE AS violated_before "
-    "FROM range(300) t(i) ORDER BY compressor_id, timestamp"
+    "CASE WHEN i % 5 = 0 THEN NULL ELSE i % 4 = 0 END AS is_stopped, i % 4 = 0 AS stopped, "
+    + ", ".join(
+        ("" if m in SENSOR_NAMES else f"1.0 AS {m}, ")  # the sensors' values are above
+        + f"'warning' AS {m}_status, CAST(i % 3 AS INTEGER) AS {m}_state, "
+        f"CAST(2 AS SMALLINT) AS {m}_open, CAST(3 AS SMALLINT) AS {m}_clear, FALSE AS {m}_transient, "
+        f"FALSE AS {m}_before"
+        for m in METRIC_NAMES
+    )
+    + " FROM range(300) t(i) ORDER BY compressor_id, timestamp"
 ).to_arrow_table()
 append_quality_flags(readings)
 append_gold_pass(readings, 3)

@@ -485,17 +485,17 @@ class IncrementalRun:
         context = max(RATE_CONTEXT, settle)
         e.bind_sql("silver_readings", _rows_from(silver, "timestamp", bounds.zone_start - context))
         e.bind_sql("evaluation", f"SELECT {_literal(bounds.zone_start)} AS evaluate_from")
-        rated, readings, hourly, series, violations, streaks, events, alerts = GOLD_STEPS
+        rated, readings, hourly, violations, streaks, events, alerts = GOLD_STEPS
         run_step(e, rated, None)
         self._merge_step(readings, bounds.zone_start, bounds.recent_from)
         gold = self.tables.files("gold/readings")
         e.bind_sql("gold_readings", _rows_from(gold, "timestamp", bounds.hourly_from))
         self._merge_step(hourly, bounds.hourly_from, bounds.recent_from)
-        e.bind_sql(
-            "gold_readings", self._around_zone("alert_context", gold, bounds, self.alert_readings_before)
-        )
+        # the alert steps' readings, written once: violations, the alert step and alert_events (the kept
+        # readings' values) each read them
+        around = self._around_zone("alert_context", gold, bounds, self.alert_readings_before)
+        e.bind_parquet("gold_readings", copy_parquet(e.con, around, e.scratch("alert_context")))
         e.bind_parquet("prior_violations", self.old[VIOLATED_PAIRS])
-        self._step(series)
         self._merge_step(violations, bounds.zone_start, bounds.recent_from)
         self._bind_pair_history(bounds.zone_start)
         e.bind_sql(

@@ -809,7 +809,6 @@ class _Run:
                 if slug in tables.organizations and s.first_reading and s.last_reading
             }
             engine.bind_rows("batch_span", batch_span_rows(spans))
-        engine.bind_sql("prior_violations", EMPTY_VIOLATIONS)
         engine.bind_sql("violated_before", EMPTY_VIOLATIONS)
         engine.bind_sql("evaluation", EVERY_READING)
         if silver is None:

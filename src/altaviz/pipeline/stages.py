@@ -48,7 +48,7 @@ class Step:
     vocabulary: Vocabulary | None = None
 
 
-# The values of gold's text columns of fixed values (gold_readings.sql, metric_series.sql)
+# The values of gold's text columns of fixed values (gold_readings.sql, violations.sql)
 STATUSES = ("normal", "warning", "critical")
 OPERATING_STATES = ("running", "starting", "stopped")
 SERIES_VOCABULARY = {"metric": METRIC_NAMES, "operating_state": OPERATING_STATES}
@@ -79,20 +79,11 @@ GOLD_STEPS = (
         vocabulary={"operating_state": OPERATING_STATES} | {f"{m}_status": STATUSES for m in METRIC_NAMES},
     ),
     Step("gold_hourly", "gold/hourly", "agg_timestamp"),
-    # Written, not a view: the sort feeding the alert step costs about twice as much over the view (a
-    # union of eight filters of gold_readings) as over the written rows, which outweighs the write.
-    Step("metric_series", vocabulary=SERIES_VOCABULARY | {"status": STATUSES}),
     Step("violations", "gold/violations", "timestamp", vocabulary=SERIES_VOCABULARY | {"severity": STATUSES}),
     # Every reading that decides an alert episode; kept so a later run can continue the episodes. The
-    # streaks of each compressor's series are counted in one pass per compressor (episodes.py).
-    # Each series (compressor and metric) in time order, as the step counts them.
-    Step(
-        "alert_streaks",
-        per_compressor=alert_streaks,
-        source="alert_inputs",
-        source_view=True,
-        order=("organization", "compressor_id", "metric", "timestamp"),
-    ),
+    # streaks of each compressor's series are counted in one pass per compressor (episodes.py), over
+    # its gold readings in time order with the eight metrics side by side (alert_inputs.sql).
+    Step("alert_streaks", per_compressor=alert_streaks, source="alert_inputs", source_view=True),
     Step(
         "alert_events",
         "gold/alert_events",

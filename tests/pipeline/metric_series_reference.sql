@@ -1,3 +1,6 @@
+-- metric_series.sql as it stood before the alert step and violations.sql read gold's readings directly
+-- (the eight metrics side by side, alert_inputs.sql): the long form the references
+-- (alert_events_reference.sql, violations_reference.sql) read in tests/pipeline/test_episodes.py.
 -- Long form (compressor, timestamp, metric, value, status, suspect, operating_state) of every metric
 -- that has at least one violation on that compressor: the input of violations and alert episodes. Pairs
 -- that never left normal are left out, which keeps this small on a healthy fleet. `suspect` marks a
