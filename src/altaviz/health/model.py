@@ -122,6 +122,9 @@ DEADBAND_WEIGHT = np.array(
 OPERATING = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 1.0])  # flow and horsepower: the operating point
 ONE_SIDED = np.array([True, True, False, False, False, False])  # vibration, temperature: `one_sided`
 PRIOR_SPAN = np.array([0.0, 0.08, 0.08, 0.05, 0.05, 0.5, 0.7, 0.7])
+# The sensors whose prognosis fits a daily swing growing with the fault (`prognosis_swing`): a fouled
+# cooler's temperature rises most in the afternoon heat.
+DAILY_SWING = np.array([False, True, False, False, False, False])
 # Hours ahead at which projections are evaluated: hourly for three days, then coarser up to 60 days.
 PROGNOSIS_HOURS = np.unique(np.r_[np.arange(1.0, 73.0), np.geomspace(73.0, 1440.0, 120).round()])
 _MASK = np.zeros((6, FEATURES), dtype=bool)
@@ -192,6 +195,16 @@ class HealthConfig:
     trend_anomaly_score: float = 8.0  # a sensor trending to its limit this far off normal (0: off) ...
     trend_anomaly_hours: int = 6  # ... for this many judged hours in a row is an anomaly too
     one_sided: bool = True  # vibration and temperature judged on their limit's side only
+    # The power shape (`prognosis="power"`, item 7 of the README's model): onsets from this many
+    # windows before the window's start (a wear begun before it bends as much as it has grown) ...
+    prognosis_onsets_before: float = 1.0
+    # ... a temperature's daily swing that grows with the fault, v = b + h·(a + c·sin + d·cos),
+    # projected at its daily peak (a fouling's afternoons), its amplitude shrunk by max(0, 1 − q/χ²)
+    # (χ² its own significance: noise alone fits a swing too); this is q, 0 fits no swing ...
+    prognosis_swing: float = 4.0
+    # ... and the central projection: "weighted" (the median crossing of the fits the residuals cannot
+    # tell apart, each weighted by its likelihood) or "best" (the best fit's, until session 8).
+    prognosis_central: str = "weighted"
 
     @property
     def ewma_lambda(self) -> float:
@@ -1160,12 +1173,10 @@ def _prognosis(
 
     A trend exists when a least-squares line through the recent values at the reference operating
     point rises towards the limit with a slope t-statistic of `trend_t`. Its shape (`prognosis`):
-    "power" (the default) — wear that starts at some hour and grows as a power of the time since,
-    v = b + a·(t − t0)^k, fitted for onsets t0 across the window and exponents 1–3 (linear in b and
-    a for each): the best fit gives the central crossing, and every fit the residuals cannot tell
-    from it (its extra squared error within the 80 % χ² bound for two parameters) spans the range,
-    each with its ± 1.28 standard-error band; "parabola" — a parabola when its curvature towards
-    the limit is significant (`curve_t`), else the line, the range spanning both; "line".
+    "power" (the default) is `_power_prognoses`'s, for all pairs at once; this one projects the pairs
+    it cannot fit (no fit growing towards the limit) and the other shapes: "parabola" — a parabola
+    when its curvature towards the limit is significant (`curve_t`), else the line, the range
+    spanning both; "line".
 
     NaN where no crossing is projected within PROGNOSIS_HOURS, and for a limit the metric is already
     beyond (the threshold alert covers a crossed limit: a projection "in 0 h" says nothing); the
@@ -1186,20 +1197,19 @@ def _prognosis(
     horizon = PROGNOSIS_HOURS / config.trend_hours
     # the central curve's value now, and every curve's projected mean over the horizon and 1.28
     # standard errors of it (curves, horizon), the central one first
-    curves = _power_curves(t, v, side, horizon) if config.prognosis == "power" else None
-    if curves is None:
-        fits = [line]
-        parabola = _least_squares(design, v) if config.prognosis != "line" else None
-        if parabola is not None and side * parabola[0][2] > 0:
-            curved = side * parabola[0][2] >= config.curve_t * math.sqrt(parabola[1][2, 2])
-            fits = [parabola, line] if curved else [line, parabola]
-        g = np.stack([np.ones_like(horizon), horizon, horizon**2], axis=1)
-        means, bands = [], []
-        for coef, cov in fits:
-            gk = g[:, : len(coef)]
-            bands.append(1.2816 * np.sqrt(np.einsum("ni,ij,nj->n", gk, cov, gk)))
-            means.append(gk @ coef)
-        curves = (float(fits[0][0][0]), np.array(means), np.array(bands))
+    # (the power shape is `_power_prognoses`'s: a pair it could not fit comes here for the parabola)
+    fits = [line]
+    parabola = _least_squares(design, v) if config.prognosis != "line" else None
+    if parabola is not None and side * parabola[0][2] > 0:
+        curved = side * parabola[0][2] >= config.curve_t * math.sqrt(parabola[1][2, 2])
+        fits = [parabola, line] if curved else [line, parabola]
+    g = np.stack([np.ones_like(horizon), horizon, horizon**2], axis=1)
+    means, bands = [], []
+    for coef, cov in fits:
+        gk = g[:, : len(coef)]
+        bands.append(1.2816 * np.sqrt(np.einsum("ni,ij,nj->n", gk, cov, gk)))
+        means.append(gk @ coef)
+    curves = (float(fits[0][0][0]), np.array(means), np.array(bands))
     out = np.full(6, np.nan)
     for base, limit in ((0, warning), (3, critical)):
         if np.isnan(limit):
@@ -1233,7 +1243,16 @@ def _power_prognoses(
 ) -> tuple[Floats, Bools, Bools]:
     """`_prognosis` with the "power" shape for many (compressor, sensor) pairs at once: the hours
     (pairs, 6), whether each has a trend, and whether it was decided here (not where the power fit is
-    unusable: `_prognosis` then falls back to the parabola and line, per pair)."""
+    unusable: `_prognosis` then falls back to the parabola and line, per pair).
+
+    The shape: wear that starts at some hour t0 and grows as a power k of the time since, for the
+    temperature its daily swing growing with it (`prognosis_swing`, `DAILY_SWING`),
+    v = b + h·(a + c·sin + d·cos), h = max(t − t0, 0)^k (v = b + a·h for the other sensors),
+    fitted for 10 onsets (`prognosis_onsets_before` windows before the window to 80 % across it) and
+    exponents 1–3, linear in (b, a, c, d) for each; projected at the swing's daily peak towards the
+    limit. Every fit the residuals cannot tell from the best (its extra squared error within the 80 %
+    χ² bound for two parameters) spans the 80 % range, each with its ± 1.28 standard-error band; the
+    central crossing is their median weighted by each fit's likelihood (`prognosis_central`)."""
     pairs = len(cs)
     size = config.trend_hours
     out = np.full((pairs, 6), np.nan)
@@ -1245,7 +1264,8 @@ def _power_prognoses(
     count = np.maximum(n, 3).astype(np.float64)
     ref = state.ref[cs, sensors]
     w = seen.astype(np.float64)
-    t = np.where(seen, (state.trend_hours[cs[:, None], rows] - hour) / size, 0.0)  # in windows
+    hours = state.trend_hours[cs[:, None], rows]
+    t = np.where(seen, (hours - hour) / size, 0.0)  # in windows
     v = np.where(seen, ref[:, None] * (1 + np.where(seen, values, 0.0)), 0.0)
     warning, critical, side = limits
     # The line: its slope's t-statistic towards the limit decides whether there is a trend.
@@ -1259,28 +1279,40 @@ def _power_prognoses(
         sigma2_line = (residual**2).sum(axis=1) / (count - 2)
         line_se = np.sqrt(inverse[:, 1, 1] * sigma2_line)
     trend = enough & conditioned & (sigma2_line > 0) & ~(side * coef[:, 1] < config.trend_t * line_se)
-    # The shape: v = b + a·max(t − t0, 0)^k for onsets t0 across the window's first 80 %.
+    # The shape: v = b + h·(a + c·sin + d·cos), h = max(t − t0, 0)^k, for onsets t0 from
+    # `prognosis_onsets_before` windows before the window's start to 80 % across it (linear in its
+    # parameters for each onset and exponent; without `prognosis_swing`, v = b + a·h).
     first = np.argmax(seen, axis=1)
     last = size - 1 - np.argmax(seen[:, ::-1], axis=1)
     t0, t1 = t[np.arange(pairs), first], t[np.arange(pairs), last]
-    onsets = t0[:, None] + np.linspace(0.0, 1.0, POWER_ONSETS)[None, :] * (0.8 * (t1 - t0))[:, None]
+    across = np.linspace(-config.prognosis_onsets_before, 0.8, POWER_ONSETS)
+    onsets = t0[:, None] + across[None, :] * (t1 - t0)[:, None]
     lag = np.clip(t[:, None, :] - onsets[:, :, None], 0, None)  # (pairs, onsets, n)
     h = lag[:, None, :, :] ** POWER_EXPONENTS[None, :, None, None]  # (pairs, exponents, onsets, n)
-    wide = w[:, None, None, :]
-    h_mean = (h * wide).sum(axis=3) / count[:, None, None]
-    hc = (h - h_mean[..., None]) * wide
-    sxx = (hc * hc).sum(axis=3)
+    h = h * w[:, None, None, :]
+    columns = [np.broadcast_to(w[:, None, None, :], h.shape), h]
+    swinging = np.zeros(pairs, dtype=bool)
+    if config.prognosis_swing > 0:
+        swinging = DAILY_SWING[sensors]
+        angle = 2 * math.pi * (hours % 24) / 24 * swinging[:, None]  # the others' columns are 0
+        columns += [h * np.sin(angle)[:, None, None, :], h * np.cos(angle)[:, None, None, :]]
+    design = np.stack(columns, axis=-1)  # (pairs, exponents, onsets, n, parameters), 0 where unseen
+    p = design.shape[-1]
     v_mean = sv / count
     vc = np.where(seen, v - v_mean[:, None], 0.0)
-    sxy = (hc * vc[:, None, None, :]).sum(axis=3)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slope = sxy / sxx
-        sse = (vc * vc).sum(axis=1)[:, None, None] - slope * sxy
-    usable = (sxx > 1e-12) & (side[:, None, None] * slope > 0)
-    sse = np.where(usable, np.maximum(sse, 0.0), np.inf).reshape(pairs, -1)
+    xtx = np.einsum("peonq,peonr->peoqr", design, design)
+    if p > 2:  # a sensor without the swing: its (zero) columns' coefficients solve to 0
+        xtx[~swinging, ..., 2, 2] = xtx[~swinging, ..., 3, 3] = 1.0
+    with np.errstate(all="ignore"):
+        solvable = np.linalg.cond(xtx) <= 1e12
+        inverse = np.linalg.inv(np.where(solvable[..., None, None], xtx, np.eye(p)))
+        fit = np.einsum("peoqr,peor->peoq", inverse, np.einsum("peonq,pn->peoq", design, vc))
+        sse = ((vc[:, None, None, :] - np.einsum("peonq,peoq->peon", design, fit)) ** 2).sum(axis=3)
+    usable = solvable & (side[:, None, None] * fit[..., 1] > 0)
+    sse = np.where(usable, sse, np.inf).reshape(pairs, -1)
     best = np.argmin(sse, axis=1)
     best_sse = sse[np.arange(pairs), best]
-    sigma2 = best_sse / (count - 2)
+    sigma2 = best_sse / (count - 2 - 2 * swinging)
     decided = ~trend | (usable.reshape(pairs, -1).any(axis=1) & (sigma2 > 0))
     live = np.flatnonzero(trend & decided)
     if not len(live):
@@ -1292,15 +1324,40 @@ def _power_prognoses(
     start = onsets[pair, curve % POWER_ONSETS]
     ahead = np.r_[0.0, PROGNOSIS_HOURS / size]
     future = (ahead[None, :] - start[:, None]) ** exponent[:, None]
-    centred = future - h_mean.reshape(pairs, -1)[pair, curve][:, None]
-    mean = v_mean[pair][:, None] + slope.reshape(pairs, -1)[pair, curve][:, None] * centred
-    with np.errstate(divide="ignore", invalid="ignore"):
-        spread = 1 / count[pair][:, None] + centred**2 / sxx.reshape(pairs, -1)[pair, curve][:, None]
-        band = 1.2816 * np.sqrt(sigma2[pair][:, None] * spread)
-    is_best = curve == best[pair]
-    now = np.full(pairs, np.nan)
-    now[pair[is_best]] = mean[is_best, 0]
+    coef = fit.reshape(pairs, -1, p)[pair, curve]
+    cov = inverse.reshape(pairs, -1, p, p)[pair, curve]
+    # Projected at the swing's daily peak towards the limit (the hour a threshold alert sees first):
+    # its growth a + |(c, d)|, and the standard error of b + h·(a + c·sin φ + d·cos φ) at that phase.
+    gradient = np.zeros((len(pair), p))
+    gradient[:, 1] = 1.0
+    if p > 2:
+        amplitude = np.hypot(coef[:, 2], coef[:, 3])
+        swing = coef[:, 2:]
+        with np.errstate(all="ignore"):
+            significance = np.einsum("cq,cq->c", swing, np.linalg.solve(cov[:, 2:, 2:], swing[..., None])[..., 0])
+            shrunk = np.maximum(0.0, 1 - config.prognosis_swing * sigma2[pair] / significance)
+            unit = side[pair][:, None] * swing / amplitude[:, None]
+            gradient[:, 2:] = np.nan_to_num(unit * shrunk[:, None]) * swinging[pair][:, None]
+    growth = (coef * gradient).sum(axis=1)
+    mean = v_mean[pair][:, None] + coef[:, :1] + growth[:, None] * future
+    with np.errstate(all="ignore"):
+        spread = (
+            cov[:, 0, 0][:, None]
+            + 2 * future * np.einsum("cq,cq->c", cov[:, 0, :], gradient)[:, None]
+            + future**2 * np.einsum("cq,cqr,cr->c", gradient, cov, gradient)[:, None]
+        )
+        band = 1.2816 * np.sqrt(sigma2[pair][:, None] * np.maximum(spread, 0.0))
     firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # each live pair's first row
+    sizes = np.diff(np.r_[firsts, len(owner)])
+    is_best = curve == best[pair]
+    if config.prognosis_central == "weighted":
+        with np.errstate(all="ignore"):
+            weight = np.exp(-(sse[pair, curve] - best_sse[pair]) / (2 * sigma2[pair]))
+    else:
+        weight = is_best.astype(np.float64)
+    total = np.add.reduceat(weight, firsts)
+    now = np.full(pairs, np.nan)
+    now[live] = np.add.reduceat(weight * mean[:, 0], firsts) / total
     sides = side[pair][:, None]
     for base, limit in ((0, warning), (3, critical)):
         target = limit - ref * shifts
@@ -1309,52 +1366,30 @@ def _power_prognoses(
         reach = _first(sides * gap >= 0)
         early = _first(sides * (gap + sides * band[:, 1:]) >= 0)
         late = _first(sides * (gap - sides * band[:, 1:]) >= 0)
-        central = np.full(pairs, np.nan)
-        central[pair[is_best]] = reach[is_best]
+        central = _weighted_median(np.where(np.isnan(reach), np.inf, reach), weight, owner, firsts, sizes)
         low = np.minimum.reduceat(np.where(np.isnan(early), np.inf, early), firsts)
         high = np.maximum.reduceat(late, firsts)  # NaN (unbounded) if any is
-        out[live, base] = np.where(open_, central[live], np.nan)
+        out[live, base] = np.where(open_ & np.isfinite(central), central, np.nan)
         out[live, base + 1] = np.where(open_ & np.isfinite(low), low, np.nan)
         out[live, base + 2] = np.where(open_, high, np.nan)
     return out, trend, decided
 
 
+def _weighted_median(values: Floats, weight: Floats, owner: Ints, firsts: Ints, sizes: Ints) -> Floats:
+    """Per group of rows (`owner` ascending, each group starting at `firsts`): the weighted median of
+    `values` (the smallest value with at least half the group's weight at or below it)."""
+    order = np.lexsort((values, owner))
+    ranked, w = values[order], weight[order]
+    cumulative = np.cumsum(w)
+    before = np.repeat(cumulative[firsts] - w[firsts], sizes)
+    total = np.repeat(np.add.reduceat(w, firsts), sizes)
+    reached = cumulative - before >= 0.5 * total * (1 - 1e-12)
+    position = np.where(reached, np.arange(len(values)), len(values))
+    return np.asarray(ranked[np.minimum.reduceat(position, firsts)], dtype=np.float64)
+
+
 POWER_ONSETS = 10  # candidate onsets across the window (in its first 80 %)
 CHI2_2DOF_80 = 3.219  # 80 % quantile of χ² with two degrees of freedom
-
-
-def _power_curves(t: Floats, v: Floats, side: float, horizon: Floats) -> tuple[float, Floats, Floats] | None:
-    """Projections of v = b + a·max(t − t0, 0)^k (t in windows, ≤ 0) for the onsets and exponents the
-    residuals cannot tell apart, best fit first: the best one's value now, and each one's mean and
-    band over the horizon; None when none grows towards the limit."""
-    onsets = np.linspace(t[0], t[0] + 0.8 * (t[-1] - t[0]), POWER_ONSETS)
-    n = len(t)
-    lag = np.clip(t[None, :] - onsets[:, None], 0, None)  # (onsets, n)
-    h = lag[None, :, :] ** POWER_EXPONENTS[:, None, None]  # (exponents, onsets, n)
-    h_mean = h.mean(axis=2, keepdims=True)
-    hc = h - h_mean
-    sxx = (hc * hc).sum(axis=2)
-    vc = v - v.mean()
-    sxy = (hc * vc).sum(axis=2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = sxy / sxx
-        sse = float(vc @ vc) - a * sxy
-    usable = (sxx > 1e-12) & (side * a > 0)
-    if not usable.any():
-        return None
-    sse = np.where(usable, np.maximum(sse, 0.0), np.inf)
-    best = np.unravel_index(int(np.argmin(sse)), sse.shape)
-    sigma2 = float(sse[best]) / (n - 2)
-    if sigma2 <= 0:
-        return None
-    accepted = np.argwhere(sse <= sse[best] + CHI2_2DOF_80 * sigma2)
-    accepted = accepted[np.argsort(sse[accepted[:, 0], accepted[:, 1]], kind="stable")]
-    e, o = accepted[:, 0], accepted[:, 1]
-    future = (np.r_[0.0, horizon][None, :] - onsets[o][:, None]) ** POWER_EXPONENTS[e][:, None]
-    centred = future - h_mean[e, o, 0][:, None]
-    mean = v.mean() + a[e, o][:, None] * centred
-    se = np.sqrt(sigma2 * (1 / n + centred**2 / sxx[e, o][:, None]))
-    return float(mean[0, 0]), mean[:, 1:], 1.2816 * se[:, 1:]
 
 
 def _first(reached: Bools) -> Floats:
