@@ -1289,31 +1289,41 @@ def _power_prognoses(
     onsets = t0[:, None] + across[None, :] * (t1 - t0)[:, None]
     lag = np.clip(t[:, None, :] - onsets[:, :, None], 0, None)  # (pairs, onsets, n)
     h = lag[:, None, :, :] ** POWER_EXPONENTS[None, :, None, None]  # (pairs, exponents, onsets, n)
-    h = h * w[:, None, None, :]
-    columns = [np.broadcast_to(w[:, None, None, :], h.shape), h]
-    swinging = np.zeros(pairs, dtype=bool)
-    if config.prognosis_swing > 0:
-        swinging = DAILY_SWING[sensors]
-        angle = 2 * math.pi * (hours % 24) / 24 * swinging[:, None]  # the others' columns are 0
-        columns += [h * np.sin(angle)[:, None, None, :], h * np.cos(angle)[:, None, None, :]]
-    design = np.stack(columns, axis=-1)  # (pairs, exponents, onsets, n, parameters), 0 where unseen
-    p = design.shape[-1]
+    h = (h * w[:, None, None, :]).reshape(pairs, -1, size)  # (pairs, curves, n), 0 where unseen
     v_mean = sv / count
     vc = np.where(seen, v - v_mean[:, None], 0.0)
-    xtx = np.einsum("peonq,peonr->peoqr", design, design)
-    if p > 2:  # a sensor without the swing: its (zero) columns' coefficients solve to 0
-        xtx[~swinging, ..., 2, 2] = xtx[~swinging, ..., 3, 3] = 1.0
+    swinging = DAILY_SWING[sensors] & (config.prognosis_swing > 0)
+    p = 4 if config.prognosis_swing > 0 else 2
+    angle = 2 * math.pi * (hours % 24) / 24
+    sin = np.where(seen & swinging[:, None], np.sin(angle), 0.0)  # the others' swing columns are 0
+    cos = np.where(seen & swinging[:, None], np.cos(angle), 0.0)
+    # XᵀX and Xᵀv of the columns (1, h, h·sin, h·cos) from sums over the window: Σ 1, Σh·(1, sin,
+    # cos, v, sin·v, cos·v), Σh²·(1, sin, cos, sin², sin·cos, cos²) and a 0 (Σv, centred)
+    sums = np.concatenate(
+        [
+            np.broadcast_to(count[:, None, None], (*h.shape[:2], 1)),
+            h @ np.stack([w, sin, cos, vc, sin * vc, cos * vc], axis=-1),
+            (h * h) @ np.stack([w, sin, cos, sin * sin, sin * cos, cos * cos], axis=-1),
+            np.zeros((*h.shape[:2], 1)),
+        ],
+        axis=-1,
+    )
+    xtx, xty = sums[..., _NORMAL[:p, :p]], sums[..., _NORMAL[4, :p]]
+    if p > 2:
+        xtx[~swinging, :, 2, 2] = xtx[~swinging, :, 3, 3] = 1.0  # their coefficients solve to 0
     with np.errstate(all="ignore"):
-        solvable = np.linalg.cond(xtx) <= 1e12
-        inverse = np.linalg.inv(np.where(solvable[..., None, None], xtx, np.eye(p)))
-        fit = np.einsum("peoqr,peor->peoq", inverse, np.einsum("peonq,pn->peoq", design, vc))
-        sse = ((vc[:, None, None, :] - np.einsum("peonq,peoq->peon", design, fit)) ** 2).sum(axis=3)
-    usable = solvable & (side[:, None, None] * fit[..., 1] > 0)
-    sse = np.where(usable, sse, np.inf).reshape(pairs, -1)
+        inverse = np.linalg.inv(xtx + 1e-12 * np.eye(p))  # a singular one is left unsolvable below
+        # the 1-norm condition number (an SVD per fit costs more than the fits)
+        norm = np.abs(xtx).sum(axis=-2).max(axis=-1) * np.abs(inverse).sum(axis=-2).max(axis=-1)
+        solvable = np.isfinite(norm) & (norm <= 1e12)
+        fit = (inverse @ xty[..., None])[..., 0]
+        sse = np.maximum((vc * vc).sum(axis=1)[:, None] - (fit * xty).sum(axis=-1), 0.0)
+    usable = solvable & (side[:, None] * fit[..., 1] > 0)
+    sse = np.where(usable, sse, np.inf)
     best = np.argmin(sse, axis=1)
     best_sse = sse[np.arange(pairs), best]
     sigma2 = best_sse / (count - 2 - 2 * swinging)
-    decided = ~trend | (usable.reshape(pairs, -1).any(axis=1) & (sigma2 > 0))
+    decided = ~trend | (usable.any(axis=1) & (sigma2 > 0))
     live = np.flatnonzero(trend & decided)
     if not len(live):
         return out, trend, decided
@@ -1324,8 +1334,8 @@ def _power_prognoses(
     start = onsets[pair, curve % POWER_ONSETS]
     ahead = np.r_[0.0, PROGNOSIS_HOURS / size]
     future = (ahead[None, :] - start[:, None]) ** exponent[:, None]
-    coef = fit.reshape(pairs, -1, p)[pair, curve]
-    cov = inverse.reshape(pairs, -1, p, p)[pair, curve]
+    coef = fit[pair, curve]
+    cov = inverse[pair, curve]
     # Projected at the swing's daily peak towards the limit (the hour a threshold alert sees first):
     # its growth a + |(c, d)|, and the standard error of b + h·(a + c·sin φ + d·cos φ) at that phase.
     gradient = np.zeros((len(pair), p))
@@ -1334,21 +1344,22 @@ def _power_prognoses(
         amplitude = np.hypot(coef[:, 2], coef[:, 3])
         swing = coef[:, 2:]
         with np.errstate(all="ignore"):
-            significance = np.einsum("cq,cq->c", swing, np.linalg.solve(cov[:, 2:, 2:], swing[..., None])[..., 0])
+            # (c, d)·cov⁻¹·(c, d) with cov the 2 × 2 block of (XᵀX)⁻¹
+            s11, s12, s22 = cov[:, 2, 2], cov[:, 2, 3], cov[:, 3, 3]
+            c, d = swing[:, 0], swing[:, 1]
+            significance = (s22 * c * c - 2 * s12 * c * d + s11 * d * d) / (s11 * s22 - s12 * s12)
             shrunk = np.maximum(0.0, 1 - config.prognosis_swing * sigma2[pair] / significance)
             unit = side[pair][:, None] * swing / amplitude[:, None]
             gradient[:, 2:] = np.nan_to_num(unit * shrunk[:, None]) * swinging[pair][:, None]
     growth = (coef * gradient).sum(axis=1)
     mean = v_mean[pair][:, None] + coef[:, :1] + growth[:, None] * future
     with np.errstate(all="ignore"):
-        spread = (
-            cov[:, 0, 0][:, None]
-            + 2 * future * np.einsum("cq,cq->c", cov[:, 0, :], gradient)[:, None]
-            + future**2 * np.einsum("cq,cqr,cr->c", gradient, cov, gradient)[:, None]
-        )
+        # the variance of b + g·h over the horizon, (XᵀX)⁻¹ (1, g)·(1, g) in powers of h
+        linear = 2 * np.einsum("cq,cq->c", cov[:, 0, :], gradient)[:, None]
+        square = np.einsum("cq,cqr,cr->c", gradient, cov, gradient)[:, None]
+        spread = (square * future[:, 1:] + linear) * future[:, 1:] + cov[:, 0, 0][:, None]
         band = 1.2816 * np.sqrt(sigma2[pair][:, None] * np.maximum(spread, 0.0))
     firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # each live pair's first row
-    sizes = np.diff(np.r_[firsts, len(owner)])
     is_best = curve == best[pair]
     if config.prognosis_central == "weighted":
         with np.errstate(all="ignore"):
@@ -1358,15 +1369,17 @@ def _power_prognoses(
     total = np.add.reduceat(weight, firsts)
     now = np.full(pairs, np.nan)
     now[live] = np.add.reduceat(weight * mean[:, 0], firsts) / total
-    sides = side[pair][:, None]
+    towards = side[pair][:, None] * mean[:, 1:]  # the curves towards the limit's side
+    half = 0.5 * (1 - 1e-12) * total[:, None]
     for base, limit in ((0, warning), (3, critical)):
         target = limit - ref * shifts
         open_ = ~np.isnan(limit[live]) & ~(side[live] * (now[live] - target[live]) >= 0)
-        gap = mean[:, 1:] - target[pair][:, None]
-        reach = _first(sides * gap >= 0)
-        early = _first(sides * (gap + sides * band[:, 1:]) >= 0)
-        late = _first(sides * (gap - sides * band[:, 1:]) >= 0)
-        central = _weighted_median(np.where(np.isnan(reach), np.inf, reach), weight, owner, firsts, sizes)
+        gap = towards - (side * target)[pair][:, None]
+        early = _first(gap >= -band)
+        late = _first(gap >= band)
+        # the weighted median of the curves' crossings: the first horizon by which half the weight
+        # has crossed (each curve grows towards the limit, so once crossed it stays)
+        central = _first(np.add.reduceat(weight[:, None] * (gap >= 0), firsts) >= half)
         low = np.minimum.reduceat(np.where(np.isnan(early), np.inf, early), firsts)
         high = np.maximum.reduceat(late, firsts)  # NaN (unbounded) if any is
         out[live, base] = np.where(open_ & np.isfinite(central), central, np.nan)
@@ -1375,27 +1388,17 @@ def _power_prognoses(
     return out, trend, decided
 
 
-def _weighted_median(values: Floats, weight: Floats, owner: Ints, firsts: Ints, sizes: Ints) -> Floats:
-    """Per group of rows (`owner` ascending, each group starting at `firsts`): the weighted median of
-    `values` (the smallest value with at least half the group's weight at or below it)."""
-    order = np.lexsort((values, owner))
-    ranked, w = values[order], weight[order]
-    cumulative = np.cumsum(w)
-    before = np.repeat(cumulative[firsts] - w[firsts], sizes)
-    total = np.repeat(np.add.reduceat(w, firsts), sizes)
-    reached = cumulative - before >= 0.5 * total * (1 - 1e-12)
-    position = np.where(reached, np.arange(len(values)), len(values))
-    return np.asarray(ranked[np.minimum.reduceat(position, firsts)], dtype=np.float64)
-
-
-POWER_ONSETS = 10  # candidate onsets across the window (in its first 80 %)
+# Where `_power_prognoses`'s sums go in XᵀX (rows 0–3) and Xᵀv (row 4) of the columns (1, h, h·sin, h·cos)
+_NORMAL = np.array([[0, 1, 2, 3], [1, 7, 8, 9], [2, 8, 10, 11], [3, 9, 11, 12], [13, 4, 5, 6]])
+POWER_ONSETS = 10  # candidate onsets (`prognosis_onsets_before` windows before the window to 80 % across it)
 CHI2_2DOF_80 = 3.219  # 80 % quantile of χ² with two degrees of freedom
 
 
 def _first(reached: Bools) -> Floats:
     """Per curve (curves, horizon): the first horizon (hours) where it has reached its limit, NaN if
     none within PROGNOSIS_HOURS."""
-    return np.where(reached.any(axis=1), PROGNOSIS_HOURS[np.argmax(reached, axis=1)], np.nan)
+    at = np.argmax(reached, axis=1)
+    return np.where(reached[np.arange(len(at)), at], PROGNOSIS_HOURS[at], np.nan)
 
 
 def _least_squares(design: Floats, v: Floats) -> tuple[Floats, Floats] | None:
