@@ -1312,11 +1312,11 @@ def _power_prognoses(
     if p > 2:
         xtx[~swinging, :, 2, 2] = xtx[~swinging, :, 3, 3] = 1.0  # their coefficients solve to 0
     with np.errstate(all="ignore"):
-        inverse = np.linalg.inv(xtx + 1e-12 * np.eye(p))  # a singular one is left unsolvable below
+        unscaled = np.linalg.inv(xtx + 1e-12 * np.eye(p))  # (XᵀX)⁻¹; a singular one is unsolvable below
         # the 1-norm condition number (an SVD per fit costs more than the fits)
-        norm = np.abs(xtx).sum(axis=-2).max(axis=-1) * np.abs(inverse).sum(axis=-2).max(axis=-1)
+        norm = np.abs(xtx).sum(axis=-2).max(axis=-1) * np.abs(unscaled).sum(axis=-2).max(axis=-1)
         solvable = np.isfinite(norm) & (norm <= 1e12)
-        fit = (inverse @ xty[..., None])[..., 0]
+        fit = (unscaled @ xty[..., None])[..., 0]
         sse = np.maximum((vc * vc).sum(axis=1)[:, None] - (fit * xty).sum(axis=-1), 0.0)
     usable = solvable & (side[:, None] * fit[..., 1] > 0)
     sse = np.where(usable, sse, np.inf)
@@ -1335,7 +1335,7 @@ def _power_prognoses(
     ahead = np.r_[0.0, PROGNOSIS_HOURS / size]
     future = (ahead[None, :] - start[:, None]) ** exponent[:, None]
     coef = fit[pair, curve]
-    cov = inverse[pair, curve]
+    cov = unscaled[pair, curve]
     # Projected at the swing's daily peak towards the limit (the hour a threshold alert sees first):
     # its growth a + |(c, d)|, and the standard error of b + h·(a + c·sin φ + d·cos φ) at that phase.
     gradient = np.zeros((len(pair), p))
