@@ -200,8 +200,9 @@ class HealthConfig:
     prognosis_onsets_before: float = 1.0
     # ... a temperature's daily swing that grows with the fault, v = b + h·(a + c·sin + d·cos),
     # projected at its daily peak (a fouling's afternoons), its amplitude shrunk by max(0, 1 − q/χ²)
-    # (χ² its own significance: noise alone fits a swing too); this is q, 0 fits no swing ...
-    prognosis_swing: float = 4.0
+    # (χ² its own significance: noise alone fits a swing too); this is q, 0 (the default: measured,
+    # not better at the first warning, README session 8) fits no swing; 4 was the one measured ...
+    prognosis_swing: float = 0.0
     # ... and the central projection: "weighted" (the median crossing of the fits the residuals cannot
     # tell apart, each weighted by its likelihood) or "best" (the best fit's, until session 8).
     prognosis_central: str = "weighted"
