@@ -122,6 +122,9 @@ DEADBAND_WEIGHT = np.array(
 OPERATING = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 1.0])  # flow and horsepower: the operating point
 ONE_SIDED = np.array([True, True, False, False, False, False])  # vibration, temperature: `one_sided`
 PRIOR_SPAN = np.array([0.0, 0.08, 0.08, 0.05, 0.05, 0.5, 0.7, 0.7])
+# The sensors whose prognosis fits a daily swing growing with the fault (`prognosis_swing`): a fouled
+# cooler's temperature rises most in the afternoon heat.
+DAILY_SWING = np.array([False, True, False, False, False, False])
 # Hours ahead at which projections are evaluated: hourly for three days, then coarser up to 60 days.
 PROGNOSIS_HOURS = np.unique(np.r_[np.arange(1.0, 73.0), np.geomspace(73.0, 1440.0, 120).round()])
 _MASK = np.zeros((6, FEATURES), dtype=bool)
@@ -192,6 +195,17 @@ class HealthConfig:
     trend_anomaly_score: float = 8.0  # a sensor trending to its limit this far off normal (0: off) ...
     trend_anomaly_hours: int = 6  # ... for this many judged hours in a row is an anomaly too
     one_sided: bool = True  # vibration and temperature judged on their limit's side only
+    # The power shape (`prognosis="power"`, item 7 of the README's model): onsets from this many
+    # windows before the window's start (a wear begun before it bends as much as it has grown) ...
+    prognosis_onsets_before: float = 1.0
+    # ... a temperature's daily swing that grows with the fault, v = b + h·(a + c·sin + d·cos),
+    # projected at its daily peak (a fouling's afternoons), its amplitude shrunk by max(0, 1 − q/χ²)
+    # (χ² its own significance: noise alone fits a swing too); this is q, 0 (the default: measured,
+    # not better at the first warning, README session 8) fits no swing; 4 was the one measured ...
+    prognosis_swing: float = 0.0
+    # ... and the central projection: "weighted" (the median crossing of the fits the residuals cannot
+    # tell apart, each weighted by its likelihood) or "best" (the best fit's, until session 8).
+    prognosis_central: str = "weighted"
 
     @property
     def ewma_lambda(self) -> float:
@@ -1160,12 +1174,10 @@ def _prognosis(
 
     A trend exists when a least-squares line through the recent values at the reference operating
     point rises towards the limit with a slope t-statistic of `trend_t`. Its shape (`prognosis`):
-    "power" (the default) — wear that starts at some hour and grows as a power of the time since,
-    v = b + a·(t − t0)^k, fitted for onsets t0 across the window and exponents 1–3 (linear in b and
-    a for each): the best fit gives the central crossing, and every fit the residuals cannot tell
-    from it (its extra squared error within the 80 % χ² bound for two parameters) spans the range,
-    each with its ± 1.28 standard-error band; "parabola" — a parabola when its curvature towards
-    the limit is significant (`curve_t`), else the line, the range spanning both; "line".
+    "power" (the default) is `_power_prognoses`'s, for all pairs at once; this one projects the pairs
+    it cannot fit (no fit growing towards the limit) and the other shapes: "parabola" — a parabola
+    when its curvature towards the limit is significant (`curve_t`), else the line, the range
+    spanning both; "line".
 
     NaN where no crossing is projected within PROGNOSIS_HOURS, and for a limit the metric is already
     beyond (the threshold alert covers a crossed limit: a projection "in 0 h" says nothing); the
@@ -1186,20 +1198,19 @@ def _prognosis(
     horizon = PROGNOSIS_HOURS / config.trend_hours
     # the central curve's value now, and every curve's projected mean over the horizon and 1.28
     # standard errors of it (curves, horizon), the central one first
-    curves = _power_curves(t, v, side, horizon) if config.prognosis == "power" else None
-    if curves is None:
-        fits = [line]
-        parabola = _least_squares(design, v) if config.prognosis != "line" else None
-        if parabola is not None and side * parabola[0][2] > 0:
-            curved = side * parabola[0][2] >= config.curve_t * math.sqrt(parabola[1][2, 2])
-            fits = [parabola, line] if curved else [line, parabola]
-        g = np.stack([np.ones_like(horizon), horizon, horizon**2], axis=1)
-        means, bands = [], []
-        for coef, cov in fits:
-            gk = g[:, : len(coef)]
-            bands.append(1.2816 * np.sqrt(np.einsum("ni,ij,nj->n", gk, cov, gk)))
-            means.append(gk @ coef)
-        curves = (float(fits[0][0][0]), np.array(means), np.array(bands))
+    # (the power shape is `_power_prognoses`'s: a pair it could not fit comes here for the parabola)
+    fits = [line]
+    parabola = _least_squares(design, v) if config.prognosis != "line" else None
+    if parabola is not None and side * parabola[0][2] > 0:
+        curved = side * parabola[0][2] >= config.curve_t * math.sqrt(parabola[1][2, 2])
+        fits = [parabola, line] if curved else [line, parabola]
+    g = np.stack([np.ones_like(horizon), horizon, horizon**2], axis=1)
+    means, bands = [], []
+    for coef, cov in fits:
+        gk = g[:, : len(coef)]
+        bands.append(1.2816 * np.sqrt(np.einsum("ni,ij,nj->n", gk, cov, gk)))
+        means.append(gk @ coef)
+    curves = (float(fits[0][0][0]), np.array(means), np.array(bands))
     out = np.full(6, np.nan)
     for base, limit in ((0, warning), (3, critical)):
         if np.isnan(limit):
@@ -1233,7 +1244,16 @@ def _power_prognoses(
 ) -> tuple[Floats, Bools, Bools]:
     """`_prognosis` with the "power" shape for many (compressor, sensor) pairs at once: the hours
     (pairs, 6), whether each has a trend, and whether it was decided here (not where the power fit is
-    unusable: `_prognosis` then falls back to the parabola and line, per pair)."""
+    unusable: `_prognosis` then falls back to the parabola and line, per pair).
+
+    The shape: wear that starts at some hour t0 and grows as a power k of the time since, for the
+    temperature its daily swing growing with it (`prognosis_swing`, `DAILY_SWING`),
+    v = b + h·(a + c·sin + d·cos), h = max(t − t0, 0)^k (v = b + a·h for the other sensors),
+    fitted for 10 onsets (`prognosis_onsets_before` windows before the window to 80 % across it) and
+    exponents 1–3, linear in (b, a, c, d) for each; projected at the swing's daily peak towards the
+    limit. Every fit the residuals cannot tell from the best (its extra squared error within the 80 %
+    χ² bound for two parameters) spans the 80 % range, each with its ± 1.28 standard-error band; the
+    central crossing is their median weighted by each fit's likelihood (`prognosis_central`)."""
     pairs = len(cs)
     size = config.trend_hours
     out = np.full((pairs, 6), np.nan)
@@ -1245,7 +1265,8 @@ def _power_prognoses(
     count = np.maximum(n, 3).astype(np.float64)
     ref = state.ref[cs, sensors]
     w = seen.astype(np.float64)
-    t = np.where(seen, (state.trend_hours[cs[:, None], rows] - hour) / size, 0.0)  # in windows
+    hours = state.trend_hours[cs[:, None], rows]
+    t = np.where(seen, (hours - hour) / size, 0.0)  # in windows
     v = np.where(seen, ref[:, None] * (1 + np.where(seen, values, 0.0)), 0.0)
     warning, critical, side = limits
     # The line: its slope's t-statistic towards the limit decides whether there is a trend.
@@ -1259,29 +1280,51 @@ def _power_prognoses(
         sigma2_line = (residual**2).sum(axis=1) / (count - 2)
         line_se = np.sqrt(inverse[:, 1, 1] * sigma2_line)
     trend = enough & conditioned & (sigma2_line > 0) & ~(side * coef[:, 1] < config.trend_t * line_se)
-    # The shape: v = b + a·max(t − t0, 0)^k for onsets t0 across the window's first 80 %.
+    # The shape: v = b + h·(a + c·sin + d·cos), h = max(t − t0, 0)^k, for onsets t0 from
+    # `prognosis_onsets_before` windows before the window's start to 80 % across it (linear in its
+    # parameters for each onset and exponent; without `prognosis_swing`, v = b + a·h).
     first = np.argmax(seen, axis=1)
     last = size - 1 - np.argmax(seen[:, ::-1], axis=1)
     t0, t1 = t[np.arange(pairs), first], t[np.arange(pairs), last]
-    onsets = t0[:, None] + np.linspace(0.0, 1.0, POWER_ONSETS)[None, :] * (0.8 * (t1 - t0))[:, None]
+    across = np.linspace(-config.prognosis_onsets_before, 0.8, POWER_ONSETS)
+    onsets = t0[:, None] + across[None, :] * (t1 - t0)[:, None]
     lag = np.clip(t[:, None, :] - onsets[:, :, None], 0, None)  # (pairs, onsets, n)
     h = lag[:, None, :, :] ** POWER_EXPONENTS[None, :, None, None]  # (pairs, exponents, onsets, n)
-    wide = w[:, None, None, :]
-    h_mean = (h * wide).sum(axis=3) / count[:, None, None]
-    hc = (h - h_mean[..., None]) * wide
-    sxx = (hc * hc).sum(axis=3)
+    h = (h * w[:, None, None, :]).reshape(pairs, -1, size)  # (pairs, curves, n), 0 where unseen
     v_mean = sv / count
     vc = np.where(seen, v - v_mean[:, None], 0.0)
-    sxy = (hc * vc[:, None, None, :]).sum(axis=3)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        slope = sxy / sxx
-        sse = (vc * vc).sum(axis=1)[:, None, None] - slope * sxy
-    usable = (sxx > 1e-12) & (side[:, None, None] * slope > 0)
-    sse = np.where(usable, np.maximum(sse, 0.0), np.inf).reshape(pairs, -1)
+    swinging = DAILY_SWING[sensors] & (config.prognosis_swing > 0)
+    p = 4 if config.prognosis_swing > 0 else 2
+    angle = 2 * math.pi * (hours % 24) / 24
+    sin = np.where(seen & swinging[:, None], np.sin(angle), 0.0)  # the others' swing columns are 0
+    cos = np.where(seen & swinging[:, None], np.cos(angle), 0.0)
+    # XᵀX and Xᵀv of the columns (1, h, h·sin, h·cos) from sums over the window: Σ 1, Σh·(1, sin,
+    # cos, v, sin·v, cos·v), Σh²·(1, sin, cos, sin², sin·cos, cos²) and a 0 (Σv, centred)
+    sums = np.concatenate(
+        [
+            np.broadcast_to(count[:, None, None], (*h.shape[:2], 1)),
+            h @ np.stack([w, sin, cos, vc, sin * vc, cos * vc], axis=-1),
+            (h * h) @ np.stack([w, sin, cos, sin * sin, sin * cos, cos * cos], axis=-1),
+            np.zeros((*h.shape[:2], 1)),
+        ],
+        axis=-1,
+    )
+    xtx, xty = sums[..., _NORMAL[:p, :p]], sums[..., _NORMAL[4, :p]]
+    if p > 2:
+        xtx[~swinging, :, 2, 2] = xtx[~swinging, :, 3, 3] = 1.0  # their coefficients solve to 0
+    with np.errstate(all="ignore"):
+        unscaled = np.linalg.inv(xtx + 1e-12 * np.eye(p))  # (XᵀX)⁻¹; a singular one is unsolvable below
+        # the 1-norm condition number (an SVD per fit costs more than the fits)
+        norm = np.abs(xtx).sum(axis=-2).max(axis=-1) * np.abs(unscaled).sum(axis=-2).max(axis=-1)
+        solvable = np.isfinite(norm) & (norm <= 1e12)
+        fit = (unscaled @ xty[..., None])[..., 0]
+        sse = np.maximum((vc * vc).sum(axis=1)[:, None] - (fit * xty).sum(axis=-1), 0.0)
+    usable = solvable & (side[:, None] * fit[..., 1] > 0)
+    sse = np.where(usable, sse, np.inf)
     best = np.argmin(sse, axis=1)
     best_sse = sse[np.arange(pairs), best]
-    sigma2 = best_sse / (count - 2)
-    decided = ~trend | (usable.reshape(pairs, -1).any(axis=1) & (sigma2 > 0))
+    sigma2 = best_sse / (count - 2 - 2 * swinging)
+    decided = ~trend | (usable.any(axis=1) & (sigma2 > 0))
     live = np.flatnonzero(trend & decided)
     if not len(live):
         return out, trend, decided
@@ -1292,75 +1335,71 @@ def _power_prognoses(
     start = onsets[pair, curve % POWER_ONSETS]
     ahead = np.r_[0.0, PROGNOSIS_HOURS / size]
     future = (ahead[None, :] - start[:, None]) ** exponent[:, None]
-    centred = future - h_mean.reshape(pairs, -1)[pair, curve][:, None]
-    mean = v_mean[pair][:, None] + slope.reshape(pairs, -1)[pair, curve][:, None] * centred
-    with np.errstate(divide="ignore", invalid="ignore"):
-        spread = 1 / count[pair][:, None] + centred**2 / sxx.reshape(pairs, -1)[pair, curve][:, None]
-        band = 1.2816 * np.sqrt(sigma2[pair][:, None] * spread)
-    is_best = curve == best[pair]
-    now = np.full(pairs, np.nan)
-    now[pair[is_best]] = mean[is_best, 0]
+    coef = fit[pair, curve]
+    cov = unscaled[pair, curve]
+    # Projected at the swing's daily peak towards the limit (the hour a threshold alert sees first):
+    # its growth a + |(c, d)|, and the standard error of b + h·(a + c·sin φ + d·cos φ) at that phase.
+    gradient = np.zeros((len(pair), p))
+    gradient[:, 1] = 1.0
+    if p > 2:
+        amplitude = np.hypot(coef[:, 2], coef[:, 3])
+        swing = coef[:, 2:]
+        with np.errstate(all="ignore"):
+            # (c, d)·cov⁻¹·(c, d) with cov the 2 × 2 block of (XᵀX)⁻¹
+            s11, s12, s22 = cov[:, 2, 2], cov[:, 2, 3], cov[:, 3, 3]
+            c, d = swing[:, 0], swing[:, 1]
+            significance = (s22 * c * c - 2 * s12 * c * d + s11 * d * d) / (s11 * s22 - s12 * s12)
+            shrunk = np.maximum(0.0, 1 - config.prognosis_swing * sigma2[pair] / significance)
+            unit = side[pair][:, None] * swing / amplitude[:, None]
+            gradient[:, 2:] = np.nan_to_num(unit * shrunk[:, None]) * swinging[pair][:, None]
+    growth = (coef * gradient).sum(axis=1)
+    mean = v_mean[pair][:, None] + coef[:, :1] + growth[:, None] * future
+    with np.errstate(all="ignore"):
+        # the variance of b + g·h over the horizon, (XᵀX)⁻¹ (1, g)·(1, g) in powers of h
+        linear = 2 * np.einsum("cq,cq->c", cov[:, 0, :], gradient)[:, None]
+        square = np.einsum("cq,cqr,cr->c", gradient, cov, gradient)[:, None]
+        spread = (square * future[:, 1:] + linear) * future[:, 1:] + cov[:, 0, 0][:, None]
+        band = 1.2816 * np.sqrt(sigma2[pair][:, None] * np.maximum(spread, 0.0))
     firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # each live pair's first row
-    sides = side[pair][:, None]
+    is_best = curve == best[pair]
+    if config.prognosis_central == "weighted":
+        with np.errstate(all="ignore"):
+            weight = np.exp(-(sse[pair, curve] - best_sse[pair]) / (2 * sigma2[pair]))
+    else:
+        weight = is_best.astype(np.float64)
+    total = np.add.reduceat(weight, firsts)
+    now = np.full(pairs, np.nan)
+    now[live] = np.add.reduceat(weight * mean[:, 0], firsts) / total
+    towards = side[pair][:, None] * mean[:, 1:]  # the curves towards the limit's side
+    half = 0.5 * (1 - 1e-12) * total[:, None]
     for base, limit in ((0, warning), (3, critical)):
         target = limit - ref * shifts
         open_ = ~np.isnan(limit[live]) & ~(side[live] * (now[live] - target[live]) >= 0)
-        gap = mean[:, 1:] - target[pair][:, None]
-        reach = _first(sides * gap >= 0)
-        early = _first(sides * (gap + sides * band[:, 1:]) >= 0)
-        late = _first(sides * (gap - sides * band[:, 1:]) >= 0)
-        central = np.full(pairs, np.nan)
-        central[pair[is_best]] = reach[is_best]
+        gap = towards - (side * target)[pair][:, None]
+        early = _first(gap >= -band)
+        late = _first(gap >= band)
+        # the weighted median of the curves' crossings: the first horizon by which half the weight
+        # has crossed (each curve grows towards the limit, so once crossed it stays)
+        central = _first(np.add.reduceat(weight[:, None] * (gap >= 0), firsts) >= half)
         low = np.minimum.reduceat(np.where(np.isnan(early), np.inf, early), firsts)
         high = np.maximum.reduceat(late, firsts)  # NaN (unbounded) if any is
-        out[live, base] = np.where(open_, central[live], np.nan)
+        out[live, base] = np.where(open_ & np.isfinite(central), central, np.nan)
         out[live, base + 1] = np.where(open_ & np.isfinite(low), low, np.nan)
         out[live, base + 2] = np.where(open_, high, np.nan)
     return out, trend, decided
 
 
-POWER_ONSETS = 10  # candidate onsets across the window (in its first 80 %)
+# Where `_power_prognoses`'s sums go in XᵀX (rows 0–3) and Xᵀv (row 4) of the columns (1, h, h·sin, h·cos)
+_NORMAL = np.array([[0, 1, 2, 3], [1, 7, 8, 9], [2, 8, 10, 11], [3, 9, 11, 12], [13, 4, 5, 6]])
+POWER_ONSETS = 10  # candidate onsets (`prognosis_onsets_before` windows before the window to 80 % across it)
 CHI2_2DOF_80 = 3.219  # 80 % quantile of χ² with two degrees of freedom
-
-
-def _power_curves(t: Floats, v: Floats, side: float, horizon: Floats) -> tuple[float, Floats, Floats] | None:
-    """Projections of v = b + a·max(t − t0, 0)^k (t in windows, ≤ 0) for the onsets and exponents the
-    residuals cannot tell apart, best fit first: the best one's value now, and each one's mean and
-    band over the horizon; None when none grows towards the limit."""
-    onsets = np.linspace(t[0], t[0] + 0.8 * (t[-1] - t[0]), POWER_ONSETS)
-    n = len(t)
-    lag = np.clip(t[None, :] - onsets[:, None], 0, None)  # (onsets, n)
-    h = lag[None, :, :] ** POWER_EXPONENTS[:, None, None]  # (exponents, onsets, n)
-    h_mean = h.mean(axis=2, keepdims=True)
-    hc = h - h_mean
-    sxx = (hc * hc).sum(axis=2)
-    vc = v - v.mean()
-    sxy = (hc * vc).sum(axis=2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = sxy / sxx
-        sse = float(vc @ vc) - a * sxy
-    usable = (sxx > 1e-12) & (side * a > 0)
-    if not usable.any():
-        return None
-    sse = np.where(usable, np.maximum(sse, 0.0), np.inf)
-    best = np.unravel_index(int(np.argmin(sse)), sse.shape)
-    sigma2 = float(sse[best]) / (n - 2)
-    if sigma2 <= 0:
-        return None
-    accepted = np.argwhere(sse <= sse[best] + CHI2_2DOF_80 * sigma2)
-    accepted = accepted[np.argsort(sse[accepted[:, 0], accepted[:, 1]], kind="stable")]
-    e, o = accepted[:, 0], accepted[:, 1]
-    future = (np.r_[0.0, horizon][None, :] - onsets[o][:, None]) ** POWER_EXPONENTS[e][:, None]
-    centred = future - h_mean[e, o, 0][:, None]
-    mean = v.mean() + a[e, o][:, None] * centred
-    se = np.sqrt(sigma2 * (1 / n + centred**2 / sxx[e, o][:, None]))
-    return float(mean[0, 0]), mean[:, 1:], 1.2816 * se[:, 1:]
 
 
 def _first(reached: Bools) -> Floats:
     """Per curve (curves, horizon): the first horizon (hours) where it has reached its limit, NaN if
     none within PROGNOSIS_HOURS."""
-    return np.where(reached.any(axis=1), PROGNOSIS_HOURS[np.argmax(reached, axis=1)], np.nan)
+    at = np.argmax(reached, axis=1)
+    return np.where(reached[np.arange(len(at)), at], PROGNOSIS_HOURS[at], np.nan)
 
 
 def _least_squares(design: Floats, v: Floats) -> tuple[Floats, Floats] | None:
