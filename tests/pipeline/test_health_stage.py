@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pytest
 from sqlalchemy import select
 
 from altaviz.accounts.models import Organization
@@ -20,10 +21,13 @@ from altaviz.alerts.models import AlertHistory
 from altaviz.db.session import create_db_engine, session_scope
 from altaviz.health.models import CompressorPrediction
 from altaviz.monitoring.models import CompressorState
+from altaviz.pipeline import engine as engine_module
+from altaviz.pipeline import health
 from altaviz.registry.models import ThresholdOverride
 from tests.pipeline.helpers import (
     ON_HOUR_START,
     assert_equals_a_full_recomputation,
+    copy_landing,
     degrading_fleet,
     lake_rows,
     land_readings,
@@ -278,3 +282,31 @@ def test_a_repair_restarts_the_warm_up_and_a_scheduled_service_does_not(tmp_path
         for c in ("COMP-001", "COMP-002")
     }
     assert statuses == {"COMP-001": {"judged"}, "COMP-002": {"warmup"}}
+
+
+def test_a_full_run_in_worker_processes_writes_the_same_tables(
+    tmp_path: Path, default_landing: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The full run's step over several batches in two worker processes (HealthStage.workers) writes the
+    health tables of the one-process run, value for value (floats compared by their exact repr)."""
+    monkeypatch.setattr(engine_module, "COMPRESSOR_BATCH_ROWS", 2_000)  # the 10 × 7 days: several batches
+    monkeypatch.setattr(health, "COMPRESSOR_BATCH_ROWS", 2_000)
+    pools: list[health.StepPool] = []
+
+    class Recorded(health.StepPool):
+        def close(self) -> None:
+            pools.append(self)
+            super().close()
+
+    monkeypatch.setattr(health, "StepPool", Recorded)
+    monkeypatch.setattr(health.HealthStage, "pool_rows", 0)
+    lakes = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(health.HealthStage, "workers", workers)
+        lakes[workers] = copy_landing(default_landing, tmp_path / f"workers-{workers}")
+        run(settings_for(lakes[workers]), skip_db=True)
+    assert [p.workers for p in pools] == [2]
+    for table, order in {**HEALTH_TABLES, "gold/health_baseline": "1, 2", "gold/health_prior": "1"}.items():
+        one, two = (lake_rows(lakes[w], table, order=order) for w in (1, 2))
+        assert one and repr(one) == repr(two), table
+    assert {r["status"] for r in lake_rows(lakes[2], "gold/health")} >= {"warmup", "judged"}

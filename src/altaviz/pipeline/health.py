@@ -103,8 +103,12 @@ import functools
 import itertools
 import json
 import math
+import multiprocessing
+import os
 import struct
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -1042,13 +1046,98 @@ def contexts(
     return found
 
 
-def run_health(engine: TransformEngine, step: HealthStep, silver: str, output: Path) -> list[Path]:
-    """The step over the silver readings `silver` selects (DuckDB dialect), into `output` as Parquet."""
+def run_health(
+    engine: TransformEngine, step: HealthStep, silver: str, output: Path, pool: StepPool | None = None
+) -> list[Path]:
+    """The step over the silver readings `silver` selects (DuckDB dialect), into `output` as Parquet;
+    with a `pool` (DuckDB only) the step's calls run in its worker processes (`stepped_in`)."""
     engine.bind_sql("health_silver", silver)
     engine.bind_sql("health_input", load_sql("health_input"))
-    engine.map_compressors("health_step", "health_input", step)
+    if pool is None:
+        engine.map_compressors("health_step", "health_input", step)
+    else:
+        assert isinstance(engine, DuckDBEngine)
+        stepped_in(engine, pool, "health_step", "health_input")
     engine.run("health_rows", output)
     return sorted(output.rglob("*.parquet"))
+
+
+# --- the full run's step in worker processes --------------------------------------------------------
+#
+# The model is single-threaded NumPy; a full run on DuckDB hands its whole-compressor batches (the same
+# batches map_compressors makes, in the same order) to worker processes, each holding the pass's
+# HealthStep, and writes their rows in input order: the same rows as one process (a batch's result does
+# not depend on the process that computes it), the model on several cores while DuckDB reads and writes.
+# Spark runs the step on its executors (mapInArrow) as before.
+
+_WORKER_STEP: list[HealthStep] = []  # the step of this worker process (set once, by _worker_init)
+_MARK = pa.table({"handed": pa.array([0], pa.int8())})
+
+
+def _worker_init(step: HealthStep) -> None:
+    _WORKER_STEP[:] = [step]
+
+
+def _worker_call(table: pa.Table) -> pa.Table:
+    return _WORKER_STEP[0](table)
+
+
+@dataclass
+class StepPool:
+    """`workers` processes, each holding `step` (spawned: the parent's DuckDB threads are not forked)."""
+
+    step: HealthStep
+    workers: int
+
+    def __post_init__(self) -> None:
+        self.executor = ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(self.step,),
+        )
+
+    def close(self) -> None:
+        self.executor.shutdown(cancel_futures=True)
+
+
+def whole_tables(reader: pa.RecordBatchReader) -> Iterator[pa.Table]:
+    """The tables `whole_compressors` would hand its function (whole compressors, in order)."""
+    handed: list[pa.Table] = []
+
+    def hand(table: pa.Table) -> pa.Table:
+        handed.append(table)
+        return _MARK  # one batch: one yield of whole_compressors per table
+
+    for _ in whole_compressors(reader, hand):
+        yield handed.pop()
+
+
+def stepped_in(engine: DuckDBEngine, pool: StepPool, name: str, source: str) -> None:
+    """`name` bound, as map_compressors binds it, to the pool's step over `source`'s readings, at most a
+    call per worker and one more in flight, results in input order."""
+    reading = engine.con.cursor()  # its own connection: the statement reading `name` runs on the other
+    reading.execute("SET TimeZone = 'UTC'")
+    reader = reading.sql(f"SELECT * FROM {source} ORDER BY {', '.join(COMPRESSOR_ORDER)}").to_arrow_reader(
+        COMPRESSOR_BATCH_ROWS
+    )
+    ahead = pool.workers + 1
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        pending: deque[Future[pa.Table]] = deque()
+        try:
+            for table in whole_tables(reader):
+                pending.append(pool.executor.submit(_worker_call, table))
+                if len(pending) >= ahead:
+                    yield from pending.popleft().result().to_batches()
+            while pending:
+                yield from pending.popleft().result().to_batches()
+        finally:
+            for future in pending:
+                future.cancel()
+
+    engine.con.register(name, pa.RecordBatchReader.from_batches(ROWS, batches()))
+    engine.streams.add(name)
 
 
 def split(
@@ -1098,6 +1187,12 @@ _IN_RUN = "organization IN (SELECT organization FROM run_organizations)"
 class HealthStage:
     """The health stage of one pass: `full` (every compressor of the pass, or those `only` names, from
     all of their silver) and `incremental` (the compressors with new readings, from their state)."""
+
+    # A full run on DuckDB steps its batches in this many worker processes (None: the engine's threads,
+    # at most the cores; 1: in this process), when its silver holds more than `pool_rows` readings (one
+    # batch: no gain to pay the workers' start for).
+    workers: int | None = None
+    pool_rows: int = COMPRESSOR_BATCH_ROWS
 
     def __init__(
         self,
@@ -1295,17 +1390,36 @@ class HealthStage:
         if isinstance(self.engine, DuckDBEngine):
             starts = fleet_chunks(self.engine, silver, self.chunk_rows)
             rows = []
-            for chunk in range(len(starts) + 1):
-                part = output / str(chunk)
-                part.mkdir(parents=True, exist_ok=True)
-                source = f"SELECT * FROM ({chunk_of(silver, starts, chunk)}) AS c WHERE {_IN_RUN}"
-                rows += run_health(self.engine, step, source, part)
+            pool = self._pool(step, silver)
+            try:
+                for chunk in range(len(starts) + 1):
+                    part = output / str(chunk)
+                    part.mkdir(parents=True, exist_ok=True)
+                    source = f"SELECT * FROM ({chunk_of(silver, starts, chunk)}) AS c WHERE {_IN_RUN}"
+                    rows += run_health(self.engine, step, source, part, pool)
+            finally:
+                if pool is not None:
+                    pool.close()
         else:
             self.engine.bind_parquet("health_silver_files", silver)
             rows = run_health(self.engine, step, "SELECT * FROM health_silver_files", output)
         self._stage(rows, fresh=None)
         self._write_baselines(proxy, replace=False)
         self._write_priors(priors, replace=False)
+
+    def _pool(self, step: HealthStep, silver: list[Path]) -> StepPool | None:
+        """Worker processes for a full run's step (DuckDB): as many as the engine's threads (at most the
+        cores, `workers` if set), when the readings make more than one batch (`pool_rows`)."""
+        workers = self.workers
+        if workers is None:
+            threads = int(self.local.rows("SELECT current_setting('threads')")[0][0])
+            workers = min(threads, os.cpu_count() or 1)
+        if workers < 2 or not silver:
+            return None
+        (readings,) = self.local.rows(f"SELECT COUNT(*) FROM {read_parquet(silver)}")[0]
+        if readings <= self.pool_rows:
+            return None
+        return StepPool(step, workers)
 
     def incremental(self, changed: str) -> None:
         """The compressors `changed` names (SQL over `local`: those with new good readings) continue
