@@ -1071,7 +1071,6 @@ def run_health(
 # Spark runs the step on its executors (mapInArrow) as before.
 
 _WORKER_STEP: list[HealthStep] = []  # the step of this worker process (set once, by _worker_init)
-_MARK = pa.table({"handed": pa.array([0], pa.int8())})
 
 
 def _worker_init(step: HealthStep) -> None:
@@ -1107,7 +1106,7 @@ def whole_tables(reader: pa.RecordBatchReader) -> Iterator[pa.Table]:
 
     def hand(table: pa.Table) -> pa.Table:
         handed.append(table)
-        return _MARK  # one batch: one yield of whole_compressors per table
+        return table.slice(0, 1)  # one batch (one row): one yield of whole_compressors per table
 
     for _ in whole_compressors(reader, hand):
         yield handed.pop()
@@ -1414,8 +1413,8 @@ class HealthStage:
         if workers is None:
             threads = int(self.local.rows("SELECT current_setting('threads')")[0][0])
             workers = min(threads, os.cpu_count() or 1)
-        if workers < 2 or not silver:
-            return None
+        if workers < 2 or not silver or multiprocessing.current_process().daemon:
+            return None  # (a daemonic process may not start any)
         (readings,) = self.local.rows(f"SELECT COUNT(*) FROM {read_parquet(silver)}")[0]
         if readings <= self.pool_rows:
             return None
