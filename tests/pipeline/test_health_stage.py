@@ -288,7 +288,8 @@ def test_a_full_run_in_worker_processes_writes_the_same_tables(
     tmp_path: Path, default_landing: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The full run's step over several batches in two worker processes (HealthStage.workers) writes the
-    health tables of the one-process run, value for value (floats compared by their exact repr)."""
+    health tables of the one-process run, value for value (floats compared by their exact repr); by
+    default (workers None) it takes the workers only when other processes leave the cores idle."""
     monkeypatch.setattr(engine_module, "COMPRESSOR_BATCH_ROWS", 2_000)  # the 10 × 7 days: several batches
     monkeypatch.setattr(health, "COMPRESSOR_BATCH_ROWS", 2_000)
     pools: list[health.StepPool] = []
@@ -300,13 +301,17 @@ def test_a_full_run_in_worker_processes_writes_the_same_tables(
 
     monkeypatch.setattr(health, "StepPool", Recorded)
     monkeypatch.setattr(health.HealthStage, "pool_rows", 0)
+    monkeypatch.setattr(health.os, "cpu_count", lambda: 2)  # as this test's engine threads
     lakes = {}
-    for workers in (1, 2):
+    for name, workers, idle in (("one", 1, 2.0), ("two", 2, 0.0), ("busy", None, 0.6), ("idle", None, 1.8)):
         monkeypatch.setattr(health.HealthStage, "workers", workers)
-        lakes[workers] = copy_landing(default_landing, tmp_path / f"workers-{workers}")
-        run(settings_for(lakes[workers]), skip_db=True)
-    assert [p.workers for p in pools] == [2]
+        monkeypatch.setattr(health, "idle_cores", lambda idle=idle: idle)
+        lakes[name] = copy_landing(default_landing, tmp_path / name)
+        run(settings_for(lakes[name]), skip_db=True)  # (the engine's threads: 2)
+    assert [p.workers for p in pools] == [2, 2]  # "two" and "idle"
     for table, order in {**HEALTH_TABLES, "gold/health_baseline": "1, 2", "gold/health_prior": "1"}.items():
-        one, two = (lake_rows(lakes[w], table, order=order) for w in (1, 2))
-        assert one and repr(one) == repr(two), table
-    assert {r["status"] for r in lake_rows(lakes[2], "gold/health")} >= {"warmup", "judged"}
+        one = lake_rows(lakes["one"], table, order=order)
+        assert one, table
+        for other in ("two", "busy", "idle"):
+            assert repr(one) == repr(lake_rows(lakes[other], table, order=order)), (table, other)
+    assert {r["status"] for r in lake_rows(lakes["two"], "gold/health")} >= {"warmup", "judged"}

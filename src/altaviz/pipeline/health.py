@@ -106,6 +106,7 @@ import math
 import multiprocessing
 import os
 import struct
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -1100,6 +1101,23 @@ class StepPool:
         self.executor.shutdown(cancel_futures=True)
 
 
+def idle_cores(seconds: float = 0.2) -> float:
+    """How many cores every process left idle over the next `seconds` (/proc/stat; 0 where unknown)."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            ticks = [int(v) for v in stat.readline().split()[1:9]]  # user … steal
+        return ticks[3] + ticks[4], sum(ticks)  # idle and waiting for I/O, all
+
+    try:
+        idle, total = sample()
+        time.sleep(seconds)
+        idle_after, total_after = sample()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return (os.cpu_count() or 1) * (idle_after - idle) / max(total_after - total, 1)
+
+
 def whole_tables(reader: pa.RecordBatchReader) -> Iterator[pa.Table]:
     """The tables `whole_compressors` would hand its function (whole compressors, in order)."""
     handed: list[pa.Table] = []
@@ -1407,8 +1425,10 @@ class HealthStage:
         self._write_priors(priors, replace=False)
 
     def _pool(self, step: HealthStep, silver: list[Path]) -> StepPool | None:
-        """Worker processes for a full run's step (DuckDB): as many as the engine's threads (at most the
-        cores, `workers` if set), when the readings make more than one batch (`pool_rows`)."""
+        """Worker processes for a full run's step (DuckDB), when the readings make more than one batch
+        (`pool_rows`): `workers` if set, else as many as the engine's threads and the cores other
+        processes leave idle allow (on a busy machine a second process only adds its start and the
+        batches' transfer to the CPU seconds: measured, README)."""
         workers = self.workers
         if workers is None:
             threads = int(self.local.rows("SELECT current_setting('threads')")[0][0])
@@ -1418,6 +1438,10 @@ class HealthStage:
         (readings,) = self.local.rows(f"SELECT COUNT(*) FROM {read_parquet(silver)}")[0]
         if readings <= self.pool_rows:
             return None
+        if self.workers is None:
+            workers = min(workers, int(idle_cores() + 0.5))
+            if workers < 2:
+                return None
         return StepPool(step, workers)
 
     def incremental(self, changed: str) -> None:
