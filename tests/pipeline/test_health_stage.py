@@ -5,6 +5,7 @@ change recomputes its compressor only; the load writes health, predictions (plan
 early-warning alerts linked to the threshold alert that follows, and the compressors' states."""
 
 import json
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -301,7 +302,7 @@ def test_a_full_run_in_worker_processes_writes_the_same_tables(
 
     monkeypatch.setattr(health, "StepPool", Recorded)
     monkeypatch.setattr(health.HealthStage, "pool_rows", 0)
-    monkeypatch.setattr(health.os, "cpu_count", lambda: 2)  # as this test's engine threads
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # as this test's engine threads
     lakes = {}
     for name, workers, idle in (("one", 1, 2.0), ("two", 2, 0.0), ("busy", None, 0.6), ("idle", None, 1.8)):
         monkeypatch.setattr(health.HealthStage, "workers", workers)
