@@ -20,12 +20,14 @@ instead of measuring it against the pipeline without it: each side builds its ow
 (its state blobs are in its own format) in a process of its own, then the held-back hour is run on a
 fresh hard-linked copy of each side's month, the sides alternating, `--rounds` times each (imports
 excluded; the health stage's wall time as the pipeline measured it and its CPU seconds, all threads).
-On a shared machine the same-minutes ratio is the figure to trust.
+On a shared machine the same-minutes ratio is the figure to trust. `--full-rounds N` builds each
+side's month N times, alternately (the full run's figures; the last month is the one kept).
 """
 
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -44,30 +46,37 @@ from altaviz.pipeline.health import HealthStage
 from altaviz.pipeline.run import PipelineOptions, run_pipeline
 from altaviz.simulator import SimulationConfig, simulate
 
+
+def cpu_all() -> float:
+    """CPU seconds of this process (all threads) and of its ended children: a full run's health step
+    runs in worker processes (HealthStage.workers), which have ended when the stage returns."""
+    return cpu_seconds() + cpu_seconds(resource.RUSAGE_CHILDREN)
+
+
 STAGE_CPU: list[float] = []  # the health stage's CPU seconds in the current run
 _DEPTH = [0]  # an incremental pass may call full(): counted once
 
 
 def _cpu_timed(method: Callable[..., None]) -> Callable[..., None]:
     def timed(*args: Any, **kwargs: Any) -> None:
-        cpu = cpu_seconds()
+        cpu = cpu_all()
         _DEPTH[0] += 1
         try:
             method(*args, **kwargs)
         finally:
             _DEPTH[0] -= 1
             if not _DEPTH[0]:
-                STAGE_CPU.append(cpu_seconds() - cpu)
+                STAGE_CPU.append(cpu_all() - cpu)
 
     return timed
 
 
 def timed_run(settings: Settings) -> tuple[float, float, dict[str, float]]:
     STAGE_CPU.clear()
-    wall, cpu = time.perf_counter(), cpu_seconds()
+    wall, cpu = time.perf_counter(), cpu_all()
     result = run_pipeline(settings, PipelineOptions(skip_db=True))
     stages = {**result.stage_seconds, "health_cpu": sum(STAGE_CPU)}
-    return time.perf_counter() - wall, cpu_seconds() - cpu, stages
+    return time.perf_counter() - wall, cpu_all() - cpu, stages
 
 
 def full_then_hour(landing: Path, held: Path, data_dir: Path) -> dict[str, Any]:
@@ -98,20 +107,25 @@ def in_process(data_dir: Path, src: str | None) -> tuple[float, float, dict[str,
     return wall, cpu, stages
 
 
-def alternate(landing: Path, held: Path, work: Path, against: str, rounds: int) -> None:
-    """Each side's month by its own full run, then the held-back hour on copies of it, alternately."""
+def alternate(landing: Path, held: Path, work: Path, against: str, rounds: int, full_rounds: int = 1) -> None:
+    """Each side's month by its own full run (`full_rounds` times, alternately: the last one's month is
+    kept), then the held-back hour on copies of it, alternately."""
     sides: dict[str, str | None] = {"this checkout": None, f"reference ({against})": against}
     months: dict[str, Path] = {}
-    for number, (name, src) in enumerate(sides.items()):
-        months[name] = work / f"month-{number}"
-        shutil.copytree(landing, months[name] / "landing")
-        wall, cpu, stages = in_process(months[name], src)
-        print(
-            f"full run, {name}: {wall:.2f} s wall, {cpu:.2f} s CPU; health stage "
-            f"{stages.get('health', 0):.2f} s wall, {stages['health_cpu']:.2f} s CPU",
-            flush=True,
-        )
+    for _ in range(full_rounds):
+        for number, (name, src) in enumerate(sides.items()):
+            months[name] = work / f"month-{number}"
+            shutil.rmtree(months[name], ignore_errors=True)
+            shutil.copytree(landing, months[name] / "landing")
+            wall, cpu, stages = in_process(months[name], src)
+            print(
+                f"full run, {name}: {wall:.2f} s wall, {cpu:.2f} s CPU; health stage "
+                f"{stages.get('health', 0):.2f} s wall, {stages['health_cpu']:.2f} s CPU; "
+                f"load average {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
     hours: dict[str, list[tuple[float, float, dict[str, float]]]] = {name: [] for name in sides}
+    loads: list[float] = []
     for _ in range(rounds):
         for name, src in sides.items():
             run_dir = work / "hour"
@@ -119,6 +133,7 @@ def alternate(landing: Path, held: Path, work: Path, against: str, rounds: int) 
             shutil.copytree(months[name], run_dir, copy_function=os.link)  # lake files are never rewritten
             shutil.copy(held, run_dir / "landing" / "altaviz-demo" / "readings" / "held-back-hour.parquet")
             hours[name].append(in_process(run_dir, src))
+            loads.append(os.getloadavg()[0])
             shutil.rmtree(run_dir, ignore_errors=True)
     medians = {}
     for name, runs in hours.items():
@@ -131,6 +146,8 @@ def alternate(landing: Path, held: Path, work: Path, against: str, rounds: int) 
             + ", ".join(f"{w:.2f}/{c:.2f}" for w, c in health)
             + ")"
         )
+    if loads:
+        print(f"load average during the hours: {min(loads):.1f}–{max(loads):.1f}")
     (_, _, wall_a, cpu_a), (_, _, wall_b, cpu_b) = medians.values()
     print(f"health stage this checkout / reference: wall {wall_a / wall_b:.2f}×, CPU {cpu_a / cpu_b:.2f}×")
 
@@ -148,6 +165,9 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="work here and keep the files")
     parser.add_argument("--against", metavar="SRC", help="another checkout's src/ to compare the stage with")
     parser.add_argument("--rounds", type=int, default=3, help="with --against: hours measured per side")
+    parser.add_argument(
+        "--full-rounds", type=int, default=1, help="with --against: full runs per side (alternating)"
+    )
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="altaviz-health-bench-"))
     landing = work / "landing"
@@ -158,7 +178,7 @@ def main() -> None:
     held = hold_back_last_hour(landing / "altaviz-demo" / "readings")
     if args.against is not None:
         try:
-            alternate(landing, held, work, args.against, args.rounds)
+            alternate(landing, held, work, args.against, args.rounds, args.full_rounds)
         finally:
             if args.keep is None:
                 shutil.rmtree(work, ignore_errors=True)

@@ -5,6 +5,7 @@ change recomputes its compressor only; the load writes health, predictions (plan
 early-warning alerts linked to the threshold alert that follows, and the compressors' states."""
 
 import json
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pytest
 from sqlalchemy import select
 
 from altaviz.accounts.models import Organization
@@ -20,10 +22,13 @@ from altaviz.alerts.models import AlertHistory
 from altaviz.db.session import create_db_engine, session_scope
 from altaviz.health.models import CompressorPrediction
 from altaviz.monitoring.models import CompressorState
+from altaviz.pipeline import engine as engine_module
+from altaviz.pipeline import health
 from altaviz.registry.models import ThresholdOverride
 from tests.pipeline.helpers import (
     ON_HOUR_START,
     assert_equals_a_full_recomputation,
+    copy_landing,
     degrading_fleet,
     lake_rows,
     land_readings,
@@ -278,3 +283,36 @@ def test_a_repair_restarts_the_warm_up_and_a_scheduled_service_does_not(tmp_path
         for c in ("COMP-001", "COMP-002")
     }
     assert statuses == {"COMP-001": {"judged"}, "COMP-002": {"warmup"}}
+
+
+def test_a_full_run_in_worker_processes_writes_the_same_tables(
+    tmp_path: Path, default_landing: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The full run's step over several batches in two worker processes (HealthStage.workers) writes the
+    health tables of the one-process run, value for value (floats compared by their exact repr); by
+    default (workers None) it takes the workers only when other processes leave the cores idle."""
+    monkeypatch.setattr(engine_module, "COMPRESSOR_BATCH_ROWS", 2_000)  # the 10 × 7 days: several batches
+    monkeypatch.setattr(health, "COMPRESSOR_BATCH_ROWS", 2_000)
+    pools: list[health.StepPool] = []
+
+    class Recorded(health.StepPool):
+        def close(self) -> None:
+            pools.append(self)
+            super().close()
+
+    monkeypatch.setattr(health, "StepPool", Recorded)
+    monkeypatch.setattr(health.HealthStage, "pool_rows", 0)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # as this test's engine threads
+    lakes = {}
+    for name, workers, idle in (("one", 1, 2.0), ("two", 2, 0.0), ("busy", None, 0.6), ("idle", None, 1.8)):
+        monkeypatch.setattr(health.HealthStage, "workers", workers)
+        monkeypatch.setattr(health, "idle_cores", lambda idle=idle: idle)
+        lakes[name] = copy_landing(default_landing, tmp_path / name)
+        run(settings_for(lakes[name]), skip_db=True)  # (the engine's threads: 2)
+    assert [p.workers for p in pools] == [2, 2]  # "two" and "idle"
+    for table, order in {**HEALTH_TABLES, "gold/health_baseline": "1, 2", "gold/health_prior": "1"}.items():
+        one = lake_rows(lakes["one"], table, order=order)
+        assert one, table
+        for other in ("two", "busy", "idle"):
+            assert repr(one) == repr(lake_rows(lakes[other], table, order=order)), (table, other)
+    assert {r["status"] for r in lake_rows(lakes["two"], "gold/health")} >= {"warmup", "judged"}

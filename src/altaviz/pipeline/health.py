@@ -103,8 +103,13 @@ import functools
 import itertools
 import json
 import math
+import multiprocessing
+import os
 import struct
+import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -1042,13 +1047,114 @@ def contexts(
     return found
 
 
-def run_health(engine: TransformEngine, step: HealthStep, silver: str, output: Path) -> list[Path]:
-    """The step over the silver readings `silver` selects (DuckDB dialect), into `output` as Parquet."""
+def run_health(
+    engine: TransformEngine, step: HealthStep, silver: str, output: Path, pool: StepPool | None = None
+) -> list[Path]:
+    """The step over the silver readings `silver` selects (DuckDB dialect), into `output` as Parquet;
+    with a `pool` (DuckDB only) the step's calls run in its worker processes (`stepped_in`)."""
     engine.bind_sql("health_silver", silver)
     engine.bind_sql("health_input", load_sql("health_input"))
-    engine.map_compressors("health_step", "health_input", step)
+    if pool is None:
+        engine.map_compressors("health_step", "health_input", step)
+    else:
+        assert isinstance(engine, DuckDBEngine)
+        stepped_in(engine, pool, "health_step", "health_input")
     engine.run("health_rows", output)
     return sorted(output.rglob("*.parquet"))
+
+
+# --- the full run's step in worker processes --------------------------------------------------------
+#
+# The model is single-threaded NumPy; a full run on DuckDB hands its whole-compressor batches (the same
+# batches map_compressors makes, in the same order) to worker processes, each holding the pass's
+# HealthStep, and writes their rows in input order: the same rows as one process (a batch's result does
+# not depend on the process that computes it), the model on several cores while DuckDB reads and writes.
+# Spark runs the step on its executors (mapInArrow) as before.
+
+_WORKER_STEP: list[HealthStep] = []  # the step of this worker process (set once, by _worker_init)
+
+
+def _worker_init(step: HealthStep) -> None:
+    _WORKER_STEP[:] = [step]
+
+
+def _worker_call(table: pa.Table) -> pa.Table:
+    return _WORKER_STEP[0](table)
+
+
+@dataclass
+class StepPool:
+    """`workers` processes, each holding `step` (spawned: the parent's DuckDB threads are not forked)."""
+
+    step: HealthStep
+    workers: int
+
+    def __post_init__(self) -> None:
+        self.executor = ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(self.step,),
+        )
+
+    def close(self) -> None:
+        self.executor.shutdown(cancel_futures=True)
+
+
+def idle_cores(seconds: float = 0.2) -> float:
+    """How many cores every process left idle over the next `seconds` (/proc/stat; 0 where unknown)."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            ticks = [int(v) for v in stat.readline().split()[1:9]]  # user … steal
+        return ticks[3] + ticks[4], sum(ticks)  # idle and waiting for I/O, all
+
+    try:
+        idle, total = sample()
+        time.sleep(seconds)
+        idle_after, total_after = sample()
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return (os.cpu_count() or 1) * (idle_after - idle) / max(total_after - total, 1)
+
+
+def whole_tables(reader: pa.RecordBatchReader) -> Iterator[pa.Table]:
+    """The tables `whole_compressors` would hand its function (whole compressors, in order)."""
+    handed: list[pa.Table] = []
+
+    def hand(table: pa.Table) -> pa.Table:
+        handed.append(table)
+        return table.slice(0, 1)  # one batch (one row): one yield of whole_compressors per table
+
+    for _ in whole_compressors(reader, hand):
+        yield handed.pop()
+
+
+def stepped_in(engine: DuckDBEngine, pool: StepPool, name: str, source: str) -> None:
+    """`name` bound, as map_compressors binds it, to the pool's step over `source`'s readings, at most a
+    call per worker and one more in flight, results in input order."""
+    reading = engine.con.cursor()  # its own connection: the statement reading `name` runs on the other
+    reading.execute("SET TimeZone = 'UTC'")
+    reader = reading.sql(f"SELECT * FROM {source} ORDER BY {', '.join(COMPRESSOR_ORDER)}").to_arrow_reader(
+        COMPRESSOR_BATCH_ROWS
+    )
+    ahead = pool.workers + 1
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        pending: deque[Future[pa.Table]] = deque()
+        try:
+            for table in whole_tables(reader):
+                pending.append(pool.executor.submit(_worker_call, table))
+                if len(pending) >= ahead:
+                    yield from pending.popleft().result().to_batches()
+            while pending:
+                yield from pending.popleft().result().to_batches()
+        finally:
+            for future in pending:
+                future.cancel()
+
+    engine.con.register(name, pa.RecordBatchReader.from_batches(ROWS, batches()))
+    engine.streams.add(name)
 
 
 def split(
@@ -1098,6 +1204,12 @@ _IN_RUN = "organization IN (SELECT organization FROM run_organizations)"
 class HealthStage:
     """The health stage of one pass: `full` (every compressor of the pass, or those `only` names, from
     all of their silver) and `incremental` (the compressors with new readings, from their state)."""
+
+    # A full run on DuckDB steps its batches in this many worker processes (None: the engine's threads,
+    # at most the cores; 1: in this process), when its silver holds more than `pool_rows` readings (one
+    # batch: no gain to pay the workers' start for).
+    workers: int | None = None
+    pool_rows: int = COMPRESSOR_BATCH_ROWS
 
     def __init__(
         self,
@@ -1295,17 +1407,42 @@ class HealthStage:
         if isinstance(self.engine, DuckDBEngine):
             starts = fleet_chunks(self.engine, silver, self.chunk_rows)
             rows = []
-            for chunk in range(len(starts) + 1):
-                part = output / str(chunk)
-                part.mkdir(parents=True, exist_ok=True)
-                source = f"SELECT * FROM ({chunk_of(silver, starts, chunk)}) AS c WHERE {_IN_RUN}"
-                rows += run_health(self.engine, step, source, part)
+            pool = self._pool(step, silver)
+            try:
+                for chunk in range(len(starts) + 1):
+                    part = output / str(chunk)
+                    part.mkdir(parents=True, exist_ok=True)
+                    source = f"SELECT * FROM ({chunk_of(silver, starts, chunk)}) AS c WHERE {_IN_RUN}"
+                    rows += run_health(self.engine, step, source, part, pool)
+            finally:
+                if pool is not None:
+                    pool.close()
         else:
             self.engine.bind_parquet("health_silver_files", silver)
             rows = run_health(self.engine, step, "SELECT * FROM health_silver_files", output)
         self._stage(rows, fresh=None)
         self._write_baselines(proxy, replace=False)
         self._write_priors(priors, replace=False)
+
+    def _pool(self, step: HealthStep, silver: list[Path]) -> StepPool | None:
+        """Worker processes for a full run's step (DuckDB), when the readings make more than one batch
+        (`pool_rows`): `workers` if set, else as many as the engine's threads and the cores other
+        processes leave idle allow (on a busy machine a second process only adds its start and the
+        batches' transfer to the CPU seconds: measured, README)."""
+        workers = self.workers
+        if workers is None:
+            threads = int(self.local.rows("SELECT current_setting('threads')")[0][0])
+            workers = min(threads, os.cpu_count() or 1)
+        if workers < 2 or not silver or multiprocessing.current_process().daemon:
+            return None  # (a daemonic process may not start any)
+        (readings,) = self.local.rows(f"SELECT COUNT(*) FROM {read_parquet(silver)}")[0]
+        if readings <= self.pool_rows:
+            return None
+        if self.workers is None:
+            workers = min(workers, int(idle_cores() + 0.5))
+            if workers < 2:
+                return None
+        return StepPool(step, workers)
 
     def incremental(self, changed: str) -> None:
         """The compressors `changed` names (SQL over `local`: those with new good readings) continue
