@@ -887,12 +887,25 @@ def _daily_scores(state: HealthState, cs: Ints, score: Floats, config: HealthCon
 
     def quantile(first: Ints) -> Floats:
         rows = (start[:, None] + np.maximum(first[:, None] + offsets, 0)) % size
-        return np.asarray(np.quantile(state.daily_scores[cs[:, None], rows], config.daily_quantile, axis=1))
+        return _quantile(state.daily_scores[cs[:, None], rows], config.daily_quantile)
 
     recent, previous = quantile(n - day), quantile(n - size)  # the latter ends `daily_lag_hours` ago
     recent[n < day] = np.nan
     previous[n < size] = np.nan
     return recent, previous
+
+
+def _quantile(values: Floats, q: float) -> Floats:
+    """`np.quantile(values, q, axis=1)` (its "linear" method, bit for bit) by a partition around the two
+    ranks it interpolates: half the cost on the day's few values."""
+    index = (values.shape[1] - 1) * q
+    lo = math.floor(index)
+    hi = min(lo + 1, values.shape[1] - 1)
+    gamma = index - lo
+    part = np.partition(values, [lo, hi] if hi != lo else lo, axis=1)
+    a, b = part[:, lo], part[:, hi]
+    step = b - a
+    return np.asarray(b - step * (1 - gamma) if gamma >= 0.5 else a + step * gamma)
 
 
 def _daily_anomaly(day: Floats, before: Floats, config: HealthConfig) -> tuple[Bools, Bools]:
