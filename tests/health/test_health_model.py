@@ -395,7 +395,7 @@ def test_a_wear_trending_to_its_limit_is_warned_before_the_health_index_falls_be
         for seed in (0, 1):
             times, values = build(days=16, seed=seed, change=change)
             trended = warnings_started(health_step(times, values))
-            previous = HealthConfig(trend_anomaly_score=0)
+            previous = HealthConfig(trend_anomaly_score=0, daily_anomaly_score=0)  # the level rule alone
             level_only = warnings_started(health_step(times, values, config=previous))
             assert trended and level_only, (change.__name__, seed)
             assert START + 8 * 24 * 3600 < trended[0] <= level_only[0] - 6 * 3600, (change.__name__, seed)

@@ -121,6 +121,10 @@ DEADBAND_WEIGHT = np.array(
 )  # relative: smaller steps are left to the model's learning
 OPERATING = np.array([0.0, 0.0, 0.0, 0.0, 1.0, 1.0])  # flow and horsepower: the operating point
 ONE_SIDED = np.array([True, True, False, False, False, False])  # vibration, temperature: `one_sided`
+# Judged on a day's score too (`daily_anomaly_score`): the discharge temperature, whose faults (cooler
+# fouling) show most in the afternoon heat. Not vibration: a recalibrated vibration meter's
+# day of raised scores before its step is absorbed warned 35 healthy units on the tuning seeds.
+DAILY = np.array([False, True, False, False, False, False])
 PRIOR_SPAN = np.array([0.0, 0.08, 0.08, 0.05, 0.05, 0.5, 0.7, 0.7])
 # The sensors whose prognosis fits a daily swing growing with the fault (`prognosis_swing`): a fouled
 # cooler's temperature rises most in the afternoon heat.
@@ -194,6 +198,17 @@ class HealthConfig:
     prediction_window_hours: int = 48  # ... within this many hours (0: in a row)
     trend_anomaly_score: float = 8.0  # a sensor trending to its limit this far off normal (0: off) ...
     trend_anomaly_hours: int = 6  # ... for this many judged hours in a row is an anomaly too
+    # The `DAILY` sensors' (discharge temperature's) score over a day: its `daily_quantile` over the last
+    # `daily_hours` judged hours at `daily_anomaly_score` or more and up by `daily_growth` on the same
+    # quantile `daily_lag_hours` earlier is an anomaly too (0: off); one is held while that quantile
+    # stays at `daily_hold` × `daily_anomaly_score` (a fouling's afternoon rise held through the night).
+    daily_hours: int = 24
+    daily_quantile: float = 0.9
+    daily_anomaly_score: float = 8.0
+    daily_growth: float = 4.0
+    daily_lag_hours: int = 48
+    daily_hold: float = 0.5
+    daily_learn_below: float = 5.0  # ... and learns only while that quantile is below this (0: off)
     one_sided: bool = True  # vibration and temperature judged on their limit's side only
     # The power shape (`prognosis="power"`, item 7 of the README's model): onsets from this many
     # windows before the window's start (a wear begun before it bends as much as it has grown) ...
@@ -259,6 +274,10 @@ def _layout(config: HealthConfig) -> tuple[tuple[str, type, tuple[int, ...], flo
         ("warming", np.bool_, (), True),  # no judged hour since the first reading or the last reset
         # the hours of the last `prediction_hours` judged hours with a crossing within the horizon
         ("predicted_hours", np.int64, (config.prediction_hours,), NEVER),
+        # the `DAILY` sensors' scores of the last `daily_hours` + `daily_lag_hours` judged hours (a ring)
+        ("daily_n", np.int64, (), 0),
+        ("daily_start", np.int64, (), 0),
+        ("daily_scores", np.float64, (config.daily_hours + config.daily_lag_hours, int(DAILY.sum())), 0.0),
     )
 
 
@@ -842,10 +861,18 @@ class _Run:
             s.trending[cs] = np.where(trending, s.trending[cs] + 1, 0)
             anomaly |= s.trending[cs] >= config.trend_anomaly_hours
         anomaly &= ~(above >= config.clear_hours)
+        if config.daily_anomaly_score > 0:
+            # A fault that shows each afternoon and grows day over day is held through the night.
+            day, before = _daily_scores(s, cs, score, config)
+            rising, held = _daily_anomaly(day, before, config)
+            anomaly |= rising | (s.anomaly[cs] & held)
         s.anomaly[cs] = anomaly
         self.anomaly[gs] = anomaly
 
         learn = (np.abs(raw) < config.learn_below) & ~np.isnan(y)
+        if config.daily_anomaly_score > 0 and config.daily_learn_below > 0:
+            # A fault that shows in the afternoons only is not learned at night as the unit's normal.
+            learn[:, DAILY] &= ~(np.nan_to_num(day) >= config.daily_learn_below)
         # The EWMA's own healthy spread: residuals are autocorrelated (weather the ambient proxy
         # misses, operating points the model fits imperfectly), so the iid formula understates it.
         rate = 1 / config.spread_hours
@@ -854,6 +881,56 @@ class _Run:
         some = learn.any(axis=1)
         if some.any():
             _learn(s, cs[some], xc[some], (y - s.offset[cs])[some], learn[some], config)
+
+
+def _daily_scores(state: HealthState, cs: Ints, score: Floats, config: HealthConfig) -> tuple[Floats, Floats]:
+    """Push this hour's scores of the `DAILY` sensors and return, per compressor and such sensor, their
+    `daily_quantile` over the last `daily_hours` judged hours and over the `daily_hours` that ended
+    `daily_lag_hours` judged hours ago (NaN until that many are held).
+
+    A cooler fouling's temperature rise is largest in the afternoon heat: its hourly score climbs each
+    afternoon and falls back at night, so a rule on consecutive hours starts again every day, while the
+    day's upper quantile grows day over day."""
+    day = config.daily_hours
+    size = day + config.daily_lag_hours
+    at = _push(state, cs, "daily", size)
+    state.daily_scores[cs, at] = np.nan_to_num(score[:, DAILY])
+    n = state.daily_n[cs]
+    start = state.daily_start[cs]
+    offsets = np.arange(day)
+
+    def quantile(first: Ints) -> Floats:
+        rows = (start[:, None] + np.maximum(first[:, None] + offsets, 0)) % size
+        return _quantile(state.daily_scores[cs[:, None], rows], config.daily_quantile)
+
+    recent, previous = quantile(n - day), quantile(n - size)  # the latter ends `daily_lag_hours` ago
+    recent[n < day] = np.nan
+    previous[n < size] = np.nan
+    return recent, previous
+
+
+def _quantile(values: Floats, q: float) -> Floats:
+    """`np.quantile(values, q, axis=1)` (its "linear" method, bit for bit) by a partition around the two
+    ranks it interpolates: half the cost on the day's few values."""
+    index = (values.shape[1] - 1) * q
+    lo = math.floor(index)
+    hi = min(lo + 1, values.shape[1] - 1)
+    gamma = index - lo
+    part = np.partition(values, [lo, hi] if hi != lo else lo, axis=1)
+    a, b = part[:, lo], part[:, hi]
+    step = b - a
+    return np.asarray(b - step * (1 - gamma) if gamma >= 0.5 else a + step * gamma)
+
+
+def _daily_anomaly(day: Floats, before: Floats, config: HealthConfig) -> tuple[Bools, Bools]:
+    """From the day's score of the `DAILY` sensors (upper quantile over the day's judged hours): which
+    compressors rise to an anomaly (at `daily_anomaly_score` and up by `daily_growth` on the same score
+    `daily_lag_hours` earlier), and which hold one (still at `daily_hold` × that score)."""
+    level = np.nan_to_num(day)
+    growth = np.nan_to_num(day - before, nan=-np.inf)
+    rising = np.asarray(((level >= config.daily_anomaly_score) & (growth >= config.daily_growth)).any(axis=1))
+    held = np.asarray((level >= config.daily_hold * config.daily_anomaly_score).any(axis=1))
+    return rising, held
 
 
 # The vectorised screens below pass a superset of what the exact per-compressor test accepts (their

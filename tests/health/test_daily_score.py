@@ -1,0 +1,79 @@
+"""The discharge temperature judged over a day (`daily_anomaly_score`) on hand-built series: a cooler
+fouling's rise is largest in the afternoon heat, so its hourly score climbs each afternoon and falls
+back at night — every rule on hours in a row starts again each day — while the day's upper quantile
+grows day over day. Weather the model is not given and load steps move the temperature too: they are
+not warned."""
+
+from collections.abc import Callable
+
+import numpy as np
+
+from altaviz.health import HealthConfig, health_step
+from altaviz.health.model import TEMP
+
+from .test_health_model import START, build, first_hour, warnings_started
+
+OFF = HealthConfig(daily_anomaly_score=0)  # the previous rules
+DAY = 86_400
+
+
+def weather(seed: int, amplitude: float) -> Callable[[np.ndarray], np.ndarray]:
+    """A day-to-day weather wander of the discharge temperature (°F; AR(1) by day, interpolated) that
+    the model is not given."""
+
+    def at(hours: np.ndarray) -> np.ndarray:
+        rng = np.random.default_rng(100 + seed)
+        days = int(hours[-1] // 24) + 2
+        wander = np.zeros(days)
+        for i in range(1, days):
+            wander[i] = 0.6 * wander[i - 1] + rng.standard_normal()
+        return np.asarray(amplitude * np.interp(hours / 24, np.arange(days), wander))
+
+    return at
+
+
+def fouled(seed: int, rate: float = 1.5, amplitude: float = 1.0) -> Callable[[np.ndarray, np.ndarray], None]:
+    """From day 7 the discharge temperature rises `rate` °F a day on (daily) average, 1.6× that at the
+    afternoon's hottest hour and 0.4× at dawn (the realistic scenario's cooler fouling), within the
+    weather."""
+
+    def change(hours: np.ndarray, values: np.ndarray) -> None:
+        days = np.clip((hours - 7 * 24) / 24, 0, None)
+        afternoon = 1 + 0.6 * np.cos(2 * np.pi * (hours % 24 - 15) / 24)
+        values[TEMP] += weather(seed, amplitude)(hours) + rate * days * afternoon
+
+    return change
+
+
+def test_a_fouling_that_shows_in_the_afternoons_is_warned_a_day_before_its_crossing() -> None:
+    for seed in (1, 2, 5):
+        times, values = build(days=28, seed=seed, change=fouled(seed))
+        crossing = first_hour(times, values[TEMP] >= 240.0)  # the warning limit, on an afternoon
+        warned = warnings_started(health_step(times, values))
+        assert warned and START + 7 * DAY < warned[0] <= crossing - DAY, seed
+        # the rules on hours in a row and the health index did not warn it a day ahead
+        previous = warnings_started(health_step(times, values, config=OFF))
+        assert not previous or previous[0] > crossing - DAY, seed
+
+
+def test_weather_and_daily_swings_are_not_warned_where_the_same_swings_with_a_fouling_are() -> None:
+    for seed in (1, 2):
+        for amplitude in (1.0, 2.0):
+            times, values = build(days=28, seed=seed, change=fouled(seed, rate=0.0, amplitude=amplitude))
+            assert warnings_started(health_step(times, values)) == [], (seed, amplitude)
+        times, values = build(days=28, seed=seed, change=fouled(seed))
+        assert warnings_started(health_step(times, values)) != [], seed
+
+
+def test_a_load_step_is_not_warned_where_a_fouling_through_it_is() -> None:
+    def setpoints(hours: np.ndarray) -> np.ndarray:
+        level = np.where(hours < 3 * 24, 1.0, 1.1)  # two loads in the warm-up
+        return np.where(hours >= 9 * 24, 0.85, level)  # then a cut of 15 % (25 × 0.15 °F cooler)
+
+    for seed in (1, 5):
+        times, values = build(days=28, seed=seed, load=setpoints, change=fouled(seed, 0.0, amplitude=0.0))
+        assert warnings_started(health_step(times, values)) == [], seed
+        times, values = build(days=28, seed=seed, load=setpoints, change=fouled(seed))
+        crossing = first_hour(times, values[TEMP] >= 240.0)
+        warned = warnings_started(health_step(times, values))
+        assert warned and warned[0] <= crossing - DAY, seed
