@@ -219,7 +219,10 @@ def test_a_load_change_beyond_a_one_load_warm_up_is_not_warned_with_the_fleet_pr
     def one_load_then_cut(hours: np.ndarray) -> np.ndarray:
         return np.where(hours < 7 * 24, 1.18, 0.85)  # the warm-up sees one load only
 
-    fleet = [build(days=6, seed=s, load=lambda h, s=s: 1 + 0.12 * np.sin(h / (5 + s))) for s in (1, 2, 3)]
+    def swinging(period: int) -> Callable[[np.ndarray], np.ndarray]:
+        return lambda hours: 1 + 0.12 * np.sin(hours / period)
+
+    fleet = [build(days=6, seed=s, load=swinging(5 + s)) for s in (1, 2, 3)]
     prior = fleet_prior([(t, v, None, None) for t, v in fleet])
     times, values = build(days=14, load=one_load_then_cut)
     assert warnings_started(health_step(times, values, prior=prior)) == []
