@@ -3,7 +3,8 @@
 -- as what the value was, though alert_events.sql does not count it (state-based suppression).
 -- Inputs: gold_readings, compressor_thresholds.
 -- The readings with any violation are read once (few: most readings violate nothing), then each
--- metric's violations taken from them.
+-- metric's violations taken from them (joined with the compressor's eight thresholds, one row per
+-- metric).
 WITH violating AS (
     SELECT
         organization,
@@ -35,115 +36,49 @@ WITH violating AS (
         OR gas_flow_mcf_status IN ('warning', 'critical')
         OR pressure_differential_status IN ('warning', 'critical')
         OR temp_rate_of_change_status IN ('warning', 'critical')
+),
+-- each violating reading with its compressor's thresholds (one row per metric), the metric's value
+judged AS (
+    SELECT
+        v.organization,
+        v.compressor_id,
+        v.timestamp,
+        t.metric,
+        CASE t.metric
+            WHEN 'vibration_mms' THEN v.vibration_mms
+            WHEN 'discharge_temp_f' THEN v.discharge_temp_f
+            WHEN 'discharge_pressure_psi' THEN v.discharge_pressure_psi
+            WHEN 'suction_pressure_psi' THEN v.suction_pressure_psi
+            WHEN 'horsepower_consumption' THEN v.horsepower_consumption
+            WHEN 'gas_flow_mcf' THEN v.gas_flow_mcf
+            WHEN 'pressure_differential' THEN v.pressure_differential
+            WHEN 'temp_rate_of_change' THEN v.temp_rate_of_change
+        END AS value,
+        CASE t.metric
+            WHEN 'vibration_mms' THEN v.vibration_mms_status
+            WHEN 'discharge_temp_f' THEN v.discharge_temp_f_status
+            WHEN 'discharge_pressure_psi' THEN v.discharge_pressure_psi_status
+            WHEN 'suction_pressure_psi' THEN v.suction_pressure_psi_status
+            WHEN 'horsepower_consumption' THEN v.horsepower_consumption_status
+            WHEN 'gas_flow_mcf' THEN v.gas_flow_mcf_status
+            WHEN 'pressure_differential' THEN v.pressure_differential_status
+            WHEN 'temp_rate_of_change' THEN v.temp_rate_of_change_status
+        END AS severity,
+        t.warning,
+        t.critical,
+        v.operating_state
+    FROM violating AS v
+    JOIN compressor_thresholds AS t
+        ON t.organization = v.organization AND t.compressor_id = v.compressor_id
 )
 SELECT
-    v.organization,
-    v.compressor_id,
-    v.timestamp,
-    'vibration_mms' AS metric,
-    v.vibration_mms AS value,
-    v.vibration_mms_status AS severity,
-    CASE WHEN v.vibration_mms_status = 'critical' THEN t.critical ELSE t.warning END AS threshold_value,
-    v.operating_state
-FROM violating AS v
-JOIN compressor_thresholds AS t
-    ON t.organization = v.organization AND t.compressor_id = v.compressor_id AND t.metric = 'vibration_mms'
-WHERE v.vibration_mms_status IN ('warning', 'critical')
-UNION ALL
-SELECT
-    v.organization,
-    v.compressor_id,
-    v.timestamp,
-    'discharge_temp_f' AS metric,
-    v.discharge_temp_f AS value,
-    v.discharge_temp_f_status AS severity,
-    CASE WHEN v.discharge_temp_f_status = 'critical' THEN t.critical ELSE t.warning END AS threshold_value,
-    v.operating_state
-FROM violating AS v
-JOIN compressor_thresholds AS t
-    ON t.organization = v.organization AND t.compressor_id = v.compressor_id AND t.metric = 'discharge_temp_f'
-WHERE v.discharge_temp_f_status IN ('warning', 'critical')
-UNION ALL
-SELECT
-    v.organization,
-    v.compressor_id,
-    v.timestamp,
-    'discharge_pressure_psi' AS metric,
-    v.discharge_pressure_psi AS value,
-    v.discharge_pressure_psi_status AS severity,
-    CASE WHEN v.discharge_pressure_psi_status = 'critical' THEN t.critical ELSE t.warning END AS threshold_value,
-    v.operating_state
-FROM violating AS v
-JOIN compressor_thresholds AS t
-    ON t.organization = v.organization AND t.compressor_id = v.compressor_id AND t.metric = 'discharge_pressure_psi'
-WHERE v.discharge_pressure_psi_status IN ('warning', 'critical')
-UNION ALL
-SELECT
-    v.organization,
-    v.compressor_id,
-    v.timestamp,
-    'suction_pressure_psi' AS metric,
-    v.suction_pressure_psi AS value,
-    v.suction_pressure_psi_status AS severity,
-    CASE WHEN v.suction_pressure_psi_status = 'critical' THEN t.critical ELSE t.warning END AS threshold_value,
-    v.operating_state
-FROM violating AS v
-JOIN compressor_thresholds AS t
-    ON t.organization = v.organization AND t.compressor_id = v.compressor_id AND t.metric = 'suction_pressure_psi'
-WHERE v.suction_pressure_psi_status IN ('warning', 'critical')
-UNION ALL
-SELECT
-    v.organization,
-    v.compressor_id,
-    v.timestamp,
-    'horsepower_consumption' AS metric,
-    v.horsepower_consumption AS value,
-    v.horsepower_consumption_status AS severity,
-    CASE WHEN v.horsepower_consumption_status = 'critical' THEN t.critical ELSE t.warning END AS threshold_value,
-    v.operating_state
-FROM violating AS v
-JOIN compressor_thresholds AS t
-    ON t.organization = v.organization AND t.compressor_id = v.compressor_id AND t.metric = 'horsepower_consumption'
-WHERE v.horsepower_consumption_status IN ('warning', 'critical')
-UNION ALL
-SELECT
-    v.organization,
-    v.compressor_id,
-    v.timestamp,
-    'gas_flow_mcf' AS metric,
-    v.gas_flow_mcf AS value,
-    v.gas_flow_mcf_status AS severity,
-    CASE WHEN v.gas_flow_mcf_status = 'critical' THEN t.critical ELSE t.warning END AS threshold_value,
-    v.operating_state
-FROM violating AS v
-JOIN compressor_thresholds AS t
-    ON t.organization = v.organization AND t.compressor_id = v.compressor_id AND t.metric = 'gas_flow_mcf'
-WHERE v.gas_flow_mcf_status IN ('warning', 'critical')
-UNION ALL
-SELECT
-    v.organization,
-    v.compressor_id,
-    v.timestamp,
-    'pressure_differential' AS metric,
-    v.pressure_differential AS value,
-    v.pressure_differential_status AS severity,
-    CASE WHEN v.pressure_differential_status = 'critical' THEN t.critical ELSE t.warning END AS threshold_value,
-    v.operating_state
-FROM violating AS v
-JOIN compressor_thresholds AS t
-    ON t.organization = v.organization AND t.compressor_id = v.compressor_id AND t.metric = 'pressure_differential'
-WHERE v.pressure_differential_status IN ('warning', 'critical')
-UNION ALL
-SELECT
-    v.organization,
-    v.compressor_id,
-    v.timestamp,
-    'temp_rate_of_change' AS metric,
-    v.temp_rate_of_change AS value,
-    v.temp_rate_of_change_status AS severity,
-    CASE WHEN v.temp_rate_of_change_status = 'critical' THEN t.critical ELSE t.warning END AS threshold_value,
-    v.operating_state
-FROM violating AS v
-JOIN compressor_thresholds AS t
-    ON t.organization = v.organization AND t.compressor_id = v.compressor_id AND t.metric = 'temp_rate_of_change'
-WHERE v.temp_rate_of_change_status IN ('warning', 'critical')
+    organization,
+    compressor_id,
+    timestamp,
+    metric,
+    value,
+    severity,
+    CASE WHEN severity = 'critical' THEN critical ELSE warning END AS threshold_value,
+    operating_state
+FROM judged
+WHERE severity IN ('warning', 'critical')
