@@ -77,9 +77,10 @@ COMPRESSOR_ORDER = ("organization", "compressor_id", "timestamp")
 COMPRESSOR_BATCH_ROWS = 500_000
 
 
-def whole_compressors(batches: Iterable[pa.RecordBatch], function: PerCompressor) -> Iterator[pa.RecordBatch]:
-    """`function` over batches of readings sorted by organization and compressor, each call given whole
-    compressors: the last compressor of a batch waits for the next batch, which may continue it."""
+def compressor_tables(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Table]:
+    """Batches of readings sorted by organization and compressor, regrouped as tables of whole
+    compressors (about COMPRESSOR_BATCH_ROWS each): the last compressor of a batch waits for the next
+    batch, which may continue it."""
     waiting: list[pa.RecordBatch] = []
     rows = 0
     for batch in batches:
@@ -93,13 +94,20 @@ def whole_compressors(batches: Iterable[pa.RecordBatch], function: PerCompressor
         # the last compressor's first row: sorted, so its rows are the batch's tail
         tail = batch.num_rows - int(pc.sum(same).as_py() or 0)  # keys are never NULL
         if tail > 0 and rows + tail >= COMPRESSOR_BATCH_ROWS:
-            yield from function(pa.Table.from_batches([*waiting, batch.slice(0, tail)])).to_batches()
+            yield pa.Table.from_batches([*waiting, batch.slice(0, tail)])
             waiting, rows = [batch.slice(tail)], batch.num_rows - tail
         else:
             waiting.append(batch)
             rows += batch.num_rows
     if waiting:
-        yield from function(pa.Table.from_batches(waiting)).to_batches()
+        yield pa.Table.from_batches(waiting)
+
+
+def whole_compressors(batches: Iterable[pa.RecordBatch], function: PerCompressor) -> Iterator[pa.RecordBatch]:
+    """`function` over batches of readings sorted by organization and compressor, each call given whole
+    compressors (compressor_tables)."""
+    for table in compressor_tables(batches):
+        yield from function(table).to_batches()
 
 
 class TransformEngine(Protocol):

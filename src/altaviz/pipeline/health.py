@@ -144,6 +144,7 @@ from altaviz.pipeline.engine import (
     COMPRESSOR_ORDER,
     DuckDBEngine,
     TransformEngine,
+    compressor_tables,
     copy_parquet,
     load_sql,
     read_parquet,
@@ -1118,18 +1119,6 @@ def idle_cores(seconds: float = 0.2) -> float:
     return (os.cpu_count() or 1) * (idle_after - idle) / max(total_after - total, 1)
 
 
-def whole_tables(reader: pa.RecordBatchReader) -> Iterator[pa.Table]:
-    """The tables `whole_compressors` would hand its function (whole compressors, in order)."""
-    handed: list[pa.Table] = []
-
-    def hand(table: pa.Table) -> pa.Table:
-        handed.append(table)
-        return table.slice(0, 1)  # one batch (one row): one yield of whole_compressors per table
-
-    for _ in whole_compressors(reader, hand):
-        yield handed.pop()
-
-
 def stepped_in(engine: DuckDBEngine, pool: StepPool, name: str, source: str) -> None:
     """`name` bound, as map_compressors binds it, to the pool's step over `source`'s readings, at most a
     call per worker and one more in flight, results in input order."""
@@ -1143,7 +1132,7 @@ def stepped_in(engine: DuckDBEngine, pool: StepPool, name: str, source: str) -> 
     def batches() -> Iterator[pa.RecordBatch]:
         pending: deque[Future[pa.Table]] = deque()
         try:
-            for table in whole_tables(reader):
+            for table in compressor_tables(reader):
                 pending.append(pool.executor.submit(_worker_call, table))
                 if len(pending) >= ahead:
                     yield from pending.popleft().result().to_batches()
@@ -1315,8 +1304,7 @@ class HealthStage:
         rows: list[tuple[Floats, Floats]] = []
         readings = 0
 
-        def collect(table: pa.Table) -> pa.Table:
-            nonlocal readings
+        for table in compressor_tables(reader):
             readings += table.num_rows
             starts = compressor_starts(table)
             ends = np.r_[starts[1:], table.num_rows]
@@ -1329,10 +1317,6 @@ class HealthStage:
                 hours, levels = proxy_series if proxy_series is not None else (None, None)
                 series.append((times[lo:hi], values[:, lo:hi], hours, levels))
             rows.extend(organization_warmups(series, at * HOUR, self.config))
-            return table.slice(0, 0)
-
-        for _ in whole_compressors(reader, collect):
-            pass
         return readings, pooled_prior(rows)
 
     def _write_priors(self, priors: dict[str, OrgPrior], replace: bool) -> None:
