@@ -2,16 +2,20 @@
 503 within 2 s while PostgreSQL hangs; an exhausted pool gives a fast 503. PostgreSQL sits behind a TCP
 proxy the tests can break."""
 
+import asyncio
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import make_url, text
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.pool import NullPool
 
 from altaviz.accounts.roles import Role
+from altaviz.api.health import HealthProbe
 from altaviz.config import Settings
 from altaviz.server import create_app
 from tests.api.tcpproxy import TcpProxy
@@ -216,3 +220,76 @@ def test_a_slow_request_on_a_healthy_database_is_left_alone(
     with TestClient(app, base_url=BASE_URL) as client:
         response = client.get("/api/test-slow")
     assert response.status_code == 200 and response.json() == {"slept": True}
+
+
+@pytest.fixture
+def limited_role(pg_url: str) -> Iterator[tuple[str, Callable[[int], None]]]:
+    """A login role of its own and a way to cap its connections (PostgreSQL answers a connection
+    beyond the cap itself: FATAL too many connections for role, SQLSTATE 53300)."""
+    admin = create_engine(pg_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    role = f"altaviz_limited_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as connection:
+        connection.execute(text(f"CREATE ROLE {role} LOGIN"))
+
+    def cap(connections: int) -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f"ALTER ROLE {role} CONNECTION LIMIT {int(connections)}"))
+
+    try:
+        yield make_url(pg_url).set(username=role).render_as_string(hide_password=False), cap
+    finally:
+        with admin.connect() as connection:
+            connection.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = :role"),
+                {"role": role},
+            )
+            connection.execute(text(f"DROP ROLE {role}"))
+        admin.dispose()
+
+
+def test_a_database_that_refuses_connections_itself_is_refused_not_down(
+    limited_role: tuple[str, Callable[[int], None]],
+) -> None:
+    url, cap = limited_role
+    cap(0)
+    engine = create_engine(url, poolclass=NullPool)
+    probe = HealthProbe(engine, 2.0)
+    try:
+        assert asyncio.run(probe.database()) == "refused"
+    finally:
+        probe.close()
+        engine.dispose()
+    down = create_engine("postgresql+psycopg://postgres@127.0.0.1:1/nothing", poolclass=NullPool)
+    probe = HealthProbe(down, 2.0)
+    try:
+        assert asyncio.run(probe.database()) == "error"  # no server answered
+    finally:
+        probe.close()
+        down.dispose()
+
+
+def test_a_slow_request_is_left_alone_while_every_connection_slot_is_taken(
+    limited_role: tuple[str, Callable[[int], None]], tmp_path: Path
+) -> None:
+    """The hang check's probe needs a new connection; a database whose slots are all taken refuses it
+    with its own answer. That is a busy database, not a hung one: the request holding a working
+    connection is left to finish, and no connection is cut."""
+    from tests.api.conftest import make_settings
+
+    url, cap = limited_role
+    app = create_app(make_settings(url, tmp_path, health_timeout_seconds=0.9))
+
+    def slow() -> dict[str, bool]:
+        with app.state.engine.connect() as connection:
+            held = connection.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE usename = current_user")
+            ).scalar_one()
+            cap(held)  # every slot of the role taken from here on: the probe is refused
+            connection.execute(text("SELECT pg_sleep(2.5)"))
+        return {"slept": True}
+
+    app.add_api_route("/api/test-slow", slow, include_in_schema=False)
+    with TestClient(app, base_url=BASE_URL) as client:
+        response = client.get("/api/test-slow")
+        assert response.status_code == 200 and response.json() == {"slept": True}
+        # (answered 503 and the connection cut before: the probe's refusal was taken for a hang)

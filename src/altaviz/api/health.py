@@ -5,6 +5,11 @@ hung requests cannot starve it, and it is single-flight: while one probe is runn
 calls wait on the same one instead of piling up threads against a hung database. A probe that has
 been running longer than STALE_PROBE_SECONDS is abandoned, so health recovers once the database
 does, even if a connection attempt is still stuck.
+
+A database that answers a connection with an error of its own (every connection slot taken, starting
+up or shutting down, a rejected login) is `refused`, not hung: it answers. The health answer reports it
+as degraded; the hang check (`DatabaseHangMiddleware`) leaves waiting requests alone then, since
+cutting connections that work would not help a database short of them.
 """
 
 import asyncio
@@ -23,11 +28,15 @@ router = APIRouter(tags=["health"])
 STALE_PROBE_SECONDS = 5.0
 PROBE_THREADS = 4
 
+Verdict = Literal["ok", "refused", "error", "timeout"]
+
 
 class Health(BaseModel):
     status: Literal["healthy", "degraded"]
-    checks: dict[str, Literal["ok", "error", "timeout"]] = Field(
-        description="One entry per dependency: database."
+    checks: dict[str, Verdict] = Field(
+        description="One entry per dependency: database (`refused`: the server answered the connection "
+        "with an error, e.g. every connection slot taken; `error`: no server answered; `timeout`: no "
+        "answer in time)."
     )
     timestamp: datetime
 
@@ -44,7 +53,7 @@ class HealthProbe:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
-    async def database(self) -> Literal["ok", "error", "timeout"]:
+    async def database(self) -> Verdict:
         loop = asyncio.get_running_loop()
         now = time.monotonic()
         if self._inflight is None or self._inflight.done() or now - self._started > STALE_PROBE_SECONDS:
@@ -56,14 +65,24 @@ class HealthProbe:
             await asyncio.wait_for(asyncio.shield(self._inflight), self.timeout)
         except TimeoutError:
             return "timeout"
-        except Exception:
-            return "error"
+        except Exception as error:
+            return "refused" if _server_answered(error) else "error"
         return "ok"
 
     def close(self) -> None:
         executor, self.executor, self._inflight = self.executor, None, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _server_answered(error: BaseException) -> bool:
+    """Whether the database server itself sent this error, as against no server answering (a closed
+    port, a reset, an unreachable host). A query's error carries its SQLSTATE; a refused connection
+    start does not (libpq keeps only the text), so it is told by the server's severity in the message,
+    `FATAL:`, which libpq's own connection errors never carry (with a server whose `lc_messages` is not
+    English the word may differ, and such a refusal counts as no answer, as before)."""
+    original = getattr(error, "orig", error)  # SQLAlchemy wraps the driver's error
+    return bool(getattr(original, "sqlstate", None)) or "FATAL:" in str(original)
 
 
 @router.get(

@@ -248,6 +248,9 @@ UNAVAILABLE_PAGE = (
 DATABASE_UNAVAILABLE = "The database is unavailable or did not answer in time. Try again shortly."
 
 
+NOT_ANSWERING = ("error", "timeout")  # a database that refuses a connection itself still answers
+
+
 class Probe(Protocol):
     async def database(self) -> str: ...
 
@@ -264,7 +267,9 @@ class DatabaseHangMiddleware:
     (`cut_connections`), which makes the stuck driver calls fail: worker threads and pooled
     connections come back, and the pool reconnects when the database does. A slow request on a healthy
     database is left alone (its statements are bounded by DB_STATEMENT_TIMEOUT), and so is an answer
-    that has started (a streamed export).
+    that has started (a streamed export), and so are requests while the database refuses the probe's
+    connection itself (`refused`: every slot taken, say): it answers, and the connections the
+    requests hold may be the ones that work.
     """
 
     def __init__(
@@ -302,7 +307,7 @@ class DatabaseHangMiddleware:
             done, _ = await asyncio.wait({task}, timeout=self.check_after)
             while not done and not started:
                 verdict = await self.probe.database()
-                if verdict != "ok" and not task.done() and not started:
+                if verdict in NOT_ANSWERING and not task.done() and not started:
                     abandoned = True
                     cut = self.cut_connections()
                     log.error(
