@@ -14,7 +14,9 @@ commits; absolute times on a shared machine drift.
 with this checkout and with SRC (put first on PYTHONPATH), in the same minutes, and prints both and
 their ratio: on a shared machine that ratio is the figure to trust. `--imports` adds each side's
 `python -X importtime` of the same command (sum of the modules' own times, best of three, and the
-largest top-level imports).
+largest top-level imports); `--collector` each side's garbage collections in the same command (CPU
+spent in them and their number by generation, measured by a collector callback: a figure the machine's
+load hardly moves).
 """
 
 import argparse
@@ -67,8 +69,31 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+# `python -m altaviz ARGS` with a collector callback: at exit, the CPU seconds spent in collections and
+# their number by generation, on stderr's last line.
+COLLECTOR = (
+    "import atexit, gc, runpy, sys, time\n"
+    "spent, counts, started = [0.0], [0, 0, 0], [0.0]\n"
+    "def noted(phase, info):\n"
+    "    if phase == 'start':\n"
+    "        started[0] = time.process_time()\n"
+    "    else:\n"
+    "        spent[0] += time.process_time() - started[0]\n"
+    "        counts[info['generation']] += 1\n"
+    "gc.callbacks.append(noted)\n"
+    "atexit.register(lambda: print('collector', spent[0], *counts, file=sys.stderr))\n"
+    "sys.argv = ['altaviz', *sys.argv[1:]]\n"
+    "runpy.run_module('altaviz', run_name='__main__', alter_sys=True)\n"
+)
+
+
 def process_seconds(
-    landing: Path, root: Path, skip_db: bool, src: str | None = None, importtime: bool = False
+    landing: Path,
+    root: Path,
+    skip_db: bool,
+    src: str | None = None,
+    importtime: bool = False,
+    collector: bool = False,
 ) -> tuple[float, float, str]:
     """Wall and CPU seconds (user + system, all threads) of one whole `altaviz pipeline run` process
     (with `src` first on PYTHONPATH: another checkout's code), and its stderr."""
@@ -80,8 +105,7 @@ def process_seconds(
     command = [
         sys.executable,
         *(["-X", "importtime"] if importtime else []),
-        "-m",
-        "altaviz",
+        *(["-c", COLLECTOR] if collector else ["-m", "altaviz"]),
         "pipeline",
         "run",
         *(["--skip-db"] if skip_db else []),
@@ -132,6 +156,24 @@ def print_imports(landing: Path, root: Path, skip_db: bool, against: str | None)
         print(f"imports, {name}: {total * 1000:,.0f} ms (sum, best of 3); largest top-level (ms): {largest}")
 
 
+def print_collector(landing: Path, root: Path, skip_db: bool, count: int, against: str | None) -> None:
+    sides: dict[str, str | None] = {"this checkout": None}
+    if against is not None:
+        sides[f"reference ({against})"] = against
+    runs: dict[str, list[list[float]]] = {name: [] for name in sides}
+    for _ in range(count):
+        for name, src in sides.items():
+            stderr = process_seconds(landing, root, skip_db, src, collector=True)[2]
+            runs[name].append([float(v) for v in stderr.strip().splitlines()[-1].split()[1:]])
+    for name, measured in runs.items():
+        spent = ", ".join(f"{run[0] * 1000:.0f}" for run in measured)
+        counts = sorted({f"{int(run[1])}/{int(run[2])}/{int(run[3])}" for run in measured})
+        print(
+            f"garbage collector, {name}: {statistics.median(run[0] for run in measured) * 1000:.0f} ms "
+            f"of CPU (median of {count}: {spent}); collections young/middle/full: {', '.join(counts)}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -143,6 +185,9 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=3, help="whole processes per side")
     parser.add_argument("--against", metavar="SRC", help="another checkout's src/ to measure alternately")
     parser.add_argument("--imports", action="store_true", help="also each side's -X importtime")
+    parser.add_argument(
+        "--collector", action="store_true", help="also each side's garbage collections (--processes each)"
+    )
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="altaviz-bench-"))
@@ -177,6 +222,8 @@ def main() -> None:
             print(f"ratio this checkout / reference: wall {wall_a / wall_b:.2f}×, CPU {cpu_a / cpu_b:.2f}×")
         if args.imports:
             print_imports(landing, root, args.skip_db, args.against)
+        if args.collector:
+            print_collector(landing, root, args.skip_db, args.processes, args.against)
         print(f"reference, DuckDB hourly GROUP BY over the same landing files: {reference:.3f} s")
         print(f"ratio pipeline / reference: {pipeline / reference:.1f}×")
         print(f"readings per second (in process): {simulated.readings_rows / pipeline:,.0f}")

@@ -108,7 +108,7 @@ def load_lake(
     """Load the organization's gold into it: hourly rows from `hourly_since` on (all if None), recent
     readings from `readings_since` on (from `hourly_since` if None: an incremental run recomputes the
     readings from its zone's start, later than the hour its hourly rows start in)."""
-    with closing(duckdb.connect()) as con:  # one connection for both reads (15 ms of CPU each)
+    with closing(duckdb.connect()) as con:  # one connection for the three reads (15-25 ms of CPU each)
         con.execute("SET TimeZone = 'UTC'")
         gold = read_gold(lake, target.organization_slug, hourly_since, con)
         recent = read_recent(
@@ -117,7 +117,7 @@ def load_lake(
             None if hourly_since is None else readings_since or hourly_since,
             con,
         )
-    health = read_health(lake, target.organization_slug, hourly_since)
+        health = read_health(lake, target.organization_slug, hourly_since, con)
     # Take SQLite's write lock up front: the load reads before it writes.
     with session_scope(target.engine.execution_options(**{SQLITE_BEGIN_IMMEDIATE: True})) as session:
         counts = load(session, target.organization_id, gold)
