@@ -2,76 +2,23 @@
 
 import atexit
 import gc
-import importlib
 import re
 import shutil
 import sys
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from typer.core import TyperGroup
-from typer.main import get_group_from_info
-from typer.models import TyperInfo
+from rich.table import Table
 
+from altaviz.alerts.cli import alerts_app, notifications_app, workflows_app
+from altaviz.billing.cli import billing_app
 from altaviz.config import Settings, get_settings
+from altaviz.connectors.cli import connect_app
 from altaviz.observability.console import terminal_console
-
-# The command groups of other packages, listed after this module's own (in this order), each loaded
-# when named: a command of another group (`pipeline run`) neither imports them nor has Typer build
-# their commands (about 40 ms of CPU together).
-ELSEWHERE = {
-    "billing": ("altaviz.billing.cli", "billing_app"),
-    "workflows": ("altaviz.alerts.cli", "workflows_app"),
-    "alerts": ("altaviz.alerts.cli", "alerts_app"),
-    "notifications": ("altaviz.alerts.cli", "notifications_app"),
-    "connect": ("altaviz.connectors.cli", "connect_app"),
-}
-
-
-class _Commands(MutableMapping[str, Any]):
-    """The root group's commands: this module's, then ELSEWHERE's, each built as `app.add_typer` would
-    have on first use (listing names builds none: help and suggestions list them all)."""
-
-    def __init__(self, own: MutableMapping[str, Any]) -> None:
-        self.own = own
-
-    def __getitem__(self, name: str) -> Any:
-        if name not in self.own and name in ELSEWHERE:
-            module, attribute = ELSEWHERE[name]
-            self.own[name] = get_group_from_info(
-                TyperInfo(getattr(importlib.import_module(module), attribute), name=name),
-                pretty_exceptions_short=app.pretty_exceptions_short,
-                suggest_commands=app.suggest_commands,
-                rich_markup_mode=app.rich_markup_mode,
-            )
-        return self.own[name]
-
-    def __setitem__(self, name: str, command: Any) -> None:
-        self.own[name] = command
-
-    def __delitem__(self, name: str) -> None:
-        del self.own[name]
-
-    def __iter__(self) -> Iterator[str]:
-        yield from self.own
-        yield from (name for name in ELSEWHERE if name not in self.own)
-
-    def __len__(self) -> int:
-        return len(set(self.own) | set(ELSEWHERE))
-
-
-class _Root(TyperGroup):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.commands = _Commands(self.commands)
-
-    def list_commands(self, ctx: Any) -> list[str]:
-        return list(self.commands)
-
 
 app = typer.Typer(
     help="Altaviz: predictive maintenance for natural-gas compressor fleets.",
@@ -80,7 +27,6 @@ app = typer.Typer(
     # Click's plain help: flags show as flags (`--skip-db`), where Typer's Rich panels print `<bool>`
     # after them as if they took a value.
     rich_markup_mode=None,
-    cls=_Root,
 )
 pipeline_app = typer.Typer(help="Run the Bronze → Silver → Gold pipeline.", no_args_is_help=True)
 db_app = typer.Typer(help="Operational database migrations.", no_args_is_help=True)
@@ -88,6 +34,11 @@ orgs_app = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
+app.add_typer(billing_app, name="billing")
+app.add_typer(workflows_app, name="workflows")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(notifications_app, name="notifications")
+app.add_typer(connect_app, name="connect")
 
 
 # At exit the command's objects are left to the operating system: Python's finalization would walk every
@@ -704,7 +655,6 @@ def _reset_demo_data(settings: Settings) -> None:
 
 
 def _print_loaded(settings: Settings, slug: str) -> None:
-    from rich.table import Table
     from sqlalchemy import make_url
 
     from altaviz.db.session import create_db_engine, session_scope
