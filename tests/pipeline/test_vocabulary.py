@@ -41,7 +41,7 @@ def test_gold_writes_its_statuses_from_a_vocabulary() -> None:
 
 
 @pytest.mark.parametrize("partition_by", [None, "timestamp"])
-def test_a_vocabulary_of_the_run_reads_back_as_the_same_text(tmp_path: Path, partition_by: str | None) -> None:
+def test_a_run_vocabulary_reads_back_as_the_same_text(tmp_path: Path, partition_by: str | None) -> None:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute(f"CREATE VIEW notes AS {ROWS}")
