@@ -70,7 +70,7 @@ SILVER_STEPS = (
         "silver_readings",
         "silver/readings",
         "timestamp",
-        vocabulary=keys_of("silver_good") | {"_source_file": ValuesOf("silver_good", "_source_file")},
+        vocabulary={**keys_of("silver_good"), "_source_file": ValuesOf("silver_good", "_source_file")},
     ),
     Step("quarantine", "silver/quarantine"),
 )
@@ -88,9 +88,11 @@ GOLD_STEPS = (
         "gold_readings",
         "gold/readings",
         "timestamp",
-        vocabulary={"operating_state": OPERATING_STATES}
-        | {f"{m}_status": STATUSES for m in METRIC_NAMES}
-        | keys_of("silver_readings"),
+        vocabulary={
+            "operating_state": OPERATING_STATES,
+            **{f"{m}_status": STATUSES for m in METRIC_NAMES},
+            **keys_of("silver_readings"),
+        },
     ),
     Step("gold_hourly", "gold/hourly", "agg_timestamp"),
     Step("violations", "gold/violations", "timestamp", vocabulary=SERIES_VOCABULARY | {"severity": STATUSES}),
