@@ -14,6 +14,7 @@ import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -157,21 +158,42 @@ def read_parquet(files: Sequence[Path]) -> str:
     return f"read_parquet({parquet_list(files)}, hive_partitioning = false)"
 
 
-# A text column whose values come from a fixed list (a status, a metric's name): column -> the values.
-Vocabulary = Mapping[str, Sequence[str]]
+@dataclass(frozen=True)
+class ValuesOf:
+    """A vocabulary known only to the run: the distinct values of `column` in the bound `relation` when
+    the step runs (the compressor ids and source files of the readings it writes)."""
+
+    relation: str
+    column: str
 
 
-def _as_enums(vocabulary: Vocabulary) -> str:
+# A text column whose values come from a list (a status, a metric's name) or from the run (ValuesOf):
+# column -> its values.
+Vocabulary = Mapping[str, Sequence[str] | ValuesOf]
+
+
+def _as_enums(con: duckdb.DuckDBPyConnection, vocabulary: Vocabulary) -> str:
     """DuckDB's REPLACE list casting each column of `vocabulary` to an ENUM of its values.
 
     Parquet stores an ENUM as the same text column (every reader reads the same strings back), but
     DuckDB writes it from the ENUM's own dictionary instead of hashing every value into one: a third
-    of writing gold's readings, eight status columns and the operating state. A value outside the list
-    fails the statement rather than being written wrong."""
+    of writing gold's readings, eight status columns and the operating state, and a quarter of writing
+    silver's from its per-compressor step's stream (the organization, compressor and source file, whose
+    ENUMs are the values of the step's input: ValuesOf, a type created here). A value outside the list
+    fails the statement rather than being written wrong. The dictionary of each file written holds
+    every value of its ENUM, so a ValuesOf names the rows written, not a superset."""
     casts = []
     for column, values in vocabulary.items():
-        listed = ", ".join(sql_text(v) for v in values)
-        casts.append(f"CAST({column} AS ENUM({listed})) AS {column}")
+        if isinstance(values, ValuesOf):
+            enum = f"vocabulary_{column}"
+            con.execute(f"DROP TYPE IF EXISTS {enum}")
+            con.execute(
+                f"CREATE TYPE {enum} AS ENUM (SELECT DISTINCT {values.column} FROM {values.relation} "
+                f"WHERE {values.column} IS NOT NULL)"
+            )
+        else:
+            enum = f"ENUM({', '.join(sql_text(v) for v in values)})"
+        casts.append(f"CAST({column} AS {enum}) AS {column}")
     return f" REPLACE ({', '.join(casts)})" if casts else ""
 
 
@@ -191,7 +213,7 @@ def copy_parquet(
     The columns of `vocabulary` are written from their lists of values (see _as_enums).
     Returns the files written.
     """
-    enums = _as_enums(vocabulary or {})
+    enums = _as_enums(con, vocabulary or {})
     if partition_by is None:
         target = output_dir / f"part-{part}.parquet"
         selected = f"SELECT *{enums} FROM ({sql}\n) AS result" if enums else sql

@@ -16,6 +16,7 @@ from altaviz.pipeline.engine import (
     DuckDBEngine,
     PerCompressor,
     TransformEngine,
+    ValuesOf,
     Vocabulary,
     copy_parquet,
     load_sql,
@@ -54,12 +55,23 @@ OPERATING_STATES = ("running", "starting", "stopped")
 SERIES_VOCABULARY = {"metric": METRIC_NAMES, "operating_state": OPERATING_STATES}
 
 
+def keys_of(relation: str) -> dict[str, ValuesOf]:
+    """The organizations and compressor ids of a step's readings, as those of its input `relation`
+    (its per-compressor step's stream cannot be read twice)."""
+    return {column: ValuesOf(relation, column) for column in ("organization", "compressor_id")}
+
+
 # Every step but quality works compressor by compressor, so a large fleet can run in chunks of it.
 SILVER_STEPS = (
     Step("silver_classified"),
     # the quality flags of every good reading, in one pass per compressor (flags.py)
     Step("flagged_readings", per_compressor=append_quality_flags, source="silver_good", source_view=True),
-    Step("silver_readings", "silver/readings", "timestamp"),
+    Step(
+        "silver_readings",
+        "silver/readings",
+        "timestamp",
+        vocabulary={**keys_of("silver_good"), "_source_file": ValuesOf("silver_good", "_source_file")},
+    ),
     Step("quarantine", "silver/quarantine"),
 )
 QUALITY_STEP = Step("quality", "silver/quality")
@@ -76,7 +88,11 @@ GOLD_STEPS = (
         "gold_readings",
         "gold/readings",
         "timestamp",
-        vocabulary={"operating_state": OPERATING_STATES} | {f"{m}_status": STATUSES for m in METRIC_NAMES},
+        vocabulary={
+            "operating_state": OPERATING_STATES,
+            **{f"{m}_status": STATUSES for m in METRIC_NAMES},
+            **keys_of("silver_readings"),
+        },
     ),
     Step("gold_hourly", "gold/hourly", "agg_timestamp"),
     Step("violations", "gold/violations", "timestamp", vocabulary=SERIES_VOCABULARY | {"severity": STATUSES}),
