@@ -113,7 +113,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -405,9 +405,9 @@ def load_states(blobs: Sequence[Blob | None], config: HealthConfig) -> tuple[Hea
 # --- the per-compressor step -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Context:
-    """What the step knows of one compressor besides its readings."""
+class Context(NamedTuple):
+    """What the step knows of one compressor besides its readings (a named tuple: a frozen dataclass's
+    construction took a few times as long, for each of a fleet's compressors every pass)."""
 
     warning: tuple[float, ...]  # per SENSORS, NaN where none
     critical: tuple[float, ...]
@@ -899,10 +899,11 @@ def read_baselines(local: DuckDBEngine, files: list[Path]) -> dict[Key, Stored]:
             int(newest),
             None if held is None else int(held),
         )
-        for o, c, first, peak, temp, until, newest, held in local.rows(
+        for o, c, first, peak, temp, until, newest, held in _fetch(
+            local,
             "SELECT organization, compressor_id, first_hour, peak_flow, baseline_temp, data_until, "
             f"newest_hour, ambient_until FROM {read_parquet(files)} "
-            f"WHERE {_IN_RUN} AND first_hour IS NOT NULL"
+            f"WHERE {_IN_RUN} AND first_hour IS NOT NULL",
         )
     }
 
@@ -1444,7 +1445,7 @@ class HealthStage:
         silver = self.tables.files("silver/readings")
         news = {
             (str(o), str(c))
-            for o, c in self.local.rows(f"SELECT organization, compressor_id FROM ({changed}) AS c")
+            for o, c in _fetch(self.local, f"SELECT organization, compressor_id FROM ({changed}) AS c")
         }
         stations = self.stations
         stored = self._stored()
@@ -1455,19 +1456,26 @@ class HealthStage:
         # organization is computed again. One without a prior has all its compressors in the pass, to
         # tell whether its data before the prior hour is final.
         stored_priors = self._stored_priors()
-        renewed_orgs = self._changed_priors(news, changed, stored, stored_priors, silver)
+        # each compressor with new readings and a state: the hour it was fed until (epoch hours)
+        fed = {
+            (str(o), str(c)): int(f) // HOUR
+            for o, c, f in _fetch(
+                self.local,
+                "SELECT s.organization, s.compressor_id, EPOCH(s.fed_until) FROM health_old_state AS s "
+                f"JOIN ({changed}) AS c "
+                "ON c.organization = s.organization AND c.compressor_id = s.compressor_id",
+            )
+        }
+        renewed_orgs = self._changed_priors(news, fed, stored, stored_priors, silver)
         waiting = {k[0] for k in news if k[0] not in stored_priors} | renewed_orgs
         members = sorted({*members, *(k for k in stored if k[0] in waiting)})
-        recent = self.local.rows(
-            "SELECT MIN(fed_until) FROM health_old_state AS s "
-            f"JOIN ({changed}) AS c ON c.organization = s.organization AND c.compressor_id = s.compressor_id"
-        )[0][0]
         counts = {}
-        if isinstance(recent, datetime):
+        if fed:
+            recent = _EPOCH + timedelta(hours=min(fed.values()))
             window = files_from(silver, recent - timedelta(hours=LATE_WINDOW_HOURS))
             counts = {
                 (str(o), str(c)): int(n)
-                for o, c, n in self.local.rows(_count_sql(window, "health_old_state"))
+                for o, c, n in _fetch(self.local, _count_sql(window, "health_old_state"))
             }
         previous: dict[Key, tuple[Blob | None, int | None, int]] = {}
         fresh: set[Key] = set()
@@ -1560,16 +1568,20 @@ class HealthStage:
         else:
             self.local.bind_sql("health_fresh", _NO_COMPRESSORS)
         _bind_keys(self.local, "health_processed_set", processed)
-        # every compressor continuing from a known hour: only the files from the earliest of those
-        bounded = starts and len(starts) == len(processed)
-        first_start = (
-            _EPOCH + timedelta(microseconds=min(micros for _, micros in starts)) if bounded else None
-        )
-        reaching = files_from(silver, first_start) if first_start is not None else silver
+        # every compressor continuing from a known hour: only the files from the earliest of those, and
+        # their readings from it (a literal bound, applied as the files are read: the day's other
+        # readings are not joined)
         source = (
-            f"SELECT s.* FROM {read_parquet(reaching)} AS s JOIN health_processed_set AS c "
+            "SELECT s.* FROM {files} AS s JOIN health_processed_set AS c "
             "ON c.organization = s.organization AND c.compressor_id = s.compressor_id"
         )
+        if starts and len(starts) == len(processed):
+            first = min(micros for _, micros in starts)
+            reaching = files_from(silver, _EPOCH + timedelta(microseconds=first))
+            source += f" WHERE s.timestamp >= make_timestamptz({first})"
+        else:
+            reaching = silver
+        source = source.format(files=read_parquet(reaching))
         # An incremental pass runs here, on the local engine: the step is called on the input's
         # batches directly (map_compressors' streaming, without DuckDB reading the step's output
         # back) and its rows stay in memory (an hour's: each compressor's state, tens of MB, and a few).
@@ -1589,22 +1601,15 @@ class HealthStage:
     def _changed_priors(
         self,
         news: set[Key],
-        changed: str,
+        fed: dict[Key, int],
         stored: dict[Key, Stored],
         priors: dict[str, OrgPrior],
         silver: list[Path],
     ) -> set[str]:
         """The organizations whose stored prior's readings changed: looked at (a count of silver before the
         prior hour) only when a compressor with new readings may have brought some there — one new, or
-        whose data or processed hours end less than the late window after the prior hour."""
-        fed = {
-            (str(o), str(c)): int(f) // HOUR
-            for o, c, f in self.local.rows(
-                "SELECT s.organization, s.compressor_id, EPOCH(s.fed_until) FROM health_old_state AS s "
-                f"JOIN ({changed}) AS c "
-                "ON c.organization = s.organization AND c.compressor_id = s.compressor_id"
-            )
-        }
+        whose data or processed hours end less than the late window after the prior hour (`fed`: the
+        hour each one with a state was fed until, epoch hours)."""
         suspects = {
             k[0]
             for k in news
@@ -1791,6 +1796,13 @@ def _blobs(column: pa.ChunkedArray) -> list[Blob | None]:
         for i in range(len(chunk)):
             out.append(view[at[i] : at[i + 1]] if valid is None or valid[i] else None)
     return out
+
+
+def _fetch(local: DuckDBEngine, sql: str) -> list[tuple[Any, ...]]:
+    """A query's rows through Arrow (DuckDB's fetchall of a fleet's rows took several times the query).
+    No timestamp column: a timestamp's to_pylist imports pandas."""
+    table = local.con.sql(sql).to_arrow_table()
+    return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
 
 
 def _bind_keys(local: DuckDBEngine, name: str, keys: Sequence[Key], **columns: pa.Array) -> None:
