@@ -108,15 +108,17 @@ import os
 import struct
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from altaviz.alerts.kinds import EARLY_WARNING_TYPES
 from altaviz.fleet.thresholds import THRESHOLDS_BY_METRIC
@@ -133,6 +135,7 @@ from altaviz.health.model import FEATURES, Bools, Floats, Ints, pooled_prior
 from altaviz.health.prior import NO_PRIOR, organization_warmups, prior_hour, step_with_prior
 from altaviz.pipeline.arrow import (
     bool_array,
+    boolean_values,
     float_array,
     int_array,
     numpy_values,
@@ -347,7 +350,14 @@ def _head(blob: Blob, width: int) -> tuple[bool, int] | None:
 def state_is_current(blob: Blob, config: HealthConfig) -> bool:
     """Whether this model (its configuration) can continue from the blob; another one (another format,
     such as AVHS2's, or configuration) starts the compressor afresh from all of its silver."""
-    return _head(blob, _widths(config).width) is not None
+    return states_are_current([blob], config)[0]
+
+
+def states_are_current(blobs: Sequence[Blob | None], config: HealthConfig) -> list[bool]:
+    """state_is_current of each blob (None: False), the layout looked up once (hashing the configuration
+    for each of a fleet's blobs took longer than the checks)."""
+    width = _widths(config).width
+    return [blob is not None and _head(blob, width) is not None for blob in blobs]
 
 
 def load_states(blobs: Sequence[Blob | None], config: HealthConfig) -> tuple[HealthState, list[Episodes]]:
@@ -395,9 +405,9 @@ def load_states(blobs: Sequence[Blob | None], config: HealthConfig) -> tuple[Hea
 # --- the per-compressor step -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Context:
-    """What the step knows of one compressor besides its readings."""
+class Context(NamedTuple):
+    """What the step knows of one compressor besides its readings (a named tuple: a frozen dataclass's
+    construction took a few times as long, for each of a fleet's compressors every pass)."""
 
     warning: tuple[float, ...]  # per SENSORS, NaN where none
     critical: tuple[float, ...]
@@ -794,11 +804,7 @@ def station_ambient(
     is not stored or may still change (and before `end`, epoch seconds, when given); each station's
     hold (see the module's docstring) and the members' baseline rows."""
     n = len(members)
-    local.bind_rows(
-        "health_members",
-        [{"organization": o, "compressor_id": c, "member": i} for i, (o, c) in enumerate(members)]
-        or [{"organization": "", "compressor_id": "", "member": 0}],
-    )
+    _bind_keys(local, "health_members", members, member=int_array(np.arange(n)))
     window = [] if since is None else [f"timestamp >= TO_TIMESTAMP({int(since)})"]
     window += [] if end is None else [f"timestamp < TO_TIMESTAMP({int(end)})"]
     after = f" WHERE {' AND '.join(window)}" if window else ""
@@ -893,10 +899,11 @@ def read_baselines(local: DuckDBEngine, files: list[Path]) -> dict[Key, Stored]:
             int(newest),
             None if held is None else int(held),
         )
-        for o, c, first, peak, temp, until, newest, held in local.rows(
+        for o, c, first, peak, temp, until, newest, held in _fetch(
+            local,
             "SELECT organization, compressor_id, first_hour, peak_flow, baseline_temp, data_until, "
             f"newest_hour, ambient_until FROM {read_parquet(files)} "
-            f"WHERE {_IN_RUN} AND first_hour IS NOT NULL"
+            f"WHERE {_IN_RUN} AND first_hour IS NOT NULL",
         )
     }
 
@@ -1010,7 +1017,14 @@ def contexts(
         for level in ("warning", "critical")
         for s in SENSORS
     )
-    rows = local.rows(f"SELECT organization, compressor_id, {pivot} FROM compressor_thresholds GROUP BY 1, 2")
+    # through Arrow: DuckDB's fetchall of the 4,700 rows took four times the query
+    table = local.con.sql(
+        f"SELECT organization, compressor_id, {pivot} FROM compressor_thresholds GROUP BY 1, 2"
+    ).to_arrow_table()
+    six = len(SENSORS)
+    limits = np.column_stack([numpy_values(table.column(2 + k), np.float64) for k in range(2 * six)]).reshape(
+        -1, 2 * six
+    )  # a NULL critical level as NaN (a warning level is never NULL)
     resets: dict[tuple[str, str], list[int]] = {}
     if maintenance:
         for organization, compressor, epoch in local.rows(
@@ -1025,9 +1039,8 @@ def contexts(
         o: tuple(p.coefficients.ravel().tolist()) for o, p in priors.items() if p.coefficients is not None
     }
     found: dict[tuple[str, str], Context] = {}
-    six = len(SENSORS)
-    for organization, compressor, *values in rows:
-        key = (str(organization), str(compressor))
+    keys = zip(table["organization"].to_pylist(), table["compressor_id"].to_pylist(), strict=True)
+    for key, values in zip(keys, limits.tolist(), strict=True):
         hold = None if ambient is None else ambient.hold.get(key)
         prior = priors.get(key[0])
         coefficients: tuple[float, ...] | None = None
@@ -1036,8 +1049,8 @@ def contexts(
         elif prior is not None:
             coefficients = given[key[0]]
         found[key] = Context(
-            tuple(float(v) for v in values[:six]),
-            tuple(math.nan if v is None else float(v) for v in values[six:]),
+            tuple(values[:six]),
+            tuple(values[six:]),
             tuple(resets.get(key, ())),
             states.get(key),
             None if ambient is None else ambient.series.get(key),
@@ -1151,11 +1164,10 @@ def split(
     source: str,
     staged: dict[str, Path],
     kept: dict[str, str],
-    states: Callable[[str], str] = lambda sql: sql,
 ) -> None:
-    """The step's rows (the relation `source`) into the four tables' staged directories; `kept[table]`
-    (SQL) adds rows kept from the current version; `states` completes the state table's SQL (its
-    recent counts)."""
+    """The step's rows (the relation `source`) into the staged directories of the hourly, predictions and
+    episodes tables; `kept[table]` (SQL) adds rows kept from the current version. (The state table:
+    HealthStage._write_states.)"""
     selects = {
         HEALTH: (
             "organization, compressor_id, hour, health_index, status, drivers, anomaly, prediction",
@@ -1171,19 +1183,12 @@ def split(
             "threshold_value, value, last_flagged_at, returned_to_normal_at, is_active, message",
             None,
         ),
-        HEALTH_STATE: ("organization, compressor_id, hour AS last_hour, fed_until, state", None),
     }
-    kinds = {HEALTH: "hour", PREDICTIONS: "prediction", EPISODES: "episode", HEALTH_STATE: "state"}
+    kinds = {HEALTH: "hour", PREDICTIONS: "prediction", EPISODES: "episode"}
     for table, (columns, partition_by) in selects.items():
         sql = f"SELECT {columns} FROM {source} WHERE kind = '{kinds[table]}'"
         if table in kept:
             sql = f"{sql} UNION ALL BY NAME {kept[table]}"
-        if table == HEALTH_STATE:
-            # one file, snappy: the states are tens of MB of floats, rewritten every pass and read by the
-            # next (zstd took twice the CPU to write them for a fifth fewer bytes)
-            target = sql_text(str(staged[table] / "part-0.parquet"))
-            local.con.execute(f"COPY ({states(sql)}) TO {target} (FORMAT parquet, COMPRESSION snappy)")
-            continue
         copy_parquet(local.con, sql, staged[table], partition_by)
 
 
@@ -1440,7 +1445,7 @@ class HealthStage:
         silver = self.tables.files("silver/readings")
         news = {
             (str(o), str(c))
-            for o, c in self.local.rows(f"SELECT organization, compressor_id FROM ({changed}) AS c")
+            for o, c in _fetch(self.local, f"SELECT organization, compressor_id FROM ({changed}) AS c")
         }
         stations = self.stations
         stored = self._stored()
@@ -1451,19 +1456,26 @@ class HealthStage:
         # organization is computed again. One without a prior has all its compressors in the pass, to
         # tell whether its data before the prior hour is final.
         stored_priors = self._stored_priors()
-        renewed_orgs = self._changed_priors(news, changed, stored, stored_priors, silver)
+        # each compressor with new readings and a state: the hour it was fed until (epoch hours)
+        fed = {
+            (str(o), str(c)): int(f) // HOUR
+            for o, c, f in _fetch(
+                self.local,
+                "SELECT s.organization, s.compressor_id, EPOCH(s.fed_until) FROM health_old_state AS s "
+                f"JOIN ({changed}) AS c "
+                "ON c.organization = s.organization AND c.compressor_id = s.compressor_id",
+            )
+        }
+        renewed_orgs = self._changed_priors(news, fed, stored, stored_priors, silver)
         waiting = {k[0] for k in news if k[0] not in stored_priors} | renewed_orgs
         members = sorted({*members, *(k for k in stored if k[0] in waiting)})
-        recent = self.local.rows(
-            "SELECT MIN(fed_until) FROM health_old_state AS s "
-            f"JOIN ({changed}) AS c ON c.organization = s.organization AND c.compressor_id = s.compressor_id"
-        )[0][0]
         counts = {}
-        if isinstance(recent, datetime):
+        if fed:
+            recent = _EPOCH + timedelta(hours=min(fed.values()))
             window = files_from(silver, recent - timedelta(hours=LATE_WINDOW_HOURS))
             counts = {
                 (str(o), str(c)): int(n)
-                for o, c, n in self.local.rows(_count_sql(window, "health_old_state"))
+                for o, c, n in _fetch(self.local, _count_sql(window, "health_old_state"))
             }
         previous: dict[Key, tuple[Blob | None, int | None, int]] = {}
         fresh: set[Key] = set()
@@ -1488,8 +1500,9 @@ class HealthStage:
             ):
                 renewed.add(stations[key])
         fresh |= {k for k in members if stations.get(k) in renewed or k[0] in renewed_orgs}
-        for key, (blob, _, _) in previous.items():
-            if blob is None or not state_is_current(blob, self.config):
+        current = states_are_current([blob for blob, _, _ in previous.values()], self.config)
+        for key, is_current in zip(previous, current, strict=True):
+            if not is_current:
                 fresh.add(key)  # a state of another model version: computed again from all silver
         continuing = {k for k in previous if k not in fresh}
         young = [
@@ -1531,7 +1544,7 @@ class HealthStage:
         }
         processed = sorted({*news, *released, *(k for k in fresh if k in members or k in news)})
         states: dict[Key, Blob] = {}
-        starts: list[dict[str, Any]] = []
+        starts: list[tuple[Key, int]] = []  # each continuing compressor and its first new hour (epoch µs)
         for key in processed:
             if key in fresh or key not in previous:
                 continue
@@ -1539,18 +1552,14 @@ class HealthStage:
             assert blob is not None
             states[key] = blob
             if last_micros is not None:
-                row = {"organization": key[0], "compressor_id": key[1]}
-                starts.append({**row, "start_at": _EPOCH + timedelta(microseconds=last_micros, hours=1)})
+                starts.append((key, last_micros + HOUR * 1_000_000))
         step = HealthStep(contexts(self.local, self._maintenance(), states, proxy, priors), self.config)
         if starts:
-            self.local.bind_rows(
-                "health_start_rows", [{**s, "start_at": s["start_at"].isoformat()} for s in starts]
+            at = np.array([micros for _, micros in starts], dtype=np.int64)
+            _bind_keys(
+                self.local, "health_start_rows", [k for k, _ in starts], start_at=int_array(at, None, TIME)
             )
-            self.local.bind_sql(
-                "health_start",
-                "SELECT organization, compressor_id, CAST(start_at AS TIMESTAMPTZ) AS start_at "
-                "FROM health_start_rows",
-            )
+            self.local.bind_sql("health_start", "SELECT * FROM health_start_rows")
         else:
             self.local.bind_sql("health_start", _NO_START)
         fresh_rows = [{"organization": o, "compressor_id": c} for o, c in sorted(fresh & set(processed))]
@@ -1558,16 +1567,21 @@ class HealthStage:
             self.local.bind_rows("health_fresh", fresh_rows)
         else:
             self.local.bind_sql("health_fresh", _NO_COMPRESSORS)
-        self.local.bind_rows(
-            "health_processed_set", [{"organization": o, "compressor_id": c} for o, c in processed]
-        )
-        # every compressor continuing from a known hour: only the files from the earliest of those
-        bounded = starts and len(starts) == len(processed)
-        reaching = files_from(silver, min(s["start_at"] for s in starts)) if bounded else silver
+        _bind_keys(self.local, "health_processed_set", processed)
+        # every compressor continuing from a known hour: only the files from the earliest of those, and
+        # their readings from it (a literal bound, applied as the files are read: the day's other
+        # readings are not joined)
         source = (
-            f"SELECT s.* FROM {read_parquet(reaching)} AS s JOIN health_processed_set AS c "
+            "SELECT s.* FROM {files} AS s JOIN health_processed_set AS c "
             "ON c.organization = s.organization AND c.compressor_id = s.compressor_id"
         )
+        if starts and len(starts) == len(processed):
+            first = min(micros for _, micros in starts)
+            reaching = files_from(silver, _EPOCH + timedelta(microseconds=first))
+            source += f" WHERE s.timestamp >= make_timestamptz({first})"
+        else:
+            reaching = silver
+        source = source.format(files=read_parquet(reaching))
         # An incremental pass runs here, on the local engine: the step is called on the input's
         # batches directly (map_compressors' streaming, without DuckDB reading the step's output
         # back) and its rows stay in memory (an hour's: each compressor's state, tens of MB, and a few).
@@ -1578,9 +1592,8 @@ class HealthStage:
         ).to_arrow_reader(COMPRESSOR_BATCH_ROWS)
         batches = list(whole_compressors(reader, step))
         empty = step(pa.Table.from_batches([], schema=reader.schema))
-        self.local.con.register("health_new_rows", pa.Table.from_batches(batches, schema=empty.schema))
-        self.local.bind_sql("health_new", "SELECT * FROM health_new_rows")
-        self._stage(None, fresh="SELECT organization, compressor_id FROM health_fresh", incremental=True)
+        new = pa.Table.from_batches(batches, schema=empty.schema)
+        self._stage(new, fresh="SELECT organization, compressor_id FROM health_fresh", incremental=True)
         self.local.con.unregister("health_new_rows")  # its states (tens of MB) are written: let them go
         self._write_baselines(proxy, replace=True)
         self._write_priors(priors, replace=True)
@@ -1588,22 +1601,15 @@ class HealthStage:
     def _changed_priors(
         self,
         news: set[Key],
-        changed: str,
+        fed: dict[Key, int],
         stored: dict[Key, Stored],
         priors: dict[str, OrgPrior],
         silver: list[Path],
     ) -> set[str]:
         """The organizations whose stored prior's readings changed: looked at (a count of silver before the
         prior hour) only when a compressor with new readings may have brought some there — one new, or
-        whose data or processed hours end less than the late window after the prior hour."""
-        fed = {
-            (str(o), str(c)): int(f) // HOUR
-            for o, c, f in self.local.rows(
-                "SELECT s.organization, s.compressor_id, EPOCH(s.fed_until) FROM health_old_state AS s "
-                f"JOIN ({changed}) AS c "
-                "ON c.organization = s.organization AND c.compressor_id = s.compressor_id"
-            )
-        }
+        whose data or processed hours end less than the late window after the prior hour (`fed`: the
+        hour each one with a state was fed until, epoch hours)."""
         suspects = {
             k[0]
             for k in news
@@ -1636,16 +1642,19 @@ class HealthStage:
         )
         self.local.con.unregister("health_baseline_new")
 
-    def _stage(self, rows: list[Path] | None, fresh: str | None, incremental: bool = False) -> None:
+    def _stage(self, rows: list[Path] | pa.Table, fresh: str | None, incremental: bool = False) -> None:
         """The step's rows into the next versions of the four tables. Full pass (`fresh` None): its
         rows only (the other organizations' are added by Tables.keep_others). Otherwise the current
         rows are kept, except those the step replaces: a fresh compressor's rows, a processed one's
         state, the predictions of one that judged a new hour (as of its newest hour: one whose new
         readings made no hour final keeps those of the hour it processed last, as a full run would
-        compute them), an episode the step wrote again. `rows`: the step's files (None: the step's
-        rows are in `health_new` already)."""
+        compute them), an episode the step wrote again. `rows`: the step's files, or its rows in memory
+        (an incremental pass's)."""
         local = self.local
-        if rows is not None:
+        if isinstance(rows, pa.Table):
+            local.con.register("health_new_rows", rows)
+            local.bind_sql("health_new", "SELECT * FROM health_new_rows")
+        else:
             local.bind_parquet("health_new", rows)
         local.bind_sql(
             "health_processed",
@@ -1683,7 +1692,15 @@ class HealthStage:
                 columns = STATE_COLUMNS if table == HEALTH_STATE else "*"
                 kept[table] = f"SELECT {columns} FROM {read_parquet(old)} WHERE {where}"
             self.tables.complete.update(HEALTH_TABLES)
-        split(local, "health_new", staged, kept, self._recent_counts)
+        split(local, "health_new", staged, kept)
+        if isinstance(rows, pa.Table):
+            states = _state_rows(rows)
+        else:
+            states = local.con.sql(
+                "SELECT organization, compressor_id, hour AS last_hour, fed_until, state FROM health_new "
+                "WHERE kind = 'state'"
+            ).to_arrow_table()
+        self._write_states(states, kept.get(HEALTH_STATE), staged[HEALTH_STATE] / "part-0.parquet")
 
     def _staged(self, table: str) -> Path:
         self.tables.staged[table] = self.lake.stage(table, self.version)
@@ -1700,11 +1717,19 @@ class HealthStage:
         rewritten = set(files_from(old, first))
         return [f for f in old if f not in rewritten], sorted(rewritten)
 
-    def _recent_counts(self, states: str) -> str:
-        """The state rows `states` (SQL) each with its compressor's count of silver readings in the late
-        window before `fed_until` (how the next run tells a late reading); the state table is written
-        once, with them."""
-        self.local.bind_sql("health_written_state", states)
+    def _write_states(self, states: pa.Table, kept: str | None, target: Path) -> None:
+        """The step's state rows (`states`: STATE_COLUMNS) and those `kept` selects (SQL) into `target`,
+        each with its compressor's count of silver readings in the late window before `fed_until` (how
+        the next run tells a late reading). Written by pyarrow, uncompressed: the states are tens of MB
+        of floats, rewritten every pass and read by the next (DuckDB's COPY of the same rows took about
+        four times the CPU with snappy, twice without compression; snappy saved a third of the bytes)."""
+        rows = states
+        if kept is not None:
+            rows = pa.concat_tables([rows, self.local.con.sql(kept).to_arrow_table().cast(rows.schema)])
+        keys = rows.select(["organization", "compressor_id", "fed_until"])
+        self.local.con.register(
+            "health_written_state", keys.append_column("i", int_array(np.arange(len(keys))))
+        )
         silver = self.tables.files("silver/readings")
         recent = self.local.rows("SELECT MIN(fed_until) FROM health_written_state")[0][0]
         window = (
@@ -1712,11 +1737,14 @@ class HealthStage:
             if not isinstance(recent, datetime)
             else files_from(silver, recent - timedelta(hours=LATE_WINDOW_HOURS))
         )
-        return (
-            "SELECT s.*, COALESCE(n.readings, 0) AS recent_count FROM health_written_state AS s "
+        counts = self.local.con.sql(
+            "SELECT COALESCE(n.readings, 0) AS recent_count FROM health_written_state AS s "
             f"LEFT JOIN ({_count_sql(window, 'health_written_state', named='readings')}) AS n "
-            "ON n.organization = s.organization AND n.compressor_id = s.compressor_id"
-        )
+            "ON n.organization = s.organization AND n.compressor_id = s.compressor_id ORDER BY s.i"
+        ).to_arrow_table()
+        self.local.con.unregister("health_written_state")
+        rows = rows.append_column("recent_count", counts["recent_count"])
+        pq.write_table(rows, target, compression="none", use_dictionary=False, write_statistics=False)
 
 
 REWRITTEN_EPISODES = (
@@ -1768,6 +1796,35 @@ def _blobs(column: pa.ChunkedArray) -> list[Blob | None]:
         for i in range(len(chunk)):
             out.append(view[at[i] : at[i + 1]] if valid is None or valid[i] else None)
     return out
+
+
+def _fetch(local: DuckDBEngine, sql: str) -> list[tuple[Any, ...]]:
+    """A query's rows through Arrow (DuckDB's fetchall of a fleet's rows took several times the query).
+    No timestamp column: a timestamp's to_pylist imports pandas."""
+    table = local.con.sql(sql).to_arrow_table()
+    return list(zip(*(column.to_pylist() for column in table.columns), strict=True))
+
+
+def _bind_keys(local: DuckDBEngine, name: str, keys: Sequence[Key], **columns: pa.Array) -> None:
+    """`name` as a table of the compressors `keys` (organization, compressor_id) and `columns`, registered
+    from Arrow (DuckDB's insert of a fleet's Python values, bind_rows, took 10-30 ms a table)."""
+    arrays = {
+        "organization": python_array([k[0] for k in keys], pa.string()),
+        "compressor_id": python_array([k[1] for k in keys], pa.string()),
+        **columns,
+    }
+    local.con.register(name, pa.table(arrays))
+
+
+def _state_rows(rows: pa.Table) -> pa.Table:
+    """The state rows of the step's rows in memory, as STATE_COLUMNS: slices of `rows` (a filter would
+    copy the states' tens of MB into new pages; a comparison with a Python string imports pandas)."""
+    state = python_array(["state"], pa.string())[0]
+    edges = np.flatnonzero(np.diff(np.r_[0, boolean_values(pc.equal(rows["kind"], state)), 0]))
+    parts = [rows.slice(a, b - a) for a, b in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True)]
+    picked = pa.concat_tables(parts) if parts else rows.slice(0, 0)
+    columns = picked.select(["organization", "compressor_id", "hour", "fed_until", "state"])
+    return columns.rename_columns(STATE_COLUMNS.split(", "))
 
 
 def _count_sql(silver: list[Path], states: str, named: str = "n") -> str:
