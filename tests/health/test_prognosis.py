@@ -103,3 +103,15 @@ def test_a_fouling_and_a_wear_begun_before_the_window_are_projected_to_their_cro
             before = forecast_errors(change, sensor, limit, days, SESSION_7, seed)
             assert np.median(now) <= bound, (change.__name__, seed, np.median(now))
             assert np.median(now) < np.median(before), (change.__name__, seed)
+
+
+def test_a_fouling_is_projected_closer_with_its_swing_fitted_over_five_days_than_over_sixty_hours() -> None:
+    """`swing_hours` (an option, README session 9): the temperature's swing fitted over its last 120
+    judged hours, where the trend's 60 hours hold one flat day and one afternoon bump."""
+    sixty = HealthConfig(prognosis_swing=4.0)
+    five_days = replace(sixty, swing_hours=120)
+    for seed in range(4):
+        before = forecast_errors(fouling, TEMP, 260.0, 20, sixty, seed)
+        now = forecast_errors(fouling, TEMP, 260.0, 20, five_days, seed)
+        assert np.median(now) <= 0.3, (seed, np.median(now))
+        assert np.median(now) < np.median(before), seed

@@ -58,15 +58,16 @@ evaluation"):
    `trend_hours` judged hours of its value at the reference operating point decides whether there is
    a trend (slope t-statistic above `trend_t` towards the limit, else none); its shape (`prognosis`)
    is a power of the time since an onset, v = b + a·(t − t0)^k, fitted for onsets across the window
-   and exponents 1–3 (the previous "parabola" — when its curvature towards the limit has a
-   t-statistic above `curve_t` — and "line" remain); the projected hours to the warning and critical
-   limits (at the current operating point) and an 80 % range spanning every fit the residuals cannot
-   tell from the best. A prediction
-   warning is raised when the projected critical crossing (warning crossing for metrics without a
-   critical limit) is within `prediction_horizon_hours` on this judged hour and on `prediction_hours`
-   judged hours in all within the last `prediction_window_hours` hours (0: in a row): a crossing
-   projected at the day's high load or in a fouling's afternoons only comes back day after day,
-   which "in a row" never counted.
+   and exponents 1–3 (options: for the discharge temperature a daily swing growing with it,
+   `prognosis_swing`, fitted over a longer window of its own, `swing_hours`; the previous "parabola"
+   — when its curvature towards the limit has a t-statistic above `curve_t` — and "line" remain); the
+   projected hours to the warning and critical limits (at the current operating point) and an 80 %
+   range spanning every fit the residuals cannot tell from the best. A prediction warning is raised
+   when the projected critical crossing (warning crossing for metrics without a critical limit) is
+   within `prediction_horizon_hours` on this judged hour and on `prediction_hours` judged hours in all
+   within the last `prediction_window_hours` hours (0: in a row): a crossing projected at the day's
+   high load or in a fouling's afternoons only comes back day after day, which "in a row" never
+   counted.
 """
 
 from __future__ import annotations
@@ -221,6 +222,13 @@ class HealthConfig:
     # ... and the central projection: "weighted" (the median crossing of the fits the residuals cannot
     # tell apart, each weighted by its likelihood) or "best" (the best fit's, until session 8).
     prognosis_central: str = "weighted"
+    # An option (0, the default: off; README session 9, measured with `prognosis_swing=4`, not adopted):
+    # the `DAILY_SWING` sensors' (discharge temperature's) shape fitted over the last `swing_hours`
+    # judged hours (a ring of their own, in the state only when on) instead of the trend's
+    # `trend_hours`: a window of a few days holds a fouling's onset and several of its growing
+    # afternoons, where 60 hours hold one flat day and one afternoon bump. The trend test stays on
+    # `trend_hours`.
+    swing_hours: int = 0
 
     @property
     def ewma_lambda(self) -> float:
@@ -278,6 +286,17 @@ def _layout(config: HealthConfig) -> tuple[tuple[str, type, tuple[int, ...], flo
         ("daily_n", np.int64, (), 0),
         ("daily_start", np.int64, (), 0),
         ("daily_scores", np.float64, (config.daily_hours + config.daily_lag_hours, int(DAILY.sum())), 0.0),
+    ) + (
+        # `swing_hours` (an option): the `DAILY_SWING` sensors' values of the last `swing_hours` judged
+        # hours (a ring)
+        (
+            ("swing_n", np.int64, (), 0),
+            ("swing_start", np.int64, (), 0),
+            ("swing_hours", np.int64, (config.swing_hours,), NEVER),
+            ("swing_values", np.float64, (config.swing_hours, int(DAILY_SWING.sum())), 0.0),
+        )
+        if config.swing_hours > 0
+        else ()
     )
 
 
@@ -806,6 +825,9 @@ class _Run:
         reference = y - (prediction - coef[:, :, CONST]) - offset
         at = _push(s, cs, "trend", config.trend_hours)
         s.trend_hours[cs, at], s.trend_values[cs, at] = hour, reference
+        if config.swing_hours > 0:
+            at = _push(s, cs, "swing", config.swing_hours)
+            s.swing_hours[cs, at], s.swing_values[cs, at] = hour, reference[:, DAILY_SWING]
         shift = prediction - coef[:, :, CONST] + offset  # (reading − reference value) / ref
         predicted = np.zeros(len(cs), dtype=bool)
         trending = np.zeros(len(cs), dtype=bool)
@@ -818,14 +840,17 @@ class _Run:
         trend = np.zeros(len(pairs), dtype=bool)
         decided = np.zeros(len(pairs), dtype=bool)
         if config.prognosis == "power":
-            for lo in range(0, len(pairs), _PROGNOSIS_BATCH):
-                chunk = slice(lo, lo + _PROGNOSIS_BATCH)
-                o, js = owners[chunk], sensors[chunk]
-                given = (warning[o, js], critical[o, js], side[o, js])
-                shifts = shift[pairs[chunk, 0], js]
-                found[chunk], trend[chunk], decided[chunk] = _power_prognoses(
-                    s, o, js, hour, shifts, given, config
-                )
+            # the `DAILY_SWING` sensors' shapes over their own window (`swing_hours`) apart
+            long = DAILY_SWING[sensors] & (config.swing_hours > 0)
+            for group in (np.flatnonzero(~long), np.flatnonzero(long)):
+                for lo in range(0, len(group), _PROGNOSIS_BATCH):
+                    chunk = group[lo : lo + _PROGNOSIS_BATCH]
+                    o, js = owners[chunk], sensors[chunk]
+                    given = (warning[o, js], critical[o, js], side[o, js])
+                    shifts = shift[pairs[chunk, 0], js]
+                    found[chunk], trend[chunk], decided[chunk] = _power_prognoses(
+                        s, o, js, hour, shifts, given, config, long=bool(long[chunk[0]])
+                    )
         for p, (k, j) in enumerate(pairs.tolist()):
             c = int(cs[k])
             if decided[p]:
@@ -1220,10 +1245,15 @@ def _absorb_steps(state: HealthState, c: int, candidates: Bools, config: HealthC
         state.ewma[c] -= np.nan_to_num(change) * lam * (1 - lam) ** (n - 1 - row)
         state.z_values[c, at] = new
         # The trend's values at the reference operating point lose the step too.
+        level = state.z_y[c, at] - (coef @ xc - coef[:, CONST]) - offset
         same = np.flatnonzero(trend_hours == state.z_hours[c, at])
         if len(same):
-            level = state.z_y[c, at] - (coef @ xc - coef[:, CONST]) - offset
             state.trend_values[c, trend[same[0]]] = level
+        if config.swing_hours > 0:
+            swing = _ring(state.swing_start[c], state.swing_n[c], config.swing_hours)
+            same = np.flatnonzero(state.swing_hours[c, swing] == state.z_hours[c, at])
+            if len(same):
+                state.swing_values[c, swing[same[0]]] = level[DAILY_SWING]
 
 
 def _step_effect(state: HealthState, c: int, culprit: int) -> Floats:
@@ -1318,6 +1348,7 @@ def _power_prognoses(
     shifts: Floats,
     limits: tuple[Floats, Floats, Floats],
     config: HealthConfig,
+    long: bool = False,
 ) -> tuple[Floats, Bools, Bools]:
     """`_prognosis` with the "power" shape for many (compressor, sensor) pairs at once: the hours
     (pairs, 6), whether each has a trend, and whether it was decided here (not where the power fit is
@@ -1330,21 +1361,17 @@ def _power_prognoses(
     exponents 1–3, linear in (b, a, c, d) for each; projected at the swing's daily peak towards the
     limit. Every fit the residuals cannot tell from the best (its extra squared error within the 80 %
     χ² bound for two parameters) spans the 80 % range, each with its ± 1.28 standard-error band; the
-    central crossing is their median weighted by each fit's likelihood (`prognosis_central`)."""
+    central crossing is their median weighted by each fit's likelihood (`prognosis_central`).
+    `long`: the pairs are all `DAILY_SWING` sensors', their shape fitted over the last `swing_hours`
+    judged hours (the trend test still over `trend_hours`)."""
     pairs = len(cs)
-    size = config.trend_hours
     out = np.full((pairs, 6), np.nan)
-    rows, held = _window(state, cs, "trend", size)
-    values = state.trend_values[cs[:, None], rows, sensors[:, None]]
-    seen = held & ~np.isnan(values)
+    ref = state.ref[cs, sensors]
+    size = config.trend_hours
+    seen, hours, t, v = _series(state, cs, sensors, hour, "trend", size)
     n = seen.sum(axis=1)
     enough = n >= config.trend_min_points
     count = np.maximum(n, 3).astype(np.float64)
-    ref = state.ref[cs, sensors]
-    w = seen.astype(np.float64)
-    hours = state.trend_hours[cs[:, None], rows]
-    t = np.where(seen, (hours - hour) / size, 0.0)  # in windows
-    v = np.where(seen, ref[:, None] * (1 + np.where(seen, values, 0.0)), 0.0)
     warning, critical, side = limits
     # The line: its slope's t-statistic towards the limit decides whether there is a trend.
     st, stt, sv, stv = t.sum(axis=1), (t * t).sum(axis=1), v.sum(axis=1), (t * v).sum(axis=1)
@@ -1357,6 +1384,13 @@ def _power_prognoses(
         sigma2_line = (residual**2).sum(axis=1) / (count - 2)
         line_se = np.sqrt(inverse[:, 1, 1] * sigma2_line)
     trend = enough & conditioned & (sigma2_line > 0) & ~(side * coef[:, 1] < config.trend_t * line_se)
+    if long:  # the shape over the `DAILY_SWING` sensors' own, longer window
+        size = config.swing_hours
+        column = np.cumsum(DAILY_SWING)[sensors] - 1
+        seen, hours, t, v = _series(state, cs, column, hour, "swing", size, ref)
+        count = np.maximum(seen.sum(axis=1), 3).astype(np.float64)
+        sv = v.sum(axis=1)
+    w = seen.astype(np.float64)
     # The shape: v = b + h·(a + c·sin + d·cos), h = max(t − t0, 0)^k, for onsets t0 from
     # `prognosis_onsets_before` windows before the window's start to 80 % across it (linear in its
     # parameters for each onset and exponent; without `prognosis_swing`, v = b + a·h).
@@ -1371,7 +1405,7 @@ def _power_prognoses(
     v_mean = sv / count
     vc = np.where(seen, v - v_mean[:, None], 0.0)
     swinging = DAILY_SWING[sensors] & (config.prognosis_swing > 0)
-    p = 4 if config.prognosis_swing > 0 else 2
+    p = 4 if swinging.any() else 2  # (b, a) alone where no pair fits a swing
     angle = 2 * math.pi * (hours % 24) / 24
     sin = np.where(seen & swinging[:, None], np.sin(angle), 0.0)  # the others' swing columns are 0
     cos = np.where(seen & swinging[:, None], np.cos(angle), 0.0)
@@ -1464,6 +1498,28 @@ def _power_prognoses(
         out[live, base + 1] = np.where(open_ & np.isfinite(low), low, np.nan)
         out[live, base + 2] = np.where(open_, high, np.nan)
     return out, trend, decided
+
+
+def _series(
+    state: HealthState,
+    cs: Ints,
+    columns: Ints,
+    hour: int,
+    prefix: str,
+    size: int,
+    ref: Floats | None = None,
+) -> tuple[Bools, Ints, Floats, Floats]:
+    """A ring's window of values at the reference operating point, per (compressor, column) pair
+    (pairs, `size`), oldest first: which hold a value, their hours, the time in windows before `hour`
+    and the values in the sensor's units (`ref`: the pairs' references, those of `columns` if None)."""
+    rows, held = _window(state, cs, prefix, size)
+    values = state.arrays[f"{prefix}_values"][cs[:, None], rows, columns[:, None]]
+    seen = held & ~np.isnan(values)
+    hours = state.arrays[f"{prefix}_hours"][cs[:, None], rows]
+    ref = state.ref[cs, columns] if ref is None else ref
+    t = np.where(seen, (hours - hour) / size, 0.0)  # in windows
+    v = np.where(seen, ref[:, None] * (1 + np.where(seen, values, 0.0)), 0.0)
+    return seen, hours, t, v
 
 
 # Where `_power_prognoses`'s sums go in XᵀX (rows 0–3) and Xᵀv (row 4) of the columns (1, h, h·sin, h·cos)
