@@ -319,14 +319,14 @@ class IncrementalRun:
         among those from `since` on, start. True when that is where they start among all of the
         context's rows too: every compressor whose watermark is at or after the context start has
         `readings_before` rows there (the others have no row in the context)."""
+        # the earliest of each compressor's largest timestamps: an aggregate keeping the top few, not a
+        # ranking window over them all (readings counts all of its rows there, not only the top few)
         cut = copy_parquet(
             self.engine.con,
-            "SELECT organization, compressor_id, MIN(timestamp) AS since, COUNT(*) AS readings FROM ("
-            "  SELECT organization, compressor_id, timestamp,"
-            "    ROW_NUMBER() OVER (PARTITION BY organization, compressor_id ORDER BY timestamp DESC) AS back"
-            f"  FROM ({_rows_from(files, 'timestamp', since)}) AS context"
-            f"  WHERE timestamp < {_literal(bounds.zone_start)}) AS ranked "
-            f"WHERE back <= {readings_before} GROUP BY 1, 2",
+            f"SELECT organization, compressor_id, list_min(max(timestamp, {readings_before})) AS since, "
+            "COUNT(*) AS readings "
+            f"FROM ({_rows_from(files, 'timestamp', since)}) AS context "
+            f"WHERE timestamp < {_literal(bounds.zone_start)} GROUP BY 1, 2",
             self.engine.scratch(f"{name}_cut"),
         )
         self.engine.bind_parquet(f"{name}_cut", cut)
