@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 from altaviz.pipeline.engine import (
     RUN_ORGANIZATIONS,
     DuckDBEngine,
+    ValuesOf,
     copy_parquet,
     load_sql,
     naming_failed_step,
@@ -492,9 +493,14 @@ class IncrementalRun:
         e.bind_sql("gold_readings", _rows_from(gold, "timestamp", bounds.hourly_from))
         self._merge_step(hourly, bounds.hourly_from, bounds.recent_from)
         # the alert steps' readings, written once: violations, the alert step and alert_events (the kept
-        # readings' values) each read them
+        # readings' values) each read them. Their columns of fixed values are written as gold's are, from
+        # their lists (engine.copy_parquet), not hashed value by value.
         around = self._around_zone("alert_context", gold, bounds, self.alert_readings_before)
-        e.bind_parquet("gold_readings", copy_parquet(e.con, around, e.scratch("alert_context")))
+        assert readings.vocabulary is not None
+        fixed = {c: v for c, v in readings.vocabulary.items() if not isinstance(v, ValuesOf)}
+        e.bind_parquet(
+            "gold_readings", copy_parquet(e.con, around, e.scratch("alert_context"), vocabulary=fixed)
+        )
         e.bind_parquet("prior_violations", self.old[VIOLATED_PAIRS])
         self._merge_step(violations, bounds.zone_start, bounds.recent_from)
         self._bind_pair_history(bounds.zone_start)
