@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 from altaviz.pipeline.engine import (
     RUN_ORGANIZATIONS,
     DuckDBEngine,
+    ValuesOf,
     copy_parquet,
     load_sql,
     naming_failed_step,
@@ -319,14 +320,14 @@ class IncrementalRun:
         among those from `since` on, start. True when that is where they start among all of the
         context's rows too: every compressor whose watermark is at or after the context start has
         `readings_before` rows there (the others have no row in the context)."""
+        # the earliest of each compressor's largest timestamps: an aggregate keeping the top few, not a
+        # ranking window over them all (readings counts all of its rows there, not only the top few)
         cut = copy_parquet(
             self.engine.con,
-            "SELECT organization, compressor_id, MIN(timestamp) AS since, COUNT(*) AS readings FROM ("
-            "  SELECT organization, compressor_id, timestamp,"
-            "    ROW_NUMBER() OVER (PARTITION BY organization, compressor_id ORDER BY timestamp DESC) AS back"
-            f"  FROM ({_rows_from(files, 'timestamp', since)}) AS context"
-            f"  WHERE timestamp < {_literal(bounds.zone_start)}) AS ranked "
-            f"WHERE back <= {readings_before} GROUP BY 1, 2",
+            f"SELECT organization, compressor_id, list_min(max(timestamp, {readings_before})) AS since, "
+            "COUNT(*) AS readings "
+            f"FROM ({_rows_from(files, 'timestamp', since)}) AS context "
+            f"WHERE timestamp < {_literal(bounds.zone_start)} GROUP BY 1, 2",
             self.engine.scratch(f"{name}_cut"),
         )
         self.engine.bind_parquet(f"{name}_cut", cut)
@@ -492,9 +493,14 @@ class IncrementalRun:
         e.bind_sql("gold_readings", _rows_from(gold, "timestamp", bounds.hourly_from))
         self._merge_step(hourly, bounds.hourly_from, bounds.recent_from)
         # the alert steps' readings, written once: violations, the alert step and alert_events (the kept
-        # readings' values) each read them
+        # readings' values) each read them. Their columns of fixed values are written as gold's are, from
+        # their lists (engine.copy_parquet), not hashed value by value.
         around = self._around_zone("alert_context", gold, bounds, self.alert_readings_before)
-        e.bind_parquet("gold_readings", copy_parquet(e.con, around, e.scratch("alert_context")))
+        assert readings.vocabulary is not None
+        fixed = {c: v for c, v in readings.vocabulary.items() if not isinstance(v, ValuesOf)}
+        e.bind_parquet(
+            "gold_readings", copy_parquet(e.con, around, e.scratch("alert_context"), vocabulary=fixed)
+        )
         e.bind_parquet("prior_violations", self.old[VIOLATED_PAIRS])
         self._merge_step(violations, bounds.zone_start, bounds.recent_from)
         self._bind_pair_history(bounds.zone_start)
