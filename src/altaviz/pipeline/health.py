@@ -1562,11 +1562,7 @@ class HealthStage:
             self.local.bind_sql("health_start", "SELECT * FROM health_start_rows")
         else:
             self.local.bind_sql("health_start", _NO_START)
-        fresh_rows = [{"organization": o, "compressor_id": c} for o, c in sorted(fresh & set(processed))]
-        if fresh_rows:
-            self.local.bind_rows("health_fresh", fresh_rows)
-        else:
-            self.local.bind_sql("health_fresh", _NO_COMPRESSORS)
+        _bind_keys(self.local, "health_fresh", sorted(fresh & set(processed)))
         _bind_keys(self.local, "health_processed_set", processed)
         # every compressor continuing from a known hour: only the files from the earliest of those, and
         # their readings from it (a literal bound, applied as the files are read: the day's other
@@ -1757,9 +1753,6 @@ _NO_START = (
     "CAST(NULL AS TIMESTAMPTZ) AS start_at WHERE FALSE"
 )
 _NO_ROW = [{"organization": "", "compressor_id": ""}]  # matches no compressor
-_NO_COMPRESSORS = (
-    "SELECT CAST(NULL AS VARCHAR) AS organization, CAST(NULL AS VARCHAR) AS compressor_id WHERE FALSE"
-)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
