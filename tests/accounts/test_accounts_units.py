@@ -73,7 +73,7 @@ def test_session_cookies_are_signed_and_expire() -> None:
         "iat": int(time.time()),
         "exp": int(time.time()) + 60,
     }
-    assert tokens.decode_session_cookie(SECRET, jwt.encode(claims, None, algorithm="none")) is None
+    assert tokens.decode_session_cookie(SECRET, jwt.encode(claims, "", algorithm="none")) is None
     no_subject = {key: value for key, value in claims.items() if key != "sub"}
     assert tokens.decode_session_cookie(SECRET, jwt.encode(no_subject, SECRET, algorithm="HS256")) is None
     assert tokens.decode_session_cookie(SECRET, "garbage") is None

@@ -1,10 +1,12 @@
 """The alert lifecycle in the service layer: acknowledge, resolve, shelve, unshelve; who and when,
 409s that say why, an audit record for every action, shelves that end by themselves."""
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from altaviz.accounts import audit
 from altaviz.accounts.audit import AuditLog
@@ -141,12 +143,13 @@ def test_shelve_needs_a_reason_and_a_sane_duration(fleet: Fleet) -> None:
 def test_another_organizations_alert_is_not_found(fleet: Fleet) -> None:
     alert_id = fleet.add_alert()
     other = OrgScope(seed_fleet(fleet.engine, slug="other"))
-    for action in (
+    actions: tuple[Callable[[Session], object], ...] = (
         lambda s: service.acknowledge(s, other, alert_id, ANN),
         lambda s: service.resolve(s, other, alert_id, ANN, None),
         lambda s: service.shelve(s, other, alert_id, ANN, minutes=5, reason="x"),
         lambda s: service.unshelve(s, other, alert_id, ANN),
-    ):
+    )
+    for action in actions:
         with fleet.sessions() as session, pytest.raises(NotFound):
             action(session)
     alert = fleet.alert(alert_id)

@@ -241,7 +241,10 @@ def test_a_plan_change_shows_at_once(app: FastAPI, org_a: SeededOrg) -> None:
     alert_id = org_a.alert_ids["resolved"]
     out_of_band(app, alert_id, alert_timestamp=old, raised_at=old, last_violation_at=old)
     viewer = member_client(app, org_a.users[Role.VIEWER])
-    listed = lambda: {item["id"] for item in viewer.get("/api/alerts").json()["items"]}  # noqa: E731
+
+    def listed() -> set[int]:
+        return {item["id"] for item in viewer.get("/api/alerts").json()["items"]}
+
     assert alert_id in listed()  # Enterprise: 365 days of history
     with session_scope(app.state.engine) as session:  # as the billing webhook does; no data changed
         session.execute(

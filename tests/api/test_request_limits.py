@@ -7,7 +7,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -38,7 +38,7 @@ def _asgi_call(
 ) -> tuple[int, dict[str, Any], int]:
     """Calls the app as a server would; returns (status, JSON body, how many body chunks it read)."""
     read = 0
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         nonlocal read
@@ -48,7 +48,7 @@ def _asgi_call(
         await asyncio.sleep(3600)  # a client that never finishes: the app must not wait for it
         return {"type": "http.disconnect"}
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     scope = {

@@ -1,12 +1,15 @@
 """Property-based run over the OpenAPI schema (schemathesis): generated requests, valid and not,
 never get a 5xx, and every answer matches the schema it documents."""
 
+from typing import Any
+
 import pytest
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
@@ -36,8 +39,9 @@ def test_no_generated_request_gets_a_server_error(app: FastAPI, org_a: SeededOrg
             {},
         ]
     )
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 20
+    results = list(schema.get_all_operations())
+    operations = [result.ok() for result in results if isinstance(result, Ok)]
+    assert len(operations) == len(results) >= 20  # every operation's schema was read
     for operation in operations:
 
         @settings(
@@ -47,7 +51,7 @@ def test_no_generated_request_gets_a_server_error(app: FastAPI, org_a: SeededOrg
             suppress_health_check=list(HealthCheck),
         )
         @given(case=operation.as_strategy(), headers=credentials)
-        def check(case: schemathesis.Case, headers: dict[str, str]) -> None:
+        def check(case: schemathesis.Case[Any], headers: dict[str, str]) -> None:
             case.call_and_validate(headers=headers, checks=CHECKS)
 
         try:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import Engine, create_engine
 
 from altaviz.accounts import service
+from altaviz.accounts.roles import Role
 from altaviz.config import normalize_database_url
 from altaviz.db.session import session_scope
 from tests.api.conftest import fast_password_hashing  # noqa: F401 (fixture)
@@ -78,7 +79,7 @@ def altaviz(db_url: str, tmp_path: Path) -> Iterator[Altaviz]:
             session, org.scope, name="station connector", role="ingest", created_by=admin, expires_at=None
         )
         _, admin_key = service.create_api_key(
-            session, org.scope, name="fleet loader", role="admin", created_by=admin, expires_at=None
+            session, org.scope, name="fleet loader", role=Role.ADMIN, created_by=admin, expires_at=None
         )
     start()
     yield Altaviz(

@@ -6,7 +6,6 @@ time and answers "ok" on stdout. A process of its own, so that the test can powe
 import asyncio
 import json
 import sys
-from datetime import datetime
 from typing import Any
 
 from asyncua import ua
@@ -22,9 +21,11 @@ async def main(port: int) -> None:
     ns = await server.register_namespace("urn:station-7")
     variables: dict[str, Any] = {}
     for unit in UNITS:
-        folder = await server.nodes.objects.add_folder(ua.NodeId(unit, ns), unit)
+        folder = await server.nodes.objects.add_folder(ua.NodeId(ua.String(unit), ua.Int16(ns)), unit)
         for tag in ("Suction", "DischargeTemp"):
-            variables[f"{unit}.{tag}"] = await folder.add_variable(ua.NodeId(f"{unit}.{tag}", ns), tag, 0.0)
+            variables[f"{unit}.{tag}"] = await folder.add_variable(
+                ua.NodeId(ua.String(f"{unit}.{tag}"), ua.Int16(ns)), tag, 0.0
+            )
     await server.start()
     print("ready", flush=True)
     loop = asyncio.get_running_loop()
@@ -33,7 +34,7 @@ async def main(port: int) -> None:
         if not line:
             break
         command = json.loads(line)
-        at = datetime.fromisoformat(command["at"])
+        at = ua.DateTime.fromisoformat(command["at"])
         for name, value in command["values"].items():
             await variables[name].write_value(
                 ua.DataValue(ua.Variant(value, ua.VariantType.Double), SourceTimestamp=at, ServerTimestamp=at)

@@ -151,7 +151,7 @@ class Station:
     def die(self) -> None:
         """Drop the connection without a DISCONNECT: the broker publishes the NDEATH will."""
         self.client.loop_stop()
-        self.client.socket().close()  # type: ignore[union-attr]
+        self.client.socket().close()
 
     def close(self) -> None:
         self.client.disconnect()

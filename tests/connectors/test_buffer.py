@@ -2,6 +2,7 @@
 redelivered messages recognised after a restart, online/offline reports sent before the readings
 waiting with them, and what the ingest API's answers do to each."""
 
+import functools
 import gzip
 import json
 import sqlite3
@@ -52,7 +53,7 @@ def test_group_commit_acknowledges_after_the_commit_in_order(tmp_path: Path) -> 
 
     for k in range(50):
         buffer.submit(Received(rows=[reading(k)], digests=[bytes([k])]))
-        buffer.after_commit(lambda k=k: acknowledge(k))
+        buffer.after_commit(functools.partial(acknowledge, k))
     assert acknowledged == [] and buffer.depth() == 0  # nothing acknowledged before its commit
     assert buffer.commit_pending()
     assert acknowledged == list(range(50)) and set(durable_when_acknowledged) == {50}
@@ -194,7 +195,7 @@ def test_a_failed_commit_keeps_its_messages_and_acknowledgements_and_is_tried_ag
     committer.start()
     for k in range(5):
         buffer.submit(Received(rows=[reading(k)], digests=[bytes([k])]))
-        buffer.after_commit(lambda k=k: acknowledged.append(k))
+        buffer.after_commit(functools.partial(acknowledged.append, k))
     deadline = time.monotonic() + 30
     while buffer.stats.commit_failures < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -204,7 +205,7 @@ def test_a_failed_commit_keeps_its_messages_and_acknowledgements_and_is_tried_ag
     assert buffer.seen(bytes([3]))  # still waiting: a redelivery of it is recognised
     for k in range(5, 8):  # arriving while the file refuses
         buffer.submit(Received(rows=[reading(k)], digests=[bytes([k])]))
-        buffer.after_commit(lambda k=k: acknowledged.append(k))
+        buffer.after_commit(functools.partial(acknowledged.append, k))
     refuse.execute("DROP TRIGGER refuse")
     refuse.commit()
     refuse.close()

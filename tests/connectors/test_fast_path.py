@@ -85,7 +85,7 @@ def ours(payload: bytes, known: spb.DBirth) -> tuple[int, list[dict[str, Any]], 
 
 def test_sparkplug_data_decodes_as_pysparkplug_decodes_it_and_the_mapping_reads_it() -> None:
     known = spb.DBirth.decode(birth().encode())
-    values = [812.5, 2.25, 4_000_000_000, -1234, -(2**40), True, "LOAD"]
+    values: list[Any] = [812.5, 2.25, 4_000_000_000, -1234, -(2**40), True, "LOAD"]
     metrics = [
         spb.Metric(timestamp=NOW + k % 2, name=None, alias=k + 1, datatype=datatype, value=value)
         for k, ((_, datatype), value) in enumerate(zip(BIRTH_METRICS, values, strict=True))
@@ -276,8 +276,8 @@ def test_a_value_that_is_not_a_finite_number_is_no_reading() -> None:
             }
         }
     )
-    assert mapping.reading("Suction", 689.4757293168361) == ("suction_pressure_psi", pytest.approx(100.0))
-    assert mapping.reading("Suction", 7) == ("suction_pressure_psi", pytest.approx(7 / 6.894757293168361))
+    assert mapping.reading("Suction", 689.4757293168361) == pytest.approx(("suction_pressure_psi", 100.0))
+    assert mapping.reading("Suction", 7) == pytest.approx(("suction_pressure_psi", 7 / 6.894757293168361))
     for value in (math.nan, math.inf, -math.inf, True, "12", None):
         assert mapping.reading("Vibration", value) is None
     known = spb.DBirth.decode(

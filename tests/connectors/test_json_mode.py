@@ -11,9 +11,10 @@ import paho.mqtt.client as paho
 import pytest
 
 from altaviz.connectors.mapping import KPA_PER_PSI
-from tests.connectors.conftest import Altaviz, stop
+from tests.connectors.conftest import Altaviz
 from tests.connectors.test_sparkplug import status, wait_subscribed, wait_until
 from tests.ingest.helpers import landed_rows
+from tests.servers import stop
 
 pytestmark = pytest.mark.timeout(180)
 

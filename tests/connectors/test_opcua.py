@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from altaviz.connectors.mapping import KPA_PER_PSI
-from tests.connectors.conftest import Altaviz, free_port, stop
+from tests.connectors.conftest import Altaviz
 from tests.connectors.test_sparkplug import status, wait_subscribed, wait_until
 from tests.ingest.helpers import landed_rows
+from tests.servers import free_port, stop
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -145,6 +146,7 @@ def test_monitored_items_arrive_as_readings_and_the_connector_reconnects(
         print("LANDED", landed_rows(altaviz.data_dir, altaviz.org.slug))
         print("REFUSED", landed_rows(altaviz.data_dir, altaviz.org.slug, "refused"))
         stop(process)
+        assert process.stdout is not None
         print(process.stdout.read().decode()[-3000:])
         raise
     finally:

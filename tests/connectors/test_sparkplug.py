@@ -19,9 +19,10 @@ import httpx
 import pytest
 
 from altaviz.simulator.gateway import Gateway, GatewayConfig
-from tests.connectors.conftest import Altaviz, stop
+from tests.connectors.conftest import Altaviz
 from tests.connectors.station import Station, mapping_text
 from tests.ingest.helpers import landed_rows
+from tests.servers import stop
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -2,6 +2,7 @@
 and on PostgreSQL loads more rows than one COPY chunk holds."""
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 
@@ -49,7 +50,7 @@ def _fleet(engine: Engine, slug: str = "bulk") -> Organization:
         return org
 
 
-def _readings(org: Organization, count: int) -> list[dict[str, object]]:
+def _readings(org: Organization, count: int) -> list[dict[str, Any]]:
     return [
         {
             "organization_id": org.id,

@@ -101,7 +101,9 @@ def test_keys_keep_their_creator_and_the_downgrade_restores_the_foreign_key(empt
         engine.dispose()
         assert _creator_fk(engine) == []
         with engine.begin() as db:
-            creators = dict(db.execute(sa.text("SELECT name, created_by_email FROM api_keys")).all())
+            creators: dict[str, str] = dict(
+                db.execute(sa.text("SELECT name, created_by_email FROM api_keys")).all()
+            )
             assert creators == {
                 "key of stays@example.com": "stays@example.com",
                 "key of leaves@example.com": "leaves@example.com",

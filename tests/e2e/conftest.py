@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright, ViewportSize, sync_playwright
 from sqlalchemy import delete, select, update
 
 from altaviz.accounts import data_version
@@ -38,6 +38,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
 DOCS = ROOT / "docs" / "screenshots"
+PHONE: ViewportSize = {"width": 375, "height": 812}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 AUTH_SECRET = "e2e-tests-only-5b0d7c9e1f2a3b4c5d6e7f8091a2b3c4d5e6f708"
 
 

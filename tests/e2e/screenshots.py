@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 import uvicorn
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, ViewportSize, sync_playwright
 
 from altaviz.accounts import service as accounts
 from altaviz.accounts.roles import Role
@@ -37,8 +37,8 @@ AUTH_SECRET = "screenshots-only-4c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d"
 PASSWORD = "pumps and pipelines 2026"
 OWNER = "nia@gulfgas.example"
 SLUG = "gulf-gas"
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 375, "height": 812}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 375, "height": 812}
 SHOTS = (  # (file name, path, viewport, whole page)
     ("fleet", "/dashboard", DESKTOP, True),
     ("compressor", "/dashboard/compressors/COMP-007", DESKTOP, True),

@@ -18,12 +18,11 @@ from playwright.sync_api import Browser, expect
 from altaviz.accounts import service as accounts
 from altaviz.accounts.roles import Role
 from altaviz.db.session import create_db_engine, session_scope
-from tests.e2e.conftest import LiveServer, save_screenshot, sign_in
+from tests.e2e.conftest import PHONE, LiveServer, save_screenshot, sign_in
 
 PASSWORD = "pumps and pipelines 2026"
 OWNER = "nia@gulfgas.example"
 VIEWER = "val@gulfgas.example"
-PHONE = {"width": 375, "height": 812}
 
 
 def _altaviz(server: LiveServer, *args: str) -> None:

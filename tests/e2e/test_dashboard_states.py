@@ -4,6 +4,7 @@ from every reading."""
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 
 import pytest
 from playwright.sync_api import Browser, expect
@@ -29,7 +30,7 @@ def free(live_server: LiveServer) -> Iterator[str]:
     yield slug
 
 
-def _organization_id(server: LiveServer, slug: str) -> object:
+def _organization_id(server: LiveServer, slug: str) -> UUID:
     engine = create_db_engine(str(server.settings.database_url), server.settings)
     with session_scope(engine) as session:
         org_id = accounts.get_organization_by_slug(session, slug).id

@@ -23,12 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
 
 from altaviz.accounts import service as accounts
 from altaviz.accounts.roles import Role
 from altaviz.db.session import create_db_engine, session_scope
-from tests.e2e.conftest import LiveServer, add_early_warning, link_early_warning, save_screenshot
+from tests.e2e.conftest import (
+    DESKTOP,
+    PHONE,
+    LiveServer,
+    add_early_warning,
+    link_early_warning,
+    save_screenshot,
+)
 
 PASSWORD = "pumps and pipelines 2026"
 OWNER = "owner@bayou-compression.example"
@@ -37,8 +44,6 @@ FREE_OWNER = "owner@small-field.example"
 SLUG = "bayou-compression"
 FREE_SLUG = "small-field"
 PEOPLE = {"owner": OWNER, "viewer": VIEWER, "free": FREE_OWNER}
-PHONE = {"width": 375, "height": 812}
-DESKTOP = {"width": 1280, "height": 900}
 AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
 COLD_LIMIT, WARM_LIMIT = 450_000, 60_000
 
@@ -289,7 +294,7 @@ def _pages(world: dict[str, str], who: str | None = None) -> list[tuple[str, str
     return [(name, path.format(**world), person) for name, path, person in PAGES if who in (None, person)]
 
 
-def _context(browser: Browser, server: LiveServer, who: str, viewport: dict[str, int]) -> BrowserContext:
+def _context(browser: Browser, server: LiveServer, who: str, viewport: ViewportSize) -> BrowserContext:
     phone = viewport == PHONE
     context = browser.new_context(
         viewport=viewport, is_mobile=phone, has_touch=phone, device_scale_factor=2 if phone else 1

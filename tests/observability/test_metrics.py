@@ -47,7 +47,9 @@ def scrape(client: TestClient) -> dict[str, list[Any]]:
 
 
 def value(samples: dict[str, list[Any]], name: str, **labels: str) -> float:
-    return sum(s.value for s in samples.get(name, []) if all(s.labels.get(k) == v for k, v in labels.items()))
+    return float(
+        sum(s.value for s in samples.get(name, []) if all(s.labels.get(k) == v for k, v in labels.items()))
+    )
 
 
 def test_metrics_the_monitoring_queries_use_are_exported_with_their_labels(app: FastAPI) -> None:

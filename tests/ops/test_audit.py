@@ -38,7 +38,7 @@ def test_without_network_it_says_it_could_not_audit_and_fails() -> None:
 
 
 def test_the_latest_releases_advisories_are_used_where_pip_audit_could_not_reach_its_own() -> None:
-    pages = {
+    pages: dict[str, dict[str, Any]] = {
         "jinja2": {"info": {"version": "3.1.6"}, "vulnerabilities": []},
         "urllib3": {
             "info": {"version": "2.8.0"},

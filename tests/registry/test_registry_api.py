@@ -34,7 +34,8 @@ def _model(
         "/api/compressor-models", json={"manufacturer": manufacturer, "model": model, "rated_hp": hp}
     )
     assert response.status_code == 201, response.text
-    return response.json()
+    body: dict[str, Any] = response.json()
+    return body
 
 
 def _audit(app: FastAPI, org: SeededOrg, action: str) -> list[AuditLog]:

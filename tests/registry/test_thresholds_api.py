@@ -101,7 +101,7 @@ def test_most_specific_scope_wins_field_by_field(app: FastAPI, org_a: SeededOrg)
 
 def test_inconsistent_sets_are_refused_naming_the_field(app: FastAPI, org_a: SeededOrg) -> None:
     admin = _admin(app, org_a)
-    cases = [
+    cases: list[tuple[dict[str, Any], str, str]] = [
         ({"vibration_mms": {"warning": 9.0}}, "metrics.vibration_mms.warning", "below the critical limit"),
         ({"vibration_mms": {"critical": 5.0}}, "metrics.vibration_mms.critical", "below the critical limit"),
         (

@@ -3,6 +3,7 @@
 import itertools
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
@@ -28,7 +29,7 @@ class FakeClock:
         return Clock(now=self.now, sleep=self.sleep)
 
 
-def _rows(path: Path) -> list[dict[str, object]]:
+def _rows(path: Path) -> list[dict[str, Any]]:
     return sorted(
         pq.read_table(path).to_pylist(), key=lambda r: (str(r["timestamp"]), str(r["compressor_id"]))
     )

@@ -418,4 +418,4 @@ def test_api_keys_never_carry_more_than_their_creator_and_keep_their_creator(
     assert listed[demoted_keys["viewer"][0]]["revoked_at"] is None
     with session_scope(app.state.engine) as db:
         entries = db.scalars(select(AuditLog).where(AuditLog.action == "team.member_removed")).all()
-        assert {k["to"] for entry in entries for k in entry.details["keys_changed"]} == {"revoked"}
+        assert {k["to"] for entry in entries for k in (entry.details or {})["keys_changed"]} == {"revoked"}

@@ -16,7 +16,7 @@ def _prediction(level: str, threshold: float, hours: float, low: float, high: fl
         metric="vibration_mms",
         label="Vibration",
         unit="mm/s",
-        level=level,  # type: ignore[arg-type]
+        level=level,
         threshold_value=threshold,
         hours=hours,
         hours_low=low,

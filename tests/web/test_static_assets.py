@@ -5,7 +5,7 @@ pages draw — only on the pages that draw charts."""
 import gzip
 import re
 
-import httpx
+import httpx2
 import pytest
 from fastapi import FastAPI
 
@@ -27,7 +27,7 @@ def _scripts(html: str) -> list[str]:
     return re.findall(r'<script[^>]*\bsrc="([^"]+)"', html)
 
 
-def _raw(client: httpx.Client, url: str, **headers: str) -> tuple[httpx.Response, bytes]:
+def _raw(client: httpx2.Client, url: str, **headers: str) -> tuple[httpx2.Response, bytes]:
     """The response and its body as sent (not decompressed), asking for gzip unless told otherwise."""
     request = client.build_request("GET", url, headers={"Accept-Encoding": "gzip", **headers})
     response = client.send(request, stream=True)

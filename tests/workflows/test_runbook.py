@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, select
@@ -83,7 +84,7 @@ def service(pg_url: str, tmp_path: Path) -> Iterator[str]:
         process.wait(timeout=30)
 
 
-def _curl(base: str, organization: str, key: str) -> tuple[dict[str, object], int]:
+def _curl(base: str, organization: str, key: str) -> tuple[dict[str, Any], int]:
     command = RUNBOOK.format(base=base, organization=organization) + ' -s -w "\\n%{http_code}"'
     done = subprocess.run(
         ["bash", "-c", command],
@@ -131,7 +132,7 @@ def test_the_runbook_curl_command_runs_all_workflows(service: str, pg_url: str) 
         ]
 
         body, status = _curl(service, str(organization), OLD_KEY)  # during a key rotation
-        assert status == 200 and [r["resultCount"] for r in body["results"]] == [0, 0, 0, 0]  # type: ignore[union-attr, index]
+        assert status == 200 and [r["resultCount"] for r in body["results"]] == [0, 0, 0, 0]
 
         body, status = _curl(service, str(organization), "0" * 64)
         assert status == 401 and body["error"] == "Invalid, expired or revoked API key"

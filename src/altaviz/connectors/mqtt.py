@@ -34,10 +34,10 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from urllib.parse import urlparse
 
-import paho.mqtt.client as paho  # type: ignore[import-untyped]
+import paho.mqtt.client as paho
 import pysparkplug as spb
-from paho.mqtt.packettypes import PacketTypes  # type: ignore[import-untyped]
-from paho.mqtt.properties import Properties  # type: ignore[import-untyped]
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from pysparkplug._protobuf import Payload as SparkplugPayload  # the library's generated class
 
 from altaviz.connectors.buffer import Buffer, Received, digest
