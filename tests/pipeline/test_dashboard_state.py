@@ -3,6 +3,7 @@ row per compressor, on SQLite and PostgreSQL; idempotent, and trimmed on every l
 
 import shutil
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,14 +30,15 @@ from tests.pipeline.helpers import (
 
 
 @pytest.fixture
-def loaded(default_landing: Path, tmp_path: Path, db_url: str) -> tuple[Path, str, Engine]:
+def loaded(default_landing: Path, tmp_path: Path, db_url: str) -> Iterator[tuple[Path, str, Engine]]:
     data_dir = copy_landing(default_landing, tmp_path)
     engine = create_db_engine(db_url)
     yield data_dir, db_url, engine
     engine.dispose()
 
 
-def _utc(value: datetime) -> datetime:
+def _utc(value: datetime | None) -> datetime:
+    assert value is not None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -69,7 +70,7 @@ def _naive_utc(value: Any) -> Any:
 
 
 @pytest.fixture
-def loaded(default_landing: Path, tmp_path: Path, db_url: str) -> tuple[Path, str, Engine]:
+def loaded(default_landing: Path, tmp_path: Path, db_url: str) -> Iterator[tuple[Path, str, Engine]]:
     data_dir = copy_landing(default_landing, tmp_path)
     engine = create_db_engine(db_url)
     yield data_dir, db_url, engine

@@ -3,6 +3,7 @@ answers stay valid), nothing is loaded, and the run says "nothing new" (issue 18
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -22,7 +23,7 @@ def _data_version(url: str) -> int:
         engine.dispose()
 
 
-def _run(settings: Settings, **options: bool) -> tuple[PipelineResult, list[str]]:
+def _run(settings: Settings, **options: Any) -> tuple[PipelineResult, list[str]]:
     said: list[str] = []
     return run_pipeline(settings, PipelineOptions(**options), notify=said.append), said
 

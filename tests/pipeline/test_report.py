@@ -104,7 +104,12 @@ def test_files_counted_by_an_earlier_run_are_not_looked_at_again(
 
     looked: list[Path] = []
     footer = report._row_groups
-    monkeypatch.setattr(report, "_row_groups", lambda path: looked.append(path) or footer(path))
+
+    def row_groups(path: Path) -> Any:
+        looked.append(path)
+        return footer(path)
+
+    monkeypatch.setattr(report, "_row_groups", row_groups)
     again = report.FileCounts(engine, lake.root, kept)
     monkeypatch.setattr(engine, "rows", lambda sql, parameters=(): pytest.fail(f"read rows: {sql}"))
     assert rows_by_organization(engine, files, ["acme", "globex"], again) == first

@@ -94,7 +94,8 @@ def _kernel(readings: pa.Table, min_readings: int) -> dict[str, tuple[np.ndarray
     starts = np.array([i for i in range(len(keys)) if i == 0 or keys[i] != keys[i - 1]], dtype=np.int64)
 
     def floats(name: str) -> np.ndarray:
-        return readings[name].to_numpy(zero_copy_only=False).astype(float)
+        values: np.ndarray = readings[name].to_numpy(zero_copy_only=False).astype(float)
+        return values
 
     result = rolling_windows(
         readings["timestamp"].cast(pa.int64()).to_numpy(),

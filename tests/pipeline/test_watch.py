@@ -199,6 +199,7 @@ def test_the_watchers_metrics_are_guarded_as_the_services(tmp_path: Path) -> Non
     server = serve_metrics(
         Settings(data_dir=tmp_path, server_host="127.0.0.1", pipeline_watch_metrics_port=port)
     )
+    assert server is not None
     try:
         status, text = _scrape(port)
         assert status == 200 and "altaviz_pipeline_watch_ticks_total" in text  # loopback: the default
@@ -219,6 +220,7 @@ def test_the_watchers_metrics_are_guarded_as_the_services(tmp_path: Path) -> Non
             metrics_token="s3cret-scrape-token",
         )
     )
+    assert server is not None
     try:
         assert _scrape(port)[0] == 401  # token only: loopback is not enough
         assert _scrape(port, Authorization="Bearer wrong")[0] == 401
