@@ -65,9 +65,10 @@ audit: $(STAMP)
 
 # On every core (pytest-xdist); each test file runs on one worker, so a file's module-scoped fixtures (a
 # live server and browser, a pipeline run) are built once. Each worker has its own PostgreSQL database,
-# temporary directories and free ports (tests/conftest.py, tests/servers.py).
+# temporary directories and free ports (tests/conftest.py, tests/servers.py). The 20 slowest tests are
+# printed at the end: the suite aims at under 10 minutes.
 pytest: $(STAMP)
-	$(BIN)/pytest -q -n auto --dist loadfile
+	$(BIN)/pytest -q -n auto --dist loadfile --durations=20
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_pipeline.py
