@@ -16,6 +16,10 @@ Each run also prints its CPU seconds (all threads), steadier than wall time on a
 there (its lake and held-back hours), without simulating or running the full run again: at full size
 that is most of the bench's time. The kept month is not changed (each run works on a hard-linked copy).
 
+`--ends-at HH:MM` ends the simulated month at that UTC time today (or yesterday, if later than now)
+instead of now: `--ends-at 01:30 --hour 1` times an hour whose recomputation starts just after
+midnight, so its look-back reads the day before.
+
 `--against SRC` (another checkout's src/, e.g. an export of main) measures one held-back hour instead
 (`--hour`, default the first; the hours before it are folded in first, untimed, by the same code), on
 the same month (a hard-linked copy of the lake the full run built, fresh for each run), alternately
@@ -33,7 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 
 import pyarrow as pa
@@ -174,6 +179,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="with --against: runs per side")
     parser.add_argument("--hour", type=int, default=1, help="with --against: the held-back hour timed")
     parser.add_argument(
+        "--ends-at", type=clock_time.fromisoformat, metavar="HH:MM", help="the month's end (UTC), not now"
+    )
+    parser.add_argument(
         "--reuse", action="store_true", help="with --keep: the month kept there by an earlier run, as it is"
     )
     args = parser.parse_args()
@@ -186,7 +194,14 @@ def main() -> None:
     data_dir = args.keep or Path(tempfile.mkdtemp(prefix="altaviz-incremental-"))
     landing = data_dir / "landing"
     try:
-        config = SimulationConfig(compressors=args.compressors, days=args.days + args.repeat / 24)
+        days = args.days + args.repeat / 24
+        start = None
+        if args.ends_at is not None:
+            now = datetime.now(UTC)
+            end = datetime.combine(now.date(), args.ends_at, tzinfo=UTC)
+            end -= timedelta(days=1) if end > now else timedelta(0)
+            start = end - timedelta(days=days) + timedelta(minutes=SimulationConfig.interval_minutes)
+        config = SimulationConfig(compressors=args.compressors, days=days, start=start)
         rows = simulate(config, landing).readings_rows
         held: list[Path] = []
         for _ in range(args.repeat):
