@@ -89,15 +89,30 @@ def measured_run(data_dir: Path) -> tuple[float, float, dict[str, float]]:
 
 
 # One incremental run in a process of its own (with another checkout first on PYTHONPATH, say): its
-# wall and CPU seconds around run_pipeline, and the stages, as JSON.
+# wall and CPU seconds around run_pipeline, the stages' wall seconds and the CPU seconds of the
+# incremental silver, gold and health passes (timed around their methods, in both checkouts), as JSON.
 CHILD = """
 import json, resource, sys, time
 from altaviz.config import Settings
+from altaviz.pipeline import health, incremental
 from altaviz.pipeline.run import PipelineOptions, run_pipeline
-usage = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+usage = lambda: sum(sum(resource.getrusage(w)[:2]) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+stage_cpu = {}
+def timed(owner, name, stage):
+    method = getattr(owner, name)
+    def measured(*args, **kwargs):
+        before = usage()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            stage_cpu[stage] = stage_cpu.get(stage, 0.0) + usage() - before
+    setattr(owner, name, measured)
+timed(incremental.IncrementalRun, "silver", "silver")
+timed(incremental.IncrementalRun, "gold", "gold")
+timed(health.HealthStage, "incremental", "health")
 cpu, start = usage(), time.perf_counter()
 result = run_pipeline(Settings(data_dir=sys.argv[1]), PipelineOptions(skip_db=True))
-print(json.dumps([time.perf_counter() - start, usage() - cpu, result.summary.stage_seconds]))
+print(json.dumps([time.perf_counter() - start, usage() - cpu, result.summary.stage_seconds, stage_cpu]))
 """
 
 
@@ -108,7 +123,8 @@ def alternate(data_dir: Path, hours: list[Path], against: str, rounds: int) -> N
     shutil.rmtree(month, ignore_errors=True)
     shutil.copytree(data_dir, month, copy_function=os.link)  # the lake's files are never rewritten
     sides = {"this checkout": None, f"reference ({against})": against}
-    measured: dict[str, list[tuple[float, float, dict[str, float]]]] = {name: [] for name in sides}
+    Run = tuple[float, float, dict[str, float], dict[str, float]]  # wall, CPU, stages, passes' CPU
+    measured: dict[str, list[Run]] = {name: [] for name in sides}
     for _ in range(rounds):
         for name, src in sides.items():
             run_dir = data_dir.with_name(data_dir.name + "-hour")
@@ -126,11 +142,13 @@ def alternate(data_dir: Path, hours: list[Path], against: str, rounds: int) -> N
     medians = {}
     for name, runs in measured.items():
         medians[name] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
-        each = ", ".join(f"{wall:.2f}/{cpu:.2f}" for wall, cpu, _ in runs)
+        each = ", ".join(f"{wall:.2f}/{cpu:.2f}" for wall, cpu, _, _ in runs)
         stages = {s: round(statistics.median(r[2].get(s, 0.0) for r in runs), 3) for s in runs[-1][2]}
+        stage_cpu = {s: round(statistics.median(r[3].get(s, 0.0) for r in runs), 3) for s in runs[-1][3]}
         print(
             f"incremental hour, {name}: {medians[name][0]:.2f} s, {medians[name][1]:.2f} CPU s (median of "
-            f"{len(runs)}: wall/CPU {each}; target ≤ 1 s)  stages (s, medians): {stages}"
+            f"{len(runs)}: wall/CPU {each}; target ≤ 1 s)  stages (s, medians): {stages}  "
+            f"CPU s of the incremental passes (medians): {stage_cpu}"
         )
     (wall_a, cpu_a), (wall_b, cpu_b) = medians.values()
     print(f"ratio this checkout / reference: wall {wall_a / wall_b:.2f}×, CPU {cpu_a / cpu_b:.2f}×")

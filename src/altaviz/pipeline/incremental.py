@@ -9,9 +9,10 @@ earliest moment the new readings can affect and keeps everything before it:
   and alert events are rewritten from here.
 - hourly from: the zone start's clock hour, or the hour of the previous newest reading if earlier
   (its expected-reading count depends on where the data ends). Hourly aggregates are rewritten from here.
-- context start: 24 hours before the zone start. Alert events read the ALERT_READINGS_BEFORE readings
-  of each compressor before the zone start within it (the on- and clear-delays count back 3); silver
-  reads the 12 readings before the zone start of each compressor (the stuck-sensor check's reach).
+- context start: 24 hours before the zone start. Alert events read, of each compressor's readings
+  before the zone start within it, those each metric's series needs (the on- and clear-delays count
+  back: IncrementalRun._bind_alert_context); silver reads the 12 readings before the zone start of
+  each compressor (the stuck-sensor check's reach).
 - gold's readings read silver from RATE_CONTEXT (or params.settle_seconds, if longer) before the zone
   start: the temperature rate of change (the per-compressor step, rolling.py) looks two hours back, a
   reading's operating state (gold_readings.sql) the settle time back; the rows before the zone start
@@ -560,9 +561,11 @@ class IncrementalRun:
 
     def _bind_alert_context(self, bounds: Bounds) -> None:
         """Bind gold_readings to what the alert step and alert_events read: the recomputed readings
-        (GOLD_ZONE), after the readings of each compressor before the zone start that its metrics'
-        series need (the longest count in force of each, looked for among ALERT_READINGS_ROOM times as
-        many of the compressor's readings: `_around_zone`), kept in memory as read once."""
+        (GOLD_ZONE), after each compressor's kept readings before the zone start that its metrics'
+        series need (the longest count in force of readings carrying each metric, looked for among
+        ALERT_READINGS_ROOM times as many of the compressor's readings: `_before_zone`), read once into
+        memory. Nothing is written: the rows before the zone start only give the alert step its
+        look-back (alert_events' rows before it are dropped by their merge)."""
         e = self.engine
         before = self._before_zone(
             "alert_context",
