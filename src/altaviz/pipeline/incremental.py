@@ -304,27 +304,24 @@ class IncrementalRun:
     def _value(self, sql: str) -> object:
         return self.engine.rows(sql)[0][0]
 
-    def _around_zone(
-        self, name: str, files: list[Path], bounds: Bounds, readings_before: int, series_before: int = 0
-    ) -> str:
+    def _around_zone(self, name: str, files: list[Path], bounds: Bounds, readings_before: int) -> str:
         """A table's rows from the zone start, after the `readings_before` rows of each compressor before
         it (within the context). Where each compressor's rows start is found on the timestamps alone, so
         the whole row is read only from the earliest of those starts on.
 
         The timestamps are read first over twice `readings_before` reading intervals before the zone
         only; the whole context is read when a compressor that may have rows in it (its watermark is
-        in or after it) has fewer there.
-
-        With `series_before`, each compressor's rows start, among those, only where every metric's
-        series (the readings with its status) has its `series_before` rows before the zone start."""
-        before = self._before_zone(name, files, bounds, readings_before, series_before)
+        in or after it) has fewer there."""
+        before = self._before_zone(name, files, bounds, readings_before)
         zone_rows = _rows_from(files, "timestamp", bounds.zone_start)
         return zone_rows if before is None else f"{before} UNION ALL BY NAME {zone_rows}"
 
     def _before_zone(
-        self, name: str, files: list[Path], bounds: Bounds, readings_before: int, series_before: int
+        self, name: str, files: list[Path], bounds: Bounds, readings_before: int, series_before: int = 0
     ) -> str | None:
-        """The rows before the zone start of `_around_zone` (None when there are none)."""
+        """The rows before the zone start of `_around_zone` (None when there are none); with
+        `series_before`, of each compressor only those from where every metric's series has its last
+        `series_before` rows (see `_cut`)."""
         near = bounds.zone_start - 2 * readings_before * reading_interval(self.engine)
         if near <= bounds.context_start or not self._cut(
             name, files, near, bounds, readings_before, series_before

@@ -129,7 +129,7 @@ def changed_compressors(before: dict[str, str], after: dict[str, str]) -> set[st
 
 # An incremental run's alert look-back reads this many times the longest count in force of each
 # compressor's readings (room for readings where a metric is missing), and of those only what every
-# metric's series needs (incremental.IncrementalRun._alert_context).
+# metric's series needs (incremental.IncrementalRun._bind_alert_context).
 ALERT_READINGS_ROOM = 4
 
 
