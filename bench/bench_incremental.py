@@ -16,6 +16,10 @@ Each run also prints its CPU seconds (all threads), steadier than wall time on a
 there (its lake and held-back hours), without simulating or running the full run again: at full size
 that is most of the bench's time. The kept month is not changed (each run works on a hard-linked copy).
 
+`--ends-at HH:MM` ends the simulated month at that UTC time today (or yesterday, if later than now)
+instead of now: `--ends-at 01:30 --hour 1` times an hour whose recomputation starts just after
+midnight, so its look-back reads the day before.
+
 `--against SRC` (another checkout's src/, e.g. an export of main) measures one held-back hour instead
 (`--hour`, default the first; the hours before it are folded in first, untimed, by the same code), on
 the same month (a hard-linked copy of the lake the full run built, fresh for each run), alternately
@@ -33,7 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 
 import pyarrow as pa
@@ -84,15 +89,30 @@ def measured_run(data_dir: Path) -> tuple[float, float, dict[str, float]]:
 
 
 # One incremental run in a process of its own (with another checkout first on PYTHONPATH, say): its
-# wall and CPU seconds around run_pipeline, and the stages, as JSON.
+# wall and CPU seconds around run_pipeline, the stages' wall seconds and the CPU seconds of the
+# incremental silver, gold and health passes (timed around their methods, in both checkouts), as JSON.
 CHILD = """
 import json, resource, sys, time
 from altaviz.config import Settings
+from altaviz.pipeline import health, incremental
 from altaviz.pipeline.run import PipelineOptions, run_pipeline
-usage = lambda: sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+usage = lambda: sum(sum(resource.getrusage(w)[:2]) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+stage_cpu = {}
+def timed(owner, name, stage):
+    method = getattr(owner, name)
+    def measured(*args, **kwargs):
+        before = usage()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            stage_cpu[stage] = stage_cpu.get(stage, 0.0) + usage() - before
+    setattr(owner, name, measured)
+timed(incremental.IncrementalRun, "silver", "silver")
+timed(incremental.IncrementalRun, "gold", "gold")
+timed(health.HealthStage, "incremental", "health")
 cpu, start = usage(), time.perf_counter()
 result = run_pipeline(Settings(data_dir=sys.argv[1]), PipelineOptions(skip_db=True))
-print(json.dumps([time.perf_counter() - start, usage() - cpu, result.summary.stage_seconds]))
+print(json.dumps([time.perf_counter() - start, usage() - cpu, result.summary.stage_seconds, stage_cpu]))
 """
 
 
@@ -103,7 +123,8 @@ def alternate(data_dir: Path, hours: list[Path], against: str, rounds: int) -> N
     shutil.rmtree(month, ignore_errors=True)
     shutil.copytree(data_dir, month, copy_function=os.link)  # the lake's files are never rewritten
     sides = {"this checkout": None, f"reference ({against})": against}
-    measured: dict[str, list[tuple[float, float, dict[str, float]]]] = {name: [] for name in sides}
+    Run = tuple[float, float, dict[str, float], dict[str, float]]  # wall, CPU, stages, passes' CPU
+    measured: dict[str, list[Run]] = {name: [] for name in sides}
     for _ in range(rounds):
         for name, src in sides.items():
             run_dir = data_dir.with_name(data_dir.name + "-hour")
@@ -121,11 +142,13 @@ def alternate(data_dir: Path, hours: list[Path], against: str, rounds: int) -> N
     medians = {}
     for name, runs in measured.items():
         medians[name] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
-        each = ", ".join(f"{wall:.2f}/{cpu:.2f}" for wall, cpu, _ in runs)
+        each = ", ".join(f"{wall:.2f}/{cpu:.2f}" for wall, cpu, _, _ in runs)
         stages = {s: round(statistics.median(r[2].get(s, 0.0) for r in runs), 3) for s in runs[-1][2]}
+        stage_cpu = {s: round(statistics.median(r[3].get(s, 0.0) for r in runs), 3) for s in runs[-1][3]}
         print(
             f"incremental hour, {name}: {medians[name][0]:.2f} s, {medians[name][1]:.2f} CPU s (median of "
-            f"{len(runs)}: wall/CPU {each}; target ≤ 1 s)  stages (s, medians): {stages}"
+            f"{len(runs)}: wall/CPU {each}; target ≤ 1 s)  stages (s, medians): {stages}  "
+            f"CPU s of the incremental passes (medians): {stage_cpu}"
         )
     (wall_a, cpu_a), (wall_b, cpu_b) = medians.values()
     print(f"ratio this checkout / reference: wall {wall_a / wall_b:.2f}×, CPU {cpu_a / cpu_b:.2f}×")
@@ -174,6 +197,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="with --against: runs per side")
     parser.add_argument("--hour", type=int, default=1, help="with --against: the held-back hour timed")
     parser.add_argument(
+        "--ends-at", type=clock_time.fromisoformat, metavar="HH:MM", help="the month's end (UTC), not now"
+    )
+    parser.add_argument(
         "--reuse", action="store_true", help="with --keep: the month kept there by an earlier run, as it is"
     )
     args = parser.parse_args()
@@ -186,7 +212,14 @@ def main() -> None:
     data_dir = args.keep or Path(tempfile.mkdtemp(prefix="altaviz-incremental-"))
     landing = data_dir / "landing"
     try:
-        config = SimulationConfig(compressors=args.compressors, days=args.days + args.repeat / 24)
+        days = args.days + args.repeat / 24
+        start = None
+        if args.ends_at is not None:
+            now = datetime.now(UTC)
+            end = datetime.combine(now.date(), args.ends_at, tzinfo=UTC)
+            end -= timedelta(days=1) if end > now else timedelta(0)
+            start = end - timedelta(days=days) + timedelta(minutes=SimulationConfig.interval_minutes)
+        config = SimulationConfig(compressors=args.compressors, days=days, start=start)
         rows = simulate(config, landing).readings_rows
         held: list[Path] = []
         for _ in range(args.repeat):

@@ -465,6 +465,38 @@ def test_an_episode_opening_or_clearing_across_runs_matches_a_full_run(tmp_path:
     assert [(e["metric"], e["is_active"]) for e in episodes] == [("vibration_mms", False)] * 2
 
 
+def test_a_metric_reported_rarely_is_counted_back_over_its_own_readings(tmp_path: Path) -> None:
+    """The alert look-back is counted per metric's series: vibration is reported every sixth reading
+    only (the other sensors every reading). It violates twice (an episode opens) and then stays clear;
+    its clear count (3) was reached long before, so no later clear reading clears again. The zone starts
+    at slot 48, a vibration reading, after only two of them among the twelve readings before: counted
+    over those alone, slot 48 would be a third clear reading in a row and clear a second time."""
+    data_dir = tmp_path / "sparse"
+    landing = data_dir / "landing"
+    write_fleet(landing)
+
+    def reading(i: int) -> dict[str, Any]:
+        vibration = None if i % 6 else (6.5 if i in (6, 12) else 3.0)
+        return {
+            "compressor_id": "COMP-001",
+            "timestamp": OFF_HOUR_START + timedelta(minutes=10 * i),
+            "vibration_mms": vibration,
+        }
+
+    write_readings(landing, "first.parquet", [reading(i) for i in range(50)])
+    run(settings_for(data_dir), skip_db=True)
+    write_readings(landing, "second.parquet", [reading(i) for i in range(50, 62)])
+    notes: list[str] = []
+    from altaviz.pipeline.run import PipelineOptions, run_pipeline
+
+    run_pipeline(settings_for(data_dir), PipelineOptions(skip_db=True), notify=notes.append)
+    zone = OFF_HOUR_START + timedelta(minutes=10 * 48)
+    assert any(m.startswith("incremental:") and f"{zone:%Y-%m-%d %H:%M}" in m for m in notes), notes
+    assert_equals_a_full_recomputation(data_dir, tmp_path / "full", WITH_EVENTS)
+    clearing = lake_rows(data_dir, "gold/alert_events", where="clears")
+    assert [e["timestamp"] for e in clearing] == [OFF_HOUR_START + timedelta(minutes=10 * 30)]
+
+
 def test_a_late_reading_that_delays_a_return_to_normal_reopens_the_episode(tmp_path: Path) -> None:
     """Vibration violates for 4 readings and returns to normal after 3 clear readings, one of which
     (missing at first) arrives late and out of line: the return to normal moves one reading later,

@@ -9,9 +9,10 @@ earliest moment the new readings can affect and keeps everything before it:
   and alert events are rewritten from here.
 - hourly from: the zone start's clock hour, or the hour of the previous newest reading if earlier
   (its expected-reading count depends on where the data ends). Hourly aggregates are rewritten from here.
-- context start: 24 hours before the zone start. Alert events read the ALERT_READINGS_BEFORE readings
-  of each compressor before the zone start within it (the on- and clear-delays count back 3); silver
-  reads the 12 readings before the zone start of each compressor (the stuck-sensor check's reach).
+- context start: 24 hours before the zone start. Alert events read, of each compressor's readings
+  before the zone start within it, those each metric's series needs (the on- and clear-delays count
+  back: IncrementalRun._bind_alert_context); silver reads the 12 readings before the zone start of
+  each compressor (the stuck-sensor check's reach).
 - gold's readings read silver from RATE_CONTEXT (or params.settle_seconds, if longer) before the zone
   start: the temperature rate of change (the per-compressor step, rolling.py) looks two hours back, a
   reading's operating state (gold_readings.sql) the settle time back; the rows before the zone start
@@ -41,16 +42,17 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from altaviz.fleet import METRIC_NAMES
 from altaviz.pipeline.engine import (
     RUN_ORGANIZATIONS,
     DuckDBEngine,
-    ValuesOf,
     copy_parquet,
     load_sql,
     naming_failed_step,
     read_parquet,
 )
 from altaviz.pipeline.lake import Lake, Manifest, OrganizationState, StagedTable
+from altaviz.pipeline.params import ALERT_READINGS_ROOM
 from altaviz.pipeline.stages import (
     GOLD_STEPS,
     QUALITY_STEP,
@@ -71,8 +73,9 @@ READINGS_BEFORE = 2
 # The stuck-sensor check looks at the 12 readings up to each one (silver_readings.sql).
 SILVER_READINGS_BEFORE = 12
 # Alert episodes open after on_delay violating readings of a metric in a row and clear after
-# clear_count clear ones: the readings of each compressor before the zone start that decide them are
-# params.alert_readings_before (the longest counts in force, with room for missing metrics).
+# clear_count clear ones: the readings of each metric's series before the zone start that decide them
+# are the longest count in force (params.longest_alert_count), looked for among
+# params.ALERT_READINGS_ROOM times as many readings of each compressor (room for missing metrics).
 STATE_TABLES = (WATERMARKS, VIOLATED_PAIRS)
 # The temperature rate of change compares a reading's last hour with the hour before (rolling.py).
 RATE_CONTEXT = timedelta(hours=2)
@@ -84,6 +87,8 @@ COMPACT_FILES = 48
 # so it rewrites those only.
 RECENT_APART = timedelta(minutes=30)
 HOURLY_KEY = "agg_timestamp"
+# The gold readings an incremental run recomputed (from its zone start), a table in memory.
+GOLD_ZONE = "gold_zone"
 
 
 class FullRunNeeded(Exception):
@@ -186,6 +191,7 @@ def merge(
     since: datetime,
     staged: StagedTable,
     recent: datetime,
+    keep: str | None = None,
 ) -> None:
     """A partitioned table's next version: its rows before `since` (and every row of the organizations
     the run does not work on), then `new_rows` from `since` on.
@@ -196,6 +202,8 @@ def merge(
     usually among the recent rows, so it keeps the first file and rewrites little more than the second.
     A day thus gathers two files per run; once it holds COMPACT_FILES, the run that writes into it
     writes all of its rows again as one.
+
+    With `keep`, the recomputed rows from `since` on stay in memory as a table of that name.
     """
     reaching = {f for f in files_from(old_files, since) if _may_hold_rows_from(f, column, since)}
     files_per_day = Counter(map(day_of, old_files))
@@ -204,8 +212,10 @@ def merge(
     rewritten = {f for f in old_files if f in reaching or day_of(f) in crowded or day_of(f) is None}
     staged.kept = [f for f in old_files if f not in rewritten]
     con = engine.con
+    # a table of the engine's in-memory database, not a temporary one: a kept table is read by the
+    # engine's cursors too (a per-compressor step's stream, DuckDBEngine.map_compressors)
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE merge_recomputed AS "
+        "CREATE OR REPLACE TABLE merge_recomputed AS "
         f"SELECT * FROM ({new_rows}) AS recomputed WHERE {column} >= {_literal(since)}"
     )
     split = _literal(max(since, _recent_start(recent, column)))
@@ -219,7 +229,11 @@ def merge(
     copy_parquet(con, settled, staged.directory, column, part="settled", schema_if_empty=False)
     recent_rows = f"SELECT * FROM merge_recomputed WHERE {column} >= {split}"
     copy_parquet(con, recent_rows, staged.directory, column, part="recent")
-    con.execute("DROP TABLE merge_recomputed")
+    if keep is None:
+        con.execute("DROP TABLE merge_recomputed")
+    else:
+        con.execute(f"DROP TABLE IF EXISTS {keep}")
+        con.execute(f"ALTER TABLE merge_recomputed RENAME TO {keep}")
 
 
 def set_recent_apart(engine: DuckDBEngine, staged: StagedTable, column: str, recent: datetime) -> None:
@@ -254,14 +268,14 @@ class IncrementalRun:
         tables: Tables,
         new_files: list[Path],
         version: str,
-        alert_readings_before: int,
+        alert_count: int,
     ) -> None:
         self.engine = engine
         self.lake = lake
         self.tables = tables
         self.new_files = new_files
         self.version = version
-        self.alert_readings_before = alert_readings_before
+        self.alert_count = alert_count
         self.old = {t: lake.table_files(t, tables.manifest) for t in tables.manifest.tables}
         # each organization's first and last good reading, as recorded, then with this run's
         self.spans: dict[str, tuple[datetime, datetime]] = {}
@@ -298,33 +312,61 @@ class IncrementalRun:
         The timestamps are read first over twice `readings_before` reading intervals before the zone
         only; the whole context is read when a compressor that may have rows in it (its watermark is
         in or after it) has fewer there."""
-        near = bounds.zone_start - 2 * readings_before * reading_interval(self.engine)
-        if near <= bounds.context_start or not self._cut(name, files, near, bounds, readings_before):
-            self._cut(name, files, bounds.context_start, bounds, readings_before)
-        zone = _literal(bounds.zone_start)
+        before = self._before_zone(name, files, bounds, readings_before)
         zone_rows = _rows_from(files, "timestamp", bounds.zone_start)
+        return zone_rows if before is None else f"{before} UNION ALL BY NAME {zone_rows}"
+
+    def _before_zone(
+        self, name: str, files: list[Path], bounds: Bounds, readings_before: int, series_before: int = 0
+    ) -> str | None:
+        """The rows before the zone start of `_around_zone` (None when there are none); with
+        `series_before`, of each compressor only those from where every metric's series has its last
+        `series_before` rows (see `_cut`)."""
+        near = bounds.zone_start - 2 * readings_before * reading_interval(self.engine)
+        if near <= bounds.context_start or not self._cut(
+            name, files, near, bounds, readings_before, series_before
+        ):
+            self._cut(name, files, bounds.context_start, bounds, readings_before, series_before)
         earliest = self._value(f"SELECT MIN(since) FROM {name}_cut")
         if not isinstance(earliest, datetime):
-            return zone_rows
+            return None
         return (
             f"SELECT g.* FROM ({_rows_from(files, 'timestamp', earliest)}) AS g "
             f"JOIN {name}_cut AS c ON c.organization = g.organization AND c.compressor_id = g.compressor_id "
-            f"WHERE g.timestamp >= c.since AND g.timestamp < {zone} "
-            f"UNION ALL BY NAME {zone_rows}"
+            f"WHERE g.timestamp >= c.since AND g.timestamp < {_literal(bounds.zone_start)}"
         )
 
     def _cut(
-        self, name: str, files: list[Path], since: datetime, bounds: Bounds, readings_before: int
+        self,
+        name: str,
+        files: list[Path],
+        since: datetime,
+        bounds: Bounds,
+        readings_before: int,
+        series_before: int = 0,
     ) -> bool:
         """Bind `<name>_cut`: where each compressor's last `readings_before` rows before the zone start,
         among those from `since` on, start. True when that is where they start among all of the
         context's rows too: every compressor whose watermark is at or after the context start has
-        `readings_before` rows there (the others have no row in the context)."""
+        `readings_before` rows there (the others have no row in the context).
+
+        With `series_before`, a compressor's rows start instead where the last `series_before` rows of
+        every metric's series (the rows with its status) among those start: the earliest of those
+        starts, a metric with fewer such rows there counting the start of the `readings_before` rows."""
         # the earliest of each compressor's largest timestamps: an aggregate keeping the top few, not a
         # ranking window over them all (readings counts all of its rows there, not only the top few)
+        start = f"list_min(max(timestamp, {readings_before}))"
+        if series_before:
+            series = ", ".join(
+                f"CASE WHEN COUNT({m}_status) >= {series_before} THEN "
+                f"list_min(max(timestamp, {series_before}) FILTER (WHERE {m}_status IS NOT NULL)) "
+                f"ELSE {start} END"
+                for m in METRIC_NAMES
+            )
+            start = f"LEAST({series})"
         cut = copy_parquet(
             self.engine.con,
-            f"SELECT organization, compressor_id, list_min(max(timestamp, {readings_before})) AS since, "
+            f"SELECT organization, compressor_id, {start} AS since, "
             "COUNT(*) AS readings "
             f"FROM ({_rows_from(files, 'timestamp', since)}) AS context "
             f"WHERE timestamp < {_literal(bounds.zone_start)} GROUP BY 1, 2",
@@ -488,25 +530,21 @@ class IncrementalRun:
         e.bind_sql("evaluation", f"SELECT {_literal(bounds.zone_start)} AS evaluate_from")
         rated, readings, hourly, violations, streaks, events, alerts = GOLD_STEPS
         run_step(e, rated, None)
-        self._merge_step(readings, bounds.zone_start, bounds.recent_from)
+        # the recomputed gold readings stay in memory (GOLD_ZONE) for the steps after
+        self._merge_step(readings, bounds.zone_start, bounds.recent_from, keep=GOLD_ZONE)
         gold = self.tables.files("gold/readings")
         e.bind_sql("gold_readings", _rows_from(gold, "timestamp", bounds.hourly_from))
         self._merge_step(hourly, bounds.hourly_from, bounds.recent_from)
-        # the alert steps' readings, written once: violations, the alert step and alert_events (the kept
-        # readings' values) each read them. Their columns of fixed values are written as gold's are, from
-        # their lists (engine.copy_parquet), not hashed value by value.
-        around = self._around_zone("alert_context", gold, bounds, self.alert_readings_before)
-        assert readings.vocabulary is not None
-        fixed = {c: v for c, v in readings.vocabulary.items() if not isinstance(v, ValuesOf)}
-        e.bind_parquet(
-            "gold_readings", copy_parquet(e.con, around, e.scratch("alert_context"), vocabulary=fixed)
-        )
+        # violations are per reading, and only those from the zone start are kept: they read the
+        # recomputed readings alone
+        e.bind_sql("gold_readings", f"SELECT * FROM {GOLD_ZONE}")
         e.bind_parquet("prior_violations", self.old[VIOLATED_PAIRS])
         self._merge_step(violations, bounds.zone_start, bounds.recent_from)
         self._bind_pair_history(bounds.zone_start)
         e.bind_sql(
             "violated_before", "SELECT organization, compressor_id, metric FROM pair_history WHERE violated"
         )
+        self._bind_alert_context(bounds)
         run_step(e, streaks, None)
         self._merge_step(events, bounds.zone_start, bounds.recent_from)
         self._alerts(alerts, bounds.zone_start)
@@ -517,6 +555,27 @@ class IncrementalRun:
             "SELECT organization, compressor_id, metric FROM violations) AS pairs",
             self._stage(VIOLATED_PAIRS).directory,
         )
+
+    def _bind_alert_context(self, bounds: Bounds) -> None:
+        """Bind gold_readings to what the alert step and alert_events read: the recomputed readings
+        (GOLD_ZONE), after each compressor's kept readings before the zone start that its metrics'
+        series need (the longest count in force of readings carrying each metric, looked for among
+        ALERT_READINGS_ROOM times as many of the compressor's readings: `_before_zone`), read once into
+        memory. Nothing is written: the rows before the zone start only give the alert step its
+        look-back (alert_events' rows before it are dropped by their merge)."""
+        e = self.engine
+        before = self._before_zone(
+            "alert_context",
+            self.old["gold/readings"],
+            bounds,
+            ALERT_READINGS_ROOM * self.alert_count,
+            self.alert_count,
+        )
+        if before is None:
+            e.bind_sql("gold_readings", f"SELECT * FROM {GOLD_ZONE}")
+            return
+        e.con.execute(f"CREATE OR REPLACE TABLE alert_before AS {before}")
+        e.bind_sql("gold_readings", f"SELECT * FROM alert_before UNION ALL BY NAME SELECT * FROM {GOLD_ZONE}")
 
     def _bind_pair_history(self, since: datetime) -> None:
         """Per (compressor, metric) pair, from its kept alert events (those before `since`): whether it
@@ -622,7 +681,7 @@ class IncrementalRun:
             parts.append(f"SELECT {OPEN_COLUMNS} FROM {read_parquet(staged.files())}")
         return f"SELECT * FROM ({' UNION ALL BY NAME '.join(parts)}) AS events WHERE {IN_RUN}"
 
-    def _merge_step(self, step: Step, since: datetime, recent: datetime) -> None:
+    def _merge_step(self, step: Step, since: datetime, recent: datetime, keep: str | None = None) -> None:
         """Recompute a partitioned table from `since` on, straight into its next version.
 
         The step's rows before `since` (its look-back context) are computed but never written.
@@ -640,6 +699,7 @@ class IncrementalRun:
                 since,
                 staged,
                 recent,
+                keep,
             )
         self.engine.bind_sql(step.name, _rows_from(staged.files(), step.partition_by, since))
 

@@ -127,10 +127,16 @@ def changed_compressors(before: dict[str, str], after: dict[str, str]) -> set[st
     return {k for k in keys if before.get(k) != after.get(k)}
 
 
-def alert_readings_before(overrides: list[dict[str, Any]]) -> int:
-    """How many readings of each compressor before an incremental run's zone decide its alert episodes:
-    the longest on-delay or clear count in force, with room for readings where a metric is missing."""
+# An incremental run's alert look-back reads this many times the longest count in force of each
+# compressor's readings (room for readings where a metric is missing), and of those only what every
+# metric's series needs (incremental.IncrementalRun._bind_alert_context).
+ALERT_READINGS_ROOM = 4
+
+
+def longest_alert_count(overrides: list[dict[str, Any]]) -> int:
+    """The longest on-delay or clear count in force: how many readings of a metric's series before an
+    incremental run's zone decide its alert episodes."""
     counts = [OPEN_READINGS, CLEAR_READINGS] + [
         int(r[f]) for r in overrides for f in ("on_delay", "clear_count") if r[f] is not None
     ]
-    return 4 * max(counts)
+    return max(counts)

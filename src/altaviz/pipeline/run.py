@@ -63,7 +63,7 @@ from altaviz.pipeline.landing import (
     landing_organizations,
     stage_reference,
 )
-from altaviz.pipeline.params import alert_readings_before, changed_compressors, threshold_overrides
+from altaviz.pipeline.params import changed_compressors, longest_alert_count, threshold_overrides
 from altaviz.pipeline.report import RunSummary, summarize
 from altaviz.pipeline.stages import (
     EMPTY_VIOLATIONS,
@@ -886,7 +886,7 @@ class _Run:
         files = [f for slug in sorted(new_files) for f in new_files[slug]]
         overrides = [row for s in tables.organizations for row in self.orgs[s].overrides]
         run = IncrementalRun(
-            self.local, self.lake, tables, files, self.version, alert_readings_before(overrides)
+            self.local, self.lake, tables, files, self.version, longest_alert_count(overrides)
         )
         with _timed("silver", self.timings, self.notify):
             bounds = run.silver()
