@@ -161,7 +161,7 @@ def test_the_open_alert_segments_are_read_from_the_previous_runs_summary(
     after it) over the events files of the days before its recompute start's (a lake table); the next
     reads that and only the other files, not every events file, and the alert episodes still end as a
     full recomputation's."""
-    from altaviz.pipeline import incremental, summaries
+    from altaviz.pipeline import engine, incremental, summaries
     from altaviz.pipeline.run import PipelineOptions, run_pipeline
 
     covered: list[int] = []
@@ -174,7 +174,7 @@ def test_the_open_alert_segments_are_read_from_the_previous_runs_summary(
             covered.append(len(found[0]))
         return found
 
-    original = incremental.read_parquet
+    original = engine.read_parquet  # what incremental imported
 
     def reads(files: Any) -> str:
         read.append(list(files))
@@ -223,15 +223,15 @@ def test_the_reports_violation_counts_come_from_the_previous_runs_summary(
     for number, batch in enumerate(batches):
         _land(data_dir, number, batch)
         result = run_pipeline(settings_for(data_dir), PipelineOptions(skip_db=True))
-        every_row = duckdb.sql(
+        every_row = duckdb.execute(
             "SELECT compressor_id, CAST(SUM(violation_count) AS BIGINT) FROM read_parquet(?) "
             "WHERE violation_count > 0 GROUP BY 1",
-            params=[[str(f) for f in lake.table_files("gold/hourly")]],
+            [[str(f) for f in lake.table_files("gold/hourly")]],
         ).fetchall()
         assert result.summary.violating_readings == dict(every_row) != {}
         for table, counted in (("gold/hourly", "hourly_rows"), ("silver/readings", "silver_rows")):
             files = [str(f) for f in lake.table_files(table)]
-            rows = duckdb.sql("SELECT COUNT(*) FROM read_parquet(?)", params=[files]).fetchall()
+            rows = duckdb.execute("SELECT COUNT(*) FROM read_parquet(?)", [files]).fetchall()
             assert getattr(result.summary, counted) == rows[0][0]
     # the full run summarizes its older days; the incremental runs read that (or their own) summary
     assert covered[0] == 0 and all(n > 0 for n in covered[1:]) and len(covered) == 4, covered
