@@ -361,7 +361,17 @@ class DuckDBEngine:
             if streamed:
                 self.con.execute("SET disabled_optimizers = 'build_side_probe_side'")
             try:
-                written = copy_parquet(self.con, sql, output_dir, partition_by, part, vocabulary=vocabulary)
+                written = copy_parquet(
+                    self.con,
+                    sql,
+                    output_dir,
+                    partition_by,
+                    part,
+                    vocabulary=vocabulary,
+                    # scratch (silver_classified, all of a chunk's readings) is read back once or twice
+                    # and deleted: compressing it cost more CPU than it saves reading
+                    compression="uncompressed" if output_dir.is_relative_to(self.scratch_dir) else "zstd",
+                )
             finally:
                 if streamed:
                     self.con.execute("RESET disabled_optimizers")
