@@ -83,8 +83,9 @@ def compressor_ordered(source: str, order: Sequence[str] = COMPRESSOR_ORDER) -> 
     the two text keys sorted as one integer: each compressor's rank among the source's compressors in
     (organization, compressor_id) order, numbered in a small query of their distinct values. The same
     order as sorting by the text columns themselves (a compressor's rank is unique, and in their
-    order), at about three quarters of the sort's CPU (comparing two strings a row costs more than
-    joining a 1-in-thousands integer and comparing it)."""
+    order), for less CPU: comparing one integer a row instead of two strings (a full run at 470 × 30
+    days: the flags' sort 1.0 → 0.6 CPU s, gold's 0.8 → 0.7, the alert path's, whose wide rows cost
+    more than their keys, 1.6 → 1.5)."""
     assert tuple(order[:2]) == COMPRESSOR_ORDER[:2]
     rest = "".join(f", s.{column}" for column in order[2:])
     return (
