@@ -6,8 +6,11 @@ round, the trees alternating in the same minutes (`--reference` an export of the
 `git archive main | tar -x -C /tmp/base`). Printed per run: wall and CPU seconds (all threads) of the
 whole run and of its silver and gold stages, and of every SQL step (a per-compressor step, streamed,
 is counted in the SQL step that reads it, with the sort feeding it), and the load average before it.
+`--check` keeps the first round's two lakes and compares every lake table of the two (`EXCEPT ALL` both
+ways, without the columns that depend on when the run ran), with the largest relative difference of
+each float column where rows differ.
 
-    python bench/bench_lake_steps.py --reference /tmp/base/src --rounds 2
+    python bench/bench_lake_steps.py --reference /tmp/base/src --rounds 2 --check
     python bench/bench_lake_steps.py --compressors 470 --days 30 --profile out/   # DuckDB's profiles
 """
 
@@ -116,6 +119,69 @@ def child(landing: Path, work: Path, profile: Path | None) -> dict[str, Any]:
     return {"wall": wall, "cpu": cpu, "stages": dict(stages), "steps": dict(steps)}
 
 
+# what depends on when a run ran, not on its data (gold/row_counts' `file` names the run's version)
+RUN_TIME_COLUMNS = {"_loaded_at", "as_of", "freshness", "freshness_passed", "file"}
+
+
+def compare_lakes(a: Path, b: Path) -> list[str]:
+    """Every lake table of two runs' lakes, row for row (EXCEPT ALL both ways, without RUN_TIME_COLUMNS);
+    where rows differ, the largest relative difference of each float column, rows matched by their
+    key columns (the text and time columns)."""
+    import duckdb
+
+    def tables(root: Path) -> dict[str, list[str]]:
+        manifest = json.loads((root / "manifest.json").read_text())
+        return {name: [str(root / f) for f in files] for name, files in manifest["tables"].items()}
+
+    ta, tb = tables(a), tables(b)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
+    lines = []
+    for name in sorted(set(ta) | set(tb)):
+        if not ta.get(name) or not tb.get(name):
+            lines.append(f"  {name}: in one lake only or without files")
+            continue
+        read = {
+            side: f"read_parquet({files}, hive_partitioning = false)"
+            for side, files in (("a", ta[name]), ("b", tb[name]))
+        }
+        described = con.execute(f"DESCRIBE SELECT * FROM {read['a']}").fetchall()
+        kept = [(column, kind) for column, kind, *_ in described if column not in RUN_TIME_COLUMNS]
+        columns = ", ".join(column for column, _ in kept)
+        a_rows, b_rows = (f"SELECT {columns} FROM {read[side]}" for side in ("a", "b"))
+        only_a = con.execute(f"SELECT COUNT(*) FROM ({a_rows} EXCEPT ALL {b_rows})").fetchall()[0][0]
+        only_b = con.execute(f"SELECT COUNT(*) FROM ({b_rows} EXCEPT ALL {a_rows})").fetchall()[0][0]
+        line = f"  {name}: {only_a} rows only in the branch's, {only_b} only in the reference's"
+        floats = [column for column, kind in kept if kind == "DOUBLE"]
+        keys = [column for column, kind in kept if kind in ("VARCHAR", "TIMESTAMP WITH TIME ZONE")]
+        if (only_a or only_b) and floats and keys:
+            on = " AND ".join(f"x.{k} = y.{k}" for k in keys)
+            largest = ", ".join(
+                f"MAX(ABS(x.{c} - y.{c}) / NULLIF(GREATEST(ABS(x.{c}), ABS(y.{c})), 0))" for c in floats
+            )
+            others = ", ".join(column for column, _ in kept if column not in floats)
+            others_a, others_b = (f"SELECT {others} FROM {read[side]}" for side in ("a", "b"))
+            differing = con.execute(f"SELECT COUNT(*) FROM ({others_a} EXCEPT ALL {others_b})").fetchall()[0][
+                0
+            ]
+            worst = max(
+                (
+                    v
+                    for v in con.execute(
+                        f"SELECT {largest} FROM {read['a']} AS x JOIN {read['b']} AS y ON {on}"
+                    ).fetchall()[0]
+                    if v is not None
+                ),
+                default=0.0,
+            )
+            line += (
+                f"; the other columns differ in {differing} rows, the floats by at most {worst:.1e} relative"
+            )
+        lines.append(line)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -126,6 +192,7 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, help="the src directory of the tree to compare with")
     parser.add_argument("--landing", type=Path, help="a simulated landing zone to reuse (kept)")
     parser.add_argument("--profile", type=Path, help="write DuckDB's JSON profile of each step here")
+    parser.add_argument("--check", action="store_true", help="compare the two trees' lake tables (round 0)")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -157,7 +224,8 @@ def main() -> None:
                 env.pop("DATABASE_URL", None)
                 done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
                 figures = json.loads(done.stdout.strip().splitlines()[-1])
-                shutil.rmtree(work, ignore_errors=True)
+                if not (args.check and round_ == 0):
+                    shutil.rmtree(work, ignore_errors=True)
                 stages = ", ".join(f"{n} {w:.1f} s / {c:.1f} CPU" for n, (w, c) in figures["stages"].items())
                 print(
                     f"round {round_} {label:9} (load {load:.1f}): {figures['wall']:.1f} s, "
@@ -166,6 +234,11 @@ def main() -> None:
                 )
                 ranked = sorted(figures["steps"].items(), key=lambda item: -item[1][1])
                 print("    " + ", ".join(f"{n} {w:.1f}/{c:.1f}" for n, (w, c) in ranked), flush=True)
+            if args.check and round_ == 0 and args.reference:
+                for line in compare_lakes(root / "branch-0" / "lake", root / "reference-0" / "lake"):
+                    print(line, flush=True)
+                for label, _ in trees:
+                    shutil.rmtree(root / f"{label}-0", ignore_errors=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

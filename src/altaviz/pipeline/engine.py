@@ -78,6 +78,26 @@ COMPRESSOR_ORDER = ("organization", "compressor_id", "timestamp")
 COMPRESSOR_BATCH_ROWS = 500_000
 
 
+def compressor_ordered(source: str, order: Sequence[str] = COMPRESSOR_ORDER) -> str:
+    """DuckDB's query of the relation `source` sorted by `order` (organization and compressor_id first),
+    the two text keys sorted as one integer: each compressor's rank among the source's compressors in
+    (organization, compressor_id) order, numbered in a small query of their distinct values. The same
+    order as sorting by the text columns themselves (a compressor's rank is unique, and in their
+    order), for less CPU: comparing one integer a row instead of two strings (a full run at 470 × 30
+    days: the flags' sort 1.0 → 0.6 CPU s, gold's 0.8 → 0.7, the alert path's, whose wide rows cost
+    more than their keys, 1.6 → 1.5)."""
+    assert tuple(order[:2]) == COMPRESSOR_ORDER[:2]
+    rest = "".join(f", s.{column}" for column in order[2:])
+    return (
+        "WITH compressor_rank AS (SELECT organization, compressor_id, "
+        "ROW_NUMBER() OVER (ORDER BY organization, compressor_id) AS compressor_rank "
+        f"FROM (SELECT DISTINCT organization, compressor_id FROM {source}) AS compressors) "
+        f"SELECT s.* FROM {source} AS s JOIN compressor_rank AS r "
+        "ON r.organization = s.organization AND r.compressor_id = s.compressor_id "
+        f"ORDER BY r.compressor_rank{rest}"
+    )
+
+
 def compressor_tables(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Table]:
     """Batches of readings sorted by organization and compressor, regrouped as tables of whole
     compressors (about COMPRESSOR_BATCH_ROWS each): the last compressor of a batch waits for the next
@@ -205,27 +225,29 @@ def copy_parquet(
     part: str = "0",
     schema_if_empty: bool = True,
     vocabulary: Vocabulary | None = None,
+    compression: str = "zstd",
 ) -> list[Path]:
     """Write a query's result as Parquet into output_dir: one file, or one directory per UTC day.
 
     The files are named after `part`, so several parts (chunks of the fleet) can share a directory.
     A partitioned result without rows writes one empty file holding the schema, unless told not to.
     The columns of `vocabulary` are written from their lists of values (see _as_enums).
+    `compression`: zstd for the lake; a scratch file, read back within the run, is written uncompressed.
     Returns the files written.
     """
     enums = _as_enums(con, vocabulary or {})
     if partition_by is None:
         target = output_dir / f"part-{part}.parquet"
         selected = f"SELECT *{enums} FROM ({sql}\n) AS result" if enums else sql
-        con.execute(f"COPY ({selected}) TO {_quote(target)} (FORMAT parquet, COMPRESSION zstd)")
+        con.execute(f"COPY ({selected}) TO {_quote(target)} (FORMAT parquet, COMPRESSION {compression})")
         return [target]
     # the UTC day by arithmetic on the epoch: CAST(... AS DATE) of a TIMESTAMPTZ goes through ICU's
     # calendar, about 0.07 µs a row more
     day = f"DATE '1970-01-01' + CAST(FLOOR(EPOCH({partition_by}) / 86400) AS INTEGER)"
     con.execute(
         f"COPY (SELECT *{enums}, {day} AS {PARTITION_COLUMN} FROM ({sql}\n) AS result) "
-        f"TO {_quote(output_dir)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY ({PARTITION_COLUMN}), "
-        f"FILENAME_PATTERN 'part-{part}-{{i}}', OVERWRITE_OR_IGNORE true)"
+        f"TO {_quote(output_dir)} (FORMAT parquet, COMPRESSION {compression}, "
+        f"PARTITION_BY ({PARTITION_COLUMN}), FILENAME_PATTERN 'part-{part}-{{i}}', OVERWRITE_OR_IGNORE true)"
     )
     written = sorted(output_dir.rglob(f"part-{part}-*.parquet"))
     if written or not schema_if_empty:
@@ -311,9 +333,7 @@ class DuckDBEngine:
         # read on a connection of its own: the statement reading `name` runs on this one meanwhile
         reading = self.con.cursor()
         reading.execute("SET TimeZone = 'UTC'")
-        reader = reading.sql(f"SELECT * FROM {source} ORDER BY {', '.join(order)}").to_arrow_reader(
-            COMPRESSOR_BATCH_ROWS
-        )
+        reader = reading.sql(compressor_ordered(source, order)).to_arrow_reader(COMPRESSOR_BATCH_ROWS)
         schema = function(pa.Table.from_batches([], schema=reader.schema)).schema
         mapped = whole_compressors(reader, function)
         self.con.register(name, pa.RecordBatchReader.from_batches(schema, mapped))
@@ -342,7 +362,17 @@ class DuckDBEngine:
             if streamed:
                 self.con.execute("SET disabled_optimizers = 'build_side_probe_side'")
             try:
-                written = copy_parquet(self.con, sql, output_dir, partition_by, part, vocabulary=vocabulary)
+                written = copy_parquet(
+                    self.con,
+                    sql,
+                    output_dir,
+                    partition_by,
+                    part,
+                    vocabulary=vocabulary,
+                    # scratch (silver_classified, all of a chunk's readings) is read back once or twice
+                    # and deleted: compressing it cost more CPU than it saves reading
+                    compression="uncompressed" if output_dir.is_relative_to(self.scratch_dir) else "zstd",
+                )
             finally:
                 if streamed:
                     self.con.execute("RESET disabled_optimizers")

@@ -34,6 +34,7 @@ from altaviz.pipeline.lake import Lake
 SOURCE = "health"
 # A threshold alert this long after an early warning returned to normal still continues its story.
 LINK_HOURS = 72
+HEALTH_COLUMNS = "compressor_id, hour, health_index, status, drivers"
 
 
 @dataclass(frozen=True)
@@ -51,25 +52,20 @@ def read_health(
     manifest = lake.read_manifest()
     mine = f"organization = {sql_text(organization)}"
 
-    def rows(table: str, where: str = "TRUE") -> list[dict[str, Any]]:
+    def rows(
+        table: str, where: str = "TRUE", columns: str = "* EXCLUDE (organization)"
+    ) -> list[dict[str, Any]]:
         if not lake.has_table(table, manifest):
             return []
         files = lake.table_files(table, manifest)
-        cursor = con.execute(
-            f"SELECT * EXCLUDE (organization) FROM {read_parquet(files)} WHERE {mine} AND {where}"
-        )
+        cursor = con.execute(f"SELECT {columns} FROM {read_parquet(files)} WHERE {mine} AND {where}")
         names = [d[0] for d in cursor.description or ()]
         return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
 
     since_sql = "TRUE" if since is None else f"hour >= TIMESTAMPTZ '{since.isoformat()}'"
-    return HealthRows(
-        [
-            {k: r[k] for k in ("compressor_id", "hour", "health_index", "status", "drivers")}
-            for r in rows(HEALTH, since_sql)
-        ],
-        rows(PREDICTIONS),
-        rows(EPISODES),
-    )
+    # Of the health rows only what compressor_health holds (not the day, anomaly and prediction flags:
+    # each column fetched is a Python object per row, the hour a time-zone-aware datetime).
+    return HealthRows(rows(HEALTH, since_sql, HEALTH_COLUMNS), rows(PREDICTIONS), rows(EPISODES))
 
 
 def load_health(session: Session, organization_id: uuid.UUID, health: HealthRows) -> None:

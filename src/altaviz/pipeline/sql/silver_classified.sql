@@ -102,11 +102,21 @@ judged AS (
         ON e.organization = k.organization AND e.compressor_id = k.compressor_id AND e._loaded_at = k._loaded_at
     LEFT JOIN prior_watermarks AS w ON w.organization = k.organization AND w.compressor_id = k.compressor_id
 ),
--- the (compressor, timestamp) keys more than one good reading has: only their readings are ranked
+-- the (compressor, timestamp) keys more than one good reading has: only their readings are ranked.
+-- Found among the readings whose keys' hash repeats (a group by one integer, half the CPU of grouping
+-- every reading by its three keys); equal keys have equal hashes, so none is missed.
+repeated_hash AS (
+    SELECT HASH(organization, compressor_id, timestamp) AS key_hash
+    FROM judged
+    WHERE check_reason IS NULL
+    GROUP BY HASH(organization, compressor_id, timestamp)
+    HAVING COUNT(*) > 1
+),
 repeated AS (
     SELECT organization, compressor_id, timestamp
     FROM judged
     WHERE check_reason IS NULL
+        AND HASH(organization, compressor_id, timestamp) IN (SELECT key_hash FROM repeated_hash)
     GROUP BY organization, compressor_id, timestamp
     HAVING COUNT(*) > 1
 ),

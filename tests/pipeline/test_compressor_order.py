@@ -1,0 +1,33 @@
+"""engine.compressor_ordered: the per-compressor steps' sort by each compressor's rank is the order of
+sorting by the organization and compressor id themselves."""
+
+import random
+
+import duckdb
+
+from altaviz.pipeline.engine import compressor_ordered
+
+
+def test_the_rank_order_is_the_text_keys_order() -> None:
+    rng = random.Random(7)
+    # ids whose text order differs from their numbers, case and accents, one id in two organizations
+    ids = ["COMP-9", "COMP-10", "comp-1", "Comp-2", "é-1", "e-1", "Z", "a.b:c/d", "-x_"]
+    rows = [
+        (organization, compressor, rng.randrange(10_000))
+        for organization in ("west", "East", "ümlaut")
+        for compressor in rng.sample(ids, 6)
+        for _ in range(rng.randrange(1, 30))
+    ]
+    rng.shuffle(rows)
+    con = duckdb.connect()
+    con.execute("CREATE TABLE readings (organization VARCHAR, compressor_id VARCHAR, t BIGINT, n INTEGER)")
+    con.executemany("INSERT INTO readings VALUES (?, ?, ?, ?)", [(*r, i) for i, r in enumerate(rows)])
+    # each compressor's times unique, as the steps' inputs are
+    con.execute(
+        "CREATE TABLE source AS SELECT organization, compressor_id, ANY_VALUE(n) AS n, t FROM readings "
+        "GROUP BY organization, compressor_id, t"
+    )
+    ranked = con.execute(compressor_ordered("source", ("organization", "compressor_id", "t"))).fetchall()
+    plain = con.execute("SELECT * FROM source ORDER BY organization, compressor_id, t").fetchall()
+    assert ranked == plain
+    assert len(ranked) == con.execute("SELECT COUNT(*) FROM source").fetchall()[0][0]
