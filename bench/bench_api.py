@@ -303,7 +303,7 @@ def run_load(port: int, clients: int, seconds: float, key: str, service_pid: int
     return results
 
 
-def _percentile(values: list[float], q: float) -> float:
+def _percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 

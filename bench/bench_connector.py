@@ -130,7 +130,7 @@ def payloads(
         for compressor, readings in by_compressor.items()
         for k in range(0, len(readings), per_message)
     ]
-    groups.sort(key=lambda g: (g[1][0]["timestamp"], g[0]))  # type: ignore[arg-type,return-value]
+    groups.sort(key=lambda g: (g[1][0]["timestamp"], g[0]))
     nodes_of = node_of(compressor_ids, nodes)
     out = []
     for compressor, readings in groups:
@@ -579,7 +579,7 @@ def main() -> None:
                 start_new_session=True,
             )
             running.append(watcher)
-            newest = max(r["timestamp"] for r in rows)  # type: ignore[type-var]
+            newest = max(r["timestamp"] for r in rows)
             caught_up = time.perf_counter()
             with httpx.Client(timeout=60) as http:
                 while True:

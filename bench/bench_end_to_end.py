@@ -445,7 +445,8 @@ def main() -> None:
 
         poll_thread = threading.Thread(target=poller.run, daemon=True)
         poll_thread.start()
-        stop_readers, read = threading.Event(), {}
+        stop_readers = threading.Event()
+        read: dict[str, Any] = {}
         reader_thread = threading.Thread(
             target=readers, args=(port, args.clients, keys["viewer"], stop_readers, read), daemon=True
         )

@@ -104,7 +104,8 @@ def served(
     results = {}
     try:
         results["/api/health"] = phase(port, args.clients, args.seconds, "/api/health", key, process.pid)
-        stop, passes = threading.Event(), []
+        stop = threading.Event()
+        passes: list[float] = []
         thread = threading.Thread(target=writer, args=(url, args.pass_seconds, stop, passes), daemon=True)
         thread.start()
         try:

@@ -22,6 +22,7 @@ than its CPU seconds / N.
 """
 
 import argparse
+import functools
 import os
 import re
 import resource
@@ -142,7 +143,7 @@ def io_floor(landing: Path, lake: Path, work: Path) -> dict[str, tuple[float, fl
         f"TO '{work}/hourly.parquet' (FORMAT parquet, COMPRESSION zstd)",
     }
     try:
-        return {name: measured(lambda sql=sql: con.execute(sql)) for name, sql in copies.items()}
+        return {name: measured(functools.partial(con.execute, sql)) for name, sql in copies.items()}
     finally:
         con.close()
 
