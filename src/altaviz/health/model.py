@@ -206,13 +206,6 @@ class HealthConfig:
     daily_lag_hours: int = 48
     daily_hold: float = 0.5
     daily_learn_below: float = 5.0  # ... and learns only while that quantile is below this (0: off)
-    # The discharge temperature's projection from its daily peaks (0: off): the highest value at the
-    # reference operating point of each `daily_hours` judged hours, the last `peak_days` of them and the
-    # current one once half over, the power shape fitted to them with onsets a day apart; projected at
-    # the peaks' operating point (the afternoon a threshold alert sees first). Needs `peak_min_days`.
-    peak_days: int = 0
-    peak_min_days: int = 4
-    peak_t: float = 0.0  # ... and a line through the peaks rising towards the limit with this t (0: any)
     one_sided: bool = True  # vibration and temperature judged on their limit's side only
     # The power shape (`prognosis="power"`, item 7 of the README's model): onsets from this many
     # windows before the window's start (a wear begun before it bends as much as it has grown) ...
@@ -277,16 +270,6 @@ def _layout(config: HealthConfig) -> tuple[tuple[str, type, tuple[int, ...], flo
         ("daily_n", np.int64, (), 0),
         ("daily_start", np.int64, (), 0),
         ("daily_scores", np.float64, (config.daily_hours + config.daily_lag_hours, int(DAILY.sum())), 0.0),
-        # the discharge temperature's daily peaks (`peak_days`, a ring) and the current day's so far
-        ("peak_n", np.int64, (), 0),
-        ("peak_start", np.int64, (), 0),
-        ("peak_hours", np.int64, (config.peak_days,), NEVER),
-        ("peak_values", np.float64, (config.peak_days,), math.nan),  # at the reference operating point
-        ("peak_shifts", np.float64, (config.peak_days,), 0.0),  # (reading − that value) / ref at its hour
-        ("day_hours", np.int64, (), 0),
-        ("day_peak_hour", np.int64, (), NEVER),
-        ("day_peak", np.float64, (), math.nan),
-        ("day_peak_shift", np.float64, (), 0.0),
     )
 
 
@@ -816,8 +799,6 @@ class _Run:
         at = _push(s, cs, "trend", config.trend_hours)
         s.trend_hours[cs, at], s.trend_values[cs, at] = hour, reference
         shift = prediction - coef[:, :, CONST] + offset  # (reading − reference value) / ref
-        if config.peak_days > 0:
-            _track_peaks(s, cs, hour, reference[:, TEMP], shift[:, TEMP], config)
         predicted = np.zeros(len(cs), dtype=bool)
         trending = np.zeros(len(cs), dtype=bool)
         warning, critical, side = self.limits
@@ -837,14 +818,6 @@ class _Run:
                 found[chunk], trend[chunk], decided[chunk] = _power_prognoses(
                     s, o, js, hour, shifts, given, config
                 )
-            if config.peak_days > 0:
-                # the temperature's crossing from its daily peaks, where they show one
-                temp = np.flatnonzero((sensors == TEMP) & trend & decided)
-                o = owners[temp]
-                peaks, fitted = _peak_prognoses(
-                    s, o, hour, (warning[o, TEMP], critical[o, TEMP], side[o, TEMP]), config
-                )
-                found[temp[fitted]] = _later(found[temp[fitted]], peaks[fitted])
         for p, (k, j) in enumerate(pairs.tolist()):
             c = int(cs[k])
             if decided[p]:
@@ -926,81 +899,6 @@ def _daily_scores(state: HealthState, cs: Ints, score: Floats, config: HealthCon
     recent[n < day] = np.nan
     previous[n < size] = np.nan
     return recent, previous
-
-
-def _later(hourly: Floats, peaks: Floats) -> Floats:
-    """Per limit (warning, critical: the central hours and their range), the projection that crosses
-    later (NaN, no crossing within the horizon, is the latest): the hourly window bends to a fouling's
-    afternoon bump and projects it early; its daily peaks alone must not project a crossing sooner."""
-    out = hourly.copy()
-    for base in (0, 3):
-        later = np.isnan(peaks[:, base]) | (peaks[:, base] > hourly[:, base])
-        out[later, base : base + 3] = peaks[later, base : base + 3]
-    return out
-
-
-def _track_peaks(
-    state: HealthState, cs: Ints, hour: int, value: Floats, shift: Floats, config: HealthConfig
-) -> None:
-    """Keep each compressor's highest discharge temperature at the reference operating point of the
-    current `daily_hours` judged hours (its hour and operating-point shift too); push it to the ring
-    of daily peaks when they are complete."""
-    peak = state.day_peak[cs]
-    better = ~np.isnan(value) & ~(value <= peak)  # a NaN peak (none yet) is beaten
-    state.day_peak[cs] = np.where(better, value, peak)
-    state.day_peak_hour[cs] = np.where(better, hour, state.day_peak_hour[cs])
-    state.day_peak_shift[cs] = np.where(better, shift, state.day_peak_shift[cs])
-    state.day_hours[cs] += 1
-    done = cs[state.day_hours[cs] >= config.daily_hours]
-    if len(done):
-        at = _push(state, done, "peak", config.peak_days)
-        state.peak_hours[done, at] = state.day_peak_hour[done]
-        state.peak_values[done, at] = state.day_peak[done]
-        state.peak_shifts[done, at] = state.day_peak_shift[done]
-        state.day_hours[done] = 0
-        state.day_peak_hour[done] = NEVER
-        state.day_peak[done] = math.nan
-        state.day_peak_shift[done] = 0.0
-
-
-def _peak_prognoses(
-    state: HealthState, cs: Ints, hour: int, limits: tuple[Floats, Floats, Floats], config: HealthConfig
-) -> tuple[Floats, Bools]:
-    """The discharge temperature's hours to its limits (compressors `cs`, (len(cs), 6) as
-    `_power_prognoses`) from its daily peaks: the power shape fitted to the last `peak_days` peaks and
-    the current day's once half over, onsets a day apart from half a day before the newest peak, and
-    projected at the peaks' mean operating point; and which have such a projection (`peak_min_days`
-    peaks and a fit growing towards the limit)."""
-    size = config.peak_days
-    if not len(cs):
-        return np.full((0, 6), np.nan), np.zeros(0, dtype=bool)
-    rows, held = _window(state, cs, "peak", size)
-    partial = state.day_hours[cs] >= config.daily_hours // 2
-    hours = np.c_[state.peak_hours[cs[:, None], rows], state.day_peak_hour[cs]]
-    values = np.c_[state.peak_values[cs[:, None], rows], state.day_peak[cs]]
-    shifts = np.c_[state.peak_shifts[cs[:, None], rows], state.day_peak_shift[cs]]
-    seen = np.c_[held, partial] & ~np.isnan(values)
-    n = seen.sum(axis=1)
-    ref = state.ref[cs, TEMP]
-    t = np.where(seen, (hours - hour) / 24, 0.0)  # in days
-    v = np.where(seen, ref[:, None] * (1 + np.where(seen, values, 0.0)), 0.0)
-    newest = np.where(seen, t, -np.inf).max(axis=1)
-    onsets = newest[:, None] - (np.arange(size + 1) + 0.5)[None, :]
-    with np.errstate(invalid="ignore"):
-        shift = ref * np.where(seen, shifts, 0.0).sum(axis=1) / n
-    enough = n >= config.peak_min_days
-    if config.peak_t > 0:
-        # the line through the peaks: its slope's t-statistic towards the limit
-        with np.errstate(all="ignore"):
-            count = np.maximum(n, 3)
-            tc = np.where(seen, t - t.sum(axis=1, keepdims=True) / count[:, None], 0.0)
-            vc = np.where(seen, v - v.sum(axis=1, keepdims=True) / count[:, None], 0.0)
-            sxx = (tc * tc).sum(axis=1)
-            slope = (tc * vc).sum(axis=1) / sxx
-            se = np.sqrt(((vc - slope[:, None] * tc) ** 2 * seen).sum(axis=1) / (count - 2) / sxx)
-            enough &= limits[2] * slope >= config.peak_t * se
-    out, fitted = _power_curves(t, v, seen, onsets, 24.0, enough, shift, limits, config)
-    return out, enough & fitted
 
 
 def _quantile(values: Floats, q: float) -> Floats:
