@@ -126,9 +126,6 @@ ONE_SIDED = np.array([True, True, False, False, False, False])  # vibration, tem
 # day of raised scores before its step is absorbed warned 35 healthy units on the tuning seeds.
 DAILY = np.array([False, True, False, False, False, False])
 PRIOR_SPAN = np.array([0.0, 0.08, 0.08, 0.05, 0.05, 0.5, 0.7, 0.7])
-# The sensors whose prognosis fits a daily swing growing with the fault (`prognosis_swing`): a fouled
-# cooler's temperature rises most in the afternoon heat.
-DAILY_SWING = np.array([False, True, False, False, False, False])
 # Hours ahead at which projections are evaluated: hourly for three days, then coarser up to 60 days.
 PROGNOSIS_HOURS = np.unique(np.r_[np.arange(1.0, 73.0), np.geomspace(73.0, 1440.0, 120).round()])
 _MASK = np.zeros((6, FEATURES), dtype=bool)
@@ -213,11 +210,6 @@ class HealthConfig:
     # The power shape (`prognosis="power"`, item 7 of the README's model): onsets from this many
     # windows before the window's start (a wear begun before it bends as much as it has grown) ...
     prognosis_onsets_before: float = 1.0
-    # ... a temperature's daily swing that grows with the fault, v = b + h·(a + c·sin + d·cos),
-    # projected at its daily peak (a fouling's afternoons), its amplitude shrunk by max(0, 1 − q/χ²)
-    # (χ² its own significance: noise alone fits a swing too); this is q, 0 (the default: measured,
-    # not better at the first warning, README session 8) fits no swing; 4 was the one measured ...
-    prognosis_swing: float = 0.0
     # ... and the central projection: "weighted" (the median crossing of the fits the residuals cannot
     # tell apart, each weighted by its likelihood) or "best" (the best fit's, until session 8).
     prognosis_central: str = "weighted"
@@ -1323,17 +1315,14 @@ def _power_prognoses(
     (pairs, 6), whether each has a trend, and whether it was decided here (not where the power fit is
     unusable: `_prognosis` then falls back to the parabola and line, per pair).
 
-    The shape: wear that starts at some hour t0 and grows as a power k of the time since, for the
-    temperature its daily swing growing with it (`prognosis_swing`, `DAILY_SWING`),
-    v = b + h·(a + c·sin + d·cos), h = max(t − t0, 0)^k (v = b + a·h for the other sensors),
-    fitted for 10 onsets (`prognosis_onsets_before` windows before the window to 80 % across it) and
-    exponents 1–3, linear in (b, a, c, d) for each; projected at the swing's daily peak towards the
-    limit. Every fit the residuals cannot tell from the best (its extra squared error within the 80 %
-    χ² bound for two parameters) spans the 80 % range, each with its ± 1.28 standard-error band; the
-    central crossing is their median weighted by each fit's likelihood (`prognosis_central`)."""
+    The shape: wear that starts at some hour t0 and grows as a power k of the time since,
+    v = b + a·h, h = max(t − t0, 0)^k, fitted for 10 onsets (`prognosis_onsets_before` windows before
+    the window to 80 % across it) and exponents 1–3, linear in (b, a) for each. Every fit the
+    residuals cannot tell from the best (its extra squared error within the 80 % χ² bound for two
+    parameters) spans the 80 % range, each with its ± 1.28 standard-error band; the central crossing
+    is their median weighted by each fit's likelihood (`prognosis_central`)."""
     pairs = len(cs)
     size = config.trend_hours
-    out = np.full((pairs, 6), np.nan)
     rows, held = _window(state, cs, "trend", size)
     values = state.trend_values[cs[:, None], rows, sensors[:, None]]
     seen = held & ~np.isnan(values)
@@ -1341,11 +1330,10 @@ def _power_prognoses(
     enough = n >= config.trend_min_points
     count = np.maximum(n, 3).astype(np.float64)
     ref = state.ref[cs, sensors]
-    w = seen.astype(np.float64)
     hours = state.trend_hours[cs[:, None], rows]
     t = np.where(seen, (hours - hour) / size, 0.0)  # in windows
     v = np.where(seen, ref[:, None] * (1 + np.where(seen, values, 0.0)), 0.0)
-    warning, critical, side = limits
+    side = limits[2]
     # The line: its slope's t-statistic towards the limit decides whether there is a trend.
     st, stt, sv, stv = t.sum(axis=1), (t * t).sum(axis=1), v.sum(axis=1), (t * v).sum(axis=1)
     a = np.stack([np.stack([count, st], axis=-1), np.stack([st, stt], axis=-1)], axis=-2)
@@ -1357,40 +1345,53 @@ def _power_prognoses(
         sigma2_line = (residual**2).sum(axis=1) / (count - 2)
         line_se = np.sqrt(inverse[:, 1, 1] * sigma2_line)
     trend = enough & conditioned & (sigma2_line > 0) & ~(side * coef[:, 1] < config.trend_t * line_se)
-    # The shape: v = b + h·(a + c·sin + d·cos), h = max(t − t0, 0)^k, for onsets t0 from
-    # `prognosis_onsets_before` windows before the window's start to 80 % across it (linear in its
-    # parameters for each onset and exponent; without `prognosis_swing`, v = b + a·h).
+    # The shape: v = b + a·h, h = max(t − t0, 0)^k, for onsets t0 from `prognosis_onsets_before`
+    # windows before the window's start to 80 % across it (linear in b and a for each onset and exponent).
     first = np.argmax(seen, axis=1)
     last = size - 1 - np.argmax(seen[:, ::-1], axis=1)
     t0, t1 = t[np.arange(pairs), first], t[np.arange(pairs), last]
     across = np.linspace(-config.prognosis_onsets_before, 0.8, POWER_ONSETS)
     onsets = t0[:, None] + across[None, :] * (t1 - t0)[:, None]
+    out, fitted = _power_curves(t, v, seen, onsets, size, trend, ref * shifts, limits, config)
+    return out, trend, ~trend | fitted
+
+
+def _power_curves(
+    t: Floats,
+    v: Floats,
+    seen: Bools,
+    onsets: Floats,
+    unit: float,
+    wanted: Bools,
+    shifts: Floats,
+    limits: tuple[Floats, Floats, Floats],
+    config: HealthConfig,
+) -> tuple[Floats, Bools]:
+    """The power shape's projections (`_power_prognoses`) of the values `v` at times `t` (in units of
+    `unit` hours before now; (pairs, n), where `seen`) from the `onsets` (pairs, onsets) for the pairs
+    `wanted`, towards the limits seen from the reference operating point (`shifts`: the reading minus
+    its value there): the hours (pairs, 6), and which pairs have a usable fit (a curve growing towards
+    the limit, residuals left)."""
+    pairs, size = seen.shape
+    out = np.full((pairs, 6), np.nan)
+    warning, critical, side = limits
+    w = seen.astype(np.float64)
+    n = seen.sum(axis=1)
+    count = np.maximum(n, 3).astype(np.float64)
+    sv = v.sum(axis=1)
     lag = np.clip(t[:, None, :] - onsets[:, :, None], 0, None)  # (pairs, onsets, n)
     h = lag[:, None, :, :] ** POWER_EXPONENTS[None, :, None, None]  # (pairs, exponents, onsets, n)
     h = (h * w[:, None, None, :]).reshape(pairs, -1, size)  # (pairs, curves, n), 0 where unseen
     v_mean = sv / count
     vc = np.where(seen, v - v_mean[:, None], 0.0)
-    swinging = DAILY_SWING[sensors] & (config.prognosis_swing > 0)
-    p = 4 if config.prognosis_swing > 0 else 2
-    angle = 2 * math.pi * (hours % 24) / 24
-    sin = np.where(seen & swinging[:, None], np.sin(angle), 0.0)  # the others' swing columns are 0
-    cos = np.where(seen & swinging[:, None], np.cos(angle), 0.0)
-    # XᵀX and Xᵀv of the columns (1, h, h·sin, h·cos) from sums over the window: Σ 1, Σh·(1, sin,
-    # cos, v, sin·v, cos·v), Σh²·(1, sin, cos, sin², sin·cos, cos²) and a 0 (Σv, centred)
-    sums = np.concatenate(
-        [
-            np.broadcast_to(count[:, None, None], (*h.shape[:2], 1)),
-            h @ np.stack([w, sin, cos, vc, sin * vc, cos * vc], axis=-1),
-            (h * h) @ np.stack([w, sin, cos, sin * sin, sin * cos, cos * cos], axis=-1),
-            np.zeros((*h.shape[:2], 1)),
-        ],
-        axis=-1,
-    )
-    xtx, xty = sums[..., _NORMAL[:p, :p]], sums[..., _NORMAL[4, :p]]
-    if p > 2:
-        xtx[~swinging, :, 2, 2] = xtx[~swinging, :, 3, 3] = 1.0  # their coefficients solve to 0
+    # XᵀX and Xᵀv of the columns (1, h) from sums over the window: Σ 1, Σh, Σh², and Σh·v (v centred,
+    # so Σv is 0)
+    sh, shv, shh = h @ w[:, :, None], h @ vc[:, :, None], (h * h) @ w[:, :, None]
+    xtx = np.concatenate([np.broadcast_to(count[:, None, None], sh.shape), sh, sh, shh], axis=-1)
+    xtx = xtx.reshape(*h.shape[:2], 2, 2)
+    xty = np.concatenate([np.zeros_like(shv), shv], axis=-1)
     with np.errstate(all="ignore"):
-        unscaled = np.linalg.inv(xtx + 1e-12 * np.eye(p))  # (XᵀX)⁻¹; a singular one is unsolvable below
+        unscaled = np.linalg.inv(xtx + 1e-12 * np.eye(2))  # (XᵀX)⁻¹; a singular one is unsolvable below
         # the 1-norm condition number (an SVD per fit costs more than the fits)
         norm = np.abs(xtx).sum(axis=-2).max(axis=-1) * np.abs(unscaled).sum(axis=-2).max(axis=-1)
         solvable = np.isfinite(norm) & (norm <= 1e12)
@@ -1400,43 +1401,25 @@ def _power_prognoses(
     sse = np.where(usable, sse, np.inf)
     best = np.argmin(sse, axis=1)
     best_sse = sse[np.arange(pairs), best]
-    sigma2 = best_sse / (count - 2 - 2 * swinging)
-    decided = ~trend | (usable.any(axis=1) & (sigma2 > 0))
-    live = np.flatnonzero(trend & decided)
+    sigma2 = best_sse / (count - 2)
+    fitted = usable.any(axis=1) & (sigma2 > 0)
+    live = np.flatnonzero(wanted & fitted)
     if not len(live):
-        return out, trend, decided
+        return out, fitted
     # every fit the residuals cannot tell from the best: (its pair among `live`, its curve)
     owner, curve = np.nonzero(sse[live] <= (best_sse + CHI2_2DOF_80 * sigma2)[live][:, None])
     pair = live[owner]
-    exponent = np.repeat(POWER_EXPONENTS, POWER_ONSETS)[curve]
-    start = onsets[pair, curve % POWER_ONSETS]
-    ahead = np.r_[0.0, PROGNOSIS_HOURS / size]
+    exponent = np.repeat(POWER_EXPONENTS, onsets.shape[1])[curve]
+    start = onsets[pair, curve % onsets.shape[1]]
+    ahead = np.r_[0.0, PROGNOSIS_HOURS / unit]
     future = (ahead[None, :] - start[:, None]) ** exponent[:, None]
     coef = fit[pair, curve]
     cov = unscaled[pair, curve]
-    # Projected at the swing's daily peak towards the limit (the hour a threshold alert sees first):
-    # its growth a + |(c, d)|, and the standard error of b + h·(a + c·sin φ + d·cos φ) at that phase.
-    gradient = np.zeros((len(pair), p))
-    gradient[:, 1] = 1.0
-    if p > 2:
-        amplitude = np.hypot(coef[:, 2], coef[:, 3])
-        swing = coef[:, 2:]
-        with np.errstate(all="ignore"):
-            # (c, d)·cov⁻¹·(c, d) with cov the 2 × 2 block of (XᵀX)⁻¹
-            s11, s12, s22 = cov[:, 2, 2], cov[:, 2, 3], cov[:, 3, 3]
-            c, d = swing[:, 0], swing[:, 1]
-            significance = (s22 * c * c - 2 * s12 * c * d + s11 * d * d) / (s11 * s22 - s12 * s12)
-            shrunk = np.maximum(0.0, 1 - config.prognosis_swing * sigma2[pair] / significance)
-            unit = side[pair][:, None] * swing / amplitude[:, None]
-            gradient[:, 2:] = np.nan_to_num(unit * shrunk[:, None]) * swinging[pair][:, None]
-    growth = (coef * gradient).sum(axis=1)
-    mean = v_mean[pair][:, None] + coef[:, :1] + growth[:, None] * future
+    mean = v_mean[pair][:, None] + coef[:, :1] + coef[:, 1:] * future
     with np.errstate(all="ignore"):
-        # the variance of b + g·h over the horizon, (XᵀX)⁻¹ (1, g)·(1, g) in powers of h
-        linear = 2 * np.einsum("cq,cq->c", cov[:, 0, :], gradient)[:, None]
-        square = np.einsum("cq,cqr,cr->c", gradient, cov, gradient)[:, None]
-        spread = (square * future[:, 1:] + linear) * future[:, 1:] + cov[:, 0, 0][:, None]
-        band = 1.2816 * np.sqrt(sigma2[pair][:, None] * np.maximum(spread, 0.0))
+        # the variance of b + a·h over the horizon, (XᵀX)⁻¹ (1, h)·(1, h)
+        spread = (cov[:, 1, 1][:, None] * future[:, 1:] + 2 * cov[:, 0, 1][:, None]) * future[:, 1:]
+        band = 1.2816 * np.sqrt(sigma2[pair][:, None] * np.maximum(spread + cov[:, 0, 0][:, None], 0.0))
     firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # each live pair's first row
     is_best = curve == best[pair]
     if config.prognosis_central == "weighted":
@@ -1450,7 +1433,7 @@ def _power_prognoses(
     towards = side[pair][:, None] * mean[:, 1:]  # the curves towards the limit's side
     half = 0.5 * (1 - 1e-12) * total[:, None]
     for base, limit in ((0, warning), (3, critical)):
-        target = limit - ref * shifts
+        target = limit - shifts
         open_ = ~np.isnan(limit[live]) & ~(side[live] * (now[live] - target[live]) >= 0)
         gap = towards - (side * target)[pair][:, None]
         early = _first(gap >= -band)
@@ -1463,11 +1446,9 @@ def _power_prognoses(
         out[live, base] = np.where(open_ & np.isfinite(central), central, np.nan)
         out[live, base + 1] = np.where(open_ & np.isfinite(low), low, np.nan)
         out[live, base + 2] = np.where(open_, high, np.nan)
-    return out, trend, decided
+    return out, fitted
 
 
-# Where `_power_prognoses`'s sums go in XᵀX (rows 0–3) and Xᵀv (row 4) of the columns (1, h, h·sin, h·cos)
-_NORMAL = np.array([[0, 1, 2, 3], [1, 7, 8, 9], [2, 8, 10, 11], [3, 9, 11, 12], [13, 4, 5, 6]])
 POWER_ONSETS = 10  # candidate onsets (`prognosis_onsets_before` windows before the window to 80 % across it)
 CHI2_2DOF_80 = 3.219  # 80 % quantile of χ² with two degrees of freedom
 
