@@ -239,7 +239,7 @@ def threshold_alerts(u: Unit) -> list[tuple[int, str]]:
     rate = np.full(len(temp), np.nan)
     rate[12:] = rolling[12:] - rolling[6:-6]
     metrics["temp_rate_of_change"] = rate
-    out = []
+    out: list[tuple[int, str]] = []
     for name, series in metrics.items():
         t = THRESHOLDS_BY_METRIC[name]
         sign = 1.0 if t.direction == "high" else -1.0
@@ -600,7 +600,8 @@ def running_readings(u: Unit, config: HealthConfig) -> np.ndarray:
     running = flow > config.running_share * np.maximum.accumulate(flow)
     stopped_at = np.where(~running, u.times, np.iinfo(np.int64).min)
     last_stop = np.maximum.accumulate(stopped_at)
-    return running & (u.times - last_stop > config.settle_hours * HOUR)
+    settled: np.ndarray = running & (u.times - last_stop > config.settle_hours * HOUR)
+    return settled
 
 
 def _ranges(seeds: list[int]) -> str:

@@ -2,6 +2,8 @@
 depends on the readings before the prior hour only, a run split at any hour steps as one run does, and
 from the prior hour on each compressor is stepped with it."""
 
+from collections.abc import Callable
+
 import numpy as np
 
 from altaviz.health import HealthConfig, HealthState, fleet_step
@@ -13,7 +15,11 @@ AT = prior_hour(START // 3600) * 3600
 
 
 def _fleet() -> list[tuple[np.ndarray, np.ndarray]]:
-    return [build(days=9, seed=s, load=lambda h, s=s: 1 + 0.1 * np.sin(h / (4 + s))) for s in (1, 2, 3)]
+    return [build(days=9, seed=s, load=_load(s)) for s in (1, 2, 3)]
+
+
+def _load(seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda h: 1 + 0.1 * np.sin(h / (4 + seed))
 
 
 def _joined(fleet: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -28,8 +34,8 @@ def test_the_prior_is_the_fleet_prior_of_the_readings_before_the_prior_hour() ->
     fleet = _fleet()
     assert AT == START + PRIOR_HOURS * 3600
     prior = organization_prior([(t, v, None, None) for t, v in fleet], AT)
-    before = [(t[t < AT], v[:, t < AT], None, None) for t, v in fleet]
-    np.testing.assert_array_equal(prior, fleet_prior(before))
+    before = fleet_prior([(t[t < AT], v[:, t < AT], None, None) for t, v in fleet])
+    np.testing.assert_array_equal(prior, before)
     assert not np.allclose(prior, fleet_prior([(t, v, None, None) for t, v in fleet]))  # the rest is left out
     assert np.abs(prior).max() > 0.01
 
