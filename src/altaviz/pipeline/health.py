@@ -1271,12 +1271,14 @@ class HealthStage:
         silver: list[Path],
         compute: bool = True,
         previous: dict[str, OrgPrior] | None = None,
+        whole: bool = False,
     ) -> dict[str, OrgPrior]:
         """The members' organizations' priors: those of `kept` as they are; for another (`compute`: its
         compressors all among `members`) its prior hour, and its prior when its data before that hour is
         final, else its compressors' hours wait at it (their holds in `proxy`). A `previous` prior of the
         same prior hour is kept where silver holds fewer readings before it than it was computed from
-        (a full run after silver's oldest days were dropped)."""
+        (a full run after silver's oldest days were dropped). `whole`: `proxy` is of all of `silver`'s
+        hours (a full pass), so the priors take theirs from it (`_compute_prior`)."""
         out: dict[str, OrgPrior] = {}
         for organization in sorted({k[0] for k in members}):
             if organization in kept:
@@ -1297,7 +1299,7 @@ class HealthStage:
             prior = OrgPrior(first, at)
             if ready and compute:
                 prior.readings, prior.coefficients = self._compute_prior(
-                    organization, at, members, stored, silver
+                    organization, at, members, stored, silver, proxy if whole else None
                 )
             else:
                 for key in members:
@@ -1307,15 +1309,24 @@ class HealthStage:
         return out
 
     def _compute_prior(
-        self, organization: str, at: int, members: list[Key], stored: dict[Key, Stored], silver: list[Path]
+        self,
+        organization: str,
+        at: int,
+        members: list[Key],
+        stored: dict[Key, Stored],
+        silver: list[Path],
+        proxy: Ambient | None = None,
     ) -> tuple[int, Floats]:
         """The organization's prior from its silver readings before its prior hour `at` (epoch hours),
-        with the station proxy of those hours (from its silver up to 48 h later: a baseline's window),
-        its compressors a batch at a time; and the count of those readings."""
-        own = [k for k in members if k[0] == organization]
-        proxy = station_ambient(
-            self.local, silver, own, self.stations, stored, end=(at + ambient.BASELINE_HOURS) * HOUR
-        )
+        with the station proxy of those hours (from its silver up to 48 h later: a baseline's window;
+        or `proxy`, of all of its silver's hours: the same values in the hours before `at`, which only
+        compressors whose 48-hour baseline windows end before `at` + 48 give), its compressors a batch
+        at a time; and the count of those readings."""
+        if proxy is None:
+            own = [k for k in members if k[0] == organization]
+            proxy = station_ambient(
+                self.local, silver, own, self.stations, stored, end=(at + ambient.BASELINE_HOURS) * HOUR
+            )
         self.local.bind_sql(
             "health_silver",
             f"SELECT * FROM {read_parquet(silver)} WHERE organization = {sql_text(organization)} "
@@ -1394,7 +1405,7 @@ class HealthStage:
         # one keeps waiting for the next incremental pass at its prior hour
         old_priors = self._stored_priors()
         kept = old_priors if picked is not None else {}
-        priors = self._priors(members, proxy, stored, kept, silver, picked is None, old_priors)
+        priors = self._priors(members, proxy, stored, kept, silver, picked is None, old_priors, whole=True)
         step = HealthStep(
             contexts(self.local, self._maintenance(), ambient=proxy, priors=priors), self.config
         )
