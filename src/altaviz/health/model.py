@@ -323,7 +323,7 @@ class HealthState:
     @staticmethod
     def unread() -> dict[str, Bools]:
         """Per field, the entries the model never reads: of each sensor's normal equations (`xtx`,
-        `xty`) those outside its design (`_solve` reads only its block, `_learn` updates only it).
+        `xty`: updated with every feature) those outside its design (`_solve` reads only its block).
         A stored state may leave them out and read them back as the fresh state's (zeros)."""
         block = _MASK[:, :, None] & _MASK[:, None, :]
         return {"xtx": ~block, "xty": ~_MASK}
@@ -1026,26 +1026,15 @@ def _standardized(center: Floats, spread: Floats, x: Floats) -> Floats:
     return xc
 
 
-# The entries of each sensor's normal equations that its design reads (HealthState.unread: the others),
-# as index arrays: (sensor, feature, feature) of `xtx`, (sensor, feature) of `xty`.
-_XTX_J, _XTX_A, _XTX_B = np.nonzero(_MASK[:, :, None] & _MASK[:, None, :])
-_XTY_J, _XTY_F = np.nonzero(_MASK)
-
-
 def _learn(state: HealthState, cs: Ints, xc: Floats, y: Floats, learn: Bools, config: HealthConfig) -> None:
-    """Add this hour to the sensors allowed to learn from it (older hours fade by `forgetting`): only
-    the entries of their designs (108 of the 432 values per compressor), the only ones `_solve` reads."""
+    """Add this hour to the sensors allowed to learn from it (older hours fade by `forgetting`)."""
+    outer = xc[:, None, :, None] * xc[:, None, None, :]  # (k, 1, F, F)
     f = config.forgetting
-    rows = cs[:, None]
-    old = state.xtx[rows, _XTX_J, _XTX_A, _XTX_B]
-    added = old * f + xc[:, _XTX_A] * xc[:, _XTX_B]
-    state.xtx[rows, _XTX_J, _XTX_A, _XTX_B] = np.where(learn[:, _XTX_J], added, old)
-    old = state.xty[rows, _XTY_J, _XTY_F]
-    added = old * f + y[:, _XTY_J] * xc[:, _XTY_F]
-    state.xty[rows, _XTY_J, _XTY_F] = np.where(learn[:, _XTY_J], added, old)
-    learned = state.learned[cs] + 1
-    state.learned[cs] = learned
-    refit = cs[learned % config.refit_hours == 0]
+    xtx, xty = state.xtx[cs], state.xty[cs]
+    state.xtx[cs] = np.where(learn[:, :, None, None], xtx * f + outer, xtx)
+    state.xty[cs] = np.where(learn[:, :, None], xty * f + y[:, :, None] * xc[:, None, :], xty)
+    state.learned[cs] += 1
+    refit = cs[state.learned[cs] % config.refit_hours == 0]
     if len(refit):
         state.coef[refit] = _solve(state, refit, config)
 
