@@ -1072,19 +1072,19 @@ def run_health(engine: TransformEngine, step: HealthStep, silver: str, output: P
 
 # --- the full run's step: big batches, in worker processes -----------------------------------------
 #
-# The model's cost per hour of a batch is partly fixed (NumPy's overhead per call, whatever the batch's
-# compressors): a full run on DuckDB hands its step batches of up to HEALTH_BATCH_ROWS readings (whole
-# compressors: a range of compressor ids each, as fleet_chunks cuts the fleet), fewer and bigger than the
-# engine's COMPRESSOR_BATCH_ROWS, so it pays that overhead fewer times (README, Benchmarks: 2,027,580
-# readings in one batch of 2 M instead of four of 500,000: 0.85× the step's CPU). The model is
-# single-threaded NumPy; the batches may run in worker processes (`StepPool`), each holding the pass's
-# HealthStep, their rows written in input order: the same rows as one process and as other batches (a
-# compressor's result depends on its own readings and context only), the model on several cores while
-# DuckDB reads and writes. Spark runs the step on its executors (mapInArrow) as before.
+# The model's cost per hour of a batch is partly fixed (NumPy's overhead per operation, whatever the
+# batch's compressors): a full run on DuckDB hands its step batches of about HEALTH_BATCH_ROWS readings
+# (whole compressors: a range of compressor ids each, as fleet_chunks cuts the fleet), fewer and bigger
+# than the engine's COMPRESSOR_BATCH_ROWS, so it pays that overhead fewer times (README, Benchmarks:
+# 2,027,580 readings in two batches instead of four, 0.91× the step's CPU; in one, no less). The model
+# is single-threaded NumPy; the batches may run in worker processes (`StepPool`), each holding the
+# pass's HealthStep, their rows written in input order: the same rows as one process and as other
+# batches (a compressor's result depends on its own readings and context only), the model on several
+# cores while DuckDB reads and writes. Spark runs the step on its executors (mapInArrow) as before.
 
-# Readings a full run's health step is handed at a time, at most (a batch: a few hundred MB in the
-# process stepping it; see HealthStage.full for how it is cut).
-HEALTH_BATCH_ROWS = 2_000_000
+# Readings a full run's health step is handed at a time, about (a batch: some 500 MB in the process
+# stepping it; see HealthStage._full_batches for how the fleet is cut).
+HEALTH_BATCH_ROWS = 1_000_000
 
 _WORKER_STEP: list[HealthStep] = []  # the step of this worker process (set once, by _worker_init)
 
@@ -1437,7 +1437,7 @@ class HealthStage:
         self, engine: DuckDBEngine, step: HealthStep, silver: list[Path], output: Path
     ) -> list[Path]:
         """A full run's step on DuckDB (`stepped_in`): the fleet cut by compressor ids into batches of
-        about the same number of readings, at most HEALTH_BATCH_ROWS and the engine's chunk, and at
+        about the same number of readings, about HEALTH_BATCH_ROWS, at most the engine's chunk, and at
         least as many as the workers stepping them; its rows into `output`."""
         if not silver:
             readings = 0
@@ -1445,7 +1445,8 @@ class HealthStage:
             readings = int(self.local.rows(f"SELECT COUNT(*) FROM {read_parquet(silver)}")[0][0])
         pool = self._pool(step, readings)
         workers = pool.workers if pool is not None else 1
-        size = max(1, min(HEALTH_BATCH_ROWS, self.chunk_rows, math.ceil(readings / workers)))
+        batches = max(workers, round(readings / HEALTH_BATCH_ROWS), math.ceil(readings / self.chunk_rows))
+        size = max(1, math.ceil(readings / batches))
         starts = fleet_chunks(engine, silver, size) if silver else []
         engine.bind_sql("health_silver", f"SELECT * FROM {read_parquet(silver)} WHERE {_IN_RUN}")
         engine.bind_sql("health_input", load_sql("health_input"))
