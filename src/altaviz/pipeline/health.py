@@ -1082,8 +1082,9 @@ def run_health(engine: TransformEngine, step: HealthStep, silver: str, output: P
 # batches (a compressor's result depends on its own readings and context only), the model on several
 # cores while DuckDB reads and writes. Spark runs the step on its executors (mapInArrow) as before.
 
-# Readings a full run's health step is handed at a time, about (a batch: some 500 MB in the process
-# stepping it; see HealthStage._full_batches for how the fleet is cut).
+# Readings a full run's health step is handed at a time, about (see HealthStage._full_batches for how
+# the fleet is cut; two workers stepping batches of 1 M raised the stage's peak memory by about 0.55 GB
+# against 500,000: README, Benchmarks).
 HEALTH_BATCH_ROWS = 1_000_000
 
 _WORKER_STEP: list[HealthStep] = []  # the step of this worker process (set once, by _worker_init)
