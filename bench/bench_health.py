@@ -120,8 +120,9 @@ def alternate(landing: Path, held: Path, work: Path, against: str, rounds: int, 
             wall, cpu, stages = in_process(months[name], src)
             print(
                 f"full run, {name}: {wall:.2f} s wall, {cpu:.2f} s CPU; health stage "
-                f"{stages.get('health', 0):.2f} s wall, {stages['health_cpu']:.2f} s CPU; "
-                f"load average {os.getloadavg()[0]:.1f}",
+                f"{stages.get('health', 0):.2f} s wall, {stages['health_cpu']:.2f} s CPU "
+                f"({stages['health_cpu'] / max(cpu - stages['health_cpu'], 1e-9):.0%} of the other stages' "
+                f"CPU); load average {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
     hours: dict[str, list[tuple[float, float, dict[str, float]]]] = {name: [] for name in sides}

@@ -4,6 +4,7 @@ health tables exactly as a full run; each organization's alarm limits drive its 
 change recomputes its compressor only; the load writes health, predictions (plan permitting),
 early-warning alerts linked to the threshold alert that follows, and the compressors' states."""
 
+import functools
 import json
 import os
 import subprocess
@@ -292,11 +293,20 @@ def test_a_full_run_in_worker_processes_writes_the_same_tables(
     tmp_path: Path, default_landing: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The full run's step over several batches in two worker processes (HealthStage.workers) writes the
-    health tables of the one-process run, value for value (floats compared by their exact repr); by
-    default (workers None) it takes the workers only when other processes leave the cores idle."""
+    health tables of the one-process run, value for value (floats compared by their exact repr), and so
+    does the one-process run in one batch (HEALTH_BATCH_ROWS: the batching changes nothing); by default
+    (workers None) it takes the workers only when other processes leave the cores idle."""
     monkeypatch.setattr(engine_module, "COMPRESSOR_BATCH_ROWS", 2_000)  # the 10 × 7 days: several batches
     monkeypatch.setattr(health, "COMPRESSOR_BATCH_ROWS", 2_000)
     pools: list[health.StepPool] = []
+    batches: dict[str, list[int]] = {}
+    stepped = health.stepped_in
+
+    def recorded_batches(
+        engine: Any, step: Any, pool: Any, name: str, sources: list[str], *, case: list[str]
+    ) -> None:
+        batches[case[0]] = [int(engine.rows(f"SELECT COUNT(*) FROM ({s}) AS b")[0][0]) for s in sources]
+        stepped(engine, step, pool, name, sources)
 
     class Recorded(health.StepPool):
         def close(self) -> None:
@@ -307,16 +317,22 @@ def test_a_full_run_in_worker_processes_writes_the_same_tables(
     monkeypatch.setattr(health.HealthStage, "pool_rows", 0)
     monkeypatch.setattr(os, "cpu_count", lambda: 2)  # as this test's engine threads
     lakes = {}
-    for name, workers, idle in (("one", 1, 2.0), ("two", 2, 0.0), ("busy", None, 0.6), ("idle", None, 1.8)):
+    cases = (("whole", 1, 2.0), ("one", 1, 2.0), ("two", 2, 0.0), ("busy", None, 0.6), ("idle", None, 1.8))
+    for name, workers, idle in cases:
+        if name != "whole":
+            monkeypatch.setattr(health, "HEALTH_BATCH_ROWS", 2_000)
+        monkeypatch.setattr(health, "stepped_in", functools.partial(recorded_batches, case=[name]))
         monkeypatch.setattr(health.HealthStage, "workers", workers)
         monkeypatch.setattr(health, "idle_cores", lambda idle=idle: idle)
         lakes[name] = copy_landing(default_landing, tmp_path / name)
         run(settings_for(lakes[name]), skip_db=True)  # (the engine's threads: 2)
     assert [p.workers for p in pools] == [2, 2]  # "two" and "idle"
+    assert len(batches["whole"]) == 1 and len(batches["one"]) > 3, batches
+    assert sum(batches["one"]) == batches["whole"][0] and max(batches["one"]) < 4_000, batches
     for table, order in {**HEALTH_TABLES, "gold/health_baseline": "1, 2", "gold/health_prior": "1"}.items():
         one = lake_rows(lakes["one"], table, order=order)
         assert one, table
-        for other in ("two", "busy", "idle"):
+        for other in ("whole", "two", "busy", "idle"):
             assert repr(one) == repr(lake_rows(lakes[other], table, order=order)), (table, other)
     assert {r["status"] for r in lake_rows(lakes["two"], "gold/health")} >= {"warmup", "judged"}
 

@@ -1031,6 +1031,13 @@ def _learn(state: HealthState, cs: Ints, xc: Floats, y: Floats, learn: Bools, co
         state.coef[refit] = _solve(state, refit, config)
 
 
+# The sensors that share a design (the same features), with its features: `_solve` solves each group's
+# systems in one call (LAPACK solves each system of a stack on its own: the same values as one by one).
+_DESIGN_GROUPS = tuple(
+    (np.array([j for j in range(6) if DESIGN[j] == cols]), np.array(cols)) for cols in sorted(set(DESIGN))
+)
+
+
 def _solve(state: HealthState, cs: Ints, config: HealthConfig) -> Floats:
     """Ridge towards the prior (in standardized units), the intercept free, per compressor of `cs`."""
     coef = np.zeros((len(cs), 6, FEATURES))
@@ -1038,17 +1045,16 @@ def _solve(state: HealthState, cs: Ints, config: HealthConfig) -> Floats:
     prior = state.prior[cs] * spread[:, None, :]
     has_prior = np.any(state.prior[cs] != 0, axis=(1, 2))  # without one, a plain ridge
     pull = np.where(has_prior[:, None], config.prior_hours * (PRIOR_SPAN / spread) ** 2, 0.0)
-    for j in range(6):
-        cols = _MASK[j]
-        xtx = state.xtx[cs, j]
-        a = xtx[:, cols][:, :, cols]
-        weight = config.ridge * xtx[:, CONST, CONST][:, None] + pull
-        penalty = weight[:, cols]
-        penalty[:, 0] = 0.0
-        diagonal = np.arange(int(cols.sum()))
-        a[:, diagonal, diagonal] += penalty
-        b = state.xty[cs, j][:, cols] + penalty * prior[:, j, cols]
-        coef[:, j, cols] = np.linalg.solve(a, b[:, :, None])[:, :, 0]
+    xtx, xty = state.xtx[cs], state.xty[cs]
+    for js, cols in _DESIGN_GROUPS:
+        a = xtx[:, js][:, :, cols][:, :, :, cols]  # (compressors, sensors, features, features)
+        weight = config.ridge * xtx[:, js, CONST, CONST][:, :, None] + pull[:, None, :]
+        penalty = weight[:, :, cols]
+        penalty[:, :, 0] = 0.0  # the intercept (CONST, each design's first feature)
+        diagonal = np.arange(len(cols))
+        a[:, :, diagonal, diagonal] += penalty
+        b = xty[:, js][:, :, cols] + penalty * prior[:, js][:, :, cols]
+        coef[:, js[:, None], cols] = np.linalg.solve(a, b[..., None])[..., 0]
     return coef
 
 

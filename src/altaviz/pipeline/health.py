@@ -156,7 +156,7 @@ from altaviz.pipeline.engine import (
 )
 from altaviz.pipeline.incremental import files_from
 from altaviz.pipeline.rolling import compressor_starts
-from altaviz.pipeline.stages import Tables, chunk_of, fleet_chunks
+from altaviz.pipeline.stages import Tables, fleet_chunks
 
 HOUR = 3600
 HEALTH = "gold/health"
@@ -1061,29 +1061,31 @@ def contexts(
     return found
 
 
-def run_health(
-    engine: TransformEngine, step: HealthStep, silver: str, output: Path, pool: StepPool | None = None
-) -> list[Path]:
-    """The step over the silver readings `silver` selects (DuckDB dialect), into `output` as Parquet;
-    with a `pool` (DuckDB only) the step's calls run in its worker processes (`stepped_in`)."""
+def run_health(engine: TransformEngine, step: HealthStep, silver: str, output: Path) -> list[Path]:
+    """The step over the silver readings `silver` selects (DuckDB dialect), into `output` as Parquet."""
     engine.bind_sql("health_silver", silver)
     engine.bind_sql("health_input", load_sql("health_input"))
-    if pool is None:
-        engine.map_compressors("health_step", "health_input", step)
-    else:
-        assert isinstance(engine, DuckDBEngine)
-        stepped_in(engine, pool, "health_step", "health_input")
+    engine.map_compressors("health_step", "health_input", step)
     engine.run("health_rows", output)
     return sorted(output.rglob("*.parquet"))
 
 
-# --- the full run's step in worker processes --------------------------------------------------------
+# --- the full run's step: big batches, in worker processes -----------------------------------------
 #
-# The model is single-threaded NumPy; a full run on DuckDB hands its whole-compressor batches (the same
-# batches map_compressors makes, in the same order) to worker processes, each holding the pass's
-# HealthStep, and writes their rows in input order: the same rows as one process (a batch's result does
-# not depend on the process that computes it), the model on several cores while DuckDB reads and writes.
-# Spark runs the step on its executors (mapInArrow) as before.
+# The model's cost per hour of a batch is partly fixed (NumPy's overhead per operation, whatever the
+# batch's compressors): a full run on DuckDB hands its step batches of about HEALTH_BATCH_ROWS readings
+# (whole compressors: a range of compressor ids each, as fleet_chunks cuts the fleet), fewer and bigger
+# than the engine's COMPRESSOR_BATCH_ROWS, so it pays that overhead fewer times (README, Benchmarks:
+# 2,027,580 readings in two batches instead of four, 0.91× the step's CPU; in one, no less). The model
+# is single-threaded NumPy; the batches may run in worker processes (`StepPool`), each holding the
+# pass's HealthStep, their rows written in input order: the same rows as one process and as other
+# batches (a compressor's result depends on its own readings and context only), the model on several
+# cores while DuckDB reads and writes. Spark runs the step on its executors (mapInArrow) as before.
+
+# Readings a full run's health step is handed at a time, about (see HealthStage._full_batches for how
+# the fleet is cut; two workers stepping batches of 1 M raised the stage's peak memory by about 0.55 GB
+# against 500,000: README, Benchmarks).
+HEALTH_BATCH_ROWS = 1_000_000
 
 _WORKER_STEP: list[HealthStep] = []  # the step of this worker process (set once, by _worker_init)
 
@@ -1132,22 +1134,30 @@ def idle_cores(seconds: float = 0.2) -> float:
     return (os.cpu_count() or 1) * (idle_after - idle) / max(total_after - total, 1)
 
 
-def stepped_in(engine: DuckDBEngine, pool: StepPool, name: str, source: str) -> None:
-    """`name` bound, as map_compressors binds it, to the pool's step over `source`'s readings, at most a
-    call per worker and one more in flight, results in input order."""
+def stepped_in(
+    engine: DuckDBEngine, step: HealthStep, pool: StepPool | None, name: str, sources: list[str]
+) -> None:
+    """`name` bound, as map_compressors binds it, to the step over each of `sources` (SQL over `engine`,
+    whole compressors each: one call each, sorted as map_compressors sorts), in this process or in the
+    `pool`'s workers (at most a call per worker and one more in flight), results in input order."""
     reading = engine.con.cursor()  # its own connection: the statement reading `name` runs on the other
     reading.execute("SET TimeZone = 'UTC'")
-    reader = reading.sql(f"SELECT * FROM {source} ORDER BY {', '.join(COMPRESSOR_ORDER)}").to_arrow_reader(
-        COMPRESSOR_BATCH_ROWS
-    )
-    ahead = pool.workers + 1
+    order = ", ".join(COMPRESSOR_ORDER)
+
+    def tables() -> Iterator[pa.Table]:
+        for source in sources:
+            yield reading.sql(f"SELECT * FROM ({source}) AS b ORDER BY {order}").to_arrow_table()
 
     def batches() -> Iterator[pa.RecordBatch]:
+        if pool is None:
+            for table in tables():
+                yield from step(table).to_batches()
+            return
         pending: deque[Future[pa.Table]] = deque()
         try:
-            for table in compressor_tables(reader):
+            for table in tables():
                 pending.append(pool.executor.submit(_worker_call, table))
-                if len(pending) >= ahead:
+                if len(pending) > pool.workers:
                     yield from pending.popleft().result().to_batches()
             while pending:
                 yield from pending.popleft().result().to_batches()
@@ -1193,6 +1203,17 @@ def split(
 
 
 _IN_RUN = "organization IN (SELECT organization FROM run_organizations)"
+
+
+def _chunk_where(starts: list[str], chunk: int) -> str:
+    """The WHERE clause of one chunk of the fleet (fleet_chunks' `starts`; as stages.chunk_of cuts it)."""
+    bounds = []
+    if chunk > 0:
+        bounds.append(f"compressor_id >= {sql_text(starts[chunk - 1])}")
+    if chunk < len(starts):
+        below = f"compressor_id < {sql_text(starts[chunk])}"
+        bounds.append(f"({below} OR compressor_id IS NULL)" if chunk == 0 else below)
+    return f" WHERE {' AND '.join(bounds)}" if bounds else ""
 
 
 class HealthStage:
@@ -1251,12 +1272,14 @@ class HealthStage:
         silver: list[Path],
         compute: bool = True,
         previous: dict[str, OrgPrior] | None = None,
+        whole: bool = False,
     ) -> dict[str, OrgPrior]:
         """The members' organizations' priors: those of `kept` as they are; for another (`compute`: its
         compressors all among `members`) its prior hour, and its prior when its data before that hour is
         final, else its compressors' hours wait at it (their holds in `proxy`). A `previous` prior of the
         same prior hour is kept where silver holds fewer readings before it than it was computed from
-        (a full run after silver's oldest days were dropped)."""
+        (a full run after silver's oldest days were dropped). `whole`: `proxy` is of all of `silver`'s
+        hours (a full pass), so the priors take theirs from it (`_compute_prior`)."""
         out: dict[str, OrgPrior] = {}
         for organization in sorted({k[0] for k in members}):
             if organization in kept:
@@ -1277,7 +1300,7 @@ class HealthStage:
             prior = OrgPrior(first, at)
             if ready and compute:
                 prior.readings, prior.coefficients = self._compute_prior(
-                    organization, at, members, stored, silver
+                    organization, at, members, stored, silver, proxy if whole else None
                 )
             else:
                 for key in members:
@@ -1287,15 +1310,24 @@ class HealthStage:
         return out
 
     def _compute_prior(
-        self, organization: str, at: int, members: list[Key], stored: dict[Key, Stored], silver: list[Path]
+        self,
+        organization: str,
+        at: int,
+        members: list[Key],
+        stored: dict[Key, Stored],
+        silver: list[Path],
+        proxy: Ambient | None = None,
     ) -> tuple[int, Floats]:
         """The organization's prior from its silver readings before its prior hour `at` (epoch hours),
-        with the station proxy of those hours (from its silver up to 48 h later: a baseline's window),
-        its compressors a batch at a time; and the count of those readings."""
-        own = [k for k in members if k[0] == organization]
-        proxy = station_ambient(
-            self.local, silver, own, self.stations, stored, end=(at + ambient.BASELINE_HOURS) * HOUR
-        )
+        with the station proxy of those hours (from its silver up to 48 h later: a baseline's window;
+        or `proxy`, of all of its silver's hours: the same values in the hours before `at`, which only
+        compressors whose 48-hour baseline windows end before `at` + 48 give), its compressors a batch
+        at a time; and the count of those readings."""
+        if proxy is None:
+            own = [k for k in members if k[0] == organization]
+            proxy = station_ambient(
+                self.local, silver, own, self.stations, stored, end=(at + ambient.BASELINE_HOURS) * HOUR
+            )
         self.local.bind_sql(
             "health_silver",
             f"SELECT * FROM {read_parquet(silver)} WHERE organization = {sql_text(organization)} "
@@ -1374,7 +1406,7 @@ class HealthStage:
         # one keeps waiting for the next incremental pass at its prior hour
         old_priors = self._stored_priors()
         kept = old_priors if picked is not None else {}
-        priors = self._priors(members, proxy, stored, kept, silver, picked is None, old_priors)
+        priors = self._priors(members, proxy, stored, kept, silver, picked is None, old_priors, whole=True)
         step = HealthStep(
             contexts(self.local, self._maintenance(), ambient=proxy, priors=priors), self.config
         )
@@ -1394,18 +1426,7 @@ class HealthStage:
             self._write_priors(priors, replace=True)
             return
         if isinstance(self.engine, DuckDBEngine):
-            starts = fleet_chunks(self.engine, silver, self.chunk_rows)
-            rows = []
-            pool = self._pool(step, silver)
-            try:
-                for chunk in range(len(starts) + 1):
-                    part = output / str(chunk)
-                    part.mkdir(parents=True, exist_ok=True)
-                    source = f"SELECT * FROM ({chunk_of(silver, starts, chunk)}) AS c WHERE {_IN_RUN}"
-                    rows += run_health(self.engine, step, source, part, pool)
-            finally:
-                if pool is not None:
-                    pool.close()
+            rows = self._full_batches(self.engine, step, silver, output)
         else:
             self.engine.bind_parquet("health_silver_files", silver)
             rows = run_health(self.engine, step, "SELECT * FROM health_silver_files", output)
@@ -1413,20 +1434,45 @@ class HealthStage:
         self._write_baselines(proxy, replace=False)
         self._write_priors(priors, replace=False)
 
-    def _pool(self, step: HealthStep, silver: list[Path]) -> StepPool | None:
-        """Worker processes for a full run's step (DuckDB), when the readings make more than one batch
-        (`pool_rows`): `workers` if set, else as many as the engine's threads and the cores other
-        processes leave idle allow (on a busy machine a second process only adds its start and the
-        batches' transfer to the CPU seconds: measured, README)."""
+    def _full_batches(
+        self, engine: DuckDBEngine, step: HealthStep, silver: list[Path], output: Path
+    ) -> list[Path]:
+        """A full run's step on DuckDB (`stepped_in`): the fleet cut by compressor ids into batches of
+        about the same number of readings, about HEALTH_BATCH_ROWS, at most the engine's chunk, and at
+        least as many as the workers stepping them; its rows into `output`."""
+        if not silver:
+            readings = 0
+        else:
+            readings = int(self.local.rows(f"SELECT COUNT(*) FROM {read_parquet(silver)}")[0][0])
+        pool = self._pool(step, readings)
+        workers = pool.workers if pool is not None else 1
+        batches = max(workers, round(readings / HEALTH_BATCH_ROWS), math.ceil(readings / self.chunk_rows))
+        size = max(1, math.ceil(readings / batches))
+        starts = fleet_chunks(engine, silver, size) if silver else []
+        engine.bind_sql("health_silver", f"SELECT * FROM {read_parquet(silver)} WHERE {_IN_RUN}")
+        engine.bind_sql("health_input", load_sql("health_input"))
+        sources = [
+            f"SELECT * FROM health_input{_chunk_where(starts, chunk)}" for chunk in range(len(starts) + 1)
+        ]
+        try:
+            stepped_in(engine, step, pool, "health_step", sources)
+            engine.run("health_rows", output)
+        finally:
+            if pool is not None:
+                pool.close()
+        return sorted(output.rglob("*.parquet"))
+
+    def _pool(self, step: HealthStep, readings: int) -> StepPool | None:
+        """Worker processes for a full run's step (DuckDB), when its `readings` are more than `pool_rows`:
+        `workers` if set, else as many as the engine's threads and the cores other processes leave idle
+        allow (on a busy machine a second process only adds its start and the batches' transfer to the
+        CPU seconds: measured, README)."""
         workers = self.workers
         if workers is None:
             threads = int(self.local.rows("SELECT current_setting('threads')")[0][0])
             workers = min(threads, os.cpu_count() or 1)
-        if workers < 2 or not silver or multiprocessing.current_process().daemon:
+        if workers < 2 or readings <= self.pool_rows or multiprocessing.current_process().daemon:
             return None  # (a daemonic process may not start any)
-        (readings,) = self.local.rows(f"SELECT COUNT(*) FROM {read_parquet(silver)}")[0]
-        if readings <= self.pool_rows:
-            return None
         if self.workers is None:
             workers = min(workers, int(idle_cores() + 0.5))
             if workers < 2:
