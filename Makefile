@@ -52,7 +52,7 @@ lint-workflows: $(STAMP)
 	$(BIN)/shellcheck deploy/*.sh
 
 typecheck: $(STAMP)
-	$(BIN)/mypy src
+	$(BIN)/mypy src tests bench
 
 build: $(STAMP)
 	$(BIN)/pip wheel --no-deps --quiet --wheel-dir dist .

@@ -103,7 +103,7 @@ def test_the_pipelines_health_is_the_model_given_the_stored_prior(tmp_path: Path
     assert min(last.values()) > at + 2 * 86_400  # days judged with the prior
     fed = [series[c][0] < last[c] + 3600 for c in compressors]
     config = HealthConfig()
-    arguments = {
+    arguments: dict[str, Any] = {
         "compressor": np.concatenate([np.full(int(f.sum()), i) for i, f in enumerate(fed)]),
         "times": np.concatenate([series[c][0][f] for c, f in zip(compressors, fed, strict=True)]),
         "values": np.concatenate([series[c][1][:, f] for c, f in zip(compressors, fed, strict=True)], axis=1),
@@ -189,7 +189,7 @@ def test_incremental_runs_across_the_prior_hour_equal_a_full_run(
     data_dir = tmp_path / "arriving"
     landing = data_dir / "landing" / ORG
     write_stations(landing, stations)
-    priors = []
+    priors: list[dict[str, Any] | None] = []
     for number, picked in enumerate(batches):
         land_readings(landing, f"batch-{number}.parquet", readings.filter(picked))
         run(settings_for(data_dir), skip_db=True)
@@ -203,6 +203,7 @@ def test_incremental_runs_across_the_prior_hour_equal_a_full_run(
     hours = lake_rows(data_dir, "gold/health", "compressor_id = 'COMP-001'", "hour")
     assert hours[-1]["hour"] >= ON_HOUR_START + 9 * DAY
     assert recomputed[1] == {"COMP-001", "COMP-002", "COMP-003", "COMP-004"}  # the late hour before it
+    assert priors[2] is not None and priors[3] is not None
     assert priors[2]["readings"] == priors[1]["readings"] + 6
     assert priors[2]["coefficients"] != priors[1]["coefficients"]  # an hour of COMP-002's warm-up
     assert recomputed[2] == set()
