@@ -7,23 +7,41 @@ runs), so a fleet reporting every 15 minutes under the default of 10 would show 
 an hour. After each run the command measures each compressor's reporting interval — the median
 spacing of its good readings over the lake's last RECENT_DAYS days — and warns, naming the compressors
 and the setting to use, when it differs from the setting by more than TOLERANCE.
+
+Each run keeps a small summary of the spacings in the lake (SPACINGS, issue 21), so the warning reads
+the new data's share, not two days of readings: per silver file, compressor and clock hour, the hour's
+first and last reading and the counts of each spacing between its consecutive readings. The window's
+spacings are those inside the summarized hours after the one the window starts in, those between
+consecutive hours (from their first and last readings), and those of the readings of the window's
+first hour, read from silver; merged counts give the exact median. A lake without the summary (or
+whose summary does not cover the window's files) is read as before.
 """
 
+import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
-from altaviz.pipeline.engine import read_parquet
-from altaviz.pipeline.incremental import files_from
+from altaviz.pipeline.engine import DuckDBEngine, read_parquet, sql_text
+from altaviz.pipeline.incremental import day_of, files_from
 from altaviz.pipeline.lake import Lake, LakeError
+from altaviz.pipeline.stages import Tables
+from altaviz.pipeline.summaries import COVERS, committed_name
 
 RECENT_DAYS = 2
 TOLERANCE = 0.10
 # fewer spacings than this say nothing about a compressor's interval
 MIN_SPACINGS = 6
 NAMED = 3
+# Per silver file (its name once committed), compressor and clock hour (whole hours since the epoch):
+# the hour's first and last good reading and the counts of the spacings between its consecutive ones.
+# Each file's footer names the silver files it covers (summaries.COVERS); a run adds one for the files
+# it wrote and keeps those whose files are all still current and recent.
+SPACINGS = "silver/reading_spacings"
+HOUR = "CAST(floor(EPOCH(timestamp) / 3600) AS BIGINT)"
 
 
 @dataclass(frozen=True)
@@ -47,43 +65,193 @@ def reporting_intervals(lake: Lake) -> list[ReportingInterval]:
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        source = read_parquet(files)
-        columns = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
-        keys = "organization, compressor_id" if "organization" in columns else "compressor_id"
-        key = "organization || '/' || compressor_id" if "organization" in columns else "compressor_id"
-        # The spacing window partitions by each compressor's rank (an integer), the name made once per
-        # compressor: partitioned by the name, made per reading, it cost about a sixth more.
-        rows = con.execute(
-            f"""
-            WITH recent AS (
-                SELECT {keys}, timestamp FROM {source}
-                WHERE timestamp >= (SELECT MAX(timestamp) FROM {source}) - INTERVAL {RECENT_DAYS} DAY
-            ),
-            ranked AS (
-                SELECT {key} AS compressor, ROW_NUMBER() OVER (ORDER BY {keys}) AS compressor_rank, {keys}
-                FROM (SELECT DISTINCT {keys} FROM recent) AS k
-            ),
-            spacing AS (
-                SELECT
-                    k.compressor_rank,
-                    EPOCH(r.timestamp) - EPOCH(LAG(r.timestamp) OVER w) AS seconds
-                FROM recent AS r
-                JOIN ranked AS k USING ({keys})
-                WINDOW w AS (PARTITION BY k.compressor_rank ORDER BY r.timestamp)
-            ),
-            measured AS (
-                SELECT compressor_rank, MEDIAN(seconds) / 60.0 AS minutes, COUNT(*) AS spacings
-                FROM spacing WHERE seconds > 0
-                GROUP BY compressor_rank HAVING COUNT(*) >= {MIN_SPACINGS}
-            )
-            SELECT k.compressor, m.minutes, m.spacings
-            FROM measured AS m JOIN ranked AS k USING (compressor_rank)
-            ORDER BY k.compressor
-            """
-        ).fetchall()
+        summarized = _from_summary(con, lake, files)
+        return summarized if summarized is not None else _from_silver(con, files)
     finally:
         con.close()
+
+
+def _from_silver(con: duckdb.DuckDBPyConnection, files: list[Path]) -> list[ReportingInterval]:
+    """reporting_intervals from the window's silver readings themselves."""
+    source = read_parquet(files)
+    columns = {row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+    keys = "organization, compressor_id" if "organization" in columns else "compressor_id"
+    key = "organization || '/' || compressor_id" if "organization" in columns else "compressor_id"
+    # The spacing window partitions by each compressor's rank (an integer), the name made once per
+    # compressor: partitioned by the name, made per reading, it cost about a sixth more.
+    rows = con.execute(
+        f"""
+        WITH recent AS (
+            SELECT {keys}, timestamp FROM {source}
+            WHERE timestamp >= (SELECT MAX(timestamp) FROM {source}) - INTERVAL {RECENT_DAYS} DAY
+        ),
+        ranked AS (
+            SELECT {key} AS compressor, ROW_NUMBER() OVER (ORDER BY {keys}) AS compressor_rank, {keys}
+            FROM (SELECT DISTINCT {keys} FROM recent) AS k
+        ),
+        spacing AS (
+            SELECT
+                k.compressor_rank,
+                EPOCH(r.timestamp) - EPOCH(LAG(r.timestamp) OVER w) AS seconds
+            FROM recent AS r
+            JOIN ranked AS k USING ({keys})
+            WINDOW w AS (PARTITION BY k.compressor_rank ORDER BY r.timestamp)
+        ),
+        measured AS (
+            SELECT compressor_rank, MEDIAN(seconds) / 60.0 AS minutes, COUNT(*) AS spacings
+            FROM spacing WHERE seconds > 0
+            GROUP BY compressor_rank HAVING COUNT(*) >= {MIN_SPACINGS}
+        )
+        SELECT k.compressor, m.minutes, m.spacings
+        FROM measured AS m JOIN ranked AS k USING (compressor_rank)
+        ORDER BY k.compressor
+        """
+    ).fetchall()
     return [ReportingInterval(str(c), float(m), int(n)) for c, m, n in rows]
+
+
+def _from_summary(
+    con: duckdb.DuckDBPyConnection, lake: Lake, files: list[Path]
+) -> list[ReportingInterval] | None:
+    """reporting_intervals from SPACINGS over the window's silver `files`; None when it does not cover
+    them, or when a compressor's summarized hours overlap in time (then they are read as before)."""
+    names = {committed_name(f, lake.root): f for f in files}
+    if not lake.has_table(SPACINGS):
+        return None
+    current = {committed_name(f, lake.root) for f in lake.table_files("silver/readings")}
+    kept = _summary_files_of(lake.table_files(SPACINGS), current)
+    if not kept or not set(names) <= set().union(*kept.values()):
+        return None
+    con.execute("CREATE OR REPLACE TEMP TABLE window_files (file VARCHAR)")
+    con.executemany("INSERT INTO window_files VALUES (?)", [[n] for n in names])
+    summary = read_parquet(sorted(kept))
+    rows = con.execute(
+        f"""
+        WITH seg AS (SELECT * FROM {summary} WHERE file IN (SELECT file FROM window_files)),
+        bound AS (
+            SELECT cutoff, CAST(floor(EPOCH(cutoff) / 3600) AS BIGINT) AS first_hour
+            FROM (SELECT MAX(last) - INTERVAL {RECENT_DAYS} DAY AS cutoff FROM seg) AS t
+        ),
+        raw AS (
+            SELECT organization, compressor_id, timestamp,
+                EPOCH(timestamp) - EPOCH(LAG(timestamp) OVER (
+                    PARTITION BY organization, compressor_id ORDER BY timestamp)) AS seconds
+            FROM {read_parquet(files)}, bound
+            WHERE timestamp >= cutoff AND {HOUR} = first_hour
+        ),
+        segments AS (
+            SELECT organization, compressor_id, first, last FROM seg, bound WHERE hour > first_hour
+            UNION ALL
+            SELECT organization, compressor_id, MIN(timestamp), MAX(timestamp) FROM raw GROUP BY 1, 2
+        ),
+        ordered AS (
+            SELECT organization, compressor_id, first,
+                LAG(last) OVER (PARTITION BY organization, compressor_id ORDER BY first, last) AS before
+            FROM segments
+        ),
+        counts AS (
+            SELECT organization, compressor_id, s.seconds, s.n
+            FROM (SELECT organization, compressor_id, UNNEST(spacings) AS s FROM seg, bound
+                  WHERE hour > first_hour) AS u
+            UNION ALL
+            SELECT organization, compressor_id, seconds, COUNT(*) FROM raw WHERE seconds > 0 GROUP BY 1, 2, 3
+            UNION ALL
+            SELECT organization, compressor_id, EPOCH(first) - EPOCH(before), 1 FROM ordered
+            WHERE EPOCH(first) - EPOCH(before) > 0
+        ),
+        merged AS (
+            SELECT organization, compressor_id, seconds, SUM(n) AS n FROM counts GROUP BY 1, 2, 3
+        ),
+        running AS (
+            SELECT *, SUM(n) OVER (PARTITION BY organization, compressor_id ORDER BY seconds) AS upto,
+                SUM(n) OVER (PARTITION BY organization, compressor_id) AS total
+            FROM merged
+        ),
+        measured AS (
+            SELECT organization, compressor_id, CAST(ANY_VALUE(total) AS BIGINT) AS spacings,
+                MIN(seconds) FILTER (WHERE upto > (total - 1) // 2) AS lo,
+                MIN(seconds) FILTER (WHERE upto > total // 2) AS hi
+            FROM running GROUP BY 1, 2 HAVING ANY_VALUE(total) >= {MIN_SPACINGS}
+        )
+        SELECT
+            (SELECT COUNT(*) FROM ordered WHERE first < before) AS overlaps,
+            organization || '/' || compressor_id AS compressor,
+            list_aggregate([lo, hi], 'median') / 60.0 AS minutes,
+            spacings
+        FROM measured
+        ORDER BY compressor
+        """
+    ).fetchall()
+    if any(overlaps for overlaps, *_ in rows):
+        return None
+    return [ReportingInterval(str(c), float(m), int(n)) for _, c, m, n in rows]
+
+
+def stage_spacings(engine: DuckDBEngine, tables: Tables, version: str) -> None:
+    """Stage SPACINGS for the run's silver files of the last RECENT_DAYS + 2 days: the kept summary
+    files whose silver files are all still current and among them, and one for the others (if any)."""
+    lake = tables.lake
+    silver = tables.files("silver/readings")
+    days = [d for d in map(day_of, silver) if d is not None]
+    if not silver or not days:
+        return
+    oldest = max(days) - timedelta(days=RECENT_DAYS + 2)
+    recent = {committed_name(f, lake.root): f for f in silver if (day_of(f) or date.max) >= oldest}
+    if "organization" not in pq.read_schema(silver[0]).names:
+        return
+    before = lake.table_files(SPACINGS, tables.manifest) if lake.has_table(SPACINGS, tables.manifest) else []
+    kept = _summary_files_of(before, set(recent))
+    covered = set().union(*kept.values()) if kept else set()
+    fresh = [(n, f) for n, f in sorted(recent.items()) if n not in covered]
+    if not fresh and set(kept) == set(before):
+        return
+    staged = lake.stage(SPACINGS, version)
+    tables.staged[SPACINGS] = staged
+    tables.complete.add(SPACINGS)  # every organization's rows
+    staged.kept = sorted(kept)
+    if not fresh:
+        return
+    source = " UNION ALL ".join(
+        f"SELECT {sql_text(n)} AS file, organization, compressor_id, timestamp FROM {read_parquet([f])}"
+        for n, f in fresh
+    )
+    written = staged.directory / "part-0.parquet"
+    covers = sql_text(json.dumps([n for n, _ in fresh]))
+    engine.con.execute(
+        f"""
+        COPY (
+            WITH spaced AS (
+                SELECT file, organization, compressor_id, {HOUR} AS hour, timestamp,
+                    EPOCH(timestamp) - EPOCH(LAG(timestamp) OVER (
+                        PARTITION BY file, organization, compressor_id, {HOUR} ORDER BY timestamp)) AS seconds
+                FROM ({source}) AS s
+            ),
+            counted AS (
+                SELECT file, organization, compressor_id, hour, seconds, COUNT(*) AS n,
+                    MIN(timestamp) AS first, MAX(timestamp) AS last
+                FROM spaced GROUP BY 1, 2, 3, 4, 5
+            )
+            SELECT file, organization, compressor_id, hour, MIN(first) AS first, MAX(last) AS last,
+                COALESCE(LIST({{'seconds': seconds, 'n': n}} ORDER BY seconds) FILTER (WHERE seconds > 0),
+                    []) AS spacings
+            FROM counted GROUP BY 1, 2, 3, 4 ORDER BY hour, file, organization, compressor_id
+        ) TO {sql_text(str(written))}
+        (FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{COVERS}: {covers}}})
+        """
+    )
+
+
+def _summary_files_of(files: list[Path], current: set[str]) -> dict[Path, set[str]]:
+    """The SPACINGS `files` whose covered silver files are all among `current`, with their names."""
+    kept: dict[Path, set[str]] = {}
+    for path in files:
+        try:
+            names = set(json.loads(pq.read_metadata(path).metadata[COVERS.encode()]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if names <= current:
+            kept[path] = names
+    return kept
 
 
 def interval_warning(intervals: list[ReportingInterval], setting_minutes: int) -> str | None:
