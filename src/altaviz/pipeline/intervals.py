@@ -38,8 +38,8 @@ MIN_SPACINGS = 6
 NAMED = 3
 # Per silver file (its name once committed), compressor and clock hour (whole hours since the epoch):
 # the hour's first and last good reading and the counts of the spacings between its consecutive ones.
-# Each file's footer names the silver files it covers (summaries.COVERS); a run adds one for the files
-# it wrote and keeps those whose files are all still current and recent.
+# Each file's footer names the silver file it covers (summaries.COVERS); a run adds one for each silver
+# file it wrote and keeps those whose file is still current and recent.
 SPACINGS = "silver/reading_spacings"
 HOUR = "CAST(floor(EPOCH(timestamp) / 3600) AS BIGINT)"
 
@@ -189,7 +189,7 @@ def _from_summary(
 
 def stage_spacings(engine: DuckDBEngine, tables: Tables, version: str) -> None:
     """Stage SPACINGS for the run's silver files of the last RECENT_DAYS + 2 days: the kept summary
-    files whose silver files are all still current and among them, and one for the others (if any)."""
+    files whose silver file is still current and among them, and one for each other (if any)."""
     lake = tables.lake
     silver = tables.files("silver/readings")
     days = [d for d in map(day_of, silver) if d is not None]
@@ -211,34 +211,31 @@ def stage_spacings(engine: DuckDBEngine, tables: Tables, version: str) -> None:
     staged.kept = sorted(kept)
     if not fresh:
         return
-    source = " UNION ALL ".join(
-        f"SELECT {sql_text(n)} AS file, organization, compressor_id, timestamp FROM {read_parquet([f])}"
-        for n, f in fresh
-    )
-    written = staged.directory / "part-0.parquet"
-    covers = sql_text(json.dumps([n for n, _ in fresh]))
-    engine.con.execute(
-        f"""
-        COPY (
-            WITH spaced AS (
-                SELECT file, organization, compressor_id, {HOUR} AS hour, timestamp,
-                    EPOCH(timestamp) - EPOCH(LAG(timestamp) OVER (
-                        PARTITION BY file, organization, compressor_id, {HOUR} ORDER BY timestamp)) AS seconds
-                FROM ({source}) AS s
-            ),
-            counted AS (
-                SELECT file, organization, compressor_id, hour, seconds, COUNT(*) AS n,
-                    MIN(timestamp) AS first, MAX(timestamp) AS last
-                FROM spaced GROUP BY 1, 2, 3, 4, 5
-            )
-            SELECT file, organization, compressor_id, hour, MIN(first) AS first, MAX(last) AS last,
-                COALESCE(LIST({{'seconds': seconds, 'n': n}} ORDER BY seconds) FILTER (WHERE seconds > 0),
-                    []) AS spacings
-            FROM counted GROUP BY 1, 2, 3, 4 ORDER BY hour, file, organization, compressor_id
-        ) TO {sql_text(str(written))}
-        (FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{COVERS}: {covers}}})
-        """
-    )
+    for number, (name, path) in enumerate(fresh):  # a file each: a rewritten silver file drops its own
+        written = staged.directory / f"part-{number}.parquet"
+        engine.con.execute(
+            f"""
+            COPY (
+                WITH spaced AS (
+                    SELECT organization, compressor_id, {HOUR} AS hour, timestamp,
+                        EPOCH(timestamp) - EPOCH(LAG(timestamp) OVER (
+                            PARTITION BY organization, compressor_id, {HOUR} ORDER BY timestamp)) AS seconds
+                    FROM {read_parquet([path])}
+                ),
+                counted AS (
+                    SELECT organization, compressor_id, hour, seconds, COUNT(*) AS n,
+                        MIN(timestamp) AS first, MAX(timestamp) AS last
+                    FROM spaced GROUP BY 1, 2, 3, 4
+                )
+                SELECT {sql_text(name)} AS file, organization, compressor_id, hour,
+                    MIN(first) AS first, MAX(last) AS last,
+                    COALESCE(LIST({{'seconds': seconds, 'n': n}} ORDER BY seconds) FILTER (WHERE seconds > 0),
+                        []) AS spacings
+                FROM counted GROUP BY 2, 3, 4 ORDER BY hour, organization, compressor_id
+            ) TO {sql_text(str(written))}
+            (FORMAT parquet, COMPRESSION zstd, KV_METADATA {{{COVERS}: {sql_text(json.dumps([name]))}}})
+            """
+        )
 
 
 def _summary_files_of(files: list[Path], current: set[str]) -> dict[Path, set[str]]:
