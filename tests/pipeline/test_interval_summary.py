@@ -114,17 +114,22 @@ def test_a_lake_without_the_summary_is_read_as_before(tmp_path: Path) -> None:
     assert reporting_intervals(lake) == answer
 
 
-def test_overlapping_hours_are_read_from_silver(tmp_path: Path) -> None:
-    """Summarized hours of one compressor that overlap in time (two files) say nothing of their order."""
+def test_files_whose_times_overlap_are_read_from_silver(tmp_path: Path) -> None:
+    """Summarized files of one compressor whose times overlap say nothing of their readings' order."""
     landing = tmp_path / "landing"
     write_fleet(landing, FLEET)
     write_readings(landing, "readings.parquet", _readings(6))
     run(settings_for(tmp_path), skip_db=True)
     lake = Lake(tmp_path / "lake")
-    summary = lake.table_files(SPACINGS)[-1]  # the newest day's
-    table = pq.read_table(summary)
-    metadata = table.schema.metadata
-    doubled = pa.concat_tables([table, table]).replace_schema_metadata(metadata)
-    pq.write_table(doubled, summary)
+    assert _summary_used(lake)
+    *_, other, newest = lake.table_files(SPACINGS)  # the window's last two days
+    table = pq.read_table(newest)
+    other_file = pq.read_table(other)["file"][0]
+    relabelled = table.set_column(
+        0, table.schema.field(0), pa.array([other_file.as_py()] * table.num_rows, pa.string())
+    )
+    pq.write_table(
+        pa.concat_tables([table, relabelled]).replace_schema_metadata(table.schema.metadata), newest
+    )
     assert not _summary_used(lake)
     assert reporting_intervals(lake) == _from_silver(lake)

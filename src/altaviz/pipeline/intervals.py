@@ -122,42 +122,57 @@ def _from_summary(
     kept = _summary_files_of(lake.table_files(SPACINGS), current)
     if not kept or not set(names) <= set().union(*kept.values()):
         return None
-    con.execute("CREATE OR REPLACE TEMP TABLE window_files (file VARCHAR)")
-    con.executemany("INSERT INTO window_files VALUES (?)", [[n] for n in names])
-    summary = read_parquet(sorted(kept))
+    summary = read_parquet(sorted(p for p, covers in kept.items() if covers & set(names)))
+    in_window = f"file IN ({', '.join(sql_text(n) for n in sorted(names))})"
+    # the window starts RECENT_DAYS before the newest reading, in its first hour (whole hours since the epoch)
+    cutoff, first_hour = con.execute(
+        f"SELECT cutoff, CAST(floor(EPOCH(cutoff) / 3600) AS BIGINT) FROM "
+        f"(SELECT MAX(last) - INTERVAL {RECENT_DAYS} DAY AS cutoff FROM {summary} WHERE {in_window}) AS t"
+    ).fetchall()[0]
+    if cutoff is None:
+        return None
+    # the first hour's readings from the window's start, from silver: their spacings and one segment
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE first_hour AS
+        SELECT organization, compressor_id, timestamp,
+            EPOCH(timestamp) - EPOCH(LAG(timestamp) OVER (
+                PARTITION BY organization, compressor_id ORDER BY timestamp)) AS seconds
+        FROM {read_parquet(files)}
+        WHERE timestamp >= $cutoff AND timestamp < to_timestamp($hour_end)
+        """,
+        {"cutoff": cutoff, "hour_end": (first_hour + 1) * 3600},
+    )
+    later = f"SELECT * FROM {summary} WHERE hour > {int(first_hour)} AND {in_window}"
+    # each compressor's files in time order: the reading before each file's first is the last of the
+    # file before (when their times do not overlap)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE segments AS
+        SELECT organization, compressor_id, first,
+            LAG(last) OVER (PARTITION BY organization, compressor_id ORDER BY first, last) AS before
+        FROM (
+            SELECT organization, compressor_id, MIN(first) AS first, MAX(last) AS last
+            FROM {summary} WHERE {in_window} GROUP BY file, organization, compressor_id
+        ) AS s
+        """
+    )
+    if con.execute("SELECT COUNT(*) FROM segments WHERE first < before").fetchall()[0][0]:
+        return None  # files whose times overlap say nothing of their readings' order
     rows = con.execute(
         f"""
-        WITH seg AS (SELECT * FROM {summary} WHERE file IN (SELECT file FROM window_files)),
-        bound AS (
-            SELECT cutoff, CAST(floor(EPOCH(cutoff) / 3600) AS BIGINT) AS first_hour
-            FROM (SELECT MAX(last) - INTERVAL {RECENT_DAYS} DAY AS cutoff FROM seg) AS t
-        ),
-        raw AS (
-            SELECT organization, compressor_id, timestamp,
-                EPOCH(timestamp) - EPOCH(LAG(timestamp) OVER (
-                    PARTITION BY organization, compressor_id ORDER BY timestamp)) AS seconds
-            FROM {read_parquet(files)}, bound
-            WHERE timestamp >= cutoff AND {HOUR} = first_hour
-        ),
-        segments AS (
-            SELECT organization, compressor_id, first, last FROM seg, bound WHERE hour > first_hour
-            UNION ALL
-            SELECT organization, compressor_id, MIN(timestamp), MAX(timestamp) FROM raw GROUP BY 1, 2
-        ),
-        ordered AS (
-            SELECT organization, compressor_id, first,
-                LAG(last) OVER (PARTITION BY organization, compressor_id ORDER BY first, last) AS before
-            FROM segments
-        ),
-        counts AS (
+        WITH counts AS (
             SELECT organization, compressor_id, s.seconds, s.n
-            FROM (SELECT organization, compressor_id, UNNEST(spacings) AS s FROM seg, bound
-                  WHERE hour > first_hour) AS u
+            FROM (SELECT organization, compressor_id, UNNEST(spacings) AS s FROM ({later}) AS l) AS u
+            UNION ALL  -- an hour's first reading and the one before it in its file
+            SELECT organization, compressor_id, EPOCH(first) - EPOCH(before), 1 FROM ({later}) AS l
+            WHERE before >= $cutoff AND EPOCH(first) - EPOCH(before) > 0
+            UNION ALL  -- a file's first reading and the last of the file before
+            SELECT organization, compressor_id, EPOCH(first) - EPOCH(before), 1 FROM segments
+            WHERE first >= to_timestamp($hour_end) AND before >= $cutoff AND EPOCH(first) - EPOCH(before) > 0
             UNION ALL
-            SELECT organization, compressor_id, seconds, COUNT(*) FROM raw WHERE seconds > 0 GROUP BY 1, 2, 3
-            UNION ALL
-            SELECT organization, compressor_id, EPOCH(first) - EPOCH(before), 1 FROM ordered
-            WHERE EPOCH(first) - EPOCH(before) > 0
+            SELECT organization, compressor_id, seconds, COUNT(*) FROM first_hour WHERE seconds > 0
+            GROUP BY 1, 2, 3
         ),
         merged AS (
             SELECT organization, compressor_id, seconds, SUM(n) AS n FROM counts GROUP BY 1, 2, 3
@@ -167,24 +182,20 @@ def _from_summary(
                 SUM(n) OVER (PARTITION BY organization, compressor_id) AS total
             FROM merged
         ),
-        measured AS (
+        measured AS (  -- the middle spacing(s): MEDIAN interpolates between them
             SELECT organization, compressor_id, CAST(ANY_VALUE(total) AS BIGINT) AS spacings,
                 MIN(seconds) FILTER (WHERE upto > (total - 1) // 2) AS lo,
                 MIN(seconds) FILTER (WHERE upto > total // 2) AS hi
             FROM running GROUP BY 1, 2 HAVING ANY_VALUE(total) >= {MIN_SPACINGS}
         )
-        SELECT
-            (SELECT COUNT(*) FROM ordered WHERE first < before) AS overlaps,
-            organization || '/' || compressor_id AS compressor,
-            list_aggregate([lo, hi], 'median') / 60.0 AS minutes,
-            spacings
+        SELECT organization || '/' || compressor_id AS compressor,
+            list_aggregate([lo, hi], 'median') / 60.0 AS minutes, spacings
         FROM measured
         ORDER BY compressor
-        """
+        """,
+        {"cutoff": cutoff, "hour_end": (first_hour + 1) * 3600},
     ).fetchall()
-    if any(overlaps for overlaps, *_ in rows):
-        return None
-    return [ReportingInterval(str(c), float(m), int(n)) for _, c, m, n in rows]
+    return [ReportingInterval(str(c), float(m), int(n)) for c, m, n in rows]
 
 
 def stage_spacings(engine: DuckDBEngine, tables: Tables, version: str) -> None:
@@ -218,17 +229,20 @@ def stage_spacings(engine: DuckDBEngine, tables: Tables, version: str) -> None:
             COPY (
                 WITH spaced AS (
                     SELECT organization, compressor_id, {HOUR} AS hour, timestamp,
-                        EPOCH(timestamp) - EPOCH(LAG(timestamp) OVER (
-                            PARTITION BY organization, compressor_id, {HOUR} ORDER BY timestamp)) AS seconds
+                        LAG(timestamp) OVER (
+                            PARTITION BY organization, compressor_id ORDER BY timestamp) AS prev
                     FROM {read_parquet([path])}
                 ),
                 counted AS (
-                    SELECT organization, compressor_id, hour, seconds, COUNT(*) AS n,
-                        MIN(timestamp) AS first, MAX(timestamp) AS last
+                    SELECT organization, compressor_id, hour,
+                        CASE WHEN {HOUR.replace("timestamp", "prev")} = hour
+                            THEN EPOCH(timestamp) - EPOCH(prev) END AS seconds,
+                        COUNT(*) AS n, MIN(timestamp) AS first, MAX(timestamp) AS last,
+                        MAX(prev) FILTER (WHERE {HOUR.replace("timestamp", "prev")} < hour) AS before
                     FROM spaced GROUP BY 1, 2, 3, 4
                 )
                 SELECT {sql_text(name)} AS file, organization, compressor_id, hour,
-                    MIN(first) AS first, MAX(last) AS last,
+                    MIN(first) AS first, MAX(last) AS last, MAX(before) AS before,
                     COALESCE(LIST({{'seconds': seconds, 'n': n}} ORDER BY seconds) FILTER (WHERE seconds > 0),
                         []) AS spacings
                 FROM counted GROUP BY 2, 3, 4 ORDER BY hour, organization, compressor_id
