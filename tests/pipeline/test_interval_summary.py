@@ -133,3 +133,14 @@ def test_files_whose_times_overlap_are_read_from_silver(tmp_path: Path) -> None:
     )
     assert not _summary_used(lake)
     assert reporting_intervals(lake) == _from_silver(lake)
+
+
+def test_a_spark_run_keeps_the_summary_too(tmp_path: Path) -> None:
+    """The summary is written by the run's DuckDB report step, whichever engine made silver."""
+    landing = tmp_path / "landing"
+    write_fleet(landing, FLEET)
+    write_readings(landing, "readings.parquet", _readings(4))
+    run(settings_for(tmp_path), skip_db=True, engine="spark", spark_master="local[2]")
+    lake = Lake(tmp_path / "lake")
+    assert _summary_used(lake)
+    assert reporting_intervals(lake) == _from_silver(lake)
