@@ -199,14 +199,15 @@ def _from_summary(
 
 
 def stage_spacings(engine: DuckDBEngine, tables: Tables, version: str) -> None:
-    """Stage SPACINGS for the run's silver files of the last RECENT_DAYS + 2 days: the kept summary
+    """Stage SPACINGS for the silver files reporting_intervals reads (those of the newest day and the
+    RECENT_DAYS + 1 before, by their partition): the kept summary
     files whose silver file is still current and among them, and one for each other (if any)."""
     lake = tables.lake
     silver = tables.files("silver/readings")
     days = [d for d in map(day_of, silver) if d is not None]
     if not silver or not days:
         return
-    oldest = max(days) - timedelta(days=RECENT_DAYS + 2)
+    oldest = max(days) - timedelta(days=RECENT_DAYS + 1)
     recent = {committed_name(f, lake.root): f for f in silver if (day_of(f) or date.max) >= oldest}
     if "organization" not in pq.read_schema(silver[0]).names:
         return
