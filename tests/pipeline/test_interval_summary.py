@@ -53,6 +53,15 @@ def _from_silver(lake: Lake) -> list[intervals.ReportingInterval]:
         con.close()
 
 
+def _one_run(data_dir: Path, seed: int, **options: object) -> Lake:
+    """A lake made by one run over _readings(seed)."""
+    landing = data_dir / "landing"
+    write_fleet(landing, FLEET)
+    write_readings(landing, "readings.parquet", _readings(seed))
+    run(settings_for(data_dir), skip_db=True, **options)
+    return Lake(data_dir / "lake")
+
+
 def _summary_used(lake: Lake) -> bool:
     con = duckdb.connect()
     try:
@@ -99,11 +108,7 @@ def test_the_summary_gives_the_answer_of_the_readings_in_full_and_incremental_ru
 
 
 def test_a_lake_without_the_summary_is_read_as_before(tmp_path: Path) -> None:
-    landing = tmp_path / "landing"
-    write_fleet(landing, FLEET)
-    write_readings(landing, "readings.parquet", _readings(5))
-    run(settings_for(tmp_path), skip_db=True)
-    lake = Lake(tmp_path / "lake")
+    lake = _one_run(tmp_path, 5)
     answer = reporting_intervals(lake)
     manifest = lake.read_manifest()
     del manifest.tables[SPACINGS]  # a lake of before the summary
@@ -116,11 +121,7 @@ def test_a_lake_without_the_summary_is_read_as_before(tmp_path: Path) -> None:
 
 def test_files_whose_times_overlap_are_read_from_silver(tmp_path: Path) -> None:
     """Summarized files of one compressor whose times overlap say nothing of their readings' order."""
-    landing = tmp_path / "landing"
-    write_fleet(landing, FLEET)
-    write_readings(landing, "readings.parquet", _readings(6))
-    run(settings_for(tmp_path), skip_db=True)
-    lake = Lake(tmp_path / "lake")
+    lake = _one_run(tmp_path, 6)
     assert _summary_used(lake)
     *_, other, newest = lake.table_files(SPACINGS)  # the window's last two days
     table = pq.read_table(newest)
@@ -137,10 +138,6 @@ def test_files_whose_times_overlap_are_read_from_silver(tmp_path: Path) -> None:
 
 def test_a_spark_run_keeps_the_summary_too(tmp_path: Path) -> None:
     """The summary is written by the run's DuckDB report step, whichever engine made silver."""
-    landing = tmp_path / "landing"
-    write_fleet(landing, FLEET)
-    write_readings(landing, "readings.parquet", _readings(4))
-    run(settings_for(tmp_path), skip_db=True, engine="spark", spark_master="local[2]")
-    lake = Lake(tmp_path / "lake")
+    lake = _one_run(tmp_path, 4, engine="spark", spark_master="local[2]")
     assert _summary_used(lake)
     assert reporting_intervals(lake) == _from_silver(lake)
