@@ -10,11 +10,12 @@ and the setting to use, when it differs from the setting by more than TOLERANCE.
 
 Each run keeps a small summary of the spacings in the lake (SPACINGS, issue 21), so the warning reads
 the new data's share, not two days of readings: per silver file, compressor and clock hour, the hour's
-first and last reading and the counts of each spacing between its consecutive readings. The window's
-spacings are those inside the summarized hours after the one the window starts in, those between
-consecutive hours (from their first and last readings), and those of the readings of the window's
-first hour, read from silver; merged counts give the exact median. A lake without the summary (or
-whose summary does not cover the window's files) is read as before.
+first and last reading, the reading before its first in the file, and the counts of each spacing
+between its consecutive readings. The window's spacings are those inside the summarized hours after
+the one the window starts in, those from each such hour's first reading back to the one before it
+(in its file, or the last of the file before), and those of the window's first hour, read from silver
+(the window starts mid-hour); merged counts give the exact median. A lake without the summary (or
+whose summary does not cover the window's files, or whose files overlap in time) is read as before.
 """
 
 import json
@@ -65,7 +66,10 @@ def reporting_intervals(lake: Lake) -> list[ReportingInterval]:
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
-        summarized = _from_summary(con, lake, files)
+        try:
+            summarized = _from_summary(con, lake, files)
+        except duckdb.Error:  # an unreadable summary: silver says the same
+            summarized = None
         return summarized if summarized is not None else _from_silver(con, files)
     finally:
         con.close()
@@ -114,7 +118,7 @@ def _from_summary(
     con: duckdb.DuckDBPyConnection, lake: Lake, files: list[Path]
 ) -> list[ReportingInterval] | None:
     """reporting_intervals from SPACINGS over the window's silver `files`; None when it does not cover
-    them, or when a compressor's summarized hours overlap in time (then they are read as before)."""
+    them, or when a compressor's files overlap in time (then silver is read as before)."""
     names = {committed_name(f, lake.root): f for f in files}
     if not lake.has_table(SPACINGS):
         return None
@@ -131,7 +135,7 @@ def _from_summary(
     ).fetchall()[0]
     if cutoff is None:
         return None
-    # the first hour's readings from the window's start, from silver: their spacings and one segment
+    # the first hour's readings from the window's start, from silver, and their spacings
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE first_hour AS
