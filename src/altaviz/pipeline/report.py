@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 
 from altaviz.pipeline.engine import RUN_ORGANIZATIONS, DuckDBEngine, parquet_list, read_parquet, sql_text
 from altaviz.pipeline.incremental import day_of
+from altaviz.pipeline.intervals import stage_spacings
 from altaviz.pipeline.stages import Tables
 from altaviz.pipeline.summaries import committed_name, summary_parts
 
@@ -283,6 +284,7 @@ def summarize(
     hourly_rows = rows_by_organization(engine, hourly, organizations, counts)
     if version is not None:
         counts.stage(tables, lake.bronze_files() + silver + hourly, version)
+        stage_spacings(engine, tables, version)
     # only the hours with a violation (the others add nothing; row groups without one are skipped)
     totals = violations_by_compressor(engine, tables, version)
     violating = _by_organization(engine, totals) if totals else {}
