@@ -156,7 +156,7 @@ from altaviz.pipeline.engine import (
 )
 from altaviz.pipeline.incremental import files_from
 from altaviz.pipeline.rolling import compressor_starts
-from altaviz.pipeline.stages import Tables, fleet_chunks
+from altaviz.pipeline.stages import Tables, chunk_where, fleet_chunks
 
 HOUR = 3600
 HEALTH = "gold/health"
@@ -1205,17 +1205,6 @@ def split(
 _IN_RUN = "organization IN (SELECT organization FROM run_organizations)"
 
 
-def _chunk_where(starts: list[str], chunk: int) -> str:
-    """The WHERE clause of one chunk of the fleet (fleet_chunks' `starts`; as stages.chunk_of cuts it)."""
-    bounds = []
-    if chunk > 0:
-        bounds.append(f"compressor_id >= {sql_text(starts[chunk - 1])}")
-    if chunk < len(starts):
-        below = f"compressor_id < {sql_text(starts[chunk])}"
-        bounds.append(f"({below} OR compressor_id IS NULL)" if chunk == 0 else below)
-    return f" WHERE {' AND '.join(bounds)}" if bounds else ""
-
-
 class HealthStage:
     """The health stage of one pass: `full` (every compressor of the pass, or those `only` names, from
     all of their silver) and `incremental` (the compressors with new readings, from their state)."""
@@ -1452,7 +1441,7 @@ class HealthStage:
         engine.bind_sql("health_silver", f"SELECT * FROM {read_parquet(silver)} WHERE {_IN_RUN}")
         engine.bind_sql("health_input", load_sql("health_input"))
         sources = [
-            f"SELECT * FROM health_input{_chunk_where(starts, chunk)}" for chunk in range(len(starts) + 1)
+            f"SELECT * FROM health_input{chunk_where(starts, chunk)}" for chunk in range(len(starts) + 1)
         ]
         try:
             stepped_in(engine, step, pool, "health_step", sources)

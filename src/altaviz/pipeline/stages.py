@@ -286,14 +286,18 @@ def fleet_chunks(engine: DuckDBEngine, files: list[Path], chunk_rows: int) -> li
 
 def chunk_of(files: list[Path], starts: list[str], chunk: int) -> str:
     """The rows of one chunk of the fleet (see fleet_chunks); rows without a compressor id go to the first."""
+    return f"SELECT * FROM {read_parquet(files)}{chunk_where(starts, chunk)}"
+
+
+def chunk_where(starts: list[str], chunk: int) -> str:
+    """The WHERE clause (with its leading space; empty for a single chunk) of chunk_of's rows."""
     bounds = []
     if chunk > 0:
         bounds.append(f"compressor_id >= {sql_text(starts[chunk - 1])}")
     if chunk < len(starts):
         below = f"compressor_id < {sql_text(starts[chunk])}"
         bounds.append(f"({below} OR compressor_id IS NULL)" if chunk == 0 else below)
-    where = f" WHERE {' AND '.join(bounds)}" if bounds else ""
-    return f"SELECT * FROM {read_parquet(files)}{where}"
+    return f" WHERE {' AND '.join(bounds)}" if bounds else ""
 
 
 def input_fingerprint(bronze_files: list[Path]) -> str:
