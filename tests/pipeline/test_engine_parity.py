@@ -8,9 +8,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
+from altaviz.pipeline import intervals
 from altaviz.pipeline.engine import spark_sql
+from altaviz.pipeline.lake import Lake
 from altaviz.simulator import SimulationConfig, SimulationResult, simulate
 from tests.pipeline.helpers import (
     OFF_HOUR_START,
@@ -110,6 +113,32 @@ def test_operating_states_and_suppressed_alerts_match(both_engines: tuple[Path, 
         assert states == {"running", "starting", "stopped"}
         alerts = lake_rows(lake, "gold/alerts", f"organization = '{FOURTH}'", "started_at")
         assert [a["metric"] for a in alerts] == ["vibration_mms", "gas_flow_mcf"]
+
+
+def test_the_spacings_summary_is_written_after_a_spark_run_too(
+    both_engines: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reporting-interval warning's summary (intervals.SPACINGS) is written by the run's DuckDB
+    report step whichever engine made silver: the Spark run writes its own (not the DuckDB run's,
+    copied with the lake), and the warning reads it, not silver, to the answer of the readings."""
+    from_silver = intervals._from_silver
+    answers, written = [], []
+    for data in both_engines:
+        lake = Lake(data / "lake")
+        with duckdb.connect() as con:
+            con.execute("SET TimeZone = 'UTC'")
+            expected = from_silver(con, lake.table_files("silver/readings"))
+        with monkeypatch.context() as patched:
+            patched.setattr(intervals, "_from_silver", _silver_not_read)
+            answers.append(intervals.reporting_intervals(lake))
+        assert answers[-1] == expected
+        written.append({p.relative_to(lake.root) for p in lake.table_files(intervals.SPACINGS)})
+    assert answers[0] == answers[1] != []
+    assert written[1] and not written[0] & written[1]
+
+
+def _silver_not_read(*_: object) -> list[intervals.ReportingInterval]:
+    raise AssertionError("the warning read silver: its summary was not used")
 
 
 def test_spark_sql_keeps_fractional_epoch_seconds() -> None:

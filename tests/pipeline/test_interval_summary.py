@@ -1,5 +1,6 @@
 """The reporting-interval warning reads the spacings summary the runs keep (SPACINGS, issue 21), not two
-days of readings, and gives the same answer as reading them: full and incremental runs alike."""
+days of readings, and gives the same answer as reading them: full and incremental runs alike (after a
+Spark run too: tests/pipeline/test_engine_parity.py, on the parity test's lakes)."""
 
 import random
 import shutil
@@ -133,11 +134,4 @@ def test_files_whose_times_overlap_are_read_from_silver(tmp_path: Path) -> None:
         pa.concat_tables([table, relabelled]).replace_schema_metadata(table.schema.metadata), newest
     )
     assert not _summary_used(lake)
-    assert reporting_intervals(lake) == _from_silver(lake)
-
-
-def test_a_spark_run_keeps_the_summary_too(tmp_path: Path) -> None:
-    """The summary is written by the run's DuckDB report step, whichever engine made silver."""
-    lake = _one_run(tmp_path, 4, engine="spark", spark_master="local[2]")
-    assert _summary_used(lake)
     assert reporting_intervals(lake) == _from_silver(lake)
