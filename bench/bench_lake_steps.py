@@ -129,9 +129,13 @@ def compare_lakes(a: Path, b: Path) -> list[str]:
     key columns (the text and time columns)."""
     import duckdb
 
-    def tables(root: Path) -> dict[str, list[str]]:
-        manifest = json.loads((root / "manifest.json").read_text())
-        return {name: [str(root / f) for f in files] for name, files in manifest["tables"].items()}
+    from altaviz.pipeline.engine import read_parquet
+    from altaviz.pipeline.lake import Lake
+
+    def tables(root: Path) -> dict[str, list[Path]]:
+        lake = Lake(root)
+        manifest = lake.read_manifest()
+        return {name: lake.table_files(name, manifest) for name in manifest.tables}
 
     ta, tb = tables(a), tables(b)
     con = duckdb.connect()
@@ -142,10 +146,7 @@ def compare_lakes(a: Path, b: Path) -> list[str]:
         if not ta.get(name) or not tb.get(name):
             lines.append(f"  {name}: in one lake only or without files")
             continue
-        read = {
-            side: f"read_parquet({files}, hive_partitioning = false)"
-            for side, files in (("a", ta[name]), ("b", tb[name]))
-        }
+        read = {"a": read_parquet(ta[name]), "b": read_parquet(tb[name])}
         described = con.execute(f"DESCRIBE SELECT * FROM {read['a']}").fetchall()
         kept = [(column, kind) for column, kind, *_ in described if column not in RUN_TIME_COLUMNS]
         columns = ", ".join(column for column, _ in kept)
