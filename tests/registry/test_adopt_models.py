@@ -9,8 +9,8 @@ from altaviz.accounts.audit import AuditLog
 from altaviz.accounts.models import Organization
 from altaviz.db.session import session_scope
 from altaviz.monitoring.models import CompressorMetadata, StationLocation
+from altaviz.registry.adoption import adopt_models
 from altaviz.registry.models import CompressorModel, ThresholdOverride
-from altaviz.registry.service import adopt_models
 from altaviz.registry.thresholds import changed_compressors, effective_thresholds, thresholds_version
 
 

@@ -38,7 +38,7 @@ from altaviz.monitoring.models import (
 )
 from altaviz.pipeline.engine import read_parquet, sql_text
 from altaviz.pipeline.lake import Lake, LakeError
-from altaviz.registry.service import adopt_models
+from altaviz.registry.adoption import adopt_models
 
 # Aggregates are display values; rounding them keeps re-runs bit-identical although a parallel
 # engine may sum floating-point numbers in a different order each time.

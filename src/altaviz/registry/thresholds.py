@@ -20,12 +20,17 @@ A set is consistent when, for every metric, the warning limit comes before the c
 metric's direction (below it for "high" metrics, above it for "low" ones) and both counts are at
 least 1. Consistency is judged on the effective values of every scope a change reaches, so an
 organization-wide change that would contradict a compressor's own override is refused too.
+
+The API's request and response schemas (registry.schemas) are imported where they are made: a
+pipeline run reads `effective_thresholds` and does not load them.
 """
+
+from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
@@ -45,14 +50,9 @@ from altaviz.fleet.thresholds import (
 )
 from altaviz.monitoring.models import CompressorMetadata
 from altaviz.registry.models import CompressorModel, ThresholdChange, ThresholdOverride
-from altaviz.registry.schemas import (
-    EffectiveMetric,
-    FieldError,
-    ThresholdChangeOut,
-    ThresholdHistory,
-    ThresholdsOut,
-    ThresholdsPut,
-)
+
+if TYPE_CHECKING:
+    from altaviz.registry.schemas import ThresholdHistory, ThresholdsOut, ThresholdsPut
 
 Direction = Literal["high", "low"]
 Source = Literal["default", "organization", "model", "compressor"]
@@ -193,7 +193,7 @@ class OrganizationThresholds:
 
     def with_set(
         self, scope_type: ScopeType, scope_id: str, overrides: OverrideSet
-    ) -> "OrganizationThresholds":
+    ) -> OrganizationThresholds:
         if scope_type == "organization":
             return OrganizationThresholds(overrides, self.models, self.compressors, self.model_of)
         if scope_type == "model":
@@ -345,6 +345,8 @@ class Target:
 
 def parse_target(session: Session, scope: OrgScope, text: str) -> Target:
     """`organization`, `model:<id>` or `compressor:<id>`, checked against the organization's registry."""
+    from altaviz.registry.schemas import FieldError
+
     kind, _, ident = text.strip().partition(":")
     if kind == "organization" and not ident:
         return Target("organization", "", "the organization")
@@ -368,6 +370,8 @@ def parse_target(session: Session, scope: OrgScope, text: str) -> Target:
 
 
 def _out(state: OrganizationThresholds, target: Target, version: int) -> ThresholdsOut:
+    from altaviz.registry.schemas import EffectiveMetric, ThresholdsOut
+
     resolved = state.resolved(target.type, target.id)
     base = defaults()
     effective = []
@@ -445,6 +449,8 @@ def _reached(state: OrganizationThresholds, target: Target) -> list[tuple[ScopeT
 
 def _check(state: OrganizationThresholds, target: Target, proposed: OverrideSet) -> None:
     """Refuse (FieldError naming metrics.<metric>.<field>) a set leaving a reached scope inconsistent."""
+    from altaviz.registry.schemas import FieldError
+
     for scope_type, scope_id in _reached(state, target):
         for metric, resolved in state.resolved(scope_type, scope_id).items():
             for field, message in problems(resolved):
@@ -543,6 +549,8 @@ def put_thresholds(
 
 
 def history(session: Session, scope: OrgScope, limit: int = 50, offset: int = 0) -> ThresholdHistory:
+    from altaviz.registry.schemas import ThresholdChangeOut, ThresholdHistory
+
     c = ThresholdChange
     total = int(session.scalar(scoped(select(func.count()).select_from(c), scope, c)) or 0)
     rows = session.scalars(scoped(select(c), scope, c).order_by(c.version.desc()).limit(limit).offset(offset))
