@@ -108,7 +108,9 @@ def load_lake(
     """Load the organization's gold into it: hourly rows from `hourly_since` on (all if None), recent
     readings from `readings_since` on (from `hourly_since` if None: an incremental run recomputes the
     readings from its zone's start, later than the hour its hourly rows start in)."""
-    with closing(duckdb.connect()) as con:  # one connection for the three reads (15-25 ms of CPU each)
+    # one connection for the three reads, to the module's in-memory database: a database of its own
+    # costs 15-25 ms of CPU to open (the CLI's interval check after the run opens one there too)
+    with closing(duckdb.default_connection().cursor()) as con:
         con.execute("SET TimeZone = 'UTC'")
         gold = read_gold(lake, target.organization_slug, hourly_since, con)
         recent = read_recent(

@@ -63,7 +63,7 @@ def reporting_intervals(lake: Lake) -> list[ReportingInterval]:
     if newest:
         since = max(datetime.fromisoformat(n) for n in newest) - timedelta(days=RECENT_DAYS + 1)
         files = files_from(files, since) or files
-    con = duckdb.connect()
+    con = duckdb.default_connection().cursor()  # not a database of its own (15-25 ms of CPU to open)
     try:
         con.execute("SET TimeZone = 'UTC'")
         try:
