@@ -135,41 +135,34 @@ def _from_summary(
     ).fetchall()[0]
     if cutoff is None:
         return None
-    # the first hour's readings from the window's start, from silver, and their spacings
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE first_hour AS
-        SELECT organization, compressor_id, timestamp,
-            EPOCH(timestamp) - EPOCH(LAG(timestamp) OVER (
-                PARTITION BY organization, compressor_id ORDER BY timestamp)) AS seconds
-        FROM {read_parquet(files)}
-        WHERE timestamp >= $cutoff AND timestamp < to_timestamp($hour_end)
-        """,
-        {"cutoff": cutoff, "hour_end": (first_hour + 1) * 3600},
-    )
     later = f"SELECT * FROM {summary} WHERE hour > {int(first_hour)} AND {in_window}"
-    # each compressor's files in time order: the reading before each file's first is the last of the
-    # file before (when their times do not overlap)
-    con.execute(
+    # One statement (each costs a few ms of CPU, most of the warning at the seed size): the count of
+    # overlapping segments, and the intervals as a list.
+    overlapping, measured = con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE segments AS
-        SELECT organization, compressor_id, first,
-            LAG(last) OVER (PARTITION BY organization, compressor_id ORDER BY first, last) AS before
-        FROM (
-            SELECT organization, compressor_id, MIN(first) AS first, MAX(last) AS last
-            FROM {summary} WHERE {in_window} GROUP BY file, organization, compressor_id
-        ) AS s
-        """
-    )
-    if con.execute("SELECT COUNT(*) FROM segments WHERE first < before").fetchall()[0][0]:
-        return None  # files whose times overlap say nothing of their readings' order
-    rows = con.execute(
-        f"""
-        WITH counts AS (
+        WITH first_hour AS (  -- the first hour's readings from the window's start, from silver
+            SELECT organization, compressor_id, timestamp,
+                EPOCH(timestamp) - EPOCH(LAG(timestamp) OVER (
+                    PARTITION BY organization, compressor_id ORDER BY timestamp)) AS seconds
+            FROM {read_parquet(files)}
+            WHERE timestamp >= $cutoff AND timestamp < to_timestamp($hour_end)
+        ),
+        later AS ({later}),
+        -- each compressor's files in time order: the reading before each file's first is the last of
+        -- the file before (when their times do not overlap)
+        segments AS (
+            SELECT organization, compressor_id, first,
+                LAG(last) OVER (PARTITION BY organization, compressor_id ORDER BY first, last) AS before
+            FROM (
+                SELECT organization, compressor_id, MIN(first) AS first, MAX(last) AS last
+                FROM {summary} WHERE {in_window} GROUP BY file, organization, compressor_id
+            ) AS s
+        ),
+        counts AS (
             SELECT organization, compressor_id, s.seconds, s.n
-            FROM (SELECT organization, compressor_id, UNNEST(spacings) AS s FROM ({later}) AS l) AS u
+            FROM (SELECT organization, compressor_id, UNNEST(spacings) AS s FROM later) AS u
             UNION ALL  -- an hour's first reading and the one before it in its file
-            SELECT organization, compressor_id, EPOCH(first) - EPOCH(before), 1 FROM ({later}) AS l
+            SELECT organization, compressor_id, EPOCH(first) - EPOCH(before), 1 FROM later
             WHERE before >= $cutoff AND EPOCH(first) - EPOCH(before) > 0
             UNION ALL  -- a file's first reading and the last of the file before
             SELECT organization, compressor_id, EPOCH(first) - EPOCH(before), 1 FROM segments
@@ -187,19 +180,24 @@ def _from_summary(
             FROM merged
         ),
         measured AS (  -- the middle spacing(s): MEDIAN interpolates between them
-            SELECT organization, compressor_id, CAST(ANY_VALUE(total) AS BIGINT) AS spacings,
+            SELECT organization || '/' || compressor_id AS compressor,
+                CAST(ANY_VALUE(total) AS BIGINT) AS spacings,
                 MIN(seconds) FILTER (WHERE upto > (total - 1) // 2) AS lo,
                 MIN(seconds) FILTER (WHERE upto > total // 2) AS hi
-            FROM running GROUP BY 1, 2 HAVING ANY_VALUE(total) >= {MIN_SPACINGS}
+            FROM running GROUP BY organization, compressor_id HAVING ANY_VALUE(total) >= {MIN_SPACINGS}
         )
-        SELECT organization || '/' || compressor_id AS compressor,
-            list_aggregate([lo, hi], 'median') / 60.0 AS minutes, spacings
-        FROM measured
-        ORDER BY compressor
+        SELECT (SELECT COUNT(*) FROM segments WHERE first < before),
+            (SELECT LIST({{'compressor': compressor, 'minutes': list_aggregate([lo, hi], 'median') / 60.0,
+                'spacings': spacings}} ORDER BY compressor) FROM measured)
         """,
         {"cutoff": cutoff, "hour_end": (first_hour + 1) * 3600},
-    ).fetchall()
-    return [ReportingInterval(str(c), float(m), int(n)) for c, m, n in rows]
+    ).fetchall()[0]
+    if overlapping:
+        return None  # files whose times overlap say nothing of their readings' order
+    return [
+        ReportingInterval(str(i["compressor"]), float(i["minutes"]), int(i["spacings"]))
+        for i in measured or []
+    ]
 
 
 def stage_spacings(engine: DuckDBEngine, tables: Tables, version: str) -> None:
