@@ -13,10 +13,10 @@ commits; absolute times on a shared machine drift.
 `--against SRC` (another checkout's src/, e.g. main's) runs the whole-process measurement alternately
 with this checkout and with SRC (put first on PYTHONPATH), in the same minutes, and prints both and
 their ratio: on a shared machine that ratio is the figure to trust. `--imports` adds each side's
-`python -X importtime` of the same command (sum of the modules' own times, best of three, and the
-largest top-level imports); `--collector` each side's garbage collections in the same command (CPU
-spent in them and their number by generation, measured by a collector callback: a figure the machine's
-load hardly moves).
+`python -X importtime` of the same command (three processes each, alternating: the sum of each
+module's least own time, and the largest top-level imports); `--collector` each side's garbage
+collections in the same command (CPU spent in them and their number by generation, measured by a
+collector callback: a figure the machine's load hardly moves).
 """
 
 import argparse
@@ -118,16 +118,17 @@ def process_seconds(
 IMPORT_LINE = re.compile(r"import time:\s*(\d+) \|\s*(\d+) \| ( *)(\S+)")
 
 
-def import_figures(stderr: str) -> tuple[float, list[tuple[str, float]]]:
-    """From `-X importtime` output: the sum of every module's own time (s), and the top-level imports
-    by cumulative time (s), largest first."""
-    total, top = 0.0, []
+def import_figures(stderr: str) -> tuple[dict[str, float], dict[str, float]]:
+    """From `-X importtime` output: every module's own time, and each top-level import's cumulative
+    time (s)."""
+    own: dict[str, float] = {}
+    top: dict[str, float] = {}
     for match in IMPORT_LINE.finditer(stderr):
-        own, cumulative, indent, name = match.groups()
-        total += int(own) / 1e6
+        self_us, cumulative, indent, name = match.groups()
+        own[name] = int(self_us) / 1e6
         if not indent:
-            top.append((name, int(cumulative) / 1e6))
-    return total, sorted(top, key=lambda item: -item[1])
+            top[name] = int(cumulative) / 1e6
+    return own, top
 
 
 def whole_processes(
@@ -145,15 +146,31 @@ def whole_processes(
     return runs
 
 
-def print_imports(landing: Path, root: Path, skip_db: bool, against: str | None) -> None:
+def print_imports(landing: Path, root: Path, skip_db: bool, against: str | None, count: int = 3) -> None:
+    """Each side's imports over `count` processes, alternating: the sum of each module's least own time
+    (a figure the machine's load moves far less than one process's sum) and the largest top-level
+    imports by their least cumulative time."""
     sides: dict[str, str | None] = {"this checkout": None}
     if against is not None:
         sides[f"reference ({against})"] = against
-    for name, src in sides.items():
-        figures = [import_figures(process_seconds(landing, root, skip_db, src, True)[2]) for _ in range(3)]
-        total, top = min(figures, key=lambda f: f[0])
-        largest = ", ".join(f"{module} {seconds * 1000:.0f}" for module, seconds in top[:8])
-        print(f"imports, {name}: {total * 1000:,.0f} ms (sum, best of 3); largest top-level (ms): {largest}")
+    runs: dict[str, list[tuple[dict[str, float], dict[str, float]]]] = {name: [] for name in sides}
+    for _ in range(count):
+        for name, src in sides.items():
+            runs[name].append(import_figures(process_seconds(landing, root, skip_db, src, True)[2]))
+    for name, figures in runs.items():
+        own: dict[str, float] = {}
+        top: dict[str, float] = {}
+        for module_own, module_top in figures:
+            for module, seconds in module_own.items():
+                own[module] = min(seconds, own.get(module, seconds))
+            for module, seconds in module_top.items():
+                top[module] = min(seconds, top.get(module, seconds))
+        ranked = sorted(top.items(), key=lambda item: -item[1])
+        largest = ", ".join(f"{module} {seconds * 1000:.0f}" for module, seconds in ranked[:8])
+        print(
+            f"imports, {name}: {len(own)} modules, {sum(own.values()) * 1000:,.0f} ms (sum of each module's "
+            f"least own time over {count} processes); largest top-level (ms, least): {largest}"
+        )
 
 
 def print_collector(landing: Path, root: Path, skip_db: bool, count: int, against: str | None) -> None:
@@ -198,6 +215,9 @@ def main() -> None:
             f"fleet: {args.compressors:,} compressors × {args.days:g} days "
             f"= {simulated.readings_rows:,} readings"
         )
+        if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+            # about 0.1 CPU s of a seed-size process (2026-12-07), on both sides of --against
+            print("PYTHONDONTWRITEBYTECODE is set: every process compiles the project's modules afresh")
         reference = statistics.median(reference_seconds(landing) for _ in range(args.repeat))
         runs = [in_process_seconds(landing, root, args.skip_db) for _ in range(args.repeat)]
         pipeline = statistics.median(seconds for seconds, _ in runs)
