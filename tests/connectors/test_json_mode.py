@@ -12,7 +12,7 @@ import pytest
 
 from altaviz.connectors.mapping import KPA_PER_PSI
 from tests.connectors.conftest import Altaviz
-from tests.connectors.test_sparkplug import status, wait_subscribed, wait_until
+from tests.connectors.test_sparkplug import counters, status, wait_subscribed, wait_until
 from tests.ingest.helpers import landed_rows
 from tests.servers import stop
 
@@ -95,12 +95,12 @@ def test_json_topics_are_mapped_converted_and_forwarded(
             assert row["vibration_mms"] == pytest.approx(2.54)
             assert row["gas_flow_mcf"] is None
         # the status file is rewritten every second: wait for the one after the last message
-        wait_until(lambda: status(tmp_path).get("malformed") == 1, 10, "the malformed message counted")
+        wait_until(lambda: counters(tmp_path).get("malformed") == 1, 10, "the malformed message counted")
         time.sleep(1.5)
-        counters = status(tmp_path)
-        assert counters["malformed"] == 1
-        assert counters["unmapped"] == 1
-        assert "sites/ST-7/UNIT-1/telemetry" in counters["last_error"]
+        counted = status(tmp_path)
+        assert counted["malformed"] == 1
+        assert counted["unmapped"] == 1
+        assert "sites/ST-7/UNIT-1/telemetry" in counted["last_error"]
         client.loop_stop()
         client.disconnect()
     finally:

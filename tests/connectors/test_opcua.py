@@ -17,7 +17,7 @@ import pytest
 
 from altaviz.connectors.mapping import KPA_PER_PSI
 from tests.connectors.conftest import Altaviz
-from tests.connectors.test_sparkplug import status, wait_subscribed, wait_until
+from tests.connectors.test_sparkplug import counters, status, wait_subscribed, wait_until
 from tests.ingest.helpers import landed_rows
 from tests.servers import free_port, stop
 
@@ -57,6 +57,7 @@ devices_as_ids = true  # the PLC names its units by their compressor ids
 
 [opcua]
 interval_ms = 200
+reconnect_max_ms = 500  # retried every half second while the PLC restarts (30 s apart at most by default)
 
 [metrics.suction]
 sensor = "suction_pressure_psi"
@@ -110,7 +111,7 @@ def test_monitored_items_arrive_as_readings_and_the_connector_reconnects(
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     try:
         wait_subscribed(tmp_path, process)
-        wait_until(lambda: status(tmp_path).get("messages_in", 0) >= 4, 60, "the initial values")
+        wait_until(lambda: counters(tmp_path).get("messages_in", 0) >= 4, 60, "the initial values")
         samples = 5
         for k in range(samples):
             at = start + timedelta(minutes=10 * k)

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from altaviz.connectors.buffer import read_status
 from altaviz.simulator.gateway import Gateway, GatewayConfig
 from tests.connectors.conftest import Altaviz
 from tests.connectors.station import Station, mapping_text
@@ -74,6 +75,7 @@ def connector(tmp_path: Path) -> Iterator[Callable[..., "subprocess.Popen[bytes]
 
 
 def status(tmp_path: Path) -> dict[str, Any]:
+    """The connector's counters through `altaviz connect status --json`."""
     result = subprocess.run(
         [
             sys.executable,
@@ -90,6 +92,11 @@ def status(tmp_path: Path) -> dict[str, Any]:
         check=True,
     )
     return dict(json.loads(result.stdout))
+
+
+def counters(tmp_path: Path) -> dict[str, Any]:
+    """The same counters read in this process (what the command prints): a poll starts no Python."""
+    return read_status(tmp_path / "buffer")
 
 
 def wait_until(check: Callable[[], bool], seconds: float, what: str) -> None:
@@ -127,7 +134,10 @@ def wait_subscribed(tmp_path: Path, process: "subprocess.Popen[bytes]") -> None:
     time.sleep(1.0)
 
 
-OUTAGE_SECONDS = 60.0
+# Long enough for several failed sends (back-off 0.5, 1, 2, 4 s ...) while the station streams on; the
+# connector is killed before Altaviz is back, so a longer outage would only add waiting.
+OUTAGE_SECONDS = 12.0
+STREAMING_SECONDS = 8.0  # the middle third is published over the outage's first 8 s
 
 
 @pytest.mark.slow
@@ -147,13 +157,15 @@ def test_every_reading_arrives_once_through_an_altaviz_outage_and_a_connector_re
     third = len(rows) // 3
     for row in rows[:third]:
         station.ddata(f"UNIT-{row['compressor_id']}", row)
-    altaviz.stop()  # Altaviz unreachable for 60 s: the connector buffers, the station streams on
+    altaviz.stop()  # Altaviz unreachable for 12 s: the connector buffers, the station streams on
     outage = time.monotonic()
     middle = rows[third : 2 * third]
-    for k, row in enumerate(middle):  # spread over the first 40 s of the outage
-        time.sleep(max(0.0, outage + 40.0 * k / len(middle) - time.monotonic()))
+    for k, row in enumerate(middle):  # spread over the outage's first seconds
+        time.sleep(max(0.0, outage + STREAMING_SECONDS * k / len(middle) - time.monotonic()))
         station.ddata(f"UNIT-{row['compressor_id']}", row)
-    wait_until(lambda: status(tmp_path).get("messages_in", 0) >= 1 + len(ids) + 2 * third, 60, "messages in")
+    wait_until(
+        lambda: counters(tmp_path).get("messages_in", 0) >= 1 + len(ids) + 2 * third, 60, "messages in"
+    )
     during = status(tmp_path)
     assert during["buffer_depth"] > 0 and during["send_failures"] > 0 and during["last_error"]
     os.killpg(process.pid, signal.SIGKILL)  # the connector dies too, its buffer on disk
@@ -209,20 +221,23 @@ def test_malformed_and_unmapped_are_counted_while_the_rest_flows_and_deaths_mark
     )
     assert len(landed_rows(altaviz.data_dir, altaviz.org.slug)) == len(rows)
     # the status file is rewritten every second: wait for the one after the last message
-    wait_until(lambda: status(tmp_path).get("malformed") == 1, 10, "the malformed message counted")
-    time.sleep(1.5)
-    counters = status(tmp_path)
-    assert counters["malformed"] == 1
-    assert "DDATA" in counters["last_error"]
     # the unknown device's DBIRTH and DDATA, and Engine/Speed (unmapped metric) in every DDATA
-    assert counters["unmapped"] >= 2 + len(rows)
+    wait_until(
+        lambda: counters(tmp_path).get("malformed") == 1 and counters(tmp_path)["unmapped"] >= 2 + len(rows),
+        10,
+        "the malformed and the unmapped messages counted",
+    )
+    counted = status(tmp_path)
+    assert counted["malformed"] == 1
+    assert "DDATA" in counted["last_error"]
+    assert counted["unmapped"] >= 2 + len(rows)
     wait_until(lambda: len(station.rebirth_requests) == 1, 5, "a rebirth request after the gap")
 
     station.ddeath(f"UNIT-{ids[0]}")
-    wait_until(lambda: ids[0] in status(tmp_path)["offline"], 5, "DDEATH marks its compressor offline")
+    wait_until(lambda: ids[0] in counters(tmp_path)["offline"], 5, "DDEATH marks its compressor offline")
     wait_until(lambda: offline_in_fleet(altaviz) == {ids[0]}, 5, "the DDEATH reaches /api/fleet")
     station.die()  # the broker sends the node's NDEATH (its will)
-    wait_until(lambda: set(ids) <= set(status(tmp_path)["offline"]), 5, "NDEATH marks every unit offline")
+    wait_until(lambda: set(ids) <= set(counters(tmp_path)["offline"]), 5, "NDEATH marks every unit offline")
     wait_until(lambda: offline_in_fleet(altaviz) == set(ids), 5, "the NDEATH reaches /api/fleet")
     fleet = fleet_rows(altaviz)
     assert all(fleet[c]["health_status"] != "healthy" for c in ids)
@@ -246,7 +261,9 @@ def test_malformed_and_unmapped_are_counted_while_the_rest_flows_and_deaths_mark
     )
     assert offline_in_fleet(altaviz) == set()
     # the status file is the forwarder's snapshot, written about once a second
-    wait_until(lambda: status(tmp_path)["offline"] == {}, 5, "the births clear the connector's offline list")
+    wait_until(
+        lambda: counters(tmp_path)["offline"] == {}, 5, "the births clear the connector's offline list"
+    )
     assert status(tmp_path)["statuses_forwarded"] >= 2 + len(ids)
     assert process.poll() is None
     back.close()

@@ -18,7 +18,7 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -304,34 +304,72 @@ def _context(browser: Browser, server: LiveServer, who: str, viewport: ViewportS
     return context
 
 
+# A page is drawn once htmx has loaded it (app.js then sets data-ready; pages without htmx are done at
+# their load event) and each fleet map has its chart: the map draws when its outline (the only request
+# a page makes after its load event, besides the live region's refreshes) has arrived; the other
+# charts draw when htmx loads the page. No web fonts (system fonts only). Waited for as such instead
+# of a network-idle moment and a fixed pause, 0.5 + 0.4 s a page.
+DRAWN_JS = """() => (document.body.getAttribute('data-ready') === 'true' || !window.htmx)
+  && document.fonts.status === 'loaded'
+  && Array.from(document.querySelectorAll('[data-chart="map"]'))
+    .every((el) => window.echarts && window.echarts.getInstanceByDom(el))"""
+
+
 def _open(page: Page, url: str) -> None:
-    page.goto(url)
-    page.wait_for_load_state("networkidle")
-    page.wait_for_function("document.body.getAttribute('data-ready') === 'true' || !window.htmx")
-    if page.locator("[data-chart]").count():
-        page.wait_for_timeout(400)  # charts draw after the geo outline and fonts arrive
+    page.goto(url)  # to its load event: the page's scripts, styles and images
+    page.wait_for_function(DRAWN_JS)
+
+
+def _axe(page: Page) -> list[dict[str, Any]]:
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())  # through DevTools, not a <script> tag: the page's CSP stays on
+    return page.evaluate(AXE_RUN_JS)  # type: ignore[no-any-return]
+
+
+def _violations(page: Page, path: str, who: str, viewport: str) -> list[str]:
+    """What axe finds serious or critical on the open page, one text each."""
+    return [
+        f"{path} ({who}, {viewport}): {violation['id']} [{violation['impact']}] "
+        f"{violation['help']}\n    " + "\n    ".join(violation["nodes"])
+        for violation in _axe(page)
+    ]
+
+
+@dataclass
+class PhoneVisit:
+    path: str
+    who: str
+    layout: dict[str, Any]  # OVERFLOW_JS
+    tables: dict[str, Any]  # TABLES_JS
+    violations: list[str]  # axe's, measured after the layout
 
 
 @pytest.fixture(scope="module")
-def phone_contexts(
-    live_server: LiveServer, browser: Browser, world: dict[str, str]
-) -> Iterator[dict[str, Page]]:
+def phone_visits(live_server: LiveServer, browser: Browser, world: dict[str, str]) -> list[PhoneVisit]:
+    """Every page opened once on a phone (a context per person, signed in once): its layout and tables
+    measured, a screenshot taken, then axe run on it. The layout test and the phone axe test read these
+    (a page load each instead of two)."""
     contexts = {who: _context(browser, live_server, who, PHONE) for who in ("anonymous", *PEOPLE)}
-    yield {who: context.new_page() for who, context in contexts.items()}
-    for context in contexts.values():
-        context.close()
+    pages = {who: context.new_page() for who, context in contexts.items()}
+    visits = []
+    try:
+        for name, path, who in _pages(world):
+            page = pages[who]
+            _open(page, f"{live_server.url}{path}")
+            layout = page.evaluate(OVERFLOW_JS)
+            tables = page.evaluate(TABLES_JS)
+            save_screenshot(page, f"phone-{name}")
+            visits.append(PhoneVisit(path, who, layout, tables, _violations(page, path, who, "phone")))
+    finally:
+        for context in contexts.values():
+            context.close()
+    return visits
 
 
-def test_no_page_is_wider_than_a_phone_and_tables_become_cards(
-    live_server: LiveServer, world: dict[str, str], phone_contexts: dict[str, Page]
-) -> None:
+def test_no_page_is_wider_than_a_phone_and_tables_become_cards(phone_visits: list[PhoneVisit]) -> None:
     failures = []
-    for name, path, who in _pages(world):
-        page = phone_contexts[who]
-        _open(page, f"{live_server.url}{path}")
-        layout = page.evaluate(OVERFLOW_JS)
-        tables = page.evaluate(TABLES_JS)
-        save_screenshot(page, f"phone-{name}")
+    for visit in phone_visits:
+        path, who, layout, tables = visit.path, visit.who, visit.layout, visit.tables
         if layout["scrollWidth"] > PHONE["width"] or layout["wide"]:
             failures.append(f"{path} ({who}) is {layout['scrollWidth']} px wide: {layout['wide']}")
         if layout["scrollers"]:
@@ -341,32 +379,29 @@ def test_no_page_is_wider_than_a_phone_and_tables_become_cards(
     assert not failures, "\n".join(failures)
 
 
-def _axe(page: Page) -> list[dict[str, Any]]:
-    if not page.evaluate("typeof window.axe !== 'undefined'"):
-        page.evaluate(AXE.read_text())  # through DevTools, not a <script> tag: the page's CSP stays on
-    return page.evaluate(AXE_RUN_JS)  # type: ignore[no-any-return]
-
-
 @pytest.mark.parametrize("viewport", ["desktop", "phone"])
 def test_axe_finds_no_serious_or_critical_violation_on_any_page(
-    live_server: LiveServer, browser: Browser, world: dict[str, str], viewport: str
+    live_server: LiveServer,
+    browser: Browser,
+    world: dict[str, str],
+    viewport: str,
+    request: pytest.FixtureRequest,
 ) -> None:
-    size = DESKTOP if viewport == "desktop" else PHONE
-    contexts = {who: _context(browser, live_server, who, size) for who in ("anonymous", *PEOPLE)}
-    pages = {who: context.new_page() for who, context in contexts.items()}
     found = []
-    try:
-        for _name, path, who in _pages(world):
-            page = pages[who]
-            _open(page, f"{live_server.url}{path}")
-            for violation in _axe(page):
-                found.append(
-                    f"{path} ({who}, {viewport}): {violation['id']} [{violation['impact']}] "
-                    f"{violation['help']}\n    " + "\n    ".join(violation["nodes"])
-                )
-    finally:
-        for context in contexts.values():
-            context.close()
+    if viewport == "phone":  # the pages the layout test opened on a phone
+        visits: list[PhoneVisit] = request.getfixturevalue("phone_visits")
+        found = [violation for visit in visits for violation in visit.violations]
+    else:
+        contexts = {who: _context(browser, live_server, who, DESKTOP) for who in ("anonymous", *PEOPLE)}
+        pages = {who: context.new_page() for who, context in contexts.items()}
+        try:
+            for _name, path, who in _pages(world):
+                page = pages[who]
+                _open(page, f"{live_server.url}{path}")
+                found += _violations(page, path, who, viewport)
+        finally:
+            for context in contexts.values():
+                context.close()
     assert not found, "\n".join(found)
 
 
@@ -409,7 +444,8 @@ def test_the_map_and_the_station_legend_say_health_in_words(
 
 def _transfer(page: Page, context: BrowserContext, url: str) -> dict[str, int]:
     """Bytes Chrome received (headers and bodies, as on the wire) for a page load, per resource;
-    the live region's own refreshes (htmx requests) are not part of loading the page."""
+    the live region's own refreshes (htmx requests) are not part of loading the page, nor is a request
+    sent before the recording began (the previous page's refresh, still arriving)."""
     cdp = context.new_cdp_session(page)
     cdp.send("Network.enable")
     urls: dict[str, str] = {}
@@ -426,13 +462,14 @@ def _transfer(page: Page, context: BrowserContext, url: str) -> dict[str, int]:
         "Network.loadingFinished", lambda e: received.__setitem__(e["requestId"], int(e["encodedDataLength"]))
     )
     _open(page, url)
+    page.wait_for_load_state("networkidle")  # every request of the load counted (the favicon's too)
     page.wait_for_timeout(300)
     cdp.detach()
     sizes: dict[str, int] = {}
     for request_id, size in received.items():
-        if request_id in refreshes:
+        if request_id in refreshes or request_id not in urls:
             continue
-        name = urls.get(request_id, "?").split("?")[0].replace(url.split("/dashboard")[0], "")
+        name = urls[request_id].split("?")[0].replace(url.split("/dashboard")[0], "")
         sizes[name] = sizes.get(name, 0) + size
     return sizes
 

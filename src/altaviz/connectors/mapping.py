@@ -11,6 +11,7 @@ sensor, in which unit it arrives. docs: README "Connect your SCADA"; example: ex
 
     [opcua]
     interval_ms = 1000               # monitored-item sampling interval
+    reconnect_max_ms = 30000         # longest wait between reconnect attempts (back-off cap)
 
     [devices]                        # device (Sparkplug "EDGE/DEVICE", JSON {device}, OPC UA) -> id
     "STATION-07/C-101" = "COMP-0001"
@@ -105,6 +106,7 @@ class Mapping:
     json: JsonMode | None = None
     opcua_nodes: dict[str, tuple[str, str]] = field(default_factory=dict)
     opcua_interval_ms: int = 1000
+    opcua_reconnect_max_ms: int = 30_000
 
     def compressor(self, device: str) -> str | None:
         """The compressor id of a device, or None when the mapping does not know it."""
@@ -179,6 +181,9 @@ def parse_mapping(data: dict[str, Any], where: str = "mapping") -> Mapping:
                 "named under [metrics]"
             )
         nodes[node_id] = (device, metric)
+    reconnect_max_ms = int(opcua.get("reconnect_max_ms", 30_000))
+    if reconnect_max_ms <= 0:
+        raise MappingError(f"{where}: [opcua] reconnect_max_ms is a positive number of milliseconds")
     return Mapping(
         devices=dict(devices),
         metrics=metrics,
@@ -188,4 +193,5 @@ def parse_mapping(data: dict[str, Any], where: str = "mapping") -> Mapping:
         json=json_mode,
         opcua_nodes=nodes,
         opcua_interval_ms=int(opcua.get("interval_ms", 1000)),
+        opcua_reconnect_max_ms=reconnect_max_ms,
     )

@@ -38,7 +38,12 @@ import paho.mqtt.client as paho
 import pysparkplug as spb
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from pysparkplug._protobuf import Payload as SparkplugPayload  # the library's generated class
+
+# pysparkplug's public API (0.6.1) decodes a payload only into its own NBirth, DData, ... objects, a Metric
+# object per metric (what data_lines and Aliases.of_payload avoid); the generated protobuf class it decodes
+# with is importable only from its private _protobuf module. tests/connectors/test_fast_path.py checks
+# data_lines against the library's own decoding, so a release that moves the class fails there.
+from pysparkplug._protobuf import Payload as SparkplugPayload
 
 from altaviz.connectors.buffer import Buffer, Received, digest
 from altaviz.connectors.mapping import SAME_UNIT, Mapping

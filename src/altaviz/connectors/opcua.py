@@ -2,7 +2,8 @@
 not polling. Changes are gathered per device and written to the buffer once per publishing interval as one
 reading (the latest value of each sensor that changed, at the newest source timestamp among them), so the
 sensors of one sample arrive as one row. The client reconnects by itself (asyncua's supervisor, which also
-re-creates the subscription); a first connection that fails is retried with back-off. Security: a policy
+re-creates the subscription); a first connection that fails is retried with back-off. Both back-offs
+wait at most the mapping's [opcua] reconnect_max_ms (30 s by default) between attempts. Security: a policy
 string as asyncua takes it ("Basic256Sha256,SignAndEncrypt,client-cert.pem,client-key.pem") and a
 username/password."""
 
@@ -46,6 +47,7 @@ class OpcUaConnector:
         self.password = password
         self.security = security
         self.interval = mapping.opcua_interval_ms / 1000.0
+        self.reconnect_max = mapping.opcua_reconnect_max_ms / 1000.0
         self.pending: dict[str, tuple[datetime, dict[str, float]]] = {}
         self.lock = threading.Lock()
         self._stop = threading.Event()
@@ -93,7 +95,7 @@ class OpcUaConnector:
             client.set_password(self.password)
         if self.security:
             await client.set_security_string(self.security)
-        await client.connect(auto_reconnect=True, reconnect_max_delay=30.0)
+        await client.connect(auto_reconnect=True, reconnect_max_delay=self.reconnect_max)
         try:
             subscription = await client.create_subscription(self.mapping.opcua_interval_ms, self)
             nodes = [client.get_node(node_id) for node_id in self.mapping.opcua_nodes]
@@ -118,7 +120,7 @@ class OpcUaConnector:
                 self.connected.clear()
                 self.stats.error(f"{self.endpoint}: {error.__class__.__name__}: {error}")
                 log.warning("OPC UA connection to %s failed: %s", self.endpoint, error)
-                await asyncio.sleep(backoff(attempt, cap=30.0))
+                await asyncio.sleep(backoff(attempt, cap=self.reconnect_max))
 
     def start(self) -> None:
         self._thread = threading.Thread(
