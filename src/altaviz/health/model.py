@@ -1358,7 +1358,7 @@ def _power_prognoses(
     t0, t1 = t[np.arange(pairs), first], t[np.arange(pairs), last]
     across = np.linspace(-config.prognosis_onsets_before, 0.8, POWER_ONSETS)
     onsets = t0[:, None] + across[None, :] * (t1 - t0)[:, None]
-    out, fitted = _power_curves(t, v, seen, onsets, size, trend, ref * shifts, limits, config)
+    out, fitted = _power_curves(t, v, seen, count, sv, onsets, trend, ref * shifts, limits, config)
     return out, trend, ~trend | fitted
 
 
@@ -1366,25 +1366,23 @@ def _power_curves(
     t: Floats,
     v: Floats,
     seen: Bools,
+    count: Floats,
+    sv: Floats,
     onsets: Floats,
-    unit: float,
     wanted: Bools,
     shifts: Floats,
     limits: tuple[Floats, Floats, Floats],
     config: HealthConfig,
 ) -> tuple[Floats, Bools]:
-    """The power shape's projections (`_power_prognoses`) of the values `v` at times `t` (in units of
-    `unit` hours before now; (pairs, n), where `seen`) from the `onsets` (pairs, onsets) for the pairs
-    `wanted`, towards the limits seen from the reference operating point (`shifts`: the reading minus
-    its value there): the hours (pairs, 6), and which pairs have a usable fit (a curve growing towards
-    the limit, residuals left)."""
+    """The power shape's projections (`_power_prognoses`) of the values `v` at times `t` (in windows of
+    n hours before now; (pairs, n), where `seen`, 0 elsewhere; `count` is their number, at least 3,
+    and `sv` their sum) from the `onsets` (pairs, onsets) for the pairs `wanted`, towards the limits
+    seen from the reference operating point (`shifts`: the reading minus its value there): the hours
+    (pairs, 6), and which pairs have a usable fit (a curve growing towards the limit, residuals left)."""
     pairs, size = seen.shape
     out = np.full((pairs, 6), np.nan)
     warning, critical, side = limits
     w = seen.astype(np.float64)
-    n = seen.sum(axis=1)
-    count = np.maximum(n, 3).astype(np.float64)
-    sv = v.sum(axis=1)
     lag = np.clip(t[:, None, :] - onsets[:, :, None], 0, None)  # (pairs, onsets, n)
     h = lag[:, None, :, :] ** POWER_EXPONENTS[None, :, None, None]  # (pairs, exponents, onsets, n)
     h = (h * w[:, None, None, :]).reshape(pairs, -1, size)  # (pairs, curves, n), 0 where unseen
@@ -1417,7 +1415,7 @@ def _power_curves(
     pair = live[owner]
     exponent = np.repeat(POWER_EXPONENTS, onsets.shape[1])[curve]
     start = onsets[pair, curve % onsets.shape[1]]
-    ahead = np.r_[0.0, PROGNOSIS_HOURS / unit]
+    ahead = np.r_[0.0, PROGNOSIS_HOURS / size]
     future = (ahead[None, :] - start[:, None]) ** exponent[:, None]
     coef = fit[pair, curve]
     cov = unscaled[pair, curve]
