@@ -61,7 +61,7 @@ evaluation"):
    and exponents 1–3 (the previous "parabola" — when its curvature towards the limit has a
    t-statistic above `curve_t` — and "line" remain); the projected hours to the warning and critical
    limits (at the current operating point) and an 80 % range spanning every fit the residuals cannot
-   tell from the best. A prediction
+   tell from the best (their variance inflated for their autocorrelation). A prediction
    warning is raised when the projected critical crossing (warning crossing for metrics without a
    critical limit) is within `prediction_horizon_hours` on this judged hour and on `prediction_hours`
    judged hours in all within the last `prediction_window_hours` hours (0: in a row): a crossing
@@ -1325,8 +1325,9 @@ def _power_prognoses(
     v = b + a·h, h = max(t − t0, 0)^k, fitted for 10 onsets (`prognosis_onsets_before` windows before
     the window to 80 % across it) and exponents 1–3, linear in (b, a) for each. Every fit the
     residuals cannot tell from the best (its extra squared error within the 80 % χ² bound for two
-    parameters) spans the 80 % range, each with its ± 1.28 standard-error band; the central crossing
-    is their median weighted by each fit's likelihood (`prognosis_central`)."""
+    parameters, the residual variance inflated for the residuals' autocorrelation:
+    `_autocorrelation_factor`) spans the 80 % range, each with its ± 1.28 standard-error band; the
+    central crossing is their median weighted by each fit's likelihood (`prognosis_central`)."""
     pairs = len(cs)
     size = config.trend_hours
     rows, held = _window(state, cs, "trend", size)
@@ -1358,7 +1359,7 @@ def _power_prognoses(
     t0, t1 = t[np.arange(pairs), first], t[np.arange(pairs), last]
     across = np.linspace(-config.prognosis_onsets_before, 0.8, POWER_ONSETS)
     onsets = t0[:, None] + across[None, :] * (t1 - t0)[:, None]
-    out, fitted = _power_curves(t, v, seen, onsets, size, trend, ref * shifts, limits, config)
+    out, fitted = _power_curves(t, v, seen, count, sv, onsets, trend, ref * shifts, limits, config)
     return out, trend, ~trend | fitted
 
 
@@ -1366,25 +1367,23 @@ def _power_curves(
     t: Floats,
     v: Floats,
     seen: Bools,
+    count: Floats,
+    sv: Floats,
     onsets: Floats,
-    unit: float,
     wanted: Bools,
     shifts: Floats,
     limits: tuple[Floats, Floats, Floats],
     config: HealthConfig,
 ) -> tuple[Floats, Bools]:
-    """The power shape's projections (`_power_prognoses`) of the values `v` at times `t` (in units of
-    `unit` hours before now; (pairs, n), where `seen`) from the `onsets` (pairs, onsets) for the pairs
-    `wanted`, towards the limits seen from the reference operating point (`shifts`: the reading minus
-    its value there): the hours (pairs, 6), and which pairs have a usable fit (a curve growing towards
-    the limit, residuals left)."""
+    """The power shape's projections (`_power_prognoses`) of the values `v` at times `t` (in windows of
+    n hours before now; (pairs, n), where `seen`, 0 elsewhere; `count` is their number, at least 3,
+    and `sv` their sum) from the `onsets` (pairs, onsets) for the pairs `wanted`, towards the limits
+    seen from the reference operating point (`shifts`: the reading minus its value there): the hours
+    (pairs, 6), and which pairs have a usable fit (a curve growing towards the limit, residuals left)."""
     pairs, size = seen.shape
     out = np.full((pairs, 6), np.nan)
     warning, critical, side = limits
     w = seen.astype(np.float64)
-    n = seen.sum(axis=1)
-    count = np.maximum(n, 3).astype(np.float64)
-    sv = v.sum(axis=1)
     lag = np.clip(t[:, None, :] - onsets[:, :, None], 0, None)  # (pairs, onsets, n)
     h = lag[:, None, :, :] ** POWER_EXPONENTS[None, :, None, None]  # (pairs, exponents, onsets, n)
     h = (h * w[:, None, None, :]).reshape(pairs, -1, size)  # (pairs, curves, n), 0 where unseen
@@ -1412,12 +1411,13 @@ def _power_curves(
     live = np.flatnonzero(wanted & fitted)
     if not len(live):
         return out, fitted
+    sigma2[live] *= _autocorrelation_factor(h[live, best[live]], fit[live, best[live]], vc[live], seen[live])
     # every fit the residuals cannot tell from the best: (its pair among `live`, its curve)
     owner, curve = np.nonzero(sse[live] <= (best_sse + CHI2_2DOF_80 * sigma2)[live][:, None])
     pair = live[owner]
     exponent = np.repeat(POWER_EXPONENTS, onsets.shape[1])[curve]
     start = onsets[pair, curve % onsets.shape[1]]
-    ahead = np.r_[0.0, PROGNOSIS_HOURS / unit]
+    ahead = np.r_[0.0, PROGNOSIS_HOURS / size]
     future = (ahead[None, :] - start[:, None]) ** exponent[:, None]
     coef = fit[pair, curve]
     cov = unscaled[pair, curve]
@@ -1455,6 +1455,23 @@ def _power_curves(
     return out, fitted
 
 
+def _autocorrelation_factor(h: Floats, fit: Floats, vc: Floats, seen: Bools) -> Floats:
+    """How much more the best fit's residual variance says about the fits than independent hours would:
+    (1 + ρ) / (1 − ρ), ρ the lag-1 autocorrelation of its residuals (over the window's neighbouring
+    judged hours), in [0, MAX_AUTOCORRELATION]. A daily swing the operating point does not explain,
+    or weather the ambient proxy misses, holds the residuals of neighbouring hours together: the iid
+    χ² bound then keeps only the fits that follow the window's last hours (a fouling's one afternoon
+    bump) and projects them."""
+    residual = np.where(seen, vc - fit[:, :1] - fit[:, 1:] * h, 0.0)
+    both = seen[:, 1:] & seen[:, :-1]
+    with np.errstate(all="ignore"):
+        rho = (residual[:, 1:] * residual[:, :-1] * both).sum(axis=1) / (residual * residual).sum(axis=1)
+    rho = np.clip(np.nan_to_num(rho), 0.0, MAX_AUTOCORRELATION)
+    factor: Floats = (1 + rho) / (1 - rho)
+    return factor
+
+
+MAX_AUTOCORRELATION = 0.9  # the variance inflation at most 19×
 POWER_ONSETS = 10  # candidate onsets (`prognosis_onsets_before` windows before the window to 80 % across it)
 CHI2_2DOF_80 = 3.219  # 80 % quantile of χ² with two degrees of freedom
 
