@@ -1017,7 +1017,9 @@ class _Beside:
         connection of its own, which may run statements while the pass's runs others."""
         beside = copy.copy(self.local)
         beside.con = self.local.con.cursor()
+        # a connection's own settings (DuckDBEngine's): the footers' cache is the database's, shared
         beside.con.execute("SET TimeZone = 'UTC'")
+        beside.con.execute("SET parquet_metadata_cache = true")
         beside.streams = set()
         self.engines.append(beside)
         return beside
