@@ -25,6 +25,13 @@ midnight, so its look-back reads the day before.
 the same month (a hard-linked copy of the lake the full run built, fresh for each run), alternately
 with this checkout and with SRC, `--rounds` times each, each run in a process of its own (timed around
 `run_pipeline`, imports excluded): on a shared machine the ratio is the figure to trust.
+
+`--one-thread` (with `--against`) runs DuckDB on one thread (PIPELINE_THREADS=1), so that every
+statement's CPU seconds are those of the thread that runs it, and prints for each side `two idle cores`:
+the main thread's CPU seconds plus what of the health stage's thread's (it runs beside gold since
+session 11) the main thread's work meanwhile does not cover: the wall time an otherwise idle 2-core
+machine would give, whatever the load while it is measured (an estimate: it leaves out the GIL's
+contention, and DuckDB's second thread).
 """
 
 import argparse
@@ -90,11 +97,14 @@ def measured_run(data_dir: Path) -> tuple[float, float, dict[str, float]]:
 
 # One incremental run in a process of its own (with another checkout first on PYTHONPATH, say): its
 # wall and CPU seconds around run_pipeline, the stages' wall seconds and the CPU seconds of the
-# incremental silver, gold and health passes (timed around their methods, in both checkouts), as JSON.
+# incremental pass's silver and of the rest of the pass (gold, health, the summaries and the commit:
+# since 2026-12-07, session 11, the health stage runs beside gold and the summaries, so the process's
+# CPU seconds around one of them would hold the others'), timed around their methods in both
+# checkouts, as JSON.
 CHILD = """
-import json, resource, sys, time
+import json, os, resource, sys, threading, time
 from altaviz.config import Settings
-from altaviz.pipeline import health, incremental
+from altaviz.pipeline import health, incremental, run
 from altaviz.pipeline.run import PipelineOptions, run_pipeline
 usage = lambda: sum(sum(resource.getrusage(w)[:2]) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
 stage_cpu = {}
@@ -108,17 +118,44 @@ def timed(owner, name, stage):
             stage_cpu[stage] = stage_cpu.get(stage, 0.0) + usage() - before
     setattr(owner, name, measured)
 timed(incremental.IncrementalRun, "silver", "silver")
-timed(incremental.IncrementalRun, "gold", "gold")
-timed(health.HealthStage, "incremental", "health")
-cpu, start = usage(), time.perf_counter()
+timed(run._Run, "_one_pass", "pass")
+# each thread's CPU seconds: the health stage's when it runs in a thread of its own, and the main
+# thread's while it does (from run._Beside.start to .finish)
+main, beside = threading.get_ident(), {"health": 0.0, "window": 0.0}
+def thread_timed(owner, name, measure):
+    method = getattr(owner, name)
+    def measured(*args, **kwargs):
+        before = time.thread_time()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            measure(time.thread_time() - before)
+    setattr(owner, name, measured)
+def health_thread(seconds):
+    beside["health"] += 0.0 if threading.get_ident() == main else seconds
+thread_timed(health.HealthStage, "incremental", health_thread)
+if hasattr(run, "_Beside"):
+    def window(method):
+        def marked(self, *args, **kwargs):
+            beside["window"] += time.thread_time() * (1 if method == "finish" else -1)
+            return getattr(run._Beside, "_" + method)(self, *args, **kwargs)
+        setattr(run._Beside, "_" + method, getattr(run._Beside, method))
+        setattr(run._Beside, method, marked)
+    window("start")
+    window("finish")
+cpu, start, main_cpu = usage(), time.perf_counter(), time.thread_time()
 result = run_pipeline(Settings(data_dir=sys.argv[1]), PipelineOptions(skip_db=True))
+main_cpu = time.thread_time() - main_cpu
+stage_cpu["after silver"] = stage_cpu.pop("pass", 0.0) - stage_cpu.get("silver", 0.0)
+if os.environ.get("PIPELINE_THREADS") == "1":  # every statement on the thread that runs it: see --one-thread
+    stage_cpu["two idle cores"] = main_cpu + max(0.0, beside["health"] - beside["window"])
 print(json.dumps([time.perf_counter() - start, usage() - cpu, result.summary.stage_seconds, stage_cpu]))
 """
 
 
-def alternate(data_dir: Path, hours: list[Path], against: str, rounds: int) -> None:
+def alternate(data_dir: Path, hours: list[Path], against: str, rounds: int, one_thread: bool = False) -> None:
     """The last of `hours` on fresh hard-linked copies of the month (the others folded in first), by
-    this checkout and by `against` in turn."""
+    this checkout and by `against` in turn (with `one_thread`, DuckDB on one thread: see --one-thread)."""
     month = data_dir.with_name(data_dir.name + "-month")
     shutil.rmtree(month, ignore_errors=True)
     shutil.copytree(data_dir, month, copy_function=os.link)  # the lake's files are never rewritten
@@ -130,7 +167,7 @@ def alternate(data_dir: Path, hours: list[Path], against: str, rounds: int) -> N
             run_dir = data_dir.with_name(data_dir.name + "-hour")
             shutil.rmtree(run_dir, ignore_errors=True)
             shutil.copytree(month, run_dir, copy_function=os.link)
-            env = dict(os.environ)
+            env = dict(os.environ, **({"PIPELINE_THREADS": "1"} if one_thread else {}))
             if src is not None:
                 env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])])
             for hour in hours:
@@ -168,7 +205,7 @@ def reuse(args: argparse.Namespace) -> None:
     """The incremental hours on the month kept in args.keep, which stays as it is."""
     held = kept_hours(args.keep)
     if args.against is not None:
-        alternate(args.keep, held[: args.hour], args.against, args.rounds)
+        alternate(args.keep, held[: args.hour], args.against, args.rounds, args.one_thread)
         return
     run_dir = args.keep.with_name(args.keep.name + "-hours")
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -198,6 +235,11 @@ def main() -> None:
     parser.add_argument("--hour", type=int, default=1, help="with --against: the held-back hour timed")
     parser.add_argument(
         "--ends-at", type=clock_time.fromisoformat, metavar="HH:MM", help="the month's end (UTC), not now"
+    )
+    parser.add_argument(
+        "--one-thread",
+        action="store_true",
+        help="with --against: DuckDB on one thread, and the wall two idle cores would give (see above)",
     )
     parser.add_argument(
         "--reuse", action="store_true", help="with --keep: the month kept there by an earlier run, as it is"
@@ -232,7 +274,7 @@ def main() -> None:
             f"process, simulator included, {peak_gb:.1f} GB; targets ≤ 60 s, ≤ 4 GB)  {full_stages}"
         )
         if args.against is not None:
-            alternate(data_dir, held[: args.hour], args.against, args.rounds)
+            alternate(data_dir, held[: args.hour], args.against, args.rounds, args.one_thread)
             return
         for number, path in enumerate(held, start=1):
             new_rows = pq.read_metadata(path).num_rows

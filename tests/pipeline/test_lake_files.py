@@ -12,6 +12,7 @@ import pytest
 
 from altaviz.pipeline import incremental
 from altaviz.pipeline.engine import DuckDBEngine
+from altaviz.pipeline.health import HealthStage
 from altaviz.pipeline.lake import Lake
 from altaviz.pipeline.run import PipelineError
 from altaviz.simulator import SimulationConfig, simulate
@@ -103,9 +104,12 @@ def test_hourly_runs_rewrite_little_and_compact_a_crowded_day(
     assert_equals_a_full_recomputation(stepwise.data_dir, tmp_path / "full")
 
 
+@pytest.mark.parametrize("failing", ["gold", "health"])
 def test_a_failed_run_leaves_the_lake_as_it_was(
-    hourly: tuple[Path, list[pa.Table]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    hourly: tuple[Path, list[pa.Table]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
 ) -> None:
+    """Gold's last step fails, or the health stage, which runs beside gold (run._Beside): either way the
+    run fails with its error once both are done, and nothing either staged is left."""
     landing, batches = hourly
     settings = settings_for(tmp_path / "data")
     lake = _lake_after_first_batch(settings.data_dir, hourly)
@@ -113,13 +117,21 @@ def test_a_failed_run_leaves_the_lake_as_it_was(
     files_before = sorted(p for p in lake.rglob("*") if p.is_file() and p.name != ".lock")
 
     original = DuckDBEngine.run
+    original_health = HealthStage.incremental
 
-    def failing(self: DuckDBEngine, step: str, *args: object, **kwargs: object) -> None:
+    def failing_step(self: DuckDBEngine, step: str, *args: object, **kwargs: object) -> None:
         if step == "alerts":
             raise RuntimeError("disk full")
         original(self, step, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(DuckDBEngine, "run", failing)
+    def failing_health(self: HealthStage, changed: str) -> None:
+        original_health(self, changed)  # staged its tables, then fails
+        raise RuntimeError("disk full")
+
+    if failing == "gold":
+        monkeypatch.setattr(DuckDBEngine, "run", failing_step)
+    else:
+        monkeypatch.setattr(HealthStage, "incremental", failing_health)
     _land(settings.data_dir, landing, batches[1:2], 1)
     with pytest.raises(PipelineError, match="disk full"):
         run(settings, skip_db=True)
@@ -131,6 +143,7 @@ def test_a_failed_run_leaves_the_lake_as_it_was(
     assert files_before == [p for p in files_after if p in files_before]
 
     monkeypatch.setattr(DuckDBEngine, "run", original)
+    monkeypatch.setattr(HealthStage, "incremental", original_health)
     run(settings, skip_db=True)
     assert_equals_a_full_recomputation(settings.data_dir, tmp_path / "full")
 

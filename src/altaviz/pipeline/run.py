@@ -28,6 +28,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -595,6 +596,7 @@ class _Run:
         scratch = self.lake.root / SCRATCH / f"{self.result.run_id.hex}-{self.passes}"
         self.local = DuckDBEngine(self.settings, scratch / "duckdb")
         self.engine: TransformEngine = self.local
+        self.beside = _Beside(self.local, self.timings, self.notify)
         try:
             if kind == "full" and self.options.engine == "spark":
                 with _timed("spark start-up", self.timings, self.notify):
@@ -614,6 +616,7 @@ class _Run:
             work(tables, slugs)
             summaries = summarize(self.local, tables, slugs, self.version)
             held = self._plan_limited(tables, slugs) if kind != "thresholds" else {}
+            self.beside.finish()
             for slug, summary in summaries.items():
                 if not summary.balanced:
                     raise PipelineError(
@@ -631,10 +634,12 @@ class _Run:
                 outcome.summary = summary
                 outcome.work.append(kind)
         except Exception:
+            self.beside.wait()  # what it staged is removed below too
             with contextlib.suppress(OSError):
                 self.lake.collect_garbage()  # the pass's staged versions: nothing names them
             raise
         finally:
+            self.beside.wait()
             if self.engine is not self.local:
                 self.engine.close()
             self.local.close()
@@ -903,18 +908,25 @@ class _Run:
             f"incremental: {len(files)} new bronze files of {len(new_files)} organizations, "
             f"recomputing from {bounds.zone_start:%Y-%m-%d %H:%M}"
         )
+        # The health stage reads silver only, not gold: it runs beside gold and the pass's summaries
+        # (_Beside). Gold's time is mostly DuckDB's (the GIL released), the health stage's mostly its
+        # model's Python, so on two cores the hour takes about the longer of the two.
+        health = self._health(tables, self.beside.engine())
+        self.beside.start(
+            "health",
+            lambda: health.incremental(
+                "SELECT DISTINCT organization, compressor_id FROM new_classified WHERE reason IS NULL"
+            ),
+        )
         with _timed("gold", self.timings, self.notify):
             run.gold(bounds)
-        with _timed("health", self.timings, self.notify):
-            self._health(tables).incremental(
-                "SELECT DISTINCT organization, compressor_id FROM new_classified WHERE reason IS NULL"
-            )
         for slug, (first, last) in run.spans.items():
             state = self._state(slug)
             state.first_reading, state.last_reading = first.isoformat(), last.isoformat()
             self._pending(slug, bounds.hourly_from.isoformat(), bounds.zone_start.isoformat())
 
-    def _health(self, tables: Tables) -> HealthStage:
+    def _health(self, tables: Tables, local: DuckDBEngine | None = None) -> HealthStage:
+        """The health stage of the pass, on the pass's engines (or `local` for both)."""
         config = HealthConfig(prediction_horizon_hours=self.settings.prediction_horizon_hours)
         fleet = self._reference_compressors(tables.manifest, self.local.con)
         stations = {
@@ -922,8 +934,9 @@ class _Run:
             for slug in tables.organizations
             for compressor, station in self.orgs[slug].stations(fleet.get(slug, {})).items()
         }
+        engine, local = (self.engine, self.local) if local is None else (local, local)
         return HealthStage(
-            self.engine, self.local, tables, self.version, config, self.settings.pipeline_chunk_rows, stations
+            engine, local, tables, self.version, config, self.settings.pipeline_chunk_rows, stations
         )
 
     def _report(self, slugs: list[str]) -> None:
@@ -985,6 +998,57 @@ class _Run:
                 manifest.organization(slug).db_pending_since = None
                 manifest.organization(slug).db_readings_pending_since = None
             self.lake.write_manifest(manifest)
+
+
+class _Beside:
+    """Work of a pass run in a thread of its own while the pass goes on (the incremental health stage,
+    beside gold), on an engine of its own over the pass's database."""
+
+    def __init__(self, local: DuckDBEngine, timings: dict[str, float], notify: Notify) -> None:
+        self.local = local
+        self.timings = timings
+        self.notify = notify
+        self.engines: list[DuckDBEngine] = []
+        self.running: list[Future[None]] = []
+        self.pool: ThreadPoolExecutor | None = None
+
+    def engine(self) -> DuckDBEngine:
+        """An engine on the pass's database (its tables, views and scratch directory) through a
+        connection of its own, which may run statements while the pass's runs others."""
+        beside = copy.copy(self.local)
+        beside.con = self.local.con.cursor()
+        # a connection's own settings (DuckDBEngine's): the footers' cache is the database's, shared
+        beside.con.execute("SET TimeZone = 'UTC'")
+        beside.con.execute("SET parquet_metadata_cache = true")
+        beside.streams = set()
+        self.engines.append(beside)
+        return beside
+
+    def start(self, stage: str, work: Callable[[], None]) -> None:
+        """`work`, timed as `stage`, in the thread."""
+
+        def timed() -> None:
+            with _timed(stage, self.timings, self.notify):
+                work()
+
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="altaviz-pass")
+        self.running.append(self.pool.submit(timed))
+
+    def finish(self) -> None:
+        """Wait for the work started; its first error is raised."""
+        self.wait()
+        for done in self.running:
+            done.result()
+
+    def wait(self) -> None:
+        """Wait for the work started (its errors are left to `finish`), then close its engines."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+            self.pool = None
+        for beside in self.engines:
+            beside.con.close()
+        self.engines = []
 
 
 def _named(kind: str, exc: BaseException) -> str:
