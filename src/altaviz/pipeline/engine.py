@@ -91,22 +91,37 @@ COMPRESSOR_ORDER = ("organization", "compressor_id", "timestamp")
 COMPRESSOR_BATCH_ROWS = 500_000
 
 
-def compressor_ordered(source: str, order: Sequence[str] = COMPRESSOR_ORDER) -> str:
+def compressor_ordered(source: str, ranks: str, order: Sequence[str] = COMPRESSOR_ORDER) -> str:
     """DuckDB's query of the relation `source` sorted by `order` (organization and compressor_id first),
     the two text keys sorted as one integer: each compressor's rank among the source's compressors in
-    (organization, compressor_id) order (compressor_ranks, a small query of their distinct values). The same
-    order as sorting by the text columns themselves (a compressor's rank is unique, and in their
+    (organization, compressor_id) order, the relation `ranks` (compressor_ranks over `source`). The
+    same order as sorting by the text columns themselves (a compressor's rank is unique, and in their
     order), for less CPU: comparing one integer a row instead of two strings (a full run at 470 × 30
-    days: the flags' sort 1.0 → 0.6 CPU s, gold's 0.8 → 0.7, the alert path's, whose wide rows cost
-    more than their keys, 1.6 → 1.5)."""
+    days: the flags' sort 1.0 → 0.6 CPU s, gold's 0.8 → 0.7, the alert path's 1.6 → 1.5). The rows
+    carry the rank instead of the two keys, which with_keys puts back after the sort: strings moved
+    through a sort cost more than their comparisons (the alert path's rows sorted without them, 1 M
+    readings: 0.38-0.43 against 0.48-0.52 CPU s)."""
     assert tuple(order[:2]) == COMPRESSOR_ORDER[:2]
     rest = "".join(f", s.{column}" for column in order[2:])
     return (
-        f"WITH compressor_rank AS ({compressor_ranks(source)}) "
-        f"SELECT s.* FROM {source} AS s JOIN compressor_rank AS r "
-        "ON r.organization = s.organization AND r.compressor_id = s.compressor_id "
+        f"SELECT r.compressor_rank, s.* EXCLUDE (organization, compressor_id) FROM {source} AS s "
+        f"JOIN {ranks} AS r ON r.organization = s.organization AND r.compressor_id = s.compressor_id "
         f"ORDER BY r.compressor_rank{rest}"
     )
+
+
+def with_keys(
+    batches: Iterable[pa.RecordBatch], ranks: pa.Table, columns: Sequence[str]
+) -> Iterator[pa.RecordBatch]:
+    """compressor_ordered's batches with `columns` (the source's, in its order) again: each row's
+    organization and compressor_id taken from `ranks` (compressor_ranks' rows, in rank order) by its
+    compressor_rank, which goes."""
+    keys = {key: ranks[key].combine_chunks() for key in COMPRESSOR_ORDER[:2]}
+    for batch in batches:
+        index = pc.subtract(batch["compressor_rank"], 1)
+        yield pa.RecordBatch.from_arrays(
+            [keys[c].take(index) if c in keys else batch[c] for c in columns], names=list(columns)
+        )
 
 
 def compressor_tables(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Table]:
@@ -349,9 +364,15 @@ class DuckDBEngine:
         # read on a connection of its own: the statement reading `name` runs on this one meanwhile
         reading = self.con.cursor()
         reading.execute("SET TimeZone = 'UTC'")
-        reader = reading.sql(compressor_ordered(source, order)).to_arrow_reader(COMPRESSOR_BATCH_ROWS)
-        schema = function(pa.Table.from_batches([], schema=reader.schema)).schema
-        mapped = whole_compressors(reader, function)
+        ranks = reading.sql(f"{compressor_ranks(source)} ORDER BY compressor_rank").to_arrow_table()
+        reading.register("compressor_ranks", ranks)
+        columns = reading.sql(f"SELECT * FROM {source}").columns
+        sorted_rows = reading.sql(compressor_ordered(source, "compressor_ranks", order))
+        batches = sorted_rows.to_arrow_reader(COMPRESSOR_BATCH_ROWS)
+        fields = {field.name: field for schema in (batches.schema, ranks.schema) for field in schema}
+        readings = pa.schema([fields[column] for column in columns])
+        schema = function(pa.Table.from_batches([], schema=readings)).schema
+        mapped = whole_compressors(with_keys(batches, ranks, columns), function)
         self.con.register(name, pa.RecordBatchReader.from_batches(schema, mapped))
         self.streams.add(name)
 
