@@ -54,11 +54,11 @@ def load_sql(name: str) -> str:
 
 def compressor_ranks(source: str, keys: str = "organization, compressor_id") -> str:
     """The query numbering each compressor of the relation `source` (its `keys`, distinct) in the keys'
-    order, as `compressor_rank`: a window partitioned or a sort ordered by this one integer instead of
-    the text keys makes the same partitions and order for less CPU (compressor_ordered, quality.sql,
-    the CLI's reporting intervals)."""
+    order from 0, as `compressor_rank` (with_keys' index): a window partitioned or a sort ordered by
+    this one integer instead of the text keys makes the same partitions and order for less CPU
+    (compressor_ordered, quality.sql, the CLI's reporting intervals)."""
     return (
-        f"SELECT {keys}, ROW_NUMBER() OVER (ORDER BY {keys}) AS compressor_rank "
+        f"SELECT {keys}, ROW_NUMBER() OVER (ORDER BY {keys}) - 1 AS compressor_rank "
         f"FROM (SELECT DISTINCT {keys} FROM {source}) AS compressors"
     )
 
@@ -118,7 +118,7 @@ def with_keys(
     compressor_rank, which goes."""
     keys = {key: ranks[key].combine_chunks() for key in COMPRESSOR_ORDER[:2]}
     for batch in batches:
-        index = pc.subtract(batch["compressor_rank"], 1)
+        index = batch["compressor_rank"]
         yield pa.RecordBatch.from_arrays(
             [keys[c].take(index) if c in keys else batch[c] for c in columns], names=list(columns)
         )
