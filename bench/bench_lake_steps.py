@@ -5,7 +5,8 @@ health stage switched off (HealthStage.full a no-op, as bench_health.py does), o
 round, the trees alternating in the same minutes (`--reference` an export of the base commit:
 `git archive main | tar -x -C /tmp/base`). Printed per run: wall and CPU seconds (all threads) of the
 whole run and of its silver and gold stages, and of every SQL step (a per-compressor step, streamed,
-is counted in the SQL step that reads it, with the sort feeding it), and the load average before it.
+is counted in the SQL step that reads it, with the sort feeding it), the process's peak RSS, and the
+load average before it.
 `--check` keeps the first round's two lakes and compares every lake table of the two (`EXCEPT ALL` both
 ways, without the columns that depend on when the run ran), with the largest relative difference of
 each float column where rows differ.
@@ -116,7 +117,8 @@ def child(landing: Path, work: Path, profile: Path | None) -> dict[str, Any]:
     wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
     for name, seconds in result.stage_seconds.items():
         stages[name][0] = seconds
-    return {"wall": wall, "cpu": cpu, "stages": dict(stages), "steps": dict(steps)}
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+    return {"wall": wall, "cpu": cpu, "peak_gb": peak, "stages": dict(stages), "steps": dict(steps)}
 
 
 # what depends on when a run ran, not on its data (gold/row_counts' `file` names the run's version)
@@ -230,7 +232,7 @@ def main() -> None:
                 stages = ", ".join(f"{n} {w:.1f} s / {c:.1f} CPU" for n, (w, c) in figures["stages"].items())
                 print(
                     f"round {round_} {label:9} (load {load:.1f}): {figures['wall']:.1f} s, "
-                    f"{figures['cpu']:.1f} CPU s; {stages}",
+                    f"{figures['cpu']:.1f} CPU s, peak RSS {figures['peak_gb']:.2f} GB; {stages}",
                     flush=True,
                 )
                 ranked = sorted(figures["steps"].items(), key=lambda item: -item[1][1])

@@ -1,11 +1,12 @@
-"""engine.compressor_ordered: the per-compressor steps' sort by each compressor's rank is the order of
-sorting by the organization and compressor id themselves."""
+"""engine.compressor_ordered: the per-compressor steps' sort by each compressor's rank, its keys put back
+by with_keys, is the order and the rows of sorting by the organization and compressor id themselves."""
 
 import random
 
 import duckdb
+import pyarrow as pa
 
-from altaviz.pipeline.engine import compressor_ordered
+from altaviz.pipeline.engine import compressor_ordered, compressor_ranks, with_keys
 
 
 def test_the_rank_order_is_the_text_keys_order() -> None:
@@ -27,7 +28,12 @@ def test_the_rank_order_is_the_text_keys_order() -> None:
         "CREATE TABLE source AS SELECT organization, compressor_id, ANY_VALUE(n) AS n, t FROM readings "
         "GROUP BY organization, compressor_id, t"
     )
-    ranked = con.execute(compressor_ordered("source", ("organization", "compressor_id", "t"))).fetchall()
+    ranks = con.sql(f"{compressor_ranks('source')} ORDER BY compressor_rank").to_arrow_table()
+    con.register("ranks", ranks)
+    query = compressor_ordered("source", "ranks", ("organization", "compressor_id", "t"))
+    columns = con.sql("SELECT * FROM source").columns
+    batches = with_keys(con.sql(query).to_arrow_reader(16), ranks, columns)
+    ranked = [tuple(row.values()) for row in pa.Table.from_batches(list(batches)).to_pylist()]
     plain = con.execute("SELECT * FROM source ORDER BY organization, compressor_id, t").fetchall()
     assert ranked == plain
     assert len(ranked) == con.execute("SELECT COUNT(*) FROM source").fetchall()[0][0]

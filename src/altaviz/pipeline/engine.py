@@ -47,7 +47,20 @@ def naming_failed_step(step: str) -> Iterator[None]:
 
 
 def load_sql(name: str) -> str:
-    return resources.files("altaviz.pipeline").joinpath("sql", f"{name}.sql").read_text()
+    """sql/<name>.sql, each `COMPRESSOR_RANKS(relation)` in it replaced by compressor_ranks' query."""
+    text = resources.files("altaviz.pipeline").joinpath("sql", f"{name}.sql").read_text()
+    return re.sub(r"COMPRESSOR_RANKS\((\w+)\)", lambda call: compressor_ranks(call[1]), text)
+
+
+def compressor_ranks(source: str, keys: str = "organization, compressor_id") -> str:
+    """The query numbering each compressor of the relation `source` (its `keys`, distinct) in the keys'
+    order from 0, as `compressor_rank` (with_keys' index): a window partitioned or a sort ordered by
+    this one integer instead of the text keys makes the same partitions and order for less CPU
+    (compressor_ordered, quality.sql, the CLI's reporting intervals)."""
+    return (
+        f"SELECT {keys}, ROW_NUMBER() OVER (ORDER BY {keys}) - 1 AS compressor_rank "
+        f"FROM (SELECT DISTINCT {keys} FROM {source}) AS compressors"
+    )
 
 
 def _exact_epoch(node: "exp.Expression") -> "exp.Expression":
@@ -78,24 +91,37 @@ COMPRESSOR_ORDER = ("organization", "compressor_id", "timestamp")
 COMPRESSOR_BATCH_ROWS = 500_000
 
 
-def compressor_ordered(source: str, order: Sequence[str] = COMPRESSOR_ORDER) -> str:
+def compressor_ordered(source: str, ranks: str, order: Sequence[str] = COMPRESSOR_ORDER) -> str:
     """DuckDB's query of the relation `source` sorted by `order` (organization and compressor_id first),
     the two text keys sorted as one integer: each compressor's rank among the source's compressors in
-    (organization, compressor_id) order, numbered in a small query of their distinct values. The same
-    order as sorting by the text columns themselves (a compressor's rank is unique, and in their
+    (organization, compressor_id) order, the relation `ranks` (compressor_ranks over `source`). The
+    same order as sorting by the text columns themselves (a compressor's rank is unique, and in their
     order), for less CPU: comparing one integer a row instead of two strings (a full run at 470 × 30
-    days: the flags' sort 1.0 → 0.6 CPU s, gold's 0.8 → 0.7, the alert path's, whose wide rows cost
-    more than their keys, 1.6 → 1.5)."""
+    days: the flags' sort 1.0 → 0.6 CPU s, gold's 0.8 → 0.7, the alert path's 1.6 → 1.5). The rows
+    carry the rank instead of the two keys, which with_keys puts back after the sort: strings moved
+    through a sort cost more than their comparisons (the alert path's rows sorted without them, 1 M
+    readings: 0.38-0.43 against 0.48-0.52 CPU s)."""
     assert tuple(order[:2]) == COMPRESSOR_ORDER[:2]
     rest = "".join(f", s.{column}" for column in order[2:])
     return (
-        "WITH compressor_rank AS (SELECT organization, compressor_id, "
-        "ROW_NUMBER() OVER (ORDER BY organization, compressor_id) AS compressor_rank "
-        f"FROM (SELECT DISTINCT organization, compressor_id FROM {source}) AS compressors) "
-        f"SELECT s.* FROM {source} AS s JOIN compressor_rank AS r "
-        "ON r.organization = s.organization AND r.compressor_id = s.compressor_id "
+        f"SELECT r.compressor_rank, s.* EXCLUDE (organization, compressor_id) FROM {source} AS s "
+        f"JOIN {ranks} AS r ON r.organization = s.organization AND r.compressor_id = s.compressor_id "
         f"ORDER BY r.compressor_rank{rest}"
     )
+
+
+def with_keys(
+    batches: Iterable[pa.RecordBatch], ranks: pa.Table, columns: Sequence[str]
+) -> Iterator[pa.RecordBatch]:
+    """compressor_ordered's batches with `columns` (the source's, in its order) again: each row's
+    organization and compressor_id taken from `ranks` (compressor_ranks' rows, in rank order) by its
+    compressor_rank, which goes."""
+    keys = {key: ranks[key].combine_chunks() for key in COMPRESSOR_ORDER[:2]}
+    for batch in batches:
+        index = batch["compressor_rank"]
+        yield pa.RecordBatch.from_arrays(
+            [keys[c].take(index) if c in keys else batch[c] for c in columns], names=list(columns)
+        )
 
 
 def compressor_tables(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Table]:
@@ -232,21 +258,26 @@ def copy_parquet(
     The files are named after `part`, so several parts (chunks of the fleet) can share a directory.
     A partitioned result without rows writes one empty file holding the schema, unless told not to.
     The columns of `vocabulary` are written from their lists of values (see _as_enums).
-    `compression`: zstd for the lake; a scratch file, read back within the run, is written uncompressed.
+    `compression`: zstd for the lake, at level 1 (DuckDB's default is 3: writing 2 M readings of
+    `gold/readings` took 1.3 against 1.55 CPU s for 12 % more bytes, `silver/readings` 1.23 against
+    1.40 for 2 % more); a scratch file, read back within the run, is written uncompressed.
     Returns the files written.
     """
     enums = _as_enums(con, vocabulary or {})
+    options = f"FORMAT parquet, COMPRESSION {compression}" + (
+        ", COMPRESSION_LEVEL 1" if compression == "zstd" else ""
+    )
     if partition_by is None:
         target = output_dir / f"part-{part}.parquet"
         selected = f"SELECT *{enums} FROM ({sql}\n) AS result" if enums else sql
-        con.execute(f"COPY ({selected}) TO {_quote(target)} (FORMAT parquet, COMPRESSION {compression})")
+        con.execute(f"COPY ({selected}) TO {_quote(target)} ({options})")
         return [target]
     # the UTC day by arithmetic on the epoch: CAST(... AS DATE) of a TIMESTAMPTZ goes through ICU's
     # calendar, about 0.07 µs a row more
     day = f"DATE '1970-01-01' + CAST(FLOOR(EPOCH({partition_by}) / 86400) AS INTEGER)"
     con.execute(
         f"COPY (SELECT *{enums}, {day} AS {PARTITION_COLUMN} FROM ({sql}\n) AS result) "
-        f"TO {_quote(output_dir)} (FORMAT parquet, COMPRESSION {compression}, "
+        f"TO {_quote(output_dir)} ({options}, "
         f"PARTITION_BY ({PARTITION_COLUMN}), FILENAME_PATTERN 'part-{part}-{{i}}', OVERWRITE_OR_IGNORE true)"
     )
     written = sorted(output_dir.rglob(f"part-{part}-*.parquet"))
@@ -333,9 +364,15 @@ class DuckDBEngine:
         # read on a connection of its own: the statement reading `name` runs on this one meanwhile
         reading = self.con.cursor()
         reading.execute("SET TimeZone = 'UTC'")
-        reader = reading.sql(compressor_ordered(source, order)).to_arrow_reader(COMPRESSOR_BATCH_ROWS)
-        schema = function(pa.Table.from_batches([], schema=reader.schema)).schema
-        mapped = whole_compressors(reader, function)
+        ranks = reading.sql(f"{compressor_ranks(source)} ORDER BY compressor_rank").to_arrow_table()
+        reading.register("compressor_ranks", ranks)
+        columns = reading.sql(f"SELECT * FROM {source}").columns
+        sorted_rows = reading.sql(compressor_ordered(source, "compressor_ranks", order))
+        batches = sorted_rows.to_arrow_reader(COMPRESSOR_BATCH_ROWS)
+        fields = {field.name: field for schema in (batches.schema, ranks.schema) for field in schema}
+        readings = pa.schema([fields[column] for column in columns])
+        schema = function(pa.Table.from_batches([], schema=readings)).schema
+        mapped = whole_compressors(with_keys(batches, ranks, columns), function)
         self.con.register(name, pa.RecordBatchReader.from_batches(schema, mapped))
         self.streams.add(name)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from altaviz.pipeline.engine import DuckDBEngine, read_parquet, sql_text
+from altaviz.pipeline.engine import DuckDBEngine, compressor_ranks, read_parquet, sql_text
 from altaviz.pipeline.incremental import day_of, files_from
 from altaviz.pipeline.lake import Lake, LakeError
 from altaviz.pipeline.stages import Tables
@@ -89,10 +89,7 @@ def _from_silver(con: duckdb.DuckDBPyConnection, files: list[Path]) -> list[Repo
             SELECT {keys}, timestamp FROM {source}
             WHERE timestamp >= (SELECT MAX(timestamp) FROM {source}) - INTERVAL {RECENT_DAYS} DAY
         ),
-        ranked AS (
-            SELECT {key} AS compressor, ROW_NUMBER() OVER (ORDER BY {keys}) AS compressor_rank, {keys}
-            FROM (SELECT DISTINCT {keys} FROM recent) AS k
-        ),
+        ranked AS ({compressor_ranks("recent", keys)}),
         spacing AS (
             SELECT
                 k.compressor_rank,
@@ -106,9 +103,9 @@ def _from_silver(con: duckdb.DuckDBPyConnection, files: list[Path]) -> list[Repo
             FROM spacing WHERE seconds > 0
             GROUP BY compressor_rank HAVING COUNT(*) >= {MIN_SPACINGS}
         )
-        SELECT k.compressor, m.minutes, m.spacings
+        SELECT {key} AS compressor, m.minutes, m.spacings
         FROM measured AS m JOIN ranked AS k USING (compressor_rank)
-        ORDER BY k.compressor
+        ORDER BY compressor
         """
     ).fetchall()
     return [ReportingInterval(str(c), float(m), int(n)) for c, m, n in rows]

@@ -490,7 +490,9 @@ def ingest_organization(
                 f"'{_escape(Path(file.relative))}' AS _source_file, file_row_number AS _source_row, "
                 f"CAST('{stamp}' AS TIMESTAMPTZ) AS _loaded_at "
                 f"FROM read_parquet('{_escape(file.path)}', file_row_number = true)) "
-                f"TO '{_escape(staging)}' (FORMAT parquet, COMPRESSION zstd)"
+                # zstd at level 1, as the lake's other tables (engine.copy_parquet): 2 M readings
+                # in 0.68 against 0.82-0.90 CPU s at the default level 3, for 3 % more bytes
+                f"TO '{_escape(staging)}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)"
             )
         except duckdb.Error as exc:  # a footer that reads but data pages that do not
             staging.unlink(missing_ok=True)

@@ -77,6 +77,7 @@ from altaviz.pipeline.stages import (
     WATERMARKS,
     Step,
     Tables,
+    bind_batch_span,
     bind_parameters,
     bind_thresholds,
     chunk_of,
@@ -798,12 +799,8 @@ class _Run:
         engine = self.engine
         silver_files = tables.files("silver/readings")
         if silver is None:
-            engine.bind_parquet("all_silver_readings", silver_files)
-            engine.bind_sql(
-                "batch_span",
-                "SELECT organization, EPOCH(MIN(timestamp)) AS first_epoch, "
-                "EPOCH(MAX(timestamp)) AS last_epoch FROM all_silver_readings GROUP BY organization",
-            )
+            # read once: as a view, every chunk's gold_hourly read all of silver's timestamps again
+            spans = self._spans(tables, tables.organizations)
         else:  # some of the organizations' compressors: the spans stay the organizations' own
             spans = {
                 slug: (
@@ -813,7 +810,7 @@ class _Run:
                 for slug, s in self.following.organizations.items()
                 if slug in tables.organizations and s.first_reading and s.last_reading
             }
-            engine.bind_rows("batch_span", batch_span_rows(spans))
+        bind_batch_span(engine, batch_span_rows(spans))
         engine.bind_sql("violated_before", EMPTY_VIOLATIONS)
         engine.bind_sql("evaluation", EVERY_READING)
         if silver is None:

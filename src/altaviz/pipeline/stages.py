@@ -126,6 +126,10 @@ EMPTY_VIOLATIONS = (
     "SELECT CAST(NULL AS VARCHAR) AS organization, CAST(NULL AS VARCHAR) AS compressor_id, "
     "CAST(NULL AS VARCHAR) AS metric WHERE FALSE"
 )
+NO_SPANS = (
+    "SELECT CAST(NULL AS VARCHAR) AS organization, CAST(NULL AS DOUBLE) AS first_epoch, "
+    "CAST(NULL AS DOUBLE) AS last_epoch WHERE FALSE"
+)
 NO_OVERRIDES = (
     "SELECT CAST(NULL AS VARCHAR) AS organization, CAST(NULL AS VARCHAR) AS compressor_id, "
     "CAST(NULL AS VARCHAR) AS metric, CAST(NULL AS DOUBLE) AS warning, CAST(NULL AS DOUBLE) AS critical, "
@@ -175,6 +179,15 @@ class Tables:
 def bind_parameters(engine: TransformEngine, settings: Settings) -> None:
     engine.bind_rows("params", [params_row(settings)])
     engine.bind_rows("thresholds", threshold_rows())
+
+
+def bind_batch_span(engine: TransformEngine, rows: list[dict[str, object]]) -> None:
+    """gold_hourly's `batch_span`, each organization's first and last good reading as epochs
+    (incremental.batch_span_rows), also when none has one."""
+    if rows:
+        engine.bind_rows("batch_span", rows)
+    else:
+        engine.bind_sql("batch_span", NO_SPANS)
 
 
 def bind_thresholds(engine: TransformEngine, overrides: list[dict[str, object]]) -> None:

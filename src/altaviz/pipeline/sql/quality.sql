@@ -27,10 +27,8 @@ usable AS (
 -- compare one integer a row instead of two strings); only the monitored compressors' intervals are
 -- used. The counts per compressor are taken before the join with the monitored ones (a join of one
 -- row per compressor instead of one per reading).
-compressor_rank AS (
-    SELECT organization, compressor_id, ROW_NUMBER() OVER (ORDER BY organization, compressor_id) AS compressor_rank
-    FROM (SELECT DISTINCT organization, compressor_id FROM monitored) AS k
-),
+-- (COMPRESSOR_RANKS: engine.compressor_ranks' query, put in by engine.load_sql)
+compressor_rank AS (COMPRESSOR_RANKS(monitored)),
 spacing AS (
     SELECT
         r.compressor_rank,
