@@ -72,6 +72,7 @@ def _error(message: object) -> None:
 
 # Settings whose value an error line never repeats.
 SECRET_NAMES = re.compile("SECRET|KEY|PASSWORD|TOKEN|URL|URI")
+FAILING_SHOWN = 12  # `simulate` names this many failing compressors, then counts the rest
 
 
 def _one_line(message: object) -> str:
@@ -330,7 +331,9 @@ def _simulate(
             progress=lambda done, total: progress.update(task, completed=done, total=total),
             truth_dir=settings.data_dir / "truth",
         )
-    failing = ", ".join(f"{c} from day {d:g}" for c, d in sorted(result.failing.items())) or "none"
+    shown = [f"{c} from day {d:g}" for c, d in sorted(result.failing.items())[:FAILING_SHOWN]]
+    more = len(result.failing) - len(shown)
+    failing = ", ".join(shown) + (f" and {more:,} more ({len(result.failing):,} in all)" if more > 0 else "")
     out.print(
         f"{result.readings_rows:,} readings from {compressors:,} compressors, "
         f"{result.start:%Y-%m-%d %H:%M} → "
@@ -342,7 +345,7 @@ def _simulate(
             f"failures: {result.truth.num_rows} (truth in {result.truth_file}, never read by the pipeline)"
         )
     else:
-        out.print(f"failing: {failing}")
+        out.print(f"failing: {failing or 'none'}")
     injected = {k: v for k, v in sorted(result.fault_counts.items()) if v}
     if injected:
         out.print("faults: " + ", ".join(f"{k} {v:,}" for k, v in injected.items()))

@@ -256,3 +256,20 @@ def test_other_interval_and_non_utc_start(tmp_path: Path) -> None:
         "readings-20260101T0000-20260101T2345.parquet",
         "readings-20260102T0000-20260102T2345.parquet",
     ]
+
+
+def test_the_cli_names_a_dozen_failing_compressors_and_counts_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from altaviz.cli import FAILING_SHOWN, app
+
+    monkeypatch.setenv("ALTAVIZ_DATA_DIR", str(tmp_path))
+    done = CliRunner().invoke(app, ["simulate", "--compressors", "100", "--days", "7"], terminal_width=10_000)
+    assert done.exit_code == 0, done.output
+    line = next(x for x in done.output.splitlines() if x.startswith("failing: "))
+    expected = simulate(SimulationConfig(compressors=100, days=7), tmp_path / "again").failing
+    named = line.removeprefix("failing: ").split(" and ")[0].split(", ")
+    assert named == [f"{c} from day {d:g}" for c, d in sorted(expected.items())[:FAILING_SHOWN]]
+    assert line.endswith(f" and {len(expected) - FAILING_SHOWN} more ({len(expected)} in all)")
