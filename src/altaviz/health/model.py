@@ -475,8 +475,11 @@ def fleet_step(
     compressor = np.asarray(compressor, dtype=np.int64)
     times = np.asarray(times, dtype=np.int64)
     keep = times // HOUR > state.last_hour[compressor]
-    compressor, times = compressor[keep], times[keep]
-    values = np.array(np.asarray(values, dtype=np.float64)[:, keep], copy=True)
+    if keep.all():  # (a copy: stuck values are dropped in place)
+        values = np.array(values, dtype=np.float64)
+    else:
+        compressor, times = compressor[keep], times[keep]
+        values = np.asarray(values, dtype=np.float64)[:, keep]
     _drop_stuck(compressor, values, state)
     g_comp, g_hour, medians, min_flow = _hourly(compressor, times, values, config.min_readings)
     amb = _lookup(g_comp, g_hour, ambient)
@@ -505,37 +508,58 @@ def _reset_matrix(resets: list[Ints] | None, count: int) -> Ints | None:
 
 def _drop_stuck(compressor: Ints, values: Floats, state: HealthState) -> None:
     """NaN each value equal to the three before it of its compressor (the run may have started in a
-    previous batch: `state.last_value` / `equal_run` carry it)."""
+    previous batch: `state.last_value` / `equal_run` carry it).
+
+    A value is stuck when it equals the one before it there and so did the two before it: a few
+    passes over boolean arrays; the first three values of each compressor read the run carried
+    (`equal_run` counts the equal values ending at the last valid one, as if it preceded them). The
+    run's length is counted only where it is kept: at each compressor's last valid value."""
     n = values.shape[1]
     if n == 0:
         return
     firsts = np.flatnonzero(np.r_[True, compressor[1:] != compressor[:-1]])
+    ends = np.r_[firsts[1:], n]
     rows = compressor[firsts]
-    first_of = np.repeat(firsts, np.diff(np.r_[firsts, n]))
-    positions = np.arange(n)
+    same = np.empty((6, n), dtype=bool)
+    np.equal(values[:, 1:], values[:, :-1], out=same[:, 1:])  # NaN equals nothing
+    same[:, firsts] = values[:, firsts] == state.last_value[rows].T
+    carried = state.equal_run[rows].T  # (6, compressors)
+    stuck = same.copy()
+    stuck[:, 1:] &= same[:, :-1]
+    stuck[:, 2:] &= same[:, :-2]
+    for d in range(3):  # a compressor's first three values: the run carried stands for those before them
+        inside = firsts + d < ends
+        at, first = firsts[inside] + d, firsts[inside]
+        ok = carried[:, inside] >= 3 - d
+        for e in range(d + 1):
+            ok &= same[:, first + e]
+        stuck[:, at] = ok
+    last = ends - 1
     for j in range(6):
         v = values[j]
-        prev = np.empty(n)
-        prev[1:] = v[:-1]
-        prev[firsts] = state.last_value[rows, j]
-        same = (v == prev) & ~np.isnan(v)
-        # Length of the run of equal values ending at each reading, carried across batches.
-        start = np.where(~same, positions, 0)
-        start[firsts] = firsts
-        start = np.maximum.accumulate(start)
-        run = positions - start + 1
-        continued = (start == first_of) & same[first_of]
-        run[continued] += state.equal_run[compressor[continued], j]
-        run[~same] = 1
-        valid_at = np.where(np.isnan(v), -1, positions)
-        last_valid = np.maximum.reduceat(valid_at, firsts)
+        if np.isnan(v[last]).any():
+            valid_at = np.where(np.isnan(v), -1, np.arange(n))
+            last_valid = np.maximum.reduceat(valid_at, firsts)
+        else:
+            last_valid = last
         found = last_valid >= firsts
-        state.last_value[rows[found], j] = v[last_valid[found]]
-        state.equal_run[rows[found], j] = run[last_valid[found]]
-        v[run >= 4] = np.nan
+        at, first = last_valid[found], firsts[found]
+        run = np.ones(len(at), dtype=np.int64)
+        going = same[j, at]  # runs longer than one: from the value after the last change (or the first)
+        if going.any():
+            breaks = np.flatnonzero(np.r_[True, ~same[j]]) - 1  # where runs start, after a -1
+            start = breaks[np.searchsorted(breaks, at[going], side="right") - 1]
+            start = np.maximum(start, first[going])
+            run[going] = at[going] - start + 1
+            continued = (start == first[going]) & same[j, first[going]]
+            run[np.flatnonzero(going)[continued]] += carried[j, found][going][continued]
+        state.last_value[rows[found], j] = v[at]
+        state.equal_run[rows[found], j] = run
+    values[stuck] = np.nan
 
 
 _HOURLY_CELLS = 4_000_000  # the median grid is built this many values at a time
+_NETWORK_WIDTH = 16  # hours with at most this many readings are sorted by a network, others by np.sort
 
 
 def _hourly(
@@ -560,26 +584,63 @@ def _hourly(
         c = counts[lo:hi]
         slot = np.arange(begin, end) - np.repeat(first[lo:hi], c)
         row = np.repeat(np.arange(hi - lo), c)
-        grid = np.full((6, hi - lo, width), np.nan)
-        grid[:, row, slot] = values[:, begin:end]
-        valid = (~np.isnan(grid)).sum(axis=2)
-        with warnings.catch_warnings():  # an hour without a valid value is a normal case, not a warning
-            warnings.simplefilter("ignore", RuntimeWarning)
-            min_flow[lo:hi] = np.nanmin(grid[FLOW], axis=1)
-        part = _nanmedian(grid, valid)
+        grid = np.full((6, width, hi - lo), np.nan)  # (sensor, slot, group): a slot's values contiguous
+        grid[:, slot, row] = values[:, begin:end]
+        ordered = _sorted_slots(grid)
+        valid = (~np.isnan(grid)).sum(axis=1)
+        min_flow[lo:hi] = ordered[0][FLOW]  # NaN last: the lowest, or NaN without any
+        part = _nanmedian(ordered, valid)
         part[valid < min_readings] = np.nan
         medians[:, lo:hi] = part
     return compressor[first], key[first], medians, min_flow
 
 
-def _nanmedian(grid: Floats, valid: Ints) -> Floats:
-    """np.nanmedian(grid, axis=2), `valid` the non-NaN count of each slice: sorted (NaN last), the sum
-    of the two middle values (the middle one twice when odd) halved, as NumPy computes it (the same
-    values, bit for bit; NumPy's own goes through masked arrays here, 15 % of the health step)."""
-    ordered = np.sort(grid, axis=2)
-    middle = np.stack([np.maximum(valid - 1, 0) // 2, np.minimum(valid // 2, grid.shape[2] - 1)], axis=2)
+def _sorted_slots(grid: Floats) -> list[Floats]:
+    """`grid` (sensor, slot, group) sorted along its slots, NaN last: each slot's (sensor, group) array,
+    lowest first. A sorting network (`_network`) over whole slots where the hours are short (a few
+    NumPy calls per comparator instead of a sort call per six values), else np.sort."""
+    width = grid.shape[1]
+    if width > _NETWORK_WIDTH:
+        ordered = np.sort(grid, axis=1)
+        return [ordered[:, i] for i in range(width)]
+    slots = [grid[:, i] for i in range(width)]
+    for i, j in _network(width):
+        a, b = slots[i], slots[j]
+        slots[i], slots[j] = np.fmin(a, b), np.maximum(a, b)  # fmin keeps a number, maximum a NaN
+    return slots
+
+
+def _network(width: int) -> list[tuple[int, int]]:
+    """Batcher's odd-even merge sort's comparators for `width` values (i < j: the lower value to i)."""
+    pairs = []
+    p = 1
+    while p < width:
+        k = p
+        while k >= 1:
+            for j in range(k % p, width - k, 2 * k):
+                for i in range(min(k, width - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    return pairs
+
+
+def _nanmedian(ordered: list[Floats], valid: Ints) -> Floats:
+    """np.nanmedian over the slots, given them sorted (`_sorted_slots`, NaN last) and `valid` the non-NaN
+    count of each (sensor, group): the sum of the two middle values (the middle one twice when odd)
+    halved, as NumPy computes it (the same values, bit for bit; NumPy's own goes through masked arrays
+    here, 15 % of the health step)."""
+    width = len(ordered)
+    low, high = np.maximum(valid - 1, 0) // 2, np.minimum(valid // 2, width - 1)
+    if width <= _NETWORK_WIDTH:
+        low, high = np.choose(low, ordered), np.choose(high, ordered)
+    else:
+        stack = np.stack(ordered)  # (slot, sensor, group)
+        low = np.take_along_axis(stack, low[None], axis=0)[0]
+        high = np.take_along_axis(stack, high[None], axis=0)[0]
     with np.errstate(invalid="ignore"):  # -inf and inf in the middle: NaN, as NumPy's
-        out: Floats = np.take_along_axis(ordered, middle, axis=2).sum(axis=2) / 2  # -0.0 twice sums to 0.0
+        out: Floats = (0.0 + low + high) / 2  # as NumPy's sum: from 0.0, so -0.0 twice sums to 0.0
     out[valid == 0] = np.nan
     return out
 
