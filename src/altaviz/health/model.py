@@ -950,13 +950,13 @@ def _daily_scores(state: HealthState, cs: Ints, score: Floats, config: HealthCon
     state.daily_scores[cs, at] = np.nan_to_num(score[:, DAILY])
     n = state.daily_n[cs]
     start = state.daily_start[cs]
-    offsets = np.arange(day)
-
-    def quantile(first: Ints) -> Floats:
-        rows = (start[:, None] + np.maximum(first[:, None] + offsets, 0)) % size
-        return _quantile(state.daily_scores[cs[:, None], rows], config.daily_quantile)
-
-    recent, previous = quantile(n - day), quantile(n - size)  # the latter ends `daily_lag_hours` ago
+    # both windows' positions in the flattened ring: the last `day` and those ending `daily_lag_hours` ago
+    first = np.concatenate([n - day, n - size])[:, None]
+    at = (np.tile(start, 2)[:, None] + np.maximum(first + np.arange(day), 0)) % size + np.tile(cs * size, 2)[:, None]
+    sensors = state.daily_scores.shape[2]
+    held = state.daily_scores.reshape(-1, sensors)[at].transpose(0, 2, 1)  # (2 × compressors, sensors, day)
+    both = _quantile(held.reshape(-1, day), config.daily_quantile).reshape(2, len(cs), sensors)
+    recent, previous = both[0], both[1]
     recent[n < day] = np.nan
     previous[n < size] = np.nan
     return recent, previous
@@ -998,6 +998,13 @@ def _window(state: HealthState, cs: Ints, prefix: str, size: int) -> tuple[Ints,
     return rows, offsets < state.arrays[f"{prefix}_n"][cs][:, None]
 
 
+def _flat_window(state: HealthState, cs: Ints, prefix: str, size: int) -> tuple[Ints, Bools]:
+    """`_window` as positions in the ring's field flattened over compressors (one gather instead of a
+    two-index one)."""
+    rows, held = _window(state, cs, prefix, size)
+    return rows + (cs * size)[:, None], held
+
+
 def _may_step(state: HealthState, cs: Ints, candidates: Bools, config: HealthConfig) -> Bools:
     """Which compressors `_absorb_steps` may absorb a step of this hour (a screen over all at once:
     a full window's best split, its step against the line fit, with slack; the others are left to it)."""
@@ -1007,8 +1014,7 @@ def _may_step(state: HealthState, cs: Ints, candidates: Bools, config: HealthCon
     if not full.any() or size < 2 * after + 1:
         return maybe
     k_rows = np.flatnonzero(full)
-    rows, _ = _window(state, cs[k_rows], "z", size)
-    z = state.z_values[cs[k_rows][:, None], rows]  # (k, n, 6)
+    z = state.z_values.reshape(-1, 6)[_flat_window(state, cs[k_rows], "z", size)[0]]  # (k, n, 6)
     n = size
     t = np.arange(n, dtype=np.float64) - (n - 1) / 2
     centred = z - z.mean(axis=1, keepdims=True)
@@ -1053,11 +1059,11 @@ def _may_trend(
     if len(cs) == 0:
         return np.zeros(0, dtype=bool)
     size = config.trend_hours
-    rows, held = _window(state, cs, "trend", size)
-    values = state.trend_values[cs[:, None], rows, sensors[:, None]]
+    at, held = _flat_window(state, cs, "trend", size)
+    values = state.trend_values.reshape(-1)[at * 6 + sensors[:, None]]
     seen = held & ~np.isnan(values)
     count = seen.sum(axis=1)
-    t = np.where(seen, (state.trend_hours[cs[:, None], rows] - hour) / size, 0.0)
+    t = np.where(seen, (state.trend_hours.reshape(-1)[at] - hour) / size, 0.0)
     v = np.where(seen, state.ref[cs, sensors][:, None] * (1 + np.where(seen, values, 0.0)), 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         t_mean = t.sum(axis=1) / count
@@ -1083,13 +1089,30 @@ def _learn(state: HealthState, cs: Ints, xc: Floats, y: Floats, learn: Bools, co
     """Add this hour to the sensors allowed to learn from it (older hours fade by `forgetting`)."""
     outer = xc[:, None, :, None] * xc[:, None, None, :]  # (k, 1, F, F)
     f = config.forgetting
-    xtx, xty = state.xtx[cs], state.xty[cs]
-    state.xtx[cs] = np.where(learn[:, :, None, None], xtx * f + outer, xtx)
-    state.xty[cs] = np.where(learn[:, :, None], xty * f + y[:, :, None] * xc[:, None, :], xty)
+    rows = _rows(cs)
+    every = bool(learn.all())
+    for name, add, where in (
+        ("xtx", outer, learn[:, :, None, None]),
+        ("xty", y[:, :, None] * xc[:, None, :], learn[:, :, None]),
+    ):
+        field = state.arrays[name]
+        part = field[rows]  # a view of a run of compressors, else a copy
+        mask = True if every else where
+        np.multiply(part, f, out=part, where=mask)  # the same arithmetic as `part * f + add`, in place
+        np.add(part, add, out=part, where=mask)
+        if not isinstance(rows, slice):
+            field[rows] = part
     state.learned[cs] += 1
     refit = cs[state.learned[cs] % config.refit_hours == 0]
     if len(refit):
         state.coef[refit] = _solve(state, refit, config)
+
+
+def _rows(cs: Ints) -> Ints | slice:
+    """`cs` (ascending, distinct) as a slice when it is a run of consecutive rows: a view, not a copy."""
+    if len(cs) and int(cs[-1]) - int(cs[0]) + 1 == len(cs):
+        return slice(int(cs[0]), int(cs[-1]) + 1)
+    return cs
 
 
 # The sensors that share a design (the same features), with its features: `_solve` solves each group's
