@@ -1007,15 +1007,23 @@ def _flat_window(state: HealthState, cs: Ints, prefix: str, size: int) -> tuple[
 
 def _may_step(state: HealthState, cs: Ints, candidates: Bools, config: HealthConfig) -> Bools:
     """Which compressors `_absorb_steps` may absorb a step of this hour (a screen over all at once:
-    a full window's best split, its step against the line fit, with slack; the others are left to it)."""
-    after, size = config.step_min_after, config.step_window
-    maybe: Bools = np.array(candidates.any(axis=1), dtype=bool)
-    full = maybe & (state.z_n[cs] == size)
-    if not full.any() or size < 2 * after + 1:
-        return maybe
-    k_rows = np.flatnonzero(full)
-    z = state.z_values.reshape(-1, 6)[_flat_window(state, cs[k_rows], "z", size)[0]]  # (k, n, 6)
-    n = size
+    the window's best split, its step against the line fit, with slack; windows of each length
+    together). A window shorter than two `step_min_after` or with a missing value is left alone there
+    too."""
+    after = config.step_min_after
+    held = state.z_n[cs]
+    maybe: Bools = candidates.any(axis=1) & (held >= 2 * after)
+    for n in np.unique(held[maybe]).tolist():
+        k_rows = np.flatnonzero(maybe & (held == n))
+        maybe[k_rows] = _step_screen(state, cs[k_rows], candidates[k_rows], int(n), config)
+    return maybe
+
+
+def _step_screen(state: HealthState, cs: Ints, candidates: Bools, n: int, config: HealthConfig) -> Bools:
+    """`_may_step` for compressors whose windows hold `n` judged hours."""
+    after = config.step_min_after
+    rows = (state.z_start[cs][:, None] + np.arange(n)) % config.step_window + (cs * config.step_window)[:, None]
+    z = state.z_values.reshape(-1, 6)[rows]  # (k, n, 6), oldest first
     t = np.arange(n, dtype=np.float64) - (n - 1) / 2
     centred = z - z.mean(axis=1, keepdims=True)
     slope = np.einsum("n,knj->kj", t, centred) / (t @ t)
@@ -1036,14 +1044,13 @@ def _may_step(state: HealthState, cs: Ints, candidates: Bools, config: HealthCon
     with np.errstate(invalid="ignore"):
         at_split = (here <= best + _SLACK * (np.abs(best) + 1)) | (n == 2 * after)
         stepped = (
-            candidates[k_rows]
+            candidates
             & at_split
             & np.isfinite(here)
             & (here < config.step_ratio * sse_line + _SLACK * (np.abs(sse_line) + 1))
             & (np.abs(jump) >= config.step_min_z * (1 - _SLACK))
         )
-    maybe[k_rows] = stepped.any(axis=1) & ~np.isnan(z).any(axis=(1, 2))
-    return maybe
+    return np.asarray(stepped.any(axis=1) & ~np.isnan(z).any(axis=(1, 2)))
 
 
 def _max_after(config: HealthConfig) -> int:
