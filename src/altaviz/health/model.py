@@ -537,11 +537,10 @@ def _drop_stuck(compressor: Ints, values: Floats, state: HealthState) -> None:
     last = ends - 1
     for j in range(6):
         v = values[j]
-        if np.isnan(v[last]).any():
-            valid_at = np.where(np.isnan(v), -1, np.arange(n))
-            last_valid = np.maximum.reduceat(valid_at, firsts)
-        else:
-            last_valid = last
+        last_valid = last.copy()
+        for i in np.flatnonzero(np.isnan(v[last])).tolist():  # a compressor's last value missing
+            valid = np.flatnonzero(~np.isnan(v[firsts[i] : ends[i]]))
+            last_valid[i] = firsts[i] + valid[-1] if len(valid) else -1
         found = last_valid >= firsts
         at, first = last_valid[found], firsts[found]
         run = np.ones(len(at), dtype=np.int64)
@@ -586,8 +585,8 @@ def _hourly(
         row = np.repeat(np.arange(hi - lo), c)
         grid = np.full((6, width, hi - lo), np.nan)  # (sensor, slot, group): a slot's values contiguous
         grid[:, slot, row] = values[:, begin:end]
-        ordered = _sorted_slots(grid)
         valid = (~np.isnan(grid)).sum(axis=1)
+        ordered = _sorted_slots(grid)  # (in place: `grid` is used up)
         min_flow[lo:hi] = ordered[0][FLOW]  # NaN last: the lowest, or NaN without any
         part = _nanmedian(ordered, valid)
         part[valid < min_readings] = np.nan
@@ -604,9 +603,12 @@ def _sorted_slots(grid: Floats) -> list[Floats]:
         ordered = np.sort(grid, axis=1)
         return [ordered[:, i] for i in range(width)]
     slots = [grid[:, i] for i in range(width)]
+    spare = np.empty_like(slots[0])
     for i, j in _network(width):
         a, b = slots[i], slots[j]
-        slots[i], slots[j] = np.fmin(a, b), np.maximum(a, b)  # fmin keeps a number, maximum a NaN
+        np.fmin(a, b, out=spare)  # fmin keeps a number, maximum a NaN
+        np.maximum(a, b, out=b)
+        slots[i], spare = spare, a
     return slots
 
 
