@@ -1032,37 +1032,39 @@ def _may_step(state: HealthState, cs: Ints, candidates: Bools, config: HealthCon
 
 
 def _step_screen(state: HealthState, cs: Ints, candidates: Bools, n: int, config: HealthConfig) -> Bools:
-    """`_may_step` for compressors whose windows hold `n` judged hours."""
+    """`_may_step` for compressors whose windows hold `n` judged hours: each candidate sensor's window
+    on its own (a row of `n` values)."""
     after = config.step_min_after
     rows = (state.z_start[cs][:, None] + np.arange(n)) % config.step_window + (cs * config.step_window)[:, None]
-    z = state.z_values.reshape(-1, 6)[rows]  # (k, n, 6), oldest first
+    window = state.z_values.reshape(-1, 6)[rows]  # (k, n, 6), oldest first
+    owner, sensor = np.nonzero(candidates)
+    z = window[owner, :, sensor]  # (pairs, n)
     t = np.arange(n, dtype=np.float64) - (n - 1) / 2
     centred = z - z.mean(axis=1, keepdims=True)
-    slope = np.einsum("n,knj->kj", t, centred) / (t @ t)
-    sse_line = ((centred - slope[:, None, :] * t[None, :, None]) ** 2).sum(axis=1)
+    slope = centred @ t / (t @ t)
+    sse_line = ((centred - slope[:, None] * t) ** 2).sum(axis=1)
     splits = np.arange(after, n - 1)
-    k = splits[None, :, None]
     c1, c2 = np.cumsum(z, axis=1), np.cumsum(z * z, axis=1)
     head, head2 = c1[:, splits - 1], c2[:, splits - 1]
     tail, tail2 = c1[:, -1:] - head, c2[:, -1:] - head2
-    sse_splits = np.nan_to_num((head2 - head**2 / k) + (tail2 - tail**2 / (n - k)), nan=np.inf)
-    jumps = tail / (n - k) - head / k
+    sse_splits = np.nan_to_num((head2 - head**2 / splits) + (tail2 - tail**2 / (n - splits)), nan=np.inf)
+    jumps = tail / (n - splits) - head / splits
     allowed = (splits >= n - _max_after(config)) & (splits <= n - after)
-    inside = np.where(allowed[None, :, None], sse_splits, np.inf)
+    inside = np.where(allowed, sse_splits, np.inf)
     here = inside.min(axis=1)
-    at = np.argmin(inside, axis=1)  # (k, 6)
-    jump = np.take_along_axis(jumps, at[:, None, :], axis=1)[:, 0]
+    jump = jumps[np.arange(len(z)), np.argmin(inside, axis=1)]
     best = sse_splits.min(axis=1)
     with np.errstate(invalid="ignore"):
         at_split = (here <= best + _SLACK * (np.abs(best) + 1)) | (n == 2 * after)
         stepped = (
-            candidates
-            & at_split
+            at_split
             & np.isfinite(here)
             & (here < config.step_ratio * sse_line + _SLACK * (np.abs(sse_line) + 1))
             & (np.abs(jump) >= config.step_min_z * (1 - _SLACK))
         )
-    return np.asarray(stepped.any(axis=1) & ~np.isnan(z).any(axis=(1, 2)))
+    out = np.zeros(len(cs), dtype=bool)
+    out[owner[stepped]] = True
+    return out & ~np.isnan(window).any(axis=(1, 2))
 
 
 def _max_after(config: HealthConfig) -> int:
