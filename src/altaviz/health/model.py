@@ -72,7 +72,6 @@ evaluation"):
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -582,11 +581,12 @@ def _hourly(
         begin, end = int(first[lo]), int(first[hi]) if hi < groups else n
         c = counts[lo:hi]
         # each reading's place in the grid (sensor, slot, group): a slot's values contiguous
-        at = (np.arange(begin, end) - np.repeat(first[lo:hi], c)) * (hi - lo) + np.repeat(np.arange(hi - lo), c)
-        grid = np.full((6, width * (hi - lo)), np.nan)
+        slot = np.arange(begin, end) - np.repeat(first[lo:hi], c)
+        at = slot * (hi - lo) + np.repeat(np.arange(hi - lo), c)
+        flat = np.full((6, width * (hi - lo)), np.nan)
         for sensor in range(6):
-            np.put(grid[sensor], at, values[sensor, begin:end])
-        grid = grid.reshape(6, width, hi - lo)
+            np.put(flat[sensor], at, values[sensor, begin:end])
+        grid = flat.reshape(6, width, hi - lo)
         valid = (~np.isnan(grid)).sum(axis=1)
         ordered = _sorted_slots(grid)  # (in place: `grid` is used up)
         min_flow[lo:hi] = ordered[0][FLOW]  # NaN last: the lowest, or NaN without any
@@ -964,7 +964,8 @@ def _daily_scores(state: HealthState, cs: Ints, score: Floats, config: HealthCon
     start = state.daily_start[cs]
     # both windows' positions in the flattened ring: the last `day` and those ending `daily_lag_hours` ago
     first = np.concatenate([n - day, n - size])[:, None]
-    at = (np.tile(start, 2)[:, None] + np.maximum(first + np.arange(day), 0)) % size + np.tile(cs * size, 2)[:, None]
+    rows = (np.tile(start, 2)[:, None] + np.maximum(first + np.arange(day), 0)) % size
+    at = rows + np.tile(cs * size, 2)[:, None]
     sensors = state.daily_scores.shape[2]
     held = state.daily_scores.reshape(-1, sensors)[at].transpose(0, 2, 1)  # (2 × compressors, sensors, day)
     both = _quantile(held.reshape(-1, day), config.daily_quantile).reshape(2, len(cs), sensors)
@@ -1035,7 +1036,8 @@ def _step_screen(state: HealthState, cs: Ints, candidates: Bools, n: int, config
     """`_may_step` for compressors whose windows hold `n` judged hours: each candidate sensor's window
     on its own (a row of `n` values)."""
     after = config.step_min_after
-    rows = (state.z_start[cs][:, None] + np.arange(n)) % config.step_window + (cs * config.step_window)[:, None]
+    size = config.step_window
+    rows = (state.z_start[cs][:, None] + np.arange(n)) % size + (cs * size)[:, None]
     window = state.z_values.reshape(-1, 6)[rows]  # (k, n, 6), oldest first
     owner, sensor = np.nonzero(candidates)
     z = window[owner, :, sensor]  # (pairs, n)
@@ -1062,9 +1064,10 @@ def _step_screen(state: HealthState, cs: Ints, candidates: Bools, n: int, config
             & (here < config.step_ratio * sse_line + _SLACK * (np.abs(sse_line) + 1))
             & (np.abs(jump) >= config.step_min_z * (1 - _SLACK))
         )
-    out = np.zeros(len(cs), dtype=bool)
+    out: Bools = np.zeros(len(cs), dtype=bool)
     out[owner[stepped]] = True
-    return out & ~np.isnan(window).any(axis=(1, 2))
+    out &= ~np.isnan(window).any(axis=(1, 2))
+    return out
 
 
 def _max_after(config: HealthConfig) -> int:
