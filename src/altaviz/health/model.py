@@ -505,6 +505,9 @@ def _reset_matrix(resets: list[Ints] | None, count: int) -> Ints | None:
     return out
 
 
+_SEARCHED = 32  # compressors whose last valid value `_drop_stuck` searches one by one, at most
+
+
 def _drop_stuck(compressor: Ints, values: Floats, state: HealthState) -> None:
     """NaN each value equal to the three before it of its compressor (the run may have started in a
     previous batch: `state.last_value` / `equal_run` carry it).
@@ -536,10 +539,14 @@ def _drop_stuck(compressor: Ints, values: Floats, state: HealthState) -> None:
     last = ends - 1
     for j in range(6):
         v = values[j]
-        last_valid = last.copy()
-        for i in np.flatnonzero(np.isnan(v[last])).tolist():  # a compressor's last value missing
-            valid = np.flatnonzero(~np.isnan(v[firsts[i] : ends[i]]))
-            last_valid[i] = firsts[i] + valid[-1] if len(valid) else -1
+        missing = np.flatnonzero(np.isnan(v[last]))  # compressors whose last value is missing
+        if len(missing) > _SEARCHED:
+            last_valid = np.maximum.reduceat(np.where(np.isnan(v), -1, np.arange(n)), firsts)
+        else:
+            last_valid = last.copy()
+            for i in missing.tolist():
+                valid = np.flatnonzero(~np.isnan(v[firsts[i] : ends[i]]))
+                last_valid[i] = firsts[i] + valid[-1] if len(valid) else -1
         found = last_valid >= firsts
         at, first = last_valid[found], firsts[found]
         run = np.ones(len(at), dtype=np.int64)
