@@ -446,7 +446,6 @@ class HealthStep:
             )
         )
         times = numpy_values(table["timestamp"], np.int64) // 1_000_000
-        values = np.vstack([numpy_values(table[s], np.float64) for s in SENSORS])
         contexts = [self.contexts.get(k) for k in keys]
         state, episodes = load_states([c.state if c else None for c in contexts], self.config)
         limits = _limits(contexts)
@@ -456,8 +455,17 @@ class HealthStep:
         cutoff = np.minimum(times[ends - 2] // HOUR * HOUR, holds)
         counts = ends - starts
         compressor = np.repeat(np.arange(len(starts)), counts)
-        times, values = times[picked], values[:, picked]
+        whole = bool(picked.all())
+        if not whole:
+            times = times[picked]
         fed = times < cutoff[compressor]
+        taken = fed  # the table's rows stepped: each sensor's values gathered once, not stacked and picked
+        if not whole:
+            taken = np.zeros(len(picked), dtype=bool)
+            taken[picked] = fed
+        values = np.empty((len(SENSORS), int(fed.sum())))
+        for row, sensor in enumerate(SENSORS):
+            np.compress(taken, numpy_values(table[sensor], np.float64), out=values[row])
         # the organization's fleet prior from its prior hour on (altaviz.health.prior)
         prior = np.zeros((len(contexts), 6, FEATURES))
         prior_at = np.full(len(contexts), NO_PRIOR, dtype=np.int64)
@@ -471,7 +479,7 @@ class HealthStep:
         result = step_with_prior(
             compressor[fed],
             times[fed],
-            values[:, fed],
+            values,
             state=state,
             prior=prior,
             prior_at=prior_at,
