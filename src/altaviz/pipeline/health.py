@@ -1268,15 +1268,12 @@ class HealthStage:
         kept: dict[str, OrgPrior],
         silver: list[Path],
         compute: bool = True,
-        previous: dict[str, OrgPrior] | None = None,
         whole: bool = False,
     ) -> dict[str, OrgPrior]:
         """The members' organizations' priors: those of `kept` as they are; for another (`compute`: its
         compressors all among `members`) its prior hour, and its prior when its data before that hour is
-        final, else its compressors' hours wait at it (their holds in `proxy`). A `previous` prior of the
-        same prior hour is kept where silver holds fewer readings before it than it was computed from
-        (a full run after silver's oldest days were dropped). `whole`: `proxy` is of all of `silver`'s
-        hours (a full pass), so the priors take theirs from it (`_compute_prior`)."""
+        final, else its compressors' hours wait at it (their holds in `proxy`). `whole`: `proxy` is of
+        all of `silver`'s hours (a full pass), so the priors take theirs from it (`_compute_prior`)."""
         out: dict[str, OrgPrior] = {}
         for organization in sorted({k[0] for k in members}):
             if organization in kept:
@@ -1286,14 +1283,6 @@ class HealthStage:
             if due is None:
                 continue
             first, at, ready = due
-            old = (previous or {}).get(organization)
-            if (
-                old is not None
-                and (old.first_hour, old.at) == (first, at)
-                and _readings_before(self.local, silver, organization, at) < old.readings
-            ):
-                out[organization] = old
-                continue
             prior = OrgPrior(first, at)
             if ready and compute:
                 prior.readings, prior.coefficients = self._compute_prior(
@@ -1401,9 +1390,8 @@ class HealthStage:
         # a full pass computes every organization's prior again; one for some compressors (`only`: an
         # alarm-limit change, which changes no prior) keeps the stored ones, and an organization without
         # one keeps waiting for the next incremental pass at its prior hour
-        old_priors = self._stored_priors()
-        kept = old_priors if picked is not None else {}
-        priors = self._priors(members, proxy, stored, kept, silver, picked is None, old_priors, whole=True)
+        kept = self._stored_priors() if picked is not None else {}
+        priors = self._priors(members, proxy, stored, kept, silver, picked is None, whole=True)
         step = HealthStep(
             contexts(self.local, self._maintenance(), ambient=proxy, priors=priors), self.config
         )
