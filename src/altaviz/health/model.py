@@ -163,6 +163,7 @@ class HealthConfig:
     forgetting: float = 0.998  # per learned hour: a memory of about three weeks of running
     refit_hours: int = 12
     learn_below: float = 3.0  # a sensor learns from an hour only while its |score| is below this
+    spread_learn_below: float = 3.0  # ... and its EWMA's healthy spread only while below this
     scale_floor: float = 0.004  # relative: no sensor is trusted to better than 0.4 % an hour
     scale_inflation: float = 1.25  # in-sample residuals understate the scale
     z_clip: float = 6.0
@@ -869,7 +870,8 @@ class _Run:
         # misses, operating points the model fits imperfectly), so the iid formula understates it.
         rate = 1 / config.spread_hours
         kept = s.ewma_spread[cs]
-        s.ewma_spread[cs] = np.where(learn, kept + rate * (np.abs(s.ewma[cs]) - kept), kept)
+        spreading = learn & (np.abs(raw) < config.spread_learn_below)
+        s.ewma_spread[cs] = np.where(spreading, kept + rate * (np.abs(s.ewma[cs]) - kept), kept)
         some = learn.any(axis=1)
         if some.any():
             _learn(s, cs[some], xc[some], (y - s.offset[cs])[some], learn[some], config)
