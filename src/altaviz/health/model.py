@@ -871,10 +871,16 @@ class _Run:
         rate = 1 / config.spread_hours
         kept = s.ewma_spread[cs]
         spreading = learn & (np.abs(raw) < config.spread_learn_below)
-        s.ewma_spread[cs] = np.where(spreading, kept + rate * (np.abs(s.ewma[cs]) - kept), kept)
+        size = np.abs(s.ewma[cs]) * (_truncated_mean_abs(config.learn_below) / _truncated_mean_abs(config.spread_learn_below))
+        s.ewma_spread[cs] = np.where(spreading, kept + rate * (size - kept), kept)
         some = learn.any(axis=1)
         if some.any():
             _learn(s, cs[some], xc[some], (y - s.offset[cs])[some], learn[some], config)
+
+
+def _truncated_mean_abs(gate: float) -> float:
+    """Mean |x| of a standard normal given |x| < gate, over the untruncated one's."""
+    return (1 - math.exp(-gate * gate / 2)) / math.erf(gate / math.sqrt(2))
 
 
 def _daily_scores(state: HealthState, cs: Ints, score: Floats, config: HealthConfig) -> tuple[Floats, Floats]:
