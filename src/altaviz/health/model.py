@@ -72,6 +72,7 @@ evaluation"):
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -474,11 +475,8 @@ def fleet_step(
     compressor = np.asarray(compressor, dtype=np.int64)
     times = np.asarray(times, dtype=np.int64)
     keep = times // HOUR > state.last_hour[compressor]
-    if keep.all():  # (a copy: stuck values are dropped in place)
-        values = np.array(values, dtype=np.float64)
-    else:
-        compressor, times = compressor[keep], times[keep]
-        values = np.asarray(values, dtype=np.float64)[:, keep]
+    compressor, times = compressor[keep], times[keep]
+    values = np.array(np.asarray(values, dtype=np.float64)[:, keep], copy=True)
     _drop_stuck(compressor, values, state)
     g_comp, g_hour, medians, min_flow = _hourly(compressor, times, values, config.min_readings)
     amb = _lookup(g_comp, g_hour, ambient)
@@ -505,66 +503,39 @@ def _reset_matrix(resets: list[Ints] | None, count: int) -> Ints | None:
     return out
 
 
-_SEARCHED = 32  # compressors whose last valid value `_drop_stuck` searches one by one, at most
-
-
 def _drop_stuck(compressor: Ints, values: Floats, state: HealthState) -> None:
     """NaN each value equal to the three before it of its compressor (the run may have started in a
-    previous batch: `state.last_value` / `equal_run` carry it).
-
-    A value is stuck when it equals the one before it there and so did the two before it: a few
-    passes over boolean arrays; the first three values of each compressor read the run carried
-    (`equal_run` counts the equal values ending at the last valid one, as if it preceded them). The
-    run's length is counted only where it is kept: at each compressor's last valid value."""
+    previous batch: `state.last_value` / `equal_run` carry it)."""
     n = values.shape[1]
     if n == 0:
         return
     firsts = np.flatnonzero(np.r_[True, compressor[1:] != compressor[:-1]])
-    ends = np.r_[firsts[1:], n]
     rows = compressor[firsts]
-    same = np.empty((6, n), dtype=bool)
-    np.equal(values[:, 1:], values[:, :-1], out=same[:, 1:])  # NaN equals nothing
-    same[:, firsts] = values[:, firsts] == state.last_value[rows].T
-    carried = state.equal_run[rows].T  # (6, compressors)
-    stuck = same.copy()
-    stuck[:, 1:] &= same[:, :-1]
-    stuck[:, 2:] &= same[:, :-2]
-    for d in range(3):  # a compressor's first three values: the run carried stands for those before them
-        inside = firsts + d < ends
-        at, first = firsts[inside] + d, firsts[inside]
-        ok = carried[:, inside] >= 3 - d
-        for e in range(d + 1):
-            ok &= same[:, first + e]
-        stuck[:, at] = ok
-    last = ends - 1
+    first_of = np.repeat(firsts, np.diff(np.r_[firsts, n]))
+    positions = np.arange(n)
     for j in range(6):
         v = values[j]
-        missing = np.flatnonzero(np.isnan(v[last]))  # compressors whose last value is missing
-        if len(missing) > _SEARCHED:
-            last_valid = np.maximum.reduceat(np.where(np.isnan(v), -1, np.arange(n)), firsts)
-        else:
-            last_valid = last.copy()
-            for i in missing.tolist():
-                valid = np.flatnonzero(~np.isnan(v[firsts[i] : ends[i]]))
-                last_valid[i] = firsts[i] + valid[-1] if len(valid) else -1
+        prev = np.empty(n)
+        prev[1:] = v[:-1]
+        prev[firsts] = state.last_value[rows, j]
+        same = (v == prev) & ~np.isnan(v)
+        # Length of the run of equal values ending at each reading, carried across batches.
+        start = np.where(~same, positions, 0)
+        start[firsts] = firsts
+        start = np.maximum.accumulate(start)
+        run = positions - start + 1
+        continued = (start == first_of) & same[first_of]
+        run[continued] += state.equal_run[compressor[continued], j]
+        run[~same] = 1
+        valid_at = np.where(np.isnan(v), -1, positions)
+        last_valid = np.maximum.reduceat(valid_at, firsts)
         found = last_valid >= firsts
-        at, first = last_valid[found], firsts[found]
-        run = np.ones(len(at), dtype=np.int64)
-        going = same[j, at]  # runs longer than one: from the value after the last change (or the first)
-        if going.any():
-            breaks = np.flatnonzero(np.r_[True, ~same[j]]) - 1  # where runs start, after a -1
-            start = breaks[np.searchsorted(breaks, at[going], side="right") - 1]
-            start = np.maximum(start, first[going])
-            run[going] = at[going] - start + 1
-            continued = (start == first[going]) & same[j, first[going]]
-            run[np.flatnonzero(going)[continued]] += carried[j, found][going][continued]
-        state.last_value[rows[found], j] = v[at]
-        state.equal_run[rows[found], j] = run
-    values[stuck] = np.nan
+        state.last_value[rows[found], j] = v[last_valid[found]]
+        state.equal_run[rows[found], j] = run[last_valid[found]]
+        v[run >= 4] = np.nan
 
 
 _HOURLY_CELLS = 4_000_000  # the median grid is built this many values at a time
-_NETWORK_WIDTH = 16  # hours with at most this many readings are sorted by a network, others by np.sort
 
 
 def _hourly(
@@ -587,79 +558,28 @@ def _hourly(
         hi = min(groups, lo + step)
         begin, end = int(first[lo]), int(first[hi]) if hi < groups else n
         c = counts[lo:hi]
-        # each reading's place in the grid (sensor, slot, group): a slot's values contiguous
         slot = np.arange(begin, end) - np.repeat(first[lo:hi], c)
-        at = slot * (hi - lo) + np.repeat(np.arange(hi - lo), c)
-        flat = np.full((6, width * (hi - lo)), np.nan)
-        for sensor in range(6):
-            np.put(flat[sensor], at, values[sensor, begin:end])
-        grid = flat.reshape(6, width, hi - lo)
-        valid = (~np.isnan(grid)).sum(axis=1)
-        ordered = _sorted_slots(grid)  # (in place: `grid` is used up)
-        min_flow[lo:hi] = ordered[0][FLOW]  # NaN last: the lowest, or NaN without any
-        part = _nanmedian(ordered, valid)
+        row = np.repeat(np.arange(hi - lo), c)
+        grid = np.full((6, hi - lo, width), np.nan)
+        grid[:, row, slot] = values[:, begin:end]
+        valid = (~np.isnan(grid)).sum(axis=2)
+        with warnings.catch_warnings():  # an hour without a valid value is a normal case, not a warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            min_flow[lo:hi] = np.nanmin(grid[FLOW], axis=1)
+        part = _nanmedian(grid, valid)
         part[valid < min_readings] = np.nan
         medians[:, lo:hi] = part
     return compressor[first], key[first], medians, min_flow
 
 
-def _sorted_slots(grid: Floats) -> list[Floats]:
-    """`grid` (sensor, slot, group) sorted along its slots, NaN last: each slot's (sensor, group) array,
-    lowest first. A sorting network (`_network`) over whole slots where the hours are short (a few
-    NumPy calls per comparator instead of a sort call per six values), else np.sort."""
-    width = grid.shape[1]
-    if width > _NETWORK_WIDTH:
-        ordered = np.sort(grid, axis=1)
-        return [ordered[:, i] for i in range(width)]
-    slots = [grid[:, i] for i in range(width)]
-    spare = np.empty_like(slots[0])
-    for i, j in _network(width):
-        a, b = slots[i], slots[j]
-        np.fmin(a, b, out=spare)  # fmin keeps a number, maximum a NaN
-        np.maximum(a, b, out=b)
-        slots[i], spare = spare, a
-    return slots
-
-
-def _network(width: int) -> list[tuple[int, int]]:
-    """Batcher's odd-even merge sort's comparators for `width` values (i < j: the lower value to i)."""
-    pairs = []
-    p = 1
-    while p < width:
-        k = p
-        while k >= 1:
-            for j in range(k % p, width - k, 2 * k):
-                for i in range(min(k, width - j - k)):
-                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
-                        pairs.append((i + j, i + j + k))
-            k //= 2
-        p *= 2
-    return pairs
-
-
-def _chosen(index: Ints, slots: list[Floats]) -> Floats:
-    """np.choose(index, slots) for a few slots (a masked copy per slot: several times as fast)."""
-    out = slots[0].copy()
-    for i in range(1, len(slots)):
-        np.copyto(out, slots[i], where=index == i)
-    return out
-
-
-def _nanmedian(ordered: list[Floats], valid: Ints) -> Floats:
-    """np.nanmedian over the slots, given them sorted (`_sorted_slots`, NaN last) and `valid` the non-NaN
-    count of each (sensor, group): the sum of the two middle values (the middle one twice when odd)
-    halved, as NumPy computes it (the same values, bit for bit; NumPy's own goes through masked arrays
-    here, 15 % of the health step)."""
-    width = len(ordered)
-    low, high = np.maximum(valid - 1, 0) // 2, np.minimum(valid // 2, width - 1)
-    if width <= _NETWORK_WIDTH:
-        low, high = _chosen(low, ordered), _chosen(high, ordered)
-    else:
-        stack = np.stack(ordered)  # (slot, sensor, group)
-        low = np.take_along_axis(stack, low[None], axis=0)[0]
-        high = np.take_along_axis(stack, high[None], axis=0)[0]
+def _nanmedian(grid: Floats, valid: Ints) -> Floats:
+    """np.nanmedian(grid, axis=2), `valid` the non-NaN count of each slice: sorted (NaN last), the sum
+    of the two middle values (the middle one twice when odd) halved, as NumPy computes it (the same
+    values, bit for bit; NumPy's own goes through masked arrays here, 15 % of the health step)."""
+    ordered = np.sort(grid, axis=2)
+    middle = np.stack([np.maximum(valid - 1, 0) // 2, np.minimum(valid // 2, grid.shape[2] - 1)], axis=2)
     with np.errstate(invalid="ignore"):  # -inf and inf in the middle: NaN, as NumPy's
-        out: Floats = (0.0 + low + high) / 2  # as NumPy's sum: from 0.0, so -0.0 twice sums to 0.0
+        out: Floats = np.take_along_axis(ordered, middle, axis=2).sum(axis=2) / 2  # -0.0 twice sums to 0.0
     out[valid == 0] = np.nan
     return out
 
@@ -969,14 +889,13 @@ def _daily_scores(state: HealthState, cs: Ints, score: Floats, config: HealthCon
     state.daily_scores[cs, at] = np.nan_to_num(score[:, DAILY])
     n = state.daily_n[cs]
     start = state.daily_start[cs]
-    # both windows' positions in the flattened ring: the last `day` and those ending `daily_lag_hours` ago
-    first = np.concatenate([n - day, n - size])[:, None]
-    rows = (np.tile(start, 2)[:, None] + np.maximum(first + np.arange(day), 0)) % size
-    at = rows + np.tile(cs * size, 2)[:, None]
-    sensors = state.daily_scores.shape[2]
-    held = state.daily_scores.reshape(-1, sensors)[at].transpose(0, 2, 1)  # (2 × compressors, sensors, day)
-    both = _quantile(held.reshape(-1, day), config.daily_quantile).reshape(2, len(cs), sensors)
-    recent, previous = both[0], both[1]
+    offsets = np.arange(day)
+
+    def quantile(first: Ints) -> Floats:
+        rows = (start[:, None] + np.maximum(first[:, None] + offsets, 0)) % size
+        return _quantile(state.daily_scores[cs[:, None], rows], config.daily_quantile)
+
+    recent, previous = quantile(n - day), quantile(n - size)  # the latter ends `daily_lag_hours` ago
     recent[n < day] = np.nan
     previous[n < size] = np.nan
     return recent, previous
@@ -1018,63 +937,46 @@ def _window(state: HealthState, cs: Ints, prefix: str, size: int) -> tuple[Ints,
     return rows, offsets < state.arrays[f"{prefix}_n"][cs][:, None]
 
 
-def _flat_window(state: HealthState, cs: Ints, prefix: str, size: int) -> tuple[Ints, Bools]:
-    """`_window` as positions in the ring's field flattened over compressors (one gather instead of a
-    two-index one)."""
-    rows, held = _window(state, cs, prefix, size)
-    return rows + (cs * size)[:, None], held
-
-
 def _may_step(state: HealthState, cs: Ints, candidates: Bools, config: HealthConfig) -> Bools:
     """Which compressors `_absorb_steps` may absorb a step of this hour (a screen over all at once:
-    the window's best split, its step against the line fit, with slack; windows of each length
-    together). A window shorter than two `step_min_after` or with a missing value is left alone there
-    too."""
-    after = config.step_min_after
-    held = state.z_n[cs]
-    maybe: Bools = candidates.any(axis=1) & (held >= 2 * after)
-    for n in np.unique(held[maybe]).tolist():
-        k_rows = np.flatnonzero(maybe & (held == n))
-        maybe[k_rows] = _step_screen(state, cs[k_rows], candidates[k_rows], int(n), config)
-    return maybe
-
-
-def _step_screen(state: HealthState, cs: Ints, candidates: Bools, n: int, config: HealthConfig) -> Bools:
-    """`_may_step` for compressors whose windows hold `n` judged hours: each candidate sensor's window
-    on its own (a row of `n` values)."""
-    after = config.step_min_after
-    size = config.step_window
-    rows = (state.z_start[cs][:, None] + np.arange(n)) % size + (cs * size)[:, None]
-    window = state.z_values.reshape(-1, 6)[rows]  # (k, n, 6), oldest first
-    owner, sensor = np.nonzero(candidates)
-    z = window[owner, :, sensor]  # (pairs, n)
+    a full window's best split, its step against the line fit, with slack; the others are left to it)."""
+    after, size = config.step_min_after, config.step_window
+    maybe: Bools = np.array(candidates.any(axis=1), dtype=bool)
+    full = maybe & (state.z_n[cs] == size)
+    if not full.any() or size < 2 * after + 1:
+        return maybe
+    k_rows = np.flatnonzero(full)
+    rows, _ = _window(state, cs[k_rows], "z", size)
+    z = state.z_values[cs[k_rows][:, None], rows]  # (k, n, 6)
+    n = size
     t = np.arange(n, dtype=np.float64) - (n - 1) / 2
     centred = z - z.mean(axis=1, keepdims=True)
-    slope = centred @ t / (t @ t)
-    sse_line = ((centred - slope[:, None] * t) ** 2).sum(axis=1)
+    slope = np.einsum("n,knj->kj", t, centred) / (t @ t)
+    sse_line = ((centred - slope[:, None, :] * t[None, :, None]) ** 2).sum(axis=1)
     splits = np.arange(after, n - 1)
+    k = splits[None, :, None]
     c1, c2 = np.cumsum(z, axis=1), np.cumsum(z * z, axis=1)
     head, head2 = c1[:, splits - 1], c2[:, splits - 1]
     tail, tail2 = c1[:, -1:] - head, c2[:, -1:] - head2
-    sse_splits = np.nan_to_num((head2 - head**2 / splits) + (tail2 - tail**2 / (n - splits)), nan=np.inf)
-    jumps = tail / (n - splits) - head / splits
+    sse_splits = np.nan_to_num((head2 - head**2 / k) + (tail2 - tail**2 / (n - k)), nan=np.inf)
+    jumps = tail / (n - k) - head / k
     allowed = (splits >= n - _max_after(config)) & (splits <= n - after)
-    inside = np.where(allowed, sse_splits, np.inf)
+    inside = np.where(allowed[None, :, None], sse_splits, np.inf)
     here = inside.min(axis=1)
-    jump = jumps[np.arange(len(z)), np.argmin(inside, axis=1)]
+    at = np.argmin(inside, axis=1)  # (k, 6)
+    jump = np.take_along_axis(jumps, at[:, None, :], axis=1)[:, 0]
     best = sse_splits.min(axis=1)
     with np.errstate(invalid="ignore"):
         at_split = (here <= best + _SLACK * (np.abs(best) + 1)) | (n == 2 * after)
         stepped = (
-            at_split
+            candidates[k_rows]
+            & at_split
             & np.isfinite(here)
             & (here < config.step_ratio * sse_line + _SLACK * (np.abs(sse_line) + 1))
             & (np.abs(jump) >= config.step_min_z * (1 - _SLACK))
         )
-    out: Bools = np.zeros(len(cs), dtype=bool)
-    out[owner[stepped]] = True
-    out &= ~np.isnan(window).any(axis=(1, 2))
-    return out
+    maybe[k_rows] = stepped.any(axis=1) & ~np.isnan(z).any(axis=(1, 2))
+    return maybe
 
 
 def _max_after(config: HealthConfig) -> int:
@@ -1090,11 +992,11 @@ def _may_trend(
     if len(cs) == 0:
         return np.zeros(0, dtype=bool)
     size = config.trend_hours
-    at, held = _flat_window(state, cs, "trend", size)
-    values = state.trend_values.reshape(-1)[at * 6 + sensors[:, None]]
+    rows, held = _window(state, cs, "trend", size)
+    values = state.trend_values[cs[:, None], rows, sensors[:, None]]
     seen = held & ~np.isnan(values)
     count = seen.sum(axis=1)
-    t = np.where(seen, (state.trend_hours.reshape(-1)[at] - hour) / size, 0.0)
+    t = np.where(seen, (state.trend_hours[cs[:, None], rows] - hour) / size, 0.0)
     v = np.where(seen, state.ref[cs, sensors][:, None] * (1 + np.where(seen, values, 0.0)), 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         t_mean = t.sum(axis=1) / count
@@ -1120,30 +1022,13 @@ def _learn(state: HealthState, cs: Ints, xc: Floats, y: Floats, learn: Bools, co
     """Add this hour to the sensors allowed to learn from it (older hours fade by `forgetting`)."""
     outer = xc[:, None, :, None] * xc[:, None, None, :]  # (k, 1, F, F)
     f = config.forgetting
-    rows = _rows(cs)
-    every = bool(learn.all())
-    for name, add, where in (
-        ("xtx", outer, learn[:, :, None, None]),
-        ("xty", y[:, :, None] * xc[:, None, :], learn[:, :, None]),
-    ):
-        field = state.arrays[name]
-        part = field[rows]  # a view of a run of compressors, else a copy
-        mask = True if every else where
-        np.multiply(part, f, out=part, where=mask)  # the same arithmetic as `part * f + add`, in place
-        np.add(part, add, out=part, where=mask)
-        if not isinstance(rows, slice):
-            field[rows] = part
+    xtx, xty = state.xtx[cs], state.xty[cs]
+    state.xtx[cs] = np.where(learn[:, :, None, None], xtx * f + outer, xtx)
+    state.xty[cs] = np.where(learn[:, :, None], xty * f + y[:, :, None] * xc[:, None, :], xty)
     state.learned[cs] += 1
     refit = cs[state.learned[cs] % config.refit_hours == 0]
     if len(refit):
         state.coef[refit] = _solve(state, refit, config)
-
-
-def _rows(cs: Ints) -> Ints | slice:
-    """`cs` (ascending, distinct) as a slice when it is a run of consecutive rows: a view, not a copy."""
-    if len(cs) and int(cs[-1]) - int(cs[0]) + 1 == len(cs):
-        return slice(int(cs[0]), int(cs[-1]) + 1)
-    return cs
 
 
 # The sensors that share a design (the same features), with its features: `_solve` solves each group's
