@@ -206,7 +206,6 @@ class HealthConfig:
     daily_lag_hours: int = 48
     daily_hold: float = 0.5
     daily_learn_below: float = 5.0  # ... and learns only while that quantile is below this (0: off)
-    daily_spread_below: float = 0.0  # ... and its EWMA's spread only while below this (0: off)
     one_sided: bool = True  # vibration and temperature judged on their limit's side only
     # The power shape (`prognosis="power"`, item 7 of the README's model): onsets from this many
     # windows before the window's start (a wear begun before it bends as much as it has grown) ...
@@ -870,10 +869,7 @@ class _Run:
         # misses, operating points the model fits imperfectly), so the iid formula understates it.
         rate = 1 / config.spread_hours
         kept = s.ewma_spread[cs]
-        spreading = learn.copy()
-        if config.daily_anomaly_score > 0 and config.daily_spread_below > 0:
-            spreading[:, DAILY] &= ~(np.nan_to_num(day) >= config.daily_spread_below)
-        s.ewma_spread[cs] = np.where(spreading, kept + rate * (np.abs(s.ewma[cs]) - kept), kept)
+        s.ewma_spread[cs] = np.where(learn, kept + rate * (np.abs(s.ewma[cs]) - kept), kept)
         some = learn.any(axis=1)
         if some.any():
             _learn(s, cs[some], xc[some], (y - s.offset[cs])[some], learn[some], config)
