@@ -999,7 +999,9 @@ class _Run:
 
 class _Beside:
     """Work of a pass run in a thread of its own while the pass goes on (the incremental health stage,
-    beside gold), on an engine of its own over the pass's database."""
+    beside gold), on an engine of its own over the pass's database. The two connections share that
+    database's catalog: the views and tables each side binds must have names of their own (the health
+    stage's all begin with `health_`), or one side would replace the other's mid-statement."""
 
     def __init__(self, local: DuckDBEngine, timings: dict[str, float], notify: Notify) -> None:
         self.local = local
