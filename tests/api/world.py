@@ -61,6 +61,7 @@ class SeededOrg:
     own_station: str = ""  # a station only this organization has (no compressors)
     model_id: uuid.UUID | None = None  # its registered compressor model (every compressor runs it)
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    hour: datetime = field(default_factory=lambda: current_hour())  # the hour its data was seeded up to
 
     @property
     def scope(self) -> OrgScope:
@@ -100,7 +101,7 @@ def seed_organization(engine: Engine, slug: str, marker: str, tier: str = "enter
         session.add(org)
         session.flush()
         seeded = SeededOrg(
-            id=org.id, slug=slug, marker=marker, tier=tier, own_compressor=f"{marker.upper()}-9"
+            id=org.id, slug=slug, marker=marker, tier=tier, own_compressor=f"{marker.upper()}-9", hour=hour
         )
         for station in ("STATION-A", "STATION-B"):
             session.add(

@@ -7,7 +7,7 @@ followed one. Data as the pipeline's health step loads it (tests.api.world.seed_
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -18,7 +18,7 @@ from altaviz.accounts.roles import Role
 from altaviz.db.session import create_db_engine, session_scope
 from altaviz.health.models import CompressorHealth
 from altaviz.monitoring.models import CompressorState
-from tests.api.world import PASSWORD, SeededOrg, projection
+from tests.api.world import PASSWORD, SeededOrg, current_hour, projection
 from tests.e2e.conftest import LiveServer, link_early_warning, seed_org, sign_in
 
 READY = "() => document.body.getAttribute('data-ready') === 'true'"
@@ -66,7 +66,7 @@ def _refreshed(page: Page, cycles: int) -> None:
 def _change(server: LiveServer, org: SeededOrg) -> None:
     """COMP-003 goes back to learning (its newest hour and state), and a critical temperature
     crossing is projected for it in 2 h."""
-    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    hour = org.hour  # its newest seeded hour (the clock may have passed into the next since)
     engine = create_db_engine(str(server.settings.database_url), server.settings)
     with session_scope(engine) as session:
         mine = {"organization_id": org.id, "compressor_id": "COMP-003"}
@@ -128,14 +128,16 @@ def test_fleet_cards_say_health_and_predicted_is_soonest_first_through_refreshes
 
 
 def test_compressor_page_draws_health_cone_crossing_and_drivers_through_refreshes(
-    page: Page, live_server: LiveServer
+    page: Page, live_server: LiveServer, org: SeededOrg
 ) -> None:
     page.goto(f"{live_server.url}/dashboard/compressors/COMP-001?range=24H")
     page.wait_for_function(READY)
     page.wait_for_timeout(300)
+    # the last 24 hours: the seeded hours' newest 24, fewer by the hours the clock has moved on since
+    since = (current_hour() - org.hour) // timedelta(hours=1)
     health = page.evaluate(CHART, "trend-health")
     points = [p[1] for p in health["series"][0]["data"] if p[1] is not None]
-    assert len(points) == 24 and points[-1] == 59.0 and points == sorted(points, reverse=True)
+    assert len(points) == 24 - since and points[-1] == 59.0 and points == sorted(points, reverse=True)
     assert (health["yMin"], health["yMax"]) == (0, 100) and health["group"] == "trends"
     assert 80 in health["lines"] and 50 in health["lines"]
     vibration = page.evaluate(CHART, "trend-vibration")
