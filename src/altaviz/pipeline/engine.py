@@ -9,6 +9,7 @@ rewrite of our own: EPOCH(ts) becomes UNIX_MICROS(ts) / 1E6 (a double), because 
 drop the fractional seconds DuckDB keeps.
 """
 
+import copy
 import os
 import re
 import sys
@@ -313,13 +314,27 @@ class DuckDBEngine:
         if settings.pipeline_threads:
             config["threads"] = settings.pipeline_threads
         self.con = duckdb.connect(config=config)
-        self.con.execute("SET TimeZone = 'UTC'")
-        # a run reads the same lake files in several steps: their footers are parsed once
-        self.con.execute("SET parquet_metadata_cache = true")
+        self._connected()
         self.scratch_dir = scratch_dir
         self.scoped = False
+
+    def _connected(self) -> None:
+        """A new connection's own settings (the database's are set once, in __init__)."""
+        self.con.execute("SET TimeZone = 'UTC'")
+        # a run reads the same lake files in several steps: their footers are parsed once (the cache
+        # is the database's; the setting is the connection's)
+        self.con.execute("SET parquet_metadata_cache = true")
         # the relations bound to a per-compressor step's stream (map_compressors)
         self.streams: set[str] = set()
+
+    def beside(self) -> "DuckDBEngine":
+        """An engine on this one's database (its tables, views and scratch directory) through a
+        connection of its own, which may run statements while this one runs others. The two share
+        the database's catalog: what each binds needs a name of its own."""
+        other = copy.copy(self)
+        other.con = self.con.cursor()
+        other._connected()
+        return other
 
     def close(self) -> None:
         self.con.close()

@@ -1014,12 +1014,7 @@ class _Beside:
     def engine(self) -> DuckDBEngine:
         """An engine on the pass's database (its tables, views and scratch directory) through a
         connection of its own, which may run statements while the pass's runs others."""
-        beside = copy.copy(self.local)
-        beside.con = self.local.con.cursor()
-        # a connection's own settings (DuckDBEngine's): the footers' cache is the database's, shared
-        beside.con.execute("SET TimeZone = 'UTC'")
-        beside.con.execute("SET parquet_metadata_cache = true")
-        beside.streams = set()
+        beside = self.local.beside()
         self.engines.append(beside)
         return beside
 
