@@ -39,7 +39,7 @@ def test_fleet_rows_health_and_summary(viewer: TestClient, org_a: SeededOrg) -> 
     # Returned to normal (even unresolved) or resolved alerts do not make a compressor unhealthy.
     assert rows["COMP-003"]["health_status"] == "healthy" and rows["COMP-003"]["active_alert_count"] == 0
     assert rows[org_a.own_compressor]["health_status"] == "healthy"
-    hour = current_hour()
+    hour = org_a.hour
     latest = rows["COMP-002"]["latest"]
     assert (
         rows["COMP-002"]["last_reading_at"] == latest["agg_timestamp"] == hour.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -101,13 +101,13 @@ def test_stations(viewer: TestClient) -> None:
     assert a["city"] == "Austin" and a["basin"] == "Permian Basin"
 
 
-def test_compressor_detail(viewer: TestClient) -> None:
+def test_compressor_detail(viewer: TestClient, org_a: SeededOrg) -> None:
     detail = viewer.get("/api/compressors/COMP-001").json()
     assert detail["compressor"]["model"] == "Alpha Ajax DPC-360"
     assert detail["compressor"]["install_date"] == "2022-01-01"
     assert detail["station"]["station_id"] == "STATION-A" and detail["station"]["compressor_count"] == 2
     assert detail["health_status"] == "critical" and detail["active_alert_count"] == 2
-    assert detail["latest_reading"]["agg_timestamp"] == current_hour().strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert detail["latest_reading"]["agg_timestamp"] == org_a.hour.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert detail["latest_reading"]["reading_count"] == 6
     missing = viewer.get("/api/compressors/COMP-404")
     assert missing.status_code == 404 and missing.json()["error"] == "Compressor COMP-404 not found"
@@ -122,8 +122,8 @@ def _pooled(parts: list[tuple[int, float, float]]) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("window,step", [("1hr", 1), ("4hr", 4), ("24hr", 24)])
-def test_readings_windows(viewer: TestClient, window: str, step: int) -> None:
-    hour = current_hour()
+def test_readings_windows(viewer: TestClient, org_a: SeededOrg, window: str, step: int) -> None:
+    hour = org_a.hour
     end = hour + timedelta(minutes=30)
     series = viewer.get(
         "/api/compressors/COMP-002/readings", params={"window": window, "hours": 24, "end": end.isoformat()}
@@ -189,9 +189,7 @@ def test_latest_readings(viewer: TestClient, org_a: SeededOrg) -> None:
     latest = viewer.get("/api/readings/latest").json()
     assert latest["total"] == 4
     assert [row["compressor_id"] for row in latest["items"]] == sorted(org_a.compressors)
-    assert {row["agg_timestamp"] for row in latest["items"]} == {
-        current_hour().strftime("%Y-%m-%dT%H:%M:%SZ")
-    }
+    assert {row["agg_timestamp"] for row in latest["items"]} == {org_a.hour.strftime("%Y-%m-%dT%H:%M:%SZ")}
     only_b = viewer.get("/api/readings/latest", params={"station": "STATION-B"}).json()
     assert {row["station_id"] for row in only_b["items"]} == {"STATION-B"} and only_b["total"] == 2
 
