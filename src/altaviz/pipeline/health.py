@@ -325,7 +325,7 @@ def dump_state_arrays(state: HealthState, episodes: list[Episodes]) -> list[pa.A
         # each blob: its head, bitmap, values, warm-up while collected, episodes, copied into one NumPy
         # buffer (a bytes join of the pieces took several times as long: its tens of MB of new pages)
         data = np.empty(int(offsets[-1]), dtype=np.uint8)
-        out = memoryview(data)
+        out = data.data  # (a memoryview)
         at, width, size = 0, form.width, form.bitmap
         for c in range(first, last):
             pieces: list[Blob] = [
@@ -349,7 +349,7 @@ def _bytes_of(array: Floats) -> memoryview:
     """A contiguous float64 array's bytes, in C order (a view: writing it writes the array)."""
     if not array.flags.c_contiguous or array.dtype != np.float64:
         raise ValueError("a contiguous float64 array")
-    return memoryview(array.reshape(-1).view(np.uint8))
+    return array.reshape(-1).view(np.uint8).data
 
 
 def dump_states(state: HealthState, episodes: list[Episodes]) -> list[bytes]:
