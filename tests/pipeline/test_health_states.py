@@ -5,9 +5,12 @@ read; a blob of the previous format (AVHS2) is not taken for one (the stage comp
 again from its silver)."""
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from altaviz.health import HealthConfig, HealthState, fleet_step
 from altaviz.health.model import fleet_prior
@@ -168,3 +171,35 @@ def test_no_compressors_and_fresh_ones() -> None:
     assert [int.from_bytes(b[10:14], "little") for b in blobs] == [0, 0]  # nothing differs from fresh
     back, episodes = load_states(blobs, config)
     assert _same_state(back, HealthState(2, config)) and episodes == [{}, {}]
+
+
+def test_the_state_table_read_back_by_organization(tmp_path: Path) -> None:
+    """read_states (an incremental pass's read of gold/health_state, by pyarrow): each row of the
+    pass's organizations as written — its blob byte for byte, last hour (NULL: None), the cutoff it was
+    fed until and its recent count — and no other organization's."""
+    config = HealthConfig()
+    times, values = _series(2, seed=1)
+    state = HealthState(1, config)
+    fleet_step(np.zeros(len(times), dtype=np.int64), times, values, state=state, config=config)
+    blobs = [*dump_states(state, [{}]), *dump_states(HealthState(2, config), [{}, {}])]
+    hour = 1_780_000_000 // HOUR * HOUR
+    table = pa.table(
+        {
+            "organization": ["acme", "acme", "other"],
+            "compressor_id": ["C-1", "C-2", "C-1"],
+            "last_hour": pa.array([hour * 1_000_000, None, hour * 1_000_000], pa.timestamp("us", tz="UTC")),
+            "fed_until": pa.array([(hour + HOUR) * 1_000_000] * 3, pa.timestamp("us", tz="UTC")),
+            "state": pa.array(blobs, pa.binary()),
+            "recent_count": [156, 0, 12],
+        }
+    )
+    pq.write_table(table, tmp_path / "part-0.parquet", compression="none", use_dictionary=False)
+    read = health.read_states([tmp_path / "part-0.parquet"], {"acme"})
+    assert list(read) == [("acme", "C-1"), ("acme", "C-2")]
+    first, second = read[("acme", "C-1")], read[("acme", "C-2")]
+    assert first.state is not None and bytes(first.state) == blobs[0]
+    assert (first.last_micros, first.fed_until, first.recent_count) == (hour * 1_000_000, hour + HOUR, 156)
+    assert second.last_micros is None and second.state is not None and bytes(second.state) == blobs[1]
+    assert len(health.read_states([tmp_path / "part-0.parquet"], None)) == 3
+    back, _ = load_states([first.state, second.state], config)
+    assert dump_states(back, [{}, {}]) == blobs[:2]

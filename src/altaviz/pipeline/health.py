@@ -145,6 +145,7 @@ from altaviz.pipeline.arrow import (
 from altaviz.pipeline.engine import (
     COMPRESSOR_BATCH_ROWS,
     COMPRESSOR_ORDER,
+    RUN_ORGANIZATIONS,
     DuckDBEngine,
     TransformEngine,
     compressor_tables,
@@ -305,7 +306,12 @@ def dump_state_arrays(state: HealthState, episodes: list[Episodes]) -> list[pa.A
         at = (8 * np.r_[0, np.cumsum(counts[first : first + len(rows)])]).tolist()
         values += [chunk[a:b] for a, b in itertools.pairwise(at)]
     bitmap_bytes = bitmaps.reshape(-1).data
-    warm = [state.arrays[name].reshape(n, math.prod(state.arrays[name].shape[1:])) for name in _WARM]
+    # the warm-up buffers as bytes, each compressor's a slice of them (a copy of each compressor's rows
+    # first took as long as the rest of the dump)
+    warm = [
+        (_bytes_of(np.ascontiguousarray(state.arrays[name])), 8 * state.arrays[name][0:1].size)
+        for name in _WARM
+    ]
     lengths = _HEAD.size + form.bitmap + 8 * counts
     lengths += 8 * (form.hi - form.lo) * np.asarray(collecting, dtype=np.int64)
     lengths += np.fromiter(map(len, tails), np.int64, n)
@@ -316,21 +322,34 @@ def dump_state_arrays(state: HealthState, episodes: list[Episodes]) -> list[pa.A
         last = first + max(1, int(np.searchsorted(ends, _ARROW_BYTES, side="right")))
         offsets = np.zeros(last - first + 1, dtype=np.int32)
         offsets[1:] = ends[: last - first]
-        pieces: list[Blob] = []  # each blob: its head, bitmap, values, warm-up while collected, episodes
-        width, size = form.width, form.bitmap
+        # each blob: its head, bitmap, values, warm-up while collected, episodes, copied into one NumPy
+        # buffer (a bytes join of the pieces took several times as long: its tens of MB of new pages)
+        data = np.empty(int(offsets[-1]), dtype=np.uint8)
+        out = data.data  # (a memoryview)
+        at, width, size = 0, form.width, form.bitmap
         for c in range(first, last):
-            pieces += (
+            pieces: list[Blob] = [
                 _HEAD.pack(_STATE_FORMAT, width, collecting[c], len(values[c]) // 8),
                 bitmap_bytes[c * size : (c + 1) * size],
                 values[c],
-            )
+            ]
             if collecting[c]:
-                pieces += [buffer[c].astype(np.float64).tobytes() for buffer in warm]
+                pieces += [view[c * step : (c + 1) * step] for view, step in warm]
             pieces.append(tails[c])
-        buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(pieces))]
+            for piece in pieces:
+                out[at : at + len(piece)] = piece
+                at += len(piece)
+        buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
         arrays.append(pa.Array.from_buffers(pa.binary(), last - first, buffers))
         first = last
     return arrays
+
+
+def _bytes_of(array: Floats) -> memoryview:
+    """A contiguous float64 array's bytes, in C order (a view: writing it writes the array)."""
+    if not array.flags.c_contiguous or array.dtype != np.float64:
+        raise ValueError("a contiguous float64 array")
+    return array.reshape(-1).view(np.uint8).data
 
 
 def dump_states(state: HealthState, episodes: list[Episodes]) -> list[bytes]:
@@ -392,13 +411,15 @@ def load_states(blobs: Sequence[Blob | None], config: HealthConfig) -> tuple[Hea
             stored = np.unpackbits(packed, axis=1, count=form.short).view(bool)
             part[stored] = np.frombuffer(b"".join(values), np.float64)
         state.set_rows(first, part, without=_WARM)
+    # the warm-up buffers, each compressor's bytes straight into the fields' (a NumPy copy per row and
+    # field, or one join of them all, took several times as long)
+    views = [_bytes_of(state.arrays[name]) for name in _WARM]
+    sizes = [len(view) // max(len(blobs), 1) for view in views]
     for i, blob in collecting:
-        warm_values = np.frombuffer(blob, np.float64)
         at = 0
-        for name in _WARM:
-            field = state.arrays[name][i]
-            field[...] = warm_values[at : at + field.size].reshape(field.shape)
-            at += field.size
+        for view, size in zip(views, sizes, strict=True):
+            view[i * size : (i + 1) * size] = blob[at : at + size]
+            at += size
     return state, episodes
 
 
@@ -1250,6 +1271,15 @@ class HealthStage:
             return None
         return self.tables.files("reference/maintenance")
 
+    def _old_states(self) -> dict[Key, OldState]:
+        """The current gold/health_state's rows of the pass's organizations."""
+        organizations = None
+        if self.local.scoped:
+            organizations = {
+                str(o) for (o,) in self.local.rows(f"SELECT organization FROM {RUN_ORGANIZATIONS}")
+            }
+        return read_states(self.lake.table_files(HEALTH_STATE, self.tables.manifest), organizations)
+
     def _stored(self) -> dict[Key, Stored]:
         if not self.lake.has_table(BASELINE, self.tables.manifest):
             return {}
@@ -1472,7 +1502,7 @@ class HealthStage:
         if not all(self.lake.has_table(t, self.tables.manifest) for t in (HEALTH_STATE, BASELINE, PRIOR)):
             self.full()  # the first run since the health stage (or its station proxy, or the prior) existed
             return
-        self.local.bind_parquet("health_old_state", self.lake.table_files(HEALTH_STATE, self.tables.manifest))
+        old_states = self._old_states()
         silver = self.tables.files("silver/readings")
         news = {
             (str(o), str(c))
@@ -1488,15 +1518,8 @@ class HealthStage:
         # tell whether its data before the prior hour is final.
         stored_priors = self._stored_priors()
         # each compressor with new readings and a state: the hour it was fed until (epoch hours)
-        fed = {
-            (str(o), str(c)): int(f) // HOUR
-            for o, c, f in _fetch(
-                self.local,
-                "SELECT s.organization, s.compressor_id, EPOCH(s.fed_until) FROM health_old_state AS s "
-                f"JOIN ({changed}) AS c "
-                "ON c.organization = s.organization AND c.compressor_id = s.compressor_id",
-            )
-        }
+        fed_at = {key: old.fed_until for key, old in old_states.items() if key in news}  # epoch seconds
+        fed = {key: seconds // HOUR for key, seconds in fed_at.items()}
         renewed_orgs = self._changed_priors(news, fed, stored, stored_priors, silver)
         waiting = {k[0] for k in news if k[0] not in stored_priors} | renewed_orgs
         members = sorted({*members, *(k for k in stored if k[0] in waiting)})
@@ -1504,14 +1527,14 @@ class HealthStage:
         if fed:
             recent = _EPOCH + timedelta(hours=min(fed.values()))
             window = files_from(silver, recent - timedelta(hours=LATE_WINDOW_HOURS))
-            counts = {
-                (str(o), str(c)): int(n)
-                for o, c, n in _fetch(self.local, _count_sql(window, "health_old_state"))
-            }
+            at = np.array(list(fed_at.values()), dtype=np.int64) * 1_000_000
+            _bind_keys(self.local, "health_fed", list(fed_at), fed_until=int_array(at, None, TIME))
+            found = _fetch(self.local, _count_sql(window, "health_fed"))
+            counts = {(str(o), str(c)): int(n) for o, c, n in found}
         previous: dict[Key, tuple[Blob | None, int | None, int]] = {}
         fresh: set[Key] = set()
         wanted = {*news, *members}
-        for key, blob, last_micros, fed_until, recent_count in _old_states(self.local):
+        for key, (blob, last_micros, fed_until, recent_count) in old_states.items():
             if key not in wanted:
                 continue
             previous[key] = (blob, last_micros, fed_until // HOUR)
@@ -1789,24 +1812,36 @@ _NO_ROW = [{"organization": "", "compressor_id": ""}]  # matches no compressor
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def _old_states(local: DuckDBEngine) -> Iterator[tuple[Key, Blob | None, int | None, int, int]]:
-    """The rows of gold/health_state bound as `health_old_state`: each compressor's key, state blob (a
-    view of the Arrow column DuckDB reads them into: tens of MB of states not copied again), last hour
-    (epoch microseconds, None when none yet), the cutoff it was fed until (epoch seconds) and its recent
-    count. Every row (the caller picks those it wants: joined in SQL to a table of them, bound row by
-    row, they cost as much again); through Arrow (a timestamp column's to_pylist imports pandas)."""
-    table = local.con.sql(
-        "SELECT organization, compressor_id, state, EPOCH_US(last_hour) AS last_hour, "
-        "EPOCH(fed_until) AS fed_until, recent_count FROM health_old_state"
-    ).to_arrow_table()
-    return zip(
-        zip(table["organization"].to_pylist(), table["compressor_id"].to_pylist(), strict=True),
-        _blobs(table["state"]),
-        table["last_hour"].to_pylist(),
-        [int(seconds) for seconds in table["fed_until"].to_pylist()],
-        table["recent_count"].to_pylist(),
-        strict=True,
-    )
+def read_states(files: list[Path], organizations: set[str] | None) -> dict[Key, OldState]:
+    """The rows of gold/health_state (`files`) of `organizations` (None: all): per compressor its state
+    blob, last hour (epoch microseconds, None when none yet), the cutoff it was fed until (epoch seconds)
+    and its recent count. Read by pyarrow from the memory-mapped files (uncompressed, as
+    HealthStage._write_states writes them: DuckDB's read of the same rows into Arrow took about four
+    times as long), the blobs views of its buffers (tens of MB of states not copied)."""
+    out: dict[Key, OldState] = {}
+    for path in files:
+        table = pq.ParquetFile(path, memory_map=True).read(
+            ["organization", "compressor_id", "state", "last_hour", "fed_until", "recent_count"],
+            use_threads=False,
+        )
+        # timestamps as their integers (a timestamp column's to_pylist imports pandas)
+        last = table["last_hour"].cast(TIME).cast(pa.int64()).to_pylist()
+        fed = table["fed_until"].cast(TIME).cast(pa.int64()).to_pylist()
+        keys = zip(table["organization"].to_pylist(), table["compressor_id"].to_pylist(), strict=True)
+        rows = zip(keys, _blobs(table["state"]), last, fed, table["recent_count"].to_pylist(), strict=True)
+        for key, blob, last_micros, fed_micros, recent in rows:
+            if organizations is None or key[0] in organizations:
+                out[key] = OldState(blob, last_micros, int(fed_micros) // 1_000_000, int(recent))
+    return out
+
+
+class OldState(NamedTuple):
+    """A compressor's row of gold/health_state (read_states)."""
+
+    state: Blob | None
+    last_micros: int | None  # its last processed hour, epoch microseconds (None: none yet)
+    fed_until: int  # epoch seconds
+    recent_count: int
 
 
 def _blobs(column: pa.ChunkedArray) -> list[Blob | None]:
@@ -1816,7 +1851,7 @@ def _blobs(column: pa.ChunkedArray) -> list[Blob | None]:
         _, offsets, data = chunk.buffers()
         at = np.frombuffer(offsets, np.int32, len(chunk) + 1, chunk.offset * 4).tolist()
         valid = chunk.is_valid().to_pylist() if chunk.null_count else None
-        view = memoryview(data) if data is not None else memoryview(b"")
+        view = memoryview(data).cast("B") if data is not None else memoryview(b"")
         for i in range(len(chunk)):
             out.append(view[at[i] : at[i + 1]] if valid is None or valid[i] else None)
     return out
