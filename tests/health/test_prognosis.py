@@ -4,8 +4,7 @@ enough judged hours within `prediction_window_hours`, where "in a row" waited un
 crossed; a wear begun before the trend window is projected to its crossing within 30 %, where the
 session-7 shape (the best power fit, onsets inside the window) was off by 30–50 %; a fouling's rise with
 its afternoon swing is projected within 50 % (median over its projections), where the fits an iid bound
-on the residuals kept were off by about 75 %; both are projected closer with the shape fitted over the
-last 240 judged hours (the hours before the onset in it) than over the trend's 60."""
+on the residuals kept were off by about 75 %."""
 
 from collections.abc import Callable
 from dataclasses import replace
@@ -18,9 +17,8 @@ from altaviz.health.model import TEMP, VIB
 
 from .test_health_model import build, first_hour
 
-# the power shape until session 8: onsets inside the window only, the best fit's crossing, the fit over
-# the trend's window
-SESSION_7 = HealthConfig(prognosis_onsets_before=0.0, prognosis_central="best", prognosis_hours=60)
+# the power shape until session 8: onsets inside the window only, the best fit's crossing
+SESSION_7 = HealthConfig(prognosis_onsets_before=0.0, prognosis_central="best")
 
 
 def high_load(hours: np.ndarray) -> np.ndarray:
@@ -115,17 +113,3 @@ def test_a_foulings_rise_is_projected_with_its_daily_swing_in_the_residuals(
     for seed in range(3):
         assert now[seed] <= 0.5, (seed, now[seed])
         assert now[seed] < iid[seed] - 0.2, (seed, now[seed], iid[seed])
-
-
-def test_the_hours_before_the_onset_anchor_the_shape_of_a_wear_and_a_fouling() -> None:
-    # The power shape is fitted over the last `prognosis_hours` judged hours (240), the trend's line
-    # over the last 60: the level before the onset is in the fit, so the rise since is not bent to
-    # the window's last hours (a fouling's afternoon bump) or from an onset the window does not hold.
-    window = replace(HealthConfig(), prognosis_hours=60)  # the trend's window, until session 12
-    for seed in range(3):
-        now = np.median(forecast_errors(wear, VIB, 8.0, 18, HealthConfig(), seed))
-        before = np.median(forecast_errors(wear, VIB, 8.0, 18, window, seed))
-        assert now <= 0.2 and now < before - 0.05, (seed, now, before)
-        now = np.median(forecast_errors(fouling, TEMP, 260.0, 20, HealthConfig(), seed))
-        before = np.median(forecast_errors(fouling, TEMP, 260.0, 20, window, seed))
-        assert now <= 0.35 and now < before - 0.05, (seed, now, before)
