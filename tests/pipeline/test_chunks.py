@@ -1,33 +1,19 @@
 """A full run over a large fleet takes it in chunks of compressors; the lake ends exactly as one pass
 over the whole fleet leaves it."""
 
-import itertools
 import shutil
 from collections import Counter
-from datetime import timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from altaviz.config import Settings
-from altaviz.pipeline import landing as landing_module
 from altaviz.pipeline.engine import DuckDBEngine
-from altaviz.pipeline.lake import Lake
 from altaviz.pipeline.run import PipelineOptions, run_pipeline
 from altaviz.pipeline.stages import chunk_of, fleet_chunks
 from altaviz.simulator import SimulationResult
-from tests.pipeline.helpers import (
-    COMPARED,
-    OFF_HOUR_START,
-    assert_tables_equal,
-    copy_landing,
-    run,
-    settings_for,
-    write_fleet,
-    write_readings,
-)
+from tests.pipeline.helpers import COMPARED, assert_tables_equal, copy_landing, run, settings_for
 
 EVERY_TABLE = COMPARED | {
     "silver/quality": "scope, compressor_id",
@@ -99,30 +85,3 @@ def test_chunks_hold_every_row_once_and_each_compressor_whole(tmp_path: Path) ->
     assert max(sizes) <= 255 + 50, sizes  # a fifth of the rows, give or take one compressor
     assert fleet_chunks(engine, files, chunk_rows=2_000) == []
     assert Counter(r[0] for r in engine.rows(chunk_of(files, [], 0))) == Counter(rows)
-
-
-def test_bronze_row_groups_each_hold_a_range_of_compressors(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Bronze is written sorted by compressor id, so a chunk (a range of ids) skips the row groups of
-    the other chunks by their statistics instead of reading every reading of the fleet. The landing
-    file has every compressor at each time (the simulator's and a gateway's order)."""
-    monkeypatch.setattr(landing_module, "BRONZE_ROW_GROUP_ROWS", 2_048)  # DuckDB's smallest
-    ids = [f"COMP-{n:03d}" for n in range(1, 41)]
-    landing = tmp_path / "landing"
-    write_fleet(landing, ids)
-    times = [OFF_HOUR_START + timedelta(minutes=10 * i) for i in range(150)]
-    write_readings(
-        landing, "readings.parquet", [{"compressor_id": c, "timestamp": t} for t in times for c in ids]
-    )
-    run(settings_for(tmp_path), skip_silver=True, skip_gold=True, skip_db=True)
-
-    [path] = Lake(tmp_path / "lake").bronze_files()
-    metadata = pq.ParquetFile(path).metadata
-    column = metadata.schema.names.index("compressor_id")
-    ranges = [
-        (stats.min, stats.max)
-        for stats in (metadata.row_group(g).column(column).statistics for g in range(metadata.num_row_groups))
-    ]
-    assert metadata.num_rows == 6_000 and len(ranges) == 3, ranges
-    assert all(a[1] <= b[0] for a, b in itertools.pairwise(ranges)), ranges

@@ -403,14 +403,6 @@ def _refused_select(file: LandingFile) -> str:
     return ", ".join(parts)
 
 
-# Bronze files are sorted by compressor id in row groups of this many readings, so a row group holds a
-# narrow range of compressors (about 114 at 144 readings a day each) and a full run's chunk of the fleet
-# (stages.chunk_where, a range of ids) reads only the row groups of its range: DuckDB skips the others by
-# their min/max statistics. In the landing order (every compressor at each timestamp) each row group spans
-# the whole fleet, and each of a month of 4,700 compressors' 10 chunks decoded all 20 M readings.
-BRONZE_ROW_GROUP_ROWS = 16_384
-
-
 def ingest_organization(
     engine: DuckDBEngine,
     landing_dir: Path,
@@ -497,12 +489,10 @@ def ingest_organization(
                 f"COPY (SELECT {sql_text(organization)} AS organization, {values}, "
                 f"'{_escape(Path(file.relative))}' AS _source_file, file_row_number AS _source_row, "
                 f"CAST('{stamp}' AS TIMESTAMPTZ) AS _loaded_at "
-                f"FROM read_parquet('{_escape(file.path)}', file_row_number = true) "
-                "ORDER BY compressor_id) "
+                f"FROM read_parquet('{_escape(file.path)}', file_row_number = true)) "
                 # zstd at level 1, as the lake's other tables (engine.copy_parquet): 2 M readings
                 # in 0.68 against 0.82-0.90 CPU s at the default level 3, for 3 % more bytes
-                f"TO '{_escape(staging)}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, "
-                f"ROW_GROUP_SIZE {BRONZE_ROW_GROUP_ROWS})"
+                f"TO '{_escape(staging)}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)"
             )
         except duckdb.Error as exc:  # a footer that reads but data pages that do not
             staging.unlink(missing_ok=True)
