@@ -129,9 +129,11 @@ def test_alert_events_equal_the_window_functions(engine: DuckDBEngine, seed: int
     _bind_inputs(engine, seed)
     expected = engine.rows(f"SELECT {COLUMNS} FROM ({REFERENCE}) ORDER BY ALL")
     engine.bind_sql("alert_inputs", load_sql("alert_inputs"))
+    engine.bind_sql("alert_limits", load_sql("alert_limits"))
     (step,) = [s for s in GOLD_STEPS if s.name == "alert_streaks"]
     assert step.order == COMPRESSOR_ORDER
-    engine.map_compressors("alert_streaks", "alert_inputs", alert_streaks, step.order)
+    assert step.constants == "alert_limits"
+    engine.map_compressors("alert_streaks", "alert_inputs", alert_streaks, step.order, step.constants)
     actual = engine.rows(f"SELECT {COLUMNS} FROM ({load_sql('alert_events')}) ORDER BY ALL")
     assert actual == expected
     assert any(row[7] for row in expected)  # episodes opened (and the trip rule had readings to judge)

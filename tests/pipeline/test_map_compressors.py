@@ -1,5 +1,6 @@
 """TransformEngine.map_compressors: a per-compressor step is handed whole compressors, in order."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -44,27 +45,63 @@ def test_batches_cut_inside_a_compressor_are_joined(monkeypatch: pytest.MonkeyPa
     assert len(per_call) > 1
 
 
-def test_duckdb_streams_sorted_whole_compressors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DuckDBEngine]:
+    """A DuckDB engine handing its per-compressor steps batches of about 50 readings."""
     monkeypatch.setattr(engines, "COMPRESSOR_BATCH_ROWS", 50)
     engine = DuckDBEngine(Settings(data_dir=tmp_path), tmp_path / "scratch")
-    try:
-        engine.con.execute(
-            "CREATE VIEW source AS SELECT 'org' AS organization, 'C' || (i % 7)::VARCHAR AS compressor_id, "
-            "i // 7 AS timestamp FROM range(1000) t(i)"
-        )
-        calls: list[pa.Table] = []
+    yield engine
+    engine.close()
 
-        def numbered(t: pa.Table) -> pa.Table:
-            calls.append(t)
-            return t.append_column("n", pa.array(range(t.num_rows), pa.int64()))
 
-        engine.map_compressors("mapped", "source", numbered)
-        rows = engine.rows("SELECT compressor_id, timestamp FROM mapped")
-        assert len(rows) == 1000
-        assert sum(t.num_rows for t in calls[1:]) == 1000  # the first call only told the schema
-        for t in calls[1:]:
-            keys = list(zip(t["compressor_id"].to_pylist(), t["timestamp"].to_pylist(), strict=True))
-            assert keys == sorted(keys)
-        assert len(calls) > 2
-    finally:
-        engine.close()
+def test_duckdb_streams_sorted_whole_compressors(engine: DuckDBEngine) -> None:
+    engine.con.execute(
+        "CREATE VIEW source AS SELECT 'org' AS organization, 'C' || (i % 7)::VARCHAR AS compressor_id, "
+        "i // 7 AS timestamp FROM range(1000) t(i)"
+    )
+    calls: list[pa.Table] = []
+
+    def numbered(t: pa.Table) -> pa.Table:
+        calls.append(t)
+        return t.append_column("n", pa.array(range(t.num_rows), pa.int64()))
+
+    engine.map_compressors("mapped", "source", numbered)
+    rows = engine.rows("SELECT compressor_id, timestamp FROM mapped")
+    assert len(rows) == 1000
+    assert sum(t.num_rows for t in calls[1:]) == 1000  # the first call only told the schema
+    for t in calls[1:]:
+        keys = list(zip(t["compressor_id"].to_pylist(), t["timestamp"].to_pylist(), strict=True))
+        assert keys == sorted(keys)
+    assert len(calls) > 2
+
+
+def test_duckdb_hands_each_reading_its_compressors_constants(engine: DuckDBEngine) -> None:
+    """`constants` (one row per compressor) reach the step with every reading of its compressor, after
+    the source's columns, without going through the sort; a compressor without a row gets NULLs."""
+    engine.con.execute(
+        "CREATE VIEW source AS SELECT CASE WHEN i % 2 = 0 THEN 'a' ELSE 'b' END AS organization, "
+        "'C' || (i % 7)::VARCHAR AS compressor_id, i // 7 AS timestamp FROM range(700) t(i)"
+    )
+    engine.con.execute(
+        "CREATE VIEW limits AS SELECT organization, compressor_id, "
+        "CAST(ASCII(organization) * 10 + ASCII(RIGHT(compressor_id, 1)) AS SMALLINT) AS open, "
+        "compressor_id IN ('C1', 'C2') AS transient "
+        "FROM (SELECT DISTINCT organization, compressor_id FROM source) WHERE compressor_id <> 'C5'"
+    )
+    calls: list[pa.Table] = []
+
+    def seen(t: pa.Table) -> pa.Table:
+        calls.append(t)
+        return t
+
+    engine.map_compressors("mapped", "source", seen, constants="limits")
+    assert calls[0].column_names == ["organization", "compressor_id", "timestamp", "open", "transient"]
+    assert calls[0].schema.field("open").type == pa.int16()
+    rows = engine.rows("SELECT organization, compressor_id, open, transient FROM mapped")
+    expected = engine.rows(
+        "SELECT s.organization, s.compressor_id, l.open, l.transient FROM source AS s "
+        "LEFT JOIN limits AS l USING (organization, compressor_id)"
+    )
+    assert sorted(rows, key=str) == sorted(expected, key=str)
+    assert len(rows) == 700
+    assert any(r[2] is None for r in rows) and any(r[2] is not None for r in rows)

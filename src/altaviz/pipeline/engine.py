@@ -114,10 +114,11 @@ def compressor_ordered(source: str, ranks: str, order: Sequence[str] = COMPRESSO
 def with_keys(
     batches: Iterable[pa.RecordBatch], ranks: pa.Table, columns: Sequence[str]
 ) -> Iterator[pa.RecordBatch]:
-    """compressor_ordered's batches with `columns` (the source's, in its order) again: each row's
-    organization and compressor_id taken from `ranks` (compressor_ranks' rows, in rank order) by its
-    compressor_rank, which goes."""
-    keys = {key: ranks[key].combine_chunks() for key in COMPRESSOR_ORDER[:2]}
+    """compressor_ordered's batches with `columns` (the source's and any step constants', in the
+    step's order) again: each row's organization and compressor_id, and every other column of `ranks`
+    (compressor_ranks' rows, in rank order, with a step's per-compressor constants: map_compressors),
+    taken from `ranks` by its compressor_rank, which goes."""
+    keys = {key: ranks[key].combine_chunks() for key in ranks.column_names if key != "compressor_rank"}
     for batch in batches:
         index = batch["compressor_rank"]
         yield pa.RecordBatch.from_arrays(
@@ -175,10 +176,17 @@ class TransformEngine(Protocol):
     def run(self, step: str, output_dir: Path, partition_by: str | None = None) -> None: ...
 
     def map_compressors(
-        self, name: str, source: str, function: PerCompressor, order: Sequence[str] = COMPRESSOR_ORDER
+        self,
+        name: str,
+        source: str,
+        function: PerCompressor,
+        order: Sequence[str] = COMPRESSOR_ORDER,
+        constants: str | None = None,
     ) -> None:
         """Bind `name` to `function` over the readings of `source`, whole compressors at a time, sorted
-        by `order` (organization and compressor_id first)."""
+        by `order` (organization and compressor_id first). With `constants` (a bound relation, one row
+        per organization and compressor_id), each reading also carries its compressor's columns of it,
+        after the source's."""
         ...
 
     def scratch(self, step: str) -> Path: ...
@@ -371,17 +379,33 @@ class DuckDBEngine:
         )
 
     def map_compressors(
-        self, name: str, source: str, function: PerCompressor, order: Sequence[str] = COMPRESSOR_ORDER
+        self,
+        name: str,
+        source: str,
+        function: PerCompressor,
+        order: Sequence[str] = COMPRESSOR_ORDER,
+        constants: str | None = None,
     ) -> None:
         """`name` as `function` over the readings of the bound relation `source`, whole compressors at a
-        time, streamed (read once, by the next statement that reads `name`)."""
+        time, streamed (read once, by the next statement that reads `name`). `constants`' columns
+        (TransformEngine.map_compressors) go in the rank table, not through the sort: with_keys puts
+        them with each row as it does the keys (the alert step's 32 constants: its sort of 4.3 M
+        readings 5.1-5.3 against 6.4-7.4 CPU s with them, their take here about 0.45)."""
         assert tuple(order[:2]) == COMPRESSOR_ORDER[:2]
         # read on a connection of its own: the statement reading `name` runs on this one meanwhile
         reading = self.con.cursor()
         reading.execute("SET TimeZone = 'UTC'")
-        ranks = reading.sql(f"{compressor_ranks(source)} ORDER BY compressor_rank").to_arrow_table()
-        reading.register("compressor_ranks", ranks)
+        ranked = compressor_ranks(source)
         columns = reading.sql(f"SELECT * FROM {source}").columns
+        if constants is not None:
+            ranked = (
+                f"SELECT r.*, c.* EXCLUDE (organization, compressor_id) FROM ({ranked}) AS r "
+                f"LEFT JOIN {constants} AS c ON c.organization = r.organization "
+                "AND c.compressor_id = r.compressor_id"
+            )
+            columns += [c for c in reading.sql(f"SELECT * FROM {constants}").columns if c not in columns]
+        ranks = reading.sql(f"{ranked} ORDER BY compressor_rank").to_arrow_table()
+        reading.register("compressor_ranks", ranks)
         sorted_rows = reading.sql(compressor_ordered(source, "compressor_ranks", order))
         batches = sorted_rows.to_arrow_reader(COMPRESSOR_BATCH_ROWS)
         fields = {field.name: field for schema in (batches.schema, ranks.schema) for field in schema}
@@ -511,13 +535,20 @@ class SparkEngine:
         self.spark.createDataFrame(data, schema=schema).createOrReplaceTempView(name)
 
     def map_compressors(
-        self, name: str, source: str, function: PerCompressor, order: Sequence[str] = COMPRESSOR_ORDER
+        self,
+        name: str,
+        source: str,
+        function: PerCompressor,
+        order: Sequence[str] = COMPRESSOR_ORDER,
+        constants: str | None = None,
     ) -> None:
         """The same function on the executors: each compressor's readings in one partition, sorted,
         handed over as Arrow batches (mapInArrow), whole compressors at a time."""
         from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
         frame = self.spark.table(source)
+        if constants is not None:
+            frame = frame.join(self.spark.table(constants), list(COMPRESSOR_ORDER[:2]), "left")
         arrow = to_arrow_schema(frame.schema, timezone="UTC")
         schema = from_arrow_schema(function(pa.Table.from_batches([], schema=arrow)).schema)
         mapped = (

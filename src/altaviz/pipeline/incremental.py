@@ -528,7 +528,7 @@ class IncrementalRun:
         context = max(RATE_CONTEXT, settle)
         e.bind_sql("silver_readings", _rows_from(silver, "timestamp", bounds.zone_start - context))
         e.bind_sql("evaluation", f"SELECT {_literal(bounds.zone_start)} AS evaluate_from")
-        rated, readings, hourly, violations, streaks, events, alerts = GOLD_STEPS
+        rated, readings, hourly, violations, limits, streaks, events, alerts = GOLD_STEPS
         run_step(e, rated, None)
         # the recomputed gold readings stay in memory (GOLD_ZONE) for the steps after
         self._merge_step(readings, bounds.zone_start, bounds.recent_from, keep=GOLD_ZONE)
@@ -545,6 +545,7 @@ class IncrementalRun:
             "violated_before", "SELECT organization, compressor_id, metric FROM pair_history WHERE violated"
         )
         self._bind_alert_context(bounds)
+        run_step(e, limits, e.scratch(limits.name))
         run_step(e, streaks, None)
         self._merge_step(events, bounds.zone_start, bounds.recent_from)
         self._alerts(alerts, bounds.zone_start)

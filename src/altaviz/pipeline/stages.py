@@ -47,6 +47,9 @@ class Step:
     order: tuple[str, ...] = COMPRESSOR_ORDER
     # its text columns of fixed values, written from their lists (engine.copy_parquet)
     vocabulary: Vocabulary | None = None
+    # a bound relation of per-compressor values a per-compressor step gets with every reading, without
+    # their going through its sort (TransformEngine.map_compressors)
+    constants: str | None = None
 
 
 # The values of gold's text columns of fixed values (gold_readings.sql, violations.sql)
@@ -98,8 +101,16 @@ GOLD_STEPS = (
     Step("violations", "gold/violations", "timestamp", vocabulary=SERIES_VOCABULARY | {"severity": STATUSES}),
     # Every reading that decides an alert episode; kept so a later run can continue the episodes. The
     # streaks of each compressor's series are counted in one pass per compressor (episodes.py), over
-    # its gold readings in time order with the eight metrics side by side (alert_inputs.sql).
-    Step("alert_streaks", per_compressor=alert_streaks, source="alert_inputs", source_view=True),
+    # its gold readings in time order with the eight metrics side by side (alert_inputs.sql), and its
+    # compressor's on-delays, clear counts and earlier violations (alert_limits.sql, scratch).
+    Step("alert_limits"),
+    Step(
+        "alert_streaks",
+        per_compressor=alert_streaks,
+        source="alert_inputs",
+        source_view=True,
+        constants="alert_limits",
+    ),
     Step(
         "alert_events",
         "gold/alert_events",
@@ -235,7 +246,7 @@ def run_step(engine: TransformEngine, step: Step, output_dir: Path | None, part:
         assert step.source is not None
         if step.source_view:
             engine.bind_sql(step.source, load_sql(step.source))
-        engine.map_compressors(step.name, step.source, step.per_compressor, step.order)
+        engine.map_compressors(step.name, step.source, step.per_compressor, step.order, step.constants)
         return
     assert output_dir is not None
     if isinstance(engine, DuckDBEngine):

@@ -6,9 +6,10 @@
 -- Only what the step judges by goes through its sort: the values and statuses of the few readings it
 -- keeps are read back from gold_readings by alert_events.sql (a third of the sort's cost, the join
 -- less than half of that).
--- Inputs: gold_readings, compressor_thresholds, params, violated_before (pairs with a violating
--- reading before the series: an incremental run's series starts at its look-back; empty when
--- everything is computed).
+-- What is the same for all of a compressor's readings (on-delays, clear counts, start transients, earlier
+-- violations) does not go through the sort either: the engine hands it to the step with each
+-- compressor's readings from alert_limits.sql, as it does the compressor's keys.
+-- Inputs: gold_readings, compressor_thresholds, params.
 --
 -- Per metric <m> (its value column and <m>_status, gold_readings.sql): <m>_state, NULL where the
 -- reading has no status of the metric (not in its series) or the compressor no limits for it; else
@@ -16,9 +17,7 @@
 -- limit), or neither (2: in the deadband, a value silver flagged as a spike — `suspect` —, or a limit the
 -- unit's operating state leaves unjudged, see below), which neither opens nor clears an episode. The
 -- deadband keeps a value hovering at the limit from opening and closing episodes over and over
--- (chattering). <m>_open and <m>_clear are the compressor's on-delay and clear count for it,
--- <m>_transient whether a start crosses the limit (thresholds.start_transient), <m>_before whether the
--- pair violated before the series.
+-- (chattering).
 --
 -- State-based suppression (ISA-18.2 designed suppression; README "Alerts"), on the operating state
 -- gold_readings.sql reads off the data: a stopped unit's reading judges no limit (its flow, pressures
@@ -27,7 +26,7 @@
 -- crosses (start_transient: low flow, low suction pressure, the temperature rate); the others (high
 -- vibration, temperature, pressures, horsepower) are judged from the first running reading, as
 -- crossing them during a start is a fault. `stopped` (the reading's unit is stopped) and
--- <m>_transient let the step see a trip (pipeline/episodes.py).
+-- <m>_transient (alert_limits.sql) let the step see a trip (pipeline/episodes.py).
 WITH limits AS (
     SELECT
         organization,
@@ -35,59 +34,36 @@ WITH limits AS (
         MAX(CASE WHEN metric = 'vibration_mms' THEN direction END) AS vibration_mms_direction,
         MAX(CASE WHEN metric = 'vibration_mms' THEN warning END) AS vibration_mms_warning,
         MAX(CASE WHEN metric = 'vibration_mms' THEN CAST(on_delay AS SMALLINT) END) AS vibration_mms_open,
-        MAX(CASE WHEN metric = 'vibration_mms' THEN CAST(clear_count AS SMALLINT) END) AS vibration_mms_clear,
         BOOL_OR(CASE WHEN metric = 'vibration_mms' THEN start_transient END) AS vibration_mms_transient,
         MAX(CASE WHEN metric = 'discharge_temp_f' THEN direction END) AS discharge_temp_f_direction,
         MAX(CASE WHEN metric = 'discharge_temp_f' THEN warning END) AS discharge_temp_f_warning,
         MAX(CASE WHEN metric = 'discharge_temp_f' THEN CAST(on_delay AS SMALLINT) END) AS discharge_temp_f_open,
-        MAX(CASE WHEN metric = 'discharge_temp_f' THEN CAST(clear_count AS SMALLINT) END) AS discharge_temp_f_clear,
         BOOL_OR(CASE WHEN metric = 'discharge_temp_f' THEN start_transient END) AS discharge_temp_f_transient,
         MAX(CASE WHEN metric = 'discharge_pressure_psi' THEN direction END) AS discharge_pressure_psi_direction,
         MAX(CASE WHEN metric = 'discharge_pressure_psi' THEN warning END) AS discharge_pressure_psi_warning,
         MAX(CASE WHEN metric = 'discharge_pressure_psi' THEN CAST(on_delay AS SMALLINT) END) AS discharge_pressure_psi_open,
-        MAX(CASE WHEN metric = 'discharge_pressure_psi' THEN CAST(clear_count AS SMALLINT) END) AS discharge_pressure_psi_clear,
         BOOL_OR(CASE WHEN metric = 'discharge_pressure_psi' THEN start_transient END) AS discharge_pressure_psi_transient,
         MAX(CASE WHEN metric = 'suction_pressure_psi' THEN direction END) AS suction_pressure_psi_direction,
         MAX(CASE WHEN metric = 'suction_pressure_psi' THEN warning END) AS suction_pressure_psi_warning,
         MAX(CASE WHEN metric = 'suction_pressure_psi' THEN CAST(on_delay AS SMALLINT) END) AS suction_pressure_psi_open,
-        MAX(CASE WHEN metric = 'suction_pressure_psi' THEN CAST(clear_count AS SMALLINT) END) AS suction_pressure_psi_clear,
         BOOL_OR(CASE WHEN metric = 'suction_pressure_psi' THEN start_transient END) AS suction_pressure_psi_transient,
         MAX(CASE WHEN metric = 'horsepower_consumption' THEN direction END) AS horsepower_consumption_direction,
         MAX(CASE WHEN metric = 'horsepower_consumption' THEN warning END) AS horsepower_consumption_warning,
         MAX(CASE WHEN metric = 'horsepower_consumption' THEN CAST(on_delay AS SMALLINT) END) AS horsepower_consumption_open,
-        MAX(CASE WHEN metric = 'horsepower_consumption' THEN CAST(clear_count AS SMALLINT) END) AS horsepower_consumption_clear,
         BOOL_OR(CASE WHEN metric = 'horsepower_consumption' THEN start_transient END) AS horsepower_consumption_transient,
         MAX(CASE WHEN metric = 'gas_flow_mcf' THEN direction END) AS gas_flow_mcf_direction,
         MAX(CASE WHEN metric = 'gas_flow_mcf' THEN warning END) AS gas_flow_mcf_warning,
         MAX(CASE WHEN metric = 'gas_flow_mcf' THEN CAST(on_delay AS SMALLINT) END) AS gas_flow_mcf_open,
-        MAX(CASE WHEN metric = 'gas_flow_mcf' THEN CAST(clear_count AS SMALLINT) END) AS gas_flow_mcf_clear,
         BOOL_OR(CASE WHEN metric = 'gas_flow_mcf' THEN start_transient END) AS gas_flow_mcf_transient,
         MAX(CASE WHEN metric = 'pressure_differential' THEN direction END) AS pressure_differential_direction,
         MAX(CASE WHEN metric = 'pressure_differential' THEN warning END) AS pressure_differential_warning,
         MAX(CASE WHEN metric = 'pressure_differential' THEN CAST(on_delay AS SMALLINT) END) AS pressure_differential_open,
-        MAX(CASE WHEN metric = 'pressure_differential' THEN CAST(clear_count AS SMALLINT) END) AS pressure_differential_clear,
         BOOL_OR(CASE WHEN metric = 'pressure_differential' THEN start_transient END) AS pressure_differential_transient,
         MAX(CASE WHEN metric = 'temp_rate_of_change' THEN direction END) AS temp_rate_of_change_direction,
         MAX(CASE WHEN metric = 'temp_rate_of_change' THEN warning END) AS temp_rate_of_change_warning,
         MAX(CASE WHEN metric = 'temp_rate_of_change' THEN CAST(on_delay AS SMALLINT) END) AS temp_rate_of_change_open,
-        MAX(CASE WHEN metric = 'temp_rate_of_change' THEN CAST(clear_count AS SMALLINT) END) AS temp_rate_of_change_clear,
         BOOL_OR(CASE WHEN metric = 'temp_rate_of_change' THEN start_transient END) AS temp_rate_of_change_transient
     FROM compressor_thresholds
-    GROUP BY organization, compressor_id
-),
-before AS (
-    SELECT
-        organization,
-        compressor_id,
-        BOOL_OR(metric = 'vibration_mms') AS vibration_mms_before,
-        BOOL_OR(metric = 'discharge_temp_f') AS discharge_temp_f_before,
-        BOOL_OR(metric = 'discharge_pressure_psi') AS discharge_pressure_psi_before,
-        BOOL_OR(metric = 'suction_pressure_psi') AS suction_pressure_psi_before,
-        BOOL_OR(metric = 'horsepower_consumption') AS horsepower_consumption_before,
-        BOOL_OR(metric = 'gas_flow_mcf') AS gas_flow_mcf_before,
-        BOOL_OR(metric = 'pressure_differential') AS pressure_differential_before,
-        BOOL_OR(metric = 'temp_rate_of_change') AS temp_rate_of_change_before
-    FROM violated_before
     GROUP BY organization, compressor_id
 )
 SELECT
@@ -103,11 +79,7 @@ SELECT
         WHEN l.vibration_mms_direction = 'high' AND g.vibration_mms < l.vibration_mms_warning * (1 - p.deadband_ratio) THEN 0
         WHEN l.vibration_mms_direction = 'low' AND g.vibration_mms > l.vibration_mms_warning * (1 + p.deadband_ratio) THEN 0
         ELSE 2
-    END AS vibration_mms_state,
-    l.vibration_mms_open,
-    l.vibration_mms_clear,
-    l.vibration_mms_transient,
-    COALESCE(b.vibration_mms_before, FALSE) AS vibration_mms_before,
+    END::TINYINT AS vibration_mms_state,
     CASE
         WHEN g.discharge_temp_f_status IS NULL OR l.discharge_temp_f_open IS NULL THEN NULL
         WHEN g.operating_state = 'stopped' OR (g.operating_state = 'starting' AND l.discharge_temp_f_transient) THEN 2
@@ -116,11 +88,7 @@ SELECT
         WHEN l.discharge_temp_f_direction = 'high' AND g.discharge_temp_f < l.discharge_temp_f_warning * (1 - p.deadband_ratio) THEN 0
         WHEN l.discharge_temp_f_direction = 'low' AND g.discharge_temp_f > l.discharge_temp_f_warning * (1 + p.deadband_ratio) THEN 0
         ELSE 2
-    END AS discharge_temp_f_state,
-    l.discharge_temp_f_open,
-    l.discharge_temp_f_clear,
-    l.discharge_temp_f_transient,
-    COALESCE(b.discharge_temp_f_before, FALSE) AS discharge_temp_f_before,
+    END::TINYINT AS discharge_temp_f_state,
     CASE
         WHEN g.discharge_pressure_psi_status IS NULL OR l.discharge_pressure_psi_open IS NULL THEN NULL
         WHEN g.operating_state = 'stopped' OR (g.operating_state = 'starting' AND l.discharge_pressure_psi_transient) THEN 2
@@ -129,11 +97,7 @@ SELECT
         WHEN l.discharge_pressure_psi_direction = 'high' AND g.discharge_pressure_psi < l.discharge_pressure_psi_warning * (1 - p.deadband_ratio) THEN 0
         WHEN l.discharge_pressure_psi_direction = 'low' AND g.discharge_pressure_psi > l.discharge_pressure_psi_warning * (1 + p.deadband_ratio) THEN 0
         ELSE 2
-    END AS discharge_pressure_psi_state,
-    l.discharge_pressure_psi_open,
-    l.discharge_pressure_psi_clear,
-    l.discharge_pressure_psi_transient,
-    COALESCE(b.discharge_pressure_psi_before, FALSE) AS discharge_pressure_psi_before,
+    END::TINYINT AS discharge_pressure_psi_state,
     CASE
         WHEN g.suction_pressure_psi_status IS NULL OR l.suction_pressure_psi_open IS NULL THEN NULL
         WHEN g.operating_state = 'stopped' OR (g.operating_state = 'starting' AND l.suction_pressure_psi_transient) THEN 2
@@ -142,11 +106,7 @@ SELECT
         WHEN l.suction_pressure_psi_direction = 'high' AND g.suction_pressure_psi < l.suction_pressure_psi_warning * (1 - p.deadband_ratio) THEN 0
         WHEN l.suction_pressure_psi_direction = 'low' AND g.suction_pressure_psi > l.suction_pressure_psi_warning * (1 + p.deadband_ratio) THEN 0
         ELSE 2
-    END AS suction_pressure_psi_state,
-    l.suction_pressure_psi_open,
-    l.suction_pressure_psi_clear,
-    l.suction_pressure_psi_transient,
-    COALESCE(b.suction_pressure_psi_before, FALSE) AS suction_pressure_psi_before,
+    END::TINYINT AS suction_pressure_psi_state,
     CASE
         WHEN g.horsepower_consumption_status IS NULL OR l.horsepower_consumption_open IS NULL THEN NULL
         WHEN g.operating_state = 'stopped' OR (g.operating_state = 'starting' AND l.horsepower_consumption_transient) THEN 2
@@ -155,11 +115,7 @@ SELECT
         WHEN l.horsepower_consumption_direction = 'high' AND g.horsepower_consumption < l.horsepower_consumption_warning * (1 - p.deadband_ratio) THEN 0
         WHEN l.horsepower_consumption_direction = 'low' AND g.horsepower_consumption > l.horsepower_consumption_warning * (1 + p.deadband_ratio) THEN 0
         ELSE 2
-    END AS horsepower_consumption_state,
-    l.horsepower_consumption_open,
-    l.horsepower_consumption_clear,
-    l.horsepower_consumption_transient,
-    COALESCE(b.horsepower_consumption_before, FALSE) AS horsepower_consumption_before,
+    END::TINYINT AS horsepower_consumption_state,
     CASE
         WHEN g.gas_flow_mcf_status IS NULL OR l.gas_flow_mcf_open IS NULL THEN NULL
         WHEN g.operating_state = 'stopped' OR (g.operating_state = 'starting' AND l.gas_flow_mcf_transient) THEN 2
@@ -168,11 +124,7 @@ SELECT
         WHEN l.gas_flow_mcf_direction = 'high' AND g.gas_flow_mcf < l.gas_flow_mcf_warning * (1 - p.deadband_ratio) THEN 0
         WHEN l.gas_flow_mcf_direction = 'low' AND g.gas_flow_mcf > l.gas_flow_mcf_warning * (1 + p.deadband_ratio) THEN 0
         ELSE 2
-    END AS gas_flow_mcf_state,
-    l.gas_flow_mcf_open,
-    l.gas_flow_mcf_clear,
-    l.gas_flow_mcf_transient,
-    COALESCE(b.gas_flow_mcf_before, FALSE) AS gas_flow_mcf_before,
+    END::TINYINT AS gas_flow_mcf_state,
     CASE
         WHEN g.pressure_differential_status IS NULL OR l.pressure_differential_open IS NULL THEN NULL
         WHEN g.operating_state = 'stopped' OR (g.operating_state = 'starting' AND l.pressure_differential_transient) THEN 2
@@ -182,11 +134,7 @@ SELECT
         WHEN l.pressure_differential_direction = 'high' AND g.pressure_differential < l.pressure_differential_warning * (1 - p.deadband_ratio) THEN 0
         WHEN l.pressure_differential_direction = 'low' AND g.pressure_differential > l.pressure_differential_warning * (1 + p.deadband_ratio) THEN 0
         ELSE 2
-    END AS pressure_differential_state,
-    l.pressure_differential_open,
-    l.pressure_differential_clear,
-    l.pressure_differential_transient,
-    COALESCE(b.pressure_differential_before, FALSE) AS pressure_differential_before,
+    END::TINYINT AS pressure_differential_state,
     CASE
         WHEN g.temp_rate_of_change_status IS NULL OR l.temp_rate_of_change_open IS NULL THEN NULL
         WHEN g.operating_state = 'stopped' OR (g.operating_state = 'starting' AND l.temp_rate_of_change_transient) THEN 2
@@ -195,12 +143,7 @@ SELECT
         WHEN l.temp_rate_of_change_direction = 'high' AND g.temp_rate_of_change < l.temp_rate_of_change_warning * (1 - p.deadband_ratio) THEN 0
         WHEN l.temp_rate_of_change_direction = 'low' AND g.temp_rate_of_change > l.temp_rate_of_change_warning * (1 + p.deadband_ratio) THEN 0
         ELSE 2
-    END AS temp_rate_of_change_state,
-    l.temp_rate_of_change_open,
-    l.temp_rate_of_change_clear,
-    l.temp_rate_of_change_transient,
-    COALESCE(b.temp_rate_of_change_before, FALSE) AS temp_rate_of_change_before
+    END::TINYINT AS temp_rate_of_change_state
 FROM gold_readings AS g
 JOIN limits AS l ON l.organization = g.organization AND l.compressor_id = g.compressor_id
 CROSS JOIN params AS p
-LEFT JOIN before AS b ON b.organization = g.organization AND b.compressor_id = g.compressor_id
