@@ -1118,20 +1118,26 @@ def _standardized(center: Floats, spread: Floats, x: Floats) -> Floats:
 
 
 def _learn(state: HealthState, cs: Ints, xc: Floats, y: Floats, learn: Bools, config: HealthConfig) -> None:
-    """Add this hour to the sensors allowed to learn from it (older hours fade by `forgetting`)."""
-    outer = xc[:, None, :, None] * xc[:, None, None, :]  # (k, 1, F, F)
+    """Add this hour to the sensors allowed to learn from it (older hours fade by `forgetting`).
+
+    Every entry is updated (unmasked: a masked ufunc is about twice as slow) and the few that do not
+    learn are put back as they were; on a view of the run of rows from the first compressor to the last
+    when `cs` fills at least half of it (its rows not in `cs` learn nothing), else on a copy."""
+    rows, at = _rows(cs)
+    if at is not None:
+        xc, y, learn = _spread(xc, at), _spread(y, at), _spread(learn, at)
+    skip = np.nonzero(~learn)
     f = config.forgetting
-    rows = _rows(cs)
-    every = bool(learn.all())
-    for name, add, where in (
-        ("xtx", outer, learn[:, :, None, None]),
-        ("xty", y[:, :, None] * xc[:, None, :], learn[:, :, None]),
+    for name, add in (
+        ("xtx", xc[:, None, :, None] * xc[:, None, None, :]),  # (k, 1, F, F)
+        ("xty", y[:, :, None] * xc[:, None, :]),
     ):
         field = state.arrays[name]
         part = field[rows]  # a view of a run of compressors, else a copy
-        mask = True if every else where
-        np.multiply(part, f, out=part, where=mask)  # the same arithmetic as `part * f + add`, in place
-        np.add(part, add, out=part, where=mask)
+        kept = part[skip]
+        np.multiply(part, f, out=part)  # the same arithmetic as `part * f + add`, in place
+        np.add(part, add, out=part)
+        part[skip] = kept
         if not isinstance(rows, slice):
             field[rows] = part
     state.learned[cs] += 1
@@ -1140,11 +1146,24 @@ def _learn(state: HealthState, cs: Ints, xc: Floats, y: Floats, learn: Bools, co
         state.coef[refit] = _solve(state, refit, config)
 
 
-def _rows(cs: Ints) -> Ints | slice:
-    """`cs` (ascending, distinct) as a slice when it is a run of consecutive rows: a view, not a copy."""
-    if len(cs) and int(cs[-1]) - int(cs[0]) + 1 == len(cs):
-        return slice(int(cs[0]), int(cs[-1]) + 1)
-    return cs
+def _rows(cs: Ints) -> tuple[Ints | slice, Ints | None]:
+    """`cs` (ascending, distinct) as the slice of rows from its first to its last (a view, not a copy)
+    when it fills at least half of them, with each one's position there (None when it fills them all);
+    else `cs` itself."""
+    if not len(cs):
+        return cs, None
+    first, size = int(cs[0]), int(cs[-1]) - int(cs[0]) + 1
+    if size > 2 * len(cs):
+        return cs, None
+    return slice(first, first + size), None if size == len(cs) else cs - first
+
+
+def _spread(values: npt.NDArray[Any], at: Ints) -> npt.NDArray[Any]:
+    """`values` (one row per compressor) at positions `at` (ascending) of a run of rows, zeros (False)
+    elsewhere."""
+    out = np.zeros((int(at[-1]) + 1, *values.shape[1:]), dtype=values.dtype)
+    out[at] = values
+    return out
 
 
 # The sensors that share a design (the same features), with its features: `_solve` solves each group's
