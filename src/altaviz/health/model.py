@@ -1126,7 +1126,7 @@ def _learn(state: HealthState, cs: Ints, xc: Floats, y: Floats, learn: Bools, co
     rows, at = _rows(cs)
     if at is not None:
         xc, y, learn = _spread(xc, at), _spread(y, at), _spread(learn, at)
-    skip = np.nonzero(~learn)
+    skip = np.flatnonzero(~learn)  # (compressor, sensor) pairs, flattened
     f = config.forgetting
     for name, add in (
         ("xtx", xc[:, None, :, None] * xc[:, None, None, :]),  # (k, 1, F, F)
@@ -1134,10 +1134,11 @@ def _learn(state: HealthState, cs: Ints, xc: Floats, y: Floats, learn: Bools, co
     ):
         field = state.arrays[name]
         part = field[rows]  # a view of a run of compressors, else a copy
-        kept = part[skip]
+        pairs = part.reshape(-1, *field.shape[2:])  # (a view)
+        kept = pairs[skip]
         np.multiply(part, f, out=part)  # the same arithmetic as `part * f + add`, in place
         np.add(part, add, out=part)
-        part[skip] = kept
+        pairs[skip] = kept
         if not isinstance(rows, slice):
             field[rows] = part
     state.learned[cs] += 1
@@ -1177,18 +1178,21 @@ def _solve(state: HealthState, cs: Ints, config: HealthConfig) -> Floats:
     """Ridge towards the prior (in standardized units), the intercept free, per compressor of `cs`."""
     coef = np.zeros((len(cs), 6, FEATURES))
     spread = state.spread[cs]
-    prior = state.prior[cs] * spread[:, None, :]
-    has_prior = np.any(state.prior[cs] != 0, axis=(1, 2))  # without one, a plain ridge
+    given = state.prior[cs]
+    prior = given * spread[:, None, :]
+    has_prior = np.any(given != 0, axis=(1, 2))  # without one, a plain ridge
     pull = np.where(has_prior[:, None], config.prior_hours * (PRIOR_SPAN / spread) ** 2, 0.0)
-    xtx, xty = state.xtx[cs], state.xty[cs]
+    ridge = config.ridge * state.xtx[cs, :, CONST, CONST]  # (compressors, sensors)
+    rows = cs[:, None, None, None]
     for js, cols in _DESIGN_GROUPS:
-        a = xtx[:, js][:, :, cols][:, :, :, cols]  # (compressors, sensors, features, features)
-        weight = config.ridge * xtx[:, js, CONST, CONST][:, :, None] + pull[:, None, :]
-        penalty = weight[:, :, cols]
+        # each sensor's block of its normal equations, gathered at once: (compressors, sensors, features,
+        # features)
+        a = state.xtx[rows, js[:, None, None], cols[:, None], cols]
+        penalty = ridge[:, js, None] + pull[:, None, cols]
         penalty[:, :, 0] = 0.0  # the intercept (CONST, each design's first feature)
         diagonal = np.arange(len(cols))
         a[:, :, diagonal, diagonal] += penalty
-        b = xty[:, js][:, :, cols] + penalty * prior[:, js][:, :, cols]
+        b = state.xty[rows[..., 0], js[:, None], cols] + penalty * prior[:, js[:, None], cols]
         coef[:, js[:, None], cols] = np.linalg.solve(a, b[..., None])[..., 0]
     return coef
 
