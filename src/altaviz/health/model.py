@@ -826,8 +826,9 @@ class _Run:
         s.warm_y[rows[room], n[room]] = y[whole][room]
         s.warm_n[rows[room]] += 1
         if self.fit:
-            for c in cs[s.warm_n[cs] >= size].tolist():
-                _fit_warmup(s, c, self.config)
+            ready = cs[s.warm_n[cs] >= size]  # (each holds `size` hours: the room above)
+            if len(ready):
+                _fit_warmup(s, ready, self.config)
 
     def _judge(self, hour: int, cs: Ints, gs: Ints, x: Floats, y: Floats) -> None:
         s, config, lam = self.state, self.config, self.lam
@@ -1117,20 +1118,27 @@ def _standardized(center: Floats, spread: Floats, x: Floats) -> Floats:
 
 
 def _learn(state: HealthState, cs: Ints, xc: Floats, y: Floats, learn: Bools, config: HealthConfig) -> None:
-    """Add this hour to the sensors allowed to learn from it (older hours fade by `forgetting`)."""
-    outer = xc[:, None, :, None] * xc[:, None, None, :]  # (k, 1, F, F)
+    """Add this hour to the sensors allowed to learn from it (older hours fade by `forgetting`).
+
+    Every entry is updated (unmasked: a masked ufunc is about twice as slow) and the few that do not
+    learn are put back as they were; on a view of the run of rows from the first compressor to the last
+    when `cs` fills at least half of it (its rows not in `cs` learn nothing), else on a copy."""
+    rows, at = _rows(cs)
+    if at is not None:
+        xc, y, learn = _spread(xc, at), _spread(y, at), _spread(learn, at)
+    skip = np.flatnonzero(~learn)  # (compressor, sensor) pairs, flattened
     f = config.forgetting
-    rows = _rows(cs)
-    every = bool(learn.all())
-    for name, add, where in (
-        ("xtx", outer, learn[:, :, None, None]),
-        ("xty", y[:, :, None] * xc[:, None, :], learn[:, :, None]),
+    for name, add in (
+        ("xtx", xc[:, None, :, None] * xc[:, None, None, :]),  # (k, 1, F, F)
+        ("xty", y[:, :, None] * xc[:, None, :]),
     ):
         field = state.arrays[name]
         part = field[rows]  # a view of a run of compressors, else a copy
-        mask = True if every else where
-        np.multiply(part, f, out=part, where=mask)  # the same arithmetic as `part * f + add`, in place
-        np.add(part, add, out=part, where=mask)
+        pairs = part.reshape(-1, *field.shape[2:])  # (a view)
+        kept = pairs[skip]
+        np.multiply(part, f, out=part)  # the same arithmetic as `part * f + add`, in place
+        np.add(part, add, out=part)
+        pairs[skip] = kept
         if not isinstance(rows, slice):
             field[rows] = part
     state.learned[cs] += 1
@@ -1139,11 +1147,24 @@ def _learn(state: HealthState, cs: Ints, xc: Floats, y: Floats, learn: Bools, co
         state.coef[refit] = _solve(state, refit, config)
 
 
-def _rows(cs: Ints) -> Ints | slice:
-    """`cs` (ascending, distinct) as a slice when it is a run of consecutive rows: a view, not a copy."""
-    if len(cs) and int(cs[-1]) - int(cs[0]) + 1 == len(cs):
-        return slice(int(cs[0]), int(cs[-1]) + 1)
-    return cs
+def _rows(cs: Ints) -> tuple[Ints | slice, Ints | None]:
+    """`cs` (ascending, distinct) as the slice of rows from its first to its last (a view, not a copy)
+    when it fills at least half of them, with each one's position there (None when it fills them all);
+    else `cs` itself."""
+    if not len(cs):
+        return cs, None
+    first, size = int(cs[0]), int(cs[-1]) - int(cs[0]) + 1
+    if size > 2 * len(cs):
+        return cs, None
+    return slice(first, first + size), None if size == len(cs) else cs - first
+
+
+def _spread(values: npt.NDArray[Any], at: Ints) -> npt.NDArray[Any]:
+    """`values` (one row per compressor) at positions `at` (ascending) of a run of rows, zeros (False)
+    elsewhere."""
+    out = np.zeros((int(at[-1]) + 1, *values.shape[1:]), dtype=values.dtype)
+    out[at] = values
+    return out
 
 
 # The sensors that share a design (the same features), with its features: `_solve` solves each group's
@@ -1157,109 +1178,122 @@ def _solve(state: HealthState, cs: Ints, config: HealthConfig) -> Floats:
     """Ridge towards the prior (in standardized units), the intercept free, per compressor of `cs`."""
     coef = np.zeros((len(cs), 6, FEATURES))
     spread = state.spread[cs]
-    prior = state.prior[cs] * spread[:, None, :]
-    has_prior = np.any(state.prior[cs] != 0, axis=(1, 2))  # without one, a plain ridge
+    given = state.prior[cs]
+    prior = given * spread[:, None, :]
+    has_prior = np.any(given != 0, axis=(1, 2))  # without one, a plain ridge
     pull = np.where(has_prior[:, None], config.prior_hours * (PRIOR_SPAN / spread) ** 2, 0.0)
-    xtx, xty = state.xtx[cs], state.xty[cs]
+    ridge = config.ridge * state.xtx[cs, :, CONST, CONST]  # (compressors, sensors)
+    rows = cs[:, None, None, None]
     for js, cols in _DESIGN_GROUPS:
-        a = xtx[:, js][:, :, cols][:, :, :, cols]  # (compressors, sensors, features, features)
-        weight = config.ridge * xtx[:, js, CONST, CONST][:, :, None] + pull[:, None, :]
-        penalty = weight[:, :, cols]
+        # each sensor's block of its normal equations, gathered at once: (compressors, sensors, features,
+        # features)
+        a = state.xtx[rows, js[:, None, None], cols[:, None], cols]
+        penalty = ridge[:, js, None] + pull[:, None, cols]
         penalty[:, :, 0] = 0.0  # the intercept (CONST, each design's first feature)
         diagonal = np.arange(len(cols))
         a[:, :, diagonal, diagonal] += penalty
-        b = xty[:, js][:, :, cols] + penalty * prior[:, js][:, :, cols]
+        b = state.xty[rows[..., 0], js[:, None], cols] + penalty * prior[:, js[:, None], cols]
         coef[:, js[:, None], cols] = np.linalg.solve(a, b[..., None])[..., 0]
     return coef
 
 
-def _fit_warmup(state: HealthState, c: int, config: HealthConfig) -> None:
-    n = int(state.warm_n[c])
-    x = state.warm_x[c, :n].copy()
-    y = state.warm_y[c, :n].copy()
-    _fit_levels(state, c, config, x, y)
+def _fit_warmup(state: HealthState, cs: Ints, config: HealthConfig) -> None:
+    """Fit the warm-ups of the compressors `cs` (each holding a full warm-up), all at once: every step
+    is the per-compressor arithmetic stacked over compressors (the same values, bit for bit)."""
+    n = int(state.warm_n[cs[0]])
+    x = state.warm_x[cs, :n]  # (compressors, hours, FEATURES): copies
+    y = state.warm_y[cs, :n]
+    _fit_levels(state, cs, config, x, y)
     # A sensor recalibrated during the warm-up: its residuals step once. The later level is its
     # reference (an offset, as for a step seen after the warm-up) and the fit is done again.
-    residuals = y - _standardized(state.center[c], state.spread[c], x) @ state.coef[c].T
-    for j, (k, jump) in enumerate(_warmup_steps(residuals, x, config)):
-        if k:
-            state.offset[c, j] = jump
-            state.absorbed[c, j] = abs(jump)
-            y[k:, j] -= jump
-            if j in FEATURE_OF:
-                x[k:, FEATURE_OF[j]] -= jump
-    if state.offset[c].any():
-        _fit_levels(state, c, config, x, y)
-    _fit_scales(state, c, config, x, y)
+    xc = _standardized(state.center[cs, None], state.spread[cs, None], x)
+    residuals = y - xc @ state.coef[cs].transpose(0, 2, 1)
+    for i, j, k, jump in _warmup_steps(residuals, x, config):
+        c = cs[i]
+        state.offset[c, j] = jump
+        state.absorbed[c, j] = abs(jump)
+        y[i, k:, j] -= jump
+        if j in FEATURE_OF:
+            x[i, k:, FEATURE_OF[j]] -= jump
+    again = state.offset[cs].any(axis=1)
+    if again.any():
+        _fit_levels(state, cs[again], config, x[again], y[again])
+    _fit_scales(state, cs, config, x, y)
 
 
-def _warmup_steps(residuals: Floats, x: Floats, config: HealthConfig) -> list[tuple[int, float]]:
-    """Per sensor (row where a recalibration-sized step starts, its size), or (0, 0.0). A step that
-    comes with a load change (flow or horsepower moving by a recalibration's size) is not one."""
-    n = len(residuals)
+def _warmup_steps(residuals: Floats, x: Floats, config: HealthConfig) -> list[tuple[int, int, int, float]]:
+    """Per compressor and sensor with a recalibration-sized step (its row in `residuals` (compressors,
+    hours, 6), the sensor, the hour where the step starts, its size). A step that comes with a load
+    change (flow or horsepower moving by a recalibration's size) is not one. The split's fit is tested
+    over all at once; the few that pass it, one by one."""
+    n = residuals.shape[1]
     margin = 2 * config.step_min_after
-    out = [(0, 0.0)] * 6
     if n < 3 * margin:
-        return out
-    c1, c2 = np.cumsum(residuals, axis=0), np.cumsum(residuals**2, axis=0)
+        return []
+    c1, c2 = np.cumsum(residuals, axis=1), np.cumsum(residuals**2, axis=1)
     k = np.arange(margin, n - margin)[:, None]
-    head, head2 = c1[k[:, 0] - 1], c2[k[:, 0] - 1]
-    tail, tail2 = c1[-1] - head, c2[-1] - head2
-    sse = (head2 - head**2 / k) + (tail2 - tail**2 / (n - k))
-    total = c2[-1] - c1[-1] ** 2 / n
-    noise = np.median(np.abs(np.diff(residuals, axis=0)), axis=0) / (0.6745 * math.sqrt(2))
-    for j in range(6):
-        best = int(np.argmin(sse[:, j]))
-        split = int(k[best, 0])
-        jump = float(residuals[split:, j].mean() - residuals[:split, j].mean())
+    head, head2 = c1[:, k[:, 0] - 1], c2[:, k[:, 0] - 1]
+    tail, tail2 = c1[:, -1:] - head, c2[:, -1:] - head2
+    sse = (head2 - head**2 / k) + (tail2 - tail**2 / (n - k))  # (compressors, splits, 6)
+    total = c2[:, -1] - c1[:, -1] ** 2 / n
+    best = np.argmin(sse, axis=1)  # (compressors, 6)
+    fits = np.take_along_axis(sse, best[:, None], axis=1)[:, 0] < (1 - config.step_ratio) * total
+    if not fits.any():
+        return []
+    noise = np.median(np.abs(np.diff(residuals, axis=1)), axis=1) / (0.6745 * math.sqrt(2))
+    out = []
+    near = config.step_min_after
+    for i, j in zip(*np.nonzero(fits), strict=True):
+        split = int(k[best[i, j], 0])
+        jump = float(residuals[i, split:, j].mean() - residuals[i, :split, j].mean())
         load = [column for sensor, column in ((FLOW, LFLOW), (HP, LHP)) if sensor != j]
-        near = config.step_min_after
         moved = np.abs(
-            x[split : split + near, load].mean(axis=0) - x[split - near : split, load].mean(axis=0)
+            x[i][split : split + near, load].mean(axis=0) - x[i][split - near : split, load].mean(axis=0)
         )
         if (
             np.all(moved < RECALIBRATION_MIN)
-            and sse[best, j] < (1 - config.step_ratio) * total[j]
-            and abs(jump) >= 2 * config.step_min_z * max(noise[j], config.scale_floor)
+            and abs(jump) >= 2 * config.step_min_z * max(noise[i, j], config.scale_floor)
             and abs(jump) <= config.max_step
         ):
-            out[j] = (split, jump)
+            out.append((int(i), int(j), split, jump))
     return out
 
 
-def _fit_levels(state: HealthState, c: int, config: HealthConfig, x: Floats, y: Floats) -> None:
-    center = x.mean(axis=0)
-    center[CONST] = 0.0
-    spread = np.maximum(x.std(axis=0), SPREAD_FLOOR)
-    spread[CONST] = 1.0
-    state.center[c], state.spread[c] = center, spread
-    xc = _standardized(center, spread, x)
-    xtx = np.einsum("ni,nj->ij", xc, xc)
-    state.xtx[c] = np.broadcast_to(xtx, (6, FEATURES, FEATURES))
-    state.xty[c] = np.einsum("ni,nj->ji", xc, y)
-    state.coef[c] = _solve(state, np.array([c]), config)[0]
+def _fit_levels(state: HealthState, cs: Ints, config: HealthConfig, x: Floats, y: Floats) -> None:
+    center = x.mean(axis=1)
+    center[:, CONST] = 0.0
+    spread = np.maximum(x.std(axis=1), SPREAD_FLOOR)
+    spread[:, CONST] = 1.0
+    state.center[cs], state.spread[cs] = center, spread
+    xc = _standardized(center[:, None], spread[:, None], x)
+    xtx = np.einsum("kni,knj->kij", xc, xc)
+    state.xtx[cs] = xtx[:, None]
+    state.xty[cs] = np.einsum("kni,knj->kji", xc, y)
+    state.coef[cs] = _solve(state, cs, config)
 
 
-def _fit_scales(state: HealthState, c: int, config: HealthConfig, x: Floats, y: Floats) -> None:
-    residuals = y - _standardized(state.center[c], state.spread[c], x) @ state.coef[c].T
-    mad = np.median(np.abs(residuals - np.median(residuals, axis=0)), axis=0) * 1.4826
-    state.scale[c] = scale = np.maximum(mad * config.scale_inflation, config.scale_floor)
+def _fit_scales(state: HealthState, cs: Ints, config: HealthConfig, x: Floats, y: Floats) -> None:
+    xc = _standardized(state.center[cs, None], state.spread[cs, None], x)
+    residuals = y - xc @ state.coef[cs].transpose(0, 2, 1)
+    mad = np.median(np.abs(residuals - np.median(residuals, axis=1)[:, None]), axis=1) * 1.4826
+    state.scale[cs] = scale = np.maximum(mad * config.scale_inflation, config.scale_floor)
     # The EWMA's healthy spread starts from the warm-up's own residuals run through the EWMA: they
     # are autocorrelated (weather the ambient proxy misses, loads fitted imperfectly), which the iid
     # formula (the floor) ignores.
     lam = config.ewma_lambda
-    ewma = np.zeros(6)
+    ewma = np.zeros((len(cs), 6))
     sizes = []
-    for k, row in enumerate(np.clip(residuals / scale, -config.z_clip, config.z_clip)):
-        ewma = (1 - lam) * ewma + lam * row
+    z = np.clip(residuals / scale[:, None], -config.z_clip, config.z_clip)
+    for k in range(z.shape[1]):
+        ewma = (1 - lam) * ewma + lam * z[:, k]
         if k >= 1 / lam:
             sizes.append(np.abs(ewma))
     iid = MEAN_ABS * math.sqrt(lam / (2 - lam))
-    state.ewma_spread[c] = np.maximum(np.mean(sizes, axis=0), iid) if sizes else np.full(6, iid)
-    state.fitted[c] = True
-    state.learned[c] = len(x)
-    state.warm_n[c] = 0
-    state.warm_x[c], state.warm_y[c] = 0.0, 0.0
+    state.ewma_spread[cs] = np.maximum(np.mean(sizes, axis=0), iid) if sizes else iid
+    state.fitted[cs] = True
+    state.learned[cs] = x.shape[1]
+    state.warm_n[cs] = 0
+    state.warm_x[cs], state.warm_y[cs] = 0.0, 0.0
 
 
 def _absorb_steps(state: HealthState, c: int, candidates: Bools, config: HealthConfig, lam: float) -> None:
