@@ -31,7 +31,7 @@ class Settings(BaseModel):
 
     def __init__(self, **values: Any) -> None:
         """The environment's values, with `values` (by field name or variable name) over them."""
-        given = {_VARIABLES.get(name.lower(), name) for name in values}
+        given = {_FIELDS.get(name, name) for name in values}
         environment = {name.lower(): value for name, value in os.environ.items()}
         read = {
             variable: environment[variable.lower()]
@@ -575,14 +575,13 @@ class Settings(BaseModel):
         return f"sqlite:///{(self.data_dir / 'altaviz.db').resolve()}"
 
 
-# each field's environment variable (its validation alias), and the field of each variable's name in
-# lower case
+# each field's environment variable (its validation alias), and each variable's field
 _FIELD_VARIABLES = {
     name: str(field.validation_alias.choices[0])
     for name, field in Settings.model_fields.items()
     if isinstance(field.validation_alias, AliasChoices)
 }
-_VARIABLES = {variable.lower(): field for field, variable in _FIELD_VARIABLES.items()}
+_FIELDS = {variable: field for field, variable in _FIELD_VARIABLES.items()}
 
 
 def _split_list(value: object) -> object:
