@@ -1,21 +1,16 @@
 """One Settings object: every environment variable Altaviz reads, typed, defaulted and validated.
 
 Nothing else in the code base reads os.environ. The README's configuration table lists the same names.
-
-A pydantic model that reads the environment itself, as pydantic-settings' BaseSettings did for it
-(each field's variable, its name matched regardless of case; a value given to the constructor wins):
-pydantic-settings' import (its sources, asyncio, argparse, dotenv) was about 0.1 CPU s of every
-command, a seed-size `altaviz pipeline run` included.
 """
 
 import ipaddress
-import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Failed sign-ins allowed per account by default (`limits` tiers; accounts/signin_limit.py parses them).
 SIGN_IN_ACCOUNT_LIMITS = "5/minute;10/10 minutes;20/hour"
@@ -25,20 +20,8 @@ def _env(name: str) -> AliasChoices:
     return AliasChoices(name)
 
 
-class Settings(BaseModel):
-    # validate_default: a default is checked like a value read (BaseSettings' behaviour)
-    model_config = ConfigDict(populate_by_name=True, extra="ignore", validate_default=True)
-
-    def __init__(self, **values: Any) -> None:
-        """The environment's values, with `values` (by field name or variable name) over them."""
-        given = {_FIELDS.get(name, name) for name in values}
-        environment = {name.lower(): value for name, value in os.environ.items()}
-        read = {
-            variable: environment[variable.lower()]
-            for field, variable in _FIELD_VARIABLES.items()
-            if field not in given and variable.lower() in environment
-        }
-        super().__init__(**read, **values)
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", env_file=None)
 
     env: Literal["development", "test", "production"] = Field(
         "development",
@@ -234,12 +217,12 @@ class Settings(BaseModel):
         description="How long an ingest Idempotency-Key is remembered (a retry within it gets the first "
         "answer).",
     )
-    trusted_proxies: list[str] = Field(
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         validation_alias=_env("TRUSTED_PROXIES"),
         description="Comma-separated proxy IPs/networks whose X-Forwarded-For is believed.",
     )
-    cors_origins: list[str] = Field(
+    cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         validation_alias=_env("CORS_ORIGINS"),
         description="Comma-separated origins (scheme://host[:port]) allowed to call the API from a browser.",
@@ -291,7 +274,7 @@ class Settings(BaseModel):
         validation_alias=_env("METRICS_TOKEN"),
         description="Bearer token that opens /metrics from any address (Authorization: Bearer ...).",
     )
-    metrics_allow: list[str] = Field(
+    metrics_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["127.0.0.1/32", "::1/128"],
         validation_alias=_env("METRICS_ALLOW"),
         description="Comma-separated client IPs/networks that may read /metrics without the token; "
@@ -573,15 +556,6 @@ class Settings(BaseModel):
         if self.database_url:
             return normalize_database_url(self.database_url)
         return f"sqlite:///{(self.data_dir / 'altaviz.db').resolve()}"
-
-
-# each field's environment variable (its validation alias), and each variable's field
-_FIELD_VARIABLES = {
-    name: str(field.validation_alias.choices[0])
-    for name, field in Settings.model_fields.items()
-    if isinstance(field.validation_alias, AliasChoices)
-}
-_FIELDS = {variable: field for field, variable in _FIELD_VARIABLES.items()}
 
 
 def _split_list(value: object) -> object:
