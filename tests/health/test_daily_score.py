@@ -8,13 +8,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from altaviz.health import HealthConfig, HealthOutput, health_step
+from altaviz.health import HealthConfig, health_step
 from altaviz.health.model import TEMP
 
 from .test_health_model import START, build, first_hour, warnings_started
 
 OFF = HealthConfig(daily_anomaly_score=0)  # the previous rules
-GAPLESS = HealthConfig(daily_step_gap=0)  # every temperature step absorbed (until session 12)
 DAY = 86_400
 
 
@@ -78,48 +77,3 @@ def test_a_load_step_is_not_warned_where_a_fouling_through_it_is() -> None:
         crossing = first_hour(times, values[TEMP] >= 240.0)
         warned = warnings_started(health_step(times, values))
         assert warned and warned[0] <= crossing - DAY, seed
-
-
-def weather_seen(
-    times: np.ndarray, values: np.ndarray, seed: int, config: HealthConfig | None = None
-) -> HealthOutput:
-    """`health_step` given the weather of `fouled` (amplitude 1) as the station's ambient input, hourly:
-    with it the model absorbs temperature steps as recalibrations (without it none, `weather_steps`)."""
-    hours = np.arange(int(times[-1] - START) // 3600 + 1)
-    ambient = weather(seed, 1.0)(hours.astype(np.float64))
-    return health_step(times, values, ambient_hours=START + 3600 * hours, ambient=ambient, config=config)
-
-
-def test_a_fouling_is_not_absorbed_step_by_step_as_recalibrations() -> None:
-    """A fouling's afternoon rise looks like a step up, its night like one down: absorbed as recalibrations
-    day after day (the previous rule, `daily_step_gap=0`), its rise went into the offset and it was warned
-    days later; a recalibration steps once, so the discharge temperature that stepped in the last
-    `daily_step_gap` hours is judged instead (the weather given here: seeds 3 and 4 warned 3–4 days
-    earlier, the others of 0–5 no later)."""
-    for seed in (3, 4):
-        times, values = build(days=28, seed=seed, change=fouled(seed))
-        crossing = first_hour(times, values[TEMP] >= 240.0)
-        warned = warnings_started(weather_seen(times, values, seed))
-        assert warned and START + 7 * DAY < warned[0] <= crossing - 4 * DAY, seed
-        absorbed = warnings_started(weather_seen(times, values, seed, GAPLESS))
-        assert absorbed[0] - warned[0] >= DAY, seed
-
-
-def test_recalibrations_days_apart_and_a_load_step_are_not_warned_with_the_weather_seen() -> None:
-    def recalibrated(hours: np.ndarray, values: np.ndarray) -> None:
-        values[TEMP] += weather(1, 1.0)(hours)
-        values[TEMP, hours >= 9 * 24 + 0.5] *= 1.03
-        values[TEMP, hours >= 14 * 24 + 0.5] *= 0.97
-
-    times, values = build(days=20, seed=1, change=recalibrated)
-    out = weather_seen(times, values, 1)
-    assert warnings_started(out) == []
-    assert out.state.absorbed[0, TEMP] > 0.045  # both steps
-
-    def setpoints(hours: np.ndarray) -> np.ndarray:
-        level = np.where(hours < 3 * 24, 1.0, 1.1)
-        return np.where(hours >= 9 * 24, 0.85, level)
-
-    for seed in (1, 5):
-        times, values = build(days=28, seed=seed, load=setpoints, change=fouled(seed, 0.0))
-        assert warnings_started(weather_seen(times, values, seed)) == [], seed

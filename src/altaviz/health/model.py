@@ -47,9 +47,7 @@ evaluation"):
    and are kept.
    A step is decided when the window's best split is `step_min_after` to `step_max_after` judged
    hours old (a noisy one gets more hours to show). Without an ambient input (`weather_steps`) a
-   temperature step is not absorbed: a change of weather looks the same. Nor is one within
-   `daily_step_gap` hours of the last absorbed (a fouling's afternoon rise steps up and its night down,
-   day after day; a recalibration steps once).
+   temperature step is not absorbed: a change of weather looks the same.
 7. Early warning (anomaly): health below `anomaly_health` for `anomaly_hours` judged hours in a row;
    it clears after `clear_hours` judged hours back above `clear_health`. A growing fault is an
    anomaly sooner: a sensor with a trend towards its limit (the prognosis's slope test, 8) and a
@@ -207,9 +205,6 @@ class HealthConfig:
     daily_lag_hours: int = 48
     daily_hold: float = 0.5
     daily_learn_below: float = 5.0  # ... and learns only while that quantile is below this (0: off)
-    # A `DAILY` sensor's step is not absorbed within this many hours of its last absorbed one (0: off):
-    # a recalibration steps once, a fouling's afternoon rise steps up and down day after day.
-    daily_step_gap: int = 96
     one_sided: bool = True  # vibration and temperature judged on their limit's side only
     # The power shape (`prognosis="power"`, item 7 of the README's model): onsets from this many
     # windows before the window's start (a wear begun before it bends as much as it has grown) ...
@@ -274,7 +269,6 @@ def _layout(config: HealthConfig) -> tuple[tuple[str, type, tuple[int, ...], flo
         ("daily_n", np.int64, (), 0),
         ("daily_start", np.int64, (), 0),
         ("daily_scores", np.float64, (config.daily_hours + config.daily_lag_hours, int(DAILY.sum())), 0.0),
-        ("daily_absorbed_hour", np.int64, (int(DAILY.sum()),), NEVER),  # the `DAILY` sensors' last step
     )
 
 
@@ -853,17 +847,8 @@ class _Run:
             # recalibration would: only a model that sees the ambient can tell them apart. (The
             # warm-up's mean ambient is exactly 0 only when none is given.)
             candidates[:, TEMP] &= s.center[cs, AMB] != 0.0
-        offsets = None
-        if config.daily_step_gap > 0:
-            # A fouling's afternoon rise looks like a step up, its night like one down: a recalibration
-            # steps once, so a `DAILY` sensor that stepped lately is judged, not absorbed, again.
-            candidates[:, DAILY] &= s.daily_absorbed_hour[cs] <= hour - config.daily_step_gap
-            offsets = s.offset[cs][:, DAILY]
         for k in np.flatnonzero(_may_step(s, cs, candidates, config)).tolist():
             _absorb_steps(s, int(cs[k]), candidates[k], config, lam)
-        if offsets is not None:
-            stepped = s.offset[cs][:, DAILY] != offsets
-            s.daily_absorbed_hour[cs] = np.where(stepped, hour, s.daily_absorbed_hour[cs])
         raw = s.ewma[cs] / spread
         # Judged beyond a deadband of relative size (a shift too small to matter to an engineer, e.g.
         # a slow drift of a low vibration, is not an anomaly however clear statistically); learning
