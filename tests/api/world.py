@@ -72,6 +72,13 @@ class SeededOrg:
         return (*COMPRESSORS, self.own_compressor)
 
 
+def limiter_verdicts(statuses: list[int]) -> list[int]:
+    """The rate limiter's verdicts on /api/health calls: 429 refused, 200 let through. Health itself
+    answers 503 when its database probe misses its budget (under 1 s), which a test machine busy with
+    other workers can make it do; the limiter let that call through, so it reads as 200 here."""
+    return [200 if status == 503 else status for status in statuses]
+
+
 @cache
 def _password_hash() -> str:
     return hash_password(PASSWORD)  # once per run: argon2 is slow on purpose
