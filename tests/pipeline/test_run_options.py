@@ -62,8 +62,9 @@ def test_a_run_loads_only_what_it_uses(default_landing: Path, tmp_path: Path) ->
     """`altaviz pipeline run` on SQLite, as a whole process, imports no pandas (pyarrow's conversions of
     Python values load it wherever it is installed), no Alembic (a new database gets the head schema
     from db/sqlite_schema.sql), no psycopg (PostgreSQL only) and no PyJWT (cookies only): together
-    about a second of CPU at the seed size. At exit its objects are frozen out of the garbage
-    collector, so Python's finalization does not walk them all (0.3 CPU s with the database)."""
+    about a second of CPU at the seed size; piped, no Rich status spinner (nothing would show), table
+    (none printed) or emoji table (codes are not replaced). At exit its objects are frozen out of the
+    garbage collector, so Python's finalization does not walk them all (0.3 CPU s with the database)."""
     data_dir = copy_landing(default_landing, tmp_path)
     script = (
         "import atexit, gc, sys\n"
@@ -75,12 +76,13 @@ def test_a_run_loads_only_what_it_uses(default_landing: Path, tmp_path: Path) ->
         "except SystemExit as exc:\n"
         "    assert not exc.code, exc.code\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'alembic', 'psycopg', 'jwt'}))\n"
+        "print(sorted(set(sys.modules) & {'rich.status', 'rich.live', 'rich.table', 'rich._emoji_codes'}))\n"
     )
     env = {**os.environ, "ALTAVIZ_DATA_DIR": str(data_dir)}
     env.pop("DATABASE_URL", None)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-2:] == ["[]", "frozen at exit: True"]
+    assert done.stdout.strip().splitlines()[-3:] == ["[]", "[]", "frozen at exit: True"]
     assert (data_dir / "altaviz.db").is_file()
 
 

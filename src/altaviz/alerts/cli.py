@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from altaviz.config import Settings, get_settings
 from altaviz.observability.console import terminal_console
@@ -113,6 +112,8 @@ def workflows_run(
         workflows = Workflows(sessions, settings)
         execution = workflows.execute(workflow, targets, trigger="cli", actor=audit.Actor.system("cli"))
         report = workflows.dispatch() if deliver else None
+    from rich.table import Table  # here only: `pipeline run` loads this module
+
     table = Table(title=f"workflow={workflow}")
     for column in ("organization", "workflow", "alerts changed", "outcome", "ms"):
         table.add_column(column)
@@ -151,6 +152,8 @@ def workflows_runs(
     with _database() as (_settings, engine), session_factory(engine)() as session:
         org = _organization(session, organization)
         rows, total = recent_runs(session, OrgScope(org.id), limit=limit)
+    from rich.table import Table  # here only: `pipeline run` loads this module
+
     table = Table(title=f"workflow runs of {org.slug} ({total} in all)")
     for column in ("started (UTC)", "workflow", "trigger", "alerts changed", "outcome", "ms"):
         table.add_column(column)
@@ -236,6 +239,8 @@ def alerts_list(
         page = service.list_alerts(
             session, OrgScope(org.id), status=status, compressor=compressor, limit=limit
         )
+    from rich.table import Table  # here only: `pipeline run` loads this module
+
     table = Table(title=f"{status} alerts of {org.slug} ({page.total} in all)")
     for column in ("id", "compressor", "condition", "severity", "raised (UTC)", "state", "by"):
         table.add_column(column)
@@ -381,6 +386,8 @@ def notifications_list(organization: OneOrganization) -> None:
     with _database() as (_settings, engine), session_factory(engine)() as session:
         org = _organization(session, organization)
         channels = service.list_channels(session, OrgScope(org.id))
+    from rich.table import Table  # here only: `pipeline run` loads this module
+
     table = Table(title=f"notification channels of {org.slug}")
     for column in ("id", "kind", "name", "target", "enabled"):
         table.add_column(column)

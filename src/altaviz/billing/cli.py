@@ -4,7 +4,6 @@ Stripe). Registered on the main command line in altaviz/cli.py."""
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from altaviz.observability.console import terminal_console
 
@@ -53,6 +52,8 @@ def retention(
             slugs = dict(session.execute(select(Organization.id, Organization.slug)).tuples().all())
     finally:
         engine.dispose()
+    from rich.table import Table  # here only: `pipeline run` loads this module
+
     table = Table(title="retention (dry run: nothing deleted)" if dry_run else "retention")
     for column in ("organization", "plan", "keeps", "hourly aggregates", "quality checks", "closed alerts"):
         table.add_column(column)
