@@ -47,7 +47,10 @@ evaluation"):
    and are kept.
    A step is decided when the window's best split is `step_min_after` to `step_max_after` judged
    hours old (a noisy one gets more hours to show). Without an ambient input (`weather_steps`) a
-   temperature step is not absorbed: a change of weather looks the same.
+   temperature step is not absorbed: a change of weather looks the same. An absorbed temperature step
+   must hold: one whose last `step_min_after` judged hours fall back by `daily_step_reverse` of it within
+   `daily_step_confirm_hours` of it (a fouling's afternoon rise, then its night) is taken back, and no
+   temperature step is absorbed for `daily_step_gap` hours.
 7. Early warning (anomaly): health below `anomaly_health` for `anomaly_hours` judged hours in a row;
    it clears after `clear_hours` judged hours back above `clear_health`. A growing fault is an
    anomaly sooner: a sensor with a trend towards its limit (the prognosis's slope test, 8) and a
@@ -181,9 +184,9 @@ class HealthConfig:
     step_min_z: float = 2.0
     max_step: float = 0.06
     max_absorbed: float = 0.12
-    # A `DAILY` sensor's absorbed step is watched for `daily_step_confirm_hours` (0: off): one that falls
-    # back by `daily_step_reverse` of its size (a fouling's afternoon rise, its night) was no recalibration:
-    # it is taken back (`daily_step_revoke`) and no `DAILY` step is absorbed for `daily_step_gap` hours.
+    # A `DAILY` sensor's absorbed step is watched for `daily_step_confirm_hours` after its split (0: off):
+    # one that falls back by `daily_step_reverse` of its size (a fouling's afternoon rise, then its night)
+    # was no recalibration: it is taken back and no `DAILY` step is absorbed for `daily_step_gap` hours.
     daily_step_confirm_hours: int = 36
     daily_step_reverse: float = 0.4
     daily_step_gap: int = 96
@@ -1057,14 +1060,13 @@ def _may_step(state: HealthState, cs: Ints, candidates: Bools, config: HealthCon
 
 def _daily_steps(state: HealthState, cs: Ints, candidates: Bools, config: HealthConfig) -> None:
     """The `DAILY` sensors' absorbed steps that did not hold: a fouling's afternoon rise looks like a
-    recalibration step up, but its night falls back, day after day; a recalibration (or a change of
-    weather the ambient input misses) holds. A step whose sensor's mean z over the last `step_min_after`
-    judged hours (all after it) is back by `daily_step_reverse` of its size within
-    `daily_step_confirm_hours` of it is taken back (`daily_step_revoke`), and that sensor is taken out
-    of this hour's `candidates` (in place) for `daily_step_gap` hours."""
+    recalibration step up, but its night falls back, day after day; a recalibration holds. A step whose
+    sensor's mean z over the last `step_min_after` judged hours (all after its split) is back by
+    `daily_step_reverse` of its size within `daily_step_confirm_hours` of its split is taken back
+    (`_daily_step_back`); a sensor that took one back is taken out of `candidates` (in place) for
+    `daily_step_gap` hours."""
     size, last = config.step_window, config.step_min_after
-    newest = (state.z_start[cs] + state.z_n[cs] - 1) % size
-    hour = state.z_hours[cs, newest][:, None]  # this hour
+    hour = state.last_hour[cs][:, None]  # this hour
     step_hour = state.daily_step_hour[cs]
     watched = step_hour > hour - config.daily_step_confirm_hours
     for k, d in np.argwhere(watched).tolist():
@@ -1081,8 +1083,9 @@ def _daily_steps(state: HealthState, cs: Ints, candidates: Bools, config: Health
 
 
 def _daily_step_back(state: HealthState, c: int, d: int, hour: int, config: HealthConfig) -> None:
-    """Compressor `c`'s watched step of `DAILY` sensor number `d` did not hold: taken back
-    (`daily_step_revoke`; its budget stays spent), and no step of it absorbed for `daily_step_gap` hours."""
+    """Compressor `c`'s watched step of `DAILY` sensor number `d` did not hold: its offset moves back
+    from the step's hour on (the budget it spent stays spent), and no step of that sensor is absorbed for
+    `daily_step_gap` hours from `hour`."""
     j, step_hour = int(_DAILY_SENSORS[d]), int(state.daily_step_hour[c, d])
     step = float(state.daily_step_size[c, d])
     rows = _ring(state.z_start[c], state.z_n[c], config.step_window)
