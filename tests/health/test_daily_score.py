@@ -8,12 +8,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from altaviz.health import HealthConfig, health_step
+from altaviz.health import HealthConfig, HealthOutput, health_step
 from altaviz.health.model import TEMP
 
 from .test_health_model import START, build, first_hour, warnings_started
 
 OFF = HealthConfig(daily_anomaly_score=0)  # the previous rules
+UNWATCHED = HealthConfig(daily_step_confirm_hours=0)  # every temperature step kept (until session 13)
 DAY = 86_400
 
 
@@ -77,3 +78,56 @@ def test_a_load_step_is_not_warned_where_a_fouling_through_it_is() -> None:
         crossing = first_hour(times, values[TEMP] >= 240.0)
         warned = warnings_started(health_step(times, values))
         assert warned and warned[0] <= crossing - DAY, seed
+
+
+def weather_seen(
+    times: np.ndarray, values: np.ndarray, seed: int, config: HealthConfig | None = None
+) -> HealthOutput:
+    """`health_step` given the weather of `fouled` (amplitude 1) as the station's ambient input, hourly:
+    with it the model absorbs temperature steps as recalibrations (without it none, `weather_steps`)."""
+    hours = np.arange(int(times[-1] - START) // 3600 + 1)
+    ambient = weather(seed, 1.0)(hours.astype(np.float64))
+    return health_step(times, values, ambient_hours=START + 3600 * hours, ambient=ambient, config=config)
+
+
+def test_a_foulings_afternoon_rise_absorbed_as_a_step_is_taken_back_at_night() -> None:
+    """A fouling's afternoon rise looks like a recalibration step up: kept (`daily_step_confirm_hours=0`),
+    its rise went into the offset afternoon after afternoon and it was warned days later; its night falls
+    back, so the step is taken back (seeds 3 and 4: warned 4–6 days earlier, 2–3 days after the onset;
+    of seeds 0–5 none later)."""
+    for seed in (3, 4):
+        times, values = build(days=28, seed=seed, change=fouled(seed))
+        warned = warnings_started(weather_seen(times, values, seed))
+        assert warned and START + 7 * DAY < warned[0] <= START + 10 * DAY, seed
+        kept = warnings_started(weather_seen(times, values, seed, UNWATCHED))
+        assert kept[0] - warned[0] >= 4 * DAY, seed
+
+
+def test_recalibrations_hold_and_a_load_step_is_not_warned_with_the_weather_seen() -> None:
+    """A recalibration's step holds through the night: it is kept (the offset keeps it) and not warned,
+    nor is a second one five days later, nor a 15 % load cut within the weather."""
+
+    def recalibrated(at: list[tuple[float, float]]) -> Callable[[np.ndarray, np.ndarray], None]:
+        def change(hours: np.ndarray, values: np.ndarray) -> None:
+            values[TEMP] += weather(1, 1.0)(hours)
+            for day, factor in at:
+                values[TEMP, hours >= day * 24 + 0.5] *= factor
+
+        return change
+
+    times, values = build(days=20, seed=1, change=recalibrated([(9, 1.03)]))
+    out = weather_seen(times, values, 1)
+    assert warnings_started(out) == []
+    assert out.state.offset[0, TEMP] > 0.025  # held, not taken back
+    times, values = build(days=20, seed=1, change=recalibrated([(9, 1.03), (14, 0.97)]))
+    out = weather_seen(times, values, 1)
+    assert warnings_started(out) == []
+    assert out.state.absorbed[0, TEMP] > 0.045  # both steps
+
+    def setpoints(hours: np.ndarray) -> np.ndarray:
+        level = np.where(hours < 3 * 24, 1.0, 1.1)
+        return np.where(hours >= 9 * 24, 0.85, level)
+
+    for seed in (1, 5):
+        times, values = build(days=28, seed=seed, load=setpoints, change=fouled(seed, 0.0))
+        assert warnings_started(weather_seen(times, values, seed)) == [], seed

@@ -47,7 +47,10 @@ evaluation"):
    and are kept.
    A step is decided when the window's best split is `step_min_after` to `step_max_after` judged
    hours old (a noisy one gets more hours to show). Without an ambient input (`weather_steps`) a
-   temperature step is not absorbed: a change of weather looks the same.
+   temperature step is not absorbed: a change of weather looks the same. An absorbed temperature step
+   must hold: one whose last `step_min_after` judged hours fall back by `daily_step_reverse` of it within
+   `daily_step_confirm_hours` of it (a fouling's afternoon rise, then its night) is taken back, and no
+   temperature step is absorbed for `daily_step_gap` hours.
 7. Early warning (anomaly): health below `anomaly_health` for `anomaly_hours` judged hours in a row;
    it clears after `clear_hours` judged hours back above `clear_health`. A growing fault is an
    anomaly sooner: a sensor with a trend towards its limit (the prognosis's slope test, 8) and a
@@ -124,6 +127,8 @@ ONE_SIDED = np.array([True, True, False, False, False, False])  # vibration, tem
 # fouling) show most in the afternoon heat. Not vibration: a recalibrated vibration meter's
 # day of raised scores before its step is absorbed warned 35 healthy units on the tuning seeds.
 DAILY = np.array([False, True, False, False, False, False])
+_DAILY_SENSORS = np.flatnonzero(DAILY)
+_DAILY_INDEX = {int(j): d for d, j in enumerate(_DAILY_SENSORS)}
 PRIOR_SPAN = np.array([0.0, 0.08, 0.08, 0.05, 0.05, 0.5, 0.7, 0.7])
 # Hours ahead at which projections are evaluated: hourly for three days, then coarser up to 60 days.
 PROGNOSIS_HOURS = np.unique(np.r_[np.arange(1.0, 73.0), np.geomspace(73.0, 1440.0, 120).round()])
@@ -179,6 +184,12 @@ class HealthConfig:
     step_min_z: float = 2.0
     max_step: float = 0.06
     max_absorbed: float = 0.12
+    # A `DAILY` sensor's absorbed step is watched for `daily_step_confirm_hours` after its split (0: off):
+    # one that falls back by `daily_step_reverse` of its size (a fouling's afternoon rise, then its night)
+    # was no recalibration: it is taken back and no `DAILY` step is absorbed for `daily_step_gap` hours.
+    daily_step_confirm_hours: int = 36
+    daily_step_reverse: float = 0.4
+    daily_step_gap: int = 96
     anomaly_health: float = 50.0
     anomaly_hours: int = 12
     clear_health: float = 80.0
@@ -242,6 +253,11 @@ def _layout(config: HealthConfig) -> tuple[tuple[str, type, tuple[int, ...], flo
         ("scale", np.float64, (6,), 1.0),
         ("offset", np.float64, (6,), 0.0),
         ("absorbed", np.float64, (6,), 0.0),  # total size of the steps absorbed, up or down
+        # the `DAILY` sensors' last absorbed step (its split's hour and size) while it is watched, and the
+        # hour until which none is absorbed (after one fell back)
+        ("daily_step_hour", np.int64, (int(DAILY.sum()),), NEVER),
+        ("daily_step_size", np.float64, (int(DAILY.sum()),), 0.0),
+        ("daily_step_until", np.int64, (int(DAILY.sum()),), NEVER),
         ("ewma", np.float64, (6,), 0.0),
         ("ewma_spread", np.float64, (6,), math.nan),  # mean |EWMA| while healthy
         # the last `step_window` judged hours (a ring: `z_start` is the oldest, `z_n` how many)
@@ -1031,6 +1047,8 @@ def _may_step(state: HealthState, cs: Ints, candidates: Bools, config: HealthCon
     the window's best split, its step against the line fit, with slack; windows of each length
     together). A window shorter than two `step_min_after` or with a missing value is left alone there
     too."""
+    if config.daily_step_confirm_hours > 0:
+        _daily_steps(state, cs, candidates, config)
     after = config.step_min_after
     held = state.z_n[cs]
     maybe: Bools = candidates.any(axis=1) & (held >= 2 * after)
@@ -1038,6 +1056,48 @@ def _may_step(state: HealthState, cs: Ints, candidates: Bools, config: HealthCon
         k_rows = np.flatnonzero(maybe & (held == n))
         maybe[k_rows] = _step_screen(state, cs[k_rows], candidates[k_rows], int(n), config)
     return maybe
+
+
+def _daily_steps(state: HealthState, cs: Ints, candidates: Bools, config: HealthConfig) -> None:
+    """The `DAILY` sensors' absorbed steps that did not hold: a fouling's afternoon rise looks like a
+    recalibration step up, but its night falls back, day after day; a recalibration holds. A step whose
+    sensor's mean z over the last `step_min_after` judged hours (all after its split) is back by
+    `daily_step_reverse` of its size within `daily_step_confirm_hours` of its split is taken back
+    (`_daily_step_back`); a sensor that took one back is taken out of `candidates` (in place) for
+    `daily_step_gap` hours."""
+    size, last = config.step_window, config.step_min_after
+    hour = state.last_hour[cs][:, None]  # this hour
+    step_hour = state.daily_step_hour[cs]
+    watched = step_hour > hour - config.daily_step_confirm_hours
+    for k, d in np.argwhere(watched).tolist():
+        c, j = int(cs[k]), int(_DAILY_SENSORS[d])
+        rows = _ring(state.z_start[c], state.z_n[c], size)[-last:]
+        if len(rows) < last or state.z_hours[c, rows[0]] <= step_hour[k, d]:
+            continue
+        step = float(state.daily_step_size[c, d])
+        back = math.copysign(1.0, step) * float(np.mean(state.z_values[c, rows, j])) * state.scale[c, j]
+        if not back <= -config.daily_step_reverse * abs(step):
+            continue
+        _daily_step_back(state, c, d, int(hour[k, 0]), config)
+    candidates[:, DAILY] &= state.daily_step_until[cs] <= hour
+
+
+def _daily_step_back(state: HealthState, c: int, d: int, hour: int, config: HealthConfig) -> None:
+    """Compressor `c`'s watched step of `DAILY` sensor number `d` did not hold: its offset moves back
+    from the step's hour on (the budget it spent stays spent), and no step of that sensor is absorbed for
+    `daily_step_gap` hours from `hour`."""
+    j, step_hour = int(_DAILY_SENSORS[d]), int(state.daily_step_hour[c, d])
+    step = float(state.daily_step_size[c, d])
+    rows = _ring(state.z_start[c], state.z_n[c], config.step_window)
+    hours = state.z_hours[c, rows]
+    # the trend's values since the step older than the z window (the rest: `_move_offset`)
+    trend = _ring(state.trend_start[c], state.trend_n[c], config.trend_hours)
+    t_hours = state.trend_hours[c, trend]
+    state.trend_values[c, trend[(t_hours >= step_hour) & (t_hours < hours[0])], j] += step
+    first = int(np.searchsorted(hours, step_hour))
+    _move_offset(state, c, j, -step, first, config, config.ewma_lambda)
+    state.daily_step_hour[c, d] = NEVER
+    state.daily_step_until[c, d] = hour + config.daily_step_gap
 
 
 def _step_screen(state: HealthState, cs: Ints, candidates: Bools, n: int, config: HealthConfig) -> Bools:
@@ -1350,9 +1410,24 @@ def _absorb_steps(state: HealthState, c: int, candidates: Bools, config: HealthC
     # Recalibrations are rare: a sensor whose steps come and go (a daily swing) spends the budget fast.
     if abs(delta) > config.max_step or state.absorbed[c, culprit] + abs(delta) > config.max_absorbed:
         return
-    state.offset[c, culprit] += delta
+    if DAILY[culprit] and config.daily_step_confirm_hours > 0:
+        d = _DAILY_INDEX[culprit]
+        state.daily_step_hour[c, d] = state.z_hours[c, rows[split]]
+        state.daily_step_size[c, d] = delta
     state.absorbed[c, culprit] += abs(delta)
-    feature = FEATURE_OF.get(culprit)
+    _move_offset(state, c, culprit, delta, split, config, lam)
+
+
+def _move_offset(
+    state: HealthState, c: int, sensor: int, delta: float, split: int, config: HealthConfig, lam: float
+) -> None:
+    """Move compressor `c`'s offset of `sensor` by `delta` from row `split` of its z window on: its
+    feature (flow, horsepower) is corrected there, and the window's z, the EWMAs and the trend's values
+    at the reference operating point are recomputed as if the offset had moved at that hour."""
+    state.offset[c, sensor] += delta
+    rows = _ring(state.z_start[c], state.z_n[c], config.step_window)
+    n = len(rows)
+    feature = FEATURE_OF.get(sensor)
     trend = _ring(state.trend_start[c], state.trend_n[c], config.trend_hours)
     trend_hours = state.trend_hours[c, trend]
     coef, offset, scale = state.coef[c], state.offset[c], state.scale[c]
