@@ -6,6 +6,7 @@ or configuration) is not taken for one (the stage computes that compressor again
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from altaviz.health import SENSORS, HealthConfig, HealthState, Limits, fleet_step
+from altaviz.health.model import FEATURE_OF, FEATURES
 from altaviz.pipeline import health
 from altaviz.pipeline.health import Context, Episode, HealthStep, dump_states, load_states, state_is_current
 from altaviz.pipeline.rolling import compressor_starts
@@ -54,7 +56,7 @@ def test_states_read_back_continue_as_the_ones_written() -> None:
     episodes = [{}, {}, {"anomaly": Episode(600, "vibration_mms", 41.5, 50.0, 600)}, {}]
     blobs = dump_states(state, episodes)
     assert all(state_is_current(b, config) for b in blobs)
-    assert len(blobs[1]) > len(blobs[3])  # the warm-up's buffers are stored only while collected
+    assert [b[9] for b in blobs] == [0, 1, 0, 0]  # the warm-up section only while one is collected
     back, back_episodes = load_states([*blobs, None], config)
     assert back_episodes == [*episodes, {}]
     assert dump_states(back.take(np.arange(4)), back_episodes[:4]) == blobs
@@ -67,6 +69,30 @@ def test_states_read_back_continue_as_the_ones_written() -> None:
     assert continued.judged.any()
     assert np.array_equal(continued.health, resumed.health, equal_nan=True)
     assert np.array_equal(continued.score, resumed.score, equal_nan=True)
+
+
+def test_a_state_of_the_previous_format_is_read() -> None:
+    """AVHS3's blobs (a lake's states before an upgrade: the warm-up buffers whole) are read as they
+    were written and continue bit for bit; written again, they are AVHS4's, read back the same."""
+    config = HealthConfig()
+    cuts = [20, 400, 780, len(_series(8, 0)[0]) - 144]  # settling, warming up, just fitted, judging
+    state = HealthState(len(cuts), config)
+    fleet_step(*_fleet(cuts, lo=True), state=state, config=config)
+    episodes = [{}, {}, {"anomaly": Episode(600, "vibration_mms", 41.5, 50.0, 600)}, {}]
+    old = _reference_dump(state, episodes, previous=True)
+    assert old[1][:5] == b"AVHS3" and old[1][9] == 1 and all(state_is_current(b, config) for b in old)
+    back, back_episodes = load_states(old, config)
+    assert back_episodes == episodes and back.warm_n[1] > 0
+    theirs, _ = _reference_load(old, config)  # (the entries the model never reads as the fresh state's)
+    for name, array in theirs.arrays.items():
+        assert np.array_equal(array.view(np.uint8), back.arrays[name].view(np.uint8)), name
+    blobs = dump_states(back, back_episodes)
+    assert blobs == _reference_dump(state, episodes) and all(b[:5] == b"AVHS4" for b in blobs)
+    assert len(blobs[1]) < len(old[1]) / 2
+    later = _fleet(cuts, lo=False)
+    continued = fleet_step(*later, state=state, config=config)
+    resumed = fleet_step(*later, state=back, config=config)
+    assert continued.judged.any() and np.array_equal(continued.health, resumed.health, equal_nan=True)
 
 
 def test_a_state_of_another_format_or_configuration_is_not_taken() -> None:
@@ -270,28 +296,46 @@ def _reference_columns(config: HealthConfig) -> tuple[np.ndarray, np.ndarray, np
     return row, read, warm, lo, hi
 
 
-def _reference_dump(state: HealthState, episodes: list[Any]) -> list[bytes]:
-    """AVHS3 blob by blob: the columns (without the warm-up's) the model reads and that differ from
-    the fresh state's bit for bit, then the warm-up while collected, then the episodes."""
+def _reference_dump(state: HealthState, episodes: list[Any], previous: bool = False) -> list[bytes]:
+    """AVHS4 (`previous`: AVHS3) blob by blob: the columns (without the warm-up's) the model reads and
+    that differ from the fresh state's bit for bit, then the warm-up while collected (AVHS3: both
+    buffers whole; AVHS4: the filled rows, warm_x's columns that are constant, or warm_y's column
+    FEATURE_OF names, for every compressor collecting left out), then the episodes."""
     fresh, read, warm, lo, hi = _reference_columns(state.config)
     matrix = np.concatenate(
         [state.arrays[name].reshape(len(state), -1).astype(np.float64) for name in state.arrays], axis=1
     )
+    filled = [(state.warm_x[c, :n], state.warm_y[c, :n]) for c, n in enumerate(state.warm_n) if n > 0]
+    constant = [
+        all(np.all(x.view(np.uint64)[:, f] == x.view(np.uint64)[0, f]) for x, _ in filled)
+        for f in range(FEATURES)
+    ]
+    pattern = [1 if constant[f] else 0 for f in range(FEATURES)]
+    for j, f in FEATURE_OF.items():
+        if all(np.array_equal(x[:, f].view(np.uint64), y[:, j].view(np.uint64)) for x, y in filled):
+            pattern[f] = 2 + j
     out = []
     for c, open_ in enumerate(episodes):
         row = matrix[c]
         stored = (row.view(np.uint64) != fresh.view(np.uint64)) & read & ~warm
-        collecting = bool(state.warm_n[c] > 0)
-        head = b"AVHS3" + len(row).to_bytes(4, "little") + bytes([collecting])
-        head += int(stored.sum()).to_bytes(4, "little") + b"\0\0"
+        n = int(state.warm_n[c])
+        head = (b"AVHS3" if previous else b"AVHS4") + len(row).to_bytes(4, "little") + bytes([n > 0])
+        head += int(stored.sum()).to_bytes(4, "little") + (0 if previous else n).to_bytes(2, "little")
         bitmap = np.packbits(stored[~warm]).tobytes()
         tail = json.dumps({k: e.__dict__ for k, e in open_.items()}).encode() if open_ else b""
-        body = row[stored].tobytes() + (row[lo:hi].tobytes() if collecting else b"")
+        body = row[stored].tobytes()
+        if n and previous:
+            body += row[lo:hi].tobytes()
+        elif n:
+            x, y = state.warm_x[c, :n], state.warm_y[c, :n]
+            body += bytes(pattern) + x[0, [f for f in range(FEATURES) if pattern[f] == 1]].tobytes()
+            body += np.ascontiguousarray(x[:, [f for f in range(FEATURES) if pattern[f] == 0]]).tobytes()
+            body += y.tobytes()
         out.append(head + bitmap + body + tail)
     return out
 
 
-def _reference_load(blobs: list[bytes | None], config: HealthConfig) -> tuple[HealthState, list[Any]]:
+def _reference_load(blobs: Sequence[bytes | None], config: HealthConfig) -> tuple[HealthState, list[Any]]:
     state = HealthState(len(blobs), config)
     fresh, _, warm, lo, hi = _reference_columns(config)
     episodes: list[Any] = [{} for _ in blobs]
@@ -307,9 +351,28 @@ def _reference_load(blobs: list[bytes | None], config: HealthConfig) -> tuple[He
         columns = np.flatnonzero(~warm)[stored]
         row[columns] = np.frombuffer(blob, np.float64, count, at)
         at += 8 * count
-        if blob[9]:
+        if blob[9] and blob[:5] == b"AVHS3":
             row[lo:hi] = np.frombuffer(blob, np.float64, hi - lo, at)
             at += 8 * (hi - lo)
+        elif blob[9]:
+            n = int.from_bytes(blob[14:16], "little")
+            pattern = list(blob[at : at + FEATURES])
+            at += FEATURES
+            x = np.zeros((config.warmup_hours, FEATURES))
+            for f in range(FEATURES):
+                if pattern[f] == 1:
+                    x[:n, f] = np.frombuffer(blob, np.float64, 1, at)[0]
+                    at += 8
+            kept = [f for f in range(FEATURES) if pattern[f] == 0]
+            x[:n, kept] = np.frombuffer(blob, np.float64, n * len(kept), at).reshape(n, len(kept))
+            at += 8 * n * len(kept)
+            y = np.zeros((config.warmup_hours, 6))
+            y[:n] = np.frombuffer(blob, np.float64, n * 6, at).reshape(n, 6)
+            at += 8 * n * 6
+            for f in range(FEATURES):
+                if pattern[f] >= 2:
+                    x[:n, f] = y[:n, pattern[f] - 2]
+            row[lo:hi] = np.r_[x.reshape(-1), y.reshape(-1)]
         one = HealthState.from_matrix(row[None, :], config)
         for name, array in one.arrays.items():
             state.arrays[name][i] = array[0]
@@ -395,6 +458,72 @@ def test_the_steps_rows_and_states_equal_the_reference_builders() -> None:
             array, ours.arrays[name], equal_nan=True
         )
     assert dump_states(ours, our_episodes) == _reference_dump(theirs, their_episodes)
+
+
+def test_a_warm_up_carried_through_a_call_is_written_as_if_loaded() -> None:
+    """HealthStep carries the warm-ups a call cannot fill as read (their rows not loaded): the blobs equal
+    those of the state loaded whole, also when the model resets a carried one (a maintenance event: the
+    call is made again, every warm-up loaded)."""
+    config = HealthConfig()
+    first = _readings(0, 10.2)
+    rows = HealthStep({}, config)(first)
+    later = _readings(10.2 - 2 / 24, 11)
+    for resets in ((), (int(ON_HOUR_START.timestamp()) + int(10.5 * 86_400),)):
+        contexts = {k: c._replace(resets=resets) for k, c in _contexts(rows, config).items()}
+        step = HealthStep(contexts, config)
+        loads: list[int] = []
+        carry = health._load_states
+
+        def spy(blobs: Any, config: HealthConfig, room: Any, carry: Any = carry, loads: Any = loads) -> Any:
+            out = carry(blobs, config, room)
+            loads.append(len(out[2]))
+            return out
+
+        health._load_states = spy
+        try:
+            again = step(later)
+        finally:
+            health._load_states = carry
+        assert loads == ([1] if not resets else [1, 0])  # COMP-003 carried (and loaded after its reset)
+        reference = _reference_rows(step, later)
+        assert _values(again) == _values(reference)
+
+
+def test_a_carried_warm_up_whose_pattern_changes_is_encoded_again() -> None:
+    """A carried section whose columns left out no longer hold for the rows added (the ambient, constant
+    until now, moves) is loaded after all: the blob is the one of the state loaded whole."""
+    config = HealthConfig()
+    times, values = _series(days=3, seed=2)
+    state = HealthState(1, config)
+    fleet_step(np.zeros(len(times), dtype=np.int64), times, values, state=state, config=config)
+    (blob,) = dump_states(state, [{}])
+    n = int(state.warm_n[0])
+    assert 0 < n < config.warmup_hours - 2 and blob[9] == 1
+    whole, _ = load_states([blob], config)
+    part, _, carried = health._load_states([blob], config, np.array([1]))
+    assert list(carried) == [0] and not part.warm_y[0].any()
+    for s in (whole, part):  # a row added as the model adds one, its ambient another than before
+        s.warm_x[0, n], s.warm_y[0, n] = (
+            whole.warm_x[0, n - 1] + [0, 0, 0, 0, 0, 0.5, 0, 0],
+            whole.warm_y[0, n - 1],
+        )
+        s.warm_n[0] = n + 1
+    expected = dump_states(whole, [{}])
+    assert [b for a in health.dump_state_arrays(part, [{}], carried) for b in a.to_pylist()] == expected
+    assert expected[0][16 + health._widths(config).bitmap :] != blob[16 + health._widths(config).bitmap :]
+    assert np.array_equal(part.warm_x, whole.warm_x) and np.array_equal(part.warm_y, whole.warm_y)
+    # and one that keeps the pattern is carried through
+    part, _, carried = health._load_states([blob], config, np.array([1]))
+    part.warm_x[0, n], part.warm_y[0, n] = whole.warm_x[0, n - 1], whole.warm_y[0, n - 1]
+    part.warm_n[0] = n + 1
+    same, _ = load_states([blob], config)
+    same.warm_x[0, n], same.warm_y[0, n], same.warm_n[0] = (
+        whole.warm_x[0, n - 1],
+        whole.warm_y[0, n - 1],
+        n + 1,
+    )
+    out = [b for a in health.dump_state_arrays(part, [{}], carried) for b in a.to_pylist()]
+    assert out == dump_states(same, [{}]) and not part.warm_y[0, :n].any()
 
 
 def test_the_step_does_not_import_pandas(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from altaviz.health import HealthConfig, HealthState, fleet_step
-from altaviz.health.model import fleet_prior
+from altaviz.health.model import DIS, FLOW, HP, SUC, fleet_prior
 from altaviz.pipeline import health
 from altaviz.pipeline.health import Episode, dump_states, load_states, state_is_current
 
@@ -112,8 +112,9 @@ def test_the_entries_left_out_are_never_read() -> None:
 
 
 def test_only_the_live_columns_are_stored() -> None:
-    """A judged compressor stores fewer values than the row without the warm-up (the previous format's
-    1,533); a fresh one almost none; one collecting its warm-up carries it."""
+    """A judged compressor stores fewer values than the row without the warm-up (the format before the
+    previous one's 1,533); a fresh one almost none; one collecting its warm-up carries its filled rows,
+    of warm_x only the columns that are neither the constant term nor a sensor's own level (AVHS4)."""
     config = HealthConfig()
     days = [0.2, 3.0, 12.0]
     state = HealthState(len(days) + 1, config)
@@ -121,10 +122,21 @@ def test_only_the_live_columns_are_stored() -> None:
     blobs = dump_states(state, [{} for _ in range(len(days) + 1)])
     form = health._widths(config)
     counts = [int.from_bytes(b[10:14], "little") for b in blobs]
-    warm = 8 * (form.hi - form.lo)
     assert counts[3] == 0  # never stepped: the fresh state
     assert 0 < counts[2] < int(form.kept.sum()) < form.short  # judging: the unread and default left out
-    assert len(blobs[1]) == 16 + form.bitmap + 8 * counts[1] + warm  # collecting: its warm-up follows
+    # collecting: its warm-up section follows, the filled rows only, of warm_x's 8 columns the constant
+    # term (and here the ambient: no station proxy) once, the levels as warm_y's, the time of day stored
+    rows = int(state.warm_n[1])
+    assert 0 < rows < form.rows and int.from_bytes(blobs[1][14:16], "little") == rows
+    at = 16 + form.bitmap + 8 * counts[1]
+    code = list(blobs[1][at : at + form.x_columns])
+    assert code == [1, 2 + FLOW, 2 + HP, 2 + DIS, 2 + SUC, 1, 0, 0]
+    assert len(blobs[1]) - at == form.x_columns + 8 * 2 + 8 * rows * (2 + form.y_columns)
+    assert np.array_equal(
+        np.frombuffer(blobs[1], np.float64, rows * form.y_columns, len(blobs[1]) - 8 * rows * form.y_columns),
+        state.warm_y[1, :rows].reshape(-1),
+    )
+    assert len(blobs[1]) - at < 8 * (form.hi - form.lo) / 2  # AVHS3 kept both buffers whole
     assert len(blobs[2]) == 16 + form.bitmap + 8 * counts[2]
 
 

@@ -301,6 +301,7 @@ class HealthState:
     def __init__(self, compressors: int, config: HealthConfig | None = None) -> None:
         self.config = config or HealthConfig()
         self.arrays: dict[str, Any] = {}
+        self.was_reset: list[Ints] = []  # the rows of each reset since (pipeline/health.py carries warm-ups)
         for name, dtype, shape, default in _layout(self.config):
             self.arrays[name] = _filled((compressors, *shape), default, dtype)
 
@@ -315,6 +316,7 @@ class HealthState:
 
     def reset(self, rows: Ints) -> None:
         """After maintenance: learn again from scratch (keeping the stuck-sensor memory and the prior)."""
+        self.was_reset.append(np.asarray(rows))
         for name, _, _, default in _layout(self.config):
             if name not in _KEPT_BY_RESET:
                 self.arrays[name][rows] = default

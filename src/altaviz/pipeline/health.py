@@ -131,7 +131,7 @@ from altaviz.health import (
     Limits,
     ambient,
 )
-from altaviz.health.model import FEATURES, Bools, Floats, Ints, pooled_prior
+from altaviz.health.model import FEATURE_OF, FEATURES, Bools, Floats, Ints, pooled_prior
 from altaviz.health.prior import NO_PRIOR, organization_warmups, prior_hour, step_with_prior
 from altaviz.pipeline.arrow import (
     bool_array,
@@ -219,25 +219,35 @@ class Episode:
 
 Episodes = dict[str, Episode]
 
-# A compressor's state blob (format AVHS3): a head of 16 bytes (this prefix; the model's row width,
-# 4 bytes little-endian, which tells another configuration's state; 1 if the warm-up's buffers follow;
-# the number of values stored, 4 bytes; two zero bytes), then a bitmap of the columns of the model's
-# row without the warm-up buffers (HealthState.matrix(without=_WARM): float64) stored, then their
-# values, then the warm-up buffers while a warm-up is being collected (zeros otherwise), then its open
+# A compressor's state blob (format AVHS4): a head of 16 bytes (this prefix; the model's row width,
+# 4 bytes little-endian, which tells another configuration's state; 1 if a warm-up section follows;
+# the number of values stored, 4 bytes; the warm-up rows stored, 2 bytes), then a bitmap of the columns
+# of the model's row without the warm-up buffers (HealthState.matrix(without=_WARM): float64) stored,
+# then their values, then the warm-up section while a warm-up is being collected, then its open
 # episodes as JSON (empty when none). A column is stored only where it differs, bit for bit, from the
 # state before the first reading (a ring's rows not yet filled, the coefficients outside a sensor's
 # design, a prior not given, offsets not taken are not) and is one the model reads (not
 # HealthState.unread: a sensor's normal equations outside its design); a column not stored is read
-# back as the fresh state's, so a state read back continues bit for bit as the one written (tests:
-# tests/pipeline/test_health_state.py, test_health_states.py). A batch of compressors is read and
-# written as one matrix, a chunk of compressors at a time, straight into one Arrow buffer. At 4,700
-# compressors judging for days this stores about 1,040 of the row's 3,219 values a compressor, 8.5 kB
-# (the previous format, AVHS2, all 1,533 but the warm-up's, 12.3 kB; its blobs are not current: the
-# stage computes such a compressor again from its silver).
-_STATE_FORMAT = b"AVHS3"
+# back as the fresh state's. The warm-up section (_warm_sections) holds the buffers' filled rows only,
+# `warm_n` of them (the model fills them in order and clears them whole: the rows past them are zeros,
+# as the whole buffers are when `warm_n` is 0), and of `warm_x` only the columns that are not, bit for
+# bit over those rows, a constant (the features' constant term: stored once) or one of `warm_y`'s
+# columns (a sensor's own level, FEATURE_OF): one byte per `warm_x` column telling which (0 stored, 1
+# constant, 2 + j `warm_y`'s column j), the constants, the stored `warm_x` columns' rows, then
+# `warm_y`'s rows, float64. So a state read back continues bit for bit as the one written
+# (tests: tests/pipeline/test_health_state.py, test_health_states.py). A batch of compressors is read
+# and written as a few matrices, straight into one Arrow buffer. At 4,700 compressors judging for days
+# this stores about 1,040 of the row's values a compressor, 8.5 kB; collecting a warm-up 90 hours in (a
+# 4-day month), 6.9 kB instead of the previous format's 13.8 (AVHS3: the warm-up buffers whole, 13.4 kB;
+# its blobs are still read). An incremental pass carries the warm-ups it cannot fill as read, their rows
+# not loaded (HealthStep, _load_states). Older formats (AVHS2: all 1,533 values but the warm-up's) are
+# not current: the stage computes such a compressor again from its silver.
+_STATE_FORMAT = b"AVHS4"
+_PREVIOUS_FORMAT = b"AVHS3"  # the same but for the warm-up section: both buffers whole, as they are
 Blob = bytes | memoryview  # a state blob, or a view of one in an Arrow buffer
-_HEAD = struct.Struct("<5sIBI2x")  # prefix, width, warm-up follows, values stored
+_HEAD = struct.Struct("<5sIBIH")  # prefix, width, warm-up follows, values stored, warm-up rows stored
 _WARM = ("warm_x", "warm_y")  # adjacent in the layout
+_STORED, _CONSTANT, _OF_Y = 0, 1, 2  # how a warm_x column is kept: stored, once, as warm_y's column j (2 + j)
 _CHUNK = 256  # compressors through one small matrix at a time (a fleet's would be tens of MB of new pages)
 _ARROW_BYTES = 2**31 - 1  # a binary array's offsets are int32: bigger batches of states are split
 
@@ -251,6 +261,9 @@ class _Format:
     hi: int
     fresh: Floats  # the state before the first reading, without the warm-up buffers (read-only)
     kept: Bools  # the columns of that row the model reads (the others are not stored)
+    rows: int  # the warm-up buffers' rows (HealthConfig.warmup_hours)
+    x_columns: int  # warm_x's columns
+    y_columns: int  # warm_y's
 
     @property
     def short(self) -> int:
@@ -275,7 +288,8 @@ def _widths(config: HealthConfig) -> _Format:
         unread[start:end] = entries.reshape(-1)
     kept = ~np.r_[unread[:lo], unread[hi:]]
     kept.flags.writeable = False
-    return _Format(template.width(), lo, hi, fresh, kept)
+    rows, x_columns = template.warm_x.shape[1:]
+    return _Format(template.width(), lo, hi, fresh, kept, rows, x_columns, template.warm_y.shape[2])
 
 
 def _fresh_row(config: HealthConfig) -> Floats:
@@ -283,19 +297,21 @@ def _fresh_row(config: HealthConfig) -> Floats:
     return _widths(config).fresh
 
 
-def dump_state_arrays(state: HealthState, episodes: list[Episodes]) -> list[pa.Array]:
+def dump_state_arrays(
+    state: HealthState, episodes: list[Episodes], carried: Carried | None = None
+) -> list[pa.Array]:
     """The blob of each compressor of `state` (arrays and JSON, no pickle), in order, as Arrow binary
-    arrays (one unless they pass 2 GB)."""
+    arrays (one unless they pass 2 GB). `carried`: the warm-up sections read but not loaded
+    (_load_states): those compressors' rows in the state's buffers begin after the section's."""
     form = _widths(state.config)
     n = len(state)
-    collecting = (state.warm_n > 0).tolist()
     tails = [
         json.dumps({k: e.__dict__ for k, e in open_.items()}).encode() if open_ else b"" for open_ in episodes
     ]
     # which columns each compressor stores (its bitmap) and their values, a chunk of compressors at a time
     fresh = form.fresh.view(np.uint64)
     bitmaps = np.zeros((n, form.bitmap), dtype=np.uint8)
-    values: list[memoryview] = []  # each compressor's, a view of its chunk's (copied once, by the join)
+    values: list[memoryview] = []  # each compressor's, a view of its chunk's (copied once, below)
     counts = np.zeros(n, dtype=np.int64)
     for first in range(0, n, _CHUNK):
         rows = state.matrix(without=_WARM, rows=slice(first, first + _CHUNK))
@@ -306,14 +322,10 @@ def dump_state_arrays(state: HealthState, episodes: list[Episodes]) -> list[pa.A
         at = (8 * np.r_[0, np.cumsum(counts[first : first + len(rows)])]).tolist()
         values += [chunk[a:b] for a, b in itertools.pairwise(at)]
     bitmap_bytes = bitmaps.reshape(-1).data
-    # the warm-up buffers as bytes, each compressor's a slice of them (a copy of each compressor's rows
-    # first took as long as the rest of the dump)
-    warm = [
-        (_bytes_of(np.ascontiguousarray(state.arrays[name])), 8 * state.arrays[name][0:1].size)
-        for name in _WARM
-    ]
+    warm = _warm_sections(state, form, carried or {})
+    warm_rows = np.where(state.warm_n > 0, np.minimum(state.warm_n, form.rows), 0).tolist()
     lengths = _HEAD.size + form.bitmap + 8 * counts
-    lengths += 8 * (form.hi - form.lo) * np.asarray(collecting, dtype=np.int64)
+    lengths += np.fromiter((sum(map(len, pieces)) for pieces in warm), np.int64, n)
     lengths += np.fromiter(map(len, tails), np.int64, n)
     arrays: list[pa.Array] = []
     first = 0
@@ -322,20 +334,19 @@ def dump_state_arrays(state: HealthState, episodes: list[Episodes]) -> list[pa.A
         last = first + max(1, int(np.searchsorted(ends, _ARROW_BYTES, side="right")))
         offsets = np.zeros(last - first + 1, dtype=np.int32)
         offsets[1:] = ends[: last - first]
-        # each blob: its head, bitmap, values, warm-up while collected, episodes, copied into one NumPy
-        # buffer (a bytes join of the pieces took several times as long: its tens of MB of new pages)
+        # each blob: its head, bitmap, values, warm-up section, episodes, copied into one NumPy buffer (a
+        # bytes join of the pieces took several times as long: its tens of MB of new pages)
         data = np.empty(int(offsets[-1]), dtype=np.uint8)
         out = data.data  # (a memoryview)
         at, width, size = 0, form.width, form.bitmap
         for c in range(first, last):
             pieces: list[Blob] = [
-                _HEAD.pack(_STATE_FORMAT, width, collecting[c], len(values[c]) // 8),
+                _HEAD.pack(_STATE_FORMAT, width, bool(warm[c]), len(values[c]) // 8, warm_rows[c]),
                 bitmap_bytes[c * size : (c + 1) * size],
                 values[c],
+                *warm[c],
+                tails[c],
             ]
-            if collecting[c]:
-                pieces += [view[c * step : (c + 1) * step] for view, step in warm]
-            pieces.append(tails[c])
             for piece in pieces:
                 out[at : at + len(piece)] = piece
                 at += len(piece)
@@ -343,6 +354,86 @@ def dump_state_arrays(state: HealthState, episodes: list[Episodes]) -> list[pa.A
         arrays.append(pa.Array.from_buffers(pa.binary(), last - first, buffers))
         first = last
     return arrays
+
+
+def _warm_sections(state: HealthState, form: _Format, carried: Carried) -> list[list[Blob]]:
+    """Each compressor's warm-up section (its pieces; none unless `warm_n` is above 0): the filled rows
+    of the fleet gathered once; a warm_x column left out when it is constant, or warm_y's column, for
+    every compressor of the fleet (else stored for all: the test is then one pass over all rows). A
+    carried compressor's rows (`carried`: its section as read) are its section's, then the state's
+    from there on, with the same columns left out (else its rows are loaded after all, and all encoded
+    again)."""
+    n, w = len(state), form.rows
+    sections: list[list[Blob]] = [[] for _ in range(n)]
+    members = np.flatnonzero(state.warm_n > 0)
+    if not len(members):
+        return sections
+    first = np.zeros(n, dtype=np.int64)  # where each one's rows in the buffers begin
+    for c, (rows, _) in carried.items():
+        first[c] = rows
+    counts = np.minimum(state.warm_n[members], w) - first[members]
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    index = _row_index(members, counts, w, first[members])
+    x = state.warm_x.reshape(n * w, form.x_columns).take(index, axis=0)
+    y = state.warm_y.reshape(n * w, form.y_columns).take(index, axis=0)
+    xv, yv = x.view(np.uint64), y.view(np.uint64)
+    # bit for bit: constant where no row differs from the one before it within its compressor
+    changes = xv[1:] != xv[:-1]
+    changes[starts[(starts > 0) & (starts < len(x))] - 1] = False
+    pattern = np.where(changes.any(axis=0), _STORED, _CONSTANT).astype(np.uint8)
+    for j, column in FEATURE_OF.items():
+        if np.array_equal(xv[:, column], yv[:, j]):
+            pattern[column] = _OF_Y + j
+    for code in {bytes(section[: form.x_columns]) for _, section in carried.values()}:
+        pattern[np.frombuffer(code, np.uint8) == _STORED] = _STORED  # (storing one more is always right)
+    constant = pattern == _CONSTANT
+    head = form.x_columns + 8 * int(constant.sum())
+    own = x[np.minimum(starts, len(x) - 1)][:, constant] if len(x) else None  # each one's constants
+    position = {c: i for i, c in enumerate(members.tolist())}
+    for c, (_, section) in carried.items():
+        i = position[c]
+        if bytes(section[: form.x_columns]) != pattern.tobytes() or (
+            counts[i] and own is not None and own[i].tobytes() != bytes(section[form.x_columns : head])
+        ):  # another pattern: the carried rows are loaded, and all rows encoded again
+            _load_carried(state, form, carried)
+            return _warm_sections(state, form, {})
+    code = pattern.tobytes()
+    xs = np.flatnonzero(pattern == _STORED)
+    stored = np.ascontiguousarray(x[:, xs]).reshape(-1).view(np.uint8).data  # (zero rows: no cast)
+    ys = y.reshape(-1).view(np.uint8).data
+    at = np.r_[0, np.cumsum(counts)].tolist()
+    x_size, y_size = 8 * len(xs), 8 * form.y_columns
+    for i, c in enumerate(members.tolist()):
+        a, b = at[i], at[i + 1]
+        if c not in carried:
+            assert own is not None
+            sections[c] = [
+                code,
+                own[i].tobytes(),
+                stored[x_size * a : x_size * b],
+                ys[y_size * a : y_size * b],
+            ]
+            continue
+        rows, section = carried[c]
+        middle = head + x_size * rows
+        sections[c] = [
+            code,
+            section[form.x_columns : head],
+            section[head:middle],
+            stored[x_size * a : x_size * b],
+            section[middle : middle + y_size * rows],
+            ys[y_size * a : y_size * b],
+        ]
+    return sections
+
+
+def _row_index(compressors: Ints, counts: Ints, rows: int, first: Ints | None = None) -> Ints:
+    """The flat row (compressor × `rows` + row) of each compressor's `counts` warm-up rows from its row
+    `first` (0: its first row) on."""
+    starts = np.r_[0, np.cumsum(counts)[:-1]]
+    within = np.arange(int(counts.sum())) - np.repeat(starts, counts)
+    index: Ints = np.repeat(compressors * rows + (0 if first is None else first), counts) + within
+    return index
 
 
 def _bytes_of(array: Floats) -> memoryview:
@@ -357,18 +448,20 @@ def dump_states(state: HealthState, episodes: list[Episodes]) -> list[bytes]:
     return [blob for part in dump_state_arrays(state, episodes) for blob in part.to_pylist()]
 
 
-def _head(blob: Blob, width: int) -> tuple[bool, int] | None:
-    """Whether the warm-up follows and how many values are stored, if a model of this row width can read
-    the blob."""
+def _head(blob: Blob, width: int) -> tuple[bytes, bool, int, int] | None:
+    """The blob's format, whether a warm-up section follows, how many values are stored and how many
+    warm-up rows (AVHS4), if a model of this row width can read the blob."""
     if len(blob) < _HEAD.size:
         return None
-    prefix, stored, warm, count = _HEAD.unpack_from(blob)
-    return (bool(warm), count) if prefix == _STATE_FORMAT and stored == width else None
+    prefix, stored, warm, count, rows = _HEAD.unpack_from(blob)
+    current = prefix in (_STATE_FORMAT, _PREVIOUS_FORMAT) and stored == width
+    return (prefix, bool(warm), count, rows) if current else None
 
 
 def state_is_current(blob: Blob, config: HealthConfig) -> bool:
-    """Whether this model (its configuration) can continue from the blob; another one (another format,
-    such as AVHS2's, or configuration) starts the compressor afresh from all of its silver."""
+    """Whether this model (its configuration) can continue from the blob (AVHS4, or AVHS3's); another
+    one (another format, such as AVHS2's, or configuration) starts the compressor afresh from all of its
+    silver."""
     return states_are_current([blob], config)[0]
 
 
@@ -381,11 +474,28 @@ def states_are_current(blobs: Sequence[Blob | None], config: HealthConfig) -> li
 
 def load_states(blobs: Sequence[Blob | None], config: HealthConfig) -> tuple[HealthState, list[Episodes]]:
     """The state of each compressor (None or a blob this model cannot read: from its first reading)."""
+    state, episodes, _ = _load_states(blobs, config, None)
+    return state, episodes
+
+
+# A compressor's warm-up section read but not loaded into the state (its rows stored, the section): its
+# buffers' first rows are left zero, the model only adds rows after them (HealthStep).
+Carried = dict[int, tuple[int, Blob]]
+
+
+def _load_states(
+    blobs: Sequence[Blob | None], config: HealthConfig, room: Ints | None
+) -> tuple[HealthState, list[Episodes], Carried]:
+    """load_states; with `room` (per compressor, at most how many warm-up rows the step may add) the
+    AVHS4 warm-up sections that cannot be full after those rows are carried, not loaded: the model
+    reads a warm-up's rows only to fit it, once full (a fleet's warm-ups are tens of MB)."""
     form = _widths(config)
+    carried: Carried = {}
     state = HealthState(len(blobs), config)
-    warm_bytes = 8 * (form.hi - form.lo)
     episodes: list[Episodes] = [{} for _ in blobs]
-    collecting: list[tuple[int, Blob]] = []
+    # the warm-up sections (compressor, rows, section) to load, by how warm_x's columns are kept
+    sections: dict[bytes, list[tuple[int, int, Blob]]] = {}
+    whole: list[tuple[int, Blob]] = []  # AVHS3's warm-up buffers
     at_values = _HEAD.size + form.bitmap
     for first in range(0, len(blobs), _CHUNK):
         chunk = blobs[first : first + _CHUNK]
@@ -396,31 +506,78 @@ def load_states(blobs: Sequence[Blob | None], config: HealthConfig) -> tuple[Hea
             if blob is None or head is None:
                 bitmaps.append(bytes(form.bitmap))  # from its first reading: the fresh row
                 continue
-            warm, count = head
+            prefix, warm, count, rows = head
             at = at_values + 8 * count
             bitmaps.append(blob[_HEAD.size : at_values])
             values.append(blob[at_values:at])
-            if warm:
-                collecting.append((first + row, blob[at : at + warm_bytes]))
-                at += warm_bytes
+            if warm and prefix == _PREVIOUS_FORMAT:
+                size = 8 * (form.hi - form.lo)
+                whole.append((first + row, blob[at : at + size]))
+                at += size
+            elif warm:
+                code = bytes(blob[at : at + form.x_columns])
+                stored = code.count(_STORED)
+                size = form.x_columns + 8 * code.count(_CONSTANT) + 8 * rows * (stored + form.y_columns)
+                if room is not None and rows + int(room[first + row]) < form.rows:
+                    carried[first + row] = (rows, blob[at : at + size])
+                else:
+                    sections.setdefault(code, []).append((first + row, rows, blob[at : at + size]))
+                at += size
             if len(blob) > at:
                 episodes[first + row] = {k: Episode(**e) for k, e in json.loads(bytes(blob[at:])).items()}
         part = np.repeat(form.fresh[None, :], len(chunk), axis=0)
         if values:
             packed = np.frombuffer(b"".join(bitmaps), np.uint8).reshape(len(chunk), form.bitmap)
-            stored = np.unpackbits(packed, axis=1, count=form.short).view(bool)
-            part[stored] = np.frombuffer(b"".join(values), np.float64)
+            stored_columns = np.unpackbits(packed, axis=1, count=form.short).view(bool)
+            part[stored_columns] = np.frombuffer(b"".join(values), np.float64)
         state.set_rows(first, part, without=_WARM)
-    # the warm-up buffers, each compressor's bytes straight into the fields' (a NumPy copy per row and
-    # field, or one join of them all, took several times as long)
+    for code, members in sections.items():
+        _load_warm(state, form, np.frombuffer(code, np.uint8), members)
+    # AVHS3's warm-up buffers, each compressor's bytes straight into the fields'
     views = [_bytes_of(state.arrays[name]) for name in _WARM]
     sizes = [len(view) // max(len(blobs), 1) for view in views]
-    for i, blob in collecting:
+    for i, blob in whole:
         at = 0
         for view, size in zip(views, sizes, strict=True):
             view[i * size : (i + 1) * size] = blob[at : at + size]
             at += size
-    return state, episodes
+    return state, episodes, carried
+
+
+def _load_carried(state: HealthState, form: _Format, carried: Carried) -> None:
+    """The carried warm-up sections into the state's buffers after all (their first rows)."""
+    sections: dict[bytes, list[tuple[int, int, Blob]]] = {}
+    for c, (rows, section) in carried.items():
+        sections.setdefault(bytes(section[: form.x_columns]), []).append((c, rows, section))
+    for code, members in sections.items():
+        _load_warm(state, form, np.frombuffer(code, np.uint8), members)
+
+
+def _load_warm(
+    state: HealthState, form: _Format, pattern: Ints, members: list[tuple[int, int, Blob]]
+) -> None:
+    """The warm-up sections of the compressors `members` (compressor, rows, section), all of one
+    `pattern` (how each warm_x column is kept), into the state's buffers at once."""
+    xs = np.flatnonzero(pattern == _STORED)
+    constant = np.flatnonzero(pattern == _CONSTANT)
+    head = form.x_columns + 8 * len(constant)
+    compressors = np.array([c for c, _, _ in members], dtype=np.int64)
+    counts = np.array([rows for _, rows, _ in members], dtype=np.int64)
+    ends = [head + 8 * len(xs) * rows for _, rows, _ in members]
+    constants = np.frombuffer(b"".join(s[form.x_columns : head] for _, _, s in members), np.float64)
+    stored = np.frombuffer(
+        b"".join(s[head:e] for (_, _, s), e in zip(members, ends, strict=True)), np.float64
+    )
+    y = np.frombuffer(b"".join(s[e:] for (_, _, s), e in zip(members, ends, strict=True)), np.float64)
+    y = y.reshape(-1, form.y_columns)
+    x = np.empty((len(y), form.x_columns))
+    x[:, xs] = stored.reshape(len(y), len(xs))
+    x[:, constant] = np.repeat(constants.reshape(len(members), len(constant)), counts, axis=0)
+    for column in np.flatnonzero(pattern >= _OF_Y).tolist():
+        x[:, column] = y[:, int(pattern[column]) - _OF_Y]
+    index = _row_index(compressors, counts, form.rows)
+    state.warm_x.reshape(-1, form.x_columns)[index] = x
+    state.warm_y.reshape(-1, form.y_columns)[index] = y
 
 
 # --- the per-compressor step -------------------------------------------------------------------------
@@ -450,6 +607,11 @@ class HealthStep:
     config: HealthConfig
 
     def __call__(self, table: pa.Table) -> pa.Table:
+        return self._step(table, carry=True)
+
+    def _step(self, table: pa.Table, carry: bool) -> pa.Table:
+        """`carry`: the warm-ups this call cannot fill carried as read (_load_states), unless the
+        model reset one of them (the call is then made again, every warm-up loaded)."""
         if not table.num_rows:
             return pa.Table.from_batches([], schema=ROWS)  # (Schema.empty_table imports pandas)
         starts = compressor_starts(table)
@@ -468,7 +630,6 @@ class HealthStep:
         )
         times = numpy_values(table["timestamp"], np.int64) // 1_000_000
         contexts = [self.contexts.get(k) for k in keys]
-        state, episodes = load_states([c.state if c else None for c in contexts], self.config)
         limits = _limits(contexts)
         # each compressor's hours before it are final: before the hour of its second-to-last reading,
         # and before its station's proxy is (Context.hold)
@@ -487,6 +648,14 @@ class HealthStep:
         values = np.empty((len(SENSORS), int(fed.sum())))
         for row, sensor in enumerate(SENSORS):
             np.compress(taken, numpy_values(table[sensor], np.float64), out=values[row])
+        # at most one warm-up row a compressor and hour stepped: the hours of its readings fed
+        fed_hours = times[fed] // HOUR
+        fed_compressor = compressor[fed]
+        new_hour = np.ones(len(fed_hours), dtype=bool)
+        new_hour[1:] = (fed_hours[1:] != fed_hours[:-1]) | (fed_compressor[1:] != fed_compressor[:-1])
+        room = np.bincount(fed_compressor[new_hour], minlength=len(keys)) if carry else None
+        blobs = [c.state if c else None for c in contexts]
+        state, episodes, carried = _load_states(blobs, self.config, room)
         # the organization's fleet prior from its prior hour on (altaviz.health.prior)
         prior = np.zeros((len(contexts), 6, FEATURES))
         prior_at = np.full(len(contexts), NO_PRIOR, dtype=np.int64)
@@ -509,12 +678,17 @@ class HealthStep:
             limits=limits,
             config=self.config,
         )
+        if carried and (
+            any(np.isin(list(carried), rows).any() for rows in state.was_reset)
+            or any(state.warm_n[c] < rows for c, (rows, _) in carried.items())
+        ):
+            return self._step(table, carry=False)  # (a reset may follow a fit that read the rows)
         out = _Rows(keys)
         out.hours(result)
         _all_episodes(keys, episodes, result, limits, self.config, out)
         out.predictions(result, limits)
         last = np.where(state.last_hour > -(2**61), state.last_hour * HOUR, -1)
-        out.states(last, cutoff, dump_state_arrays(state, episodes))
+        out.states(last, cutoff, dump_state_arrays(state, episodes, carried))
         return out.table()
 
 
