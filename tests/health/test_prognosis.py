@@ -4,7 +4,9 @@ enough judged hours within `prediction_window_hours`, where "in a row" waited un
 crossed; a wear begun before the trend window is projected to its crossing within 30 %, where the
 session-7 shape (the best power fit, onsets inside the window) was off by 30–50 %; a fouling's rise with
 its afternoon swing is projected within 50 % (median over its projections), where the fits an iid bound
-on the residuals kept were off by about 75 %."""
+on the residuals kept were off by about 75 %; the wear is projected closer with the vibration's shape
+fitted over the last 240 judged hours (the hours before the onset in it) than over the trend's 60, and
+the fouling's temperature keeps the trend's window (the long fit is late for its swing)."""
 
 from collections.abc import Callable
 from dataclasses import replace
@@ -17,8 +19,9 @@ from altaviz.health.model import TEMP, VIB
 
 from .test_health_model import build, first_hour
 
-# the power shape until session 8: onsets inside the window only, the best fit's crossing
-SESSION_7 = HealthConfig(prognosis_onsets_before=0.0, prognosis_central="best")
+# the power shape until session 8: onsets inside the window only, the best fit's crossing, the fit over
+# the trend's window
+SESSION_7 = HealthConfig(prognosis_onsets_before=0.0, prognosis_central="best", prognosis_hours=60)
 
 
 def high_load(hours: np.ndarray) -> np.ndarray:
@@ -113,3 +116,17 @@ def test_a_foulings_rise_is_projected_with_its_daily_swing_in_the_residuals(
     for seed in range(3):
         assert now[seed] <= 0.5, (seed, now[seed])
         assert now[seed] < iid[seed] - 0.2, (seed, now[seed], iid[seed])
+
+
+def test_the_hours_before_the_onset_anchor_the_shape_of_a_wear_not_of_a_fouling() -> None:
+    # The vibration's power shape is fitted over the last `prognosis_hours` judged hours (240), the
+    # trend's line over the last 60: the level before the onset is in the fit, so the rise since is not
+    # bent from an onset the window does not hold. The temperature's shape stays on the trend's 60
+    # hours: over 240 a fouling's daily mean hardly moves while its afternoons grow.
+    window = replace(HealthConfig(), prognosis_hours=60)  # the trend's window, until session 13
+    for seed in range(3):
+        now = np.median(forecast_errors(wear, VIB, 8.0, 18, HealthConfig(), seed))
+        before = np.median(forecast_errors(wear, VIB, 8.0, 18, window, seed))
+        assert now <= 0.2 and now < before - 0.05, (seed, now, before)
+        now_fouling = forecast_errors(fouling, TEMP, 260.0, 20, HealthConfig(), seed)
+        np.testing.assert_array_equal(now_fouling, forecast_errors(fouling, TEMP, 260.0, 20, window, seed))

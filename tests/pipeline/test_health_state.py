@@ -101,7 +101,7 @@ def test_a_state_of_another_format_or_configuration_is_not_taken() -> None:
     state = HealthState(1, config)
     fleet_step(np.zeros(len(times), dtype=np.int64), times, values, state=state, config=config)
     blob = dump_states(state, [{}])[0]
-    other = HealthConfig(trend_hours=48)  # another window: another state width
+    other = HealthConfig(prognosis_hours=120)  # another window: another state width
     assert not state_is_current(blob, other)
     assert not state_is_current(b"PK\x03\x04" + blob[5:], config)  # the first format was an .npz
     fresh, _ = load_states([blob], other)

@@ -66,12 +66,12 @@ def _same_state(a: HealthState, b: HealthState) -> bool:
 def test_a_fleet_read_back_continues_bit_for_bit() -> None:
     """Settling, collecting a warm-up, just fitted, judging with rings part and wholly filled: the blobs
     read back give the same rows as the states kept in memory, hour after hour."""
-    config = HealthConfig()
+    config = HealthConfig(prognosis_hours=96)  # a trend ring the oldest one fills
     days = [0.2, 3.0, 6.5, 7.5, 9.0, 12.0]
     state = HealthState(len(days), config)
     fleet_step(*_fleet(days, split=24), state=state, config=config)
     assert state.fitted.tolist() == [False, False, True, True, True, True]
-    assert state.warm_n[1] > 0 and state.trend_n.max() == config.trend_hours
+    assert state.warm_n[1] > 0 and state.trend_n.max() == config.prognosis_hours
     episodes: list[health.Episodes] = [{} for _ in days]
     episodes[4] = {"anomaly": Episode(600, "vibration_mms", 41.5, 50.0, 600)}
     blobs = dump_states(state, episodes)
@@ -170,7 +170,7 @@ def test_a_blob_of_the_previous_format_is_not_taken() -> None:
     old = b"AVHS2" + len(row).to_bytes(4, "little") + row.tobytes() + tail
     assert len(row) == form.short
     assert not state_is_current(old, config)
-    assert not state_is_current(dump_states(state, [{}])[0], HealthConfig(trend_hours=48))
+    assert not state_is_current(dump_states(state, [{}])[0], HealthConfig(prognosis_hours=120))
     fresh, episodes = load_states([old], config)
     assert not fresh.fitted[0] and episodes == [{}]
     assert _same_state(fresh, HealthState(1, config))

@@ -60,9 +60,11 @@ evaluation"):
 8. Prognosis: for each off-normal metric with a limit, a least-squares line through the last
    `trend_hours` judged hours of its value at the reference operating point decides whether there is
    a trend (slope t-statistic above `trend_t` towards the limit, else none); its shape (`prognosis`)
-   is a power of the time since an onset, v = b + a·(t − t0)^k, fitted for onsets across the window
-   and exponents 1–3 (the previous "parabola" — when its curvature towards the limit has a
-   t-statistic above `curve_t` — and "line" remain); the projected hours to the warning and critical
+   is a power of the time since an onset, v = b + a·(t − t0)^k, fitted over the trend's window (the
+   vibration's over the last `prognosis_hours` judged hours since the last reset) for onsets across
+   it and exponents 1–3 (the previous
+   "parabola" — when its curvature towards the limit has a t-statistic above `curve_t` — and "line"
+   remain); the projected hours to the warning and critical
    limits (at the current operating point) and an 80 % range spanning every fit the residuals cannot
    tell from the best (their variance inflated for their autocorrelation). A prediction
    warning is raised when the projected critical crossing (warning crossing for metrics without a
@@ -223,6 +225,10 @@ class HealthConfig:
     # ... and the central projection: "weighted" (the median crossing of the fits the residuals cannot
     # tell apart, each weighted by its likelihood) or "best" (the best fit's, until session 8).
     prognosis_central: str = "weighted"
+    # ... the vibration's (`LONG_FIT`) fitted over the last this many judged hours since the last reset
+    # (the trend's line, which decides whether there is one, and the others' shape over the last
+    # `trend_hours`): the hours before a wear's onset anchor its shape (the trend ring holds the larger)
+    prognosis_hours: int = 240
 
     @property
     def ewma_lambda(self) -> float:
@@ -231,7 +237,7 @@ class HealthConfig:
 
 # The state's fields: name, dtype, shape after the compressor axis (from the config), default.
 def _layout(config: HealthConfig) -> tuple[tuple[str, type, tuple[int, ...], float], ...]:
-    w, s, t = config.warmup_hours, config.step_window, config.trend_hours
+    w, s, t = config.warmup_hours, config.step_window, _trend_size(config)
     return (
         ("last_hour", np.int64, (), NEVER),
         ("ref", np.float64, (6,), math.nan),  # the levels are relative to it
@@ -267,7 +273,8 @@ def _layout(config: HealthConfig) -> tuple[tuple[str, type, tuple[int, ...], flo
         ("z_values", np.float64, (s, 6), 0.0),
         ("z_x", np.float64, (s, FEATURES), 0.0),  # the features behind each z row
         ("z_y", np.float64, (s, 6), 0.0),
-        # the last `trend_hours` judged hours' values at the reference operating point (a ring)
+        # the last `trend_hours` (`prognosis_hours` if more) judged hours' values at the reference
+        # operating point (a ring)
         ("trend_n", np.int64, (), 0),
         ("trend_start", np.int64, (), 0),
         ("trend_hours", np.int64, (t,), NEVER),
@@ -895,7 +902,7 @@ class _Run:
         # operating point explains relative to the warm-up's centre).
         offset = s.offset[cs]
         reference = y - (prediction - coef[:, :, CONST]) - offset
-        at = _push(s, cs, "trend", config.trend_hours)
+        at = _push(s, cs, "trend", _trend_size(config))
         s.trend_hours[cs, at], s.trend_values[cs, at] = hour, reference
         shift = prediction - coef[:, :, CONST] + offset  # (reading − reference value) / ref
         predicted = np.zeros(len(cs), dtype=bool)
@@ -1030,20 +1037,6 @@ def _daily_anomaly(day: Floats, before: Floats, config: HealthConfig) -> tuple[B
 _SLACK = 1e-9
 
 
-def _window(state: HealthState, cs: Ints, prefix: str, size: int) -> tuple[Ints, Bools]:
-    """Each compressor's ring positions oldest first (len(cs), size), and which hold a row."""
-    offsets = np.arange(size)
-    rows = (state.arrays[f"{prefix}_start"][cs][:, None] + offsets) % size
-    return rows, offsets < state.arrays[f"{prefix}_n"][cs][:, None]
-
-
-def _flat_window(state: HealthState, cs: Ints, prefix: str, size: int) -> tuple[Ints, Bools]:
-    """`_window` as positions in the ring's field flattened over compressors (one gather instead of a
-    two-index one)."""
-    rows, held = _window(state, cs, prefix, size)
-    return rows + (cs * size)[:, None], held
-
-
 def _may_step(state: HealthState, cs: Ints, candidates: Bools, config: HealthConfig) -> Bools:
     """Which compressors `_absorb_steps` may absorb a step of this hour (a screen over all at once:
     the window's best split, its step against the line fit, with slack; windows of each length
@@ -1093,7 +1086,7 @@ def _daily_step_back(state: HealthState, c: int, d: int, hour: int, config: Heal
     rows = _ring(state.z_start[c], state.z_n[c], config.step_window)
     hours = state.z_hours[c, rows]
     # the trend's values since the step older than the z window (the rest: `_move_offset`)
-    trend = _ring(state.trend_start[c], state.trend_n[c], config.trend_hours)
+    trend = _ring(state.trend_start[c], state.trend_n[c], _trend_size(config))
     t_hours = state.trend_hours[c, trend]
     state.trend_values[c, trend[(t_hours >= step_hour) & (t_hours < hours[0])], j] += step
     first = int(np.searchsorted(hours, step_hour))
@@ -1153,7 +1146,8 @@ def _may_trend(
     if len(cs) == 0:
         return np.zeros(0, dtype=bool)
     size = config.trend_hours
-    at, held = _flat_window(state, cs, "trend", size)
+    at, held = _recent(state, cs, size, config)
+    at = at + (cs * _trend_size(config))[:, None]
     values = state.trend_values.reshape(-1)[at * 6 + sensors[:, None]]
     seen = held & ~np.isnan(values)
     count = seen.sum(axis=1)
@@ -1430,7 +1424,7 @@ def _move_offset(
     rows = _ring(state.z_start[c], state.z_n[c], config.step_window)
     n = len(rows)
     feature = FEATURE_OF.get(sensor)
-    trend = _ring(state.trend_start[c], state.trend_n[c], config.trend_hours)
+    trend = _ring(state.trend_start[c], state.trend_n[c], _trend_size(config))
     trend_hours = state.trend_hours[c, trend]
     coef, offset, scale = state.coef[c], state.offset[c], state.scale[c]
     for row in range(split, n):
@@ -1483,7 +1477,7 @@ def _prognosis(
     NaN where no crossing is projected within PROGNOSIS_HOURS, and for a limit the metric is already
     beyond (the threshold alert covers a crossed limit: a projection "in 0 h" says nothing); the
     range's late end is NaN where it is not bounded within them."""
-    rows = _ring(state.trend_start[c], state.trend_n[c], config.trend_hours)
+    rows = _ring(state.trend_start[c], state.trend_n[c], _trend_size(config))[-config.trend_hours :]
     values = state.trend_values[c, rows, j]
     hours = state.trend_hours[c, rows].astype(np.float64) - hour
     seen = ~np.isnan(values)
@@ -1531,6 +1525,11 @@ def _prognosis(
 
 
 POWER_EXPONENTS = np.array([1.0, 1.5, 2.0, 2.5, 3.0])
+# The sensors whose power shape is fitted over the last `prognosis_hours` (the others' over the trend's
+# window): the vibration, whose wear begins before the trend window at the first warning and has no
+# daily swing; the long fit was late for a fouling's temperature (its daily mean hardly moves while
+# its afternoons grow) and for a valve leakage's warning crossing on the tuning seeds (session 13).
+LONG_FIT = np.array([VIB])
 _PROGNOSIS_BATCH = 64  # (compressor, sensor) pairs projected at once (about 10 MB of curves)
 
 
@@ -1547,25 +1546,20 @@ def _power_prognoses(
     (pairs, 6), whether each has a trend, and whether it was decided here (not where the power fit is
     unusable: `_prognosis` then falls back to the parabola and line, per pair).
 
-    The shape: wear that starts at some hour t0 and grows as a power k of the time since,
-    v = b + a·h, h = max(t − t0, 0)^k, fitted for 10 onsets (`prognosis_onsets_before` windows before
-    the window to 80 % across it) and exponents 1–3, linear in (b, a) for each. Every fit the
+    The trend: a line through the last `trend_hours` with a slope t-statistic of `trend_t` towards the
+    limit. The shape: wear that starts at some hour t0 and grows as a power k of the time since,
+    v = b + a·h, h = max(t − t0, 0)^k, fitted over the trend's window, the vibration's (`LONG_FIT`)
+    over the last `prognosis_hours` (the hours before a wear's onset anchor its level), for 10 onsets
+    (`prognosis_onsets_before` windows before the window to 80 % across it) and exponents 1–3, linear
+    in (b, a) for each. Every fit the
     residuals cannot tell from the best (its extra squared error within the 80 % χ² bound for two
     parameters, the residual variance inflated for the residuals' autocorrelation:
     `_autocorrelation_factor`) spans the 80 % range, each with its ± 1.28 standard-error band; the
     central crossing is their median weighted by each fit's likelihood (`prognosis_central`)."""
-    pairs = len(cs)
-    size = config.trend_hours
-    rows, held = _window(state, cs, "trend", size)
-    values = state.trend_values[cs[:, None], rows, sensors[:, None]]
-    seen = held & ~np.isnan(values)
-    n = seen.sum(axis=1)
+    t, v, seen, n = _trend_window(state, cs, sensors, hour, config.trend_hours, config)
     enough = n >= config.trend_min_points
     count = np.maximum(n, 3).astype(np.float64)
     ref = state.ref[cs, sensors]
-    hours = state.trend_hours[cs[:, None], rows]
-    t = np.where(seen, (hours - hour) / size, 0.0)  # in windows
-    v = np.where(seen, ref[:, None] * (1 + np.where(seen, values, 0.0)), 0.0)
     side = limits[2]
     # The line: its slope's t-statistic towards the limit decides whether there is a trend.
     st, stt, sv, stv = t.sum(axis=1), (t * t).sum(axis=1), v.sum(axis=1), (t * v).sum(axis=1)
@@ -1578,15 +1572,40 @@ def _power_prognoses(
         sigma2_line = (residual**2).sum(axis=1) / (count - 2)
         line_se = np.sqrt(inverse[:, 1, 1] * sigma2_line)
     trend = enough & conditioned & (sigma2_line > 0) & ~(side * coef[:, 1] < config.trend_t * line_se)
-    # The shape: v = b + a·h, h = max(t − t0, 0)^k, for onsets t0 from `prognosis_onsets_before`
-    # windows before the window's start to 80 % across it (linear in b and a for each onset and exponent).
+    # The shape: over the trend's window; the vibration's over the last `prognosis_hours` (`LONG_FIT`).
+    out, fitted = np.full((len(cs), 6), np.nan), np.zeros(len(cs), dtype=bool)
+    long = np.isin(sensors, LONG_FIT) & (config.prognosis_hours != config.trend_hours)
+    short, far = np.flatnonzero(trend & ~long), np.flatnonzero(trend & long)
+    for k, window in (
+        (short, (t[short], v[short], seen[short], n[short])),
+        (far, _trend_window(state, cs[far], sensors[far], hour, config.prognosis_hours, config)),
+    ):
+        if len(k):
+            given = (limits[0][k], limits[1][k], side[k])
+            out[k], fitted[k] = _power_fit(*window, ref[k] * shifts[k], given, config)
+    return out, trend, ~trend | fitted
+
+
+def _power_fit(
+    t: Floats,
+    v: Floats,
+    seen: Bools,
+    n: Ints,
+    shifts: Floats,
+    limits: tuple[Floats, Floats, Floats],
+    config: HealthConfig,
+) -> tuple[Floats, Bools]:
+    """`_power_curves` over one window (`t` in windows before now, (pairs, hours)): v = b + a·h,
+    h = max(t − t0, 0)^k, for onsets t0 from `prognosis_onsets_before` windows before the window's
+    first seen hour to 80 % across it (linear in b and a for each onset and exponent)."""
+    pairs, size = seen.shape
+    count, sv = np.maximum(n, 3).astype(np.float64), v.sum(axis=1)
     first = np.argmax(seen, axis=1)
     last = size - 1 - np.argmax(seen[:, ::-1], axis=1)
     t0, t1 = t[np.arange(pairs), first], t[np.arange(pairs), last]
     across = np.linspace(-config.prognosis_onsets_before, 0.8, POWER_ONSETS)
     onsets = t0[:, None] + across[None, :] * (t1 - t0)[:, None]
-    out, fitted = _power_curves(t, v, seen, count, sv, onsets, trend, ref * shifts, limits, config)
-    return out, trend, ~trend | fitted
+    return _power_curves(t, v, seen, count, sv, onsets, shifts, limits, config)
 
 
 def _power_curves(
@@ -1596,14 +1615,13 @@ def _power_curves(
     count: Floats,
     sv: Floats,
     onsets: Floats,
-    wanted: Bools,
     shifts: Floats,
     limits: tuple[Floats, Floats, Floats],
     config: HealthConfig,
 ) -> tuple[Floats, Bools]:
     """The power shape's projections (`_power_prognoses`) of the values `v` at times `t` (in windows of
     n hours before now; (pairs, n), where `seen`, 0 elsewhere; `count` is their number, at least 3,
-    and `sv` their sum) from the `onsets` (pairs, onsets) for the pairs `wanted`, towards the limits
+    and `sv` their sum) from the `onsets` (pairs, onsets), towards the limits
     seen from the reference operating point (`shifts`: the reading minus its value there): the hours
     (pairs, 6), and which pairs have a usable fit (a curve growing towards the limit, residuals left)."""
     pairs, size = seen.shape
@@ -1634,7 +1652,7 @@ def _power_curves(
     best_sse = sse[np.arange(pairs), best]
     sigma2 = best_sse / (count - 2)
     fitted = usable.any(axis=1) & (sigma2 > 0)
-    live = np.flatnonzero(wanted & fitted)
+    live = np.flatnonzero(fitted)
     if not len(live):
         return out, fitted
     sigma2[live] *= _autocorrelation_factor(h[live, best[live]], fit[live, best[live]], vc[live], seen[live])
@@ -1700,6 +1718,35 @@ def _autocorrelation_factor(h: Floats, fit: Floats, vc: Floats, seen: Bools) -> 
 MAX_AUTOCORRELATION = 0.9  # the variance inflation at most 19×
 POWER_ONSETS = 10  # candidate onsets (`prognosis_onsets_before` windows before the window to 80 % across it)
 CHI2_2DOF_80 = 3.219  # 80 % quantile of χ² with two degrees of freedom
+
+
+def _trend_size(config: HealthConfig) -> int:
+    """The trend ring's size: the trend's line and the power shape's window, the longer."""
+    return max(config.trend_hours, config.prognosis_hours)
+
+
+def _recent(state: HealthState, cs: Ints, hours: int, config: HealthConfig) -> tuple[Ints, Bools]:
+    """Each compressor's positions in the trend ring of its last `hours` rows, oldest first (len(cs),
+    hours), and which hold a row (the first ones)."""
+    n = state.trend_n[cs]
+    offsets = np.arange(hours)
+    start = state.trend_start[cs] + np.maximum(n - hours, 0)
+    return (start[:, None] + offsets) % _trend_size(config), offsets < np.minimum(n, hours)[:, None]
+
+
+def _trend_window(
+    state: HealthState, cs: Ints, sensors: Ints, hour: int, hours: int, config: HealthConfig
+) -> tuple[Floats, Floats, Bools, Ints]:
+    """The last `hours` judged hours of each (compressor, sensor) pair's value at the reference operating
+    point: their times in windows of `hours` before `hour` and values, 0 where not `seen`
+    ((pairs, hours) each), and how many are seen."""
+    rows, held = _recent(state, cs, hours, config)
+    values = state.trend_values[cs[:, None], rows, sensors[:, None]]
+    seen = held & ~np.isnan(values)
+    ref = state.ref[cs, sensors]
+    t = np.where(seen, (state.trend_hours[cs[:, None], rows] - hour) / hours, 0.0)
+    v = np.where(seen, ref[:, None] * (1 + np.where(seen, values, 0.0)), 0.0)
+    return t, v, seen, seen.sum(axis=1)
 
 
 def _first(reached: Bools) -> Floats:
