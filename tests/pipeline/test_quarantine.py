@@ -176,8 +176,9 @@ def test_duplicates_ranked_where_keys_repeat_equal_the_window_over_every_reading
     """silver_classified ranks only the readings of (compressor, timestamp) keys that repeat among the
     good ones; the formulation it replaced ranked every reading (a window over all of bronze,
     silver_classified_reference.sql). Same reasons for every row: copies in one file and across loads,
-    broken copies, old silver rows (no source row), two organizations with the same ids, ids the fleet
-    does not register (valid or not: the id rule is applied only to those)."""
+    broken copies, late copies (checked before the ranking: not counted as copies), old silver rows (no
+    source row), two organizations with the same ids, ids the fleet does not register (valid or not:
+    the id rule is applied only to those)."""
     from altaviz.pipeline.engine import DuckDBEngine, load_sql
     from altaviz.pipeline.stages import bind_parameters
 
@@ -237,6 +238,7 @@ def test_duplicates_ranked_where_keys_repeat_equal_the_window_over_every_reading
         reasons = {str(r[-1]).split(":")[0] for r in expected}
         assert {
             "duplicate",
+            "late",
             "impossible value",
             "unknown compressor",
             "missing key",

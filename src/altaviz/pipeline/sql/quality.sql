@@ -60,6 +60,21 @@ batch AS (
     FROM silver_classified
     GROUP BY organization
 ),
+-- the counts of each compressor's usable readings (those without a compressor id together): read once,
+-- for the compressors' rows and, summed, the fleet's
+counts AS (
+    SELECT
+        organization,
+        compressor_id,
+        COUNT(*) AS bronze_rows,
+        SUM(CASE WHEN reason IS NULL THEN 1 ELSE 0 END) AS silver_rows,
+        SUM(CASE WHEN reason IS NOT NULL AND reason NOT LIKE 'duplicate%' AND reason NOT LIKE 'future%'
+                 AND reason NOT LIKE 'late%' AND reason NOT LIKE 'too old%'
+                 THEN 1 ELSE 0 END) AS invalid_rows,
+        MAX(CASE WHEN reason IS NULL THEN EPOCH(timestamp) END) AS newest_epoch
+    FROM usable
+    GROUP BY organization, compressor_id
+),
 per_compressor AS (
     SELECT
         c.organization,
@@ -70,33 +85,19 @@ per_compressor AS (
         COALESCE(s.invalid_rows, 0) AS invalid_rows,
         s.newest_epoch
     FROM monitored AS c
-    LEFT JOIN (
-        SELECT
-            organization,
-            compressor_id,
-            COUNT(*) AS bronze_rows,
-            SUM(CASE WHEN reason IS NULL THEN 1 ELSE 0 END) AS silver_rows,
-            SUM(CASE WHEN reason IS NOT NULL AND reason NOT LIKE 'duplicate%' AND reason NOT LIKE 'future%'
-                     AND reason NOT LIKE 'late%' AND reason NOT LIKE 'too old%'
-                     THEN 1 ELSE 0 END) AS invalid_rows,
-            MAX(CASE WHEN reason IS NULL THEN EPOCH(timestamp) END) AS newest_epoch
-        FROM usable
-        GROUP BY organization, compressor_id
-    ) AS s ON s.organization = c.organization AND s.compressor_id = c.compressor_id
+    LEFT JOIN counts AS s ON s.organization = c.organization AND s.compressor_id = c.compressor_id
 ),
 fleet AS (
     SELECT
         u.organization,
         'fleet' AS scope,
         CAST(NULL AS VARCHAR) AS compressor_id,
-        COUNT(*) AS bronze_rows,
-        SUM(CASE WHEN reason IS NULL THEN 1 ELSE 0 END) AS silver_rows,
-        SUM(CASE WHEN reason IS NOT NULL AND reason NOT LIKE 'duplicate%' AND reason NOT LIKE 'future%'
-                 AND reason NOT LIKE 'late%' AND reason NOT LIKE 'too old%'
-                 THEN 1 ELSE 0 END) AS invalid_rows,
+        SUM(u.bronze_rows) AS bronze_rows,
+        SUM(u.silver_rows) AS silver_rows,
+        SUM(u.invalid_rows) AS invalid_rows,
         -- The fleet is as fresh as its stalest compressor.
         MIN(pc.newest_epoch) AS newest_epoch
-    FROM usable AS u
+    FROM counts AS u
     LEFT JOIN (SELECT organization, MIN(newest_epoch) AS newest_epoch FROM per_compressor GROUP BY 1) AS pc
         ON pc.organization = u.organization
     GROUP BY u.organization

@@ -15,6 +15,8 @@
 -- register: its pattern is a column of params, not a literal, so the engine compiles it for every row
 -- it is applied to (about 80 µs each on DuckDB: 0.4 CPU s an hour at 4,700 compressors), and a
 -- registered id already passed the same rule when its fleet file landed (landing.check_identifiers).
+-- The chunk's readings are held once (`checked`, every column); lateness and duplicates read it through
+-- small per-load and per-key relations (a copy of every column per derived step was a third of the cost).
 WITH valid_ids AS (
     SELECT
         i.compressor_id,
@@ -88,44 +90,66 @@ earlier_loads AS (
         ) AS newest_before
     FROM loads
 ),
+-- The newest reading each good reading is checked against for lateness, per compressor and load: a
+-- row per load, joined once per reading (the arithmetic is the same as per reading).
+late_limits AS (
+    SELECT
+        e.organization,
+        e.compressor_id,
+        e._loaded_at,
+        EPOCH(GREATEST(e.newest_before, w.newest)) - p.late_seconds AS late_before_epoch
+    FROM earlier_loads AS e
+    CROSS JOIN params AS p
+    LEFT JOIN prior_watermarks AS w ON w.organization = e.organization AND w.compressor_id = e.compressor_id
+),
+-- The readings' one copy is `checked` (every column of the chunk); the rest reads it. Duplicates:
+-- the keys whose hash repeats among the readings that passed the basic checks (a group by one
+-- integer, half the CPU of grouping every reading by its three keys; equal keys have equal hashes,
+-- and a late reading only adds candidates), then among those few readings (`candidates`, with their
+-- check reason) the keys more than one good reading has (`repeated`): only their readings are ranked.
+repeated_hash AS (
+    SELECT HASH(organization, compressor_id, timestamp) AS key_hash
+    FROM checked
+    WHERE basic_reason IS NULL
+    GROUP BY HASH(organization, compressor_id, timestamp)
+    HAVING COUNT(*) > 1
+),
+candidates AS (
+    SELECT
+        k.*,
+        CASE
+            WHEN EPOCH(k.timestamp) < l.late_before_epoch
+                THEN 'late: more than 24 hours older than readings already processed for this compressor'
+        END AS check_reason
+    FROM checked AS k
+    LEFT JOIN late_limits AS l
+        ON l.organization = k.organization AND l.compressor_id = k.compressor_id AND l._loaded_at = k._loaded_at
+    WHERE k.basic_reason IS NULL
+        AND HASH(k.organization, k.compressor_id, k.timestamp) IN (SELECT key_hash FROM repeated_hash)
+),
+repeated AS (
+    SELECT organization, compressor_id, timestamp
+    FROM candidates
+    WHERE check_reason IS NULL
+    GROUP BY organization, compressor_id, timestamp
+    HAVING COUNT(*) > 1
+),
 judged AS (
     SELECT
         k.*,
         CASE
             WHEN k.basic_reason IS NOT NULL THEN k.basic_reason
-            WHEN EPOCH(k.timestamp) < EPOCH(GREATEST(e.newest_before, w.newest)) - p.late_seconds
+            WHEN EPOCH(k.timestamp) < l.late_before_epoch
                 THEN 'late: more than 24 hours older than readings already processed for this compressor'
-        END AS check_reason
+        END AS check_reason,
+        r.organization IS NOT NULL AS key_repeated
     FROM checked AS k
-    CROSS JOIN params AS p
-    LEFT JOIN earlier_loads AS e
-        ON e.organization = k.organization AND e.compressor_id = k.compressor_id AND e._loaded_at = k._loaded_at
-    LEFT JOIN prior_watermarks AS w ON w.organization = k.organization AND w.compressor_id = k.compressor_id
-),
--- the (compressor, timestamp) keys more than one good reading has: only their readings are ranked.
--- Found among the readings whose keys' hash repeats (a group by one integer, half the CPU of grouping
--- every reading by its three keys); equal keys have equal hashes, so none is missed.
-repeated_hash AS (
-    SELECT HASH(organization, compressor_id, timestamp) AS key_hash
-    FROM judged
-    WHERE check_reason IS NULL
-    GROUP BY HASH(organization, compressor_id, timestamp)
-    HAVING COUNT(*) > 1
-),
-repeated AS (
-    SELECT organization, compressor_id, timestamp
-    FROM judged
-    WHERE check_reason IS NULL
-        AND HASH(organization, compressor_id, timestamp) IN (SELECT key_hash FROM repeated_hash)
-    GROUP BY organization, compressor_id, timestamp
-    HAVING COUNT(*) > 1
-),
-marked AS (
-    SELECT j.*, j.check_reason IS NULL AND r.organization IS NOT NULL AS is_repeated
-    FROM judged AS j
+    LEFT JOIN late_limits AS l
+        ON l.organization = k.organization AND l.compressor_id = k.compressor_id AND l._loaded_at = k._loaded_at
     LEFT JOIN repeated AS r
-        ON r.organization = j.organization AND r.compressor_id = j.compressor_id AND r.timestamp = j.timestamp
+        ON r.organization = k.organization AND r.compressor_id = k.compressor_id AND r.timestamp = k.timestamp
 )
+-- a good reading of a repeated key is ranked among the others (all in `candidates`); the rest stand
 SELECT
     organization,
     compressor_id,
@@ -141,27 +165,30 @@ SELECT
     _source_row,
     _loaded_at,
     check_reason AS reason
-FROM marked
-WHERE NOT is_repeated
+FROM judged
+WHERE NOT (check_reason IS NULL AND key_repeated)
 UNION ALL
 SELECT
-    organization,
-    compressor_id,
-    timestamp,
-    vibration_mms,
-    discharge_temp_f,
-    suction_pressure_psi,
-    discharge_pressure_psi,
-    horsepower_consumption,
-    gas_flow_mcf,
-    operating_hours,
-    _source_file,
-    _source_row,
-    _loaded_at,
+    c.organization,
+    c.compressor_id,
+    c.timestamp,
+    c.vibration_mms,
+    c.discharge_temp_f,
+    c.suction_pressure_psi,
+    c.discharge_pressure_psi,
+    c.horsepower_consumption,
+    c.gas_flow_mcf,
+    c.operating_hours,
+    c._source_file,
+    c._source_row,
+    c._loaded_at,
     CASE
         WHEN ROW_NUMBER() OVER (
-            PARTITION BY organization, compressor_id, timestamp ORDER BY _loaded_at, _source_file, _source_row
+            PARTITION BY c.organization, c.compressor_id, c.timestamp
+            ORDER BY c._loaded_at, c._source_file, c._source_row
         ) > 1 THEN 'duplicate: same compressor and timestamp as an earlier reading'
     END AS reason
-FROM marked
-WHERE is_repeated
+FROM candidates AS c
+JOIN repeated AS r
+    ON r.organization = c.organization AND r.compressor_id = c.compressor_id AND r.timestamp = c.timestamp
+WHERE c.check_reason IS NULL
