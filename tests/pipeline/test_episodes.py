@@ -268,6 +268,7 @@ readings = engine.con.sql(
 ).to_arrow_table()
 append_quality_flags(readings)
 append_gold_pass(readings.drop_columns(["temp_rate_of_change"]), 3)
+append_gold_pass(readings.drop_columns(["temp_rate_of_change"]).slice(0, 0), 3)  # its schema
 alert_streaks(readings)
 assert "pandas" not in sys.modules, "a step imported pandas"
 """

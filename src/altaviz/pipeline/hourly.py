@@ -9,12 +9,17 @@ as SQL's aggregates: a mean, min or max NULL without a value, a standard deviati
 means of the pressure differential and of the temperature rate of change, the readings received and
 those violating a limit of any metric (a status of 'warning' or 'critical', gold_readings.sql).
 gold_hourly.sql adds the expected readings. The readings come sorted, so each hour is a run of
-consecutive readings: every aggregate is one `reduceat` over the runs, where a GROUP BY over gold's
-written readings read them all back and hashed every one (tests/pipeline/test_rolling_hourly.py keeps
+consecutive readings: every aggregate is a pass over the runs, where a GROUP BY over gold's written
+readings read them all back and hashed every one (tests/pipeline/test_rolling_hourly.py keeps
 that GROUP BY as the reference: equal to 1e-9 relative, the order of the sums).
-The standard deviation is a sum of squares about the hour's largest value, so an hour whose values are
-all equal has exactly 0, as SQL's.
+Each hour's means are added up reading by reading in time order (all hours at once, a step per reading
+of the longest hour), as SQL's AVG does over readings read in time order: the same doubles, where a
+mean of the rate that cancels to about 0 would otherwise differ in its last digits, relatively by far
+more than 1e-9. The standard deviation is a sum of squares about the hour's largest value (exactly 0
+for an hour of equal values, as SQL's).
 """
+
+from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -60,20 +65,39 @@ def hourly_schema(timestamp: pa.DataType) -> pa.Schema:
 
 
 class _Runs:
-    """The runs of consecutive readings (`starts`: where each begins; `sizes`: how many)."""
+    """The runs of consecutive readings (`starts`: where each begins; `sizes`: how many), walked
+    reading by reading in each run's order, all runs at once: step j takes the j-th reading of every
+    run that has one (the runs ranked by size, so those are a prefix)."""
 
     def __init__(self, starts: Ints, n: int) -> None:
         self.starts = starts
         self.sizes = np.diff(np.append(starts, n))
+        self.ranked = np.argsort(-self.sizes, kind="stable")
+        self.first = starts[self.ranked]
+        # per step j, how many runs have more than j readings
+        self.reach = len(starts) - np.cumsum(np.bincount(self.sizes))[:-1]
 
-    def sum(self, values: Floats) -> Floats:
-        return np.add.reduceat(values, self.starts)
+    def _steps(self) -> Iterator[tuple[int, Ints]]:
+        for j, k in enumerate(self.reach.tolist()):
+            yield k, self.first[:k] + j
+
+    def _unranked(self, values: Floats) -> Floats:
+        result = np.empty_like(values)
+        result[self.ranked] = values
+        return result
 
     def mean(self, values: Floats) -> tuple[Floats, Bools]:
-        present = ~np.isnan(values)
-        count = self.sum(present.astype(np.float64))
+        """Each run's mean, NaN left out (NULL without a value): its sum added up in the run's order,
+        as SQL's AVG over readings read in time order (so the same double)."""
+        total = np.zeros(len(self.starts))
+        count = np.zeros(len(self.starts))
+        for k, at in self._steps():
+            value = values[at]
+            present = ~np.isnan(value)
+            total[:k] += np.where(present, value, 0.0)
+            count[:k] += present
         with np.errstate(invalid="ignore", divide="ignore"):
-            return self.sum(np.where(present, values, 0.0)) / count, count == 0
+            return self._unranked(total / count), self._unranked(count) == 0
 
     def moments(self, values: Floats) -> list[tuple[Floats, Bools]]:
         """mean, std (sample), min and max of each run, NaN left out; each with where it is NULL.
@@ -81,25 +105,22 @@ class _Runs:
         The sum of squared deviations is Σd² − (Σd)²/n over the deviations d from the run's maximum:
         one of its values, so an all-equal run's are exactly 0, and within the run's spread of its
         mean, so the difference loses no more than about n roundings of it."""
+        mean, none = self.mean(values)
         present = ~np.isnan(values)
         every = bool(present.all())
-        known = values if every else np.where(present, values, 0.0)
-        count = self.sizes.astype(np.float64) if every else self.sum(present.astype(np.float64))
+        count = self.sizes.astype(np.float64) if every else np.add.reduceat(present * 1.0, self.starts)
         high = np.maximum.reduceat(values if every else np.where(present, values, -np.inf), self.starts)
         low = np.minimum.reduceat(values if every else np.where(present, values, np.inf), self.starts)
-        none = count == 0
         deviation = values - np.repeat(np.where(none, 0.0, high), self.sizes)
         if not every:
             deviation = np.where(present, deviation, 0.0)
-        total = self.sum(deviation)
+        total = np.add.reduceat(deviation, self.starts)
         with np.errstate(invalid="ignore", divide="ignore"):
-            squares = np.maximum(self.sum(deviation * deviation) - total * total / count, 0.0)
-            return [
-                (self.sum(known) / count, none),
-                (np.sqrt(squares / (count - 1)), count < 2),
-                (low, none),
-                (high, none),
-            ]
+            squares = np.maximum(
+                np.add.reduceat(deviation * deviation, self.starts) - total * total / count, 0.0
+            )
+            std = np.sqrt(squares / (count - 1))
+        return [(mean, none), (std, count < 2), (low, none), (high, none)]
 
 
 def hourly_aggregates(readings: pa.Table, compressor_starts: Ints) -> pa.Table:
@@ -108,7 +129,7 @@ def hourly_aggregates(readings: pa.Table, compressor_starts: Ints) -> pa.Table:
     schema = hourly_schema(kind)
     n = readings.num_rows
     if n == 0:
-        return schema.empty_table()
+        return pa.Table.from_batches([], schema=schema)
     times = numpy_values(readings["timestamp"], np.int64)
     hour = times // _UNIT_PER_HOUR[kind.unit]
     changed = np.zeros(n, dtype=bool)
