@@ -102,25 +102,36 @@ class _Runs:
     def moments(self, values: Floats) -> list[tuple[Floats, Bools]]:
         """mean, std (sample), min and max of each run, NaN left out; each with where it is NULL.
 
-        The sum of squared deviations is Σd² − (Σd)²/n over the deviations d from the run's maximum:
-        one of its values, so an all-equal run's are exactly 0, and within the run's spread of its
-        mean, so the difference loses no more than about n roundings of it."""
-        mean, none = self.mean(values)
+        The mean's sum is added up as mean() does. The sum of squared deviations is Σd² − (Σd)²/n over
+        the deviations d from the run's maximum: one of its values, so an all-equal run's are exactly
+        0, and within the run's spread of its mean, so the difference loses no more than about n
+        roundings of it."""
         present = ~np.isnan(values)
         every = bool(present.all())
+        known = values if every else np.where(present, values, 0.0)
         count = self.sizes.astype(np.float64) if every else np.add.reduceat(present * 1.0, self.starts)
+        none = count == 0
         high = np.maximum.reduceat(values if every else np.where(present, values, -np.inf), self.starts)
         low = np.minimum.reduceat(values if every else np.where(present, values, np.inf), self.starts)
-        deviation = values - np.repeat(np.where(none, 0.0, high), self.sizes)
-        if not every:
-            deviation = np.where(present, deviation, 0.0)
-        total = np.add.reduceat(deviation, self.starts)
+        origin = np.where(none, 0.0, high)[self.ranked]
+        total, deviations, squares = (np.zeros(len(self.starts)) for _ in range(3))
+        for k, at in self._steps():
+            value = known[at]
+            total[:k] += value
+            deviation = value - origin[:k]
+            if not every:
+                deviation = np.where(present[at], deviation, 0.0)
+            deviations[:k] += deviation
+            squares[:k] += deviation * deviation
+        total, deviations, squares = (self._unranked(a) for a in (total, deviations, squares))
         with np.errstate(invalid="ignore", divide="ignore"):
-            squares = np.maximum(
-                np.add.reduceat(deviation * deviation, self.starts) - total * total / count, 0.0
-            )
-            std = np.sqrt(squares / (count - 1))
-        return [(mean, none), (std, count < 2), (low, none), (high, none)]
+            spread = np.maximum(squares - deviations * deviations / count, 0.0)
+            return [
+                (total / count, none),
+                (np.sqrt(spread / (count - 1)), count < 2),
+                (low, none),
+                (high, none),
+            ]
 
 
 def hourly_aggregates(readings: pa.Table, compressor_starts: Ints) -> pa.Table:
