@@ -3,7 +3,6 @@
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pytest
 
@@ -106,24 +105,3 @@ def test_duckdb_hands_each_reading_its_compressors_constants(engine: DuckDBEngin
     assert sorted(rows, key=str) == sorted(expected, key=str)
     assert len(rows) == 700
     assert any(r[2] is None for r in rows) and any(r[2] is not None for r in rows)
-
-
-def test_duckdb_binds_a_second_output_once_the_first_is_read(engine: DuckDBEngine) -> None:
-    """`beside`: the function's second table of each call, gathered as the statement reading the first
-    output runs, and readable after it (read before it, the step fails rather than answer nothing)."""
-    engine.con.execute(
-        "CREATE VIEW source AS SELECT 'org' AS organization, 'C' || (i % 7)::VARCHAR AS compressor_id, "
-        "i // 7 AS timestamp FROM range(1000) t(i)"
-    )
-
-    def counted(t: pa.Table) -> tuple[pa.Table, pa.Table]:
-        counts = t.group_by("compressor_id").aggregate([("timestamp", "count")])
-        return t, counts.rename_columns(["compressor_id", "readings"])
-
-    engine.map_compressors("mapped", "source", counted, beside="counts")
-    with pytest.raises(duckdb.Error, match="counts was read before mapped"):
-        engine.rows("SELECT * FROM counts")
-    engine.map_compressors("mapped", "source", counted, beside="counts")
-    assert engine.rows("SELECT COUNT(*) FROM mapped") == [(1000,)]
-    rows = engine.rows("SELECT compressor_id, SUM(readings) FROM counts GROUP BY 1 ORDER BY 1")
-    assert rows == engine.rows("SELECT compressor_id, COUNT(*) FROM source GROUP BY 1 ORDER BY 1")

@@ -16,7 +16,6 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -88,9 +87,6 @@ RUN_ORGANIZATIONS = "run_organizations"
 # A per-compressor step: a function from an Arrow table of whole compressors' readings, sorted by
 # organization, compressor_id and timestamp, to a table (e.g. rolling.append_rolling).
 PerCompressor = Callable[[pa.Table], pa.Table]
-# One with a second output beside its readings (TransformEngine.map_compressors' `beside`): a function to
-# the readings and a table of other rows (e.g. rolling.append_gold_pass: gold's hourly aggregates).
-TwoOutputs = Callable[[pa.Table], tuple[pa.Table, pa.Table]]
 COMPRESSOR_ORDER = ("organization", "compressor_id", "timestamp")
 # Readings a per-compressor step is handed at a time (whole compressors: one may make it more).
 COMPRESSOR_BATCH_ROWS = 500_000
@@ -183,16 +179,14 @@ class TransformEngine(Protocol):
         self,
         name: str,
         source: str,
-        function: PerCompressor | TwoOutputs,
+        function: PerCompressor,
         order: Sequence[str] = COMPRESSOR_ORDER,
         constants: str | None = None,
-        beside: str | None = None,
     ) -> None:
         """Bind `name` to `function` over the readings of `source`, whole compressors at a time, sorted
         by `order` (organization and compressor_id first). With `constants` (a bound relation, one row
         per organization and compressor_id), each reading also carries its compressor's columns of it,
-        after the source's. With `beside`, `function` returns two tables (TwoOutputs): `name` binds the
-        first, `beside` the second, readable once the statement reading `name` has run."""
+        after the source's."""
         ...
 
     def scratch(self, step: str) -> Path: ...
@@ -388,18 +382,15 @@ class DuckDBEngine:
         self,
         name: str,
         source: str,
-        function: PerCompressor | TwoOutputs,
+        function: PerCompressor,
         order: Sequence[str] = COMPRESSOR_ORDER,
         constants: str | None = None,
-        beside: str | None = None,
     ) -> None:
         """`name` as `function` over the readings of the bound relation `source`, whole compressors at a
         time, streamed (read once, by the next statement that reads `name`). `constants`' columns
         (TransformEngine.map_compressors) go in the rank table, not through the sort: with_keys puts
         them with each row as it does the keys (the alert step's 32 constants: its sort of 4.3 M
-        readings 5.1-5.3 against 6.4-7.4 CPU s with them, their take here about 0.45). `beside`'s
-        tables are gathered as the stream is read, and bound as a stream of their own that the
-        statement reading `name` must have read to its end first."""
+        readings 5.1-5.3 against 6.4-7.4 CPU s with them, their take here about 0.45)."""
         assert tuple(order[:2]) == COMPRESSOR_ORDER[:2]
         # read on a connection of its own: the statement reading `name` runs on this one meanwhile
         reading = self.con.cursor()
@@ -419,35 +410,10 @@ class DuckDBEngine:
         batches = sorted_rows.to_arrow_reader(COMPRESSOR_BATCH_ROWS)
         fields = {field.name: field for schema in (batches.schema, ranks.schema) for field in schema}
         readings = pa.schema([fields[column] for column in columns])
-        empty = function(pa.Table.from_batches([], schema=readings))
-        if beside is None:
-            assert isinstance(empty, pa.Table)
-            mapped = whole_compressors(with_keys(batches, ranks, columns), function)
-            self.con.register(name, pa.RecordBatchReader.from_batches(empty.schema, mapped))
-            self.streams.add(name)
-            return
-        assert isinstance(empty, tuple)
-        gathered: list[pa.Table] = []
-        read: list[bool] = []
-
-        def first(table: pa.Table) -> pa.Table:
-            result, other = function(table)
-            gathered.append(other)
-            return result
-
-        def main() -> Iterator[pa.RecordBatch]:
-            yield from whole_compressors(with_keys(batches, ranks, columns), first)
-            read.append(True)
-
-        def second() -> Iterator[pa.RecordBatch]:
-            if not read:
-                raise TransformError(f"{beside} was read before {name}, whose stream gathers it")
-            for table in gathered:
-                yield from table.to_batches()
-
-        self.con.register(name, pa.RecordBatchReader.from_batches(empty[0].schema, main()))
-        self.con.register(beside, pa.RecordBatchReader.from_batches(empty[1].schema, second()))
-        self.streams.update((name, beside))
+        schema = function(pa.Table.from_batches([], schema=readings)).schema
+        mapped = whole_compressors(with_keys(batches, ranks, columns), function)
+        self.con.register(name, pa.RecordBatchReader.from_batches(schema, mapped))
+        self.streams.add(name)
 
     def run(
         self,
@@ -500,11 +466,6 @@ class DuckDBEngine:
         cursor = self.con.execute(sql)
         names = [d[0] for d in cursor.description or ()]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def _output_of(function: TwoOutputs, index: int, table: pa.Table) -> pa.Table:
-    """One of a TwoOutputs function's two tables (the Spark engine maps each apart)."""
-    return function(table)[index]
 
 
 class SparkNotInstalled(RuntimeError):
@@ -577,35 +538,25 @@ class SparkEngine:
         self,
         name: str,
         source: str,
-        function: PerCompressor | TwoOutputs,
+        function: PerCompressor,
         order: Sequence[str] = COMPRESSOR_ORDER,
         constants: str | None = None,
-        beside: str | None = None,
     ) -> None:
         """The same function on the executors: each compressor's readings in one partition, sorted,
-        handed over as Arrow batches (mapInArrow), whole compressors at a time. With `beside`, the
-        function is mapped a second time for its second output."""
+        handed over as Arrow batches (mapInArrow), whole compressors at a time."""
         from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
         frame = self.spark.table(source)
         if constants is not None:
             frame = frame.join(self.spark.table(constants), list(COMPRESSOR_ORDER[:2]), "left")
         arrow = to_arrow_schema(frame.schema, timezone="UTC")
-        empty = function(pa.Table.from_batches([], schema=arrow))
-        ordered = frame.repartition(*COMPRESSOR_ORDER[:2]).sortWithinPartitions(*order)
-        outputs: list[tuple[str, PerCompressor, pa.Table]] = []
-        if beside is None:
-            assert isinstance(empty, pa.Table)
-            outputs.append((name, function, empty))
-        else:
-            assert isinstance(empty, tuple)
-            for index, output in enumerate((name, beside)):
-                outputs.append((output, partial(_output_of, function, index), empty[index]))
-        for output, each, result in outputs:
-            mapped = ordered.mapInArrow(
-                partial(whole_compressors, function=each), from_arrow_schema(result.schema)
-            )
-            mapped.createOrReplaceTempView(output)
+        schema = from_arrow_schema(function(pa.Table.from_batches([], schema=arrow)).schema)
+        mapped = (
+            frame.repartition(*COMPRESSOR_ORDER[:2])
+            .sortWithinPartitions(*order)
+            .mapInArrow(lambda batches: whole_compressors(batches, function), schema)
+        )
+        mapped.createOrReplaceTempView(name)
 
     def run(self, step: str, output_dir: Path, partition_by: str | None = None) -> None:
         from pyspark.sql import functions

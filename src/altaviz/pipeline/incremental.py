@@ -14,10 +14,9 @@ earliest moment the new readings can affect and keeps everything before it:
   back: IncrementalRun._bind_alert_context); silver reads the 12 readings before the zone start of
   each compressor (the stuck-sensor check's reach).
 - gold's readings read silver from RATE_CONTEXT (or params.settle_seconds, if longer) before the zone
-  start, or before the hourly from if earlier (the same step aggregates the hours, hourly.py): the
-  temperature rate of change (the per-compressor step, rolling.py) looks two hours back, a reading's
-  operating state (gold_readings.sql) the settle time back; the readings before the zone start are
-  context only, and the hours before the hourly from too.
+  start: the temperature rate of change (the per-compressor step, rolling.py) looks two hours back, a
+  reading's operating state (gold_readings.sql) the settle time back; the rows before the zone start
+  are context only.
 
 The steps are the same SQL files as a full run, on the same engine, over the current tables cut to
 the context; their outputs replace the tables' rows from the zone start (only the files holding such
@@ -527,15 +526,14 @@ class IncrementalRun:
         e.bind_rows("batch_span", batch_span_rows(self.spans))
         settle = timedelta(seconds=float(e.rows("SELECT settle_seconds FROM params")[0][0]))
         context = max(RATE_CONTEXT, settle)
-        start = min(bounds.zone_start, bounds.hourly_from) - context
-        e.bind_sql("silver_readings", _rows_from(silver, "timestamp", start))
+        e.bind_sql("silver_readings", _rows_from(silver, "timestamp", bounds.zone_start - context))
         e.bind_sql("evaluation", f"SELECT {_literal(bounds.zone_start)} AS evaluate_from")
-        violation_limits, rated, readings, hourly, violations, limits, streaks, events, alerts = GOLD_STEPS
-        run_step(e, violation_limits, e.scratch(violation_limits.name))
+        rated, readings, hourly, violations, limits, streaks, events, alerts = GOLD_STEPS
         run_step(e, rated, None)
-        # the recomputed gold readings stay in memory (GOLD_ZONE) for the steps after; reading them
-        # gathers their hourly aggregates (rated.beside)
+        # the recomputed gold readings stay in memory (GOLD_ZONE) for the steps after
         self._merge_step(readings, bounds.zone_start, bounds.recent_from, keep=GOLD_ZONE)
+        gold = self.tables.files("gold/readings")
+        e.bind_sql("gold_readings", _rows_from(gold, "timestamp", bounds.hourly_from))
         self._merge_step(hourly, bounds.hourly_from, bounds.recent_from)
         # violations are per reading, and only those from the zone start are kept: they read the
         # recomputed readings alone

@@ -32,7 +32,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from altaviz.pipeline.arrow import boolean_values, float_array, int_array, numpy_values
-from altaviz.pipeline.hourly import LIMITS, hourly_aggregates
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -293,18 +292,15 @@ def last_marked(
     return np.where(none, 0, latest - laid + times), none
 
 
-def append_rolling(
-    readings: pa.Table, rate_min_readings: int, windows: bool = False, starts: Ints | None = None
-) -> pa.Table:
+def append_rolling(readings: pa.Table, rate_min_readings: int, windows: bool = False) -> pa.Table:
     """`readings` (whole compressors, sorted by organization, compressor_id and timestamp) with
-    temp_rate_of_change appended, and with `windows` every rolling window before it (`starts`: where
-    each compressor begins, if known: compressor_starts)."""
+    temp_rate_of_change appended, and with `windows` every rolling window before it."""
     result = rolling_windows(
         numpy_values(readings["timestamp"], np.int64),
         _floats(readings, "vibration_mms"),
         _floats(readings, "discharge_temp_f"),
         _floats(readings, "discharge_pressure_psi"),
-        compressor_starts(readings) if starts is None else starts,
+        compressor_starts(readings),
         rate_min_readings,
         windows,
     )
@@ -313,18 +309,15 @@ def append_rolling(
     return readings
 
 
-def append_gold_pass(readings: pa.Table, rate_min_readings: int) -> tuple[pa.Table, pa.Table]:
+def append_gold_pass(readings: pa.Table, rate_min_readings: int) -> pa.Table:
     """Gold's per-compressor step: `readings` (whole compressors, sorted by organization, compressor_id
-    and timestamp, with `is_stopped` and each metric's `<metric>_limit`, violation_limits.sql) with
-    temp_rate_of_change and `last_stopped` (the time of the compressor's latest stopped reading so far,
-    gold_readings.sql's operating state) appended, without the limits; and beside them, their hourly
-    aggregates (hourly.py, read by gold_hourly.sql)."""
-    starts = compressor_starts(readings)
-    rated = append_rolling(readings, rate_min_readings, starts=starts)
+    and timestamp, with `is_stopped`) with temp_rate_of_change and `last_stopped` (the time of the
+    compressor's latest stopped reading so far, gold_readings.sql's operating state) appended."""
+    rated = append_rolling(readings, rate_min_readings)
     times, null = last_marked(
-        numpy_values(readings["timestamp"], np.int64), boolean_values(readings["is_stopped"]), starts
+        numpy_values(readings["timestamp"], np.int64),
+        boolean_values(readings["is_stopped"]),
+        compressor_starts(readings),
     )
     column = int_array(times, null, readings.schema.field("timestamp").type)
-    hourly = hourly_aggregates(rated, starts)
-    kept = [name for name in rated.column_names if name not in LIMITS]
-    return rated.select(kept).append_column("last_stopped", column), hourly
+    return rated.append_column("last_stopped", column)

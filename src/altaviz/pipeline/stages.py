@@ -16,7 +16,6 @@ from altaviz.pipeline.engine import (
     DuckDBEngine,
     PerCompressor,
     TransformEngine,
-    TwoOutputs,
     ValuesOf,
     Vocabulary,
     copy_parquet,
@@ -40,7 +39,7 @@ class Step:
     partition_by: str | None = None
     # A per-compressor step: this function over the readings of `source`, whole compressors at a time
     # (TransformEngine.map_compressors), instead of sql/<name>.sql; its result is read by the next step.
-    per_compressor: PerCompressor | TwoOutputs | None = None
+    per_compressor: PerCompressor | None = None
     source: str | None = None
     # `source` is sql/<source>.sql, bound as a view (nothing written) before the per-compressor step
     source_view: bool = False
@@ -51,9 +50,6 @@ class Step:
     # a bound relation of per-compressor values a per-compressor step gets with every reading, without
     # their going through its sort (TransformEngine.map_compressors)
     constants: str | None = None
-    # the name of a per-compressor step's second output (its function returns two tables), read after
-    # its first (TransformEngine.map_compressors)
-    beside: str | None = None
 
 
 # The values of gold's text columns of fixed values (gold_readings.sql, violations.sql)
@@ -84,16 +80,12 @@ SILVER_STEPS = (
 QUALITY_STEP = Step("quality", "silver/quality")
 GOLD_STEPS = (
     # the temperature rate of change and the latest stopped reading of every silver reading, in one
-    # pass per compressor (rolling.py), and beside them the hourly aggregates of the readings
-    # (hourly.py), with each compressor's violation limits (violation_limits.sql, scratch)
-    Step("violation_limits"),
+    # pass per compressor (rolling.py)
     Step(
         "rated_readings",
         per_compressor=partial(append_gold_pass, rate_min_readings=RATE_MIN_READINGS),
         source="stopped_readings",
         source_view=True,
-        constants="violation_limits",
-        beside="hourly_readings",
     ),
     Step(
         "gold_readings",
@@ -254,9 +246,7 @@ def run_step(engine: TransformEngine, step: Step, output_dir: Path | None, part:
         assert step.source is not None
         if step.source_view:
             engine.bind_sql(step.source, load_sql(step.source))
-        engine.map_compressors(
-            step.name, step.source, step.per_compressor, step.order, step.constants, step.beside
-        )
+        engine.map_compressors(step.name, step.source, step.per_compressor, step.order, step.constants)
         return
     assert output_dir is not None
     if isinstance(engine, DuckDBEngine):

@@ -1,8 +1,7 @@
 -- Per-reading gold: what a later step reads of each reading, and nothing more (README, "The lake"):
 -- the sensor values and quality flags, the pressure differential, the smoothed temperature rate of
 -- change, the status of each of the eight threshold metrics and the unit's operating state. Read by
--- violations, alert_inputs (alert episodes) and the dashboard's recent readings (gold's hourly
--- aggregates come from its per-compressor step: hourly.py); one row
+-- gold_hourly, violations, alert_inputs (alert episodes) and the dashboard's recent readings; one row
 -- per silver reading, none dropped. The other per-reading features of SPEC §3 (the 1/4/24-hour rolling windows, hour of day, day
 -- of week, weekend flag) are derived where needed (pipeline/features.py), not stored.
 -- Inputs: rated_readings (silver_readings with is_stopped, stopped_readings.sql, and what gold's
