@@ -641,10 +641,10 @@ def report(args: argparse.Namespace, t: Tally) -> None:
         "warned ≥24 h before alert (onset→alert ≥48 h)",
         {n: f"{a}/{b}" + (f" {a / b:.0%}" if b else "") for n, (a, b) in t.target_48.items()},
     )
-    row("median lead / (onset → alert)", {n: f"{pct(t.share_of_window[n], 50):.0%}" for n in NAMES})
+    row("median lead / (onset → alert)", {n: f"{pct(t.share_of_window[n], 50):.1%}" for n in NAMES})
     row(
         "false warnings / 100 healthy comp-months",
-        {n: f"{100 * t.false[n] / months:.1f}" if months else "-" for n in NAMES},
+        {n: f"{100 * t.false[n] / months:.2f}" if months else "-" for n in NAMES},
     )
     for cause in CAUSES:
         row(
@@ -655,8 +655,8 @@ def report(args: argparse.Namespace, t: Tally) -> None:
         "CPU per reading, µs",
         {n: f"{1e6 * t.seconds[n] / max(t.readings, 1):.2f}" for n in NAMES},
     )
-    crit = f"{pct(t.forecast_err_crit, 50):.0%} (n={len(t.forecast_err_crit)})"
-    warn = f"{pct(t.forecast_err_warn, 50):.0%} (n={len(t.forecast_err_warn)})"
+    crit = f"{pct(t.forecast_err_crit, 50):.1%} (n={len(t.forecast_err_crit)})"
+    warn = f"{pct(t.forecast_err_warn, 50):.1%} (n={len(t.forecast_err_warn)})"
     row("forecast error at 1st warning: critical", {"thresholds": "-", "z-score": "-", "health model": crit})
     row("forecast error at 1st warning: warning", {"thresholds": "-", "z-score": "-", "health model": warn})
     print(f"  critical crossings with no projection at the first warning: {t.forecast_missing}")
