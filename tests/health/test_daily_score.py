@@ -131,3 +131,18 @@ def test_recalibrations_hold_and_a_load_step_is_not_warned_with_the_weather_seen
     for seed in (1, 5):
         times, values = build(days=28, seed=seed, load=setpoints, change=fouled(seed, 0.0))
         assert warnings_started(weather_seen(times, values, seed)) == [], seed
+
+
+def test_two_steps_absorbed_six_hours_apart_are_both_taken_back_when_the_night_falls_back() -> None:
+    """A fouling's afternoon rise can be absorbed as two steps (seed 6 COMP-007: 6 h apart); when the
+    night falls back below both, both are taken back (each step on its own: only the newest was)."""
+
+    def twice(hours: np.ndarray, values: np.ndarray) -> None:
+        values[TEMP] += weather(1, 1.0)(hours)
+        values[TEMP, (hours >= 9 * 24 + 10.5) & (hours < 10 * 24 + 2.5)] *= 1.03
+        values[TEMP, (hours >= 9 * 24 + 16.5) & (hours < 10 * 24 + 2.5)] *= 1.03
+
+    times, values = build(days=14, seed=1, change=twice)
+    out = weather_seen(times, values, 1)
+    assert out.state.absorbed[0, TEMP] > 0.045  # both steps were absorbed
+    assert abs(out.state.offset[0, TEMP]) < 0.005  # and both taken back (main kept 0.015)

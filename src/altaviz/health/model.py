@@ -50,7 +50,7 @@ evaluation"):
    temperature step is not absorbed: a change of weather looks the same. An absorbed temperature step
    must hold: one whose last `step_min_after` judged hours fall back by `daily_step_reverse` of it within
    `daily_step_confirm_hours` of it (a fouling's afternoon rise, then its night) is taken back, and no
-   temperature step is absorbed for `daily_step_gap` hours.
+   temperature step is absorbed for `daily_step_gap` hours; one absorbed while another is watched joins it.
 7. Early warning (anomaly): health below `anomaly_health` for `anomaly_hours` judged hours in a row;
    it clears after `clear_hours` judged hours back above `clear_health`. A growing fault is an
    anomaly sooner: a sensor with a trend towards its limit (the prognosis's slope test, 8) and a
@@ -189,6 +189,7 @@ class HealthConfig:
     # A `DAILY` sensor's absorbed step is watched for `daily_step_confirm_hours` after its split (0: off):
     # one that falls back by `daily_step_reverse` of its size (a fouling's afternoon rise, then its night)
     # was no recalibration: it is taken back and no `DAILY` step is absorbed for `daily_step_gap` hours.
+    # A step absorbed while another is watched joins it: the two are watched, and taken back, together.
     daily_step_confirm_hours: int = 36
     daily_step_reverse: float = 0.4
     daily_step_gap: int = 96
@@ -1407,9 +1408,12 @@ def _absorb_steps(state: HealthState, c: int, candidates: Bools, config: HealthC
     if abs(delta) > config.max_step or state.absorbed[c, culprit] + abs(delta) > config.max_absorbed:
         return
     if DAILY[culprit] and config.daily_step_confirm_hours > 0:
+        # A step while another is watched joins it (a fouling's rise can come in two): both are taken
+        # back together from the newest's split, watched from there.
         d = _DAILY_INDEX[culprit]
+        watched = state.daily_step_hour[c, d] > state.last_hour[c] - config.daily_step_confirm_hours
+        state.daily_step_size[c, d] = delta + (state.daily_step_size[c, d] if watched else 0.0)
         state.daily_step_hour[c, d] = state.z_hours[c, rows[split]]
-        state.daily_step_size[c, d] = delta
     state.absorbed[c, culprit] += abs(delta)
     _move_offset(state, c, culprit, delta, split, config, lam)
 
