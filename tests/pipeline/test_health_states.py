@@ -66,12 +66,13 @@ def _same_state(a: HealthState, b: HealthState) -> bool:
 def test_a_fleet_read_back_continues_bit_for_bit() -> None:
     """Settling, collecting a warm-up, just fitted, judging with rings part and wholly filled: the blobs
     read back give the same rows as the states kept in memory, hour after hour."""
-    config = HealthConfig(prognosis_hours=96)  # a trend ring the oldest one fills
+    config = HealthConfig(prognosis_hours=96)  # a long ring the oldest one fills
     days = [0.2, 3.0, 6.5, 7.5, 9.0, 12.0]
     state = HealthState(len(days), config)
     fleet_step(*_fleet(days, split=24), state=state, config=config)
     assert state.fitted.tolist() == [False, False, True, True, True, True]
-    assert state.warm_n[1] > 0 and state.trend_n.max() == config.prognosis_hours
+    assert state.warm_n[1] > 0 and state.long_n.max() == config.prognosis_hours
+    assert state.trend_n.max() == config.trend_hours
     episodes: list[health.Episodes] = [{} for _ in days]
     episodes[4] = {"anomaly": Episode(600, "vibration_mms", 41.5, 50.0, 600)}
     blobs = dump_states(state, episodes)

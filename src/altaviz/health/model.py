@@ -228,7 +228,8 @@ class HealthConfig:
     prognosis_central: str = "weighted"
     # ... the vibration's (`LONG_FIT`) fitted over the last this many judged hours since the last reset
     # (the trend's line, which decides whether there is one, and the others' shape over the last
-    # `trend_hours`): the hours before a wear's onset anchor its shape (the trend ring holds the larger)
+    # `trend_hours`): the hours before a wear's onset anchor its shape (a ring of
+    # their values alone holds them)
     prognosis_hours: int = 240
 
     @property
@@ -238,7 +239,7 @@ class HealthConfig:
 
 # The state's fields: name, dtype, shape after the compressor axis (from the config), default.
 def _layout(config: HealthConfig) -> tuple[tuple[str, type, tuple[int, ...], float], ...]:
-    w, s, t = config.warmup_hours, config.step_window, _trend_size(config)
+    w, s, t, p = config.warmup_hours, config.step_window, config.trend_hours, config.prognosis_hours
     return (
         ("last_hour", np.int64, (), NEVER),
         ("ref", np.float64, (6,), math.nan),  # the levels are relative to it
@@ -274,12 +275,17 @@ def _layout(config: HealthConfig) -> tuple[tuple[str, type, tuple[int, ...], flo
         ("z_values", np.float64, (s, 6), 0.0),
         ("z_x", np.float64, (s, FEATURES), 0.0),  # the features behind each z row
         ("z_y", np.float64, (s, 6), 0.0),
-        # the last `trend_hours` (`prognosis_hours` if more) judged hours' values at the reference
-        # operating point (a ring)
+        # the last `trend_hours` judged hours' values at the reference operating point (a ring)
         ("trend_n", np.int64, (), 0),
         ("trend_start", np.int64, (), 0),
         ("trend_hours", np.int64, (t,), NEVER),
         ("trend_values", np.float64, (t, 6), 0.0),
+        # ... and the last `prognosis_hours` of the `LONG_FIT` sensors' (a ring: only they are fitted so far
+        # back)
+        ("long_n", np.int64, (), 0),
+        ("long_start", np.int64, (), 0),
+        ("long_hours", np.int64, (p,), NEVER),
+        ("long_values", np.float64, (p, len(LONG_FIT)), 0.0),
         ("below", np.int64, (), 0),
         ("above", np.int64, (), 0),
         ("anomaly", np.bool_, (), False),
@@ -903,8 +909,12 @@ class _Run:
         # operating point explains relative to the warm-up's centre).
         offset = s.offset[cs]
         reference = y - (prediction - coef[:, :, CONST]) - offset
-        at = _push(s, cs, "trend", _trend_size(config))
-        s.trend_hours[cs, at], s.trend_values[cs, at] = hour, reference
+        for prefix, size, sensors in _trend_rings(config):
+            at = _push(s, cs, prefix, size)
+            s.arrays[f"{prefix}_hours"][cs, at], s.arrays[f"{prefix}_values"][cs, at] = (
+                hour,
+                reference[:, sensors],
+            )
         shift = prediction - coef[:, :, CONST] + offset  # (reading − reference value) / ref
         predicted = np.zeros(len(cs), dtype=bool)
         trending = np.zeros(len(cs), dtype=bool)
@@ -1087,9 +1097,14 @@ def _daily_step_back(state: HealthState, c: int, d: int, hour: int, config: Heal
     rows = _ring(state.z_start[c], state.z_n[c], config.step_window)
     hours = state.z_hours[c, rows]
     # the trend's values since the step older than the z window (the rest: `_move_offset`)
-    trend = _ring(state.trend_start[c], state.trend_n[c], _trend_size(config))
-    t_hours = state.trend_hours[c, trend]
-    state.trend_values[c, trend[(t_hours >= step_hour) & (t_hours < hours[0])], j] += step
+    for prefix, size, sensors in _trend_rings(config):
+        if j in sensors:
+            trend = _ring(state.arrays[f"{prefix}_start"][c], state.arrays[f"{prefix}_n"][c], size)
+            t_hours = state.arrays[f"{prefix}_hours"][c, trend]
+            column = int(np.flatnonzero(sensors == j)[0])
+            state.arrays[f"{prefix}_values"][
+                c, trend[(t_hours >= step_hour) & (t_hours < hours[0])], column
+            ] += step
     first = int(np.searchsorted(hours, step_hour))
     _move_offset(state, c, j, -step, first, config, config.ewma_lambda)
     state.daily_step_hour[c, d] = NEVER
@@ -1147,8 +1162,8 @@ def _may_trend(
     if len(cs) == 0:
         return np.zeros(0, dtype=bool)
     size = config.trend_hours
-    at, held = _recent(state, cs, size, config)
-    at = at + (cs * _trend_size(config))[:, None]
+    at, held = _recent(state, cs, "trend", size, size)
+    at = at + (cs * size)[:, None]
     values = state.trend_values.reshape(-1)[at * 6 + sensors[:, None]]
     seen = held & ~np.isnan(values)
     count = seen.sum(axis=1)
@@ -1428,8 +1443,10 @@ def _move_offset(
     rows = _ring(state.z_start[c], state.z_n[c], config.step_window)
     n = len(rows)
     feature = FEATURE_OF.get(sensor)
-    trend = _ring(state.trend_start[c], state.trend_n[c], _trend_size(config))
-    trend_hours = state.trend_hours[c, trend]
+    rings = [
+        (prefix, sensors, _ring(state.arrays[f"{prefix}_start"][c], state.arrays[f"{prefix}_n"][c], size))
+        for prefix, size, sensors in _trend_rings(config)
+    ]
     coef, offset, scale = state.coef[c], state.offset[c], state.scale[c]
     for row in range(split, n):
         at = rows[row]
@@ -1442,10 +1459,11 @@ def _move_offset(
         state.ewma[c] -= np.nan_to_num(change) * lam * (1 - lam) ** (n - 1 - row)
         state.z_values[c, at] = new
         # The trend's values at the reference operating point lose the step too.
-        same = np.flatnonzero(trend_hours == state.z_hours[c, at])
-        if len(same):
-            level = state.z_y[c, at] - (coef @ xc - coef[:, CONST]) - offset
-            state.trend_values[c, trend[same[0]]] = level
+        level = state.z_y[c, at] - (coef @ xc - coef[:, CONST]) - offset
+        for prefix, sensors, trend in rings:
+            same = np.flatnonzero(state.arrays[f"{prefix}_hours"][c, trend] == state.z_hours[c, at])
+            if len(same):
+                state.arrays[f"{prefix}_values"][c, trend[same[0]]] = level[sensors]
 
 
 def _step_effect(state: HealthState, c: int, culprit: int) -> Floats:
@@ -1481,7 +1499,7 @@ def _prognosis(
     NaN where no crossing is projected within PROGNOSIS_HOURS, and for a limit the metric is already
     beyond (the threshold alert covers a crossed limit: a projection "in 0 h" says nothing); the
     range's late end is NaN where it is not bounded within them."""
-    rows = _ring(state.trend_start[c], state.trend_n[c], _trend_size(config))[-config.trend_hours :]
+    rows = _ring(state.trend_start[c], state.trend_n[c], config.trend_hours)
     values = state.trend_values[c, rows, j]
     hours = state.trend_hours[c, rows].astype(np.float64) - hour
     seen = ~np.isnan(values)
@@ -1560,7 +1578,7 @@ def _power_prognoses(
     parameters, the residual variance inflated for the residuals' autocorrelation:
     `_autocorrelation_factor`) spans the 80 % range, each with its ± 1.28 standard-error band; the
     central crossing is their median weighted by each fit's likelihood (`prognosis_central`)."""
-    t, v, seen, n = _trend_window(state, cs, sensors, hour, config.trend_hours, config)
+    t, v, seen, n = _trend_window(state, cs, sensors, hour, "trend", config.trend_hours)
     enough = n >= config.trend_min_points
     count = np.maximum(n, 3).astype(np.float64)
     ref = state.ref[cs, sensors]
@@ -1582,7 +1600,7 @@ def _power_prognoses(
     short, far = np.flatnonzero(trend & ~long), np.flatnonzero(trend & long)
     for k, window in (
         (short, (t[short], v[short], seen[short], n[short])),
-        (far, _trend_window(state, cs[far], sensors[far], hour, config.prognosis_hours, config)),
+        (far, _trend_window(state, cs[far], sensors[far], hour, "long", config.prognosis_hours)),
     ):
         if len(k):
             given = (limits[0][k], limits[1][k], side[k])
@@ -1724,31 +1742,33 @@ POWER_ONSETS = 10  # candidate onsets (`prognosis_onsets_before` windows before 
 CHI2_2DOF_80 = 3.219  # 80 % quantile of χ² with two degrees of freedom
 
 
-def _trend_size(config: HealthConfig) -> int:
-    """The trend ring's size: the trend's line and the power shape's window, the longer."""
-    return max(config.trend_hours, config.prognosis_hours)
+def _trend_rings(config: HealthConfig) -> tuple[tuple[str, int, Ints], ...]:
+    """The rings of values at the reference operating point: their prefix, size and sensors (a column
+    each): the trend's (every sensor, `trend_hours`) and the long fit's (`LONG_FIT`, `prognosis_hours`)."""
+    return (("trend", config.trend_hours, np.arange(6)), ("long", config.prognosis_hours, LONG_FIT))
 
 
-def _recent(state: HealthState, cs: Ints, hours: int, config: HealthConfig) -> tuple[Ints, Bools]:
-    """Each compressor's positions in the trend ring of its last `hours` rows, oldest first (len(cs),
-    hours), and which hold a row (the first ones)."""
-    n = state.trend_n[cs]
+def _recent(state: HealthState, cs: Ints, prefix: str, size: int, hours: int) -> tuple[Ints, Bools]:
+    """Each compressor's positions in ring `prefix` (of `size` rows) of its last `hours` rows, oldest
+    first (len(cs), hours), and which hold a row (the first ones)."""
+    n = state.arrays[f"{prefix}_n"][cs]
     offsets = np.arange(hours)
-    start = state.trend_start[cs] + np.maximum(n - hours, 0)
-    return (start[:, None] + offsets) % _trend_size(config), offsets < np.minimum(n, hours)[:, None]
+    start = state.arrays[f"{prefix}_start"][cs] + np.maximum(n - hours, 0)
+    return (start[:, None] + offsets) % size, offsets < np.minimum(n, hours)[:, None]
 
 
 def _trend_window(
-    state: HealthState, cs: Ints, sensors: Ints, hour: int, hours: int, config: HealthConfig
+    state: HealthState, cs: Ints, sensors: Ints, hour: int, prefix: str, hours: int
 ) -> tuple[Floats, Floats, Bools, Ints]:
-    """The last `hours` judged hours of each (compressor, sensor) pair's value at the reference operating
-    point: their times in windows of `hours` before `hour` and values, 0 where not `seen`
-    ((pairs, hours) each), and how many are seen."""
-    rows, held = _recent(state, cs, hours, config)
-    values = state.trend_values[cs[:, None], rows, sensors[:, None]]
+    """The `hours` judged hours of ring `prefix` (`_trend_rings`: it holds them, and the `sensors`) of
+    each (compressor, sensor) pair's value at the reference operating point: their times in windows of
+    `hours` before `hour` and values, 0 where not `seen` ((pairs, hours) each), and how many are seen."""
+    rows, held = _recent(state, cs, prefix, hours, hours)
+    columns = sensors if prefix == "trend" else np.searchsorted(LONG_FIT, sensors)
+    values = state.arrays[f"{prefix}_values"][cs[:, None], rows, columns[:, None]]
     seen = held & ~np.isnan(values)
     ref = state.ref[cs, sensors]
-    t = np.where(seen, (state.trend_hours[cs[:, None], rows] - hour) / hours, 0.0)
+    t = np.where(seen, (state.arrays[f"{prefix}_hours"][cs[:, None], rows] - hour) / hours, 0.0)
     v = np.where(seen, ref[:, None] * (1 + np.where(seen, values, 0.0)), 0.0)
     return t, v, seen, seen.sum(axis=1)
 
