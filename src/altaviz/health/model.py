@@ -1162,7 +1162,7 @@ def _may_trend(
     if len(cs) == 0:
         return np.zeros(0, dtype=bool)
     size = config.trend_hours
-    at, held = _recent(state, cs, "trend", size, size)
+    at, held = _window(state, cs, "trend", size)
     at = at + (cs * size)[:, None]
     values = state.trend_values.reshape(-1)[at * 6 + sensors[:, None]]
     seen = held & ~np.isnan(values)
@@ -1578,7 +1578,8 @@ def _power_prognoses(
     parameters, the residual variance inflated for the residuals' autocorrelation:
     `_autocorrelation_factor`) spans the 80 % range, each with its ± 1.28 standard-error band; the
     central crossing is their median weighted by each fit's likelihood (`prognosis_central`)."""
-    t, v, seen, n = _trend_window(state, cs, sensors, hour, "trend", config.trend_hours)
+    trend_ring, long_ring = _trend_rings(config)
+    t, v, seen, n = _trend_window(state, cs, sensors, hour, trend_ring)
     enough = n >= config.trend_min_points
     count = np.maximum(n, 3).astype(np.float64)
     ref = state.ref[cs, sensors]
@@ -1600,7 +1601,7 @@ def _power_prognoses(
     short, far = np.flatnonzero(trend & ~long), np.flatnonzero(trend & long)
     for k, window in (
         (short, (t[short], v[short], seen[short], n[short])),
-        (far, _trend_window(state, cs[far], sensors[far], hour, "long", config.prognosis_hours)),
+        (far, _trend_window(state, cs[far], sensors[far], hour, long_ring)),
     ):
         if len(k):
             given = (limits[0][k], limits[1][k], side[k])
@@ -1748,23 +1749,23 @@ def _trend_rings(config: HealthConfig) -> tuple[tuple[str, int, Ints], ...]:
     return (("trend", config.trend_hours, np.arange(6)), ("long", config.prognosis_hours, LONG_FIT))
 
 
-def _recent(state: HealthState, cs: Ints, prefix: str, size: int, hours: int) -> tuple[Ints, Bools]:
-    """Each compressor's positions in ring `prefix` (of `size` rows) of its last `hours` rows, oldest
-    first (len(cs), hours), and which hold a row (the first ones)."""
-    n = state.arrays[f"{prefix}_n"][cs]
-    offsets = np.arange(hours)
-    start = state.arrays[f"{prefix}_start"][cs] + np.maximum(n - hours, 0)
-    return (start[:, None] + offsets) % size, offsets < np.minimum(n, hours)[:, None]
+def _window(state: HealthState, cs: Ints, prefix: str, size: int) -> tuple[Ints, Bools]:
+    """Each compressor's positions in ring `prefix` (of `size` rows), oldest first (len(cs), size), and
+    which hold a row (the first ones)."""
+    offsets = np.arange(size)
+    rows = (state.arrays[f"{prefix}_start"][cs][:, None] + offsets) % size
+    return rows, offsets < state.arrays[f"{prefix}_n"][cs][:, None]
 
 
 def _trend_window(
-    state: HealthState, cs: Ints, sensors: Ints, hour: int, prefix: str, hours: int
+    state: HealthState, cs: Ints, sensors: Ints, hour: int, ring: tuple[str, int, Ints]
 ) -> tuple[Floats, Floats, Bools, Ints]:
-    """The `hours` judged hours of ring `prefix` (`_trend_rings`: it holds them, and the `sensors`) of
-    each (compressor, sensor) pair's value at the reference operating point: their times in windows of
-    `hours` before `hour` and values, 0 where not `seen` ((pairs, hours) each), and how many are seen."""
-    rows, held = _recent(state, cs, prefix, hours, hours)
-    columns = sensors if prefix == "trend" else np.searchsorted(LONG_FIT, sensors)
+    """The judged hours a ring of `_trend_rings` holds (it holds the `sensors`) of each (compressor,
+    sensor) pair's value at the reference operating point: their times in windows of the ring's size
+    before `hour` and values, 0 where not `seen` ((pairs, hours) each), and how many are seen."""
+    prefix, hours, held_sensors = ring
+    rows, held = _window(state, cs, prefix, hours)
+    columns = np.searchsorted(held_sensors, sensors)  # (the ring's sensors ascending, a column each)
     values = state.arrays[f"{prefix}_values"][cs[:, None], rows, columns[:, None]]
     seen = held & ~np.isnan(values)
     ref = state.ref[cs, sensors]
