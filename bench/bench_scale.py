@@ -2,8 +2,8 @@
 
 Each size runs landing → bronze → silver → gold in process (no database) on a fresh lake. Linear
 growth means time per reading stays flat; the last column is each size's time against 1× divided by
-its size factor (≤ 1.0: no worse than linear). CPU seconds (all threads of this process) are printed too,
-the steadier figure on a shared machine.
+its size factor (≤ 1.0: no worse than linear). CPU seconds (all threads of this process and of its ended
+children, the health stage's workers) are printed too, the steadier figure on a shared machine.
 
     python bench/bench_scale.py                  # 47 compressors × 30 days at 1× (203,040 readings)
     python bench/bench_scale.py --compressors 100 --days 7
@@ -24,8 +24,12 @@ FACTORS = (1, 4, 16)
 
 
 def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+    """This process's CPU seconds (all threads) plus those of its ended children: the health stage's
+    worker processes (`StepPool`) step a full run's batches and end with the stage."""
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
 
 
 def pipeline_seconds(compressors: int, days: float, root: Path) -> tuple[int, float, float]:
