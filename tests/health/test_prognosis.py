@@ -130,22 +130,3 @@ def test_the_hours_before_the_onset_anchor_the_shape_of_a_wear_not_of_a_fouling(
         assert now <= 0.2 and now < before - 0.05, (seed, now, before)
         now_fouling = forecast_errors(fouling, TEMP, 260.0, 20, HealthConfig(), seed)
         np.testing.assert_array_equal(now_fouling, forecast_errors(fouling, TEMP, 260.0, 20, window, seed))
-
-
-def leak(hours: np.ndarray, values: np.ndarray) -> None:
-    """Discharge temperature +4 °F a day from day 8 (a valve leakage's linear rise), on the series'
-    daily swing of ±8 °F: critical 260 °F at an afternoon of day 19."""
-    values[TEMP] += 4.0 * np.clip((hours - 8 * 24) / 24, 0, None)
-
-
-def test_a_crossing_is_projected_at_the_days_high_whatever_the_hour_it_is_projected_at(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # The limit is crossed at the day's highest reading (the afternoon): projected from the current
-    # hour's operating point, a night's projection waited for the night's temperature to reach it.
-    now = [forecast_errors(leak, TEMP, 260.0, 21, HealthConfig(), seed) for seed in range(3)]
-    monkeypatch.setattr(model, "_day_high", lambda state, cs, sensors, side, shifts, config: shifts)
-    hourly = [forecast_errors(leak, TEMP, 260.0, 21, HealthConfig(), seed) for seed in range(3)]
-    for seed in range(3):
-        error, before = np.median(now[seed]), np.median(hourly[seed])  # 0.26-0.29 against 0.53
-        assert error <= 0.35 and error < before - 0.15, (seed, error, before)

@@ -65,9 +65,8 @@ evaluation"):
    it and exponents 1–3 (the previous
    "parabola" — when its curvature towards the limit has a t-statistic above `curve_t` — and "line"
    remain); the projected hours to the warning and critical
-   limits (at the operating point of the last `step_window` judged hours that is worst for the limit: a
-   threshold alert opens on the day's worst reading) and an 80 % range spanning every fit the residuals
-   cannot tell from the best (their variance inflated for their autocorrelation). A prediction
+   limits (at the current operating point) and an 80 % range spanning every fit the residuals cannot
+   tell from the best (their variance inflated for their autocorrelation). A prediction
    warning is raised when the projected critical crossing (warning crossing for metrics without a
    critical limit) is within `prediction_horizon_hours` on this judged hour and on `prediction_hours`
    judged hours in all within the last `prediction_window_hours` hours (0: in a row): a crossing
@@ -1509,8 +1508,6 @@ def _prognosis(
     ref = float(state.ref[c, j])
     t, v = hours[seen] / config.trend_hours, ref * (1 + values[seen])  # t in windows
     warning, critical, side = limits
-    pair = np.array([c]), np.array([j])
-    shift = float(_day_high(state, *pair, np.array([side]), np.array([shift]), config)[0])
     design = np.stack([np.ones_like(t), t, t * t], axis=1)
     line = _least_squares(design[:, :2], v)
     if line is None or side * line[0][1] < config.trend_t * math.sqrt(line[1][1, 1]):
@@ -1598,7 +1595,6 @@ def _power_prognoses(
         sigma2_line = (residual**2).sum(axis=1) / (count - 2)
         line_se = np.sqrt(inverse[:, 1, 1] * sigma2_line)
     trend = enough & conditioned & (sigma2_line > 0) & ~(side * coef[:, 1] < config.trend_t * line_se)
-    shifts = _day_high(state, cs, sensors, side, shifts, config)
     # The shape: over the trend's window; the vibration's over the last `prognosis_hours` (`LONG_FIT`).
     out, fitted = np.full((len(cs), 6), np.nan), np.zeros(len(cs), dtype=bool)
     long = np.isin(sensors, LONG_FIT) & (config.prognosis_hours != config.trend_hours)
@@ -1724,27 +1720,6 @@ def _power_curves(
         out[live, base + 1] = np.where(open_ & np.isfinite(low), low, np.nan)
         out[live, base + 2] = np.where(open_, high, np.nan)
     return out, fitted
-
-
-def _day_high(
-    state: HealthState, cs: Ints, sensors: Ints, side: Floats, shifts: Floats, config: HealthConfig
-) -> Floats:
-    """The operating point's largest effect towards the limit (relative: the reading minus its value at
-    the reference operating point, / ref) over the last `step_window` judged hours (this one's `shifts`
-    among them), with the current model (coefficients and offset).
-
-    A threshold alert opens on the day's worst reading: a discharge temperature crosses its limit in
-    the afternoon heat or at the day's high load, not at the hour a projection happens to be made. The
-    crossing is projected for the day's high (the last day's, the z ring's features), not the current
-    hour's."""
-    rows, held = _window(state, cs, "z", config.step_window)
-    features = state.z_x[cs[:, None], rows]
-    x = _standardized(state.center[cs][:, None, :], state.spread[cs][:, None, :], features)
-    coef = state.coef[cs, sensors]  # (pairs, features)
-    effect = np.einsum("phf,pf->ph", x, coef) - (coef[:, CONST] - state.offset[cs, sensors])[:, None]
-    towards = np.where(held, side[:, None] * effect, -np.inf).max(axis=1)
-    high: Floats = side * np.maximum(towards, side * shifts)
-    return high
 
 
 def _autocorrelation_factor(h: Floats, fit: Floats, vc: Floats, seen: Bools) -> Floats:
