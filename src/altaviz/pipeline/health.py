@@ -110,7 +110,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -264,6 +264,7 @@ class _Format:
     rows: int  # the warm-up buffers' rows (HealthConfig.warmup_hours)
     x_columns: int  # warm_x's columns
     y_columns: int  # warm_y's
+    fields: tuple[tuple[str, int, int], ...]  # each field of that row and its columns in it (lo, hi)
 
     @property
     def short(self) -> int:
@@ -289,7 +290,14 @@ def _widths(config: HealthConfig) -> _Format:
     kept = ~np.r_[unread[:lo], unread[hi:]]
     kept.flags.writeable = False
     rows, x_columns = template.warm_x.shape[1:]
-    return _Format(template.width(), lo, hi, fresh, kept, rows, x_columns, template.warm_y.shape[2])
+    fields, column = [], 0
+    for name, array in template.arrays.items():  # (in the layout's order, as matrix() lays them)
+        if name not in _WARM:
+            fields.append((name, column, column + array[0].size))
+            column += array[0].size
+    return _Format(
+        template.width(), lo, hi, fresh, kept, rows, x_columns, template.warm_y.shape[2], tuple(fields)
+    )
 
 
 def _fresh_row(config: HealthConfig) -> Floats:
@@ -313,13 +321,22 @@ def dump_state_arrays(
     bitmaps = np.zeros((n, form.bitmap), dtype=np.uint8)
     values: list[memoryview] = []  # each compressor's, a view of its chunk's (copied once, below)
     counts = np.zeros(n, dtype=np.int64)
+    active = _changed_fields(state, form)
+    columns = np.concatenate([np.arange(lo, hi) for _, lo, hi in active] or [np.empty(0, np.int64)])
     for first in range(0, n, _CHUNK):
-        rows = state.matrix(without=_WARM, rows=slice(first, first + _CHUNK))
-        stored = (rows.view(np.uint64) != fresh) & form.kept
-        counts[first : first + len(rows)] = stored.sum(axis=1)
-        bitmaps[first : first + len(rows)] = np.packbits(stored, axis=1)
-        chunk = memoryview(rows[stored]).cast("B")
-        at = (8 * np.r_[0, np.cumsum(counts[first : first + len(rows)])]).tolist()
+        rows = slice(first, min(first + _CHUNK, n))
+        m = rows.stop - first
+        stored = np.zeros((m, form.short), dtype=bool)
+        blocks: list[Floats] = []
+        for name, lo, hi in active:  # (as matrix() lays them: integers as float64)
+            block = state.arrays[name][rows].reshape(m, hi - lo).astype(np.float64, copy=False)
+            stored[:, lo:hi] = (block.view(np.uint64) != fresh[lo:hi]) & form.kept[lo:hi]
+            blocks.append(block)
+        counts[rows] = stored.sum(axis=1)
+        bitmaps[rows] = np.packbits(stored, axis=1)
+        picked = np.concatenate(blocks, axis=1)[stored[:, columns]] if blocks else np.empty(0)
+        chunk = picked.view(np.uint8).data
+        at = (8 * np.r_[0, np.cumsum(counts[rows])]).tolist()
         values += [chunk[a:b] for a, b in itertools.pairwise(at)]
     bitmap_bytes = bitmaps.reshape(-1).data
     warm = _warm_sections(state, form, carried or {})
@@ -354,6 +371,24 @@ def dump_state_arrays(
         arrays.append(pa.Array.from_buffers(pa.binary(), last - first, buffers))
         first = last
     return arrays
+
+
+def _changed_fields(state: HealthState, form: _Format) -> list[tuple[str, int, int]]:
+    """The fields of `form` (without the warm-up buffers) where some compressor of `state` differs from
+    the fresh state (bit for bit; an integer field by its integers: a column it does not name is
+    stored by none, so the blobs leave the other fields' columns unread)."""
+    changed = []
+    for name, lo, hi in form.fields:
+        array = state.arrays[name]
+        flat = array.reshape(len(array), hi - lo)
+        fresh = form.fresh[lo:hi]
+        if array.dtype == np.float64:
+            differs = (flat.view(np.uint64) != fresh.view(np.uint64)).any()
+        else:
+            differs = (flat != fresh.astype(array.dtype)).any()
+        if differs:
+            changed.append((name, lo, hi))
+    return changed
 
 
 def _warm_sections(state: HealthState, form: _Format, carried: Carried) -> list[list[Blob]]:
@@ -525,12 +560,10 @@ def _load_states(
                 at += size
             if len(blob) > at:
                 episodes[first + row] = {k: Episode(**e) for k, e in json.loads(bytes(blob[at:])).items()}
-        part = np.repeat(form.fresh[None, :], len(chunk), axis=0)
         if values:
             packed = np.frombuffer(b"".join(bitmaps), np.uint8).reshape(len(chunk), form.bitmap)
             stored_columns = np.unpackbits(packed, axis=1, count=form.short).view(bool)
-            part[stored_columns] = np.frombuffer(b"".join(values), np.float64)
-        state.set_rows(first, part, without=_WARM)
+            _set_stored(state, form, first, stored_columns, np.frombuffer(b"".join(values), np.float64))
     for code, members in sections.items():
         _load_warm(state, form, np.frombuffer(code, np.uint8), members)
     # AVHS3's warm-up buffers, each compressor's bytes straight into the fields'
@@ -542,6 +575,22 @@ def _load_states(
             view[i * size : (i + 1) * size] = blob[at : at + size]
             at += size
     return state, episodes, carried
+
+
+def _set_stored(state: HealthState, form: _Format, first: int, stored: Bools, values: Floats) -> None:
+    """The stored `values` (each row's, in column order) of the compressors `first`, `first` + 1, … of
+    the fresh `state`, `stored` their columns of the row without the warm-up buffers: only the columns
+    some of them store are written (the others are the fresh state's already: at 4 days of warm-up 38
+    of 2,098, and the state's untouched fields stay pages the system has not given)."""
+    columns = np.flatnonzero(stored.any(axis=0))
+    part = np.repeat(form.fresh[None, columns], len(stored), axis=0)
+    part[stored[:, columns]] = values
+    rows = slice(first, first + len(stored))
+    bounds = np.searchsorted(columns, [b for _, lo, hi in form.fields for b in (lo, hi)]).tolist()
+    for (name, lo, _), a, b in zip(form.fields, bounds[::2], bounds[1::2], strict=True):
+        if a < b:
+            array = state.arrays[name]  # (a fresh state's: contiguous, so the reshape is a view)
+            array.reshape(len(array), -1)[rows, columns[a:b] - lo] = part[:, a:b]
 
 
 def _load_carried(state: HealthState, form: _Format, carried: Carried) -> None:
@@ -583,18 +632,44 @@ def _load_warm(
 # --- the per-compressor step -------------------------------------------------------------------------
 
 
-class Context(NamedTuple):
-    """What the step knows of one compressor besides its readings (a named tuple: a frozen dataclass's
-    construction took a few times as long, for each of a fleet's compressors every pass)."""
+@dataclass
+class Contexts:
+    """What the step knows of the compressors besides their readings, a row each (`rows`), as arrays
+    and a few maps (a Python object per compressor, for each of a fleet's compressors every pass, took
+    longer than the model's hour). A compressor without a row keeps the default limits and starts
+    afresh."""
 
-    warning: tuple[float, ...]  # per SENSORS, NaN where none
-    critical: tuple[float, ...]
-    resets: tuple[int, ...] = ()  # epoch seconds of maintenance events
-    state: Blob | None = None  # its last run's state (None: from its first reading)
-    ambient: tuple[Ints, Floats] | None = None  # its station's ambient proxy (epoch seconds, values)
-    hold: int | None = None  # epoch seconds: its hours from here wait for the station's proxy
-    prior: tuple[float, ...] | None = None  # its organization's fleet prior (6 × FEATURES), once known
-    prior_at: int | None = None  # epoch seconds: its hours from here are stepped with the prior
+    rows: dict[Key, int] = field(default_factory=dict)  # each compressor's row
+    warning: Floats = field(default_factory=lambda: np.empty((0, len(SENSORS))))  # per SENSORS, NaN: none
+    critical: Floats = field(default_factory=lambda: np.empty((0, len(SENSORS))))
+    resets: dict[int, Ints] = field(default_factory=dict)  # a row's maintenance events (epoch seconds)
+    states: dict[int, Blob] = field(default_factory=dict)  # a row's last run's state (none: from the start)
+    ambient: dict[int, tuple[Ints, Floats]] = field(
+        default_factory=dict
+    )  # its station's proxy (seconds, values)
+    hold: Ints | None = (
+        None  # epoch seconds: a row's hours from here wait for the station's proxy (None: none)
+    )
+    priors: Floats = field(default_factory=lambda: np.empty((0, 6, FEATURES)))  # organizations' fleet priors
+    prior_of: Ints | None = None  # a row's organization's in `priors` (-1 or None: none known yet)
+    prior_at: Ints | None = None  # epoch seconds: a row's hours from here are stepped with its prior
+
+    def of(self, keys: list[Key]) -> Ints:
+        """The rows of `keys` (-1: none)."""
+        return np.fromiter((self.rows.get(k, -1) for k in keys), np.int64, len(keys))
+
+
+_NO_RESETS = np.empty(0, dtype=np.int64)
+_NO_RESETS.flags.writeable = False
+
+
+def _taken(values: np.ndarray | None, at: Ints, default: Any) -> np.ndarray:
+    """values[at] (`at` rows of Contexts), `default` where `at` is -1 or `values` is None."""
+    if values is None or not len(values):
+        return np.array(np.broadcast_to(default, (len(at), *np.shape(default))))
+    picked = values[np.maximum(at, 0)]
+    picked[at < 0] = default
+    return picked
 
 
 @dataclass
@@ -603,7 +678,7 @@ class HealthStep:
     rows of ROWS out, every compressor of the batch stepped at once (altaviz.health.fleet_step).
     Compressors without a Context keep the default limits and start afresh."""
 
-    contexts: dict[tuple[str, str], Context]
+    contexts: Contexts
     config: HealthConfig
 
     def __call__(self, table: pa.Table) -> pa.Table:
@@ -629,11 +704,18 @@ class HealthStep:
             )
         )
         times = numpy_values(table["timestamp"], np.int64) // 1_000_000
-        contexts = [self.contexts.get(k) for k in keys]
-        limits = _limits(contexts)
+        contexts = self.contexts
+        at = contexts.of(keys)
+        rows = at.tolist()
+        default = Limits.defaults()
+        limits = Limits(
+            _taken(contexts.warning, at, default.warning),
+            _taken(contexts.critical, at, default.critical),
+            default.side,
+        )
         # each compressor's hours before it are final: before the hour of its second-to-last reading,
-        # and before its station's proxy is (Context.hold)
-        holds = np.array([c.hold if c and c.hold is not None else _NEVER for c in contexts], dtype=np.int64)
+        # and before its station's proxy is (Contexts.hold)
+        holds = _taken(contexts.hold, at, _NEVER)
         cutoff = np.minimum(times[ends - 2] // HOUR * HOUR, holds)
         counts = ends - starts
         compressor = np.repeat(np.arange(len(starts)), counts)
@@ -654,18 +736,13 @@ class HealthStep:
         new_hour = np.ones(len(fed_hours), dtype=bool)
         new_hour[1:] = (fed_hours[1:] != fed_hours[:-1]) | (fed_compressor[1:] != fed_compressor[:-1])
         room = np.bincount(fed_compressor[new_hour], minlength=len(keys)) if carry else None
-        blobs = [c.state if c else None for c in contexts]
+        blobs = [contexts.states.get(r) for r in rows]
         state, episodes, carried = _load_states(blobs, self.config, room)
         # the organization's fleet prior from its prior hour on (altaviz.health.prior)
-        prior = np.zeros((len(contexts), 6, FEATURES))
-        prior_at = np.full(len(contexts), NO_PRIOR, dtype=np.int64)
-        arrays: dict[int, Floats] = {}  # the organization's tuple is one object for all its compressors
-        for row, c in enumerate(contexts):
-            if c is not None and c.prior is not None and c.prior_at is not None:
-                if id(c.prior) not in arrays:
-                    arrays[id(c.prior)] = np.asarray(c.prior, dtype=np.float64).reshape(6, FEATURES)
-                prior[row] = arrays[id(c.prior)]
-                prior_at[row] = c.prior_at
+        of = _taken(contexts.prior_of, at, -1)
+        prior = np.zeros((len(at), 6, FEATURES))
+        prior[of >= 0] = contexts.priors[of[of >= 0]]
+        prior_at = np.where(of >= 0, _taken(contexts.prior_at, at, NO_PRIOR), NO_PRIOR)
         result = step_with_prior(
             compressor[fed],
             times[fed],
@@ -673,8 +750,8 @@ class HealthStep:
             state=state,
             prior=prior,
             prior_at=prior_at,
-            ambient=[c.ambient if c else None for c in contexts],
-            resets=[np.asarray(c.resets if c else (), dtype=np.int64) for c in contexts],
+            ambient=[contexts.ambient.get(r) for r in rows],
+            resets=[contexts.resets.get(r, _NO_RESETS) for r in rows],
             limits=limits,
             config=self.config,
         )
@@ -690,13 +767,6 @@ class HealthStep:
         last = np.where(state.last_hour > -(2**61), state.last_hour * HOUR, -1)
         out.states(last, cutoff, dump_state_arrays(state, episodes, carried))
         return out.table()
-
-
-def _limits(contexts: list[Context | None]) -> Limits:
-    default = Limits.defaults()
-    warning = np.array([c.warning if c else default.warning for c in contexts], dtype=np.float64)
-    critical = np.array([c.critical if c else default.critical for c in contexts], dtype=np.float64)
-    return Limits(warning.reshape(-1, 6), critical.reshape(-1, 6), default.side)
 
 
 def _soonest(result: HealthOutput, i: int, limits: Limits, c: int) -> tuple[int, float] | None:
@@ -1208,10 +1278,10 @@ def _prior_rows(priors: dict[str, OrgPrior]) -> pa.Table:
 def contexts(
     local: DuckDBEngine,
     maintenance: list[Path] | None,
-    states: dict[tuple[str, str], Blob] | None = None,
+    states: dict[Key, Blob] | None = None,
     ambient: Ambient | None = None,
     priors: dict[str, OrgPrior] | None = None,
-) -> dict[tuple[str, str], Context]:
+) -> Contexts:
     """Each compressor's limits (the pass's compressor_thresholds), maintenance events, state, station
     proxy and its organization's fleet prior (none yet: its hours wait at the prior hour)."""
     # one row per compressor, its limits in SENSORS order (not one row per metric: 6 × the rows to Python)
@@ -1228,40 +1298,42 @@ def contexts(
     limits = np.column_stack([numpy_values(table.column(2 + k), np.float64) for k in range(2 * six)]).reshape(
         -1, 2 * six
     )  # a NULL critical level as NaN (a warning level is never NULL)
-    resets: dict[tuple[str, str], list[int]] = {}
+    organizations = table["organization"].to_pylist()
+    keys = list(zip(organizations, table["compressor_id"].to_pylist(), strict=True))
+    rows = {key: i for i, key in enumerate(keys)}
+    resets: dict[int, list[int]] = {}
     if maintenance:
         for organization, compressor, epoch in local.rows(
             f"SELECT organization, compressor_id, EPOCH(performed_at) FROM {read_parquet(maintenance)} "
             "WHERE organization IN (SELECT organization FROM run_organizations) "
             f"AND event_type IN ({', '.join(repr(t) for t in RESET_EVENT_TYPES)}) ORDER BY 1, 2, 3"
         ):
-            resets.setdefault((str(organization), str(compressor)), []).append(int(epoch))
-    states = states or {}
+            row = rows.get((str(organization), str(compressor)))
+            if row is not None:
+                resets.setdefault(row, []).append(int(epoch))
     priors = priors or {}
-    given = {
-        o: tuple(p.coefficients.ravel().tolist()) for o, p in priors.items() if p.coefficients is not None
-    }
-    found: dict[tuple[str, str], Context] = {}
-    keys = zip(table["organization"].to_pylist(), table["compressor_id"].to_pylist(), strict=True)
-    for key, values in zip(keys, limits.tolist(), strict=True):
-        hold = None if ambient is None else ambient.hold.get(key)
-        prior = priors.get(key[0])
-        coefficients: tuple[float, ...] | None = None
-        if prior is not None and prior.coefficients is None:
-            hold = min(hold if hold is not None else _NEVER, prior.at * HOUR)
-        elif prior is not None:
-            coefficients = given[key[0]]
-        found[key] = Context(
-            tuple(values[:six]),
-            tuple(values[six:]),
-            tuple(resets.get(key, ())),
-            states.get(key),
-            None if ambient is None else ambient.series.get(key),
-            hold,
-            coefficients,
-            None if coefficients is None or prior is None else prior.at * HOUR,
-        )
-    return found
+    known = sorted(o for o, p in priors.items() if p.coefficients is not None)
+    position = {o: i for i, o in enumerate(known)}
+    # an organization without its prior yet: its hours wait at its prior hour
+    waits = {o: p.at * HOUR for o, p in priors.items() if p.coefficients is None}
+    hold = np.fromiter((waits.get(o, _NEVER) for o in organizations), np.int64, len(keys))
+    if ambient is not None:
+        # (a station none of whose compressors has readings yet holds at _NEVER hours: in seconds, more)
+        station = np.fromiter((min(ambient.hold.get(k, _NEVER), _NEVER) for k in keys), np.int64, len(keys))
+        hold = np.minimum(hold, station)
+    at = {o: priors[o].at * HOUR for o in known}
+    return Contexts(
+        rows,
+        np.ascontiguousarray(limits[:, :six]),
+        np.ascontiguousarray(limits[:, six:]),
+        {row: np.array(events, dtype=np.int64) for row, events in resets.items()},
+        {rows[k]: blob for k, blob in (states or {}).items() if k in rows},
+        {} if ambient is None else {rows[k]: s for k, s in ambient.series.items() if k in rows},
+        hold,
+        np.array([priors[o].coefficients for o in known], dtype=np.float64).reshape(-1, 6, FEATURES),
+        np.fromiter((position.get(o, -1) for o in organizations), np.int64, len(keys)),
+        np.fromiter((at.get(o, NO_PRIOR) for o in organizations), np.int64, len(keys)),
+    )
 
 
 def run_health(engine: TransformEngine, step: HealthStep, silver: str, output: Path) -> list[Path]:
