@@ -1769,14 +1769,16 @@ class HealthStage:
         renewed_orgs = self._changed_priors(news, fed, stored, stored_priors, silver)
         waiting = {k[0] for k in news if k[0] not in stored_priors} | renewed_orgs
         members = sorted({*members, *(k for k in stored if k[0] in waiting)})
-        counts = {}
+        counts: dict[Key, int] = {}
+        recent: RecentCounts | None = None
         if fed:
-            recent = _EPOCH + timedelta(hours=min(fed.values()))
-            window = files_from(silver, recent - timedelta(hours=LATE_WINDOW_HOURS))
-            at = np.array(list(fed_at.values()), dtype=np.int64) * 1_000_000
-            _bind_keys(self.local, "health_fed", list(fed_at), fed_until=int_array(at, None, TIME))
-            found = _fetch(self.local, _count_sql(window, "health_fed"))
-            counts = {(str(o), str(c)): int(n) for o, c, n in found}
+            # one scan of the late window's silver, per compressor and hour: these counts, and those of
+            # the states this pass writes (_write_states)
+            first = min(fed.values()) - LATE_WINDOW_HOURS
+            recent = recent_counts(self.local, silver, sorted({*old_states, *news, *members}), first)
+            at = np.fromiter(fed_at.values(), np.int64, len(fed_at))
+            late = _window_counts(self.local, silver, list(fed_at), at, recent)
+            counts = dict(zip(fed_at, late.tolist(), strict=True))
         previous: dict[Key, tuple[Blob | None, int | None, int]] = {}
         fresh: set[Key] = set()
         wanted = {*news, *members}
@@ -1889,7 +1891,9 @@ class HealthStage:
         batches = list(whole_compressors(reader, step))
         empty = step(pa.Table.from_batches([], schema=reader.schema))
         new = pa.Table.from_batches(batches, schema=empty.schema)
-        self._stage(new, fresh="SELECT organization, compressor_id FROM health_fresh", incremental=True)
+        self._stage(
+            new, "SELECT organization, compressor_id FROM health_fresh", incremental=True, recent=recent
+        )
         self.local.con.unregister("health_new_rows")  # its states (tens of MB) are written: let them go
         self._write_baselines(proxy, replace=True)
         self._write_priors(priors, replace=True)
@@ -1938,14 +1942,20 @@ class HealthStage:
         )
         self.local.con.unregister("health_baseline_new")
 
-    def _stage(self, rows: list[Path] | pa.Table, fresh: str | None, incremental: bool = False) -> None:
+    def _stage(
+        self,
+        rows: list[Path] | pa.Table,
+        fresh: str | None,
+        incremental: bool = False,
+        recent: RecentCounts | None = None,
+    ) -> None:
         """The step's rows into the next versions of the four tables. Full pass (`fresh` None): its
         rows only (the other organizations' are added by Tables.keep_others). Otherwise the current
         rows are kept, except those the step replaces: a fresh compressor's rows, a processed one's
         state, the predictions of one that judged a new hour (as of its newest hour: one whose new
         readings made no hour final keeps those of the hour it processed last, as a full run would
         compute them), an episode the step wrote again. `rows`: the step's files, or its rows in memory
-        (an incremental pass's)."""
+        (an incremental pass's); `recent`: the pass's counts of the late window (_write_states)."""
         local = self.local
         if isinstance(rows, pa.Table):
             local.con.register("health_new_rows", rows)
@@ -1996,7 +2006,7 @@ class HealthStage:
                 "SELECT organization, compressor_id, hour AS last_hour, fed_until, state FROM health_new "
                 "WHERE kind = 'state'"
             ).to_arrow_table()
-        self._write_states(states, kept.get(HEALTH_STATE), staged[HEALTH_STATE] / "part-0.parquet")
+        self._write_states(states, kept.get(HEALTH_STATE), staged[HEALTH_STATE] / "part-0.parquet", recent)
 
     def _staged(self, table: str) -> Path:
         self.tables.staged[table] = self.lake.stage(table, self.version)
@@ -2013,33 +2023,23 @@ class HealthStage:
         rewritten = set(files_from(old, first))
         return [f for f in old if f not in rewritten], sorted(rewritten)
 
-    def _write_states(self, states: pa.Table, kept: str | None, target: Path) -> None:
+    def _write_states(
+        self, states: pa.Table, kept: str | None, target: Path, recent: RecentCounts | None = None
+    ) -> None:
         """The step's state rows (`states`: STATE_COLUMNS) and those `kept` selects (SQL) into `target`,
         each with its compressor's count of silver readings in the late window before `fed_until` (how
-        the next run tells a late reading). Written by pyarrow, uncompressed: the states are tens of MB
-        of floats, rewritten every pass and read by the next (DuckDB's COPY of the same rows took about
-        four times the CPU with snappy, twice without compression; snappy saved a third of the bytes)."""
+        the next run tells a late reading; from `recent` where it covers them). Written by pyarrow,
+        uncompressed: the states are tens of MB of floats, rewritten every pass and read by the next
+        (DuckDB's COPY of the same rows took about four times the CPU with snappy, twice without
+        compression; snappy saved a third of the bytes)."""
         rows = states
         if kept is not None:
             rows = pa.concat_tables([rows, self.local.con.sql(kept).to_arrow_table().cast(rows.schema)])
-        keys = rows.select(["organization", "compressor_id", "fed_until"])
-        self.local.con.register(
-            "health_written_state", keys.append_column("i", int_array(np.arange(len(keys))))
-        )
+        keys = list(zip(rows["organization"].to_pylist(), rows["compressor_id"].to_pylist(), strict=True))
+        fed_until = numpy_values(rows["fed_until"], np.int64) // 1_000_000
         silver = self.tables.files("silver/readings")
-        recent = self.local.rows("SELECT MIN(fed_until) FROM health_written_state")[0][0]
-        window = (
-            silver
-            if not isinstance(recent, datetime)
-            else files_from(silver, recent - timedelta(hours=LATE_WINDOW_HOURS))
-        )
-        counts = self.local.con.sql(
-            "SELECT COALESCE(n.readings, 0) AS recent_count FROM health_written_state AS s "
-            f"LEFT JOIN ({_count_sql(window, 'health_written_state', named='readings')}) AS n "
-            "ON n.organization = s.organization AND n.compressor_id = s.compressor_id ORDER BY s.i"
-        ).to_arrow_table()
-        self.local.con.unregister("health_written_state")
-        rows = rows.append_column("recent_count", counts["recent_count"])
+        counts = _window_counts(self.local, silver, keys, fed_until, recent)
+        rows = rows.append_column("recent_count", int_array(counts))
         pq.write_table(rows, target, compression="none", use_dictionary=False, write_statistics=False)
 
 
@@ -2130,6 +2130,70 @@ def _state_rows(rows: pa.Table) -> pa.Table:
     picked = pa.concat_tables(parts) if parts else rows.slice(0, 0)
     columns = picked.select(["organization", "compressor_id", "hour", "fed_until", "state"])
     return columns.rename_columns(STATE_COLUMNS.split(", "))
+
+
+@dataclass
+class RecentCounts:
+    """Some compressors' silver readings per hour from `first` (epoch hours) on, as running sums: the
+    late window's count of each (`counts`) from one scan, for the pass's two uses of them."""
+
+    rows: dict[Key, int]  # each compressor's row
+    first: int
+    before: Ints  # (compressors, hours + 1): each one's readings before each hour from `first`
+
+    def counts(self, keys: list[Key], fed_until: Ints) -> Ints | None:
+        """Each compressor's readings in the late window before its `fed_until` (epoch seconds, on the
+        hour), or None unless all of them are covered."""
+        rows = np.fromiter((self.rows.get(k, -1) for k in keys), np.int64, len(keys))
+        end = fed_until // HOUR - self.first
+        start = end - LATE_WINDOW_HOURS
+        if (rows < 0).any() or (fed_until % HOUR).any() or (start < 0).any():
+            return None
+        last = self.before.shape[1] - 1
+        counts: Ints = self.before[rows, np.minimum(end, last)] - self.before[rows, np.minimum(start, last)]
+        return counts
+
+
+def recent_counts(local: DuckDBEngine, silver: list[Path], keys: list[Key], first: int) -> RecentCounts:
+    """The compressors `keys`' silver readings per hour from `first` (epoch hours)."""
+    files = files_from(silver, _EPOCH + timedelta(hours=first))
+    member = hour = readings = np.empty(0, dtype=np.int64)
+    if files:
+        _bind_keys(local, "health_recent_keys", keys, member=int_array(np.arange(len(keys))))
+        table = local.con.sql(
+            f"SELECT m.member, epoch_us(s.timestamp) // {HOUR * 1_000_000} AS hour, COUNT(*) AS readings "
+            f"FROM {read_parquet(files)} AS s JOIN health_recent_keys AS m "
+            "ON m.organization = s.organization AND m.compressor_id = s.compressor_id "
+            f"WHERE s.timestamp >= make_timestamptz({first * HOUR * 1_000_000}) GROUP BY 1, 2"
+        ).to_arrow_table()
+        member, hour, readings = (numpy_values(table[c], np.int64) for c in ("member", "hour", "readings"))
+    hours = int(hour.max()) - first + 1 if len(hour) else 0
+    per_hour = np.zeros((len(keys), hours + 1), dtype=np.int64)
+    per_hour[member, hour - first + 1] = readings
+    return RecentCounts({k: i for i, k in enumerate(keys)}, first, np.cumsum(per_hour, axis=1))
+
+
+def _window_counts(
+    local: DuckDBEngine, silver: list[Path], keys: list[Key], fed_until: Ints, recent: RecentCounts | None
+) -> Ints:
+    """Each compressor's silver readings in the late window before its `fed_until` (epoch seconds):
+    from `recent` where it covers them all, else counted."""
+    counts = None if recent is None else recent.counts(keys, fed_until)
+    if counts is not None:
+        return counts
+    out = np.zeros(len(keys), dtype=np.int64)
+    if not keys:
+        return out
+    at = int_array(fed_until * 1_000_000, None, TIME)
+    _bind_keys(local, "health_window", keys, fed_until=at, i=int_array(np.arange(len(keys))))
+    since = _EPOCH + timedelta(seconds=int(fed_until.min()), hours=-LATE_WINDOW_HOURS)
+    found = local.con.sql(
+        f"SELECT w.i, n.readings FROM health_window AS w JOIN "
+        f"({_count_sql(files_from(silver, since), 'health_window', named='readings')}) AS n "
+        "ON n.organization = w.organization AND n.compressor_id = w.compressor_id"
+    ).to_arrow_table()
+    out[numpy_values(found["i"], np.int64)] = numpy_values(found["readings"], np.int64)
+    return out
 
 
 def _count_sql(silver: list[Path], states: str, named: str = "n") -> str:
