@@ -1132,24 +1132,24 @@ def station_ambient(
     per_station = [(hours[lo:hi] * HOUR, values[lo:hi]) for lo, hi in itertools.pairwise(bounds)]
     series = {k: per_station[int(s)] for k, s in zip(members, index, strict=True) if s >= 0}
     holds = {k: int(hold[s]) * HOUR for k, s in zip(members, index, strict=True) if s >= 0}
-    columns: dict[str, list[Any]] = {
-        "organization": [o for o, _ in members],
-        "compressor_id": [c for _, c in members],
-        "station_id": [_station_id(stations.get(k)) for k in members],
-        "first_hour": [int(v) if v >= 0 else None for v in base.first],
-        "peak_flow": [None if math.isnan(v) else float(v) for v in base.peak],
-        "baseline_temp": [None if math.isnan(v) else float(v) for v in base.temp],
-        "data_until": until.tolist(),
-        "newest_hour": newest.tolist(),
-        # no hold for a compressor without readings (listed, silent): no hours of its own to hold
-        "ambient_until": [
-            int(hold[s]) if s >= 0 and f >= 0 else None for s, f in zip(index, base.first, strict=True)
-        ],
-    }
+    # no hold for a compressor without readings (listed, silent): no hours of its own to hold
+    no_hold = (index < 0) | (base.first < 0)
+    held = hold[np.maximum(index, 0)] if len(hold) else np.zeros(n, dtype=np.int64)
+    columns = [
+        python_array([o for o, _ in members], pa.string()),
+        python_array([c for _, c in members], pa.string()),
+        python_array([_station_id(stations.get(k)) for k in members], pa.string()),
+        int_array(base.first, base.first < 0),
+        float_array(base.peak, np.isnan(base.peak)),
+        float_array(base.temp, np.isnan(base.temp)),
+        int_array(until),
+        int_array(newest),
+        int_array(np.where(no_hold, 0, held), no_hold),
+    ]
     return Ambient(
         series,
         holds,
-        python_table(columns, BASELINE_SCHEMA),
+        pa.Table.from_arrays(columns, schema=BASELINE_SCHEMA),
         dict(zip(members, until.tolist(), strict=True)),
         dict(zip(members, base.first.tolist(), strict=True)),
         dict(zip(members, newest.tolist(), strict=True)),
