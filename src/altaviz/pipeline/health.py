@@ -676,7 +676,7 @@ def _taken(values: np.ndarray | None, at: Ints, default: Any) -> np.ndarray:
 class HealthStep:
     """The per-compressor function (picklable, for Spark's executors): whole compressors' readings in,
     rows of ROWS out, every compressor of the batch stepped at once (altaviz.health.fleet_step).
-    Compressors without a Context keep the default limits and start afresh."""
+    Compressors without a row in the Contexts keep the default limits and start afresh."""
 
     contexts: Contexts
     config: HealthConfig
@@ -1053,7 +1053,7 @@ class Stored:
 @dataclass
 class Ambient:
     """The station proxy as a pass computed it for its member compressors (those of the stations it
-    needed): per compressor its station's proxy and hold (Context), and the rows of gold/health_baseline."""
+    needed): per compressor its station's proxy and hold (Contexts), and the rows of gold/health_baseline."""
 
     series: dict[Key, tuple[Ints, Floats]]
     hold: dict[Key, int]  # epoch seconds
