@@ -172,10 +172,10 @@ def test_incremental_runs_with_staggered_late_and_silent_station_mates_equal_a_f
     recomputed: list[set[str]] = []  # per incremental pass, the compressors computed afresh
     stage = health_stage.HealthStage._stage
 
-    def spy(self: Any, rows: Any, fresh: str | None, incremental: bool = False) -> None:
+    def spy(self: Any, rows: Any, fresh: str | None, incremental: bool = False, recent: Any = None) -> None:
         if incremental and fresh is not None:
             recomputed.append({str(c) for _, c in self.local.rows(fresh)})
-        stage(self, rows, fresh, incremental)
+        stage(self, rows, fresh, incremental, recent)
 
     monkeypatch.setattr(health_stage.HealthStage, "_stage", spy)
     data_dir = tmp_path / "arriving"

@@ -9,10 +9,11 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -383,3 +384,55 @@ def test_an_incremental_pass_writes_the_states_uncompressed_with_their_counts_an
             if s["compressor_id"] == row["compressor_id"] and window[0] <= s["timestamp"] < window[1]
         )
         assert row["recent_count"] == expected > 0
+
+
+def test_the_late_windows_counts_from_one_scan_equal_the_counted(tmp_path: Path) -> None:
+    """RecentCounts (the late window's silver per compressor and hour, scanned once an incremental pass)
+    gives each compressor's readings in the late window before its `fed_until` as the SQL count does,
+    over two days' files; a `fed_until` it does not cover (before its first hour, off the hour, another
+    compressor) is counted by SQL."""
+    start = datetime(2026, 12, 6, 18, tzinfo=UTC)
+    rows: dict[str, list[Any]] = {"organization": [], "compressor_id": [], "timestamp": []}
+    for c, every in (("COMP-001", 10), ("COMP-002", 7), ("COMP-003", 25)):
+        for minute in range(0, 40 * 60, every):
+            rows["organization"].append("acme")
+            rows["compressor_id"].append(c)
+            rows["timestamp"].append(start + timedelta(minutes=minute))
+    table = pa.table(
+        rows, schema=pa.schema([*[(k, pa.string()) for k in list(rows)[:2]], ("timestamp", health.TIME)])
+    )
+    silver = []
+    for day in ("2026-12-06", "2026-12-07", "2026-12-08"):
+        directory = tmp_path / "silver" / f"day={day}"
+        directory.mkdir(parents=True)
+        begin = datetime.fromisoformat(day).replace(tzinfo=UTC)
+        in_day = pc.and_(
+            pc.greater_equal(table["timestamp"], pa.scalar(begin, health.TIME)),
+            pc.less(table["timestamp"], pa.scalar(begin + timedelta(days=1), health.TIME)),
+        )
+        pq.write_table(table.filter(in_day), directory / "part-0.parquet")
+        silver.append(directory / "part-0.parquet")
+    local = engine_module.DuckDBEngine(settings_for(tmp_path), tmp_path / "scratch")
+    try:
+        keys = [("acme", "COMP-001"), ("acme", "COMP-002")]
+        first = int(start.timestamp()) // 3600 + 2
+        recent = health.recent_counts(local, silver, keys, first)
+        hour = 3600
+        for fed in (first + 26, first + 30, first + 39, first + 60):
+            fed_until = np.array([fed * hour, fed * hour], dtype=np.int64)
+            counted = health._window_counts(local, silver, keys, fed_until, None)
+            assert recent.counts(keys, fed_until) is not None
+            assert health._window_counts(local, silver, keys, fed_until, recent).tolist() == counted.tolist()
+            assert counted.min() > 0 or fed == first + 60
+        uncovered = [
+            (keys, np.array([(first + 25) * hour, (first + 30) * hour])),  # its window begins before `first`
+            (keys, np.array([(first + 30) * hour + 60, (first + 30) * hour])),  # off the hour
+            ([*keys[:1], ("acme", "COMP-003")], np.array([(first + 30) * hour] * 2)),  # not scanned
+        ]
+        for these, fed_until in uncovered:
+            assert recent.counts(these, fed_until) is None
+            counted = health._window_counts(local, silver, these, fed_until, recent)
+            assert counted.tolist() == health._window_counts(local, silver, these, fed_until, None).tolist()
+            assert counted.min() > 0
+    finally:
+        local.close()

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from altaviz.health import SENSORS, HealthConfig, HealthState, Limits, fleet_step
 from altaviz.health.model import FEATURE_OF, FEATURES
 from altaviz.pipeline import health
-from altaviz.pipeline.health import Context, Episode, HealthStep, dump_states, load_states, state_is_current
+from altaviz.pipeline.health import Contexts, Episode, HealthStep, dump_states, load_states, state_is_current
 from altaviz.pipeline.rolling import compressor_starts
 from tests.pipeline.helpers import ON_HOUR_START, degrading_series
 
@@ -129,9 +129,14 @@ def _reference_rows(step: Any, table: pa.Table) -> pa.Table:
     )
     times = table["timestamp"].cast(pa.int64()).to_numpy() // 1_000_000
     values = np.vstack([table[s].to_numpy(zero_copy_only=False).astype(np.float64) for s in SENSORS])
-    contexts = [step.contexts.get(k) for k in keys]
-    state, episodes = _reference_load([c.state if c else None for c in contexts], step.config)
-    limits = health._limits(contexts)
+    rows = [step.contexts.rows.get(k) for k in keys]
+    state, episodes = _reference_load([step.contexts.states.get(r) for r in rows], step.config)
+    default = Limits.defaults()
+    limits = Limits(
+        np.array([default.warning if r is None else step.contexts.warning[r] for r in rows]).reshape(-1, 6),
+        np.array([default.critical if r is None else step.contexts.critical[r] for r in rows]).reshape(-1, 6),
+        default.side,
+    )
     cutoff = times[ends - 2] // HOUR * HOUR
     compressor = np.repeat(np.arange(len(starts)), ends - starts)
     picked = np.concatenate([np.arange(lo, hi) for lo, hi in zip(starts, ends, strict=True)])
@@ -142,7 +147,7 @@ def _reference_rows(step: Any, table: pa.Table) -> pa.Table:
         times[fed],
         values[:, fed],
         state=state,
-        resets=[np.asarray(c.resets if c else (), dtype=np.int64) for c in contexts],
+        resets=[np.asarray(step.contexts.resets.get(r, ()), dtype=np.int64) for r in rows],
         limits=limits,
         config=step.config,
     )
@@ -406,20 +411,24 @@ def _readings(start_day: float, end_day: float) -> pa.Table:
     )
 
 
-def _contexts(rows: pa.Table, config: HealthConfig) -> dict[tuple[str, str], Any]:
-    """The next call's contexts: each compressor's state as the step wrote it, one with tighter limits."""
+def _contexts(rows: pa.Table, resets: tuple[int, ...] = ()) -> Contexts:
+    """The next call's contexts: each compressor's state as the step wrote it, one with tighter limits,
+    each with the maintenance events `resets`."""
     states = rows.filter(pc.equal(rows["kind"], "state"))
-    contexts = {}
-    for org, comp, blob in zip(
-        *(states[c].to_pylist() for c in ("organization", "compressor_id", "state")), strict=True
-    ):
-        default = Limits.defaults()
-        warning = tuple(float(v) for v in default.warning)
-        critical = tuple(float(v) for v in default.critical)
+    keys = list(zip(states["organization"].to_pylist(), states["compressor_id"].to_pylist(), strict=True))
+    default = Limits.defaults()
+    warning = np.tile(default.warning, (len(keys), 1))
+    critical = np.tile(default.critical, (len(keys), 1))
+    for row, (_, comp) in enumerate(keys):
         if comp == "COMP-002":
-            warning, critical = (5.0, *warning[1:]), (6.0, *critical[1:])
-        contexts[(org, comp)] = Context(warning, critical, (), blob)
-    return contexts
+            warning[row, 0], critical[row, 0] = 5.0, 6.0
+    return Contexts(
+        {k: row for row, k in enumerate(keys)},
+        warning,
+        critical,
+        {row: np.array(resets, dtype=np.int64) for row in range(len(keys)) if resets},
+        dict(enumerate(states["state"].to_pylist())),
+    )
 
 
 def _values(table: pa.Table) -> dict[str, list[Any]]:
@@ -433,7 +442,7 @@ def _values(table: pa.Table) -> dict[str, list[Any]]:
 def test_the_steps_rows_and_states_equal_the_reference_builders() -> None:
     config = HealthConfig()
     first = _readings(0, 10.2)
-    step = HealthStep({}, config)
+    step = HealthStep(Contexts(), config)
     rows = step(first)
     reference = _reference_rows(step, first)
     assert rows.schema == reference.schema and _values(rows) == _values(reference)
@@ -444,7 +453,7 @@ def test_the_steps_rows_and_states_equal_the_reference_builders() -> None:
     assert any(episodes) and state.warm_n.tolist()[2] > 0  # an open episode, a warm-up being collected
     # continued from the states written (with other limits for one compressor)
     later = _readings(10.2 - 2 / 24, 11)
-    step = HealthStep(_contexts(rows, config), config)
+    step = HealthStep(_contexts(rows), config)
     again = step(later)
     reference = _reference_rows(step, later)
     assert again.schema == reference.schema and _values(again) == _values(reference)
@@ -466,11 +475,10 @@ def test_a_warm_up_carried_through_a_call_is_written_as_if_loaded() -> None:
     call is made again, every warm-up loaded)."""
     config = HealthConfig()
     first = _readings(0, 10.2)
-    rows = HealthStep({}, config)(first)
+    rows = HealthStep(Contexts(), config)(first)
     later = _readings(10.2 - 2 / 24, 11)
     for resets in ((), (int(ON_HOUR_START.timestamp()) + int(10.5 * 86_400),)):
-        contexts = {k: c._replace(resets=resets) for k, c in _contexts(rows, config).items()}
-        step = HealthStep(contexts, config)
+        step = HealthStep(_contexts(rows, resets), config)
         loads: list[int] = []
         carry = health._load_states
 
@@ -534,10 +542,10 @@ def test_the_step_does_not_import_pandas(tmp_path: Path) -> None:
         "import sys\n"
         "import duckdb\n"
         "from altaviz.health import HealthConfig\n"
-        "from altaviz.pipeline.health import HealthStep\n"
+        "from altaviz.pipeline.health import Contexts, HealthStep\n"
         f"readings = duckdb.sql(\"SELECT * FROM '{tmp_path / 'readings.parquet'}'\").to_arrow_table()\n"
         "before = 'pandas' in sys.modules\n"
-        "step = HealthStep({}, HealthConfig())\n"
+        "step = HealthStep(Contexts(), HealthConfig())\n"
         "step(readings.slice(0, 0))\n"
         "rows = step(readings)\n"
         "print(before, 'pandas' in sys.modules, rows.num_rows > 0)\n"

@@ -110,7 +110,7 @@ import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -264,6 +264,7 @@ class _Format:
     rows: int  # the warm-up buffers' rows (HealthConfig.warmup_hours)
     x_columns: int  # warm_x's columns
     y_columns: int  # warm_y's
+    fields: tuple[tuple[str, int, int], ...]  # each field of that row and its columns in it (lo, hi)
 
     @property
     def short(self) -> int:
@@ -289,7 +290,14 @@ def _widths(config: HealthConfig) -> _Format:
     kept = ~np.r_[unread[:lo], unread[hi:]]
     kept.flags.writeable = False
     rows, x_columns = template.warm_x.shape[1:]
-    return _Format(template.width(), lo, hi, fresh, kept, rows, x_columns, template.warm_y.shape[2])
+    fields, column = [], 0
+    for name, array in template.arrays.items():  # (in the layout's order, as matrix() lays them)
+        if name not in _WARM:
+            fields.append((name, column, column + array[0].size))
+            column += array[0].size
+    return _Format(
+        template.width(), lo, hi, fresh, kept, rows, x_columns, template.warm_y.shape[2], tuple(fields)
+    )
 
 
 def _fresh_row(config: HealthConfig) -> Floats:
@@ -313,13 +321,22 @@ def dump_state_arrays(
     bitmaps = np.zeros((n, form.bitmap), dtype=np.uint8)
     values: list[memoryview] = []  # each compressor's, a view of its chunk's (copied once, below)
     counts = np.zeros(n, dtype=np.int64)
+    active = _changed_fields(state, form)
+    columns = np.concatenate([np.arange(lo, hi) for _, lo, hi in active] or [np.empty(0, np.int64)])
     for first in range(0, n, _CHUNK):
-        rows = state.matrix(without=_WARM, rows=slice(first, first + _CHUNK))
-        stored = (rows.view(np.uint64) != fresh) & form.kept
-        counts[first : first + len(rows)] = stored.sum(axis=1)
-        bitmaps[first : first + len(rows)] = np.packbits(stored, axis=1)
-        chunk = memoryview(rows[stored]).cast("B")
-        at = (8 * np.r_[0, np.cumsum(counts[first : first + len(rows)])]).tolist()
+        rows = slice(first, min(first + _CHUNK, n))
+        m = rows.stop - first
+        stored = np.zeros((m, form.short), dtype=bool)
+        blocks: list[Floats] = []
+        for name, lo, hi in active:  # (as matrix() lays them: integers as float64)
+            block = state.arrays[name][rows].reshape(m, hi - lo).astype(np.float64, copy=False)
+            stored[:, lo:hi] = (block.view(np.uint64) != fresh[lo:hi]) & form.kept[lo:hi]
+            blocks.append(block)
+        counts[rows] = stored.sum(axis=1)
+        bitmaps[rows] = np.packbits(stored, axis=1)
+        picked = np.concatenate(blocks, axis=1)[stored[:, columns]] if blocks else np.empty(0)
+        chunk = picked.view(np.uint8).data
+        at = (8 * np.r_[0, np.cumsum(counts[rows])]).tolist()
         values += [chunk[a:b] for a, b in itertools.pairwise(at)]
     bitmap_bytes = bitmaps.reshape(-1).data
     warm = _warm_sections(state, form, carried or {})
@@ -354,6 +371,24 @@ def dump_state_arrays(
         arrays.append(pa.Array.from_buffers(pa.binary(), last - first, buffers))
         first = last
     return arrays
+
+
+def _changed_fields(state: HealthState, form: _Format) -> list[tuple[str, int, int]]:
+    """The fields of `form` (without the warm-up buffers) where some compressor of `state` differs from
+    the fresh state (bit for bit; an integer field by its integers: a column it does not name is
+    stored by none, so the blobs leave the other fields' columns unread)."""
+    changed = []
+    for name, lo, hi in form.fields:
+        array = state.arrays[name]
+        flat = array.reshape(len(array), hi - lo)
+        fresh = form.fresh[lo:hi]
+        if array.dtype == np.float64:
+            differs = (flat.view(np.uint64) != fresh.view(np.uint64)).any()
+        else:
+            differs = (flat != fresh.astype(array.dtype)).any()
+        if differs:
+            changed.append((name, lo, hi))
+    return changed
 
 
 def _warm_sections(state: HealthState, form: _Format, carried: Carried) -> list[list[Blob]]:
@@ -525,12 +560,10 @@ def _load_states(
                 at += size
             if len(blob) > at:
                 episodes[first + row] = {k: Episode(**e) for k, e in json.loads(bytes(blob[at:])).items()}
-        part = np.repeat(form.fresh[None, :], len(chunk), axis=0)
         if values:
             packed = np.frombuffer(b"".join(bitmaps), np.uint8).reshape(len(chunk), form.bitmap)
             stored_columns = np.unpackbits(packed, axis=1, count=form.short).view(bool)
-            part[stored_columns] = np.frombuffer(b"".join(values), np.float64)
-        state.set_rows(first, part, without=_WARM)
+            _set_stored(state, form, first, stored_columns, np.frombuffer(b"".join(values), np.float64))
     for code, members in sections.items():
         _load_warm(state, form, np.frombuffer(code, np.uint8), members)
     # AVHS3's warm-up buffers, each compressor's bytes straight into the fields'
@@ -542,6 +575,22 @@ def _load_states(
             view[i * size : (i + 1) * size] = blob[at : at + size]
             at += size
     return state, episodes, carried
+
+
+def _set_stored(state: HealthState, form: _Format, first: int, stored: Bools, values: Floats) -> None:
+    """The stored `values` (each row's, in column order) of the compressors `first`, `first` + 1, … of
+    the fresh `state`, `stored` their columns of the row without the warm-up buffers: only the columns
+    some of them store are written (the others are the fresh state's already: at 4 days of warm-up 38
+    of 2,098, and the state's untouched fields stay pages the system has not given)."""
+    columns = np.flatnonzero(stored.any(axis=0))
+    part = np.repeat(form.fresh[None, columns], len(stored), axis=0)
+    part[stored[:, columns]] = values
+    rows = slice(first, first + len(stored))
+    bounds = np.searchsorted(columns, [b for _, lo, hi in form.fields for b in (lo, hi)]).tolist()
+    for (name, lo, _), a, b in zip(form.fields, bounds[::2], bounds[1::2], strict=True):
+        if a < b:
+            array = state.arrays[name]  # (a fresh state's: contiguous, so the reshape is a view)
+            array.reshape(len(array), -1)[rows, columns[a:b] - lo] = part[:, a:b]
 
 
 def _load_carried(state: HealthState, form: _Format, carried: Carried) -> None:
@@ -583,27 +632,53 @@ def _load_warm(
 # --- the per-compressor step -------------------------------------------------------------------------
 
 
-class Context(NamedTuple):
-    """What the step knows of one compressor besides its readings (a named tuple: a frozen dataclass's
-    construction took a few times as long, for each of a fleet's compressors every pass)."""
+@dataclass
+class Contexts:
+    """What the step knows of the compressors besides their readings, a row each (`rows`), as arrays
+    and a few maps (a Python object per compressor, for each of a fleet's compressors every pass, took
+    longer than the model's hour). A compressor without a row keeps the default limits and starts
+    afresh."""
 
-    warning: tuple[float, ...]  # per SENSORS, NaN where none
-    critical: tuple[float, ...]
-    resets: tuple[int, ...] = ()  # epoch seconds of maintenance events
-    state: Blob | None = None  # its last run's state (None: from its first reading)
-    ambient: tuple[Ints, Floats] | None = None  # its station's ambient proxy (epoch seconds, values)
-    hold: int | None = None  # epoch seconds: its hours from here wait for the station's proxy
-    prior: tuple[float, ...] | None = None  # its organization's fleet prior (6 × FEATURES), once known
-    prior_at: int | None = None  # epoch seconds: its hours from here are stepped with the prior
+    rows: dict[Key, int] = field(default_factory=dict)  # each compressor's row
+    warning: Floats = field(default_factory=lambda: np.empty((0, len(SENSORS))))  # per SENSORS, NaN: none
+    critical: Floats = field(default_factory=lambda: np.empty((0, len(SENSORS))))
+    resets: dict[int, Ints] = field(default_factory=dict)  # a row's maintenance events (epoch seconds)
+    states: dict[int, Blob] = field(default_factory=dict)  # a row's last run's state (none: from the start)
+    ambient: dict[int, tuple[Ints, Floats]] = field(
+        default_factory=dict
+    )  # its station's proxy (seconds, values)
+    hold: Ints | None = (
+        None  # epoch seconds: a row's hours from here wait for the station's proxy (None: none)
+    )
+    priors: Floats = field(default_factory=lambda: np.empty((0, 6, FEATURES)))  # organizations' fleet priors
+    prior_of: Ints | None = None  # a row's organization's in `priors` (-1 or None: none known yet)
+    prior_at: Ints | None = None  # epoch seconds: a row's hours from here are stepped with its prior
+
+    def of(self, keys: list[Key]) -> Ints:
+        """The rows of `keys` (-1: none)."""
+        return np.fromiter((self.rows.get(k, -1) for k in keys), np.int64, len(keys))
+
+
+_NO_RESETS = np.empty(0, dtype=np.int64)
+_NO_RESETS.flags.writeable = False
+
+
+def _taken(values: np.ndarray | None, at: Ints, default: Any) -> np.ndarray:
+    """values[at] (`at` rows of Contexts), `default` where `at` is -1 or `values` is None."""
+    if values is None or not len(values):
+        return np.array(np.broadcast_to(default, (len(at), *np.shape(default))))
+    picked = values[np.maximum(at, 0)]
+    picked[at < 0] = default
+    return picked
 
 
 @dataclass
 class HealthStep:
     """The per-compressor function (picklable, for Spark's executors): whole compressors' readings in,
     rows of ROWS out, every compressor of the batch stepped at once (altaviz.health.fleet_step).
-    Compressors without a Context keep the default limits and start afresh."""
+    Compressors without a row in the Contexts keep the default limits and start afresh."""
 
-    contexts: dict[tuple[str, str], Context]
+    contexts: Contexts
     config: HealthConfig
 
     def __call__(self, table: pa.Table) -> pa.Table:
@@ -629,11 +704,18 @@ class HealthStep:
             )
         )
         times = numpy_values(table["timestamp"], np.int64) // 1_000_000
-        contexts = [self.contexts.get(k) for k in keys]
-        limits = _limits(contexts)
+        contexts = self.contexts
+        at = contexts.of(keys)
+        rows = at.tolist()
+        default = Limits.defaults()
+        limits = Limits(
+            _taken(contexts.warning, at, default.warning),
+            _taken(contexts.critical, at, default.critical),
+            default.side,
+        )
         # each compressor's hours before it are final: before the hour of its second-to-last reading,
-        # and before its station's proxy is (Context.hold)
-        holds = np.array([c.hold if c and c.hold is not None else _NEVER for c in contexts], dtype=np.int64)
+        # and before its station's proxy is (Contexts.hold)
+        holds = _taken(contexts.hold, at, _NEVER)
         cutoff = np.minimum(times[ends - 2] // HOUR * HOUR, holds)
         counts = ends - starts
         compressor = np.repeat(np.arange(len(starts)), counts)
@@ -654,18 +736,13 @@ class HealthStep:
         new_hour = np.ones(len(fed_hours), dtype=bool)
         new_hour[1:] = (fed_hours[1:] != fed_hours[:-1]) | (fed_compressor[1:] != fed_compressor[:-1])
         room = np.bincount(fed_compressor[new_hour], minlength=len(keys)) if carry else None
-        blobs = [c.state if c else None for c in contexts]
+        blobs = [contexts.states.get(r) for r in rows]
         state, episodes, carried = _load_states(blobs, self.config, room)
         # the organization's fleet prior from its prior hour on (altaviz.health.prior)
-        prior = np.zeros((len(contexts), 6, FEATURES))
-        prior_at = np.full(len(contexts), NO_PRIOR, dtype=np.int64)
-        arrays: dict[int, Floats] = {}  # the organization's tuple is one object for all its compressors
-        for row, c in enumerate(contexts):
-            if c is not None and c.prior is not None and c.prior_at is not None:
-                if id(c.prior) not in arrays:
-                    arrays[id(c.prior)] = np.asarray(c.prior, dtype=np.float64).reshape(6, FEATURES)
-                prior[row] = arrays[id(c.prior)]
-                prior_at[row] = c.prior_at
+        of = _taken(contexts.prior_of, at, -1)
+        prior = np.zeros((len(at), 6, FEATURES))
+        prior[of >= 0] = contexts.priors[of[of >= 0]]
+        prior_at = np.where(of >= 0, _taken(contexts.prior_at, at, NO_PRIOR), NO_PRIOR)
         result = step_with_prior(
             compressor[fed],
             times[fed],
@@ -673,8 +750,8 @@ class HealthStep:
             state=state,
             prior=prior,
             prior_at=prior_at,
-            ambient=[c.ambient if c else None for c in contexts],
-            resets=[np.asarray(c.resets if c else (), dtype=np.int64) for c in contexts],
+            ambient=[contexts.ambient.get(r) for r in rows],
+            resets=[contexts.resets.get(r, _NO_RESETS) for r in rows],
             limits=limits,
             config=self.config,
         )
@@ -690,13 +767,6 @@ class HealthStep:
         last = np.where(state.last_hour > -(2**61), state.last_hour * HOUR, -1)
         out.states(last, cutoff, dump_state_arrays(state, episodes, carried))
         return out.table()
-
-
-def _limits(contexts: list[Context | None]) -> Limits:
-    default = Limits.defaults()
-    warning = np.array([c.warning if c else default.warning for c in contexts], dtype=np.float64)
-    critical = np.array([c.critical if c else default.critical for c in contexts], dtype=np.float64)
-    return Limits(warning.reshape(-1, 6), critical.reshape(-1, 6), default.side)
 
 
 def _soonest(result: HealthOutput, i: int, limits: Limits, c: int) -> tuple[int, float] | None:
@@ -983,7 +1053,7 @@ class Stored:
 @dataclass
 class Ambient:
     """The station proxy as a pass computed it for its member compressors (those of the stations it
-    needed): per compressor its station's proxy and hold (Context), and the rows of gold/health_baseline."""
+    needed): per compressor its station's proxy and hold (Contexts), and the rows of gold/health_baseline."""
 
     series: dict[Key, tuple[Ints, Floats]]
     hold: dict[Key, int]  # epoch seconds
@@ -1062,24 +1132,24 @@ def station_ambient(
     per_station = [(hours[lo:hi] * HOUR, values[lo:hi]) for lo, hi in itertools.pairwise(bounds)]
     series = {k: per_station[int(s)] for k, s in zip(members, index, strict=True) if s >= 0}
     holds = {k: int(hold[s]) * HOUR for k, s in zip(members, index, strict=True) if s >= 0}
-    columns: dict[str, list[Any]] = {
-        "organization": [o for o, _ in members],
-        "compressor_id": [c for _, c in members],
-        "station_id": [_station_id(stations.get(k)) for k in members],
-        "first_hour": [int(v) if v >= 0 else None for v in base.first],
-        "peak_flow": [None if math.isnan(v) else float(v) for v in base.peak],
-        "baseline_temp": [None if math.isnan(v) else float(v) for v in base.temp],
-        "data_until": until.tolist(),
-        "newest_hour": newest.tolist(),
-        # no hold for a compressor without readings (listed, silent): no hours of its own to hold
-        "ambient_until": [
-            int(hold[s]) if s >= 0 and f >= 0 else None for s, f in zip(index, base.first, strict=True)
-        ],
-    }
+    # no hold for a compressor without readings (listed, silent): no hours of its own to hold
+    no_hold = (index < 0) | (base.first < 0)
+    held = hold[np.maximum(index, 0)] if len(hold) else np.zeros(n, dtype=np.int64)
+    columns = [
+        python_array([o for o, _ in members], pa.string()),
+        python_array([c for _, c in members], pa.string()),
+        python_array([_station_id(stations.get(k)) for k in members], pa.string()),
+        int_array(base.first, base.first < 0),
+        float_array(base.peak, np.isnan(base.peak)),
+        float_array(base.temp, np.isnan(base.temp)),
+        int_array(until),
+        int_array(newest),
+        int_array(np.where(no_hold, 0, held), no_hold),
+    ]
     return Ambient(
         series,
         holds,
-        python_table(columns, BASELINE_SCHEMA),
+        pa.Table.from_arrays(columns, schema=BASELINE_SCHEMA),
         dict(zip(members, until.tolist(), strict=True)),
         dict(zip(members, base.first.tolist(), strict=True)),
         dict(zip(members, newest.tolist(), strict=True)),
@@ -1208,10 +1278,10 @@ def _prior_rows(priors: dict[str, OrgPrior]) -> pa.Table:
 def contexts(
     local: DuckDBEngine,
     maintenance: list[Path] | None,
-    states: dict[tuple[str, str], Blob] | None = None,
+    states: dict[Key, Blob] | None = None,
     ambient: Ambient | None = None,
     priors: dict[str, OrgPrior] | None = None,
-) -> dict[tuple[str, str], Context]:
+) -> Contexts:
     """Each compressor's limits (the pass's compressor_thresholds), maintenance events, state, station
     proxy and its organization's fleet prior (none yet: its hours wait at the prior hour)."""
     # one row per compressor, its limits in SENSORS order (not one row per metric: 6 × the rows to Python)
@@ -1228,40 +1298,42 @@ def contexts(
     limits = np.column_stack([numpy_values(table.column(2 + k), np.float64) for k in range(2 * six)]).reshape(
         -1, 2 * six
     )  # a NULL critical level as NaN (a warning level is never NULL)
-    resets: dict[tuple[str, str], list[int]] = {}
+    organizations = table["organization"].to_pylist()
+    keys = list(zip(organizations, table["compressor_id"].to_pylist(), strict=True))
+    rows = {key: i for i, key in enumerate(keys)}
+    resets: dict[int, list[int]] = {}
     if maintenance:
         for organization, compressor, epoch in local.rows(
             f"SELECT organization, compressor_id, EPOCH(performed_at) FROM {read_parquet(maintenance)} "
             "WHERE organization IN (SELECT organization FROM run_organizations) "
             f"AND event_type IN ({', '.join(repr(t) for t in RESET_EVENT_TYPES)}) ORDER BY 1, 2, 3"
         ):
-            resets.setdefault((str(organization), str(compressor)), []).append(int(epoch))
-    states = states or {}
+            row = rows.get((str(organization), str(compressor)))
+            if row is not None:
+                resets.setdefault(row, []).append(int(epoch))
     priors = priors or {}
-    given = {
-        o: tuple(p.coefficients.ravel().tolist()) for o, p in priors.items() if p.coefficients is not None
-    }
-    found: dict[tuple[str, str], Context] = {}
-    keys = zip(table["organization"].to_pylist(), table["compressor_id"].to_pylist(), strict=True)
-    for key, values in zip(keys, limits.tolist(), strict=True):
-        hold = None if ambient is None else ambient.hold.get(key)
-        prior = priors.get(key[0])
-        coefficients: tuple[float, ...] | None = None
-        if prior is not None and prior.coefficients is None:
-            hold = min(hold if hold is not None else _NEVER, prior.at * HOUR)
-        elif prior is not None:
-            coefficients = given[key[0]]
-        found[key] = Context(
-            tuple(values[:six]),
-            tuple(values[six:]),
-            tuple(resets.get(key, ())),
-            states.get(key),
-            None if ambient is None else ambient.series.get(key),
-            hold,
-            coefficients,
-            None if coefficients is None or prior is None else prior.at * HOUR,
-        )
-    return found
+    known = sorted(o for o, p in priors.items() if p.coefficients is not None)
+    position = {o: i for i, o in enumerate(known)}
+    # an organization without its prior yet: its hours wait at its prior hour
+    waits = {o: p.at * HOUR for o, p in priors.items() if p.coefficients is None}
+    hold = np.fromiter((waits.get(o, _NEVER) for o in organizations), np.int64, len(keys))
+    if ambient is not None:
+        # (a station none of whose compressors has readings yet holds at _NEVER hours: in seconds, more)
+        station = np.fromiter((min(ambient.hold.get(k, _NEVER), _NEVER) for k in keys), np.int64, len(keys))
+        hold = np.minimum(hold, station)
+    at = {o: priors[o].at * HOUR for o in known}
+    return Contexts(
+        rows,
+        np.ascontiguousarray(limits[:, :six]),
+        np.ascontiguousarray(limits[:, six:]),
+        {row: np.array(events, dtype=np.int64) for row, events in resets.items()},
+        {rows[k]: blob for k, blob in (states or {}).items() if k in rows},
+        {} if ambient is None else {rows[k]: s for k, s in ambient.series.items() if k in rows},
+        hold,
+        np.array([priors[o].coefficients for o in known], dtype=np.float64).reshape(-1, 6, FEATURES),
+        np.fromiter((position.get(o, -1) for o in organizations), np.int64, len(keys)),
+        np.fromiter((at.get(o, NO_PRIOR) for o in organizations), np.int64, len(keys)),
+    )
 
 
 def run_health(engine: TransformEngine, step: HealthStep, silver: str, output: Path) -> list[Path]:
@@ -1697,14 +1769,16 @@ class HealthStage:
         renewed_orgs = self._changed_priors(news, fed, stored, stored_priors, silver)
         waiting = {k[0] for k in news if k[0] not in stored_priors} | renewed_orgs
         members = sorted({*members, *(k for k in stored if k[0] in waiting)})
-        counts = {}
+        counts: dict[Key, int] = {}
+        recent: RecentCounts | None = None
         if fed:
-            recent = _EPOCH + timedelta(hours=min(fed.values()))
-            window = files_from(silver, recent - timedelta(hours=LATE_WINDOW_HOURS))
-            at = np.array(list(fed_at.values()), dtype=np.int64) * 1_000_000
-            _bind_keys(self.local, "health_fed", list(fed_at), fed_until=int_array(at, None, TIME))
-            found = _fetch(self.local, _count_sql(window, "health_fed"))
-            counts = {(str(o), str(c)): int(n) for o, c, n in found}
+            # one scan of the late window's silver, per compressor and hour: these counts, and those of
+            # the states this pass writes (_write_states)
+            first = min(fed.values()) - LATE_WINDOW_HOURS
+            recent = recent_counts(self.local, silver, sorted({*old_states, *news, *members}), first)
+            at = np.fromiter(fed_at.values(), np.int64, len(fed_at))
+            late = _window_counts(self.local, silver, list(fed_at), at, recent)
+            counts = dict(zip(fed_at, late.tolist(), strict=True))
         previous: dict[Key, tuple[Blob | None, int | None, int]] = {}
         fresh: set[Key] = set()
         wanted = {*news, *members}
@@ -1817,7 +1891,9 @@ class HealthStage:
         batches = list(whole_compressors(reader, step))
         empty = step(pa.Table.from_batches([], schema=reader.schema))
         new = pa.Table.from_batches(batches, schema=empty.schema)
-        self._stage(new, fresh="SELECT organization, compressor_id FROM health_fresh", incremental=True)
+        self._stage(
+            new, "SELECT organization, compressor_id FROM health_fresh", incremental=True, recent=recent
+        )
         self.local.con.unregister("health_new_rows")  # its states (tens of MB) are written: let them go
         self._write_baselines(proxy, replace=True)
         self._write_priors(priors, replace=True)
@@ -1866,14 +1942,20 @@ class HealthStage:
         )
         self.local.con.unregister("health_baseline_new")
 
-    def _stage(self, rows: list[Path] | pa.Table, fresh: str | None, incremental: bool = False) -> None:
+    def _stage(
+        self,
+        rows: list[Path] | pa.Table,
+        fresh: str | None,
+        incremental: bool = False,
+        recent: RecentCounts | None = None,
+    ) -> None:
         """The step's rows into the next versions of the four tables. Full pass (`fresh` None): its
         rows only (the other organizations' are added by Tables.keep_others). Otherwise the current
         rows are kept, except those the step replaces: a fresh compressor's rows, a processed one's
         state, the predictions of one that judged a new hour (as of its newest hour: one whose new
         readings made no hour final keeps those of the hour it processed last, as a full run would
         compute them), an episode the step wrote again. `rows`: the step's files, or its rows in memory
-        (an incremental pass's)."""
+        (an incremental pass's); `recent`: the pass's counts of the late window (_write_states)."""
         local = self.local
         if isinstance(rows, pa.Table):
             local.con.register("health_new_rows", rows)
@@ -1924,7 +2006,7 @@ class HealthStage:
                 "SELECT organization, compressor_id, hour AS last_hour, fed_until, state FROM health_new "
                 "WHERE kind = 'state'"
             ).to_arrow_table()
-        self._write_states(states, kept.get(HEALTH_STATE), staged[HEALTH_STATE] / "part-0.parquet")
+        self._write_states(states, kept.get(HEALTH_STATE), staged[HEALTH_STATE] / "part-0.parquet", recent)
 
     def _staged(self, table: str) -> Path:
         self.tables.staged[table] = self.lake.stage(table, self.version)
@@ -1941,33 +2023,23 @@ class HealthStage:
         rewritten = set(files_from(old, first))
         return [f for f in old if f not in rewritten], sorted(rewritten)
 
-    def _write_states(self, states: pa.Table, kept: str | None, target: Path) -> None:
+    def _write_states(
+        self, states: pa.Table, kept: str | None, target: Path, recent: RecentCounts | None = None
+    ) -> None:
         """The step's state rows (`states`: STATE_COLUMNS) and those `kept` selects (SQL) into `target`,
         each with its compressor's count of silver readings in the late window before `fed_until` (how
-        the next run tells a late reading). Written by pyarrow, uncompressed: the states are tens of MB
-        of floats, rewritten every pass and read by the next (DuckDB's COPY of the same rows took about
-        four times the CPU with snappy, twice without compression; snappy saved a third of the bytes)."""
+        the next run tells a late reading; from `recent` where it covers them). Written by pyarrow,
+        uncompressed: the states are tens of MB of floats, rewritten every pass and read by the next
+        (DuckDB's COPY of the same rows took about four times the CPU with snappy, twice without
+        compression; snappy saved a third of the bytes)."""
         rows = states
         if kept is not None:
             rows = pa.concat_tables([rows, self.local.con.sql(kept).to_arrow_table().cast(rows.schema)])
-        keys = rows.select(["organization", "compressor_id", "fed_until"])
-        self.local.con.register(
-            "health_written_state", keys.append_column("i", int_array(np.arange(len(keys))))
-        )
+        keys = list(zip(rows["organization"].to_pylist(), rows["compressor_id"].to_pylist(), strict=True))
+        fed_until = numpy_values(rows["fed_until"], np.int64) // 1_000_000
         silver = self.tables.files("silver/readings")
-        recent = self.local.rows("SELECT MIN(fed_until) FROM health_written_state")[0][0]
-        window = (
-            silver
-            if not isinstance(recent, datetime)
-            else files_from(silver, recent - timedelta(hours=LATE_WINDOW_HOURS))
-        )
-        counts = self.local.con.sql(
-            "SELECT COALESCE(n.readings, 0) AS recent_count FROM health_written_state AS s "
-            f"LEFT JOIN ({_count_sql(window, 'health_written_state', named='readings')}) AS n "
-            "ON n.organization = s.organization AND n.compressor_id = s.compressor_id ORDER BY s.i"
-        ).to_arrow_table()
-        self.local.con.unregister("health_written_state")
-        rows = rows.append_column("recent_count", counts["recent_count"])
+        counts = _window_counts(self.local, silver, keys, fed_until, recent)
+        rows = rows.append_column("recent_count", int_array(counts))
         pq.write_table(rows, target, compression="none", use_dictionary=False, write_statistics=False)
 
 
@@ -2058,6 +2130,70 @@ def _state_rows(rows: pa.Table) -> pa.Table:
     picked = pa.concat_tables(parts) if parts else rows.slice(0, 0)
     columns = picked.select(["organization", "compressor_id", "hour", "fed_until", "state"])
     return columns.rename_columns(STATE_COLUMNS.split(", "))
+
+
+@dataclass
+class RecentCounts:
+    """Some compressors' silver readings per hour from `first` (epoch hours) on, as running sums: the
+    late window's count of each (`counts`) from one scan, for the pass's two uses of them."""
+
+    rows: dict[Key, int]  # each compressor's row
+    first: int
+    before: Ints  # (compressors, hours + 1): each one's readings before each hour from `first`
+
+    def counts(self, keys: list[Key], fed_until: Ints) -> Ints | None:
+        """Each compressor's readings in the late window before its `fed_until` (epoch seconds, on the
+        hour), or None unless all of them are covered."""
+        rows = np.fromiter((self.rows.get(k, -1) for k in keys), np.int64, len(keys))
+        end = fed_until // HOUR - self.first
+        start = end - LATE_WINDOW_HOURS
+        if (rows < 0).any() or (fed_until % HOUR).any() or (start < 0).any():
+            return None
+        last = self.before.shape[1] - 1
+        counts: Ints = self.before[rows, np.minimum(end, last)] - self.before[rows, np.minimum(start, last)]
+        return counts
+
+
+def recent_counts(local: DuckDBEngine, silver: list[Path], keys: list[Key], first: int) -> RecentCounts:
+    """The compressors `keys`' silver readings per hour from `first` (epoch hours)."""
+    files = files_from(silver, _EPOCH + timedelta(hours=first))
+    member = hour = readings = np.empty(0, dtype=np.int64)
+    if files:
+        _bind_keys(local, "health_recent_keys", keys, member=int_array(np.arange(len(keys))))
+        table = local.con.sql(
+            f"SELECT m.member, epoch_us(s.timestamp) // {HOUR * 1_000_000} AS hour, COUNT(*) AS readings "
+            f"FROM {read_parquet(files)} AS s JOIN health_recent_keys AS m "
+            "ON m.organization = s.organization AND m.compressor_id = s.compressor_id "
+            f"WHERE s.timestamp >= make_timestamptz({first * HOUR * 1_000_000}) GROUP BY 1, 2"
+        ).to_arrow_table()
+        member, hour, readings = (numpy_values(table[c], np.int64) for c in ("member", "hour", "readings"))
+    hours = int(hour.max()) - first + 1 if len(hour) else 0
+    per_hour = np.zeros((len(keys), hours + 1), dtype=np.int64)
+    per_hour[member, hour - first + 1] = readings
+    return RecentCounts({k: i for i, k in enumerate(keys)}, first, np.cumsum(per_hour, axis=1))
+
+
+def _window_counts(
+    local: DuckDBEngine, silver: list[Path], keys: list[Key], fed_until: Ints, recent: RecentCounts | None
+) -> Ints:
+    """Each compressor's silver readings in the late window before its `fed_until` (epoch seconds):
+    from `recent` where it covers them all, else counted."""
+    counts = None if recent is None else recent.counts(keys, fed_until)
+    if counts is not None:
+        return counts
+    out = np.zeros(len(keys), dtype=np.int64)
+    if not keys:
+        return out
+    at = int_array(fed_until * 1_000_000, None, TIME)
+    _bind_keys(local, "health_window", keys, fed_until=at, i=int_array(np.arange(len(keys))))
+    since = _EPOCH + timedelta(seconds=int(fed_until.min()), hours=-LATE_WINDOW_HOURS)
+    found = local.con.sql(
+        f"SELECT w.i, n.readings FROM health_window AS w JOIN "
+        f"({_count_sql(files_from(silver, since), 'health_window', named='readings')}) AS n "
+        "ON n.organization = w.organization AND n.compressor_id = w.compressor_id"
+    ).to_arrow_table()
+    out[numpy_values(found["i"], np.int64)] = numpy_values(found["readings"], np.int64)
+    return out
 
 
 def _count_sql(silver: list[Path], states: str, named: str = "n") -> str:
