@@ -153,12 +153,18 @@ print(json.dumps([time.perf_counter() - start, usage() - cpu, result.summary.sta
 """
 
 
+def linked_copy(source: Path, target: Path) -> None:
+    """A hard-linked copy of a month (the lake's files are never rewritten), less the lake's lock file:
+    linked, every copy would lock the same file, and runs on two copies at once would refuse."""
+    shutil.copytree(source, target, copy_function=os.link, ignore=shutil.ignore_patterns(".lock"))
+
+
 def alternate(data_dir: Path, hours: list[Path], against: str, rounds: int, one_thread: bool = False) -> None:
     """The last of `hours` on fresh hard-linked copies of the month (the others folded in first), by
     this checkout and by `against` in turn (with `one_thread`, DuckDB on one thread: see --one-thread)."""
     month = data_dir.with_name(data_dir.name + "-month")
     shutil.rmtree(month, ignore_errors=True)
-    shutil.copytree(data_dir, month, copy_function=os.link)  # the lake's files are never rewritten
+    linked_copy(data_dir, month)
     sides = {"this checkout": None, f"reference ({against})": against}
     Run = tuple[float, float, dict[str, float], dict[str, float]]  # wall, CPU, stages, passes' CPU
     measured: dict[str, list[Run]] = {name: [] for name in sides}
@@ -166,7 +172,7 @@ def alternate(data_dir: Path, hours: list[Path], against: str, rounds: int, one_
         for name, src in sides.items():
             run_dir = data_dir.with_name(data_dir.name + "-hour")
             shutil.rmtree(run_dir, ignore_errors=True)
-            shutil.copytree(month, run_dir, copy_function=os.link)
+            linked_copy(month, run_dir)
             env = dict(os.environ, **({"PIPELINE_THREADS": "1"} if one_thread else {}))
             if src is not None:
                 env["PYTHONPATH"] = os.pathsep.join([src, *filter(None, [os.environ.get("PYTHONPATH")])])
@@ -209,7 +215,7 @@ def reuse(args: argparse.Namespace) -> None:
         return
     run_dir = args.keep.with_name(args.keep.name + "-hours")
     shutil.rmtree(run_dir, ignore_errors=True)
-    shutil.copytree(args.keep, run_dir, copy_function=os.link)  # the lake's files are never rewritten
+    linked_copy(args.keep, run_dir)
     try:
         for number, path in enumerate(held[: args.repeat], start=1):
             shutil.copy(path, run_dir / "landing" / "readings" / path.name)
