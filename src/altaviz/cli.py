@@ -5,7 +5,7 @@ import gc
 import re
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -13,12 +13,66 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
+from typer.core import TyperGroup
+from typer.main import get_group_from_info
+from typer.models import TyperInfo
 
-from altaviz.alerts.cli import alerts_app, notifications_app, workflows_app
-from altaviz.billing.cli import billing_app
 from altaviz.config import Settings, get_settings
-from altaviz.connectors.cli import connect_app
 from altaviz.observability.console import terminal_console
+
+# Command groups whose modules load only when a command line names them (or the help lists them):
+# a `pipeline run` needs none of them (their modules and their commands' Click objects were about
+# 15 ms of its CPU). name -> (module, its Typer app); listed after the other groups, in this order.
+LAZY_GROUPS = {
+    "billing": ("altaviz.billing.cli", "billing_app"),
+    "workflows": ("altaviz.alerts.cli", "workflows_app"),
+    "alerts": ("altaviz.alerts.cli", "alerts_app"),
+    "notifications": ("altaviz.alerts.cli", "notifications_app"),
+    "connect": ("altaviz.connectors.cli", "connect_app"),
+}
+
+
+class _Commands(MutableMapping[str, Any]):
+    """A group's commands, LAZY_GROUPS' built from their apps when first looked up (as `add_typer`
+    would have built them with the rest)."""
+
+    def __init__(self, built: MutableMapping[str, Any], group: TyperGroup) -> None:
+        self._built = built
+        self._group = group
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._built and name in LAZY_GROUPS:
+            import importlib
+
+            module, attribute = LAZY_GROUPS[name]
+            sub_app = getattr(importlib.import_module(module), attribute)
+            self._built[name] = get_group_from_info(
+                TyperInfo(sub_app, name=name),
+                pretty_exceptions_short=app.pretty_exceptions_short,
+                rich_markup_mode=self._group.rich_markup_mode,
+                suggest_commands=self._group.suggest_commands,
+            )
+        return self._built[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._built
+        yield from (name for name in LAZY_GROUPS if name not in self._built)
+
+    def __len__(self) -> int:
+        return len(set(self._built) | set(LAZY_GROUPS))
+
+
+class _LazyGroups(TyperGroup):
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _Commands(self.commands, self)
+
 
 app = typer.Typer(
     help="Altaviz: predictive maintenance for natural-gas compressor fleets.",
@@ -27,6 +81,7 @@ app = typer.Typer(
     # Click's plain help: flags show as flags (`--skip-db`), where Typer's Rich panels print `<bool>`
     # after them as if they took a value.
     rich_markup_mode=None,
+    cls=_LazyGroups,
 )
 pipeline_app = typer.Typer(help="Run the Bronze → Silver → Gold pipeline.", no_args_is_help=True)
 db_app = typer.Typer(help="Operational database migrations.", no_args_is_help=True)
@@ -34,12 +89,10 @@ orgs_app = typer.Typer(help="Organizations (tenants).", no_args_is_help=True)
 app.add_typer(pipeline_app, name="pipeline")
 app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
-app.add_typer(billing_app, name="billing")
-app.add_typer(workflows_app, name="workflows")
-app.add_typer(alerts_app, name="alerts")
-app.add_typer(notifications_app, name="notifications")
-app.add_typer(connect_app, name="connect")
 
+
+# Set by `pipeline run`: run as the process (`altaviz.__main__`), it ends without Python's finalization.
+exit_at_once = False
 
 # At exit the command's objects are left to the operating system: Python's finalization would walk every
 # one of them in its last garbage collections (0.1 CPU s after a seed-size `pipeline run --skip-db`, 0.3
@@ -393,6 +446,8 @@ def pipeline_run(
     from altaviz.pipeline.engine import ENGINES
     from altaviz.pipeline.run import PipelineOptions
 
+    global exit_at_once
+    exit_at_once = True
     if not skip_db:
         import altaviz.pipeline.database  # noqa: F401 (the run opens it first)
     _loaded()

@@ -63,7 +63,8 @@ def test_a_run_loads_only_what_it_uses(default_landing: Path, tmp_path: Path) ->
     Python values load it wherever it is installed), no Alembic (a new database gets the head schema
     from db/sqlite_schema.sql), no psycopg (PostgreSQL only) and no PyJWT (cookies only): together
     about a second of CPU at the seed size; piped, no Rich status spinner (nothing would show), table
-    (none printed) or emoji table (codes are not replaced). At exit its objects are frozen out of the
+    (none printed) or emoji table (codes are not replaced); nor the other command groups' modules
+    (alerts, billing, connectors: cli.LAZY_GROUPS). At exit its objects are frozen out of the
     garbage collector, so Python's finalization does not walk them all (0.3 CPU s with the database)."""
     data_dir = copy_landing(default_landing, tmp_path)
     script = (
@@ -77,12 +78,13 @@ def test_a_run_loads_only_what_it_uses(default_landing: Path, tmp_path: Path) ->
         "    assert not exc.code, exc.code\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'pandas', 'alembic', 'psycopg', 'jwt'}))\n"
         "print(sorted(set(sys.modules) & {'rich.status', 'rich.live', 'rich.table', 'rich._emoji_codes'}))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('altaviz.') and m.endswith('.cli')))\n"
     )
     env = {**os.environ, "ALTAVIZ_DATA_DIR": str(data_dir)}
     env.pop("DATABASE_URL", None)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip().splitlines()[-3:] == ["[]", "[]", "frozen at exit: True"]
+    assert done.stdout.strip().splitlines()[-4:] == ["[]", "[]", "['altaviz.cli']", "frozen at exit: True"]
     assert (data_dir / "altaviz.db").is_file()
 
 
@@ -140,3 +142,45 @@ def test_every_other_command_runs_with_the_collector_on(tmp_path: Path, args: li
     env = {**os.environ, "ALTAVIZ_DATA_DIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
     assert done.stdout.strip().splitlines()[-1] == "True", done.stderr
+
+
+# `python -m altaviz ARGS` noting how the process ends (os._exit: without Python's finalization), with an
+# exit handler and a thread the process must wait for.
+FINAL = (
+    "import atexit, os, runpy, sys, threading, time\n"
+    "ended = os._exit\n"
+    "os._exit = lambda status: (print('ended at once', status, flush=True), ended(status))\n"
+    "atexit.register(lambda: print('exit handler', flush=True))\n"
+    "threading.Thread(target=lambda: (time.sleep(0.3), print('thread done', flush=True))).start()\n"
+    "sys.argv = ['altaviz', *sys.argv[1:]]\n"
+    "runpy.run_module('altaviz', run_name='__main__', alter_sys=True)\n"
+)
+
+
+@pytest.mark.parametrize("landed", [True, False])
+def test_a_run_process_ends_without_python_s_finalization(
+    default_landing: Path, tmp_path: Path, landed: bool
+) -> None:
+    """A `pipeline run` process ends as Python's exit does (its threads waited for, its exit handlers
+    run, its exit status kept) less the finalization that frees every object one by one; every other
+    command leaves the usual way."""
+    data_dir = copy_landing(default_landing, tmp_path) if landed else tmp_path
+    env = {**os.environ, "ALTAVIZ_DATA_DIR": str(data_dir)}
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-c", FINAL, "pipeline", "run"], capture_output=True, text=True, env=env
+    )
+    status = 0 if landed else 1
+    assert done.returncode == status, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert "thread done" in lines and lines[-2:] == ["exit handler", f"ended at once {status}"]
+    assert ("error: no landing files" in done.stderr) != landed
+    other = subprocess.run(
+        [sys.executable, "-c", FINAL, "pipeline", "sql", "gold_hourly"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert other.returncode == 0, other.stderr
+    lines = other.stdout.strip().splitlines()
+    assert "thread done" in lines and lines[-1] == "exit handler"
