@@ -91,9 +91,6 @@ app.add_typer(db_app, name="db")
 app.add_typer(orgs_app, name="orgs")
 
 
-# Set by `pipeline run`: run as the process (`altaviz.__main__`), it ends without Python's finalization.
-exit_at_once = False
-
 # At exit the command's objects are left to the operating system: Python's finalization would walk every
 # one of them in its last garbage collections (0.1 CPU s after a seed-size `pipeline run --skip-db`, 0.3
 # with the database's SQLAlchemy objects). Frozen, they are still freed as the modules go, only not
@@ -446,8 +443,6 @@ def pipeline_run(
     from altaviz.pipeline.engine import ENGINES
     from altaviz.pipeline.run import PipelineOptions
 
-    global exit_at_once
-    exit_at_once = True
     if not skip_db:
         import altaviz.pipeline.database  # noqa: F401 (the run opens it first)
     _loaded()
