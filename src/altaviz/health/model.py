@@ -1239,34 +1239,46 @@ def _spread(values: npt.NDArray[Any], at: Ints) -> npt.NDArray[Any]:
     return out
 
 
-# The sensors that share a design (the same features), with its features: `_solve` solves each group's
-# systems in one call (LAPACK solves each system of a stack on its own: the same values as one by one).
-_DESIGN_GROUPS = tuple(
-    (np.array([j for j in range(6) if DESIGN[j] == cols]), np.array(cols)) for cols in sorted(set(DESIGN))
-)
+def _design_sizes() -> tuple[tuple[Ints, Ints, Ints, Ints], ...]:
+    """Per number of features, the sensors whose design has that many, their features (sensors,
+    features), and where each sensor's block lies in a compressor's flattened normal equations: `xtx`'s
+    (sensors, features, features) and `xty`'s (sensors, features), the same for `prior` and `coef`."""
+    out = []
+    for size in sorted({len(cols) for cols in DESIGN}):
+        js = np.array([j for j in range(6) if len(DESIGN[j]) == size])
+        cols = np.array([DESIGN[j] for j in js])
+        block = (js[:, None, None] * FEATURES + cols[:, :, None]) * FEATURES + cols[:, None, :]
+        out.append((js, cols, block, js[:, None] * FEATURES + cols))
+    return tuple(out)
+
+
+# The sensors whose designs have as many features: `_solve` solves each size's systems in one call
+# (LAPACK solves each system of a stack on its own: the same values as one by one), their blocks
+# gathered from each compressor's flattened normal equations by one index.
+_DESIGN_SIZES = _design_sizes()
+_CONST_DIAGONAL = np.arange(6) * FEATURES * FEATURES + CONST * (FEATURES + 1)  # each sensor's xtx[CONST, CONST]
 
 
 def _solve(state: HealthState, cs: Ints, config: HealthConfig) -> Floats:
     """Ridge towards the prior (in standardized units), the intercept free, per compressor of `cs`."""
-    coef = np.zeros((len(cs), 6, FEATURES))
+    k = len(cs)
+    coef = np.zeros((k, 6 * FEATURES))
     spread = state.spread[cs]
     given = state.prior[cs]
-    prior = given * spread[:, None, :]
+    prior = (given * spread[:, None, :]).reshape(k, -1)
     has_prior = np.any(given != 0, axis=(1, 2))  # without one, a plain ridge
     pull = np.where(has_prior[:, None], config.prior_hours * (PRIOR_SPAN / spread) ** 2, 0.0)
-    ridge = config.ridge * state.xtx[cs, :, CONST, CONST]  # (compressors, sensors)
-    rows = cs[:, None, None, None]
-    for js, cols in _DESIGN_GROUPS:
-        # each sensor's block of its normal equations, gathered at once: (compressors, sensors, features,
-        # features)
-        a = state.xtx[rows, js[:, None, None], cols[:, None], cols]
-        penalty = ridge[:, js, None] + pull[:, None, cols]
+    xtx, xty = state.xtx[cs].reshape(k, -1), state.xty[cs].reshape(k, -1)
+    ridge = config.ridge * xtx[:, _CONST_DIAGONAL]  # (compressors, sensors)
+    for js, cols, block, at in _DESIGN_SIZES:
+        a = xtx[:, block]  # each sensor's block of its normal equations: (compressors, sensors, features, features)
+        penalty = ridge[:, js, None] + pull[:, cols]
         penalty[:, :, 0] = 0.0  # the intercept (CONST, each design's first feature)
-        diagonal = np.arange(len(cols))
+        diagonal = np.arange(cols.shape[1])
         a[:, :, diagonal, diagonal] += penalty
-        b = state.xty[rows[..., 0], js[:, None], cols] + penalty * prior[:, js[:, None], cols]
-        coef[:, js[:, None], cols] = np.linalg.solve(a, b[..., None])[..., 0]
-    return coef
+        b = xty[:, at] + penalty * prior[:, at]
+        coef[:, at] = np.linalg.solve(a, b[..., None])[..., 0]
+    return coef.reshape(k, 6, FEATURES)
 
 
 def _fit_warmup(state: HealthState, cs: Ints, config: HealthConfig) -> None:
