@@ -77,6 +77,7 @@ evaluation"):
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
@@ -515,12 +516,14 @@ def fleet_step(
     g_comp, g_hour, medians, min_flow = _hourly(compressor, times, values, config.min_readings)
     amb = _lookup(g_comp, g_hour, ambient)
     reset_hours = _reset_matrix(resets, count)
+    # every maintenance hour of the batch, ascending: an hour after which none came before it checks none
+    reset_at = [] if reset_hours is None else np.unique(reset_hours).tolist()
     run = _Run(state, config, (warning, critical, side), g_comp, g_hour, medians, min_flow, amb, fit)
     order = np.argsort(g_hour, kind="stable")  # by hour, each hour's compressors ascending
     sorted_hours = g_hour[order]
     bounds = np.flatnonzero(np.diff(sorted_hours)) + 1
     for groups in np.split(order, bounds) if len(order) else []:
-        run.hour(int(g_hour[groups[0]]), groups, reset_hours)
+        run.hour(int(g_hour[groups[0]]), groups, reset_hours, reset_at)
     return run.output()
 
 
@@ -798,11 +801,12 @@ class _Run:
             e[0], e[1], e[2], e[3], e[4], e[5], self.state,
         )  # fmt: skip
 
-    def hour(self, hour: int, gs: Ints, reset_hours: Ints | None) -> None:
+    def hour(self, hour: int, gs: Ints, reset_hours: Ints | None, reset_at: list[int]) -> None:
         s, config = self.state, self.config
         cs = self.g_comp[gs]
         last = s.last_hour[cs]
-        if reset_hours is not None:
+        # (a maintenance event after the hour before any of these compressors' last one, up to this one)
+        if reset_hours is not None and bisect_right(reset_at, hour) > bisect_right(reset_at, int(last.min())):
             r = reset_hours[cs]
             hit = (last > -(2**61)) & ((r > last[:, None]) & (r <= hour)).any(axis=1)
             if hit.any():
@@ -812,40 +816,46 @@ class _Run:
         # Warnings stay active through hours that are not judged (a stop does not clear them).
         self.anomaly[gs], self.prediction[gs] = s.anomaly[cs], s.predicted[cs]
         flow = self.medians[FLOW, gs]
-        has = ~np.isnan(flow)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"):  # (NaN compares False)
             # The reference was taken while the unit idled (a series that begins stopped): what was
             # learned from it was not running, so learning starts again.
-            again = has & (flow * config.running_share > s.ref[cs, FLOW])
+            again = flow * config.running_share > s.ref[cs, FLOW]
         if again.any():
             s.reset(cs[again])
-        s.flow_ref[cs[has]] = np.maximum(s.flow_ref[cs[has]], flow[has])
+        kept = s.flow_ref[cs]
+        flow_ref = np.where(np.isnan(flow), kept, np.maximum(kept, flow))
+        s.flow_ref[cs] = flow_ref
         low = self.min_flow[gs]
-        flow_ref = s.flow_ref[cs]
         with np.errstate(invalid="ignore"):
-            running = ~np.isnan(low) & (flow_ref > 0) & (low > config.running_share * flow_ref)
+            running = (flow_ref > 0) & (low > config.running_share * flow_ref)
         self.running[gs] = running
         self.warmup[gs] = running & s.warming[cs]
-        s.hours_running[cs[~running]] = 0
-        cs, gs = cs[running], gs[running]
-        s.hours_running[cs] += 1
-        settled = s.hours_running[cs] > config.settle_hours
+        hours_running = np.where(running, s.hours_running[cs] + 1, 0)
+        s.hours_running[cs] = hours_running
+        settled = running & (hours_running > config.settle_hours)
         cs, gs = cs[settled], gs[settled]
         m = self.medians[:, gs].T
-        no_ref = np.isnan(s.ref[cs]).any(axis=1)
-        with np.errstate(invalid="ignore"):
-            unusable = no_ref & (np.isnan(m).any(axis=1) | (m <= 0).any(axis=1))
-        s.ref[cs[no_ref & ~unusable]] = m[no_ref & ~unusable]
-        cs, gs, m = cs[~unusable], gs[~unusable], m[~unusable]
+        ref = s.ref[cs]
+        no_ref = np.isnan(ref).any(axis=1)
+        if no_ref.any():
+            with np.errstate(invalid="ignore"):
+                unusable = no_ref & ~(m > 0).all(axis=1)  # a value missing, or at or below zero
+            s.ref[cs[no_ref & ~unusable]] = m[no_ref & ~unusable]
+            cs, gs, m = cs[~unusable], gs[~unusable], m[~unusable]
+            ref = s.ref[cs]
         # Levels relative to the unit's reference: every sensor is modelled linearly in them.
-        y = m / s.ref[cs] - 1
+        y = m / ref - 1
         x = self.x_all[gs]
-        x[:, LEVELS] = y[:, LEVEL_SENSORS] - s.offset[cs][:, LEVEL_SENSORS]
-        complete = ~np.isnan(x[:, LEVELS]).any(axis=1)
-        cs, gs, x, y = cs[complete], gs[complete], x[complete], y[complete]
+        levels = (y - s.offset[cs])[:, LEVEL_SENSORS]
+        x[:, LEVELS] = levels
+        complete = ~np.isnan(levels).any(axis=1)
+        if not complete.all():
+            cs, gs, x, y = cs[complete], gs[complete], x[complete], y[complete]
         fitted = s.fitted[cs]
-        if not fitted.all():
-            self._warm(cs[~fitted], x[~fitted], y[~fitted])
+        if fitted.all():
+            self._judge(hour, cs, gs, x, y)
+            return
+        self._warm(cs[~fitted], x[~fitted], y[~fitted])
         if fitted.any():
             self._judge(hour, cs[fitted], gs[fitted], x[fitted], y[fitted])
 
