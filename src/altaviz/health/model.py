@@ -874,37 +874,42 @@ class _Run:
 
     def _judge(self, hour: int, cs: Ints, gs: Ints, x: Floats, y: Floats) -> None:
         s, config, lam = self.state, self.config, self.lam
-        xc = _standardized(s.center[cs], s.spread[cs], x)
+        center, scale = s.center[cs], s.scale[cs]
+        xc = _standardized(center, s.spread[cs], x)
         coef = s.coef[cs]
         prediction = np.einsum("kjf,kf->kj", coef, xc)
-        z = (y - prediction - s.offset[cs]) / s.scale[cs]
+        z = (y - prediction - s.offset[cs]) / scale
         clipped = np.clip(z, -config.z_clip, config.z_clip)  # one wild hour moves the EWMA little
         seen = ~np.isnan(z)
-        s.ewma[cs] = np.where(seen, (1 - lam) * s.ewma[cs] + lam * clipped, s.ewma[cs])
+        ewma = s.ewma[cs]
+        s.ewma[cs] = ewma = np.where(seen, (1 - lam) * ewma + lam * clipped, ewma)
         at = _push(s, cs, "z", config.step_window)
         s.z_hours[cs, at], s.z_values[cs, at], s.z_x[cs, at], s.z_y[cs, at] = hour, z, x, y
         spread = np.maximum(s.ewma_spread[cs] / MEAN_ABS, self.null_sd)
-        candidates = np.abs(s.ewma[cs] / spread) > config.step_min_z
+        candidates = np.abs(ewma / spread) > config.step_min_z
         if config.weather_steps:
             # Without an ambient input a change of weather moves the discharge temperature like a
             # recalibration would: only a model that sees the ambient can tell them apart. (The
             # warm-up's mean ambient is exactly 0 only when none is given.)
-            candidates[:, TEMP] &= s.center[cs, AMB] != 0.0
+            candidates[:, TEMP] &= center[:, AMB] != 0.0
         for k in np.flatnonzero(_may_step(s, cs, candidates, config)).tolist():
             _absorb_steps(s, int(cs[k]), candidates[k], config, lam)
-        raw = s.ewma[cs] / spread
+        ewma = s.ewma[cs]  # (steps absorbed: their EWMAs recomputed)
+        raw = ewma / spread
+        magnitude = np.abs(raw)
         # Judged beyond a deadband of relative size (a shift too small to matter to an engineer, e.g.
         # a slow drift of a low vibration, is not an anomaly however clear statistically); learning
         # still follows the raw score.
         relative = config.deadband * DEADBAND_WEIGHT + config.operating_deadband * OPERATING
-        band = relative / (s.scale[cs] * spread)
-        score = np.sign(raw) * np.maximum(np.abs(raw) - band, 0.0)
+        band = relative / (scale * spread)
+        score = np.sign(raw) * np.maximum(magnitude - band, 0.0)
         if config.one_sided:
             # Vibration and temperature: wear, leaks and fouling raise them; a unit running cooler or
             # smoother than its model says is not degrading.
             side = self.limits[2][cs]
             score = np.where(ONE_SIDED & (side * score < 0), 0.0, score)
-        worst = np.max(np.abs(score), axis=1)
+        strength = np.abs(score)
+        worst = strength.max(axis=1)
         health = 100.0 * np.minimum(
             1.0,
             np.maximum(0.0, 1 - (worst - config.score_healthy) / (config.score_zero - config.score_healthy)),
@@ -912,7 +917,7 @@ class _Run:
         self.judged[gs] = True
         self.health[gs] = health
         self.score[:, gs] = score.T
-        self.drivers[:, gs] = (np.abs(score) > config.score_healthy).T
+        self.drivers[:, gs] = (strength > config.score_healthy).T
         s.warming[cs] = False
 
         # Value at the reference operating point, for the trend (the reading minus what the
@@ -929,7 +934,7 @@ class _Run:
         predicted = np.zeros(len(cs), dtype=bool)
         trending = np.zeros(len(cs), dtype=bool)
         warning, critical, side = self.limits
-        pairs = np.argwhere(np.abs(score) > config.trend_score)
+        pairs = np.argwhere(strength > config.trend_score)
         owners = cs[pairs[:, 0]]
         pairs = pairs[_may_trend(s, owners, pairs[:, 1], side[owners, pairs[:, 1]], hour, config)]
         owners, sensors = cs[pairs[:, 0]], pairs[:, 1]
@@ -962,8 +967,10 @@ class _Run:
             # A projection that comes back: a fouling's crossing is projected in its afternoons only
             # (the day's swing hides its trend at night), a passing excursion's once.
             hits = cs[predicted]
-            s.predicted_hours[hits] = np.roll(s.predicted_hours[hits], -1, axis=1)
-            s.predicted_hours[hits, -1] = hour
+            kept_hours = s.predicted_hours[hits]
+            kept_hours[:, :-1] = kept_hours[:, 1:]  # (the oldest dropped)
+            kept_hours[:, -1] = hour
+            s.predicted_hours[hits] = kept_hours
             recent = s.predicted_hours[cs, 0] > hour - config.prediction_window_hours
             s.predicted[cs] = predicted & recent
         else:
@@ -988,7 +995,7 @@ class _Run:
         s.anomaly[cs] = anomaly
         self.anomaly[gs] = anomaly
 
-        learn = (np.abs(raw) < config.learn_below) & ~np.isnan(y)
+        learn = (magnitude < config.learn_below) & ~np.isnan(y)
         if config.daily_anomaly_score > 0 and config.daily_learn_below > 0:
             # A fault that shows in the afternoons only is not learned at night as the unit's normal.
             learn[:, DAILY] &= ~(_zero_nan(day) >= config.daily_learn_below)
@@ -996,10 +1003,10 @@ class _Run:
         # misses, operating points the model fits imperfectly), so the iid formula understates it.
         rate = 1 / config.spread_hours
         kept = s.ewma_spread[cs]
-        s.ewma_spread[cs] = np.where(learn, kept + rate * (np.abs(s.ewma[cs]) - kept), kept)
+        s.ewma_spread[cs] = np.where(learn, kept + rate * (np.abs(ewma) - kept), kept)
         some = learn.any(axis=1)
         if some.any():
-            _learn(s, cs[some], xc[some], (y - s.offset[cs])[some], learn[some], config)
+            _learn(s, cs[some], xc[some], (y - offset)[some], learn[some], config)
 
 
 def _daily_scores(state: HealthState, cs: Ints, score: Floats, config: HealthConfig) -> tuple[Floats, Floats]:
