@@ -306,6 +306,10 @@ def _layout(config: HealthConfig) -> tuple[tuple[str, type, tuple[int, ...], flo
 NEVER = -(2**62)
 # Kept by a reset (maintenance): the stuck-sensor memory, the prior, the clock and `warming`.
 _KEPT_BY_RESET = ("last_hour", "last_value", "equal_run", "prior", "warming")
+# The warnings' fields: only the warnings read them (`_Run._warn`), so they are settled after the hours'
+# prognoses (`_Run._settle`).
+_WARNINGS = ("below", "above", "anomaly", "predicted", "predicting", "trending", "predicted_hours")
+_QUEUED_PAIRS = 1024  # prognoses queued at most (about 8 MB of copied rings) before they are settled
 
 
 class HealthState:
@@ -405,6 +409,13 @@ class HealthState:
         if column != matrix.shape[1]:
             raise ValueError(f"a state of {matrix.shape[1]} values where this model keeps {column}")
         return out
+
+
+def _clear_warnings(state: HealthState, rows: Ints) -> None:
+    """`HealthState.reset`'s part on the warnings' fields (`_WARNINGS`)."""
+    for name, _, _, default in _layout(state.config):
+        if name in _WARNINGS:
+            state.arrays[name][rows] = default
 
 
 def _filled(shape: tuple[int, ...], default: float, dtype: type) -> Any:
@@ -524,6 +535,7 @@ def fleet_step(
     bounds = np.flatnonzero(np.diff(sorted_hours)) + 1
     for groups in np.split(order, bounds) if len(order) else []:
         run.hour(int(g_hour[groups[0]]), groups, reset_hours, reset_at)
+    run._settle()
     return run.output()
 
 
@@ -792,6 +804,12 @@ class _Run:
         self.etas = np.full((6, 6, n), np.nan)  # warning, low, high, critical, low, high
         self.lam = config.ewma_lambda
         self.null_sd = math.sqrt(self.lam / (2 - self.lam))
+        # The warnings wait for their hours' prognoses, which are projected many hours' pairs at a time
+        # (`_settle`): nothing else the model decides reads them or the warnings.
+        self.hours: list[list[Any]] = []  # per hour since: its hour, compressors, groups, resets, judgement
+        self.queue: list[dict[str, Any]] = []  # per hour with pairs to project: their inputs
+        self.queued = 0  # pairs
+        self.warnings = {name: state.arrays[name].copy() for name in _WARNINGS}
 
     def output(self) -> HealthOutput:
         e = self.etas
@@ -805,6 +823,8 @@ class _Run:
         s, config = self.state, self.config
         cs = self.g_comp[gs]
         last = s.last_hour[cs]
+        entry: list[Any] = [hour, cs, gs, None, None, None]  # (`_settle`: the warnings)
+        self.hours.append(entry)
         # (a maintenance event after the hour before any of these compressors' last one, up to this one)
         if reset_hours is not None and bisect_right(reset_at, hour) > bisect_right(reset_at, int(last.min())):
             r = reset_hours[cs]
@@ -812,9 +832,8 @@ class _Run:
             if hit.any():
                 s.reset(cs[hit])
                 s.warming[cs[hit]] = True
+                entry[3] = cs[hit]
         s.last_hour[cs] = hour
-        # Warnings stay active through hours that are not judged (a stop does not clear them).
-        self.anomaly[gs], self.prediction[gs] = s.anomaly[cs], s.predicted[cs]
         flow = self.medians[FLOW, gs]
         with np.errstate(invalid="ignore"):  # (NaN compares False)
             # The reference was taken while the unit idled (a series that begins stopped): what was
@@ -822,6 +841,7 @@ class _Run:
             again = flow * config.running_share > s.ref[cs, FLOW]
         if again.any():
             s.reset(cs[again])
+            entry[4] = cs[again]
         kept = s.flow_ref[cs]
         flow_ref = np.where(np.isnan(flow), kept, np.maximum(kept, flow))
         s.flow_ref[cs] = flow_ref
@@ -854,10 +874,12 @@ class _Run:
         fitted = s.fitted[cs]
         if fitted.all():
             self._judge(hour, cs, gs, x, y)
-            return
-        self._warm(cs[~fitted], x[~fitted], y[~fitted])
-        if fitted.any():
-            self._judge(hour, cs[fitted], gs[fitted], x[fitted], y[fitted])
+        else:
+            self._warm(cs[~fitted], x[~fitted], y[~fitted])
+            if fitted.any():
+                self._judge(hour, cs[fitted], gs[fitted], x[fitted], y[fitted])
+        if self.queued >= _QUEUED_PAIRS:
+            self._settle()
 
     def _warm(self, cs: Ints, x: Floats, y: Floats) -> None:
         s, size = self.state, self.config.warmup_hours
@@ -931,37 +953,129 @@ class _Run:
                 reference[:, sensors],
             )
         shift = prediction - coef[:, :, CONST] + offset  # (reading − reference value) / ref
-        predicted = np.zeros(len(cs), dtype=bool)
-        trending = np.zeros(len(cs), dtype=bool)
-        warning, critical, side = self.limits
+        side = self.limits[2]
         pairs = np.argwhere(strength > config.trend_score)
         owners = cs[pairs[:, 0]]
         pairs = pairs[_may_trend(s, owners, pairs[:, 1], side[owners, pairs[:, 1]], hour, config)]
-        owners, sensors = cs[pairs[:, 0]], pairs[:, 1]
-        found = np.full((len(pairs), 6), np.nan)
-        trend = np.zeros(len(pairs), dtype=bool)
-        decided = np.zeros(len(pairs), dtype=bool)
+        if len(pairs):
+            self._queue(hour, cs[pairs[:, 0]], pairs[:, 1], shift[pairs[:, 0], pairs[:, 1]])
+        rising = held = None
+        if config.daily_anomaly_score > 0:
+            day, before = _daily_scores(s, cs, score, config)
+            rising, held = _daily_anomaly(day, before, config)
+        self.hours[-1][5] = (cs, gs, health, pairs, strength[pairs[:, 0], pairs[:, 1]], rising, held)
+
+        learn = (magnitude < config.learn_below) & ~np.isnan(y)
+        if config.daily_anomaly_score > 0 and config.daily_learn_below > 0:
+            # A fault that shows in the afternoons only is not learned at night as the unit's normal.
+            learn[:, DAILY] &= ~(_zero_nan(day) >= config.daily_learn_below)
+        # The EWMA's own healthy spread: residuals are autocorrelated (weather the ambient proxy
+        # misses, operating points the model fits imperfectly), so the iid formula understates it.
+        rate = 1 / config.spread_hours
+        kept = s.ewma_spread[cs]
+        s.ewma_spread[cs] = np.where(learn, kept + rate * (np.abs(ewma) - kept), kept)
+        some = learn.any(axis=1)
+        if some.any():
+            _learn(s, cs[some], xc[some], (y - offset)[some], learn[some], config)
+
+
+    def _queue(self, hour: int, owners: Ints, sensors: Ints, shifts: Floats) -> None:
+        """Keep what this hour's prognoses of the (compressor, sensor) pairs read (`_settle` projects
+        them later): each pair's copy of its compressor's rings of `_trend_rings` and reference (the
+        rings' hours relative to this hour), its sensor, shift and limits."""
+        s = self.state
+        warning, critical, side = self.limits
+        inputs: dict[str, Any] = {"ref": s.ref[owners]}
+        for prefix, _, _ in _trend_rings(self.config):
+            for name in (f"{prefix}_start", f"{prefix}_n", f"{prefix}_values"):
+                inputs[name] = s.arrays[name][owners]
+            inputs[f"{prefix}_hours"] = s.arrays[f"{prefix}_hours"][owners] - hour
+        inputs["sensor"], inputs["shift"] = sensors, shifts
+        inputs["warning"], inputs["critical"] = warning[owners, sensors], critical[owners, sensors]
+        inputs["side"] = side[owners, sensors]
+        self.queue.append(inputs)
+        self.queued += len(owners)
+
+    def _prognoses(self) -> list[Floats | None]:
+        """The queued pairs' prognoses (`_power_prognoses`, `_prognosis`), `_PROGNOSIS_BATCH` pairs at a
+        time whatever their hours: a state of one row per pair, each at hour 0 (a pair's values do not
+        depend on the others projected with it)."""
+        config = self.config
+        if not self.queue:
+            return []
+        copied = HealthState(0, config)
+        copied.arrays = {name: np.concatenate([q[name] for q in self.queue]) for name in self.queue[0]}
+        pairs = len(copied.arrays["sensor"])
+        sensors, shifts = copied.arrays["sensor"], copied.arrays["shift"]
+        limits = (copied.arrays["warning"], copied.arrays["critical"], copied.arrays["side"])
+        rows = np.arange(pairs)
+        found = np.full((pairs, 6), np.nan)
+        trend = np.zeros(pairs, dtype=bool)
+        decided = np.zeros(pairs, dtype=bool)
         if config.prognosis == "power":
-            for lo in range(0, len(pairs), _PROGNOSIS_BATCH):
+            for lo in range(0, pairs, _PROGNOSIS_BATCH):
                 chunk = slice(lo, lo + _PROGNOSIS_BATCH)
-                o, js = owners[chunk], sensors[chunk]
-                given = (warning[o, js], critical[o, js], side[o, js])
-                shifts = shift[pairs[chunk, 0], js]
+                given = (limits[0][chunk], limits[1][chunk], limits[2][chunk])
                 found[chunk], trend[chunk], decided[chunk] = _power_prognoses(
-                    s, o, js, hour, shifts, given, config
+                    copied, rows[chunk], sensors[chunk], 0, shifts[chunk], given, config
                 )
-        for p, (k, j) in enumerate(pairs.tolist()):
-            c = int(cs[k])
+        out: list[Floats | None] = []
+        for p, j in enumerate(sensors.tolist()):
             if decided[p]:
-                eta = found[p] if trend[p] else None
+                out.append(found[p] if trend[p] else None)
             else:
-                given1 = (float(warning[c, j]), float(critical[c, j]), float(side[c, j]))
-                eta = _prognosis(s, c, j, hour, float(shift[k, j]), given1, config)
-            if eta is not None:
-                trending[k] |= bool(abs(score[k, j]) >= config.trend_anomaly_score)
-                self.etas[:, j, gs[k]] = eta
-                horizon_eta = eta[0] if math.isnan(critical[c, j]) else eta[3]
-                predicted[k] |= bool(horizon_eta <= config.prediction_horizon_hours)
+                given1 = (float(limits[0][p]), float(limits[1][p]), float(limits[2][p]))
+                out.append(_prognosis(copied, p, j, 0, float(shifts[p]), given1, config))
+        return out
+
+    def _settle(self) -> None:
+        """The queued prognoses, then the warnings of every hour since the last settling, in order from
+        the warnings as they were then (a maintenance event clears them where it came)."""
+        s, config = self.state, self.config
+        etas = self._prognoses()
+        for name, kept in self.warnings.items():
+            s.arrays[name][...] = kept
+        p = 0
+        critical = self.limits[1]
+        for hour, cs, gs, hit, again, judged in self.hours:
+            if hit is not None:
+                _clear_warnings(s, hit)
+            # Warnings stay active through hours that are not judged (a stop does not clear them).
+            self.anomaly[gs], self.prediction[gs] = s.anomaly[cs], s.predicted[cs]
+            if again is not None:
+                _clear_warnings(s, again)
+            if judged is None:
+                continue
+            cs, gs, health, pairs, strength, rising, held = judged
+            predicted = np.zeros(len(cs), dtype=bool)
+            trending = np.zeros(len(cs), dtype=bool)
+            for (k, j), size in zip(pairs.tolist(), strength.tolist(), strict=True):
+                eta = etas[p]
+                p += 1
+                if eta is not None:
+                    c = int(cs[k])
+                    trending[k] |= bool(size >= config.trend_anomaly_score)
+                    self.etas[:, j, gs[k]] = eta
+                    horizon_eta = eta[0] if math.isnan(critical[c, j]) else eta[3]
+                    predicted[k] |= bool(horizon_eta <= config.prediction_horizon_hours)
+            self._warn(hour, cs, gs, health, predicted, trending, rising, held)
+        self.hours, self.queue, self.queued = [], [], 0
+        self.warnings = {name: s.arrays[name].copy() for name in _WARNINGS}
+
+    def _warn(
+        self,
+        hour: int,
+        cs: Ints,
+        gs: Ints,
+        health: Floats,
+        predicted: Bools,
+        trending: Bools,
+        rising: Bools | None,
+        held: Bools | None,
+    ) -> None:
+        """A judged hour's warnings: `predicted` and `trending` from its prognoses, `rising` and `held`
+        from its `DAILY` sensors' day (`_daily_anomaly`)."""
+        s, config = self.state, self.config
         s.predicting[cs] = np.where(predicted, s.predicting[cs] + 1, 0)
         if config.prediction_window_hours > 0:
             # A projection that comes back: a fouling's crossing is projected in its afternoons only
@@ -987,26 +1101,11 @@ class _Run:
             s.trending[cs] = np.where(trending, s.trending[cs] + 1, 0)
             anomaly |= s.trending[cs] >= config.trend_anomaly_hours
         anomaly &= ~(above >= config.clear_hours)
-        if config.daily_anomaly_score > 0:
+        if rising is not None and held is not None:
             # A fault that shows each afternoon and grows day over day is held through the night.
-            day, before = _daily_scores(s, cs, score, config)
-            rising, held = _daily_anomaly(day, before, config)
             anomaly |= rising | (s.anomaly[cs] & held)
         s.anomaly[cs] = anomaly
         self.anomaly[gs] = anomaly
-
-        learn = (magnitude < config.learn_below) & ~np.isnan(y)
-        if config.daily_anomaly_score > 0 and config.daily_learn_below > 0:
-            # A fault that shows in the afternoons only is not learned at night as the unit's normal.
-            learn[:, DAILY] &= ~(_zero_nan(day) >= config.daily_learn_below)
-        # The EWMA's own healthy spread: residuals are autocorrelated (weather the ambient proxy
-        # misses, operating points the model fits imperfectly), so the iid formula understates it.
-        rate = 1 / config.spread_hours
-        kept = s.ewma_spread[cs]
-        s.ewma_spread[cs] = np.where(learn, kept + rate * (np.abs(ewma) - kept), kept)
-        some = learn.any(axis=1)
-        if some.any():
-            _learn(s, cs[some], xc[some], (y - offset)[some], learn[some], config)
 
 
 def _daily_scores(state: HealthState, cs: Ints, score: Floats, config: HealthConfig) -> tuple[Floats, Floats]:
