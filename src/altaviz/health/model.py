@@ -518,13 +518,11 @@ def fleet_step(
     compressor = np.asarray(compressor, dtype=np.int64)
     times = np.asarray(times, dtype=np.int64)
     keep = times // HOUR > state.last_hour[compressor]
-    if keep.all():  # (a copy: stuck values are dropped in place)
-        values = np.array(values, dtype=np.float64)
-    else:
-        compressor, times = compressor[keep], times[keep]
-        values = np.asarray(values, dtype=np.float64)[:, keep]
-    _drop_stuck(compressor, values, state)
-    g_comp, g_hour, medians, min_flow = _hourly(compressor, times, values, config.min_readings)
+    values = np.asarray(values, dtype=np.float64)
+    if not keep.all():
+        compressor, times, values = compressor[keep], times[keep], values[:, keep]
+    stuck = _drop_stuck(compressor, values, state)
+    g_comp, g_hour, medians, min_flow = _hourly(compressor, times, values, config.min_readings, stuck)
     amb = _lookup(g_comp, g_hour, ambient)
     reset_hours = _reset_matrix(resets, count)
     # every maintenance hour of the batch, ascending: an hour after which none came before it checks none
@@ -555,9 +553,10 @@ def _reset_matrix(resets: list[Ints] | None, count: int) -> Ints | None:
 _SEARCHED = 32  # compressors whose last valid value `_drop_stuck` searches one by one, at most
 
 
-def _drop_stuck(compressor: Ints, values: Floats, state: HealthState) -> None:
-    """NaN each value equal to the three before it of its compressor (the run may have started in a
-    previous batch: `state.last_value` / `equal_run` carry it).
+def _drop_stuck(compressor: Ints, values: Floats, state: HealthState) -> Bools:
+    """Which values (6, readings) are stuck, each equal to the three before it of its compressor (the
+    run may have started in a previous batch: `state.last_value` / `equal_run` carry it): `_hourly`
+    leaves them out.
 
     A value is stuck when it equals the one before it there and so did the two before it: a few
     passes over boolean arrays; the first three values of each compressor read the run carried
@@ -565,7 +564,7 @@ def _drop_stuck(compressor: Ints, values: Floats, state: HealthState) -> None:
     run's length is counted only where it is kept: at each compressor's last valid value."""
     n = values.shape[1]
     if n == 0:
-        return
+        return np.zeros((6, 0), dtype=bool)
     firsts = np.flatnonzero(np.r_[True, compressor[1:] != compressor[:-1]])
     ends = np.r_[firsts[1:], n]
     rows = compressor[firsts]
@@ -607,7 +606,7 @@ def _drop_stuck(compressor: Ints, values: Floats, state: HealthState) -> None:
             run[np.flatnonzero(going)[continued]] += carried[j, found][going][continued]
         state.last_value[rows[found], j] = v[at]
         state.equal_run[rows[found], j] = run
-    values[stuck] = np.nan
+    return stuck
 
 
 _HOURLY_CELLS = 4_000_000  # the median grid is built this many values at a time
@@ -615,10 +614,11 @@ _NETWORK_WIDTH = 16  # hours with at most this many readings are sorted by a net
 
 
 def _hourly(
-    compressor: Ints, times: Ints, values: Floats, min_readings: int
+    compressor: Ints, times: Ints, values: Floats, min_readings: int, dropped: Bools | None = None
 ) -> tuple[Ints, Ints, Floats, Floats]:
     """Per compressor and hour with readings: the compressor, the hour, each sensor's median (NaN
-    with fewer than `min_readings` values) and the lowest flow."""
+    with fewer than `min_readings` values) and the lowest flow; the values `dropped` (6, readings)
+    left out (as NaN)."""
     n = len(times)
     if n == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty((6, 0)), np.empty(0)
@@ -640,6 +640,8 @@ def _hourly(
         flat = np.full((6, width * (hi - lo)), np.nan)
         for sensor in range(6):
             np.put(flat[sensor], at, values[sensor, begin:end])
+            if dropped is not None:
+                flat[sensor, at[dropped[sensor, begin:end]]] = np.nan
         grid = flat.reshape(6, width, hi - lo)
         valid = (~np.isnan(grid)).sum(axis=1)
         ordered = _sorted_slots(grid)  # (in place: `grid` is used up)
