@@ -980,7 +980,6 @@ class _Run:
         if some.any():
             _learn(s, cs[some], xc[some], (y - offset)[some], learn[some], config)
 
-
     def _queue(self, hour: int, owners: Ints, sensors: Ints, shifts: Floats) -> None:
         """Keep what this hour's prognoses of the (compressor, sensor) pairs read (`_settle` projects
         them later): each pair's copy of its compressor's rings of `_trend_rings` and reference (the
@@ -1387,7 +1386,8 @@ def _design_sizes() -> tuple[tuple[Ints, Ints, Ints, Ints], ...]:
 # (LAPACK solves each system of a stack on its own: the same values as one by one), their blocks
 # gathered from each compressor's flattened normal equations by one index.
 _DESIGN_SIZES = _design_sizes()
-_CONST_DIAGONAL = np.arange(6) * FEATURES * FEATURES + CONST * (FEATURES + 1)  # each sensor's xtx[CONST, CONST]
+# each sensor's xtx[CONST, CONST] in a compressor's flattened normal equations
+_CONST_DIAGONAL = np.arange(6) * FEATURES * FEATURES + CONST * (FEATURES + 1)
 
 
 def _solve(state: HealthState, cs: Ints, config: HealthConfig) -> Floats:
@@ -1402,7 +1402,8 @@ def _solve(state: HealthState, cs: Ints, config: HealthConfig) -> Floats:
     xtx, xty = state.xtx[cs].reshape(k, -1), state.xty[cs].reshape(k, -1)
     ridge = config.ridge * xtx[:, _CONST_DIAGONAL]  # (compressors, sensors)
     for js, cols, block, at in _DESIGN_SIZES:
-        a = xtx[:, block]  # each sensor's block of its normal equations: (compressors, sensors, features, features)
+        # each sensor's block of its normal equations: (compressors, sensors, features, features)
+        a = xtx[:, block]
         penalty = ridge[:, js, None] + pull[:, cols]
         penalty[:, :, 0] = 0.0  # the intercept (CONST, each design's first feature)
         diagonal = np.arange(cols.shape[1])
