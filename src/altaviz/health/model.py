@@ -5,7 +5,8 @@ It runs hour by hour over a batch of compressors, every compressor of an hour at
 the state stacked over compressors, `HealthState`; the per-compressor branches as masks; what is rare —
 fitting a warm-up, absorbing a recalibration step, a prognosis that is not the power shape — per
 compressor). The model is per compressor all the same: a compressor's outputs do not depend on the
-others of its batch (tested).
+others of its batch (tested). The prognoses of many hours are projected together and the warnings
+settled after them (`_Run._settle`): nothing else the model decides reads the warnings.
 
 Method (the choice and the measured alternatives are in the README, "Early warning: method and
 evaluation"):
