@@ -49,7 +49,7 @@ def test_stuck_values_are_dropped_as_the_run_defines_them_across_batches() -> No
         for _batch in range(3):
             compressor, _, values = readings(rng, 30)
             expected = stuck_by_definition(compressor, values, last, run)
-            _drop_stuck(compressor, values, state)
+            values[_drop_stuck(compressor, values, state)] = np.nan
             assert np.array_equal(values, expected, equal_nan=True)
             assert np.array_equal(state.last_value, last, equal_nan=True)
             assert np.array_equal(state.equal_run, run)

@@ -5,7 +5,8 @@ It runs hour by hour over a batch of compressors, every compressor of an hour at
 the state stacked over compressors, `HealthState`; the per-compressor branches as masks; what is rare —
 fitting a warm-up, absorbing a recalibration step, a prognosis that is not the power shape — per
 compressor). The model is per compressor all the same: a compressor's outputs do not depend on the
-others of its batch (tested).
+others of its batch (tested). The prognoses of many hours are projected together and the warnings
+settled after them (`_Run._settle`): nothing else the model decides reads the warnings.
 
 Method (the choice and the measured alternatives are in the README, "Early warning: method and
 evaluation"):
@@ -77,6 +78,7 @@ evaluation"):
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Any
 
@@ -305,6 +307,10 @@ def _layout(config: HealthConfig) -> tuple[tuple[str, type, tuple[int, ...], flo
 NEVER = -(2**62)
 # Kept by a reset (maintenance): the stuck-sensor memory, the prior, the clock and `warming`.
 _KEPT_BY_RESET = ("last_hour", "last_value", "equal_run", "prior", "warming")
+# The warnings' fields: only the warnings read them (`_Run._warn`), so they are settled after the hours'
+# prognoses (`_Run._settle`).
+_WARNINGS = ("below", "above", "anomaly", "predicted", "predicting", "trending", "predicted_hours")
+_QUEUED_PAIRS = 1024  # prognoses queued at most (about 8 MB of copied rings) before they are settled
 
 
 class HealthState:
@@ -404,6 +410,13 @@ class HealthState:
         if column != matrix.shape[1]:
             raise ValueError(f"a state of {matrix.shape[1]} values where this model keeps {column}")
         return out
+
+
+def _clear_warnings(state: HealthState, rows: Ints) -> None:
+    """`HealthState.reset`'s part on the warnings' fields (`_WARNINGS`)."""
+    for name, _, _, default in _layout(state.config):
+        if name in _WARNINGS:
+            state.arrays[name][rows] = default
 
 
 def _filled(shape: tuple[int, ...], default: float, dtype: type) -> Any:
@@ -506,21 +519,22 @@ def fleet_step(
     compressor = np.asarray(compressor, dtype=np.int64)
     times = np.asarray(times, dtype=np.int64)
     keep = times // HOUR > state.last_hour[compressor]
-    if keep.all():  # (a copy: stuck values are dropped in place)
-        values = np.array(values, dtype=np.float64)
-    else:
-        compressor, times = compressor[keep], times[keep]
-        values = np.asarray(values, dtype=np.float64)[:, keep]
-    _drop_stuck(compressor, values, state)
-    g_comp, g_hour, medians, min_flow = _hourly(compressor, times, values, config.min_readings)
+    values = np.asarray(values, dtype=np.float64)
+    if not keep.all():
+        compressor, times, values = compressor[keep], times[keep], values[:, keep]
+    stuck = _drop_stuck(compressor, values, state)
+    g_comp, g_hour, medians, min_flow = _hourly(compressor, times, values, config.min_readings, stuck)
     amb = _lookup(g_comp, g_hour, ambient)
     reset_hours = _reset_matrix(resets, count)
+    # every maintenance hour of the batch, ascending: an hour after which none came before it checks none
+    reset_at = [] if reset_hours is None else np.unique(reset_hours).tolist()
     run = _Run(state, config, (warning, critical, side), g_comp, g_hour, medians, min_flow, amb, fit)
     order = np.argsort(g_hour, kind="stable")  # by hour, each hour's compressors ascending
     sorted_hours = g_hour[order]
     bounds = np.flatnonzero(np.diff(sorted_hours)) + 1
     for groups in np.split(order, bounds) if len(order) else []:
-        run.hour(int(g_hour[groups[0]]), groups, reset_hours)
+        run.hour(int(g_hour[groups[0]]), groups, reset_hours, reset_at)
+    run._settle()
     return run.output()
 
 
@@ -540,9 +554,10 @@ def _reset_matrix(resets: list[Ints] | None, count: int) -> Ints | None:
 _SEARCHED = 32  # compressors whose last valid value `_drop_stuck` searches one by one, at most
 
 
-def _drop_stuck(compressor: Ints, values: Floats, state: HealthState) -> None:
-    """NaN each value equal to the three before it of its compressor (the run may have started in a
-    previous batch: `state.last_value` / `equal_run` carry it).
+def _drop_stuck(compressor: Ints, values: Floats, state: HealthState) -> Bools:
+    """Which values (6, readings) are stuck, each equal to the three before it of its compressor (the
+    run may have started in a previous batch: `state.last_value` / `equal_run` carry it): `_hourly`
+    leaves them out.
 
     A value is stuck when it equals the one before it there and so did the two before it: a few
     passes over boolean arrays; the first three values of each compressor read the run carried
@@ -550,7 +565,7 @@ def _drop_stuck(compressor: Ints, values: Floats, state: HealthState) -> None:
     run's length is counted only where it is kept: at each compressor's last valid value."""
     n = values.shape[1]
     if n == 0:
-        return
+        return np.zeros((6, 0), dtype=bool)
     firsts = np.flatnonzero(np.r_[True, compressor[1:] != compressor[:-1]])
     ends = np.r_[firsts[1:], n]
     rows = compressor[firsts]
@@ -592,7 +607,7 @@ def _drop_stuck(compressor: Ints, values: Floats, state: HealthState) -> None:
             run[np.flatnonzero(going)[continued]] += carried[j, found][going][continued]
         state.last_value[rows[found], j] = v[at]
         state.equal_run[rows[found], j] = run
-    values[stuck] = np.nan
+    return stuck
 
 
 _HOURLY_CELLS = 4_000_000  # the median grid is built this many values at a time
@@ -600,10 +615,11 @@ _NETWORK_WIDTH = 16  # hours with at most this many readings are sorted by a net
 
 
 def _hourly(
-    compressor: Ints, times: Ints, values: Floats, min_readings: int
+    compressor: Ints, times: Ints, values: Floats, min_readings: int, dropped: Bools | None = None
 ) -> tuple[Ints, Ints, Floats, Floats]:
     """Per compressor and hour with readings: the compressor, the hour, each sensor's median (NaN
-    with fewer than `min_readings` values) and the lowest flow."""
+    with fewer than `min_readings` values) and the lowest flow; the values `dropped` (6, readings)
+    left out (as NaN)."""
     n = len(times)
     if n == 0:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty((6, 0)), np.empty(0)
@@ -625,6 +641,8 @@ def _hourly(
         flat = np.full((6, width * (hi - lo)), np.nan)
         for sensor in range(6):
             np.put(flat[sensor], at, values[sensor, begin:end])
+            if dropped is not None:
+                flat[sensor, at[dropped[sensor, begin:end]]] = np.nan
         grid = flat.reshape(6, width, hi - lo)
         valid = (~np.isnan(grid)).sum(axis=1)
         ordered = _sorted_slots(grid)  # (in place: `grid` is used up)
@@ -751,10 +769,10 @@ def _push(state: HealthState, rows: Ints, prefix: str, size: int) -> Ints:
     n: Ints = state.arrays[f"{prefix}_n"]
     start: Ints = state.arrays[f"{prefix}_start"]
     count, first = n[rows], start[rows]
-    full = count >= size
-    position = np.where(full, first, (first + count) % size)
-    start[rows] = np.where(full, (first + 1) % size, first)
+    # (a ring holds at most `size` rows: a full one's next row is its oldest, `first`, and it moves on)
+    start[rows] = (first + (count >= size)) % size
     n[rows] = np.minimum(count + 1, size)
+    position: Ints = (first + count) % size
     return position
 
 
@@ -789,6 +807,12 @@ class _Run:
         self.etas = np.full((6, 6, n), np.nan)  # warning, low, high, critical, low, high
         self.lam = config.ewma_lambda
         self.null_sd = math.sqrt(self.lam / (2 - self.lam))
+        # The warnings wait for their hours' prognoses, which are projected many hours' pairs at a time
+        # (`_settle`): nothing else the model decides reads them or the warnings.
+        self.hours: list[list[Any]] = []  # per hour since: its hour, compressors, groups, resets, judgement
+        self.queue: list[dict[str, Any]] = []  # per hour with pairs to project: their inputs
+        self.queued = 0  # pairs
+        self.warnings = {name: state.arrays[name].copy() for name in _WARNINGS}
 
     def output(self) -> HealthOutput:
         e = self.etas
@@ -798,56 +822,67 @@ class _Run:
             e[0], e[1], e[2], e[3], e[4], e[5], self.state,
         )  # fmt: skip
 
-    def hour(self, hour: int, gs: Ints, reset_hours: Ints | None) -> None:
+    def hour(self, hour: int, gs: Ints, reset_hours: Ints | None, reset_at: list[int]) -> None:
         s, config = self.state, self.config
         cs = self.g_comp[gs]
         last = s.last_hour[cs]
-        if reset_hours is not None:
+        entry: list[Any] = [hour, cs, gs, None, None, None]  # (`_settle`: the warnings)
+        self.hours.append(entry)
+        # (a maintenance event after the hour before any of these compressors' last one, up to this one)
+        if reset_hours is not None and bisect_right(reset_at, hour) > bisect_right(reset_at, int(last.min())):
             r = reset_hours[cs]
             hit = (last > -(2**61)) & ((r > last[:, None]) & (r <= hour)).any(axis=1)
             if hit.any():
                 s.reset(cs[hit])
                 s.warming[cs[hit]] = True
+                entry[3] = cs[hit]
         s.last_hour[cs] = hour
-        # Warnings stay active through hours that are not judged (a stop does not clear them).
-        self.anomaly[gs], self.prediction[gs] = s.anomaly[cs], s.predicted[cs]
         flow = self.medians[FLOW, gs]
-        has = ~np.isnan(flow)
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore"):  # (NaN compares False)
             # The reference was taken while the unit idled (a series that begins stopped): what was
             # learned from it was not running, so learning starts again.
-            again = has & (flow * config.running_share > s.ref[cs, FLOW])
+            again = flow * config.running_share > s.ref[cs, FLOW]
         if again.any():
             s.reset(cs[again])
-        s.flow_ref[cs[has]] = np.maximum(s.flow_ref[cs[has]], flow[has])
+            entry[4] = cs[again]
+        kept = s.flow_ref[cs]
+        flow_ref = np.where(np.isnan(flow), kept, np.maximum(kept, flow))
+        s.flow_ref[cs] = flow_ref
         low = self.min_flow[gs]
-        flow_ref = s.flow_ref[cs]
         with np.errstate(invalid="ignore"):
-            running = ~np.isnan(low) & (flow_ref > 0) & (low > config.running_share * flow_ref)
+            running = (flow_ref > 0) & (low > config.running_share * flow_ref)
         self.running[gs] = running
         self.warmup[gs] = running & s.warming[cs]
-        s.hours_running[cs[~running]] = 0
-        cs, gs = cs[running], gs[running]
-        s.hours_running[cs] += 1
-        settled = s.hours_running[cs] > config.settle_hours
+        hours_running = np.where(running, s.hours_running[cs] + 1, 0)
+        s.hours_running[cs] = hours_running
+        settled = running & (hours_running > config.settle_hours)
         cs, gs = cs[settled], gs[settled]
         m = self.medians[:, gs].T
-        no_ref = np.isnan(s.ref[cs]).any(axis=1)
-        with np.errstate(invalid="ignore"):
-            unusable = no_ref & (np.isnan(m).any(axis=1) | (m <= 0).any(axis=1))
-        s.ref[cs[no_ref & ~unusable]] = m[no_ref & ~unusable]
-        cs, gs, m = cs[~unusable], gs[~unusable], m[~unusable]
+        ref = s.ref[cs]
+        no_ref = np.isnan(ref).any(axis=1)
+        if no_ref.any():
+            with np.errstate(invalid="ignore"):
+                unusable = no_ref & ~(m > 0).all(axis=1)  # a value missing, or at or below zero
+            s.ref[cs[no_ref & ~unusable]] = m[no_ref & ~unusable]
+            cs, gs, m = cs[~unusable], gs[~unusable], m[~unusable]
+            ref = s.ref[cs]
         # Levels relative to the unit's reference: every sensor is modelled linearly in them.
-        y = m / s.ref[cs] - 1
+        y = m / ref - 1
         x = self.x_all[gs]
-        x[:, LEVELS] = y[:, LEVEL_SENSORS] - s.offset[cs][:, LEVEL_SENSORS]
-        complete = ~np.isnan(x[:, LEVELS]).any(axis=1)
-        cs, gs, x, y = cs[complete], gs[complete], x[complete], y[complete]
+        levels = (y - s.offset[cs])[:, LEVEL_SENSORS]
+        x[:, LEVELS] = levels
+        complete = ~np.isnan(levels).any(axis=1)
+        if not complete.all():
+            cs, gs, x, y = cs[complete], gs[complete], x[complete], y[complete]
         fitted = s.fitted[cs]
-        if not fitted.all():
+        if fitted.all():
+            self._judge(hour, cs, gs, x, y)
+        else:
             self._warm(cs[~fitted], x[~fitted], y[~fitted])
-        if fitted.any():
-            self._judge(hour, cs[fitted], gs[fitted], x[fitted], y[fitted])
+            if fitted.any():
+                self._judge(hour, cs[fitted], gs[fitted], x[fitted], y[fitted])
+        if self.queued >= _QUEUED_PAIRS:
+            self._settle()
 
     def _warm(self, cs: Ints, x: Floats, y: Floats) -> None:
         s, size = self.state, self.config.warmup_hours
@@ -864,37 +899,42 @@ class _Run:
 
     def _judge(self, hour: int, cs: Ints, gs: Ints, x: Floats, y: Floats) -> None:
         s, config, lam = self.state, self.config, self.lam
-        xc = _standardized(s.center[cs], s.spread[cs], x)
+        center, scale = s.center[cs], s.scale[cs]
+        xc = _standardized(center, s.spread[cs], x)
         coef = s.coef[cs]
         prediction = np.einsum("kjf,kf->kj", coef, xc)
-        z = (y - prediction - s.offset[cs]) / s.scale[cs]
+        z = (y - prediction - s.offset[cs]) / scale
         clipped = np.clip(z, -config.z_clip, config.z_clip)  # one wild hour moves the EWMA little
         seen = ~np.isnan(z)
-        s.ewma[cs] = np.where(seen, (1 - lam) * s.ewma[cs] + lam * clipped, s.ewma[cs])
+        ewma = s.ewma[cs]
+        s.ewma[cs] = ewma = np.where(seen, (1 - lam) * ewma + lam * clipped, ewma)
         at = _push(s, cs, "z", config.step_window)
         s.z_hours[cs, at], s.z_values[cs, at], s.z_x[cs, at], s.z_y[cs, at] = hour, z, x, y
         spread = np.maximum(s.ewma_spread[cs] / MEAN_ABS, self.null_sd)
-        candidates = np.abs(s.ewma[cs] / spread) > config.step_min_z
+        candidates = np.abs(ewma / spread) > config.step_min_z
         if config.weather_steps:
             # Without an ambient input a change of weather moves the discharge temperature like a
             # recalibration would: only a model that sees the ambient can tell them apart. (The
             # warm-up's mean ambient is exactly 0 only when none is given.)
-            candidates[:, TEMP] &= s.center[cs, AMB] != 0.0
+            candidates[:, TEMP] &= center[:, AMB] != 0.0
         for k in np.flatnonzero(_may_step(s, cs, candidates, config)).tolist():
             _absorb_steps(s, int(cs[k]), candidates[k], config, lam)
-        raw = s.ewma[cs] / spread
+        ewma = s.ewma[cs]  # (steps absorbed: their EWMAs recomputed)
+        raw = ewma / spread
+        magnitude = np.abs(raw)
         # Judged beyond a deadband of relative size (a shift too small to matter to an engineer, e.g.
         # a slow drift of a low vibration, is not an anomaly however clear statistically); learning
         # still follows the raw score.
         relative = config.deadband * DEADBAND_WEIGHT + config.operating_deadband * OPERATING
-        band = relative / (s.scale[cs] * spread)
-        score = np.sign(raw) * np.maximum(np.abs(raw) - band, 0.0)
+        band = relative / (scale * spread)
+        score = np.sign(raw) * np.maximum(magnitude - band, 0.0)
         if config.one_sided:
             # Vibration and temperature: wear, leaks and fouling raise them; a unit running cooler or
             # smoother than its model says is not degrading.
             side = self.limits[2][cs]
             score = np.where(ONE_SIDED & (side * score < 0), 0.0, score)
-        worst = np.max(np.abs(score), axis=1)
+        strength = np.abs(score)
+        worst = strength.max(axis=1)
         health = 100.0 * np.minimum(
             1.0,
             np.maximum(0.0, 1 - (worst - config.score_healthy) / (config.score_zero - config.score_healthy)),
@@ -902,7 +942,7 @@ class _Run:
         self.judged[gs] = True
         self.health[gs] = health
         self.score[:, gs] = score.T
-        self.drivers[:, gs] = (np.abs(score) > config.score_healthy).T
+        self.drivers[:, gs] = (strength > config.score_healthy).T
         s.warming[cs] = False
 
         # Value at the reference operating point, for the trend (the reading minus what the
@@ -916,44 +956,137 @@ class _Run:
                 reference[:, sensors],
             )
         shift = prediction - coef[:, :, CONST] + offset  # (reading − reference value) / ref
-        predicted = np.zeros(len(cs), dtype=bool)
-        trending = np.zeros(len(cs), dtype=bool)
-        warning, critical, side = self.limits
-        pairs = np.argwhere(np.abs(score) > config.trend_score)
+        side = self.limits[2]
+        pairs = np.argwhere(strength > config.trend_score)
         owners = cs[pairs[:, 0]]
         pairs = pairs[_may_trend(s, owners, pairs[:, 1], side[owners, pairs[:, 1]], hour, config)]
-        owners, sensors = cs[pairs[:, 0]], pairs[:, 1]
-        found = np.full((len(pairs), 6), np.nan)
-        trend = np.zeros(len(pairs), dtype=bool)
-        decided = np.zeros(len(pairs), dtype=bool)
+        if len(pairs):
+            self._queue(hour, cs[pairs[:, 0]], pairs[:, 1], shift[pairs[:, 0], pairs[:, 1]])
+        rising = held = None
+        if config.daily_anomaly_score > 0:
+            day, before = _daily_scores(s, cs, score, config)
+            rising, held = _daily_anomaly(day, before, config)
+        self.hours[-1][5] = (cs, gs, health, pairs, strength[pairs[:, 0], pairs[:, 1]], rising, held)
+
+        learn = (magnitude < config.learn_below) & ~np.isnan(y)
+        if config.daily_anomaly_score > 0 and config.daily_learn_below > 0:
+            # A fault that shows in the afternoons only is not learned at night as the unit's normal.
+            learn[:, DAILY] &= ~(_zero_nan(day) >= config.daily_learn_below)
+        # The EWMA's own healthy spread: residuals are autocorrelated (weather the ambient proxy
+        # misses, operating points the model fits imperfectly), so the iid formula understates it.
+        rate = 1 / config.spread_hours
+        kept = s.ewma_spread[cs]
+        s.ewma_spread[cs] = np.where(learn, kept + rate * (np.abs(ewma) - kept), kept)
+        some = learn.any(axis=1)
+        if some.any():
+            _learn(s, cs[some], xc[some], (y - offset)[some], learn[some], config)
+
+    def _queue(self, hour: int, owners: Ints, sensors: Ints, shifts: Floats) -> None:
+        """Keep what this hour's prognoses of the (compressor, sensor) pairs read (`_settle` projects
+        them later): each pair's copy of its compressor's rings of `_trend_rings` and reference (the
+        rings' hours relative to this hour), its sensor, shift and limits."""
+        s = self.state
+        warning, critical, side = self.limits
+        inputs: dict[str, Any] = {"ref": s.ref[owners]}
+        for prefix, _, _ in _trend_rings(self.config):
+            for name in (f"{prefix}_start", f"{prefix}_n", f"{prefix}_values"):
+                inputs[name] = s.arrays[name][owners]
+            inputs[f"{prefix}_hours"] = s.arrays[f"{prefix}_hours"][owners] - hour
+        inputs["sensor"], inputs["shift"] = sensors, shifts
+        inputs["warning"], inputs["critical"] = warning[owners, sensors], critical[owners, sensors]
+        inputs["side"] = side[owners, sensors]
+        self.queue.append(inputs)
+        self.queued += len(owners)
+
+    def _prognoses(self) -> list[Floats | None]:
+        """The queued pairs' prognoses (`_power_prognoses`, `_prognosis`), `_PROGNOSIS_BATCH` pairs at a
+        time whatever their hours: a state of one row per pair, each at hour 0 (a pair's values do not
+        depend on the others projected with it)."""
+        config = self.config
+        if not self.queue:
+            return []
+        copied = HealthState(0, config)
+        copied.arrays = {name: np.concatenate([q[name] for q in self.queue]) for name in self.queue[0]}
+        pairs = len(copied.arrays["sensor"])
+        sensors, shifts = copied.arrays["sensor"], copied.arrays["shift"]
+        limits = (copied.arrays["warning"], copied.arrays["critical"], copied.arrays["side"])
+        rows = np.arange(pairs)
+        found = np.full((pairs, 6), np.nan)
+        trend = np.zeros(pairs, dtype=bool)
+        decided = np.zeros(pairs, dtype=bool)
         if config.prognosis == "power":
-            for lo in range(0, len(pairs), _PROGNOSIS_BATCH):
+            for lo in range(0, pairs, _PROGNOSIS_BATCH):
                 chunk = slice(lo, lo + _PROGNOSIS_BATCH)
-                o, js = owners[chunk], sensors[chunk]
-                given = (warning[o, js], critical[o, js], side[o, js])
-                shifts = shift[pairs[chunk, 0], js]
+                given = (limits[0][chunk], limits[1][chunk], limits[2][chunk])
                 found[chunk], trend[chunk], decided[chunk] = _power_prognoses(
-                    s, o, js, hour, shifts, given, config
+                    copied, rows[chunk], sensors[chunk], 0, shifts[chunk], given, config
                 )
-        for p, (k, j) in enumerate(pairs.tolist()):
-            c = int(cs[k])
+        out: list[Floats | None] = []
+        for p, j in enumerate(sensors.tolist()):
             if decided[p]:
-                eta = found[p] if trend[p] else None
+                out.append(found[p] if trend[p] else None)
             else:
-                given1 = (float(warning[c, j]), float(critical[c, j]), float(side[c, j]))
-                eta = _prognosis(s, c, j, hour, float(shift[k, j]), given1, config)
-            if eta is not None:
-                trending[k] |= bool(abs(score[k, j]) >= config.trend_anomaly_score)
-                self.etas[:, j, gs[k]] = eta
-                horizon_eta = eta[0] if math.isnan(critical[c, j]) else eta[3]
-                predicted[k] |= bool(horizon_eta <= config.prediction_horizon_hours)
+                given1 = (float(limits[0][p]), float(limits[1][p]), float(limits[2][p]))
+                out.append(_prognosis(copied, p, j, 0, float(shifts[p]), given1, config))
+        return out
+
+    def _settle(self) -> None:
+        """The queued prognoses, then the warnings of every hour since the last settling, in order from
+        the warnings as they were then (a maintenance event clears them where it came)."""
+        s, config = self.state, self.config
+        etas = self._prognoses()
+        for name, kept in self.warnings.items():
+            s.arrays[name][...] = kept
+        p = 0
+        critical = self.limits[1]
+        for hour, cs, gs, hit, again, judged in self.hours:
+            if hit is not None:
+                _clear_warnings(s, hit)
+            # Warnings stay active through hours that are not judged (a stop does not clear them).
+            self.anomaly[gs], self.prediction[gs] = s.anomaly[cs], s.predicted[cs]
+            if again is not None:
+                _clear_warnings(s, again)
+            if judged is None:
+                continue
+            cs, gs, health, pairs, strength, rising, held = judged
+            predicted = np.zeros(len(cs), dtype=bool)
+            trending = np.zeros(len(cs), dtype=bool)
+            for (k, j), size in zip(pairs.tolist(), strength.tolist(), strict=True):
+                eta = etas[p]
+                p += 1
+                if eta is not None:
+                    c = int(cs[k])
+                    trending[k] |= bool(size >= config.trend_anomaly_score)
+                    self.etas[:, j, gs[k]] = eta
+                    horizon_eta = eta[0] if math.isnan(critical[c, j]) else eta[3]
+                    predicted[k] |= bool(horizon_eta <= config.prediction_horizon_hours)
+            self._warn(hour, cs, gs, health, predicted, trending, rising, held)
+        self.hours, self.queue, self.queued = [], [], 0
+        self.warnings = {name: s.arrays[name].copy() for name in _WARNINGS}
+
+    def _warn(
+        self,
+        hour: int,
+        cs: Ints,
+        gs: Ints,
+        health: Floats,
+        predicted: Bools,
+        trending: Bools,
+        rising: Bools | None,
+        held: Bools | None,
+    ) -> None:
+        """A judged hour's warnings: `predicted` and `trending` from its prognoses, `rising` and `held`
+        from its `DAILY` sensors' day (`_daily_anomaly`)."""
+        s, config = self.state, self.config
         s.predicting[cs] = np.where(predicted, s.predicting[cs] + 1, 0)
         if config.prediction_window_hours > 0:
             # A projection that comes back: a fouling's crossing is projected in its afternoons only
             # (the day's swing hides its trend at night), a passing excursion's once.
             hits = cs[predicted]
-            s.predicted_hours[hits] = np.roll(s.predicted_hours[hits], -1, axis=1)
-            s.predicted_hours[hits, -1] = hour
+            kept_hours = s.predicted_hours[hits]
+            kept_hours[:, :-1] = kept_hours[:, 1:]  # (the oldest dropped)
+            kept_hours[:, -1] = hour
+            s.predicted_hours[hits] = kept_hours
             recent = s.predicted_hours[cs, 0] > hour - config.prediction_window_hours
             s.predicted[cs] = predicted & recent
         else:
@@ -970,26 +1103,11 @@ class _Run:
             s.trending[cs] = np.where(trending, s.trending[cs] + 1, 0)
             anomaly |= s.trending[cs] >= config.trend_anomaly_hours
         anomaly &= ~(above >= config.clear_hours)
-        if config.daily_anomaly_score > 0:
+        if rising is not None and held is not None:
             # A fault that shows each afternoon and grows day over day is held through the night.
-            day, before = _daily_scores(s, cs, score, config)
-            rising, held = _daily_anomaly(day, before, config)
             anomaly |= rising | (s.anomaly[cs] & held)
         s.anomaly[cs] = anomaly
         self.anomaly[gs] = anomaly
-
-        learn = (np.abs(raw) < config.learn_below) & ~np.isnan(y)
-        if config.daily_anomaly_score > 0 and config.daily_learn_below > 0:
-            # A fault that shows in the afternoons only is not learned at night as the unit's normal.
-            learn[:, DAILY] &= ~(np.nan_to_num(day) >= config.daily_learn_below)
-        # The EWMA's own healthy spread: residuals are autocorrelated (weather the ambient proxy
-        # misses, operating points the model fits imperfectly), so the iid formula understates it.
-        rate = 1 / config.spread_hours
-        kept = s.ewma_spread[cs]
-        s.ewma_spread[cs] = np.where(learn, kept + rate * (np.abs(s.ewma[cs]) - kept), kept)
-        some = learn.any(axis=1)
-        if some.any():
-            _learn(s, cs[some], xc[some], (y - s.offset[cs])[some], learn[some], config)
 
 
 def _daily_scores(state: HealthState, cs: Ints, score: Floats, config: HealthConfig) -> tuple[Floats, Floats]:
@@ -1003,16 +1121,16 @@ def _daily_scores(state: HealthState, cs: Ints, score: Floats, config: HealthCon
     day = config.daily_hours
     size = day + config.daily_lag_hours
     at = _push(state, cs, "daily", size)
-    state.daily_scores[cs, at] = np.nan_to_num(score[:, DAILY])
+    state.daily_scores[cs, at] = _zero_nan(score[:, DAILY])
     n = state.daily_n[cs]
     start = state.daily_start[cs]
-    # both windows' positions in the flattened ring: the last `day` and those ending `daily_lag_hours` ago
-    first = np.concatenate([n - day, n - size])[:, None]
-    rows = (np.tile(start, 2)[:, None] + np.maximum(first + np.arange(day), 0)) % size
-    at = rows + np.tile(cs * size, 2)[:, None]
+    # both windows' positions in the flattened ring, hour by hour: (day, 2, compressors) for the last
+    # `day` and those ending `daily_lag_hours` ago
+    first = np.stack([n - day, n - size])
+    rows = (start + np.maximum(first + np.arange(day)[:, None, None], 0)) % size + cs * size
     sensors = state.daily_scores.shape[2]
-    held = state.daily_scores.reshape(-1, sensors)[at].transpose(0, 2, 1)  # (2 × compressors, sensors, day)
-    both = _quantile(held.reshape(-1, day), config.daily_quantile).reshape(2, len(cs), sensors)
+    held = state.daily_scores.reshape(-1, sensors)[rows]  # (day, 2, compressors, sensors)
+    both = _quantile(held.reshape(day, -1), config.daily_quantile).reshape(2, len(cs), sensors)
     recent, previous = both[0], both[1]
     recent[n < day] = np.nan
     previous[n < size] = np.nan
@@ -1020,16 +1138,29 @@ def _daily_scores(state: HealthState, cs: Ints, score: Floats, config: HealthCon
 
 
 def _quantile(values: Floats, q: float) -> Floats:
-    """`np.quantile(values, q, axis=1)` (its "linear" method, bit for bit) by a partition around the two
-    ranks it interpolates: half the cost on the day's few values."""
-    index = (values.shape[1] - 1) * q
+    """`np.quantile(values, q, axis=0)` (its "linear" method, bit for bit but for the sign of a zero) by a
+    partition around the two ranks it interpolates: half the cost on the day's few values, and half again
+    along the first axis (the day's hours: (hours, columns) here) than along rows of the day."""
+    index = (values.shape[0] - 1) * q
     lo = math.floor(index)
-    hi = min(lo + 1, values.shape[1] - 1)
+    hi = min(lo + 1, values.shape[0] - 1)
     gamma = index - lo
-    part = np.partition(values, [lo, hi] if hi != lo else lo, axis=1)
-    a, b = part[:, lo], part[:, hi]
+    part = np.partition(values, [lo, hi] if hi != lo else lo, axis=0)
+    a, b = part[lo], part[hi]
     step = b - a
     return np.asarray(b - step * (1 - gamma) if gamma >= 0.5 else a + step * gamma)
+
+
+_LARGEST = np.finfo(np.float64).max
+
+
+def _zero_nan(values: Floats) -> Floats:
+    """`np.nan_to_num(values)` (NaN to 0, ±inf to the largest finite values) in three ufunc calls: the
+    NumPy function's own checks cost several times as much on an hour's few values."""
+    out: Floats = np.where(np.isnan(values), 0.0, values)
+    np.maximum(out, -_LARGEST, out=out)
+    np.minimum(out, _LARGEST, out=out)
+    return out
 
 
 def _daily_anomaly(day: Floats, before: Floats, config: HealthConfig) -> tuple[Bools, Bools]:
@@ -1239,34 +1370,48 @@ def _spread(values: npt.NDArray[Any], at: Ints) -> npt.NDArray[Any]:
     return out
 
 
-# The sensors that share a design (the same features), with its features: `_solve` solves each group's
-# systems in one call (LAPACK solves each system of a stack on its own: the same values as one by one).
-_DESIGN_GROUPS = tuple(
-    (np.array([j for j in range(6) if DESIGN[j] == cols]), np.array(cols)) for cols in sorted(set(DESIGN))
-)
+def _design_sizes() -> tuple[tuple[Ints, Ints, Ints, Ints], ...]:
+    """Per number of features, the sensors whose design has that many, their features (sensors,
+    features), and where each sensor's block lies in a compressor's flattened normal equations: `xtx`'s
+    (sensors, features, features) and `xty`'s (sensors, features), the same for `prior` and `coef`."""
+    out = []
+    for size in sorted({len(cols) for cols in DESIGN}):
+        js = np.array([j for j in range(6) if len(DESIGN[j]) == size])
+        cols = np.array([DESIGN[j] for j in js])
+        block = (js[:, None, None] * FEATURES + cols[:, :, None]) * FEATURES + cols[:, None, :]
+        out.append((js, cols, block, js[:, None] * FEATURES + cols))
+    return tuple(out)
+
+
+# The sensors whose designs have as many features: `_solve` solves each size's systems in one call
+# (LAPACK solves each system of a stack on its own: the same values as one by one), their blocks
+# gathered from each compressor's flattened normal equations by one index.
+_DESIGN_SIZES = _design_sizes()
+# each sensor's xtx[CONST, CONST] in a compressor's flattened normal equations
+_CONST_DIAGONAL = np.arange(6) * FEATURES * FEATURES + CONST * (FEATURES + 1)
 
 
 def _solve(state: HealthState, cs: Ints, config: HealthConfig) -> Floats:
     """Ridge towards the prior (in standardized units), the intercept free, per compressor of `cs`."""
-    coef = np.zeros((len(cs), 6, FEATURES))
+    k = len(cs)
+    coef = np.zeros((k, 6 * FEATURES))
     spread = state.spread[cs]
     given = state.prior[cs]
-    prior = given * spread[:, None, :]
+    prior = (given * spread[:, None, :]).reshape(k, -1)
     has_prior = np.any(given != 0, axis=(1, 2))  # without one, a plain ridge
     pull = np.where(has_prior[:, None], config.prior_hours * (PRIOR_SPAN / spread) ** 2, 0.0)
-    ridge = config.ridge * state.xtx[cs, :, CONST, CONST]  # (compressors, sensors)
-    rows = cs[:, None, None, None]
-    for js, cols in _DESIGN_GROUPS:
-        # each sensor's block of its normal equations, gathered at once: (compressors, sensors, features,
-        # features)
-        a = state.xtx[rows, js[:, None, None], cols[:, None], cols]
-        penalty = ridge[:, js, None] + pull[:, None, cols]
+    xtx, xty = state.xtx[cs].reshape(k, -1), state.xty[cs].reshape(k, -1)
+    ridge = config.ridge * xtx[:, _CONST_DIAGONAL]  # (compressors, sensors)
+    for js, cols, block, at in _DESIGN_SIZES:
+        # each sensor's block of its normal equations: (compressors, sensors, features, features)
+        a = xtx[:, block]
+        penalty = ridge[:, js, None] + pull[:, cols]
         penalty[:, :, 0] = 0.0  # the intercept (CONST, each design's first feature)
-        diagonal = np.arange(len(cols))
+        diagonal = np.arange(cols.shape[1])
         a[:, :, diagonal, diagonal] += penalty
-        b = state.xty[rows[..., 0], js[:, None], cols] + penalty * prior[:, js[:, None], cols]
-        coef[:, js[:, None], cols] = np.linalg.solve(a, b[..., None])[..., 0]
-    return coef
+        b = xty[:, at] + penalty * prior[:, at]
+        coef[:, at] = np.linalg.solve(a, b[..., None])[..., 0]
+    return coef.reshape(k, 6, FEATURES)
 
 
 def _fit_warmup(state: HealthState, cs: Ints, config: HealthConfig) -> None:
