@@ -97,11 +97,12 @@ def alert_streaks(judged: pa.Table) -> pa.Table:
     time."""
     n = judged.num_rows
     group = np.zeros(n, dtype=np.int64)
+    starts = compressor_starts(judged) if n else np.zeros(0, dtype=np.int64)
     if n:
-        starts = compressor_starts(judged)
         group[starts[1:]] = 1
         group = np.cumsum(group)
-    compressors = int(group[-1]) + 1 if n else 0
+    # the compressor's limits (the same on each of its readings: Step.constants) read off its first reading
+    first = int_array(starts)
     times = numpy_values(judged["timestamp"], np.int64)
     stopped = boolean_values(judged["stopped"])
     empty = np.zeros(0, dtype=np.int64)
@@ -109,20 +110,22 @@ def alert_streaks(judged: pa.Table) -> pa.Table:
     opening, clearing = [empty.astype(bool)], [empty.astype(bool)]
     for code, metric in enumerate(METRIC_NAMES):
         state = numpy_values(judged[f"{metric}_state"], np.float64)  # NULL (not in the series) as NaN
-        before = boolean_values(judged[f"{metric}_before"])
+        before = boolean_values(judged[f"{metric}_before"].take(first))
         # the compressors with a violating reading of the metric, or one before: the others keep nothing
-        counted = np.bincount(group, weights=(state == 1) | before, minlength=compressors) > 0
+        counted = before.copy()
+        counted[group[state == 1]] = True
         taken = np.flatnonzero(~np.isnan(state) & counted[group])
         if len(taken) == 0:
             continue
+        series = group[taken]
         kept, opens, clears, starts_at = _episodes(
-            group[taken],
+            series,
             state[taken].astype(np.int64),
             stopped[taken],
-            boolean_values(judged[f"{metric}_transient"])[taken],
-            numpy_values(judged[f"{metric}_open"], np.int64)[taken],
-            numpy_values(judged[f"{metric}_clear"], np.int64)[taken],
-            before[taken],
+            boolean_values(judged[f"{metric}_transient"].take(first))[series],
+            numpy_values(judged[f"{metric}_open"].take(first), np.int64)[series],
+            numpy_values(judged[f"{metric}_clear"].take(first), np.int64)[series],
+            before[series],
             times[taken],
         )
         index = taken[kept]
