@@ -918,7 +918,6 @@ class _Run:
         shift = prediction - coef[:, :, CONST] + offset  # (reading − reference value) / ref
         predicted = np.zeros(len(cs), dtype=bool)
         trending = np.zeros(len(cs), dtype=bool)
-        ramping = np.zeros(len(cs), dtype=bool)
         warning, critical, side = self.limits
         pairs = np.argwhere(np.abs(score) > config.trend_score)
         owners = cs[pairs[:, 0]]
@@ -944,9 +943,7 @@ class _Run:
                 given1 = (float(warning[c, j]), float(critical[c, j]), float(side[c, j]))
                 eta = _prognosis(s, c, j, hour, float(shift[k, j]), given1, config)
             if eta is not None:
-                off = bool(abs(score[k, j]) >= config.trend_anomaly_score)
-                trending[k] |= off
-                ramping[k] |= off and bool(ONE_SIDED[j]) and _ramping(s, c, j, float(side[c, j]), config)
+                trending[k] |= bool(abs(score[k, j]) >= config.trend_anomaly_score)
                 self.etas[:, j, gs[k]] = eta
                 horizon_eta = eta[0] if math.isnan(critical[c, j]) else eta[3]
                 predicted[k] |= bool(horizon_eta <= config.prediction_horizon_hours)
@@ -971,16 +968,8 @@ class _Run:
         anomaly = s.anomaly[cs] | (below >= config.anomaly_hours)
         if config.trend_anomaly_score > 0:
             s.trending[cs] = np.where(trending, s.trending[cs] + 1, 0)
-            trended = s.trending[cs] >= config.trend_anomaly_hours
-            anomaly |= trended
+            anomaly |= s.trending[cs] >= config.trend_anomaly_hours
         anomaly &= ~(above >= config.clear_hours)
-        if config.trend_anomaly_score > 0:
-            # The clear rule counts the healthy hours before a trend anomaly too: one of a `ONE_SIDED`
-            # sensor whose own last `step_window` judged hours rise as a ramp (a growing fault, not a
-            # step) is raised even on a unit healthy till now, and cleared only by healthy hours after it.
-            ramped = trended & ramping & ~anomaly
-            s.above[cs] = np.where(ramped, 0, above)
-            anomaly |= ramped
         if config.daily_anomaly_score > 0:
             # A fault that shows each afternoon and grows day over day is held through the night.
             day, before = _daily_scores(s, cs, score, config)
@@ -1158,33 +1147,6 @@ def _step_screen(state: HealthState, cs: Ints, candidates: Bools, n: int, config
     out[owner[stepped]] = True
     out &= ~np.isnan(window).any(axis=(1, 2))
     return out
-
-
-def _ramping(state: HealthState, c: int, j: int, side: float, config: HealthConfig) -> bool:
-    """Whether compressor `c`'s sensor `j` rises towards its limit (`side`) as a ramp over its last
-    `step_window` judged hours of z: a line's slope `step_min_z` standard errors or more that way, and
-    no split into two levels (at least `step_min_after` hours each) that fits better than `step_ratio`
-    of the line's squared error. A wear grows as a ramp; a recalibration, a load step or a restart
-    shifts as a step, which the step rule absorbs (or not) and a lasting shift is flat."""
-    after = config.step_min_after
-    rows = _ring(state.z_start[c], state.z_n[c], config.step_window)
-    n = len(rows)
-    z = state.z_values[c, rows, j]
-    if n < 2 * after or np.isnan(z).any():
-        return False
-    t = np.arange(n, dtype=np.float64) - (n - 1) / 2
-    centred = z - z.mean()
-    slope = float(centred @ t / (t @ t))
-    sse_line = float(((centred - slope * t) ** 2).sum())
-    se = math.sqrt(sse_line / (n - 2) / float(t @ t))
-    if not side * slope >= config.step_min_z * se:
-        return False
-    splits = np.arange(after, n - after + 1)
-    c1, c2 = np.cumsum(z), np.cumsum(z * z)
-    head, head2 = c1[splits - 1], c2[splits - 1]
-    tail, tail2 = c1[-1] - head, c2[-1] - head2
-    sse_splits = (head2 - head**2 / splits) + (tail2 - tail**2 / (n - splits))
-    return bool(sse_splits.min() >= config.step_ratio * sse_line)
 
 
 def _max_after(config: HealthConfig) -> int:
