@@ -216,7 +216,7 @@ class HealthConfig:
     # stays at `daily_hold` × `daily_anomaly_score` (a fouling's afternoon rise held through the night).
     daily_hours: int = 24
     daily_quantile: float = 0.9
-    daily_anomaly_score: float = 8.0
+    daily_anomaly_score: float = 7.0  # (8 until session 14: a fouling's first afternoon peaked at 7.4)
     daily_growth: float = 4.0
     daily_lag_hours: int = 48
     daily_hold: float = 0.5
