@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from altaviz.config import Settings
+from altaviz.pipeline import engine as engine_module
 from altaviz.pipeline.engine import DuckDBEngine
 from altaviz.pipeline.run import PipelineOptions, run_pipeline
 from altaviz.pipeline.stages import chunk_of, fleet_chunks
@@ -29,13 +31,26 @@ def in_chunks(data_dir: Path) -> Settings:
 
 
 def test_a_run_in_chunks_equals_one_pass(
-    tmp_path: Path, faulty_landing: tuple[Path, SimulationResult]
+    tmp_path: Path, faulty_landing: tuple[Path, SimulationResult], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     whole = copy_landing(faulty_landing[0], tmp_path / "whole")
     run(settings_for(whole), skip_db=True)
     chunked = tmp_path / "chunked"
     shutil.copytree(whole, chunked)
+    written: list[Path] = []
+    shipped = engine_module.copy_parquet
+
+    def recording(con: object, sql: str, output_dir: Path, *args: object, **kwargs: object) -> list[Path]:
+        written.append(output_dir)
+        return shipped(con, sql, output_dir, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine_module, "copy_parquet", recording)
     run(in_chunks(chunked), skip_bronze=True, skip_db=True, full=True)
+
+    # every reading of a chunk (silver_classified) is held in DuckDB for the chunk's steps, never
+    # written; quality reads each chunk's counts per compressor (a small file a chunk)
+    assert not any(path.name == "silver_classified" for path in written), written
+    assert sum(path.name == "quality_counts" for path in written) == 4
 
     silver_dir = chunked / "lake" / "silver" / "readings"
     chunks_written = {p.stem.split("-")[1] for p in silver_dir.rglob("part-*.parquet")}
