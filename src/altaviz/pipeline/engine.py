@@ -454,6 +454,12 @@ class DuckDBEngine:
                     self.con.execute("RESET disabled_optimizers")
         self.bind_parquet(step, written)
 
+    def hold(self, step: str) -> None:
+        """Run sql/<step>.sql into a table of this database under the step's name (replacing the one it
+        held before): scratch its next steps read, without a Parquet file's write and read."""
+        with naming_failed_step(step):
+            self.con.execute(f"CREATE OR REPLACE TABLE {step} AS {load_sql(step)}")
+
     def scratch(self, step: str) -> Path:
         path = self.scratch_dir / step
         path.mkdir(parents=True, exist_ok=True)

@@ -403,7 +403,7 @@ class IncrementalRun:
             e.bind_sql("bronze_readings", f"SELECT * FROM new_bronze UNION ALL BY NAME {as_bronze}")
         else:
             e.bind_sql("bronze_readings", "SELECT * FROM new_bronze")
-        classify, flag, readings, _ = SILVER_STEPS
+        classify, flag, readings, *_ = SILVER_STEPS
         self._step(classify)
         # Old readings carry no source row; only the new ones are this run's verdicts.
         classified = sorted(e.scratch("silver_classified").rglob("*.parquet"))
@@ -434,6 +434,7 @@ class IncrementalRun:
             self.tables.complete.add("silver/readings")
         e.bind_sql("silver_classified", "SELECT * FROM new_classified")
         self._append_quarantine()
+        e.run("quality_counts", e.scratch("quality_counts"))
         e.run("quality", self._stage("silver/quality").directory)
         copy_parquet(
             e.con,

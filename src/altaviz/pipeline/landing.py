@@ -403,6 +403,10 @@ def _refused_select(file: LandingFile) -> str:
     return ", ".join(parts)
 
 
+# Readings per row group of a bronze file (ingest_organization)
+BRONZE_ROW_GROUP = 16_384
+
+
 def ingest_organization(
     engine: DuckDBEngine,
     landing_dir: Path,
@@ -489,10 +493,16 @@ def ingest_organization(
                 f"COPY (SELECT {sql_text(organization)} AS organization, {values}, "
                 f"'{_escape(Path(file.relative))}' AS _source_file, file_row_number AS _source_row, "
                 f"CAST('{stamp}' AS TIMESTAMPTZ) AS _loaded_at "
-                f"FROM read_parquet('{_escape(file.path)}', file_row_number = true)) "
+                f"FROM read_parquet('{_escape(file.path)}', file_row_number = true) "
+                # in compressor order, in row groups of BRONZE_ROW_GROUP readings: a full run's chunk
+                # of the fleet (a range of compressor ids) reads only its row groups, by their min/max
+                # statistics, instead of decoding every bronze reading (landing files are in time order,
+                # where every row group spans the whole fleet)
+                "ORDER BY compressor_id, file_row_number) "
                 # zstd at level 1, as the lake's other tables (engine.copy_parquet): 2 M readings
                 # in 0.68 against 0.82-0.90 CPU s at the default level 3, for 3 % more bytes
-                f"TO '{_escape(staging)}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)"
+                f"TO '{_escape(staging)}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, "
+                f"ROW_GROUP_SIZE {BRONZE_ROW_GROUP})"
             )
         except duckdb.Error as exc:  # a footer that reads but data pages that do not
             staging.unlink(missing_ok=True)

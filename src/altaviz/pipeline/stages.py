@@ -50,6 +50,9 @@ class Step:
     # a bound relation of per-compressor values a per-compressor step gets with every reading, without
     # their going through its sort (TransformEngine.map_compressors)
     constants: str | None = None
+    # scratch a DuckDB run of the fleet in chunks keeps in a table of its database for the chunk's later
+    # steps (replaced by the next chunk's) instead of writing it as Parquet (run_steps_by_chunk)
+    held: bool = False
 
 
 # The values of gold's text columns of fixed values (gold_readings.sql, violations.sql)
@@ -66,7 +69,9 @@ def keys_of(relation: str) -> dict[str, ValuesOf]:
 
 # Every step but quality works compressor by compressor, so a large fleet can run in chunks of it.
 SILVER_STEPS = (
-    Step("silver_classified"),
+    # every reading of the chunk, read by the steps below only: held in DuckDB, not written (a
+    # Parquet write and read of every column of every bronze reading)
+    Step("silver_classified", held=True),
     # the quality flags of every good reading, in one pass per compressor (flags.py)
     Step("flagged_readings", per_compressor=append_quality_flags, source="silver_good", source_view=True),
     Step(
@@ -76,6 +81,9 @@ SILVER_STEPS = (
         vocabulary={**keys_of("silver_good"), "_source_file": ValuesOf("silver_good", "_source_file")},
     ),
     Step("quarantine", "silver/quarantine"),
+    # each compressor's counts for quality (scratch, a row per compressor): quality reads them of every
+    # chunk instead of all of the fleet's classified readings again
+    Step("quality_counts"),
 )
 QUALITY_STEP = Step("quality", "silver/quality")
 GOLD_STEPS = (
@@ -271,16 +279,25 @@ def run_steps_by_chunk(
     """Run steps that work compressor by compressor once per chunk of the fleet.
 
     `bind_chunk(k)` binds the first step's input to chunk k; each step then reads what the step before
-    wrote for the same chunk. Afterwards every step's name is bound to the output of all chunks.
-    Each chunk's windows and sorts fit in memory, so a fleet's run grows linearly instead of spilling.
+    wrote (or held: Step.held) for the same chunk. Afterwards every written step's name is bound to the
+    output of all chunks. Each chunk's windows and sorts fit in memory, so a fleet's run grows linearly
+    instead of spilling.
     """
     outputs = {
-        step.name: _output(engine, step, tables, version) for step in steps if step.per_compressor is None
+        step.name: _output(engine, step, tables, version)
+        for step in steps
+        if step.per_compressor is None and not step.held
     }
     for chunk in range(chunks):
         bind_chunk(chunk)
         for step in steps:
-            run_step(engine, step, outputs.get(step.name), part=str(chunk))
+            if step.held:
+                engine.hold(step.name)
+            else:
+                run_step(engine, step, outputs.get(step.name), part=str(chunk))
+    for step in steps:
+        if step.held:  # the last chunk's: read by nothing after the chunks
+            engine.con.execute(f"DROP TABLE {step.name}")
     for name, output in outputs.items():
         engine.bind_parquet(name, sorted(output.rglob("*.parquet")))
 

@@ -12,68 +12,33 @@
 -- limit are not a data-quality problem).
 -- Everything is per organization: the fleet scope is each organization's fleet, and only the
 -- organizations with readings in this input are checked (the others' last rows stand).
--- Inputs: silver_classified, compressors, plan_compressors, params.
+-- Inputs: quality_counts (each compressor's counts, detected interval and span: quality_counts.sql,
+-- by chunk of the fleet in a full run), compressors, plan_compressors, params.
 WITH monitored AS (
     SELECT c.organization, c.compressor_id
     FROM compressors AS c
     JOIN plan_compressors AS pc ON pc.organization = c.organization AND pc.compressor_id = c.compressor_id
-    WHERE c.organization IN (SELECT organization FROM silver_classified)
-),
-usable AS (
-    SELECT * FROM silver_classified WHERE reason IS NULL OR reason NOT LIKE 'plan limit%'
-),
--- The spacing window partitions by a number per monitored compressor (its rank), not by the two text
--- keys: the same partitions, for about three quarters of the CPU (the window's partitioning and sort
--- compare one integer a row instead of two strings); only the monitored compressors' intervals are
--- used. The counts per compressor are taken before the join with the monitored ones (a join of one
--- row per compressor instead of one per reading).
--- (COMPRESSOR_RANKS: engine.compressor_ranks' query, put in by engine.load_sql)
-compressor_rank AS (COMPRESSOR_RANKS(monitored)),
-spacing AS (
-    SELECT
-        r.compressor_rank,
-        EPOCH(g.timestamp) - EPOCH(LAG(g.timestamp) OVER w) AS gap
-    FROM silver_classified AS g
-    JOIN compressor_rank AS r ON r.organization = g.organization AND r.compressor_id = g.compressor_id
-    WHERE g.reason IS NULL
-    WINDOW w AS (PARTITION BY r.compressor_rank ORDER BY g.timestamp)
+    WHERE c.organization IN (SELECT organization FROM quality_counts)
 ),
 detected AS (
-    SELECT r.organization, r.compressor_id, d.interval_seconds
-    FROM (
-        SELECT s.compressor_rank, ROUND(MEDIAN(s.gap)) AS interval_seconds
-        FROM spacing AS s
-        CROSS JOIN params AS p
-        WHERE s.gap > 0
-        GROUP BY s.compressor_rank, p.min_interval_spacings
-        HAVING COUNT(*) >= p.min_interval_spacings
-    ) AS d
-    JOIN compressor_rank AS r ON r.compressor_rank = d.compressor_rank
+    SELECT organization, compressor_id, interval_seconds FROM quality_counts WHERE interval_seconds IS NOT NULL
 ),
 batch AS (
     SELECT
         organization,
-        EPOCH(MAX(_loaded_at)) AS as_of_epoch,
-        MAX(_loaded_at) AS as_of,
-        EPOCH(MIN(CASE WHEN reason IS NULL THEN timestamp END)) AS first_epoch,
-        EPOCH(MAX(CASE WHEN reason IS NULL THEN timestamp END)) AS last_epoch
-    FROM silver_classified
+        EPOCH(MAX(as_of)) AS as_of_epoch,
+        MAX(as_of) AS as_of,
+        EPOCH(MIN(first_good)) AS first_epoch,
+        EPOCH(MAX(last_good)) AS last_epoch
+    FROM quality_counts
     GROUP BY organization
 ),
--- the counts of each compressor's usable readings (those without a compressor id together): read once,
--- for the compressors' rows and, summed, the fleet's
+-- the counts of each compressor with usable readings (those without a compressor id together), for
+-- the compressors' rows and, summed, the fleet's
 counts AS (
-    SELECT
-        organization,
-        compressor_id,
-        COUNT(*) AS bronze_rows,
-        SUM(CASE WHEN reason IS NULL THEN 1 ELSE 0 END) AS silver_rows,
-        SUM(CASE WHEN reason IS NOT NULL AND reason NOT LIKE 'duplicate%' AND reason NOT LIKE 'future%'
-                 AND reason NOT LIKE 'late%' AND reason NOT LIKE 'too old%'
-                 THEN 1 ELSE 0 END) AS invalid_rows,
-        MAX(CASE WHEN reason IS NULL THEN EPOCH(timestamp) END) AS newest_epoch
-    FROM usable
-    GROUP BY organization, compressor_id
+    SELECT organization, compressor_id, bronze_rows, silver_rows, invalid_rows, newest_epoch
+    FROM quality_counts
+    WHERE bronze_rows > 0
 ),
 per_compressor AS (
     SELECT
