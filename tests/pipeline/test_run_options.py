@@ -142,4 +142,3 @@ def test_every_other_command_runs_with_the_collector_on(tmp_path: Path, args: li
     env = {**os.environ, "ALTAVIZ_DATA_DIR": str(tmp_path)}
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env)
     assert done.stdout.strip().splitlines()[-1] == "True", done.stderr
-
