@@ -4,9 +4,10 @@ Every transform is a SELECT in `sql/<name>.sql`, written in DuckDB's dialect, ov
 An engine binds inputs to Parquet files or small in-memory tables, and writes each output to Parquet
 (a lake table or a scratch directory) so that no stage has to hold a whole layer in memory.
 
-DuckDB runs the files as they are. Spark runs them transpiled by sqlglot (`spark_sql`), with one
-rewrite of our own: EPOCH(ts) becomes UNIX_MICROS(ts) / 1E6 (a double), because sqlglot's UNIX_TIMESTAMP would
-drop the fractional seconds DuckDB keeps.
+DuckDB runs the files as they are. Spark runs them transpiled by sqlglot (`spark_sql`), with two
+rewrites of our own: EPOCH(ts) becomes UNIX_MICROS(ts) / 1E6 (a double), because sqlglot's UNIX_TIMESTAMP would
+drop the fractional seconds DuckDB keeps; and a cast to an ENUM (DuckDB's type of a text column of fixed
+values, which Spark has not) is one to STRING.
 """
 
 import copy
@@ -76,11 +77,19 @@ def _exact_epoch(node: "exp.Expression") -> "exp.Expression":
     return node
 
 
+def _enum_as_text(node: "exp.Expression") -> "exp.Expression":
+    from sqlglot import exp
+
+    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.ENUM:
+        return exp.DataType.build("STRING")
+    return node
+
+
 def spark_sql(sql: str) -> str:
     """A transform file as Spark SQL."""
     import sqlglot
 
-    tree = sqlglot.parse_one(sql, read="duckdb").transform(_exact_epoch)
+    tree = sqlglot.parse_one(sql, read="duckdb").transform(_exact_epoch).transform(_enum_as_text)
     return tree.sql(dialect="spark", pretty=True)
 
 
