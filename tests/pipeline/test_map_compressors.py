@@ -95,9 +95,11 @@ def test_duckdb_hands_each_compressor_its_constants_once(engine: DuckDBEngine) -
     def seen(t: pa.Table, limits: pa.Table) -> pa.Table:
         calls.append((t, limits))
         firsts = t.select(["organization", "compressor_id"]).take(compressor_starts(t)) if t.num_rows else t
-        return firsts.select(["organization", "compressor_id"]).append_column(
-            "open", limits["open"]
-        ).append_column("transient", limits["transient"])
+        return (
+            firsts.select(["organization", "compressor_id"])
+            .append_column("open", limits["open"])
+            .append_column("transient", limits["transient"])
+        )
 
     engine.map_compressors("mapped", "source", seen, constants="limits")
     assert calls[0][0].column_names == ["organization", "compressor_id", "timestamp"]

@@ -49,7 +49,8 @@ def test_gold_types_its_statuses_as_the_enums_it_writes() -> None:
     assert readings.vocabulary is not None
     sql = parse_one(load_sql("gold_readings"), read="duckdb")
     vocabulary = next(cte.this for cte in sql.find_all(exp.CTE) if cte.alias == "vocabulary")
-    types = dict(row[:2] for row in duckdb.sql(f"DESCRIBE {vocabulary.sql(dialect='duckdb')}").fetchall())
+    described = duckdb.connect().execute(f"DESCRIBE {vocabulary.sql(dialect='duckdb')}").fetchall()
+    types = {row[0]: row[1] for row in described}
     for column, values in (("normal", STATUSES), ("stopped", OPERATING_STATES)):
         assert types[column] == f"ENUM({', '.join(sql_text(v) for v in values)})"
     assert readings.vocabulary["vibration_mms_status"] == STATUSES

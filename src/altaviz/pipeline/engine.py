@@ -5,9 +5,9 @@ An engine binds inputs to Parquet files or small in-memory tables, and writes ea
 (a lake table or a scratch directory) so that no stage has to hold a whole layer in memory.
 
 DuckDB runs the files as they are. Spark runs them transpiled by sqlglot (`spark_sql`), with two
-rewrites of our own: EPOCH(ts) becomes UNIX_MICROS(ts) / 1E6 (a double), because sqlglot's UNIX_TIMESTAMP would
-drop the fractional seconds DuckDB keeps; and a cast to an ENUM (DuckDB's type of a text column of fixed
-values, which Spark has not) is one to STRING.
+rewrites of our own: EPOCH(ts) becomes UNIX_MICROS(ts) / 1E6 (a double), because sqlglot's
+UNIX_TIMESTAMP would drop the fractional seconds DuckDB keeps; and a cast to an ENUM (DuckDB's type of a
+text column of fixed values, which Spark has not) is one to STRING.
 """
 
 import copy
@@ -186,7 +186,9 @@ def per_compressor_constants(function: PerCompressorWithConstants, constants: pa
     return handed
 
 
-def handing(function: PerCompressor | PerCompressorWithConstants, constants: pa.Table | None) -> PerCompressor:
+def handing(
+    function: PerCompressor | PerCompressorWithConstants, constants: pa.Table | None
+) -> PerCompressor:
     """A map_compressors step's function: with `constants` (the relation's rows), handed them too."""
     if constants is None:
         return cast(PerCompressor, function)
@@ -438,9 +440,8 @@ class DuckDBEngine:
         ranked = compressor_ranks(source)
         columns = reading.sql(f"SELECT * FROM {source}").columns
         ranks = reading.sql(f"{ranked} ORDER BY compressor_rank").to_arrow_table()
-        each = handing(
-            function, None if constants is None else reading.sql(f"SELECT * FROM {constants}").to_arrow_table()
-        )
+        rows = None if constants is None else reading.sql(f"SELECT * FROM {constants}").to_arrow_table()
+        each = handing(function, rows)
         reading.register("compressor_ranks", ranks)
         sorted_rows = reading.sql(compressor_ordered(source, "compressor_ranks", order))
         batches = sorted_rows.to_arrow_reader(COMPRESSOR_BATCH_ROWS)

@@ -5,8 +5,8 @@ read by alert_events.sql). Its input is every gold reading, whole compressors so
 compressor_id and timestamp, with each of the eight metrics judged side by side (`<metric>_state`: 1
 violating, 0 clear, 2 neither, NULL not in the metric's series; alert_inputs.sql says why) and its
 compressor's limits (`<metric>_open`, `_clear`, `_transient`, `_before`: alert_limits.sql, a row per
-compressor handed beside the readings by the engine, Step.constants). Per compressor and metric (the readings with a state of
-that metric, in time order):
+compressor handed beside the readings by the engine, Step.constants). Per compressor and metric (the
+readings with a state of that metric, in time order):
 
 - a reading opens when it is the `<metric>_open`-th violating reading in a row (the on-delay: a lone
   spike opens nothing), or, as a trip, when the unit's next reading of the metric is stopped and the
