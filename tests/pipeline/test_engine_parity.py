@@ -152,3 +152,10 @@ def _silver_not_read(*_: object) -> list[intervals.ReportingInterval]:
 def test_spark_sql_keeps_fractional_epoch_seconds() -> None:
     assert "UNIX_MICROS(timestamp) / 1E6" in spark_sql("SELECT EPOCH(timestamp) FROM t")
     assert "UNIX_TIMESTAMP" not in spark_sql("SELECT EPOCH(timestamp) FROM t")
+
+
+def test_spark_sql_casts_an_enum_as_text() -> None:
+    """Spark has no ENUM: a cast to DuckDB's (gold_readings.sql's statuses) is one to STRING."""
+    translated = spark_sql("SELECT CAST('normal' AS ENUM('normal', 'warning')) AS status FROM t")
+    assert "CAST('normal' AS STRING)" in translated
+    assert "ENUM" not in translated

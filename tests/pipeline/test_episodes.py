@@ -257,16 +257,23 @@ readings = engine.con.sql(
     "CASE WHEN i % 5 = 0 THEN NULL ELSE i % 4 = 0 END AS is_stopped, i % 4 = 0 AS stopped, "
     + ", ".join(
         ("" if m in SENSOR_NAMES else f"1.0 AS {m}, ")  # the sensors' values are above
-        + f"'warning' AS {m}_status, CAST(i % 3 AS INTEGER) AS {m}_state, "
-        f"CAST(2 AS SMALLINT) AS {m}_open, CAST(3 AS SMALLINT) AS {m}_clear, FALSE AS {m}_transient, "
-        f"FALSE AS {m}_before"
+        + f"'warning' AS {m}_status, CAST(i % 3 AS INTEGER) AS {m}_state"
         for m in METRIC_NAMES
     )
     + " FROM range(300) t(i) ORDER BY compressor_id, timestamp"
 ).to_arrow_table()
+limits = engine.con.sql(
+    "SELECT "
+    + ", ".join(
+        f"CAST(2 AS SMALLINT) AS {m}_open, CAST(3 AS SMALLINT) AS {m}_clear, FALSE AS {m}_transient, "
+        f"FALSE AS {m}_before"
+        for m in METRIC_NAMES
+    )
+    + " FROM range(3)"
+).to_arrow_table()
 append_quality_flags(readings)
 append_gold_pass(readings, 3)
-alert_streaks(readings)
+alert_streaks(readings, limits)
 assert "pandas" not in sys.modules, "a step imported pandas"
 """
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True)

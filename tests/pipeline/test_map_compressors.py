@@ -9,6 +9,7 @@ import pytest
 from altaviz.config import Settings
 from altaviz.pipeline import engine as engines
 from altaviz.pipeline.engine import DuckDBEngine, whole_compressors
+from altaviz.pipeline.rolling import compressor_starts
 
 
 def _readings(counts: dict[tuple[str, str], int]) -> pa.Table:
@@ -75,9 +76,10 @@ def test_duckdb_streams_sorted_whole_compressors(engine: DuckDBEngine) -> None:
     assert len(calls) > 2
 
 
-def test_duckdb_hands_each_reading_its_compressors_constants(engine: DuckDBEngine) -> None:
-    """`constants` (one row per compressor) reach the step with every reading of its compressor, after
-    the source's columns, without going through the sort; a compressor without a row gets NULLs."""
+def test_duckdb_hands_each_compressor_its_constants_once(engine: DuckDBEngine) -> None:
+    """`constants` (one row per compressor) reach the step beside its readings: a row per compressor of
+    the readings handed, in their order, without the keys and without going through the sort; a
+    compressor without a row gets NULLs. Each compressor's row once, not with each of its readings."""
     engine.con.execute(
         "CREATE VIEW source AS SELECT CASE WHEN i % 2 = 0 THEN 'a' ELSE 'b' END AS organization, "
         "'C' || (i % 7)::VARCHAR AS compressor_id, i // 7 AS timestamp FROM range(700) t(i)"
@@ -88,20 +90,27 @@ def test_duckdb_hands_each_reading_its_compressors_constants(engine: DuckDBEngin
         "compressor_id IN ('C1', 'C2') AS transient "
         "FROM (SELECT DISTINCT organization, compressor_id FROM source) WHERE compressor_id <> 'C5'"
     )
-    calls: list[pa.Table] = []
+    calls: list[tuple[pa.Table, pa.Table]] = []
 
-    def seen(t: pa.Table) -> pa.Table:
-        calls.append(t)
-        return t
+    def seen(t: pa.Table, limits: pa.Table) -> pa.Table:
+        calls.append((t, limits))
+        firsts = t.select(["organization", "compressor_id"]).take(compressor_starts(t)) if t.num_rows else t
+        return (
+            firsts.select(["organization", "compressor_id"])
+            .append_column("open", limits["open"])
+            .append_column("transient", limits["transient"])
+        )
 
     engine.map_compressors("mapped", "source", seen, constants="limits")
-    assert calls[0].column_names == ["organization", "compressor_id", "timestamp", "open", "transient"]
-    assert calls[0].schema.field("open").type == pa.int16()
+    assert calls[0][0].column_names == ["organization", "compressor_id", "timestamp"]
+    assert calls[0][1].column_names == ["open", "transient"]
+    assert calls[0][1].schema.field("open").type == pa.int16()
     rows = engine.rows("SELECT organization, compressor_id, open, transient FROM mapped")
     expected = engine.rows(
-        "SELECT s.organization, s.compressor_id, l.open, l.transient FROM source AS s "
+        "SELECT s.organization, s.compressor_id, l.open, l.transient "
+        "FROM (SELECT DISTINCT organization, compressor_id FROM source) AS s "
         "LEFT JOIN limits AS l USING (organization, compressor_id)"
     )
     assert sorted(rows, key=str) == sorted(expected, key=str)
-    assert len(rows) == 700
+    assert len(rows) == 14
     assert any(r[2] is None for r in rows) and any(r[2] is not None for r in rows)

@@ -7,8 +7,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from altaviz.pipeline.engine import ValuesOf, copy_parquet, read_parquet
-from altaviz.pipeline.stages import GOLD_STEPS, SILVER_STEPS, STATUSES
+from altaviz.pipeline.engine import ValuesOf, copy_parquet, load_sql, read_parquet, sql_text
+from altaviz.pipeline.stages import GOLD_STEPS, OPERATING_STATES, SILVER_STEPS, STATUSES
 
 ROWS = (
     "SELECT * FROM (VALUES (TIMESTAMPTZ '2026-01-01 10:00:00+00', 'critical', 'a'), "
@@ -38,6 +38,23 @@ def test_gold_writes_its_statuses_from_a_vocabulary() -> None:
     readings = next(s for s in GOLD_STEPS if s.name == "gold_readings")
     assert readings.vocabulary is not None
     assert readings.vocabulary["vibration_mms_status"] == STATUSES
+
+
+def test_gold_types_its_statuses_as_the_enums_it_writes() -> None:
+    """gold_readings.sql's statuses and operating states are of the ENUMs its vocabulary writes from the
+    CASE on: the write casts no text (engine.copy_parquet)."""
+    from sqlglot import exp, parse_one
+
+    readings = next(s for s in GOLD_STEPS if s.name == "gold_readings")
+    assert readings.vocabulary is not None
+    sql = parse_one(load_sql("gold_readings"), read="duckdb")
+    vocabulary = next(cte.this for cte in sql.find_all(exp.CTE) if cte.alias == "vocabulary")
+    described = duckdb.connect().execute(f"DESCRIBE {vocabulary.sql(dialect='duckdb')}").fetchall()
+    types = {row[0]: row[1] for row in described}
+    for column, values in (("normal", STATUSES), ("stopped", OPERATING_STATES)):
+        assert types[column] == f"ENUM({', '.join(sql_text(v) for v in values)})"
+    assert readings.vocabulary["vibration_mms_status"] == STATUSES
+    assert readings.vocabulary["operating_state"] == OPERATING_STATES
 
 
 @pytest.mark.parametrize("partition_by", [None, "timestamp"])

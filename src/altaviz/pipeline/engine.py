@@ -4,9 +4,10 @@ Every transform is a SELECT in `sql/<name>.sql`, written in DuckDB's dialect, ov
 An engine binds inputs to Parquet files or small in-memory tables, and writes each output to Parquet
 (a lake table or a scratch directory) so that no stage has to hold a whole layer in memory.
 
-DuckDB runs the files as they are. Spark runs them transpiled by sqlglot (`spark_sql`), with one
-rewrite of our own: EPOCH(ts) becomes UNIX_MICROS(ts) / 1E6 (a double), because sqlglot's UNIX_TIMESTAMP would
-drop the fractional seconds DuckDB keeps.
+DuckDB runs the files as they are. Spark runs them transpiled by sqlglot (`spark_sql`), with two
+rewrites of our own: EPOCH(ts) becomes UNIX_MICROS(ts) / 1E6 (a double), because sqlglot's
+UNIX_TIMESTAMP would drop the fractional seconds DuckDB keeps; and a cast to an ENUM (DuckDB's type of a
+text column of fixed values, which Spark has not) is one to STRING.
 """
 
 import copy
@@ -16,15 +17,17 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import wraps
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from altaviz.config import Settings
+from altaviz.pipeline.rolling import compressor_starts
 
 if TYPE_CHECKING:  # sqlglot loads only for Spark (spark_sql)
     from sqlglot import exp
@@ -74,11 +77,19 @@ def _exact_epoch(node: "exp.Expression") -> "exp.Expression":
     return node
 
 
+def _enum_as_text(node: "exp.Expression") -> "exp.Expression":
+    from sqlglot import exp
+
+    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.ENUM:
+        return exp.DataType.build("STRING")
+    return node
+
+
 def spark_sql(sql: str) -> str:
     """A transform file as Spark SQL."""
     import sqlglot
 
-    tree = sqlglot.parse_one(sql, read="duckdb").transform(_exact_epoch)
+    tree = sqlglot.parse_one(sql, read="duckdb").transform(_exact_epoch).transform(_enum_as_text)
     return tree.sql(dialect="spark", pretty=True)
 
 
@@ -87,6 +98,9 @@ RUN_ORGANIZATIONS = "run_organizations"
 # A per-compressor step: a function from an Arrow table of whole compressors' readings, sorted by
 # organization, compressor_id and timestamp, to a table (e.g. rolling.append_rolling).
 PerCompressor = Callable[[pa.Table], pa.Table]
+# A per-compressor step with constants (map_compressors' `constants`): also handed its compressors' row
+# of them each (per_compressor_constants), e.g. episodes.alert_streaks.
+PerCompressorWithConstants = Callable[[pa.Table, pa.Table], pa.Table]
 COMPRESSOR_ORDER = ("organization", "compressor_id", "timestamp")
 # Readings a per-compressor step is handed at a time (whole compressors: one may make it more).
 COMPRESSOR_BATCH_ROWS = 500_000
@@ -114,10 +128,9 @@ def compressor_ordered(source: str, ranks: str, order: Sequence[str] = COMPRESSO
 def with_keys(
     batches: Iterable[pa.RecordBatch], ranks: pa.Table, columns: Sequence[str]
 ) -> Iterator[pa.RecordBatch]:
-    """compressor_ordered's batches with `columns` (the source's and any step constants', in the
-    step's order) again: each row's organization and compressor_id, and every other column of `ranks`
-    (compressor_ranks' rows, in rank order, with a step's per-compressor constants: map_compressors),
-    taken from `ranks` by its compressor_rank, which goes."""
+    """compressor_ordered's batches with `columns` (the source's, in its order) again: each row's
+    organization and compressor_id, and every other column of `ranks` (compressor_ranks' rows, in rank
+    order), taken from `ranks` by its compressor_rank, which goes."""
     keys = {key: ranks[key].combine_chunks() for key in ranks.column_names if key != "compressor_rank"}
     for batch in batches:
         index = batch["compressor_rank"]
@@ -152,6 +165,36 @@ def compressor_tables(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Table]:
         yield pa.Table.from_batches(waiting)
 
 
+def per_compressor_constants(function: PerCompressorWithConstants, constants: pa.Table) -> PerCompressor:
+    """`function` handed, with each table of whole compressors' readings, a table of their constants:
+    a row per compressor of the readings, in their order, of `constants` (a row per organization and
+    compressor_id) without its keys; NULLs for a compressor without a row. Each compressor's row once,
+    not with each of its readings: taking the alert step's 32 constants for each of 4.3 M readings cost
+    about 0.45 CPU s, where the step reads them once per compressor."""
+    keys = zip(constants["organization"].to_pylist(), constants["compressor_id"].to_pylist(), strict=True)
+    rows = {key: row for row, key in enumerate(keys)}
+    values = constants.drop_columns(["organization", "compressor_id"])
+
+    @wraps(function)
+    def handed(readings: pa.Table) -> pa.Table:
+        if readings.num_rows == 0:
+            return function(readings, values.slice(0, 0))
+        firsts = readings.select(["organization", "compressor_id"]).take(compressor_starts(readings))
+        found = zip(firsts["organization"].to_pylist(), firsts["compressor_id"].to_pylist(), strict=True)
+        return function(readings, values.take(pa.array([rows.get(key) for key in found], pa.int64())))
+
+    return handed
+
+
+def handing(
+    function: PerCompressor | PerCompressorWithConstants, constants: pa.Table | None
+) -> PerCompressor:
+    """A map_compressors step's function: with `constants` (the relation's rows), handed them too."""
+    if constants is None:
+        return cast(PerCompressor, function)
+    return per_compressor_constants(cast(PerCompressorWithConstants, function), constants)
+
+
 def whole_compressors(batches: Iterable[pa.RecordBatch], function: PerCompressor) -> Iterator[pa.RecordBatch]:
     """`function` over batches of readings sorted by organization and compressor, each call given whole
     compressors (compressor_tables)."""
@@ -179,14 +222,14 @@ class TransformEngine(Protocol):
         self,
         name: str,
         source: str,
-        function: PerCompressor,
+        function: PerCompressor | PerCompressorWithConstants,
         order: Sequence[str] = COMPRESSOR_ORDER,
         constants: str | None = None,
     ) -> None:
         """Bind `name` to `function` over the readings of `source`, whole compressors at a time, sorted
         by `order` (organization and compressor_id first). With `constants` (a bound relation, one row
-        per organization and compressor_id), each reading also carries its compressor's columns of it,
-        after the source's."""
+        per organization and compressor_id), `function` is a PerCompressorWithConstants, also handed
+        each of its compressors' row of it (per_compressor_constants)."""
         ...
 
     def scratch(self, step: str) -> Path: ...
@@ -382,36 +425,30 @@ class DuckDBEngine:
         self,
         name: str,
         source: str,
-        function: PerCompressor,
+        function: PerCompressor | PerCompressorWithConstants,
         order: Sequence[str] = COMPRESSOR_ORDER,
         constants: str | None = None,
     ) -> None:
         """`name` as `function` over the readings of the bound relation `source`, whole compressors at a
-        time, streamed (read once, by the next statement that reads `name`). `constants`' columns
-        (TransformEngine.map_compressors) go in the rank table, not through the sort: with_keys puts
-        them with each row as it does the keys (the alert step's 32 constants: its sort of 4.3 M
-        readings 5.1-5.3 against 6.4-7.4 CPU s with them, their take here about 0.45)."""
+        time, streamed (read once, by the next statement that reads `name`). `constants`
+        (TransformEngine.map_compressors) are read apart, not through the sort (the alert step's 32
+        constants: its sort of 4.3 M readings 5.1-5.3 against 6.4-7.4 CPU s with them)."""
         assert tuple(order[:2]) == COMPRESSOR_ORDER[:2]
         # read on a connection of its own: the statement reading `name` runs on this one meanwhile
         reading = self.con.cursor()
         reading.execute("SET TimeZone = 'UTC'")
         ranked = compressor_ranks(source)
         columns = reading.sql(f"SELECT * FROM {source}").columns
-        if constants is not None:
-            ranked = (
-                f"SELECT r.*, c.* EXCLUDE (organization, compressor_id) FROM ({ranked}) AS r "
-                f"LEFT JOIN {constants} AS c ON c.organization = r.organization "
-                "AND c.compressor_id = r.compressor_id"
-            )
-            columns += [c for c in reading.sql(f"SELECT * FROM {constants}").columns if c not in columns]
         ranks = reading.sql(f"{ranked} ORDER BY compressor_rank").to_arrow_table()
+        rows = None if constants is None else reading.sql(f"SELECT * FROM {constants}").to_arrow_table()
+        each = handing(function, rows)
         reading.register("compressor_ranks", ranks)
         sorted_rows = reading.sql(compressor_ordered(source, "compressor_ranks", order))
         batches = sorted_rows.to_arrow_reader(COMPRESSOR_BATCH_ROWS)
         fields = {field.name: field for schema in (batches.schema, ranks.schema) for field in schema}
         readings = pa.schema([fields[column] for column in columns])
-        schema = function(pa.Table.from_batches([], schema=readings)).schema
-        mapped = whole_compressors(with_keys(batches, ranks, columns), function)
+        schema = each(pa.Table.from_batches([], schema=readings)).schema
+        mapped = whole_compressors(with_keys(batches, ranks, columns), each)
         self.con.register(name, pa.RecordBatchReader.from_batches(schema, mapped))
         self.streams.add(name)
 
@@ -544,23 +581,23 @@ class SparkEngine:
         self,
         name: str,
         source: str,
-        function: PerCompressor,
+        function: PerCompressor | PerCompressorWithConstants,
         order: Sequence[str] = COMPRESSOR_ORDER,
         constants: str | None = None,
     ) -> None:
         """The same function on the executors: each compressor's readings in one partition, sorted,
-        handed over as Arrow batches (mapInArrow), whole compressors at a time."""
+        handed over as Arrow batches (mapInArrow), whole compressors at a time; `constants`' rows (one a
+        compressor) collected here and shipped with the function."""
         from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
 
         frame = self.spark.table(source)
-        if constants is not None:
-            frame = frame.join(self.spark.table(constants), list(COMPRESSOR_ORDER[:2]), "left")
+        each = handing(function, None if constants is None else self.spark.table(constants).toArrow())
         arrow = to_arrow_schema(frame.schema, timezone="UTC")
-        schema = from_arrow_schema(function(pa.Table.from_batches([], schema=arrow)).schema)
+        schema = from_arrow_schema(each(pa.Table.from_batches([], schema=arrow)).schema)
         mapped = (
             frame.repartition(*COMPRESSOR_ORDER[:2])
             .sortWithinPartitions(*order)
-            .mapInArrow(lambda batches: whole_compressors(batches, function), schema)
+            .mapInArrow(lambda batches: whole_compressors(batches, each), schema)
         )
         mapped.createOrReplaceTempView(name)
 

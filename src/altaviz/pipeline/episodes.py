@@ -4,9 +4,9 @@ The per-compressor step of alert events (stages.GOLD_STEPS: `alert_streaks` over
 read by alert_events.sql). Its input is every gold reading, whole compressors sorted by organization,
 compressor_id and timestamp, with each of the eight metrics judged side by side (`<metric>_state`: 1
 violating, 0 clear, 2 neither, NULL not in the metric's series; alert_inputs.sql says why) and its
-compressor's limits (`<metric>_open`, `_clear`, `_transient`, `_before`: alert_limits.sql, handed with
-each reading by the engine, Step.constants). Per compressor and metric (the readings with a state of
-that metric, in time order):
+compressor's limits (`<metric>_open`, `_clear`, `_transient`, `_before`: alert_limits.sql, a row per
+compressor handed beside the readings by the engine, Step.constants). Per compressor and metric (the
+readings with a state of that metric, in time order):
 
 - a reading opens when it is the `<metric>_open`-th violating reading in a row (the on-delay: a lone
   spike opens nothing), or, as a trip, when the unit's next reading of the metric is stopped and the
@@ -91,18 +91,17 @@ def _episodes(
     return kept, opens[kept], clears[kept], start_times[kept]
 
 
-def alert_streaks(judged: pa.Table) -> pa.Table:
+def alert_streaks(judged: pa.Table, limits: pa.Table) -> pa.Table:
     """The alert events of `judged` (alert_inputs.sql's rows, whole compressors sorted by organization,
-    compressor_id and timestamp): KEPT and streak_start, opens, clears, by metric, then compressor and
-    time."""
+    compressor_id and timestamp), given `limits` (alert_limits.sql's columns, a row per compressor of
+    `judged` in its order: engine.per_compressor_constants): KEPT and streak_start, opens, clears, by
+    metric, then compressor and time."""
     n = judged.num_rows
     group = np.zeros(n, dtype=np.int64)
     starts = compressor_starts(judged) if n else np.zeros(0, dtype=np.int64)
     if n:
         group[starts[1:]] = 1
         group = np.cumsum(group)
-    # the compressor's limits (the same on each of its readings: Step.constants) read off its first reading
-    first = int_array(starts)
     times = numpy_values(judged["timestamp"], np.int64)
     stopped = boolean_values(judged["stopped"])
     empty = np.zeros(0, dtype=np.int64)
@@ -110,7 +109,7 @@ def alert_streaks(judged: pa.Table) -> pa.Table:
     opening, clearing = [empty.astype(bool)], [empty.astype(bool)]
     for code, metric in enumerate(METRIC_NAMES):
         state = numpy_values(judged[f"{metric}_state"], np.float64)  # NULL (not in the series) as NaN
-        before = boolean_values(judged[f"{metric}_before"].take(first))
+        before = boolean_values(limits[f"{metric}_before"])
         # the compressors with a violating reading of the metric, or one before: the others keep nothing
         counted = before.copy()
         counted[group[state == 1]] = True
@@ -122,9 +121,9 @@ def alert_streaks(judged: pa.Table) -> pa.Table:
             series,
             state[taken].astype(np.int64),
             stopped[taken],
-            boolean_values(judged[f"{metric}_transient"].take(first))[series],
-            numpy_values(judged[f"{metric}_open"].take(first), np.int64)[series],
-            numpy_values(judged[f"{metric}_clear"].take(first), np.int64)[series],
+            boolean_values(limits[f"{metric}_transient"])[series],
+            numpy_values(limits[f"{metric}_open"], np.int64)[series],
+            numpy_values(limits[f"{metric}_clear"], np.int64)[series],
             before[series],
             times[taken],
         )

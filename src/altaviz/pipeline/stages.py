@@ -15,6 +15,7 @@ from altaviz.pipeline.engine import (
     RUN_ORGANIZATIONS,
     DuckDBEngine,
     PerCompressor,
+    PerCompressorWithConstants,
     TransformEngine,
     ValuesOf,
     Vocabulary,
@@ -39,7 +40,8 @@ class Step:
     partition_by: str | None = None
     # A per-compressor step: this function over the readings of `source`, whole compressors at a time
     # (TransformEngine.map_compressors), instead of sql/<name>.sql; its result is read by the next step.
-    per_compressor: PerCompressor | None = None
+    # (a PerCompressorWithConstants with `constants`)
+    per_compressor: PerCompressor | PerCompressorWithConstants | None = None
     source: str | None = None
     # `source` is sql/<source>.sql, bound as a view (nothing written) before the per-compressor step
     source_view: bool = False
