@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 from altaviz.health import SENSORS, HealthConfig, HealthState, Limits, fleet_step
 from altaviz.health.model import FEATURE_OF, FEATURES
 from altaviz.pipeline import health
+from altaviz.pipeline.arrow import compressor_starts
 from altaviz.pipeline.health import Contexts, Episode, HealthStep, dump_states, load_states, state_is_current
-from altaviz.pipeline.rolling import compressor_starts
 from tests.pipeline.helpers import ON_HOUR_START, degrading_series
 
 HOUR = 3600

@@ -8,8 +8,8 @@ import pytest
 
 from altaviz.config import Settings
 from altaviz.pipeline import engine as engines
+from altaviz.pipeline.arrow import compressor_starts
 from altaviz.pipeline.engine import DuckDBEngine, whole_compressors
-from altaviz.pipeline.rolling import compressor_starts
 
 
 def _readings(counts: dict[tuple[str, str], int]) -> pa.Table:

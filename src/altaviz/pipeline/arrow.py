@@ -102,3 +102,21 @@ def python_table(columns: Mapping[str, Sequence[Any]], schema: pa.Schema) -> pa.
     """A table of `schema` from a list of Python values per column."""
     arrays = [python_array(columns[f.name], f.type) for f in schema]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def compressor_starts(readings: pa.Table) -> npt.NDArray[np.int64]:
+    """Where each compressor's readings begin in a table sorted by organization and compressor_id."""
+    n = readings.num_rows
+    if n == 0:
+        return np.zeros(1, dtype=np.int64)
+    changed = np.zeros(n, dtype=bool)
+    changed[0] = True
+    for key in ("organization", "compressor_id"):
+        column = readings[key].combine_chunks()
+        if n > 1:
+            differs = pc.not_equal(column.slice(1), column.slice(0, n - 1))  # keys are never NULL
+            bits = differs.buffers()[1]
+            changed[1:] |= np.unpackbits(
+                np.frombuffer(bits, np.uint8), count=differs.offset + n - 1, bitorder="little"
+            )[differs.offset :].astype(bool)
+    return np.flatnonzero(changed).astype(np.int64)

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from altaviz.config import Settings
-from altaviz.pipeline.rolling import compressor_starts
+from altaviz.pipeline.arrow import compressor_starts
 
 if TYPE_CHECKING:  # sqlglot loads only for Spark (spark_sql)
     from sqlglot import exp

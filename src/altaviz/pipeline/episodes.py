@@ -30,8 +30,14 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from altaviz.fleet import METRIC_NAMES
-from altaviz.pipeline.arrow import bool_array, boolean_values, int_array, numpy_values, python_array
-from altaviz.pipeline.rolling import compressor_starts
+from altaviz.pipeline.arrow import (
+    bool_array,
+    boolean_values,
+    compressor_starts,
+    int_array,
+    numpy_values,
+    python_array,
+)
 
 Bools = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]

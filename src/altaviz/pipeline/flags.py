@@ -23,8 +23,7 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from altaviz.fleet import SENSOR_NAMES
-from altaviz.pipeline.arrow import int_array, numpy_values, python_array
-from altaviz.pipeline.rolling import compressor_starts
+from altaviz.pipeline.arrow import compressor_starts, int_array, numpy_values, python_array
 
 SENSORS = SENSOR_NAMES
 # one bit per flag, in the order quality_flags lists them

@@ -136,6 +136,7 @@ from altaviz.health.prior import NO_PRIOR, organization_warmups, prior_hour, ste
 from altaviz.pipeline.arrow import (
     bool_array,
     boolean_values,
+    compressor_starts,
     float_array,
     int_array,
     numpy_values,
@@ -156,7 +157,6 @@ from altaviz.pipeline.engine import (
     whole_compressors,
 )
 from altaviz.pipeline.incremental import files_from
-from altaviz.pipeline.rolling import compressor_starts
 from altaviz.pipeline.stages import Tables, chunk_where, fleet_chunks
 
 HOUR = 3600

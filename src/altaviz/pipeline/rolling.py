@@ -29,9 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from altaviz.pipeline.arrow import boolean_values, float_array, int_array, numpy_values
+from altaviz.pipeline.arrow import boolean_values, compressor_starts, float_array, int_array, numpy_values
 
 Floats = npt.NDArray[np.float64]
 Ints = npt.NDArray[np.int64]
@@ -249,24 +248,6 @@ def _rate(
         rate = difference * 3600 / gap
     valid = (last_count >= min_readings) & (before_count >= min_readings) & (gap > 0)
     return Column(np.where(valid, rate, np.nan), ~valid)
-
-
-def compressor_starts(readings: pa.Table) -> Ints:
-    """Where each compressor's readings begin in a table sorted by organization and compressor_id."""
-    n = readings.num_rows
-    if n == 0:
-        return np.zeros(1, dtype=np.int64)
-    changed = np.zeros(n, dtype=bool)
-    changed[0] = True
-    for key in ("organization", "compressor_id"):
-        column = readings[key].combine_chunks()
-        if n > 1:
-            differs = pc.not_equal(column.slice(1), column.slice(0, n - 1))  # keys are never NULL
-            bits = differs.buffers()[1]
-            changed[1:] |= np.unpackbits(
-                np.frombuffer(bits, np.uint8), count=differs.offset + n - 1, bitorder="little"
-            )[differs.offset :].astype(bool)
-    return np.flatnonzero(changed).astype(np.int64)
 
 
 def _floats(readings: pa.Table, name: str) -> Floats:
