@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from altaviz.config import Settings
-from altaviz.pipeline.arrow import compressor_starts
+from altaviz.pipeline.arrow import compressor_starts, int_array, python_array
 
 if TYPE_CHECKING:  # sqlglot loads only for Spark (spark_sql)
     from sqlglot import exp
@@ -179,9 +179,12 @@ def per_compressor_constants(function: PerCompressorWithConstants, constants: pa
     def handed(readings: pa.Table) -> pa.Table:
         if readings.num_rows == 0:
             return function(readings, values.slice(0, 0))
-        firsts = readings.select(["organization", "compressor_id"]).take(compressor_starts(readings))
+        # (take given Arrow indices: given NumPy ones, pyarrow converts them through pa.array, which
+        # imports pandas wherever it is installed)
+        starts = int_array(compressor_starts(readings))
+        firsts = readings.select(["organization", "compressor_id"]).take(starts)
         found = zip(firsts["organization"].to_pylist(), firsts["compressor_id"].to_pylist(), strict=True)
-        return function(readings, values.take(pa.array([rows.get(key) for key in found], pa.int64())))
+        return function(readings, values.take(python_array([rows.get(key) for key in found], pa.int64())))
 
     return handed
 
