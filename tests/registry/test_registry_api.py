@@ -102,6 +102,10 @@ def test_models_and_compressors(app: FastAPI, org_a: SeededOrg) -> None:
     )
     bad = admin.post("/api/compressor-models", json={"manufacturer": "Ariel", "model": "X", "rated_hp": 0})
     assert bad.status_code == 422 and _error_field(bad) == "rated_hp"
+    # a control character (a NUL, which PostgreSQL refuses in text: it was a 500 there) is a 422
+    nul_model = {"manufacturer": "Ariel", "model": "X\u0000", "rated_hp": 9}
+    nul = admin.post("/api/compressor-models", json=nul_model)
+    assert nul.status_code == 422 and _error_field(nul) == "model", nul.text
 
     body = {
         "compressor_id": "site-7/unit:2.b_x",

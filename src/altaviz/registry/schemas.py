@@ -44,16 +44,37 @@ def _station_id(value: str) -> str:
 
 CompressorId = Annotated[str, AfterValidator(_compressor_id)]
 StationId = Annotated[str, AfterValidator(_station_id)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-OptionalText100 = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None
+
+
+def _one_line(value: str) -> str:
+    # (a NUL would reach PostgreSQL, which refuses it in text: a 500 instead of this 422)
+    if any(ord(char) < 0x20 or char == "\x7f" for char in value):
+        raise ValueError("must be a single line without control characters")
+    return value
+
+
+def _text(value: str) -> str:
+    if any((ord(char) < 0x20 and char not in "\t\n\r") or char == "\x7f" for char in value):
+        raise ValueError("must not contain control characters (line breaks and tabs are allowed)")
+    return value
+
+
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_one_line)
+]
+Text100 = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(_one_line)
+]
+OptionalText100 = (
+    Annotated[str, StringConstraints(strip_whitespace=True, max_length=100), AfterValidator(_one_line)] | None
+)
 State = (
     Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")] | None
 )
 Latitude = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False, strict=True)]
 Longitude = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False, strict=True)]
 RatedHp = Annotated[int, Field(ge=1, le=100_000, strict=True)]
-Notes = Annotated[str, StringConstraints(max_length=2000)] | None
+Notes = Annotated[str, StringConstraints(max_length=2000), AfterValidator(_text)] | None
 
 
 class _In(BaseModel):
