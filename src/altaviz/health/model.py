@@ -1583,32 +1583,40 @@ def _move_offset(
 ) -> None:
     """Move compressor `c`'s offset of `sensor` by `delta` from row `split` of its z window on: its
     feature (flow, horsepower) is corrected there, and the window's z, the EWMAs and the trend's values
-    at the reference operating point are recomputed as if the offset had moved at that hour."""
+    at the reference operating point are recomputed as if the offset had moved at that hour.
+
+    All those rows at once, the arithmetic row by row's: each row's prediction a matrix-vector product
+    of its own (a stacked `matmul`), the EWMA's corrections subtracted in the rows' order."""
     state.offset[c, sensor] += delta
     rows = _ring(state.z_start[c], state.z_n[c], config.step_window)
     n = len(rows)
+    at = rows[split:]
+    if not len(at):
+        return
     feature = FEATURE_OF.get(sensor)
-    rings = [
-        (prefix, sensors, _ring(state.arrays[f"{prefix}_start"][c], state.arrays[f"{prefix}_n"][c], size))
-        for prefix, size, sensors in _trend_rings(config)
-    ]
+    if feature is not None:
+        state.z_x[c, at, feature] -= delta
     coef, offset, scale = state.coef[c], state.offset[c], state.scale[c]
-    for row in range(split, n):
-        at = rows[row]
-        if feature is not None:
-            state.z_x[c, at, feature] -= delta
-        xc = _standardized(state.center[c], state.spread[c], state.z_x[c, at].copy())
-        new = (state.z_y[c, at] - coef @ xc - offset) / scale
-        old = state.z_values[c, at]
-        change = np.clip(old, -config.z_clip, config.z_clip) - np.clip(new, -config.z_clip, config.z_clip)
-        state.ewma[c] -= np.nan_to_num(change) * lam * (1 - lam) ** (n - 1 - row)
-        state.z_values[c, at] = new
-        # The trend's values at the reference operating point lose the step too.
-        level = state.z_y[c, at] - (coef @ xc - coef[:, CONST]) - offset
-        for prefix, sensors, trend in rings:
-            same = np.flatnonzero(state.arrays[f"{prefix}_hours"][c, trend] == state.z_hours[c, at])
-            if len(same):
-                state.arrays[f"{prefix}_values"][c, trend[same[0]]] = level[sensors]
+    xc = _standardized(state.center[c], state.spread[c], state.z_x[c, at])  # (rows, FEATURES)
+    fit = (coef @ xc[:, :, None])[:, :, 0]  # (rows, 6)
+    y = state.z_y[c, at]
+    new = (y - fit - offset) / scale
+    clip = config.z_clip
+    change = np.clip(state.z_values[c, at], -clip, clip) - np.clip(new, -clip, clip)
+    decay = np.array([(1 - lam) ** (n - 1 - row) for row in range(split, n)])
+    corrections = np.nan_to_num(change) * lam * decay[:, None]
+    state.ewma[c] = np.subtract.reduce(np.concatenate([state.ewma[c][None], corrections]), axis=0)
+    state.z_values[c, at] = new
+    # The trend's values at the reference operating point lose the step too (a row's hour matched to
+    # the first of a ring's rows with that hour).
+    level = y - (fit - coef[:, CONST]) - offset
+    hours = state.z_hours[c, at]
+    for prefix, size, sensors in _trend_rings(config):
+        trend = _ring(state.arrays[f"{prefix}_start"][c], state.arrays[f"{prefix}_n"][c], size)
+        same = state.arrays[f"{prefix}_hours"][c, trend][None, :] == hours[:, None]
+        found = same.any(axis=1)
+        if found.any():
+            state.arrays[f"{prefix}_values"][c, trend[same.argmax(axis=1)[found]]] = level[found][:, sensors]
 
 
 def _step_effect(state: HealthState, c: int, culprit: int) -> Floats:
