@@ -1267,10 +1267,9 @@ def _step_splits(
     bits), and the few that pass are decided on each compressor's window as one by one."""
     after = config.step_min_after
     size = config.step_window
-    rows = (state.z_start[cs][:, None] + np.arange(n)) % size + (cs * size)[:, None]
-    window = state.z_values.reshape(-1, 6)[rows]  # (k, n, 6), oldest first
-    owner, sensor = np.nonzero(candidates & ~np.isnan(window).any(axis=1).any(axis=1)[:, None])
-    z = window[owner, :, sensor]  # (pairs, n)
+    rows = (state.z_start[cs][:, None] + np.arange(n)) % size + (cs * size)[:, None]  # (k, n), oldest first
+    owner, sensor = np.nonzero(candidates)
+    z = state.z_values.reshape(-1)[rows[owner] * 6 + sensor[:, None]]  # (pairs, n)
     # Each sensor's best split; it must be `step_min_after` to `step_max_after` hours old: a step seen
     # before it is complete is left for a later hour, and a noisy one gets more hours to show.
     splits = np.arange(after, n - 1)
@@ -1278,7 +1277,8 @@ def _step_splits(
     head, head2 = c1[:, splits - 1], c2[:, splits - 1]
     tail, tail2 = c1[:, -1:] - head, c2[:, -1:] - head2
     sse_splits = (head2 - head**2 / splits) + (tail2 - tail**2 / (n - splits))
-    best = np.argmin(np.nan_to_num(sse_splits, nan=np.inf), axis=1)
+    # (`np.nan_to_num(sse_splits, nan=np.inf)`'s values without its checks)
+    best = np.argmin(np.where(np.isnan(sse_splits), np.inf, np.clip(sse_splits, -_LARGEST, _LARGEST)), axis=1)
     pairs = np.arange(len(z))
     split = splits[best]
     sse, head, tail = sse_splits[pairs, best], head[pairs, best], tail[pairs, best]
@@ -1295,10 +1295,15 @@ def _step_splits(
         )
     if not maybe.any():
         return []
-    owner, sensor, split = owner[maybe], sensor[maybe], split[maybe]
-    # The exact test on the windows of the compressors left (n, 6), stacked: each one's line fit.
-    ks, at = np.unique(owner, return_inverse=True)
-    z3 = window[ks]
+    # The exact test on the windows (n, 6) of the compressors left, stacked (one with a missing value
+    # is left alone): each one's line fit.
+    owner = owner[maybe]  # (ascending)
+    first = np.r_[True, owner[1:] != owner[:-1]]
+    ks, at = owner[first], np.cumsum(first) - 1
+    z3 = state.z_values.reshape(-1, 6)[rows[ks]]
+    whole = ~np.isnan(z3).any(axis=(1, 2))
+    keep = whole[at]
+    sensor, split, at = sensor[maybe][keep], split[maybe][keep], at[keep]
     mean = z3.mean(axis=1)
     slope3 = t @ (z3 - mean[:, None]) / (t @ t)
     sse_line = ((z3 - mean[:, None] - slope3[:, None] * t[:, None]) ** 2).sum(axis=1)  # (k, 6)
@@ -1612,7 +1617,7 @@ def _move_offset(
     clip = config.z_clip
     change = np.clip(state.z_values[c, at], -clip, clip) - np.clip(new, -clip, clip)
     decay = np.array([(1 - lam) ** (n - 1 - row) for row in range(split, n)])
-    corrections = np.nan_to_num(change) * lam * decay[:, None]
+    corrections = _zero_nan(change) * lam * decay[:, None]
     state.ewma[c] = np.subtract.reduce(np.concatenate([state.ewma[c][None], corrections]), axis=0)
     state.z_values[c, at] = new
     # The trend's values at the reference operating point lose the step too (a row's hour matched to
