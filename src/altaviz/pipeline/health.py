@@ -2027,9 +2027,8 @@ class HealthStage:
         if not isinstance(first, datetime):
             return old, []
         files_per_day = Counter(map(day_of, old))
-        rewritten = {
-            f for f in files_from(old, first) if day_of(f) is None or files_per_day[day_of(f)] >= COMPACT_FILES
-        }
+        crowded = {day for day, files in files_per_day.items() if day is None or files >= COMPACT_FILES}
+        rewritten = {f for f in files_from(old, first) if day_of(f) in crowded}
         return [f for f in old if f not in rewritten], sorted(rewritten)
 
     def _write_states(
