@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from altaviz.pipeline import incremental
+from altaviz.pipeline import health, incremental
 from altaviz.pipeline.engine import DuckDBEngine
 from altaviz.pipeline.health import HealthStage
 from altaviz.pipeline.lake import Lake
@@ -81,15 +81,22 @@ def test_hourly_runs_rewrite_little_and_compact_a_crowded_day(
 ) -> None:
     landing, batches = hourly
     monkeypatch.setattr(incremental, "COMPACT_FILES", 6)
+    monkeypatch.setattr(health, "COMPACT_FILES", 6)
     stepwise = settings_for(tmp_path / "stepwise")
+    lake = Lake(stepwise.data_dir / "lake")
     written: list[int] = []
+    health_written: list[int] = []
     for number in range(len(batches)):
-        before = set(Lake(stepwise.data_dir / "lake").table_files("gold/readings")) if number else set()
+        before = set(lake.table_files("gold/readings")) if number else set()
+        health_before = set(lake.table_files("gold/health")) if number else set()
         _land(stepwise.data_dir, landing, batches[number : number + 1], number)
         run(stepwise, skip_db=True)
         written.append(_rows_in_new_files(stepwise.data_dir, "gold/readings", before))
+        health_written.append(_rows_in_new_files(stepwise.data_dir, "gold/health", health_before))
         # two files a run, until the day holds COMPACT_FILES and the next run writes it as one
         assert max(_files_per_day(stepwise.data_dir, "gold/readings").values()) <= 6 + 1
+        # the health stage's hourly rows: a file a run, the same way
+        assert max(_files_per_day(stepwise.data_dir, "gold/health").values()) <= 6
         # the quarantine gains a file a run, until it holds COMPACT_FILES
         assert len(Lake(stepwise.data_dir / "lake").table_files("silver/quarantine")) <= 6
     # Each hourly run writes its hour (3 compressors × 6 readings an hour, and the 2 readings before) and
@@ -100,6 +107,10 @@ def test_hourly_runs_rewrite_little_and_compact_a_crowded_day(
     assert written[1] <= 2 * hour, written
     compactions = [n for n, rows in enumerate(written[2:], start=2) if rows > 2 * hour]
     assert written[2:] and len(compactions) <= len(written[2:]) // 2, written
+    # The health stage adds the hours an hourly run judges (at most two of each compressor) in a file of
+    # their own, the day's other rows kept as they are, but for the run that compacts the day.
+    health_compactions = [n for n, rows in enumerate(health_written[1:], start=1) if rows > 2 * 3]
+    assert health_written[1:] and len(health_compactions) <= len(health_written[1:]) // 2, health_written
 
     assert_equals_a_full_recomputation(stepwise.data_dir, tmp_path / "full")
 

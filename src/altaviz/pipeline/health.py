@@ -107,7 +107,7 @@ import multiprocessing
 import os
 import struct
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -156,7 +156,7 @@ from altaviz.pipeline.engine import (
     sql_text,
     whole_compressors,
 )
-from altaviz.pipeline.incremental import files_from
+from altaviz.pipeline.incremental import COMPACT_FILES, day_of, files_from
 from altaviz.pipeline.stages import Tables, chunk_where, fleet_chunks
 
 HOUR = 3600
@@ -2014,13 +2014,21 @@ class HealthStage:
 
     def _kept_days(self, old: list[Path], fresh: str, incremental: bool) -> tuple[list[Path], list[Path]]:
         """Of the hourly table's files: those kept as they are, and those rewritten (without the fresh
-        compressors' rows, with the new rows of their days)."""
+        compressors' rows, with the new rows of their days).
+
+        An incremental pass without fresh compressors only adds rows (its new hours'), in files of their
+        own: every file is kept, except those of a day its new rows reach that holds COMPACT_FILES
+        files (written again as one, with the new rows) and a file outside the day directories (the
+        schema of a table without rows). Rewriting the day's file each hour read and wrote all of the
+        day's rows (a day of 4,700 compressors: 113,000) to add an hour's."""
         if not incremental or self.local.rows(f"SELECT COUNT(*) FROM ({fresh}) AS f")[0][0]:
             return [], old
         first = self.local.rows("SELECT MIN(hour) FROM health_new WHERE kind = 'hour'")[0][0]
         if not isinstance(first, datetime):
             return old, []
-        rewritten = set(files_from(old, first))
+        files_per_day = Counter(map(day_of, old))
+        crowded = {day for day, files in files_per_day.items() if day is None or files >= COMPACT_FILES}
+        rewritten = {f for f in files_from(old, first) if day_of(f) in crowded}
         return [f for f in old if f not in rewritten], sorted(rewritten)
 
     def _write_states(
