@@ -397,6 +397,8 @@ class _Run:
         self.passes = 0
         # the fleet files' compressors, by the files read (_reference_compressors)
         self._fleet_files: dict[tuple[Path, ...], dict[str, dict[str, str]]] = {}
+        # where recent rows start, by pass and watermark files (_set_recent_apart)
+        self._recent: dict[tuple[int, tuple[Path, ...]], datetime | None] = {}
 
     def _fail(self, slug: str, error: BaseException | str) -> None:
         self.result.organizations[slug].error = str(error)
@@ -732,10 +734,9 @@ class _Run:
                 self._state(slug).processed_with = None  # gold no longer matches silver: next run is full
             return
         with _timed("gold", self.timings, self.notify):
-            self._full_gold(tables)
+            spans = self._full_gold(tables)  # the pass's spans: silver does not change after
         with _timed("health", self.timings, self.notify):
             self._health(tables).full()
-        spans = self._spans(tables, slugs)
         for slug in slugs:
             state = self._state(slug)
             first, last = spans.get(slug, (None, None))
@@ -743,7 +744,8 @@ class _Run:
             state.last_reading = None if last is None else last.isoformat()
             state.db_pending_since = ALL
 
-    def _spans(self, tables: Tables, slugs: list[str]) -> dict[str, tuple[datetime, datetime]]:
+    def _spans(self, tables: Tables) -> dict[str, tuple[datetime, datetime]]:
+        """Each of the pass's organizations' first and last silver reading."""
         rows = self.local.rows(
             "SELECT organization, MIN(timestamp), MAX(timestamp) "
             f"FROM {read_parquet(tables.files('silver/readings'))} "
@@ -785,22 +787,29 @@ class _Run:
 
     def _set_recent_apart(self, tables: Tables, steps: tuple[Step, ...]) -> None:
         """The recent rows of each day-partitioned table in files of their own, for the next incremental
-        run."""
-        newest = self.local.rows(f"SELECT MAX(newest) FROM {read_parquet(tables.files(WATERMARKS))}")[0][0]
-        if not isinstance(newest, datetime):
+        run. Where they start is found once per pass and set of watermark files (silver's, then gold's
+        the same: two statements fewer)."""
+        key = (self.passes, tuple(tables.files(WATERMARKS)))
+        if key not in self._recent:
+            newest = self.local.rows(f"SELECT MAX(newest) FROM {read_parquet(list(key[1]))}")[0][0]
+            self._recent[key] = recent_from(self.local, newest) if isinstance(newest, datetime) else None
+        recent = self._recent[key]
+        if recent is None:
             return
-        recent = recent_from(self.local, newest)
         for step in steps:
             if step.table is not None and step.partition_by is not None:
                 set_recent_apart(self.local, tables.staged[step.table], step.partition_by, recent)
 
-    def _full_gold(self, tables: Tables, silver: str | None = None) -> None:
-        """Gold from the silver readings (all of the pass's, or those `silver` selects)."""
+    def _full_gold(
+        self, tables: Tables, silver: str | None = None
+    ) -> dict[str, tuple[datetime, datetime]]:
+        """Gold from the silver readings (all of the pass's, or those `silver` selects); returns the
+        organizations' spans it used."""
         engine = self.engine
         silver_files = tables.files("silver/readings")
         if silver is None:
             # read once: as a view, every chunk's gold_hourly read all of silver's timestamps again
-            spans = self._spans(tables, tables.organizations)
+            spans = self._spans(tables)
         else:  # some of the organizations' compressors: the spans stay the organizations' own
             spans = {
                 slug: (
@@ -826,6 +835,7 @@ class _Run:
             tables.staged[VIOLATED_PAIRS].directory,
         )
         self._set_recent_apart(tables, GOLD_STEPS)
+        return spans
 
     def _threshold_gold(self, tables: Tables, changed: dict[str, set[str]]) -> None:
         """Gold again for the compressors whose alarm limits changed, from all of their silver, in files
