@@ -823,9 +823,7 @@ class _Run:
             if step.table is not None and step.partition_by is not None:
                 set_recent_apart(self.local, tables.staged[step.table], step.partition_by, recent)
 
-    def _full_gold(
-        self, tables: Tables, silver: str | None = None
-    ) -> dict[str, tuple[datetime, datetime]]:
+    def _full_gold(self, tables: Tables, silver: str | None = None) -> dict[str, tuple[datetime, datetime]]:
         """Gold from the silver readings (all of the pass's, or those `silver` selects); returns the
         organizations' spans it used."""
         engine = self.engine
