@@ -288,15 +288,11 @@ def summarize(
     # only the hours with a violation (the others add nothing; row groups without one are skipped)
     totals = violations_by_compressor(engine, tables, version)
     violating = _by_organization(engine, totals) if totals else {}
-    alerts_file = _files(tables, "gold/alerts")
-    alert_counts = _by_organization(
-        engine,
-        "SELECT organization, COUNT(*), COUNT(*) FILTER (WHERE severity = 'critical'), "
-        f"COUNT(*) FILTER (WHERE is_active) FROM {alerts_file} WHERE {IN_RUN} GROUP BY 1",
-    )
+    # per compressor (its alerts, critical and active), summed per organization below: one statement
     by_compressor = _by_organization(
         engine,
-        f"SELECT organization, compressor_id, COUNT(*) FROM {alerts_file} "
+        "SELECT organization, compressor_id, COUNT(*), COUNT(*) FILTER (WHERE severity = 'critical'), "
+        f"COUNT(*) FILTER (WHERE is_active) FROM {_files(tables, 'gold/alerts')} "
         f"WHERE {IN_RUN} GROUP BY 1, 2 ORDER BY 2",
     )
     fleet: dict[str, dict[str, Any]] = {
@@ -307,7 +303,8 @@ def summarize(
     }
     summaries: dict[str, RunSummary] = {}
     for organization in organizations:
-        total, critical, active = (alert_counts.get(organization) or [(0, 0, 0)])[0]
+        alert_rows = by_compressor.get(organization, [])
+        total, critical, active = (sum(int(row[k]) for row in alert_rows) for k in (1, 2, 3))
         quality_row = fleet.get(organization)
         summaries[organization] = RunSummary(
             bronze_rows=bronze_rows[organization],
@@ -321,7 +318,7 @@ def summarize(
                 "warning": int(total - critical),
                 "active": int(active),
             },
-            alerts_by_compressor={str(c): int(n) for c, n in by_compressor.get(organization, [])},
+            alerts_by_compressor={str(c): int(n) for c, n, _, _ in alert_rows},
             quality=(
                 {m: bool(quality_row[f"{m}_passed"]) for m in QUALITY_NAMES}
                 if quality_row is not None

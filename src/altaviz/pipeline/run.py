@@ -397,6 +397,10 @@ class _Run:
         self.passes = 0
         # the fleet files' compressors, by the files read (_reference_compressors)
         self._fleet_files: dict[tuple[Path, ...], dict[str, dict[str, str]]] = {}
+        # bronze's engine and its scratch, until the first pass or the report takes them (_bronze)
+        self._opened: tuple[DuckDBEngine, Path] | None = None
+        # where recent rows start, by pass and watermark files (_set_recent_apart)
+        self._recent: dict[tuple[int, tuple[Path, ...]], datetime | None] = {}
 
     def _fail(self, slug: str, error: BaseException | str) -> None:
         self.result.organizations[slug].error = str(error)
@@ -406,6 +410,14 @@ class _Run:
     # --- lake -------------------------------------------------------------------------------------
 
     def lake_stages(self) -> None:
+        try:
+            self._lake_stages()
+        finally:
+            if self._opened is not None:  # bronze's engine, which no pass or report took
+                _close(*self._opened)
+                self._opened = None
+
+    def _lake_stages(self) -> None:
         if not self.options.skip_bronze:
             with _timed("bronze", self.timings, self.notify):
                 self._bronze()
@@ -450,8 +462,15 @@ class _Run:
             self.notify(f"{slug}: nothing new")
         self._report(idle)
 
+    def _scratch(self, number: int) -> Path:
+        """Pass `number`'s working files (its DuckDB database's spill, its intermediate steps)."""
+        return self.lake.root / SCRATCH / f"{self.result.run_id.hex}-{number}"
+
     def _bronze(self) -> None:
-        local = DuckDBEngine(self.settings, self.lake.root / SCRATCH / f"{self.result.run_id.hex}-bronze")
+        # bronze runs on the database the run's first pass (or its report) then uses: opening a DuckDB
+        # database costs about 15 ms of CPU, and bronze binds no name in its catalog
+        scratch = self._scratch(self.passes + 1)
+        local = DuckDBEngine(self.settings, scratch / "duckdb")
         try:
             digests = LandingDigests(self.lake)
             states = self.lake.read_manifest().organizations
@@ -486,9 +505,10 @@ class _Run:
             staged = stage_reference(local, self.lake, manifest, ingested)
             self.lake.commit(staged, manifest)  # the fleet files, and each organization's digests
             self._reference_compressors(self.lake.read_manifest(), local.con)  # while a connection is open
-        finally:
-            local.close()
-            shutil.rmtree(local.scratch_dir, ignore_errors=True)
+        except BaseException:
+            _close(local, scratch)
+            raise
+        self._opened = (local, scratch)
 
     def _read_registries(self) -> None:
         """Each organization's registered compressors, plan and alarm limits (defaults without a
@@ -594,8 +614,13 @@ class _Run:
 
     def _one_pass(self, kind: str, slugs: list[str], work: Callable[[Tables, list[str]], None]) -> None:
         self.passes += 1
-        scratch = self.lake.root / SCRATCH / f"{self.result.run_id.hex}-{self.passes}"
-        self.local = DuckDBEngine(self.settings, scratch / "duckdb")
+        scratch = self._scratch(self.passes)
+        opened, self._opened = self._opened, None
+        if opened is not None and opened[1] != scratch:  # not this pass's scratch (never so today)
+            _close(*opened)
+            opened = None
+        # bronze's engine (on this pass's scratch), else one of the pass's own
+        self.local = opened[0] if opened is not None else DuckDBEngine(self.settings, scratch / "duckdb")
         self.engine: TransformEngine = self.local
         self.beside = _Beside(self.local, self.timings, self.notify)
         try:
@@ -732,10 +757,9 @@ class _Run:
                 self._state(slug).processed_with = None  # gold no longer matches silver: next run is full
             return
         with _timed("gold", self.timings, self.notify):
-            self._full_gold(tables)
+            spans = self._full_gold(tables)  # the pass's spans: silver does not change after
         with _timed("health", self.timings, self.notify):
             self._health(tables).full()
-        spans = self._spans(tables, slugs)
         for slug in slugs:
             state = self._state(slug)
             first, last = spans.get(slug, (None, None))
@@ -743,7 +767,8 @@ class _Run:
             state.last_reading = None if last is None else last.isoformat()
             state.db_pending_since = ALL
 
-    def _spans(self, tables: Tables, slugs: list[str]) -> dict[str, tuple[datetime, datetime]]:
+    def _spans(self, tables: Tables) -> dict[str, tuple[datetime, datetime]]:
+        """Each of the pass's organizations' first and last silver reading."""
         rows = self.local.rows(
             "SELECT organization, MIN(timestamp), MAX(timestamp) "
             f"FROM {read_parquet(tables.files('silver/readings'))} "
@@ -785,22 +810,27 @@ class _Run:
 
     def _set_recent_apart(self, tables: Tables, steps: tuple[Step, ...]) -> None:
         """The recent rows of each day-partitioned table in files of their own, for the next incremental
-        run."""
-        newest = self.local.rows(f"SELECT MAX(newest) FROM {read_parquet(tables.files(WATERMARKS))}")[0][0]
-        if not isinstance(newest, datetime):
+        run. Where they start is found once per pass and set of watermark files (silver's, then gold's
+        the same: two statements fewer)."""
+        key = (self.passes, tuple(tables.files(WATERMARKS)))
+        if key not in self._recent:
+            newest = self.local.rows(f"SELECT MAX(newest) FROM {read_parquet(list(key[1]))}")[0][0]
+            self._recent[key] = recent_from(self.local, newest) if isinstance(newest, datetime) else None
+        recent = self._recent[key]
+        if recent is None:
             return
-        recent = recent_from(self.local, newest)
         for step in steps:
             if step.table is not None and step.partition_by is not None:
                 set_recent_apart(self.local, tables.staged[step.table], step.partition_by, recent)
 
-    def _full_gold(self, tables: Tables, silver: str | None = None) -> None:
-        """Gold from the silver readings (all of the pass's, or those `silver` selects)."""
+    def _full_gold(self, tables: Tables, silver: str | None = None) -> dict[str, tuple[datetime, datetime]]:
+        """Gold from the silver readings (all of the pass's, or those `silver` selects); returns the
+        organizations' spans it used."""
         engine = self.engine
         silver_files = tables.files("silver/readings")
         if silver is None:
             # read once: as a view, every chunk's gold_hourly read all of silver's timestamps again
-            spans = self._spans(tables, tables.organizations)
+            spans = self._spans(tables)
         else:  # some of the organizations' compressors: the spans stay the organizations' own
             spans = {
                 slug: (
@@ -826,6 +856,7 @@ class _Run:
             tables.staged[VIOLATED_PAIRS].directory,
         )
         self._set_recent_apart(tables, GOLD_STEPS)
+        return spans
 
     def _threshold_gold(self, tables: Tables, changed: dict[str, set[str]]) -> None:
         """Gold again for the compressors whose alarm limits changed, from all of their silver, in files
@@ -940,7 +971,11 @@ class _Run:
         """The report of organizations no pass touched, from the lake as it is."""
         if not slugs:
             return
-        local = DuckDBEngine(self.settings, self.lake.root / SCRATCH / f"{self.result.run_id.hex}-report")
+        if self._opened is not None:  # bronze's
+            (local, scratch), self._opened = self._opened, None
+        else:
+            scratch = self.lake.root / SCRATCH / f"{self.result.run_id.hex}-report"
+            local = DuckDBEngine(self.settings, scratch)
         try:
             local.scope(slugs)
             manifest = self.lake.read_manifest()
@@ -955,8 +990,7 @@ class _Run:
             for slug in slugs:
                 self._fail(slug, exc)
         finally:
-            local.close()
-            shutil.rmtree(local.scratch_dir, ignore_errors=True)
+            _close(local, scratch)
 
     # --- database ---------------------------------------------------------------------------------
 
@@ -995,6 +1029,12 @@ class _Run:
                 manifest.organization(slug).db_pending_since = None
                 manifest.organization(slug).db_readings_pending_since = None
             self.lake.write_manifest(manifest)
+
+
+def _close(engine: DuckDBEngine, scratch: Path) -> None:
+    """Close an engine and remove its scratch directory."""
+    engine.close()
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 class _Beside:

@@ -300,6 +300,8 @@ def run_steps_by_chunk(
     for step in steps:
         if step.held:  # the last chunk's: read by nothing after the chunks
             engine.con.execute(f"DROP TABLE {step.name}")
+    if chunks == 1:
+        return  # each step's name is bound to what its one chunk wrote already (DuckDBEngine.run)
     for name, output in outputs.items():
         engine.bind_parquet(name, sorted(output.rglob("*.parquet")))
 
