@@ -1015,12 +1015,7 @@ class _Run:
         trend = np.zeros(pairs, dtype=bool)
         decided = np.zeros(pairs, dtype=bool)
         if config.prognosis == "power":
-            for lo in range(0, pairs, _PROGNOSIS_BATCH):
-                chunk = slice(lo, lo + _PROGNOSIS_BATCH)
-                given = (limits[0][chunk], limits[1][chunk], limits[2][chunk])
-                found[chunk], trend[chunk], decided[chunk] = _power_prognoses(
-                    copied, rows[chunk], sensors[chunk], 0, shifts[chunk], given, config
-                )
+            found, trend, decided = _power_prognoses(copied, rows, sensors, 0, shifts, limits, config)
         out: list[Floats | None] = []
         for p, j in enumerate(sensors.tolist()):
             if decided[p]:
@@ -1697,7 +1692,7 @@ POWER_EXPONENTS = np.array([1.0, 1.5, 2.0, 2.5, 3.0])
 # daily swing; the long fit was late for a fouling's temperature (its daily mean hardly moves while
 # its afternoons grow) and for a valve leakage's warning crossing on the tuning seeds (session 13).
 LONG_FIT = np.array([VIB])
-_PROGNOSIS_BATCH = 64  # (compressor, sensor) pairs projected at once (about 10 MB of curves)
+_PROGNOSIS_BATCH = 8  # (compressor, sensor) pairs fitted at once (their curves stay in the cache)
 
 
 def _power_prognoses(
@@ -1748,9 +1743,13 @@ def _power_prognoses(
         (short, (t[short], v[short], seen[short], n[short])),
         (far, _trend_window(state, cs[far], sensors[far], hour, long_ring)),
     ):
-        if len(k):
-            given = (limits[0][k], limits[1][k], side[k])
-            out[k], fitted[k] = _power_fit(*window, ref[k] * shifts[k], given, config)
+        for lo in range(0, len(k), _PROGNOSIS_BATCH):
+            chunk = slice(lo, lo + _PROGNOSIS_BATCH)
+            part = k[chunk]
+            given = (limits[0][part], limits[1][part], side[part])
+            out[part], fitted[part] = _power_fit(
+                *(x[chunk] for x in window), ref[part] * shifts[part], given, config
+            )
     return out, trend, ~trend | fitted
 
 
@@ -1795,26 +1794,43 @@ def _power_curves(
     pairs, size = seen.shape
     out = np.full((pairs, 6), np.nan)
     warning, critical, side = limits
+    ons = onsets.shape[1]
+    # only the window's columns up to the last seen one (windows are often not full)
+    width = int(np.flatnonzero(seen.any(axis=0))[-1]) + 1 if seen.any() else 1
+    t, v, seen = t[:, :width], v[:, :width], seen[:, :width]
     w = seen.astype(np.float64)
-    lag = np.clip(t[:, None, :] - onsets[:, :, None], 0, None)  # (pairs, onsets, n)
-    h = lag[:, None, :, :] ** POWER_EXPONENTS[None, :, None, None]  # (pairs, exponents, onsets, n)
-    h = (h * w[:, None, None, :]).reshape(pairs, -1, size)  # (pairs, curves, n), 0 where unseen
     v_mean = sv / count
     vc = np.where(seen, v - v_mean[:, None], 0.0)
-    # XᵀX and Xᵀv of the columns (1, h) from sums over the window: Σ 1, Σh, Σh², and Σh·v (v centred,
-    # so Σv is 0)
-    sh, shv, shh = h @ w[:, :, None], h @ vc[:, :, None], (h * h) @ w[:, :, None]
-    xtx = np.concatenate([np.broadcast_to(count[:, None, None], sh.shape), sh, sh, shh], axis=-1)
-    xtx = xtx.reshape(*h.shape[:2], 2, 2)
-    xty = np.concatenate([np.zeros_like(shv), shv], axis=-1)
+    # h = lag^k (0 where unseen) for the exponents 1, 1.5, 2, 2.5, 3 from the lag, its square root and
+    # products (a pow costs about ten products), and lag^4, lag^5, lag^6 for Σh² of the exponents ≥ 2
+    lag = np.maximum(t[:, None, :] - onsets[:, :, None], 0.0)
+    lag *= w[:, None, :]
+    powers = np.empty((pairs, 8, ons, width))
+    powers[:, 0] = lag
+    root = np.sqrt(lag)
+    np.multiply(lag, root, out=powers[:, 1])
+    np.multiply(lag, lag, out=powers[:, 2])
+    np.multiply(powers[:, 2], root, out=powers[:, 3])
+    np.multiply(powers[:, 2], lag, out=powers[:, 4])
+    np.multiply(powers[:, 2], powers[:, 2], out=powers[:, 5])
+    np.multiply(powers[:, 2], powers[:, 4], out=powers[:, 6])
+    np.multiply(powers[:, 4], powers[:, 4], out=powers[:, 7])
+    # Σh and Σh·v (v centred, so Σv is 0) of every power, and Σh² = Σ lag^2k: XᵀX and Xᵀv of (1, h)
+    sums = (powers.reshape(pairs, 8 * ons, width) @ np.stack([w, vc], axis=-1)).reshape(pairs, 8, ons, 2)
+    sh = sums[:, :5, :, 0].reshape(pairs, -1)  # (pairs, curves)
+    shv = sums[:, :5, :, 1].reshape(pairs, -1)
+    shh = sums[:, 2:, :, 0][:, [0, 2, 3, 4, 5]].reshape(pairs, -1)
+    # (XᵀX + 1e-12·I)⁻¹ in closed form (a singular one is unsolvable below), and its 1-norm condition number
+    n = count[:, None]
+    a00, a11 = n + 1e-12, shh + 1e-12
     with np.errstate(all="ignore"):
-        unscaled = np.linalg.inv(xtx + 1e-12 * np.eye(2))  # (XᵀX)⁻¹; a singular one is unsolvable below
-        # the 1-norm condition number (an SVD per fit costs more than the fits)
-        norm = np.abs(xtx).sum(axis=-2).max(axis=-1) * np.abs(unscaled).sum(axis=-2).max(axis=-1)
+        det = a00 * a11 - sh * sh
+        u00, u01, u11 = a11 / det, -sh / det, a00 / det
+        norm = np.maximum(n + sh, sh + shh) * (np.maximum(np.abs(u00), np.abs(u11)) + np.abs(u01))
         solvable = np.isfinite(norm) & (norm <= 1e12)
-        fit = (unscaled @ xty[..., None])[..., 0]
-        sse = np.maximum((vc * vc).sum(axis=1)[:, None] - (fit * xty).sum(axis=-1), 0.0)
-    usable = solvable & (side[:, None] * fit[..., 1] > 0)
+        fit0, fit1 = u01 * shv, u11 * shv
+        sse = np.maximum((vc * vc).sum(axis=1)[:, None] - fit1 * shv, 0.0)
+    usable = solvable & (side[:, None] * fit1 > 0)
     sse = np.where(usable, sse, np.inf)
     best = np.argmin(sse, axis=1)
     best_sse = sse[np.arange(pairs), best]
@@ -1823,47 +1839,72 @@ def _power_curves(
     live = np.flatnonzero(fitted)
     if not len(live):
         return out, fitted
-    sigma2[live] *= _autocorrelation_factor(h[live, best[live]], fit[live, best[live]], vc[live], seen[live])
+    lb = best[live]
+    h_best = powers[live, lb // ons, lb % ons]
+    fit_best = np.stack([fit0[live, lb], fit1[live, lb]], axis=1)
+    sigma2[live] *= _autocorrelation_factor(h_best, fit_best, vc[live], seen[live])
     # every fit the residuals cannot tell from the best: (its pair among `live`, its curve)
     owner, curve = np.nonzero(sse[live] <= (best_sse + CHI2_2DOF_80 * sigma2)[live][:, None])
     pair = live[owner]
-    exponent = np.repeat(POWER_EXPONENTS, onsets.shape[1])[curve]
-    start = onsets[pair, curve % onsets.shape[1]]
+    kind = curve // ons  # the exponent's index
+    start = onsets[pair, curve % ons]
     ahead = np.r_[0.0, PROGNOSIS_HOURS / size]
-    future = (ahead[None, :] - start[:, None]) ** exponent[:, None]
-    coef = fit[pair, curve]
-    cov = unscaled[pair, curve]
-    mean = v_mean[pair][:, None] + coef[:, :1] + coef[:, 1:] * future
+    base = ahead[None, :] - start[:, None]  # the lag at now and over the horizon, (rows, horizon + 1)
+    future = np.empty_like(base)
+    for k in range(len(POWER_EXPONENTS)):
+        rows = np.flatnonzero(kind == k)
+        if not len(rows):
+            continue
+        b = base[rows]
+        if k == 0:
+            future[rows] = b
+            continue
+        f = b * b if k >= 2 else b
+        if k == 4:
+            f *= b
+        if k in (1, 3):
+            f *= np.sqrt(b)
+        future[rows] = f
+    coef0, coef1 = fit0[pair, curve], fit1[pair, curve]
+    cov00, cov01, cov11 = u00[pair, curve], u01[pair, curve], u11[pair, curve]
+    mean = (v_mean[pair] + coef0)[:, None] + coef1[:, None] * future
+    ahead_f = future[:, 1:]
     with np.errstate(all="ignore"):
         # the variance of b + a·h over the horizon, (XᵀX)⁻¹ (1, h)·(1, h)
-        spread = (cov[:, 1, 1][:, None] * future[:, 1:] + 2 * cov[:, 0, 1][:, None]) * future[:, 1:]
-        band = 1.2816 * np.sqrt(sigma2[pair][:, None] * np.maximum(spread + cov[:, 0, 0][:, None], 0.0))
+        spread = (cov11[:, None] * ahead_f + 2 * cov01[:, None]) * ahead_f
+        spread += cov00[:, None]
+        np.maximum(spread, 0.0, out=spread)
+        spread *= sigma2[pair][:, None]
+        band = np.sqrt(spread, out=spread)
+        band *= 1.2816
     firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # each live pair's first row
-    is_best = curve == best[pair]
     if config.prognosis_central == "weighted":
         with np.errstate(all="ignore"):
             weight = np.exp(-(sse[pair, curve] - best_sse[pair]) / (2 * sigma2[pair]))
     else:
-        weight = is_best.astype(np.float64)
+        weight = (curve == best[pair]).astype(np.float64)
     total = np.add.reduceat(weight, firsts)
     now = np.full(pairs, np.nan)
     now[live] = np.add.reduceat(weight * mean[:, 0], firsts) / total
     towards = side[pair][:, None] * mean[:, 1:]  # the curves towards the limit's side
+    below = -band
     half = 0.5 * (1 - 1e-12) * total[:, None]
-    for base, limit in ((0, warning), (3, critical)):
+    for base_col, limit in ((0, warning), (3, critical)):
         target = limit - shifts
         open_ = ~np.isnan(limit[live]) & ~(side[live] * (now[live] - target[live]) >= 0)
+        if not open_.any():
+            continue
         gap = towards - (side * target)[pair][:, None]
-        early = _first(gap >= -band)
+        early = _first(gap >= below)
         late = _first(gap >= band)
         # the weighted median of the curves' crossings: the first horizon by which half the weight
         # has crossed (each curve grows towards the limit, so once crossed it stays)
-        central = _first(np.add.reduceat(weight[:, None] * (gap >= 0), firsts) >= half)
+        central = _first(np.add.reduceat(np.where(gap >= 0, weight[:, None], 0.0), firsts) >= half)
         low = np.minimum.reduceat(np.where(np.isnan(early), np.inf, early), firsts)
         high = np.maximum.reduceat(late, firsts)  # NaN (unbounded) if any is
-        out[live, base] = np.where(open_ & np.isfinite(central), central, np.nan)
-        out[live, base + 1] = np.where(open_ & np.isfinite(low), low, np.nan)
-        out[live, base + 2] = np.where(open_, high, np.nan)
+        out[live, base_col] = np.where(open_ & np.isfinite(central), central, np.nan)
+        out[live, base_col + 1] = np.where(open_ & np.isfinite(low), low, np.nan)
+        out[live, base_col + 2] = np.where(open_, high, np.nan)
     return out, fitted
 
 
