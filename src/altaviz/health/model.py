@@ -1692,7 +1692,7 @@ POWER_EXPONENTS = np.array([1.0, 1.5, 2.0, 2.5, 3.0])
 # daily swing; the long fit was late for a fouling's temperature (its daily mean hardly moves while
 # its afternoons grow) and for a valve leakage's warning crossing on the tuning seeds (session 13).
 LONG_FIT = np.array([VIB])
-_PROGNOSIS_BATCH = 8  # (compressor, sensor) pairs fitted at once (their curves stay in the cache)
+_PROGNOSIS_BATCH = 128  # (compressor, sensor) pairs fitted at once
 
 
 def _power_prognoses(
@@ -1848,35 +1848,10 @@ def _power_curves(
     pair = live[owner]
     kind = curve // ons  # the exponent's index
     start = onsets[pair, curve % ons]
-    ahead = np.r_[0.0, PROGNOSIS_HOURS / size]
-    base = ahead[None, :] - start[:, None]  # the lag at now and over the horizon, (rows, horizon + 1)
-    future = np.empty_like(base)
-    for k in range(len(POWER_EXPONENTS)):
-        rows = np.flatnonzero(kind == k)
-        if not len(rows):
-            continue
-        b = base[rows]
-        if k == 0:
-            future[rows] = b
-            continue
-        f = b * b if k >= 2 else b
-        if k == 4:
-            f *= b
-        if k in (1, 3):
-            f *= np.sqrt(b)
-        future[rows] = f
+    ahead = PROGNOSIS_HOURS / size
     coef0, coef1 = fit0[pair, curve], fit1[pair, curve]
-    cov00, cov01, cov11 = u00[pair, curve], u01[pair, curve], u11[pair, curve]
-    mean = (v_mean[pair] + coef0)[:, None] + coef1[:, None] * future
-    ahead_f = future[:, 1:]
-    with np.errstate(all="ignore"):
-        # the variance of b + a·h over the horizon, (XᵀX)⁻¹ (1, h)·(1, h)
-        spread = (cov11[:, None] * ahead_f + 2 * cov01[:, None]) * ahead_f
-        spread += cov00[:, None]
-        np.maximum(spread, 0.0, out=spread)
-        spread *= sigma2[pair][:, None]
-        band = np.sqrt(spread, out=spread)
-        band *= 1.2816
+    cov = (u00[pair, curve], u01[pair, curve], u11[pair, curve])
+    level = v_mean[pair] + coef0
     firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # each live pair's first row
     if config.prognosis_central == "weighted":
         with np.errstate(all="ignore"):
@@ -1885,27 +1860,147 @@ def _power_curves(
         weight = (curve == best[pair]).astype(np.float64)
     total = np.add.reduceat(weight, firsts)
     now = np.full(pairs, np.nan)
-    now[live] = np.add.reduceat(weight * mean[:, 0], firsts) / total
-    towards = side[pair][:, None] * mean[:, 1:]  # the curves towards the limit's side
-    below = -band
+    now[live] = np.add.reduceat(weight * (level + coef1 * _lag_power(0.0 - start, kind)), firsts) / total
     half = 0.5 * (1 - 1e-12) * total[:, None]
-    for base_col, limit in ((0, warning), (3, critical)):
+    # each row's place among its pair's rows, for the weighted median's candidates
+    place = np.arange(len(owner)) - firsts[owner]
+    hours = np.r_[PROGNOSIS_HOURS, np.nan]  # a crossing's horizon; the last: none within them
+    for base, limit in ((0, warning), (3, critical)):
         target = limit - shifts
         open_ = ~np.isnan(limit[live]) & ~(side[live] * (now[live] - target[live]) >= 0)
         if not open_.any():
             continue
-        gap = towards - (side * target)[pair][:, None]
-        early = _first(gap >= below)
-        late = _first(gap >= band)
+        crossed, early, late = _crossings(
+            ahead, start, kind, level, coef1, side[pair], (side * target)[pair], cov, sigma2[pair]
+        )
         # the weighted median of the curves' crossings: the first horizon by which half the weight
-        # has crossed (each curve grows towards the limit, so once crossed it stays)
-        central = _first(np.add.reduceat(np.where(gap >= 0, weight[:, None], 0.0), firsts) >= half)
-        low = np.minimum.reduceat(np.where(np.isnan(early), np.inf, early), firsts)
-        high = np.maximum.reduceat(late, firsts)  # NaN (unbounded) if any is
-        out[live, base_col] = np.where(open_ & np.isfinite(central), central, np.nan)
-        out[live, base_col + 1] = np.where(open_ & np.isfinite(low), low, np.nan)
-        out[live, base_col + 2] = np.where(open_, high, np.nan)
+        # has crossed (each curve grows towards the limit, so once crossed it stays): the sum of the
+        # weights crossed changes only at a curve's crossing, so it is summed at those alone
+        candidates = np.full((len(live), place.max() + 1), len(ahead))
+        candidates[owner, place] = crossed
+        reached = np.add.reduceat(
+            np.where(crossed[:, None] <= candidates[owner], weight[:, None], 0.0), firsts
+        )
+        central = np.where((candidates < len(ahead)) & (reached >= half), candidates, len(ahead)).min(axis=1)
+        low = np.minimum.reduceat(early, firsts)
+        high = np.maximum.reduceat(late, firsts)  # none (unbounded) if any is
+        for column, found in ((base, central), (base + 1, low), (base + 2, high)):
+            out[live, column] = np.where(open_, hours[found], np.nan)
     return out, fitted
+
+
+def _lag_power(lag: Floats, kind: Ints) -> Floats:
+    """lag^k for the exponents `POWER_EXPONENTS[kind]` (1, 1.5, 2, 2.5, 3) from the lag, its square root
+    and products, as `_power_curves` builds its curves."""
+    with np.errstate(invalid="ignore"):
+        power = np.where(kind >= 2, lag * lag, lag)
+        power = np.where(kind == 4, power * lag, power)
+        return np.where((kind == 1) | (kind == 3), power * np.sqrt(lag), power)
+
+
+def _crossings(
+    ahead: Floats,
+    start: Floats,
+    kind: Ints,
+    level: Floats,
+    slope: Floats,
+    side: Floats,
+    target: Floats,
+    cov: tuple[Floats, Floats, Floats],
+    sigma2: Floats,
+) -> tuple[Ints, Ints, Ints]:
+    """For curves v = level + slope·h, h = (t − start)^k (kind: k's index), over the horizon `ahead` (in
+    windows): the first horizon's index where each reaches the `target` (side·(v − target) ≥ 0), where
+    it does within its band (side·(v − target) ≥ −band) and by its band (≥ band), band = 1.2816 standard
+    errors of b + a·h (`cov`: (XᵀX)⁻¹'s (0, 0), (0, 1), (1, 1); residual variance `sigma2`); len(ahead)
+    where never.
+
+    Exactly what testing every horizon would give, without testing them all: with g = side·(v − target)
+    = A + B·h (B > 0) and band² = 1.2816²·sigma2·Q(h) (Q quadratic and positive), each condition changes
+    only where g = 0 or D = g² − band² = 0 (a quadratic in h), so between those points it is decided at
+    one point of its own; the horizons next to them are tested as every horizon would be."""
+    rows, size = len(start), len(ahead)
+    u00, u01, u11 = cov
+    scale = 1.2816**2 * sigma2
+    a_, b_ = side * level - target, side * slope
+    with np.errstate(all="ignore"):
+        quad = b_ * b_ - scale * u11
+        lin = 2 * (a_ * b_ - scale * u01)
+        const = a_ * a_ - scale * u00
+        disc = lin * lin - 4 * quad * const
+        q = -0.5 * (lin + np.copysign(np.sqrt(disc), lin))
+        roots = np.where((disc >= 0)[:, None], np.stack([q / quad, const / q], axis=1), np.inf)
+        roots[np.isnan(roots)] = np.inf
+        points = np.sort(np.concatenate([(-a_ / b_)[:, None], roots], axis=1), axis=1)  # (rows, 3)
+        finite = np.isfinite(points)
+        # the conditions between the points (4 stretches), at a point of each
+        lower = np.concatenate([np.full((rows, 1), -np.inf), points], axis=1)
+        upper = np.concatenate([points, np.full((rows, 1), np.inf)], axis=1)
+        inner = np.isfinite(lower) & np.isfinite(upper)
+        middle = np.where(inner, 0.5 * (lower + upper), lower + 1 + np.abs(lower))
+        middle = np.where(np.isfinite(lower), middle, upper - 1 - np.abs(upper))
+        g = a_[:, None] + b_[:, None] * middle
+        band = np.sqrt(
+            scale[:, None]
+            * np.maximum((u11[:, None] * middle + 2 * u01[:, None]) * middle + u00[:, None], 0.0)
+        )
+        # the horizons before each point
+        exponent = POWER_EXPONENTS[kind][:, None]
+        edge = start[:, None] + np.maximum(points, 0.0) ** (1 / exponent)
+        before = np.where(points > 0, np.searchsorted(ahead, edge), 0)
+    before[~finite] = size
+    # the first horizon of each stretch away from its ends (those next to a point are tested below)
+    starts = np.concatenate([np.zeros((rows, 1), dtype=np.int64), before], axis=1) + np.isfinite(lower)
+    ends = np.concatenate([before, np.full((rows, 1), size)], axis=1) - np.isfinite(upper)
+    away = np.where(starts < ends, starts, size)
+    # the horizons next to each point, tested as every horizon is
+    tested = np.stack([before - 1, before], axis=2).reshape(rows, -1)
+    valid = np.repeat(finite, 2, axis=1) & (tested >= 0) & (tested < size)
+    at = np.clip(tested, 0, size - 1)
+    found = []
+    near = _horizon_tests(ahead, at, start, kind, level, slope, side, target, cov, sigma2)
+    for stretch, test in zip((g >= 0, g >= -band, g >= band), near, strict=True):
+        first = np.where(stretch, away, size).min(axis=1)
+        found.append(np.minimum(first, np.where(valid & test, tested, size).min(axis=1)))
+    # near a tangent (the band growing about as the curve, or a double point) every horizon is tested
+    doubtful = np.flatnonzero((np.abs(quad) <= 1e-6 * b_ * b_) | (np.abs(disc) <= 1e-6 * lin * lin))
+    if len(doubtful):
+        every = np.broadcast_to(np.arange(size), (len(doubtful), size))
+        part = (start, kind, level, slope, side, target, *cov, sigma2)
+        start_, kind_, level_, slope_, side_, target_, u00_, u01_, u11_, sigma2_ = (x[doubtful] for x in part)
+        tests = _horizon_tests(
+            ahead, every, start_, kind_, level_, slope_, side_, target_, (u00_, u01_, u11_), sigma2_
+        )
+        for first, test in zip(found, tests, strict=True):
+            first[doubtful] = np.where(test.any(axis=1), np.argmax(test, axis=1), size)
+    return found[0], found[1], found[2]
+
+
+def _horizon_tests(
+    ahead: Floats,
+    at: Ints,
+    start: Floats,
+    kind: Ints,
+    level: Floats,
+    slope: Floats,
+    side: Floats,
+    target: Floats,
+    cov: tuple[Floats, Floats, Floats],
+    sigma2: Floats,
+) -> tuple[Bools, Bools, Bools]:
+    """`_crossings`' conditions at the horizons `at` ((rows, k) indices into `ahead`), computed as over
+    every horizon: the curve reaching the target, within its band, by its band."""
+    u00, u01, u11 = cov
+    h = _lag_power(ahead[at] - start[:, None], kind[:, None])
+    gap = side[:, None] * (level[:, None] + slope[:, None] * h) - target[:, None]
+    with np.errstate(invalid="ignore"):
+        spread = (u11[:, None] * h + 2 * u01[:, None]) * h
+        spread += u00[:, None]
+        np.maximum(spread, 0.0, out=spread)
+        spread *= sigma2[:, None]
+        band = np.sqrt(spread, out=spread)
+        band *= 1.2816
+    return gap >= 0, gap >= -band, gap >= band
 
 
 def _autocorrelation_factor(h: Floats, fit: Floats, vc: Floats, seen: Bools) -> Floats:
