@@ -999,9 +999,9 @@ class _Run:
         self.queued += len(owners)
 
     def _prognoses(self) -> list[Floats | None]:
-        """The queued pairs' prognoses (`_power_prognoses`, `_prognosis`), `_PROGNOSIS_BATCH` pairs at a
-        time whatever their hours: a state of one row per pair, each at hour 0 (a pair's values do not
-        depend on the others projected with it)."""
+        """The queued pairs' prognoses (`_power_prognoses`, `_prognosis`), all at once whatever their
+        hours: a state of one row per pair, each at hour 0 (a pair's values do not depend on the others
+        projected with it)."""
         config = self.config
         if not self.queue:
             return []
@@ -1717,7 +1717,8 @@ def _power_prognoses(
     residuals cannot tell from the best (its extra squared error within the 80 % χ² bound for two
     parameters, the residual variance inflated for the residuals' autocorrelation:
     `_autocorrelation_factor`) spans the 80 % range, each with its ± 1.28 standard-error band; the
-    central crossing is their median weighted by each fit's likelihood (`prognosis_central`)."""
+    central crossing is their median weighted by each fit's likelihood (`prognosis_central`). The fits
+    go `_PROGNOSIS_BATCH` pairs at a time."""
     trend_ring, long_ring = _trend_rings(config)
     t, v, seen, n = _trend_window(state, cs, sensors, hour, trend_ring)
     enough = n >= config.trend_min_points
@@ -1803,10 +1804,9 @@ def _power_curves(
     vc = np.where(seen, v - v_mean[:, None], 0.0)
     # h = lag^k (0 where unseen) for the exponents 1, 1.5, 2, 2.5, 3 from the lag, its square root and
     # products (a pow costs about ten products), and lag^4, lag^5, lag^6 for Σh² of the exponents ≥ 2
-    lag = np.maximum(t[:, None, :] - onsets[:, :, None], 0.0)
-    lag *= w[:, None, :]
     powers = np.empty((pairs, 8, ons, width))
-    powers[:, 0] = lag
+    lag = np.maximum(t[:, None, :] - onsets[:, :, None], 0.0, out=powers[:, 0])
+    lag *= w[:, None, :]
     root = np.sqrt(lag)
     np.multiply(lag, root, out=powers[:, 1])
     np.multiply(lag, lag, out=powers[:, 2])
