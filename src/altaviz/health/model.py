@@ -1740,16 +1740,15 @@ def _power_prognoses(
     out, fitted = np.full((len(cs), 6), np.nan), np.zeros(len(cs), dtype=bool)
     long = np.isin(sensors, LONG_FIT) & (config.prognosis_hours != config.trend_hours)
     short, far = np.flatnonzero(trend & ~long), np.flatnonzero(trend & long)
-    for k, window in (
+    for k, (tk, vk, seenk, nk) in (
         (short, (t[short], v[short], seen[short], n[short])),
         (far, _trend_window(state, cs[far], sensors[far], hour, long_ring)),
     ):
         for lo in range(0, len(k), _PROGNOSIS_BATCH):
-            chunk = slice(lo, lo + _PROGNOSIS_BATCH)
-            part = k[chunk]
+            c, part = slice(lo, lo + _PROGNOSIS_BATCH), k[lo : lo + _PROGNOSIS_BATCH]
             given = (limits[0][part], limits[1][part], side[part])
             out[part], fitted[part] = _power_fit(
-                *(x[chunk] for x in window), ref[part] * shifts[part], given, config
+                tk[c], vk[c], seenk[c], nk[c], ref[part] * shifts[part], given, config
             )
     return out, trend, ~trend | fitted
 
@@ -1966,10 +1965,18 @@ def _crossings(
     doubtful = np.flatnonzero((np.abs(quad) <= 1e-6 * b_ * b_) | (np.abs(disc) <= 1e-6 * lin * lin))
     if len(doubtful):
         every = np.broadcast_to(np.arange(size), (len(doubtful), size))
-        part = (start, kind, level, slope, side, target, *cov, sigma2)
-        start_, kind_, level_, slope_, side_, target_, u00_, u01_, u11_, sigma2_ = (x[doubtful] for x in part)
+        d = doubtful
         tests = _horizon_tests(
-            ahead, every, start_, kind_, level_, slope_, side_, target_, (u00_, u01_, u11_), sigma2_
+            ahead,
+            every,
+            start[d],
+            kind[d],
+            level[d],
+            slope[d],
+            side[d],
+            target[d],
+            (u00[d], u01[d], u11[d]),
+            sigma2[d],
         )
         for first, test in zip(found, tests, strict=True):
             first[doubtful] = np.where(test.any(axis=1), np.argmax(test, axis=1), size)
