@@ -998,9 +998,9 @@ class _Run:
         self.queued += len(owners)
 
     def _prognoses(self) -> list[Floats | None]:
-        """The queued pairs' prognoses (`_power_prognoses`, `_prognosis`), `_PROGNOSIS_BATCH` pairs at a
-        time whatever their hours: a state of one row per pair, each at hour 0 (a pair's values do not
-        depend on the others projected with it)."""
+        """The queued pairs' prognoses (`_power_prognoses`, `_prognosis`), all at once whatever their
+        hours: a state of one row per pair, each at hour 0 (a pair's values do not depend on the others
+        projected with it)."""
         config = self.config
         if not self.queue:
             return []
@@ -1014,12 +1014,7 @@ class _Run:
         trend = np.zeros(pairs, dtype=bool)
         decided = np.zeros(pairs, dtype=bool)
         if config.prognosis == "power":
-            for lo in range(0, pairs, _PROGNOSIS_BATCH):
-                chunk = slice(lo, lo + _PROGNOSIS_BATCH)
-                given = (limits[0][chunk], limits[1][chunk], limits[2][chunk])
-                found[chunk], trend[chunk], decided[chunk] = _power_prognoses(
-                    copied, rows[chunk], sensors[chunk], 0, shifts[chunk], given, config
-                )
+            found, trend, decided = _power_prognoses(copied, rows, sensors, 0, shifts, limits, config)
         out: list[Floats | None] = []
         for p, j in enumerate(sensors.tolist()):
             if decided[p]:
@@ -1718,7 +1713,7 @@ POWER_EXPONENTS = np.array([1.0, 1.5, 2.0, 2.5, 3.0])
 # daily swing; the long fit was late for a fouling's temperature (its daily mean hardly moves while
 # its afternoons grow) and for a valve leakage's warning crossing on the tuning seeds (session 13).
 LONG_FIT = np.array([VIB])
-_PROGNOSIS_BATCH = 64  # (compressor, sensor) pairs projected at once (about 10 MB of curves)
+_PROGNOSIS_BATCH = 128  # (compressor, sensor) pairs fitted at once
 
 
 def _power_prognoses(
@@ -1743,7 +1738,8 @@ def _power_prognoses(
     residuals cannot tell from the best (its extra squared error within the 80 % χ² bound for two
     parameters, the residual variance inflated for the residuals' autocorrelation:
     `_autocorrelation_factor`) spans the 80 % range, each with its ± 1.28 standard-error band; the
-    central crossing is their median weighted by each fit's likelihood (`prognosis_central`)."""
+    central crossing is their median weighted by each fit's likelihood (`prognosis_central`). The fits
+    go `_PROGNOSIS_BATCH` pairs at a time."""
     trend_ring, long_ring = _trend_rings(config)
     t, v, seen, n = _trend_window(state, cs, sensors, hour, trend_ring)
     enough = n >= config.trend_min_points
@@ -1765,13 +1761,16 @@ def _power_prognoses(
     out, fitted = np.full((len(cs), 6), np.nan), np.zeros(len(cs), dtype=bool)
     long = np.isin(sensors, LONG_FIT) & (config.prognosis_hours != config.trend_hours)
     short, far = np.flatnonzero(trend & ~long), np.flatnonzero(trend & long)
-    for k, window in (
+    for k, (tk, vk, seenk, nk) in (
         (short, (t[short], v[short], seen[short], n[short])),
         (far, _trend_window(state, cs[far], sensors[far], hour, long_ring)),
     ):
-        if len(k):
-            given = (limits[0][k], limits[1][k], side[k])
-            out[k], fitted[k] = _power_fit(*window, ref[k] * shifts[k], given, config)
+        for lo in range(0, len(k), _PROGNOSIS_BATCH):
+            c, part = slice(lo, lo + _PROGNOSIS_BATCH), k[lo : lo + _PROGNOSIS_BATCH]
+            given = (limits[0][part], limits[1][part], side[part])
+            out[part], fitted[part] = _power_fit(
+                tk[c], vk[c], seenk[c], nk[c], ref[part] * shifts[part], given, config
+            )
     return out, trend, ~trend | fitted
 
 
@@ -1816,26 +1815,42 @@ def _power_curves(
     pairs, size = seen.shape
     out = np.full((pairs, 6), np.nan)
     warning, critical, side = limits
+    ons = onsets.shape[1]
+    # only the window's columns up to the last seen one (windows are often not full)
+    width = int(np.flatnonzero(seen.any(axis=0))[-1]) + 1 if seen.any() else 1
+    t, v, seen = t[:, :width], v[:, :width], seen[:, :width]
     w = seen.astype(np.float64)
-    lag = np.clip(t[:, None, :] - onsets[:, :, None], 0, None)  # (pairs, onsets, n)
-    h = lag[:, None, :, :] ** POWER_EXPONENTS[None, :, None, None]  # (pairs, exponents, onsets, n)
-    h = (h * w[:, None, None, :]).reshape(pairs, -1, size)  # (pairs, curves, n), 0 where unseen
     v_mean = sv / count
     vc = np.where(seen, v - v_mean[:, None], 0.0)
-    # XᵀX and Xᵀv of the columns (1, h) from sums over the window: Σ 1, Σh, Σh², and Σh·v (v centred,
-    # so Σv is 0)
-    sh, shv, shh = h @ w[:, :, None], h @ vc[:, :, None], (h * h) @ w[:, :, None]
-    xtx = np.concatenate([np.broadcast_to(count[:, None, None], sh.shape), sh, sh, shh], axis=-1)
-    xtx = xtx.reshape(*h.shape[:2], 2, 2)
-    xty = np.concatenate([np.zeros_like(shv), shv], axis=-1)
+    # h = lag^k (0 where unseen) for the exponents 1, 1.5, 2, 2.5, 3 from the lag, its square root and
+    # products (a pow costs about ten products), and lag^4, lag^5, lag^6 for Σh² of the exponents ≥ 2
+    powers = np.empty((pairs, 8, ons, width))
+    lag = np.maximum(t[:, None, :] - onsets[:, :, None], 0.0, out=powers[:, 0])
+    lag *= w[:, None, :]
+    root = np.sqrt(lag)
+    np.multiply(lag, root, out=powers[:, 1])
+    np.multiply(lag, lag, out=powers[:, 2])
+    np.multiply(powers[:, 2], root, out=powers[:, 3])
+    np.multiply(powers[:, 2], lag, out=powers[:, 4])
+    np.multiply(powers[:, 2], powers[:, 2], out=powers[:, 5])
+    np.multiply(powers[:, 2], powers[:, 4], out=powers[:, 6])
+    np.multiply(powers[:, 4], powers[:, 4], out=powers[:, 7])
+    # Σh and Σh·v (v centred, so Σv is 0) of every power, and Σh² = Σ lag^2k: XᵀX and Xᵀv of (1, h)
+    sums = (powers.reshape(pairs, 8 * ons, width) @ np.stack([w, vc], axis=-1)).reshape(pairs, 8, ons, 2)
+    sh = sums[:, :5, :, 0].reshape(pairs, -1)  # (pairs, curves)
+    shv = sums[:, :5, :, 1].reshape(pairs, -1)
+    shh = sums[:, 2:, :, 0][:, [0, 2, 3, 4, 5]].reshape(pairs, -1)
+    # (XᵀX + 1e-12·I)⁻¹ in closed form (a singular one is unsolvable below), and its 1-norm condition number
+    n = count[:, None]
+    a00, a11 = n + 1e-12, shh + 1e-12
     with np.errstate(all="ignore"):
-        unscaled = np.linalg.inv(xtx + 1e-12 * np.eye(2))  # (XᵀX)⁻¹; a singular one is unsolvable below
-        # the 1-norm condition number (an SVD per fit costs more than the fits)
-        norm = np.abs(xtx).sum(axis=-2).max(axis=-1) * np.abs(unscaled).sum(axis=-2).max(axis=-1)
+        det = a00 * a11 - sh * sh
+        u00, u01, u11 = a11 / det, -sh / det, a00 / det
+        norm = np.maximum(n + sh, sh + shh) * (np.maximum(np.abs(u00), np.abs(u11)) + np.abs(u01))
         solvable = np.isfinite(norm) & (norm <= 1e12)
-        fit = (unscaled @ xty[..., None])[..., 0]
-        sse = np.maximum((vc * vc).sum(axis=1)[:, None] - (fit * xty).sum(axis=-1), 0.0)
-    usable = solvable & (side[:, None] * fit[..., 1] > 0)
+        fit0, fit1 = u01 * shv, u11 * shv
+        sse = np.maximum((vc * vc).sum(axis=1)[:, None] - fit1 * shv, 0.0)
+    usable = solvable & (side[:, None] * fit1 > 0)
     sse = np.where(usable, sse, np.inf)
     best = np.argmin(sse, axis=1)
     best_sse = sse[np.arange(pairs), best]
@@ -1844,48 +1859,176 @@ def _power_curves(
     live = np.flatnonzero(fitted)
     if not len(live):
         return out, fitted
-    sigma2[live] *= _autocorrelation_factor(h[live, best[live]], fit[live, best[live]], vc[live], seen[live])
+    lb = best[live]
+    h_best = powers[live, lb // ons, lb % ons]
+    fit_best = np.stack([fit0[live, lb], fit1[live, lb]], axis=1)
+    sigma2[live] *= _autocorrelation_factor(h_best, fit_best, vc[live], seen[live])
     # every fit the residuals cannot tell from the best: (its pair among `live`, its curve)
     owner, curve = np.nonzero(sse[live] <= (best_sse + CHI2_2DOF_80 * sigma2)[live][:, None])
     pair = live[owner]
-    exponent = np.repeat(POWER_EXPONENTS, onsets.shape[1])[curve]
-    start = onsets[pair, curve % onsets.shape[1]]
-    ahead = np.r_[0.0, PROGNOSIS_HOURS / size]
-    future = (ahead[None, :] - start[:, None]) ** exponent[:, None]
-    coef = fit[pair, curve]
-    cov = unscaled[pair, curve]
-    mean = v_mean[pair][:, None] + coef[:, :1] + coef[:, 1:] * future
-    with np.errstate(all="ignore"):
-        # the variance of b + a·h over the horizon, (XᵀX)⁻¹ (1, h)·(1, h)
-        spread = (cov[:, 1, 1][:, None] * future[:, 1:] + 2 * cov[:, 0, 1][:, None]) * future[:, 1:]
-        band = 1.2816 * np.sqrt(sigma2[pair][:, None] * np.maximum(spread + cov[:, 0, 0][:, None], 0.0))
+    kind = curve // ons  # the exponent's index
+    start = onsets[pair, curve % ons]
+    ahead = PROGNOSIS_HOURS / size
+    coef0, coef1 = fit0[pair, curve], fit1[pair, curve]
+    cov = (u00[pair, curve], u01[pair, curve], u11[pair, curve])
+    level = v_mean[pair] + coef0
     firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])  # each live pair's first row
-    is_best = curve == best[pair]
     if config.prognosis_central == "weighted":
         with np.errstate(all="ignore"):
             weight = np.exp(-(sse[pair, curve] - best_sse[pair]) / (2 * sigma2[pair]))
     else:
-        weight = is_best.astype(np.float64)
+        weight = (curve == best[pair]).astype(np.float64)
     total = np.add.reduceat(weight, firsts)
     now = np.full(pairs, np.nan)
-    now[live] = np.add.reduceat(weight * mean[:, 0], firsts) / total
-    towards = side[pair][:, None] * mean[:, 1:]  # the curves towards the limit's side
+    now[live] = np.add.reduceat(weight * (level + coef1 * _lag_power(0.0 - start, kind)), firsts) / total
     half = 0.5 * (1 - 1e-12) * total[:, None]
+    # each row's place among its pair's rows, for the weighted median's candidates
+    place = np.arange(len(owner)) - firsts[owner]
+    hours = np.r_[PROGNOSIS_HOURS, np.nan]  # a crossing's horizon; the last: none within them
     for base, limit in ((0, warning), (3, critical)):
         target = limit - shifts
         open_ = ~np.isnan(limit[live]) & ~(side[live] * (now[live] - target[live]) >= 0)
-        gap = towards - (side * target)[pair][:, None]
-        early = _first(gap >= -band)
-        late = _first(gap >= band)
+        if not open_.any():
+            continue
+        crossed, early, late = _crossings(
+            ahead, start, kind, level, coef1, side[pair], (side * target)[pair], cov, sigma2[pair]
+        )
         # the weighted median of the curves' crossings: the first horizon by which half the weight
-        # has crossed (each curve grows towards the limit, so once crossed it stays)
-        central = _first(np.add.reduceat(weight[:, None] * (gap >= 0), firsts) >= half)
-        low = np.minimum.reduceat(np.where(np.isnan(early), np.inf, early), firsts)
-        high = np.maximum.reduceat(late, firsts)  # NaN (unbounded) if any is
-        out[live, base] = np.where(open_ & np.isfinite(central), central, np.nan)
-        out[live, base + 1] = np.where(open_ & np.isfinite(low), low, np.nan)
-        out[live, base + 2] = np.where(open_, high, np.nan)
+        # has crossed (each curve grows towards the limit, so once crossed it stays): the sum of the
+        # weights crossed changes only at a curve's crossing, so it is summed at those alone
+        candidates = np.full((len(live), place.max() + 1), len(ahead))
+        candidates[owner, place] = crossed
+        reached = np.add.reduceat(
+            np.where(crossed[:, None] <= candidates[owner], weight[:, None], 0.0), firsts
+        )
+        central = np.where((candidates < len(ahead)) & (reached >= half), candidates, len(ahead)).min(axis=1)
+        low = np.minimum.reduceat(early, firsts)
+        high = np.maximum.reduceat(late, firsts)  # none (unbounded) if any is
+        for column, found in ((base, central), (base + 1, low), (base + 2, high)):
+            out[live, column] = np.where(open_, hours[found], np.nan)
     return out, fitted
+
+
+def _lag_power(lag: Floats, kind: Ints) -> Floats:
+    """lag^k for the exponents `POWER_EXPONENTS[kind]` (1, 1.5, 2, 2.5, 3) from the lag, its square root
+    and products, as `_power_curves` builds its curves."""
+    with np.errstate(invalid="ignore"):
+        power = np.where(kind >= 2, lag * lag, lag)
+        power = np.where(kind == 4, power * lag, power)
+        return np.where((kind == 1) | (kind == 3), power * np.sqrt(lag), power)
+
+
+def _crossings(
+    ahead: Floats,
+    start: Floats,
+    kind: Ints,
+    level: Floats,
+    slope: Floats,
+    side: Floats,
+    target: Floats,
+    cov: tuple[Floats, Floats, Floats],
+    sigma2: Floats,
+) -> tuple[Ints, Ints, Ints]:
+    """For curves v = level + slope·h, h = (t − start)^k (kind: k's index), over the horizon `ahead` (in
+    windows): the first horizon's index where each reaches the `target` (side·(v − target) ≥ 0), where
+    it does within its band (side·(v − target) ≥ −band) and by its band (≥ band), band = 1.2816 standard
+    errors of b + a·h (`cov`: (XᵀX)⁻¹'s (0, 0), (0, 1), (1, 1); residual variance `sigma2`); len(ahead)
+    where never.
+
+    Exactly what testing every horizon would give, without testing them all: with g = side·(v − target)
+    = A + B·h (B > 0) and band² = 1.2816²·sigma2·Q(h) (Q quadratic and positive), each condition changes
+    only where g = 0 or D = g² − band² = 0 (a quadratic in h), so between those points it is decided at
+    one point of its own; the horizons next to them are tested as every horizon would be."""
+    rows, size = len(start), len(ahead)
+    u00, u01, u11 = cov
+    scale = 1.2816**2 * sigma2
+    a_, b_ = side * level - target, side * slope
+    with np.errstate(all="ignore"):
+        quad = b_ * b_ - scale * u11
+        lin = 2 * (a_ * b_ - scale * u01)
+        const = a_ * a_ - scale * u00
+        disc = lin * lin - 4 * quad * const
+        q = -0.5 * (lin + np.copysign(np.sqrt(disc), lin))
+        roots = np.where((disc >= 0)[:, None], np.stack([q / quad, const / q], axis=1), np.inf)
+        roots[np.isnan(roots)] = np.inf
+        points = np.sort(np.concatenate([(-a_ / b_)[:, None], roots], axis=1), axis=1)  # (rows, 3)
+        finite = np.isfinite(points)
+        # the conditions between the points (4 stretches), at a point of each
+        lower = np.concatenate([np.full((rows, 1), -np.inf), points], axis=1)
+        upper = np.concatenate([points, np.full((rows, 1), np.inf)], axis=1)
+        inner = np.isfinite(lower) & np.isfinite(upper)
+        middle = np.where(inner, 0.5 * (lower + upper), lower + 1 + np.abs(lower))
+        middle = np.where(np.isfinite(lower), middle, upper - 1 - np.abs(upper))
+        g = a_[:, None] + b_[:, None] * middle
+        band = np.sqrt(
+            scale[:, None]
+            * np.maximum((u11[:, None] * middle + 2 * u01[:, None]) * middle + u00[:, None], 0.0)
+        )
+        # the horizons before each point
+        exponent = POWER_EXPONENTS[kind][:, None]
+        edge = start[:, None] + np.maximum(points, 0.0) ** (1 / exponent)
+        before = np.where(points > 0, np.searchsorted(ahead, edge), 0)
+    before[~finite] = size
+    # the first horizon of each stretch away from its ends (those next to a point are tested below)
+    starts = np.concatenate([np.zeros((rows, 1), dtype=np.int64), before], axis=1) + np.isfinite(lower)
+    ends = np.concatenate([before, np.full((rows, 1), size)], axis=1) - np.isfinite(upper)
+    away = np.where(starts < ends, starts, size)
+    # the horizons next to each point, tested as every horizon is
+    tested = np.stack([before - 1, before], axis=2).reshape(rows, -1)
+    valid = np.repeat(finite, 2, axis=1) & (tested >= 0) & (tested < size)
+    at = np.clip(tested, 0, size - 1)
+    found = []
+    near = _horizon_tests(ahead, at, start, kind, level, slope, side, target, cov, sigma2)
+    for stretch, test in zip((g >= 0, g >= -band, g >= band), near, strict=True):
+        first = np.where(stretch, away, size).min(axis=1)
+        found.append(np.minimum(first, np.where(valid & test, tested, size).min(axis=1)))
+    # near a tangent (the band growing about as the curve, or a double point) every horizon is tested
+    doubtful = np.flatnonzero((np.abs(quad) <= 1e-6 * b_ * b_) | (np.abs(disc) <= 1e-6 * lin * lin))
+    if len(doubtful):
+        every = np.broadcast_to(np.arange(size), (len(doubtful), size))
+        d = doubtful
+        tests = _horizon_tests(
+            ahead,
+            every,
+            start[d],
+            kind[d],
+            level[d],
+            slope[d],
+            side[d],
+            target[d],
+            (u00[d], u01[d], u11[d]),
+            sigma2[d],
+        )
+        for first, test in zip(found, tests, strict=True):
+            first[doubtful] = np.where(test.any(axis=1), np.argmax(test, axis=1), size)
+    return found[0], found[1], found[2]
+
+
+def _horizon_tests(
+    ahead: Floats,
+    at: Ints,
+    start: Floats,
+    kind: Ints,
+    level: Floats,
+    slope: Floats,
+    side: Floats,
+    target: Floats,
+    cov: tuple[Floats, Floats, Floats],
+    sigma2: Floats,
+) -> tuple[Bools, Bools, Bools]:
+    """`_crossings`' conditions at the horizons `at` ((rows, k) indices into `ahead`), computed as over
+    every horizon: the curve reaching the target, within its band, by its band."""
+    u00, u01, u11 = cov
+    h = _lag_power(ahead[at] - start[:, None], kind[:, None])
+    gap = side[:, None] * (level[:, None] + slope[:, None] * h) - target[:, None]
+    with np.errstate(invalid="ignore"):
+        spread = (u11[:, None] * h + 2 * u01[:, None]) * h
+        spread += u00[:, None]
+        np.maximum(spread, 0.0, out=spread)
+        spread *= sigma2[:, None]
+        band = np.sqrt(spread, out=spread)
+        band *= 1.2816
+    return gap >= 0, gap >= -band, gap >= band
 
 
 def _autocorrelation_factor(h: Floats, fit: Floats, vc: Floats, seen: Bools) -> Floats:
