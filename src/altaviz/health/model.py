@@ -802,6 +802,38 @@ def _push(state: HealthState, rows: Ints, prefix: str, size: int) -> Ints:
     return position
 
 
+def _put(cs: Ints, position: Ints, *fields: tuple[npt.NDArray[Any], Any]) -> None:
+    """`field[cs, position] = values` for each (field, values) of a ring of the state (compressors,
+    size, ...): by one index into its rows laid end to end where they are (a view of a contiguous
+    field), a third cheaper."""
+    at = None
+    for field, values in fields:
+        if field.flags.c_contiguous:
+            if at is None:
+                at = cs * field.shape[1] + position
+            field.reshape(-1, *field.shape[2:])[at] = values
+        else:
+            field[cs, position] = values
+
+
+def _largest(values: Floats) -> Floats:
+    """`values.max(axis=1)` of (rows, 6) (the same values: NaN where a row has one): column by column,
+    about half the cost of a reduction along rows of six."""
+    a = np.maximum(values[:, 0], values[:, 1])
+    b = np.maximum(values[:, 2], values[:, 3])
+    np.maximum(a, values[:, 4], out=a)
+    np.maximum(b, values[:, 5], out=b)
+    return np.maximum(a, b, out=a)
+
+
+def _any(values: Bools) -> Bools:
+    """`values.any(axis=1)` of (rows, 6), column by column (as `_largest`)."""
+    out = values[:, 0] | values[:, 1]
+    for j in range(2, 6):
+        out |= values[:, j]
+    return out
+
+
 def _block(cs: Ints) -> Ints | slice:
     """The state's rows `cs` (ascending, distinct) as a slice when they are a run, as an hour's usually
     are (every compressor of the batch): a field's rows are then a view, not a copy, and written as a
@@ -861,10 +893,10 @@ class _Run:
     ) -> None:
         self.state, self.config, self.limits, self.fit = state, config, limits, fit
         self.g_comp, self.g_hour = g_comp, g_hour
-        # in hour order: the groups' compressors, medians (groups, 6), lowest flows and features
+        # in hour order: the groups' compressors, medians, lowest flows and features
         self.order = order = np.argsort(g_hour, kind="stable")
         self.comp = g_comp[order]
-        self.medians = np.ascontiguousarray(medians[:, order].T)
+        self.medians = np.take(medians, order, axis=1)
         self.min_flow = min_flow[order]
         self.x_all = _features(amb[order], g_hour[order])  # (each hour's levels written into its rows)
         self.next = self.flushed = 0  # the first group (in hour order) of the next hour, and not put back
@@ -884,6 +916,8 @@ class _Run:
         self.etas = np.full((6, 6, n), np.nan)  # warning, low, high, critical, low, high
         self.lam = config.ewma_lambda
         self.null_sd = math.sqrt(self.lam / (2 - self.lam))
+        # `_judge`'s deadband per sensor (relative)
+        self.relative = config.deadband * DEADBAND_WEIGHT + config.operating_deadband * OPERATING
         # The warnings wait for their hours' prognoses, which are projected many hours' pairs at a time
         # (`_settle`): nothing else the model decides reads them or the warnings.
         self.hours: list[list[Any]] = []  # per hour since: its hour, compressors, groups, resets, judgement
@@ -920,8 +954,8 @@ class _Run:
                 s.warming[cs[hit]] = True
                 entry[3] = cs[hit]
         s.last_hour[rows] = hour
-        m = self.medians[lo:hi]
-        flow = m[:, FLOW]
+        m = self.medians[:, lo:hi].T
+        flow = self.medians[FLOW, lo:hi]
         with np.errstate(invalid="ignore"):  # (NaN compares False)
             # The reference was taken while the unit idled (a series that begins stopped): what was
             # learned from it was not running, so learning starts again.
@@ -945,8 +979,8 @@ class _Run:
             cs, groups, m, x = cs[settled], _subset(groups, settled), m[settled], x[settled]
             rows = _block(cs)
         ref = s.ref[rows]
-        no_ref = np.isnan(ref).any(axis=1)
-        if no_ref.any():
+        if np.isnan(ref).any():  # (a whole reduction first: one per row costs several times as much)
+            no_ref = np.isnan(ref).any(axis=1)
             with np.errstate(invalid="ignore"):
                 unusable = no_ref & ~(m > 0).all(axis=1)  # a value missing, or at or below zero
             s.ref[cs[no_ref & ~unusable]] = m[no_ref & ~unusable]
@@ -957,8 +991,8 @@ class _Run:
         y = m / ref - 1
         levels = (y - s.offset[rows])[:, LEVEL_SENSORS]
         x[:, LEVELS] = levels
-        complete = ~np.isnan(levels).any(axis=1)
-        if not complete.all():
+        if np.isnan(levels).any():
+            complete = ~np.isnan(levels).any(axis=1)
             cs, groups, x, y = cs[complete], _subset(groups, complete), x[complete], y[complete]
             rows = _block(cs)
         fitted = s.fitted[rows]
@@ -999,7 +1033,7 @@ class _Run:
         ewma = s.ewma[rows]
         s.ewma[rows] = ewma = np.where(seen, (1 - lam) * ewma + lam * clipped, ewma)
         at = _push(s, cs, "z", config.step_window)
-        s.z_hours[cs, at], s.z_values[cs, at], s.z_x[cs, at], s.z_y[cs, at] = hour, z, x, y
+        _put(cs, at, (s.z_hours, hour), (s.z_values, z), (s.z_x, x), (s.z_y, y))
         spread = np.maximum(s.ewma_spread[rows] / MEAN_ABS, self.null_sd)
         candidates = np.abs(ewma / spread) > config.step_min_z
         if config.weather_steps:
@@ -1015,8 +1049,7 @@ class _Run:
         # Judged beyond a deadband of relative size (a shift too small to matter to an engineer, e.g.
         # a slow drift of a low vibration, is not an anomaly however clear statistically); learning
         # still follows the raw score.
-        relative = config.deadband * DEADBAND_WEIGHT + config.operating_deadband * OPERATING
-        band = relative / (scale * spread)
+        band = self.relative / (scale * spread)
         score = np.sign(raw) * np.maximum(magnitude - band, 0.0)
         if config.one_sided:
             # Vibration and temperature: wear, leaks and fouling raise them; a unit running cooler or
@@ -1024,7 +1057,7 @@ class _Run:
             side = self.limits[2][rows]
             score = np.where(ONE_SIDED & (side * score < 0), 0.0, score)
         strength = np.abs(score)
-        worst = strength.max(axis=1)
+        worst = _largest(strength)
         health = 100.0 * np.minimum(
             1.0,
             np.maximum(0.0, 1 - (worst - config.score_healthy) / (config.score_zero - config.score_healthy)),
@@ -1041,25 +1074,26 @@ class _Run:
         reference = y - (prediction - coef[:, :, CONST]) - offset
         for prefix, size, sensors in _trend_rings(config):
             at = _push(s, cs, prefix, size)
-            s.arrays[f"{prefix}_hours"][cs, at], s.arrays[f"{prefix}_values"][cs, at] = (
-                hour,
-                reference[:, sensors],
-            )
+            values = reference if len(sensors) == 6 else reference[:, sensors]
+            _put(cs, at, (s.arrays[f"{prefix}_hours"], hour), (s.arrays[f"{prefix}_values"], values))
         shift = prediction - coef[:, :, CONST] + offset  # (reading − reference value) / ref
         side = self.limits[2]
-        pairs = np.argwhere(strength > config.trend_score)
-        owners = cs[pairs[:, 0]]
-        pairs = pairs[_may_trend(s, owners, pairs[:, 1], side[owners, pairs[:, 1]], hour, config)]
+        # the (compressor, sensor) pairs to project, as k × 6 + sensor (k: the compressor's place in `cs`)
+        pairs = np.flatnonzero(strength > config.trend_score)
+        owners, sensors = cs[pairs // 6], pairs % 6
+        pairs = pairs[_may_trend(s, owners, sensors, side[owners, sensors], hour, config)]
         if len(pairs):
-            self._queue(hour, cs[pairs[:, 0]], pairs[:, 1], shift[pairs[:, 0], pairs[:, 1]])
-        rising = held = None
+            self._queue(hour, cs[pairs // 6], pairs % 6, shift.reshape(-1)[pairs])
+        rising = held = day = None  # (None: no compressor's day rises or holds)
         if config.daily_anomaly_score > 0:
-            day, before = _daily_scores(s, cs, score, config)
-            rising, held = _daily_anomaly(day, before, config)
-        self.hours[-1][5] = (cs, gs, health, pairs, strength[pairs[:, 0], pairs[:, 1]], rising, held)
+            days = _daily_scores(s, cs, score, config)
+            if days is not None:
+                day = days[0]
+                rising, held = _daily_anomaly(*days, config)
+        self.hours[-1][5] = (cs, gs, health, pairs, strength.reshape(-1)[pairs], rising, held)
 
         learn = (magnitude < config.learn_below) & ~np.isnan(y)
-        if config.daily_anomaly_score > 0 and config.daily_learn_below > 0:
+        if day is not None and config.daily_learn_below > 0:
             # A fault that shows in the afternoons only is not learned at night as the unit's normal.
             learn[:, DAILY] &= ~(_zero_nan(day) >= config.daily_learn_below)
         # The EWMA's own healthy spread: residuals are autocorrelated (weather the ambient proxy
@@ -1067,7 +1101,7 @@ class _Run:
         rate = 1 / config.spread_hours
         kept = s.ewma_spread[rows]
         s.ewma_spread[rows] = np.where(learn, kept + rate * (np.abs(ewma) - kept), kept)
-        some = learn.any(axis=1)
+        some = _any(learn)
         if some.all():
             _learn(s, cs, xc, y - offset, learn, config)
         elif some.any():
@@ -1147,7 +1181,8 @@ class _Run:
             trending = np.zeros(len(cs), dtype=bool)
             if len(pairs):
                 groups = self.order[_positions(gs)]  # (in the groups' order)
-            for (k, j), size in zip(pairs.tolist(), strength.tolist(), strict=True):
+            for pair, size in zip(pairs.tolist(), strength.tolist(), strict=True):
+                k, j = divmod(pair, 6)
                 eta = etas[p]
                 p += 1
                 if eta is not None:
@@ -1217,13 +1252,16 @@ class _Run:
         out["anomaly"][gs] = anomaly
 
 
-def _daily_scores(state: HealthState, cs: Ints, score: Floats, config: HealthConfig) -> tuple[Floats, Floats]:
+def _daily_scores(
+    state: HealthState, cs: Ints, score: Floats, config: HealthConfig
+) -> tuple[Floats, Floats] | None:
     """Push this hour's scores of the `DAILY` sensors and return, per compressor and such sensor, their
     `daily_quantile` over the last `daily_hours` judged hours and over the `daily_hours` that ended
     `daily_lag_hours` judged hours ago (NaN until that many are held), where the model may read them:
     the recent one NaN where it is below `_daily_floor` (no held score reaches it: the quantile is at
     most the window's largest), the previous one NaN where the recent one is below
-    `daily_anomaly_score` (only `_daily_anomaly`'s rise reads it, there).
+    `daily_anomaly_score` (only `_daily_anomaly`'s rise reads it, there); None where the recent ones
+    are all below the floor (no compressor's day rises or holds, and each learns).
 
     A cooler fouling's temperature rise is largest in the afternoon heat: its hourly score climbs each
     afternoon and falls back at night, so a rule on consecutive hours starts again every day, while the
@@ -1231,24 +1269,25 @@ def _daily_scores(state: HealthState, cs: Ints, score: Floats, config: HealthCon
     day = config.daily_hours
     size = day + config.daily_lag_hours
     at = _push(state, cs, "daily", size)
-    state.daily_scores[cs, at] = _zero_nan(score[:, DAILY])
+    _put(cs, at, (state.daily_scores, _zero_nan(score[:, DAILY])))
     rows = _block(cs)
     n = state.daily_n[rows]
+    maybe = n >= day
+    if _daily_floor(config) > 0:  # (a ring's rows not held are zeros)
+        reached = state.daily_scores[rows] >= _daily_floor(config)
+        if not reached.any():
+            return None  # (the NaN days of all: below every threshold)
+        maybe &= reached.any(axis=(1, 2))
     recent = np.full((len(cs), state.daily_scores.shape[2]), np.nan)
     previous = recent.copy()
-    maybe = n >= day
-    floor = _daily_floor(config)
-    if floor > 0:  # (a ring's rows not held are zeros)
-        maybe &= (state.daily_scores[rows] >= floor).any(axis=(1, 2))
     k = np.flatnonzero(maybe)
-    if len(k):
-        start = state.daily_start[cs[k]]
-        recent[k] = _window_quantile(state, cs[k], start, n[k] - day, config)
-        with np.errstate(invalid="ignore"):
-            rise = (n[k] >= size) & (recent[k] >= config.daily_anomaly_score).any(axis=1)
-        if rise.any():
-            k, start = k[rise], start[rise]
-            previous[k] = _window_quantile(state, cs[k], start, n[k] - size, config)
+    start = state.daily_start[cs[k]]
+    recent[k] = _window_quantile(state, cs[k], start, n[k] - day, config)
+    with np.errstate(invalid="ignore"):
+        rise = (n[k] >= size) & (recent[k] >= config.daily_anomaly_score).any(axis=1)
+    if rise.any():
+        k, start = k[rise], start[rise]
+        previous[k] = _window_quantile(state, cs[k], start, n[k] - size, config)
     return recent, previous
 
 
@@ -1478,8 +1517,9 @@ def _learn(state: HealthState, cs: Ints, xc: Floats, y: Floats, learn: Bools, co
         pairs[skip] = kept
         if not isinstance(rows, slice):
             field[rows] = part
-    state.learned[cs] += 1
-    refit = cs[state.learned[cs] % config.refit_hours == 0]
+    block = _block(cs)
+    state.learned[block] += 1
+    refit = cs[state.learned[block] % config.refit_hours == 0]
     if len(refit):
         state.coef[refit] = _solve(state, refit, config)
 
