@@ -789,17 +789,23 @@ def _ring(start: Ints, n: Ints, size: int) -> Ints:
     return (int(start) + np.arange(int(n))) % size
 
 
-def _push(state: HealthState, rows: Ints, prefix: str, size: int) -> Ints:
-    """Where each compressor's next row of a ring goes (the oldest is dropped when it is full)."""
-    n: Ints = state.arrays[f"{prefix}_n"]
-    start: Ints = state.arrays[f"{prefix}_start"]
-    block = _block(rows)
-    count, first = n[block], start[block]  # (views of a run of rows: read before they are written)
+def _push(state: HealthState, rows: Ints | slice, rings: tuple[tuple[str, int], ...]) -> tuple[Ints, Ints, Ints]:
+    """Where each compressor's next row of each ring (prefix, size) goes (the oldest is dropped when it
+    is full), and the ring's start and count once it is there: (rings, compressors) each, the rings
+    taken together (a few NumPy calls for all). The caller writes each ring's start and count
+    (`_pushed`) when it writes the row: nothing else moves them."""
+    count = np.stack([state.arrays[f"{prefix}_n"][rows] for prefix, _ in rings])
+    first = np.stack([state.arrays[f"{prefix}_start"][rows] for prefix, _ in rings])
+    size = np.array([[size] for _, size in rings])
     position: Ints = (first + count) % size
     # (a ring holds at most `size` rows: a full one's next row is its oldest, `first`, and it moves on)
-    start[block] = (first + (count >= size)) % size
-    n[block] = np.minimum(count + 1, size)
-    return position
+    return position, (first + (count >= size)) % size, np.minimum(count + 1, size)
+
+
+def _pushed(state: HealthState, rows: Ints | slice, prefix: str, start: Ints, count: Ints) -> None:
+    """Ring `prefix` of the compressors `rows` holds its next row (`_push`'s start and count)."""
+    state.arrays[f"{prefix}_start"][rows] = start
+    state.arrays[f"{prefix}_n"][rows] = count
 
 
 def _put(cs: Ints, position: Ints, *fields: tuple[npt.NDArray[Any], Any]) -> None:
@@ -916,8 +922,13 @@ class _Run:
         self.etas = np.full((6, 6, n), np.nan)  # warning, low, high, critical, low, high
         self.lam = config.ewma_lambda
         self.null_sd = math.sqrt(self.lam / (2 - self.lam))
-        # `_judge`'s deadband per sensor (relative)
+        # `_judge`'s deadband per sensor (relative), and the rings it pushes a row to (`_push`)
         self.relative = config.deadband * DEADBAND_WEIGHT + config.operating_deadband * OPERATING
+        self.rings = (
+            ("z", config.step_window),
+            *((prefix, size) for prefix, size, _ in _trend_rings(config)),
+            ("daily", config.daily_hours + config.daily_lag_hours),
+        )
         # The warnings wait for their hours' prognoses, which are projected many hours' pairs at a time
         # (`_settle`): nothing else the model decides reads them or the warnings.
         self.hours: list[list[Any]] = []  # per hour since: its hour, compressors, groups, resets, judgement
@@ -1032,8 +1043,10 @@ class _Run:
         seen = ~np.isnan(z)
         ewma = s.ewma[rows]
         s.ewma[rows] = ewma = np.where(seen, (1 - lam) * ewma + lam * clipped, ewma)
-        at = _push(s, cs, "z", config.step_window)
-        _put(cs, at, (s.z_hours, hour), (s.z_values, z), (s.z_x, x), (s.z_y, y))
+        # every ring's next row (the z window's now, the others' once the steps are absorbed)
+        at, starts, counts = _push(s, rows, self.rings)
+        _pushed(s, rows, "z", starts[0], counts[0])
+        _put(cs, at[0], (s.z_hours, hour), (s.z_values, z), (s.z_x, x), (s.z_y, y))
         spread = np.maximum(s.ewma_spread[rows] / MEAN_ABS, self.null_sd)
         candidates = np.abs(ewma / spread) > config.step_min_z
         if config.weather_steps:
@@ -1072,10 +1085,10 @@ class _Run:
         # operating point explains relative to the warm-up's centre).
         offset = s.offset[rows]
         reference = y - (prediction - coef[:, :, CONST]) - offset
-        for prefix, size, sensors in _trend_rings(config):
-            at = _push(s, cs, prefix, size)
+        for i, (prefix, _, sensors) in enumerate(_trend_rings(config), start=1):
+            _pushed(s, rows, prefix, starts[i], counts[i])
             values = reference if len(sensors) == 6 else reference[:, sensors]
-            _put(cs, at, (s.arrays[f"{prefix}_hours"], hour), (s.arrays[f"{prefix}_values"], values))
+            _put(cs, at[i], (s.arrays[f"{prefix}_hours"], hour), (s.arrays[f"{prefix}_values"], values))
         shift = prediction - coef[:, :, CONST] + offset  # (reading − reference value) / ref
         side = self.limits[2]
         # the (compressor, sensor) pairs to project, as k × 6 + sensor (k: the compressor's place in `cs`)
@@ -1086,7 +1099,8 @@ class _Run:
             self._queue(hour, cs[pairs // 6], pairs % 6, shift.reshape(-1)[pairs])
         rising = held = day = None  # (None: no compressor's day rises or holds)
         if config.daily_anomaly_score > 0:
-            days = _daily_scores(s, cs, score, config)
+            _pushed(s, rows, "daily", starts[3], counts[3])
+            days = _daily_scores(s, cs, at[3], score, config)
             if days is not None:
                 day = days[0]
                 rising, held = _daily_anomaly(*days, config)
@@ -1253,22 +1267,21 @@ class _Run:
 
 
 def _daily_scores(
-    state: HealthState, cs: Ints, score: Floats, config: HealthConfig
+    state: HealthState, cs: Ints, at: Ints, score: Floats, config: HealthConfig
 ) -> tuple[Floats, Floats] | None:
-    """Push this hour's scores of the `DAILY` sensors and return, per compressor and such sensor, their
-    `daily_quantile` over the last `daily_hours` judged hours and over the `daily_hours` that ended
-    `daily_lag_hours` judged hours ago (NaN until that many are held), where the model may read them:
-    the recent one NaN where it is below `_daily_floor` (no held score reaches it: the quantile is at
-    most the window's largest), the previous one NaN where the recent one is below
-    `daily_anomaly_score` (only `_daily_anomaly`'s rise reads it, there); None where the recent ones
-    are all below the floor (no compressor's day rises or holds, and each learns).
+    """Put this hour's scores of the `DAILY` sensors in their ring (at `at`, its next rows: `_push`) and
+    return, per compressor and such sensor, their `daily_quantile` over the last `daily_hours` judged
+    hours and over the `daily_hours` that ended `daily_lag_hours` judged hours ago (NaN until that many
+    are held), where the model may read them: the recent one NaN where it is below `_daily_floor` (no
+    held score reaches it: the quantile is at most the window's largest), the previous one NaN where
+    the recent one is below `daily_anomaly_score` (only `_daily_anomaly`'s rise reads it, there); None
+    where the recent ones are all below the floor (no compressor's day rises or holds, and each learns).
 
     A cooler fouling's temperature rise is largest in the afternoon heat: its hourly score climbs each
     afternoon and falls back at night, so a rule on consecutive hours starts again every day, while the
     day's upper quantile grows day over day."""
     day = config.daily_hours
     size = day + config.daily_lag_hours
-    at = _push(state, cs, "daily", size)
     _put(cs, at, (state.daily_scores, _zero_nan(score[:, DAILY])))
     rows = _block(cs)
     n = state.daily_n[rows]
