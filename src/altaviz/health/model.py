@@ -1084,12 +1084,13 @@ class _Run:
         # Value at the reference operating point, for the trend (the reading minus what the
         # operating point explains relative to the warm-up's centre).
         offset = s.offset[rows]
-        reference = y - (prediction - coef[:, :, CONST]) - offset
+        explained = prediction - coef[:, :, CONST]  # (what the operating point explains)
+        reference = y - explained - offset
         for i, (prefix, _, sensors) in enumerate(_trend_rings(config), start=1):
             _pushed(s, rows, prefix, starts[i], counts[i])
             values = reference if len(sensors) == 6 else reference[:, sensors]
             _put(cs, at[i], (s.arrays[f"{prefix}_hours"], hour), (s.arrays[f"{prefix}_values"], values))
-        shift = prediction - coef[:, :, CONST] + offset  # (reading − reference value) / ref
+        shift = explained + offset  # (reading − reference value) / ref
         side = self.limits[2]
         # the (compressor, sensor) pairs to project, as k × 6 + sensor (k: the compressor's place in `cs`)
         pairs = np.flatnonzero(strength > config.trend_score)
@@ -1485,7 +1486,7 @@ def _may_trend(
     seen = held & ~np.isnan(values)
     count = seen.sum(axis=1)
     t = np.where(seen, (state.trend_hours.reshape(-1)[at] - hour) / size, 0.0)
-    v = np.where(seen, state.ref[cs, sensors][:, None] * (1 + np.where(seen, values, 0.0)), 0.0)
+    v = np.where(seen, state.ref[cs, sensors][:, None] * (1 + values), 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         t_mean = t.sum(axis=1) / count
         v_mean = v.sum(axis=1) / count
@@ -1496,7 +1497,8 @@ def _may_trend(
         sse = ((dv - slope[:, None] * dt) ** 2).sum(axis=1)
         se = np.sqrt(sse / (count - 2) / sxx)
         trend = side * slope * (1 + 1e-6) + _SLACK >= config.trend_t * se
-    return np.asarray((count >= config.trend_min_points) & (trend | ~np.isfinite(se) | (se <= 0)), dtype=bool)
+    possible: Bools = (count >= config.trend_min_points) & (trend | ~np.isfinite(se) | (se <= 0))
+    return possible
 
 
 def _standardized(center: Floats, spread: Floats, x: Floats) -> Floats:
