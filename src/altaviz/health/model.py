@@ -789,7 +789,9 @@ def _ring(start: Ints, n: Ints, size: int) -> Ints:
     return (int(start) + np.arange(int(n))) % size
 
 
-def _push(state: HealthState, rows: Ints | slice, rings: tuple[tuple[str, int], ...]) -> tuple[Ints, Ints, Ints]:
+def _push(
+    state: HealthState, rows: Ints | slice, rings: tuple[tuple[str, int], ...]
+) -> tuple[Ints, Ints, Ints]:
     """Where each compressor's next row of each ring (prefix, size) goes (the oldest is dropped when it
     is full), and the ring's start and count once it is there: (rings, compressors) each, the rings
     taken together (a few NumPy calls for all). The caller writes each ring's start and count
