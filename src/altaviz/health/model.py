@@ -1056,8 +1056,7 @@ class _Run:
             # recalibration would: only a model that sees the ambient can tell them apart. (The
             # warm-up's mean ambient is exactly 0 only when none is given.)
             candidates[:, TEMP] &= center[:, AMB] != 0.0
-        for k in np.flatnonzero(_may_step(s, cs, candidates, config)).tolist():
-            _absorb_steps(s, int(cs[k]), candidates[k], config, lam)
+        _absorb_steps(s, cs, candidates, config, lam)
         ewma = s.ewma[rows]  # (steps absorbed: their EWMAs recomputed)
         raw = ewma / spread
         magnitude = np.abs(raw)
@@ -1368,20 +1367,28 @@ def _daily_anomaly(day: Floats, before: Floats, config: HealthConfig) -> tuple[B
 _SLACK = 1e-9
 
 
-def _may_step(state: HealthState, cs: Ints, candidates: Bools, config: HealthConfig) -> Bools:
-    """Which compressors `_absorb_steps` may absorb a step of this hour (a screen over all at once:
-    the window's best split, its step against the line fit, with slack; windows of each length
-    together). A window shorter than two `step_min_after` or with a missing value is left alone there
-    too."""
+# A compressor's candidate sensors with a step: (sensor, split, every sensor's jump there) each.
+_Steps = list[tuple[int, int, Floats]]
+
+
+def _may_step(
+    state: HealthState, cs: Ints, candidates: Bools, config: HealthConfig
+) -> list[tuple[int, _Steps]]:
+    """The compressors of `cs` with a candidate sensor's step to absorb this hour (their rows in `cs`,
+    ascending within each window length), each with those steps (`_step_splits`: all at once, windows of
+    each length together). A window shorter than two `step_min_after` or with a missing value is left
+    alone."""
     if config.daily_step_confirm_hours > 0:
         _daily_steps(state, cs, candidates, config)
     after = config.step_min_after
     held = state.z_n[cs]
     maybe: Bools = candidates.any(axis=1) & (held >= 2 * after)
+    out: list[tuple[int, _Steps]] = []
     for n in np.unique(held[maybe]).tolist():
         k_rows = np.flatnonzero(maybe & (held == n))
-        maybe[k_rows] = _step_screen(state, cs[k_rows], candidates[k_rows], int(n), config)
-    return maybe
+        found = _step_splits(state, cs[k_rows], candidates[k_rows], n, config)
+        out += [(int(k_rows[i]), steps) for i, steps in found]
+    return out
 
 
 def _daily_steps(state: HealthState, cs: Ints, candidates: Bools, config: HealthConfig) -> None:
@@ -1390,21 +1397,25 @@ def _daily_steps(state: HealthState, cs: Ints, candidates: Bools, config: Health
     sensor's mean z over the last `step_min_after` judged hours (all after its split) is back by
     `daily_step_reverse` of its size within `daily_step_confirm_hours` of its split is taken back
     (`_daily_step_back`); a sensor that took one back is taken out of `candidates` (in place) for
-    `daily_step_gap` hours."""
+    `daily_step_gap` hours. (Each sensor's watched steps tested at once: a compressor's sensors in turn.)"""
     size, last = config.step_window, config.step_min_after
     hour = state.last_hour[cs][:, None]  # this hour
     step_hour = state.daily_step_hour[cs]
     watched = step_hour > hour - config.daily_step_confirm_hours
-    for k, d in np.argwhere(watched).tolist():
-        c, j = int(cs[k]), int(_DAILY_SENSORS[d])
-        rows = _ring(state.z_start[c], state.z_n[c], size)[-last:]
-        if len(rows) < last or state.z_hours[c, rows[0]] <= step_hour[k, d]:
-            continue
-        step = float(state.daily_step_size[c, d])
-        back = math.copysign(1.0, step) * float(np.mean(state.z_values[c, rows, j])) * state.scale[c, j]
-        if not back <= -config.daily_step_reverse * abs(step):
-            continue
-        _daily_step_back(state, c, d, int(hour[k, 0]), config)
+    for d in np.flatnonzero(watched.any(axis=0)).tolist():
+        j = int(_DAILY_SENSORS[d])
+        ks = np.flatnonzero(watched[:, d])
+        c = cs[ks]
+        held = state.z_n[c]
+        ks, c, held = ks[held >= last], c[held >= last], held[held >= last]
+        rows = (state.z_start[c] + held - last)[:, None] + np.arange(last)
+        rows %= size
+        fresh = state.z_hours[c, rows[:, 0]] > step_hour[ks, d]
+        c, rows = c[fresh], rows[fresh]
+        step = state.daily_step_size[c, d]
+        back = np.copysign(1.0, step) * state.z_values[c[:, None], rows, j].mean(axis=1) * state.scale[c, j]
+        for one in c[back <= -config.daily_step_reverse * np.abs(step)].tolist():
+            _daily_step_back(state, one, d, int(hour[0, 0]), config)
     candidates[:, DAILY] &= state.daily_step_until[cs] <= hour
 
 
@@ -1431,41 +1442,70 @@ def _daily_step_back(state: HealthState, c: int, d: int, hour: int, config: Heal
     state.daily_step_until[c, d] = hour + config.daily_step_gap
 
 
-def _step_screen(state: HealthState, cs: Ints, candidates: Bools, n: int, config: HealthConfig) -> Bools:
-    """`_may_step` for compressors whose windows hold `n` judged hours: each candidate sensor's window
-    on its own (a row of `n` values)."""
+def _step_splits(
+    state: HealthState, cs: Ints, candidates: Bools, n: int, config: HealthConfig
+) -> list[tuple[int, _Steps]]:
+    """`_may_step` for compressors whose windows hold `n` judged hours, all at once: per compressor with
+    a step (its row in `cs`), each candidate sensor whose window's best split is `step_min_after` to
+    `step_max_after` hours old and whose two levels there beat a straight line through the window by
+    far with a jump clear of noise (a ramp fits a line), with that split and every sensor's jump there.
+
+    Each candidate sensor's window on its own first (a row of `n` values): its running sums are the ones
+    a compressor's window (n, 6) gives, so each split's two-level fit and the best split are too; its
+    line, its two levels' sums and the jump are screened with slack (their sums may differ in the last
+    bits), and the few that pass are decided on each compressor's window as one by one."""
     after = config.step_min_after
     size = config.step_window
-    rows = (state.z_start[cs][:, None] + np.arange(n)) % size + (cs * size)[:, None]
-    window = state.z_values.reshape(-1, 6)[rows]  # (k, n, 6), oldest first
+    rows = (state.z_start[cs][:, None] + np.arange(n)) % size + (cs * size)[:, None]  # (k, n), oldest first
     owner, sensor = np.nonzero(candidates)
-    z = window[owner, :, sensor]  # (pairs, n)
-    t = np.arange(n, dtype=np.float64) - (n - 1) / 2
-    centred = z - z.mean(axis=1, keepdims=True)
-    slope = centred @ t / (t @ t)
-    sse_line = ((centred - slope[:, None] * t) ** 2).sum(axis=1)
+    z = state.z_values.reshape(-1)[rows[owner] * 6 + sensor[:, None]]  # (pairs, n)
+    # Each sensor's best split; it must be `step_min_after` to `step_max_after` hours old: a step seen
+    # before it is complete is left for a later hour, and a noisy one gets more hours to show.
     splits = np.arange(after, n - 1)
     c1, c2 = np.cumsum(z, axis=1), np.cumsum(z * z, axis=1)
     head, head2 = c1[:, splits - 1], c2[:, splits - 1]
     tail, tail2 = c1[:, -1:] - head, c2[:, -1:] - head2
-    sse_splits = np.nan_to_num((head2 - head**2 / splits) + (tail2 - tail**2 / (n - splits)), nan=np.inf)
-    jumps = tail / (n - splits) - head / splits
-    allowed = (splits >= n - _max_after(config)) & (splits <= n - after)
-    inside = np.where(allowed, sse_splits, np.inf)
-    here = inside.min(axis=1)
-    jump = jumps[np.arange(len(z)), np.argmin(inside, axis=1)]
-    best = sse_splits.min(axis=1)
+    sse_splits = (head2 - head**2 / splits) + (tail2 - tail**2 / (n - splits))
+    # (`np.nan_to_num(sse_splits, nan=np.inf)`'s values without its checks)
+    best = np.argmin(np.where(np.isnan(sse_splits), np.inf, np.clip(sse_splits, -_LARGEST, _LARGEST)), axis=1)
+    pairs = np.arange(len(z))
+    split = splits[best]
+    sse, head, tail = sse_splits[pairs, best], head[pairs, best], tail[pairs, best]
+    t = np.arange(n, dtype=np.float64) - (n - 1) / 2
+    centred = z - c1[:, -1:] / n
+    slope = centred @ t / (t @ t)
+    line = ((centred - slope[:, None] * t) ** 2).sum(axis=1)
     with np.errstate(invalid="ignore"):
-        at_split = (here <= best + _SLACK * (np.abs(best) + 1)) | (n == 2 * after)
-        stepped = (
-            at_split
-            & np.isfinite(here)
-            & (here < config.step_ratio * sse_line + _SLACK * (np.abs(sse_line) + 1))
-            & (np.abs(jump) >= config.step_min_z * (1 - _SLACK))
+        maybe = (
+            (split >= n - _max_after(config))
+            & (split <= n - after)
+            & (sse < config.step_ratio * line + _SLACK * (np.abs(line) + 1))
+            & (np.abs(tail / (n - split) - head / split) >= config.step_min_z * (1 - _SLACK))
         )
-    out: Bools = np.zeros(len(cs), dtype=bool)
-    out[owner[stepped]] = True
-    out &= ~np.isnan(window).any(axis=(1, 2))
+    if not maybe.any():
+        return []
+    # The exact test on the windows (n, 6) of the compressors left, stacked (one with a missing value
+    # is left alone): each one's line fit.
+    owner = owner[maybe]  # (ascending)
+    first = np.r_[True, owner[1:] != owner[:-1]]
+    ks, at = owner[first], np.cumsum(first) - 1
+    z3 = state.z_values.reshape(-1, 6)[rows[ks]]
+    whole = ~np.isnan(z3).any(axis=(1, 2))
+    keep = whole[at]
+    sensor, split, at = sensor[maybe][keep], split[maybe][keep], at[keep]
+    mean = z3.mean(axis=1)
+    slope3 = t @ (z3 - mean[:, None]) / (t @ t)
+    sse_line = ((z3 - mean[:, None] - slope3[:, None] * t[:, None]) ** 2).sum(axis=1)  # (k, 6)
+    out: list[tuple[int, _Steps]] = []
+    for i, j, s in zip(at.tolist(), sensor.tolist(), split.tolist(), strict=True):
+        before_z, after_z = z3[i, :s], z3[i, s:]
+        jump = after_z.mean(axis=0) - before_z.mean(axis=0)
+        sse_step = float(((before_z[:, j] - before_z[:, j].mean()) ** 2).sum())
+        sse_step += float(((after_z[:, j] - after_z[:, j].mean()) ** 2).sum())
+        if sse_step < config.step_ratio * sse_line[i, j] and abs(jump[j]) >= config.step_min_z:
+            if not out or out[-1][0] != ks[i]:
+                out.append((int(ks[i]), []))
+            out[-1][1].append((j, s, jump))
     return out
 
 
@@ -1704,69 +1744,42 @@ def _fit_scales(state: HealthState, cs: Ints, config: HealthConfig, x: Floats, y
     state.warm_x[cs], state.warm_y[cs] = 0.0, 0.0
 
 
-def _absorb_steps(state: HealthState, c: int, candidates: Bools, config: HealthConfig, lam: float) -> None:
-    """Absorb an abrupt, recalibration-sized step into the offset of the sensor that made it.
+def _absorb_steps(state: HealthState, cs: Ints, candidates: Bools, config: HealthConfig, lam: float) -> None:
+    """Absorb an abrupt, recalibration-sized step into the offset of the sensor that made it, per
+    compressor of `cs` (`candidates`: its sensors whose EWMA is off).
 
     Decided `step_min_after` to `step_max_after` hours after the step: for a candidate sensor, the
     window's best two-level split must lie there and beat a straight line through the window by far
-    (a ramp fits a line), and the jump must be clear of noise; once absorbed, the step is gone from
-    the window's z, so it is not absorbed twice. A recalibrated sensor that is also a feature
+    (a ramp fits a line), and the jump must be clear of noise (`_may_step`); once absorbed, the step is
+    gone from the window's z, so it is not absorbed twice. A recalibrated sensor that is also a feature
     (flow, horsepower) moves the residuals of the sensors it predicts too, so the culprit is the
     sensor whose step best explains the jumps of all six (a small fault-isolation step); its offset
     takes the step if it is no larger than a recalibration, the features are corrected, and the
     recent z and EWMAs are recomputed. A window with a missing value waits for a clean one."""
-    after = config.step_min_after
-    rows = _ring(state.z_start[c], state.z_n[c], config.step_window)
-    z = state.z_values[c, rows]  # (n, 6), oldest first
-    n = len(z)
-    if n < 2 * after or np.isnan(z).any():
-        return
-    mean = z.mean(axis=0)
-    t = np.arange(n, dtype=np.float64) - (n - 1) / 2
-    slope = t @ (z - mean) / (t @ t)
-    sse_line = ((z - mean - slope[None, :] * t[:, None]) ** 2).sum(axis=0)
-    # Each sensor's best split; it must be `step_min_after` to `step_max_after` hours old: a step seen
-    # before it is complete is left for a later hour, and a noisy one gets more hours to show.
-    splits = np.arange(after, n - 1)
-    k = splits[:, None]
-    c1, c2 = np.cumsum(z, axis=0), np.cumsum(z * z, axis=0)
-    head, head2 = c1[splits - 1], c2[splits - 1]
-    tail, tail2 = c1[-1] - head, c2[-1] - head2
-    sse_splits = (head2 - head**2 / k) + (tail2 - tail**2 / (n - k))
-    best_split = splits[np.argmin(np.nan_to_num(sse_splits, nan=np.inf), axis=0)]  # (6,)
-    at_split = (best_split >= n - _max_after(config)) & (best_split <= n - after)
-    found: list[tuple[int, int, Floats]] = []  # (sensor, split, every sensor's jump there)
-    for j in np.flatnonzero(candidates & at_split).tolist():
-        split = int(best_split[j])
-        before_z, after_z = z[:split], z[split:]
-        jump = after_z.mean(axis=0) - before_z.mean(axis=0)
-        sse_step = float(((before_z[:, j] - before_z[:, j].mean()) ** 2).sum())
-        sse_step += float(((after_z[:, j] - after_z[:, j].mean()) ** 2).sum())
-        if sse_step < config.step_ratio * sse_line[j] and abs(jump[j]) >= config.step_min_z:
-            found.append((j, split, jump))
-    if not found:
-        return
-    best: tuple[float, int, float, int] | None = None
-    for candidate, split, jump in found:
-        effect = _step_effect(state, c, candidate)  # z jump of each sensor per unit of relative shift
-        shift = float(effect @ jump / (effect @ effect))
-        misfit = float(np.sum((jump - shift * effect) ** 2))
-        if best is None or misfit < best[0]:
-            best = (misfit, candidate, shift, split)
-    assert best is not None
-    _, culprit, delta, split = best
-    # Recalibrations are rare: a sensor whose steps come and go (a daily swing) spends the budget fast.
-    if abs(delta) > config.max_step or state.absorbed[c, culprit] + abs(delta) > config.max_absorbed:
-        return
-    if DAILY[culprit] and config.daily_step_confirm_hours > 0:
-        # A step while another is watched joins it (a fouling's rise can come in two): both are taken
-        # back together from the newest's split, watched from there.
-        d = _DAILY_INDEX[culprit]
-        watched = state.daily_step_hour[c, d] > state.last_hour[c] - config.daily_step_confirm_hours
-        state.daily_step_size[c, d] = delta + (state.daily_step_size[c, d] if watched else 0.0)
-        state.daily_step_hour[c, d] = state.z_hours[c, rows[split]]
-    state.absorbed[c, culprit] += abs(delta)
-    _move_offset(state, c, culprit, delta, split, config, lam)
+    for k, found in _may_step(state, cs, candidates, config):
+        c = int(cs[k])
+        best: tuple[float, int, float, int] | None = None
+        for candidate, split, jump in found:
+            effect = _step_effect(state, c, candidate)  # z jump of each sensor per unit of relative shift
+            shift = float(effect @ jump / (effect @ effect))
+            misfit = float(np.sum((jump - shift * effect) ** 2))
+            if best is None or misfit < best[0]:
+                best = (misfit, candidate, shift, split)
+        assert best is not None
+        _, culprit, delta, split = best
+        # Recalibrations are rare: a sensor whose steps come and go (a daily swing) spends the budget fast.
+        if abs(delta) > config.max_step or state.absorbed[c, culprit] + abs(delta) > config.max_absorbed:
+            continue
+        if DAILY[culprit] and config.daily_step_confirm_hours > 0:
+            # A step while another is watched joins it (a fouling's rise can come in two): both are taken
+            # back together from the newest's split, watched from there.
+            d = _DAILY_INDEX[culprit]
+            watched = state.daily_step_hour[c, d] > state.last_hour[c] - config.daily_step_confirm_hours
+            state.daily_step_size[c, d] = delta + (state.daily_step_size[c, d] if watched else 0.0)
+            rows = _ring(state.z_start[c], state.z_n[c], config.step_window)
+            state.daily_step_hour[c, d] = state.z_hours[c, rows[split]]
+        state.absorbed[c, culprit] += abs(delta)
+        _move_offset(state, c, culprit, delta, split, config, lam)
 
 
 def _move_offset(
@@ -1774,32 +1787,40 @@ def _move_offset(
 ) -> None:
     """Move compressor `c`'s offset of `sensor` by `delta` from row `split` of its z window on: its
     feature (flow, horsepower) is corrected there, and the window's z, the EWMAs and the trend's values
-    at the reference operating point are recomputed as if the offset had moved at that hour."""
+    at the reference operating point are recomputed as if the offset had moved at that hour.
+
+    All those rows at once, the arithmetic row by row's: each row's prediction a matrix-vector product
+    of its own (a stacked `matmul`), the EWMA's corrections subtracted in the rows' order."""
     state.offset[c, sensor] += delta
     rows = _ring(state.z_start[c], state.z_n[c], config.step_window)
     n = len(rows)
+    at = rows[split:]
+    if not len(at):
+        return
     feature = FEATURE_OF.get(sensor)
-    rings = [
-        (prefix, sensors, _ring(state.arrays[f"{prefix}_start"][c], state.arrays[f"{prefix}_n"][c], size))
-        for prefix, size, sensors in _trend_rings(config)
-    ]
+    if feature is not None:
+        state.z_x[c, at, feature] -= delta
     coef, offset, scale = state.coef[c], state.offset[c], state.scale[c]
-    for row in range(split, n):
-        at = rows[row]
-        if feature is not None:
-            state.z_x[c, at, feature] -= delta
-        xc = _standardized(state.center[c], state.spread[c], state.z_x[c, at].copy())
-        new = (state.z_y[c, at] - coef @ xc - offset) / scale
-        old = state.z_values[c, at]
-        change = np.clip(old, -config.z_clip, config.z_clip) - np.clip(new, -config.z_clip, config.z_clip)
-        state.ewma[c] -= np.nan_to_num(change) * lam * (1 - lam) ** (n - 1 - row)
-        state.z_values[c, at] = new
-        # The trend's values at the reference operating point lose the step too.
-        level = state.z_y[c, at] - (coef @ xc - coef[:, CONST]) - offset
-        for prefix, sensors, trend in rings:
-            same = np.flatnonzero(state.arrays[f"{prefix}_hours"][c, trend] == state.z_hours[c, at])
-            if len(same):
-                state.arrays[f"{prefix}_values"][c, trend[same[0]]] = level[sensors]
+    xc = _standardized(state.center[c], state.spread[c], state.z_x[c, at])  # (rows, FEATURES)
+    fit = (coef @ xc[:, :, None])[:, :, 0]  # (rows, 6)
+    y = state.z_y[c, at]
+    new = (y - fit - offset) / scale
+    clip = config.z_clip
+    change = np.clip(state.z_values[c, at], -clip, clip) - np.clip(new, -clip, clip)
+    decay = np.array([(1 - lam) ** (n - 1 - row) for row in range(split, n)])
+    corrections = _zero_nan(change) * lam * decay[:, None]
+    state.ewma[c] = np.subtract.reduce(np.concatenate([state.ewma[c][None], corrections]), axis=0)
+    state.z_values[c, at] = new
+    # The trend's values at the reference operating point lose the step too (a row's hour matched to
+    # the first of a ring's rows with that hour).
+    level = y - (fit - coef[:, CONST]) - offset
+    hours = state.z_hours[c, at]
+    for prefix, size, sensors in _trend_rings(config):
+        trend = _ring(state.arrays[f"{prefix}_start"][c], state.arrays[f"{prefix}_n"][c], size)
+        same = state.arrays[f"{prefix}_hours"][c, trend][None, :] == hours[:, None]
+        found = same.any(axis=1)
+        if found.any():
+            state.arrays[f"{prefix}_values"][c, trend[same.argmax(axis=1)[found]]] = level[found][:, sensors]
 
 
 def _step_effect(state: HealthState, c: int, culprit: int) -> Floats:
