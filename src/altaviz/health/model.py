@@ -856,9 +856,8 @@ def _subset(groups: Ints | slice, keep: Bools) -> Ints | slice:
     """`groups[keep]` of an hour's groups (a slice of `_Run`'s hour-ordered groups, or their positions)."""
     if keep.all():
         return groups
-    if isinstance(groups, slice):
-        return np.flatnonzero(keep) + groups.start
-    return groups[keep]
+    positions: Ints = np.flatnonzero(keep) + groups.start if isinstance(groups, slice) else groups[keep]
+    return positions
 
 
 def _positions(groups: Ints | slice) -> Ints:
