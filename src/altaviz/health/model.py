@@ -320,15 +320,26 @@ class HealthState:
 
     def __init__(self, compressors: int, config: HealthConfig | None = None) -> None:
         self.config = config or HealthConfig()
-        self.arrays: dict[str, Any] = {}
         self.was_reset: list[Ints] = []  # the rows of each reset since (pipeline/health.py carries warm-ups)
-        for name, dtype, shape, default in _layout(self.config):
-            self.arrays[name] = _filled((compressors, *shape), default, dtype)
+        self.arrays = {
+            name: _filled((compressors, *shape), default, dtype)
+            for name, dtype, shape, default in _layout(self.config)
+        }
 
+    @property
+    def arrays(self) -> dict[str, Any]:
+        """The fields by name; each is an attribute too (`state.ewma`: a plain attribute, read hundreds of
+        times an hour)."""
+        return self._arrays
+
+    @arrays.setter
+    def arrays(self, arrays: dict[str, Any]) -> None:
+        for name in self.__dict__.get("_arrays", ()):
+            del self.__dict__[name]
+        self._arrays = _Fields(self, arrays)
+
+    # the fields, as `arrays` sets them (for type checkers: each an array, see `_layout`)
     def __getattr__(self, name: str) -> Any:
-        arrays = self.__dict__.get("arrays")
-        if arrays is not None and name in arrays:
-            return arrays[name]
         raise AttributeError(name)
 
     def __len__(self) -> int:
@@ -410,6 +421,20 @@ class HealthState:
         if column != matrix.shape[1]:
             raise ValueError(f"a state of {matrix.shape[1]} values where this model keeps {column}")
         return out
+
+
+class _Fields(dict[str, Any]):
+    """`HealthState.arrays`: a field set here is the state's attribute of its name too."""
+
+    def __init__(self, owner: HealthState, arrays: dict[str, Any]) -> None:
+        super().__init__()
+        self.owner = owner
+        for name, array in arrays.items():
+            self[name] = array
+
+    def __setitem__(self, name: str, array: Any) -> None:
+        super().__setitem__(name, array)
+        self.owner.__dict__[name] = array
 
 
 def _clear_warnings(state: HealthState, rows: Ints) -> None:
@@ -764,21 +789,102 @@ def _ring(start: Ints, n: Ints, size: int) -> Ints:
     return (int(start) + np.arange(int(n))) % size
 
 
-def _push(state: HealthState, rows: Ints, prefix: str, size: int) -> Ints:
-    """Where each compressor's next row of a ring goes (the oldest is dropped when it is full)."""
-    n: Ints = state.arrays[f"{prefix}_n"]
-    start: Ints = state.arrays[f"{prefix}_start"]
-    count, first = n[rows], start[rows]
-    # (a ring holds at most `size` rows: a full one's next row is its oldest, `first`, and it moves on)
-    start[rows] = (first + (count >= size)) % size
-    n[rows] = np.minimum(count + 1, size)
+def _push(
+    state: HealthState, rows: Ints | slice, rings: tuple[tuple[str, int], ...]
+) -> tuple[Ints, Ints, Ints]:
+    """Where each compressor's next row of each ring (prefix, size) goes (the oldest is dropped when it
+    is full), and the ring's start and count once it is there: (rings, compressors) each, the rings
+    taken together (a few NumPy calls for all). The caller writes each ring's start and count
+    (`_pushed`) when it writes the row: nothing else moves them."""
+    count = np.stack([state.arrays[f"{prefix}_n"][rows] for prefix, _ in rings])
+    first = np.stack([state.arrays[f"{prefix}_start"][rows] for prefix, _ in rings])
+    size = np.array([[size] for _, size in rings])
     position: Ints = (first + count) % size
-    return position
+    # (a ring holds at most `size` rows: a full one's next row is its oldest, `first`, and it moves on)
+    return position, (first + (count >= size)) % size, np.minimum(count + 1, size)
+
+
+def _pushed(state: HealthState, rows: Ints | slice, prefix: str, start: Ints, count: Ints) -> None:
+    """Ring `prefix` of the compressors `rows` holds its next row (`_push`'s start and count)."""
+    state.arrays[f"{prefix}_start"][rows] = start
+    state.arrays[f"{prefix}_n"][rows] = count
+
+
+def _put(cs: Ints, position: Ints, *fields: tuple[npt.NDArray[Any], Any]) -> None:
+    """`field[cs, position] = values` for each (field, values) of a ring of the state (compressors,
+    size, ...): by one index into its rows laid end to end where they are (a view of a contiguous
+    field), a third cheaper."""
+    at = None
+    for field, values in fields:
+        if field.flags.c_contiguous:
+            if at is None:
+                at = cs * field.shape[1] + position
+            field.reshape(-1, *field.shape[2:])[at] = values
+        else:
+            field[cs, position] = values
+
+
+def _largest(values: Floats) -> Floats:
+    """`values.max(axis=1)` of (rows, 6) (the same values: NaN where a row has one): column by column,
+    about half the cost of a reduction along rows of six."""
+    a = np.maximum(values[:, 0], values[:, 1])
+    b = np.maximum(values[:, 2], values[:, 3])
+    np.maximum(a, values[:, 4], out=a)
+    np.maximum(b, values[:, 5], out=b)
+    return np.maximum(a, b, out=a)
+
+
+def _any(values: Bools) -> Bools:
+    """`values.any(axis=1)` of (rows, 6), column by column (as `_largest`)."""
+    out = values[:, 0] | values[:, 1]
+    for j in range(2, 6):
+        out |= values[:, j]
+    return out
+
+
+def _block(cs: Ints) -> Ints | slice:
+    """The state's rows `cs` (ascending, distinct) as a slice when they are a run, as an hour's usually
+    are (every compressor of the batch): a field's rows are then a view, not a copy, and written as a
+    block (a fancy index costs several times a ufunc on an hour's few hundred rows). A view follows the
+    writes to its field: read it before them."""
+    if len(cs) and int(cs[-1]) - int(cs[0]) + 1 == len(cs):
+        return slice(int(cs[0]), int(cs[-1]) + 1)
+    return cs
+
+
+def _subset(groups: Ints | slice, keep: Bools) -> Ints | slice:
+    """`groups[keep]` of an hour's groups (a slice of `_Run`'s hour-ordered groups, or their positions)."""
+    if keep.all():
+        return groups
+    positions: Ints = np.flatnonzero(keep) + groups.start if isinstance(groups, slice) else groups[keep]
+    return positions
+
+
+def _positions(groups: Ints | slice) -> Ints:
+    return np.arange(groups.start, groups.stop) if isinstance(groups, slice) else groups
+
+
+# `_Run`'s outputs per group, kept in hour order while the hours run (`_Run.by_hour`): each hour's a run
+# of rows, then put in the groups' order (compressor, then hour) when the warnings are settled.
+_BY_HOUR: tuple[tuple[str, type, float, int], ...] = (
+    ("judged", np.bool_, False, 0),
+    ("running", np.bool_, False, 0),
+    ("warmup", np.bool_, False, 0),
+    ("health", np.float64, math.nan, 0),
+    ("score", np.float64, math.nan, 6),
+    ("drivers", np.bool_, False, 6),
+    ("anomaly", np.bool_, False, 0),
+    ("prediction", np.bool_, False, 0),
+)
 
 
 class _Run:
     """One call's hour-by-hour pass: the state, the hourly inputs and the outputs per group (a
-    compressor's hour)."""
+    compressor's hour).
+
+    The groups are taken in hour order (each hour's compressors ascending, as `fleet_step` hands them
+    to `hour`): an hour's inputs and outputs are a run of rows (`by_hour`), not a column every few
+    hundred of the groups' order (a cache miss each)."""
 
     def __init__(
         self,
@@ -793,9 +899,19 @@ class _Run:
         fit: bool,
     ) -> None:
         self.state, self.config, self.limits, self.fit = state, config, limits, fit
-        self.g_comp, self.g_hour, self.medians, self.min_flow = g_comp, g_hour, medians, min_flow
-        self.x_all = _features(amb, g_hour)
+        self.g_comp, self.g_hour = g_comp, g_hour
+        # in hour order: the groups' compressors, medians, lowest flows and features
+        self.order = order = np.argsort(g_hour, kind="stable")
+        self.comp = g_comp[order]
+        self.medians = np.take(medians, order, axis=1)
+        self.min_flow = min_flow[order]
+        self.x_all = _features(amb[order], g_hour[order])  # (each hour's levels written into its rows)
+        self.next = self.flushed = 0  # the first group (in hour order) of the next hour, and not put back
         n = len(g_hour)
+        self.by_hour = {
+            name: _filled((n, width) if width else (n,), default, dtype)
+            for name, dtype, default, width in _BY_HOUR
+        }
         self.judged = np.zeros(n, dtype=bool)
         self.running = np.zeros(n, dtype=bool)
         self.warmup = np.zeros(n, dtype=bool)
@@ -807,6 +923,13 @@ class _Run:
         self.etas = np.full((6, 6, n), np.nan)  # warning, low, high, critical, low, high
         self.lam = config.ewma_lambda
         self.null_sd = math.sqrt(self.lam / (2 - self.lam))
+        # `_judge`'s deadband per sensor (relative), and the rings it pushes a row to (`_push`)
+        self.relative = config.deadband * DEADBAND_WEIGHT + config.operating_deadband * OPERATING
+        self.rings = (
+            ("z", config.step_window),
+            *((prefix, size) for prefix, size, _ in _trend_rings(config)),
+            ("daily", config.daily_hours + config.daily_lag_hours),
+        )
         # The warnings wait for their hours' prognoses, which are projected many hours' pairs at a time
         # (`_settle`): nothing else the model decides reads them or the warnings.
         self.hours: list[list[Any]] = []  # per hour since: its hour, compressors, groups, resets, judgement
@@ -823,10 +946,16 @@ class _Run:
         )  # fmt: skip
 
     def hour(self, hour: int, gs: Ints, reset_hours: Ints | None, reset_at: list[int]) -> None:
-        s, config = self.state, self.config
-        cs = self.g_comp[gs]
-        last = s.last_hour[cs]
-        entry: list[Any] = [hour, cs, gs, None, None, None]  # (`_settle`: the warnings)
+        s, config, out = self.state, self.config, self.by_hour
+        lo = self.next
+        self.next = hi = lo + len(gs)
+        if hi > len(self.order) or self.order[lo] != gs[0]:
+            raise ValueError("the hours' groups in hour order, each hour's compressors ascending")
+        groups: Ints | slice = slice(lo, hi)  # (in hour order)
+        cs = self.comp[lo:hi]
+        rows = _block(cs)
+        last = s.last_hour[rows]
+        entry: list[Any] = [hour, cs, groups, None, None, None]  # (`_settle`: the warnings)
         self.hours.append(entry)
         # (a maintenance event after the hour before any of these compressors' last one, up to this one)
         if reset_hours is not None and bisect_right(reset_at, hour) > bisect_right(reset_at, int(last.min())):
@@ -836,51 +965,56 @@ class _Run:
                 s.reset(cs[hit])
                 s.warming[cs[hit]] = True
                 entry[3] = cs[hit]
-        s.last_hour[cs] = hour
-        flow = self.medians[FLOW, gs]
+        s.last_hour[rows] = hour
+        m = self.medians[:, lo:hi].T
+        flow = self.medians[FLOW, lo:hi]
         with np.errstate(invalid="ignore"):  # (NaN compares False)
             # The reference was taken while the unit idled (a series that begins stopped): what was
             # learned from it was not running, so learning starts again.
-            again = flow * config.running_share > s.ref[cs, FLOW]
+            again = flow * config.running_share > s.ref[rows, FLOW]
         if again.any():
             s.reset(cs[again])
             entry[4] = cs[again]
-        kept = s.flow_ref[cs]
+        kept = s.flow_ref[rows]
         flow_ref = np.where(np.isnan(flow), kept, np.maximum(kept, flow))
-        s.flow_ref[cs] = flow_ref
-        low = self.min_flow[gs]
+        s.flow_ref[rows] = flow_ref
+        low = self.min_flow[lo:hi]
         with np.errstate(invalid="ignore"):
             running = (flow_ref > 0) & (low > config.running_share * flow_ref)
-        self.running[gs] = running
-        self.warmup[gs] = running & s.warming[cs]
-        hours_running = np.where(running, s.hours_running[cs] + 1, 0)
-        s.hours_running[cs] = hours_running
+        out["running"][lo:hi] = running
+        out["warmup"][lo:hi] = running & s.warming[rows]
+        hours_running = np.where(running, s.hours_running[rows] + 1, 0)
+        s.hours_running[rows] = hours_running
         settled = running & (hours_running > config.settle_hours)
-        cs, gs = cs[settled], gs[settled]
-        m = self.medians[:, gs].T
-        ref = s.ref[cs]
-        no_ref = np.isnan(ref).any(axis=1)
-        if no_ref.any():
+        x = self.x_all[lo:hi]
+        if not settled.all():
+            cs, groups, m, x = cs[settled], _subset(groups, settled), m[settled], x[settled]
+            rows = _block(cs)
+        ref = s.ref[rows]
+        if np.isnan(ref).any():  # (a whole reduction first: one per row costs several times as much)
+            no_ref = np.isnan(ref).any(axis=1)
             with np.errstate(invalid="ignore"):
                 unusable = no_ref & ~(m > 0).all(axis=1)  # a value missing, or at or below zero
             s.ref[cs[no_ref & ~unusable]] = m[no_ref & ~unusable]
-            cs, gs, m = cs[~unusable], gs[~unusable], m[~unusable]
-            ref = s.ref[cs]
+            cs, groups, m, x = cs[~unusable], _subset(groups, ~unusable), m[~unusable], x[~unusable]
+            rows = _block(cs)
+            ref = s.ref[rows]
         # Levels relative to the unit's reference: every sensor is modelled linearly in them.
         y = m / ref - 1
-        x = self.x_all[gs]
-        levels = (y - s.offset[cs])[:, LEVEL_SENSORS]
+        levels = (y - s.offset[rows])[:, LEVEL_SENSORS]
         x[:, LEVELS] = levels
-        complete = ~np.isnan(levels).any(axis=1)
-        if not complete.all():
-            cs, gs, x, y = cs[complete], gs[complete], x[complete], y[complete]
-        fitted = s.fitted[cs]
+        if np.isnan(levels).any():
+            complete = ~np.isnan(levels).any(axis=1)
+            cs, groups, x, y = cs[complete], _subset(groups, complete), x[complete], y[complete]
+            rows = _block(cs)
+        fitted = s.fitted[rows]
         if fitted.all():
-            self._judge(hour, cs, gs, x, y)
+            self._judge(hour, cs, groups, x, y)
         else:
+            fitted = fitted.copy()  # (a view: the warm-ups `_warm` fits are judged from the next hour)
             self._warm(cs[~fitted], x[~fitted], y[~fitted])
             if fitted.any():
-                self._judge(hour, cs[fitted], gs[fitted], x[fitted], y[fitted])
+                self._judge(hour, cs[fitted], _subset(groups, fitted), x[fitted], y[fitted])
         if self.queued >= _QUEUED_PAIRS:
             self._settle()
 
@@ -897,20 +1031,24 @@ class _Run:
             if len(ready):
                 _fit_warmup(s, ready, self.config)
 
-    def _judge(self, hour: int, cs: Ints, gs: Ints, x: Floats, y: Floats) -> None:
-        s, config, lam = self.state, self.config, self.lam
-        center, scale = s.center[cs], s.scale[cs]
-        xc = _standardized(center, s.spread[cs], x)
-        coef = s.coef[cs]
+    def _judge(self, hour: int, cs: Ints, gs: Ints | slice, x: Floats, y: Floats) -> None:
+        """The hour of the fitted compressors `cs` (their groups `gs`, in hour order)."""
+        s, config, lam, out = self.state, self.config, self.lam, self.by_hour
+        rows = _block(cs)
+        center, scale = s.center[rows], s.scale[rows]
+        xc = _standardized(center, s.spread[rows], x)
+        coef = s.coef[rows]  # (a view of a run of rows: `_learn`'s refit writes it last)
         prediction = np.einsum("kjf,kf->kj", coef, xc)
-        z = (y - prediction - s.offset[cs]) / scale
+        z = (y - prediction - s.offset[rows]) / scale
         clipped = np.clip(z, -config.z_clip, config.z_clip)  # one wild hour moves the EWMA little
         seen = ~np.isnan(z)
-        ewma = s.ewma[cs]
-        s.ewma[cs] = ewma = np.where(seen, (1 - lam) * ewma + lam * clipped, ewma)
-        at = _push(s, cs, "z", config.step_window)
-        s.z_hours[cs, at], s.z_values[cs, at], s.z_x[cs, at], s.z_y[cs, at] = hour, z, x, y
-        spread = np.maximum(s.ewma_spread[cs] / MEAN_ABS, self.null_sd)
+        ewma = s.ewma[rows]
+        s.ewma[rows] = ewma = np.where(seen, (1 - lam) * ewma + lam * clipped, ewma)
+        # every ring's next row (the z window's now, the others' once the steps are absorbed)
+        at, starts, counts = _push(s, rows, self.rings)
+        _pushed(s, rows, "z", starts[0], counts[0])
+        _put(cs, at[0], (s.z_hours, hour), (s.z_values, z), (s.z_x, x), (s.z_y, y))
+        spread = np.maximum(s.ewma_spread[rows] / MEAN_ABS, self.null_sd)
         candidates = np.abs(ewma / spread) > config.step_min_z
         if config.weather_steps:
             # Without an ambient input a change of weather moves the discharge temperature like a
@@ -918,66 +1056,70 @@ class _Run:
             # warm-up's mean ambient is exactly 0 only when none is given.)
             candidates[:, TEMP] &= center[:, AMB] != 0.0
         _absorb_steps(s, cs, candidates, config, lam)
-        ewma = s.ewma[cs]  # (steps absorbed: their EWMAs recomputed)
+        ewma = s.ewma[rows]  # (steps absorbed: their EWMAs recomputed)
         raw = ewma / spread
         magnitude = np.abs(raw)
         # Judged beyond a deadband of relative size (a shift too small to matter to an engineer, e.g.
         # a slow drift of a low vibration, is not an anomaly however clear statistically); learning
         # still follows the raw score.
-        relative = config.deadband * DEADBAND_WEIGHT + config.operating_deadband * OPERATING
-        band = relative / (scale * spread)
+        band = self.relative / (scale * spread)
         score = np.sign(raw) * np.maximum(magnitude - band, 0.0)
         if config.one_sided:
             # Vibration and temperature: wear, leaks and fouling raise them; a unit running cooler or
             # smoother than its model says is not degrading.
-            side = self.limits[2][cs]
+            side = self.limits[2][rows]
             score = np.where(ONE_SIDED & (side * score < 0), 0.0, score)
         strength = np.abs(score)
-        worst = strength.max(axis=1)
+        worst = _largest(strength)
         health = 100.0 * np.minimum(
             1.0,
             np.maximum(0.0, 1 - (worst - config.score_healthy) / (config.score_zero - config.score_healthy)),
         )
-        self.judged[gs] = True
-        self.health[gs] = health
-        self.score[:, gs] = score.T
-        self.drivers[:, gs] = (strength > config.score_healthy).T
-        s.warming[cs] = False
+        out["judged"][gs] = True
+        out["health"][gs] = health
+        out["score"][gs] = score
+        out["drivers"][gs] = strength > config.score_healthy
+        s.warming[rows] = False
 
         # Value at the reference operating point, for the trend (the reading minus what the
         # operating point explains relative to the warm-up's centre).
-        offset = s.offset[cs]
-        reference = y - (prediction - coef[:, :, CONST]) - offset
-        for prefix, size, sensors in _trend_rings(config):
-            at = _push(s, cs, prefix, size)
-            s.arrays[f"{prefix}_hours"][cs, at], s.arrays[f"{prefix}_values"][cs, at] = (
-                hour,
-                reference[:, sensors],
-            )
-        shift = prediction - coef[:, :, CONST] + offset  # (reading − reference value) / ref
+        offset = s.offset[rows]
+        explained = prediction - coef[:, :, CONST]  # (what the operating point explains)
+        reference = y - explained - offset
+        for i, (prefix, _, sensors) in enumerate(_trend_rings(config), start=1):
+            _pushed(s, rows, prefix, starts[i], counts[i])
+            values = reference if len(sensors) == 6 else reference[:, sensors]
+            _put(cs, at[i], (s.arrays[f"{prefix}_hours"], hour), (s.arrays[f"{prefix}_values"], values))
+        shift = explained + offset  # (reading − reference value) / ref
         side = self.limits[2]
-        pairs = np.argwhere(strength > config.trend_score)
-        owners = cs[pairs[:, 0]]
-        pairs = pairs[_may_trend(s, owners, pairs[:, 1], side[owners, pairs[:, 1]], hour, config)]
+        # the (compressor, sensor) pairs to project, as k × 6 + sensor (k: the compressor's place in `cs`)
+        pairs = np.flatnonzero(strength > config.trend_score)
+        owners, sensors = cs[pairs // 6], pairs % 6
+        pairs = pairs[_may_trend(s, owners, sensors, side[owners, sensors], hour, config)]
         if len(pairs):
-            self._queue(hour, cs[pairs[:, 0]], pairs[:, 1], shift[pairs[:, 0], pairs[:, 1]])
-        rising = held = None
+            self._queue(hour, cs[pairs // 6], pairs % 6, shift.reshape(-1)[pairs])
+        rising = held = day = None  # (None: no compressor's day rises or holds)
         if config.daily_anomaly_score > 0:
-            day, before = _daily_scores(s, cs, score, config)
-            rising, held = _daily_anomaly(day, before, config)
-        self.hours[-1][5] = (cs, gs, health, pairs, strength[pairs[:, 0], pairs[:, 1]], rising, held)
+            _pushed(s, rows, "daily", starts[3], counts[3])
+            days = _daily_scores(s, cs, at[3], score, config)
+            if days is not None:
+                day = days[0]
+                rising, held = _daily_anomaly(*days, config)
+        self.hours[-1][5] = (cs, gs, health, pairs, strength.reshape(-1)[pairs], rising, held)
 
         learn = (magnitude < config.learn_below) & ~np.isnan(y)
-        if config.daily_anomaly_score > 0 and config.daily_learn_below > 0:
+        if day is not None and config.daily_learn_below > 0:
             # A fault that shows in the afternoons only is not learned at night as the unit's normal.
             learn[:, DAILY] &= ~(_zero_nan(day) >= config.daily_learn_below)
         # The EWMA's own healthy spread: residuals are autocorrelated (weather the ambient proxy
         # misses, operating points the model fits imperfectly), so the iid formula understates it.
         rate = 1 / config.spread_hours
-        kept = s.ewma_spread[cs]
-        s.ewma_spread[cs] = np.where(learn, kept + rate * (np.abs(ewma) - kept), kept)
-        some = learn.any(axis=1)
-        if some.any():
+        kept = s.ewma_spread[rows]
+        s.ewma_spread[rows] = np.where(learn, kept + rate * (np.abs(ewma) - kept), kept)
+        some = _any(learn)
+        if some.all():
+            _learn(s, cs, xc, y - offset, learn, config)
+        elif some.any():
             _learn(s, cs[some], xc[some], (y - offset)[some], learn[some], config)
 
     def _queue(self, hour: int, owners: Ints, sensors: Ints, shifts: Floats) -> None:
@@ -1026,8 +1168,9 @@ class _Run:
 
     def _settle(self) -> None:
         """The queued prognoses, then the warnings of every hour since the last settling, in order from
-        the warnings as they were then (a maintenance event clears them where it came)."""
-        s, config = self.state, self.config
+        the warnings as they were then (a maintenance event clears them where it came); then the
+        outputs of those hours in the groups' order."""
+        s, config, out = self.state, self.config, self.by_hour
         etas = self._prognoses()
         for name, kept in self.warnings.items():
             s.arrays[name][...] = kept
@@ -1037,7 +1180,8 @@ class _Run:
             if hit is not None:
                 _clear_warnings(s, hit)
             # Warnings stay active through hours that are not judged (a stop does not clear them).
-            self.anomaly[gs], self.prediction[gs] = s.anomaly[cs], s.predicted[cs]
+            rows = _block(cs)
+            out["anomaly"][gs], out["prediction"][gs] = s.anomaly[rows], s.predicted[rows]
             if again is not None:
                 _clear_warnings(s, again)
             if judged is None:
@@ -1045,24 +1189,36 @@ class _Run:
             cs, gs, health, pairs, strength, rising, held = judged
             predicted = np.zeros(len(cs), dtype=bool)
             trending = np.zeros(len(cs), dtype=bool)
-            for (k, j), size in zip(pairs.tolist(), strength.tolist(), strict=True):
+            if len(pairs):
+                groups = self.order[_positions(gs)]  # (in the groups' order)
+            for pair, size in zip(pairs.tolist(), strength.tolist(), strict=True):
+                k, j = divmod(pair, 6)
                 eta = etas[p]
                 p += 1
                 if eta is not None:
                     c = int(cs[k])
                     trending[k] |= bool(size >= config.trend_anomaly_score)
-                    self.etas[:, j, gs[k]] = eta
+                    self.etas[:, j, groups[k]] = eta
                     horizon_eta = eta[0] if math.isnan(critical[c, j]) else eta[3]
                     predicted[k] |= bool(horizon_eta <= config.prediction_horizon_hours)
             self._warn(hour, cs, gs, health, predicted, trending, rising, held)
         self.hours, self.queue, self.queued = [], [], 0
         self.warnings = {name: s.arrays[name].copy() for name in _WARNINGS}
+        # the outputs of the groups run since the last settling, in the groups' order
+        lo, hi = self.flushed, self.next
+        at = self.order[lo:hi]
+        for name, by_hour in out.items():
+            if by_hour.ndim == 1:
+                getattr(self, name)[at] = by_hour[lo:hi]
+            else:
+                getattr(self, name)[:, at] = by_hour[lo:hi].T
+        self.flushed = hi
 
     def _warn(
         self,
         hour: int,
         cs: Ints,
-        gs: Ints,
+        gs: Ints | slice,
         health: Floats,
         predicted: Bools,
         trending: Bools,
@@ -1071,64 +1227,95 @@ class _Run:
     ) -> None:
         """A judged hour's warnings: `predicted` and `trending` from its prognoses, `rising` and `held`
         from its `DAILY` sensors' day (`_daily_anomaly`)."""
-        s, config = self.state, self.config
-        s.predicting[cs] = np.where(predicted, s.predicting[cs] + 1, 0)
+        s, config, out = self.state, self.config, self.by_hour
+        rows = _block(cs)
+        s.predicting[rows] = np.where(predicted, s.predicting[rows] + 1, 0)
         if config.prediction_window_hours > 0:
             # A projection that comes back: a fouling's crossing is projected in its afternoons only
             # (the day's swing hides its trend at night), a passing excursion's once.
-            hits = cs[predicted]
-            kept_hours = s.predicted_hours[hits]
-            kept_hours[:, :-1] = kept_hours[:, 1:]  # (the oldest dropped)
-            kept_hours[:, -1] = hour
-            s.predicted_hours[hits] = kept_hours
-            recent = s.predicted_hours[cs, 0] > hour - config.prediction_window_hours
-            s.predicted[cs] = predicted & recent
+            if predicted.any():
+                hits = cs[predicted]
+                kept_hours = s.predicted_hours[hits]
+                kept_hours[:, :-1] = kept_hours[:, 1:]  # (the oldest dropped)
+                kept_hours[:, -1] = hour
+                s.predicted_hours[hits] = kept_hours
+            recent = s.predicted_hours[rows, 0] > hour - config.prediction_window_hours
+            s.predicted[rows] = predicted & recent
         else:
-            s.predicted[cs] = s.predicting[cs] >= config.prediction_hours
-        self.prediction[gs] = s.predicted[cs]
+            s.predicted[rows] = s.predicting[rows] >= config.prediction_hours
+        out["prediction"][gs] = s.predicted[rows]
 
-        below, above = s.below[cs], s.above[cs]
+        below, above = s.below[rows], s.above[rows]
         low, high = health < config.anomaly_health, health >= config.clear_health
         below = np.where(low, below + 1, np.where(high, 0, below))
         above = np.where(low, 0, np.where(high, above + 1, above))
-        s.below[cs], s.above[cs] = below, above
-        anomaly = s.anomaly[cs] | (below >= config.anomaly_hours)
+        s.below[rows], s.above[rows] = below, above
+        anomaly = s.anomaly[rows] | (below >= config.anomaly_hours)
         if config.trend_anomaly_score > 0:
-            s.trending[cs] = np.where(trending, s.trending[cs] + 1, 0)
-            anomaly |= s.trending[cs] >= config.trend_anomaly_hours
+            s.trending[rows] = np.where(trending, s.trending[rows] + 1, 0)
+            anomaly |= s.trending[rows] >= config.trend_anomaly_hours
         anomaly &= ~(above >= config.clear_hours)
         if rising is not None and held is not None:
             # A fault that shows each afternoon and grows day over day is held through the night.
-            anomaly |= rising | (s.anomaly[cs] & held)
-        s.anomaly[cs] = anomaly
-        self.anomaly[gs] = anomaly
+            anomaly |= rising | (s.anomaly[rows] & held)
+        s.anomaly[rows] = anomaly
+        out["anomaly"][gs] = anomaly
 
 
-def _daily_scores(state: HealthState, cs: Ints, score: Floats, config: HealthConfig) -> tuple[Floats, Floats]:
-    """Push this hour's scores of the `DAILY` sensors and return, per compressor and such sensor, their
-    `daily_quantile` over the last `daily_hours` judged hours and over the `daily_hours` that ended
-    `daily_lag_hours` judged hours ago (NaN until that many are held).
+def _daily_scores(
+    state: HealthState, cs: Ints, at: Ints, score: Floats, config: HealthConfig
+) -> tuple[Floats, Floats] | None:
+    """Put this hour's scores of the `DAILY` sensors in their ring (at `at`, its next rows: `_push`) and
+    return, per compressor and such sensor, their `daily_quantile` over the last `daily_hours` judged
+    hours and over the `daily_hours` that ended `daily_lag_hours` judged hours ago (NaN until that many
+    are held), where the model may read them: the recent one NaN where it is below `_daily_floor` (no
+    held score reaches it: the quantile is at most the window's largest), the previous one NaN where
+    the recent one is below `daily_anomaly_score` (only `_daily_anomaly`'s rise reads it, there); None
+    where the recent ones are all below the floor (no compressor's day rises or holds, and each learns).
 
     A cooler fouling's temperature rise is largest in the afternoon heat: its hourly score climbs each
     afternoon and falls back at night, so a rule on consecutive hours starts again every day, while the
     day's upper quantile grows day over day."""
     day = config.daily_hours
     size = day + config.daily_lag_hours
-    at = _push(state, cs, "daily", size)
-    state.daily_scores[cs, at] = _zero_nan(score[:, DAILY])
-    n = state.daily_n[cs]
-    start = state.daily_start[cs]
-    # both windows' positions in the flattened ring, hour by hour: (day, 2, compressors) for the last
-    # `day` and those ending `daily_lag_hours` ago
-    first = np.stack([n - day, n - size])
-    rows = (start + np.maximum(first + np.arange(day)[:, None, None], 0)) % size + cs * size
-    sensors = state.daily_scores.shape[2]
-    held = state.daily_scores.reshape(-1, sensors)[rows]  # (day, 2, compressors, sensors)
-    both = _quantile(held.reshape(day, -1), config.daily_quantile).reshape(2, len(cs), sensors)
-    recent, previous = both[0], both[1]
-    recent[n < day] = np.nan
-    previous[n < size] = np.nan
+    _put(cs, at, (state.daily_scores, _zero_nan(score[:, DAILY])))
+    rows = _block(cs)
+    n = state.daily_n[rows]
+    maybe = n >= day
+    if _daily_floor(config) > 0:  # (a ring's rows not held are zeros)
+        reached = state.daily_scores[rows] >= _daily_floor(config)
+        if not reached.any():
+            return None  # (the NaN days of all: below every threshold)
+        maybe &= reached.any(axis=(1, 2))
+    recent = np.full((len(cs), state.daily_scores.shape[2]), np.nan)
+    previous = recent.copy()
+    k = np.flatnonzero(maybe)
+    start = state.daily_start[cs[k]]
+    recent[k] = _window_quantile(state, cs[k], start, n[k] - day, config)
+    with np.errstate(invalid="ignore"):
+        rise = (n[k] >= size) & (recent[k] >= config.daily_anomaly_score).any(axis=1)
+    if rise.any():
+        k, start = k[rise], start[rise]
+        previous[k] = _window_quantile(state, cs[k], start, n[k] - size, config)
     return recent, previous
+
+
+def _daily_floor(config: HealthConfig) -> float:
+    """The lowest the day's score is compared with (`_daily_anomaly`, and learning: `daily_learn_below`)."""
+    compared = [config.daily_anomaly_score, config.daily_hold * config.daily_anomaly_score]
+    if config.daily_learn_below > 0:
+        compared.append(config.daily_learn_below)
+    return min(compared)
+
+
+def _window_quantile(state: HealthState, cs: Ints, start: Ints, first: Ints, config: HealthConfig) -> Floats:
+    """The `daily_quantile` of the `daily_hours` scores from each compressor's `first` held one on
+    (compressors, sensors)."""
+    day, size = config.daily_hours, config.daily_hours + config.daily_lag_hours
+    rows = (start + np.maximum(first + np.arange(day)[:, None], 0)) % size + cs * size
+    sensors = state.daily_scores.shape[2]
+    held = state.daily_scores.reshape(-1, sensors)[rows]  # (day, compressors, sensors)
+    return _quantile(held.reshape(day, -1), config.daily_quantile).reshape(len(cs), sensors)
 
 
 def _quantile(values: Floats, q: float) -> Floats:
@@ -1161,9 +1348,10 @@ def _daily_anomaly(day: Floats, before: Floats, config: HealthConfig) -> tuple[B
     """From the day's score of the `DAILY` sensors (upper quantile over the day's judged hours): which
     compressors rise to an anomaly (at `daily_anomaly_score` and up by `daily_growth` on the same score
     `daily_lag_hours` earlier), and which hold one (still at `daily_hold` × that score)."""
-    level = np.nan_to_num(day)
-    growth = np.nan_to_num(day - before, nan=-np.inf)
-    rising = np.asarray(((level >= config.daily_anomaly_score) & (growth >= config.daily_growth)).any(axis=1))
+    level = _zero_nan(day)
+    with np.errstate(invalid="ignore"):  # (a NaN growth, as -inf, is below it)
+        growth = day - before >= config.daily_growth
+    rising = np.asarray(((level >= config.daily_anomaly_score) & growth).any(axis=1))
     held = np.asarray((level >= config.daily_hold * config.daily_anomaly_score).any(axis=1))
     return rising, held
 
@@ -1334,7 +1522,7 @@ def _may_trend(
     seen = held & ~np.isnan(values)
     count = seen.sum(axis=1)
     t = np.where(seen, (state.trend_hours.reshape(-1)[at] - hour) / size, 0.0)
-    v = np.where(seen, state.ref[cs, sensors][:, None] * (1 + np.where(seen, values, 0.0)), 0.0)
+    v = np.where(seen, state.ref[cs, sensors][:, None] * (1 + values), 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         t_mean = t.sum(axis=1) / count
         v_mean = v.sum(axis=1) / count
@@ -1345,7 +1533,8 @@ def _may_trend(
         sse = ((dv - slope[:, None] * dt) ** 2).sum(axis=1)
         se = np.sqrt(sse / (count - 2) / sxx)
         trend = side * slope * (1 + 1e-6) + _SLACK >= config.trend_t * se
-    return np.asarray((count >= config.trend_min_points) & (trend | ~np.isfinite(se) | (se <= 0)), dtype=bool)
+    possible: Bools = (count >= config.trend_min_points) & (trend | ~np.isfinite(se) | (se <= 0))
+    return possible
 
 
 def _standardized(center: Floats, spread: Floats, x: Floats) -> Floats:
@@ -1379,8 +1568,9 @@ def _learn(state: HealthState, cs: Ints, xc: Floats, y: Floats, learn: Bools, co
         pairs[skip] = kept
         if not isinstance(rows, slice):
             field[rows] = part
-    state.learned[cs] += 1
-    refit = cs[state.learned[cs] % config.refit_hours == 0]
+    block = _block(cs)
+    state.learned[block] += 1
+    refit = cs[state.learned[block] % config.refit_hours == 0]
     if len(refit):
         state.coef[refit] = _solve(state, refit, config)
 
