@@ -225,8 +225,6 @@ class HealthConfig:
     # The power shape (`prognosis="power"`, item 7 of the README's model): onsets from this many
     # windows before the window's start (a wear begun before it bends as much as it has grown) ...
     prognosis_onsets_before: float = 1.0
-    # ... and the long fit's (`LONG_FIT`, over `prognosis_hours`) from this many of its windows before
-    prognosis_long_onsets_before: float = 1.0
     # ... and the central projection: "weighted" (the median crossing of the fits the residuals cannot
     # tell apart, each weighted by its likelihood) or "best" (the best fit's, until session 8).
     prognosis_central: str = "weighted"
@@ -1746,13 +1744,13 @@ def _power_prognoses(
     out, fitted = np.full((len(cs), 6), np.nan), np.zeros(len(cs), dtype=bool)
     long = np.isin(sensors, LONG_FIT) & (config.prognosis_hours != config.trend_hours)
     short, far = np.flatnonzero(trend & ~long), np.flatnonzero(trend & long)
-    for k, window, before in (
-        (short, (t[short], v[short], seen[short], n[short]), config.prognosis_onsets_before),
-        (far, _trend_window(state, cs[far], sensors[far], hour, long_ring), config.prognosis_long_onsets_before),
+    for k, window in (
+        (short, (t[short], v[short], seen[short], n[short])),
+        (far, _trend_window(state, cs[far], sensors[far], hour, long_ring)),
     ):
         if len(k):
             given = (limits[0][k], limits[1][k], side[k])
-            out[k], fitted[k] = _power_fit(*window, ref[k] * shifts[k], given, before, config)
+            out[k], fitted[k] = _power_fit(*window, ref[k] * shifts[k], given, config)
     return out, trend, ~trend | fitted
 
 
@@ -1763,7 +1761,6 @@ def _power_fit(
     n: Ints,
     shifts: Floats,
     limits: tuple[Floats, Floats, Floats],
-    before: float,
     config: HealthConfig,
 ) -> tuple[Floats, Bools]:
     """`_power_curves` over one window (`t` in windows before now, (pairs, hours)): v = b + a·h,
@@ -1774,7 +1771,7 @@ def _power_fit(
     first = np.argmax(seen, axis=1)
     last = size - 1 - np.argmax(seen[:, ::-1], axis=1)
     t0, t1 = t[np.arange(pairs), first], t[np.arange(pairs), last]
-    across = np.linspace(-before, 0.8, POWER_ONSETS)
+    across = np.linspace(-config.prognosis_onsets_before, 0.8, POWER_ONSETS)
     onsets = t0[:, None] + across[None, :] * (t1 - t0)[:, None]
     return _power_curves(t, v, seen, count, sv, onsets, shifts, limits, config)
 
