@@ -104,6 +104,12 @@ def python_table(columns: Mapping[str, Sequence[Any]], schema: pa.Schema) -> pa.
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+def combined(column: pa.ChunkedArray) -> pa.Array:
+    """The column as one array (`combine_chunks`, which, for a column of no chunks, builds its empty
+    array through `pa.array([])` and so imports pandas)."""
+    return column.combine_chunks() if column.num_chunks else pa.nulls(0, column.type)
+
+
 def compressor_starts(readings: pa.Table) -> npt.NDArray[np.int64]:
     """Where each compressor's readings begin in a table sorted by organization and compressor_id."""
     n = readings.num_rows

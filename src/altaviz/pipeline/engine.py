@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from altaviz.config import Settings
-from altaviz.pipeline.arrow import compressor_starts, int_array, python_array
+from altaviz.pipeline.arrow import combined, compressor_starts, int_array, python_array
 
 if TYPE_CHECKING:  # sqlglot loads only for Spark (spark_sql)
     from sqlglot import exp
@@ -131,7 +131,7 @@ def with_keys(
     """compressor_ordered's batches with `columns` (the source's, in its order) again: each row's
     organization and compressor_id, and every other column of `ranks` (compressor_ranks' rows, in rank
     order), taken from `ranks` by its compressor_rank, which goes."""
-    keys = {key: ranks[key].combine_chunks() for key in ranks.column_names if key != "compressor_rank"}
+    keys = {key: combined(ranks[key]) for key in ranks.column_names if key != "compressor_rank"}
     for batch in batches:
         index = batch["compressor_rank"]
         yield pa.RecordBatch.from_arrays(
